@@ -1,0 +1,56 @@
+// swift-tools-version:6.0
+// Sputnik: an OpenAI-compatible inference server for quantized MoE and dense GGUF models on CPUs.
+// Target layout and import rules: see the design notes in README.md ("Layout").
+import PackageDescription
+
+let optimize: [SwiftSetting] = []
+
+let package = Package(
+    name: "Sputnik",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "sputnik", targets: ["sputnik"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-atomics", from: "1.3.0"),
+    ],
+    targets: [
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .target(name: "Compute", dependencies: ["CKernels", "COpenBLAS",
+                                               .product(name: "Atomics", package: "swift-atomics")],
+                swiftSettings: optimize),
+        .target(name: "GGUF"),
+        .target(name: "Tokenizer", dependencies: ["GGUF"]),
+        .target(name: "ChatTemplate"),
+        .target(name: "Model", dependencies: ["Compute", "GGUF"], swiftSettings: optimize),
+        .target(name: "Scheduling"),
+        .target(name: "Engine", dependencies: ["Model", "Scheduling", "Tokenizer", "ChatTemplate",
+                                              .product(name: "Logging", package: "swift-log")],
+                swiftSettings: optimize),
+        .target(name: "OpenAIAPI"),
+        .target(name: "HTTPServer", dependencies: [.product(name: "Logging", package: "swift-log")]),
+        .target(name: "Server", dependencies: ["HTTPServer", "OpenAIAPI", "Engine",
+                                              .product(name: "Logging", package: "swift-log")]),
+        .executableTarget(name: "sputnik", dependencies: [
+            "Server",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Yams", package: "Yams"),
+        ]),
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "GGUFTests", dependencies: ["GGUF", "TestSupport"]),
+        .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "TestSupport"]),
+        .testTarget(name: "ChatTemplateTests", dependencies: ["ChatTemplate", "TestSupport"]),
+        .testTarget(name: "ComputeTests", dependencies: ["Compute", "CKernels", "TestSupport"]),
+        .testTarget(name: "ModelTests", dependencies: ["Model", "TestSupport"]),
+        .testTarget(name: "SchedulingTests", dependencies: ["Scheduling"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "TestSupport"]),
+        .testTarget(name: "OpenAIAPITests", dependencies: ["OpenAIAPI"]),
+        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer"]),
+        .testTarget(name: "ServerTests", dependencies: ["Server", "TestSupport"]),
+    ]
+)

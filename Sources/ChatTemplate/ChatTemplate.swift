@@ -1,0 +1,1 @@
+// ChatTemplate module: files are added by the work that builds it.

@@ -1,0 +1,1 @@
+// Compute module: files are added by the work that builds it.

@@ -1,0 +1,1 @@
+// Engine module: files are added by the work that builds it.

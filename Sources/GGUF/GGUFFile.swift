@@ -1,0 +1,311 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Errors from reading a GGUF file. Every case names the file, so a message alone tells the user what to fix.
+public enum GGUFError: Error, CustomStringConvertible, Equatable {
+    case cannotOpen(path: String, reason: String)
+    case notGGUF(path: String)
+    case unsupportedVersion(path: String, version: UInt32)
+    case truncated(path: String, what: String)
+    case corrupt(path: String, what: String)
+    case unknownTensorType(path: String, tensor: String, type: UInt32)
+    case missingKey(path: String, key: String)
+    case wrongKeyType(path: String, key: String, expected: String)
+    case missingTensor(path: String, name: String)
+
+    public var description: String {
+        switch self {
+        case .cannotOpen(let p, let r): return "\(p): cannot open: \(r)"
+        case .notGGUF(let p): return "\(p): not a GGUF file (bad magic)"
+        case .unsupportedVersion(let p, let v): return "\(p): unsupported GGUF version \(v) (2 and 3 are supported)"
+        case .truncated(let p, let w): return "\(p): file is truncated (while reading \(w))"
+        case .corrupt(let p, let w): return "\(p): corrupt GGUF: \(w)"
+        case .unknownTensorType(let p, let t, let ty): return "\(p): tensor '\(t)' has unknown ggml type \(ty)"
+        case .missingKey(let p, let k): return "\(p): missing metadata key '\(k)'"
+        case .wrongKeyType(let p, let k, let e): return "\(p): metadata key '\(k)' is not \(e)"
+        case .missingTensor(let p, let n): return "\(p): missing tensor '\(n)'"
+        }
+    }
+}
+
+/// Where one tensor lives in a GGUF file.
+public struct GGUFTensorInfo: Sendable, Equatable {
+    /// The tensor's GGUF name, e.g. `blk.0.attn_q.weight`.
+    public let name: String
+    /// ggml `ne`: element counts per dimension, **fastest-varying first** (a matrix is `[in, out]`).
+    public let dimensions: [Int]
+    public let type: GGMLType
+    /// Byte offset of the data from the start of the file's data section.
+    public let offset: Int
+    /// Number of elements (product of `dimensions`).
+    public var elementCount: Int { dimensions.reduce(1, *) }
+    /// Bytes of data.
+    public var byteCount: Int { type.byteCount(elements: elementCount) }
+}
+
+/// A GGUF file (v2 or v3) mapped read-only into memory.
+///
+/// The header, metadata and tensor infos are parsed eagerly; tensor data stays in the mapping and is
+/// handed out as raw pointers that live as long as this object. Format: ggml `docs/gguf.md`.
+public final class GGUFFile: @unchecked Sendable {
+    public let path: String
+    public let version: UInt32
+    /// Metadata in file order of keys is not preserved; use `keys` for the file order.
+    public let metadata: [String: GGUFValue]
+    /// Metadata keys in file order.
+    public let keys: [String]
+    /// Tensor infos in file order.
+    public let tensors: [GGUFTensorInfo]
+    /// Data-section alignment in bytes (`general.alignment`, default 32).
+    public let alignment: Int
+    /// Byte offset of the data section from the start of the file.
+    public let dataOffset: Int
+    /// Total file size in bytes.
+    public let fileSize: Int
+
+    private let base: UnsafeRawPointer
+    private let tensorIndex: [String: Int]
+
+    /// Maps and parses the file at `path`.
+    /// - Throws: `GGUFError` when the file cannot be opened, is not GGUF, is truncated or corrupt, or declares a
+    ///   tensor type this build does not know.
+    public init(path: String) throws {
+        self.path = path
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { throw GGUFError.cannotOpen(path: path, reason: String(cString: strerror(errno))) }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw GGUFError.cannotOpen(path: path, reason: String(cString: strerror(errno))) }
+        if (st.st_mode & S_IFMT) == S_IFDIR { throw GGUFError.cannotOpen(path: path, reason: "is a directory") }
+        let size = Int(st.st_size)
+        guard size >= 24 else {
+            if size >= 4 {
+                var magic: UInt32 = 0
+                _ = pread(fd, &magic, 4, 0)
+                if magic != 0x4655_4747 { throw GGUFError.notGGUF(path: path) }
+            }
+            throw GGUFError.truncated(path: path, what: "header")
+        }
+        guard let m = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), m != MAP_FAILED else {
+            throw GGUFError.cannotOpen(path: path, reason: "mmap failed: " + String(cString: strerror(errno)))
+        }
+        let ptr = UnsafeRawPointer(m)
+        do {
+            var r = Reader(base: ptr, size: size, path: path)
+            let parsed = try Self.parse(&r)
+            self.base = ptr
+            self.fileSize = size
+            self.version = parsed.version
+            self.metadata = parsed.metadata
+            self.keys = parsed.keys
+            self.tensors = parsed.tensors
+            self.alignment = parsed.alignment
+            self.dataOffset = parsed.dataOffset
+            var idx: [String: Int] = [:]
+            for (i, t) in parsed.tensors.enumerated() { idx[t.name] = i }
+            self.tensorIndex = idx
+        } catch {
+            munmap(m, size)
+            throw error
+        }
+    }
+
+    deinit { munmap(UnsafeMutableRawPointer(mutating: base), fileSize) }
+
+    /// The tensor info named `name`, or nil.
+    public func tensorInfo(named name: String) -> GGUFTensorInfo? { tensorIndex[name].map { tensors[$0] } }
+
+    /// A pointer to the first byte of a tensor's data, valid while this object lives.
+    public func data(for info: GGUFTensorInfo) -> UnsafeRawPointer { base + dataOffset + info.offset }
+
+    /// The architecture (`general.architecture`).
+    /// - Throws: `GGUFError.missingKey` when absent.
+    public func architecture() throws -> String { try string("general.architecture") }
+
+    // MARK: typed metadata access
+
+    /// The string at `key`. - Throws: `missingKey`, `wrongKeyType`.
+    public func string(_ key: String) throws -> String {
+        guard let v = metadata[key] else { throw GGUFError.missingKey(path: path, key: key) }
+        guard let s = v.stringValue else { throw GGUFError.wrongKeyType(path: path, key: key, expected: "a string") }
+        return s
+    }
+
+    /// The integer at `key` (any integer type). - Throws: `missingKey`, `wrongKeyType`.
+    public func int(_ key: String) throws -> Int {
+        guard let v = metadata[key] else { throw GGUFError.missingKey(path: path, key: key) }
+        guard let i = v.intValue else { throw GGUFError.wrongKeyType(path: path, key: key, expected: "an integer") }
+        return i
+    }
+
+    /// The number at `key` (any numeric type). - Throws: `missingKey`, `wrongKeyType`.
+    public func double(_ key: String) throws -> Double {
+        guard let v = metadata[key] else { throw GGUFError.missingKey(path: path, key: key) }
+        guard let d = v.doubleValue else { throw GGUFError.wrongKeyType(path: path, key: key, expected: "a number") }
+        return d
+    }
+
+    /// The bool at `key`. - Throws: `missingKey`, `wrongKeyType`.
+    public func bool(_ key: String) throws -> Bool {
+        guard let v = metadata[key] else { throw GGUFError.missingKey(path: path, key: key) }
+        guard let b = v.boolValue else { throw GGUFError.wrongKeyType(path: path, key: key, expected: "a bool") }
+        return b
+    }
+
+    /// The array at `key`. - Throws: `missingKey`, `wrongKeyType`.
+    public func array(_ key: String) throws -> [GGUFValue] {
+        guard let v = metadata[key] else { throw GGUFError.missingKey(path: path, key: key) }
+        guard let a = v.arrayValue else { throw GGUFError.wrongKeyType(path: path, key: key, expected: "an array") }
+        return a
+    }
+
+    /// Optional variants: nil when the key is absent. - Throws: `wrongKeyType` when present with another type.
+    public func optionalString(_ key: String) throws -> String? { metadata[key] == nil ? nil : try string(key) }
+    public func optionalInt(_ key: String) throws -> Int? { metadata[key] == nil ? nil : try int(key) }
+    public func optionalDouble(_ key: String) throws -> Double? { metadata[key] == nil ? nil : try double(key) }
+    public func optionalBool(_ key: String) throws -> Bool? { metadata[key] == nil ? nil : try bool(key) }
+    public func optionalArray(_ key: String) throws -> [GGUFValue]? { metadata[key] == nil ? nil : try array(key) }
+
+    // MARK: parsing
+
+    private struct Parsed {
+        var version: UInt32
+        var metadata: [String: GGUFValue]
+        var keys: [String]
+        var tensors: [GGUFTensorInfo]
+        var alignment: Int
+        var dataOffset: Int
+    }
+
+    private static func parse(_ r: inout Reader) throws -> Parsed {
+        let magic: UInt32 = try r.read("magic")
+        guard magic == 0x4655_4747 else { throw GGUFError.notGGUF(path: r.path) }  // "GGUF" little-endian
+        let version: UInt32 = try r.read("version")
+        guard version == 2 || version == 3 else { throw GGUFError.unsupportedVersion(path: r.path, version: version) }
+        let tensorCount = try r.readCount("tensor count")
+        let kvCount = try r.readCount("metadata count")
+        var metadata: [String: GGUFValue] = [:]
+        var keys: [String] = []
+        keys.reserveCapacity(kvCount)
+        for _ in 0..<kvCount {
+            let key = try r.readString("metadata key")
+            let rawType: UInt32 = try r.read("type of '\(key)'")
+            guard let type = GGUFValueType(rawValue: rawType) else {
+                throw GGUFError.corrupt(path: r.path, what: "metadata key '\(key)' has unknown value type \(rawType)")
+            }
+            metadata[key] = try r.readValue(type, key: key)
+            keys.append(key)
+        }
+        var alignment = 32
+        if let a = metadata["general.alignment"] {
+            guard let v = a.intValue, v > 0, v & (v - 1) == 0 else {
+                throw GGUFError.corrupt(path: r.path, what: "general.alignment is not a power of two")
+            }
+            alignment = v
+        }
+        var tensors: [GGUFTensorInfo] = []
+        tensors.reserveCapacity(tensorCount)
+        for _ in 0..<tensorCount {
+            let name = try r.readString("tensor name")
+            let nDims: UInt32 = try r.read("dimensions of '\(name)'")
+            guard nDims >= 1, nDims <= 4 else {
+                throw GGUFError.corrupt(path: r.path, what: "tensor '\(name)' has \(nDims) dimensions")
+            }
+            var dims: [Int] = []
+            for _ in 0..<nDims {
+                let d: UInt64 = try r.read("shape of '\(name)'")
+                guard d < (1 << 40) else { throw GGUFError.corrupt(path: r.path, what: "tensor '\(name)' dimension \(d)") }
+                dims.append(Int(d))
+            }
+            let rawType: UInt32 = try r.read("type of '\(name)'")
+            guard let type = GGMLType(rawValue: rawType) else {
+                throw GGUFError.unknownTensorType(path: r.path, tensor: name, type: rawType)
+            }
+            let offset: UInt64 = try r.read("offset of '\(name)'")
+            guard dims[0] % type.blockSize == 0 else {
+                throw GGUFError.corrupt(path: r.path, what: "tensor '\(name)' row of \(dims[0]) is not a whole number of \(type) blocks")
+            }
+            guard offset % UInt64(alignment) == 0, offset < (1 << 50) else {
+                throw GGUFError.corrupt(path: r.path, what: "tensor '\(name)' offset \(offset) is not aligned to \(alignment)")
+            }
+            tensors.append(GGUFTensorInfo(name: name, dimensions: dims, type: type, offset: Int(offset)))
+        }
+        let dataOffset = (r.pos + alignment - 1) / alignment * alignment
+        for t in tensors where dataOffset + t.offset + t.byteCount > r.size {
+            throw GGUFError.truncated(path: r.path, what: "data of tensor '\(t.name)'")
+        }
+        return Parsed(version: version, metadata: metadata, keys: keys, tensors: tensors,
+                      alignment: alignment, dataOffset: dataOffset)
+    }
+}
+
+/// Bounds-checked little-endian reader over the mapping.
+private struct Reader {
+    let base: UnsafeRawPointer
+    let size: Int
+    let path: String
+    var pos = 0
+
+    init(base: UnsafeRawPointer, size: Int, path: String) {
+        self.base = base
+        self.size = size
+        self.path = path
+    }
+
+    mutating func read<T: FixedWidthInteger>(_ what: @autoclosure () -> String) throws -> T {
+        let n = MemoryLayout<T>.size
+        guard pos + n <= size else { throw GGUFError.truncated(path: path, what: what()) }
+        let v = base.loadUnaligned(fromByteOffset: pos, as: T.self)
+        pos += n
+        return T(littleEndian: v)
+    }
+
+    /// A u64 count that must fit what the remaining bytes could possibly hold.
+    mutating func readCount(_ what: String) throws -> Int {
+        let v: UInt64 = try read(what)
+        guard v <= UInt64(size - pos) else { throw GGUFError.corrupt(path: path, what: "\(what) \(v) exceeds the file size") }
+        return Int(v)
+    }
+
+    mutating func readString(_ what: @autoclosure () -> String) throws -> String {
+        let len: UInt64 = try read(what())
+        guard len <= UInt64(size - pos) else { throw GGUFError.truncated(path: path, what: what()) }
+        let n = Int(len)
+        let s = String(decoding: UnsafeRawBufferPointer(start: base + pos, count: n), as: UTF8.self)
+        pos += n
+        return s
+    }
+
+    mutating func readValue(_ type: GGUFValueType, key: String, depth: Int = 0) throws -> GGUFValue {
+        switch type {
+        case .uint8: return .uint8(try read(key))
+        case .int8: return .int8(try read(key))
+        case .uint16: return .uint16(try read(key))
+        case .int16: return .int16(try read(key))
+        case .uint32: return .uint32(try read(key))
+        case .int32: return .int32(try read(key))
+        case .uint64: return .uint64(try read(key))
+        case .int64: return .int64(try read(key))
+        case .float32: return .float32(Float(bitPattern: try read(key)))
+        case .float64: return .float64(Double(bitPattern: try read(key)))
+        case .bool:
+            let b: UInt8 = try read(key)
+            guard b <= 1 else { throw GGUFError.corrupt(path: path, what: "bool value \(b) for '\(key)'") }
+            return .bool(b == 1)
+        case .string: return .string(try readString(key))
+        case .array:
+            guard depth < 4 else { throw GGUFError.corrupt(path: path, what: "arrays nested too deep in '\(key)'") }
+            let rawType: UInt32 = try read(key)
+            guard let et = GGUFValueType(rawValue: rawType) else {
+                throw GGUFError.corrupt(path: path, what: "array '\(key)' has unknown element type \(rawType)")
+            }
+            let count = try readCount("length of array '\(key)'")
+            var out: [GGUFValue] = []
+            out.reserveCapacity(count)
+            for _ in 0..<count { out.append(try readValue(et, key: key, depth: depth + 1)) }
+            return .array(et, out)
+        }
+    }
+}

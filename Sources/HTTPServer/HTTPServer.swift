@@ -1,0 +1,1 @@
+// HTTPServer module: files are added by the work that builds it.

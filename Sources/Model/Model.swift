@@ -1,0 +1,1 @@
+// Model module: files are added by the work that builds it.

@@ -1,0 +1,1 @@
+// OpenAIAPI module: files are added by the work that builds it.

@@ -1,0 +1,1 @@
+// Scheduling module: files are added by the work that builds it.

@@ -1,0 +1,1 @@
+// Server module: files are added by the work that builds it.

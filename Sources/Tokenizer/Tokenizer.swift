@@ -1,0 +1,1 @@
+// Tokenizer module: files are added by the work that builds it.

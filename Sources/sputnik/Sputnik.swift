@@ -1,0 +1,10 @@
+import ArgumentParser
+
+/// The `sputnik` command: `serve`, `info`, and the model tools.
+@main
+struct Sputnik: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sputnik",
+        abstract: "OpenAI-compatible inference server for GGUF models on CPUs.",
+        subcommands: [Info.self])
+}

@@ -1,0 +1,1 @@
+// Tests for ChatTemplate are added by the work that builds it.

@@ -1,0 +1,1 @@
+// Tests for Compute are added by the work that builds it.

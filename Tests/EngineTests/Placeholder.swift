@@ -1,0 +1,1 @@
+// Tests for Engine are added by the work that builds it.

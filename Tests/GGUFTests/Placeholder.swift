@@ -1,0 +1,1 @@
+// Tests for GGUF are added by the work that builds it.

@@ -1,0 +1,1 @@
+// Tests for HTTPServer are added by the work that builds it.

@@ -1,0 +1,1 @@
+// Tests for Model are added by the work that builds it.

@@ -1,0 +1,1 @@
+// Tests for OpenAIAPI are added by the work that builds it.

@@ -1,0 +1,1 @@
+// Tests for Scheduling are added by the work that builds it.

@@ -1,0 +1,1 @@
+// Tests for Server are added by the work that builds it.

@@ -1,0 +1,1 @@
+// Tests for Tokenizer are added by the work that builds it.
