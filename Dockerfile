@@ -7,17 +7,15 @@ WORKDIR /src
 COPY Package.swift ./
 COPY Sources Sources
 COPY Tests/TestSupport Tests/TestSupport
-RUN swift build -c release --product sputnik && cp .build/release/sputnik /usr/local/bin/sputnik
+RUN swift build -c release --static-swift-stdlib --product sputnik && cp .build/release/sputnik /usr/local/bin/sputnik
 COPY scripts scripts
 RUN PIP_BREAK_SYSTEM_PACKAGES=1 scripts/fetch-models.sh /models smollm2
 
 FROM debian:bookworm-slim
 RUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-      libopenblas0-pthread libssl3 zlib1g libcurl4 libxml2 && rm -rf /var/lib/apt/lists/*
-COPY --from=build /usr/share/swift/usr/lib/swift/linux/*.so /usr/lib/swift/linux/
+      libopenblas0-pthread libssl3 zlib1g libstdc++6 && rm -rf /var/lib/apt/lists/*
 COPY --from=build /usr/local/bin/sputnik /usr/local/bin/sputnik
 COPY --from=build /models /models
 COPY Config /etc/sputnik
-ENV LD_LIBRARY_PATH=/usr/lib/swift/linux
 EXPOSE 8080
 ENTRYPOINT ["sputnik", "serve", "--config", "/etc/sputnik/sputnik.yaml", "--host", "0.0.0.0", "--model", "/models/SmolLM2-135M-Instruct.Q4_1.gguf"]
