@@ -13,17 +13,18 @@ struct BPEMerges: Sendable {
     /// Initial symbol of each raw byte (the id of its mapped one-character string): [256].
     let byteSymbol: [Int32]
     /// Strings of synthetic symbols (id = vocabSize + index), used for llama.cpp's fallback of unknown words.
-    let extra: [String]
+    let extra: [[UInt8]]
     let vocabSize: Int
 
-    init(merges: [String], tokenToId: [String: Int32], vocabSize: Int) {
-        var extraIds: [String: Int32] = [:]
-        var extra: [String] = []
-        func symbol(_ s: String) -> Int32 {
+    init(merges: [String], tokenToId: [ByteString: Int32], vocabSize: Int) {
+        var extraIds: [ByteString: Int32] = [:]
+        var extra: [[UInt8]] = []
+        func symbol(_ bytes: [UInt8]) -> Int32 {
+            let s = ByteString(bytes)
             if let id = tokenToId[s] { return id }
             if let id = extraIds[s] { return id }
             let id = Int32(vocabSize + extra.count)
-            extra.append(s); extraIds[s] = id
+            extra.append(bytes); extraIds[s] = id
             return id
         }
         var table = [UInt64: Merge](minimumCapacity: merges.count)
@@ -31,14 +32,14 @@ struct BPEMerges: Sendable {
             let u = Array(m.utf8)
             // llama.cpp splits at the first space after the first byte.
             guard u.count > 1, let sp = u[1...].firstIndex(of: 0x20) else { continue }
-            let first = String(decoding: u[..<sp], as: UTF8.self)
-            let second = String(decoding: u[(sp + 1)...], as: UTF8.self)
+            let first = Array(u[..<sp])
+            let second = Array(u[(sp + 1)...])
             let l = symbol(first), r = symbol(second)
             let key = BPEMerges.key(l, r)
             if table[key] == nil { table[key] = Merge(rank: Int32(rank), result: symbol(first + second)) }
         }
         var bs = [Int32](repeating: 0, count: 256)
-        for b in 0..<256 { bs[b] = symbol(String(Unicode.Scalar(ByteLevel.byteToScalar[b])!)) }
+        for b in 0..<256 { bs[b] = symbol(Array(String(Unicode.Scalar(ByteLevel.byteToScalar[b])!).utf8)) }
         self.table = table
         self.byteSymbol = bs
         self.extra = extra
@@ -88,7 +89,7 @@ extension Tokenizer {
                             _ s: inout EncodeScratch, _ out: inout [Int32]) {
         let n = r.count
         if n == 0 { return }
-        if ignoreMerges, let id = tokenToId[ByteLevel.encode(bytes[r])] {
+        if ignoreMerges, let id = tokenToId[ByteString(ByteLevel.encode(bytes[r]))] {
             out.append(id); return
         }
         if n == 1 {
@@ -136,9 +137,8 @@ extension Tokenizer {
     @inline(__always)
     private func emitSymbol(_ id: Int32, _ bpe: BPEMerges, _ out: inout [Int32]) {
         if Int(id) < vocabSize { out.append(id); return }
-        let text = bpe.extra[Int(id) - vocabSize]
-        for b in text.utf8 where b < 0x80 {
-            if let t = tokenToId[String(Unicode.Scalar(b))] { out.append(t) }
+        for b in bpe.extra[Int(id) - vocabSize] {
+            if let t = tokenToId[ByteString([b])] { out.append(t) }
         }
     }
 }

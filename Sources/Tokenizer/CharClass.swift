@@ -149,3 +149,12 @@ enum UTF8Util {
         return need
     }
 }
+
+/// Token text compared byte for byte (a hashable key that, unlike `String`, does not fold canonically
+/// equivalent texts together).
+struct ByteString: Hashable, Sendable {
+    let bytes: [UInt8]
+    init(_ bytes: [UInt8]) { self.bytes = bytes }
+    init(_ s: String) { self.bytes = Array(s.utf8) }
+    func hash(into h: inout Hasher) { bytes.withUnsafeBytes { h.combine(bytes: $0) } }
+}

@@ -27,7 +27,7 @@ extension Tokenizer {
         }
         var heap = BigramHeap()
         func lookup(_ a: Int, _ n: Int) -> Int32? {
-            tokenToId[String(decoding: text[a..<(a + n)], as: UTF8.self)]
+            tokenToId[ByteString(Array(text[a..<(a + n)]))]
         }
         func add(_ l: Int32, _ r: Int32) {
             if l < 0 || r < 0 { return }
@@ -61,8 +61,7 @@ extension Tokenizer {
     /// The token of one byte: `<0xNN>`, else the one-character token (llama.cpp `byte_to_token`).
     func byteToken(_ b: UInt8) -> Int32? {
         let hex = Array("0123456789ABCDEF".utf8)
-        let name = String(decoding: [0x3C, 0x30, 0x78, hex[Int(b >> 4)], hex[Int(b & 15)], 0x3E], as: UTF8.self)
-        if let id = tokenToId[name] { return id }
-        return b < 0x80 ? tokenToId[String(Unicode.Scalar(b))] : nil
+        if let id = tokenToId[ByteString([0x3C, 0x30, 0x78, hex[Int(b >> 4)], hex[Int(b & 15)], 0x3E])] { return id }
+        return tokenToId[ByteString([b])]
     }
 }

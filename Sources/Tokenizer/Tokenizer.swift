@@ -16,7 +16,9 @@ public final class Tokenizer: @unchecked Sendable {
     let attrs: [TokenAttr]
     /// SentencePiece scores: [vocabSize] (zeros when absent).
     let scores: [Float]
-    let tokenToId: [String: Int32]
+    /// Token bytes → id. Keyed by bytes: Swift `String` equality is canonical equivalence, which would merge
+    /// distinct tokens such as U+1F77 and U+03AF.
+    let tokenToId: [ByteString: Int32]
     /// Control, user-defined and unknown tokens, longest text first (llama.cpp `cache_special_tokens`).
     let specialsByLength: [Int32]
     /// What each token contributes when detokenized, without / with special text: [vocabSize].
@@ -71,11 +73,11 @@ public final class Tokenizer: @unchecked Sendable {
         guard let tokArr = try? f.array("tokenizer.ggml.tokens") else { throw TokenizerError.missingKey("tokenizer.ggml.tokens") }
         let n = tokArr.count
         var texts = [String](); texts.reserveCapacity(n)
-        var map = [String: Int32](minimumCapacity: n)
+        var map = [ByteString: Int32](minimumCapacity: n)
         for (i, v) in tokArr.enumerated() {
             guard var s = v.stringValue else { throw TokenizerError.invalid(key: "tokenizer.ggml.tokens", reason: "element \(i) is not a string") }
             if s.isEmpty { s = "[EMPTY_\(i)]" }
-            if let prev = map.updateValue(Int32(i), forKey: s) {
+            if let prev = map.updateValue(Int32(i), forKey: ByteString(s)) {
                 throw TokenizerError.invalid(key: "tokenizer.ggml.tokens", reason: "duplicate token '\(s)' has ids \(prev) and \(i)")
             }
             texts.append(s)
@@ -118,7 +120,7 @@ public final class Tokenizer: @unchecked Sendable {
         // Text-based detection of end-of-turn and FIM tokens; each found token is forced to control type.
         func detect(_ id: inout Int32?, _ candidates: [String]) {
             guard id == nil else { return }
-            for c in candidates { if let t = map[c] { id = t; attrs[Int(t)].insert(.control); return } }
+            for c in candidates { if let t = map[ByteString(c)] { id = t; attrs[Int(t)].insert(.control); return } }
         }
         detect(&eot, ["<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|end_of_text|>",
                       "<EOT>", "_<EOT>", "[EOT]", "<｜end▁of▁sentence｜>", "<end_of_utterance>"])
@@ -136,20 +138,20 @@ public final class Tokenizer: @unchecked Sendable {
                   "<end_of_turn>", "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]",
                   "<|end_of_text|>", "<end_of_utterance>", "<eos>", "<turn|>", "<|tool_response>",
                   "<｜end▁of▁sentence｜>", "[e~["] {
-            if let id = map[t] { eog.insert(id); attrs[Int(id)].insert(.control) }
+            if let id = map[ByteString(t)] { eog.insert(id); attrs[Int(id)].insert(.control) }
         }
         for t in ["<|channel|>", "<|message|>", "<|start|>", "<|constrain|>"] {
-            if let id = map[t] { attrs[Int(id)] = .userDefined }
+            if let id = map[ByteString(t)] { attrs[Int(id)] = .userDefined }
         }
         for id in [eos, eot, eom] { if let id { eog.insert(id) } }
         // o200k_harmony / solar-open: "<|end|>" is not end-of-generation when "<|return|>"+"<|call|>" exist.
         let eogTexts = Set(eog.map { texts[Int($0)] })
-        if let end = map["<|end|>"], eog.contains(end),
+        if let end = map[ByteString("<|end|>")], eog.contains(end),
            (eogTexts.contains("<|return|>") && eogTexts.contains("<|call|>"))
             || ((eogTexts.contains("<|call|>") || eogTexts.contains("<|calls|>")) && eogTexts.contains("<|flush|>")) {
             eog.remove(end); attrs[Int(end)] = .userDefined
         }
-        if let s = map["</s>"], eog.contains(s), eogTexts.contains("<|tool_response>") {
+        if let s = map[ByteString("</s>")], eog.contains(s), eogTexts.contains("<|tool_response>") {
             eog.remove(s); attrs[Int(s)] = .normal
         }
         endOfGenerationIds = eog
@@ -161,8 +163,8 @@ public final class Tokenizer: @unchecked Sendable {
         let name = ((try? f.optionalString("general.name")) ?? nil)?.lowercased() ?? ""
         if name.contains("phi-3") || name.contains("phi3") {
             for id in specials { attrs[Int(id)].insert(.rstrip) }
-            if let id = map["</s>"] { attrs[Int(id)].insert(.rstrip) }
-            for t in ["<unk>", "<s>", "<|endoftext|>"] { if let id = map[t] { attrs[Int(id)].remove(.rstrip) } }
+            if let id = map[ByteString("</s>")] { attrs[Int(id)].insert(.rstrip) }
+            for t in ["<unk>", "<s>", "<|endoftext|>"] { if let id = map[ByteString(t)] { attrs[Int(id)].remove(.rstrip) } }
         }
 
         self.texts = texts
