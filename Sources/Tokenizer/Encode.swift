@@ -1,0 +1,107 @@
+/// A piece of input text after special-token partitioning: raw bytes to tokenize, or one special token.
+enum Fragment {
+    case raw(Range<Int>)
+    case token(Int32)
+}
+
+extension Tokenizer {
+    /// Text to token ids, as llama.cpp's `llama_tokenize(text, add_special, parse_special)`.
+    ///
+    /// - Parameters:
+    ///   - addSpecial: prepend BOS / append EOS when the vocabulary asks for it (`addBOS`, `addEOS`).
+    ///   - parseSpecial: recognise the text of control tokens (e.g. `<|im_start|>`) as those tokens. When false,
+    ///     such text is tokenized as plain text; user-defined tokens are always recognised, as in llama.cpp.
+    /// - Returns: token ids, [numTokens].
+    public func encode(_ text: String, addSpecial: Bool, parseSpecial: Bool) -> [Int32] {
+        let bytes = Array(text.utf8)
+        var out: [Int32] = []
+        out.reserveCapacity(bytes.count / 3 + 4)
+        bytes.withUnsafeBufferPointer { buf in
+            let frags = partition(buf, parseSpecial: parseSpecial)
+            var scratch = EncodeScratch()
+            switch model {
+            case .bpe:
+                if addSpecial && addBOS, let bos = bosTokenId { out.append(bos) }
+                for f in frags {
+                    switch f {
+                    case .raw(let r): encodeBPE(buf, r, &scratch, &out)
+                    case .token(let t): out.append(t)
+                    }
+                }
+            case .spm:
+                var prevSpecial = true
+                if addSpecial && addBOS, let bos = bosTokenId { out.append(bos) }
+                for f in frags {
+                    switch f {
+                    case .raw(let r):
+                        encodeSPM(buf, r, prefixSpace: addSpacePrefix && prevSpecial, &out)
+                        prevSpecial = false
+                    case .token(let t):
+                        out.append(t); prevSpecial = true
+                    }
+                }
+            }
+            if addSpecial && addEOS, let eos = eosTokenId { out.append(eos) }
+        }
+        return out
+    }
+
+    /// Splits the text on special-token strings (llama.cpp `tokenizer_st_partition`): for each special token,
+    /// longest text first, every occurrence inside the remaining raw fragments becomes that token. Control and
+    /// unknown tokens take part only when `parseSpecial`; user-defined tokens always do.
+    func partition(_ bytes: UnsafeBufferPointer<UInt8>, parseSpecial: Bool) -> [Fragment] {
+        var frags: [Fragment] = bytes.isEmpty ? [] : [.raw(0..<bytes.count)]
+        var next: [Fragment] = []
+        for sid in specialsByLength {
+            let attr = attrs[Int(sid)]
+            if !parseSpecial && !attr.isDisjoint(with: [.control, .unknown]) { continue }
+            let needle = textBytes[Int(sid)]
+            if needle.isEmpty { continue }
+            var changed = false
+            next.removeAll(keepingCapacity: true)
+            for f in frags {
+                guard case .raw(let r) = f else { next.append(f); continue }
+                var lo = r.lowerBound
+                let hi = r.upperBound
+                while let m = Self.find(needle, in: bytes, lo, hi) {
+                    changed = true
+                    var leftEnd = m
+                    if attr.contains(.lstrip) { while leftEnd > lo && Self.isCSpace(bytes[leftEnd - 1]) { leftEnd -= 1 } }
+                    if leftEnd > lo { next.append(.raw(lo..<leftEnd)) }
+                    next.append(.token(sid))
+                    lo = m + needle.count
+                    if attr.contains(.rstrip) { while lo < hi && Self.isCSpace(bytes[lo]) { lo += 1 } }
+                }
+                if lo < hi { next.append(.raw(lo..<hi)) }
+            }
+            if changed { swap(&frags, &next) }
+        }
+        return frags
+    }
+
+    @inline(__always) static func isCSpace(_ b: UInt8) -> Bool { b == 0x20 || (b >= 0x09 && b <= 0x0D) }
+
+    /// First occurrence of `needle` in `bytes[lo..<hi]`.
+    static func find(_ needle: [UInt8], in bytes: UnsafeBufferPointer<UInt8>, _ lo: Int, _ hi: Int) -> Int? {
+        let n = needle.count
+        guard hi - lo >= n, let base = bytes.baseAddress else { return nil }
+        let first = needle[0]
+        var i = lo
+        let last = hi - n
+        return needle.withUnsafeBufferPointer { nd -> Int? in
+            while i <= last {
+                guard let p = memchr(base + i, Int32(first), last - i + 1) else { return nil }
+                let at = base.distance(to: p.assumingMemoryBound(to: UInt8.self))
+                if memcmp(base + at, nd.baseAddress!, n) == 0 { return at }
+                i = at + 1
+            }
+            return nil
+        }
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
