@@ -52,7 +52,7 @@ extension Interpreter {
         case "count", "length":
             switch value {
             case .string(let s): return .int(s.unicodeScalars.count)
-            case .array(let x): return .int(x.count)
+            case .array(let x), .tuple(let x): return .int(x.count)
             case .object(let o): return .int(o.count)
             case .undefined: return .int(0)
             default: throw InterpreterError.type("object of type '\(value.typeName)' has no len()")
@@ -65,8 +65,8 @@ extension Interpreter {
             guard case .object(let o) = value else { throw InterpreterError.type("dictsort expects a mapping") }
             let byValue = (a.get(1, "by")?.str ?? "key") == "value"
             let cs = a.bool(0, "case_sensitive", false)
-            let pairs = try sorted(o.pairs.map { Value.array([.string($0.0), $0.1]) }, reverse: a.bool(2, "reverse", false)) {
-                guard case .array(let p) = $0 else { return $0 }
+            let pairs = try sorted(o.pairs.map { Value.tuple([.string($0.0), $0.1]) }, reverse: a.bool(2, "reverse", false)) {
+                guard case .tuple(let p) = $0 else { return $0 }
                 return cs ? p[byValue ? 1 : 0] : lowerIfString(p[byValue ? 1 : 0])
             }
             return .array(pairs)
@@ -102,7 +102,7 @@ extension Interpreter {
             default: return def
             }
         case "format":
-            return try binary(.mod, .string(value.str), .array(args))
+            return try binary(.mod, .string(value.str), .tuple(args))
         case "indent":
             let width = a.get(0, "width") ?? .int(4)
             let ind: String
@@ -115,7 +115,7 @@ extension Interpreter {
             return .string(lines.joined(separator: "\n"))
         case "items":
             switch value {
-            case .object(let o): return .array(o.pairs.map { .array([.string($0.0), $0.1]) })
+            case .object(let o): return .array(o.pairs.map { .tuple([.string($0.0), $0.1]) })
             case .undefined: return .array([])
             default: throw InterpreterError.type("Can only get item pairs from a mapping.")
             }
@@ -175,7 +175,7 @@ extension Interpreter {
             let precision = a.get(0, "precision")?.intValue ?? 0
             let method = a.get(1, "method")?.str ?? "common"
             let m = Foundation.pow(10.0, Double(precision))
-            let rule: FloatingPointRoundingRule = method == "ceil" ? .up : (method == "floor" ? .down : .toNearestOrAwayFromZero)
+            let rule: FloatingPointRoundingRule = method == "ceil" ? .up : (method == "floor" ? .down : .toNearestOrEven)
             let r = (x * m).rounded(rule) / m
             if case .int = value, method == "common" { return value }
             return .double(r)
@@ -282,9 +282,9 @@ extension Interpreter {
         case "string": if case .string = v { return true }; return false
         case "mapping": if case .object = v { return true }; return false
         case "iterable":
-            switch v { case .string, .array, .object, .undefined: return true; default: return false }
+            switch v { case .string, .array, .tuple, .object, .undefined: return true; default: return false }
         case "sequence":
-            switch v { case .string, .array, .object: return true; default: return false }
+            switch v { case .string, .array, .tuple, .object: return true; default: return false }
         case "callable": if case .function = v { return true }; return false
         case "odd", "even":
             guard let i = v.intValue else { throw InterpreterError.type("test '\(name)' expects an integer") }
@@ -304,6 +304,7 @@ extension Interpreter {
             switch (v, o) {
             case (.none, .none): return true
             case (.bool(let x), .bool(let y)): return x == y
+            case (.int(let x), .int(let y)): return x == y && x >= -5 && x <= 256
             case (.namespace(let x), .namespace(let y)): return x === y
             default: return false
             }

@@ -239,7 +239,7 @@ final class Interpreter {
                 frame[pname] = .undefined(pname)
             }
         }
-        frame["varargs"] = .array(args.count > def.params.count ? Array(args[def.params.count...]) : [])
+        frame["varargs"] = .tuple(args.count > def.params.count ? Array(args[def.params.count...]) : [])
         if let c = kw["caller"] { frame["caller"] = c; kw["caller"] = nil }
         frame["kwargs"] = .object(kw)
         frames[1] = frame
@@ -269,7 +269,7 @@ final class Interpreter {
         case .literal(let j): return Value(j)
         case .name(let n, _): return lookup(n)
         case .list(let items): return .array(try items.map(eval))
-        case .tuple(let items): return .array(try items.map(eval))
+        case .tuple(let items): return .tuple(try items.map(eval))
         case .dict(let pairs):
             var d = OrderedDict()
             for (k, v) in pairs { d[try eval(k).str] = try eval(v) }

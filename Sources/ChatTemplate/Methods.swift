@@ -22,7 +22,7 @@ extension Interpreter {
         switch obj {
         case .string(let s): return stringMethod(s, name)
         case .object(let o): return dictMethod(o, name)
-        case .array(let a): return listMethod(a, name)
+        case .array(let a), .tuple(let a): return listMethod(a, name)
         default: return nil
         }
     }
@@ -33,7 +33,7 @@ extension Interpreter {
 
     private func dictMethod(_ o: OrderedDict, _ name: String) -> Value? {
         switch name {
-        case "items": return bound(name) { _, _ in .array(o.pairs.map { .array([.string($0.0), $0.1]) }) }
+        case "items": return bound(name) { _, _ in .array(o.pairs.map { .tuple([.string($0.0), $0.1]) }) }
         case "keys": return bound(name) { _, _ in .array(o.keys.map { .string($0) }) }
         case "values": return bound(name) { _, _ in .array(o.values) }
         case "get":
@@ -93,7 +93,7 @@ extension Interpreter {
             return bound(name) { args, _ in
                 guard let p = args.first else { throw InterpreterError.type("\(name) takes at least 1 argument") }
                 let cands: [Value]
-                if case .array(let xs) = p { cands = xs } else { cands = [p] }
+                if case .tuple(let xs) = p { cands = xs } else if case .array(let xs) = p { cands = xs } else { cands = [p] }
                 let hay = Array(s.unicodeScalars)
                 for c in cands {
                     guard case .string(let x) = c else {
@@ -264,25 +264,16 @@ func pySplit(_ s: String, sep: String?, maxsplit: Int, fromRight: Bool) throws -
     if let sep {
         let n = Array(sep.unicodeScalars)
         if n.isEmpty { throw InterpreterError.value("empty separator") }
+        let limit = maxsplit < 0 ? Int.max : maxsplit
         var positions: [Int] = []
-        var i = 0
-        while let j = findScalars(u, n, from: i) { positions.append(j); i = j + n.count }
-        if maxsplit >= 0 && positions.count > maxsplit {
-            positions = fromRight ? Array(positions.suffix(maxsplit)) : Array(positions.prefix(maxsplit))
-            if fromRight {
-                // rsplit must find separators scanning from the right; recompute non-overlapping from the end.
-                var pos: [Int] = []
-                var end = u.count
-                while pos.count < maxsplit {
-                    var found: Int? = nil
-                    var k = end - n.count
-                    while k >= 0 { if u[k..<k + n.count].elementsEqual(n) { found = k; break }; k -= 1 }
-                    guard let f = found else { break }
-                    pos.insert(f, at: 0)
-                    end = f
-                }
-                positions = pos
+        if fromRight {
+            var k = u.count - n.count
+            while k >= 0 && positions.count < limit {
+                if u[k..<k + n.count].elementsEqual(n) { positions.insert(k, at: 0); k -= n.count } else { k -= 1 }
             }
+        } else {
+            var i = 0
+            while positions.count < limit, let j = findScalars(u, n, from: i) { positions.append(j); i = j + n.count }
         }
         var out: [String] = []
         var start = 0
@@ -299,19 +290,11 @@ func pySplit(_ s: String, sep: String?, maxsplit: Int, fromRight: Bool) throws -
         while i < u.count, !isPyWhitespace(u[i]) { i += 1 }
         words.append((st, i))
     }
-    guard maxsplit >= 0, words.count > maxsplit + 0, maxsplit < words.count else { return words.map { str(u[$0.0..<$0.1]) } }
-    if maxsplit == 0 { return words.isEmpty ? [] : [str(u[words.first!.0..<words.last!.1])] }
+    if maxsplit < 0 || words.count <= maxsplit { return words.map { str(u[$0.0..<$0.1]) } }
     if fromRight {
-        let keep = words.suffix(maxsplit)
-        let headEnd = words[words.count - maxsplit - 1].1
-        return [str(u[words[0].0..<headEnd])] + keep.map { str(u[$0.0..<$0.1]) }
+        return [str(u[..<words[words.count - maxsplit - 1].1])] + words.suffix(maxsplit).map { str(u[$0.0..<$0.1]) }
     }
-    let head = words.prefix(maxsplit)
-    var restStart = head.last!.1
-    while restStart < u.count, isPyWhitespace(u[restStart]) { restStart += 1 }
-    var restEnd = u.count
-    while restEnd > restStart, isPyWhitespace(u[restEnd - 1]) { restEnd -= 1 }
-    return head.map { str(u[$0.0..<$0.1]) } + [str(u[restStart..<restEnd])]
+    return words.prefix(maxsplit).map { str(u[$0.0..<$0.1]) } + [str(u[words[maxsplit].0...])]
 }
 
 func pyReplace(_ s: String, _ old: String, _ new: String, count: Int) -> String {

@@ -20,6 +20,7 @@ extension Interpreter {
             switch (a, b) {
             case (.string(let x), .string(let y)): return .string(x + y)
             case (.array(let x), .array(let y)): return .array(x + y)
+            case (.tuple(let x), .tuple(let y)): return .tuple(x + y)
             case (.string, _): throw InterpreterError.type("can only concatenate str (not \"\(b.typeName)\") to str")
             case (.array, _): throw InterpreterError.type("can only concatenate list (not \"\(b.typeName)\") to list")
             default: break
@@ -101,7 +102,7 @@ extension Interpreter {
     /// Python `str % args` for `%s`, `%r`, `%d`, `%i`, `%f` and `%%`.
     private func percentFormat(_ fmt: String, _ arg: Value) throws -> String {
         var args: [Value]
-        if case .array(let a) = arg { args = a } else { args = [arg] }
+        if case .tuple(let a) = arg { args = a } else { args = [arg] }
         var out = ""
         var it = Array(fmt.unicodeScalars).makeIterator()
         while let c = it.next() {
@@ -134,7 +135,7 @@ extension Interpreter {
         switch (a, b) {
         case (.string(let x), .string(let y)):
             return compareScalars(x, y)
-        case (.array(let x), .array(let y)):
+        case (.array(let x), .array(let y)), (.tuple(let x), .tuple(let y)):
             for (p, q) in zip(x, y) where !p.equals(q) { return try order(p, q, opName: opName) }
             return x.count < y.count ? -1 : (x.count > y.count ? 1 : 0)
         default:
@@ -163,7 +164,7 @@ extension Interpreter {
                 throw InterpreterError.type("'in <string>' requires string as left operand, not \(item.typeName)")
             }
             return findScalars(Array(s.unicodeScalars), Array(needle.unicodeScalars), from: 0) != nil
-        case .array(let a): return a.contains { $0.equals(item) }
+        case .array(let a), .tuple(let a): return a.contains { $0.equals(item) }
         case .object(let o):
             if case .string(let k) = item { return o[k] != nil }
             return false
@@ -175,7 +176,7 @@ extension Interpreter {
     /// Python iteration: lists, dict keys, string characters; undefined iterates as empty.
     func iterate(_ v: Value) throws -> [Value] {
         switch v {
-        case .array(let a): return a
+        case .array(let a), .tuple(let a): return a
         case .object(let o): return o.keys.map { .string($0) }
         case .string(let s): return s.unicodeScalars.map { .string(String($0)) }
         case .undefined: return []
@@ -206,7 +207,7 @@ extension Interpreter {
                 return method(obj, k) ?? .undefined(k)
             }
             return .undefined(key.repr)
-        case .array(let a):
+        case .array(let a), .tuple(let a):
             if let i = key.intValue {
                 let j = i < 0 ? i + a.count : i
                 return j >= 0 && j < a.count ? a[j] : .undefined("[\(i)]")
@@ -253,6 +254,7 @@ extension Interpreter {
         }
         switch v {
         case .array(let a): return .array(try indices(a.count).map { a[$0] })
+        case .tuple(let a): return .tuple(try indices(a.count).map { a[$0] })
         case .string(let s):
             let u = Array(s.unicodeScalars)
             var out = String.UnicodeScalarView()

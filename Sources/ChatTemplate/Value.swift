@@ -48,6 +48,8 @@ enum Value {
     case double(Double)
     case string(String)
     case array([Value])
+    /// A Python tuple (tuple literals, `dict.items()` pairs, `varargs`); prints as `(a, b)`.
+    case tuple([Value])
     case object(OrderedDict)
     case namespace(Namespace)
     case function(Function)
@@ -78,6 +80,7 @@ enum Value {
         case .double: return "float"
         case .string: return "str"
         case .array: return "list"
+        case .tuple: return "tuple"
         case .object: return "dict"
         case .namespace: return "Namespace"
         case .function: return "function"
@@ -92,7 +95,7 @@ enum Value {
         case .int(let i): return i != 0
         case .double(let d): return d != 0
         case .string(let s): return !s.isEmpty
-        case .array(let a): return !a.isEmpty
+        case .array(let a), .tuple(let a): return !a.isEmpty
         case .object(let o): return o.count > 0
         case .namespace, .function: return true
         }
@@ -121,7 +124,7 @@ enum Value {
         switch (self, other) {
         case (.undefined, .undefined), (.none, .none): return true
         case (.string(let a), .string(let b)): return a.unicodeScalars.elementsEqual(b.unicodeScalars)
-        case (.array(let a), .array(let b)):
+        case (.array(let a), .array(let b)), (.tuple(let a), .tuple(let b)):
             return a.count == b.count && zip(a, b).allSatisfy { $0.equals($1) }
         case (.object(let a), .object(let b)):
             guard a.count == b.count else { return false }
@@ -155,6 +158,7 @@ enum Value {
         case .double(let d): return pythonFloatRepr(d)
         case .string(let s): return pythonStringRepr(s)
         case .array(let a): return "[" + a.map { $0.repr }.joined(separator: ", ") + "]"
+        case .tuple(let a): return "(" + a.map { $0.repr }.joined(separator: ", ") + (a.count == 1 ? ",)" : ")")
         case .object(let o):
             return "{" + o.pairs.map { pythonStringRepr($0.0) + ": " + $0.1.repr }.joined(separator: ", ") + "}"
         case .namespace(let n):
@@ -175,7 +179,7 @@ enum Value {
                 out += pythonFloatRepr(d)
             }
         case .string(let s): writeJSONString(s, into: &out)
-        case .array(let a):
+        case .array(let a), .tuple(let a):
             if a.isEmpty { out += "[]"; return }
             out += "["
             for (i, v) in a.enumerated() {
