@@ -23,16 +23,28 @@ final class FixtureRenderTests: XCTestCase {
         return nil
     }
 
+    /// The reference set: renders.jsonl × conversations.json (made with transformers 5.24 + jinja2 3.1.6).
     func testAllFixtureRenders() throws {
+        try runRenders("templates/renders.jsonl", conversations: "templates/conversations.json", expectedTotal: 276)
+    }
+
+    /// More conversations (null content with parallel tool calls, enable_thinking, empty/system-only lists, content
+    /// blocks, dict tool content, unicode escapes) rendered by make_extra_renders.py with jinja2 3.1.6.
+    func testExtraRenders() throws {
+        try runRenders("templates/extra_renders.jsonl", conversations: "templates/extra_conversations.json",
+                       expectedTotal: 280)
+    }
+
+    func runRenders(_ rendersFile: String, conversations: String, expectedTotal: Int) throws {
         guard case .object(let manifest) = try Self.load("templates/manifest.json"),
               case .object(let templates)? = manifest["templates"],
-              case .array(let convs) = try Self.load("templates/conversations.json") else {
+              case .array(let convs) = try Self.load(conversations) else {
             return XCTFail("bad fixture files")
         }
         var byId: [String: JinjaObject] = [:]
         for c in convs { if case .object(let o) = c, let id = field(o, "id") { byId[id] = o } }
         var parsed: [String: ChatTemplate] = [:]
-        let text = try String(contentsOfFile: Fixtures.path("templates/renders.jsonl"), encoding: .utf8)
+        let text = try String(contentsOfFile: Fixtures.path(rendersFile), encoding: .utf8)
         var checked: [String: Int] = [:], passed: [String: Int] = [:]
         var order: [String] = []
         var total = 0
@@ -56,10 +68,12 @@ final class FixtureRenderTests: XCTestCase {
                 }
             }
             let tmpl = parsed[name]!
+            var extra: [String: JinjaValue] = [:]
+            if case .object(let e)? = conv["extra"] { for (k, v) in e.pairs { extra[k] = v } }
             let result = Result {
                 try tmpl.render(messages: messages, tools: conv["tools"], addGenerationPrompt: agp,
                                 bosToken: field(meta, "bos_token"), eosToken: field(meta, "eos_token"),
-                                now: Self.fixtureNow())
+                                extra: extra, now: Self.fixtureNow())
             }
             let label = "\(name) × \(convId) × agp=\(agp)"
             if let expectedError = field(rec, "error") {
@@ -80,11 +94,11 @@ final class FixtureRenderTests: XCTestCase {
             }
         }
         for name in order {
-            print("ChatTemplate fixtures: \(name): \(passed[name] ?? 0)/\(checked[name]!) passed")
+            print("ChatTemplate \(rendersFile): \(name): \(passed[name] ?? 0)/\(checked[name]!) passed")
             XCTAssertEqual(passed[name] ?? 0, checked[name]!, name)
         }
-        print("ChatTemplate fixtures: total \(passed.values.reduce(0, +))/\(total) passed")
-        XCTAssertEqual(total, 276)
+        print("ChatTemplate \(rendersFile): total \(passed.values.reduce(0, +))/\(total) passed")
+        XCTAssertEqual(total, expectedTotal)
         XCTAssertEqual(order.count, 14)
     }
 }
