@@ -107,21 +107,45 @@ extension Interpreter {
         var it = Array(fmt.unicodeScalars).makeIterator()
         while let c = it.next() {
             guard c == "%" else { out.unicodeScalars.append(c); continue }
-            guard let spec = it.next() else { throw InterpreterError.value("incomplete format") }
+            var flags = "", width = "", precision: String? = nil
+            var spec: Unicode.Scalar? = it.next()
+            while let f = spec, f == "-" || f == "0" || f == " " || f == "+" { flags.unicodeScalars.append(f); spec = it.next() }
+            while let d = spec, d.properties.numericType != nil, d.isASCII { width.unicodeScalars.append(d); spec = it.next() }
+            if spec == "." {
+                precision = ""
+                spec = it.next()
+                while let d = spec, d.properties.numericType != nil, d.isASCII { precision!.unicodeScalars.append(d); spec = it.next() }
+            }
+            guard let spec else { throw InterpreterError.value("incomplete format") }
             if spec == "%" { out += "%"; continue }
             guard !args.isEmpty else { throw InterpreterError.type("not enough arguments for format string") }
             let v = args.removeFirst()
+            var piece: String
             switch spec {
-            case "s": out += v.str
-            case "r": out += v.repr
+            case "s", "r":
+                piece = spec == "s" ? v.str : v.repr
+                if let p = precision, let n = Int(p) { piece = String(String.UnicodeScalarView(piece.unicodeScalars.prefix(n))) }
             case "d", "i":
-                guard let n = v.number else { throw InterpreterError.type("%d format: a real number is required") }
-                out += String(Int(n))
-            case "f":
-                guard let n = v.number else { throw InterpreterError.type("%f format: a real number is required") }
-                out += String(format: "%f", n)
+                guard let n = v.number else { throw InterpreterError.type("%d format: a real number is required, not \(v.typeName)") }
+                piece = String(Int(n))
+            case "f", "F":
+                guard let n = v.number else { throw InterpreterError.type("must be real number, not \(v.typeName)") }
+                piece = String(format: "%.\(Int(precision ?? "6") ?? 6)f", n)
             default: throw InterpreterError.value("unsupported format character '\(spec)'")
             }
+            let w = Int(width) ?? 0
+            let len = piece.unicodeScalars.count
+            if len < w {
+                if flags.contains("-") {
+                    piece += String(repeating: " ", count: w - len)
+                } else if flags.contains("0") && spec != "s" && spec != "r" {
+                    let neg = piece.hasPrefix("-")
+                    piece = (neg ? "-" : "") + String(repeating: "0", count: w - len) + (neg ? String(piece.dropFirst()) : piece)
+                } else {
+                    piece = String(repeating: " ", count: w - len) + piece
+                }
+            }
+            out += piece
         }
         return out
     }
