@@ -91,6 +91,8 @@ public struct ChatCompletionRequest: Sendable, Equatable {
         set { sampling[keyPath: keyPath] = newValue }
     }
 
+    public subscript<T>(dynamicMember keyPath: KeyPath<SamplingParameters, T>) -> T { sampling[keyPath: keyPath] }
+
     /// Decodes and validates a request body.
     /// - Parameter body: the HTTP body bytes (UTF-8 JSON object).
     /// - Returns: the request, or a 400 `APIError` (never a 5xx) naming the offending field in `param`;

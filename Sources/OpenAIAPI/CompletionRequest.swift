@@ -34,6 +34,8 @@ public struct CompletionRequest: Sendable, Equatable {
         set { sampling[keyPath: keyPath] = newValue }
     }
 
+    public subscript<T>(dynamicMember keyPath: KeyPath<SamplingParameters, T>) -> T { sampling[keyPath: keyPath] }
+
     /// Decodes and validates a request body; failures are 400 `APIError`s naming the field.
     /// `prompt` may be a string, an array of one string, an array of token ids, or an array holding one such array.
     public static func decode(_ body: [UInt8]) -> Result<CompletionRequest, APIError> {
