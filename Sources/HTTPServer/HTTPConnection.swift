@@ -43,7 +43,7 @@ final class HTTPConnection: @unchecked Sendable {
     private var current: HTTPResponder?
     private var lastActivity = DispatchTime.now()
     private var headStart: DispatchTime?
-    private var scratch = [UInt8](repeating: 0, count: 64 * 1024)
+    private var scratch = [UInt8](repeating: 0, count: 16 * 1024)
 
     // Guarded by `lock`.
     private let lock = Lock()
@@ -87,7 +87,7 @@ final class HTTPConnection: @unchecked Sendable {
                 let e = HTTPParseError(status: 503, message: "Server is at its connection limit; retry later",
                                        code: "server_overloaded")
                 appendOut(HTTPResponseWriter.errorResponse(e, close: true, extra: [("Retry-After", String(config.retryAfterSeconds))]))
-                phase = .closingAfterFlush
+                enterClosingAfterFlush()
                 flush()
             } else {
                 updateTimer()
@@ -154,7 +154,7 @@ final class HTTPConnection: @unchecked Sendable {
                     var fields = early.1.filter { $0.0.lowercased() != "content-length" && $0.0.lowercased() != "connection" }
                     fields += [("Content-Length", String(early.2.count)), ("Connection", "close")]
                     appendOut(HTTPResponseWriter.head(status: early.0, headers: fields) + early.2)
-                    phase = .closingAfterFlush
+                    enterClosingAfterFlush()
                     flush()
                     return
                 }
@@ -170,7 +170,7 @@ final class HTTPConnection: @unchecked Sendable {
             case .error(let e):
                 logger.debug("HTTP parse error: \(e)")
                 appendOut(HTTPResponseWriter.errorResponse(e, close: true))
-                phase = .closingAfterFlush
+                enterClosingAfterFlush()
                 flush()
                 return
             }
@@ -190,7 +190,8 @@ final class HTTPConnection: @unchecked Sendable {
         }
         queue.async { [self] in
             guard phase == .open, current === responder else {
-                lock.withLock { buffered -= bytes.count }
+                // A closed connection already reset its count to zero.
+                if phase != .closed { lock.withLock { buffered -= bytes.count } }
                 return
             }
             out.append(contentsOf: bytes)
@@ -201,7 +202,7 @@ final class HTTPConnection: @unchecked Sendable {
             }
             if final {
                 current = nil
-                if close { phase = .closingAfterFlush }
+                if close { enterClosingAfterFlush() }
             }
             flush()
             if final && phase == .open {
@@ -271,6 +272,12 @@ final class HTTPConnection: @unchecked Sendable {
 
     /// Output is flushed and the connection will close: stop sending, drain input for a while so the client
     /// reads the final response instead of a reset.
+    /// The last response is queued; bound the time a non-reading client may keep the connection.
+    private func enterClosingAfterFlush() {
+        phase = .closingAfterFlush
+        timer?.schedule(deadline: .now() + config.idleTimeout)
+    }
+
     private func beginLinger() {
         phase = .lingering
         shutdown(fd, Int32(SHUT_WR))
@@ -338,6 +345,8 @@ final class HTTPConnection: @unchecked Sendable {
         switch phase {
         case .lingering:
             closeNow(reason: "linger timeout")
+        case .closingAfterFlush:
+            closeNow(reason: "client did not read the final response")
         case .open where current == nil:
             let now = DispatchTime.now()
             if parser.isReadingHead, let hs = headStart {
@@ -345,14 +354,14 @@ final class HTTPConnection: @unchecked Sendable {
                 let e = HTTPParseError(status: 408, message: "Request header not received within \(config.headerTimeout) s",
                                        code: "request_timeout")
                 appendOut(HTTPResponseWriter.errorResponse(e, close: true))
-                phase = .closingAfterFlush
+                enterClosingAfterFlush()
                 flush()
             } else if now >= lastActivity + config.idleTimeout {
                 if parser.isMidMessage {
                     let e = HTTPParseError(status: 408, message: "Request body stalled for \(config.idleTimeout) s",
                                            code: "request_timeout")
                     appendOut(HTTPResponseWriter.errorResponse(e, close: true))
-                    phase = .closingAfterFlush
+                    enterClosingAfterFlush()
                     flush()
                 } else {
                     closeNow(reason: "idle timeout")

@@ -51,9 +51,10 @@ public final class HTTPResponder: @unchecked Sendable {
             completed = true
         }
         let close = closesAfter(headers)
-        let fields = headFields(headers, framing: ("Content-Length", String(body.count)), close: close)
+        let noBody = status == 204 || status == 304 || (100..<200).contains(status)
+        let fields = headFields(headers, framing: noBody ? nil : ("Content-Length", String(body.count)), close: close)
         var bytes = HTTPResponseWriter.head(status: status, headers: fields)
-        if !isHead && status != 204 && status != 304 { bytes += body }
+        if !isHead && !noBody { bytes += body }
         connection.enqueue(bytes, from: self, final: true, close: close)
     }
 

@@ -33,6 +33,7 @@ public final class HTTPServer: @unchecked Sendable {
     private var acceptSource: DispatchSourceRead?
     private var connections: [ObjectIdentifier: HTTPConnection] = [:]
     private var rejecting = 0
+    private var acceptPaused = false
     private var stopped = false
     private let acceptQueue = DispatchQueue(label: "sputnik.http.accept")
 
@@ -130,6 +131,8 @@ public final class HTTPServer: @unchecked Sendable {
         let (src, conns): (DispatchSourceRead?, [HTTPConnection]) = lock.withLock {
             stopped = true
             let s = acceptSource
+            if acceptPaused { s?.resume() }
+            acceptPaused = false
             acceptSource = nil
             listenFD = -1
             return (s, Array(connections.values))
@@ -148,7 +151,19 @@ public final class HTTPServer: @unchecked Sendable {
             if client < 0 {
                 let e = errno
                 if e == EINTR || e == ECONNABORTED { continue }
-                if e != EAGAIN && e != EWOULDBLOCK { logger.warning("accept failed: errno \(e)") }
+                if e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM {
+                    // Out of descriptors: pause accepting briefly instead of spinning on a readable listener.
+                    logger.warning("accept failed: \(HTTPServerError.socket(call: "accept", errno: e)); pausing 100 ms")
+                    let paused: Bool = lock.withLock {
+                        guard let src = acceptSource, !acceptPaused else { return false }
+                        src.suspend()
+                        acceptPaused = true
+                        return true
+                    }
+                    if paused { acceptQueue.asyncAfter(deadline: .now() + 0.1) { [weak self] in self?.resumeAccepting() } }
+                } else if e != EAGAIN && e != EWOULDBLOCK {
+                    logger.warning("accept failed: \(HTTPServerError.socket(call: "accept", errno: e))")
+                }
                 return
             }
             _ = fcntl(client, F_SETFL, fcntl(client, F_GETFL) | O_NONBLOCK)
@@ -166,6 +181,13 @@ public final class HTTPServer: @unchecked Sendable {
             }
             if reject { logger.debug("connection limit \(configuration.maxConnections) reached; answering 503") }
             conn.start(reject: reject)
+        }
+    }
+
+    private func resumeAccepting() {
+        lock.withLock {
+            if acceptPaused, let src = acceptSource { src.resume() }
+            acceptPaused = false
         }
     }
 
