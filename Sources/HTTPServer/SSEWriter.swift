@@ -1,0 +1,44 @@
+// Server-sent events (WHATWG HTML §9.2) over a chunked HTTP response.
+
+/// Writes an event stream: `data: <payload>\n\n` events and `: <text>\n\n` comment keep-alives. Never writes
+/// `id:`, `event:` or `retry:` fields (OpenAI streams have none) and never an empty event.
+public struct SSEWriter: Sendable {
+    /// The responder the stream is written to.
+    public let responder: HTTPResponder
+
+    public init(responder: HTTPResponder) { self.responder = responder }
+
+    /// Sends the response head: 200, `Content-Type: text/event-stream`, `Cache-Control: no-cache`,
+    /// `X-Accel-Buffering: no`, then `extraHeaders` (e.g. CORS fields).
+    public func start(extraHeaders: [(String, String)] = []) {
+        responder.startStream(status: 200, headers: [("Content-Type", "text/event-stream"),
+                                                     ("Cache-Control", "no-cache"),
+                                                     ("X-Accel-Buffering", "no")] + extraHeaders)
+    }
+
+    /// Sends one event carrying `data` (a payload with line breaks becomes several `data:` lines).
+    /// - Returns: false once the client is gone.
+    @discardableResult
+    public func send(data: String) -> Bool {
+        responder.write(SSEWriter.frame(data: data))
+    }
+
+    /// Sends a comment line (`: text`), ignored by clients; used as a keep-alive (`: ping`).
+    public func comment(_ text: String) {
+        let clean = text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r" }).joined(separator: " ")
+        responder.write(Array(": \(clean)\n\n".utf8))
+    }
+
+    /// Ends the response (the HTTP stream, not an SSE `[DONE]` event: send that with `send(data: "[DONE]")`).
+    public func finish() { responder.endStream() }
+
+    /// Bytes of one event: each line of `data` as a `data:` line, then a blank line.
+    public static func frame(data: String) -> [UInt8] {
+        var s = ""
+        for line in data.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" || $0 == "\r" }) {
+            s += "data: \(line)\n"
+        }
+        s += "\n"
+        return Array(s.utf8)
+    }
+}

@@ -1,0 +1,93 @@
+// The module's error value and the OpenAI error body it renders.
+
+/// An error answered to an API client: HTTP status plus the OpenAI error object
+/// `{"error":{"message","type","param","code"}}` (OpenAI "Error codes" guide).
+public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// HTTP status, e.g. 400.
+    public var status: Int
+    /// Human-readable explanation.
+    public var message: String
+    /// Error class, e.g. `"invalid_request_error"`, `"server_error"`.
+    public var type: String
+    /// The offending request field (`"messages"`, `"messages[1].role"`, `"n"`), or nil.
+    public var param: String?
+    /// Machine-readable code, e.g. `"context_length_exceeded"`, or nil.
+    public var code: String?
+
+    public init(status: Int, message: String, type: String, param: String? = nil, code: String? = nil) {
+        self.status = status
+        self.message = message
+        self.type = type
+        self.param = param
+        self.code = code
+    }
+
+    public var description: String {
+        "\(status) \(type)\(param.map { " [\($0)]" } ?? ""): \(message)"
+    }
+
+    /// 400 `invalid_request_error`.
+    public static func invalidRequest(_ message: String, param: String? = nil, code: String? = nil) -> APIError {
+        APIError(status: 400, message: message, type: "invalid_request_error", param: param, code: code)
+    }
+
+    /// 404 `invalid_request_error` (unknown route or model; use code `"model_not_found"` for models).
+    public static func notFound(_ message: String, param: String? = nil, code: String? = nil) -> APIError {
+        APIError(status: 404, message: message, type: "invalid_request_error", param: param, code: code)
+    }
+
+    /// 401 `invalid_request_error`, code `"invalid_api_key"`.
+    public static func authentication(_ message: String = "Incorrect or missing API key.") -> APIError {
+        APIError(status: 401, message: message, type: "invalid_request_error", code: "invalid_api_key")
+    }
+
+    /// 429 `rate_limit_error`, code `"rate_limit_exceeded"` (send `Retry-After` with it).
+    public static func rateLimited(_ message: String = "Too many requests; retry later.") -> APIError {
+        APIError(status: 429, message: message, type: "rate_limit_error", code: "rate_limit_exceeded")
+    }
+
+    /// 503 `server_error`, code `"server_overloaded"` (send `Retry-After` with it).
+    public static func overloaded(_ message: String = "The server is overloaded; retry later.") -> APIError {
+        APIError(status: 503, message: message, type: "server_error", code: "server_overloaded")
+    }
+
+    /// 400 `invalid_request_error`, param `"messages"`, code `"context_length_exceeded"`.
+    /// - Parameters: token counts: `requested` = prompt + max new tokens, `limit` = context length.
+    public static func contextLengthExceeded(requested: Int, limit: Int, promptTokens: Int? = nil) -> APIError {
+        var m = "This model's maximum context length is \(limit) tokens. However, you requested \(requested) tokens"
+        if let promptTokens { m += " (\(promptTokens) in the messages, \(requested - promptTokens) in the completion)" }
+        m += ". Please reduce the length of the messages or completion."
+        return APIError(status: 400, message: m, type: "invalid_request_error", param: "messages", code: "context_length_exceeded")
+    }
+
+    /// 500 `server_error`, code `"internal_error"`.
+    public static func `internal`(_ message: String = "Internal server error.") -> APIError {
+        APIError(status: 500, message: message, type: "server_error", code: "internal_error")
+    }
+
+    /// The body object.
+    public var body: ErrorBody { ErrorBody(message: message, type: type, param: param, code: code) }
+
+    /// The body as compact JSON bytes.
+    public func encoded() -> [UInt8] { body.json.encoded() }
+}
+
+/// `{"error":{"message":…,"type":…,"param":…|null,"code":…|null}}` — every key always present.
+public struct ErrorBody: Sendable, Equatable {
+    public var message: String
+    public var type: String
+    public var param: String?
+    public var code: String?
+
+    public init(message: String, type: String, param: String?, code: String?) {
+        self.message = message
+        self.type = type
+        self.param = param
+        self.code = code
+    }
+
+    public var json: JSONValue {
+        .object([("error", .object([("message", .string(message)), ("type", .string(type)),
+                                     ("param", .stringOrNull(param)), ("code", .stringOrNull(code))]))])
+    }
+}
