@@ -1,5 +1,99 @@
+// CKernels: quantized block formats mirroring ggml's byte layout, activation quantizers, dequantizers,
+// dot products and row-range matvec/matmul entry points.
+//
+// Every SIMD kernel has a scalar `_ref` twin with the same signature; the unsuffixed name dispatches at run
+// time (CPUID via __builtin_cpu_supports) to the AVX2+FMA+F16C variant when the CPU has it.
+// Block formats follow ggml/src/ggml-common.h (block_q4_0, block_q4_1, block_q8_0, block_q8_1).
 #ifndef SPUTNIK_CKERNELS_H
 #define SPUTNIK_CKERNELS_H
 #include <stdint.h>
 #include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Elements per block of every 32-element quant format here.
+#define CK_QK 32
+
+/// ggml type ids (ggml.h `enum ggml_type`) of the formats these kernels handle.
+enum ck_type { CK_F32 = 0, CK_F16 = 1, CK_Q4_0 = 2, CK_Q4_1 = 3, CK_Q8_0 = 8, CK_Q8_1 = 9 };
+
+/// q4_0: 32 weights = d * (q - 8), q in 0...15. Byte j of qs holds element j (low nibble) and j+16 (high nibble).
+typedef struct { uint16_t d; uint8_t qs[CK_QK / 2]; } ck_block_q4_0;
+/// q4_1: 32 weights = d * q + m, q in 0...15, same nibble order as q4_0.
+typedef struct { uint16_t d; uint16_t m; uint8_t qs[CK_QK / 2]; } ck_block_q4_1;
+/// q8_0: 32 values = d * q, q in -127...127.
+typedef struct { uint16_t d; int8_t qs[CK_QK]; } ck_block_q8_0;
+/// q8_1: 32 values = d * q; s = d * sum(q) (the partner of q4_1, whose offset m multiplies sum(x)).
+typedef struct { uint16_t d; uint16_t s; int8_t qs[CK_QK]; } ck_block_q8_1;
+
+// ---- fp16 <-> fp32 (IEEE binary16, round to nearest even) ----
+float ck_fp16_to_fp32(uint16_t h);
+uint16_t ck_fp32_to_fp16(float f);
+void ck_fp16_to_fp32_row(const uint16_t *x, float *y, int64_t n);
+void ck_fp32_to_fp16_row(const float *x, uint16_t *y, int64_t n);
+
+// ---- CPU features ----
+/// 1 when the AVX2+FMA+F16C kernels are in use.
+int ck_has_avx2(void);
+/// Forces the scalar reference kernels (1) or run-time dispatch (0); for tests and benchmarks.
+void ck_force_reference(int on);
+/// A spin-wait hint (`pause`).
+void ck_cpu_relax(void);
+
+// ---- sizes ----
+/// Bytes of one row of `n` elements of `type` (n a multiple of 32 for the block types).
+size_t ck_row_size(int type, int64_t n);
+/// The activation format a weight type is multiplied with: q4_0→q8_0, q4_1→q8_1, q8_0→q8_0, f16/f32→f32.
+int ck_activation_type(int weight_type);
+
+// ---- activation quantizers (round to nearest, as ggml's quantize_row_q8_*_ref) ----
+void ck_quantize_row_q8_0(const float *x, void *y, int64_t n);
+void ck_quantize_row_q8_1(const float *x, void *y, int64_t n);
+/// Converts one f32 row to `ck_activation_type(weight_type)` (a copy for f32).
+void ck_quantize_activation_row(int weight_type, const float *x, void *y, int64_t n);
+
+// ---- dequantizers: y[0..<n] = row x of `type` ----
+void ck_dequantize_row(int type, const void *x, float *y, int64_t n);
+
+// ---- dot products over n elements (n a multiple of 32 for the quantized ones) ----
+float ck_dot_q4_0_q8_0_ref(int64_t n, const void *x, const void *y);
+float ck_dot_q4_0_q8_0_avx2(int64_t n, const void *x, const void *y);
+float ck_dot_q4_0_q8_0(int64_t n, const void *x, const void *y);
+float ck_dot_q4_1_q8_1_ref(int64_t n, const void *x, const void *y);
+float ck_dot_q4_1_q8_1_avx2(int64_t n, const void *x, const void *y);
+float ck_dot_q4_1_q8_1(int64_t n, const void *x, const void *y);
+float ck_dot_q8_0_q8_0_ref(int64_t n, const void *x, const void *y);
+float ck_dot_q8_0_q8_0_avx2(int64_t n, const void *x, const void *y);
+float ck_dot_q8_0_q8_0(int64_t n, const void *x, const void *y);
+float ck_dot_f16_f32_ref(int64_t n, const uint16_t *x, const float *y);
+float ck_dot_f16_f32_avx2(int64_t n, const uint16_t *x, const float *y);
+float ck_dot_f16_f32(int64_t n, const uint16_t *x, const float *y);
+float ck_dot_f32_ref(int64_t n, const float *x, const float *y);
+float ck_dot_f32_avx2(int64_t n, const float *x, const float *y);
+float ck_dot_f32(int64_t n, const float *x, const float *y);
+
+// ---- y += a * x (attention's weighted sum of V rows) ----
+void ck_axpy_f16_ref(int64_t n, float a, const uint16_t *x, float *y);
+void ck_axpy_f16_avx2(int64_t n, float a, const uint16_t *x, float *y);
+void ck_axpy_f16(int64_t n, float a, const uint16_t *x, float *y);
+void ck_axpy_f32_ref(int64_t n, float a, const float *x, float *y);
+void ck_axpy_f32_avx2(int64_t n, float a, const float *x, float *y);
+void ck_axpy_f32(int64_t n, float a, const float *x, float *y);
+
+// ---- matvec / matmul over a row range ----
+/// Y[c * y_stride + r] = dot(row r of W, column c of X) for r in [r0, r1), c in [0, ncols).
+/// W: weight matrix of `weight_type`, rows of `n` elements, `w_row_bytes` apart ([outDim, n], row-major).
+/// X: `ncols` activation rows already converted to `ck_activation_type(weight_type)`, `x_row_bytes` apart.
+/// Weights are streamed once per call: each weight row is used for all columns before the next is read.
+void ck_matmul_rows(int weight_type, const void *w, size_t w_row_bytes, int64_t n, int64_t r0, int64_t r1,
+                    const void *x, size_t x_row_bytes, int64_t ncols, float *y, int64_t y_stride);
+/// The same with the scalar reference dot products.
+void ck_matmul_rows_ref(int weight_type, const void *w, size_t w_row_bytes, int64_t n, int64_t r0, int64_t r1,
+                        const void *x, size_t x_row_bytes, int64_t ncols, float *y, int64_t y_stride);
+
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -1,1 +1,0 @@
-// Compute module: files are added by the work that builds it.

@@ -1,0 +1,164 @@
+import CKernels
+
+/// Weight element formats the matmul kernels handle; raw values are ggml type ids (ggml.h `enum ggml_type`).
+public enum WeightType: Int32, Sendable, CaseIterable {
+    case f32 = 0, f16 = 1, q4_0 = 2, q4_1 = 3, q8_0 = 8
+
+    /// Elements per quantization block (1 for float types).
+    public var blockSize: Int { (self == .f32 || self == .f16) ? 1 : 32 }
+
+    /// Bytes of a row of `n` elements (`n` a multiple of `blockSize`).
+    public func rowBytes(_ n: Int) -> Int { ck_row_size(rawValue, Int64(n)) }
+
+    /// The ggml type id activations are converted to before a dot product with this weight type
+    /// (q4_0→q8_0, q4_1→q8_1, q8_0→q8_0, f16/f32→f32).
+    public var activationTypeID: Int32 { ck_activation_type(rawValue) }
+}
+
+/// A row-major weight matrix `[rows, cols]` (GGUF `ne = [cols, rows]`) viewed in place (e.g. in a GGUF mmap).
+/// The memory must outlive this value.
+public struct WeightMatrix: @unchecked Sendable {
+    /// Element format.
+    public let type: WeightType
+    /// First byte of row 0.
+    public let data: UnsafeRawPointer
+    /// Output features (outermost dimension).
+    public let rows: Int
+    /// Input features per row.
+    public let cols: Int
+    /// Bytes between consecutive rows.
+    public let rowBytes: Int
+
+    /// A view of `rows` rows of `cols` elements of `type` at `data`. `cols` must be a multiple of the block size.
+    public init(type: WeightType, data: UnsafeRawPointer, rows: Int, cols: Int) {
+        precondition(cols % type.blockSize == 0, "row length \(cols) is not a multiple of the \(type) block size")
+        self.type = type
+        self.data = data
+        self.rows = rows
+        self.cols = cols
+        self.rowBytes = type.rowBytes(cols)
+    }
+
+    /// Writes row `r` as float32 into `out[0..<cols]` (embedding lookup).
+    public func dequantizeRow(_ r: Int, into out: UnsafeMutablePointer<Float>) {
+        precondition(r >= 0 && r < rows, "row \(r) out of range 0..<\(rows)")
+        ck_dequantize_row(type.rawValue, data + r * rowBytes, out, Int64(cols))
+    }
+}
+
+/// Matrix multiplication `y[numTokens, W.rows] = x[numTokens, W.cols] · Wᵀ` on the thread pool.
+///
+/// Each activation row is converted once per call to the weight type's partner format (q8_0 / q8_1 / f32) in
+/// scratch sized at init; then the output rows of up to three weights that share the input (e.g. Q, K, V or
+/// gate, up) are split across the pool's threads, so one job (one barrier) computes all of them. Each thread
+/// calls the C kernel once for its row range and all tokens (weights streamed once).
+public final class Matmul: @unchecked Sendable {
+    /// The pool the work runs on.
+    public let pool: ThreadPool
+    /// Largest `numTokens` one call accepts.
+    public let maxTokens: Int
+    /// Largest input width one call accepts.
+    public let maxInDim: Int
+    /// Quantized activations `[maxTokens, rowBytes(q8_0, maxInDim)]`.
+    private let q80: UnsafeMutableRawPointer
+    /// Quantized activations `[maxTokens, rowBytes(q8_1, maxInDim)]`.
+    private let q81: UnsafeMutableRawPointer
+
+    /// Allocates activation scratch for up to `maxTokens` rows of up to `maxInDim` inputs.
+    public init(pool: ThreadPool, maxTokens: Int, maxInDim: Int) {
+        self.pool = pool
+        self.maxTokens = maxTokens
+        self.maxInDim = maxInDim
+        let padded = (maxInDim + 31) / 32 * 32
+        q80 = .allocate(byteCount: max(64, maxTokens * Int(ck_row_size(ckQ8_0, Int64(padded)))), alignment: 64)
+        q81 = .allocate(byteCount: max(64, maxTokens * Int(ck_row_size(ckQ8_1, Int64(padded)))), alignment: 64)
+    }
+
+    deinit {
+        q80.deallocate()
+        q81.deallocate()
+    }
+
+    /// `y[numTokens, w.rows] = x[numTokens, w.cols] · wᵀ`. Row stride of x is `w.cols`, of y `w.rows`.
+    public func callAsFunction(_ x: UnsafePointer<Float>, numTokens: Int, _ w: WeightMatrix,
+                               _ y: UnsafeMutablePointer<Float>) {
+        run(x, numTokens: numTokens, w, y, nil, nil, nil, nil)
+    }
+
+    /// Two or three weights with the same input: `y_i[numTokens, w_i.rows] = x · w_iᵀ` in one pool job.
+    public func callAsFunction(_ x: UnsafePointer<Float>, numTokens: Int,
+                               _ w0: WeightMatrix, _ y0: UnsafeMutablePointer<Float>,
+                               _ w1: WeightMatrix, _ y1: UnsafeMutablePointer<Float>,
+                               _ w2: WeightMatrix? = nil, _ y2: UnsafeMutablePointer<Float>? = nil) {
+        run(x, numTokens: numTokens, w0, y0, w1, y1, w2, y2)
+    }
+
+    private func activation(for type: WeightType, x: UnsafePointer<Float>, cols: Int) -> (UnsafeRawPointer, Int) {
+        switch type.activationTypeID {
+        case ckQ8_0: return (UnsafeRawPointer(q80), Int(ck_row_size(ckQ8_0, Int64(cols))))
+        case ckQ8_1: return (UnsafeRawPointer(q81), Int(ck_row_size(ckQ8_1, Int64(cols))))
+        default: return (UnsafeRawPointer(x), cols * 4)
+        }
+    }
+
+    private func run(_ x: UnsafePointer<Float>, numTokens: Int,
+                     _ w0: WeightMatrix, _ y0: UnsafeMutablePointer<Float>,
+                     _ w1: WeightMatrix?, _ y1: UnsafeMutablePointer<Float>?,
+                     _ w2: WeightMatrix?, _ y2: UnsafeMutablePointer<Float>?) {
+        let cols = w0.cols
+        precondition(numTokens >= 1 && numTokens <= maxTokens, "numTokens \(numTokens) outside 1...\(maxTokens)")
+        precondition(cols <= maxInDim, "input width \(cols) exceeds \(maxInDim)")
+        precondition(w1 == nil || w1!.cols == cols, "grouped weights must share the input width")
+        precondition(w2 == nil || w2!.cols == cols, "grouped weights must share the input width")
+        // Convert the activations once per partner format present in the group.
+        let a0 = w0.type.activationTypeID, a1 = w1?.type.activationTypeID ?? -1, a2 = w2?.type.activationTypeID ?? -1
+        let need80 = a0 == ckQ8_0 || a1 == ckQ8_0 || a2 == ckQ8_0
+        let need81 = a0 == ckQ8_1 || a1 == ckQ8_1 || a2 == ckQ8_1
+        if need80 || need81 {
+            if numTokens >= 4 * pool.threadCount {
+                let threads = pool.threadCount
+                pool.run { i in
+                    self.quantize(x, cols: cols, tokens: ThreadPool.chunk(numTokens, parts: threads, index: i),
+                                  q80: need80, q81: need81)
+                }
+            } else {
+                quantize(x, cols: cols, tokens: 0..<numTokens, q80: need80, q81: need81)
+            }
+        }
+        let rows0 = w0.rows, rows1 = w1?.rows ?? 0, rows2 = w2?.rows ?? 0
+        let total = rows0 + rows1 + rows2
+        let threads = pool.threadCount
+        pool.run { i in
+            let range = ThreadPool.chunk(total, parts: threads, index: i, align: 4)
+            if range.isEmpty { return }
+            self.segment(w0, y0, offset: 0, range: range, x: x, numTokens: numTokens)
+            if let w1, let y1 { self.segment(w1, y1, offset: rows0, range: range, x: x, numTokens: numTokens) }
+            if let w2, let y2 { self.segment(w2, y2, offset: rows0 + rows1, range: range, x: x, numTokens: numTokens) }
+        }
+    }
+
+    private func quantize(_ x: UnsafePointer<Float>, cols: Int, tokens: Range<Int>, q80 need80: Bool, q81 need81: Bool) {
+        let rb80 = Int(ck_row_size(ckQ8_0, Int64(cols)))
+        let rb81 = Int(ck_row_size(ckQ8_1, Int64(cols)))
+        for t in tokens {
+            if need80 { ck_quantize_row_q8_0(x + t * cols, q80 + t * rb80, Int64(cols)) }
+            if need81 { ck_quantize_row_q8_1(x + t * cols, q81 + t * rb81, Int64(cols)) }
+        }
+    }
+
+    @inline(__always)
+    private func segment(_ w: WeightMatrix, _ y: UnsafeMutablePointer<Float>, offset: Int, range: Range<Int>,
+                         x: UnsafePointer<Float>, numTokens: Int) {
+        let lo = max(range.lowerBound, offset) - offset
+        let hi = min(range.upperBound, offset + w.rows) - offset
+        if lo >= hi { return }
+        let (xa, xrb) = activation(for: w.type, x: x, cols: w.cols)
+        ck_matmul_rows(w.type.rawValue, w.data, w.rowBytes, Int64(w.cols), Int64(lo), Int64(hi),
+                       xa, xrb, Int64(numTokens), y, Int64(w.rows))
+    }
+}
+
+/// ggml type id of q8_0 activations.
+let ckQ8_0 = Int32(CK_Q8_0.rawValue)
+/// ggml type id of q8_1 activations.
+let ckQ8_1 = Int32(CK_Q8_1.rawValue)

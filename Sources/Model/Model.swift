@@ -1,1 +1,0 @@
-// Model module: files are added by the work that builds it.

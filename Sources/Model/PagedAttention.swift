@@ -1,0 +1,109 @@
+import CKernels
+import Compute
+
+/// Causal multi-head attention with grouped-query heads over a `PagedKVCache`.
+///
+/// softmax(q·Kᵀ · scale) · V per query head, where head h reads KV head h / (numHeads / numKVHeads), and a token
+/// at position p sees positions 0...p of its own sequence, found through the sequence's block table.
+/// Source: Vaswani et al. 2017 §3.2.1; GQA: Ainslie et al. 2023; paging: Kwon et al. 2023 (vLLM) §4.
+/// With an F16 cache the query and the attention weights are rounded to f16 before their products with K and
+/// V, as llama.cpp's non-flash path does (ggml converts the f32 operand to the f16 operand's type).
+final class PagedAttention {
+    let numHeads: Int
+    let numKVHeads: Int
+    let headDim: Int
+    let scale: Float
+    /// Longest context a token may attend over.
+    let maxContext: Int
+    /// Per thread attention weights `[threads, maxContext]`.
+    private let scores: ScratchBuffer
+    /// Per thread query copy `[threads, headDim]`.
+    private let query: ScratchBuffer
+
+    init(numHeads: Int, numKVHeads: Int, headDim: Int, maxContext: Int, threads: Int) {
+        self.numHeads = numHeads
+        self.numKVHeads = numKVHeads
+        self.headDim = headDim
+        self.scale = 1 / Float(headDim).squareRoot()
+        self.maxContext = maxContext
+        scores = ScratchBuffer(count: threads * maxContext)
+        query = ScratchBuffer(count: threads * headDim)
+    }
+
+    /// Writes K and V rows `[count, numKVHeads * headDim]` of `count` tokens to `slots[0..<count]` of `layer`.
+    func store(layer: Int, cache: PagedKVCache, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
+               slots: UnsafePointer<Int32>, count: Int) {
+        let width = numKVHeads * headDim
+        let kBase = cache.keys(layer: layer), vBase = cache.values(layer: layer)
+        for t in 0..<count {
+            let slot = Int(slots[t])
+            precondition(slot >= 0 && slot < cache.slotCount, "KV slot \(slot) outside the cache")
+            switch cache.type {
+            case .f16:
+                ck_fp32_to_fp16_row(k + t * width, (kBase + slot * cache.slotBytes).assumingMemoryBound(to: UInt16.self), Int64(width))
+                ck_fp32_to_fp16_row(v + t * width, (vBase + slot * cache.slotBytes).assumingMemoryBound(to: UInt16.self), Int64(width))
+            case .f32:
+                (kBase + slot * cache.slotBytes).copyMemory(from: k + t * width, byteCount: width * 4)
+                (vBase + slot * cache.slotBytes).copyMemory(from: v + t * width, byteCount: width * 4)
+            }
+        }
+    }
+
+    /// out `[count, numHeads * headDim]` = attention of q `[count, numHeads * headDim]` (RoPE applied) for tokens
+    /// with `positions[t]`, whose sequence's block table starts at `tables + tableStart[t]`.
+    func run(layer: Int, cache: PagedKVCache, q: UnsafePointer<Float>, positions: UnsafePointer<Int32>,
+             tables: UnsafePointer<Int32>, tableStart: UnsafePointer<Int32>, count: Int,
+             out: UnsafeMutablePointer<Float>, pool: ThreadPool) {
+        let items = count * numHeads
+        let threads = pool.threadCount
+        pool.run { i in
+            for item in ThreadPool.chunk(items, parts: threads, index: i) {
+                let t = item / self.numHeads, h = item % self.numHeads
+                self.head(layer: layer, cache: cache, q: q + t * self.numHeads * self.headDim + h * self.headDim,
+                          head: h, position: Int(positions[t]), table: tables + Int(tableStart[t]),
+                          out: out + t * self.numHeads * self.headDim + h * self.headDim, thread: i)
+            }
+        }
+    }
+
+    private func head(layer: Int, cache: PagedKVCache, q: UnsafePointer<Float>, head h: Int, position: Int,
+                      table: UnsafePointer<Int32>, out: UnsafeMutablePointer<Float>, thread: Int) {
+        let d = headDim
+        let kvh = h / (numHeads / numKVHeads)
+        let n = position + 1
+        precondition(n <= maxContext, "position \(position) beyond the context length \(maxContext)")
+        let s = scores.pointer + thread * maxContext
+        let qv = query.pointer + thread * d
+        let bs = cache.blockSize
+        let kBase = cache.keys(layer: layer), vBase = cache.values(layer: layer)
+        let headOffset = kvh * d * cache.type.elementSize
+        switch cache.type {
+        case .f16:
+            for i in 0..<d { qv[i] = ck_fp16_to_fp32(ck_fp32_to_fp16(q[i])) }
+            for p in 0..<n {
+                let slot = Int(table[p / bs]) * bs + p % bs
+                let kp = (kBase + slot * cache.slotBytes + headOffset).assumingMemoryBound(to: UInt16.self)
+                s[p] = ck_dot_f16_f32(Int64(d), kp, qv) * scale
+            }
+        case .f32:
+            for p in 0..<n {
+                let slot = Int(table[p / bs]) * bs + p % bs
+                let kp = (kBase + slot * cache.slotBytes + headOffset).assumingMemoryBound(to: Float.self)
+                s[p] = ck_dot_f32(Int64(d), kp, q) * scale
+            }
+        }
+        Ops.softmax(s, n: n)
+        out.initialize(repeating: 0, count: d)
+        for p in 0..<n {
+            let slot = Int(table[p / bs]) * bs + p % bs
+            let vp = vBase + slot * cache.slotBytes + headOffset
+            switch cache.type {
+            case .f16:
+                let w = ck_fp16_to_fp32(ck_fp32_to_fp16(s[p]))
+                ck_axpy_f16(Int64(d), w, vp.assumingMemoryBound(to: UInt16.self), out)
+            case .f32:
+                ck_axpy_f32(Int64(d), s[p], vp.assumingMemoryBound(to: Float.self), out)
+            }
+        }
+    }
+}

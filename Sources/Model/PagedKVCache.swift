@@ -1,0 +1,52 @@
+/// Paged KV cache storage: one pre-allocated pool of fixed-size blocks shared by all sequences.
+///
+/// NOTE: layout per layer, K then V, each `[numBlocks, blockSize, numKVHeads, headDim]`:
+/// ```
+/// layer l:  K │ block 0: slot 0 [kvHeads × headDim] │ slot 1 │ … │ block 1 … │   V │ same │
+/// slot s = blockId * blockSize + offset  →  element (s * numKVHeads + h) * headDim
+/// ```
+/// Which blocks belong to which sequence is the caller's business (block tables in `ForwardBatch`).
+public final class PagedKVCache: @unchecked Sendable {
+    /// Blocks in the pool.
+    public let numBlocks: Int
+    /// Tokens per block.
+    public let blockSize: Int
+    /// Decoder layers.
+    public let numLayers: Int
+    /// K/V heads per token.
+    public let numKVHeads: Int
+    /// Elements per head.
+    public let headDim: Int
+    /// Element type.
+    public let type: KVCacheType
+    /// Bytes of one K (or V) row of a layer: `numKVHeads * headDim * elementSize`.
+    public let slotBytes: Int
+    private let storage: UnsafeMutableRawPointer
+    private let layerBytes: Int
+
+    /// Total bytes of K and V storage.
+    public var bytes: Int { layerBytes * 2 * numLayers }
+
+    /// Allocates the pool (contents undefined until written).
+    public init(numLayers: Int, numBlocks: Int, blockSize: Int, numKVHeads: Int, headDim: Int, type: KVCacheType) {
+        precondition(numBlocks > 0 && blockSize > 0, "a KV cache needs at least one block of one token")
+        self.numLayers = numLayers
+        self.numBlocks = numBlocks
+        self.blockSize = blockSize
+        self.numKVHeads = numKVHeads
+        self.headDim = headDim
+        self.type = type
+        slotBytes = numKVHeads * headDim * type.elementSize
+        layerBytes = numBlocks * blockSize * slotBytes
+        storage = .allocate(byteCount: max(64, layerBytes * 2 * numLayers), alignment: 64)
+    }
+
+    deinit { storage.deallocate() }
+
+    /// Start of layer `layer`'s K storage.
+    public func keys(layer: Int) -> UnsafeMutableRawPointer { storage + layerBytes * (2 * layer) }
+    /// Start of layer `layer`'s V storage.
+    public func values(layer: Int) -> UnsafeMutableRawPointer { storage + layerBytes * (2 * layer + 1) }
+    /// Number of token slots (`numBlocks * blockSize`).
+    public var slotCount: Int { numBlocks * blockSize }
+}

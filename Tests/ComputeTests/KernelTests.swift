@@ -1,0 +1,234 @@
+import CKernels
+import Compute
+import XCTest
+
+/// Deterministic pseudo-random numbers (SplitMix64) so failures reproduce.
+struct TestRNG {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    /// Uniform in [-scale, scale).
+    mutating func float(_ scale: Float = 1) -> Float { (Float(next() >> 40) / Float(1 << 24) * 2 - 1) * scale }
+    mutating func floats(_ n: Int, _ scale: Float = 1) -> [Float] { (0..<n).map { _ in float(scale) } }
+}
+
+/// Independent (test-side) decoding of the ggml block formats from raw bytes.
+enum Format {
+    static func half(_ b: UnsafeRawPointer) -> Float { Float(Float16(bitPattern: b.loadUnaligned(as: UInt16.self))) }
+
+    /// q8_0 block: fp16 d, 32 × int8.
+    static func q8_0(_ bytes: [UInt8], n: Int) -> [Float] {
+        bytes.withUnsafeBytes { raw in
+            (0..<n).map { i in
+                let blk = raw.baseAddress! + (i / 32) * 34
+                return half(blk) * Float(Int8(bitPattern: blk.load(fromByteOffset: 2 + i % 32, as: UInt8.self)))
+            }
+        }
+    }
+
+    /// q4_1 block: fp16 d, fp16 m, 16 bytes; element j (< 16) = low nibble of byte j, j + 16 = high nibble.
+    static func q4_1(_ bytes: [UInt8], n: Int) -> [Float] {
+        bytes.withUnsafeBytes { raw in
+            (0..<n).map { i in
+                let blk = raw.baseAddress! + (i / 32) * 20
+                let j = i % 32
+                let byte = blk.load(fromByteOffset: 4 + j % 16, as: UInt8.self)
+                let q = j < 16 ? byte & 0x0f : byte >> 4
+                return half(blk) * Float(q) + half(blk + 2)
+            }
+        }
+    }
+
+    /// q4_0 block: fp16 d, 16 bytes; value = d * (q - 8).
+    static func q4_0(_ bytes: [UInt8], n: Int) -> [Float] {
+        bytes.withUnsafeBytes { raw in
+            (0..<n).map { i in
+                let blk = raw.baseAddress! + (i / 32) * 18
+                let j = i % 32
+                let byte = blk.load(fromByteOffset: 2 + j % 16, as: UInt8.self)
+                let q = Int(j < 16 ? byte & 0x0f : byte >> 4)
+                return half(blk) * Float(q - 8)
+            }
+        }
+    }
+}
+
+final class KernelTests: XCTestCase {
+    func testFP16ConversionMatchesSwiftFloat16() {
+        var rng = TestRNG(state: 1)
+        for _ in 0..<20_000 {
+            let f = rng.float(70_000) * (rng.next() % 3 == 0 ? 1e-4 : 1)
+            XCTAssertEqual(ck_fp32_to_fp16(f), Float16(f).bitPattern, "fp32→fp16 of \(f)")
+        }
+        for bits in stride(from: 0, through: 0xffff, by: 1) where (bits & 0x7c00) != 0x7c00 {
+            let h = UInt16(bits)
+            XCTAssertEqual(ck_fp16_to_fp32(h), Float(Float16(bitPattern: h)))
+        }
+    }
+
+    func testQuantizeQ8_0RoundTripFollowsTheFormat() {
+        var rng = TestRNG(state: 2)
+        let n = 256
+        let x = rng.floats(n, 3)
+        var bytes = [UInt8](repeating: 0, count: n / 32 * 34)
+        ck_quantize_row_q8_0(x, &bytes, Int64(n))
+        let decoded = Format.q8_0(bytes, n: n)
+        var back = [Float](repeating: 0, count: n)
+        bytes.withUnsafeBytes { ck_dequantize_row(8, $0.baseAddress!, &back, Int64(n)) }
+        for b in 0..<(n / 32) {
+            let amax = x[(b * 32)..<(b * 32 + 32)].map(abs).max()!
+            let d = Float(Float16(amax / 127))
+            for j in 0..<32 {
+                let i = b * 32 + j
+                XCTAssertEqual(back[i], decoded[i])
+                XCTAssertLessThanOrEqual(abs(decoded[i] - x[i]), d * 0.5 + amax * 2e-3, "element \(i)")
+            }
+        }
+    }
+
+    func testQuantizeQ8_1SumField() {
+        var rng = TestRNG(state: 3)
+        let n = 128
+        let x = rng.floats(n, 2)
+        var bytes = [UInt8](repeating: 0, count: n / 32 * 36)
+        ck_quantize_row_q8_1(x, &bytes, Int64(n))
+        bytes.withUnsafeBytes { raw in
+            for b in 0..<(n / 32) {
+                let blk = raw.baseAddress! + b * 36
+                let d = Format.half(blk), s = Format.half(blk + 2)
+                var sum = 0
+                let amax = x[(b * 32)..<(b * 32 + 32)].map(abs).max()!
+                for j in 0..<32 {
+                    let q = Int(Int8(bitPattern: blk.load(fromByteOffset: 4 + j, as: UInt8.self)))
+                    sum += q
+                    XCTAssertLessThanOrEqual(abs(d * Float(q) - x[b * 32 + j]), d * 0.5 + amax * 2e-3)
+                }
+                XCTAssertEqual(s, Float(Float16(d * Float(sum))), accuracy: abs(s) * 1e-3 + 1e-6)
+            }
+        }
+    }
+
+    func testDequantizeQ4FormatsMatchIndependentDecoding() {
+        var rng = TestRNG(state: 4)
+        let n = 96
+        for (type, size) in [(Int32(3), 20), (Int32(2), 18)] {
+            var bytes = (0..<(n / 32 * size)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+            for b in 0..<(n / 32) {   // keep the fp16 scales finite and small
+                bytes[b * size + 1] = 0x2c
+                if type == 3 { bytes[b * size + 3] = 0xac }
+            }
+            var back = [Float](repeating: 0, count: n)
+            bytes.withUnsafeBytes { ck_dequantize_row(type, $0.baseAddress!, &back, Int64(n)) }
+            XCTAssertEqual(back, type == 3 ? Format.q4_1(bytes, n: n) : Format.q4_0(bytes, n: n))
+        }
+    }
+
+    /// Random weight rows of `type` (quantized from random floats) and activations of its partner type.
+    func makeOperands(type: WeightType, rows: Int, n: Int, cols: Int, rng: inout TestRNG) -> ([UInt8], [UInt8]) {
+        let wf = rng.floats(rows * n, 0.5)
+        var w = [UInt8](repeating: 0, count: rows * type.rowBytes(n))
+        for r in 0..<rows {
+            let off = r * type.rowBytes(n)
+            w.withUnsafeMutableBytes { raw in
+                let dst = raw.baseAddress! + off
+                wf.withUnsafeBufferPointer { src in
+                    let row = src.baseAddress! + r * n
+                    switch type {
+                    case .f32: dst.copyMemory(from: row, byteCount: n * 4)
+                    case .f16: ck_fp32_to_fp16_row(row, dst.assumingMemoryBound(to: UInt16.self), Int64(n))
+                    case .q8_0: ck_quantize_row_q8_0(row, dst, Int64(n))
+                    case .q4_0, .q4_1:
+                        // Random nibbles with a random scale (and offset) per block.
+                        for b in 0..<(n / 32) {
+                            let blk = dst + b * (type == .q4_1 ? 20 : 18)
+                            blk.storeBytes(of: Float16(Float(rng.next() % 100 + 1) * 1e-3).bitPattern, as: UInt16.self)
+                            var q0 = 2
+                            if type == .q4_1 {
+                                blk.storeBytes(of: Float16(rng.float(0.05)).bitPattern, toByteOffset: 2, as: UInt16.self)
+                                q0 = 4
+                            }
+                            for j in 0..<16 { blk.storeBytes(of: UInt8(truncatingIfNeeded: rng.next()), toByteOffset: q0 + j, as: UInt8.self) }
+                        }
+                    }
+                }
+            }
+        }
+        let xf = rng.floats(cols * n, 2)
+        let atype = type.activationTypeID
+        let arb = Int(ck_row_size(atype, Int64(n)))
+        var a = [UInt8](repeating: 0, count: cols * arb)
+        a.withUnsafeMutableBytes { raw in
+            for c in 0..<cols { ck_quantize_activation_row(type.rawValue, Array(xf[(c * n)..<((c + 1) * n)]), raw.baseAddress! + c * arb, Int64(n)) }
+        }
+        return (w, a)
+    }
+
+    func testSIMDDotProductsMatchReference() throws {
+        try XCTSkipUnless(ck_has_avx2() == 1, "no AVX2 on this CPU: only the reference kernels run")
+        var rng = TestRNG(state: 5)
+        for n in [32, 64, 576, 1536] {
+            for type in WeightType.allCases {
+                let (w, a) = makeOperands(type: type, rows: 1, n: n, cols: 1, rng: &rng)
+                w.withUnsafeBytes { wp in
+                    a.withUnsafeBytes { ap in
+                        let (x, y) = (wp.baseAddress!, ap.baseAddress!)
+                        let pair: (Float, Float)
+                        switch type {
+                        case .q4_0: pair = (ck_dot_q4_0_q8_0_avx2(Int64(n), x, y), ck_dot_q4_0_q8_0_ref(Int64(n), x, y))
+                        case .q4_1: pair = (ck_dot_q4_1_q8_1_avx2(Int64(n), x, y), ck_dot_q4_1_q8_1_ref(Int64(n), x, y))
+                        case .q8_0: pair = (ck_dot_q8_0_q8_0_avx2(Int64(n), x, y), ck_dot_q8_0_q8_0_ref(Int64(n), x, y))
+                        case .f16:
+                            let hx = x.assumingMemoryBound(to: UInt16.self), fy = y.assumingMemoryBound(to: Float.self)
+                            pair = (ck_dot_f16_f32_avx2(Int64(n), hx, fy), ck_dot_f16_f32_ref(Int64(n), hx, fy))
+                        case .f32:
+                            let fx = x.assumingMemoryBound(to: Float.self), fy = y.assumingMemoryBound(to: Float.self)
+                            pair = (ck_dot_f32_avx2(Int64(n), fx, fy), ck_dot_f32_ref(Int64(n), fx, fy))
+                        }
+                        XCTAssertEqual(pair.0, pair.1, accuracy: 1e-4 * Float(n).squareRoot() + abs(pair.1) * 1e-5, "\(type) n=\(n)")
+                    }
+                }
+            }
+        }
+    }
+
+    func testSIMDMatmulMatchesReference() throws {
+        try XCTSkipUnless(ck_has_avx2() == 1, "no AVX2 on this CPU: only the reference kernels run")
+        var rng = TestRNG(state: 6)
+        let n = 192, rows = 37, cols = 5
+        for type in WeightType.allCases {
+            let (w, a) = makeOperands(type: type, rows: rows, n: n, cols: cols, rng: &rng)
+            let arb = Int(ck_row_size(type.activationTypeID, Int64(n)))
+            var y = [Float](repeating: .nan, count: cols * rows), yref = y
+            w.withUnsafeBytes { wp in
+                a.withUnsafeBytes { ap in
+                    // Two row ranges (an unaligned split) exercise the 4-row kernels and their tails.
+                    ck_matmul_rows(type.rawValue, wp.baseAddress!, type.rowBytes(n), Int64(n), 0, 13, ap.baseAddress!, arb, Int64(cols), &y, Int64(rows))
+                    ck_matmul_rows(type.rawValue, wp.baseAddress!, type.rowBytes(n), Int64(n), 13, Int64(rows), ap.baseAddress!, arb, Int64(cols), &y, Int64(rows))
+                    ck_matmul_rows_ref(type.rawValue, wp.baseAddress!, type.rowBytes(n), Int64(n), 0, Int64(rows), ap.baseAddress!, arb, Int64(cols), &yref, Int64(rows))
+                }
+            }
+            for i in 0..<y.count { XCTAssertEqual(y[i], yref[i], accuracy: 1e-3 + abs(yref[i]) * 1e-5, "\(type) element \(i)") }
+        }
+    }
+
+    func testAxpyMatchesReference() throws {
+        try XCTSkipUnless(ck_has_avx2() == 1, "no AVX2 on this CPU: only the reference kernels run")
+        var rng = TestRNG(state: 7)
+        for n in [7, 64, 100] {
+            let x = rng.floats(n), y0 = rng.floats(n)
+            let h = x.map { Float16($0).bitPattern }
+            var a = y0, b = y0, c = y0, d = y0
+            ck_axpy_f32_avx2(Int64(n), 0.7, x, &a); ck_axpy_f32_ref(Int64(n), 0.7, x, &b)
+            ck_axpy_f16_avx2(Int64(n), -1.3, h, &c); ck_axpy_f16_ref(Int64(n), -1.3, h, &d)
+            for i in 0..<n {
+                XCTAssertEqual(a[i], b[i], accuracy: 1e-6)
+                XCTAssertEqual(c[i], d[i], accuracy: 1e-6)
+            }
+        }
+    }
+}

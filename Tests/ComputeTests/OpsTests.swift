@@ -1,0 +1,68 @@
+import CKernels
+import Compute
+import Foundation
+import XCTest
+
+final class OpsTests: XCTestCase {
+    func testRMSNormMatchesReference() {
+        var rng = TestRNG(state: 11)
+        for n in [5, 64, 576] {
+            let x = rng.floats(3 * n, 4), w = rng.floats(n, 2)
+            var a = [Float](repeating: 0, count: 3 * n), b = a
+            Ops.rmsNorm(x, weight: w, eps: 1e-5, n: n, count: 3, out: &a)
+            Ops.rmsNormRef(x, weight: w, eps: 1e-5, n: n, count: 3, out: &b)
+            for i in 0..<a.count { XCTAssertEqual(a[i], b[i], accuracy: 1e-5 * max(1, abs(b[i]))) }
+        }
+    }
+
+    func testRoPEMatchesReferenceInBothModes() {
+        var rng = TestRNG(state: 12)
+        let heads = 3, d = 64
+        for mode in [Ops.RopeMode.norm, .neox] {
+            for pos in [0, 1, 17, 900] {
+                let x = rng.floats(heads * d)
+                var a = x, b = x
+                let f = Ops.ropeInverseFrequencies(headDim: d, theta: 10_000)
+                var c = [Float](repeating: 0, count: d / 2), s = c
+                f.withUnsafeBufferPointer { Ops.ropeAngles(position: pos, invFreq: $0.baseAddress!, half: d / 2, cos: &c, sin: &s) }
+                Ops.rope(&a, numHeads: heads, headDim: d, cos: c, sin: s, mode: mode)
+                Ops.ropeRef(&b, numHeads: heads, headDim: d, position: pos, theta: 10_000, mode: mode)
+                for i in 0..<a.count { XCTAssertEqual(a[i], b[i], accuracy: 1e-5, "\(mode) pos \(pos) i \(i)") }
+                if pos == 0 { XCTAssertEqual(a, x) }
+            }
+        }
+    }
+
+    func testRoPENormModeRotatesAdjacentPairs() {
+        // One head of 4: pair (0,1) rotates by pos·1, pair (2,3) by pos·theta^(-1/2).
+        var x: [Float] = [1, 0, 0, 1]
+        Ops.ropeRef(&x, numHeads: 1, headDim: 4, position: 2, theta: 100, mode: .norm)
+        XCTAssertEqual(x[0], cos(2), accuracy: 1e-6)
+        XCTAssertEqual(x[1], sin(2), accuracy: 1e-6)
+        XCTAssertEqual(x[2], -sin(0.2), accuracy: 1e-6)
+        XCTAssertEqual(x[3], cos(0.2), accuracy: 1e-6)
+    }
+
+    func testSoftmaxMatchesReference() {
+        var rng = TestRNG(state: 13)
+        for n in [1, 15, 16, 37, 300] {
+            let x = rng.floats(n, 20)
+            var a = x, b = x
+            Ops.softmax(&a, n: n)
+            Ops.softmaxRef(&b, n: n)
+            for i in 0..<n { XCTAssertEqual(a[i], b[i], accuracy: 1e-6) }
+            XCTAssertEqual(a.reduce(0, +), 1, accuracy: 1e-5)
+        }
+    }
+
+    func testSiluMulMatchesReference() {
+        var rng = TestRNG(state: 14)
+        for n in [3, 8, 1536] {
+            let g = rng.floats(n, 8), u = rng.floats(n, 3)
+            var a = [Float](repeating: 0, count: n), b = a
+            Ops.siluMul(gate: g, up: u, n: n, out: &a)
+            Ops.siluMulRef(gate: g, up: u, n: n, out: &b)
+            for i in 0..<n { XCTAssertEqual(a[i], b[i], accuracy: 1e-5 * max(1, abs(b[i]))) }
+        }
+    }
+}

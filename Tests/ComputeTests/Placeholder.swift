@@ -1,1 +1,0 @@
-// Tests for Compute are added by the work that builds it.

@@ -1,0 +1,74 @@
+import CKernels
+import Compute
+import XCTest
+
+final class ThreadPoolTests: XCTestCase {
+    func testEveryParticipantRunsOncePerJob() {
+        for threads in [1, 2, 3, 5] {
+            let pool = ThreadPool(threads: threads, spinIterations: 100)
+            let hits = UnsafeMutablePointer<Int>.allocate(capacity: threads)
+            defer { hits.deallocate() }
+            hits.initialize(repeating: 0, count: threads)
+            for _ in 0..<500 { pool.run { i in hits[i] += 1 } }
+            for i in 0..<threads { XCTAssertEqual(hits[i], 500, "threads \(threads), participant \(i)") }
+        }
+    }
+
+    func testChunksTileTheRange() {
+        for total in [0, 1, 7, 64, 1001] {
+            for parts in 1...5 {
+                var covered = 0
+                for i in 0..<parts {
+                    let r = ThreadPool.chunk(total, parts: parts, index: i, align: 4)
+                    XCTAssertEqual(r.lowerBound, covered)
+                    covered = r.upperBound
+                }
+                XCTAssertEqual(covered, total)
+            }
+        }
+    }
+
+    func testParkedWorkersWakeUp() {
+        let pool = ThreadPool(threads: 2, spinIterations: 10)
+        let out = UnsafeMutablePointer<Int>.allocate(capacity: 2)
+        defer { out.deallocate() }
+        for round in 0..<5 {
+            usleep(20_000)   // long enough for the worker to park
+            out.initialize(repeating: -1, count: 2)
+            pool.run { i in out[i] = round }
+            XCTAssertEqual(out[0], round)
+            XCTAssertEqual(out[1], round)
+        }
+    }
+
+    func testMatmulOnPoolMatchesSingleThreadedReference() {
+        var rng = TestRNG(state: 21)
+        let rows = 70, n = 96, tokens = 9
+        let wf = rng.floats(rows * n), x = rng.floats(tokens * n)
+        var wq = [UInt8](repeating: 0, count: rows * WeightType.q8_0.rowBytes(n))
+        wq.withUnsafeMutableBytes { raw in
+            for r in 0..<rows { ck_quantize_row_q8_0(Array(wf[(r * n)..<((r + 1) * n)]), raw.baseAddress! + r * WeightType.q8_0.rowBytes(n), Int64(n)) }
+        }
+        let pool = ThreadPool(threads: 3)
+        let mm = Matmul(pool: pool, maxTokens: 16, maxInDim: n)
+        var y0 = [Float](repeating: 0, count: tokens * rows), y1 = y0
+        wq.withUnsafeBytes { wp in
+            let w = WeightMatrix(type: .q8_0, data: wp.baseAddress!, rows: rows, cols: n)
+            mm(x, numTokens: tokens, w, &y0, w, &y1)
+            // Single-threaded reference: dequantized weights · quantized-then-dequantized activations.
+            var wd = [Float](repeating: 0, count: n), xq = [UInt8](repeating: 0, count: WeightType.q8_0.rowBytes(n))
+            var xd = [Float](repeating: 0, count: n)
+            for t in 0..<tokens {
+                ck_quantize_row_q8_0(Array(x[(t * n)..<((t + 1) * n)]), &xq, Int64(n))
+                xq.withUnsafeBytes { ck_dequantize_row(8, $0.baseAddress!, &xd, Int64(n)) }
+                for r in 0..<rows {
+                    w.dequantizeRow(r, into: &wd)
+                    var s: Float = 0
+                    for i in 0..<n { s += wd[i] * xd[i] }
+                    XCTAssertEqual(y0[t * rows + r], s, accuracy: 1e-3)
+                    XCTAssertEqual(y1[t * rows + r], y0[t * rows + r])
+                }
+            }
+        }
+    }
+}

@@ -1,1 +1,0 @@
-// Tests for Model are added by the work that builds it.
