@@ -97,7 +97,7 @@ public struct Sampler {
         if params.topK > 0 && params.topK < n {
             count = params.topK
             indices.withUnsafeMutableBufferPointer { idx in
-                partialTop(idx, k: count, logits: logits)
+                Self.partialTop(idx, k: count, logits: logits)
             }
         } else {
             indices.withUnsafeMutableBufferPointer { idx in
@@ -143,7 +143,7 @@ public struct Sampler {
     }
 
     /// Moves the `k` largest logits to the front of `idx`, sorted descending (ties to the lower id).
-    private func partialTop(_ idx: UnsafeMutableBufferPointer<Int32>, k: Int, logits: UnsafeBufferPointer<Float>) {
+    private static func partialTop(_ idx: UnsafeMutableBufferPointer<Int32>, k: Int, logits: UnsafeBufferPointer<Float>) {
         func before(_ a: Int32, _ b: Int32) -> Bool {
             let x = logits[Int(a)], y = logits[Int(b)]
             return x > y || (x == y && a < b)

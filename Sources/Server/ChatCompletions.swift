@@ -19,15 +19,17 @@ extension SputnikServer {
         }
         let ctx = engine.config.contextSize
         if prompt.count >= ctx {
-            return sendError(res, APIError.contextLengthExceeded(
-                "This model's maximum context length is \(ctx) tokens. However, your messages resulted in \(prompt.count) tokens. Please reduce the length of the messages."))
+            return sendError(res, APIError.contextLengthExceeded(requested: prompt.count, limit: ctx, promptTokens: prompt.count))
         }
-        let asked = request.maxCompletionTokens ?? request.maxTokens
-        let maxNew = asked ?? (ctx - prompt.count)
+        let maxNew = request.effectiveMaxTokens ?? (ctx - prompt.count)
+        if prompt.count + maxNew > ctx {
+            return sendError(res, APIError.contextLengthExceeded(requested: prompt.count + maxNew, limit: ctx,
+                                                                 promptTokens: prompt.count))
+        }
         var sampling = SamplingParams()
         sampling.temperature = request.temperature ?? 1.0
         sampling.topP = request.topP ?? 1.0
-        sampling.topK = request.topK ?? 0
+        sampling.topK = max(0, request.topK ?? 0)
         sampling.minP = request.minP ?? 0
         sampling.seed = request.seed.map { UInt64(bitPattern: Int64($0)) }
         let gen = GenerationRequest(promptTokens: prompt, maxNewTokens: maxNew, sampling: sampling,
@@ -58,16 +60,16 @@ extension SputnikServer {
 
     /// One message as chat templates expect it: text parts joined into a string, absent fields left out.
     static func templateMessage(_ m: ChatMessage) -> JinjaValue {
-        var fields: [(String, JinjaValue)] = [("role", .string(m.role))]
+        var fields: [(String, JinjaValue)] = [("role", .string(m.role.rawValue))]
         if let c = m.content { fields.append(("content", .string(c))) }
         if let n = m.name { fields.append(("name", .string(n))) }
         if let r = m.reasoningContent {
             fields.append(("reasoning_content", .string(r)))
             fields.append(("thinking", .string(r)))
         }
-        if let calls = m.toolCalls { fields.append(("tool_calls", jinja(calls))) }
+        if !m.toolCalls.isEmpty { fields.append(("tool_calls", jinja(.array(m.toolCalls.map(\.json))))) }
         if let id = m.toolCallId { fields.append(("tool_call_id", .string(id))) }
-        return .object(fields)
+        return .object(JinjaObject(fields))
     }
 
     /// Order-preserving conversion of request JSON into template values.
@@ -75,12 +77,17 @@ extension SputnikServer {
         switch v {
         case .null: return .null
         case .bool(let b): return .bool(b)
-        case .int(let i): return .int(i)
-        case .double(let d): return .double(d)
+        case .number(let text):
+            if let i = Int(text) { return .int(i) }
+            return .double(Double(text) ?? 0)
         case .string(let s): return .string(s)
         case .array(let a): return .array(a.map(jinja))
-        case .object(let o): return .object(o.map { ($0.0, jinja($0.1)) })
+        case .object(let o): return .object(JinjaObject(o.map { ($0.key, jinja($0.value)) }))
         }
+    }
+
+    static func apiReason(_ r: Scheduling.FinishReason) -> OpenAIAPI.FinishReason {
+        r == .length ? .length : .stop
     }
 
     static func randomId() -> String {
@@ -91,7 +98,8 @@ extension SputnikServer {
     private func submitError(_ error: Error) -> APIError {
         switch error as? EngineError {
         case .queueFull?: return APIError.rateLimited("\(error)")
-        case .contextLengthExceeded?: return APIError.contextLengthExceeded("\(error)")
+        case .contextLengthExceeded(let p, let m, let l)?:
+            return APIError.contextLengthExceeded(requested: p + m, limit: l, promptTokens: p)
         case .shuttingDown?: return APIError.overloaded("\(error)")
         default: return APIError.invalidRequest("\(error)", param: nil)
         }
@@ -108,10 +116,10 @@ extension SputnikServer {
                     guard reason != .abort else { return }
                     let body = ChatCompletionResponse(
                         id: id, created: created, model: modelId,
-                        content: collected.text, finishReason: reason.rawValue,
+                        choices: [.init(content: collected.text, finishReason: Self.apiReason(reason))],
                         usage: Usage(promptTokens: usage.promptTokens, completionTokens: usage.completionTokens,
                                      cachedTokens: usage.cachedTokens))
-                    self?.sendJSON(res, 200, body.jsonBytes())
+                    self?.sendJSON(res, 200, body.encoded())
                 }
             }
             res.onClose { handle.cancel() }
@@ -124,9 +132,9 @@ extension SputnikServer {
                                   includeUsage: Bool) {
         let sse = SSEWriter(responder: res)
         let modelId = self.modelId
-        func chunk(_ delta: ChunkDelta, finish: String?) -> String {
-            ChatCompletionChunk(id: id, created: created, model: modelId, delta: delta, finishReason: finish,
-                                usage: nil, includeUsageField: includeUsage).jsonString()
+        @Sendable func chunk(_ choice: ChatCompletionChunk.Choice) -> String {
+            ChatCompletionChunk(id: id, created: created, model: modelId, choices: [choice],
+                                includeUsageField: includeUsage).serialized()
         }
         // Events can arrive before the response head is written: the gate holds them until it is.
         let gate = OrderedGate()
@@ -135,14 +143,14 @@ extension SputnikServer {
                 gate.run {
                 switch event {
                 case .text(let t, _):
-                    sse.send(data: chunk(ChunkDelta(role: nil, content: t), finish: nil))
+                    sse.send(data: chunk(.init(content: t)))
                 case .finished(let reason, let usage):
                     guard reason != .abort else { return sse.finish() }
-                    sse.send(data: chunk(ChunkDelta(role: nil, content: nil), finish: reason.rawValue))
+                    sse.send(data: chunk(.init(finishReason: Self.apiReason(reason))))
                     if includeUsage {
                         let u = Usage(promptTokens: usage.promptTokens, completionTokens: usage.completionTokens,
                                       cachedTokens: usage.cachedTokens)
-                        sse.send(data: ChatCompletionChunk.usageOnly(id: id, created: created, model: modelId, usage: u).jsonString())
+                        sse.send(data: ChatCompletionChunk.usageChunk(id: id, created: created, model: modelId, usage: u).serialized())
                     }
                     sse.send(data: "[DONE]")
                     sse.finish()
@@ -152,7 +160,7 @@ extension SputnikServer {
             // Headers and the role chunk go out once the request is accepted.
             gate.open {
                 sse.start(extraHeaders: Self.corsHeaders)
-                sse.send(data: chunk(ChunkDelta(role: "assistant", content: ""), finish: nil))
+                sse.send(data: chunk(.init(role: "assistant", content: "")))
             }
             res.onClose { handle.cancel() }
         } catch {

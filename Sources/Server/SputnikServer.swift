@@ -50,8 +50,9 @@ public final class SputnikServer: @unchecked Sendable {
             templateSource = Self.chatMLTemplate
         }
         do { template = try ChatTemplate(source: templateSource) } catch { throw ServerError.template("\(error)") }
-        bosText = tokenizer.bosTokenId.map { tokenizer.tokenText($0) }
-        eosText = tokenizer.eosTokenId.map { tokenizer.tokenText($0) }
+        let tok = tokenizer
+        bosText = tok.bosTokenId.map { tok.tokenText($0) }
+        eosText = tok.eosTokenId.map { tok.tokenText($0) }
         modelId = options.alias ?? URL(fileURLWithPath: options.modelPath).deletingPathExtension().lastPathComponent
 
         let model: LanguageModel
@@ -115,7 +116,7 @@ public final class SputnikServer: @unchecked Sendable {
         case "/models":
             guard req.method == "GET" else { return methodNotAllowed(res, "GET") }
             let list = ModelList(data: [ModelCard(id: modelId, created: created, ownedBy: "sputnik")])
-            sendJSON(res, 200, list.jsonBytes())
+            sendJSON(res, 200, list.encoded())
         case "/chat/completions":
             guard req.method == "POST" else { return methodNotAllowed(res, "POST") }
             handleChatCompletion(req, res)
@@ -144,13 +145,13 @@ public final class SputnikServer: @unchecked Sendable {
     func sendError(_ res: HTTPResponder, _ e: APIError) {
         var extra: [(String, String)] = []
         if e.status == 429 || e.status == 503 { extra.append(("Retry-After", "1")) }
-        sendJSON(res, e.status, e.jsonBytes(), extra: extra)
+        sendJSON(res, e.status, e.encoded(), extra: extra)
     }
 
     private func methodNotAllowed(_ res: HTTPResponder, _ allow: String) {
         var e = APIError.invalidRequest("Method not allowed; use \(allow)", param: nil)
         e.status = 405
-        sendJSON(res, 405, e.jsonBytes(), extra: [("Allow", allow)])
+        sendJSON(res, 405, e.encoded(), extra: [("Allow", allow)])
     }
 
     private func sendCORSPreflight(_ res: HTTPResponder) {
