@@ -121,6 +121,12 @@ final class HTTPConnection: @unchecked Sendable {
                     break
                 }
             } else if n == 0 {
+                if current == nil && outIndex < out.count && phase != .lingering {
+                    // Half-closed client with a completed response still being written: finish it, then close.
+                    pauseReading()
+                    if phase == .open { enterClosingAfterFlush() }
+                    return
+                }
                 peerGone(reason: "EOF")
                 return
             } else {
