@@ -31,7 +31,8 @@ public struct ToolCall: Sendable, Equatable {
 /// One message of the conversation.
 public struct ChatMessage: Sendable, Equatable {
     public var role: ChatRole
-    /// Text content; array-of-parts content is joined with `"\n"`; nil when `null` or absent (assistant only).
+    /// Text content; array-of-parts content is the plain concatenation of its text parts (separator `""`, so
+    /// `[{"text":"What is 2+"},{"text":"2?"}]` equals `"What is 2+2?"`); nil when `null` or absent (assistant only).
     public var content: String?
     /// The text parts when content was sent as an array, in order; nil for string/null content.
     public var contentParts: [String]?
@@ -200,6 +201,7 @@ public struct ChatCompletionRequest: Sendable, Equatable {
                 guard case .object = part, let type = try pf.string("type") else {
                     throw APIError.invalidRequest("'\(pp)' must be an object with a 'type'", param: pp)
                 }
+                if type == "refusal" && role == .assistant { continue }  // an earlier refusal carries no content
                 guard type == "text" else {
                     throw APIError.invalidRequest("Content part type '\(type)' is not supported by this server; only 'text' parts are",
                                                   param: pp)
@@ -210,7 +212,7 @@ public struct ChatCompletionRequest: Sendable, Equatable {
                 texts.append(text)
             }
             msg.contentParts = texts
-            msg.content = texts.joined(separator: "\n")
+            msg.content = texts.joined()
         case let other?:
             throw APIError.invalidRequest("'\(p).content' must be a string, an array of content parts or null, got \(other.typeName)",
                                           param: p + ".content")

@@ -40,7 +40,7 @@ final class ChatCompletionRequestTests: XCTestCase {
         let r = try decode(body).get()
         XCTAssertEqual(r.model, "m")
         XCTAssertEqual(r.messages.map(\.role), [.system, .developer, .user, .assistant, .tool, .assistant])
-        XCTAssertEqual(r.messages[1].content, "a\nb")
+        XCTAssertEqual(r.messages[1].content, "ab")
         XCTAssertEqual(r.messages[1].contentParts, ["a", "b"])
         XCTAssertEqual(r.messages[2].name, "bob")
         XCTAssertNil(r.messages[3].content)
@@ -149,6 +149,30 @@ final class ChatCompletionRequestTests: XCTestCase {
         XCTAssertEqual(r.stop, [])
         XCTAssertEqual(r.seed, -5)
         XCTAssertEqual(r.topLogprobs, 0)
+    }
+
+    func testContentPartsJoinLikeOneString() throws {
+        let parts = try decode(#"{"messages":[{"role":"user","content":[{"type":"text","text":"What is 2+"},{"type":"text","text":"2?"}]},{"role":"assistant","content":[{"type":"refusal","refusal":"no"},{"type":"text","text":"4"}]}]}"#).get()
+        XCTAssertEqual(parts.messages[0].content, "What is 2+2?")
+        XCTAssertEqual(parts.messages[1].content, "4")
+    }
+
+    func testContentTypeCheck() {
+        XCTAssertNil(APIError.checkJSONContentType("application/json; charset=utf-8", lenient: false))
+        XCTAssertNil(APIError.checkJSONContentType("Application/JSON", lenient: false))
+        XCTAssertNil(APIError.checkJSONContentType("application/vnd.api+json", lenient: false))
+        XCTAssertEqual(APIError.checkJSONContentType("application/x-www-form-urlencoded", lenient: false)?.status, 415)
+        XCTAssertEqual(APIError.checkJSONContentType(nil, lenient: false)?.code, "unsupported_media_type")
+        XCTAssertNil(APIError.checkJSONContentType("application/x-www-form-urlencoded", lenient: true))
+        XCTAssertNil(APIError.checkJSONContentType(nil, lenient: true))
+        XCTAssertEqual(APIError.checkJSONContentType("image/png", lenient: true)?.status, 415)
+    }
+
+    func testNonObjectBodiesAre400() {
+        for body in ["[]", "null", "123", "\"x\"", "", "{\"model\":"] {
+            guard case .failure(let e) = decode(body) else { XCTFail(body); continue }
+            XCTAssertEqual(e.status, 400, body)
+        }
     }
 
     func testToolCallArgumentsObjectKeptAsText() throws {
