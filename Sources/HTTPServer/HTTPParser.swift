@@ -20,6 +20,7 @@ public struct HTTPParseError: Error, Sendable, Equatable, CustomStringConvertibl
     /// Machine-readable code for the JSON error body, e.g. `"request_too_large"`.
     public let code: String
 
+    /// Human-readable summary for logs and error messages.
     public var description: String { "\(status) \(code): \(message)" }
 
     static func bad(_ m: String) -> HTTPParseError { .init(status: 400, message: m, code: "bad_request") }
@@ -52,6 +53,7 @@ public struct HTTPParser: Sendable {
 
     /// Limits in bytes (see `HTTPServerConfiguration`).
     public let maxHeaderBytes: Int
+    /// Body cap in bytes (413 beyond it).
     public let maxBodyBytes: Int
 
     private(set) var state: State = .head

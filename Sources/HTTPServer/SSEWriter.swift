@@ -6,6 +6,7 @@ public struct SSEWriter: Sendable {
     /// The responder the stream is written to.
     public let responder: HTTPResponder
 
+    /// A writer over `responder` (call `start` before sending events).
     public init(responder: HTTPResponder) { self.responder = responder }
 
     /// Sends the response head: 200, `Content-Type: text/event-stream`, `Cache-Control: no-cache`,

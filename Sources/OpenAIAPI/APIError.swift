@@ -14,6 +14,7 @@ public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
     /// Machine-readable code, e.g. `"context_length_exceeded"`, or nil.
     public var code: String?
 
+    /// Memberwise initializer; field meanings, units and defaults as documented on the properties.
     public init(status: Int, message: String, type: String, param: String? = nil, code: String? = nil) {
         self.status = status
         self.message = message
@@ -22,6 +23,7 @@ public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
         self.code = code
     }
 
+    /// Human-readable summary for logs and error messages.
     public var description: String {
         "\(status) \(type)\(param.map { " [\($0)]" } ?? ""): \(message)"
     }
@@ -97,11 +99,16 @@ public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
 
 /// `{"error":{"message":…,"type":…,"param":…|null,"code":…|null}}` — every key always present.
 public struct ErrorBody: Sendable, Equatable {
+    /// Human-readable explanation.
     public var message: String
+    /// Error class (see `APIError.type`).
     public var type: String
+    /// Offending field path, or nil (rendered `null`).
     public var param: String?
+    /// Machine-readable code, or nil (rendered `null`).
     public var code: String?
 
+    /// Memberwise initializer; field meanings, units and defaults as documented on the properties.
     public init(message: String, type: String, param: String?, code: String?) {
         self.message = message
         self.type = type
@@ -109,6 +116,7 @@ public struct ErrorBody: Sendable, Equatable {
         self.code = code
     }
 
+    /// The wire JSON (shape in the type's doc), members in OpenAI's order.
     public var json: JSONValue {
         .object([("error", .object([("message", .string(message)), ("type", .string(type)),
                                      ("param", .stringOrNull(param)), ("code", .stringOrNull(code))]))])

@@ -7,13 +7,16 @@ public enum ChatRole: String, Sendable, Equatable, CaseIterable {
 
 /// A function call made by the assistant: `{"id","type":"function","function":{"name","arguments"}}`.
 public struct ToolCall: Sendable, Equatable {
+    /// Identifier as sent on the wire (`chatcmpl-…`, `cmpl-…`, `call_…`, or a model id).
     public var id: String
     /// Always `"function"` today.
     public var type: String
+    /// Function name.
     public var name: String
     /// Arguments as JSON text (a string on the wire, per OpenAI).
     public var arguments: String
 
+    /// Memberwise initializer; field meanings, units and defaults as documented on the properties.
     public init(id: String, type: String = "function", name: String, arguments: String) {
         self.id = id
         self.type = type
@@ -30,6 +33,7 @@ public struct ToolCall: Sendable, Equatable {
 
 /// One message of the conversation.
 public struct ChatMessage: Sendable, Equatable {
+    /// Author of the message.
     public var role: ChatRole
     /// Text content; array-of-parts content is the plain concatenation of its text parts (separator `""`, so
     /// `[{"text":"What is 2+"},{"text":"2?"}]` equals `"What is 2+2?"`); nil when `null` or absent (assistant only).
@@ -45,6 +49,7 @@ public struct ChatMessage: Sendable, Equatable {
     /// Reasoning text of an earlier assistant turn (DeepSeek convention).
     public var reasoningContent: String?
 
+    /// Memberwise initializer; field meanings, units and defaults as documented on the properties.
     public init(role: ChatRole, content: String?, contentParts: [String]? = nil, name: String? = nil,
                 toolCalls: [ToolCall] = [], toolCallId: String? = nil, reasoningContent: String? = nil) {
         self.role = role
@@ -65,6 +70,7 @@ public struct ChatCompletionRequest: Sendable, Equatable {
     public var model: String?
     /// The conversation, at least one message.
     public var messages: [ChatMessage]
+    /// Sampling and output controls (validated ranges documented on the type).
     public var sampling: SamplingParameters
     /// `tools` verbatim (an array of `{"type":"function","function":{…}}`), member order preserved.
     public var tools: JSONValue?
@@ -75,6 +81,7 @@ public struct ChatCompletionRequest: Sendable, Equatable {
     /// `reasoning_effort`: `"none"`, `"minimal"`, `"low"`, `"medium"` or `"high"`.
     public var reasoningEffort: String?
 
+    /// Memberwise initializer; field meanings, units and defaults as documented on the properties.
     public init(model: String? = nil, messages: [ChatMessage], sampling: SamplingParameters = SamplingParameters(),
                 tools: JSONValue? = nil, toolChoice: JSONValue? = nil, responseFormat: JSONValue? = nil,
                 reasoningEffort: String? = nil) {
@@ -87,11 +94,13 @@ public struct ChatCompletionRequest: Sendable, Equatable {
         self.reasoningEffort = reasoningEffort
     }
 
+    /// Reads or writes a sampling field directly, e.g. `request.temperature`.
     public subscript<T>(dynamicMember keyPath: WritableKeyPath<SamplingParameters, T>) -> T {
         get { sampling[keyPath: keyPath] }
         set { sampling[keyPath: keyPath] = newValue }
     }
 
+    /// Reads a computed sampling value directly, e.g. `request.effectiveMaxTokens`.
     public subscript<T>(dynamicMember keyPath: KeyPath<SamplingParameters, T>) -> T { sampling[keyPath: keyPath] }
 
     /// Decodes and validates a request body.
