@@ -139,9 +139,12 @@ final class HTTPServerSocketTests: XCTestCase {
         XCTAssertEqual(String(decoding: r.raw, as: UTF8.self), expectedHead + expectedBody)
         XCTAssertEqual(r.bodyString, ": ping\n\ndata: {\"a\":1}\n\ndata: [DONE]\n\n")
         XCTAssertEqual(SSEWriter.frame(data: "a\nb"), Array("data: a\ndata: b\n\n".utf8))
-        // The connection survives the stream.
+        // The connection survives the stream; a stream answering `Connection: close` ends with a close.
         c.send("POST /s HTTP/1.1\r\nConnection: close\r\n\r\n")
-        XCTAssertEqual(c.readResponse()?.status, 200)
+        let closing = try XCTUnwrap(c.readResponse())
+        XCTAssertEqual(closing.status, 200)
+        XCTAssertEqual(closing.headers["Connection"], "close")
+        XCTAssertTrue(c.waitForClose())
     }
 
     func testHTTP10StreamIsCloseDelimited() throws {
