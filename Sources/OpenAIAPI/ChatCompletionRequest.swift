@@ -80,6 +80,8 @@ public struct ChatCompletionRequest: Sendable, Equatable {
     public var responseFormat: JSONValue?
     /// `reasoning_effort`: `"none"`, `"minimal"`, `"low"`, `"medium"` or `"high"`.
     public var reasoningEffort: String?
+    /// `parallel_tool_calls` as sent (nil when absent; OpenAI's default is true).
+    public var parallelToolCalls: Bool?
 
     /// Memberwise initializer; field meanings, units and defaults as documented on the properties.
     public init(model: String? = nil, messages: [ChatMessage], sampling: SamplingParameters = SamplingParameters(),
@@ -155,19 +157,33 @@ public struct ChatCompletionRequest: Sendable, Equatable {
                     throw APIError.invalidRequest("'tool_choice' must be 'none', 'auto', 'required' or an object", param: "tool_choice")
                 }
             case .object:
-                guard choice["function"]?["name"]?.stringValue != nil else {
+                guard let name = choice["function"]?["name"]?.stringValue else {
                     throw APIError.invalidRequest("'tool_choice.function.name' is required", param: "tool_choice")
+                }
+                let declared = req.tools?.arrayValue?.compactMap { $0["function"]?["name"]?.stringValue } ?? []
+                guard declared.contains(name) else {
+                    throw APIError.invalidRequest("'tool_choice' names function '\(name)', which is not in 'tools'", param: "tool_choice")
                 }
             default:
                 throw APIError.invalidRequest("'tool_choice' must be a string or an object", param: "tool_choice")
             }
+            if req.tools == nil && choice != .string("none") {
+                throw APIError.invalidRequest("'tool_choice' is only allowed when 'tools' are specified", param: "tool_choice")
+            }
             req.toolChoice = choice
         }
+        req.parallelToolCalls = try f.bool("parallel_tool_calls")
         if let rf = try f.object("response_format") {
             let type = try FieldReader(rf, prefix: "response_format.").string("type")
             guard let type, ["text", "json_object", "json_schema"].contains(type) else {
                 throw APIError.invalidRequest("'response_format.type' must be 'text', 'json_object' or 'json_schema'",
                                               param: "response_format")
+            }
+            if type == "json_schema" {
+                guard case .object? = rf["json_schema"] else {
+                    throw APIError.invalidRequest("'response_format.json_schema' is required for type 'json_schema'",
+                                                  param: "response_format.json_schema")
+                }
             }
             req.responseFormat = rf
         }

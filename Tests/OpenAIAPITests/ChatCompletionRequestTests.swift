@@ -70,6 +70,10 @@ final class ChatCompletionRequestTests: XCTestCase {
                        #"[{"type":"function","function":{"name":"get_weather","parameters":{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}}}]"#)
         XCTAssertEqual(r.toolChoice?["function"]?["name"]?.stringValue, "get_weather")
         XCTAssertEqual(r.responseFormat?["type"]?.stringValue, "json_object")
+        XCTAssertNil(r.parallelToolCalls)
+        let none = try decode(#"{"messages":\#(user),"tool_choice":"none","parallel_tool_calls":false}"#).get()
+        XCTAssertEqual(none.toolChoice, .string("none"))
+        XCTAssertEqual(none.parallelToolCalls, false)
     }
 
     func testDefaultsAndNulls() throws {
@@ -134,6 +138,9 @@ final class ChatCompletionRequestTests: XCTestCase {
             (#""logprobs":"yes""#, "logprobs"), (#""logprobs":true,"top_logprobs":21"#, "top_logprobs"),
             (#""top_logprobs":3"#, "top_logprobs"), (#""tools":{}"#, "tools"), (#""tools":[{"type":"function"}]"#, "tools[0].function"),
             (#""tool_choice":"sometimes""#, "tool_choice"), (#""tool_choice":{"type":"function"}"#, "tool_choice"),
+            (#""tool_choice":"required""#, "tool_choice"),
+            (#""tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":{"type":"function","function":{"name":"g"}}"#, "tool_choice"),
+            (#""response_format":{"type":"json_schema"}"#, "response_format.json_schema"), (#""parallel_tool_calls":1"#, "parallel_tool_calls"),
             (#""response_format":{"type":"yaml"}"#, "response_format"), (#""response_format":"json""#, "response_format"),
             (#""user":1"#, "user"), (#""priority":"high""#, "priority"), (#""reasoning_effort":"max""#, "reasoning_effort"),
             (#""model":5"#, "model"),
