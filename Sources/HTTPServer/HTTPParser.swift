@@ -275,7 +275,13 @@ public struct HTTPParser: Sendable {
 
     enum Framing { case none, length(Int), chunked }
 
-    private func parseHead(_ bytes: ArraySlice<UInt8>) -> Result<(HTTPRequest, Framing), HTTPParseError> {
+    /// Outcome of parsing a head (`HTTPParseError` is a value, not an `Error`, so no `Result`).
+    enum HeadResult {
+        case success((HTTPRequest, Framing))
+        case failure(HTTPParseError)
+    }
+
+    private func parseHead(_ bytes: ArraySlice<UInt8>) -> HeadResult {
         var lines: [ArraySlice<UInt8>] = []
         var start = bytes.startIndex
         var i = bytes.startIndex
