@@ -1,14 +1,9 @@
-// One accepted TCP connection: non-blocking socket driven by Dispatch sources on a private serial queue.
-//
-// NOTE: connection phases
-//
-//   open ──(response with close / parse error)──▶ closingAfterFlush ──(output flushed)──▶ lingering ──▶ closed
-//     │                                                                  (SHUT_WR, drain input ≤ lingerTimeout)
-//     └──(EOF / RST / write error / idle or header timeout / stop)──────────────────────────────────▶ closed
+// One accepted TCP connection: the I/O driver around `ConnectionStateMachine`. A non-blocking socket is served
+// by Dispatch read/write sources and one timer on a private serial queue; every socket event goes through the
+// state machine, and its actions are performed here in order.
 //
 // The socket is read at all times (also while the application computes an answer), so a client that goes
-// away is noticed at once and reported through `HTTPResponder.onClose`. Requests are answered one at a time in
-// arrival order; pipelined requests wait in the parser's buffer.
+// away is noticed at once and reported through `HTTPResponder.onClose`.
 
 import Dispatch
 import Logging
@@ -19,8 +14,6 @@ import Darwin
 #endif
 
 final class HTTPConnection: @unchecked Sendable {
-    enum Phase { case open, closingAfterFlush, lingering, closed }
-
     let fd: Int32
     let config: HTTPServerConfiguration
     private let queue: DispatchQueue
@@ -30,8 +23,7 @@ final class HTTPConnection: @unchecked Sendable {
     private let onClosed: @Sendable (HTTPConnection) -> Void
 
     // Confined to `queue`.
-    private var phase = Phase.open
-    private var parser: HTTPParser
+    private var machine: ConnectionStateMachine
     private var readSource: DispatchSourceRead?
     private var writeSource: DispatchSourceWrite?
     private var timer: DispatchSourceTimer?
@@ -41,8 +33,7 @@ final class HTTPConnection: @unchecked Sendable {
     private var out: [UInt8] = []
     private var outIndex = 0
     private var current: HTTPResponder?
-    private var lastActivity = DispatchTime.now()
-    private var headStart: DispatchTime?
+    private var closed = false
     private var scratch = [UInt8](repeating: 0, count: 16 * 1024)
 
     // Guarded by `lock`.
@@ -61,8 +52,11 @@ final class HTTPConnection: @unchecked Sendable {
         self.expectation = expectation
         self.onClosed = onClosed
         self.queue = DispatchQueue(label: "sputnik.http.conn.\(fd)", target: .global())
-        self.parser = HTTPParser(maxHeaderBytes: config.maxHeaderBytes, maxBodyBytes: config.maxBodyBytes)
+        self.machine = ConnectionStateMachine(config: config, now: HTTPConnection.now())
     }
+
+    /// Monotonic time in seconds.
+    static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
 
     /// Bytes queued but not yet written.
     var bufferedBytes: Int { lock.withLock { buffered } }
@@ -70,7 +64,7 @@ final class HTTPConnection: @unchecked Sendable {
     /// True once the server is stopping (responses then close the connection).
     var isStopping: Bool { lock.withLock { stopping } }
 
-    /// Starts reading. With `reject`, answers 503 + `Retry-After` at once and closes (connection limit).
+    /// Starts serving. With `reject`, answers 503 + `Retry-After` at once and closes (connection limit).
     func start(reject: Bool) {
         queue.async { [self] in
             let rs = DispatchSource.makeReadSource(fileDescriptor: fd, queue: queue)
@@ -79,103 +73,87 @@ final class HTTPConnection: @unchecked Sendable {
             liveSources += 1
             readSource = rs
             let t = DispatchSource.makeTimerSource(queue: queue)
-            t.setEventHandler { [weak self] in self?.timerFired() }
+            t.setEventHandler { [weak self] in
+                guard let self else { return }
+                self.perform(self.machine.timerFired(now: HTTPConnection.now()))
+            }
             timer = t
             t.resume()
             rs.resume()
-            if reject {
-                let e = HTTPParseError(status: 503, message: "Server is at its connection limit; retry later",
-                                       code: "server_overloaded")
-                appendOut(HTTPResponseWriter.errorResponse(e, close: true, extra: [("Retry-After", String(config.retryAfterSeconds))]))
-                enterClosingAfterFlush()
-                flush()
-            } else {
-                updateTimer()
-            }
+            perform(reject ? machine.rejected(now: HTTPConnection.now()) : machine.started(now: HTTPConnection.now()))
         }
     }
 
     /// Closes the connection (server stop). A pending response's `onClose` fires.
     func shutdownFromServer() {
         lock.withLock { stopping = true }
-        queue.async { [self] in
-            if current == nil || phase != .open { closeNow(reason: "server stopping") }
-            else { closeNow(reason: "server stopping with a request in flight") }
+        queue.async { [self] in perform(machine.stop()) }
+    }
+
+    // MARK: actions
+
+    /// Performs state-machine actions in order, then writes whatever is queued. On `queue`.
+    private func perform(_ actions: [ConnectionAction]) {
+        for action in actions {
+            if closed { return }
+            switch action {
+            case .write(let bytes):
+                lock.withLock { buffered += bytes.count }
+                out.append(contentsOf: bytes)
+            case .deliver(let req):
+                let responder = HTTPResponder(request: req, connection: self)
+                current = responder
+                let handler = self.handler
+                DispatchQueue.global().async { handler(req, responder) }
+            case .checkExpectation(let head):
+                var rejection: [UInt8]?
+                if let early = expectation?(head) {
+                    var fields = early.1.filter { $0.0.lowercased() != "content-length" && $0.0.lowercased() != "connection" }
+                    fields += [("Content-Length", String(early.2.count)), ("Connection", "close")]
+                    rejection = HTTPResponseWriter.head(status: early.0, headers: fields) + early.2
+                }
+                perform(machine.expectationDecided(rejection: rejection, now: HTTPConnection.now()))
+            case .pauseReading:
+                if !readSuspended, let rs = readSource { rs.suspend(); readSuspended = true }
+            case .resumeReading:
+                if readSuspended, let rs = readSource { rs.resume(); readSuspended = false }
+            case .shutdownWrite:
+                shutdown(fd, Int32(SHUT_WR))
+            case .setTimer(let deadline):
+                if let deadline {
+                    let delta = max(0, deadline - HTTPConnection.now())
+                    timer?.schedule(deadline: .now() + delta)
+                } else {
+                    timer?.schedule(deadline: .distantFuture)
+                }
+            case .close(let reason):
+                closeNow(reason: reason)
+                return
+            }
         }
+        if !closed { flush() }
     }
 
     // MARK: reading
 
     private func handleReadable() {
-        guard phase != .closed else { return }
-        var reads = 0
-        while reads < 16 {
-            reads += 1
+        guard !closed else { return }
+        for _ in 0..<16 {
             let n = scratch.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
             if n > 0 {
-                if phase == .lingering { continue }
-                lastActivity = .now()
-                if phase == .open { parser.append(scratch[0..<n]) }
-                if current != nil && parser.bufferedByteCount > config.maxHeaderBytes + config.maxBodyBytes + 65536 {
-                    pauseReading()
-                    break
-                }
+                perform(machine.received(scratch[0..<n], now: HTTPConnection.now()))
+                if closed || readSuspended { return }
             } else if n == 0 {
-                peerGone(reason: "EOF")
+                perform(machine.endOfInput(outputPending: outIndex < out.count, now: HTTPConnection.now()))
                 return
             } else {
                 let e = errno
                 if e == EINTR { continue }
-                if e == EAGAIN || e == EWOULDBLOCK { break }
-                peerGone(reason: "recv errno \(e)")
+                if e == EAGAIN || e == EWOULDBLOCK { return }
+                perform(machine.socketFailed("recv errno \(e)"))
                 return
             }
         }
-        processInput()
-    }
-
-    private func pauseReading() {
-        if !readSuspended, let rs = readSource { rs.suspend(); readSuspended = true }
-    }
-
-    private func resumeReading() {
-        if readSuspended, let rs = readSource { rs.resume(); readSuspended = false }
-    }
-
-    /// Runs the parser while no request is in flight.
-    private func processInput() {
-        while phase == .open && current == nil {
-            switch parser.next() {
-            case .needMoreData:
-                updateTimer()
-                return
-            case .expectContinue(let head):
-                if let early = expectation?(head) {
-                    var fields = early.1.filter { $0.0.lowercased() != "content-length" && $0.0.lowercased() != "connection" }
-                    fields += [("Content-Length", String(early.2.count)), ("Connection", "close")]
-                    appendOut(HTTPResponseWriter.head(status: early.0, headers: fields) + early.2)
-                    enterClosingAfterFlush()
-                    flush()
-                    return
-                }
-                appendOut(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8))
-                flush()
-            case .request(let req):
-                headStart = nil
-                let responder = HTTPResponder(request: req, connection: self)
-                current = responder
-                updateTimer()
-                let handler = self.handler
-                DispatchQueue.global().async { handler(req, responder) }
-            case .error(let e):
-                logger.debug("HTTP parse error: \(e)")
-                appendOut(HTTPResponseWriter.errorResponse(e, close: true))
-                enterClosingAfterFlush()
-                flush()
-                return
-            }
-        }
-        updateTimer()
     }
 
     // MARK: writing
@@ -189,34 +167,25 @@ final class HTTPConnection: @unchecked Sendable {
             return buffered > config.maxBufferedWriteBytes
         }
         queue.async { [self] in
-            guard phase == .open, current === responder else {
+            guard !closed, current === responder else {
                 // A closed connection already reset its count to zero.
-                if phase != .closed { lock.withLock { buffered -= bytes.count } }
+                if !closed { lock.withLock { buffered -= bytes.count } }
                 return
             }
-            out.append(contentsOf: bytes)
             if over {
-                logger.warning("HTTP client is not reading; \(config.maxBufferedWriteBytes) bytes queued, closing")
+                logger.warning("HTTP client is not reading; over \(config.maxBufferedWriteBytes) bytes queued, closing")
                 closeNow(reason: "write buffer overflow")
                 return
             }
+            out.append(contentsOf: bytes)
             if final {
                 current = nil
-                if close { enterClosingAfterFlush() }
-            }
-            flush()
-            if final && phase == .open {
-                resumeReading()
-                processInput()
+                perform(machine.responseCompleted(close: close, now: HTTPConnection.now()))
+            } else {
+                flush()
             }
         }
         return !over && !responder.isClosed
-    }
-
-    /// Queues internal bytes (100 Continue, error responses). On `queue`.
-    private func appendOut(_ bytes: [UInt8]) {
-        lock.withLock { buffered += bytes.count }
-        out.append(contentsOf: bytes)
     }
 
     /// Writes as much queued output as the socket takes. On `queue`.
@@ -239,7 +208,7 @@ final class HTTPConnection: @unchecked Sendable {
                     armWriteSource()
                     return
                 }
-                peerGone(reason: "send errno \(e)")
+                perform(machine.socketFailed("send errno \(e)"))
                 return
             }
         }
@@ -247,14 +216,15 @@ final class HTTPConnection: @unchecked Sendable {
         outIndex = 0
         if writeActive, let ws = writeSource { ws.suspend(); writeActive = false }
         current?.drained()
-        if phase == .closingAfterFlush { beginLinger() }
+        let next = machine.outputFlushed(now: HTTPConnection.now())
+        if !next.isEmpty { perform(next) }
     }
 
     private func armWriteSource() {
         if writeSource == nil {
             let ws = DispatchSource.makeWriteSource(fileDescriptor: fd, queue: queue)
             ws.setEventHandler { [weak self] in
-                guard let self, self.phase != .closed else { return }
+                guard let self, !self.closed else { return }
                 self.flush()
             }
             ws.setCancelHandler { [self] in sourceCancelled() }
@@ -270,29 +240,11 @@ final class HTTPConnection: @unchecked Sendable {
 
     // MARK: closing
 
-    /// Output is flushed and the connection will close: stop sending, drain input for a while so the client
-    /// reads the final response instead of a reset.
-    /// The last response is queued; bound the time a non-reading client may keep the connection.
-    private func enterClosingAfterFlush() {
-        phase = .closingAfterFlush
-        timer?.schedule(deadline: .now() + config.idleTimeout)
-    }
-
-    private func beginLinger() {
-        phase = .lingering
-        shutdown(fd, Int32(SHUT_WR))
-        resumeReading()
-        timer?.schedule(deadline: .now() + config.lingerTimeout)
-    }
-
-    private func peerGone(reason: String) {
-        closeNow(reason: reason)
-    }
-
     private func closeNow(reason: String) {
-        guard phase != .closed else { return }
+        guard !closed else { return }
         logger.trace("HTTP connection \(fd) closed: \(reason)")
-        phase = .closed
+        closed = true
+        _ = machine.socketFailed(reason)   // keep the machine's phase in step when the driver closes on its own
         if let r = current { r.clientGone() }
         current = nil
         out = []
@@ -321,56 +273,6 @@ final class HTTPConnection: @unchecked Sendable {
             readSource = nil
             writeSource = nil
             _ = sysClose(fd)
-        }
-    }
-
-    // MARK: timers
-
-    private func updateTimer() {
-        guard let timer, phase == .open else { return }
-        if current != nil {
-            timer.schedule(deadline: .distantFuture)
-            return
-        }
-        if parser.isReadingHead {
-            if headStart == nil { headStart = .now() }
-            timer.schedule(deadline: headStart! + config.headerTimeout)
-        } else {
-            headStart = nil
-            timer.schedule(deadline: lastActivity + config.idleTimeout)
-        }
-    }
-
-    private func timerFired() {
-        switch phase {
-        case .lingering:
-            closeNow(reason: "linger timeout")
-        case .closingAfterFlush:
-            closeNow(reason: "client did not read the final response")
-        case .open where current == nil:
-            let now = DispatchTime.now()
-            if parser.isReadingHead, let hs = headStart {
-                guard now >= hs + config.headerTimeout else { updateTimer(); return }
-                let e = HTTPParseError(status: 408, message: "Request header not received within \(config.headerTimeout) s",
-                                       code: "request_timeout")
-                appendOut(HTTPResponseWriter.errorResponse(e, close: true))
-                enterClosingAfterFlush()
-                flush()
-            } else if now >= lastActivity + config.idleTimeout {
-                if parser.isMidMessage {
-                    let e = HTTPParseError(status: 408, message: "Request body stalled for \(config.idleTimeout) s",
-                                           code: "request_timeout")
-                    appendOut(HTTPResponseWriter.errorResponse(e, close: true))
-                    enterClosingAfterFlush()
-                    flush()
-                } else {
-                    closeNow(reason: "idle timeout")
-                }
-            } else {
-                updateTimer()
-            }
-        default:
-            break
         }
     }
 }

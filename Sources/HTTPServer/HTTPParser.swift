@@ -11,8 +11,9 @@
 //   After `request`, parsing of the next (pipelined) message starts from the left-over bytes.
 //   Any error is terminal: the connection answers it and closes.
 
-/// A malformed or over-limit request, with the status to answer and a human-readable reason.
-public struct HTTPParseError: Error, Sendable, Equatable, CustomStringConvertible {
+/// A malformed or over-limit request, with the status to answer and a human-readable reason. A value carried by
+/// `HTTPParserAction.error` and answered on the wire, never thrown (the module's thrown errors are `HTTPServerError`).
+public struct HTTPParseError: Sendable, Equatable, CustomStringConvertible {
     /// HTTP status: 400, 408, 413, 417, 431, 501 or 505.
     public let status: Int
     /// Reason shown to the client in the JSON error body.
@@ -20,6 +21,7 @@ public struct HTTPParseError: Error, Sendable, Equatable, CustomStringConvertibl
     /// Machine-readable code for the JSON error body, e.g. `"request_too_large"`.
     public let code: String
 
+    /// Human-readable summary for logs and error messages.
     public var description: String { "\(status) \(code): \(message)" }
 
     static func bad(_ m: String) -> HTTPParseError { .init(status: 400, message: m, code: "bad_request") }
@@ -52,6 +54,7 @@ public struct HTTPParser: Sendable {
 
     /// Limits in bytes (see `HTTPServerConfiguration`).
     public let maxHeaderBytes: Int
+    /// Body cap in bytes (413 beyond it).
     public let maxBodyBytes: Int
 
     private(set) var state: State = .head
@@ -272,7 +275,13 @@ public struct HTTPParser: Sendable {
 
     enum Framing { case none, length(Int), chunked }
 
-    private func parseHead(_ bytes: ArraySlice<UInt8>) -> Result<(HTTPRequest, Framing), HTTPParseError> {
+    /// Outcome of parsing a head (`HTTPParseError` is a value, not an `Error`, so no `Result`).
+    enum HeadResult {
+        case success((HTTPRequest, Framing))
+        case failure(HTTPParseError)
+    }
+
+    private func parseHead(_ bytes: ArraySlice<UInt8>) -> HeadResult {
         var lines: [ArraySlice<UInt8>] = []
         var start = bytes.startIndex
         var i = bytes.startIndex

@@ -16,6 +16,7 @@ public final class HTTPResponder: @unchecked Sendable {
     private var closeCallbacks: [@Sendable () -> Void] = []
     private var writableCallbacks: [@Sendable () -> Void] = []
     private var chunked = true
+    private var closeAfterStream = false
 
     init(request: HTTPRequest, connection: HTTPConnection) {
         self.request = request
@@ -61,14 +62,16 @@ public final class HTTPResponder: @unchecked Sendable {
     /// Sends the head of a streamed response (`Transfer-Encoding: chunked`; close-delimited for HTTP/1.0).
     /// Follow with `write` calls and one `endStream()`.
     public func startStream(status: Int, headers: [(String, String)]) {
+        let http10 = request.version == "HTTP/1.0"
+        let useChunked = !http10 && !isHead
+        let close = closesAfter(headers) || http10
         lock.withLock {
             precondition(!started, "HTTPResponder: response already started")
             started = true
+            chunked = useChunked
+            closeAfterStream = close
         }
-        let http10 = request.version == "HTTP/1.0"
-        chunked = !http10 && !isHead
-        let close = closesAfter(headers) || http10
-        let fields = headFields(headers, framing: chunked ? ("Transfer-Encoding", "chunked") : nil, close: close)
+        let fields = headFields(headers, framing: useChunked ? ("Transfer-Encoding", "chunked") : nil, close: close)
         connection.enqueue(HTTPResponseWriter.head(status: status, headers: fields), from: self, final: false, close: close)
     }
 
@@ -76,13 +79,13 @@ public final class HTTPResponder: @unchecked Sendable {
     /// - Returns: false once the client is gone (or the stream has ended); true when the bytes were queued.
     @discardableResult
     public func write(_ bytes: [UInt8]) -> Bool {
-        let state: Bool? = lock.withLock {
+        let (state, isChunked): (Bool?, Bool) = lock.withLock {
             precondition(started, "HTTPResponder.write before startStream")
-            if closed || completed { return false }
-            return bytes.isEmpty || isHead ? true : nil
+            if closed || completed { return (false, chunked) }
+            return (bytes.isEmpty || isHead ? true : nil, chunked)
         }
         if let state { return state }
-        let framed: [UInt8] = chunked ? Array((String(bytes.count, radix: 16) + "\r\n").utf8) + bytes + [0x0D, 0x0A] : bytes
+        let framed: [UInt8] = isChunked ? Array((String(bytes.count, radix: 16) + "\r\n").utf8) + bytes + [0x0D, 0x0A] : bytes
         return connection.enqueue(framed, from: self, final: false, close: false)
     }
 
@@ -95,8 +98,8 @@ public final class HTTPResponder: @unchecked Sendable {
             return true
         }
         guard proceed else { return }
-        let http10 = request.version == "HTTP/1.0"
-        connection.enqueue(chunked ? Array("0\r\n\r\n".utf8) : [], from: self, final: true, close: http10)
+        let (close, isChunked) = lock.withLock { (closeAfterStream, chunked) }
+        connection.enqueue(isChunked ? Array("0\r\n\r\n".utf8) : [], from: self, final: true, close: close)
     }
 
     /// True once the client disconnected (or the connection was closed by the server) before this response

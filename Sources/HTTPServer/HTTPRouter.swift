@@ -31,6 +31,7 @@ public struct HTTPRouter: Sendable {
 
     private var table: [Route] = []
 
+    /// Defaults as documented on each property.
     public init() {}
 
     /// Registered `(method, pattern)` pairs in order (e.g. to check every route for authentication in tests).

@@ -15,6 +15,7 @@ public struct HTTPHeaders: Sendable, Sequence, Equatable, ExpressibleByDictionar
         for (n, v) in pairs { add(n, v) }
     }
 
+    /// Headers from a literal `["Name": "value", …]`, in literal order.
     public init(dictionaryLiteral elements: (String, String)...) {
         for (n, v) in elements { add(n, v) }
     }
@@ -55,8 +56,10 @@ public struct HTTPHeaders: Sendable, Sequence, Equatable, ExpressibleByDictionar
     /// Number of fields (a repeated name counts once per occurrence).
     public var count: Int { fields.count }
 
+    /// Iterates `(name, value)` fields in arrival order.
     public func makeIterator() -> IndexingIterator<[(name: String, value: String)]> { fields.makeIterator() }
 
+    /// Structural equality (member order matters).
     public static func == (a: HTTPHeaders, b: HTTPHeaders) -> Bool {
         a.fields.count == b.fields.count && zip(a.fields, b.fields).allSatisfy { $0.name == $1.name && $0.value == $1.value }
     }
@@ -192,6 +195,7 @@ public struct HTTPServerConfiguration: Sendable {
     /// Value of `Retry-After` (seconds) in the 503 sent when `maxConnections` is reached.
     public var retryAfterSeconds = 1
 
+    /// Defaults as documented on each property.
     public init() {}
 }
 
@@ -204,6 +208,7 @@ public enum HTTPServerError: Error, Sendable, Equatable, CustomStringConvertible
     /// `start()` was called twice.
     case alreadyStarted
 
+    /// Human-readable summary for logs and error messages.
     public var description: String {
         switch self {
         case .invalidAddress(let h): return "cannot bind to address '\(h)': not a numeric IPv4/IPv6 address"

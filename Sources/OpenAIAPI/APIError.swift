@@ -14,6 +14,7 @@ public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
     /// Machine-readable code, e.g. `"context_length_exceeded"`, or nil.
     public var code: String?
 
+    /// Memberwise initializer; field meanings, units and defaults as documented on the properties.
     public init(status: Int, message: String, type: String, param: String? = nil, code: String? = nil) {
         self.status = status
         self.message = message
@@ -22,6 +23,7 @@ public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
         self.code = code
     }
 
+    /// Human-readable summary for logs and error messages.
     public var description: String {
         "\(status) \(type)\(param.map { " [\($0)]" } ?? ""): \(message)"
     }
@@ -60,6 +62,29 @@ public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
         return APIError(status: 400, message: m, type: "invalid_request_error", param: "messages", code: "context_length_exceeded")
     }
 
+    /// 415 `invalid_request_error`, code `"unsupported_media_type"`.
+    public static func unsupportedMediaType(_ contentType: String?) -> APIError {
+        APIError(status: 415, message: "Unsupported Content-Type '\(contentType ?? "(none)")'; send 'application/json'",
+                 type: "invalid_request_error", code: "unsupported_media_type")
+    }
+
+    /// Checks a request's `Content-Type` for a JSON body (RFC 9110 §8.3.1: type/subtype case-insensitive,
+    /// parameters such as `charset=utf-8` allowed; `application/*+json` accepted).
+    /// - Parameters: `value` the header value or nil; with `lenient`, a missing header and
+    ///   `application/x-www-form-urlencoded` (what `curl -d` sends) are accepted too.
+    /// - Returns: nil when acceptable, else `unsupportedMediaType` (415).
+    public static func checkJSONContentType(_ value: String?, lenient: Bool) -> APIError? {
+        guard let value else { return lenient ? nil : unsupportedMediaType(nil) }
+        let mediaType = value.split(separator: ";", maxSplits: 1).first.map {
+            String($0).lowercased().filter { $0 != " " && $0 != "\t" }
+        } ?? ""
+        if mediaType == "application/json" || (mediaType.hasPrefix("application/") && mediaType.hasSuffix("+json")) { return nil }
+        if lenient && (mediaType == "application/x-www-form-urlencoded" || mediaType == "text/plain" || mediaType.isEmpty) {
+            return nil
+        }
+        return unsupportedMediaType(value)
+    }
+
     /// 500 `server_error`, code `"internal_error"`.
     public static func `internal`(_ message: String = "Internal server error.") -> APIError {
         APIError(status: 500, message: message, type: "server_error", code: "internal_error")
@@ -74,11 +99,16 @@ public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
 
 /// `{"error":{"message":…,"type":…,"param":…|null,"code":…|null}}` — every key always present.
 public struct ErrorBody: Sendable, Equatable {
+    /// Human-readable explanation.
     public var message: String
+    /// Error class (see `APIError.type`).
     public var type: String
+    /// Offending field path, or nil (rendered `null`).
     public var param: String?
+    /// Machine-readable code, or nil (rendered `null`).
     public var code: String?
 
+    /// Memberwise initializer; field meanings, units and defaults as documented on the properties.
     public init(message: String, type: String, param: String?, code: String?) {
         self.message = message
         self.type = type
@@ -86,6 +116,7 @@ public struct ErrorBody: Sendable, Equatable {
         self.code = code
     }
 
+    /// The wire JSON (shape in the type's doc), members in OpenAI's order.
     public var json: JSONValue {
         .object([("error", .object([("message", .string(message)), ("type", .string(type)),
                                      ("param", .stringOrNull(param)), ("code", .stringOrNull(code))]))])

@@ -7,13 +7,16 @@ public enum ChatRole: String, Sendable, Equatable, CaseIterable {
 
 /// A function call made by the assistant: `{"id","type":"function","function":{"name","arguments"}}`.
 public struct ToolCall: Sendable, Equatable {
+    /// Identifier as sent on the wire (`chatcmpl-…`, `cmpl-…`, `call_…`, or a model id).
     public var id: String
     /// Always `"function"` today.
     public var type: String
+    /// Function name.
     public var name: String
     /// Arguments as JSON text (a string on the wire, per OpenAI).
     public var arguments: String
 
+    /// Memberwise initializer; field meanings, units and defaults as documented on the properties.
     public init(id: String, type: String = "function", name: String, arguments: String) {
         self.id = id
         self.type = type
@@ -30,8 +33,10 @@ public struct ToolCall: Sendable, Equatable {
 
 /// One message of the conversation.
 public struct ChatMessage: Sendable, Equatable {
+    /// Author of the message.
     public var role: ChatRole
-    /// Text content; array-of-parts content is joined with `"\n"`; nil when `null` or absent (assistant only).
+    /// Text content; array-of-parts content is the plain concatenation of its text parts (separator `""`, so
+    /// `[{"text":"What is 2+"},{"text":"2?"}]` equals `"What is 2+2?"`); nil when `null` or absent (assistant only).
     public var content: String?
     /// The text parts when content was sent as an array, in order; nil for string/null content.
     public var contentParts: [String]?
@@ -44,6 +49,7 @@ public struct ChatMessage: Sendable, Equatable {
     /// Reasoning text of an earlier assistant turn (DeepSeek convention).
     public var reasoningContent: String?
 
+    /// Memberwise initializer; field meanings, units and defaults as documented on the properties.
     public init(role: ChatRole, content: String?, contentParts: [String]? = nil, name: String? = nil,
                 toolCalls: [ToolCall] = [], toolCallId: String? = nil, reasoningContent: String? = nil) {
         self.role = role
@@ -64,6 +70,7 @@ public struct ChatCompletionRequest: Sendable, Equatable {
     public var model: String?
     /// The conversation, at least one message.
     public var messages: [ChatMessage]
+    /// Sampling and output controls (validated ranges documented on the type).
     public var sampling: SamplingParameters
     /// `tools` verbatim (an array of `{"type":"function","function":{…}}`), member order preserved.
     public var tools: JSONValue?
@@ -73,7 +80,10 @@ public struct ChatCompletionRequest: Sendable, Equatable {
     public var responseFormat: JSONValue?
     /// `reasoning_effort`: `"none"`, `"minimal"`, `"low"`, `"medium"` or `"high"`.
     public var reasoningEffort: String?
+    /// `parallel_tool_calls` as sent (nil when absent; OpenAI's default is true).
+    public var parallelToolCalls: Bool?
 
+    /// Memberwise initializer; field meanings, units and defaults as documented on the properties.
     public init(model: String? = nil, messages: [ChatMessage], sampling: SamplingParameters = SamplingParameters(),
                 tools: JSONValue? = nil, toolChoice: JSONValue? = nil, responseFormat: JSONValue? = nil,
                 reasoningEffort: String? = nil) {
@@ -86,11 +96,13 @@ public struct ChatCompletionRequest: Sendable, Equatable {
         self.reasoningEffort = reasoningEffort
     }
 
+    /// Reads or writes a sampling field directly, e.g. `request.temperature`.
     public subscript<T>(dynamicMember keyPath: WritableKeyPath<SamplingParameters, T>) -> T {
         get { sampling[keyPath: keyPath] }
         set { sampling[keyPath: keyPath] = newValue }
     }
 
+    /// Reads a computed sampling value directly, e.g. `request.effectiveMaxTokens`.
     public subscript<T>(dynamicMember keyPath: KeyPath<SamplingParameters, T>) -> T { sampling[keyPath: keyPath] }
 
     /// Decodes and validates a request body.
@@ -145,19 +157,33 @@ public struct ChatCompletionRequest: Sendable, Equatable {
                     throw APIError.invalidRequest("'tool_choice' must be 'none', 'auto', 'required' or an object", param: "tool_choice")
                 }
             case .object:
-                guard choice["function"]?["name"]?.stringValue != nil else {
+                guard let name = choice["function"]?["name"]?.stringValue else {
                     throw APIError.invalidRequest("'tool_choice.function.name' is required", param: "tool_choice")
+                }
+                let declared = req.tools?.arrayValue?.compactMap { $0["function"]?["name"]?.stringValue } ?? []
+                guard declared.contains(name) else {
+                    throw APIError.invalidRequest("'tool_choice' names function '\(name)', which is not in 'tools'", param: "tool_choice")
                 }
             default:
                 throw APIError.invalidRequest("'tool_choice' must be a string or an object", param: "tool_choice")
             }
+            if req.tools == nil && choice != .string("none") {
+                throw APIError.invalidRequest("'tool_choice' is only allowed when 'tools' are specified", param: "tool_choice")
+            }
             req.toolChoice = choice
         }
+        req.parallelToolCalls = try f.bool("parallel_tool_calls")
         if let rf = try f.object("response_format") {
             let type = try FieldReader(rf, prefix: "response_format.").string("type")
             guard let type, ["text", "json_object", "json_schema"].contains(type) else {
                 throw APIError.invalidRequest("'response_format.type' must be 'text', 'json_object' or 'json_schema'",
                                               param: "response_format")
+            }
+            if type == "json_schema" {
+                guard case .object? = rf["json_schema"] else {
+                    throw APIError.invalidRequest("'response_format.json_schema' is required for type 'json_schema'",
+                                                  param: "response_format.json_schema")
+                }
             }
             req.responseFormat = rf
         }
@@ -200,6 +226,7 @@ public struct ChatCompletionRequest: Sendable, Equatable {
                 guard case .object = part, let type = try pf.string("type") else {
                     throw APIError.invalidRequest("'\(pp)' must be an object with a 'type'", param: pp)
                 }
+                if type == "refusal" && role == .assistant { continue }  // an earlier refusal carries no content
                 guard type == "text" else {
                     throw APIError.invalidRequest("Content part type '\(type)' is not supported by this server; only 'text' parts are",
                                                   param: pp)
@@ -210,7 +237,7 @@ public struct ChatCompletionRequest: Sendable, Equatable {
                 texts.append(text)
             }
             msg.contentParts = texts
-            msg.content = texts.joined(separator: "\n")
+            msg.content = texts.joined()
         case let other?:
             throw APIError.invalidRequest("'\(p).content' must be a string, an array of content parts or null, got \(other.typeName)",
                                           param: p + ".content")

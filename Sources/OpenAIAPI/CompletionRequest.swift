@@ -12,14 +12,18 @@ public enum CompletionPrompt: Sendable, Equatable {
 /// Only one prompt per request is accepted (like `n`, batching prompts in one request is refused with 400).
 @dynamicMemberLookup
 public struct CompletionRequest: Sendable, Equatable {
+    /// Requested model id, nil when absent (the server picks its default).
     public var model: String?
+    /// The prompt text or token ids.
     public var prompt: CompletionPrompt
+    /// Sampling and output controls (validated ranges documented on the type).
     public var sampling: SamplingParameters
     /// Whether to prepend the prompt to the returned text.
     public var echo: Bool
     /// Text appended after the completion.
     public var suffix: String?
 
+    /// Memberwise initializer; field meanings, units and defaults as documented on the properties.
     public init(model: String? = nil, prompt: CompletionPrompt, sampling: SamplingParameters = SamplingParameters(),
                 echo: Bool = false, suffix: String? = nil) {
         self.model = model
@@ -29,11 +33,13 @@ public struct CompletionRequest: Sendable, Equatable {
         self.suffix = suffix
     }
 
+    /// Reads or writes a sampling field directly, e.g. `request.temperature`.
     public subscript<T>(dynamicMember keyPath: WritableKeyPath<SamplingParameters, T>) -> T {
         get { sampling[keyPath: keyPath] }
         set { sampling[keyPath: keyPath] = newValue }
     }
 
+    /// Reads a computed sampling value directly, e.g. `request.effectiveMaxTokens`.
     public subscript<T>(dynamicMember keyPath: KeyPath<SamplingParameters, T>) -> T { sampling[keyPath: keyPath] }
 
     /// Decodes and validates a request body; failures are 400 `APIError`s naming the field.
@@ -99,17 +105,23 @@ public struct CompletionRequest: Sendable, Equatable {
 /// `{"id","object":"text_completion","created","model","choices":[{"text","index","logprobs","finish_reason"}],["usage"]}`.
 /// In a stream `finish_reason` is `null` until the last chunk, and `usage` follows the chat chunk rules.
 public struct CompletionResponse: Sendable, Equatable {
+    /// `choices[i]`: `{"text","index","logprobs":null,"finish_reason"}`.
     public struct Choice: Sendable, Equatable {
+        /// Position of the choice (always 0 while only `n = 1` is served) or of the tool call.
         public var index: Int
+        /// Generated text of this chunk or reply.
         public var text: String
+        /// Nil (`null` on the wire) until the final chunk of the choice.
         public var finishReason: FinishReason?
 
+        /// Memberwise initializer; field meanings, units and defaults as documented on the properties.
         public init(index: Int = 0, text: String, finishReason: FinishReason?) {
             self.index = index
             self.text = text
             self.finishReason = finishReason
         }
 
+        /// The wire JSON (shape in the type's doc), members in OpenAI's order.
         public var json: JSONValue {
             .object([("text", .string(text)), ("index", .int(index)), ("logprobs", .null),
                      ("finish_reason", finishReason.map { .string($0.rawValue) } ?? .null)])
@@ -118,15 +130,20 @@ public struct CompletionResponse: Sendable, Equatable {
 
     /// `"cmpl-…"`.
     public var id: String
+    /// Unix time in seconds; the same in every chunk of a stream.
     public var created: Int
+    /// Model id as listed by `/v1/models`.
     public var model: String
+    /// Backend configuration fingerprint; the key is omitted when nil.
     public var systemFingerprint: String?
+    /// The generated alternatives (one while only `n = 1` is served; empty in a usage chunk).
     public var choices: [Choice]
     /// Required in a non-streamed reply; nil in stream chunks except the final usage chunk.
     public var usage: Usage?
     /// Stream chunks with `include_usage`: render `"usage":null` when `usage` is nil.
     public var includeUsageField: Bool
 
+    /// Memberwise initializer; field meanings, units and defaults as documented on the properties.
     public init(id: String, created: Int, model: String, systemFingerprint: String? = nil, choices: [Choice],
                 usage: Usage?, includeUsageField: Bool = false) {
         self.id = id
@@ -138,6 +155,7 @@ public struct CompletionResponse: Sendable, Equatable {
         self.includeUsageField = includeUsageField
     }
 
+    /// The wire JSON (shape in the type's doc), members in OpenAI's order.
     public var json: JSONValue {
         var m: [(key: String, value: JSONValue)] = [("id", .string(id)), ("object", .string("text_completion")),
                                                     ("created", .int(created)), ("model", .string(model))]
@@ -147,5 +165,6 @@ public struct CompletionResponse: Sendable, Equatable {
         return .object(m)
     }
 
+    /// Compact JSON as UTF-8 bytes.
     public func encoded() -> [UInt8] { json.encoded() }
 }

@@ -84,6 +84,7 @@ public struct SamplingParameters: Sendable, Equatable {
     public var minP: Double?
     /// OpenAI presence / frequency penalties in [-2, 2].
     public var presencePenalty: Double?
+    /// See `presencePenalty`: OpenAI frequency penalty in [-2, 2].
     public var frequencyPenalty: Double?
     /// Multiplicative repetition penalty (> 0; 1 = off; llama.cpp / HF convention).
     public var repetitionPenalty: Double?
@@ -95,6 +96,7 @@ public struct SamplingParameters: Sendable, Equatable {
     public var stop: [String] = []
     /// Sampler seed.
     public var seed: Int?
+    /// `stream`: answer with server-sent events.
     public var stream = false
     /// `stream_options.include_usage`: send a final chunk with `usage` and empty `choices`.
     public var includeUsage = false
@@ -104,10 +106,12 @@ public struct SamplingParameters: Sendable, Equatable {
     public var topLogprobs: Int?
     /// `n` (only 1 is accepted).
     public var n = 1
+    /// End-user id for logs.
     public var user: String?
     /// Scheduling priority (lower = sooner, vLLM convention).
     public var priority: Int?
 
+    /// Defaults as documented on each property.
     public init() {}
 
     /// Completion token cap requested by the client: `max_completion_tokens` ?? `max_tokens`.

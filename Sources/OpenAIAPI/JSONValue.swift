@@ -28,10 +28,15 @@ public enum JSONValue: Sendable, Equatable, CustomStringConvertible {
         return members.last(where: { $0.key == key })?.value
     }
 
+    /// True for `null`.
     public var isNull: Bool { if case .null = self { return true } else { return false } }
+    /// The string, or nil for other kinds.
     public var stringValue: String? { if case .string(let s) = self { return s } else { return nil } }
+    /// The boolean, or nil for other kinds.
     public var boolValue: Bool? { if case .bool(let b) = self { return b } else { return nil } }
+    /// The elements, or nil for other kinds.
     public var arrayValue: [JSONValue]? { if case .array(let a) = self { return a } else { return nil } }
+    /// The ordered members, or nil for other kinds.
     public var objectValue: [(key: String, value: JSONValue)]? { if case .object(let o) = self { return o } else { return nil } }
     /// The number as a Double (nil for non-numbers).
     public var doubleValue: Double? { if case .number(let t) = self { return Double(t) } else { return nil } }
@@ -55,6 +60,7 @@ public enum JSONValue: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// Structural equality (member order matters).
     public static func == (a: JSONValue, b: JSONValue) -> Bool {
         switch (a, b) {
         case (.null, .null): return true

@@ -139,9 +139,12 @@ final class HTTPServerSocketTests: XCTestCase {
         XCTAssertEqual(String(decoding: r.raw, as: UTF8.self), expectedHead + expectedBody)
         XCTAssertEqual(r.bodyString, ": ping\n\ndata: {\"a\":1}\n\ndata: [DONE]\n\n")
         XCTAssertEqual(SSEWriter.frame(data: "a\nb"), Array("data: a\ndata: b\n\n".utf8))
-        // The connection survives the stream.
+        // The connection survives the stream; a stream answering `Connection: close` ends with a close.
         c.send("POST /s HTTP/1.1\r\nConnection: close\r\n\r\n")
-        XCTAssertEqual(c.readResponse()?.status, 200)
+        let closing = try XCTUnwrap(c.readResponse())
+        XCTAssertEqual(closing.status, 200)
+        XCTAssertEqual(closing.headers["Connection"], "close")
+        XCTAssertTrue(c.waitForClose())
     }
 
     func testHTTP10StreamIsCloseDelimited() throws {
@@ -156,5 +159,81 @@ final class HTTPServerSocketTests: XCTestCase {
         let r = try XCTUnwrap(c.readResponse())
         XCTAssertNil(r.headers["Transfer-Encoding"])
         XCTAssertEqual(r.bodyString, "abc")
+    }
+}
+
+final class HTTPServerPersistenceTests: XCTestCase {
+    /// C29: twenty mixed requests on one connection (full, streamed, app 4xx), never interleaved.
+    func testTwentyMixedRequestsOnOneConnection() throws {
+        let (server, port) = try startServer(handler: { req, res in
+            switch req.path {
+            case "/stream":
+                let sse = SSEWriter(responder: res)
+                sse.start()
+                DispatchQueue.global().async {
+                    for i in 0..<3 { sse.send(data: "{\"i\":\(i)}"); usleep(1000) }
+                    sse.send(data: "[DONE]")
+                    sse.finish()
+                }
+            case "/bad":
+                res.send(status: 400, headers: [("Content-Type", "application/json")], body: Array("{\"error\":{}}".utf8))
+            default:
+                DispatchQueue.global().asyncAfter(deadline: .now() + 0.002) {
+                    res.send(status: 200, headers: [], body: Array(req.path.utf8))
+                }
+            }
+        })
+        defer { server.stop() }
+        let c = try TestClient(port: port)
+        for i in 0..<20 {
+            let path = ["/full", "/stream", "/v1/models", "/bad"][i % 4]
+            c.send("POST \(path) HTTP/1.1\r\nContent-Length: 0\r\n\r\n")
+            let r = try XCTUnwrap(c.readResponse(), "request \(i)")
+            XCTAssertNil(r.headers["Connection"])
+            switch path {
+            case "/stream": XCTAssertEqual(r.bodyString, "data: {\"i\":0}\n\ndata: {\"i\":1}\n\ndata: {\"i\":2}\n\ndata: [DONE]\n\n")
+            case "/bad": XCTAssertEqual(r.status, 400)
+            default: XCTAssertEqual(r.bodyString, path)
+            }
+        }
+    }
+
+    func testBodySentWithoutWaitingForContinue() throws {
+        let (server, port) = try startServer(handler: echoHandler)
+        defer { server.stop() }
+        let c = try TestClient(port: port)
+        c.send("POST /e HTTP/1.1\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\nbody")
+        let interim = try XCTUnwrap(c.readResponse(skipInterim: false))
+        XCTAssertEqual(interim.status, 100)
+        XCTAssertEqual(c.readResponse()?.bodyString, "POST /e body")
+    }
+
+    func testHeadAndHTTP10KeepAlive() throws {
+        let (server, port) = try startServer(handler: echoHandler)
+        defer { server.stop() }
+        let c = try TestClient(port: port)
+        c.send("HEAD /h HTTP/1.1\r\n\r\n")
+        let (status, headers, _) = try XCTUnwrap(c.readHead())
+        XCTAssertEqual(status, 200)
+        XCTAssertEqual(headers["Content-Length"], "8")
+        c.send("GET /k HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        let r = try XCTUnwrap(c.readResponse())
+        XCTAssertEqual(r.bodyString, "GET /k ")
+        XCTAssertEqual(r.headers["Connection"], "keep-alive")
+        c.send("GET /k2 HTTP/1.0\r\n\r\n")
+        let r2 = try XCTUnwrap(c.readResponse())
+        XCTAssertEqual(r2.headers["Connection"], "close")
+        XCTAssertTrue(c.waitForClose())
+    }
+
+    func testLargeBodyWithinLimit() throws {
+        let (server, port) = try startServer(handler: { req, res in
+            res.send(status: 200, headers: [], body: Array(String(req.body.count).utf8))
+        })
+        defer { server.stop() }
+        let c = try TestClient(port: port)
+        let body = [UInt8](repeating: 0x41, count: 3 * 1024 * 1024)
+        c.send(Array("POST / HTTP/1.1\r\nContent-Length: \(body.count)\r\n\r\n".utf8) + body)
+        XCTAssertEqual(c.readResponse()?.bodyString, String(body.count))
     }
 }

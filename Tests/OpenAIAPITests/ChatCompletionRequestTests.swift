@@ -40,7 +40,7 @@ final class ChatCompletionRequestTests: XCTestCase {
         let r = try decode(body).get()
         XCTAssertEqual(r.model, "m")
         XCTAssertEqual(r.messages.map(\.role), [.system, .developer, .user, .assistant, .tool, .assistant])
-        XCTAssertEqual(r.messages[1].content, "a\nb")
+        XCTAssertEqual(r.messages[1].content, "ab")
         XCTAssertEqual(r.messages[1].contentParts, ["a", "b"])
         XCTAssertEqual(r.messages[2].name, "bob")
         XCTAssertNil(r.messages[3].content)
@@ -70,6 +70,10 @@ final class ChatCompletionRequestTests: XCTestCase {
                        #"[{"type":"function","function":{"name":"get_weather","parameters":{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}}}]"#)
         XCTAssertEqual(r.toolChoice?["function"]?["name"]?.stringValue, "get_weather")
         XCTAssertEqual(r.responseFormat?["type"]?.stringValue, "json_object")
+        XCTAssertNil(r.parallelToolCalls)
+        let none = try decode(#"{"messages":\#(user),"tool_choice":"none","parallel_tool_calls":false}"#).get()
+        XCTAssertEqual(none.toolChoice, .string("none"))
+        XCTAssertEqual(none.parallelToolCalls, false)
     }
 
     func testDefaultsAndNulls() throws {
@@ -134,6 +138,9 @@ final class ChatCompletionRequestTests: XCTestCase {
             (#""logprobs":"yes""#, "logprobs"), (#""logprobs":true,"top_logprobs":21"#, "top_logprobs"),
             (#""top_logprobs":3"#, "top_logprobs"), (#""tools":{}"#, "tools"), (#""tools":[{"type":"function"}]"#, "tools[0].function"),
             (#""tool_choice":"sometimes""#, "tool_choice"), (#""tool_choice":{"type":"function"}"#, "tool_choice"),
+            (#""tool_choice":"required""#, "tool_choice"),
+            (#""tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":{"type":"function","function":{"name":"g"}}"#, "tool_choice"),
+            (#""response_format":{"type":"json_schema"}"#, "response_format.json_schema"), (#""parallel_tool_calls":1"#, "parallel_tool_calls"),
             (#""response_format":{"type":"yaml"}"#, "response_format"), (#""response_format":"json""#, "response_format"),
             (#""user":1"#, "user"), (#""priority":"high""#, "priority"), (#""reasoning_effort":"max""#, "reasoning_effort"),
             (#""model":5"#, "model"),
@@ -149,6 +156,30 @@ final class ChatCompletionRequestTests: XCTestCase {
         XCTAssertEqual(r.stop, [])
         XCTAssertEqual(r.seed, -5)
         XCTAssertEqual(r.topLogprobs, 0)
+    }
+
+    func testContentPartsJoinLikeOneString() throws {
+        let parts = try decode(#"{"messages":[{"role":"user","content":[{"type":"text","text":"What is 2+"},{"type":"text","text":"2?"}]},{"role":"assistant","content":[{"type":"refusal","refusal":"no"},{"type":"text","text":"4"}]}]}"#).get()
+        XCTAssertEqual(parts.messages[0].content, "What is 2+2?")
+        XCTAssertEqual(parts.messages[1].content, "4")
+    }
+
+    func testContentTypeCheck() {
+        XCTAssertNil(APIError.checkJSONContentType("application/json; charset=utf-8", lenient: false))
+        XCTAssertNil(APIError.checkJSONContentType("Application/JSON", lenient: false))
+        XCTAssertNil(APIError.checkJSONContentType("application/vnd.api+json", lenient: false))
+        XCTAssertEqual(APIError.checkJSONContentType("application/x-www-form-urlencoded", lenient: false)?.status, 415)
+        XCTAssertEqual(APIError.checkJSONContentType(nil, lenient: false)?.code, "unsupported_media_type")
+        XCTAssertNil(APIError.checkJSONContentType("application/x-www-form-urlencoded", lenient: true))
+        XCTAssertNil(APIError.checkJSONContentType(nil, lenient: true))
+        XCTAssertEqual(APIError.checkJSONContentType("image/png", lenient: true)?.status, 415)
+    }
+
+    func testNonObjectBodiesAre400() {
+        for body in ["[]", "null", "123", "\"x\"", "", "{\"model\":"] {
+            guard case .failure(let e) = decode(body) else { XCTFail(body); continue }
+            XCTAssertEqual(e.status, 400, body)
+        }
     }
 
     func testToolCallArgumentsObjectKeptAsText() throws {
