@@ -211,14 +211,10 @@ public final class Engine: @unchecked Sendable {
         guard var r = live.removeValue(forKey: id) else { return }
         scheduler.finish(id: id, reason: reason)
         if flush && reason != .abort {
-            var tail = r.detokenizer.flush()
-            if case .stopped(let before) = r.stopMatcher.append(tail) {
-                tail = before
-                if !tail.isEmpty { r.onEvent(.text(tail, tokenIds: r.pendingIds)) }
-            } else {
-                tail += r.stopMatcher.flush()
-                if !tail.isEmpty { r.onEvent(.text(tail, tokenIds: r.pendingIds)) }
-            }
+            // A character cut off by the end of generation is dropped: no chunk ever carries U+FFFD for it.
+            r.detokenizer.discardIncomplete()
+            let tail = r.stopMatcher.flush()
+            if !tail.isEmpty { r.onEvent(.text(tail, tokenIds: r.pendingIds)) }
         }
         let usage = GenerationUsage(promptTokens: r.request.promptTokens.count, completionTokens: r.generated, cachedTokens: 0)
         lock.lock()

@@ -107,4 +107,13 @@ public struct StreamingDetokenizer {
         defer { pending.removeAll() }
         return pending.isEmpty ? "" : String(decoding: pending, as: UTF8.self)
     }
+
+    /// Ends the stream the way a server should when generation stops mid-character (e.g. at `max_tokens`): the
+    /// incomplete tail can never become text, so it is dropped instead of being rendered as U+FFFD.
+    /// - Returns: the number of bytes dropped.
+    @discardableResult
+    public mutating func discardIncomplete() -> Int {
+        defer { pending.removeAll() }
+        return pending.count
+    }
 }
