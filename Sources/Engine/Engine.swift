@@ -214,7 +214,7 @@ public final class Engine: @unchecked Sendable {
             // A character cut off by the end of generation is dropped: no chunk ever carries U+FFFD for it.
             r.detokenizer.discardIncomplete()
             let tail = r.stopMatcher.flush()
-            if !tail.isEmpty { r.onEvent(.text(tail, tokenIds: r.pendingIds)) }
+            if !tail.isEmpty || !r.pendingIds.isEmpty { r.onEvent(.text(tail, tokenIds: r.pendingIds)) }
         }
         let usage = GenerationUsage(promptTokens: r.request.promptTokens.count, completionTokens: r.generated, cachedTokens: 0)
         lock.lock()

@@ -36,6 +36,7 @@ public struct GenerationUsage: Sendable, Equatable {
 /// Events delivered for one request, in order, on the engine thread (handlers must not block).
 public enum GenerationEvent: Sendable, Equatable {
     /// New text: whole UTF-8 characters, never part of a stop string. `tokenIds` are the tokens it completes.
+    /// The text may be empty at the end, when the last tokens only held bytes of a character that was cut off.
     case text(String, tokenIds: [Int32])
     /// The request is over; no event follows.
     case finished(FinishReason, GenerationUsage)

@@ -143,7 +143,7 @@ extension SputnikServer {
                 gate.run {
                 switch event {
                 case .text(let t, _):
-                    sse.send(data: chunk(.init(content: t)))
+                    if !t.isEmpty { sse.send(data: chunk(.init(content: t))) }
                 case .finished(let reason, let usage):
                     guard reason != .abort else { return sse.finish() }
                     sse.send(data: chunk(.init(finishReason: Self.apiReason(reason))))
