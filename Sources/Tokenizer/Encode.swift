@@ -51,12 +51,26 @@ extension Tokenizer {
     /// unknown tokens take part only when `parseSpecial`; user-defined tokens always do.
     func partition(_ bytes: UnsafeBufferPointer<UInt8>, parseSpecial: Bool) -> [Fragment] {
         var frags: [Fragment] = bytes.isEmpty ? [] : [.raw(0..<bytes.count)]
+        if bytes.isEmpty { return frags }
+        // NOTE: prefilter. Every 3-byte window of the text sets one bit of `seen` (13-bit hash); a special token
+        // of ≥ 3 bytes can only occur when the window at its middle has its bit set. Exactness is kept by the
+        // search that follows; this only skips tokens that cannot match.
+        var seen = [UInt64](repeating: 0, count: 128)   // [8192 bits]
+        if bytes.count >= 3 {
+            for i in 0..<(bytes.count - 2) {
+                let h = Self.window(bytes[i], bytes[i + 1], bytes[i + 2])
+                seen[h >> 6] |= 1 << UInt64(h & 63)
+            }
+        }
         var next: [Fragment] = []
         for sid in specialsByLength {
             let attr = attrs[Int(sid)]
             if !parseSpecial && !attr.isDisjoint(with: [.control, .unknown]) { continue }
+            let probe = specialProbe[Int(sid)]
+            if probe == -2 { continue }                                    // empty text
+            if Int(specialLength[Int(sid)]) > bytes.count { continue }
+            if probe >= 0 && seen[Int(probe) >> 6] & (1 << UInt64(probe & 63)) == 0 { continue }
             let needle = textBytes[Int(sid)]
-            if needle.isEmpty { continue }
             var changed = false
             next.removeAll(keepingCapacity: true)
             for f in frags {
@@ -77,6 +91,23 @@ extension Tokenizer {
             if changed { swap(&frags, &next) }
         }
         return frags
+    }
+
+    /// 13-bit hash of a 3-byte window (partition prefilter).
+    @inline(__always) static func window(_ a: UInt8, _ b: UInt8, _ c: UInt8) -> Int {
+        let x = UInt32(a) &* 0x9E37_79B1 ^ UInt32(b) &* 0x85EB_CA77 ^ UInt32(c) &* 0xC2B2_AE3D
+        return Int(x >> 19)
+    }
+
+    /// Prefilter probe of each token text: the window hash at its middle, −1 when shorter than 3 bytes (always
+    /// searched), −2 when empty: [vocabSize].
+    static func probes(_ texts: [[UInt8]]) -> [Int16] {
+        texts.map { t in
+            if t.isEmpty { return -2 }
+            if t.count < 3 { return -1 }
+            let m = (t.count - 3) / 2
+            return Int16(window(t[m], t[m + 1], t[m + 2]))
+        }
     }
 
     @inline(__always) static func isCSpace(_ b: UInt8) -> Bool { b == 0x20 || (b >= 0x09 && b <= 0x0D) }

@@ -21,6 +21,9 @@ public final class Tokenizer: @unchecked Sendable {
     let tokenToId: [ByteString: Int32]
     /// Control, user-defined and unknown tokens, longest text first (llama.cpp `cache_special_tokens`).
     let specialsByLength: [Int32]
+    /// Partition prefilter data (see `partition`): [vocabSize] each.
+    let specialProbe: [Int16]
+    let specialLength: [Int32]
     /// What each token contributes when detokenized, without / with special text: [vocabSize].
     let pieces: [[UInt8]]
     let specialPieces: [[UInt8]]
@@ -173,6 +176,8 @@ public final class Tokenizer: @unchecked Sendable {
         self.scores = scores
         self.tokenToId = map
         self.specialsByLength = specials
+        self.specialProbe = Self.probes(bytes)
+        self.specialLength = bytes.map { Int32($0.count) }
         self.vocabSize = n
         if model == .bpe {
             guard let merges = (try? f.optionalArray("tokenizer.ggml.merges")) ?? nil else {
