@@ -88,7 +88,7 @@ extension Tokenizer {
                             _ s: inout EncodeScratch, _ out: inout [Int32]) {
         let n = r.count
         if n == 0 { return }
-        if ignoreMerges, let id = tokenToId[ByteString(ByteLevel.encode(bytes[r]))] {
+        if ignoreMerges, let raw = rawTable, let id = raw.find(bytes.baseAddress! + r.lowerBound, n) {
             out.append(id); return
         }
         if n == 1 {

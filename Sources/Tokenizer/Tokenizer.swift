@@ -19,6 +19,11 @@ public final class Tokenizer: @unchecked Sendable {
     /// Token bytes → id. Keyed by bytes: Swift `String` equality is canonical equivalence, which would merge
     /// distinct tokens such as U+1F77 and U+03AF.
     let tokenToId: [ByteString: Int32]
+    /// Token text bytes → id, allocation-free lookups (SentencePiece merges).
+    let textTable: ByteTable
+    /// Raw (byte-level-decoded) bytes → id for tokens whose text lies wholly in the byte mapping; the same as
+    /// looking up the mapped word text (`ignore_merges` of Llama-3 vocabularies).
+    let rawTable: ByteTable?
     /// Control, user-defined and unknown tokens, longest text first (llama.cpp `cache_special_tokens`).
     let specialsByLength: [Int32]
     /// Partition prefilter data (see `partition`): [vocabSize] each.
@@ -177,6 +182,12 @@ public final class Tokenizer: @unchecked Sendable {
         self.tokenToId = map
         self.specialsByLength = specials
         self.specialProbe = Self.probes(bytes)
+        self.textTable = ByteTable(keys: bytes)
+        self.rawTable = model == .bpe && entry.ignoreMerges ? ByteTable(keys: texts.map { t -> [UInt8]? in
+            var raw: [UInt8] = []
+            for s in t.unicodeScalars { guard let b = ByteLevel.byte(for: s.value) else { return nil }; raw.append(b) }
+            return raw
+        }) : nil
         self.specialLength = bytes.map { Int32($0.count) }
         self.vocabSize = n
         if model == .bpe {
