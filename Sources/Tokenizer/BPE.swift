@@ -61,6 +61,12 @@ struct EncodeScratch {
     var prev: [Int32] = []
     var next: [Int32] = []
     var heap = BigramHeap()
+
+    init(reserving n: Int) {
+        cps.reserveCapacity(n); offsets.reserveCapacity(n + 1); flags.reserveCapacity(n)
+        chunks.reserveCapacity(n / 2 + 2); tmp.reserveCapacity(n / 2 + 2)
+        sym.reserveCapacity(64); prev.reserveCapacity(64); next.reserveCapacity(64)
+    }
 }
 
 extension Tokenizer {

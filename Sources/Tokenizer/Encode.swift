@@ -18,7 +18,7 @@ extension Tokenizer {
         out.reserveCapacity(bytes.count / 3 + 4)
         bytes.withUnsafeBufferPointer { buf in
             let frags = partition(buf, parseSpecial: parseSpecial)
-            var scratch = EncodeScratch()
+            var scratch = EncodeScratch(reserving: buf.count)
             switch model {
             case .bpe:
                 if addSpecial && addBOS, let bos = bosTokenId { out.append(bos) }

@@ -213,7 +213,16 @@ public final class Tokenizer: @unchecked Sendable {
     static func piece(model: Model, text: String, bytes: [UInt8], attr: TokenAttr) -> [UInt8] {
         if !attr.isDisjoint(with: [.control, .unknown, .userDefined]) { return bytes }
         if attr.contains(.normal) {
-            if model == .spm { return Array(text.replacingOccurrences(of: "\u{2581}", with: " ").utf8) }
+            if model == .spm {   // "▁" (E2 96 81) → space
+                var out = [UInt8]()
+                var i = 0
+                while i < bytes.count {
+                    if i + 2 < bytes.count && bytes[i] == 0xE2 && bytes[i + 1] == 0x96 && bytes[i + 2] == 0x81 {
+                        out.append(0x20); i += 3
+                    } else { out.append(bytes[i]); i += 1 }
+                }
+                return out
+            }
             var out = [UInt8]()
             out.reserveCapacity(bytes.count)
             for s in text.unicodeScalars {
