@@ -55,9 +55,12 @@ extension Tokenizer {
         // NOTE: prefilter. Every 3-byte window of the text sets one bit of `seen` (13-bit hash); a special token
         // of ≥ 3 bytes can only occur when the window at its middle has its bit set. Exactness is kept by the
         // search that follows; this only skips tokens that cannot match.
-        var seen = [UInt64](repeating: 0, count: 128)   // [8192 bits]
-        if bytes.count >= 3 {
-            for i in 0..<(bytes.count - 2) {
+        // Two-byte tokens use a second bitmap of 2-byte windows (bits 8192..<16384).
+        var seen = [UInt64](repeating: 0, count: 256)   // [16384 bits]
+        for i in 0..<(bytes.count - 1) {
+            let h2 = 8192 + Self.window(bytes[i], bytes[i + 1], 0)
+            seen[h2 >> 6] |= 1 << UInt64(h2 & 63)
+            if i + 2 < bytes.count {
                 let h = Self.window(bytes[i], bytes[i + 1], bytes[i + 2])
                 seen[h >> 6] |= 1 << UInt64(h & 63)
             }
@@ -99,12 +102,13 @@ extension Tokenizer {
         return Int(x >> 19)
     }
 
-    /// Prefilter probe of each token text: the window hash at its middle, −1 when shorter than 3 bytes (always
-    /// searched), −2 when empty: [vocabSize].
+    /// Prefilter probe of each token text: the 3-byte window hash at its middle, 8192 + the 2-byte window hash
+    /// for two-byte texts, −1 for one byte (always searched), −2 when empty: [vocabSize].
     static func probes(_ texts: [[UInt8]]) -> [Int16] {
         texts.map { t in
             if t.isEmpty { return -2 }
-            if t.count < 3 { return -1 }
+            if t.count == 1 { return -1 }
+            if t.count == 2 { return Int16(8192 + window(t[0], t[1], 0)) }
             let m = (t.count - 3) / 2
             return Int16(window(t[m], t[m + 1], t[m + 2]))
         }
