@@ -39,6 +39,7 @@ public final class Tokenizer: @unchecked Sendable {
     let addSpacePrefix: Bool
     let bpe: BPEMerges?
 
+    /// Number of tokens in the vocabulary (`tokenizer.ggml.tokens`); valid ids are 0..<vocabSize.
     public let vocabSize: Int
     /// Beginning-of-sequence id (`tokenizer.ggml.bos_token_id`, else the model type's default), or nil.
     public let bosTokenId: Int32?
