@@ -12,7 +12,11 @@ final class RegexSplitTests: XCTestCase {
         let corpus = try Data(contentsOf: URL(fileURLWithPath: Fixtures.path("tokenizer/corpus.jsonl")))
         struct Line: Decodable { let text: String }
         let texts = try corpus.split(separator: 0x0A).map { try JSONDecoder().decode(Line.self, from: Data($0)).text }
-        for (name, kind) in [("qwen2", PreTokenizerKind.qwen2), ("deepseekV3", .deepseekV3), ("deepseekCoder", .deepseekCoder)] {
+        let kinds: [(String, PreTokenizerKind)] = [
+            ("qwen2", .qwen2), ("deepseekV3", .deepseekV3), ("deepseekCoder", .deepseekCoder), ("gpt2", .gpt2),
+            ("smollm", .smollm), ("llama3", .llama3), ("bpeDefault", .bpeDefault),
+        ]
+        for (name, kind) in kinds {
             let want = try XCTUnwrap(ref[name])
             XCTAssertEqual(want.count, texts.count)
             var ok = 0
