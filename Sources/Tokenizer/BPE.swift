@@ -7,9 +7,8 @@
 /// bytes  "l o w e r"  →  ids of "l","o","w","e","r"  →  merge (lowest rank, leftmost) → ... → "low","er"
 /// ```
 struct BPEMerges: Sendable {
-    struct Merge { let rank: Int32; let result: Int32 }
     /// Keyed by `left << 32 | right` symbol ids.
-    let table: [UInt64: Merge]
+    let table: PairTable
     /// Initial symbol of each raw byte (the id of its mapped one-character string): [256].
     let byteSymbol: [Int32]
     /// Strings of synthetic symbols (id = vocabSize + index), used for llama.cpp's fallback of unknown words.
@@ -27,7 +26,7 @@ struct BPEMerges: Sendable {
             extra.append(bytes); extraIds[s] = id
             return id
         }
-        var table = [UInt64: Merge](minimumCapacity: merges.count)
+        var table = PairTable(minimumCapacity: merges.count)
         for (rank, m) in merges.enumerated() {
             let u = Array(m.utf8)
             // llama.cpp splits at the first space after the first byte.
@@ -36,7 +35,7 @@ struct BPEMerges: Sendable {
             let second = Array(u[(sp + 1)...])
             let l = symbol(first), r = symbol(second)
             let key = BPEMerges.key(l, r)
-            if table[key] == nil { table[key] = Merge(rank: Int32(rank), result: symbol(first + second)) }
+            if table.find(key) < 0 { table.insertIfAbsent(key, rank: Int32(rank), result: symbol(first + second)) }
         }
         var bs = [Int32](repeating: 0, count: 256)
         for b in 0..<256 { bs[b] = symbol(Array(String(Unicode.Scalar(ByteLevel.byteToScalar[b])!).utf8)) }
@@ -62,6 +61,12 @@ struct EncodeScratch {
     var prev: [Int32] = []
     var next: [Int32] = []
     var heap = BigramHeap()
+
+    init(reserving n: Int) {
+        cps.reserveCapacity(n); offsets.reserveCapacity(n + 1); flags.reserveCapacity(n)
+        chunks.reserveCapacity(n / 2 + 2); tmp.reserveCapacity(n / 2 + 2)
+        sym.reserveCapacity(64); prev.reserveCapacity(64); next.reserveCapacity(64)
+    }
 }
 
 extension Tokenizer {
@@ -89,13 +94,14 @@ extension Tokenizer {
                             _ s: inout EncodeScratch, _ out: inout [Int32]) {
         let n = r.count
         if n == 0 { return }
-        if ignoreMerges, let id = tokenToId[ByteString(ByteLevel.encode(bytes[r]))] {
+        if ignoreMerges, let raw = rawTable, let id = raw.find(bytes.baseAddress! + r.lowerBound, n) {
             out.append(id); return
         }
         if n == 1 {
             let id = bpe.byteSymbol[Int(bytes[r.lowerBound])]
             emitSymbol(id, bpe, &out); return
         }
+        if n <= 48 { encodeShortWord(bytes, r, bpe, &s, &out); return }
         s.sym.removeAll(keepingCapacity: true)
         s.prev.removeAll(keepingCapacity: true)
         s.next.removeAll(keepingCapacity: true)
@@ -108,8 +114,9 @@ extension Tokenizer {
         @inline(__always) func add(_ l: Int32, _ rr: Int32, _ s: inout EncodeScratch) {
             if l < 0 || rr < 0 { return }
             let ls = s.sym[Int(l)], rs = s.sym[Int(rr)]
-            if let m = bpe.table[BPEMerges.key(ls, rs)] {
-                s.heap.push(Bigram(key: Float(m.rank), left: l, right: rr, leftTag: ls, rightTag: rs))
+            let slot = bpe.table.find(BPEMerges.key(ls, rs))
+            if slot >= 0 {
+                s.heap.push(Bigram(key: Float(bpe.table.rank(at: slot)), left: l, right: rr, leftTag: ls, rightTag: rs))
             }
         }
         for i in 1..<n { add(Int32(i - 1), Int32(i), &s) }
@@ -117,8 +124,9 @@ extension Tokenizer {
             let bg = s.heap.pop()
             let l = Int(bg.left), rr = Int(bg.right)
             guard s.sym[l] == bg.leftTag, s.sym[rr] == bg.rightTag else { continue }   // stale
-            guard let m = bpe.table[BPEMerges.key(bg.leftTag, bg.rightTag)] else { continue }
-            s.sym[l] = m.result
+            let slot = bpe.table.find(BPEMerges.key(bg.leftTag, bg.rightTag))
+            if slot < 0 { continue }
+            s.sym[l] = bpe.table.result(at: slot)
             s.sym[rr] = -1
             let nx = s.next[rr]
             s.next[l] = nx
@@ -131,6 +139,45 @@ extension Tokenizer {
             emitSymbol(s.sym[Int(i)], bpe, &out)
             i = s.next[Int(i)]
         }
+    }
+
+    /// Short words: the same merge order (lowest rank, leftmost first) found by scanning a rank per adjacent pair,
+    /// cheaper than the heap for a few dozen symbols.
+    private func encodeShortWord(_ bytes: UnsafeBufferPointer<UInt8>, _ r: Range<Int>, _ bpe: BPEMerges,
+                                 _ s: inout EncodeScratch, _ out: inout [Int32]) {
+        var n = r.count
+        s.sym.removeAll(keepingCapacity: true)
+        s.prev.removeAll(keepingCapacity: true)   // rank of pair (i, i+1), Int32.max when none: [n - 1]
+        s.next.removeAll(keepingCapacity: true)   // merge result of pair (i, i+1): [n - 1]
+        for i in 0..<n { s.sym.append(bpe.byteSymbol[Int(bytes[r.lowerBound + i])]) }
+        for _ in 0..<(n - 1) { s.prev.append(.max); s.next.append(0) }
+        s.sym.withUnsafeMutableBufferPointer { sym in
+            s.prev.withUnsafeMutableBufferPointer { rank in
+                s.next.withUnsafeMutableBufferPointer { res in
+                    @inline(__always) func pair(_ i: Int) {
+                        let slot = bpe.table.find(BPEMerges.key(sym[i], sym[i + 1]))
+                        if slot >= 0 { rank[i] = bpe.table.rank(at: slot); res[i] = bpe.table.result(at: slot) } else { rank[i] = .max }
+                    }
+                    for i in 0..<(n - 1) { pair(i) }
+                    while n > 1 {
+                        var best = 0
+                        var bestRank = rank[0]
+                        var i = 1
+                        while i < n - 1 { if rank[i] < bestRank { bestRank = rank[i]; best = i }; i += 1 }
+                        if bestRank == .max { break }
+                        sym[best] = res[best]
+                        var j = best + 1
+                        while j < n - 1 { sym[j] = sym[j + 1]; j += 1 }
+                        j = best + 1
+                        while j < n - 2 { rank[j] = rank[j + 1]; res[j] = res[j + 1]; j += 1 }
+                        n -= 1
+                        if best > 0 { pair(best - 1) }
+                        if best < n - 1 { pair(best) }
+                    }
+                }
+            }
+        }
+        for i in 0..<n { emitSymbol(s.sym[i], bpe, &out) }
     }
 
     /// Emits a final symbol; a synthetic one falls back to the tokens of its single bytes, as llama.cpp does.

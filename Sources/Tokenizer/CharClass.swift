@@ -89,13 +89,6 @@ enum ByteLevel {
         let v = scalarToByte[Int(cp)]
         return v < 0 ? nil : UInt8(v)
     }
-
-    /// The byte-level (mapped) string of raw bytes.
-    static func encode<S: Sequence>(_ bytes: S) -> String where S.Element == UInt8 {
-        var s = String.UnicodeScalarView()
-        for b in bytes { s.append(Unicode.Scalar(byteToScalar[Int(b)])!) }
-        return String(s)
-    }
 }
 
 /// Minimal UTF-8 helpers over byte arrays (inputs from Swift strings are valid UTF-8).

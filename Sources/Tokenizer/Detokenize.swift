@@ -73,12 +73,15 @@ extension Tokenizer {
 /// Each `append` returns the text completed by that token; bytes of an incomplete character are held back until
 /// a later token completes them (e.g. an emoji spread over byte tokens). Bytes that can never become valid UTF-8
 /// are emitted as U+FFFD when they are reached; an incomplete tail is rendered by `flush` at the end.
-public struct StreamingDetokenizer {
+public struct StreamingDetokenizer: Sendable {
+    /// The vocabulary the ids belong to.
     public let tokenizer: Tokenizer
+    /// Whether control tokens contribute their text (as `Tokenizer.tokenBytes(_:renderSpecial:)`).
     public let renderSpecial: Bool
     /// Bytes not yet returned: [numPendingBytes] (at most 3 after each `append`, unless invalid bytes intervene).
     private var pending: [UInt8] = []
 
+    /// A detokenizer with an empty buffer.
     public init(tokenizer: Tokenizer, renderSpecial: Bool = false) {
         self.tokenizer = tokenizer
         self.renderSpecial = renderSpecial

@@ -18,7 +18,7 @@ extension Tokenizer {
         out.reserveCapacity(bytes.count / 3 + 4)
         bytes.withUnsafeBufferPointer { buf in
             let frags = partition(buf, parseSpecial: parseSpecial)
-            var scratch = EncodeScratch()
+            var scratch = EncodeScratch(reserving: buf.count)
             switch model {
             case .bpe:
                 if addSpecial && addBOS, let bos = bosTokenId { out.append(bos) }
@@ -51,12 +51,29 @@ extension Tokenizer {
     /// unknown tokens take part only when `parseSpecial`; user-defined tokens always do.
     func partition(_ bytes: UnsafeBufferPointer<UInt8>, parseSpecial: Bool) -> [Fragment] {
         var frags: [Fragment] = bytes.isEmpty ? [] : [.raw(0..<bytes.count)]
+        if bytes.isEmpty { return frags }
+        // NOTE: prefilter. Every 3-byte window of the text sets one bit of `seen` (13-bit hash); a special token
+        // of ≥ 3 bytes can only occur when the window at its middle has its bit set. Exactness is kept by the
+        // search that follows; this only skips tokens that cannot match.
+        // Two-byte tokens use a second bitmap of 2-byte windows (bits 8192..<16384).
+        var seen = [UInt64](repeating: 0, count: 256)   // [16384 bits]
+        for i in 0..<(bytes.count - 1) {
+            let h2 = 8192 + Self.window(bytes[i], bytes[i + 1], 0)
+            seen[h2 >> 6] |= 1 << UInt64(h2 & 63)
+            if i + 2 < bytes.count {
+                let h = Self.window(bytes[i], bytes[i + 1], bytes[i + 2])
+                seen[h >> 6] |= 1 << UInt64(h & 63)
+            }
+        }
         var next: [Fragment] = []
         for sid in specialsByLength {
             let attr = attrs[Int(sid)]
             if !parseSpecial && !attr.isDisjoint(with: [.control, .unknown]) { continue }
+            let probe = specialProbe[Int(sid)]
+            if probe == -2 { continue }                                    // empty text
+            if Int(specialLength[Int(sid)]) > bytes.count { continue }
+            if probe >= 0 && seen[Int(probe) >> 6] & (1 << UInt64(probe & 63)) == 0 { continue }
             let needle = textBytes[Int(sid)]
-            if needle.isEmpty { continue }
             var changed = false
             next.removeAll(keepingCapacity: true)
             for f in frags {
@@ -77,6 +94,24 @@ extension Tokenizer {
             if changed { swap(&frags, &next) }
         }
         return frags
+    }
+
+    /// 13-bit hash of a 3-byte window (partition prefilter).
+    @inline(__always) static func window(_ a: UInt8, _ b: UInt8, _ c: UInt8) -> Int {
+        let x = UInt32(a) &* 0x9E37_79B1 ^ UInt32(b) &* 0x85EB_CA77 ^ UInt32(c) &* 0xC2B2_AE3D
+        return Int(x >> 19)
+    }
+
+    /// Prefilter probe of each token text: the 3-byte window hash at its middle, 8192 + the 2-byte window hash
+    /// for two-byte texts, −1 for one byte (always searched), −2 when empty: [vocabSize].
+    static func probes(_ texts: [[UInt8]]) -> [Int16] {
+        texts.map { t in
+            if t.isEmpty { return -2 }
+            if t.count == 1 { return -1 }
+            if t.count == 2 { return Int16(8192 + window(t[0], t[1], 0)) }
+            let m = (t.count - 3) / 2
+            return Int16(window(t[m], t[m + 1], t[m + 2]))
+        }
     }
 
     @inline(__always) static func isCSpace(_ b: UInt8) -> Bool { b == 0x20 || (b >= 0x09 && b <= 0x0D) }

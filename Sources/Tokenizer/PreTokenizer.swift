@@ -32,27 +32,47 @@ enum PreTokenizerStage: Sendable {
     var singleCharGaps: Bool {
         switch self { case .gpt2, .llama3: return true; default: return false }
     }
+
+    /// The character class of a range stage.
+    var set: CodepointSet {
+        switch self { case .spaceRangeRun(let s), .rangeRun(let s): return s; default: return .empty }
+    }
 }
 
-/// A set of codepoint ranges written like a regex character class body, e.g. `"A-Za-zµÀ-Ö"`.
+/// A set of codepoint ranges written like a regex character class body, e.g. `"A-Za-zµÀ-Ö"`; sorted and merged
+/// for binary search.
 struct CodepointSet: Sendable {
-    let ranges: [ClosedRange<UInt32>]
+    /// Range bounds, sorted, non-overlapping: [numRanges] each.
+    let lo: [UInt32]
+    let hi: [UInt32]
+
+    static let empty = CodepointSet("")
 
     init(_ spec: String) {
         let s = Array(spec.unicodeScalars).map { $0.value }
-        var r: [ClosedRange<UInt32>] = []
+        var r: [(UInt32, UInt32)] = []
         var i = 0
         while i < s.count {
             if i + 2 < s.count && s[i + 1] == 0x2D /* - */ {
-                r.append(s[i]...s[i + 2]); i += 3
-            } else { r.append(s[i]...s[i]); i += 1 }
+                precondition(s[i] <= s[i + 2], "reversed range in character class")
+                r.append((s[i], s[i + 2])); i += 3
+            } else { r.append((s[i], s[i])); i += 1 }
         }
-        ranges = r
+        r.sort { $0.0 < $1.0 }
+        var lo: [UInt32] = [], hi: [UInt32] = []
+        for (a, b) in r {
+            if let last = hi.last, a <= last &+ 1 { hi[hi.count - 1] = max(last, b) } else { lo.append(a); hi.append(b) }
+        }
+        self.lo = lo; self.hi = hi
     }
 
     @inline(__always)
     func contains(_ cp: UInt32) -> Bool {
-        for r in ranges where r.contains(cp) { return true }
+        var l = 0, h = lo.count
+        while l < h {
+            let m = (l + h) >> 1
+            if cp < lo[m] { h = m } else if cp > hi[m] { l = m + 1 } else { return true }
+        }
         return false
     }
 }
@@ -96,6 +116,7 @@ struct PreTokenizer: Sendable {
         out.removeAll(keepingCapacity: true)
         out.append(Int32(cps.count))
         for stage in stages {
+            let set = stage.set
             swap(&out, &tmp)
             out.removeAll(keepingCapacity: true)
             var a = 0
@@ -104,7 +125,7 @@ struct PreTokenizer: Sendable {
                 let b = Int(endI)
                 var p = a, gap = a
                 while p < b {
-                    let e = m.match(stage, p, a, b)
+                    let e = m.match(stage, set, p, a, b)
                     if e > p {
                         if gap < p { out.append(Int32(p)) }
                         out.append(Int32(e)); p = e; gap = e
@@ -160,7 +181,7 @@ struct Matcher {
         return n
     }
 
-    func match(_ stage: PreTokenizerStage, _ p: Int, _ a: Int, _ b: Int) -> Int {
+    func match(_ stage: PreTokenizerStage, _ set: CodepointSet, _ p: Int, _ a: Int, _ b: Int) -> Int {
         let L = CharClass.letter, N = CharClass.number, P = CharClass.punct, S = CharClass.symbol
         let M = CharClass.mark, W = CharClass.space
         switch stage {
@@ -201,7 +222,7 @@ struct Matcher {
         case .spacePunct:
             if fl[p] & W != 0 && has(p + 1, b, P) { return run(p + 1, b, P) }
             return fl[p] & P != 0 ? run(p, b, P) : -1
-        case .spaceRangeRun(let set):
+        case .spaceRangeRun:
             // std::wregex sees non-ASCII whitespace as U+000B, which no range here contains.
             func inSet(_ i: Int) -> Bool { i < b && !(cp[i] > 0x7F && fl[i] & W != 0) && set.contains(cp[i]) }
             var j: Int
@@ -211,7 +232,7 @@ struct Matcher {
         case .trailingSpace:
             let e = run(p, b, W)
             return (e > p && e == b) ? e : -1
-        case .rangeRun(let set):
+        case .rangeRun:
             var j = p
             while j < b && !(cp[j] > 0x7F && fl[j] & W != 0) && set.contains(cp[j]) { j += 1 }
             return j > p ? j : -1

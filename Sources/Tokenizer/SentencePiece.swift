@@ -27,7 +27,7 @@ extension Tokenizer {
         }
         var heap = BigramHeap()
         func lookup(_ a: Int, _ n: Int) -> Int32? {
-            tokenToId[ByteString(Array(text[a..<(a + n)]))]
+            text.withUnsafeBufferPointer { textTable.find($0.baseAddress! + a, n) }
         }
         func add(_ l: Int32, _ r: Int32) {
             if l < 0 || r < 0 { return }

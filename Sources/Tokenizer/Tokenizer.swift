@@ -19,8 +19,16 @@ public final class Tokenizer: @unchecked Sendable {
     /// Token bytes → id. Keyed by bytes: Swift `String` equality is canonical equivalence, which would merge
     /// distinct tokens such as U+1F77 and U+03AF.
     let tokenToId: [ByteString: Int32]
+    /// Token text bytes → id, allocation-free lookups (SentencePiece merges).
+    let textTable: ByteTable
+    /// Raw (byte-level-decoded) bytes → id for tokens whose text lies wholly in the byte mapping; the same as
+    /// looking up the mapped word text (`ignore_merges` of Llama-3 vocabularies).
+    let rawTable: ByteTable?
     /// Control, user-defined and unknown tokens, longest text first (llama.cpp `cache_special_tokens`).
     let specialsByLength: [Int32]
+    /// Partition prefilter data (see `partition`): [vocabSize] each.
+    let specialProbe: [Int16]
+    let specialLength: [Int32]
     /// What each token contributes when detokenized, without / with special text: [vocabSize].
     let pieces: [[UInt8]]
     let specialPieces: [[UInt8]]
@@ -31,6 +39,7 @@ public final class Tokenizer: @unchecked Sendable {
     let addSpacePrefix: Bool
     let bpe: BPEMerges?
 
+    /// Number of tokens in the vocabulary (`tokenizer.ggml.tokens`); valid ids are 0..<vocabSize.
     public let vocabSize: Int
     /// Beginning-of-sequence id (`tokenizer.ggml.bos_token_id`, else the model type's default), or nil.
     public let bosTokenId: Int32?
@@ -173,6 +182,14 @@ public final class Tokenizer: @unchecked Sendable {
         self.scores = scores
         self.tokenToId = map
         self.specialsByLength = specials
+        self.specialProbe = Self.probes(bytes)
+        self.textTable = ByteTable(keys: bytes)
+        self.rawTable = model == .bpe && entry.ignoreMerges ? ByteTable(keys: texts.map { t -> [UInt8]? in
+            var raw: [UInt8] = []
+            for s in t.unicodeScalars { guard let b = ByteLevel.byte(for: s.value) else { return nil }; raw.append(b) }
+            return raw
+        }) : nil
+        self.specialLength = bytes.map { Int32($0.count) }
         self.vocabSize = n
         if model == .bpe {
             guard let merges = (try? f.optionalArray("tokenizer.ggml.merges")) ?? nil else {
@@ -197,7 +214,16 @@ public final class Tokenizer: @unchecked Sendable {
     static func piece(model: Model, text: String, bytes: [UInt8], attr: TokenAttr) -> [UInt8] {
         if !attr.isDisjoint(with: [.control, .unknown, .userDefined]) { return bytes }
         if attr.contains(.normal) {
-            if model == .spm { return Array(text.replacingOccurrences(of: "\u{2581}", with: " ").utf8) }
+            if model == .spm {   // "▁" (E2 96 81) → space
+                var out = [UInt8]()
+                var i = 0
+                while i < bytes.count {
+                    if i + 2 < bytes.count && bytes[i] == 0xE2 && bytes[i + 1] == 0x96 && bytes[i + 2] == 0x81 {
+                        out.append(0x20); i += 3
+                    } else { out.append(bytes[i]); i += 1 }
+                }
+                return out
+            }
             var out = [UInt8]()
             out.reserveCapacity(bytes.count)
             for s in text.unicodeScalars {

@@ -79,6 +79,29 @@ final class VocabFixtureTests: XCTestCase {
         XCTAssertEqual(passed, recs.count, "\(vocab): \(recs.count - passed) records differ from llama.cpp")
     }
 
+    /// Vocabulary facts against `manifest.json` (llama.cpp's n_vocab, bos, eos, add_bos, add_eos).
+    func testManifestFacts() throws {
+        let m = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Fixtures.path("tokenizer/manifest.json")))) as! [String: Any]
+        let files = m["vocab_files"] as! [String: [String: Any]]
+        var checked = 0
+        for v in Self.vocabs {
+            let facts = files[v + ".gguf"]!
+            let tok = try Self.load(v)
+            XCTAssertEqual(tok.vocabSize, facts["n_vocab"] as? Int, v)
+            XCTAssertEqual(tok.bosTokenId.map(Int.init), facts["bos"] as? Int, v)
+            XCTAssertEqual(tok.eosTokenId.map(Int.init), facts["eos"] as? Int, v)
+            XCTAssertEqual(tok.addBOS, facts["add_bos (llama_vocab_get_add_bos)"] as? Bool, v)
+            XCTAssertEqual(tok.addEOS, facts["add_eos (llama_vocab_get_add_eos)"] as? Bool, v)
+            if let eos = tok.eosTokenId { XCTAssertTrue(tok.endOfGenerationIds.contains(eos), v) }
+            if tok.addBOS, let bos = tok.bosTokenId {
+                XCTAssertEqual(tok.encode("Hi", addSpecial: true, parseSpecial: false).first, bos, v)
+            }
+            checked += 1
+        }
+        print("[manifest] vocabularies checked: \(checked)")
+        XCTAssertEqual(checked, Self.vocabs.count)
+    }
+
     func testSmolLM2() throws { try check("smollm2.vocab") }
     func testGPT2() throws { try check("ggml-vocab-gpt-2") }
     func testLlamaBPE() throws { try check("ggml-vocab-llama-bpe") }
