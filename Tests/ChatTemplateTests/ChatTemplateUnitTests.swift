@@ -180,3 +180,38 @@ final class ChatTemplateUnitTests: XCTestCase {
         XCTAssertThrowsError(try render("{{ 'x' * 100000000 }}"))
     }
 }
+
+/// Limits must hold on a thread with a small (512 KiB) stack, as secondary threads have on some platforms.
+final class ChatTemplateStackTests: XCTestCase {
+    func testDeepTemplatesOnSmallStackThrowInsteadOfCrashing() {
+        let sources = [
+            "{% macro r(n) %}{{ r(n + 1) }}{% endmacro %}{{ r(0) }}",
+            "{{ " + String(repeating: "(", count: 5000) + "1" + String(repeating: ")", count: 5000) + " }}",
+            "{{ " + String(repeating: "[", count: 110) + String(repeating: "]", count: 110) + " }}",
+            "{{ " + String(repeating: "-", count: 5000) + "1 }}",
+        ]
+        final class Box: @unchecked Sendable { var outcomes: [String] = [] }
+        let box = Box()
+        let done = DispatchSemaphore(value: 0)
+        let thread = Thread {
+            for src in sources {
+                do {
+                    _ = try ChatTemplate(source: src).render(messages: [], tools: nil, addGenerationPrompt: false,
+                                                             bosToken: nil, eosToken: nil)
+                    box.outcomes.append("ok")
+                } catch {
+                    box.outcomes.append("threw")
+                }
+            }
+            done.signal()
+        }
+        thread.stackSize = 512 * 1024
+        thread.start()
+        done.wait()
+        let outcomes = box.outcomes
+        XCTAssertEqual(outcomes.count, sources.count)
+        XCTAssertEqual(outcomes[0], "threw")
+        XCTAssertEqual(outcomes[1], "threw")
+        XCTAssertEqual(outcomes[3], "threw")
+    }
+}
