@@ -29,10 +29,30 @@ public struct ChatTemplate: Sendable {
     /// Parses `source`.
     /// - Throws: `ChatTemplateError.syntax(line:message:)` naming the 1-based template line.
     public init(source: String) throws {
-        var lexer = Lexer(source)
-        try lexer.run()
-        var parser = Parser(tokens: lexer.tokens)
-        body = try parser.parseTemplate()
+        body = try ChatTemplate.onLargeStack {
+            var lexer = Lexer(source)
+            try lexer.run()
+            var parser = Parser(tokens: lexer.tokens)
+            return try parser.parseTemplate()
+        }
+    }
+
+    /// Stack size of the thread that parses and renders (nesting and macro recursion are bounded, and this bound
+    /// holds whatever thread, e.g. a 512 KiB secondary thread, the caller is on).
+    static let stackBytes = 64 << 20
+
+    /// Runs `body` on a dedicated thread with `stackBytes` of stack and waits for it (blocks the caller briefly).
+    static func onLargeStack<T: Sendable>(_ body: @escaping @Sendable () throws -> T) throws -> T {
+        let box = ResultBox<T>()
+        let done = DispatchSemaphore(value: 0)
+        let thread = Thread {
+            box.result = Result { try body() }
+            done.signal()
+        }
+        thread.stackSize = stackBytes
+        thread.start()
+        done.wait()
+        return try box.result!.get()
     }
 
     /// Renders the template with the variables transformers passes.
@@ -47,12 +67,22 @@ public struct ChatTemplate: Sendable {
     ///   - eosToken: `eos_token`; omitted when nil.
     ///   - extra: further template variables (e.g. `enable_thinking`); they override the standard ones.
     ///   - now: the clock read by `strftime_now` (formatted in the process time zone); the current time when nil.
+    /// Parsing and rendering run on a dedicated thread with a 64 MiB stack; the caller blocks until it finishes.
     /// - Returns: the rendered prompt text.
     /// - Throws: `ChatTemplateError.raised` when the template calls `raise_exception`, `.runtime` for evaluation
     ///   errors (undefined arithmetic, `str + list`, unknown filters, recursion/output/step limits).
     public func render(messages: JinjaValue, tools: JinjaValue?, addGenerationPrompt: Bool,
                        bosToken: String?, eosToken: String?, extra: [String: JinjaValue] = [:],
                        now: Date? = nil) throws -> String {
+        let body = self.body
+        return try ChatTemplate.onLargeStack {
+            try ChatTemplate.run(body, messages: messages, tools: tools, addGenerationPrompt: addGenerationPrompt,
+                                 bosToken: bosToken, eosToken: eosToken, extra: extra, now: now ?? Date())
+        }
+    }
+
+    private static func run(_ body: [Stmt], messages: JinjaValue, tools: JinjaValue?, addGenerationPrompt: Bool,
+                            bosToken: String?, eosToken: String?, extra: [String: JinjaValue], now: Date) throws -> String {
         var vars: [String: Value] = [:]
         vars["messages"] = Value(ChatTemplate.normalize(messages))
         vars["tools"] = tools.map(Value.init) ?? Value.none
@@ -61,7 +91,7 @@ public struct ChatTemplate: Sendable {
         if let bosToken { vars["bos_token"] = .string(bosToken) }
         if let eosToken { vars["eos_token"] = .string(eosToken) }
         for (k, v) in extra { vars[k] = Value(v) }
-        let interp = Interpreter(variables: vars, now: now ?? Date())
+        let interp = Interpreter(variables: vars, now: now)
         do {
             _ = try interp.exec(body)
         } catch let e as InterpreterError {
@@ -90,4 +120,9 @@ public struct ChatTemplate: Sendable {
             return .object(o)
         })
     }
+}
+
+/// Hands a result from the worker thread back to the waiting caller (guarded by the semaphore handshake).
+private final class ResultBox<T>: @unchecked Sendable {
+    var result: Result<T, Error>?
 }

@@ -26,7 +26,7 @@ final class Interpreter {
     let now: Date
 
     static let maxCallDepth = 48
-    static let maxSteps = 2_000_000
+    static let maxSteps = 500_000
     static let maxOutputBytes = 32 << 20
 
     init(variables: [String: Value], now: Date) {

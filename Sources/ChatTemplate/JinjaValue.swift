@@ -9,12 +9,17 @@ public enum JinjaValue: Sendable, Equatable {
     case null
     /// A Jinja undefined value (prints as "", fails in arithmetic). Passing it is the same as omitting a variable.
     case undefined
+    /// Python `True`/`False`.
     case bool(Bool)
-    /// A JSON number without '.' or exponent.
+    /// A JSON number without '.' or exponent (Python `int`, 64-bit here; overflow in arithmetic throws).
     case int(Int)
+    /// Python `float`; prints with Python's shortest round-trip `repr` (`1.0`, `1e-05`).
     case double(Double)
+    /// Python `str`; lengths, indices and slices count Unicode scalars (code points) as Python does.
     case string(String)
+    /// Python `list`.
     case array([JinjaValue])
+    /// Python `dict` with string keys, in insertion order.
     case object(JinjaObject)
 
     /// Parses UTF-8 JSON text with an order-preserving parser (numbers without '.'/exponent become `.int`).
@@ -51,6 +56,7 @@ public struct JinjaObject: Sendable, Equatable, ExpressibleByDictionaryLiteral {
         for (k, v) in pairs { self[k] = v }
     }
 
+    /// `["a": 1, "b": 2]` keeps the written order.
     public init(dictionaryLiteral elements: (String, JinjaValue)...) {
         self.init(elements)
     }
@@ -73,11 +79,13 @@ public struct JinjaObject: Sendable, Equatable, ExpressibleByDictionaryLiteral {
     /// Number of keys.
     public var count: Int { keys.count }
 
+    /// Python dict equality: same keys and values, order ignored.
     public static func == (a: JinjaObject, b: JinjaObject) -> Bool {
         a.storage == b.storage
     }
 }
 
+/// Literal conveniences: `"s"`, `1`, `true`, `1.5`, `[...]`, `["k": v]` (ordered), `nil` (= `.null`).
 extension JinjaValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByBooleanLiteral,
     ExpressibleByFloatLiteral, ExpressibleByArrayLiteral, ExpressibleByDictionaryLiteral, ExpressibleByNilLiteral {
     public init(stringLiteral value: String) { self = .string(value) }

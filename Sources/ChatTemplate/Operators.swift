@@ -11,15 +11,17 @@ extension Interpreter {
     }
 
     func binary(_ op: BinaryOp, _ a: Value, _ b: Value) throws -> Value {
-        if op == .concat { return .string(a.str + b.str) }
+        if op == .concat { return .string(try checkedJoin(a.str, b.str)) }
         if a.isUndefined { throw undefinedError(a) }
         if b.isUndefined { throw undefinedError(b) }
         let unsupported = InterpreterError.type("unsupported operand type(s) for \(op.rawValue): '\(a.typeName)' and '\(b.typeName)'")
         switch op {
         case .add:
             switch (a, b) {
-            case (.string(let x), .string(let y)): return .string(x + y)
-            case (.array(let x), .array(let y)): return .array(x + y)
+            case (.string(let x), .string(let y)): return .string(try checkedJoin(x, y))
+            case (.array(let x), .array(let y)):
+                guard x.count + y.count <= Interpreter.maxSequence else { throw InterpreterError.limit("list too large") }
+                return .array(x + y)
             case (.tuple(let x), .tuple(let y)): return .tuple(x + y)
             case (.string, _): throw InterpreterError.type("can only concatenate str (not \"\(b.typeName)\") to str")
             case (.array, _): throw InterpreterError.type("can only concatenate list (not \"\(b.typeName)\") to list")
@@ -85,6 +87,14 @@ extension Interpreter {
         case .concat:
             return .string(a.str + b.str)
         }
+    }
+
+    /// String concatenation bounded by the output limit (a template doubling a string must fail, not exhaust memory).
+    private func checkedJoin(_ x: String, _ y: String) throws -> String {
+        guard x.utf8.count + y.utf8.count <= Interpreter.maxOutputBytes else {
+            throw InterpreterError.limit("string exceeds \(Interpreter.maxOutputBytes) bytes")
+        }
+        return x + y
     }
 
     private func arith(_ a: Value, _ b: Value, _ unsupported: InterpreterError,
