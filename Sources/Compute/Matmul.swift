@@ -50,7 +50,8 @@ public struct WeightMatrix: @unchecked Sendable {
 ///
 /// Each activation row is converted once per call to the weight type's partner format (q8_0 / q8_1 / f32) in
 /// scratch sized at init; then the output rows of up to three weights that share the input (e.g. Q, K, V or
-/// gate, up) are split across the pool's threads, so one job (one barrier) computes all of them. Each thread
+/// gate, up) are split into chunks of rows claimed dynamically by the pool threads, so one job computes all of
+/// them and a descheduled thread never stalls it. Each chunk
 /// calls the C kernel once for its row range and all tokens (weights streamed once).
 public final class Matmul: @unchecked Sendable {
     /// The pool the work runs on.
@@ -115,22 +116,15 @@ public final class Matmul: @unchecked Sendable {
         let need80 = a0 == ckQ8_0 || a1 == ckQ8_0 || a2 == ckQ8_0
         let need81 = a0 == ckQ8_1 || a1 == ckQ8_1 || a2 == ckQ8_1
         if need80 || need81 {
-            if numTokens >= 4 * pool.threadCount {
-                let threads = pool.threadCount
-                pool.run { i in
-                    self.quantize(x, cols: cols, tokens: ThreadPool.chunk(numTokens, parts: threads, index: i),
-                                  q80: need80, q81: need81)
-                }
-            } else {
-                quantize(x, cols: cols, tokens: 0..<numTokens, q80: need80, q81: need81)
+            pool.parallelFor(numTokens, chunk: max(1, 4096 / max(cols, 1))) { tokens, _ in
+                self.quantize(x, cols: cols, tokens: tokens, q80: need80, q81: need81)
             }
         }
         let rows0 = w0.rows, rows1 = w1?.rows ?? 0, rows2 = w2?.rows ?? 0
         let total = rows0 + rows1 + rows2
-        let threads = pool.threadCount
-        pool.run { i in
-            let range = ThreadPool.chunk(total, parts: threads, index: i, align: 4)
-            if range.isEmpty { return }
+        // Chunks of whole 4-row groups, about 8 per thread, so a descheduled thread's share is picked up by others.
+        let chunk = max(16, (total / (pool.threadCount * 8) + 3) / 4 * 4)
+        pool.parallelFor(total, chunk: chunk) { range, _ in
             self.segment(w0, y0, offset: 0, range: range, x: x, numTokens: numTokens)
             if let w1, let y1 { self.segment(w1, y1, offset: rows0, range: range, x: x, numTokens: numTokens) }
             if let w2, let y2 { self.segment(w2, y2, offset: rows0 + rows1, range: range, x: x, numTokens: numTokens) }

@@ -54,15 +54,11 @@ final class PagedAttention {
     func run(layer: Int, cache: PagedKVCache, q: UnsafePointer<Float>, positions: UnsafePointer<Int32>,
              tables: UnsafePointer<Int32>, tableStart: UnsafePointer<Int32>, count: Int,
              out: UnsafeMutablePointer<Float>, pool: ThreadPool) {
-        let items = count * numHeads
-        let threads = pool.threadCount
-        pool.run { i in
-            for item in ThreadPool.chunk(items, parts: threads, index: i) {
-                let t = item / self.numHeads, h = item % self.numHeads
-                self.head(layer: layer, cache: cache, q: q + t * self.numHeads * self.headDim + h * self.headDim,
-                          head: h, position: Int(positions[t]), table: tables + Int(tableStart[t]),
-                          out: out + t * self.numHeads * self.headDim + h * self.headDim, thread: i)
-            }
+        pool.forEach(count * numHeads) { item, participant in
+            let t = item / self.numHeads, h = item % self.numHeads
+            self.head(layer: layer, cache: cache, q: q + t * self.numHeads * self.headDim + h * self.headDim,
+                      head: h, position: Int(positions[t]), table: tables + Int(tableStart[t]),
+                      out: out + t * self.numHeads * self.headDim + h * self.headDim, thread: participant)
         }
     }
 
