@@ -124,10 +124,88 @@ CK_AVX2 void ck_axpy_f32_avx2(int64_t n, float a, const float *x, float *y) {
 // Four weight rows share each activation block load; each weight row is read once per activation column
 // while it is hot in L1.
 
+/// Integer dot products of two q4 rows' block (nibbles qa, qb) with one q8 block split in halves yl / yh
+/// (each broadcast to both lanes): lanes 0-3 sum row a, lanes 4-7 row b.
+CK_INLINE __m256i q4_pair_dot(const uint8_t *qa, const uint8_t *qb, __m256i yl, __m256i yh) {
+    const __m256i m4 = _mm256_set1_epi8(0x0f);
+    const __m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)qa)),
+                                              _mm_loadu_si128((const __m128i *)qb), 1);
+    const __m256i lo = _mm256_and_si256(v, m4);
+    const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+    const __m256i s = _mm256_add_epi16(_mm256_maddubs_epi16(lo, yl), _mm256_maddubs_epi16(hi, yh));
+    return _mm256_madd_epi16(s, _mm256_set1_epi16(1));
+}
+
+/// Eight q4_1 rows [r, r+8) times every activation column. Per block the eight integer dots are reduced with
+/// three hadds to one vector in the order (r0 r2 r4 r6 | r1 r3 r5 r7), scaled by the eight row scales loaded in
+/// the same order, and accumulated; the q4_1 offsets m · s are accumulated alongside.
+CK_AVX2 static void mm_q4_1_x8(const void *w, size_t wrb, int64_t nb, int64_t r,
+                               const void *x, size_t xrb, int64_t ncols, float *y, int64_t ys) {
+    const ck_block_q4_1 *wr[8];
+    for (int i = 0; i < 8; i++) wr[i] = (const ck_block_q4_1 *)((const char *)w + (size_t)(r + i) * wrb);
+    for (int64_t c = 0; c < ncols; c++) {
+        const ck_block_q8_1 *a = (const ck_block_q8_1 *)((const char *)x + (size_t)c * xrb);
+        __m256 acc = _mm256_setzero_ps(), macc = _mm256_setzero_ps();
+        for (int64_t b = 0; b < nb; b++) {
+            const __m256i yl = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)a[b].qs));
+            const __m256i yh = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(a[b].qs + 16)));
+            const __m256i p01 = q4_pair_dot(wr[0][b].qs, wr[1][b].qs, yl, yh);
+            const __m256i p23 = q4_pair_dot(wr[2][b].qs, wr[3][b].qs, yl, yh);
+            const __m256i p45 = q4_pair_dot(wr[4][b].qs, wr[5][b].qs, yl, yh);
+            const __m256i p67 = q4_pair_dot(wr[6][b].qs, wr[7][b].qs, yl, yh);
+            const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(p01, p23), _mm256_hadd_epi32(p45, p67));
+            const __m256 dv = _mm256_cvtph_ps(_mm_set_epi16(
+                (short)wr[7][b].d, (short)wr[5][b].d, (short)wr[3][b].d, (short)wr[1][b].d,
+                (short)wr[6][b].d, (short)wr[4][b].d, (short)wr[2][b].d, (short)wr[0][b].d));
+            const __m256 mv = _mm256_cvtph_ps(_mm_set_epi16(
+                (short)wr[7][b].m, (short)wr[5][b].m, (short)wr[3][b].m, (short)wr[1][b].m,
+                (short)wr[6][b].m, (short)wr[4][b].m, (short)wr[2][b].m, (short)wr[0][b].m));
+            acc = _mm256_fmadd_ps(_mm256_mul_ps(dv, _mm256_set1_ps(h2f(a[b].d))), _mm256_cvtepi32_ps(h), acc);
+            macc = _mm256_fmadd_ps(mv, _mm256_set1_ps(h2f(a[b].s)), macc);
+        }
+        float t[8];
+        _mm256_storeu_ps(t, _mm256_add_ps(acc, macc));
+        float *yc = y + c * ys + r;
+        yc[0] = t[0]; yc[2] = t[1]; yc[4] = t[2]; yc[6] = t[3];
+        yc[1] = t[4]; yc[3] = t[5]; yc[5] = t[6]; yc[7] = t[7];
+    }
+}
+
+/// Eight q8_0 rows [r, r+8) times every activation column; six hadds and a lane fold reduce the eight integer
+/// dots of a block to one vector in row order.
+CK_AVX2 static void mm_q8_0_x8(const void *w, size_t wrb, int64_t nb, int64_t r,
+                               const void *x, size_t xrb, int64_t ncols, float *y, int64_t ys) {
+    const ck_block_q8_0 *wr[8];
+    for (int i = 0; i < 8; i++) wr[i] = (const ck_block_q8_0 *)((const char *)w + (size_t)(r + i) * wrb);
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int64_t c = 0; c < ncols; c++) {
+        const ck_block_q8_0 *a = (const ck_block_q8_0 *)((const char *)x + (size_t)c * xrb);
+        __m256 acc = _mm256_setzero_ps();
+        for (int64_t b = 0; b < nb; b++) {
+            const __m256i by = _mm256_loadu_si256((const __m256i *)a[b].qs);
+            __m256i p[8];
+            for (int i = 0; i < 8; i++) {
+                const __m256i bx = _mm256_loadu_si256((const __m256i *)wr[i][b].qs);
+                p[i] = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(bx, bx), _mm256_sign_epi8(by, bx)), ones);
+            }
+            const __m256i lo = _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
+            const __m256i hi = _mm256_hadd_epi32(_mm256_hadd_epi32(p[4], p[5]), _mm256_hadd_epi32(p[6], p[7]));
+            const __m256i sum = _mm256_add_epi32(_mm256_permute2x128_si256(lo, hi, 0x20),
+                                                 _mm256_permute2x128_si256(lo, hi, 0x31));
+            const __m256 dv = _mm256_cvtph_ps(_mm_set_epi16(
+                (short)wr[7][b].d, (short)wr[6][b].d, (short)wr[5][b].d, (short)wr[4][b].d,
+                (short)wr[3][b].d, (short)wr[2][b].d, (short)wr[1][b].d, (short)wr[0][b].d));
+            acc = _mm256_fmadd_ps(_mm256_mul_ps(dv, _mm256_set1_ps(h2f(a[b].d))), _mm256_cvtepi32_ps(sum), acc);
+        }
+        _mm256_storeu_ps(y + c * ys + r, acc);
+    }
+}
+
 CK_AVX2 static void mm_q4_1(const void *w, size_t wrb, int64_t n, int64_t r0, int64_t r1,
                             const void *x, size_t xrb, int64_t ncols, float *y, int64_t ys) {
     const int64_t nb = n / CK_QK;
     int64_t r = r0;
+    for (; r + 8 <= r1; r += 8) mm_q4_1_x8(w, wrb, nb, r, x, xrb, ncols, y, ys);
     for (; r + 4 <= r1; r += 4) {
         const ck_block_q4_1 *w0 = (const ck_block_q4_1 *)((const char *)w + (size_t)r * wrb);
         const ck_block_q4_1 *w1 = (const ck_block_q4_1 *)((const char *)w0 + wrb);
@@ -167,6 +245,7 @@ CK_AVX2 static void mm_q8_0(const void *w, size_t wrb, int64_t n, int64_t r0, in
                             const void *x, size_t xrb, int64_t ncols, float *y, int64_t ys) {
     const int64_t nb = n / CK_QK;
     int64_t r = r0;
+    for (; r + 8 <= r1; r += 8) mm_q8_0_x8(w, wrb, nb, r, x, xrb, ncols, y, ys);
     for (; r + 4 <= r1; r += 4) {
         const ck_block_q8_0 *w0 = (const ck_block_q8_0 *)((const char *)w + (size_t)r * wrb);
         const ck_block_q8_0 *w1 = (const ck_block_q8_0 *)((const char *)w0 + wrb);

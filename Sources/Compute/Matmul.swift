@@ -122,8 +122,8 @@ public final class Matmul: @unchecked Sendable {
         }
         let rows0 = w0.rows, rows1 = w1?.rows ?? 0, rows2 = w2?.rows ?? 0
         let total = rows0 + rows1 + rows2
-        // Chunks of whole 4-row groups, about 8 per thread, so a descheduled thread's share is picked up by others.
-        let chunk = max(16, (total / (pool.threadCount * 8) + 3) / 4 * 4)
+        // Chunks of whole 8-row groups, about 8 per thread, so a descheduled thread's share is picked up by others.
+        let chunk = max(16, (total / (pool.threadCount * 8) + 7) / 8 * 8)
         pool.parallelFor(total, chunk: chunk) { range, _ in
             self.segment(w0, y0, offset: 0, range: range, x: x, numTokens: numTokens)
             if let w1, let y1 { self.segment(w1, y1, offset: rows0, range: range, x: x, numTokens: numTokens) }

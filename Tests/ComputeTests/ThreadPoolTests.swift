@@ -90,7 +90,7 @@ final class ThreadPoolTests: XCTestCase {
                     var s: Float = 0
                     for i in 0..<n { s += wd[i] * xd[i] }
                     XCTAssertEqual(y0[t * rows + r], s, accuracy: 1e-3)
-                    XCTAssertEqual(y1[t * rows + r], y0[t * rows + r])
+                    XCTAssertEqual(y1[t * rows + r], y0[t * rows + r], accuracy: 1e-5)
                 }
             }
         }
