@@ -65,9 +65,14 @@ public final class Matmul: @unchecked Sendable {
     /// Quantized activations `[maxTokens, rowBytes(q8_1, maxInDim)]`.
     private let q81: UnsafeMutableRawPointer
 
+    /// When true every product is computed in float32 on dequantized weights with unquantized activations (a
+    /// slow reference path for verification, like gguf-py dequantize + float matmul); default false.
+    public let floatReference: Bool
+
     /// Allocates activation scratch for up to `maxTokens` rows of up to `maxInDim` inputs.
-    public init(pool: ThreadPool, maxTokens: Int, maxInDim: Int) {
+    public init(pool: ThreadPool, maxTokens: Int, maxInDim: Int, floatReference: Bool = false) {
         self.pool = pool
+        self.floatReference = floatReference
         self.maxTokens = maxTokens
         self.maxInDim = maxInDim
         let padded = (maxInDim + 31) / 32 * 32
@@ -112,6 +117,15 @@ public final class Matmul: @unchecked Sendable {
         precondition(w1 == nil || w1!.cols == cols, "grouped weights must share the input width")
         precondition(w2 == nil || w2!.cols == cols, "grouped weights must share the input width")
         // Convert the activations once per partner format present in the group.
+        if floatReference {
+            let total = w0.rows + (w1?.rows ?? 0) + (w2?.rows ?? 0)
+            pool.parallelFor(total, chunk: 16) { range, _ in
+                self.floatSegment(w0, y0, offset: 0, range: range, x: x, numTokens: numTokens)
+                if let w1, let y1 { self.floatSegment(w1, y1, offset: w0.rows, range: range, x: x, numTokens: numTokens) }
+                if let w2, let y2 { self.floatSegment(w2, y2, offset: w0.rows + w1!.rows, range: range, x: x, numTokens: numTokens) }
+            }
+            return
+        }
         let a0 = w0.type.activationTypeID, a1 = w1?.type.activationTypeID ?? -1, a2 = w2?.type.activationTypeID ?? -1
         let need80 = a0 == ckQ8_0 || a1 == ckQ8_0 || a2 == ckQ8_0
         let need81 = a0 == ckQ8_1 || a1 == ckQ8_1 || a2 == ckQ8_1
@@ -138,6 +152,15 @@ public final class Matmul: @unchecked Sendable {
             if need80 { ck_quantize_row_q8_0(x + t * cols, q80 + t * rb80, Int64(cols)) }
             if need81 { ck_quantize_row_q8_1(x + t * cols, q81 + t * rb81, Int64(cols)) }
         }
+    }
+
+    private func floatSegment(_ w: WeightMatrix, _ y: UnsafeMutablePointer<Float>, offset: Int, range: Range<Int>,
+                              x: UnsafePointer<Float>, numTokens: Int) {
+        let lo = max(range.lowerBound, offset) - offset
+        let hi = min(range.upperBound, offset + w.rows) - offset
+        if lo >= hi { return }
+        ck_matmul_rows_dequant(w.type.rawValue, w.data, w.rowBytes, Int64(w.cols), Int64(lo), Int64(hi),
+                               x, w.cols * 4, Int64(numTokens), y, Int64(w.rows))
     }
 
     @inline(__always)

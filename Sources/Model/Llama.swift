@@ -125,7 +125,8 @@ public final class LlamaModel: LanguageModel, @unchecked Sendable {
         let threads = max(1, options.threads)
         let T = max(1, options.maxBatchTokens)
         pool = ThreadPool(threads: threads)
-        matmul = Matmul(pool: pool, maxTokens: T, maxInDim: max(embd, ffn, numHeads * headDim))
+        matmul = Matmul(pool: pool, maxTokens: T, maxInDim: max(embd, ffn, numHeads * headDim),
+                        floatReference: options.floatReference)
         attention = PagedAttention(numHeads: numHeads, numKVHeads: numKVHeads, headDim: headDim,
                                    maxContext: hp.contextLength, threads: threads)
         x = ScratchBuffer(count: T * embd)

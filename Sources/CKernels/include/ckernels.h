@@ -93,6 +93,11 @@ void ck_matmul_rows(int weight_type, const void *w, size_t w_row_bytes, int64_t 
 void ck_matmul_rows_ref(int weight_type, const void *w, size_t w_row_bytes, int64_t n, int64_t r0, int64_t r1,
                         const void *x, size_t x_row_bytes, int64_t ncols, float *y, int64_t y_stride);
 
+/// Float reference path: Y[c * y_stride + r] = dot(dequantized row r of W, X row c) with X float32 rows
+/// (`x_row_bytes` apart) for any weight type. Each weight row is dequantized once for all columns.
+void ck_matmul_rows_dequant(int weight_type, const void *w, size_t w_row_bytes, int64_t n, int64_t r0, int64_t r1,
+                            const float *x, size_t x_row_bytes, int64_t ncols, float *y, int64_t y_stride);
+
 #ifdef __cplusplus
 }
 #endif
