@@ -151,6 +151,7 @@ public final class LlamaModel: LanguageModel, @unchecked Sendable {
         precondition(batch.positions.count == n && batch.slotMapping.count == n, "tokens/positions/slotMapping differ in length")
         precondition(cache.numLayers == hyperparameters.numLayers && cache.numKVHeads == hyperparameters.numKVHeads
                      && cache.headDim == hyperparameters.headDim, "KV cache was made for another model")
+        attention.reserve(contextLength: cache.slotCount)
         // Index each token's block table.
         tableStart.removeAll(keepingCapacity: true)
         tables.removeAll(keepingCapacity: true)
@@ -158,8 +159,15 @@ public final class LlamaModel: LanguageModel, @unchecked Sendable {
         for s in batch.sequences {
             precondition(s.tokenStart == covered, "sequences must tile the batch in token order")
             let start = Int32(tables.count)
-            tables.append(contentsOf: s.blockTable)
-            for _ in 0..<s.tokenCount { tableStart.append(start) }
+            for b in s.blockTable {
+                precondition(b >= 0 && Int(b) < cache.numBlocks, "block id \(b) outside the KV cache")
+                tables.append(b)
+            }
+            for t in s.tokenStart..<(s.tokenStart + s.tokenCount) {
+                precondition(batch.positions[t] >= 0 && Int(batch.positions[t]) < s.blockTable.count * cache.blockSize,
+                             "position \(batch.positions[t]) not covered by the block table")
+                tableStart.append(start)
+            }
             covered += s.tokenCount
         }
         precondition(covered == n, "sequences cover \(covered) of \(n) tokens")

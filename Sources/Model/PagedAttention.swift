@@ -13,10 +13,11 @@ final class PagedAttention {
     let numKVHeads: Int
     let headDim: Int
     let scale: Float
-    /// Longest context a token may attend over.
-    let maxContext: Int
+    /// Longest context a token may attend over (grows to the KV cache's slot count, see `reserve`).
+    private(set) var maxContext: Int
+    private let threads: Int
     /// Per thread attention weights `[threads, maxContext]`.
-    private let scores: ScratchBuffer
+    private var scores: ScratchBuffer
     /// Per thread query copy `[threads, headDim]`.
     private let query: ScratchBuffer
 
@@ -26,8 +27,17 @@ final class PagedAttention {
         self.headDim = headDim
         self.scale = 1 / Float(headDim).squareRoot()
         self.maxContext = maxContext
+        self.threads = threads
         scores = ScratchBuffer(count: threads * maxContext)
         query = ScratchBuffer(count: threads * headDim)
+    }
+
+    /// Makes room for contexts of `tokens` positions (a sequence never holds more tokens than the KV cache has
+    /// slots). Allocates only when a larger cache than any before is first used.
+    func reserve(contextLength tokens: Int) {
+        if tokens <= maxContext { return }
+        maxContext = tokens
+        scores = ScratchBuffer(count: threads * tokens)
     }
 
     /// Writes K and V rows `[count, numKVHeads * headDim]` of `count` tokens to `slots[0..<count]` of `layer`.
@@ -67,7 +77,7 @@ final class PagedAttention {
         let d = headDim
         let kvh = h / (numHeads / numKVHeads)
         let n = position + 1
-        precondition(n <= maxContext, "position \(position) beyond the context length \(maxContext)")
+        precondition(n <= maxContext, "position \(position) beyond the KV cache capacity \(maxContext)")
         let s = scores.pointer + thread * maxContext
         let qv = query.pointer + thread * d
         let bs = cache.blockSize
