@@ -28,6 +28,9 @@ public struct WeightMatrix: @unchecked Sendable {
     public let cols: Int
     /// Bytes between consecutive rows.
     public let rowBytes: Int
+    /// The same weights repacked for the interleaved kernels (q4_1 in groups of 8 rows, see `WeightRepacker`),
+    /// or nil. `data` stays valid for row access.
+    public private(set) var packed: UnsafeRawPointer?
 
     /// A view of `rows` rows of `cols` elements of `type` at `data`. `cols` must be a multiple of the block size.
     public init(type: WeightType, data: UnsafeRawPointer, rows: Int, cols: Int) {
@@ -37,6 +40,14 @@ public struct WeightMatrix: @unchecked Sendable {
         self.rows = rows
         self.cols = cols
         self.rowBytes = type.rowBytes(cols)
+        self.packed = nil
+    }
+
+    /// This matrix with a repacked copy attached (made by `WeightRepacker`).
+    func withPacked(_ p: UnsafeRawPointer) -> WeightMatrix {
+        var m = self
+        m.packed = p
+        return m
     }
 
     /// Writes row `r` as float32 into `out[0..<cols]` (embedding lookup).
@@ -170,6 +181,10 @@ public final class Matmul: @unchecked Sendable {
         let hi = min(range.upperBound, offset + w.rows) - offset
         if lo >= hi { return }
         let (xa, xrb) = activation(for: w.type, x: x, cols: w.cols)
+        if let p = w.packed, lo % 8 == 0, hi % 8 == 0 {
+            ck_matmul_q4_1_x8(p, Int64(w.cols), Int64(lo), Int64(hi), xa, xrb, Int64(numTokens), y, Int64(w.rows))
+            return
+        }
         ck_matmul_rows(w.type.rawValue, w.data, w.rowBytes, Int64(w.cols), Int64(lo), Int64(hi),
                        xa, xrb, Int64(numTokens), y, Int64(w.rows))
     }
@@ -179,3 +194,28 @@ public final class Matmul: @unchecked Sendable {
 let ckQ8_0 = Int32(CK_Q8_0.rawValue)
 /// ggml type id of q8_1 activations.
 let ckQ8_1 = Int32(CK_Q8_1.rawValue)
+
+/// Owns repacked copies of weight matrices for the interleaved kernels (llama.cpp does the same at load time
+/// with its "repack" buffers). Keep it alive as long as the matrices it returns.
+public final class WeightRepacker: @unchecked Sendable {
+    private var buffers: [UnsafeMutableRawPointer] = []
+
+    /// Creates an empty store.
+    public init() {}
+
+    deinit { for b in buffers { b.deallocate() } }
+
+    /// Total bytes of repacked copies.
+    public private(set) var bytes = 0
+
+    /// `w` with a repacked copy attached when a kernel exists for it (q4_1 with a multiple of 8 rows), else `w`.
+    public func repack(_ w: WeightMatrix) -> WeightMatrix {
+        guard w.type == .q4_1, w.rows % 8 == 0, w.rows > 0 else { return w }
+        let size = ck_q4_1_x8_size(Int64(w.rows), Int64(w.cols))
+        let buf = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 64)
+        ck_repack_q4_1_x8(w.data, w.rowBytes, Int64(w.rows), Int64(w.cols), buf)
+        buffers.append(buf)
+        bytes += size
+        return w.withPacked(UnsafeRawPointer(buf))
+    }
+}
