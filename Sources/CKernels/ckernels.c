@@ -383,3 +383,46 @@ void ck_matmul_q4_1_x8(const void *wp, int64_t n, int64_t r0, int64_t r1, const 
     if (CK_USE_AVX2) ck_matmul_q4_1_x8_avx2(wp, n, r0, r1, x, x_row_bytes, ncols, y, y_stride);
     else ck_matmul_q4_1_x8_ref(wp, n, r0, r1, x, x_row_bytes, ncols, y, y_stride);
 }
+
+// ---------------------------------------------------------------- paged attention
+
+static inline const char *kv_row(const void *base, size_t slot_bytes, const int32_t *table, int64_t bs, int64_t p) {
+    return (const char *)base + (size_t)((int64_t)table[p / bs] * bs + p % bs) * slot_bytes;
+}
+
+void ck_attn_scores_ref(int kv_type, const float *q, int64_t d, const void *k_base, size_t slot_bytes,
+                        const int32_t *table, int64_t bs, int64_t n, float scale, float *s) {
+    for (int64_t p = 0; p < n; p++) {
+        const char *row = kv_row(k_base, slot_bytes, table, bs, p);
+        float acc = 0.0f;
+        for (int64_t i = 0; i < d; i++)
+            acc += q[i] * (kv_type == CK_F16 ? ck_fp16_to_fp32(((const uint16_t *)row)[i]) : ((const float *)row)[i]);
+        s[p] = acc * scale;
+    }
+}
+
+void ck_attn_values_ref(int kv_type, const float *w, int64_t d, const void *v_base, size_t slot_bytes,
+                        const int32_t *table, int64_t bs, int64_t n, float *out) {
+    for (int64_t i = 0; i < d; i++) out[i] = 0.0f;
+    for (int64_t p = 0; p < n; p++) {
+        const char *row = kv_row(v_base, slot_bytes, table, bs, p);
+        if (kv_type == CK_F16) {
+            const float wp = ck_fp16_to_fp32(ck_fp32_to_fp16(w[p]));
+            for (int64_t i = 0; i < d; i++) out[i] += wp * ck_fp16_to_fp32(((const uint16_t *)row)[i]);
+        } else {
+            for (int64_t i = 0; i < d; i++) out[i] += w[p] * ((const float *)row)[i];
+        }
+    }
+}
+
+void ck_attn_scores(int kv_type, const float *q, int64_t d, const void *k_base, size_t slot_bytes,
+                    const int32_t *table, int64_t bs, int64_t n, float scale, float *s) {
+    if (CK_USE_AVX2 && d % 8 == 0) ck_attn_scores_avx2(kv_type, q, d, k_base, slot_bytes, table, bs, n, scale, s);
+    else ck_attn_scores_ref(kv_type, q, d, k_base, slot_bytes, table, bs, n, scale, s);
+}
+
+void ck_attn_values(int kv_type, const float *w, int64_t d, const void *v_base, size_t slot_bytes,
+                    const int32_t *table, int64_t bs, int64_t n, float *out) {
+    if (CK_USE_AVX2 && d % 8 == 0) ck_attn_values_avx2(kv_type, w, d, v_base, slot_bytes, table, bs, n, out);
+    else ck_attn_values_ref(kv_type, w, d, v_base, slot_bytes, table, bs, n, out);
+}

@@ -355,6 +355,48 @@ CK_AVX2 void ck_matmul_q4_1_x8_avx2(const void *wp, int64_t n, int64_t r0, int64
     }
 }
 
+CK_INLINE __m256 load8_kv(int kv_type, const char *row, int64_t i) {
+    return kv_type == CK_F16 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)row + i)))
+                             : _mm256_loadu_ps((const float *)row + i);
+}
+
+/// d % 8 == 0. One dot per position, two accumulators.
+CK_AVX2 void ck_attn_scores_avx2(int kv_type, const float *q, int64_t d, const void *k_base, size_t slot_bytes,
+                                 const int32_t *table, int64_t bs, int64_t n, float scale, float *s) {
+    for (int64_t p = 0; p < n; p++) {
+        const char *row = (const char *)k_base + (size_t)((int64_t)table[p / bs] * bs + p % bs) * slot_bytes;
+        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+        int64_t i = 0;
+        for (; i + 16 <= d; i += 16) {
+            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), load8_kv(kv_type, row, i), a0);
+            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 8), load8_kv(kv_type, row, i + 8), a1);
+        }
+        for (; i < d; i += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), load8_kv(kv_type, row, i), a0);
+        s[p] = hsum_ps(_mm256_add_ps(a0, a1)) * scale;
+    }
+}
+
+/// d % 8 == 0. The output is kept in registers 64 dimensions at a time while all positions stream by.
+CK_AVX2 void ck_attn_values_avx2(int kv_type, const float *w, int64_t d, const void *v_base, size_t slot_bytes,
+                                 const int32_t *table, int64_t bs, int64_t n, float *out) {
+    for (int64_t i0 = 0; i0 < d; i0 += 64) {
+        const int64_t len = d - i0 < 64 ? d - i0 : 64;
+        __m256 acc[8];
+        for (int k = 0; k < 8; k++) acc[k] = _mm256_setzero_ps();
+        for (int64_t p = 0; p < n; p++) {
+            const char *row = (const char *)v_base + (size_t)((int64_t)table[p / bs] * bs + p % bs) * slot_bytes;
+            const float wp = kv_type == CK_F16 ? _cvtsh_ss(_cvtss_sh(w[p], 0)) : w[p];
+            const __m256 wv = _mm256_set1_ps(wp);
+            if (len == 64) {
+                for (int k = 0; k < 8; k++) acc[k] = _mm256_fmadd_ps(wv, load8_kv(kv_type, row, i0 + 8 * k), acc[k]);
+            } else {
+                for (int k = 0; k < len / 8; k++) acc[k] = _mm256_fmadd_ps(wv, load8_kv(kv_type, row, i0 + 8 * k), acc[k]);
+            }
+        }
+        for (int k = 0; k < len / 8; k++) _mm256_storeu_ps(out + i0 + 8 * k, acc[k]);
+    }
+}
+
 int ck_matmul_rows_avx2(int weight_type, const void *w, size_t wrb, int64_t n, int64_t r0, int64_t r1,
                         const void *x, size_t xrb, int64_t ncols, float *y, int64_t ys) {
     switch (weight_type) {
@@ -392,6 +434,14 @@ void ck_axpy_f32_avx2(int64_t n, float a, const float *x, float *y) { ck_axpy_f3
 void ck_matmul_q4_1_x8_avx2(const void *wp, int64_t n, int64_t r0, int64_t r1, const void *x, size_t xrb,
                             int64_t ncols, float *y, int64_t ys) {
     ck_matmul_q4_1_x8_ref(wp, n, r0, r1, x, xrb, ncols, y, ys);
+}
+void ck_attn_scores_avx2(int kv_type, const float *q, int64_t d, const void *k_base, size_t slot_bytes,
+                         const int32_t *table, int64_t bs, int64_t n, float scale, float *s) {
+    ck_attn_scores_ref(kv_type, q, d, k_base, slot_bytes, table, bs, n, scale, s);
+}
+void ck_attn_values_avx2(int kv_type, const float *w, int64_t d, const void *v_base, size_t slot_bytes,
+                         const int32_t *table, int64_t bs, int64_t n, float *out) {
+    ck_attn_values_ref(kv_type, w, d, v_base, slot_bytes, table, bs, n, out);
 }
 int ck_matmul_rows_avx2(int t, const void *w, size_t wrb, int64_t n, int64_t r0, int64_t r1,
                         const void *x, size_t xrb, int64_t ncols, float *y, int64_t ys) {

@@ -80,36 +80,17 @@ final class PagedAttention {
         precondition(n <= maxContext, "position \(position) beyond the KV cache capacity \(maxContext)")
         let s = scores.pointer + thread * maxContext
         let qv = query.pointer + thread * d
-        let bs = cache.blockSize
-        let kBase = cache.keys(layer: layer), vBase = cache.values(layer: layer)
+        let kv = cache.type == .f16 ? Int32(CK_F16.rawValue) : Int32(CK_F32.rawValue)
         let headOffset = kvh * d * cache.type.elementSize
-        switch cache.type {
-        case .f16:
+        var qp = q
+        if cache.type == .f16 {   // llama.cpp converts the query to f16 for its f16·f16 K product
             for i in 0..<d { qv[i] = ck_fp16_to_fp32(ck_fp32_to_fp16(q[i])) }
-            for p in 0..<n {
-                let slot = Int(table[p / bs]) * bs + p % bs
-                let kp = (kBase + slot * cache.slotBytes + headOffset).assumingMemoryBound(to: UInt16.self)
-                s[p] = ck_dot_f16_f32(Int64(d), kp, qv) * scale
-            }
-        case .f32:
-            for p in 0..<n {
-                let slot = Int(table[p / bs]) * bs + p % bs
-                let kp = (kBase + slot * cache.slotBytes + headOffset).assumingMemoryBound(to: Float.self)
-                s[p] = ck_dot_f32(Int64(d), kp, q) * scale
-            }
+            qp = UnsafePointer(qv)
         }
+        ck_attn_scores(kv, qp, Int64(d), cache.keys(layer: layer) + headOffset, cache.slotBytes, table,
+                       Int64(cache.blockSize), Int64(n), scale, s)                          // [n]
         Ops.softmax(s, n: n)
-        out.initialize(repeating: 0, count: d)
-        for p in 0..<n {
-            let slot = Int(table[p / bs]) * bs + p % bs
-            let vp = vBase + slot * cache.slotBytes + headOffset
-            switch cache.type {
-            case .f16:
-                let w = ck_fp16_to_fp32(ck_fp32_to_fp16(s[p]))
-                ck_axpy_f16(Int64(d), w, vp.assumingMemoryBound(to: UInt16.self), out)
-            case .f32:
-                ck_axpy_f32(Int64(d), s[p], vp.assumingMemoryBound(to: Float.self), out)
-            }
-        }
+        ck_attn_values(kv, s, Int64(d), cache.values(layer: layer) + headOffset, cache.slotBytes, table,
+                       Int64(cache.blockSize), Int64(n), out)                               // [headDim]
     }
 }

@@ -240,6 +240,46 @@ final class KernelTests: XCTestCase {
         for i in 0..<plain.count { XCTAssertEqual(simd[i], plain[i], accuracy: 1e-4 + abs(plain[i]) * 1e-5, "element \(i)") }
     }
 
+    func testPagedAttentionKernelsMatchReference() throws {
+        try XCTSkipUnless(ck_has_avx2() == 1, "no AVX2 on this CPU: only the reference kernels run")
+        var rng = TestRNG(state: 9)
+        let bs = 4, blocks = 6, heads = 2
+        for d in [8, 64, 96] {
+            for kvType in [Int32(CK_F32.rawValue), Int32(CK_F16.rawValue)] {
+                let esize = kvType == Int32(CK_F16.rawValue) ? 2 : 4
+                let slotBytes = heads * d * esize
+                let values = rng.floats(blocks * bs * heads * d)
+                var cache = [UInt8](repeating: 0, count: blocks * bs * slotBytes)
+                cache.withUnsafeMutableBytes { raw in
+                    if esize == 2 { ck_fp32_to_fp16_row(values, raw.baseAddress!.assumingMemoryBound(to: UInt16.self), Int64(values.count)) }
+                    else { raw.baseAddress!.copyMemory(from: values, byteCount: values.count * 4) }
+                }
+                let table: [Int32] = [5, 2, 0, 3, 1, 4]
+                let q = rng.floats(d), n = 21
+                var s1 = [Float](repeating: 0, count: n), s2 = s1
+                var o1 = [Float](repeating: 0, count: d), o2 = o1
+                let w = rng.floats(n).map { abs($0) / Float(n) }
+                cache.withUnsafeBytes { raw in
+                    let base = raw.baseAddress! + d * esize   // head 1
+                    ck_attn_scores_avx2(kvType, q, Int64(d), base, slotBytes, table, Int64(bs), Int64(n), 0.125, &s1)
+                    ck_attn_scores_ref(kvType, q, Int64(d), base, slotBytes, table, Int64(bs), Int64(n), 0.125, &s2)
+                    ck_attn_values_avx2(kvType, w, Int64(d), base, slotBytes, table, Int64(bs), Int64(n), &o1)
+                    ck_attn_values_ref(kvType, w, Int64(d), base, slotBytes, table, Int64(bs), Int64(n), &o2)
+                }
+                for p in 0..<n { XCTAssertEqual(s1[p], s2[p], accuracy: 1e-5, "scores d=\(d) type \(kvType) p \(p)") }
+                for i in 0..<d { XCTAssertEqual(o1[i], o2[i], accuracy: 1e-5, "values d=\(d) type \(kvType) i \(i)") }
+                // Position 5 of the sequence is block table[1] = 2, offset 1: check one score independently.
+                let slot = 2 * bs + 1
+                var want: Float = 0
+                for i in 0..<d {
+                    let v = values[(slot * heads + 1) * d + i]
+                    want += q[i] * (esize == 2 ? Float(Float16(v)) : v)
+                }
+                XCTAssertEqual(s2[5], want * 0.125, accuracy: 1e-5)
+            }
+        }
+    }
+
     func testAxpyMatchesReference() throws {
         try XCTSkipUnless(ck_has_avx2() == 1, "no AVX2 on this CPU: only the reference kernels run")
         var rng = TestRNG(state: 7)

@@ -97,7 +97,7 @@ final class ModelLoaderTests: XCTestCase {
         XCTAssertEqual(cache.bytes, 1 * 2 * 2 * 16 * 2 * 16 * 2)   // layers·(K,V)·blocks·blockSize·kvHeads·headDim·f16
         // Zero weights: every logit is 0.
         var logits = [Float](repeating: .nan, count: 16)
-        let batch = ForwardBatch(tokens: [3], positions: [0], slotMapping: [17],
+        let batch = ForwardBatch(tokens: [3], positions: [0], slotMapping: [16],
                                  sequences: [BatchSequence(tokenStart: 0, tokenCount: 1, blockTable: [1], contextLength: 1)],
                                  logitRows: [0])
         logits.withUnsafeMutableBufferPointer { model.forward(batch, cache: cache, logits: $0.baseAddress!) }
