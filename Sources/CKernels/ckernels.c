@@ -313,3 +313,116 @@ void ck_matmul_rows_ref(int weight_type, const void *w, size_t w_row_bytes, int6
     ck_dot_fn dot = pick_dot(weight_type, 1);
     if (dot) matmul_generic(dot, w, w_row_bytes, n, r0, r1, x, x_row_bytes, ncols, y, y_stride);
 }
+
+void ck_matmul_rows_dequant(int weight_type, const void *w, size_t w_row_bytes, int64_t n, int64_t r0, int64_t r1,
+                            const float *x, size_t x_row_bytes, int64_t ncols, float *y, int64_t y_stride) {
+    enum { SEG = 4096 };   // elements dequantized at a time (a multiple of every block size)
+    float buf[SEG];
+    for (int64_t r = r0; r < r1; r++) {
+        const char *wr = (const char *)w + (size_t)r * w_row_bytes;
+        for (int64_t c = 0; c < ncols; c++) y[c * y_stride + r] = 0.0f;
+        for (int64_t s0 = 0; s0 < n; s0 += SEG) {
+            const int64_t len = n - s0 < SEG ? n - s0 : SEG;
+            ck_dequantize_row(weight_type, wr + ck_row_size(weight_type, s0), buf, len);
+            for (int64_t c = 0; c < ncols; c++) {
+                const float *xc = (const float *)((const char *)x + (size_t)c * x_row_bytes) + s0;
+                y[c * y_stride + r] += ck_dot_f32(len, buf, xc);
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------- q4_1 x8 repacking
+
+/// Position of row i (0..7) of a group in the d/m arrays of the repacked layout.
+static const int q4x8_slot[8] = {0, 4, 1, 5, 2, 6, 3, 7};
+
+size_t ck_q4_1_x8_size(int64_t rows, int64_t n) { return (size_t)rows * (size_t)(n / CK_QK) * sizeof(ck_block_q4_1); }
+
+void ck_repack_q4_1_x8(const void *w, size_t w_row_bytes, int64_t rows, int64_t n, void *out) {
+    const int64_t nb = n / CK_QK;
+    uint8_t *o = (uint8_t *)out;
+    for (int64_t g = 0; g < rows / 8; g++) {
+        for (int64_t b = 0; b < nb; b++) {
+            uint8_t *blk = o + (size_t)(g * nb + b) * 160;
+            uint16_t *d = (uint16_t *)blk, *m = (uint16_t *)(blk + 16);
+            for (int i = 0; i < 8; i++) {
+                const ck_block_q4_1 *src = (const ck_block_q4_1 *)((const char *)w + (size_t)(g * 8 + i) * w_row_bytes) + b;
+                d[q4x8_slot[i]] = src->d;
+                m[q4x8_slot[i]] = src->m;
+                memcpy(blk + 32 + 16 * i, src->qs, 16);
+            }
+        }
+    }
+}
+
+void ck_matmul_q4_1_x8_ref(const void *wp, int64_t n, int64_t r0, int64_t r1, const void *x, size_t x_row_bytes,
+                           int64_t ncols, float *y, int64_t y_stride) {
+    const int64_t nb = n / CK_QK;
+    for (int64_t r = r0; r < r1; r++) {
+        const int64_t g = r / 8; const int i = (int)(r % 8);
+        for (int64_t c = 0; c < ncols; c++) {
+            const ck_block_q8_1 *a = (const ck_block_q8_1 *)((const char *)x + (size_t)c * x_row_bytes);
+            float sum = 0.0f;
+            for (int64_t b = 0; b < nb; b++) {
+                const uint8_t *blk = (const uint8_t *)wp + (size_t)(g * nb + b) * 160;
+                const uint16_t *d = (const uint16_t *)blk, *m = (const uint16_t *)(blk + 16);
+                const uint8_t *qs = blk + 32 + 16 * i;
+                int acc = 0;
+                for (int j = 0; j < 16; j++) acc += (qs[j] & 0x0f) * a[b].qs[j] + (qs[j] >> 4) * a[b].qs[j + 16];
+                sum += (float)acc * ck_fp16_to_fp32(d[q4x8_slot[i]]) * ck_fp16_to_fp32(a[b].d)
+                     + ck_fp16_to_fp32(m[q4x8_slot[i]]) * ck_fp16_to_fp32(a[b].s);
+            }
+            y[c * y_stride + r] = sum;
+        }
+    }
+}
+
+void ck_matmul_q4_1_x8(const void *wp, int64_t n, int64_t r0, int64_t r1, const void *x, size_t x_row_bytes,
+                       int64_t ncols, float *y, int64_t y_stride) {
+    if (CK_USE_AVX2) ck_matmul_q4_1_x8_avx2(wp, n, r0, r1, x, x_row_bytes, ncols, y, y_stride);
+    else ck_matmul_q4_1_x8_ref(wp, n, r0, r1, x, x_row_bytes, ncols, y, y_stride);
+}
+
+// ---------------------------------------------------------------- paged attention
+
+static inline const char *kv_row(const void *base, size_t slot_bytes, const int32_t *table, int64_t bs, int64_t p) {
+    return (const char *)base + (size_t)((int64_t)table[p / bs] * bs + p % bs) * slot_bytes;
+}
+
+void ck_attn_scores_ref(int kv_type, const float *q, int64_t d, const void *k_base, size_t slot_bytes,
+                        const int32_t *table, int64_t bs, int64_t n, float scale, float *s) {
+    for (int64_t p = 0; p < n; p++) {
+        const char *row = kv_row(k_base, slot_bytes, table, bs, p);
+        float acc = 0.0f;
+        for (int64_t i = 0; i < d; i++)
+            acc += q[i] * (kv_type == CK_F16 ? ck_fp16_to_fp32(((const uint16_t *)row)[i]) : ((const float *)row)[i]);
+        s[p] = acc * scale;
+    }
+}
+
+void ck_attn_values_ref(int kv_type, const float *w, int64_t d, const void *v_base, size_t slot_bytes,
+                        const int32_t *table, int64_t bs, int64_t n, float *out) {
+    for (int64_t i = 0; i < d; i++) out[i] = 0.0f;
+    for (int64_t p = 0; p < n; p++) {
+        const char *row = kv_row(v_base, slot_bytes, table, bs, p);
+        if (kv_type == CK_F16) {
+            const float wp = ck_fp16_to_fp32(ck_fp32_to_fp16(w[p]));
+            for (int64_t i = 0; i < d; i++) out[i] += wp * ck_fp16_to_fp32(((const uint16_t *)row)[i]);
+        } else {
+            for (int64_t i = 0; i < d; i++) out[i] += w[p] * ((const float *)row)[i];
+        }
+    }
+}
+
+void ck_attn_scores(int kv_type, const float *q, int64_t d, const void *k_base, size_t slot_bytes,
+                    const int32_t *table, int64_t bs, int64_t n, float scale, float *s) {
+    if (CK_USE_AVX2 && d % 8 == 0) ck_attn_scores_avx2(kv_type, q, d, k_base, slot_bytes, table, bs, n, scale, s);
+    else ck_attn_scores_ref(kv_type, q, d, k_base, slot_bytes, table, bs, n, scale, s);
+}
+
+void ck_attn_values(int kv_type, const float *w, int64_t d, const void *v_base, size_t slot_bytes,
+                    const int32_t *table, int64_t bs, int64_t n, float *out) {
+    if (CK_USE_AVX2 && d % 8 == 0) ck_attn_values_avx2(kv_type, w, d, v_base, slot_bytes, table, bs, n, out);
+    else ck_attn_values_ref(kv_type, w, d, v_base, slot_bytes, table, bs, n, out);
+}

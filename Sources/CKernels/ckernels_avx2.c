@@ -124,10 +124,88 @@ CK_AVX2 void ck_axpy_f32_avx2(int64_t n, float a, const float *x, float *y) {
 // Four weight rows share each activation block load; each weight row is read once per activation column
 // while it is hot in L1.
 
+/// Integer dot products of two q4 rows' block (nibbles qa, qb) with one q8 block split in halves yl / yh
+/// (each broadcast to both lanes): lanes 0-3 sum row a, lanes 4-7 row b.
+CK_INLINE __m256i q4_pair_dot(const uint8_t *qa, const uint8_t *qb, __m256i yl, __m256i yh) {
+    const __m256i m4 = _mm256_set1_epi8(0x0f);
+    const __m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)qa)),
+                                              _mm_loadu_si128((const __m128i *)qb), 1);
+    const __m256i lo = _mm256_and_si256(v, m4);
+    const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+    const __m256i s = _mm256_add_epi16(_mm256_maddubs_epi16(lo, yl), _mm256_maddubs_epi16(hi, yh));
+    return _mm256_madd_epi16(s, _mm256_set1_epi16(1));
+}
+
+/// Eight q4_1 rows [r, r+8) times every activation column. Per block the eight integer dots are reduced with
+/// three hadds to one vector in the order (r0 r2 r4 r6 | r1 r3 r5 r7), scaled by the eight row scales loaded in
+/// the same order, and accumulated; the q4_1 offsets m · s are accumulated alongside.
+CK_AVX2 static void mm_q4_1_x8(const void *w, size_t wrb, int64_t nb, int64_t r,
+                               const void *x, size_t xrb, int64_t ncols, float *y, int64_t ys) {
+    const ck_block_q4_1 *wr[8];
+    for (int i = 0; i < 8; i++) wr[i] = (const ck_block_q4_1 *)((const char *)w + (size_t)(r + i) * wrb);
+    for (int64_t c = 0; c < ncols; c++) {
+        const ck_block_q8_1 *a = (const ck_block_q8_1 *)((const char *)x + (size_t)c * xrb);
+        __m256 acc = _mm256_setzero_ps(), macc = _mm256_setzero_ps();
+        for (int64_t b = 0; b < nb; b++) {
+            const __m256i yl = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)a[b].qs));
+            const __m256i yh = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(a[b].qs + 16)));
+            const __m256i p01 = q4_pair_dot(wr[0][b].qs, wr[1][b].qs, yl, yh);
+            const __m256i p23 = q4_pair_dot(wr[2][b].qs, wr[3][b].qs, yl, yh);
+            const __m256i p45 = q4_pair_dot(wr[4][b].qs, wr[5][b].qs, yl, yh);
+            const __m256i p67 = q4_pair_dot(wr[6][b].qs, wr[7][b].qs, yl, yh);
+            const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(p01, p23), _mm256_hadd_epi32(p45, p67));
+            const __m256 dv = _mm256_cvtph_ps(_mm_set_epi16(
+                (short)wr[7][b].d, (short)wr[5][b].d, (short)wr[3][b].d, (short)wr[1][b].d,
+                (short)wr[6][b].d, (short)wr[4][b].d, (short)wr[2][b].d, (short)wr[0][b].d));
+            const __m256 mv = _mm256_cvtph_ps(_mm_set_epi16(
+                (short)wr[7][b].m, (short)wr[5][b].m, (short)wr[3][b].m, (short)wr[1][b].m,
+                (short)wr[6][b].m, (short)wr[4][b].m, (short)wr[2][b].m, (short)wr[0][b].m));
+            acc = _mm256_fmadd_ps(_mm256_mul_ps(dv, _mm256_set1_ps(h2f(a[b].d))), _mm256_cvtepi32_ps(h), acc);
+            macc = _mm256_fmadd_ps(mv, _mm256_set1_ps(h2f(a[b].s)), macc);
+        }
+        float t[8];
+        _mm256_storeu_ps(t, _mm256_add_ps(acc, macc));
+        float *yc = y + c * ys + r;
+        yc[0] = t[0]; yc[2] = t[1]; yc[4] = t[2]; yc[6] = t[3];
+        yc[1] = t[4]; yc[3] = t[5]; yc[5] = t[6]; yc[7] = t[7];
+    }
+}
+
+/// Eight q8_0 rows [r, r+8) times every activation column; six hadds and a lane fold reduce the eight integer
+/// dots of a block to one vector in row order.
+CK_AVX2 static void mm_q8_0_x8(const void *w, size_t wrb, int64_t nb, int64_t r,
+                               const void *x, size_t xrb, int64_t ncols, float *y, int64_t ys) {
+    const ck_block_q8_0 *wr[8];
+    for (int i = 0; i < 8; i++) wr[i] = (const ck_block_q8_0 *)((const char *)w + (size_t)(r + i) * wrb);
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int64_t c = 0; c < ncols; c++) {
+        const ck_block_q8_0 *a = (const ck_block_q8_0 *)((const char *)x + (size_t)c * xrb);
+        __m256 acc = _mm256_setzero_ps();
+        for (int64_t b = 0; b < nb; b++) {
+            const __m256i by = _mm256_loadu_si256((const __m256i *)a[b].qs);
+            __m256i p[8];
+            for (int i = 0; i < 8; i++) {
+                const __m256i bx = _mm256_loadu_si256((const __m256i *)wr[i][b].qs);
+                p[i] = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(bx, bx), _mm256_sign_epi8(by, bx)), ones);
+            }
+            const __m256i lo = _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
+            const __m256i hi = _mm256_hadd_epi32(_mm256_hadd_epi32(p[4], p[5]), _mm256_hadd_epi32(p[6], p[7]));
+            const __m256i sum = _mm256_add_epi32(_mm256_permute2x128_si256(lo, hi, 0x20),
+                                                 _mm256_permute2x128_si256(lo, hi, 0x31));
+            const __m256 dv = _mm256_cvtph_ps(_mm_set_epi16(
+                (short)wr[7][b].d, (short)wr[6][b].d, (short)wr[5][b].d, (short)wr[4][b].d,
+                (short)wr[3][b].d, (short)wr[2][b].d, (short)wr[1][b].d, (short)wr[0][b].d));
+            acc = _mm256_fmadd_ps(_mm256_mul_ps(dv, _mm256_set1_ps(h2f(a[b].d))), _mm256_cvtepi32_ps(sum), acc);
+        }
+        _mm256_storeu_ps(y + c * ys + r, acc);
+    }
+}
+
 CK_AVX2 static void mm_q4_1(const void *w, size_t wrb, int64_t n, int64_t r0, int64_t r1,
                             const void *x, size_t xrb, int64_t ncols, float *y, int64_t ys) {
     const int64_t nb = n / CK_QK;
     int64_t r = r0;
+    for (; r + 8 <= r1; r += 8) mm_q4_1_x8(w, wrb, nb, r, x, xrb, ncols, y, ys);
     for (; r + 4 <= r1; r += 4) {
         const ck_block_q4_1 *w0 = (const ck_block_q4_1 *)((const char *)w + (size_t)r * wrb);
         const ck_block_q4_1 *w1 = (const ck_block_q4_1 *)((const char *)w0 + wrb);
@@ -167,6 +245,7 @@ CK_AVX2 static void mm_q8_0(const void *w, size_t wrb, int64_t n, int64_t r0, in
                             const void *x, size_t xrb, int64_t ncols, float *y, int64_t ys) {
     const int64_t nb = n / CK_QK;
     int64_t r = r0;
+    for (; r + 8 <= r1; r += 8) mm_q8_0_x8(w, wrb, nb, r, x, xrb, ncols, y, ys);
     for (; r + 4 <= r1; r += 4) {
         const ck_block_q8_0 *w0 = (const ck_block_q8_0 *)((const char *)w + (size_t)r * wrb);
         const ck_block_q8_0 *w1 = (const ck_block_q8_0 *)((const char *)w0 + wrb);
@@ -190,6 +269,131 @@ CK_AVX2 static void mm_q8_0(const void *w, size_t wrb, int64_t n, int64_t r0, in
     for (; r < r1; r++) {
         const void *wr = (const char *)w + (size_t)r * wrb;
         for (int64_t c = 0; c < ncols; c++) y[c * ys + r] = ck_dot_q8_0_q8_0_avx2(n, wr, (const char *)x + (size_t)c * xrb);
+    }
+}
+
+/// Repacked q4_1 (see ckernels.h): per block one 16-byte load each for the eight d and m, one 32-byte load per
+/// row pair. Columns are processed in pairs so each unpacked weight block serves two activation rows.
+CK_AVX2 void ck_matmul_q4_1_x8_avx2(const void *wp, int64_t n, int64_t r0, int64_t r1, const void *x, size_t xrb,
+                                   int64_t ncols, float *y, int64_t ys) {
+    const int64_t nb = n / CK_QK;
+    const __m256i m4 = _mm256_set1_epi8(0x0f);
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int64_t r = r0; r < r1; r += 8) {
+        const uint8_t *grp = (const uint8_t *)wp + (size_t)(r / 8) * (size_t)nb * 160;
+        int64_t c = 0;
+        for (; c + 2 <= ncols; c += 2) {
+            const ck_block_q8_1 *a0 = (const ck_block_q8_1 *)((const char *)x + (size_t)c * xrb);
+            const ck_block_q8_1 *a1 = (const ck_block_q8_1 *)((const char *)x + (size_t)(c + 1) * xrb);
+            __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+            for (int64_t b = 0; b < nb; b++) {
+                const uint8_t *blk = grp + (size_t)b * 160;
+                const __m256 dv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)blk));
+                const __m256 mv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 16)));
+                __m256i lo[4], hi[4];
+                for (int k = 0; k < 4; k++) {
+                    const __m256i v = _mm256_loadu_si256((const __m256i *)(blk + 32 + 32 * k));
+                    lo[k] = _mm256_and_si256(v, m4);
+                    hi[k] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+                }
+                {
+                    const __m256i yl = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)a0[b].qs));
+                    const __m256i yh = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(a0[b].qs + 16)));
+                    __m256i p[4];
+                    for (int k = 0; k < 4; k++)
+                        p[k] = _mm256_madd_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(lo[k], yl), _mm256_maddubs_epi16(hi[k], yh)), ones);
+                    const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
+                    acc0 = _mm256_fmadd_ps(_mm256_mul_ps(dv, _mm256_set1_ps(h2f(a0[b].d))), _mm256_cvtepi32_ps(h), acc0);
+                    acc0 = _mm256_fmadd_ps(mv, _mm256_set1_ps(h2f(a0[b].s)), acc0);
+                }
+                {
+                    const __m256i yl = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)a1[b].qs));
+                    const __m256i yh = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(a1[b].qs + 16)));
+                    __m256i p[4];
+                    for (int k = 0; k < 4; k++)
+                        p[k] = _mm256_madd_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(lo[k], yl), _mm256_maddubs_epi16(hi[k], yh)), ones);
+                    const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
+                    acc1 = _mm256_fmadd_ps(_mm256_mul_ps(dv, _mm256_set1_ps(h2f(a1[b].d))), _mm256_cvtepi32_ps(h), acc1);
+                    acc1 = _mm256_fmadd_ps(mv, _mm256_set1_ps(h2f(a1[b].s)), acc1);
+                }
+            }
+            float t[16];
+            _mm256_storeu_ps(t, acc0);
+            _mm256_storeu_ps(t + 8, acc1);
+            for (int q = 0; q < 2; q++) {
+                float *yc = y + (c + q) * ys + r;
+                const float *tq = t + 8 * q;
+                yc[0] = tq[0]; yc[2] = tq[1]; yc[4] = tq[2]; yc[6] = tq[3];
+                yc[1] = tq[4]; yc[3] = tq[5]; yc[5] = tq[6]; yc[7] = tq[7];
+            }
+        }
+        for (; c < ncols; c++) {
+            const ck_block_q8_1 *a = (const ck_block_q8_1 *)((const char *)x + (size_t)c * xrb);
+            __m256 acc = _mm256_setzero_ps();
+            for (int64_t b = 0; b < nb; b++) {
+                const uint8_t *blk = grp + (size_t)b * 160;
+                const __m256i yl = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)a[b].qs));
+                const __m256i yh = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(a[b].qs + 16)));
+                __m256i p[4];
+                for (int k = 0; k < 4; k++) {
+                    const __m256i v = _mm256_loadu_si256((const __m256i *)(blk + 32 + 32 * k));
+                    const __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+                    p[k] = _mm256_madd_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(lo, yl), _mm256_maddubs_epi16(hi, yh)), ones);
+                }
+                const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
+                const __m256 dv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)blk));
+                const __m256 mv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 16)));
+                acc = _mm256_fmadd_ps(_mm256_mul_ps(dv, _mm256_set1_ps(h2f(a[b].d))), _mm256_cvtepi32_ps(h), acc);
+                acc = _mm256_fmadd_ps(mv, _mm256_set1_ps(h2f(a[b].s)), acc);
+            }
+            float t[8];
+            _mm256_storeu_ps(t, acc);
+            float *yc = y + c * ys + r;
+            yc[0] = t[0]; yc[2] = t[1]; yc[4] = t[2]; yc[6] = t[3];
+            yc[1] = t[4]; yc[3] = t[5]; yc[5] = t[6]; yc[7] = t[7];
+        }
+    }
+}
+
+CK_INLINE __m256 load8_kv(int kv_type, const char *row, int64_t i) {
+    return kv_type == CK_F16 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)row + i)))
+                             : _mm256_loadu_ps((const float *)row + i);
+}
+
+/// d % 8 == 0. One dot per position, two accumulators.
+CK_AVX2 void ck_attn_scores_avx2(int kv_type, const float *q, int64_t d, const void *k_base, size_t slot_bytes,
+                                 const int32_t *table, int64_t bs, int64_t n, float scale, float *s) {
+    for (int64_t p = 0; p < n; p++) {
+        const char *row = (const char *)k_base + (size_t)((int64_t)table[p / bs] * bs + p % bs) * slot_bytes;
+        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+        int64_t i = 0;
+        for (; i + 16 <= d; i += 16) {
+            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), load8_kv(kv_type, row, i), a0);
+            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 8), load8_kv(kv_type, row, i + 8), a1);
+        }
+        for (; i < d; i += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), load8_kv(kv_type, row, i), a0);
+        s[p] = hsum_ps(_mm256_add_ps(a0, a1)) * scale;
+    }
+}
+
+/// d % 8 == 0. The output is kept in registers 64 dimensions at a time while all positions stream by.
+CK_AVX2 void ck_attn_values_avx2(int kv_type, const float *w, int64_t d, const void *v_base, size_t slot_bytes,
+                                 const int32_t *table, int64_t bs, int64_t n, float *out) {
+    for (int64_t i0 = 0; i0 < d; i0 += 64) {
+        const int64_t len = d - i0 < 64 ? d - i0 : 64;
+        __m256 acc[8];
+        for (int k = 0; k < 8; k++) acc[k] = _mm256_setzero_ps();
+        for (int64_t p = 0; p < n; p++) {
+            const char *row = (const char *)v_base + (size_t)((int64_t)table[p / bs] * bs + p % bs) * slot_bytes;
+            const float wp = kv_type == CK_F16 ? _cvtsh_ss(_cvtss_sh(w[p], 0)) : w[p];
+            const __m256 wv = _mm256_set1_ps(wp);
+            if (len == 64) {
+                for (int k = 0; k < 8; k++) acc[k] = _mm256_fmadd_ps(wv, load8_kv(kv_type, row, i0 + 8 * k), acc[k]);
+            } else {
+                for (int k = 0; k < len / 8; k++) acc[k] = _mm256_fmadd_ps(wv, load8_kv(kv_type, row, i0 + 8 * k), acc[k]);
+            }
+        }
+        for (int k = 0; k < len / 8; k++) _mm256_storeu_ps(out + i0 + 8 * k, acc[k]);
     }
 }
 
@@ -227,6 +431,18 @@ float ck_dot_f16_f32_avx2(int64_t n, const uint16_t *x, const float *y) { return
 float ck_dot_f32_avx2(int64_t n, const float *x, const float *y) { return ck_dot_f32_ref(n, x, y); }
 void ck_axpy_f16_avx2(int64_t n, float a, const uint16_t *x, float *y) { ck_axpy_f16_ref(n, a, x, y); }
 void ck_axpy_f32_avx2(int64_t n, float a, const float *x, float *y) { ck_axpy_f32_ref(n, a, x, y); }
+void ck_matmul_q4_1_x8_avx2(const void *wp, int64_t n, int64_t r0, int64_t r1, const void *x, size_t xrb,
+                            int64_t ncols, float *y, int64_t ys) {
+    ck_matmul_q4_1_x8_ref(wp, n, r0, r1, x, xrb, ncols, y, ys);
+}
+void ck_attn_scores_avx2(int kv_type, const float *q, int64_t d, const void *k_base, size_t slot_bytes,
+                         const int32_t *table, int64_t bs, int64_t n, float scale, float *s) {
+    ck_attn_scores_ref(kv_type, q, d, k_base, slot_bytes, table, bs, n, scale, s);
+}
+void ck_attn_values_avx2(int kv_type, const float *w, int64_t d, const void *v_base, size_t slot_bytes,
+                         const int32_t *table, int64_t bs, int64_t n, float *out) {
+    ck_attn_values_ref(kv_type, w, d, v_base, slot_bytes, table, bs, n, out);
+}
 int ck_matmul_rows_avx2(int t, const void *w, size_t wrb, int64_t n, int64_t r0, int64_t r1,
                         const void *x, size_t xrb, int64_t ncols, float *y, int64_t ys) {
     (void)t; (void)w; (void)wrb; (void)n; (void)r0; (void)r1; (void)x; (void)xrb; (void)ncols; (void)y; (void)ys;

@@ -28,6 +28,9 @@ public struct WeightMatrix: @unchecked Sendable {
     public let cols: Int
     /// Bytes between consecutive rows.
     public let rowBytes: Int
+    /// The same weights repacked for the interleaved kernels (q4_1 in groups of 8 rows, see `WeightRepacker`),
+    /// or nil. `data` stays valid for row access.
+    public private(set) var packed: UnsafeRawPointer?
 
     /// A view of `rows` rows of `cols` elements of `type` at `data`. `cols` must be a multiple of the block size.
     public init(type: WeightType, data: UnsafeRawPointer, rows: Int, cols: Int) {
@@ -37,6 +40,14 @@ public struct WeightMatrix: @unchecked Sendable {
         self.rows = rows
         self.cols = cols
         self.rowBytes = type.rowBytes(cols)
+        self.packed = nil
+    }
+
+    /// This matrix with a repacked copy attached (made by `WeightRepacker`).
+    func withPacked(_ p: UnsafeRawPointer) -> WeightMatrix {
+        var m = self
+        m.packed = p
+        return m
     }
 
     /// Writes row `r` as float32 into `out[0..<cols]` (embedding lookup).
@@ -50,7 +61,8 @@ public struct WeightMatrix: @unchecked Sendable {
 ///
 /// Each activation row is converted once per call to the weight type's partner format (q8_0 / q8_1 / f32) in
 /// scratch sized at init; then the output rows of up to three weights that share the input (e.g. Q, K, V or
-/// gate, up) are split across the pool's threads, so one job (one barrier) computes all of them. Each thread
+/// gate, up) are split into chunks of rows claimed dynamically by the pool threads, so one job computes all of
+/// them and a descheduled thread never stalls it. Each chunk
 /// calls the C kernel once for its row range and all tokens (weights streamed once).
 public final class Matmul: @unchecked Sendable {
     /// The pool the work runs on.
@@ -64,9 +76,14 @@ public final class Matmul: @unchecked Sendable {
     /// Quantized activations `[maxTokens, rowBytes(q8_1, maxInDim)]`.
     private let q81: UnsafeMutableRawPointer
 
+    /// When true every product is computed in float32 on dequantized weights with unquantized activations (a
+    /// slow reference path for verification, like gguf-py dequantize + float matmul); default false.
+    public let floatReference: Bool
+
     /// Allocates activation scratch for up to `maxTokens` rows of up to `maxInDim` inputs.
-    public init(pool: ThreadPool, maxTokens: Int, maxInDim: Int) {
+    public init(pool: ThreadPool, maxTokens: Int, maxInDim: Int, floatReference: Bool = false) {
         self.pool = pool
+        self.floatReference = floatReference
         self.maxTokens = maxTokens
         self.maxInDim = maxInDim
         let padded = (maxInDim + 31) / 32 * 32
@@ -111,26 +128,28 @@ public final class Matmul: @unchecked Sendable {
         precondition(w1 == nil || w1!.cols == cols, "grouped weights must share the input width")
         precondition(w2 == nil || w2!.cols == cols, "grouped weights must share the input width")
         // Convert the activations once per partner format present in the group.
+        if floatReference {
+            let total = w0.rows + (w1?.rows ?? 0) + (w2?.rows ?? 0)
+            pool.parallelFor(total, chunk: 16) { range, _ in
+                self.floatSegment(w0, y0, offset: 0, range: range, x: x, numTokens: numTokens)
+                if let w1, let y1 { self.floatSegment(w1, y1, offset: w0.rows, range: range, x: x, numTokens: numTokens) }
+                if let w2, let y2 { self.floatSegment(w2, y2, offset: w0.rows + w1!.rows, range: range, x: x, numTokens: numTokens) }
+            }
+            return
+        }
         let a0 = w0.type.activationTypeID, a1 = w1?.type.activationTypeID ?? -1, a2 = w2?.type.activationTypeID ?? -1
         let need80 = a0 == ckQ8_0 || a1 == ckQ8_0 || a2 == ckQ8_0
         let need81 = a0 == ckQ8_1 || a1 == ckQ8_1 || a2 == ckQ8_1
         if need80 || need81 {
-            if numTokens >= 4 * pool.threadCount {
-                let threads = pool.threadCount
-                pool.run { i in
-                    self.quantize(x, cols: cols, tokens: ThreadPool.chunk(numTokens, parts: threads, index: i),
-                                  q80: need80, q81: need81)
-                }
-            } else {
-                quantize(x, cols: cols, tokens: 0..<numTokens, q80: need80, q81: need81)
+            pool.parallelFor(numTokens, chunk: max(1, 4096 / max(cols, 1))) { tokens, _ in
+                self.quantize(x, cols: cols, tokens: tokens, q80: need80, q81: need81)
             }
         }
         let rows0 = w0.rows, rows1 = w1?.rows ?? 0, rows2 = w2?.rows ?? 0
         let total = rows0 + rows1 + rows2
-        let threads = pool.threadCount
-        pool.run { i in
-            let range = ThreadPool.chunk(total, parts: threads, index: i, align: 4)
-            if range.isEmpty { return }
+        // Chunks of whole 8-row groups, about 8 per thread, so a descheduled thread's share is picked up by others.
+        let chunk = max(16, (total / (pool.threadCount * 8) + 7) / 8 * 8)
+        pool.parallelFor(total, chunk: chunk) { range, _ in
             self.segment(w0, y0, offset: 0, range: range, x: x, numTokens: numTokens)
             if let w1, let y1 { self.segment(w1, y1, offset: rows0, range: range, x: x, numTokens: numTokens) }
             if let w2, let y2 { self.segment(w2, y2, offset: rows0 + rows1, range: range, x: x, numTokens: numTokens) }
@@ -146,6 +165,15 @@ public final class Matmul: @unchecked Sendable {
         }
     }
 
+    private func floatSegment(_ w: WeightMatrix, _ y: UnsafeMutablePointer<Float>, offset: Int, range: Range<Int>,
+                              x: UnsafePointer<Float>, numTokens: Int) {
+        let lo = max(range.lowerBound, offset) - offset
+        let hi = min(range.upperBound, offset + w.rows) - offset
+        if lo >= hi { return }
+        ck_matmul_rows_dequant(w.type.rawValue, w.data, w.rowBytes, Int64(w.cols), Int64(lo), Int64(hi),
+                               x, w.cols * 4, Int64(numTokens), y, Int64(w.rows))
+    }
+
     @inline(__always)
     private func segment(_ w: WeightMatrix, _ y: UnsafeMutablePointer<Float>, offset: Int, range: Range<Int>,
                          x: UnsafePointer<Float>, numTokens: Int) {
@@ -153,6 +181,10 @@ public final class Matmul: @unchecked Sendable {
         let hi = min(range.upperBound, offset + w.rows) - offset
         if lo >= hi { return }
         let (xa, xrb) = activation(for: w.type, x: x, cols: w.cols)
+        if let p = w.packed, lo % 8 == 0, hi % 8 == 0 {
+            ck_matmul_q4_1_x8(p, Int64(w.cols), Int64(lo), Int64(hi), xa, xrb, Int64(numTokens), y, Int64(w.rows))
+            return
+        }
         ck_matmul_rows(w.type.rawValue, w.data, w.rowBytes, Int64(w.cols), Int64(lo), Int64(hi),
                        xa, xrb, Int64(numTokens), y, Int64(w.rows))
     }
@@ -162,3 +194,28 @@ public final class Matmul: @unchecked Sendable {
 let ckQ8_0 = Int32(CK_Q8_0.rawValue)
 /// ggml type id of q8_1 activations.
 let ckQ8_1 = Int32(CK_Q8_1.rawValue)
+
+/// Owns repacked copies of weight matrices for the interleaved kernels (llama.cpp does the same at load time
+/// with its "repack" buffers). Keep it alive as long as the matrices it returns.
+public final class WeightRepacker: @unchecked Sendable {
+    private var buffers: [UnsafeMutableRawPointer] = []
+
+    /// Creates an empty store.
+    public init() {}
+
+    deinit { for b in buffers { b.deallocate() } }
+
+    /// Total bytes of repacked copies.
+    public private(set) var bytes = 0
+
+    /// `w` with a repacked copy attached when a kernel exists for it (q4_1 with a multiple of 8 rows), else `w`.
+    public func repack(_ w: WeightMatrix) -> WeightMatrix {
+        guard w.type == .q4_1, w.rows % 8 == 0, w.rows > 0 else { return w }
+        let size = ck_q4_1_x8_size(Int64(w.rows), Int64(w.cols))
+        let buf = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 64)
+        ck_repack_q4_1_x8(w.data, w.rowBytes, Int64(w.rows), Int64(w.cols), buf)
+        buffers.append(buf)
+        bytes += size
+        return w.withPacked(UnsafeRawPointer(buf))
+    }
+}

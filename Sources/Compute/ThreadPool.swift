@@ -2,21 +2,27 @@ import Atomics
 import CKernels
 import Foundation
 
-/// A persistent pool of compute threads for one driving thread (the engine).
+/// A persistent pool of compute threads driven by one thread (the engine), built for shared machines.
 ///
-/// `run` hands one job to all `threadCount` participants (the caller is participant 0, the pool owns
-/// `threadCount - 1` worker threads) and returns when all have finished it. Workers spin briefly (a few hundred
-/// microseconds of `pause`) waiting for the next job, then park on a condition variable, so an idle pool costs
-/// nothing on a shared machine and a preempted worker never makes the others burn CPU for long. The hot path
-/// (`run`) allocates nothing and takes no lock unless a worker is parked.
+/// `parallelFor` splits `0..<count` into chunks that participants claim dynamically from an atomic counter; the
+/// calling thread participates too and the call returns as soon as every chunk is done. A worker that is
+/// descheduled (another process owns the core) therefore never stalls a job: the others take its chunks, and a
+/// late worker finds nothing left. Workers spin briefly (`pause`) between jobs, then park on a condition
+/// variable. The hot path allocates nothing and takes no lock unless a worker is parked.
+///
+/// NOTE: job life cycle (`generation` odd = a job is open):
+/// ```
+/// main: set job ─▶ gen+1 (open) ─▶ claim chunks ─▶ wait done == count ─▶ gen+1 (closed) ─▶ wait active == 0
+/// worker: see gen odd ─▶ active+1 ─▶ gen unchanged? ─▶ claim chunks ─▶ active-1    (changed: active-1, skip)
+/// ```
 public final class ThreadPool: @unchecked Sendable {
-    /// Participants in every job, including the calling thread.
+    /// Participants (the calling thread included): an upper bound on concurrent `body` calls.
     public let threadCount: Int
     private let shared: PoolShared
     private let running = ManagedAtomic<Bool>(false)
 
     /// Starts `threads - 1` workers (`threads` ≥ 1). `spinIterations` is how many `pause` hints a waiting thread
-    /// spins before parking (workers) or yielding (the caller).
+    /// spins before parking (workers) or yielding its core (the caller).
     public init(threads: Int, spinIterations: Int = 20_000) {
         precondition(threads >= 1, "a thread pool needs at least one thread")
         threadCount = threads
@@ -32,28 +38,40 @@ public final class ThreadPool: @unchecked Sendable {
 
     deinit {
         shared.stopping.store(true, ordering: .sequentiallyConsistent)
-        shared.wake()
+        shared.generation.wrappingIncrement(by: 2, ordering: .sequentiallyConsistent)
+        shared.wakeParked()
     }
 
-    /// Runs `body(i)` for every participant `i` in `0..<threadCount` concurrently (the caller runs `i = 0`) and
-    /// returns when all calls have returned. Not re-entrant: call from one thread at a time.
-    public func run(_ body: (Int) -> Void) {
-        if threadCount == 1 { body(0); return }
+    /// Calls `body(range, participant)` for disjoint ranges of at most `chunk` elements covering `0..<count`,
+    /// concurrently on the pool, and returns when all have returned. `participant` is in `0..<threadCount` and
+    /// unique among concurrent calls (use it to index per-thread scratch). Not re-entrant.
+    public func parallelFor(_ count: Int, chunk: Int, _ body: (Range<Int>, Int) -> Void) {
+        if count <= 0 { return }
+        let chunk = max(1, chunk)
+        if threadCount == 1 || count <= chunk { body(0..<count, 0); return }
         let wasRunning = running.exchange(true, ordering: .acquiring)
-        precondition(!wasRunning, "ThreadPool.run is not re-entrant")
+        precondition(!wasRunning, "ThreadPool.parallelFor is not re-entrant")
         let s = shared
         withoutActuallyEscaping(body) { escapable in
-            s.job = escapable
-            s.pending.store(threadCount - 1, ordering: .relaxed)
-            s.wake()
-            escapable(0)
-            var spins = 0
-            while s.pending.load(ordering: .acquiring) != 0 {
-                if spins < s.spinLimit { ck_cpu_relax(); spins += 1 } else { sched_yield() }
-            }
-            s.job = nil
+            s.body = escapable
+            s.count = count
+            s.chunk = chunk
+            s.nextChunk.store(0, ordering: .relaxed)
+            s.done.store(0, ordering: .relaxed)
+            s.generation.wrappingIncrement(ordering: .sequentiallyConsistent)      // open
+            s.wakeParked()
+            s.work(participant: 0)
+            s.waitUntil { s.done.load(ordering: .acquiring) == count }
+            s.generation.wrappingIncrement(ordering: .sequentiallyConsistent)      // closed
+            s.waitUntil { s.active.load(ordering: .sequentiallyConsistent) == 0 }
+            s.body = nil
         }
         running.store(false, ordering: .releasing)
+    }
+
+    /// Calls `body(i)` for every `i` in `0..<count`, distributed over the pool in chunks of `chunk` indices.
+    public func forEach(_ count: Int, chunk: Int = 1, _ body: (Int, Int) -> Void) {
+        parallelFor(count, chunk: chunk) { range, participant in for i in range { body(i, participant) } }
     }
 
     /// The part `index` of `parts` of `0..<total`, with interior boundaries rounded down to multiples of `align`.
@@ -70,13 +88,17 @@ public final class ThreadPool: @unchecked Sendable {
 /// State shared by the pool and its workers (the workers keep it alive after the pool is released).
 private final class PoolShared: @unchecked Sendable {
     let generation = ManagedAtomic<Int>(0)
-    let pending = ManagedAtomic<Int>(0)
+    let active = ManagedAtomic<Int>(0)
+    let nextChunk = ManagedAtomic<Int>(0)
+    let done = ManagedAtomic<Int>(0)
     let sleepers = ManagedAtomic<Int>(0)
     let stopping = ManagedAtomic<Bool>(false)
     let mutex: UnsafeMutablePointer<pthread_mutex_t>
     let cond: UnsafeMutablePointer<pthread_cond_t>
     let spinLimit: Int
-    var job: ((Int) -> Void)?
+    var body: ((Range<Int>, Int) -> Void)?
+    var count = 0
+    var chunk = 1
 
     init(spinLimit: Int) {
         self.spinLimit = spinLimit
@@ -93,13 +115,33 @@ private final class PoolShared: @unchecked Sendable {
         cond.deallocate()
     }
 
-    /// Publishes a new generation (a job or the stop flag) and wakes parked workers.
-    func wake() {
-        generation.wrappingIncrement(ordering: .sequentiallyConsistent)
+    func wakeParked() {
         if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
             pthread_mutex_lock(mutex)
             pthread_cond_broadcast(cond)
             pthread_mutex_unlock(mutex)
+        }
+    }
+
+    /// Spins, then yields the core, until `condition` holds.
+    @inline(__always)
+    func waitUntil(_ condition: () -> Bool) {
+        var spins = 0
+        while !condition() {
+            if spins < spinLimit { ck_cpu_relax(); spins += 1 } else { sched_yield() }
+        }
+    }
+
+    /// Claims and runs chunks of the open job until none is left.
+    func work(participant: Int) {
+        guard let body else { return }
+        while true {
+            let c = nextChunk.loadThenWrappingIncrement(ordering: .relaxed)
+            let start = c * chunk
+            if start >= count { return }
+            let end = min(count, start + chunk)
+            body(start..<end, participant)
+            done.wrappingIncrement(by: end - start, ordering: .releasing)
         }
     }
 
@@ -115,10 +157,13 @@ private final class PoolShared: @unchecked Sendable {
                 sleepers.wrappingDecrement(ordering: .sequentiallyConsistent)
                 pthread_mutex_unlock(mutex)
             }
-            seen = generation.load(ordering: .acquiring)
             if stopping.load(ordering: .acquiring) { return }
-            job?(index)
-            pending.wrappingDecrement(ordering: .releasing)
+            let g = generation.load(ordering: .sequentiallyConsistent)
+            seen = g
+            if g & 1 == 0 { continue }                       // a job just closed
+            active.wrappingIncrement(ordering: .sequentiallyConsistent)
+            if generation.load(ordering: .sequentiallyConsistent) == g { work(participant: index) }
+            active.wrappingDecrement(ordering: .sequentiallyConsistent)
         }
     }
 }

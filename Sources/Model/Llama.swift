@@ -37,6 +37,7 @@ public final class LlamaModel: LanguageModel, @unchecked Sendable {
     private let output: WeightMatrix            // [vocab, embd]
     private let layers: [LlamaLayer]
     private let pool: ThreadPool
+    private let repacker = WeightRepacker()
     private let matmul: Matmul
     private let attention: PagedAttention
     private let invFreq: [Double]               // [headDim / 2]
@@ -98,20 +99,23 @@ public final class LlamaModel: LanguageModel, @unchecked Sendable {
         var tl = TensorLoader(gguf: gguf)
         tokenEmbedding = try tl.matrix("token_embd.weight", rows: vocab, cols: embd)
         outputNorm = try tl.vector("output_norm.weight", count: embd)
-        output = tl.has("output.weight") ? try tl.matrix("output.weight", rows: vocab, cols: embd) : tokenEmbedding
+        let out = tl.has("output.weight") ? try tl.matrix("output.weight", rows: vocab, cols: embd) : tokenEmbedding
+        output = options.floatReference ? out : repacker.repack(out)
+        let repacker = self.repacker
+        func rp(_ w: WeightMatrix) -> WeightMatrix { options.floatReference ? w : repacker.repack(w) }
         var layers: [LlamaLayer] = []
         for i in 0..<numLayers {
             let p = "blk.\(i)."
             layers.append(LlamaLayer(
                 attnNorm: try tl.vector(p + "attn_norm.weight", count: embd),
-                wq: try tl.matrix(p + "attn_q.weight", rows: numHeads * headDim, cols: embd),
-                wk: try tl.matrix(p + "attn_k.weight", rows: numKVHeads * headDim, cols: embd),
-                wv: try tl.matrix(p + "attn_v.weight", rows: numKVHeads * headDim, cols: embd),
-                wo: try tl.matrix(p + "attn_output.weight", rows: embd, cols: numHeads * headDim),
+                wq: rp(try tl.matrix(p + "attn_q.weight", rows: numHeads * headDim, cols: embd)),
+                wk: rp(try tl.matrix(p + "attn_k.weight", rows: numKVHeads * headDim, cols: embd)),
+                wv: rp(try tl.matrix(p + "attn_v.weight", rows: numKVHeads * headDim, cols: embd)),
+                wo: rp(try tl.matrix(p + "attn_output.weight", rows: embd, cols: numHeads * headDim)),
                 ffnNorm: try tl.vector(p + "ffn_norm.weight", count: embd),
-                gate: try tl.matrix(p + "ffn_gate.weight", rows: ffn, cols: embd),
-                up: try tl.matrix(p + "ffn_up.weight", rows: ffn, cols: embd),
-                down: try tl.matrix(p + "ffn_down.weight", rows: embd, cols: ffn)))
+                gate: rp(try tl.matrix(p + "ffn_gate.weight", rows: ffn, cols: embd)),
+                up: rp(try tl.matrix(p + "ffn_up.weight", rows: ffn, cols: embd)),
+                down: rp(try tl.matrix(p + "ffn_down.weight", rows: embd, cols: ffn))))
         }
         self.layers = layers
         var freqs = Ops.ropeInverseFrequencies(headDim: headDim, theta: theta)
@@ -125,7 +129,8 @@ public final class LlamaModel: LanguageModel, @unchecked Sendable {
         let threads = max(1, options.threads)
         let T = max(1, options.maxBatchTokens)
         pool = ThreadPool(threads: threads)
-        matmul = Matmul(pool: pool, maxTokens: T, maxInDim: max(embd, ffn, numHeads * headDim))
+        matmul = Matmul(pool: pool, maxTokens: T, maxInDim: max(embd, ffn, numHeads * headDim),
+                        floatReference: options.floatReference)
         attention = PagedAttention(numHeads: numHeads, numKVHeads: numKVHeads, headDim: headDim,
                                    maxContext: hp.contextLength, threads: threads)
         x = ScratchBuffer(count: T * embd)
@@ -150,6 +155,7 @@ public final class LlamaModel: LanguageModel, @unchecked Sendable {
         precondition(batch.positions.count == n && batch.slotMapping.count == n, "tokens/positions/slotMapping differ in length")
         precondition(cache.numLayers == hyperparameters.numLayers && cache.numKVHeads == hyperparameters.numKVHeads
                      && cache.headDim == hyperparameters.headDim, "KV cache was made for another model")
+        attention.reserve(contextLength: cache.slotCount)
         // Index each token's block table.
         tableStart.removeAll(keepingCapacity: true)
         tables.removeAll(keepingCapacity: true)
@@ -157,8 +163,15 @@ public final class LlamaModel: LanguageModel, @unchecked Sendable {
         for s in batch.sequences {
             precondition(s.tokenStart == covered, "sequences must tile the batch in token order")
             let start = Int32(tables.count)
-            tables.append(contentsOf: s.blockTable)
-            for _ in 0..<s.tokenCount { tableStart.append(start) }
+            for b in s.blockTable {
+                precondition(b >= 0 && Int(b) < cache.numBlocks, "block id \(b) outside the KV cache")
+                tables.append(b)
+            }
+            for t in s.tokenStart..<(s.tokenStart + s.tokenCount) {
+                precondition(batch.positions[t] >= 0 && Int(batch.positions[t]) < s.blockTable.count * cache.blockSize,
+                             "position \(batch.positions[t]) not covered by the block table")
+                tableStart.append(start)
+            }
             covered += s.tokenCount
         }
         precondition(covered == n, "sequences cover \(covered) of \(n) tokens")

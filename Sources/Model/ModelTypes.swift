@@ -20,12 +20,16 @@ public struct ModelOptions: Sendable {
     /// Most tokens one internal step processes; larger batches are processed in chunks of this size. Sizes the
     /// per-step scratch allocated at load.
     public var maxBatchTokens: Int = 512
+    /// Computes every matmul in float32 on dequantized weights without activation quantization (slow; the
+    /// fixtures' `dequant_f32` reference behaviour, for verification).
+    public var floatReference: Bool = false
 
     /// Options with `threads` compute threads.
-    public init(threads: Int, kvCacheType: KVCacheType = .f16, maxBatchTokens: Int = 512) {
+    public init(threads: Int, kvCacheType: KVCacheType = .f16, maxBatchTokens: Int = 512, floatReference: Bool = false) {
         self.threads = threads
         self.kvCacheType = kvCacheType
         self.maxBatchTokens = maxBatchTokens
+        self.floatReference = floatReference
     }
 }
 

@@ -13,10 +13,11 @@ final class PagedAttention {
     let numKVHeads: Int
     let headDim: Int
     let scale: Float
-    /// Longest context a token may attend over.
-    let maxContext: Int
+    /// Longest context a token may attend over (grows to the KV cache's slot count, see `reserve`).
+    private(set) var maxContext: Int
+    private let threads: Int
     /// Per thread attention weights `[threads, maxContext]`.
-    private let scores: ScratchBuffer
+    private var scores: ScratchBuffer
     /// Per thread query copy `[threads, headDim]`.
     private let query: ScratchBuffer
 
@@ -26,8 +27,17 @@ final class PagedAttention {
         self.headDim = headDim
         self.scale = 1 / Float(headDim).squareRoot()
         self.maxContext = maxContext
+        self.threads = threads
         scores = ScratchBuffer(count: threads * maxContext)
         query = ScratchBuffer(count: threads * headDim)
+    }
+
+    /// Makes room for contexts of `tokens` positions (a sequence never holds more tokens than the KV cache has
+    /// slots). Allocates only when a larger cache than any before is first used.
+    func reserve(contextLength tokens: Int) {
+        if tokens <= maxContext { return }
+        maxContext = tokens
+        scores = ScratchBuffer(count: threads * tokens)
     }
 
     /// Writes K and V rows `[count, numKVHeads * headDim]` of `count` tokens to `slots[0..<count]` of `layer`.
@@ -54,15 +64,11 @@ final class PagedAttention {
     func run(layer: Int, cache: PagedKVCache, q: UnsafePointer<Float>, positions: UnsafePointer<Int32>,
              tables: UnsafePointer<Int32>, tableStart: UnsafePointer<Int32>, count: Int,
              out: UnsafeMutablePointer<Float>, pool: ThreadPool) {
-        let items = count * numHeads
-        let threads = pool.threadCount
-        pool.run { i in
-            for item in ThreadPool.chunk(items, parts: threads, index: i) {
-                let t = item / self.numHeads, h = item % self.numHeads
-                self.head(layer: layer, cache: cache, q: q + t * self.numHeads * self.headDim + h * self.headDim,
-                          head: h, position: Int(positions[t]), table: tables + Int(tableStart[t]),
-                          out: out + t * self.numHeads * self.headDim + h * self.headDim, thread: i)
-            }
+        pool.forEach(count * numHeads) { item, participant in
+            let t = item / self.numHeads, h = item % self.numHeads
+            self.head(layer: layer, cache: cache, q: q + t * self.numHeads * self.headDim + h * self.headDim,
+                      head: h, position: Int(positions[t]), table: tables + Int(tableStart[t]),
+                      out: out + t * self.numHeads * self.headDim + h * self.headDim, thread: participant)
         }
     }
 
@@ -71,39 +77,20 @@ final class PagedAttention {
         let d = headDim
         let kvh = h / (numHeads / numKVHeads)
         let n = position + 1
-        precondition(n <= maxContext, "position \(position) beyond the context length \(maxContext)")
+        precondition(n <= maxContext, "position \(position) beyond the KV cache capacity \(maxContext)")
         let s = scores.pointer + thread * maxContext
         let qv = query.pointer + thread * d
-        let bs = cache.blockSize
-        let kBase = cache.keys(layer: layer), vBase = cache.values(layer: layer)
+        let kv = cache.type == .f16 ? Int32(CK_F16.rawValue) : Int32(CK_F32.rawValue)
         let headOffset = kvh * d * cache.type.elementSize
-        switch cache.type {
-        case .f16:
+        var qp = q
+        if cache.type == .f16 {   // llama.cpp converts the query to f16 for its f16·f16 K product
             for i in 0..<d { qv[i] = ck_fp16_to_fp32(ck_fp32_to_fp16(q[i])) }
-            for p in 0..<n {
-                let slot = Int(table[p / bs]) * bs + p % bs
-                let kp = (kBase + slot * cache.slotBytes + headOffset).assumingMemoryBound(to: UInt16.self)
-                s[p] = ck_dot_f16_f32(Int64(d), kp, qv) * scale
-            }
-        case .f32:
-            for p in 0..<n {
-                let slot = Int(table[p / bs]) * bs + p % bs
-                let kp = (kBase + slot * cache.slotBytes + headOffset).assumingMemoryBound(to: Float.self)
-                s[p] = ck_dot_f32(Int64(d), kp, q) * scale
-            }
+            qp = UnsafePointer(qv)
         }
+        ck_attn_scores(kv, qp, Int64(d), cache.keys(layer: layer) + headOffset, cache.slotBytes, table,
+                       Int64(cache.blockSize), Int64(n), scale, s)                          // [n]
         Ops.softmax(s, n: n)
-        out.initialize(repeating: 0, count: d)
-        for p in 0..<n {
-            let slot = Int(table[p / bs]) * bs + p % bs
-            let vp = vBase + slot * cache.slotBytes + headOffset
-            switch cache.type {
-            case .f16:
-                let w = ck_fp16_to_fp32(ck_fp32_to_fp16(s[p]))
-                ck_axpy_f16(Int64(d), w, vp.assumingMemoryBound(to: UInt16.self), out)
-            case .f32:
-                ck_axpy_f32(Int64(d), s[p], vp.assumingMemoryBound(to: Float.self), out)
-            }
-        }
+        ck_attn_values(kv, s, Int64(d), cache.values(layer: layer) + headOffset, cache.slotBytes, table,
+                       Int64(cache.blockSize), Int64(n), out)                               // [headDim]
     }
 }

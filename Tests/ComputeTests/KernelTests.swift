@@ -216,6 +216,70 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    func testRepackedQ4_1MatchesPlainLayout() throws {
+        var rng = TestRNG(state: 8)
+        let n = 160, rows = 24, cols = 3
+        let (w, a) = makeOperands(type: .q4_1, rows: rows, n: n, cols: cols, rng: &rng)
+        let arb = Int(ck_row_size(WeightType.q4_1.activationTypeID, Int64(n)))
+        var packed = [UInt8](repeating: 0, count: ck_q4_1_x8_size(Int64(rows), Int64(n)))
+        XCTAssertEqual(packed.count, w.count)
+        var plain = [Float](repeating: .nan, count: rows * cols), ref = plain, simd = plain
+        w.withUnsafeBytes { wp in
+            a.withUnsafeBytes { ap in
+                packed.withUnsafeMutableBytes { ck_repack_q4_1_x8(wp.baseAddress!, WeightType.q4_1.rowBytes(n), Int64(rows), Int64(n), $0.baseAddress!) }
+                ck_matmul_rows_ref(WeightType.q4_1.rawValue, wp.baseAddress!, WeightType.q4_1.rowBytes(n), Int64(n), 0, Int64(rows), ap.baseAddress!, arb, Int64(cols), &plain, Int64(rows))
+                packed.withUnsafeBytes { pp in
+                    ck_matmul_q4_1_x8_ref(pp.baseAddress!, Int64(n), 0, Int64(rows), ap.baseAddress!, arb, Int64(cols), &ref, Int64(rows))
+                    // Two row ranges, as thread chunks would call it.
+                    ck_matmul_q4_1_x8(pp.baseAddress!, Int64(n), 0, 8, ap.baseAddress!, arb, Int64(cols), &simd, Int64(rows))
+                    ck_matmul_q4_1_x8(pp.baseAddress!, Int64(n), 8, Int64(rows), ap.baseAddress!, arb, Int64(cols), &simd, Int64(rows))
+                }
+            }
+        }
+        XCTAssertEqual(ref, plain, "the repacked scalar twin must reproduce the plain reference exactly")
+        for i in 0..<plain.count { XCTAssertEqual(simd[i], plain[i], accuracy: 1e-4 + abs(plain[i]) * 1e-5, "element \(i)") }
+    }
+
+    func testPagedAttentionKernelsMatchReference() throws {
+        try XCTSkipUnless(ck_has_avx2() == 1, "no AVX2 on this CPU: only the reference kernels run")
+        var rng = TestRNG(state: 9)
+        let bs = 4, blocks = 6, heads = 2
+        for d in [8, 64, 96] {
+            for kvType in [Int32(CK_F32.rawValue), Int32(CK_F16.rawValue)] {
+                let esize = kvType == Int32(CK_F16.rawValue) ? 2 : 4
+                let slotBytes = heads * d * esize
+                let values = rng.floats(blocks * bs * heads * d)
+                var cache = [UInt8](repeating: 0, count: blocks * bs * slotBytes)
+                cache.withUnsafeMutableBytes { raw in
+                    if esize == 2 { ck_fp32_to_fp16_row(values, raw.baseAddress!.assumingMemoryBound(to: UInt16.self), Int64(values.count)) }
+                    else { raw.baseAddress!.copyMemory(from: values, byteCount: values.count * 4) }
+                }
+                let table: [Int32] = [5, 2, 0, 3, 1, 4]
+                let q = rng.floats(d), n = 21
+                var s1 = [Float](repeating: 0, count: n), s2 = s1
+                var o1 = [Float](repeating: 0, count: d), o2 = o1
+                let w = rng.floats(n).map { abs($0) / Float(n) }
+                cache.withUnsafeBytes { raw in
+                    let base = raw.baseAddress! + d * esize   // head 1
+                    ck_attn_scores_avx2(kvType, q, Int64(d), base, slotBytes, table, Int64(bs), Int64(n), 0.125, &s1)
+                    ck_attn_scores_ref(kvType, q, Int64(d), base, slotBytes, table, Int64(bs), Int64(n), 0.125, &s2)
+                    ck_attn_values_avx2(kvType, w, Int64(d), base, slotBytes, table, Int64(bs), Int64(n), &o1)
+                    ck_attn_values_ref(kvType, w, Int64(d), base, slotBytes, table, Int64(bs), Int64(n), &o2)
+                }
+                for p in 0..<n { XCTAssertEqual(s1[p], s2[p], accuracy: 1e-5, "scores d=\(d) type \(kvType) p \(p)") }
+                for i in 0..<d { XCTAssertEqual(o1[i], o2[i], accuracy: 1e-5, "values d=\(d) type \(kvType) i \(i)") }
+                // Position 5 of the sequence is block table[1] = 2, offset 1: check one score independently.
+                let slot = 2 * bs + 1
+                var want: Float = 0
+                for i in 0..<d {
+                    let v = values[(slot * heads + 1) * d + i]
+                    want += q[i] * (esize == 2 ? Float(Float16(v)) : v)
+                }
+                XCTAssertEqual(s2[5], want * 0.125, accuracy: 1e-5)
+            }
+        }
+    }
+
     func testAxpyMatchesReference() throws {
         try XCTSkipUnless(ck_has_avx2() == 1, "no AVX2 on this CPU: only the reference kernels run")
         var rng = TestRNG(state: 7)

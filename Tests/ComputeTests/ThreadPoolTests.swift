@@ -3,15 +3,40 @@ import Compute
 import XCTest
 
 final class ThreadPoolTests: XCTestCase {
-    func testEveryParticipantRunsOncePerJob() {
+    func testParallelForCoversEveryIndexOnce() {
         for threads in [1, 2, 3, 5] {
             let pool = ThreadPool(threads: threads, spinIterations: 100)
-            let hits = UnsafeMutablePointer<Int>.allocate(capacity: threads)
-            defer { hits.deallocate() }
-            hits.initialize(repeating: 0, count: threads)
-            for _ in 0..<500 { pool.run { i in hits[i] += 1 } }
-            for i in 0..<threads { XCTAssertEqual(hits[i], 500, "threads \(threads), participant \(i)") }
+            let hits = UnsafeMutablePointer<Int>.allocate(capacity: 1000)
+            let owners = UnsafeMutablePointer<Int>.allocate(capacity: 1000)
+            defer { hits.deallocate(); owners.deallocate() }
+            hits.initialize(repeating: 0, count: 1000)
+            for round in 0..<300 {
+                let count = 1 + round * 7 % 1000
+                pool.parallelFor(count, chunk: 1 + round % 13) { range, participant in
+                    precondition(participant >= 0 && participant < threads)
+                    for i in range { hits[i] += 1; owners[i] = participant }
+                }
+                for i in 0..<1000 { XCTAssertEqual(hits[i], i < count ? 1 : 0, "threads \(threads) round \(round) index \(i)") ; hits[i] = 0 }
+            }
         }
+    }
+
+    func testWorkersShareTheWork() {
+        let pool = ThreadPool(threads: 2)
+        let owners = UnsafeMutablePointer<Int>.allocate(capacity: 64)
+        defer { owners.deallocate() }
+        var sawWorker = false
+        for _ in 0..<200 where !sawWorker {
+            owners.initialize(repeating: -1, count: 64)
+            pool.forEach(64) { i, participant in
+                var x = 0.0
+                for k in 0..<20_000 { x += Double(k) }   // enough work for the worker to join
+                owners[i] = x > 0 ? participant : participant
+            }
+            sawWorker = (0..<64).contains { owners[$0] == 1 }
+            XCTAssertFalse((0..<64).contains { owners[$0] == -1 })
+        }
+        XCTAssertTrue(sawWorker, "the worker thread never took a chunk")
     }
 
     func testChunksTileTheRange() {
@@ -30,14 +55,13 @@ final class ThreadPoolTests: XCTestCase {
 
     func testParkedWorkersWakeUp() {
         let pool = ThreadPool(threads: 2, spinIterations: 10)
-        let out = UnsafeMutablePointer<Int>.allocate(capacity: 2)
+        let out = UnsafeMutablePointer<Int>.allocate(capacity: 8)
         defer { out.deallocate() }
         for round in 0..<5 {
             usleep(20_000)   // long enough for the worker to park
-            out.initialize(repeating: -1, count: 2)
-            pool.run { i in out[i] = round }
-            XCTAssertEqual(out[0], round)
-            XCTAssertEqual(out[1], round)
+            out.initialize(repeating: -1, count: 8)
+            pool.forEach(8) { i, _ in out[i] = round }
+            for i in 0..<8 { XCTAssertEqual(out[i], round) }
         }
     }
 
@@ -66,7 +90,7 @@ final class ThreadPoolTests: XCTestCase {
                     var s: Float = 0
                     for i in 0..<n { s += wd[i] * xd[i] }
                     XCTAssertEqual(y0[t * rows + r], s, accuracy: 1e-3)
-                    XCTAssertEqual(y1[t * rows + r], y0[t * rows + r])
+                    XCTAssertEqual(y1[t * rows + r], y0[t * rows + r], accuracy: 1e-5)
                 }
             }
         }

@@ -98,6 +98,21 @@ final class LlamaTinyTests: XCTestCase {
         }
     }
 
+    func testFloatReferencePathMatchesLlamaCppDequantRuns() throws {
+        for variant in ["q8_0", "f16"] {
+            let gguf = try GGUFFile(path: Fixtures.path(LlamaTiny.dir + "llama-tiny.\(variant).gguf"))
+            let model = try ModelLoader.load(gguf, options: ModelOptions(threads: 2, kvCacheType: .f32, floatReference: true))
+            for (name, tokens) in try LlamaTiny.sequences() {
+                let got = SequenceRunner(model: model).run(tokens)
+                let want = try LlamaTiny.reference("lcpp_logits.\(variant).dequant.s\(name).f32")
+                var worst: Float = 0
+                for t in 0..<want.count { worst = max(worst, maxAbsDiff(got[t], want[t])) }
+                print("llama-tiny \(variant) float reference s\(name): max |Δ| vs llama.cpp dequant = \(worst)")
+                XCTAssertLessThanOrEqual(worst, 1e-4, "\(variant) s\(name)")
+            }
+        }
+    }
+
     func testF16KVCacheMatchesLlamaCppKVF16() throws {
         let model = try LlamaTiny.load("f32", kv: .f16)
         for (name, tokens) in try LlamaTiny.sequences() {

@@ -64,6 +64,38 @@ final class SmolLM2Tests: XCTestCase {
         print("SmolLM2 \(kv): greedy matched \(totalMatched)/\(totalCompared) compared steps")
     }
 
+    /// Float32 compute on dequantized weights with an F32 cache against the fixture's `dequant_f32` run
+    /// (transformers and llama.cpp agree on it to ~2e-5): the tight end-to-end check of the Q4_1/Q8_0 loaders.
+    func testFloatReferenceMatchesDequantF32Run() throws {
+        guard let path = Fixtures.model(Self.modelFile) else {
+            throw XCTSkip("\(Self.modelFile) not found (set SPUTNIK_MODELS_DIR); skipping the SmolLM2 float reference test")
+        }
+        let model = try ModelLoader.load(try GGUFFile(path: path),
+                                         options: ModelOptions(threads: 2, kvCacheType: .f32, floatReference: true))
+        var compared = 0
+        for conv in try loadFixture("dequant_f32") {
+            let runner = SequenceRunner(model: model, numBlocks: 8, blockSize: 16)
+            let seq = runner.newSequence()
+            var logits = runner.step([(seq, conv.promptIDs)]).last!
+            let last = conv.run["last_prompt_logits"] as! [String: Any]
+            var worst: Float = 0
+            for pair in last["top"] as! [[Double]] { worst = max(worst, abs(logits[Int(pair[0])] - Float(pair[1]))) }
+            print("SmolLM2 float reference \(conv.id): last-prompt top-64 max |Δ| vs dequant_f32 = \(worst)")
+            XCTAssertLessThanOrEqual(worst, 1e-3, "\(conv.id)")
+            XCTAssertEqual(argmax(logits), last["argmax"] as! Int, "\(conv.id)")
+            let greedy = conv.run["greedy"] as! [String: Any]
+            let want = greedy["ids"] as! [Int], steps = greedy["steps"] as! [[String: Any]]
+            for j in 0..<min(8, want.count) {   // bounded: the float path is slow
+                let top = steps[j]["top"] as! [[Double]]
+                if top[0][1] - top[1][1] < 1e-3 { break }
+                XCTAssertEqual(argmax(logits), want[j], "\(conv.id): step \(j)")
+                compared += 1
+                logits = runner.step([(seq, [Int32(want[j])])])[0]
+            }
+        }
+        print("SmolLM2 float reference: \(compared) greedy steps compared")
+    }
+
     func testGreedyMatchesLlamaCppF16Cache() throws { try checkGreedy(kv: .f16) }
     func testGreedyMatchesLlamaCppF32Cache() throws { try checkGreedy(kv: .f32) }
 }

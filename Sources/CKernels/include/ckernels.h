@@ -93,6 +93,46 @@ void ck_matmul_rows(int weight_type, const void *w, size_t w_row_bytes, int64_t 
 void ck_matmul_rows_ref(int weight_type, const void *w, size_t w_row_bytes, int64_t n, int64_t r0, int64_t r1,
                         const void *x, size_t x_row_bytes, int64_t ncols, float *y, int64_t y_stride);
 
+// ---- q4_1 repacked in groups of 8 rows ----
+// NOTE: layout of group g (rows 8g..8g+7), block b, at byte (g * nb + b) * 160:
+//   uint16 d[8], uint16 m[8] in row order (0 2 4 6 1 3 5 7), then uint8 qs[8][16] in row order 0..7,
+//   so one 32-byte load holds the nibbles of a row pair (2k, 2k+1) and one 16-byte load the 8 scales.
+/// Bytes of a repacked q4_1 matrix (same as the plain one).
+size_t ck_q4_1_x8_size(int64_t rows, int64_t n);
+/// Repacks `rows` (a multiple of 8) rows of `n` elements of a q4_1 matrix into `out`.
+void ck_repack_q4_1_x8(const void *w, size_t w_row_bytes, int64_t rows, int64_t n, void *out);
+/// Like ck_matmul_rows for a repacked q4_1 matrix; r0 and r1 multiples of 8; X in q8_1.
+void ck_matmul_q4_1_x8(const void *wp, int64_t n, int64_t r0, int64_t r1, const void *x, size_t x_row_bytes,
+                       int64_t ncols, float *y, int64_t y_stride);
+void ck_matmul_q4_1_x8_ref(const void *wp, int64_t n, int64_t r0, int64_t r1, const void *x, size_t x_row_bytes,
+                           int64_t ncols, float *y, int64_t y_stride);
+void ck_matmul_q4_1_x8_avx2(const void *wp, int64_t n, int64_t r0, int64_t r1, const void *x, size_t x_row_bytes,
+                            int64_t ncols, float *y, int64_t y_stride);
+
+// ---- attention over a paged KV cache (one query head) ----
+// K/V rows of one KV head: position p lives at base + (table[p / block_size] * block_size + p % block_size) *
+// slot_bytes; kv_type is CK_F32 or CK_F16.
+/// s[p] = scale * dot(q, K_p) for p in [0, n).
+void ck_attn_scores(int kv_type, const float *q, int64_t d, const void *k_base, size_t slot_bytes,
+                    const int32_t *table, int64_t block_size, int64_t n, float scale, float *s);
+void ck_attn_scores_ref(int kv_type, const float *q, int64_t d, const void *k_base, size_t slot_bytes,
+                        const int32_t *table, int64_t block_size, int64_t n, float scale, float *s);
+void ck_attn_scores_avx2(int kv_type, const float *q, int64_t d, const void *k_base, size_t slot_bytes,
+                         const int32_t *table, int64_t block_size, int64_t n, float scale, float *s);
+/// out[0..<d] = sum_p w_p * V_p for p in [0, n); with an f16 cache each weight is first rounded to f16
+/// (llama.cpp's non-flash path multiplies f16 V by f16-converted attention weights).
+void ck_attn_values(int kv_type, const float *w, int64_t d, const void *v_base, size_t slot_bytes,
+                    const int32_t *table, int64_t block_size, int64_t n, float *out);
+void ck_attn_values_ref(int kv_type, const float *w, int64_t d, const void *v_base, size_t slot_bytes,
+                        const int32_t *table, int64_t block_size, int64_t n, float *out);
+void ck_attn_values_avx2(int kv_type, const float *w, int64_t d, const void *v_base, size_t slot_bytes,
+                         const int32_t *table, int64_t block_size, int64_t n, float *out);
+
+/// Float reference path: Y[c * y_stride + r] = dot(dequantized row r of W, X row c) with X float32 rows
+/// (`x_row_bytes` apart) for any weight type. Each weight row is dequantized once for all columns.
+void ck_matmul_rows_dequant(int weight_type, const void *w, size_t w_row_bytes, int64_t n, int64_t r0, int64_t r1,
+                            const float *x, size_t x_row_bytes, int64_t ncols, float *y, int64_t y_stride);
+
 #ifdef __cplusplus
 }
 #endif
