@@ -11,6 +11,7 @@ public enum TokenizerError: Error, CustomStringConvertible, Equatable {
     /// A metadata value is malformed (wrong length, duplicate token, ...).
     case invalid(key: String, reason: String)
 
+    /// A one-line message naming the key or value at fault.
     public var description: String {
         switch self {
         case .unknownModel(let m):

@@ -130,6 +130,22 @@ final class TokenizerUnitTests: XCTestCase {
         XCTAssertEqual(checked, 3 * 136)
     }
 
+    func testConcurrentEncodeIsDeterministic() throws {
+        let tok = try Self.vocab("smollm2.vocab")
+        let texts = ["Hello world", "<|im_start|>user\nDon't panic, 42 times 😀<|im_end|>", "中文English混合text测试", "  a\n\n\tb  "]
+        let want = texts.map { tok.encode($0, addSpecial: false, parseSpecial: true) }
+        final class Results: @unchecked Sendable {
+            let lock = NSLock()
+            var ids = [[Int32]](repeating: [], count: 64)
+        }
+        let results = Results()
+        DispatchQueue.concurrentPerform(iterations: 64) { i in
+            let ids = tok.encode(texts[i % texts.count], addSpecial: false, parseSpecial: true)
+            results.lock.lock(); results.ids[i] = ids; results.lock.unlock()
+        }
+        for i in 0..<64 { XCTAssertEqual(results.ids[i], want[i % texts.count]) }
+    }
+
     func testUnknownPreTokenizerIsAnError() throws {
         func load(_ kv: [(String, GGUFTestWriter.Value)]) throws -> Tokenizer {
             let path = NSTemporaryDirectory() + "sputnik-tok-\(UUID().uuidString).gguf"
