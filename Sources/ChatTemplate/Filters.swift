@@ -78,6 +78,7 @@ extension Interpreter {
             if case .string(let s) = value { return s.unicodeScalars.last.map { .string(String($0)) } ?? .undefined("last") }
             return try iterate(value).last ?? .undefined("last")
         case "float":
+            if value.isUndefined { throw undefinedError(value) }
             let def = a.get(0, "default") ?? .double(0)
             switch value {
             case .int(let i): return .double(Double(i))
@@ -88,6 +89,7 @@ extension Interpreter {
             default: return def
             }
         case "int":
+            if value.isUndefined { throw undefinedError(value) }
             let def = a.get(0, "default") ?? .int(0)
             switch value {
             case .int: return value

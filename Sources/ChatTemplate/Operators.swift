@@ -12,6 +12,7 @@ extension Interpreter {
 
     func binary(_ op: BinaryOp, _ a: Value, _ b: Value) throws -> Value {
         if op == .concat { return .string(try checkedJoin(a.str, b.str)) }
+        if op == .mod, case .string(let fmt) = a { return .string(try percentFormat(fmt, b)) }
         if a.isUndefined { throw undefinedError(a) }
         if b.isUndefined { throw undefinedError(b) }
         let unsupported = InterpreterError.type("unsupported operand type(s) for \(op.rawValue): '\(a.typeName)' and '\(b.typeName)'")
