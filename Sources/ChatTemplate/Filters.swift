@@ -43,12 +43,7 @@ extension Interpreter {
             return .array(out)
         case "capitalize": return .string(pyCapitalize(value.str))
         case "center":
-            let w = a.get(0, "width")?.intValue ?? 80
-            let s = value.str
-            let n = s.unicodeScalars.count
-            guard w > n else { return .string(s) }
-            let left = (w - n) / 2 + ((w - n) % 2 == 1 && w % 2 == 1 ? 1 : 0)
-            return .string(String(repeating: " ", count: left) + s + String(repeating: " ", count: w - n - left))
+            return .string(pyCenter(value.str, a.get(0, "width")?.intValue ?? 80))
         case "count", "length":
             switch value {
             case .string(let s): return .int(s.unicodeScalars.count)
@@ -178,7 +173,11 @@ extension Interpreter {
             let method = a.get(1, "method")?.str ?? "common"
             let m = Foundation.pow(10.0, Double(precision))
             let rule: FloatingPointRoundingRule = method == "ceil" ? .up : (method == "floor" ? .down : .toNearestOrEven)
-            let r = (x * m).rounded(rule) / m
+            var r = (x * m).rounded(rule) / m
+            if method == "common", precision >= 0, x.isFinite {
+                // Python's round() rounds the exact binary value half-to-even, as C's printf does.
+                r = Double(String(format: "%.\(precision)f", x)) ?? r
+            }
             if case .int = value, method == "common" { return value }
             return .double(r)
         case "safe": return value
@@ -351,4 +350,13 @@ func jinjaTitle(_ s: String) -> String {
         }
     }
     return out
+}
+
+/// Python `str.center(width)` (CPython's split of odd padding: `left = pad / 2 + (pad & width & 1)`).
+func pyCenter(_ s: String, _ w: Int) -> String {
+    let n = s.unicodeScalars.count
+    guard w > n else { return s }
+    let pad = w - n
+    let left = pad / 2 + (pad & w & 1)
+    return String(repeating: " ", count: left) + s + String(repeating: " ", count: pad - left)
 }

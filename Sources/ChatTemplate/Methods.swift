@@ -166,6 +166,8 @@ extension Interpreter {
         case "islower": return bound(name) { _, _ in .bool(s.contains { $0.isCased } && s == s.lowercased()) }
         case "format":
             return bound(name) { args, kw in .string(try pyFormat(s, args, kw)) }
+        case "center":
+            return bound(name) { [unowned self] args, _ in .string(pyCenter(s, try self.argInt(args, 0, 0))) }
         case "zfill":
             return bound(name) { [unowned self] args, _ in
                 let w = try self.argInt(args, 0, 0)
