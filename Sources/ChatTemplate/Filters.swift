@@ -19,7 +19,9 @@ extension Interpreter {
         switch name {
         case "abs":
             switch value {
-            case .int(let i): return .int(abs(i))
+            case .int(let i):
+                if i == Int.min { throw InterpreterError.limit("integer overflow") }
+                return .int(abs(i))
             case .bool(let b): return .int(b ? 1 : 0)
             case .double(let d): return .double(abs(d))
             default: throw InterpreterError.type("bad operand type for abs(): '\(value.typeName)'")
@@ -43,7 +45,7 @@ extension Interpreter {
             return .array(out)
         case "capitalize": return .string(pyCapitalize(value.str))
         case "center":
-            return .string(pyCenter(value.str, a.get(0, "width")?.intValue ?? 80))
+            return .string(try pyCenter(value.str, a.get(0, "width")?.intValue ?? 80))
         case "count", "length":
             switch value {
             case .string(let s): return .int(s.unicodeScalars.count)
@@ -103,7 +105,7 @@ extension Interpreter {
         case "indent":
             let width = a.get(0, "width") ?? .int(4)
             let ind: String
-            if case .string(let s) = width { ind = s } else { ind = String(repeating: " ", count: width.intValue ?? 4) }
+            if case .string(let s) = width { ind = s } else { ind = try padding(" ", width.intValue ?? 4) }
             let first = a.bool(1, "first", false), blank = a.bool(2, "blank", false)
             var lines = value.str.components(separatedBy: "\n")
             for i in lines.indices where i > 0 || first {
@@ -198,7 +200,7 @@ extension Interpreter {
         case "tojson":
             var indent: String? = nil
             if let i = a.get(0, "indent"), !i.isNone {
-                if case .string(let s) = i { indent = s } else { indent = String(repeating: " ", count: max(0, i.intValue ?? 0)) }
+                if case .string(let s) = i { indent = s } else { indent = try padding(" ", i.intValue ?? 0) }
             }
             var out = ""
             try value.writeJSON(into: &out, indent: indent, level: 0)
@@ -289,10 +291,10 @@ extension Interpreter {
         case "callable": if case .function = v { return true }; return false
         case "odd", "even":
             guard let i = v.intValue else { throw InterpreterError.type("test '\(name)' expects an integer") }
-            return (abs(i) % 2 == 1) == (name == "odd")
+            return (i & 1 == 1) == (name == "odd")
         case "divisibleby":
             guard let i = v.intValue, let d = try arg().intValue, d != 0 else { throw InterpreterError.value("divisibleby needs non-zero integers") }
-            return i % d == 0
+            return d == -1 || i % d == 0
         case "eq", "equalto", "==": return v.equals(try arg())
         case "ne", "!=": return !v.equals(try arg())
         case "lt", "lessthan", "<": return try order(v, try arg()) < 0
@@ -353,10 +355,20 @@ func jinjaTitle(_ s: String) -> String {
 }
 
 /// Python `str.center(width)` (CPython's split of odd padding: `left = pad / 2 + (pad & width & 1)`).
-func pyCenter(_ s: String, _ w: Int) -> String {
+func pyCenter(_ s: String, _ w: Int) throws -> String {
     let n = s.unicodeScalars.count
     guard w > n else { return s }
     let pad = w - n
     let left = pad / 2 + (pad & w & 1)
-    return String(repeating: " ", count: left) + s + String(repeating: " ", count: pad - left)
+    return try padding(" ", left) + s + padding(" ", pad - left)
+}
+
+/// `count` copies of `unit` (none when `count` <= 0); throws instead of exhausting memory for huge counts.
+func padding(_ unit: String, _ count: Int) throws -> String {
+    guard count > 0 else { return "" }
+    let (total, overflow) = count.multipliedReportingOverflow(by: max(1, unit.utf8.count))
+    guard !overflow, total <= Interpreter.maxSequence else {
+        throw InterpreterError.limit("string of \(count) repetitions is too large")
+    }
+    return String(repeating: unit, count: count)
 }

@@ -311,7 +311,9 @@ final class Interpreter {
             let v = try eval(x)
             line = l
             switch v {
-            case .int(let i): return .int(-i)
+            case .int(let i):
+                if i == Int.min { throw InterpreterError.limit("integer overflow") }
+                return .int(-i)
             case .bool(let b): return .int(b ? -1 : 0)
             case .double(let d): return .double(-d)
             default: throw InterpreterError.type("bad operand type for unary -: '\(v.typeName)'")

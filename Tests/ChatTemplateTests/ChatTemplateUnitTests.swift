@@ -215,3 +215,24 @@ final class ChatTemplateStackTests: XCTestCase {
         XCTAssertEqual(outcomes[3], "threw")
     }
 }
+
+/// Integer edge cases and huge repetition counts must throw (or compute), never trap.
+final class ChatTemplateArithmeticEdgeTests: XCTestCase {
+    func testNoTrapsOnExtremeIntegers() throws {
+        let big = "9223372036854775807"
+        let sources = [
+            "{{ -(-\(big) - 1) }}", "{{ (-\(big) - 1) // -1 }}", "{{ (-\(big) - 1) % -1 }}", "{{ (-\(big) - 1) | abs }}",
+            "{{ \(big) + 1 }}", "{{ \(big) * 2 }}", "{{ 3 ** 100 }}", "{{ range(-\(big), \(big)) | length }}",
+            "{{ range(-\(big), \(big), \(big)) | list }}", "{{ 'ab' * \(big) }}", "{{ [1, 2] * \(big) }}",
+            "{{ 'x' | indent(\(big)) }}", "{{ 'x' | center(\(big)) }}", "{{ 'x'.zfill(\(big)) }}", "{{ '%99999999999d' % 1 }}",
+            "{{ 'x' | indent(-5) }}", "{{ 'x' | center(-5) }}", "{{ [1] | tojson(indent=-3) }}", "{{ (-\(big) - 1) is odd }}",
+        ]
+        for src in sources {
+            _ = try? ChatTemplate(source: src).render(messages: [], tools: nil, addGenerationPrompt: false,
+                                                      bosToken: nil, eosToken: nil)
+        }
+        let t = try ChatTemplate(source: "{{ range(-\(big), \(big), \(big)) | list }}|{{ 7 // -1 }}|{{ 7 % -1 }}")
+        XCTAssertEqual(try t.render(messages: [], tools: nil, addGenerationPrompt: false, bosToken: nil, eosToken: nil),
+                       "[-\(big), 0]|-7|0")
+    }
+}
