@@ -91,12 +91,12 @@ extension Interpreter {
             switch value {
             case .int: return value
             case .bool(let b): return .int(b ? 1 : 0)
-            case .double(let d): return d.isFinite ? .int(Int(d)) : def
+            case .double(let d): return d.isFinite ? .int(try exactInt(d)) : def
             case .string(let s):
                 let t = s.trimmingCharacters(in: .whitespaces).replacingOccurrences(of: "_", with: "")
                 let base = a.get(1, "base")?.intValue ?? 10
                 if let i = Int(t, radix: base) { return .int(i) }
-                if let d = Double(t), d.isFinite { return .int(Int(d)) }
+                if let d = Double(t), d.isFinite { return .int(try exactInt(d)) }
                 return def
             default: return def
             }
@@ -176,7 +176,7 @@ extension Interpreter {
             let m = Foundation.pow(10.0, Double(precision))
             let rule: FloatingPointRoundingRule = method == "ceil" ? .up : (method == "floor" ? .down : .toNearestOrEven)
             var r = (x * m).rounded(rule) / m
-            if method == "common", precision >= 0, x.isFinite {
+            if method == "common", precision >= 0, precision <= 340, x.isFinite {
                 // Python's round() rounds the exact binary value half-to-even, as C's printf does.
                 r = Double(String(format: "%.\(precision)f", x)) ?? r
             }
@@ -361,6 +361,12 @@ func pyCenter(_ s: String, _ w: Int) throws -> String {
     let pad = w - n
     let left = pad / 2 + (pad & w & 1)
     return try padding(" ", left) + s + padding(" ", pad - left)
+}
+
+/// `Int(d)` truncating toward zero; throws when `d` is outside the 64-bit range (Python would make a big int).
+func exactInt(_ d: Double) throws -> Int {
+    guard let i = Int(exactly: d.rounded(.towardZero)) else { throw InterpreterError.limit("integer overflow converting \(d)") }
+    return i
 }
 
 /// `count` copies of `unit` (none when `count` <= 0); throws instead of exhausting memory for huge counts.

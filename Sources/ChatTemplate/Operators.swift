@@ -140,10 +140,10 @@ extension Interpreter {
                 if let p = precision, let n = Int(p) { piece = String(String.UnicodeScalarView(piece.unicodeScalars.prefix(n))) }
             case "d", "i":
                 guard let n = v.number else { throw InterpreterError.type("%d format: a real number is required, not \(v.typeName)") }
-                piece = String(Int(n))
+                piece = String(try exactInt(n))
             case "f", "F":
                 guard let n = v.number else { throw InterpreterError.type("must be real number, not \(v.typeName)") }
-                piece = String(format: "%.\(Int(precision ?? "6") ?? 6)f", n)
+                piece = String(format: "%.\(min(340, Int(precision ?? "6") ?? 6))f", n)
             default: throw InterpreterError.value("unsupported format character '\(spec)'")
             }
             let w = width.isEmpty ? 0 : (Int(width) ?? Int.max)
