@@ -30,7 +30,9 @@ extension Interpreter {
             guard case .string(let n)? = a.get(0, "name") else { throw InterpreterError.type("attr expects a name") }
             return try getAttr(value, n)
         case "batch":
-            guard let n = a.get(0, "linecount")?.intValue, n > 0 else { throw InterpreterError.value("batch size must be positive") }
+            guard let n = a.get(0, "linecount")?.intValue, n > 0, n <= Interpreter.maxSequence else {
+                throw InterpreterError.value("batch size must be positive and at most \(Interpreter.maxSequence)")
+            }
             let fill = a.get(1, "fill_with")
             var out: [Value] = []
             var cur: [Value] = []

@@ -225,7 +225,7 @@ final class ChatTemplateArithmeticEdgeTests: XCTestCase {
             "{{ \(big) + 1 }}", "{{ \(big) * 2 }}", "{{ 3 ** 100 }}", "{{ range(-\(big), \(big)) | length }}",
             "{{ range(-\(big), \(big), \(big)) | list }}", "{{ 'ab' * \(big) }}", "{{ [1, 2] * \(big) }}",
             "{{ 'x' | indent(\(big)) }}", "{{ 'x' | center(\(big)) }}", "{{ 'x'.zfill(\(big)) }}", "{{ '%99999999999d' % 1 }}",
-            "{{ 'x' | indent(-5) }}", "{{ 1e300 | int }}", "{{ '%d' % 1e300 }}", "{{ 2.5 | round(100000000) }}", "{{ 'x' | center(-5) }}", "{{ [1] | tojson(indent=-3) }}", "{{ (-\(big) - 1) is odd }}",
+            "{{ 'x' | indent(-5) }}", "{% set ns = namespace() %}{% set ns.me = ns %}{{ ns }}", "{{ [1] | batch(9223372036854775807, 0) | list }}", "{{ 1e300 | int }}", "{{ '%d' % 1e300 }}", "{{ 2.5 | round(100000000) }}", "{{ 'x' | center(-5) }}", "{{ [1] | tojson(indent=-3) }}", "{{ (-\(big) - 1) is odd }}",
         ]
         for src in sources {
             _ = try? ChatTemplate(source: src).render(messages: [], tools: nil, addGenerationPrompt: false,
