@@ -26,12 +26,16 @@ final class Interpreter {
     let now: Date
 
     static let maxCallDepth = 48
-    static let maxSteps = 500_000
+    /// Default bound on executed statements, loop iterations and calls per render (a safety net against
+    /// hostile templates; an O(n²) template over 1,000 messages needs about 1–3 million).
+    static let defaultMaxSteps = 10_000_000
+    let maxSteps: Int
     static let maxOutputBytes = 32 << 20
 
-    init(variables: [String: Value], now: Date) {
+    init(variables: [String: Value], now: Date, maxSteps: Int = Interpreter.defaultMaxSteps) {
         frames = [variables]
         self.now = now
+        self.maxSteps = maxSteps
     }
 
     // MARK: output
@@ -55,7 +59,7 @@ final class Interpreter {
 
     private func tick() throws {
         steps += 1
-        if steps > Interpreter.maxSteps { throw InterpreterError.limit("template exceeded \(Interpreter.maxSteps) evaluation steps") }
+        if steps > maxSteps { throw InterpreterError.limit("template exceeded \(maxSteps) evaluation steps") }
     }
 
     // MARK: variables

@@ -168,7 +168,14 @@ final class ChatTemplateUnitTests: XCTestCase {
     }
 
     func testStepLimitThrows() throws {
-        XCTAssertThrowsError(try render("{% for i in range(1000) %}{% for j in range(1000) %}{% endfor %}{% endfor %}"))
+        let t = try ChatTemplate(source: "{% for i in range(1000) %}{% for j in range(1000) %}{% endfor %}{% endfor %}")
+        XCTAssertThrowsError(try t.render(messages: [], tools: nil, addGenerationPrompt: false, bosToken: nil, eosToken: nil,
+                                          extra: [:], now: nil, maxSteps: 100_000)) { e in
+            guard case ChatTemplateError.runtime(_, let m) = e else { return XCTFail("\(e)") }
+            XCTAssertTrue(m.contains("steps"), m)
+        }
+        // The same template within the default bound renders.
+        XCTAssertEqual(try render("{% for i in range(300) %}{% for j in range(300) %}{% endfor %}{% endfor %}ok"), "ok")
     }
 
     func testStringGrowthLimitThrows() throws {
