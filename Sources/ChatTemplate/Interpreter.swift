@@ -182,11 +182,16 @@ final class Interpreter {
         }
         if items.isEmpty { return try exec(orElse) }
         let n = items.count
+        let position = LoopPosition()
+        let cycle = Value.function(Function("cycle") { _, args, _ in
+            args.isEmpty ? .undefined("cycle") : args[position.index % args.count]
+        })
+        var loop = OrderedDict()
         for (idx, item) in items.enumerated() {
             try tick()
+            position.index = idx
             var frame: [String: Value] = [:]
             try bind(item, into: &frame)
-            var loop = OrderedDict()
             loop["index"] = .int(idx + 1)
             loop["index0"] = .int(idx)
             loop["revindex"] = .int(n - idx)
@@ -198,9 +203,7 @@ final class Interpreter {
             loop["depth0"] = .int(0)
             loop["previtem"] = idx > 0 ? items[idx - 1] : .undefined("previtem")
             loop["nextitem"] = idx < n - 1 ? items[idx + 1] : .undefined("nextitem")
-            loop["cycle"] = .function(Function("cycle") { _, args, _ in
-                args.isEmpty ? .undefined("cycle") : args[idx % args.count]
-            })
+            loop["cycle"] = cycle
             frame["loop"] = .object(loop)
             frames.append(frame)
             let flow: Flow
@@ -351,4 +354,9 @@ final class Interpreter {
             return try b.map(eval) ?? .undefined("conditional expression")
         }
     }
+}
+
+/// Current iteration index shared with the loop's `cycle` function.
+final class LoopPosition {
+    var index = 0
 }
