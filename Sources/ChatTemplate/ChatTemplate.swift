@@ -74,15 +74,24 @@ public struct ChatTemplate: Sendable {
     public func render(messages: JinjaValue, tools: JinjaValue?, addGenerationPrompt: Bool,
                        bosToken: String?, eosToken: String?, extra: [String: JinjaValue] = [:],
                        now: Date? = nil) throws -> String {
+        try render(messages: messages, tools: tools, addGenerationPrompt: addGenerationPrompt, bosToken: bosToken,
+                   eosToken: eosToken, extra: extra, now: now, maxSteps: Interpreter.defaultMaxSteps)
+    }
+
+    /// `render` with an explicit step bound (tests use a small one).
+    func render(messages: JinjaValue, tools: JinjaValue?, addGenerationPrompt: Bool, bosToken: String?,
+                eosToken: String?, extra: [String: JinjaValue], now: Date?, maxSteps: Int) throws -> String {
         let body = self.body
         return try ChatTemplate.onLargeStack {
             try ChatTemplate.run(body, messages: messages, tools: tools, addGenerationPrompt: addGenerationPrompt,
-                                 bosToken: bosToken, eosToken: eosToken, extra: extra, now: now ?? Date())
+                                 bosToken: bosToken, eosToken: eosToken, extra: extra, now: now ?? Date(),
+                                 maxSteps: maxSteps)
         }
     }
 
     private static func run(_ body: [Stmt], messages: JinjaValue, tools: JinjaValue?, addGenerationPrompt: Bool,
-                            bosToken: String?, eosToken: String?, extra: [String: JinjaValue], now: Date) throws -> String {
+                            bosToken: String?, eosToken: String?, extra: [String: JinjaValue], now: Date,
+                            maxSteps: Int) throws -> String {
         var vars: [String: Value] = [:]
         vars["messages"] = Value(ChatTemplate.normalize(messages))
         vars["tools"] = tools.map(Value.init) ?? Value.none
@@ -91,7 +100,7 @@ public struct ChatTemplate: Sendable {
         if let bosToken { vars["bos_token"] = .string(bosToken) }
         if let eosToken { vars["eos_token"] = .string(eosToken) }
         for (k, v) in extra { vars[k] = Value(v) }
-        let interp = Interpreter(variables: vars, now: now)
+        let interp = Interpreter(variables: vars, now: now, maxSteps: maxSteps)
         do {
             _ = try interp.exec(body)
         } catch let e as InterpreterError {

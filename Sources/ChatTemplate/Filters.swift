@@ -19,7 +19,9 @@ extension Interpreter {
         switch name {
         case "abs":
             switch value {
-            case .int(let i): return .int(abs(i))
+            case .int(let i):
+                if i == Int.min { throw InterpreterError.limit("integer overflow") }
+                return .int(abs(i))
             case .bool(let b): return .int(b ? 1 : 0)
             case .double(let d): return .double(abs(d))
             default: throw InterpreterError.type("bad operand type for abs(): '\(value.typeName)'")
@@ -28,7 +30,9 @@ extension Interpreter {
             guard case .string(let n)? = a.get(0, "name") else { throw InterpreterError.type("attr expects a name") }
             return try getAttr(value, n)
         case "batch":
-            guard let n = a.get(0, "linecount")?.intValue, n > 0 else { throw InterpreterError.value("batch size must be positive") }
+            guard let n = a.get(0, "linecount")?.intValue, n > 0, n <= Interpreter.maxSequence else {
+                throw InterpreterError.value("batch size must be positive and at most \(Interpreter.maxSequence)")
+            }
             let fill = a.get(1, "fill_with")
             var out: [Value] = []
             var cur: [Value] = []
@@ -43,12 +47,7 @@ extension Interpreter {
             return .array(out)
         case "capitalize": return .string(pyCapitalize(value.str))
         case "center":
-            let w = a.get(0, "width")?.intValue ?? 80
-            let s = value.str
-            let n = s.unicodeScalars.count
-            guard w > n else { return .string(s) }
-            let left = (w - n) / 2 + ((w - n) % 2 == 1 && w % 2 == 1 ? 1 : 0)
-            return .string(String(repeating: " ", count: left) + s + String(repeating: " ", count: w - n - left))
+            return .string(try pyCenter(value.str, a.get(0, "width")?.intValue ?? 80))
         case "count", "length":
             switch value {
             case .string(let s): return .int(s.unicodeScalars.count)
@@ -78,6 +77,7 @@ extension Interpreter {
             if case .string(let s) = value { return s.unicodeScalars.last.map { .string(String($0)) } ?? .undefined("last") }
             return try iterate(value).last ?? .undefined("last")
         case "float":
+            if value.isUndefined { throw undefinedError(value) }
             let def = a.get(0, "default") ?? .double(0)
             switch value {
             case .int(let i): return .double(Double(i))
@@ -88,16 +88,17 @@ extension Interpreter {
             default: return def
             }
         case "int":
+            if value.isUndefined { throw undefinedError(value) }
             let def = a.get(0, "default") ?? .int(0)
             switch value {
             case .int: return value
             case .bool(let b): return .int(b ? 1 : 0)
-            case .double(let d): return d.isFinite ? .int(Int(d)) : def
+            case .double(let d): return d.isFinite ? .int(try exactInt(d)) : def
             case .string(let s):
                 let t = s.trimmingCharacters(in: .whitespaces).replacingOccurrences(of: "_", with: "")
                 let base = a.get(1, "base")?.intValue ?? 10
                 if let i = Int(t, radix: base) { return .int(i) }
-                if let d = Double(t), d.isFinite { return .int(Int(d)) }
+                if let d = Double(t), d.isFinite { return .int(try exactInt(d)) }
                 return def
             default: return def
             }
@@ -106,7 +107,7 @@ extension Interpreter {
         case "indent":
             let width = a.get(0, "width") ?? .int(4)
             let ind: String
-            if case .string(let s) = width { ind = s } else { ind = String(repeating: " ", count: width.intValue ?? 4) }
+            if case .string(let s) = width { ind = s } else { ind = try padding(" ", width.intValue ?? 4) }
             let first = a.bool(1, "first", false), blank = a.bool(2, "blank", false)
             var lines = value.str.components(separatedBy: "\n")
             for i in lines.indices where i > 0 || first {
@@ -176,7 +177,11 @@ extension Interpreter {
             let method = a.get(1, "method")?.str ?? "common"
             let m = Foundation.pow(10.0, Double(precision))
             let rule: FloatingPointRoundingRule = method == "ceil" ? .up : (method == "floor" ? .down : .toNearestOrEven)
-            let r = (x * m).rounded(rule) / m
+            var r = (x * m).rounded(rule) / m
+            if method == "common", precision >= 0, precision <= 340, x.isFinite {
+                // Python's round() rounds the exact binary value half-to-even, as C's printf does.
+                r = Double(String(format: "%.\(precision)f", x)) ?? r
+            }
             if case .int = value, method == "common" { return value }
             return .double(r)
         case "safe": return value
@@ -197,7 +202,7 @@ extension Interpreter {
         case "tojson":
             var indent: String? = nil
             if let i = a.get(0, "indent"), !i.isNone {
-                if case .string(let s) = i { indent = s } else { indent = String(repeating: " ", count: max(0, i.intValue ?? 0)) }
+                if case .string(let s) = i { indent = s } else { indent = try padding(" ", i.intValue ?? 0) }
             }
             var out = ""
             try value.writeJSON(into: &out, indent: indent, level: 0)
@@ -288,10 +293,10 @@ extension Interpreter {
         case "callable": if case .function = v { return true }; return false
         case "odd", "even":
             guard let i = v.intValue else { throw InterpreterError.type("test '\(name)' expects an integer") }
-            return (abs(i) % 2 == 1) == (name == "odd")
+            return (i & 1 == 1) == (name == "odd")
         case "divisibleby":
             guard let i = v.intValue, let d = try arg().intValue, d != 0 else { throw InterpreterError.value("divisibleby needs non-zero integers") }
-            return i % d == 0
+            return d == -1 || i % d == 0
         case "eq", "equalto", "==": return v.equals(try arg())
         case "ne", "!=": return !v.equals(try arg())
         case "lt", "lessthan", "<": return try order(v, try arg()) < 0
@@ -349,4 +354,29 @@ func jinjaTitle(_ s: String) -> String {
         }
     }
     return out
+}
+
+/// Python `str.center(width)` (CPython's split of odd padding: `left = pad / 2 + (pad & width & 1)`).
+func pyCenter(_ s: String, _ w: Int) throws -> String {
+    let n = s.unicodeScalars.count
+    guard w > n else { return s }
+    let pad = w - n
+    let left = pad / 2 + (pad & w & 1)
+    return try padding(" ", left) + s + padding(" ", pad - left)
+}
+
+/// `Int(d)` truncating toward zero; throws when `d` is outside the 64-bit range (Python would make a big int).
+func exactInt(_ d: Double) throws -> Int {
+    guard let i = Int(exactly: d.rounded(.towardZero)) else { throw InterpreterError.limit("integer overflow converting \(d)") }
+    return i
+}
+
+/// `count` copies of `unit` (none when `count` <= 0); throws instead of exhausting memory for huge counts.
+func padding(_ unit: String, _ count: Int) throws -> String {
+    guard count > 0 else { return "" }
+    let (total, overflow) = count.multipliedReportingOverflow(by: max(1, unit.utf8.count))
+    guard !overflow, total <= Interpreter.maxSequence else {
+        throw InterpreterError.limit("string of \(count) repetitions is too large")
+    }
+    return String(repeating: unit, count: count)
 }

@@ -26,12 +26,16 @@ final class Interpreter {
     let now: Date
 
     static let maxCallDepth = 48
-    static let maxSteps = 500_000
+    /// Default bound on executed statements, loop iterations and calls per render (a safety net against
+    /// hostile templates; an O(n²) template over 1,000 messages needs about 1–3 million).
+    static let defaultMaxSteps = 10_000_000
+    let maxSteps: Int
     static let maxOutputBytes = 32 << 20
 
-    init(variables: [String: Value], now: Date) {
+    init(variables: [String: Value], now: Date, maxSteps: Int = Interpreter.defaultMaxSteps) {
         frames = [variables]
         self.now = now
+        self.maxSteps = maxSteps
     }
 
     // MARK: output
@@ -55,7 +59,7 @@ final class Interpreter {
 
     private func tick() throws {
         steps += 1
-        if steps > Interpreter.maxSteps { throw InterpreterError.limit("template exceeded \(Interpreter.maxSteps) evaluation steps") }
+        if steps > maxSteps { throw InterpreterError.limit("template exceeded \(maxSteps) evaluation steps") }
     }
 
     // MARK: variables
@@ -178,11 +182,16 @@ final class Interpreter {
         }
         if items.isEmpty { return try exec(orElse) }
         let n = items.count
+        let position = LoopPosition()
+        let cycle = Value.function(Function("cycle") { _, args, _ in
+            args.isEmpty ? .undefined("cycle") : args[position.index % args.count]
+        })
+        var loop = OrderedDict()
         for (idx, item) in items.enumerated() {
             try tick()
+            position.index = idx
             var frame: [String: Value] = [:]
             try bind(item, into: &frame)
-            var loop = OrderedDict()
             loop["index"] = .int(idx + 1)
             loop["index0"] = .int(idx)
             loop["revindex"] = .int(n - idx)
@@ -194,9 +203,7 @@ final class Interpreter {
             loop["depth0"] = .int(0)
             loop["previtem"] = idx > 0 ? items[idx - 1] : .undefined("previtem")
             loop["nextitem"] = idx < n - 1 ? items[idx + 1] : .undefined("nextitem")
-            loop["cycle"] = .function(Function("cycle") { _, args, _ in
-                args.isEmpty ? .undefined("cycle") : args[idx % args.count]
-            })
+            loop["cycle"] = cycle
             frame["loop"] = .object(loop)
             frames.append(frame)
             let flow: Flow
@@ -311,7 +318,9 @@ final class Interpreter {
             let v = try eval(x)
             line = l
             switch v {
-            case .int(let i): return .int(-i)
+            case .int(let i):
+                if i == Int.min { throw InterpreterError.limit("integer overflow") }
+                return .int(-i)
             case .bool(let b): return .int(b ? -1 : 0)
             case .double(let d): return .double(-d)
             default: throw InterpreterError.type("bad operand type for unary -: '\(v.typeName)'")
@@ -345,4 +354,9 @@ final class Interpreter {
             return try b.map(eval) ?? .undefined("conditional expression")
         }
     }
+}
+
+/// Current iteration index shared with the loop's `cycle` function.
+final class LoopPosition {
+    var index = 0
 }

@@ -166,6 +166,8 @@ extension Interpreter {
         case "islower": return bound(name) { _, _ in .bool(s.contains { $0.isCased } && s == s.lowercased()) }
         case "format":
             return bound(name) { args, kw in .string(try pyFormat(s, args, kw)) }
+        case "center":
+            return bound(name) { [unowned self] args, _ in .string(try pyCenter(s, try self.argInt(args, 0, 0))) }
         case "zfill":
             return bound(name) { [unowned self] args, _ in
                 let w = try self.argInt(args, 0, 0)
@@ -174,7 +176,7 @@ extension Interpreter {
                 var body = s
                 var sign = ""
                 if let f = s.first, f == "-" || f == "+" { sign = String(f); body.removeFirst() }
-                return .string(sign + String(repeating: "0", count: w - n) + body)
+                return .string(try sign + padding("0", w - n) + body)
             }
         default: return nil
         }
@@ -198,9 +200,18 @@ extension Interpreter {
                 default: throw InterpreterError.type("range expected 1 to 3 arguments, got \(ints.count)")
                 }
                 if step == 0 { throw InterpreterError.value("range() arg 3 must not be zero") }
-                let n = step > 0 ? max(0, (stop - start + step - 1) / step) : max(0, (start - stop - step - 1) / -step)
-                if n > 100_000 { throw InterpreterError.limit("range too big (\(n) items, limit 100000)") }
-                return .array((0..<n).map { .int(start + $0 * step) })
+                // Count in floating point first so extreme bounds cannot overflow.
+                let span = step > 0 ? Double(stop) - Double(start) : Double(start) - Double(stop)
+                if span / Double(step.magnitude) > 100_000 { throw InterpreterError.limit("range too big (limit 100000 items)") }
+                var out: [Value] = []
+                var v = start
+                while step > 0 ? v < stop : v > stop {
+                    out.append(.int(v))
+                    let (next, overflow) = v.addingReportingOverflow(step)
+                    if overflow { break }
+                    v = next
+                }
+                return .array(out)
             }
         case "dict":
             return bound(name) { [unowned self] args, kw in

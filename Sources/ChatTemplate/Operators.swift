@@ -12,6 +12,7 @@ extension Interpreter {
 
     func binary(_ op: BinaryOp, _ a: Value, _ b: Value) throws -> Value {
         if op == .concat { return .string(try checkedJoin(a.str, b.str)) }
+        if op == .mod, case .string(let fmt) = a { return .string(try percentFormat(fmt, b)) }
         if a.isUndefined { throw undefinedError(a) }
         if b.isUndefined { throw undefinedError(b) }
         let unsupported = InterpreterError.type("unsupported operand type(s) for \(op.rawValue): '\(a.typeName)' and '\(b.typeName)'")
@@ -34,10 +35,10 @@ extension Interpreter {
             if let n = b.intValue, !b.isBoolLike {
                 switch a {
                 case .string(let s):
-                    guard max(0, n) * s.utf8.count <= Interpreter.maxSequence else { throw InterpreterError.limit("string too large") }
-                    return .string(String(repeating: s, count: max(0, n)))
+                    return .string(s.isEmpty ? "" : try padding(s, n))
                 case .array(let x):
-                    guard max(0, n) * x.count <= Interpreter.maxSequence else { throw InterpreterError.limit("list too large") }
+                    let (total, overflow) = max(0, n).multipliedReportingOverflow(by: x.count)
+                    guard !overflow, total <= Interpreter.maxSequence else { throw InterpreterError.limit("list too large") }
                     return .array(Array([[Value]](repeating: x, count: max(0, n)).joined()))
                 default: break
                 }
@@ -52,6 +53,7 @@ extension Interpreter {
         case .floorDiv:
             if let x = a.intValue, let y = b.intValue {
                 if y == 0 { throw InterpreterError.value("integer division or modulo by zero") }
+                if x == Int.min && y == -1 { throw InterpreterError.limit("integer overflow") }
                 var q = x / y
                 if x % y != 0 && ((x < 0) != (y < 0)) { q -= 1 }
                 return .int(q)
@@ -63,6 +65,7 @@ extension Interpreter {
             if case .string(let fmt) = a { return .string(try percentFormat(fmt, b)) }
             if let x = a.intValue, let y = b.intValue {
                 if y == 0 { throw InterpreterError.value("integer division or modulo by zero") }
+                if y == -1 { return .int(0) }
                 var r = x % y
                 if r != 0 && ((r < 0) != (y < 0)) { r += y }
                 return .int(r)
@@ -78,7 +81,7 @@ extension Interpreter {
                     if o { throw InterpreterError.limit("integer overflow") }
                     result = r
                 }
-                if y > 64 && abs(x) > 1 { throw InterpreterError.limit("integer overflow") }
+                if y > 64 && x.magnitude > 1 { throw InterpreterError.limit("integer overflow") }
                 if y > 64 && x == -1 { result = y % 2 == 0 ? 1 : -1 }
                 return .int(result)
             }
@@ -137,22 +140,22 @@ extension Interpreter {
                 if let p = precision, let n = Int(p) { piece = String(String.UnicodeScalarView(piece.unicodeScalars.prefix(n))) }
             case "d", "i":
                 guard let n = v.number else { throw InterpreterError.type("%d format: a real number is required, not \(v.typeName)") }
-                piece = String(Int(n))
+                piece = String(try exactInt(n))
             case "f", "F":
                 guard let n = v.number else { throw InterpreterError.type("must be real number, not \(v.typeName)") }
-                piece = String(format: "%.\(Int(precision ?? "6") ?? 6)f", n)
+                piece = String(format: "%.\(min(340, Int(precision ?? "6") ?? 6))f", n)
             default: throw InterpreterError.value("unsupported format character '\(spec)'")
             }
-            let w = Int(width) ?? 0
+            let w = width.isEmpty ? 0 : (Int(width) ?? Int.max)
             let len = piece.unicodeScalars.count
             if len < w {
                 if flags.contains("-") {
-                    piece += String(repeating: " ", count: w - len)
+                    piece += try padding(" ", w - len)
                 } else if flags.contains("0") && spec != "s" && spec != "r" {
                     let neg = piece.hasPrefix("-")
-                    piece = (neg ? "-" : "") + String(repeating: "0", count: w - len) + (neg ? String(piece.dropFirst()) : piece)
+                    piece = (neg ? "-" : "") + (try padding("0", w - len)) + (neg ? String(piece.dropFirst()) : piece)
                 } else {
-                    piece = String(repeating: " ", count: w - len) + piece
+                    piece = try padding(" ", w - len) + piece
                 }
             }
             out += piece

@@ -149,7 +149,11 @@ enum Value {
     }
 
     /// Python `repr(value)`.
-    var repr: String {
+    var repr: String { repr(depth: 0) }
+
+    /// `repr` with a nesting bound: a namespace can contain itself, which Python prints with `...`.
+    private func repr(depth: Int) -> String {
+        if depth > 200 { return "..." }
         switch self {
         case .undefined: return ""
         case .none: return "None"
@@ -157,12 +161,13 @@ enum Value {
         case .int(let i): return String(i)
         case .double(let d): return pythonFloatRepr(d)
         case .string(let s): return pythonStringRepr(s)
-        case .array(let a): return "[" + a.map { $0.repr }.joined(separator: ", ") + "]"
-        case .tuple(let a): return "(" + a.map { $0.repr }.joined(separator: ", ") + (a.count == 1 ? ",)" : ")")
+        case .array(let a): return "[" + a.map { $0.repr(depth: depth + 1) }.joined(separator: ", ") + "]"
+        case .tuple(let a):
+            return "(" + a.map { $0.repr(depth: depth + 1) }.joined(separator: ", ") + (a.count == 1 ? ",)" : ")")
         case .object(let o):
-            return "{" + o.pairs.map { pythonStringRepr($0.0) + ": " + $0.1.repr }.joined(separator: ", ") + "}"
+            return "{" + o.pairs.map { pythonStringRepr($0.0) + ": " + $0.1.repr(depth: depth + 1) }.joined(separator: ", ") + "}"
         case .namespace(let n):
-            return "<Namespace " + Value.object(n.attrs).repr + ">"
+            return "<Namespace " + Value.object(n.attrs).repr(depth: depth + 1) + ">"
         case .function(let f): return "<function \(f.name)>"
         }
     }

@@ -168,7 +168,14 @@ final class ChatTemplateUnitTests: XCTestCase {
     }
 
     func testStepLimitThrows() throws {
-        XCTAssertThrowsError(try render("{% for i in range(1000) %}{% for j in range(1000) %}{% endfor %}{% endfor %}"))
+        let t = try ChatTemplate(source: "{% for i in range(1000) %}{% for j in range(1000) %}{% endfor %}{% endfor %}")
+        XCTAssertThrowsError(try t.render(messages: [], tools: nil, addGenerationPrompt: false, bosToken: nil, eosToken: nil,
+                                          extra: [:], now: nil, maxSteps: 100_000)) { e in
+            guard case ChatTemplateError.runtime(_, let m) = e else { return XCTFail("\(e)") }
+            XCTAssertTrue(m.contains("steps"), m)
+        }
+        // The same template within the default bound renders.
+        XCTAssertEqual(try render("{% for i in range(300) %}{% for j in range(300) %}{% endfor %}{% endfor %}ok"), "ok")
     }
 
     func testStringGrowthLimitThrows() throws {
@@ -213,5 +220,26 @@ final class ChatTemplateStackTests: XCTestCase {
         XCTAssertEqual(outcomes[0], "threw")
         XCTAssertEqual(outcomes[1], "threw")
         XCTAssertEqual(outcomes[3], "threw")
+    }
+}
+
+/// Integer edge cases and huge repetition counts must throw (or compute), never trap.
+final class ChatTemplateArithmeticEdgeTests: XCTestCase {
+    func testNoTrapsOnExtremeIntegers() throws {
+        let big = "9223372036854775807"
+        let sources = [
+            "{{ -(-\(big) - 1) }}", "{{ (-\(big) - 1) // -1 }}", "{{ (-\(big) - 1) % -1 }}", "{{ (-\(big) - 1) | abs }}",
+            "{{ \(big) + 1 }}", "{{ \(big) * 2 }}", "{{ 3 ** 100 }}", "{{ range(-\(big), \(big)) | length }}",
+            "{{ range(-\(big), \(big), \(big)) | list }}", "{{ 'ab' * \(big) }}", "{{ [1, 2] * \(big) }}",
+            "{{ 'x' | indent(\(big)) }}", "{{ 'x' | center(\(big)) }}", "{{ 'x'.zfill(\(big)) }}", "{{ '%99999999999d' % 1 }}",
+            "{{ 'x' | indent(-5) }}", "{% set ns = namespace() %}{% set ns.me = ns %}{{ ns }}", "{{ [1] | batch(9223372036854775807, 0) | list }}", "{{ 1e300 | int }}", "{{ '%d' % 1e300 }}", "{{ 2.5 | round(100000000) }}", "{{ 'x' | center(-5) }}", "{{ [1] | tojson(indent=-3) }}", "{{ (-\(big) - 1) is odd }}",
+        ]
+        for src in sources {
+            _ = try? ChatTemplate(source: src).render(messages: [], tools: nil, addGenerationPrompt: false,
+                                                      bosToken: nil, eosToken: nil)
+        }
+        let t = try ChatTemplate(source: "{{ range(-\(big), \(big), \(big)) | list }}|{{ 7 // -1 }}|{{ 7 % -1 }}")
+        XCTAssertEqual(try t.render(messages: [], tools: nil, addGenerationPrompt: false, bosToken: nil, eosToken: nil),
+                       "[-\(big), 0]|-7|0")
     }
 }
