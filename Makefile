@@ -10,7 +10,7 @@ VENV ?= .venv
 JOBS ?= $(shell nproc)
 RELEASE_BIN := .build/release/sputnik
 
-.PHONY: serve test deps models build test-swift test-e2e venv clean
+.PHONY: serve test deps models build build-tests test-swift test-e2e venv clean
 
 deps:
 	@scripts/install-deps.sh
@@ -29,11 +29,14 @@ venv: deps
 	@$(VENV)/bin/python -c 'import openai, pytest' 2>/dev/null || \
 	  $(VENV)/bin/pip install -q 'openai>=1.40,<3' 'pytest>=8,<10'
 
-# One release build serves both the Swift tests and the end-to-end tests.
-test-swift: models
-	SPUTNIK_MODELS_DIR=$(abspath $(MODELS_DIR)) $(SWIFT) test -c release -j $(JOBS)
+# One release build (with tests) serves both the Swift tests and the end-to-end tests.
+build-tests: deps
+	$(SWIFT) build -c release --build-tests -j $(JOBS)
 
-test-e2e: models build venv
+test-swift: models build-tests
+	SPUTNIK_MODELS_DIR=$(abspath $(MODELS_DIR)) $(SWIFT) test -c release --skip-build
+
+test-e2e: models build-tests venv
 	SPUTNIK_BIN=$(abspath $(RELEASE_BIN)) SPUTNIK_MODEL=$(abspath $(MODEL)) $(VENV)/bin/python -m pytest -q Tests/e2e
 
 test: test-swift test-e2e
