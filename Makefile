@@ -31,7 +31,7 @@ venv: deps
 
 # One release build (with tests) serves both the Swift tests and the end-to-end tests.
 build-tests: deps
-	$(SWIFT) build -c release --build-tests -j $(JOBS)
+	$(SWIFT) build -c release --build-tests -Xswiftc -enable-testing -j $(JOBS)
 
 test-swift: models build-tests
 	SPUTNIK_MODELS_DIR=$(abspath $(MODELS_DIR)) $(SWIFT) test -c release --skip-build
