@@ -23,7 +23,7 @@ public final class ThreadPool: @unchecked Sendable {
 
     /// Starts `threads - 1` workers (`threads` ≥ 1). `spinIterations` is how many `pause` hints a waiting thread
     /// spins before parking (workers) or yielding its core (the caller).
-    public init(threads: Int, spinIterations: Int = 20_000) {
+    public init(threads: Int, spinIterations: Int = 2_000) {
         precondition(threads >= 1, "a thread pool needs at least one thread")
         threadCount = threads
         shared = PoolShared(spinLimit: spinIterations)
