@@ -102,7 +102,7 @@ int ck_activation_type(int weight_type) {
 
 // ---------------------------------------------------------------- quantizers
 
-void ck_quantize_row_q8_0(const float *x, void *vy, int64_t n) {
+void ck_quantize_row_q8_0_ref(const float *x, void *vy, int64_t n) {
     ck_block_q8_0 *y = (ck_block_q8_0 *)vy;
     for (int64_t b = 0; b < n / CK_QK; b++) {
         const float *xb = x + b * CK_QK;
@@ -115,7 +115,7 @@ void ck_quantize_row_q8_0(const float *x, void *vy, int64_t n) {
     }
 }
 
-void ck_quantize_row_q8_1(const float *x, void *vy, int64_t n) {
+void ck_quantize_row_q8_1_ref(const float *x, void *vy, int64_t n) {
     ck_block_q8_1 *y = (ck_block_q8_1 *)vy;
     for (int64_t b = 0; b < n / CK_QK; b++) {
         const float *xb = x + b * CK_QK;
@@ -132,6 +132,14 @@ void ck_quantize_row_q8_1(const float *x, void *vy, int64_t n) {
         y[b].d = ck_fp32_to_fp16(d);
         y[b].s = ck_fp32_to_fp16((float)sum * d);
     }
+}
+
+void ck_quantize_row_q8_0(const float *x, void *y, int64_t n) {
+    if (CK_USE_AVX2) ck_quantize_row_q8_0_avx2(x, y, n); else ck_quantize_row_q8_0_ref(x, y, n);
+}
+
+void ck_quantize_row_q8_1(const float *x, void *y, int64_t n) {
+    if (CK_USE_AVX2) ck_quantize_row_q8_1_avx2(x, y, n); else ck_quantize_row_q8_1_ref(x, y, n);
 }
 
 void ck_quantize_activation_row(int weight_type, const float *x, void *y, int64_t n) {
@@ -425,4 +433,19 @@ void ck_attn_values(int kv_type, const float *w, int64_t d, const void *v_base, 
                     const int32_t *table, int64_t bs, int64_t n, float *out) {
     if (CK_USE_AVX2 && d % 8 == 0) ck_attn_values_avx2(kv_type, w, d, v_base, slot_bytes, table, bs, n, out);
     else ck_attn_values_ref(kv_type, w, d, v_base, slot_bytes, table, bs, n, out);
+}
+
+// ---------------------------------------------------------------- softmax
+
+void ck_softmax_ref(float *x, int64_t n) {
+    float m = -INFINITY;
+    for (int64_t i = 0; i < n; i++) m = fmaxf(m, x[i]);
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; i++) { x[i] = expf(x[i] - m); sum += x[i]; }
+    const float inv = (float)(1.0 / sum);
+    for (int64_t i = 0; i < n; i++) x[i] *= inv;
+}
+
+void ck_softmax(float *x, int64_t n) {
+    if (CK_USE_AVX2) ck_softmax_avx2(x, n); else ck_softmax_ref(x, n);
 }

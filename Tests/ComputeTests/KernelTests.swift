@@ -280,6 +280,36 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    func testSIMDQuantizersAreBitIdenticalToReference() throws {
+        try XCTSkipUnless(ck_has_avx2() == 1, "no AVX2 on this CPU: only the reference kernels run")
+        var rng = TestRNG(state: 10)
+        for scale in [Float(1e-3), 1, 300] {
+            var x = rng.floats(256, scale)
+            x[5] = 0; x[40] = 127.0 / 254.0 * scale          // a value that can land on a .5 tie
+            for i in 64..<96 { x[i] = 0 }                      // an all-zero block
+            for (bytes, simd, ref) in [(34, ck_quantize_row_q8_0_avx2, ck_quantize_row_q8_0_ref),
+                                       (36, ck_quantize_row_q8_1_avx2, ck_quantize_row_q8_1_ref)] {
+                var a = [UInt8](repeating: 0, count: 8 * bytes), b = a
+                simd(x, &a, 256)
+                ref(x, &b, 256)
+                XCTAssertEqual(a, b, "block size \(bytes), scale \(scale)")
+            }
+        }
+    }
+
+    func testSIMDSoftmaxMatchesReference() throws {
+        try XCTSkipUnless(ck_has_avx2() == 1, "no AVX2 on this CPU: only the reference kernels run")
+        var rng = TestRNG(state: 15)
+        for n in [1, 7, 8, 33, 300] {
+            var a = rng.floats(n, 30)
+            a[0] = -200   // underflows to 0
+            var b = a
+            ck_softmax_avx2(&a, Int64(n))
+            ck_softmax_ref(&b, Int64(n))
+            for i in 0..<n { XCTAssertEqual(a[i], b[i], accuracy: 1e-6 + b[i] * 1e-6, "n \(n) i \(i)") }
+        }
+    }
+
     func testAxpyMatchesReference() throws {
         try XCTSkipUnless(ck_has_avx2() == 1, "no AVX2 on this CPU: only the reference kernels run")
         var rng = TestRNG(state: 7)

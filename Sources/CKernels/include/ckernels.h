@@ -54,6 +54,17 @@ void ck_quantize_row_q8_1(const float *x, void *y, int64_t n);
 /// Converts one f32 row to `ck_activation_type(weight_type)` (a copy for f32).
 void ck_quantize_activation_row(int weight_type, const float *x, void *y, int64_t n);
 
+/// Scalar twins / AVX2 variants of the activation quantizers (bit-identical results).
+void ck_quantize_row_q8_0_ref(const float *x, void *y, int64_t n);
+void ck_quantize_row_q8_0_avx2(const float *x, void *y, int64_t n);
+void ck_quantize_row_q8_1_ref(const float *x, void *y, int64_t n);
+void ck_quantize_row_q8_1_avx2(const float *x, void *y, int64_t n);
+
+// ---- softmax: x[0..<n] = exp(x - max) / sum, in place ----
+void ck_softmax(float *x, int64_t n);
+void ck_softmax_ref(float *x, int64_t n);
+void ck_softmax_avx2(float *x, int64_t n);
+
 // ---- dequantizers: y[0..<n] = row x of `type` ----
 void ck_dequantize_row(int type, const void *x, float *y, int64_t n);
 
