@@ -508,6 +508,36 @@ CK_AVX2 void ck_softmax_avx2(float *x, int64_t n) {
     for (; i < n; i++) x[i] *= 1.0f / sum;
 }
 
+/// Repacked q8_0 (see ckernels.h): one 16-byte scale load and eight contiguous 32-byte rows per block.
+CK_AVX2 void ck_matmul_q8_0_x8_avx2(const void *wp, int64_t n, int64_t r0, int64_t r1, const void *x, size_t xrb,
+                                   int64_t ncols, float *y, int64_t ys) {
+    const int64_t nb = n / CK_QK;
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int64_t r = r0; r < r1; r += 8) {
+        const uint8_t *grp = (const uint8_t *)wp + (size_t)(r / 8) * (size_t)nb * 272;
+        for (int64_t c = 0; c < ncols; c++) {
+            const ck_block_q8_0 *a = (const ck_block_q8_0 *)((const char *)x + (size_t)c * xrb);
+            __m256 acc = _mm256_setzero_ps();
+            for (int64_t b = 0; b < nb; b++) {
+                const uint8_t *blk = grp + (size_t)b * 272;
+                const __m256i by = _mm256_loadu_si256((const __m256i *)a[b].qs);
+                __m256i p[8];
+                for (int k = 0; k < 8; k++) {
+                    const __m256i bx = _mm256_loadu_si256((const __m256i *)(blk + 16 + 32 * k));
+                    p[k] = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(bx, bx), _mm256_sign_epi8(by, bx)), ones);
+                }
+                const __m256i lo = _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
+                const __m256i hi = _mm256_hadd_epi32(_mm256_hadd_epi32(p[4], p[5]), _mm256_hadd_epi32(p[6], p[7]));
+                const __m256i sum = _mm256_add_epi32(_mm256_permute2x128_si256(lo, hi, 0x20),
+                                                     _mm256_permute2x128_si256(lo, hi, 0x31));
+                const __m256 dv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)blk));
+                acc = _mm256_fmadd_ps(_mm256_mul_ps(dv, _mm256_set1_ps(h2f(a[b].d))), _mm256_cvtepi32_ps(sum), acc);
+            }
+            _mm256_storeu_ps(y + c * ys + r, acc);
+        }
+    }
+}
+
 int ck_matmul_rows_avx2(int weight_type, const void *w, size_t wrb, int64_t n, int64_t r0, int64_t r1,
                         const void *x, size_t xrb, int64_t ncols, float *y, int64_t ys) {
     switch (weight_type) {
@@ -557,6 +587,10 @@ void ck_attn_values_avx2(int kv_type, const float *w, int64_t d, const void *v_b
 void ck_quantize_row_q8_0_avx2(const float *x, void *y, int64_t n) { ck_quantize_row_q8_0_ref(x, y, n); }
 void ck_quantize_row_q8_1_avx2(const float *x, void *y, int64_t n) { ck_quantize_row_q8_1_ref(x, y, n); }
 void ck_softmax_avx2(float *x, int64_t n) { ck_softmax_ref(x, n); }
+void ck_matmul_q8_0_x8_avx2(const void *wp, int64_t n, int64_t r0, int64_t r1, const void *x, size_t xrb,
+                            int64_t ncols, float *y, int64_t ys) {
+    ck_matmul_q8_0_x8_ref(wp, n, r0, r1, x, xrb, ncols, y, ys);
+}
 int ck_matmul_rows_avx2(int t, const void *w, size_t wrb, int64_t n, int64_t r0, int64_t r1,
                         const void *x, size_t xrb, int64_t ncols, float *y, int64_t ys) {
     (void)t; (void)w; (void)wrb; (void)n; (void)r0; (void)r1; (void)x; (void)xrb; (void)ncols; (void)y; (void)ys;

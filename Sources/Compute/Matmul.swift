@@ -28,7 +28,7 @@ public struct WeightMatrix: @unchecked Sendable {
     public let cols: Int
     /// Bytes between consecutive rows.
     public let rowBytes: Int
-    /// The same weights repacked for the interleaved kernels (q4_1 in groups of 8 rows, see `WeightRepacker`),
+    /// The same weights repacked for the interleaved kernels (q4_1 / q8_0 in groups of 8 rows, see `WeightRepacker`),
     /// or nil. `data` stays valid for row access.
     public private(set) var packed: UnsafeRawPointer?
 
@@ -182,7 +182,11 @@ public final class Matmul: @unchecked Sendable {
         if lo >= hi { return }
         let (xa, xrb) = activation(for: w.type, x: x, cols: w.cols)
         if let p = w.packed, lo % 8 == 0, hi % 8 == 0 {
-            ck_matmul_q4_1_x8(p, Int64(w.cols), Int64(lo), Int64(hi), xa, xrb, Int64(numTokens), y, Int64(w.rows))
+            if w.type == .q4_1 {
+                ck_matmul_q4_1_x8(p, Int64(w.cols), Int64(lo), Int64(hi), xa, xrb, Int64(numTokens), y, Int64(w.rows))
+            } else {
+                ck_matmul_q8_0_x8(p, Int64(w.cols), Int64(lo), Int64(hi), xa, xrb, Int64(numTokens), y, Int64(w.rows))
+            }
             return
         }
         ck_matmul_rows(w.type.rawValue, w.data, w.rowBytes, Int64(w.cols), Int64(lo), Int64(hi),
@@ -208,12 +212,17 @@ public final class WeightRepacker: @unchecked Sendable {
     /// Total bytes of repacked copies.
     public private(set) var bytes = 0
 
-    /// `w` with a repacked copy attached when a kernel exists for it (q4_1 with a multiple of 8 rows), else `w`.
+    /// `w` with a repacked copy attached when a kernel exists for it (q4_1 or q8_0 with a multiple of 8 rows),
+    /// else `w`.
     public func repack(_ w: WeightMatrix) -> WeightMatrix {
-        guard w.type == .q4_1, w.rows % 8 == 0, w.rows > 0 else { return w }
-        let size = ck_q4_1_x8_size(Int64(w.rows), Int64(w.cols))
+        guard w.type == .q4_1 || w.type == .q8_0, w.rows % 8 == 0, w.rows > 0 else { return w }
+        let size = w.rows * w.rowBytes
         let buf = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 64)
-        ck_repack_q4_1_x8(w.data, w.rowBytes, Int64(w.rows), Int64(w.cols), buf)
+        if w.type == .q4_1 {
+            ck_repack_q4_1_x8(w.data, w.rowBytes, Int64(w.rows), Int64(w.cols), buf)
+        } else {
+            ck_repack_q8_0_x8(w.data, w.rowBytes, Int64(w.rows), Int64(w.cols), buf)
+        }
         buffers.append(buf)
         bytes += size
         return w.withPacked(UnsafeRawPointer(buf))

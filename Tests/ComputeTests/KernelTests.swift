@@ -240,6 +240,28 @@ final class KernelTests: XCTestCase {
         for i in 0..<plain.count { XCTAssertEqual(simd[i], plain[i], accuracy: 1e-4 + abs(plain[i]) * 1e-5, "element \(i)") }
     }
 
+    func testRepackedQ8_0MatchesPlainLayout() throws {
+        var rng = TestRNG(state: 17)
+        let n = 96, rows = 16, cols = 3
+        let (w, a) = makeOperands(type: .q8_0, rows: rows, n: n, cols: cols, rng: &rng)
+        let arb = Int(ck_row_size(WeightType.q8_0.activationTypeID, Int64(n)))
+        var packed = [UInt8](repeating: 0, count: w.count)
+        var plain = [Float](repeating: .nan, count: rows * cols), ref = plain, simd = plain
+        w.withUnsafeBytes { wp in
+            a.withUnsafeBytes { ap in
+                packed.withUnsafeMutableBytes { ck_repack_q8_0_x8(wp.baseAddress!, WeightType.q8_0.rowBytes(n), Int64(rows), Int64(n), $0.baseAddress!) }
+                ck_matmul_rows_ref(WeightType.q8_0.rawValue, wp.baseAddress!, WeightType.q8_0.rowBytes(n), Int64(n), 0, Int64(rows), ap.baseAddress!, arb, Int64(cols), &plain, Int64(rows))
+                packed.withUnsafeBytes { pp in
+                    ck_matmul_q8_0_x8_ref(pp.baseAddress!, Int64(n), 0, Int64(rows), ap.baseAddress!, arb, Int64(cols), &ref, Int64(rows))
+                    ck_matmul_q8_0_x8(pp.baseAddress!, Int64(n), 0, 8, ap.baseAddress!, arb, Int64(cols), &simd, Int64(rows))
+                    ck_matmul_q8_0_x8(pp.baseAddress!, Int64(n), 8, Int64(rows), ap.baseAddress!, arb, Int64(cols), &simd, Int64(rows))
+                }
+            }
+        }
+        XCTAssertEqual(ref, plain, "the repacked scalar twin must reproduce the plain reference exactly")
+        for i in 0..<plain.count { XCTAssertEqual(simd[i], plain[i], accuracy: 1e-4 + abs(plain[i]) * 1e-5, "element \(i)") }
+    }
+
     func testPagedAttentionKernelsMatchReference() throws {
         try XCTSkipUnless(ck_has_avx2() == 1, "no AVX2 on this CPU: only the reference kernels run")
         var rng = TestRNG(state: 9)

@@ -120,6 +120,17 @@ void ck_matmul_q4_1_x8_ref(const void *wp, int64_t n, int64_t r0, int64_t r1, co
 void ck_matmul_q4_1_x8_avx2(const void *wp, int64_t n, int64_t r0, int64_t r1, const void *x, size_t x_row_bytes,
                             int64_t ncols, float *y, int64_t y_stride);
 
+// ---- q8_0 repacked in groups of 8 rows ----
+// NOTE: group g, block b at byte (g * nb + b) * 272: uint16 d[8] in row order, then int8 qs[8][32] in row order.
+void ck_repack_q8_0_x8(const void *w, size_t w_row_bytes, int64_t rows, int64_t n, void *out);
+/// Like ck_matmul_rows for a repacked q8_0 matrix; r0 and r1 multiples of 8; X in q8_0.
+void ck_matmul_q8_0_x8(const void *wp, int64_t n, int64_t r0, int64_t r1, const void *x, size_t x_row_bytes,
+                       int64_t ncols, float *y, int64_t y_stride);
+void ck_matmul_q8_0_x8_ref(const void *wp, int64_t n, int64_t r0, int64_t r1, const void *x, size_t x_row_bytes,
+                           int64_t ncols, float *y, int64_t y_stride);
+void ck_matmul_q8_0_x8_avx2(const void *wp, int64_t n, int64_t r0, int64_t r1, const void *x, size_t x_row_bytes,
+                            int64_t ncols, float *y, int64_t y_stride);
+
 // ---- attention over a paged KV cache (one query head) ----
 // K/V rows of one KV head: position p lives at base + (table[p / block_size] * block_size + p % block_size) *
 // slot_bytes; kv_type is CK_F32 or CK_F16.
