@@ -8,7 +8,10 @@ import Foundation
 /// calling thread participates too and the call returns as soon as every chunk is done. A worker that is
 /// descheduled (another process owns the core) therefore never stalls a job: the others take its chunks, and a
 /// late worker finds nothing left. Workers spin briefly (`pause`) between jobs, then park on a condition
-/// variable. The hot path allocates nothing and takes no lock unless a worker is parked.
+/// variable. The hot path allocates nothing and takes no lock unless a worker is parked. If the caller ever waits
+/// more than a millisecond (and three of its own chunk times) for a worker's chunk (the worker lost its core to
+/// another process), the next few
+/// hundred jobs run on the calling thread alone before the workers are tried again.
 ///
 /// NOTE: job life cycle (`generation` odd = a job is open):
 /// ```
@@ -20,12 +23,19 @@ public final class ThreadPool: @unchecked Sendable {
     public let threadCount: Int
     private let shared: PoolShared
     private let running = ManagedAtomic<Bool>(false)
+    /// Jobs left to run on the calling thread alone after a worker stalled a job (see `parallelFor`).
+    private var soloJobs = 0
+    /// Stall threshold in nanoseconds and how many jobs to run alone after one.
+    private let stallNanos: UInt64 = 1_000_000
+    private let soloAfterStall: Int
 
     /// Starts `threads - 1` workers (`threads` ≥ 1). `spinIterations` is how many `pause` hints a waiting thread
-    /// spins before parking (workers) or yielding its core (the caller).
-    public init(threads: Int, spinIterations: Int = 2_000) {
+    /// spins before parking (workers) or yielding its core (the caller); `soloJobsAfterStall` how many jobs run
+    /// on the calling thread alone after a worker stalled one (0 disables the fallback).
+    public init(threads: Int, spinIterations: Int = 2_000, soloJobsAfterStall: Int = 300) {
         precondition(threads >= 1, "a thread pool needs at least one thread")
         threadCount = threads
+        soloAfterStall = soloJobsAfterStall
         shared = PoolShared(spinLimit: spinIterations)
         for index in 1..<threads {
             let s = shared
@@ -49,6 +59,9 @@ public final class ThreadPool: @unchecked Sendable {
         if count <= 0 { return }
         let chunk = max(1, chunk)
         if threadCount == 1 || count <= chunk { body(0..<count, 0); return }
+        // A worker that was descheduled while holding a chunk makes the caller wait for the core to come back.
+        // When that happened recently, the next jobs run on the calling thread alone (the cores are busy anyway).
+        if soloJobs > 0 { soloJobs -= 1; body(0..<count, 0); return }
         let wasRunning = running.exchange(true, ordering: .acquiring)
         precondition(!wasRunning, "ThreadPool.parallelFor is not re-entrant")
         let s = shared
@@ -60,11 +73,17 @@ public final class ThreadPool: @unchecked Sendable {
             s.done.store(0, ordering: .relaxed)
             s.generation.wrappingIncrement(ordering: .sequentiallyConsistent)      // open
             s.wakeParked()
-            s.work(participant: 0)
+            let workStart = DispatchTime.now().uptimeNanoseconds
+            let chunksDone = s.work(participant: 0)
+            let waitStart = DispatchTime.now().uptimeNanoseconds
             s.waitUntil { s.done.load(ordering: .acquiring) == count }
             s.generation.wrappingIncrement(ordering: .sequentiallyConsistent)      // closed
             s.waitUntil { s.active.load(ordering: .sequentiallyConsistent) == 0 }
             s.body = nil
+            // A stall: the wait exceeded both the threshold and three of the caller's own chunk times.
+            let waited = DispatchTime.now().uptimeNanoseconds - waitStart
+            let perChunk = (waitStart - workStart) / UInt64(max(chunksDone, 1))
+            if waited > stallNanos && waited > 3 * perChunk { soloJobs = soloAfterStall }
         }
         running.store(false, ordering: .releasing)
     }
@@ -132,13 +151,16 @@ private final class PoolShared: @unchecked Sendable {
         }
     }
 
-    /// Claims and runs chunks of the open job until none is left.
-    func work(participant: Int) {
-        guard let body else { return }
+    /// Claims and runs chunks of the open job until none is left; returns how many it ran.
+    @discardableResult
+    func work(participant: Int) -> Int {
+        guard let body else { return 0 }
+        var ran = 0
         while true {
             let c = nextChunk.loadThenWrappingIncrement(ordering: .relaxed)
             let start = c * chunk
-            if start >= count { return }
+            if start >= count { return ran }
+            ran += 1
             let end = min(count, start + chunk)
             body(start..<end, participant)
             done.wrappingIncrement(by: end - start, ordering: .releasing)
