@@ -59,6 +59,24 @@ public struct ModelHyperparameters: Sendable {
     public let ropeTheta: Double
     /// RoPE linear position scale (1 / `<arch>.rope.scaling.factor` for linear scaling, else 1).
     public let ropePositionScale: Double
+
+    /// Hyper-parameters given explicitly (loaders read them from GGUF; tests and fakes build them directly).
+    public init(architecture: String, vocabSize: Int, contextLength: Int, numLayers: Int, embeddingLength: Int,
+                numHeads: Int, numKVHeads: Int, headDim: Int, feedForwardLength: Int, rmsNormEpsilon: Float,
+                ropeTheta: Double, ropePositionScale: Double = 1) {
+        self.architecture = architecture
+        self.vocabSize = vocabSize
+        self.contextLength = contextLength
+        self.numLayers = numLayers
+        self.embeddingLength = embeddingLength
+        self.numHeads = numHeads
+        self.numKVHeads = numKVHeads
+        self.headDim = headDim
+        self.feedForwardLength = feedForwardLength
+        self.rmsNormEpsilon = rmsNormEpsilon
+        self.ropeTheta = ropeTheta
+        self.ropePositionScale = ropePositionScale
+    }
 }
 
 /// One engine step: all scheduled tokens of all sequences, flattened.
@@ -123,6 +141,14 @@ public protocol LanguageModel: AnyObject {
     /// `batch.logitRows[i]`. K/V of every token are written to `cache` at `batch.slotMapping`; a token at
     /// position p attends to positions 0...p of its sequence through its block table.
     func forward(_ batch: ForwardBatch, cache: PagedKVCache, logits: UnsafeMutablePointer<Float>)
+}
+
+extension LanguageModel {
+    /// Default for models without tracing (e.g. test doubles): always nil, setting it is ignored.
+    public var trace: ForwardTrace? {
+        get { nil }
+        set {}
+    }
 }
 
 /// Errors of loading a model from GGUF.
