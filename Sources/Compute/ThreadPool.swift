@@ -11,7 +11,8 @@ import Foundation
 /// variable. The hot path allocates nothing and takes no lock unless a worker is parked. If the caller ever waits
 /// more than a millisecond (and three of its own chunk times) for a worker's chunk (the worker lost its core to
 /// another process), the next few
-/// hundred jobs run on the calling thread alone before the workers are tried again.
+/// hundred jobs run on the calling thread alone before the workers are tried again (longer after repeated
+/// stalls).
 ///
 /// NOTE: job life cycle (`generation` odd = a job is open):
 /// ```
@@ -28,6 +29,9 @@ public final class ThreadPool: @unchecked Sendable {
     /// Stall threshold in nanoseconds and how many jobs to run alone after one.
     private let stallNanos: UInt64 = 1_000_000
     private let soloAfterStall: Int
+    /// Solo jobs after the next stall: doubles with each stall that follows a solo period (up to 64×), resets
+    /// after a pooled job without one.
+    private var soloBackoff = 0
 
     /// Starts `threads - 1` workers (`threads` ≥ 1). `spinIterations` is how many `pause` hints a waiting thread
     /// spins before parking (workers) or yielding its core (the caller); `soloJobsAfterStall` how many jobs run
@@ -36,6 +40,7 @@ public final class ThreadPool: @unchecked Sendable {
         precondition(threads >= 1, "a thread pool needs at least one thread")
         threadCount = threads
         soloAfterStall = soloJobsAfterStall
+        soloBackoff = soloJobsAfterStall
         shared = PoolShared(spinLimit: spinIterations)
         for index in 1..<threads {
             let s = shared
@@ -104,7 +109,12 @@ public final class ThreadPool: @unchecked Sendable {
         // A stall: the wait exceeded both the threshold and three of the caller's own chunk times.
         let waited = DispatchTime.now().uptimeNanoseconds - waitStart
         let perChunk = (waitStart - workStart) / UInt64(max(chunksDone, 1))
-        if waited > stallNanos && waited > 3 * perChunk { soloJobs = soloAfterStall }
+        if waited > stallNanos && waited > 3 * perChunk {
+            soloJobs = soloBackoff
+            soloBackoff = min(soloBackoff * 2, soloAfterStall * 64)
+        } else {
+            soloBackoff = soloAfterStall
+        }
         running.store(false, ordering: .releasing)
     }
 
