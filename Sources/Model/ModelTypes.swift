@@ -139,7 +139,10 @@ public protocol LanguageModel: AnyObject {
     func makeKVCache(numBlocks: Int, blockSize: Int) -> PagedKVCache
     /// Runs one forward; writes logits `[batch.logitRows.count, vocabSize]` into `logits`, row i for token
     /// `batch.logitRows[i]`. K/V of every token are written to `cache` at `batch.slotMapping`; a token at
-    /// position p attends to positions 0...p of its sequence through its block table.
+    /// position p attends to positions 0...p of its sequence through its block table. Batches larger than
+    /// `ModelOptions.maxBatchTokens` run in chunks. Not re-entrant: one thread (the engine's) calls it; it
+    /// allocates nothing after the first call with a given cache. Broken invariants (lengths, sequence tiling,
+    /// block ids, positions beyond the block table, logit rows) are preconditions.
     func forward(_ batch: ForwardBatch, cache: PagedKVCache, logits: UnsafeMutablePointer<Float>)
 }
 
