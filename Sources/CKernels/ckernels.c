@@ -102,7 +102,7 @@ int ck_activation_type(int weight_type) {
 
 // ---------------------------------------------------------------- quantizers
 
-void ck_quantize_row_q8_0(const float *x, void *vy, int64_t n) {
+void ck_quantize_row_q8_0_ref(const float *x, void *vy, int64_t n) {
     ck_block_q8_0 *y = (ck_block_q8_0 *)vy;
     for (int64_t b = 0; b < n / CK_QK; b++) {
         const float *xb = x + b * CK_QK;
@@ -115,7 +115,7 @@ void ck_quantize_row_q8_0(const float *x, void *vy, int64_t n) {
     }
 }
 
-void ck_quantize_row_q8_1(const float *x, void *vy, int64_t n) {
+void ck_quantize_row_q8_1_ref(const float *x, void *vy, int64_t n) {
     ck_block_q8_1 *y = (ck_block_q8_1 *)vy;
     for (int64_t b = 0; b < n / CK_QK; b++) {
         const float *xb = x + b * CK_QK;
@@ -132,6 +132,14 @@ void ck_quantize_row_q8_1(const float *x, void *vy, int64_t n) {
         y[b].d = ck_fp32_to_fp16(d);
         y[b].s = ck_fp32_to_fp16((float)sum * d);
     }
+}
+
+void ck_quantize_row_q8_0(const float *x, void *y, int64_t n) {
+    if (CK_USE_AVX2) ck_quantize_row_q8_0_avx2(x, y, n); else ck_quantize_row_q8_0_ref(x, y, n);
+}
+
+void ck_quantize_row_q8_1(const float *x, void *y, int64_t n) {
+    if (CK_USE_AVX2) ck_quantize_row_q8_1_avx2(x, y, n); else ck_quantize_row_q8_1_ref(x, y, n);
 }
 
 void ck_quantize_activation_row(int weight_type, const float *x, void *y, int64_t n) {
@@ -425,4 +433,64 @@ void ck_attn_values(int kv_type, const float *w, int64_t d, const void *v_base, 
                     const int32_t *table, int64_t bs, int64_t n, float *out) {
     if (CK_USE_AVX2 && d % 8 == 0) ck_attn_values_avx2(kv_type, w, d, v_base, slot_bytes, table, bs, n, out);
     else ck_attn_values_ref(kv_type, w, d, v_base, slot_bytes, table, bs, n, out);
+}
+
+// ---------------------------------------------------------------- softmax
+
+void ck_softmax_ref(float *x, int64_t n) {
+    float m = -INFINITY;
+    for (int64_t i = 0; i < n; i++) m = fmaxf(m, x[i]);
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; i++) { x[i] = expf(x[i] - m); sum += x[i]; }
+    const float inv = (float)(1.0 / sum);
+    for (int64_t i = 0; i < n; i++) x[i] *= inv;
+}
+
+void ck_softmax(float *x, int64_t n) {
+    if (CK_USE_AVX2) ck_softmax_avx2(x, n); else ck_softmax_ref(x, n);
+}
+
+// ---------------------------------------------------------------- q8_0 x8 repacking
+
+void ck_repack_q8_0_x8(const void *w, size_t w_row_bytes, int64_t rows, int64_t n, void *out) {
+    const int64_t nb = n / CK_QK;
+    uint8_t *o = (uint8_t *)out;
+    for (int64_t g = 0; g < rows / 8; g++) {
+        for (int64_t b = 0; b < nb; b++) {
+            uint8_t *blk = o + (size_t)(g * nb + b) * 272;
+            for (int i = 0; i < 8; i++) {
+                const ck_block_q8_0 *src = (const ck_block_q8_0 *)((const char *)w + (size_t)(g * 8 + i) * w_row_bytes) + b;
+                memcpy(blk + 2 * i, &src->d, 2);
+                memcpy(blk + 16 + 32 * i, src->qs, 32);
+            }
+        }
+    }
+}
+
+void ck_matmul_q8_0_x8_ref(const void *wp, int64_t n, int64_t r0, int64_t r1, const void *x, size_t x_row_bytes,
+                           int64_t ncols, float *y, int64_t y_stride) {
+    const int64_t nb = n / CK_QK;
+    for (int64_t r = r0; r < r1; r++) {
+        const int64_t g = r / 8; const int i = (int)(r % 8);
+        for (int64_t c = 0; c < ncols; c++) {
+            const ck_block_q8_0 *a = (const ck_block_q8_0 *)((const char *)x + (size_t)c * x_row_bytes);
+            float sum = 0.0f;
+            for (int64_t b = 0; b < nb; b++) {
+                const uint8_t *blk = (const uint8_t *)wp + (size_t)(g * nb + b) * 272;
+                uint16_t d;
+                memcpy(&d, blk + 2 * i, 2);
+                const int8_t *qs = (const int8_t *)(blk + 16 + 32 * i);
+                int acc = 0;
+                for (int j = 0; j < 32; j++) acc += qs[j] * a[b].qs[j];
+                sum += (float)acc * ck_fp16_to_fp32(d) * ck_fp16_to_fp32(a[b].d);
+            }
+            y[c * y_stride + r] = sum;
+        }
+    }
+}
+
+void ck_matmul_q8_0_x8(const void *wp, int64_t n, int64_t r0, int64_t r1, const void *x, size_t x_row_bytes,
+                       int64_t ncols, float *y, int64_t y_stride) {
+    if (CK_USE_AVX2) ck_matmul_q8_0_x8_avx2(wp, n, r0, r1, x, x_row_bytes, ncols, y, y_stride);
+    else ck_matmul_q8_0_x8_ref(wp, n, r0, r1, x, x_row_bytes, ncols, y, y_stride);
 }

@@ -4,6 +4,7 @@
 // then madd with ones to int32 lanes), written independently here.
 #include "ckernels.h"
 #include "ckernels_internal.h"
+#include <math.h>
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -397,6 +398,146 @@ CK_AVX2 void ck_attn_values_avx2(int kv_type, const float *w, int64_t d, const v
     }
 }
 
+// ---------------------------------------------------------------- quantizers (bit-identical to the _ref twins)
+
+/// roundf (ties away from zero) of 8 lanes: truncate, then step away from zero where |v - trunc(v)| >= 0.5.
+CK_INLINE __m256i round_away(__m256 v) {
+    const __m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    const __m256 frac = _mm256_and_ps(_mm256_sub_ps(v, t), absmask);
+    const __m256 step = _mm256_or_ps(_mm256_and_ps(v, _mm256_castsi256_ps(_mm256_set1_epi32((int)0x80000000))), _mm256_set1_ps(1.0f));
+    const __m256 r = _mm256_add_ps(t, _mm256_and_ps(_mm256_cmp_ps(frac, _mm256_set1_ps(0.5f), _CMP_GE_OQ), step));
+    return _mm256_cvtps_epi32(r);
+}
+
+/// Quantizes one block of 32 floats: returns d; writes qs; *sum = sum of the quants.
+CK_INLINE float quant_block(const float *x, int8_t *qs, int *sum) {
+    const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    __m256 v[4];
+    __m256 amax = _mm256_setzero_ps();
+    for (int k = 0; k < 4; k++) {
+        v[k] = _mm256_loadu_ps(x + 8 * k);
+        amax = _mm256_max_ps(amax, _mm256_and_ps(v[k], absmask));
+    }
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    const float am = _mm_cvtss_f32(m);
+    const float d = am / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    const __m256 idv = _mm256_set1_ps(id);
+    __m256i q[4];
+    for (int k = 0; k < 4; k++) q[k] = round_away(_mm256_mul_ps(v[k], idv));
+    const __m256i s4 = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(s4), _mm256_extracti128_si256(s4, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+    *sum = _mm_cvtsi128_si32(s);
+    // int32 → int8 with the element order restored after the lane-wise packs.
+    const __m256i p01 = _mm256_packs_epi32(q[0], q[1]);
+    const __m256i p23 = _mm256_packs_epi32(q[2], q[3]);
+    const __m256i p = _mm256_packs_epi16(p01, p23);
+    const __m256i ordered = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm256_storeu_si256((__m256i *)qs, ordered);
+    return d;
+}
+
+CK_AVX2 void ck_quantize_row_q8_0_avx2(const float *x, void *vy, int64_t n) {
+    ck_block_q8_0 *y = (ck_block_q8_0 *)vy;
+    for (int64_t b = 0; b < n / CK_QK; b++) {
+        int sum;
+        const float d = quant_block(x + b * CK_QK, y[b].qs, &sum);
+        y[b].d = _cvtss_sh(d, 0);
+    }
+}
+
+CK_AVX2 void ck_quantize_row_q8_1_avx2(const float *x, void *vy, int64_t n) {
+    ck_block_q8_1 *y = (ck_block_q8_1 *)vy;
+    for (int64_t b = 0; b < n / CK_QK; b++) {
+        int sum;
+        const float d = quant_block(x + b * CK_QK, y[b].qs, &sum);
+        y[b].d = _cvtss_sh(d, 0);
+        y[b].s = _cvtss_sh((float)sum * d, 0);
+    }
+}
+
+// ---------------------------------------------------------------- softmax
+
+/// e^x for 8 lanes, x <= 0 expected (softmax after max subtraction); ~2 ulp. Range reduction x = k ln2 + r
+/// with a two-part ln2, then a degree-6 polynomial for e^r on |r| <= ln2/2 (Cephes expf coefficients).
+CK_INLINE __m256 exp8(__m256 x) {
+    const __m256 lo = _mm256_set1_ps(-87.3f);
+    const __m256 under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
+    x = _mm256_max_ps(x, lo);
+    const __m256 k = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(k, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(k, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_fmadd_ps(_mm256_mul_ps(p, r), r, _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23);
+    return _mm256_andnot_ps(under, _mm256_mul_ps(p, _mm256_castsi256_ps(e)));
+}
+
+CK_AVX2 void ck_softmax_avx2(float *x, int64_t n) {
+    __m256 mv = _mm256_set1_ps(-INFINITY);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) mv = _mm256_max_ps(mv, _mm256_loadu_ps(x + i));
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mv), _mm256_extractf128_ps(mv, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+    float m = _mm_cvtss_f32(m4);
+    for (; i < n; i++) m = x[i] > m ? x[i] : m;
+    const __m256 mb = _mm256_set1_ps(m);
+    __m256 sv = _mm256_setzero_ps();
+    i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), mb));
+        _mm256_storeu_ps(x + i, e);
+        sv = _mm256_add_ps(sv, e);
+    }
+    float sum = hsum_ps(sv);
+    for (; i < n; i++) { x[i] = expf(x[i] - m); sum += x[i]; }
+    const __m256 inv = _mm256_set1_ps(1.0f / sum);
+    i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), inv));
+    for (; i < n; i++) x[i] *= 1.0f / sum;
+}
+
+/// Repacked q8_0 (see ckernels.h): one 16-byte scale load and eight contiguous 32-byte rows per block.
+CK_AVX2 void ck_matmul_q8_0_x8_avx2(const void *wp, int64_t n, int64_t r0, int64_t r1, const void *x, size_t xrb,
+                                   int64_t ncols, float *y, int64_t ys) {
+    const int64_t nb = n / CK_QK;
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int64_t r = r0; r < r1; r += 8) {
+        const uint8_t *grp = (const uint8_t *)wp + (size_t)(r / 8) * (size_t)nb * 272;
+        for (int64_t c = 0; c < ncols; c++) {
+            const ck_block_q8_0 *a = (const ck_block_q8_0 *)((const char *)x + (size_t)c * xrb);
+            __m256 acc = _mm256_setzero_ps();
+            for (int64_t b = 0; b < nb; b++) {
+                const uint8_t *blk = grp + (size_t)b * 272;
+                const __m256i by = _mm256_loadu_si256((const __m256i *)a[b].qs);
+                __m256i p[8];
+                for (int k = 0; k < 8; k++) {
+                    const __m256i bx = _mm256_loadu_si256((const __m256i *)(blk + 16 + 32 * k));
+                    p[k] = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(bx, bx), _mm256_sign_epi8(by, bx)), ones);
+                }
+                const __m256i lo = _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
+                const __m256i hi = _mm256_hadd_epi32(_mm256_hadd_epi32(p[4], p[5]), _mm256_hadd_epi32(p[6], p[7]));
+                const __m256i sum = _mm256_add_epi32(_mm256_permute2x128_si256(lo, hi, 0x20),
+                                                     _mm256_permute2x128_si256(lo, hi, 0x31));
+                const __m256 dv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)blk));
+                acc = _mm256_fmadd_ps(_mm256_mul_ps(dv, _mm256_set1_ps(h2f(a[b].d))), _mm256_cvtepi32_ps(sum), acc);
+            }
+            _mm256_storeu_ps(y + c * ys + r, acc);
+        }
+    }
+}
+
 int ck_matmul_rows_avx2(int weight_type, const void *w, size_t wrb, int64_t n, int64_t r0, int64_t r1,
                         const void *x, size_t xrb, int64_t ncols, float *y, int64_t ys) {
     switch (weight_type) {
@@ -442,6 +583,13 @@ void ck_attn_scores_avx2(int kv_type, const float *q, int64_t d, const void *k_b
 void ck_attn_values_avx2(int kv_type, const float *w, int64_t d, const void *v_base, size_t slot_bytes,
                          const int32_t *table, int64_t bs, int64_t n, float *out) {
     ck_attn_values_ref(kv_type, w, d, v_base, slot_bytes, table, bs, n, out);
+}
+void ck_quantize_row_q8_0_avx2(const float *x, void *y, int64_t n) { ck_quantize_row_q8_0_ref(x, y, n); }
+void ck_quantize_row_q8_1_avx2(const float *x, void *y, int64_t n) { ck_quantize_row_q8_1_ref(x, y, n); }
+void ck_softmax_avx2(float *x, int64_t n) { ck_softmax_ref(x, n); }
+void ck_matmul_q8_0_x8_avx2(const void *wp, int64_t n, int64_t r0, int64_t r1, const void *x, size_t xrb,
+                            int64_t ncols, float *y, int64_t ys) {
+    ck_matmul_q8_0_x8_ref(wp, n, r0, r1, x, xrb, ncols, y, ys);
 }
 int ck_matmul_rows_avx2(int t, const void *w, size_t wrb, int64_t n, int64_t r0, int64_t r1,
                         const void *x, size_t xrb, int64_t ncols, float *y, int64_t ys) {

@@ -28,7 +28,7 @@ public struct WeightMatrix: @unchecked Sendable {
     public let cols: Int
     /// Bytes between consecutive rows.
     public let rowBytes: Int
-    /// The same weights repacked for the interleaved kernels (q4_1 in groups of 8 rows, see `WeightRepacker`),
+    /// The same weights repacked for the interleaved kernels (q4_1 / q8_0 in groups of 8 rows, see `WeightRepacker`),
     /// or nil. `data` stays valid for row access.
     public private(set) var packed: UnsafeRawPointer?
 
@@ -127,33 +127,53 @@ public final class Matmul: @unchecked Sendable {
         precondition(cols <= maxInDim, "input width \(cols) exceeds \(maxInDim)")
         precondition(w1 == nil || w1!.cols == cols, "grouped weights must share the input width")
         precondition(w2 == nil || w2!.cols == cols, "grouped weights must share the input width")
-        // Convert the activations once per partner format present in the group.
+        var job = MatmulJob(matmul: Unmanaged.passUnretained(self), x: x, numTokens: numTokens, cols: cols,
+                            w0: w0, y0: y0, w1: w1, y1: y1, w2: w2, y2: y2, q80: false, q81: false)
+        let total = w0.rows + (w1?.rows ?? 0) + (w2?.rows ?? 0)
         if floatReference {
-            let total = w0.rows + (w1?.rows ?? 0) + (w2?.rows ?? 0)
-            pool.parallelFor(total, chunk: 16) { range, _ in
-                self.floatSegment(w0, y0, offset: 0, range: range, x: x, numTokens: numTokens)
-                if let w1, let y1 { self.floatSegment(w1, y1, offset: w0.rows, range: range, x: x, numTokens: numTokens) }
-                if let w2, let y2 { self.floatSegment(w2, y2, offset: w0.rows + w1!.rows, range: range, x: x, numTokens: numTokens) }
+            pool.parallelFor(total, chunk: 16, context: &job) { ctx, start, end, _ in
+                let job = ctx!.assumingMemoryBound(to: MatmulJob.self)
+                job.pointee.matmul.takeUnretainedValue().rows(job, start..<end, float: true)
             }
             return
         }
         let a0 = w0.type.activationTypeID, a1 = w1?.type.activationTypeID ?? -1, a2 = w2?.type.activationTypeID ?? -1
         let need80 = a0 == ckQ8_0 || a1 == ckQ8_0 || a2 == ckQ8_0
         let need81 = a0 == ckQ8_1 || a1 == ckQ8_1 || a2 == ckQ8_1
+        job.q80 = need80   // convert the activations once per partner format present in the group
+        job.q81 = need81
         if need80 || need81 {
-            pool.parallelFor(numTokens, chunk: max(1, 4096 / max(cols, 1))) { tokens, _ in
-                self.quantize(x, cols: cols, tokens: tokens, q80: need80, q81: need81)
+            pool.parallelFor(numTokens, chunk: max(1, 4096 / max(cols, 1)), context: &job) { ctx, start, end, _ in
+                let job = ctx!.assumingMemoryBound(to: MatmulJob.self)
+                job.pointee.matmul.takeUnretainedValue().quantize(job, start..<end)
             }
         }
-        let rows0 = w0.rows, rows1 = w1?.rows ?? 0, rows2 = w2?.rows ?? 0
-        let total = rows0 + rows1 + rows2
         // Chunks of whole 8-row groups, about 8 per thread, so a descheduled thread's share is picked up by others.
         let chunk = max(16, (total / (pool.threadCount * 8) + 7) / 8 * 8)
-        pool.parallelFor(total, chunk: chunk) { range, _ in
-            self.segment(w0, y0, offset: 0, range: range, x: x, numTokens: numTokens)
-            if let w1, let y1 { self.segment(w1, y1, offset: rows0, range: range, x: x, numTokens: numTokens) }
-            if let w2, let y2 { self.segment(w2, y2, offset: rows0 + rows1, range: range, x: x, numTokens: numTokens) }
+        pool.parallelFor(total, chunk: chunk, context: &job) { ctx, start, end, _ in
+            let job = ctx!.assumingMemoryBound(to: MatmulJob.self)
+            job.pointee.matmul.takeUnretainedValue().rows(job, start..<end, float: false)
         }
+    }
+
+    /// Output rows `range` of the concatenated group of a job.
+    fileprivate func rows(_ job: UnsafeMutablePointer<MatmulJob>, _ range: Range<Int>, float: Bool) {
+        let j = job.pointee
+        let rows0 = j.w0.rows, rows1 = j.w1?.rows ?? 0
+        if float {
+            floatSegment(j.w0, j.y0, offset: 0, range: range, x: j.x, numTokens: j.numTokens)
+            if let w1 = j.w1, let y1 = j.y1 { floatSegment(w1, y1, offset: rows0, range: range, x: j.x, numTokens: j.numTokens) }
+            if let w2 = j.w2, let y2 = j.y2 { floatSegment(w2, y2, offset: rows0 + rows1, range: range, x: j.x, numTokens: j.numTokens) }
+        } else {
+            segment(j.w0, j.y0, offset: 0, range: range, x: j.x, numTokens: j.numTokens)
+            if let w1 = j.w1, let y1 = j.y1 { segment(w1, y1, offset: rows0, range: range, x: j.x, numTokens: j.numTokens) }
+            if let w2 = j.w2, let y2 = j.y2 { segment(w2, y2, offset: rows0 + rows1, range: range, x: j.x, numTokens: j.numTokens) }
+        }
+    }
+
+    fileprivate func quantize(_ job: UnsafeMutablePointer<MatmulJob>, _ tokens: Range<Int>) {
+        let j = job.pointee
+        quantize(j.x, cols: j.cols, tokens: tokens, q80: j.q80, q81: j.q81)
     }
 
     private func quantize(_ x: UnsafePointer<Float>, cols: Int, tokens: Range<Int>, q80 need80: Bool, q81 need81: Bool) {
@@ -182,7 +202,11 @@ public final class Matmul: @unchecked Sendable {
         if lo >= hi { return }
         let (xa, xrb) = activation(for: w.type, x: x, cols: w.cols)
         if let p = w.packed, lo % 8 == 0, hi % 8 == 0 {
-            ck_matmul_q4_1_x8(p, Int64(w.cols), Int64(lo), Int64(hi), xa, xrb, Int64(numTokens), y, Int64(w.rows))
+            if w.type == .q4_1 {
+                ck_matmul_q4_1_x8(p, Int64(w.cols), Int64(lo), Int64(hi), xa, xrb, Int64(numTokens), y, Int64(w.rows))
+            } else {
+                ck_matmul_q8_0_x8(p, Int64(w.cols), Int64(lo), Int64(hi), xa, xrb, Int64(numTokens), y, Int64(w.rows))
+            }
             return
         }
         ck_matmul_rows(w.type.rawValue, w.data, w.rowBytes, Int64(w.cols), Int64(lo), Int64(hi),
@@ -194,6 +218,22 @@ public final class Matmul: @unchecked Sendable {
 let ckQ8_0 = Int32(CK_Q8_0.rawValue)
 /// ggml type id of q8_1 activations.
 let ckQ8_1 = Int32(CK_Q8_1.rawValue)
+
+/// Arguments of one `Matmul` call, passed to the pool's chunk function by pointer (no closure context).
+private struct MatmulJob {
+    let matmul: Unmanaged<Matmul>
+    let x: UnsafePointer<Float>
+    let numTokens: Int
+    let cols: Int
+    let w0: WeightMatrix
+    let y0: UnsafeMutablePointer<Float>
+    let w1: WeightMatrix?
+    let y1: UnsafeMutablePointer<Float>?
+    let w2: WeightMatrix?
+    let y2: UnsafeMutablePointer<Float>?
+    var q80: Bool
+    var q81: Bool
+}
 
 /// Owns repacked copies of weight matrices for the interleaved kernels (llama.cpp does the same at load time
 /// with its "repack" buffers). Keep it alive as long as the matrices it returns.
@@ -208,12 +248,17 @@ public final class WeightRepacker: @unchecked Sendable {
     /// Total bytes of repacked copies.
     public private(set) var bytes = 0
 
-    /// `w` with a repacked copy attached when a kernel exists for it (q4_1 with a multiple of 8 rows), else `w`.
+    /// `w` with a repacked copy attached when a kernel exists for it (q4_1 or q8_0 with a multiple of 8 rows),
+    /// else `w`.
     public func repack(_ w: WeightMatrix) -> WeightMatrix {
-        guard w.type == .q4_1, w.rows % 8 == 0, w.rows > 0 else { return w }
-        let size = ck_q4_1_x8_size(Int64(w.rows), Int64(w.cols))
+        guard w.type == .q4_1 || w.type == .q8_0, w.rows % 8 == 0, w.rows > 0 else { return w }
+        let size = w.rows * w.rowBytes
         let buf = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 64)
-        ck_repack_q4_1_x8(w.data, w.rowBytes, Int64(w.rows), Int64(w.cols), buf)
+        if w.type == .q4_1 {
+            ck_repack_q4_1_x8(w.data, w.rowBytes, Int64(w.rows), Int64(w.cols), buf)
+        } else {
+            ck_repack_q8_0_x8(w.data, w.rowBytes, Int64(w.rows), Int64(w.cols), buf)
+        }
         buffers.append(buf)
         bytes += size
         return w.withPacked(UnsafeRawPointer(buf))

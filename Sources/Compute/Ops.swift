@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// Element-wise and row-wise operations of transformer layers over raw float32 memory.
@@ -124,26 +125,10 @@ public enum Ops {
 
     // MARK: softmax
 
-    /// In-place softmax of `x[0..<n]` (max-subtracted).
+    /// In-place softmax of `x[0..<n]` (max-subtracted), through the C kernel (AVX2 polynomial exp when available;
+    /// its scalar twin is `ck_softmax_ref`).
     public static func softmax(_ x: UnsafeMutablePointer<Float>, n: Int) {
-        var mv = SIMD16<Float>(repeating: -.infinity)
-        var i = 0
-        while i + 16 <= n {
-            mv = pointwiseMax(mv, UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self))
-            i += 16
-        }
-        var m = mv.max()
-        while i < n { m = Swift.max(m, x[i]); i += 1 }
-        var sum: Float = 0
-        for j in 0..<n { let e = expf(x[j] - m); x[j] = e; sum += e }
-        let inv = 1 / sum
-        i = 0
-        while i + 16 <= n {
-            let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self)
-            UnsafeMutableRawPointer(x + i).storeBytes(of: v * inv, as: SIMD16<Float>.self)
-            i += 16
-        }
-        while i < n { x[i] *= inv; i += 1 }
+        ck_softmax(x, Int64(n))
     }
 
     /// Scalar twin of `softmax` (double sums).
@@ -180,6 +165,11 @@ public enum Ops {
     }
 
     // MARK: residual add
+
+    /// Scalar twin of `add`.
+    public static func addRef(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, n: Int) {
+        for i in 0..<n { y[i] += x[i] }
+    }
 
     /// `y[i] += x[i]` for `n` elements.
     public static func add(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, n: Int) {

@@ -8,7 +8,11 @@ import Foundation
 /// calling thread participates too and the call returns as soon as every chunk is done. A worker that is
 /// descheduled (another process owns the core) therefore never stalls a job: the others take its chunks, and a
 /// late worker finds nothing left. Workers spin briefly (`pause`) between jobs, then park on a condition
-/// variable. The hot path allocates nothing and takes no lock unless a worker is parked.
+/// variable. The hot path allocates nothing and takes no lock unless a worker is parked. If the caller ever waits
+/// more than a millisecond (and three of its own chunk times) for a worker's chunk (the worker lost its core to
+/// another process), the next few
+/// hundred jobs run on the calling thread alone before the workers are tried again (longer after repeated
+/// stalls).
 ///
 /// NOTE: job life cycle (`generation` odd = a job is open):
 /// ```
@@ -20,12 +24,23 @@ public final class ThreadPool: @unchecked Sendable {
     public let threadCount: Int
     private let shared: PoolShared
     private let running = ManagedAtomic<Bool>(false)
+    /// Jobs left to run on the calling thread alone after a worker stalled a job (see `parallelFor`).
+    private var soloJobs = 0
+    /// Stall threshold in nanoseconds and how many jobs to run alone after one.
+    private let stallNanos: UInt64 = 1_000_000
+    private let soloAfterStall: Int
+    /// Solo jobs after the next stall: doubles with each stall that follows a solo period (up to 64×), resets
+    /// after a pooled job without one.
+    private var soloBackoff = 0
 
     /// Starts `threads - 1` workers (`threads` ≥ 1). `spinIterations` is how many `pause` hints a waiting thread
-    /// spins before parking (workers) or yielding its core (the caller).
-    public init(threads: Int, spinIterations: Int = 20_000) {
+    /// spins before parking (workers) or yielding its core (the caller); `soloJobsAfterStall` how many jobs run
+    /// on the calling thread alone after a worker stalled one (0 disables the fallback).
+    public init(threads: Int, spinIterations: Int = 2_000, soloJobsAfterStall: Int = 300) {
         precondition(threads >= 1, "a thread pool needs at least one thread")
         threadCount = threads
+        soloAfterStall = soloJobsAfterStall
+        soloBackoff = soloJobsAfterStall
         shared = PoolShared(spinLimit: spinIterations)
         for index in 1..<threads {
             let s = shared
@@ -42,29 +57,63 @@ public final class ThreadPool: @unchecked Sendable {
         shared.wakeParked()
     }
 
+    /// A chunk of a job: `(context, start, end, participant)` for the range `start..<end`.
+    public typealias ChunkFunction = @convention(c) (UnsafeMutableRawPointer?, Int, Int, Int) -> Void
+
     /// Calls `body(range, participant)` for disjoint ranges of at most `chunk` elements covering `0..<count`,
     /// concurrently on the pool, and returns when all have returned. `participant` is in `0..<threadCount` and
-    /// unique among concurrent calls (use it to index per-thread scratch). Not re-entrant.
+    /// unique among concurrent calls (use it to index per-thread scratch). Not re-entrant. Convenient but may
+    /// allocate a closure context per call; hot paths use the `context:` variant.
     public func parallelFor(_ count: Int, chunk: Int, _ body: (Range<Int>, Int) -> Void) {
         if count <= 0 { return }
+        if threadCount == 1 || count <= max(1, chunk) { body(0..<count, 0); return }
+        withoutActuallyEscaping(body) { escapable in
+            var box = escapable
+            withUnsafeMutablePointer(to: &box) { ptr in
+                parallelFor(count, chunk: chunk, context: UnsafeMutableRawPointer(ptr)) { ctx, start, end, participant in
+                    ctx!.assumingMemoryBound(to: ((Range<Int>, Int) -> Void).self).pointee(start..<end, participant)
+                }
+            }
+        }
+    }
+
+    /// Allocation-free form: calls `function(context, start, end, participant)` for disjoint chunks of at most
+    /// `chunk` elements covering `0..<count` (same contract as the closure form). `context` must stay valid
+    /// until the call returns (e.g. a pointer to a job struct on the caller's stack).
+    public func parallelFor(_ count: Int, chunk: Int, context: UnsafeMutableRawPointer, _ function: ChunkFunction) {
+        if count <= 0 { return }
         let chunk = max(1, chunk)
-        if threadCount == 1 || count <= chunk { body(0..<count, 0); return }
+        if threadCount == 1 || count <= chunk { function(context, 0, count, 0); return }
+        // A worker that was descheduled while holding a chunk makes the caller wait for the core to come back.
+        // When that happened recently, the next jobs run on the calling thread alone (the cores are busy anyway).
+        if soloJobs > 0 { soloJobs -= 1; function(context, 0, count, 0); return }
         let wasRunning = running.exchange(true, ordering: .acquiring)
         precondition(!wasRunning, "ThreadPool.parallelFor is not re-entrant")
         let s = shared
-        withoutActuallyEscaping(body) { escapable in
-            s.body = escapable
-            s.count = count
-            s.chunk = chunk
-            s.nextChunk.store(0, ordering: .relaxed)
-            s.done.store(0, ordering: .relaxed)
-            s.generation.wrappingIncrement(ordering: .sequentiallyConsistent)      // open
-            s.wakeParked()
-            s.work(participant: 0)
-            s.waitUntil { s.done.load(ordering: .acquiring) == count }
-            s.generation.wrappingIncrement(ordering: .sequentiallyConsistent)      // closed
-            s.waitUntil { s.active.load(ordering: .sequentiallyConsistent) == 0 }
-            s.body = nil
+        s.function = function
+        s.context = context
+        s.count = count
+        s.chunk = chunk
+        s.nextChunk.store(0, ordering: .relaxed)
+        s.done.store(0, ordering: .relaxed)
+        s.generation.wrappingIncrement(ordering: .sequentiallyConsistent)      // open
+        s.wakeParked()
+        let workStart = DispatchTime.now().uptimeNanoseconds
+        let chunksDone = s.work(participant: 0)
+        let waitStart = DispatchTime.now().uptimeNanoseconds
+        s.waitUntil { s.done.load(ordering: .acquiring) == count }
+        s.generation.wrappingIncrement(ordering: .sequentiallyConsistent)      // closed
+        s.waitUntil { s.active.load(ordering: .sequentiallyConsistent) == 0 }
+        s.function = nil
+        s.context = nil
+        // A stall: the wait exceeded both the threshold and three of the caller's own chunk times.
+        let waited = DispatchTime.now().uptimeNanoseconds - waitStart
+        let perChunk = (waitStart - workStart) / UInt64(max(chunksDone, 1))
+        if waited > stallNanos && waited > 3 * perChunk {
+            soloJobs = soloBackoff
+            soloBackoff = min(soloBackoff * 2, soloAfterStall * 64)
+        } else {
+            soloBackoff = soloAfterStall
         }
         running.store(false, ordering: .releasing)
     }
@@ -96,7 +145,8 @@ private final class PoolShared: @unchecked Sendable {
     let mutex: UnsafeMutablePointer<pthread_mutex_t>
     let cond: UnsafeMutablePointer<pthread_cond_t>
     let spinLimit: Int
-    var body: ((Range<Int>, Int) -> Void)?
+    var function: ThreadPool.ChunkFunction?
+    var context: UnsafeMutableRawPointer?
     var count = 0
     var chunk = 1
 
@@ -132,15 +182,19 @@ private final class PoolShared: @unchecked Sendable {
         }
     }
 
-    /// Claims and runs chunks of the open job until none is left.
-    func work(participant: Int) {
-        guard let body else { return }
+    /// Claims and runs chunks of the open job until none is left; returns how many it ran.
+    @discardableResult
+    func work(participant: Int) -> Int {
+        guard let function else { return 0 }
+        let ctx = context
+        var ran = 0
         while true {
             let c = nextChunk.loadThenWrappingIncrement(ordering: .relaxed)
             let start = c * chunk
-            if start >= count { return }
+            if start >= count { return ran }
+            ran += 1
             let end = min(count, start + chunk)
-            body(start..<end, participant)
+            function(ctx, start, end, participant)
             done.wrappingIncrement(by: end - start, ordering: .releasing)
         }
     }

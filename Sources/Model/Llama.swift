@@ -175,6 +175,7 @@ public final class LlamaModel: LanguageModel, @unchecked Sendable {
             covered += s.tokenCount
         }
         precondition(covered == n, "sequences cover \(covered) of \(n) tokens")
+        for r in batch.logitRows { precondition(r >= 0 && r < n, "logit row \(r) outside 0..<\(n)") }
         if n == 0 { return }
         let T = max(1, options.maxBatchTokens)
         tables.withUnsafeBufferPointer { tablesPtr in

@@ -59,6 +59,24 @@ public struct ModelHyperparameters: Sendable {
     public let ropeTheta: Double
     /// RoPE linear position scale (1 / `<arch>.rope.scaling.factor` for linear scaling, else 1).
     public let ropePositionScale: Double
+
+    /// Hyper-parameters given explicitly (loaders read them from GGUF; tests and fakes build them directly).
+    public init(architecture: String, vocabSize: Int, contextLength: Int, numLayers: Int, embeddingLength: Int,
+                numHeads: Int, numKVHeads: Int, headDim: Int, feedForwardLength: Int, rmsNormEpsilon: Float,
+                ropeTheta: Double, ropePositionScale: Double = 1) {
+        self.architecture = architecture
+        self.vocabSize = vocabSize
+        self.contextLength = contextLength
+        self.numLayers = numLayers
+        self.embeddingLength = embeddingLength
+        self.numHeads = numHeads
+        self.numKVHeads = numKVHeads
+        self.headDim = headDim
+        self.feedForwardLength = feedForwardLength
+        self.rmsNormEpsilon = rmsNormEpsilon
+        self.ropeTheta = ropeTheta
+        self.ropePositionScale = ropePositionScale
+    }
 }
 
 /// One engine step: all scheduled tokens of all sequences, flattened.
@@ -121,8 +139,19 @@ public protocol LanguageModel: AnyObject {
     func makeKVCache(numBlocks: Int, blockSize: Int) -> PagedKVCache
     /// Runs one forward; writes logits `[batch.logitRows.count, vocabSize]` into `logits`, row i for token
     /// `batch.logitRows[i]`. K/V of every token are written to `cache` at `batch.slotMapping`; a token at
-    /// position p attends to positions 0...p of its sequence through its block table.
+    /// position p attends to positions 0...p of its sequence through its block table. Batches larger than
+    /// `ModelOptions.maxBatchTokens` run in chunks. Not re-entrant: one thread (the engine's) calls it; it
+    /// allocates nothing after the first call with a given cache. Broken invariants (lengths, sequence tiling,
+    /// block ids, positions beyond the block table, logit rows) are preconditions.
     func forward(_ batch: ForwardBatch, cache: PagedKVCache, logits: UnsafeMutablePointer<Float>)
+}
+
+extension LanguageModel {
+    /// Default for models without tracing (e.g. test doubles): always nil, setting it is ignored.
+    public var trace: ForwardTrace? {
+        get { nil }
+        set {}
+    }
 }
 
 /// Errors of loading a model from GGUF.

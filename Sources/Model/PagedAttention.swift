@@ -64,15 +64,22 @@ final class PagedAttention {
     func run(layer: Int, cache: PagedKVCache, q: UnsafePointer<Float>, positions: UnsafePointer<Int32>,
              tables: UnsafePointer<Int32>, tableStart: UnsafePointer<Int32>, count: Int,
              out: UnsafeMutablePointer<Float>, pool: ThreadPool) {
-        pool.forEach(count * numHeads) { item, participant in
-            let t = item / self.numHeads, h = item % self.numHeads
-            self.head(layer: layer, cache: cache, q: q + t * self.numHeads * self.headDim + h * self.headDim,
-                      head: h, position: Int(positions[t]), table: tables + Int(tableStart[t]),
-                      out: out + t * self.numHeads * self.headDim + h * self.headDim, thread: participant)
+        var job = AttentionJob(attention: Unmanaged.passUnretained(self), cache: Unmanaged.passUnretained(cache),
+                               layer: layer, q: q, positions: positions, tables: tables, tableStart: tableStart, out: out)
+        pool.parallelFor(count * numHeads, chunk: 1, context: &job) { ctx, start, end, participant in
+            let job = ctx!.assumingMemoryBound(to: AttentionJob.self).pointee
+            let a = job.attention.takeUnretainedValue(), cache = job.cache.takeUnretainedValue()
+            let width = a.numHeads * a.headDim
+            for item in start..<end {
+                let t = item / a.numHeads, h = item % a.numHeads
+                a.head(layer: job.layer, cache: cache, q: job.q + t * width + h * a.headDim, head: h,
+                       position: Int(job.positions[t]), table: job.tables + Int(job.tableStart[t]),
+                       out: job.out + t * width + h * a.headDim, thread: participant)
+            }
         }
     }
 
-    private func head(layer: Int, cache: PagedKVCache, q: UnsafePointer<Float>, head h: Int, position: Int,
+    fileprivate func head(layer: Int, cache: PagedKVCache, q: UnsafePointer<Float>, head h: Int, position: Int,
                       table: UnsafePointer<Int32>, out: UnsafeMutablePointer<Float>, thread: Int) {
         let d = headDim
         let kvh = h / (numHeads / numKVHeads)
@@ -93,4 +100,16 @@ final class PagedAttention {
         ck_attn_values(kv, s, Int64(d), cache.values(layer: layer) + headOffset, cache.slotBytes, table,
                        Int64(cache.blockSize), Int64(n), out)                               // [headDim]
     }
+}
+
+/// Arguments of one attention call, passed to the pool's chunk function by pointer (no closure context).
+private struct AttentionJob {
+    let attention: Unmanaged<PagedAttention>
+    let cache: Unmanaged<PagedKVCache>
+    let layer: Int
+    let q: UnsafePointer<Float>
+    let positions: UnsafePointer<Int32>
+    let tables: UnsafePointer<Int32>
+    let tableStart: UnsafePointer<Int32>
+    let out: UnsafeMutablePointer<Float>
 }

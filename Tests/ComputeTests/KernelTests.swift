@@ -240,6 +240,28 @@ final class KernelTests: XCTestCase {
         for i in 0..<plain.count { XCTAssertEqual(simd[i], plain[i], accuracy: 1e-4 + abs(plain[i]) * 1e-5, "element \(i)") }
     }
 
+    func testRepackedQ8_0MatchesPlainLayout() throws {
+        var rng = TestRNG(state: 17)
+        let n = 96, rows = 16, cols = 3
+        let (w, a) = makeOperands(type: .q8_0, rows: rows, n: n, cols: cols, rng: &rng)
+        let arb = Int(ck_row_size(WeightType.q8_0.activationTypeID, Int64(n)))
+        var packed = [UInt8](repeating: 0, count: w.count)
+        var plain = [Float](repeating: .nan, count: rows * cols), ref = plain, simd = plain
+        w.withUnsafeBytes { wp in
+            a.withUnsafeBytes { ap in
+                packed.withUnsafeMutableBytes { ck_repack_q8_0_x8(wp.baseAddress!, WeightType.q8_0.rowBytes(n), Int64(rows), Int64(n), $0.baseAddress!) }
+                ck_matmul_rows_ref(WeightType.q8_0.rawValue, wp.baseAddress!, WeightType.q8_0.rowBytes(n), Int64(n), 0, Int64(rows), ap.baseAddress!, arb, Int64(cols), &plain, Int64(rows))
+                packed.withUnsafeBytes { pp in
+                    ck_matmul_q8_0_x8_ref(pp.baseAddress!, Int64(n), 0, Int64(rows), ap.baseAddress!, arb, Int64(cols), &ref, Int64(rows))
+                    ck_matmul_q8_0_x8(pp.baseAddress!, Int64(n), 0, 8, ap.baseAddress!, arb, Int64(cols), &simd, Int64(rows))
+                    ck_matmul_q8_0_x8(pp.baseAddress!, Int64(n), 8, Int64(rows), ap.baseAddress!, arb, Int64(cols), &simd, Int64(rows))
+                }
+            }
+        }
+        XCTAssertEqual(ref, plain, "the repacked scalar twin must reproduce the plain reference exactly")
+        for i in 0..<plain.count { XCTAssertEqual(simd[i], plain[i], accuracy: 1e-4 + abs(plain[i]) * 1e-5, "element \(i)") }
+    }
+
     func testPagedAttentionKernelsMatchReference() throws {
         try XCTSkipUnless(ck_has_avx2() == 1, "no AVX2 on this CPU: only the reference kernels run")
         var rng = TestRNG(state: 9)
@@ -277,6 +299,36 @@ final class KernelTests: XCTestCase {
                 }
                 XCTAssertEqual(s2[5], want * 0.125, accuracy: 1e-5)
             }
+        }
+    }
+
+    func testSIMDQuantizersAreBitIdenticalToReference() throws {
+        try XCTSkipUnless(ck_has_avx2() == 1, "no AVX2 on this CPU: only the reference kernels run")
+        var rng = TestRNG(state: 10)
+        for scale in [Float(1e-3), 1, 300] {
+            var x = rng.floats(256, scale)
+            x[5] = 0; x[40] = 127.0 / 254.0 * scale          // a value that can land on a .5 tie
+            for i in 64..<96 { x[i] = 0 }                      // an all-zero block
+            for (bytes, simd, ref) in [(34, ck_quantize_row_q8_0_avx2, ck_quantize_row_q8_0_ref),
+                                       (36, ck_quantize_row_q8_1_avx2, ck_quantize_row_q8_1_ref)] {
+                var a = [UInt8](repeating: 0, count: 8 * bytes), b = a
+                simd(x, &a, 256)
+                ref(x, &b, 256)
+                XCTAssertEqual(a, b, "block size \(bytes), scale \(scale)")
+            }
+        }
+    }
+
+    func testSIMDSoftmaxMatchesReference() throws {
+        try XCTSkipUnless(ck_has_avx2() == 1, "no AVX2 on this CPU: only the reference kernels run")
+        var rng = TestRNG(state: 15)
+        for n in [1, 7, 8, 33, 300] {
+            var a = rng.floats(n, 30)
+            a[0] = -200   // underflows to 0
+            var b = a
+            ck_softmax_avx2(&a, Int64(n))
+            ck_softmax_ref(&b, Int64(n))
+            for i in 0..<n { XCTAssertEqual(a[i], b[i], accuracy: 1e-6 + b[i] * 1e-6, "n \(n) i \(i)") }
         }
     }
 

@@ -55,6 +55,17 @@ final class OpsTests: XCTestCase {
         }
     }
 
+    func testAddMatchesReference() {
+        var rng = TestRNG(state: 16)
+        for n in [3, 16, 100] {
+            let x = rng.floats(n), y = rng.floats(n)
+            var a = y, b = y
+            Ops.add(x, into: &a, n: n)
+            Ops.addRef(x, into: &b, n: n)
+            XCTAssertEqual(a, b)
+        }
+    }
+
     func testSiluMulMatchesReference() {
         var rng = TestRNG(state: 14)
         for n in [3, 8, 1536] {

@@ -22,7 +22,7 @@ final class ThreadPoolTests: XCTestCase {
     }
 
     func testWorkersShareTheWork() {
-        let pool = ThreadPool(threads: 2)
+        let pool = ThreadPool(threads: 2, soloJobsAfterStall: 0)
         let owners = UnsafeMutablePointer<Int>.allocate(capacity: 64)
         defer { owners.deallocate() }
         var sawWorker = false
@@ -37,6 +37,22 @@ final class ThreadPoolTests: XCTestCase {
             XCTAssertFalse((0..<64).contains { owners[$0] == -1 })
         }
         XCTAssertTrue(sawWorker, "the worker thread never took a chunk")
+    }
+
+    func testStalledWorkerSwitchesToSoloJobsAndResultsStayCorrect() {
+        // A job whose worker chunk sleeps 5 ms looks like a descheduled worker: the following jobs run on the
+        // calling thread alone, and every job still covers every index once.
+        let pool = ThreadPool(threads: 2, spinIterations: 100, soloJobsAfterStall: 3)
+        let hits = UnsafeMutablePointer<Int>.allocate(capacity: 16)
+        defer { hits.deallocate() }
+        for round in 0..<6 {
+            hits.initialize(repeating: 0, count: 16)
+            pool.parallelFor(16, chunk: 1) { range, participant in
+                if participant == 1 && round == 0 { usleep(5_000) }
+                for i in range { hits[i] += 1 }
+            }
+            for i in 0..<16 { XCTAssertEqual(hits[i], 1, "round \(round) index \(i)") }
+        }
     }
 
     func testChunksTileTheRange() {

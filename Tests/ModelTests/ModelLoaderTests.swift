@@ -104,3 +104,23 @@ final class ModelLoaderTests: XCTestCase {
         XCTAssertEqual(logits, [Float](repeating: 0, count: 16))
     }
 }
+
+/// A language model without its own trace hook still satisfies the protocol (default: nil, ignored).
+final class TraceDefaultTests: XCTestCase {
+    final class Fake: LanguageModel {
+        let hyperparameters = ModelHyperparameters(
+            architecture: "fake", vocabSize: 2, contextLength: 4, numLayers: 1, embeddingLength: 2, numHeads: 1,
+            numKVHeads: 1, headDim: 2, feedForwardLength: 2, rmsNormEpsilon: 1e-5, ropeTheta: 10_000, ropePositionScale: 1)
+        func makeKVCache(numBlocks: Int, blockSize: Int) -> PagedKVCache {
+            PagedKVCache(numLayers: 1, numBlocks: numBlocks, blockSize: blockSize, numKVHeads: 1, headDim: 2, type: .f32)
+        }
+        func forward(_ batch: ForwardBatch, cache: PagedKVCache, logits: UnsafeMutablePointer<Float>) {}
+    }
+
+    func testDefaultTraceIsNil() {
+        let m: LanguageModel = Fake()
+        m.trace = { _, _, _, _ in }
+        XCTAssertNil(m.trace)
+        XCTAssertEqual(m.makeKVCache(numBlocks: 3, blockSize: 4).bytes, 3 * 4 * 2 * 4 * 2)
+    }
+}

@@ -54,6 +54,17 @@ void ck_quantize_row_q8_1(const float *x, void *y, int64_t n);
 /// Converts one f32 row to `ck_activation_type(weight_type)` (a copy for f32).
 void ck_quantize_activation_row(int weight_type, const float *x, void *y, int64_t n);
 
+/// Scalar twins / AVX2 variants of the activation quantizers (bit-identical results).
+void ck_quantize_row_q8_0_ref(const float *x, void *y, int64_t n);
+void ck_quantize_row_q8_0_avx2(const float *x, void *y, int64_t n);
+void ck_quantize_row_q8_1_ref(const float *x, void *y, int64_t n);
+void ck_quantize_row_q8_1_avx2(const float *x, void *y, int64_t n);
+
+// ---- softmax: x[0..<n] = exp(x - max) / sum, in place ----
+void ck_softmax(float *x, int64_t n);
+void ck_softmax_ref(float *x, int64_t n);
+void ck_softmax_avx2(float *x, int64_t n);
+
 // ---- dequantizers: y[0..<n] = row x of `type` ----
 void ck_dequantize_row(int type, const void *x, float *y, int64_t n);
 
@@ -107,6 +118,17 @@ void ck_matmul_q4_1_x8(const void *wp, int64_t n, int64_t r0, int64_t r1, const 
 void ck_matmul_q4_1_x8_ref(const void *wp, int64_t n, int64_t r0, int64_t r1, const void *x, size_t x_row_bytes,
                            int64_t ncols, float *y, int64_t y_stride);
 void ck_matmul_q4_1_x8_avx2(const void *wp, int64_t n, int64_t r0, int64_t r1, const void *x, size_t x_row_bytes,
+                            int64_t ncols, float *y, int64_t y_stride);
+
+// ---- q8_0 repacked in groups of 8 rows ----
+// NOTE: group g, block b at byte (g * nb + b) * 272: uint16 d[8] in row order, then int8 qs[8][32] in row order.
+void ck_repack_q8_0_x8(const void *w, size_t w_row_bytes, int64_t rows, int64_t n, void *out);
+/// Like ck_matmul_rows for a repacked q8_0 matrix; r0 and r1 multiples of 8; X in q8_0.
+void ck_matmul_q8_0_x8(const void *wp, int64_t n, int64_t r0, int64_t r1, const void *x, size_t x_row_bytes,
+                       int64_t ncols, float *y, int64_t y_stride);
+void ck_matmul_q8_0_x8_ref(const void *wp, int64_t n, int64_t r0, int64_t r1, const void *x, size_t x_row_bytes,
+                           int64_t ncols, float *y, int64_t y_stride);
+void ck_matmul_q8_0_x8_avx2(const void *wp, int64_t n, int64_t r0, int64_t r1, const void *x, size_t x_row_bytes,
                             int64_t ncols, float *y, int64_t y_stride);
 
 // ---- attention over a paged KV cache (one query head) ----
