@@ -104,7 +104,7 @@ enum DecoderSupport {
     /// x `[range.count, embd]` into h, then the LM head (consecutive rows through one matmul).
     static func logits(range: Range<Int>, logitRows: [Int], x: UnsafePointer<Float>, h: UnsafeMutablePointer<Float>,
                        outputNorm: UnsafePointer<Float>, eps: Float, embd: Int, vocab: Int, output: WeightMatrix,
-                       matmul: Matmul, logits: UnsafeMutablePointer<Float>) {
+                       matmul: RoundingMatmul, logits: UnsafeMutablePointer<Float>) {
         let t0 = range.lowerBound, n = range.count
         var i = 0
         while i < logitRows.count {

@@ -51,7 +51,7 @@ public final class DeepseekV2Model: MixtureOfExpertsModel, @unchecked Sendable {
     private let ffns: [DeepseekFFN]
     private let pool: ThreadPool
     private let repacker = WeightRepacker()
-    private let matmul: Matmul
+    private let matmul: RoundingMatmul
     private let mla: MLAAttention
     private let moe: MoERunner
     private let invFreq: [Double]               // [rope / 2] (YaRN-corrected when scaled)
@@ -171,9 +171,9 @@ public final class DeepseekV2Model: MixtureOfExpertsModel, @unchecked Sendable {
 
         let T = max(1, options.maxBatchTokens)
         pool = ThreadPool(threads: max(1, options.threads))
-        matmul = Matmul(pool: pool, maxTokens: T,
+        matmul = RoundingMatmul(Matmul(pool: pool, maxTokens: T,
                         maxInDim: max(embd, ffn, expertFFN, sharedFFN, qLora, d.nope, kvLora, H * vHead),
-                        floatReference: options.floatReference)
+                        floatReference: options.floatReference))
         mla = MLAAttention(dims: d, eps: eps, scale: scale, maxTokens: T, maxContext: hp.contextLength,
                            matmul: matmul, pool: pool)
         moe = MoERunner(embd: embd, expertFFN: expertFFN, sharedFFN: sharedFFN, config: rc, maxTokens: T, matmul: matmul)

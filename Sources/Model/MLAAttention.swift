@@ -100,7 +100,7 @@ final class MLAAttention {
     let eps: Float
     /// Softmax scale (mscale² / sqrt(nope + rope) with YaRN, else 1 / sqrt(nope + rope)).
     let scale: Float
-    private let matmul: Matmul
+    private let matmul: RoundingMatmul
     private let pool: ThreadPool
     private let threads: Int
     private(set) var maxContext: Int
@@ -114,7 +114,7 @@ final class MLAAttention {
     private let oLat: ScratchBuffer    // [T, H, kvLora] attention-weighted latents
     private var scores: ScratchBuffer  // [threads, maxContext]
 
-    init(dims: MLADims, eps: Float, scale: Float, maxTokens T: Int, maxContext: Int, matmul: Matmul, pool: ThreadPool) {
+    init(dims: MLADims, eps: Float, scale: Float, maxTokens T: Int, maxContext: Int, matmul: RoundingMatmul, pool: ThreadPool) {
         self.dims = dims
         self.eps = eps
         self.scale = scale

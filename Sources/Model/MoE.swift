@@ -62,8 +62,20 @@ struct MoEWeights {
             sharedGate: hasShared ? repack(try tl.matrix(p + "ffn_gate_shexp.weight", rows: sharedFFN, cols: embd)) : nil,
             sharedUp: hasShared ? repack(try tl.matrix(p + "ffn_up_shexp.weight", rows: sharedFFN, cols: embd)) : nil,
             sharedDown: hasShared ? repack(try tl.matrix(p + "ffn_down_shexp.weight", rows: embd, cols: sharedFFN)) : nil,
-            sharedScale: tl.has(p + "ffn_gate_inp_shexp.weight")
-                ? try tl.matrix(p + "ffn_gate_inp_shexp.weight", rows: 1, cols: embd) : nil)
+            sharedScale: try sharedGateInput(tl, name: p + "ffn_gate_inp_shexp.weight", embd: embd))
+    }
+
+    /// `ffn_gate_inp_shexp` as a `[1, embd]` matrix; stored with ne `[embd, 1]` by the converter and `[embd]` by
+    /// llama.cpp's quantizer. Nil when absent.
+    private static func sharedGateInput(_ tl: TensorLoader, name: String, embd: Int) throws -> WeightMatrix? {
+        guard let info = tl.gguf.tensorInfo(named: name) else { return nil }
+        if info.dimensions == [embd] {
+            guard let type = WeightType(ggml: info.type), embd % type.blockSize == 0 else {
+                throw ModelLoadError.unsupportedTensorType(name: name, type: "\(info.type)")
+            }
+            return WeightMatrix(type: type, data: tl.gguf.data(for: info), rows: 1, cols: embd)
+        }
+        return try tl.matrix(name, rows: 1, cols: embd)
     }
 }
 
@@ -88,7 +100,7 @@ final class MoERunner {
     let sharedFFN: Int
     let config: RouterConfig
     let maxTokens: Int
-    private let matmul: Matmul
+    private let matmul: RoundingMatmul
     /// Execution path override (tests compare the two).
     var execution: MoEExecution = .automatic
 
@@ -104,7 +116,7 @@ final class MoERunner {
     private let y: ScratchBuffer            // [T, embd] one expert's output rows
     private let sharedGateValue: ScratchBuffer  // [T] Qwen2-MoE shared-expert gate logits
 
-    init(embd: Int, expertFFN: Int, sharedFFN: Int, config: RouterConfig, maxTokens: Int, matmul: Matmul) {
+    init(embd: Int, expertFFN: Int, sharedFFN: Int, config: RouterConfig, maxTokens: Int, matmul: RoundingMatmul) {
         self.embd = embd
         self.expertFFN = expertFFN
         self.sharedFFN = sharedFFN

@@ -71,7 +71,7 @@ public final class MoEDecoderModel: MixtureOfExpertsModel, @unchecked Sendable {
     private let experts: [MoEWeights]
     private let pool: ThreadPool
     private let repacker = WeightRepacker()
-    private let matmul: Matmul
+    private let matmul: RoundingMatmul
     private let attention: PagedAttention
     private let moe: MoERunner
     private let invFreq: [Double]               // [hd / 2]
@@ -156,8 +156,8 @@ public final class MoEDecoderModel: MixtureOfExpertsModel, @unchecked Sendable {
         let T = max(1, options.maxBatchTokens)
         let threads = max(1, options.threads)
         pool = ThreadPool(threads: threads)
-        matmul = Matmul(pool: pool, maxTokens: T, maxInDim: max(embd, expertFFN, sharedFFN, H * hd),
-                        floatReference: options.floatReference)
+        matmul = RoundingMatmul(Matmul(pool: pool, maxTokens: T, maxInDim: max(embd, expertFFN, sharedFFN, H * hd),
+                        floatReference: options.floatReference))
         attention = PagedAttention(numHeads: H, numKVHeads: KV, headDim: hd, maxContext: hp.contextLength, threads: threads)
         moe = MoERunner(embd: embd, expertFFN: expertFFN, sharedFFN: sharedFFN, config: rc, maxTokens: T, matmul: matmul)
         x = ScratchBuffer(count: T * embd)

@@ -1,0 +1,59 @@
+// Matmul with llama.cpp's activation format for f16 weights.
+//
+// llama.cpp (ggml-cpu `ggml_compute_forward_mul_mat`) converts the f32 activations to the weight type's
+// `vec_dot_type` before the dot products; for F16 weights that is F16, so every activation row is rounded to
+// half precision. With MoE routers near a tie that rounding decides expert choices, so F16 files reproduce
+// llama.cpp's logits only when Sputnik rounds the same way. Quantized types already get their partner format
+// (q8_0/q8_1) inside `Matmul`; f32 weights are untouched; `floatReference` disables the rounding.
+import CKernels
+import Compute
+
+/// `Matmul` front end that rounds the input rows to f16 for f16 weights (see the file header).
+final class RoundingMatmul {
+    /// The wrapped matmul (its pool, limits and float-reference switch).
+    let base: Matmul
+    private let half: UnsafeMutablePointer<UInt16>   // [maxTokens, maxInDim] f16 copy
+    private let rounded: ScratchBuffer               // [maxTokens, maxInDim] f16 values as f32
+
+    /// Wraps `base`; allocates `[maxTokens, maxInDim]` scratch.
+    init(_ base: Matmul) {
+        self.base = base
+        half = .allocate(capacity: max(1, base.maxTokens * base.maxInDim))
+        rounded = ScratchBuffer(count: base.maxTokens * base.maxInDim)
+    }
+
+    deinit { half.deallocate() }
+
+    /// The pool the work runs on.
+    var pool: ThreadPool { base.pool }
+
+    /// `y[numTokens, w.rows] = x[numTokens, w.cols] · wᵀ` (x rounded to f16 first when w is f16).
+    func callAsFunction(_ x: UnsafePointer<Float>, numTokens: Int, _ w: WeightMatrix, _ y: UnsafeMutablePointer<Float>) {
+        base(input(x, numTokens: numTokens, cols: w.cols, for: [w]), numTokens: numTokens, w, y)
+    }
+
+    /// Two or three weights with the same input in one pool job (split when only some of them are f16).
+    func callAsFunction(_ x: UnsafePointer<Float>, numTokens: Int,
+                        _ w0: WeightMatrix, _ y0: UnsafeMutablePointer<Float>,
+                        _ w1: WeightMatrix, _ y1: UnsafeMutablePointer<Float>,
+                        _ w2: WeightMatrix? = nil, _ y2: UnsafeMutablePointer<Float>? = nil) {
+        let all = [w0, w1] + (w2.map { [$0] } ?? [])
+        let f16 = all.filter { $0.type == .f16 }.count
+        if f16 == 0 || f16 == all.count {
+            base(input(x, numTokens: numTokens, cols: w0.cols, for: all), numTokens: numTokens, w0, y0, w1, y1, w2, y2)
+            return
+        }
+        self(x, numTokens: numTokens, w0, y0)
+        self(x, numTokens: numTokens, w1, y1)
+        if let w2, let y2 { self(x, numTokens: numTokens, w2, y2) }
+    }
+
+    private func input(_ x: UnsafePointer<Float>, numTokens: Int, cols: Int, for weights: [WeightMatrix]) -> UnsafePointer<Float> {
+        guard !base.floatReference, weights.first?.type == .f16 else { return x }
+        let n = numTokens * cols
+        precondition(n <= base.maxTokens * base.maxInDim, "matmul input [\(numTokens), \(cols)] exceeds scratch")
+        ck_fp32_to_fp16_row(x, half, Int64(n))
+        ck_fp16_to_fp32_row(half, rounded.pointer, Int64(n))
+        return UnsafePointer(rounded.pointer)
+    }
+}
