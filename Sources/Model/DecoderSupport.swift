@@ -79,7 +79,7 @@ enum DecoderSupport {
         }
     }
 
-    /// YaRN inverse frequencies `[dim / 2]` (Peng et al. 2023, "YaRN" §3.2 NTK-by-parts; HF
+    /// YaRN inverse frequencies `[dim / 2]` (Peng et al. 2023, "YaRN", NTK-by-parts interpolation; HF
     /// `modeling_rope_utils._compute_yarn_parameters` with truncation; ggml `rope_yarn` with ext_factor 1):
     /// a linear ramp between the correction dims of `betaFast` and `betaSlow` mixes extrapolated (base^(-2i/d))
     /// and interpolated (base^(-2i/d) / factor) frequencies.

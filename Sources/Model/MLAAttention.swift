@@ -1,7 +1,7 @@
 // Multi-head Latent Attention (MLA) over a paged latent KV cache.
 //
-// Sources: DeepSeek-V2 paper §2.1 (eq. 9–19: low-rank KV joint compression c^KV = W^DKV h, decoupled RoPE key
-// k^R = RoPE(W^KR h) shared by all heads, optional low-rank query compression; §2.1.3 "absorb W^UK into W^Q and
+// Sources: DeepSeek-V2 paper §2.1 (low-rank KV joint compression c^KV = W^DKV h, decoupled RoPE key
+// k^R = RoPE(W^KR h) shared by all heads, optional low-rank query compression; "absorb W^UK into W^Q and
 // W^UV into W^O" for inference); llama.cpp src/models/deepseek2.cpp (is_mla branch: `wk_b` absorbed into q_nope,
 // `wv_b` applied to the attention-weighted latent); HF modeling_deepseek_v3.py `DeepseekV3Attention` (expanded form).
 //

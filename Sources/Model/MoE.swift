@@ -1,6 +1,6 @@
 // Mixture-of-Experts feed-forward block: router → top-k routed SwiGLU experts (+ shared experts).
 //
-// Sources: DeepSeek-V2 paper §2.2 (DeepSeekMoE: shared experts + fine-grained routed experts, eq. 20–23);
+// Sources: DeepSeek-V2 paper §2.2 (DeepSeekMoE: shared experts + fine-grained routed experts);
 // DeepSeek-V3 report §2.1.2; HF modeling_deepseek_v3.py `DeepseekV3MoE`, modeling_qwen2_moe.py
 // `Qwen2MoeSparseMoeBlock` (sigmoid-gated shared expert), modeling_mixtral.py; llama.cpp src/llama-graph.cpp
 // `build_moe_ffn`. Two execution paths as ktransformers' `forward_one` / `forward_many`:
@@ -227,18 +227,10 @@ final class MoERunner {
         }
     }
 
-    /// `y[0..<embd] += a * x[0..<embd]`.
+    /// `y[0..<embd] += a * x[0..<embd]` (plain loop; the compiler vectorises it).
     @inline(__always)
     private func axpy(_ a: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
-        var i = 0
-        let av = SIMD8<Float>(repeating: a)
-        while i + 8 <= embd {
-            let xv = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
-            let yv = UnsafeRawPointer(y + i).loadUnaligned(as: SIMD8<Float>.self)
-            UnsafeMutableRawPointer(y + i).storeBytes(of: yv + av * xv, as: SIMD8<Float>.self)
-            i += 8
-        }
-        while i < embd { y[i] += a * x[i]; i += 1 }
+        for i in 0..<embd { y[i] += a * x[i] }
     }
 }
 

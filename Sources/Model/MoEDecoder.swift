@@ -1,12 +1,6 @@
-// Grouped-query-attention decoders with a Mixture-of-Experts feed-forward in every block:
-//   * `qwen2moe` (Qwen1.5-MoE / Qwen2-MoE): q/k/v biases, NEOX RoPE, softmax top-k routing, a shared expert whose
-//     output is scaled by sigmoid(x · ffn_gate_inp_shexp). HF models/qwen2_moe/modeling_qwen2_moe.py
-//     (`Qwen2MoeSparseMoeBlock`); llama.cpp src/models/qwen2moe.cpp.
-//   * `qwen3moe` (Qwen3-30B-A3B, 235B-A22B): per-head RMSNorm of q and k before NEOX RoPE, no biases, softmax
-//     top-k with renormalised weights. HF models/qwen3_moe/modeling_qwen3_moe.py; llama.cpp src/models/qwen3moe.cpp.
-//   * `llama` with `llama.expert_count > 0` (Mixtral): Llama attention (NORM RoPE on converter-permuted Q/K),
-//     softmax top-k renormalised. Jiang et al. 2024 "Mixtral of Experts" §2.1 eq. 1–2; HF modeling_mixtral.py;
-//     llama.cpp src/models/llama.cpp (`build_moe_ffn` branch).
+// Shared decoder of the GQA + Mixture-of-Experts architectures `qwen2moe` (Qwen2MoE.swift), `qwen3moe`
+// (Qwen3MoE.swift) and Mixtral-style `llama` with experts (Mixtral.swift); each of those files names its sources
+// and holds its switches (`MoEDecoderVariant`). llama.cpp src/models/{qwen2moe,qwen3moe,llama}.cpp.
 // Block l: x += W_O · Attn(RoPE(Q), RoPE(K), V)(RMSNorm(x));  x += MoE(RMSNorm(x));  logits = W_out · RMSNorm(x).
 import Compute
 import Foundation
@@ -24,9 +18,9 @@ struct MoEDecoderVariant {
     /// - Throws: `ModelLoadError.unsupportedArchitecture` for other names.
     static func forArchitecture(_ arch: String) throws -> MoEDecoderVariant {
         switch arch {
-        case "llama": return MoEDecoderVariant(rope: .norm, qkvBias: false, qkNorm: false, sharedExpert: false, defaultNormalize: true)
-        case "qwen2moe": return MoEDecoderVariant(rope: .neox, qkvBias: true, qkNorm: false, sharedExpert: true, defaultNormalize: false)
-        case "qwen3moe": return MoEDecoderVariant(rope: .neox, qkvBias: false, qkNorm: true, sharedExpert: false, defaultNormalize: true)
+        case "llama": return .mixtral
+        case "qwen2moe": return .qwen2moe
+        case "qwen3moe": return .qwen3moe
         default: throw ModelLoadError.unsupportedArchitecture(arch)
         }
     }
@@ -171,6 +165,7 @@ public final class MoEDecoderModel: MixtureOfExpertsModel, @unchecked Sendable {
         sinBuf = ScratchBuffer(count: T * hd / 2)
     }
 
+    /// A KV cache `[numLayers][numBlocks, blockSize, numKVHeads, headDim]` (K and V) of the options' type.
     public func makeKVCache(numBlocks: Int, blockSize: Int) -> PagedKVCache {
         PagedKVCache(numLayers: hyperparameters.numLayers, numBlocks: numBlocks, blockSize: blockSize,
                      numKVHeads: hyperparameters.numKVHeads, headDim: hyperparameters.headDim, type: options.kvCacheType)

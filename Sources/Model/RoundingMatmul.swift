@@ -29,7 +29,7 @@ final class RoundingMatmul {
 
     /// `y[numTokens, w.rows] = x[numTokens, w.cols] · wᵀ` (x rounded to f16 first when w is f16).
     func callAsFunction(_ x: UnsafePointer<Float>, numTokens: Int, _ w: WeightMatrix, _ y: UnsafeMutablePointer<Float>) {
-        base(input(x, numTokens: numTokens, cols: w.cols, for: [w]), numTokens: numTokens, w, y)
+        base(input(x, numTokens: numTokens, cols: w.cols, f16: w.type == .f16), numTokens: numTokens, w, y)
     }
 
     /// Two or three weights with the same input in one pool job (split when only some of them are f16).
@@ -37,10 +37,9 @@ final class RoundingMatmul {
                         _ w0: WeightMatrix, _ y0: UnsafeMutablePointer<Float>,
                         _ w1: WeightMatrix, _ y1: UnsafeMutablePointer<Float>,
                         _ w2: WeightMatrix? = nil, _ y2: UnsafeMutablePointer<Float>? = nil) {
-        let all = [w0, w1] + (w2.map { [$0] } ?? [])
-        let f16 = all.filter { $0.type == .f16 }.count
-        if f16 == 0 || f16 == all.count {
-            base(input(x, numTokens: numTokens, cols: w0.cols, for: all), numTokens: numTokens, w0, y0, w1, y1, w2, y2)
+        let f16 = (w0.type == .f16 ? 1 : 0) + (w1.type == .f16 ? 1 : 0) + (w2?.type == .f16 ? 1 : 0)
+        if f16 == 0 || f16 == (w2 == nil ? 2 : 3) {
+            base(input(x, numTokens: numTokens, cols: w0.cols, f16: f16 > 0), numTokens: numTokens, w0, y0, w1, y1, w2, y2)
             return
         }
         self(x, numTokens: numTokens, w0, y0)
@@ -48,8 +47,9 @@ final class RoundingMatmul {
         if let w2, let y2 { self(x, numTokens: numTokens, w2, y2) }
     }
 
-    private func input(_ x: UnsafePointer<Float>, numTokens: Int, cols: Int, for weights: [WeightMatrix]) -> UnsafePointer<Float> {
-        guard !base.floatReference, weights.first?.type == .f16 else { return x }
+    /// x itself, or (for f16 weights outside float-reference mode) x rounded to f16 in scratch.
+    private func input(_ x: UnsafePointer<Float>, numTokens: Int, cols: Int, f16: Bool) -> UnsafePointer<Float> {
+        guard f16, !base.floatReference else { return x }
         let n = numTokens * cols
         precondition(n <= base.maxTokens * base.maxInDim, "matmul input [\(numTokens), \(cols)] exceeds scratch")
         ck_fp32_to_fp16_row(x, half, Int64(n))
