@@ -184,6 +184,10 @@ final class MLAAttention {
                 (dst + d.kvLoraRank).update(from: q + t * H * d.qHead + h * d.qHead + d.nope, count: d.rope)
             }
         }
+        // With an f16 cache llama.cpp multiplies f16 K by the query converted to f16; do the same.
+        if cache.type == .f16 {
+            for i in 0..<(n * H * row) { qFull[i] = ck_fp16_to_fp32(ck_fp32_to_fp16(qFull[i])) }
+        }
         // Attention over the latent rows.                                        oLat [n, H, kvLora]
         let kvType = cache.type == .f16 ? Int32(CK_F16.rawValue) : Int32(CK_F32.rawValue)
         let keys = cache.keys(layer: layer)

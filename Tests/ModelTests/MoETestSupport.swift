@@ -231,11 +231,16 @@ struct MoEFixture {
         XCTAssertLessThanOrEqual(d.maxAbs, 1e-3, "\(name) f16 float reference vs dequant", file: file, line: line)
     }
 
-    /// Q8_0 file: argmax equal to llama.cpp's at ≥ `fraction` of all positions.
+    /// Q8_0 file: argmax equal to llama.cpp's at ≥ `fraction` of all positions; the float reference path ≤ 1e-3 vs
+    /// llama.cpp's float32 run on the dequantized weights (positions with HF routing margin < 1e-3 excluded).
     func checkQ8_0(fraction: Double = 0.85, file: StaticString = #filePath, line: UInt = #line) throws {
         let (worst, _, agree, total) = try compareWithLlamaCpp("q8_0")
         print("\(name) q8_0: max |Δ| vs llama.cpp \(worst), argmax agreement \(agree) of \(total)")
         XCTAssertGreaterThanOrEqual(agree, fraction, "\(name) q8_0 argmax agreement", file: file, line: line)
+        // Float reference path on the same Q8_0 weights vs llama.cpp's float32 run on the dequantized copy.
+        let d = try compareWithLlamaCpp("q8_0", reference: "q8_0.dequant", minMargin: 1e-3, floatReference: true)
+        print("\(name) q8_0 float reference: max |Δ| vs llama.cpp q8_0.dequant = \(d.maxAbs) (\(d.skipped) near ties skipped)")
+        XCTAssertLessThanOrEqual(d.maxAbs, 1e-3, "\(name) q8_0 float reference vs dequant", file: file, line: line)
     }
 
     /// Q4_K_M file: argmax agreement with llama.cpp ≥ `fraction`; skipped (with the missing weight type named)
