@@ -173,7 +173,8 @@ public final class DeepseekV2Model: MixtureOfExpertsModel, @unchecked Sendable {
         pool = ThreadPool(threads: max(1, options.threads))
         matmul = RoundingMatmul(Matmul(pool: pool, maxTokens: T,
                         maxInDim: max(embd, ffn, expertFFN, sharedFFN, qLora, d.nope, kvLora, H * vHead),
-                        floatReference: options.floatReference))
+                        floatReference: options.floatReference),
+                                hasF16Weights: gguf.tensors.contains { $0.type == .f16 })
         mla = MLAAttention(dims: d, eps: eps, scale: scale, maxTokens: T, maxContext: hp.contextLength,
                            matmul: matmul, pool: pool)
         moe = MoERunner(embd: embd, expertFFN: expertFFN, sharedFFN: sharedFFN, config: rc, maxTokens: T, matmul: matmul)

@@ -151,7 +151,8 @@ public final class MoEDecoderModel: MixtureOfExpertsModel, @unchecked Sendable {
         let threads = max(1, options.threads)
         pool = ThreadPool(threads: threads)
         matmul = RoundingMatmul(Matmul(pool: pool, maxTokens: T, maxInDim: max(embd, expertFFN, sharedFFN, H * hd),
-                        floatReference: options.floatReference))
+                        floatReference: options.floatReference),
+                                hasF16Weights: gguf.tensors.contains { $0.type == .f16 })
         attention = PagedAttention(numHeads: H, numKVHeads: KV, headDim: hd, maxContext: hp.contextLength, threads: threads)
         moe = MoERunner(embd: embd, expertFFN: expertFFN, sharedFFN: sharedFFN, config: rc, maxTokens: T, matmul: matmul)
         x = ScratchBuffer(count: T * embd)

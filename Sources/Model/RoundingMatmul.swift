@@ -12,14 +12,17 @@ import Compute
 final class RoundingMatmul {
     /// The wrapped matmul (its pool, limits and float-reference switch).
     let base: Matmul
-    private let half: UnsafeMutablePointer<UInt16>   // [maxTokens, maxInDim] f16 copy
-    private let rounded: ScratchBuffer               // [maxTokens, maxInDim] f16 values as f32
+    private let half: UnsafeMutablePointer<UInt16>   // [maxTokens, maxInDim] f16 copy (or 1 element)
+    private let rounded: ScratchBuffer               // [maxTokens, maxInDim] f16 values as f32 (or empty)
+    private let capacity: Int
 
-    /// Wraps `base`; allocates `[maxTokens, maxInDim]` scratch.
-    init(_ base: Matmul) {
+    /// Wraps `base`. `hasF16Weights`: whether any weight it will see is f16; only then is the
+    /// `[maxTokens, maxInDim]` rounding scratch allocated (f16 weights are a precondition failure otherwise).
+    init(_ base: Matmul, hasF16Weights: Bool) {
         self.base = base
-        half = .allocate(capacity: max(1, base.maxTokens * base.maxInDim))
-        rounded = ScratchBuffer(count: base.maxTokens * base.maxInDim)
+        capacity = hasF16Weights ? base.maxTokens * base.maxInDim : 0
+        half = .allocate(capacity: max(1, capacity))
+        rounded = ScratchBuffer(count: capacity)
     }
 
     deinit { half.deallocate() }
@@ -51,7 +54,7 @@ final class RoundingMatmul {
     private func input(_ x: UnsafePointer<Float>, numTokens: Int, cols: Int, f16: Bool) -> UnsafePointer<Float> {
         guard f16, !base.floatReference else { return x }
         let n = numTokens * cols
-        precondition(n <= base.maxTokens * base.maxInDim, "matmul input [\(numTokens), \(cols)] exceeds scratch")
+        precondition(n <= capacity, "matmul input [\(numTokens), \(cols)] exceeds the f16 rounding scratch (\(capacity))")
         ck_fp32_to_fp16_row(x, half, Int64(n))
         ck_fp16_to_fp32_row(half, rounded.pointer, Int64(n))
         return UnsafePointer(rounded.pointer)
