@@ -94,8 +94,14 @@ final class DeepseekV2Tests: XCTestCase {
         for fx in [Self.v3, Self.lite] { try fx.checkQ8_0() }
     }
 
+    /// Each of the three Q4_K_M files is checked when Compute has its weight types; the test is skipped (naming
+    /// the missing types) only if one could not run.
     func testQ4KMArgmaxMatchesLlamaCpp() throws {
-        for fx in [Self.v3, Self.lite, Self.k256] { try fx.checkQ4KM() }
+        var skipped: [String] = []
+        for fx in [Self.v3, Self.lite, Self.k256] {
+            do { try fx.checkQ4KM() } catch let skip as XCTSkip { skipped.append(skip.message ?? "\(fx.name) skipped") }
+        }
+        if !skipped.isEmpty { throw XCTSkip(skipped.joined(separator: "; ")) }
     }
 
     func testHyperparametersAndRoutingConfig() throws {

@@ -1,3 +1,4 @@
+import Compute
 import Foundation
 import GGUF
 import Model
@@ -253,8 +254,12 @@ struct MoEFixture {
             _ = try load("q4_k_m")
         } catch let e as ModelLoadError {
             if case .unsupportedTensorType(let tensor, let type) = e {
-                throw XCTSkip("\(name) Q4_K_M: Compute has no kernel for weight type \(type) (tensor \(tensor)); "
-                              + "the Q4_K_M files need Q5_0/Q5_1/Q4_K/Q6_K, added by another helper")
+                let gguf = try GGUFFile(path: ggufPath("q4_k_m"))
+                let kernels = Set(WeightType.allCases.map { UInt32($0.rawValue) })
+                let missing = Set(gguf.tensors.map(\.type).filter { !kernels.contains($0.rawValue) }).map { "\($0)" }.sorted()
+                throw XCTSkip("\(name) Q4_K_M skipped: Compute has no matmul kernel for weight type(s) "
+                              + "\(missing.isEmpty ? [type] : missing) (first: tensor \(tensor), \(type)); the Q4_K_M files need "
+                              + "Q5_0/Q5_1/Q4_K/Q6_K, which another helper is adding")
             }
             throw e
         }
