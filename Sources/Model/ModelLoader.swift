@@ -8,7 +8,14 @@ public enum ModelLoader {
 
     /// `general.architecture` → builder. One entry per architecture file.
     public static let registry: [String: Builder] = [
-        "llama": { gguf, options in try LlamaModel(gguf: gguf, options: options) },
+        "llama": { gguf, options in
+            // Mixtral-style files are `llama` with experts: same attention, MoE feed-forward (MoEDecoder.swift).
+            if (try gguf.optionalInt("llama.expert_count") ?? 0) > 0 { return try MoEDecoderModel(gguf: gguf, options: options) }
+            return try LlamaModel(gguf: gguf, options: options)
+        },
+        "deepseek2": { gguf, options in try DeepseekV2Model(gguf: gguf, options: options) },
+        "qwen2moe": { gguf, options in try MoEDecoderModel(gguf: gguf, options: options) },
+        "qwen3moe": { gguf, options in try MoEDecoderModel(gguf: gguf, options: options) },
     ]
 
     /// Architectures `load` accepts, sorted.

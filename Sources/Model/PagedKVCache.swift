@@ -21,14 +21,18 @@ public final class PagedKVCache: @unchecked Sendable {
     public let type: KVCacheType
     /// Bytes of one K (or V) row of a layer: `numKVHeads * headDim * elementSize`.
     public let slotBytes: Int
+    /// False for a keys-only cache (MLA: one latent row per token, see `MLAAttention`); `values(layer:)` is then
+    /// unavailable.
+    public let storesValues: Bool
     private let storage: UnsafeMutableRawPointer
     private let layerBytes: Int
 
     /// Total bytes of K and V storage.
-    public var bytes: Int { layerBytes * 2 * numLayers }
+    public var bytes: Int { layerBytes * (storesValues ? 2 : 1) * numLayers }
 
-    /// Allocates the pool (contents undefined until written).
-    public init(numLayers: Int, numBlocks: Int, blockSize: Int, numKVHeads: Int, headDim: Int, type: KVCacheType) {
+    /// Allocates the pool (contents undefined until written); `storesValues: false` allocates K only.
+    public init(numLayers: Int, numBlocks: Int, blockSize: Int, numKVHeads: Int, headDim: Int, type: KVCacheType,
+                storesValues: Bool = true) {
         precondition(numBlocks > 0 && blockSize > 0, "a KV cache needs at least one block of one token")
         self.numLayers = numLayers
         self.numBlocks = numBlocks
@@ -36,17 +40,21 @@ public final class PagedKVCache: @unchecked Sendable {
         self.numKVHeads = numKVHeads
         self.headDim = headDim
         self.type = type
+        self.storesValues = storesValues
         slotBytes = numKVHeads * headDim * type.elementSize
         layerBytes = numBlocks * blockSize * slotBytes
-        storage = .allocate(byteCount: max(64, layerBytes * 2 * numLayers), alignment: 64)
+        storage = .allocate(byteCount: max(64, layerBytes * (storesValues ? 2 : 1) * numLayers), alignment: 64)
     }
 
     deinit { storage.deallocate() }
 
     /// Start of layer `layer`'s K storage.
-    public func keys(layer: Int) -> UnsafeMutableRawPointer { storage + layerBytes * (2 * layer) }
-    /// Start of layer `layer`'s V storage.
-    public func values(layer: Int) -> UnsafeMutableRawPointer { storage + layerBytes * (2 * layer + 1) }
+    public func keys(layer: Int) -> UnsafeMutableRawPointer { storage + layerBytes * (storesValues ? 2 * layer : layer) }
+    /// Start of layer `layer`'s V storage (precondition: `storesValues`).
+    public func values(layer: Int) -> UnsafeMutableRawPointer {
+        precondition(storesValues, "this KV cache stores keys only (MLA latent rows)")
+        return storage + layerBytes * (2 * layer + 1)
+    }
     /// Number of token slots (`numBlocks * blockSize`).
     public var slotCount: Int { numBlocks * blockSize }
 }

@@ -1,0 +1,121 @@
+// Pieces shared by the MoE decoder models (DeepseekV2Model, MoEDecoderModel): batch validation and block-table
+// indexing, chunking into `maxBatchTokens`, RoPE angle tables (plain and YaRN) and the LM head over wanted rows.
+import Compute
+import Foundation
+
+/// Flattens a `ForwardBatch`'s block tables so that token t's table starts at `tables[tableStart[t]]`; checks the
+/// batch invariants (preconditions). Reuses its arrays across steps (grows only for a larger batch than before).
+final class BatchIndex {
+    private(set) var tableStart: [Int32] = []   // [numTokens]
+    private(set) var tables: [Int32] = []       // concatenated block tables
+
+    func index(_ batch: ForwardBatch, cache: PagedKVCache) {
+        let n = batch.tokens.count
+        precondition(batch.positions.count == n && batch.slotMapping.count == n, "tokens/positions/slotMapping differ in length")
+        tableStart.removeAll(keepingCapacity: true)
+        tables.removeAll(keepingCapacity: true)
+        var covered = 0
+        for s in batch.sequences {
+            precondition(s.tokenStart == covered, "sequences must tile the batch in token order")
+            let start = Int32(tables.count)
+            for b in s.blockTable {
+                precondition(b >= 0 && Int(b) < cache.numBlocks, "block id \(b) outside the KV cache")
+                tables.append(b)
+            }
+            for t in s.tokenStart..<(s.tokenStart + s.tokenCount) {
+                precondition(batch.positions[t] >= 0 && Int(batch.positions[t]) < s.blockTable.count * cache.blockSize,
+                             "position \(batch.positions[t]) not covered by the block table")
+                tableStart.append(start)
+            }
+            covered += s.tokenCount
+        }
+        precondition(covered == n, "sequences cover \(covered) of \(n) tokens")
+    }
+}
+
+/// Raw pointers of one batch, valid during `DecoderSupport.chunks`' body.
+struct BatchPointers {
+    let tokens: UnsafePointer<Int32>
+    let positions: UnsafePointer<Int32>
+    let slots: UnsafePointer<Int32>
+    let tables: UnsafePointer<Int32>
+    let tableStart: UnsafePointer<Int32>
+}
+
+enum DecoderSupport {
+    /// Calls `body(range, pointers)` for consecutive ranges of at most `maxTokens` tokens of the batch.
+    static func chunks(_ batch: ForwardBatch, index: BatchIndex, maxTokens: Int, _ body: (Range<Int>, BatchPointers) -> Void) {
+        let n = batch.tokens.count
+        if n == 0 { return }
+        index.tables.withUnsafeBufferPointer { tb in
+            index.tableStart.withUnsafeBufferPointer { ts in
+                batch.tokens.withUnsafeBufferPointer { tok in
+                    batch.positions.withUnsafeBufferPointer { pos in
+                        batch.slotMapping.withUnsafeBufferPointer { sl in
+                            let p = BatchPointers(tokens: tok.baseAddress!, positions: pos.baseAddress!, slots: sl.baseAddress!,
+                                                  tables: tb.baseAddress ?? UnsafePointer(bitPattern: 8)!, tableStart: ts.baseAddress!)
+                            var c0 = 0
+                            while c0 < n {
+                                let c1 = min(n, c0 + max(1, maxTokens))
+                                body(c0..<c1, p)
+                                c0 = c1
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// cos/sin `[n, invFreq.count]` for `n` positions: angle = position * invFreq[i].
+    static func ropeTable(positions: UnsafePointer<Int32>, n: Int, invFreq: [Double],
+                          cos: UnsafeMutablePointer<Float>, sin: UnsafeMutablePointer<Float>) {
+        let half = invFreq.count
+        invFreq.withUnsafeBufferPointer { f in
+            for t in 0..<n {
+                Ops.ropeAngles(position: Int(positions[t]), invFreq: f.baseAddress!, half: half,
+                               cos: cos + t * half, sin: sin + t * half)
+            }
+        }
+    }
+
+    /// YaRN inverse frequencies `[dim / 2]` (Peng et al. 2023, "YaRN", NTK-by-parts interpolation; HF
+    /// `modeling_rope_utils._compute_yarn_parameters` with truncation; ggml `rope_yarn` with ext_factor 1):
+    /// a linear ramp between the correction dims of `betaFast` and `betaSlow` mixes extrapolated (base^(-2i/d))
+    /// and interpolated (base^(-2i/d) / factor) frequencies.
+    static func yarnInverseFrequencies(dim: Int, base: Double, factor: Double, originalContext: Int,
+                                       betaFast: Double, betaSlow: Double) -> [Double] {
+        func correctionDim(_ rotations: Double) -> Double {
+            Double(dim) * Foundation.log(Double(originalContext) / (rotations * 2 * Double.pi)) / (2 * Foundation.log(base))
+        }
+        let low = max(Foundation.floor(correctionDim(betaFast)), 0)
+        var high = min(Foundation.ceil(correctionDim(betaSlow)), Double(dim - 1))
+        if low == high { high += 0.001 }
+        return (0..<(dim / 2)).map { i in
+            let extrapolated = Foundation.pow(base, -2 * Double(i) / Double(dim))
+            let interpolated = extrapolated / factor
+            let ramp = min(max((Double(i) - low) / (high - low), 0), 1)
+            let extrapolationWeight = 1 - ramp
+            return interpolated * (1 - extrapolationWeight) + extrapolated * extrapolationWeight
+        }
+    }
+
+    /// logits `[logitRows.count, vocab]` rows for the wanted tokens inside `range`: final RMSNorm of the residual
+    /// x `[range.count, embd]` into h, then the LM head (consecutive rows through one matmul).
+    static func logits(range: Range<Int>, logitRows: [Int], x: UnsafePointer<Float>, h: UnsafeMutablePointer<Float>,
+                       outputNorm: UnsafePointer<Float>, eps: Float, embd: Int, vocab: Int, output: WeightMatrix,
+                       matmul: RoundingMatmul, logits: UnsafeMutablePointer<Float>) {
+        let t0 = range.lowerBound, n = range.count
+        var i = 0
+        while i < logitRows.count {
+            guard range.contains(logitRows[i]) else { i += 1; continue }
+            var j = i
+            while j < logitRows.count, range.contains(logitRows[j]), j - i < n { j += 1 }
+            for r in i..<j {
+                Ops.rmsNorm(x + (logitRows[r] - t0) * embd, weight: outputNorm, eps: eps, n: embd, out: h + (r - i) * embd)
+            }
+            matmul(h, numTokens: j - i, output, logits + i * vocab)                           // [m, vocab]
+            i = j
+        }
+    }
+}

@@ -1,0 +1,292 @@
+// Multi-head Latent Attention (MLA) over a paged latent KV cache.
+//
+// Sources: DeepSeek-V2 paper §2.1 (low-rank KV joint compression c^KV = W^DKV h, decoupled RoPE key
+// k^R = RoPE(W^KR h) shared by all heads, optional low-rank query compression; "absorb W^UK into W^Q and
+// W^UV into W^O" for inference); llama.cpp src/models/deepseek2.cpp (is_mla branch: `wk_b` absorbed into q_nope,
+// `wv_b` applied to the attention-weighted latent); HF modeling_deepseek_v3.py `DeepseekV3Attention` (expanded form).
+//
+// NOTE: cache row of one token in one layer (a single "KV head" of kvLoraRank + qkRopeHeadDim values):
+// ```
+// │ c^KV = RMSNorm(kv_a[:kvLora]) (kvLoraRank) │ k^R = RoPE(kv_a[kvLora:]) (qkRopeHeadDim) │
+// ```
+// Absorbed attention per head h (q^C_h = q_nope, q^R_h = q_pe):
+// ```
+// q̃_h = [ W^UK_hᵀ q^C_h (kvLoraRank) │ q^R_h (rope) ]    score_j = q̃_h · row_j · scale
+// o_h = W^UV_h Σ_j softmax(score)_j c^KV_j              (v_head_dim)
+// ```
+// The expanded reference instead materialises k_h,j = [W^UK_h c_j │ k^R_j] and v_h,j = W^UV_h c_j per position.
+import CKernels
+import Compute
+import Foundation
+
+/// Per-layer MLA sizes (GGUF `deepseek2.attention.*`).
+struct MLADims {
+    let numHeads: Int
+    /// Query compression rank; 0 = no compression (`attn_q` used directly, DeepSeek-V2-Lite).
+    let qLoraRank: Int
+    let kvLoraRank: Int
+    let nope: Int
+    let rope: Int
+    let v: Int
+    /// Width of one query head `nope + rope`.
+    var qHead: Int { nope + rope }
+    /// Width of a latent cache row `kvLoraRank + rope`.
+    var cacheRow: Int { kvLoraRank + rope }
+}
+
+/// Weights of one MLA block (GGUF `blk.N.attn_*`).
+struct MLAWeights {
+    let wqA: WeightMatrix?                 // [qLora, embd]
+    let qANorm: UnsafePointer<Float>?      // [qLora]
+    let wqB: WeightMatrix?                 // [H * qHead, qLora]
+    let wq: WeightMatrix?                  // [H * qHead, embd] (no query compression)
+    let wkvA: WeightMatrix                 // [kvLora + rope, embd]
+    let kvANorm: UnsafePointer<Float>      // [kvLora]
+    let kB: [WeightMatrix]                 // per head [kvLora, nope] = W^UK_hᵀ (q_nope → latent)
+    let vB: [WeightMatrix]                 // per head [v, kvLora] = W^UV_h
+    let wo: WeightMatrix                   // [embd, H * v]
+    /// Transposed float copies made for the fused `attn_kv_b` layout (kept alive here).
+    let owned: [ScratchBuffer]
+
+    /// Loads `blk.<layer>.` attention weights. Uses `attn_q_a`/`attn_q_b` when present, else `attn_q`; the split
+    /// `attn_k_b`/`attn_v_b` when present, else the fused `attn_kv_b` (ne `[kvLora, H * (nope + v)]`).
+    /// - Throws: `ModelLoadError` for a missing tensor, wrong shape or unsupported type.
+    static func load(_ tl: inout TensorLoader, layer: Int, embd: Int, dims d: MLADims, eps: Float,
+                     repack: (WeightMatrix) -> WeightMatrix) throws -> MLAWeights {
+        let p = "blk.\(layer)."
+        let H = d.numHeads
+        var wqA: WeightMatrix?, qANorm: UnsafePointer<Float>?, wqB: WeightMatrix?, wq: WeightMatrix?
+        if d.qLoraRank > 0 {
+            wqA = repack(try tl.matrix(p + "attn_q_a.weight", rows: d.qLoraRank, cols: embd))
+            qANorm = try tl.vector(p + "attn_q_a_norm.weight", count: d.qLoraRank)
+            wqB = repack(try tl.matrix(p + "attn_q_b.weight", rows: H * d.qHead, cols: d.qLoraRank))
+        } else {
+            wq = repack(try tl.matrix(p + "attn_q.weight", rows: H * d.qHead, cols: embd))
+        }
+        var kB: [WeightMatrix] = [], vB: [WeightMatrix] = [], owned: [ScratchBuffer] = []
+        if tl.has(p + "attn_k_b.weight") {
+            kB = try tl.experts(p + "attn_k_b.weight", count: H, rows: d.kvLoraRank, cols: d.nope)
+            vB = try tl.experts(p + "attn_v_b.weight", count: H, rows: d.v, cols: d.kvLoraRank)
+        } else {
+            let kvB = try tl.matrix(p + "attn_kv_b.weight", rows: H * (d.nope + d.v), cols: d.kvLoraRank)
+            let row = ScratchBuffer(count: d.kvLoraRank)
+            for h in 0..<H {
+                let base = h * (d.nope + d.v)
+                // W^UK_h rows [nope, kvLora] → transposed float copy [kvLora, nope].
+                let t = ScratchBuffer(count: d.kvLoraRank * d.nope)
+                for i in 0..<d.nope {
+                    kvB.dequantizeRow(base + i, into: row.pointer)
+                    for c in 0..<d.kvLoraRank { t.pointer[c * d.nope + i] = row.pointer[c] }
+                }
+                owned.append(t)
+                kB.append(WeightMatrix(type: .f32, data: UnsafeRawPointer(t.pointer), rows: d.kvLoraRank, cols: d.nope))
+                vB.append(WeightMatrix(type: kvB.type, data: kvB.data + (base + d.nope) * kvB.rowBytes,
+                                       rows: d.v, cols: d.kvLoraRank))
+            }
+        }
+        return MLAWeights(
+            wqA: wqA, qANorm: qANorm, wqB: wqB, wq: wq,
+            wkvA: repack(try tl.matrix(p + "attn_kv_a_mqa.weight", rows: d.cacheRow, cols: embd)),
+            kvANorm: try tl.vector(p + "attn_kv_a_norm.weight", count: d.kvLoraRank),
+            kB: kB, vB: vB,
+            wo: repack(try tl.matrix(p + "attn_output.weight", rows: embd, cols: H * d.v)),
+            owned: owned)
+    }
+}
+
+/// Computes MLA for a chunk of tokens: projections, RoPE on the decoupled part, latent cache write, attention.
+final class MLAAttention {
+    let dims: MLADims
+    let eps: Float
+    /// Softmax scale (mscale² / sqrt(nope + rope) with YaRN, else 1 / sqrt(nope + rope)).
+    let scale: Float
+    private let matmul: RoundingMatmul
+    private let pool: ThreadPool
+    private let threads: Int
+    private(set) var maxContext: Int
+
+    private let qa: ScratchBuffer      // [T, qLora]
+    private let q: ScratchBuffer       // [T, H * qHead]
+    private let kva: ScratchBuffer     // [T, kvLora + rope]
+    private let qn: ScratchBuffer      // [T, max(nope, kvLora)] one head's q_nope / latent output, gathered
+    private let tmp: ScratchBuffer     // [T, max(kvLora, v)] one head's matmul output
+    private let qFull: ScratchBuffer   // [T, H, kvLora + rope] absorbed queries
+    private let oLat: ScratchBuffer    // [T, H, kvLora] attention-weighted latents
+    private var scores: ScratchBuffer  // [threads, maxContext]
+
+    init(dims: MLADims, eps: Float, scale: Float, maxTokens T: Int, maxContext: Int, matmul: RoundingMatmul, pool: ThreadPool) {
+        self.dims = dims
+        self.eps = eps
+        self.scale = scale
+        self.matmul = matmul
+        self.pool = pool
+        self.threads = pool.threadCount
+        self.maxContext = maxContext
+        let H = dims.numHeads
+        qa = ScratchBuffer(count: T * max(dims.qLoraRank, 1))
+        q = ScratchBuffer(count: T * H * dims.qHead)
+        kva = ScratchBuffer(count: T * dims.cacheRow)
+        qn = ScratchBuffer(count: T * max(dims.nope, dims.kvLoraRank))
+        tmp = ScratchBuffer(count: T * max(dims.kvLoraRank, dims.v))
+        qFull = ScratchBuffer(count: T * H * dims.cacheRow)
+        oLat = ScratchBuffer(count: T * H * dims.kvLoraRank)
+        scores = ScratchBuffer(count: threads * maxContext)
+    }
+
+    /// Makes room for contexts of `tokens` positions (allocates only when a larger cache than before is used).
+    func reserve(contextLength tokens: Int) {
+        if tokens <= maxContext { return }
+        maxContext = tokens
+        scores = ScratchBuffer(count: threads * tokens)
+    }
+
+    /// out `[n, H * v]` = MLA of normed input x `[n, embd]` for tokens at `positions` (RoPE tables cos/sin
+    /// `[n, rope / 2]`); writes each token's latent row to `slots[t]` of `layer`. `expanded` selects the
+    /// materialised-K/V reference instead of the absorbed form.
+    func run(_ w: MLAWeights, layer: Int, x: UnsafePointer<Float>, n: Int, cos: UnsafePointer<Float>,
+             sin: UnsafePointer<Float>, cache: PagedKVCache, slots: UnsafePointer<Int32>, positions: UnsafePointer<Int32>,
+             tables: UnsafePointer<Int32>, tableStart: UnsafePointer<Int32>, expanded: Bool,
+             out: UnsafeMutablePointer<Float>) {
+        let d = dims, H = d.numHeads, half = d.rope / 2, row = d.cacheRow
+        let q = q.pointer, kva = kva.pointer
+        // Projections.
+        if let wqA = w.wqA, let wqB = w.wqB, let qn = w.qANorm {
+            matmul(x, numTokens: n, wqA, qa.pointer, w.wkvA, kva)        // qa [n, qLora], kva [n, kvLora + rope]
+            Ops.rmsNorm(qa.pointer, weight: qn, eps: eps, n: d.qLoraRank, count: n, out: qa.pointer)
+            matmul(qa.pointer, numTokens: n, wqB, q)                      // [n, H * qHead]
+        } else {
+            matmul(x, numTokens: n, w.wq!, q, w.wkvA, kva)                // q [n, H * qHead], kva [n, kvLora + rope]
+        }
+        for t in 0..<n {
+            let kv = kva + t * row
+            Ops.rmsNorm(kv, weight: w.kvANorm, eps: eps, n: d.kvLoraRank, out: kv)              // c^KV [kvLora]
+            Ops.rope(kv + d.kvLoraRank, numHeads: 1, headDim: d.rope, cos: cos + t * half, sin: sin + t * half,
+                     mode: .norm)                                                                 // k^R [rope]
+            for h in 0..<H {
+                Ops.rope(q + t * H * d.qHead + h * d.qHead + d.nope, numHeads: 1, headDim: d.rope,
+                         cos: cos + t * half, sin: sin + t * half, mode: .norm)                  // q^R_h [rope]
+            }
+        }
+        store(layer: layer, cache: cache, slots: slots, n: n)
+        if expanded {
+            expandedAttention(w, layer: layer, n: n, cache: cache, positions: positions, tables: tables,
+                              tableStart: tableStart, out: out)
+            return
+        }
+        // Absorb W^UK into the query: q̃_h = [kB_h · q_nope_h │ q_pe_h].          qFull [n, H, kvLora + rope]
+        let qFull = qFull.pointer, qnp = qn.pointer, tmp = tmp.pointer
+        for h in 0..<H {
+            for t in 0..<n { (qnp + t * d.nope).update(from: q + t * H * d.qHead + h * d.qHead, count: d.nope) }
+            matmul(qnp, numTokens: n, w.kB[h], tmp)                                               // [n, kvLora]
+            for t in 0..<n {
+                let dst = qFull + (t * H + h) * row
+                dst.update(from: tmp + t * d.kvLoraRank, count: d.kvLoraRank)
+                (dst + d.kvLoraRank).update(from: q + t * H * d.qHead + h * d.qHead + d.nope, count: d.rope)
+            }
+        }
+        // With an f16 cache llama.cpp multiplies f16 K by the query converted to f16; do the same.
+        if cache.type == .f16 {
+            for i in 0..<(n * H * row) { qFull[i] = ck_fp16_to_fp32(ck_fp32_to_fp16(qFull[i])) }
+        }
+        // Attention over the latent rows.                                        oLat [n, H, kvLora]
+        let kvType = cache.type == .f16 ? Int32(CK_F16.rawValue) : Int32(CK_F32.rawValue)
+        let keys = cache.keys(layer: layer)
+        pool.forEach(n * H) { item, participant in
+            let t = item / H
+            let ctx = Int(positions[t]) + 1
+            precondition(ctx <= self.maxContext, "position \(ctx - 1) beyond the KV cache capacity \(self.maxContext)")
+            let s = self.scores.pointer + participant * self.maxContext
+            let table = tables + Int(tableStart[t])
+            ck_attn_scores(kvType, qFull + item * row, Int64(row), keys, cache.slotBytes, table,
+                           Int64(cache.blockSize), Int64(ctx), self.scale, s)                    // [ctx]
+            Ops.softmax(s, n: ctx)
+            ck_attn_values(kvType, s, Int64(d.kvLoraRank), keys, cache.slotBytes, table, Int64(cache.blockSize),
+                           Int64(ctx), self.oLat.pointer + item * d.kvLoraRank)                  // [kvLora]
+        }
+        // o_h = W^UV_h · oLat_h.                                                 out [n, H * v]
+        for h in 0..<H {
+            for t in 0..<n { (qnp + t * d.kvLoraRank).update(from: oLat.pointer + (t * H + h) * d.kvLoraRank, count: d.kvLoraRank) }
+            matmul(qnp, numTokens: n, w.vB[h], tmp)                                               // [n, v]
+            for t in 0..<n { (out + t * H * d.v + h * d.v).update(from: tmp + t * d.v, count: d.v) }
+        }
+    }
+
+    /// Writes the latent rows kva `[n, kvLora + rope]` to the cache.
+    private func store(layer: Int, cache: PagedKVCache, slots: UnsafePointer<Int32>, n: Int) {
+        let row = dims.cacheRow
+        precondition(cache.numKVHeads * cache.headDim == row, "KV cache rows hold \(cache.numKVHeads * cache.headDim) values, MLA needs \(row)")
+        let base = cache.keys(layer: layer)
+        for t in 0..<n {
+            let slot = Int(slots[t])
+            precondition(slot >= 0 && slot < cache.slotCount, "KV slot \(slot) outside the cache")
+            let dst = base + slot * cache.slotBytes
+            switch cache.type {
+            case .f16: ck_fp32_to_fp16_row(kva.pointer + t * row, dst.assumingMemoryBound(to: UInt16.self), Int64(row))
+            case .f32: dst.copyMemory(from: kva.pointer + t * row, byteCount: row * 4)
+            }
+        }
+    }
+
+    /// Reference: materialise k_h,j = [W^UK_h c_j │ k^R_j] and v_h,j = W^UV_h c_j for every visible position
+    /// (HF `DeepseekV3Attention` form). Serial and allocating: verification only.
+    private func expandedAttention(_ w: MLAWeights, layer: Int, n: Int, cache: PagedKVCache,
+                                   positions: UnsafePointer<Int32>, tables: UnsafePointer<Int32>,
+                                   tableStart: UnsafePointer<Int32>, out: UnsafeMutablePointer<Float>) {
+        let d = dims, H = d.numHeads, L = d.kvLoraRank, row = d.cacheRow
+        // Float weights: wuk [H, nope, L] (transposed back from kB), wuv [H, v, L].
+        var wuk = [Float](repeating: 0, count: H * d.nope * L), wuv = [Float](repeating: 0, count: H * d.v * L)
+        var buf = [Float](repeating: 0, count: max(L, d.nope))
+        for h in 0..<H {
+            for c in 0..<L {
+                buf.withUnsafeMutableBufferPointer { w.kB[h].dequantizeRow(c, into: $0.baseAddress!) }
+                for i in 0..<d.nope { wuk[(h * d.nope + i) * L + c] = buf[i] }
+            }
+            for m in 0..<d.v {
+                wuv.withUnsafeMutableBufferPointer { w.vB[h].dequantizeRow(m, into: $0.baseAddress! + (h * d.v + m) * L) }
+            }
+        }
+        let keys = cache.keys(layer: layer)
+        let q = q.pointer
+        for t in 0..<n {
+            let ctx = Int(positions[t]) + 1
+            let table = tables + Int(tableStart[t])
+            // Latent rows of the visible positions as float.                     lat [ctx, kvLora + rope]
+            var lat = [Float](repeating: 0, count: ctx * row)
+            for j in 0..<ctx {
+                let slot = Int(table[j / cache.blockSize]) * cache.blockSize + j % cache.blockSize
+                let src = keys + slot * cache.slotBytes
+                lat.withUnsafeMutableBufferPointer { l in
+                    let dst = l.baseAddress! + j * row
+                    switch cache.type {
+                    case .f32: dst.update(from: src.assumingMemoryBound(to: Float.self), count: row)
+                    case .f16: for i in 0..<row { dst[i] = ck_fp16_to_fp32(src.assumingMemoryBound(to: UInt16.self)[i]) }
+                    }
+                }
+            }
+            for h in 0..<H {
+                let qh = q + t * H * d.qHead + h * d.qHead
+                var s = [Float](repeating: 0, count: ctx)
+                for j in 0..<ctx {
+                    var dot: Float = 0
+                    for i in 0..<d.nope {                                          // k^C_h,j[i] = W^UK_h[i] · c_j
+                        var k: Float = 0
+                        for c in 0..<L { k += wuk[(h * d.nope + i) * L + c] * lat[j * row + c] }
+                        dot += qh[i] * k
+                    }
+                    for i in 0..<d.rope { dot += qh[d.nope + i] * lat[j * row + L + i] }
+                    s[j] = dot * scale
+                }
+                s.withUnsafeMutableBufferPointer { Ops.softmax($0.baseAddress!, n: ctx) }
+                for m in 0..<d.v {                                                 // o_h[m] = Σ_j p_j W^UV_h[m] · c_j
+                    var acc: Float = 0
+                    for j in 0..<ctx {
+                        var vv: Float = 0
+                        for c in 0..<L { vv += wuv[(h * d.v + m) * L + c] * lat[j * row + c] }
+                        acc += s[j] * vv
+                    }
+                    out[t * H * d.v + h * d.v + m] = acc
+                }
+            }
+        }
+    }
+}
