@@ -36,7 +36,7 @@ let package = Package(
         .target(name: "Server", dependencies: ["HTTPServer", "OpenAIAPI", "Engine",
                                               .product(name: "Logging", package: "swift-log")]),
         .executableTarget(name: "sputnik", dependencies: [
-            "Server",
+            "Server", "GGUF", "Tokenizer", "ChatTemplate", "Model", "Engine",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),

@@ -120,6 +120,12 @@ public final class SputnikServer: @unchecked Sendable {
         case "/chat/completions":
             guard req.method == "POST" else { return methodNotAllowed(res, "POST") }
             handleChatCompletion(req, res)
+        case "/tokenize":
+            guard req.method == "POST" else { return methodNotAllowed(res, "POST") }
+            handleTokenize(req, res)
+        case "/detokenize":
+            guard req.method == "POST" else { return methodNotAllowed(res, "POST") }
+            handleDetokenize(req, res)
         default:
             sendError(res, APIError.notFound("Unknown route \(req.method) \(req.path)"))
         }
