@@ -77,6 +77,8 @@ public struct EngineConfig: Sendable {
     public var numBlocks: Int
     /// Most requests waiting for a slot before new ones get `queueFull` (`--max-queued-requests`).
     public var maxQueuedRequests: Int
+    /// Reuse the KV of identical prompt prefixes (`--enable-prefix-caching`, on by default).
+    public var enablePrefixCaching = true
 
     public init(contextSize: Int, maxNumSeqs: Int = 8, maxNumBatchedTokens: Int = 512, blockSize: Int = 16,
                 numBlocks: Int? = nil, maxQueuedRequests: Int = 256) {
