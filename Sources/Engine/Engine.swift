@@ -223,6 +223,7 @@ public final class Engine: @unchecked Sendable {
         sharedStats.promptTokensTotal += r.request.promptTokens.count
         sharedStats.generationTokensTotal += r.generated
         sharedStats.requestsFinished += 1
+        sharedStats.cachedTokensTotal += cached
         lock.unlock()
         r.onEvent(.finished(reason, usage))
     }

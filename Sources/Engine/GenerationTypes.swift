@@ -100,4 +100,9 @@ public struct EngineStats: Sendable, Equatable {
     public var generationTokensTotal = 0
     public var numPreemptions = 0
     public var requestsFinished = 0
+    /// Prompt tokens served from the prefix cache.
+    public var cachedTokensTotal = 0
+
+    /// All counts zero (an idle engine that has served nothing).
+    public static let zero = EngineStats()
 }
