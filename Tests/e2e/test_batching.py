@@ -117,3 +117,17 @@ def test_overload_gets_429_with_retry_after():
                 assert json.loads(payload)["error"]["type"]
     finally:
         s.stop()
+
+
+def test_loadtest_script_reports(server):
+    import os
+    import subprocess
+    import sys
+    script = os.path.join(os.path.dirname(__file__), "..", "..", "scripts", "loadtest.py")
+    out = subprocess.run([sys.executable, script, "--port", str(server.port), "--model", "smollm2", "--requests", "8",
+                          "--concurrency", "4", "--max-tokens", "16", "--timeout", "300", "--json"],
+                         capture_output=True, timeout=320)
+    assert out.returncode == 0, out.stdout + out.stderr
+    r = json.loads(out.stdout)
+    assert r["ok"] == 8 and r["output_tokens"] == 8 * 16
+    assert r["output_tok_s"] > 0 and r["ttft_p50_s"] > 0 and r["itl_p50_ms"] > 0
