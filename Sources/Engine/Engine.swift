@@ -61,7 +61,8 @@ public final class Engine: @unchecked Sendable {
                              maxNumSeqs: config.maxNumSeqs)
         scheduler = Scheduler(config: SchedulerConfig(
             maxNumSeqs: config.maxNumSeqs, maxNumBatchedTokens: config.maxNumBatchedTokens,
-            blockSize: config.blockSize, numBlocks: config.numBlocks, maxModelLen: config.contextSize))
+            blockSize: config.blockSize, numBlocks: config.numBlocks, maxModelLen: config.contextSize,
+            enablePrefixCaching: config.enablePrefixCaching))
         sampler = Sampler(vocabSize: model.hyperparameters.vocabSize)
     }
 
@@ -209,6 +210,7 @@ public final class Engine: @unchecked Sendable {
     /// Ends a request: flushes held-back text (unless a stop string ended it), frees its blocks, sends `finished`.
     private func finish(_ id: Int, _ reason: FinishReason, flush: Bool = true) {
         guard var r = live.removeValue(forKey: id) else { return }
+        let cached = scheduler.request(id)?.numCachedTokens ?? 0
         scheduler.finish(id: id, reason: reason)
         if flush && reason != .abort {
             // A character cut off by the end of generation is dropped: no chunk ever carries U+FFFD for it.
@@ -216,11 +218,12 @@ public final class Engine: @unchecked Sendable {
             let tail = r.stopMatcher.flush()
             if !tail.isEmpty || !r.pendingIds.isEmpty { r.onEvent(.text(tail, tokenIds: r.pendingIds)) }
         }
-        let usage = GenerationUsage(promptTokens: r.request.promptTokens.count, completionTokens: r.generated, cachedTokens: 0)
+        let usage = GenerationUsage(promptTokens: r.request.promptTokens.count, completionTokens: r.generated, cachedTokens: cached)
         lock.lock()
         sharedStats.promptTokensTotal += r.request.promptTokens.count
         sharedStats.generationTokensTotal += r.generated
         sharedStats.requestsFinished += 1
+        sharedStats.cachedTokensTotal += cached
         lock.unlock()
         r.onEvent(.finished(reason, usage))
     }

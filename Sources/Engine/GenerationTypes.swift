@@ -77,6 +77,8 @@ public struct EngineConfig: Sendable {
     public var numBlocks: Int
     /// Most requests waiting for a slot before new ones get `queueFull` (`--max-queued-requests`).
     public var maxQueuedRequests: Int
+    /// Reuse the KV of identical prompt prefixes (`--enable-prefix-caching`, on by default).
+    public var enablePrefixCaching = true
 
     public init(contextSize: Int, maxNumSeqs: Int = 8, maxNumBatchedTokens: Int = 512, blockSize: Int = 16,
                 numBlocks: Int? = nil, maxQueuedRequests: Int = 256) {
@@ -98,4 +100,9 @@ public struct EngineStats: Sendable, Equatable {
     public var generationTokensTotal = 0
     public var numPreemptions = 0
     public var requestsFinished = 0
+    /// Prompt tokens served from the prefix cache.
+    public var cachedTokensTotal = 0
+
+    /// All counts zero (an idle engine that has served nothing).
+    public static let zero = EngineStats()
 }

@@ -110,6 +110,8 @@ public struct SamplingParameters: Sendable, Equatable {
     public var user: String?
     /// Scheduling priority (lower = sooner, vLLM convention).
     public var priority: Int?
+    /// Keep generating past end-of-generation tokens (vLLM's `ignore_eos`; benchmarks use it).
+    public var ignoreEOS = false
 
     /// Defaults as documented on each property.
     public init() {}
@@ -170,6 +172,7 @@ public struct SamplingParameters: Sendable, Equatable {
         }
         s.user = try f.string("user")
         s.priority = try f.int("priority")
+        s.ignoreEOS = try f.bool("ignore_eos") ?? false
         return s
     }
 }

@@ -39,6 +39,10 @@ public struct SchedulerRequest: Sendable {
     public internal(set) var status: RequestStatus = .waiting
     /// Times this request was preempted.
     public internal(set) var numPreemptions = 0
+    /// Prompt tokens whose KV came from the prefix cache when the request was first scheduled.
+    public internal(set) var numCachedTokens = 0
+    /// Hashes of the full blocks registered so far (prefix caching), one per leading block of `blockIds`.
+    public internal(set) var blockHashes: [UInt64] = []
 
     /// Generated tokens so far.
     public var numOutputTokens: Int { tokens.count - numPromptTokens }

@@ -9,10 +9,14 @@ public struct SchedulerConfig: Sendable {
     public var blockSize: Int
     /// Blocks in the KV pool.
     public var numBlocks: Int
+    /// Reuse cached full blocks of identical prefixes.
+    public var enablePrefixCaching = true
     /// Longest sequence (prompt + output) a request may reach.
     public var maxModelLen: Int
 
-    public init(maxNumSeqs: Int, maxNumBatchedTokens: Int, blockSize: Int, numBlocks: Int, maxModelLen: Int) {
+    public init(maxNumSeqs: Int, maxNumBatchedTokens: Int, blockSize: Int, numBlocks: Int, maxModelLen: Int,
+                enablePrefixCaching: Bool = true) {
+        self.enablePrefixCaching = enablePrefixCaching
         self.maxNumSeqs = maxNumSeqs
         self.maxNumBatchedTokens = maxNumBatchedTokens
         self.blockSize = blockSize
@@ -74,7 +78,8 @@ public struct Scheduler: Sendable {
 
     public init(config: SchedulerConfig) {
         self.config = config
-        kv = KVCacheManager(numBlocks: config.numBlocks, blockSize: config.blockSize)
+        kv = KVCacheManager(numBlocks: config.numBlocks, blockSize: config.blockSize,
+                            enablePrefixCaching: config.enablePrefixCaching)
     }
 
     public var numRunning: Int { running.count }
@@ -139,8 +144,22 @@ public struct Scheduler: Sendable {
         if out.preempted.isEmpty {
             while budget > 0, running.count < config.maxNumSeqs, let id = waiting.first {
                 var r = requests[id]!
+                let firstTime = r.status == .waiting
+                if r.blockIds.isEmpty {
+                    let cached = kv.cachedPrefix(r.tokens)
+                    r.blockIds = cached.blocks
+                    r.blockHashes = cached.hashes
+                    r.numComputedTokens = cached.blocks.count * config.blockSize
+                }
                 let n = min(r.numTokens - r.numComputedTokens, budget)
-                guard kv.ensureCapacity(&r.blockIds, numTokens: r.numComputedTokens + n) else { break }
+                guard kv.ensureCapacity(&r.blockIds, numTokens: r.numComputedTokens + n) else {
+                    kv.free(&r.blockIds)
+                    r.blockHashes = []
+                    r.numComputedTokens = 0
+                    requests[id] = r
+                    break
+                }
+                if firstTime { r.numCachedTokens = r.numComputedTokens }
                 waiting.removeFirst()
                 r.status = .running
                 requests[id] = r
@@ -161,6 +180,8 @@ public struct Scheduler: Sendable {
             guard var r = requests[s.requestId] else { continue }  // finished meanwhile
             precondition(r.numComputedTokens == s.startPosition, "step applied twice")
             r.numComputedTokens += s.tokenIds.count
+            kv.registerFullBlocks(tokens: r.tokens, blockIds: r.blockIds, numComputed: r.numComputedTokens,
+                                  hashes: &r.blockHashes)
             if s.samplesToken {
                 guard let t = sampled[s.requestId] else { preconditionFailure("no token sampled for \(s.requestId)") }
                 r.tokens.append(t)
@@ -184,6 +205,7 @@ public struct Scheduler: Sendable {
     private mutating func preempt(_ id: Int) {
         var r = requests[id]!
         kv.free(&r.blockIds)
+        r.blockHashes = []
         r.numComputedTokens = 0
         r.status = .preempted
         r.numPreemptions += 1

@@ -33,7 +33,7 @@ extension SputnikServer {
         sampling.minP = request.minP ?? 0
         sampling.seed = request.seed.map { UInt64(bitPattern: Int64($0)) }
         let gen = GenerationRequest(promptTokens: prompt, maxNewTokens: maxNew, sampling: sampling,
-                                    stop: request.stop, priority: request.priority ?? 0)
+                                    stop: request.stop, priority: request.priority ?? 0, ignoreEOS: request.ignoreEOS)
         let id = "chatcmpl-" + Self.randomId()
         let created = Int(Date().timeIntervalSince1970)
         if request.stream {

@@ -18,6 +18,10 @@ public struct ServerOptions: Sendable {
     /// "f16" or "f32".
     public var kvCacheType = "f16"
     public var maxQueuedRequests = 256
+    /// KV pool size in bytes (`--kv-cache-memory`); nil: `contextSize` × `maxNumSeqs` tokens.
+    public var kvCacheMemory: Int?
+    /// Reuse the KV of identical prompt prefixes.
+    public var enablePrefixCaching = true
     /// When set, every /v1 route requires `Authorization: Bearer <apiKey>`.
     public var apiKey: String?
     /// A Jinja file that replaces the GGUF's `tokenizer.chat_template`.

@@ -6,6 +6,7 @@ import HTTPServer
 import Logging
 import Model
 import OpenAIAPI
+import Prometheus
 import Tokenizer
 
 /// The OpenAI-compatible server: loads the model, starts the engine and routes HTTP requests to it.
@@ -24,6 +25,10 @@ public final class SputnikServer: @unchecked Sendable {
     let created = Int(Date().timeIntervalSince1970)
     let logger: Logger
     private var http: HTTPServer?
+    /// Prometheus metrics served at `/metrics`.
+    let metrics = ServerMetrics()
+    /// The registry behind `/metrics`, for bootstrapping swift-metrics.
+    public var metricsRegistry: PrometheusCollectorRegistry { metrics.registry }
     private let gguf: GGUFFile
 
     /// Loads everything; nothing listens until `start()`.
@@ -67,9 +72,14 @@ public final class SputnikServer: @unchecked Sendable {
         if let asked = options.contextSize, asked > trained {
             logger.warning("--ctx-size \(asked) exceeds the model's training context \(trained): using \(trained)")
         }
-        let config = EngineConfig(contextSize: ctx, maxNumSeqs: options.maxNumSeqs,
+        // KV bytes of one token across all layers, whatever layout the architecture uses.
+        let kvBytesPerToken = model.makeKVCache(numBlocks: 1, blockSize: 1).bytes
+        var config = EngineConfig(contextSize: ctx, maxNumSeqs: options.maxNumSeqs,
                                   maxNumBatchedTokens: max(options.maxNumBatchedTokens, options.maxNumSeqs),
-                                  blockSize: options.blockSize, maxQueuedRequests: options.maxQueuedRequests)
+                                  blockSize: options.blockSize,
+                                  numBlocks: options.kvCacheMemory.map { max(1, $0 / (kvBytesPerToken * options.blockSize)) },
+                                  maxQueuedRequests: options.maxQueuedRequests)
+        config.enablePrefixCaching = options.enablePrefixCaching
         engine = Engine(model: model, tokenizer: tokenizer, config: config, logger: logger)
         logger.info("model \(modelId): \(model.hyperparameters.architecture), \(model.hyperparameters.numLayers) layers, vocab \(model.hyperparameters.vocabSize), ctx \(ctx), \(options.threads) threads, KV pool \(config.numBlocks) blocks × \(config.blockSize)")
     }
@@ -107,6 +117,11 @@ public final class SputnikServer: @unchecked Sendable {
             guard req.method == "GET" || req.method == "HEAD" else { return methodNotAllowed(res, "GET") }
             sendJSON(res, 200, Array(#"{"status":"ok"}"#.utf8))
             return
+        case "/metrics":
+            guard req.method == "GET" else { return methodNotAllowed(res, "GET") }
+            res.send(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")],
+                     body: metrics.render(engine.stats))
+            return
         default: break
         }
         if let key = options.apiKey, !authorized(req, key) {
@@ -120,6 +135,12 @@ public final class SputnikServer: @unchecked Sendable {
         case "/chat/completions":
             guard req.method == "POST" else { return methodNotAllowed(res, "POST") }
             handleChatCompletion(req, res)
+        case "/tokenize":
+            guard req.method == "POST" else { return methodNotAllowed(res, "POST") }
+            handleTokenize(req, res)
+        case "/detokenize":
+            guard req.method == "POST" else { return methodNotAllowed(res, "POST") }
+            handleDetokenize(req, res)
         default:
             sendError(res, APIError.notFound("Unknown route \(req.method) \(req.path)"))
         }

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import Logging
+import Metrics
+import Prometheus
 import Server
 import Yams
 
@@ -39,6 +41,11 @@ struct Serve: ParsableCommand {
     var chatTemplate: String?
     @Option(name: .customLong("log-level"), help: "trace, debug, info (default), warning, error.")
     var logLevel: String?
+    @Option(name: .customLong("kv-cache-memory"), help: "KV cache pool size in bytes (default: ctx-size × max-num-seqs tokens).")
+    var kvCacheMemory: Int?
+    @Flag(name: .customLong("enable-prefix-caching"), inversion: .prefixedNo,
+          help: "Reuse the KV cache of identical prompt prefixes (default on).")
+    var enablePrefixCaching: Bool?
 
     func run() throws {
         let file = try config.map(ConfigFile.load) ?? ConfigFile(values: [:])
@@ -59,6 +66,8 @@ struct Serve: ParsableCommand {
         o.maxQueuedRequests = try maxQueuedRequests ?? file.int("max-queued-requests") ?? o.maxQueuedRequests
         o.apiKey = apiKey ?? file.string("api-key") ?? ProcessInfo.processInfo.environment["SPUTNIK_API_KEY"]
         o.chatTemplatePath = chatTemplate ?? file.string("chat-template")
+        o.kvCacheMemory = try kvCacheMemory ?? file.int("kv-cache-memory")
+        o.enablePrefixCaching = try enablePrefixCaching ?? file.bool("enable-prefix-caching") ?? true
         let level = logLevel ?? file.string("log-level") ?? "info"
         guard let lvl = Logger.Level(rawValue: level) else { throw ValidationError("unknown --log-level '\(level)'") }
         try o.validate()
@@ -70,6 +79,7 @@ struct Serve: ParsableCommand {
         }
         let logger = Logger(label: "sputnik")
         let server = try SputnikServer(options: o, logger: logger)
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: server.metricsRegistry))
         let boundPort = try server.start()
         logger.info("listening on http://\(o.host):\(boundPort)")
         // Serve until SIGINT/SIGTERM.
@@ -105,7 +115,8 @@ struct ConfigFile {
         guard let map = parsed as? [String: Any] else { throw ValidationError("config file \(path): expected a mapping of option: value") }
         let known: Set<String> = ["model", "alias", "host", "port", "threads", "ctx-size", "max-num-seqs",
                                   "max-num-batched-tokens", "block-size", "kv-cache-type", "max-queued-requests",
-                                  "api-key", "chat-template", "log-level"]
+                                  "api-key", "chat-template", "log-level", "kv-cache-memory",
+                                  "enable-prefix-caching"]
         if let bad = map.keys.first(where: { !known.contains($0) }) {
             throw ValidationError("config file \(path): unknown key '\(bad)'")
         }
@@ -113,6 +124,12 @@ struct ConfigFile {
     }
 
     func string(_ key: String) -> String? { values[key].map { "\($0)" } }
+
+    func bool(_ key: String) throws -> Bool? {
+        guard let v = values[key] else { return nil }
+        if let b = v as? Bool { return b }
+        throw ValidationError("config key '\(key)' must be true or false, got '\(v)'")
+    }
 
     func int(_ key: String) throws -> Int? {
         guard let v = values[key] else { return nil }

@@ -128,6 +128,39 @@ final class EngineTests: XCTestCase {
         }
     }
 
+    func testPrefixCacheReuseGivesTheSameTokens() throws {
+        let engine = try makeEngine()
+        defer { engine.shutdown() }
+        let shared = prompt(77, 13)  // three full blocks of 4 and one token
+        let req = { (tail: [Int32]) in
+            GenerationRequest(promptTokens: shared + tail, maxNewTokens: 6, sampling: SamplingParams(temperature: 0),
+                              ignoreEOS: true)
+        }
+        let first = try runWithUsage(engine, req([11, 12]))
+        XCTAssertEqual(first.1.cachedTokens, 0)
+        let second = try runWithUsage(engine, req([11, 12]))
+        XCTAssertEqual(second.1.cachedTokens, 12)
+        XCTAssertEqual(second.0, first.0, "cached K/V give the same continuation")
+        let other = try runWithUsage(engine, req([40, 41, 42]))
+        XCTAssertEqual(other.1.cachedTokens, 12)
+        let cold = try makeEngine()
+        defer { cold.shutdown() }
+        XCTAssertEqual(try runWithUsage(cold, req([40, 41, 42])).0, other.0)
+    }
+
+    private func runWithUsage(_ engine: Engine, _ r: GenerationRequest) throws -> ([Int32], GenerationUsage) {
+        let results = Results(count: 1)
+        let done = DispatchSemaphore(value: 0)
+        _ = try engine.submit(r) { e in
+            switch e {
+            case .text(_, let ids): results.add(0, ids)
+            case .finished(let reason, let u): results.finish(0, reason, u); done.signal()
+            }
+        }
+        XCTAssertEqual(done.wait(timeout: .now() + 60), .success)
+        return (results.ids[0], results.usage[0]!)
+    }
+
     func testMaxTokensEndsWithLength() throws {
         let engine = try makeEngine()
         defer { engine.shutdown() }

@@ -86,6 +86,8 @@ final class ChatCompletionRequestTests: XCTestCase {
         XCTAssertEqual(r.n, 1)
         XCTAssertNil(r.tools)
         XCTAssertNil(r.effectiveMaxTokens)
+        XCTAssertFalse(r.ignoreEOS)
+        XCTAssertTrue(try decode(#"{"messages":[{"role":"user","content":"x"}],"ignore_eos":true}"#).get().ignoreEOS)
     }
 
     func testBodyErrors() {
@@ -143,7 +145,7 @@ final class ChatCompletionRequestTests: XCTestCase {
             (#""response_format":{"type":"json_schema"}"#, "response_format.json_schema"), (#""parallel_tool_calls":1"#, "parallel_tool_calls"),
             (#""response_format":{"type":"yaml"}"#, "response_format"), (#""response_format":"json""#, "response_format"),
             (#""user":1"#, "user"), (#""priority":"high""#, "priority"), (#""reasoning_effort":"max""#, "reasoning_effort"),
-            (#""model":5"#, "model"),
+            (#""model":5"#, "model"), (#""ignore_eos":"yes""#, "ignore_eos"),
         ]
         for (field, param) in cases {
             assert400(#"{"messages":\#(user),\#(field)}"#, param: param)

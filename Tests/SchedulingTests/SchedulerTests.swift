@@ -77,8 +77,17 @@ final class SchedulerTests: XCTestCase {
         XCTAssertEqual(s.numPreemptions, 1)
         s.finish(id: 1, reason: .stop)
         let o2 = step(&s)
-        XCTAssertEqual(o2.scheduled.map(\.tokenIds), [[2, 2, 2, 2, 7]], "recompute of the whole sequence")
+        XCTAssertEqual(o2.scheduled.map(\.tokenIds), [[7]], "its full first block is still cached: only the rest is recomputed")
+        XCTAssertEqual(o2.scheduled[0].startPosition, 4)
         XCTAssertEqual(s.kv.pool.numFreeBlocks, 1)
+        var noCache = Scheduler(config: SchedulerConfig(maxNumSeqs: 4, maxNumBatchedTokens: 64, blockSize: 4, numBlocks: 3,
+                                                        maxModelLen: 12, enablePrefixCaching: false))
+        try noCache.add(id: 1, promptTokens: [1, 1, 1, 1], maxNewTokens: 8)
+        try noCache.add(id: 2, promptTokens: [2, 2, 2, 2], maxNewTokens: 8)
+        step(&noCache)
+        XCTAssertEqual(step(&noCache).preempted, [2])
+        noCache.finish(id: 1, reason: .stop)
+        XCTAssertEqual(step(&noCache).scheduled.map(\.tokenIds), [[2, 2, 2, 2, 7]], "without caching: the whole sequence")
     }
 
     func testTooLargeIsRejectedAndAbortFreesBlocks() throws {
@@ -96,8 +105,61 @@ final class SchedulerTests: XCTestCase {
         XCTAssertFalse(s.finish(id: 2, reason: .abort))
     }
 
+    func testPrefixCacheReusesFullBlocksOfASharedPrefix() throws {
+        var s = Scheduler(config: config(block: 4, blocks: 16))
+        let system: [Int32] = [9, 8, 7, 6, 5, 4, 3, 2, 1]  // two full blocks + 1
+        try s.add(id: 1, promptTokens: system + [100, 101], maxNewTokens: 4)
+        step(&s)
+        XCTAssertEqual(s.request(1)?.numCachedTokens, 0)
+        try s.add(id: 2, promptTokens: system + [200, 201, 202], maxNewTokens: 4)
+        let o = step(&s)
+        let second = o.scheduled.first { $0.requestId == 2 }!
+        XCTAssertEqual(second.startPosition, 8, "two full blocks come from the cache")
+        XCTAssertEqual(second.tokenIds, [1, 200, 201, 202])
+        XCTAssertEqual(s.request(2)?.numCachedTokens, 8)
+        XCTAssertEqual(Array(second.blockTable.prefix(2)), Array(s.request(1)!.blockIds.prefix(2)), "shared blocks")
+        // Both finish: the shared blocks stay cached (free but reusable) and usage drops to zero.
+        s.finish(id: 1, reason: .stop)
+        s.finish(id: 2, reason: .stop)
+        XCTAssertEqual(s.kvCacheUsage, 0)
+        try s.add(id: 3, promptTokens: system + [100, 101, 7, 7, 7], maxNewTokens: 2)
+        // Request 1's third block [1, 100, 101, 7] (a generated token included) was cached too: a follow-up turn
+        // reuses all three.
+        let o3 = step(&s)
+        XCTAssertEqual(o3.scheduled[0].startPosition, 12)
+        XCTAssertEqual(s.request(3)?.numCachedTokens, 12)
+        // A prompt that is exactly full blocks keeps its last block to compute (its logits are needed).
+        try s.add(id: 4, promptTokens: Array(system.prefix(8)), maxNewTokens: 2)
+        let o4 = step(&s).scheduled.first { $0.requestId == 4 }!
+        XCTAssertEqual(o4.startPosition, 4)
+    }
+
+    func testLRUEvictionOfCachedBlocks() {
+        var p = BlockPool(numBlocks: 3, blockSize: 2)
+        let a = p.allocate(3)!
+        var parent: UInt64 = 0
+        for (i, b) in a.enumerated() { parent = p.register(b, parent: parent, tokens: [Int32(i), Int32(i)][...]) }
+        p.release([a[0]])
+        p.release([a[1]])
+        p.release([a[2]])
+        XCTAssertEqual(p.numFreeBlocks, 3)
+        // Allocation evicts the least recently freed first: a[0].
+        XCTAssertEqual(p.allocate(1), [a[0]])
+        XCTAssertEqual(p.acquireCachedPrefix([0, 0, 1, 1], maxTokens: 4).blocks, [], "the chain's first block is gone")
+        let t = p.acquireCachedPrefix([0, 0, 1, 1], maxTokens: 4)
+        XCTAssertTrue(t.blocks.isEmpty)
+    }
+
+    func testHashCollisionsAreCheckedAgainstTokens() {
+        var p = BlockPool(numBlocks: 2, blockSize: 2)
+        let a = p.allocate(1)!
+        p.register(a[0], parent: 0, tokens: [1, 2][...])
+        XCTAssertEqual(p.acquireCachedPrefix([1, 2, 3], maxTokens: 2).blocks, a)
+        XCTAssertEqual(p.acquireCachedPrefix([2, 1, 3], maxTokens: 2).blocks, [])
+    }
+
     func testBlockPoolHandsOutEachBlockOnce() {
-        var p = BlockPool(numBlocks: 8)
+        var p = BlockPool(numBlocks: 8, blockSize: 4)
         let a = p.allocate(5)!
         XCTAssertNil(p.allocate(4))
         let b = p.allocate(3)!
