@@ -84,15 +84,16 @@ def main():
             continue
         lines = [f"**{meta['sputnik']['model_type']}** (`{model}`, {meta['sputnik']['model_size'] / 2**20:.1f} MiB)", "",
                  "| test | threads | Sputnik t/s (median of rounds) | llama.cpp t/s (median of rounds) "
-                 "| Sputnik / llama.cpp | per-round ratios |",
+                 "| Sputnik / llama.cpp (median of per-round ratios) | per-round ratios |",
                  "| --- | ---: | ---: | ---: | ---: | --- |"]
         for key in results["sputnik"]:
             s, l = results["sputnik"][key], results["llama.cpp"].get(key, [])
             if not l:
                 continue
             ms, ml = statistics.median(s), statistics.median(l)
-            per = ", ".join(f"{x / y:.2f}" for x, y in zip(s, l))
-            lines.append(f"| {key[0]} | {key[1]} | {ms:.2f} | {ml:.2f} | **{ms / ml:.2f}** | {per} |")
+            ratios = [x / y for x, y in zip(s, l)]
+            per = ", ".join(f"{r:.2f}" for r in ratios)
+            lines.append(f"| {key[0]} | {key[1]} | {ms:.2f} | {ml:.2f} | **{statistics.median(ratios):.2f}** | {per} |")
         tables.append("\n".join(lines))
         print("\n".join(lines))
 
@@ -103,7 +104,8 @@ def main():
            "called through its C API and timed like llama-bench (scripts/bench_llamacpp.py)")
     summary = [f"- Reference: {ref}",
                f"- {a.rounds} rounds, engines alternating (A B, B A, …), each round `-p {a.p} -n {a.n} -t {a.t} -r {a.r}` "
-               f"with a warm-up; a figure is the median over rounds of each round's avg t/s; the ratio uses those medians.",
+               f"with a warm-up; t/s figures are the median over rounds of each round's avg t/s; the ratio is the median of "
+               f"the per-round ratios (each round's two runs are back to back, so they share the machine's load).",
                f"- Load average: {' '.join(load_start)} at start, {' '.join(load_end)} at end."]
     summary += [f"- {n}" for n in notes]
     body = "\n".join(summary) + "\n\n" + "\n\n".join(tables) + "\n"
