@@ -84,7 +84,7 @@ def main():
             continue
         lines = [f"**{meta['sputnik']['model_type']}** (`{model}`, {meta['sputnik']['model_size'] / 2**20:.1f} MiB)", "",
                  "| test | threads | Sputnik t/s (median of rounds) | llama.cpp t/s (median of rounds) "
-                 "| Sputnik / llama.cpp (median of per-round ratios) | per-round ratios |",
+                 "| Sputnik / llama.cpp (median of per-round ratios) | per round: Sputnik/llama.cpp t/s = ratio |",
                  "| --- | ---: | ---: | ---: | ---: | --- |"]
         for key in results["sputnik"]:
             s, l = results["sputnik"][key], results["llama.cpp"].get(key, [])
@@ -92,7 +92,7 @@ def main():
                 continue
             ms, ml = statistics.median(s), statistics.median(l)
             ratios = [x / y for x, y in zip(s, l)]
-            per = ", ".join(f"{r:.2f}" for r in ratios)
+            per = ", ".join(f"{x:.1f}/{y:.1f} = {x / y:.2f}" for x, y in zip(s, l))
             lines.append(f"| {key[0]} | {key[1]} | {ms:.2f} | {ml:.2f} | **{statistics.median(ratios):.2f}** | {per} |")
         tables.append("\n".join(lines))
         print("\n".join(lines))
