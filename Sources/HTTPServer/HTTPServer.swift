@@ -1,1 +1,199 @@
-// HTTPServer module: files are added by the work that builds it.
+// The listening socket: accepts connections on a Dispatch read source and hands each to an `HTTPConnection`.
+
+import Dispatch
+import Logging
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// `close(2)` under a name that does not clash with members called `close`.
+@inline(__always) func sysClose(_ fd: Int32) -> Int32 {
+    #if canImport(Glibc)
+    return Glibc.close(fd)
+    #else
+    return Darwin.close(fd)
+    #endif
+}
+
+/// A hand-rolled HTTP/1.1 server on POSIX sockets and Dispatch (no NIO).
+///
+/// Each request is handed to `handler` on a global Dispatch queue together with an `HTTPResponder`; the handler
+/// may answer later from any thread. Protocol errors (400, 408, 413, 417, 431, 501, 505) and the connection
+/// limit (503) are answered here with an OpenAI-shaped JSON error body and never reach the handler.
+public final class HTTPServer: @unchecked Sendable {
+    /// The settings this server was created with.
+    public let configuration: HTTPServerConfiguration
+    private let logger: Logger
+    private let handler: @Sendable (HTTPRequest, HTTPResponder) -> Void
+    private let expectation: (@Sendable (HTTPRequest) -> (Int, [(String, String)], [UInt8])?)?
+    private let lock = Lock()
+    private var listenFD: Int32 = -1
+    private var acceptSource: DispatchSourceRead?
+    private var connections: [ObjectIdentifier: HTTPConnection] = [:]
+    private var rejecting = 0
+    private var acceptPaused = false
+    private var stopped = false
+    private let acceptQueue = DispatchQueue(label: "sputnik.http.accept")
+
+    /// - Parameters:
+    ///   - configuration: address, limits and timeouts.
+    ///   - logger: receives connection-level diagnostics (debug/trace) and warnings.
+    ///   - expectation: optional check of a request head that carries `Expect: 100-continue` (body empty), run
+    ///     before the body is read; returning `(status, headers, body)` answers with that final response and
+    ///     closes the connection instead of sending `100 Continue` (e.g. 401 for a bad API key).
+    ///   - handler: called once per complete request, on a global Dispatch queue.
+    public init(configuration: HTTPServerConfiguration, logger: Logger,
+                expectation: (@Sendable (HTTPRequest) -> (Int, [(String, String)], [UInt8])?)? = nil,
+                handler: @escaping @Sendable (HTTPRequest, HTTPResponder) -> Void) {
+        self.configuration = configuration
+        self.logger = logger
+        self.handler = handler
+        self.expectation = expectation
+    }
+
+    deinit { stop() }
+
+    /// Binds, listens and starts accepting.
+    /// - Returns: the bound TCP port (the ephemeral one when `configuration.port` is 0).
+    /// - Throws: `HTTPServerError.invalidAddress`, `.socket(call:errno:)` (bind in use, …), `.alreadyStarted`.
+    public func start() throws -> Int {
+        try lock.withLock {
+            if listenFD >= 0 || stopped { throw HTTPServerError.alreadyStarted }
+        }
+        let host = configuration.host == "localhost" ? "127.0.0.1" : configuration.host
+        var storage = sockaddr_storage()
+        let family: Int32
+        var len: socklen_t
+        if host.contains(":") {
+            var a = sockaddr_in6()
+            a.sin6_family = sa_family_t(AF_INET6)
+            a.sin6_port = in_port_t(UInt16(truncatingIfNeeded: configuration.port).bigEndian)
+            guard inet_pton(AF_INET6, host, &a.sin6_addr) == 1 else { throw HTTPServerError.invalidAddress(configuration.host) }
+            withUnsafeBytes(of: a) { src in withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: src) } }
+            family = AF_INET6
+            len = socklen_t(MemoryLayout<sockaddr_in6>.size)
+        } else {
+            var a = sockaddr_in()
+            a.sin_family = sa_family_t(AF_INET)
+            a.sin_port = in_port_t(UInt16(truncatingIfNeeded: configuration.port).bigEndian)
+            guard inet_pton(AF_INET, host, &a.sin_addr) == 1 else { throw HTTPServerError.invalidAddress(configuration.host) }
+            withUnsafeBytes(of: a) { src in withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: src) } }
+            family = AF_INET
+            len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        }
+        #if canImport(Glibc)
+        let fd = socket(family, Int32(SOCK_STREAM.rawValue), 0)
+        #else
+        let fd = socket(family, SOCK_STREAM, 0)
+        #endif
+        guard fd >= 0 else { throw HTTPServerError.socket(call: "socket", errno: errno) }
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        let bound = withUnsafePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) }
+        }
+        guard bound == 0 else {
+            let e = errno
+            _ = sysClose(fd)
+            throw HTTPServerError.socket(call: "bind", errno: e)
+        }
+        guard listen(fd, 4096) == 0 else {
+            let e = errno
+            _ = sysClose(fd)
+            throw HTTPServerError.socket(call: "listen", errno: e)
+        }
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+        var actual = sockaddr_storage()
+        len = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        _ = withUnsafeMutablePointer(to: &actual) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
+        }
+        let port: Int = withUnsafeBytes(of: actual) { raw in
+            family == AF_INET6 ? Int(UInt16(bigEndian: raw.load(as: sockaddr_in6.self).sin6_port))
+                               : Int(UInt16(bigEndian: raw.load(as: sockaddr_in.self).sin_port))
+        }
+        let src = DispatchSource.makeReadSource(fileDescriptor: fd, queue: acceptQueue)
+        src.setEventHandler { [weak self] in self?.acceptAll() }
+        src.setCancelHandler { _ = sysClose(fd) }
+        lock.withLock {
+            listenFD = fd
+            acceptSource = src
+        }
+        src.resume()
+        logger.info("HTTP server listening on \(configuration.host):\(port)")
+        return port
+    }
+
+    /// Stops accepting and closes every connection (pending responders see `onClose`). Idempotent.
+    public func stop() {
+        let (src, conns): (DispatchSourceRead?, [HTTPConnection]) = lock.withLock {
+            stopped = true
+            let s = acceptSource
+            if acceptPaused { s?.resume() }
+            acceptPaused = false
+            acceptSource = nil
+            listenFD = -1
+            return (s, Array(connections.values))
+        }
+        src?.cancel()
+        for c in conns { c.shutdownFromServer() }
+    }
+
+    /// Number of open connections (rejected ones excluded).
+    public var connectionCount: Int { lock.withLock { connections.count } }
+
+    private func acceptAll() {
+        guard let fd = lock.withLock({ listenFD >= 0 ? listenFD : nil }) else { return }
+        for _ in 0..<256 {
+            let client = accept(fd, nil, nil)
+            if client < 0 {
+                let e = errno
+                if e == EINTR || e == ECONNABORTED { continue }
+                if e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM {
+                    // Out of descriptors: pause accepting briefly instead of spinning on a readable listener.
+                    logger.warning("accept failed: \(HTTPServerError.socket(call: "accept", errno: e)); pausing 100 ms")
+                    let paused: Bool = lock.withLock {
+                        guard let src = acceptSource, !acceptPaused else { return false }
+                        src.suspend()
+                        acceptPaused = true
+                        return true
+                    }
+                    if paused { acceptQueue.asyncAfter(deadline: .now() + 0.1) { [weak self] in self?.resumeAccepting() } }
+                } else if e != EAGAIN && e != EWOULDBLOCK {
+                    logger.warning("accept failed: \(HTTPServerError.socket(call: "accept", errno: e))")
+                }
+                return
+            }
+            _ = fcntl(client, F_SETFL, fcntl(client, F_GETFL) | O_NONBLOCK)
+            var one: Int32 = 1
+            setsockopt(client, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+            #if canImport(Darwin)
+            setsockopt(client, SOL_SOCKET, SO_NOSIGPIPE, &one, socklen_t(MemoryLayout<Int32>.size))
+            #endif
+            let reject: Bool = lock.withLock { connections.count >= configuration.maxConnections }
+            let conn = HTTPConnection(fd: client, config: configuration, logger: logger, handler: handler,
+                                      expectation: expectation,
+                                      onClosed: { [weak self] c in self?.connectionClosed(c, rejected: reject) })
+            lock.withLock {
+                if reject { rejecting += 1 } else { connections[ObjectIdentifier(conn)] = conn }
+            }
+            if reject { logger.debug("connection limit \(configuration.maxConnections) reached; answering 503") }
+            conn.start(reject: reject)
+        }
+    }
+
+    private func resumeAccepting() {
+        lock.withLock {
+            if acceptPaused, let src = acceptSource { src.resume() }
+            acceptPaused = false
+        }
+    }
+
+    private func connectionClosed(_ c: HTTPConnection, rejected: Bool) {
+        lock.withLock {
+            if rejected { rejecting -= 1 } else { connections[ObjectIdentifier(c)] = nil }
+        }
+    }
+}

@@ -1,0 +1,45 @@
+# Sputnik — everything a fresh Debian machine needs is installed by these targets.
+#   make serve   installs system packages, downloads the default model, builds (release) and serves on :8080
+#   make test    the whole test suite (Swift unit/integration tests, then the end-to-end tests)
+SHELL := /bin/bash
+MODELS_DIR ?= models
+MODEL ?= $(MODELS_DIR)/SmolLM2-135M-Instruct.Q4_1.gguf
+CONFIG ?= Config/sputnik.yaml
+SWIFT ?= swift
+VENV ?= .venv
+JOBS ?= $(shell nproc)
+RELEASE_BIN := .build/release/sputnik
+
+.PHONY: serve test deps models build build-tests test-swift test-e2e venv clean
+
+deps:
+	@scripts/install-deps.sh
+
+models: deps
+	@scripts/fetch-models.sh $(MODELS_DIR) smollm2
+
+build: deps
+	$(SWIFT) build -c release -j $(JOBS)
+
+serve: models build
+	$(RELEASE_BIN) serve --config $(CONFIG) --model $(MODEL) $(ARGS)
+
+venv: deps
+	@test -x $(VENV)/bin/python || python3 -m venv $(VENV)
+	@$(VENV)/bin/python -c 'import openai, pytest' 2>/dev/null || \
+	  $(VENV)/bin/pip install -q 'openai>=1.40,<3' 'pytest>=8,<10'
+
+# One release build (with tests) serves both the Swift tests and the end-to-end tests.
+build-tests: deps
+	$(SWIFT) build -c release --build-tests -Xswiftc -enable-testing -j $(JOBS)
+
+test-swift: models build-tests
+	SPUTNIK_MODELS_DIR=$(abspath $(MODELS_DIR)) $(SWIFT) test -c release --skip-build
+
+test-e2e: models build-tests venv
+	SPUTNIK_BIN=$(abspath $(RELEASE_BIN)) SPUTNIK_MODEL=$(abspath $(MODEL)) $(VENV)/bin/python -m pytest -q Tests/e2e
+
+test: test-swift test-e2e
+
+clean:
+	rm -rf .build $(VENV)

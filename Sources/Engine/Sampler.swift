@@ -1,0 +1,166 @@
+import Foundation
+
+/// Per-request sampling settings (OpenAI names; `top_k` and `min_p` as llama-server and vLLM take them).
+public struct SamplingParams: Sendable, Equatable {
+    /// 0 means greedy (argmax, ties to the lowest id).
+    public var temperature: Double = 1.0
+    /// Nucleus mass in (0, 1]; 1 disables.
+    public var topP: Double = 1.0
+    /// Keep the k most likely tokens; 0 disables.
+    public var topK: Int = 0
+    /// Drop tokens whose probability is below `minP` × the top probability; 0 disables.
+    public var minP: Double = 0.0
+    /// Seed of the request's own random stream; nil draws one from the system generator.
+    public var seed: UInt64?
+
+    public init(temperature: Double = 1.0, topP: Double = 1.0, topK: Int = 0, minP: Double = 0.0, seed: UInt64? = nil) {
+        self.temperature = temperature
+        self.topP = topP
+        self.topK = topK
+        self.minP = minP
+        self.seed = seed
+    }
+
+    /// Whether this samples deterministically by argmax.
+    public var isGreedy: Bool { temperature <= 0 || topK == 1 }
+}
+
+/// A small, fast, seedable generator (xoshiro256**), so `seed` reproduces a request's samples whatever else
+/// runs in the batch.
+public struct SeededGenerator: RandomNumberGenerator, Sendable {
+    private var s: (UInt64, UInt64, UInt64, UInt64)
+
+    public init(seed: UInt64) {
+        var x = seed
+        func splitmix() -> UInt64 {
+            x &+= 0x9E37_79B9_7F4A_7C15
+            var z = x
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        s = (splitmix(), splitmix(), splitmix(), splitmix())
+    }
+
+    public mutating func next() -> UInt64 {
+        let result = ((s.1 &* 5) << 7 | (s.1 &* 5) >> 57) &* 9
+        let t = s.1 << 17
+        s.2 ^= s.0
+        s.3 ^= s.1
+        s.1 ^= s.2
+        s.0 ^= s.3
+        s.2 ^= t
+        s.3 = (s.3 << 45) | (s.3 >> 19)
+        return result
+    }
+
+    /// Uniform in [0, 1).
+    public mutating func nextUnit() -> Double { Double(next() >> 11) * 0x1.0p-53 }
+}
+
+/// Chooses the next token from one row of logits. Owns its scratch, sized once for the vocabulary, so sampling
+/// allocates nothing per token.
+///
+/// Order of filters as llama.cpp's default chain: top-k → top-p → min-p → temperature → draw.
+/// (Temperature applied last changes nothing about which tokens the truncation keeps for top-k and min-p; for
+/// top-p llama.cpp also applies it after, and so does this.)
+public struct Sampler {
+    private var indices: [Int32]
+    private var probs: [Float]
+
+    /// - Parameter vocabSize: length of every logits row.
+    public init(vocabSize: Int) {
+        indices = [Int32](repeating: 0, count: vocabSize)
+        probs = [Float](repeating: 0, count: vocabSize)
+    }
+
+    /// Argmax, ties to the lowest id. `logits`: `[vocabSize]`.
+    public static func greedy(_ logits: UnsafeBufferPointer<Float>) -> Int32 {
+        var best = 0
+        var bestValue = -Float.infinity
+        for i in 0..<logits.count where logits[i] > bestValue {
+            bestValue = logits[i]
+            best = i
+        }
+        return Int32(best)
+    }
+
+    /// Samples one token id from `logits` (`[vocabSize]`, unnormalised log-probabilities).
+    public mutating func sample(_ logits: UnsafeBufferPointer<Float>, params: SamplingParams,
+                                rng: inout SeededGenerator) -> Int32 {
+        precondition(logits.count == indices.count)
+        if params.isGreedy { return Self.greedy(logits) }
+        let n = logits.count
+        // Candidates: all, or the top-k (partial selection by sorting only what is needed).
+        var count = n
+        for i in 0..<n { indices[i] = Int32(i) }
+        if params.topK > 0 && params.topK < n {
+            count = params.topK
+            indices.withUnsafeMutableBufferPointer { idx in
+                Self.partialTop(idx, k: count, logits: logits)
+            }
+        } else {
+            indices.withUnsafeMutableBufferPointer { idx in
+                idx.sort { logits[Int($0)] > logits[Int($1)] || (logits[Int($0)] == logits[Int($1)] && $0 < $1) }
+            }
+        }
+        // Softmax over candidates with temperature (candidates are sorted by logit, descending).
+        let invT = Float(1.0 / params.temperature)
+        let maxLogit = logits[Int(indices[0])]
+        var sum: Float = 0
+        for j in 0..<count {
+            let p = Float(exp(Double((logits[Int(indices[j])] - maxLogit) * invT)))
+            probs[j] = p
+            sum += p
+        }
+        for j in 0..<count { probs[j] /= sum }
+        // top-p: smallest prefix whose mass reaches topP (at least one token).
+        if params.topP < 1.0 {
+            var cum: Float = 0
+            var keep = count
+            for j in 0..<count {
+                cum += probs[j]
+                if Double(cum) >= params.topP { keep = j + 1; break }
+            }
+            count = keep
+        }
+        // min-p: relative to the top probability.
+        if params.minP > 0 {
+            let threshold = probs[0] * Float(params.minP)
+            var keep = 1
+            while keep < count && probs[keep] >= threshold { keep += 1 }
+            count = keep
+        }
+        var mass: Float = 0
+        for j in 0..<count { mass += probs[j] }
+        let r = Float(rng.nextUnit()) * mass
+        var acc: Float = 0
+        for j in 0..<count {
+            acc += probs[j]
+            if r < acc { return indices[j] }
+        }
+        return indices[count - 1]
+    }
+
+    /// Moves the `k` largest logits to the front of `idx`, sorted descending (ties to the lower id).
+    private static func partialTop(_ idx: UnsafeMutableBufferPointer<Int32>, k: Int, logits: UnsafeBufferPointer<Float>) {
+        func before(_ a: Int32, _ b: Int32) -> Bool {
+            let x = logits[Int(a)], y = logits[Int(b)]
+            return x > y || (x == y && a < b)
+        }
+        // Keep a sorted window of the best k seen so far (k is small in practice).
+        for i in 0..<k {
+            var j = i
+            let v = idx[i]
+            while j > 0 && before(v, idx[j - 1]) { idx[j] = idx[j - 1]; j -= 1 }
+            idx[j] = v
+        }
+        for i in k..<idx.count {
+            let v = idx[i]
+            guard before(v, idx[k - 1]) else { continue }
+            var j = k - 1
+            while j > 0 && before(v, idx[j - 1]) { idx[j] = idx[j - 1]; j -= 1 }
+            idx[j] = v
+        }
+    }
+}

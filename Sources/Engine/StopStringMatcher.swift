@@ -1,0 +1,71 @@
+/// Streams generated text while hiding stop strings: text that could still turn out to be the start of a stop
+/// string is held back until it is decided, so no chunk ever carries a stop string or a prefix of one.
+///
+/// Matching works on Unicode scalars, so a held-back tail is always whole characters of the input text.
+public struct StopStringMatcher: Sendable {
+    private let stops: [[Unicode.Scalar]]
+    private var pending: [Unicode.Scalar] = []
+
+    /// - Parameter stops: stop strings; empty strings are ignored.
+    public init(stops: [String]) {
+        self.stops = stops.filter { !$0.isEmpty }.map { Array($0.unicodeScalars) }
+    }
+
+    /// Result of feeding text.
+    public enum Output: Equatable, Sendable {
+        /// Text that is safe to emit now (may be empty).
+        case text(String)
+        /// A stop string was found: emit the text before it and finish.
+        case stopped(before: String)
+    }
+
+    /// Feeds newly detokenized text.
+    public mutating func append(_ text: String) -> Output {
+        if stops.isEmpty { return .text(text) }
+        pending.append(contentsOf: text.unicodeScalars)
+        // Earliest full match of any stop string.
+        var earliest: Int?
+        for s in stops {
+            if let at = Self.find(s, in: pending), at < (earliest ?? Int.max) { earliest = at }
+        }
+        if let at = earliest {
+            let before = Self.string(pending[0..<at])
+            pending.removeAll()
+            return .stopped(before: before)
+        }
+        // Hold back the longest suffix that is a proper prefix of some stop string.
+        var hold = 0
+        for s in stops {
+            let maxLen = min(s.count - 1, pending.count)
+            if maxLen <= hold { continue }
+            for len in stride(from: maxLen, to: hold, by: -1)
+            where pending[(pending.count - len)...].elementsEqual(s[0..<len]) {
+                hold = len
+                break
+            }
+        }
+        let emit = Self.string(pending[0..<(pending.count - hold)])
+        pending.removeFirst(pending.count - hold)
+        return .text(emit)
+    }
+
+    /// At the end of generation (not by a stop string): everything held back is ordinary text.
+    public mutating func flush() -> String {
+        defer { pending.removeAll() }
+        return Self.string(pending[...])
+    }
+
+    private static func find(_ needle: [Unicode.Scalar], in hay: [Unicode.Scalar]) -> Int? {
+        guard needle.count <= hay.count else { return nil }
+        for i in 0...(hay.count - needle.count) where hay[i] == needle[0] {
+            if hay[i..<(i + needle.count)].elementsEqual(needle) { return i }
+        }
+        return nil
+    }
+
+    private static func string(_ scalars: ArraySlice<Unicode.Scalar>) -> String {
+        var s = String.UnicodeScalarView()
+        s.append(contentsOf: scalars)
+        return String(s)
+    }
+}

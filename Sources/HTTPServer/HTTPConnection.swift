@@ -1,0 +1,278 @@
+// One accepted TCP connection: the I/O driver around `ConnectionStateMachine`. A non-blocking socket is served
+// by Dispatch read/write sources and one timer on a private serial queue; every socket event goes through the
+// state machine, and its actions are performed here in order.
+//
+// The socket is read at all times (also while the application computes an answer), so a client that goes
+// away is noticed at once and reported through `HTTPResponder.onClose`.
+
+import Dispatch
+import Logging
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+final class HTTPConnection: @unchecked Sendable {
+    let fd: Int32
+    let config: HTTPServerConfiguration
+    private let queue: DispatchQueue
+    private let logger: Logger
+    private let handler: @Sendable (HTTPRequest, HTTPResponder) -> Void
+    private let expectation: (@Sendable (HTTPRequest) -> (Int, [(String, String)], [UInt8])?)?
+    private let onClosed: @Sendable (HTTPConnection) -> Void
+
+    // Confined to `queue`.
+    private var machine: ConnectionStateMachine
+    private var readSource: DispatchSourceRead?
+    private var writeSource: DispatchSourceWrite?
+    private var timer: DispatchSourceTimer?
+    private var readSuspended = false
+    private var writeActive = false
+    private var liveSources = 0
+    private var out: [UInt8] = []
+    private var outIndex = 0
+    private var current: HTTPResponder?
+    private var closed = false
+    private var scratch = [UInt8](repeating: 0, count: 16 * 1024)
+
+    // Guarded by `lock`.
+    private let lock = Lock()
+    private var buffered = 0
+    private var stopping = false
+
+    init(fd: Int32, config: HTTPServerConfiguration, logger: Logger,
+         handler: @escaping @Sendable (HTTPRequest, HTTPResponder) -> Void,
+         expectation: (@Sendable (HTTPRequest) -> (Int, [(String, String)], [UInt8])?)?,
+         onClosed: @escaping @Sendable (HTTPConnection) -> Void) {
+        self.fd = fd
+        self.config = config
+        self.logger = logger
+        self.handler = handler
+        self.expectation = expectation
+        self.onClosed = onClosed
+        self.queue = DispatchQueue(label: "sputnik.http.conn.\(fd)", target: .global())
+        self.machine = ConnectionStateMachine(config: config, now: HTTPConnection.now())
+    }
+
+    /// Monotonic time in seconds.
+    static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+
+    /// Bytes queued but not yet written.
+    var bufferedBytes: Int { lock.withLock { buffered } }
+
+    /// True once the server is stopping (responses then close the connection).
+    var isStopping: Bool { lock.withLock { stopping } }
+
+    /// Starts serving. With `reject`, answers 503 + `Retry-After` at once and closes (connection limit).
+    func start(reject: Bool) {
+        queue.async { [self] in
+            let rs = DispatchSource.makeReadSource(fileDescriptor: fd, queue: queue)
+            rs.setEventHandler { [weak self] in self?.handleReadable() }
+            rs.setCancelHandler { [self] in sourceCancelled() }
+            liveSources += 1
+            readSource = rs
+            let t = DispatchSource.makeTimerSource(queue: queue)
+            t.setEventHandler { [weak self] in
+                guard let self else { return }
+                self.perform(self.machine.timerFired(now: HTTPConnection.now()))
+            }
+            timer = t
+            t.resume()
+            rs.resume()
+            perform(reject ? machine.rejected(now: HTTPConnection.now()) : machine.started(now: HTTPConnection.now()))
+        }
+    }
+
+    /// Closes the connection (server stop). A pending response's `onClose` fires.
+    func shutdownFromServer() {
+        lock.withLock { stopping = true }
+        queue.async { [self] in perform(machine.stop()) }
+    }
+
+    // MARK: actions
+
+    /// Performs state-machine actions in order, then writes whatever is queued. On `queue`.
+    private func perform(_ actions: [ConnectionAction]) {
+        for action in actions {
+            if closed { return }
+            switch action {
+            case .write(let bytes):
+                lock.withLock { buffered += bytes.count }
+                out.append(contentsOf: bytes)
+            case .deliver(let req):
+                let responder = HTTPResponder(request: req, connection: self)
+                current = responder
+                let handler = self.handler
+                DispatchQueue.global().async { handler(req, responder) }
+            case .checkExpectation(let head):
+                var rejection: [UInt8]?
+                if let early = expectation?(head) {
+                    var fields = early.1.filter { $0.0.lowercased() != "content-length" && $0.0.lowercased() != "connection" }
+                    fields += [("Content-Length", String(early.2.count)), ("Connection", "close")]
+                    rejection = HTTPResponseWriter.head(status: early.0, headers: fields) + early.2
+                }
+                perform(machine.expectationDecided(rejection: rejection, now: HTTPConnection.now()))
+            case .pauseReading:
+                if !readSuspended, let rs = readSource { rs.suspend(); readSuspended = true }
+            case .resumeReading:
+                if readSuspended, let rs = readSource { rs.resume(); readSuspended = false }
+            case .shutdownWrite:
+                shutdown(fd, Int32(SHUT_WR))
+            case .setTimer(let deadline):
+                if let deadline {
+                    let delta = max(0, deadline - HTTPConnection.now())
+                    timer?.schedule(deadline: .now() + delta)
+                } else {
+                    timer?.schedule(deadline: .distantFuture)
+                }
+            case .close(let reason):
+                closeNow(reason: reason)
+                return
+            }
+        }
+        if !closed { flush() }
+    }
+
+    // MARK: reading
+
+    private func handleReadable() {
+        guard !closed else { return }
+        for _ in 0..<16 {
+            let n = scratch.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n > 0 {
+                perform(machine.received(scratch[0..<n], now: HTTPConnection.now()))
+                if closed || readSuspended { return }
+            } else if n == 0 {
+                perform(machine.endOfInput(outputPending: outIndex < out.count, now: HTTPConnection.now()))
+                return
+            } else {
+                let e = errno
+                if e == EINTR { continue }
+                if e == EAGAIN || e == EWOULDBLOCK { return }
+                perform(machine.socketFailed("recv errno \(e)"))
+                return
+            }
+        }
+    }
+
+    // MARK: writing
+
+    /// Queues bytes of `responder`'s response. Called from any thread.
+    /// - Returns: false when the client is gone or the buffer bound was exceeded.
+    @discardableResult
+    func enqueue(_ bytes: [UInt8], from responder: HTTPResponder, final: Bool, close: Bool) -> Bool {
+        let over: Bool = lock.withLock {
+            buffered += bytes.count
+            return buffered > config.maxBufferedWriteBytes
+        }
+        queue.async { [self] in
+            guard !closed, current === responder else {
+                // A closed connection already reset its count to zero.
+                if !closed { lock.withLock { buffered -= bytes.count } }
+                return
+            }
+            if over {
+                logger.warning("HTTP client is not reading; over \(config.maxBufferedWriteBytes) bytes queued, closing")
+                closeNow(reason: "write buffer overflow")
+                return
+            }
+            out.append(contentsOf: bytes)
+            if final {
+                current = nil
+                perform(machine.responseCompleted(close: close, now: HTTPConnection.now()))
+            } else {
+                flush()
+            }
+        }
+        return !over && !responder.isClosed
+    }
+
+    /// Writes as much queued output as the socket takes. On `queue`.
+    private func flush() {
+        while outIndex < out.count {
+            let n = out.withUnsafeBytes { raw -> Int in
+                #if canImport(Glibc)
+                return send(fd, raw.baseAddress! + outIndex, raw.count - outIndex, Int32(MSG_NOSIGNAL))
+                #else
+                return send(fd, raw.baseAddress! + outIndex, raw.count - outIndex, 0)
+                #endif
+            }
+            if n > 0 {
+                outIndex += n
+                lock.withLock { buffered -= n }
+            } else {
+                let e = errno
+                if n < 0 && e == EINTR { continue }
+                if n < 0 && (e == EAGAIN || e == EWOULDBLOCK) {
+                    armWriteSource()
+                    return
+                }
+                perform(machine.socketFailed("send errno \(e)"))
+                return
+            }
+        }
+        out.removeAll(keepingCapacity: out.count <= 256 * 1024)
+        outIndex = 0
+        if writeActive, let ws = writeSource { ws.suspend(); writeActive = false }
+        current?.drained()
+        let next = machine.outputFlushed(now: HTTPConnection.now())
+        if !next.isEmpty { perform(next) }
+    }
+
+    private func armWriteSource() {
+        if writeSource == nil {
+            let ws = DispatchSource.makeWriteSource(fileDescriptor: fd, queue: queue)
+            ws.setEventHandler { [weak self] in
+                guard let self, !self.closed else { return }
+                self.flush()
+            }
+            ws.setCancelHandler { [self] in sourceCancelled() }
+            liveSources += 1
+            writeSource = ws
+            ws.resume()
+            writeActive = true
+        } else if !writeActive, let ws = writeSource {
+            ws.resume()
+            writeActive = true
+        }
+    }
+
+    // MARK: closing
+
+    private func closeNow(reason: String) {
+        guard !closed else { return }
+        logger.trace("HTTP connection \(fd) closed: \(reason)")
+        closed = true
+        _ = machine.socketFailed(reason)   // keep the machine's phase in step when the driver closes on its own
+        if let r = current { r.clientGone() }
+        current = nil
+        out = []
+        outIndex = 0
+        lock.withLock { buffered = 0 }
+        timer?.cancel()
+        timer = nil
+        if let ws = writeSource {
+            if !writeActive { ws.resume() }
+            ws.cancel()
+        }
+        if let rs = readSource {
+            if readSuspended { rs.resume() }
+            rs.cancel()
+        }
+        readSuspended = false
+        writeActive = false
+        if liveSources == 0 { _ = sysClose(fd) }
+        onClosed(self)
+    }
+
+    /// Closes the descriptor once every Dispatch source on it is cancelled. On `queue`.
+    private func sourceCancelled() {
+        liveSources -= 1
+        if liveSources == 0 {
+            readSource = nil
+            writeSource = nil
+            _ = sysClose(fd)
+        }
+    }
+}

@@ -1,0 +1,165 @@
+// The per-request handle the application uses to answer: a full response, or a chunked stream.
+
+/// Answers one request. Thread-safe: every method may be called from any thread, at any later time. Bytes are
+/// queued on the connection and written without blocking the caller; `isBackpressured` reports a slow client.
+///
+/// Exactly one of `send` or `startStream … endStream` must be used (a second answer is a programming error and
+/// traps). Responses to `HTTP/1.0` clients are close-delimited instead of chunked; responses to `HEAD` carry no body.
+public final class HTTPResponder: @unchecked Sendable {
+    /// The request being answered (body included).
+    public let request: HTTPRequest
+    private let connection: HTTPConnection
+    private let lock = Lock()
+    private var started = false
+    private var completed = false
+    private var closed = false
+    private var closeCallbacks: [@Sendable () -> Void] = []
+    private var writableCallbacks: [@Sendable () -> Void] = []
+    private var chunked = true
+    private var closeAfterStream = false
+
+    init(request: HTTPRequest, connection: HTTPConnection) {
+        self.request = request
+        self.connection = connection
+    }
+
+    private var isHead: Bool { request.method == "HEAD" }
+
+    /// Whether the connection will close after this response.
+    private func closesAfter(_ headers: [(String, String)]) -> Bool {
+        !request.keepAlive || connection.isStopping
+            || headers.contains { $0.0.lowercased() == "connection" && $0.1.lowercased().contains("close") }
+    }
+
+    /// Builds the head fields: the app's fields minus framing ones, then framing and connection fields.
+    private func headFields(_ headers: [(String, String)], framing: (String, String)?, close: Bool) -> [(String, String)] {
+        var h = headers.filter {
+            let n = $0.0.lowercased()
+            return n != "content-length" && n != "transfer-encoding" && n != "connection"
+        }
+        if let framing { h.append(framing) }
+        if close { h.append(("Connection", "close")) } else if request.version == "HTTP/1.0" { h.append(("Connection", "keep-alive")) }
+        return h
+    }
+
+    /// Sends a complete response with `Content-Length`.
+    /// - Parameters: `status` HTTP status code; `headers` `[(name, value)]` (framing fields are managed here);
+    ///   `body` bytes (omitted on the wire for `HEAD`).
+    public func send(status: Int, headers: [(String, String)], body: [UInt8]) {
+        lock.withLock {
+            precondition(!started, "HTTPResponder: response already started")
+            started = true
+            completed = true
+        }
+        let close = closesAfter(headers)
+        let noBody = status == 204 || status == 304 || (100..<200).contains(status)
+        let fields = headFields(headers, framing: noBody ? nil : ("Content-Length", String(body.count)), close: close)
+        var bytes = HTTPResponseWriter.head(status: status, headers: fields)
+        if !isHead && !noBody { bytes += body }
+        connection.enqueue(bytes, from: self, final: true, close: close)
+    }
+
+    /// Sends the head of a streamed response (`Transfer-Encoding: chunked`; close-delimited for HTTP/1.0).
+    /// Follow with `write` calls and one `endStream()`.
+    public func startStream(status: Int, headers: [(String, String)]) {
+        let http10 = request.version == "HTTP/1.0"
+        let useChunked = !http10 && !isHead
+        let close = closesAfter(headers) || http10
+        lock.withLock {
+            precondition(!started, "HTTPResponder: response already started")
+            started = true
+            chunked = useChunked
+            closeAfterStream = close
+        }
+        let fields = headFields(headers, framing: useChunked ? ("Transfer-Encoding", "chunked") : nil, close: close)
+        connection.enqueue(HTTPResponseWriter.head(status: status, headers: fields), from: self, final: false, close: close)
+    }
+
+    /// Queues one piece of a streamed body (an empty array writes nothing).
+    /// - Returns: false once the client is gone (or the stream has ended); true when the bytes were queued.
+    @discardableResult
+    public func write(_ bytes: [UInt8]) -> Bool {
+        let (state, isChunked): (Bool?, Bool) = lock.withLock {
+            precondition(started, "HTTPResponder.write before startStream")
+            if closed || completed { return (false, chunked) }
+            return (bytes.isEmpty || isHead ? true : nil, chunked)
+        }
+        if let state { return state }
+        let framed: [UInt8] = isChunked ? Array((String(bytes.count, radix: 16) + "\r\n").utf8) + bytes + [0x0D, 0x0A] : bytes
+        return connection.enqueue(framed, from: self, final: false, close: false)
+    }
+
+    /// Ends a streamed response (writes the last chunk); later `write` calls return false.
+    public func endStream() {
+        let proceed: Bool = lock.withLock {
+            precondition(started, "HTTPResponder.endStream before startStream")
+            if completed { return false }
+            completed = true
+            return true
+        }
+        guard proceed else { return }
+        let (close, isChunked) = lock.withLock { (closeAfterStream, chunked) }
+        connection.enqueue(isChunked ? Array("0\r\n\r\n".utf8) : [], from: self, final: true, close: close)
+    }
+
+    /// True once the client disconnected (or the connection was closed by the server) before this response
+    /// completed.
+    public var isClosed: Bool { lock.withLock { closed } }
+
+    /// True once the whole response has been handed over (`send` or `endStream` called).
+    public var isComplete: Bool { lock.withLock { completed } }
+
+    /// Registers `callback`, called once (on a global queue) if the client disconnects before the response
+    /// completed; called immediately if that already happened; never called after a completed response.
+    public func onClose(_ callback: @escaping @Sendable () -> Void) {
+        let fireNow: Bool = lock.withLock {
+            if closed { return true }
+            if !completed { closeCallbacks.append(callback) }
+            return false
+        }
+        if fireNow { callback() }
+    }
+
+    /// Bytes queued on the connection but not yet written to the socket.
+    public var bufferedBytes: Int { connection.bufferedBytes }
+
+    /// True while more than `HTTPServerConfiguration.writeHighWaterBytes` are queued (the client reads slowly):
+    /// a producer should pause until `onWritable` fires.
+    public var isBackpressured: Bool { connection.bufferedBytes > connection.config.writeHighWaterBytes }
+
+    /// Registers `callback`, called once (on a global queue) when the queue drains below the high-water mark,
+    /// or immediately if it already is below.
+    public func onWritable(_ callback: @escaping @Sendable () -> Void) {
+        let now: Bool = lock.withLock {
+            if !isBackpressured || closed { return true }
+            writableCallbacks.append(callback)
+            return false
+        }
+        if now { callback() }
+    }
+
+    /// Called by the connection when the client is gone.
+    func clientGone() {
+        let cbs: [@Sendable () -> Void] = lock.withLock {
+            if closed { return [] }
+            closed = true
+            let c = (completed ? [] : closeCallbacks) + writableCallbacks
+            closeCallbacks = []
+            writableCallbacks = []
+            return c
+        }
+        for cb in cbs { DispatchQueue.global().async { cb() } }
+    }
+
+    /// Called by the connection after a flush.
+    func drained() {
+        let cbs: [@Sendable () -> Void] = lock.withLock {
+            if writableCallbacks.isEmpty || isBackpressured { return [] }
+            defer { writableCallbacks = [] }
+            return writableCallbacks
+        }
+        for cb in cbs { DispatchQueue.global().async { cb() } }
+    }
+}
+
+import Dispatch

@@ -1,0 +1,225 @@
+// HTTP/1.1 value types shared by the parser, the connection and the application: headers, requests,
+// the server configuration and the module's error enum.
+
+/// An ordered list of HTTP header fields (RFC 9110 §5). Names keep their original spelling; lookups are
+/// case-insensitive (RFC 9110 §5.1). Repeated fields are kept as separate entries in arrival order.
+public struct HTTPHeaders: Sendable, Sequence, Equatable, ExpressibleByDictionaryLiteral {
+    /// The fields, in arrival order: `[(name, value)]`.
+    public private(set) var fields: [(name: String, value: String)] = []
+
+    /// An empty header list.
+    public init() {}
+
+    /// Headers from `(name, value)` pairs, kept in the given order.
+    public init(_ pairs: [(String, String)]) {
+        for (n, v) in pairs { add(n, v) }
+    }
+
+    /// Headers from a literal `["Name": "value", …]`, in literal order.
+    public init(dictionaryLiteral elements: (String, String)...) {
+        for (n, v) in elements { add(n, v) }
+    }
+
+    /// The first value of the field `name` (case-insensitive), or nil when absent.
+    public subscript(name: String) -> String? {
+        let key = name.lowercased()
+        for f in fields where f.name.lowercased() == key { return f.value }
+        return nil
+    }
+
+    /// Every value of the field `name` (case-insensitive), in arrival order; `[]` when absent.
+    public func values(_ name: String) -> [String] {
+        let key = name.lowercased()
+        return fields.filter { $0.name.lowercased() == key }.map(\.value)
+    }
+
+    /// Comma-separated list elements of every `name` field, trimmed and lowercased
+    /// (for list-valued fields such as `Connection` and `Transfer-Encoding`, RFC 9110 §5.6.1).
+    public func tokens(_ name: String) -> [String] {
+        values(name).flatMap { $0.split(separator: ",") }
+            .map { $0.trimmingHTTPWhitespace().lowercased() }
+            .filter { !$0.isEmpty }
+    }
+
+    /// True when a field `name` is present (case-insensitive).
+    public func contains(_ name: String) -> Bool { self[name] != nil }
+
+    /// Appends a field; an existing field with the same name is kept.
+    public mutating func add(_ name: String, _ value: String) { fields.append((name, value)) }
+
+    /// Removes every field called `name` (case-insensitive).
+    public mutating func remove(_ name: String) {
+        let key = name.lowercased()
+        fields.removeAll { $0.name.lowercased() == key }
+    }
+
+    /// Number of fields (a repeated name counts once per occurrence).
+    public var count: Int { fields.count }
+
+    /// Iterates `(name, value)` fields in arrival order.
+    public func makeIterator() -> IndexingIterator<[(name: String, value: String)]> { fields.makeIterator() }
+
+    /// Structural equality (member order matters).
+    public static func == (a: HTTPHeaders, b: HTTPHeaders) -> Bool {
+        a.fields.count == b.fields.count && zip(a.fields, b.fields).allSatisfy { $0.name == $1.name && $0.value == $1.value }
+    }
+}
+
+/// One complete HTTP request as handed to the application: head plus the whole (de-chunked) body.
+public struct HTTPRequest: Sendable, Equatable {
+    /// Method token as sent, e.g. `"POST"` (case-sensitive, RFC 9110 §9.1).
+    public let method: String
+    /// The raw request-target, e.g. `"/v1/models?x=1"`.
+    public let target: String
+    /// Percent-decoded path of the target without the query, e.g. `"/v1/models"`; `"*"` for asterisk-form.
+    public let path: String
+    /// Percent-decoded query parameters (`+` is a space); the last occurrence of a name wins.
+    public let query: [String: String]
+    /// `"HTTP/1.1"` or `"HTTP/1.0"`.
+    public let version: String
+    /// Header fields in arrival order (chunked trailers are not merged in).
+    public let headers: HTTPHeaders
+    /// The request body, de-chunked; `[]` when there is none. Bytes.
+    public let body: [UInt8]
+    /// Whether the connection may be reused after this request (HTTP/1.1: unless `Connection: close`;
+    /// HTTP/1.0: only with `Connection: keep-alive`; RFC 9112 §9.3).
+    public let keepAlive: Bool
+
+    /// A request value; `path` and `query` are derived from `target`.
+    public init(method: String, target: String, version: String = "HTTP/1.1", headers: HTTPHeaders = HTTPHeaders(),
+                body: [UInt8] = [], keepAlive: Bool? = nil) {
+        self.method = method
+        self.target = target
+        self.version = version
+        self.headers = headers
+        self.body = body
+        let (p, q) = HTTPRequest.splitTarget(target)
+        self.path = p
+        self.query = q
+        if let keepAlive {
+            self.keepAlive = keepAlive
+        } else {
+            let conn = headers.tokens("Connection")
+            if version == "HTTP/1.0" { self.keepAlive = conn.contains("keep-alive") && !conn.contains("close") }
+            else { self.keepAlive = !conn.contains("close") }
+        }
+    }
+
+    /// The same head with another body (used when the body arrives after the head).
+    func withBody(_ body: [UInt8]) -> HTTPRequest {
+        HTTPRequest(method: method, target: target, version: version, headers: headers, body: body, keepAlive: keepAlive)
+    }
+
+    /// Splits a request-target into a decoded path and query dictionary. Absolute-form targets
+    /// (`http://host/path`) keep only their path.
+    static func splitTarget(_ target: String) -> (String, [String: String]) {
+        var t = Substring(target)
+        if !t.hasPrefix("/"), let colon = t.firstIndex(of: ":"), t[colon...].hasPrefix("://") {
+            let rest = t[t.index(colon, offsetBy: 3)...]
+            t = rest.firstIndex(of: "/").map { rest[$0...] } ?? "/"
+        }
+        if let hash = t.firstIndex(of: "#") { t = t[..<hash] }
+        let pathPart: Substring
+        var query: [String: String] = [:]
+        if let q = t.firstIndex(of: "?") {
+            pathPart = t[..<q]
+            for item in t[t.index(after: q)...].split(separator: "&") where !item.isEmpty {
+                let kv = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                let k = percentDecode(kv[0], plusIsSpace: true)
+                query[k] = kv.count > 1 ? percentDecode(kv[1], plusIsSpace: true) : ""
+            }
+        } else {
+            pathPart = t
+        }
+        return (percentDecode(pathPart, plusIsSpace: false), query)
+    }
+
+    /// Decodes `%XX` escapes (invalid escapes are kept literally; invalid UTF-8 is repaired with U+FFFD).
+    static func percentDecode(_ s: Substring, plusIsSpace: Bool) -> String {
+        var out: [UInt8] = []
+        let bytes = Array(s.utf8)
+        var i = 0
+        while i < bytes.count {
+            let b = bytes[i]
+            if b == UInt8(ascii: "%"), i + 2 < bytes.count, let h = hexValue(bytes[i + 1]), let l = hexValue(bytes[i + 2]) {
+                out.append(h << 4 | l); i += 3
+            } else {
+                out.append(plusIsSpace && b == UInt8(ascii: "+") ? UInt8(ascii: " ") : b); i += 1
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}
+
+@inline(__always) func hexValue(_ c: UInt8) -> UInt8? {
+    switch c {
+    case UInt8(ascii: "0")...UInt8(ascii: "9"): return c - UInt8(ascii: "0")
+    case UInt8(ascii: "a")...UInt8(ascii: "f"): return c - UInt8(ascii: "a") + 10
+    case UInt8(ascii: "A")...UInt8(ascii: "F"): return c - UInt8(ascii: "A") + 10
+    default: return nil
+    }
+}
+
+extension StringProtocol {
+    /// The string without leading/trailing spaces and horizontal tabs (HTTP "OWS", RFC 9110 §5.6.3).
+    func trimmingHTTPWhitespace() -> String {
+        var s = Substring(self)
+        while let f = s.first, f == " " || f == "\t" { s.removeFirst() }
+        while let l = s.last, l == " " || l == "\t" { s.removeLast() }
+        return String(s)
+    }
+}
+
+/// Listener settings. Sizes are bytes, times are seconds.
+public struct HTTPServerConfiguration: Sendable {
+    /// Address to bind (IPv4 dotted quad or IPv6 literal, or `"localhost"`).
+    public var host = "127.0.0.1"
+    /// TCP port; 0 picks an ephemeral port (returned by `HTTPServer.start()`).
+    public var port = 8080
+    /// Cap on request line + header fields (and on chunked trailers); beyond it → 431.
+    public var maxHeaderBytes = 16 * 1024
+    /// Cap on a request body (declared or de-chunked); beyond it → 413.
+    public var maxBodyBytes = 8 * 1024 * 1024
+    /// Seconds an idle keep-alive connection (or a stalled body upload) may stay open.
+    public var idleTimeout: Double = 60
+    /// Seconds allowed from the first byte of a request head to its end (slowloris guard); → 408 + close.
+    public var headerTimeout: Double = 10
+    /// Open connections served at once; further clients get 503 + `Retry-After` and are closed.
+    public var maxConnections = 1024
+    /// Bytes a response may have queued but unsent before `HTTPResponder.isBackpressured` turns true.
+    public var writeHighWaterBytes = 1024 * 1024
+    /// Bytes of unsent response beyond which the client is deemed stuck and the connection is closed.
+    public var maxBufferedWriteBytes = 32 * 1024 * 1024
+    /// Seconds a closing connection keeps draining input so the client can read the final response.
+    public var lingerTimeout: Double = 2
+    /// Value of `Retry-After` (seconds) in the 503 sent when `maxConnections` is reached.
+    public var retryAfterSeconds = 1
+
+    /// Defaults as documented on each property.
+    public init() {}
+}
+
+/// Errors of the HTTPServer module.
+public enum HTTPServerError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// `host` is not a numeric address this server can bind.
+    case invalidAddress(String)
+    /// A socket call failed: the call's name and `errno`.
+    case socket(call: String, errno: Int32)
+    /// `start()` was called twice.
+    case alreadyStarted
+
+    /// Human-readable summary for logs and error messages.
+    public var description: String {
+        switch self {
+        case .invalidAddress(let h): return "cannot bind to address '\(h)': not a numeric IPv4/IPv6 address"
+        case .socket(let call, let e): return "\(call) failed: \(String(cString: strerror(e))) (errno \(e))"
+        case .alreadyStarted: return "the server is already started"
+        }
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif

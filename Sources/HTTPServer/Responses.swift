@@ -1,0 +1,93 @@
+// Serialisation of response heads and the OpenAI-shaped error bodies used by the transport layer.
+
+/// Helpers that render HTTP/1.1 response heads and JSON error bodies.
+public enum HTTPResponseWriter {
+    /// Standard reason phrase for `status` (RFC 9110 §15), `"Unknown"` otherwise.
+    public static func reasonPhrase(_ status: Int) -> String {
+        switch status {
+        case 100: return "Continue"
+        case 200: return "OK"
+        case 201: return "Created"
+        case 202: return "Accepted"
+        case 204: return "No Content"
+        case 301: return "Moved Permanently"
+        case 302: return "Found"
+        case 304: return "Not Modified"
+        case 400: return "Bad Request"
+        case 401: return "Unauthorized"
+        case 403: return "Forbidden"
+        case 404: return "Not Found"
+        case 405: return "Method Not Allowed"
+        case 408: return "Request Timeout"
+        case 409: return "Conflict"
+        case 413: return "Content Too Large"
+        case 415: return "Unsupported Media Type"
+        case 417: return "Expectation Failed"
+        case 422: return "Unprocessable Content"
+        case 429: return "Too Many Requests"
+        case 431: return "Request Header Fields Too Large"
+        case 500: return "Internal Server Error"
+        case 501: return "Not Implemented"
+        case 502: return "Bad Gateway"
+        case 503: return "Service Unavailable"
+        case 504: return "Gateway Timeout"
+        case 505: return "HTTP Version Not Supported"
+        default: return "Unknown"
+        }
+    }
+
+    /// Bytes of a response head: status line, the given fields in order, then CRLF CRLF.
+    /// - Parameter headers: `[(name, value)]`; names and values must not contain CR or LF (precondition).
+    public static func head(status: Int, headers: [(String, String)]) -> [UInt8] {
+        var s = "HTTP/1.1 \(status) \(reasonPhrase(status))\r\n"
+        for (n, v) in headers {
+            precondition(!n.contains(where: { $0 == "\r" || $0 == "\n" }) && !v.contains(where: { $0 == "\r" || $0 == "\n" }),
+                         "header field contains CR/LF")
+            s += "\(n): \(v)\r\n"
+        }
+        s += "\r\n"
+        return Array(s.utf8)
+    }
+
+    /// `{"error":{"message":…,"type":…,"param":null,"code":…}}` (OpenAI error shape) as UTF-8 bytes.
+    /// - Parameters: `code` nil renders `null`.
+    public static func errorBody(message: String, type: String = "invalid_request_error", code: String?) -> [UInt8] {
+        let c = code.map { "\"\(jsonEscape($0))\"" } ?? "null"
+        return Array("{\"error\":{\"message\":\"\(jsonEscape(message))\",\"type\":\"\(jsonEscape(type))\",\"param\":null,\"code\":\(c)}}".utf8)
+    }
+
+    /// Escapes a string for inclusion between JSON double quotes (RFC 8259 §7).
+    public static func jsonEscape(_ s: String) -> String {
+        var out = ""
+        out.reserveCapacity(s.utf8.count)
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case "\u{08}": out += "\\b"
+            case "\u{0C}": out += "\\f"
+            default:
+                if u.value < 0x20 {
+                    let hex = String(u.value, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                } else {
+                    out.unicodeScalars.append(u)
+                }
+            }
+        }
+        return out
+    }
+
+    /// A complete error response (JSON body, `Content-Length`, optional `Connection: close`).
+    static func errorResponse(_ e: HTTPParseError, close: Bool, extra: [(String, String)] = []) -> [UInt8] {
+        let type = e.status >= 500 ? "server_error" : "invalid_request_error"
+        let body = errorBody(message: e.message, type: type, code: e.code)
+        var h: [(String, String)] = [("Content-Type", "application/json"), ("Content-Length", String(body.count))]
+        h += extra
+        if close { h.append(("Connection", "close")) }
+        return head(status: e.status, headers: h) + body
+    }
+}

@@ -1,0 +1,276 @@
+// `POST /v1/chat/completions` request body: types and validation (OpenAI "Create chat completion").
+
+/// Author of a chat message.
+public enum ChatRole: String, Sendable, Equatable, CaseIterable {
+    case system, user, assistant, tool, developer
+}
+
+/// A function call made by the assistant: `{"id","type":"function","function":{"name","arguments"}}`.
+public struct ToolCall: Sendable, Equatable {
+    /// Identifier as sent on the wire (`chatcmpl-…`, `cmpl-…`, `call_…`, or a model id).
+    public var id: String
+    /// Always `"function"` today.
+    public var type: String
+    /// Function name.
+    public var name: String
+    /// Arguments as JSON text (a string on the wire, per OpenAI).
+    public var arguments: String
+
+    /// Memberwise initializer; field meanings, units and defaults as documented on the properties.
+    public init(id: String, type: String = "function", name: String, arguments: String) {
+        self.id = id
+        self.type = type
+        self.name = name
+        self.arguments = arguments
+    }
+
+    /// `{"id":…,"type":…,"function":{"name":…,"arguments":…}}`.
+    public var json: JSONValue {
+        .object([("id", .string(id)), ("type", .string(type)),
+                 ("function", .object([("name", .string(name)), ("arguments", .string(arguments))]))])
+    }
+}
+
+/// One message of the conversation.
+public struct ChatMessage: Sendable, Equatable {
+    /// Author of the message.
+    public var role: ChatRole
+    /// Text content; array-of-parts content is the plain concatenation of its text parts (separator `""`, so
+    /// `[{"text":"What is 2+"},{"text":"2?"}]` equals `"What is 2+2?"`); nil when `null` or absent (assistant only).
+    public var content: String?
+    /// The text parts when content was sent as an array, in order; nil for string/null content.
+    public var contentParts: [String]?
+    /// Optional participant name.
+    public var name: String?
+    /// Calls made by an assistant message (`[]` when none).
+    public var toolCalls: [ToolCall]
+    /// For `tool` messages: the id of the call this answers.
+    public var toolCallId: String?
+    /// Reasoning text of an earlier assistant turn (DeepSeek convention).
+    public var reasoningContent: String?
+
+    /// Memberwise initializer; field meanings, units and defaults as documented on the properties.
+    public init(role: ChatRole, content: String?, contentParts: [String]? = nil, name: String? = nil,
+                toolCalls: [ToolCall] = [], toolCallId: String? = nil, reasoningContent: String? = nil) {
+        self.role = role
+        self.content = content
+        self.contentParts = contentParts
+        self.name = name
+        self.toolCalls = toolCalls
+        self.toolCallId = toolCallId
+        self.reasoningContent = reasoningContent
+    }
+}
+
+/// A validated chat completion request. Sampling fields live in `sampling` and are also readable directly
+/// (`request.temperature`) through dynamic member lookup.
+@dynamicMemberLookup
+public struct ChatCompletionRequest: Sendable, Equatable {
+    /// Requested model id (nil when absent: the server's default model).
+    public var model: String?
+    /// The conversation, at least one message.
+    public var messages: [ChatMessage]
+    /// Sampling and output controls (validated ranges documented on the type).
+    public var sampling: SamplingParameters
+    /// `tools` verbatim (an array of `{"type":"function","function":{…}}`), member order preserved.
+    public var tools: JSONValue?
+    /// `tool_choice` verbatim: `"none"`, `"auto"`, `"required"` or `{"type":"function","function":{"name":…}}`.
+    public var toolChoice: JSONValue?
+    /// `response_format` verbatim (`{"type":"text"|"json_object"|"json_schema",…}`).
+    public var responseFormat: JSONValue?
+    /// `reasoning_effort`: `"none"`, `"minimal"`, `"low"`, `"medium"` or `"high"`.
+    public var reasoningEffort: String?
+    /// `parallel_tool_calls` as sent (nil when absent; OpenAI's default is true).
+    public var parallelToolCalls: Bool?
+
+    /// Memberwise initializer; field meanings, units and defaults as documented on the properties.
+    public init(model: String? = nil, messages: [ChatMessage], sampling: SamplingParameters = SamplingParameters(),
+                tools: JSONValue? = nil, toolChoice: JSONValue? = nil, responseFormat: JSONValue? = nil,
+                reasoningEffort: String? = nil) {
+        self.model = model
+        self.messages = messages
+        self.sampling = sampling
+        self.tools = tools
+        self.toolChoice = toolChoice
+        self.responseFormat = responseFormat
+        self.reasoningEffort = reasoningEffort
+    }
+
+    /// Reads or writes a sampling field directly, e.g. `request.temperature`.
+    public subscript<T>(dynamicMember keyPath: WritableKeyPath<SamplingParameters, T>) -> T {
+        get { sampling[keyPath: keyPath] }
+        set { sampling[keyPath: keyPath] = newValue }
+    }
+
+    /// Reads a computed sampling value directly, e.g. `request.effectiveMaxTokens`.
+    public subscript<T>(dynamicMember keyPath: KeyPath<SamplingParameters, T>) -> T { sampling[keyPath: keyPath] }
+
+    /// Decodes and validates a request body.
+    /// - Parameter body: the HTTP body bytes (UTF-8 JSON object).
+    /// - Returns: the request, or a 400 `APIError` (never a 5xx) naming the offending field in `param`;
+    ///   unknown fields are ignored.
+    public static func decode(_ body: [UInt8]) -> Result<ChatCompletionRequest, APIError> {
+        do throws(APIError) {
+            return .success(try parse(JSONValue.parse(body)))
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    /// Validates an already-parsed JSON value (see `decode`).
+    public static func parse(_ json: JSONValue) throws(APIError) -> ChatCompletionRequest {
+        guard case .object = json else {
+            throw APIError.invalidRequest("Request body must be a JSON object, got \(json.typeName)")
+        }
+        let f = FieldReader(json)
+        guard let rawMessages = f.raw("messages") else {
+            throw APIError.invalidRequest("'messages' is a required property", param: "messages")
+        }
+        guard let items = rawMessages.arrayValue else {
+            throw APIError.invalidRequest("'messages' must be an array, got \(rawMessages.typeName)", param: "messages")
+        }
+        guard !items.isEmpty else {
+            throw APIError.invalidRequest("'messages' must contain at least one message", param: "messages")
+        }
+        var messages: [ChatMessage] = []
+        for (i, item) in items.enumerated() { messages.append(try parseMessage(item, index: i)) }
+
+        var req = ChatCompletionRequest(messages: messages, sampling: try SamplingParameters.read(f, chat: true))
+        req.model = try f.string("model")
+        if let tools = try f.array("tools") {
+            for (i, t) in tools.enumerated() {
+                let tf = FieldReader(t, prefix: "tools[\(i)].")
+                guard case .object = t else { throw APIError.invalidRequest("'tools[\(i)]' must be an object", param: "tools[\(i)]") }
+                guard let fn = try tf.object("function"), try FieldReader(fn, prefix: tf.path("function.")).string("name") != nil else {
+                    throw APIError.invalidRequest("'tools[\(i)].function.name' is required", param: "tools[\(i)].function")
+                }
+                if let type = try tf.string("type"), type != "function" {
+                    throw APIError.invalidRequest("Tool type '\(type)' is not supported; use 'function'", param: "tools[\(i)].type")
+                }
+            }
+            req.tools = f.raw("tools")
+        }
+        if let choice = f.raw("tool_choice") {
+            switch choice {
+            case .string(let s):
+                guard ["none", "auto", "required"].contains(s) else {
+                    throw APIError.invalidRequest("'tool_choice' must be 'none', 'auto', 'required' or an object", param: "tool_choice")
+                }
+            case .object:
+                guard let name = choice["function"]?["name"]?.stringValue else {
+                    throw APIError.invalidRequest("'tool_choice.function.name' is required", param: "tool_choice")
+                }
+                let declared = req.tools?.arrayValue?.compactMap { $0["function"]?["name"]?.stringValue } ?? []
+                guard declared.contains(name) else {
+                    throw APIError.invalidRequest("'tool_choice' names function '\(name)', which is not in 'tools'", param: "tool_choice")
+                }
+            default:
+                throw APIError.invalidRequest("'tool_choice' must be a string or an object", param: "tool_choice")
+            }
+            if req.tools == nil && choice != .string("none") {
+                throw APIError.invalidRequest("'tool_choice' is only allowed when 'tools' are specified", param: "tool_choice")
+            }
+            req.toolChoice = choice
+        }
+        req.parallelToolCalls = try f.bool("parallel_tool_calls")
+        if let rf = try f.object("response_format") {
+            let type = try FieldReader(rf, prefix: "response_format.").string("type")
+            guard let type, ["text", "json_object", "json_schema"].contains(type) else {
+                throw APIError.invalidRequest("'response_format.type' must be 'text', 'json_object' or 'json_schema'",
+                                              param: "response_format")
+            }
+            if type == "json_schema" {
+                guard case .object? = rf["json_schema"] else {
+                    throw APIError.invalidRequest("'response_format.json_schema' is required for type 'json_schema'",
+                                                  param: "response_format.json_schema")
+                }
+            }
+            req.responseFormat = rf
+        }
+        if let effort = try f.string("reasoning_effort") {
+            guard ["none", "minimal", "low", "medium", "high"].contains(effort) else {
+                throw APIError.invalidRequest("'reasoning_effort' must be one of none, minimal, low, medium, high",
+                                              param: "reasoning_effort")
+            }
+            req.reasoningEffort = effort
+        }
+        return req
+    }
+
+    static func parseMessage(_ item: JSONValue, index i: Int) throws(APIError) -> ChatMessage {
+        let p = "messages[\(i)]"
+        guard case .object = item else {
+            throw APIError.invalidRequest("'\(p)' must be an object, got \(item.typeName)", param: p)
+        }
+        let f = FieldReader(item, prefix: p + ".")
+        guard let roleText = try f.string("role") else {
+            throw APIError.invalidRequest("'\(p).role' is a required property", param: p + ".role")
+        }
+        guard let role = ChatRole(rawValue: roleText) else {
+            throw APIError.invalidRequest("'\(p).role' must be one of system, user, assistant, tool, developer; got '\(roleText)'",
+                                          param: p + ".role")
+        }
+        var msg = ChatMessage(role: role, content: nil)
+        switch f.raw("content") {
+        case nil:
+            guard role == .assistant else {
+                throw APIError.invalidRequest("'\(p).content' is required for \(role.rawValue) messages", param: p + ".content")
+            }
+        case .string(let s)?:
+            msg.content = s
+        case .array(let parts)?:
+            var texts: [String] = []
+            for (j, part) in parts.enumerated() {
+                let pp = "\(p).content[\(j)]"
+                let pf = FieldReader(part, prefix: pp + ".")
+                guard case .object = part, let type = try pf.string("type") else {
+                    throw APIError.invalidRequest("'\(pp)' must be an object with a 'type'", param: pp)
+                }
+                if type == "refusal" && role == .assistant { continue }  // an earlier refusal carries no content
+                guard type == "text" else {
+                    throw APIError.invalidRequest("Content part type '\(type)' is not supported by this server; only 'text' parts are",
+                                                  param: pp)
+                }
+                guard let text = try pf.string("text") else {
+                    throw APIError.invalidRequest("'\(pp).text' is required", param: pp + ".text")
+                }
+                texts.append(text)
+            }
+            msg.contentParts = texts
+            msg.content = texts.joined()
+        case let other?:
+            throw APIError.invalidRequest("'\(p).content' must be a string, an array of content parts or null, got \(other.typeName)",
+                                          param: p + ".content")
+        }
+        msg.name = try f.string("name")
+        msg.reasoningContent = try f.string("reasoning_content")
+        msg.toolCallId = try f.string("tool_call_id")
+        if role == .tool && msg.toolCallId == nil {
+            throw APIError.invalidRequest("'\(p).tool_call_id' is required for tool messages", param: p + ".tool_call_id")
+        }
+        if let calls = try f.array("tool_calls") {
+            for (j, call) in calls.enumerated() {
+                let cp = "\(p).tool_calls[\(j)]"
+                let cf = FieldReader(call, prefix: cp + ".")
+                guard case .object = call else { throw APIError.invalidRequest("'\(cp)' must be an object", param: cp) }
+                guard let fn = try cf.object("function") else {
+                    throw APIError.invalidRequest("'\(cp).function' is required", param: cp + ".function")
+                }
+                let ff = FieldReader(fn, prefix: cp + ".function.")
+                guard let name = try ff.string("name") else {
+                    throw APIError.invalidRequest("'\(cp).function.name' is required", param: cp + ".function.name")
+                }
+                // Some clients send arguments as an object; keep it as JSON text.
+                let args: String
+                switch fn["arguments"] {
+                case .string(let s)?: args = s
+                case nil, .null?: args = "{}"
+                case let other?: args = other.serialized()
+                }
+                msg.toolCalls.append(ToolCall(id: try cf.string("id") ?? "call_\(i)_\(j)", type: try cf.string("type") ?? "function",
+                                              name: name, arguments: args))
+            }
+        }
+        return msg
+    }
+}

@@ -1,0 +1,175 @@
+// Typed, range-checked reads of request fields with OpenAI-style 400 errors naming the field.
+
+/// Reads fields of one JSON object; `null` counts as absent. Every failure is a 400 `APIError` whose `param` is
+/// the field's path (`prefix` + key).
+struct FieldReader {
+    let value: JSONValue
+    let prefix: String
+
+    init(_ value: JSONValue, prefix: String = "") {
+        self.value = value
+        self.prefix = prefix
+    }
+
+    func path(_ key: String) -> String { prefix + key }
+
+    func raw(_ key: String) -> JSONValue? {
+        guard let v = value[key], !v.isNull else { return nil }
+        return v
+    }
+
+    func typeError(_ key: String, _ expected: String, _ got: JSONValue) -> APIError {
+        .invalidRequest("'\(path(key))' must be \(expected), got \(got.typeName)", param: path(key))
+    }
+
+    func string(_ key: String) throws(APIError) -> String? {
+        guard let v = raw(key) else { return nil }
+        guard let s = v.stringValue else { throw typeError(key, "a string", v) }
+        return s
+    }
+
+    func bool(_ key: String) throws(APIError) -> Bool? {
+        guard let v = raw(key) else { return nil }
+        guard let b = v.boolValue else { throw typeError(key, "a boolean", v) }
+        return b
+    }
+
+    func int(_ key: String, min: Int? = nil, max: Int? = nil) throws(APIError) -> Int? {
+        guard let v = raw(key) else { return nil }
+        guard case .number = v else { throw typeError(key, "an integer", v) }
+        guard let i = v.intValue else {
+            throw APIError.invalidRequest("'\(path(key))' must be an integer, got \(v)", param: path(key))
+        }
+        if let min, i < min { throw APIError.invalidRequest("'\(path(key))' must be >= \(min), got \(i)", param: path(key)) }
+        if let max, i > max { throw APIError.invalidRequest("'\(path(key))' must be <= \(max), got \(i)", param: path(key)) }
+        return i
+    }
+
+    /// A number in `[lower, upper]` (or `(lower, upper]` when `lowerOpen`).
+    func double(_ key: String, lower: Double? = nil, upper: Double? = nil, lowerOpen: Bool = false) throws(APIError) -> Double? {
+        guard let v = raw(key) else { return nil }
+        guard let d = v.doubleValue, d.isFinite else { throw typeError(key, "a number", v) }
+        if let lower, lowerOpen ? d <= lower : d < lower {
+            throw APIError.invalidRequest("'\(path(key))' must be \(lowerOpen ? ">" : ">=") \(JSONValue.formatDouble(lower)), got \(v)",
+                                          param: path(key))
+        }
+        if let upper, d > upper {
+            throw APIError.invalidRequest("'\(path(key))' must be <= \(JSONValue.formatDouble(upper)), got \(v)", param: path(key))
+        }
+        return d
+    }
+
+    func array(_ key: String) throws(APIError) -> [JSONValue]? {
+        guard let v = raw(key) else { return nil }
+        guard let a = v.arrayValue else { throw typeError(key, "an array", v) }
+        return a
+    }
+
+    func object(_ key: String) throws(APIError) -> JSONValue? {
+        guard let v = raw(key) else { return nil }
+        guard case .object = v else { throw typeError(key, "an object", v) }
+        return v
+    }
+}
+
+/// Sampling and output controls shared by `/v1/chat/completions` and `/v1/completions`.
+public struct SamplingParameters: Sendable, Equatable {
+    /// Softmax temperature in [0, 2]; 0 means greedy.
+    public var temperature: Double?
+    /// Nucleus mass in (0, 1].
+    public var topP: Double?
+    /// Keep the k most likely tokens; ≤ 0 disables (vLLM convention: -1).
+    public var topK: Int?
+    /// Minimum probability relative to the top token, in [0, 1].
+    public var minP: Double?
+    /// OpenAI presence / frequency penalties in [-2, 2].
+    public var presencePenalty: Double?
+    /// See `presencePenalty`: OpenAI frequency penalty in [-2, 2].
+    public var frequencyPenalty: Double?
+    /// Multiplicative repetition penalty (> 0; 1 = off; llama.cpp / HF convention).
+    public var repetitionPenalty: Double?
+    /// `max_tokens` (≥ 1) as sent.
+    public var maxTokens: Int?
+    /// `max_completion_tokens` (≥ 1) as sent; wins over `maxTokens`.
+    public var maxCompletionTokens: Int?
+    /// Stop strings (0…4, empty strings dropped); the returned text excludes them.
+    public var stop: [String] = []
+    /// Sampler seed.
+    public var seed: Int?
+    /// `stream`: answer with server-sent events.
+    public var stream = false
+    /// `stream_options.include_usage`: send a final chunk with `usage` and empty `choices`.
+    public var includeUsage = false
+    /// Whether per-token log-probabilities are returned (chat: bool; legacy completions: `logprobs` int > 0).
+    public var logprobs = false
+    /// Alternatives per position, 0…20.
+    public var topLogprobs: Int?
+    /// `n` (only 1 is accepted).
+    public var n = 1
+    /// End-user id for logs.
+    public var user: String?
+    /// Scheduling priority (lower = sooner, vLLM convention).
+    public var priority: Int?
+
+    /// Defaults as documented on each property.
+    public init() {}
+
+    /// Completion token cap requested by the client: `max_completion_tokens` ?? `max_tokens`.
+    public var effectiveMaxTokens: Int? { maxCompletionTokens ?? maxTokens }
+
+    /// Reads and range-checks the shared fields of a request object.
+    static func read(_ f: FieldReader, chat: Bool) throws(APIError) -> SamplingParameters {
+        var s = SamplingParameters()
+        s.temperature = try f.double("temperature", lower: 0, upper: 2)
+        s.topP = try f.double("top_p", lower: 0, upper: 1, lowerOpen: true)
+        s.topK = try f.int("top_k", min: -1)
+        s.minP = try f.double("min_p", lower: 0, upper: 1)
+        s.presencePenalty = try f.double("presence_penalty", lower: -2, upper: 2)
+        s.frequencyPenalty = try f.double("frequency_penalty", lower: -2, upper: 2)
+        s.repetitionPenalty = try f.double("repetition_penalty", lower: 0, lowerOpen: true)
+        s.maxTokens = try f.int("max_tokens", min: 1)
+        s.maxCompletionTokens = try f.int("max_completion_tokens", min: 1)
+        if let stop = f.raw("stop") {
+            switch stop {
+            case .string(let str): s.stop = str.isEmpty ? [] : [str]
+            case .array(let items):
+                guard items.count <= 4 else {
+                    throw APIError.invalidRequest("'stop' may hold at most 4 sequences, got \(items.count)", param: "stop")
+                }
+                for item in items {
+                    guard let str = item.stringValue else {
+                        throw APIError.invalidRequest("'stop' must be a string or an array of strings", param: "stop")
+                    }
+                    if !str.isEmpty { s.stop.append(str) }
+                }
+            default:
+                throw APIError.invalidRequest("'stop' must be a string or an array of strings, got \(stop.typeName)", param: "stop")
+            }
+        }
+        s.seed = try f.int("seed")
+        s.stream = try f.bool("stream") ?? false
+        if let opts = try f.object("stream_options") {
+            guard s.stream else {
+                throw APIError.invalidRequest("'stream_options' is only allowed when 'stream' is true", param: "stream_options")
+            }
+            s.includeUsage = try FieldReader(opts, prefix: "stream_options.").bool("include_usage") ?? false
+        }
+        if chat {
+            s.logprobs = try f.bool("logprobs") ?? false
+            s.topLogprobs = try f.int("top_logprobs", min: 0, max: 20)
+            if s.topLogprobs != nil && !s.logprobs {
+                throw APIError.invalidRequest("'top_logprobs' requires 'logprobs' to be true", param: "top_logprobs")
+            }
+        } else if let lp = try f.int("logprobs", min: 0, max: 20) {
+            s.logprobs = lp > 0
+            s.topLogprobs = lp
+        }
+        s.n = try f.int("n") ?? 1
+        guard s.n == 1 else {
+            throw APIError.invalidRequest("Only n=1 is supported; got n=\(s.n)", param: "n")
+        }
+        s.user = try f.string("user")
+        s.priority = try f.int("priority")
+        return s
+    }
+}

@@ -1,0 +1,41 @@
+// `GET /v1/models` and `GET /v1/models/{id}` objects (OpenAI "Models").
+
+/// `{"id","object":"model","created","owned_by"}`.
+public struct ModelCard: Sendable, Equatable {
+    /// The id clients pass as `model` (never a filesystem path).
+    public var id: String
+    /// Unix time, seconds.
+    public var created: Int
+    /// Owner shown in `owned_by`.
+    public var ownedBy: String
+
+    /// Memberwise initializer; field meanings, units and defaults as documented on the properties.
+    public init(id: String, created: Int, ownedBy: String = "sputnik") {
+        self.id = id
+        self.created = created
+        self.ownedBy = ownedBy
+    }
+
+    /// The wire JSON (shape in the type's doc), members in OpenAI's order.
+    public var json: JSONValue {
+        .object([("id", .string(id)), ("object", .string("model")), ("created", .int(created)), ("owned_by", .string(ownedBy))])
+    }
+
+    /// Compact JSON as UTF-8 bytes.
+    public func encoded() -> [UInt8] { json.encoded() }
+}
+
+/// `{"object":"list","data":[ModelCard…]}`.
+public struct ModelList: Sendable, Equatable {
+    /// The served models.
+    public var data: [ModelCard]
+
+    /// Memberwise initializer; field meanings, units and defaults as documented on the properties.
+    public init(data: [ModelCard]) { self.data = data }
+
+    /// The wire JSON (shape in the type's doc), members in OpenAI's order.
+    public var json: JSONValue { .object([("object", .string("list")), ("data", .array(data.map(\.json)))]) }
+
+    /// Compact JSON as UTF-8 bytes.
+    public func encoded() -> [UInt8] { json.encoded() }
+}

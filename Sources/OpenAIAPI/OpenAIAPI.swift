@@ -1,1 +1,0 @@
-// OpenAIAPI module: files are added by the work that builds it.

@@ -1,0 +1,47 @@
+/// Why a request stopped generating.
+public enum FinishReason: String, Sendable, Equatable {
+    /// An end-of-generation token or a stop string.
+    case stop
+    /// `max_tokens` reached, or the context is full.
+    case length
+    /// The client went away or the request was cancelled.
+    case abort
+}
+
+/// Lifecycle of a request inside the scheduler:
+///
+///     waiting ──schedule──▶ running ──finish──▶ finished(reason)
+///        ▲                     │
+///        └──── preempted ◀─────┘  (KV blocks ran out: blocks freed, recomputed later)
+public enum RequestStatus: Sendable, Equatable {
+    case waiting
+    case running
+    case preempted
+    case finished(FinishReason)
+}
+
+/// One request as the scheduler sees it: token ids and counts, never tensors.
+public struct SchedulerRequest: Sendable {
+    public let id: Int
+    /// Prompt followed by every generated token. `[numTokens]`
+    public internal(set) var tokens: [Int32]
+    public let numPromptTokens: Int
+    /// Tokens whose K/V are in the cache (the prefix the next step continues from).
+    public internal(set) var numComputedTokens: Int = 0
+    /// KV blocks held, in sequence order: the block table.
+    public internal(set) var blockIds: [Int32] = []
+    /// Largest number of generated tokens before `length`.
+    public let maxNewTokens: Int
+    /// Lower is served first (vLLM convention); ties go to the earlier arrival.
+    public let priority: Int
+    /// Monotonic arrival counter.
+    public let arrival: Int
+    public internal(set) var status: RequestStatus = .waiting
+    /// Times this request was preempted.
+    public internal(set) var numPreemptions = 0
+
+    /// Generated tokens so far.
+    public var numOutputTokens: Int { tokens.count - numPromptTokens }
+    /// Tokens in the sequence (prompt + output).
+    public var numTokens: Int { tokens.count }
+}

@@ -1,1 +1,0 @@
-// Tests for ChatTemplate are added by the work that builds it.

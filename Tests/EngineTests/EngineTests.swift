@@ -1,0 +1,154 @@
+import Foundation
+import GGUF
+import Logging
+import Model
+import Scheduling
+import TestSupport
+import Tokenizer
+import XCTest
+@testable import Engine
+
+/// The engine loop on the tiny llama fixture: batching must not change greedy outputs, cancellation frees KV
+/// blocks, limits are enforced.
+final class EngineTests: XCTestCase {
+    private func makeEngine(maxNumSeqs: Int = 8, budget: Int = 64, numBlocks: Int? = nil,
+                            maxQueued: Int = 64) throws -> Engine {
+        let gguf = try GGUFFile(path: Fixtures.path("dense/llama-tiny/llama-tiny.f32.gguf"))
+        let model = try ModelLoader.load(gguf, options: ModelOptions(threads: 2, kvCacheType: .f32))
+        let tok = try Tokenizer(gguf: gguf)
+        let cfg = EngineConfig(contextSize: 64, maxNumSeqs: maxNumSeqs, maxNumBatchedTokens: budget, blockSize: 4,
+                               numBlocks: numBlocks, maxQueuedRequests: maxQueued)
+        let e = Engine(model: model, tokenizer: tok, config: cfg, logger: Logger(label: "test"))
+        e.start()
+        return e
+    }
+
+    /// Runs requests concurrently; returns each one's generated token ids and finish reason.
+    private func run(_ engine: Engine, _ requests: [GenerationRequest]) throws -> [([Int32], FinishReason)] {
+        let results = Results(count: requests.count)
+        let group = DispatchGroup()
+        for (i, r) in requests.enumerated() {
+            group.enter()
+            _ = try engine.submit(r) { event in
+                switch event {
+                case .text(_, let ids): results.add(i, ids)
+                case .finished(let reason, let usage):
+                    results.finish(i, reason, usage)
+                    group.leave()
+                }
+            }
+        }
+        XCTAssertEqual(group.wait(timeout: .now() + 120), .success)
+        return (0..<requests.count).map { (results.ids[$0], results.reasons[$0]!) }
+    }
+
+    private func prompt(_ seed: Int, _ n: Int) -> [Int32] {
+        var g = SeededGenerator(seed: UInt64(seed))
+        return [0] + (1..<n).map { _ in Int32(5 + g.next() % 500) }
+    }
+
+    func testBatchedGreedyEqualsAlone() throws {
+        let engine = try makeEngine()
+        defer { engine.shutdown() }
+        let reqs = (0..<16).map { i in
+            GenerationRequest(promptTokens: prompt(i, 3 + i * 2), maxNewTokens: 12,
+                              sampling: SamplingParams(temperature: 0), ignoreEOS: true)
+        }
+        let alone = try reqs.map { try run(engine, [$0])[0].0 }
+        let together = try run(engine, reqs).map(\.0)
+        XCTAssertEqual(alone.map(\.count), Array(repeating: 12, count: 16))
+        XCTAssertEqual(together, alone, "greedy outputs must not depend on the batch")
+        // A small step budget forces chunked prefill mixed with decode: still the same tokens.
+        let chunked = try makeEngine(budget: 5)
+        defer { chunked.shutdown() }
+        XCTAssertEqual(try run(chunked, reqs).map(\.0), alone)
+    }
+
+    func testSeededSamplingIsReproducibleUnderBatching() throws {
+        let engine = try makeEngine()
+        defer { engine.shutdown() }
+        let r = GenerationRequest(promptTokens: prompt(99, 7), maxNewTokens: 10,
+                                  sampling: SamplingParams(temperature: 1.0, seed: 5), ignoreEOS: true)
+        let alone = try run(engine, [r])[0].0
+        let others = (0..<5).map { GenerationRequest(promptTokens: prompt($0, 9), maxNewTokens: 10,
+                                                      sampling: SamplingParams(temperature: 1.0), ignoreEOS: true) }
+        XCTAssertEqual(try run(engine, others + [r]).last!.0, alone)
+    }
+
+    func testPreemptionKeepsOutputsIdentical() throws {
+        // 12 blocks of 4 tokens for 6 sequences of up to 3 + 14 tokens: the pool runs dry and requests are
+        // preempted and recomputed; greedy outputs must still equal the uncontended ones.
+        let reqs = (0..<6).map { i in
+            GenerationRequest(promptTokens: prompt(40 + i, 3), maxNewTokens: 14,
+                              sampling: SamplingParams(temperature: 0), ignoreEOS: true)
+        }
+        let roomy = try makeEngine()
+        let expected = try reqs.map { try run(roomy, [$0])[0].0 }
+        roomy.shutdown()
+        let tight = try makeEngine(numBlocks: 12)
+        defer { tight.shutdown() }
+        XCTAssertEqual(try run(tight, reqs).map(\.0), expected)
+        XCTAssertGreaterThan(tight.stats.numPreemptions, 0)
+        XCTAssertEqual(tight.stats.kvCacheUsage, 0)
+    }
+
+    func testCancelFreesBlocksWithinAStep() throws {
+        let engine = try makeEngine()
+        defer { engine.shutdown() }
+        let finished = expectation(description: "abort delivered")
+        let started = expectation(description: "first token")
+        started.assertForOverFulfill = false
+        let h = try engine.submit(GenerationRequest(promptTokens: prompt(1, 20), maxNewTokens: 40, ignoreEOS: true)) { e in
+            switch e {
+            case .text: started.fulfill()
+            case .finished(let reason, _):
+                XCTAssertEqual(reason, .abort)
+                finished.fulfill()
+            }
+        }
+        wait(for: [started], timeout: 30)
+        h.cancel()
+        wait(for: [finished], timeout: 30)
+        // Stats are published at the end of the step that processed the cancellation.
+        let deadline = Date().addingTimeInterval(5)
+        while engine.stats.kvCacheUsage > 0 && Date() < deadline { usleep(1000) }
+        XCTAssertEqual(engine.stats.kvCacheUsage, 0)
+        XCTAssertEqual(engine.stats.numRunning, 0)
+    }
+
+    func testLimits() throws {
+        let engine = try makeEngine(maxQueued: 0)
+        defer { engine.shutdown() }
+        XCTAssertThrowsError(try engine.submit(GenerationRequest(promptTokens: prompt(1, 60), maxNewTokens: 10)) { _ in }) {
+            XCTAssertEqual($0 as? EngineError, .contextLengthExceeded(promptTokens: 60, maxNewTokens: 10, limit: 64))
+        }
+        XCTAssertThrowsError(try engine.submit(GenerationRequest(promptTokens: [], maxNewTokens: 1)) { _ in })
+        XCTAssertThrowsError(try engine.submit(GenerationRequest(promptTokens: [0, 5], maxNewTokens: 1)) { _ in }) {
+            XCTAssertEqual($0 as? EngineError, .queueFull(limit: 0))
+        }
+    }
+
+    func testMaxTokensEndsWithLength() throws {
+        let engine = try makeEngine()
+        defer { engine.shutdown() }
+        let out = try run(engine, [GenerationRequest(promptTokens: prompt(3, 4), maxNewTokens: 5, ignoreEOS: true)])
+        XCTAssertEqual(out[0].1, .length)
+        XCTAssertEqual(out[0].0.count, 5)
+    }
+}
+
+private final class Results: @unchecked Sendable {
+    private let lock = NSLock()
+    var ids: [[Int32]]
+    var reasons: [FinishReason?]
+    var usage: [GenerationUsage?]
+
+    init(count: Int) {
+        ids = Array(repeating: [], count: count)
+        reasons = Array(repeating: nil, count: count)
+        usage = Array(repeating: nil, count: count)
+    }
+
+    func add(_ i: Int, _ x: [Int32]) { lock.lock(); ids[i] += x; lock.unlock() }
+    func finish(_ i: Int, _ r: FinishReason, _ u: GenerationUsage) { lock.lock(); reasons[i] = r; usage[i] = u; lock.unlock() }
+}

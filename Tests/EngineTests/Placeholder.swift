@@ -1,1 +1,0 @@
-// Tests for Engine are added by the work that builds it.

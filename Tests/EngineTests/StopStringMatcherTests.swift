@@ -1,0 +1,58 @@
+import XCTest
+@testable import Engine
+
+final class StopStringMatcherTests: XCTestCase {
+    private struct Outcome: Equatable {
+        let text: String
+        let stopped: Bool
+        init(_ text: String, _ stopped: Bool) { self.text = text; self.stopped = stopped }
+    }
+
+    /// Feeds pieces; returns what would be emitted and whether a stop was hit.
+    private func run(_ pieces: [String], stops: [String]) -> Outcome {
+        var m = StopStringMatcher(stops: stops)
+        var out = ""
+        for p in pieces {
+            switch m.append(p) {
+            case .text(let t): out += t
+            case .stopped(let before): return Outcome(out + before, true)
+            }
+        }
+        return Outcome(out + m.flush(), false)
+    }
+
+    func testStopSpanningPiecesNeverLeaks() {
+        var m = StopStringMatcher(stops: ["</answer>"])
+        XCTAssertEqual(m.append("The answer is 4</"), .text("The answer is 4"))
+        XCTAssertEqual(m.append("ans"), .text(""))
+        XCTAssertEqual(m.append("wer> trailing"), .stopped(before: ""))
+    }
+
+    func testHeldPrefixIsReleasedWhenItDiverges() {
+        var m = StopStringMatcher(stops: ["STOP"])
+        XCTAssertEqual(m.append("ab ST"), .text("ab "))
+        XCTAssertEqual(m.append("ART"), .text("START"))
+        XCTAssertEqual(m.flush(), "")
+    }
+
+    func testEarliestOfSeveralStops() {
+        XCTAssertEqual(run(["x = 1; y", " = 2\n\nz"], stops: ["\n\n", "; "]).text, "x = 1")
+        XCTAssertEqual(run(["abc"], stops: []).text, "abc")
+        XCTAssertEqual(run(["ab", "c"], stops: ["abcd"]), Outcome("abc", false), "an unfinished prefix is text at the end")
+    }
+
+    func testUnicodeStops() {
+        XCTAssertEqual(run(["日本", "語です"], stops: ["語"]), Outcome("日本", true))
+        XCTAssertEqual(run(["🙂", "🙃x"], stops: ["🙃"]), Outcome("🙂", true))
+    }
+
+    /// Property: for every split of a text into two pieces, output == text up to the first stop.
+    func testEverySplitPoint() {
+        let text = "one two <|stop|> three"
+        let scalars = Array(text.unicodeScalars)
+        for i in 0...scalars.count {
+            let a = String(String.UnicodeScalarView(scalars[0..<i])), b = String(String.UnicodeScalarView(scalars[i...]))
+            XCTAssertEqual(run([a, b], stops: ["<|stop|>"]), Outcome("one two ", true), "split at \(i)")
+        }
+    }
+}

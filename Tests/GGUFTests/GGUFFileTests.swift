@@ -1,0 +1,135 @@
+import Foundation
+import XCTest
+import GGUF
+import TestSupport
+
+final class GGUFFileTests: XCTestCase {
+    private var tmp: URL!
+
+    override func setUpWithError() throws {
+        tmp = FileManager.default.temporaryDirectory.appendingPathComponent("gguf-tests-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: tmp) }
+
+    private func write(_ bytes: [UInt8], _ name: String = "t.gguf") throws -> String {
+        let p = tmp.appendingPathComponent(name).path
+        try Data(bytes).write(to: URL(fileURLWithPath: p))
+        return p
+    }
+
+    /// The fixture's tensor table (from its manifest, made by gguf-py) equals what we parse.
+    func testLlamaTinyMatchesManifest() throws {
+        let dir = "dense/llama-tiny/"
+        let manifest = try JSONSerialization.jsonObject(
+            with: Data(contentsOf: URL(fileURLWithPath: Fixtures.path(dir + "manifest.json")))) as! [String: Any]
+        for variant in ["f32", "f16", "q8_0", "q4_k_m"] {
+            let g = (manifest["gguf"] as! [String: Any])[variant] as! [String: Any]
+            let f = try GGUFFile(path: Fixtures.path(dir + (g["file"] as! String)))
+            XCTAssertEqual(f.version, 3)
+            XCTAssertEqual(f.fileSize, g["bytes"] as? Int)
+            XCTAssertEqual(try f.architecture(), "llama")
+            XCTAssertEqual(try f.int("general.file_type"), g["file_type"] as? Int)
+            let expected = g["tensors"] as! [[Any]]
+            XCTAssertEqual(f.tensors.count, expected.count)
+            for (t, e) in zip(f.tensors, expected) {
+                XCTAssertEqual(t.name, e[0] as? String)
+                XCTAssertEqual(t.dimensions, e[1] as? [Int])
+                XCTAssertEqual(t.type.description, e[2] as? String, t.name)
+            }
+            XCTAssertEqual(try f.int("llama.block_count"), 2)
+            XCTAssertEqual(try f.array("tokenizer.ggml.tokens").count, 512)
+        }
+    }
+
+    func testRoundTripEveryValueType() throws {
+        var w = GGUFWriter(alignment: 64)
+        let values: [(String, GGUFValue)] = [
+            ("u8", .uint8(200)), ("i8", .int8(-5)), ("u16", .uint16(60000)), ("i16", .int16(-300)),
+            ("u32", .uint32(4_000_000_000)), ("i32", .int32(-7)), ("u64", .uint64(1 << 40)), ("i64", .int64(-(1 << 40))),
+            ("f32", .float32(1.5)), ("f64", .float64(-2.25)), ("b", .bool(true)), ("s", .string("héllo")),
+            ("arr", .array(.string, [.string("a"), .string("b")])), ("empty", .array(.int32, [])),
+            ("nested", .array(.array, [.array(.uint8, [.uint8(1)])])),
+            ("general.alignment", .uint32(64)),
+        ]
+        for (k, v) in values { w.add(k, v) }
+        w.addTensor(name: "a", dims: [4, 2], floats: [1, 2, 3, 4, 5, 6, 7, 8])
+        w.addTensor(name: "b", dims: [3], floats: [9, 10, 11])
+        let f = try GGUFFile(path: try write(w.serialize()))
+        for (k, v) in values { XCTAssertEqual(f.metadata[k], v, k) }
+        XCTAssertEqual(f.keys, values.map(\.0))
+        XCTAssertEqual(f.alignment, 64)
+        XCTAssertEqual(f.dataOffset % 64, 0)
+        let b = try XCTUnwrap(f.tensorInfo(named: "b"))
+        XCTAssertEqual(b.offset % 64, 0)
+        let p = f.data(for: b).assumingMemoryBound(to: Float.self)
+        XCTAssertEqual([p[0], p[1], p[2]], [9, 10, 11])
+        XCTAssertEqual(try f.int("u32"), 4_000_000_000)
+        XCTAssertThrowsError(try f.string("u8")) { XCTAssertEqual($0 as? GGUFError, .wrongKeyType(path: f.path, key: "u8", expected: "a string")) }
+        XCTAssertThrowsError(try f.int("nope")) { XCTAssertEqual($0 as? GGUFError, .missingKey(path: f.path, key: "nope")) }
+        XCTAssertNil(try f.optionalInt("nope"))
+    }
+
+    func testVersion2IsAccepted() throws {
+        var w = GGUFWriter()
+        w.add("general.architecture", .string("llama"))
+        var bytes = w.serialize()
+        bytes[4] = 2
+        XCTAssertEqual(try GGUFFile(path: try write(bytes)).version, 2)
+        bytes[4] = 7
+        XCTAssertThrowsError(try GGUFFile(path: try write(bytes, "v7.gguf"))) {
+            guard case .unsupportedVersion(_, 7) = $0 as! GGUFError else { return XCTFail("\($0)") }
+        }
+    }
+
+    /// Every prefix of a valid file is rejected with an error (never a crash), and the message names the file.
+    func testEveryTruncationIsAnError() throws {
+        var w = GGUFWriter()
+        w.add("general.architecture", .string("llama"))
+        w.add("tokens", .array(.string, [.string("x"), .string("yz")]))
+        w.addTensor(name: "w", dims: [8], floats: Array(repeating: 1, count: 8))
+        let bytes = w.serialize()
+        let dataEnd = bytes.count
+        for n in stride(from: 0, to: dataEnd, by: 1) {
+            let p = try write(Array(bytes[0..<n]), "trunc.gguf")
+            XCTAssertThrowsError(try GGUFFile(path: p), "prefix \(n)") { e in
+                XCTAssertTrue("\(e)".contains(p), "\(e)")
+            }
+        }
+    }
+
+    func testCorruptInputs() throws {
+        XCTAssertThrowsError(try GGUFFile(path: try write(Array("NOTAGGUFFILE-at-all-xxxxxxxx".utf8)))) {
+            XCTAssertEqual($0 as? GGUFError, .notGGUF(path: self.tmp.appendingPathComponent("t.gguf").path))
+        }
+        XCTAssertThrowsError(try GGUFFile(path: tmp.appendingPathComponent("missing.gguf").path)) {
+            guard case .cannotOpen = $0 as! GGUFError else { return XCTFail("\($0)") }
+        }
+        XCTAssertThrowsError(try GGUFFile(path: tmp.path)) {
+            guard case .cannotOpen = $0 as! GGUFError else { return XCTFail("\($0)") }
+        }
+        // Unknown tensor type 99.
+        var w = GGUFWriter()
+        w.addTensor(name: "w", dims: [8], floats: Array(repeating: 1, count: 8))
+        var bytes = w.serialize()
+        let typePos = 24 + 8 + 1 + 4 + 8  // header, name length, "w", n_dims, ne[0]
+        XCTAssertEqual(bytes[typePos], 0)
+        bytes[typePos] = 99
+        XCTAssertThrowsError(try GGUFFile(path: try write(bytes))) {
+            XCTAssertEqual($0 as? GGUFError, .unknownTensorType(path: self.tmp.appendingPathComponent("t.gguf").path, tensor: "w", type: 99))
+        }
+        // Huge counts do not allocate or crash.
+        var huge = GGUFWriter().serialize()
+        huge.replaceSubrange(16..<24, with: [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f])
+        XCTAssertThrowsError(try GGUFFile(path: try write(huge)))
+        // Unknown metadata value type.
+        var w2 = GGUFWriter()
+        w2.add("k", .uint8(1))
+        var b2 = w2.serialize()
+        b2[24 + 8 + 1] = 77
+        XCTAssertThrowsError(try GGUFFile(path: try write(b2))) {
+            guard case .corrupt = $0 as! GGUFError else { return XCTFail("\($0)") }
+        }
+    }
+}

@@ -1,1 +1,0 @@
-// Tests for GGUF are added by the work that builds it.

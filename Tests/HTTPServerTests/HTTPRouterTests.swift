@@ -1,0 +1,53 @@
+import Foundation
+import XCTest
+@testable import HTTPServer
+
+final class HTTPRouterTests: XCTestCase {
+    func makeRouter() -> HTTPRouter {
+        var r = HTTPRouter()
+        r.add("GET", "/v1/models") { _, _, res in res.send(status: 200, headers: [], body: Array("list".utf8)) }
+        r.add("GET", "/v1/models/{id...}") { _, p, res in res.send(status: 200, headers: [], body: Array("model \(p["id"]!)".utf8)) }
+        r.add("POST", "/v1/chat/completions") { req, _, res in res.send(status: 200, headers: [], body: req.body) }
+        r.add("GET", "/users/{u}/items/{i}") { _, p, res in res.send(status: 200, headers: [], body: Array("\(p["u"]!)-\(p["i"]!)".utf8)) }
+        return r
+    }
+
+    func params(_ m: HTTPRouter.Match) -> [String: String]? {
+        if case .found(_, let p) = m { return p } else { return nil }
+    }
+
+    func testMatching() {
+        let r = makeRouter()
+        XCTAssertEqual(params(r.match(method: "GET", path: "/v1/models")), [:])
+        XCTAssertEqual(params(r.match(method: "GET", path: "/v1/models/Qwen/Qwen2.5-0.5B")), ["id": "Qwen/Qwen2.5-0.5B"])
+        XCTAssertEqual(params(r.match(method: "HEAD", path: "/v1/models/x")), ["id": "x"])
+        XCTAssertEqual(params(r.match(method: "GET", path: "/users/a/items/7")), ["u": "a", "i": "7"])
+        XCTAssertNil(params(r.match(method: "GET", path: "/users/a/items")))
+        XCTAssertNil(params(r.match(method: "GET", path: "/v1/models/")))
+        guard case .methodNotAllowed(let allowed) = r.match(method: "GET", path: "/v1/chat/completions") else { return XCTFail() }
+        XCTAssertEqual(allowed, ["POST"])
+        guard case .notFound = r.match(method: "GET", path: "/nope") else { return XCTFail() }
+        XCTAssertEqual(r.routes.map(\.pattern), ["/v1/models", "/v1/models/{id...}", "/v1/chat/completions", "/users/{u}/items/{i}"])
+    }
+
+    func testOverSocketWith404And405() throws {
+        let router = makeRouter()
+        let (server, port) = try startServer(handler: { req, res in router.handle(req, res) })
+        defer { server.stop() }
+        let c = try TestClient(port: port)
+        c.send("GET /v1/models/org%2Fname HTTP/1.1\r\n\r\n")
+        XCTAssertEqual(c.readResponse()?.bodyString, "model org/name")
+        c.send("GET /v1/chat/completions HTTP/1.1\r\n\r\n")
+        let r405 = try XCTUnwrap(c.readResponse())
+        XCTAssertEqual(r405.status, 405)
+        XCTAssertEqual(r405.headers["Allow"], "POST")
+        c.send("DELETE /missing HTTP/1.1\r\n\r\n")
+        let r404 = try XCTUnwrap(c.readResponse())
+        XCTAssertEqual(r404.status, 404)
+        XCTAssertEqual(r404.headers["Content-Type"], "application/json")
+        XCTAssertEqual(r404.bodyString, #"{"error":{"message":"No route for DELETE /missing","type":"invalid_request_error","param":null,"code":"not_found"}}"#)
+        // The connection is still usable after the errors.
+        c.send("POST /v1/chat/completions HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}")
+        XCTAssertEqual(c.readResponse()?.bodyString, "{}")
+    }
+}

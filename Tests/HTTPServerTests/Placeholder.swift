@@ -1,1 +1,0 @@
-// Tests for HTTPServer are added by the work that builds it.

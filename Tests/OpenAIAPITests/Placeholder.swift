@@ -1,1 +1,0 @@
-// Tests for OpenAIAPI are added by the work that builds it.

@@ -1,1 +1,0 @@
-// Tests for Scheduling are added by the work that builds it.

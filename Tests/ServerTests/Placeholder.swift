@@ -1,1 +1,0 @@
-// Tests for Server are added by the work that builds it.

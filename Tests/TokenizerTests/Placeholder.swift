@@ -1,1 +1,0 @@
-// Tests for Tokenizer are added by the work that builds it.

@@ -1,0 +1,27 @@
+import GGUF
+import TestSupport
+import Tokenizer
+import XCTest
+
+/// Generation that stops in the middle of a character (max_tokens) must not surface U+FFFD (failure case C04).
+final class StreamingDiscardTests: XCTestCase {
+    func testIncompleteTailIsDroppedNotRendered() throws {
+        let t = try Tokenizer(gguf: GGUFFile(path: Fixtures.path("tokenizer/smollm2.vocab.gguf")))
+        // Byte-level BPE has a token for every single byte: find the ones for 0xF0 0x9F (the start of 🌍).
+        func byteToken(_ b: UInt8) -> Int32 {
+            Int32((0..<t.vocabSize).first { t.tokenBytes(Int32($0)) == [b] }!)
+        }
+        var d = StreamingDetokenizer(tokenizer: t)
+        XCTAssertEqual(d.append(t.encode("ok ", addSpecial: false, parseSpecial: false)[0]), "ok")
+        XCTAssertEqual(d.append(byteToken(0xF0)), "")
+        XCTAssertEqual(d.append(byteToken(0x9F)), "")
+        XCTAssertEqual(d.discardIncomplete(), 2)
+        XCTAssertEqual(d.flush(), "", "nothing is left after discarding")
+        // The same bytes completed form the character.
+        var e = StreamingDetokenizer(tokenizer: t)
+        var out = ""
+        for b: UInt8 in [0xF0, 0x9F, 0x8C, 0x8D] { out += e.append(byteToken(b)) }
+        XCTAssertEqual(out, "🌍")
+        XCTAssertEqual(e.discardIncomplete(), 0)
+    }
+}

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Sputnik builds against, when any is missing (run as root, or with sudo available).
+set -euo pipefail
+need=()
+for p in libopenblas-dev libssl-dev zlib1g-dev pkg-config python3-venv unzip; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
+done
+# python3-venv is Debian's; a python3 that already has a working venv module needs no package for it.
+if [ ${#need[@]} -gt 0 ] && printf '%s\n' "${need[@]}" | grep -qx python3-venv && python3 -c 'import venv, ensurepip' 2>/dev/null; then
+  need=("${need[@]/python3-venv}")
+fi
+need=($(printf '%s\n' "${need[@]}" | grep -v '^$' || true))
+[ ${#need[@]} -eq 0 ] && exit 0
+SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+echo "installing: ${need[*]}"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"
