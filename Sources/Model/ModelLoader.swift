@@ -74,6 +74,12 @@ extension WeightType {
         case .q4_0: self = .q4_0
         case .q4_1: self = .q4_1
         case .q8_0: self = .q8_0
+        case .q5_0: self = .q5_0
+        case .q5_1: self = .q5_1
+        case .q4_K: self = .q4_K
+        case .q5_K: self = .q5_K
+        case .q6_K: self = .q6_K
+        case .bf16: self = .bf16
         default: return nil
         }
     }
