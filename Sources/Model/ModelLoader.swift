@@ -9,6 +9,7 @@ public enum ModelLoader {
     /// `general.architecture` → builder. One entry per architecture file.
     public static let registry: [String: Builder] = [
         "llama": { gguf, options in try LlamaModel(gguf: gguf, options: options) },
+        "qwen2": { gguf, options in try Qwen2Model(gguf: gguf, options: options) },
     ]
 
     /// Architectures `load` accepts, sorted.
