@@ -122,3 +122,25 @@ final class DenseTinyTests: XCTestCase {
         for t in 0..<tokens.count { XCTAssertLessThanOrEqual(maxAbsDiff(prefill[t], steps[t]), 1e-4, "position \(t)") }
     }
 }
+
+/// The function behind `sputnik logits`: every position's logits of one sequence, and top-K.
+final class SequenceLogitsTests: XCTestCase {
+    func testAllPositionsMatchHFAndTopK() throws {
+        let fx = TinyFixture(name: "qwen2-tiny")
+        let model = try fx.load("f32")
+        let tokens = try fx.sequences()["40"]!
+        let got = SequenceLogits.compute(model: model, tokens: tokens, blockSize: 4)
+        let want = try fx.reference("hf_logits.s40.f32")
+        XCTAssertEqual(got.count, tokens.count * fx.vocab)
+        for t in 0..<tokens.count {
+            XCTAssertLessThanOrEqual(maxAbsDiff(Array(got[(t * fx.vocab)..<((t + 1) * fx.vocab)]), want[t]), 1e-3, "position \(t)")
+        }
+        let row = got[(5 * fx.vocab)..<(6 * fx.vocab)]
+        let top = SequenceLogits.top(row, k: 3)
+        XCTAssertEqual(top.map(\.id).first, argmax(want[5]))
+        XCTAssertEqual(top.count, 3)
+        XCTAssertGreaterThanOrEqual(top[0].logit, top[1].logit)
+        XCTAssertGreaterThanOrEqual(top[1].logit, top[2].logit)
+        XCTAssertEqual(SequenceLogits.top([1, 3, 3, 2], k: 2).map(\.id), [1, 2])
+    }
+}

@@ -32,10 +32,13 @@ struct RealModelCheck {
             let last = run["last_prompt_logits"] as! [String: Any]
             var worst: Float = 0
             for pair in last["top"] as! [[Double]] { worst = max(worst, abs(logits[Int(pair[0])] - Float(pair[1]))) }
-            XCTAssertEqual(argmax(logits), last["argmax"] as! Int, "\(id): last-prompt argmax")
             XCTAssertLessThanOrEqual(worst, top64Tolerance, "\(id): last-prompt top-64 logits")
             let greedy = run["greedy"] as! [String: Any]
             let want = greedy["ids"] as! [Int], steps = greedy["steps"] as! [[String: Any]]
+            let top0 = steps.first.map { $0["top"] as! [[Double]] }
+            if let top0, top0[0][1] - top0[1][1] >= tieGap {   // argmax is only defined away from a near-tie
+                XCTAssertEqual(argmax(logits), last["argmax"] as! Int, "\(id): last-prompt argmax")
+            }
             var compared = 0, matched = 0
             for j in 0..<min(want.count, maxSteps) {
                 let top = steps[j]["top"] as! [[Double]]
@@ -66,6 +69,13 @@ final class Qwen25CoderTests: XCTestCase {
 
     func testGreedyMatchesLlamaCppF16Cache() throws {
         let r = try check.run(self, record: "kv_f16", options: ModelOptions(threads: 2, kvCacheType: .f16),
+                              tieGap: 0.25, top64Tolerance: 0.5)
+        XCTAssertEqual(r.matched, r.compared)
+        XCTAssertGreaterThan(r.compared, 0)
+    }
+
+    func testGreedyMatchesLlamaCppF32Cache() throws {
+        let r = try check.run(self, record: "kv_f32", options: ModelOptions(threads: 2, kvCacheType: .f32),
                               tieGap: 0.25, top64Tolerance: 0.5)
         XCTAssertEqual(r.matched, r.compared)
         XCTAssertGreaterThan(r.compared, 0)
