@@ -10,6 +10,7 @@ public enum ModelLoader {
     public static let registry: [String: Builder] = [
         "llama": { gguf, options in try LlamaModel(gguf: gguf, options: options) },
         "qwen2": { gguf, options in try Qwen2Model(gguf: gguf, options: options) },
+        "gemma3": { gguf, options in try Gemma3Model(gguf: gguf, options: options) },
     ]
 
     /// Architectures `load` accepts, sorted.
