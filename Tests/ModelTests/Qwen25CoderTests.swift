@@ -26,7 +26,9 @@ struct RealModelCheck {
             let id = conv["id"] as! String
             let prompt = (conv["prompt_ids"] as! [Int]).map(Int32.init)
             let run = conv[record] as! [String: Any]
-            let runner = SequenceRunner(model: model, numBlocks: 16, blockSize: 16)
+            var numBlocks = (prompt.count + 64) / 16 + 1
+            if numBlocks % 37 == 0 { numBlocks += 1 }                 // SequenceRunner scrambles blocks with stride 37
+            let runner = SequenceRunner(model: model, numBlocks: numBlocks, blockSize: 16)
             let seq = runner.newSequence()
             var logits = runner.step([(seq, prompt)]).last!
             let last = run["last_prompt_logits"] as! [String: Any]

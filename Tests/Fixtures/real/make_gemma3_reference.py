@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Makes gemma-3-270m-q4_k_m.json: llama.cpp (llama-cpp-python==0.3.36, CPU, 2 threads, flash attention off)
+"""Makes gemma-3-270m-q4_k_m.json (same record layout as the other real/*.json: conversations[i].kv_f16/kv_f32): llama.cpp (llama-cpp-python==0.3.36, CPU, 2 threads, flash attention off)
 logits of Gemma 3 270m Q4_K_M (sha256 a5fd3b62...6818) for Tests/ModelTests/Gemma3Tests.swift.
 
 For each prompt: ids = llama_tokenize(text, add_special=True, parse_special=True); one llama_decode of the whole
@@ -48,7 +48,9 @@ def run(kv_type):
         out[name] = rec
     return out
 
-result = {"model": os.path.basename(MODEL), "llama_cpp_python": llama_cpp.__version__,
-          "kv_f32": run(0), "kv_f16": run(1)}
+runs = {"kv_f32": run(0), "kv_f16": run(1)}
+result = {"model": os.path.basename(MODEL), "llama_cpp_python": llama_cpp.__version__, "conversations": [
+    {"id": name, "prompt": text, "prompt_ids": runs["kv_f32"][name]["prompt_ids"],
+     "kv_f32": runs["kv_f32"][name], "kv_f16": runs["kv_f16"][name]} for name, text in PROMPTS.items()]}
 with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "gemma-3-270m-q4_k_m.json"), "w") as f:
     json.dump(result, f)
