@@ -18,7 +18,10 @@ deps:
 	@scripts/install-deps.sh
 
 models: deps
-	@scripts/fetch-models.sh $(MODELS_DIR) smollm2
+	@scripts/fetch-models.sh $(MODELS_DIR) smollm2 qwen0.5b
+
+models-all: deps
+	@scripts/fetch-models.sh $(MODELS_DIR) all
 
 build: deps
 	$(SWIFT) build -c release -j $(JOBS)

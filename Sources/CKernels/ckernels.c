@@ -85,6 +85,13 @@ size_t ck_row_size(int type, int64_t n) {
     case CK_Q4_1: return (size_t)(n / CK_QK) * sizeof(ck_block_q4_1);
     case CK_Q8_0: return (size_t)(n / CK_QK) * sizeof(ck_block_q8_0);
     case CK_Q8_1: return (size_t)(n / CK_QK) * sizeof(ck_block_q8_1);
+    case CK_Q5_0: return (size_t)(n / CK_QK) * sizeof(ck_block_q5_0);
+    case CK_Q5_1: return (size_t)(n / CK_QK) * sizeof(ck_block_q5_1);
+    case CK_Q4_K: return (size_t)(n / CK_QK_K) * sizeof(ck_block_q4_K);
+    case CK_Q5_K: return (size_t)(n / CK_QK_K) * sizeof(ck_block_q5_K);
+    case CK_Q6_K: return (size_t)(n / CK_QK_K) * sizeof(ck_block_q6_K);
+    case CK_Q8_K: return (size_t)(n / CK_QK_K) * sizeof(ck_block_q8_K);
+    case CK_BF16: return (size_t)n * 2;
     default: return 0;
     }
 }
@@ -94,6 +101,10 @@ int ck_activation_type(int weight_type) {
     case CK_Q4_0: return CK_Q8_0;
     case CK_Q4_1: return CK_Q8_1;
     case CK_Q8_0: return CK_Q8_0;
+    case CK_Q5_0: return CK_Q8_0;
+    case CK_Q5_1: return CK_Q8_1;
+    case CK_Q4_K: case CK_Q5_K: case CK_Q6_K: return CK_Q8_K;
+    case CK_BF16: return CK_F32;
     case CK_F16: return CK_F32;
     case CK_F32: return CK_F32;
     default: return -1;
@@ -146,6 +157,7 @@ void ck_quantize_activation_row(int weight_type, const float *x, void *y, int64_
     switch (ck_activation_type(weight_type)) {
     case CK_Q8_0: ck_quantize_row_q8_0(x, y, n); break;
     case CK_Q8_1: ck_quantize_row_q8_1(x, y, n); break;
+    case CK_Q8_K: ck_quantize_row_q8_K(x, y, n); break;
     case CK_F32: memcpy(y, x, (size_t)n * 4); break;
     default: break;
     }
@@ -187,7 +199,7 @@ void ck_dequantize_row(int type, const void *vx, float *y, int64_t n) {
         }
         return;
     }
-    default: return;
+    default: ck_dequantize_row_more(type, vx, y, n); return;
     }
 }
 
@@ -285,6 +297,8 @@ static float dot_f16_void(int64_t n, const void *x, const void *y) { return ck_d
 static float dot_f32_void(int64_t n, const void *x, const void *y) { return ck_dot_f32(n, x, y); }
 static float dot_f16_void_ref(int64_t n, const void *x, const void *y) { return ck_dot_f16_f32_ref(n, x, y); }
 static float dot_f32_void_ref(int64_t n, const void *x, const void *y) { return ck_dot_f32_ref(n, x, y); }
+static float dot_bf16_void(int64_t n, const void *x, const void *y) { return ck_dot_bf16_f32(n, x, y); }
+static float dot_bf16_void_ref(int64_t n, const void *x, const void *y) { return ck_dot_bf16_f32_ref(n, x, y); }
 
 static ck_dot_fn pick_dot(int type, int ref) {
     const int simd = !ref && CK_USE_AVX2;
@@ -294,6 +308,12 @@ static ck_dot_fn pick_dot(int type, int ref) {
     case CK_Q8_0: return simd ? ck_dot_q8_0_q8_0_avx2 : ck_dot_q8_0_q8_0_ref;
     case CK_F16: return simd ? dot_f16_void : dot_f16_void_ref;
     case CK_F32: return simd ? dot_f32_void : dot_f32_void_ref;
+    case CK_Q5_0: return simd ? ck_dot_q5_0_q8_0_avx2 : ck_dot_q5_0_q8_0_ref;
+    case CK_Q5_1: return simd ? ck_dot_q5_1_q8_1_avx2 : ck_dot_q5_1_q8_1_ref;
+    case CK_Q4_K: return simd ? ck_dot_q4_K_q8_K_avx2 : ck_dot_q4_K_q8_K_ref;
+    case CK_Q5_K: return simd ? ck_dot_q5_K_q8_K_avx2 : ck_dot_q5_K_q8_K_ref;
+    case CK_Q6_K: return simd ? ck_dot_q6_K_q8_K_avx2 : ck_dot_q6_K_q8_K_ref;
+    case CK_BF16: return simd ? dot_bf16_void : dot_bf16_void_ref;
     default: return 0;
     }
 }

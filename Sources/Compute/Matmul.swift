@@ -2,16 +2,23 @@ import CKernels
 
 /// Weight element formats the matmul kernels handle; raw values are ggml type ids (ggml.h `enum ggml_type`).
 public enum WeightType: Int32, Sendable, CaseIterable {
-    case f32 = 0, f16 = 1, q4_0 = 2, q4_1 = 3, q8_0 = 8
+    case f32 = 0, f16 = 1, q4_0 = 2, q4_1 = 3, q5_0 = 6, q5_1 = 7, q8_0 = 8
+    case q4_K = 12, q5_K = 13, q6_K = 14, bf16 = 30
 
-    /// Elements per quantization block (1 for float types).
-    public var blockSize: Int { (self == .f32 || self == .f16) ? 1 : 32 }
+    /// Elements per quantization block (1 for float types, 256 for K-quants, else 32).
+    public var blockSize: Int {
+        switch self {
+        case .f32, .f16, .bf16: return 1
+        case .q4_K, .q5_K, .q6_K: return 256
+        default: return 32
+        }
+    }
 
     /// Bytes of a row of `n` elements (`n` a multiple of `blockSize`).
     public func rowBytes(_ n: Int) -> Int { ck_row_size(rawValue, Int64(n)) }
 
     /// The ggml type id activations are converted to before a dot product with this weight type
-    /// (q4_0→q8_0, q4_1→q8_1, q8_0→q8_0, f16/f32→f32).
+    /// (q4_0/q5_0/q8_0→q8_0, q4_1/q5_1→q8_1, q4_K/q5_K/q6_K→q8_K, f16/bf16/f32→f32).
     public var activationTypeID: Int32 { ck_activation_type(rawValue) }
 }
 
@@ -75,6 +82,8 @@ public final class Matmul: @unchecked Sendable {
     private let q80: UnsafeMutableRawPointer
     /// Quantized activations `[maxTokens, rowBytes(q8_1, maxInDim)]`.
     private let q81: UnsafeMutableRawPointer
+    /// Quantized activations `[maxTokens, rowBytes(q8_K, maxInDim rounded up to 256)]`.
+    private let q8K: UnsafeMutableRawPointer
 
     /// When true every product is computed in float32 on dequantized weights with unquantized activations (a
     /// slow reference path for verification, like gguf-py dequantize + float matmul); default false.
@@ -89,11 +98,14 @@ public final class Matmul: @unchecked Sendable {
         let padded = (maxInDim + 31) / 32 * 32
         q80 = .allocate(byteCount: max(64, maxTokens * Int(ck_row_size(ckQ8_0, Int64(padded)))), alignment: 64)
         q81 = .allocate(byteCount: max(64, maxTokens * Int(ck_row_size(ckQ8_1, Int64(padded)))), alignment: 64)
+        let paddedK = (maxInDim + 255) / 256 * 256
+        q8K = .allocate(byteCount: max(64, maxTokens * Int(ck_row_size(ckQ8_K, Int64(paddedK)))), alignment: 64)
     }
 
     deinit {
         q80.deallocate()
         q81.deallocate()
+        q8K.deallocate()
     }
 
     /// `y[numTokens, w.rows] = x[numTokens, w.cols] · wᵀ`. Row stride of x is `w.cols`, of y `w.rows`.
@@ -114,6 +126,7 @@ public final class Matmul: @unchecked Sendable {
         switch type.activationTypeID {
         case ckQ8_0: return (UnsafeRawPointer(q80), Int(ck_row_size(ckQ8_0, Int64(cols))))
         case ckQ8_1: return (UnsafeRawPointer(q81), Int(ck_row_size(ckQ8_1, Int64(cols))))
+        case ckQ8_K: return (UnsafeRawPointer(q8K), Int(ck_row_size(ckQ8_K, Int64(cols))))
         default: return (UnsafeRawPointer(x), cols * 4)
         }
     }
@@ -128,7 +141,7 @@ public final class Matmul: @unchecked Sendable {
         precondition(w1 == nil || w1!.cols == cols, "grouped weights must share the input width")
         precondition(w2 == nil || w2!.cols == cols, "grouped weights must share the input width")
         var job = MatmulJob(matmul: Unmanaged.passUnretained(self), x: x, numTokens: numTokens, cols: cols,
-                            w0: w0, y0: y0, w1: w1, y1: y1, w2: w2, y2: y2, q80: false, q81: false)
+                            w0: w0, y0: y0, w1: w1, y1: y1, w2: w2, y2: y2, q80: false, q81: false, q8K: false)
         let total = w0.rows + (w1?.rows ?? 0) + (w2?.rows ?? 0)
         if floatReference {
             pool.parallelFor(total, chunk: 16, context: &job) { ctx, start, end, _ in
@@ -140,9 +153,11 @@ public final class Matmul: @unchecked Sendable {
         let a0 = w0.type.activationTypeID, a1 = w1?.type.activationTypeID ?? -1, a2 = w2?.type.activationTypeID ?? -1
         let need80 = a0 == ckQ8_0 || a1 == ckQ8_0 || a2 == ckQ8_0
         let need81 = a0 == ckQ8_1 || a1 == ckQ8_1 || a2 == ckQ8_1
+        let need8K = a0 == ckQ8_K || a1 == ckQ8_K || a2 == ckQ8_K
         job.q80 = need80   // convert the activations once per partner format present in the group
         job.q81 = need81
-        if need80 || need81 {
+        job.q8K = need8K
+        if need80 || need81 || need8K {
             pool.parallelFor(numTokens, chunk: max(1, 4096 / max(cols, 1)), context: &job) { ctx, start, end, _ in
                 let job = ctx!.assumingMemoryBound(to: MatmulJob.self)
                 job.pointee.matmul.takeUnretainedValue().quantize(job, start..<end)
@@ -173,15 +188,14 @@ public final class Matmul: @unchecked Sendable {
 
     fileprivate func quantize(_ job: UnsafeMutablePointer<MatmulJob>, _ tokens: Range<Int>) {
         let j = job.pointee
-        quantize(j.x, cols: j.cols, tokens: tokens, q80: j.q80, q81: j.q81)
-    }
-
-    private func quantize(_ x: UnsafePointer<Float>, cols: Int, tokens: Range<Int>, q80 need80: Bool, q81 need81: Bool) {
+        let cols = j.cols, x = j.x
         let rb80 = Int(ck_row_size(ckQ8_0, Int64(cols)))
         let rb81 = Int(ck_row_size(ckQ8_1, Int64(cols)))
+        let rb8K = Int(ck_row_size(ckQ8_K, Int64(cols)))
         for t in tokens {
-            if need80 { ck_quantize_row_q8_0(x + t * cols, q80 + t * rb80, Int64(cols)) }
-            if need81 { ck_quantize_row_q8_1(x + t * cols, q81 + t * rb81, Int64(cols)) }
+            if j.q80 { ck_quantize_row_q8_0(x + t * cols, q80 + t * rb80, Int64(cols)) }
+            if j.q81 { ck_quantize_row_q8_1(x + t * cols, q81 + t * rb81, Int64(cols)) }
+            if j.q8K { ck_quantize_row_q8_K(x + t * cols, q8K + t * rb8K, Int64(cols)) }
         }
     }
 
@@ -218,6 +232,8 @@ public final class Matmul: @unchecked Sendable {
 let ckQ8_0 = Int32(CK_Q8_0.rawValue)
 /// ggml type id of q8_1 activations.
 let ckQ8_1 = Int32(CK_Q8_1.rawValue)
+/// ggml type id of q8_K activations.
+let ckQ8_K = Int32(CK_Q8_K.rawValue)
 
 /// Arguments of one `Matmul` call, passed to the pool's chunk function by pointer (no closure context).
 private struct MatmulJob {
@@ -233,6 +249,7 @@ private struct MatmulJob {
     let y2: UnsafeMutablePointer<Float>?
     var q80: Bool
     var q81: Bool
+    var q8K: Bool
 }
 
 /// Owns repacked copies of weight matrices for the interleaved kernels (llama.cpp does the same at load time

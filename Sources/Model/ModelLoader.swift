@@ -16,6 +16,8 @@ public enum ModelLoader {
         "deepseek2": { gguf, options in try DeepseekV2Model(gguf: gguf, options: options) },
         "qwen2moe": { gguf, options in try MoEDecoderModel(gguf: gguf, options: options) },
         "qwen3moe": { gguf, options in try MoEDecoderModel(gguf: gguf, options: options) },
+        "qwen2": { gguf, options in try Qwen2Model(gguf: gguf, options: options) },
+        "gemma3": { gguf, options in try Gemma3Model(gguf: gguf, options: options) },
     ]
 
     /// Architectures `load` accepts, sorted.
@@ -81,6 +83,12 @@ extension WeightType {
         case .q4_0: self = .q4_0
         case .q4_1: self = .q4_1
         case .q8_0: self = .q8_0
+        case .q5_0: self = .q5_0
+        case .q5_1: self = .q5_1
+        case .q4_K: self = .q4_K
+        case .q5_K: self = .q5_K
+        case .q6_K: self = .q6_K
+        case .bf16: self = .bf16
         default: return nil
         }
     }

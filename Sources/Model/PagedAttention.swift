@@ -21,11 +21,12 @@ final class PagedAttention {
     /// Per thread query copy `[threads, headDim]`.
     private let query: ScratchBuffer
 
-    init(numHeads: Int, numKVHeads: Int, headDim: Int, maxContext: Int, threads: Int) {
+    /// `scale` multiplies q·k (default 1/√headDim).
+    init(numHeads: Int, numKVHeads: Int, headDim: Int, maxContext: Int, threads: Int, scale: Float? = nil) {
         self.numHeads = numHeads
         self.numKVHeads = numKVHeads
         self.headDim = headDim
-        self.scale = 1 / Float(headDim).squareRoot()
+        self.scale = scale ?? 1 / Float(headDim).squareRoot()
         self.maxContext = maxContext
         self.threads = threads
         scores = ScratchBuffer(count: threads * maxContext)
@@ -61,11 +62,14 @@ final class PagedAttention {
 
     /// out `[count, numHeads * headDim]` = attention of q `[count, numHeads * headDim]` (RoPE applied) for tokens
     /// with `positions[t]`, whose sequence's block table starts at `tables + tableStart[t]`.
+    /// `window` > 0 limits each token to the last `window` positions (sliding-window attention: a token at p sees
+    /// p - window + 1 ... p, as llama.cpp's LLAMA_SWA_TYPE_STANDARD mask and HF `sliding_window`); 0 = full causal.
     func run(layer: Int, cache: PagedKVCache, q: UnsafePointer<Float>, positions: UnsafePointer<Int32>,
              tables: UnsafePointer<Int32>, tableStart: UnsafePointer<Int32>, count: Int,
-             out: UnsafeMutablePointer<Float>, pool: ThreadPool) {
+             out: UnsafeMutablePointer<Float>, pool: ThreadPool, window: Int = 0) {
         var job = AttentionJob(attention: Unmanaged.passUnretained(self), cache: Unmanaged.passUnretained(cache),
-                               layer: layer, q: q, positions: positions, tables: tables, tableStart: tableStart, out: out)
+                               layer: layer, q: q, positions: positions, tables: tables, tableStart: tableStart, out: out,
+                               window: window)
         pool.parallelFor(count * numHeads, chunk: 1, context: &job) { ctx, start, end, participant in
             let job = ctx!.assumingMemoryBound(to: AttentionJob.self).pointee
             let a = job.attention.takeUnretainedValue(), cache = job.cache.takeUnretainedValue()
@@ -74,17 +78,22 @@ final class PagedAttention {
                 let t = item / a.numHeads, h = item % a.numHeads
                 a.head(layer: job.layer, cache: cache, q: job.q + t * width + h * a.headDim, head: h,
                        position: Int(job.positions[t]), table: job.tables + Int(job.tableStart[t]),
-                       out: job.out + t * width + h * a.headDim, thread: participant)
+                       out: job.out + t * width + h * a.headDim, thread: participant, window: job.window)
             }
         }
     }
 
     fileprivate func head(layer: Int, cache: PagedKVCache, q: UnsafePointer<Float>, head h: Int, position: Int,
-                      table: UnsafePointer<Int32>, out: UnsafeMutablePointer<Float>, thread: Int) {
+                      table: UnsafePointer<Int32>, out: UnsafeMutablePointer<Float>, thread: Int, window: Int = 0) {
         let d = headDim
         let kvh = h / (numHeads / numKVHeads)
-        let n = position + 1
-        precondition(n <= maxContext, "position \(position) beyond the KV cache capacity \(maxContext)")
+        precondition(position + 1 <= maxContext, "position \(position) beyond the KV cache capacity \(maxContext)")
+        // With a window, start at the block holding the first visible position and mask the ones before it.
+        let first = window > 0 ? max(0, position - window + 1) : 0
+        let firstBlock = first / cache.blockSize
+        let start = firstBlock * cache.blockSize, masked = first - start
+        let table = table + firstBlock
+        let n = position + 1 - start
         let s = scores.pointer + thread * maxContext
         let qv = query.pointer + thread * d
         let kv = cache.type == .f16 ? Int32(CK_F16.rawValue) : Int32(CK_F32.rawValue)
@@ -96,6 +105,7 @@ final class PagedAttention {
         }
         ck_attn_scores(kv, qp, Int64(d), cache.keys(layer: layer) + headOffset, cache.slotBytes, table,
                        Int64(cache.blockSize), Int64(n), scale, s)                          // [n]
+        for i in 0..<masked { s[i] = -.infinity }
         Ops.softmax(s, n: n)
         ck_attn_values(kv, s, Int64(d), cache.values(layer: layer) + headOffset, cache.slotBytes, table,
                        Int64(cache.blockSize), Int64(n), out)                               // [headDim]
@@ -112,4 +122,5 @@ private struct AttentionJob {
     let tables: UnsafePointer<Int32>
     let tableStart: UnsafePointer<Int32>
     let out: UnsafeMutablePointer<Float>
+    let window: Int
 }

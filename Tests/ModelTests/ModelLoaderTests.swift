@@ -79,8 +79,8 @@ final class ModelLoaderTests: XCTestCase {
 
     func testUnsupportedTensorType() {
         var w = tinyLlama()
-        w.tensors[0] = ("token_embd.weight", [64, 16], 6, 16 * 2 * 22)   // q5_0: no kernel yet
-        expect(w, .unsupportedTensorType(name: "token_embd.weight", type: "\(GGMLType.q5_0)"))
+        w.tensors[0] = ("token_embd.weight", [64, 16], 20, 16 * 2 * 18)   // iq4_nl: no kernel
+        expect(w, .unsupportedTensorType(name: "token_embd.weight", type: "\(GGMLType.iq4_nl)"))
     }
 
     func testFullTinyLlamaLoadsAndReportsHyperparameters() throws {

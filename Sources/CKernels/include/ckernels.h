@@ -17,7 +17,13 @@ extern "C" {
 #define CK_QK 32
 
 /// ggml type ids (ggml.h `enum ggml_type`) of the formats these kernels handle.
-enum ck_type { CK_F32 = 0, CK_F16 = 1, CK_Q4_0 = 2, CK_Q4_1 = 3, CK_Q8_0 = 8, CK_Q8_1 = 9 };
+enum ck_type {
+    CK_F32 = 0, CK_F16 = 1, CK_Q4_0 = 2, CK_Q4_1 = 3, CK_Q5_0 = 6, CK_Q5_1 = 7, CK_Q8_0 = 8, CK_Q8_1 = 9,
+    CK_Q4_K = 12, CK_Q5_K = 13, CK_Q6_K = 14, CK_Q8_K = 15, CK_BF16 = 30
+};
+
+/// Elements per super-block of the K-quant formats (ggml QK_K).
+#define CK_QK_K 256
 
 /// q4_0: 32 weights = d * (q - 8), q in 0...15. Byte j of qs holds element j (low nibble) and j+16 (high nibble).
 typedef struct { uint16_t d; uint8_t qs[CK_QK / 2]; } ck_block_q4_0;
@@ -27,6 +33,25 @@ typedef struct { uint16_t d; uint16_t m; uint8_t qs[CK_QK / 2]; } ck_block_q4_1;
 typedef struct { uint16_t d; int8_t qs[CK_QK]; } ck_block_q8_0;
 /// q8_1: 32 values = d * q; s = d * sum(q) (the partner of q4_1, whose offset m multiplies sum(x)).
 typedef struct { uint16_t d; uint16_t s; int8_t qs[CK_QK]; } ck_block_q8_1;
+/// q5_0: 32 weights = d * (q - 16), q in 0...31: low 4 bits as in q4_0, bit 4 of element j is bit j of qh
+/// (qh read as a little-endian uint32).
+typedef struct { uint16_t d; uint8_t qh[4]; uint8_t qs[CK_QK / 2]; } ck_block_q5_0;
+/// q5_1: 32 weights = d * q + m, q in 0...31, bits as in q5_0.
+typedef struct { uint16_t d; uint16_t m; uint8_t qh[4]; uint8_t qs[CK_QK / 2]; } ck_block_q5_1;
+/// q4_K: 256 weights in 8 sub-blocks of 32: w = d * sc[j] * q - dmin * mn[j], q in 0...15, 6-bit sc/mn packed in
+/// `scales` (see ck_k_scale_min). Sub-blocks 2i and 2i+1 share qs[32i...32i+31] (low and high nibbles).
+typedef struct { uint16_t d; uint16_t dmin; uint8_t scales[12]; uint8_t qs[CK_QK_K / 2]; } ck_block_q4_K;
+/// q5_K: like q4_K with a fifth bit: bit 2i (low nibbles) / 2i+1 (high nibbles) of qh[l] for sub-block pair i.
+typedef struct { uint16_t d; uint16_t dmin; uint8_t scales[12]; uint8_t qh[CK_QK_K / 8]; uint8_t qs[CK_QK_K / 2]; } ck_block_q5_K;
+/// q6_K: 256 weights = d * sc[k] * (q - 32), q in 0...63 (low 4 bits in ql, high 2 in qh), 16 int8 scales of 16.
+typedef struct { uint8_t ql[CK_QK_K / 2]; uint8_t qh[CK_QK_K / 4]; int8_t scales[CK_QK_K / 16]; uint16_t d; } ck_block_q6_K;
+/// q8_K: 256 values = d * q (d float32), bsums[k] = sum of q over elements 16k...16k+15 (partner of K-quants).
+typedef struct { float d; int8_t qs[CK_QK_K]; int16_t bsums[CK_QK_K / 16]; } ck_block_q8_K;
+
+/// Decodes the 6-bit scale and min of sub-block j (0...7) of a q4_K/q5_K `scales` array (ggml get_scale_min_k4).
+void ck_k_scale_min(int j, const uint8_t *scales, uint8_t *sc, uint8_t *mn);
+/// bf16 → f32 (the upper 16 bits of a float32).
+float ck_bf16_to_fp32(uint16_t h);
 
 // ---- fp16 <-> fp32 (IEEE binary16, round to nearest even) ----
 float ck_fp16_to_fp32(uint16_t h);
@@ -43,9 +68,10 @@ void ck_force_reference(int on);
 void ck_cpu_relax(void);
 
 // ---- sizes ----
-/// Bytes of one row of `n` elements of `type` (n a multiple of 32 for the block types).
+/// Bytes of one row of `n` elements of `type` (n a multiple of the block size: 32, or 256 for K-quants).
 size_t ck_row_size(int type, int64_t n);
-/// The activation format a weight type is multiplied with: q4_0→q8_0, q4_1→q8_1, q8_0→q8_0, f16/f32→f32.
+/// The activation format a weight type is multiplied with: q4_0/q5_0/q8_0→q8_0, q4_1/q5_1→q8_1,
+/// q4_K/q5_K/q6_K→q8_K, f16/bf16/f32→f32; -1 when unsupported.
 int ck_activation_type(int weight_type);
 
 // ---- activation quantizers (round to nearest, as ggml's quantize_row_q8_*_ref) ----
@@ -59,6 +85,8 @@ void ck_quantize_row_q8_0_ref(const float *x, void *y, int64_t n);
 void ck_quantize_row_q8_0_avx2(const float *x, void *y, int64_t n);
 void ck_quantize_row_q8_1_ref(const float *x, void *y, int64_t n);
 void ck_quantize_row_q8_1_avx2(const float *x, void *y, int64_t n);
+/// q8_K as ggml's quantize_row_q8_K_ref: d = max/-127 of the signed extreme, round half to even; n % 256 == 0.
+void ck_quantize_row_q8_K(const float *x, void *y, int64_t n);
 
 // ---- softmax: x[0..<n] = exp(x - max) / sum, in place ----
 void ck_softmax(float *x, int64_t n);
@@ -78,6 +106,25 @@ float ck_dot_q4_1_q8_1(int64_t n, const void *x, const void *y);
 float ck_dot_q8_0_q8_0_ref(int64_t n, const void *x, const void *y);
 float ck_dot_q8_0_q8_0_avx2(int64_t n, const void *x, const void *y);
 float ck_dot_q8_0_q8_0(int64_t n, const void *x, const void *y);
+float ck_dot_q5_0_q8_0_ref(int64_t n, const void *x, const void *y);
+float ck_dot_q5_0_q8_0_avx2(int64_t n, const void *x, const void *y);
+float ck_dot_q5_0_q8_0(int64_t n, const void *x, const void *y);
+float ck_dot_q5_1_q8_1_ref(int64_t n, const void *x, const void *y);
+float ck_dot_q5_1_q8_1_avx2(int64_t n, const void *x, const void *y);
+float ck_dot_q5_1_q8_1(int64_t n, const void *x, const void *y);
+/// K-quant dot products: n a multiple of 256, y in q8_K.
+float ck_dot_q4_K_q8_K_ref(int64_t n, const void *x, const void *y);
+float ck_dot_q4_K_q8_K_avx2(int64_t n, const void *x, const void *y);
+float ck_dot_q4_K_q8_K(int64_t n, const void *x, const void *y);
+float ck_dot_q5_K_q8_K_ref(int64_t n, const void *x, const void *y);
+float ck_dot_q5_K_q8_K_avx2(int64_t n, const void *x, const void *y);
+float ck_dot_q5_K_q8_K(int64_t n, const void *x, const void *y);
+float ck_dot_q6_K_q8_K_ref(int64_t n, const void *x, const void *y);
+float ck_dot_q6_K_q8_K_avx2(int64_t n, const void *x, const void *y);
+float ck_dot_q6_K_q8_K(int64_t n, const void *x, const void *y);
+float ck_dot_bf16_f32_ref(int64_t n, const uint16_t *x, const float *y);
+float ck_dot_bf16_f32_avx2(int64_t n, const uint16_t *x, const float *y);
+float ck_dot_bf16_f32(int64_t n, const uint16_t *x, const float *y);
 float ck_dot_f16_f32_ref(int64_t n, const uint16_t *x, const float *y);
 float ck_dot_f16_f32_avx2(int64_t n, const uint16_t *x, const float *y);
 float ck_dot_f16_f32(int64_t n, const uint16_t *x, const float *y);

@@ -1,0 +1,171 @@
+// AVX2 dot products of the 5-bit, K-quant and bf16 formats (x86-64), chosen at run time in ckernels_quants.c;
+// each has a scalar `_ref` twin there. Integer scheme as in ckernels_avx2.c: unsigned × signed byte products
+// (maddubs) widened to int32 with madd; K-quant sub-block scales are applied in int32 before one float FMA per
+// block. Layouts: ggml/src/ggml-common.h. Written independently.
+// AVX-512/VNNI variants are not provided (the development machine cannot run them).
+#include "ckernels.h"
+#include "ckernels_internal.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#define CK_AVX2 __attribute__((target("avx2,fma,f16c")))
+#define CK_INLINE static inline __attribute__((always_inline, target("avx2,fma,f16c")))
+
+CK_INLINE float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+CK_INLINE float f16(uint16_t h) { return _cvtsh_ss(h); }
+
+/// Nibbles of 16 bytes as 32 bytes: low nibbles in bytes 0..15, high nibbles in bytes 16..31.
+CK_INLINE __m256i nibbles32(const uint8_t *qs) {
+    const __m128i t = _mm_loadu_si128((const __m128i *)qs);
+    return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(t, 4), t), _mm256_set1_epi8(0x0f));
+}
+
+/// Byte i = 0xFF when bit i of `bits` is set, else 0.
+CK_INLINE __m256i bit_bytes(const uint8_t *qh4) {
+    uint32_t bits;
+    __builtin_memcpy(&bits, qh4, 4);
+    const __m256i shuf = _mm256_setr_epi64x(0, 0x0101010101010101LL, 0x0202020202020202LL, 0x0303030303030303LL);
+    const __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)bits), shuf);
+    const __m256i mask = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
+    return _mm256_cmpeq_epi8(_mm256_and_si256(v, mask), mask);
+}
+
+CK_INLINE __m256i madd_u8_i8(__m256i u, __m256i s) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
+}
+
+CK_AVX2 float ck_dot_q5_0_q8_0_avx2(int64_t n, const void *vx, const void *vy) {
+    const ck_block_q5_0 *x = vx; const ck_block_q8_0 *y = vy;
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / CK_QK; b++) {
+        // q - 16 as int8: the nibble with 0xF0 or-ed in where the fifth bit is clear.
+        const __m256i hb = _mm256_andnot_si256(bit_bytes(x[b].qh), _mm256_set1_epi8((char)0xf0));
+        const __m256i bx = _mm256_or_si256(nibbles32(x[b].qs), hb);
+        const __m256i by = _mm256_loadu_si256((const __m256i *)y[b].qs);
+        const __m256i p = madd_u8_i8(_mm256_sign_epi8(bx, bx), _mm256_sign_epi8(by, bx));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(x[b].d) * f16(y[b].d)), _mm256_cvtepi32_ps(p), acc);
+    }
+    return hsum8(acc);
+}
+
+CK_AVX2 float ck_dot_q5_1_q8_1_avx2(int64_t n, const void *vx, const void *vy) {
+    const ck_block_q5_1 *x = vx; const ck_block_q8_1 *y = vy;
+    __m256 acc = _mm256_setzero_ps();
+    float summ = 0.0f;
+    for (int64_t b = 0; b < n / CK_QK; b++) {
+        const __m256i hb = _mm256_and_si256(bit_bytes(x[b].qh), _mm256_set1_epi8(0x10));
+        const __m256i bx = _mm256_or_si256(nibbles32(x[b].qs), hb);
+        const __m256i by = _mm256_loadu_si256((const __m256i *)y[b].qs);
+        summ += f16(x[b].m) * f16(y[b].s);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(x[b].d) * f16(y[b].d)), _mm256_cvtepi32_ps(madd_u8_i8(bx, by)), acc);
+    }
+    return hsum8(acc) + summ;
+}
+
+/// q4_K (five = 0) or q5_K (five = 1) · q8_K.
+CK_INLINE float dot_k45(int64_t n, const void *vx, const void *vy, int five) {
+    const ck_block_q8_K *y = vy;
+    const __m256i m4 = _mm256_set1_epi8(0x0f), b4 = _mm256_set1_epi8(0x10);
+    __m256 acc = _mm256_setzero_ps();
+    float summ = 0.0f;
+    for (int64_t b = 0; b < n / CK_QK_K; b++) {
+        const uint8_t *qs, *qh = 0, *scales;
+        uint16_t d16, dmin16;
+        if (five) {
+            const ck_block_q5_K *x = (const ck_block_q5_K *)vx + b;
+            qs = x->qs; qh = x->qh; scales = x->scales; d16 = x->d; dmin16 = x->dmin;
+        } else {
+            const ck_block_q4_K *x = (const ck_block_q4_K *)vx + b;
+            qs = x->qs; scales = x->scales; d16 = x->d; dmin16 = x->dmin;
+        }
+        uint8_t sc[8], mn[8];
+        int mins = 0;
+        for (int j = 0; j < 8; j++) {
+            ck_k_scale_min(j, scales, &sc[j], &mn[j]);
+            mins += mn[j] * (y[b].bsums[2 * j] + y[b].bsums[2 * j + 1]);
+        }
+        const __m256i hv = five ? _mm256_loadu_si256((const __m256i *)qh) : _mm256_setzero_si256();
+        __m256i sumi = _mm256_setzero_si256();
+        for (int p = 0; p < 4; p++) {
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * p));
+            __m256i lo = _mm256_and_si256(q, m4);
+            __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+            if (five) {
+                const __m256i ml = _mm256_set1_epi8((char)(1 << (2 * p))), mh = _mm256_set1_epi8((char)(2 << (2 * p)));
+                lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hv, ml), ml), b4));
+                hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hv, mh), mh), b4));
+            }
+            const __m256i al = _mm256_loadu_si256((const __m256i *)(y[b].qs + 64 * p));
+            const __m256i ah = _mm256_loadu_si256((const __m256i *)(y[b].qs + 64 * p + 32));
+            const __m256i pl = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, al), _mm256_set1_epi16(sc[2 * p]));
+            const __m256i ph = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, ah), _mm256_set1_epi16(sc[2 * p + 1]));
+            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(pl, ph));
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(y[b].d * f16(d16)), _mm256_cvtepi32_ps(sumi), acc);
+        summ += y[b].d * f16(dmin16) * (float)mins;
+    }
+    return hsum8(acc) - summ;
+}
+
+CK_AVX2 float ck_dot_q4_K_q8_K_avx2(int64_t n, const void *x, const void *y) { return dot_k45(n, x, y, 0); }
+CK_AVX2 float ck_dot_q5_K_q8_K_avx2(int64_t n, const void *x, const void *y) { return dot_k45(n, x, y, 1); }
+
+CK_AVX2 float ck_dot_q6_K_q8_K_avx2(int64_t n, const void *vx, const void *vy) {
+    const ck_block_q6_K *x = vx; const ck_block_q8_K *y = vy;
+    const __m256i m4 = _mm256_set1_epi8(0x0f), m2 = _mm256_set1_epi8(0x03), k32 = _mm256_set1_epi8(32);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / CK_QK_K; b++) {
+        __m256i sumi = _mm256_setzero_si256();
+        for (int half = 0; half < 2; half++) {
+            const uint8_t *ql = x[b].ql + 64 * half, *qhp = x[b].qh + 32 * half;
+            const int8_t *a = y[b].qs + 128 * half, *sc = x[b].scales + 8 * half;
+            const __m256i l1 = _mm256_loadu_si256((const __m256i *)ql);
+            const __m256i l2 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+            const __m256i h = _mm256_loadu_si256((const __m256i *)qhp);
+            __m256i q[4];
+            q[0] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_slli_epi16(_mm256_and_si256(h, m2), 4));
+            q[1] = _mm256_or_si256(_mm256_and_si256(l2, m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), m2), 4));
+            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), m2), 4));
+            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l2, 4), m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), m2), 4));
+            for (int k = 0; k < 4; k++) {
+                const __m256i av = _mm256_loadu_si256((const __m256i *)(a + 32 * k));
+                const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(q[k], av), _mm256_maddubs_epi16(k32, av));
+                const __m256i s = _mm256_set_m128i(_mm_set1_epi16(sc[2 * k + 1]), _mm_set1_epi16(sc[2 * k]));
+                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, s));
+            }
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(x[b].d) * y[b].d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    return hsum8(acc);
+}
+
+CK_AVX2 float ck_dot_bf16_f32_avx2(int64_t n, const uint16_t *x, const float *y) {
+    __m256 a0 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256i w = _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(x + i))), 16);
+        a0 = _mm256_fmadd_ps(_mm256_castsi256_ps(w), _mm256_loadu_ps(y + i), a0);
+    }
+    float s = hsum8(a0);
+    for (; i < n; i++) s += ck_bf16_to_fp32(x[i]) * y[i];
+    return s;
+}
+
+#else  // not x86-64: the dispatcher never selects these; keep the symbols so the module links.
+float ck_dot_q5_0_q8_0_avx2(int64_t n, const void *x, const void *y) { return ck_dot_q5_0_q8_0_ref(n, x, y); }
+float ck_dot_q5_1_q8_1_avx2(int64_t n, const void *x, const void *y) { return ck_dot_q5_1_q8_1_ref(n, x, y); }
+float ck_dot_q4_K_q8_K_avx2(int64_t n, const void *x, const void *y) { return ck_dot_q4_K_q8_K_ref(n, x, y); }
+float ck_dot_q5_K_q8_K_avx2(int64_t n, const void *x, const void *y) { return ck_dot_q5_K_q8_K_ref(n, x, y); }
+float ck_dot_q6_K_q8_K_avx2(int64_t n, const void *x, const void *y) { return ck_dot_q6_K_q8_K_ref(n, x, y); }
+float ck_dot_bf16_f32_avx2(int64_t n, const uint16_t *x, const float *y) { return ck_dot_bf16_f32_ref(n, x, y); }
+#endif
