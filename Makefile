@@ -10,7 +10,7 @@ VENV ?= .venv
 JOBS ?= $(shell nproc)
 RELEASE_BIN := .build/release/sputnik
 
-.PHONY: serve test deps models build build-tests test-swift test-e2e venv clean
+.PHONY: serve test deps models build build-tests test-swift test-e2e venv clean synth
 
 deps:
 	@scripts/install-deps.sh
@@ -43,3 +43,12 @@ test: test-swift test-e2e
 
 clean:
 	rm -rf .build $(VENV)
+
+# Full-size synthetic DeepSeek-V2-Lite models (random weights, real shapes) for MoE benchmarks: ~10 GB + ~17 GB.
+SYNTH := $(MODELS_DIR)/synth-deepseek-v2-lite
+synth: $(SYNTH).q4_k.gguf $(SYNTH).q8_0.gguf
+
+$(SYNTH).%.gguf:
+	@mkdir -p $(MODELS_DIR)
+	$(SWIFT) build -c release --product sputnik -j $(JOBS)
+	$(RELEASE_BIN) synth --arch deepseek2 --preset v2-lite --type $* --out $@.part && mv $@.part $@
