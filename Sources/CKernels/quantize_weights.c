@@ -127,7 +127,8 @@ static inline __attribute__((always_inline)) void ckq_qkx2_x8(const float xt[32]
     for (int st = 0; st <= NSTEP; st++) {
         float sumL[8] = {0}, sumL2[8] = {0}, sumXL[8] = {0}, thisScale[8], thisMin[8], err[8];
         int ok[8], take[8];
-        for (int j = 0; j < 8; j++) iscale[j] = range[j] != 0 ? (rmin + rdelta * st + NMAX) / range[j] : 0;
+        // as ggml: the candidate range uses the current (possibly improved) min
+        for (int j = 0; j < 8; j++) iscale[j] = range[j] != 0 ? (rmin + rdelta * st + NMAX) / (mx[j] - mn[j]) : 0;
         for (int i = 0; i < N; i++) {
             for (int j = 0; j < 8; j++) {
                 const int l = ckq_clamp(ckq_nearest_int(iscale[j] * (xt[i][j] - mn[j])), 0, NMAX);
