@@ -111,7 +111,7 @@ enum SynthCheck {
     static func peakResidentKB() -> Int {
         guard let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
         for line in s.split(separator: "\n") where line.hasPrefix("VmHWM:") {
-            return Int(line.split(separator: " ").dropFirst().first { Int($0) != nil } ?? "") ?? 0
+            return line.split(whereSeparator: \.isWhitespace).lazy.compactMap { Int($0) }.first ?? 0
         }
         return 0
     }
