@@ -1,6 +1,8 @@
 # Sputnik — everything a fresh Debian machine needs is installed by these targets.
 #   make serve   installs system packages, downloads the default model, builds (release) and serves on :8080
 #   make test    the whole test suite (Swift unit/integration tests, then the end-to-end tests)
+#   make bench   throughput (llama-bench style), memory bandwidth and decode roofline → BENCHMARKS.md
+#   make bench-compare  the same pp512/tg128 on Sputnik and llama.cpp (xllamacpp), alternating → BENCHMARKS.md
 SHELL := /bin/bash
 MODELS_DIR ?= models
 MODEL ?= $(MODELS_DIR)/SmolLM2-135M-Instruct.Q4_1.gguf
@@ -10,7 +12,7 @@ VENV ?= .venv
 JOBS ?= $(shell nproc)
 RELEASE_BIN := .build/release/sputnik
 
-.PHONY: serve test deps models build build-tests test-swift test-e2e venv clean synth
+.PHONY: serve test deps models build build-tests test-swift test-e2e venv clean bench bench-compare synth
 
 deps:
 	@scripts/install-deps.sh
@@ -40,6 +42,19 @@ test-e2e: models build-tests venv
 	SPUTNIK_BIN=$(abspath $(RELEASE_BIN)) SPUTNIK_MODEL=$(abspath $(MODEL)) $(VENV)/bin/python -m pytest -q Tests/e2e
 
 test: test-swift test-e2e
+
+# Benchmarks (BENCHMARKS.md explains the definitions). BENCH_ARGS are `sputnik bench` flags.
+BENCH_MODEL ?= $(MODELS_DIR)/SmolLM2-135M-Instruct.Q4_1.gguf
+BENCH_ARGS ?= -p 512 -n 128 -t 1,2 -r 5
+BENCH_COMPARE_MODELS ?= $(MODELS_DIR)/SmolLM2-135M-Instruct.Q4_1.gguf $(MODELS_DIR)/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf
+
+bench: models
+	$(SWIFT) build -c release --product sputnik -j $(JOBS)
+	@scripts/bench.sh $(RELEASE_BIN) $(BENCH_MODEL) $(BENCH_ARGS)
+
+bench-compare: models
+	$(SWIFT) build -c release --product sputnik -j $(JOBS)
+	@scripts/bench-compare.sh $(RELEASE_BIN) $(BENCH_COMPARE_MODELS)
 
 clean:
 	rm -rf .build $(VENV)

@@ -6,5 +6,5 @@ struct Sputnik: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sputnik",
         abstract: "OpenAI-compatible inference server for GGUF models on CPUs.",
-        subcommands: [Serve.self, Info.self, Tokenize.self, Detokenize.self, Template.self, Synth.self])
+        subcommands: [Serve.self, Info.self, Tokenize.self, Detokenize.self, Template.self, Bench.self, Synth.self])
 }

@@ -89,6 +89,7 @@ final class EngineTests: XCTestCase {
         defer { tight.shutdown() }
         XCTAssertEqual(try run(tight, reqs).map(\.0), expected)
         XCTAssertGreaterThan(tight.stats.numPreemptions, 0)
+        waitIdle(tight)
         XCTAssertEqual(tight.stats.kvCacheUsage, 0)
     }
 
@@ -96,22 +97,24 @@ final class EngineTests: XCTestCase {
         let engine = try makeEngine()
         defer { engine.shutdown() }
         let finished = expectation(description: "abort delivered")
-        let started = expectation(description: "first token")
-        started.assertForOverFulfill = false
+        // The handle cancels from inside the token callback (on the engine thread), so the cancellation is
+        // certain to arrive while the request runs, however fast the machine is.
+        let box = HandleBox()
+        let tokens = Results(count: 1)
         let h = try engine.submit(GenerationRequest(promptTokens: prompt(1, 20), maxNewTokens: 40, ignoreEOS: true)) { e in
             switch e {
-            case .text: started.fulfill()
+            case .text(_, let ids):
+                tokens.add(0, ids)
+                box.handle?.cancel()
             case .finished(let reason, _):
                 XCTAssertEqual(reason, .abort)
                 finished.fulfill()
             }
         }
-        wait(for: [started], timeout: 30)
-        h.cancel()
+        box.handle = h
         wait(for: [finished], timeout: 30)
-        // Stats are published at the end of the step that processed the cancellation.
-        let deadline = Date().addingTimeInterval(5)
-        while engine.stats.kvCacheUsage > 0 && Date() < deadline { usleep(1000) }
+        XCTAssertLessThan(tokens.ids[0].count, 40)
+        waitIdle(engine)
         XCTAssertEqual(engine.stats.kvCacheUsage, 0)
         XCTAssertEqual(engine.stats.numRunning, 0)
     }
@@ -146,6 +149,12 @@ final class EngineTests: XCTestCase {
         let cold = try makeEngine()
         defer { cold.shutdown() }
         XCTAssertEqual(try runWithUsage(cold, req([40, 41, 42])).0, other.0)
+    }
+
+    /// Stats are published at the end of each engine step: wait (bounded) until the pool is empty.
+    private func waitIdle(_ engine: Engine) {
+        let deadline = Date().addingTimeInterval(5)
+        while (engine.stats.kvCacheUsage > 0 || engine.stats.numRunning > 0) && Date() < deadline { usleep(1000) }
     }
 
     private func runWithUsage(_ engine: Engine, _ r: GenerationRequest) throws -> ([Int32], GenerationUsage) {
@@ -184,4 +193,13 @@ private final class Results: @unchecked Sendable {
 
     func add(_ i: Int, _ x: [Int32]) { lock.lock(); ids[i] += x; lock.unlock() }
     func finish(_ i: Int, _ r: FinishReason, _ u: GenerationUsage) { lock.lock(); reasons[i] = r; usage[i] = u; lock.unlock() }
+}
+
+private final class HandleBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var h: GenerationHandle?
+    var handle: GenerationHandle? {
+        get { lock.lock(); defer { lock.unlock() }; return h }
+        set { lock.lock(); h = newValue; lock.unlock() }
+    }
 }

@@ -1,0 +1,171 @@
+import ArgumentParser
+import Foundation
+import GGUF
+import Model
+
+/// `sputnik bench`: prefill/decode throughput in llama-bench's terms (same flags, test definitions, statistics
+/// and output fields; see BenchRunner.swift), a memory read-bandwidth probe and the decode roofline.
+///
+/// Example: `sputnik bench -m models/SmolLM2-135M-Instruct.Q4_1.gguf -p 512 -n 128 -t 1,2 -r 5 --bandwidth`.
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Benchmark prefill (pp) and decode (tg) like llama-bench; optionally probe memory bandwidth.")
+
+    @Option(name: [.customShort("m"), .long], help: "GGUF model file (repeatable, or a comma list).")
+    var model: [String] = []
+
+    @Option(name: [.customShort("p"), .customLong("n-prompt")], help: "Prompt tokens per pp test (comma list; 0 = none).")
+    var nPrompt: [String] = ["512"]
+
+    @Option(name: [.customShort("n"), .customLong("n-gen")], help: "Generated tokens per tg test (comma list; 0 = none).")
+    var nGen: [String] = ["128"]
+
+    @Option(name: [.customShort("t"), .customLong("threads")], help: "Compute threads (comma list, e.g. 1,2).")
+    var threads: [String] = []
+
+    @Option(name: [.customShort("r"), .customLong("repetitions")], help: "Timed repetitions per test.")
+    var repetitions: Int = 5
+
+    @Option(name: [.customShort("o"), .customLong("output")], help: "Output format: md or json.")
+    var output: String = "md"
+
+    @Flag(help: "Skip the warm-up run before each test.")
+    var noWarmup = false
+
+    @Option(name: .customLong("kv-type"), help: "KV cache element type: f16 or f32.")
+    var kvType: String = "f16"
+
+    @Flag(help: "Probe memory read bandwidth (1 thread and each -t count) and report the decode roofline.")
+    var bandwidth = false
+
+    @Option(name: .customLong("bandwidth-mib"), help: "Bandwidth probe buffer size, MiB (≫ L3).")
+    var bandwidthMiB: Int = 1024
+
+    @Option(name: .customLong("bandwidth-passes"), help: "Timed passes per bandwidth measurement (best is reported).")
+    var bandwidthPasses: Int = 5
+
+    /// Splits repeated and comma-separated values.
+    private static func list(_ values: [String]) -> [String] {
+        values.flatMap { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }.filter { !$0.isEmpty }
+    }
+
+    private static func ints(_ values: [String], flag: String) throws -> [Int] {
+        try list(values).map {
+            guard let v = Int($0), v >= 0 else { throw ValidationError("\(flag): '\($0)' is not a non-negative integer") }
+            return v
+        }
+    }
+
+    func run() throws {
+        let models = Self.list(model)
+        let prompts = try Self.ints(nPrompt, flag: "-p").filter { $0 > 0 }
+        let gens = try Self.ints(nGen, flag: "-n").filter { $0 > 0 }
+        var threadCounts = try Self.ints(threads, flag: "-t")
+        if threadCounts.isEmpty { threadCounts = [ProcessInfo.processInfo.activeProcessorCount] }
+        guard threadCounts.allSatisfy({ $0 >= 1 }) else { throw ValidationError("-t: thread counts must be ≥ 1") }
+        guard output == "md" || output == "json" else { throw ValidationError("-o: expected md or json") }
+        guard let kv = KVCacheType(rawValue: kvType) else { throw ValidationError("--kv-type: expected f16 or f32") }
+        guard repetitions >= 1 else { throw ValidationError("-r: at least 1 repetition") }
+        guard !models.isEmpty || bandwidth else { throw ValidationError("give -m FILE and/or --bandwidth") }
+
+        let commit = SystemInfo.buildCommit()
+        let cpu = SystemInfo.cpuModel()
+
+        var rows: [BenchRow] = []
+        for path in models {
+            let gguf = try GGUFFile(path: path)
+            let facts = ModelFacts(gguf: gguf, filename: path)
+            let maxTokens = max(prompts.max() ?? 0, gens.max() ?? 0, 1)
+            for t in threadCounts {
+                log("\(path): loading with \(t) thread(s)")
+                let lm: LanguageModel
+                do {
+                    lm = try ModelLoader.load(gguf, options: ModelOptions(threads: t, kvCacheType: kv,
+                                                                          maxBatchTokens: 512))
+                } catch {
+                    throw BenchError.cannotLoad(path: path, reason: "\(error)")
+                }
+                let runner = BenchRunner(model: lm, gguf: gguf, maxTokens: maxTokens)
+                for p in prompts {
+                    let test = runner.run(nPrompt: p, nGen: 0, threads: t, repetitions: repetitions,
+                                          warmup: !noWarmup)
+                    rows.append(BenchRow(model: facts, test: test, testTime: SystemInfo.isoTime()))
+                    log("  \(test.name) t=\(t): " + String(format: "%.2f t/s", rows.last!.avgTs))
+                }
+                for n in gens {
+                    let test = runner.run(nPrompt: 0, nGen: n, threads: t, repetitions: repetitions,
+                                          warmup: !noWarmup)
+                    rows.append(BenchRow(model: facts, test: test, testTime: SystemInfo.isoTime()))
+                    log("  \(test.name) t=\(t): " + String(format: "%.2f t/s", rows.last!.avgTs))
+                }
+            }
+        }
+
+        // Bandwidth after the models, so that its buffer does not inflate the tests' peak RSS.
+        let peakRSS = rows.map(\.test.peakRSSBytes).max() ?? SystemInfo.peakResidentBytes()
+        var bw: [Int: BandwidthResult] = [:]
+        if bandwidth {
+            log("bandwidth probe: \(bandwidthMiB) MiB buffer, \(bandwidthPasses) passes")
+            let probe = BandwidthProbe(bytes: bandwidthMiB << 20)
+            for t in Array(Set([1] + threadCounts)).sorted() {
+                bw[t] = try probe.measure(threads: t, passes: max(1, bandwidthPasses))
+            }
+            for i in rows.indices { rows[i].bandwidthGBps = bw[rows[i].test.threads]?.bestGBps }
+        }
+
+        if output == "json" {
+            if rows.isEmpty {
+                print(bandwidthJSON(bw.values.sorted { $0.threads < $1.threads }, cpu: cpu, commit: commit))
+            } else {
+                print(BenchPrinter.json(rows, cpuInfo: cpu, commit: commit))
+            }
+            return
+        }
+        if !rows.isEmpty {
+            print(BenchPrinter.markdown(rows))
+            print("")
+            print("build: \(commit), CPU: \(cpu), peak RSS (VmHWM): "
+                  + String(format: "%.1f MiB", Double(peakRSS) / 1_048_576))
+        }
+        if !bw.isEmpty {
+            print("")
+            print("| read bandwidth | threads | buffer | best GB/s | median GB/s |")
+            print("| --- | ---: | ---: | ---: | ---: |")
+            for r in bw.values.sorted(by: { $0.threads < $1.threads }) {
+                print(String(format: "| STREAM-style read | %d | %d MiB | %.2f | %.2f |", r.threads, r.bytes >> 20,
+                             r.bestGBps, r.medianGBps))
+            }
+            if let roof = BenchPrinter.rooflineMarkdown(rows) {
+                print("")
+                print("Decode roofline (ideal tg = read bandwidth ÷ weight bytes read per token; KV reads excluded):")
+                print("")
+                print(roof)
+            }
+        }
+    }
+
+    private func bandwidthJSON(_ results: [BandwidthResult], cpu: String, commit: String) -> String {
+        let items = results.map { r in
+            String(format: "  { \"test\": \"read_bandwidth\", \"n_threads\": %d, \"buffer_bytes\": %d, "
+                   + "\"best_gbps\": %.4f, \"median_gbps\": %.4f, ", r.threads, r.bytes, r.bestGBps, r.medianGBps)
+                + "\"cpu_info\": \"\(cpu)\", \"build_commit\": \"\(commit)\" }"
+        }
+        return "[\n" + items.joined(separator: ",\n") + "\n]"
+    }
+
+    private func log(_ s: String) {
+        FileHandle.standardError.write(Data(("sputnik bench: " + s + "\n").utf8))
+    }
+}
+
+/// Errors of `sputnik bench`.
+enum BenchError: Error, CustomStringConvertible {
+    /// The model file could not be loaded by Sputnik (unsupported architecture or tensor type, …).
+    case cannotLoad(path: String, reason: String)
+
+    var description: String {
+        switch self {
+        case .cannotLoad(let p, let r): return "cannot load \(p): \(r)"
+        }
+    }
+}
