@@ -19,6 +19,7 @@ public final class GGUFStreamWriter {
         public let name: String
         public let dims: [Int]
         public let type: GGMLType
+        /// A tensor `name` of ggml `ne` `dims` (fastest first) stored as `type`.
         public init(name: String, dims: [Int], type: GGMLType) {
             self.name = name
             self.dims = dims
