@@ -12,7 +12,7 @@ VENV ?= .venv
 JOBS ?= $(shell nproc)
 RELEASE_BIN := .build/release/sputnik
 
-.PHONY: serve test deps models models-all build build-tests test-swift test-e2e venv clean bench bench-compare bench-tokenize
+.PHONY: serve test deps models models-all build build-tests test-swift test-e2e venv clean bench bench-compare bench-tokenize synth
 
 deps:
 	@scripts/install-deps.sh
@@ -67,3 +67,12 @@ bench-tokenize: deps
 
 clean:
 	rm -rf .build $(VENV)
+
+# Full-size synthetic DeepSeek-V2-Lite models (random weights, real shapes) for MoE benchmarks: ~10 GB + ~17 GB.
+SYNTH := $(MODELS_DIR)/synth-deepseek-v2-lite
+synth: $(SYNTH).q4_k.gguf $(SYNTH).q8_0.gguf
+
+$(SYNTH).%.gguf:
+	@mkdir -p $(MODELS_DIR)
+	$(SWIFT) build -c release --product sputnik -j $(JOBS)
+	$(RELEASE_BIN) synth --arch deepseek2 --preset v2-lite --type $* --out $@.part && mv $@.part $@

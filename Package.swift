@@ -40,7 +40,7 @@ let package = Package(
                                               .product(name: "Metrics", package: "swift-metrics"),
                                               .product(name: "Prometheus", package: "swift-prometheus")]),
         .executableTarget(name: "sputnik", dependencies: [
-            "Server", "GGUF", "Tokenizer", "ChatTemplate", "Model", "Engine",
+            "Server", "GGUF", "Tokenizer", "ChatTemplate", "Model", "Engine", "CKernels",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),

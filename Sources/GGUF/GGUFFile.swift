@@ -14,6 +14,8 @@ public enum GGUFError: Error, CustomStringConvertible, Equatable {
     case missingKey(path: String, key: String)
     case wrongKeyType(path: String, key: String, expected: String)
     case missingTensor(path: String, name: String)
+    /// Writing a GGUF file failed (`GGUFStreamWriter`): an I/O error or a tensor written out of order/size.
+    case writeFailed(path: String, reason: String)
 
     public var description: String {
         switch self {
@@ -26,6 +28,7 @@ public enum GGUFError: Error, CustomStringConvertible, Equatable {
         case .missingKey(let p, let k): return "\(p): missing metadata key '\(k)'"
         case .wrongKeyType(let p, let k, let e): return "\(p): metadata key '\(k)' is not \(e)"
         case .missingTensor(let p, let n): return "\(p): missing tensor '\(n)'"
+        case .writeFailed(let p, let r): return "\(p): cannot write: \(r)"
         }
     }
 }
