@@ -1,7 +1,7 @@
 import Compute
 
-/// Per-step index from each token of a `ForwardBatch` to its sequence's block table, shared by the dense
-/// architectures (`Qwen2Model`, `Gemma3Model`). Its arrays keep their capacity, so after the largest batch has
+/// Per-step index from each token of a `ForwardBatch` to its sequence's block table, shared by every
+/// architecture. Its arrays keep their capacity, so after the largest batch has
 /// been seen a step allocates nothing.
 struct BatchTables {
     /// `[numTokens]` offset of each token's block table in `tables`.
@@ -9,13 +9,19 @@ struct BatchTables {
     /// Concatenated block tables of the batch's sequences.
     private(set) var tables: [Int32] = []
 
-    /// Indexes `batch`, checking the forward's preconditions (lengths, sequence tiling, block ids, positions
-    /// covered by the block tables, logit rows, cache shape `numLayers`/`numKVHeads`/`headDim`).
+    /// Indexes `batch` for a model with a per-head KV layout, checking also that the cache has the model's
+    /// layer/head shape.
     mutating func build(_ batch: ForwardBatch, cache: PagedKVCache, hp: ModelHyperparameters) {
-        let n = batch.tokens.count
-        precondition(batch.positions.count == n && batch.slotMapping.count == n, "tokens/positions/slotMapping differ in length")
         precondition(cache.numLayers == hp.numLayers && cache.numKVHeads == hp.numKVHeads && cache.headDim == hp.headDim,
                      "KV cache was made for another model")
+        index(batch, cache: cache)
+    }
+
+    /// Indexes `batch`, checking the forward's preconditions (lengths, sequence tiling, block ids, positions
+    /// covered by the block tables, logit rows).
+    mutating func index(_ batch: ForwardBatch, cache: PagedKVCache) {
+        let n = batch.tokens.count
+        precondition(batch.positions.count == n && batch.slotMapping.count == n, "tokens/positions/slotMapping differ in length")
         tableStart.removeAll(keepingCapacity: true)
         tables.removeAll(keepingCapacity: true)
         var covered = 0

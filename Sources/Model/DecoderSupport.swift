@@ -3,34 +3,15 @@
 import Compute
 import Foundation
 
-/// Flattens a `ForwardBatch`'s block tables so that token t's table starts at `tables[tableStart[t]]`; checks the
-/// batch invariants (preconditions). Reuses its arrays across steps (grows only for a larger batch than before).
+/// The MoE models' handle on a `BatchTables` (a class, so the models' `forward` can index without `mutating`).
 final class BatchIndex {
-    private(set) var tableStart: [Int32] = []   // [numTokens]
-    private(set) var tables: [Int32] = []       // concatenated block tables
+    private var t = BatchTables()
+    /// `[numTokens]` offset of each token's block table in `tables`.
+    var tableStart: [Int32] { t.tableStart }
+    /// Concatenated block tables of the batch's sequences.
+    var tables: [Int32] { t.tables }
 
-    func index(_ batch: ForwardBatch, cache: PagedKVCache) {
-        let n = batch.tokens.count
-        precondition(batch.positions.count == n && batch.slotMapping.count == n, "tokens/positions/slotMapping differ in length")
-        tableStart.removeAll(keepingCapacity: true)
-        tables.removeAll(keepingCapacity: true)
-        var covered = 0
-        for s in batch.sequences {
-            precondition(s.tokenStart == covered, "sequences must tile the batch in token order")
-            let start = Int32(tables.count)
-            for b in s.blockTable {
-                precondition(b >= 0 && Int(b) < cache.numBlocks, "block id \(b) outside the KV cache")
-                tables.append(b)
-            }
-            for t in s.tokenStart..<(s.tokenStart + s.tokenCount) {
-                precondition(batch.positions[t] >= 0 && Int(batch.positions[t]) < s.blockTable.count * cache.blockSize,
-                             "position \(batch.positions[t]) not covered by the block table")
-                tableStart.append(start)
-            }
-            covered += s.tokenCount
-        }
-        precondition(covered == n, "sequences cover \(covered) of \(n) tokens")
-    }
+    func index(_ batch: ForwardBatch, cache: PagedKVCache) { t.index(batch, cache: cache) }
 }
 
 /// Raw pointers of one batch, valid during `DecoderSupport.chunks`' body.

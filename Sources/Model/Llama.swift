@@ -54,8 +54,7 @@ public final class LlamaModel: LanguageModel, @unchecked Sendable {
     private let cosBuf: ScratchBuffer   // [T, headDim / 2]
     private let sinBuf: ScratchBuffer   // [T, headDim / 2]
     // Per-step index scratch (grows only when a batch exceeds every earlier one).
-    private var tableStart: [Int32] = []    // [numTokens] offset of each token's block table in `tables`
-    private var tables: [Int32] = []        // concatenated block tables of the batch's sequences
+    private var batchTables = BatchTables()  // per-token block-table index of the current batch
 
     /// Loads hyper-parameters and weights; see `ModelLoader.load` for errors.
     public init(gguf: GGUFFile, options: ModelOptions) throws {
@@ -152,34 +151,12 @@ public final class LlamaModel: LanguageModel, @unchecked Sendable {
 
     public func forward(_ batch: ForwardBatch, cache: PagedKVCache, logits: UnsafeMutablePointer<Float>) {
         let n = batch.tokens.count
-        precondition(batch.positions.count == n && batch.slotMapping.count == n, "tokens/positions/slotMapping differ in length")
-        precondition(cache.numLayers == hyperparameters.numLayers && cache.numKVHeads == hyperparameters.numKVHeads
-                     && cache.headDim == hyperparameters.headDim, "KV cache was made for another model")
+        batchTables.build(batch, cache: cache, hp: hyperparameters)
         attention.reserve(contextLength: cache.slotCount)
-        // Index each token's block table.
-        tableStart.removeAll(keepingCapacity: true)
-        tables.removeAll(keepingCapacity: true)
-        var covered = 0
-        for s in batch.sequences {
-            precondition(s.tokenStart == covered, "sequences must tile the batch in token order")
-            let start = Int32(tables.count)
-            for b in s.blockTable {
-                precondition(b >= 0 && Int(b) < cache.numBlocks, "block id \(b) outside the KV cache")
-                tables.append(b)
-            }
-            for t in s.tokenStart..<(s.tokenStart + s.tokenCount) {
-                precondition(batch.positions[t] >= 0 && Int(batch.positions[t]) < s.blockTable.count * cache.blockSize,
-                             "position \(batch.positions[t]) not covered by the block table")
-                tableStart.append(start)
-            }
-            covered += s.tokenCount
-        }
-        precondition(covered == n, "sequences cover \(covered) of \(n) tokens")
-        for r in batch.logitRows { precondition(r >= 0 && r < n, "logit row \(r) outside 0..<\(n)") }
         if n == 0 { return }
         let T = max(1, options.maxBatchTokens)
-        tables.withUnsafeBufferPointer { tablesPtr in
-            tableStart.withUnsafeBufferPointer { startPtr in
+        batchTables.tables.withUnsafeBufferPointer { tablesPtr in
+            batchTables.tableStart.withUnsafeBufferPointer { startPtr in
                 batch.tokens.withUnsafeBufferPointer { tok in
                     batch.positions.withUnsafeBufferPointer { pos in
                         batch.slotMapping.withUnsafeBufferPointer { slots in
