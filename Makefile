@@ -12,13 +12,17 @@ VENV ?= .venv
 JOBS ?= $(shell nproc)
 RELEASE_BIN := .build/release/sputnik
 
-.PHONY: serve test deps models models-all build build-tests test-swift test-e2e venv clean bench bench-compare bench-tokenize synth
+.PHONY: serve test deps models test-models models-all build build-tests test-swift test-e2e venv clean bench bench-compare bench-tokenize synth
 
 deps:
 	@scripts/install-deps.sh
 
 models: deps
-	@scripts/fetch-models.sh $(MODELS_DIR) smollm2 qwen0.5b
+	@scripts/fetch-models.sh $(MODELS_DIR) smollm2
+
+# The real models the test suite checks against llama.cpp's references.
+test-models: deps
+	@scripts/fetch-models.sh $(MODELS_DIR) smollm2 qwen0.5b gemma3
 
 models-all: deps
 	@scripts/fetch-models.sh $(MODELS_DIR) all
@@ -38,10 +42,10 @@ venv: deps
 build-tests: deps
 	$(SWIFT) build -c release --build-tests -Xswiftc -enable-testing -j $(JOBS)
 
-test-swift: models build-tests
+test-swift: test-models build-tests
 	SPUTNIK_MODELS_DIR=$(abspath $(MODELS_DIR)) $(SWIFT) test -c release --skip-build
 
-test-e2e: models build-tests venv
+test-e2e: test-models build-tests venv
 	SPUTNIK_BIN=$(abspath $(RELEASE_BIN)) SPUTNIK_MODEL=$(abspath $(MODEL)) $(VENV)/bin/python -m pytest -q Tests/e2e
 
 test: test-swift test-e2e
