@@ -91,6 +91,9 @@ public struct Sampler {
         precondition(logits.count == indices.count)
         if params.isGreedy { return Self.greedy(logits) }
         let n = logits.count
+        if params.topK <= 0 && params.topP >= 1 && params.minP <= 0 {
+            return Self.sampleFull(logits, invT: Float(1.0 / params.temperature), rng: &rng)
+        }
         // Candidates: all, or the top-k (partial selection by sorting only what is needed).
         var count = n
         for i in 0..<n { indices[i] = Int32(i) }
@@ -140,6 +143,25 @@ public struct Sampler {
             if r < acc { return indices[j] }
         }
         return indices[count - 1]
+    }
+
+    /// Draws from softmax(logits × invT) over the whole vocabulary in two linear passes (no sort: with no
+    /// top-k/top-p/min-p truncation the order of candidates does not matter).
+    private static func sampleFull(_ logits: UnsafeBufferPointer<Float>, invT: Float, rng: inout SeededGenerator) -> Int32 {
+        var maxLogit = -Float.infinity
+        for x in logits where x > maxLogit { maxLogit = x }
+        var sum: Float = 0
+        for x in logits { sum += Float(exp(Double((x - maxLogit) * invT))) }
+        let r = Float(rng.nextUnit()) * sum
+        var acc: Float = 0
+        var last = 0
+        for i in 0..<logits.count {
+            let p = Float(exp(Double((logits[i] - maxLogit) * invT)))
+            if p > 0 { last = i }
+            acc += p
+            if r < acc { return Int32(i) }
+        }
+        return Int32(last)
     }
 
     /// Moves the `k` largest logits to the front of `idx`, sorted descending (ties to the lower id).
