@@ -72,7 +72,8 @@ extension Tokenizer {
 ///
 /// Each `append` returns the text completed by that token; bytes of an incomplete character are held back until
 /// a later token completes them (e.g. an emoji spread over byte tokens). Bytes that can never become valid UTF-8
-/// are emitted as U+FFFD when they are reached; an incomplete tail is rendered by `flush` at the end.
+/// (a model can emit them) are dropped, so no chunk carries U+FFFD; an incomplete tail is rendered by `flush`
+/// (or dropped by `discardIncomplete`) at the end.
 public struct StreamingDetokenizer: Sendable {
     /// The vocabulary the ids belong to.
     public let tokenizer: Tokenizer
@@ -92,17 +93,17 @@ public struct StreamingDetokenizer: Sendable {
     public mutating func append(_ id: Int32) -> String {
         pending.append(contentsOf: tokenizer.tokenBytes(id, renderSpecial: renderSpecial))
         var i = 0
-        var emitEnd = 0
+        var out: [UInt8] = []
         while i < pending.count {
             let n = UTF8Util.sequenceLength(pending, at: i)
             if n < 0 { break }            // incomplete: wait for more bytes
-            i += n == 0 ? 1 : n           // invalid byte: passes through (decoded as U+FFFD)
-            emitEnd = i
+            if n == 0 { i += 1; continue } // can never be valid UTF-8: dropped, so no chunk carries U+FFFD (C04)
+            out.append(contentsOf: pending[i..<(i + n)])
+            i += n
         }
-        if emitEnd == 0 { return "" }
-        let s = String(decoding: pending[..<emitEnd], as: UTF8.self)
-        pending.removeFirst(emitEnd)
-        return s
+        if i == 0 { return "" }
+        pending.removeFirst(i)
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// Returns any held-back bytes (an incomplete character is rendered as U+FFFD here) and empties the buffer.

@@ -24,4 +24,18 @@ final class StreamingDiscardTests: XCTestCase {
         XCTAssertEqual(out, "🌍")
         XCTAssertEqual(e.discardIncomplete(), 0)
     }
+
+    func testBytesThatCanNeverBeValidAreDropped() throws {
+        let t = try Tokenizer(gguf: GGUFFile(path: Fixtures.path("tokenizer/smollm2.vocab.gguf")))
+        func byteToken(_ b: UInt8) -> Int32 {
+            Int32((0..<t.vocabSize).first { t.tokenBytes(Int32($0)) == [b] }!)
+        }
+        var d = StreamingDetokenizer(tokenizer: t)
+        var out = d.append(byteToken(0x80))          // a lone continuation byte
+        out += d.append(byteToken(0xE6))             // a lead byte interrupted by ASCII
+        out += d.append(byteToken(UInt8(ascii: "A")))
+        out += d.flush()
+        XCTAssertEqual(out, "A")
+        XCTAssertFalse(out.contains("\u{FFFD}"))
+    }
 }
