@@ -30,55 +30,15 @@ public struct GGUFWriter {
 
     /// The complete file.
     public func serialize() -> [UInt8] {
-        var out: [UInt8] = []
-        func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) } }
-        func u64(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) } }
-        func str(_ s: String) { let b = Array(s.utf8); u64(UInt64(b.count)); out.append(contentsOf: b) }
-        func type(of v: GGUFValue) -> GGUFValueType {
-            switch v {
-            case .uint8: return .uint8
-            case .int8: return .int8
-            case .uint16: return .uint16
-            case .int16: return .int16
-            case .uint32: return .uint32
-            case .int32: return .int32
-            case .uint64: return .uint64
-            case .int64: return .int64
-            case .float32: return .float32
-            case .float64: return .float64
-            case .bool: return .bool
-            case .string: return .string
-            case .array: return .array
-            }
-        }
-        func value(_ v: GGUFValue) {
-            switch v {
-            case .uint8(let x): out.append(x)
-            case .int8(let x): out.append(UInt8(bitPattern: x))
-            case .uint16(let x): withUnsafeBytes(of: x.littleEndian) { out.append(contentsOf: $0) }
-            case .int16(let x): withUnsafeBytes(of: x.littleEndian) { out.append(contentsOf: $0) }
-            case .uint32(let x): u32(x)
-            case .int32(let x): u32(UInt32(bitPattern: x))
-            case .uint64(let x): u64(x)
-            case .int64(let x): u64(UInt64(bitPattern: x))
-            case .float32(let x): u32(x.bitPattern)
-            case .float64(let x): u64(x.bitPattern)
-            case .bool(let x): out.append(x ? 1 : 0)
-            case .string(let s): str(s)
-            case .array(let t, let a):
-                u32(t.rawValue)
-                u64(UInt64(a.count))
-                for e in a { value(e) }
-            }
-        }
-        u32(0x4655_4747)
-        u32(3)
-        u64(UInt64(tensors.count))
-        u64(UInt64(kv.count))
+        var e = GGUFEncoder()
+        e.u32(0x4655_4747)
+        e.u32(3)
+        e.u64(UInt64(tensors.count))
+        e.u64(UInt64(kv.count))
         for (k, v) in kv {
-            str(k)
-            u32(type(of: v).rawValue)
-            value(v)
+            e.string(k)
+            e.u32(GGUFEncoder.valueType(v).rawValue)
+            e.value(v)
         }
         var offset = 0
         var offsets: [Int] = []
@@ -87,12 +47,13 @@ public struct GGUFWriter {
             offset += (t.data.count + alignment - 1) / alignment * alignment
         }
         for (i, t) in tensors.enumerated() {
-            str(t.name)
-            u32(UInt32(t.dims.count))
-            for d in t.dims { u64(UInt64(d)) }
-            u32(t.type.rawValue)
-            u64(UInt64(offsets[i]))
+            e.string(t.name)
+            e.u32(UInt32(t.dims.count))
+            for d in t.dims { e.u64(UInt64(d)) }
+            e.u32(t.type.rawValue)
+            e.u64(UInt64(offsets[i]))
         }
+        var out = e.bytes
         while out.count % alignment != 0 { out.append(0) }
         for t in tensors {
             out.append(contentsOf: t.data)
