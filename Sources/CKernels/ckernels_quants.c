@@ -141,7 +141,7 @@ void ck_dequantize_row_more(int type, const void *vx, float *y, int64_t n) {
 
 // ---------------------------------------------------------------- q8_K quantizer
 
-void ck_quantize_row_q8_K(const float *x, void *vy, int64_t n) {
+void ck_quantize_row_q8_K_ref(const float *x, void *vy, int64_t n) {
     ck_block_q8_K *y = vy;
     for (int64_t b = 0; b < n / CK_QK_K; b++, x += CK_QK_K) {
         float amax = 0.0f, max = 0.0f;
@@ -252,6 +252,10 @@ float ck_dot_bf16_f32_ref(int64_t n, const uint16_t *x, const float *y) {
 }
 
 // ---------------------------------------------------------------- dispatch
+
+void ck_quantize_row_q8_K(const float *x, void *y, int64_t n) {
+    if (ck_has_avx2()) ck_quantize_row_q8_K_avx2(x, y, n); else ck_quantize_row_q8_K_ref(x, y, n);
+}
 
 float ck_dot_q5_0_q8_0(int64_t n, const void *x, const void *y) {
     return ck_has_avx2() ? ck_dot_q5_0_q8_0_avx2(n, x, y) : ck_dot_q5_0_q8_0_ref(n, x, y);

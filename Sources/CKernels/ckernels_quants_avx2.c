@@ -69,85 +69,7 @@ CK_AVX2 float ck_dot_q5_1_q8_1_avx2(int64_t n, const void *vx, const void *vy) {
     return hsum8(acc) + summ;
 }
 
-/// q4_K (five = 0) or q5_K (five = 1) · q8_K.
-CK_INLINE float dot_k45(int64_t n, const void *vx, const void *vy, int five) {
-    const ck_block_q8_K *y = vy;
-    const __m256i m4 = _mm256_set1_epi8(0x0f), b4 = _mm256_set1_epi8(0x10);
-    __m256 acc = _mm256_setzero_ps();
-    float summ = 0.0f;
-    for (int64_t b = 0; b < n / CK_QK_K; b++) {
-        const uint8_t *qs, *qh = 0, *scales;
-        uint16_t d16, dmin16;
-        if (five) {
-            const ck_block_q5_K *x = (const ck_block_q5_K *)vx + b;
-            qs = x->qs; qh = x->qh; scales = x->scales; d16 = x->d; dmin16 = x->dmin;
-        } else {
-            const ck_block_q4_K *x = (const ck_block_q4_K *)vx + b;
-            qs = x->qs; scales = x->scales; d16 = x->d; dmin16 = x->dmin;
-        }
-        uint8_t sc[8], mn[8];
-        int mins = 0;
-        for (int j = 0; j < 8; j++) {
-            ck_k_scale_min(j, scales, &sc[j], &mn[j]);
-            mins += mn[j] * (y[b].bsums[2 * j] + y[b].bsums[2 * j + 1]);
-        }
-        const __m256i hv = five ? _mm256_loadu_si256((const __m256i *)qh) : _mm256_setzero_si256();
-        __m256i sumi = _mm256_setzero_si256();
-        for (int p = 0; p < 4; p++) {
-            const __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * p));
-            __m256i lo = _mm256_and_si256(q, m4);
-            __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-            if (five) {
-                const __m256i ml = _mm256_set1_epi8((char)(1 << (2 * p))), mh = _mm256_set1_epi8((char)(2 << (2 * p)));
-                lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hv, ml), ml), b4));
-                hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hv, mh), mh), b4));
-            }
-            const __m256i al = _mm256_loadu_si256((const __m256i *)(y[b].qs + 64 * p));
-            const __m256i ah = _mm256_loadu_si256((const __m256i *)(y[b].qs + 64 * p + 32));
-            const __m256i pl = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, al), _mm256_set1_epi16(sc[2 * p]));
-            const __m256i ph = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, ah), _mm256_set1_epi16(sc[2 * p + 1]));
-            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(pl, ph));
-        }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(y[b].d * f16(d16)), _mm256_cvtepi32_ps(sumi), acc);
-        summ += y[b].d * f16(dmin16) * (float)mins;
-    }
-    return hsum8(acc) - summ;
-}
-
-CK_AVX2 float ck_dot_q4_K_q8_K_avx2(int64_t n, const void *x, const void *y) { return dot_k45(n, x, y, 0); }
-CK_AVX2 float ck_dot_q5_K_q8_K_avx2(int64_t n, const void *x, const void *y) { return dot_k45(n, x, y, 1); }
-
-CK_AVX2 float ck_dot_q6_K_q8_K_avx2(int64_t n, const void *vx, const void *vy) {
-    const ck_block_q6_K *x = vx; const ck_block_q8_K *y = vy;
-    const __m256i m4 = _mm256_set1_epi8(0x0f), m2 = _mm256_set1_epi8(0x03), k32 = _mm256_set1_epi8(32);
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t b = 0; b < n / CK_QK_K; b++) {
-        __m256i sumi = _mm256_setzero_si256();
-        for (int half = 0; half < 2; half++) {
-            const uint8_t *ql = x[b].ql + 64 * half, *qhp = x[b].qh + 32 * half;
-            const int8_t *a = y[b].qs + 128 * half, *sc = x[b].scales + 8 * half;
-            const __m256i l1 = _mm256_loadu_si256((const __m256i *)ql);
-            const __m256i l2 = _mm256_loadu_si256((const __m256i *)(ql + 32));
-            const __m256i h = _mm256_loadu_si256((const __m256i *)qhp);
-            __m256i q[4];
-            q[0] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_slli_epi16(_mm256_and_si256(h, m2), 4));
-            q[1] = _mm256_or_si256(_mm256_and_si256(l2, m4),
-                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), m2), 4));
-            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), m2), 4));
-            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l2, 4), m4),
-                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), m2), 4));
-            for (int k = 0; k < 4; k++) {
-                const __m256i av = _mm256_loadu_si256((const __m256i *)(a + 32 * k));
-                const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(q[k], av), _mm256_maddubs_epi16(k32, av));
-                const __m256i s = _mm256_set_m128i(_mm_set1_epi16(sc[2 * k + 1]), _mm_set1_epi16(sc[2 * k]));
-                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, s));
-            }
-        }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(x[b].d) * y[b].d), _mm256_cvtepi32_ps(sumi), acc);
-    }
-    return hsum8(acc);
-}
+// The K-quant dot products are in ckernels_kquants_avx2.c.
 
 CK_AVX2 float ck_dot_bf16_f32_avx2(int64_t n, const uint16_t *x, const float *y) {
     __m256 a0 = _mm256_setzero_ps();
@@ -164,8 +86,5 @@ CK_AVX2 float ck_dot_bf16_f32_avx2(int64_t n, const uint16_t *x, const float *y)
 #else  // not x86-64: the dispatcher never selects these; keep the symbols so the module links.
 float ck_dot_q5_0_q8_0_avx2(int64_t n, const void *x, const void *y) { return ck_dot_q5_0_q8_0_ref(n, x, y); }
 float ck_dot_q5_1_q8_1_avx2(int64_t n, const void *x, const void *y) { return ck_dot_q5_1_q8_1_ref(n, x, y); }
-float ck_dot_q4_K_q8_K_avx2(int64_t n, const void *x, const void *y) { return ck_dot_q4_K_q8_K_ref(n, x, y); }
-float ck_dot_q5_K_q8_K_avx2(int64_t n, const void *x, const void *y) { return ck_dot_q5_K_q8_K_ref(n, x, y); }
-float ck_dot_q6_K_q8_K_avx2(int64_t n, const void *x, const void *y) { return ck_dot_q6_K_q8_K_ref(n, x, y); }
 float ck_dot_bf16_f32_avx2(int64_t n, const uint16_t *x, const float *y) { return ck_dot_bf16_f32_ref(n, x, y); }
 #endif

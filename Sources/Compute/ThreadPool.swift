@@ -10,9 +10,11 @@ import Foundation
 /// late worker finds nothing left. Workers spin briefly (`pause`) between jobs, then park on a condition
 /// variable. The hot path allocates nothing and takes no lock unless a worker is parked. If the caller ever waits
 /// more than a millisecond (and three of its own chunk times) for a worker's chunk (the worker lost its core to
-/// another process), the next few
-/// hundred jobs run on the calling thread alone before the workers are tried again (longer after repeated
-/// stalls).
+/// another process) three times within 64 pooled jobs, the next few hundred jobs run on the calling thread alone
+/// before the workers are tried again (longer after repeated stalls). A single stall — a worker that was woken
+/// late or lost its core once — does not: running alone halves throughput for those hundreds of jobs, which on
+/// a quiet machine cost far more than the occasional late chunk (decode of a 1.5B model went from ~16 to ~20
+/// tokens/s with this rule).
 ///
 /// NOTE: job life cycle (`generation` odd = a job is open):
 /// ```
@@ -32,6 +34,15 @@ public final class ThreadPool: @unchecked Sendable {
     /// Solo jobs after the next stall: doubles with each stall that follows a solo period (up to 64×), resets
     /// after a pooled job without one.
     private var soloBackoff = 0
+    /// Pooled jobs so far, and the job numbers of the two latest stalls (see `parallelFor`).
+    private var pooledJobs = 0
+    private var stallJobs = (Int.min / 2, Int.min / 2)
+    /// Three stalls within this many pooled jobs switch to solo jobs.
+    private let stallWindow = 64
+    /// Jobs in which the caller waited for a stalled worker (for tests and diagnostics).
+    public private(set) var stallCount = 0
+    /// Jobs that ran on the calling thread alone because of stalls (for tests and diagnostics).
+    public private(set) var soloJobsRun = 0
 
     /// Starts `threads - 1` workers (`threads` ≥ 1). `spinIterations` is how many `pause` hints a waiting thread
     /// spins before parking (workers) or yielding its core (the caller); `soloJobsAfterStall` how many jobs run
@@ -86,7 +97,7 @@ public final class ThreadPool: @unchecked Sendable {
         if threadCount == 1 || count <= chunk { function(context, 0, count, 0); return }
         // A worker that was descheduled while holding a chunk makes the caller wait for the core to come back.
         // When that happened recently, the next jobs run on the calling thread alone (the cores are busy anyway).
-        if soloJobs > 0 { soloJobs -= 1; function(context, 0, count, 0); return }
+        if soloJobs > 0 { soloJobs -= 1; soloJobsRun += 1; function(context, 0, count, 0); return }
         let wasRunning = running.exchange(true, ordering: .acquiring)
         precondition(!wasRunning, "ThreadPool.parallelFor is not re-entrant")
         let s = shared
@@ -109,9 +120,14 @@ public final class ThreadPool: @unchecked Sendable {
         // A stall: the wait exceeded both the threshold and three of the caller's own chunk times.
         let waited = DispatchTime.now().uptimeNanoseconds - waitStart
         let perChunk = (waitStart - workStart) / UInt64(max(chunksDone, 1))
+        pooledJobs &+= 1
         if waited > stallNanos && waited > 3 * perChunk {
-            soloJobs = soloBackoff
-            soloBackoff = min(soloBackoff * 2, soloAfterStall * 64)
+            stallCount += 1
+            if pooledJobs &- stallJobs.0 <= stallWindow {   // the third stall within the window
+                soloJobs = soloBackoff
+                soloBackoff = min(soloBackoff * 2, soloAfterStall * 64)
+            }
+            stallJobs = (stallJobs.1, pooledJobs)
         } else {
             soloBackoff = soloAfterStall
         }

@@ -162,6 +162,58 @@ final class QuantFormatTests: XCTestCase {
         }
     }
 
+    /// The AVX2 q8_K quantizer writes the same bytes as its scalar twin: qs, bsums and d, including a block whose
+    /// largest magnitude occurs with both signs (the first one sets the sign of d), an all-zero block and values
+    /// that land exactly on .5 after scaling (round half to even).
+    func testQ8KQuantizerSIMDBitIdentical() throws {
+        try XCTSkipUnless(ck_has_avx2() == 1, "no AVX2 on this CPU: only the reference quantizer runs")
+        var rng = TestRNG(state: 23)
+        let n = 256 * 6
+        var x = rng.floats(n, 4)
+        for i in 256..<512 { x[i] = 0 }                                 // block 1: all zero
+        x[520] = -7; x[530] = 7                                          // block 2: ±max, negative first
+        x[800] = 7; x[810] = -7                                          // block 3: ±max, positive first
+        for i in 1024..<1280 { x[i] = Float(i % 255 - 127) / 2 }         // block 4: many exact halves
+        for i in 1280..<1536 { x[i] = i == 1300 ? -1e-30 : 0 }           // block 5: one tiny value
+        let rb = Int(ck_row_size(15, Int64(n)))
+        var simd = [UInt8](repeating: 0xAA, count: rb), ref = [UInt8](repeating: 0x55, count: rb)
+        simd.withUnsafeMutableBytes { ck_quantize_row_q8_K_avx2(x, $0.baseAddress!, Int64(n)) }
+        ref.withUnsafeMutableBytes { ck_quantize_row_q8_K_ref(x, $0.baseAddress!, Int64(n)) }
+        XCTAssertEqual(simd, ref)
+    }
+
+    /// The K-quant matmul kernels that take four activation rows per weight row agree with the reference for every
+    /// column count 1...9 (the 4-column kernel, each 1-3 column tail) and across an activation tile boundary.
+    func testKQuantMatmulColumnBlocking() throws {
+        try XCTSkipUnless(ck_has_avx2() == 1, "no AVX2 on this CPU: only the reference kernels run")
+        var rng = TestRNG(state: 29)
+        for (name, t, _) in Self.types where t == 12 || t == 13 || t == 14 {
+            let n = 512, rows = 3
+            let rb = Int(ck_row_size(t, Int64(n)))
+            let w = FormatMore.randomBlocks(t, blocks: rows * n / 256, rng: &rng)
+            let xrb = Int(ck_row_size(15, Int64(n)))
+            // 128 KiB tiles of 1,168-byte rows hold 112 columns: 230 columns are two full tiles and a 6-column tail.
+            for cols in Array(1...9) + [230] {
+                var xq = [UInt8](repeating: 0, count: cols * xrb)
+                for c in 0..<cols {
+                    let x = rng.floats(n)
+                    xq.withUnsafeMutableBytes { ck_quantize_row_q8_K_ref(x, $0.baseAddress! + c * xrb, Int64(n)) }
+                }
+                var y = [Float](repeating: .nan, count: rows * cols), yref = y
+                w.withUnsafeBytes { wr in
+                    xq.withUnsafeBytes { xr in
+                        ck_matmul_rows(t, wr.baseAddress!, rb, Int64(n), 0, 1, xr.baseAddress!, xrb, Int64(cols), &y, Int64(rows))
+                        ck_matmul_rows(t, wr.baseAddress!, rb, Int64(n), 1, Int64(rows), xr.baseAddress!, xrb, Int64(cols), &y, Int64(rows))
+                        ck_matmul_rows_ref(t, wr.baseAddress!, rb, Int64(n), 0, Int64(rows), xr.baseAddress!, xrb, Int64(cols), &yref, Int64(rows))
+                    }
+                }
+                for i in 0..<y.count {
+                    XCTAssertEqual(y[i], yref[i], accuracy: 1e-4 * max(1, abs(yref[i])), "\(name) cols=\(cols) element \(i)")
+                }
+            }
+        }
+    }
+
     /// Dequantized activation row of partner type `a` (q8_0 / q8_1 / q8_K / f32).
     func dequantizeActivation(_ a: Int32, _ bytes: [UInt8], _ n: Int) -> [Float] {
         bytes.withUnsafeBytes { raw in

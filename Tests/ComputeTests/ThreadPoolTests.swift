@@ -3,6 +3,16 @@ import CKernels
 import Compute
 import XCTest
 
+/// A flag shared by the threads of a job (set once per job by the first worker chunk).
+private final class JoinFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    func reset() { lock.lock(); value = false; lock.unlock() }
+    /// Sets the flag; true when this call set it.
+    func set() -> Bool { lock.lock(); defer { lock.unlock() }; if value { return false }; value = true; return true }
+    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
+}
+
 final class ThreadPoolTests: XCTestCase {
     func testParallelForCoversEveryIndexOnce() {
         for threads in [1, 2, 3, 5] {
@@ -41,20 +51,44 @@ final class ThreadPoolTests: XCTestCase {
         XCTAssertTrue(sawWorker, "the worker thread never took a chunk")
     }
 
-    func testStalledWorkerSwitchesToSoloJobsAndResultsStayCorrect() {
-        // A job whose worker chunk sleeps 5 ms looks like a descheduled worker: the following jobs run on the
-        // calling thread alone, and every job still covers every index once.
-        let pool = ThreadPool(threads: 2, spinIterations: 100, soloJobsAfterStall: 3)
+    /// Runs `rounds` jobs of 16 one-index chunks; in the rounds of `stallRounds` the worker's first chunk sleeps 5 ms
+    /// (a descheduled worker, as the caller sees it). The caller's first chunk waits (≤ 1 s) until the worker has
+    /// joined, so the stall happens even when the worker was parked. Every job must cover every index once.
+    private func runJobs(_ pool: ThreadPool, rounds: Int, stallRounds: Set<Int>) {
         let hits = UnsafeMutablePointer<Int>.allocate(capacity: 16)
+        let joined = JoinFlag()
         defer { hits.deallocate() }
-        for round in 0..<6 {
+        for round in 0..<rounds {
             hits.initialize(repeating: 0, count: 16)
+            joined.reset()
+            let stall = stallRounds.contains(round)
             pool.parallelFor(16, chunk: 1) { range, participant in
-                if participant == 1 && round == 0 { usleep(5_000) }
+                if participant == 1, stall, joined.set() { usleep(5_000) }
+                if participant == 0, stall {
+                    let deadline = DispatchTime.now().uptimeNanoseconds + 1_000_000_000
+                    while !joined.isSet && DispatchTime.now().uptimeNanoseconds < deadline { usleep(20) }
+                }
                 for i in range { hits[i] += 1 }
             }
             for i in 0..<16 { XCTAssertEqual(hits[i], 1, "round \(round) index \(i)") }
         }
+    }
+
+    func testSingleStallKeepsThePool() {
+        // One late worker is not contention: the following jobs still use both threads.
+        let pool = ThreadPool(threads: 2, spinIterations: 100, soloJobsAfterStall: 3)
+        runJobs(pool, rounds: 6, stallRounds: [0])
+        XCTAssertEqual(pool.stallCount, 1)
+        XCTAssertEqual(pool.soloJobsRun, 0)
+    }
+
+    func testRepeatedStallsSwitchToSoloJobsAndResultsStayCorrect() {
+        // Three stalls within the window look like a worker that keeps losing its core: the next jobs run on the
+        // calling thread alone (3 of them here), and every job still covers every index once.
+        let pool = ThreadPool(threads: 2, spinIterations: 100, soloJobsAfterStall: 3)
+        runJobs(pool, rounds: 8, stallRounds: [0, 1, 2])
+        XCTAssertEqual(pool.stallCount, 3)
+        XCTAssertEqual(pool.soloJobsRun, 3)
     }
 
     func testChunksTileTheRange() {

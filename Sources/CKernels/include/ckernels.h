@@ -86,7 +86,10 @@ void ck_quantize_row_q8_0_avx2(const float *x, void *y, int64_t n);
 void ck_quantize_row_q8_1_ref(const float *x, void *y, int64_t n);
 void ck_quantize_row_q8_1_avx2(const float *x, void *y, int64_t n);
 /// q8_K as ggml's quantize_row_q8_K_ref: d = max/-127 of the signed extreme, round half to even; n % 256 == 0.
+/// The AVX2 variant gives bit-identical blocks (qs, bsums and d).
 void ck_quantize_row_q8_K(const float *x, void *y, int64_t n);
+void ck_quantize_row_q8_K_ref(const float *x, void *y, int64_t n);
+void ck_quantize_row_q8_K_avx2(const float *x, void *y, int64_t n);
 
 // ---- softmax: x[0..<n] = exp(x - max) / sum, in place ----
 void ck_softmax(float *x, int64_t n);

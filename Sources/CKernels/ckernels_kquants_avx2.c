@@ -1,0 +1,273 @@
+// AVX2 K-quant kernels (x86-64): q4_K, q5_K and q6_K weights times q8_K activations, and the q8_K activation
+// quantizer. Chosen at run time in ckernels.c / ckernels_quants.c; the scalar twins are ck_dot_*_ref,
+// ck_matmul_rows_ref and ck_quantize_row_q8_K_ref.
+//
+// One weight row is multiplied with up to four activation rows at a time: a super-block's nibbles and its
+// scales are unpacked once and used for all four (prefill and batched decode re-use every unpacked weight
+// four times); decode is the one-row case. Scales are decoded with 32-bit integer operations instead of a
+// per-sub-block loop, the q4_K/q5_K mins and the q6_K "-32" offset are applied through the q8_K bsums (one
+// madd per super-block), and the sub-block scales are applied in int16 x int16 madd (sums of products stay exact
+// in int32 until one float FMA per super-block). Block layouts: ggml/src/ggml-common.h; written independently.
+#include "ckernels.h"
+#include "ckernels_internal.h"
+#include <string.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#define CK_AVX2 __attribute__((target("avx2,fma,f16c")))
+#define CK_INLINE static inline __attribute__((always_inline, target("avx2,fma,f16c")))
+
+/// Bytes ahead of the super-block being read that are prefetched: rows of a range are contiguous, so this runs
+/// on into the next row. Decode is bound by memory latency without it (the hardware prefetcher alone keeps one
+/// core at ~10 GB/s here).
+#ifndef KQ_PREFETCH
+#define KQ_PREFETCH 1024
+#endif
+
+CK_INLINE float kq_hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/// The eight 6-bit scales (bytes 0..7 of *sc) and mins (*mn) of a q4_K/q5_K `scales[12]` (layout in
+/// ckernels_quants.c, ck_k_scale_min), with 32-bit operations on the three 4-byte words.
+CK_INLINE void kq_scales(const uint8_t *s12, uint64_t *sc, uint64_t *mn) {
+    uint32_t a, b, c;
+    memcpy(&a, s12, 4);
+    memcpy(&b, s12 + 4, 4);
+    memcpy(&c, s12 + 8, 4);
+    const uint32_t lo6 = 0x3f3f3f3fu, lo4 = 0x0f0f0f0fu, lo2 = 0x03030303u;
+    const uint32_t sc_hi = (c & lo4) | (((a >> 6) & lo2) << 4);
+    const uint32_t mn_hi = ((c >> 4) & lo4) | (((b >> 6) & lo2) << 4);
+    *sc = (uint64_t)(a & lo6) | (uint64_t)sc_hi << 32;
+    *mn = (uint64_t)(b & lo6) | (uint64_t)mn_hi << 32;
+}
+
+/// out[c] = dot(row `w` of q4_K (five = 0) or q5_K (five = 1), a[c]) over nb super-blocks, c in 0..<nc (nc ≤ 4).
+/// Always inlined with constant nc and five, so each call site is a specialised kernel.
+CK_INLINE void kq_k45_row(const uint8_t *w, int64_t nb, const ck_block_q8_K *const *a, int nc, int five, float *out) {
+    const __m256i m4 = _mm256_set1_epi8(0x0f), b4 = _mm256_set1_epi8(0x10);
+    const __m128i dup = _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+    const size_t bbytes = five ? sizeof(ck_block_q5_K) : sizeof(ck_block_q4_K);
+    __m256 acc[4];
+    for (int c = 0; c < nc; c++) acc[c] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *blk = w + (size_t)b * bbytes;
+        _mm_prefetch((const char *)blk + KQ_PREFETCH, _MM_HINT_T0);
+        _mm_prefetch((const char *)blk + KQ_PREFETCH + 64, _MM_HINT_T0);
+        _mm_prefetch((const char *)blk + KQ_PREFETCH + 128, _MM_HINT_T0);
+        uint16_t d16, m16;
+        memcpy(&d16, blk, 2);
+        memcpy(&m16, blk + 2, 2);
+        const uint8_t *qs = blk + (five ? 48 : 16);
+        uint64_t scb, mnb;
+        kq_scales(blk + 4, &scb, &mnb);
+        // mn[j] twice per sub-block j, as int16: madd with the 16 bsums gives mn[j] * Σa over sub-block j.
+        const __m256i mins = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(_mm_cvtsi64_si128((long long)mnb), dup));
+        int16_t sc16[8];
+        _mm_storeu_si128((__m128i *)sc16, _mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)scb)));
+        const __m256i hv = five ? _mm256_loadu_si256((const __m256i *)(blk + 16)) : _mm256_setzero_si256();
+        __m256i sumi[4];
+        for (int c = 0; c < nc; c++) sumi[c] = _mm256_setzero_si256();
+        for (int p = 0; p < 4; p++) {
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * p));
+            __m256i lo = _mm256_and_si256(q, m4);
+            __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+            if (five) {
+                const __m256i ml = _mm256_set1_epi8((char)(1 << (2 * p))), mh = _mm256_set1_epi8((char)(2 << (2 * p)));
+                lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hv, ml), ml), b4));
+                hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hv, mh), mh), b4));
+            }
+            const __m256i sl = _mm256_set1_epi16(sc16[2 * p]), sh = _mm256_set1_epi16(sc16[2 * p + 1]);
+            for (int c = 0; c < nc; c++) {
+                const int8_t *aq = a[c][b].qs + 64 * p;
+                const __m256i pl = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)aq)), sl);
+                const __m256i ph = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(aq + 32))), sh);
+                sumi[c] = _mm256_add_epi32(sumi[c], _mm256_add_epi32(pl, ph));
+            }
+        }
+        const float dw = _cvtsh_ss(d16), mw = _cvtsh_ss(m16);
+        for (int c = 0; c < nc; c++) {
+            const float dy = a[c][b].d;
+            const __m256i pm = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)a[c][b].bsums), mins);
+            acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(dw * dy), _mm256_cvtepi32_ps(sumi[c]), acc[c]);
+            acc[c] = _mm256_fnmadd_ps(_mm256_set1_ps(mw * dy), _mm256_cvtepi32_ps(pm), acc[c]);
+        }
+    }
+    for (int c = 0; c < nc; c++) out[c] = kq_hsum(acc[c]);
+}
+
+/// out[c] = dot(row `w` of q6_K, a[c]) over nb super-blocks, c in 0..<nc (nc ≤ 4); always inlined like kq_k45_row.
+CK_INLINE void kq_q6_row(const ck_block_q6_K *w, int64_t nb, const ck_block_q8_K *const *a, int nc, float *out) {
+    const __m256i m4 = _mm256_set1_epi8(0x0f), m2 = _mm256_set1_epi8(0x03);
+    // For a vector holding int16 scales s[0..7] in both 128-bit lanes, control k broadcasts s[2k] over the low
+    // lane and s[2k+1] over the high lane: the scales of the two 16-element sub-blocks of a 32-byte chunk.
+    const __m256i ctl[4] = {
+        _mm256_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3),
+        _mm256_setr_epi8(4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7),
+        _mm256_setr_epi8(8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11),
+        _mm256_setr_epi8(12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15),
+    };
+    __m256 acc[4];
+    for (int c = 0; c < nc; c++) acc[c] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const ck_block_q6_K *x = w + b;
+        for (int l = 0; l < 4; l++) _mm_prefetch((const char *)x + KQ_PREFETCH + 64 * l, _MM_HINT_T0);
+        const __m128i s8 = _mm_loadu_si128((const __m128i *)x->scales);
+        const __m256i s16 = _mm256_cvtepi8_epi16(s8);   // scales 0..15 as int16, in bsums order
+        __m256i sumi[4];
+        for (int c = 0; c < nc; c++) sumi[c] = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++) {
+            const __m256i sh = _mm256_broadcastsi128_si256(h ? _mm256_extracti128_si256(s16, 1) : _mm256_castsi256_si128(s16));
+            const __m256i l1 = _mm256_loadu_si256((const __m256i *)(x->ql + 64 * h));
+            const __m256i l2 = _mm256_loadu_si256((const __m256i *)(x->ql + 64 * h + 32));
+            const __m256i hb = _mm256_loadu_si256((const __m256i *)(x->qh + 32 * h));
+            for (int k = 0; k < 4; k++) {
+                // Chunk k of the half: low 4 bits from l1/l2 (low nibbles for k < 2), high 2 bits from hb bits 2k, 2k+1.
+                const __m256i l = (k & 1) ? l2 : l1;
+                const __m256i lo4 = k < 2 ? _mm256_and_si256(l, m4) : _mm256_and_si256(_mm256_srli_epi16(l, 4), m4);
+                const __m256i hi2 = _mm256_slli_epi16(_mm256_and_si256(k ? _mm256_srli_epi16(hb, 2 * k) : hb, m2), 4);
+                const __m256i q = _mm256_or_si256(lo4, hi2);
+                const __m256i s = _mm256_shuffle_epi8(sh, ctl[k]);
+                for (int c = 0; c < nc; c++) {
+                    const __m256i av = _mm256_loadu_si256((const __m256i *)(a[c][b].qs + 128 * h + 32 * k));
+                    sumi[c] = _mm256_add_epi32(sumi[c], _mm256_madd_epi16(_mm256_maddubs_epi16(q, av), s));
+                }
+            }
+        }
+        const float dw = _cvtsh_ss(x->d);
+        for (int c = 0; c < nc; c++) {
+            // Σ sc·(q − 32)·a = Σ sc·q·a − 32·Σ_k sc[k]·bsums[k].
+            const __m256i off = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)a[c][b].bsums), s16);
+            const __m256i t = _mm256_sub_epi32(sumi[c], _mm256_slli_epi32(off, 5));
+            acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(dw * a[c][b].d), _mm256_cvtepi32_ps(t), acc[c]);
+        }
+    }
+    for (int c = 0; c < nc; c++) out[c] = kq_hsum(acc[c]);
+}
+
+CK_AVX2 float ck_dot_q4_K_q8_K_avx2(int64_t n, const void *x, const void *y) {
+    const ck_block_q8_K *a[1] = {y};
+    float out;
+    kq_k45_row(x, n / CK_QK_K, a, 1, 0, &out);
+    return out;
+}
+
+CK_AVX2 float ck_dot_q5_K_q8_K_avx2(int64_t n, const void *x, const void *y) {
+    const ck_block_q8_K *a[1] = {y};
+    float out;
+    kq_k45_row(x, n / CK_QK_K, a, 1, 1, &out);
+    return out;
+}
+
+CK_AVX2 float ck_dot_q6_K_q8_K_avx2(int64_t n, const void *x, const void *y) {
+    const ck_block_q8_K *a[1] = {y};
+    float out;
+    kq_q6_row(x, n / CK_QK_K, a, 1, &out);
+    return out;
+}
+
+/// One weight row against `nc` (1...4) activation rows starting at x + c0 * xrb; results to y[(c0 + c) * ys + r].
+CK_INLINE void kq_row_cols(int type, const uint8_t *wr, int64_t nb, const uint8_t *x, size_t xrb, int64_t c0, int nc,
+                           float *y, int64_t ys, int64_t r) {
+    const ck_block_q8_K *a[4];
+    for (int c = 0; c < nc; c++) a[c] = (const ck_block_q8_K *)(x + (size_t)(c0 + c) * xrb);
+    float out[4];
+#define KQ_CASES(CALL) switch (nc) { case 4: CALL(4); break; case 3: CALL(3); break; case 2: CALL(2); break; default: CALL(1); }
+    switch (type) {
+    case CK_Q4_K:
+#define KQ4(N) kq_k45_row(wr, nb, a, N, 0, out)
+        KQ_CASES(KQ4)
+        break;
+    case CK_Q5_K:
+#define KQ5(N) kq_k45_row(wr, nb, a, N, 1, out)
+        KQ_CASES(KQ5)
+        break;
+    default:
+#define KQ6(N) kq_q6_row((const ck_block_q6_K *)wr, nb, a, N, out)
+        KQ_CASES(KQ6)
+        break;
+    }
+#undef KQ4
+#undef KQ5
+#undef KQ6
+#undef KQ_CASES
+    for (int c = 0; c < nc; c++) y[(c0 + c) * ys + r] = out[c];
+}
+
+CK_AVX2 void ck_matmul_kquant_avx2(int type, const void *w, size_t wrb, int64_t n, int64_t r0, int64_t r1,
+                                   const void *x, size_t xrb, int64_t ncols, float *y, int64_t ys) {
+    const int64_t nb = n / CK_QK_K;
+    // Activation rows are processed in tiles of about 128 KiB (they stay in L2 while the rows stream past),
+    // four at a time against each weight row.
+    int64_t tile = (int64_t)((128u << 10) / (xrb ? xrb : 1));
+    tile = tile < 4 ? 4 : tile / 4 * 4;
+    const uint8_t *wb = w, *xb = x;
+    for (int64_t t0 = 0; t0 < ncols; t0 += tile) {
+        const int64_t t1 = ncols - t0 < tile ? ncols : t0 + tile;
+        for (int64_t r = r0; r < r1; r++) {
+            const uint8_t *wr = wb + (size_t)r * wrb;
+            int64_t c = t0;
+            for (; c + 4 <= t1; c += 4) kq_row_cols(type, wr, nb, xb, xrb, c, 4, y, ys, r);
+            if (c < t1) kq_row_cols(type, wr, nb, xb, xrb, c, (int)(t1 - c), y, ys, r);
+        }
+    }
+}
+
+CK_AVX2 void ck_quantize_row_q8_K_avx2(const float *x, void *vy, int64_t n) {
+    ck_block_q8_K *y = vy;
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    const __m256i perm = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    const __m256i ones16 = _mm256_set1_epi16(1);
+    for (int64_t b = 0; b < n / CK_QK_K; b++, x += CK_QK_K) {
+        __m256 vmax = _mm256_setzero_ps();
+        for (int j = 0; j < CK_QK_K; j += 8) vmax = _mm256_max_ps(vmax, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + j)));
+        __m128 m = _mm_max_ps(_mm256_castps256_ps128(vmax), _mm256_extractf128_ps(vmax, 1));
+        m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+        m = _mm_max_ss(m, _mm_movehdup_ps(m));
+        const float amax = _mm_cvtss_f32(m);
+        if (amax == 0.0f) {
+            memset(&y[b], 0, sizeof(y[b]));
+            continue;
+        }
+        // The signed value of the first element of largest magnitude, as the scalar twin picks it.
+        float max = 0.0f;
+        for (int j = 0; j < CK_QK_K; j++) if (x[j] == amax || x[j] == -amax) { max = x[j]; break; }
+        const float iscale = -127.0f / max;
+        const __m256 vs = _mm256_set1_ps(iscale);
+        for (int j = 0; j < CK_QK_K; j += 32) {
+            // cvtps rounds to nearest even (the default MXCSR mode), like lrintf in the twin; packs saturate at 127.
+            const __m256i i0 = _mm256_cvtps_epi32(_mm256_mul_ps(vs, _mm256_loadu_ps(x + j)));
+            const __m256i i1 = _mm256_cvtps_epi32(_mm256_mul_ps(vs, _mm256_loadu_ps(x + j + 8)));
+            const __m256i i2 = _mm256_cvtps_epi32(_mm256_mul_ps(vs, _mm256_loadu_ps(x + j + 16)));
+            const __m256i i3 = _mm256_cvtps_epi32(_mm256_mul_ps(vs, _mm256_loadu_ps(x + j + 24)));
+            const __m256i q = _mm256_permutevar8x32_epi32(
+                _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3)), perm);
+            _mm256_storeu_si256((__m256i *)(y[b].qs + j), q);
+            // bsums of elements j..j+15 and j+16..j+31: pair sums in int32, then horizontal adds.
+            const __m256i p = _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm256_castsi256_si128(q)), ones16);
+            const __m256i r = _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm256_extracti128_si256(q, 1)), ones16);
+            const __m256i hp = _mm256_hadd_epi32(p, r);          // [p01 p23 r01 r23 | p45 p67 r45 r67]
+            const __m256i hh = _mm256_hadd_epi32(hp, hp);        // [p0-3 r0-3 .. | p4-7 r4-7 ..]
+            const __m128i lo = _mm256_castsi256_si128(hh), hi = _mm256_extracti128_si256(hh, 1);
+            const __m128i tot = _mm_add_epi32(lo, hi);           // [sum p, sum r, ...]
+            y[b].bsums[j / 16] = (int16_t)_mm_cvtsi128_si32(tot);
+            y[b].bsums[j / 16 + 1] = (int16_t)_mm_extract_epi32(tot, 1);
+        }
+        y[b].d = 1.0f / iscale;
+    }
+}
+
+#else  // not x86-64: the dispatcher never selects these; keep the symbols so the module links.
+float ck_dot_q4_K_q8_K_avx2(int64_t n, const void *x, const void *y) { return ck_dot_q4_K_q8_K_ref(n, x, y); }
+float ck_dot_q5_K_q8_K_avx2(int64_t n, const void *x, const void *y) { return ck_dot_q5_K_q8_K_ref(n, x, y); }
+float ck_dot_q6_K_q8_K_avx2(int64_t n, const void *x, const void *y) { return ck_dot_q6_K_q8_K_ref(n, x, y); }
+void ck_matmul_kquant_avx2(int type, const void *w, size_t wrb, int64_t n, int64_t r0, int64_t r1,
+                           const void *x, size_t xrb, int64_t ncols, float *y, int64_t ys) {
+    ck_matmul_rows_ref(type, w, wrb, n, r0, r1, x, xrb, ncols, y, ys);
+}
+void ck_quantize_row_q8_K_avx2(const float *x, void *y, int64_t n) { ck_quantize_row_q8_K_ref(x, y, n); }
+#endif
