@@ -1,4 +1,5 @@
 import CKernels
+import Glibc
 
 /// Weight element formats the matmul kernels handle; raw values are ggml type ids (ggml.h `enum ggml_type`).
 public enum WeightType: Int32, Sendable, CaseIterable {
@@ -252,32 +253,103 @@ private struct MatmulJob {
     var q8K: Bool
 }
 
-/// Owns repacked copies of weight matrices for the interleaved kernels (llama.cpp does the same at load time
-/// with its "repack" buffers). Keep it alive as long as the matrices it returns.
+/// Owns the load-time copies of weight matrices: q4_1 / q8_0 matrices repacked for the interleaved kernels
+/// (llama.cpp does the same at load time with its "repack" buffers) and every other quantized matrix copied as is,
+/// all in anonymous memory advised for transparent huge pages (`MADV_HUGEPAGE`, 2 MiB pages). Decode streams every
+/// weight byte once per token: with the 4 KiB pages of the file mapping that is a TLB miss every 4 KiB and the
+/// hardware prefetchers stop at each page boundary. After a copy the source pages of the file mapping are
+/// released from the process (`MADV_DONTNEED`; they stay in the page cache and fault back in if read again), so
+/// resident memory holds one copy of the weights. Keep the repacker alive as long as the matrices it returns.
 public final class WeightRepacker: @unchecked Sendable {
-    private var buffers: [UnsafeMutableRawPointer] = []
+    /// Anonymous regions (base, bytes) the copies are bump-allocated from.
+    private var regions: [(UnsafeMutableRawPointer, Int)] = []
+    /// Next free byte and bytes left in the newest region.
+    private var cursor: UnsafeMutableRawPointer?
+    private var left = 0
+    /// Size of a new region unless one matrix needs more (a multiple of the 2 MiB huge page).
+    private static let regionBytes = 64 << 20
 
     /// Creates an empty store.
     public init() {}
 
-    deinit { for b in buffers { b.deallocate() } }
+    deinit { for (p, n) in regions { HugePageMemory.free(p, n) } }
 
-    /// Total bytes of repacked copies.
+    /// Total bytes of repacked and copied matrices.
     public private(set) var bytes = 0
 
-    /// `w` with a repacked copy attached when a kernel exists for it (q4_1 or q8_0 with a multiple of 8 rows),
-    /// else `w`.
+    /// `w` repacked (q4_1 / q8_0 with a multiple of 8 rows: `packed` set, `data` still the source) or copied
+    /// (other quantized and f16/bf16 types: `data` is the copy), or `w` itself (f32, or no memory for a copy).
     public func repack(_ w: WeightMatrix) -> WeightMatrix {
-        guard w.type == .q4_1 || w.type == .q8_0, w.rows % 8 == 0, w.rows > 0 else { return w }
         let size = w.rows * w.rowBytes
-        let buf = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 64)
-        if w.type == .q4_1 {
-            ck_repack_q4_1_x8(w.data, w.rowBytes, Int64(w.rows), Int64(w.cols), buf)
-        } else {
-            ck_repack_q8_0_x8(w.data, w.rowBytes, Int64(w.rows), Int64(w.cols), buf)
-        }
-        buffers.append(buf)
+        guard w.rows > 0, w.type != .f32, let buf = allocate(size) else { return w }
         bytes += size
-        return w.withPacked(UnsafeRawPointer(buf))
+        let out: WeightMatrix
+        if (w.type == .q4_1 || w.type == .q8_0) && w.rows % 8 == 0 {
+            if w.type == .q4_1 {
+                ck_repack_q4_1_x8(w.data, w.rowBytes, Int64(w.rows), Int64(w.cols), buf)
+            } else {
+                ck_repack_q8_0_x8(w.data, w.rowBytes, Int64(w.rows), Int64(w.cols), buf)
+            }
+            out = w.withPacked(UnsafeRawPointer(buf))
+        } else {
+            buf.copyMemory(from: w.data, byteCount: size)
+            out = WeightMatrix(type: w.type, data: UnsafeRawPointer(buf), rows: w.rows, cols: w.cols)
+        }
+        Self.release(w.data, size)
+        return out
     }
+
+    /// 64-byte aligned memory for `size` bytes from the newest region, or a new one; nil when mmap fails.
+    private func allocate(_ size: Int) -> UnsafeMutableRawPointer? {
+        let need = (size + 63) & ~63
+        if need > left {
+            let regionSize = max(Self.regionBytes, HugePageMemory.roundUp(need))
+            guard let base = HugePageMemory.allocate(regionSize) else { return nil }
+            regions.append((base, regionSize))
+            cursor = base
+            left = regionSize
+        }
+        let p = cursor!
+        cursor = p + need
+        left -= need
+        return p
+    }
+
+    /// Drops the whole pages inside `[p, p + size)` of a read-only file mapping from the process.
+    private static func release(_ p: UnsafeRawPointer, _ size: Int) {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = (UInt(bitPattern: p) + UInt(page) - 1) / UInt(page) * UInt(page)
+        let end = (UInt(bitPattern: p) + UInt(size)) / UInt(page) * UInt(page)
+        if end > start { _ = madvise(UnsafeMutableRawPointer(bitPattern: start), Int(end - start), MADV_DONTNEED) }
+    }
+}
+
+/// Anonymous memory that starts on a 2 MiB boundary and is advised for transparent huge pages (`MADV_HUGEPAGE`),
+/// for data streamed once per token (weights) and for the bandwidth probe that measures that streaming.
+public enum HugePageMemory {
+    /// Bytes of one huge page (x86-64 PMD size).
+    public static let pageBytes = 2 << 20
+
+    /// `bytes` rounded up to a multiple of `pageBytes`.
+    public static func roundUp(_ bytes: Int) -> Int { (bytes + pageBytes - 1) / pageBytes * pageBytes }
+
+    /// Zero-filled, readable and writable memory of `bytes` (a multiple of `pageBytes`), or nil when mmap fails.
+    /// Release it with `free(_:_:)` and the same size.
+    public static func allocate(_ bytes: Int) -> UnsafeMutableRawPointer? {
+        precondition(bytes > 0 && bytes % pageBytes == 0, "size must be a positive multiple of 2 MiB")
+        // Over-allocate by one huge page and trim both ends, so the block starts on a 2 MiB boundary.
+        let raw = mmap(nil, bytes + pageBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+        guard let raw, raw != MAP_FAILED else { return nil }
+        let addr = UInt(bitPattern: raw)
+        let aligned = (addr + UInt(pageBytes) - 1) / UInt(pageBytes) * UInt(pageBytes)
+        let head = Int(aligned - addr)
+        if head > 0 { munmap(raw, head) }
+        let base = UnsafeMutableRawPointer(bitPattern: aligned)!
+        if pageBytes - head > 0 { munmap(base + bytes, pageBytes - head) }
+        _ = madvise(base, bytes, MADV_HUGEPAGE)
+        return base
+    }
+
+    /// Returns memory from `allocate` of `bytes`.
+    public static func free(_ p: UnsafeMutableRawPointer, _ bytes: Int) { munmap(p, bytes) }
 }

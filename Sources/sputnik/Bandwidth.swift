@@ -2,6 +2,7 @@
 // Performance Computers"; here a read-only sum kernel, the access pattern of a decode step that streams the
 // weights once). The buffer is split into one contiguous slice per thread; all threads start together and the
 // time of a pass is from the start signal until the last thread finishes.
+import Compute
 import Foundation
 
 /// Result of one probe at one thread count.
@@ -25,10 +26,13 @@ struct BandwidthResult {
 enum BandwidthError: Error, CustomStringConvertible {
     /// The sum over the buffer differs from the known fill: the kernel did not read every byte.
     case checksum(expected: UInt64, actual: UInt64)
+    /// The probe buffer could not be mapped.
+    case allocation(bytes: Int)
 
     var description: String {
         switch self {
         case .checksum(let e, let a): return "bandwidth probe read a wrong checksum (expected \(e), got \(a))"
+        case .allocation(let n): return "bandwidth probe could not map \(n) bytes"
         }
     }
 }
@@ -71,16 +75,21 @@ final class BandwidthProbe: @unchecked Sendable {
     let bytes: Int
     private let words: UnsafeMutablePointer<UInt64>
     private let count: Int
+    private let mapped: Int
 
-    /// Allocates and fills `bytes` (rounded down to 128 bytes) with a known pattern (touching every page).
-    init(bytes: Int) {
+    /// Allocates and fills `bytes` (rounded down to 128 bytes) with a known pattern (touching every page). The
+    /// buffer is in huge-page memory like the weights decode streams (`WeightRepacker`), so the probe and the
+    /// roofline see the same TLB behaviour.
+    init(bytes: Int) throws {
         count = bytes / 128 * 16
         self.bytes = count * 8
-        words = .allocate(capacity: count)
+        mapped = HugePageMemory.roundUp(max(self.bytes, 1))
+        guard let p = HugePageMemory.allocate(mapped) else { throw BandwidthError.allocation(bytes: mapped) }
+        words = p.bindMemory(to: UInt64.self, capacity: count)
         for i in 0..<count { words[i] = UInt64(i & 0xFF) }
     }
 
-    deinit { words.deallocate() }
+    deinit { HugePageMemory.free(UnsafeMutableRawPointer(words), mapped) }
 
     /// Expected sum of the fill pattern.
     private var expectedSum: UInt64 {

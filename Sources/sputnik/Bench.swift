@@ -106,7 +106,7 @@ struct Bench: ParsableCommand {
         var bw: [Int: BandwidthResult] = [:]
         if bandwidth {
             log("bandwidth probe: \(bandwidthMiB) MiB buffer, \(bandwidthPasses) passes")
-            let probe = BandwidthProbe(bytes: bandwidthMiB << 20)
+            let probe = try BandwidthProbe(bytes: bandwidthMiB << 20)
             for t in Array(Set([1] + threadCounts)).sorted() {
                 bw[t] = try probe.measure(threads: t, passes: max(1, bandwidthPasses))
             }
