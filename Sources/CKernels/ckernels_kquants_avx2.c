@@ -72,6 +72,7 @@ CK_INLINE void kq_k45_row(const uint8_t *w, int64_t nb, const ck_block_q8_K *con
         const __m256i hv = five ? _mm256_loadu_si256((const __m256i *)(blk + 16)) : _mm256_setzero_si256();
         __m256i sumi[4];
         for (int c = 0; c < nc; c++) sumi[c] = _mm256_setzero_si256();
+#pragma clang loop unroll(disable)
         for (int p = 0; p < 4; p++) {
             const __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * p));
             __m256i lo = _mm256_and_si256(q, m4);
@@ -120,6 +121,7 @@ CK_INLINE void kq_q6_row(const ck_block_q6_K *w, int64_t nb, const ck_block_q8_K
         const __m256i s16 = _mm256_cvtepi8_epi16(s8);   // scales 0..15 as int16, in bsums order
         __m256i sumi[4];
         for (int c = 0; c < nc; c++) sumi[c] = _mm256_setzero_si256();
+#pragma clang loop unroll(disable)
         for (int h = 0; h < 2; h++) {
             const __m256i sh = _mm256_broadcastsi128_si256(h ? _mm256_extracti128_si256(s16, 1) : _mm256_castsi256_si128(s16));
             const __m256i l1 = _mm256_loadu_si256((const __m256i *)(x->ql + 64 * h));
@@ -201,18 +203,24 @@ CK_INLINE void kq_row_cols(int type, const uint8_t *wr, int64_t nb, const uint8_
 CK_AVX2 void ck_matmul_kquant_avx2(int type, const void *w, size_t wrb, int64_t n, int64_t r0, int64_t r1,
                                    const void *x, size_t xrb, int64_t ncols, float *y, int64_t ys) {
     const int64_t nb = n / CK_QK_K;
-    // Activation rows are processed in tiles of about 128 KiB (they stay in L2 while the rows stream past),
-    // four at a time against each weight row.
-    int64_t tile = (int64_t)((128u << 10) / (xrb ? xrb : 1));
+    // Cache blocking for many activation rows: a block of KQ_ROWS weight rows (tens of KiB, stays in L2) meets
+    // tiles of activation rows of about 16 KiB (stay in L1), four at a time per weight row. Decode (one
+    // activation row) streams the weight rows in order.
+    enum { KQ_ROWS = 16 };
+    int64_t tile = (int64_t)((16u << 10) / (xrb ? xrb : 1));
     tile = tile < 4 ? 4 : tile / 4 * 4;
+    const int64_t rblock = ncols > 4 ? KQ_ROWS : r1 - r0;
     const uint8_t *wb = w, *xb = x;
-    for (int64_t t0 = 0; t0 < ncols; t0 += tile) {
-        const int64_t t1 = ncols - t0 < tile ? ncols : t0 + tile;
-        for (int64_t r = r0; r < r1; r++) {
-            const uint8_t *wr = wb + (size_t)r * wrb;
-            int64_t c = t0;
-            for (; c + 4 <= t1; c += 4) kq_row_cols(type, wr, nb, xb, xrb, c, 4, y, ys, r);
-            if (c < t1) kq_row_cols(type, wr, nb, xb, xrb, c, (int)(t1 - c), y, ys, r);
+    for (int64_t rb = r0; rb < r1; rb += rblock) {
+        const int64_t re = r1 - rb < rblock ? r1 : rb + rblock;
+        for (int64_t t0 = 0; t0 < ncols; t0 += tile) {
+            const int64_t t1 = ncols - t0 < tile ? ncols : t0 + tile;
+            for (int64_t r = rb; r < re; r++) {
+                const uint8_t *wr = wb + (size_t)r * wrb;
+                int64_t c = t0;
+                for (; c + 4 <= t1; c += 4) kq_row_cols(type, wr, nb, xb, xrb, c, 4, y, ys, r);
+                if (c < t1) kq_row_cols(type, wr, nb, xb, xrb, c, (int)(t1 - c), y, ys, r);
+            }
         }
     }
 }

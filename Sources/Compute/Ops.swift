@@ -158,6 +158,25 @@ public enum Ops {
         while i < n { out[i] = gate[i] / (1 + expf(-gate[i])) * up[i]; i += 1 }
     }
 
+    /// `siluMul` (or `geluTanhMul` when `gelu`) split over `pool` in chunks of 16 Ki elements when `n` is at least
+    /// 64 Ki (prefill: `[tokens, ffn]`); smaller inputs run on the calling thread. Shapes as `siluMul`.
+    public static func gatedActivation(gate: UnsafePointer<Float>, up: UnsafePointer<Float>, n: Int,
+                                       out: UnsafeMutablePointer<Float>, gelu: Bool = false, pool: ThreadPool) {
+        if n < 1 << 16 || pool.threadCount == 1 {
+            if gelu { geluTanhMul(gate: gate, up: up, n: n, out: out) } else { siluMul(gate: gate, up: up, n: n, out: out) }
+            return
+        }
+        var job = GatedJob(gate: gate, up: up, out: out, gelu: gelu)
+        pool.parallelFor(n, chunk: 1 << 14, context: &job) { ctx, start, end, _ in
+            let j = ctx!.assumingMemoryBound(to: GatedJob.self).pointee
+            if j.gelu {
+                Ops.geluTanhMul(gate: j.gate + start, up: j.up + start, n: end - start, out: j.out + start)
+            } else {
+                Ops.siluMul(gate: j.gate + start, up: j.up + start, n: end - start, out: j.out + start)
+            }
+        }
+    }
+
     /// Scalar twin of `siluMul`.
     public static func siluMulRef(gate: UnsafePointer<Float>, up: UnsafePointer<Float>, n: Int,
                                   out: UnsafeMutablePointer<Float>) {
@@ -182,4 +201,12 @@ public enum Ops {
         }
         while i < n { y[i] += x[i]; i += 1 }
     }
+}
+
+/// Arguments of a pooled `Ops.gatedActivation` (passed by pointer: no closure context).
+private struct GatedJob {
+    let gate: UnsafePointer<Float>
+    let up: UnsafePointer<Float>
+    let out: UnsafeMutablePointer<Float>
+    let gelu: Bool
 }

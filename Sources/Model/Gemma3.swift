@@ -237,7 +237,7 @@ public final class Gemma3Model: LanguageModel, @unchecked Sendable {
             Ops.add(h, into: x, n: n * embd)
             Ops.rmsNorm(x, weight: layer.ffnNorm, eps: eps, n: embd, count: n, out: h)      // [n, embd]
             matmul(h, numTokens: n, layer.gate, g, layer.up, u)                             // [n, ffn] each
-            Ops.geluTanhMul(gate: g, up: u, n: n * ffn, out: g)                              // [n, ffn]
+            Ops.gatedActivation(gate: g, up: u, n: n * ffn, out: g, gelu: true, pool: pool)   // [n, ffn]
             matmul(g, numTokens: n, layer.down, h)                                           // [n, embd]
             Ops.rmsNorm(h, weight: layer.postFFNNorm, eps: eps, n: embd, count: n, out: h)
             Ops.add(h, into: x, n: n * embd)

@@ -219,7 +219,7 @@ public final class LlamaModel: LanguageModel, @unchecked Sendable {
             Ops.add(h, into: x, n: n * embd)
             Ops.rmsNorm(x, weight: layer.ffnNorm, eps: eps, n: embd, count: n, out: h)      // [n, embd]
             matmul(h, numTokens: n, layer.gate, g, layer.up, u)                             // [n, ffn] each
-            Ops.siluMul(gate: g, up: u, n: n * ffn, out: g)                                  // [n, ffn]
+            Ops.gatedActivation(gate: g, up: u, n: n * ffn, out: g, pool: pool)   // [n, ffn]
             matmul(g, numTokens: n, layer.down, h)                                           // [n, embd]
             Ops.add(h, into: x, n: n * embd)
             emit("layer_output", l, x, n, embd)

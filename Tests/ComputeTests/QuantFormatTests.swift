@@ -183,16 +183,17 @@ final class QuantFormatTests: XCTestCase {
     }
 
     /// The K-quant matmul kernels that take four activation rows per weight row agree with the reference for every
-    /// column count 1...9 (the 4-column kernel, each 1-3 column tail) and across an activation tile boundary.
+    /// column count 1...9 (the 4-column kernel, each 1-3 column tail), across activation tiles and weight-row
+    /// blocks (19 rows: a 16-row block and a tail; the first call covers row 0 alone).
     func testKQuantMatmulColumnBlocking() throws {
         try XCTSkipUnless(ck_has_avx2() == 1, "no AVX2 on this CPU: only the reference kernels run")
         var rng = TestRNG(state: 29)
         for (name, t, _) in Self.types where t == 12 || t == 13 || t == 14 {
-            let n = 512, rows = 3
+            let n = 512, rows = 19
             let rb = Int(ck_row_size(t, Int64(n)))
             let w = FormatMore.randomBlocks(t, blocks: rows * n / 256, rng: &rng)
             let xrb = Int(ck_row_size(15, Int64(n)))
-            // 128 KiB tiles of 1,168-byte rows hold 112 columns: 230 columns are two full tiles and a 6-column tail.
+            // 16 KiB tiles of 1,168-byte activation rows hold 12 columns: 230 columns are 19 tiles and a 2-column tail.
             for cols in Array(1...9) + [230] {
                 var xq = [UInt8](repeating: 0, count: cols * xrb)
                 for c in 0..<cols {
