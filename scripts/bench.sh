@@ -4,7 +4,8 @@
 set -euo pipefail
 BIN=${1:?usage: bench.sh BIN MODEL [args...]}; MODEL=${2:?model}; shift 2
 OUT=${BENCH_OUT:-BENCHMARKS.md}
-cmd=("$BIN" bench -m "$MODEL" "$@" --bandwidth)
+cmd=("$BIN" bench -m "$MODEL" "$@")
+[[ " $* " == *" --bandwidth "* ]] || cmd+=(--bandwidth)   # once, even when the caller passes it too
 env_lines=$(scripts/bench-env.sh)
 tmp=$(mktemp)
 trap 'rm -f "$tmp"' EXIT
