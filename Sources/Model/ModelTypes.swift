@@ -23,13 +23,19 @@ public struct ModelOptions: Sendable {
     /// Computes every matmul in float32 on dequantized weights without activation quantization (slow; the
     /// fixtures' `dequant_f32` reference behaviour, for verification).
     public var floatReference: Bool = false
+    /// Copy (and for Q4_1/Q8_0 repack) the quantized weights into huge-page memory at load (`WeightRepacker`,
+    /// default true). False keeps them in the file mapping: no copy at load and no page cache needed beside the
+    /// copy, but decode is slower (4 KiB pages, plain Q4_1/Q8_0 layout). llama-server's `--no-repack`.
+    public var repackWeights: Bool = true
 
     /// Options with `threads` compute threads.
-    public init(threads: Int, kvCacheType: KVCacheType = .f16, maxBatchTokens: Int = 512, floatReference: Bool = false) {
+    public init(threads: Int, kvCacheType: KVCacheType = .f16, maxBatchTokens: Int = 512, floatReference: Bool = false,
+                repackWeights: Bool = true) {
         self.threads = threads
         self.kvCacheType = kvCacheType
         self.maxBatchTokens = maxBatchTokens
         self.floatReference = floatReference
+        self.repackWeights = repackWeights
     }
 }
 

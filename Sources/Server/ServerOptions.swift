@@ -22,6 +22,8 @@ public struct ServerOptions: Sendable {
     public var kvCacheMemory: Int?
     /// Reuse the KV of identical prompt prefixes.
     public var enablePrefixCaching = true
+    /// Copy/repack quantized weights into huge-page memory at load (`--repack`, default); false: `--no-repack`.
+    public var repackWeights = true
     /// When set, every /v1 route requires `Authorization: Bearer <apiKey>`.
     public var apiKey: String?
     /// A Jinja file that replaces the GGUF's `tokenizer.chat_template`.

@@ -63,7 +63,8 @@ public final class SputnikServer: @unchecked Sendable {
         let model: LanguageModel
         do {
             model = try ModelLoader.load(gguf, options: ModelOptions(
-                threads: options.threads, kvCacheType: options.kvCacheType == "f32" ? .f32 : .f16))
+                threads: options.threads, kvCacheType: options.kvCacheType == "f32" ? .f32 : .f16,
+                repackWeights: options.repackWeights))
         } catch {
             throw ServerError.modelLoad("\(error)")
         }

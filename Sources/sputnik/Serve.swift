@@ -46,6 +46,9 @@ struct Serve: ParsableCommand {
     @Flag(name: .customLong("enable-prefix-caching"), inversion: .prefixedNo,
           help: "Reuse the KV cache of identical prompt prefixes (default on).")
     var enablePrefixCaching: Bool?
+    @Flag(name: .customLong("repack"), inversion: .prefixedNo,
+          help: "Copy quantized weights into huge-page memory at load, repacking Q4_1/Q8_0 (default on; --no-repack keeps them in the file mapping: less memory at load, slower decode).")
+    var repack: Bool?
 
     func run() throws {
         let file = try config.map(ConfigFile.load) ?? ConfigFile(values: [:])
@@ -68,6 +71,7 @@ struct Serve: ParsableCommand {
         o.chatTemplatePath = chatTemplate ?? file.string("chat-template")
         o.kvCacheMemory = try kvCacheMemory ?? file.int("kv-cache-memory")
         o.enablePrefixCaching = try enablePrefixCaching ?? file.bool("enable-prefix-caching") ?? true
+        o.repackWeights = try repack ?? file.bool("repack") ?? true
         let level = logLevel ?? file.string("log-level") ?? "info"
         guard let lvl = Logger.Level(rawValue: level) else { throw ValidationError("unknown --log-level '\(level)'") }
         try o.validate()
@@ -116,7 +120,7 @@ struct ConfigFile {
         let known: Set<String> = ["model", "alias", "host", "port", "threads", "ctx-size", "max-num-seqs",
                                   "max-num-batched-tokens", "block-size", "kv-cache-type", "max-queued-requests",
                                   "api-key", "chat-template", "log-level", "kv-cache-memory",
-                                  "enable-prefix-caching"]
+                                  "enable-prefix-caching", "repack"]
         if let bad = map.keys.first(where: { !known.contains($0) }) {
             throw ValidationError("config file \(path): unknown key '\(bad)'")
         }

@@ -83,6 +83,14 @@ final class Qwen25CoderTests: XCTestCase {
         XCTAssertGreaterThan(r.compared, 0)
     }
 
+    /// `--no-repack`: the weights stay in the file mapping (plain layouts, no copies) and give the same greedy run.
+    func testWeightsInTheFileMappingMatchLlamaCpp() throws {
+        let r = try check.run(self, record: "kv_f16", options: ModelOptions(threads: 2, kvCacheType: .f16, repackWeights: false),
+                              tieGap: 0.25, top64Tolerance: 0.5)
+        XCTAssertEqual(r.matched, r.compared)
+        XCTAssertGreaterThan(r.compared, 0)
+    }
+
     /// Float32 on dequantized weights, F32 cache, against the `dequant_f32` record (tight: same weights, no
     /// activation rounding on either side). Bounded to 6 greedy steps per conversation (the float path is slow).
     func testFloatReferenceMatchesDequantF32Run() throws {

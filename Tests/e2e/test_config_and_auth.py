@@ -8,7 +8,8 @@ from conftest import Server
 
 def test_config_file_and_flag_override():
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
-        f.write("alias: from-file\nmax-num-seqs: 2\napi-key: sekret\n")
+        # repack: false keeps the weights in the file mapping (llama-server's --no-repack); the server must load.
+        f.write("alias: from-file\nmax-num-seqs: 2\napi-key: sekret\nrepack: false\n")
         path = f.name
     # conftest passes --alias smollm2 on the command line: it must win over the file's alias.
     s = Server("--config", path)
