@@ -7,19 +7,8 @@
 #include <math.h>
 
 #if defined(__x86_64__)
-#include <immintrin.h>
+#include "ckernels_avx2_common.h"
 
-#define CK_AVX2 __attribute__((target("avx2,fma,f16c")))
-#define CK_INLINE static inline __attribute__((always_inline, target("avx2,fma,f16c")))
-
-CK_INLINE float hsum_ps(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-CK_INLINE float h2f(uint16_t h) { return _cvtsh_ss(h); }
 
 /// 32 nibbles of a q4 block as bytes 0..15, element order (low nibbles = elements 0..15 in the low lane).
 CK_INLINE __m256i unpack_q4(const uint8_t *qs) {
@@ -47,9 +36,9 @@ CK_AVX2 float ck_dot_q4_0_q8_0_avx2(int64_t n, const void *vx, const void *vy) {
     for (int64_t b = 0; b < n / CK_QK; b++) {
         const __m256i bx = _mm256_sub_epi8(unpack_q4(x[b].qs), _mm256_set1_epi8(8));
         const __m256i by = _mm256_loadu_si256((const __m256i *)y[b].qs);
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[b].d) * h2f(y[b].d)), dot_i8_i8(bx, by), acc);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(ck_h2f(x[b].d) * ck_h2f(y[b].d)), dot_i8_i8(bx, by), acc);
     }
-    return hsum_ps(acc);
+    return ck_hsum_ps(acc);
 }
 
 CK_AVX2 float ck_dot_q4_1_q8_1_avx2(int64_t n, const void *vx, const void *vy) {
@@ -59,10 +48,10 @@ CK_AVX2 float ck_dot_q4_1_q8_1_avx2(int64_t n, const void *vx, const void *vy) {
     for (int64_t b = 0; b < n / CK_QK; b++) {
         const __m256i bx = unpack_q4(x[b].qs);
         const __m256i by = _mm256_loadu_si256((const __m256i *)y[b].qs);
-        summ += h2f(x[b].m) * h2f(y[b].s);
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[b].d) * h2f(y[b].d)), dot_u8_i8(bx, by), acc);
+        summ += ck_h2f(x[b].m) * ck_h2f(y[b].s);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(ck_h2f(x[b].d) * ck_h2f(y[b].d)), dot_u8_i8(bx, by), acc);
     }
-    return hsum_ps(acc) + summ;
+    return ck_hsum_ps(acc) + summ;
 }
 
 CK_AVX2 float ck_dot_q8_0_q8_0_avx2(int64_t n, const void *vx, const void *vy) {
@@ -71,9 +60,9 @@ CK_AVX2 float ck_dot_q8_0_q8_0_avx2(int64_t n, const void *vx, const void *vy) {
     for (int64_t b = 0; b < n / CK_QK; b++) {
         const __m256i bx = _mm256_loadu_si256((const __m256i *)x[b].qs);
         const __m256i by = _mm256_loadu_si256((const __m256i *)y[b].qs);
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[b].d) * h2f(y[b].d)), dot_i8_i8(bx, by), acc);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(ck_h2f(x[b].d) * ck_h2f(y[b].d)), dot_i8_i8(bx, by), acc);
     }
-    return hsum_ps(acc);
+    return ck_hsum_ps(acc);
 }
 
 CK_AVX2 float ck_dot_f16_f32_avx2(int64_t n, const uint16_t *x, const float *y) {
@@ -85,8 +74,8 @@ CK_AVX2 float ck_dot_f16_f32_avx2(int64_t n, const uint16_t *x, const float *y) 
     }
     for (; i + 8 <= n; i += 8)
         a0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i))), _mm256_loadu_ps(y + i), a0);
-    float s = hsum_ps(_mm256_add_ps(a0, a1));
-    for (; i < n; i++) s += h2f(x[i]) * y[i];
+    float s = ck_hsum_ps(_mm256_add_ps(a0, a1));
+    for (; i < n; i++) s += ck_h2f(x[i]) * y[i];
     return s;
 }
 
@@ -98,7 +87,7 @@ CK_AVX2 float ck_dot_f32_avx2(int64_t n, const float *x, const float *y) {
         a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), _mm256_loadu_ps(y + i + 8), a1);
     }
     for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), a0);
-    float s = hsum_ps(_mm256_add_ps(a0, a1));
+    float s = ck_hsum_ps(_mm256_add_ps(a0, a1));
     for (; i < n; i++) s += x[i] * y[i];
     return s;
 }
@@ -110,7 +99,7 @@ CK_AVX2 void ck_axpy_f16_avx2(int64_t n, float a, const uint16_t *x, float *y) {
         const __m256 xv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i)));
         _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, xv, _mm256_loadu_ps(y + i)));
     }
-    for (; i < n; i++) y[i] += a * h2f(x[i]);
+    for (; i < n; i++) y[i] += a * ck_h2f(x[i]);
 }
 
 CK_AVX2 void ck_axpy_f32_avx2(int64_t n, float a, const float *x, float *y) {
@@ -161,8 +150,8 @@ CK_AVX2 static void mm_q4_1_x8(const void *w, size_t wrb, int64_t nb, int64_t r,
             const __m256 mv = _mm256_cvtph_ps(_mm_set_epi16(
                 (short)wr[7][b].m, (short)wr[5][b].m, (short)wr[3][b].m, (short)wr[1][b].m,
                 (short)wr[6][b].m, (short)wr[4][b].m, (short)wr[2][b].m, (short)wr[0][b].m));
-            acc = _mm256_fmadd_ps(_mm256_mul_ps(dv, _mm256_set1_ps(h2f(a[b].d))), _mm256_cvtepi32_ps(h), acc);
-            macc = _mm256_fmadd_ps(mv, _mm256_set1_ps(h2f(a[b].s)), macc);
+            acc = _mm256_fmadd_ps(_mm256_mul_ps(dv, _mm256_set1_ps(ck_h2f(a[b].d))), _mm256_cvtepi32_ps(h), acc);
+            macc = _mm256_fmadd_ps(mv, _mm256_set1_ps(ck_h2f(a[b].s)), macc);
         }
         float t[8];
         _mm256_storeu_ps(t, _mm256_add_ps(acc, macc));
@@ -196,7 +185,7 @@ CK_AVX2 static void mm_q8_0_x8(const void *w, size_t wrb, int64_t nb, int64_t r,
             const __m256 dv = _mm256_cvtph_ps(_mm_set_epi16(
                 (short)wr[7][b].d, (short)wr[6][b].d, (short)wr[5][b].d, (short)wr[4][b].d,
                 (short)wr[3][b].d, (short)wr[2][b].d, (short)wr[1][b].d, (short)wr[0][b].d));
-            acc = _mm256_fmadd_ps(_mm256_mul_ps(dv, _mm256_set1_ps(h2f(a[b].d))), _mm256_cvtepi32_ps(sum), acc);
+            acc = _mm256_fmadd_ps(_mm256_mul_ps(dv, _mm256_set1_ps(ck_h2f(a[b].d))), _mm256_cvtepi32_ps(sum), acc);
         }
         _mm256_storeu_ps(y + c * ys + r, acc);
     }
@@ -218,22 +207,22 @@ CK_AVX2 static void mm_q4_1(const void *w, size_t wrb, int64_t n, int64_t r0, in
             __m128 mm = _mm_setzero_ps();
             for (int64_t b = 0; b < nb; b++) {
                 const __m256i by = _mm256_loadu_si256((const __m256i *)a[b].qs);
-                const float dy = h2f(a[b].d);
-                const __m128 sy = _mm_set1_ps(h2f(a[b].s));
-                const __m128 mv = _mm_set_ps(h2f(w3[b].m), h2f(w2[b].m), h2f(w1[b].m), h2f(w0[b].m));
+                const float dy = ck_h2f(a[b].d);
+                const __m128 sy = _mm_set1_ps(ck_h2f(a[b].s));
+                const __m128 mv = _mm_set_ps(ck_h2f(w3[b].m), ck_h2f(w2[b].m), ck_h2f(w1[b].m), ck_h2f(w0[b].m));
                 mm = _mm_fmadd_ps(mv, sy, mm);
-                c0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w0[b].d) * dy), dot_u8_i8(unpack_q4(w0[b].qs), by), c0);
-                c1 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w1[b].d) * dy), dot_u8_i8(unpack_q4(w1[b].qs), by), c1);
-                c2 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w2[b].d) * dy), dot_u8_i8(unpack_q4(w2[b].qs), by), c2);
-                c3 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w3[b].d) * dy), dot_u8_i8(unpack_q4(w3[b].qs), by), c3);
+                c0 = _mm256_fmadd_ps(_mm256_set1_ps(ck_h2f(w0[b].d) * dy), dot_u8_i8(unpack_q4(w0[b].qs), by), c0);
+                c1 = _mm256_fmadd_ps(_mm256_set1_ps(ck_h2f(w1[b].d) * dy), dot_u8_i8(unpack_q4(w1[b].qs), by), c1);
+                c2 = _mm256_fmadd_ps(_mm256_set1_ps(ck_h2f(w2[b].d) * dy), dot_u8_i8(unpack_q4(w2[b].qs), by), c2);
+                c3 = _mm256_fmadd_ps(_mm256_set1_ps(ck_h2f(w3[b].d) * dy), dot_u8_i8(unpack_q4(w3[b].qs), by), c3);
             }
             float m4[4];
             _mm_storeu_ps(m4, mm);
             float *yc = y + c * ys + r;
-            yc[0] = hsum_ps(c0) + m4[0];
-            yc[1] = hsum_ps(c1) + m4[1];
-            yc[2] = hsum_ps(c2) + m4[2];
-            yc[3] = hsum_ps(c3) + m4[3];
+            yc[0] = ck_hsum_ps(c0) + m4[0];
+            yc[1] = ck_hsum_ps(c1) + m4[1];
+            yc[2] = ck_hsum_ps(c2) + m4[2];
+            yc[3] = ck_hsum_ps(c3) + m4[3];
         }
     }
     for (; r < r1; r++) {
@@ -257,14 +246,14 @@ CK_AVX2 static void mm_q8_0(const void *w, size_t wrb, int64_t n, int64_t r0, in
             __m256 c0 = _mm256_setzero_ps(), c1 = _mm256_setzero_ps(), c2 = _mm256_setzero_ps(), c3 = _mm256_setzero_ps();
             for (int64_t b = 0; b < nb; b++) {
                 const __m256i by = _mm256_loadu_si256((const __m256i *)a[b].qs);
-                const float dy = h2f(a[b].d);
-                c0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w0[b].d) * dy), dot_i8_i8(_mm256_loadu_si256((const __m256i *)w0[b].qs), by), c0);
-                c1 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w1[b].d) * dy), dot_i8_i8(_mm256_loadu_si256((const __m256i *)w1[b].qs), by), c1);
-                c2 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w2[b].d) * dy), dot_i8_i8(_mm256_loadu_si256((const __m256i *)w2[b].qs), by), c2);
-                c3 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w3[b].d) * dy), dot_i8_i8(_mm256_loadu_si256((const __m256i *)w3[b].qs), by), c3);
+                const float dy = ck_h2f(a[b].d);
+                c0 = _mm256_fmadd_ps(_mm256_set1_ps(ck_h2f(w0[b].d) * dy), dot_i8_i8(_mm256_loadu_si256((const __m256i *)w0[b].qs), by), c0);
+                c1 = _mm256_fmadd_ps(_mm256_set1_ps(ck_h2f(w1[b].d) * dy), dot_i8_i8(_mm256_loadu_si256((const __m256i *)w1[b].qs), by), c1);
+                c2 = _mm256_fmadd_ps(_mm256_set1_ps(ck_h2f(w2[b].d) * dy), dot_i8_i8(_mm256_loadu_si256((const __m256i *)w2[b].qs), by), c2);
+                c3 = _mm256_fmadd_ps(_mm256_set1_ps(ck_h2f(w3[b].d) * dy), dot_i8_i8(_mm256_loadu_si256((const __m256i *)w3[b].qs), by), c3);
             }
             float *yc = y + c * ys + r;
-            yc[0] = hsum_ps(c0); yc[1] = hsum_ps(c1); yc[2] = hsum_ps(c2); yc[3] = hsum_ps(c3);
+            yc[0] = ck_hsum_ps(c0); yc[1] = ck_hsum_ps(c1); yc[2] = ck_hsum_ps(c2); yc[3] = ck_hsum_ps(c3);
         }
     }
     for (; r < r1; r++) {
@@ -304,8 +293,8 @@ CK_AVX2 void ck_matmul_q4_1_x8_avx2(const void *wp, int64_t n, int64_t r0, int64
                     for (int k = 0; k < 4; k++)
                         p[k] = _mm256_madd_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(lo[k], yl), _mm256_maddubs_epi16(hi[k], yh)), ones);
                     const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
-                    acc0 = _mm256_fmadd_ps(_mm256_mul_ps(dv, _mm256_set1_ps(h2f(a0[b].d))), _mm256_cvtepi32_ps(h), acc0);
-                    acc0 = _mm256_fmadd_ps(mv, _mm256_set1_ps(h2f(a0[b].s)), acc0);
+                    acc0 = _mm256_fmadd_ps(_mm256_mul_ps(dv, _mm256_set1_ps(ck_h2f(a0[b].d))), _mm256_cvtepi32_ps(h), acc0);
+                    acc0 = _mm256_fmadd_ps(mv, _mm256_set1_ps(ck_h2f(a0[b].s)), acc0);
                 }
                 {
                     const __m256i yl = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)a1[b].qs));
@@ -314,8 +303,8 @@ CK_AVX2 void ck_matmul_q4_1_x8_avx2(const void *wp, int64_t n, int64_t r0, int64
                     for (int k = 0; k < 4; k++)
                         p[k] = _mm256_madd_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(lo[k], yl), _mm256_maddubs_epi16(hi[k], yh)), ones);
                     const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
-                    acc1 = _mm256_fmadd_ps(_mm256_mul_ps(dv, _mm256_set1_ps(h2f(a1[b].d))), _mm256_cvtepi32_ps(h), acc1);
-                    acc1 = _mm256_fmadd_ps(mv, _mm256_set1_ps(h2f(a1[b].s)), acc1);
+                    acc1 = _mm256_fmadd_ps(_mm256_mul_ps(dv, _mm256_set1_ps(ck_h2f(a1[b].d))), _mm256_cvtepi32_ps(h), acc1);
+                    acc1 = _mm256_fmadd_ps(mv, _mm256_set1_ps(ck_h2f(a1[b].s)), acc1);
                 }
             }
             float t[16];
@@ -344,8 +333,8 @@ CK_AVX2 void ck_matmul_q4_1_x8_avx2(const void *wp, int64_t n, int64_t r0, int64
                 const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
                 const __m256 dv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)blk));
                 const __m256 mv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 16)));
-                acc = _mm256_fmadd_ps(_mm256_mul_ps(dv, _mm256_set1_ps(h2f(a[b].d))), _mm256_cvtepi32_ps(h), acc);
-                acc = _mm256_fmadd_ps(mv, _mm256_set1_ps(h2f(a[b].s)), acc);
+                acc = _mm256_fmadd_ps(_mm256_mul_ps(dv, _mm256_set1_ps(ck_h2f(a[b].d))), _mm256_cvtepi32_ps(h), acc);
+                acc = _mm256_fmadd_ps(mv, _mm256_set1_ps(ck_h2f(a[b].s)), acc);
             }
             float t[8];
             _mm256_storeu_ps(t, acc);
@@ -373,7 +362,7 @@ CK_AVX2 void ck_attn_scores_avx2(int kv_type, const float *q, int64_t d, const v
             a1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 8), load8_kv(kv_type, row, i + 8), a1);
         }
         for (; i < d; i += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), load8_kv(kv_type, row, i), a0);
-        s[p] = hsum_ps(_mm256_add_ps(a0, a1)) * scale;
+        s[p] = ck_hsum_ps(_mm256_add_ps(a0, a1)) * scale;
     }
 }
 
@@ -500,7 +489,7 @@ CK_AVX2 void ck_softmax_avx2(float *x, int64_t n) {
         _mm256_storeu_ps(x + i, e);
         sv = _mm256_add_ps(sv, e);
     }
-    float sum = hsum_ps(sv);
+    float sum = ck_hsum_ps(sv);
     for (; i < n; i++) { x[i] = expf(x[i] - m); sum += x[i]; }
     const __m256 inv = _mm256_set1_ps(1.0f / sum);
     i = 0;
@@ -531,7 +520,7 @@ CK_AVX2 void ck_matmul_q8_0_x8_avx2(const void *wp, int64_t n, int64_t r0, int64
                 const __m256i sum = _mm256_add_epi32(_mm256_permute2x128_si256(lo, hi, 0x20),
                                                      _mm256_permute2x128_si256(lo, hi, 0x31));
                 const __m256 dv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)blk));
-                acc = _mm256_fmadd_ps(_mm256_mul_ps(dv, _mm256_set1_ps(h2f(a[b].d))), _mm256_cvtepi32_ps(sum), acc);
+                acc = _mm256_fmadd_ps(_mm256_mul_ps(dv, _mm256_set1_ps(ck_h2f(a[b].d))), _mm256_cvtepi32_ps(sum), acc);
             }
             _mm256_storeu_ps(y + c * ys + r, acc);
         }

@@ -13,10 +13,8 @@
 #include <string.h>
 
 #if defined(__x86_64__)
-#include <immintrin.h>
+#include "ckernels_avx2_common.h"
 
-#define CK_AVX2 __attribute__((target("avx2,fma,f16c")))
-#define CK_INLINE static inline __attribute__((always_inline, target("avx2,fma,f16c")))
 
 /// Decode prefetch distances in bytes ahead of the super-block being read: into L1 (KQ_PREFETCH) and into L2
 /// (KQ_PREFETCH_L2). Rows of a range are contiguous, so this runs on into the next row. Without them decode is
@@ -28,13 +26,6 @@
 #ifndef KQ_PREFETCH_L2
 #define KQ_PREFETCH_L2 4096
 #endif
-
-CK_INLINE float kq_hsum(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
 
 /// The eight 6-bit scales (bytes 0..7 of *sc) and mins (*mn) of a q4_K/q5_K `scales[12]` (layout in
 /// ckernels_quants.c, ck_k_scale_min), with 32-bit operations on the three 4-byte words.
@@ -99,7 +90,7 @@ CK_INLINE void kq_k45_row(const uint8_t *w, int64_t nb, const ck_block_q8_K *con
                 sumi[c] = _mm256_add_epi32(sumi[c], _mm256_add_epi32(pl, ph));
             }
         }
-        const float dw = _cvtsh_ss(d16), mw = _cvtsh_ss(m16);
+        const float dw = ck_h2f(d16), mw = ck_h2f(m16);
         for (int c = 0; c < nc; c++) {
             const float dy = a[c][b].d;
             const __m256i pm = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)a[c][b].bsums), mins);
@@ -107,7 +98,7 @@ CK_INLINE void kq_k45_row(const uint8_t *w, int64_t nb, const ck_block_q8_K *con
             acc[c] = _mm256_fnmadd_ps(_mm256_set1_ps(mw * dy), _mm256_cvtepi32_ps(pm), acc[c]);
         }
     }
-    for (int c = 0; c < nc; c++) out[c] = kq_hsum(acc[c]);
+    for (int c = 0; c < nc; c++) out[c] = ck_hsum_ps(acc[c]);
 }
 
 /// out[c] = dot(row `w` of q6_K, a[c]) over nb super-blocks, c in 0..<nc (nc ≤ 4); always inlined like kq_k45_row.
@@ -152,7 +143,7 @@ CK_INLINE void kq_q6_row(const ck_block_q6_K *w, int64_t nb, const ck_block_q8_K
                 }
             }
         }
-        const float dw = _cvtsh_ss(x->d);
+        const float dw = ck_h2f(x->d);
         for (int c = 0; c < nc; c++) {
             // Σ sc·(q − 32)·a = Σ sc·q·a − 32·Σ_k sc[k]·bsums[k].
             const __m256i off = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)a[c][b].bsums), s16);
@@ -160,7 +151,7 @@ CK_INLINE void kq_q6_row(const ck_block_q6_K *w, int64_t nb, const ck_block_q8_K
             acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(dw * a[c][b].d), _mm256_cvtepi32_ps(t), acc[c]);
         }
     }
-    for (int c = 0; c < nc; c++) out[c] = kq_hsum(acc[c]);
+    for (int c = 0; c < nc; c++) out[c] = ck_hsum_ps(acc[c]);
 }
 
 CK_AVX2 float ck_dot_q4_K_q8_K_avx2(int64_t n, const void *x, const void *y) {

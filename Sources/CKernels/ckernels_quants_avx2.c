@@ -7,19 +7,8 @@
 #include "ckernels_internal.h"
 
 #if defined(__x86_64__)
-#include <immintrin.h>
+#include "ckernels_avx2_common.h"
 
-#define CK_AVX2 __attribute__((target("avx2,fma,f16c")))
-#define CK_INLINE static inline __attribute__((always_inline, target("avx2,fma,f16c")))
-
-CK_INLINE float hsum8(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-CK_INLINE float f16(uint16_t h) { return _cvtsh_ss(h); }
 
 /// Nibbles of 16 bytes as 32 bytes: low nibbles in bytes 0..15, high nibbles in bytes 16..31.
 CK_INLINE __m256i nibbles32(const uint8_t *qs) {
@@ -50,9 +39,9 @@ CK_AVX2 float ck_dot_q5_0_q8_0_avx2(int64_t n, const void *vx, const void *vy) {
         const __m256i bx = _mm256_or_si256(nibbles32(x[b].qs), hb);
         const __m256i by = _mm256_loadu_si256((const __m256i *)y[b].qs);
         const __m256i p = madd_u8_i8(_mm256_sign_epi8(bx, bx), _mm256_sign_epi8(by, bx));
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(x[b].d) * f16(y[b].d)), _mm256_cvtepi32_ps(p), acc);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(ck_h2f(x[b].d) * ck_h2f(y[b].d)), _mm256_cvtepi32_ps(p), acc);
     }
-    return hsum8(acc);
+    return ck_hsum_ps(acc);
 }
 
 CK_AVX2 float ck_dot_q5_1_q8_1_avx2(int64_t n, const void *vx, const void *vy) {
@@ -63,10 +52,10 @@ CK_AVX2 float ck_dot_q5_1_q8_1_avx2(int64_t n, const void *vx, const void *vy) {
         const __m256i hb = _mm256_and_si256(bit_bytes(x[b].qh), _mm256_set1_epi8(0x10));
         const __m256i bx = _mm256_or_si256(nibbles32(x[b].qs), hb);
         const __m256i by = _mm256_loadu_si256((const __m256i *)y[b].qs);
-        summ += f16(x[b].m) * f16(y[b].s);
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(x[b].d) * f16(y[b].d)), _mm256_cvtepi32_ps(madd_u8_i8(bx, by)), acc);
+        summ += ck_h2f(x[b].m) * ck_h2f(y[b].s);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(ck_h2f(x[b].d) * ck_h2f(y[b].d)), _mm256_cvtepi32_ps(madd_u8_i8(bx, by)), acc);
     }
-    return hsum8(acc) + summ;
+    return ck_hsum_ps(acc) + summ;
 }
 
 // The K-quant dot products are in ckernels_kquants_avx2.c.
@@ -78,7 +67,7 @@ CK_AVX2 float ck_dot_bf16_f32_avx2(int64_t n, const uint16_t *x, const float *y)
         const __m256i w = _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(x + i))), 16);
         a0 = _mm256_fmadd_ps(_mm256_castsi256_ps(w), _mm256_loadu_ps(y + i), a0);
     }
-    float s = hsum8(a0);
+    float s = ck_hsum_ps(a0);
     for (; i < n; i++) s += ck_bf16_to_fp32(x[i]) * y[i];
     return s;
 }

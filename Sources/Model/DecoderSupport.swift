@@ -1,5 +1,6 @@
 // Pieces shared by the MoE decoder models (DeepseekV2Model, MoEDecoderModel): batch validation and block-table
-// indexing, chunking into `maxBatchTokens`, RoPE angle tables (plain and YaRN) and the LM head over wanted rows.
+// indexing, chunking into `maxBatchTokens`, RoPE angle tables (plain and YaRN) and the LM head over wanted rows;
+// and, for every model, the load-time weight preparation (`WeightRepacker.prepare`).
 import Compute
 import Foundation
 
@@ -98,5 +99,14 @@ enum DecoderSupport {
             matmul(h, numTokens: j - i, output, logits + i * vocab)                           // [m, vocab]
             i = j
         }
+    }
+}
+
+extension WeightRepacker {
+    /// `w` as the kernels will read it under `options`: copied into huge-page memory (Q4_1/Q8_0 repacked) by
+    /// `repack`, or the file mapping's own view when `options.floatReference` (the float path dequantizes rows)
+    /// or `!options.repackWeights` (`--no-repack`).
+    func prepare(_ w: WeightMatrix, _ options: ModelOptions) -> WeightMatrix {
+        options.floatReference || !options.repackWeights ? w : repack(w)
     }
 }

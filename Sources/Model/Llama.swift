@@ -99,9 +99,9 @@ public final class LlamaModel: LanguageModel, @unchecked Sendable {
         tokenEmbedding = try tl.matrix("token_embd.weight", rows: vocab, cols: embd)
         outputNorm = try tl.vector("output_norm.weight", count: embd)
         let out = tl.has("output.weight") ? try tl.matrix("output.weight", rows: vocab, cols: embd) : tokenEmbedding
-        output = options.floatReference || !options.repackWeights ? out : repacker.repack(out)
         let repacker = self.repacker
-        func rp(_ w: WeightMatrix) -> WeightMatrix { options.floatReference || !options.repackWeights ? w : repacker.repack(w) }
+        func rp(_ w: WeightMatrix) -> WeightMatrix { repacker.prepare(w, options) }
+        output = rp(out)
         var layers: [LlamaLayer] = []
         for i in 0..<numLayers {
             let p = "blk.\(i)."

@@ -24,8 +24,8 @@ public struct ModelOptions: Sendable {
     /// fixtures' `dequant_f32` reference behaviour, for verification).
     public var floatReference: Bool = false
     /// Copy (and for Q4_1/Q8_0 repack) the quantized weights into huge-page memory at load (`WeightRepacker`,
-    /// default true). False keeps them in the file mapping: no copy at load and no page cache needed beside the
-    /// copy, but decode is slower (4 KiB pages, plain Q4_1/Q8_0 layout). llama-server's `--no-repack`.
+    /// default true). False keeps them in the file mapping: no copy at load, but decode is slower (4 KiB pages,
+    /// plain Q4_1/Q8_0 layout). llama-server's `--no-repack`.
     public var repackWeights: Bool = true
 
     /// Options with `threads` compute threads.

@@ -100,7 +100,7 @@ public final class Qwen2Model: LanguageModel, @unchecked Sendable {
 
         var tl = TensorLoader(gguf: gguf)
         let repacker = self.repacker
-        func rp(_ w: WeightMatrix) -> WeightMatrix { options.floatReference || !options.repackWeights ? w : repacker.repack(w) }
+        func rp(_ w: WeightMatrix) -> WeightMatrix { repacker.prepare(w, options) }
         tokenEmbedding = try tl.matrix("token_embd.weight", rows: vocab, cols: embd)
         outputNorm = try tl.vector("output_norm.weight", count: embd)
         output = rp(tl.has("output.weight") ? try tl.matrix("output.weight", rows: vocab, cols: embd) : tokenEmbedding)

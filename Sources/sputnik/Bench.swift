@@ -32,6 +32,9 @@ struct Bench: ParsableCommand {
     @Flag(help: "Skip the warm-up run before each test.")
     var noWarmup = false
 
+    @Flag(name: .customLong("no-repack"), help: "Keep quantized weights in the file mapping (as `serve --no-repack`).")
+    var noRepack = false
+
     @Option(name: .customLong("kv-type"), help: "KV cache element type: f16 or f32.")
     var kvType: String = "f16"
 
@@ -81,7 +84,7 @@ struct Bench: ParsableCommand {
                 let lm: LanguageModel
                 do {
                     lm = try ModelLoader.load(gguf, options: ModelOptions(threads: t, kvCacheType: kv,
-                                                                          maxBatchTokens: 512))
+                                                                          maxBatchTokens: 512, repackWeights: !noRepack))
                 } catch {
                     throw BenchError.cannotLoad(path: path, reason: "\(error)")
                 }
