@@ -2,6 +2,7 @@
 #   make serve   installs system packages, downloads the default model, builds (release) and serves on :8080
 #   make test    the whole test suite (Swift unit/integration tests, then the end-to-end tests)
 #   make bench   throughput (llama-bench style), memory bandwidth and decode roofline → BENCHMARKS.md
+#   make fuzz    the HTTP fuzz smoke pass: FUZZ_N (20000) hostile inputs over loopback; the server must stay alive
 #   make bench-compare  the same pp512/tg128 on Sputnik and llama.cpp (xllamacpp), alternating → BENCHMARKS.md
 SHELL := /bin/bash
 MODELS_DIR ?= models
@@ -12,7 +13,7 @@ VENV ?= .venv
 JOBS ?= $(shell nproc)
 RELEASE_BIN := .build/release/sputnik
 
-.PHONY: serve test deps models test-models models-all build build-tests test-swift test-e2e venv clean bench bench-models bench-compare bench-tokenize synth synth-q4k
+.PHONY: fuzz serve test deps models test-models models-all build build-tests test-swift test-e2e venv clean bench bench-models bench-compare bench-tokenize synth synth-q4k
 
 deps:
 	@scripts/install-deps.sh
@@ -49,6 +50,13 @@ test-e2e: test-models build-tests venv
 	SPUTNIK_BIN=$(abspath $(RELEASE_BIN)) SPUTNIK_MODEL=$(abspath $(MODEL)) $(VENV)/bin/python -m pytest -q Tests/e2e
 
 test: test-swift test-e2e
+
+# `make test` runs 2,000 inputs of it (Tests/e2e/test_hostile_input.py); this is the full pass (~9 min here).
+FUZZ_N ?= 20000
+FUZZ_SEED ?= 1
+fuzz: models venv
+	$(SWIFT) build -c release --product sputnik -j $(JOBS)
+	$(VENV)/bin/python scripts/fuzz_smoke.py --bin $(RELEASE_BIN) --model $(MODEL) -n $(FUZZ_N) --seed $(FUZZ_SEED)
 
 # Benchmarks (BENCHMARKS.md explains the definitions). BENCH_ARGS are `sputnik bench` flags.
 BENCH_MODEL ?= $(MODELS_DIR)/SmolLM2-135M-Instruct.Q4_1.gguf

@@ -102,7 +102,7 @@ public final class Engine: @unchecked Sendable {
                        onEvent: @escaping @Sendable (GenerationEvent) -> Void) throws -> GenerationHandle {
         guard !request.promptTokens.isEmpty else { throw EngineError.emptyPrompt }
         let limit = min(config.contextSize, config.numBlocks * config.blockSize)
-        guard request.promptTokens.count + request.maxNewTokens <= limit else {
+        guard request.maxNewTokens >= 1, request.maxNewTokens <= limit - request.promptTokens.count else {
             throw EngineError.contextLengthExceeded(promptTokens: request.promptTokens.count,
                                                     maxNewTokens: request.maxNewTokens, limit: limit)
         }

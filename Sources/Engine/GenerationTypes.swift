@@ -55,7 +55,7 @@ public enum EngineError: Error, Equatable, CustomStringConvertible {
         switch self {
         case .queueFull(let l): return "the server is busy: \(l) requests are already waiting"
         case .contextLengthExceeded(let p, let m, let l):
-            return "This model's maximum context length is \(l) tokens. However, you requested \(p + m) tokens "
+            return "This model's maximum context length is \(l) tokens. However, you requested \(m > Int.max - p ? Int.max : p + m) tokens "
                 + "(\(p) in the messages, \(m) in the completion). Please reduce the length of the messages or completion."
         case .emptyPrompt: return "the prompt is empty"
         case .shuttingDown: return "the server is shutting down"

@@ -2,11 +2,11 @@ import Foundation
 
 /// Per-request sampling settings (OpenAI names; `top_k` and `min_p` as llama-server and vLLM take them).
 public struct SamplingParams: Sendable, Equatable {
-    /// 0 means greedy (argmax, ties to the lowest id).
+    /// 0 (or anything below `greedyTemperature`) means greedy (argmax, ties to the lowest id).
     public var temperature: Double = 1.0
     /// Nucleus mass in (0, 1]; 1 disables.
     public var topP: Double = 1.0
-    /// Keep the k most likely tokens; 0 disables.
+    /// Keep the k most likely tokens; 0, or k of at least the vocabulary size, disables.
     public var topK: Int = 0
     /// Drop tokens whose probability is below `minP` × the top probability; 0 disables.
     public var minP: Double = 0.0
@@ -21,8 +21,12 @@ public struct SamplingParams: Sendable, Equatable {
         self.seed = seed
     }
 
-    /// Whether this samples deterministically by argmax.
-    public var isGreedy: Bool { temperature <= 0 || topK == 1 }
+    /// Temperatures below this are greedy: `1 / temperature` would overflow `Float` (a temperature of 1e-300
+    /// made every draw token 0) long before a smaller temperature changes which token wins.
+    public static let greedyTemperature = 1e-5
+
+    /// Whether this samples deterministically by argmax (temperature below `greedyTemperature`, or top-k 1).
+    public var isGreedy: Bool { temperature < Self.greedyTemperature || topK == 1 }
 }
 
 /// A small, fast, seedable generator (xoshiro256**), so `seed` reproduces a request's samples whatever else
@@ -91,14 +95,16 @@ public struct Sampler {
         precondition(logits.count == indices.count)
         if params.isGreedy { return Self.greedy(logits) }
         let n = logits.count
-        if params.topK <= 0 && params.topP >= 1 && params.minP <= 0 {
+        // A top-k of the whole vocabulary or more keeps every token: it truncates nothing.
+        let topK = params.topK > 0 && params.topK < n ? params.topK : 0
+        if topK == 0 && params.topP >= 1 && params.minP <= 0 {
             return Self.sampleFull(logits, invT: Float(1.0 / params.temperature), rng: &rng)
         }
         // Candidates: all, or the top-k (partial selection by sorting only what is needed).
         var count = n
         for i in 0..<n { indices[i] = Int32(i) }
-        if params.topK > 0 && params.topK < n {
-            count = params.topK
+        if topK > 0 {
+            count = topK
             indices.withUnsafeMutableBufferPointer { idx in
                 Self.partialTop(idx, k: count, logits: logits)
             }
@@ -164,25 +170,40 @@ public struct Sampler {
         return Int32(last)
     }
 
-    /// Moves the `k` largest logits to the front of `idx`, sorted descending (ties to the lower id).
-    private static func partialTop(_ idx: UnsafeMutableBufferPointer<Int32>, k: Int, logits: UnsafeBufferPointer<Float>) {
-        func before(_ a: Int32, _ b: Int32) -> Bool {
+    /// Moves the `k` largest logits to the front of `idx`, sorted descending (ties to the lower id), in
+    /// O(V log k) time and no allocation: `idx[0..<k]` is kept as a binary heap whose root is the worst of the best
+    /// k seen so far, then heap-sorted. `idx`: `[V]` token ids; `k` in `1..<V`.
+    static func partialTop(_ idx: UnsafeMutableBufferPointer<Int32>, k: Int, logits: UnsafeBufferPointer<Float>) {
+        /// Whether token `a` ranks before token `b` (higher logit, then lower id).
+        @inline(__always) func before(_ a: Int32, _ b: Int32) -> Bool {
             let x = logits[Int(a)], y = logits[Int(b)]
             return x > y || (x == y && a < b)
         }
-        // Keep a sorted window of the best k seen so far (k is small in practice).
-        for i in 0..<k {
-            var j = i
+        /// Restores the heap property below `root` in `idx[0..<n]`: every parent ranks after its children.
+        @inline(__always) func siftDown(_ root: Int, _ n: Int) {
+            var i = root
             let v = idx[i]
-            while j > 0 && before(v, idx[j - 1]) { idx[j] = idx[j - 1]; j -= 1 }
-            idx[j] = v
+            while true {
+                var child = 2 * i + 1
+                if child >= n { break }
+                if child + 1 < n && before(idx[child], idx[child + 1]) { child += 1 }
+                guard before(v, idx[child]) else { break }
+                idx[i] = idx[child]
+                i = child
+            }
+            idx[i] = v
         }
-        for i in k..<idx.count {
-            let v = idx[i]
-            guard before(v, idx[k - 1]) else { continue }
-            var j = k - 1
-            while j > 0 && before(v, idx[j - 1]) { idx[j] = idx[j - 1]; j -= 1 }
-            idx[j] = v
+        for i in stride(from: k / 2 - 1, through: 0, by: -1) { siftDown(i, k) }
+        for i in k..<idx.count where before(idx[i], idx[0]) {
+            idx.swapAt(0, i)   // the evicted id goes to the tail, so `idx` stays a permutation
+            siftDown(0, k)
+        }
+        // Heap sort: the worst goes to the back each time, leaving the best k in descending order.
+        var n = k
+        while n > 1 {
+            n -= 1
+            idx.swapAt(0, n)
+            siftDown(0, n)
         }
     }
 }

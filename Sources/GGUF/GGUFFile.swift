@@ -217,9 +217,16 @@ public final class GGUFFile: @unchecked Sendable {
                 throw GGUFError.corrupt(path: r.path, what: "tensor '\(name)' has \(nDims) dimensions")
             }
             var dims: [Int] = []
+            var elements = 1
             for _ in 0..<nDims {
                 let d: UInt64 = try r.read("shape of '\(name)'")
                 guard d < (1 << 40) else { throw GGUFError.corrupt(path: r.path, what: "tensor '\(name)' dimension \(d)") }
+                // The element count is checked here, once, so `elementCount` and `byteCount` cannot overflow later.
+                let (product, overflow) = elements.multipliedReportingOverflow(by: Int(d))
+                guard !overflow, product < (1 << 50) else {
+                    throw GGUFError.corrupt(path: r.path, what: "tensor '\(name)' has more than 2^50 elements")
+                }
+                elements = product
                 dims.append(Int(d))
             }
             let rawType: UInt32 = try r.read("type of '\(name)'")

@@ -34,14 +34,18 @@ struct FieldReader {
         return b
     }
 
-    func int(_ key: String, min: Int? = nil, max: Int? = nil) throws(APIError) -> Int? {
+    /// An integral number in `[min, max]`. The default range is that of a 32-bit signed integer: every count a
+    /// client sends is bounded at this edge, so arithmetic on it past validation cannot overflow. A number that is
+    /// not integral (`1.5`), out of range (`2^63`, `1e308`, a 40-digit literal) or not a number (`"10"`) is a 400
+    /// naming the field; `null` counts as absent.
+    func int(_ key: String, min: Int = Int(Int32.min), max: Int = Int(Int32.max)) throws(APIError) -> Int? {
         guard let v = raw(key) else { return nil }
         guard case .number = v else { throw typeError(key, "an integer", v) }
         guard let i = v.intValue else {
             throw APIError.invalidRequest("'\(path(key))' must be an integer, got \(v)", param: path(key))
         }
-        if let min, i < min { throw APIError.invalidRequest("'\(path(key))' must be >= \(min), got \(i)", param: path(key)) }
-        if let max, i > max { throw APIError.invalidRequest("'\(path(key))' must be <= \(max), got \(i)", param: path(key)) }
+        if i < min { throw APIError.invalidRequest("'\(path(key))' must be >= \(min), got \(i)", param: path(key)) }
+        if i > max { throw APIError.invalidRequest("'\(path(key))' must be <= \(max), got \(i)", param: path(key)) }
         return i
     }
 
@@ -108,8 +112,11 @@ public struct SamplingParameters: Sendable, Equatable {
     public var n = 1
     /// End-user id for logs.
     public var user: String?
-    /// Scheduling priority (lower = sooner, vLLM convention).
+    /// Scheduling priority (lower = sooner, vLLM convention), in `-priorityBound...priorityBound`. Honoured only when
+    /// the server runs `--scheduling-policy priority`; under the default `fcfs` a non-zero value is refused (as vLLM does).
     public var priority: Int?
+    /// Largest magnitude of `priority` a client may send.
+    public static let priorityBound = 100
     /// Keep generating past end-of-generation tokens (vLLM's `ignore_eos`; benchmarks use it).
     public var ignoreEOS = false
 
@@ -148,7 +155,7 @@ public struct SamplingParameters: Sendable, Equatable {
                 throw APIError.invalidRequest("'stop' must be a string or an array of strings, got \(stop.typeName)", param: "stop")
             }
         }
-        s.seed = try f.int("seed")
+        s.seed = try f.int("seed", min: Int(Int64.min), max: Int(Int64.max))
         s.stream = try f.bool("stream") ?? false
         if let opts = try f.object("stream_options") {
             guard s.stream else {
@@ -171,7 +178,7 @@ public struct SamplingParameters: Sendable, Equatable {
             throw APIError.invalidRequest("Only n=1 is supported; got n=\(s.n)", param: "n")
         }
         s.user = try f.string("user")
-        s.priority = try f.int("priority")
+        s.priority = try f.int("priority", min: -SamplingParameters.priorityBound, max: SamplingParameters.priorityBound)
         s.ignoreEOS = try f.bool("ignore_eos") ?? false
         return s
     }

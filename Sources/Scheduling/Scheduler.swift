@@ -97,9 +97,10 @@ public struct Scheduler: Sendable {
     public mutating func add(id: Int, promptTokens: [Int32], maxNewTokens: Int, priority: Int = 0) throws {
         precondition(!promptTokens.isEmpty && maxNewTokens >= 1)
         guard requests[id] == nil else { throw SchedulingError.duplicateId(id) }
-        let needed = promptTokens.count + maxNewTokens
         let limit = min(config.maxModelLen, config.numBlocks * config.blockSize)
-        guard needed <= limit else { throw SchedulingError.requestTooLarge(needed: needed, limit: limit) }
+        guard maxNewTokens <= limit - promptTokens.count else {
+            throw SchedulingError.requestTooLarge(needed: maxNewTokens > Int.max - promptTokens.count ? Int.max : promptTokens.count + maxNewTokens, limit: limit)
+        }
         arrivals += 1
         requests[id] = SchedulerRequest(tokens: promptTokens, numPromptTokens: promptTokens.count,
                                         maxNewTokens: maxNewTokens, priority: priority, arrival: arrivals, id: id)

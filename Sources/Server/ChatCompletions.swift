@@ -13,6 +13,11 @@ extension SputnikServer {
         case .success(let r): request = r
         case .failure(let e): return sendError(res, e)
         }
+        if let p = request.priority, p != 0, options.schedulingPolicy != "priority" {
+            return sendError(res, APIError.invalidRequest(
+                "'priority' \(p) needs a server started with --scheduling-policy priority; this one serves first come, first served",
+                param: "priority"))
+        }
         let prompt: [Int32]
         do { prompt = try promptTokens(for: request) } catch let e as APIError { return sendError(res, e) } catch {
             return sendError(res, APIError.internal("\(error)"))
@@ -21,15 +26,16 @@ extension SputnikServer {
         if prompt.count >= ctx {
             return sendError(res, APIError.contextLengthExceeded(requested: prompt.count, limit: ctx, promptTokens: prompt.count))
         }
+        // `max_tokens` is bounded to 32 bits by the request decoder, so `prompt.count + maxNew` cannot overflow.
         let maxNew = request.effectiveMaxTokens ?? (ctx - prompt.count)
-        if prompt.count + maxNew > ctx {
+        if maxNew > ctx - prompt.count {
             return sendError(res, APIError.contextLengthExceeded(requested: prompt.count + maxNew, limit: ctx,
                                                                  promptTokens: prompt.count))
         }
         var sampling = SamplingParams()
         sampling.temperature = request.temperature ?? 1.0
         sampling.topP = request.topP ?? 1.0
-        sampling.topK = max(0, request.topK ?? 0)
+        sampling.topK = max(0, request.topK ?? 0)   // -1 and 0 disable; k ≥ the vocabulary keeps every token
         sampling.minP = request.minP ?? 0
         sampling.seed = request.seed.map { UInt64(bitPattern: Int64($0)) }
         let gen = GenerationRequest(promptTokens: prompt, maxNewTokens: maxNew, sampling: sampling,
@@ -99,7 +105,7 @@ extension SputnikServer {
         switch error as? EngineError {
         case .queueFull?: return APIError.rateLimited("\(error)")
         case .contextLengthExceeded(let p, let m, let l)?:
-            return APIError.contextLengthExceeded(requested: p + m, limit: l, promptTokens: p)
+            return APIError.contextLengthExceeded(requested: m > Int.max - p ? Int.max : p + m, limit: l, promptTokens: p)
         case .shuttingDown?: return APIError.overloaded("\(error)")
         default: return APIError.invalidRequest("\(error)", param: nil)
         }

@@ -30,6 +30,9 @@ public struct ServerOptions: Sendable {
     public var chatTemplatePath: String?
     /// Largest request body accepted, bytes.
     public var maxBodyBytes = 8 * 1024 * 1024
+    /// `--scheduling-policy` (vLLM's flag): "fcfs" (default: a request's `priority` must be 0 or absent) or
+    /// "priority" (requests are served by `priority`, lower first, in -100...100, then by arrival).
+    public var schedulingPolicy = "fcfs"
     /// Seconds an idle keep-alive connection is kept open.
     public var idleTimeout = 60.0
 
@@ -48,6 +51,7 @@ public struct ServerOptions: Sendable {
         try check(maxNumBatchedTokens >= 1, "max-num-batched-tokens", "must be at least 1")
         try check([1, 2, 4, 8, 16, 32, 64, 128].contains(blockSize), "block-size", "must be a power of two up to 128")
         try check(["f16", "f32"].contains(kvCacheType), "kv-cache-type", "must be f16 or f32")
+        try check(["fcfs", "priority"].contains(schedulingPolicy), "scheduling-policy", "must be fcfs or priority")
         try check(maxQueuedRequests >= 0, "max-queued-requests", "must be at least 0")
     }
 }

@@ -3,6 +3,13 @@ import OpenAIAPI
 
 /// llama-server-compatible `POST /tokenize` and `POST /detokenize`.
 extension SputnikServer {
+    /// Most tokens one `/tokenize` answers (413 beyond): a bit over 7 MiB of JSON at most.
+    static let maxTokenizeTokens = 1 << 20
+    /// Most tokens one `/tokenize` with `with_pieces` answers (413 beyond): each is an object with its text.
+    static let maxTokenizePieces = 1 << 16
+    /// Most bytes of text one `/detokenize` answers (413 beyond).
+    static let maxDetokenizeBytes = 4 << 20
+
     /// `{"content": String, "add_special": Bool = false, "parse_special": Bool = true, "with_pieces": Bool = false}`
     /// → `{"tokens": [Int]}` (or `[{"id", "piece"}]` with `with_pieces`).
     func handleTokenize(_ req: HTTPRequest, _ res: HTTPResponder) {
@@ -16,8 +23,28 @@ extension SputnikServer {
             let parseSpecial = try flag(json, "parse_special", default: true)
             let withPieces = try flag(json, "with_pieces", default: false)
             let ids = tokenizer.encode(content, addSpecial: addSpecial, parseSpecial: parseSpecial)
+            // Bounded before the answer is built: an 8 MiB body is ~2M tokens, and pieces cost an object each.
+            let limit = withPieces ? Self.maxTokenizePieces : Self.maxTokenizeTokens
+            guard ids.count <= limit else {
+                var e = APIError.invalidRequest(
+                    "'content' is \(ids.count) tokens; /tokenize answers at most \(limit) tokens"
+                        + (withPieces ? " with 'with_pieces' (\(Self.maxTokenizeTokens) without)" : ""),
+                    param: "content", code: "request_too_large")
+                e.status = 413
+                throw e
+            }
+            guard withPieces else {
+                // Plain ids are written straight out: no JSON tree of up to a million numbers.
+                var out = Array(#"{"tokens":["#.utf8)
+                out.reserveCapacity(out.count + ids.count * 7 + 2)
+                for (i, id) in ids.enumerated() {
+                    if i > 0 { out.append(UInt8(ascii: ",")) }
+                    out.append(contentsOf: String(id).utf8)
+                }
+                out.append(contentsOf: "]}".utf8)
+                return sendJSON(res, 200, out)
+            }
             let tokens: [JSONValue] = ids.map { id in
-                guard withPieces else { return .int(Int(id)) }
                 let bytes = tokenizer.tokenBytes(id, renderSpecial: true)
                 let piece: JSONValue = String(validating: bytes, as: UTF8.self).map { .string($0) }
                     ?? .array(bytes.map { .int(Int($0)) })
@@ -43,6 +70,15 @@ extension SputnikServer {
                                                   param: "tokens")
                 }
                 ids.append(Int32(id))
+            }
+            // Bounded before the text is built: escaped as JSON, 4 MiB of text stays under the 32 MiB output cap.
+            var textBytes = 0
+            for id in ids { textBytes += tokenizer.tokenBytes(id, renderSpecial: true).count }
+            guard textBytes <= Self.maxDetokenizeBytes else {
+                var e = APIError.invalidRequest("These \(ids.count) tokens are \(textBytes) bytes of text; /detokenize answers at most \(Self.maxDetokenizeBytes)",
+                                                param: "tokens", code: "request_too_large")
+                e.status = 413
+                throw e
             }
             let text = tokenizer.detokenize(ids, renderSpecial: true)
             sendJSON(res, 200, JSONValue.object([("content", .string(text))]).encoded())

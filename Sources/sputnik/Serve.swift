@@ -35,6 +35,9 @@ struct Serve: ParsableCommand {
     var kvCacheType: String?
     @Option(name: .customLong("max-queued-requests"), help: "Waiting requests before 429 (default 256).")
     var maxQueuedRequests: Int?
+    @Option(name: .customLong("scheduling-policy"),
+            help: "fcfs (default; a request's 'priority' must be 0) or priority (serve by 'priority' -100...100, lower first).")
+    var schedulingPolicy: String?
     @Option(name: .customLong("api-key"), help: "Require 'Authorization: Bearer KEY' (or env SPUTNIK_API_KEY).")
     var apiKey: String?
     @Option(name: .customLong("chat-template"), help: "Jinja chat template file overriding the GGUF's.")
@@ -67,6 +70,7 @@ struct Serve: ParsableCommand {
         o.blockSize = try blockSize ?? file.int("block-size") ?? o.blockSize
         o.kvCacheType = kvCacheType ?? file.string("kv-cache-type") ?? o.kvCacheType
         o.maxQueuedRequests = try maxQueuedRequests ?? file.int("max-queued-requests") ?? o.maxQueuedRequests
+        o.schedulingPolicy = schedulingPolicy ?? file.string("scheduling-policy") ?? o.schedulingPolicy
         o.apiKey = apiKey ?? file.string("api-key") ?? ProcessInfo.processInfo.environment["SPUTNIK_API_KEY"]
         o.chatTemplatePath = chatTemplate ?? file.string("chat-template")
         o.kvCacheMemory = try kvCacheMemory ?? file.int("kv-cache-memory")
@@ -119,7 +123,7 @@ struct ConfigFile {
         guard let map = parsed as? [String: Any] else { throw ValidationError("config file \(path): expected a mapping of option: value") }
         let known: Set<String> = ["model", "alias", "host", "port", "threads", "ctx-size", "max-num-seqs",
                                   "max-num-batched-tokens", "block-size", "kv-cache-type", "max-queued-requests",
-                                  "api-key", "chat-template", "log-level", "kv-cache-memory",
+                                  "scheduling-policy", "api-key", "chat-template", "log-level", "kv-cache-memory",
                                   "enable-prefix-caching", "repack"]
         if let bad = map.keys.first(where: { !known.contains($0) }) {
             throw ValidationError("config file \(path): unknown key '\(bad)'")

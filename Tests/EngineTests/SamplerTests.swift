@@ -47,4 +47,43 @@ final class SamplerTests: XCTestCase {
         XCTAssertEqual(f0, 0.5, accuracy: 0.04)
         XCTAssertEqual(f2, 0.2, accuracy: 0.04)
     }
+
+    // Issue 21 item 8: a temperature of 1e-300 made 1/T infinite, and every draw returned token 0.
+    func testTinyTemperatureIsGreedy() {
+        let logits: [Float] = [0.5, -1, 3, 2.9, 0]
+        for t in [1e-300, 1e-30, 1e-6] {
+            XCTAssertEqual(sample(logits, SamplingParams(temperature: t), seed: 3, n: 20), Array(repeating: 2, count: 20), "T=\(t)")
+            XCTAssertEqual(sample(logits, SamplingParams(temperature: t, topP: 0.9, topK: 3), seed: 3, n: 5),
+                           Array(repeating: 2, count: 5), "T=\(t) with truncation")
+        }
+    }
+
+    // Issue 21 item 3: top-k selection is a heap (O(V log k)); it must match a full sort, ties to the lower id.
+    func testPartialTopMatchesFullSort() {
+        var rng = SeededGenerator(seed: 9)
+        for (v, ks) in [(1, [Int]()), (2, [1]), (7, [1, 2, 3, 6]), (1000, [1, 2, 17, 500, 999]), (4099, [40, 4098])] {
+            // Few distinct values, so ties are common.
+            let logits: [Float] = (0..<v).map { _ in Float(rng.next() % 13) - 6 }
+            let order: [Int32] = (0..<Int32(v)).sorted { (a: Int32, b: Int32) -> Bool in
+                let x = logits[Int(a)], y = logits[Int(b)]
+                return x > y || (x == y && a < b)
+            }
+            for k in ks {
+                var idx = Array(0..<Int32(v))
+                logits.withUnsafeBufferPointer { l in
+                    idx.withUnsafeMutableBufferPointer { Sampler.partialTop($0, k: k, logits: l) }
+                }
+                XCTAssertEqual(Array(idx[0..<k]), Array(order[0..<k]), "V=\(v) k=\(k)")
+                XCTAssertEqual(Set(idx), Set(0..<Int32(v)), "a permutation")
+            }
+        }
+    }
+
+    // A top-k of the whole vocabulary or more truncates nothing: the draws are those of top-k 0, seed for seed.
+    func testTopKBeyondVocabularyKeepsEveryToken() {
+        let logits: [Float] = (0..<64).map { Float($0 % 5) * 0.4 }
+        let all = sample(logits, SamplingParams(temperature: 1, topK: 0), seed: 5, n: 40)
+        XCTAssertEqual(sample(logits, SamplingParams(temperature: 1, topK: 64), seed: 5, n: 40), all)
+        XCTAssertEqual(sample(logits, SamplingParams(temperature: 1, topK: 151_935), seed: 5, n: 40), all)
+    }
 }

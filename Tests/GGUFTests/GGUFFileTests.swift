@@ -132,4 +132,20 @@ final class GGUFFileTests: XCTestCase {
             guard case .corrupt = $0 as! GGUFError else { return XCTFail("\($0)") }
         }
     }
+
+    // Issue 21: dimension products from the file are checked once, at parse time. Four dimensions of 2^39 each
+    // (every one under the per-dimension bound) made `elementCount` trap with an arithmetic overflow.
+    func testDimensionProductOverflowIsCorruptNotATrap() throws {
+        func le<T: FixedWidthInteger>(_ v: T) -> [UInt8] { withUnsafeBytes(of: v.littleEndian) { Array($0) } }
+        for dims in [[UInt64](repeating: 1 << 39, count: 4), [1 << 39, 1 << 39], [1 << 32, 1 << 20]] {
+            var b = Array("GGUF".utf8) + le(UInt32(3)) + le(UInt64(1)) + le(UInt64(0))
+            b += le(UInt64(1)) + Array("w".utf8) + le(UInt32(dims.count))
+            for d in dims { b += le(d) }
+            b += le(UInt32(0)) + le(UInt64(0))
+            b += [UInt8](repeating: 0, count: 64)
+            XCTAssertThrowsError(try GGUFFile(path: try write(b, "dims.gguf")), "\(dims)") {
+                guard case .corrupt = $0 as! GGUFError else { return XCTFail("\($0)") }
+            }
+        }
+    }
 }

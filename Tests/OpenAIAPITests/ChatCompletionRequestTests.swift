@@ -189,4 +189,34 @@ final class ChatCompletionRequestTests: XCTestCase {
         XCTAssertEqual(r.messages[0].toolCalls[0].arguments, #"{"b":1,"a":2}"#)
         XCTAssertEqual(r.messages[0].content, "")
     }
+
+    // Issue 21: every integer field is bounded at the edge (32-bit unless documented), so nothing after
+    // validation can overflow. Each hostile literal is a 400 naming the field, or accepted in the documented range.
+    func testHostileNumbersAreBoundedAtTheEdge() throws {
+        let literals = ["0", "-1", "2147483647", "2147483648", "9007199254740993", "9223372036854775807",
+                        "9223372036854775808", "18446744073709551616", "1e308", "1.5", #""10""#, "null",
+                        "1234567890123456789012345678901234567890"]
+        // field → the literals (by index) that are valid values of it; all others must be a 400 naming the field.
+        let accepted: [String: Set<Int>] = [
+            "max_tokens": [2], "max_completion_tokens": [2], "top_k": [0, 1, 2], "n": [],
+            "seed": [0, 1, 2, 3, 4, 5], "priority": [0, 1], "temperature": [0, 9], "top_p": [], "min_p": [0],
+            "presence_penalty": [0, 1, 9], "frequency_penalty": [0, 1, 9], "repetition_penalty": [2, 3, 4, 5, 6, 7, 8, 9, 12],
+        ]
+        for (field, ok) in accepted {
+            for (i, lit) in literals.enumerated() {
+                let body = #"{"messages":\#(user),"\#(field)":\#(lit)}"#
+                if lit == "null" || ok.contains(i) {
+                    XCTAssertNoThrow(try decode(body).get(), body)
+                } else {
+                    assert400(body, param: field)
+                }
+            }
+        }
+        let r = try decode(#"{"messages":\#(user),"max_tokens":2147483647,"seed":9223372036854775807,"priority":-100}"#).get()
+        XCTAssertEqual(r.maxTokens, Int(Int32.max))
+        XCTAssertEqual(r.seed, Int.max)
+        XCTAssertEqual(r.priority, -100)
+        assert400(#"{"messages":\#(user),"priority":101}"#, param: "priority")
+        assert400(#"{"messages":\#(user),"priority":-101}"#, param: "priority")
+    }
 }

@@ -22,12 +22,12 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, *extra: str):
+    def __init__(self, *extra: str, model: str = MODEL):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = open(f"/tmp/sputnik-e2e-{self.port}.log", "w+")
         self.proc = subprocess.Popen(
-            [BIN, "serve", "--model", MODEL, "--host", "127.0.0.1", "--port", str(self.port),
+            [BIN, "serve", "--model", model, "--host", "127.0.0.1", "--port", str(self.port),
              "--threads", "2", "--ctx-size", "2048", "--alias", "smollm2", *extra],
             stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 120
