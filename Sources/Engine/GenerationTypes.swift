@@ -4,8 +4,8 @@ import Scheduling
 public struct GenerationRequest: Sendable {
     /// The prompt, already templated and tokenized. `[numPromptTokens]`
     public var promptTokens: [Int32]
-    /// Most tokens to generate (`max_tokens` / `max_completion_tokens`).
-    public var maxNewTokens: Int
+    /// Most tokens to generate (`max_tokens` / `max_completion_tokens`); nil: up to the end of the context.
+    public var maxNewTokens: Int?
     public var sampling: SamplingParams
     /// Stop strings; generation ends before the first one and it is never emitted.
     public var stop: [String]
@@ -14,7 +14,7 @@ public struct GenerationRequest: Sendable {
     /// Keep generating past end-of-generation tokens (until `maxNewTokens`).
     public var ignoreEOS: Bool
 
-    public init(promptTokens: [Int32], maxNewTokens: Int, sampling: SamplingParams = SamplingParams(),
+    public init(promptTokens: [Int32], maxNewTokens: Int?, sampling: SamplingParams = SamplingParams(),
                 stop: [String] = [], priority: Int = 0, ignoreEOS: Bool = false) {
         self.promptTokens = promptTokens
         self.maxNewTokens = maxNewTokens
@@ -42,7 +42,7 @@ public enum GenerationEvent: Sendable, Equatable {
     case finished(FinishReason, GenerationUsage)
 }
 
-/// Errors from `Engine.submit`.
+/// Errors of the Engine module: `EngineCore.submit` and `ServingModel.init`.
 public enum EngineError: Error, Equatable, CustomStringConvertible {
     /// The waiting queue is full; retry later.
     case queueFull(limit: Int)
@@ -50,6 +50,10 @@ public enum EngineError: Error, Equatable, CustomStringConvertible {
     case contextLengthExceeded(promptTokens: Int, maxNewTokens: Int, limit: Int)
     case emptyPrompt
     case shuttingDown
+    /// The model file, its tokenizer or its weights could not be loaded (the message names the file).
+    case modelLoad(String)
+    /// The chat template could not be read or parsed.
+    case template(String)
 
     public var description: String {
         switch self {
@@ -59,6 +63,8 @@ public enum EngineError: Error, Equatable, CustomStringConvertible {
                 + "(\(p) in the messages, \(m) in the completion). Please reduce the length of the messages or completion."
         case .emptyPrompt: return "the prompt is empty"
         case .shuttingDown: return "the server is shutting down"
+        case .modelLoad(let m): return "cannot load model: \(m)"
+        case .template(let m): return "chat template: \(m)"
         }
     }
 }
@@ -79,6 +85,8 @@ public struct EngineConfig: Sendable {
     public var maxQueuedRequests: Int
     /// Reuse the KV of identical prompt prefixes (`--enable-prefix-caching`, on by default).
     public var enablePrefixCaching = true
+    /// Service order (`--scheduling-policy`; the engine default serves by `priority`, the server's is fcfs).
+    public var schedulingPolicy = SchedulingPolicy.priority
 
     public init(contextSize: Int, maxNumSeqs: Int = 8, maxNumBatchedTokens: Int = 512, blockSize: Int = 16,
                 numBlocks: Int? = nil, maxQueuedRequests: Int = 256) {

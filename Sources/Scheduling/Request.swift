@@ -30,8 +30,10 @@ public struct SchedulerRequest: Sendable {
     public internal(set) var numComputedTokens: Int = 0
     /// KV blocks held, in sequence order: the block table.
     public internal(set) var blockIds: [Int32] = []
-    /// Largest number of generated tokens before `length`.
+    /// Largest number of generated tokens before `length` (the request's `max_tokens`, or what the context leaves).
     public let maxNewTokens: Int
+    /// End-of-generation tokens do not end this request (vLLM's `ignore_eos`).
+    public let ignoreEOS: Bool
     /// Lower is served first (vLLM convention); ties go to the earlier arrival.
     public let priority: Int
     /// Monotonic arrival counter.

@@ -13,10 +13,16 @@ public struct SchedulerConfig: Sendable {
     public var enablePrefixCaching = true
     /// Longest sequence (prompt + output) a request may reach.
     public var maxModelLen: Int
+    /// Service order of requests.
+    public var policy: SchedulingPolicy
+    /// Token ids that end generation (the model's end-of-generation tokens), unless a request ignores them.
+    public var stopTokenIds: Set<Int32>
 
     public init(maxNumSeqs: Int, maxNumBatchedTokens: Int, blockSize: Int, numBlocks: Int, maxModelLen: Int,
-                enablePrefixCaching: Bool = true) {
+                enablePrefixCaching: Bool = true, policy: SchedulingPolicy = .priority, stopTokenIds: Set<Int32> = []) {
         self.enablePrefixCaching = enablePrefixCaching
+        self.policy = policy
+        self.stopTokenIds = stopTokenIds
         self.maxNumSeqs = maxNumSeqs
         self.maxNumBatchedTokens = maxNumBatchedTokens
         self.blockSize = blockSize
@@ -25,16 +31,39 @@ public struct SchedulerConfig: Sendable {
     }
 }
 
+extension SchedulerConfig {
+    /// Longest sequence any request may reach: the context (`maxModelLen`) or the whole KV pool, if smaller.
+    public var maxSequenceLength: Int { min(maxModelLen, numBlocks * blockSize) }
+
+    /// THE check that a request fits the context, and its completion budget: `maxNewTokens`, or with nil
+    /// everything up to `maxSequenceLength`. Written so that no operand can overflow.
+    /// - Throws: `SchedulingError.requestTooLarge` when the prompt is empty of room (prompt ≥ the limit) or prompt +
+    ///   `maxNewTokens` exceeds it; `needed` is that sum (saturating).
+    public func completionBudget(promptLength: Int, maxNewTokens: Int?) throws(SchedulingError) -> Int {
+        let limit = maxSequenceLength
+        let room = limit - promptLength
+        let wanted = maxNewTokens ?? room
+        guard room >= 1, wanted >= 1, wanted <= room else {
+            let needed = wanted > Int.max - promptLength ? Int.max : promptLength + max(wanted, 0)
+            throw SchedulingError.requestTooLarge(needed: needed, limit: limit)
+        }
+        return wanted
+    }
+}
+
 /// Errors from admitting a request.
 public enum SchedulingError: Error, Equatable, CustomStringConvertible {
     /// The sequence could never fit: `needed` tokens against a limit of `limit`.
     case requestTooLarge(needed: Int, limit: Int)
     case duplicateId(Int)
+    /// A request needs at least one prompt token.
+    case emptyPrompt
 
     public var description: String {
         switch self {
         case .requestTooLarge(let n, let l): return "request needs \(n) tokens of KV cache, the limit is \(l)"
         case .duplicateId(let id): return "request id \(id) is already scheduled"
+        case .emptyPrompt: return "the prompt is empty"
         }
     }
 }
@@ -63,15 +92,16 @@ public struct SchedulerOutput: Sendable, Equatable {
 
 /// Iteration-level scheduler (vLLM v1 style): each request's `numComputedTokens` catches up with its `numTokens`
 /// within a per-step token budget, so chunked prefill and mixed prefill/decode batches need no special cases.
-/// Running requests go first (FCFS within priority); waiting ones are admitted while budget, sequence slots and
-/// KV blocks last; when blocks run out the lowest-priority, latest running request is preempted by recompute.
+/// Running requests go first, in `RequestQueue` order; waiting ones are admitted while budget, sequence slots and
+/// KV blocks last; when blocks run out the running request served last is preempted by recompute. The scheduler
+/// also owns the length stop and the stop-token stop (`update`).
 public struct Scheduler: Sendable {
     public let config: SchedulerConfig
     public private(set) var kv: KVCacheManager
     private var requests: [Int: SchedulerRequest] = [:]
-    /// Ids in service order: (priority, arrival) ascending.
-    private var running: [Int] = []
-    private var waiting: [Int] = []
+    /// Running and waiting ids, each in service order.
+    private var running: RequestQueue
+    private var waiting: RequestQueue
     private var arrivals = 0
     /// Preemptions since start.
     public private(set) var numPreemptions = 0
@@ -80,6 +110,8 @@ public struct Scheduler: Sendable {
         self.config = config
         kv = KVCacheManager(numBlocks: config.numBlocks, blockSize: config.blockSize,
                             enablePrefixCaching: config.enablePrefixCaching)
+        running = RequestQueue(policy: config.policy)
+        waiting = RequestQueue(policy: config.policy)
     }
 
     public var numRunning: Int { running.count }
@@ -92,18 +124,18 @@ public struct Scheduler: Sendable {
     public func request(_ id: Int) -> SchedulerRequest? { requests[id] }
 
     /// Admits a request to the waiting queue.
-    /// - Throws: `SchedulingError.requestTooLarge` when prompt + `maxNewTokens` exceeds `maxModelLen` or the
-    ///   whole KV pool; `.duplicateId`.
-    public mutating func add(id: Int, promptTokens: [Int32], maxNewTokens: Int, priority: Int = 0) throws {
-        precondition(!promptTokens.isEmpty && maxNewTokens >= 1)
+    /// - Parameters: `maxNewTokens` nil: up to the context; `ignoreEOS`: `config.stopTokenIds` do not end it.
+    /// - Throws: `SchedulingError.requestTooLarge` when the request does not fit (`SchedulerConfig.completionBudget`),
+    ///   `.duplicateId`, `.emptyPrompt`.
+    public mutating func add(id: Int, promptTokens: [Int32], maxNewTokens: Int?, priority: Int = 0,
+                             ignoreEOS: Bool = false) throws {
         guard requests[id] == nil else { throw SchedulingError.duplicateId(id) }
-        let limit = min(config.maxModelLen, config.numBlocks * config.blockSize)
-        guard maxNewTokens <= limit - promptTokens.count else {
-            throw SchedulingError.requestTooLarge(needed: maxNewTokens > Int.max - promptTokens.count ? Int.max : promptTokens.count + maxNewTokens, limit: limit)
-        }
+        guard !promptTokens.isEmpty else { throw SchedulingError.emptyPrompt }
+        let budget = try config.completionBudget(promptLength: promptTokens.count, maxNewTokens: maxNewTokens)
         arrivals += 1
         requests[id] = SchedulerRequest(tokens: promptTokens, numPromptTokens: promptTokens.count,
-                                        maxNewTokens: maxNewTokens, priority: priority, arrival: arrivals, id: id)
+                                        maxNewTokens: budget, priority: priority, arrival: arrivals, id: id,
+                                        ignoreEOS: ignoreEOS)
         insertWaiting(id)
     }
 
@@ -113,8 +145,8 @@ public struct Scheduler: Sendable {
     public mutating func finish(id: Int, reason: FinishReason) -> Bool {
         guard var r = requests.removeValue(forKey: id) else { return false }
         kv.free(&r.blockIds)
-        running.removeAll { $0 == id }
-        waiting.removeAll { $0 == id }
+        running.remove(id)
+        waiting.remove(id)
         return true
     }
 
@@ -164,8 +196,7 @@ public struct Scheduler: Sendable {
                 waiting.removeFirst()
                 r.status = .running
                 requests[id] = r
-                let at = running.firstIndex { order(r, before: requests[$0]!) } ?? running.endIndex
-                running.insert(id, at: at)
+                running.insert(id, priority: r.priority, arrival: r.arrival)
                 out.scheduled.append(makeScheduled(r, count: n))
                 budget -= n
             }
@@ -173,10 +204,16 @@ public struct Scheduler: Sendable {
         return out
     }
 
-    /// Records that a step ran: advances `numComputedTokens` of every scheduled request and appends the token
-    /// sampled for each request whose chunk reached the end of its sequence.
+    /// Records that a step ran: advances `numComputedTokens` of every scheduled request, appends the token
+    /// sampled for each request whose chunk reached the end of its sequence, and decides the stops that need no
+    /// text: a stop token (`.stop`, unless the request ignores EOS) and the completion budget (`.length`). The
+    /// finished requests keep their state until `finish(id:reason:)` (the engine still turns their last token
+    /// into text first).
     /// - Parameter sampled: request id → sampled token, for exactly the scheduled sequences with `samplesToken`.
-    public mutating func update(after output: SchedulerOutput, sampled: [Int: Int32]) {
+    /// - Returns: request id → why it is finished, for the requests this step finished.
+    @discardableResult
+    public mutating func update(after output: SchedulerOutput, sampled: [Int: Int32]) -> [Int: FinishReason] {
+        var finished: [Int: FinishReason] = [:]
         for s in output.scheduled {
             guard var r = requests[s.requestId] else { continue }  // finished meanwhile
             precondition(r.numComputedTokens == s.startPosition, "step applied twice")
@@ -186,9 +223,15 @@ public struct Scheduler: Sendable {
             if s.samplesToken {
                 guard let t = sampled[s.requestId] else { preconditionFailure("no token sampled for \(s.requestId)") }
                 r.tokens.append(t)
+                if !r.ignoreEOS && config.stopTokenIds.contains(t) {
+                    finished[r.id] = .stop
+                } else if r.numOutputTokens >= r.maxNewTokens {
+                    finished[r.id] = .length
+                }
             }
             requests[s.requestId] = r
         }
+        return finished
     }
 
     // MARK: private
@@ -211,25 +254,21 @@ public struct Scheduler: Sendable {
         r.status = .preempted
         r.numPreemptions += 1
         requests[id] = r
-        running.removeAll { $0 == id }
+        running.remove(id)
         numPreemptions += 1
         insertWaiting(id)
     }
 
-    private func order(_ a: SchedulerRequest, before b: SchedulerRequest) -> Bool {
-        (a.priority, a.arrival) < (b.priority, b.arrival)
-    }
-
     private mutating func insertWaiting(_ id: Int) {
         let r = requests[id]!
-        let at = waiting.firstIndex { order(r, before: requests[$0]!) } ?? waiting.endIndex
-        waiting.insert(id, at: at)
+        waiting.insert(id, priority: r.priority, arrival: r.arrival)
     }
 }
 
 extension SchedulerRequest {
-    init(tokens: [Int32], numPromptTokens: Int, maxNewTokens: Int, priority: Int, arrival: Int, id: Int) {
+    init(tokens: [Int32], numPromptTokens: Int, maxNewTokens: Int, priority: Int, arrival: Int, id: Int, ignoreEOS: Bool) {
         self.id = id
+        self.ignoreEOS = ignoreEOS
         self.tokens = tokens
         self.numPromptTokens = numPromptTokens
         self.maxNewTokens = maxNewTokens

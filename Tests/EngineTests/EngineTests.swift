@@ -12,19 +12,19 @@ import XCTest
 /// blocks, limits are enforced.
 final class EngineTests: XCTestCase {
     private func makeEngine(maxNumSeqs: Int = 8, budget: Int = 64, numBlocks: Int? = nil,
-                            maxQueued: Int = 64) throws -> Engine {
+                            maxQueued: Int = 64) throws -> EngineCore {
         let gguf = try GGUFFile(path: Fixtures.path("dense/llama-tiny/llama-tiny.f32.gguf"))
         let model = try ModelLoader.load(gguf, options: ModelOptions(threads: 2, kvCacheType: .f32))
         let tok = try Tokenizer(gguf: gguf)
         let cfg = EngineConfig(contextSize: 64, maxNumSeqs: maxNumSeqs, maxNumBatchedTokens: budget, blockSize: 4,
                                numBlocks: numBlocks, maxQueuedRequests: maxQueued)
-        let e = Engine(model: model, tokenizer: tok, config: cfg, logger: Logger(label: "test"))
+        let e = EngineCore(model: model, tokenizer: tok, config: cfg, logger: Logger(label: "test"))
         e.start()
         return e
     }
 
     /// Runs requests concurrently; returns each one's generated token ids and finish reason.
-    private func run(_ engine: Engine, _ requests: [GenerationRequest]) throws -> [([Int32], FinishReason)] {
+    private func run(_ engine: EngineCore, _ requests: [GenerationRequest]) throws -> [([Int32], FinishReason)] {
         let results = Results(count: requests.count)
         let group = DispatchGroup()
         for (i, r) in requests.enumerated() {
@@ -152,12 +152,12 @@ final class EngineTests: XCTestCase {
     }
 
     /// Stats are published at the end of each engine step: wait (bounded) until the pool is empty.
-    private func waitIdle(_ engine: Engine) {
+    private func waitIdle(_ engine: EngineCore) {
         let deadline = Date().addingTimeInterval(5)
         while (engine.stats.kvCacheUsage > 0 || engine.stats.numRunning > 0) && Date() < deadline { usleep(1000) }
     }
 
-    private func runWithUsage(_ engine: Engine, _ r: GenerationRequest) throws -> ([Int32], GenerationUsage) {
+    private func runWithUsage(_ engine: EngineCore, _ r: GenerationRequest) throws -> ([Int32], GenerationUsage) {
         let results = Results(count: 1)
         let done = DispatchSemaphore(value: 0)
         _ = try engine.submit(r) { e in

@@ -7,9 +7,9 @@ import Tokenizer
 /// A submitted request; `cancel()` aborts it and frees its KV blocks within one engine step.
 public final class GenerationHandle: Sendable {
     public let id: Int
-    private let engine: Engine
+    private let engine: EngineCore
 
-    init(id: Int, engine: Engine) {
+    init(id: Int, engine: EngineCore) {
         self.id = id
         self.engine = engine
     }
@@ -18,10 +18,12 @@ public final class GenerationHandle: Sendable {
     public func cancel() { engine.cancel(id) }
 }
 
-/// The engine core: one thread that loops schedule → execute → sample → update, over every running request.
+/// The engine core: one thread that loops schedule → execute → sample → update, over every running request
+/// (vLLM v1 `EngineCore`). The scheduler decides token-level stops (length, end-of-generation tokens); each
+/// request's `OutputProcessor` turns its tokens into text and decides stop strings.
 ///
 /// Requests come in from any thread through `submit`; their events are delivered on the engine thread.
-public final class Engine: @unchecked Sendable {
+public final class EngineCore: @unchecked Sendable {
     public let config: EngineConfig
     public let tokenizer: Tokenizer
     private let runner: ModelRunner
@@ -35,6 +37,9 @@ public final class Engine: @unchecked Sendable {
     private var stopping = false
     private var sharedStats = EngineStats()
 
+    /// The scheduler's limits, readable from any thread (`submit` checks requests against them).
+    private let schedulerConfig: SchedulerConfig
+
     // Engine-thread state.
     private var scheduler: Scheduler
     private var live: [Int: LiveRequest] = [:]
@@ -45,11 +50,8 @@ public final class Engine: @unchecked Sendable {
     private struct LiveRequest {
         let request: GenerationRequest
         let onEvent: @Sendable (GenerationEvent) -> Void
-        var detokenizer: StreamingDetokenizer
-        var stopMatcher: StopStringMatcher
+        var output: OutputProcessor
         var rng: SeededGenerator
-        var pendingIds: [Int32] = []
-        var generated = 0
     }
 
     /// - Parameters: the model (its KV pool is allocated here from `config`), its tokenizer and limits.
@@ -59,10 +61,12 @@ public final class Engine: @unchecked Sendable {
         self.logger = logger
         runner = ModelRunner(model: model, numBlocks: config.numBlocks, blockSize: config.blockSize,
                              maxNumSeqs: config.maxNumSeqs)
-        scheduler = Scheduler(config: SchedulerConfig(
+        schedulerConfig = SchedulerConfig(
             maxNumSeqs: config.maxNumSeqs, maxNumBatchedTokens: config.maxNumBatchedTokens,
             blockSize: config.blockSize, numBlocks: config.numBlocks, maxModelLen: config.contextSize,
-            enablePrefixCaching: config.enablePrefixCaching))
+            enablePrefixCaching: config.enablePrefixCaching, policy: config.schedulingPolicy,
+            stopTokenIds: tokenizer.endOfGenerationIds)
+        scheduler = Scheduler(config: schedulerConfig)
         sampler = Sampler(vocabSize: model.hyperparameters.vocabSize)
     }
 
@@ -96,15 +100,19 @@ public final class Engine: @unchecked Sendable {
     }
 
     /// Queues a request.
-    /// - Throws: `EngineError.contextLengthExceeded` when prompt + `maxNewTokens` exceeds `contextSize`,
-    ///   `.queueFull` beyond `maxQueuedRequests` waiting requests, `.emptyPrompt`, `.shuttingDown`.
+    /// - Throws: `EngineError.contextLengthExceeded` when the prompt plus `maxNewTokens` does not fit the context
+    ///   (the scheduler's `SchedulerConfig.completionBudget` decides), `.queueFull` beyond `maxQueuedRequests`
+    ///   waiting requests, `.emptyPrompt`, `.shuttingDown`.
     public func submit(_ request: GenerationRequest,
                        onEvent: @escaping @Sendable (GenerationEvent) -> Void) throws -> GenerationHandle {
         guard !request.promptTokens.isEmpty else { throw EngineError.emptyPrompt }
-        let limit = min(config.contextSize, config.numBlocks * config.blockSize)
-        guard request.maxNewTokens >= 1, request.maxNewTokens <= limit - request.promptTokens.count else {
+        do {
+            _ = try schedulerConfig.completionBudget(promptLength: request.promptTokens.count,
+                                                      maxNewTokens: request.maxNewTokens)
+        } catch {
             throw EngineError.contextLengthExceeded(promptTokens: request.promptTokens.count,
-                                                    maxNewTokens: request.maxNewTokens, limit: limit)
+                                                    maxNewTokens: request.maxNewTokens ?? 0,
+                                                    limit: schedulerConfig.maxSequenceLength)
         }
         lock.lock()
         defer { lock.unlock() }
@@ -152,7 +160,8 @@ public final class Engine: @unchecked Sendable {
 
     private func admit(_ id: Int, _ req: GenerationRequest, _ onEvent: @escaping @Sendable (GenerationEvent) -> Void) {
         do {
-            try scheduler.add(id: id, promptTokens: req.promptTokens, maxNewTokens: req.maxNewTokens, priority: req.priority)
+            try scheduler.add(id: id, promptTokens: req.promptTokens, maxNewTokens: req.maxNewTokens,
+                              priority: req.priority, ignoreEOS: req.ignoreEOS)
         } catch {
             // submit() checked the limits already; anything else is a broken invariant worth a clear log.
             logger.error("request \(id) rejected by the scheduler: \(error)")
@@ -160,9 +169,8 @@ public final class Engine: @unchecked Sendable {
             return
         }
         let seed = req.sampling.seed ?? UInt64.random(in: .min ... .max)
-        live[id] = LiveRequest(request: req, onEvent: onEvent,
-                               detokenizer: StreamingDetokenizer(tokenizer: tokenizer),
-                               stopMatcher: StopStringMatcher(stops: req.stop), rng: SeededGenerator(seed: seed))
+        live[id] = LiveRequest(request: req, onEvent: onEvent, output: OutputProcessor(tokenizer: tokenizer, stop: req.stop),
+                               rng: SeededGenerator(seed: seed))
     }
 
     private func step() {
@@ -173,55 +181,41 @@ public final class Engine: @unchecked Sendable {
             let params = live[id]!.request.sampling
             sampled[id] = sampler.sample(runner.row(row), params: params, rng: &live[id]!.rng)
         }
-        scheduler.update(after: output, sampled: sampled)
-        for (id, token) in sampled { handleToken(id, token) }
+        let stops = scheduler.update(after: output, sampled: sampled)
+        for (id, token) in sampled { handleToken(id, token, stop: stops[id]) }
     }
 
-    private func handleToken(_ id: Int, _ token: Int32) {
+    /// Emits the text of a sampled token, then ends the request if the scheduler (`stop`: length or a stop token)
+    /// or a stop string says so. A stop token's own text is never emitted.
+    private func handleToken(_ id: Int, _ token: Int32, stop: FinishReason?) {
         guard var r = live[id] else { return }
-        r.generated += 1
-        let req = r.request
-        if !req.ignoreEOS && tokenizer.endOfGenerationIds.contains(token) {
-            live[id] = r
-            return finish(id, .stop)
-        }
-        r.pendingIds.append(token)
-        let piece = r.detokenizer.append(token)
-        var stopped = false
-        if !piece.isEmpty {
-            switch r.stopMatcher.append(piece) {
-            case .text(let t):
-                if !t.isEmpty {
-                    r.onEvent(.text(t, tokenIds: r.pendingIds))
-                    r.pendingIds.removeAll()
-                }
-            case .stopped(let before):
-                if !before.isEmpty { r.onEvent(.text(before, tokenIds: r.pendingIds)) }
-                r.pendingIds.removeAll()
-                stopped = true
-            }
-        }
+        if stop == .stop { return finish(id, .stop) }
+        let out = r.output.append(token)
         live[id] = r
-        if stopped { return finish(id, .stop, flush: false) }
-        let seqLen = scheduler.request(id)?.numTokens ?? 0
-        if r.generated >= req.maxNewTokens || seqLen >= config.contextSize { finish(id, .length) }
+        switch out {
+        case .text(let t, let ids):
+            if !t.isEmpty { r.onEvent(.text(t, tokenIds: ids)) }
+        case .stopped(let before, let ids):
+            if !before.isEmpty { r.onEvent(.text(before, tokenIds: ids)) }
+            return finish(id, .stop, flush: false)
+        }
+        if let stop { finish(id, stop) }
     }
 
     /// Ends a request: flushes held-back text (unless a stop string ended it), frees its blocks, sends `finished`.
     private func finish(_ id: Int, _ reason: FinishReason, flush: Bool = true) {
         guard var r = live.removeValue(forKey: id) else { return }
-        let cached = scheduler.request(id)?.numCachedTokens ?? 0
+        let state = scheduler.request(id)
+        let cached = state?.numCachedTokens ?? 0
+        let generated = state?.numOutputTokens ?? 0
         scheduler.finish(id: id, reason: reason)
-        if flush && reason != .abort {
-            // A character cut off by the end of generation is dropped: no chunk ever carries U+FFFD for it.
-            r.detokenizer.discardIncomplete()
-            let tail = r.stopMatcher.flush()
-            if !tail.isEmpty || !r.pendingIds.isEmpty { r.onEvent(.text(tail, tokenIds: r.pendingIds)) }
+        if flush && reason != .abort, let tail = r.output.finish() {
+            r.onEvent(.text(tail.text, tokenIds: tail.tokenIds))
         }
-        let usage = GenerationUsage(promptTokens: r.request.promptTokens.count, completionTokens: r.generated, cachedTokens: cached)
+        let usage = GenerationUsage(promptTokens: r.request.promptTokens.count, completionTokens: generated, cachedTokens: cached)
         lock.lock()
         sharedStats.promptTokensTotal += r.request.promptTokens.count
-        sharedStats.generationTokensTotal += r.generated
+        sharedStats.generationTokensTotal += generated
         sharedStats.requestsFinished += 1
         sharedStats.cachedTokensTotal += cached
         lock.unlock()

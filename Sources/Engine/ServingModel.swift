@@ -1,0 +1,103 @@
+import ChatTemplate
+import Foundation
+import GGUF
+import Logging
+import Model
+import Scheduling
+import Tokenizer
+
+/// Everything one served model needs, loaded once at start-up: the GGUF file (mmap), its tokenizer and chat
+/// template, the model weights, and the engine with its KV pool sized from the options.
+public final class ServingModel: @unchecked Sendable {
+    /// What to load and how to size the engine (the server's flags).
+    public struct Options: Sendable {
+        /// GGUF model file.
+        public var modelPath: String
+        /// A Jinja file that replaces the GGUF's `tokenizer.chat_template`.
+        public var chatTemplatePath: String?
+        /// Compute threads.
+        public var threads: Int
+        /// KV cache element type.
+        public var kvCacheType: KVCacheType = .f16
+        /// Copy/repack quantized weights into huge-page memory at load.
+        public var repackWeights = true
+        /// Tokens per request (prompt + completion); nil: min(4096, the model's training context).
+        public var contextSize: Int?
+        /// Most requests decoded together.
+        public var maxNumSeqs = 8
+        /// Token budget of one engine step (raised to `maxNumSeqs` if smaller).
+        public var maxNumBatchedTokens = 512
+        /// KV block size, tokens.
+        public var blockSize = 16
+        /// KV pool size in bytes; nil: `contextSize` × `maxNumSeqs` tokens.
+        public var kvCacheMemory: Int?
+        /// Waiting requests before `queueFull`.
+        public var maxQueuedRequests = 256
+        /// Reuse the KV of identical prompt prefixes.
+        public var enablePrefixCaching = true
+        /// Service order.
+        public var schedulingPolicy = SchedulingPolicy.fcfs
+
+        /// Options for `modelPath` with `threads` compute threads and the defaults above.
+        public init(modelPath: String, threads: Int) {
+            self.modelPath = modelPath
+            self.threads = threads
+        }
+    }
+
+    /// The mapped GGUF file.
+    public let gguf: GGUFFile
+    /// The model's vocabulary.
+    public let tokenizer: Tokenizer
+    /// Chat messages → prompt tokens.
+    public let prompt: Prompt
+    /// The running engine (not started).
+    public let engine: EngineCore
+
+    /// Opens and loads the model; nothing runs until `engine.start()`.
+    /// - Throws: `EngineError.modelLoad` (file, tokenizer or weights) or `.template` (chat template), naming the
+    ///   file.
+    public init(options o: Options, logger: Logger) throws(EngineError) {
+        let model: LanguageModel
+        do {
+            gguf = try GGUFFile(path: o.modelPath)
+            tokenizer = try Tokenizer(gguf: gguf)
+            model = try ModelLoader.load(gguf, options: ModelOptions(
+                threads: o.threads, kvCacheType: o.kvCacheType, repackWeights: o.repackWeights))
+        } catch {
+            throw EngineError.modelLoad("\(error)")
+        }
+        let templateSource: String
+        if let p = o.chatTemplatePath {
+            do { templateSource = try String(contentsOfFile: p, encoding: .utf8) } catch {
+                throw EngineError.template("cannot read \(p): \(error.localizedDescription)")
+            }
+        } else if let t = try? gguf.optionalString("tokenizer.chat_template") {
+            templateSource = t
+        } else {
+            logger.warning("the model has no chat template: using ChatML (<|im_start|>role ... <|im_end|>); pass --chat-template FILE to choose another")
+            templateSource = Prompt.chatMLTemplate
+        }
+        do { prompt = Prompt(template: try ChatTemplate(source: templateSource), tokenizer: tokenizer) } catch {
+            throw EngineError.template("\(error)")
+        }
+
+        let trained = model.hyperparameters.contextLength
+        let ctx = min(o.contextSize ?? min(4096, trained), trained)
+        if let asked = o.contextSize, asked > trained {
+            logger.warning("--ctx-size \(asked) exceeds the model's training context \(trained): using \(trained)")
+        }
+        // KV bytes of one token across all layers, whatever layout the architecture uses.
+        let kvBytesPerToken = model.makeKVCache(numBlocks: 1, blockSize: 1).bytes
+        var config = EngineConfig(contextSize: ctx, maxNumSeqs: o.maxNumSeqs,
+                                  maxNumBatchedTokens: max(o.maxNumBatchedTokens, o.maxNumSeqs),
+                                  blockSize: o.blockSize,
+                                  numBlocks: o.kvCacheMemory.map { max(1, $0 / (kvBytesPerToken * o.blockSize)) },
+                                  maxQueuedRequests: o.maxQueuedRequests)
+        config.enablePrefixCaching = o.enablePrefixCaching
+        config.schedulingPolicy = o.schedulingPolicy
+        engine = EngineCore(model: model, tokenizer: tokenizer, config: config, logger: logger)
+        let h = model.hyperparameters
+        logger.info("model \(h.architecture), \(h.numLayers) layers, vocab \(h.vocabSize), ctx \(ctx), \(o.threads) threads, KV pool \(config.numBlocks) blocks × \(config.blockSize)")
+    }
+}

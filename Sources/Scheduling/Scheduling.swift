@@ -1,1 +1,0 @@
-// Scheduling module: files are added by the work that builds it.

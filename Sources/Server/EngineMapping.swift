@@ -1,0 +1,81 @@
+import ChatTemplate
+import Engine
+import OpenAIAPI
+import Scheduling
+
+/// The one place where API types become engine types and engine outcomes become API answers: request fields →
+/// `GenerationRequest` (the engine's defaults fill what the client left out), messages → template values,
+/// `EngineError` → `APIError`, `FinishReason` → OpenAI's `finish_reason`.
+extension SputnikServer {
+    /// The generation a chat request asks for.
+    /// - Throws: `APIError` (400) for a `priority` the scheduling policy does not honour.
+    func generationRequest(_ r: ChatCompletionRequest, prompt: [Int32]) throws(APIError) -> GenerationRequest {
+        if let p = r.priority, p != 0, options.schedulingPolicy != SchedulingPolicy.priority.rawValue {
+            throw APIError.invalidRequest(
+                "'priority' \(p) needs a server started with --scheduling-policy priority; this one serves first come, first served",
+                param: "priority")
+        }
+        let defaults = SamplingParams()
+        let sampling = SamplingParams(temperature: r.temperature ?? defaults.temperature, topP: r.topP ?? defaults.topP,
+                                      topK: max(0, r.topK ?? defaults.topK),  // -1 and 0 disable
+                                      minP: r.minP ?? defaults.minP,
+                                      seed: r.seed.map { UInt64(bitPattern: Int64($0)) })
+        return GenerationRequest(promptTokens: prompt, maxNewTokens: r.effectiveMaxTokens, sampling: sampling,
+                                 stop: r.stop, priority: r.priority ?? 0, ignoreEOS: r.ignoreEOS)
+    }
+
+    /// Renders the chat template over the messages and tokenizes the result.
+    /// - Throws: `APIError` (400, param `messages`) when the template fails on these messages.
+    func promptTokens(for request: ChatCompletionRequest) throws(APIError) -> [Int32] {
+        let messages = JinjaValue.array(request.messages.map(Self.templateMessage))
+        do {
+            return try serving.prompt.tokens(messages: messages, tools: request.tools.map(Self.jinja))
+        } catch {
+            throw APIError.invalidRequest("The chat template failed on these messages: \(error)", param: "messages")
+        }
+    }
+
+    /// One message as chat templates expect it: text parts joined into a string, absent fields left out.
+    static func templateMessage(_ m: ChatMessage) -> JinjaValue {
+        var fields: [(String, JinjaValue)] = [("role", .string(m.role.rawValue))]
+        if let c = m.content { fields.append(("content", .string(c))) }
+        if let n = m.name { fields.append(("name", .string(n))) }
+        if let r = m.reasoningContent {
+            fields.append(("reasoning_content", .string(r)))
+            fields.append(("thinking", .string(r)))
+        }
+        if !m.toolCalls.isEmpty { fields.append(("tool_calls", jinja(.array(m.toolCalls.map(\.json))))) }
+        if let id = m.toolCallId { fields.append(("tool_call_id", .string(id))) }
+        return .object(JinjaObject(fields))
+    }
+
+    /// Order-preserving conversion of request JSON into template values.
+    static func jinja(_ v: JSONValue) -> JinjaValue {
+        switch v {
+        case .null: return .null
+        case .bool(let b): return .bool(b)
+        case .number(let text):
+            if let i = Int(text) { return .int(i) }
+            return .double(Double(text) ?? 0)
+        case .string(let s): return .string(s)
+        case .array(let a): return .array(a.map(jinja))
+        case .object(let o): return .object(JinjaObject(o.map { ($0.key, jinja($0.value)) }))
+        }
+    }
+
+    /// OpenAI's `finish_reason` for an engine finish.
+    static func apiReason(_ r: Scheduling.FinishReason) -> OpenAIAPI.FinishReason {
+        r == .length ? .length : .stop
+    }
+
+    /// The API error for a refused submission.
+    static func apiError(_ error: Error) -> APIError {
+        switch error as? EngineError {
+        case .queueFull?: return APIError.rateLimited("\(error)")
+        case .contextLengthExceeded(let p, let m, let l)?:
+            return APIError.contextLengthExceeded(requested: m > Int.max - p ? Int.max : p + m, limit: l, promptTokens: p)
+        case .shuttingDown?: return APIError.overloaded("\(error)")
+        default: return APIError.invalidRequest("\(error)", param: nil)
+        }
+    }
+}

@@ -1,1 +1,0 @@
-// Server module: files are added by the work that builds it.
