@@ -42,21 +42,34 @@ public final class HTTPResponder: @unchecked Sendable {
         return h
     }
 
+    /// Largest whole response, head included, that `send` accepts, in bytes
+    /// (`HTTPServerConfiguration.maxBufferedWriteBytes`, 32 MiB by default). Larger answers must be streamed.
+    public var maxResponseBytes: Int { connection.config.maxBufferedWriteBytes }
+
     /// Sends a complete response with `Content-Length`.
     /// - Parameters: `status` HTTP status code; `headers` `[(name, value)]` (framing fields are managed here);
     ///   `body` bytes (omitted on the wire for `HEAD`).
-    public func send(status: Int, headers: [(String, String)], body: [UInt8]) {
+    /// - Returns: true when the response was taken (it is dropped if the client is gone). false when head plus
+    ///   body exceed `maxResponseBytes`: nothing was sent and the request is still unanswered, so the caller
+    ///   must answer it again (e.g. with a small 500/413 error).
+    @discardableResult
+    public func send(status: Int, headers: [(String, String)], body: [UInt8]) -> Bool {
+        lock.withLock { precondition(!started, "HTTPResponder: response already started") }
+        let close = closesAfter(headers)
+        let noBody = status == 204 || status == 304 || (100..<200).contains(status)
+        let fields = headFields(headers, framing: noBody ? nil : ("Content-Length", String(body.count)), close: close)
+        var bytes = HTTPResponseWriter.head(status: status, headers: fields)
+        let sendsBody = !isHead && !noBody
+        // Overflow-safe form of `bytes.count + body.count > maxResponseBytes`.
+        if bytes.count > maxResponseBytes || (sendsBody && body.count > maxResponseBytes - bytes.count) { return false }
         lock.withLock {
             precondition(!started, "HTTPResponder: response already started")
             started = true
             completed = true
         }
-        let close = closesAfter(headers)
-        let noBody = status == 204 || status == 304 || (100..<200).contains(status)
-        let fields = headFields(headers, framing: noBody ? nil : ("Content-Length", String(body.count)), close: close)
-        var bytes = HTTPResponseWriter.head(status: status, headers: fields)
-        if !isHead && !noBody { bytes += body }
+        if sendsBody { bytes += body }
         connection.enqueue(bytes, from: self, final: true, close: close)
+        return true
     }
 
     /// Sends the head of a streamed response (`Transfer-Encoding: chunked`; close-delimited for HTTP/1.0).
