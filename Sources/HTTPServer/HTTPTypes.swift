@@ -213,7 +213,7 @@ public struct HTTPServerConfiguration: Sendable {
     /// Bytes a response may have queued but unsent before `HTTPResponder.isBackpressured` turns true.
     public var writeHighWaterBytes = 1024 * 1024
     /// Bytes of unsent response beyond which the client is deemed stuck and the connection is closed. Also the
-    /// largest whole response `HTTPResponder.send` accepts (`HTTPResponder.maxResponseBytes`).
+    /// largest whole response `HTTPResponder.send`/`trySend` accept (`HTTPResponder.maxResponseBytes`).
     public var maxBufferedWriteBytes = 32 * 1024 * 1024
     /// Seconds a closing connection keeps draining input so the client can read the final response.
     public var lingerTimeout: Double = 2

@@ -94,7 +94,7 @@ public final class SputnikServer: @unchecked Sendable {
         c.maxBodyBytes = options.maxBodyBytes
         c.idleTimeout = options.idleTimeout
         let server = HTTPServer(configuration: c, logger: logger) { [weak self] req, res in
-            guard let self else { res.send(status: 503, headers: [], body: []); return }
+            guard let self else { return res.send(status: 503, headers: [], body: []) }
             self.route(req, res)
         }
         let port = try server.start()

@@ -69,20 +69,33 @@ final class HTTPServerHardeningTests: XCTestCase {
     func testResponseOverCapIsRefusedSoTheAppCanAnswer() throws {
         let seen = Box<(cap: Int, first: Bool)>((0, true))
         let (server, port) = try startServer({ $0.maxBufferedWriteBytes = 1024 * 1024 }, handler: { req, res in
-            if req.path == "/fits" { return XCTAssertTrue(res.send(status: 200, headers: [], body: [UInt8](repeating: 0x62, count: 1000))) }
-            let ok = res.send(status: 200, headers: [], body: [UInt8](repeating: 0x61, count: 2 * 1024 * 1024))
-            seen.with { $0 = (res.maxResponseBytes, ok) }
-            if !ok { res.send(status: 500, headers: [("Content-Type", "application/json")], body: Array("{\"error\":\"too big\"}".utf8)) }
+            switch req.path {
+            case "/fits":
+                XCTAssertTrue(res.trySend(status: 200, headers: [], body: [UInt8](repeating: 0x62, count: 1000)))
+            case "/plain":
+                res.send(status: 200, headers: [], body: [UInt8](repeating: 0x61, count: 2 * 1024 * 1024))
+            default:
+                let ok = res.trySend(status: 200, headers: [], body: [UInt8](repeating: 0x61, count: 2 * 1024 * 1024))
+                seen.with { $0 = (res.maxResponseBytes, ok) }
+                if !ok { res.send(status: 507, headers: [("Content-Type", "application/json")], body: Array("{\"error\":\"too big\"}".utf8)) }
+            }
         })
         defer { server.stop() }
         let c = try TestClient(port: port)
         c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         let r = try XCTUnwrap(c.readResponse())
-        XCTAssertEqual(r.status, 500)
+        XCTAssertEqual(r.status, 507, "the application answered")
         XCTAssertEqual(r.bodyString, "{\"error\":\"too big\"}")
         XCTAssertEqual(seen.with { $0.cap }, 1024 * 1024)
         XCTAssertFalse(seen.with { $0.first })
         // A response that fits is sent as before, on the same connection.
+        c.send("GET /fits HTTP/1.1\r\nHost: x\r\n\r\n")
+        XCTAssertEqual(c.readResponse()?.body.count, 1000)
+        // `send` over the cap answers 500 itself instead of silently closing; the connection stays usable.
+        c.send("GET /plain HTTP/1.1\r\nHost: x\r\n\r\n")
+        let p = try XCTUnwrap(c.readResponse())
+        XCTAssertEqual(p.status, 500)
+        XCTAssertTrue(p.bodyString.contains("response_too_large"))
         c.send("GET /fits HTTP/1.1\r\nHost: x\r\n\r\n")
         XCTAssertEqual(c.readResponse()?.body.count, 1000)
     }
