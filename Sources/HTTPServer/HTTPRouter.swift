@@ -3,8 +3,7 @@
 /// Maps `(method, path)` to handlers. Patterns are `/`-separated literal segments, `{name}` (one segment) and,
 /// as the last segment only, `{name...}` (the rest of the path, slashes included — model ids such as
 /// `Qwen/Qwen2.5-0.5B` contain them). Literal segments match the raw (not percent-decoded) path; captured values
-/// are percent-decoded. The first matching
-/// route in registration order wins; `HEAD` falls back to `GET` routes.
+/// are percent-decoded. The first matching route in registration order wins; `HEAD` falls back to `GET` routes.
 public struct HTTPRouter: Sendable {
     /// A route handler: the request, its captured path parameters (`["id": "…"]`) and the responder.
     public typealias Handler = @Sendable (HTTPRequest, [String: String], HTTPResponder) -> Void
