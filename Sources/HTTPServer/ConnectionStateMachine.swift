@@ -9,6 +9,16 @@
 //     │                                                                      ▼
 //     │                                     lingering: SHUT_WR, drain input ≤ lingerTimeout, then close
 //     └──(EOF or error while a request is in flight, idle timeout, stop)──────────────────────────▶ closed
+//
+// NOTE: timers (one per connection; `timerFired` re-evaluates and re-arms, so an early fire is harmless)
+//   - request deadlines, absolute from the request's FIRST byte `t0` (leading CRLFs count; bytes trickling in
+//     never extend them): head by `t0 + headerTimeout`, body by
+//     `t0 + headerTimeout + max(bodyTimeout, bodyBytes / minBodyBytesPerSecond)`; expiry → 408 + close.
+//   - idle: nothing to read and nothing to write for `idleTimeout` (from the last byte received or written)
+//     → close. Pending output is not idle.
+//   - write stall: output pending and no byte of it taken by the client for `idleTimeout` → close (also while a
+//     request is in flight, e.g. a stream to a reader that stopped reading).
+//   - no timeout otherwise while the application computes an answer.
 
 /// What the connection's I/O layer must do.
 enum ConnectionAction: Equatable, Sendable {
@@ -37,24 +47,32 @@ struct ConnectionStateMachine: Sendable {
     private(set) var parser: HTTPParser
     /// A request was delivered and its response is not complete.
     private(set) var inFlight = false
+    /// Last byte received, or last response completed.
     private var lastActivity: Double
-    private var headStart: Double?
+    /// Last time the client took response bytes (or output became pending after none was).
+    private var lastWriteProgress: Double
+    /// Arrival of the first byte of the request being read (nil between requests).
+    private(set) var messageStart: Double?
     private var readingPaused = false
 
     init(config: HTTPServerConfiguration, now: Double) {
         self.config = config
         self.parser = HTTPParser(maxHeaderBytes: config.maxHeaderBytes, maxBodyBytes: config.maxBodyBytes)
         self.lastActivity = now
+        self.lastWriteProgress = now
     }
+
+    /// True while received bytes are parsed (not drained): the phases in which input counts against budgets.
+    var readsInput: Bool { phase == .open || phase == .awaitingExpectation }
 
     /// Start of a connection: arms the idle timer.
     mutating func started(now: Double) -> [ConnectionAction] {
         [.setTimer(now + config.idleTimeout)]
     }
 
-    /// Start of a refused connection (connection limit): 503 + `Retry-After`, then close.
-    mutating func rejected(now: Double) -> [ConnectionAction] {
-        let e = HTTPParseError(status: 503, message: "Server is at its connection limit; retry later", code: "server_overloaded")
+    /// Start of a refused connection (connection limit or buffer budget): 503 + `Retry-After`, then close.
+    mutating func rejected(now: Double, message: String = "Server is at its connection limit; retry later") -> [ConnectionAction] {
+        let e = HTTPParseError(status: 503, message: message, code: "server_overloaded")
         return [.write(HTTPResponseWriter.errorResponse(e, close: true, extra: [("Retry-After", String(config.retryAfterSeconds))]))]
             + enterClosingAfterFlush(now: now)
     }
@@ -68,14 +86,32 @@ struct ConnectionStateMachine: Sendable {
             lastActivity = now
             parser.append(bytes)
             if inFlight || phase == .awaitingExpectation {
-                if !readingPaused && parser.bufferedByteCount > config.maxHeaderBytes + config.maxBodyBytes + 65536 {
+                if !readingPaused && parser.bufferedByteCount > config.maxPipelinedBytes {
                     readingPaused = true
                     return [.pauseReading]
                 }
                 return []
             }
+            if messageStart == nil && !bytes.isEmpty { messageStart = now }
             return processInput(now: now)
         }
+    }
+
+    /// The server-wide buffer budget is spent and the connection wants to read: with a request in flight, stop
+    /// reading until its response completes; otherwise answer 503 + `Retry-After` and close.
+    mutating func inputOverBudget(now: Double) -> [ConnectionAction] {
+        guard readsInput else { return [] }
+        if inFlight || phase == .awaitingExpectation {
+            if readingPaused { return [] }
+            readingPaused = true
+            return [.pauseReading]
+        }
+        return rejected(now: now, message: "Server is out of buffer memory; retry later")
+    }
+
+    /// The client took response bytes (or output became pending after none was): resets the write-stall clock.
+    mutating func outputProgressed(now: Double) {
+        lastWriteProgress = now
     }
 
     /// The client closed its sending side (EOF). `outputPending`: bytes are still queued for the socket.
@@ -137,31 +173,44 @@ struct ConnectionStateMachine: Sendable {
         return actions + [.setTimer(now + config.lingerTimeout)]
     }
 
-    /// The connection timer fired.
-    mutating func timerFired(now: Double) -> [ConnectionAction] {
+    /// The connection timer fired. `outputPending`: response bytes are queued but not yet taken by the client.
+    mutating func timerFired(now: Double, outputPending: Bool = false) -> [ConnectionAction] {
+        let stallAt = lastWriteProgress + config.idleTimeout
         switch phase {
         case .closed, .awaitingExpectation: return []
         case .lingering: return close("linger timeout")
-        case .closingAfterFlush: return close("client did not read the final response")
+        case .closingAfterFlush:
+            if outputPending && now < stallAt { return [.setTimer(stallAt)] }
+            return close("client did not read the final response")
         case .open:
-            if inFlight { return [] }
-            if parser.isReadingHead, let hs = headStart {
-                guard now >= hs + config.headerTimeout else { return [.setTimer(hs + config.headerTimeout)] }
-                let e = HTTPParseError(status: 408, message: "Request header not received within \(config.headerTimeout) s",
-                                       code: "request_timeout")
-                return [.write(HTTPResponseWriter.errorResponse(e, close: true))] + enterClosingAfterFlush(now: now)
+            if outputPending && now >= stallAt { return close("client stopped reading the response") }
+            if inFlight { return [.setTimer(outputPending ? stallAt : now + config.idleTimeout)] }
+            if let start = messageStart, parser.isMidMessage {
+                let deadline = requestDeadline(start)
+                if now >= deadline {
+                    let what = parser.isReadingBody ? "body" : "header"
+                    let e = HTTPParseError(status: 408, message: "Request \(what) not received in time", code: "request_timeout")
+                    return [.write(HTTPResponseWriter.errorResponse(e, close: true))] + enterClosingAfterFlush(now: now)
+                }
+                return [.setTimer(outputPending ? min(deadline, stallAt) : deadline)]
             }
-            guard now >= lastActivity + config.idleTimeout else { return [.setTimer(lastActivity + config.idleTimeout)] }
-            if parser.isMidMessage {
-                let e = HTTPParseError(status: 408, message: "Request body stalled for \(config.idleTimeout) s",
-                                       code: "request_timeout")
-                return [.write(HTTPResponseWriter.errorResponse(e, close: true))] + enterClosingAfterFlush(now: now)
-            }
+            if outputPending { return [.setTimer(stallAt)] }
+            let idleAt = max(lastActivity, lastWriteProgress) + config.idleTimeout
+            guard now >= idleAt else { return [.setTimer(idleAt)] }
             return close("idle timeout")
         }
     }
 
     // MARK: internals
+
+    /// When the request that started at `start` must be complete: its head by `headerTimeout`, its body by
+    /// `headerTimeout + max(bodyTimeout, bodyBytes / minBodyBytesPerSecond)` (see `HTTPServerConfiguration`).
+    func requestDeadline(_ start: Double) -> Double {
+        let head = start + config.headerTimeout
+        guard parser.isReadingBody else { return head }
+        let rate = Double(max(1, config.minBodyBytesPerSecond))
+        return head + max(config.bodyTimeout, Double(parser.bodyByteCount) / rate)
+    }
 
     /// Runs the parser while no request is in flight.
     private mutating func processInput(now: Double) -> [ConnectionAction] {
@@ -169,12 +218,14 @@ struct ConnectionStateMachine: Sendable {
         while phase == .open && !inFlight {
             switch parser.next() {
             case .needMoreData:
-                if parser.isReadingHead {
-                    if headStart == nil { headStart = now }
-                    actions.append(.setTimer(headStart! + config.headerTimeout))
+                if parser.isMidMessage {
+                    // A pipelined message already started before it was our turn counts from now.
+                    let start = messageStart ?? now
+                    messageStart = start
+                    actions.append(.setTimer(requestDeadline(start)))
                 } else {
-                    headStart = nil
-                    actions.append(.setTimer(lastActivity + config.idleTimeout))
+                    messageStart = nil
+                    actions.append(.setTimer(max(lastActivity, lastWriteProgress) + config.idleTimeout))
                 }
                 return actions
             case .expectContinue(let head):
@@ -182,9 +233,10 @@ struct ConnectionStateMachine: Sendable {
                 actions.append(.checkExpectation(head))
                 return actions
             case .request(let req):
-                headStart = nil
+                messageStart = nil
                 inFlight = true
-                actions.append(.setTimer(nil))
+                // Not a request timeout: a periodic check for a client that stops reading the response.
+                actions.append(.setTimer(now + config.idleTimeout))
                 actions.append(.deliver(req))
             case .error(let e):
                 actions.append(.write(HTTPResponseWriter.errorResponse(e, close: true)))
@@ -196,12 +248,15 @@ struct ConnectionStateMachine: Sendable {
 
     private mutating func enterClosingAfterFlush(now: Double) -> [ConnectionAction] {
         phase = .closingAfterFlush
+        messageStart = nil
+        parser.discardBuffers()    // the input is drained from now on; give the memory (and budget) back
         return [.setTimer(now + config.idleTimeout)]
     }
 
     private mutating func close(_ reason: String) -> [ConnectionAction] {
         guard phase != .closed else { return [] }
         phase = .closed
+        parser.discardBuffers()
         return [.setTimer(nil), .close(reason: reason)]
     }
 }

@@ -16,6 +16,7 @@ import Darwin
 final class HTTPConnection: @unchecked Sendable {
     let fd: Int32
     let config: HTTPServerConfiguration
+    private let budget: BufferBudget
     private let queue: DispatchQueue
     private let logger: Logger
     private let handler: @Sendable (HTTPRequest, HTTPResponder) -> Void
@@ -35,18 +36,26 @@ final class HTTPConnection: @unchecked Sendable {
     private var current: HTTPResponder?
     private var closed = false
     private var scratch = [UInt8](repeating: 0, count: 16 * 1024)
+    /// Bytes of parser-held input currently counted in `budget`.
+    private var inputCharged = 0
+    /// The kernel's send-queue length (TIOCOUTQ) at the last timer check.
+    private var kernelQueued: Int32 = 0
 
     // Guarded by `lock`.
     private let lock = Lock()
+    /// Unsent output bytes (also counted in `budget`).
     private var buffered = 0
+    /// Set when the connection closed: later output is neither counted nor queued.
+    private var outputClosed = false
     private var stopping = false
 
-    init(fd: Int32, config: HTTPServerConfiguration, logger: Logger,
+    init(fd: Int32, config: HTTPServerConfiguration, budget: BufferBudget, logger: Logger,
          handler: @escaping @Sendable (HTTPRequest, HTTPResponder) -> Void,
          expectation: (@Sendable (HTTPRequest) -> (Int, [(String, String)], [UInt8])?)?,
          onClosed: @escaping @Sendable (HTTPConnection) -> Void) {
         self.fd = fd
         self.config = config
+        self.budget = budget
         self.logger = logger
         self.handler = handler
         self.expectation = expectation
@@ -64,8 +73,9 @@ final class HTTPConnection: @unchecked Sendable {
     /// True once the server is stopping (responses then close the connection).
     var isStopping: Bool { lock.withLock { stopping } }
 
-    /// Starts serving. With `reject`, answers 503 + `Retry-After` at once and closes (connection limit).
-    func start(reject: Bool) {
+    /// Starts serving. With a `reject` message, answers 503 + `Retry-After` at once and closes (connection limit,
+    /// buffer budget).
+    func start(reject: String?) {
         queue.async { [self] in
             let rs = DispatchSource.makeReadSource(fileDescriptor: fd, queue: queue)
             rs.setEventHandler { [weak self] in self?.handleReadable() }
@@ -73,14 +83,15 @@ final class HTTPConnection: @unchecked Sendable {
             liveSources += 1
             readSource = rs
             let t = DispatchSource.makeTimerSource(queue: queue)
-            t.setEventHandler { [weak self] in
-                guard let self else { return }
-                self.perform(self.machine.timerFired(now: HTTPConnection.now()))
-            }
+            t.setEventHandler { [weak self] in self?.handleTimer() }
             timer = t
             t.resume()
             rs.resume()
-            perform(reject ? machine.rejected(now: HTTPConnection.now()) : machine.started(now: HTTPConnection.now()))
+            if let reject {
+                perform(machine.rejected(now: HTTPConnection.now(), message: reject))
+            } else {
+                perform(machine.started(now: HTTPConnection.now()))
+            }
         }
     }
 
@@ -98,8 +109,11 @@ final class HTTPConnection: @unchecked Sendable {
             if closed { return }
             switch action {
             case .write(let bytes):
-                lock.withLock { buffered += bytes.count }
-                out.append(contentsOf: bytes)
+                lock.withLock {
+                    buffered += bytes.count
+                    budget.add(bytes.count)
+                }
+                appendOutput(bytes)
             case .deliver(let req):
                 let responder = HTTPResponder(request: req, connection: self)
                 current = responder
@@ -131,7 +145,44 @@ final class HTTPConnection: @unchecked Sendable {
                 return
             }
         }
-        if !closed { flush() }
+        if !closed {
+            syncInputCharge()
+            flush()
+        }
+    }
+
+    /// Counts the parser's held input in the server budget. On `queue`.
+    private func syncInputCharge() {
+        let held = machine.parser.heldByteCount
+        if held != inputCharged {
+            budget.add(held - inputCharged)
+            inputCharged = held
+        }
+    }
+
+    /// Appends response bytes to the socket queue; output becoming pending starts the write-stall clock.
+    private func appendOutput(_ bytes: [UInt8]) {
+        if outIndex == out.count && !bytes.isEmpty { machine.outputProgressed(now: HTTPConnection.now()) }
+        out.append(contentsOf: bytes)
+    }
+
+    /// The connection timer fired: tells the machine whether output is still pending, here or in the kernel's
+    /// send queue (bytes the client has not taken yet), and counts a shrinking kernel queue as progress.
+    private func handleTimer() {
+        guard !closed else { return }
+        let now = HTTPConnection.now()
+        var pending = outIndex < out.count
+        #if canImport(Glibc)
+        var queued: Int32 = 0
+        if ioctl(fd, UInt(TIOCOUTQ), &queued) == 0 {
+            if queued > 0 { pending = true }
+            if queued != kernelQueued {
+                if queued < kernelQueued { machine.outputProgressed(now: now) }
+                kernelQueued = queued
+            }
+        }
+        #endif
+        perform(machine.timerFired(now: now, outputPending: pending))
     }
 
     // MARK: reading
@@ -139,6 +190,11 @@ final class HTTPConnection: @unchecked Sendable {
     private func handleReadable() {
         guard !closed else { return }
         for _ in 0..<16 {
+            if machine.readsInput && budget.isSpent {
+                // Out of buffer memory server-wide: do not take in more (the machine pauses or answers 503).
+                perform(machine.inputOverBudget(now: HTTPConnection.now()))
+                return
+            }
             let n = scratch.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
             if n > 0 {
                 perform(machine.received(scratch[0..<n], now: HTTPConnection.now()))
@@ -163,13 +219,20 @@ final class HTTPConnection: @unchecked Sendable {
     @discardableResult
     func enqueue(_ bytes: [UInt8], from responder: HTTPResponder, final: Bool, close: Bool) -> Bool {
         let over: Bool = lock.withLock {
+            if outputClosed { return false }    // dropped below; never counted
             buffered += bytes.count
+            budget.add(bytes.count)
             return buffered > config.maxBufferedWriteBytes
         }
         queue.async { [self] in
             guard !closed, current === responder else {
-                // A closed connection already reset its count to zero.
-                if !closed { lock.withLock { buffered -= bytes.count } }
+                // A closed connection released its whole count when it closed (under `lock`).
+                if !closed {
+                    lock.withLock {
+                        buffered -= bytes.count
+                        budget.add(-bytes.count)
+                    }
+                }
                 return
             }
             if over {
@@ -177,7 +240,7 @@ final class HTTPConnection: @unchecked Sendable {
                 closeNow(reason: "write buffer overflow")
                 return
             }
-            out.append(contentsOf: bytes)
+            appendOutput(bytes)
             if final {
                 current = nil
                 perform(machine.responseCompleted(close: close, now: HTTPConnection.now()))
@@ -200,7 +263,11 @@ final class HTTPConnection: @unchecked Sendable {
             }
             if n > 0 {
                 outIndex += n
-                lock.withLock { buffered -= n }
+                lock.withLock {
+                    buffered -= n
+                    budget.add(-n)
+                }
+                machine.outputProgressed(now: HTTPConnection.now())
             } else {
                 let e = errno
                 if n < 0 && e == EINTR { continue }
@@ -249,7 +316,13 @@ final class HTTPConnection: @unchecked Sendable {
         current = nil
         out = []
         outIndex = 0
-        lock.withLock { buffered = 0 }
+        lock.withLock {
+            outputClosed = true
+            budget.add(-buffered)
+            buffered = 0
+        }
+        budget.add(-inputCharged)
+        inputCharged = 0
         timer?.cancel()
         timer = nil
         if let ws = writeSource {

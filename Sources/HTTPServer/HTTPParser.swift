@@ -10,6 +10,13 @@
 //                        └─────────────────────────────────────────┘
 //   After `request`, parsing of the next (pipelined) message starts from the left-over bytes.
 //   Any error is terminal: the connection answers it and closes.
+//
+// NOTE: strictness (RFC 9112). Every line (request line, fields, chunk-size lines, trailers, the CRLF after chunk
+// data) must end in CRLF; a bare LF is a 400 (lenient LF parsing is a request-smuggling vector behind proxies
+// that disagree). Empty lines before a request line must be CRLF too. Chunk extensions must match the chunk-ext
+// grammar. Any Transfer-Encoding field next to Content-Length, an empty Transfer-Encoding, a missing (HTTP/1.1)
+// or repeated Host are 400. Arithmetic on client-sent numbers (Content-Length, chunk sizes, byte counts) is done
+// in forms that cannot overflow: `size > limit - used`, never `used + size > limit`.
 
 /// A malformed or over-limit request, with the status to answer and a human-readable reason. A value carried by
 /// `HTTPParserAction.error` and answered on the wire, never thrown (the module's thrown errors are `HTTPServerError`).
@@ -66,6 +73,8 @@ public struct HTTPParser: Sendable {
     private var body: [UInt8] = []
     private var trailerBytes = 0
     private var continueAnnounced = false
+    /// Empty lines (CRLF) before the request line were consumed for the current message.
+    private var consumedLeadingLines = false
 
     /// A parser for one connection's input.
     public init(maxHeaderBytes: Int = 16 * 1024, maxBodyBytes: Int = 8 * 1024 * 1024) {
@@ -85,15 +94,38 @@ public struct HTTPParser: Sendable {
     /// Bytes received but not yet consumed by a returned action (pipelined input, partial messages).
     public var bufferedByteCount: Int { buffer.count - readIndex }
 
-    /// True when a message has started (some of its bytes consumed or buffered) but is not complete.
+    /// True when a message has started (some of its bytes consumed or buffered, leading empty lines included)
+    /// but is not complete.
     public var isMidMessage: Bool {
-        if case .head = state { return bufferedByteCount > 0 }
+        if case .head = state { return bufferedByteCount > 0 || consumedLeadingLines }
         if case .failed = state { return false }
         return true
     }
 
-    /// True while the head of a message is being read (for the header timeout).
-    public var isReadingHead: Bool { state == .head && bufferedByteCount > 0 }
+    /// True while the head of a message is being read (for the header timeout); leading CRLFs count.
+    public var isReadingHead: Bool { state == .head && (bufferedByteCount > 0 || consumedLeadingLines) }
+
+    /// True while a body (or its chunk framing or trailers) is being read.
+    public var isReadingBody: Bool {
+        switch state {
+        case .fixedBody, .chunkSize, .chunkData, .chunkDataEnd, .trailers: return true
+        case .head, .failed: return false
+        }
+    }
+
+    /// Bytes of the current message's body received so far (de-chunked).
+    public var bodyByteCount: Int { body.count }
+
+    /// Bytes this parser holds for the connection: unconsumed input plus the partial body.
+    public var heldByteCount: Int { bufferedByteCount + body.count }
+
+    /// Drops every buffered byte and partial body (the connection is closing; the memory is given back).
+    public mutating func discardBuffers() {
+        buffer = []
+        readIndex = 0
+        scanned = 0
+        body = []
+    }
 
     /// Advances the state machine as far as the buffered bytes allow.
     public mutating func next() -> HTTPParserAction {
@@ -102,10 +134,14 @@ public struct HTTPParser: Sendable {
             case .failed(let e):
                 return .error(e)
             case .head:
-                // Tolerate empty lines before a request line (RFC 9112 §2.2).
+                // Tolerate empty lines (CRLF only) before a request line (RFC 9112 §2.2).
                 while readIndex < buffer.count, buffer[readIndex] == 0x0D || buffer[readIndex] == 0x0A {
-                    readIndex += 1
+                    guard buffer[readIndex] == 0x0D else { return fail(bareLF()) }
+                    guard readIndex + 1 < buffer.count else { return .needMoreData }
+                    guard buffer[readIndex + 1] == 0x0A else { return fail(.bad("CR not followed by LF")) }
+                    readIndex += 2
                     scanned = 0
+                    consumedLeadingLines = true
                 }
                 guard let end = findBlankLine(limit: maxHeaderBytes) else {
                     if bufferedByteCount > maxHeaderBytes {
@@ -114,19 +150,22 @@ public struct HTTPParser: Sendable {
                     }
                     return .needMoreData
                 }
+                if end.after - end.lineStart != 2 { return fail(bareLF()) }   // the blank line itself
                 let headBytes = buffer[readIndex..<end.lineStart]
                 readIndex = end.after
                 scanned = 0
                 switch parseHead(headBytes) {
                 case .failure(let e): return fail(e)
                 case .success(let (req, framing)):
+                    consumedLeadingLines = false
                     switch framing {
                     case .none:
                         return .request(req)
                     case .length(let n):
                         pendingHead = req
                         body = []
-                        body.reserveCapacity(n)
+                        // Grow with the bytes that actually arrive: a declared length reserves no memory.
+                        body.reserveCapacity(min(n, 64 * 1024))
                         state = .fixedBody(remaining: n)
                     case .chunked:
                         pendingHead = req
@@ -155,6 +194,7 @@ public struct HTTPParser: Sendable {
                     if bufferedByteCount > 4096 { return fail(.bad("Chunk size line too long")) }
                     return .needMoreData
                 }
+                guard lineEnd.crlf else { return fail(bareLF()) }
                 let line = buffer[readIndex..<lineEnd.lineStart]
                 readIndex = lineEnd.after
                 scanned = 0
@@ -163,7 +203,8 @@ public struct HTTPParser: Sendable {
                     state = .trailers
                     trailerBytes = 0
                 } else {
-                    if body.count + size > maxBodyBytes { return fail(tooLarge()) }
+                    // Overflow-safe: body.count <= maxBodyBytes always holds here.
+                    if size > maxBodyBytes - body.count { return fail(tooLarge()) }
                     state = .chunkData(remaining: size)
                 }
             case .chunkData(let remaining):
@@ -179,7 +220,7 @@ public struct HTTPParser: Sendable {
                 state = .chunkDataEnd
             case .chunkDataEnd:
                 guard bufferedByteCount >= 1 else { return .needMoreData }
-                if buffer[readIndex] == 0x0A { readIndex += 1; state = .chunkSize; continue }
+                if buffer[readIndex] == 0x0A { return fail(bareLF()) }
                 guard bufferedByteCount >= 2 else { return .needMoreData }
                 guard buffer[readIndex] == 0x0D, buffer[readIndex + 1] == 0x0A else {
                     return fail(.bad("Chunk data not followed by CRLF"))
@@ -187,19 +228,25 @@ public struct HTTPParser: Sendable {
                 readIndex += 2
                 state = .chunkSize
             case .trailers:
-                // Trailer fields are read and discarded (RFC 9112 §7.1.2 allows ignoring them).
+                // Trailer fields are checked for syntax and discarded (RFC 9112 §7.1.2 allows ignoring them).
+                // trailerBytes <= maxHeaderBytes holds on entry, so the subtractions below cannot overflow.
                 guard let lineEnd = findLineEnd(limit: maxHeaderBytes - trailerBytes) else {
-                    if trailerBytes + bufferedByteCount > maxHeaderBytes {
-                        return fail(.init(status: 431, message: "Chunked trailer section exceeds \(maxHeaderBytes) bytes",
-                                          code: "request_header_fields_too_large"))
-                    }
+                    if bufferedByteCount > maxHeaderBytes - trailerBytes { return fail(trailersTooLarge()) }
                     return .needMoreData
                 }
-                let isEmpty = lineEnd.lineStart == readIndex
-                trailerBytes += lineEnd.after - readIndex
+                guard lineEnd.crlf else { return fail(bareLF()) }
+                let line = buffer[readIndex..<lineEnd.lineStart]
+                let lineBytes = lineEnd.after - readIndex
+                if lineBytes > maxHeaderBytes - trailerBytes { return fail(trailersTooLarge()) }
+                trailerBytes += lineBytes
                 readIndex = lineEnd.after
                 scanned = 0
-                if isEmpty { return finishMessage() }
+                if line.isEmpty { return finishMessage() }
+                guard let colon = line.firstIndex(of: UInt8(ascii: ":")), colon > line.startIndex,
+                      line[line.startIndex..<colon].allSatisfy(isTokenChar),
+                      line[(colon + 1)...].allSatisfy({ $0 == 0x09 || $0 >= 0x20 && $0 != 0x7F }) else {
+                    return fail(.bad("Malformed chunked trailer field"))
+                }
             }
         }
     }
@@ -210,6 +257,7 @@ public struct HTTPParser: Sendable {
         pendingHead = nil
         body = []
         state = .head
+        consumedLeadingLines = false
         return .request(req)
     }
 
@@ -218,19 +266,30 @@ public struct HTTPParser: Sendable {
         return .error(e)
     }
 
+    private func bareLF() -> HTTPParseError { .bad("Line ending is a bare LF; HTTP/1.1 requires CRLF") }
+
+    private func trailersTooLarge() -> HTTPParseError {
+        .init(status: 431, message: "Chunked trailer section exceeds \(maxHeaderBytes) bytes", code: "request_header_fields_too_large")
+    }
+
     private func tooLarge() -> HTTPParseError {
         .init(status: 413, message: "Request body exceeds the limit of \(maxBodyBytes) bytes", code: "request_too_large")
     }
 
+    /// `readIndex + extra`, clamped to the buffer's end (no overflow for any configured limit).
+    private func scanStop(_ extra: Int) -> Int {
+        extra >= buffer.count - readIndex ? buffer.count : readIndex + extra
+    }
+
     /// Finds the next LF at or after `readIndex + scanned`; returns where the line's content ends (before an
-    /// optional CR) and the index after the LF.
-    private mutating func findLineEnd(limit: Int) -> (lineStart: Int, after: Int)? {
+    /// optional CR), the index after the LF, and whether the LF was preceded by CR.
+    private mutating func findLineEnd(limit: Int) -> (lineStart: Int, after: Int, crlf: Bool)? {
         var i = readIndex + scanned
-        let stop = min(buffer.count, readIndex + max(limit, 0) + 2)
+        let stop = scanStop(max(limit, 0) > Int.max - 2 ? Int.max : max(limit, 0) + 2)
         while i < stop {
             if buffer[i] == 0x0A {
-                let contentEnd = (i > readIndex && buffer[i - 1] == 0x0D) ? i - 1 : i
-                return (contentEnd, i + 1)
+                let crlf = i > readIndex && buffer[i - 1] == 0x0D
+                return (crlf ? i - 1 : i, i + 1, crlf)
             }
             i += 1
         }
@@ -242,7 +301,7 @@ public struct HTTPParser: Sendable {
     /// index after the blank line.
     private mutating func findBlankLine(limit: Int) -> (lineStart: Int, after: Int)? {
         var i = readIndex + scanned
-        let stop = min(buffer.count, readIndex + limit + 4)
+        let stop = scanStop(limit > Int.max - 4 ? Int.max : limit + 4)
         while i < stop {
             if buffer[i] == 0x0A {
                 // Blank line: LF LF, or LF CR LF.
@@ -267,10 +326,7 @@ public struct HTTPParser: Sendable {
             i += 1
         }
         guard digits > 0 else { return nil }
-        // Optional whitespace, then `;ext` (ignored) or end of line.
-        while i < line.endIndex, line[i] == 0x20 || line[i] == 0x09 { i += 1 }
-        if i < line.endIndex && line[i] != UInt8(ascii: ";") { return nil }
-        return size
+        return isValidChunkExtensions(line[i...]) ? size : nil
     }
 
     enum Framing { case none, length(Int), chunked }
@@ -287,8 +343,8 @@ public struct HTTPParser: Sendable {
         var i = bytes.startIndex
         while i < bytes.endIndex {
             if bytes[i] == 0x0A {
-                let end = (i > start && bytes[i - 1] == 0x0D) ? i - 1 : i
-                lines.append(bytes[start..<end])
+                guard i > start, bytes[i - 1] == 0x0D else { return .failure(bareLF()) }
+                lines.append(bytes[start..<(i - 1)])
                 start = i + 1
             }
             i += 1
@@ -330,12 +386,16 @@ public struct HTTPParser: Sendable {
         if let expect = headers["Expect"], expect.lowercased() != "100-continue" {
             return .failure(.init(status: 417, message: "Unsupported Expect value '\(expect)'", code: "expectation_failed"))
         }
+        let hosts = headers.values("Host")
+        if hosts.count > 1 { return .failure(.bad("Repeated Host header field")) }
+        if hosts.isEmpty && version == "HTTP/1.1" { return .failure(.bad("Missing Host header field")) }
         let te = headers.tokens("Transfer-Encoding")
         let lengths = headers.values("Content-Length")
-        if !te.isEmpty {
+        if headers.contains("Transfer-Encoding") {
             if !lengths.isEmpty {
                 return .failure(.bad("Both Transfer-Encoding and Content-Length are present"))
             }
+            if te.isEmpty { return .failure(.bad("Empty Transfer-Encoding")) }
             if version == "HTTP/1.0" { return .failure(.bad("Transfer-Encoding is not allowed in HTTP/1.0")) }
             guard te.last == "chunked" else {
                 return .failure(.bad("Transfer-Encoding must end with chunked"))

@@ -42,21 +42,45 @@ public final class HTTPResponder: @unchecked Sendable {
         return h
     }
 
-    /// Sends a complete response with `Content-Length`.
+    /// Largest whole response, head included, that `send`/`trySend` accept, in bytes
+    /// (`HTTPServerConfiguration.maxBufferedWriteBytes`, 32 MiB by default). Larger answers must be streamed.
+    public var maxResponseBytes: Int { connection.config.maxBufferedWriteBytes }
+
+    /// Sends a complete response with `Content-Length`. A response larger than `maxResponseBytes` is not sent:
+    /// the client gets `500` with a JSON error (code `response_too_large`) instead; use `trySend` to answer that
+    /// case yourself.
     /// - Parameters: `status` HTTP status code; `headers` `[(name, value)]` (framing fields are managed here);
     ///   `body` bytes (omitted on the wire for `HEAD`).
     public func send(status: Int, headers: [(String, String)], body: [UInt8]) {
+        if trySend(status: status, headers: headers, body: body) { return }
+        let e = HTTPParseError(status: 500, message: "The response exceeds the server's limit of \(maxResponseBytes) bytes",
+                               code: "response_too_large")
+        let errorBody = HTTPResponseWriter.errorBody(message: e.message, type: "server_error", code: e.code)
+        _ = trySend(status: 500, headers: [("Content-Type", "application/json")], body: errorBody)
+    }
+
+    /// Sends a complete response with `Content-Length` if it fits in `maxResponseBytes`.
+    /// - Parameters: as `send`.
+    /// - Returns: true when the response was taken (it is dropped if the client is gone). false when head plus
+    ///   body exceed `maxResponseBytes`: nothing was sent and the request is still unanswered, so the caller
+    ///   must answer it (e.g. with a small error).
+    public func trySend(status: Int, headers: [(String, String)], body: [UInt8]) -> Bool {
+        lock.withLock { precondition(!started, "HTTPResponder: response already started") }
+        let close = closesAfter(headers)
+        let noBody = status == 204 || status == 304 || (100..<200).contains(status)
+        let fields = headFields(headers, framing: noBody ? nil : ("Content-Length", String(body.count)), close: close)
+        var bytes = HTTPResponseWriter.head(status: status, headers: fields)
+        let sendsBody = !isHead && !noBody
+        // Overflow-safe form of `bytes.count + body.count > maxResponseBytes`.
+        if bytes.count > maxResponseBytes || (sendsBody && body.count > maxResponseBytes - bytes.count) { return false }
         lock.withLock {
             precondition(!started, "HTTPResponder: response already started")
             started = true
             completed = true
         }
-        let close = closesAfter(headers)
-        let noBody = status == 204 || status == 304 || (100..<200).contains(status)
-        let fields = headFields(headers, framing: noBody ? nil : ("Content-Length", String(body.count)), close: close)
-        var bytes = HTTPResponseWriter.head(status: status, headers: fields)
-        if !isHead && !noBody { bytes += body }
+        if sendsBody { bytes += body }
         connection.enqueue(bytes, from: self, final: true, close: close)
+        return true
     }
 
     /// Sends the head of a streamed response (`Transfer-Encoding: chunked`; close-delimited for HTTP/1.0).

@@ -2,8 +2,8 @@
 
 /// Maps `(method, path)` to handlers. Patterns are `/`-separated literal segments, `{name}` (one segment) and,
 /// as the last segment only, `{name...}` (the rest of the path, slashes included — model ids such as
-/// `Qwen/Qwen2.5-0.5B` contain them). Captured values come from the percent-decoded path. The first matching
-/// route in registration order wins; `HEAD` falls back to `GET` routes.
+/// `Qwen/Qwen2.5-0.5B` contain them). Literal segments match the raw (not percent-decoded) path; captured values
+/// are percent-decoded. The first matching route in registration order wins; `HEAD` falls back to `GET` routes.
 public struct HTTPRouter: Sendable {
     /// A route handler: the request, its captured path parameters (`["id": "…"]`) and the responder.
     public typealias Handler = @Sendable (HTTPRequest, [String: String], HTTPResponder) -> Void
@@ -55,7 +55,7 @@ public struct HTTPRouter: Sendable {
         table.append(Route(method: method.uppercased(), pattern: pattern, segments: segments, handler: handler))
     }
 
-    /// Finds the handler for `method` and a decoded `path`.
+    /// Finds the handler for `method` and a raw `path` (`HTTPRequest.path`).
     public func match(method: String, path: String) -> Match {
         let parts = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map(String.init)
         var allowed: [String] = []
@@ -78,13 +78,13 @@ public struct HTTPRouter: Sendable {
                 guard i < parts.count else { return nil }
                 let rest = parts[i...].joined(separator: "/")
                 guard !rest.isEmpty else { return nil }
-                params[name] = rest
+                params[name] = HTTPRequest.percentDecode(Substring(rest), plusIsSpace: false)
                 return params
             case .literal(let l):
                 guard i < parts.count, parts[i] == l else { return nil }
             case .parameter(let name):
                 guard i < parts.count, !parts[i].isEmpty else { return nil }
-                params[name] = parts[i]
+                params[name] = HTTPRequest.percentDecode(Substring(parts[i]), plusIsSpace: false)
             }
         }
         return segments.count == parts.count ? params : nil

@@ -20,8 +20,8 @@ import Darwin
 /// A hand-rolled HTTP/1.1 server on POSIX sockets and Dispatch (no NIO).
 ///
 /// Each request is handed to `handler` on a global Dispatch queue together with an `HTTPResponder`; the handler
-/// may answer later from any thread. Protocol errors (400, 408, 413, 417, 431, 501, 505) and the connection
-/// limit (503) are answered here with an OpenAI-shaped JSON error body and never reach the handler.
+/// may answer later from any thread. Protocol errors (400, 408, 413, 417, 431, 501, 505), the connection
+/// limit and the buffer budget (503) are answered here with an OpenAI-shaped JSON error body and never reach the handler.
 public final class HTTPServer: @unchecked Sendable {
     /// The settings this server was created with.
     public let configuration: HTTPServerConfiguration
@@ -29,6 +29,7 @@ public final class HTTPServer: @unchecked Sendable {
     private let handler: @Sendable (HTTPRequest, HTTPResponder) -> Void
     private let expectation: (@Sendable (HTTPRequest) -> (Int, [(String, String)], [UInt8])?)?
     private let lock = Lock()
+    private let budget: BufferBudget
     private var listenFD: Int32 = -1
     private var acceptSource: DispatchSourceRead?
     private var connections: [ObjectIdentifier: HTTPConnection] = [:]
@@ -51,6 +52,7 @@ public final class HTTPServer: @unchecked Sendable {
         self.logger = logger
         self.handler = handler
         self.expectation = expectation
+        self.budget = BufferBudget(limit: configuration.maxBufferedBytesTotal)
     }
 
     deinit { stop() }
@@ -144,6 +146,10 @@ public final class HTTPServer: @unchecked Sendable {
     /// Number of open connections (rejected ones excluded).
     public var connectionCount: Int { lock.withLock { connections.count } }
 
+    /// Bytes buffered over all connections (parser-held input plus unsent output), counted against
+    /// `HTTPServerConfiguration.maxBufferedBytesTotal`.
+    public var bufferedBytes: Int { budget.usedBytes }
+
     private func acceptAll() {
         guard let fd = lock.withLock({ listenFD >= 0 ? listenFD : nil }) else { return }
         for _ in 0..<256 {
@@ -172,15 +178,18 @@ public final class HTTPServer: @unchecked Sendable {
             #if canImport(Darwin)
             setsockopt(client, SOL_SOCKET, SO_NOSIGPIPE, &one, socklen_t(MemoryLayout<Int32>.size))
             #endif
-            let reject: Bool = lock.withLock { connections.count >= configuration.maxConnections }
-            let conn = HTTPConnection(fd: client, config: configuration, logger: logger, handler: handler,
+            let atLimit: Bool = lock.withLock { connections.count >= configuration.maxConnections }
+            let rejection: String? = atLimit ? "Server is at its connection limit; retry later"
+                : budget.isSpent ? "Server is out of buffer memory; retry later" : nil
+            let reject = rejection != nil
+            let conn = HTTPConnection(fd: client, config: configuration, budget: budget, logger: logger, handler: handler,
                                       expectation: expectation,
                                       onClosed: { [weak self] c in self?.connectionClosed(c, rejected: reject) })
             lock.withLock {
                 if reject { rejecting += 1 } else { connections[ObjectIdentifier(conn)] = conn }
             }
-            if reject { logger.debug("connection limit \(configuration.maxConnections) reached; answering 503") }
-            conn.start(reject: reject)
+            if let rejection { logger.debug("\(rejection); answering 503") }
+            conn.start(reject: rejection)
         }
     }
 

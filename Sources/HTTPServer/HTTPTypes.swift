@@ -71,7 +71,9 @@ public struct HTTPRequest: Sendable, Equatable {
     public let method: String
     /// The raw request-target, e.g. `"/v1/models?x=1"`.
     public let target: String
-    /// Percent-decoded path of the target without the query, e.g. `"/v1/models"`; `"*"` for asterisk-form.
+    /// The raw (not percent-decoded) path of the target without the query, e.g. `"/v1/models"`; `"*"` for
+    /// asterisk-form. Route on this: `/v1/%74okenize` is not `/v1/tokenize`. Decode captured parts yourself
+    /// (`HTTPRequest.percentDecode`) where a route expects encoded data, as `HTTPRouter` does for parameters.
     public let path: String
     /// Percent-decoded query parameters (`+` is a space); the last occurrence of a name wins.
     public let query: [String: String]
@@ -110,7 +112,7 @@ public struct HTTPRequest: Sendable, Equatable {
         HTTPRequest(method: method, target: target, version: version, headers: headers, body: body, keepAlive: keepAlive)
     }
 
-    /// Splits a request-target into a decoded path and query dictionary. Absolute-form targets
+    /// Splits a request-target into its raw path and decoded query dictionary. Absolute-form targets
     /// (`http://host/path`) keep only their path.
     static func splitTarget(_ target: String) -> (String, [String: String]) {
         var t = Substring(target)
@@ -131,11 +133,12 @@ public struct HTTPRequest: Sendable, Equatable {
         } else {
             pathPart = t
         }
-        return (percentDecode(pathPart, plusIsSpace: false), query)
+        return (String(pathPart), query)
     }
 
     /// Decodes `%XX` escapes (invalid escapes are kept literally; invalid UTF-8 is repaired with U+FFFD).
-    static func percentDecode(_ s: Substring, plusIsSpace: Bool) -> String {
+    /// `plusIsSpace`: `+` means a space (form/query encoding).
+    public static func percentDecode(_ s: Substring, plusIsSpace: Bool) -> String {
         var out: [UInt8] = []
         let bytes = Array(s.utf8)
         var i = 0
@@ -180,19 +183,41 @@ public struct HTTPServerConfiguration: Sendable {
     public var maxHeaderBytes = 16 * 1024
     /// Cap on a request body (declared or de-chunked); beyond it → 413.
     public var maxBodyBytes = 8 * 1024 * 1024
-    /// Seconds an idle keep-alive connection (or a stalled body upload) may stay open.
+    /// Seconds a connection may stay open with nothing to read and nothing to write (idle keep-alive), counted
+    /// from the last byte received or written. Also the write-stall timeout: a client that takes none of the
+    /// pending response bytes for this long is disconnected (a slow but progressing reader is never cut).
     public var idleTimeout: Double = 60
-    /// Seconds allowed from the first byte of a request head to its end (slowloris guard); → 408 + close.
+    /// Seconds allowed from the first byte of a request (leading empty lines included) to the end of its head
+    /// (slowloris guard); → 408 + close. Bytes trickling in do not extend it.
     public var headerTimeout: Double = 10
+    /// Seconds allowed for a request body, on top of `headerTimeout`, counted from the request's first byte;
+    /// → 408 + close. A body must be complete by
+    /// `firstByte + headerTimeout + max(bodyTimeout, bodyBytesReceived / minBodyBytesPerSecond)`, so a large
+    /// body that keeps arriving at `minBodyBytesPerSecond` gets the time it needs, and any body is bounded by
+    /// `headerTimeout + max(bodyTimeout, maxBodyBytes / minBodyBytesPerSecond)` seconds.
+    public var bodyTimeout: Double = 60
+    /// Upload rate (bytes per second) that earns a large body time beyond `bodyTimeout` (see there).
+    public var minBodyBytesPerSecond = 64 * 1024
+    /// Bytes of input a connection may buffer while one of its requests is being answered (pipelining);
+    /// beyond it the connection stops reading until the response completes.
+    public var maxPipelinedBytes = 1024 * 1024
+    /// Server-wide budget, in bytes, for buffered request input (unparsed bytes and partial bodies) plus unsent
+    /// response output over all connections. While it is spent, new connections are answered
+    /// 503 + `Retry-After` and closed, a connection that wants to read more input is answered 503 and closed
+    /// (or, with a request in flight, stops reading until that response completes), so no new work is taken
+    /// in. Soft: one read (≤ 16 KiB) per connection, and responses of requests already taken in, may go over
+    /// it; a response's unsent bytes are bounded per connection by `maxBufferedWriteBytes`.
+    public var maxBufferedBytesTotal = 512 * 1024 * 1024
     /// Open connections served at once; further clients get 503 + `Retry-After` and are closed.
     public var maxConnections = 1024
     /// Bytes a response may have queued but unsent before `HTTPResponder.isBackpressured` turns true.
     public var writeHighWaterBytes = 1024 * 1024
-    /// Bytes of unsent response beyond which the client is deemed stuck and the connection is closed.
+    /// Bytes of unsent response beyond which the client is deemed stuck and the connection is closed. Also the
+    /// largest whole response `HTTPResponder.send`/`trySend` accept (`HTTPResponder.maxResponseBytes`).
     public var maxBufferedWriteBytes = 32 * 1024 * 1024
     /// Seconds a closing connection keeps draining input so the client can read the final response.
     public var lingerTimeout: Double = 2
-    /// Value of `Retry-After` (seconds) in the 503 sent when `maxConnections` is reached.
+    /// Value of `Retry-After` (seconds) in the 503 sent when `maxConnections` or `maxBufferedBytesTotal` is reached.
     public var retryAfterSeconds = 1
 
     /// Defaults as documented on each property.

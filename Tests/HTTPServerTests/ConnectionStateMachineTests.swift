@@ -8,6 +8,8 @@ final class ConnectionStateMachineTests: XCTestCase {
         c.headerTimeout = 2
         c.lingerTimeout = 1
         c.maxBodyBytes = 100
+        c.bodyTimeout = 5
+        c.minBodyBytesPerSecond = 10
         return c
     }
 
@@ -24,10 +26,11 @@ final class ConnectionStateMachineTests: XCTestCase {
     func testPipelinedRequestsDeliveredOneAtATime() {
         var m = ConnectionStateMachine(config: config(), now: 0)
         XCTAssertEqual(m.started(now: 0), [.setTimer(10)])
-        let a = m.received(bytes("GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\nGET /3 HTTP/1.1\r\nConnection: close\r\n\r\n"), now: 1)
+        let a = m.received(bytes("GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\nGET /3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"), now: 1)
         XCTAssertEqual(delivered(a), ["/1"])
-        XCTAssertTrue(a.contains(.setTimer(nil)), "no timeout while the app works")
-        XCTAssertEqual(delivered(m.received(bytes("GET /4 HTTP/1.1\r\n\r\n"), now: 2)), [], "nothing new while in flight")
+        XCTAssertTrue(a.contains(.setTimer(11)), "only a write-stall check while the app works")
+        XCTAssertEqual(m.timerFired(now: 11, outputPending: false), [.setTimer(21)], "no timeout while the app works")
+        XCTAssertEqual(delivered(m.received(bytes("GET /4 HTTP/1.1\r\nHost: x\r\n\r\n"), now: 2)), [], "nothing new while in flight")
         XCTAssertEqual(delivered(m.responseCompleted(close: false, now: 3)), ["/2"])
         XCTAssertEqual(delivered(m.responseCompleted(close: false, now: 4)), ["/3"])
         // /3 asked for close: the response completes with close, /4 is never delivered.
@@ -43,7 +46,7 @@ final class ConnectionStateMachineTests: XCTestCase {
     func testIdleTimeoutClosesAndActivityPostponesIt() {
         var m = ConnectionStateMachine(config: config(), now: 0)
         _ = m.started(now: 0)
-        _ = m.received(bytes("GET / HTTP/1.1\r\n\r\n"), now: 1)
+        _ = m.received(bytes("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), now: 1)
         XCTAssertEqual(m.responseCompleted(close: false, now: 2), [.setTimer(12)])
         XCTAssertEqual(m.timerFired(now: 5), [.setTimer(12)], "early fire re-arms")
         XCTAssertEqual(m.timerFired(now: 12), [.setTimer(nil), .close(reason: "idle timeout")])
@@ -51,22 +54,165 @@ final class ConnectionStateMachineTests: XCTestCase {
 
     func testHeaderTimeoutAnswers408() {
         var m = ConnectionStateMachine(config: config(), now: 0)
-        XCTAssertEqual(m.received(bytes("GET / HTTP/1.1\r\nX-Slow: a"), now: 1), [.setTimer(3)])
+        XCTAssertEqual(m.received(bytes("GET / HTTP/1.1\r\nHost: x\r\nX-Slow: a"), now: 1), [.setTimer(3)])
         XCTAssertEqual(m.received(bytes("b"), now: 2.5), [.setTimer(3)], "trickling bytes do not extend the deadline")
         let a = m.timerFired(now: 3)
         XCTAssertTrue(writes(a).first?.hasPrefix("HTTP/1.1 408 Request Timeout\r\n") ?? false)
         XCTAssertEqual(m.phase, .closingAfterFlush)
     }
 
-    func testStalledBodyAnswers408AfterIdleTimeout() {
+    func testStalledBodyAnswers408AtBodyDeadline() {
         var m = ConnectionStateMachine(config: config(), now: 0)
-        _ = m.received(bytes("POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc"), now: 1)
-        XCTAssertTrue(writes(m.timerFired(now: 11)).first?.hasPrefix("HTTP/1.1 408") ?? false)
+        // First byte at 1: the body is due by 1 + headerTimeout 2 + bodyTimeout 5 = 8.
+        XCTAssertEqual(m.received(bytes("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc"), now: 1), [.setTimer(8)])
+        XCTAssertEqual(m.timerFired(now: 7.9), [.setTimer(8)])
+        XCTAssertTrue(writes(m.timerFired(now: 8)).first?.hasPrefix("HTTP/1.1 408") ?? false)
+    }
+
+    /// Drives `m` with `events` (time, bytes) and fires the armed timer whenever its time is reached; returns the
+    /// time a 408 was written, or nil.
+    func simulate(_ m: inout ConnectionStateMachine, _ events: [(Double, String)], until end: Double) -> Double? {
+        var armed: Double? = nil
+        func apply(_ a: [ConnectionAction], at t: Double) -> Bool {
+            for x in a { if case .setTimer(let d) = x { armed = d } }
+            return writes(a).contains { $0.hasPrefix("HTTP/1.1 408") }
+        }
+        var pending = events[...]
+        var t = 0.0
+        while t <= end {
+            if let d = armed, d <= t {
+                armed = nil
+                if apply(m.timerFired(now: d), at: d) { return d }
+            }
+            while let e = pending.first, e.0 <= t {
+                pending = pending.dropFirst()
+                if apply(m.received(bytes(e.1), now: e.0), at: e.0) { return e.0 }
+            }
+            t += 0.5
+        }
+        return nil
+    }
+
+    func testLeadingCRLFTrickleHitsHeaderDeadline() {
+        var c = config()
+        c.headerTimeout = 10
+        c.idleTimeout = 60
+        var m = ConnectionStateMachine(config: c, now: 0)
+        _ = m.started(now: 0)
+        // An empty line every 5 s for 60 s: the header deadline runs from the first CR.
+        let crlfs = stride(from: 0.0, to: 60, by: 5).map { ($0, "\r\n") }
+        XCTAssertEqual(simulate(&m, crlfs, until: 60), 10)
+        XCTAssertEqual(m.phase, .closingAfterFlush)
+    }
+
+    func testHeadTrickleAfterCRLFKeepsDeadlineOfFirstByte() {
+        var m = ConnectionStateMachine(config: config(), now: 0)
+        XCTAssertEqual(m.received(bytes("\r\n"), now: 1), [.setTimer(3)])
+        XCTAssertEqual(m.received(bytes("GET / HTTP/1.1\r\n"), now: 2.5), [.setTimer(3)])
+        XCTAssertTrue(writes(m.timerFired(now: 3)).first?.hasPrefix("HTTP/1.1 408") ?? false)
+    }
+
+    func testBodyTrickleHitsBodyDeadline() {
+        var m = ConnectionStateMachine(config: config(), now: 0)
+        // One body byte every 5 s (idle is 10 s, so the old idle timer never fired): due by 0 + 2 + 5.
+        let events = [(0.0, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\n")]
+            + stride(from: 5.0, to: 250, by: 5).map { ($0, "a") }
+        XCTAssertEqual(simulate(&m, events, until: 250), 7)
+    }
+
+    func testBodyAtMinimumRateGetsTimeBeyondBodyTimeout() {
+        var m = ConnectionStateMachine(config: config(), now: 0)
+        // 10 bytes/s (the minimum rate) for 10 s: past the base deadline of 7 s, yet within 2 + bytes / rate.
+        var events = [(0.0, "POST /big HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n")]
+        events += (1...10).map { (Double($0), String(repeating: "b", count: 10)) }
+        var delivered: [String] = []
+        var armed: Double? = nil
+        for (t, data) in events {
+            if let d = armed, d <= t { XCTFail("timer \(d) expired before \(t)"); return }
+            let a = m.received(bytes(data), now: t)
+            delivered += self.delivered(a)
+            for x in a { if case .setTimer(let d) = x { armed = d } }
+        }
+        XCTAssertEqual(delivered, ["/big"])
+    }
+
+    func testWriteStallTimeoutButSlowReaderIsNotIdle() {
+        var m = ConnectionStateMachine(config: config(), now: 0)
+        _ = m.received(bytes("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), now: 1)
+        m.outputProgressed(now: 2)                       // a large response starts queueing
+        XCTAssertEqual(m.responseCompleted(close: false, now: 2), [.setTimer(12)])
+        // The client keeps taking bytes: past the idle timeout, the connection stays.
+        for t in stride(from: 4.0, through: 30, by: 2) { m.outputProgressed(now: t) }
+        XCTAssertEqual(m.timerFired(now: 12, outputPending: true), [.setTimer(40)])
+        XCTAssertEqual(m.timerFired(now: 39, outputPending: true), [.setTimer(40)])
+        // No progress for idleTimeout: a write stall.
+        XCTAssertEqual(m.timerFired(now: 40, outputPending: true),
+                       [.setTimer(nil), .close(reason: "client stopped reading the response")])
+    }
+
+    func testIdleCountsFromLastWrittenByte() {
+        var m = ConnectionStateMachine(config: config(), now: 0)
+        _ = m.received(bytes("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), now: 1)
+        m.outputProgressed(now: 2)
+        _ = m.responseCompleted(close: false, now: 2)
+        m.outputProgressed(now: 20)                      // the last byte went out at 20
+        XCTAssertEqual(m.timerFired(now: 20, outputPending: false), [.setTimer(30)])
+        XCTAssertEqual(m.timerFired(now: 30, outputPending: false), [.setTimer(nil), .close(reason: "idle timeout")])
+    }
+
+    func testWriteStallWhileStreaming() {
+        var m = ConnectionStateMachine(config: config(), now: 0)
+        _ = m.received(bytes("GET /s HTTP/1.1\r\nHost: x\r\n\r\n"), now: 1)
+        m.outputProgressed(now: 3)
+        XCTAssertEqual(m.timerFired(now: 11, outputPending: true), [.setTimer(13)])
+        XCTAssertEqual(m.timerFired(now: 13, outputPending: true),
+                       [.setTimer(nil), .close(reason: "client stopped reading the response")])
+    }
+
+    func testClosingConnectionWaitsForProgressingReader() {
+        var m = ConnectionStateMachine(config: config(), now: 0)
+        _ = m.received(bytes("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"), now: 1)
+        m.outputProgressed(now: 2)
+        XCTAssertEqual(m.responseCompleted(close: true, now: 2), [.setTimer(12)])
+        m.outputProgressed(now: 11)
+        XCTAssertEqual(m.timerFired(now: 12, outputPending: true), [.setTimer(21)])
+        XCTAssertEqual(m.timerFired(now: 21, outputPending: true),
+                       [.setTimer(nil), .close(reason: "client did not read the final response")])
+    }
+
+    func testDefaultPipelinedInputCapIs1MiB() {
+        var m = ConnectionStateMachine(config: HTTPServerConfiguration(), now: 0)
+        _ = m.received(bytes("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), now: 1)
+        XCTAssertEqual(m.received(ArraySlice([UInt8](repeating: 0x41, count: 1024 * 1024)), now: 2), [])
+        XCTAssertEqual(m.received(bytes("x"), now: 2), [.pauseReading])
+    }
+
+    func testInputOverBudget() {
+        var idle = ConnectionStateMachine(config: config(), now: 0)
+        let a = idle.inputOverBudget(now: 1)
+        XCTAssertTrue(writes(a).first?.hasPrefix("HTTP/1.1 503 Service Unavailable\r\n") ?? false)
+        XCTAssertTrue(writes(a).first?.contains("Retry-After: 1\r\n") ?? false)
+        XCTAssertEqual(idle.phase, .closingAfterFlush)
+        XCTAssertFalse(idle.readsInput)
+
+        var busy = ConnectionStateMachine(config: config(), now: 0)
+        _ = busy.received(bytes("GET / HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HT"), now: 1)
+        XCTAssertEqual(busy.inputOverBudget(now: 2), [.pauseReading], "a request in flight is not answered twice")
+        XCTAssertEqual(busy.inputOverBudget(now: 2), [])
+        XCTAssertEqual(busy.responseCompleted(close: false, now: 3).first, .resumeReading)
+    }
+
+    func testClosingGivesParserMemoryBack() {
+        var m = ConnectionStateMachine(config: config(), now: 0)
+        _ = m.received(bytes("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 90\r\n\r\n" + String(repeating: "z", count: 60)), now: 1)
+        XCTAssertEqual(m.parser.heldByteCount, 60)
+        XCTAssertTrue(writes(m.timerFired(now: 9)).first?.hasPrefix("HTTP/1.1 408") ?? false)   // 1 + 2 + 60 / 10
+        XCTAssertEqual(m.parser.heldByteCount, 0)
     }
 
     func testEndOfInputWhileInFlightCloses() {
         var m = ConnectionStateMachine(config: config(), now: 0)
-        _ = m.received(bytes("GET / HTTP/1.1\r\n\r\n"), now: 1)
+        _ = m.received(bytes("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), now: 1)
         XCTAssertEqual(m.endOfInput(outputPending: false, now: 2),
                        [.setTimer(nil), .close(reason: "client closed with a request in flight")])
         XCTAssertEqual(m.responseCompleted(close: false, now: 3), [])
@@ -74,7 +220,7 @@ final class ConnectionStateMachineTests: XCTestCase {
 
     func testEndOfInputWithPendingOutputFinishesWriting() {
         var m = ConnectionStateMachine(config: config(), now: 0)
-        _ = m.received(bytes("GET / HTTP/1.1\r\n\r\n"), now: 1)
+        _ = m.received(bytes("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), now: 1)
         _ = m.responseCompleted(close: false, now: 2)
         XCTAssertEqual(m.endOfInput(outputPending: true, now: 3), [.pauseReading, .setTimer(13)])
         XCTAssertEqual(m.outputFlushed(now: 4), [.shutdownWrite, .resumeReading, .setTimer(5)])
@@ -83,7 +229,7 @@ final class ConnectionStateMachineTests: XCTestCase {
 
     func testExpectContinueAcceptedAndRejected() {
         var m = ConnectionStateMachine(config: config(), now: 0)
-        let a = m.received(bytes("POST /x HTTP/1.1\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n"), now: 1)
+        let a = m.received(bytes("POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n"), now: 1)
         guard case .checkExpectation(let head)? = a.last else { return XCTFail("\(a)") }
         XCTAssertEqual(head.path, "/x")
         let b = m.expectationDecided(rejection: nil, now: 1)
@@ -91,7 +237,7 @@ final class ConnectionStateMachineTests: XCTestCase {
         XCTAssertEqual(delivered(m.received(bytes("hi"), now: 2)), ["/x"])
 
         var r = ConnectionStateMachine(config: config(), now: 0)
-        _ = r.received(bytes("POST /x HTTP/1.1\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n"), now: 1)
+        _ = r.received(bytes("POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n"), now: 1)
         let c = r.expectationDecided(rejection: Array("HTTP/1.1 401 Unauthorized\r\n\r\n".utf8), now: 1)
         XCTAssertEqual(writes(c), ["HTTP/1.1 401 Unauthorized\r\n\r\n"])
         XCTAssertEqual(r.phase, .closingAfterFlush)
@@ -100,7 +246,7 @@ final class ConnectionStateMachineTests: XCTestCase {
 
     func testProtocolErrorAnswersAndCloses() {
         var m = ConnectionStateMachine(config: config(), now: 0)
-        let a = m.received(bytes("POST / HTTP/1.1\r\nContent-Length: 1000\r\n\r\n"), now: 1)
+        let a = m.received(bytes("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n"), now: 1)
         XCTAssertTrue(writes(a).first?.hasPrefix("HTTP/1.1 413 Content Too Large\r\n") ?? false)
         XCTAssertTrue(writes(a).first?.contains("Connection: close\r\n") ?? false)
         XCTAssertEqual(m.phase, .closingAfterFlush)
@@ -117,9 +263,9 @@ final class ConnectionStateMachineTests: XCTestCase {
 
     func testReadingPausedWhenPipelinedInputPilesUp() {
         var c = config()
-        c.maxHeaderBytes = 100
+        c.maxPipelinedBytes = 65_536
         var m = ConnectionStateMachine(config: c, now: 0)
-        _ = m.received(bytes("GET / HTTP/1.1\r\n\r\n"), now: 1)
+        _ = m.received(bytes("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), now: 1)
         let big = ArraySlice([UInt8](repeating: 0x41, count: 70_000))
         XCTAssertEqual(m.received(big, now: 2), [.pauseReading])
         XCTAssertEqual(m.received(bytes("x"), now: 2), [])

@@ -23,9 +23,9 @@ final class HTTPParserFuzzTests: XCTestCase {
                 let body = (0..<Int.random(in: 0...40, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
                 let path = "/r\(k)"
                 if Bool.random(using: &rng) || body.isEmpty {
-                    stream += Array("POST \(path) HTTP/1.1\r\nContent-Length: \(body.count)\r\n\r\n".utf8) + body
+                    stream += Array("POST \(path) HTTP/1.1\r\nHost: x\r\nContent-Length: \(body.count)\r\n\r\n".utf8) + body
                 } else {
-                    stream += Array("POST \(path) HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n".utf8)
+                    stream += Array("POST \(path) HTTP/1.1\r\nHost: x\r\ntransfer-encoding: chunked\r\n\r\n".utf8)
                     var rest = body[...]
                     while !rest.isEmpty {
                         let n = Int.random(in: 1...rest.count, using: &rng)

@@ -53,9 +53,9 @@ final class HTTPParserTests: XCTestCase {
 
     func testEverySplitPointGivesSameRequests() {
         let bodyBytes = Array("{\"a\":\"héllo 世界\"}".utf8)
-        var all = Array("POST /a HTTP/1.1\r\nContent-Length: \(bodyBytes.count)\r\n\r\n".utf8) + bodyBytes
+        var all = Array("POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: \(bodyBytes.count)\r\n\r\n".utf8) + bodyBytes
         // Three chunks; the second boundary falls inside the two-byte "é".
-        all += Array("POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\n".utf8) + bodyBytes[0..<5]
+        all += Array("POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\n".utf8) + bodyBytes[0..<5]
         all += Array("\r\n3\r\n".utf8) + bodyBytes[5..<8]
         all += Array("\r\n\(String(bodyBytes.count - 8, radix: 16))\r\n".utf8) + bodyBytes[8...]
         all += Array("\r\n0\r\nTrailer-X: 1\r\n\r\n".utf8)
@@ -72,15 +72,15 @@ final class HTTPParserTests: XCTestCase {
     }
 
     func testKeepAliveRules() {
-        XCTAssertFalse(requests(run("GET / HTTP/1.1\r\nConnection: close\r\n\r\n"))[0].keepAlive)
+        XCTAssertFalse(requests(run("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"))[0].keepAlive)
         XCTAssertTrue(requests(run("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n"))[0].keepAlive)
         XCTAssertFalse(requests(run("GET / HTTP/1.0\r\n\r\n"))[0].keepAlive)
-        XCTAssertTrue(requests(run("GET / HTTP/1.1\r\nConnection: upgrade, foo\r\n\r\n"))[0].keepAlive)
+        XCTAssertTrue(requests(run("GET / HTTP/1.1\r\nHost: x\r\nConnection: upgrade, foo\r\n\r\n"))[0].keepAlive)
     }
 
     func testExpectContinueAnnouncedOnceBeforeBody() {
         var p = HTTPParser(maxHeaderBytes: 1024, maxBodyBytes: 1024)
-        p.append(Array("POST /x HTTP/1.1\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n".utf8))
+        p.append(Array("POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n".utf8))
         guard case .expectContinue(let head) = p.next() else { return XCTFail("no expectContinue") }
         XCTAssertEqual(head.path, "/x")
         XCTAssertEqual(head.body, [])
@@ -92,24 +92,24 @@ final class HTTPParserTests: XCTestCase {
     }
 
     func testExpectWithOversizedBodyIs413WithoutContinue() {
-        let a = run("POST /x HTTP/1.1\r\nContent-Length: 5000\r\nExpect: 100-continue\r\n\r\n", split: 0)
+        let a = run("POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\nExpect: 100-continue\r\n\r\n", split: 0)
         XCTAssertEqual(a, [.error(HTTPParseError(status: 413, message: "Request body exceeds the limit of 1024 bytes", code: "request_too_large"))])
     }
 
     func testUnknownExpectation417() {
-        let a = run("POST /x HTTP/1.1\r\nContent-Length: 1\r\nExpect: magic\r\n\r\n", split: 0)
+        let a = run("POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nExpect: magic\r\n\r\n", split: 0)
         guard case .error(let e) = a.first else { return XCTFail() }
         XCTAssertEqual(e.status, 417)
     }
 
     func testChunkedBodyOverLimitIs413() {
-        let a = run("POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n300\r\n" + String(repeating: "a", count: 768) + "\r\n300\r\n", split: 0)
+        let a = run("POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n300\r\n" + String(repeating: "a", count: 768) + "\r\n300\r\n", split: 0)
         guard case .error(let e) = a.last else { return XCTFail("\(a)") }
         XCTAssertEqual(e.status, 413)
     }
 
     func testHeaderLimit431() {
-        let big = "GET / HTTP/1.1\r\nX: " + String(repeating: "a", count: 300) + "\r\n\r\n"
+        let big = "GET / HTTP/1.1\r\nHost: x\r\nX: " + String(repeating: "a", count: 300) + "\r\n\r\n"
         for split in [nil, 0] as [Int?] {
             let a = run(big, split: split, maxHeader: 200)
             guard case .error(let e) = a.last else { return XCTFail() }
@@ -119,14 +119,14 @@ final class HTTPParserTests: XCTestCase {
     }
 
     func testMalformedRequestsAre400() {
-        let bad = ["GARBAGE\r\n\r\n", "GET  / HTTP/1.1\r\n\r\n", "GET / HTTX/1.1\r\n\r\n",
-                   "GET / HTTP/1.1\r\nBad Header: x\r\n\r\n", "GET / HTTP/1.1\r\nNoColon\r\n\r\n",
-                   "GET / HTTP/1.1\r\nX: a\r\n folded\r\n\r\n",
-                   "POST / HTTP/1.1\r\nContent-Length: abc\r\n\r\n",
-                   "POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n",
-                   "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
-                   "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
-                   "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1\r\naXY",
+        let bad = ["GARBAGE\r\n\r\n", "GET  / HTTP/1.1\r\nHost: x\r\n\r\n", "GET / HTTX/1.1\r\n\r\n",
+                   "GET / HTTP/1.1\r\nHost: x\r\nBad Header: x\r\n\r\n", "GET / HTTP/1.1\r\nHost: x\r\nNoColon\r\n\r\n",
+                   "GET / HTTP/1.1\r\nHost: x\r\nX: a\r\n folded\r\n\r\n",
+                   "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+                   "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n",
+                   "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
+                   "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+                   "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1\r\naXY",
                    "\u{01}\u{02}\u{03} x y\r\n\r\n"]
         for s in bad {
             let a = run(s, split: 0)
@@ -136,19 +136,19 @@ final class HTTPParserTests: XCTestCase {
         }
         guard case .error(let e) = run("GET / HTTP/2.0\r\n\r\n", split: 0).last else { return XCTFail() }
         XCTAssertEqual(e.status, 505)
-        guard case .error(let g) = run("POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", split: 0).last else { return XCTFail() }
+        guard case .error(let g) = run("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", split: 0).last else { return XCTFail() }
         XCTAssertEqual(g.status, 501)
     }
 
     func testErrorIsTerminalAndLeftoversNeverParsed() {
         var p = HTTPParser()
-        p.append(Array("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 40\r\n\r\nGET /smuggled HTTP/1.1\r\n\r\n".utf8))
+        p.append(Array("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 40\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
         guard case .error = p.next() else { return XCTFail() }
         guard case .error = p.next() else { return XCTFail("not terminal") }
     }
 
-    func testPipelinedRequestsInOrderAndLenientLF() {
-        let s = "\r\nGET /1 HTTP/1.1\nA: b\n\nPOST /2 HTTP/1.1\r\nContent-Length: 2\r\n\r\nhiGET /3 HTTP/1.1\r\n\r\n"
+    func testPipelinedRequestsInOrderAfterLeadingEmptyLine() {
+        let s = "\r\nGET /1 HTTP/1.1\r\nHost: x\r\nA: b\r\n\r\nPOST /2 HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhiGET /3 HTTP/1.1\r\nHost: x\r\n\r\n"
         let r = requests(run(s, split: 0))
         XCTAssertEqual(r.map(\.path), ["/1", "/2", "/3"])
         XCTAssertEqual(r[0].headers["a"], "b")
@@ -156,8 +156,8 @@ final class HTTPParserTests: XCTestCase {
     }
 
     func testAbsoluteFormTarget() {
-        let r = requests(run("GET http://example.com/v1/models/a%2Fb?q=1 HTTP/1.1\r\n\r\n", split: 0))[0]
-        XCTAssertEqual(r.path, "/v1/models/a/b")
+        let r = requests(run("GET http://example.com/v1/models/a%2Fb?q=1 HTTP/1.1\r\nHost: x\r\n\r\n", split: 0))[0]
+        XCTAssertEqual(r.path, "/v1/models/a%2Fb", "the path is raw; routers decode what they capture")
         XCTAssertEqual(r.query["q"], "1")
     }
 
@@ -167,9 +167,116 @@ final class HTTPParserTests: XCTestCase {
         p.append(Array("GET / HT".utf8))
         XCTAssertEqual(p.next(), .needMoreData)
         XCTAssertTrue(p.isReadingHead)
-        p.append(Array("TP/1.1\r\n\r\n".utf8))
+        p.append(Array("TP/1.1\r\nHost: x\r\n\r\n".utf8))
         guard case .request = p.next() else { return XCTFail() }
         XCTAssertFalse(p.isMidMessage)
         XCTAssertEqual(p.bufferedByteCount, 0)
+    }
+
+    func status(_ a: [HTTPParserAction]) -> Int? {
+        if case .error(let e)? = a.last { return e.status }
+        return nil
+    }
+
+    // MARK: issue 21 — overflow on client numbers
+
+    func testChunkSizeNearIntMaxIs413NotATrap() {
+        let head = "POST /health HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        for split in [nil, 0] as [Int?] {
+            XCTAssertEqual(status(run(head + "1\r\na\r\n7fffffffffffffff\r\n", split: split)), 413)
+            XCTAssertEqual(status(run(head + "7fffffffffffffff\r\n", split: split)), 413)
+            XCTAssertEqual(status(run(head + "1\r\na\r\n7ffffffffffffffe\r\n", split: split, maxBody: 8 * 1024 * 1024)), 413)
+            XCTAssertEqual(status(run(head + "10000000000000000\r\n", split: split)), 400, "more than 63 bits")
+        }
+        var p = HTTPParser(maxHeaderBytes: 1024, maxBodyBytes: Int.max)
+        p.append(Array((head + "1\r\na\r\n7ffffffffffffffe\r\n").utf8))
+        XCTAssertEqual(p.next(), .needMoreData, "a limit of Int.max does not overflow either (1 + size = Int.max)")
+        p.append(Array("b".utf8))
+        XCTAssertEqual(p.next(), .needMoreData)
+        XCTAssertEqual(p.bodyByteCount, 2)
+    }
+
+    func testHugeContentLengthIs413() {
+        for v in ["9223372036854775807", "9223372036854775808", "99999999999999999999999999"] {
+            XCTAssertEqual(status(run("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: \(v)\r\n\r\n", split: 0)), 413, v)
+        }
+    }
+
+    func testTrailerSectionIsCapped() {
+        let many = String(repeating: "T: v\r\n", count: 100)
+        let s = "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n" + many + "\r\n"
+        XCTAssertEqual(status(run(s, split: 0, maxHeader: 200)), 431)
+        XCTAssertEqual(status(run(s, split: nil, maxHeader: 200)), 431)
+        XCTAssertEqual(requests(run(s, split: 0, maxHeader: 1024)).count, 1)
+        XCTAssertEqual(status(run("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nno colon\r\n\r\n", split: 0)), 400)
+    }
+
+    // MARK: issue 21 — framing strictness (RFC 9112)
+
+    func testBareLFIsRejectedEverywhere() {
+        let chunked = "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        let bad = [
+            "GET / HTTP/1.1\nHost: x\r\n\r\n",                 // request line
+            "GET / HTTP/1.1\r\nHost: x\nA: b\r\n\r\n",         // header line
+            "GET / HTTP/1.1\r\nHost: x\n\r\n",                 // last header line
+            "GET / HTTP/1.1\r\nHost: x\r\n\n",                 // the blank line
+            "GET / HTTP/1.1\nHost: x\n\n",                     // all of them
+            "\nGET / HTTP/1.1\r\nHost: x\r\n\r\n",             // a leading empty line
+            "\rGET / HTTP/1.1\r\nHost: x\r\n\r\n",             // a bare CR before the request line
+            chunked + "1\na\r\n0\r\n\r\n",                     // chunk-size line
+            chunked + "1\r\na\n0\r\n\r\n",                     // after chunk data
+            chunked + "1\r\na\r\n0\n\r\n",                     // last-chunk line
+            chunked + "1\r\na\r\n0\r\nX: y\n\r\n",             // trailer field
+            chunked + "1\r\na\r\n0\r\n\n",                     // end of trailers
+        ]
+        for s in bad {
+            for split in [nil, 0] as [Int?] {
+                let a = run(s, split: split)
+                XCTAssertEqual(status(a), 400, "\(s.debugDescription) split \(String(describing: split))")
+                XCTAssertTrue(requests(a).isEmpty, s.debugDescription)
+            }
+        }
+        XCTAssertEqual(requests(run("\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n", split: nil)).count, 1, "CRLF empty lines are fine")
+    }
+
+    func testChunkExtensionGrammar() {
+        let chunked = "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        let good = ["1;a", "1;a=b", "1 ; a = b", "1;a=\"q\\\"x y\";b", "1;a=\"\"", "1;a;b=c;d=\"e\""]
+        for ext in good {
+            let r = requests(run(chunked + ext + "\r\nz\r\n0\r\n\r\n", split: 0))
+            XCTAssertEqual(r.first?.body, [UInt8(ascii: "z")], ext)
+        }
+        let bad = ["1;", "1;=b", "1;a=", "1;a=\"open", "1;a b", "1 x", "1;a=b c", "1 ", "1;a=\"\u{01}\"", "1;a,b", "1=2"]
+        for ext in bad {
+            XCTAssertEqual(status(run(chunked + ext + "\r\nz\r\n0\r\n\r\n", split: 0)), 400, ext.debugDescription)
+        }
+    }
+
+    func testTransferEncodingEmptyOrNextToContentLengthIs400() {
+        let bad = [
+            "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: ,\r\nContent-Length: 3\r\n\r\nabc",
+            "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding:\r\nContent-Length: 3\r\n\r\nabc",
+            "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: , ,\r\n\r\nabc",
+            "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: ,\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: \r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 0\r\n\r\n",
+        ]
+        for s in bad { XCTAssertEqual(status(run(s, split: 0)), 400, s.debugDescription) }
+    }
+
+    func testHostRequiredExactlyOnceInHTTP11() {
+        XCTAssertEqual(status(run("GET / HTTP/1.1\r\n\r\n", split: 0)), 400)
+        XCTAssertEqual(status(run("GET / HTTP/1.1\r\nHost: a\r\nhost: b\r\n\r\n", split: 0)), 400)
+        XCTAssertEqual(status(run("GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n", split: 0)), 400)
+        XCTAssertEqual(status(run("GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n", split: 0)), 400)
+        XCTAssertEqual(requests(run("GET / HTTP/1.0\r\n\r\n", split: 0)).count, 1, "HTTP/1.0 may omit Host")
+        XCTAssertEqual(requests(run("GET / HTTP/1.1\r\nHost:\r\n\r\n", split: 0)).count, 1, "an empty Host is allowed")
+    }
+
+    func testPathIsRawNotPercentDecoded() {
+        let r = requests(run("POST /v1/%74okenize?q=a%20b HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", split: 0))
+        XCTAssertEqual(r.first?.path, "/v1/%74okenize")
+        XCTAssertEqual(r.first?.query, ["q": "a b"])
+        XCTAssertEqual(HTTPRequest(method: "GET", target: "/a%2Fb/%2e%2e/c").path, "/a%2Fb/%2e%2e/c")
     }
 }

@@ -12,7 +12,7 @@ final class HTTPServerLifecycleTests: XCTestCase {
         })
         defer { server.stop() }
         let c = try TestClient(port: port)
-        c.send("POST /slow HTTP/1.1\r\nContent-Length: 0\r\n\r\n")
+        c.send("POST /slow HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
         for _ in 0..<100 where pending.with({ $0.isEmpty }) { usleep(10_000) }
         XCTAssertEqual(pending.with { $0.count }, 1)
         c.close()
@@ -38,7 +38,7 @@ final class HTTPServerLifecycleTests: XCTestCase {
         })
         defer { server.stop() }
         let c = try TestClient(port: port)
-        c.send("GET /stream HTTP/1.1\r\n\r\n")
+        c.send("GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
         XCTAssertEqual(c.readHead()?.0, 200)
         c.reset()
         wait(for: [closed, writesFailed], timeout: 1)
@@ -52,7 +52,7 @@ final class HTTPServerLifecycleTests: XCTestCase {
         })
         defer { server.stop() }
         let c = try TestClient(port: port)
-        c.send("GET / HTTP/1.1\r\n\r\n")
+        c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         XCTAssertEqual(c.readResponse()?.status, 200)
         c.close()
         usleep(200_000)
@@ -74,7 +74,7 @@ final class HTTPServerLifecycleTests: XCTestCase {
         var clients: [TestClient] = []
         for i in 0..<n {
             let c = try TestClient(port: port, timeout: 10)
-            c.send("GET /c\(i) HTTP/1.1\r\n\r\n")
+            c.send("GET /c\(i) HTTP/1.1\r\nHost: x\r\n\r\n")
             clients.append(c)
         }
         for (i, c) in clients.enumerated() {
@@ -89,11 +89,11 @@ final class HTTPServerLifecycleTests: XCTestCase {
         let (server, port) = try startServer({ $0.maxConnections = 2 }, handler: echoHandler)
         defer { server.stop() }
         let a = try TestClient(port: port), b = try TestClient(port: port)
-        a.send("GET / HTTP/1.1\r\n\r\n"); b.send("GET / HTTP/1.1\r\n\r\n")
+        a.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n"); b.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         XCTAssertEqual(a.readResponse()?.status, 200)
         XCTAssertEqual(b.readResponse()?.status, 200)
         let c = try TestClient(port: port)
-        c.send("GET / HTTP/1.1\r\n\r\n")
+        c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         let r = try XCTUnwrap(c.readResponse())
         XCTAssertEqual(r.status, 503)
         XCTAssertEqual(r.headers["Retry-After"], "1")
@@ -103,7 +103,7 @@ final class HTTPServerLifecycleTests: XCTestCase {
         a.close()
         usleep(100_000)
         let d = try TestClient(port: port)
-        d.send("GET / HTTP/1.1\r\n\r\n")
+        d.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         XCTAssertEqual(d.readResponse()?.status, 200)
     }
 
@@ -125,7 +125,7 @@ final class HTTPServerLifecycleTests: XCTestCase {
         })
         defer { server.stop() }
         let c = try TestClient(port: port, timeout: 5)
-        c.send("GET / HTTP/1.1\r\n\r\n")
+        c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         usleep(300_000)              // do not read: the socket buffers fill up
         _ = c.readResponse()         // now drain everything
         wait(for: [done], timeout: 5)
@@ -137,7 +137,7 @@ final class HTTPServerLifecycleTests: XCTestCase {
         let closed = expectation(description: "onClose on stop")
         let (server, port) = try startServer(handler: { _, res in res.onClose { closed.fulfill() } })
         let c = try TestClient(port: port)
-        c.send("GET / HTTP/1.1\r\n\r\n")
+        c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         usleep(100_000)
         server.stop()
         wait(for: [closed], timeout: 1)
@@ -160,7 +160,7 @@ final class SSEKeepAliveTests: XCTestCase {
         })
         defer { server.stop() }
         let c = try TestClient(port: port)
-        c.send("GET / HTTP/1.1\r\n\r\n")
+        c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         let r = try XCTUnwrap(c.readResponse())
         let body = r.bodyString
         XCTAssertTrue(body.hasSuffix("data: [DONE]\n\n"))

@@ -15,7 +15,7 @@ final class HTTPServerSocketTests: XCTestCase {
             XCTAssertNil(r.headers["Connection"])
         }
         // Pipelined: three requests in one write, answered in order.
-        c.send("GET /p1 HTTP/1.1\r\n\r\nGET /p2 HTTP/1.1\r\n\r\nGET /p3 HTTP/1.1\r\nConnection: close\r\n\r\n")
+        c.send("GET /p1 HTTP/1.1\r\nHost: x\r\n\r\nGET /p2 HTTP/1.1\r\nHost: x\r\n\r\nGET /p3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         XCTAssertEqual(c.readResponse()?.bodyString, "GET /p1 ")
         XCTAssertEqual(c.readResponse()?.bodyString, "GET /p2 ")
         let last = try XCTUnwrap(c.readResponse())
@@ -29,7 +29,7 @@ final class HTTPServerSocketTests: XCTestCase {
         defer { server.stop() }
         let c = try TestClient(port: port)
         let body = Array("héllo 世界".utf8)
-        c.send("POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n")
+        c.send("POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n")
         c.send(Array(body[0..<2]) + Array("\r\n3;x=y\r\n".utf8) + Array(body[2..<5]))
         usleep(20_000)
         c.send(Array("\r\n\(String(body.count - 5, radix: 16))\r\n".utf8) + Array(body[5...]) + Array("\r\n0\r\n\r\n".utf8))
@@ -42,10 +42,10 @@ final class HTTPServerSocketTests: XCTestCase {
         let (server, port) = try startServer({ $0.maxBodyBytes = 1000; $0.maxHeaderBytes = 512 }, handler: echoHandler)
         defer { server.stop() }
         let cases: [(String, Int, String)] = [
-            ("POST / HTTP/1.1\r\nContent-Length: 5000\r\n\r\n", 413, "request_too_large"),
-            ("GET / HTTP/1.1\r\nX: \(String(repeating: "a", count: 1000))\r\n\r\n", 431, "request_header_fields_too_large"),
+            ("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n", 413, "request_too_large"),
+            ("GET / HTTP/1.1\r\nHost: x\r\nX: \(String(repeating: "a", count: 1000))\r\n\r\n", 431, "request_header_fields_too_large"),
             ("\u{01}garbage\r\n\r\n", 400, "bad_request"),
-            ("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\nabcGET / HTTP/1.1\r\n\r\n", 400, "bad_request"),
+            ("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\nabcGET / HTTP/1.1\r\nHost: x\r\n\r\n", 400, "bad_request"),
         ]
         for (req, status, code) in cases {
             let c = try TestClient(port: port)
@@ -68,7 +68,7 @@ final class HTTPServerSocketTests: XCTestCase {
         let (server, port) = try startServer({ $0.maxBodyBytes = 10_000 }, handler: echoHandler)
         defer { server.stop() }
         let c = try TestClient(port: port)
-        c.send("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n")
+        c.send("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
         for _ in 0..<4 { c.send("1000\r\n" + String(repeating: "z", count: 4096) + "\r\n") }
         let r = try XCTUnwrap(c.readResponse())
         XCTAssertEqual(r.status, 413)
@@ -80,7 +80,7 @@ final class HTTPServerSocketTests: XCTestCase {
         }, handler: echoHandler)
         defer { server.stop() }
         let c = try TestClient(port: port)
-        c.send("POST /e HTTP/1.1\r\nAuthorization: Bearer good\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
+        c.send("POST /e HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer good\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
         let start = Date()
         let interim = try XCTUnwrap(c.readResponse(skipInterim: false))
         XCTAssertEqual(interim.status, 100)
@@ -89,11 +89,11 @@ final class HTTPServerSocketTests: XCTestCase {
         XCTAssertEqual(c.readResponse()?.bodyString, "POST /e body")
 
         let bad = try TestClient(port: port)
-        bad.send("POST /e HTTP/1.1\r\nAuthorization: Bearer nope\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
+        bad.send("POST /e HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer nope\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
         XCTAssertEqual(bad.readResponse(skipInterim: false)?.status, 401)
 
         let big = try TestClient(port: port)
-        big.send("POST /e HTTP/1.1\r\nAuthorization: Bearer good\r\nContent-Length: 400\r\nExpect: 100-continue\r\n\r\n")
+        big.send("POST /e HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer good\r\nContent-Length: 400\r\nExpect: 100-continue\r\n\r\n")
         XCTAssertEqual(big.readResponse(skipInterim: false)?.status, 413)
     }
 
@@ -101,7 +101,7 @@ final class HTTPServerSocketTests: XCTestCase {
         let (server, port) = try startServer({ $0.idleTimeout = 0.3 }, handler: echoHandler)
         defer { server.stop() }
         let c = try TestClient(port: port, timeout: 3)
-        c.send("GET / HTTP/1.1\r\n\r\n")
+        c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         XCTAssertEqual(c.readResponse()?.status, 200)
         let start = Date()
         XCTAssertTrue(c.waitForClose())
@@ -114,7 +114,7 @@ final class HTTPServerSocketTests: XCTestCase {
         let (server, port) = try startServer({ $0.headerTimeout = 0.3 }, handler: echoHandler)
         defer { server.stop() }
         let c = try TestClient(port: port, timeout: 3)
-        c.send("GET / HTTP/1.1\r\nX-Slow: ")
+        c.send("GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
         for _ in 0..<3 { usleep(100_000); c.send("a") }
         XCTAssertEqual(c.readResponse()?.status, 408)
         XCTAssertTrue(c.waitForClose())
@@ -131,7 +131,7 @@ final class HTTPServerSocketTests: XCTestCase {
         })
         defer { server.stop() }
         let c = try TestClient(port: port)
-        c.send("POST /s HTTP/1.1\r\n\r\n")
+        c.send("POST /s HTTP/1.1\r\nHost: x\r\n\r\n")
         let r = try XCTUnwrap(c.readResponse())
         let expectedHead = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
             + "X-Accel-Buffering: no\r\nAccess-Control-Allow-Origin: *\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -140,7 +140,7 @@ final class HTTPServerSocketTests: XCTestCase {
         XCTAssertEqual(r.bodyString, ": ping\n\ndata: {\"a\":1}\n\ndata: [DONE]\n\n")
         XCTAssertEqual(SSEWriter.frame(data: "a\nb"), Array("data: a\ndata: b\n\n".utf8))
         // The connection survives the stream; a stream answering `Connection: close` ends with a close.
-        c.send("POST /s HTTP/1.1\r\nConnection: close\r\n\r\n")
+        c.send("POST /s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         let closing = try XCTUnwrap(c.readResponse())
         XCTAssertEqual(closing.status, 200)
         XCTAssertEqual(closing.headers["Connection"], "close")
@@ -187,7 +187,7 @@ final class HTTPServerPersistenceTests: XCTestCase {
         let c = try TestClient(port: port)
         for i in 0..<20 {
             let path = ["/full", "/stream", "/v1/models", "/bad"][i % 4]
-            c.send("POST \(path) HTTP/1.1\r\nContent-Length: 0\r\n\r\n")
+            c.send("POST \(path) HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
             let r = try XCTUnwrap(c.readResponse(), "request \(i)")
             XCTAssertNil(r.headers["Connection"])
             switch path {
@@ -202,7 +202,7 @@ final class HTTPServerPersistenceTests: XCTestCase {
         let (server, port) = try startServer(handler: echoHandler)
         defer { server.stop() }
         let c = try TestClient(port: port)
-        c.send("POST /e HTTP/1.1\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\nbody")
+        c.send("POST /e HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\nbody")
         let interim = try XCTUnwrap(c.readResponse(skipInterim: false))
         XCTAssertEqual(interim.status, 100)
         XCTAssertEqual(c.readResponse()?.bodyString, "POST /e body")
@@ -212,7 +212,7 @@ final class HTTPServerPersistenceTests: XCTestCase {
         let (server, port) = try startServer(handler: echoHandler)
         defer { server.stop() }
         let c = try TestClient(port: port)
-        c.send("HEAD /h HTTP/1.1\r\n\r\n")
+        c.send("HEAD /h HTTP/1.1\r\nHost: x\r\n\r\n")
         let (status, headers, _) = try XCTUnwrap(c.readHead())
         XCTAssertEqual(status, 200)
         XCTAssertEqual(headers["Content-Length"], "8")
@@ -233,7 +233,7 @@ final class HTTPServerPersistenceTests: XCTestCase {
         defer { server.stop() }
         let c = try TestClient(port: port)
         let body = [UInt8](repeating: 0x41, count: 3 * 1024 * 1024)
-        c.send(Array("POST / HTTP/1.1\r\nContent-Length: \(body.count)\r\n\r\n".utf8) + body)
+        c.send(Array("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: \(body.count)\r\n\r\n".utf8) + body)
         XCTAssertEqual(c.readResponse()?.bodyString, String(body.count))
     }
 }

@@ -19,8 +19,15 @@ final class TestClient {
         var bodyString: String { String(decoding: body, as: UTF8.self) }
     }
 
-    init(port: Int, timeout: Double = 5) throws {
+    /// Microseconds to sleep before each receive (a slow but steady reader); 0: read at once.
+    var pace: useconds_t = 0
+
+    /// - Parameter receiveBuffer: SO_RCVBUF in bytes set before connecting (nil: the kernel default).
+    init(port: Int, timeout: Double = 5, receiveBuffer: Int32? = nil) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        if var rb = receiveBuffer {
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rb, socklen_t(MemoryLayout<Int32>.size))
+        }
         var tv = timeval(tv_sec: Int(timeout), tv_usec: Int((timeout - Double(Int(timeout))) * 1e6))
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         var addr = sockaddr_in()
@@ -61,6 +68,7 @@ final class TestClient {
     /// Reads more bytes into the buffer; false on EOF, error or timeout.
     @discardableResult
     func fill() -> Bool {
+        if pace > 0 { usleep(pace) }
         var tmp = [UInt8](repeating: 0, count: 65536)
         let n = tmp.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
         if n <= 0 { return false }
