@@ -73,7 +73,7 @@ struct ConnectionStateMachine: Sendable {
     /// Start of a refused connection (connection limit or buffer budget): 503 + `Retry-After`, then close.
     mutating func rejected(now: Double, message: String = "Server is at its connection limit; retry later") -> [ConnectionAction] {
         let e = HTTPParseError(status: 503, message: message, code: "server_overloaded")
-        return [.write(HTTPResponseWriter.errorResponse(e, close: true, extra: [("Retry-After", String(config.retryAfterSeconds))]))]
+        return [.write(HTTPResponseWriter.errorResponse(e, close: true, render: config, extra: [("Retry-After", String(config.retryAfterSeconds))]))]
             + enterClosingAfterFlush(now: now)
     }
 
@@ -190,7 +190,7 @@ struct ConnectionStateMachine: Sendable {
                 if now >= deadline {
                     let what = parser.isReadingBody ? "body" : "header"
                     let e = HTTPParseError(status: 408, message: "Request \(what) not received in time", code: "request_timeout")
-                    return [.write(HTTPResponseWriter.errorResponse(e, close: true))] + enterClosingAfterFlush(now: now)
+                    return [.write(HTTPResponseWriter.errorResponse(e, close: true, render: config))] + enterClosingAfterFlush(now: now)
                 }
                 return [.setTimer(outputPending ? min(deadline, stallAt) : deadline)]
             }
@@ -239,7 +239,7 @@ struct ConnectionStateMachine: Sendable {
                 actions.append(.setTimer(now + config.idleTimeout))
                 actions.append(.deliver(req))
             case .error(let e):
-                actions.append(.write(HTTPResponseWriter.errorResponse(e, close: true)))
+                actions.append(.write(HTTPResponseWriter.errorResponse(e, close: true, render: config)))
                 return actions + enterClosingAfterFlush(now: now)
             }
         }

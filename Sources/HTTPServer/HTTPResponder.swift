@@ -47,7 +47,7 @@ public final class HTTPResponder: @unchecked Sendable {
     public var maxResponseBytes: Int { connection.config.maxBufferedWriteBytes }
 
     /// Sends a complete response with `Content-Length`. A response larger than `maxResponseBytes` is not sent:
-    /// the client gets `500` with a JSON error (code `response_too_large`) instead; use `trySend` to answer that
+    /// the client gets `500` (code `response_too_large`, rendered by `HTTPServerConfiguration.errorBody`) instead; use `trySend` to answer that
     /// case yourself.
     /// - Parameters: `status` HTTP status code; `headers` `[(name, value)]` (framing fields are managed here);
     ///   `body` bytes (omitted on the wire for `HEAD`).
@@ -55,8 +55,8 @@ public final class HTTPResponder: @unchecked Sendable {
         if trySend(status: status, headers: headers, body: body) { return }
         let e = HTTPParseError(status: 500, message: "The response exceeds the server's limit of \(maxResponseBytes) bytes",
                                code: "response_too_large")
-        let errorBody = HTTPResponseWriter.errorBody(message: e.message, type: "server_error", code: e.code)
-        _ = trySend(status: 500, headers: [("Content-Type", "application/json")], body: errorBody)
+        let (contentType, body) = connection.config.errorBody(e.status, e.message, e.code)
+        _ = trySend(status: 500, headers: [("Content-Type", contentType)], body: body)
     }
 
     /// Sends a complete response with `Content-Length` if it fits in `maxResponseBytes`.

@@ -1,4 +1,4 @@
-// Method + path-pattern routing with OpenAI-shaped 404/405 answers.
+// Method + path-pattern routing: the application answers 404 / 405 itself from `match`.
 
 /// Maps `(method, path)` to handlers. Patterns are `/`-separated literal segments, `{name}` (one segment) and,
 /// as the last segment only, `{name...}` (the rest of the path, slashes included — model ids such as
@@ -90,20 +90,4 @@ public struct HTTPRouter: Sendable {
         return segments.count == parts.count ? params : nil
     }
 
-    /// Dispatches `request`: runs the matching handler, or answers 404 / 405 (with `Allow`) as an OpenAI error.
-    /// - Parameter extraHeaders: added to the 404/405 answers (e.g. CORS fields).
-    public func handle(_ request: HTTPRequest, _ responder: HTTPResponder, extraHeaders: [(String, String)] = []) {
-        switch match(method: request.method, path: request.path) {
-        case .found(let handler, let params):
-            handler(request, params, responder)
-        case .methodNotAllowed(let allowed):
-            let body = HTTPResponseWriter.errorBody(message: "Method \(request.method) is not allowed for \(request.path)",
-                                                    code: "method_not_allowed")
-            responder.send(status: 405, headers: [("Content-Type", "application/json"),
-                                                   ("Allow", allowed.joined(separator: ", "))] + extraHeaders, body: body)
-        case .notFound:
-            let body = HTTPResponseWriter.errorBody(message: "No route for \(request.method) \(request.path)", code: "not_found")
-            responder.send(status: 404, headers: [("Content-Type", "application/json")] + extraHeaders, body: body)
-        }
-    }
 }

@@ -219,6 +219,12 @@ public struct HTTPServerConfiguration: Sendable {
     public var lingerTimeout: Double = 2
     /// Value of `Retry-After` (seconds) in the 503 sent when `maxConnections` or `maxBufferedBytesTotal` is reached.
     public var retryAfterSeconds = 1
+    /// Renders the errors the transport answers by itself (malformed requests, limits, timeouts, overload, an
+    /// oversized response): `(status, message, code)` → `(Content-Type, body)`. The default is plain text; the
+    /// application sets its API's error shape here (this module knows nothing of it).
+    public var errorBody: @Sendable (_ status: Int, _ message: String, _ code: String) -> (contentType: String, body: [UInt8]) = {
+        _, message, _ in ("text/plain; charset=utf-8", Array("\(message)\n".utf8))
+    }
 
     /// Defaults as documented on each property.
     public init() {}

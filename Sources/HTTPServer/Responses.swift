@@ -1,6 +1,6 @@
-// Serialisation of response heads and the OpenAI-shaped error bodies used by the transport layer.
+// Serialisation of response heads and of the transport's own error responses.
 
-/// Helpers that render HTTP/1.1 response heads and JSON error bodies.
+/// Helpers that render HTTP/1.1 response heads and the transport's error responses.
 public enum HTTPResponseWriter {
     /// Standard reason phrase for `status` (RFC 9110 §15), `"Unknown"` otherwise.
     public static func reasonPhrase(_ status: Int) -> String {
@@ -49,43 +49,10 @@ public enum HTTPResponseWriter {
         return Array(s.utf8)
     }
 
-    /// `{"error":{"message":…,"type":…,"param":null,"code":…}}` (OpenAI error shape) as UTF-8 bytes.
-    /// - Parameters: `code` nil renders `null`.
-    public static func errorBody(message: String, type: String = "invalid_request_error", code: String?) -> [UInt8] {
-        let c = code.map { "\"\(jsonEscape($0))\"" } ?? "null"
-        return Array("{\"error\":{\"message\":\"\(jsonEscape(message))\",\"type\":\"\(jsonEscape(type))\",\"param\":null,\"code\":\(c)}}".utf8)
-    }
-
-    /// Escapes a string for inclusion between JSON double quotes (RFC 8259 §7).
-    public static func jsonEscape(_ s: String) -> String {
-        var out = ""
-        out.reserveCapacity(s.utf8.count)
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case "\u{08}": out += "\\b"
-            case "\u{0C}": out += "\\f"
-            default:
-                if u.value < 0x20 {
-                    let hex = String(u.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(u)
-                }
-            }
-        }
-        return out
-    }
-
-    /// A complete error response (JSON body, `Content-Length`, optional `Connection: close`).
-    static func errorResponse(_ e: HTTPParseError, close: Bool, extra: [(String, String)] = []) -> [UInt8] {
-        let type = e.status >= 500 ? "server_error" : "invalid_request_error"
-        let body = errorBody(message: e.message, type: type, code: e.code)
-        var h: [(String, String)] = [("Content-Type", "application/json"), ("Content-Length", String(body.count))]
+    /// A complete error response (body from `render`, `Content-Length`, optional `Connection: close`).
+    static func errorResponse(_ e: HTTPParseError, close: Bool, render: HTTPServerConfiguration, extra: [(String, String)] = []) -> [UInt8] {
+        let (contentType, body) = render.errorBody(e.status, e.message, e.code)
+        var h: [(String, String)] = [("Content-Type", contentType), ("Content-Length", String(body.count))]
         h += extra
         if close { h.append(("Connection", "close")) }
         return head(status: e.status, headers: h) + body

@@ -4,41 +4,46 @@ import OpenAIAPI
 /// The route table: every path the server answers, its method, whether it needs the API key, and its handler.
 /// `/v1/x` and `/x` are the same route (clients use both). Paths are matched on the raw request path.
 extension SputnikServer {
-    /// One route.
-    struct Route: Sendable {
-        let path: String
-        let method: String
-        /// Answered without the API key (load balancers' health checks, Prometheus scrapes).
-        let open: Bool
-        let handle: @Sendable (SputnikServer) -> (HTTPRequest, HTTPResponder) -> Void
-    }
-
-    static let routes: [Route] = [
-        Route(path: "/health", method: "GET", open: true, handle: { $0.handleHealth }),
-        Route(path: "/metrics", method: "GET", open: true, handle: { $0.handleMetrics }),
-        Route(path: "/models", method: "GET", open: false, handle: { $0.handleModels }),
-        Route(path: "/chat/completions", method: "POST", open: false, handle: { $0.handleChatCompletion }),
-        Route(path: "/tokenize", method: "POST", open: false, handle: { $0.handleTokenize }),
-        Route(path: "/detokenize", method: "POST", open: false, handle: { $0.handleDetokenize }),
+    /// The route table: `(method, path, open, handler)`. `open` routes answer without the API key (load
+    /// balancers' health checks, Prometheus scrapes). Each path is served at `/v1/x` and at `/x`.
+    static let routeTable: [(method: String, path: String, open: Bool, handle: @Sendable (SputnikServer) -> (HTTPRequest, HTTPResponder) -> Void)] = [
+        ("GET", "/health", true, { $0.handleHealth }),
+        ("GET", "/metrics", true, { $0.handleMetrics }),
+        ("GET", "/models", false, { $0.handleModels }),
+        ("POST", "/chat/completions", false, { $0.handleChatCompletion }),
+        ("POST", "/tokenize", false, { $0.handleTokenize }),
+        ("POST", "/detokenize", false, { $0.handleDetokenize }),
     ]
 
-    /// Dispatches one request: CORS preflight, route lookup (404 / 405 with `Allow`), API key, handler.
-    func route(_ req: HTTPRequest, _ res: HTTPResponder) {
-        let path = req.path.hasPrefix("/v1/") ? String(req.path.dropFirst(3)) : req.path
-        if req.method == "OPTIONS" { return sendCORSPreflight(res) }
-        guard let route = Self.routes.first(where: { $0.path == path }) else {
-            return sendError(res, APIError.notFound("Unknown route \(req.method) \(req.path)"))
+    /// `routeTable` as a router (matching the raw path; `HEAD` falls back to `GET`) and the set of open paths.
+    static func makeRouter(_ server: SputnikServer) -> (router: HTTPRouter, open: Set<String>) {
+        var router = HTTPRouter()
+        var open: Set<String> = []
+        for r in routeTable {
+            for path in [r.path, "/v1" + r.path] {
+                router.add(r.method, path) { [unowned server] req, _, res in r.handle(server)(req, res) }
+                if r.open { open.insert(path) }
+            }
         }
-        if !route.open, let key = options.apiKey, !authorized(req, key) {
+        return (router, open)
+    }
+
+    /// Dispatches one request: CORS preflight, API key, route lookup (404 / 405 with `Allow`), handler.
+    func route(_ req: HTTPRequest, _ res: HTTPResponder) {
+        if req.method == "OPTIONS" { return sendCORSPreflight(res) }
+        if !router.open.contains(req.path), let key = options.apiKey, !authorized(req, key) {
             return sendError(res, APIError.authentication("Invalid or missing API key. Send 'Authorization: Bearer <key>'."))
         }
-        let headAllowed = route.method == "GET" && req.method == "HEAD" && route.path == "/health"
-        guard req.method == route.method || headAllowed else {
-            var e = APIError.invalidRequest("Method not allowed; use \(route.method)", param: nil)
+        switch router.router.match(method: req.method, path: req.path) {
+        case .found(let handler, let parameters):
+            handler(req, parameters, res)
+        case .methodNotAllowed(let allowed):
+            var e = APIError.invalidRequest("Method not allowed; use \(allowed.joined(separator: ", "))", param: nil)
             e.status = 405
-            return sendJSON(res, 405, e.encoded(), extra: [("Allow", route.method)])
+            sendJSON(res, 405, e.encoded(), extra: [("Allow", allowed.joined(separator: ", "))])
+        case .notFound:
+            sendError(res, APIError.notFound("Unknown route \(req.method) \(req.path)"))
         }
-        route.handle(self)(req, res)
     }
 
     func handleHealth(_ req: HTTPRequest, _ res: HTTPResponder) {

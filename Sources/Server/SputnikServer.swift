@@ -22,6 +22,8 @@ public final class SputnikServer: @unchecked Sendable {
     let created = Int(Date().timeIntervalSince1970)
     let logger: Logger
     private var http: HTTPServer?
+    /// The route table as a router, and the paths answered without the API key (set once, at the end of `init`).
+    private(set) var router: (router: HTTPRouter, open: Set<String>)!
     /// Prometheus metrics served at `/metrics`.
     let metrics = ServerMetrics()
     /// The registry behind `/metrics`, for bootstrapping swift-metrics.
@@ -54,6 +56,7 @@ public final class SputnikServer: @unchecked Sendable {
         }
         modelId = options.alias ?? URL(fileURLWithPath: options.modelPath).deletingPathExtension().lastPathComponent
         logger.info("serving \(options.modelPath) as '\(modelId)'")
+        router = Self.makeRouter(self)
     }
 
     /// Starts the engine and the listener. - Returns: the bound port. - Throws: `HTTPServerError`.
@@ -64,6 +67,12 @@ public final class SputnikServer: @unchecked Sendable {
         c.port = options.port
         c.maxBodyBytes = options.maxBodyBytes
         c.idleTimeout = options.idleTimeout
+        c.errorBody = { status, message, code in
+            var e = status >= 500 ? APIError.internal(message) : APIError.invalidRequest(message)
+            e.status = status
+            e.code = code
+            return ("application/json", e.encoded())
+        }
         let server = HTTPServer(configuration: c, logger: logger) { [weak self] req, res in
             guard let self else { return res.send(status: 503, headers: [], body: []) }
             self.route(req, res)
@@ -81,8 +90,15 @@ public final class SputnikServer: @unchecked Sendable {
 
     static let corsHeaders: [(String, String)] = [("Access-Control-Allow-Origin", "*")]
 
+    /// Sends a JSON body; one larger than the connection's output cap is answered with a 500 error
+    /// (`response_too_large`) instead of being dropped.
     func sendJSON(_ res: HTTPResponder, _ status: Int, _ body: [UInt8], extra: [(String, String)] = []) {
-        res.send(status: status, headers: [("Content-Type", "application/json")] + Self.corsHeaders + extra, body: body)
+        let headers = [("Content-Type", "application/json")] + Self.corsHeaders + extra
+        guard res.trySend(status: status, headers: headers, body: body) else {
+            var e = APIError.internal("The response (\(body.count) bytes) exceeds the server's limit of \(res.maxResponseBytes) bytes")
+            e.code = "response_too_large"
+            return res.send(status: 500, headers: [("Content-Type", "application/json")] + Self.corsHeaders, body: e.encoded())
+        }
     }
 
     func sendError(_ res: HTTPResponder, _ e: APIError) {

@@ -105,7 +105,7 @@ final class EngineTests: XCTestCase {
             switch e {
             case .text(_, let ids):
                 tokens.add(0, ids)
-                box.handle?.cancel()
+                box.waitForHandle().cancel()
             case .finished(let reason, _):
                 XCTAssertEqual(reason, .abort)
                 finished.fulfill()
@@ -197,9 +197,17 @@ private final class Results: @unchecked Sendable {
 
 private final class HandleBox: @unchecked Sendable {
     private let lock = NSLock()
+    private let set = DispatchSemaphore(value: 0)
     private var h: GenerationHandle?
     var handle: GenerationHandle? {
         get { lock.lock(); defer { lock.unlock() }; return h }
-        set { lock.lock(); h = newValue; lock.unlock() }
+        set { lock.lock(); h = newValue; lock.unlock(); set.signal() }
+    }
+    /// The handle, waiting for `submit` to have returned it (the first event can come before that).
+    func waitForHandle() -> GenerationHandle {
+        if let h = handle { return h }
+        set.wait()
+        set.signal()
+        return handle!
     }
 }

@@ -31,25 +31,4 @@ final class HTTPRouterTests: XCTestCase {
         XCTAssertEqual(params(r.match(method: "GET", path: "/users/a%20b/items/%37")), ["u": "a b", "i": "7"], "captures are decoded")
         XCTAssertEqual(r.routes.map(\.pattern), ["/v1/models", "/v1/models/{id...}", "/v1/chat/completions", "/users/{u}/items/{i}"])
     }
-
-    func testOverSocketWith404And405() throws {
-        let router = makeRouter()
-        let (server, port) = try startServer(handler: { req, res in router.handle(req, res) })
-        defer { server.stop() }
-        let c = try TestClient(port: port)
-        c.send("GET /v1/models/org%2Fname HTTP/1.1\r\nHost: x\r\n\r\n")
-        XCTAssertEqual(c.readResponse()?.bodyString, "model org/name")
-        c.send("GET /v1/chat/completions HTTP/1.1\r\nHost: x\r\n\r\n")
-        let r405 = try XCTUnwrap(c.readResponse())
-        XCTAssertEqual(r405.status, 405)
-        XCTAssertEqual(r405.headers["Allow"], "POST")
-        c.send("DELETE /missing HTTP/1.1\r\nHost: x\r\n\r\n")
-        let r404 = try XCTUnwrap(c.readResponse())
-        XCTAssertEqual(r404.status, 404)
-        XCTAssertEqual(r404.headers["Content-Type"], "application/json")
-        XCTAssertEqual(r404.bodyString, #"{"error":{"message":"No route for DELETE /missing","type":"invalid_request_error","param":null,"code":"not_found"}}"#)
-        // The connection is still usable after the errors.
-        c.send("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}")
-        XCTAssertEqual(c.readResponse()?.bodyString, "{}")
-    }
 }

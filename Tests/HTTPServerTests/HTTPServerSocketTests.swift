@@ -38,8 +38,14 @@ final class HTTPServerSocketTests: XCTestCase {
         XCTAssertEqual(r.body, Array("POST /c ".utf8) + body)
     }
 
-    func testErrorStatusesHaveOpenAIShapeAndClose() throws {
-        let (server, port) = try startServer({ $0.maxBodyBytes = 1000; $0.maxHeaderBytes = 512 }, handler: echoHandler)
+    /// The transport's own errors are rendered by `HTTPServerConfiguration.errorBody` (the application's shape;
+    /// the Server target sets OpenAI's) and close the connection; the default is plain text.
+    func testErrorStatusesUseTheConfiguredShapeAndClose() throws {
+        let (server, port) = try startServer({
+            $0.maxBodyBytes = 1000
+            $0.maxHeaderBytes = 512
+            $0.errorBody = { status, message, code in ("application/x-test", Array("\(status)|\(code)|\(message)".utf8)) }
+        }, handler: echoHandler)
         defer { server.stop() }
         let cases: [(String, Int, String)] = [
             ("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n", 413, "request_too_large"),
@@ -52,16 +58,18 @@ final class HTTPServerSocketTests: XCTestCase {
             c.send(req)
             let r = try XCTUnwrap(c.readResponse(), "\(status)")
             XCTAssertEqual(r.status, status)
-            XCTAssertEqual(r.headers["Content-Type"], "application/json")
+            XCTAssertEqual(r.headers["Content-Type"], "application/x-test")
             XCTAssertEqual(r.headers["Connection"], "close")
-            let obj = try JSONSerialization.jsonObject(with: Data(r.body)) as? [String: Any]
-            let err = try XCTUnwrap(obj?["error"] as? [String: Any])
-            XCTAssertEqual(Set(err.keys), ["message", "type", "param", "code"])
-            XCTAssertEqual(err["type"] as? String, "invalid_request_error")
-            XCTAssertEqual(err["code"] as? String, code)
-            XCTAssertTrue(err["param"] is NSNull)
+            XCTAssertTrue(r.bodyString.hasPrefix("\(status)|\(code)|"), r.bodyString)
             XCTAssertTrue(c.waitForClose(), "no second response, connection closed")
         }
+        let (plain, plainPort) = try startServer({ $0.maxBodyBytes = 1000 }, handler: echoHandler)
+        defer { plain.stop() }
+        let c = try TestClient(port: plainPort)
+        c.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n")
+        let r = try XCTUnwrap(c.readResponse())
+        XCTAssertEqual(r.status, 413)
+        XCTAssertEqual(r.headers["Content-Type"], "text/plain; charset=utf-8")
     }
 
     func testLargeBodyRejectedWhileClientKeepsSending() throws {
