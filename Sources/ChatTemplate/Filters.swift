@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 
 /// Positional-or-keyword argument access for filters and tests (`name` is the Python parameter name,
 /// `index` its position after the filtered value).
@@ -204,9 +205,7 @@ extension Interpreter {
             if let i = a.get(0, "indent"), !i.isNone {
                 if case .string(let s) = i { indent = s } else { indent = try padding(" ", i.intValue ?? 0) }
             }
-            var out = ""
-            try value.writeJSON(into: &out, indent: indent, level: 0)
-            return .string(out)
+            return .string(try value.json().serialized(.python(indent: indent)))
         case "trim":
             let chars = a.get(0, "chars").flatMap { $0.isNone ? nil : $0.str }
             return .string(pyStrip(value.str, chars: chars, left: true, right: true))

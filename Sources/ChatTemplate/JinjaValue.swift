@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 
 /// A JSON-like value handed to a chat template (messages, tools, extra variables).
 ///
@@ -22,20 +23,36 @@ public enum JinjaValue: Sendable, Equatable {
     /// Python `dict` with string keys, in insertion order.
     case object(JinjaObject)
 
-    /// Parses UTF-8 JSON text with an order-preserving parser (numbers without '.'/exponent become `.int`).
-    /// - Throws: `ChatTemplateError.runtime(line: 0, message:)` describing the first malformed byte offset.
+    /// Parses UTF-8 JSON text (strict RFC 8259, key order kept) into template values as `init(json:)` converts them.
+    /// - Throws: `ChatTemplateError.runtime(line: 0, message:)` naming the first problem and its byte offset.
     public static func fromJSON(_ data: Data) throws -> JinjaValue {
-        var parser = JSONParser(bytes: [UInt8](data))
-        return try parser.parseDocument()
+        do {
+            return JinjaValue(json: try JSONValue(parsing: [UInt8](data)))
+        } catch {
+            throw ChatTemplateError.runtime(line: 0, message: "invalid JSON: \(error)")
+        }
+    }
+
+    /// The template value of a JSON value, as Python's `json.loads` would build it: key order kept (a repeated key
+    /// keeps its first position and its last value, like a `dict`), a number without fraction or exponent that fits
+    /// in 64 bits becomes `.int`, every other number `.double` (so `2.0` and `3e2` are floats, and integers beyond
+    /// 64 bits lose precision).
+    public init(json: JSONValue) {
+        switch json {
+        case .null: self = .null
+        case .bool(let b): self = .bool(b)
+        case .number(let text):
+            if let i = Int(text) { self = .int(i) } else { self = .double(Double(text) ?? .nan) }
+        case .string(let s): self = .string(s)
+        case .array(let a): self = .array(a.map(JinjaValue.init(json:)))
+        case .object(let o): self = .object(JinjaObject(o.map { ($0.key, JinjaValue(json: $0.value)) }))
+        }
     }
 
     /// The value as Python `json.dumps(value, ensure_ascii=False)` prints it (separators ", " and ": ", key order
-    /// kept). Undefined values print as `null`.
+    /// kept). A value holding an undefined prints as `null`.
     public func jsonString() -> String {
-        var out = ""
-        let runtime = RuntimeValue(self)
-        do { try runtime.writeJSON(into: &out, indent: nil, level: 0) } catch { out = "null" }
-        return out
+        (try? RuntimeValue(self).json().serialized(.python())) ?? "null"
     }
 }
 
@@ -95,147 +112,4 @@ extension JinjaValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, E
     public init(arrayLiteral elements: JinjaValue...) { self = .array(elements) }
     public init(dictionaryLiteral elements: (String, JinjaValue)...) { self = .object(JinjaObject(elements)) }
     public init(nilLiteral: ()) { self = .null }
-}
-
-/// Order-preserving JSON parser over UTF-8 bytes (RFC 8259; nesting bounded to 512 levels).
-struct JSONParser {
-    let bytes: [UInt8]
-    var pos = 0
-    var depth = 0
-
-    init(bytes: [UInt8]) { self.bytes = bytes }
-
-    func fail(_ msg: String) -> ChatTemplateError {
-        .runtime(line: 0, message: "invalid JSON at byte \(pos): \(msg)")
-    }
-
-    mutating func skipWS() {
-        while pos < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[pos]) { pos += 1 }
-    }
-
-    mutating func parseDocument() throws -> JinjaValue {
-        let v = try parseValue()
-        skipWS()
-        if pos != bytes.count { throw fail("trailing characters") }
-        return v
-    }
-
-    mutating func parseValue() throws -> JinjaValue {
-        skipWS()
-        guard pos < bytes.count else { throw fail("unexpected end") }
-        switch bytes[pos] {
-        case UInt8(ascii: "{"):
-            depth += 1
-            defer { depth -= 1 }
-            if depth > 512 { throw fail("nesting too deep") }
-            pos += 1
-            var obj = JinjaObject()
-            skipWS()
-            if pos < bytes.count, bytes[pos] == UInt8(ascii: "}") { pos += 1; return .object(obj) }
-            while true {
-                skipWS()
-                guard pos < bytes.count, bytes[pos] == UInt8(ascii: "\"") else { throw fail("expected key") }
-                let key = try parseString()
-                skipWS()
-                guard pos < bytes.count, bytes[pos] == UInt8(ascii: ":") else { throw fail("expected ':'") }
-                pos += 1
-                obj[key] = try parseValue()
-                skipWS()
-                guard pos < bytes.count else { throw fail("unexpected end") }
-                if bytes[pos] == UInt8(ascii: ",") { pos += 1; continue }
-                if bytes[pos] == UInt8(ascii: "}") { pos += 1; return .object(obj) }
-                throw fail("expected ',' or '}'")
-            }
-        case UInt8(ascii: "["):
-            depth += 1
-            defer { depth -= 1 }
-            if depth > 512 { throw fail("nesting too deep") }
-            pos += 1
-            var arr: [JinjaValue] = []
-            skipWS()
-            if pos < bytes.count, bytes[pos] == UInt8(ascii: "]") { pos += 1; return .array(arr) }
-            while true {
-                arr.append(try parseValue())
-                skipWS()
-                guard pos < bytes.count else { throw fail("unexpected end") }
-                if bytes[pos] == UInt8(ascii: ",") { pos += 1; continue }
-                if bytes[pos] == UInt8(ascii: "]") { pos += 1; return .array(arr) }
-                throw fail("expected ',' or ']'")
-            }
-        case UInt8(ascii: "\""):
-            return .string(try parseString())
-        case UInt8(ascii: "t"): try literal("true"); return .bool(true)
-        case UInt8(ascii: "f"): try literal("false"); return .bool(false)
-        case UInt8(ascii: "n"): try literal("null"); return .null
-        default:
-            return try parseNumber()
-        }
-    }
-
-    mutating func literal(_ word: String) throws {
-        let w = Array(word.utf8)
-        guard pos + w.count <= bytes.count, Array(bytes[pos..<pos + w.count]) == w else { throw fail("bad literal") }
-        pos += w.count
-    }
-
-    mutating func parseNumber() throws -> JinjaValue {
-        let start = pos
-        var isFloat = false
-        if pos < bytes.count, bytes[pos] == UInt8(ascii: "-") { pos += 1 }
-        while pos < bytes.count {
-            let c = bytes[pos]
-            if c >= 0x30 && c <= 0x39 { pos += 1 } else if c == UInt8(ascii: ".") || c == UInt8(ascii: "e")
-                || c == UInt8(ascii: "E") || c == UInt8(ascii: "+") || c == UInt8(ascii: "-") {
-                isFloat = true; pos += 1
-            } else { break }
-        }
-        let text = String(decoding: bytes[start..<pos], as: UTF8.self)
-        if text.isEmpty || text == "-" { throw fail("unexpected character") }
-        if !isFloat, let i = Int(text) { return .int(i) }
-        guard let d = Double(text) else { throw fail("bad number '\(text)'") }
-        return .double(d)
-    }
-
-    mutating func hex4() throws -> UInt32 {
-        guard pos + 4 <= bytes.count, let v = UInt32(String(decoding: bytes[pos..<pos + 4], as: UTF8.self), radix: 16)
-        else { throw fail("bad \\u escape") }
-        pos += 4
-        return v
-    }
-
-    mutating func parseString() throws -> String {
-        pos += 1  // opening quote
-        var buf: [UInt8] = []
-        while true {
-            guard pos < bytes.count else { throw fail("unterminated string") }
-            let c = bytes[pos]
-            pos += 1
-            if c == UInt8(ascii: "\"") { break }
-            if c != UInt8(ascii: "\\") { buf.append(c); continue }
-            guard pos < bytes.count else { throw fail("unterminated escape") }
-            let e = bytes[pos]
-            pos += 1
-            switch e {
-            case UInt8(ascii: "n"): buf.append(0x0A)
-            case UInt8(ascii: "t"): buf.append(0x09)
-            case UInt8(ascii: "r"): buf.append(0x0D)
-            case UInt8(ascii: "b"): buf.append(0x08)
-            case UInt8(ascii: "f"): buf.append(0x0C)
-            case UInt8(ascii: "/"), UInt8(ascii: "\\"), UInt8(ascii: "\""): buf.append(e)
-            case UInt8(ascii: "u"):
-                var cp = try hex4()
-                if cp >= 0xD800 && cp < 0xDC00, pos + 6 <= bytes.count, bytes[pos] == UInt8(ascii: "\\"),
-                   bytes[pos + 1] == UInt8(ascii: "u") {
-                    let save = pos
-                    pos += 2
-                    let lo = try hex4()
-                    if lo >= 0xDC00 && lo < 0xE000 { cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00) } else { pos = save }
-                }
-                let scalar = Unicode.Scalar(cp) ?? "\u{FFFD}"
-                buf.append(contentsOf: Array(String(Character(scalar)).utf8))
-            default: throw fail("bad escape")
-            }
-        }
-        return String(decoding: buf, as: UTF8.self)
-    }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 
 /// Mutable attribute bag created by `namespace(...)` (Jinja's `Namespace`).
 final class Namespace {
@@ -172,65 +173,25 @@ enum Value {
         }
     }
 
-    /// Appends `json.dumps(self, ensure_ascii=False, indent=indent)` output.
+    /// This value as a JSON tree for `json.dumps`: numbers as Python prints them (`1.0`, `1e-05`, and `NaN` /
+    /// `Infinity` / `-Infinity` as `json.dumps` writes non-finite floats), tuples as arrays, dict order kept.
     /// - Throws: `InterpreterError` for values JSON cannot represent (undefined, functions, namespaces).
-    func writeJSON(into out: inout String, indent: String?, level: Int) throws {
+    func json() throws -> JSONValue {
         switch self {
-        case .none: out += "null"
-        case .bool(let b): out += b ? "true" : "false"
-        case .int(let i): out += String(i)
+        case .none: return .null
+        case .bool(let b): return .bool(b)
+        case .int(let i): return .int(i)
         case .double(let d):
-            if d.isNaN { out += "NaN" } else if d.isInfinite { out += d < 0 ? "-Infinity" : "Infinity" } else {
-                out += pythonFloatRepr(d)
-            }
-        case .string(let s): writeJSONString(s, into: &out)
-        case .array(let a), .tuple(let a):
-            if a.isEmpty { out += "[]"; return }
-            out += "["
-            for (i, v) in a.enumerated() {
-                if let ind = indent {
-                    out += (i == 0 ? "\n" : ",\n") + String(repeating: ind, count: level + 1)
-                } else if i > 0 { out += ", " }
-                try v.writeJSON(into: &out, indent: indent, level: level + 1)
-            }
-            if let ind = indent { out += "\n" + String(repeating: ind, count: level) }
-            out += "]"
-        case .object(let o):
-            if o.count == 0 { out += "{}"; return }
-            out += "{"
-            for (i, (k, v)) in o.pairs.enumerated() {
-                if let ind = indent {
-                    out += (i == 0 ? "\n" : ",\n") + String(repeating: ind, count: level + 1)
-                } else if i > 0 { out += ", " }
-                writeJSONString(k, into: &out)
-                out += ": "
-                try v.writeJSON(into: &out, indent: indent, level: level + 1)
-            }
-            if let ind = indent { out += "\n" + String(repeating: ind, count: level) }
-            out += "}"
+            if d.isNaN { return .number("NaN") }
+            if d.isInfinite { return .number(d < 0 ? "-Infinity" : "Infinity") }
+            return .number(pythonFloatRepr(d))
+        case .string(let s): return .string(s)
+        case .array(let a), .tuple(let a): return .array(try a.map { try $0.json() })
+        case .object(let o): return .object(try o.pairs.map { (key: $0.0, value: try $0.1.json()) })
         case .undefined, .namespace, .function:
             throw InterpreterError.type("Object of type \(typeName) is not JSON serializable")
         }
     }
-}
-
-/// `json.dumps` string escaping with `ensure_ascii=False`.
-func writeJSONString(_ s: String, into out: inout String) {
-    out += "\""
-    for u in s.unicodeScalars {
-        switch u {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        case "\u{08}": out += "\\b"
-        case "\u{0C}": out += "\\f"
-        default:
-            if u.value < 0x20 { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
-        }
-    }
-    out += "\""
 }
 
 /// Python `repr(str)`: single quotes unless the text holds `'` and no `"`; non-printable characters escaped.

@@ -54,11 +54,11 @@ struct FieldReader {
         guard let v = raw(key) else { return nil }
         guard let d = v.doubleValue, d.isFinite else { throw typeError(key, "a number", v) }
         if let lower, lowerOpen ? d <= lower : d < lower {
-            throw APIError.invalidRequest("'\(path(key))' must be \(lowerOpen ? ">" : ">=") \(JSONValue.formatDouble(lower)), got \(v)",
+            throw APIError.invalidRequest("'\(path(key))' must be \(lowerOpen ? ">" : ">=") \(JSONValue.double(lower)), got \(v)",
                                           param: path(key))
         }
         if let upper, d > upper {
-            throw APIError.invalidRequest("'\(path(key))' must be <= \(JSONValue.formatDouble(upper)), got \(v)", param: path(key))
+            throw APIError.invalidRequest("'\(path(key))' must be <= \(JSONValue.double(upper)), got \(v)", param: path(key))
         }
         return d
     }

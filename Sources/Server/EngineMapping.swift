@@ -29,7 +29,7 @@ extension SputnikServer {
     func promptTokens(for request: ChatCompletionRequest) throws(APIError) -> [Int32] {
         let messages = JinjaValue.array(request.messages.map(Self.templateMessage))
         do {
-            return try serving.prompt.tokens(messages: messages, tools: request.tools.map(Self.jinja))
+            return try serving.prompt.tokens(messages: messages, tools: request.tools.map(JinjaValue.init(json:)))
         } catch {
             throw APIError.invalidRequest("The chat template failed on these messages: \(error)", param: "messages")
         }
@@ -44,23 +44,9 @@ extension SputnikServer {
             fields.append(("reasoning_content", .string(r)))
             fields.append(("thinking", .string(r)))
         }
-        if !m.toolCalls.isEmpty { fields.append(("tool_calls", jinja(.array(m.toolCalls.map(\.json))))) }
+        if !m.toolCalls.isEmpty { fields.append(("tool_calls", JinjaValue(json: .array(m.toolCalls.map(\.json))))) }
         if let id = m.toolCallId { fields.append(("tool_call_id", .string(id))) }
         return .object(JinjaObject(fields))
-    }
-
-    /// Order-preserving conversion of request JSON into template values.
-    static func jinja(_ v: JSONValue) -> JinjaValue {
-        switch v {
-        case .null: return .null
-        case .bool(let b): return .bool(b)
-        case .number(let text):
-            if let i = Int(text) { return .int(i) }
-            return .double(Double(text) ?? 0)
-        case .string(let s): return .string(s)
-        case .array(let a): return .array(a.map(jinja))
-        case .object(let o): return .object(JinjaObject(o.map { ($0.key, jinja($0.value)) }))
-        }
     }
 
     /// OpenAI's `finish_reason` for an engine finish.

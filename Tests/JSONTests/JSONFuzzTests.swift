@@ -1,6 +1,6 @@
 import Foundation
 import XCTest
-@testable import OpenAIAPI
+import JSON
 
 struct XorShift: RandomNumberGenerator {
     var state: UInt64
@@ -29,11 +29,13 @@ final class JSONFuzzTests: XCTestCase {
         }
     }
 
-    func testSerializeParseRoundTrip() throws {
+    func testSerializeParseRoundTripInEveryFormat() throws {
         var rng = XorShift(state: 77)
         for _ in 0..<500 {
             let v = randomValue(0, &rng)
-            XCTAssertEqual(try JSONValue.parse(v.encoded()), v)
+            XCTAssertEqual(try JSONValue(parsing: v.encoded()), v)
+            XCTAssertEqual(try JSONValue(parsing: v.serialized(.python())), v)
+            XCTAssertEqual(try JSONValue(parsing: v.serialized(.python(indent: "\t"))), v)
         }
     }
 
@@ -42,7 +44,7 @@ final class JSONFuzzTests: XCTestCase {
         let alphabet = Array("{}[],:\"\\ntrue false null 0123456789.eE+- \u{e9}abc".utf8)
         for _ in 0..<3000 {
             let bytes = (0..<Int.random(in: 0...24, using: &rng)).map { _ in alphabet.randomElement(using: &rng)! }
-            let ours = (try? JSONValue.parse(bytes)) != nil
+            let ours = (try? JSONValue(parsing: bytes)) != nil
             let foundation = (try? JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])) != nil
             if !bytes.isEmpty && ours != foundation {
                 XCTFail("disagreement on \(String(decoding: bytes, as: UTF8.self).debugDescription): ours \(ours), Foundation \(foundation)")
