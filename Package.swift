@@ -10,6 +10,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "sputnik", targets: ["sputnik"]),
+        .executable(name: "sputnik-tools", targets: ["sputnik-tools"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -39,13 +40,20 @@ let package = Package(
                                               .product(name: "Logging", package: "swift-log"),
                                               .product(name: "Metrics", package: "swift-metrics"),
                                               .product(name: "Prometheus", package: "swift-prometheus")]),
+        // The served binary: the product CLI only (serve, info, tokenize, detokenize, template).
         .executableTarget(name: "sputnik", dependencies: [
-            "Server", "GGUF", "Tokenizer", "ChatTemplate", "Model", "Engine", "CKernels",
+            "Server", "GGUF", "Tokenizer", "ChatTemplate",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
+        ]),
+        // Developer tools, never linked into `sputnik`: bench and the bandwidth probe, logits dumps,
+        // bench-tokenize, synthetic models.
+        .executableTarget(name: "sputnik-tools", dependencies: [
+            "Model", "Compute", "GGUF", "Tokenizer", "CKernels",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "GGUFTests", dependencies: ["GGUF", "TestSupport"]),

@@ -40,7 +40,7 @@ struct SynthPlan {
     let tensors: [Tensor]
 
     /// The plan of a `deepseek2` model of shape `s` in format `variant`; `seed` is recorded in the metadata
-    /// (`sputnik.synth.*`) so `sputnik synth --verify` can regenerate the values.
+    /// (`sputnik.synth.*`) so `sputnik-tools synth --verify` can regenerate the values.
     static func deepseekV2(_ s: DeepseekV2Shape, variant: Variant, seed: UInt64) -> SynthPlan {
         func u32(_ v: Int) -> GGUFValue { .uint32(UInt32(v)) }
         let a = "deepseek2."

@@ -4,7 +4,7 @@ import Dispatch
 import Foundation
 import GGUF
 
-/// `sputnik synth`: writes a full-size synthetic model (real shapes, random weights) as GGUF, checks one against
+/// `sputnik-tools synth`: writes a full-size synthetic model (real shapes, random weights) as GGUF, checks one against
 /// its generator (`--verify`), or times prefill/decode on one (`--bench`).
 struct Synth: ParsableCommand {
     static let configuration = CommandConfiguration(

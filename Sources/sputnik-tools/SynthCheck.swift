@@ -4,7 +4,7 @@ import Foundation
 import GGUF
 import Model
 
-/// `sputnik synth --verify` and `--bench`: checks a synthetic GGUF against its generator and times a model.
+/// `sputnik-tools synth --verify` and `--bench`: checks a synthetic GGUF against its generator and times a model.
 enum SynthCheck {
     /// Largest relative RMS error (‖dequant − original‖ / ‖original‖ over the sampled rows) accepted per type for
     /// N(0, σ²)-like rows: q8_0 ≈ 0.5 %, q6_K ≈ 1.7 %, q5_0 ≈ 3.7 %, q4_K ≈ 7 % measured; bounds leave a margin.
@@ -17,7 +17,7 @@ enum SynthCheck {
         let f = try GGUFFile(path: path)
         guard let seedValue = f.metadata["sputnik.synth.seed"]?.intValue,
               let variant = (try f.optionalString("sputnik.synth.variant")).flatMap(SynthPlan.Variant.init(rawValue:)) else {
-            throw ValidationError("\(path) was not written by sputnik synth (no sputnik.synth.* keys)")
+            throw ValidationError("\(path) was not written by sputnik-tools synth (no sputnik.synth.* keys)")
         }
         var shape = SynthPlan.DeepseekV2Shape()
         shape.layers = try f.int("deepseek2.block_count")

@@ -1,4 +1,4 @@
-// Output of `sputnik bench` in llama-bench's two formats (tools/llama-bench/llama-bench.cpp: `json_printer`,
+// Output of `sputnik-tools bench` in llama-bench's two formats (tools/llama-bench/llama-bench.cpp: `json_printer`,
 // `markdown_printer`), with the same field names, plus Sputnik's extras (median, peak RSS, roofline).
 import Foundation
 import GGUF
