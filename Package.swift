@@ -22,6 +22,8 @@ let package = Package(
     ],
     targets: [
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
+        // The offline weight quantizer (synthetic models): for sputnik-tools and tests only, never the runtime.
+        .target(name: "CQuantize", dependencies: ["CKernels"], cSettings: [.unsafeFlags(["-O3"])]),
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .target(name: "Compute", dependencies: ["CKernels", "COpenBLAS",
                                                .product(name: "Atomics", package: "swift-atomics")],
@@ -52,7 +54,7 @@ let package = Package(
         // Developer tools, never linked into `sputnik`: bench and the bandwidth probe, logits dumps,
         // bench-tokenize, synthetic models.
         .executableTarget(name: "sputnik-tools", dependencies: [
-            "Model", "Compute", "GGUF", "Tokenizer", "CKernels",
+            "Model", "Compute", "GGUF", "Tokenizer", "CQuantize",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
@@ -61,6 +63,7 @@ let package = Package(
         .testTarget(name: "ChatTemplateTests", dependencies: ["ChatTemplate", "TestSupport"]),
         .testTarget(name: "ComputeTests", dependencies: ["Compute", "CKernels", "TestSupport"]),
         .testTarget(name: "ModelTests", dependencies: ["Model", "TestSupport"]),
+        .testTarget(name: "CQuantizeTests", dependencies: ["CQuantize", "GGUF", "TestSupport"]),
         .testTarget(name: "SchedulingTests", dependencies: ["Scheduling"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "TestSupport"]),
         .testTarget(name: "OpenAIAPITests", dependencies: ["OpenAIAPI"]),

@@ -1,5 +1,5 @@
 import ArgumentParser
-import CKernels
+import CQuantize
 import Dispatch
 import Foundation
 import GGUF

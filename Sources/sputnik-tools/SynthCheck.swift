@@ -1,5 +1,5 @@
 import ArgumentParser
-import CKernels
+import CQuantize
 import Foundation
 import GGUF
 import Model

@@ -1,4 +1,4 @@
-import CKernels
+import CQuantize
 import GGUF
 
 /// What a synthetic model holds: GGUF metadata (without the tokenizer) and every tensor with its name, shape,
