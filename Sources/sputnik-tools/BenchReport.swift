@@ -91,17 +91,6 @@ enum SystemInfo {
         return "unknown"
     }
 
-    /// The SIMD flags that matter for the kernels (avx2, fma, f16c, avx512*, avx_vnni, amx*) from /proc/cpuinfo.
-    static func cpuSIMDFlags() -> [String] {
-        guard let s = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return [] }
-        guard let line = s.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return [] }
-        let wanted: (Substring) -> Bool = { f in
-            ["avx", "avx2", "fma", "f16c", "avx_vnni", "sse4_2"].contains(String(f)) || f.hasPrefix("avx512")
-                || f.hasPrefix("amx")
-        }
-        return line.split(separator: " ").filter(wanted).map(String.init)
-    }
-
     /// Short git commit: `SPUTNIK_BUILD_COMMIT` when set, else `git rev-parse --short HEAD` in the current
     /// directory, else "unknown".
     static func buildCommit() -> String {

@@ -48,7 +48,7 @@ struct Synth: ParsableCommand {
     }
 
     func run() throws {
-        if let verify { return try SynthCheck.verify(path: verify, threads: threads) }
+        if let verify { return try SynthCheck.verify(path: verify) }
         if let bench {
             return try SynthCheck.bench(path: bench, threads: benchThreads, prompt: benchPrompt, decode: benchDecode)
         }

@@ -21,7 +21,7 @@ struct SynthPlan {
     }
 
     /// Weight format of the file: `q4_k` mirrors llama.cpp's Q4_K_M choices, `q8_0` its Q8_0.
-    enum Variant: String, CaseIterable {
+    enum Variant: String {
         case q4_k, q8_0
         /// `general.file_type` (llama_ftype): MOSTLY_Q4_K_M = 15, MOSTLY_Q8_0 = 7.
         var fileType: UInt32 { self == .q4_k ? 15 : 7 }
