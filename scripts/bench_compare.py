@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Sputnik vs llama.cpp, same GGUF file, same pp/tg tests, same run: the two engines alternate round by round
 (A B, B A, A B, ...) so that both see the same machine load, and the result is the ratio Sputnik / llama.cpp
-per figure. Each engine runs in its own process per round (`sputnik bench -o json`, scripts/bench_llamacpp.py
+per figure. Each engine runs in its own process per round (`sputnik-tools bench -o json`, scripts/bench_llamacpp.py
 -o json). A model is skipped with a visible message when its file is absent or Sputnik cannot load it.
 
-Usage: bench_compare.py --sputnik BIN --llamacpp-python PY --model FILE [--model FILE] [-p 512] [-n 128]
+Usage: bench_compare.py --sputnik TOOLS_BIN --llamacpp-python PY --model FILE [--model FILE] [-p 512] [-n 128]
                         [-t 2] [-r 5] [--rounds 3] [--append BENCHMARKS.md]
 """
 import argparse
@@ -32,7 +32,7 @@ def test_name(row):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--sputnik", required=True)
+    ap.add_argument("--sputnik", required=True, help="the sputnik-tools binary (its `bench` subcommand is run)")
     ap.add_argument("--llamacpp-python", required=True)
     ap.add_argument("--model", action="append", required=True)
     ap.add_argument("-p", default="512")

@@ -1,6 +1,6 @@
 """Starts the release `sputnik serve` binary on a free loopback port with the real default model.
 
-SPUTNIK_BIN and SPUTNIK_MODEL are set by `make test-e2e`.
+SPUTNIK_BIN, SPUTNIK_TOOLS_BIN (the developer tools binary) and SPUTNIK_MODEL are set by `make test-e2e`.
 """
 import json
 import os
@@ -12,6 +12,7 @@ import urllib.request
 import pytest
 
 BIN = os.environ.get("SPUTNIK_BIN", ".build/release/sputnik")
+TOOLS_BIN = os.environ.get("SPUTNIK_TOOLS_BIN", ".build/release/sputnik-tools")
 MODEL = os.environ.get("SPUTNIK_MODEL", "models/SmolLM2-135M-Instruct.Q4_1.gguf")
 
 

@@ -1,4 +1,4 @@
-"""`sputnik logits`: every position's logits of a token sequence as raw little-endian float32, and --top K.
+"""`sputnik-tools logits`: every position's logits of a token sequence as raw little-endian float32, and --top K.
 
 Uses the tiny qwen2 fixture (F32 weights) and its HF reference logits (Tests/Fixtures/dense/qwen2-tiny).
 """
@@ -8,7 +8,7 @@ import struct
 import subprocess
 import tempfile
 
-from conftest import BIN
+from conftest import TOOLS_BIN
 
 FIX = os.path.join(os.path.dirname(__file__), "..", "Fixtures", "dense", "qwen2-tiny")
 
@@ -19,7 +19,7 @@ def test_logits_file_matches_hf_and_top_k():
     vocab = 512
     with tempfile.TemporaryDirectory() as d:
         out = os.path.join(d, "logits.f32")
-        r = subprocess.run([BIN, "logits", "--model", os.path.join(FIX, "qwen2-tiny.f32.gguf"),
+        r = subprocess.run([TOOLS_BIN, "logits", "--model", os.path.join(FIX, "qwen2-tiny.f32.gguf"),
                             "--tokens", ",".join(map(str, ids)), "--out", out, "--top", "2",
                             "--threads", "2", "--kv-cache-type", "f32"],
                            capture_output=True, text=True, timeout=120)
@@ -41,6 +41,6 @@ def test_logits_file_matches_hf_and_top_k():
 
 
 def test_logits_rejects_bad_token():
-    r = subprocess.run([BIN, "logits", "--model", os.path.join(FIX, "qwen2-tiny.f32.gguf"),
+    r = subprocess.run([TOOLS_BIN, "logits", "--model", os.path.join(FIX, "qwen2-tiny.f32.gguf"),
                         "--tokens", "1,99999", "--top", "1"], capture_output=True, text=True, timeout=60)
     assert r.returncode != 0 and "outside the vocabulary" in r.stderr

@@ -1,10 +1,10 @@
 import ArgumentParser
-import CKernels
+import CQuantize
 import Foundation
 import GGUF
 import Model
 
-/// `sputnik synth --verify` and `--bench`: checks a synthetic GGUF against its generator and times a model.
+/// `sputnik-tools synth --verify` and `--bench`: checks a synthetic GGUF against its generator and times a model.
 enum SynthCheck {
     /// Largest relative RMS error (‖dequant − original‖ / ‖original‖ over the sampled rows) accepted per type for
     /// N(0, σ²)-like rows: q8_0 ≈ 0.5 %, q6_K ≈ 1.7 %, q5_0 ≈ 3.7 %, q4_K ≈ 7 % measured; bounds leave a margin.
@@ -13,11 +13,11 @@ enum SynthCheck {
     /// Rebuilds the plan recorded in `path` (seed, variant, layer count), checks every tensor's name, shape and
     /// type, and dequantizes four rows of each (first, last, two in between) against the regenerated floats.
     /// - Throws: `GGUFError` for unreadable files, `ValidationError` naming the first mismatch or error bound.
-    static func verify(path: String, threads: Int) throws {
+    static func verify(path: String) throws {
         let f = try GGUFFile(path: path)
         guard let seedValue = f.metadata["sputnik.synth.seed"]?.intValue,
               let variant = (try f.optionalString("sputnik.synth.variant")).flatMap(SynthPlan.Variant.init(rawValue:)) else {
-            throw ValidationError("\(path) was not written by sputnik synth (no sputnik.synth.* keys)")
+            throw ValidationError("\(path) was not written by sputnik-tools synth (no sputnik.synth.* keys)")
         }
         var shape = SynthPlan.DeepseekV2Shape()
         shape.layers = try f.int("deepseek2.block_count")
@@ -104,15 +104,6 @@ enum SynthCheck {
                      load, prompt, prefill, Double(prompt) / prefill, decode, dec, Double(decode) / dec, threads))
         print(String(format: "last logits finite, range [%.3f, %.3f]; greedy ids %@", lo, hi,
                      generated.prefix(16).map(String.init).joined(separator: ",")))
-        print("VmHWM \(peakResidentKB()) kB")
-    }
-
-    /// Peak resident set size of this process in kB (`VmHWM` of /proc/self/status), 0 when unavailable.
-    static func peakResidentKB() -> Int {
-        guard let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
-        for line in s.split(separator: "\n") where line.hasPrefix("VmHWM:") {
-            return line.split(whereSeparator: \.isWhitespace).lazy.compactMap { Int($0) }.first ?? 0
-        }
-        return 0
+        print("VmHWM \(SystemInfo.peakResidentBytes() / 1024) kB")
     }
 }

@@ -5,7 +5,7 @@
 #include <immintrin.h>
 #include <stdint.h>
 
-/// A function compiled for AVX2 + FMA + F16C (selected at run time by CPUID, see ckernels.c).
+/// A function compiled for AVX2 + FMA + F16C (selected at run time by CPUID, see dispatch.c).
 #define CK_AVX2 __attribute__((target("avx2,fma,f16c")))
 /// An always-inlined helper compiled for the same features.
 #define CK_INLINE static inline __attribute__((always_inline, target("avx2,fma,f16c")))

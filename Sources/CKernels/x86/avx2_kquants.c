@@ -1,5 +1,5 @@
 // AVX2 K-quant kernels (x86-64): q4_K, q5_K and q6_K weights times q8_K activations, and the q8_K activation
-// quantizer. Chosen at run time in ckernels.c / ckernels_quants.c; the scalar twins are ck_dot_*_ref,
+// quantizer. Chosen at run time by dispatch.c; the scalar twins (ref/) are ck_dot_*_ref,
 // ck_matmul_rows_ref and ck_quantize_row_q8_K_ref.
 //
 // One weight row is multiplied with up to four activation rows at a time: a super-block's nibbles and its
@@ -9,11 +9,11 @@
 // madd per super-block), and the sub-block scales are applied in int16 x int16 madd (sums of products stay exact
 // in int32 until one float FMA per super-block). Block layouts: ggml/src/ggml-common.h; written independently.
 #include "ckernels.h"
-#include "ckernels_internal.h"
+#include "../internal.h"
 #include <string.h>
 
 #if defined(__x86_64__)
-#include "ckernels_avx2_common.h"
+#include "avx2_common.h"
 
 
 /// Decode prefetch distances in bytes ahead of the super-block being read: into L1 (KQ_PREFETCH) and into L2
@@ -28,7 +28,7 @@
 #endif
 
 /// The eight 6-bit scales (bytes 0..7 of *sc) and mins (*mn) of a q4_K/q5_K `scales[12]` (layout in
-/// ckernels_quants.c, ck_k_scale_min), with 32-bit operations on the three 4-byte words.
+/// ref/formats.c, ck_k_scale_min), with 32-bit operations on the three 4-byte words.
 CK_INLINE void kq_scales(const uint8_t *s12, uint64_t *sc, uint64_t *mn) {
     uint32_t a, b, c;
     memcpy(&a, s12, 4);

@@ -3,7 +3,7 @@ import Foundation
 import GGUF
 import Tokenizer
 
-/// `sputnik bench-tokenize`: encode throughput (MB/s) of a model's tokenizer on a ~1 MB mixed corpus.
+/// `sputnik-tools bench-tokenize`: encode throughput (MB/s) of a model's tokenizer on a ~1 MB mixed corpus.
 struct TokenizeBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench-tokenize",

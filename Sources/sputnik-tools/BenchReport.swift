@@ -1,4 +1,4 @@
-// Output of `sputnik bench` in llama-bench's two formats (tools/llama-bench/llama-bench.cpp: `json_printer`,
+// Output of `sputnik-tools bench` in llama-bench's two formats (tools/llama-bench/llama-bench.cpp: `json_printer`,
 // `markdown_printer`), with the same field names, plus Sputnik's extras (median, peak RSS, roofline).
 import Foundation
 import GGUF
@@ -89,17 +89,6 @@ enum SystemInfo {
             }
         }
         return "unknown"
-    }
-
-    /// The SIMD flags that matter for the kernels (avx2, fma, f16c, avx512*, avx_vnni, amx*) from /proc/cpuinfo.
-    static func cpuSIMDFlags() -> [String] {
-        guard let s = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return [] }
-        guard let line = s.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return [] }
-        let wanted: (Substring) -> Bool = { f in
-            ["avx", "avx2", "fma", "f16c", "avx_vnni", "sse4_2"].contains(String(f)) || f.hasPrefix("avx512")
-                || f.hasPrefix("amx")
-        }
-        return line.split(separator: " ").filter(wanted).map(String.init)
     }
 
     /// Short git commit: `SPUTNIK_BUILD_COMMIT` when set, else `git rev-parse --short HEAD` in the current

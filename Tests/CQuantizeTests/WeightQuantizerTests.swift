@@ -1,10 +1,10 @@
-import CKernels
+import CQuantize
 import Foundation
 import GGUF
 import TestSupport
 import XCTest
 
-/// The synthetic-model weight quantizers (CKernels/quantize_weights.c): round-trip error bounds, agreement with
+/// The synthetic-model weight quantizers (CQuantize/quantize_weights.c): round-trip error bounds, agreement with
 /// an independent dequantizer written here from the documented block layouts (ggml-common.h), and byte-exact
 /// agreement with blocks llama.cpp's `llama_model_quantize` wrote into the fixture GGUFs.
 final class WeightQuantizerTests: XCTestCase {

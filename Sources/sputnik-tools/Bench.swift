@@ -3,10 +3,10 @@ import Foundation
 import GGUF
 import Model
 
-/// `sputnik bench`: prefill/decode throughput in llama-bench's terms (same flags, test definitions, statistics
+/// `sputnik-tools bench`: prefill/decode throughput in llama-bench's terms (same flags, test definitions, statistics
 /// and output fields; see BenchRunner.swift), a memory read-bandwidth probe and the decode roofline.
 ///
-/// Example: `sputnik bench -m models/SmolLM2-135M-Instruct.Q4_1.gguf -p 512 -n 128 -t 1,2 -r 5 --bandwidth`.
+/// Example: `sputnik-tools bench -m models/SmolLM2-135M-Instruct.Q4_1.gguf -p 512 -n 128 -t 1,2 -r 5 --bandwidth`.
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmark prefill (pp) and decode (tg) like llama-bench; optionally probe memory bandwidth.")
@@ -157,11 +157,11 @@ struct Bench: ParsableCommand {
     }
 
     private func log(_ s: String) {
-        FileHandle.standardError.write(Data(("sputnik bench: " + s + "\n").utf8))
+        FileHandle.standardError.write(Data(("sputnik-tools bench: " + s + "\n").utf8))
     }
 }
 
-/// Errors of `sputnik bench`.
+/// Errors of `sputnik-tools bench`.
 enum BenchError: Error, CustomStringConvertible {
     /// The model file could not be loaded by Sputnik (unsupported architecture or tensor type, …).
     case cannotLoad(path: String, reason: String)

@@ -1,13 +1,13 @@
-// AVX2 dot products of the 5-bit, K-quant and bf16 formats (x86-64), chosen at run time in ckernels_quants.c;
-// each has a scalar `_ref` twin there. Integer scheme as in ckernels_avx2.c: unsigned × signed byte products
+// AVX2 dot products of the 5-bit, K-quant and bf16 formats (x86-64), chosen at run time by dispatch.c;
+// each has a scalar `_ref` twin in ref/kquants.c. Integer scheme as in avx2.c: unsigned × signed byte products
 // (maddubs) widened to int32 with madd; K-quant sub-block scales are applied in int32 before one float FMA per
 // block. Layouts: ggml/src/ggml-common.h. Written independently.
 // AVX-512/VNNI variants are not provided (the development machine cannot run them).
 #include "ckernels.h"
-#include "ckernels_internal.h"
+#include "../internal.h"
 
 #if defined(__x86_64__)
-#include "ckernels_avx2_common.h"
+#include "avx2_common.h"
 
 
 /// Nibbles of 16 bytes as 32 bytes: low nibbles in bytes 0..15, high nibbles in bytes 16..31.
@@ -58,7 +58,7 @@ CK_AVX2 float ck_dot_q5_1_q8_1_avx2(int64_t n, const void *vx, const void *vy) {
     return ck_hsum_ps(acc) + summ;
 }
 
-// The K-quant dot products are in ckernels_kquants_avx2.c.
+// The K-quant dot products are in avx2_kquants.c.
 
 CK_AVX2 float ck_dot_bf16_f32_avx2(int64_t n, const uint16_t *x, const float *y) {
     __m256 a0 = _mm256_setzero_ps();

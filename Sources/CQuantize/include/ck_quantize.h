@@ -1,5 +1,7 @@
-// Weight quantizers (f32 → GGUF block formats) and a counter-based Gaussian generator, for writing synthetic
-// models (`sputnik synth`). Algorithms follow ggml's reference quantizers in ggml/src/ggml-quants.c
+// CQuantize: the offline weight quantizers (f32 → GGUF block formats) and a counter-based Gaussian generator,
+// for writing synthetic models (`sputnik-tools synth`). Used only by sputnik-tools and the tests: the runtime
+// (Compute, Model, the served binary) never links it; the activation quantizers of the matmul are run-time
+// kernels and stay in CKernels. Algorithms follow ggml's reference quantizers in ggml/src/ggml-quants.c
 // (`quantize_row_q8_0_ref`, `quantize_row_q5_0_ref`, `quantize_row_q4_K_ref` with `make_qkx2_quants`,
 // `quantize_row_q6_K_ref` with `make_qx_quants`); block layouts are ggml-common.h's `block_q8_0`, `block_q5_0`,
 // `block_q4_K`, `block_q6_K`. Every function is scalar and allocation-free; names carry the `ckq_` prefix so

@@ -1,10 +1,10 @@
 import ArgumentParser
-import CKernels
+import CQuantize
 import Dispatch
 import Foundation
 import GGUF
 
-/// `sputnik synth`: writes a full-size synthetic model (real shapes, random weights) as GGUF, checks one against
+/// `sputnik-tools synth`: writes a full-size synthetic model (real shapes, random weights) as GGUF, checks one against
 /// its generator (`--verify`), or times prefill/decode on one (`--bench`).
 struct Synth: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -48,7 +48,7 @@ struct Synth: ParsableCommand {
     }
 
     func run() throws {
-        if let verify { return try SynthCheck.verify(path: verify, threads: threads) }
+        if let verify { return try SynthCheck.verify(path: verify) }
         if let bench {
             return try SynthCheck.bench(path: bench, threads: benchThreads, prompt: benchPrompt, decode: benchDecode)
         }

@@ -1,39 +1,12 @@
-// Scalar reference kernels of the 5-bit, K-quant and bf16 formats: dequantizers, the q8_K activation quantizer,
-// dot products, and their run-time dispatch. Formats: ggml/src/ggml-common.h (block_q5_0, block_q5_1,
-// block_q4_K, block_q5_K, block_q6_K, block_q8_K); semantics: ggml/src/ggml-quants.c (dequantize_row_*,
-// quantize_row_q8_K_ref, get_scale_min_k4) and ggml-cpu/quants.c (ggml_vec_dot_*_generic). Written independently.
+// Scalar reference kernels of the 5-bit, K-quant and bf16 formats: dequantizers, the q8_K activation quantizer
+// and dot products — the `_ref` twins of x86/avx2_quants.c and x86/avx2_kquants.c. Formats:
+// ggml/src/ggml-common.h (block_q5_0, block_q5_1, block_q4_K, block_q5_K, block_q6_K, block_q8_K); semantics:
+// ggml/src/ggml-quants.c (dequantize_row_*, quantize_row_q8_K_ref, get_scale_min_k4) and ggml-cpu/quants.c
+// (ggml_vec_dot_*_generic). Written independently.
 #include "ckernels.h"
-#include "ckernels_internal.h"
+#include "../internal.h"
 #include <math.h>
 #include <string.h>
-
-_Static_assert(sizeof(ck_block_q5_0) == 22, "q5_0 block must be 22 bytes like ggml");
-_Static_assert(sizeof(ck_block_q5_1) == 24, "q5_1 block must be 24 bytes like ggml");
-_Static_assert(sizeof(ck_block_q4_K) == 144, "q4_K block must be 144 bytes like ggml");
-_Static_assert(sizeof(ck_block_q5_K) == 176, "q5_K block must be 176 bytes like ggml");
-_Static_assert(sizeof(ck_block_q6_K) == 210, "q6_K block must be 210 bytes like ggml");
-_Static_assert(sizeof(ck_block_q8_K) == 292, "q8_K block must be 292 bytes like ggml");
-
-float ck_bf16_to_fp32(uint16_t h) {
-    const uint32_t u = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-
-// NOTE: the 12 scale bytes of q4_K/q5_K hold eight 6-bit scales sc[0..7] and mins mn[0..7]:
-//   bytes 0-3:  sc[0..3] low 6 bits | top 2 bits = sc[4..7] bits 4-5
-//   bytes 4-7:  mn[0..3] low 6 bits | top 2 bits = mn[4..7] bits 4-5
-//   bytes 8-11: low nibble = sc[4..7] bits 0-3, high nibble = mn[4..7] bits 0-3
-void ck_k_scale_min(int j, const uint8_t *q, uint8_t *sc, uint8_t *mn) {
-    if (j < 4) {
-        *sc = q[j] & 63;
-        *mn = q[j + 4] & 63;
-    } else {
-        *sc = (uint8_t)((q[j + 4] & 0x0f) | ((q[j - 4] >> 6) << 4));
-        *mn = (uint8_t)((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
-    }
-}
 
 static inline uint32_t load_u32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
 
@@ -249,29 +222,4 @@ float ck_dot_bf16_f32_ref(int64_t n, const uint16_t *x, const float *y) {
     double sum = 0.0;
     for (int64_t i = 0; i < n; i++) sum += (double)ck_bf16_to_fp32(x[i]) * (double)y[i];
     return (float)sum;
-}
-
-// ---------------------------------------------------------------- dispatch
-
-void ck_quantize_row_q8_K(const float *x, void *y, int64_t n) {
-    if (ck_has_avx2()) ck_quantize_row_q8_K_avx2(x, y, n); else ck_quantize_row_q8_K_ref(x, y, n);
-}
-
-float ck_dot_q5_0_q8_0(int64_t n, const void *x, const void *y) {
-    return ck_has_avx2() ? ck_dot_q5_0_q8_0_avx2(n, x, y) : ck_dot_q5_0_q8_0_ref(n, x, y);
-}
-float ck_dot_q5_1_q8_1(int64_t n, const void *x, const void *y) {
-    return ck_has_avx2() ? ck_dot_q5_1_q8_1_avx2(n, x, y) : ck_dot_q5_1_q8_1_ref(n, x, y);
-}
-float ck_dot_q4_K_q8_K(int64_t n, const void *x, const void *y) {
-    return ck_has_avx2() ? ck_dot_q4_K_q8_K_avx2(n, x, y) : ck_dot_q4_K_q8_K_ref(n, x, y);
-}
-float ck_dot_q5_K_q8_K(int64_t n, const void *x, const void *y) {
-    return ck_has_avx2() ? ck_dot_q5_K_q8_K_avx2(n, x, y) : ck_dot_q5_K_q8_K_ref(n, x, y);
-}
-float ck_dot_q6_K_q8_K(int64_t n, const void *x, const void *y) {
-    return ck_has_avx2() ? ck_dot_q6_K_q8_K_avx2(n, x, y) : ck_dot_q6_K_q8_K_ref(n, x, y);
-}
-float ck_dot_bf16_f32(int64_t n, const uint16_t *x, const float *y) {
-    return ck_has_avx2() ? ck_dot_bf16_f32_avx2(n, x, y) : ck_dot_bf16_f32_ref(n, x, y);
 }

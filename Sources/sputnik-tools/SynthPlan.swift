@@ -1,4 +1,4 @@
-import CKernels
+import CQuantize
 import GGUF
 
 /// What a synthetic model holds: GGUF metadata (without the tokenizer) and every tensor with its name, shape,
@@ -21,7 +21,7 @@ struct SynthPlan {
     }
 
     /// Weight format of the file: `q4_k` mirrors llama.cpp's Q4_K_M choices, `q8_0` its Q8_0.
-    enum Variant: String, CaseIterable {
+    enum Variant: String {
         case q4_k, q8_0
         /// `general.file_type` (llama_ftype): MOSTLY_Q4_K_M = 15, MOSTLY_Q8_0 = 7.
         var fileType: UInt32 { self == .q4_k ? 15 : 7 }
@@ -40,7 +40,7 @@ struct SynthPlan {
     let tensors: [Tensor]
 
     /// The plan of a `deepseek2` model of shape `s` in format `variant`; `seed` is recorded in the metadata
-    /// (`sputnik.synth.*`) so `sputnik synth --verify` can regenerate the values.
+    /// (`sputnik.synth.*`) so `sputnik-tools synth --verify` can regenerate the values.
     static func deepseekV2(_ s: DeepseekV2Shape, variant: Variant, seed: UInt64) -> SynthPlan {
         func u32(_ v: Int) -> GGUFValue { .uint32(UInt32(v)) }
         let a = "deepseek2."

@@ -1,13 +1,13 @@
 // AVX2 + FMA + F16C kernels (x86-64). Compiled for those features per function with
-// __attribute__((target)), selected at run time in ckernels.c; each has a scalar `_ref` twin there.
+// __attribute__((target)), selected at run time by dispatch.c; the scalar `_ref` twins are in ref/.
 // The integer block products follow the scheme of ggml-cpu's x86 quants (maddubs of unsigned × signed bytes,
 // then madd with ones to int32 lanes), written independently here.
 #include "ckernels.h"
-#include "ckernels_internal.h"
+#include "../internal.h"
 #include <math.h>
 
 #if defined(__x86_64__)
-#include "ckernels_avx2_common.h"
+#include "avx2_common.h"
 
 
 /// 32 nibbles of a q4 block as bytes 0..15, element order (low nibbles = elements 0..15 in the low lane).

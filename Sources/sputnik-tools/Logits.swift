@@ -3,7 +3,7 @@ import Foundation
 import GGUF
 import Model
 
-/// `sputnik logits`: one forward over given token ids; writes every position's logits as little-endian float32
+/// `sputnik-tools logits`: one forward over given token ids; writes every position's logits as little-endian float32
 /// `[numTokens, vocabSize]` and/or prints the top-K ids per position (for comparisons with reference engines).
 struct Logits: ParsableCommand {
     static let configuration = CommandConfiguration(

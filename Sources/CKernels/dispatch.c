@@ -1,0 +1,204 @@
+// Run-time kernel selection. Every kernel with a scalar `_ref` twin (ref/) and an AVX2 + FMA + F16C variant
+// (x86/) appears in one table per instruction set; the table is chosen once at load by CPUID
+// (__builtin_cpu_supports), and the unsuffixed public entry points of include/ckernels.h call through it.
+// ck_force_reference switches to the reference table (tests, benchmarks).
+#include "ckernels.h"
+#include "internal.h"
+#include <string.h>
+
+/// Table size: ggml type ids 0...CK_BF16.
+#define CK_TYPE_COUNT (CK_BF16 + 1)
+
+/// The kernels of one instruction set.
+typedef struct {
+    void (*quantize_row_q8_0)(const float *x, void *y, int64_t n);
+    void (*quantize_row_q8_1)(const float *x, void *y, int64_t n);
+    void (*quantize_row_q8_K)(const float *x, void *y, int64_t n);
+    /// Weight-row · activation-row dot products by weight type (activations in ck_activation_type(type));
+    /// NULL for types without one.
+    ck_dot_fn dot[CK_TYPE_COUNT];
+    float (*dot_f16_f32)(int64_t n, const uint16_t *x, const float *y);
+    float (*dot_bf16_f32)(int64_t n, const uint16_t *x, const float *y);
+    float (*dot_f32)(int64_t n, const float *x, const float *y);
+    void (*axpy_f16)(int64_t n, float a, const uint16_t *x, float *y);
+    void (*axpy_f32)(int64_t n, float a, const float *x, float *y);
+    /// A whole row-range matmul for the types that have one (returns 0 for the others, which then run the generic
+    /// driver over `dot`); NULL when the set has none.
+    int (*matmul_rows)(int weight_type, const void *w, size_t w_row_bytes, int64_t n, int64_t r0, int64_t r1,
+                       const void *x, size_t x_row_bytes, int64_t ncols, float *y, int64_t y_stride);
+    void (*matmul_q4_1_x8)(const void *wp, int64_t n, int64_t r0, int64_t r1, const void *x, size_t x_row_bytes,
+                           int64_t ncols, float *y, int64_t y_stride);
+    void (*matmul_q8_0_x8)(const void *wp, int64_t n, int64_t r0, int64_t r1, const void *x, size_t x_row_bytes,
+                           int64_t ncols, float *y, int64_t y_stride);
+    void (*attn_scores)(int kv_type, const float *q, int64_t d, const void *k_base, size_t slot_bytes,
+                        const int32_t *table, int64_t block_size, int64_t n, float scale, float *s);
+    void (*attn_values)(int kv_type, const float *w, int64_t d, const void *v_base, size_t slot_bytes,
+                        const int32_t *table, int64_t block_size, int64_t n, float *out);
+    void (*softmax)(float *x, int64_t n);
+} ck_kernel_table;
+
+// The f16 / bf16 / f32 dot products in the void-pointer shape of ck_dot_fn.
+static float dot_f16_ref(int64_t n, const void *x, const void *y) { return ck_dot_f16_f32_ref(n, x, y); }
+static float dot_f16_avx2(int64_t n, const void *x, const void *y) { return ck_dot_f16_f32_avx2(n, x, y); }
+static float dot_bf16_ref(int64_t n, const void *x, const void *y) { return ck_dot_bf16_f32_ref(n, x, y); }
+static float dot_bf16_avx2(int64_t n, const void *x, const void *y) { return ck_dot_bf16_f32_avx2(n, x, y); }
+static float dot_f32_ref(int64_t n, const void *x, const void *y) { return ck_dot_f32_ref(n, x, y); }
+static float dot_f32_avx2(int64_t n, const void *x, const void *y) { return ck_dot_f32_avx2(n, x, y); }
+
+/// The scalar reference kernels (ref/).
+static const ck_kernel_table ck_ref_kernels = {
+    .quantize_row_q8_0 = ck_quantize_row_q8_0_ref,
+    .quantize_row_q8_1 = ck_quantize_row_q8_1_ref,
+    .quantize_row_q8_K = ck_quantize_row_q8_K_ref,
+    .dot = {
+        [CK_F32] = dot_f32_ref, [CK_F16] = dot_f16_ref, [CK_BF16] = dot_bf16_ref,
+        [CK_Q4_0] = ck_dot_q4_0_q8_0_ref, [CK_Q4_1] = ck_dot_q4_1_q8_1_ref, [CK_Q8_0] = ck_dot_q8_0_q8_0_ref,
+        [CK_Q5_0] = ck_dot_q5_0_q8_0_ref, [CK_Q5_1] = ck_dot_q5_1_q8_1_ref,
+        [CK_Q4_K] = ck_dot_q4_K_q8_K_ref, [CK_Q5_K] = ck_dot_q5_K_q8_K_ref, [CK_Q6_K] = ck_dot_q6_K_q8_K_ref,
+    },
+    .dot_f16_f32 = ck_dot_f16_f32_ref,
+    .dot_bf16_f32 = ck_dot_bf16_f32_ref,
+    .dot_f32 = ck_dot_f32_ref,
+    .axpy_f16 = ck_axpy_f16_ref,
+    .axpy_f32 = ck_axpy_f32_ref,
+    .matmul_rows = NULL,
+    .matmul_q4_1_x8 = ck_matmul_q4_1_x8_ref,
+    .matmul_q8_0_x8 = ck_matmul_q8_0_x8_ref,
+    .attn_scores = ck_attn_scores_ref,
+    .attn_values = ck_attn_values_ref,
+    .softmax = ck_softmax_ref,
+};
+
+/// The AVX2 + FMA + F16C kernels (x86/).
+static const ck_kernel_table ck_avx2_kernels = {
+    .quantize_row_q8_0 = ck_quantize_row_q8_0_avx2,
+    .quantize_row_q8_1 = ck_quantize_row_q8_1_avx2,
+    .quantize_row_q8_K = ck_quantize_row_q8_K_avx2,
+    .dot = {
+        [CK_F32] = dot_f32_avx2, [CK_F16] = dot_f16_avx2, [CK_BF16] = dot_bf16_avx2,
+        [CK_Q4_0] = ck_dot_q4_0_q8_0_avx2, [CK_Q4_1] = ck_dot_q4_1_q8_1_avx2, [CK_Q8_0] = ck_dot_q8_0_q8_0_avx2,
+        [CK_Q5_0] = ck_dot_q5_0_q8_0_avx2, [CK_Q5_1] = ck_dot_q5_1_q8_1_avx2,
+        [CK_Q4_K] = ck_dot_q4_K_q8_K_avx2, [CK_Q5_K] = ck_dot_q5_K_q8_K_avx2, [CK_Q6_K] = ck_dot_q6_K_q8_K_avx2,
+    },
+    .dot_f16_f32 = ck_dot_f16_f32_avx2,
+    .dot_bf16_f32 = ck_dot_bf16_f32_avx2,
+    .dot_f32 = ck_dot_f32_avx2,
+    .axpy_f16 = ck_axpy_f16_avx2,
+    .axpy_f32 = ck_axpy_f32_avx2,
+    .matmul_rows = ck_matmul_rows_avx2,
+    .matmul_q4_1_x8 = ck_matmul_q4_1_x8_avx2,
+    .matmul_q8_0_x8 = ck_matmul_q8_0_x8_avx2,
+    .attn_scores = ck_attn_scores_avx2,
+    .attn_values = ck_attn_values_avx2,
+    .softmax = ck_softmax_avx2,
+};
+
+// ---------------------------------------------------------------- CPU features
+
+/// 1 when the CPU has AVX2, FMA and F16C.
+static int g_cpu_avx2 = 0;
+/// The table in use.
+static const ck_kernel_table *g_kernels = &ck_ref_kernels;
+
+static void select_kernels(int force_reference) {
+    g_kernels = g_cpu_avx2 && !force_reference ? &ck_avx2_kernels : &ck_ref_kernels;
+}
+
+__attribute__((constructor)) static void ck_init(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    g_cpu_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+#endif
+    select_kernels(0);
+}
+
+int ck_has_avx2(void) { return g_kernels == &ck_avx2_kernels; }
+void ck_force_reference(int on) { select_kernels(on); }
+
+void ck_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+// ---------------------------------------------------------------- activation quantizers
+
+void ck_quantize_row_q8_0(const float *x, void *y, int64_t n) { g_kernels->quantize_row_q8_0(x, y, n); }
+void ck_quantize_row_q8_1(const float *x, void *y, int64_t n) { g_kernels->quantize_row_q8_1(x, y, n); }
+void ck_quantize_row_q8_K(const float *x, void *y, int64_t n) { g_kernels->quantize_row_q8_K(x, y, n); }
+
+void ck_quantize_activation_row(int weight_type, const float *x, void *y, int64_t n) {
+    switch (ck_activation_type(weight_type)) {
+    case CK_Q8_0: ck_quantize_row_q8_0(x, y, n); break;
+    case CK_Q8_1: ck_quantize_row_q8_1(x, y, n); break;
+    case CK_Q8_K: ck_quantize_row_q8_K(x, y, n); break;
+    case CK_F32: memcpy(y, x, (size_t)n * 4); break;
+    default: break;
+    }
+}
+
+// ---------------------------------------------------------------- dot products and axpy
+
+float ck_dot_q4_0_q8_0(int64_t n, const void *x, const void *y) { return g_kernels->dot[CK_Q4_0](n, x, y); }
+float ck_dot_q4_1_q8_1(int64_t n, const void *x, const void *y) { return g_kernels->dot[CK_Q4_1](n, x, y); }
+float ck_dot_q8_0_q8_0(int64_t n, const void *x, const void *y) { return g_kernels->dot[CK_Q8_0](n, x, y); }
+float ck_dot_q5_0_q8_0(int64_t n, const void *x, const void *y) { return g_kernels->dot[CK_Q5_0](n, x, y); }
+float ck_dot_q5_1_q8_1(int64_t n, const void *x, const void *y) { return g_kernels->dot[CK_Q5_1](n, x, y); }
+float ck_dot_q4_K_q8_K(int64_t n, const void *x, const void *y) { return g_kernels->dot[CK_Q4_K](n, x, y); }
+float ck_dot_q5_K_q8_K(int64_t n, const void *x, const void *y) { return g_kernels->dot[CK_Q5_K](n, x, y); }
+float ck_dot_q6_K_q8_K(int64_t n, const void *x, const void *y) { return g_kernels->dot[CK_Q6_K](n, x, y); }
+float ck_dot_f16_f32(int64_t n, const uint16_t *x, const float *y) { return g_kernels->dot_f16_f32(n, x, y); }
+float ck_dot_bf16_f32(int64_t n, const uint16_t *x, const float *y) { return g_kernels->dot_bf16_f32(n, x, y); }
+float ck_dot_f32(int64_t n, const float *x, const float *y) { return g_kernels->dot_f32(n, x, y); }
+void ck_axpy_f16(int64_t n, float a, const uint16_t *x, float *y) { g_kernels->axpy_f16(n, a, x, y); }
+void ck_axpy_f32(int64_t n, float a, const float *x, float *y) { g_kernels->axpy_f32(n, a, x, y); }
+
+// ---------------------------------------------------------------- matmul
+
+/// The generic driver over `k`'s dot product for `weight_type`; nothing for a type without one.
+static void matmul_generic(const ck_kernel_table *k, int weight_type, const void *w, size_t w_row_bytes, int64_t n,
+                           int64_t r0, int64_t r1, const void *x, size_t x_row_bytes, int64_t ncols, float *y,
+                           int64_t y_stride) {
+    if (weight_type < 0 || weight_type >= CK_TYPE_COUNT || !k->dot[weight_type]) return;
+    ck_matmul_rows_generic(k->dot[weight_type], w, w_row_bytes, n, r0, r1, x, x_row_bytes, ncols, y, y_stride);
+}
+
+void ck_matmul_rows(int weight_type, const void *w, size_t w_row_bytes, int64_t n, int64_t r0, int64_t r1,
+                    const void *x, size_t x_row_bytes, int64_t ncols, float *y, int64_t y_stride) {
+    const ck_kernel_table *k = g_kernels;
+    if (k->matmul_rows && k->matmul_rows(weight_type, w, w_row_bytes, n, r0, r1, x, x_row_bytes, ncols, y, y_stride))
+        return;
+    matmul_generic(k, weight_type, w, w_row_bytes, n, r0, r1, x, x_row_bytes, ncols, y, y_stride);
+}
+
+void ck_matmul_rows_ref(int weight_type, const void *w, size_t w_row_bytes, int64_t n, int64_t r0, int64_t r1,
+                        const void *x, size_t x_row_bytes, int64_t ncols, float *y, int64_t y_stride) {
+    matmul_generic(&ck_ref_kernels, weight_type, w, w_row_bytes, n, r0, r1, x, x_row_bytes, ncols, y, y_stride);
+}
+
+void ck_matmul_q4_1_x8(const void *wp, int64_t n, int64_t r0, int64_t r1, const void *x, size_t x_row_bytes,
+                       int64_t ncols, float *y, int64_t y_stride) {
+    g_kernels->matmul_q4_1_x8(wp, n, r0, r1, x, x_row_bytes, ncols, y, y_stride);
+}
+
+void ck_matmul_q8_0_x8(const void *wp, int64_t n, int64_t r0, int64_t r1, const void *x, size_t x_row_bytes,
+                       int64_t ncols, float *y, int64_t y_stride) {
+    g_kernels->matmul_q8_0_x8(wp, n, r0, r1, x, x_row_bytes, ncols, y, y_stride);
+}
+
+// ---------------------------------------------------------------- attention and softmax
+
+// The AVX2 attention kernels need the head size to be a multiple of 8; other sizes run the reference.
+void ck_attn_scores(int kv_type, const float *q, int64_t d, const void *k_base, size_t slot_bytes,
+                    const int32_t *table, int64_t bs, int64_t n, float scale, float *s) {
+    const ck_kernel_table *k = d % 8 == 0 ? g_kernels : &ck_ref_kernels;
+    k->attn_scores(kv_type, q, d, k_base, slot_bytes, table, bs, n, scale, s);
+}
+
+void ck_attn_values(int kv_type, const float *w, int64_t d, const void *v_base, size_t slot_bytes,
+                    const int32_t *table, int64_t bs, int64_t n, float *out) {
+    const ck_kernel_table *k = d % 8 == 0 ? g_kernels : &ck_ref_kernels;
+    k->attn_values(kv_type, w, d, v_base, slot_bytes, table, bs, n, out);
+}
+
+void ck_softmax(float *x, int64_t n) { g_kernels->softmax(x, n); }

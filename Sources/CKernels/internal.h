@@ -1,0 +1,29 @@
+// Declarations shared by the CKernels translation units (not part of the public module, which is
+// include/ckernels.h). Layout of the target: ref/ scalar reference kernels, x86/ AVX2 kernels, dispatch.c the
+// table of the two chosen by CPUID, matmul.c the row-range matmul drivers.
+#ifndef SPUTNIK_CKERNELS_INTERNAL_H
+#define SPUTNIK_CKERNELS_INTERNAL_H
+#include "ckernels.h"
+#include <stdint.h>
+#include <stddef.h>
+
+/// A weight-row · activation-row dot product over n elements, with void pointers so that one type fits every
+/// format (see ck_dot_* in ckernels.h).
+typedef float (*ck_dot_fn)(int64_t n, const void *x, const void *y);
+
+/// Generic row-range driver: Y[c * y_stride + r] = dot(row r of W, column c of X) for r in [r0, r1),
+/// c in [0, ncols) (matmul.c). Each weight row is used for all columns before the next is read.
+void ck_matmul_rows_generic(ck_dot_fn dot, const void *w, size_t w_row_bytes, int64_t n, int64_t r0, int64_t r1,
+                            const void *x, size_t x_row_bytes, int64_t ncols, float *y, int64_t y_stride);
+
+/// AVX2 matmul over rows [r0, r1) (see ck_matmul_rows); returns 0 when the type has no AVX2 path (x86/avx2.c).
+int ck_matmul_rows_avx2(int weight_type, const void *w, size_t w_row_bytes, int64_t n, int64_t r0, int64_t r1,
+                        const void *x, size_t x_row_bytes, int64_t ncols, float *y, int64_t y_stride);
+/// AVX2 matmul over rows [r0, r1) of a q4_K, q5_K or q6_K matrix (see ck_matmul_rows), X in q8_K: each weight
+/// row against four activation rows at a time (x86/avx2_kquants.c).
+void ck_matmul_kquant_avx2(int weight_type, const void *w, size_t w_row_bytes, int64_t n, int64_t r0, int64_t r1,
+                           const void *x, size_t x_row_bytes, int64_t ncols, float *y, int64_t y_stride);
+/// Dequantizers of the 5-bit, K-quant and bf16 formats (q5_0, q5_1, q4_K, q5_K, q6_K, bf16; ref/kquants.c),
+/// called by ck_dequantize_row for the types it does not handle itself.
+void ck_dequantize_row_more(int type, const void *x, float *y, int64_t n);
+#endif

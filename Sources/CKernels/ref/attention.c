@@ -1,0 +1,44 @@
+// Scalar reference attention over a paged KV cache (one query head: scores, then the weighted sum of V rows)
+// and softmax — the `_ref` twins of ck_attn_scores_avx2, ck_attn_values_avx2 and ck_softmax_avx2.
+#include "ckernels.h"
+#include <math.h>
+
+static inline const char *kv_row(const void *base, size_t slot_bytes, const int32_t *table, int64_t bs, int64_t p) {
+    return (const char *)base + (size_t)((int64_t)table[p / bs] * bs + p % bs) * slot_bytes;
+}
+
+void ck_attn_scores_ref(int kv_type, const float *q, int64_t d, const void *k_base, size_t slot_bytes,
+                        const int32_t *table, int64_t bs, int64_t n, float scale, float *s) {
+    for (int64_t p = 0; p < n; p++) {
+        const char *row = kv_row(k_base, slot_bytes, table, bs, p);
+        float acc = 0.0f;
+        for (int64_t i = 0; i < d; i++)
+            acc += q[i] * (kv_type == CK_F16 ? ck_fp16_to_fp32(((const uint16_t *)row)[i]) : ((const float *)row)[i]);
+        s[p] = acc * scale;
+    }
+}
+
+void ck_attn_values_ref(int kv_type, const float *w, int64_t d, const void *v_base, size_t slot_bytes,
+                        const int32_t *table, int64_t bs, int64_t n, float *out) {
+    for (int64_t i = 0; i < d; i++) out[i] = 0.0f;
+    for (int64_t p = 0; p < n; p++) {
+        const char *row = kv_row(v_base, slot_bytes, table, bs, p);
+        if (kv_type == CK_F16) {
+            const float wp = ck_fp16_to_fp32(ck_fp32_to_fp16(w[p]));
+            for (int64_t i = 0; i < d; i++) out[i] += wp * ck_fp16_to_fp32(((const uint16_t *)row)[i]);
+        } else {
+            for (int64_t i = 0; i < d; i++) out[i] += w[p] * ((const float *)row)[i];
+        }
+    }
+}
+
+// ---------------------------------------------------------------- softmax
+
+void ck_softmax_ref(float *x, int64_t n) {
+    float m = -INFINITY;
+    for (int64_t i = 0; i < n; i++) m = fmaxf(m, x[i]);
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; i++) { x[i] = expf(x[i] - m); sum += x[i]; }
+    const float inv = (float)(1.0 / sum);
+    for (int64_t i = 0; i < n; i++) x[i] *= inv;
+}
