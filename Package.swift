@@ -21,8 +21,7 @@ let package = Package(
     ],
     targets: [
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
-        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
-        .target(name: "Compute", dependencies: ["CKernels", "COpenBLAS",
+        .target(name: "Compute", dependencies: ["CKernels",
                                                .product(name: "Atomics", package: "swift-atomics")],
                 swiftSettings: optimize),
         .target(name: "GGUF"),
