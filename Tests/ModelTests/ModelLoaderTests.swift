@@ -74,6 +74,16 @@ final class ModelLoaderTests: XCTestCase {
         expect(tinyLlama(), .missingTensor("blk.0.attn_norm.weight"))
     }
 
+    /// `<arch>.attention.layer_norm_rms_epsilon` and `<arch>.context_length` are required, as in llama.cpp.
+    func testMissingRequiredKeyFailsAtLoad() throws {
+        var w = tinyLlama()
+        w.floats = []
+        try w.write(to: path)
+        XCTAssertThrowsError(try ModelLoader.load(try GGUFFile(path: path), options: ModelOptions(threads: 1))) { e in
+            XCTAssertTrue("\(e)".contains("layer_norm_rms_epsilon"), "\(e)")
+        }
+    }
+
     func testShapeMismatch() {
         var w = tinyLlama()
         w.tensors[1] = ("output_norm.weight", [32], 0, 128)

@@ -43,7 +43,8 @@ public struct BatchSequence: Sendable {
 }
 
 /// Receives named intermediate tensors during a forward (for comparisons with a reference implementation).
-/// Arguments: name (`"embeddings"`, `"layer_output"`, `"output_norm"`), layer index (-1 when not per layer),
+/// Arguments: name (`"embeddings"`, `"layer_output"`, `"output_norm"`; MoE layers also `"moe_topk_ids"` (expert
+/// ids as floats) and `"moe_topk_weights"`, `[numTokens, k]`), layer index (-1 when not per layer),
 /// data, shape outermost first (`[numTokens, embeddingLength]`). Called on the forward's thread; the data is
 /// valid only during the call.
 public typealias ForwardTrace = (_ name: String, _ layer: Int, _ data: UnsafeBufferPointer<Float>, _ shape: [Int]) -> Void
