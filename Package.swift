@@ -24,8 +24,7 @@ let package = Package(
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
         // The offline weight quantizer (synthetic models): for sputnik-tools and tests only, never the runtime.
         .target(name: "CQuantize", dependencies: ["CKernels"], cSettings: [.unsafeFlags(["-O3"])]),
-        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
-        .target(name: "Compute", dependencies: ["CKernels", "COpenBLAS",
+        .target(name: "Compute", dependencies: ["CKernels",
                                                .product(name: "Atomics", package: "swift-atomics")],
                 swiftSettings: optimize),
         .target(name: "JSON"),

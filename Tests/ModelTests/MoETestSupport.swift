@@ -161,7 +161,7 @@ struct MoEFixture {
             ia += na; ib += nb
         }
         var paths: [MoEExecution: [[Float]]] = [:]
-        let moe = try XCTUnwrap(model as? MixtureOfExpertsModel, file: file, line: line)
+        let moe = try XCTUnwrap(model as? DecoderModel, file: file, line: line)
         for path in [MoEExecution.perToken, .grouped] {
             moe.moeExecution = path
             paths[path] = runner.run(tokens)

@@ -7,6 +7,7 @@ import XCTest
 struct TestGGUFWriter {
     var strings: [(String, String)] = []
     var ints: [(String, UInt32)] = []
+    var floats: [(String, Float)] = []
     /// name, ne (fastest first), ggml type id, bytes
     var tensors: [(String, [Int], UInt32, Int)] = []
 
@@ -16,9 +17,10 @@ struct TestGGUFWriter {
         func u64(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { d.append(contentsOf: $0) } }
         func str(_ s: String) { u64(UInt64(s.utf8.count)); d.append(contentsOf: Array(s.utf8)) }
         d.append(contentsOf: Array("GGUF".utf8))
-        u32(3); u64(UInt64(tensors.count)); u64(UInt64(strings.count + ints.count))
+        u32(3); u64(UInt64(tensors.count)); u64(UInt64(strings.count + ints.count + floats.count))
         for (k, v) in strings { str(k); u32(8); str(v) }
         for (k, v) in ints { str(k); u32(4); u32(v) }
+        for (k, v) in floats { str(k); u32(6); u32(v.bitPattern) }
         var offset = 0
         for (name, ne, type, bytes) in tensors {
             str(name); u32(UInt32(ne.count)); for n in ne { u64(UInt64(n)) }; u32(type); u64(UInt64(offset))
@@ -44,6 +46,7 @@ final class ModelLoaderTests: XCTestCase {
         w.strings = [("general.architecture", "llama")]
         w.ints = [("llama.embedding_length", 64), ("llama.attention.head_count", 4), ("llama.attention.head_count_kv", 2),
                   ("llama.block_count", 1), ("llama.feed_forward_length", 96), ("llama.context_length", 32)]
+        w.floats = [("llama.attention.layer_norm_rms_epsilon", 1e-5)]
         w.tensors = [("token_embd.weight", [64, 16], 0, 64 * 16 * 4), ("output_norm.weight", [64], 0, 256)]
         return w
     }
@@ -69,6 +72,16 @@ final class ModelLoaderTests: XCTestCase {
 
     func testMissingTensor() {
         expect(tinyLlama(), .missingTensor("blk.0.attn_norm.weight"))
+    }
+
+    /// `<arch>.attention.layer_norm_rms_epsilon` and `<arch>.context_length` are required, as in llama.cpp.
+    func testMissingRequiredKeyFailsAtLoad() throws {
+        var w = tinyLlama()
+        w.floats = []
+        try w.write(to: path)
+        XCTAssertThrowsError(try ModelLoader.load(try GGUFFile(path: path), options: ModelOptions(threads: 1))) { e in
+            XCTAssertTrue("\(e)".contains("layer_norm_rms_epsilon"), "\(e)")
+        }
     }
 
     func testShapeMismatch() {

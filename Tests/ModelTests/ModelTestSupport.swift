@@ -90,26 +90,3 @@ func argmax(_ a: [Float]) -> Int {
     for i in 1..<a.count where a[i] > a[best] { best = i }
     return best
 }
-
-enum LlamaTiny {
-    static let dir = "dense/llama-tiny/"
-    static let vocab = 512
-
-    static func sequences() throws -> [String: [Int32]] {
-        let data = try Data(contentsOf: URL(fileURLWithPath: Fixtures.path(dir + "manifest.json")))
-        let json = try JSONSerialization.jsonObject(with: data) as! [String: Any]
-        let seqs = json["sequences"] as! [String: [Int]]
-        return seqs.mapValues { $0.map(Int32.init) }
-    }
-
-    static func load(_ variant: String, kv: KVCacheType = .f32, threads: Int = 2, maxBatchTokens: Int = 512) throws -> LanguageModel {
-        let gguf = try GGUFFile(path: Fixtures.path(dir + "llama-tiny.\(variant).gguf"))
-        return try ModelLoader.load(gguf, options: ModelOptions(threads: threads, kvCacheType: kv, maxBatchTokens: maxBatchTokens))
-    }
-
-    /// Reference logits `[T][vocab]`.
-    static func reference(_ file: String) throws -> [[Float]] {
-        let flat = try Fixtures.floats(dir + file)
-        return stride(from: 0, to: flat.count, by: vocab).map { Array(flat[$0..<($0 + vocab)]) }
-    }
-}

@@ -70,8 +70,8 @@ final class RouterTests: XCTestCase {
             let fx = MoEFixture(name: name)
             let gguf = try GGUFFile(path: fx.ggufPath("f32"))
             let model = try XCTUnwrap(try ModelLoader.load(gguf, options: ModelOptions(threads: 1, kvCacheType: .f32, maxBatchTokens: 8))
-                                      as? MixtureOfExpertsModel)
-            let cfg = model.routerConfig
+                                      as? DecoderModel)
+            let cfg = try XCTUnwrap(model.routerConfig)
             var checked = 0, skipped = 0
             for (seq, _) in try fx.sequences() {
                 for entry in try fx.routing(seq) {

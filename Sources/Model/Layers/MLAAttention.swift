@@ -51,24 +51,23 @@ struct MLAWeights {
     /// Loads `blk.<layer>.` attention weights. Uses `attn_q_a`/`attn_q_b` when present, else `attn_q`; the split
     /// `attn_k_b`/`attn_v_b` when present, else the fused `attn_kv_b` (ne `[kvLora, H * (nope + v)]`).
     /// - Throws: `ModelLoadError` for a missing tensor, wrong shape or unsupported type.
-    static func load(_ tl: inout TensorLoader, layer: Int, embd: Int, dims d: MLADims, eps: Float,
-                     repack: (WeightMatrix) -> WeightMatrix) throws -> MLAWeights {
-        let p = "blk.\(layer)."
+    static func load(_ c: inout ModelContext, layer: Int, dims d: MLADims) throws -> MLAWeights {
+        let p = "blk.\(layer).", embd = c.keys.embd
         let H = d.numHeads
         var wqA: WeightMatrix?, qANorm: UnsafePointer<Float>?, wqB: WeightMatrix?, wq: WeightMatrix?
         if d.qLoraRank > 0 {
-            wqA = repack(try tl.matrix(p + "attn_q_a.weight", rows: d.qLoraRank, cols: embd))
-            qANorm = try tl.vector(p + "attn_q_a_norm.weight", count: d.qLoraRank)
-            wqB = repack(try tl.matrix(p + "attn_q_b.weight", rows: H * d.qHead, cols: d.qLoraRank))
+            wqA = try c.tensors.weight(p + "attn_q_a.weight", rows: d.qLoraRank, cols: embd)
+            qANorm = try c.tensors.vector(p + "attn_q_a_norm.weight", count: d.qLoraRank)
+            wqB = try c.tensors.weight(p + "attn_q_b.weight", rows: H * d.qHead, cols: d.qLoraRank)
         } else {
-            wq = repack(try tl.matrix(p + "attn_q.weight", rows: H * d.qHead, cols: embd))
+            wq = try c.tensors.weight(p + "attn_q.weight", rows: H * d.qHead, cols: embd)
         }
         var kB: [WeightMatrix] = [], vB: [WeightMatrix] = [], owned: [ScratchBuffer] = []
-        if tl.has(p + "attn_k_b.weight") {
-            kB = try tl.experts(p + "attn_k_b.weight", count: H, rows: d.kvLoraRank, cols: d.nope)
-            vB = try tl.experts(p + "attn_v_b.weight", count: H, rows: d.v, cols: d.kvLoraRank)
+        if c.tensors.has(p + "attn_k_b.weight") {
+            kB = try c.tensors.slices(p + "attn_k_b.weight", count: H, rows: d.kvLoraRank, cols: d.nope)
+            vB = try c.tensors.slices(p + "attn_v_b.weight", count: H, rows: d.v, cols: d.kvLoraRank)
         } else {
-            let kvB = try tl.matrix(p + "attn_kv_b.weight", rows: H * (d.nope + d.v), cols: d.kvLoraRank)
+            let kvB = try c.tensors.matrix(p + "attn_kv_b.weight", rows: H * (d.nope + d.v), cols: d.kvLoraRank)
             let row = ScratchBuffer(count: d.kvLoraRank)
             for h in 0..<H {
                 let base = h * (d.nope + d.v)
@@ -76,7 +75,7 @@ struct MLAWeights {
                 let t = ScratchBuffer(count: d.kvLoraRank * d.nope)
                 for i in 0..<d.nope {
                     kvB.dequantizeRow(base + i, into: row.pointer)
-                    for c in 0..<d.kvLoraRank { t.pointer[c * d.nope + i] = row.pointer[c] }
+                    for j in 0..<d.kvLoraRank { t.pointer[j * d.nope + i] = row.pointer[j] }
                 }
                 owned.append(t)
                 kB.append(WeightMatrix(type: .f32, data: UnsafeRawPointer(t.pointer), rows: d.kvLoraRank, cols: d.nope))
@@ -86,10 +85,10 @@ struct MLAWeights {
         }
         return MLAWeights(
             wqA: wqA, qANorm: qANorm, wqB: wqB, wq: wq,
-            wkvA: repack(try tl.matrix(p + "attn_kv_a_mqa.weight", rows: d.cacheRow, cols: embd)),
-            kvANorm: try tl.vector(p + "attn_kv_a_norm.weight", count: d.kvLoraRank),
+            wkvA: try c.tensors.weight(p + "attn_kv_a_mqa.weight", rows: d.cacheRow, cols: embd),
+            kvANorm: try c.tensors.vector(p + "attn_kv_a_norm.weight", count: d.kvLoraRank),
             kB: kB, vB: vB,
-            wo: repack(try tl.matrix(p + "attn_output.weight", rows: embd, cols: H * d.v)),
+            wo: try c.tensors.weight(p + "attn_output.weight", rows: embd, cols: H * d.v),
             owned: owned)
     }
 }
@@ -114,14 +113,16 @@ final class MLAAttention {
     private let oLat: ScratchBuffer    // [T, H, kvLora] attention-weighted latents
     private var scores: ScratchBuffer  // [threads, maxContext]
 
-    init(dims: MLADims, eps: Float, scale: Float, maxTokens T: Int, maxContext: Int, matmul: RoundingMatmul, pool: ThreadPool) {
+    /// Scratch for `c.maxTokens` tokens of MLA blocks of `dims`; `scale` multiplies the scores.
+    init(_ c: ModelContext, dims: MLADims, scale: Float) {
+        let T = c.maxTokens
         self.dims = dims
-        self.eps = eps
+        eps = c.keys.eps
         self.scale = scale
-        self.matmul = matmul
-        self.pool = pool
-        self.threads = pool.threadCount
-        self.maxContext = maxContext
+        matmul = c.matmul
+        pool = c.matmul.pool
+        threads = pool.threadCount
+        maxContext = c.initialContext
         let H = dims.numHeads
         qa = ScratchBuffer(count: T * max(dims.qLoraRank, 1))
         q = ScratchBuffer(count: T * H * dims.qHead)
@@ -140,14 +141,13 @@ final class MLAAttention {
         scores = ScratchBuffer(count: threads * tokens)
     }
 
-    /// out `[n, H * v]` = MLA of normed input x `[n, embd]` for tokens at `positions` (RoPE tables cos/sin
-    /// `[n, rope / 2]`); writes each token's latent row to `slots[t]` of `layer`. `expanded` selects the
+    /// out `[n, H * v]` = MLA of normed input x `[n, embd]` for the chunk's tokens (RoPE of the decoupled part from
+    /// `rope`, filled for the chunk); writes each token's latent row to its slot of `layer`. `expanded` selects the
     /// materialised-K/V reference instead of the absorbed form.
-    func run(_ w: MLAWeights, layer: Int, x: UnsafePointer<Float>, n: Int, cos: UnsafePointer<Float>,
-             sin: UnsafePointer<Float>, cache: PagedKVCache, slots: UnsafePointer<Int32>, positions: UnsafePointer<Int32>,
-             tables: UnsafePointer<Int32>, tableStart: UnsafePointer<Int32>, expanded: Bool,
+    func run(_ w: MLAWeights, layer: Int, x: UnsafePointer<Float>, rope: RopeTable, _ s: Step, expanded: Bool,
              out: UnsafeMutablePointer<Float>) {
-        let d = dims, H = d.numHeads, half = d.rope / 2, row = d.cacheRow
+        let n = s.n, cache = s.cache, positions = s.positions, tables = s.tables, tableStart = s.tableStart
+        let d = dims, H = d.numHeads, row = d.cacheRow
         let q = q.pointer, kva = kva.pointer
         // Projections.
         if let wqA = w.wqA, let wqB = w.wqB, let qn = w.qANorm {
@@ -160,14 +160,12 @@ final class MLAAttention {
         for t in 0..<n {
             let kv = kva + t * row
             Ops.rmsNorm(kv, weight: w.kvANorm, eps: eps, n: d.kvLoraRank, out: kv)              // c^KV [kvLora]
-            Ops.rope(kv + d.kvLoraRank, numHeads: 1, headDim: d.rope, cos: cos + t * half, sin: sin + t * half,
-                     mode: .norm)                                                                 // k^R [rope]
+            rope.rotate(kv + d.kvLoraRank, numHeads: 1, token: t, mode: .norm)                  // k^R [rope]
             for h in 0..<H {
-                Ops.rope(q + t * H * d.qHead + h * d.qHead + d.nope, numHeads: 1, headDim: d.rope,
-                         cos: cos + t * half, sin: sin + t * half, mode: .norm)                  // q^R_h [rope]
+                rope.rotate(q + t * H * d.qHead + h * d.qHead + d.nope, numHeads: 1, token: t, mode: .norm)  // q^R_h [rope]
             }
         }
-        store(layer: layer, cache: cache, slots: slots, n: n)
+        store(layer: layer, cache: cache, slots: s.slots, n: n)
         if expanded {
             expandedAttention(w, layer: layer, n: n, cache: cache, positions: positions, tables: tables,
                               tableStart: tableStart, out: out)

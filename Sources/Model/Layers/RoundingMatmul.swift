@@ -1,10 +1,11 @@
-// Matmul with llama.cpp's activation format for f16 weights.
+// The one matmul every architecture runs: Compute's `Matmul` with llama.cpp's activation format for f16 weights.
 //
 // llama.cpp (ggml-cpu `ggml_compute_forward_mul_mat`) converts the f32 activations to the weight type's
 // `vec_dot_type` before the dot products; for F16 weights that is F16, so every activation row is rounded to
 // half precision. With MoE routers near a tie that rounding decides expert choices, so F16 files reproduce
 // llama.cpp's logits only when Sputnik rounds the same way. Quantized types already get their partner format
-// (q8_0/q8_1) inside `Matmul`; f32 weights are untouched; `floatReference` disables the rounding.
+// (q8_0/q8_1/q8_K) inside `Matmul`; f32 weights are untouched; `floatReference` disables the rounding. Dense and
+// MoE models follow this same policy (an f16 dense file thus also matches llama.cpp's logits more closely).
 import CKernels
 import Compute
 
@@ -29,6 +30,8 @@ final class RoundingMatmul {
 
     /// The pool the work runs on.
     var pool: ThreadPool { base.pool }
+    /// Largest `numTokens` one call accepts.
+    var maxTokens: Int { base.maxTokens }
 
     /// `y[numTokens, w.rows] = x[numTokens, w.cols] · wᵀ` (x rounded to f16 first when w is f16).
     func callAsFunction(_ x: UnsafePointer<Float>, numTokens: Int, _ w: WeightMatrix, _ y: UnsafeMutablePointer<Float>) {

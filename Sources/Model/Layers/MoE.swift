@@ -45,24 +45,20 @@ struct MoEWeights {
     /// Qwen2-MoE: shared expert output is scaled by sigmoid(x · w) with w `[1, embd]` (`ffn_gate_inp_shexp`).
     let sharedScale: WeightMatrix?
 
-    /// Loads `blk.<layer>.` MoE weights. `sharedFFN` is the shared experts' total hidden width (0 = none).
+    /// Loads `blk.<layer>.` MoE weights of `shape`.
     /// - Throws: `ModelLoadError` for a missing tensor, wrong shape or unsupported type.
-    static func load(_ tl: inout TensorLoader, layer: Int, embd: Int, expertFFN: Int, sharedFFN: Int,
-                     config: RouterConfig, repack: (WeightMatrix) -> WeightMatrix) throws -> MoEWeights {
-        let p = "blk.\(layer)."
-        let e = config.numExperts
-        let bias = tl.has(p + "exp_probs_b.bias") ? try tl.vector(p + "exp_probs_b.bias", count: e) : nil
-        let hasShared = sharedFFN > 0
-        return MoEWeights(
-            router: try tl.matrix(p + "ffn_gate_inp.weight", rows: e, cols: embd),
-            selectionBias: bias,
-            gate: try tl.experts(p + "ffn_gate_exps.weight", count: e, rows: expertFFN, cols: embd).map(repack),
-            up: try tl.experts(p + "ffn_up_exps.weight", count: e, rows: expertFFN, cols: embd).map(repack),
-            down: try tl.experts(p + "ffn_down_exps.weight", count: e, rows: embd, cols: expertFFN).map(repack),
-            sharedGate: hasShared ? repack(try tl.matrix(p + "ffn_gate_shexp.weight", rows: sharedFFN, cols: embd)) : nil,
-            sharedUp: hasShared ? repack(try tl.matrix(p + "ffn_up_shexp.weight", rows: sharedFFN, cols: embd)) : nil,
-            sharedDown: hasShared ? repack(try tl.matrix(p + "ffn_down_shexp.weight", rows: embd, cols: sharedFFN)) : nil,
-            sharedScale: try sharedGateInput(tl, name: p + "ffn_gate_inp_shexp.weight", embd: embd))
+    init(_ c: inout ModelContext, layer: Int, shape: MoEShape) throws {
+        let p = "blk.\(layer).", t = c.tensors, embd = c.keys.embd
+        let e = shape.config.numExperts, f = shape.expertFFN, sf = shape.sharedFFN
+        selectionBias = t.has(p + "exp_probs_b.bias") ? try c.tensors.vector(p + "exp_probs_b.bias", count: e) : nil
+        router = try t.matrix(p + "ffn_gate_inp.weight", rows: e, cols: embd)
+        gate = try t.slices(p + "ffn_gate_exps.weight", count: e, rows: f, cols: embd).map(t.prepare)
+        up = try t.slices(p + "ffn_up_exps.weight", count: e, rows: f, cols: embd).map(t.prepare)
+        down = try t.slices(p + "ffn_down_exps.weight", count: e, rows: embd, cols: f).map(t.prepare)
+        sharedGate = sf > 0 ? try t.weight(p + "ffn_gate_shexp.weight", rows: sf, cols: embd) : nil
+        sharedUp = sf > 0 ? try t.weight(p + "ffn_up_shexp.weight", rows: sf, cols: embd) : nil
+        sharedDown = sf > 0 ? try t.weight(p + "ffn_down_shexp.weight", rows: embd, cols: sf) : nil
+        sharedScale = try Self.sharedGateInput(t, name: p + "ffn_gate_inp_shexp.weight", embd: embd)
     }
 
     /// `ffn_gate_inp_shexp` as a `[1, embd]` matrix; stored with ne `[embd, 1]` by the converter and `[embd]` by
@@ -76,20 +72,6 @@ struct MoEWeights {
             return WeightMatrix(type: type, data: tl.gguf.data(for: info), rows: 1, cols: embd)
         }
         return try tl.matrix(name, rows: 1, cols: embd)
-    }
-}
-
-extension TensorLoader {
-    /// The `count` expert matrices `[rows, cols]` of a 3-D GGUF tensor with ne `[cols, rows, count]`; expert e is
-    /// the contiguous slice starting at byte `e * rows * rowBytes(cols)`.
-    func experts(_ name: String, count: Int, rows: Int, cols: Int) throws -> [WeightMatrix] {
-        let info = try info(name, shape: [cols, rows, count])
-        guard let type = WeightType(ggml: info.type), cols % type.blockSize == 0 else {
-            throw ModelLoadError.unsupportedTensorType(name: name, type: "\(info.type)")
-        }
-        let base = gguf.data(for: info)
-        let stride = rows * type.rowBytes(cols)
-        return (0..<count).map { WeightMatrix(type: type, data: base + $0 * stride, rows: rows, cols: cols) }
     }
 }
 
@@ -116,13 +98,14 @@ final class MoERunner {
     private let y: ScratchBuffer            // [T, embd] one expert's output rows
     private let sharedGateValue: ScratchBuffer  // [T] Qwen2-MoE shared-expert gate logits
 
-    init(embd: Int, expertFFN: Int, sharedFFN: Int, config: RouterConfig, maxTokens: Int, matmul: RoundingMatmul) {
-        self.embd = embd
-        self.expertFFN = expertFFN
-        self.sharedFFN = sharedFFN
-        self.config = config
-        self.maxTokens = maxTokens
-        self.matmul = matmul
+    /// Scratch for `c.maxTokens` tokens through MoE blocks of `shape`.
+    init(_ c: ModelContext, shape: MoEShape) {
+        embd = c.keys.embd
+        expertFFN = shape.expertFFN
+        sharedFFN = shape.sharedFFN
+        config = shape.config
+        maxTokens = c.maxTokens
+        matmul = c.matmul
         let T = maxTokens, k = config.topK, e = config.numExperts, f = max(expertFFN, sharedFFN)
         logits = ScratchBuffer(count: T * e)
         routeScratch = ScratchBuffer(count: config.scratchCount)
@@ -143,10 +126,9 @@ final class MoERunner {
         order.deallocate()
     }
 
-    /// out `[n, embd]` = MoE(x) for normed input x `[n, embd]` (out must not alias x). `trace` receives the chosen
-    /// ids `[n, k]` and weights `[n, k]` when set.
-    func run(_ w: MoEWeights, x: UnsafePointer<Float>, n: Int, out: UnsafeMutablePointer<Float>,
-             routing trace: ((UnsafePointer<Int32>, UnsafePointer<Float>) -> Void)? = nil) {
+    /// out `[n, embd]` = MoE(x) for normed input x `[n, embd]` of layer `layer` (out must not alias x). Traces the
+    /// chosen ids (as floats) and weights `[n, k]` as `"moe_topk_ids"` / `"moe_topk_weights"` when the hook is set.
+    func run(_ w: MoEWeights, layer: Int, x: UnsafePointer<Float>, n: Int, out: UnsafeMutablePointer<Float>, trace: Trace) {
         precondition(n >= 1 && n <= maxTokens, "MoE batch \(n) outside 1...\(maxTokens)")
         let e = config.numExperts, k = config.topK
         // Router.                                                              logits [n, E]
@@ -155,7 +137,11 @@ final class MoERunner {
             Router.route(logits: logits.pointer + t * e, bias: w.selectionBias, config: config,
                          scratch: routeScratch.pointer, ids: ids + t * k, weights: weights.pointer + t * k)
         }
-        trace?(ids, weights.pointer)
+        if trace.isOn {
+            let f = (0..<(n * k)).map { Float(ids[$0]) }                        // allocates: tracing only
+            f.withUnsafeBufferPointer { trace("moe_topk_ids", layer, $0.baseAddress!, n, k) }
+            trace("moe_topk_weights", layer, weights.pointer, n, k)
+        }
         // Shared experts (or zero).                                            out [n, embd]
         if let sg = w.sharedGate, let su = w.sharedUp, let sd = w.sharedDown {
             matmul(x, numTokens: n, sg, g.pointer, su, u.pointer)              // [n, ffnShared] each
@@ -234,10 +220,43 @@ final class MoERunner {
     }
 }
 
-/// A language model with Mixture-of-Experts blocks whose execution path can be chosen (for verification).
-public protocol MixtureOfExpertsModel: LanguageModel {
-    /// Routing hyper-parameters.
-    var routerConfig: RouterConfig { get }
-    /// MoE execution path used by the following forwards.
-    var moeExecution: MoEExecution { get set }
+/// Sizes of a model's MoE blocks.
+struct MoEShape {
+    let config: RouterConfig
+    /// Hidden width of one routed expert (`<arch>.expert_feed_forward_length`).
+    let expertFFN: Int
+    /// Total hidden width of the shared expert(s), 0 = none.
+    let sharedFFN: Int
+
+    init(config: RouterConfig, expertFFN: Int, sharedFFN: Int) {
+        self.config = config
+        self.expertFFN = expertFFN
+        self.sharedFFN = sharedFFN
+    }
+
+    /// The routing keys (see `RouterConfig.init(_:normalizeByDefault:)`, validated) and the expert width
+    /// `<arch>.expert_feed_forward_length` (default `feed_forward_length`), with `sharedFFN` of shared experts.
+    /// - Throws: `ModelLoadError.invalidHyperparameter`; `GGUFError` for missing keys.
+    init(_ k: CommonKeys, normalizeByDefault: Bool, sharedFFN: Int) throws {
+        config = try RouterConfig(k, normalizeByDefault: normalizeByDefault)
+        try config.validate(architecture: k.arch)
+        expertFFN = try k.optionalInt("expert_feed_forward_length") ?? k.int("feed_forward_length")
+        self.sharedFFN = sharedFFN
+    }
+}
+
+extension RouterConfig {
+    /// Reads `<arch>.expert_count`, `expert_used_count`, `expert_gating_func` (default softmax),
+    /// `expert_group_count` / `expert_group_used_count` (default 1), `expert_weights_norm` (default
+    /// `normalizeByDefault`, the architecture's HF `norm_topk_prob`), `expert_weights_scale` (default 1).
+    /// - Throws: `ModelLoadError.invalidHyperparameter` for an unknown gating function; `GGUFError` for missing keys.
+    init(_ k: CommonKeys, normalizeByDefault: Bool) throws {
+        let gatingID = try k.optionalInt("expert_gating_func") ?? GatingFunction.softmax.rawValue
+        guard let gating = GatingFunction(rawValue: gatingID) else { throw k.invalid("expert_gating_func", "unknown value \(gatingID)") }
+        self.init(numExperts: try k.int("expert_count"), topK: try k.int("expert_used_count"), gating: gating,
+                  groupCount: try k.optionalInt("expert_group_count") ?? 1,
+                  groupUsedCount: try k.optionalInt("expert_group_used_count") ?? 1,
+                  normalizeWeights: try k.optionalBool("expert_weights_norm") ?? normalizeByDefault,
+                  weightScale: Float(try k.optionalDouble("expert_weights_scale") ?? 1))
+    }
 }

@@ -1,24 +1,87 @@
 import Foundation
 import GGUF
-import Model
+@testable import Model
 import TestSupport
 import XCTest
 
-/// `deepseek2` (DeepSeek-V3-tiny: q LoRA, YaRN, sigmoid + groups + bias; DeepSeek-V2-Lite-tiny: no q LoRA,
-/// softmax, 2 shared experts) against HF and llama.cpp.
-final class DeepseekV2Tests: XCTestCase {
+/// Every MoE family on its tiny fixtures against HF and llama.cpp, one parameterised suite: `deepseek2`
+/// (DeepSeek-V3-tiny: q LoRA, YaRN, sigmoid + groups + bias; DeepSeek-V2-Lite-tiny: no q LoRA, softmax, 2 shared
+/// experts), `qwen2moe` (q/k/v biases, NEOX RoPE, sigmoid-gated shared expert), `qwen3moe` (per-head q/k RMSNorm,
+/// NEOX RoPE, renormalised top-k) and Mixtral (GGUF arch `llama` with experts, NORM RoPE, renormalised top-k).
+final class MoEModelTests: XCTestCase {
     static let v3 = MoEFixture(name: "deepseek-v3-tiny")
     static let lite = MoEFixture(name: "deepseek-v2-lite-tiny")
     static let k256 = MoEFixture(name: "deepseek-v3-tiny-k256")
+    static let qwen2moe = MoEFixture(name: "qwen2-moe-tiny")
+    static let qwen3moe = MoEFixture(name: "qwen3-moe-tiny")
+    static let mixtral = MoEFixture(name: "mixtral-tiny")
+    /// The MLA families (`deepseek2`).
+    static let mla = [v3, lite]
+    /// The GQA families and their GGUF architecture names.
+    static let gqa = [(qwen2moe, "qwen2moe"), (qwen3moe, "qwen3moe"), (mixtral, "llama")]
+    /// Every family.
+    static let all = mla + gqa.map(\.0)
+
+    // MARK: every family
 
     func testF32MatchesHFLogitsAtEveryPosition() throws {
-        for fx in [Self.v3, Self.lite] {
-            try fx.checkF32VersusHF(try fx.load("f32"))
+        for fx in Self.all { try fx.checkF32VersusHF(try fx.load("f32")) }
+    }
+
+    func testHiddenStatesMatchHF() throws {
+        for fx in Self.all { try fx.checkHiddenStates(try fx.load("f32")) }
+    }
+
+    func testForwardRoutingMatchesHF() throws {
+        for fx in Self.all { try fx.checkForwardRouting(try fx.load("f32")) }
+    }
+
+    func testPrefillDecodeBatchingAndMoEPathsAgree() throws {
+        for fx in Self.all { try fx.checkExecutionPathsAgree() }
+    }
+
+    /// DeepSeek-V3-tiny's routing is unusually fragile under llama.cpp's f16 activation rounding: llama.cpp's own F16
+    /// run and its float32 run on the same weights differ by > 0.05 at 14 of 50 positions (README: max 0.867,
+    /// mean 0.0168), so up to 35% of its positions are excluded as near ties; the others keep the default 10%.
+    func testF16MatchesLlamaCpp() throws {
+        try Self.v3.checkF16(maxSkipped: 0.35)
+        for fx in [Self.lite] + Self.gqa.map(\.0) { try fx.checkF16() }
+    }
+
+    func testQ8_0ArgmaxMatchesLlamaCpp() throws {
+        for fx in Self.all { try fx.checkQ8_0() }
+    }
+
+    /// Each Q4_K_M file is checked when Compute has its weight types; the test is skipped (naming the missing
+    /// types) only if one could not run.
+    func testQ4KMArgmaxMatchesLlamaCpp() throws {
+        var skipped: [String] = []
+        for fx in Self.all + [Self.k256] {
+            do { try fx.checkQ4KM() } catch let skip as XCTSkip { skipped.append(skip.message ?? "\(fx.name) skipped") }
+        }
+        if !skipped.isEmpty { throw XCTSkip(skipped.joined(separator: "; ")) }
+    }
+
+    // MARK: GQA families (qwen2moe, qwen3moe, Mixtral)
+
+    func testLoadsAsMoEModelWithFilledHyperparameters() throws {
+        for (fx, arch) in Self.gqa {
+            let model = try XCTUnwrap(try fx.load("f32") as? DecoderModel)
+            fx.checkHyperparameters(model, arch: arch)
+            XCTAssertEqual(model.routerConfig?.numExperts, 8, fx.name)
+            XCTAssertEqual(model.routerConfig?.topK, 2, fx.name)
         }
     }
 
+    // MARK: MLA families (deepseek2)
+
+    /// The `deepseek2` blocks of a loaded model.
+    func deepseek(_ model: LanguageModel) throws -> DeepseekV2 {
+        try XCTUnwrap((model as? DecoderModel)?.body as? DeepseekV2)
+    }
+
     func testF32MatchesLlamaCpp() throws {
-        for fx in [Self.v3, Self.lite] {
+        for fx in Self.mla {
             let model = try fx.load("f32")
             for (seq, tokens) in try fx.sequences() {
                 let got = SequenceRunner(model: model).run(tokens)
@@ -30,28 +93,16 @@ final class DeepseekV2Tests: XCTestCase {
         }
     }
 
-    func testHiddenStatesMatchHF() throws {
-        for fx in [Self.v3, Self.lite] { try fx.checkHiddenStates(try fx.load("f32")) }
-    }
-
-    func testForwardRoutingMatchesHF() throws {
-        for fx in [Self.v3, Self.lite] { try fx.checkForwardRouting(try fx.load("f32")) }
-    }
-
-    func testPrefillDecodeBatchingAndMoEPathsAgree() throws {
-        for fx in [Self.v3, Self.lite] { try fx.checkExecutionPathsAgree() }
-    }
-
     /// The absorbed MLA (latent cache, W^UK folded into the query) equals the expanded reference (K/V
     /// materialised per head from the latent) on every position of s40: ≤ 1e-4 with an F32 KV cache; with an F16
     /// cache the absorbed path also rounds the attention weights to f16 (as llama.cpp does), so ≤ 5e-3.
     func testAbsorbedEqualsExpandedAttention() throws {
-        for fx in [Self.v3, Self.lite] {
+        for fx in Self.mla {
             for kv in [KVCacheType.f32, .f16] {
-                let model = try XCTUnwrap(try fx.load("f32", kv: kv) as? DeepseekV2Model)
+                let model = try fx.load("f32", kv: kv)
                 let tokens = try fx.sequence("40")
                 let absorbed = SequenceRunner(model: model).run(tokens)
-                model.expandedAttention = true
+                try deepseek(model).expandedAttention = true
                 let expanded = SequenceRunner(model: model).run(tokens)
                 let worst = (0..<tokens.count).map { maxAbsDiff(absorbed[$0], expanded[$0]) }.max()!
                 print("\(fx.name) kv \(kv): absorbed vs expanded MLA max |Δ| = \(worst)")
@@ -62,7 +113,8 @@ final class DeepseekV2Tests: XCTestCase {
 
     /// The KV cache holds one latent row (kvLoraRank + rope) per token per layer, no V.
     func testLatentKVCacheLayout() throws {
-        let model = try XCTUnwrap(try Self.v3.load("f32") as? DeepseekV2Model)
+        let model = try Self.v3.load("f32")
+        _ = try deepseek(model)
         let cache = model.makeKVCache(numBlocks: 4, blockSize: 16)
         XCTAssertEqual(cache.numKVHeads * cache.headDim, 128 + 16)
         XCTAssertFalse(cache.storesValues)
@@ -70,7 +122,7 @@ final class DeepseekV2Tests: XCTestCase {
     }
 
     func testF32KVCacheF16MatchesLlamaCppKVF16() throws {
-        for fx in [Self.v3, Self.lite] {
+        for fx in Self.mla {
             let model = try fx.load("f32", kv: .f16)
             for (seq, tokens) in try fx.sequences() {
                 let got = SequenceRunner(model: model).run(tokens)
@@ -82,43 +134,22 @@ final class DeepseekV2Tests: XCTestCase {
         }
     }
 
-    /// DeepSeek-V3-tiny's routing is unusually fragile under llama.cpp's f16 activation rounding: llama.cpp's own F16
-    /// run and its float32 run on the same weights differ by > 0.05 at 14 of 50 positions (README: max 0.867,
-    /// mean 0.0168), so up to 35% of its positions are excluded as near ties; V2-Lite keeps the default 10%.
-    func testF16MatchesLlamaCpp() throws {
-        try Self.v3.checkF16(maxSkipped: 0.35)
-        try Self.lite.checkF16()
-    }
-
-    func testQ8_0ArgmaxMatchesLlamaCpp() throws {
-        for fx in [Self.v3, Self.lite] { try fx.checkQ8_0() }
-    }
-
-    /// Each of the three Q4_K_M files is checked when Compute has its weight types; the test is skipped (naming
-    /// the missing types) only if one could not run.
-    func testQ4KMArgmaxMatchesLlamaCpp() throws {
-        var skipped: [String] = []
-        for fx in [Self.v3, Self.lite, Self.k256] {
-            do { try fx.checkQ4KM() } catch let skip as XCTSkip { skipped.append(skip.message ?? "\(fx.name) skipped") }
-        }
-        if !skipped.isEmpty { throw XCTSkip(skipped.joined(separator: "; ")) }
-    }
-
     func testHyperparametersAndRoutingConfig() throws {
-        let v3 = try XCTUnwrap(try Self.v3.load("f32") as? DeepseekV2Model)
+        let v3 = try Self.v3.load("f32")
         Self.v3.checkHyperparameters(v3, arch: "deepseek2")
-        XCTAssertEqual(v3.routerConfig, RouterConfig(numExperts: 8, topK: 2, gating: .sigmoid, groupCount: 4, groupUsedCount: 2,
-                                                     normalizeWeights: true, weightScale: 2.5))
-        XCTAssertEqual(v3.leadingDenseBlocks, 1)
-        let lite = try XCTUnwrap(try Self.lite.load("f32") as? DeepseekV2Model)
+        XCTAssertEqual((v3 as? DecoderModel)?.routerConfig,
+                       RouterConfig(numExperts: 8, topK: 2, gating: .sigmoid, groupCount: 4, groupUsedCount: 2,
+                                    normalizeWeights: true, weightScale: 2.5))
+        XCTAssertEqual(try deepseek(v3).leadingDenseBlocks, 1)
+        let lite = try Self.lite.load("f32")
         Self.lite.checkHyperparameters(lite, arch: "deepseek2")
-        XCTAssertEqual(lite.routerConfig, RouterConfig(numExperts: 8, topK: 2, gating: .softmax))
+        XCTAssertEqual((lite as? DecoderModel)?.routerConfig, RouterConfig(numExperts: 8, topK: 2, gating: .softmax))
     }
 
     /// A copy of a file with the older fused `attn_kv_b` (instead of `attn_k_b`/`attn_v_b`) and without the
     /// `q_lora_rank` key gives the same logits.
     func testFusedKVBLayoutAndMissingQLoraKeyLoad() throws {
-        for fx in [Self.v3, Self.lite] {
+        for fx in Self.mla {
             let src = try GGUFFile(path: fx.ggufPath("f32"))
             let path = NSTemporaryDirectory() + "sputnik-\(fx.name)-fused-\(getpid()).gguf"
             defer { try? FileManager.default.removeItem(atPath: path) }

@@ -1,0 +1,114 @@
+// The shape-checked tensor loader: every weight is looked up by its GGUF name and checked against the shape the
+// hyper-parameters imply before any kernel sees it (shapes here in GGUF `ne` order, fastest first).
+import Compute
+import GGUF
+
+/// Looks tensors up by their GGUF name, checks their shapes and types, and prepares matrices for the kernels
+/// (`WeightRepacker.prepare`). Keeps the float copies of non-f32 vectors and the repacked weights alive.
+struct TensorLoader {
+    let gguf: GGUFFile
+    let options: ModelOptions
+    /// Load-time copies of the matrices (huge pages, Q4_1/Q8_0 repacked); kept by the model.
+    let repacker = WeightRepacker()
+    /// Float copies of small vectors stored in a non-f32 type.
+    private(set) var owned: [ScratchBuffer] = []
+
+    init(gguf: GGUFFile, options: ModelOptions) {
+        self.gguf = gguf
+        self.options = options
+    }
+
+    /// The tensor `name` with shape `shape` (ne order).
+    /// - Throws: `ModelLoadError.missingTensor`, `.tensorShapeMismatch`.
+    func info(_ name: String, shape: [Int]) throws -> GGUFTensorInfo {
+        guard let info = gguf.tensorInfo(named: name) else { throw ModelLoadError.missingTensor(name) }
+        guard info.dimensions == shape else {
+            throw ModelLoadError.tensorShapeMismatch(name: name, expected: shape, actual: info.dimensions)
+        }
+        return info
+    }
+
+    /// Whether the file has a tensor `name`.
+    func has(_ name: String) -> Bool { gguf.tensorInfo(named: name) != nil }
+
+    /// A `[rows, cols]` matrix (GGUF ne `[cols, rows]`) viewed in the file mapping, as stored (for row lookups:
+    /// the token embedding, or matrices the float path reads row by row).
+    /// - Throws: `ModelLoadError` (missing, wrong shape, type without a kernel).
+    func matrix(_ name: String, rows: Int, cols: Int) throws -> WeightMatrix {
+        let info = try info(name, shape: [cols, rows])
+        return WeightMatrix(type: try kernelType(info), data: gguf.data(for: info), rows: rows, cols: cols)
+    }
+
+    /// `matrix(name, rows:, cols:)` prepared for matmuls under the options (copied/repacked unless
+    /// `floatReference` or `--no-repack`).
+    func weight(_ name: String, rows: Int, cols: Int) throws -> WeightMatrix {
+        prepare(try matrix(name, rows: rows, cols: cols))
+    }
+
+    /// `w` as the kernels will read it: `WeightRepacker.prepare` under the options.
+    func prepare(_ w: WeightMatrix) -> WeightMatrix { repacker.prepare(w, options) }
+
+    /// The `count` matrices `[rows, cols]` of a 3-D tensor with ne `[cols, rows, count]` (experts, or MLA's
+    /// per-head `attn_k_b` / `attn_v_b`); slice e starts at byte `e * rows * rowBytes(cols)`. Not prepared.
+    func slices(_ name: String, count: Int, rows: Int, cols: Int) throws -> [WeightMatrix] {
+        let info = try info(name, shape: [cols, rows, count])
+        let type = try kernelType(info)
+        let base = gguf.data(for: info)
+        let stride = rows * type.rowBytes(cols)
+        return (0..<count).map { WeightMatrix(type: type, data: base + $0 * stride, rows: rows, cols: cols) }
+    }
+
+    /// A float32 vector `[count]` (converted once when stored as another type).
+    mutating func vector(_ name: String, count: Int) throws -> UnsafePointer<Float> {
+        let info = try info(name, shape: [count])
+        if info.type == .f32 { return gguf.data(for: info).assumingMemoryBound(to: Float.self) }
+        let values = ScratchBuffer(count: count)
+        WeightMatrix(type: try kernelType(info), data: gguf.data(for: info), rows: 1, cols: count)
+            .dequantizeRow(0, into: values.pointer)
+        owned.append(values)
+        return UnsafePointer(values.pointer)
+    }
+
+    /// `vector(name, count:)` when `present`, else nil (optional tensors an architecture switches on).
+    mutating func vector(_ name: String, count: Int, if present: Bool) throws -> UnsafePointer<Float>? {
+        present ? try vector(name, count: count) : nil
+    }
+
+    /// The kernel type of a tensor whose rows fit its blocks.
+    /// - Throws: `ModelLoadError.unsupportedTensorType`.
+    private func kernelType(_ info: GGUFTensorInfo) throws -> WeightType {
+        guard let type = WeightType(ggml: info.type), info.dimensions[0] % type.blockSize == 0 else {
+            throw ModelLoadError.unsupportedTensorType(name: info.name, type: "\(info.type)")
+        }
+        return type
+    }
+}
+
+extension WeightType {
+    /// The kernel type for a GGUF tensor type, nil when unsupported.
+    init?(ggml: GGMLType) {
+        switch ggml {
+        case .f32: self = .f32
+        case .f16: self = .f16
+        case .q4_0: self = .q4_0
+        case .q4_1: self = .q4_1
+        case .q8_0: self = .q8_0
+        case .q5_0: self = .q5_0
+        case .q5_1: self = .q5_1
+        case .q4_K: self = .q4_K
+        case .q5_K: self = .q5_K
+        case .q6_K: self = .q6_K
+        case .bf16: self = .bf16
+        default: return nil
+        }
+    }
+}
+
+extension WeightRepacker {
+    /// `w` as the kernels will read it under `options`: copied into huge-page memory (Q4_1/Q8_0 repacked) by
+    /// `repack`, or the file mapping's own view when `options.floatReference` (the float path dequantizes rows)
+    /// or `!options.repackWeights` (`--no-repack`).
+    func prepare(_ w: WeightMatrix, _ options: ModelOptions) -> WeightMatrix {
+        options.floatReference || !options.repackWeights ? w : repack(w)
+    }
+}
