@@ -15,7 +15,7 @@ RELEASE_BIN := .build/release/sputnik
 # The developer tools (bench, bandwidth probe, logits dumps, synthetic models): a separate binary, never served.
 TOOLS_BIN := .build/release/sputnik-tools
 
-.PHONY: fuzz serve test deps models test-models models-all build build-tests test-swift test-e2e venv clean bench bench-models bench-compare bench-tokenize synth synth-q4k
+.PHONY: fuzz lint serve test deps models test-models models-all build build-tests test-swift test-e2e venv clean bench bench-models bench-compare bench-tokenize synth synth-q4k
 
 deps:
 	@scripts/install-deps.sh
@@ -52,7 +52,11 @@ test-e2e: test-models build-tests venv
 	SPUTNIK_BIN=$(abspath $(RELEASE_BIN)) SPUTNIK_TOOLS_BIN=$(abspath $(TOOLS_BIN)) SPUTNIK_MODEL=$(abspath $(MODEL)) \
 	  $(VENV)/bin/python -m pytest -q Tests/e2e
 
-test: test-swift test-e2e
+test: lint test-swift test-e2e
+
+# The layout's import arrows and declared imports (scripts/lint-imports.py; README "How it is built").
+lint: deps
+	python3 scripts/lint-imports.py
 
 # `make test` runs 2,000 inputs of it (Tests/e2e/test_hostile_input.py); this is the full pass (~9 min here).
 FUZZ_N ?= 20000

@@ -1,9 +1,10 @@
 // swift-tools-version:6.0
 // Sputnik: an OpenAI-compatible inference server for quantized MoE and dense GGUF models on CPUs.
-// Target layout and import rules: see the design notes in README.md ("Layout").
+// Target layout and import rules: README.md ("How it is built"); `make lint` (scripts/lint-imports.py) checks them.
 import PackageDescription
 
-let optimize: [SwiftSetting] = []
+/// Every Swift target: an import a file uses must be declared here and written in that file.
+let strict: [SwiftSetting] = [.enableUpcomingFeature("MemberImportVisibility")]
 
 let package = Package(
     name: "Sputnik",
@@ -26,22 +27,23 @@ let package = Package(
         .target(name: "CQuantize", dependencies: ["CKernels"], cSettings: [.unsafeFlags(["-O3"])]),
         .target(name: "Compute", dependencies: ["CKernels",
                                                .product(name: "Atomics", package: "swift-atomics")],
-                swiftSettings: optimize),
-        .target(name: "JSON"),
-        .target(name: "GGUF"),
-        .target(name: "Tokenizer", dependencies: ["GGUF"]),
-        .target(name: "ChatTemplate", dependencies: ["JSON"]),
-        .target(name: "Model", dependencies: ["Compute", "GGUF"], swiftSettings: optimize),
-        .target(name: "Scheduling"),
+                swiftSettings: strict),
+        .target(name: "JSON", swiftSettings: strict),
+        .target(name: "GGUF", swiftSettings: strict),
+        .target(name: "Tokenizer", dependencies: ["GGUF"], swiftSettings: strict),
+        .target(name: "ChatTemplate", dependencies: ["JSON"], swiftSettings: strict),
+        .target(name: "Model", dependencies: ["Compute", "GGUF"], swiftSettings: strict),
+        .target(name: "Scheduling", swiftSettings: strict),
         .target(name: "Engine", dependencies: ["Model", "GGUF", "Scheduling", "Tokenizer", "ChatTemplate",
                                               .product(name: "Logging", package: "swift-log")],
-                swiftSettings: optimize),
-        .target(name: "OpenAIAPI", dependencies: ["JSON"]),
-        .target(name: "HTTPServer", dependencies: [.product(name: "Logging", package: "swift-log")]),
-        .target(name: "Server", dependencies: ["HTTPServer", "OpenAIAPI", "Engine", "Scheduling", "ChatTemplate", "Tokenizer",
+                swiftSettings: strict),
+        .target(name: "OpenAIAPI", dependencies: ["JSON"], swiftSettings: strict),
+        .target(name: "HTTPServer", dependencies: [.product(name: "Logging", package: "swift-log")], swiftSettings: strict),
+        .target(name: "Server", dependencies: ["HTTPServer", "OpenAIAPI", "JSON", "Engine", "Model", "Scheduling", "ChatTemplate", "Tokenizer",
                                               .product(name: "Logging", package: "swift-log"),
                                               .product(name: "Metrics", package: "swift-metrics"),
-                                              .product(name: "Prometheus", package: "swift-prometheus")]),
+                                              .product(name: "Prometheus", package: "swift-prometheus")],
+                swiftSettings: strict),
         // The served binary: the product CLI only (serve, info, tokenize, detokenize, template).
         .executableTarget(name: "sputnik", dependencies: [
             "Server", "GGUF", "Tokenizer", "ChatTemplate",
@@ -50,25 +52,25 @@ let package = Package(
             .product(name: "Yams", package: "Yams"),
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
-        ]),
+        ], swiftSettings: strict),
         // Developer tools, never linked into `sputnik`: bench and the bandwidth probe, logits dumps,
         // bench-tokenize, synthetic models.
         .executableTarget(name: "sputnik-tools", dependencies: [
             "Model", "Compute", "GGUF", "Tokenizer", "CQuantize",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ]),
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
-        .testTarget(name: "JSONTests", dependencies: ["JSON"]),
-        .testTarget(name: "GGUFTests", dependencies: ["GGUF", "TestSupport"]),
-        .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "TestSupport"]),
-        .testTarget(name: "ChatTemplateTests", dependencies: ["ChatTemplate", "JSON", "TestSupport"]),
-        .testTarget(name: "ComputeTests", dependencies: ["Compute", "CKernels", "TestSupport"]),
-        .testTarget(name: "ModelTests", dependencies: ["Model", "TestSupport"]),
-        .testTarget(name: "CQuantizeTests", dependencies: ["CQuantize", "GGUF", "TestSupport"]),
-        .testTarget(name: "SchedulingTests", dependencies: ["Scheduling"]),
-        .testTarget(name: "EngineTests", dependencies: ["Engine", "TestSupport"]),
-        .testTarget(name: "OpenAIAPITests", dependencies: ["OpenAIAPI"]),
-        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer"]),
-        .testTarget(name: "ServerTests", dependencies: ["Server", "TestSupport"]),
+        ], swiftSettings: strict),
+        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strict),
+        .testTarget(name: "JSONTests", dependencies: ["JSON"], swiftSettings: strict),
+        .testTarget(name: "GGUFTests", dependencies: ["GGUF", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUF", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "ChatTemplateTests", dependencies: ["ChatTemplate", "JSON", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "ComputeTests", dependencies: ["Compute", "CKernels", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "ModelTests", dependencies: ["Model", "Compute", "GGUF", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "CQuantizeTests", dependencies: ["CQuantize", "GGUF", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "SchedulingTests", dependencies: ["Scheduling"], swiftSettings: strict),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "Model", "GGUF", "Scheduling", "Tokenizer", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "OpenAIAPITests", dependencies: ["OpenAIAPI", "JSON"], swiftSettings: strict),
+        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer"], swiftSettings: strict),
+        .testTarget(name: "ServerTests", dependencies: ["Server", "Engine", "OpenAIAPI", "Tokenizer", "TestSupport"], swiftSettings: strict),
     ]
 )

@@ -1,4 +1,6 @@
 /// Token kinds of the template lexer: raw text, tag delimiters and expression tokens.
+import Foundation
+
 enum Tok: Equatable, Sendable {
     case text(String)
     case varBegin, varEnd, blockBegin, blockEnd

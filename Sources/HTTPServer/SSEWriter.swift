@@ -33,16 +33,6 @@ public struct SSEWriter: Sendable {
     /// Ends the response (the HTTP stream, not an SSE `[DONE]` event: send that with `send(data: "[DONE]")`).
     public func finish() { responder.endStream() }
 
-    /// Sends `: ping` comments every `interval` seconds (from a Dispatch timer) until the stream ends, the client
-    /// goes away, or the returned handle is cancelled — keeps clients and proxies from timing out during a long
-    /// prefill. Comment events are whole chunks, so they never split a `data:` event.
-    /// - Parameter interval: seconds between pings (> 0, precondition).
-    @discardableResult
-    public func startKeepAlive(interval: Double, text: String = "ping") -> SSEKeepAlive {
-        precondition(interval > 0, "keep-alive interval must be positive")
-        return SSEKeepAlive(writer: self, interval: interval, text: text)
-    }
-
     /// Bytes of one event: each line of `data` as a `data:` line, then a blank line.
     public static func frame(data: String) -> [UInt8] {
         var s = ""
@@ -53,36 +43,3 @@ public struct SSEWriter: Sendable {
         return Array(s.utf8)
     }
 }
-
-/// A running keep-alive started by `SSEWriter.startKeepAlive`; stops by itself when the response completes or the
-/// client disconnects.
-public final class SSEKeepAlive: @unchecked Sendable {
-    private let timer: DispatchSourceTimer
-    private let lock = Lock()
-    private var cancelled = false
-
-    init(writer: SSEWriter, interval: Double, text: String) {
-        timer = DispatchSource.makeTimerSource(queue: .global())
-        timer.schedule(deadline: .now() + interval, repeating: interval)
-        timer.setEventHandler { [weak self] in
-            let responder = writer.responder
-            if responder.isClosed || responder.isComplete { self?.cancel(); return }
-            writer.comment(text)
-        }
-        writer.responder.onClose { [weak self] in self?.cancel() }
-        timer.resume()
-    }
-
-    /// Stops the pings (idempotent).
-    public func cancel() {
-        let first: Bool = lock.withLock {
-            defer { cancelled = true }
-            return !cancelled
-        }
-        if first { timer.cancel() }
-    }
-
-    deinit { cancel() }
-}
-
-import Dispatch

@@ -1,4 +1,5 @@
 // The module's error value and the OpenAI error body it renders.
+import JSON
 
 /// An error answered to an API client: HTTP status plus the OpenAI error object
 /// `{"error":{"message","type","param","code"}}` (OpenAI "Error codes" guide).

@@ -1,4 +1,5 @@
 // `POST /v1/chat/completions` request body: types and validation (OpenAI "Create chat completion").
+import JSON
 
 /// Author of a chat message.
 public enum ChatRole: String, Sendable, Equatable, CaseIterable {

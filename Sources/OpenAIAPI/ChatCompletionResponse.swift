@@ -1,5 +1,6 @@
 // Response objects of `/v1/chat/completions` (OpenAI "The chat completion object" and "chunk object"),
 // encoded by hand so that every `null` OpenAI sends is present and member order is fixed.
+import JSON
 
 /// Why generation ended.
 public enum FinishReason: String, Sendable, Equatable {

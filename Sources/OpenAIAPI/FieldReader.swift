@@ -1,4 +1,5 @@
 // Typed, range-checked reads of request fields with OpenAI-style 400 errors naming the field.
+import JSON
 
 /// Reads fields of one JSON object; `null` counts as absent. Every failure is a 400 `APIError` whose `param` is
 /// the field's path (`prefix` + key).

@@ -1,7 +1,7 @@
 // Request bodies are parsed by the JSON module; this file words its errors as API errors.
 // `JSONValue` appears throughout this module's public API (tool schemas, response_format, wire encodings), so the
 // JSON module is re-exported to its users.
-@_exported import JSON
+import JSON
 
 extension JSONValue {
     /// Parses a request body (see `JSONValue.init(parsing:)` for the accepted syntax and limits).

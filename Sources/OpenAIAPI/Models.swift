@@ -1,4 +1,5 @@
 // `GET /v1/models` and `GET /v1/models/{id}` objects (OpenAI "Models").
+import JSON
 
 /// `{"id","object":"model","created","owned_by"}`.
 public struct ModelCard: Sendable, Equatable {

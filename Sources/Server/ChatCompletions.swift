@@ -2,6 +2,7 @@ import Engine
 import Foundation
 import HTTPServer
 import OpenAIAPI
+import Scheduling
 
 /// `POST /v1/chat/completions`: decode → prompt tokens → engine (`EngineMapping.swift`) → streamed (SSE) or whole
 /// response.

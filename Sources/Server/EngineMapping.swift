@@ -1,5 +1,6 @@
 import ChatTemplate
 import Engine
+import JSON
 import OpenAIAPI
 import Scheduling
 

@@ -2,6 +2,7 @@ import Engine
 import Foundation
 import HTTPServer
 import Logging
+import Model
 import OpenAIAPI
 import Prometheus
 import Scheduling

@@ -1,5 +1,7 @@
 import HTTPServer
+import JSON
 import OpenAIAPI
+import Tokenizer
 
 /// llama-server-compatible `POST /tokenize` and `POST /detokenize`.
 extension SputnikServer {

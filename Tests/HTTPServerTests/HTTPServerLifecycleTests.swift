@@ -145,27 +145,3 @@ final class HTTPServerLifecycleTests: XCTestCase {
         XCTAssertThrowsError(try server.start())
     }
 }
-
-final class SSEKeepAliveTests: XCTestCase {
-    func testPingsUntilFinished() throws {
-        let (server, port) = try startServer(handler: { _, res in
-            let sse = SSEWriter(responder: res)
-            sse.start()
-            let ka = sse.startKeepAlive(interval: 0.05)
-            DispatchQueue.global().asyncAfter(deadline: .now() + 0.28) {
-                ka.cancel()
-                sse.send(data: "[DONE]")
-                sse.finish()
-            }
-        })
-        defer { server.stop() }
-        let c = try TestClient(port: port)
-        c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        let r = try XCTUnwrap(c.readResponse())
-        let body = r.bodyString
-        XCTAssertTrue(body.hasSuffix("data: [DONE]\n\n"))
-        let pings = body.components(separatedBy: ": ping\n\n").count - 1
-        XCTAssertGreaterThanOrEqual(pings, 2)
-        XCTAssertEqual(body.replacingOccurrences(of: ": ping\n\n", with: ""), "data: [DONE]\n\n")
-    }
-}

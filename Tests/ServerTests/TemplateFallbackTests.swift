@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import OpenAIAPI
 import TestSupport
+import Tokenizer
 import XCTest
 @testable import Server
 

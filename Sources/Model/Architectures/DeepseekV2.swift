@@ -17,6 +17,7 @@
 // blocks ffn_{gate,up,down}; the others ffn_gate_inp, exp_probs_b (V3), ffn_*_exps, ffn_*_shexp.
 import Compute
 import Foundation
+import GGUF
 
 /// DeepSeek-V2/V3 blocks: MLA attention with a latent KV cache, dense then DeepSeekMoE feed-forwards.
 final class DeepseekV2: Architecture {

@@ -16,6 +16,7 @@
 // Tensors (GGUF names, ne order): token_embd [embd, vocab]; blk.N.{attn_norm, ffn_norm} [embd];
 // blk.N.attn_{q,k,v,output}; blk.N.ffn_{gate,up,down} or ffn_gate_inp [embd, E] + ffn_{gate,up,down}_exps;
 // output_norm [embd]; output [embd, vocab] (or tied to token_embd); rope_freqs [headDim / 2] (optional).
+import Compute
 
 /// Loader of `llama` files.
 enum Llama {

@@ -12,6 +12,7 @@
 // Tensors (GGUF names, ne order): token_embd [embd, vocab]; blk.N.{attn_norm, ffn_norm} [embd];
 // blk.N.attn_{q,k,v}.weight/.bias, attn_output.weight; blk.N.ffn_{gate,up,down}; output_norm [embd];
 // output [embd, vocab] (or tied to token_embd).
+import Compute
 
 /// Loader of `qwen2` files.
 enum Qwen2 {

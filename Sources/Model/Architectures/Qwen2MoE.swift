@@ -12,6 +12,7 @@
 //
 // Tensors (GGUF names, ne order): as qwen2, with blk.N.ffn_gate_inp [embd, E], ffn_{gate,up,down}_exps
 // [embd, ffnExp, E] / [ffnExp, embd, E], ffn_{gate,up,down}_shexp, ffn_gate_inp_shexp [embd] or [embd, 1].
+import Compute
 
 /// Loader of `qwen2moe` files.
 enum Qwen2MoE {

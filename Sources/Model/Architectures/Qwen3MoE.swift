@@ -10,6 +10,7 @@
 //   head width (`attention.key_length`); every feed-forward a MoE with renormalised top-k weights, no shared expert.
 //
 // Tensors (GGUF names, ne order): as qwen2moe without biases and shared experts, with blk.N.attn_{q,k}_norm.
+import Compute
 
 /// Loader of `qwen3moe` files.
 enum Qwen3MoE {

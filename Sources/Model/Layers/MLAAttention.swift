@@ -15,7 +15,6 @@
 // o_h = W^UV_h Σ_j softmax(score)_j c^KV_j              (v_head_dim)
 // ```
 // The expanded reference instead materialises k_h,j = [W^UK_h c_j │ k^R_j] and v_h,j = W^UV_h c_j per position.
-import CKernels
 import Compute
 import Foundation
 
@@ -184,10 +183,10 @@ final class MLAAttention {
         }
         // With an f16 cache llama.cpp multiplies f16 K by the query converted to f16; do the same.
         if cache.type == .f16 {
-            for i in 0..<(n * H * row) { qFull[i] = ck_fp16_to_fp32(ck_fp32_to_fp16(qFull[i])) }
+            for i in 0..<(n * H * row) { qFull[i] = Half.round(qFull[i]) }
         }
         // Attention over the latent rows.                                        oLat [n, H, kvLora]
-        let kvType = cache.type == .f16 ? Int32(CK_F16.rawValue) : Int32(CK_F32.rawValue)
+        let kvType: PagedAttentionKernels.Element = cache.type == .f16 ? .f16 : .f32
         let keys = cache.keys(layer: layer)
         pool.forEach(n * H) { item, participant in
             let t = item / H
@@ -195,11 +194,12 @@ final class MLAAttention {
             precondition(ctx <= self.maxContext, "position \(ctx - 1) beyond the KV cache capacity \(self.maxContext)")
             let s = self.scores.pointer + participant * self.maxContext
             let table = tables + Int(tableStart[t])
-            ck_attn_scores(kvType, qFull + item * row, Int64(row), keys, cache.slotBytes, table,
-                           Int64(cache.blockSize), Int64(ctx), self.scale, s)                    // [ctx]
+            PagedAttentionKernels.scores(kvType, query: qFull + item * row, d: row, keys: keys, slotBytes: cache.slotBytes,
+                                         blockTable: table, blockSize: cache.blockSize, count: ctx, scale: self.scale, into: s)                    // [ctx]
             Ops.softmax(s, n: ctx)
-            ck_attn_values(kvType, s, Int64(d.kvLoraRank), keys, cache.slotBytes, table, Int64(cache.blockSize),
-                           Int64(ctx), self.oLat.pointer + item * d.kvLoraRank)                  // [kvLora]
+            PagedAttentionKernels.values(kvType, weights: s, d: d.kvLoraRank, values: keys, slotBytes: cache.slotBytes,
+                                         blockTable: table, blockSize: cache.blockSize, count: ctx,
+                                         into: self.oLat.pointer + item * d.kvLoraRank)                  // [kvLora]
         }
         // o_h = W^UV_h · oLat_h.                                                 out [n, H * v]
         for h in 0..<H {
@@ -219,7 +219,7 @@ final class MLAAttention {
             precondition(slot >= 0 && slot < cache.slotCount, "KV slot \(slot) outside the cache")
             let dst = base + slot * cache.slotBytes
             switch cache.type {
-            case .f16: ck_fp32_to_fp16_row(kva.pointer + t * row, dst.assumingMemoryBound(to: UInt16.self), Int64(row))
+            case .f16: Half.encode(kva.pointer + t * row, to: dst.assumingMemoryBound(to: UInt16.self), count: row)
             case .f32: dst.copyMemory(from: kva.pointer + t * row, byteCount: row * 4)
             }
         }
@@ -257,7 +257,7 @@ final class MLAAttention {
                     let dst = l.baseAddress! + j * row
                     switch cache.type {
                     case .f32: dst.update(from: src.assumingMemoryBound(to: Float.self), count: row)
-                    case .f16: for i in 0..<row { dst[i] = ck_fp16_to_fp32(src.assumingMemoryBound(to: UInt16.self)[i]) }
+                    case .f16: for i in 0..<row { dst[i] = Half.decode(src.assumingMemoryBound(to: UInt16.self)[i]) }
                     }
                 }
             }

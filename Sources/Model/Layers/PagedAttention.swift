@@ -1,4 +1,3 @@
-import CKernels
 import Compute
 
 /// Causal multi-head attention with grouped-query heads over a `PagedKVCache`.
@@ -51,8 +50,8 @@ final class PagedAttention {
             precondition(slot >= 0 && slot < cache.slotCount, "KV slot \(slot) outside the cache")
             switch cache.type {
             case .f16:
-                ck_fp32_to_fp16_row(k + t * width, (kBase + slot * cache.slotBytes).assumingMemoryBound(to: UInt16.self), Int64(width))
-                ck_fp32_to_fp16_row(v + t * width, (vBase + slot * cache.slotBytes).assumingMemoryBound(to: UInt16.self), Int64(width))
+                Half.encode(k + t * width, to: (kBase + slot * cache.slotBytes).assumingMemoryBound(to: UInt16.self), count: width)
+                Half.encode(v + t * width, to: (vBase + slot * cache.slotBytes).assumingMemoryBound(to: UInt16.self), count: width)
             case .f32:
                 (kBase + slot * cache.slotBytes).copyMemory(from: k + t * width, byteCount: width * 4)
                 (vBase + slot * cache.slotBytes).copyMemory(from: v + t * width, byteCount: width * 4)
@@ -96,19 +95,21 @@ final class PagedAttention {
         let n = position + 1 - start
         let s = scores.pointer + thread * maxContext
         let qv = query.pointer + thread * d
-        let kv = cache.type == .f16 ? Int32(CK_F16.rawValue) : Int32(CK_F32.rawValue)
+        let kv: PagedAttentionKernels.Element = cache.type == .f16 ? .f16 : .f32
         let headOffset = kvh * d * cache.type.elementSize
         var qp = q
         if cache.type == .f16 {   // llama.cpp converts the query to f16 for its f16·f16 K product
-            for i in 0..<d { qv[i] = ck_fp16_to_fp32(ck_fp32_to_fp16(q[i])) }
+            for i in 0..<d { qv[i] = Half.round(q[i]) }
             qp = UnsafePointer(qv)
         }
-        ck_attn_scores(kv, qp, Int64(d), cache.keys(layer: layer) + headOffset, cache.slotBytes, table,
-                       Int64(cache.blockSize), Int64(n), scale, s)                          // [n]
+        PagedAttentionKernels.scores(kv, query: qp, d: d, keys: cache.keys(layer: layer) + headOffset,
+                                     slotBytes: cache.slotBytes, blockTable: table, blockSize: cache.blockSize,
+                                     count: n, scale: scale, into: s)                          // [n]
         for i in 0..<masked { s[i] = -.infinity }
         Ops.softmax(s, n: n)
-        ck_attn_values(kv, s, Int64(d), cache.values(layer: layer) + headOffset, cache.slotBytes, table,
-                       Int64(cache.blockSize), Int64(n), out)                               // [headDim]
+        PagedAttentionKernels.values(kv, weights: s, d: d, values: cache.values(layer: layer) + headOffset,
+                                     slotBytes: cache.slotBytes, blockTable: table, blockSize: cache.blockSize,
+                                     count: n, into: out)                               // [headDim]
     }
 }
 

@@ -6,7 +6,6 @@
 // llama.cpp's logits only when Sputnik rounds the same way. Quantized types already get their partner format
 // (q8_0/q8_1/q8_K) inside `Matmul`; f32 weights are untouched; `floatReference` disables the rounding. Dense and
 // MoE models follow this same policy (an f16 dense file thus also matches llama.cpp's logits more closely).
-import CKernels
 import Compute
 
 /// `Matmul` front end that rounds the input rows to f16 for f16 weights (see the file header).
@@ -58,8 +57,8 @@ final class RoundingMatmul {
         guard f16, !base.floatReference else { return x }
         let n = numTokens * cols
         precondition(n <= capacity, "matmul input [\(numTokens), \(cols)] exceeds the f16 rounding scratch (\(capacity))")
-        ck_fp32_to_fp16_row(x, half, Int64(n))
-        ck_fp16_to_fp32_row(half, rounded.pointer, Int64(n))
+        Half.encode(x, to: half, count: n)
+        Half.decode(half, to: rounded.pointer, count: n)
         return UnsafePointer(rounded.pointer)
     }
 }

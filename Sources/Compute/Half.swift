@@ -1,0 +1,51 @@
+import CKernels
+
+/// IEEE binary16 conversions (round to nearest even, as ggml's `GGML_FP32_TO_FP16`), for f16 KV caches and the
+/// f16-activation policy. Rows use the F16C kernels where the CPU has them.
+public enum Half {
+    /// `x` rounded to the nearest f16 and back.
+    @inline(__always) public static func round(_ x: Float) -> Float { ck_fp16_to_fp32(ck_fp32_to_fp16(x)) }
+
+    /// The float value of the f16 bit pattern `h`.
+    @inline(__always) public static func decode(_ h: UInt16) -> Float { ck_fp16_to_fp32(h) }
+
+    /// `y[0..<count]` = f16 bit patterns of `x[0..<count]`.
+    @inline(__always)
+    public static func encode(_ x: UnsafePointer<Float>, to y: UnsafeMutablePointer<UInt16>, count: Int) {
+        ck_fp32_to_fp16_row(x, y, Int64(count))
+    }
+
+    /// `y[0..<count]` = float values of the f16 bit patterns `x[0..<count]`.
+    @inline(__always)
+    public static func decode(_ x: UnsafePointer<UInt16>, to y: UnsafeMutablePointer<Float>, count: Int) {
+        ck_fp16_to_fp32_row(x, y, Int64(count))
+    }
+}
+
+/// The paged-attention kernels over a block table: one query row against the K (or V) rows a sequence holds
+/// in the KV pool. Slot `p` of a sequence lives at `base + (table[p / blockSize] * blockSize + p % blockSize) *
+/// slotBytes`. Source: the attention of llama.cpp's non-flash path (`ggml_compute_forward_soft_max` around
+/// `ggml_mul_mat` of K and V), vLLM's paged attention for the addressing.
+public enum PagedAttentionKernels {
+    /// Element type of the cached rows.
+    public enum Element: Sendable { case f16, f32 }
+
+    @inline(__always) static func code(_ e: Element) -> Int32 { e == .f16 ? Int32(CK_F16.rawValue) : Int32(CK_F32.rawValue) }
+
+    /// `scores[p] = scale × dot(q, K_p)` for positions `p` in `0..<count`. `q`: `[d]`; `scores`: `[count]`.
+    @inline(__always)
+    public static func scores(_ element: Element, query q: UnsafePointer<Float>, d: Int, keys: UnsafeRawPointer,
+                              slotBytes: Int, blockTable: UnsafePointer<Int32>, blockSize: Int, count: Int,
+                              scale: Float, into scores: UnsafeMutablePointer<Float>) {
+        ck_attn_scores(code(element), q, Int64(d), keys, slotBytes, blockTable, Int64(blockSize), Int64(count), scale, scores)
+    }
+
+    /// `out[0..<d] = Σ_p w[p] × V_p` for `p` in `0..<count`; with an f16 cache each weight is first rounded to
+    /// f16 (as llama.cpp multiplies f16 V by f16-converted weights). `w`: `[count]`; `out`: `[d]`.
+    @inline(__always)
+    public static func values(_ element: Element, weights w: UnsafePointer<Float>, d: Int, values: UnsafeRawPointer,
+                              slotBytes: Int, blockTable: UnsafePointer<Int32>, blockSize: Int, count: Int,
+                              into out: UnsafeMutablePointer<Float>) {
+        ck_attn_values(code(element), w, Int64(d), values, slotBytes, blockTable, Int64(blockSize), Int64(count), out)
+    }
+}
