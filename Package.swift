@@ -30,6 +30,8 @@ let package = Package(
                 swiftSettings: strict),
         .target(name: "JSON", swiftSettings: strict),
         .target(name: "GGUF", swiftSettings: strict),
+        // GGUF writers (in memory and streamed): fixtures and synthetic models, for sputnik-tools and tests only.
+        .target(name: "GGUFWriting", dependencies: ["GGUF"], swiftSettings: strict),
         .target(name: "Tokenizer", dependencies: ["GGUF"], swiftSettings: strict),
         .target(name: "ChatTemplate", dependencies: ["JSON"], swiftSettings: strict),
         .target(name: "Model", dependencies: ["Compute", "GGUF"], swiftSettings: strict),
@@ -56,16 +58,16 @@ let package = Package(
         // Developer tools, never linked into `sputnik`: bench and the bandwidth probe, logits dumps,
         // bench-tokenize, synthetic models.
         .executableTarget(name: "sputnik-tools", dependencies: [
-            "Model", "Compute", "GGUF", "Tokenizer", "CQuantize",
+            "Model", "Compute", "GGUF", "GGUFWriting", "Tokenizer", "CQuantize", "JSON",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "JSONTests", dependencies: ["JSON"], swiftSettings: strict),
-        .testTarget(name: "GGUFTests", dependencies: ["GGUF", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "GGUFTests", dependencies: ["GGUF", "GGUFWriting", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUF", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ChatTemplateTests", dependencies: ["ChatTemplate", "JSON", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ComputeTests", dependencies: ["Compute", "CKernels", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "ModelTests", dependencies: ["Model", "Compute", "GGUF", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "ModelTests", dependencies: ["Model", "Compute", "GGUF", "GGUFWriting", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "CQuantizeTests", dependencies: ["CQuantize", "GGUF", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "SchedulingTests", dependencies: ["Scheduling"], swiftSettings: strict),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Model", "GGUF", "Scheduling", "Tokenizer", "TestSupport"], swiftSettings: strict),

@@ -24,6 +24,7 @@ ALLOWED = {
     "JSON": [],
     "Compute": ["CKernels", "COpenBLAS"],
     "GGUF": [],
+    "GGUFWriting": ["GGUF"],
     "Tokenizer": ["GGUF"],
     "ChatTemplate": ["JSON"],
     "Grammar": ["JSON", "Tokenizer"],
@@ -34,7 +35,7 @@ ALLOWED = {
     "HTTPServer": [],
     "Server": ["HTTPServer", "OpenAIAPI", "Engine"],
     "sputnik": ["Server"],
-    "sputnik-tools": ["Model", "GGUF", "Tokenizer", "CQuantize"],
+    "sputnik-tools": ["Model", "GGUF", "GGUFWriting", "Tokenizer", "CQuantize", "JSON"],
     "TestSupport": [],
 }
 

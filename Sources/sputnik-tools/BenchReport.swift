@@ -2,6 +2,7 @@
 // `markdown_printer`), with the same field names, plus Sputnik's extras (median, peak RSS, roofline).
 import Foundation
 import GGUF
+import JSON
 
 /// Facts about a GGUF model file that llama-bench reports, and the bytes one decode step reads.
 struct ModelFacts {
@@ -143,17 +144,9 @@ enum BenchPrinter {
     static func json(_ rows: [BenchRow], cpuInfo: String, commit: String) -> String {
         func num(_ d: Double) -> String { d.isFinite ? String(format: "%.6f", d) : "null" }
         func str(_ s: String) -> String {
-            var o = "\""
-            for c in s.unicodeScalars {
-                switch c {
-                case "\"": o += "\\\""
-                case "\\": o += "\\\\"
-                case "\n": o += "\\n"
-                default:
-                    if c.value < 0x20 { o += String(format: "\\u%04x", c.value) } else { o.unicodeScalars.append(c) }
-                }
-            }
-            return o + "\""
+            var o = ""
+            JSONValue.writeString(s, to: &o)
+            return o
         }
         var items: [String] = []
         for r in rows {

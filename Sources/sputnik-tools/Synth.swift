@@ -3,6 +3,7 @@ import CQuantize
 import Dispatch
 import Foundation
 import GGUF
+import GGUFWriting
 
 /// `sputnik-tools synth`: writes a full-size synthetic model (real shapes, random weights) as GGUF, checks one against
 /// its generator (`--verify`), or times prefill/decode on one (`--bench`).

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 import GGUF
+import GGUFWriting
 import TestSupport
 
 final class GGUFFileTests: XCTestCase {

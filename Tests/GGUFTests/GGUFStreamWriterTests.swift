@@ -1,5 +1,6 @@
 import Foundation
 import GGUF
+import GGUFWriting
 import XCTest
 
 /// `GGUFStreamWriter` writes the same bytes as the in-memory `GGUFWriter` and rejects out-of-order or

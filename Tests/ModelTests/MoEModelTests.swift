@@ -1,5 +1,6 @@
 import Foundation
 import GGUF
+import GGUFWriting
 @testable import Model
 import TestSupport
 import XCTest

@@ -1,5 +1,6 @@
 import Foundation
 import GGUF
+import GGUFWriting
 import Model
 import XCTest
 

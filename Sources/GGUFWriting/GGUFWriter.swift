@@ -1,4 +1,5 @@
 import Foundation
+import GGUF
 
 /// Builds a GGUF v3 file in memory: metadata in insertion order, then tensor infos, then aligned tensor data.
 /// Used for test fixtures and synthetic models. Format: ggml `docs/gguf.md`.
@@ -30,31 +31,8 @@ public struct GGUFWriter {
 
     /// The complete file.
     public func serialize() -> [UInt8] {
-        var e = GGUFEncoder()
-        e.u32(0x4655_4747)
-        e.u32(3)
-        e.u64(UInt64(tensors.count))
-        e.u64(UInt64(kv.count))
-        for (k, v) in kv {
-            e.string(k)
-            e.u32(GGUFEncoder.valueType(v).rawValue)
-            e.value(v)
-        }
-        var offset = 0
-        var offsets: [Int] = []
-        for t in tensors {
-            offsets.append(offset)
-            offset += (t.data.count + alignment - 1) / alignment * alignment
-        }
-        for (i, t) in tensors.enumerated() {
-            e.string(t.name)
-            e.u32(UInt32(t.dims.count))
-            for d in t.dims { e.u64(UInt64(d)) }
-            e.u32(t.type.rawValue)
-            e.u64(UInt64(offsets[i]))
-        }
-        var out = e.bytes
-        while out.count % alignment != 0 { out.append(0) }
+        var out = GGUFEncoder.header(metadata: kv, tensors: tensors.map { ($0.name, $0.dims, $0.type, $0.data.count) },
+                                     alignment: alignment)
         for t in tensors {
             out.append(contentsOf: t.data)
             while out.count % alignment != 0 { out.append(0) }
