@@ -58,15 +58,13 @@ public final class ServingModel: @unchecked Sendable {
     /// - Throws: `EngineError.modelLoad` (file, tokenizer or weights) or `.template` (chat template), naming the
     ///   file.
     public init(options o: Options, logger: Logger) throws(EngineError) {
-        let model: LanguageModel
         do {
             gguf = try GGUFFile(path: o.modelPath)
             tokenizer = try Tokenizer(gguf: gguf)
-            model = try ModelLoader.load(gguf, options: ModelOptions(
-                threads: o.threads, kvCacheType: o.kvCacheType, repackWeights: o.repackWeights))
         } catch {
             throw EngineError.modelLoad("\(error)")
         }
+        // The template is checked before the weights load, so a bad --chat-template fails at once.
         let templateSource: String
         if let p = o.chatTemplatePath {
             do { templateSource = try String(contentsOfFile: p, encoding: .utf8) } catch {
@@ -80,6 +78,13 @@ public final class ServingModel: @unchecked Sendable {
         }
         do { prompt = Prompt(template: try ChatTemplate(source: templateSource), tokenizer: tokenizer) } catch {
             throw EngineError.template("\(error)")
+        }
+        let model: LanguageModel
+        do {
+            model = try ModelLoader.load(gguf, options: ModelOptions(
+                threads: o.threads, kvCacheType: o.kvCacheType, repackWeights: o.repackWeights))
+        } catch {
+            throw EngineError.modelLoad("\(error)")
         }
 
         let trained = model.hyperparameters.contextLength

@@ -1,6 +1,5 @@
-// Request bodies are parsed by the JSON module; this file words its errors as API errors.
-// `JSONValue` appears throughout this module's public API (tool schemas, response_format, wire encodings), so the
-// JSON module is re-exported to its users.
+// Request bodies are parsed by the JSON module; this file words its errors as API errors. `JSONValue` appears in
+// this module's public API (tool schemas, response_format, wire encodings): users import JSON too.
 import JSON
 
 extension JSONValue {

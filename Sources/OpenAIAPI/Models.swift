@@ -1,4 +1,4 @@
-// `GET /v1/models` and `GET /v1/models/{id}` objects (OpenAI "Models").
+// `GET /v1/models` objects (OpenAI "Models").
 import JSON
 
 /// `{"id","object":"model","created","owned_by"}`.

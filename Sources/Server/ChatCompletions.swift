@@ -12,7 +12,7 @@ extension SputnikServer {
         let stream: Bool, includeUsage: Bool
         do throws(APIError) {
             let request = try ChatCompletionRequest.decode(req.body).get()
-            gen = try generationRequest(request, prompt: try promptTokens(for: request))
+            gen = try generationRequest(request)
             stream = request.stream
             includeUsage = request.includeUsage
         } catch {

@@ -8,14 +8,15 @@ import Scheduling
 /// `GenerationRequest` (the engine's defaults fill what the client left out), messages → template values,
 /// `EngineError` → `APIError`, `FinishReason` → OpenAI's `finish_reason`.
 extension SputnikServer {
-    /// The generation a chat request asks for.
-    /// - Throws: `APIError` (400) for a `priority` the scheduling policy does not honour.
-    func generationRequest(_ r: ChatCompletionRequest, prompt: [Int32]) throws(APIError) -> GenerationRequest {
+    /// The generation a chat request asks for. The cheap checks come first; the prompt is rendered and tokenized last.
+    /// - Throws: `APIError` (400) for a `priority` the scheduling policy does not honour, or a template failure.
+    func generationRequest(_ r: ChatCompletionRequest) throws(APIError) -> GenerationRequest {
         if let p = r.priority, p != 0, options.schedulingPolicy != SchedulingPolicy.priority.rawValue {
             throw APIError.invalidRequest(
                 "'priority' \(p) needs a server started with --scheduling-policy priority; this one serves first come, first served",
                 param: "priority")
         }
+        let prompt = try promptTokens(for: r)
         let defaults = SamplingParams()
         let sampling = SamplingParams(temperature: r.temperature ?? defaults.temperature, topP: r.topP ?? defaults.topP,
                                       topK: max(0, r.topK ?? defaults.topK),  // -1 and 0 disable

@@ -39,9 +39,10 @@ extension SputnikServer {
         case .found(let handler, let parameters):
             handler(req, parameters, res)
         case .methodNotAllowed(let allowed):
-            var e = APIError.invalidRequest("Method not allowed; use \(allowed.joined(separator: ", "))", param: nil)
+            let allow = (allowed.contains("GET") ? allowed + ["HEAD"] : allowed).joined(separator: ", ")  // HEAD falls back to GET
+            var e = APIError.invalidRequest("Method not allowed; use \(allow)", param: nil)
             e.status = 405
-            sendJSON(res, 405, e.encoded(), extra: [("Allow", allowed.joined(separator: ", "))])
+            sendJSON(res, 405, e.encoded(), extra: [("Allow", allow)])
         case .notFound:
             sendError(res, APIError.notFound("Unknown route \(req.method) \(req.path)"))
         }

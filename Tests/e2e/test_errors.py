@@ -1,5 +1,7 @@
 """Bad input gets an OpenAI-shaped error with the right status, never a crash (C10, C11, C19, C31)."""
 import json
+import urllib.error
+import urllib.request
 
 import rawhttp
 
@@ -58,3 +60,19 @@ def test_body_too_large(server):
 def test_server_survives_all_of_the_above(server):
     status, _, body = server.get("/health")
     assert status == 200
+
+
+def test_wrong_method_is_405_with_allow(server):
+    # HEAD is served wherever GET is (the router falls back), so Allow names it too.
+    req = urllib.request.Request(server.base + "/health", data=b"{}", method="POST")
+    try:
+        urllib.request.urlopen(req, timeout=30)
+        assert False, "POST /health was accepted"
+    except urllib.error.HTTPError as e:
+        assert e.code == 405
+        assert e.headers["Allow"] == "GET, HEAD"
+        assert json.loads(e.read())["error"]["message"]
+    status, headers, _ = server.post("/v1/models", {})
+    assert status == 405 and headers["Allow"] == "GET, HEAD"
+    status, headers, _ = server.get("/v1/chat/completions")
+    assert status == 405 and headers["Allow"] == "POST"
