@@ -62,7 +62,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strict),
-        .testTarget(name: "JSONTests", dependencies: ["JSON"], swiftSettings: strict),
+        .testTarget(name: "JSONTests", dependencies: ["JSON", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "GGUFTests", dependencies: ["GGUF", "GGUFWriting", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUF", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ChatTemplateTests", dependencies: ["ChatTemplate", "JSON", "TestSupport"], swiftSettings: strict),
@@ -72,7 +72,7 @@ let package = Package(
         .testTarget(name: "SchedulingTests", dependencies: ["Scheduling"], swiftSettings: strict),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Model", "GGUF", "Scheduling", "Tokenizer", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "OpenAIAPITests", dependencies: ["OpenAIAPI", "JSON"], swiftSettings: strict),
-        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer"], swiftSettings: strict),
+        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ServerTests", dependencies: ["Server", "Engine", "OpenAIAPI", "Tokenizer", "TestSupport"], swiftSettings: strict),
     ]
 )

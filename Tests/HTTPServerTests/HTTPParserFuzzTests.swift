@@ -1,17 +1,8 @@
+import TestSupport
 import XCTest
 @testable import HTTPServer
 
 /// Deterministic xorshift generator so failures reproduce.
-struct XorShift: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state ^= state << 13
-        state ^= state >> 7
-        state ^= state << 17
-        return state
-    }
-}
-
 final class HTTPParserFuzzTests: XCTestCase {
     /// Random valid requests (mixed framing) fed in random pieces parse to the same requests as one big feed.
     func testRandomSplitsOfValidStreams() {

@@ -1,16 +1,7 @@
 import Foundation
+import TestSupport
 import XCTest
 import JSON
-
-struct XorShift: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state ^= state << 13
-        state ^= state >> 7
-        state ^= state << 17
-        return state
-    }
-}
 
 final class JSONFuzzTests: XCTestCase {
     func randomValue(_ depth: Int, _ rng: inout XorShift) -> JSONValue {

@@ -106,19 +106,7 @@ final class DenseModelTests: XCTestCase {
             let oneByOne = runner.run(tokens, chunks: [1])                     // (b) token by token
             let chunked = runner.run(tokens, chunks: [7, 3, 13])               // (c) chunks
             // (d) batched with another sequence: both advance together, in mixed chunk sizes.
-            let a = runner.newSequence(), b = runner.newSequence()
-            var batched: [[Float]] = [], otherLogits: [[Float]] = []
-            var ia = 0, ib = 0
-            for sizes in [(5, 9), (1, 0), (10, 0), (24, 0)] {
-                var parts: [(SequenceRunner.Sequence, [Int32])] = []
-                let na = min(sizes.0, tokens.count - ia), nb = min(sizes.1, other.count - ib)
-                if nb > 0 { parts.append((b, Array(other[ib..<(ib + nb)]))) }
-                if na > 0 { parts.append((a, Array(tokens[ia..<(ia + na)]))) }
-                let out = runner.step(parts)
-                otherLogits += out.prefix(nb)
-                batched += out.dropFirst(nb)
-                ia += na; ib += nb
-            }
+            let (batched, otherLogits) = runner.runBatched(tokens, with: other)
             XCTAssertEqual(batched.count, tokens.count)
             let hf = try fx.reference("hf_logits.s40.f32")
             for t in 0..<tokens.count {

@@ -75,6 +75,26 @@ final class SequenceRunner {
         }
         return result
     }
+
+    /// Runs `tokens` and `other` as two new sequences batched together, each step taking `(from tokens, from other)`
+    /// tokens (fixed schedule (5, 9), (1, 0), (10, 0), (24, 0), then what is left); logits of every position of each.
+    func runBatched(_ tokens: [Int32], with other: [Int32]) -> (tokens: [[Float]], other: [[Float]]) {
+        let a = newSequence(), b = newSequence()
+        var batched: [[Float]] = [], otherLogits: [[Float]] = []
+        var ia = 0, ib = 0
+        for sizes in [(5, 9), (1, 0), (10, 0), (24, 0)] + [(tokens.count, other.count)] {
+            var parts: [(Sequence, [Int32])] = []
+            let na = min(sizes.0, tokens.count - ia), nb = min(sizes.1, other.count - ib)
+            if nb > 0 { parts.append((b, Array(other[ib..<(ib + nb)]))) }
+            if na > 0 { parts.append((a, Array(tokens[ia..<(ia + na)]))) }
+            if parts.isEmpty { break }
+            let out = step(parts)
+            otherLogits += out.prefix(nb)
+            batched += out.dropFirst(nb)
+            ia += na; ib += nb
+        }
+        return (batched, otherLogits)
+    }
 }
 
 /// max |a - b| over two equally long arrays.
