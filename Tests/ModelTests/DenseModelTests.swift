@@ -71,17 +71,7 @@ final class DenseModelTests: XCTestCase {
             let model = try fx.load("f32")
             let tokens = try fx.sequences()["9"]!
             let hp = model.hyperparameters
-            var captured: [Int: [Float]] = [:]   // index into hf_hidden's outer dimension
-            model.trace = { name, layer, data, _ in
-                switch name {
-                case "embeddings": captured[0] = Array(data)
-                case "layer_output": captured[layer + 1] = Array(data)
-                case "output_norm": captured[hp.numLayers + 1] = Array(data)
-                default: break
-                }
-            }
-            _ = SequenceRunner(model: model).run(tokens)
-            model.trace = nil
+            let captured = SequenceRunner(model: model).hiddenStates(tokens)   // index into hf_hidden's outer dimension
             let ref = try Fixtures.floats(fx.dir + "hf_hidden.s9.f32")
             let per = tokens.count * hp.embeddingLength
             XCTAssertEqual(ref.count, (hp.numLayers + 2) * per, fx.name)

@@ -80,17 +80,7 @@ struct MoEFixture {
                            line: UInt = #line) throws {
         let tokens = try sequence("9")
         let hp = model.hyperparameters
-        var captured: [Int: [Float]] = [:]
-        model.trace = { name, layer, data, _ in
-            switch name {
-            case "embeddings": captured[0] = Array(data)
-            case "layer_output": captured[layer + 1] = Array(data)
-            case "output_norm": captured[hp.numLayers + 1] = Array(data)
-            default: break
-            }
-        }
-        _ = SequenceRunner(model: model).run(tokens)
-        model.trace = nil
+        let captured = SequenceRunner(model: model).hiddenStates(tokens)   // index into hf_hidden's outer dimension
         let ref = try Fixtures.floats(dir + "hf_hidden.s9.f32")
         let per = tokens.count * hp.embeddingLength
         XCTAssertEqual(ref.count, (hp.numLayers + 2) * per, file: file, line: line)

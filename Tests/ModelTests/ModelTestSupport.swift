@@ -76,6 +76,25 @@ final class SequenceRunner {
         return result
     }
 
+    /// Runs `tokens` as one sequence with the model's trace hook set and returns the hidden states as HF's
+    /// `output_hidden_states` orders them: 0 the embeddings, `i + 1` layer i's output, `numLayers + 1` the output
+    /// norm; each `[numTokens, embeddingLength]` flattened.
+    func hiddenStates(_ tokens: [Int32]) -> [Int: [Float]] {
+        let layers = model.hyperparameters.numLayers
+        var captured: [Int: [Float]] = [:]
+        model.trace = { name, layer, data, _ in
+            switch name {
+            case "embeddings": captured[0] = Array(data)
+            case "layer_output": captured[layer + 1] = Array(data)
+            case "output_norm": captured[layers + 1] = Array(data)
+            default: break
+            }
+        }
+        _ = run(tokens)
+        model.trace = nil
+        return captured
+    }
+
     /// Runs `tokens` and `other` as two new sequences batched together, each step taking `(from tokens, from other)`
     /// tokens (fixed schedule (5, 9), (1, 0), (10, 0), (24, 0), then what is left); logits of every position of each.
     func runBatched(_ tokens: [Int32], with other: [Int32]) -> (tokens: [[Float]], other: [[Float]]) {
