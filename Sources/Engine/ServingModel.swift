@@ -67,8 +67,8 @@ public final class ServingModel: @unchecked Sendable {
         // The template is checked before the weights load, so a bad --chat-template fails at once.
         let templateSource: String
         if let p = o.chatTemplatePath {
-            do { templateSource = try String(contentsOfFile: p, encoding: .utf8) } catch {
-                throw EngineError.template("cannot read \(p): \(error.localizedDescription)")
+            do { templateSource = try TextFile.read(p) } catch {
+                throw EngineError.template(error.description)
             }
         } else if let t = try? gguf.optionalString("tokenizer.chat_template") {
             templateSource = t

@@ -4,6 +4,7 @@ import Logging
 import Metrics
 import Prometheus
 import Server
+import Tokenizer
 import Yams
 
 /// `sputnik serve`: loads a GGUF model and serves the OpenAI API. Every flag may also be given as a key of the
@@ -114,8 +115,8 @@ struct ConfigFile {
 
     static func load(_ path: String) throws -> ConfigFile {
         let text: String
-        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
-            throw ValidationError("cannot read config file \(path): \(error.localizedDescription)")
+        do { text = try TextFile.read(path) } catch {
+            throw ValidationError("config file: \(error.description)")
         }
         let parsed: Any?
         do { parsed = try Yams.load(yaml: text) } catch { throw ValidationError("config file \(path): \(error)") }

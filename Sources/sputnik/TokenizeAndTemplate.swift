@@ -16,7 +16,7 @@ struct Tokenize: ParsableCommand {
     var addSpecial = false
     @Option(help: "The text.")
     var text: String?
-    @Option(help: "A UTF-8 file holding the text.")
+    @Option(help: "A UTF-8 file holding the text (read byte for byte: a leading BOM is part of the text).")
     var file: String?
 
     func validate() throws {
@@ -25,7 +25,7 @@ struct Tokenize: ParsableCommand {
 
     func run() throws {
         let tok = try Tokenizer(gguf: GGUFFile(path: model))
-        let input = try text ?? String(contentsOfFile: file!, encoding: .utf8)
+        let input = try text ?? TextFile.read(file!)
         let ids = tok.encode(input, addSpecial: addSpecial, parseSpecial: special)
         print("[" + ids.map(String.init).joined(separator: ", ") + "]")
     }
@@ -92,7 +92,7 @@ struct Template: ParsableCommand {
             bos = bos ?? tok.bosTokenId.map { tok.tokenText($0) }
             eos = eos ?? tok.eosTokenId.map { tok.tokenText($0) }
         } else {
-            source = try String(contentsOfFile: template!, encoding: .utf8)
+            source = try TextFile.read(template!)
         }
         let doc = try JinjaValue.fromJSON(Data(contentsOf: URL(fileURLWithPath: messages)))
         guard case .object(let o) = doc, let msgs = o["messages"] else {

@@ -192,3 +192,44 @@ enum GGUFTestWriter {
         try d.write(to: URL(fileURLWithPath: path))
     }
 }
+
+/// `TextFile.read` keeps every byte (issue 20.2: Foundation's reader dropped a leading U+FEFF).
+final class TextFileTests: XCTestCase {
+    private func write(_ bytes: [UInt8]) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("textfile-\(UInt64.random(in: 0 ... .max)).txt").path
+        XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: Data(bytes)))
+        return path
+    }
+
+    func testLeadingBOMsAreKept() throws {
+        let text = "\u{FEFF}\u{FEFF}double BOM"
+        let path = try write(Array(text.utf8))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let read = try TextFile.read(path)
+        XCTAssertEqual(read, text)
+        XCTAssertEqual(read.unicodeScalars.prefix(2).map(\.value), [0xFEFF, 0xFEFF])
+        XCTAssertEqual(Array(read.utf8), Array(text.utf8))
+    }
+
+    func testInvalidUTF8NamesTheOffset() throws {
+        let path = try write(Array("abc".utf8) + [0xC3, 0x28] + Array("tail".utf8))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        XCTAssertThrowsError(try TextFile.read(path)) { error in
+            XCTAssertEqual(error as? TextFile.ReadError, .invalidUTF8(path: path, offset: 3))
+        }
+    }
+
+    func testMissingFile() {
+        XCTAssertThrowsError(try TextFile.read("/nonexistent/sputnik-textfile")) { error in
+            guard case .io(_, let e)? = error as? TextFile.ReadError else { return XCTFail("\(error)") }
+            XCTAssertEqual(e, ENOENT)
+        }
+    }
+
+    func testLargeFileIsReadWhole() throws {
+        let bytes = (0..<200_000).map { UInt8(ascii: "a") + UInt8($0 % 26) }
+        let path = try write(bytes)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        XCTAssertEqual(Array(try TextFile.read(path).utf8), bytes)
+    }
+}
