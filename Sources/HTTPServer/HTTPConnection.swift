@@ -38,8 +38,11 @@ final class HTTPConnection: @unchecked Sendable {
     private var scratch = [UInt8](repeating: 0, count: 16 * 1024)
     /// Bytes of parser-held input currently counted in `budget`.
     private var inputCharged = 0
-    /// The kernel's send-queue length (TIOCOUTQ) at the last timer check.
-    private var kernelQueued: Int32 = 0
+    /// Bytes handed to the kernel so far (ciphertext with TLS), and how many of them the client had taken
+    /// (handed minus the kernel's send queue, TIOCOUTQ) at the last timer check: only the client taking bytes
+    /// is write progress, not the kernel buffering them.
+    private var plainBytesHanded: UInt64 = 0
+    private var deliveredAtLastCheck: UInt64 = 0
     /// The TLS session when the server speaks HTTPS (nil: plain TCP).
     private let tls: TLSSession?
     /// When the TLS handshake must be complete (`headerTimeout` after accept).
@@ -272,14 +275,25 @@ final class HTTPConnection: @unchecked Sendable {
         }
     }
 
-    /// Appends response bytes to the socket queue; output becoming pending starts the write-stall clock.
+    /// Appends response bytes to the socket queue; output becoming pending (nothing queued here or in the
+    /// kernel before) starts the write-stall clock.
     private func appendOutput(_ bytes: [UInt8]) {
-        if outIndex == out.count && !bytes.isEmpty { machine.outputProgressed(now: HTTPConnection.now()) }
+        if outIndex == out.count && !bytes.isEmpty && kernelQueueLength() == 0 { machine.outputProgressed(now: HTTPConnection.now()) }
         out.append(contentsOf: bytes)
     }
 
+    /// Bytes in the kernel's send queue not yet acknowledged by the client (0 where TIOCOUTQ is unknown).
+    private func kernelQueueLength() -> Int {
+        #if canImport(Glibc)
+        var queued: Int32 = 0
+        if ioctl(fd, UInt(TIOCOUTQ), &queued) == 0 { return Int(queued) }
+        #endif
+        return 0
+    }
+
     /// The connection timer fired: tells the machine whether output is still pending, here or in the kernel's
-    /// send queue (bytes the client has not taken yet), and counts a shrinking kernel queue as progress.
+    /// send queue (bytes the client has not taken yet), and counts bytes the client took since the last check
+    /// as progress (a client that stops reading makes none, however much the kernel buffers).
     private func handleTimer() {
         guard !closed else { return }
         let now = HTTPConnection.now()
@@ -289,16 +303,14 @@ final class HTTPConnection: @unchecked Sendable {
             return
         }
         var pending = outIndex < out.count
-        #if canImport(Glibc)
-        var queued: Int32 = 0
-        if ioctl(fd, UInt(TIOCOUTQ), &queued) == 0 {
-            if queued > 0 { pending = true }
-            if queued != kernelQueued {
-                if queued < kernelQueued { machine.outputProgressed(now: now) }
-                kernelQueued = queued
-            }
+        let queued = UInt64(kernelQueueLength())
+        if queued > 0 { pending = true }
+        let handed = tls?.bytesWrittenToSocket ?? plainBytesHanded
+        let delivered = handed >= queued ? handed - queued : 0
+        if delivered > deliveredAtLastCheck {
+            deliveredAtLastCheck = delivered
+            machine.outputProgressed(now: now)
         }
-        #endif
         perform(machine.timerFired(now: now, outputPending: pending))
     }
 
@@ -382,11 +394,11 @@ final class HTTPConnection: @unchecked Sendable {
             switch transmit() {
             case .success(let taken?):
                 outIndex += taken
+                plainBytesHanded &+= UInt64(taken)
                 lock.withLock {
                     buffered -= taken
                     budget.add(-taken)
                 }
-                machine.outputProgressed(now: HTTPConnection.now())
             case .success(nil):
                 return    // the socket is full: the write source (or, for TLS, the next read) resumes
             case .failure(let e):

@@ -105,6 +105,9 @@ final class TLSSession {
         return rc > 0 ? .done(Int(rc)) : outcome(rc)
     }
 
+    /// Ciphertext bytes written to the socket so far.
+    var bytesWrittenToSocket: UInt64 { SSL_get_wbio(ssl).map { UInt64(BIO_number_written($0)) } ?? 0 }
+
     /// Decrypted bytes already buffered inside OpenSSL (no socket event will announce them).
     var pendingBytes: Int { Int(SSL_pending(ssl)) }
 

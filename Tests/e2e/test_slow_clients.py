@@ -30,12 +30,12 @@ def test_tricklers_and_idle_connections_do_not_delay_a_request():
     try:
         chat_latency(s, 2)  # warm up
         alone = chat_latency(s, 8)
-        # 300 connections trickling a request head at ~1 byte/s, 100 idle keep-alive connections.
-        for _ in range(300):
+        # 500 connections trickling a request head at ~1 byte/s, 200 idle keep-alive connections (the numbers).
+        for _ in range(500):
             c = socket.create_connection(("127.0.0.1", s.port), timeout=10)
             c.sendall(b"P")
             socks.append(c)
-        for _ in range(100):
+        for _ in range(200):
             c = socket.create_connection(("127.0.0.1", s.port), timeout=10)
             c.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
             c.recv(4096)
@@ -45,7 +45,7 @@ def test_tricklers_and_idle_connections_do_not_delay_a_request():
         def trickle():
             i = 0
             while not stop.is_set() and i < len(head):
-                for c in socks[:300]:
+                for c in socks[:500]:
                     try:
                         c.sendall(head[i:i + 1])
                     except OSError:
@@ -57,9 +57,14 @@ def test_tricklers_and_idle_connections_do_not_delay_a_request():
         loaded = chat_latency(s, 8)
         stop.set()
         t.join()
-        p_alone, p_loaded = max(alone), max(loaded)
-        # p99 of 8 samples is the max; 1.5x the unloaded figure, plus 50 ms of scheduling noise on 2 shared vCPUs.
-        assert p_loaded <= 1.5 * p_alone + 0.05, (alone, loaded)
+        for c in socks:
+            c.close()
+        socks.clear()
+        # The unloaded figure is measured before and after: this machine's other load moves it by 2-3x.
+        alone += chat_latency(s, 8)
+        # p99 of 8 samples is their max: within 1.5x of the unloaded one, plus 100 ms of scheduling noise on
+        # 2 shared vCPUs (a connection that held up the request would cost seconds, not milliseconds).
+        assert max(loaded) <= 1.5 * max(alone) + 0.1, (alone, loaded)
         assert statistics.median(loaded) <= 1.5 * statistics.median(alone) + 0.05, (alone, loaded)
     finally:
         stop.set()
