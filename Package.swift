@@ -40,7 +40,11 @@ let package = Package(
                                               .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict),
         .target(name: "OpenAIAPI", dependencies: ["JSON"], swiftSettings: strict),
-        .target(name: "HTTPServer", dependencies: [.product(name: "Logging", package: "swift-log")], swiftSettings: strict),
+        // zlib (gzip bodies) and OpenSSL (TLS) for the HTTP server, from the system (scripts/install-deps.sh).
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+        .target(name: "HTTPServer", dependencies: ["CZlib", "COpenSSL", .product(name: "Logging", package: "swift-log")],
+                swiftSettings: strict),
         .target(name: "Server", dependencies: ["HTTPServer", "OpenAIAPI", "JSON", "Engine", "Model", "Scheduling", "ChatTemplate", "Tokenizer",
                                               .product(name: "Logging", package: "swift-log"),
                                               .product(name: "Metrics", package: "swift-metrics"),

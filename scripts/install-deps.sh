@@ -2,7 +2,8 @@
 # Installs the Debian packages Sputnik builds against, when any is missing (run as root, or with sudo available).
 set -euo pipefail
 need=()
-for p in libopenblas-dev libssl-dev zlib1g-dev pkg-config python3-venv unzip; do
+# openssl and curl: the TLS tests make their certificates with the openssl tool and fetch with curl --cacert.
+for p in libopenblas-dev libssl-dev zlib1g-dev pkg-config python3-venv unzip openssl curl; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
 done
 # python3-venv is Debian's; a python3 that already has a working venv module needs no package for it.

@@ -36,6 +36,9 @@ public final class EngineCore: @unchecked Sendable {
     private var nextId = 1
     private var stopping = false
     private var sharedStats = EngineStats()
+    /// Requests taken from `inbox` by the engine thread and not yet reflected in `sharedStats` (counted as not
+    /// running by `submit`).
+    private var admitting = 0
 
     /// The scheduler's limits, readable from any thread (`submit` checks requests against them).
     private let schedulerConfig: SchedulerConfig
@@ -68,6 +71,7 @@ public final class EngineCore: @unchecked Sendable {
             stopTokenIds: tokenizer.endOfGenerationIds)
         scheduler = Scheduler(config: schedulerConfig)
         sampler = Sampler(vocabSize: model.hyperparameters.vocabSize)
+        sharedStats.numFreeBlocks = scheduler.kv.pool.numFreeBlocks
     }
 
     /// The model being served.
@@ -92,6 +96,13 @@ public final class EngineCore: @unchecked Sendable {
         thread = nil
     }
 
+    /// Requests submitted and not finished: queued, waiting or running (0 on an idle engine).
+    public var unfinishedCount: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return inbox.count + admitting + sharedStats.numRunning + sharedStats.numWaiting
+    }
+
     /// Current load.
     public var stats: EngineStats {
         lock.lock()
@@ -101,8 +112,8 @@ public final class EngineCore: @unchecked Sendable {
 
     /// Queues a request.
     /// - Throws: `EngineError.contextLengthExceeded` when the prompt plus `maxNewTokens` does not fit the context
-    ///   (the scheduler's `SchedulerConfig.completionBudget` decides), `.queueFull` beyond `maxQueuedRequests`
-    ///   waiting requests, `.emptyPrompt`, `.shuttingDown`.
+    ///   (the scheduler's `SchedulerConfig.completionBudget` decides), `.queueFull` when more than `maxQueuedRequests`
+    ///   requests would wait for a free slot or KV room, `.emptyPrompt`, `.shuttingDown`.
     public func submit(_ request: GenerationRequest,
                        onEvent: @escaping @Sendable (GenerationEvent) -> Void) throws -> GenerationHandle {
         guard !request.promptTokens.isEmpty else { throw EngineError.emptyPrompt }
@@ -117,12 +128,25 @@ public final class EngineCore: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         guard !stopping else { throw EngineError.shuttingDown }
-        guard inbox.count + sharedStats.numWaiting < config.maxQueuedRequests else { throw EngineError.queueFull(limit: config.maxQueuedRequests) }
+        guard requestsWaitingForRoom(including: request) <= config.maxQueuedRequests else {
+            throw EngineError.queueFull(limit: config.maxQueuedRequests)
+        }
         let id = nextId
         nextId += 1
         inbox.append((id, request, onEvent))
         lock.signal()
         return GenerationHandle(id: id, engine: self)
+    }
+
+    /// How many requests would wait for a sequence slot or KV room if `request` joined now, itself included:
+    /// the requests not yet running (queued ones and `request`) beyond what the free slots and the free KV blocks
+    /// can start at once. Requests that are about to run are not waiting. Called with `lock` held.
+    private func requestsWaitingForRoom(including request: GenerationRequest) -> Int {
+        let notRunning = inbox.count + admitting + sharedStats.numWaiting + 1
+        let freeSlots = max(0, config.maxNumSeqs - sharedStats.numRunning)
+        let blocksPerRequest = max(1, (request.promptTokens.count + 1 + config.blockSize - 1) / config.blockSize)
+        let startable = min(freeSlots, sharedStats.numFreeBlocks / blocksPerRequest)
+        return max(0, notRunning - startable)
     }
 
     func cancel(_ id: Int) {
@@ -142,6 +166,7 @@ public final class EngineCore: @unchecked Sendable {
             let cancelled = cancellations
             let stop = stopping
             inbox.removeAll()
+            admitting = newRequests.count
             cancellations.removeAll()
             lock.unlock()
 
@@ -228,6 +253,8 @@ public final class EngineCore: @unchecked Sendable {
         sharedStats.numWaiting = scheduler.numWaiting
         sharedStats.kvCacheUsage = scheduler.kvCacheUsage
         sharedStats.numPreemptions = scheduler.numPreemptions
+        sharedStats.numFreeBlocks = scheduler.kv.pool.numFreeBlocks
+        admitting = 0
         lock.unlock()
     }
 }

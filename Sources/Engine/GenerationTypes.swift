@@ -57,7 +57,7 @@ public enum EngineError: Error, Equatable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .queueFull(let l): return "the server is busy: \(l) requests are already waiting"
+        case .queueFull(let l): return "the server is busy: \(l) requests are already waiting for a free slot"
         case .contextLengthExceeded(let p, let m, let l):
             return "This model's maximum context length is \(l) tokens. However, you requested \(m > Int.max - p ? Int.max : p + m) tokens "
                 + "(\(p) in the messages, \(m) in the completion). Please reduce the length of the messages or completion."
@@ -81,7 +81,8 @@ public struct EngineConfig: Sendable {
     public var blockSize: Int
     /// KV blocks in the pool; by default enough for `contextSize` × `maxNumSeqs` tokens.
     public var numBlocks: Int
-    /// Most requests waiting for a slot before new ones get `queueFull` (`--max-queued-requests`).
+    /// Most requests waiting because no sequence slot or KV room is free before new ones get `queueFull`
+    /// (`--max-queued-requests`; 0: never wait, refuse what cannot start at once).
     public var maxQueuedRequests: Int
     /// Reuse the KV of identical prompt prefixes (`--enable-prefix-caching`, on by default).
     public var enablePrefixCaching = true
@@ -110,6 +111,8 @@ public struct EngineStats: Sendable, Equatable {
     public var requestsFinished = 0
     /// Prompt tokens served from the prefix cache.
     public var cachedTokensTotal = 0
+    /// KV blocks free (cached ones included) after the last engine step.
+    public var numFreeBlocks = 0
 
     /// All counts zero (an idle engine that has served nothing).
     public static let zero = EngineStats()

@@ -191,7 +191,7 @@ public final class GGUFFile: @unchecked Sendable {
         let kvCount = try r.readCount("metadata count")
         var metadata: [String: GGUFValue] = [:]
         var keys: [String] = []
-        keys.reserveCapacity(kvCount)
+        keys.reserveCapacity(min(kvCount, 4096))
         for _ in 0..<kvCount {
             let key = try r.readString("metadata key")
             let rawType: UInt32 = try r.read("type of '\(key)'")
@@ -209,7 +209,7 @@ public final class GGUFFile: @unchecked Sendable {
             alignment = v
         }
         var tensors: [GGUFTensorInfo] = []
-        tensors.reserveCapacity(tensorCount)
+        tensors.reserveCapacity(min(tensorCount, 4096))
         for _ in 0..<tensorCount {
             let name = try r.readString("tensor name")
             let nDims: UInt32 = try r.read("dimensions of '\(name)'")
@@ -220,7 +220,7 @@ public final class GGUFFile: @unchecked Sendable {
             var elements = 1
             for _ in 0..<nDims {
                 let d: UInt64 = try r.read("shape of '\(name)'")
-                guard d < (1 << 40) else { throw GGUFError.corrupt(path: r.path, what: "tensor '\(name)' dimension \(d)") }
+                guard d >= 1, d < (1 << 40) else { throw GGUFError.corrupt(path: r.path, what: "tensor '\(name)' dimension \(d)") }
                 // The element count is checked here, once, so `elementCount` and `byteCount` cannot overflow later.
                 let (product, overflow) = elements.multipliedReportingOverflow(by: Int(d))
                 guard !overflow, product < (1 << 50) else {
@@ -245,6 +245,11 @@ public final class GGUFFile: @unchecked Sendable {
         let dataOffset = (r.pos + alignment - 1) / alignment * alignment
         for t in tensors where dataOffset + t.offset + t.byteCount > r.size {
             throw GGUFError.truncated(path: r.path, what: "data of tensor '\(t.name)'")
+        }
+        // Tensor data may not overlap (a changed type id or shape makes a tensor run into the next one).
+        let byOffset = tensors.sorted { $0.offset < $1.offset }
+        for (a, b) in zip(byOffset, byOffset.dropFirst()) where a.offset + a.byteCount > b.offset {
+            throw GGUFError.corrupt(path: r.path, what: "data of tensor '\(a.name)' (\(a.type), \(a.dimensions)) runs into tensor '\(b.name)'")
         }
         return Parsed(version: version, metadata: metadata, keys: keys, tensors: tensors,
                       alignment: alignment, dataOffset: dataOffset)
@@ -313,7 +318,7 @@ private struct Reader {
             }
             let count = try readCount("length of array '\(key)'")
             var out: [GGUFValue] = []
-            out.reserveCapacity(count)
+            out.reserveCapacity(min(count, 1 << 16))   // the count is bounded by the file, not by memory
             for _ in 0..<count { out.append(try readValue(et, key: key, depth: depth + 1)) }
             return .array(et, out)
         }

@@ -232,7 +232,15 @@ struct ConnectionStateMachine: Sendable {
                 phase = .awaitingExpectation
                 actions.append(.checkExpectation(head))
                 return actions
-            case .request(let req):
+            case .request(let raw):
+                let req: HTTPRequest
+                switch GzipCodec.decodeBody(of: raw, limit: config.maxBodyBytes) {
+                case .success(let decoded): req = decoded
+                case .failure(let e):
+                    messageStart = nil
+                    actions.append(.write(HTTPResponseWriter.errorResponse(e, close: true, render: config)))
+                    return actions + enterClosingAfterFlush(now: now)
+                }
                 messageStart = nil
                 inFlight = true
                 // Not a request timeout: a periodic check for a client that stops reading the response.

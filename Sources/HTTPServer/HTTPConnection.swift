@@ -38,8 +38,17 @@ final class HTTPConnection: @unchecked Sendable {
     private var scratch = [UInt8](repeating: 0, count: 16 * 1024)
     /// Bytes of parser-held input currently counted in `budget`.
     private var inputCharged = 0
-    /// The kernel's send-queue length (TIOCOUTQ) at the last timer check.
-    private var kernelQueued: Int32 = 0
+    /// Bytes handed to the kernel so far (ciphertext with TLS), and how many of them the client had taken
+    /// (handed minus the kernel's send queue, TIOCOUTQ) at the last timer check: only the client taking bytes
+    /// is write progress, not the kernel buffering them.
+    private var plainBytesHanded: UInt64 = 0
+    private var deliveredAtLastCheck: UInt64 = 0
+    /// The TLS session when the server speaks HTTPS (nil: plain TCP).
+    private let tls: TLSSession?
+    /// When the TLS handshake must be complete (`headerTimeout` after accept).
+    private var handshakeDeadline = 0.0
+    /// A TLS write asked for input first (rare: a key update); the next readable event retries the write.
+    private var writeWantsRead = false
 
     // Guarded by `lock`.
     private let lock = Lock()
@@ -62,6 +71,7 @@ final class HTTPConnection: @unchecked Sendable {
         self.onClosed = onClosed
         self.queue = DispatchQueue(label: "sputnik.http.conn.\(fd)", target: .global())
         self.machine = ConnectionStateMachine(config: config, now: HTTPConnection.now())
+        self.tls = config.tls.flatMap { TLSSession(context: $0, fd: fd) }
     }
 
     /// Monotonic time in seconds.
@@ -87,13 +97,115 @@ final class HTTPConnection: @unchecked Sendable {
             timer = t
             t.resume()
             rs.resume()
+            if config.tls != nil && tls == nil {
+                closeNow(reason: "cannot create a TLS session")
+                return
+            }
             if let reject {
                 perform(machine.rejected(now: HTTPConnection.now(), message: reject))
             } else {
                 perform(machine.started(now: HTTPConnection.now()))
             }
+            if tls != nil && !closed {
+                // The handshake comes first, bounded like a request head (slowloris over TLS).
+                handshakeDeadline = HTTPConnection.now() + config.headerTimeout
+                timer?.schedule(deadline: .now() + config.headerTimeout)
+            }
         }
     }
+
+    // MARK: TLS
+
+    /// Advances the TLS handshake; once it completes, serves whatever is already due. On `queue`.
+    private func advanceHandshake() {
+        guard let tls, !closed else { return }
+        switch tls.handshake() {
+        case .done:
+            handleTimer()    // re-arms the machine's own timer in place of the handshake deadline
+            if closed { return }
+            if outIndex < out.count { flush() } else { suspendWriteSource() }
+            if !closed { handleReadable() }
+        case .wantRead:
+            suspendWriteSource()
+        case .wantWrite:
+            armWriteSource()
+        case .closed:
+            closeNow(reason: "client closed during the TLS handshake")
+        case .failed(let why):
+            logger.debug("TLS handshake failed: \(why)")
+            closeNow(reason: "TLS handshake failed")
+        }
+    }
+
+    private func suspendWriteSource() {
+        if writeActive, let ws = writeSource { ws.suspend(); writeActive = false }
+    }
+
+    /// One read from the socket (through TLS when on).
+    private enum ReadResult { case data(Int), endOfInput, again, failed(String) }
+
+    private func receive() -> ReadResult {
+        if let tls {
+            switch scratch.withUnsafeMutableBytes({ tls.read(into: $0) }) {
+            case .done(let n): return .data(n)
+            case .wantRead: return .again
+            case .wantWrite:
+                armWriteSource()
+                return .again
+            case .closed: return .endOfInput
+            case .failed(let why): return .failed(why)
+            }
+        }
+        while true {
+            let n = scratch.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n > 0 { return .data(n) }
+            if n == 0 { return .endOfInput }
+            let e = errno
+            if e == EINTR { continue }
+            if e == EAGAIN || e == EWOULDBLOCK { return .again }
+            return .failed("recv errno \(e)")
+        }
+    }
+
+    /// One write of queued output from `outIndex` (through TLS when on): bytes taken, nil to wait (the right
+    /// source is armed), or a failure.
+    private func transmit() -> Result<Int?, HTTPServerError> {
+        if let tls {
+            let outcome = out.withUnsafeBytes { raw in tls.write(UnsafeRawBufferPointer(rebasing: raw[outIndex...])) }
+            switch outcome {
+            case .done(let n): return .success(n)
+            case .wantWrite:
+                armWriteSource()
+                return .success(nil)
+            case .wantRead:
+                writeWantsRead = true
+                suspendWriteSource()
+                return .success(nil)
+            case .closed: return .failure(.tls("client closed the TLS session"))
+            case .failed(let why): return .failure(.tls(why))
+            }
+        }
+        while true {
+            let n = out.withUnsafeBytes { raw -> Int in
+                #if canImport(Glibc)
+                return send(fd, raw.baseAddress! + outIndex, raw.count - outIndex, Int32(MSG_NOSIGNAL))
+                #else
+                return send(fd, raw.baseAddress! + outIndex, raw.count - outIndex, 0)
+                #endif
+            }
+            if n > 0 { return .success(n) }
+            let e = errno
+            if n < 0 && e == EINTR { continue }
+            if n < 0 && (e == EAGAIN || e == EWOULDBLOCK) {
+                armWriteSource()
+                return .success(nil)
+            }
+            return .failure(.socket(call: "send", errno: e))
+        }
+    }
+
+    /// Later responses close the connection (server draining).
+    func markStopping() { lock.withLock { stopping = true } }
 
     /// Closes the connection (server stop). A pending response's `onClose` fires.
     func shutdownFromServer() {
@@ -131,7 +243,10 @@ final class HTTPConnection: @unchecked Sendable {
                 if !readSuspended, let rs = readSource { rs.suspend(); readSuspended = true }
             case .resumeReading:
                 if readSuspended, let rs = readSource { rs.resume(); readSuspended = false }
+                // Bytes OpenSSL already decrypted raise no socket event: read them now.
+                if let tls, tls.pendingBytes > 0 { queue.async { [weak self] in self?.handleReadable() } }
             case .shutdownWrite:
+                tls?.shutdown()
                 shutdown(fd, Int32(SHUT_WR))
             case .setTimer(let deadline):
                 if let deadline {
@@ -160,28 +275,42 @@ final class HTTPConnection: @unchecked Sendable {
         }
     }
 
-    /// Appends response bytes to the socket queue; output becoming pending starts the write-stall clock.
+    /// Appends response bytes to the socket queue; output becoming pending (nothing queued here or in the
+    /// kernel before) starts the write-stall clock.
     private func appendOutput(_ bytes: [UInt8]) {
-        if outIndex == out.count && !bytes.isEmpty { machine.outputProgressed(now: HTTPConnection.now()) }
+        if outIndex == out.count && !bytes.isEmpty && kernelQueueLength() == 0 { machine.outputProgressed(now: HTTPConnection.now()) }
         out.append(contentsOf: bytes)
     }
 
+    /// Bytes in the kernel's send queue not yet acknowledged by the client (0 where TIOCOUTQ is unknown).
+    private func kernelQueueLength() -> Int {
+        #if canImport(Glibc)
+        var queued: Int32 = 0
+        if ioctl(fd, UInt(TIOCOUTQ), &queued) == 0 { return Int(queued) }
+        #endif
+        return 0
+    }
+
     /// The connection timer fired: tells the machine whether output is still pending, here or in the kernel's
-    /// send queue (bytes the client has not taken yet), and counts a shrinking kernel queue as progress.
+    /// send queue (bytes the client has not taken yet), and counts bytes the client took since the last check
+    /// as progress (a client that stops reading makes none, however much the kernel buffers).
     private func handleTimer() {
         guard !closed else { return }
         let now = HTTPConnection.now()
-        var pending = outIndex < out.count
-        #if canImport(Glibc)
-        var queued: Int32 = 0
-        if ioctl(fd, UInt(TIOCOUTQ), &queued) == 0 {
-            if queued > 0 { pending = true }
-            if queued != kernelQueued {
-                if queued < kernelQueued { machine.outputProgressed(now: now) }
-                kernelQueued = queued
-            }
+        if let tls, !tls.established {
+            if now >= handshakeDeadline { return closeNow(reason: "TLS handshake not completed in time") }
+            timer?.schedule(deadline: .now() + (handshakeDeadline - now))
+            return
         }
-        #endif
+        var pending = outIndex < out.count
+        let queued = UInt64(kernelQueueLength())
+        if queued > 0 { pending = true }
+        let handed = tls?.bytesWrittenToSocket ?? plainBytesHanded
+        let delivered = handed >= queued ? handed - queued : 0
+        if delivered > deliveredAtLastCheck {
+            deliveredAtLastCheck = delivered
+            machine.outputProgressed(now: now)
+        }
         perform(machine.timerFired(now: now, outputPending: pending))
     }
 
@@ -189,27 +318,34 @@ final class HTTPConnection: @unchecked Sendable {
 
     private func handleReadable() {
         guard !closed else { return }
+        if let tls, !tls.established { return advanceHandshake() }
+        if writeWantsRead {
+            writeWantsRead = false
+            flush()
+            if closed { return }
+        }
         for _ in 0..<16 {
             if machine.readsInput && budget.isSpent {
                 // Out of buffer memory server-wide: do not take in more (the machine pauses or answers 503).
                 perform(machine.inputOverBudget(now: HTTPConnection.now()))
                 return
             }
-            let n = scratch.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n > 0 {
+            switch receive() {
+            case .data(let n):
                 perform(machine.received(scratch[0..<n], now: HTTPConnection.now()))
                 if closed || readSuspended { return }
-            } else if n == 0 {
+            case .endOfInput:
                 perform(machine.endOfInput(outputPending: outIndex < out.count, now: HTTPConnection.now()))
                 return
-            } else {
-                let e = errno
-                if e == EINTR { continue }
-                if e == EAGAIN || e == EWOULDBLOCK { return }
-                perform(machine.socketFailed("recv errno \(e)"))
+            case .again:
+                return
+            case .failed(let why):
+                perform(machine.socketFailed(why))
                 return
             }
         }
+        // Still more to read: a plain socket stays readable, but bytes OpenSSL holds raise no event.
+        if let tls, tls.pendingBytes > 0 { queue.async { [weak self] in self?.handleReadable() } }
     }
 
     // MARK: writing
@@ -253,35 +389,26 @@ final class HTTPConnection: @unchecked Sendable {
 
     /// Writes as much queued output as the socket takes. On `queue`.
     private func flush() {
+        if let tls, !tls.established { return advanceHandshake() }
         while outIndex < out.count {
-            let n = out.withUnsafeBytes { raw -> Int in
-                #if canImport(Glibc)
-                return send(fd, raw.baseAddress! + outIndex, raw.count - outIndex, Int32(MSG_NOSIGNAL))
-                #else
-                return send(fd, raw.baseAddress! + outIndex, raw.count - outIndex, 0)
-                #endif
-            }
-            if n > 0 {
-                outIndex += n
+            switch transmit() {
+            case .success(let taken?):
+                outIndex += taken
+                plainBytesHanded &+= UInt64(taken)
                 lock.withLock {
-                    buffered -= n
-                    budget.add(-n)
+                    buffered -= taken
+                    budget.add(-taken)
                 }
-                machine.outputProgressed(now: HTTPConnection.now())
-            } else {
-                let e = errno
-                if n < 0 && e == EINTR { continue }
-                if n < 0 && (e == EAGAIN || e == EWOULDBLOCK) {
-                    armWriteSource()
-                    return
-                }
-                perform(machine.socketFailed("send errno \(e)"))
+            case .success(nil):
+                return    // the socket is full: the write source (or, for TLS, the next read) resumes
+            case .failure(let e):
+                perform(machine.socketFailed("\(e)"))
                 return
             }
         }
         out.removeAll(keepingCapacity: out.count <= 256 * 1024)
         outIndex = 0
-        if writeActive, let ws = writeSource { ws.suspend(); writeActive = false }
+        suspendWriteSource()
         current?.drained()
         let next = machine.outputFlushed(now: HTTPConnection.now())
         if !next.isEmpty { perform(next) }

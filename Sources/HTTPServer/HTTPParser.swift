@@ -20,7 +20,7 @@
 
 /// A malformed or over-limit request, with the status to answer and a human-readable reason. A value carried by
 /// `HTTPParserAction.error` and answered on the wire, never thrown (the module's thrown errors are `HTTPServerError`).
-public struct HTTPParseError: Sendable, Equatable, CustomStringConvertible {
+public struct HTTPParseError: Error, Sendable, Equatable, CustomStringConvertible {
     /// HTTP status: 400, 408, 413, 417, 431, 501 or 505.
     public let status: Int
     /// Reason shown to the client in the JSON error body.

@@ -17,6 +17,7 @@ public final class HTTPResponder: @unchecked Sendable {
     private var writableCallbacks: [@Sendable () -> Void] = []
     private var chunked = true
     private var closeAfterStream = false
+    private var common: [(String, String)] = []
 
     init(request: HTTPRequest, connection: HTTPConnection) {
         self.request = request
@@ -24,6 +25,13 @@ public final class HTTPResponder: @unchecked Sendable {
     }
 
     private var isHead: Bool { request.method == "HEAD" }
+
+    /// Fields added to whichever response this responder sends (e.g. the application's CORS fields), unless the
+    /// response sets a field of the same name itself. Set it before answering.
+    public var commonHeaders: [(String, String)] {
+        get { lock.withLock { common } }
+        set { lock.withLock { common = newValue } }
+    }
 
     /// Whether the connection will close after this response.
     private func closesAfter(_ headers: [(String, String)]) -> Bool {
@@ -36,6 +44,13 @@ public final class HTTPResponder: @unchecked Sendable {
         var h = headers.filter {
             let n = $0.0.lowercased()
             return n != "content-length" && n != "transfer-encoding" && n != "connection"
+        }
+        for c in commonHeaders {
+            if let i = h.firstIndex(where: { $0.0.lowercased() == c.0.lowercased() }) {
+                if c.0.lowercased() == "vary" { h[i].1 += ", " + c.1 }   // list-valued: merge
+            } else {
+                h.append(c)
+            }
         }
         if let framing { h.append(framing) }
         if close { h.append(("Connection", "close")) } else if request.version == "HTTP/1.0" { h.append(("Connection", "keep-alive")) }
@@ -64,10 +79,21 @@ public final class HTTPResponder: @unchecked Sendable {
     /// - Returns: true when the response was taken (it is dropped if the client is gone). false when head plus
     ///   body exceed `maxResponseBytes`: nothing was sent and the request is still unanswered, so the caller
     ///   must answer it (e.g. with a small error).
+    ///
+    /// A body of at least `GzipCodec.minimumCompressedBytes` (1 KiB) to a request that accepts gzip
+    /// (`Accept-Encoding`, RFC 9110 §12.5.3) is sent gzip-compressed with `Content-Encoding: gzip` and
+    /// `Vary: Accept-Encoding`, unless `headers` already name a `Content-Encoding`.
     public func trySend(status: Int, headers: [(String, String)], body: [UInt8]) -> Bool {
         lock.withLock { precondition(!started, "HTTPResponder: response already started") }
         let close = closesAfter(headers)
         let noBody = status == 204 || status == 304 || (100..<200).contains(status)
+        var headers = headers, body = body
+        if !noBody, body.count >= GzipCodec.minimumCompressedBytes, GzipCodec.accepts(request.headers),
+           !headers.contains(where: { $0.0.lowercased() == "content-encoding" }),
+           let compressed = GzipCodec.compress(body) {
+            body = compressed
+            headers += [("Content-Encoding", "gzip"), ("Vary", "Accept-Encoding")]
+        }
         let fields = headFields(headers, framing: noBody ? nil : ("Content-Length", String(body.count)), close: close)
         var bytes = HTTPResponseWriter.head(status: status, headers: fields)
         let sendsBody = !isHead && !noBody

@@ -92,6 +92,9 @@ public final class HTTPServer: @unchecked Sendable {
         let fd = socket(family, SOCK_STREAM, 0)
         #endif
         guard fd >= 0 else { throw HTTPServerError.socket(call: "socket", errno: errno) }
+        // A peer that resets while OpenSSL writes (it uses write(2), not send with MSG_NOSIGNAL) must give EPIPE,
+        // not kill the process.
+        signal(SIGPIPE, SIG_IGN)
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
         let bound = withUnsafePointer(to: &storage) {
@@ -127,6 +130,21 @@ public final class HTTPServer: @unchecked Sendable {
         src.resume()
         logger.info("HTTP server listening on \(configuration.host):\(port)")
         return port
+    }
+
+    /// Stops accepting new connections (the listening socket closes) while the open ones keep being served;
+    /// their responses from now on carry `Connection: close`. Used to drain before `stop()`. Idempotent.
+    public func stopAccepting() {
+        let (src, conns): (DispatchSourceRead?, [HTTPConnection]) = lock.withLock {
+            let s = acceptSource
+            if acceptPaused { s?.resume() }
+            acceptPaused = false
+            acceptSource = nil
+            listenFD = -1
+            return (s, Array(connections.values))
+        }
+        src?.cancel()
+        for c in conns { c.markStopping() }
     }
 
     /// Stops accepting and closes every connection (pending responders see `onClose`). Idempotent.

@@ -219,6 +219,9 @@ public struct HTTPServerConfiguration: Sendable {
     public var lingerTimeout: Double = 2
     /// Value of `Retry-After` (seconds) in the 503 sent when `maxConnections` or `maxBufferedBytesTotal` is reached.
     public var retryAfterSeconds = 1
+    /// TLS: when set, every connection is HTTPS (a client that does not complete a TLS handshake within
+    /// `headerTimeout` seconds, or speaks plain HTTP, is closed). nil: plain HTTP.
+    public var tls: TLSContext?
     /// Renders the errors the transport answers by itself (malformed requests, limits, timeouts, overload, an
     /// oversized response): `(status, message, code)` → `(Content-Type, body)`. The default is plain text; the
     /// application sets its API's error shape here (this module knows nothing of it).
@@ -238,6 +241,8 @@ public enum HTTPServerError: Error, Sendable, Equatable, CustomStringConvertible
     case socket(call: String, errno: Int32)
     /// `start()` was called twice.
     case alreadyStarted
+    /// The TLS context could not be set up (the message names the file and OpenSSL's reason).
+    case tls(String)
 
     /// Human-readable summary for logs and error messages.
     public var description: String {
@@ -245,6 +250,7 @@ public enum HTTPServerError: Error, Sendable, Equatable, CustomStringConvertible
         case .invalidAddress(let h): return "cannot bind to address '\(h)': not a numeric IPv4/IPv6 address"
         case .socket(let call, let e): return "\(call) failed: \(String(cString: strerror(e))) (errno \(e))"
         case .alreadyStarted: return "the server is already started"
+        case .tls(let m): return m
         }
     }
 }

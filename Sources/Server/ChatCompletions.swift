@@ -27,6 +27,10 @@ extension SputnikServer {
         }
     }
 
+    /// The answer to a request the engine aborted while its client was still there (server shutdown).
+    static let abortedError = APIError(status: 503, message: "The server is shutting down; the request was aborted.",
+                                       type: "server_error", code: "server_shutting_down")
+
     static func randomId() -> String {
         let chars = Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
         return String((0..<24).map { _ in chars.randomElement()! })
@@ -40,7 +44,8 @@ extension SputnikServer {
                 switch event {
                 case .text(let t, _): collected.text += t
                 case .finished(let reason, let usage):
-                    guard reason != .abort else { return }
+                    // Aborted: the client left (the answer is dropped) or the server stopped (it gets a 503).
+                    guard reason != .abort else { return self?.sendError(res, Self.abortedError) ?? () }
                     let body = ChatCompletionResponse(
                         id: id, created: created, model: modelId,
                         choices: [.init(content: collected.text, finishReason: Self.apiReason(reason))],
@@ -72,7 +77,11 @@ extension SputnikServer {
                 case .text(let t, _):
                     if !t.isEmpty { sse.send(data: chunk(.init(content: t))) }
                 case .finished(let reason, let usage):
-                    guard reason != .abort else { return sse.finish() }
+                    guard reason != .abort else {
+                        // The client left (nothing reaches it) or the server stopped: end with an error event.
+                        sse.send(data: String(decoding: Self.abortedError.encoded(), as: UTF8.self))
+                        return sse.finish()
+                    }
                     sse.send(data: chunk(.init(finishReason: Self.apiReason(reason))))
                     if includeUsage {
                         let u = Usage(promptTokens: usage.promptTokens, completionTokens: usage.completionTokens,
@@ -86,7 +95,7 @@ extension SputnikServer {
             }
             // Headers and the role chunk go out once the request is accepted.
             gate.open {
-                sse.start(extraHeaders: Self.corsHeaders)
+                sse.start()
                 sse.send(data: chunk(.init(role: "assistant", content: "")))
             }
             res.onClose { handle.cancel() }

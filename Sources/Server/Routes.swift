@@ -6,10 +6,10 @@ import OpenAIAPI
 /// `/v1/x` and `/x` are the same route (clients use both). Paths are matched on the raw request path.
 extension SputnikServer {
     /// The route table: `(method, path, open, handler)`. `open` routes answer without the API key (load
-    /// balancers' health checks, Prometheus scrapes). Each path is served at `/v1/x` and at `/x`.
+    /// balancers' health checks; `/metrics` too with `--metrics-no-auth`). `AccessControl.swift` holds the rule. Each path is served at `/v1/x` and at `/x`.
     static let routeTable: [(method: String, path: String, open: Bool, handle: @Sendable (SputnikServer) -> (HTTPRequest, HTTPResponder) -> Void)] = [
         ("GET", "/health", true, { $0.handleHealth }),
-        ("GET", "/metrics", true, { $0.handleMetrics }),
+        ("GET", "/metrics", false, { $0.handleMetrics }),  // open only with --metrics-no-auth
         ("GET", "/models", false, { $0.handleModels }),
         ("POST", "/chat/completions", false, { $0.handleChatCompletion }),
         ("POST", "/tokenize", false, { $0.handleTokenize }),
@@ -23,18 +23,18 @@ extension SputnikServer {
         for r in routeTable {
             for path in [r.path, "/v1" + r.path] {
                 router.add(r.method, path) { [unowned server] req, _, res in r.handle(server)(req, res) }
-                if r.open { open.insert(path) }
+                if r.open || (r.path == "/metrics" && server.options.metricsNoAuth) { open.insert(path) }
             }
         }
         return (router, open)
     }
 
-    /// Dispatches one request: CORS preflight, API key, route lookup (404 / 405 with `Allow`), handler.
+    /// Dispatches one request: CORS fields, the shared access rules (`AccessControl.swift`: origin, API key,
+    /// serving phase), CORS preflight, route lookup (404 / 405 with `Allow`), handler.
     func route(_ req: HTTPRequest, _ res: HTTPResponder) {
+        res.commonHeaders = corsHeaders(req)
+        if let e = admissionError(req) { return sendError(res, e) }
         if req.method == "OPTIONS" { return sendCORSPreflight(res) }
-        if !router.open.contains(req.path), let key = options.apiKey, !authorized(req, key) {
-            return sendError(res, APIError.authentication("Invalid or missing API key. Send 'Authorization: Bearer <key>'."))
-        }
         switch router.router.match(method: req.method, path: req.path) {
         case .found(let handler, let parameters):
             handler(req, parameters, res)
@@ -48,8 +48,13 @@ extension SputnikServer {
         }
     }
 
+    /// 200 `{"status":"ok"}` when ready; 503 `{"status":"loading"}` / `{"status":"draining"}` otherwise.
     func handleHealth(_ req: HTTPRequest, _ res: HTTPResponder) {
-        sendJSON(res, 200, Array(#"{"status":"ok"}"#.utf8))
+        switch phase {
+        case .ready: sendJSON(res, 200, Array(#"{"status":"ok"}"#.utf8))
+        case .loading: sendJSON(res, 503, Array(#"{"status":"loading"}"#.utf8), extra: [("Retry-After", "1")])
+        case .draining: sendJSON(res, 503, Array(#"{"status":"draining"}"#.utf8), extra: [("Retry-After", "1")])
+        }
     }
 
     func handleMetrics(_ req: HTTPRequest, _ res: HTTPResponder) {
@@ -60,24 +65,5 @@ extension SputnikServer {
     func handleModels(_ req: HTTPRequest, _ res: HTTPResponder) {
         let list = ModelList(data: [ModelCard(id: modelId, created: created, ownedBy: "sputnik")])
         sendJSON(res, 200, list.encoded())
-    }
-
-    /// `Authorization: Bearer <key>`, compared in constant time.
-    private func authorized(_ req: HTTPRequest, _ key: String) -> Bool {
-        guard let h = req.headers["authorization"] else { return false }
-        let parts = h.split(separator: " ", maxSplits: 1)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return false }
-        let a = Array(parts[1].utf8), b = Array(key.utf8)
-        var diff = a.count ^ b.count
-        for i in 0..<min(a.count, b.count) { diff |= Int(a[i] ^ b[i]) }
-        return diff == 0
-    }
-
-    private func sendCORSPreflight(_ res: HTTPResponder) {
-        res.send(status: 204, headers: Self.corsHeaders + [
-            ("Access-Control-Allow-Methods", "GET, POST, OPTIONS"),
-            ("Access-Control-Allow-Headers", "Authorization, Content-Type"),
-            ("Access-Control-Max-Age", "86400"),
-        ], body: [])
     }
 }

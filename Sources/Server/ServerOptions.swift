@@ -24,7 +24,8 @@ public struct ServerOptions: Sendable {
     public var enablePrefixCaching = true
     /// Copy/repack quantized weights into huge-page memory at load (`--repack`, default); false: `--no-repack`.
     public var repackWeights = true
-    /// When set, every /v1 route requires `Authorization: Bearer <apiKey>`.
+    /// When set, every route requires `Authorization: Bearer <apiKey>` except `/health`, CORS preflights and,
+    /// with `metricsNoAuth`, `/metrics`.
     public var apiKey: String?
     /// A Jinja file that replaces the GGUF's `tokenizer.chat_template`.
     public var chatTemplatePath: String?
@@ -33,8 +34,22 @@ public struct ServerOptions: Sendable {
     /// `--scheduling-policy` (vLLM's flag): "fcfs" (default: a request's `priority` must be 0 or absent) or
     /// "priority" (requests are served by `priority`, lower first, in -100...100, then by arrival).
     public var schedulingPolicy = "fcfs"
-    /// Seconds an idle keep-alive connection is kept open.
+    /// `--timeout` (llama-server's): seconds an idle keep-alive connection is kept open, and seconds a client may
+    /// take none of its pending response bytes before it is dropped (its request aborted, its KV blocks freed).
     public var idleTimeout = 60.0
+    /// `--allowed-origins` (vLLM's name): CORS origins answered with `Access-Control-Allow-Origin`; `["*"]`
+    /// (default) allows any. With a list, other origins get 403 and every response carries `Vary: Origin`.
+    public var allowedOrigins = ["*"]
+    /// `--metrics-no-auth`: serve `/metrics` without the API key (for scrapers); off by default.
+    public var metricsNoAuth = false
+    /// `--ssl-keyfile` / `--ssl-certfile` (vLLM's names): PEM private key and certificate chain; both set → the
+    /// server speaks HTTPS only (TLS 1.2 or later).
+    public var sslKeyFile: String?
+    public var sslCertFile: String?
+    /// `--shutdown-timeout`: seconds running requests get to finish after SIGTERM before they are aborted.
+    public var shutdownTimeout = 20.0
+    /// `--max-connections`: open connections served at once; more get 503 + `Retry-After` and are closed.
+    public var maxConnections = 1024
 
     public init() {}
 
@@ -53,6 +68,12 @@ public struct ServerOptions: Sendable {
         try check(["f16", "f32"].contains(kvCacheType), "kv-cache-type", "must be f16 or f32")
         try check(["fcfs", "priority"].contains(schedulingPolicy), "scheduling-policy", "must be fcfs or priority")
         try check(maxQueuedRequests >= 0, "max-queued-requests", "must be at least 0")
+        try check((sslKeyFile == nil) == (sslCertFile == nil), "ssl-keyfile", "and --ssl-certfile must be given together")
+        try check(shutdownTimeout >= 0, "shutdown-timeout", "must be at least 0 seconds")
+        try check(maxConnections >= 1, "max-connections", "must be at least 1")
+        try check(idleTimeout > 0 && idleTimeout <= 86400, "timeout", "must be 0...86400 seconds (exclusive of 0)")
+        try check(!allowedOrigins.isEmpty && allowedOrigins.allSatisfy { !$0.isEmpty && !$0.contains(where: { $0 == "\r" || $0 == "\n" }) },
+                  "allowed-origins", "must list origins such as https://app.example or *")
     }
 }
 

@@ -14,15 +14,17 @@ public final class SputnikServer: @unchecked Sendable {
     public let options: ServerOptions
     /// Model id reported to clients.
     public let modelId: String
-    /// The loaded model, its tokenizer, prompt builder and engine.
-    public let serving: ServingModel
+    /// The loaded model, its tokenizer, prompt builder and engine (handlers run only once it is loaded:
+    /// `admissionError` answers 503 before that).
+    public var serving: ServingModel { state.withLock { $0.serving! } }
     /// The engine serving requests.
     public var engine: EngineCore { serving.engine }
     /// The model's vocabulary.
     var tokenizer: Tokenizer { serving.tokenizer }
     let created = Int(Date().timeIntervalSince1970)
     let logger: Logger
-    private var http: HTTPServer?
+    /// The loaded model (nil while loading) and the serving phase.
+    private let state = LockedState()
     /// The route table as a router, and the paths answered without the API key (set once, at the end of `init`).
     private(set) var router: (router: HTTPRouter, open: Set<String>)!
     /// Prometheus metrics served at `/metrics`.
@@ -30,12 +32,25 @@ public final class SputnikServer: @unchecked Sendable {
     /// The registry behind `/metrics`, for bootstrapping swift-metrics.
     public var metricsRegistry: PrometheusCollectorRegistry { metrics.registry }
 
-    /// Loads everything; nothing listens until `start()`.
+    /// Where the server is in its life (loading, ready, draining).
+    public var phase: ServingPhase { state.withLock { $0.phase } }
+
+    /// Checks the options and, with `loadNow` (the default), loads the model; nothing listens until `start()`.
+    /// With `loadNow: false` the caller may `start()` first (the socket then answers 503 `{"status":"loading"}`
+    /// on `/health`) and call `load()` after.
     /// - Throws: `ServerError` (bad options, model or template load failures, with the file named).
-    public init(options: ServerOptions, logger: Logger) throws {
+    public init(options: ServerOptions, logger: Logger, loadNow: Bool = true) throws {
         try options.validate()
         self.options = options
         self.logger = logger
+        modelId = options.alias ?? URL(fileURLWithPath: options.modelPath).deletingPathExtension().lastPathComponent
+        router = Self.makeRouter(self)
+        if loadNow { try load() }
+    }
+
+    /// Loads the model and, when the listener runs, starts the engine; the phase becomes `ready`.
+    /// - Throws: `ServerError.modelLoad` / `.template` naming the file and the problem.
+    public func load() throws {
         var o = ServingModel.Options(modelPath: options.modelPath, threads: options.threads)
         o.chatTemplatePath = options.chatTemplatePath
         o.kvCacheType = options.kvCacheType == "f32" ? .f32 : .f16
@@ -48,57 +63,102 @@ public final class SputnikServer: @unchecked Sendable {
         o.maxQueuedRequests = options.maxQueuedRequests
         o.enablePrefixCaching = options.enablePrefixCaching
         o.schedulingPolicy = SchedulingPolicy(rawValue: options.schedulingPolicy) ?? .fcfs
-        do { serving = try ServingModel(options: o, logger: logger) } catch {
+        let loaded: ServingModel
+        do { loaded = try ServingModel(options: o, logger: logger) } catch {
+            // Every load error names the file (the tokenizer's and the shape checks' own messages do not).
+            let path = options.modelPath
+            func named(_ m: String) -> String { m.contains(path) ? m : "\(path): \(m)" }
             switch error {
             case .template(let m): throw ServerError.template(m)
-            case .modelLoad(let m): throw ServerError.modelLoad(m)
-            default: throw ServerError.modelLoad("\(error)")
+            case .modelLoad(let m): throw ServerError.modelLoad(named(m))
+            default: throw ServerError.modelLoad(named("\(error)"))
             }
         }
-        modelId = options.alias ?? URL(fileURLWithPath: options.modelPath).deletingPathExtension().lastPathComponent
+        let listening = state.withLock { s -> Bool in
+            s.serving = loaded
+            return s.listening
+        }
+        if listening { loaded.engine.start() }
+        state.withLock { if $0.phase == .loading { $0.phase = .ready } }
         logger.info("serving \(options.modelPath) as '\(modelId)'")
-        router = Self.makeRouter(self)
     }
 
-    /// Starts the engine and the listener. - Returns: the bound port. - Throws: `HTTPServerError`.
+    /// Starts the listener (and the engine, when the model is loaded). - Returns: the bound port.
+    /// - Throws: `HTTPServerError`, or `ServerError.invalidOption` for unreadable TLS files.
     public func start() throws -> Int {
-        engine.start()
         var c = HTTPServerConfiguration()
         c.host = options.host
         c.port = options.port
         c.maxBodyBytes = options.maxBodyBytes
         c.idleTimeout = options.idleTimeout
+        c.maxConnections = options.maxConnections
         c.errorBody = { status, message, code in
             var e = status >= 500 ? APIError.internal(message) : APIError.invalidRequest(message)
             e.status = status
             e.code = code
             return ("application/json", e.encoded())
         }
-        let server = HTTPServer(configuration: c, logger: logger) { [weak self] req, res in
+        if let key = options.sslKeyFile, let cert = options.sslCertFile {
+            do { c.tls = try TLSContext(certificateFile: cert, keyFile: key) } catch {
+                throw ServerError.invalidOption("--ssl-keyfile/--ssl-certfile: \(error)")
+            }
+        }
+        let server = HTTPServer(configuration: c, logger: logger,
+                                expectation: { [weak self] req in self?.expectationAnswer(req) }) { [weak self] req, res in
             guard let self else { return res.send(status: 503, headers: [], body: []) }
             self.route(req, res)
         }
         let port = try server.start()
-        http = server
+        let loaded = state.withLock { s -> ServingModel? in
+            s.http = server
+            s.listening = true
+            return s.serving
+        }
+        loaded?.engine.start()
         return port
     }
 
-    /// Stops listening and ends the engine (unfinished requests end as aborted).
-    public func stop() {
-        http?.stop()
-        engine.shutdown()
+    /// Graceful drain (SIGTERM): stops accepting connections, answers new requests 503 (`/health` too), lets
+    /// running requests finish for up to `timeout` seconds, then stops (what is still running is aborted: a
+    /// stream ends with an error event, a whole response is a 503).
+    /// - Returns: the number of requests that were aborted.
+    @discardableResult
+    public func drain(timeout: Double) -> Int {
+        let http = state.withLock { s -> HTTPServer? in
+            s.phase = .draining
+            return s.http
+        }
+        http?.stopAccepting()
+        let deadline = Date().addingTimeInterval(timeout)
+        var busy = 0
+        repeat {
+            busy = state.withLock { $0.serving }?.engine.unfinishedCount ?? 0
+            if busy == 0 { break }
+            Thread.sleep(forTimeInterval: 0.05)
+        } while Date() < deadline
+        if busy > 0 { logger.warning("shutdown timeout: aborting \(busy) unfinished requests") }
+        stop()
+        return busy
     }
 
-    static let corsHeaders: [(String, String)] = [("Access-Control-Allow-Origin", "*")]
+    /// Stops the engine (unfinished requests end as aborted, their clients get an error) and then the listener.
+    public func stop() {
+        let (http, loaded) = state.withLock { s in (s.http, s.serving) }
+        loaded?.engine.shutdown()
+        // Let the abort answers reach the sockets before the connections close.
+        let flushBy = Date().addingTimeInterval(1)
+        while let h = http, h.bufferedBytes > 0, Date() < flushBy { Thread.sleep(forTimeInterval: 0.01) }
+        http?.stop()
+    }
 
     /// Sends a JSON body; one larger than the connection's output cap is answered with a 500 error
     /// (`response_too_large`) instead of being dropped.
     func sendJSON(_ res: HTTPResponder, _ status: Int, _ body: [UInt8], extra: [(String, String)] = []) {
-        let headers = [("Content-Type", "application/json")] + Self.corsHeaders + extra
+        let headers = [("Content-Type", "application/json")] + extra
         guard res.trySend(status: status, headers: headers, body: body) else {
             var e = APIError.internal("The response (\(body.count) bytes) exceeds the server's limit of \(res.maxResponseBytes) bytes")
             e.code = "response_too_large"
-            return res.send(status: 500, headers: [("Content-Type", "application/json")] + Self.corsHeaders, body: e.encoded())
+            return res.send(status: 500, headers: [("Content-Type", "application/json")], body: e.encoded())
         }
     }
 
@@ -106,5 +166,23 @@ public final class SputnikServer: @unchecked Sendable {
         var extra: [(String, String)] = []
         if e.status == 429 || e.status == 503 { extra.append(("Retry-After", "1")) }
         sendJSON(res, e.status, e.encoded(), extra: extra)
+    }
+}
+
+/// The server's mutable state, under one lock.
+private final class LockedState: @unchecked Sendable {
+    struct Value {
+        var serving: ServingModel?
+        var phase = ServingPhase.loading
+        var http: HTTPServer?
+        var listening = false
+    }
+    private let lock = NSLock()
+    private var value = Value()
+
+    func withLock<T>(_ body: (inout Value) -> T) -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return body(&value)
     }
 }

@@ -54,6 +54,24 @@ struct Serve: ParsableCommand {
           help: "Copy quantized weights into huge-page memory at load, repacking Q4_1/Q8_0 (default on; --no-repack keeps them in the file mapping: no copy at load, slower decode).")
     var repack: Bool?
 
+    @Option(name: .customLong("allowed-origins"),
+            help: "CORS origins allowed, as a JSON list or comma-separated (default *: any origin).")
+    var allowedOrigins: String?
+    @Flag(name: .customLong("metrics-no-auth"), help: "Serve /metrics without the API key (for scrapers; default off).")
+    var metricsNoAuth = false
+    @Option(name: .customLong("ssl-keyfile"), help: "PEM private key: serve HTTPS (TLS 1.2+) with --ssl-certfile.")
+    var sslKeyfile: String?
+    @Option(name: .customLong("ssl-certfile"), help: "PEM certificate (chain) for --ssl-keyfile.")
+    var sslCertfile: String?
+    @Option(name: .customLong("shutdown-timeout"),
+            help: "Seconds running requests get to finish after SIGTERM before they are aborted (default 20).")
+    var shutdownTimeout: Double?
+    @Option(name: .customLong("max-connections"), help: "Open connections served at once; more get 503 (default 1024).")
+    var maxConnections: Int?
+    @Option(name: .customLong("timeout"),
+            help: "llama-server's: seconds a keep-alive connection may idle, and a client may take no response bytes, before it is closed (default 60).")
+    var timeout: Double?
+
     func run() throws {
         let file = try config.map(ConfigFile.load) ?? ConfigFile(values: [:])
         var o = ServerOptions()
@@ -77,6 +95,13 @@ struct Serve: ParsableCommand {
         o.kvCacheMemory = try kvCacheMemory ?? file.int("kv-cache-memory")
         o.enablePrefixCaching = try enablePrefixCaching ?? file.bool("enable-prefix-caching") ?? true
         o.repackWeights = try repack ?? file.bool("repack") ?? true
+        if let origins = try allowedOrigins.map(Self.originList) ?? file.stringList("allowed-origins") { o.allowedOrigins = origins }
+        o.metricsNoAuth = try metricsNoAuth || (file.bool("metrics-no-auth") ?? false)
+        o.sslKeyFile = sslKeyfile ?? file.string("ssl-keyfile")
+        o.sslCertFile = sslCertfile ?? file.string("ssl-certfile")
+        o.shutdownTimeout = try shutdownTimeout ?? file.double("shutdown-timeout") ?? o.shutdownTimeout
+        o.maxConnections = try maxConnections ?? file.int("max-connections") ?? o.maxConnections
+        o.idleTimeout = try timeout ?? file.double("timeout") ?? o.idleTimeout
         let level = logLevel ?? file.string("log-level") ?? "info"
         guard let lvl = Logger.Level(rawValue: level) else { throw ValidationError("unknown --log-level '\(level)'") }
         try o.validate()
@@ -87,25 +112,67 @@ struct Serve: ParsableCommand {
             return h
         }
         let logger = Logger(label: "sputnik")
-        let server = try SputnikServer(options: o, logger: logger)
+        // Listen first (/health answers 503 {"status":"loading"}), then load the model.
+        let server = try SputnikServer(options: o, logger: logger, loadNow: false)
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: server.metricsRegistry))
         let boundPort = try server.start()
-        logger.info("listening on http://\(o.host):\(boundPort)")
-        // Serve until SIGINT/SIGTERM.
+        logger.info("listening on \(o.sslKeyFile == nil ? "http" : "https")://\(o.host):\(boundPort), loading the model")
+        // SIGINT/SIGTERM: drain (stop accepting, let running requests finish up to --shutdown-timeout), exit 0.
+        // A second signal stops at once.
         signal(SIGINT, SIG_IGN)
         signal(SIGTERM, SIG_IGN)
-        let stopSem = DispatchSemaphore(value: 0)
+        let signals = SignalCount()
         var sources: [DispatchSourceSignal] = []
         for sig in [SIGINT, SIGTERM] {
             let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            s.setEventHandler { stopSem.signal() }
+            s.setEventHandler {
+                if signals.next() == 1 {
+                    logger.info("shutting down: draining for up to \(o.shutdownTimeout) s")
+                    server.drain(timeout: o.shutdownTimeout)
+                    Foundation.exit(0)
+                } else {
+                    logger.info("second signal: stopping now")
+                    server.stop()
+                    Foundation.exit(0)
+                }
+            }
             s.resume()
             sources.append(s)
         }
-        stopSem.wait()
-        logger.info("shutting down")
-        server.stop()
-        withExtendedLifetime(sources) {}
+        do { try server.load() } catch {
+            server.stop()
+            throw error
+        }
+        logger.info("ready on \(o.sslKeyFile == nil ? "http" : "https")://\(o.host):\(boundPort)")
+        signals.sources = sources
+        dispatchMain()
+    }
+
+    /// `--allowed-origins` as vLLM writes it (a JSON list) or comma-separated.
+    static func originList(_ text: String) throws -> [String] {
+        let t = text.trimmingCharacters(in: .whitespaces)
+        if t.hasPrefix("[") {
+            guard let data = t.data(using: .utf8), let list = try? JSONSerialization.jsonObject(with: data) as? [String] else {
+                throw ValidationError("--allowed-origins: expected a JSON list of strings, got \(text)")
+            }
+            return list
+        }
+        return t.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
+}
+
+/// Counts termination signals (the first drains, a second stops at once).
+final class SignalCount: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    /// The signal sources, kept alive while the server runs.
+    var sources: [DispatchSourceSignal] = []
+
+    func next() -> Int {
+        lock.lock()
+        defer { lock.unlock() }
+        count += 1
+        return count
     }
 }
 
@@ -125,7 +192,8 @@ struct ConfigFile {
         let known: Set<String> = ["model", "alias", "host", "port", "threads", "ctx-size", "max-num-seqs",
                                   "max-num-batched-tokens", "block-size", "kv-cache-type", "max-queued-requests",
                                   "scheduling-policy", "api-key", "chat-template", "log-level", "kv-cache-memory",
-                                  "enable-prefix-caching", "repack"]
+                                  "enable-prefix-caching", "repack", "allowed-origins", "metrics-no-auth",
+                                  "ssl-keyfile", "ssl-certfile", "shutdown-timeout", "max-connections", "timeout"]
         if let bad = map.keys.first(where: { !known.contains($0) }) {
             throw ValidationError("config file \(path): unknown key '\(bad)'")
         }
@@ -138,6 +206,21 @@ struct ConfigFile {
         guard let v = values[key] else { return nil }
         if let b = v as? Bool { return b }
         throw ValidationError("config key '\(key)' must be true or false, got '\(v)'")
+    }
+
+    func double(_ key: String) throws -> Double? {
+        guard let v = values[key] else { return nil }
+        if let d = v as? Double { return d }
+        if let i = v as? Int { return Double(i) }
+        throw ValidationError("config key '\(key)' must be a number, got '\(v)'")
+    }
+
+    /// A YAML list of strings, or one string (comma-separated values allowed).
+    func stringList(_ key: String) throws -> [String]? {
+        guard let v = values[key] else { return nil }
+        if let list = v as? [Any] { return list.map { "\($0)" } }
+        if let s = v as? String { return try Serve.originList(s) }
+        throw ValidationError("config key '\(key)' must be a list of strings, got '\(v)'")
     }
 
     func int(_ key: String) throws -> Int? {

@@ -12,14 +12,14 @@ import XCTest
 /// blocks, limits are enforced.
 final class EngineTests: XCTestCase {
     private func makeEngine(maxNumSeqs: Int = 8, budget: Int = 64, numBlocks: Int? = nil,
-                            maxQueued: Int = 64) throws -> EngineCore {
+                            maxQueued: Int = 64, start: Bool = true) throws -> EngineCore {
         let gguf = try GGUFFile(path: Fixtures.path("dense/llama-tiny/llama-tiny.f32.gguf"))
         let model = try ModelLoader.load(gguf, options: ModelOptions(threads: 2, kvCacheType: .f32))
         let tok = try Tokenizer(gguf: gguf)
         let cfg = EngineConfig(contextSize: 64, maxNumSeqs: maxNumSeqs, maxNumBatchedTokens: budget, blockSize: 4,
                                numBlocks: numBlocks, maxQueuedRequests: maxQueued)
         let e = EngineCore(model: model, tokenizer: tok, config: cfg, logger: Logger(label: "test"))
-        e.start()
+        if start { e.start() }
         return e
     }
 
@@ -126,9 +126,36 @@ final class EngineTests: XCTestCase {
             XCTAssertEqual($0 as? EngineError, .contextLengthExceeded(promptTokens: 60, maxNewTokens: 10, limit: 64))
         }
         XCTAssertThrowsError(try engine.submit(GenerationRequest(promptTokens: [], maxNewTokens: 1)) { _ in })
-        XCTAssertThrowsError(try engine.submit(GenerationRequest(promptTokens: [0, 5], maxNewTokens: 1)) { _ in }) {
+    }
+
+    /// `maxQueuedRequests` counts only requests that wait because no slot or KV room is free: 0 on an idle
+    /// engine admits what can start at once, and refuses the first request that would have to wait.
+    func testQueueBoundCountsOnlyRequestsWaitingForRoom() throws {
+        // Not started yet, so nothing finishes while we submit: the count is deterministic.
+        let engine = try makeEngine(maxNumSeqs: 4, maxQueued: 0, start: false)
+        defer { engine.shutdown() }
+        let long = { (i: Int) in GenerationRequest(promptTokens: self.prompt(i, 4), maxNewTokens: 50, ignoreEOS: true) }
+        var handles: [GenerationHandle] = []
+        for i in 0..<4 { handles.append(try engine.submit(long(i)) { _ in }) }   // four free slots: none waits
+        XCTAssertThrowsError(try engine.submit(long(9)) { _ in }) {          // a fifth would wait
             XCTAssertEqual($0 as? EngineError, .queueFull(limit: 0))
         }
+        engine.start()
+        for h in handles { h.cancel() }
+        let deadline = Date().addingTimeInterval(10)
+        while engine.unfinishedCount > 0 && Date() < deadline { usleep(1000) }
+        XCTAssertEqual(engine.unfinishedCount, 0)
+        XCTAssertNoThrow(try engine.submit(long(10)) { _ in }.cancel())      // idle again: admitted
+
+        // KV room counts too: a pool of 8 blocks of 4 tokens holds one 20-token prompt at a time.
+        let small = try makeEngine(maxNumSeqs: 4, numBlocks: 8, maxQueued: 0, start: false)
+        defer { small.shutdown() }
+        let first = try small.submit(GenerationRequest(promptTokens: prompt(1, 20), maxNewTokens: 10, ignoreEOS: true)) { _ in }
+        XCTAssertThrowsError(try small.submit(GenerationRequest(promptTokens: prompt(2, 20), maxNewTokens: 10)) { _ in }) {
+            XCTAssertEqual($0 as? EngineError, .queueFull(limit: 0))
+        }
+        small.start()
+        first.cancel()
     }
 
     func testPrefixCacheReuseGivesTheSameTokens() throws {

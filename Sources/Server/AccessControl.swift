@@ -1,0 +1,93 @@
+import HTTPServer
+import OpenAIAPI
+
+/// The access rules every route shares, in one place: the API key (`--api-key`), CORS (`--allowed-origins`) and
+/// the serving phase (loading, ready, draining).
+///
+/// One key rule: every route needs `Authorization: Bearer <key>` when a key is set, except `/health` (load
+/// balancers), CORS preflights (browsers send them without credentials, FETCH §3.2.2) and, only with
+/// `--metrics-no-auth`, `/metrics`. Unknown paths need the key too (401 before 404: the route table is not
+/// disclosed to clients without it).
+extension SputnikServer {
+    /// The error a request gets before any handler runs, or nil to let it through: 403 for an `Origin` outside
+    /// `--allowed-origins`, 401 without the right key on a guarded path, 503 while the model loads or the
+    /// server drains (except `/health`, which reports that phase itself).
+    func admissionError(_ req: HTTPRequest) -> APIError? {
+        if let origin = req.headers["origin"], !originAllowed(origin) {
+            var e = APIError.invalidRequest("Origin '\(origin)' is not allowed; the server accepts \(options.allowedOrigins.joined(separator: ", "))",
+                                            code: "origin_not_allowed")
+            e.status = 403
+            return e
+        }
+        if req.method == "OPTIONS" { return nil }
+        if !router.open.contains(req.path), let key = options.apiKey, !Self.authorized(req, key) {
+            return APIError.authentication("Invalid or missing API key. Send 'Authorization: Bearer <key>'.")
+        }
+        if !Self.healthPaths.contains(req.path) {
+            switch phase {
+            case .loading: return APIError.overloaded("Loading model; retry when /health answers 200.")
+            case .draining: return APIError.overloaded("The server is shutting down.")
+            case .ready: break
+            }
+        }
+        return nil
+    }
+
+    /// The paths of the health route (answered in every phase).
+    static let healthPaths: Set<String> = ["/health", "/v1/health"]
+
+    /// The `Expect: 100-continue` hook: the same admission rules, decided from the head before the body is
+    /// invited, as `(status, headers, body)`; nil sends `100 Continue`.
+    func expectationAnswer(_ req: HTTPRequest) -> (Int, [(String, String)], [UInt8])? {
+        guard let e = admissionError(req) else { return nil }
+        var headers = [("Content-Type", "application/json")] + corsHeaders(req)
+        if e.status == 429 || e.status == 503 { headers.append(("Retry-After", "1")) }
+        return (e.status, headers, e.encoded())
+    }
+
+    /// `Authorization: Bearer <key>` (scheme case-insensitive, RFC 9110 §11.1), key compared in constant time.
+    static func authorized(_ req: HTTPRequest, _ key: String) -> Bool {
+        guard let h = req.headers["authorization"] else { return false }
+        let parts = h.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return false }
+        let a = Array(parts[1].utf8), b = Array(key.utf8)
+        var diff = a.count ^ b.count
+        for i in 0..<min(a.count, b.count) { diff |= Int(a[i] ^ b[i]) }
+        return diff == 0
+    }
+
+    /// True when `--allowed-origins` is `*` or lists `origin` (compared exactly, as browsers serialise it).
+    func originAllowed(_ origin: String) -> Bool {
+        options.allowedOrigins.contains("*") || options.allowedOrigins.contains(origin)
+    }
+
+    /// The CORS fields of every response to `req`: `Access-Control-Allow-Origin: *` by default; with a list,
+    /// the request's own origin when it is listed, and always `Vary: Origin` (the answer depends on it).
+    func corsHeaders(_ req: HTTPRequest) -> [(String, String)] {
+        if options.allowedOrigins.contains("*") { return [("Access-Control-Allow-Origin", "*")] }
+        var h: [(String, String)] = [("Vary", "Origin")]
+        if let origin = req.headers["origin"], originAllowed(origin) { h.append(("Access-Control-Allow-Origin", origin)) }
+        return h
+    }
+
+    /// 204 to a CORS preflight (no key needed): the methods the routes serve and the request headers asked for.
+    func sendCORSPreflight(_ res: HTTPResponder) {
+        let asked = res.request.headers["access-control-request-headers"].map { ", " + $0 } ?? ""
+        res.send(status: 204, headers: [
+            ("Access-Control-Allow-Methods", "GET, POST, OPTIONS"),
+            ("Access-Control-Allow-Headers", "Authorization, Content-Type" + asked),
+            ("Access-Control-Max-Age", "86400"),
+        ], body: [])
+    }
+}
+
+/// Where the server is in its life: `/health` answers 503 `{"status":"loading"}` / `{"status":"draining"}`
+/// outside `ready`, and the other routes answer 503 then.
+public enum ServingPhase: Sendable, Equatable {
+    /// Listening; the model is not loaded yet.
+    case loading
+    /// Serving requests.
+    case ready
+    /// SIGTERM received: running requests finish, new ones are refused.
+    case draining
+}

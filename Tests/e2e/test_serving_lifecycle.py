@@ -1,0 +1,211 @@
+"""Issue 16: the queue bound counts only requests that wait for room; gzip both ways over HTTP; CORS origins;
+`Expect: 100-continue` with a wrong key; /health while loading and draining; graceful drain on SIGTERM."""
+import gzip
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+import urllib.request
+
+from conftest import BIN, MODEL, Server, free_port
+import rawhttp
+
+MODELS_DIR = os.path.dirname(os.path.abspath(MODEL))
+
+
+def chat(max_tokens=4, **kw):
+    return {"model": "smollm2", "max_tokens": max_tokens, "temperature": 0,
+            "messages": [{"role": "user", "content": "Say hi."}], **kw}
+
+
+def simultaneous(s, n, body):
+    statuses = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(n)
+
+    def worker():
+        barrier.wait()
+        st, _, _ = s.post("/v1/chat/completions", body, timeout=300)
+        with lock:
+            statuses.append(st)
+    threads = [threading.Thread(target=worker) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    return sorted(statuses)
+
+
+def test_queue_bound_counts_only_requests_waiting_for_room():
+    s = Server("--max-queued-requests", "0", "--max-num-seqs", "8")
+    try:
+        # 0 on an idle server refuses nothing that can start at once.
+        for _ in range(3):
+            assert s.post("/v1/chat/completions", chat())[0] == 200
+    finally:
+        s.stop()
+    s = Server("--max-queued-requests", "4", "--max-num-seqs", "8")
+    try:
+        for _ in range(3):
+            assert simultaneous(s, 8, chat(max_tokens=16)) == [200] * 8
+    finally:
+        s.stop()
+
+
+def test_gzip_responses_and_request_bodies(server):
+    # A whole response ≥ 1 KiB is compressed for a client that accepts gzip.
+    long_text = "The quick brown fox jumps over the lazy dog. " * 200
+    body = json.dumps({"content": long_text}).encode()
+    req = urllib.request.Request(server.base + "/tokenize", data=body, method="POST",
+                                 headers={"Content-Type": "application/json", "Accept-Encoding": "gzip"})
+    with urllib.request.urlopen(req, timeout=60) as r:
+        assert r.headers["Content-Encoding"] == "gzip"
+        raw = r.read()
+    tokens = json.loads(gzip.decompress(raw))["tokens"]
+    assert len(raw) < len(json.dumps({"tokens": tokens}))
+    # The same request with a gzip body gives the same tokens.
+    st, headers, out = server.post("/tokenize", gzip.compress(body), headers={"Content-Encoding": "gzip"})
+    assert st == 200 and "Content-Encoding" not in headers
+    assert json.loads(out)["tokens"] == tokens
+    # SSE is never compressed.
+    st, headers, out = server.post("/v1/chat/completions", chat(stream=True), headers={"Accept-Encoding": "gzip"})
+    assert st == 200 and "Content-Encoding" not in headers
+    assert out.decode().rstrip().endswith("data: [DONE]")
+    # A body that inflates past the 8 MiB cap: 413 (inflation stops at the cap), fast.
+    bomb = gzip.compress(b'{"content":"' + b" " * (64 << 20) + b'"}', compresslevel=9)
+    t0 = time.time()
+    st, _, out = server.post("/tokenize", bomb, headers={"Content-Encoding": "gzip"})
+    assert st == 413, out
+    assert json.loads(out)["error"]["code"] == "request_too_large"
+    assert time.time() - t0 < 5
+    assert server.get("/health")[0] == 200
+
+
+def test_cors_allowed_origins_and_expect_with_wrong_key():
+    s = Server("--allowed-origins", '["http://localhost:5173"]', "--api-key", "k")
+    try:
+        ok = {"Origin": "http://localhost:5173"}
+        st, h, _ = s.get("/v1/models", headers={**ok, "Authorization": "Bearer k"})
+        assert st == 200 and h["Access-Control-Allow-Origin"] == "http://localhost:5173" and "Origin" in h["Vary"]
+        # The streamed answer carries it too.
+        st, h, _ = s.post("/v1/chat/completions", chat(stream=True), headers={**ok, "Authorization": "Bearer k"})
+        assert st == 200 and h["Access-Control-Allow-Origin"] == "http://localhost:5173"
+        # Preflight without the key.
+        req = urllib.request.Request(s.base + "/v1/chat/completions", method="OPTIONS", headers={
+            **ok, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization, content-type"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            assert r.status == 204
+            assert r.headers["Access-Control-Allow-Origin"] == "http://localhost:5173"
+            assert "authorization" in r.headers["Access-Control-Allow-Headers"].lower()
+        # Another origin: 403 with a JSON error that says why.
+        st, h, body = s.get("/v1/models", headers={"Origin": "http://evil.test", "Authorization": "Bearer k"})
+        assert st == 403 and "Access-Control-Allow-Origin" not in h
+        assert "http://evil.test" in json.loads(body)["error"]["message"]
+        # Expect: 100-continue with a wrong key: a final 401 from the head alone, no 100 Continue.
+        with socket.create_connection(("127.0.0.1", s.port), timeout=10) as c:
+            c.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer wrong\r\n"
+                      b"Content-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: 100\r\n\r\n")
+            resp = rawhttp.read_response(c, timeout=5)
+        assert resp.startswith(b"HTTP/1.1 401"), resp[:200]
+        assert b"100 Continue" not in resp
+    finally:
+        s.stop()
+
+
+def test_health_reports_loading_before_the_model_is_ready():
+    # The largest model at hand (the 1.5B takes seconds to load here; `make test-models` fetches the 0.5B).
+    names = ["qwen2.5-coder-1.5b-instruct-q4_k_m.gguf", "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"]
+    model = next((p for p in (os.path.join(MODELS_DIR, n) for n in names) if os.path.exists(p)), MODEL)
+    port = free_port()
+    log = open(f"/tmp/sputnik-e2e-loading-{port}.log", "w+")
+    p = subprocess.Popen([BIN, "serve", "--model", model, "--port", str(port), "--threads", "2", "--ctx-size", "512"],
+                         stdout=log, stderr=subprocess.STDOUT)
+    try:
+        seen = []
+        deadline = time.time() + 180
+        while time.time() < deadline and (not seen or seen[-1][0] != 200):
+            assert p.poll() is None
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+                c.request("GET", "/health")
+                r = c.getresponse()
+                seen.append((r.status, json.loads(r.read())))
+                if r.status == 503:
+                    # Other routes answer 503 meanwhile, with Retry-After.
+                    c.request("POST", "/v1/chat/completions", body=json.dumps(chat()), headers={"Content-Type": "application/json"})
+                    r2 = c.getresponse()
+                    body = r2.read()
+                    if r2.status != 200:
+                        assert r2.status == 503 and r2.headers["Retry-After"], body
+            except ConnectionRefusedError:
+                pass
+            time.sleep(0.05)
+        assert (503, {"status": "loading"}) in seen, seen[:3]
+        assert seen[-1] == (200, {"status": "ok"})
+    finally:
+        p.terminate()
+        assert p.wait(timeout=30) == 0
+        log.close()
+
+
+def test_sigterm_drains_running_requests_then_exits_0():
+    s = Server("--shutdown-timeout", "60")
+    results = {}
+
+    def stream():
+        c = http.client.HTTPConnection("127.0.0.1", s.port, timeout=120)
+        c.request("POST", "/v1/chat/completions", body=json.dumps(chat(max_tokens=200, ignore_eos=True, stream=True)),
+                  headers={"Content-Type": "application/json"})
+        r = c.getresponse()
+        results["stream"] = r.read().decode()
+    idle = http.client.HTTPConnection("127.0.0.1", s.port, timeout=30)
+    idle.request("GET", "/health")
+    assert idle.getresponse().read()
+    t = threading.Thread(target=stream)
+    t.start()
+    time.sleep(0.5)
+    s.proc.send_signal(signal.SIGTERM)
+    time.sleep(0.3)
+    # Draining: /health on an open connection answers 503, new connections are refused.
+    idle.request("GET", "/health")
+    r = idle.getresponse()
+    assert r.status == 503 and json.loads(r.read()) == {"status": "draining"}
+    try:
+        socket.create_connection(("127.0.0.1", s.port), timeout=2).close()
+        refused = False
+    except OSError:
+        refused = True
+    assert refused
+    t.join(timeout=120)
+    events = [l[6:] for l in results["stream"].split("\n") if l.startswith("data: ")]
+    assert events[-1] == "[DONE]"
+    assert sum(1 for e in events[:-1] if json.loads(e)["choices"] and json.loads(e)["choices"][0]["delta"].get("content")) >= 150
+    assert s.proc.wait(timeout=30) == 0
+    s.log.close()
+
+
+def test_shutdown_timeout_aborts_with_a_final_error_event():
+    s = Server("--shutdown-timeout", "1")
+    results = {}
+
+    def stream():
+        c = http.client.HTTPConnection("127.0.0.1", s.port, timeout=120)
+        c.request("POST", "/v1/chat/completions", body=json.dumps(chat(max_tokens=1500, ignore_eos=True, stream=True)),
+                  headers={"Content-Type": "application/json"})
+        results["stream"] = c.getresponse().read().decode()
+    t = threading.Thread(target=stream)
+    t.start()
+    time.sleep(0.5)
+    t0 = time.time()
+    s.proc.send_signal(signal.SIGTERM)
+    assert s.proc.wait(timeout=30) == 0
+    assert time.time() - t0 < 10
+    t.join(timeout=30)
+    events = [l[6:] for l in results["stream"].split("\n") if l.startswith("data: ")]
+    last = json.loads(events[-1])
+    assert last["error"]["code"] == "server_shutting_down", events[-3:]
+    s.log.close()

@@ -1,0 +1,140 @@
+"""Issue 16 item 7 (short version for `make test`): connections that trickle their headers and idle keep-alive
+connections do not delay a normal request; past --max-connections new connections get 503 and close; a client
+that never reads its SSE stream is dropped once its output stalls (--timeout) and its KV blocks are freed."""
+import json
+import re
+import socket
+import statistics
+import threading
+import time
+import urllib.request
+
+from conftest import Server
+
+
+def chat_latency(s, n):
+    body = {"model": "smollm2", "max_tokens": 4, "temperature": 0, "messages": [{"role": "user", "content": "Say hi."}]}
+    out = []
+    for _ in range(n):
+        t0 = time.time()
+        st, _, _ = s.post("/v1/chat/completions", body)
+        assert st == 200
+        out.append(time.time() - t0)
+    return out
+
+
+def test_tricklers_and_idle_connections_do_not_delay_a_request():
+    s = Server("--max-connections", "2048")
+    socks = []
+    stop = threading.Event()
+    try:
+        chat_latency(s, 2)  # warm up
+        alone = chat_latency(s, 8)
+        # 500 connections trickling a request head at ~1 byte/s, 200 idle keep-alive connections (the issue's numbers).
+        for _ in range(500):
+            c = socket.create_connection(("127.0.0.1", s.port), timeout=10)
+            c.sendall(b"P")
+            socks.append(c)
+        for _ in range(200):
+            c = socket.create_connection(("127.0.0.1", s.port), timeout=10)
+            c.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            c.recv(4096)
+            socks.append(c)
+        head = b"OST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+
+        def trickle():
+            i = 0
+            while not stop.is_set() and i < len(head):
+                for c in socks[:500]:
+                    try:
+                        c.sendall(head[i:i + 1])
+                    except OSError:
+                        pass
+                i += 1
+                stop.wait(1.0)
+        t = threading.Thread(target=trickle)
+        t.start()
+        loaded = chat_latency(s, 8)
+        stop.set()
+        t.join()
+        for c in socks:
+            c.close()
+        socks.clear()
+        # The unloaded figure is measured before and after: this machine's other load moves it by 2-3x.
+        alone += chat_latency(s, 8)
+        # p99 of 8 samples is their max: within 1.5x of the unloaded one, plus 100 ms of scheduling noise on
+        # 2 shared vCPUs (a connection that held up the request would cost seconds, not milliseconds).
+        assert max(loaded) <= 1.5 * max(alone) + 0.1, (alone, loaded)
+        assert statistics.median(loaded) <= 1.5 * statistics.median(alone) + 0.05, (alone, loaded)
+    finally:
+        stop.set()
+        for c in socks:
+            c.close()
+        s.stop()
+
+
+def test_connection_limit_answers_503_and_closes():
+    s = Server("--max-connections", "20")
+    held = []
+    try:
+        for _ in range(20):
+            c = socket.create_connection(("127.0.0.1", s.port), timeout=10)
+            c.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            c.recv(4096)
+            held.append(c)
+        with socket.create_connection(("127.0.0.1", s.port), timeout=10) as extra:
+            t0 = time.time()
+            got = b""
+            while True:
+                data = extra.recv(4096)
+                if not data:
+                    break
+                got += data
+            assert time.time() - t0 < 5
+        assert got.startswith(b"HTTP/1.1 503"), got[:100]
+        assert b"Retry-After:" in got
+        for c in held:
+            c.close()
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                if s.get("/health")[0] == 200:
+                    break
+            except OSError:
+                time.sleep(0.1)
+        assert s.get("/health")[0] == 200
+    finally:
+        s.stop()
+
+
+def test_client_that_never_reads_its_stream_is_dropped_and_its_blocks_freed():
+    s = Server("--timeout", "2")
+    try:
+        c = socket.socket()
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        c.connect(("127.0.0.1", s.port))
+        body = json.dumps({"model": "smollm2", "max_tokens": 1900, "ignore_eos": True, "stream": True,
+                           "messages": [{"role": "user", "content": "Write a very long story."}]}).encode()
+        c.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+        # Never read. The send buffers fill, output stalls, and after the stall timeout the server drops us.
+
+        def metric(name):
+            text = s.get("/metrics")[2].decode()
+            m = re.search(r"^" + re.escape(name) + r" ([0-9.e+-]+)$", text, re.M)
+            return float(m.group(1))
+        deadline = time.time() + 5
+        while time.time() < deadline and metric("sputnik:num_requests_running") == 0:
+            time.sleep(0.05)
+        assert metric("sputnik:num_requests_running") == 1
+        deadline = time.time() + 60
+        while time.time() < deadline and (metric("sputnik:num_requests_running") != 0
+                                          or metric("sputnik:kv_cache_usage_perc") != 0):
+            time.sleep(0.2)
+        assert metric("sputnik:num_requests_running") == 0
+        assert metric("sputnik:kv_cache_usage_perc") == 0
+        finished = metric("sputnik:generation_tokens_total")
+        assert finished < 1900, "the request ran to the end instead of being dropped"
+        c.close()
+    finally:
+        s.stop()
