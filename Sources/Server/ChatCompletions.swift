@@ -35,11 +35,15 @@ extension SputnikServer {
     private func wholeCompletion(_ res: HTTPResponder, _ gen: GenerationRequest, id: String, created: Int) {
         let collected = Collected()
         let modelId = self.modelId
+        let exchange = self.exchange(res)
         do {
             let handle = try engine.submit(gen) { [weak self] event in
                 switch event {
-                case .text(let t, _): collected.text += t
+                case .text(let t, _):
+                    exchange?.tokenArrived()
+                    collected.text += t
                 case .finished(let reason, let usage):
+                    exchange?.usage(prompt: usage.promptTokens, completion: usage.completionTokens)
                     guard reason != .abort else { return }
                     let body = ChatCompletionResponse(
                         id: id, created: created, model: modelId,
@@ -59,6 +63,7 @@ extension SputnikServer {
                                   includeUsage: Bool) {
         let sse = SSEWriter(responder: res)
         let modelId = self.modelId
+        let exchange = self.exchange(res)
         @Sendable func chunk(_ choice: ChatCompletionChunk.Choice) -> String {
             ChatCompletionChunk(id: id, created: created, model: modelId, choices: [choice],
                                 includeUsageField: includeUsage).serialized()
@@ -66,12 +71,15 @@ extension SputnikServer {
         // Events can arrive before the response head is written: the gate holds them until it is.
         let gate = OrderedGate()
         do {
-            let handle = try engine.submit(gen) { event in
+            let handle = try engine.submit(gen) { [weak self] event in
                 gate.run {
                 switch event {
                 case .text(let t, _):
+                    exchange?.tokenArrived()
                     if !t.isEmpty { sse.send(data: chunk(.init(content: t))) }
                 case .finished(let reason, let usage):
+                    exchange?.usage(prompt: usage.promptTokens, completion: usage.completionTokens)
+                    defer { self?.endExchange(res) }
                     guard reason != .abort else { return sse.finish() }
                     sse.send(data: chunk(.init(finishReason: Self.apiReason(reason))))
                     if includeUsage {
@@ -86,7 +94,7 @@ extension SputnikServer {
             }
             // Headers and the role chunk go out once the request is accepted.
             gate.open {
-                sse.start(extraHeaders: Self.corsHeaders)
+                sse.start(extraHeaders: Self.corsHeaders + requestIdHeaders(res, status: 200))
                 sse.send(data: chunk(.init(role: "assistant", content: "")))
             }
             res.onClose { handle.cancel() }

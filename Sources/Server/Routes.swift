@@ -31,6 +31,7 @@ extension SputnikServer {
 
     /// Dispatches one request: CORS preflight, API key, route lookup (404 / 405 with `Allow`), handler.
     func route(_ req: HTTPRequest, _ res: HTTPResponder) {
+        beginExchange(req, res)
         if req.method == "OPTIONS" { return sendCORSPreflight(res) }
         if !router.open.contains(req.path), let key = options.apiKey, !authorized(req, key) {
             return sendError(res, APIError.authentication("Invalid or missing API key. Send 'Authorization: Bearer <key>'."))
@@ -53,8 +54,7 @@ extension SputnikServer {
     }
 
     func handleMetrics(_ req: HTTPRequest, _ res: HTTPResponder) {
-        res.send(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")],
-                 body: metrics.render(engine.stats))
+        send(res, 200, [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")], metrics.render(engine.stats))
     }
 
     func handleModels(_ req: HTTPRequest, _ res: HTTPResponder) {
@@ -74,10 +74,10 @@ extension SputnikServer {
     }
 
     private func sendCORSPreflight(_ res: HTTPResponder) {
-        res.send(status: 204, headers: Self.corsHeaders + [
+        send(res, 204, Self.corsHeaders + [
             ("Access-Control-Allow-Methods", "GET, POST, OPTIONS"),
-            ("Access-Control-Allow-Headers", "Authorization, Content-Type"),
+            ("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Request-Id"),
             ("Access-Control-Max-Age", "86400"),
-        ], body: [])
+        ], [])
     }
 }

@@ -35,6 +35,8 @@ public struct ServerOptions: Sendable {
     public var schedulingPolicy = "fcfs"
     /// Seconds an idle keep-alive connection is kept open.
     public var idleTimeout = 60.0
+    /// Weight-loading progress, `(bytesLoaded, bytesTotal)`; `sputnik` draws it on a terminal.
+    public var loadProgress: (@Sendable (_ done: Int, _ total: Int) -> Void)?
 
     public init() {}
 
