@@ -53,3 +53,12 @@ curl -sS -i "http://127.0.0.1:$PORT/health"; echo
 curl -sS "http://127.0.0.1:$PORT/v1/chat/completions" -H 'Content-Type: application/json' \
   -d '{"messages":[{"role":"user","content":"What is the capital of France?"}],"max_tokens":24}'; echo
 podman logs sputnik-test 2>&1 | tail -n 3
+
+# 4. The init container's image: scripts/fetch-models.sh downloads the model into a volume, as uid 10001.
+"${PODMAN[@]}" build "${LIMITS[@]}" --format docker --network host --target fetch \
+  --build-arg RUNTIME_IMAGE=localhost/bookworm-slim -t localhost/sputnik-fetch:test .
+rm -rf "$WORK/models" && mkdir -p "$WORK/models" && chown 10001:10001 "$WORK/models"
+# This machine's network re-signs TLS with its own CA: the host's trust store is lent to the container, read-only.
+"${PODMAN[@]}" run --rm "${LIMITS[@]}" --network host -v "$WORK/models":/models \
+  -v /etc/ssl/certs/ca-certificates.crt:/etc/ssl/certs/ca-certificates.crt:ro localhost/sputnik-fetch:test /models smollm2
+ls -ln "$WORK/models"
