@@ -50,10 +50,11 @@ let package = Package(
                                               .product(name: "Metrics", package: "swift-metrics"),
                                               .product(name: "Prometheus", package: "swift-prometheus")],
                 swiftSettings: strict),
-        // The served binary: the product CLI only (serve, info, tokenize, detokenize, template).
+        // The served binary: the product CLI only (serve, chat, info, tokenize, detokenize, template).
         .executableTarget(name: "sputnik", dependencies: [
-            "Server", "GGUF", "Tokenizer", "ChatTemplate",
+            "Server", "GGUF", "Tokenizer", "ChatTemplate", "JSON",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Atomics", package: "swift-atomics"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),
             .product(name: "Metrics", package: "swift-metrics"),
@@ -77,6 +78,7 @@ let package = Package(
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Model", "GGUF", "Scheduling", "Tokenizer", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "OpenAIAPITests", dependencies: ["OpenAIAPI", "JSON"], swiftSettings: strict),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "ServerTests", dependencies: ["Server", "Engine", "OpenAIAPI", "Tokenizer", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "ServerTests", dependencies: ["Server", "Engine", "OpenAIAPI", "Tokenizer", "JSON", "TestSupport",
+                                                   .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
     ]
 )

@@ -6,6 +6,8 @@ need=()
 for p in libopenblas-dev libssl-dev zlib1g-dev pkg-config python3-venv unzip openssl curl; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
 done
+# kubectl renders deploy/k8s (`kubectl kustomize`) for the manifest tests; Debian's package when none is installed.
+command -v kubectl >/dev/null 2>&1 || need+=(kubernetes-client)
 # python3-venv is Debian's; a python3 that already has a working venv module needs no package for it.
 if [ ${#need[@]} -gt 0 ] && printf '%s\n' "${need[@]}" | grep -qx python3-venv && python3 -c 'import venv, ensurepip' 2>/dev/null; then
   need=("${need[@]/python3-venv}")

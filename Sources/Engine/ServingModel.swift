@@ -37,6 +37,8 @@ public final class ServingModel: @unchecked Sendable {
         public var enablePrefixCaching = true
         /// Service order.
         public var schedulingPolicy = SchedulingPolicy.fcfs
+        /// Weight-loading progress, `(bytesLoaded, bytesTotal)` (`ModelOptions.loadProgress`).
+        public var loadProgress: (@Sendable (_ done: Int, _ total: Int) -> Void)?
 
         /// Options for `modelPath` with `threads` compute threads and the defaults above.
         public init(modelPath: String, threads: Int) {
@@ -81,8 +83,9 @@ public final class ServingModel: @unchecked Sendable {
         }
         let model: LanguageModel
         do {
-            model = try ModelLoader.load(gguf, options: ModelOptions(
-                threads: o.threads, kvCacheType: o.kvCacheType, repackWeights: o.repackWeights))
+            var mo = ModelOptions(threads: o.threads, kvCacheType: o.kvCacheType, repackWeights: o.repackWeights)
+            mo.loadProgress = o.loadProgress
+            model = try ModelLoader.load(gguf, options: mo)
         } catch {
             throw EngineError.modelLoad("\(error)")
         }

@@ -39,11 +39,15 @@ extension SputnikServer {
     private func wholeCompletion(_ res: HTTPResponder, _ gen: GenerationRequest, id: String, created: Int) {
         let collected = Collected()
         let modelId = self.modelId
+        let exchange = self.exchange(res)
         do {
             let handle = try engine.submit(gen) { [weak self] event in
                 switch event {
-                case .text(let t, _): collected.text += t
+                case .text(let t, _):
+                    exchange?.tokenArrived()
+                    collected.text += t
                 case .finished(let reason, let usage):
+                    exchange?.usage(prompt: usage.promptTokens, completion: usage.completionTokens)
                     // Aborted: the client left (the answer is dropped) or the server stopped (it gets a 503).
                     guard reason != .abort else { return self?.sendError(res, Self.abortedError) ?? () }
                     let body = ChatCompletionResponse(
@@ -64,6 +68,7 @@ extension SputnikServer {
                                   includeUsage: Bool) {
         let sse = SSEWriter(responder: res)
         let modelId = self.modelId
+        let exchange = self.exchange(res)
         @Sendable func chunk(_ choice: ChatCompletionChunk.Choice) -> String {
             ChatCompletionChunk(id: id, created: created, model: modelId, choices: [choice],
                                 includeUsageField: includeUsage).serialized()
@@ -71,12 +76,15 @@ extension SputnikServer {
         // Events can arrive before the response head is written: the gate holds them until it is.
         let gate = OrderedGate()
         do {
-            let handle = try engine.submit(gen) { event in
+            let handle = try engine.submit(gen) { [weak self] event in
                 gate.run {
                 switch event {
                 case .text(let t, _):
+                    exchange?.tokenArrived()
                     if !t.isEmpty { sse.send(data: chunk(.init(content: t))) }
                 case .finished(let reason, let usage):
+                    exchange?.usage(prompt: usage.promptTokens, completion: usage.completionTokens)
+                    defer { self?.endExchange(res) }
                     guard reason != .abort else {
                         // The client left (nothing reaches it) or the server stopped: end with an error event.
                         sse.send(data: String(decoding: Self.abortedError.encoded(), as: UTF8.self))
@@ -95,7 +103,7 @@ extension SputnikServer {
             }
             // Headers and the role chunk go out once the request is accepted.
             gate.open {
-                sse.start()
+                sse.start(extraHeaders: requestIdHeaders(res, status: 200))
                 sse.send(data: chunk(.init(role: "assistant", content: "")))
             }
             res.onClose { handle.cancel() }

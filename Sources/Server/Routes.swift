@@ -33,6 +33,7 @@ extension SputnikServer {
     /// serving phase), CORS preflight, route lookup (404 / 405 with `Allow`), handler.
     func route(_ req: HTTPRequest, _ res: HTTPResponder) {
         res.commonHeaders = corsHeaders(req)
+        beginExchange(req, res)
         if let e = admissionError(req) { return sendError(res, e) }
         if req.method == "OPTIONS" { return sendCORSPreflight(res) }
         switch router.router.match(method: req.method, path: req.path) {
@@ -58,8 +59,7 @@ extension SputnikServer {
     }
 
     func handleMetrics(_ req: HTTPRequest, _ res: HTTPResponder) {
-        res.send(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")],
-                 body: metrics.render(engine.stats))
+        send(res, 200, [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")], metrics.render(engine.stats))
     }
 
     func handleModels(_ req: HTTPRequest, _ res: HTTPResponder) {

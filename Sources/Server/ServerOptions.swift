@@ -50,6 +50,8 @@ public struct ServerOptions: Sendable {
     public var shutdownTimeout = 20.0
     /// `--max-connections`: open connections served at once; more get 503 + `Retry-After` and are closed.
     public var maxConnections = 1024
+    /// Weight-loading progress, `(bytesLoaded, bytesTotal)`; `sputnik` draws it on a terminal.
+    public var loadProgress: (@Sendable (_ done: Int, _ total: Int) -> Void)?
 
     public init() {}
 

@@ -29,6 +29,8 @@ public final class SputnikServer: @unchecked Sendable {
     private(set) var router: (router: HTTPRouter, open: Set<String>)!
     /// Prometheus metrics served at `/metrics`.
     let metrics = ServerMetrics()
+    /// Requests whose response has not ended (`AccessLog.swift`).
+    let exchanges = ExchangeTable()
     /// The registry behind `/metrics`, for bootstrapping swift-metrics.
     public var metricsRegistry: PrometheusCollectorRegistry { metrics.registry }
 
@@ -63,6 +65,7 @@ public final class SputnikServer: @unchecked Sendable {
         o.maxQueuedRequests = options.maxQueuedRequests
         o.enablePrefixCaching = options.enablePrefixCaching
         o.schedulingPolicy = SchedulingPolicy(rawValue: options.schedulingPolicy) ?? .fcfs
+        o.loadProgress = options.loadProgress
         let loaded: ServingModel
         do { loaded = try ServingModel(options: o, logger: logger) } catch {
             // Every load error names the file (the tokenizer's and the shape checks' own messages do not).
@@ -153,12 +156,20 @@ public final class SputnikServer: @unchecked Sendable {
 
     /// Sends a JSON body; one larger than the connection's output cap is answered with a 500 error
     /// (`response_too_large`) instead of being dropped.
+    /// It carries the request's `X-Request-Id` and ends its exchange (the access-log line).
     func sendJSON(_ res: HTTPResponder, _ status: Int, _ body: [UInt8], extra: [(String, String)] = []) {
-        let headers = [("Content-Type", "application/json")] + extra
-        guard res.trySend(status: status, headers: headers, body: body) else {
+        send(res, status, [("Content-Type", "application/json")] + extra, body)
+    }
+
+    /// Sends a whole response with the request's `X-Request-Id` and ends its exchange (the access-log line); one
+    /// larger than the connection's output cap becomes a 500 `response_too_large` error.
+    func send(_ res: HTTPResponder, _ status: Int, _ headers: [(String, String)], _ body: [UInt8]) {
+        defer { endExchange(res) }
+        guard res.trySend(status: status, headers: headers + requestIdHeaders(res, status: status), body: body) else {
             var e = APIError.internal("The response (\(body.count) bytes) exceeds the server's limit of \(res.maxResponseBytes) bytes")
             e.code = "response_too_large"
-            return res.send(status: 500, headers: [("Content-Type", "application/json")], body: e.encoded())
+            return res.send(status: 500, headers: [("Content-Type", "application/json")]
+                            + requestIdHeaders(res, status: 500), body: e.encoded())
         }
     }
 

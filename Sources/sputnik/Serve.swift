@@ -7,12 +7,13 @@ import Server
 import Tokenizer
 import Yams
 
-/// `sputnik serve`: loads a GGUF model and serves the OpenAI API. Every flag may also be given as a key of the
-/// YAML file named by `--config` (same name without dashes' prefix, e.g. `ctx-size: 4096`); flags win.
+/// `sputnik serve`: loads a GGUF model and serves the OpenAI API. Every flag may also be given as the environment
+/// variable `SPUTNIK_<FLAG>` (`--ctx-size` → `SPUTNIK_CTX_SIZE`) or as a key of the YAML file named by `--config`
+/// (`ctx-size: 4096`); flags win over the environment, the environment over the file (`OptionLayers`).
 struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Serve a GGUF model over the OpenAI HTTP API.")
 
-    @Option(help: "YAML file with any of these options (flags override it).")
+    @Option(help: "YAML file with any of these options (flags and SPUTNIK_* variables override it; env SPUTNIK_CONFIG).")
     var config: String?
     @Option(name: [.customShort("m"), .long], help: "GGUF model file.")
     var model: String?
@@ -39,7 +40,7 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("scheduling-policy"),
             help: "fcfs (default; a request's 'priority' must be 0) or priority (serve by 'priority' -100...100, lower first).")
     var schedulingPolicy: String?
-    @Option(name: .customLong("api-key"), help: "Require 'Authorization: Bearer KEY' (or env SPUTNIK_API_KEY).")
+    @Option(name: .customLong("api-key"), help: "Require 'Authorization: Bearer KEY'.")
     var apiKey: String?
     @Option(name: .customLong("chat-template"), help: "Jinja chat template file overriding the GGUF's.")
     var chatTemplate: String?
@@ -71,47 +72,57 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("timeout"),
             help: "llama-server's: seconds a keep-alive connection may idle, and a client may take no response bytes, before it is closed (default 60).")
     var timeout: Double?
+    @Option(name: .customLong("log-format"), help: "text (default) or json: one JSON object per log line.")
+    var logFormat: String?
 
     func run() throws {
-        let file = try config.map(ConfigFile.load) ?? ConfigFile(values: [:])
+        let environment = ProcessInfo.processInfo.environment
+        let configPath = config ?? environment[OptionLayers.environmentName("config")].flatMap { $0.isEmpty ? nil : $0 }
+        let layers = try OptionLayers(environment: environment,
+                                      file: configPath.map(ConfigFile.load) ?? [:], filePath: configPath)
         var o = ServerOptions()
-        guard let modelPath = model ?? file.string("model") else {
-            throw ValidationError("no model: pass --model FILE or set 'model' in the config file")
+        guard let modelPath = model ?? layers.string("model") else {
+            throw ValidationError("no model: pass --model FILE, set SPUTNIK_MODEL or set 'model' in the config file")
         }
         o.modelPath = modelPath
-        o.alias = alias ?? file.string("alias")
-        o.host = host ?? file.string("host") ?? o.host
-        o.port = try port ?? file.int("port") ?? o.port
-        o.threads = try threads ?? file.int("threads") ?? o.threads
-        o.contextSize = try ctxSize ?? file.int("ctx-size")
-        o.maxNumSeqs = try maxNumSeqs ?? file.int("max-num-seqs") ?? o.maxNumSeqs
-        o.maxNumBatchedTokens = try maxNumBatchedTokens ?? file.int("max-num-batched-tokens") ?? o.maxNumBatchedTokens
-        o.blockSize = try blockSize ?? file.int("block-size") ?? o.blockSize
-        o.kvCacheType = kvCacheType ?? file.string("kv-cache-type") ?? o.kvCacheType
-        o.maxQueuedRequests = try maxQueuedRequests ?? file.int("max-queued-requests") ?? o.maxQueuedRequests
-        o.schedulingPolicy = schedulingPolicy ?? file.string("scheduling-policy") ?? o.schedulingPolicy
-        o.apiKey = apiKey ?? file.string("api-key") ?? ProcessInfo.processInfo.environment["SPUTNIK_API_KEY"]
-        o.chatTemplatePath = chatTemplate ?? file.string("chat-template")
-        o.kvCacheMemory = try kvCacheMemory ?? file.int("kv-cache-memory")
-        o.enablePrefixCaching = try enablePrefixCaching ?? file.bool("enable-prefix-caching") ?? true
-        o.repackWeights = try repack ?? file.bool("repack") ?? true
-        if let origins = try allowedOrigins.map(Self.originList) ?? file.stringList("allowed-origins") { o.allowedOrigins = origins }
-        o.metricsNoAuth = try metricsNoAuth || (file.bool("metrics-no-auth") ?? false)
-        o.sslKeyFile = sslKeyfile ?? file.string("ssl-keyfile")
-        o.sslCertFile = sslCertfile ?? file.string("ssl-certfile")
-        o.shutdownTimeout = try shutdownTimeout ?? file.double("shutdown-timeout") ?? o.shutdownTimeout
-        o.maxConnections = try maxConnections ?? file.int("max-connections") ?? o.maxConnections
-        o.idleTimeout = try timeout ?? file.double("timeout") ?? o.idleTimeout
-        let level = logLevel ?? file.string("log-level") ?? "info"
+        o.alias = alias ?? layers.string("alias")
+        o.host = host ?? layers.string("host") ?? o.host
+        o.port = try port ?? layers.int("port") ?? o.port
+        o.threads = try threads ?? layers.int("threads") ?? o.threads
+        o.contextSize = try ctxSize ?? layers.int("ctx-size")
+        o.maxNumSeqs = try maxNumSeqs ?? layers.int("max-num-seqs") ?? o.maxNumSeqs
+        o.maxNumBatchedTokens = try maxNumBatchedTokens ?? layers.int("max-num-batched-tokens") ?? o.maxNumBatchedTokens
+        o.blockSize = try blockSize ?? layers.int("block-size") ?? o.blockSize
+        o.kvCacheType = kvCacheType ?? layers.string("kv-cache-type") ?? o.kvCacheType
+        o.maxQueuedRequests = try maxQueuedRequests ?? layers.int("max-queued-requests") ?? o.maxQueuedRequests
+        o.schedulingPolicy = schedulingPolicy ?? layers.string("scheduling-policy") ?? o.schedulingPolicy
+        o.apiKey = apiKey ?? layers.string("api-key")
+        o.chatTemplatePath = chatTemplate ?? layers.string("chat-template")
+        o.kvCacheMemory = try kvCacheMemory ?? layers.int("kv-cache-memory")
+        o.enablePrefixCaching = try enablePrefixCaching ?? layers.bool("enable-prefix-caching") ?? true
+        o.repackWeights = try repack ?? layers.bool("repack") ?? true
+        o.allowedOrigins = try allowedOrigins.map(Self.originList) ?? layers.stringList("allowed-origins", parse: Self.originList) ?? o.allowedOrigins
+        o.metricsNoAuth = try metricsNoAuth || (layers.bool("metrics-no-auth") ?? false)
+        o.sslKeyFile = sslKeyfile ?? layers.string("ssl-keyfile")
+        o.sslCertFile = sslCertfile ?? layers.string("ssl-certfile")
+        o.shutdownTimeout = try shutdownTimeout ?? layers.double("shutdown-timeout") ?? o.shutdownTimeout
+        o.maxConnections = try maxConnections ?? layers.int("max-connections") ?? o.maxConnections
+        o.idleTimeout = try timeout ?? layers.double("timeout") ?? o.idleTimeout
+        let level = logLevel ?? layers.string("log-level") ?? "info"
         guard let lvl = Logger.Level(rawValue: level) else { throw ValidationError("unknown --log-level '\(level)'") }
+        let format = logFormat ?? layers.string("log-format") ?? "text"
+        guard let fmt = LogFormat(rawValue: format) else {
+            throw ValidationError("unknown --log-format '\(format)' (text or json)")
+        }
         try o.validate()
 
-        LoggingSystem.bootstrap { label in
-            var h = StreamLogHandler.standardError(label: label)
-            h.logLevel = lvl
-            return h
-        }
+        LogFormat.bootstrap(fmt, level: lvl)
         let logger = Logger(label: "sputnik")
+        for name in layers.unknownEnvironment { logger.debug("ignoring \(name): it names no option") }
+        let file = URL(fileURLWithPath: o.modelPath).lastPathComponent
+        o.loadProgress = LoadProgressReporter.make(label: "loading \(file)") { percent in
+            logger.info("loading weights", metadata: ["model": .string(file), "percent": .stringConvertible(percent)])
+        }
         // Listen first (/health answers 503 {"status":"loading"}), then load the model.
         let server = try SputnikServer(options: o, logger: logger, loadNow: false)
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: server.metricsRegistry))
@@ -176,56 +187,19 @@ final class SignalCount: @unchecked Sendable {
     }
 }
 
-/// The YAML config file: a flat mapping of option names to scalars.
-struct ConfigFile {
-    let values: [String: Any]
-
-    static func load(_ path: String) throws -> ConfigFile {
+/// The YAML config file: a flat mapping of option names to scalars (checked against the option names by
+/// `OptionLayers`).
+enum ConfigFile {
+    /// - Throws: `ValidationError` naming the file when it cannot be read or is not a mapping.
+    static func load(_ path: String) throws -> [String: Any] {
         let text: String
         do { text = try TextFile.read(path) } catch {
             throw ValidationError("config file: \(error.description)")
         }
         let parsed: Any?
         do { parsed = try Yams.load(yaml: text) } catch { throw ValidationError("config file \(path): \(error)") }
-        if parsed == nil { return ConfigFile(values: [:]) }
+        if parsed == nil { return [:] }
         guard let map = parsed as? [String: Any] else { throw ValidationError("config file \(path): expected a mapping of option: value") }
-        let known: Set<String> = ["model", "alias", "host", "port", "threads", "ctx-size", "max-num-seqs",
-                                  "max-num-batched-tokens", "block-size", "kv-cache-type", "max-queued-requests",
-                                  "scheduling-policy", "api-key", "chat-template", "log-level", "kv-cache-memory",
-                                  "enable-prefix-caching", "repack", "allowed-origins", "metrics-no-auth",
-                                  "ssl-keyfile", "ssl-certfile", "shutdown-timeout", "max-connections", "timeout"]
-        if let bad = map.keys.first(where: { !known.contains($0) }) {
-            throw ValidationError("config file \(path): unknown key '\(bad)'")
-        }
-        return ConfigFile(values: map)
-    }
-
-    func string(_ key: String) -> String? { values[key].map { "\($0)" } }
-
-    func bool(_ key: String) throws -> Bool? {
-        guard let v = values[key] else { return nil }
-        if let b = v as? Bool { return b }
-        throw ValidationError("config key '\(key)' must be true or false, got '\(v)'")
-    }
-
-    func double(_ key: String) throws -> Double? {
-        guard let v = values[key] else { return nil }
-        if let d = v as? Double { return d }
-        if let i = v as? Int { return Double(i) }
-        throw ValidationError("config key '\(key)' must be a number, got '\(v)'")
-    }
-
-    /// A YAML list of strings, or one string (comma-separated values allowed).
-    func stringList(_ key: String) throws -> [String]? {
-        guard let v = values[key] else { return nil }
-        if let list = v as? [Any] { return list.map { "\($0)" } }
-        if let s = v as? String { return try Serve.originList(s) }
-        throw ValidationError("config key '\(key)' must be a list of strings, got '\(v)'")
-    }
-
-    func int(_ key: String) throws -> Int? {
-        guard let v = values[key] else { return nil }
-        if let i = v as? Int { return i }
-        throw ValidationError("config key '\(key)' must be an integer, got '\(v)'")
+        return map
     }
 }

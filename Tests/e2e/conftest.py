@@ -44,9 +44,13 @@ class Server:
         raise RuntimeError("server did not become healthy: " + self.logtext())
 
     def logtext(self) -> str:
-        self.log.flush()
-        self.log.seek(0)
-        return self.log.read()[-4000:]
+        return self.logtext_all()[-4000:]
+
+    def logtext_all(self) -> str:
+        """Everything the server has written to stdout and stderr so far (read through a second descriptor: the
+        server shares this one's file offset, so seeking it would make the server overwrite its own log)."""
+        with open(self.log.name) as f:
+            return f.read()
 
     def post(self, path: str, body, headers=None, timeout=120):
         data = body if isinstance(body, bytes) else json.dumps(body).encode()

@@ -3,7 +3,7 @@ import subprocess
 
 from conftest import BIN, TOOLS_BIN
 
-PRODUCT = ["serve", "info", "tokenize", "detokenize", "template"]
+PRODUCT = ["serve", "chat", "info", "tokenize", "detokenize", "template"]
 TOOLS = ["bench", "bench-tokenize", "logits", "synth"]
 
 

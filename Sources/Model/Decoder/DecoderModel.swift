@@ -53,6 +53,7 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
         let table = try c.tensors.matrix("token_embd.weight", rows: keys.vocabSize, cols: keys.embd)
         head = try LogitsHead(&c, embedding: table)
         body = try load(&c)
+        c.tensors.finishProgress()
         embedding = TokenEmbedding(table: table, scale: body.embeddingScale)
         hyperparameters = body.hyperparameters
         tensors = c.tensors

@@ -25,6 +25,9 @@ public struct ModelOptions: Sendable {
     /// default true). False keeps them in the file mapping: no copy at load, but decode is slower (4 KiB pages,
     /// plain Q4_1/Q8_0 layout). llama-server's `--no-repack`.
     public var repackWeights: Bool = true
+    /// Called as the weights load with `(bytesLooked, bytesTotal)`: the bytes of the tensors looked up so far and of
+    /// every tensor in the file (the last call has the two equal, on the loading thread). nil: no reports.
+    public var loadProgress: (@Sendable (_ done: Int, _ total: Int) -> Void)?
 
     /// Options with `threads` compute threads.
     public init(threads: Int, kvCacheType: KVCacheType = .f16, maxBatchTokens: Int = 512, floatReference: Bool = false,

@@ -12,11 +12,17 @@ struct TensorLoader {
     let repacker = WeightRepacker()
     /// Float copies of small vectors stored in a non-f32 type.
     private(set) var owned: [ScratchBuffer] = []
+    /// Bytes of the tensors looked up so far, for `ModelOptions.loadProgress`.
+    private let progress: LoadProgress?
 
     init(gguf: GGUFFile, options: ModelOptions) {
         self.gguf = gguf
         self.options = options
+        progress = options.loadProgress.map { LoadProgress(total: gguf.tensors.reduce(0) { $0 + $1.byteCount }, report: $0) }
     }
+
+    /// Reports the whole file as loaded (tensors the architecture does not read count too).
+    func finishProgress() { progress?.finish() }
 
     /// The tensor `name` with shape `shape` (ne order).
     /// - Throws: `ModelLoadError.missingTensor`, `.tensorShapeMismatch`.
@@ -25,6 +31,7 @@ struct TensorLoader {
         guard info.dimensions == shape else {
             throw ModelLoadError.tensorShapeMismatch(name: name, expected: shape, actual: info.dimensions)
         }
+        progress?.add(name: name, bytes: info.byteCount)
         return info
     }
 
@@ -110,5 +117,35 @@ extension WeightRepacker {
     /// or `!options.repackWeights` (`--no-repack`).
     func prepare(_ w: WeightMatrix, _ options: ModelOptions) -> WeightMatrix {
         options.floatReference || !options.repackWeights ? w : repack(w)
+    }
+}
+
+/// Counts the bytes of distinct tensors looked up and reports them at most once per percent.
+final class LoadProgress {
+    private let total: Int
+    private let report: @Sendable (Int, Int) -> Void
+    private var done = 0
+    private var seen: Set<String> = []
+    private var lastPercent = -1
+
+    init(total: Int, report: @escaping @Sendable (Int, Int) -> Void) {
+        self.total = max(total, 1)
+        self.report = report
+    }
+
+    func add(name: String, bytes: Int) {
+        guard seen.insert(name).inserted else { return }
+        done = min(total, done + bytes)
+        let percent = done * 100 / total
+        if percent != lastPercent {
+            lastPercent = percent
+            report(done, total)
+        }
+    }
+
+    func finish() {
+        done = total
+        lastPercent = 100
+        report(total, total)
     }
 }

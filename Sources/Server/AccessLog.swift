@@ -1,0 +1,127 @@
+import Foundation
+import HTTPServer
+import Logging
+
+/// One request on its way through the server, for its `X-Request-Id` and its access-log line.
+final class Exchange: @unchecked Sendable {
+    /// The client's `X-Request-Id` when it is a plausible id, else one made here (`req-` + 24 characters).
+    let id: String
+    let method: String
+    let route: String
+    let start = DispatchTime.now()
+    weak var responder: HTTPResponder?
+    private let lock = NSLock()
+    private var _status = 0
+    private var _promptTokens: Int?
+    private var _completionTokens: Int?
+    private var firstToken: DispatchTime?
+
+    init(id: String, method: String, route: String, responder: HTTPResponder) {
+        self.id = id
+        self.method = method
+        self.route = route
+        self.responder = responder
+    }
+
+    /// The status sent (0 until a head goes out).
+    var status: Int {
+        get { lock.withLock { _status } }
+        set { lock.withLock { _status = newValue } }
+    }
+
+    /// Marks the first generated token (the time to first token); later calls change nothing.
+    func tokenArrived() { lock.withLock { if firstToken == nil { firstToken = .now() } } }
+
+    /// Records the request's token counts.
+    func usage(prompt: Int, completion: Int) {
+        lock.withLock {
+            _promptTokens = prompt
+            _completionTokens = completion
+        }
+    }
+
+    /// The access-log line's fields: `request_id`, `method`, `route`, `status`, `prompt_tokens`,
+    /// `completion_tokens`, `ttft_ms` (the last three only when the request generated), `duration_ms`.
+    func metadata(at end: DispatchTime) -> Logger.Metadata {
+        lock.withLock {
+            func ms(_ from: DispatchTime, _ to: DispatchTime) -> Logger.Metadata.Value {
+                .stringConvertible(Double((to.uptimeNanoseconds - from.uptimeNanoseconds) / 1000) / 1000)
+            }
+            var m: Logger.Metadata = [
+                "request_id": .string(id), "method": .string(method), "route": .string(route),
+                "status": .stringConvertible(_status), "duration_ms": ms(start, end),
+            ]
+            if let p = _promptTokens { m["prompt_tokens"] = .stringConvertible(p) }
+            if let c = _completionTokens { m["completion_tokens"] = .stringConvertible(c) }
+            if let f = firstToken { m["ttft_ms"] = ms(start, f) }
+            return m
+        }
+    }
+
+    /// `value` when it is 1...128 characters of letters, digits and `-_.:/+=@`; nil otherwise.
+    static func acceptableId(_ value: String?) -> String? {
+        guard let v = value, (1...128).contains(v.utf8.count) else { return nil }
+        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:/+=@".utf8)
+        return v.utf8.allSatisfy(allowed.contains) ? v : nil
+    }
+}
+
+/// The exchanges whose response has not finished, keyed by their responder.
+final class ExchangeTable: @unchecked Sendable {
+    private let lock = NSLock()
+    private var open: [ObjectIdentifier: Exchange] = [:]
+
+    /// Registers `e`; returns the exchanges whose responder is gone without an `end` (a handler that never
+    /// reported its end), which the caller logs.
+    func add(_ e: Exchange, for key: ObjectIdentifier) -> [Exchange] {
+        lock.withLock {
+            let gone = open.filter { $0.value.responder == nil }
+            for k in gone.keys { open[k] = nil }
+            open[key] = e
+            return Array(gone.values)
+        }
+    }
+
+    func get(_ key: ObjectIdentifier) -> Exchange? { lock.withLock { open[key] } }
+
+    /// Removes and returns the exchange (nil when it already ended).
+    func remove(_ key: ObjectIdentifier) -> Exchange? { lock.withLock { open.removeValue(forKey: key) } }
+}
+
+/// `X-Request-Id` on every routed response and one access-log line per request (info level, message `request`).
+extension SputnikServer {
+    /// Starts the exchange of `req`: picks its id and logs it as status 499 if the client leaves before the
+    /// response ends.
+    @discardableResult
+    func beginExchange(_ req: HTTPRequest, _ res: HTTPResponder) -> Exchange {
+        let id = Exchange.acceptableId(req.headers["x-request-id"]) ?? "req-" + Self.randomId()
+        let e = Exchange(id: id, method: req.method, route: req.path, responder: res)
+        let key = ObjectIdentifier(res)
+        for stale in exchanges.add(e, for: key) { logExchange(stale) }
+        res.onClose { [weak self] in self?.endExchange(key, status: 499) }
+        return e
+    }
+
+    /// The exchange answered by `res`, while it is open.
+    func exchange(_ res: HTTPResponder) -> Exchange? { exchanges.get(ObjectIdentifier(res)) }
+
+    /// The `X-Request-Id` field for `res`'s response; records `status` as the status sent.
+    func requestIdHeaders(_ res: HTTPResponder, status: Int) -> [(String, String)] {
+        guard let e = exchange(res) else { return [] }
+        e.status = status
+        return [("X-Request-Id", e.id)]
+    }
+
+    /// Ends `res`'s exchange and writes its access-log line (once; later calls do nothing).
+    func endExchange(_ res: HTTPResponder, status: Int? = nil) { endExchange(ObjectIdentifier(res), status: status) }
+
+    func endExchange(_ key: ObjectIdentifier, status: Int?) {
+        guard let e = exchanges.remove(key) else { return }
+        if let status { e.status = status }
+        logExchange(e)
+    }
+
+    private func logExchange(_ e: Exchange) {
+        logger.info("request", metadata: e.metadata(at: .now()))
+    }
+}

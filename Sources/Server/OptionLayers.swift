@@ -1,0 +1,105 @@
+import Foundation
+
+/// Where `sputnik serve` reads an option that is not on its command line: first the environment variable
+/// `SPUTNIK_<NAME>` (`--ctx-size` → `SPUTNIK_CTX_SIZE`), then the key `<name>` of the YAML `--config` file.
+/// Flags win over both; the caller applies them (`flag ?? layers.int("ctx-size")`).
+///
+/// The config file arrives already parsed (a flat mapping of option names to scalars: `String`, `Int`, `Bool`,
+/// `Double`); an unknown file key is an error. `SPUTNIK_*` variables that name no option are reported by
+/// `unknownEnvironment` (the caller warns; they are not errors, since other tools share the prefix).
+public struct OptionLayers {
+    /// Every option name that the environment and the config file may set (`sputnik serve --<name>`).
+    public static let keys: [String] = [
+        "config", "model", "alias", "host", "port", "threads", "ctx-size", "max-num-seqs", "max-num-batched-tokens",
+        "block-size", "kv-cache-type", "max-queued-requests", "scheduling-policy", "api-key", "chat-template",
+        "log-level", "log-format", "kv-cache-memory", "enable-prefix-caching", "repack", "allowed-origins",
+        "metrics-no-auth", "ssl-keyfile", "ssl-certfile", "shutdown-timeout", "max-connections", "timeout",
+    ]
+
+    /// `SPUTNIK_` + the name in upper case with `-` as `_`: `max-num-seqs` → `SPUTNIK_MAX_NUM_SEQS`.
+    public static func environmentName(_ key: String) -> String {
+        "SPUTNIK_" + key.uppercased().replacingOccurrences(of: "-", with: "_")
+    }
+
+    /// The process environment (only `SPUTNIK_*` entries matter).
+    public let environment: [String: String]
+    /// The config file's mapping; empty without a file.
+    public let file: [String: Any]
+    /// The config file's path, for messages.
+    public let filePath: String?
+
+    /// - Throws: `ServerError.invalidOption` naming the file and key when the file has a key that is no option
+    ///   (`config` itself is not allowed in a file).
+    public init(environment: [String: String], file: [String: Any] = [:], filePath: String? = nil) throws {
+        self.environment = environment
+        self.file = file
+        self.filePath = filePath
+        let known = Set(Self.keys).subtracting(["config"])
+        if let bad = file.keys.sorted().first(where: { !known.contains($0) }) {
+            throw ServerError.invalidOption("config file \(filePath ?? ""): unknown key '\(bad)'")
+        }
+    }
+
+    /// `SPUTNIK_*` variables that name no option, sorted.
+    public var unknownEnvironment: [String] {
+        let known = Set(Self.keys.map(Self.environmentName))
+        return environment.keys.filter { $0.hasPrefix("SPUTNIK_") && !known.contains($0) }.sorted()
+    }
+
+    /// The raw value of `key` and where it came from ("SPUTNIK_X" or "config key 'x'"); an empty variable counts
+    /// as unset.
+    private func lookup(_ key: String) -> (value: Any, origin: String)? {
+        let name = Self.environmentName(key)
+        if let v = environment[name], !v.isEmpty { return (v, name) }
+        if let v = file[key] { return (v, "config key '\(key)'") }
+        return nil
+    }
+
+    /// A string option. Scalars of the file are written as text (`port: 80` → "80").
+    public func string(_ key: String) -> String? {
+        lookup(key).map { "\($0.value)" }
+    }
+
+    /// An integer option. - Throws: `ServerError.invalidOption` naming the variable or key when it is not an integer.
+    public func int(_ key: String) throws -> Int? {
+        guard let (v, origin) = lookup(key) else { return nil }
+        if let i = v as? Int { return i }
+        if let s = v as? String, let i = Int(s.trimmingCharacters(in: .whitespaces)) { return i }
+        throw ServerError.invalidOption("\(origin) must be an integer, got '\(v)'")
+    }
+
+    /// A boolean option: true/false (also 1/0, yes/no, on/off in the environment).
+    /// - Throws: `ServerError.invalidOption` naming the variable or key for anything else.
+    public func bool(_ key: String) throws -> Bool? {
+        guard let (v, origin) = lookup(key) else { return nil }
+        if let b = v as? Bool { return b }
+        if let s = v as? String {
+            switch s.trimmingCharacters(in: .whitespaces).lowercased() {
+            case "true", "1", "yes", "on": return true
+            case "false", "0", "no", "off": return false
+            default: break
+            }
+        }
+        throw ServerError.invalidOption("\(origin) must be true or false, got '\(v)'")
+    }
+
+    /// A number option (an integer is accepted as well).
+    /// - Throws: `ServerError.invalidOption` naming the variable or key when it is not a number.
+    public func double(_ key: String) throws -> Double? {
+        guard let (v, origin) = lookup(key) else { return nil }
+        if let d = v as? Double { return d }
+        if let i = v as? Int { return Double(i) }
+        if let s = v as? String, let d = Double(s.trimmingCharacters(in: .whitespaces)) { return d }
+        throw ServerError.invalidOption("\(origin) must be a number, got '\(v)'")
+    }
+
+    /// A list option: a YAML list of scalars in the file, or one text value (environment or file) that `parse`
+    /// splits (e.g. a JSON list or comma-separated values).
+    /// - Throws: `ServerError.invalidOption` for other values, or what `parse` throws.
+    public func stringList(_ key: String, parse: (String) throws -> [String]) throws -> [String]? {
+        guard let (v, origin) = lookup(key) else { return nil }
+        if let list = v as? [Any] { return list.map { "\($0)" } }
+        if let s = v as? String { return try parse(s) }
+        throw ServerError.invalidOption("\(origin) must be a list of strings, got '\(v)'")
+    }
+}

@@ -1,0 +1,93 @@
+import Foundation
+import JSON
+import Logging
+import XCTest
+@testable import Server
+
+/// `SPUTNIK_*` variables and the config file (`OptionLayers`), the JSON log format, and request ids.
+final class DeployOptionsTests: XCTestCase {
+    func testEnvironmentNames() {
+        XCTAssertEqual(OptionLayers.environmentName("ctx-size"), "SPUTNIK_CTX_SIZE")
+        XCTAssertEqual(OptionLayers.environmentName("max-num-batched-tokens"), "SPUTNIK_MAX_NUM_BATCHED_TOKENS")
+        XCTAssertEqual(OptionLayers.environmentName("model"), "SPUTNIK_MODEL")
+    }
+
+    func testEnvironmentWinsOverFile() throws {
+        let l = try OptionLayers(environment: ["SPUTNIK_PORT": "9001", "SPUTNIK_ALIAS": "env"],
+                                 file: ["port": 8000, "alias": "file", "threads": 3], filePath: "c.yaml")
+        XCTAssertEqual(try l.int("port"), 9001)
+        XCTAssertEqual(l.string("alias"), "env")
+        XCTAssertEqual(try l.int("threads"), 3)  // only in the file
+        XCTAssertNil(try l.int("max-num-seqs"))  // in neither
+    }
+
+    func testEmptyVariableCountsAsUnset() throws {
+        let l = try OptionLayers(environment: ["SPUTNIK_ALIAS": ""], file: ["alias": "file"])
+        XCTAssertEqual(l.string("alias"), "file")
+    }
+
+    func testTypedEnvironmentValues() throws {
+        let l = try OptionLayers(environment: ["SPUTNIK_REPACK": "no", "SPUTNIK_ENABLE_PREFIX_CACHING": "1",
+                                               "SPUTNIK_THREADS": " 4 "])
+        XCTAssertEqual(try l.bool("repack"), false)
+        XCTAssertEqual(try l.bool("enable-prefix-caching"), true)
+        XCTAssertEqual(try l.int("threads"), 4)
+    }
+
+    func testBadValuesNameTheirSource() throws {
+        let l = try OptionLayers(environment: ["SPUTNIK_PORT": "eighty", "SPUTNIK_REPACK": "maybe"],
+                                 file: ["threads": "many"])
+        XCTAssertThrowsError(try l.int("port")) { XCTAssertTrue("\($0)".contains("SPUTNIK_PORT"), "\($0)") }
+        XCTAssertThrowsError(try l.bool("repack")) { XCTAssertTrue("\($0)".contains("SPUTNIK_REPACK"), "\($0)") }
+        XCTAssertThrowsError(try l.int("threads")) { XCTAssertTrue("\($0)".contains("config key 'threads'"), "\($0)") }
+    }
+
+    func testUnknownFileKeyIsAnErrorUnknownVariableIsReported() throws {
+        XCTAssertThrowsError(try OptionLayers(environment: [:], file: ["ctxsize": 1], filePath: "c.yaml")) {
+            XCTAssertTrue("\($0)".contains("ctxsize"), "\($0)")
+        }
+        let l = try OptionLayers(environment: ["SPUTNIK_CTXSIZE": "1", "SPUTNIK_CTX_SIZE": "64", "HOME": "/"])
+        XCTAssertEqual(l.unknownEnvironment, ["SPUTNIK_CTXSIZE"])
+    }
+
+    func testJSONLogLineKeepsMetadataTypes() throws {
+        let lines = LockedLines()
+        var h = JSONLogHandler(label: "sputnik", write: { lines.append($0) })
+        h.logLevel = .info
+        var logger = Logger(label: "sputnik", factory: { _ in h })
+        logger[metadataKey: "pod"] = "a\"b"
+        logger.info("request", metadata: ["status": .stringConvertible(200), "ttft_ms": .stringConvertible(12.5),
+                                          "ok": .stringConvertible(true), "route": "/v1/models"])
+        let all = lines.all
+        XCTAssertEqual(all.count, 1)
+        XCTAssertTrue(all[0].hasSuffix("\n"))
+        XCTAssertEqual(all[0].filter { $0 == "\n" }.count, 1)
+        let v = try JSONValue(parsing: String(all[0].dropLast()))
+        XCTAssertEqual(v["msg"]?.stringValue, "request")
+        XCTAssertEqual(v["level"]?.stringValue, "info")
+        XCTAssertEqual(v["label"]?.stringValue, "sputnik")
+        XCTAssertEqual(v["status"]?.intValue, 200)
+        XCTAssertEqual(v["ttft_ms"]?.doubleValue, 12.5)
+        XCTAssertEqual(v["ok"]?.boolValue, true)
+        XCTAssertEqual(v["route"]?.stringValue, "/v1/models")
+        XCTAssertEqual(v["pod"]?.stringValue, "a\"b")
+        XCTAssertNotNil(v["ts"]?.stringValue?.range(of: #"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$"#, options: .regularExpression))
+    }
+
+    func testRequestIdAcceptance() {
+        XCTAssertEqual(Exchange.acceptableId("abc-123_x.y:z"), "abc-123_x.y:z")
+        XCTAssertNil(Exchange.acceptableId(""))
+        XCTAssertNil(Exchange.acceptableId(String(repeating: "a", count: 129)))
+        XCTAssertNil(Exchange.acceptableId("has space"))
+        XCTAssertNil(Exchange.acceptableId("quote\"d"))
+        XCTAssertNil(Exchange.acceptableId(nil))
+    }
+}
+
+/// Lines written by a log handler under test.
+private final class LockedLines: @unchecked Sendable {
+    private let lock = NSLock()
+    private var lines: [String] = []
+    func append(_ s: String) { lock.withLock { lines.append(s) } }
+    var all: [String] { lock.withLock { lines } }
+}

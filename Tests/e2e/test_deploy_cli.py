@@ -1,0 +1,384 @@
+"""Issue 17's CLI and operations pieces over the real binary: SPUTNIK_* variables (flags win over the environment,
+the environment over the config file), X-Request-Id on every response and in the access log (one line per request
+with id, route, status, tokens, TTFT and duration; `--log-format json`), load progress, `sputnik info`, and
+`sputnik chat` driven over a pipe (against a running server) and over a pseudo-terminal (local model)."""
+import json
+import os
+import pty
+import re
+import select
+import signal
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+from conftest import BIN, MODEL, Server, free_port
+
+
+def access_lines(s: Server) -> list:
+    """The server's JSON access-log lines (message `request`)."""
+    out = []
+    for line in s.logtext_all().splitlines():
+        line = line.strip()
+        if line.startswith("{"):
+            v = json.loads(line)
+            if v.get("msg") == "request":
+                out.append(v)
+    return out
+
+
+def wait_for(pred, timeout=30.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.1)
+    raise AssertionError("condition not met in time")
+
+
+def spawn_serve(env_extra: dict, *args: str):
+    """`sputnik serve` with only the given SPUTNIK_* variables (and the given flags); returns (proc, port, log)."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SPUTNIK_")}
+    env.update({"SPUTNIK_MODEL": MODEL, "SPUTNIK_THREADS": "2", "SPUTNIK_CTX_SIZE": "1024", **env_extra})
+    log = tempfile.TemporaryFile("w+")
+    proc = subprocess.Popen([BIN, "serve", "--port", str(port), *args], env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            log.seek(0)
+            raise RuntimeError("server exited: " + log.read()[-3000:])
+        try:
+            with urllib.request.urlopen(base + "/health", timeout=2):
+                return proc, base, log
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("server did not start")
+
+
+def stop(proc):
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def model_ids(base: str) -> list:
+    with urllib.request.urlopen(base + "/v1/models", timeout=10) as r:
+        return [m["id"] for m in json.loads(r.read())["data"]]
+
+
+def test_flags_win_over_environment_over_config_file():
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
+        f.write("alias: from-file\nmax-num-seqs: 2\n")
+        path = f.name
+    try:
+        # The file alone.
+        proc, base, log = spawn_serve({"SPUTNIK_CONFIG": path})
+        try:
+            assert model_ids(base) == ["from-file"]
+        finally:
+            stop(proc)
+        # The environment over the file.
+        proc, base, log = spawn_serve({"SPUTNIK_CONFIG": path, "SPUTNIK_ALIAS": "from-env"})
+        try:
+            assert model_ids(base) == ["from-env"]
+        finally:
+            stop(proc)
+        # The flag over both.
+        proc, base, log = spawn_serve({"SPUTNIK_CONFIG": path, "SPUTNIK_ALIAS": "from-env"}, "--alias", "from-flag")
+        try:
+            assert model_ids(base) == ["from-flag"]
+        finally:
+            stop(proc)
+    finally:
+        os.unlink(path)
+
+
+def test_bad_environment_value_is_a_clear_startup_error():
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SPUTNIK_")}
+    env.update({"SPUTNIK_MODEL": MODEL, "SPUTNIK_PORT": "eighty"})
+    r = subprocess.run([BIN, "serve"], env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "SPUTNIK_PORT" in r.stderr and "eighty" in r.stderr
+
+
+def test_api_key_from_environment():
+    proc, base, log = spawn_serve({"SPUTNIK_API_KEY": "sekret"})
+    try:
+        try:
+            urllib.request.urlopen(base + "/v1/models", timeout=10)
+            raise AssertionError("no 401 without the key")
+        except urllib.error.HTTPError as e:
+            assert e.code == 401
+        req = urllib.request.Request(base + "/v1/models", headers={"Authorization": "Bearer sekret"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            assert r.status == 200
+    finally:
+        stop(proc)
+
+
+def test_request_id_echoed_generated_and_logged():
+    s = Server("--log-format", "json")
+    try:
+        # Echoed, on success, on errors and on a stream.
+        status, headers, _ = s.get("/v1/models", headers={"X-Request-Id": "client-abc.123"})
+        assert status == 200 and headers["X-Request-Id"] == "client-abc.123"
+        status, headers, _ = s.post("/v1/chat/completions", {"messages": "nope"}, headers={"X-Request-Id": "bad-req-1"})
+        assert status == 400 and headers["X-Request-Id"] == "bad-req-1"
+        status, headers, _ = s.get("/no/such/route")
+        assert status == 404 and re.fullmatch(r"req-[A-Za-z0-9]{24}", headers["X-Request-Id"])
+        generated = headers["X-Request-Id"]
+        # An unusable id (spaces) is replaced by a generated one.
+        status, headers, _ = s.get("/health", headers={"X-Request-Id": "has space"})
+        assert status == 200 and headers["X-Request-Id"].startswith("req-")
+        status, headers, _ = s.get("/metrics")
+        assert status == 200 and headers["X-Request-Id"].startswith("req-")
+        req = urllib.request.Request(s.base + "/v1/chat/completions", method="POST", data=json.dumps({
+            "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 5, "stream": True}).encode(),
+            headers={"Content-Type": "application/json", "X-Request-Id": "stream-7"})
+        with urllib.request.urlopen(req, timeout=60) as r:
+            assert r.headers["X-Request-Id"] == "stream-7"
+            body = r.read().decode()
+        assert body.rstrip().endswith("data: [DONE]")
+        status, headers, body = s.post("/v1/chat/completions", {"messages": [{"role": "user", "content": "Hi"}],
+                                                                 "max_tokens": 4}, headers={"X-Request-Id": "whole-8"})
+        assert status == 200 and headers["X-Request-Id"] == "whole-8"
+        usage = json.loads(body)["usage"]
+
+        lines = wait_for(lambda: (lambda ls: ls if {"stream-7", "whole-8"} <= {l["request_id"] for l in ls} else None)(access_lines(s)))
+        by_id = {l["request_id"]: l for l in lines}
+        assert by_id["client-abc.123"]["status"] == 200 and by_id["client-abc.123"]["route"] == "/v1/models"
+        assert by_id["bad-req-1"]["status"] == 400
+        assert by_id[generated]["status"] == 404 and by_id[generated]["route"] == "/no/such/route"
+        w = by_id["whole-8"]
+        assert (w["status"], w["method"], w["route"]) == (200, "POST", "/v1/chat/completions")
+        assert w["prompt_tokens"] == usage["prompt_tokens"] and w["completion_tokens"] == usage["completion_tokens"]
+        assert 0 < w["ttft_ms"] <= w["duration_ms"]
+        st = by_id["stream-7"]
+        assert st["status"] == 200 and st["completion_tokens"] == 5 and 0 < st["ttft_ms"] <= st["duration_ms"]
+        for l in lines:  # one line per request, every line a JSON object with a timestamp and level
+            assert l["level"] == "info" and l["ts"].endswith("Z")
+        assert len([l for l in lines if l["request_id"] == "whole-8"]) == 1
+    finally:
+        s.stop()
+
+
+def test_client_that_leaves_is_logged_499():
+    s = Server("--log-format", "json")
+    try:
+        import socket
+        body = json.dumps({"messages": [{"role": "user", "content": "Count to a thousand."}], "max_tokens": 2000,
+                           "ignore_eos": True, "stream": True}).encode()
+        c = socket.create_connection(("127.0.0.1", s.port), timeout=30)
+        c.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"X-Request-Id: leaver-1\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+        assert b"X-Request-Id: leaver-1" in c.recv(4096)
+        c.close()
+        line = wait_for(lambda: next((l for l in access_lines(s) if l["request_id"] == "leaver-1"), None))
+        assert line["status"] == 499
+    finally:
+        s.stop()
+
+
+def test_load_progress_is_plain_lines_without_a_terminal():
+    s = Server("--log-format", "json")
+    try:
+        loads = [json.loads(l) for l in s.logtext_all().splitlines() if '"loading weights"' in l]
+        percents = [l["percent"] for l in loads]
+        assert percents[-1] == 100 and percents == sorted(percents) and len(percents) >= 2
+        assert "\r" not in s.logtext_all()
+    finally:
+        s.stop()
+
+
+def test_info_prints_what_serving_takes():
+    out = subprocess.run([BIN, "info", MODEL], check=True, capture_output=True, text=True, timeout=60).stdout
+    assert re.search(r"^model: .*\(llama, 30 layers\)", out, re.M), out
+    params = int(re.search(r"^parameters: +\S+ \((\d+)\)", out, re.M).group(1))
+    assert 130e6 < params < 140e6  # SmolLM2-135M
+    weights = re.search(r"^weights: +([\d.]+) MiB, ([\d.]+) bits per weight", out, re.M)
+    size = os.path.getsize(MODEL)
+    assert abs(float(weights.group(1)) * 2**20 - size) < 0.02 * size  # tensor bytes ≈ the file
+    assert 4.0 < float(weights.group(2)) < 6.5
+    assert re.search(r"^  Q4_1 .*% of weights", out, re.M), out
+    assert re.search(r"^context: +8192 tokens", out, re.M), out
+    assert re.search(r"^template: .*ChatML", out, re.M), out
+    # KV: 30 layers × 3 KV heads × 64 dims × (K+V) × 2 bytes = 23,040 B per token; × 4096 ctx × 8 seqs = 720 MiB.
+    assert "22.5 KiB per token" in out and "4096 ctx × 8 seqs = 720.0 MiB" in out, out
+    out2 = subprocess.run([BIN, "info", MODEL, "--ctx-size", "1024", "--max-num-seqs", "2", "--kv-cache-type", "f32"],
+                          check=True, capture_output=True, text=True, timeout=60).stdout
+    assert "1024 ctx × 2 seqs = 90.0 MiB" in out2, out2
+    r = subprocess.run([BIN, "info", "/nonexistent.gguf"], capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0
+
+
+class Chat:
+    """`sputnik chat` over pipes; stdout and stderr are collected by background reads."""
+
+    def __init__(self, *args):
+        self.proc = subprocess.Popen([BIN, "chat", *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE)
+        self.out = b""
+        self.err = b""
+
+    def pump(self, timeout=0.1):
+        fds = [f for f in (self.proc.stdout, self.proc.stderr) if f]
+        r, _, _ = select.select(fds, [], [], timeout)
+        for f in r:
+            data = os.read(f.fileno(), 65536)
+            if f is self.proc.stdout:
+                self.out += data
+            else:
+                self.err += data
+
+    def until(self, pred, timeout=60):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if pred():
+                return
+            self.pump()
+        raise AssertionError(f"timed out; stdout={self.out[-500:]!r} stderr={self.err[-500:]!r}")
+
+    def send(self, line: str):
+        self.proc.stdin.write(line.encode() + b"\n")
+        self.proc.stdin.flush()
+
+
+def test_chat_against_a_server_history_reset_system_and_ctrl_c():
+    s = Server("--log-format", "json")
+    c = Chat("--url", s.base, "--max-tokens", "8")
+    try:
+        def prompts():
+            return [l["prompt_tokens"] for l in access_lines(s) if l["route"] == "/v1/chat/completions"]
+        c.send("Hello there")
+        wait_for(lambda: len(prompts()) == 1)
+        c.send("And again")
+        wait_for(lambda: len(prompts()) == 2)
+        p = prompts()
+        assert p[1] > p[0] + 4  # the first question and answer went along
+        c.send("/reset")
+        c.until(lambda: b"[conversation cleared]" in c.err)
+        c.send("Hello there")
+        wait_for(lambda: len(prompts()) == 3)
+        assert prompts()[2] == p[0]  # the same single question as the first turn
+        # (SmolLM2's template writes its own default system prompt when there is none: ours must be longer.)
+        pirate = "You are a pirate. " * 30
+        c.send("/system " + pirate)
+        c.until(lambda: b"[system prompt set]" in c.err)
+        c.send("/reset")
+        c.send("Hello there")
+        wait_for(lambda: len(prompts()) == 4)
+        assert prompts()[3] > p[0] + 60  # the system prompt is sent
+        c.send("/system")
+        c.until(lambda: b"[system prompt: " + pirate.strip().encode() + b"]" in c.err)
+        c.send("/nonsense")
+        c.until(lambda: b"unknown command /nonsense" in c.err)
+        c.until(lambda: c.out.count(b"\n") >= 4)
+        c.proc.stdin.close()  # end of input quits
+        c.proc.stdin = None
+        c.until(lambda: c.proc.poll() is not None)
+        assert c.proc.returncode == 0
+    finally:
+        if c.proc.poll() is None:
+            c.proc.kill()
+        s.stop()
+
+    # Ctrl-C stops the answer (the server aborts the request) and the next question is answered.
+    s = Server("--log-format", "json")
+    c = Chat("--url", s.base, "--max-tokens", "1900", "--ignore-eos")
+    try:
+        c.send("Count from one to one thousand.")
+        c.until(lambda: len(c.out) > 20)
+        c.proc.send_signal(signal.SIGINT)
+        c.until(lambda: b"[interrupted]" in c.err)
+        line = wait_for(lambda: next((l for l in access_lines(s) if l["route"] == "/v1/chat/completions"), None))
+        assert line["status"] == 499 and line.get("completion_tokens", 0) < 1900
+        with urllib.request.urlopen(s.base + "/metrics", timeout=10) as r:
+            assert re.search(rb"^sputnik:num_requests_running 0", r.read(), re.M)
+        assert c.proc.poll() is None  # still running
+        before = len(c.out)
+        c.send("/exit")
+        c.until(lambda: c.proc.poll() is not None)
+        assert c.proc.returncode == 0 and before > 0
+    finally:
+        if c.proc.poll() is None:
+            c.proc.kill()
+        s.stop()
+
+
+def test_chat_with_a_local_model_in_a_terminal():
+    """A real pseudo-terminal: the progress bar is drawn in place, the prompt shows, Ctrl-C (the terminal's ^C)
+    stops an answer and the REPL goes on."""
+    master, slave = pty.openpty()
+
+    def controlling_tty():
+        os.setsid()
+        import fcntl
+        import termios
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    proc = subprocess.Popen([BIN, "chat", MODEL, "--threads", "2", "--ctx-size", "1024", "--max-tokens", "900",
+                             "--ignore-eos"], stdin=slave, stdout=slave, stderr=slave, preexec_fn=controlling_tty)
+    os.close(slave)
+    screen = b""
+
+    def until(pred, timeout=120):
+        nonlocal screen
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if pred():
+                return
+            r, _, _ = select.select([master], [], [], 0.1)
+            if r:
+                try:
+                    screen += os.read(master, 65536)
+                except OSError:  # EIO once the child has closed the terminal (it exited)
+                    time.sleep(0.1)
+        raise AssertionError(f"timed out: {screen[-800:]!r}")
+
+    try:
+        until(lambda: b">>> " in screen)
+        assert re.search(rb"\rloading SmolLM2-135M-Instruct\.Q4_1\.gguf \[#+ *\] +\d+%", screen), screen[:500]
+        assert b"100%" in screen
+        os.write(master, b"Count from one to one thousand.\r")
+        mark = len(screen)
+        until(lambda: len(screen) > mark + 60)
+        os.write(master, b"\x03")  # ^C from the terminal: SIGINT to the foreground process group
+        until(lambda: b"[interrupted]" in screen[mark:])
+        until(lambda: screen.rstrip().endswith(b">>>"))
+        assert proc.poll() is None
+        os.write(master, b"/exit\r")
+        until(lambda: proc.poll() is not None, timeout=30)
+        assert proc.returncode == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+
+
+def test_every_serve_flag_has_its_variable():
+    """Each `sputnik serve --flag` is read from SPUTNIK_<FLAG>: the server names the variables it ignores, and none
+    of the flags' is among them (a flag added without its variable fails here)."""
+    help_text = subprocess.run([BIN, "serve", "--help"], check=True, capture_output=True, text=True, timeout=60).stdout
+    flags = {m for m in re.findall(r"--([a-z][a-z0-9-]+)", help_text) if m != "help" and not m.startswith("no-")}
+    assert {"model", "ctx-size", "api-key", "log-format", "repack", "config"} <= flags
+    names = {"SPUTNIK_" + f.upper().replace("-", "_") for f in flags}
+    # Empty values count as unset, so the server starts with its defaults and reports what it ignored.
+    proc, base, log = spawn_serve({**{n: "" for n in names if n not in ("SPUTNIK_MODEL", "SPUTNIK_THREADS", "SPUTNIK_CTX_SIZE")},
+                                   "SPUTNIK_NOT_AN_OPTION": "1", "SPUTNIK_LOG_LEVEL": "debug"})
+    try:
+        log.flush()
+        log.seek(0)
+        text = log.read()
+    finally:
+        stop(proc)
+    ignored = set(re.findall(r"ignoring (SPUTNIK_[A-Z_]+)", text))
+    assert "SPUTNIK_NOT_AN_OPTION" in ignored, text[-2000:]
+    assert not ignored & names, ignored & names
