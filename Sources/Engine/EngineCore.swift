@@ -44,6 +44,7 @@ public final class EngineCore: @unchecked Sendable {
     private var scheduler: Scheduler
     private var live: [Int: LiveRequest] = [:]
     private var sampler: Sampler
+    private var logprobCalculator: LogprobCalculator
     private var thread: Thread?
     private let done = DispatchSemaphore(value: 0)
 
@@ -52,6 +53,10 @@ public final class EngineCore: @unchecked Sendable {
         let onEvent: @Sendable (GenerationEvent) -> Void
         var output: OutputProcessor
         var rng: SeededGenerator
+        /// Penalties, bias and `min_tokens` state (token counts kept incrementally).
+        var processor: LogitsProcessor
+        /// Log-probabilities of the tokens whose text is still held back by `output` (when the request asked).
+        var pendingLogprobs: [TokenLogprobs] = []
     }
 
     /// - Parameters: the model (its KV pool is allocated here from `config`), its tokenizer and limits.
@@ -68,6 +73,7 @@ public final class EngineCore: @unchecked Sendable {
             stopTokenIds: tokenizer.endOfGenerationIds)
         scheduler = Scheduler(config: schedulerConfig)
         sampler = Sampler(vocabSize: model.hyperparameters.vocabSize)
+        logprobCalculator = LogprobCalculator(vocabSize: model.hyperparameters.vocabSize)
     }
 
     /// The model being served.
@@ -161,7 +167,7 @@ public final class EngineCore: @unchecked Sendable {
     private func admit(_ id: Int, _ req: GenerationRequest, _ onEvent: @escaping @Sendable (GenerationEvent) -> Void) {
         do {
             try scheduler.add(id: id, promptTokens: req.promptTokens, maxNewTokens: req.maxNewTokens,
-                              priority: req.priority, ignoreEOS: req.ignoreEOS)
+                              priority: req.priority, ignoreEOS: req.ignoreEOS, stopTokenIds: Set(req.stopTokenIds))
         } catch {
             // submit() checked the limits already; anything else is a broken invariant worth a clear log.
             logger.error("request \(id) rejected by the scheduler: \(error)")
@@ -169,34 +175,51 @@ public final class EngineCore: @unchecked Sendable {
             return
         }
         let seed = req.sampling.seed ?? UInt64.random(in: .min ... .max)
-        live[id] = LiveRequest(request: req, onEvent: onEvent, output: OutputProcessor(tokenizer: tokenizer, stop: req.stop),
-                               rng: SeededGenerator(seed: seed))
+        let banned = (req.ignoreEOS ? [] : Array(tokenizer.endOfGenerationIds)) + req.stopTokenIds
+        let processor = LogitsProcessor(params: req.processing, vocabSize: runner.vocabSize, promptTokens: req.promptTokens,
+                                        maxNewTokens: scheduler.request(id)?.maxNewTokens ?? 0, bannedBeforeMinTokens: banned)
+        live[id] = LiveRequest(request: req, onEvent: onEvent,
+                               output: OutputProcessor(tokenizer: tokenizer, stop: req.stop, minTokens: req.processing.minTokens),
+                               rng: SeededGenerator(seed: seed), processor: processor)
     }
 
     private func step() {
         let output = scheduler.schedule()
         let rows = runner.execute(output)
         var sampled: [Int: Int32] = [:]
+        var logprobs: [Int: TokenLogprobs] = [:]
         for (id, row) in rows {
             let params = live[id]!.request.sampling
-            sampled[id] = sampler.sample(runner.row(row), params: params, rng: &live[id]!.rng)
+            let logits = runner.mutableRow(row)
+            // Penalties, bias, min_tokens: a separate step before sampling (nothing is touched when all are neutral).
+            if !live[id]!.processor.isNeutral { live[id]!.processor.apply(to: logits) }
+            let token = sampler.sample(UnsafeBufferPointer(logits), params: params, rng: &live[id]!.rng)
+            live[id]!.processor.accept(token)
+            if let top = live[id]!.request.logprobs {
+                logprobs[id] = logprobCalculator.compute(UnsafeBufferPointer(logits), token: token, top: top, params: params)
+            }
+            sampled[id] = token
         }
         let stops = scheduler.update(after: output, sampled: sampled)
-        for (id, token) in sampled { handleToken(id, token, stop: stops[id]) }
+        for (id, token) in sampled { handleToken(id, token, stop: stops[id], logprobs: logprobs[id]) }
     }
 
-    /// Emits the text of a sampled token, then ends the request if the scheduler (`stop`: length or a stop token)
-    /// or a stop string says so. A stop token's own text is never emitted.
-    private func handleToken(_ id: Int, _ token: Int32, stop: FinishReason?) {
+    /// Emits the text of a sampled token (with the log-probabilities of the tokens it completes, when asked), then
+    /// ends the request if the scheduler (`stop`: length or a stop token) or a stop string says so. A stop token's
+    /// own text and log-probability are never emitted.
+    private func handleToken(_ id: Int, _ token: Int32, stop: FinishReason?, logprobs: TokenLogprobs?) {
         guard var r = live[id] else { return }
         if stop == .stop { return finish(id, .stop) }
+        if let logprobs { r.pendingLogprobs.append(logprobs) }
         let out = r.output.append(token)
+        var emitted: [TokenLogprobs] = []
+        if case .text(let t, _) = out, t.isEmpty {} else { swap(&emitted, &r.pendingLogprobs) }
         live[id] = r
         switch out {
         case .text(let t, let ids):
-            if !t.isEmpty { r.onEvent(.text(t, tokenIds: ids)) }
+            if !t.isEmpty { r.onEvent(.text(t, tokenIds: ids, logprobs: emitted)) }
         case .stopped(let before, let ids):
-            if !before.isEmpty { r.onEvent(.text(before, tokenIds: ids)) }
+            if !before.isEmpty { r.onEvent(.text(before, tokenIds: ids, logprobs: emitted)) }
             return finish(id, .stop, flush: false)
         }
         if let stop { finish(id, stop) }
@@ -210,7 +233,7 @@ public final class EngineCore: @unchecked Sendable {
         let generated = state?.numOutputTokens ?? 0
         scheduler.finish(id: id, reason: reason)
         if flush && reason != .abort, let tail = r.output.finish() {
-            r.onEvent(.text(tail.text, tokenIds: tail.tokenIds))
+            r.onEvent(.text(tail.text, tokenIds: tail.tokenIds, logprobs: r.pendingLogprobs))
         }
         let usage = GenerationUsage(promptTokens: r.request.promptTokens.count, completionTokens: generated, cachedTokens: cached)
         lock.lock()

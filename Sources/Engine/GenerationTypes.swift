@@ -13,15 +13,26 @@ public struct GenerationRequest: Sendable {
     public var priority: Int
     /// Keep generating past end-of-generation tokens (until `maxNewTokens`).
     public var ignoreEOS: Bool
+    /// Penalties, `logit_bias` and `min_tokens`, applied to the logits before sampling (`LogitsProcessor`).
+    public var processing: LogitsProcessing
+    /// Extra token ids that end the request like an end-of-generation token (vLLM's `stop_token_ids`; they end it
+    /// even with `ignoreEOS`); their text is not emitted.
+    public var stopTokenIds: [Int32]
+    /// Log-probabilities per generated token with this many alternatives (0…20; `LogprobCalculator`); nil: none.
+    public var logprobs: Int?
 
     public init(promptTokens: [Int32], maxNewTokens: Int?, sampling: SamplingParams = SamplingParams(),
-                stop: [String] = [], priority: Int = 0, ignoreEOS: Bool = false) {
+                stop: [String] = [], priority: Int = 0, ignoreEOS: Bool = false,
+                processing: LogitsProcessing = LogitsProcessing(), stopTokenIds: [Int32] = [], logprobs: Int? = nil) {
         self.promptTokens = promptTokens
         self.maxNewTokens = maxNewTokens
         self.sampling = sampling
         self.stop = stop
         self.priority = priority
         self.ignoreEOS = ignoreEOS
+        self.processing = processing
+        self.stopTokenIds = stopTokenIds
+        self.logprobs = logprobs
     }
 }
 
@@ -37,7 +48,8 @@ public struct GenerationUsage: Sendable, Equatable {
 public enum GenerationEvent: Sendable, Equatable {
     /// New text: whole UTF-8 characters, never part of a stop string. `tokenIds` are the tokens it completes.
     /// The text may be empty at the end, when the last tokens only held bytes of a character that was cut off.
-    case text(String, tokenIds: [Int32])
+    /// `logprobs`: one entry per id of `tokenIds` when the request asked for `logprobs`, else `[]`.
+    case text(String, tokenIds: [Int32], logprobs: [TokenLogprobs] = [])
     /// The request is over; no event follows.
     case finished(FinishReason, GenerationUsage)
 }

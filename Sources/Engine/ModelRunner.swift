@@ -62,6 +62,12 @@ public final class ModelRunner {
         return sampling.map { (requestId: $0.0, row: $0.1) }
     }
 
+    /// Logits row `i` of the last `execute`, writable (the sampler's logits processing adjusts it in place).
+    /// `[vocabSize]`
+    public func mutableRow(_ i: Int) -> UnsafeMutableBufferPointer<Float> {
+        UnsafeMutableBufferPointer(start: logits + i * vocabSize, count: vocabSize)
+    }
+
     /// Logits row `i` of the last `execute`. `[vocabSize]`
     public func row(_ i: Int) -> UnsafeBufferPointer<Float> {
         UnsafeBufferPointer(start: logits + i * vocabSize, count: vocabSize)

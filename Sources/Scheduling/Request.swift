@@ -34,6 +34,8 @@ public struct SchedulerRequest: Sendable {
     public let maxNewTokens: Int
     /// End-of-generation tokens do not end this request (vLLM's `ignore_eos`).
     public let ignoreEOS: Bool
+    /// The request's own stop tokens (vLLM's `stop_token_ids`): they end it with `.stop`, whatever `ignoreEOS` says.
+    public internal(set) var stopTokenIds: Set<Int32> = []
     /// Lower is served first (vLLM convention); ties go to the earlier arrival.
     public let priority: Int
     /// Monotonic arrival counter.

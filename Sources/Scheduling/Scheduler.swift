@@ -124,11 +124,12 @@ public struct Scheduler: Sendable {
     public func request(_ id: Int) -> SchedulerRequest? { requests[id] }
 
     /// Admits a request to the waiting queue.
-    /// - Parameters: `maxNewTokens` nil: up to the context; `ignoreEOS`: `config.stopTokenIds` do not end it.
+    /// - Parameters: `maxNewTokens` nil: up to the context; `ignoreEOS`: `config.stopTokenIds` do not end it;
+    ///   `stopTokenIds`: the request's own stop tokens (vLLM's `stop_token_ids`), which end it even with `ignoreEOS`.
     /// - Throws: `SchedulingError.requestTooLarge` when the request does not fit (`SchedulerConfig.completionBudget`),
     ///   `.duplicateId`, `.emptyPrompt`.
     public mutating func add(id: Int, promptTokens: [Int32], maxNewTokens: Int?, priority: Int = 0,
-                             ignoreEOS: Bool = false) throws {
+                             ignoreEOS: Bool = false, stopTokenIds: Set<Int32> = []) throws {
         guard requests[id] == nil else { throw SchedulingError.duplicateId(id) }
         guard !promptTokens.isEmpty else { throw SchedulingError.emptyPrompt }
         let budget = try config.completionBudget(promptLength: promptTokens.count, maxNewTokens: maxNewTokens)
@@ -136,6 +137,7 @@ public struct Scheduler: Sendable {
         requests[id] = SchedulerRequest(tokens: promptTokens, numPromptTokens: promptTokens.count,
                                         maxNewTokens: budget, priority: priority, arrival: arrivals, id: id,
                                         ignoreEOS: ignoreEOS)
+        requests[id]!.stopTokenIds = stopTokenIds
         insertWaiting(id)
     }
 
@@ -223,7 +225,7 @@ public struct Scheduler: Sendable {
             if s.samplesToken {
                 guard let t = sampled[s.requestId] else { preconditionFailure("no token sampled for \(s.requestId)") }
                 r.tokens.append(t)
-                if !r.ignoreEOS && config.stopTokenIds.contains(t) {
+                if (!r.ignoreEOS && config.stopTokenIds.contains(t)) || r.stopTokenIds.contains(t) {
                     finished[r.id] = .stop
                 } else if r.numOutputTokens >= r.maxNewTokens {
                     finished[r.id] = .length

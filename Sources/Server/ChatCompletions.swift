@@ -36,14 +36,18 @@ extension SputnikServer {
         let collected = Collected()
         let modelId = self.modelId
         do {
+            let wantsLogprobs = gen.logprobs != nil
             let handle = try engine.submit(gen) { [weak self] event in
                 switch event {
-                case .text(let t, _): collected.text += t
+                case .text(let t, _, let logprobs):
+                    collected.text += t
+                    if wantsLogprobs, let self { collected.logprobs += self.chatLogprobs(logprobs) }
                 case .finished(let reason, let usage):
                     guard reason != .abort else { return }
                     let body = ChatCompletionResponse(
                         id: id, created: created, model: modelId,
-                        choices: [.init(content: collected.text, finishReason: Self.apiReason(reason))],
+                        choices: [.init(content: collected.text, logprobs: wantsLogprobs ? collected.logprobs : nil,
+                                        finishReason: Self.apiReason(reason))],
                         usage: Usage(promptTokens: usage.promptTokens, completionTokens: usage.completionTokens,
                                      cachedTokens: usage.cachedTokens))
                     self?.sendJSON(res, 200, body.encoded())
@@ -65,12 +69,14 @@ extension SputnikServer {
         }
         // Events can arrive before the response head is written: the gate holds them until it is.
         let gate = OrderedGate()
+        let wantsLogprobs = gen.logprobs != nil
         do {
-            let handle = try engine.submit(gen) { event in
+            let handle = try engine.submit(gen) { [weak self] event in
                 gate.run {
                 switch event {
-                case .text(let t, _):
-                    if !t.isEmpty { sse.send(data: chunk(.init(content: t))) }
+                case .text(let t, _, let logprobs):
+                    let entries = wantsLogprobs ? self?.chatLogprobs(logprobs) : nil
+                    if !t.isEmpty || !(entries ?? []).isEmpty { sse.send(data: chunk(.init(content: t, logprobs: entries))) }
                 case .finished(let reason, let usage):
                     guard reason != .abort else { return sse.finish() }
                     sse.send(data: chunk(.init(finishReason: Self.apiReason(reason))))
@@ -99,6 +105,7 @@ extension SputnikServer {
 /// Text gathered for a non-streamed response; touched only on the engine thread.
 private final class Collected: @unchecked Sendable {
     var text = ""
+    var logprobs: [TokenLogprob] = []
 }
 
 /// Runs closures in order, holding those that arrive before `open` until it has run.
