@@ -143,3 +143,29 @@ def test_sampled_logprobs_follow_the_temperature(server):
     t2 = client(server).chat.completions.create(model="smollm2", temperature=2, **kw).choices[0].logprobs.content[0]
     assert t1.top_logprobs[0].token == t2.top_logprobs[0].token
     assert t2.top_logprobs[0].logprob < t1.top_logprobs[0].logprob
+
+
+JAPANESE = [{"role": "user", "content": "Translate to Japanese: I like my dog."}]
+
+
+def test_tokens_inside_a_utf8_character_carry_their_bytes(server):
+    # SmolLM2's byte-level BPE splits most kana into two tokens: [0xE3, 0x81] then [0x8A].
+    r = chat(server, messages=JAPANESE, max_tokens=20, logprobs=True)
+    c = r.choices[0]
+    entries = c.logprobs.content
+    assert len(entries) == r.usage.completion_tokens
+    partial = [e for e in entries if e.token == "\ufffd"]
+    assert partial, [e.bytes for e in entries]
+    for e in partial:
+        with pytest.raises(UnicodeDecodeError):
+            bytes(e.bytes).decode()
+    joined = b"".join(bytes(e.bytes) for e in entries)
+    # The text is every whole character; a character cut off by max_tokens leaves only bytes in the logprobs.
+    assert joined.decode(errors="ignore") == c.message.content
+    assert joined.startswith(c.message.content.encode())
+    streamed = list(chat(server, messages=JAPANESE, max_tokens=20, logprobs=True, stream=True))
+    got = [e for ch in streamed if ch.choices and ch.choices[0].logprobs for e in ch.choices[0].logprobs.content]
+    assert [e.bytes for e in got] == [e.bytes for e in entries]
+    for ch in streamed:
+        if ch.choices and ch.choices[0].delta.content:
+            assert b"".join(bytes(e.bytes) for e in ch.choices[0].logprobs.content).decode() == ch.choices[0].delta.content
