@@ -20,6 +20,10 @@ public struct GenerationRequest: Sendable {
     public var stopTokenIds: [Int32]
     /// Log-probabilities per generated token with this many alternatives (0…20; `LogprobCalculator`); nil: none.
     public var logprobs: Int?
+    /// Independent samples of the same prompt (`n`, 1…`maxNumSeqs`): one prefill, then the block table is forked
+    /// (`Scheduler.fork`). Choice k > 0 draws from a seed derived from `sampling.seed` and k. Submit with
+    /// `EngineCore.submit(_:onChoiceEvent:)` to tell the choices apart.
+    public var n = 1
 
     public init(promptTokens: [Int32], maxNewTokens: Int?, sampling: SamplingParams = SamplingParams(),
                 stop: [String] = [], priority: Int = 0, ignoreEOS: Bool = false,
@@ -62,6 +66,8 @@ public enum EngineError: Error, Equatable, CustomStringConvertible {
     case contextLengthExceeded(promptTokens: Int, maxNewTokens: Int, limit: Int)
     case emptyPrompt
     case shuttingDown
+    /// `n` is outside 1…limit (the running set must hold every choice at once).
+    case tooManyChoices(n: Int, limit: Int)
     /// The model file, its tokenizer or its weights could not be loaded (the message names the file).
     case modelLoad(String)
     /// The chat template could not be read or parsed.
@@ -75,6 +81,7 @@ public enum EngineError: Error, Equatable, CustomStringConvertible {
                 + "(\(p) in the messages, \(m) in the completion). Please reduce the length of the messages or completion."
         case .emptyPrompt: return "the prompt is empty"
         case .shuttingDown: return "the server is shutting down"
+        case .tooManyChoices(let n, let l): return "n=\(n) choices do not fit: at most \(l) sequences run together"
         case .modelLoad(let m): return "cannot load model: \(m)"
         case .template(let m): return "chat template: \(m)"
         }

@@ -62,6 +62,9 @@ public final class ModelRunner {
         return sampling.map { (requestId: $0.0, row: $0.1) }
     }
 
+    /// Copies the K/V of one block into another (the scheduler's copy-on-write of a forked block table).
+    public func copyBlock(from: Int32, to: Int32) { cache.copyBlock(from: from, to: to) }
+
     /// Logits row `i` of the last `execute`, writable (the sampler's logits processing adjusts it in place).
     /// `[vocabSize]`
     public func mutableRow(_ i: Int) -> UnsafeMutableBufferPointer<Float> {

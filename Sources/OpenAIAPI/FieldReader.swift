@@ -109,8 +109,10 @@ public struct SamplingParameters: Sendable, Equatable {
     public var logprobs = false
     /// Alternatives per position, 0…20.
     public var topLogprobs: Int?
-    /// `n` (only 1 is accepted).
+    /// `n`: independent choices of the same prompt, 1…`maxN` (the server bounds it further: `--max-num-seqs`, 16).
     public var n = 1
+    /// Largest `n` a request may carry at all.
+    public static let maxN = 128
     /// End-user id for logs.
     public var user: String?
     /// Scheduling priority (lower = sooner, vLLM convention), in `-priorityBound...priorityBound`. Honoured only when
@@ -183,10 +185,7 @@ public struct SamplingParameters: Sendable, Equatable {
             s.logprobs = true
             s.topLogprobs = lp
         }
-        s.n = try f.int("n") ?? 1
-        guard s.n == 1 else {
-            throw APIError.invalidRequest("Only n=1 is supported; got n=\(s.n)", param: "n")
-        }
+        s.n = try f.int("n", min: 1, max: SamplingParameters.maxN) ?? 1
         s.user = try f.string("user")
         s.priority = try f.int("priority", min: -SamplingParameters.priorityBound, max: SamplingParameters.priorityBound)
         s.ignoreEOS = try f.bool("ignore_eos") ?? false

@@ -36,6 +36,8 @@ public struct SchedulerRequest: Sendable {
     public let ignoreEOS: Bool
     /// The request's own stop tokens (vLLM's `stop_token_ids`): they end it with `.stop`, whatever `ignoreEOS` says.
     public internal(set) var stopTokenIds: Set<Int32> = []
+    /// Children still to fork from this request once its prompt is computed (`n - 1` for `n` choices).
+    public internal(set) var pendingForks = 0
     /// Lower is served first (vLLM convention); ties go to the earlier arrival.
     public let priority: Int
     /// Monotonic arrival counter.

@@ -103,6 +103,8 @@ public struct Scheduler: Sendable {
     private var running: RequestQueue
     private var waiting: RequestQueue
     private var arrivals = 0
+    /// Running-set slots promised to the children of running requests that have not forked yet (`n > 1`).
+    private var reservedForks = 0
     /// Preemptions since start.
     public private(set) var numPreemptions = 0
 
@@ -129,7 +131,8 @@ public struct Scheduler: Sendable {
     /// - Throws: `SchedulingError.requestTooLarge` when the request does not fit (`SchedulerConfig.completionBudget`),
     ///   `.duplicateId`, `.emptyPrompt`.
     public mutating func add(id: Int, promptTokens: [Int32], maxNewTokens: Int?, priority: Int = 0,
-                             ignoreEOS: Bool = false, stopTokenIds: Set<Int32> = []) throws {
+                             ignoreEOS: Bool = false, stopTokenIds: Set<Int32> = [], forks: Int = 0) throws {
+        precondition(forks >= 0 && forks < config.maxNumSeqs, "a request and its forks must fit the running set")
         guard requests[id] == nil else { throw SchedulingError.duplicateId(id) }
         guard !promptTokens.isEmpty else { throw SchedulingError.emptyPrompt }
         let budget = try config.completionBudget(promptLength: promptTokens.count, maxNewTokens: maxNewTokens)
@@ -138,6 +141,7 @@ public struct Scheduler: Sendable {
                                         maxNewTokens: budget, priority: priority, arrival: arrivals, id: id,
                                         ignoreEOS: ignoreEOS)
         requests[id]!.stopTokenIds = stopTokenIds
+        requests[id]!.pendingForks = forks
         insertWaiting(id)
     }
 
@@ -146,6 +150,7 @@ public struct Scheduler: Sendable {
     @discardableResult
     public mutating func finish(id: Int, reason: FinishReason) -> Bool {
         guard var r = requests.removeValue(forKey: id) else { return false }
+        if r.status == .running { reservedForks -= r.pendingForks }
         kv.free(&r.blockIds)
         running.remove(id)
         waiting.remove(id)
@@ -179,6 +184,8 @@ public struct Scheduler: Sendable {
         if out.preempted.isEmpty {
             while budget > 0, running.count < config.maxNumSeqs, let id = waiting.first {
                 var r = requests[id]!
+                // Room for the request and every child it will fork.
+                guard running.count + reservedForks + 1 + r.pendingForks <= config.maxNumSeqs else { break }
                 let firstTime = r.status == .waiting
                 if r.blockIds.isEmpty {
                     let cached = kv.cachedPrefix(r.tokens)
@@ -196,6 +203,7 @@ public struct Scheduler: Sendable {
                 }
                 if firstTime { r.numCachedTokens = r.numComputedTokens }
                 waiting.removeFirst()
+                reservedForks += r.pendingForks
                 r.status = .running
                 requests[id] = r
                 running.insert(id, priority: r.priority, arrival: r.arrival)
@@ -236,6 +244,72 @@ public struct Scheduler: Sendable {
         return finished
     }
 
+    /// What `fork` did: the KV block to copy (copy-on-write of the parent's last, partial block) and whether the
+    /// child is already finished by its first token.
+    public struct Fork: Sendable, Equatable {
+        /// Copy the K/V of block `from` into block `to` before the next step (nil: nothing to copy).
+        public var copy: (from: Int32, to: Int32)?
+        /// `.stop` (a stop token) or `.length` when the child's first token ends it.
+        public var finish: FinishReason?
+
+        public static func == (a: Fork, b: Fork) -> Bool {
+            a.copy?.from == b.copy?.from && a.copy?.to == b.copy?.to && a.finish == b.finish
+        }
+    }
+
+    /// Forks one more sequence (`n > 1`) from request `parent`, whose prompt has just been computed (call right after
+    /// the `update` of the step that sampled its first token): the child `child` shares the parent's full prompt
+    /// blocks (reference counts), gets a copy of the last partial block (copy-on-write: the parent's next token
+    /// goes there), and starts with its own first token `sampled`. When no block is free for the copy, the child
+    /// recomputes that partial block instead. One prefill serves every child.
+    /// - Returns: nil when `parent` is unknown or has no fork left.
+    public mutating func fork(parent: Int, child: Int, sampled: Int32) -> Fork? {
+        guard var p = requests[parent], p.pendingForks > 0, requests[child] == nil else { return nil }
+        let promptLength = p.numPromptTokens
+        precondition(p.numComputedTokens >= promptLength, "fork before the prompt is computed")
+        let bs = config.blockSize
+        let full = promptLength / bs
+        var blocks = Array(p.blockIds[0..<full])
+        kv.share(blocks)
+        var computed = full * bs
+        var copy: (from: Int32, to: Int32)?
+        if promptLength % bs != 0, let b = kv.pool.allocate(1)?.first {
+            blocks.append(b)
+            copy = (p.blockIds[full], b)
+            computed = promptLength
+        }
+        arrivals += 1
+        var c = SchedulerRequest(tokens: Array(p.tokens[0..<promptLength]) + [sampled], numPromptTokens: promptLength,
+                                 maxNewTokens: p.maxNewTokens, priority: p.priority, arrival: arrivals, id: child,
+                                 ignoreEOS: p.ignoreEOS)
+        c.stopTokenIds = p.stopTokenIds
+        c.blockIds = blocks
+        c.blockHashes = Array(p.blockHashes.prefix(full))
+        c.numComputedTokens = computed
+        c.numCachedTokens = p.numCachedTokens
+        c.status = .running
+        requests[child] = c
+        running.insert(child, priority: c.priority, arrival: c.arrival)
+        p.pendingForks -= 1
+        requests[parent] = p
+        if p.status == .running { reservedForks -= 1 }
+        var finish: FinishReason?
+        if (!c.ignoreEOS && config.stopTokenIds.contains(sampled)) || c.stopTokenIds.contains(sampled) {
+            finish = .stop
+        } else if c.numOutputTokens >= c.maxNewTokens {
+            finish = .length
+        }
+        return Fork(copy: copy, finish: finish)
+    }
+
+    /// Gives up one fork of `parent` (that choice was cancelled before it forked).
+    public mutating func dropFork(parent: Int) {
+        guard var p = requests[parent], p.pendingForks > 0 else { return }
+        p.pendingForks -= 1
+        requests[parent] = p
+        if p.status == .running { reservedForks -= 1 }
+    }
+
     // MARK: private
 
     private func makeScheduled(_ r: SchedulerRequest, count n: Int) -> ScheduledSequence {
@@ -250,6 +324,7 @@ public struct Scheduler: Sendable {
 
     private mutating func preempt(_ id: Int) {
         var r = requests[id]!
+        reservedForks -= r.pendingForks
         kv.free(&r.blockIds)
         r.blockHashes = []
         r.numComputedTokens = 0

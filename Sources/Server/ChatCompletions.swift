@@ -32,24 +32,31 @@ extension SputnikServer {
         return String((0..<24).map { _ in chars.randomElement()! })
     }
 
+    /// `gen.n` choices gathered into one `chat.completion`; `usage` counts the prompt once and every choice's tokens.
     private func wholeCompletion(_ res: HTTPResponder, _ gen: GenerationRequest, id: String, created: Int) {
-        let collected = Collected()
+        let collected = Collected(n: gen.n)
         let modelId = self.modelId
         do {
             let wantsLogprobs = gen.logprobs != nil
-            let handle = try engine.submit(gen) { [weak self] event in
+            let handle = try engine.submit(gen) { [weak self] k, event in
                 switch event {
                 case .text(let t, _, let logprobs):
-                    collected.text += t
-                    if wantsLogprobs, let self { collected.logprobs += self.chatLogprobs(logprobs) }
+                    collected.texts[k] += t
+                    if wantsLogprobs, let self { collected.logprobs[k] += self.chatLogprobs(logprobs) }
                 case .finished(let reason, let usage):
-                    guard reason != .abort else { return }
-                    let body = ChatCompletionResponse(
-                        id: id, created: created, model: modelId,
-                        choices: [.init(content: collected.text, logprobs: wantsLogprobs ? collected.logprobs : nil,
-                                        finishReason: Self.apiReason(reason))],
-                        usage: Usage(promptTokens: usage.promptTokens, completionTokens: usage.completionTokens,
-                                     cachedTokens: usage.cachedTokens))
+                    guard reason != .abort, !collected.aborted else {
+                        collected.aborted = true
+                        return
+                    }
+                    collected.finish(k, Self.apiReason(reason), usage)
+                    guard collected.remaining == 0 else { return }
+                    let choices = (0..<collected.texts.count).map { i in
+                        ChatCompletionResponse.Choice(index: i, content: collected.texts[i],
+                                                      logprobs: wantsLogprobs ? collected.logprobs[i] : nil,
+                                                      finishReason: collected.reasons[i]!)
+                    }
+                    let body = ChatCompletionResponse(id: id, created: created, model: modelId, choices: choices,
+                                                      usage: collected.usage)
                     self?.sendJSON(res, 200, body.encoded())
                 }
             }
@@ -59,6 +66,8 @@ extension SputnikServer {
         }
     }
 
+    /// `gen.n` choices streamed as chunks carrying their `index`; the usage chunk (when asked) and `[DONE]` follow
+    /// the last choice's end.
     private func streamCompletion(_ res: HTTPResponder, _ gen: GenerationRequest, id: String, created: Int,
                                   includeUsage: Bool) {
         let sse = SSEWriter(responder: res)
@@ -70,30 +79,37 @@ extension SputnikServer {
         // Events can arrive before the response head is written: the gate holds them until it is.
         let gate = OrderedGate()
         let wantsLogprobs = gen.logprobs != nil
+        let collected = Collected(n: gen.n)
         do {
-            let handle = try engine.submit(gen) { [weak self] event in
+            let handle = try engine.submit(gen) { [weak self] k, event in
                 gate.run {
                 switch event {
                 case .text(let t, _, let logprobs):
                     let entries = wantsLogprobs ? self?.chatLogprobs(logprobs) : nil
-                    if !t.isEmpty || !(entries ?? []).isEmpty { sse.send(data: chunk(.init(content: t, logprobs: entries))) }
+                    if !t.isEmpty || !(entries ?? []).isEmpty { sse.send(data: chunk(.init(index: k, content: t, logprobs: entries))) }
                 case .finished(let reason, let usage):
-                    guard reason != .abort else { return sse.finish() }
-                    sse.send(data: chunk(.init(finishReason: Self.apiReason(reason))))
+                    guard reason != .abort else {
+                        if !collected.aborted { sse.finish() }
+                        collected.aborted = true
+                        return
+                    }
+                    guard !collected.aborted else { return }
+                    sse.send(data: chunk(.init(index: k, finishReason: Self.apiReason(reason))))
+                    collected.finish(k, Self.apiReason(reason), usage)
+                    guard collected.remaining == 0 else { return }
                     if includeUsage {
-                        let u = Usage(promptTokens: usage.promptTokens, completionTokens: usage.completionTokens,
-                                      cachedTokens: usage.cachedTokens)
-                        sse.send(data: ChatCompletionChunk.usageChunk(id: id, created: created, model: modelId, usage: u).serialized())
+                        sse.send(data: ChatCompletionChunk.usageChunk(id: id, created: created, model: modelId,
+                                                                      usage: collected.usage).serialized())
                     }
                     sse.send(data: "[DONE]")
                     sse.finish()
                 }
                 }
             }
-            // Headers and the role chunk go out once the request is accepted.
+            // Headers and the role chunks go out once the request is accepted.
             gate.open {
                 sse.start(extraHeaders: Self.corsHeaders)
-                sse.send(data: chunk(.init(role: "assistant", content: "")))
+                for k in 0..<gen.n { sse.send(data: chunk(.init(index: k, role: "assistant", content: ""))) }
             }
             res.onClose { handle.cancel() }
         } catch {
@@ -102,10 +118,32 @@ extension SputnikServer {
     }
 }
 
-/// Text gathered for a non-streamed response; touched only on the engine thread.
+/// Text, log-probabilities and ends of a request's choices; touched only on the engine thread.
 private final class Collected: @unchecked Sendable {
-    var text = ""
-    var logprobs: [TokenLogprob] = []
+    var texts: [String]
+    var logprobs: [[TokenLogprob]]
+    var reasons: [OpenAIAPI.FinishReason?]
+    var remaining: Int
+    var aborted = false
+    /// The prompt counted once, every choice's generated tokens.
+    var usage = Usage(promptTokens: 0, completionTokens: 0)
+
+    init(n: Int) {
+        texts = Array(repeating: "", count: n)
+        logprobs = Array(repeating: [], count: n)
+        reasons = Array(repeating: nil, count: n)
+        remaining = n
+    }
+
+    func finish(_ k: Int, _ reason: OpenAIAPI.FinishReason, _ u: GenerationUsage) {
+        reasons[k] = reason
+        remaining -= 1
+        if k == 0 {
+            usage.promptTokens = u.promptTokens
+            usage.cachedTokens = u.cachedTokens
+        }
+        usage.completionTokens += u.completionTokens
+    }
 }
 
 /// Runs closures in order, holding those that arrive before `open` until it has run.

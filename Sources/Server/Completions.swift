@@ -24,7 +24,8 @@ extension SputnikServer {
                 var gen = base
                 gen.promptTokens = try completionPromptTokens(prompt, suffix: request.suffix, index: i)
                 gens.append(gen)
-                echoes.append(request.echo ? promptText(prompt) : "")
+                let echo = request.echo ? promptText(prompt) : ""
+                echoes += Array(repeating: echo, count: gen.n)
             }
         } catch {
             return sendError(res, error)
@@ -109,7 +110,8 @@ extension SputnikServer {
     }
 }
 
-/// One `/v1/completions` request in flight: its choices' engine requests, their text and log-probabilities, and
+/// One `/v1/completions` request in flight: its choices' engine requests (prompt p's choice k has index
+/// p · n + k, as OpenAI orders them), their text and log-probabilities, and
 /// the answer (whole, or streamed as chunks). Engine events arrive on the engine thread; `lock` orders them with
 /// the submitting thread.
 private final class CompletionRun: @unchecked Sendable {
@@ -157,10 +159,10 @@ private final class CompletionRun: @unchecked Sendable {
     func start(_ gens: [GenerationRequest]) {
         guard let server else { return }
         var handles: [GenerationHandle] = []
-        for (i, gen) in gens.enumerated() {
+        for (p, gen) in gens.enumerated() {
             do {
-                handles.append(try server.engine.submit(gen) { [self] event in
-                    gate.run { self.event(i, event) }
+                handles.append(try server.engine.submit(gen) { [self] k, event in
+                    gate.run { self.event(p * gen.n + k, firstOfPrompt: k == 0, event) }
                 })
             } catch {
                 lock.lock()
@@ -187,8 +189,8 @@ private final class CompletionRun: @unchecked Sendable {
         CompletionResponse(id: id, created: created, model: modelId, choices: choices, includeUsageField: includeUsage).serialized()
     }
 
-    /// One engine event of choice `i` (engine thread, in order behind `gate`).
-    private func event(_ i: Int, _ event: GenerationEvent) {
+    /// One engine event of choice `i` (engine thread, in order behind `gate`); `usage` counts each prompt once.
+    private func event(_ i: Int, firstOfPrompt: Bool, _ event: GenerationEvent) {
         lock.lock()
         defer { lock.unlock() }
         guard !failed, let server else { return }
@@ -222,9 +224,11 @@ private final class CompletionRun: @unchecked Sendable {
                 return
             }
             reasons[i] = SputnikServer.apiReason(reason)
-            usage.promptTokens += u.promptTokens
+            if firstOfPrompt {
+                usage.promptTokens += u.promptTokens
+                usage.cachedTokens += u.cachedTokens
+            }
             usage.completionTokens += u.completionTokens
-            usage.cachedTokens += u.cachedTokens
             remaining -= 1
             if let sse {
                 sse.send(data: chunk([.init(text: "", index: i, logprobs: nil, finishReason: reasons[i])]))

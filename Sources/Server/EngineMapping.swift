@@ -28,6 +28,11 @@ extension SputnikServer {
                 "'priority' \(p) needs a server started with --scheduling-policy priority; this one serves first come, first served",
                 param: "priority")
         }
+        let maxN = min(options.maxChoices, engine.config.maxNumSeqs)
+        guard s.n <= maxN else {
+            throw APIError.invalidRequest("'n' must be <= \(maxN) on this server (every choice runs at once; see "
+                                          + "--max-num-seqs), got \(s.n)", param: "n")
+        }
         let vocabSize = engine.tokenizer.vocabSize
         var bias: [Int32: Float] = [:]
         for (id, b) in s.logitBias {
@@ -54,10 +59,12 @@ extension SputnikServer {
                                           frequencyPenalty: Float(s.frequencyPenalty ?? 0),
                                           repetitionPenalty: Float(s.repetitionPenalty ?? 1),
                                           logitBias: bias, minTokens: s.minTokens ?? 0)
-        return GenerationRequest(promptTokens: [], maxNewTokens: s.effectiveMaxTokens, sampling: sampling,
-                                 stop: s.stop, priority: s.priority ?? 0, ignoreEOS: s.ignoreEOS,
-                                 processing: processing, stopTokenIds: stopIds,
-                                 logprobs: s.logprobs ? (s.topLogprobs ?? 0) : nil)
+        var gen = GenerationRequest(promptTokens: [], maxNewTokens: s.effectiveMaxTokens, sampling: sampling,
+                                    stop: s.stop, priority: s.priority ?? 0, ignoreEOS: s.ignoreEOS,
+                                    processing: processing, stopTokenIds: stopIds,
+                                    logprobs: s.logprobs ? (s.topLogprobs ?? 0) : nil)
+        gen.n = s.n
+        return gen
     }
 
     /// Renders the chat template over the messages and tokenizes the result.

@@ -27,6 +27,8 @@ struct Serve: ParsableCommand {
     var ctxSize: Int?
     @Option(name: .customLong("max-num-seqs"), help: "Most requests decoded together (default 8).")
     var maxNumSeqs: Int?
+    @Option(name: .customLong("max-n"), help: "Most choices (n) one request may ask for, 1...128 (default 16; at most --max-num-seqs).")
+    var maxN: Int?
     @Option(name: .customLong("max-num-batched-tokens"), help: "Token budget of one engine step (default 512).")
     var maxNumBatchedTokens: Int?
     @Option(name: .customLong("block-size"), help: "KV cache block size in tokens (default 16).")
@@ -66,6 +68,7 @@ struct Serve: ParsableCommand {
         o.threads = try threads ?? file.int("threads") ?? o.threads
         o.contextSize = try ctxSize ?? file.int("ctx-size")
         o.maxNumSeqs = try maxNumSeqs ?? file.int("max-num-seqs") ?? o.maxNumSeqs
+        o.maxChoices = try maxN ?? file.int("max-n") ?? o.maxChoices
         o.maxNumBatchedTokens = try maxNumBatchedTokens ?? file.int("max-num-batched-tokens") ?? o.maxNumBatchedTokens
         o.blockSize = try blockSize ?? file.int("block-size") ?? o.blockSize
         o.kvCacheType = kvCacheType ?? file.string("kv-cache-type") ?? o.kvCacheType
@@ -124,7 +127,7 @@ struct ConfigFile {
         let known: Set<String> = ["model", "alias", "host", "port", "threads", "ctx-size", "max-num-seqs",
                                   "max-num-batched-tokens", "block-size", "kv-cache-type", "max-queued-requests",
                                   "scheduling-policy", "api-key", "chat-template", "log-level", "kv-cache-memory",
-                                  "enable-prefix-caching", "repack"]
+                                  "enable-prefix-caching", "repack", "max-n"]
         if let bad = map.keys.first(where: { !known.contains($0) }) {
             throw ValidationError("config file \(path): unknown key '\(bad)'")
         }

@@ -129,7 +129,7 @@ final class ChatCompletionRequestTests: XCTestCase {
 
     func testSamplingErrors() {
         let cases: [(String, String)] = [
-            (#""n":2"#, "n"), (#""n":0"#, "n"), (#""temperature":2.5"#, "temperature"), (#""temperature":-0.1"#, "temperature"),
+            (#""n":129"#, "n"), (#""n":0"#, "n"), (#""temperature":2.5"#, "temperature"), (#""temperature":-0.1"#, "temperature"),
             (#""temperature":"hot""#, "temperature"), (#""top_p":0"#, "top_p"), (#""top_p":1.01"#, "top_p"),
             (#""max_tokens":0"#, "max_tokens"), (#""max_tokens":1.5"#, "max_tokens"), (#""max_completion_tokens":-1"#, "max_completion_tokens"),
             (#""stop":["a","b","c","d","e"]"#, "stop"), (#""stop":5"#, "stop"), (#""stop":[1]"#, "stop"),

@@ -42,7 +42,7 @@ final class CompletionRequestTests: XCTestCase {
             (#"{"prompt":[1,-2]}"#, "prompt"), (#"{"prompt":[1,"a"]}"#, "prompt"), (#"{"prompt":[{"a":1}]}"#, "prompt"),
             (#"{"prompt":[[1.5]]}"#, "prompt"), (#"{"prompt":"x","echo":"yes"}"#, "echo"), (#"{"prompt":"x","suffix":3}"#, "suffix"),
             (#"{"prompt":"x","best_of":2}"#, "best_of"), (#"{"prompt":"x","logprobs":21}"#, "logprobs"),
-            (#"{"prompt":"x","logprobs":true}"#, "logprobs"), (#"{"prompt":"x","n":2}"#, "n"),
+            (#"{"prompt":"x","logprobs":true}"#, "logprobs"), (#"{"prompt":"x","n":129}"#, "n"),
             (#"{"prompt":"x","echo":true,"suffix":"y"}"#, "suffix"), (#"{"prompt":"x","max_tokens":4,"min_tokens":5}"#, "min_tokens"),
             (#"{"prompt":"x","min_tokens":17}"#, "min_tokens"),
         ] {

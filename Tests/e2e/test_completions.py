@@ -84,7 +84,7 @@ def test_legacy_logprobs(server):
 
 def test_errors(server):
     for kw, param in [(dict(prompt=[10 ** 6]), "prompt"), (dict(prompt=PROMPT, suffix="x"), "suffix"),
-                      (dict(prompt=PROMPT, n=2), "n"), (dict(prompt=PROMPT, best_of=3), "best_of"),
+                      (dict(prompt=PROMPT, n=9), "n"), (dict(prompt=PROMPT, best_of=3), "best_of"),
                       (dict(prompt=PROMPT, echo=True, logprobs=1), "echo"), (dict(prompt=[]), "prompt"),
                       (dict(prompt=PROMPT, logit_bias={"99999999": 1}), "logit_bias")]:
         with pytest.raises(openai.BadRequestError) as e:
