@@ -69,6 +69,10 @@ public final class EngineCore: @unchecked Sendable {
         var pendingLogprobs: [TokenLogprobs] = []
         /// Which of the request's `n` choices this is.
         var choice = 0
+        /// Prompt log-probabilities gathered so far (`request.onPromptLogprobs`): entry i is prompt position i + 1.
+        var promptEntries: [TokenLogprobs] = []
+        /// Whether `onPromptLogprobs` was called (a recomputed prompt after preemption is not reported again).
+        var promptDelivered = false
     }
 
     /// - Parameters: the model (its KV pool is allocated here from `config`), its tokenizer and limits.
@@ -196,7 +200,7 @@ public final class EngineCore: @unchecked Sendable {
         do {
             try scheduler.add(id: id, promptTokens: req.promptTokens, maxNewTokens: req.maxNewTokens,
                               priority: req.priority, ignoreEOS: req.ignoreEOS, stopTokenIds: Set(req.stopTokenIds),
-                              forks: callbacks.count - 1)
+                              forks: callbacks.count - 1, promptLogprobs: req.onPromptLogprobs != nil)
         } catch {
             // submit() checked the limits already; anything else is a broken invariant worth a clear log.
             logger.error("request \(id) rejected by the scheduler: \(error)")
@@ -217,12 +221,17 @@ public final class EngineCore: @unchecked Sendable {
                         choice: k)
         }
         live[id] = liveRequest(0)
+        if let report = req.onPromptLogprobs, req.promptTokens.count == 1 {
+            live[id]!.promptDelivered = true
+            report([])
+        }
         if callbacks.count > 1 { unforked[id] = (1..<callbacks.count).map { (id + $0, liveRequest($0)) } }
     }
 
     private func step() {
         let output = scheduler.schedule()
         let rows = runner.execute(output)
+        for p in runner.promptRows { gatherPromptLogprobs(p.requestId, startPosition: p.startPosition, row: p.row, count: p.count) }
         var sampled: [Int: Int32] = [:]
         var logprobs: [Int: TokenLogprobs] = [:]
         var forks: [(parent: Int, child: Int, token: Int32)] = []
@@ -261,6 +270,26 @@ public final class EngineCore: @unchecked Sendable {
             sampled[f.child] = f.token
         }
         for (id, token) in sampled { handleToken(id, token, stop: stops[id], logprobs: logprobs[id]) }
+    }
+
+    /// Prompt log-probabilities from `count` rows of logits (row j predicts prompt position `startPosition + j + 1`);
+    /// reported once the whole prompt is covered.
+    private func gatherPromptLogprobs(_ id: Int, startPosition: Int, row: Int, count: Int) {
+        guard var r = live[id], let report = r.request.onPromptLogprobs, !r.promptDelivered else { return }
+        let prompt = r.request.promptTokens
+        let raw = SamplingParams(temperature: 1)
+        for j in 0..<count {
+            let target = startPosition + j + 1
+            guard target < prompt.count, target == r.promptEntries.count + 1 else { continue }
+            r.promptEntries.append(logprobCalculator.compute(runner.row(row + j), token: prompt[target],
+                                                             top: r.request.logprobs ?? 0, params: raw))
+        }
+        if r.promptEntries.count == prompt.count - 1 {
+            r.promptDelivered = true
+            report(r.promptEntries)
+            r.promptEntries = []
+        }
+        live[id] = r
     }
 
     /// Emits the text of a sampled token (with the log-probabilities of the tokens it completes, when asked), then

@@ -24,6 +24,10 @@ public struct GenerationRequest: Sendable {
     /// (`Scheduler.fork`). Choice k > 0 draws from a seed derived from `sampling.seed` and k. Submit with
     /// `EngineCore.submit(_:onChoiceEvent:)` to tell the choices apart.
     public var n = 1
+    /// When set, the prompt's log-probabilities are computed (positions 1…, each with `logprobs ?? 0` alternatives,
+    /// from the raw logits: temperature 1, no penalties) and handed to this closure once, on the engine thread,
+    /// before any event of the request. The prompt then bypasses the prefix cache.
+    public var onPromptLogprobs: (@Sendable ([TokenLogprobs]) -> Void)?
 
     public init(promptTokens: [Int32], maxNewTokens: Int?, sampling: SamplingParams = SamplingParams(),
                 stop: [String] = [], priority: Int = 0, ignoreEOS: Bool = false,

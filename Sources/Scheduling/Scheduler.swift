@@ -35,6 +35,11 @@ extension SchedulerConfig {
     /// Longest sequence any request may reach: the context (`maxModelLen`) or the whole KV pool, if smaller.
     public var maxSequenceLength: Int { min(maxModelLen, numBlocks * blockSize) }
 
+    /// Most prompt positions per step whose logits are all kept (requests with prompt log-probabilities are
+    /// prefilled in chunks of at most this many tokens), so the logits buffer needs `maxNumSeqs + promptLogitsRows`
+    /// rows.
+    public static let promptLogitsRows = 32
+
     /// THE check that a request fits the context, and its completion budget: `maxNewTokens`, or with nil
     /// everything up to `maxSequenceLength`. Written so that no operand can overflow.
     /// - Throws: `SchedulingError.requestTooLarge` when the prompt is empty of room (prompt ≥ the limit) or prompt +
@@ -79,6 +84,9 @@ public struct ScheduledSequence: Sendable, Equatable {
     public let blockTable: [Int32]
     /// True when this chunk reaches the end of the sequence, so its last position's logits are sampled.
     public let samplesToken: Bool
+    /// Logits of every position of the chunk are wanted (prompt log-probabilities), not only the sampled one's.
+    /// At most `SchedulerConfig.promptLogitsRows` such positions are scheduled per step.
+    public var allLogits = false
 }
 
 /// What one engine step must compute: a value, so the scheduler never touches tensors (vLLM v1 `SchedulerOutput`).
@@ -131,7 +139,8 @@ public struct Scheduler: Sendable {
     /// - Throws: `SchedulingError.requestTooLarge` when the request does not fit (`SchedulerConfig.completionBudget`),
     ///   `.duplicateId`, `.emptyPrompt`.
     public mutating func add(id: Int, promptTokens: [Int32], maxNewTokens: Int?, priority: Int = 0,
-                             ignoreEOS: Bool = false, stopTokenIds: Set<Int32> = [], forks: Int = 0) throws {
+                             ignoreEOS: Bool = false, stopTokenIds: Set<Int32> = [], forks: Int = 0,
+                             promptLogprobs: Bool = false) throws {
         precondition(forks >= 0 && forks < config.maxNumSeqs, "a request and its forks must fit the running set")
         guard requests[id] == nil else { throw SchedulingError.duplicateId(id) }
         guard !promptTokens.isEmpty else { throw SchedulingError.emptyPrompt }
@@ -142,6 +151,7 @@ public struct Scheduler: Sendable {
                                         ignoreEOS: ignoreEOS)
         requests[id]!.stopTokenIds = stopTokenIds
         requests[id]!.pendingForks = forks
+        requests[id]!.promptLogprobs = promptLogprobs
         insertWaiting(id)
     }
 
@@ -161,12 +171,21 @@ public struct Scheduler: Sendable {
     public mutating func schedule() -> SchedulerOutput {
         var out = SchedulerOutput()
         var budget = config.maxNumBatchedTokens
+        var logitRowsLeft = SchedulerConfig.promptLogitsRows
         var index = 0
         while index < running.count, budget > 0 {
             let id = running[index]
             var r = requests[id]!
-            let n = min(r.numTokens - r.numComputedTokens, budget)
+            var n = min(r.numTokens - r.numComputedTokens, budget)
             precondition(n > 0, "a running request has nothing to compute: the engine did not append its token")
+            if r.wantsPromptLogits {
+                n = min(n, logitRowsLeft)
+                guard n > 0 else {  // this step's prompt-logits rows are taken: wait for the next
+                    index += 1
+                    continue
+                }
+                logitRowsLeft -= n
+            }
             var ok = kv.ensureCapacity(&r.blockIds, numTokens: r.numComputedTokens + n)
             while !ok {
                 let victim = preemptionVictim()
@@ -187,13 +206,18 @@ public struct Scheduler: Sendable {
                 // Room for the request and every child it will fork.
                 guard running.count + reservedForks + 1 + r.pendingForks <= config.maxNumSeqs else { break }
                 let firstTime = r.status == .waiting
-                if r.blockIds.isEmpty {
+                if r.blockIds.isEmpty && !r.promptLogprobs {  // prompt log-probabilities need every prompt position computed
                     let cached = kv.cachedPrefix(r.tokens)
                     r.blockIds = cached.blocks
                     r.blockHashes = cached.hashes
                     r.numComputedTokens = cached.blocks.count * config.blockSize
                 }
-                let n = min(r.numTokens - r.numComputedTokens, budget)
+                var n = min(r.numTokens - r.numComputedTokens, budget)
+                if r.wantsPromptLogits {
+                    n = min(n, logitRowsLeft)
+                    guard n > 0 else { break }
+                    logitRowsLeft -= n
+                }
                 guard kv.ensureCapacity(&r.blockIds, numTokens: r.numComputedTokens + n) else {
                     kv.free(&r.blockIds)
                     r.blockHashes = []
@@ -314,8 +338,10 @@ public struct Scheduler: Sendable {
 
     private func makeScheduled(_ r: SchedulerRequest, count n: Int) -> ScheduledSequence {
         let start = r.numComputedTokens
-        return ScheduledSequence(requestId: r.id, startPosition: start, tokenIds: Array(r.tokens[start..<start + n]),
-                                 blockTable: r.blockIds, samplesToken: start + n == r.numTokens)
+        var s = ScheduledSequence(requestId: r.id, startPosition: start, tokenIds: Array(r.tokens[start..<start + n]),
+                                  blockTable: r.blockIds, samplesToken: start + n == r.numTokens)
+        s.allLogits = r.wantsPromptLogits
+        return s
     }
 
     /// The running request served last: the highest priority value, latest arrival. `running` is kept in service

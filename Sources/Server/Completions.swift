@@ -14,11 +14,6 @@ extension SputnikServer {
         var echoes: [String] = []
         do throws(APIError) {
             request = try CompletionRequest.decode(req.body).get()
-            if request.echo && request.sampling.logprobs {
-                throw APIError.invalidRequest(
-                    "'echo' with 'logprobs' needs the prompt tokens' log-probabilities, which this server does not compute; "
-                        + "send one of them", param: "echo")
-            }
             let base = try generationRequest(request.sampling)
             for (i, prompt) in request.prompts.enumerated() {
                 var gen = base
@@ -31,7 +26,7 @@ extension SputnikServer {
             return sendError(res, error)
         }
         let run = CompletionRun(server: self, id: "cmpl-" + Self.randomId(), created: Int(Date().timeIntervalSince1970),
-                                echoes: echoes, logprobs: request.sampling.logprobs,
+                                echoes: echoes, echo: request.echo, logprobs: request.sampling.logprobs,
                                 stream: request.sampling.stream ? SSEWriter(responder: res) : nil,
                                 includeUsage: request.sampling.includeUsage, responder: res)
         run.start(gens)
@@ -120,6 +115,8 @@ private final class CompletionRun: @unchecked Sendable {
     private let created: Int
     private let modelId: String
     private let echoes: [String]
+    /// `echo` with `logprobs`: the echoed prompt carries its tokens' log-probabilities.
+    private let echoLogprobs: Bool
     private let wantsLogprobs: Bool
     private let sse: SSEWriter?
     private let includeUsage: Bool
@@ -136,8 +133,9 @@ private final class CompletionRun: @unchecked Sendable {
     /// A submission failed or a choice was aborted: nothing more is sent.
     private var failed = false
 
-    init(server: SputnikServer, id: String, created: Int, echoes: [String], logprobs: Bool, stream: SSEWriter?,
+    init(server: SputnikServer, id: String, created: Int, echoes: [String], echo: Bool, logprobs: Bool, stream: SSEWriter?,
          includeUsage: Bool, responder: HTTPResponder) {
+        echoLogprobs = echo && logprobs
         self.server = server
         self.id = id
         self.created = created
@@ -159,10 +157,17 @@ private final class CompletionRun: @unchecked Sendable {
     func start(_ gens: [GenerationRequest]) {
         guard let server else { return }
         var handles: [GenerationHandle] = []
-        for (p, gen) in gens.enumerated() {
+        for (p, var gen) in gens.enumerated() {
+            if echoLogprobs {
+                let first = gen.promptTokens[0], n = gen.n
+                gen.onPromptLogprobs = { [self] entries in
+                    gate.run { self.promptLogprobs(choices: (p * n)..<(p * n + n), first: first, entries) }
+                }
+            }
+            let n = gen.n
             do {
                 handles.append(try server.engine.submit(gen) { [self] k, event in
-                    gate.run { self.event(p * gen.n + k, firstOfPrompt: k == 0, event) }
+                    gate.run { self.event(p * n + k, firstOfPrompt: k == 0, event) }
                 })
             } catch {
                 lock.lock()
@@ -179,7 +184,7 @@ private final class CompletionRun: @unchecked Sendable {
         gate.open {
             guard let sse else { return }
             sse.start(extraHeaders: SputnikServer.corsHeaders)
-            for (i, echo) in echoes.enumerated() where !echo.isEmpty {
+            for (i, echo) in echoes.enumerated() where !echo.isEmpty && !echoLogprobs {
                 sse.send(data: chunk([.init(text: echo, index: i)]))
             }
         }
@@ -187,6 +192,33 @@ private final class CompletionRun: @unchecked Sendable {
 
     private func chunk(_ choices: [CompletionResponse.Choice]) -> String {
         CompletionResponse(id: id, created: created, model: modelId, choices: choices, includeUsageField: includeUsage).serialized()
+    }
+
+    /// The echoed prompt's log-probabilities, for each choice of its prompt: the first token has none (`null`),
+    /// then one entry per later prompt token (engine thread, before the prompt's generated tokens).
+    private func promptLogprobs(choices: Range<Int>, first: Int32, _ entries: [TokenLogprobs]) {
+        lock.lock()
+        defer { lock.unlock() }
+        guard !failed, let server else { return }
+        var lp = CompletionLogprobs()
+        var offset = 0
+        let head = server.tokenPiece(first).0
+        lp.append(token: head, logprob: nil, top: nil, offset: 0)
+        offset += head.unicodeScalars.count
+        for e in entries {
+            let token = server.tokenPiece(e.tokenId).0
+            lp.append(token: token, logprob: SputnikServer.wireLogprob(e.logprob),
+                      top: e.top.map { a in (server.tokenPiece(a.tokenId).0, SputnikServer.wireLogprob(a.logprob)) },
+                      offset: offset)
+            offset += token.unicodeScalars.count
+        }
+        for i in choices {
+            if let sse {
+                sse.send(data: chunk([.init(text: echoes[i], index: i, logprobs: lp)]))
+            } else {
+                logprobs[i] = lp
+            }
+        }
     }
 
     /// One engine event of choice `i` (engine thread, in order behind `gate`); `usage` counts each prompt once.

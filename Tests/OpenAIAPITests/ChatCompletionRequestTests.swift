@@ -106,9 +106,9 @@ final class ChatCompletionRequestTests: XCTestCase {
         guard let e = error(#"{"messages":[]}"#) else { return }
         XCTAssertEqual(String(decoding: e.encoded(), as: UTF8.self),
                        #"{"error":{"message":"'messages' must contain at least one message","type":"invalid_request_error","param":"messages","code":null}}"#)
-        guard let n = error(#"{"messages":\#(user),"n":3}"#) else { return }
+        guard let n = error(#"{"messages":\#(user),"n":129}"#) else { return }
         XCTAssertEqual(String(decoding: n.encoded(), as: UTF8.self),
-                       #"{"error":{"message":"Only n=1 is supported; got n=3","type":"invalid_request_error","param":"n","code":null}}"#)
+                       #"{"error":{"message":"'n' must be <= 128, got 129","type":"invalid_request_error","param":"n","code":null}}"#)
     }
 
     func testMessageErrors() {

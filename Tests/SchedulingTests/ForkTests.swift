@@ -77,3 +77,39 @@ final class ForkTests: XCTestCase {
         XCTAssertEqual(s.request(2)!.blockIds, [s.request(1)!.blockIds[0]])
     }
 }
+
+/// Prompt log-probabilities (`echo` with `logprobs`): every prompt position's logits, in chunks of at most
+/// `SchedulerConfig.promptLogitsRows`, never from the prefix cache.
+final class PromptLogitsTests: XCTestCase {
+    func testPromptIsChunkedWithAllLogitsAndSkipsThePrefixCache() throws {
+        var s = Scheduler(config: SchedulerConfig(maxNumSeqs: 4, maxNumBatchedTokens: 512, blockSize: 4, numBlocks: 64,
+                                                  maxModelLen: 128))
+        let prompt = (0..<70).map { Int32(100 + $0) }
+        // A first request puts the prompt's blocks in the prefix cache.
+        try s.add(id: 1, promptTokens: prompt, maxNewTokens: 1)
+        var out = s.schedule()
+        XCTAssertEqual(out.scheduled.map(\.allLogits), [false])
+        s.update(after: out, sampled: [1: 5])
+        s.finish(id: 1, reason: .length)
+        try s.add(id: 2, promptTokens: prompt, maxNewTokens: 2, promptLogprobs: true)
+        try s.add(id: 3, promptTokens: [7, 8], maxNewTokens: 2, promptLogprobs: true)
+        var chunks: [Int] = []
+        for _ in 0..<3 {
+            out = s.schedule()
+            let mine = out.scheduled.first { $0.requestId == 2 }!
+            XCTAssertTrue(mine.allLogits)
+            XCTAssertEqual(mine.startPosition, chunks.reduce(0, +))
+            chunks.append(mine.tokenIds.count)
+            // Request 3 waits while request 2 holds this step's prompt-logits rows.
+            XCTAssertLessThanOrEqual(out.scheduled.filter(\.allLogits).map(\.tokenIds.count).reduce(0, +),
+                                     SchedulerConfig.promptLogitsRows)
+            var sampled: [Int: Int32] = [:]
+            for x in out.scheduled where x.samplesToken { sampled[x.requestId] = 5 }
+            s.update(after: out, sampled: sampled)
+        }
+        XCTAssertEqual(chunks, [32, 32, 6])
+        XCTAssertEqual(s.request(2)!.numCachedTokens, 0)
+        let decode = s.schedule()
+        XCTAssertEqual(decode.scheduled.first { $0.requestId == 2 }?.allLogits, false)
+    }
+}

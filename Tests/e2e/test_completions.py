@@ -85,11 +85,46 @@ def test_legacy_logprobs(server):
 def test_errors(server):
     for kw, param in [(dict(prompt=[10 ** 6]), "prompt"), (dict(prompt=PROMPT, suffix="x"), "suffix"),
                       (dict(prompt=PROMPT, n=9), "n"), (dict(prompt=PROMPT, best_of=3), "best_of"),
-                      (dict(prompt=PROMPT, echo=True, logprobs=1), "echo"), (dict(prompt=[]), "prompt"),
+                      (dict(prompt=[]), "prompt"),
                       (dict(prompt=PROMPT, logit_bias={"99999999": 1}), "logit_bias")]:
         with pytest.raises(openai.BadRequestError) as e:
             complete(server, max_tokens=2, **kw)
         assert e.value.body["param"] == param, kw
+
+
+def test_echo_with_prompt_logprobs(server):
+    ids = client(server).post("/tokenize", body={"content": PROMPT}, cast_to=object)["tokens"]
+    plain = complete(server, prompt=PROMPT, max_tokens=5, logprobs=2)
+    r = complete(server, prompt=PROMPT, max_tokens=5, logprobs=2, echo=True)
+    c = r.choices[0]
+    lp = c.logprobs
+    n = len(ids)
+    assert c.text == PROMPT + plain.choices[0].text
+    assert "".join(lp.tokens) == c.text
+    assert lp.token_logprobs[0] is None and lp.top_logprobs[0] is None
+    assert all(x <= 0 for x in lp.token_logprobs[1:])
+    assert all(len(t) == 2 for t in lp.top_logprobs[1:])
+    assert lp.tokens[n:] == plain.choices[0].logprobs.tokens
+    assert lp.token_logprobs[n:] == plain.choices[0].logprobs.token_logprobs
+    assert lp.text_offset[n] == len(PROMPT)
+    streamed = list(complete(server, prompt=PROMPT, max_tokens=5, logprobs=2, echo=True, stream=True))
+    tokens = [t for ch in streamed if ch.choices and ch.choices[0].logprobs for t in ch.choices[0].logprobs.tokens]
+    assert tokens == lp.tokens
+
+
+def test_prompt_logprobs_agree_with_next_token_logprobs(server):
+    # A prompt over several 32-token steps: position k's log-probability equals what a request whose prompt is the
+    # first k tokens reports for that token as the next one (so rows and positions line up across chunks).
+    long_prompt = " ".join(["one two three four five six seven eight nine ten"] * 8)
+    ids = client(server).post("/tokenize", body={"content": long_prompt}, cast_to=object)["tokens"]
+    echo = complete(server, prompt=long_prompt, max_tokens=1, logprobs=0, echo=True).choices[0].logprobs
+    assert len(echo.tokens) == len(ids) + 1 and len(ids) > 64
+    for k in (12, 31, 32, 33, 47, 70):  # within the repeats, where the next token is among the top 20
+        r = complete(server, prompt=ids[:k], max_tokens=1, logprobs=20).choices[0].logprobs.top_logprobs[0]
+        assert echo.tokens[k] in r, k
+        assert abs(r[echo.tokens[k]] - echo.token_logprobs[k]) < 2e-3, k
+    # The repeated phrase is predictable by its later occurrences.
+    assert sum(echo.token_logprobs[40:60]) / 20 > sum(echo.token_logprobs[1:11]) / 10
 
 
 def test_model_by_id(server):
