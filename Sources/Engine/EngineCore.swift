@@ -6,16 +6,23 @@ import Tokenizer
 
 /// A submitted request; `cancel()` aborts it and frees its KV blocks within one engine step.
 public final class GenerationHandle: Sendable {
+    /// The request's id (its first choice's, when `n > 1`).
     public let id: Int
+    /// Number of choices: ids `id ..< id + n`.
+    let n: Int
     private let engine: EngineCore
 
-    init(id: Int, engine: EngineCore) {
+    init(id: Int, n: Int = 1, engine: EngineCore) {
         self.id = id
+        self.n = n
         self.engine = engine
     }
 
-    /// Aborts the request. Its `finished(.abort, …)` event is delivered unless it had already finished.
-    public func cancel() { engine.cancel(id) }
+    /// Aborts the request (every choice). Each `finished(.abort, …)` event is delivered unless that choice had
+    /// already finished.
+    public func cancel() {
+        for k in 0..<n { engine.cancel(id + k) }
+    }
 }
 
 /// The engine core: one thread that loops schedule → execute → sample → update, over every running request
@@ -31,7 +38,7 @@ public final class EngineCore: @unchecked Sendable {
 
     // Shared with other threads, guarded by `lock`.
     private let lock = NSCondition()
-    private var inbox: [(Int, GenerationRequest, @Sendable (GenerationEvent) -> Void)] = []
+    private var inbox: [(Int, GenerationRequest, [@Sendable (GenerationEvent) -> Void])] = []
     private var cancellations: [Int] = []
     private var nextId = 1
     private var stopping = false
@@ -46,7 +53,11 @@ public final class EngineCore: @unchecked Sendable {
     // Engine-thread state.
     private var scheduler: Scheduler
     private var live: [Int: LiveRequest] = [:]
+    /// Choices 1…n−1 of a request whose prompt is still being computed, by the request's id; forked from it in
+    /// the step that samples its first token.
+    private var unforked: [Int: [(id: Int, live: LiveRequest)]] = [:]
     private var sampler: Sampler
+    private var logprobCalculator: LogprobCalculator
     private var thread: Thread?
     private let done = DispatchSemaphore(value: 0)
 
@@ -55,6 +66,16 @@ public final class EngineCore: @unchecked Sendable {
         let onEvent: @Sendable (GenerationEvent) -> Void
         var output: OutputProcessor
         var rng: SeededGenerator
+        /// Penalties, bias and `min_tokens` state (token counts kept incrementally).
+        var processor: LogitsProcessor
+        /// Log-probabilities of the tokens whose text is still held back by `output` (when the request asked).
+        var pendingLogprobs: [TokenLogprobs] = []
+        /// Which of the request's `n` choices this is.
+        var choice = 0
+        /// Prompt log-probabilities gathered so far (`request.onPromptLogprobs`): entry i is prompt position i + 1.
+        var promptEntries: [TokenLogprobs] = []
+        /// Whether `onPromptLogprobs` was called (a recomputed prompt after preemption is not reported again).
+        var promptDelivered = false
     }
 
     /// - Parameters: the model (its KV pool is allocated here from `config`), its tokenizer and limits.
@@ -72,6 +93,7 @@ public final class EngineCore: @unchecked Sendable {
         scheduler = Scheduler(config: schedulerConfig)
         sampler = Sampler(vocabSize: model.hyperparameters.vocabSize)
         sharedStats.numFreeBlocks = scheduler.kv.pool.numFreeBlocks
+        logprobCalculator = LogprobCalculator(vocabSize: model.hyperparameters.vocabSize)
     }
 
     /// The model being served.
@@ -116,6 +138,22 @@ public final class EngineCore: @unchecked Sendable {
     ///   requests would wait for a free slot or KV room, `.emptyPrompt`, `.shuttingDown`.
     public func submit(_ request: GenerationRequest,
                        onEvent: @escaping @Sendable (GenerationEvent) -> Void) throws -> GenerationHandle {
+        try submit(request, callbacks: [onEvent])
+    }
+
+    /// Queues a request of `request.n` choices; `onChoiceEvent(k, event)` delivers the events of choice k
+    /// (0 ..< n), each choice in order. - Throws: as `submit(_:onEvent:)`, and `.tooManyChoices` when `n` is
+    /// not in 1…`maxNumSeqs`.
+    public func submit(_ request: GenerationRequest,
+                       onChoiceEvent: @escaping @Sendable (Int, GenerationEvent) -> Void) throws -> GenerationHandle {
+        guard request.n >= 1 && request.n <= config.maxNumSeqs else {
+            throw EngineError.tooManyChoices(n: request.n, limit: config.maxNumSeqs)
+        }
+        return try submit(request, callbacks: (0..<request.n).map { k in { onChoiceEvent(k, $0) } })
+    }
+
+    private func submit(_ request: GenerationRequest,
+                        callbacks: [@Sendable (GenerationEvent) -> Void]) throws -> GenerationHandle {
         guard !request.promptTokens.isEmpty else { throw EngineError.emptyPrompt }
         do {
             _ = try schedulerConfig.completionBudget(promptLength: request.promptTokens.count,
@@ -132,10 +170,10 @@ public final class EngineCore: @unchecked Sendable {
             throw EngineError.queueFull(limit: config.maxQueuedRequests)
         }
         let id = nextId
-        nextId += 1
-        inbox.append((id, request, onEvent))
+        nextId += callbacks.count
+        inbox.append((id, request, callbacks))
         lock.signal()
-        return GenerationHandle(id: id, engine: self)
+        return GenerationHandle(id: id, n: callbacks.count, engine: self)
     }
 
     /// How many requests would wait for a sequence slot or KV room if `request` joined now, itself included:
@@ -170,10 +208,10 @@ public final class EngineCore: @unchecked Sendable {
             cancellations.removeAll()
             lock.unlock()
 
-            for (id, req, onEvent) in newRequests { admit(id, req, onEvent) }
+            for (id, req, callbacks) in newRequests { admit(id, req, callbacks) }
             for id in cancelled { finish(id, .abort) }
             if stop {
-                for id in Array(live.keys) { finish(id, .abort) }
+                for id in Array(live.keys) + unforked.values.flatMap({ $0.map(\.id) }) { finish(id, .abort) }
                 publishStats()
                 done.signal()
                 return
@@ -183,45 +221,118 @@ public final class EngineCore: @unchecked Sendable {
         }
     }
 
-    private func admit(_ id: Int, _ req: GenerationRequest, _ onEvent: @escaping @Sendable (GenerationEvent) -> Void) {
+    private func admit(_ id: Int, _ req: GenerationRequest, _ callbacks: [@Sendable (GenerationEvent) -> Void]) {
         do {
             try scheduler.add(id: id, promptTokens: req.promptTokens, maxNewTokens: req.maxNewTokens,
-                              priority: req.priority, ignoreEOS: req.ignoreEOS)
+                              priority: req.priority, ignoreEOS: req.ignoreEOS, stopTokenIds: Set(req.stopTokenIds),
+                              forks: callbacks.count - 1, promptLogprobs: req.onPromptLogprobs != nil)
         } catch {
             // submit() checked the limits already; anything else is a broken invariant worth a clear log.
             logger.error("request \(id) rejected by the scheduler: \(error)")
-            onEvent(.finished(.abort, GenerationUsage(promptTokens: req.promptTokens.count, completionTokens: 0, cachedTokens: 0)))
+            for onEvent in callbacks {
+                onEvent(.finished(.abort, GenerationUsage(promptTokens: req.promptTokens.count, completionTokens: 0, cachedTokens: 0)))
+            }
             return
         }
         let seed = req.sampling.seed ?? UInt64.random(in: .min ... .max)
-        live[id] = LiveRequest(request: req, onEvent: onEvent, output: OutputProcessor(tokenizer: tokenizer, stop: req.stop),
-                               rng: SeededGenerator(seed: seed))
+        let banned = (req.ignoreEOS ? [] : Array(tokenizer.endOfGenerationIds)) + req.stopTokenIds
+        let processor = LogitsProcessor(params: req.processing, vocabSize: runner.vocabSize, promptTokens: req.promptTokens,
+                                        maxNewTokens: scheduler.request(id)?.maxNewTokens ?? 0, bannedBeforeMinTokens: banned)
+        func liveRequest(_ k: Int) -> LiveRequest {
+            // Choice k > 0: its own stream, from a seed derived from the request's (SeededGenerator mixes it).
+            LiveRequest(request: req, onEvent: callbacks[k],
+                        output: OutputProcessor(tokenizer: tokenizer, stop: req.stop, minTokens: req.processing.minTokens),
+                        rng: SeededGenerator(seed: seed &+ UInt64(k) &* 0x9E37_79B9_7F4A_7C15), processor: processor,
+                        choice: k)
+        }
+        live[id] = liveRequest(0)
+        if let report = req.onPromptLogprobs, req.promptTokens.count == 1 {
+            live[id]!.promptDelivered = true
+            report([])
+        }
+        if callbacks.count > 1 { unforked[id] = (1..<callbacks.count).map { (id + $0, liveRequest($0)) } }
     }
 
     private func step() {
         let output = scheduler.schedule()
         let rows = runner.execute(output)
+        for p in runner.promptRows { gatherPromptLogprobs(p.requestId, startPosition: p.startPosition, row: p.row, count: p.count) }
         var sampled: [Int: Int32] = [:]
+        var logprobs: [Int: TokenLogprobs] = [:]
+        var forks: [(parent: Int, child: Int, token: Int32)] = []
         for (id, row) in rows {
             let params = live[id]!.request.sampling
-            sampled[id] = sampler.sample(runner.row(row), params: params, rng: &live[id]!.rng)
+            let logits = runner.mutableRow(row)
+            // Penalties, bias, min_tokens: a separate step before sampling (nothing is touched when all are neutral).
+            if !live[id]!.processor.isNeutral { live[id]!.processor.apply(to: logits) }
+            let token = sampler.sample(UnsafeBufferPointer(logits), params: params, rng: &live[id]!.rng)
+            live[id]!.processor.accept(token)
+            if let top = live[id]!.request.logprobs {
+                logprobs[id] = logprobCalculator.compute(UnsafeBufferPointer(logits), token: token, top: top, params: params)
+            }
+            sampled[id] = token
+            // n > 1: the other choices draw their first token from the same row (their processing state equals the
+            // parent's before its first token, so the row is already processed for them), then fork below.
+            if let children = unforked.removeValue(forKey: id) {
+                for (cid, var child) in children {
+                    let t = sampler.sample(UnsafeBufferPointer(logits), params: params, rng: &child.rng)
+                    child.processor.accept(t)
+                    if let top = child.request.logprobs {
+                        logprobs[cid] = logprobCalculator.compute(UnsafeBufferPointer(logits), token: t, top: top, params: params)
+                    }
+                    live[cid] = child
+                    forks.append((id, cid, t))
+                }
+            }
         }
-        let stops = scheduler.update(after: output, sampled: sampled)
-        for (id, token) in sampled { handleToken(id, token, stop: stops[id]) }
+        var stops = scheduler.update(after: output, sampled: sampled)
+        for f in forks {
+            guard let fork = scheduler.fork(parent: f.parent, child: f.child, sampled: f.token) else {
+                preconditionFailure("request \(f.parent) could not fork choice \(f.child)")
+            }
+            if let c = fork.copy { runner.copyBlock(from: c.from, to: c.to) }
+            stops[f.child] = fork.finish
+            sampled[f.child] = f.token
+        }
+        for (id, token) in sampled { handleToken(id, token, stop: stops[id], logprobs: logprobs[id]) }
     }
 
-    /// Emits the text of a sampled token, then ends the request if the scheduler (`stop`: length or a stop token)
-    /// or a stop string says so. A stop token's own text is never emitted.
-    private func handleToken(_ id: Int, _ token: Int32, stop: FinishReason?) {
+    /// Prompt log-probabilities from `count` rows of logits (row j predicts prompt position `startPosition + j + 1`);
+    /// reported once the whole prompt is covered.
+    private func gatherPromptLogprobs(_ id: Int, startPosition: Int, row: Int, count: Int) {
+        guard var r = live[id], let report = r.request.onPromptLogprobs, !r.promptDelivered else { return }
+        let prompt = r.request.promptTokens
+        let raw = SamplingParams(temperature: 1)
+        for j in 0..<count {
+            let target = startPosition + j + 1
+            guard target < prompt.count, target == r.promptEntries.count + 1 else { continue }
+            r.promptEntries.append(logprobCalculator.compute(runner.row(row + j), token: prompt[target],
+                                                             top: r.request.logprobs ?? 0, params: raw))
+        }
+        if r.promptEntries.count == prompt.count - 1 {
+            r.promptDelivered = true
+            report(r.promptEntries)
+            r.promptEntries = []
+        }
+        live[id] = r
+    }
+
+    /// Emits the text of a sampled token (with the log-probabilities of the tokens it completes, when asked), then
+    /// ends the request if the scheduler (`stop`: length or a stop token) or a stop string says so. A stop token's
+    /// own text and log-probability are never emitted.
+    private func handleToken(_ id: Int, _ token: Int32, stop: FinishReason?, logprobs: TokenLogprobs?) {
         guard var r = live[id] else { return }
         if stop == .stop { return finish(id, .stop) }
+        if let logprobs { r.pendingLogprobs.append(logprobs) }
         let out = r.output.append(token)
+        var emitted: [TokenLogprobs] = []
+        if case .text(let t, _) = out, t.isEmpty {} else { swap(&emitted, &r.pendingLogprobs) }
         live[id] = r
         switch out {
         case .text(let t, let ids):
-            if !t.isEmpty { r.onEvent(.text(t, tokenIds: ids)) }
+            if !t.isEmpty { r.onEvent(.text(t, tokenIds: ids, logprobs: emitted)) }
         case .stopped(let before, let ids):
-            if !before.isEmpty { r.onEvent(.text(before, tokenIds: ids)) }
+            if !before.isEmpty { r.onEvent(.text(before, tokenIds: ids, logprobs: emitted)) }
             return finish(id, .stop, flush: false)
         }
         if let stop { finish(id, stop) }
@@ -229,20 +340,36 @@ public final class EngineCore: @unchecked Sendable {
 
     /// Ends a request: flushes held-back text (unless a stop string ended it), frees its blocks, sends `finished`.
     private func finish(_ id: Int, _ reason: FinishReason, flush: Bool = true) {
+        if reason == .abort, let children = unforked.removeValue(forKey: id) {
+            // Choices not forked yet end with their parent's abort.
+            for (_, child) in children {
+                child.onEvent(.finished(.abort, GenerationUsage(promptTokens: child.request.promptTokens.count,
+                                                                completionTokens: 0, cachedTokens: 0)))
+            }
+        }
+        if live[id] == nil, let parent = unforked.first(where: { $0.value.contains { $0.id == id } })?.key {
+            // A cancelled choice that has not forked yet: it is never forked.
+            let child = unforked[parent]!.first { $0.id == id }!.live
+            unforked[parent]!.removeAll { $0.id == id }
+            scheduler.dropFork(parent: parent)
+            child.onEvent(.finished(reason, GenerationUsage(promptTokens: child.request.promptTokens.count,
+                                                            completionTokens: 0, cachedTokens: 0)))
+            return
+        }
         guard var r = live.removeValue(forKey: id) else { return }
         let state = scheduler.request(id)
         let cached = state?.numCachedTokens ?? 0
         let generated = state?.numOutputTokens ?? 0
         scheduler.finish(id: id, reason: reason)
         if flush && reason != .abort, let tail = r.output.finish() {
-            r.onEvent(.text(tail.text, tokenIds: tail.tokenIds))
+            r.onEvent(.text(tail.text, tokenIds: tail.tokenIds, logprobs: r.pendingLogprobs))
         }
         let usage = GenerationUsage(promptTokens: r.request.promptTokens.count, completionTokens: generated, cachedTokens: cached)
         lock.lock()
-        sharedStats.promptTokensTotal += r.request.promptTokens.count
+        sharedStats.promptTokensTotal += r.choice == 0 ? r.request.promptTokens.count : 0  // one prompt per request
         sharedStats.generationTokensTotal += generated
-        sharedStats.requestsFinished += 1
-        sharedStats.cachedTokensTotal += cached
+        sharedStats.requestsFinished += r.choice == 0 ? 1 : 0
+        sharedStats.cachedTokensTotal += r.choice == 0 ? cached : 0
         lock.unlock()
         r.onEvent(.finished(reason, usage))
     }

@@ -13,15 +13,34 @@ public struct GenerationRequest: Sendable {
     public var priority: Int
     /// Keep generating past end-of-generation tokens (until `maxNewTokens`).
     public var ignoreEOS: Bool
+    /// Penalties, `logit_bias` and `min_tokens`, applied to the logits before sampling (`LogitsProcessor`).
+    public var processing: LogitsProcessing
+    /// Extra token ids that end the request like an end-of-generation token (vLLM's `stop_token_ids`; they end it
+    /// even with `ignoreEOS`); their text is not emitted.
+    public var stopTokenIds: [Int32]
+    /// Log-probabilities per generated token with this many alternatives (0…20; `LogprobCalculator`); nil: none.
+    public var logprobs: Int?
+    /// Independent samples of the same prompt (`n`, 1…`maxNumSeqs`): one prefill, then the block table is forked
+    /// (`Scheduler.fork`). Choice k > 0 draws from a seed derived from `sampling.seed` and k. Submit with
+    /// `EngineCore.submit(_:onChoiceEvent:)` to tell the choices apart.
+    public var n = 1
+    /// When set, the prompt's log-probabilities are computed (positions 1…, each with `logprobs ?? 0` alternatives,
+    /// from the raw logits: temperature 1, no penalties) and handed to this closure once, on the engine thread,
+    /// before any event of the request. The prompt then bypasses the prefix cache.
+    public var onPromptLogprobs: (@Sendable ([TokenLogprobs]) -> Void)?
 
     public init(promptTokens: [Int32], maxNewTokens: Int?, sampling: SamplingParams = SamplingParams(),
-                stop: [String] = [], priority: Int = 0, ignoreEOS: Bool = false) {
+                stop: [String] = [], priority: Int = 0, ignoreEOS: Bool = false,
+                processing: LogitsProcessing = LogitsProcessing(), stopTokenIds: [Int32] = [], logprobs: Int? = nil) {
         self.promptTokens = promptTokens
         self.maxNewTokens = maxNewTokens
         self.sampling = sampling
         self.stop = stop
         self.priority = priority
         self.ignoreEOS = ignoreEOS
+        self.processing = processing
+        self.stopTokenIds = stopTokenIds
+        self.logprobs = logprobs
     }
 }
 
@@ -37,7 +56,8 @@ public struct GenerationUsage: Sendable, Equatable {
 public enum GenerationEvent: Sendable, Equatable {
     /// New text: whole UTF-8 characters, never part of a stop string. `tokenIds` are the tokens it completes.
     /// The text may be empty at the end, when the last tokens only held bytes of a character that was cut off.
-    case text(String, tokenIds: [Int32])
+    /// `logprobs`: one entry per id of `tokenIds` when the request asked for `logprobs`, else `[]`.
+    case text(String, tokenIds: [Int32], logprobs: [TokenLogprobs] = [])
     /// The request is over; no event follows.
     case finished(FinishReason, GenerationUsage)
 }
@@ -50,6 +70,8 @@ public enum EngineError: Error, Equatable, CustomStringConvertible {
     case contextLengthExceeded(promptTokens: Int, maxNewTokens: Int, limit: Int)
     case emptyPrompt
     case shuttingDown
+    /// `n` is outside 1…limit (the running set must hold every choice at once).
+    case tooManyChoices(n: Int, limit: Int)
     /// The model file, its tokenizer or its weights could not be loaded (the message names the file).
     case modelLoad(String)
     /// The chat template could not be read or parsed.
@@ -63,6 +85,7 @@ public enum EngineError: Error, Equatable, CustomStringConvertible {
                 + "(\(p) in the messages, \(m) in the completion). Please reduce the length of the messages or completion."
         case .emptyPrompt: return "the prompt is empty"
         case .shuttingDown: return "the server is shutting down"
+        case .tooManyChoices(let n, let l): return "n=\(n) choices do not fit: at most \(l) sequences run together"
         case .modelLoad(let m): return "cannot load model: \(m)"
         case .template(let m): return "chat template: \(m)"
         }

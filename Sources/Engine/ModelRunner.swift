@@ -15,9 +15,13 @@ public final class ModelRunner {
     public let cache: PagedKVCache
     public let blockSize: Int
     public let vocabSize: Int
-    /// `[maxNumSeqs, vocabSize]` logits of the sampled rows.
+    /// `[maxNumSeqs + SchedulerConfig.promptLogitsRows, vocabSize]` logits of the sampled rows, then of the prompt
+    /// positions whose logits are all wanted (pages are touched only when used).
     private let logits: UnsafeMutablePointer<Float>
     private let maxRows: Int
+    /// Prompt-logits rows of the last `execute`: the request, the position of its first row, the first row index
+    /// and the count.
+    public private(set) var promptRows: [(requestId: Int, startPosition: Int, row: Int, count: Int)] = []
     private var batch = ForwardBatch(tokens: [], positions: [], slotMapping: [], sequences: [], logitRows: [])
 
     /// - Parameters: `numBlocks`/`blockSize` size the KV pool; `maxNumSeqs` bounds sampled rows per step.
@@ -26,8 +30,8 @@ public final class ModelRunner {
         self.blockSize = blockSize
         vocabSize = model.hyperparameters.vocabSize
         cache = model.makeKVCache(numBlocks: numBlocks, blockSize: blockSize)
-        maxRows = maxNumSeqs
-        logits = .allocate(capacity: maxNumSeqs * vocabSize)
+        maxRows = maxNumSeqs + SchedulerConfig.promptLogitsRows
+        logits = .allocate(capacity: maxRows * vocabSize)
     }
 
     deinit { logits.deallocate() }
@@ -41,6 +45,7 @@ public final class ModelRunner {
         batch.sequences.removeAll(keepingCapacity: true)
         batch.logitRows.removeAll(keepingCapacity: true)
         var sampling: [(Int, Int)] = []
+        promptRows.removeAll(keepingCapacity: true)
         for s in output.scheduled {
             let start = batch.tokens.count
             for (i, t) in s.tokenIds.enumerated() {
@@ -52,7 +57,12 @@ public final class ModelRunner {
             batch.sequences.append(BatchSequence(tokenStart: start, tokenCount: s.tokenIds.count,
                                                  blockTable: s.blockTable,
                                                  contextLength: s.startPosition + s.tokenIds.count))
-            if s.samplesToken {
+            if s.allLogits {
+                // Every position's row; the last one doubles as the sampling row when the chunk ends the prompt.
+                promptRows.append((s.requestId, s.startPosition, batch.logitRows.count, s.tokenIds.count))
+                for i in 0..<s.tokenIds.count { batch.logitRows.append(start + i) }
+                if s.samplesToken { sampling.append((s.requestId, batch.logitRows.count - 1)) }
+            } else if s.samplesToken {
                 sampling.append((s.requestId, batch.logitRows.count))
                 batch.logitRows.append(batch.tokens.count - 1)
             }
@@ -60,6 +70,15 @@ public final class ModelRunner {
         precondition(batch.logitRows.count <= maxRows)
         if !batch.tokens.isEmpty { model.forward(batch, cache: cache, logits: logits) }
         return sampling.map { (requestId: $0.0, row: $0.1) }
+    }
+
+    /// Copies the K/V of one block into another (the scheduler's copy-on-write of a forked block table).
+    public func copyBlock(from: Int32, to: Int32) { cache.copyBlock(from: from, to: to) }
+
+    /// Logits row `i` of the last `execute`, writable (the sampler's logits processing adjusts it in place).
+    /// `[vocabSize]`
+    public func mutableRow(_ i: Int) -> UnsafeMutableBufferPointer<Float> {
+        UnsafeMutableBufferPointer(start: logits + i * vocabSize, count: vocabSize)
     }
 
     /// Logits row `i` of the last `execute`. `[vocabSize]`

@@ -8,6 +8,10 @@ public struct OutputProcessor: Sendable {
     private var stopMatcher: StopStringMatcher
     /// Ids whose text has not been emitted yet (held back by the detokenizer or the stop matcher).
     private var pendingIds: [Int32] = []
+    /// Stop strings match only once this many tokens are generated (`min_tokens`).
+    private let minTokens: Int
+    /// Tokens appended so far.
+    private var numTokens = 0
 
     /// What one token produced.
     public enum Output: Equatable, Sendable {
@@ -17,18 +21,22 @@ public struct OutputProcessor: Sendable {
         case stopped(before: String, tokenIds: [Int32])
     }
 
-    /// - Parameters: the vocabulary and the request's stop strings (empty strings are ignored).
-    public init(tokenizer: Tokenizer, stop: [String]) {
+    /// - Parameters: the vocabulary, the request's stop strings (empty strings are ignored) and its `min_tokens`
+    ///   (as vLLM: a stop string completed by one of the first `minTokens` tokens does not stop generation; it stays
+    ///   in the text).
+    public init(tokenizer: Tokenizer, stop: [String], minTokens: Int = 0) {
         detokenizer = StreamingDetokenizer(tokenizer: tokenizer)
         stopMatcher = StopStringMatcher(stops: stop)
+        self.minTokens = minTokens
     }
 
     /// Feeds one generated token (not an end-of-generation token that ends the request).
     public mutating func append(_ token: Int32) -> Output {
         pendingIds.append(token)
+        numTokens += 1
         let piece = detokenizer.append(token)
         guard !piece.isEmpty else { return .text("", tokenIds: []) }
-        switch stopMatcher.append(piece) {
+        switch stopMatcher.append(piece, matching: numTokens > minTokens) {
         case .text(let t):
             guard !t.isEmpty else { return .text("", tokenIds: []) }
             defer { pendingIds.removeAll() }

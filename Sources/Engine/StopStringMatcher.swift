@@ -19,13 +19,14 @@ public struct StopStringMatcher: Sendable {
         case stopped(before: String)
     }
 
-    /// Feeds newly detokenized text.
-    public mutating func append(_ text: String) -> Output {
+    /// Feeds newly detokenized text. With `matching` false (before `min_tokens` are generated) no stop string
+    /// ends the text: a complete one passes as ordinary text, and only a possible start of one is held back.
+    public mutating func append(_ text: String, matching: Bool = true) -> Output {
         if stops.isEmpty { return .text(text) }
         pending.append(contentsOf: text.unicodeScalars)
         // Earliest full match of any stop string.
         var earliest: Int?
-        for s in stops {
+        for s in stops where matching {
             if let at = Self.find(s, in: pending), at < (earliest ?? Int.max) { earliest = at }
         }
         if let at = earliest {

@@ -105,12 +105,14 @@ public struct SamplingParameters: Sendable, Equatable {
     public var stream = false
     /// `stream_options.include_usage`: send a final chunk with `usage` and empty `choices`.
     public var includeUsage = false
-    /// Whether per-token log-probabilities are returned (chat: bool; legacy completions: `logprobs` int > 0).
+    /// Whether per-token log-probabilities are returned (chat: `logprobs` true; legacy completions: `logprobs` sent).
     public var logprobs = false
     /// Alternatives per position, 0…20.
     public var topLogprobs: Int?
-    /// `n` (only 1 is accepted).
+    /// `n`: independent choices of the same prompt, 1…`maxN` (the server bounds it further: `--max-num-seqs`, 16).
     public var n = 1
+    /// Largest `n` a request may carry at all.
+    public static let maxN = 128
     /// End-user id for logs.
     public var user: String?
     /// Scheduling priority (lower = sooner, vLLM convention), in `-priorityBound...priorityBound`. Honoured only when
@@ -120,6 +122,14 @@ public struct SamplingParameters: Sendable, Equatable {
     public static let priorityBound = 100
     /// Keep generating past end-of-generation tokens (vLLM's `ignore_eos`; benchmarks use it).
     public var ignoreEOS = false
+    /// `logit_bias`: token id → bias in [-100, 100] added to its logit (-100 bans it). Keys are checked against the
+    /// vocabulary by the server (ids outside it are a 400 naming `logit_bias`).
+    public var logitBias: [Int: Double] = [:]
+    /// `min_tokens` (vLLM extra, ≥ 0): end-of-generation tokens, `stop_token_ids` and stop strings cannot end the
+    /// output before this many tokens; at most `max_tokens`.
+    public var minTokens: Int?
+    /// `stop_token_ids` (vLLM extra): token ids that end generation like an end-of-generation token (not emitted).
+    public var stopTokenIds: [Int] = []
 
     /// Defaults as documented on each property.
     public init() {}
@@ -171,16 +181,41 @@ public struct SamplingParameters: Sendable, Equatable {
                 throw APIError.invalidRequest("'top_logprobs' requires 'logprobs' to be true", param: "top_logprobs")
             }
         } else if let lp = try f.int("logprobs", min: 0, max: 20) {
-            s.logprobs = lp > 0
+            // Legacy completions: 0 still reports the chosen tokens' log-probabilities, with no alternatives (vLLM).
+            s.logprobs = true
             s.topLogprobs = lp
         }
-        s.n = try f.int("n") ?? 1
-        guard s.n == 1 else {
-            throw APIError.invalidRequest("Only n=1 is supported; got n=\(s.n)", param: "n")
-        }
+        s.n = try f.int("n", min: 1, max: SamplingParameters.maxN) ?? 1
         s.user = try f.string("user")
         s.priority = try f.int("priority", min: -SamplingParameters.priorityBound, max: SamplingParameters.priorityBound)
         s.ignoreEOS = try f.bool("ignore_eos") ?? false
+        if let bias = try f.object("logit_bias") {
+            guard case .object(let members) = bias else { return s }
+            for (key, value) in members {
+                guard let id = Int(key), id >= 0, String(id) == key else {
+                    throw APIError.invalidRequest("'logit_bias' keys must be token ids (non-negative integers as strings), got '\(key)'",
+                                                  param: "logit_bias")
+                }
+                guard let b = value.doubleValue, b.isFinite, b >= -100, b <= 100 else {
+                    throw APIError.invalidRequest("'logit_bias' values must be numbers in [-100, 100], got \(value) for token \(key)",
+                                                  param: "logit_bias")
+                }
+                s.logitBias[id] = b
+            }
+        }
+        s.minTokens = try f.int("min_tokens", min: 0)
+        if let m = s.minTokens, let cap = s.effectiveMaxTokens, m > cap {
+            throw APIError.invalidRequest("'min_tokens' (\(m)) must be at most 'max_tokens' (\(cap))", param: "min_tokens")
+        }
+        if let ids = try f.array("stop_token_ids") {
+            for (i, v) in ids.enumerated() {
+                guard case .number = v, let id = v.intValue, id >= 0, id <= Int(Int32.max) else {
+                    throw APIError.invalidRequest("'stop_token_ids[\(i)]' must be a non-negative integer token id, got \(v)",
+                                                  param: "stop_token_ids")
+                }
+                s.stopTokenIds.append(id)
+            }
+        }
         return s
     }
 }

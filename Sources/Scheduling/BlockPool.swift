@@ -78,6 +78,14 @@ public struct BlockPool: Sendable {
         return out
     }
 
+    /// Takes one more reference to each block (already held by someone): a forked block table shares them.
+    public mutating func share(_ blocks: [Int32]) {
+        for b in blocks {
+            precondition(refCount[Int(b)] > 0, "only blocks in use can be shared")
+            refCount[Int(b)] += 1
+        }
+    }
+
     /// Drops one reference to each block; a block nobody holds becomes free (kept cached when hashed).
     public mutating func release(_ blocks: [Int32]) {
         // Freed in reverse so that a sequence's tail blocks are evicted before its head blocks.
@@ -182,7 +190,7 @@ public struct BlockPool: Sendable {
 /// Grows, shares and frees the block tables of requests.
 public struct KVCacheManager: Sendable {
     public let blockSize: Int
-    public private(set) var pool: BlockPool
+    public internal(set) var pool: BlockPool
 
     public init(numBlocks: Int, blockSize: Int, enablePrefixCaching: Bool = true) {
         precondition(blockSize > 0)
@@ -219,6 +227,9 @@ public struct KVCacheManager: Sendable {
             hashes.append(h)
         }
     }
+
+    /// Takes one more reference to each of `blocks` (a forked block table shares them).
+    public mutating func share(_ blocks: [Int32]) { pool.share(blocks) }
 
     /// Releases every block of a table.
     public mutating func free(_ blockIds: inout [Int32]) {

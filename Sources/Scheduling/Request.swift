@@ -34,6 +34,15 @@ public struct SchedulerRequest: Sendable {
     public let maxNewTokens: Int
     /// End-of-generation tokens do not end this request (vLLM's `ignore_eos`).
     public let ignoreEOS: Bool
+    /// The request's own stop tokens (vLLM's `stop_token_ids`): they end it with `.stop`, whatever `ignoreEOS` says.
+    public internal(set) var stopTokenIds: Set<Int32> = []
+    /// Children still to fork from this request once its prompt is computed (`n - 1` for `n` choices).
+    public internal(set) var pendingForks = 0
+    /// The logits of every prompt position are wanted (prompt log-probabilities): no prefix-cache reuse, prefill in
+    /// chunks of at most `SchedulerConfig.promptLogitsRows` tokens.
+    public internal(set) var promptLogprobs = false
+    /// Whether the next chunk still covers prompt positions whose logits are wanted.
+    var wantsPromptLogits: Bool { promptLogprobs && numComputedTokens < numPromptTokens }
     /// Lower is served first (vLLM convention); ties go to the earlier arrival.
     public let priority: Int
     /// Monotonic arrival counter.

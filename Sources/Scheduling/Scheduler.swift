@@ -35,6 +35,11 @@ extension SchedulerConfig {
     /// Longest sequence any request may reach: the context (`maxModelLen`) or the whole KV pool, if smaller.
     public var maxSequenceLength: Int { min(maxModelLen, numBlocks * blockSize) }
 
+    /// Most prompt positions per step whose logits are all kept (requests with prompt log-probabilities are
+    /// prefilled in chunks of at most this many tokens), so the logits buffer needs `maxNumSeqs + promptLogitsRows`
+    /// rows.
+    public static let promptLogitsRows = 32
+
     /// THE check that a request fits the context, and its completion budget: `maxNewTokens`, or with nil
     /// everything up to `maxSequenceLength`. Written so that no operand can overflow.
     /// - Throws: `SchedulingError.requestTooLarge` when the prompt is empty of room (prompt ≥ the limit) or prompt +
@@ -79,6 +84,9 @@ public struct ScheduledSequence: Sendable, Equatable {
     public let blockTable: [Int32]
     /// True when this chunk reaches the end of the sequence, so its last position's logits are sampled.
     public let samplesToken: Bool
+    /// Logits of every position of the chunk are wanted (prompt log-probabilities), not only the sampled one's.
+    /// At most `SchedulerConfig.promptLogitsRows` such positions are scheduled per step.
+    public var allLogits = false
 }
 
 /// What one engine step must compute: a value, so the scheduler never touches tensors (vLLM v1 `SchedulerOutput`).
@@ -103,6 +111,8 @@ public struct Scheduler: Sendable {
     private var running: RequestQueue
     private var waiting: RequestQueue
     private var arrivals = 0
+    /// Running-set slots promised to the children of running requests that have not forked yet (`n > 1`).
+    private var reservedForks = 0
     /// Preemptions since start.
     public private(set) var numPreemptions = 0
 
@@ -124,11 +134,14 @@ public struct Scheduler: Sendable {
     public func request(_ id: Int) -> SchedulerRequest? { requests[id] }
 
     /// Admits a request to the waiting queue.
-    /// - Parameters: `maxNewTokens` nil: up to the context; `ignoreEOS`: `config.stopTokenIds` do not end it.
+    /// - Parameters: `maxNewTokens` nil: up to the context; `ignoreEOS`: `config.stopTokenIds` do not end it;
+    ///   `stopTokenIds`: the request's own stop tokens (vLLM's `stop_token_ids`), which end it even with `ignoreEOS`.
     /// - Throws: `SchedulingError.requestTooLarge` when the request does not fit (`SchedulerConfig.completionBudget`),
     ///   `.duplicateId`, `.emptyPrompt`.
     public mutating func add(id: Int, promptTokens: [Int32], maxNewTokens: Int?, priority: Int = 0,
-                             ignoreEOS: Bool = false) throws {
+                             ignoreEOS: Bool = false, stopTokenIds: Set<Int32> = [], forks: Int = 0,
+                             promptLogprobs: Bool = false) throws {
+        precondition(forks >= 0 && forks < config.maxNumSeqs, "a request and its forks must fit the running set")
         guard requests[id] == nil else { throw SchedulingError.duplicateId(id) }
         guard !promptTokens.isEmpty else { throw SchedulingError.emptyPrompt }
         let budget = try config.completionBudget(promptLength: promptTokens.count, maxNewTokens: maxNewTokens)
@@ -136,6 +149,9 @@ public struct Scheduler: Sendable {
         requests[id] = SchedulerRequest(tokens: promptTokens, numPromptTokens: promptTokens.count,
                                         maxNewTokens: budget, priority: priority, arrival: arrivals, id: id,
                                         ignoreEOS: ignoreEOS)
+        requests[id]!.stopTokenIds = stopTokenIds
+        requests[id]!.pendingForks = forks
+        requests[id]!.promptLogprobs = promptLogprobs
         insertWaiting(id)
     }
 
@@ -144,6 +160,7 @@ public struct Scheduler: Sendable {
     @discardableResult
     public mutating func finish(id: Int, reason: FinishReason) -> Bool {
         guard var r = requests.removeValue(forKey: id) else { return false }
+        if r.status == .running { reservedForks -= r.pendingForks }
         kv.free(&r.blockIds)
         running.remove(id)
         waiting.remove(id)
@@ -154,12 +171,21 @@ public struct Scheduler: Sendable {
     public mutating func schedule() -> SchedulerOutput {
         var out = SchedulerOutput()
         var budget = config.maxNumBatchedTokens
+        var logitRowsLeft = SchedulerConfig.promptLogitsRows
         var index = 0
         while index < running.count, budget > 0 {
             let id = running[index]
             var r = requests[id]!
-            let n = min(r.numTokens - r.numComputedTokens, budget)
+            var n = min(r.numTokens - r.numComputedTokens, budget)
             precondition(n > 0, "a running request has nothing to compute: the engine did not append its token")
+            if r.wantsPromptLogits {
+                n = min(n, logitRowsLeft)
+                guard n > 0 else {  // this step's prompt-logits rows are taken: wait for the next
+                    index += 1
+                    continue
+                }
+                logitRowsLeft -= n
+            }
             var ok = kv.ensureCapacity(&r.blockIds, numTokens: r.numComputedTokens + n)
             while !ok {
                 let victim = preemptionVictim()
@@ -177,14 +203,21 @@ public struct Scheduler: Sendable {
         if out.preempted.isEmpty {
             while budget > 0, running.count < config.maxNumSeqs, let id = waiting.first {
                 var r = requests[id]!
+                // Room for the request and every child it will fork.
+                guard running.count + reservedForks + 1 + r.pendingForks <= config.maxNumSeqs else { break }
                 let firstTime = r.status == .waiting
-                if r.blockIds.isEmpty {
+                if r.blockIds.isEmpty && !r.promptLogprobs {  // prompt log-probabilities need every prompt position computed
                     let cached = kv.cachedPrefix(r.tokens)
                     r.blockIds = cached.blocks
                     r.blockHashes = cached.hashes
                     r.numComputedTokens = cached.blocks.count * config.blockSize
                 }
-                let n = min(r.numTokens - r.numComputedTokens, budget)
+                var n = min(r.numTokens - r.numComputedTokens, budget)
+                if r.wantsPromptLogits {
+                    n = min(n, logitRowsLeft)
+                    guard n > 0 else { break }
+                    logitRowsLeft -= n
+                }
                 guard kv.ensureCapacity(&r.blockIds, numTokens: r.numComputedTokens + n) else {
                     kv.free(&r.blockIds)
                     r.blockHashes = []
@@ -194,6 +227,7 @@ public struct Scheduler: Sendable {
                 }
                 if firstTime { r.numCachedTokens = r.numComputedTokens }
                 waiting.removeFirst()
+                reservedForks += r.pendingForks
                 r.status = .running
                 requests[id] = r
                 running.insert(id, priority: r.priority, arrival: r.arrival)
@@ -223,7 +257,7 @@ public struct Scheduler: Sendable {
             if s.samplesToken {
                 guard let t = sampled[s.requestId] else { preconditionFailure("no token sampled for \(s.requestId)") }
                 r.tokens.append(t)
-                if !r.ignoreEOS && config.stopTokenIds.contains(t) {
+                if (!r.ignoreEOS && config.stopTokenIds.contains(t)) || r.stopTokenIds.contains(t) {
                     finished[r.id] = .stop
                 } else if r.numOutputTokens >= r.maxNewTokens {
                     finished[r.id] = .length
@@ -234,12 +268,80 @@ public struct Scheduler: Sendable {
         return finished
     }
 
+    /// What `fork` did: the KV block to copy (copy-on-write of the parent's last, partial block) and whether the
+    /// child is already finished by its first token.
+    public struct Fork: Sendable, Equatable {
+        /// Copy the K/V of block `from` into block `to` before the next step (nil: nothing to copy).
+        public var copy: (from: Int32, to: Int32)?
+        /// `.stop` (a stop token) or `.length` when the child's first token ends it.
+        public var finish: FinishReason?
+
+        public static func == (a: Fork, b: Fork) -> Bool {
+            a.copy?.from == b.copy?.from && a.copy?.to == b.copy?.to && a.finish == b.finish
+        }
+    }
+
+    /// Forks one more sequence (`n > 1`) from request `parent`, whose prompt has just been computed (call right after
+    /// the `update` of the step that sampled its first token): the child `child` shares the parent's full prompt
+    /// blocks (reference counts), gets a copy of the last partial block (copy-on-write: the parent's next token
+    /// goes there), and starts with its own first token `sampled`. When no block is free for the copy, the child
+    /// recomputes that partial block instead. One prefill serves every child.
+    /// - Returns: nil when `parent` is unknown or has no fork left.
+    public mutating func fork(parent: Int, child: Int, sampled: Int32) -> Fork? {
+        guard var p = requests[parent], p.pendingForks > 0, requests[child] == nil else { return nil }
+        let promptLength = p.numPromptTokens
+        precondition(p.numComputedTokens >= promptLength, "fork before the prompt is computed")
+        let bs = config.blockSize
+        let full = promptLength / bs
+        var blocks = Array(p.blockIds[0..<full])
+        kv.share(blocks)
+        var computed = full * bs
+        var copy: (from: Int32, to: Int32)?
+        if promptLength % bs != 0, let b = kv.pool.allocate(1)?.first {
+            blocks.append(b)
+            copy = (p.blockIds[full], b)
+            computed = promptLength
+        }
+        arrivals += 1
+        var c = SchedulerRequest(tokens: Array(p.tokens[0..<promptLength]) + [sampled], numPromptTokens: promptLength,
+                                 maxNewTokens: p.maxNewTokens, priority: p.priority, arrival: arrivals, id: child,
+                                 ignoreEOS: p.ignoreEOS)
+        c.stopTokenIds = p.stopTokenIds
+        c.blockIds = blocks
+        c.blockHashes = Array(p.blockHashes.prefix(full))
+        c.numComputedTokens = computed
+        c.numCachedTokens = p.numCachedTokens
+        c.status = .running
+        requests[child] = c
+        running.insert(child, priority: c.priority, arrival: c.arrival)
+        p.pendingForks -= 1
+        requests[parent] = p
+        if p.status == .running { reservedForks -= 1 }
+        var finish: FinishReason?
+        if (!c.ignoreEOS && config.stopTokenIds.contains(sampled)) || c.stopTokenIds.contains(sampled) {
+            finish = .stop
+        } else if c.numOutputTokens >= c.maxNewTokens {
+            finish = .length
+        }
+        return Fork(copy: copy, finish: finish)
+    }
+
+    /// Gives up one fork of `parent` (that choice was cancelled before it forked).
+    public mutating func dropFork(parent: Int) {
+        guard var p = requests[parent], p.pendingForks > 0 else { return }
+        p.pendingForks -= 1
+        requests[parent] = p
+        if p.status == .running { reservedForks -= 1 }
+    }
+
     // MARK: private
 
     private func makeScheduled(_ r: SchedulerRequest, count n: Int) -> ScheduledSequence {
         let start = r.numComputedTokens
-        return ScheduledSequence(requestId: r.id, startPosition: start, tokenIds: Array(r.tokens[start..<start + n]),
-                                 blockTable: r.blockIds, samplesToken: start + n == r.numTokens)
+        var s = ScheduledSequence(requestId: r.id, startPosition: start, tokenIds: Array(r.tokens[start..<start + n]),
+                                  blockTable: r.blockIds, samplesToken: start + n == r.numTokens)
+        s.allLogits = r.wantsPromptLogits
+        return s
     }
 
     /// The running request served last: the highest priority value, latest arrival. `running` is kept in service
@@ -248,6 +350,7 @@ public struct Scheduler: Sendable {
 
     private mutating func preempt(_ id: Int) {
         var r = requests[id]!
+        reservedForks -= r.pendingForks
         kv.free(&r.blockIds)
         r.blockHashes = []
         r.numComputedTokens = 0

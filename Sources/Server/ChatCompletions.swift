@@ -36,25 +36,36 @@ extension SputnikServer {
         return String((0..<24).map { _ in chars.randomElement()! })
     }
 
+    /// `gen.n` choices gathered into one `chat.completion`; `usage` counts the prompt once and every choice's tokens.
     private func wholeCompletion(_ res: HTTPResponder, _ gen: GenerationRequest, id: String, created: Int) {
-        let collected = Collected()
+        let collected = Collected(n: gen.n)
         let modelId = self.modelId
         let exchange = self.exchange(res)
         do {
-            let handle = try engine.submit(gen) { [weak self] event in
+            let wantsLogprobs = gen.logprobs != nil
+            let handle = try engine.submit(gen) { [weak self] k, event in
                 switch event {
-                case .text(let t, _):
+                case .text(let t, _, let logprobs):
                     exchange?.tokenArrived()
-                    collected.text += t
+                    collected.texts[k] += t
+                    if wantsLogprobs, let self { collected.logprobs[k] += self.chatLogprobs(logprobs) }
                 case .finished(let reason, let usage):
-                    exchange?.usage(prompt: usage.promptTokens, completion: usage.completionTokens)
-                    // Aborted: the client left (the answer is dropped) or the server stopped (it gets a 503).
-                    guard reason != .abort else { return self?.sendError(res, Self.abortedError) ?? () }
-                    let body = ChatCompletionResponse(
-                        id: id, created: created, model: modelId,
-                        choices: [.init(content: collected.text, finishReason: Self.apiReason(reason))],
-                        usage: Usage(promptTokens: usage.promptTokens, completionTokens: usage.completionTokens,
-                                     cachedTokens: usage.cachedTokens))
+                    // Aborted: the client left (the answer is dropped) or the server stopped (it gets a 503), once.
+                    guard reason != .abort, !collected.aborted else {
+                        if !collected.aborted { self?.sendError(res, Self.abortedError) }
+                        collected.aborted = true
+                        return
+                    }
+                    collected.finish(k, Self.apiReason(reason), usage)
+                    guard collected.remaining == 0 else { return }
+                    exchange?.usage(prompt: collected.usage.promptTokens, completion: collected.usage.completionTokens)
+                    let choices = (0..<collected.texts.count).map { i in
+                        ChatCompletionResponse.Choice(index: i, content: collected.texts[i],
+                                                      logprobs: wantsLogprobs ? collected.logprobs[i] : nil,
+                                                      finishReason: collected.reasons[i]!)
+                    }
+                    let body = ChatCompletionResponse(id: id, created: created, model: modelId, choices: choices,
+                                                      usage: collected.usage)
                     self?.sendJSON(res, 200, body.encoded())
                 }
             }
@@ -64,6 +75,8 @@ extension SputnikServer {
         }
     }
 
+    /// `gen.n` choices streamed as chunks carrying their `index`; the usage chunk (when asked) and `[DONE]` follow
+    /// the last choice's end.
     private func streamCompletion(_ res: HTTPResponder, _ gen: GenerationRequest, id: String, created: Int,
                                   includeUsage: Bool) {
         let sse = SSEWriter(responder: res)
@@ -75,36 +88,46 @@ extension SputnikServer {
         }
         // Events can arrive before the response head is written: the gate holds them until it is.
         let gate = OrderedGate()
+        let wantsLogprobs = gen.logprobs != nil
+        let collected = Collected(n: gen.n)
         do {
-            let handle = try engine.submit(gen) { [weak self] event in
+            let handle = try engine.submit(gen) { [weak self] k, event in
                 gate.run {
                 switch event {
-                case .text(let t, _):
+                case .text(let t, _, let logprobs):
                     exchange?.tokenArrived()
-                    if !t.isEmpty { sse.send(data: chunk(.init(content: t))) }
+                    let entries = wantsLogprobs ? self?.chatLogprobs(logprobs) : nil
+                    if !t.isEmpty || !(entries ?? []).isEmpty { sse.send(data: chunk(.init(index: k, content: t, logprobs: entries))) }
                 case .finished(let reason, let usage):
-                    exchange?.usage(prompt: usage.promptTokens, completion: usage.completionTokens)
-                    defer { self?.endExchange(res) }
                     guard reason != .abort else {
-                        // The client left (nothing reaches it) or the server stopped: end with an error event.
-                        sse.send(data: String(decoding: Self.abortedError.encoded(), as: UTF8.self))
-                        return sse.finish()
+                        // The client left (nothing reaches it) or the server stopped: end with one error event.
+                        if !collected.aborted {
+                            sse.send(data: String(decoding: Self.abortedError.encoded(), as: UTF8.self))
+                            sse.finish()
+                            self?.endExchange(res)
+                        }
+                        collected.aborted = true
+                        return
                     }
-                    sse.send(data: chunk(.init(finishReason: Self.apiReason(reason))))
+                    guard !collected.aborted else { return }
+                    sse.send(data: chunk(.init(index: k, finishReason: Self.apiReason(reason))))
+                    collected.finish(k, Self.apiReason(reason), usage)
+                    guard collected.remaining == 0 else { return }
+                    exchange?.usage(prompt: collected.usage.promptTokens, completion: collected.usage.completionTokens)
+                    defer { self?.endExchange(res) }
                     if includeUsage {
-                        let u = Usage(promptTokens: usage.promptTokens, completionTokens: usage.completionTokens,
-                                      cachedTokens: usage.cachedTokens)
-                        sse.send(data: ChatCompletionChunk.usageChunk(id: id, created: created, model: modelId, usage: u).serialized())
+                        sse.send(data: ChatCompletionChunk.usageChunk(id: id, created: created, model: modelId,
+                                                                      usage: collected.usage).serialized())
                     }
                     sse.send(data: "[DONE]")
                     sse.finish()
                 }
                 }
             }
-            // Headers and the role chunk go out once the request is accepted.
+            // Headers and the role chunks go out once the request is accepted.
             gate.open {
                 sse.start(extraHeaders: requestIdHeaders(res, status: 200))
-                sse.send(data: chunk(.init(role: "assistant", content: "")))
+                for k in 0..<gen.n { sse.send(data: chunk(.init(index: k, role: "assistant", content: ""))) }
             }
             res.onClose { handle.cancel() }
         } catch {
@@ -113,9 +136,32 @@ extension SputnikServer {
     }
 }
 
-/// Text gathered for a non-streamed response; touched only on the engine thread.
+/// Text, log-probabilities and ends of a request's choices; touched only on the engine thread.
 private final class Collected: @unchecked Sendable {
-    var text = ""
+    var texts: [String]
+    var logprobs: [[TokenLogprob]]
+    var reasons: [OpenAIAPI.FinishReason?]
+    var remaining: Int
+    var aborted = false
+    /// The prompt counted once, every choice's generated tokens.
+    var usage = Usage(promptTokens: 0, completionTokens: 0)
+
+    init(n: Int) {
+        texts = Array(repeating: "", count: n)
+        logprobs = Array(repeating: [], count: n)
+        reasons = Array(repeating: nil, count: n)
+        remaining = n
+    }
+
+    func finish(_ k: Int, _ reason: OpenAIAPI.FinishReason, _ u: GenerationUsage) {
+        reasons[k] = reason
+        remaining -= 1
+        if k == 0 {
+            usage.promptTokens = u.promptTokens
+            usage.cachedTokens = u.cachedTokens
+        }
+        usage.completionTokens += u.completionTokens
+    }
 }
 
 /// Runs closures in order, holding those that arrive before `open` until it has run.

@@ -3,27 +3,68 @@ import Engine
 import JSON
 import OpenAIAPI
 import Scheduling
+import Tokenizer
 
 /// The one place where API types become engine types and engine outcomes become API answers: request fields →
 /// `GenerationRequest` (the engine's defaults fill what the client left out), messages → template values,
 /// `EngineError` → `APIError`, `FinishReason` → OpenAI's `finish_reason`.
 extension SputnikServer {
     /// The generation a chat request asks for. The cheap checks come first; the prompt is rendered and tokenized last.
-    /// - Throws: `APIError` (400) for a `priority` the scheduling policy does not honour, or a template failure.
+    /// - Throws: `APIError` (400) for a `priority` the scheduling policy does not honour, token ids outside the
+    ///   vocabulary (`logit_bias`, `stop_token_ids`), or a template failure.
     func generationRequest(_ r: ChatCompletionRequest) throws(APIError) -> GenerationRequest {
-        if let p = r.priority, p != 0, options.schedulingPolicy != SchedulingPolicy.priority.rawValue {
+        var gen = try generationRequest(r.sampling)
+        gen.promptTokens = try promptTokens(for: r)
+        return gen
+    }
+
+    /// Everything but the prompt (left empty) of the generation `s` asks for: the engine's defaults fill what the
+    /// client left out. `logprobs` asks for `top_logprobs` alternatives (0 when absent).
+    /// - Throws: `APIError` (400) for a `priority` the scheduling policy does not honour, or token ids outside the
+    ///   vocabulary (`logit_bias`, `stop_token_ids`).
+    func generationRequest(_ s: SamplingParameters) throws(APIError) -> GenerationRequest {
+        if let p = s.priority, p != 0, options.schedulingPolicy != SchedulingPolicy.priority.rawValue {
             throw APIError.invalidRequest(
                 "'priority' \(p) needs a server started with --scheduling-policy priority; this one serves first come, first served",
                 param: "priority")
         }
-        let prompt = try promptTokens(for: r)
+        let maxN = min(options.maxChoices, engine.config.maxNumSeqs)
+        guard s.n <= maxN else {
+            throw APIError.invalidRequest("'n' must be <= \(maxN) on this server (every choice runs at once; see "
+                                          + "--max-num-seqs), got \(s.n)", param: "n")
+        }
+        let vocabSize = engine.tokenizer.vocabSize
+        var bias: [Int32: Float] = [:]
+        for (id, b) in s.logitBias {
+            guard id < vocabSize else {
+                throw APIError.invalidRequest("'logit_bias' names token \(id), outside the vocabulary (0..<\(vocabSize))",
+                                              param: "logit_bias")
+            }
+            bias[Int32(id)] = Float(b)
+        }
+        var stopIds: [Int32] = []
+        for id in s.stopTokenIds {
+            guard id < vocabSize else {
+                throw APIError.invalidRequest("'stop_token_ids' names token \(id), outside the vocabulary (0..<\(vocabSize))",
+                                              param: "stop_token_ids")
+            }
+            stopIds.append(Int32(id))
+        }
         let defaults = SamplingParams()
-        let sampling = SamplingParams(temperature: r.temperature ?? defaults.temperature, topP: r.topP ?? defaults.topP,
-                                      topK: max(0, r.topK ?? defaults.topK),  // -1 and 0 disable
-                                      minP: r.minP ?? defaults.minP,
-                                      seed: r.seed.map { UInt64(bitPattern: Int64($0)) })
-        return GenerationRequest(promptTokens: prompt, maxNewTokens: r.effectiveMaxTokens, sampling: sampling,
-                                 stop: r.stop, priority: r.priority ?? 0, ignoreEOS: r.ignoreEOS)
+        let sampling = SamplingParams(temperature: s.temperature ?? defaults.temperature, topP: s.topP ?? defaults.topP,
+                                      topK: max(0, s.topK ?? defaults.topK),  // -1 and 0 disable
+                                      minP: s.minP ?? defaults.minP,
+                                      seed: s.seed.map { UInt64(bitPattern: Int64($0)) })
+        let processing = LogitsProcessing(presencePenalty: Float(s.presencePenalty ?? 0),
+                                          frequencyPenalty: Float(s.frequencyPenalty ?? 0),
+                                          repetitionPenalty: Float(s.repetitionPenalty ?? 1),
+                                          logitBias: bias, minTokens: s.minTokens ?? 0)
+        var gen = GenerationRequest(promptTokens: [], maxNewTokens: s.effectiveMaxTokens, sampling: sampling,
+                                    stop: s.stop, priority: s.priority ?? 0, ignoreEOS: s.ignoreEOS,
+                                    processing: processing, stopTokenIds: stopIds,
+                                    logprobs: s.logprobs ? (s.topLogprobs ?? 0) : nil)
+        gen.n = s.n
+        return gen
     }
 
     /// Renders the chat template over the messages and tokenizes the result.

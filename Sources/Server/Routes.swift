@@ -11,7 +11,9 @@ extension SputnikServer {
         ("GET", "/health", true, { $0.handleHealth }),
         ("GET", "/metrics", false, { $0.handleMetrics }),  // open only with --metrics-no-auth
         ("GET", "/models", false, { $0.handleModels }),
+        ("GET", "/models/{id...}", false, { $0.handleModel }),
         ("POST", "/chat/completions", false, { $0.handleChatCompletion }),
+        ("POST", "/completions", false, { $0.handleCompletion }),
         ("POST", "/tokenize", false, { $0.handleTokenize }),
         ("POST", "/detokenize", false, { $0.handleDetokenize }),
     ]

@@ -52,6 +52,8 @@ public struct ServerOptions: Sendable {
     public var maxConnections = 1024
     /// Weight-loading progress, `(bytesLoaded, bytesTotal)`; `sputnik` draws it on a terminal.
     public var loadProgress: (@Sendable (_ done: Int, _ total: Int) -> Void)?
+    /// Largest `n` (choices per request) served, `--max-n` (1...128, default 16); `--max-num-seqs` bounds it too.
+    public var maxChoices = 16
 
     public init() {}
 
@@ -65,6 +67,7 @@ public struct ServerOptions: Sendable {
         try check(threads >= 1 && threads <= 512, "threads", "must be 1...512")
         try check(contextSize.map { $0 >= 16 } ?? true, "ctx-size", "must be at least 16")
         try check(maxNumSeqs >= 1 && maxNumSeqs <= 1024, "max-num-seqs", "must be 1...1024")
+        try check(maxChoices >= 1 && maxChoices <= 128, "max-n", "must be 1...128")
         try check(maxNumBatchedTokens >= 1, "max-num-batched-tokens", "must be at least 1")
         try check([1, 2, 4, 8, 16, 32, 64, 128].contains(blockSize), "block-size", "must be a power of two up to 128")
         try check(["f16", "f32"].contains(kvCacheType), "kv-cache-type", "must be f16 or f32")

@@ -29,6 +29,8 @@ struct Serve: ParsableCommand {
     var ctxSize: Int?
     @Option(name: .customLong("max-num-seqs"), help: "Most requests decoded together (default 8).")
     var maxNumSeqs: Int?
+    @Option(name: .customLong("max-n"), help: "Most choices (n) one request may ask for, 1...128 (default 16; at most --max-num-seqs).")
+    var maxN: Int?
     @Option(name: .customLong("max-num-batched-tokens"), help: "Token budget of one engine step (default 512).")
     var maxNumBatchedTokens: Int?
     @Option(name: .customLong("block-size"), help: "KV cache block size in tokens (default 16).")
@@ -91,6 +93,7 @@ struct Serve: ParsableCommand {
         o.threads = try threads ?? layers.int("threads") ?? o.threads
         o.contextSize = try ctxSize ?? layers.int("ctx-size")
         o.maxNumSeqs = try maxNumSeqs ?? layers.int("max-num-seqs") ?? o.maxNumSeqs
+        o.maxChoices = try maxN ?? layers.int("max-n") ?? o.maxChoices
         o.maxNumBatchedTokens = try maxNumBatchedTokens ?? layers.int("max-num-batched-tokens") ?? o.maxNumBatchedTokens
         o.blockSize = try blockSize ?? layers.int("block-size") ?? o.blockSize
         o.kvCacheType = kvCacheType ?? layers.string("kv-cache-type") ?? o.kvCacheType

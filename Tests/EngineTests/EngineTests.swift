@@ -31,7 +31,7 @@ final class EngineTests: XCTestCase {
             group.enter()
             _ = try engine.submit(r) { event in
                 switch event {
-                case .text(_, let ids): results.add(i, ids)
+                case .text(_, let ids, _): results.add(i, ids)
                 case .finished(let reason, let usage):
                     results.finish(i, reason, usage)
                     group.leave()
@@ -103,7 +103,7 @@ final class EngineTests: XCTestCase {
         let tokens = Results(count: 1)
         let h = try engine.submit(GenerationRequest(promptTokens: prompt(1, 20), maxNewTokens: 40, ignoreEOS: true)) { e in
             switch e {
-            case .text(_, let ids):
+            case .text(_, let ids, _):
                 tokens.add(0, ids)
                 box.waitForHandle().cancel()
             case .finished(let reason, _):
@@ -189,7 +189,7 @@ final class EngineTests: XCTestCase {
         let done = DispatchSemaphore(value: 0)
         _ = try engine.submit(r) { e in
             switch e {
-            case .text(_, let ids): results.add(0, ids)
+            case .text(_, let ids, _): results.add(0, ids)
             case .finished(let reason, let u): results.finish(0, reason, u); done.signal()
             }
         }

@@ -106,9 +106,9 @@ final class ChatCompletionRequestTests: XCTestCase {
         guard let e = error(#"{"messages":[]}"#) else { return }
         XCTAssertEqual(String(decoding: e.encoded(), as: UTF8.self),
                        #"{"error":{"message":"'messages' must contain at least one message","type":"invalid_request_error","param":"messages","code":null}}"#)
-        guard let n = error(#"{"messages":\#(user),"n":3}"#) else { return }
+        guard let n = error(#"{"messages":\#(user),"n":129}"#) else { return }
         XCTAssertEqual(String(decoding: n.encoded(), as: UTF8.self),
-                       #"{"error":{"message":"Only n=1 is supported; got n=3","type":"invalid_request_error","param":"n","code":null}}"#)
+                       #"{"error":{"message":"'n' must be <= 128, got 129","type":"invalid_request_error","param":"n","code":null}}"#)
     }
 
     func testMessageErrors() {
@@ -129,7 +129,7 @@ final class ChatCompletionRequestTests: XCTestCase {
 
     func testSamplingErrors() {
         let cases: [(String, String)] = [
-            (#""n":2"#, "n"), (#""n":0"#, "n"), (#""temperature":2.5"#, "temperature"), (#""temperature":-0.1"#, "temperature"),
+            (#""n":129"#, "n"), (#""n":0"#, "n"), (#""temperature":2.5"#, "temperature"), (#""temperature":-0.1"#, "temperature"),
             (#""temperature":"hot""#, "temperature"), (#""top_p":0"#, "top_p"), (#""top_p":1.01"#, "top_p"),
             (#""max_tokens":0"#, "max_tokens"), (#""max_tokens":1.5"#, "max_tokens"), (#""max_completion_tokens":-1"#, "max_completion_tokens"),
             (#""stop":["a","b","c","d","e"]"#, "stop"), (#""stop":5"#, "stop"), (#""stop":[1]"#, "stop"),

@@ -63,7 +63,7 @@ final class PromptAndGenerationTests: XCTestCase {
             _ = try s.engine.submit(GenerationRequest(promptTokens: prompt, maxNewTokens: expected.count,
                                                       sampling: SamplingParams(temperature: 0), ignoreEOS: true)) { e in
                 switch e {
-                case .text(_, let ids): got.append(ids)
+                case .text(_, let ids, _): got.append(ids)
                 case .finished: done.fulfill()
                 }
             }

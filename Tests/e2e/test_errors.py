@@ -30,10 +30,12 @@ def test_missing_messages(server):
     assert_error(status, body, 400, "messages")
 
 
-def test_n_greater_than_one(server):
-    status, _, body = server.post("/v1/chat/completions", {"model": "smollm2", "n": 2,
-                                                           "messages": [{"role": "user", "content": "hi"}]})
-    assert_error(status, body, 400, "n")
+def test_n_beyond_the_bound(server):
+    # The bound is min(--max-n 16, --max-num-seqs 8) here; 129 is beyond any server's.
+    for n in (9, 129, 0):
+        status, _, body = server.post("/v1/chat/completions", {"model": "smollm2", "n": n,
+                                                               "messages": [{"role": "user", "content": "hi"}]})
+        assert_error(status, body, 400, "n")
 
 
 def test_prompt_longer_than_context(server):

@@ -14,7 +14,8 @@ USER = [{"role": "user", "content": "Say one word."}]
 LITERALS = ["0", "-1", "2147483647", "2147483648", "9007199254740993", "9223372036854775807", "9223372036854775808",
             "18446744073709551616", "1e308", "1.5", '"10"', "null", "1234567890123456789012345678901234567890"]
 FIELDS = ["max_tokens", "max_completion_tokens", "temperature", "top_p", "top_k", "min_p", "seed", "n", "priority",
-          "presence_penalty", "frequency_penalty", "repetition_penalty", "top_logprobs"]
+          "presence_penalty", "frequency_penalty", "repetition_penalty", "top_logprobs", "min_tokens", "logit_bias",
+          "stop_token_ids"]
 
 
 def raw_chat(server, field: str, literal: str, **others: str):

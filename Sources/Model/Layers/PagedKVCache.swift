@@ -55,6 +55,21 @@ public final class PagedKVCache: @unchecked Sendable {
         precondition(storesValues, "this KV cache stores keys only (MLA latent rows)")
         return storage + layerBytes * (2 * layer + 1)
     }
+    /// Copies the K (and V) rows of every slot of block `from` into block `to`, in every layer (copy-on-write of a
+    /// forked sequence's partial last block).
+    public func copyBlock(from: Int32, to: Int32) {
+        precondition(from >= 0 && Int(from) < numBlocks && to >= 0 && Int(to) < numBlocks, "block id out of range")
+        let blockBytes = blockSize * slotBytes
+        for layer in 0..<numLayers {
+            let k = keys(layer: layer)
+            (k + Int(to) * blockBytes).copyMemory(from: k + Int(from) * blockBytes, byteCount: blockBytes)
+            if storesValues {
+                let v = values(layer: layer)
+                (v + Int(to) * blockBytes).copyMemory(from: v + Int(from) * blockBytes, byteCount: blockBytes)
+            }
+        }
+    }
+
     /// Number of token slots (`numBlocks * blockSize`).
     public var slotCount: Int { numBlocks * blockSize }
 }

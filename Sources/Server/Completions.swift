@@ -1,0 +1,297 @@
+import Engine
+import Foundation
+import HTTPServer
+import OpenAIAPI
+import Scheduling
+import Tokenizer
+
+/// `POST /v1/completions` (the legacy text API): each prompt of `prompt` is its own choice, generated concurrently;
+/// `suffix` runs fill-in-the-middle on models whose vocabulary has Qwen2.5-Coder's FIM tokens.
+extension SputnikServer {
+    func handleCompletion(_ req: HTTPRequest, _ res: HTTPResponder) {
+        let request: CompletionRequest
+        var gens: [GenerationRequest] = []
+        var echoes: [String] = []
+        do throws(APIError) {
+            request = try CompletionRequest.decode(req.body).get()
+            let base = try generationRequest(request.sampling)
+            for (i, prompt) in request.prompts.enumerated() {
+                var gen = base
+                gen.promptTokens = try completionPromptTokens(prompt, suffix: request.suffix, index: i)
+                gens.append(gen)
+                let echo = request.echo ? promptText(prompt) : ""
+                echoes += Array(repeating: echo, count: gen.n)
+            }
+        } catch {
+            return sendError(res, error)
+        }
+        let run = CompletionRun(server: self, id: "cmpl-" + Self.randomId(), created: Int(Date().timeIntervalSince1970),
+                                echoes: echoes, echo: request.echo, logprobs: request.sampling.logprobs,
+                                stream: request.sampling.stream ? SSEWriter(responder: res) : nil,
+                                includeUsage: request.sampling.includeUsage, responder: res)
+        run.start(gens)
+    }
+
+    /// The prompt's token ids: text tokenized as the chat prompt is (special tokens parsed, BOS as the vocabulary
+    /// says), ids checked against the vocabulary; with `suffix`, the fill-in-the-middle layout
+    /// `<|fim_prefix|>` prompt `<|fim_suffix|>` suffix `<|fim_middle|>`.
+    /// - Throws: `APIError` 400 naming `prompt` (empty, or an id outside the vocabulary) or `suffix` (no FIM tokens).
+    func completionPromptTokens(_ prompt: CompletionPrompt, suffix: String?, index: Int) throws(APIError) -> [Int32] {
+        let tokenizer = engine.tokenizer
+        var ids: [Int32]
+        switch prompt {
+        case .text(let s):
+            ids = tokenizer.encode(s, addSpecial: suffix == nil, parseSpecial: suffix == nil)
+        case .tokens(let raw):
+            ids = []
+            ids.reserveCapacity(raw.count)
+            for id in raw {
+                guard id < tokenizer.vocabSize else {
+                    throw APIError.invalidRequest("'prompt' names token \(id), outside the vocabulary (0..<\(tokenizer.vocabSize))",
+                                                  param: "prompt")
+                }
+                ids.append(Int32(id))
+            }
+        }
+        if let suffix {
+            guard let fim = fimTokens() else {
+                throw APIError.invalidRequest("'suffix' needs a fill-in-the-middle model (one whose vocabulary has "
+                                              + "<|fim_prefix|>, <|fim_suffix|> and <|fim_middle|>); this one has none",
+                                              param: "suffix")
+            }
+            let bos = tokenizer.addBOS ? tokenizer.bosTokenId.map { [$0] } ?? [] : []
+            ids = bos + [fim.prefix] + ids + [fim.suffix]
+                + tokenizer.encode(suffix, addSpecial: false, parseSpecial: false) + [fim.middle]
+        }
+        guard !ids.isEmpty else {
+            throw APIError.invalidRequest("'prompt' \(index) is empty: it has no tokens", param: "prompt")
+        }
+        return ids
+    }
+
+    /// Qwen2.5-Coder's fill-in-the-middle tokens, when the vocabulary has all three as single special tokens.
+    func fimTokens() -> (prefix: Int32, suffix: Int32, middle: Int32)? {
+        let tokenizer = engine.tokenizer
+        func special(_ text: String) -> Int32? {
+            let ids = tokenizer.encode(text, addSpecial: false, parseSpecial: true)
+            guard ids.count == 1, tokenizer.isSpecial(ids[0]) || tokenizer.isControl(ids[0]),
+                  tokenizer.tokenText(ids[0]) == text else { return nil }
+            return ids[0]
+        }
+        guard let p = special("<|fim_prefix|>"), let s = special("<|fim_suffix|>"), let m = special("<|fim_middle|>") else {
+            return nil
+        }
+        return (p, s, m)
+    }
+
+    /// The text `echo` repeats: the prompt string, or its token ids detokenized.
+    func promptText(_ prompt: CompletionPrompt) -> String {
+        switch prompt {
+        case .text(let s): return s
+        case .tokens(let ids): return engine.tokenizer.detokenize(ids.map { Int32($0) })
+        }
+    }
+
+    /// `GET /v1/models/{id}`: the served model's card, or 404 `model_not_found` in OpenAI's shape.
+    func handleModel(_ req: HTTPRequest, _ res: HTTPResponder) {
+        let path = req.path.split(separator: "?", maxSplits: 1).first.map(String.init) ?? req.path
+        let prefix = path.hasPrefix("/v1/models/") ? "/v1/models/" : "/models/"
+        let raw = String(path.dropFirst(prefix.count))
+        let id = raw.removingPercentEncoding ?? raw
+        guard id == modelId else {
+            return sendError(res, APIError.notFound("The model '\(id)' does not exist", param: "model", code: "model_not_found"))
+        }
+        sendJSON(res, 200, ModelCard(id: modelId, created: created, ownedBy: "sputnik").encoded())
+    }
+}
+
+/// One `/v1/completions` request in flight: its choices' engine requests (prompt p's choice k has index
+/// p · n + k, as OpenAI orders them), their text and log-probabilities, and
+/// the answer (whole, or streamed as chunks). Engine events arrive on the engine thread; `lock` orders them with
+/// the submitting thread.
+private final class CompletionRun: @unchecked Sendable {
+    private weak var server: SputnikServer?
+    private let id: String
+    private let created: Int
+    private let modelId: String
+    private let echoes: [String]
+    /// `echo` with `logprobs`: the echoed prompt carries its tokens' log-probabilities.
+    private let echoLogprobs: Bool
+    private let wantsLogprobs: Bool
+    private let sse: SSEWriter?
+    private let includeUsage: Bool
+    private let responder: HTTPResponder
+    /// The access-log record of this request (first token time, token counts).
+    private let exchange: Exchange?
+    private let lock = NSLock()
+    private let gate = OrderedGate()
+    private var texts: [String]
+    private var logprobs: [CompletionLogprobs]
+    /// Unicode scalars of each choice's text so far (the next token's `text_offset`).
+    private var offsets: [Int]
+    private var reasons: [OpenAIAPI.FinishReason?]
+    private var usage = Usage(promptTokens: 0, completionTokens: 0)
+    private var remaining: Int
+    /// A submission failed or a choice was aborted: nothing more is sent.
+    private var failed = false
+
+    init(server: SputnikServer, id: String, created: Int, echoes: [String], echo: Bool, logprobs: Bool, stream: SSEWriter?,
+         includeUsage: Bool, responder: HTTPResponder) {
+        echoLogprobs = echo && logprobs
+        self.server = server
+        self.id = id
+        self.created = created
+        modelId = server.modelId
+        self.echoes = echoes
+        wantsLogprobs = logprobs
+        sse = stream
+        self.includeUsage = includeUsage
+        self.responder = responder
+        exchange = server.exchange(responder)
+        texts = echoes
+        self.logprobs = Array(repeating: CompletionLogprobs(), count: echoes.count)
+        offsets = echoes.map { $0.unicodeScalars.count }
+        reasons = Array(repeating: nil, count: echoes.count)
+        remaining = echoes.count
+    }
+
+    /// Submits every choice; on a refused submission the ones already running are cancelled and the error answered.
+    /// Events wait behind `gate` until every choice is submitted (and, streamed, the response head is out).
+    func start(_ gens: [GenerationRequest]) {
+        guard let server else { return }
+        var handles: [GenerationHandle] = []
+        for (p, var gen) in gens.enumerated() {
+            if echoLogprobs {
+                let first = gen.promptTokens[0], n = gen.n
+                gen.onPromptLogprobs = { [self] entries in
+                    gate.run { self.promptLogprobs(choices: (p * n)..<(p * n + n), first: first, entries) }
+                }
+            }
+            let n = gen.n
+            do {
+                handles.append(try server.engine.submit(gen) { [self] k, event in
+                    gate.run { self.event(p * n + k, firstOfPrompt: k == 0, event) }
+                })
+            } catch {
+                lock.lock()
+                failed = true
+                lock.unlock()
+                for h in handles { h.cancel() }
+                gate.open {}
+                server.sendError(responder, SputnikServer.apiError(error))
+                return
+            }
+        }
+        let submitted = handles
+        responder.onClose { for h in submitted { h.cancel() } }
+        gate.open {
+            guard let sse else { return }
+            sse.start(extraHeaders: server.requestIdHeaders(responder, status: 200))
+            for (i, echo) in echoes.enumerated() where !echo.isEmpty && !echoLogprobs {
+                sse.send(data: chunk([.init(text: echo, index: i)]))
+            }
+        }
+    }
+
+    private func chunk(_ choices: [CompletionResponse.Choice]) -> String {
+        CompletionResponse(id: id, created: created, model: modelId, choices: choices, includeUsageField: includeUsage).serialized()
+    }
+
+    /// The echoed prompt's log-probabilities, for each choice of its prompt: the first token has none (`null`),
+    /// then one entry per later prompt token (engine thread, before the prompt's generated tokens).
+    private func promptLogprobs(choices: Range<Int>, first: Int32, _ entries: [TokenLogprobs]) {
+        lock.lock()
+        defer { lock.unlock() }
+        guard !failed, let server else { return }
+        var lp = CompletionLogprobs()
+        var offset = 0
+        let head = server.tokenPiece(first).0
+        lp.append(token: head, logprob: nil, top: nil, offset: 0)
+        offset += head.unicodeScalars.count
+        for e in entries {
+            let token = server.tokenPiece(e.tokenId).0
+            lp.append(token: token, logprob: SputnikServer.wireLogprob(e.logprob),
+                      top: e.top.map { a in (server.tokenPiece(a.tokenId).0, SputnikServer.wireLogprob(a.logprob)) },
+                      offset: offset)
+            offset += token.unicodeScalars.count
+        }
+        for i in choices {
+            if let sse {
+                sse.send(data: chunk([.init(text: echoes[i], index: i, logprobs: lp)]))
+            } else {
+                logprobs[i] = lp
+            }
+        }
+    }
+
+    /// One engine event of choice `i` (engine thread, in order behind `gate`); `usage` counts each prompt once.
+    private func event(_ i: Int, firstOfPrompt: Bool, _ event: GenerationEvent) {
+        lock.lock()
+        defer { lock.unlock() }
+        guard !failed, let server else { return }
+        switch event {
+        case .text(let t, _, let entries):
+            exchange?.tokenArrived()
+            var piece = CompletionLogprobs()
+            if wantsLogprobs {
+                for e in entries {
+                    let (token, _) = server.tokenPiece(e.tokenId)
+                    piece.append(token: token, logprob: SputnikServer.wireLogprob(e.logprob),
+                                 top: e.top.map { a in (server.tokenPiece(a.tokenId).0, SputnikServer.wireLogprob(a.logprob)) },
+                                 offset: offsets[i])
+                    offsets[i] += token.unicodeScalars.count
+                }
+            }
+            if let sse {
+                if !t.isEmpty || !piece.tokens.isEmpty {
+                    sse.send(data: chunk([.init(text: t, index: i, logprobs: wantsLogprobs ? piece : nil)]))
+                }
+            } else {
+                texts[i] += t
+                logprobs[i].tokens += piece.tokens
+                logprobs[i].tokenLogprobs += piece.tokenLogprobs
+                logprobs[i].topLogprobs += piece.topLogprobs
+                logprobs[i].textOffset += piece.textOffset
+            }
+        case .finished(let reason, let u):
+            guard reason != .abort else {
+                // The client left (nothing reaches it) or the server stopped: one error event, or a 503.
+                if let sse {
+                    sse.send(data: String(decoding: SputnikServer.abortedError.encoded(), as: UTF8.self))
+                    sse.finish()
+                    server.endExchange(responder)
+                } else {
+                    server.sendError(responder, SputnikServer.abortedError)
+                }
+                failed = true
+                return
+            }
+            reasons[i] = SputnikServer.apiReason(reason)
+            if firstOfPrompt {
+                usage.promptTokens += u.promptTokens
+                usage.cachedTokens += u.cachedTokens
+            }
+            usage.completionTokens += u.completionTokens
+            remaining -= 1
+            if remaining == 0 { exchange?.usage(prompt: usage.promptTokens, completion: usage.completionTokens) }
+            if let sse {
+                sse.send(data: chunk([.init(text: "", index: i, logprobs: nil, finishReason: reasons[i])]))
+                guard remaining == 0 else { return }
+                if includeUsage {
+                    sse.send(data: CompletionResponse(id: id, created: created, model: modelId, choices: [], usage: usage,
+                                                      includeUsageField: true).serialized())
+                }
+                sse.send(data: "[DONE]")
+                sse.finish()
+                server.endExchange(responder)
+            } else if remaining == 0 {
+                let choices = (0..<texts.count).map { k in
+                    CompletionResponse.Choice(text: texts[k], index: k, logprobs: wantsLogprobs ? logprobs[k] : nil,
+                                              finishReason: reasons[k])
+                }
+                server.sendJSON(responder, 200,
+                                CompletionResponse(id: id, created: created, model: modelId, choices: choices, usage: usage).encoded())
+            }
+        }
+    }
+}

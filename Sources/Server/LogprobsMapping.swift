@@ -1,0 +1,33 @@
+import Engine
+import OpenAIAPI
+import Tokenizer
+
+/// Engine log-probabilities → OpenAI's shapes (chat `logprobs.content[]`, legacy completions `logprobs`).
+extension SputnikServer {
+    /// Chat entries: each token's text (bytes of a partial UTF-8 character render as U+FFFD in `token`, whole in
+    /// `bytes`), its log-probability and its alternatives. `entries`: one per generated token.
+    func chatLogprobs(_ entries: [TokenLogprobs]) -> [TokenLogprob] {
+        entries.map { e in
+            let (text, bytes) = tokenPiece(e.tokenId)
+            return TokenLogprob(token: text, logprob: Self.wireLogprob(e.logprob), bytes: bytes,
+                                topLogprobs: e.top.map { a in
+                                    let (t, b) = tokenPiece(a.tokenId)
+                                    return TopLogprob(token: t, logprob: Self.wireLogprob(a.logprob), bytes: b)
+                                })
+        }
+    }
+
+    /// A token's bytes as detokenization produces them (special tokens rendered as their text) and those bytes
+    /// decoded as UTF-8 with U+FFFD for a partial character.
+    func tokenPiece(_ id: Int32) -> (String, [UInt8]) {
+        let bytes = engine.tokenizer.tokenBytes(id, renderSpecial: true)
+        return (String(decoding: bytes, as: UTF8.self), bytes)
+    }
+
+    /// An f32 log-probability as the JSON number a client reads: its shortest decimal form, and -9999 (OpenAI's
+    /// floor) for a banned token's -∞.
+    static func wireLogprob(_ x: Float) -> Double {
+        guard x.isFinite else { return -9999 }
+        return Double(x.description) ?? Double(x)
+    }
+}

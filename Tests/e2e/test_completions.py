@@ -1,0 +1,156 @@
+"""Issue 15 item 3: /v1/completions (the legacy text API) and /v1/models/{id} through the official openai client."""
+import os
+
+import openai
+import pytest
+
+from conftest import MODEL, Server
+from test_openai_client import client
+
+PROMPT = "The capital of France is Paris. The capital of Italy is"
+
+
+def complete(server, **kw):
+    kw.setdefault("model", "smollm2")
+    kw.setdefault("temperature", 0)
+    return client(server).completions.create(**kw)
+
+
+def test_string_prompt_defaults_to_16_tokens(server):
+    r = complete(server, prompt=PROMPT)
+    assert r.object == "text_completion" and r.id.startswith("cmpl-")
+    assert len(r.choices) == 1 and r.choices[0].index == 0
+    assert r.choices[0].text
+    assert r.usage.completion_tokens <= 16
+    if r.choices[0].finish_reason == "length":
+        assert r.usage.completion_tokens == 16
+    assert r.usage.total_tokens == r.usage.prompt_tokens + r.usage.completion_tokens
+
+
+def test_prompt_shapes_are_choices(server):
+    one = complete(server, prompt=PROMPT, max_tokens=8).choices[0].text
+    ids = client(server).post("/tokenize", body={"content": PROMPT}, cast_to=object)["tokens"]
+    r = complete(server, prompt=[PROMPT, "1, 2, 3, 4,"], max_tokens=8)
+    assert [c.index for c in r.choices] == [0, 1]
+    assert r.choices[0].text == one
+    by_ids = complete(server, prompt=ids, max_tokens=8)
+    assert by_ids.choices[0].text == one
+    lists = complete(server, prompt=[ids, ids[:5]], max_tokens=8)
+    assert [c.index for c in lists.choices] == [0, 1] and lists.choices[0].text == one
+    assert lists.usage.prompt_tokens == len(ids) + 5
+
+
+def test_echo_and_stop(server):
+    r = complete(server, prompt=PROMPT, max_tokens=8, echo=True)
+    plain = complete(server, prompt=PROMPT, max_tokens=8).choices[0].text
+    assert r.choices[0].text == PROMPT + plain
+    word = plain.split()[0]
+    s = complete(server, prompt=PROMPT, max_tokens=8, stop=[word])
+    assert word not in s.choices[0].text and s.choices[0].finish_reason == "stop"
+
+
+def test_streamed_matches_whole(server):
+    whole = complete(server, prompt=[PROMPT, "Once upon a time"], max_tokens=12)
+    chunks = list(complete(server, prompt=[PROMPT, "Once upon a time"], max_tokens=12, stream=True,
+                           stream_options={"include_usage": True}))
+    for i in range(2):
+        text = "".join(c.choices[0].text for c in chunks if c.choices and c.choices[0].index == i)
+        assert text == whole.choices[i].text
+        finals = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].index == i
+                  and c.choices[0].finish_reason]
+        assert finals == [whole.choices[i].finish_reason]
+    assert len({c.id for c in chunks}) == 1
+    assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens == whole.usage.completion_tokens
+
+
+def test_legacy_logprobs(server):
+    r = complete(server, prompt=PROMPT, max_tokens=10, logprobs=3)
+    c = r.choices[0]
+    lp = c.logprobs
+    assert len(lp.tokens) == len(lp.token_logprobs) == len(lp.top_logprobs) == len(lp.text_offset) == r.usage.completion_tokens
+    assert "".join(lp.tokens) == c.text
+    assert lp.text_offset[0] == 0
+    for i in range(1, len(lp.tokens)):
+        assert lp.text_offset[i] == lp.text_offset[i - 1] + len(lp.tokens[i - 1])
+    for tok, l, top in zip(lp.tokens, lp.token_logprobs, lp.top_logprobs):
+        assert l <= 0 and 1 <= len(top) <= 3
+        assert max(top.values()) == l and top.get(tok) == l   # greedy: the chosen token is the most likely
+    streamed = list(complete(server, prompt=PROMPT, max_tokens=10, logprobs=3, stream=True))
+    tokens = [t for ch in streamed if ch.choices and ch.choices[0].logprobs for t in ch.choices[0].logprobs.tokens]
+    assert tokens == lp.tokens
+    zero = complete(server, prompt=PROMPT, max_tokens=4, logprobs=0).choices[0].logprobs
+    assert len(zero.token_logprobs) == 4 and all(t == {} for t in zero.top_logprobs)
+
+
+def test_errors(server):
+    for kw, param in [(dict(prompt=[10 ** 6]), "prompt"), (dict(prompt=PROMPT, suffix="x"), "suffix"),
+                      (dict(prompt=PROMPT, n=9), "n"), (dict(prompt=PROMPT, best_of=3), "best_of"),
+                      (dict(prompt=[]), "prompt"),
+                      (dict(prompt=PROMPT, logit_bias={"99999999": 1}), "logit_bias")]:
+        with pytest.raises(openai.BadRequestError) as e:
+            complete(server, max_tokens=2, **kw)
+        assert e.value.body["param"] == param, kw
+
+
+def test_echo_with_prompt_logprobs(server):
+    ids = client(server).post("/tokenize", body={"content": PROMPT}, cast_to=object)["tokens"]
+    plain = complete(server, prompt=PROMPT, max_tokens=5, logprobs=2)
+    r = complete(server, prompt=PROMPT, max_tokens=5, logprobs=2, echo=True)
+    c = r.choices[0]
+    lp = c.logprobs
+    n = len(ids)
+    assert c.text == PROMPT + plain.choices[0].text
+    assert "".join(lp.tokens) == c.text
+    assert lp.token_logprobs[0] is None and lp.top_logprobs[0] is None
+    assert all(x <= 0 for x in lp.token_logprobs[1:])
+    assert all(len(t) == 2 for t in lp.top_logprobs[1:])
+    assert lp.tokens[n:] == plain.choices[0].logprobs.tokens
+    assert lp.token_logprobs[n:] == plain.choices[0].logprobs.token_logprobs
+    assert lp.text_offset[n] == len(PROMPT)
+    streamed = list(complete(server, prompt=PROMPT, max_tokens=5, logprobs=2, echo=True, stream=True))
+    tokens = [t for ch in streamed if ch.choices and ch.choices[0].logprobs for t in ch.choices[0].logprobs.tokens]
+    assert tokens == lp.tokens
+
+
+def test_prompt_logprobs_agree_with_next_token_logprobs(server):
+    # A prompt over several 32-token steps: position k's log-probability equals what a request whose prompt is the
+    # first k tokens reports for that token as the next one (so rows and positions line up across chunks).
+    long_prompt = " ".join(["one two three four five six seven eight nine ten"] * 8)
+    ids = client(server).post("/tokenize", body={"content": long_prompt}, cast_to=object)["tokens"]
+    echo = complete(server, prompt=long_prompt, max_tokens=1, logprobs=0, echo=True).choices[0].logprobs
+    assert len(echo.tokens) == len(ids) + 1 and len(ids) > 64
+    for k in (12, 31, 32, 33, 47, 70):  # within the repeats, where the next token is among the top 20
+        r = complete(server, prompt=ids[:k], max_tokens=1, logprobs=20).choices[0].logprobs.top_logprobs[0]
+        assert echo.tokens[k] in r, k
+        assert abs(r[echo.tokens[k]] - echo.token_logprobs[k]) < 2e-3, k
+    # The repeated phrase is predictable by its later occurrences.
+    assert sum(echo.token_logprobs[40:60]) / 20 > sum(echo.token_logprobs[1:11]) / 10
+
+
+def test_model_by_id(server):
+    m = client(server).models.retrieve("smollm2")
+    assert m.id == "smollm2" and m.object == "model"
+    with pytest.raises(openai.NotFoundError) as e:
+        client(server).models.retrieve("gpt-4o")
+    assert e.value.body["code"] == "model_not_found"
+
+
+CODER = os.path.join(os.path.dirname(MODEL), "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf")
+
+
+@pytest.mark.skipif(not os.path.exists(CODER), reason="needs models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf")
+def test_fill_in_the_middle_on_qwen_coder():
+    s = Server(model=CODER)
+    try:
+        c = openai.OpenAI(base_url=s.base + "/v1", api_key="unused", max_retries=0, timeout=120)
+        prefix = "def add(a, b):\n    return "
+        suffix = "\n\n\nprint(add(2, 3))\n"
+        r = c.completions.create(model="smollm2", prompt=prefix, suffix=suffix, max_tokens=8, temperature=0)
+        assert "a + b" in r.choices[0].text
+        ids = lambda t: c.post("/tokenize", body={"content": t}, cast_to=object)["tokens"]
+        assert r.usage.prompt_tokens == len(ids(prefix)) + len(ids(suffix)) + 3
+        # Without the suffix the model just continues the prefix: the FIM layout is what changed the prompt.
+        plain = c.completions.create(model="smollm2", prompt=prefix, max_tokens=8, temperature=0)
+        assert plain.usage.prompt_tokens == len(ids(prefix))
+    finally:
+        s.stop()

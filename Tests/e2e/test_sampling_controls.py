@@ -1,0 +1,171 @@
+"""Issue 15 items 1 and 2 through the official openai client: penalties, logit_bias, min_tokens, stop_token_ids and
+chat logprobs (streamed and not). vLLM extras go through `extra_body`, as clients send them."""
+import json
+import math
+
+import openai
+import pytest
+
+from test_openai_client import PARIS, client
+
+STORY = [{"role": "user", "content": "Write a long story about a cat and a dog who live in a small house."}]
+
+
+def chat(server, messages=STORY, max_tokens=40, **kw):
+    return client(server).chat.completions.create(model="smollm2", temperature=0, max_tokens=max_tokens,
+                                                  messages=messages, **kw)
+
+
+def token_ids(server, text):
+    status, _, body = server.post("/tokenize", {"content": text})
+    assert status == 200, body
+    return json.loads(body)["tokens"]
+
+
+def test_neutral_values_equal_absent(server):
+    base = chat(server).choices[0].message.content
+    neutral = chat(server, presence_penalty=0, frequency_penalty=0,
+                   extra_body={"repetition_penalty": 1, "min_tokens": 0, "logit_bias": {}}).choices[0].message.content
+    assert neutral == base
+
+
+@pytest.mark.parametrize("kw", [dict(frequency_penalty=2.0), dict(presence_penalty=2.0),
+                                dict(extra_body={"repetition_penalty": 1.8})])
+def test_penalties_visibly_change_greedy_output(server, kw):
+    base = chat(server, max_tokens=60).choices[0].message.content
+    penalised = chat(server, max_tokens=60, **kw).choices[0].message.content
+    assert penalised != base
+
+
+def test_frequency_penalty_reduces_repetition(server):
+    base = chat(server, max_tokens=80).choices[0].message.content.split()
+    penalised = chat(server, max_tokens=80, frequency_penalty=1.5).choices[0].message.content.split()
+    # A larger share of distinct words once repeats cost logit.
+    assert len(set(penalised)) / len(penalised) > len(set(base)) / len(base)
+
+
+def test_logit_bias_ban_and_force(server):
+    first = chat(server, max_tokens=5, logprobs=True).choices[0].logprobs.content[0].token
+    banned = token_ids(server, first)
+    assert len(banned) == 1, first
+    r = chat(server, max_tokens=5, logprobs=True, logit_bias={str(banned[0]): -100})
+    assert r.choices[0].logprobs.content[0].token != first
+    assert all(e.token != first for e in r.choices[0].logprobs.content)
+    forced = token_ids(server, " the")
+    assert len(forced) == 1
+    r = chat(server, max_tokens=6, logit_bias={str(forced[0]): 100})
+    assert r.choices[0].message.content == " the" * 6
+    assert r.choices[0].finish_reason == "length"
+
+
+def test_logit_bias_outside_the_vocabulary_is_a_400(server):
+    for bias in ({"49152": 1}, {"-1": 1}, {"abc": 1}, {"5": 101}, {"5": "x"}):
+        with pytest.raises(openai.BadRequestError) as e:
+            chat(server, max_tokens=2, logit_bias=bias)
+        assert e.value.body["param"] == "logit_bias", bias
+
+
+def test_min_tokens_masks_the_end(server):
+    short = [{"role": "user", "content": "Say only the word yes."}]
+    base = chat(server, messages=short, max_tokens=30)
+    assert base.choices[0].finish_reason == "stop" and base.usage.completion_tokens < 20
+    forced = chat(server, messages=short, max_tokens=30, extra_body={"min_tokens": 20})
+    assert forced.usage.completion_tokens >= 20
+    assert forced.choices[0].message.content.startswith(base.choices[0].message.content)
+    with pytest.raises(openai.BadRequestError) as e:
+        chat(server, messages=short, max_tokens=5, extra_body={"min_tokens": 6})
+    assert e.value.body["param"] == "min_tokens"
+
+
+def test_min_tokens_holds_stop_strings(server):
+    base = chat(server, messages=PARIS, max_tokens=30).choices[0].message.content
+    word = base.split()[2]
+    stopped = chat(server, messages=PARIS, max_tokens=30, stop=[word])
+    assert word not in stopped.choices[0].message.content
+    held = chat(server, messages=PARIS, max_tokens=30, stop=[word], extra_body={"min_tokens": 25})
+    assert held.choices[0].message.content.startswith(base[:base.index(word) + len(word)])
+
+
+def test_stop_token_ids(server):
+    base = chat(server, messages=PARIS, max_tokens=30).choices[0].message.content
+    ids = token_ids(server, base)
+    stop = ids[4]
+    r = chat(server, messages=PARIS, max_tokens=30, extra_body={"stop_token_ids": [stop]})
+    assert r.choices[0].finish_reason == "stop"
+    assert r.usage.completion_tokens == ids.index(stop) + 1
+    assert base.startswith(r.choices[0].message.content) and len(r.choices[0].message.content) < len(base)
+    with pytest.raises(openai.BadRequestError) as e:
+        chat(server, max_tokens=2, extra_body={"stop_token_ids": [10 ** 6]})
+    assert e.value.body["param"] == "stop_token_ids"
+
+
+def test_chat_logprobs_shape_and_greedy_top(server):
+    r = chat(server, messages=PARIS, max_tokens=20, logprobs=True, top_logprobs=5)
+    c = r.choices[0]
+    entries = c.logprobs.content
+    assert len(entries) == r.usage.completion_tokens
+    assert b"".join(bytes(e.bytes) for e in entries).decode() == c.message.content
+    for e in entries:
+        assert e.logprob <= 0
+        assert len(e.top_logprobs) == 5
+        lps = [t.logprob for t in e.top_logprobs]
+        assert lps == sorted(lps, reverse=True)
+        # Greedy: the chosen token is the most likely one.
+        assert e.top_logprobs[0].token == e.token and e.top_logprobs[0].logprob == e.logprob
+        assert sum(math.exp(t.logprob) for t in e.top_logprobs) <= 1 + 1e-4
+
+
+def test_chat_logprobs_without_top_and_absent(server):
+    r = chat(server, max_tokens=5, logprobs=True)
+    assert all(e.top_logprobs == [] for e in r.choices[0].logprobs.content)
+    assert chat(server, max_tokens=5).choices[0].logprobs is None
+    with pytest.raises(openai.BadRequestError) as e:
+        chat(server, max_tokens=2, logprobs=True, top_logprobs=21)
+    assert e.value.body["param"] == "top_logprobs"
+
+
+def test_streamed_logprobs_match_non_streamed(server):
+    whole = chat(server, messages=PARIS, max_tokens=20, logprobs=True, top_logprobs=3)
+    chunks = list(chat(server, messages=PARIS, max_tokens=20, logprobs=True, top_logprobs=3, stream=True))
+    streamed = [e for ch in chunks if ch.choices and ch.choices[0].logprobs for e in ch.choices[0].logprobs.content]
+    assert [(e.token, e.logprob) for e in streamed] == [(e.token, e.logprob) for e in whole.choices[0].logprobs.content]
+    for ch in chunks:
+        if ch.choices and ch.choices[0].delta.content:
+            got = b"".join(bytes(e.bytes) for e in ch.choices[0].logprobs.content)
+            assert got.decode() == ch.choices[0].delta.content
+
+
+def test_sampled_logprobs_follow_the_temperature(server):
+    # At temperature 2 the tempered distribution is flatter: the top token's logprob is lower than at T=1 (same seed
+    # and prompt, same first position).
+    kw = dict(messages=PARIS, max_tokens=1, logprobs=True, top_logprobs=2, seed=7)
+    t1 = client(server).chat.completions.create(model="smollm2", temperature=1, **kw).choices[0].logprobs.content[0]
+    t2 = client(server).chat.completions.create(model="smollm2", temperature=2, **kw).choices[0].logprobs.content[0]
+    assert t1.top_logprobs[0].token == t2.top_logprobs[0].token
+    assert t2.top_logprobs[0].logprob < t1.top_logprobs[0].logprob
+
+
+JAPANESE = [{"role": "user", "content": "Translate to Japanese: I like my dog."}]
+
+
+def test_tokens_inside_a_utf8_character_carry_their_bytes(server):
+    # SmolLM2's byte-level BPE splits most kana into two tokens: [0xE3, 0x81] then [0x8A].
+    r = chat(server, messages=JAPANESE, max_tokens=20, logprobs=True)
+    c = r.choices[0]
+    entries = c.logprobs.content
+    assert len(entries) == r.usage.completion_tokens
+    partial = [e for e in entries if e.token == "\ufffd"]
+    assert partial, [e.bytes for e in entries]
+    for e in partial:
+        with pytest.raises(UnicodeDecodeError):
+            bytes(e.bytes).decode()
+    joined = b"".join(bytes(e.bytes) for e in entries)
+    # The text is every whole character; a character cut off by max_tokens leaves only bytes in the logprobs.
+    assert joined.decode(errors="ignore") == c.message.content
+    assert joined.startswith(c.message.content.encode())
+    streamed = list(chat(server, messages=JAPANESE, max_tokens=20, logprobs=True, stream=True))
+    got = [e for ch in streamed if ch.choices and ch.choices[0].logprobs for e in ch.choices[0].logprobs.content]
+    assert [e.bytes for e in got] == [e.bytes for e in entries]
+    for ch in streamed:
+        if ch.choices and ch.choices[0].delta.content:
+            assert b"".join(bytes(e.bytes) for e in ch.choices[0].logprobs.content).decode() == ch.choices[0].delta.content
