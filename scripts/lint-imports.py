@@ -35,7 +35,7 @@ ALLOWED = {
     "HTTPServer": [],
     "Server": ["HTTPServer", "OpenAIAPI", "Engine"],
     "sputnik": ["Server"],
-    "sputnik-tools": ["Model", "GGUF", "GGUFWriting", "Tokenizer", "CQuantize", "JSON"],
+    "sputnik-tools": ["Model", "GGUF", "GGUFWriting", "Tokenizer", "CQuantize", "JSON", "Grammar"],
     "TestSupport": [],
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Grammar
 import Logging
 import Model
 import Scheduling
@@ -44,6 +45,8 @@ public final class EngineCore: @unchecked Sendable {
     private var scheduler: Scheduler
     private var live: [Int: LiveRequest] = [:]
     private var sampler: Sampler
+    /// Token-level grammars of constrained requests, by grammar (their mask caches outlive one request).
+    private var constraints: GrammarCache
     private var thread: Thread?
     private let done = DispatchSemaphore(value: 0)
 
@@ -52,6 +55,8 @@ public final class EngineCore: @unchecked Sendable {
         let onEvent: @Sendable (GenerationEvent) -> Void
         var output: OutputProcessor
         var rng: SeededGenerator
+        /// Where a constrained request stands in its grammar; nil when unconstrained.
+        var matcher: GrammarMatcher?
     }
 
     /// - Parameters: the model (its KV pool is allocated here from `config`), its tokenizer and limits.
@@ -68,6 +73,7 @@ public final class EngineCore: @unchecked Sendable {
             stopTokenIds: tokenizer.endOfGenerationIds)
         scheduler = Scheduler(config: schedulerConfig)
         sampler = Sampler(vocabSize: model.hyperparameters.vocabSize)
+        constraints = GrammarCache(tokenizer: tokenizer, vocabSize: model.hyperparameters.vocabSize)
     }
 
     /// The model being served.
@@ -170,19 +176,40 @@ public final class EngineCore: @unchecked Sendable {
         }
         let seed = req.sampling.seed ?? UInt64.random(in: .min ... .max)
         live[id] = LiveRequest(request: req, onEvent: onEvent, output: OutputProcessor(tokenizer: tokenizer, stop: req.stop),
-                               rng: SeededGenerator(seed: seed))
+                               rng: SeededGenerator(seed: seed),
+                               matcher: req.grammar.map { GrammarMatcher(constraints.tokenGrammar($0)) })
     }
 
     private func step() {
         let output = scheduler.schedule()
         let rows = runner.execute(output)
         var sampled: [Int: Int32] = [:]
+        var completed: Set<Int> = []
         for (id, row) in rows {
             let params = live[id]!.request.sampling
-            sampled[id] = sampler.sample(runner.row(row), params: params, rng: &live[id]!.rng)
+            let logits = runner.row(row)
+            // A constrained request: disallowed tokens get -inf before any sampling filter (greedy too).
+            if let matcher = live[id]!.matcher { matcher.mask().apply(to: UnsafeMutableBufferPointer(mutating: logits)) }
+            let token = sampler.sample(logits, params: params, rng: &live[id]!.rng)
+            sampled[id] = token
+            if live[id]!.matcher != nil {
+                switch live[id]!.matcher!.accept(token) {
+                case .accepted: break
+                case .completed: completed.insert(id)
+                case .rejected:
+                    // Only when the mask allowed nothing (a grammar the vocabulary cannot spell): end it here.
+                    logger.error("request \(id): the grammar allows no token here; finishing")
+                    completed.insert(id)
+                }
+            }
         }
         let stops = scheduler.update(after: output, sampled: sampled)
-        for (id, token) in sampled { handleToken(id, token, stop: stops[id]) }
+        for (id, token) in sampled {
+            // A grammar that completed on this token finishes with `stop`, even at the length limit: the answer is whole.
+            let done = completed.contains(id)
+            handleToken(id, token, stop: done && stops[id] == .length ? nil : stops[id])
+            if done && live[id] != nil { finish(id, .stop) }
+        }
     }
 
     /// Emits the text of a sampled token, then ends the request if the scheduler (`stop`: length or a stop token)

@@ -1,3 +1,4 @@
+import Grammar
 import Scheduling
 
 /// What the engine is asked to generate.
@@ -13,15 +14,20 @@ public struct GenerationRequest: Sendable {
     public var priority: Int
     /// Keep generating past end-of-generation tokens (until `maxNewTokens`).
     public var ignoreEOS: Bool
+    /// Constrains the output to this grammar (`response_format`): every sampled token keeps the text a prefix of a
+    /// sentence of it, end-of-generation is allowed only where the text is complete, and the request finishes
+    /// (`.stop`) as soon as nothing more can follow. nil: unconstrained.
+    public var grammar: Grammar?
 
     public init(promptTokens: [Int32], maxNewTokens: Int?, sampling: SamplingParams = SamplingParams(),
-                stop: [String] = [], priority: Int = 0, ignoreEOS: Bool = false) {
+                stop: [String] = [], priority: Int = 0, ignoreEOS: Bool = false, grammar: Grammar? = nil) {
         self.promptTokens = promptTokens
         self.maxNewTokens = maxNewTokens
         self.sampling = sampling
         self.stop = stop
         self.priority = priority
         self.ignoreEOS = ignoreEOS
+        self.grammar = grammar
     }
 }
 

@@ -16,6 +16,7 @@ extension SputnikServer {
                 "'priority' \(p) needs a server started with --scheduling-policy priority; this one serves first come, first served",
                 param: "priority")
         }
+        let grammar = try Self.responseGrammar(r.responseFormat)
         let prompt = try promptTokens(for: r)
         let defaults = SamplingParams()
         let sampling = SamplingParams(temperature: r.temperature ?? defaults.temperature, topP: r.topP ?? defaults.topP,
@@ -23,7 +24,7 @@ extension SputnikServer {
                                       minP: r.minP ?? defaults.minP,
                                       seed: r.seed.map { UInt64(bitPattern: Int64($0)) })
         return GenerationRequest(promptTokens: prompt, maxNewTokens: r.effectiveMaxTokens, sampling: sampling,
-                                 stop: r.stop, priority: r.priority ?? 0, ignoreEOS: r.ignoreEOS)
+                                 stop: r.stop, priority: r.priority ?? 0, ignoreEOS: r.ignoreEOS, grammar: grammar)
     }
 
     /// Renders the chat template over the messages and tokenizes the result.
