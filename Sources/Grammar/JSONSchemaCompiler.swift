@@ -202,13 +202,14 @@ struct JSONSchemaCompiler {
     }
 
     /// The supported formats as anchored patterns (RFC 3339 full-date / full-time / date-time, RFC 4122 uuid, a
-    /// conservative email address). Days never pass a month's length (29 February is left out).
+    /// conservative email address with bounded parts). Days never pass a month's length (29 February is left out).
     static let formats: [String: String] = {
         let date = "[0-9]{4}-((0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])|(0[469]|11)-(0[1-9]|[12][0-9]|30)|02-(0[1-9]|1[0-9]|2[0-8]))"
         let time = "([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,6})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])"
         return ["date": "^" + date + "$", "time": "^" + time + "$", "date-time": "^" + date + "T" + time + "$",
                 "uuid": "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
-                "email": "^[A-Za-z0-9_+-]+(\\.[A-Za-z0-9_+-]+)*@[A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)*\\.[A-Za-z]{2,}$"]
+                // Bounded parts, so a model cannot spin in an address: at most 4 dotted labels each side.
+                "email": "^[A-Za-z0-9_+-]{1,20}(\\.[A-Za-z0-9_+-]{1,20}){0,3}@[A-Za-z0-9-]{1,20}(\\.[A-Za-z0-9-]{1,20}){0,2}\\.[A-Za-z]{2,6}$"]
     }()
 
     /// A bound's value (nil when absent).

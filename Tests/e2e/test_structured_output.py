@@ -34,7 +34,8 @@ def ask(server, schema, prompt, max_tokens=200, strict=True, stream=False):
 
 def validate(text, schema):
     value = json.loads(text)
-    jsonschema.validate(value, schema, format_checker=jsonschema.FormatChecker())
+    v = jsonschema.Draft202012Validator
+    jsonschema.validate(value, schema, cls=v, format_checker=v.FORMAT_CHECKER)
     return value
 
 
@@ -57,9 +58,11 @@ SCHEMAS = [
                         "level": {"enum": [1, 2, 3, 5, 8]}}), "Pick a t-shirt."),
     ("tree", {"$defs": {"node": obj({"label": {"type": "string", "maxLength": 8},
                                      "children": {"type": "array", "maxItems": 2, "items": {"$ref": "#/$defs/node"}}})},
-              "$ref": "#/$defs/node"}, "Give a small tree of labels."),
+              "$ref": "#/$defs/node"},
+     'Copy this JSON: {"label": "root", "children": [{"label": "a", "children": []}, {"label": "b", "children": []}]}'),
     ("linked_list", obj({"value": {"type": "integer", "minimum": 0, "maximum": 99},
-                         "next": {"anyOf": [{"$ref": "#"}, {"type": "null"}]}}), "A linked list of numbers."),
+                         "next": {"anyOf": [{"$ref": "#"}, {"type": "null"}]}}),
+     'Copy this JSON: {"value": 1, "next": {"value": 2, "next": {"value": 3, "next": null}}}'),
     ("date", obj({"event": S, "date": {"type": "string", "format": "date"}}), "When was the moon landing?"),
     ("date_time", obj({"meeting": S, "at": {"type": "string", "format": "date-time"}}), "Schedule a meeting."),
     ("uuid", obj({"id": {"type": "string", "format": "uuid"}}), "Make up an identifier."),
@@ -85,7 +88,7 @@ SCHEMAS = [
     ("optional_fields", obj({"title": S, "subtitle": S, "pages": {"type": "integer", "minimum": 1, "maximum": 999}}, required=["title"]),
      "Describe a book."),
     ("map", {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0, "maximum": 100}},
-     "Scores of three players."),
+     'Copy this JSON: {"alice": 3, "bob": 5, "carol": 7}'),
     ("nullable_type_list", obj({"nickname": {"type": ["string", "null"], "maxLength": 12}}), "A nickname, if any."),
     ("deep", obj({"a": obj({"b": obj({"c": obj({"d": {"type": "integer", "minimum": 0, "maximum": 9}})})})}), "Nest."),
     ("int_enum", obj({"http_status": {"enum": [200, 201, 301, 404, 500]}}), "An HTTP status."),
@@ -119,7 +122,7 @@ def test_at_least_thirty_schemas():
 def test_json_object(server):
     r = client(server).chat.completions.create(
         model="smollm2", temperature=0, max_tokens=200, response_format={"type": "json_object"},
-        messages=[{"role": "user", "content": "Give me a JSON object describing a cat."}])
+        messages=[{"role": "user", "content": 'Copy this JSON: {"name": "Tom", "age": 3, "toys": ["ball", "mouse"]}'}])
     assert r.choices[0].finish_reason == "stop", r.choices[0].message.content
     assert isinstance(json.loads(r.choices[0].message.content), dict)
 
@@ -136,7 +139,7 @@ def test_length_cut_reports_length(server):
     schema = obj({"story": {"type": "string"}})
     text, finish = ask(server, schema, "Tell a long story.", max_tokens=5)
     assert finish == "length"
-    assert text.startswith('{"story":')
+    assert text.startswith('{"')
     with pytest.raises(json.JSONDecodeError):
         json.loads(text)
 
