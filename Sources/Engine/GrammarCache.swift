@@ -10,7 +10,7 @@ struct GrammarCache {
     private var vocabulary: TokenVocabulary?
     private var entries: [Grammar: (grammar: TokenGrammar, lastUse: Int)] = [:]
     private var clock = 0
-    let capacity = 64
+    let capacity = 16
 
     /// - Parameters: `vocabSize` is the logits row length (the model's vocabulary).
     init(tokenizer: Tokenizer, vocabSize: Int) {

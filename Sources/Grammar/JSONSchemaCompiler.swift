@@ -15,6 +15,9 @@ struct JSONSchemaCompiler {
     let root: JSONValue
     /// Rules of `$ref` targets by pointer (made once, so recursion closes).
     private var refRules: [String: Int] = [:]
+    /// Current schema nesting (bounded: the compiler recurses once per level).
+    private var depth = 0
+    static let maxDepth = 64
 
     init(root: JSONValue) { self.root = root }
 
@@ -41,6 +44,11 @@ struct JSONSchemaCompiler {
 
     /// The symbols of one value valid against `schema` (at JSON pointer `path`).
     private mutating func value(_ schema: JSONValue, _ path: String, _ rs: inout RuleSet) throws(GrammarError) -> [Symbol] {
+        depth += 1
+        defer { depth -= 1 }
+        if depth > Self.maxDepth {
+            throw GrammarError.invalidSchema(path: path, reason: "nested deeper than \(Self.maxDepth) levels (not supported)")
+        }
         if schema.boolValue == true { return rs.anyValue() }
         if schema.boolValue == false { throw GrammarError.invalidSchema(path: path, reason: "the schema `false` matches nothing") }
         guard let members = schema.objectValue else {

@@ -40,6 +40,8 @@ struct RegexCompiler {
 
     private let s: [Unicode.Scalar]
     private var i = 0
+    /// Open groups (bounded: the parser recurses once per group).
+    private var depth = 0
     /// Largest `{n,m}` bound accepted.
     static let maxCount = 1000
 
@@ -139,6 +141,9 @@ struct RegexCompiler {
         i += 1
         switch c {
         case "(":
+            depth += 1
+            defer { depth -= 1 }
+            if depth > 32 { throw Failure(message: "groups nested deeper than 32 levels are not supported") }
             if !atEnd && s[i] == "?" {
                 if i + 1 < s.count && s[i + 1] == ":" {
                     i += 2

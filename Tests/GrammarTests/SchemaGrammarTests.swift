@@ -132,6 +132,11 @@ final class SchemaGrammarTests: XCTestCase {
                 guard case GrammarError.invalidSchema? = error as? GrammarError else { return XCTFail("\(bad): \(error)") }
             }
         }
+        // Deep nesting is refused, not a stack overflow (schemas and regex groups).
+        let deep = String(repeating: #"{"type":"array","items":"#, count: 100) + "{}" + String(repeating: "}", count: 100)
+        XCTAssertThrowsError(try Grammar.jsonSchema(schema(deep)))
+        let groups = String(repeating: "(", count: 200) + "a" + String(repeating: ")", count: 200)
+        XCTAssertThrowsError(try Grammar.jsonSchema(.object([("type", .string("string")), ("pattern", .string(groups))])))
         XCTAssertThrowsError(try Grammar.jsonSchema(schema(##"{"$ref":"#"}"##))) { XCTAssertEqual($0 as? GrammarError, .leftRecursive) }
         XCTAssertEqual((try? Grammar.jsonSchema(schema(#"{"title":"T","description":"d","type":"string","default":"x"}"#))) != nil, true)
     }
