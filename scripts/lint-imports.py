@@ -37,7 +37,7 @@ ALLOWED = {
     "HTTPServer": ["CZlib", "COpenSSL"],
     "Server": ["HTTPServer", "OpenAIAPI", "Engine"],
     "sputnik": ["Server"],
-    "sputnik-tools": ["Model", "GGUF", "GGUFWriting", "Tokenizer", "CQuantize", "JSON"],
+    "sputnik-tools": ["Model", "GGUF", "GGUFWriting", "Tokenizer", "CQuantize", "JSON", "Grammar"],
     "TestSupport": [],
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Grammar
 import Logging
 import Model
 import Scheduling
@@ -58,6 +59,8 @@ public final class EngineCore: @unchecked Sendable {
     private var unforked: [Int: [(id: Int, live: LiveRequest)]] = [:]
     private var sampler: Sampler
     private var logprobCalculator: LogprobCalculator
+    /// Token-level grammars of constrained requests, by grammar (their mask caches outlive one request).
+    private var constraints: GrammarCache
     private var thread: Thread?
     private let done = DispatchSemaphore(value: 0)
 
@@ -76,6 +79,8 @@ public final class EngineCore: @unchecked Sendable {
         var promptEntries: [TokenLogprobs] = []
         /// Whether `onPromptLogprobs` was called (a recomputed prompt after preemption is not reported again).
         var promptDelivered = false
+        /// Where a constrained request stands in its grammar; nil when unconstrained.
+        var matcher: GrammarMatcher?
     }
 
     /// - Parameters: the model (its KV pool is allocated here from `config`), its tokenizer and limits.
@@ -94,6 +99,7 @@ public final class EngineCore: @unchecked Sendable {
         sampler = Sampler(vocabSize: model.hyperparameters.vocabSize)
         sharedStats.numFreeBlocks = scheduler.kv.pool.numFreeBlocks
         logprobCalculator = LogprobCalculator(vocabSize: model.hyperparameters.vocabSize)
+        constraints = GrammarCache(tokenizer: tokenizer, vocabSize: model.hyperparameters.vocabSize)
     }
 
     /// The model being served.
@@ -238,12 +244,13 @@ public final class EngineCore: @unchecked Sendable {
         let banned = (req.ignoreEOS ? [] : Array(tokenizer.endOfGenerationIds)) + req.stopTokenIds
         let processor = LogitsProcessor(params: req.processing, vocabSize: runner.vocabSize, promptTokens: req.promptTokens,
                                         maxNewTokens: scheduler.request(id)?.maxNewTokens ?? 0, bannedBeforeMinTokens: banned)
+        let grammar = req.grammar.map { constraints.tokenGrammar($0) }
         func liveRequest(_ k: Int) -> LiveRequest {
             // Choice k > 0: its own stream, from a seed derived from the request's (SeededGenerator mixes it).
             LiveRequest(request: req, onEvent: callbacks[k],
                         output: OutputProcessor(tokenizer: tokenizer, stop: req.stop, minTokens: req.processing.minTokens),
                         rng: SeededGenerator(seed: seed &+ UInt64(k) &* 0x9E37_79B9_7F4A_7C15), processor: processor,
-                        choice: k)
+                        choice: k, matcher: grammar.map { GrammarMatcher($0) })
         }
         live[id] = liveRequest(0)
         if let report = req.onPromptLogprobs, req.promptTokens.count == 1 {
@@ -260,23 +267,40 @@ public final class EngineCore: @unchecked Sendable {
         var sampled: [Int: Int32] = [:]
         var logprobs: [Int: TokenLogprobs] = [:]
         var forks: [(parent: Int, child: Int, token: Int32)] = []
+        var completed: Set<Int> = []
+        /// A constrained request's grammar takes the token; `completed` when nothing more can follow.
+        func advanceGrammar(_ id: Int, _ r: inout LiveRequest, _ token: Int32) {
+            guard r.matcher != nil else { return }
+            switch r.matcher!.accept(token) {
+            case .accepted: break
+            case .completed: completed.insert(id)
+            case .rejected:
+                // Only when the mask allowed nothing (a grammar the vocabulary cannot spell): end it here.
+                logger.error("request \(id): the grammar allows no token here; finishing")
+                completed.insert(id)
+            }
+        }
         for (id, row) in rows {
             let params = live[id]!.request.sampling
             let logits = runner.mutableRow(row)
             // Penalties, bias, min_tokens: a separate step before sampling (nothing is touched when all are neutral).
             if !live[id]!.processor.isNeutral { live[id]!.processor.apply(to: logits) }
+            // A constrained request: disallowed tokens get -inf before any sampling filter (greedy too).
+            if let matcher = live[id]!.matcher { matcher.mask().apply(to: logits) }
             let token = sampler.sample(UnsafeBufferPointer(logits), params: params, rng: &live[id]!.rng)
             live[id]!.processor.accept(token)
+            advanceGrammar(id, &live[id]!, token)
             if let top = live[id]!.request.logprobs {
                 logprobs[id] = logprobCalculator.compute(UnsafeBufferPointer(logits), token: token, top: top, params: params)
             }
             sampled[id] = token
-            // n > 1: the other choices draw their first token from the same row (their processing state equals the
-            // parent's before its first token, so the row is already processed for them), then fork below.
+            // n > 1: the other choices draw their first token from the same row (their processing and grammar state
+            // equal the parent's before its first token, so the row is already processed for them), then fork below.
             if let children = unforked.removeValue(forKey: id) {
                 for (cid, var child) in children {
                     let t = sampler.sample(UnsafeBufferPointer(logits), params: params, rng: &child.rng)
                     child.processor.accept(t)
+                    advanceGrammar(cid, &child, t)
                     if let top = child.request.logprobs {
                         logprobs[cid] = logprobCalculator.compute(UnsafeBufferPointer(logits), token: t, top: top, params: params)
                     }
@@ -294,7 +318,12 @@ public final class EngineCore: @unchecked Sendable {
             stops[f.child] = fork.finish
             sampled[f.child] = f.token
         }
-        for (id, token) in sampled { handleToken(id, token, stop: stops[id], logprobs: logprobs[id]) }
+        for (id, token) in sampled {
+            // A grammar that completed on this token finishes with `stop`, even at the length limit: the answer is whole.
+            let done = completed.contains(id)
+            handleToken(id, token, stop: done && stops[id] == .length ? nil : stops[id], logprobs: logprobs[id])
+            if done && live[id] != nil { finish(id, .stop) }
+        }
     }
 
     /// Prompt log-probabilities from `count` rows of logits (row j predicts prompt position `startPosition + j + 1`);

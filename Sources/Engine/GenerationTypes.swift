@@ -1,3 +1,4 @@
+import Grammar
 import Scheduling
 
 /// What the engine is asked to generate.
@@ -29,9 +30,15 @@ public struct GenerationRequest: Sendable {
     /// before any event of the request. The prompt then bypasses the prefix cache.
     public var onPromptLogprobs: (@Sendable ([TokenLogprobs]) -> Void)?
 
+    /// Constrains the output to this grammar (`response_format`): every sampled token keeps the text a prefix of a
+    /// sentence of it, end-of-generation is allowed only where the text is complete, and the request finishes
+    /// (`.stop`) as soon as nothing more can follow. nil: unconstrained.
+    public var grammar: Grammar?
+
     public init(promptTokens: [Int32], maxNewTokens: Int?, sampling: SamplingParams = SamplingParams(),
                 stop: [String] = [], priority: Int = 0, ignoreEOS: Bool = false,
-                processing: LogitsProcessing = LogitsProcessing(), stopTokenIds: [Int32] = [], logprobs: Int? = nil) {
+                processing: LogitsProcessing = LogitsProcessing(), stopTokenIds: [Int32] = [], logprobs: Int? = nil,
+                grammar: Grammar? = nil) {
         self.promptTokens = promptTokens
         self.maxNewTokens = maxNewTokens
         self.sampling = sampling
@@ -41,6 +48,7 @@ public struct GenerationRequest: Sendable {
         self.processing = processing
         self.stopTokenIds = stopTokenIds
         self.logprobs = logprobs
+        self.grammar = grammar
     }
 }
 

@@ -14,6 +14,7 @@ extension SputnikServer {
     ///   vocabulary (`logit_bias`, `stop_token_ids`), or a template failure.
     func generationRequest(_ r: ChatCompletionRequest) throws(APIError) -> GenerationRequest {
         var gen = try generationRequest(r.sampling)
+        gen.grammar = try Self.responseGrammar(r.responseFormat)
         gen.promptTokens = try promptTokens(for: r)
         return gen
     }

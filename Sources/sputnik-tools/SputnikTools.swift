@@ -8,5 +8,5 @@ struct SputnikTools: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sputnik-tools",
         abstract: "Sputnik developer tools: benchmarks, logits dumps, synthetic models.",
-        subcommands: [Bench.self, Logits.self, TokenizeBench.self, Synth.self])
+        subcommands: [Bench.self, GrammarBench.self, Logits.self, TokenizeBench.self, Synth.self])
 }

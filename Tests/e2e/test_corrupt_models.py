@@ -101,23 +101,29 @@ def variants(data: bytes):
 
 def run(cmd):
     """Runs `cmd` to its exit; a server that comes up (the damage left the file valid) is stopped with SIGTERM
-    and reported as exit 0."""
-    log = tempfile.TemporaryFile("w+")
-    p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.time() + 60
-    while p.poll() is None and time.time() < deadline:
-        log.seek(0)
-        if "ready on" in log.read():
-            p.terminate()
-            p.wait(timeout=30)
-            return 0, "loaded"
-        time.sleep(0.05)
-    if p.poll() is None:
-        p.kill()
-        p.wait()
-        return None, "timeout"
-    log.seek(0)
-    return p.returncode, log.read()
+    and reported as exit 0. The child writes its output in append mode to a file that the test reads through its
+    own descriptor (a shared file offset would let the test's reads move where the child writes)."""
+    with tempfile.NamedTemporaryFile("w+", delete=False) as t:
+        path = t.name
+    try:
+        with open(path, "ab") as sink:
+            p = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.STDOUT)
+        deadline = time.time() + 60
+        while p.poll() is None and time.time() < deadline:
+            with open(path, errors="replace") as f:
+                if "ready on" in f.read():
+                    p.terminate()
+                    p.wait(timeout=30)
+                    return 0, "loaded"
+            time.sleep(0.05)
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+            return None, "timeout"
+        with open(path, errors="replace") as f:
+            return p.returncode, f.read()
+    finally:
+        os.unlink(path)
 
 
 @pytest.mark.parametrize("command", ["info", "serve"])

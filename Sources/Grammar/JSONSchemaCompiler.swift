@@ -1,0 +1,371 @@
+// JSON schema → grammar rules. Supported (draft 2020-12 names): type (all seven, or a list), enum, const,
+// properties / required / additionalProperties (true, false or a schema), items / prefixItems / minItems /
+// maxItems, anyOf / oneOf (oneOf as anyOf: branches are not checked for overlap), allOf with one branch,
+// $ref / $defs / definitions (recursive; JSON pointers into this document), string minLength / maxLength /
+// pattern (a regex subset, see RegexCompiler) / format (date, time, date-time, uuid, email), integer minimum /
+// maximum / exclusiveMinimum / exclusiveMaximum, number minimum / maximum with integral bounds. Annotations
+// (title, description, default, examples, ...) are ignored. Any other keyword is refused (fail closed).
+//
+// Object properties come out in the schema's order; only declared properties are generated when there are any
+// (additional ones are allowed, never required). A single space may follow `:` and `,`; nothing else.
+import Foundation
+import JSON
+
+struct JSONSchemaCompiler {
+    let root: JSONValue
+    /// Rules of `$ref` targets by pointer (made once, so recursion closes).
+    private var refRules: [String: Int] = [:]
+    /// Current schema nesting (bounded: the compiler recurses once per level).
+    private var depth = 0
+    static let maxDepth = 64
+
+    init(root: JSONValue) { self.root = root }
+
+    static let annotations: Set<String> = ["title", "description", "default", "examples", "$schema", "$id", "$comment",
+                                           "deprecated", "readOnly", "writeOnly", "discriminator", "$defs",
+                                           "definitions", "$anchor"]
+    static let constraints: Set<String> = ["type", "enum", "const", "anyOf", "oneOf", "allOf", "$ref", "properties",
+                                           "required", "additionalProperties", "items", "prefixItems", "minItems",
+                                           "maxItems", "uniqueItems", "minLength", "maxLength", "pattern", "format",
+                                           "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"]
+    static let types = ["object", "array", "string", "integer", "number", "boolean", "null"]
+    /// Largest bounded repetition (maxLength, maxItems) unrolled into rules.
+    static let maxUnrolled = 2048
+    /// Integer bounds beyond this magnitude are refused (numbers have at most 16 digits here).
+    static let maxBound = 999_999_999_999_999
+
+    mutating func compile(into rs: inout RuleSet) throws(GrammarError) -> [Symbol] {
+        try value(root, "", &rs)
+    }
+
+    private func unsupported(_ k: String, _ p: String, _ why: String) -> GrammarError {
+        .unsupported(keyword: k, path: p, reason: why)
+    }
+
+    /// The symbols of one value valid against `schema` (at JSON pointer `path`).
+    private mutating func value(_ schema: JSONValue, _ path: String, _ rs: inout RuleSet) throws(GrammarError) -> [Symbol] {
+        depth += 1
+        defer { depth -= 1 }
+        if depth > Self.maxDepth {
+            throw GrammarError.invalidSchema(path: path, reason: "nested deeper than \(Self.maxDepth) levels (not supported)")
+        }
+        if schema.boolValue == true { return rs.anyValue() }
+        if schema.boolValue == false { throw GrammarError.invalidSchema(path: path, reason: "the schema `false` matches nothing") }
+        guard let members = schema.objectValue else {
+            throw GrammarError.invalidSchema(path: path, reason: "a schema must be an object or a boolean, not \(schema.typeName)")
+        }
+        var present = Set<String>()
+        for (k, _) in members {
+            if Self.annotations.contains(k) { continue }
+            guard Self.constraints.contains(k) else { throw unsupported(k, path, "this keyword cannot be enforced") }
+            present.insert(k)
+        }
+        if schema["uniqueItems"]?.boolValue == true { throw unsupported("uniqueItems", path, "unique array items cannot be enforced") }
+        present.remove("uniqueItems")
+
+        if let ref = schema["$ref"] {
+            if let other = present.subtracting(["$ref"]).sorted().first {
+                throw unsupported(other, path, "keywords beside $ref are not supported")
+            }
+            guard let pointer = ref.stringValue else { throw GrammarError.invalidSchema(path: path + "/$ref", reason: "must be a string") }
+            return [.rule(try refRule(pointer, path, &rs))]
+        }
+        for combinator in ["anyOf", "oneOf", "allOf"] where schema[combinator] != nil {
+            if let other = present.subtracting([combinator]).sorted().first {
+                throw unsupported(other, path, "keywords beside \(combinator) are not supported")
+            }
+            guard let subs = schema[combinator]?.arrayValue, !subs.isEmpty else {
+                throw GrammarError.invalidSchema(path: path + "/" + combinator, reason: "must be a non-empty array")
+            }
+            if combinator == "allOf" && subs.count > 1 {
+                throw unsupported("allOf", path, "allOf with more than one schema is not supported")
+            }
+            var alts: [[Symbol]] = []
+            for (i, s) in subs.enumerated() { alts.append(try value(s, "\(path)/\(combinator)/\(i)", &rs)) }
+            return alts.count == 1 ? alts[0] : [.rule(rs.add(alts))]
+        }
+        let types = try typeList(schema, path)
+        if let c = schema["const"] { return RuleSet.literal(Self.literalText(c)) }
+        if let e = schema["enum"] {
+            guard let values = e.arrayValue, !values.isEmpty else {
+                throw GrammarError.invalidSchema(path: path + "/enum", reason: "must be a non-empty array")
+            }
+            let kept = values.filter { v in types == nil || types!.contains { Self.valueHasType(v, $0) } }
+            guard !kept.isEmpty else { throw GrammarError.invalidSchema(path: path + "/enum", reason: "no value has the schema's type") }
+            let alts = kept.map { RuleSet.literal(Self.literalText($0)) }
+            return alts.count == 1 ? alts[0] : [.rule(rs.add(alts))]
+        }
+        let chosen = types ?? Self.impliedTypes(present)
+        var alts: [[Symbol]] = []
+        for t in chosen { alts.append(try typed(t, schema, path, &rs)) }
+        return alts.count == 1 ? alts[0] : [.rule(rs.add(alts))]
+    }
+
+    /// `type` as a list (nil when absent).
+    private func typeList(_ schema: JSONValue, _ path: String) throws(GrammarError) -> [String]? {
+        guard let t = schema["type"] else { return nil }
+        let names: [String]
+        if let s = t.stringValue { names = [s] } else if let a = t.arrayValue, !a.isEmpty, a.allSatisfy({ $0.stringValue != nil }) {
+            names = a.map { $0.stringValue! }
+        } else {
+            throw GrammarError.invalidSchema(path: path + "/type", reason: "must be a type name or a non-empty list of them")
+        }
+        for n in names where !Self.types.contains(n) {
+            throw GrammarError.invalidSchema(path: path + "/type", reason: "unknown type '\(n)'")
+        }
+        return names
+    }
+
+    /// The types a schema without `type` constrains: those its keywords speak of, or all of them.
+    private static func impliedTypes(_ present: Set<String>) -> [String] {
+        var out: [String] = []
+        if !present.isDisjoint(with: ["properties", "required", "additionalProperties"]) { out.append("object") }
+        if !present.isDisjoint(with: ["items", "prefixItems", "minItems", "maxItems"]) { out.append("array") }
+        if !present.isDisjoint(with: ["minLength", "maxLength", "pattern", "format"]) { out.append("string") }
+        if !present.isDisjoint(with: ["minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"]) { out.append("number") }
+        return out.isEmpty ? types : out
+    }
+
+    static func valueHasType(_ v: JSONValue, _ t: String) -> Bool {
+        switch (v, t) {
+        case (.object, "object"), (.array, "array"), (.string, "string"), (.bool, "boolean"), (.null, "null"),
+             (.number, "number"): return true
+        case (.number, "integer"): return v.intValue != nil
+        default: return false
+        }
+    }
+
+    /// A value's compact JSON text (enum and const are matched literally).
+    static func literalText(_ v: JSONValue) -> String { v.serialized() }
+
+    private mutating func refRule(_ pointer: String, _ path: String, _ rs: inout RuleSet) throws(GrammarError) -> Int {
+        if let r = refRules[pointer] { return r }
+        guard pointer == "#" || pointer.hasPrefix("#/") else {
+            throw unsupported("$ref", path, "only references inside this schema ('#/...') are supported, not '\(pointer)'")
+        }
+        var target = root
+        var targetPath = ""
+        if pointer != "#" {
+            for raw in pointer.dropFirst(2).split(separator: "/", omittingEmptySubsequences: false) {
+                let key = raw.replacingOccurrences(of: "~1", with: "/").replacingOccurrences(of: "~0", with: "~")
+                if let next = target[key] {
+                    target = next
+                } else if let a = target.arrayValue, let i = Int(key), i >= 0, i < a.count {
+                    target = a[i]
+                } else {
+                    throw GrammarError.invalidSchema(path: path + "/$ref", reason: "'\(pointer)' does not resolve")
+                }
+                targetPath += "/" + key
+            }
+        }
+        let r = rs.reserve()
+        refRules[pointer] = r
+        rs.define(r, [try value(target, targetPath, &rs)])
+        return r
+    }
+
+    private mutating func typed(_ t: String, _ s: JSONValue, _ path: String, _ rs: inout RuleSet) throws(GrammarError) -> [Symbol] {
+        switch t {
+        case "null": return RuleSet.literal("null")
+        case "boolean": return [.rule(rs.shared("boolean") { _ in [RuleSet.literal("true"), RuleSet.literal("false")] })]
+        case "string": return try string(s, path, &rs)
+        case "integer": return try integer(s, path, &rs)
+        case "number": return try number(s, path, &rs)
+        case "array": return try array(s, path, &rs)
+        default: return try object(s, path, &rs)
+        }
+    }
+
+    private func count(_ s: JSONValue, _ key: String, _ path: String) throws(GrammarError) -> Int? {
+        guard let v = s[key] else { return nil }
+        guard let n = v.intValue, n >= 0 else { throw GrammarError.invalidSchema(path: path + "/" + key, reason: "must be a non-negative integer") }
+        return n
+    }
+
+    private func string(_ s: JSONValue, _ path: String, _ rs: inout RuleSet) throws(GrammarError) -> [Symbol] {
+        let lo = try count(s, "minLength", path) ?? 0
+        let hi = try count(s, "maxLength", path)
+        if let hi, hi < lo { throw GrammarError.invalidSchema(path: path + "/maxLength", reason: "maxLength is below minLength") }
+        if let hi, hi > Self.maxUnrolled { throw unsupported("maxLength", path, "at most \(Self.maxUnrolled) is supported") }
+        if lo > Self.maxUnrolled { throw unsupported("minLength", path, "at most \(Self.maxUnrolled) is supported") }
+        let pattern = s["pattern"], format = s["format"]
+        if pattern != nil && format != nil { throw unsupported("pattern", path, "pattern together with format is not supported") }
+        if let regex = pattern ?? format.flatMap({ f in f.stringValue.flatMap { Self.formats[$0] }.map { JSONValue.string($0) } }) {
+            let key = pattern != nil ? "pattern" : "format"
+            if s["minLength"] != nil || s["maxLength"] != nil {
+                throw unsupported(s["minLength"] != nil ? "minLength" : "maxLength", path, "length limits together with \(key) are not supported")
+            }
+            guard let text = regex.stringValue else { throw GrammarError.invalidSchema(path: path + "/pattern", reason: "must be a string") }
+            do throws(RegexCompiler.Failure) {
+                var rc = RegexCompiler(pattern: text)
+                return try rc.compileJSONString(into: &rs)
+            } catch {
+                throw unsupported(key, path, error.message)
+            }
+        }
+        if let f = format {
+            throw unsupported("format", path, "format '\(f.stringValue ?? f.serialized())' is not supported (date, time, date-time, uuid, email are)")
+        }
+        return rs.string(minLength: lo, maxLength: hi)
+    }
+
+    /// The supported formats as anchored patterns (RFC 3339 full-date / full-time / date-time, RFC 4122 uuid, a
+    /// conservative email address with bounded parts). Days never pass a month's length (29 February is left out).
+    static let formats: [String: String] = {
+        let date = "[0-9]{4}-((0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])|(0[469]|11)-(0[1-9]|[12][0-9]|30)|02-(0[1-9]|1[0-9]|2[0-8]))"
+        let time = "([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,6})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])"
+        return ["date": "^" + date + "$", "time": "^" + time + "$", "date-time": "^" + date + "T" + time + "$",
+                "uuid": "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
+                // Bounded parts, so a model cannot spin in an address: at most 4 dotted labels each side.
+                "email": "^[A-Za-z0-9_+-]{1,20}(\\.[A-Za-z0-9_+-]{1,20}){0,3}@[A-Za-z0-9-]{1,20}(\\.[A-Za-z0-9-]{1,20}){0,2}\\.[A-Za-z]{2,6}$"]
+    }()
+
+    /// A bound's value (nil when absent).
+    private func bound(_ s: JSONValue, _ key: String, _ path: String) throws(GrammarError) -> Double? {
+        guard let v = s[key] else { return nil }
+        guard let d = v.doubleValue, d.isFinite else { throw GrammarError.invalidSchema(path: path + "/" + key, reason: "must be a number") }
+        guard abs(d) <= Double(Self.maxBound) else { throw unsupported(key, path, "bounds beyond ±\(Self.maxBound) are not supported") }
+        return d
+    }
+
+    private func integer(_ s: JSONValue, _ path: String, _ rs: inout RuleSet) throws(GrammarError) -> [Symbol] {
+        var lo = -Self.maxBound, hi = Self.maxBound
+        var bounded = false
+        if let m = try bound(s, "minimum", path) { lo = max(lo, Int(m.rounded(.up))); bounded = true }
+        if let m = try bound(s, "exclusiveMinimum", path) { lo = max(lo, Int(m.rounded(.down)) + 1); bounded = true }
+        if let m = try bound(s, "maximum", path) { hi = min(hi, Int(m.rounded(.down))); bounded = true }
+        if let m = try bound(s, "exclusiveMaximum", path) { hi = min(hi, Int(m.rounded(.up)) - 1); bounded = true }
+        guard bounded else { return rs.anyInteger() }
+        guard lo <= hi else { throw GrammarError.invalidSchema(path: path, reason: "no integer lies within the bounds") }
+        return [.rule(rs.add(RuleSet.integerRange(lo, hi)))]
+    }
+
+    private func number(_ s: JSONValue, _ path: String, _ rs: inout RuleSet) throws(GrammarError) -> [Symbol] {
+        for k in ["exclusiveMinimum", "exclusiveMaximum"] where s[k] != nil {
+            throw unsupported(k, path, "exclusive bounds are supported for type integer only")
+        }
+        let minV = try bound(s, "minimum", path), maxV = try bound(s, "maximum", path)
+        guard minV != nil || maxV != nil else { return rs.anyNumber() }
+        for (k, v) in [("minimum", minV), ("maximum", maxV)] {
+            if let v, v.rounded() != v { throw unsupported(k, path, "type number supports integral bounds only") }
+        }
+        let lo = minV.map { Int($0) } ?? -Self.maxBound, hi = maxV.map { Int($0) } ?? Self.maxBound
+        guard lo <= hi else { throw GrammarError.invalidSchema(path: path, reason: "no number lies within the bounds") }
+        // lo ≤ x ≤ hi: integers in range; k.f with k in [max(lo,0), hi-1]; -k.f with k in [max(-hi,0), -lo-1].
+        var alts = RuleSet.integerRange(lo, hi)
+        let frac = rs.fraction()
+        let posLo = max(lo, 0), posHi = hi - 1
+        if posLo <= posHi {
+            alts.append([.rule(rs.add(RuleSet.naturalRange(posLo, posHi)))] + frac)
+        }
+        let negLo = max(-hi, 0), negHi = -lo - 1
+        if negLo <= negHi {
+            alts.append([.bytes(ByteSet(0x2D)), .rule(rs.add(RuleSet.naturalRange(negLo, negHi)))] + frac)
+        }
+        return [.rule(rs.add(alts))]
+    }
+
+    private mutating func array(_ s: JSONValue, _ path: String, _ rs: inout RuleSet) throws(GrammarError) -> [Symbol] {
+        var prefix: [[Symbol]] = []
+        if let p = s["prefixItems"] {
+            guard let list = p.arrayValue else { throw GrammarError.invalidSchema(path: path + "/prefixItems", reason: "must be an array") }
+            for (i, item) in list.enumerated() { prefix.append(try value(item, "\(path)/prefixItems/\(i)", &rs)) }
+        }
+        let items = s["items"]
+        if items?.arrayValue != nil { throw unsupported("items", path, "items as an array (draft 4 tuples) is not supported; use prefixItems") }
+        var lo = try count(s, "minItems", path) ?? 0
+        var hi = try count(s, "maxItems", path)
+        let noMore = items?.boolValue == false
+        if noMore { hi = min(hi ?? prefix.count, prefix.count) }
+        if let h = hi, h < lo { throw GrammarError.invalidSchema(path: path, reason: "minItems exceeds what maxItems/items allow") }
+        if let h = hi, h > Self.maxUnrolled { throw unsupported("maxItems", path, "at most \(Self.maxUnrolled) is supported") }
+        if lo > Self.maxUnrolled { throw unsupported("minItems", path, "at most \(Self.maxUnrolled) is supported") }
+        lo = max(lo, 0)
+        var itemSyms: [Symbol] = []
+        if !noMore {
+            let v = try items.map { (x) throws(GrammarError) in try value(x, path + "/items", &rs) } ?? rs.anyValue()
+            itemSyms = v.count == 1 ? v : [.rule(rs.add([v]))]
+        }
+        func element(_ i: Int) -> [Symbol] { i < prefix.count ? prefix[i] : itemSyms }
+        let close: Symbol = .bytes(ByteSet(0x5D)), comma: Symbol = .bytes(ByteSet(0x2C))
+        let ws = rs.ws()
+        // tail(i): the rest after i elements (i ≥ 1), the closing bracket inside.
+        let limit = hi ?? max(prefix.count, lo)
+        var tail: Int
+        if hi == nil {
+            let loop = rs.reserve()
+            rs.define(loop, [[close], [comma, ws] + itemSyms + [.rule(loop)]])
+            tail = loop
+        } else {
+            tail = rs.add([[close]])
+        }
+        if limit >= 1 {
+            for i in stride(from: limit - 1, through: 1, by: -1) {
+                let more = [comma, ws] + element(i) + [.rule(tail)]
+                tail = rs.add(i >= lo ? [[close], more] : [more])
+            }
+        }
+        let open: Symbol = .bytes(ByteSet(0x5B))
+        if hi == 0 { return [open, close] }
+        let first = element(0) + [.rule(tail)]
+        return lo == 0 ? [open, .rule(rs.add([[close], first]))] : [open] + first
+    }
+
+    private mutating func object(_ s: JSONValue, _ path: String, _ rs: inout RuleSet) throws(GrammarError) -> [Symbol] {
+        var props: [(String, JSONValue)] = []
+        if let p = s["properties"] {
+            guard let m = p.objectValue else { throw GrammarError.invalidSchema(path: path + "/properties", reason: "must be an object") }
+            props = m.map { ($0.key, $0.value) }
+        }
+        var required = Set<String>()
+        if let r = s["required"] {
+            guard let list = r.arrayValue, list.allSatisfy({ $0.stringValue != nil }) else {
+                throw GrammarError.invalidSchema(path: path + "/required", reason: "must be an array of strings")
+            }
+            required = Set(list.map { $0.stringValue! })
+        }
+        let additional = s["additionalProperties"]
+        let noAdditional = additional?.boolValue == false
+        if let a = additional, a.boolValue == nil, a.objectValue == nil {
+            throw GrammarError.invalidSchema(path: path + "/additionalProperties", reason: "must be a boolean or a schema")
+        }
+        for name in (s["required"]?.arrayValue ?? []).compactMap(\.stringValue) where !props.contains(where: { $0.0 == name }) {
+            if noAdditional {
+                throw GrammarError.invalidSchema(path: path + "/required", reason: "'\(name)' is required but not allowed")
+            }
+            props.append((name, additional ?? .bool(true)))
+        }
+        let open: Symbol = .bytes(ByteSet(0x7B)), close: Symbol = .bytes(ByteSet(0x7D)), comma: Symbol = .bytes(ByteSet(0x2C))
+        let colon: Symbol = .bytes(ByteSet(0x3A))
+        let ws = rs.ws()
+        if props.isEmpty {
+            if noAdditional { return [open, close] }
+            // A map: any keys, values valid against additionalProperties.
+            let v = try additional.map { (x) throws(GrammarError) in try value(x, path + "/additionalProperties", &rs) } ?? rs.anyValue()
+            let entry = rs.anyString() + [colon, ws] + v
+            let loop = rs.reserve()
+            rs.define(loop, [[close], [comma, ws] + entry + [.rule(loop)]])
+            return [open, .rule(rs.add([[close], entry + [.rule(loop)]]))]
+        }
+        // after[i]: properties i... when one was written already (needs a comma); first[i]: when none was.
+        var after = rs.add([[close]]), first = after
+        for i in stride(from: props.count - 1, through: 0, by: -1) {
+            let (name, sub) = props[i]
+            let escapedPath = name.replacingOccurrences(of: "~", with: "~0").replacingOccurrences(of: "/", with: "~1")
+            let kv = RuleSet.literal(Self.literalText(.string(name))) + [colon, ws]
+                + (try value(sub, path + "/properties/" + escapedPath, &rs))
+            let kvRule = rs.add([kv])
+            let newAfter: Int, newFirst: Int
+            if required.contains(name) {
+                newAfter = rs.add([[comma, ws, .rule(kvRule), .rule(after)]])
+                newFirst = rs.add([[.rule(kvRule), .rule(after)]])
+            } else {
+                newAfter = rs.add([[comma, ws, .rule(kvRule), .rule(after)], [.rule(after)]])
+                newFirst = rs.add([[.rule(kvRule), .rule(after)], [.rule(first)]])
+            }
+            after = newAfter
+            first = newFirst
+        }
+        return [open, .rule(first)]
+    }
+}

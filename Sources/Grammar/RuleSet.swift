@@ -1,0 +1,207 @@
+// Lowering `GrammarExpr` into rules, and the checks a finished grammar must pass.
+import JSON
+
+/// One symbol of an alternative while building.
+enum Symbol: Hashable {
+    case bytes(ByteSet)
+    case rule(Int)
+}
+
+/// Rules under construction: `rules[r]` is rule r's alternatives, each a sequence of symbols.
+struct RuleSet {
+    private(set) var rules: [[[Symbol]]] = []
+    /// Shared rules by name (JSON string body, whitespace, ...) so equal pieces are one rule: the token matcher
+    /// caches masks per grammar position, so sharing a rule shares its cache.
+    var named: [String: Int] = [:]
+
+    /// A new rule with no alternatives yet (define it later: rules may refer to themselves).
+    mutating func reserve() -> Int {
+        rules.append([])
+        return rules.count - 1
+    }
+
+    mutating func define(_ r: Int, _ alts: [[Symbol]]) { rules[r] = alts }
+
+    /// A new rule with these alternatives.
+    mutating func add(_ alts: [[Symbol]]) -> Int {
+        let r = reserve()
+        define(r, alts)
+        return r
+    }
+
+    /// The shared rule `name`, made by `make` the first time.
+    mutating func shared(_ name: String, _ make: (inout RuleSet) -> [[Symbol]]) -> Int {
+        if let r = named[name] { return r }
+        let r = reserve()
+        named[name] = r
+        define(r, make(&self))
+        return r
+    }
+
+    static func literal(_ s: String) -> [Symbol] { s.utf8.map { .bytes(ByteSet($0)) } }
+
+    /// `expr` as a sequence of symbols (alternatives and repetitions become new rules).
+    mutating func lower(_ expr: GrammarExpr) throws(GrammarError) -> [Symbol] {
+        switch expr {
+        case .literal(let s): return Self.literal(s)
+        case .bytes(let set): return [.bytes(set)]
+        case .empty: return []
+        case .sequence(let es):
+            var out: [Symbol] = []
+            for e in es { out += try lower(e) }
+            return out
+        case .alternatives(let es):
+            var alts: [[Symbol]] = []
+            for e in es { alts.append(try lower(e)) }
+            if alts.count == 1 { return alts[0] }
+            return [.rule(add(alts))]
+        case .repeated(let e, let lo, let hi):
+            return repeated(try lower(e), min: lo, max: hi)
+        case .json(let schema):
+            var c = JSONSchemaCompiler(root: schema)
+            return try c.compile(into: &self)
+        case .jsonObject:
+            var c = JSONSchemaCompiler(root: .object([("type", .string("object"))]))
+            return try c.compile(into: &self)
+        }
+    }
+
+    /// `body` repeated `lo` to `hi` times (`hi` nil: unbounded). Tail calls keep the matcher's stacks flat.
+    mutating func repeated(_ body: [Symbol], min lo: Int, max hi: Int?) -> [Symbol] {
+        var out: [Symbol] = []
+        for _ in 0..<lo { out += body }
+        if let hi {
+            guard hi > lo else { return out }
+            // O_1 = body | ε ; O_k = body O_{k-1} | ε
+            var prev = add([body, []])
+            if hi - lo > 1 {
+                for _ in 2...(hi - lo) { prev = add([body + [.rule(prev)], []]) }
+            }
+            return out + [.rule(prev)]
+        }
+        let star = reserve()
+        define(star, [body + [.rule(star)], []])
+        return out + [.rule(star)]
+    }
+
+    /// The flat grammar, after checking that no rule can reach itself without consuming a byte.
+    func finish(root: Int) throws(GrammarError) -> Grammar {
+        try checkLeftRecursion()
+        var elements: [Grammar.Element] = []
+        var alternatives: [[Int32]] = []
+        for alts in rules {
+            var starts: [Int32] = []
+            for seq in alts {
+                starts.append(Int32(elements.count))
+                for s in seq {
+                    switch s {
+                    case .bytes(let b): elements.append(.bytes(b))
+                    case .rule(let r): elements.append(.ref(Int32(r)))
+                    }
+                }
+                elements.append(.end)
+            }
+            alternatives.append(starts)
+        }
+        return Grammar(elements: elements, alternatives: alternatives, root: Int32(root))
+    }
+
+    /// Nullable rules (those that can match the empty string), by fixpoint.
+    private func nullable() -> [Bool] {
+        var n = [Bool](repeating: false, count: rules.count)
+        var changed = true
+        while changed {
+            changed = false
+            for (r, alts) in rules.enumerated() where !n[r] {
+                if alts.contains(where: { seq in seq.allSatisfy { if case .rule(let x) = $0 { return n[x] } else { return false } } }) {
+                    n[r] = true
+                    changed = true
+                }
+            }
+        }
+        return n
+    }
+
+    /// Fails when a rule can call itself before any byte is consumed (the matcher's expansion would not end).
+    private func checkLeftRecursion() throws(GrammarError) {
+        let nul = nullable()
+        // left[r]: rules r can enter before consuming a byte.
+        let left: [[Int]] = rules.map { alts in
+            var out: [Int] = []
+            for seq in alts {
+                for s in seq {
+                    guard case .rule(let x) = s else { break }
+                    out.append(x)
+                    if !nul[x] { break }
+                }
+            }
+            return out
+        }
+        // Iterative DFS for a cycle.
+        var color = [UInt8](repeating: 0, count: rules.count)   // 0 new, 1 on stack, 2 done
+        for start in 0..<rules.count where color[start] == 0 {
+            var stack: [(Int, Int)] = [(start, 0)]
+            color[start] = 1
+            while let (r, i) = stack.last {
+                if i < left[r].count {
+                    stack[stack.count - 1].1 += 1
+                    let x = left[r][i]
+                    if color[x] == 1 { throw GrammarError.leftRecursive }
+                    if color[x] == 0 { color[x] = 1; stack.append((x, 0)) }
+                } else {
+                    color[r] = 2
+                    stack.removeLast()
+                }
+            }
+        }
+    }
+}
+
+/// A plain byte-level matcher over explicit stacks (llama.cpp's `llama_grammar_advance_stack` scheme): the
+/// reference the token matcher is tested against, and `Grammar.matches`.
+struct StackSet {
+    let grammar: Grammar
+    /// Each stack lists element positions, top last; the top is always a `.bytes` element. An empty stack means
+    /// the grammar is complete.
+    private(set) var stacks: [[Int32]] = []
+
+    init(grammar: Grammar) {
+        self.grammar = grammar
+        var out: [[Int32]] = []
+        for a in grammar.alternatives[Int(grammar.root)] { Self.expand(grammar, [a], into: &out) }
+        stacks = out
+    }
+
+    var isAccepting: Bool { stacks.contains { $0.isEmpty } }
+
+    /// Consumes one byte; false (and no stacks) when no stack accepts it.
+    mutating func advance(_ b: UInt8) -> Bool {
+        var out: [[Int32]] = []
+        for s in stacks {
+            guard let top = s.last, case .bytes(let set) = grammar.elements[Int(top)], set.contains(b) else { continue }
+            var next = s
+            next[next.count - 1] = top + 1
+            Self.expand(grammar, next, into: &out)
+        }
+        stacks = out
+        return !out.isEmpty
+    }
+
+    /// Expands the top of `stack` until it is a byte set (or the stack is empty) and adds the results.
+    static func expand(_ g: Grammar, _ stack: [Int32], into out: inout [[Int32]]) {
+        guard let top = stack.last else {
+            if !out.contains([]) { out.append([]) }
+            return
+        }
+        switch g.elements[Int(top)] {
+        case .bytes:
+            if !out.contains(stack) { out.append(stack) }
+        case .end:
+            expand(g, Array(stack.dropLast()), into: &out)
+        case .ref(let r):
+            var base = Array(stack.dropLast())
+            if g.elements[Int(top) + 1] != .end { base.append(top + 1) }
+            for a in g.alternatives[Int(r)] { expand(g, base + [a], into: &out) }
+        }
+    }
+}

@@ -1,0 +1,170 @@
+import Grammar
+import JSON
+import XCTest
+
+/// JSON schema → grammar: which texts each schema's grammar accepts, checked with the plain byte-level matcher and
+/// with the token matcher over a one-byte-per-token vocabulary.
+final class SchemaGrammarTests: XCTestCase {
+    func schema(_ text: String) throws -> JSONValue { try JSONValue(parsing: text) }
+
+    /// The token matcher over single-byte tokens (ids 0...255 are the bytes, 256 is end-of-generation).
+    static let byteVocabulary = TokenVocabulary(tokens: (0...255).map { [UInt8($0)] } + [[]], size: 257, endOfGeneration: [256])
+
+    func check(_ schemaText: String, accepts good: [String], rejects bad: [String], file: StaticString = #filePath, line: UInt = #line) throws {
+        let g = try Grammar.jsonSchema(schema(schemaText))
+        let tg = TokenGrammar(grammar: g, vocabulary: Self.byteVocabulary)
+        for text in good {
+            XCTAssertTrue(g.matches(text), "should accept \(text)", file: file, line: line)
+            var m = GrammarMatcher(tg)
+            XCTAssertTrue(m.accept(bytes: Array(text.utf8)), "token matcher should accept \(text)", file: file, line: line)
+            XCTAssertTrue(m.isAccepting, "\(text) should be complete", file: file, line: line)
+            XCTAssertTrue(m.mask().allows(256), "end allowed after \(text)", file: file, line: line)
+        }
+        for text in bad {
+            XCTAssertFalse(g.matches(text), "should reject \(text)", file: file, line: line)
+            var m = GrammarMatcher(tg)
+            XCTAssertFalse(m.accept(bytes: Array(text.utf8)) && m.isAccepting, "token matcher should reject \(text)", file: file, line: line)
+        }
+    }
+
+    func testScalars() throws {
+        try check(#"{"type":"string"}"#, accepts: [#""""#, #""abc""#, #""a\"b\\c\n\u00e9""#, "\"h\u{e9}llo \u{1F600}\""],
+                  rejects: [#""abc"#, #"abc"#, "\"a\nb\"", #""\x""#, #""\ud800""#])
+        try check(#"{"type":"integer"}"#, accepts: ["0", "-7", "1234567890123456"], rejects: ["01", "-0x", "1.5", "12345678901234567", "+1", ""])
+        try check(#"{"type":"number"}"#, accepts: ["0", "-1.25", "3e10", "6.02E+23", "1.0e-5"], rejects: [".5", "1.", "1e", "--1", "1e1234"])
+        try check(#"{"type":"boolean"}"#, accepts: ["true", "false"], rejects: ["True", "1"])
+        try check(#"{"type":"null"}"#, accepts: ["null"], rejects: ["nul", "None"])
+        try check(#"{"type":["string","null"]}"#, accepts: ["null", #""x""#], rejects: ["1"])
+    }
+
+    func testIntegerBounds() throws {
+        for (lo, hi) in [(0, 0), (-15, 7), (3, 129), (-1000, -10), (0, 100), (17, 17), (-9, 99999)] {
+            let g = try Grammar.jsonSchema(schema(#"{"type":"integer","minimum":\#(lo),"maximum":\#(hi)}"#))
+            for v in (lo - 30)...(hi + 30) {
+                XCTAssertEqual(g.matches(String(v)), v >= lo && v <= hi, "\(v) in [\(lo), \(hi)]")
+            }
+            XCTAssertFalse(g.matches("-0"))
+        }
+        let ex = try Grammar.jsonSchema(schema(#"{"type":"integer","exclusiveMinimum":0,"exclusiveMaximum":10}"#))
+        XCTAssertEqual((-2...12).filter { ex.matches(String($0)) }, Array(1...9))
+        let onlyMin = try Grammar.jsonSchema(schema(#"{"type":"integer","minimum":5}"#))
+        XCTAssertTrue(onlyMin.matches("123456"))
+        XCTAssertFalse(onlyMin.matches("4"))
+        XCTAssertFalse(onlyMin.matches("-5"))
+    }
+
+    func testNumberBounds() throws {
+        try check(#"{"type":"number","minimum":0,"maximum":1}"#, accepts: ["0", "1", "0.5", "0.999", "0.0"],
+                  rejects: ["1.5", "-0.1", "2", "1.01"])
+        try check(#"{"type":"number","minimum":-2,"maximum":-1}"#, accepts: ["-2", "-1", "-1.5"], rejects: ["-2.5", "-0.5", "0", "-3"])
+        try check(#"{"type":"number","minimum":-1.0,"maximum":2.0}"#, accepts: ["-1", "-0.5", "0", "1.99", "2"], rejects: ["-1.5", "2.5"])
+    }
+
+    func testObjects() throws {
+        let s = #"{"type":"object","properties":{"name":{"type":"string"},"age":{"type":"integer"},"tags":{"type":"array","items":{"type":"string"}}},"required":["name"],"additionalProperties":false}"#
+        try check(s, accepts: [#"{"name":"a"}"#, #"{"name":"a","age":3}"#, #"{"name": "a", "tags": ["x", "y"]}"#, #"{"name":"a","age":3,"tags":[]}"#],
+                  rejects: [#"{}"#, #"{"age":3}"#, #"{"name":"a",}"#, #"{"name":"a","extra":1}"#, #"{ "name":"a"}"#, #"{"name":  "a"}"#])
+        try check(#"{"type":"object"}"#, accepts: ["{}", #"{"a":1}"#, #"{"a": {"b": [1, "x", null, true]}, "c": -2.5}"#],
+                  rejects: ["[]", #"{"a"}"#, #"{"a":1,}"#])
+        try check(#"{"type":"object","additionalProperties":{"type":"integer"}}"#, accepts: ["{}", #"{"x":1,"y":2}"#], rejects: [#"{"x":"1"}"#])
+        try check(#"{"type":"object","properties":{},"additionalProperties":false}"#, accepts: ["{}"], rejects: [#"{"a":1}"#])
+    }
+
+    func testArrays() throws {
+        try check(#"{"type":"array","items":{"type":"integer"},"minItems":2,"maxItems":3}"#,
+                  accepts: ["[1,2]", "[1, 2, 3]"], rejects: ["[]", "[1]", "[1,2,3,4]", "[1,,2]"])
+        try check(#"{"type":"array","prefixItems":[{"type":"string"},{"type":"integer"}],"items":false}"#,
+                  accepts: [#"["a",1]"#, #"["a"]"#, "[]"], rejects: [#"["a",1,2]"#, #"[1,"a"]"#])
+        try check(#"{"type":"array","prefixItems":[{"const":"x"}],"items":{"type":"boolean"},"minItems":1}"#,
+                  accepts: [#"["x"]"#, #"["x",true,false]"#], rejects: ["[]", #"["y"]"#, #"["x",1]"#])
+    }
+
+    func testEnumConstAnyOfRef() throws {
+        try check(#"{"enum":["red","green",3,null,{"a":[1]}]}"#, accepts: [#""red""#, #""green""#, "3", "null", #"{"a":[1]}"#],
+                  rejects: [#""blue""#, "4"])
+        try check(#"{"const":"fixed"}"#, accepts: [#""fixed""#], rejects: [#""other""#])
+        try check(#"{"anyOf":[{"type":"integer"},{"type":"string","maxLength":2}]}"#, accepts: ["5", #""ab""#], rejects: [#""abc""#, "true"])
+        let tree = ##"{"$defs":{"node":{"type":"object","properties":{"v":{"type":"integer"},"kids":{"type":"array","items":{"$ref":"#/$defs/node"}}},"required":["v","kids"],"additionalProperties":false}},"$ref":"#/$defs/node"}"##
+        try check(tree, accepts: [#"{"v":1,"kids":[]}"#, #"{"v":1,"kids":[{"v":2,"kids":[{"v":3,"kids":[]}]}]}"#],
+                  rejects: [#"{"v":1}"#, #"{"v":1,"kids":[{"v":2}]}"#])
+        let list = ##"{"type":"object","properties":{"head":{"type":"integer"},"tail":{"anyOf":[{"$ref":"#"},{"type":"null"}]}},"required":["head","tail"]}"##
+        try check(list, accepts: [#"{"head":1,"tail":null}"#, #"{"head":1,"tail":{"head":2,"tail":null}}"#], rejects: [#"{"head":1,"tail":{}}"#])
+    }
+
+    func testStringsFormatsPatterns() throws {
+        try check(#"{"type":"string","minLength":2,"maxLength":4}"#, accepts: [#""ab""#, #""a\nbc""#, "\"\u{e9}\u{e9}\""], rejects: [#""a""#, #""abcde""#])
+        try check(#"{"type":"string","format":"date"}"#, accepts: [#""2024-02-28""#, #""1999-12-31""#], rejects: [#""2024-02-30""#, #""2024-13-01""#, #""24-01-01""#])
+        try check(#"{"type":"string","format":"time"}"#, accepts: [#""12:30:00Z""#, #""23:59:59.5+02:00""#], rejects: [#""24:00:00Z""#, #""12:30""#])
+        try check(#"{"type":"string","format":"date-time"}"#, accepts: [#""2024-01-15T08:00:00Z""#], rejects: [#""2024-01-15 08:00:00Z""#])
+        try check(#"{"type":"string","format":"uuid"}"#, accepts: [#""123e4567-e89b-12d3-a456-426614174000""#], rejects: [#""123e4567e89b12d3a456426614174000""#])
+        try check(#"{"type":"string","format":"email"}"#, accepts: [#""a.b+c@example.co.uk""#], rejects: [#""not an email""#, #""a@b""#])
+        try check(#"{"type":"string","pattern":"^[A-Z]{2}-\\d{3}$"}"#, accepts: [#""AB-123""#], rejects: [#""AB-12""#, #""ab-123""#, #""xAB-123""#])
+        try check(#"{"type":"string","pattern":"ab+c"}"#, accepts: [#""abc""#, #""xxabbbcyy""#], rejects: [#""ac""#])
+        try check(#"{"type":"string","pattern":"^(cat|dog)s?$"}"#, accepts: [#""cat""#, #""dogs""#], rejects: [#""cow""#])
+        try check(#"{"type":"string","pattern":"^[^\"]+$"}"#, accepts: [#""abc""#], rejects: [#""a\"b""#, #""""#])
+        try check(#"{"type":"string","pattern":"^a\"b\\\\c$"}"#, accepts: [#""a\"b\\c""#], rejects: [#""a"b\c""#])
+    }
+
+    func testRefusesWhatItCannotEnforce() throws {
+        let cases: [(String, String)] = [
+            (#"{"type":"string","minLength":1,"pattern":"a"}"#, "minLength"),
+            (#"{"type":"array","uniqueItems":true}"#, "uniqueItems"),
+            (#"{"type":"object","patternProperties":{"a":{}}}"#, "patternProperties"),
+            (#"{"type":"number","multipleOf":2}"#, "multipleOf"),
+            (#"{"type":"number","maximum":0.5}"#, "maximum"),
+            (#"{"type":"string","format":"uri"}"#, "format"),
+            (#"{"type":"string","pattern":"(a)\\1"}"#, "pattern"),
+            (#"{"type":"string","pattern":"(?=a)b"}"#, "pattern"),
+            (#"{"not":{"type":"string"}}"#, "not"),
+            (#"{"allOf":[{"type":"string"},{"maxLength":3}]}"#, "allOf"),
+            (#"{"$ref":"https://example.com/s.json"}"#, "$ref"),
+            (#"{"type":"object","minProperties":1}"#, "minProperties"),
+        ]
+        for (text, keyword) in cases {
+            XCTAssertThrowsError(try Grammar.jsonSchema(schema(text)), text) { error in
+                guard case GrammarError.unsupported(let k, _, _)? = error as? GrammarError else { return XCTFail("\(text): \(error)") }
+                XCTAssertEqual(k, keyword, text)
+            }
+        }
+        for bad in [##"{"type":"strin"}"##, ##"{"type":"integer","minimum":5,"maximum":1}"##, ##"{"$ref":"#/$defs/missing"}"##,
+                    #"{"enum":[]}"#, #"{"type":"object","properties":[]}"#, "3"] {
+            XCTAssertThrowsError(try Grammar.jsonSchema(schema(bad)), bad) { error in
+                guard case GrammarError.invalidSchema? = error as? GrammarError else { return XCTFail("\(bad): \(error)") }
+            }
+        }
+        // Deep nesting is refused, not a stack overflow (schemas and regex groups).
+        let deep = String(repeating: #"{"type":"array","items":"#, count: 100) + "{}" + String(repeating: "}", count: 100)
+        XCTAssertThrowsError(try Grammar.jsonSchema(schema(deep)))
+        let groups = String(repeating: "(", count: 200) + "a" + String(repeating: ")", count: 200)
+        XCTAssertThrowsError(try Grammar.jsonSchema(.object([("type", .string("string")), ("pattern", .string(groups))])))
+        XCTAssertThrowsError(try Grammar.jsonSchema(schema(##"{"$ref":"#"}"##))) { XCTAssertEqual($0 as? GrammarError, .leftRecursive) }
+        XCTAssertEqual((try? Grammar.jsonSchema(schema(#"{"title":"T","description":"d","type":"string","default":"x"}"#))) != nil, true)
+    }
+
+    /// The general builder: a Hermes tool call `<tool_call>\n{"name": ..., "arguments": <schema>}\n</tool_call>`,
+    /// one or more of them, for either of two functions.
+    func testToolCallBuilder() throws {
+        func call(_ name: String, _ params: String) throws -> GrammarExpr {
+            .sequence([.literal("<tool_call>\n{\"name\": \"\(name)\", \"arguments\": "), .json(schema: try schema(params)),
+                       .literal("}\n</tool_call>")])
+        }
+        let weather = try call("get_weather", #"{"type":"object","properties":{"city":{"type":"string"},"unit":{"enum":["c","f"]}},"required":["city","unit"],"additionalProperties":false}"#)
+        let time = try call("get_time", #"{"type":"object","properties":{"tz":{"type":"string"}},"required":["tz"]}"#)
+        let g = try Grammar.build(.repeated(.sequence([.alternatives([weather, time]), .literal("\n")]), min: 1, max: 2))
+        XCTAssertTrue(g.matches("<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\", \"unit\": \"c\"}}\n</tool_call>\n"))
+        XCTAssertTrue(g.matches("<tool_call>\n{\"name\": \"get_time\", \"arguments\": {\"tz\":\"UTC\"}}\n</tool_call>\n<tool_call>\n{\"name\": \"get_time\", \"arguments\": {\"tz\":\"CET\"}}\n</tool_call>\n"))
+        XCTAssertFalse(g.matches(""))
+        XCTAssertFalse(g.matches("<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>\n"))
+        XCTAssertFalse(g.matches("<tool_call>\n{\"name\": \"other\", \"arguments\": {}}\n</tool_call>\n"))
+        // Token level: the text splits into tokens at arbitrary points and completes.
+        let tg = TokenGrammar(grammar: g, vocabulary: Self.byteVocabulary)
+        var m = GrammarMatcher(tg)
+        for b in "<tool_call>\n{\"name\": \"get_time\", \"arguments\": {\"tz\":\"UTC\"}}\n</tool_call>\n".utf8 {
+            XCTAssertTrue(m.mask().allows(Int32(b)))
+            XCTAssertNotEqual(m.accept(Int32(b)), .rejected)
+        }
+        XCTAssertTrue(m.isAccepting)
+        XCTAssertFalse(m.isComplete)   // a second call may follow
+        XCTAssertEqual(m.accept(256), .completed)
+    }
+}
