@@ -169,7 +169,7 @@ public final class EngineCore: @unchecked Sendable {
             return
         }
         let seed = req.sampling.seed ?? UInt64.random(in: .min ... .max)
-        live[id] = LiveRequest(request: req, onEvent: onEvent, output: OutputProcessor(tokenizer: tokenizer, stop: req.stop),
+        live[id] = LiveRequest(request: req, onEvent: onEvent, output: OutputProcessor(tokenizer: tokenizer, stop: req.stop, parsing: req.parsing),
                                rng: SeededGenerator(seed: seed))
     }
 
@@ -193,13 +193,34 @@ public final class EngineCore: @unchecked Sendable {
         let out = r.output.append(token)
         live[id] = r
         switch out {
-        case .text(let t, let ids):
-            if !t.isEmpty { r.onEvent(.text(t, tokenIds: ids)) }
-        case .stopped(let before, let ids):
-            if !before.isEmpty { r.onEvent(.text(before, tokenIds: ids)) }
+        case .emit(let parts, let ids):
+            Self.deliver(parts, ids, to: r.onEvent)
+        case .stopped(let parts, let ids):
+            Self.deliver(parts, ids, to: r.onEvent)
             return finish(id, .stop, flush: false)
         }
         if let stop { finish(id, stop) }
+    }
+
+    /// Parsed parts → events; the ids go with the first text event (`always`: an empty text event carries them when
+    /// there is no text, so every generated id is reported).
+    private static func deliver(_ parts: [GenerationDelta], _ ids: [Int32], to onEvent: (GenerationEvent) -> Void,
+                                always: Bool = false) {
+        var ids = ids
+        for p in parts {
+            switch p {
+            case .content(let t) where !t.isEmpty:
+                onEvent(.text(t, tokenIds: ids))
+                ids = []
+            case .reasoning(let t) where !t.isEmpty:
+                onEvent(.reasoning(t, tokenIds: ids))
+                ids = []
+            case .toolCallBegin(let i, let name): onEvent(.toolCallBegin(index: i, name: name))
+            case .toolCallArguments(let i, let a): onEvent(.toolCallArguments(index: i, a))
+            default: break
+            }
+        }
+        if !ids.isEmpty || (always && parts.isEmpty) { onEvent(.text("", tokenIds: ids)) }
     }
 
     /// Ends a request: flushes held-back text (unless a stop string ended it), frees its blocks, sends `finished`.
@@ -209,8 +230,8 @@ public final class EngineCore: @unchecked Sendable {
         let cached = state?.numCachedTokens ?? 0
         let generated = state?.numOutputTokens ?? 0
         scheduler.finish(id: id, reason: reason)
-        if flush && reason != .abort, let tail = r.output.finish() {
-            r.onEvent(.text(tail.text, tokenIds: tail.tokenIds))
+        if flush && reason != .abort, let tail = r.output.finish(truncated: reason == .length) {
+            Self.deliver(tail.parts, tail.tokenIds, to: r.onEvent, always: true)
         }
         let usage = GenerationUsage(promptTokens: r.request.promptTokens.count, completionTokens: generated, cachedTokens: cached)
         lock.lock()

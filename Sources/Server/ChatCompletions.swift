@@ -35,15 +35,27 @@ extension SputnikServer {
     private func wholeCompletion(_ res: HTTPResponder, _ gen: GenerationRequest, id: String, created: Int) {
         let collected = Collected()
         let modelId = self.modelId
+        let format = gen.parsing.toolCalls
         do {
             let handle = try engine.submit(gen) { [weak self] event in
                 switch event {
                 case .text(let t, _): collected.text += t
+                case .reasoning(let t, _): collected.reasoning += t
+                case .toolCallBegin(_, let name):
+                    var rng = SystemRandomNumberGenerator()
+                    let callId = format?.makeCallId(using: &rng) ?? "call_" + Self.randomId()
+                    collected.calls.append(ToolCall(id: callId, name: name, arguments: ""))
+                case .toolCallArguments(let i, let a):
+                    if collected.calls.indices.contains(i) { collected.calls[i].arguments += a }
                 case .finished(let reason, let usage):
                     guard reason != .abort else { return }
+                    let calls = collected.calls
+                    let content: String? = calls.isEmpty || !collected.text.isEmpty ? collected.text : nil
                     let body = ChatCompletionResponse(
                         id: id, created: created, model: modelId,
-                        choices: [.init(content: collected.text, finishReason: Self.apiReason(reason))],
+                        choices: [.init(content: content,
+                                        reasoningContent: collected.reasoning.isEmpty ? nil : collected.reasoning,
+                                        toolCalls: calls, finishReason: Self.apiReason(reason, toolCalls: calls.count))],
                         usage: Usage(promptTokens: usage.promptTokens, completionTokens: usage.completionTokens,
                                      cachedTokens: usage.cachedTokens))
                     self?.sendJSON(res, 200, body.encoded())
@@ -59,6 +71,8 @@ extension SputnikServer {
                                   includeUsage: Bool) {
         let sse = SSEWriter(responder: res)
         let modelId = self.modelId
+        let format = gen.parsing.toolCalls
+        let calls = Collected()
         @Sendable func chunk(_ choice: ChatCompletionChunk.Choice) -> String {
             ChatCompletionChunk(id: id, created: created, model: modelId, choices: [choice],
                                 includeUsageField: includeUsage).serialized()
@@ -71,9 +85,19 @@ extension SputnikServer {
                 switch event {
                 case .text(let t, _):
                     if !t.isEmpty { sse.send(data: chunk(.init(content: t))) }
+                case .reasoning(let t, _):
+                    if !t.isEmpty { sse.send(data: chunk(.init(reasoningContent: t))) }
+                case .toolCallBegin(let i, let name):
+                    var rng = SystemRandomNumberGenerator()
+                    let callId = format?.makeCallId(using: &rng) ?? "call_" + Self.randomId()
+                    calls.calls.append(ToolCall(id: callId, name: name, arguments: ""))
+                    sse.send(data: chunk(.init(toolCalls: [ToolCallDelta(index: i, id: callId, type: "function", name: name,
+                                                                         arguments: "")])))
+                case .toolCallArguments(let i, let a):
+                    sse.send(data: chunk(.init(toolCalls: [ToolCallDelta(index: i, arguments: a)])))
                 case .finished(let reason, let usage):
                     guard reason != .abort else { return sse.finish() }
-                    sse.send(data: chunk(.init(finishReason: Self.apiReason(reason))))
+                    sse.send(data: chunk(.init(finishReason: Self.apiReason(reason, toolCalls: calls.calls.count))))
                     if includeUsage {
                         let u = Usage(promptTokens: usage.promptTokens, completionTokens: usage.completionTokens,
                                       cachedTokens: usage.cachedTokens)
@@ -96,9 +120,11 @@ extension SputnikServer {
     }
 }
 
-/// Text gathered for a non-streamed response; touched only on the engine thread.
+/// Output gathered for a response; touched only on the engine thread.
 private final class Collected: @unchecked Sendable {
     var text = ""
+    var reasoning = ""
+    var calls: [ToolCall] = []
 }
 
 /// Runs closures in order, holding those that arrive before `open` until it has run.

@@ -33,6 +33,9 @@ public struct ServerOptions: Sendable {
     /// `--scheduling-policy` (vLLM's flag): "fcfs" (default: a request's `priority` must be 0 or absent) or
     /// "priority" (requests are served by `priority`, lower first, in -100...100, then by arrival).
     public var schedulingPolicy = "fcfs"
+    /// `--reasoning-format` (llama-server's flag): "deepseek" (default: `<think>…</think>` goes to
+    /// `reasoning_content`) or "none" (left inline in `content`); a request's `reasoning_format` overrides it.
+    public var reasoningFormat = "deepseek"
     /// Seconds an idle keep-alive connection is kept open.
     public var idleTimeout = 60.0
 
@@ -52,6 +55,7 @@ public struct ServerOptions: Sendable {
         try check([1, 2, 4, 8, 16, 32, 64, 128].contains(blockSize), "block-size", "must be a power of two up to 128")
         try check(["f16", "f32"].contains(kvCacheType), "kv-cache-type", "must be f16 or f32")
         try check(["fcfs", "priority"].contains(schedulingPolicy), "scheduling-policy", "must be fcfs or priority")
+        try check(["deepseek", "none"].contains(reasoningFormat), "reasoning-format", "must be deepseek or none")
         try check(maxQueuedRequests >= 0, "max-queued-requests", "must be at least 0")
     }
 }

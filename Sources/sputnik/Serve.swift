@@ -42,6 +42,9 @@ struct Serve: ParsableCommand {
     var apiKey: String?
     @Option(name: .customLong("chat-template"), help: "Jinja chat template file overriding the GGUF's.")
     var chatTemplate: String?
+    @Option(name: .customLong("reasoning-format"),
+            help: "deepseek (default: <think> blocks go to reasoning_content) or none (left inline in content).")
+    var reasoningFormat: String?
     @Option(name: .customLong("log-level"), help: "trace, debug, info (default), warning, error.")
     var logLevel: String?
     @Option(name: .customLong("kv-cache-memory"), help: "KV cache pool size in bytes (default: ctx-size × max-num-seqs tokens).")
@@ -73,6 +76,7 @@ struct Serve: ParsableCommand {
         o.schedulingPolicy = schedulingPolicy ?? file.string("scheduling-policy") ?? o.schedulingPolicy
         o.apiKey = apiKey ?? file.string("api-key") ?? ProcessInfo.processInfo.environment["SPUTNIK_API_KEY"]
         o.chatTemplatePath = chatTemplate ?? file.string("chat-template")
+        o.reasoningFormat = reasoningFormat ?? file.string("reasoning-format") ?? o.reasoningFormat
         o.kvCacheMemory = try kvCacheMemory ?? file.int("kv-cache-memory")
         o.enablePrefixCaching = try enablePrefixCaching ?? file.bool("enable-prefix-caching") ?? true
         o.repackWeights = try repack ?? file.bool("repack") ?? true
@@ -124,7 +128,7 @@ struct ConfigFile {
         let known: Set<String> = ["model", "alias", "host", "port", "threads", "ctx-size", "max-num-seqs",
                                   "max-num-batched-tokens", "block-size", "kv-cache-type", "max-queued-requests",
                                   "scheduling-policy", "api-key", "chat-template", "log-level", "kv-cache-memory",
-                                  "enable-prefix-caching", "repack"]
+                                  "enable-prefix-caching", "repack", "reasoning-format"]
         if let bad = map.keys.first(where: { !known.contains($0) }) {
             throw ValidationError("config file \(path): unknown key '\(bad)'")
         }

@@ -1,0 +1,39 @@
+/// The tool-call markup a model writes, chosen from its chat template (the template renders earlier calls in the same
+/// markup the model was trained to emit).
+public enum ToolCallFormat: String, Sendable, Equatable, CaseIterable {
+    /// Hermes / Qwen 2.5 / Qwen 3: `<tool_call>\n{"name": …, "arguments": {…}}\n</tool_call>`, one block per call.
+    case hermes
+    /// Llama 3.1–3.3: the whole reply is `{"name": …, "parameters": {…}}` (optionally after `<|python_tag|>`;
+    /// several calls separated by `;`).
+    case llama3JSON = "llama3_json"
+    /// Mistral: `[TOOL_CALLS][{"name": …, "arguments": {…}}, …]` (Nemo) or `[TOOL_CALLS]name[ARGS]{…}` (Small 3.2).
+    case mistral
+    /// DeepSeek V3 / R1: `<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>name\n```json\n{…}\n```
+    /// <｜tool▁call▁end｜>…<｜tool▁calls▁end｜>`.
+    case deepSeekV3 = "deepseek_v3"
+    /// DeepSeek V3.1: `<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>name<｜tool▁sep｜>{…}<｜tool▁call▁end｜>…
+    /// <｜tool▁calls▁end｜>`.
+    case deepSeekV31 = "deepseek_v31"
+
+    /// The format a chat template's source renders tool calls in, or nil when it renders none this server parses
+    /// (e.g. SmolLM2's, or DeepSeek V3.2's DSML markup).
+    public static func detect(templateSource s: String) -> ToolCallFormat? {
+        if s.contains("DSML") { return nil }
+        if s.contains("<｜tool▁call▁begin｜>") && s.contains("<｜tool▁sep｜>") {
+            return s.contains("```json") ? .deepSeekV3 : .deepSeekV31
+        }
+        if s.contains("[TOOL_CALLS]") { return .mistral }
+        if s.contains("<tool_call>") { return .hermes }
+        if s.contains("<|start_header_id|>") && s.contains("tool_call") && s.contains("parameters") { return .llama3JSON }
+        return nil
+    }
+
+    /// Tool-call ids as the format's templates accept them back in history: Mistral's check for exactly 9
+    /// alphanumerics, OpenAI's `call_…` otherwise.
+    public func makeCallId<G: RandomNumberGenerator>(using rng: inout G) -> String {
+        let chars = Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+        let n = self == .mistral ? 9 : 24
+        let body = String((0..<n).map { _ in chars.randomElement(using: &rng)! })
+        return self == .mistral ? body : "call_" + body
+    }
+}
