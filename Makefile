@@ -40,6 +40,8 @@ venv: deps
 	@test -x $(VENV)/bin/python || python3 -m venv $(VENV)
 	@$(VENV)/bin/python -c 'import openai, pytest' 2>/dev/null || \
 	  $(VENV)/bin/pip install -q 'openai>=1.40,<3' 'pytest>=8,<10'
+	@$(VENV)/bin/python -c 'import langchain_openai' 2>/dev/null || \
+	  $(VENV)/bin/pip install -q 'langchain-openai>=0.2,<2'
 
 # One release build (with tests) serves both the Swift tests and the end-to-end tests.
 build-tests: deps

@@ -151,6 +151,12 @@ public struct OutputParsing: Sendable, Equatable {
     public var toolCalls: ToolCallFormat?
     /// Most tool calls (`parallel_tool_calls: false` → 1); nil: no limit.
     public var maxToolCalls: Int?
+    /// Control tokens whose text is markup the parsers read (`<tool_call>`, `<think>` …): detokenized as text, where
+    /// other control tokens give nothing (`Prompt.markupTokenIds`).
+    public var markupTokens: Set<Int32> = []
+    /// Text already in the prompt that the output continues (an assistant prefill): it goes through the parsers
+    /// first, so a tool call or think block it opens is completed by the output; its own text is not emitted.
+    public var prefix = ""
 
     public init(reasoning: Reasoning? = nil, toolCalls: ToolCallFormat? = nil, maxToolCalls: Int? = nil) {
         self.reasoning = reasoning

@@ -9,6 +9,9 @@ public struct OutputProcessor: Sendable {
     private var stopMatcher: StopStringMatcher
     private var reasoning: ReasoningParser?
     private var toolCalls: ToolCallParser?
+    private let markupTokens: Set<Int32>
+    /// Tool calls completed inside the prefill itself, emitted with the first output.
+    private var prefixCalls: [GenerationDelta] = []
     /// Ids whose text has not been emitted yet (held back by the detokenizer, the stop matcher or a parser).
     private var pendingIds: [Int32] = []
 
@@ -27,6 +30,12 @@ public struct OutputProcessor: Sendable {
         stopMatcher = StopStringMatcher(stops: stop)
         reasoning = parsing.reasoning.map { ReasoningParser(startsInReasoning: $0 == .startsInside) }
         toolCalls = parsing.toolCalls.map { ToolCallParser(format: $0, maxCalls: parsing.maxToolCalls) }
+        markupTokens = parsing.reasoning == nil && parsing.toolCalls == nil ? [] : parsing.markupTokens
+        if !parsing.prefix.isEmpty {
+            // The prefill's text is the client's own: only the parser state it leaves matters.
+            let parts = parse(parsing.prefix, final: false, truncated: false)
+            prefixCalls = parts.filter { if case .content = $0 { return false }; if case .reasoning = $0 { return false }; return true }
+        }
     }
 
     /// Tool calls emitted so far.
@@ -35,7 +44,7 @@ public struct OutputProcessor: Sendable {
     /// Feeds one generated token (not an end-of-generation token that ends the request).
     public mutating func append(_ token: Int32) -> Output {
         pendingIds.append(token)
-        let piece = detokenizer.append(token)
+        let piece = detokenizer.append(token, renderSpecial: markupTokens.contains(token) ? true : nil)
         guard !piece.isEmpty else { return .emit([], tokenIds: []) }
         switch stopMatcher.append(piece) {
         case .text(let t):
@@ -64,6 +73,12 @@ public struct OutputProcessor: Sendable {
 
     /// Text → parts through the reasoning split, then the tool-call parser on the answer parts.
     private mutating func parse(_ text: String, final: Bool, truncated: Bool) -> [GenerationDelta] {
+        let early = prefixCalls
+        prefixCalls = []
+        return early + parseText(text, final: final, truncated: truncated)
+    }
+
+    private mutating func parseText(_ text: String, final: Bool, truncated: Bool) -> [GenerationDelta] {
         var parts: [GenerationDelta]
         if reasoning != nil {
             parts = text.isEmpty ? [] : reasoning!.append(text)

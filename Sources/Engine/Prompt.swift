@@ -19,6 +19,19 @@ public struct Prompt: Sendable {
     public let rendersTools: Bool
     /// The template writes `<think>` blocks (DeepSeek R1 / V3.1, Qwen 3): reasoning can be split off.
     public let hasReasoning: Bool
+    /// The template prints tool-call arguments with `tojson` (Qwen 2.5, Llama 3.x, Mistral, DeepSeek V3.1): it
+    /// expects them as objects, so `arguments` strings holding a JSON object are passed as that object (what vLLM
+    /// and llama.cpp do; transformers documents object arguments). Templates that concatenate the string (DeepSeek
+    /// R1) get it unchanged.
+    public let argumentsAsObjects: Bool
+    /// Control tokens of the vocabulary that spell output markup (`<tool_call>`, `</think>`, DeepSeek's tool tags …):
+    /// the output parsers need their text, which plain detokenization drops.
+    public let markupTokenIds: Set<Int32>
+
+    /// Markup the output parsers read; any of these that is a single control token is in `markupTokenIds`.
+    static let markup = ["<think>", "</think>", "<tool_call>", "</tool_call>", "[TOOL_CALLS]", "[ARGS]", "[CALL_ID]",
+                         "<|python_tag|>", "<｜tool▁calls▁begin｜>", "<｜tool▁calls▁end｜>", "<｜tool▁call▁begin｜>",
+                         "<｜tool▁call▁end｜>", "<｜tool▁sep｜>"]
 
     /// Used when the GGUF has no `tokenizer.chat_template` and no `--chat-template` is given.
     public static let chatMLTemplate = """
@@ -35,6 +48,15 @@ public struct Prompt: Sendable {
         toolCallFormat = ToolCallFormat.detect(templateSource: source)
         rendersTools = source.range(of: #"\btools\b"#, options: .regularExpression) != nil
         hasReasoning = source.contains("</think>")
+        var ids = Set<Int32>()
+        for m in Self.markup {
+            let t = tokenizer.encode(m, addSpecial: false, parseSpecial: true)
+            if t.count == 1, tokenizer.tokenBytes(t[0]).isEmpty, tokenizer.tokenBytes(t[0], renderSpecial: true) == Array(m.utf8) {
+                ids.insert(t[0])
+            }
+        }
+        markupTokenIds = ids
+        argumentsAsObjects = source.range(of: #"arguments['"]?\]?\s*\|\s*tojson"#, options: .regularExpression) != nil
     }
 
     /// True when a request with `tools` can be served: the template renders the tools (or, for DeepSeek templates
@@ -53,7 +75,8 @@ public struct Prompt: Sendable {
         public var tokens: [Int32]
         /// The prompt text (what was tokenized).
         public var text: String
-        /// The text ends inside an open `<think>` block (the model's output starts as reasoning).
+        /// The text before the prefill ends inside an open `<think>` block (the output, prefill first, starts as
+        /// reasoning).
         public var endsInsideReasoning: Bool
     }
 
@@ -71,18 +94,19 @@ public struct Prompt: Sendable {
     ///     does not render tools gets them described in the first system message (added when there is none), in
     ///     the call format the model writes (the DeepSeek V3.1 model card's tool prompt).
     ///   - extra: further template variables (`chat_template_kwargs`).
+    ///   - prefill: text appended after the generation prompt, which the model continues (`continue_final_message`).
     ///   - thinking: false selects the template's non-thinking mode (`thinking` / `enable_thinking` = false, unless
     ///     `extra` sets them) and, when the prompt still ends inside an open `<think>` block, closes it
     ///     (`</think>\n\n` appended); true sets those variables to true; nil leaves the template's default.
     /// - Throws: `ChatTemplateError` when the template fails on these messages.
     public func render(messages: JinjaValue, tools: JinjaValue?, extra: [String: JinjaValue] = [:],
-                       thinking: Bool? = nil) throws(ChatTemplateError) -> Rendered {
+                       prefill: String? = nil, thinking: Bool? = nil) throws(ChatTemplateError) -> Rendered {
         var vars = extra
         if let thinking {
             if vars["thinking"] == nil { vars["thinking"] = .bool(thinking) }
             if vars["enable_thinking"] == nil { vars["enable_thinking"] = .bool(thinking) }
         }
-        var messages = messages
+        var messages = argumentsAsObjects ? Self.withObjectArguments(messages) : messages
         if let tools, !rendersTools, let format = toolCallFormat {
             messages = Self.withToolSystemPrompt(messages, tools: tools, format: format)
         }
@@ -100,8 +124,27 @@ public struct Prompt: Sendable {
             text += "</think>\n\n"
             inside = false
         }
+        if let prefill { text += prefill }
         return Rendered(tokens: tokenizer.encode(text, addSpecial: true, parseSpecial: true), text: text,
                         endsInsideReasoning: inside)
+    }
+
+    /// `messages` with every `tool_calls[].function.arguments` string that holds a JSON object replaced by the object.
+    static func withObjectArguments(_ messages: JinjaValue) -> JinjaValue {
+        guard case .array(let list) = messages else { return messages }
+        return .array(list.map { m in
+            guard case .object(var o) = m, case .array(var calls)? = o["tool_calls"] else { return m }
+            for (i, c) in calls.enumerated() {
+                guard case .object(var call) = c, case .object(var fn)? = call["function"],
+                      case .string(let args)? = fn["arguments"],
+                      let parsed = try? JinjaValue.fromJSON(Data(args.utf8)), case .object = parsed else { continue }
+                fn["arguments"] = parsed
+                call["function"] = .object(fn)
+                calls[i] = .object(call)
+            }
+            o["tool_calls"] = .array(calls)
+            return .object(o)
+        })
     }
 
     /// The last `<think>` of `text` is not closed.

@@ -87,10 +87,17 @@ public struct ToolCallParser: Sendable {
         case .call:
             if truncated { return [] }
             let before = callCount
+            // The model ended without the closing tag: the outermost braces hold the call, if anything does.
+            let text = ReasoningParser.string(buf)
             switch format {
-            case .hermes: emitCall(json: buf[...], into: &out)
+            case .hermes: if let json = Self.outermostObject(text) { emitCall(json: json.unicodeScalars, into: &out) }
             case .mistral, .llama3JSON: emitJSONCalls(buf[...], into: &out)
-            case .deepSeekV3, .deepSeekV31: break
+            case .deepSeekV3, .deepSeekV31:
+                let lead = buf.prefix { $0.properties.isWhitespace }.count
+                if buf[lead...].starts(with: Self.dsCallBegin),
+                   let (name, args) = parseDeepSeekCall(Array(buf[(lead + Self.dsCallBegin.count)...])) {
+                    emit(name: name, arguments: args, into: &out)
+                }
             }
             if callCount == before { emitContent(opened + buf, into: &out) }
         }
@@ -258,12 +265,7 @@ public struct ToolCallParser: Sendable {
             name = right[..<nl].trimmingCharacters(in: .whitespaces)
             right = String(right[right.index(after: nl)...])
         }
-        var json = right.trimmingCharacters(in: .whitespacesAndNewlines)
-        if json.hasPrefix("```") {
-            json = String(json.drop { $0 != "\n" && $0 != "{" })
-            if json.hasSuffix("```") { json = String(json.dropLast(3)) }
-        }
-        guard !name.isEmpty, let args = Self.argumentsText(json) else { return nil }
+        guard !name.isEmpty, let json = Self.outermostObject(right), let args = Self.argumentsText(json) else { return nil }
         return (name, args)
     }
 
@@ -330,6 +332,12 @@ public struct ToolCallParser: Sendable {
     static func argumentsText(_ json: String) -> String? {
         guard let v = parse(json), case .object = v else { return nil }
         return v.jsonString()
+    }
+
+    /// From the first `{` to the last `}` (a fenced or loosely wrapped object), or nil.
+    static func outermostObject(_ text: String) -> String? {
+        guard let a = text.firstIndex(of: "{"), let b = text.lastIndex(of: "}"), a < b else { return nil }
+        return String(text[a...b])
     }
 
     static func parse(_ json: String) -> JinjaValue? {

@@ -92,6 +92,9 @@ public struct ChatCompletionRequest: Sendable, Equatable {
     /// `reasoning_format` (llama-server): `"deepseek"` splits reasoning into `reasoning_content`, `"none"` leaves it
     /// inline in `content`; nil: the server's `--reasoning-format`.
     public var reasoningFormat: String?
+    /// `continue_final_message` (vLLM): the last message is an assistant message the model continues (a prefill);
+    /// the reply holds only the continuation.
+    public var continueFinalMessage = false
 
     /// Template variables the server sets itself, refused in `chat_template_kwargs`.
     public static let reservedTemplateVariables: Set<String> = [
@@ -102,7 +105,7 @@ public struct ChatCompletionRequest: Sendable, Equatable {
             && a.toolChoice == b.toolChoice && a.responseFormat == b.responseFormat
             && a.reasoningEffort == b.reasoningEffort && a.parallelToolCalls == b.parallelToolCalls
             && a.chatTemplateKwargs.elementsEqual(b.chatTemplateKwargs) { $0.key == $1.key && $0.value == $1.value }
-            && a.reasoningFormat == b.reasoningFormat
+            && a.reasoningFormat == b.reasoningFormat && a.continueFinalMessage == b.continueFinalMessage
     }
 
     /// Memberwise initializer; field meanings, units and defaults as documented on the properties.
@@ -229,6 +232,17 @@ public struct ChatCompletionRequest: Sendable, Equatable {
                 throw APIError.invalidRequest("'reasoning_format' must be 'deepseek' or 'none'", param: "reasoning_format")
             }
             req.reasoningFormat = format
+        }
+        if try f.bool("continue_final_message") == true {
+            guard let last = messages.last, last.role == .assistant, last.content != nil, last.toolCalls.isEmpty else {
+                throw APIError.invalidRequest("'continue_final_message' needs a last message from the assistant with text content",
+                                              param: "continue_final_message")
+            }
+            if try f.bool("add_generation_prompt") == true {
+                throw APIError.invalidRequest("'continue_final_message' and 'add_generation_prompt' cannot both be true",
+                                              param: "continue_final_message")
+            }
+            req.continueFinalMessage = true
         }
         return req
     }

@@ -40,7 +40,9 @@ extension SputnikServer {
     ///   function needs grammar-constrained decoding, which this server does not have yet: 400 naming `tool_choice`.
     /// - `reasoning_effort: "none"` or `chat_template_kwargs` `thinking`/`enable_thinking` false select the
     ///   template's non-thinking mode (or close the think block at once); another effort turns thinking on and is
-    ///   passed to the template as `reasoning_effort`. `<think>` blocks are split off unless the reasoning format
+    ///   passed to the template as `reasoning_effort`.
+    /// - `continue_final_message`: the history without its last (assistant) message is rendered with the generation
+    ///   prompt, and that message's text is appended for the model to continue (it also primes the parsers). `<think>` blocks are split off unless the reasoning format
     ///   (request `reasoning_format`, else `--reasoning-format`) is `none`.
     /// - Throws: `APIError` 400 naming `tool_choice`, `tools` (the template cannot render tools or its call markup is
     ///   not parsed), `reasoning_effort` (a thinking effort on a template without reasoning), or `messages` (the
@@ -78,11 +80,14 @@ extension SputnikServer {
             }
         }
         if extra["thinking"] == .bool(false) || extra["enable_thinking"] == .bool(false) { thinking = false }
-        let messages = JinjaValue.array(r.messages.map(Self.templateMessage))
+        var history = r.messages
+        var prefill: String?
+        if r.continueFinalMessage { prefill = history.removeLast().content }
+        let messages = JinjaValue.array(history.map(Self.templateMessage))
         let rendered: Prompt.Rendered
         do {
             rendered = try prompt.render(messages: messages, tools: offerTools ? r.tools.map(JinjaValue.init(json:)) : nil,
-                                         extra: extra, thinking: thinking)
+                                         extra: extra, prefill: prefill, thinking: thinking)
         } catch {
             throw APIError.invalidRequest("The chat template failed on these messages: \(error)", param: "messages")
         }
@@ -94,6 +99,8 @@ extension SputnikServer {
             parsing.toolCalls = prompt.toolCallFormat
             if r.parallelToolCalls == false { parsing.maxToolCalls = 1 }
         }
+        parsing.markupTokens = prompt.markupTokenIds
+        if parsing.reasoning != nil || parsing.toolCalls != nil { parsing.prefix = prefill ?? "" }
         return (rendered.tokens, parsing)
     }
 
