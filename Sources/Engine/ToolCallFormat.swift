@@ -36,4 +36,23 @@ public enum ToolCallFormat: String, Sendable, Equatable, CaseIterable {
         let body = String((0..<n).map { _ in chars.randomElement(using: &rng)! })
         return self == .mistral ? body : "call_" + body
     }
+
+    /// The text around one call's arguments in this markup, for constrained decoding of `tool_choice` `"required"` or
+    /// a named function: the model must write `prefix`, then a JSON object valid against the tool's `parameters`,
+    /// then `suffix` (end of generation may follow; more calls for `required` with parallel calls allowed repeat the
+    /// pair). `ToolCallParser` reads `prefix + arguments + suffix` back as exactly that call.
+    /// `name` is the function name as declared (a JSON string body for the JSON formats: escape it with the
+    /// grammar's JSON string rules if it needs escaping; OpenAI names are `[a-zA-Z0-9_-]{1,64}` and never do).
+    public func callSkeleton(name: String) -> (prefix: String, suffix: String) {
+        switch self {
+        case .hermes: return ("<tool_call>\n{\"name\": \"\(name)\", \"arguments\": ", "}\n</tool_call>")
+        case .llama3JSON: return ("{\"name\": \"\(name)\", \"parameters\": ", "}")
+        case .mistral: return ("[TOOL_CALLS]\(name)[ARGS]", "")
+        case .deepSeekV3:
+            return ("<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>\(name)\n```json\n",
+                    "\n```<｜tool▁call▁end｜><｜tool▁calls▁end｜>")
+        case .deepSeekV31:
+            return ("<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>\(name)<｜tool▁sep｜>", "<｜tool▁call▁end｜><｜tool▁calls▁end｜>")
+        }
+    }
 }

@@ -183,4 +183,13 @@ final class OutputParserTests: XCTestCase {
         XCTAssertTrue(id.allSatisfy { $0.isLetter || $0.isNumber })
         XCTAssertTrue(ToolCallFormat.hermes.makeCallId(using: &rng).hasPrefix("call_"))
     }
+
+    /// The skeleton the grammar will force (tool_choice required/named) parses back as exactly that call.
+    func testCallSkeletonsParseBack() {
+        for format in ToolCallFormat.allCases {
+            let (prefix, suffix) = format.callSkeleton(name: "get_weather")
+            checkCalls(format, prefix + #"{"city": "Paris", "days": [1, 2]}"# + suffix,
+                       Self.call(0, "get_weather", #"{"city": "Paris", "days": [1, 2]}"#))
+        }
+    }
 }
