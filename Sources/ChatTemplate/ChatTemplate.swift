@@ -57,8 +57,9 @@ public struct ChatTemplate: Sendable {
 
     /// Renders the template with the variables transformers passes.
     ///
-    /// Messages are normalised first as transformers 5 does: in every message object, keys whose value is `null`
-    /// are dropped, and a message carrying `reasoning_content` also gets `thinking` (and vice versa).
+    /// JSON `null` anywhere (a message's `content`, a tool schema, extra variables) reaches the template as `none`,
+    /// as Python's `json.loads` hands it to jinja2, so `message['content'] is none` holds for `"content": null`.
+    /// Messages are normalised first: a message carrying `reasoning_content` also gets `thinking` (and vice versa).
     /// - Parameters:
     ///   - messages: array of message objects (`role`, `content`, optional `tool_calls`, ...).
     ///   - tools: tool schemas; `nil` is passed to the template as `none` (transformers passes `tools=None`).
@@ -115,12 +116,12 @@ public struct ChatTemplate: Sendable {
         return interp.output
     }
 
-    /// transformers' message normalisation: drop `null`-valued keys; mirror `reasoning_content` ↔ `thinking`.
+    /// Message normalisation: mirror `reasoning_content` ↔ `thinking` (templates read one or the other). `null`
+    /// values are kept (they are `none` in the template, never an undefined key).
     static func normalize(_ messages: JinjaValue) -> JinjaValue {
         guard case .array(let list) = messages else { return messages }
         return .array(list.map { m in
             guard case .object(var o) = m else { return m }
-            for k in o.keys where o[k] == .null { o[k] = nil }
             if let r = o["reasoning_content"], o["thinking"] == nil {
                 o["thinking"] = r
             } else if let t = o["thinking"], o["reasoning_content"] == nil {

@@ -248,7 +248,8 @@ public final class EngineCore: @unchecked Sendable {
         func liveRequest(_ k: Int) -> LiveRequest {
             // Choice k > 0: its own stream, from a seed derived from the request's (SeededGenerator mixes it).
             LiveRequest(request: req, onEvent: callbacks[k],
-                        output: OutputProcessor(tokenizer: tokenizer, stop: req.stop, minTokens: req.processing.minTokens),
+                        output: OutputProcessor(tokenizer: tokenizer, stop: req.stop, minTokens: req.processing.minTokens,
+                                                parsing: req.parsing),
                         rng: SeededGenerator(seed: seed &+ UInt64(k) &* 0x9E37_79B9_7F4A_7C15), processor: processor,
                         choice: k, matcher: grammar.map { GrammarMatcher($0) })
         }
@@ -355,16 +356,45 @@ public final class EngineCore: @unchecked Sendable {
         if let logprobs { r.pendingLogprobs.append(logprobs) }
         let out = r.output.append(token)
         var emitted: [TokenLogprobs] = []
-        if case .text(let t, _) = out, t.isEmpty {} else { swap(&emitted, &r.pendingLogprobs) }
+        switch out {
+        case .emit(_, let ids) where ids.isEmpty: break   // nothing completed yet: the log-probabilities wait
+        default: swap(&emitted, &r.pendingLogprobs)
+        }
         live[id] = r
         switch out {
-        case .text(let t, let ids):
-            if !t.isEmpty { r.onEvent(.text(t, tokenIds: ids, logprobs: emitted)) }
-        case .stopped(let before, let ids):
-            if !before.isEmpty { r.onEvent(.text(before, tokenIds: ids, logprobs: emitted)) }
+        case .emit(let parts, let ids):
+            Self.deliver(parts, ids, logprobs: emitted, to: r.onEvent)
+        case .stopped(let parts, let ids):
+            Self.deliver(parts, ids, logprobs: emitted, to: r.onEvent)
             return finish(id, .stop, flush: false)
         }
         if let stop { finish(id, stop) }
+    }
+
+    /// Parsed parts → events; the ids (and their log-probabilities, one per id when asked) go with the first text or
+    /// reasoning event (`always`: an empty text event carries them when there is no text, so every generated id is
+    /// reported).
+    private static func deliver(_ parts: [GenerationDelta], _ ids: [Int32], logprobs: [TokenLogprobs],
+                                to onEvent: (GenerationEvent) -> Void, always: Bool = false) {
+        var ids = ids, logprobs = logprobs
+        for p in parts {
+            switch p {
+            case .content(let t) where !t.isEmpty:
+                onEvent(.text(t, tokenIds: ids, logprobs: logprobs))
+                ids = []
+                logprobs = []
+            case .reasoning(let t) where !t.isEmpty:
+                onEvent(.reasoning(t, tokenIds: ids, logprobs: logprobs))
+                ids = []
+                logprobs = []
+            case .toolCallBegin(let i, let name): onEvent(.toolCallBegin(index: i, name: name))
+            case .toolCallArguments(let i, let a): onEvent(.toolCallArguments(index: i, a))
+            default: break
+            }
+        }
+        if !ids.isEmpty || !logprobs.isEmpty || (always && parts.isEmpty) {
+            onEvent(.text("", tokenIds: ids, logprobs: logprobs))
+        }
     }
 
     /// Ends a request: flushes held-back text (unless a stop string ended it), frees its blocks, sends `finished`.
@@ -390,8 +420,8 @@ public final class EngineCore: @unchecked Sendable {
         let cached = state?.numCachedTokens ?? 0
         let generated = state?.numOutputTokens ?? 0
         scheduler.finish(id: id, reason: reason)
-        if flush && reason != .abort, let tail = r.output.finish() {
-            r.onEvent(.text(tail.text, tokenIds: tail.tokenIds, logprobs: r.pendingLogprobs))
+        if flush && reason != .abort, let tail = r.output.finish(truncated: reason == .length) {
+            Self.deliver(tail.parts, tail.tokenIds, logprobs: r.pendingLogprobs, to: r.onEvent, always: true)
         }
         let usage = GenerationUsage(promptTokens: r.request.promptTokens.count, completionTokens: generated, cachedTokens: cached)
         lock.lock()

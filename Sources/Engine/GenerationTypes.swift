@@ -34,6 +34,8 @@ public struct GenerationRequest: Sendable {
     /// sentence of it, end-of-generation is allowed only where the text is complete, and the request finishes
     /// (`.stop`) as soon as nothing more can follow. nil: unconstrained.
     public var grammar: Grammar?
+    /// Reasoning and tool-call parsing of the output (none by default: plain text).
+    public var parsing = OutputParsing()
 
     public init(promptTokens: [Int32], maxNewTokens: Int?, sampling: SamplingParams = SamplingParams(),
                 stop: [String] = [], priority: Int = 0, ignoreEOS: Bool = false,
@@ -66,6 +68,12 @@ public enum GenerationEvent: Sendable, Equatable {
     /// The text may be empty at the end, when the last tokens only held bytes of a character that was cut off.
     /// `logprobs`: one entry per id of `tokenIds` when the request asked for `logprobs`, else `[]`.
     case text(String, tokenIds: [Int32], logprobs: [TokenLogprobs] = [])
+    /// Reasoning text (with `OutputParsing.reasoning`), tags removed. `tokenIds` as for `text`; `logprobs` likewise.
+    case reasoning(String, tokenIds: [Int32], logprobs: [TokenLogprobs] = [])
+    /// A tool call starts (with `OutputParsing.toolCalls`): its 0-based index in the reply and the function name.
+    case toolCallBegin(index: Int, name: String)
+    /// Arguments JSON text of call `index` (pieces concatenate).
+    case toolCallArguments(index: Int, String)
     /// The request is over; no event follows.
     case finished(FinishReason, GenerationUsage)
 }
@@ -147,4 +155,46 @@ public struct EngineStats: Sendable, Equatable {
 
     /// All counts zero (an idle engine that has served nothing).
     public static let zero = EngineStats()
+}
+
+/// One piece of parsed output (`OutputProcessor` with reasoning and tool-call parsing).
+public enum GenerationDelta: Sendable, Equatable {
+    /// Answer text.
+    case content(String)
+    /// Reasoning text (inside `<think>…</think>`), tags removed.
+    case reasoning(String)
+    /// A tool call starts: its 0-based position in the reply and the function name.
+    case toolCallBegin(index: Int, name: String)
+    /// A piece of a call's arguments (JSON text; pieces concatenate).
+    case toolCallArguments(index: Int, String)
+}
+
+/// How a request's output is parsed beyond plain text (chosen from the chat template and the request).
+public struct OutputParsing: Sendable, Equatable {
+    /// Where reasoning starts, when `<think>` blocks are split off.
+    public enum Reasoning: Sendable, Equatable {
+        /// The prompt ends inside an open `<think>` block: output starts as reasoning.
+        case startsInside
+        /// Output is the answer unless it opens with `<think>`.
+        case startsOutside
+    }
+
+    /// nil: reasoning stays inline in the content.
+    public var reasoning: Reasoning?
+    /// nil: no tool calls are parsed.
+    public var toolCalls: ToolCallFormat?
+    /// Most tool calls (`parallel_tool_calls: false` → 1); nil: no limit.
+    public var maxToolCalls: Int?
+    /// Control tokens whose text is markup the parsers read (`<tool_call>`, `<think>` …): detokenized as text, where
+    /// other control tokens give nothing (`Prompt.markupTokenIds`).
+    public var markupTokens: Set<Int32> = []
+    /// Text already in the prompt that the output continues (an assistant prefill): it goes through the parsers
+    /// first, so a tool call or think block it opens is completed by the output; its own text is not emitted.
+    public var prefix = ""
+
+    public init(reasoning: Reasoning? = nil, toolCalls: ToolCallFormat? = nil, maxToolCalls: Int? = nil) {
+        self.reasoning = reasoning
+        self.toolCalls = toolCalls
+        self.maxToolCalls = maxToolCalls
+    }
 }

@@ -1,12 +1,18 @@
 import Tokenizer
 
-/// Turns one request's generated token ids into the text its client sees: incremental detokenization (whole
-/// UTF-8 characters only), then stop strings (held back while they may still match, never emitted). A value
-/// type driven by the engine thread, one per request; unit-testable without a model.
+/// Turns one request's generated token ids into what its client sees: incremental detokenization (whole UTF-8
+/// characters only), then stop strings (held back while they may still match, never emitted), then — when the
+/// request's `OutputParsing` asks — the reasoning split (`ReasoningParser`) and tool calls (`ToolCallParser`, on the
+/// answer part only). A value type driven by the engine thread, one per request; unit-testable without a model.
 public struct OutputProcessor: Sendable {
     private var detokenizer: StreamingDetokenizer
     private var stopMatcher: StopStringMatcher
-    /// Ids whose text has not been emitted yet (held back by the detokenizer or the stop matcher).
+    private var reasoning: ReasoningParser?
+    private var toolCalls: ToolCallParser?
+    private let markupTokens: Set<Int32>
+    /// Tool calls completed inside the prefill itself, emitted with the first output.
+    private var prefixCalls: [GenerationDelta] = []
+    /// Ids whose text has not been emitted yet (held back by the detokenizer, the stop matcher or a parser).
     private var pendingIds: [Int32] = []
     /// Stop strings match only once this many tokens are generated (`min_tokens`).
     private let minTokens: Int
@@ -15,44 +21,85 @@ public struct OutputProcessor: Sendable {
 
     /// What one token produced.
     public enum Output: Equatable, Sendable {
-        /// Text to emit now (empty: nothing yet) and the ids it completes.
-        case text(String, tokenIds: [Int32])
-        /// A stop string matched: emit this text before it, then the request is finished (`.stop`).
-        case stopped(before: String, tokenIds: [Int32])
+        /// Parts to emit now (possibly none) and the ids they complete.
+        case emit([GenerationDelta], tokenIds: [Int32])
+        /// Generation ends here (a stop string matched, or the allowed number of tool calls is complete): emit these
+        /// parts, then the request is finished (`.stop`).
+        case stopped([GenerationDelta], tokenIds: [Int32])
     }
 
-    /// - Parameters: the vocabulary, the request's stop strings (empty strings are ignored) and its `min_tokens`
+    /// - Parameters: the vocabulary, the request's stop strings (empty strings are ignored), its `min_tokens`
     ///   (as vLLM: a stop string completed by one of the first `minTokens` tokens does not stop generation; it stays
-    ///   in the text).
-    public init(tokenizer: Tokenizer, stop: [String], minTokens: Int = 0) {
+    ///   in the text) and its output parsing.
+    public init(tokenizer: Tokenizer, stop: [String], minTokens: Int = 0, parsing: OutputParsing = OutputParsing()) {
         detokenizer = StreamingDetokenizer(tokenizer: tokenizer)
         stopMatcher = StopStringMatcher(stops: stop)
         self.minTokens = minTokens
+        reasoning = parsing.reasoning.map { ReasoningParser(startsInReasoning: $0 == .startsInside) }
+        toolCalls = parsing.toolCalls.map { ToolCallParser(format: $0, maxCalls: parsing.maxToolCalls) }
+        markupTokens = parsing.reasoning == nil && parsing.toolCalls == nil ? [] : parsing.markupTokens
+        if !parsing.prefix.isEmpty {
+            // The prefill's text is the client's own: only the parser state it leaves matters.
+            let parts = parse(parsing.prefix, final: false, truncated: false)
+            prefixCalls = parts.filter { if case .content = $0 { return false }; if case .reasoning = $0 { return false }; return true }
+        }
     }
+
+    /// Tool calls emitted so far.
+    public var toolCallCount: Int { toolCalls?.callCount ?? 0 }
 
     /// Feeds one generated token (not an end-of-generation token that ends the request).
     public mutating func append(_ token: Int32) -> Output {
         pendingIds.append(token)
         numTokens += 1
-        let piece = detokenizer.append(token)
-        guard !piece.isEmpty else { return .text("", tokenIds: []) }
+        let piece = detokenizer.append(token, renderSpecial: markupTokens.contains(token) ? true : nil)
+        guard !piece.isEmpty else { return .emit([], tokenIds: []) }
         switch stopMatcher.append(piece, matching: numTokens > minTokens) {
         case .text(let t):
-            guard !t.isEmpty else { return .text("", tokenIds: []) }
-            defer { pendingIds.removeAll() }
-            return .text(t, tokenIds: pendingIds)
+            let parts = parse(t, final: false, truncated: false)
+            if toolCalls?.isDone == true { return .stopped(parts, tokenIds: takeIds()) }
+            return .emit(parts, tokenIds: parts.isEmpty ? [] : takeIds())
         case .stopped(let before):
-            defer { pendingIds.removeAll() }
-            return .stopped(before: before, tokenIds: pendingIds)
+            return .stopped(parse(before, final: true, truncated: false), tokenIds: takeIds())
         }
     }
 
-    /// The end of generation (not by a stop string): the held-back text, minus a character cut off by the end (no
-    /// chunk ever carries U+FFFD for it), and the ids not yet reported. nil when there is nothing left.
-    public mutating func finish() -> (text: String, tokenIds: [Int32])? {
+    /// The end of generation (not by a stop string or the tool-call limit): the held-back text, minus a character cut
+    /// off by the end (no chunk ever carries U+FFFD for it), through the parsers, and the ids not yet reported.
+    /// `truncated`: the token limit ended it (an unfinished tool call is dropped). nil when there is nothing left.
+    public mutating func finish(truncated: Bool = false) -> (parts: [GenerationDelta], tokenIds: [Int32])? {
         detokenizer.discardIncomplete()
-        let tail = stopMatcher.flush()
+        let parts = parse(stopMatcher.flush(), final: true, truncated: truncated)
+        let ids = takeIds()
+        return parts.isEmpty && ids.isEmpty ? nil : (parts, ids)
+    }
+
+    private mutating func takeIds() -> [Int32] {
         defer { pendingIds.removeAll() }
-        return tail.isEmpty && pendingIds.isEmpty ? nil : (tail, pendingIds)
+        return pendingIds
+    }
+
+    /// Text → parts through the reasoning split, then the tool-call parser on the answer parts.
+    private mutating func parse(_ text: String, final: Bool, truncated: Bool) -> [GenerationDelta] {
+        let early = prefixCalls
+        prefixCalls = []
+        return early + parseText(text, final: final, truncated: truncated)
+    }
+
+    private mutating func parseText(_ text: String, final: Bool, truncated: Bool) -> [GenerationDelta] {
+        var parts: [GenerationDelta]
+        if reasoning != nil {
+            parts = text.isEmpty ? [] : reasoning!.append(text)
+            if final { parts += reasoning!.finish() }
+        } else {
+            parts = text.isEmpty ? [] : [.content(text)]
+        }
+        guard toolCalls != nil else { return parts }
+        var out: [GenerationDelta] = []
+        for p in parts {
+            if case .content(let c) = p { out += toolCalls!.append(c) } else { out.append(p) }
+        }
+        if final { out += toolCalls!.finish(truncated: truncated) }
+        return out
     }
 }

@@ -1,4 +1,5 @@
 import ChatTemplate
+import Foundation
 import Tokenizer
 
 /// Chat messages → prompt token ids: the model's chat template (`tokenizer.chat_template`, or the ChatML
@@ -12,33 +13,186 @@ public struct Prompt: Sendable {
     /// Text of the BOS / EOS tokens, passed to the template as `bos_token` / `eos_token`.
     let bosText: String?
     let eosText: String?
+    /// The markup the template renders tool calls in (and the model therefore writes); nil: none this server parses.
+    public let toolCallFormat: ToolCallFormat?
+    /// The template renders the request's `tools` list itself (it reads the `tools` variable).
+    public let rendersTools: Bool
+    /// The template writes `<think>` blocks (DeepSeek R1 / V3.1, Qwen 3): reasoning can be split off.
+    public let hasReasoning: Bool
+    /// The template prints tool-call arguments with `tojson` (Qwen 2.5, Llama 3.x, Mistral, DeepSeek V3.1): it
+    /// expects them as objects, so `arguments` strings holding a JSON object are passed as that object (what vLLM
+    /// and llama.cpp do; transformers documents object arguments). Templates that concatenate the string (DeepSeek
+    /// R1) get it unchanged.
+    public let argumentsAsObjects: Bool
+    /// Control tokens of the vocabulary that spell output markup (`<tool_call>`, `</think>`, DeepSeek's tool tags …):
+    /// the output parsers need their text, which plain detokenization drops.
+    public let markupTokenIds: Set<Int32>
+
+    /// Markup the output parsers read; any of these that is a single control token is in `markupTokenIds`.
+    static let markup = ["<think>", "</think>", "<tool_call>", "</tool_call>", "[TOOL_CALLS]", "[ARGS]", "[CALL_ID]",
+                         "<|python_tag|>", "<｜tool▁calls▁begin｜>", "<｜tool▁calls▁end｜>", "<｜tool▁call▁begin｜>",
+                         "<｜tool▁call▁end｜>", "<｜tool▁sep｜>"]
 
     /// Used when the GGUF has no `tokenizer.chat_template` and no `--chat-template` is given.
     public static let chatMLTemplate = """
     {% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}
     """
 
-    /// A prompt builder over `template` and `tokenizer`.
-    public init(template: ChatTemplate, tokenizer: Tokenizer) {
+    /// A prompt builder over `template` (parsed from `source`) and `tokenizer`; `source` decides the tool-call format
+    /// and reasoning support (empty: neither).
+    public init(template: ChatTemplate, tokenizer: Tokenizer, source: String = "") {
         self.template = template
         self.tokenizer = tokenizer
         bosText = tokenizer.bosTokenId.map { tokenizer.tokenText($0) }
         eosText = tokenizer.eosTokenId.map { tokenizer.tokenText($0) }
+        toolCallFormat = ToolCallFormat.detect(templateSource: source)
+        rendersTools = source.range(of: #"\btools\b"#, options: .regularExpression) != nil
+        hasReasoning = source.contains("</think>")
+        var ids = Set<Int32>()
+        for m in Self.markup {
+            let t = tokenizer.encode(m, addSpecial: false, parseSpecial: true)
+            if t.count == 1, tokenizer.tokenBytes(t[0]).isEmpty, tokenizer.tokenBytes(t[0], renderSpecial: true) == Array(m.utf8) {
+                ids.insert(t[0])
+            }
+        }
+        markupTokenIds = ids
+        argumentsAsObjects = source.range(of: #"arguments['"]?\]?\s*\|\s*tojson"#, options: .regularExpression) != nil
+    }
+
+    /// True when a request with `tools` can be served: the template renders the tools (or, for DeepSeek templates
+    /// that only render calls, the server describes them in the system message) and its call markup is parsed.
+    public var supportsTools: Bool {
+        switch toolCallFormat {
+        case nil: return false
+        case .deepSeekV3?, .deepSeekV31?: return true
+        case .some: return rendersTools
+        }
+    }
+
+    /// A rendered prompt.
+    public struct Rendered: Sendable {
+        /// The prompt's token ids. `[numPromptTokens]`
+        public var tokens: [Int32]
+        /// The prompt text (what was tokenized).
+        public var text: String
+        /// The text before the prefill ends inside an open `<think>` block (the output, prefill first, starts as
+        /// reasoning).
+        public var endsInsideReasoning: Bool
     }
 
     /// The prompt's token ids. `messages`: a list of message objects (`role`, `content`, …) as the template
     /// expects them; `tools`: the request's tool list or nil. `[numPromptTokens]`
     /// - Throws: `ChatTemplateError` when the template fails on these messages.
     public func tokens(messages: JinjaValue, tools: JinjaValue?) throws(ChatTemplateError) -> [Int32] {
-        let text: String
+        try render(messages: messages, tools: tools).tokens
+    }
+
+    /// Renders and tokenizes a chat.
+    /// - Parameters:
+    ///   - messages: list of message objects as the template expects them.
+    ///   - tools: the request's tool list (`[{"type":"function","function":{…}}]`) or nil. A DeepSeek template that
+    ///     does not render tools gets them described in the first system message (added when there is none), in
+    ///     the call format the model writes (the DeepSeek V3.1 model card's tool prompt).
+    ///   - extra: further template variables (`chat_template_kwargs`).
+    ///   - prefill: text appended after the generation prompt, which the model continues (`continue_final_message`).
+    ///   - thinking: false selects the template's non-thinking mode (`thinking` / `enable_thinking` = false, unless
+    ///     `extra` sets them) and, when the prompt still ends inside an open `<think>` block, closes it
+    ///     (`</think>\n\n` appended); true sets those variables to true; nil leaves the template's default.
+    /// - Throws: `ChatTemplateError` when the template fails on these messages.
+    public func render(messages: JinjaValue, tools: JinjaValue?, extra: [String: JinjaValue] = [:],
+                       prefill: String? = nil, thinking: Bool? = nil) throws(ChatTemplateError) -> Rendered {
+        var vars = extra
+        if let thinking {
+            if vars["thinking"] == nil { vars["thinking"] = .bool(thinking) }
+            if vars["enable_thinking"] == nil { vars["enable_thinking"] = .bool(thinking) }
+        }
+        var messages = argumentsAsObjects ? Self.withObjectArguments(messages) : messages
+        if let tools, !rendersTools, let format = toolCallFormat {
+            messages = Self.withToolSystemPrompt(messages, tools: tools, format: format)
+        }
+        var text: String
         do {
             text = try template.render(messages: messages, tools: tools, addGenerationPrompt: true,
-                                       bosToken: bosText, eosToken: eosText)
+                                       bosToken: bosText, eosToken: eosText, extra: vars)
         } catch let e as ChatTemplateError {
             throw e
         } catch {
             throw ChatTemplateError.runtime(line: 0, message: "\(error)")
         }
-        return tokenizer.encode(text, addSpecial: true, parseSpecial: true)
+        var inside = hasReasoning && Self.endsInsideThink(text)
+        if inside && thinking == false {
+            text += "</think>\n\n"
+            inside = false
+        }
+        if let prefill { text += prefill }
+        return Rendered(tokens: tokenizer.encode(text, addSpecial: true, parseSpecial: true), text: text,
+                        endsInsideReasoning: inside)
+    }
+
+    /// `messages` with every `tool_calls[].function.arguments` string that holds a JSON object replaced by the object.
+    static func withObjectArguments(_ messages: JinjaValue) -> JinjaValue {
+        guard case .array(let list) = messages else { return messages }
+        return .array(list.map { m in
+            guard case .object(var o) = m, case .array(var calls)? = o["tool_calls"] else { return m }
+            for (i, c) in calls.enumerated() {
+                guard case .object(var call) = c, case .object(var fn)? = call["function"],
+                      case .string(let args)? = fn["arguments"],
+                      let parsed = try? JinjaValue.fromJSON(Data(args.utf8)), case .object = parsed else { continue }
+                fn["arguments"] = parsed
+                call["function"] = .object(fn)
+                calls[i] = .object(call)
+            }
+            o["tool_calls"] = .array(calls)
+            return .object(o)
+        })
+    }
+
+    /// The last `<think>` of `text` is not closed.
+    static func endsInsideThink(_ text: String) -> Bool {
+        guard let open = text.range(of: "<think>", options: .backwards) else { return false }
+        guard let close = text.range(of: "</think>", options: .backwards) else { return true }
+        return open.lowerBound > close.lowerBound
+    }
+
+    /// `messages` with the tool descriptions appended to the first system message (or a new one in front).
+    static func withToolSystemPrompt(_ messages: JinjaValue, tools: JinjaValue, format: ToolCallFormat) -> JinjaValue {
+        guard case .array(var list) = messages else { return messages }
+        let prompt = toolSystemPrompt(tools, format: format)
+        if case .object(var first)? = list.first, first["role"] == .string("system"),
+           case .string(let content)? = first["content"] {
+            first["content"] = .string(content + "\n\n" + prompt)
+            list[0] = .object(first)
+        } else {
+            list.insert(.object(["role": "system", "content": .string(prompt)]), at: 0)
+        }
+        return .array(list)
+    }
+
+    /// DeepSeek's tool prompt (model card of DeepSeek-V3.1, "ToolCall"), with the call syntax of `format`.
+    static func toolSystemPrompt(_ tools: JinjaValue, format: ToolCallFormat) -> String {
+        var s = "## Tools\nYou have access to the following tools:\n"
+        if case .array(let list) = tools {
+            for t in list {
+                guard case .object(let o) = t, case .object(let fn)? = o["function"],
+                      case .string(let name)? = fn["name"] else { continue }
+                s += "\n### \(name)\n"
+                if case .string(let d)? = fn["description"] { s += "Description: \(d)\n" }
+                s += "\nParameters: \((fn["parameters"] ?? .object(JinjaObject())).jsonString())\n"
+            }
+        }
+        let call = format == .deepSeekV3
+            ? "<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>tool_call_name\n```json\ntool_call_arguments\n```<｜tool▁call▁end｜>{{additional_tool_calls}}<｜tool▁calls▁end｜>"
+            : "<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>tool_call_name<｜tool▁sep｜>tool_call_arguments<｜tool▁call▁end｜>{{additional_tool_calls}}<｜tool▁calls▁end｜>"
+        s += """
+
+        IMPORTANT: ALWAYS adhere to this exact format for tool use:
+        \(call)
+
+        Where:
+        - `tool_call_name` must be an exact match to one of the available tools
+        - `tool_call_arguments` must be valid JSON that strictly follows the tool's Parameters Schema
+        - For multiple tool calls, chain them directly without separators or spaces
+        """
+        return s
     }
 }

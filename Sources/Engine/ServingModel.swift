@@ -78,7 +78,7 @@ public final class ServingModel: @unchecked Sendable {
             logger.warning("the model has no chat template: using ChatML (<|im_start|>role ... <|im_end|>); pass --chat-template FILE to choose another")
             templateSource = Prompt.chatMLTemplate
         }
-        do { prompt = Prompt(template: try ChatTemplate(source: templateSource), tokenizer: tokenizer) } catch {
+        do { prompt = Prompt(template: try ChatTemplate(source: templateSource), tokenizer: tokenizer, source: templateSource) } catch {
             throw EngineError.template("\(error)")
         }
         let model: LanguageModel

@@ -49,6 +49,9 @@ public struct ChatMessage: Sendable, Equatable {
     public var toolCallId: String?
     /// Reasoning text of an earlier assistant turn (DeepSeek convention).
     public var reasoningContent: String?
+    /// The message object exactly as the client sent it (nil when built in code): chat templates see its keys and
+    /// `null`s as sent.
+    public var json: JSONValue?
 
     /// Memberwise initializer; field meanings, units and defaults as documented on the properties.
     public init(role: ChatRole, content: String?, contentParts: [String]? = nil, name: String? = nil,
@@ -83,6 +86,27 @@ public struct ChatCompletionRequest: Sendable, Equatable {
     public var reasoningEffort: String?
     /// `parallel_tool_calls` as sent (nil when absent; OpenAI's default is true).
     public var parallelToolCalls: Bool?
+    /// `chat_template_kwargs` (vLLM, llama-server): extra chat-template variables, e.g. `{"enable_thinking": false}`;
+    /// `null` values reach the template as `none`. Keys the server sets itself are refused.
+    public var chatTemplateKwargs: [(key: String, value: JSONValue)] = []
+    /// `reasoning_format` (llama-server): `"deepseek"` splits reasoning into `reasoning_content`, `"none"` leaves it
+    /// inline in `content`; nil: the server's `--reasoning-format`.
+    public var reasoningFormat: String?
+    /// `continue_final_message` (vLLM): the last message is an assistant message the model continues (a prefill);
+    /// the reply holds only the continuation.
+    public var continueFinalMessage = false
+
+    /// Template variables the server sets itself, refused in `chat_template_kwargs`.
+    public static let reservedTemplateVariables: Set<String> = [
+        "messages", "tools", "documents", "add_generation_prompt", "bos_token", "eos_token"]
+
+    public static func == (a: ChatCompletionRequest, b: ChatCompletionRequest) -> Bool {
+        a.model == b.model && a.messages == b.messages && a.sampling == b.sampling && a.tools == b.tools
+            && a.toolChoice == b.toolChoice && a.responseFormat == b.responseFormat
+            && a.reasoningEffort == b.reasoningEffort && a.parallelToolCalls == b.parallelToolCalls
+            && a.chatTemplateKwargs.elementsEqual(b.chatTemplateKwargs) { $0.key == $1.key && $0.value == $1.value }
+            && a.reasoningFormat == b.reasoningFormat && a.continueFinalMessage == b.continueFinalMessage
+    }
 
     /// Memberwise initializer; field meanings, units and defaults as documented on the properties.
     public init(model: String? = nil, messages: [ChatMessage], sampling: SamplingParameters = SamplingParameters(),
@@ -195,6 +219,31 @@ public struct ChatCompletionRequest: Sendable, Equatable {
             }
             req.reasoningEffort = effort
         }
+        if let kwargs = try f.object("chat_template_kwargs") {
+            guard case .object(let pairs) = kwargs else { return req }
+            for (k, _) in pairs where reservedTemplateVariables.contains(k) {
+                throw APIError.invalidRequest("'chat_template_kwargs.\(k)' is set by the server and cannot be overridden",
+                                              param: "chat_template_kwargs")
+            }
+            req.chatTemplateKwargs = pairs
+        }
+        if let format = try f.string("reasoning_format") {
+            guard ["deepseek", "none"].contains(format) else {
+                throw APIError.invalidRequest("'reasoning_format' must be 'deepseek' or 'none'", param: "reasoning_format")
+            }
+            req.reasoningFormat = format
+        }
+        if try f.bool("continue_final_message") == true {
+            guard let last = messages.last, last.role == .assistant, last.content != nil, last.toolCalls.isEmpty else {
+                throw APIError.invalidRequest("'continue_final_message' needs a last message from the assistant with text content",
+                                              param: "continue_final_message")
+            }
+            if try f.bool("add_generation_prompt") == true {
+                throw APIError.invalidRequest("'continue_final_message' and 'add_generation_prompt' cannot both be true",
+                                              param: "continue_final_message")
+            }
+            req.continueFinalMessage = true
+        }
         return req
     }
 
@@ -212,6 +261,7 @@ public struct ChatCompletionRequest: Sendable, Equatable {
                                           param: p + ".role")
         }
         var msg = ChatMessage(role: role, content: nil)
+        msg.json = item
         switch f.raw("content") {
         case nil:
             guard role == .assistant else {

@@ -37,10 +37,13 @@ extension SputnikServer {
     }
 
     /// `gen.n` choices gathered into one `chat.completion`; `usage` counts the prompt once and every choice's tokens.
+    /// Reasoning goes to `reasoning_content`, parsed tool calls to `tool_calls` (then `content` is the text before
+    /// them, or null) with `finish_reason` `tool_calls`.
     private func wholeCompletion(_ res: HTTPResponder, _ gen: GenerationRequest, id: String, created: Int) {
         let collected = Collected(n: gen.n)
         let modelId = self.modelId
         let exchange = self.exchange(res)
+        let format = gen.parsing.toolCalls
         do {
             let wantsLogprobs = gen.logprobs != nil
             let handle = try engine.submit(gen) { [weak self] k, event in
@@ -49,6 +52,16 @@ extension SputnikServer {
                     exchange?.tokenArrived()
                     collected.texts[k] += t
                     if wantsLogprobs, let self { collected.logprobs[k] += self.chatLogprobs(logprobs) }
+                case .reasoning(let t, _, let logprobs):
+                    exchange?.tokenArrived()
+                    collected.reasoning[k] += t
+                    if wantsLogprobs, let self { collected.logprobs[k] += self.chatLogprobs(logprobs) }
+                case .toolCallBegin(_, let name):
+                    var rng = SystemRandomNumberGenerator()
+                    let callId = format?.makeCallId(using: &rng) ?? "call_" + Self.randomId()
+                    collected.calls[k].append(ToolCall(id: callId, name: name, arguments: ""))
+                case .toolCallArguments(let i, let a):
+                    if collected.calls[k].indices.contains(i) { collected.calls[k][i].arguments += a }
                 case .finished(let reason, let usage):
                     // Aborted: the client left (the answer is dropped) or the server stopped (it gets a 503), once.
                     guard reason != .abort, !collected.aborted else {
@@ -56,13 +69,16 @@ extension SputnikServer {
                         collected.aborted = true
                         return
                     }
-                    collected.finish(k, Self.apiReason(reason), usage)
+                    collected.finish(k, Self.apiReason(reason, toolCalls: collected.calls[k].count), usage)
                     guard collected.remaining == 0 else { return }
                     exchange?.usage(prompt: collected.usage.promptTokens, completion: collected.usage.completionTokens)
                     let choices = (0..<collected.texts.count).map { i in
-                        ChatCompletionResponse.Choice(index: i, content: collected.texts[i],
-                                                      logprobs: wantsLogprobs ? collected.logprobs[i] : nil,
-                                                      finishReason: collected.reasons[i]!)
+                        let calls = collected.calls[i]
+                        return ChatCompletionResponse.Choice(
+                            index: i, content: calls.isEmpty || !collected.texts[i].isEmpty ? collected.texts[i] : nil,
+                            reasoningContent: collected.reasoning[i].isEmpty ? nil : collected.reasoning[i],
+                            toolCalls: calls, logprobs: wantsLogprobs ? collected.logprobs[i] : nil,
+                            finishReason: collected.reasons[i]!)
                     }
                     let body = ChatCompletionResponse(id: id, created: created, model: modelId, choices: choices,
                                                       usage: collected.usage)
@@ -75,13 +91,14 @@ extension SputnikServer {
         }
     }
 
-    /// `gen.n` choices streamed as chunks carrying their `index`; the usage chunk (when asked) and `[DONE]` follow
-    /// the last choice's end.
+    /// The same, streamed: role chunks, then content / `reasoning_content` / `tool_calls` deltas per choice (`index`),
+    /// a finish chunk per choice, the usage chunk when asked, `[DONE]`.
     private func streamCompletion(_ res: HTTPResponder, _ gen: GenerationRequest, id: String, created: Int,
                                   includeUsage: Bool) {
         let sse = SSEWriter(responder: res)
         let modelId = self.modelId
         let exchange = self.exchange(res)
+        let format = gen.parsing.toolCalls
         @Sendable func chunk(_ choice: ChatCompletionChunk.Choice) -> String {
             ChatCompletionChunk(id: id, created: created, model: modelId, choices: [choice],
                                 includeUsageField: includeUsage).serialized()
@@ -98,6 +115,20 @@ extension SputnikServer {
                     exchange?.tokenArrived()
                     let entries = wantsLogprobs ? self?.chatLogprobs(logprobs) : nil
                     if !t.isEmpty || !(entries ?? []).isEmpty { sse.send(data: chunk(.init(index: k, content: t, logprobs: entries))) }
+                case .reasoning(let t, _, let logprobs):
+                    exchange?.tokenArrived()
+                    let entries = wantsLogprobs ? self?.chatLogprobs(logprobs) : nil
+                    if !t.isEmpty || !(entries ?? []).isEmpty {
+                        sse.send(data: chunk(.init(index: k, reasoningContent: t, logprobs: entries)))
+                    }
+                case .toolCallBegin(let i, let name):
+                    var rng = SystemRandomNumberGenerator()
+                    let callId = format?.makeCallId(using: &rng) ?? "call_" + Self.randomId()
+                    collected.calls[k].append(ToolCall(id: callId, name: name, arguments: ""))
+                    sse.send(data: chunk(.init(index: k, toolCalls: [ToolCallDelta(index: i, id: callId, type: "function",
+                                                                                   name: name, arguments: "")])))
+                case .toolCallArguments(let i, let a):
+                    sse.send(data: chunk(.init(index: k, toolCalls: [ToolCallDelta(index: i, arguments: a)])))
                 case .finished(let reason, let usage):
                     guard reason != .abort else {
                         // The client left (nothing reaches it) or the server stopped: end with one error event.
@@ -110,8 +141,9 @@ extension SputnikServer {
                         return
                     }
                     guard !collected.aborted else { return }
-                    sse.send(data: chunk(.init(index: k, finishReason: Self.apiReason(reason))))
-                    collected.finish(k, Self.apiReason(reason), usage)
+                    let why = Self.apiReason(reason, toolCalls: collected.calls[k].count)
+                    sse.send(data: chunk(.init(index: k, finishReason: why)))
+                    collected.finish(k, why, usage)
                     guard collected.remaining == 0 else { return }
                     exchange?.usage(prompt: collected.usage.promptTokens, completion: collected.usage.completionTokens)
                     defer { self?.endExchange(res) }
@@ -136,9 +168,11 @@ extension SputnikServer {
     }
 }
 
-/// Text, log-probabilities and ends of a request's choices; touched only on the engine thread.
+/// Output gathered for a response, per choice; touched only on the engine thread.
 private final class Collected: @unchecked Sendable {
     var texts: [String]
+    var reasoning: [String]
+    var calls: [[ToolCall]]
     var logprobs: [[TokenLogprob]]
     var reasons: [OpenAIAPI.FinishReason?]
     var remaining: Int
@@ -148,6 +182,8 @@ private final class Collected: @unchecked Sendable {
 
     init(n: Int) {
         texts = Array(repeating: "", count: n)
+        reasoning = Array(repeating: "", count: n)
+        calls = Array(repeating: [], count: n)
         logprobs = Array(repeating: [], count: n)
         reasons = Array(repeating: nil, count: n)
         remaining = n

@@ -253,6 +253,8 @@ private final class CompletionRun: @unchecked Sendable {
                 logprobs[i].topLogprobs += piece.topLogprobs
                 logprobs[i].textOffset += piece.textOffset
             }
+        case .reasoning, .toolCallBegin, .toolCallArguments:
+            break   // completions never ask for output parsing (`GenerationRequest.parsing` stays plain text)
         case .finished(let reason, let u):
             guard reason != .abort else {
                 // The client left (nothing reaches it) or the server stopped: one error event, or a 503.

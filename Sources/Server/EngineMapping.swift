@@ -15,7 +15,7 @@ extension SputnikServer {
     func generationRequest(_ r: ChatCompletionRequest) throws(APIError) -> GenerationRequest {
         var gen = try generationRequest(r.sampling)
         gen.grammar = try Self.responseGrammar(r.responseFormat)
-        gen.promptTokens = try promptTokens(for: r)
+        (gen.promptTokens, gen.parsing) = try renderPrompt(for: r)
         return gen
     }
 
@@ -71,31 +71,100 @@ extension SputnikServer {
     /// Renders the chat template over the messages and tokenizes the result.
     /// - Throws: `APIError` (400, param `messages`) when the template fails on these messages.
     func promptTokens(for request: ChatCompletionRequest) throws(APIError) -> [Int32] {
-        let messages = JinjaValue.array(request.messages.map(Self.templateMessage))
+        try renderPrompt(for: request).tokens
+    }
+
+    /// The prompt of a chat request and how its output is parsed:
+    /// - `tools` are offered to the template unless `tool_choice` is `"none"`; then tool calls are parsed in the
+    ///   template's markup (`parallel_tool_calls: false` → at most one). `tool_choice` `"required"` or a named
+    ///   function needs grammar-constrained decoding, which this server does not have yet: 400 naming `tool_choice`.
+    /// - `reasoning_effort: "none"` or `chat_template_kwargs` `thinking`/`enable_thinking` false select the
+    ///   template's non-thinking mode (or close the think block at once); another effort turns thinking on and is
+    ///   passed to the template as `reasoning_effort`.
+    /// - `continue_final_message`: the history without its last (assistant) message is rendered with the generation
+    ///   prompt, and that message's text is appended for the model to continue (it also primes the parsers). `<think>` blocks are split off unless the reasoning format
+    ///   (request `reasoning_format`, else `--reasoning-format`) is `none`.
+    /// - Throws: `APIError` 400 naming `tool_choice`, `tools` (the template cannot render tools or its call markup is
+    ///   not parsed), `reasoning_effort` (a thinking effort on a template without reasoning), or `messages` (the
+    ///   template failed).
+    func renderPrompt(for r: ChatCompletionRequest) throws(APIError) -> (tokens: [Int32], parsing: OutputParsing) {
+        let prompt = serving.prompt
+        var offerTools = r.tools != nil
+        switch r.toolChoice {
+        case .string("none")?: offerTools = false
+        case .string("required")?, .object?:
+            throw APIError.invalidRequest(
+                "'tool_choice' \(r.toolChoice == .string("required") ? "'required'" : "naming a function") needs grammar-constrained decoding, which this server does not support yet; use 'auto' or 'none'",
+                param: "tool_choice")
+        default: break
+        }
+        if offerTools && !prompt.supportsTools {
+            throw APIError.invalidRequest(
+                "This model's chat template cannot render tools (it has no tool-call format this server parses: Hermes/Qwen <tool_call>, Llama 3 JSON, Mistral [TOOL_CALLS], DeepSeek V3/R1/V3.1); pass --chat-template with one that does",
+                param: "tools")
+        }
+        var extra: [String: JinjaValue] = [:]
+        for (k, v) in r.chatTemplateKwargs { extra[k] = JinjaValue(json: v) }
+        var thinking: Bool?
+        if let effort = r.reasoningEffort {
+            if effort == "none" {
+                thinking = false
+            } else {
+                guard prompt.hasReasoning else {
+                    throw APIError.invalidRequest(
+                        "'reasoning_effort' '\(effort)' needs a model that reasons; this model's chat template has no <think> blocks",
+                        param: "reasoning_effort")
+                }
+                thinking = true
+                if extra["reasoning_effort"] == nil { extra["reasoning_effort"] = .string(effort) }
+            }
+        }
+        if extra["thinking"] == .bool(false) || extra["enable_thinking"] == .bool(false) { thinking = false }
+        var history = r.messages
+        var prefill: String?
+        if r.continueFinalMessage { prefill = history.removeLast().content }
+        let messages = JinjaValue.array(history.map(Self.templateMessage))
+        let rendered: Prompt.Rendered
         do {
-            return try serving.prompt.tokens(messages: messages, tools: request.tools.map(JinjaValue.init(json:)))
+            rendered = try prompt.render(messages: messages, tools: offerTools ? r.tools.map(JinjaValue.init(json:)) : nil,
+                                         extra: extra, prefill: prefill, thinking: thinking)
         } catch {
             throw APIError.invalidRequest("The chat template failed on these messages: \(error)", param: "messages")
         }
+        var parsing = OutputParsing()
+        if prompt.hasReasoning && (r.reasoningFormat ?? options.reasoningFormat) == "deepseek" {
+            parsing.reasoning = rendered.endsInsideReasoning ? .startsInside : .startsOutside
+        }
+        if offerTools {
+            parsing.toolCalls = prompt.toolCallFormat
+            if r.parallelToolCalls == false { parsing.maxToolCalls = 1 }
+        }
+        parsing.markupTokens = prompt.markupTokenIds
+        if parsing.reasoning != nil || parsing.toolCalls != nil { parsing.prefix = prefill ?? "" }
+        return (rendered.tokens, parsing)
     }
 
-    /// One message as chat templates expect it: text parts joined into a string, absent fields left out.
+    /// One message as chat templates expect it: the object as the client sent it (every key, `null` as `none`), with
+    /// array-of-parts content replaced by its joined text. A message built in code (no `json`) maps its fields, and
+    /// nil content becomes `none`.
     static func templateMessage(_ m: ChatMessage) -> JinjaValue {
-        var fields: [(String, JinjaValue)] = [("role", .string(m.role.rawValue))]
-        if let c = m.content { fields.append(("content", .string(c))) }
-        if let n = m.name { fields.append(("name", .string(n))) }
-        if let r = m.reasoningContent {
-            fields.append(("reasoning_content", .string(r)))
-            fields.append(("thinking", .string(r)))
+        if case .object(var o)? = m.json.map(JinjaValue.init(json:)) {
+            if m.contentParts != nil, let c = m.content { o["content"] = .string(c) }
+            return .object(o)
         }
+        var fields: [(String, JinjaValue)] = [("role", .string(m.role.rawValue))]
+        fields.append(("content", m.content.map(JinjaValue.string) ?? .null))
+        if let n = m.name { fields.append(("name", .string(n))) }
+        if let r = m.reasoningContent { fields.append(("reasoning_content", .string(r))) }
         if !m.toolCalls.isEmpty { fields.append(("tool_calls", JinjaValue(json: .array(m.toolCalls.map(\.json))))) }
         if let id = m.toolCallId { fields.append(("tool_call_id", .string(id))) }
         return .object(JinjaObject(fields))
     }
 
-    /// OpenAI's `finish_reason` for an engine finish.
-    static func apiReason(_ r: Scheduling.FinishReason) -> OpenAIAPI.FinishReason {
-        r == .length ? .length : .stop
+    /// OpenAI's `finish_reason` for an engine finish: a reply that made tool calls and ended normally is
+    /// `tool_calls`; one cut by the token limit is `length` (a call it cut off was dropped).
+    static func apiReason(_ r: Scheduling.FinishReason, toolCalls: Int = 0) -> OpenAIAPI.FinishReason {
+        r == .length ? .length : toolCalls > 0 ? .toolCalls : .stop
     }
 
     /// The API error for a refused submission.

@@ -14,6 +14,7 @@ public struct OptionLayers {
         "block-size", "kv-cache-type", "max-queued-requests", "scheduling-policy", "api-key", "chat-template",
         "log-level", "log-format", "kv-cache-memory", "enable-prefix-caching", "repack", "allowed-origins",
         "metrics-no-auth", "ssl-keyfile", "ssl-certfile", "shutdown-timeout", "max-connections", "timeout", "max-n",
+        "reasoning-format",
     ]
 
     /// `SPUTNIK_` + the name in upper case with `-` as `_`: `max-num-seqs` → `SPUTNIK_MAX_NUM_SEQS`.

@@ -34,6 +34,9 @@ public struct ServerOptions: Sendable {
     /// `--scheduling-policy` (vLLM's flag): "fcfs" (default: a request's `priority` must be 0 or absent) or
     /// "priority" (requests are served by `priority`, lower first, in -100...100, then by arrival).
     public var schedulingPolicy = "fcfs"
+    /// `--reasoning-format` (llama-server's flag): "deepseek" (default: `<think>…</think>` goes to
+    /// `reasoning_content`) or "none" (left inline in `content`); a request's `reasoning_format` overrides it.
+    public var reasoningFormat = "deepseek"
     /// `--timeout` (llama-server's): seconds an idle keep-alive connection is kept open, and seconds a client may
     /// take none of its pending response bytes before it is dropped (its request aborted, its KV blocks freed).
     public var idleTimeout = 60.0
@@ -72,6 +75,7 @@ public struct ServerOptions: Sendable {
         try check([1, 2, 4, 8, 16, 32, 64, 128].contains(blockSize), "block-size", "must be a power of two up to 128")
         try check(["f16", "f32"].contains(kvCacheType), "kv-cache-type", "must be f16 or f32")
         try check(["fcfs", "priority"].contains(schedulingPolicy), "scheduling-policy", "must be fcfs or priority")
+        try check(["deepseek", "none"].contains(reasoningFormat), "reasoning-format", "must be deepseek or none")
         try check(maxQueuedRequests >= 0, "max-queued-requests", "must be at least 0")
         try check((sslKeyFile == nil) == (sslCertFile == nil), "ssl-keyfile", "and --ssl-certfile must be given together")
         try check(shutdownTimeout >= 0, "shutdown-timeout", "must be at least 0 seconds")

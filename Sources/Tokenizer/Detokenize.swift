@@ -90,8 +90,10 @@ public struct StreamingDetokenizer: Sendable {
 
     /// Appends one token; returns the newly completed text (may be "" while a UTF-8 character is incomplete).
     /// Pieces are `tokenBytes(id)` (llama.cpp `token_to_piece`, no clean-up), what a streaming server emits.
-    public mutating func append(_ id: Int32) -> String {
-        pending.append(contentsOf: tokenizer.tokenBytes(id, renderSpecial: renderSpecial))
+    /// `renderSpecial` overrides the detokenizer's setting for this token (e.g. a control token that is markup an
+    /// output parser reads, like Qwen's `<tool_call>`).
+    public mutating func append(_ id: Int32, renderSpecial: Bool? = nil) -> String {
+        pending.append(contentsOf: tokenizer.tokenBytes(id, renderSpecial: renderSpecial ?? self.renderSpecial))
         var i = 0
         var out: [UInt8] = []
         while i < pending.count {

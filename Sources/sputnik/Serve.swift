@@ -46,6 +46,9 @@ struct Serve: ParsableCommand {
     var apiKey: String?
     @Option(name: .customLong("chat-template"), help: "Jinja chat template file overriding the GGUF's.")
     var chatTemplate: String?
+    @Option(name: .customLong("reasoning-format"),
+            help: "deepseek (default: <think> blocks go to reasoning_content) or none (left inline in content).")
+    var reasoningFormat: String?
     @Option(name: .customLong("log-level"), help: "trace, debug, info (default), warning, error.")
     var logLevel: String?
     @Option(name: .customLong("kv-cache-memory"), help: "KV cache pool size in bytes (default: ctx-size × max-num-seqs tokens).")
@@ -101,6 +104,7 @@ struct Serve: ParsableCommand {
         o.schedulingPolicy = schedulingPolicy ?? layers.string("scheduling-policy") ?? o.schedulingPolicy
         o.apiKey = apiKey ?? layers.string("api-key")
         o.chatTemplatePath = chatTemplate ?? layers.string("chat-template")
+        o.reasoningFormat = reasoningFormat ?? layers.string("reasoning-format") ?? o.reasoningFormat
         o.kvCacheMemory = try kvCacheMemory ?? layers.int("kv-cache-memory")
         o.enablePrefixCaching = try enablePrefixCaching ?? layers.bool("enable-prefix-caching") ?? true
         o.repackWeights = try repack ?? layers.bool("repack") ?? true

@@ -109,8 +109,9 @@ final class ChatTemplateUnitTests: XCTestCase {
 
     func testMessageNormalisation() throws {
         let msgs: JinjaValue = [["role": "assistant", "content": nil, "reasoning_content": "r"], ["role": "user", "thinking": "t"]]
-        let src = "{% for m in messages %}{{ m.content is defined }}{{ m.thinking }}{{ m.reasoning_content }};{% endfor %}"
-        XCTAssertEqual(try render(src, messages: msgs), "Falserr;Falsett;")
+        let src = "{% for m in messages %}{{ m.content is defined }}{{ m.content is none }}{{ m.thinking }}{{ m.reasoning_content }};{% endfor %}"
+        // JSON null is `none` (defined), as json.loads hands it to jinja2; an absent key stays undefined.
+        XCTAssertEqual(try render(src, messages: msgs), "TrueTruerr;FalseFalsett;")
     }
 
     func testStandardVariables() throws {

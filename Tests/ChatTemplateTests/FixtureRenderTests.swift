@@ -32,7 +32,7 @@ final class FixtureRenderTests: XCTestCase {
     /// blocks, dict tool content, unicode escapes) rendered by make_extra_renders.py with jinja2 3.1.6.
     func testExtraRenders() throws {
         try runRenders("templates/extra_renders.jsonl", conversations: "templates/extra_conversations.json",
-                       expectedTotal: 420)
+                       expectedTotal: 532)
     }
 
     func runRenders(_ rendersFile: String, conversations: String, expectedTotal: Int) throws {

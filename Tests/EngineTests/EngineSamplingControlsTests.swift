@@ -44,6 +44,8 @@ final class EngineSamplingControlsTests: XCTestCase {
             case .finished(let reason, _):
                 c.reason = reason
                 done.signal()
+            case .reasoning, .toolCallBegin, .toolCallArguments:
+                XCTFail("no output parsing was asked for: \(event)")
             }
         }
         XCTAssertEqual(done.wait(timeout: .now() + 120), .success)
@@ -137,6 +139,8 @@ final class EngineChoicesTests: XCTestCase {
             case .finished(let reason, _):
                 c.reasons[k] = reason
                 group.leave()
+            case .reasoning, .toolCallBegin, .toolCallArguments:
+                XCTFail("no output parsing was asked for: \(event)")
             }
         }
         XCTAssertEqual(group.wait(timeout: .now() + 120), .success)

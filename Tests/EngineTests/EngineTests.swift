@@ -35,6 +35,7 @@ final class EngineTests: XCTestCase {
                 case .finished(let reason, let usage):
                     results.finish(i, reason, usage)
                     group.leave()
+                default: break  // no output parsing here
                 }
             }
         }
@@ -109,6 +110,7 @@ final class EngineTests: XCTestCase {
             case .finished(let reason, _):
                 XCTAssertEqual(reason, .abort)
                 finished.fulfill()
+            default: break
             }
         }
         box.handle = h
@@ -191,6 +193,7 @@ final class EngineTests: XCTestCase {
             switch e {
             case .text(_, let ids, _): results.add(0, ids)
             case .finished(let reason, let u): results.finish(0, reason, u); done.signal()
+            default: break
             }
         }
         XCTAssertEqual(done.wait(timeout: .now() + 60), .success)

@@ -65,6 +65,7 @@ final class PromptAndGenerationTests: XCTestCase {
                 switch e {
                 case .text(_, let ids, _): got.append(ids)
                 case .finished: done.fulfill()
+                default: break
                 }
             }
             wait(for: [done], timeout: 300)

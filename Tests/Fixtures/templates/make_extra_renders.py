@@ -1,6 +1,6 @@
 """Generates extra_renders.jsonl: the 14 fixture templates × extra_conversations.json × add_generation_prompt,
 rendered by jinja2 3.1.6 set up like transformers 5 `render_jinja_template` (see JINJA_CASES.md): messages
-normalised (None-valued keys dropped, reasoning_content <-> thinking mirrored), ImmutableSandboxedEnvironment with
+normalised (reasoning_content <-> thinking mirrored; None values kept: JSON null reaches the template as none), ImmutableSandboxedEnvironment with
 trim_blocks/lstrip_blocks/loopcontrols, tojson = json.dumps(ensure_ascii=False), raise_exception, strftime_now
 pinned to 2025-01-15T10:30:00, variables messages/tools/documents=None/add_generation_prompt/bos/eos (+ `extra`).
 Run: python3 make_extra_renders.py > extra_renders.jsonl"""
@@ -29,7 +29,7 @@ for name, meta in manifest["templates"].items():
     for conv in convs:
         msgs = []
         for m in conv["messages"]:
-            m = {k: v for k, v in m.items() if v is not None}
+            m = dict(m)
             if "reasoning_content" in m and "thinking" not in m:
                 m["thinking"] = m["reasoning_content"]
             elif "thinking" in m and "reasoning_content" not in m:

@@ -1,0 +1,367 @@
+import ChatTemplate
+import Foundation
+
+/// Finds tool calls in streamed model text, in one of the `ToolCallFormat` markups (vLLM's tool parsers, llama.cpp's
+/// `common/chat.cpp`, written as one streaming state machine).
+///
+/// Text outside calls is content. Markup is held back while it may still be the start of a tag (tags split across
+/// tokens), and a call's body is buffered until it is complete; then the call is emitted as `toolCallBegin` (index,
+/// name) followed by `toolCallArguments` (the arguments as JSON text, Python `json.dumps` spacing as vLLM returns
+/// them). Nothing of the markup reaches content, unless a block turns out not to hold a parsable call: then its text
+/// is given back as content. A value type returning what to emit; unit-tested without a model.
+public struct ToolCallParser: Sendable {
+    private enum State: Sendable, Equatable {
+        /// Ordinary content; looking for the opening tag.
+        case text
+        /// Inside a call block, buffering.
+        case call
+        /// Llama 3 JSON: nothing decided yet (leading whitespace, or a prefix of `<|python_tag|>`).
+        case llamaStart
+        /// The allowed number of calls was reached: later text is dropped (the engine ends the request).
+        case done
+    }
+
+    /// The markup parsed.
+    public let format: ToolCallFormat
+    private let maxCalls: Int
+    private var state: State
+    private var buf: [Unicode.Scalar] = []
+    /// Opening tag of the current block (given back with the body if it holds no call).
+    private var opened: [Unicode.Scalar] = []
+    private var skipSpace = false
+    /// Calls emitted so far.
+    public private(set) var callCount = 0
+
+    private static func s(_ t: String) -> [Unicode.Scalar] { Array(t.unicodeScalars) }
+    private static let hermesOpen = s("<tool_call>"), hermesClose = s("</tool_call>")
+    private static let mistralOpen = s("[TOOL_CALLS]"), mistralArgs = s("[ARGS]"), mistralCallId = s("[CALL_ID]")
+    private static let dsCallsBegin = s("<｜tool▁calls▁begin｜>"), dsCallsEnd = s("<｜tool▁calls▁end｜>")
+    private static let dsCallBegin = s("<｜tool▁call▁begin｜>"), dsCallEnd = s("<｜tool▁call▁end｜>")
+    private static let dsSep = s("<｜tool▁sep｜>")
+    private static let pythonTag = s("<|python_tag|>")
+
+    /// - Parameters:
+    ///   - format: the markup to look for.
+    ///   - maxCalls: most calls to emit (`parallel_tool_calls: false` → 1); nil: no limit. After the last one the
+    ///     parser is `isDone`.
+    public init(format: ToolCallFormat, maxCalls: Int? = nil) {
+        self.format = format
+        self.maxCalls = maxCalls ?? Int.max
+        state = format == .llama3JSON ? .llamaStart : .text
+    }
+
+    /// True once `maxCalls` calls were emitted: generation should end.
+    public var isDone: Bool { state == .done }
+
+    /// True while a call block is open (a cut here leaves an incomplete call).
+    public var isInsideCall: Bool { state == .call }
+
+    /// The opening tags this format starts a block with.
+    private var openTags: [[Unicode.Scalar]] {
+        switch format {
+        case .hermes: return [Self.hermesOpen]
+        case .mistral: return [Self.mistralOpen]
+        case .deepSeekV3, .deepSeekV31: return [Self.dsCallsBegin, Self.dsCallBegin]
+        case .llama3JSON: return []
+        }
+    }
+
+    /// Feeds newly generated content text; returns what can be emitted now, in order.
+    public mutating func append(_ text: String) -> [GenerationDelta] {
+        if state == .done { return [] }
+        buf.append(contentsOf: text.unicodeScalars)
+        var out: [GenerationDelta] = []
+        while step(&out) {}
+        return out
+    }
+
+    /// The end of generation. `truncated`: cut by the token limit — an unfinished call is dropped (the finish reason
+    /// says the reply is incomplete); otherwise an unfinished block is parsed as far as it goes, or given back as text.
+    public mutating func finish(truncated: Bool) -> [GenerationDelta] {
+        defer { buf.removeAll() }
+        var out: [GenerationDelta] = []
+        switch state {
+        case .done: return []
+        case .text, .llamaStart:
+            emitContent(buf[...], into: &out)
+        case .call:
+            if truncated { return [] }
+            let before = callCount
+            // The model ended without the closing tag: the outermost braces hold the call, if anything does.
+            let text = ReasoningParser.string(buf)
+            switch format {
+            case .hermes: if let json = Self.outermostObject(text) { emitCall(json: json.unicodeScalars, into: &out) }
+            case .mistral, .llama3JSON: emitJSONCalls(buf[...], into: &out)
+            case .deepSeekV3, .deepSeekV31:
+                let lead = buf.prefix { $0.properties.isWhitespace }.count
+                if buf[lead...].starts(with: Self.dsCallBegin),
+                   let (name, args) = parseDeepSeekCall(Array(buf[(lead + Self.dsCallBegin.count)...])) {
+                    emit(name: name, arguments: args, into: &out)
+                }
+            }
+            if callCount == before { emitContent(opened + buf, into: &out) }
+        }
+        return out
+    }
+
+    /// One parsing step; false when more text is needed.
+    private mutating func step(_ out: inout [GenerationDelta]) -> Bool {
+        switch state {
+        case .done: buf.removeAll(); return false
+        case .llamaStart:
+            let lead = buf.prefix { $0.properties.isWhitespace }.count
+            let rest = buf[lead...]
+            if rest.starts(with: Self.pythonTag) {
+                opened = Array(buf[..<(lead + Self.pythonTag.count)])
+                buf.removeFirst(lead + Self.pythonTag.count)
+                state = .call
+                return true
+            }
+            if rest.first == "{" {
+                opened = []
+                state = .call
+                return true
+            }
+            if rest.count < Self.pythonTag.count && Self.pythonTag.starts(with: rest) { return false }
+            state = .text  // plain content: a Llama reply holds a call only when it starts with one
+            return true
+        case .text:
+            if format == .llama3JSON {
+                emitContent(buf[...], into: &out)
+                buf.removeAll()
+                return false
+            }
+            var first: (at: Int, tag: [Unicode.Scalar])?
+            for tag in openTags {
+                if let at = ReasoningParser.find(tag, in: buf), at < (first?.at ?? Int.max) { first = (at, tag) }
+            }
+            if let (at, tag) = first {
+                emitContent(buf[..<at], into: &out)
+                // A DeepSeek call without the outer `calls▁begin` keeps its tag: the block parser reads it.
+                let keep = tag == Self.dsCallBegin
+                opened = keep ? [] : tag
+                buf.removeFirst(keep ? at : at + tag.count)
+                state = .call
+                return true
+            }
+            let hold = openTags.map { ReasoningParser.heldSuffix(buf, $0) }.max() ?? 0
+            emitContent(buf[..<(buf.count - hold)], into: &out)
+            buf.removeFirst(buf.count - hold)
+            return false
+        case .call:
+            switch format {
+            case .hermes: return hermesStep(&out)
+            case .mistral: return mistralStep(&out)
+            case .llama3JSON: return llamaStep(&out)
+            case .deepSeekV3, .deepSeekV31: return deepSeekStep(&out)
+            }
+        }
+    }
+
+    private mutating func hermesStep(_ out: inout [GenerationDelta]) -> Bool {
+        guard let end = ReasoningParser.find(Self.hermesClose, in: buf) else { return false }
+        let before = callCount
+        emitCall(json: buf[..<end], into: &out)
+        if callCount == before { emitContent(opened + buf[..<end] + Self.hermesClose, into: &out) }
+        buf.removeFirst(end + Self.hermesClose.count)
+        afterBlock()
+        return true
+    }
+
+    private mutating func mistralStep(_ out: inout [GenerationDelta]) -> Bool {
+        let lead = buf.prefix { $0.properties.isWhitespace }.count
+        guard lead < buf.count else { return false }
+        if buf[lead] == "[" || buf[lead] == "{" {
+            guard let end = Self.jsonEnd(buf, from: lead) else { return false }
+            let before = callCount
+            emitJSONCalls(buf[lead..<end], into: &out)
+            if callCount == before { emitContent(opened + buf[..<end], into: &out) }
+            buf.removeFirst(end)
+            afterBlock()
+            return true
+        }
+        // name[ARGS]{…} or name[CALL_ID]id[ARGS]{…}
+        guard let argsAt = ReasoningParser.find(Self.mistralArgs, in: buf) else { return false }
+        let objStart = argsAt + Self.mistralArgs.count
+        let lead2 = buf[objStart...].prefix { $0.properties.isWhitespace }.count
+        guard objStart + lead2 < buf.count else { return false }
+        let end = buf[objStart + lead2] == "{" ? Self.jsonEnd(buf, from: objStart + lead2) : nil
+        if end == nil && buf[objStart + lead2] == "{" { return false }
+        var nameEnd = argsAt
+        if let idAt = ReasoningParser.find(Self.mistralCallId, in: Array(buf[..<argsAt])) { nameEnd = idAt }
+        let name = ReasoningParser.string(buf[..<nameEnd]).trimmingCharacters(in: .whitespacesAndNewlines)
+        let consumed = end ?? objStart
+        if let end, !name.isEmpty, let args = Self.argumentsText(ReasoningParser.string(buf[(objStart + lead2)..<end])) {
+            emit(name: name, arguments: args, into: &out)
+        } else {
+            emitContent(opened + buf[..<consumed], into: &out)
+        }
+        buf.removeFirst(consumed)
+        afterBlock()
+        return true
+    }
+
+    private mutating func llamaStep(_ out: inout [GenerationDelta]) -> Bool {
+        let lead = buf.prefix { $0.properties.isWhitespace || $0 == ";" }.count
+        guard lead < buf.count else { return false }
+        guard buf[lead] == "{" else {
+            // Text after the calls: content, and no more calls are looked for.
+            buf.removeFirst(lead)
+            state = .text
+            return true
+        }
+        guard let end = Self.jsonEnd(buf, from: lead) else { return false }
+        let before = callCount
+        emitCall(json: buf[lead..<end], into: &out)
+        if callCount == before {
+            emitContent(opened + buf, into: &out)
+            buf.removeAll()
+            state = .text
+            return false
+        }
+        opened = []
+        buf.removeFirst(end)
+        if callCount >= maxCalls { state = .done }
+        return true
+    }
+
+    private mutating func deepSeekStep(_ out: inout [GenerationDelta]) -> Bool {
+        let lead = buf.prefix { $0.properties.isWhitespace }.count
+        let rest = Array(buf[lead...])
+        if rest.starts(with: Self.dsCallsEnd) {
+            buf.removeFirst(lead + Self.dsCallsEnd.count)
+            afterBlock()
+            return true
+        }
+        if rest.starts(with: Self.dsCallBegin) {
+            guard let end = ReasoningParser.find(Self.dsCallEnd, in: rest) else { return false }
+            let body = Array(rest[Self.dsCallBegin.count..<end])
+            if let (name, args) = parseDeepSeekCall(body) {
+                emit(name: name, arguments: args, into: &out)
+            } else {
+                emitContent(Self.dsCallBegin + body + Self.dsCallEnd, into: &out)
+            }
+            buf.removeFirst(lead + end + Self.dsCallEnd.count)
+            if callCount >= maxCalls { state = .done; buf.removeAll(); return false }
+            return true
+        }
+        if rest.isEmpty || (rest.count < Self.dsCallsEnd.count && Self.dsCallsEnd.starts(with: rest))
+            || (rest.count < Self.dsCallBegin.count && Self.dsCallBegin.starts(with: rest)) {
+            return false
+        }
+        // The block holds something else (the model left out the end tag): back to content.
+        afterBlock()
+        return true
+    }
+
+    /// `function<｜tool▁sep｜>name\n```json\n{…}\n```` (V3/R1) or `name<｜tool▁sep｜>{…}` (V3.1).
+    private func parseDeepSeekCall(_ body: [Unicode.Scalar]) -> (String, String)? {
+        guard let sep = ReasoningParser.find(Self.dsSep, in: body) else { return nil }
+        let left = ReasoningParser.string(body[..<sep]).trimmingCharacters(in: .whitespacesAndNewlines)
+        var right = ReasoningParser.string(body[(sep + Self.dsSep.count)...])
+        var name = left
+        if let nl = right.firstIndex(of: "\n"), right[right.startIndex..<nl].trimmingCharacters(in: .whitespaces)
+            .allSatisfy({ $0 != "{" }) && right.contains("```") {
+            name = right[..<nl].trimmingCharacters(in: .whitespaces)
+            right = String(right[right.index(after: nl)...])
+        }
+        guard !name.isEmpty, let json = Self.outermostObject(right), let args = Self.argumentsText(json) else { return nil }
+        return (name, args)
+    }
+
+    /// After a block: whitespace before more text is dropped; the limit may end parsing.
+    private mutating func afterBlock() {
+        opened = []
+        skipSpace = true
+        state = callCount >= maxCalls ? .done : .text
+        if state == .done { buf.removeAll() }
+    }
+
+    private mutating func emitContent<C: Collection>(_ scalars: C, into out: inout [GenerationDelta])
+    where C.Element == Unicode.Scalar {
+        var text = scalars[...]
+        if skipSpace {
+            text = text.drop { $0.properties.isWhitespace }
+            if !text.isEmpty { skipSpace = false }
+        }
+        guard !text.isEmpty else { return }
+        let s = ReasoningParser.string(text)
+        if case .content(let prev)? = out.last {
+            out[out.count - 1] = .content(prev + s)
+        } else {
+            out.append(.content(s))
+        }
+    }
+
+    /// `{"name": …, "arguments"|"parameters": …}` → one call.
+    private mutating func emitCall<C: Collection>(json: C, into out: inout [GenerationDelta]) where C.Element == Unicode.Scalar {
+        guard let v = Self.parse(ReasoningParser.string(json)) else { return }
+        emitCall(value: v, into: &out)
+    }
+
+    private mutating func emitCall(value v: JinjaValue, into out: inout [GenerationDelta]) {
+        guard callCount < maxCalls, case .object(let o) = v, case .string(let name)? = o["name"], !name.isEmpty else { return }
+        let args: String
+        switch o["arguments"] ?? o["parameters"] {
+        case nil, .null?: args = "{}"
+        case .string(let s)?:
+            guard Self.parse(s) != nil else { return }
+            args = s
+        case let other?: args = other.jsonString()
+        }
+        emit(name: name, arguments: args, into: &out)
+    }
+
+    /// An object or an array of call objects.
+    private mutating func emitJSONCalls<C: Collection>(_ json: C, into out: inout [GenerationDelta]) where C.Element == Unicode.Scalar {
+        switch Self.parse(ReasoningParser.string(json)) {
+        case .array(let items)?: for item in items { emitCall(value: item, into: &out) }
+        case let v?: emitCall(value: v, into: &out)
+        case nil: break
+        }
+    }
+
+    private mutating func emit(name: String, arguments: String, into out: inout [GenerationDelta]) {
+        guard callCount < maxCalls else { return }
+        out.append(.toolCallBegin(index: callCount, name: name))
+        out.append(.toolCallArguments(index: callCount, arguments))
+        callCount += 1
+    }
+
+    /// Arguments JSON text as vLLM returns it (`json.dumps` spacing); nil when it is not a JSON object.
+    static func argumentsText(_ json: String) -> String? {
+        guard let v = parse(json), case .object = v else { return nil }
+        return v.jsonString()
+    }
+
+    /// From the first `{` to the last `}` (a fenced or loosely wrapped object), or nil.
+    static func outermostObject(_ text: String) -> String? {
+        guard let a = text.firstIndex(of: "{"), let b = text.lastIndex(of: "}"), a < b else { return nil }
+        return String(text[a...b])
+    }
+
+    static func parse(_ json: String) -> JinjaValue? {
+        try? JinjaValue.fromJSON(Data(json.utf8))
+    }
+
+    /// End (exclusive) of the JSON object or array starting at `start`, or nil while it is incomplete.
+    static func jsonEnd(_ s: [Unicode.Scalar], from start: Int) -> Int? {
+        var depth = 0, inString = false, escaped = false
+        var i = start
+        while i < s.count {
+            let c = s[i]
+            if inString {
+                if escaped { escaped = false } else if c == "\\" { escaped = true } else if c == "\"" { inString = false }
+            } else if c == "\"" {
+                inString = true
+            } else if c == "{" || c == "[" {
+                depth += 1
+            } else if c == "}" || c == "]" {
+                depth -= 1
+                if depth == 0 { return i + 1 }
+            }
+            i += 1
+        }
+        return nil
+    }
+}

@@ -1,0 +1,195 @@
+import TestSupport
+import XCTest
+
+@testable import Engine
+
+/// The reasoning and tool-call stream parsers, fed whole and split at every possible point (tags split across
+/// tokens), and in random small pieces: the emitted parts, merged, must not depend on the split.
+final class OutputParserTests: XCTestCase {
+    /// Adjacent parts of one kind merged (a split may emit one text in several pieces).
+    static func merged(_ parts: [GenerationDelta]) -> [GenerationDelta] {
+        var out: [GenerationDelta] = []
+        for p in parts {
+            switch (out.last, p) {
+            case (.content(let a)?, .content(let b)): out[out.count - 1] = .content(a + b)
+            case (.reasoning(let a)?, .reasoning(let b)): out[out.count - 1] = .reasoning(a + b)
+            case (.toolCallArguments(let i, let a)?, .toolCallArguments(let j, let b)) where i == j:
+                out[out.count - 1] = .toolCallArguments(index: i, a + b)
+            case (_, .content("")), (_, .reasoning("")): break
+            default: out.append(p)
+            }
+        }
+        return out
+    }
+
+    /// Feeds `pieces` to a fresh parser made by `make` and returns the merged output.
+    static func run<P>(_ make: () -> P, _ pieces: [String], append: (inout P, String) -> [GenerationDelta],
+                       finish: (inout P) -> [GenerationDelta]) -> [GenerationDelta] {
+        var p = make()
+        var out: [GenerationDelta] = []
+        for piece in pieces { out += append(&p, piece) }
+        out += finish(&p)
+        return merged(out)
+    }
+
+    /// Every split into two and three pieces (at scalar boundaries), plus 50 random splits into 1–4-scalar pieces.
+    static func splits(_ text: String) -> [[String]] {
+        let scalars = Array(text.unicodeScalars)
+        func str(_ r: Range<Int>) -> String { ReasoningParser.string(scalars[r]) }
+        var out: [[String]] = [[text]]
+        for i in 0...scalars.count { out.append([str(0..<i), str(i..<scalars.count)]) }
+        var rng = XorShift(state: 7)
+        for _ in 0..<50 {
+            var pieces: [String] = [], i = 0
+            while i < scalars.count {
+                let n = min(scalars.count - i, 1 + Int(rng.next() % 4))
+                pieces.append(str(i..<(i + n)))
+                i += n
+            }
+            out.append(pieces)
+        }
+        return out
+    }
+
+    func checkReasoning(_ text: String, inside: Bool, _ expected: [GenerationDelta], file: StaticString = #filePath,
+                        line: UInt = #line) {
+        for pieces in Self.splits(text) {
+            let got = Self.run({ ReasoningParser(startsInReasoning: inside) }, pieces,
+                               append: { $0.append($1) }, finish: { $0.finish() })
+            XCTAssertEqual(got, expected, "pieces \(pieces)", file: file, line: line)
+            if got != expected { return }
+        }
+    }
+
+    func testReasoningOpenedInThePrompt() {
+        checkReasoning("Let me add.\n2+2=4\n</think>\n\nThe answer is 4.", inside: true,
+                       [.reasoning("Let me add.\n2+2=4\n"), .content("The answer is 4.")])
+    }
+
+    func testReasoningOpenedByTheModel() {
+        checkReasoning("<think>\nhmm</think>Yes.", inside: false, [.reasoning("hmm"), .content("Yes.")])
+        checkReasoning("  <think>a<b</think>\n c", inside: false, [.reasoning("a<b"), .content("c")])
+    }
+
+    func testNoClosingTagIsAllReasoning() {
+        checkReasoning("still thinking </thi", inside: true, [.reasoning("still thinking </thi")])
+    }
+
+    func testNoThinkBlockIsAllContent() {
+        checkReasoning("Plain <thinking> answer", inside: false, [.content("Plain <thinking> answer")])
+        checkReasoning("<thi", inside: false, [.content("<thi")])
+        checkReasoning("", inside: false, [])
+    }
+
+    func testEmptyReasoningBlock() {
+        checkReasoning("</think>\n\nHi", inside: true, [.content("Hi")])
+    }
+
+    func checkCalls(_ format: ToolCallFormat, _ text: String, maxCalls: Int? = nil, truncated: Bool = false,
+                    _ expected: [GenerationDelta], file: StaticString = #filePath, line: UInt = #line) {
+        for pieces in Self.splits(text) {
+            let got = Self.run({ ToolCallParser(format: format, maxCalls: maxCalls) }, pieces,
+                               append: { $0.append($1) }, finish: { $0.finish(truncated: truncated) })
+            XCTAssertEqual(got, expected, "\(format) pieces \(pieces)", file: file, line: line)
+            if got != expected { return }
+        }
+    }
+
+    static func call(_ i: Int, _ name: String, _ args: String) -> [GenerationDelta] {
+        [.toolCallBegin(index: i, name: name), .toolCallArguments(index: i, args)]
+    }
+
+    func testHermes() {
+        checkCalls(.hermes, "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>",
+                   Self.call(0, "get_weather", #"{"city": "Paris"}"#))
+        checkCalls(.hermes, "Sure.\n<tool_call>{\"name\":\"a\",\"arguments\":{\"x\":1}}</tool_call>\n<tool_call>{\"name\":\"b\",\"arguments\":{}}</tool_call>",
+                   [.content("Sure.\n")] + Self.call(0, "a", #"{"x": 1}"#) + Self.call(1, "b", "{}"))
+        // A block that is not a call is given back as text.
+        checkCalls(.hermes, "x <tool_call>oops</tool_call> y", [.content("x <tool_call>oops</tool_call>y")])
+        // Plain text with a lone '<'.
+        checkCalls(.hermes, "a < b <tool", [.content("a < b <tool")])
+    }
+
+    func testParallelLimit() {
+        checkCalls(.hermes, "<tool_call>{\"name\":\"a\",\"arguments\":{}}</tool_call><tool_call>{\"name\":\"b\",\"arguments\":{}}</tool_call>",
+                   maxCalls: 1, Self.call(0, "a", "{}"))
+        var p = ToolCallParser(format: .hermes, maxCalls: 1)
+        _ = p.append("<tool_call>{\"name\":\"a\",\"arguments\":{}}</tool")
+        XCTAssertFalse(p.isDone)
+        XCTAssertTrue(p.isInsideCall)
+        _ = p.append("_call>")
+        XCTAssertTrue(p.isDone)
+    }
+
+    func testCutCallIsDroppedOnLengthAndParsedAtEnd() {
+        let text = "Ok <tool_call>{\"name\":\"a\",\"arguments\":{\"q\":\"x\"}}"
+        checkCalls(.hermes, text, truncated: true, [.content("Ok ")])
+        checkCalls(.hermes, text, truncated: false, [.content("Ok ")] + Self.call(0, "a", #"{"q": "x"}"#))
+        checkCalls(.hermes, "<tool_call>{\"name\":\"a\",\"argu", truncated: false, [.content("<tool_call>{\"name\":\"a\",\"argu")])
+    }
+
+    func testLlama3JSON() {
+        checkCalls(.llama3JSON, "{\"name\": \"get_weather\", \"parameters\": {\"city\": \"Paris\"}}",
+                   Self.call(0, "get_weather", #"{"city": "Paris"}"#))
+        checkCalls(.llama3JSON, "<|python_tag|>{\"name\": \"a\", \"parameters\": {}}; {\"name\": \"b\", \"parameters\": {\"k\": [1, {\"z\": \"}\"}]}}",
+                   Self.call(0, "a", "{}") + Self.call(1, "b", #"{"k": [1, {"z": "}"}]}"#))
+        checkCalls(.llama3JSON, "The weather is {nice}.", [.content("The weather is {nice}.")])
+        checkCalls(.llama3JSON, "{\"answer\": 4}", [.content("{\"answer\": 4}")])
+    }
+
+    func testMistral() {
+        checkCalls(.mistral, "[TOOL_CALLS][{\"name\": \"a\", \"arguments\": {\"x\": \"[ARGS]\"}, \"id\": \"abc123xyz\"}, {\"name\": \"b\", \"arguments\": {}}]",
+                   Self.call(0, "a", #"{"x": "[ARGS]"}"#) + Self.call(1, "b", "{}"))
+        checkCalls(.mistral, "Calling.[TOOL_CALLS]get_weather[ARGS]{\"city\": \"Paris\"}[TOOL_CALLS]b[CALL_ID]123456789[ARGS]{}",
+                   [.content("Calling.")] + Self.call(0, "get_weather", #"{"city": "Paris"}"#) + Self.call(1, "b", "{}"))
+    }
+
+    func testDeepSeekV3() {
+        let one = "<｜tool▁call▁begin｜>function<｜tool▁sep｜>get_weather\n```json\n{\"city\": \"Paris\"}\n```<｜tool▁call▁end｜>"
+        let two = "<｜tool▁call▁begin｜>function<｜tool▁sep｜>b\n```json\n{}\n```<｜tool▁call▁end｜>"
+        checkCalls(.deepSeekV3, "I'll check.<｜tool▁calls▁begin｜>" + one + "\n" + two + "<｜tool▁calls▁end｜>",
+                   [.content("I'll check.")] + Self.call(0, "get_weather", #"{"city": "Paris"}"#) + Self.call(1, "b", "{}"))
+        // Without the outer block tags.
+        checkCalls(.deepSeekV3, one, Self.call(0, "get_weather", #"{"city": "Paris"}"#))
+    }
+
+    func testDeepSeekV31() {
+        checkCalls(.deepSeekV31, "<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>get_weather<｜tool▁sep｜>{\"city\": \"Paris\"}<｜tool▁call▁end｜><｜tool▁call▁begin｜>b<｜tool▁sep｜>{\"n\": 2}<｜tool▁call▁end｜><｜tool▁calls▁end｜>",
+                   Self.call(0, "get_weather", #"{"city": "Paris"}"#) + Self.call(1, "b", #"{"n": 2}"#))
+        checkCalls(.deepSeekV31, "<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>get_weather<｜tool▁sep｜>{\"city\": ",
+                   truncated: true, [])
+    }
+
+    func testFormatDetectionOnTheFixtureTemplates() throws {
+        let expected: [String: ToolCallFormat?] = [
+            "Qwen-Qwen2.5-7B-Instruct": .hermes, "Qwen-Qwen3-0.6B": .hermes, "qwen2.5-coder-0.5b-instruct": .hermes,
+            "meta-llama-Llama-3.1-8B-Instruct": .llama3JSON, "meta-llama-Llama-3.2-3B-Instruct": .llama3JSON,
+            "meta-llama-Llama-3.3-70B-Instruct": .llama3JSON,
+            "mistralai-Mistral-Nemo-Instruct-2407": .mistral, "Mistral-Small-3.2-24B-Instruct-2506": .mistral,
+            "deepseek-r1-distill-qwen-7b": .deepSeekV3, "deepseek-ai-DeepSeek-R1-Distill-Qwen-32B": .deepSeekV3,
+            "deepseek-ai-DeepSeek-R1-Distill-Llama-8B": .deepSeekV3, "deepseek-ai-DeepSeek-V3.1": .deepSeekV31,
+            "deepseek-ai-DeepSeek-V3.2": nil, "smollm2-135m-instruct": nil,
+        ]
+        for (name, format) in expected {
+            let src = try String(contentsOfFile: Fixtures.path("templates/\(name).jinja"), encoding: .utf8)
+            XCTAssertEqual(ToolCallFormat.detect(templateSource: src), format, name)
+        }
+    }
+
+    func testMistralIdsHaveNineAlphanumerics() {
+        var rng = XorShift(state: 1)
+        let id = ToolCallFormat.mistral.makeCallId(using: &rng)
+        XCTAssertEqual(id.count, 9)
+        XCTAssertTrue(id.allSatisfy { $0.isLetter || $0.isNumber })
+        XCTAssertTrue(ToolCallFormat.hermes.makeCallId(using: &rng).hasPrefix("call_"))
+    }
+
+    /// The skeleton the grammar will force (tool_choice required/named) parses back as exactly that call.
+    func testCallSkeletonsParseBack() {
+        for format in ToolCallFormat.allCases {
+            let (prefix, suffix) = format.callSkeleton(name: "get_weather")
+            checkCalls(format, prefix + #"{"city": "Paris", "days": [1, 2]}"# + suffix,
+                       Self.call(0, "get_weather", #"{"city": "Paris", "days": [1, 2]}"#))
+        }
+    }
+}

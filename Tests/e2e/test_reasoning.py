@@ -1,0 +1,145 @@
+"""DeepSeek-style reasoning over HTTP: `<think>…</think>` split into `reasoning_content` and `content` (streamed
+and not), `--reasoning-format` / `reasoning_format`, `reasoning_effort` and `chat_template_kwargs` selecting the
+template's thinking mode, and `reasoning_content` in history. Qwen2.5-Coder-0.5B weights under the DeepSeek-R1
+distill, DeepSeek-V3.1 and Qwen3 templates (fixtures)."""
+import json
+import os
+
+import pytest
+from openai import BadRequestError, OpenAI
+
+from test_tool_calls import FIX, client, start
+
+# The model, asked to repeat a text holding a closing tag, writes reasoning, then `</think>`, then more text.
+REPEAT = [{"role": "user", "content": "Repeat exactly: I should add.</think>The answer is 4."}]
+
+
+@pytest.fixture(scope="module")
+def r1():
+    s = start("--chat-template", os.path.join(FIX, "deepseek-ai-DeepSeek-R1-Distill-Qwen-32B.jinja"))
+    yield s
+    s.stop()
+
+
+def reasoning_of(msg):
+    return (msg.model_extra or {}).get("reasoning_content")
+
+
+def streamed(c, **kw):
+    reasoning, content, order = "", "", []
+    for chunk in c.chat.completions.create(stream=True, **kw):
+        if not chunk.choices:
+            continue
+        d = chunk.choices[0].delta
+        r = (d.model_extra or {}).get("reasoning_content")
+        if r:
+            reasoning += r
+            order.append("r")
+        if d.content:
+            content += d.content
+            order.append("c")
+    return reasoning, content, order
+
+
+def test_split_non_streamed_and_streamed_agree(r1):
+    c = client(r1)
+    kw = dict(model="m", messages=REPEAT, temperature=0, max_tokens=40, reasoning_effort="high")
+    r = c.chat.completions.create(**kw)
+    msg = r.choices[0].message
+    reasoning = reasoning_of(msg)
+    assert reasoning and "<think>" not in reasoning and "</think>" not in reasoning
+    assert r.usage.completion_tokens == 40
+    s_reasoning, s_content, order = streamed(c, **kw)
+    assert (s_reasoning, s_content) == (reasoning, msg.content)
+    # reasoning deltas first, then content deltas
+    assert order == sorted(order, key=lambda k: k == "c") and "r" in order
+
+
+def test_reasoning_format_none_leaves_it_inline(r1):
+    c = client(r1)
+    split = c.chat.completions.create(model="m", messages=REPEAT, temperature=0, max_tokens=40,
+                                      reasoning_effort="high")
+    inline = c.chat.completions.create(model="m", messages=REPEAT, temperature=0, max_tokens=40,
+                                       reasoning_effort="high", extra_body={"reasoning_format": "none"})
+    assert reasoning_of(inline.choices[0].message) is None
+    text = inline.choices[0].message.content
+    assert "</think>" in text and text.startswith(reasoning_of(split.choices[0].message).rstrip())
+
+
+def test_server_flag_reasoning_format_none():
+    s = start("--chat-template", os.path.join(FIX, "deepseek-ai-DeepSeek-R1-Distill-Qwen-32B.jinja"),
+              "--reasoning-format", "none")
+    try:
+        c = client(s)
+        r = c.chat.completions.create(model="m", messages=REPEAT, temperature=0, max_tokens=40,
+                                      reasoning_effort="high")
+        assert reasoning_of(r.choices[0].message) is None and "</think>" in r.choices[0].message.content
+        # ... and the request can ask for the split back.
+        r = c.chat.completions.create(model="m", messages=REPEAT, temperature=0, max_tokens=40,
+                                      reasoning_effort="high", extra_body={"reasoning_format": "deepseek"})
+        assert reasoning_of(r.choices[0].message)
+    finally:
+        s.stop()
+
+
+def test_reply_without_closing_tag_is_all_reasoning(r1):
+    r = client(r1).chat.completions.create(model="m", messages=[{"role": "user", "content": "Count to three."}],
+                                           temperature=0, max_tokens=3, reasoning_effort="high")
+    msg = r.choices[0].message
+    assert r.choices[0].finish_reason == "length"
+    assert reasoning_of(msg) and msg.content == ""
+
+
+def test_non_thinking_mode(r1):
+    c = client(r1)
+    # This template's non-thinking mode (enable_thinking false, its default) closes the block in the prompt.
+    for extra in ({"reasoning_effort": "none"}, {"extra_body": {"chat_template_kwargs": {"enable_thinking": False}}},
+                  {"extra_body": {"chat_template_kwargs": {"thinking": False}}}, {}):
+        r = c.chat.completions.create(model="m", messages=REPEAT, temperature=0, max_tokens=12, **extra)
+        assert reasoning_of(r.choices[0].message) is None, extra
+        assert r.choices[0].message.content
+    thinking = c.chat.completions.create(model="m", messages=REPEAT, temperature=0, max_tokens=12,
+                                         extra_body={"chat_template_kwargs": {"enable_thinking": True}})
+    assert reasoning_of(thinking.choices[0].message)
+
+
+def test_deepseek_v31_thinking_switch():
+    s = start("--chat-template", os.path.join(FIX, "deepseek-ai-DeepSeek-V3.1.jinja"))
+    try:
+        c = client(s)
+        off = c.chat.completions.create(model="m", messages=REPEAT, temperature=0, max_tokens=12)
+        on = c.chat.completions.create(model="m", messages=REPEAT, temperature=0, max_tokens=12,
+                                       extra_body={"chat_template_kwargs": {"thinking": True}})
+        effort = c.chat.completions.create(model="m", messages=REPEAT, temperature=0, max_tokens=12,
+                                           reasoning_effort="high")
+        assert reasoning_of(off.choices[0].message) is None
+        assert reasoning_of(on.choices[0].message)
+        assert reasoning_of(effort.choices[0].message) == reasoning_of(on.choices[0].message)
+    finally:
+        s.stop()
+
+
+def test_reasoning_content_in_history_reaches_the_template():
+    s = start("--chat-template", os.path.join(FIX, "Qwen-Qwen3-0.6B.jinja"))
+    try:
+        c = client(s)
+        base = [{"role": "user", "content": "Hi"}]
+        without = c.chat.completions.create(model="m", messages=base + [{"role": "assistant", "content": "Hello"}],
+                                            temperature=0, max_tokens=1, extra_body={"continue_final_message": False})
+        thought = "The user greets me; I greet back politely."
+        with_r = c.chat.completions.create(
+            model="m", messages=base + [{"role": "assistant", "content": "Hello", "reasoning_content": thought}],
+            temperature=0, max_tokens=1)
+        # Qwen3 renders the last assistant turn's reasoning inside <think>…</think>.
+        assert with_r.usage.prompt_tokens > without.usage.prompt_tokens + 5
+    finally:
+        s.stop()
+
+
+def test_thinking_effort_on_a_template_without_reasoning_is_refused(server):
+    status, _, body = server.post("/v1/chat/completions", {
+        "messages": [{"role": "user", "content": "Hi"}], "reasoning_effort": "high", "max_tokens": 2})
+    assert status == 400 and json.loads(body)["error"]["param"] == "reasoning_effort"
+    status, _, _ = server.post("/v1/chat/completions", {
+        "messages": [{"role": "user", "content": "Hi"}], "reasoning_effort": "none", "max_tokens": 2})
+    assert status == 200

@@ -1,0 +1,332 @@
+"""Tool calls over HTTP with the official `openai` client and LangChain: Hermes/Qwen (the model's own template),
+DeepSeek R1 and V3.1 and Qwen3 (`--chat-template` fixtures) on Qwen2.5-Coder-0.5B weights.
+
+A 0.5B model does not reliably decide to call a tool on its own, so every call here is started by an assistant
+prefill (`continue_final_message`, vLLM's field): the prompt ends with the opening of the call markup and greedy
+decoding writes the rest (the city name, the closing braces and tags), which then goes through the real parsers and
+response path. For the DeepSeek formats, which the Qwen weights never saw, two earlier tool rounds in the history
+show the markup (rendered by the template itself) and the model copies its closing tags."""
+import json
+import os
+
+import pytest
+from openai import BadRequestError, OpenAI
+
+from conftest import Server
+
+FIX = os.path.join(os.path.dirname(__file__), "..", "Fixtures", "templates")
+ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
+QWEN = os.environ.get("SPUTNIK_QWEN_MODEL", os.path.join(ROOT, "models", "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"))
+
+TOOLS = [{"type": "function", "function": {
+    "name": "get_weather", "description": "Get the current weather in a city.",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]
+
+HERMES_OPEN = '<tool_call>\n{"name": "get_weather", "arguments": {"city": "'
+HERMES_PARIS = '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>\n'
+R1_OPEN = "<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>get_weather\n```json\n{\"city\": \""
+V31_OPEN = "<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>get_weather<｜tool▁sep｜>{\"city\": \""
+MARKUP = ("<tool_call>", "</tool_call>", "tool▁", "```json")
+
+
+def need_qwen():
+    if not os.path.exists(QWEN):
+        pytest.skip(f"SKIPPED: {QWEN} is absent (make test-models)")
+
+
+def start(*args):
+    need_qwen()
+    return Server(*args, model=QWEN)
+
+
+@pytest.fixture(scope="module")
+def qwen():
+    s = start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def r1():
+    s = start("--chat-template", os.path.join(FIX, "deepseek-ai-DeepSeek-R1-Distill-Qwen-32B.jinja"))
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def v31():
+    s = start("--chat-template", os.path.join(FIX, "deepseek-ai-DeepSeek-V3.1.jinja"))
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def qwen3():
+    s = start("--chat-template", os.path.join(FIX, "Qwen-Qwen3-0.6B.jinja"))
+    yield s
+    s.stop()
+
+
+def client(s):
+    return OpenAI(base_url=s.base + "/v1", api_key="none", max_retries=0, timeout=300)
+
+
+def call(i, city):
+    return {"id": i, "type": "function", "function": {"name": "get_weather", "arguments": json.dumps({"city": city})}}
+
+
+def history(null_content=True):
+    """Two finished tool rounds as an OpenAI client sends them (assistant content null, tool results)."""
+    out = []
+    for i, (city, temp) in enumerate([("Rome", "20 C"), ("Oslo", "4 C")]):
+        out += [{"role": "user", "content": f"What is the weather in {city}?"},
+                {"role": "assistant", "content": None if null_content else "", "tool_calls": [call(f"abcdefgh{i}", city)]},
+                {"role": "tool", "tool_call_id": f"abcdefgh{i}", "content": temp},
+                {"role": "assistant", "content": f"It is {temp} in {city}."}]
+    return out
+
+
+def ask(prefill, shots=(), question="What is the weather in Paris?"):
+    return [*shots, {"role": "user", "content": question}, {"role": "assistant", "content": prefill}]
+
+
+def assemble(stream):
+    """Streamed chunks → (content, reasoning, calls by index, finish_reason, first-delta checks)."""
+    content, reasoning, calls, finish = "", "", {}, None
+    for chunk in stream:
+        if not chunk.choices:
+            continue
+        ch = chunk.choices[0]
+        d = ch.delta
+        if d.content:
+            content += d.content
+        r = getattr(d, "reasoning_content", None) or (d.model_extra or {}).get("reasoning_content")
+        if r:
+            assert not content, "reasoning after content"
+            reasoning += r
+        for tc in d.tool_calls or []:
+            if tc.index not in calls:
+                # The first delta of a call carries its index, id, type and name.
+                assert tc.id and tc.type == "function" and tc.function.name, tc
+                calls[tc.index] = {"id": tc.id, "name": tc.function.name, "arguments": tc.function.arguments or ""}
+            else:
+                assert tc.id is None and tc.function.name is None, tc
+                calls[tc.index]["arguments"] += tc.function.arguments or ""
+        if ch.finish_reason:
+            finish = ch.finish_reason
+    return content, reasoning, calls, finish
+
+
+def check_paris(tc):
+    assert tc.type == "function" and tc.id.startswith("call_")
+    assert tc.function.name == "get_weather"
+    assert json.loads(tc.function.arguments) == {"city": "Paris"}
+
+
+# --- Hermes / Qwen 2.5 (the model's own template) ---
+
+def test_hermes_call_non_streamed(qwen):
+    r = client(qwen).chat.completions.create(model="m", messages=ask(HERMES_OPEN), tools=TOOLS, temperature=0,
+                                             max_tokens=40, extra_body={"continue_final_message": True})
+    msg = r.choices[0].message
+    assert r.choices[0].finish_reason == "tool_calls"
+    assert msg.content is None
+    assert len(msg.tool_calls) == 1
+    check_paris(msg.tool_calls[0])
+
+
+def test_hermes_call_streamed_is_assembled_by_the_client(qwen):
+    stream = client(qwen).chat.completions.create(model="m", messages=ask(HERMES_OPEN), tools=TOOLS, temperature=0,
+                                                  max_tokens=40, stream=True,
+                                                  extra_body={"continue_final_message": True})
+    content, _, calls, finish = assemble(stream)
+    assert finish == "tool_calls"
+    assert content == ""
+    assert list(calls) == [0]
+    assert calls[0]["name"] == "get_weather" and json.loads(calls[0]["arguments"]) == {"city": "Paris"}
+
+
+def test_parallel_calls_get_distinct_indices_and_parallel_false_keeps_one(qwen):
+    msgs = ask(HERMES_PARIS + HERMES_OPEN.replace("<tool_call>\n", "<tool_call>\n", 1),
+               question="What is the weather in Paris and in Oslo?")
+    c = client(qwen)
+    r = c.chat.completions.create(model="m", messages=msgs, tools=TOOLS, temperature=0, max_tokens=40,
+                                  extra_body={"continue_final_message": True})
+    calls = r.choices[0].message.tool_calls
+    assert r.choices[0].finish_reason == "tool_calls"
+    assert len(calls) == 2 and calls[0].id != calls[1].id
+    assert json.loads(calls[0].function.arguments) == {"city": "Paris"}
+    second = json.loads(calls[1].function.arguments)["city"]
+    _, _, streamed, finish = assemble(c.chat.completions.create(
+        model="m", messages=msgs, tools=TOOLS, temperature=0, max_tokens=40, stream=True,
+        extra_body={"continue_final_message": True}))
+    assert finish == "tool_calls" and sorted(streamed) == [0, 1]
+    assert json.loads(streamed[1]["arguments"])["city"] == second
+    one = c.chat.completions.create(model="m", messages=msgs, tools=TOOLS, temperature=0, max_tokens=40,
+                                    parallel_tool_calls=False, extra_body={"continue_final_message": True})
+    assert one.choices[0].finish_reason == "tool_calls"
+    assert len(one.choices[0].message.tool_calls) == 1
+    check_paris(one.choices[0].message.tool_calls[0])
+
+
+def test_call_cut_by_max_tokens_is_length_without_markup(qwen):
+    c = client(qwen)
+    r = c.chat.completions.create(model="m", messages=ask(HERMES_OPEN), tools=TOOLS, temperature=0, max_tokens=1,
+                                  extra_body={"continue_final_message": True})
+    assert r.choices[0].finish_reason == "length"
+    assert not r.choices[0].message.tool_calls
+    assert not any(m in (r.choices[0].message.content or "") for m in MARKUP)
+    content, _, calls, finish = assemble(c.chat.completions.create(
+        model="m", messages=ask(HERMES_OPEN), tools=TOOLS, temperature=0, max_tokens=1, stream=True,
+        extra_body={"continue_final_message": True}))
+    assert finish == "length" and calls == {} and not any(m in content for m in MARKUP)
+
+
+def test_tool_choice_none_does_not_offer_tools(qwen):
+    c = client(qwen)
+    plain = c.chat.completions.create(model="m", messages=[{"role": "user", "content": "Hi"}], temperature=0,
+                                      max_tokens=1)
+    offered = c.chat.completions.create(model="m", messages=[{"role": "user", "content": "Hi"}], tools=TOOLS,
+                                        temperature=0, max_tokens=1)
+    none = c.chat.completions.create(model="m", messages=[{"role": "user", "content": "Hi"}], tools=TOOLS,
+                                     tool_choice="none", temperature=0, max_tokens=1)
+    assert offered.usage.prompt_tokens > plain.usage.prompt_tokens + 50  # the tool list is in the prompt
+    assert none.usage.prompt_tokens == plain.usage.prompt_tokens
+    # With tool_choice none the markup is not parsed: it is ordinary text.
+    r = c.chat.completions.create(model="m", messages=ask(HERMES_OPEN), tools=TOOLS, tool_choice="none",
+                                  temperature=0, max_tokens=12, extra_body={"continue_final_message": True})
+    assert not r.choices[0].message.tool_calls and r.choices[0].finish_reason in ("stop", "length")
+
+
+def test_tool_choice_auto_is_the_default(qwen):
+    r = client(qwen).chat.completions.create(model="m", messages=ask(HERMES_OPEN), tools=TOOLS, tool_choice="auto",
+                                             temperature=0, max_tokens=40,
+                                             extra_body={"continue_final_message": True})
+    check_paris(r.choices[0].message.tool_calls[0])
+
+
+def test_required_and_named_tool_choice_are_refused_until_the_grammar_lands(qwen):
+    c = client(qwen)
+    for choice in ("required", {"type": "function", "function": {"name": "get_weather"}}):
+        with pytest.raises(BadRequestError) as e:
+            c.chat.completions.create(model="m", messages=[{"role": "user", "content": "Hi"}], tools=TOOLS,
+                                      tool_choice=choice, max_tokens=4)
+        assert e.value.body["param"] == "tool_choice"
+
+
+def test_tool_results_round_trip_through_the_template(qwen):
+    c = client(qwen)
+    turn = [{"role": "user", "content": "What is the weather in Paris?"},
+            {"role": "assistant", "content": None, "tool_calls": [call("call_1", "Paris")]}]
+    short = c.chat.completions.create(model="m", messages=turn + [
+        {"role": "tool", "tool_call_id": "call_1", "content": "18 C"}], tools=TOOLS, temperature=0, max_tokens=24)
+    long_result = "18 C, sunny, light wind from the west, humidity 40 percent"
+    long = c.chat.completions.create(model="m", messages=turn + [
+        {"role": "tool", "tool_call_id": "call_1", "content": long_result}], tools=TOOLS, temperature=0,
+        max_tokens=24)
+    grown = len(json.loads(qwen.post("/tokenize", {"content": long_result})[2])["tokens"]) - \
+        len(json.loads(qwen.post("/tokenize", {"content": "18 C"})[2])["tokens"])
+    assert long.usage.prompt_tokens - short.usage.prompt_tokens == grown
+    assert short.choices[0].message.content and short.choices[0].finish_reason in ("stop", "length")
+
+
+def test_langchain_bind_tools(qwen):
+    from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+    from langchain_core.tools import tool
+    from langchain_openai import ChatOpenAI
+
+    @tool
+    def get_weather(city: str) -> str:
+        """Get the current weather in a city."""
+        return "18 C"
+
+    llm = ChatOpenAI(base_url=qwen.base + "/v1", api_key="none", model="m", temperature=0, max_tokens=40,
+                     max_retries=0, extra_body={"continue_final_message": True})
+    bound = llm.bind_tools([get_weather])
+    out = bound.invoke([HumanMessage("What is the weather in Paris?"), AIMessage(HERMES_OPEN)])
+    assert out.tool_calls and out.tool_calls[0]["name"] == "get_weather"
+    assert out.tool_calls[0]["args"] == {"city": "Paris"}
+    assert out.response_metadata["finish_reason"] == "tool_calls"
+    # Second turn: the call and its result go back through the template.
+    second = ChatOpenAI(base_url=qwen.base + "/v1", api_key="none", model="m", temperature=0, max_tokens=16,
+                        max_retries=0).bind_tools([get_weather]).invoke(
+        [HumanMessage("What is the weather in Paris?"), out,
+         ToolMessage(get_weather.invoke(out.tool_calls[0]["args"]), tool_call_id=out.tool_calls[0]["id"])])
+    assert isinstance(second.content, str) and second.response_metadata["finish_reason"] in ("stop", "length")
+
+
+# --- DeepSeek R1 / V3.1 and Qwen3 templates (--chat-template) on the same weights ---
+
+def test_deepseek_r1_null_content_history_renders(r1):
+    # Issue 20: the second turn of a DeepSeek tool round, as every OpenAI client sends it.
+    r = client(r1).chat.completions.create(model="m", messages=history() + [
+        {"role": "user", "content": "Thanks"}], tools=TOOLS, temperature=0, max_tokens=4)
+    assert r.choices[0].finish_reason in ("stop", "length", "tool_calls")
+
+
+def test_deepseek_r1_call(r1):
+    c = client(r1)
+    kw = dict(model="m", messages=ask(R1_OPEN, history()), tools=TOOLS, temperature=0, max_tokens=60,
+              stop=["<｜end▁of▁sentence｜>"], extra_body={"continue_final_message": True})
+    r = c.chat.completions.create(**kw)
+    assert r.choices[0].finish_reason == "tool_calls"
+    assert r.choices[0].message.content is None
+    check_paris(r.choices[0].message.tool_calls[0])
+    content, _, calls, finish = assemble(c.chat.completions.create(**kw, stream=True))
+    assert finish == "tool_calls" and content == "" and list(calls) == [0]
+    assert json.loads(calls[0]["arguments"]) == {"city": "Paris"}
+
+
+def test_deepseek_v31_call(v31):
+    c = client(v31)
+    kw = dict(model="m", messages=ask(V31_OPEN, history()), tools=TOOLS, temperature=0, max_tokens=60,
+              stop=["<｜end▁of▁sentence｜>"], extra_body={"continue_final_message": True})
+    r = c.chat.completions.create(**kw)
+    assert r.choices[0].finish_reason == "tool_calls"
+    check_paris(r.choices[0].message.tool_calls[0])
+    content, _, calls, finish = assemble(c.chat.completions.create(**kw, stream=True))
+    assert finish == "tool_calls" and list(calls) == [0] and not any(m in content for m in MARKUP)
+
+
+def test_qwen3_call_and_its_null_content_history_is_refused_as_jinja2_refuses_it(qwen3):
+    c = client(qwen3)
+    r = c.chat.completions.create(model="m", messages=ask(HERMES_OPEN, history(null_content=False)), tools=TOOLS,
+                                  temperature=0, max_tokens=40, extra_body={"continue_final_message": True})
+    assert r.choices[0].finish_reason == "tool_calls"
+    check_paris(r.choices[0].message.tool_calls[0])
+    # This template tests `'</think>' in message.content`: jinja2 raises on None, so the server answers 400.
+    with pytest.raises(BadRequestError) as e:
+        c.chat.completions.create(model="m", messages=history(), tools=TOOLS, max_tokens=4)
+    assert e.value.body["param"] == "messages"
+
+
+# --- bad input ---
+
+def test_tools_on_a_template_that_cannot_render_them(server):
+    status, _, body = server.post("/v1/chat/completions", {
+        "messages": [{"role": "user", "content": "Hi"}], "tools": TOOLS, "max_tokens": 2})
+    assert status == 400 and json.loads(body)["error"]["param"] == "tools"
+    # tool_choice none: the tools are not offered, so nothing needs rendering.
+    status, _, _ = server.post("/v1/chat/completions", {
+        "messages": [{"role": "user", "content": "Hi"}], "tools": TOOLS, "tool_choice": "none", "max_tokens": 2})
+    assert status == 200
+
+
+@pytest.mark.parametrize("body,param", [
+    ({"tools": [{"type": "function", "function": {"description": "no name"}}]}, "tools[0].function"),
+    ({"tools": TOOLS, "tool_choice": {"type": "function", "function": {"name": "nope"}}}, "tool_choice"),
+    ({"tools": TOOLS, "tool_choice": "sometimes"}, "tool_choice"),
+    ({"tools": "get_weather"}, "tools"),
+    ({"tool_choice": "auto"}, "tool_choice"),
+    ({"parallel_tool_calls": "no"}, "parallel_tool_calls"),
+    ({"chat_template_kwargs": {"messages": []}}, "chat_template_kwargs"),
+    ({"chat_template_kwargs": [1]}, "chat_template_kwargs"),
+    ({"reasoning_format": "hidden"}, "reasoning_format"),
+    ({"continue_final_message": True}, "continue_final_message"),
+])
+def test_bad_tool_fields_are_400_naming_the_field(server, body, param):
+    status, _, raw = server.post("/v1/chat/completions", {
+        "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 2, **body})
+    assert status == 400, raw
+    err = json.loads(raw)["error"]
+    assert err["param"] == param and err["type"] == "invalid_request_error"
