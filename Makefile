@@ -38,8 +38,8 @@ serve: models build
 
 venv: deps
 	@test -x $(VENV)/bin/python || python3 -m venv $(VENV)
-	@$(VENV)/bin/python -c 'import openai, pytest' 2>/dev/null || \
-	  $(VENV)/bin/pip install -q 'openai>=1.40,<3' 'pytest>=8,<10'
+	@$(VENV)/bin/python -c 'import openai, pytest, anthropic, prometheus_client' 2>/dev/null || \
+	  $(VENV)/bin/pip install -q 'openai>=1.40,<3' 'pytest>=8,<10' 'anthropic>=0.40,<1' 'prometheus_client>=0.20,<1'
 
 # One release build (with tests) serves both the Swift tests and the end-to-end tests.
 build-tests: deps

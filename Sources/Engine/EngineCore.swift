@@ -1,3 +1,4 @@
+import Atomics
 import Foundation
 import Logging
 import Model
@@ -31,7 +32,7 @@ public final class EngineCore: @unchecked Sendable {
 
     // Shared with other threads, guarded by `lock`.
     private let lock = NSCondition()
-    private var inbox: [(Int, GenerationRequest, @Sendable (GenerationEvent) -> Void)] = []
+    private var inbox: [(Int, GenerationRequest, @Sendable (GenerationEvent) -> Void, arrival: UInt64)] = []
     private var cancellations: [Int] = []
     private var nextId = 1
     private var stopping = false
@@ -52,7 +53,14 @@ public final class EngineCore: @unchecked Sendable {
         let onEvent: @Sendable (GenerationEvent) -> Void
         var output: OutputProcessor
         var rng: SeededGenerator
+        /// `submit` time, then the first scheduling and the last sampled token (0: not yet), uptime ns.
+        let arrival: UInt64
+        var firstScheduled: UInt64 = 0
+        var lastToken: UInt64 = 0
     }
+
+    /// Latency histograms and counters for `/metrics` (recorded on the engine thread, lock-free).
+    public let metrics = EngineMetrics()
 
     /// - Parameters: the model (its KV pool is allocated here from `config`), its tokenizer and limits.
     public init(model: LanguageModel, tokenizer: Tokenizer, config: EngineConfig, logger: Logger) {
@@ -110,6 +118,7 @@ public final class EngineCore: @unchecked Sendable {
             _ = try schedulerConfig.completionBudget(promptLength: request.promptTokens.count,
                                                       maxNewTokens: request.maxNewTokens)
         } catch {
+            metrics.rejectedContextLength.wrappingIncrement(ordering: .relaxed)
             throw EngineError.contextLengthExceeded(promptTokens: request.promptTokens.count,
                                                     maxNewTokens: request.maxNewTokens ?? 0,
                                                     limit: schedulerConfig.maxSequenceLength)
@@ -117,10 +126,13 @@ public final class EngineCore: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         guard !stopping else { throw EngineError.shuttingDown }
-        guard inbox.count + sharedStats.numWaiting < config.maxQueuedRequests else { throw EngineError.queueFull(limit: config.maxQueuedRequests) }
+        guard inbox.count + sharedStats.numWaiting < config.maxQueuedRequests else {
+            metrics.rejectedQueueFull.wrappingIncrement(ordering: .relaxed)
+            throw EngineError.queueFull(limit: config.maxQueuedRequests)
+        }
         let id = nextId
         nextId += 1
-        inbox.append((id, request, onEvent))
+        inbox.append((id, request, onEvent, DispatchTime.now().uptimeNanoseconds))
         lock.signal()
         return GenerationHandle(id: id, engine: self)
     }
@@ -145,7 +157,7 @@ public final class EngineCore: @unchecked Sendable {
             cancellations.removeAll()
             lock.unlock()
 
-            for (id, req, onEvent) in newRequests { admit(id, req, onEvent) }
+            for (id, req, onEvent, arrival) in newRequests { admit(id, req, onEvent, arrival: arrival) }
             for id in cancelled { finish(id, .abort) }
             if stop {
                 for id in Array(live.keys) { finish(id, .abort) }
@@ -158,7 +170,8 @@ public final class EngineCore: @unchecked Sendable {
         }
     }
 
-    private func admit(_ id: Int, _ req: GenerationRequest, _ onEvent: @escaping @Sendable (GenerationEvent) -> Void) {
+    private func admit(_ id: Int, _ req: GenerationRequest, _ onEvent: @escaping @Sendable (GenerationEvent) -> Void,
+                       arrival: UInt64) {
         do {
             try scheduler.add(id: id, promptTokens: req.promptTokens, maxNewTokens: req.maxNewTokens,
                               priority: req.priority, ignoreEOS: req.ignoreEOS)
@@ -170,11 +183,16 @@ public final class EngineCore: @unchecked Sendable {
         }
         let seed = req.sampling.seed ?? UInt64.random(in: .min ... .max)
         live[id] = LiveRequest(request: req, onEvent: onEvent, output: OutputProcessor(tokenizer: tokenizer, stop: req.stop),
-                               rng: SeededGenerator(seed: seed))
+                               rng: SeededGenerator(seed: seed), arrival: arrival)
     }
 
     private func step() {
         let output = scheduler.schedule()
+        let now = DispatchTime.now().uptimeNanoseconds
+        for s in output.scheduled where live[s.requestId]?.firstScheduled == 0 {
+            live[s.requestId]!.firstScheduled = now
+            metrics.requestQueueTime.observe(nanoseconds: now &- live[s.requestId]!.arrival)
+        }
         let rows = runner.execute(output)
         var sampled: [Int: Int32] = [:]
         for (id, row) in rows {
@@ -189,6 +207,14 @@ public final class EngineCore: @unchecked Sendable {
     /// or a stop string says so. A stop token's own text is never emitted.
     private func handleToken(_ id: Int, _ token: Int32, stop: FinishReason?) {
         guard var r = live[id] else { return }
+        let now = DispatchTime.now().uptimeNanoseconds
+        if r.lastToken == 0 {
+            metrics.timeToFirstToken.observe(nanoseconds: now &- r.arrival)
+        } else {
+            metrics.interTokenLatency.observe(nanoseconds: now &- r.lastToken)
+        }
+        r.lastToken = now
+        live[id] = r
         if stop == .stop { return finish(id, .stop) }
         let out = r.output.append(token)
         live[id] = r
@@ -212,7 +238,13 @@ public final class EngineCore: @unchecked Sendable {
         if flush && reason != .abort, let tail = r.output.finish() {
             r.onEvent(.text(tail.text, tokenIds: tail.tokenIds))
         }
-        let usage = GenerationUsage(promptTokens: r.request.promptTokens.count, completionTokens: generated, cachedTokens: cached)
+        if reason != .abort { metrics.e2eRequestLatency.observe(nanoseconds: DispatchTime.now().uptimeNanoseconds &- r.arrival) }
+        if config.enablePrefixCaching && r.firstScheduled != 0 {
+            metrics.prefixCacheQueries.wrappingIncrement(by: r.request.promptTokens.count, ordering: .relaxed)
+            metrics.prefixCacheHits.wrappingIncrement(by: cached, ordering: .relaxed)
+        }
+        let usage = GenerationUsage(promptTokens: r.request.promptTokens.count, completionTokens: generated, cachedTokens: cached,
+                                    stopSequence: r.output.matchedStop)
         lock.lock()
         sharedStats.promptTokensTotal += r.request.promptTokens.count
         sharedStats.generationTokensTotal += generated

@@ -23,6 +23,9 @@ public struct OutputProcessor: Sendable {
         stopMatcher = StopStringMatcher(stops: stop)
     }
 
+    /// The stop string that ended generation, nil unless `append` returned `.stopped`.
+    public var matchedStop: String? { stopMatcher.matched }
+
     /// Feeds one generated token (not an end-of-generation token that ends the request).
     public mutating func append(_ token: Int32) -> Output {
         pendingIds.append(token)

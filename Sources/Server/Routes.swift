@@ -12,6 +12,9 @@ extension SputnikServer {
         ("GET", "/metrics", true, { $0.handleMetrics }),
         ("GET", "/models", false, { $0.handleModels }),
         ("POST", "/chat/completions", false, { $0.handleChatCompletion }),
+        ("POST", "/responses", false, { $0.handleResponses }),
+        ("POST", "/messages", false, { $0.handleAnthropicMessages }),
+        ("POST", "/messages/count_tokens", false, { $0.handleAnthropicCountTokens }),
         ("POST", "/tokenize", false, { $0.handleTokenize }),
         ("POST", "/detokenize", false, { $0.handleDetokenize }),
     ]
@@ -33,7 +36,8 @@ extension SputnikServer {
     func route(_ req: HTTPRequest, _ res: HTTPResponder) {
         if req.method == "OPTIONS" { return sendCORSPreflight(res) }
         if !router.open.contains(req.path), let key = options.apiKey, !authorized(req, key) {
-            return sendError(res, APIError.authentication("Invalid or missing API key. Send 'Authorization: Bearer <key>'."))
+            let e = APIError.authentication("Invalid or missing API key. Send 'Authorization: Bearer <key>' or 'x-api-key: <key>'.")
+            return Self.isAnthropicPath(req.path) ? sendAnthropicError(res, e) : sendError(res, e)
         }
         switch router.router.match(method: req.method, path: req.path) {
         case .found(let handler, let parameters):
@@ -62,12 +66,19 @@ extension SputnikServer {
         sendJSON(res, 200, list.encoded())
     }
 
-    /// `Authorization: Bearer <key>`, compared in constant time.
+    /// `Authorization: Bearer <key>` or (Anthropic's) `x-api-key: <key>`, compared in constant time.
     private func authorized(_ req: HTTPRequest, _ key: String) -> Bool {
-        guard let h = req.headers["authorization"] else { return false }
-        let parts = h.split(separator: " ", maxSplits: 1)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return false }
-        let a = Array(parts[1].utf8), b = Array(key.utf8)
+        let sent: Substring
+        if let h = req.headers["authorization"] {
+            let parts = h.split(separator: " ", maxSplits: 1)
+            guard parts.count == 2, parts[0].lowercased() == "bearer" else { return false }
+            sent = parts[1]
+        } else if let x = req.headers["x-api-key"] {
+            sent = Substring(x)
+        } else {
+            return false
+        }
+        let a = Array(sent.utf8), b = Array(key.utf8)
         var diff = a.count ^ b.count
         for i in 0..<min(a.count, b.count) { diff |= Int(a[i] ^ b[i]) }
         return diff == 0
@@ -76,7 +87,7 @@ extension SputnikServer {
     private func sendCORSPreflight(_ res: HTTPResponder) {
         res.send(status: 204, headers: Self.corsHeaders + [
             ("Access-Control-Allow-Methods", "GET, POST, OPTIONS"),
-            ("Access-Control-Allow-Headers", "Authorization, Content-Type"),
+            ("Access-Control-Allow-Headers", "Authorization, Content-Type, x-api-key, anthropic-version"),
             ("Access-Control-Max-Age", "86400"),
         ], body: [])
     }

@@ -26,7 +26,7 @@ public final class SputnikServer: @unchecked Sendable {
     /// The route table as a router, and the paths answered without the API key (set once, at the end of `init`).
     private(set) var router: (router: HTTPRouter, open: Set<String>)!
     /// Prometheus metrics served at `/metrics`.
-    let metrics = ServerMetrics()
+    let metrics: ServerMetrics
     /// The registry behind `/metrics`, for bootstrapping swift-metrics.
     public var metricsRegistry: PrometheusCollectorRegistry { metrics.registry }
 
@@ -57,6 +57,7 @@ public final class SputnikServer: @unchecked Sendable {
         }
         modelId = options.alias ?? URL(fileURLWithPath: options.modelPath).deletingPathExtension().lastPathComponent
         logger.info("serving \(options.modelPath) as '\(modelId)'")
+        metrics = ServerMetrics(modelName: modelId, engine: serving.engine)
         router = Self.makeRouter(self)
     }
 
