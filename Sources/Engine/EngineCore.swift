@@ -251,6 +251,7 @@ public final class EngineCore: @unchecked Sendable {
         sharedStats.requestsFinished += 1
         sharedStats.cachedTokensTotal += cached
         lock.unlock()
+        publishStats()  // before the client hears of it: a scrape after the answer never shows this request running
         r.onEvent(.finished(reason, usage))
     }
 
