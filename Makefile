@@ -38,8 +38,8 @@ serve: models build
 
 venv: deps
 	@test -x $(VENV)/bin/python || python3 -m venv $(VENV)
-	@$(VENV)/bin/python -c 'import openai, pytest, jsonschema, langchain_openai' 2>/dev/null || \
-	  $(VENV)/bin/pip install -q 'openai>=1.40,<3' 'pytest>=8,<10' 'jsonschema[format]>=4.18,<5' 'langchain-openai>=0.3,<2'
+	@$(VENV)/bin/python -c 'import openai, pytest, jsonschema, langchain_openai, anthropic, prometheus_client' 2>/dev/null || \
+	  $(VENV)/bin/pip install -q 'openai>=1.40,<3' 'pytest>=8,<10' 'jsonschema[format]>=4.18,<5' 'langchain-openai>=0.3,<2' 'anthropic>=0.40,<1' 'prometheus_client>=0.20,<1'
 	@$(VENV)/bin/python -c 'import kubernetes_validate, yaml' 2>/dev/null || \
 	  $(VENV)/bin/pip install -q 'kubernetes-validate>=1.32,<2' 'pyyaml>=6,<7'
 

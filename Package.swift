@@ -35,10 +35,12 @@ let package = Package(
         .target(name: "Tokenizer", dependencies: ["GGUF"], swiftSettings: strict),
         .target(name: "ChatTemplate", dependencies: ["JSON"], swiftSettings: strict),
         .target(name: "Grammar", dependencies: ["JSON", "Tokenizer"], swiftSettings: strict),
-        .target(name: "Model", dependencies: ["Compute", "GGUF"], swiftSettings: strict),
+        .target(name: "Model", dependencies: ["Compute", "GGUF", .product(name: "Atomics", package: "swift-atomics")],
+                swiftSettings: strict),
         .target(name: "Scheduling", swiftSettings: strict),
         .target(name: "Engine", dependencies: ["Model", "GGUF", "Scheduling", "Tokenizer", "ChatTemplate", "Grammar",
-                                              .product(name: "Logging", package: "swift-log")],
+                                              .product(name: "Logging", package: "swift-log"),
+                                              .product(name: "Atomics", package: "swift-atomics")],
                 swiftSettings: strict),
         .target(name: "OpenAIAPI", dependencies: ["JSON"], swiftSettings: strict),
         // zlib (gzip bodies) and OpenSSL (TLS) for the HTTP server, from the system (scripts/install-deps.sh).
@@ -49,7 +51,8 @@ let package = Package(
         .target(name: "Server", dependencies: ["HTTPServer", "OpenAIAPI", "JSON", "Engine", "Model", "Scheduling", "ChatTemplate", "Tokenizer", "Grammar",
                                               .product(name: "Logging", package: "swift-log"),
                                               .product(name: "Metrics", package: "swift-metrics"),
-                                              .product(name: "Prometheus", package: "swift-prometheus")],
+                                              .product(name: "Prometheus", package: "swift-prometheus"),
+                                              .product(name: "Atomics", package: "swift-atomics")],
                 swiftSettings: strict),
         // The served binary: the product CLI only (serve, chat, info, tokenize, detokenize, template).
         .executableTarget(name: "sputnik", dependencies: [

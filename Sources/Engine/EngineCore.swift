@@ -1,3 +1,4 @@
+import Atomics
 import Foundation
 import Grammar
 import Logging
@@ -39,7 +40,7 @@ public final class EngineCore: @unchecked Sendable {
 
     // Shared with other threads, guarded by `lock`.
     private let lock = NSCondition()
-    private var inbox: [(Int, GenerationRequest, [@Sendable (GenerationEvent) -> Void])] = []
+    private var inbox: [(Int, GenerationRequest, [@Sendable (GenerationEvent) -> Void], arrival: UInt64)] = []
     private var cancellations: [Int] = []
     private var nextId = 1
     private var stopping = false
@@ -81,7 +82,14 @@ public final class EngineCore: @unchecked Sendable {
         var promptDelivered = false
         /// Where a constrained request stands in its grammar; nil when unconstrained.
         var matcher: GrammarMatcher?
+        /// `submit` time, then the first scheduling and the last sampled token (0: not yet), uptime ns.
+        let arrival: UInt64
+        var firstScheduled: UInt64 = 0
+        var lastToken: UInt64 = 0
     }
+
+    /// Latency histograms and counters for `/metrics` (recorded on the engine thread, lock-free).
+    public let metrics = EngineMetrics()
 
     /// - Parameters: the model (its KV pool is allocated here from `config`), its tokenizer and limits.
     public init(model: LanguageModel, tokenizer: Tokenizer, config: EngineConfig, logger: Logger) {
@@ -165,6 +173,7 @@ public final class EngineCore: @unchecked Sendable {
             _ = try schedulerConfig.completionBudget(promptLength: request.promptTokens.count,
                                                       maxNewTokens: request.maxNewTokens)
         } catch {
+            metrics.rejectedContextLength.wrappingIncrement(ordering: .relaxed)
             throw EngineError.contextLengthExceeded(promptTokens: request.promptTokens.count,
                                                     maxNewTokens: request.maxNewTokens ?? 0,
                                                     limit: schedulerConfig.maxSequenceLength)
@@ -173,11 +182,12 @@ public final class EngineCore: @unchecked Sendable {
         defer { lock.unlock() }
         guard !stopping else { throw EngineError.shuttingDown }
         guard requestsWaitingForRoom(including: request) <= config.maxQueuedRequests else {
+            metrics.rejectedQueueFull.wrappingIncrement(ordering: .relaxed)
             throw EngineError.queueFull(limit: config.maxQueuedRequests)
         }
         let id = nextId
         nextId += callbacks.count
-        inbox.append((id, request, callbacks))
+        inbox.append((id, request, callbacks, DispatchTime.now().uptimeNanoseconds))
         lock.signal()
         return GenerationHandle(id: id, n: callbacks.count, engine: self)
     }
@@ -214,7 +224,7 @@ public final class EngineCore: @unchecked Sendable {
             cancellations.removeAll()
             lock.unlock()
 
-            for (id, req, callbacks) in newRequests { admit(id, req, callbacks) }
+            for (id, req, callbacks, arrival) in newRequests { admit(id, req, callbacks, arrival: arrival) }
             for id in cancelled { finish(id, .abort) }
             if stop {
                 for id in Array(live.keys) + unforked.values.flatMap({ $0.map(\.id) }) { finish(id, .abort) }
@@ -227,7 +237,8 @@ public final class EngineCore: @unchecked Sendable {
         }
     }
 
-    private func admit(_ id: Int, _ req: GenerationRequest, _ callbacks: [@Sendable (GenerationEvent) -> Void]) {
+    private func admit(_ id: Int, _ req: GenerationRequest, _ callbacks: [@Sendable (GenerationEvent) -> Void],
+                       arrival: UInt64) {
         do {
             try scheduler.add(id: id, promptTokens: req.promptTokens, maxNewTokens: req.maxNewTokens,
                               priority: req.priority, ignoreEOS: req.ignoreEOS, stopTokenIds: Set(req.stopTokenIds),
@@ -251,7 +262,7 @@ public final class EngineCore: @unchecked Sendable {
                         output: OutputProcessor(tokenizer: tokenizer, stop: req.stop, minTokens: req.processing.minTokens,
                                                 parsing: req.parsing),
                         rng: SeededGenerator(seed: seed &+ UInt64(k) &* 0x9E37_79B9_7F4A_7C15), processor: processor,
-                        choice: k, matcher: grammar.map { GrammarMatcher($0) })
+                        choice: k, matcher: grammar.map { GrammarMatcher($0) }, arrival: arrival)
         }
         live[id] = liveRequest(0)
         if let report = req.onPromptLogprobs, req.promptTokens.count == 1 {
@@ -263,6 +274,11 @@ public final class EngineCore: @unchecked Sendable {
 
     private func step() {
         let output = scheduler.schedule()
+        let now = DispatchTime.now().uptimeNanoseconds
+        for s in output.scheduled where live[s.requestId]?.firstScheduled == 0 {
+            live[s.requestId]!.firstScheduled = now
+            metrics.requestQueueTime.observe(nanoseconds: now &- live[s.requestId]!.arrival)
+        }
         let rows = runner.execute(output)
         for p in runner.promptRows { gatherPromptLogprobs(p.requestId, startPosition: p.startPosition, row: p.row, count: p.count) }
         var sampled: [Int: Int32] = [:]
@@ -305,6 +321,7 @@ public final class EngineCore: @unchecked Sendable {
                     if let top = child.request.logprobs {
                         logprobs[cid] = logprobCalculator.compute(UnsafeBufferPointer(logits), token: t, top: top, params: params)
                     }
+                    child.firstScheduled = live[id]!.firstScheduled   // its queue time is the parent's
                     live[cid] = child
                     forks.append((id, cid, t))
                 }
@@ -352,6 +369,14 @@ public final class EngineCore: @unchecked Sendable {
     /// own text and log-probability are never emitted.
     private func handleToken(_ id: Int, _ token: Int32, stop: FinishReason?, logprobs: TokenLogprobs?) {
         guard var r = live[id] else { return }
+        let now = DispatchTime.now().uptimeNanoseconds
+        if r.lastToken == 0 {
+            metrics.timeToFirstToken.observe(nanoseconds: now &- r.arrival)
+        } else {
+            metrics.interTokenLatency.observe(nanoseconds: now &- r.lastToken)
+        }
+        r.lastToken = now
+        live[id] = r
         if stop == .stop { return finish(id, .stop) }
         if let logprobs { r.pendingLogprobs.append(logprobs) }
         let out = r.output.append(token)
@@ -423,13 +448,20 @@ public final class EngineCore: @unchecked Sendable {
         if flush && reason != .abort, let tail = r.output.finish(truncated: reason == .length) {
             Self.deliver(tail.parts, tail.tokenIds, logprobs: r.pendingLogprobs, to: r.onEvent, always: true)
         }
-        let usage = GenerationUsage(promptTokens: r.request.promptTokens.count, completionTokens: generated, cachedTokens: cached)
+        if reason != .abort { metrics.e2eRequestLatency.observe(nanoseconds: DispatchTime.now().uptimeNanoseconds &- r.arrival) }
+        if config.enablePrefixCaching && r.firstScheduled != 0 {
+            metrics.prefixCacheQueries.wrappingIncrement(by: r.request.promptTokens.count, ordering: .relaxed)
+            metrics.prefixCacheHits.wrappingIncrement(by: cached, ordering: .relaxed)
+        }
+        let usage = GenerationUsage(promptTokens: r.request.promptTokens.count, completionTokens: generated, cachedTokens: cached,
+                                    stopSequence: r.output.matchedStop)
         lock.lock()
         sharedStats.promptTokensTotal += r.choice == 0 ? r.request.promptTokens.count : 0  // one prompt per request
         sharedStats.generationTokensTotal += generated
         sharedStats.requestsFinished += r.choice == 0 ? 1 : 0
         sharedStats.cachedTokensTotal += r.choice == 0 ? cached : 0
         lock.unlock()
+        publishStats()  // before the client hears of it: a scrape after the answer never shows this request running
         r.onEvent(.finished(reason, usage))
     }
 

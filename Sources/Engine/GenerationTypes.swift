@@ -54,12 +54,14 @@ public struct GenerationRequest: Sendable {
     }
 }
 
-/// Token counts of one finished request, as OpenAI's `usage` reports them.
+/// Token counts of one finished request, as OpenAI's `usage` reports them, and the stop string that ended it.
 public struct GenerationUsage: Sendable, Equatable {
     public var promptTokens: Int
     public var completionTokens: Int
     /// Prompt tokens whose KV came from the prefix cache.
     public var cachedTokens: Int
+    /// The stop string that ended the request (Anthropic's `stop_sequence`), nil for any other finish.
+    public var stopSequence: String? = nil
 }
 
 /// Events delivered for one request, in order, on the engine thread (handlers must not block).

@@ -48,6 +48,9 @@ public struct OutputProcessor: Sendable {
     /// Tool calls emitted so far.
     public var toolCallCount: Int { toolCalls?.callCount ?? 0 }
 
+    /// The stop string that ended generation, nil unless `append` returned `.stopped`.
+    public var matchedStop: String? { stopMatcher.matched }
+
     /// Feeds one generated token (not an end-of-generation token that ends the request).
     public mutating func append(_ token: Int32) -> Output {
         pendingIds.append(token)

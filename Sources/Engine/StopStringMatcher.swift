@@ -5,6 +5,8 @@
 public struct StopStringMatcher: Sendable {
     private let stops: [[Unicode.Scalar]]
     private var pending: [Unicode.Scalar] = []
+    /// The stop string that matched (Anthropic's `stop_sequence`), nil until one does.
+    public private(set) var matched: String?
 
     /// - Parameter stops: stop strings; empty strings are ignored.
     public init(stops: [String]) {
@@ -27,7 +29,10 @@ public struct StopStringMatcher: Sendable {
         // Earliest full match of any stop string.
         var earliest: Int?
         for s in stops where matching {
-            if let at = Self.find(s, in: pending), at < (earliest ?? Int.max) { earliest = at }
+            if let at = Self.find(s, in: pending), at < (earliest ?? Int.max) {
+                earliest = at
+                matched = Self.string(s[...])
+            }
         }
         if let at = earliest {
             let before = Self.string(pending[0..<at])

@@ -1,7 +1,8 @@
 // Server-sent events (WHATWG HTML §9.2) over a chunked HTTP response.
 
-/// Writes an event stream: `data: <payload>\n\n` events and `: <text>\n\n` comment keep-alives. Never writes
-/// `id:`, `event:` or `retry:` fields (OpenAI streams have none) and never an empty event.
+/// Writes an event stream: `data: <payload>\n\n` events (with an `event: <name>` line for typed streams: OpenAI
+/// Responses, Anthropic Messages) and `: <text>\n\n` comment keep-alives. Never writes `id:` or `retry:` fields
+/// and never an empty event.
 public struct SSEWriter: Sendable {
     /// The responder the stream is written to.
     public let responder: HTTPResponder
@@ -22,6 +23,14 @@ public struct SSEWriter: Sendable {
     @discardableResult
     public func send(data: String) -> Bool {
         responder.write(SSEWriter.frame(data: data))
+    }
+
+    /// Sends one typed event: an `event: <name>` line (line breaks in `name` become spaces), then `data` as in
+    /// `send(data:)`. - Returns: false once the client is gone.
+    @discardableResult
+    public func send(event name: String, data: String) -> Bool {
+        let clean = name.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r" }).joined(separator: " ")
+        return responder.write(Array("event: \(clean)\n".utf8) + SSEWriter.frame(data: data))
     }
 
     /// Sends a comment line (`: text`), ignored by clients; used as a keep-alive (`: ping`).

@@ -21,7 +21,7 @@ extension SputnikServer {
         }
         if req.method == "OPTIONS" { return nil }
         if !router.open.contains(req.path), let key = options.apiKey, !Self.authorized(req, key) {
-            return APIError.authentication("Invalid or missing API key. Send 'Authorization: Bearer <key>'.")
+            return APIError.authentication("Invalid or missing API key. Send 'Authorization: Bearer <key>' or 'x-api-key: <key>'.")
         }
         if !Self.healthPaths.contains(req.path) {
             switch phase {
@@ -45,12 +45,20 @@ extension SputnikServer {
         return (e.status, headers, e.encoded())
     }
 
-    /// `Authorization: Bearer <key>` (scheme case-insensitive, RFC 9110 §11.1), key compared in constant time.
+    /// `Authorization: Bearer <key>` (scheme case-insensitive, RFC 9110 §11.1) or Anthropic's `x-api-key: <key>`,
+    /// the key compared in constant time.
     static func authorized(_ req: HTTPRequest, _ key: String) -> Bool {
-        guard let h = req.headers["authorization"] else { return false }
-        let parts = h.split(separator: " ", maxSplits: 1)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return false }
-        let a = Array(parts[1].utf8), b = Array(key.utf8)
+        let sent: Substring
+        if let h = req.headers["authorization"] {
+            let parts = h.split(separator: " ", maxSplits: 1)
+            guard parts.count == 2, parts[0].lowercased() == "bearer" else { return false }
+            sent = parts[1]
+        } else if let x = req.headers["x-api-key"] {
+            sent = Substring(x)
+        } else {
+            return false
+        }
+        let a = Array(sent.utf8), b = Array(key.utf8)
         var diff = a.count ^ b.count
         for i in 0..<min(a.count, b.count) { diff |= Int(a[i] ^ b[i]) }
         return diff == 0
@@ -75,7 +83,7 @@ extension SputnikServer {
         let asked = res.request.headers["access-control-request-headers"].map { ", " + $0 } ?? ""
         res.send(status: 204, headers: [
             ("Access-Control-Allow-Methods", "GET, POST, OPTIONS"),
-            ("Access-Control-Allow-Headers", "Authorization, Content-Type" + asked),
+            ("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Request-Id, x-api-key, anthropic-version" + asked),
             ("Access-Control-Max-Age", "86400"),
         ], body: [])
     }

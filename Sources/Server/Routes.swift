@@ -14,6 +14,9 @@ extension SputnikServer {
         ("GET", "/models/{id...}", false, { $0.handleModel }),
         ("POST", "/chat/completions", false, { $0.handleChatCompletion }),
         ("POST", "/completions", false, { $0.handleCompletion }),
+        ("POST", "/responses", false, { $0.handleResponses }),
+        ("POST", "/messages", false, { $0.handleAnthropicMessages }),
+        ("POST", "/messages/count_tokens", false, { $0.handleAnthropicCountTokens }),
         ("POST", "/tokenize", false, { $0.handleTokenize }),
         ("POST", "/detokenize", false, { $0.handleDetokenize }),
     ]
@@ -36,7 +39,7 @@ extension SputnikServer {
     func route(_ req: HTTPRequest, _ res: HTTPResponder) {
         res.commonHeaders = corsHeaders(req)
         beginExchange(req, res)
-        if let e = admissionError(req) { return sendError(res, e) }
+        if let e = admissionError(req) { return Self.isAnthropicPath(req.path) ? sendAnthropicError(res, e) : sendError(res, e) }
         if req.method == "OPTIONS" { return sendCORSPreflight(res) }
         switch router.router.match(method: req.method, path: req.path) {
         case .found(let handler, let parameters):

@@ -28,7 +28,7 @@ public final class SputnikServer: @unchecked Sendable {
     /// The route table as a router, and the paths answered without the API key (set once, at the end of `init`).
     private(set) var router: (router: HTTPRouter, open: Set<String>)!
     /// Prometheus metrics served at `/metrics`.
-    let metrics = ServerMetrics()
+    let metrics: ServerMetrics
     /// Requests whose response has not ended (`AccessLog.swift`).
     let exchanges = ExchangeTable()
     /// The registry behind `/metrics`, for bootstrapping swift-metrics.
@@ -46,6 +46,7 @@ public final class SputnikServer: @unchecked Sendable {
         self.options = options
         self.logger = logger
         modelId = options.alias ?? URL(fileURLWithPath: options.modelPath).deletingPathExtension().lastPathComponent
+        metrics = ServerMetrics(modelName: modelId)
         router = Self.makeRouter(self)
         if loadNow { try load() }
     }
@@ -81,6 +82,7 @@ public final class SputnikServer: @unchecked Sendable {
             s.serving = loaded
             return s.listening
         }
+        metrics.attach(loaded.engine)
         if listening { loaded.engine.start() }
         state.withLock { if $0.phase == .loading { $0.phase = .ready } }
         logger.info("serving \(options.modelPath) as '\(modelId)'")

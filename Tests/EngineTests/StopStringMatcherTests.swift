@@ -56,3 +56,23 @@ final class StopStringMatcherTests: XCTestCase {
         }
     }
 }
+
+/// The matcher names the stop string that matched (Anthropic's `stop_sequence`), and the histogram counts.
+final class StopReportAndHistogramTests: XCTestCase {
+    func testMatchedStopIsTheEarliest() {
+        var m = StopStringMatcher(stops: ["zz", "b c"])
+        XCTAssertNil(m.matched)
+        XCTAssertEqual(m.append("a b"), .text("a "))
+        XCTAssertNil(m.matched)
+        XCTAssertEqual(m.append(" c zz"), .stopped(before: ""))
+        XCTAssertEqual(m.matched, "b c")
+    }
+
+    func testLatencyHistogramBuckets() {
+        let h = LatencyHistogram(upperBounds: [0.01, 0.1, 1])
+        for ns: UInt64 in [5_000_000, 10_000_000, 50_000_000, 2_000_000_000] { h.observe(nanoseconds: ns) }
+        let (counts, sum) = h.snapshot()
+        XCTAssertEqual(counts, [2, 1, 0, 1])  // le is inclusive: 0.01 s falls in the first bucket
+        XCTAssertEqual(sum, 2.065, accuracy: 1e-9)
+    }
+}

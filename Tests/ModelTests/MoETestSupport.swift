@@ -102,8 +102,17 @@ struct MoEFixture {
                 if name == "moe_topk_ids" { ids[layer, default: []] += Array(data); k = shape[1] }
                 if name == "moe_topk_weights" { weights[layer, default: []] += Array(data) }
             }
+            let counts = try XCTUnwrap(model.expertTokenCounts, "a MoE model counts routed tokens", file: file, line: line)
+            let before = (0..<counts.numLayers).map { l in (0..<counts.numExperts).map { counts.count(layer: l, expert: $0) } }
             _ = SequenceRunner(model: model).run(tokens)
             model.trace = nil
+            // The /metrics counters moved by exactly the traced routing.
+            for l in 0..<counts.numLayers {
+                var want = [Int](repeating: 0, count: counts.numExperts)
+                for e in ids[l] ?? [] { want[Int(e)] += 1 }
+                let got = (0..<counts.numExperts).map { counts.count(layer: l, expert: $0) - before[l][$0] }
+                XCTAssertEqual(got, want, "\(name) s\(seq) layer \(l) expert counts", file: file, line: line)
+            }
             let hf = try routing(seq)
             XCTAssertEqual(ids.count, hf.count, "MoE layers traced", file: file, line: line)
             var checked = 0

@@ -16,7 +16,7 @@ def metrics(server) -> dict:
     for line in body.decode().splitlines():
         if line and not line.startswith("#"):
             name, value = line.rsplit(" ", 1)
-            out[name] = float(value)
+            out[name.split("{", 1)[0]] = float(value)  # labels (model_name) dropped
     return out
 
 

@@ -32,6 +32,9 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
 
     /// Routing hyper-parameters of the MoE blocks, nil for dense models.
     public var routerConfig: RouterConfig? { body.moe?.config }
+
+    /// Tokens routed to each expert of each layer since load, nil for dense models.
+    public var expertTokenCounts: ExpertTokenCounts? { body.moe?.expertCounts }
     /// MoE execution path of the following forwards (default per-token for small batches, grouped otherwise);
     /// ignored by dense models.
     public var moeExecution: MoEExecution {

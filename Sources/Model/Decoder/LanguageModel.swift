@@ -55,6 +55,8 @@ public protocol LanguageModel: AnyObject {
     var hyperparameters: ModelHyperparameters { get }
     /// Optional hook receiving per-layer hidden states (costs a little time when set).
     var trace: ForwardTrace? { get set }
+    /// Tokens routed to each expert of each layer since load (MoE models; nil for dense ones).
+    var expertTokenCounts: ExpertTokenCounts? { get }
     /// A KV cache `[numLayers][numBlocks, blockSize, numKVHeads, headDim]` (K and V) of the options' type.
     func makeKVCache(numBlocks: Int, blockSize: Int) -> PagedKVCache
     /// Runs one forward; writes logits `[batch.logitRows.count, vocabSize]` into `logits`, row i for token
@@ -72,4 +74,7 @@ extension LanguageModel {
         get { nil }
         set {}
     }
+
+    /// Default for models without experts: nil.
+    public var expertTokenCounts: ExpertTokenCounts? { nil }
 }

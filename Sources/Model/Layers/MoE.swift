@@ -85,6 +85,8 @@ final class MoERunner {
     private let matmul: RoundingMatmul
     /// Execution path override (tests compare the two).
     var execution: MoEExecution = .automatic
+    /// Tokens routed to each expert of each layer (`[numLayers, E]`), for `/metrics`.
+    let expertCounts: ExpertTokenCounts
 
     private let logits: ScratchBuffer       // [T, E] router logits
     private let routeScratch: ScratchBuffer // [scratchCount]
@@ -118,6 +120,7 @@ final class MoERunner {
         u = ScratchBuffer(count: T * f)
         y = ScratchBuffer(count: T * embd)
         sharedGateValue = ScratchBuffer(count: T)
+        expertCounts = ExpertTokenCounts(numLayers: c.keys.numLayers, numExperts: e)
     }
 
     deinit {
@@ -137,6 +140,7 @@ final class MoERunner {
             Router.route(logits: logits.pointer + t * e, bias: w.selectionBias, config: config,
                          scratch: routeScratch.pointer, ids: ids + t * k, weights: weights.pointer + t * k)
         }
+        for a in 0..<(n * k) { expertCounts.increment(layer: layer, expert: Int(ids[a])) }
         if trace.isOn {
             let f = (0..<(n * k)).map { Float(ids[$0]) }                        // allocates: tracing only
             f.withUnsafeBufferPointer { trace("moe_topk_ids", layer, $0.baseAddress!, n, k) }

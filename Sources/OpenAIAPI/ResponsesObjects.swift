@@ -1,0 +1,116 @@
+// `/v1/responses` output (OpenAI "The response object" and "Streaming events"), encoded by hand so member order and
+// every `null` are fixed.
+import JSON
+
+/// The response object: `{"id","object":"response","created_at","status","error","incomplete_details",
+/// "instructions","max_output_tokens","model","output":[message],"parallel_tool_calls","previous_response_id",
+/// "reasoning","store","temperature","text","tool_choice","tools","top_p","truncation","usage","user","metadata"}`.
+/// The output holds one assistant message item with one `output_text` part (none while in progress).
+public struct ResponseObject: Sendable, Equatable {
+    /// `resp_…`.
+    public var id: String
+    /// `msg_…`: the id of the output message item.
+    public var messageId: String
+    /// Unix time, seconds.
+    public var createdAt: Int
+    /// Model id as listed by `/v1/models`.
+    public var model: String
+    /// `"in_progress"`, `"completed"` or `"incomplete"`.
+    public var status: String
+    /// The generated text; nil while in progress (the output is then empty).
+    public var text: String?
+    /// Why an incomplete response stopped (`"max_output_tokens"`), or nil.
+    public var incompleteReason: String?
+    /// Token counts (rendered as `input_tokens`, `output_tokens`, …); nil while in progress.
+    public var usage: Usage?
+    /// The request the response answers (its echoed fields).
+    public var request: ResponsesRequest
+
+    /// Memberwise initializer; field meanings, units and defaults as documented on the properties.
+    public init(id: String, messageId: String, createdAt: Int, model: String, status: String, text: String? = nil,
+                incompleteReason: String? = nil, usage: Usage? = nil, request: ResponsesRequest) {
+        self.id = id
+        self.messageId = messageId
+        self.createdAt = createdAt
+        self.model = model
+        self.status = status
+        self.text = text
+        self.incompleteReason = incompleteReason
+        self.usage = usage
+        self.request = request
+    }
+
+    /// The `output_text` content part: `{"type":"output_text","text","annotations":[],"logprobs":[]}`.
+    public static func textPart(_ text: String) -> JSONValue {
+        .object([("type", .string("output_text")), ("text", .string(text)), ("annotations", .array([])), ("logprobs", .array([]))])
+    }
+
+    /// The output message item `{"id","type":"message","status","role":"assistant","content":[…]}`; `text` nil: no
+    /// content yet (status `in_progress`).
+    public func messageItem(text: String?) -> JSONValue {
+        let itemStatus = text == nil ? "in_progress" : (status == "in_progress" ? "completed" : status)
+        let content: [JSONValue] = text.map { [Self.textPart($0)] } ?? []
+        return .object([("id", .string(messageId)), ("type", .string("message")), ("status", .string(itemStatus)),
+                        ("role", .string("assistant")), ("content", .array(content))])
+    }
+
+    /// The wire JSON (shape in the type's doc).
+    public var json: JSONValue {
+        let r = request
+        let usageJSON: JSONValue = usage.map { u in
+            JSONValue.object([("input_tokens", .int(u.promptTokens)),
+                     ("input_tokens_details", .object([("cached_tokens", .int(u.cachedTokens))])),
+                     ("output_tokens", .int(u.completionTokens)),
+                     ("output_tokens_details", .object([("reasoning_tokens", .int(u.reasoningTokens ?? 0))])),
+                     ("total_tokens", .int(u.totalTokens))])
+        } ?? .null
+        let incomplete: JSONValue = incompleteReason.map { JSONValue.object([("reason", .string($0))]) } ?? .null
+        let maxOutput: JSONValue = r.maxOutputTokens.map { JSONValue.int($0) } ?? .null
+        let temperature: JSONValue = r.chat.temperature.map { JSONValue.double($0) } ?? .null
+        let topP: JSONValue = r.chat.topP.map { JSONValue.double($0) } ?? .null
+        let output: [JSONValue] = text.map { [messageItem(text: $0)] } ?? []
+        var m: [(key: String, value: JSONValue)] = []
+        m.append(("id", .string(id)))
+        m.append(("object", .string("response")))
+        m.append(("created_at", .int(createdAt)))
+        m.append(("status", .string(status)))
+        m.append(("error", .null))
+        m.append(("incomplete_details", incomplete))
+        m.append(("instructions", .stringOrNull(r.instructions)))
+        m.append(("max_output_tokens", maxOutput))
+        m.append(("model", .string(model)))
+        m.append(("output", .array(output)))
+        m.append(("parallel_tool_calls", .bool(r.parallelToolCalls)))
+        m.append(("previous_response_id", .null))
+        m.append(("reasoning", .object([("effort", .null), ("summary", .null)])))
+        m.append(("store", .bool(false)))
+        m.append(("temperature", temperature))
+        m.append(("text", .object([("format", .object([("type", .string("text"))]))])))
+        m.append(("tool_choice", .string("none")))
+        m.append(("tools", .array([])))
+        m.append(("top_p", topP))
+        m.append(("truncation", .string("disabled")))
+        m.append(("usage", usageJSON))
+        m.append(("user", .stringOrNull(r.chat.user)))
+        m.append(("metadata", r.metadata ?? .object([])))
+        return .object(m)
+    }
+
+    /// Compact JSON as UTF-8 bytes.
+    public func encoded() -> [UInt8] { json.encoded() }
+}
+
+/// Numbers the typed events of one `/v1/responses` stream (`sequence_number` from 0) and renders them:
+/// `event: <type>` plus `data: {"type":<type>,"sequence_number":n,…}`.
+public struct ResponseEventSequence: Sendable {
+    private var next = 0
+
+    /// A fresh sequence, starting at 0.
+    public init() {}
+
+    /// The next event of `type` with `fields` after `type` and `sequence_number`: (event name, data JSON text).
+    public mutating func event(_ type: String, _ fields: [(key: String, value: JSONValue)]) -> (name: String, data: String) {
+        defer { next += 1 }
+        return (type, JSONValue.object([("type", .string(type)), ("sequence_number", .int(next))] + fields).serialized())
+    }
+}

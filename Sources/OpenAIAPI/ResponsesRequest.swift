@@ -1,0 +1,185 @@
+// `POST /v1/responses` request body (OpenAI "Create a model response"), stateless: validated here and converted to
+// the one chat request the engine mapping understands.
+import JSON
+
+/// A validated, stateless Responses API request: the conversation as a `ChatCompletionRequest` plus the fields the
+/// response object echoes back.
+///
+/// Honoured: `input` (a string, or items: messages with `input_text` / `output_text` parts, `function_call` and
+/// `function_call_output` history; a function call joins the assistant message it follows), `instructions` (a leading system message), `max_output_tokens`, `temperature`,
+/// `top_p`, `stream`, `metadata` (echoed), `user`, `store: false`, `text.format` `text`, `tool_choice` `none` /
+/// `auto` without tools, `truncation: "disabled"`, `parallel_tool_calls`, `service_tier` `auto` / `default`.
+/// Refused with a 400 naming the field: `previous_response_id`, `conversation`, `store: true`, `background: true`
+/// (nothing is stored), `tools`, `reasoning`, `include`, `top_logprobs`, `text.format` other than `text`,
+/// `truncation: "auto"`, `prompt`, `max_tool_calls`, input parts other than text, `reasoning` and `item_reference`
+/// input items.
+public struct ResponsesRequest: Sendable, Equatable {
+    /// The conversation and sampling fields, as a chat request (`max_output_tokens` → `max_completion_tokens`).
+    public var chat: ChatCompletionRequest
+    /// `instructions` as sent (also the chat's first, system, message).
+    public var instructions: String?
+    /// `metadata` as sent (an object of up to 16 string values), or nil.
+    public var metadata: JSONValue?
+    /// `parallel_tool_calls` as sent; echoed (true when absent, OpenAI's default).
+    public var parallelToolCalls: Bool
+
+    /// The request's `max_output_tokens`.
+    public var maxOutputTokens: Int? { chat.maxCompletionTokens }
+
+    /// Decodes and validates a request body.
+    /// - Returns: the request, or a 400 `APIError` naming the offending field in `param`.
+    public static func decode(_ body: [UInt8]) -> Result<ResponsesRequest, APIError> {
+        do throws(APIError) { return .success(try parse(JSONValue.parse(body))) } catch { return .failure(error) }
+    }
+
+    /// Validates an already-parsed JSON value (see `decode`).
+    public static func parse(_ json: JSONValue) throws(APIError) -> ResponsesRequest {
+        guard case .object = json else {
+            throw APIError.invalidRequest("Request body must be a JSON object, got \(json.typeName)")
+        }
+        let f = FieldReader(json)
+        try refuseStateful(f)
+        let instructions = try f.string("instructions")
+        var messages: [ChatMessage] = []
+        if let instructions { messages.append(ChatMessage(role: .system, content: instructions)) }
+        switch f.raw("input") {
+        case nil: throw APIError.invalidRequest("'input' is a required property", param: "input")
+        case .string(let s)?: messages.append(ChatMessage(role: .user, content: s))
+        case .array(let items)?:
+            guard !items.isEmpty else { throw APIError.invalidRequest("'input' must not be empty", param: "input") }
+            for (i, item) in items.enumerated() {
+                let m = try inputItem(item, index: i)
+                // A function call joins the assistant turn it follows (parallel calls are one message in chat).
+                if m.role == .assistant, m.content == nil, let last = messages.last, last.role == .assistant {
+                    messages[messages.count - 1].toolCalls += m.toolCalls
+                } else {
+                    messages.append(m)
+                }
+            }
+        case let other?:
+            throw APIError.invalidRequest("'input' must be a string or an array of input items, got \(other.typeName)", param: "input")
+        }
+        var sampling = SamplingParameters()
+        sampling.temperature = try f.double("temperature", lower: 0, upper: 2)
+        sampling.topP = try f.double("top_p", lower: 0, upper: 1, lowerOpen: true)
+        sampling.maxCompletionTokens = try f.int("max_output_tokens", min: 1)
+        sampling.stream = try f.bool("stream") ?? false
+        sampling.user = try f.string("user")
+        var chat = ChatCompletionRequest(messages: messages, sampling: sampling)
+        chat.model = try f.string("model")
+        var r = ResponsesRequest(chat: chat, instructions: instructions, metadata: nil,
+                                 parallelToolCalls: try f.bool("parallel_tool_calls") ?? true)
+        if let m = try f.object("metadata") {
+            let pairs = m.objectValue ?? []
+            guard pairs.count <= 16, pairs.allSatisfy({ $0.value.stringValue != nil }) else {
+                throw APIError.invalidRequest("'metadata' must be an object of at most 16 string values", param: "metadata")
+            }
+            r.metadata = m
+        }
+        return r
+    }
+
+    /// The fields that need stored state or output parsers this server does not have.
+    private static func refuseStateful(_ f: FieldReader) throws(APIError) {
+        func refuse(_ key: String, _ why: String) -> APIError {
+            .invalidRequest("'\(key)' is not supported: \(why)", param: key)
+        }
+        let stateless = "this server is stateless and stores no responses or conversations; send the whole conversation in 'input'"
+        if f.raw("previous_response_id") != nil { throw refuse("previous_response_id", stateless) }
+        if f.raw("conversation") != nil { throw refuse("conversation", stateless) }
+        if try f.bool("store") == true { throw refuse("store", stateless + " (send 'store': false or leave it out)") }
+        if try f.bool("background") == true { throw refuse("background", "responses are generated in the foreground only") }
+        if let tools = try f.array("tools"), !tools.isEmpty {
+            throw refuse("tools", "tool calls in Responses output are not parsed by this server yet; use /v1/chat/completions")
+        }
+        if let choice = f.raw("tool_choice"), choice != .string("none"), choice != .string("auto") {
+            throw refuse("tool_choice", "no tools can be called (only 'none' and 'auto' are accepted)")
+        }
+        if f.raw("reasoning") != nil { throw refuse("reasoning", "reasoning output items are not produced by this server") }
+        if let include = try f.array("include"), !include.isEmpty {
+            throw refuse("include", "no additional output data is produced")
+        }
+        if f.raw("top_logprobs") != nil { throw refuse("top_logprobs", "log-probabilities are not returned by /v1/responses") }
+        if f.raw("prompt") != nil { throw refuse("prompt", "stored prompt templates need stored state") }
+        if f.raw("max_tool_calls") != nil { throw refuse("max_tool_calls", "no tools can be called") }
+        if f.raw("stream_options") != nil { throw refuse("stream_options", "no stream options are supported") }
+        if let t = try f.string("truncation"), t != "disabled" {
+            throw refuse("truncation", "only 'disabled' is supported (a prompt longer than the context is a 400)")
+        }
+        if let tier = try f.string("service_tier"), tier != "auto", tier != "default" {
+            throw refuse("service_tier", "only 'auto' and 'default' are served")
+        }
+        if let text = try f.object("text") {
+            let tf = FieldReader(text, prefix: "text.")
+            for (key, _) in text.objectValue ?? [] where key != "format" {
+                throw APIError.invalidRequest("'text.\(key)' is not supported", param: "text.\(key)")
+            }
+            if let format = try tf.object("format") {
+                let type = try FieldReader(format, prefix: "text.format.").string("type")
+                guard type == "text" else {
+                    throw APIError.invalidRequest("'text.format.type' '\(type ?? "(none)")' is not supported; only 'text' is",
+                                                  param: "text.format")
+                }
+            }
+        }
+    }
+
+    /// One input item: a message (`type` "message" or absent), a `function_call` or a `function_call_output`.
+    static func inputItem(_ item: JSONValue, index i: Int) throws(APIError) -> ChatMessage {
+        let p = "input[\(i)]"
+        guard case .object = item else { throw APIError.invalidRequest("'\(p)' must be an object, got \(item.typeName)", param: p) }
+        let f = FieldReader(item, prefix: p + ".")
+        switch try f.string("type") ?? "message" {
+        case "message":
+            guard let roleText = try f.string("role") else {
+                throw APIError.invalidRequest("'\(p).role' is a required property", param: p + ".role")
+            }
+            guard let role = ChatRole(rawValue: roleText), role != .tool else {
+                throw APIError.invalidRequest("'\(p).role' must be one of user, assistant, system, developer; got '\(roleText)'",
+                                              param: p + ".role")
+            }
+            switch f.raw("content") {
+            case .string(let s)?: return ChatMessage(role: role, content: s)
+            case .array(let parts)?:
+                var texts: [String] = []
+                for (j, part) in parts.enumerated() {
+                    let pp = "\(p).content[\(j)]"
+                    let pf = FieldReader(part, prefix: pp + ".")
+                    guard case .object = part, let type = try pf.string("type") else {
+                        throw APIError.invalidRequest("'\(pp)' must be an object with a 'type'", param: pp)
+                    }
+                    if type == "refusal" && role == .assistant { continue }
+                    guard type == "input_text" || type == "output_text" else {
+                        throw APIError.invalidRequest("Content part type '\(type)' is not supported by this server; only 'input_text' and 'output_text' are",
+                                                      param: pp + ".type")
+                    }
+                    guard let text = try pf.string("text") else {
+                        throw APIError.invalidRequest("'\(pp).text' is required", param: pp + ".text")
+                    }
+                    texts.append(text)
+                }
+                return ChatMessage(role: role, content: texts.joined(), contentParts: texts)
+            case nil: throw APIError.invalidRequest("'\(p).content' is a required property", param: p + ".content")
+            case let other?:
+                throw APIError.invalidRequest("'\(p).content' must be a string or an array of content parts, got \(other.typeName)",
+                                              param: p + ".content")
+            }
+        case "function_call":
+            guard let callId = try f.string("call_id") else { throw APIError.invalidRequest("'\(p).call_id' is required", param: p + ".call_id") }
+            guard let name = try f.string("name") else { throw APIError.invalidRequest("'\(p).name' is required", param: p + ".name") }
+            guard let args = try f.string("arguments") else {
+                throw APIError.invalidRequest("'\(p).arguments' is required (a JSON string)", param: p + ".arguments")
+            }
+            return ChatMessage(role: .assistant, content: nil, toolCalls: [ToolCall(id: callId, name: name, arguments: args)])
+        case "function_call_output":
+            guard let callId = try f.string("call_id") else { throw APIError.invalidRequest("'\(p).call_id' is required", param: p + ".call_id") }
+            guard let output = try f.string("output") else {
+                throw APIError.invalidRequest("'\(p).output' must be a string", param: p + ".output")
+            }
+            return ChatMessage(role: .tool, content: output, toolCallId: callId)
+        case let type:
+            throw APIError.invalidRequest("Input item type '\(type)' is not supported by this stateless server; send messages, 'function_call' and 'function_call_output' items",
+                                          param: p + ".type")
+        }
+    }
+}

@@ -1,0 +1,50 @@
+import Engine
+import Foundation
+import HTTPServer
+import OpenAIAPI
+import Scheduling
+
+/// What a route does with one generation's events (the Responses and Anthropic Messages routes; each renders its own
+/// wire format from the same events). All calls are serialized: `start` first, then `text`…, then `finish` or
+/// `abort`, never concurrently.
+struct GenerationSink: Sendable {
+    /// Runs once the engine has accepted the request, before any other call (streams send their head here).
+    var start: @Sendable () -> Void = {}
+    /// New text (never empty).
+    var text: @Sendable (String) -> Void
+    /// The request ended (`.stop` or `.length`) with these counts.
+    var finish: @Sendable (Scheduling.FinishReason, GenerationUsage) -> Void
+    /// The request was aborted (client gone, or the server shutting down).
+    var abort: @Sendable () -> Void
+}
+
+extension SputnikServer {
+    /// Submits `gen` to the engine and feeds its events to `sink` in order, holding those that arrive before
+    /// `sink.start` has run; cancels the request when the client goes away. A refused submission (queue full,
+    /// context too long, shutting down) is passed to `refused` and `sink` is never called.
+    func drive(_ res: HTTPResponder, _ gen: GenerationRequest, _ sink: GenerationSink, refused: (APIError) -> Void) {
+        let gate = OrderedGate()
+        do {
+            let handle = try engine.submit(gen) { event in
+                gate.run {
+                    switch event {
+                    case .text(let t, _): if !t.isEmpty { sink.text(t) }
+                    case .finished(let reason, let usage):
+                        if reason == .abort { sink.abort() } else { sink.finish(reason, usage) }
+                    }
+                }
+            }
+            gate.open { sink.start() }
+            res.onClose { handle.cancel() }
+        } catch {
+            refused(Self.apiError(error))
+        }
+    }
+}
+
+/// Mutable per-request state of a route's sink (text so far, event numbering); touched only under the sink's
+/// serialization (see `GenerationSink`).
+final class SinkState<Value>: @unchecked Sendable {
+    var value: Value
+    init(_ value: Value) { self.value = value }
+}

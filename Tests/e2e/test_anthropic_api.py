@@ -1,0 +1,143 @@
+"""Anthropic `POST /v1/messages` and `/v1/messages/count_tokens` through the official anthropic package, unmodified:
+the same greedy text as the chat route, the stream's event order, stop sequences, Anthropic-shaped errors and the
+`x-api-key` header."""
+import json
+
+import anthropic
+import openai
+import pytest
+
+from conftest import Server
+
+PARIS = "Describe Paris, the capital of France, in detail: its history, its landmarks and its food."
+
+
+def client(server, key="unused"):
+    return anthropic.Anthropic(base_url=server.base, api_key=key, max_retries=0, timeout=120)
+
+
+def chat(server, messages, max_tokens, **kw):
+    return openai.OpenAI(base_url=server.base + "/v1", api_key="unused", max_retries=0).chat.completions.create(
+        model="smollm2", temperature=0, max_tokens=max_tokens, messages=messages, **kw)
+
+
+def test_non_streamed_matches_chat(server):
+    want = chat(server, [{"role": "system", "content": "Be helpful."}, {"role": "user", "content": PARIS}], 12)
+    m = client(server).messages.create(model="smollm2", max_tokens=12, temperature=0, system="Be helpful.",
+                                       messages=[{"role": "user", "content": PARIS}])
+    assert m.type == "message" and m.role == "assistant" and m.id.startswith("msg_")
+    assert [b.type for b in m.content] == ["text"]
+    assert m.content[0].text == want.choices[0].message.content
+    assert m.stop_reason == "max_tokens" and m.stop_sequence is None
+    assert m.usage.output_tokens == 12
+    assert m.usage.input_tokens + m.usage.cache_read_input_tokens == want.usage.prompt_tokens
+
+
+def test_system_blocks_and_text_blocks(server):
+    a = client(server).messages.create(model="smollm2", max_tokens=8, temperature=0, system="Be helpful.",
+                                       messages=[{"role": "user", "content": PARIS}])
+    b = client(server).messages.create(
+        model="smollm2", max_tokens=8, temperature=0, system=[{"type": "text", "text": "Be helpful."}],
+        messages=[{"role": "user", "content": [{"type": "text", "text": PARIS}]}])
+    assert a.content[0].text == b.content[0].text
+
+
+def test_stop_sequence_reported(server):
+    full = client(server).messages.create(model="smollm2", max_tokens=24, temperature=0,
+                                          messages=[{"role": "user", "content": PARIS}]).content[0].text
+    words = full.split()
+    assert len(words) > 4, full
+    stop = words[3]
+    m = client(server).messages.create(model="smollm2", max_tokens=24, temperature=0, stop_sequences=[stop],
+                                       messages=[{"role": "user", "content": PARIS}])
+    assert m.stop_reason == "stop_sequence" and m.stop_sequence == stop
+    assert m.content[0].text == full[:full.index(stop)]
+
+
+def test_stream_events_and_text(server):
+    whole = client(server).messages.create(model="smollm2", max_tokens=16, temperature=0,
+                                           messages=[{"role": "user", "content": PARIS}])
+    events = list(client(server).messages.create(model="smollm2", max_tokens=16, temperature=0, stream=True,
+                                                 messages=[{"role": "user", "content": PARIS}]))
+    types = [e.type for e in events]
+    assert types[:2] == ["message_start", "content_block_start"]
+    assert types[-3:] == ["content_block_stop", "message_delta", "message_stop"]
+    assert set(types[2:-3]) <= {"content_block_delta", "ping"} and "content_block_delta" in types
+    assert events[0].message.content == [] and events[0].message.usage.input_tokens > 0
+    text = "".join(e.delta.text for e in events if e.type == "content_block_delta")
+    assert text == whole.content[0].text
+    assert events[-2].delta.stop_reason == "max_tokens" and events[-2].usage.output_tokens == 16
+    # The SDK's stream helper assembles the same message.
+    with client(server).messages.stream(model="smollm2", max_tokens=16, temperature=0,
+                                        messages=[{"role": "user", "content": PARIS}]) as s:
+        streamed = "".join(s.text_stream)
+        final = s.get_final_message()
+    assert streamed == final.content[0].text == whole.content[0].text
+    assert final.stop_reason == "max_tokens"
+
+
+def test_count_tokens_matches_prompt(server):
+    msgs = [{"role": "user", "content": PARIS}]
+    n = client(server).messages.count_tokens(model="smollm2", system="Be helpful.", messages=msgs)
+    want = chat(server, [{"role": "system", "content": "Be helpful."}] + msgs, 1)
+    assert n.input_tokens == want.usage.prompt_tokens
+
+
+def test_tool_history_converts(server):
+    msgs = [{"role": "user", "content": "What is the weather in Paris?"},
+            {"role": "assistant", "content": [
+                {"type": "text", "text": "Let me check."},
+                {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Paris"}}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "Sunny, 21 C"}]}]
+    n = client(server).messages.count_tokens(model="smollm2", messages=msgs)
+    plain = client(server).messages.count_tokens(model="smollm2", messages=msgs[:1])
+    assert n.input_tokens > plain.input_tokens + 8
+    m = client(server).messages.create(model="smollm2", max_tokens=4, temperature=0, messages=msgs)
+    assert m.usage.output_tokens >= 1
+
+
+@pytest.mark.parametrize("extra,word", [
+    ({"tools": [{"name": "f", "input_schema": {"type": "object"}}]}, "tools"),
+    ({"thinking": {"type": "enabled", "budget_tokens": 1024}}, "thinking"),
+    ({"temperature": 1.5}, "temperature"),
+    ({"top_k": -1}, "top_k"),
+])
+def test_refused_fields_are_anthropic_errors(server, extra, word):
+    with pytest.raises(anthropic.BadRequestError) as e:
+        client(server).messages.create(model="smollm2", max_tokens=8, messages=[{"role": "user", "content": "hi"}], **extra)
+    body = e.value.body
+    assert body["type"] == "error" and body["error"]["type"] == "invalid_request_error"
+    assert word in body["error"]["message"]
+
+
+@pytest.mark.parametrize("body,word", [
+    ({"model": "smollm2", "messages": [{"role": "user", "content": "hi"}]}, "max_tokens"),
+    ({"model": "smollm2", "max_tokens": 4}, "messages"),
+    ({"model": "smollm2", "max_tokens": 4, "messages": [{"role": "system", "content": "hi"}]}, "messages[0].role"),
+    ({"model": "smollm2", "max_tokens": 4,
+      "messages": [{"role": "user", "content": [{"type": "image", "source": {}}]}]}, "messages[0].content[0].type"),
+])
+def test_bad_bodies_are_anthropic_400s(server, body, word):
+    status, _, raw = server.post("/v1/messages", body)
+    assert status == 400, raw
+    err = json.loads(raw)
+    assert err["type"] == "error" and err["error"]["type"] == "invalid_request_error"
+    assert word in err["error"]["message"]
+
+
+def test_x_api_key_is_the_api_key():
+    s = Server("--api-key", "sekret")
+    try:
+        m = client(s, key="sekret").messages.create(model="smollm2", max_tokens=2,
+                                                   messages=[{"role": "user", "content": "hi"}])
+        assert m.usage.output_tokens >= 1
+        with pytest.raises(anthropic.AuthenticationError) as e:
+            client(s, key="wrong").messages.create(model="smollm2", max_tokens=2,
+                                                   messages=[{"role": "user", "content": "hi"}])
+        assert e.value.body["error"]["type"] == "authentication_error"
+        # Honoured like the bearer key on every route.
+        assert s.get("/v1/models", headers={"x-api-key": "sekret"})[0] == 200
+        assert s.get("/v1/models", headers={"x-api-key": "wrong"})[0] == 401
+        assert s.get("/v1/models", headers={"Authorization": "Bearer sekret"})[0] == 200
+    finally:
+        s.stop()

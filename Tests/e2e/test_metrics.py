@@ -1,0 +1,114 @@
+"""`GET /metrics` read with the official Prometheus text parser (prometheus_client): vLLM's families under the
+`sputnik:` prefix with the `model_name` label, histograms that move with requests, prefix-cache and admission
+counters, and per-expert routed-token counts on a tiny MoE model."""
+import json
+import os
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from conftest import Server
+
+FIX = os.path.join(os.path.dirname(__file__), "..", "Fixtures")
+HISTOGRAMS = ["sputnik:time_to_first_token_seconds", "sputnik:inter_token_latency_seconds",
+              "sputnik:e2e_request_latency_seconds", "sputnik:request_queue_time_seconds"]
+
+
+def families(server) -> dict:
+    status, headers, body = server.get("/metrics")
+    assert status == 200 and headers["Content-Type"].startswith("text/plain")
+    return {f.name: f for f in text_string_to_metric_families(body.decode())}
+
+
+def value(fams, name, suffix="", **labels) -> float:
+    for s in fams[name].samples:
+        if s.name == name + suffix and all(s.labels.get(k) == v for k, v in labels.items()):
+            return s.value
+    raise KeyError((name, suffix, labels))
+
+
+def chat(server, content, **kw):
+    status, _, body = server.post("/v1/chat/completions", {
+        "temperature": 0, "messages": [{"role": "user", "content": content}], **kw})
+    return status, body
+
+
+def check_histogram(fam, model="smollm2"):
+    assert fam.type == "histogram"
+    buckets = [s for s in fam.samples if s.name.endswith("_bucket")]
+    assert all(s.labels["model_name"] == model for s in fam.samples)
+    counts = [s.value for s in buckets]
+    assert counts == sorted(counts), "buckets must be cumulative"
+    assert buckets[-1].labels["le"] == "+Inf"
+    count = [s.value for s in fam.samples if s.name.endswith("_count")][0]
+    total = [s.value for s in fam.samples if s.name.endswith("_sum")][0]
+    assert count == buckets[-1].value
+    return count, total
+
+
+def test_vllm_families_move_with_requests(server):
+    before = families(server)
+    for name in HISTOGRAMS:
+        check_histogram(before[name])
+    status, _ = chat(server, "Tell me about the sea.", max_tokens=6, ignore_eos=True)
+    assert status == 200
+    after = families(server)
+    counts = {}
+    for name in HISTOGRAMS:
+        c0, _ = check_histogram(before[name])
+        c1, s1 = check_histogram(after[name])
+        counts[name] = c1 - c0
+        assert s1 > 0
+    assert counts["sputnik:time_to_first_token_seconds"] == 1
+    assert counts["sputnik:e2e_request_latency_seconds"] == 1
+    assert counts["sputnik:request_queue_time_seconds"] == 1
+    assert counts["sputnik:inter_token_latency_seconds"] == 5  # 6 tokens, 5 gaps
+    # The older families parse too, now labelled like vLLM's.
+    assert after["sputnik:num_requests_running"].type == "gauge"
+    assert value(after, "sputnik:generation_tokens", "_total", model_name="smollm2") >= 6
+
+
+def test_prefix_cache_counters(server):
+    prompt = "Prefix caching test: " + "the quick brown fox jumps over the lazy dog. " * 6
+    chat(server, prompt, max_tokens=1)
+    a = families(server)
+    status, _ = chat(server, prompt, max_tokens=1)
+    assert status == 200
+    b = families(server)
+    assert a["sputnik:prefix_cache_queries"].type == "counter"
+    queried = value(b, "sputnik:prefix_cache_queries", "_total") - value(a, "sputnik:prefix_cache_queries", "_total")
+    hits = value(b, "sputnik:prefix_cache_hits", "_total") - value(a, "sputnik:prefix_cache_hits", "_total")
+    assert queried > 60 and 16 <= hits < queried  # at least one whole block came from the cache
+
+
+def test_admission_rejections_counter(server):
+    fams = families(server)
+    before = value(fams, "sputnik:admission_rejections", "_total", reason="context_length")
+    status, _ = chat(server, "hi", max_tokens=100000)
+    assert status == 400
+    after = value(families(server), "sputnik:admission_rejections", "_total", reason="context_length")
+    assert after == before + 1
+    assert "sputnik:moe_expert_tokens" not in fams  # a dense model has no experts
+
+
+def test_moe_expert_counts_move():
+    model = os.path.join(FIX, "moe", "deepseek-v3-tiny", "deepseek-v3-tiny.q8_0.gguf")
+    template = os.path.join(FIX, "templates", "deepseek-r1-distill-qwen-7b.jinja")
+    s = Server("--model", model, "--chat-template", template, "--ctx-size", "128")
+    try:
+        status, body = chat(s, "hello world", max_tokens=6, ignore_eos=True)
+        assert status == 200, body
+        usage = json.loads(body)["usage"]
+        fam = families(s)["sputnik:moe_expert_tokens"]
+        assert fam.type == "counter"
+        per_layer = {}
+        for smp in fam.samples:
+            assert smp.name == "sputnik:moe_expert_tokens_total" and smp.labels["model_name"] == "smollm2"
+            assert 0 <= int(smp.labels["expert"]) < 8
+            per_layer[smp.labels["layer"]] = per_layer.get(smp.labels["layer"], 0) + smp.value
+        # Layer 0 is dense (first_k_dense_replace = 1); layers 1 and 2 route every forwarded token to 2 experts:
+        # the prompt, then each sampled token but the last.
+        assert sorted(per_layer) == ["1", "2"]
+        forwarded = usage["prompt_tokens"] + usage["completion_tokens"] - 1
+        assert per_layer["1"] == per_layer["2"] == 2 * forwarded
+    finally:
+        s.stop()

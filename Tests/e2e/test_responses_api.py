@@ -1,0 +1,118 @@
+"""`POST /v1/responses` (stateless) through the official openai package, unmodified: the same greedy text as the
+chat route for the same conversation, typed stream events in OpenAI's order, and 400s naming what cannot be
+honoured."""
+import json
+
+import openai
+import pytest
+
+PARIS = "Describe Paris, the capital of France, in detail: its history, its landmarks and its food."
+
+
+def client(server):
+    return openai.OpenAI(base_url=server.base + "/v1", api_key="unused", max_retries=0, timeout=120)
+
+
+def chat_text(server, messages, max_tokens):
+    r = client(server).chat.completions.create(model="smollm2", temperature=0, max_tokens=max_tokens, messages=messages)
+    return r.choices[0].message.content, r
+
+
+def test_non_streamed_matches_chat(server):
+    want, chat = chat_text(server, [{"role": "user", "content": PARIS}], 12)
+    r = client(server).responses.create(model="smollm2", input=PARIS, max_output_tokens=12, temperature=0)
+    assert r.object == "response" and r.id.startswith("resp_")
+    assert r.output_text == want
+    assert r.output[0].type == "message" and r.output[0].role == "assistant"
+    assert r.output[0].content[0].type == "output_text"
+    assert r.usage.input_tokens == chat.usage.prompt_tokens
+    assert r.usage.output_tokens == chat.usage.completion_tokens == 12
+    assert r.usage.total_tokens == r.usage.input_tokens + r.usage.output_tokens
+    # The token cap ended it: incomplete, as OpenAI and vLLM report it.
+    assert r.status == "incomplete" and r.incomplete_details.reason == "max_output_tokens"
+    assert r.max_output_tokens == 12 and r.temperature == 0 and r.store is False
+
+
+def test_instructions_and_items_are_the_chat_conversation(server):
+    msgs = [{"role": "system", "content": "You are a travel guide."},
+            {"role": "user", "content": "Name a city."},
+            {"role": "assistant", "content": "Paris."},
+            {"role": "user", "content": PARIS}]
+    want, _ = chat_text(server, msgs, 10)
+    r = client(server).responses.create(
+        model="smollm2", instructions="You are a travel guide.", temperature=0, max_output_tokens=10,
+        input=[{"role": "user", "content": [{"type": "input_text", "text": "Name a city."}]},
+               {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "Paris."}]},
+               {"role": "user", "content": PARIS}])
+    assert r.output_text == want
+    assert r.instructions == "You are a travel guide."
+
+
+def test_streamed_events_in_order(server):
+    whole = client(server).responses.create(model="smollm2", input=PARIS, max_output_tokens=16, temperature=0)
+    events = list(client(server).responses.create(model="smollm2", input=PARIS, max_output_tokens=16, temperature=0,
+                                                  stream=True))
+    types = [e.type for e in events]
+    assert types[:4] == ["response.created", "response.in_progress", "response.output_item.added",
+                         "response.content_part.added"]
+    assert types[-4:] == ["response.output_text.done", "response.content_part.done", "response.output_item.done",
+                          "response.completed"]
+    assert set(types[4:-4]) == {"response.output_text.delta"}
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    assert events[0].response.status == "in_progress" and events[0].response.output == []
+    deltas = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    assert deltas == whole.output_text == events[-4].text
+    final = events[-1].response
+    assert final.output_text == whole.output_text and final.usage.output_tokens == whole.usage.output_tokens
+    item_id = events[2].item.id
+    assert all(e.item_id == item_id for e in events if e.type == "response.output_text.delta")
+
+
+def test_stream_helper_final_response(server):
+    with client(server).responses.stream(model="smollm2", input="Say hello.", max_output_tokens=8, temperature=0) as s:
+        text = "".join(e.delta for e in s if e.type == "response.output_text.delta")
+        final = s.get_final_response()
+    assert final.output_text == text and final.usage.output_tokens >= 1
+
+
+def test_function_call_history_converts(server):
+    r = client(server).responses.create(model="smollm2", temperature=0, max_output_tokens=4, input=[
+        {"role": "user", "content": "What is the weather in Paris?"},
+        {"role": "assistant", "content": "Let me check."},
+        {"type": "function_call", "call_id": "call_1", "name": "get_weather", "arguments": "{\"city\": \"Paris\"}"},
+        {"type": "function_call_output", "call_id": "call_1", "output": "Sunny, 21 C"}])
+    assert r.usage.output_tokens >= 1
+
+
+@pytest.mark.parametrize("extra,param", [
+    ({"previous_response_id": "resp_abc"}, "previous_response_id"),
+    ({"store": True}, "store"),
+    ({"background": True}, "background"),
+    ({"tools": [{"type": "function", "name": "f", "parameters": {"type": "object"}}]}, "tools"),
+    ({"reasoning": {"effort": "low"}}, "reasoning"),
+    ({"include": ["message.output_text.logprobs"]}, "include"),
+    ({"text": {"format": {"type": "json_object"}}}, "text.format"),
+    ({"truncation": "auto"}, "truncation"),
+    ({"temperature": 3}, "temperature"),
+    ({"max_output_tokens": 0}, "max_output_tokens"),
+])
+def test_refused_fields_name_their_param(server, extra, param):
+    with pytest.raises(openai.BadRequestError) as e:
+        client(server).responses.create(model="smollm2", input="hi", **extra)
+    assert e.value.status_code == 400
+    assert e.value.body["param"] == param, e.value.body
+    if param == "previous_response_id":
+        assert "stateless" in e.value.body["message"]
+
+
+@pytest.mark.parametrize("body,param", [
+    ({"model": "smollm2"}, "input"),
+    ({"input": 5}, "input"),
+    ({"input": [{"role": "user", "content": [{"type": "input_image", "image_url": "http://x"}]}]}, "input[0].content[0].type"),
+    ({"input": [{"type": "item_reference", "id": "msg_1"}]}, "input[0].type"),
+    ({"input": [{"role": "wizard", "content": "hi"}]}, "input[0].role"),
+])
+def test_bad_input_is_400(server, body, param):
+    status, _, raw = server.post("/v1/responses", body)
+    assert status == 400, raw
+    assert json.loads(raw)["error"]["param"] == param
