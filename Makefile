@@ -16,7 +16,7 @@ RELEASE_BIN := .build/release/sputnik
 # The developer tools (bench, bandwidth probe, logits dumps, synthetic models): a separate binary, never served.
 TOOLS_BIN := .build/release/sputnik-tools
 
-.PHONY: fuzz fuzz-lib fuzz-smoke lint serve test deps models test-models models-all build build-tests test-swift test-e2e venv clean bench bench-models bench-compare bench-tokenize synth synth-q4k
+.PHONY: fuzz fuzz-lib fuzz-smoke soak lint serve test deps models test-models models-all build build-tests test-swift test-e2e venv clean bench bench-models bench-compare bench-tokenize synth synth-q4k
 
 deps:
 	@scripts/install-deps.sh
@@ -76,6 +76,13 @@ fuzz-lib: deps
 
 fuzz-smoke: deps
 	scripts/fuzz.sh 1000
+
+# Soak (scripts/soak.py): SOAK_N requests at concurrency SOAK_C (half streamed, 10% disconnecting, 5% invalid);
+# checks answers, RSS growth, fds, threads, KV blocks; appends its report to RELIABILITY.md.
+SOAK_N ?= 10000
+SOAK_C ?= 32
+soak: models venv build
+	$(VENV)/bin/python scripts/soak.py --bin $(RELEASE_BIN) --model $(MODEL) -n $(SOAK_N) -c $(SOAK_C) --report RELIABILITY.md
 
 # Benchmarks (BENCHMARKS.md explains the definitions). BENCH_ARGS are `sputnik-tools bench` flags.
 BENCH_MODEL ?= $(MODELS_DIR)/SmolLM2-135M-Instruct.Q4_1.gguf
