@@ -2,7 +2,8 @@
 #   make serve   installs system packages, downloads the default model, builds (release) and serves on :8080
 #   make test    the whole test suite (Swift unit/integration tests, then the end-to-end tests)
 #   make bench   throughput (llama-bench style), memory bandwidth, decode roofline, constrained decoding → BENCHMARKS.md
-#   make fuzz    the HTTP fuzz smoke pass: FUZZ_N (20000) hostile inputs over loopback; the server must stay alive
+#   make fuzz    the HTTP fuzz smoke pass: FUZZ_N (20000) hostile inputs over loopback; the server must stay alive;
+#                then libFuzzer over the parsers (fuzz-lib, FUZZ_LIB_RUNS)
 #   make bench-compare  the same pp512/tg128 on Sputnik and llama.cpp (xllamacpp), alternating → BENCHMARKS.md
 SHELL := /bin/bash
 MODELS_DIR ?= models
@@ -15,7 +16,7 @@ RELEASE_BIN := .build/release/sputnik
 # The developer tools (bench, bandwidth probe, logits dumps, synthetic models): a separate binary, never served.
 TOOLS_BIN := .build/release/sputnik-tools
 
-.PHONY: fuzz lint serve test deps models test-models models-all build build-tests test-swift test-e2e venv clean bench bench-models bench-compare bench-tokenize synth synth-q4k
+.PHONY: fuzz fuzz-lib fuzz-smoke soak lint serve test deps models test-models models-all build build-tests test-swift test-e2e venv clean bench bench-models bench-compare bench-tokenize synth synth-q4k
 
 deps:
 	@scripts/install-deps.sh
@@ -54,7 +55,7 @@ test-e2e: test-models build-tests venv
 	SPUTNIK_BIN=$(abspath $(RELEASE_BIN)) SPUTNIK_TOOLS_BIN=$(abspath $(TOOLS_BIN)) SPUTNIK_MODEL=$(abspath $(MODEL)) \
 	  $(VENV)/bin/python -m pytest -q Tests/e2e
 
-test: lint test-swift test-e2e
+test: lint test-swift test-e2e fuzz-smoke
 
 # The layout's import arrows and declared imports (scripts/lint-imports.py; README "How it is built").
 lint: deps
@@ -63,9 +64,27 @@ lint: deps
 # `make test` runs 2,000 inputs of it (Tests/e2e/test_hostile_input.py); this is the full pass (~9 min here).
 FUZZ_N ?= 20000
 FUZZ_SEED ?= 1
-fuzz: models venv
+fuzz: models venv fuzz-lib
 	$(SWIFT) build -c release --product sputnik -j $(JOBS)
 	$(VENV)/bin/python scripts/fuzz_smoke.py --bin $(RELEASE_BIN) --model $(MODEL) -n $(FUZZ_N) --seed $(FUZZ_SEED)
+
+# libFuzzer with AddressSanitizer (scripts/fuzz.sh: instrumented build in .build-fuzz, committed seed corpus in
+# Tests/Fuzz/corpus) over the HTTP parser + connection state machine, JSON + request validation, the chat-template
+# renderer and the GGUF reader: FUZZ_LIB_RUNS executions per target (over 1,000,000 in all); `make test` runs
+# fuzz-smoke, 1,000 per target.
+FUZZ_LIB_RUNS ?= http=400000 json=500000 gguf=100000 template=3000
+fuzz-lib: deps
+	scripts/fuzz.sh $(FUZZ_LIB_RUNS)
+
+fuzz-smoke: deps
+	scripts/fuzz.sh 1000
+
+# Soak (scripts/soak.py): SOAK_N requests at concurrency SOAK_C (half streamed, 10% disconnecting, 5% invalid);
+# checks answers, RSS growth, fds, threads, KV blocks; appends its report to RELIABILITY.md.
+SOAK_N ?= 10000
+SOAK_C ?= 32
+soak: models venv build
+	$(VENV)/bin/python scripts/soak.py --bin $(RELEASE_BIN) --model $(MODEL) -n $(SOAK_N) -c $(SOAK_C) --report RELIABILITY.md
 
 # Benchmarks (BENCHMARKS.md explains the definitions). BENCH_ARGS are `sputnik-tools bench` flags.
 BENCH_MODEL ?= $(MODELS_DIR)/SmolLM2-135M-Instruct.Q4_1.gguf

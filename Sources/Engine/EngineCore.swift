@@ -460,19 +460,28 @@ public final class EngineCore: @unchecked Sendable {
         sharedStats.generationTokensTotal += generated
         sharedStats.requestsFinished += r.choice == 0 ? 1 : 0
         sharedStats.cachedTokensTotal += r.choice == 0 ? cached : 0
+        // The load figures change now, before the client hears of it: a client that sends its next request at
+        // once must not be counted against a slot this request no longer holds (`submit`'s queue bound), and a
+        // scrape after the answer never shows this request running.
+        publishLoad()
         lock.unlock()
-        publishStats()  // before the client hears of it: a scrape after the answer never shows this request running
         r.onEvent(.finished(reason, usage))
     }
 
     private func publishStats() {
         lock.lock()
+        publishLoad()
+        lock.unlock()
+    }
+
+    /// Copies the scheduler's load into `sharedStats`. With `lock` held, on the engine thread, after this
+    /// iteration's admissions (so the requests counted in `admitting` are in the scheduler's counts now).
+    private func publishLoad() {
         sharedStats.numRunning = scheduler.numRunning
         sharedStats.numWaiting = scheduler.numWaiting
         sharedStats.kvCacheUsage = scheduler.kvCacheUsage
         sharedStats.numPreemptions = scheduler.numPreemptions
         sharedStats.numFreeBlocks = scheduler.kv.pool.numFreeBlocks
         admitting = 0
-        lock.unlock()
     }
 }

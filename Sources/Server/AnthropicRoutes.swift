@@ -75,7 +75,7 @@ extension SputnikServer {
         let index: (key: String, value: JSONValue) = ("index", .int(0))
         drive(res, gen, GenerationSink(
             start: {
-                sse.start(extraHeaders: Self.corsHeaders)
+                sse.start(extraHeaders: self.requestIdHeaders(res, status: 200))
                 send(AnthropicMessage.event("message_start", [("message", base.json)]))
                 send(AnthropicMessage.event("content_block_start", [
                     index, ("content_block", .object([("type", .string("text")), ("text", .string(""))]))]))

@@ -24,13 +24,24 @@ extension SputnikServer {
     /// context too long, shutting down) is passed to `refused` and `sink` is never called.
     func drive(_ res: HTTPResponder, _ gen: GenerationRequest, _ sink: GenerationSink, refused: (APIError) -> Void) {
         let gate = OrderedGate()
+        let exchange = self.exchange(res)
+        // These routes render text only: no reasoning split or tool-call parsing (a think block stays inline in the
+        // text; `tools` and `thinking` are refused at validation).
+        var gen = gen
+        gen.parsing = OutputParsing()
         do {
-            let handle = try engine.submit(gen) { event in
+            let handle = try engine.submit(gen) { [weak self] event in
                 gate.run {
                     switch event {
-                    case .text(let t, _): if !t.isEmpty { sink.text(t) }
+                    case .text(let t, _, _):
+                        exchange?.tokenArrived()
+                        if !t.isEmpty { sink.text(t) }
+                    case .reasoning, .toolCallBegin, .toolCallArguments:
+                        break   // never produced: parsing is off above
                     case .finished(let reason, let usage):
+                        exchange?.usage(prompt: usage.promptTokens, completion: usage.completionTokens)
                         if reason == .abort { sink.abort() } else { sink.finish(reason, usage) }
+                        self?.endExchange(res)
                     }
                 }
             }

@@ -60,7 +60,7 @@ extension SputnikServer {
                                                         ("content_index", .int(0))]
         drive(res, gen, GenerationSink(
             start: {
-                sse.start(extraHeaders: Self.corsHeaders)
+                sse.start(extraHeaders: self.requestIdHeaders(res, status: 200))
                 send("response.created", [("response", base.json)])
                 send("response.in_progress", [("response", base.json)])
                 send("response.output_item.added", [("output_index", .int(0)), ("item", base.messageItem(text: nil))])

@@ -149,6 +149,29 @@ final class EngineTests: XCTestCase {
         XCTAssertEqual(engine.unfinishedCount, 0)
         XCTAssertNoThrow(try engine.submit(long(10)) { _ in }.cancel())      // idle again: admitted
 
+        // A client that sends its next requests the moment the last answer arrives (here: from the finished
+        // event itself, before the engine's end-of-step bookkeeping) finds the slots free again.
+        let full = try makeEngine(maxNumSeqs: 2, maxQueued: 0)
+        defer { full.shutdown() }
+        let refused = Results(count: 1)
+        let resubmitted = expectation(description: "resubmitted")
+        var initial: [GenerationHandle] = []
+        let remaining = Counter(2)
+        let nextPrompts = (0..<2).map { prompt(30 + $0, 4) }
+        for i in 0..<2 {
+            initial.append(try full.submit(GenerationRequest(promptTokens: prompt(20 + i, 4), maxNewTokens: 3, ignoreEOS: true)) { e in
+                guard case .finished = e, remaining.decrement() == 0 else { return }
+                for j in 0..<2 {
+                    do { _ = try full.submit(GenerationRequest(promptTokens: nextPrompts[j], maxNewTokens: 2)) { _ in } }
+                    catch { refused.add(0, [Int32(j)]) }
+                }
+                resubmitted.fulfill()
+            })
+        }
+        wait(for: [resubmitted], timeout: 30)
+        XCTAssertEqual(refused.ids[0], [], "a request was refused while its slot was free")
+        _ = initial
+
         // KV room counts too: a pool of 8 blocks of 4 tokens holds one 20-token prompt at a time.
         let small = try makeEngine(maxNumSeqs: 4, numBlocks: 8, maxQueued: 0, start: false)
         defer { small.shutdown() }
@@ -239,5 +262,18 @@ private final class HandleBox: @unchecked Sendable {
         set.wait()
         set.signal()
         return handle!
+    }
+}
+
+/// A locked countdown.
+private final class Counter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Int
+    init(_ value: Int) { self.value = value }
+    func decrement() -> Int {
+        lock.lock()
+        defer { lock.unlock() }
+        value -= 1
+        return value
     }
 }
