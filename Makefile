@@ -5,6 +5,7 @@
 #   make fuzz    the HTTP fuzz smoke pass: FUZZ_N (20000) hostile inputs over loopback; the server must stay alive;
 #                then libFuzzer over the parsers (fuzz-lib, FUZZ_LIB_RUNS)
 #   make bench-compare  the same pp512/tg128 on Sputnik and llama.cpp (xllamacpp), alternating → BENCHMARKS.md
+#   make loadtest  guidellm's rate sweep against `sputnik serve` (scripts/loadtest.sh; LOADTEST_* knobs there)
 SHELL := /bin/bash
 MODELS_DIR ?= models
 MODEL ?= $(MODELS_DIR)/SmolLM2-135M-Instruct.Q4_1.gguf
@@ -16,7 +17,7 @@ RELEASE_BIN := .build/release/sputnik
 # The developer tools (bench, bandwidth probe, logits dumps, synthetic models): a separate binary, never served.
 TOOLS_BIN := .build/release/sputnik-tools
 
-.PHONY: fuzz fuzz-lib fuzz-smoke soak lint serve test deps models test-models models-all build build-tests test-swift test-e2e venv clean bench bench-models bench-compare bench-tokenize synth synth-q4k
+.PHONY: loadtest fuzz fuzz-lib fuzz-smoke soak lint serve test deps models test-models models-all build build-tests test-swift test-e2e venv clean bench bench-models bench-compare bench-tokenize synth synth-q4k
 
 deps:
 	@scripts/install-deps.sh
@@ -131,3 +132,8 @@ $(SYNTH).%.gguf: | deps
 	@mkdir -p $(MODELS_DIR)
 	$(SWIFT) build -c release --product sputnik-tools -j $(JOBS)
 	$(TOOLS_BIN) synth --arch deepseek2 --preset v2-lite --type $* --out $@.part && mv $@.part $@
+
+# guidellm (PyPI, in its own venv .venv-loadtest) sweeping request rates against `sputnik serve`; not in `make test`.
+loadtest: models
+	$(SWIFT) build -c release --product sputnik -j $(JOBS)
+	@scripts/loadtest.sh $(RELEASE_BIN) $(MODEL) bench-out/loadtest

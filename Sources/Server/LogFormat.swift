@@ -31,8 +31,11 @@ public enum LogFormat: String, Sendable, CaseIterable {
 /// Metadata values keep their JSON type: integers, floating-point numbers and booleans given as
 /// `.stringConvertible` are written as numbers and booleans; dictionaries and arrays nest.
 public struct JSONLogHandler: LogHandler {
+    /// Events below this level are dropped (by `Logger`).
     public var logLevel: Logger.Level = .info
+    /// Fields written on every line of this handler (the event's own fields win on a clash).
     public var metadata: Logger.Metadata = [:]
+    /// Fields added at log time (swift-log's task-local metadata).
     public var metadataProvider: Logger.MetadataProvider?
     private let label: String
     private let write: @Sendable (String) -> Void
@@ -56,11 +59,14 @@ public struct JSONLogHandler: LogHandler {
         }
     }
 
+    /// One field of `metadata`.
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
         set { metadata[key] = newValue }
     }
 
+    /// Writes `event` as one line: `ts`, `level`, `label`, `msg`, then the merged fields sorted by key (fields named
+    /// like the first four are left out).
     public func log(event: LogEvent) {
         var merged = metadata
         if let provided = metadataProvider?.get() { merged.merge(provided) { _, new in new } }
