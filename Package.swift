@@ -83,7 +83,7 @@ let package = Package(
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Model", "GGUF", "Scheduling", "Tokenizer", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "OpenAIAPITests", dependencies: ["OpenAIAPI", "JSON"], swiftSettings: strict),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "ServerTests", dependencies: ["Server", "Engine", "OpenAIAPI", "Tokenizer", "ChatTemplate", "JSON", "TestSupport",
+        .testTarget(name: "ServerTests", dependencies: ["Server", "Engine", "OpenAIAPI", "Tokenizer", "ChatTemplate", "Grammar", "JSON", "TestSupport",
                                                    .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
     ]
 )

@@ -1,5 +1,6 @@
 import ChatTemplate
 import Engine
+import Grammar
 import JSON
 import OpenAIAPI
 import Scheduling
@@ -15,7 +16,16 @@ extension SputnikServer {
     func generationRequest(_ r: ChatCompletionRequest) throws(APIError) -> GenerationRequest {
         var gen = try generationRequest(r.sampling)
         gen.grammar = try Self.responseGrammar(r.responseFormat)
-        (gen.promptTokens, gen.parsing) = try renderPrompt(for: r)
+        let forced: Grammar?
+        (gen.promptTokens, gen.parsing, forced) = try renderPrompt(for: r)
+        if let forced {
+            guard gen.grammar == nil else {
+                throw APIError.invalidRequest(
+                    "'response_format' cannot be combined with 'tool_choice' 'required' or a named function: the answer is the tool call",
+                    param: "response_format")
+            }
+            gen.grammar = forced
+        }
         return gen
     }
 
@@ -77,7 +87,9 @@ extension SputnikServer {
     /// The prompt of a chat request and how its output is parsed:
     /// - `tools` are offered to the template unless `tool_choice` is `"none"`; then tool calls are parsed in the
     ///   template's markup (`parallel_tool_calls: false` → at most one). `tool_choice` `"required"` or a named
-    ///   function needs grammar-constrained decoding, which this server does not have yet: 400 naming `tool_choice`.
+    ///   function also returns `forced`: the grammar of exactly one call in that markup to one of those tools, its
+    ///   arguments valid against the tool's `parameters` (the template's non-thinking mode is used, so the call
+    ///   comes first).
     /// - `reasoning_effort: "none"` or `chat_template_kwargs` `thinking`/`enable_thinking` false select the
     ///   template's non-thinking mode (or close the think block at once); another effort turns thinking on and is
     ///   passed to the template as `reasoning_effort`.
@@ -87,15 +99,15 @@ extension SputnikServer {
     /// - Throws: `APIError` 400 naming `tool_choice`, `tools` (the template cannot render tools or its call markup is
     ///   not parsed), `reasoning_effort` (a thinking effort on a template without reasoning), or `messages` (the
     ///   template failed).
-    func renderPrompt(for r: ChatCompletionRequest) throws(APIError) -> (tokens: [Int32], parsing: OutputParsing) {
+    func renderPrompt(for r: ChatCompletionRequest) throws(APIError) -> (tokens: [Int32], parsing: OutputParsing, forced: Grammar?) {
         let prompt = serving.prompt
         var offerTools = r.tools != nil
+        /// `tool_choice` `required` (any declared tool) or a named function: the output is forced to one call.
+        var forcedNames: [String]?
         switch r.toolChoice {
         case .string("none")?: offerTools = false
-        case .string("required")?, .object?:
-            throw APIError.invalidRequest(
-                "'tool_choice' \(r.toolChoice == .string("required") ? "'required'" : "naming a function") needs grammar-constrained decoding, which this server does not support yet; use 'auto' or 'none'",
-                param: "tool_choice")
+        case .string("required")?: forcedNames = r.tools?.arrayValue?.compactMap { $0["function"]?["name"]?.stringValue }
+        case .object(_)?: forcedNames = r.toolChoice?["function"]?["name"]?.stringValue.map { [$0] }
         default: break
         }
         if offerTools && !prompt.supportsTools {
@@ -120,6 +132,8 @@ extension SputnikServer {
             }
         }
         if extra["thinking"] == .bool(false) || extra["enable_thinking"] == .bool(false) { thinking = false }
+        // A forced call comes first: the template's non-thinking mode (or a think block closed at once).
+        if forcedNames != nil && prompt.hasReasoning { thinking = false }
         var history = r.messages
         var prefill: String?
         if r.continueFinalMessage { prefill = history.removeLast().content }
@@ -141,7 +155,46 @@ extension SputnikServer {
         }
         parsing.markupTokens = prompt.markupTokenIds
         if parsing.reasoning != nil || parsing.toolCalls != nil { parsing.prefix = prefill ?? "" }
-        return (rendered.tokens, parsing)
+        var forced: Grammar?
+        if let names = forcedNames, let format = prompt.toolCallFormat, let tools = r.tools?.arrayValue {
+            guard prefill == nil else {
+                throw APIError.invalidRequest(
+                    "'continue_final_message' cannot be combined with 'tool_choice' 'required' or a named function",
+                    param: "continue_final_message")
+            }
+            forced = try Self.toolCallGrammar(format: format, tools: tools, names: Set(names))
+            parsing.maxToolCalls = 1
+        }
+        return (rendered.tokens, parsing, forced)
+    }
+
+    /// The grammar of exactly one call, in the template's markup (`ToolCallFormat.callSkeleton`), to one of the
+    /// tools named in `names`, its arguments valid against that tool's `parameters` schema (an object when absent).
+    /// - Throws: `APIError` 400 naming `tools[i].function.parameters…` for a schema the grammar cannot enforce.
+    static func toolCallGrammar(format: ToolCallFormat, tools: [JSONValue], names: Set<String>) throws(APIError) -> Grammar {
+        var calls: [GrammarExpr] = []
+        for (i, tool) in tools.enumerated() {
+            guard let name = tool["function"]?["name"]?.stringValue, names.contains(name) else { continue }
+            let schema = tool["function"]?["parameters"] ?? .object([("type", .string("object"))])
+            do {
+                _ = try Grammar.jsonSchema(schema)
+            } catch {
+                var param = "tools[\(i)].function.parameters"
+                if let path = error.path, !path.isEmpty {
+                    param += path.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map { "." + $0 }.joined()
+                }
+                if case .unsupported(let keyword, _, _) = error { param += "." + keyword }
+                throw APIError.invalidRequest("Invalid 'tools[\(i)].function.parameters' for a forced tool call: \(error)",
+                                              param: param)
+            }
+            let (prefix, suffix) = format.callSkeleton(name: name)
+            calls.append(.sequence([.literal(prefix), .json(schema: schema), .literal(suffix)]))
+        }
+        do {
+            return try Grammar.build(calls.count == 1 ? calls[0] : .alternatives(calls))
+        } catch {
+            throw APIError.invalidRequest("The tool-call grammar could not be built: \(error)", param: "tools")
+        }
     }
 
     /// One message as chat templates expect it: the object as the client sent it (every key, `null` as `none`), with

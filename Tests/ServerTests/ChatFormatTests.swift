@@ -1,6 +1,7 @@
 import ChatTemplate
 import Engine
 import Foundation
+import Grammar
 import JSON
 import Logging
 import OpenAIAPI
@@ -86,9 +87,16 @@ final class ChatFormatTests: XCTestCase {
         XCTAssertEqual(one.maxToolCalls, 1)
         let none = try s.renderPrompt(for: try request(#"{"messages":[{"role":"user","content":"Hi"}],"tool_choice":"none","tools":"# + Self.tools + "}")).parsing
         XCTAssertNil(none.toolCalls)
-        XCTAssertThrowsError(try s.renderPrompt(for: try request(#"{"messages":[{"role":"user","content":"Hi"}],"tool_choice":"required","tools":"# + Self.tools + "}"))) { e in
-            XCTAssertEqual((e as? APIError)?.param, "tool_choice")
-        }
+        // required / named: one call forced by a grammar in the template's markup (Hermes here).
+        let forced = try s.renderPrompt(for: try request(#"{"messages":[{"role":"user","content":"Hi"}],"tool_choice":"required","tools":"# + Self.tools + "}"))
+        XCTAssertEqual(forced.parsing.toolCalls, .hermes)
+        XCTAssertEqual(forced.parsing.maxToolCalls, 1)
+        let g = try XCTUnwrap(forced.forced)
+        let (prefix, suffix) = ToolCallFormat.hermes.callSkeleton(name: "get_weather")
+        XCTAssertTrue(g.matches(prefix + #"{"city": "Paris"}"# + suffix))
+        XCTAssertFalse(g.matches(prefix + #"{"town": 3}"# + suffix))
+        XCTAssertFalse(g.matches("Sure! " + prefix + #"{"city": "Paris"}"# + suffix))
+        XCTAssertNil(try s.renderPrompt(for: try request(#"{"messages":[{"role":"user","content":"Hi"}],"tools":"# + Self.tools + "}")).forced)
     }
 
     func testThinkingModes() throws {

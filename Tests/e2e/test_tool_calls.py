@@ -205,15 +205,6 @@ def test_tool_choice_auto_is_the_default(qwen):
     check_paris(r.choices[0].message.tool_calls[0])
 
 
-def test_required_and_named_tool_choice_are_refused_until_the_grammar_lands(qwen):
-    c = client(qwen)
-    for choice in ("required", {"type": "function", "function": {"name": "get_weather"}}):
-        with pytest.raises(BadRequestError) as e:
-            c.chat.completions.create(model="m", messages=[{"role": "user", "content": "Hi"}], tools=TOOLS,
-                                      tool_choice=choice, max_tokens=4)
-        assert e.value.body["param"] == "tool_choice"
-
-
 def test_tool_results_round_trip_through_the_template(qwen):
     c = client(qwen)
     turn = [{"role": "user", "content": "What is the weather in Paris?"},

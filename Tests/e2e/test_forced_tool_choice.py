@@ -1,0 +1,140 @@
+"""`tool_choice` "required" and a named function, enforced by the grammar matcher (issue 14.3): the reply is always
+one call, in the template's markup, to an allowed tool, with arguments valid against its `parameters` (checked with the
+`jsonschema` package). No prefill: the grammar alone makes Qwen2.5-Coder-0.5B (which never writes `<tool_call>` on its
+own) produce the call. Driven with the official `openai` client (streamed calls assembled by it) and LangChain's
+`with_structured_output(method="function_calling")`, unmodified."""
+import json
+import os
+
+import jsonschema
+import pytest
+from openai import BadRequestError, OpenAI
+
+from conftest import Server
+
+FIX = os.path.join(os.path.dirname(__file__), "..", "Fixtures", "templates")
+ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
+QWEN = os.environ.get("SPUTNIK_QWEN_MODEL", os.path.join(ROOT, "models", "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"))
+
+WEATHER = {"type": "function", "function": {
+    "name": "get_weather", "description": "Get the current weather in a city.",
+    "parameters": {"type": "object", "additionalProperties": False, "required": ["city", "unit"],
+                   "properties": {"city": {"type": "string", "maxLength": 40},
+                                  "unit": {"enum": ["celsius", "fahrenheit"]}}}}}
+TIME = {"type": "function", "function": {
+    "name": "get_time", "description": "Current local time in a time zone.",
+    "parameters": {"type": "object", "additionalProperties": False, "required": ["zone"],
+                   "properties": {"zone": {"type": "string", "maxLength": 40}}}}}
+TOOLS = [WEATHER, TIME]
+SCHEMAS = {t["function"]["name"]: t["function"]["parameters"] for t in TOOLS}
+ASK = [{"role": "user", "content": "What is the weather like in Paris right now?"}]
+
+
+def start(*args):
+    if not os.path.exists(QWEN):
+        pytest.skip(f"SKIPPED: {QWEN} is absent (make test-models)")
+    return Server(*args, model=QWEN)
+
+
+@pytest.fixture(scope="module")
+def qwen():
+    s = start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def r1():
+    s = start("--chat-template", os.path.join(FIX, "deepseek-ai-DeepSeek-R1-Distill-Qwen-32B.jinja"))
+    yield s
+    s.stop()
+
+
+def client(server):
+    return OpenAI(base_url=f"http://127.0.0.1:{server.port}/v1", api_key="x", max_retries=0, timeout=300)
+
+
+def check_call(call, allowed):
+    assert call.type == "function"
+    assert call.function.name in allowed
+    jsonschema.validate(json.loads(call.function.arguments), SCHEMAS[call.function.name])
+
+
+@pytest.mark.parametrize("choice,allowed", [
+    ("required", {"get_weather", "get_time"}),
+    ({"type": "function", "function": {"name": "get_time"}}, {"get_time"}),
+    ({"type": "function", "function": {"name": "get_weather"}}, {"get_weather"}),
+])
+def test_forced_call_whole(qwen, choice, allowed):
+    r = client(qwen).chat.completions.create(model="m", messages=ASK, tools=TOOLS, tool_choice=choice,
+                                             temperature=0, max_tokens=80)
+    c = r.choices[0]
+    assert c.finish_reason == "tool_calls", c
+    assert len(c.message.tool_calls) == 1
+    check_call(c.message.tool_calls[0], allowed)
+    assert not c.message.content
+
+
+def test_forced_call_sampled_and_streamed(qwen):
+    """Sampled at temperature 1 with several seeds, streamed: every answer is still a valid call."""
+    for seed in range(3):
+        stream = client(qwen).chat.completions.create(
+            model="m", messages=ASK, tools=TOOLS, tool_choice="required", temperature=1.0, seed=seed,
+            max_tokens=80, stream=True)
+        name, args, finish, content = None, "", None, ""
+        for chunk in stream:
+            d = chunk.choices[0].delta if chunk.choices else None
+            if d is None:
+                continue
+            content += d.content or ""
+            for tc in d.tool_calls or []:
+                if tc.function.name:
+                    name = tc.function.name
+                args += tc.function.arguments or ""
+            finish = chunk.choices[0].finish_reason or finish
+        assert finish == "tool_calls", (seed, name, args)
+        assert name in SCHEMAS and content == ""
+        jsonschema.validate(json.loads(args), SCHEMAS[name])
+
+
+def test_forced_call_on_a_reasoning_template(r1):
+    """DeepSeek-R1 markup: the non-thinking mode is used, so the call comes first and parses."""
+    r = client(r1).chat.completions.create(model="m", messages=ASK, tools=[WEATHER],
+                                           tool_choice={"type": "function", "function": {"name": "get_weather"}},
+                                           temperature=0, max_tokens=120)
+    c = r.choices[0]
+    assert c.finish_reason == "tool_calls", c
+    check_call(c.message.tool_calls[0], {"get_weather"})
+
+
+def test_langchain_function_calling_structured_output(qwen):
+    from langchain_openai import ChatOpenAI
+    from pydantic import BaseModel, Field
+
+    class Weather(BaseModel):
+        """The weather report for a city."""
+        city: str = Field(max_length=40)
+        celsius: int = Field(ge=-60, le=60)
+
+    llm = ChatOpenAI(base_url=f"http://127.0.0.1:{qwen.port}/v1", api_key="x", model="m", temperature=0,
+                     max_tokens=80, max_retries=0)
+    out = llm.with_structured_output(Weather, method="function_calling").invoke("Report the weather in Paris.")
+    assert isinstance(out, Weather)
+    assert -60 <= out.celsius <= 60 and len(out.city) <= 40
+
+
+def test_bad_forced_tool_schemas_are_400(qwen):
+    c = client(qwen)
+    bad = {"type": "function", "function": {"name": "f", "parameters": {
+        "type": "object", "properties": {"xs": {"type": "array", "uniqueItems": True}}}}}
+    with pytest.raises(BadRequestError) as e:
+        c.chat.completions.create(model="m", messages=ASK, tools=[bad], tool_choice="required", max_tokens=8)
+    assert e.value.body["param"].startswith("tools[0].function.parameters")
+    with pytest.raises(BadRequestError) as e:
+        c.chat.completions.create(model="m", messages=ASK, tools=TOOLS, tool_choice="required", max_tokens=8,
+                                  response_format={"type": "json_object"})
+    assert e.value.body["param"] == "response_format"
+    with pytest.raises(BadRequestError) as e:
+        c.chat.completions.create(model="m", messages=ASK, tools=TOOLS,
+                                  tool_choice={"type": "function", "function": {"name": "nope"}}, max_tokens=8)
+    assert e.value.body["param"] == "tool_choice"
