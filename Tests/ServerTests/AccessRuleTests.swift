@@ -70,7 +70,9 @@ final class AccessRuleTests: XCTestCase {
                         XCTAssertEqual(r.status, 200, "\(route.method) \(path) \(bad)")
                     } else {
                         XCTAssertEqual(r.status, 401, "\(route.method) \(path) \(bad)")
-                        XCTAssertTrue(r.text.contains(#""code":"invalid_api_key""#), r.text)
+                        // Anthropic's routes answer in Anthropic's error shape, the others in OpenAI's.
+                        XCTAssertTrue(r.text.contains(SputnikServer.isAnthropicPath(path) ? #""type":"authentication_error""#
+                                                                                          : #""code":"invalid_api_key""#), r.text)
                     }
                 }
                 // The right key, scheme in any case, is accepted (whatever the handler then answers).
