@@ -121,7 +121,7 @@ def test_client_that_never_reads_its_stream_is_dropped_and_its_blocks_freed():
 
         def metric(name):
             text = s.get("/metrics")[2].decode()
-            m = re.search(r"^" + re.escape(name) + r" ([0-9.e+-]+)$", text, re.M)
+            m = re.search(r"^" + re.escape(name) + r"(?:\{[^}]*\})? ([0-9.e+-]+)$", text, re.M)  # any labels (model_name)
             return float(m.group(1))
         deadline = time.time() + 5
         while time.time() < deadline and metric("sputnik:num_requests_running") == 0:
