@@ -27,6 +27,8 @@ public struct Prompt: Sendable {
     /// Control tokens of the vocabulary that spell output markup (`<tool_call>`, `</think>`, DeepSeek's tool tags …):
     /// the output parsers need their text, which plain detokenization drops.
     public let markupTokenIds: Set<Int32>
+    /// Keeps control-token text in client strings from becoming control tokens.
+    let injectionGuard: PromptInjectionGuard
 
     /// Markup the output parsers read; any of these that is a single control token is in `markupTokenIds`.
     static let markup = ["<think>", "</think>", "<tool_call>", "</tool_call>", "[TOOL_CALLS]", "[ARGS]", "[CALL_ID]",
@@ -56,6 +58,7 @@ public struct Prompt: Sendable {
             }
         }
         markupTokenIds = ids
+        injectionGuard = PromptInjectionGuard(tokenizer: tokenizer)
         argumentsAsObjects = source.range(of: #"arguments['"]?\]?\s*\|\s*tojson"#, options: .regularExpression) != nil
     }
 
@@ -106,7 +109,11 @@ public struct Prompt: Sendable {
             if vars["thinking"] == nil { vars["thinking"] = .bool(thinking) }
             if vars["enable_thinking"] == nil { vars["enable_thinking"] = .bool(thinking) }
         }
-        var messages = argumentsAsObjects ? Self.withObjectArguments(messages) : messages
+        // Client strings first lose any control-token text (markers; tokenized as plain text below).
+        var originals: [String] = []
+        var messages = injectionGuard.neutralise(messages, &originals)
+        let tools = tools.map { injectionGuard.neutralise($0, &originals) }
+        if argumentsAsObjects { messages = Self.withObjectArguments(messages) }
         if let tools, !rendersTools, let format = toolCallFormat {
             messages = Self.withToolSystemPrompt(messages, tools: tools, format: format)
         }
@@ -124,9 +131,18 @@ public struct Prompt: Sendable {
             text += "</think>\n\n"
             inside = false
         }
-        if let prefill { text += prefill }
-        return Rendered(tokens: tokenizer.encode(text, addSpecial: true, parseSpecial: true), text: text,
-                        endsInsideReasoning: inside)
+        if let prefill { text += injectionGuard.neutralise(prefill, &originals) }
+        let tokens = injectionGuard.encode(text, originals: originals, tokenizer: tokenizer)
+        return Rendered(tokens: tokens, text: originals.isEmpty ? text : Self.restore(text, originals), endsInsideReasoning: inside)
+    }
+
+    /// `text` with the injection guard's markers replaced by the strings they stand for.
+    static func restore(_ text: String, _ originals: [String]) -> String {
+        var out = text
+        for (n, t) in originals.enumerated().reversed() {
+            out = out.replacingOccurrences(of: PromptInjectionGuard.open + String(n) + PromptInjectionGuard.close, with: t)
+        }
+        return out
     }
 
     /// `messages` with every `tool_calls[].function.arguments` string that holds a JSON object replaced by the object.

@@ -138,7 +138,58 @@ public struct SamplingParameters: Sendable, Equatable {
     public var effectiveMaxTokens: Int? { maxCompletionTokens ?? maxTokens }
 
     /// Reads and range-checks the shared fields of a request object.
+    /// Fields other servers (llama-server, vLLM, OpenAI) give a meaning that this server does not implement. Sent
+    /// with a value other than null they are refused with a 400 naming them, never accepted and ignored.
+    static let unsupportedFields: [(name: String, hint: String)] = [
+        ("guided_json", "use response_format {\"type\":\"json_schema\"}"),
+        ("guided_regex", "use a json_schema string pattern in response_format"),
+        ("guided_choice", "use response_format with an enum schema"),
+        ("guided_grammar", "use response_format"),
+        ("json_schema", "use response_format {\"type\":\"json_schema\",\"json_schema\":{\"schema\":…}}"),
+        ("grammar", "use response_format"),
+        ("typical_p", "not implemented"), ("tfs_z", "not implemented"),
+        ("mirostat", "not implemented"), ("mirostat_tau", "not implemented"), ("mirostat_eta", "not implemented"),
+        ("repeat_penalty", "use repetition_penalty"), ("repeat_last_n", "repetition_penalty covers prompt and output"),
+        ("penalty_last_n", "repetition_penalty covers prompt and output"),
+        ("dry_multiplier", "not implemented"), ("xtc_probability", "not implemented"),
+        ("n_predict", "use max_tokens"), ("n_probs", "use logprobs/top_logprobs"),
+        ("include_stop_str_in_output", "not implemented"), ("skip_special_tokens", "not implemented"),
+        ("spaces_between_special_tokens", "not implemented"),
+        ("use_beam_search", "not implemented"), ("length_penalty", "not implemented"),
+        ("truncate_prompt_tokens", "not implemented"), ("add_generation_prompt", "not implemented"),
+        ("add_special_tokens", "not implemented"), ("documents", "not implemented"),
+        ("functions", "use tools"), ("function_call", "use tool_choice"),
+        ("modalities", "text only"), ("audio", "text only"), ("prediction", "not implemented"),
+        ("web_search_options", "not implemented"),
+    ]
+
     static func read(_ f: FieldReader, chat: Bool) throws(APIError) -> SamplingParameters {
+        for (name, hint) in unsupportedFields {
+            if let v = f.raw(name), !v.isNull {
+                throw APIError.invalidRequest("'\(name)' is not supported by this server (\(hint))", param: name)
+            }
+        }
+        if chat {
+            for name in ["echo", "best_of", "suffix"] {
+                if let v = f.raw(name), !v.isNull {
+                    throw APIError.invalidRequest("'\(name)' belongs to /v1/completions; chat completions do not take it", param: name)
+                }
+            }
+            if let v = f.raw("store"), v != .bool(false), !v.isNull {
+                throw APIError.invalidRequest("'store' is not supported: this server stores nothing", param: "store")
+            }
+        } else {
+            if let v = f.raw("top_logprobs"), !v.isNull {
+                throw APIError.invalidRequest("'top_logprobs' is a chat field; /v1/completions takes 'logprobs': N", param: "top_logprobs")
+            }
+            if let v = f.raw("response_format"), !v.isNull {
+                throw APIError.invalidRequest("'response_format' is supported on /v1/chat/completions, not on /v1/completions",
+                                              param: "response_format")
+            }
+        }
+        if let so = f.raw("stream_options"), let c = so["continuous_usage_stats"], !c.isNull, c != .bool(false) {
+            throw APIError.invalidRequest("'stream_options.continuous_usage_stats' is not supported", param: "stream_options.continuous_usage_stats")
+        }
         var s = SamplingParameters()
         s.temperature = try f.double("temperature", lower: 0, upper: 2)
         s.topP = try f.double("top_p", lower: 0, upper: 1, lowerOpen: true)

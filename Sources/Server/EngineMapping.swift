@@ -26,6 +26,24 @@ extension SputnikServer {
             }
             gen.grammar = forced
         }
+        if gen.grammar != nil {
+            // The grammar decides where the answer ends; these would cut it short or run past it.
+            let what = forced != nil ? "a forced tool call ('tool_choice' 'required' or a named function)" : "'response_format'"
+            if !gen.stop.isEmpty {
+                throw APIError.invalidRequest("'stop' cannot be combined with \(what): the answer ends where the grammar completes",
+                                              param: "stop")
+            }
+            if !gen.stopTokenIds.isEmpty {
+                throw APIError.invalidRequest("'stop_token_ids' cannot be combined with \(what)", param: "stop_token_ids")
+            }
+            if gen.processing.minTokens > 0 {
+                throw APIError.invalidRequest("'min_tokens' cannot be combined with \(what): the grammar ends the answer when it is complete",
+                                              param: "min_tokens")
+            }
+            if gen.ignoreEOS {
+                throw APIError.invalidRequest("'ignore_eos' cannot be combined with \(what)", param: "ignore_eos")
+            }
+        }
         return gen
     }
 
@@ -156,6 +174,9 @@ extension SputnikServer {
         parsing.markupTokens = prompt.markupTokenIds
         if parsing.reasoning != nil || parsing.toolCalls != nil { parsing.prefix = prefill ?? "" }
         var forced: Grammar?
+        if let names = forcedNames, names.isEmpty {
+            throw APIError.invalidRequest("'tool_choice' 'required' needs at least one tool in 'tools'", param: "tools")
+        }
         if let names = forcedNames, let format = prompt.toolCallFormat, let tools = r.tools?.arrayValue {
             guard prefill == nil else {
                 throw APIError.invalidRequest(

@@ -20,7 +20,10 @@ extension SputnikServer {
             if let strict = spec["strict"], strict.boolValue == nil, !strict.isNull {
                 throw APIError.invalidRequest("'response_format.json_schema.strict' must be a boolean", param: "response_format.json_schema.strict")
             }
-            guard let schema = spec["schema"] else { return try Grammar.build(.jsonObject) }
+            guard let schema = spec["schema"] else {
+                throw APIError.invalidRequest("'response_format.json_schema.schema' is required (use {\"type\":\"json_object\"} for any JSON object)",
+                                              param: "response_format.json_schema.schema")
+            }
             guard schema.objectValue != nil || schema.boolValue != nil else {
                 throw APIError.invalidRequest("'response_format.json_schema.schema' must be an object", param: "response_format.json_schema.schema")
             }

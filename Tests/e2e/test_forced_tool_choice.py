@@ -138,3 +138,16 @@ def test_bad_forced_tool_schemas_are_400(qwen):
         c.chat.completions.create(model="m", messages=ASK, tools=TOOLS,
                                   tool_choice={"type": "function", "function": {"name": "nope"}}, max_tokens=8)
     assert e.value.body["param"] == "tool_choice"
+
+
+def test_required_with_no_tools_is_400(qwen):
+    with pytest.raises(BadRequestError) as e:
+        client(qwen).chat.completions.create(model="m", messages=ASK, tools=[], tool_choice="required", max_tokens=8)
+    assert e.value.body["param"] == "tools"
+
+
+def test_stop_with_a_forced_call_is_400(qwen):
+    with pytest.raises(BadRequestError) as e:
+        client(qwen).chat.completions.create(model="m", messages=ASK, tools=TOOLS, tool_choice="required",
+                                             stop=["city"], max_tokens=8)
+    assert e.value.body["param"] == "stop"
