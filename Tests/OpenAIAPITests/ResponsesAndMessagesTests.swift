@@ -88,14 +88,40 @@ final class ResponsesAndMessagesTests: XCTestCase {
         let msgs = #""messages":[{"role":"user","content":"q"}]"#
         XCTAssertEqual(param(messages("{\(msgs)}")), "max_tokens")
         XCTAssertNotNil(try? messages("{\(msgs)}", count: true).get())  // count_tokens needs no max_tokens
-        XCTAssertEqual(param(messages(#"{"max_tokens":1,"tools":[{"name":"f"}],"# + msgs + "}")), "tools")
-        XCTAssertEqual(param(messages(#"{"max_tokens":1,"thinking":{"type":"enabled","budget_tokens":1024},"# + msgs + "}")), "thinking")
+        XCTAssertEqual(param(messages(#"{"max_tokens":1,"tools":[{"name":"f"}],"# + msgs + "}")), "tools[0].input_schema")
+        XCTAssertEqual(param(messages(#"{"max_tokens":1,"tools":[{"type":"bash_20250124","name":"bash"}],"# + msgs + "}")), "tools[0].type")
+        XCTAssertEqual(param(messages(#"{"max_tokens":1,"tool_choice":{"type":"any"},"# + msgs + "}")), "tool_choice")
+        XCTAssertEqual(param(messages(#"{"max_tokens":1,"thinking":{"type":"enabled","budget_tokens":1024},"# + msgs + "}")),
+                       "thinking.budget_tokens")
+        XCTAssertEqual(param(messages(#"{"max_tokens":2000,"thinking":{"type":"enabled","budget_tokens":10},"# + msgs + "}")),
+                       "thinking.budget_tokens")
         XCTAssertEqual(param(messages(#"{"max_tokens":1,"temperature":1.5,"# + msgs + "}")), "temperature")
         XCTAssertEqual(param(messages(#"{"max_tokens":1,"messages":[{"role":"user","content":[{"type":"image"}]}]}"#)),
                        "messages[0].content[0].type")
         XCTAssertEqual(param(messages(#"{"max_tokens":1,"messages":[{"role":"assistant","content":[{"type":"tool_result","tool_use_id":"x"}]}]}"#)),
                        "messages[0].content[0].type")
         XCTAssertNotNil(try? messages(#"{"max_tokens":1,"thinking":{"type":"disabled"},"# + msgs + "}").get())
+    }
+
+    func testAnthropicToolsAndThinkingConvert() throws {
+        let msgs = #""messages":[{"role":"user","content":"q"}]"#
+        let tools = #""tools":[{"name":"f","description":"d","input_schema":{"type":"object"}},{"name":"g","input_schema":{}}],"#
+        let any = try messages(#"{"max_tokens":9,"# + tools + #""tool_choice":{"type":"any","disable_parallel_tool_use":true},"# + msgs + "}").get()
+        XCTAssertEqual(any.chat.tools?.serialized(),
+                       #"[{"type":"function","function":{"name":"f","description":"d","parameters":{"type":"object"}}},"#
+                       + #"{"type":"function","function":{"name":"g","parameters":{}}}]"#)
+        XCTAssertEqual(any.chat.toolChoice, .string("required"))
+        XCTAssertEqual(any.chat.parallelToolCalls, false)
+        let named = try messages(#"{"max_tokens":9,"# + tools + #""tool_choice":{"type":"tool","name":"g"},"# + msgs + "}").get()
+        XCTAssertEqual(named.chat.toolChoice?.serialized(), #"{"type":"function","function":{"name":"g"}}"#)
+        XCTAssertNil(named.chat.parallelToolCalls)
+        let none = try messages(#"{"max_tokens":9,"# + tools + #""tool_choice":{"type":"none"},"# + msgs + "}").get()
+        XCTAssertEqual(none.chat.toolChoice, .string("none"))
+        XCTAssertFalse(none.thinking)
+        let thinking = try messages(#"{"max_tokens":2000,"thinking":{"type":"enabled","budget_tokens":1024},"# + msgs + "}").get()
+        XCTAssertTrue(thinking.thinking)
+        XCTAssertEqual(param(messages(#"{"max_tokens":2000,"thinking":{"type":"enabled","budget_tokens":1024},"# + tools
+                                      + #""tool_choice":{"type":"any"},"# + msgs + "}")), "tool_choice")
     }
 
     func testAnthropicErrorShape() {
