@@ -36,7 +36,7 @@ final class ResponsesAndMessagesTests: XCTestCase {
         XCTAssertEqual(r.chat.topP, 0.9)
         XCTAssertTrue(r.chat.stream)
         XCTAssertEqual(r.metadata, .object([("x", .string("y"))]))
-        let obj = ResponseObject(id: "resp_1", messageId: "msg_1", createdAt: 1, model: "m", status: "completed", text: "hi",
+        let obj = ResponseObject(id: "resp_1", messageId: "msg_1", createdAt: 1, model: "m", status: "completed", output: [.message(id: "msg_1", text: "hi")],
                                  usage: Usage(promptTokens: 3, completionTokens: 2), request: r).json
         XCTAssertEqual(obj["output"]?.arrayValue?.first?["content"]?.arrayValue?.first?["text"], .string("hi"))
         XCTAssertEqual(obj["usage"]?["total_tokens"], .int(5))
@@ -46,7 +46,20 @@ final class ResponsesAndMessagesTests: XCTestCase {
     func testResponsesRefusals() {
         XCTAssertEqual(param(responses(#"{"input":"x","previous_response_id":"resp_1"}"#)), "previous_response_id")
         XCTAssertEqual(param(responses(#"{"input":"x","store":true}"#)), "store")
-        XCTAssertEqual(param(responses(#"{"input":"x","tools":[{"type":"function","name":"f"}]}"#)), "tools")
+        XCTAssertEqual(param(responses(#"{"input":"x","tools":[{"type":"web_search"}]}"#)), "tools[0].type")
+        XCTAssertEqual(param(responses(#"{"input":"x","tools":[{"type":"function"}]}"#)), "tools[0].name")
+        XCTAssertEqual(param(responses(#"{"input":"x","tool_choice":"required"}"#)), "tool_choice")
+        XCTAssertEqual(param(responses(#"{"input":"x","tools":[{"type":"function","name":"f"}],"tool_choice":{"type":"function","name":"g"}}"#)),
+                       "tool_choice.name")
+        XCTAssertEqual(param(responses(#"{"input":"x","reasoning":{"summary":"auto"}}"#)), "reasoning.summary")
+        XCTAssertEqual(param(responses(#"{"input":"x","reasoning":{"effort":"max"}}"#)), "reasoning.effort")
+        let t = try? responses(#"{"input":"x","tools":[{"type":"function","name":"f","parameters":{"type":"object"},"strict":true}],"#
+                               + #""tool_choice":{"type":"function","name":"f"},"parallel_tool_calls":false,"reasoning":{"effort":"low"}}"#).get()
+        XCTAssertEqual(t?.chat.tools?.serialized(), #"[{"type":"function","function":{"name":"f","parameters":{"type":"object"}}}]"#)
+        XCTAssertEqual(t?.chat.toolChoice?.serialized(), #"{"type":"function","function":{"name":"f"}}"#)
+        XCTAssertEqual(t?.chat.parallelToolCalls, false)
+        XCTAssertEqual(t?.chat.reasoningEffort, "low")
+        XCTAssertEqual(t?.wantsReasoning, true)
         XCTAssertEqual(param(responses(#"{"input":"x","text":{"format":{"type":"json_schema"}}}"#)), "text.format")
         XCTAssertEqual(param(responses(#"{"input":"x","text":{"verbosity":"low"}}"#)), "text.verbosity")
         XCTAssertEqual(param(responses(#"{"input":[]}"#)), "input")
