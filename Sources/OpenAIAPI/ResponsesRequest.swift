@@ -6,7 +6,8 @@ import JSON
 /// response object echoes back.
 ///
 /// Honoured: `input` (a string, or items: messages with `input_text` / `output_text` parts, `function_call` and
-/// `function_call_output` history; a function call joins the assistant message it follows), `instructions` (a leading system message), `max_output_tokens`, `temperature`,
+/// `function_call_output` history; a function call joins the assistant message it follows; `reasoning` items with
+/// `reasoning_text` content become the next assistant turn's reasoning), `instructions` (a leading system message), `max_output_tokens`, `temperature`,
 /// `top_p`, `stream`, `metadata` (echoed), `user`, `store: false`, `text.format` `text`, `tools` (function tools
 /// `{type:"function", name, description, parameters, strict}` → chat tools), `tool_choice` (`none`, `auto`,
 /// `required`, `{"type":"function","name"}`), `parallel_tool_calls` (false → at most one call), `reasoning.effort`
@@ -15,8 +16,8 @@ import JSON
 /// Refused with a 400 naming the field: `previous_response_id`, `conversation`, `store: true`, `background: true`
 /// (nothing is stored), tools of another `type` (hosted tools), `reasoning.summary` (no summaries are written),
 /// `include`, `top_logprobs`, `text.format` other than `text`,
-/// `truncation: "auto"`, `prompt`, `max_tool_calls`, input parts other than text, `reasoning` and `item_reference`
-/// input items.
+/// `truncation: "auto"`, `prompt`, `max_tool_calls`, input parts other than text, `encrypted_content` reasoning and
+/// `item_reference` input items.
 public struct ResponsesRequest: Sendable, Equatable {
     /// The conversation and sampling fields, as a chat request (`max_output_tokens` → `max_completion_tokens`).
     public var chat: ChatCompletionRequest
@@ -60,8 +61,18 @@ public struct ResponsesRequest: Sendable, Equatable {
         case .string(let s)?: messages.append(ChatMessage(role: .user, content: s))
         case .array(let items)?:
             guard !items.isEmpty else { throw APIError.invalidRequest("'input' must not be empty", param: "input") }
+            var pendingReasoning: [String] = []
             for (i, item) in items.enumerated() {
-                let m = try inputItem(item, index: i)
+                // A reasoning item (as this server returns it) is the reasoning of the assistant turn that follows.
+                if case .object = item, item["type"]?.stringValue == "reasoning" {
+                    pendingReasoning.append(try reasoningItem(item, index: i))
+                    continue
+                }
+                var m = try inputItem(item, index: i)
+                if m.role == .assistant, !pendingReasoning.isEmpty {
+                    m.reasoningContent = pendingReasoning.joined(separator: "\n")
+                    pendingReasoning = []
+                }
                 // A function call joins the assistant turn it follows (parallel calls are one message in chat).
                 if m.role == .assistant, m.content == nil, let last = messages.last, last.role == .assistant {
                     messages[messages.count - 1].toolCalls += m.toolCalls
@@ -192,6 +203,26 @@ public struct ResponsesRequest: Sendable, Equatable {
                 }
             }
         }
+    }
+
+    /// The text of a `reasoning` input item: its `content` `reasoning_text` parts joined (`summary` ignored: it
+    /// restates the content, and this server writes none).
+    /// - Throws: 400 naming the item for `encrypted_content` (nothing here can decrypt it) or malformed content.
+    static func reasoningItem(_ item: JSONValue, index i: Int) throws(APIError) -> String {
+        let p = "input[\(i)]"
+        if let e = item["encrypted_content"], !e.isNull {
+            throw APIError.invalidRequest("'\(p).encrypted_content' cannot be read by this server; send the reasoning as 'content'",
+                                          param: p + ".encrypted_content")
+        }
+        var texts: [String] = []
+        for (j, part) in (try FieldReader(item, prefix: p + ".").array("content") ?? []).enumerated() {
+            guard part["type"]?.stringValue == "reasoning_text", let t = part["text"]?.stringValue else {
+                throw APIError.invalidRequest("'\(p).content[\(j)]' must be {\"type\":\"reasoning_text\",\"text\":…}",
+                                              param: "\(p).content[\(j)]")
+            }
+            texts.append(t)
+        }
+        return texts.joined()
     }
 
     /// One input item: a message (`type` "message" or absent), a `function_call` or a `function_call_output`.

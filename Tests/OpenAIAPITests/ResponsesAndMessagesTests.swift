@@ -63,7 +63,13 @@ final class ResponsesAndMessagesTests: XCTestCase {
         XCTAssertEqual(param(responses(#"{"input":"x","text":{"format":{"type":"json_schema"}}}"#)), "text.format")
         XCTAssertEqual(param(responses(#"{"input":"x","text":{"verbosity":"low"}}"#)), "text.verbosity")
         XCTAssertEqual(param(responses(#"{"input":[]}"#)), "input")
-        XCTAssertEqual(param(responses(#"{"input":[{"type":"reasoning","summary":[]}]}"#)), "input[0].type")
+        XCTAssertEqual(param(responses(#"{"input":[{"type":"item_reference","id":"x"}]}"#)), "input[0].type")
+        XCTAssertEqual(param(responses(#"{"input":[{"type":"reasoning","summary":[],"encrypted_content":"zz"}]}"#)),
+                       "input[0].encrypted_content")
+        let withReasoning = try? responses(#"{"input":[{"role":"user","content":"q"},{"type":"reasoning","summary":[],"#
+                                           + #""content":[{"type":"reasoning_text","text":"hmm"}]},"#
+                                           + #"{"role":"assistant","content":"a"}]}"#).get()
+        XCTAssertEqual(withReasoning?.chat.messages.map(\.reasoningContent), [nil, "hmm"])
         XCTAssertEqual(param(responses(#"{"input":"x","metadata":{"a":1}}"#)), "metadata")
     }
 

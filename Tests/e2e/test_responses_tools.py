@@ -131,3 +131,7 @@ def test_reasoning_item_before_message(r1):
     # Without `reasoning` the think block stays inline in the text, as before.
     plain = client(r1).responses.create(model="m", input=REPEAT, temperature=0, max_output_tokens=20)
     assert [o.type for o in plain.output] == ["message"]
+    # The output goes back as input (the reasoning item becomes the assistant turn's reasoning) for the next turn.
+    follow = REPEAT + [o.model_dump(exclude_none=True) for o in r.output] + [{"role": "user", "content": "Thanks."}]
+    again = client(r1).responses.create(model="m", input=follow, temperature=0, max_output_tokens=4)
+    assert again.usage.input_tokens > r.usage.input_tokens and again.usage.output_tokens >= 1
