@@ -7,13 +7,19 @@ import JSON
 /// Honoured: `model`, `max_tokens` (required, ≥ 1; not for count_tokens), `messages` (`user` / `assistant`, content a
 /// string or `text`, `tool_use`, `tool_result` and `thinking` history blocks), `system` (a string or text blocks),
 /// `stop_sequences`, `temperature` (0…1), `top_p`, `top_k`, `stream`, `metadata.user_id`, `thinking` `disabled`,
-/// `tool_choice` `none` / `auto` without tools, `service_tier` `auto` / `standard_only`.
-/// Refused with a 400 naming the field: `tools` (tool_use output blocks need the tool-call parser), `thinking`
-/// enabled (thinking output blocks need the reasoning parser), image / document / other blocks, `container`,
+/// `service_tier` `auto` / `standard_only`, `tools` (custom tools `{name, description, input_schema}` → chat tools
+/// `{type:"function", function:{name, description, parameters}}`), `tool_choice` (`auto`, `none`, `any` → `required`,
+/// `{"type":"tool","name"}` → a named function; `disable_parallel_tool_use` → at most one call), `thinking`
+/// `{"type":"enabled","budget_tokens":N}` (N ≥ 1024 and < `max_tokens`; the reply's reasoning becomes `thinking`
+/// blocks; like Anthropic's, the budget is a target: what bounds the thinking is `max_tokens`) or `disabled`.
+/// Refused with a 400 naming the field: tools of another `type` (Anthropic's server/client tools), `tool_choice`
+/// `any` / `tool` together with thinking (as Anthropic refuses it), image / document / other blocks, `container`,
 /// `mcp_servers`.
 public struct AnthropicMessagesRequest: Sendable, Equatable {
     /// The conversation and sampling fields as a chat request (`max_tokens` → `max_tokens`, `stop_sequences` → `stop`).
     public var chat: ChatCompletionRequest
+    /// `thinking` `enabled`: the reply's reasoning comes back as `thinking` blocks (the model must reason).
+    public var thinking: Bool = false
 
     /// Most stop sequences accepted.
     public static let maxStopSequences = 16
@@ -34,15 +40,71 @@ public struct AnthropicMessagesRequest: Sendable, Equatable {
         }
         let f = FieldReader(json)
         func refuse(_ key: String, _ why: String) -> APIError { .invalidRequest("\(key): not supported: \(why)", param: key) }
-        if let tools = try f.array("tools"), !tools.isEmpty {
-            throw refuse("tools", "tool_use output blocks are not parsed by this server yet; use /v1/chat/completions")
+        var tools: [JSONValue] = []
+        for (i, t) in (try f.array("tools") ?? []).enumerated() {
+            let tp = "tools[\(i)]"
+            guard case .object = t else { throw APIError.invalidRequest("\(tp): must be an object, got \(t.typeName)", param: tp) }
+            let tf = FieldReader(t, prefix: tp + ".")
+            if let type = try tf.string("type"), type != "custom" {
+                throw refuse(tp + ".type", "'\(type)' is a server or client tool of Anthropic's; only custom tools "
+                             + "({name, description, input_schema}) are served")
+            }
+            guard let name = try tf.string("name"), !name.isEmpty else {
+                throw APIError.invalidRequest("\(tp).name: Field required", param: tp + ".name")
+            }
+            guard let schema = try tf.object("input_schema") else {
+                throw APIError.invalidRequest("\(tp).input_schema: Field required", param: tp + ".input_schema")
+            }
+            var fn: [(key: String, value: JSONValue)] = [("name", .string(name))]
+            if let d = try tf.string("description") { fn.append(("description", .string(d))) }
+            fn.append(("parameters", schema))
+            tools.append(.object([("type", .string("function")), ("function", .object(fn))]))
         }
+        let names = tools.compactMap { $0["function"]?["name"]?.stringValue }
+        var toolChoice: JSONValue?
+        var parallel: Bool?
         if let choice = try f.object("tool_choice") {
-            let type = try FieldReader(choice, prefix: "tool_choice.").string("type")
-            guard type == "none" || type == "auto" else { throw refuse("tool_choice", "no tools can be called (only 'none' and 'auto')") }
+            let cf = FieldReader(choice, prefix: "tool_choice.")
+            let type = try cf.string("type")
+            switch type {
+            case "auto"?: toolChoice = tools.isEmpty ? nil : .string("auto")
+            case "none"?: toolChoice = tools.isEmpty ? nil : .string("none")
+            case "any"?: toolChoice = .string("required")
+            case "tool"?:
+                guard let name = try cf.string("name") else {
+                    throw APIError.invalidRequest("tool_choice.name: Field required for type 'tool'", param: "tool_choice.name")
+                }
+                guard names.contains(name) else {
+                    throw APIError.invalidRequest("tool_choice.name: '\(name)' is not in 'tools'", param: "tool_choice.name")
+                }
+                toolChoice = .object([("type", .string("function")), ("function", .object([("name", .string(name))]))])
+            default:
+                throw APIError.invalidRequest("tool_choice.type: must be 'auto', 'any', 'tool' or 'none'", param: "tool_choice.type")
+            }
+            if tools.isEmpty && (type == "any" || type == "tool") {
+                throw APIError.invalidRequest("tool_choice: '\(type!)' needs 'tools'", param: "tool_choice")
+            }
+            if try cf.bool("disable_parallel_tool_use") == true { parallel = false }
         }
-        if let thinking = try f.object("thinking"), try FieldReader(thinking, prefix: "thinking.").string("type") != "disabled" {
-            throw refuse("thinking", "thinking output blocks are not produced by this server yet (send {\"type\":\"disabled\"} or leave it out)")
+        var thinkingBudget: Int?
+        if let thinking = try f.object("thinking") {
+            let tf = FieldReader(thinking, prefix: "thinking.")
+            switch try tf.string("type") {
+            case "disabled"?: break
+            case "enabled"?:
+                guard let budget = try tf.int("budget_tokens", min: 1024) else {
+                    throw APIError.invalidRequest("thinking.budget_tokens: Field required (>= 1024)", param: "thinking.budget_tokens")
+                }
+                thinkingBudget = budget
+                if case .string("required")? = toolChoice {
+                    throw refuse("tool_choice", "thinking allows only tool_choice 'auto' or 'none' (as Anthropic's API)")
+                }
+                if case .object? = toolChoice {
+                    throw refuse("tool_choice", "thinking allows only tool_choice 'auto' or 'none' (as Anthropic's API)")
+                }
+            default:
+                throw APIError.invalidRequest("thinking.type: must be 'enabled' or 'disabled'", param: "thinking.type")
+            }
         }
         for key in ["container", "mcp_servers"] where f.raw(key) != nil {
             throw refuse(key, "this server has no containers or MCP connectors")
@@ -100,9 +162,16 @@ public struct AnthropicMessagesRequest: Sendable, Equatable {
         if let meta = try f.object("metadata") {
             s.user = try FieldReader(meta, prefix: "metadata.").string("user_id")
         }
+        if let budget = thinkingBudget, let max = s.maxTokens, budget >= max {
+            throw APIError.invalidRequest("thinking.budget_tokens: must be less than max_tokens (\(max)), got \(budget)",
+                                          param: "thinking.budget_tokens")
+        }
         var chat = ChatCompletionRequest(messages: messages, sampling: s)
         chat.model = try f.string("model")
-        return AnthropicMessagesRequest(chat: chat)
+        if !tools.isEmpty { chat.tools = .array(tools) }
+        chat.toolChoice = toolChoice
+        chat.parallelToolCalls = parallel
+        return AnthropicMessagesRequest(chat: chat, thinking: thinkingBudget != nil)
     }
 
     /// One Anthropic message as chat messages: text (and thinking) blocks join into one message, `tool_use` blocks

@@ -2,16 +2,38 @@
 // "Streaming Messages", "Errors"), encoded by hand so member order and every `null` are fixed.
 import JSON
 
-/// `{"id","type":"message","role":"assistant","model","content":[{"type":"text","text"}],"stop_reason",
+/// One content block of a reply: `{"type":"thinking","thinking","signature":""}` (this server signs nothing: the
+/// signature is the empty string, present because Anthropic's clients expect the member), `{"type":"text","text"}`,
+/// or `{"type":"tool_use","id":"toolu_…","name","input":{…}}`.
+public enum AnthropicBlock: Sendable, Equatable {
+    case thinking(String)
+    case text(String)
+    case toolUse(id: String, name: String, input: JSONValue)
+
+    /// The wire JSON; `input` replaced by `{}` for a `content_block_start` of a streamed `tool_use` block
+    /// (`empty`: text and thinking are empty there too).
+    public func json(empty: Bool = false) -> JSONValue {
+        switch self {
+        case .thinking(let t):
+            return .object([("type", .string("thinking")), ("thinking", .string(empty ? "" : t)), ("signature", .string(""))])
+        case .text(let t): return .object([("type", .string("text")), ("text", .string(empty ? "" : t))])
+        case .toolUse(let id, let name, let input):
+            return .object([("type", .string("tool_use")), ("id", .string(id)), ("name", .string(name)),
+                            ("input", empty ? .object([]) : input)])
+        }
+    }
+}
+
+/// `{"id","type":"message","role":"assistant","model","content":[block…],"stop_reason",
 /// "stop_sequence","usage":{"input_tokens","output_tokens","cache_creation_input_tokens","cache_read_input_tokens"}}`.
 public struct AnthropicMessage: Sendable, Equatable {
     /// `msg_…`.
     public var id: String
     /// Model id as listed by `/v1/models`.
     public var model: String
-    /// The generated text; nil in `message_start` (content `[]`).
-    public var text: String?
-    /// `"end_turn"`, `"max_tokens"` or `"stop_sequence"`; nil in `message_start`.
+    /// The reply's content blocks (`[]` in `message_start`).
+    public var content: [AnthropicBlock]
+    /// `"end_turn"`, `"max_tokens"`, `"stop_sequence"` or `"tool_use"`; nil in `message_start`.
     public var stopReason: String?
     /// The stop sequence that ended generation, or nil.
     public var stopSequence: String?
@@ -23,11 +45,11 @@ public struct AnthropicMessage: Sendable, Equatable {
     public var outputTokens: Int
 
     /// Memberwise initializer; field meanings, units and defaults as documented on the properties.
-    public init(id: String, model: String, text: String?, stopReason: String?, stopSequence: String?,
+    public init(id: String, model: String, content: [AnthropicBlock] = [], stopReason: String?, stopSequence: String?,
                 promptTokens: Int, cachedTokens: Int, outputTokens: Int) {
         self.id = id
         self.model = model
-        self.text = text
+        self.content = content
         self.stopReason = stopReason
         self.stopSequence = stopSequence
         self.promptTokens = promptTokens
@@ -43,10 +65,9 @@ public struct AnthropicMessage: Sendable, Equatable {
 
     /// The wire JSON (shape in the type's doc).
     public var json: JSONValue {
-        let content: [JSONValue] = text.map { [JSONValue.object([("type", .string("text")), ("text", .string($0))])] } ?? []
         var m: [(key: String, value: JSONValue)] = [("id", .string(id)), ("type", .string("message")), ("role", .string("assistant"))]
         m.append(("model", .string(model)))
-        m.append(("content", .array(content)))
+        m.append(("content", .array(content.map { $0.json() })))
         m.append(("stop_reason", .stringOrNull(stopReason)))
         m.append(("stop_sequence", .stringOrNull(stopSequence)))
         m.append(("usage", usageJSON))

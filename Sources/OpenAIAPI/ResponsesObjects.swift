@@ -2,10 +2,45 @@
 // every `null` are fixed.
 import JSON
 
+/// One output item of a response: a `reasoning` item `{"id":"rs_…","type":"reasoning","summary":[],
+/// "content":[{"type":"reasoning_text","text"}],"status"}`, the assistant `message` (see
+/// `ResponseObject.messageItem`), or a `function_call` `{"id":"fc_…","type":"function_call","status","call_id",
+/// "name","arguments"}` (`arguments` JSON text).
+public enum ResponseOutputItem: Sendable, Equatable {
+    case reasoning(id: String, text: String)
+    case message(id: String, text: String)
+    case functionCall(id: String, callId: String, name: String, arguments: String)
+
+    /// The item's id.
+    public var id: String {
+        switch self {
+        case .reasoning(let id, _), .message(let id, _), .functionCall(let id, _, _, _): return id
+        }
+    }
+
+    /// The wire JSON with `status`; `inProgress`: as `response.output_item.added` sends it (no content yet, empty
+    /// arguments).
+    public func json(status: String, inProgress: Bool = false) -> JSONValue {
+        switch self {
+        case .reasoning(let id, let text):
+            let content: [JSONValue] = inProgress ? [] : [.object([("type", .string("reasoning_text")), ("text", .string(text))])]
+            return .object([("id", .string(id)), ("type", .string("reasoning")), ("summary", .array([])),
+                            ("content", .array(content)), ("status", .string(status))])
+        case .message(let id, let text):
+            return ResponseObject.messageItem(id: id, text: inProgress ? nil : text, status: status)
+        case .functionCall(let id, let callId, let name, let arguments):
+            return .object([("id", .string(id)), ("type", .string("function_call")), ("status", .string(status)),
+                            ("call_id", .string(callId)), ("name", .string(name)),
+                            ("arguments", .string(inProgress ? "" : arguments))])
+        }
+    }
+}
+
 /// The response object: `{"id","object":"response","created_at","status","error","incomplete_details",
 /// "instructions","max_output_tokens","model","output":[message],"parallel_tool_calls","previous_response_id",
 /// "reasoning","store","temperature","text","tool_choice","tools","top_p","truncation","usage","user","metadata"}`.
-/// The output holds one assistant message item with one `output_text` part (none while in progress).
+/// The output holds the reply's items in order (none while in progress): a `reasoning` item, the assistant message
+/// with one `output_text` part, `function_call` items.
 public struct ResponseObject: Sendable, Equatable {
     /// `resp_…`.
     public var id: String
@@ -17,8 +52,8 @@ public struct ResponseObject: Sendable, Equatable {
     public var model: String
     /// `"in_progress"`, `"completed"` or `"incomplete"`.
     public var status: String
-    /// The generated text; nil while in progress (the output is then empty).
-    public var text: String?
+    /// The output items (empty while in progress).
+    public var output: [ResponseOutputItem]
     /// Why an incomplete response stopped (`"max_output_tokens"`), or nil.
     public var incompleteReason: String?
     /// Token counts (rendered as `input_tokens`, `output_tokens`, …); nil while in progress.
@@ -27,14 +62,14 @@ public struct ResponseObject: Sendable, Equatable {
     public var request: ResponsesRequest
 
     /// Memberwise initializer; field meanings, units and defaults as documented on the properties.
-    public init(id: String, messageId: String, createdAt: Int, model: String, status: String, text: String? = nil,
+    public init(id: String, messageId: String, createdAt: Int, model: String, status: String, output: [ResponseOutputItem] = [],
                 incompleteReason: String? = nil, usage: Usage? = nil, request: ResponsesRequest) {
         self.id = id
         self.messageId = messageId
         self.createdAt = createdAt
         self.model = model
         self.status = status
-        self.text = text
+        self.output = output
         self.incompleteReason = incompleteReason
         self.usage = usage
         self.request = request
@@ -45,14 +80,16 @@ public struct ResponseObject: Sendable, Equatable {
         .object([("type", .string("output_text")), ("text", .string(text)), ("annotations", .array([])), ("logprobs", .array([]))])
     }
 
-    /// The output message item `{"id","type":"message","status","role":"assistant","content":[…]}`; `text` nil: no
-    /// content yet (status `in_progress`).
-    public func messageItem(text: String?) -> JSONValue {
-        let itemStatus = text == nil ? "in_progress" : (status == "in_progress" ? "completed" : status)
+    /// An output message item `{"id","type":"message","status","role":"assistant","content":[…]}`; `text` nil: no
+    /// content yet.
+    public static func messageItem(id: String, text: String?, status: String) -> JSONValue {
         let content: [JSONValue] = text.map { [Self.textPart($0)] } ?? []
-        return .object([("id", .string(messageId)), ("type", .string("message")), ("status", .string(itemStatus)),
+        return .object([("id", .string(id)), ("type", .string("message")), ("status", .string(status)),
                         ("role", .string("assistant")), ("content", .array(content))])
     }
+
+    /// The status of a finished item: the response's (`completed`, or `incomplete` when it was cut off).
+    public var itemStatus: String { status == "in_progress" ? "completed" : status }
 
     /// The wire JSON (shape in the type's doc).
     public var json: JSONValue {
@@ -68,7 +105,7 @@ public struct ResponseObject: Sendable, Equatable {
         let maxOutput: JSONValue = r.maxOutputTokens.map { JSONValue.int($0) } ?? .null
         let temperature: JSONValue = r.chat.temperature.map { JSONValue.double($0) } ?? .null
         let topP: JSONValue = r.chat.topP.map { JSONValue.double($0) } ?? .null
-        let output: [JSONValue] = text.map { [messageItem(text: $0)] } ?? []
+        let output: [JSONValue] = self.output.map { $0.json(status: itemStatus) }
         var m: [(key: String, value: JSONValue)] = []
         m.append(("id", .string(id)))
         m.append(("object", .string("response")))
@@ -82,12 +119,12 @@ public struct ResponseObject: Sendable, Equatable {
         m.append(("output", .array(output)))
         m.append(("parallel_tool_calls", .bool(r.parallelToolCalls)))
         m.append(("previous_response_id", .null))
-        m.append(("reasoning", .object([("effort", .null), ("summary", .null)])))
+        m.append(("reasoning", .object([("effort", .stringOrNull(r.reasoningEffort)), ("summary", .null)])))
         m.append(("store", .bool(false)))
         m.append(("temperature", temperature))
         m.append(("text", .object([("format", .object([("type", .string("text"))]))])))
-        m.append(("tool_choice", .string("none")))
-        m.append(("tools", .array([])))
+        m.append(("tool_choice", r.toolChoice ?? .string(r.tools == nil ? "none" : "auto")))
+        m.append(("tools", r.tools ?? .array([])))
         m.append(("top_p", topP))
         m.append(("truncation", .string("disabled")))
         m.append(("usage", usageJSON))

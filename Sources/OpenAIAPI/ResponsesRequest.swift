@@ -6,13 +6,18 @@ import JSON
 /// response object echoes back.
 ///
 /// Honoured: `input` (a string, or items: messages with `input_text` / `output_text` parts, `function_call` and
-/// `function_call_output` history; a function call joins the assistant message it follows), `instructions` (a leading system message), `max_output_tokens`, `temperature`,
-/// `top_p`, `stream`, `metadata` (echoed), `user`, `store: false`, `text.format` `text`, `tool_choice` `none` /
-/// `auto` without tools, `truncation: "disabled"`, `parallel_tool_calls`, `service_tier` `auto` / `default`.
+/// `function_call_output` history; a function call joins the assistant message it follows; `reasoning` items with
+/// `reasoning_text` content become the next assistant turn's reasoning), `instructions` (a leading system message), `max_output_tokens`, `temperature`,
+/// `top_p`, `stream`, `metadata` (echoed), `user`, `store: false`, `text.format` `text`, `tools` (function tools
+/// `{type:"function", name, description, parameters, strict}` → chat tools), `tool_choice` (`none`, `auto`,
+/// `required`, `{"type":"function","name"}`), `parallel_tool_calls` (false → at most one call), `reasoning.effort`
+/// (→ the chat route's `reasoning_effort`; other than `none`, the reply's reasoning becomes a `reasoning` output item),
+/// `truncation: "disabled"`, `service_tier` `auto` / `default`.
 /// Refused with a 400 naming the field: `previous_response_id`, `conversation`, `store: true`, `background: true`
-/// (nothing is stored), `tools`, `reasoning`, `include`, `top_logprobs`, `text.format` other than `text`,
-/// `truncation: "auto"`, `prompt`, `max_tool_calls`, input parts other than text, `reasoning` and `item_reference`
-/// input items.
+/// (nothing is stored), tools of another `type` (hosted tools), `reasoning.summary` (no summaries are written),
+/// `include`, `top_logprobs`, `text.format` other than `text`,
+/// `truncation: "auto"`, `prompt`, `max_tool_calls`, input parts other than text, `encrypted_content` reasoning and
+/// `item_reference` input items.
 public struct ResponsesRequest: Sendable, Equatable {
     /// The conversation and sampling fields, as a chat request (`max_output_tokens` → `max_completion_tokens`).
     public var chat: ChatCompletionRequest
@@ -22,6 +27,15 @@ public struct ResponsesRequest: Sendable, Equatable {
     public var metadata: JSONValue?
     /// `parallel_tool_calls` as sent; echoed (true when absent, OpenAI's default).
     public var parallelToolCalls: Bool
+    /// `tools` as sent (echoed), or nil.
+    public var tools: JSONValue? = nil
+    /// `tool_choice` as sent (echoed), or nil.
+    public var toolChoice: JSONValue? = nil
+    /// `reasoning.effort` as sent (echoed), or nil.
+    public var reasoningEffort: String? = nil
+
+    /// True when the reply's reasoning is returned as a `reasoning` output item (`reasoning.effort` other than `none`).
+    public var wantsReasoning: Bool { reasoningEffort.map { $0 != "none" } ?? false }
 
     /// The request's `max_output_tokens`.
     public var maxOutputTokens: Int? { chat.maxCompletionTokens }
@@ -47,8 +61,18 @@ public struct ResponsesRequest: Sendable, Equatable {
         case .string(let s)?: messages.append(ChatMessage(role: .user, content: s))
         case .array(let items)?:
             guard !items.isEmpty else { throw APIError.invalidRequest("'input' must not be empty", param: "input") }
+            var pendingReasoning: [String] = []
             for (i, item) in items.enumerated() {
-                let m = try inputItem(item, index: i)
+                // A reasoning item (as this server returns it) is the reasoning of the assistant turn that follows.
+                if case .object = item, item["type"]?.stringValue == "reasoning" {
+                    pendingReasoning.append(try reasoningItem(item, index: i))
+                    continue
+                }
+                var m = try inputItem(item, index: i)
+                if m.role == .assistant, !pendingReasoning.isEmpty {
+                    m.reasoningContent = pendingReasoning.joined(separator: "\n")
+                    pendingReasoning = []
+                }
                 // A function call joins the assistant turn it follows (parallel calls are one message in chat).
                 if m.role == .assistant, m.content == nil, let last = messages.last, last.role == .assistant {
                     messages[messages.count - 1].toolCalls += m.toolCalls
@@ -69,6 +93,70 @@ public struct ResponsesRequest: Sendable, Equatable {
         chat.model = try f.string("model")
         var r = ResponsesRequest(chat: chat, instructions: instructions, metadata: nil,
                                  parallelToolCalls: try f.bool("parallel_tool_calls") ?? true)
+        if r.parallelToolCalls == false { r.chat.parallelToolCalls = false }
+        var chatTools: [JSONValue] = []
+        for (i, t) in (try f.array("tools") ?? []).enumerated() {
+            let tp = "tools[\(i)]"
+            guard case .object = t else { throw APIError.invalidRequest("'\(tp)' must be an object, got \(t.typeName)", param: tp) }
+            let tf = FieldReader(t, prefix: tp + ".")
+            guard let type = try tf.string("type") else { throw APIError.invalidRequest("'\(tp).type' is required", param: tp + ".type") }
+            guard type == "function" else {
+                throw APIError.invalidRequest("'\(tp).type' '\(type)' is not supported: this server calls only function tools",
+                                              param: tp + ".type")
+            }
+            guard let name = try tf.string("name"), !name.isEmpty else {
+                throw APIError.invalidRequest("'\(tp).name' is required", param: tp + ".name")
+            }
+            _ = try tf.bool("strict")   // a forced call's arguments always follow the schema (as chat's `strict`)
+            var fn: [(key: String, value: JSONValue)] = [("name", .string(name))]
+            if let d = try tf.string("description") { fn.append(("description", .string(d))) }
+            if let params = try tf.object("parameters") { fn.append(("parameters", params)) }
+            chatTools.append(.object([("type", .string("function")), ("function", .object(fn))]))
+        }
+        if !chatTools.isEmpty {
+            r.chat.tools = .array(chatTools)
+            r.tools = f.raw("tools")
+        }
+        let names = chatTools.compactMap { $0["function"]?["name"]?.stringValue }
+        if let choice = f.raw("tool_choice") {
+            switch choice {
+            case .string("none"), .string("auto"): if !chatTools.isEmpty { r.chat.toolChoice = choice }
+            case .string("required"):
+                guard !chatTools.isEmpty else {
+                    throw APIError.invalidRequest("'tool_choice' 'required' needs 'tools'", param: "tool_choice")
+                }
+                r.chat.toolChoice = choice
+            case .object:
+                let cf = FieldReader(choice, prefix: "tool_choice.")
+                guard try cf.string("type") == "function" else {
+                    throw APIError.invalidRequest("'tool_choice.type' must be 'function' (hosted tools and allowed_tools are not supported)",
+                                                  param: "tool_choice.type")
+                }
+                guard let name = try cf.string("name"), names.contains(name) else {
+                    throw APIError.invalidRequest("'tool_choice.name' must name a function in 'tools'", param: "tool_choice.name")
+                }
+                r.chat.toolChoice = .object([("type", .string("function")), ("function", .object([("name", .string(name))]))])
+            default:
+                throw APIError.invalidRequest("'tool_choice' must be 'none', 'auto', 'required' or {\"type\":\"function\",\"name\"}",
+                                              param: "tool_choice")
+            }
+            r.toolChoice = choice
+        }
+        if let reasoning = try f.object("reasoning") {
+            let rf = FieldReader(reasoning, prefix: "reasoning.")
+            for key in ["summary", "generate_summary"] {
+                if let v = rf.raw(key), !v.isNull {
+                    throw APIError.invalidRequest("'reasoning.\(key)' is not supported: no reasoning summaries are written (the reasoning itself is returned)",
+                                                  param: "reasoning.\(key)")
+                }
+            }
+            let effort = try rf.string("effort") ?? "medium"
+            guard ["none", "minimal", "low", "medium", "high"].contains(effort) else {
+                throw APIError.invalidRequest("'reasoning.effort' must be one of none, minimal, low, medium, high", param: "reasoning.effort")
+            }
+            r.reasoningEffort = effort
+            r.chat.reasoningEffort = effort
+        }
         if let m = try f.object("metadata") {
             let pairs = m.objectValue ?? []
             guard pairs.count <= 16, pairs.allSatisfy({ $0.value.stringValue != nil }) else {
@@ -89,19 +177,12 @@ public struct ResponsesRequest: Sendable, Equatable {
         if f.raw("conversation") != nil { throw refuse("conversation", stateless) }
         if try f.bool("store") == true { throw refuse("store", stateless + " (send 'store': false or leave it out)") }
         if try f.bool("background") == true { throw refuse("background", "responses are generated in the foreground only") }
-        if let tools = try f.array("tools"), !tools.isEmpty {
-            throw refuse("tools", "tool calls in Responses output are not parsed by this server yet; use /v1/chat/completions")
-        }
-        if let choice = f.raw("tool_choice"), choice != .string("none"), choice != .string("auto") {
-            throw refuse("tool_choice", "no tools can be called (only 'none' and 'auto' are accepted)")
-        }
-        if f.raw("reasoning") != nil { throw refuse("reasoning", "reasoning output items are not produced by this server") }
         if let include = try f.array("include"), !include.isEmpty {
             throw refuse("include", "no additional output data is produced")
         }
         if f.raw("top_logprobs") != nil { throw refuse("top_logprobs", "log-probabilities are not returned by /v1/responses") }
         if f.raw("prompt") != nil { throw refuse("prompt", "stored prompt templates need stored state") }
-        if f.raw("max_tool_calls") != nil { throw refuse("max_tool_calls", "no tools can be called") }
+        if f.raw("max_tool_calls") != nil { throw refuse("max_tool_calls", "use 'parallel_tool_calls': false for at most one call") }
         if f.raw("stream_options") != nil { throw refuse("stream_options", "no stream options are supported") }
         if let t = try f.string("truncation"), t != "disabled" {
             throw refuse("truncation", "only 'disabled' is supported (a prompt longer than the context is a 400)")
@@ -122,6 +203,26 @@ public struct ResponsesRequest: Sendable, Equatable {
                 }
             }
         }
+    }
+
+    /// The text of a `reasoning` input item: its `content` `reasoning_text` parts joined (`summary` ignored: it
+    /// restates the content, and this server writes none).
+    /// - Throws: 400 naming the item for `encrypted_content` (nothing here can decrypt it) or malformed content.
+    static func reasoningItem(_ item: JSONValue, index i: Int) throws(APIError) -> String {
+        let p = "input[\(i)]"
+        if let e = item["encrypted_content"], !e.isNull {
+            throw APIError.invalidRequest("'\(p).encrypted_content' cannot be read by this server; send the reasoning as 'content'",
+                                          param: p + ".encrypted_content")
+        }
+        var texts: [String] = []
+        for (j, part) in (try FieldReader(item, prefix: p + ".").array("content") ?? []).enumerated() {
+            guard part["type"]?.stringValue == "reasoning_text", let t = part["text"]?.stringValue else {
+                throw APIError.invalidRequest("'\(p).content[\(j)]' must be {\"type\":\"reasoning_text\",\"text\":…}",
+                                              param: "\(p).content[\(j)]")
+            }
+            texts.append(t)
+        }
+        return texts.joined()
     }
 
     /// One input item: a message (`type` "message" or absent), a `function_call` or a `function_call_output`.

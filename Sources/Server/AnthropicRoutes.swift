@@ -34,33 +34,105 @@ extension SputnikServer {
     }
 
     func handleAnthropicMessages(_ req: HTTPRequest, _ res: HTTPResponder) {
-        let request: AnthropicMessagesRequest
+        var request: AnthropicMessagesRequest
         let gen: GenerationRequest
         do throws(APIError) {
             request = try AnthropicMessagesRequest.decode(req.body).get()
+            if request.thinking {
+                guard serving.prompt.hasReasoning else {
+                    throw APIError.invalidRequest(
+                        "thinking: not supported: this model's chat template has no <think> blocks, so there is no thinking to return",
+                        param: "thinking")
+                }
+                // The template's thinking mode, as the chat route's default effort selects it, and the think block
+                // split off whatever --reasoning-format says.
+                request.chat.reasoningEffort = "medium"
+                request.chat.reasoningFormat = "deepseek"
+            }
             gen = try generationRequest(request.chat)
         } catch {
             return sendAnthropicError(res, error)
         }
-        let base = AnthropicMessage(id: "msg_" + Self.randomId(), model: modelId, text: nil, stopReason: nil, stopSequence: nil,
+        let base = AnthropicMessage(id: "msg_" + Self.randomId(), model: modelId, stopReason: nil, stopSequence: nil,
                                     promptTokens: gen.promptTokens.count, cachedTokens: 0, outputTokens: 0)
-        if request.chat.stream { streamMessage(res, gen, base) } else { wholeMessage(res, gen, base) }
+        let tools = request.chat.tools != nil && request.chat.toolChoice != .string("none")
+        if request.chat.stream {
+            streamMessage(res, gen, base, thinking: request.thinking, tools: tools)
+        } else {
+            wholeMessage(res, gen, base, thinking: request.thinking, tools: tools)
+        }
     }
 
-    /// Anthropic's `stop_reason` for an engine finish.
-    static func anthropicStopReason(_ reason: Scheduling.FinishReason, _ usage: GenerationUsage) -> String {
-        reason == .length ? "max_tokens" : usage.stopSequence != nil ? "stop_sequence" : "end_turn"
+    /// Anthropic's `stop_reason` for an engine finish: `tool_use` when the reply made tool calls and was not cut off.
+    static func anthropicStopReason(_ reason: Scheduling.FinishReason, _ usage: GenerationUsage, toolCalls: Int = 0) -> String {
+        reason == .length ? "max_tokens" : toolCalls > 0 ? "tool_use" : usage.stopSequence != nil ? "stop_sequence" : "end_turn"
     }
 
-    private func wholeMessage(_ res: HTTPResponder, _ gen: GenerationRequest, _ base: AnthropicMessage) {
-        let text = SinkState("")
-        drive(res, gen, GenerationSink(
-            text: { text.value += $0 },
+    /// A `tool_use` block id: `toolu_` and 24 letters and digits.
+    static func toolUseId() -> String { "toolu_" + randomId() }
+
+    /// The sink of one Anthropic reply: `blocks` receives each block as it opens (with `open`) and each piece of it
+    /// (with `piece`); thinking and tool-call callbacks are set only when the request asked for them.
+    private func anthropicSink(_ state: SinkState<[AnthropicBlock]>, thinking: Bool, tools: Bool,
+                               opened: @escaping @Sendable (Int) -> Void, piece: @escaping @Sendable (Int, String) -> Void,
+                               finish: @escaping @Sendable (Scheduling.FinishReason, GenerationUsage) -> Void,
+                               abort: @escaping @Sendable () -> Void, start: @escaping @Sendable () -> Void = {}) -> GenerationSink {
+        /// Appends `t` to the last block when it is of the same kind, else opens a new one.
+        @Sendable func add(_ t: String, thinking: Bool) {
+            switch (state.value.last, thinking) {
+            case (.thinking(let old)?, true): state.value[state.value.count - 1] = .thinking(old + t)
+            case (.text(let old)?, false): state.value[state.value.count - 1] = .text(old + t)
+            default:
+                state.value.append(thinking ? .thinking(t) : .text(t))
+                opened(state.value.count - 1)
+            }
+            piece(state.value.count - 1, t)
+        }
+        var sink = GenerationSink(start: start, text: { add($0, thinking: false) }, finish: finish, abort: abort)
+        if thinking { sink.reasoning = { add($0, thinking: true) } }
+        if tools {
+            // Call `i` of the reply is the block after the blocks open when it began.
+            let callBlock = SinkState([Int: Int]())
+            sink.toolCallBegin = { i, name in
+                state.value.append(.toolUse(id: Self.toolUseId(), name: name, input: .string("")))
+                callBlock.value[i] = state.value.count - 1
+                opened(state.value.count - 1)
+            }
+            sink.toolCallArguments = { i, a in
+                guard let b = callBlock.value[i], case .toolUse(let id, let name, .string(let old)) = state.value[b] else { return }
+                state.value[b] = .toolUse(id: id, name: name, input: .string(old + a))
+                piece(b, a)
+            }
+        }
+        return sink
+    }
+
+    /// The blocks as sent: each `tool_use` input (collected as JSON text) parsed into its object (`{}` when empty; a
+    /// call whose arguments are not a JSON object — cut off by `max_tokens` — is dropped), and one empty text block
+    /// when there is nothing else.
+    static func finalBlocks(_ blocks: [AnthropicBlock]) -> [AnthropicBlock] {
+        var out: [AnthropicBlock] = []
+        for b in blocks {
+            guard case .toolUse(let id, let name, .string(let args)) = b else { out.append(b); continue }
+            if args.trimmingCharacters(in: .whitespaces).isEmpty {
+                out.append(.toolUse(id: id, name: name, input: .object([])))
+            } else if let v = try? JSONValue.parse(Array(args.utf8)), case .object = v {
+                out.append(.toolUse(id: id, name: name, input: v))
+            }
+        }
+        return out.isEmpty ? [.text("")] : out
+    }
+
+    private func wholeMessage(_ res: HTTPResponder, _ gen: GenerationRequest, _ base: AnthropicMessage, thinking: Bool, tools: Bool) {
+        let blocks = SinkState([AnthropicBlock]())
+        drive(res, gen, anthropicSink(
+            blocks, thinking: thinking, tools: tools, opened: { _ in }, piece: { _, _ in },
             finish: { [weak self] reason, usage in
                 var m = base
-                m.text = text.value
-                m.stopReason = Self.anthropicStopReason(reason, usage)
-                m.stopSequence = usage.stopSequence
+                m.content = Self.finalBlocks(blocks.value)
+                let calls = m.content.filter { if case .toolUse = $0 { return true } else { return false } }.count
+                m.stopReason = Self.anthropicStopReason(reason, usage, toolCalls: calls)
+                m.stopSequence = calls > 0 ? nil : usage.stopSequence
                 m.cachedTokens = usage.cachedTokens
                 m.outputTokens = usage.completionTokens
                 self?.sendJSON(res, 200, m.encoded())
@@ -69,32 +141,49 @@ extension SputnikServer {
             refused: { sendAnthropicError(res, $0) })
     }
 
-    private func streamMessage(_ res: HTTPResponder, _ gen: GenerationRequest, _ base: AnthropicMessage) {
+    /// The event stream: `message_start`, then per block `content_block_start` (thinking, text or tool_use, in
+    /// output order; `ping` after the first), its deltas (`thinking_delta`, `text_delta`, `input_json_delta`) and `content_block_stop`,
+    /// then `message_delta` and `message_stop`. A reply with no output has one empty text block.
+    private func streamMessage(_ res: HTTPResponder, _ gen: GenerationRequest, _ base: AnthropicMessage, thinking: Bool, tools: Bool) {
         let sse = SSEWriter(responder: res)
         @Sendable func send(_ e: (name: String, data: String)) { sse.send(event: e.name, data: e.data) }
-        let index: (key: String, value: JSONValue) = ("index", .int(0))
-        drive(res, gen, GenerationSink(
-            start: {
-                sse.start(extraHeaders: self.requestIdHeaders(res, status: 200))
-                send(AnthropicMessage.event("message_start", [("message", base.json)]))
-                send(AnthropicMessage.event("content_block_start", [
-                    index, ("content_block", .object([("type", .string("text")), ("text", .string(""))]))]))
-                send(AnthropicMessage.event("ping"))
-            },
-            text: { t in
-                send(AnthropicMessage.event("content_block_delta", [
-                    index, ("delta", .object([("type", .string("text_delta")), ("text", .string(t))]))]))
+        let blocks = SinkState([AnthropicBlock]())
+        @Sendable func stop(_ i: Int) { send(AnthropicMessage.event("content_block_stop", [("index", .int(i))])) }
+        @Sendable func open(_ i: Int) {
+            if i > 0 { stop(i - 1) }
+            send(AnthropicMessage.event("content_block_start", [("index", .int(i)), ("content_block", blocks.value[i].json(empty: true))]))
+            if i == 0 { send(AnthropicMessage.event("ping")) }   // where Anthropic sends it
+        }
+        drive(res, gen, anthropicSink(
+            blocks, thinking: thinking, tools: tools, opened: open,
+            piece: { i, t in
+                let delta: JSONValue
+                switch blocks.value[i] {
+                case .thinking: delta = .object([("type", .string("thinking_delta")), ("thinking", .string(t))])
+                case .text: delta = .object([("type", .string("text_delta")), ("text", .string(t))])
+                case .toolUse: delta = .object([("type", .string("input_json_delta")), ("partial_json", .string(t))])
+                }
+                send(AnthropicMessage.event("content_block_delta", [("index", .int(i)), ("delta", delta)]))
             },
             finish: { reason, usage in
-                send(AnthropicMessage.event("content_block_stop", [index]))
+                if blocks.value.isEmpty {
+                    blocks.value.append(.text(""))
+                    open(0)
+                }
+                stop(blocks.value.count - 1)
+                let calls = blocks.value.filter { if case .toolUse = $0 { return true } else { return false } }.count
                 send(AnthropicMessage.event("message_delta", [
-                    ("delta", .object([("stop_reason", .string(Self.anthropicStopReason(reason, usage))),
-                                       ("stop_sequence", .stringOrNull(usage.stopSequence))])),
+                    ("delta", .object([("stop_reason", .string(Self.anthropicStopReason(reason, usage, toolCalls: calls))),
+                                       ("stop_sequence", .stringOrNull(calls > 0 ? nil : usage.stopSequence))])),
                     ("usage", .object([("output_tokens", .int(usage.completionTokens))]))]))
                 send(AnthropicMessage.event("message_stop"))
                 sse.finish()
             },
-            abort: { sse.finish() }),
+            abort: { sse.finish() },
+            start: {
+                sse.start(extraHeaders: self.requestIdHeaders(res, status: 200))
+                send(AnthropicMessage.event("message_start", [("message", base.json)]))
+            }),
             refused: { sendAnthropicError(res, $0) })
     }
 }

@@ -5,13 +5,21 @@ import OpenAIAPI
 import Scheduling
 
 /// What a route does with one generation's events (the Responses and Anthropic Messages routes; each renders its own
-/// wire format from the same events). All calls are serialized: `start` first, then `text`…, then `finish` or
-/// `abort`, never concurrently.
+/// wire format from the same events). All calls are serialized: `start` first, then `reasoning` / `text` /
+/// `toolCallBegin` / `toolCallArguments` in output order, then `finish` or `abort`, never concurrently.
 struct GenerationSink: Sendable {
     /// Runs once the engine has accepted the request, before any other call (streams send their head here).
     var start: @Sendable () -> Void = {}
     /// New text (never empty).
     var text: @Sendable (String) -> Void
+    /// New reasoning text (never empty). Nil: the route shows no reasoning, and a think block stays inline in the
+    /// text (the reasoning parser is off).
+    var reasoning: (@Sendable (String) -> Void)? = nil
+    /// A tool call starts: its 0-based index in the reply and the function name. Nil: no tool-call parsing (the
+    /// route offers no tools).
+    var toolCallBegin: (@Sendable (Int, String) -> Void)? = nil
+    /// Arguments JSON text of call `index` (pieces concatenate; set together with `toolCallBegin`).
+    var toolCallArguments: (@Sendable (Int, String) -> Void)? = nil
     /// The request ended (`.stop` or `.length`) with these counts.
     var finish: @Sendable (Scheduling.FinishReason, GenerationUsage) -> Void
     /// The request was aborted (client gone, or the server shutting down).
@@ -25,10 +33,11 @@ extension SputnikServer {
     func drive(_ res: HTTPResponder, _ gen: GenerationRequest, _ sink: GenerationSink, refused: (APIError) -> Void) {
         let gate = OrderedGate()
         let exchange = self.exchange(res)
-        // These routes render text only: no reasoning split or tool-call parsing (a think block stays inline in the
-        // text; `tools` and `thinking` are refused at validation).
+        // The parsers run only for what the sink renders.
         var gen = gen
-        gen.parsing = OutputParsing()
+        if sink.reasoning == nil { gen.parsing.reasoning = nil }
+        if sink.toolCallBegin == nil { gen.parsing.toolCalls = nil }
+        if gen.parsing.reasoning == nil && gen.parsing.toolCalls == nil { gen.parsing = OutputParsing() }
         do {
             let handle = try engine.submit(gen) { [weak self] event in
                 gate.run {
@@ -36,8 +45,13 @@ extension SputnikServer {
                     case .text(let t, _, _):
                         exchange?.tokenArrived()
                         if !t.isEmpty { sink.text(t) }
-                    case .reasoning, .toolCallBegin, .toolCallArguments:
-                        break   // never produced: parsing is off above
+                    case .reasoning(let t, _, _):
+                        exchange?.tokenArrived()
+                        if !t.isEmpty { sink.reasoning?(t) }
+                    case .toolCallBegin(let i, let name):
+                        sink.toolCallBegin?(i, name)
+                    case .toolCallArguments(let i, let a):
+                        sink.toolCallArguments?(i, a)
                     case .finished(let reason, let usage):
                         exchange?.usage(prompt: usage.promptTokens, completion: usage.completionTokens)
                         if reason == .abort { sink.abort() } else { sink.finish(reason, usage) }

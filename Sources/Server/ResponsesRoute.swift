@@ -17,68 +17,147 @@ extension SputnikServer {
         let gen: GenerationRequest
         do throws(APIError) {
             request = try ResponsesRequest.decode(req.body).get()
-            gen = try generationRequest(request.chat)
+            if request.wantsReasoning && !serving.prompt.hasReasoning {
+                throw APIError.invalidRequest(
+                    "'reasoning' is not supported: this model's chat template has no <think> blocks, so there is no reasoning to return",
+                    param: "reasoning")
+            }
+            var chat = request.chat
+            if request.wantsReasoning { chat.reasoningFormat = "deepseek" }   // split off whatever --reasoning-format says
+            gen = try generationRequest(chat)
         } catch {
             return sendError(res, error)
         }
         let id = Self.randomId()
         let base = ResponseObject(id: "resp_" + id, messageId: "msg_" + id, createdAt: Int(Date().timeIntervalSince1970),
                                   model: modelId, status: "in_progress", request: request)
-        if request.chat.stream { streamResponse(res, gen, base) } else { wholeResponse(res, gen, base) }
+        let tools = request.chat.tools != nil && request.chat.toolChoice != .string("none")
+        if request.chat.stream {
+            streamResponse(res, gen, base, reasoning: request.wantsReasoning, tools: tools)
+        } else {
+            wholeResponse(res, gen, base, reasoning: request.wantsReasoning, tools: tools)
+        }
     }
 
-    /// The finished response object for `text` and the engine's finish.
-    private static func finalResponse(_ base: ResponseObject, text: String, _ reason: Scheduling.FinishReason,
+    /// The finished response object for the output items and the engine's finish.
+    private static func finalResponse(_ base: ResponseObject, _ output: [ResponseOutputItem], _ reason: Scheduling.FinishReason,
                                       _ usage: GenerationUsage) -> ResponseObject {
         var r = base
-        r.text = text
+        r.output = output.isEmpty ? [.message(id: base.messageId, text: "")] : output
         r.status = reason == .length ? "incomplete" : "completed"
         r.incompleteReason = reason == .length ? "max_output_tokens" : nil
         r.usage = Usage(promptTokens: usage.promptTokens, completionTokens: usage.completionTokens, cachedTokens: usage.cachedTokens)
         return r
     }
 
-    private func wholeResponse(_ res: HTTPResponder, _ gen: GenerationRequest, _ base: ResponseObject) {
-        let text = SinkState("")
-        drive(res, gen, GenerationSink(
-            text: { text.value += $0 },
+    /// The sink of one response: output items in order (reasoning, message, function calls); `opened(i)` runs when
+    /// item `i` starts, `piece(i, t)` for each piece of its text or arguments.
+    private func responseSink(_ items: SinkState<[ResponseOutputItem]>, _ base: ResponseObject, reasoning: Bool, tools: Bool,
+                              opened: @escaping @Sendable (Int) -> Void, piece: @escaping @Sendable (Int, String) -> Void,
+                              finish: @escaping @Sendable (Scheduling.FinishReason, GenerationUsage) -> Void,
+                              abort: @escaping @Sendable () -> Void, start: @escaping @Sendable () -> Void = {}) -> GenerationSink {
+        @Sendable func add(_ t: String, reasoning: Bool) {
+            switch (items.value.last, reasoning) {
+            case (.reasoning(let id, let old)?, true): items.value[items.value.count - 1] = .reasoning(id: id, text: old + t)
+            case (.message(let id, let old)?, false): items.value[items.value.count - 1] = .message(id: id, text: old + t)
+            default:
+                let hasMessage = items.value.contains { if case .message = $0 { return true } else { return false } }
+                // Text after a call gets a fresh message id (the first message item has the response's).
+                let messageId = hasMessage ? "msg_" + Self.randomId() : base.messageId
+                items.value.append(reasoning ? .reasoning(id: "rs_" + Self.randomId(), text: t) : .message(id: messageId, text: t))
+                opened(items.value.count - 1)
+            }
+            piece(items.value.count - 1, t)
+        }
+        var sink = GenerationSink(start: start, text: { add($0, reasoning: false) }, finish: finish, abort: abort)
+        if reasoning { sink.reasoning = { add($0, reasoning: true) } }
+        if tools {
+            let callItem = SinkState([Int: Int]())
+            sink.toolCallBegin = { i, name in
+                items.value.append(.functionCall(id: "fc_" + Self.randomId(), callId: "call_" + Self.randomId(), name: name, arguments: ""))
+                callItem.value[i] = items.value.count - 1
+                opened(items.value.count - 1)
+            }
+            sink.toolCallArguments = { i, a in
+                guard let k = callItem.value[i], case .functionCall(let id, let callId, let name, let old) = items.value[k] else { return }
+                items.value[k] = .functionCall(id: id, callId: callId, name: name, arguments: old + a)
+                piece(k, a)
+            }
+        }
+        return sink
+    }
+
+    private func wholeResponse(_ res: HTTPResponder, _ gen: GenerationRequest, _ base: ResponseObject, reasoning: Bool, tools: Bool) {
+        let items = SinkState([ResponseOutputItem]())
+        drive(res, gen, responseSink(
+            items, base, reasoning: reasoning, tools: tools, opened: { _ in }, piece: { _, _ in },
             finish: { [weak self] reason, usage in
-                self?.sendJSON(res, 200, Self.finalResponse(base, text: text.value, reason, usage).encoded())
+                self?.sendJSON(res, 200, Self.finalResponse(base, items.value, reason, usage).encoded())
             },
             abort: { [weak self] in self?.sendError(res, APIError.overloaded("The generation was aborted")) }),
             refused: { sendError(res, $0) })
     }
 
-    private func streamResponse(_ res: HTTPResponder, _ gen: GenerationRequest, _ base: ResponseObject) {
+    /// The typed event stream: per output item `response.output_item.added`, its events (reasoning:
+    /// `response.reasoning_text.delta`… / `.done`; message: `response.content_part.added`,
+    /// `response.output_text.delta`… / `.done`, `response.content_part.done`; function call:
+    /// `response.function_call_arguments.delta`… / `.done`) and `response.output_item.done`, between
+    /// `response.created` / `response.in_progress` and `response.completed`.
+    private func streamResponse(_ res: HTTPResponder, _ gen: GenerationRequest, _ base: ResponseObject, reasoning: Bool, tools: Bool) {
         let sse = SSEWriter(responder: res)
-        let state = SinkState((events: ResponseEventSequence(), text: ""))
+        let events = SinkState(ResponseEventSequence())
+        let items = SinkState([ResponseOutputItem]())
         @Sendable func send(_ type: String, _ fields: [(key: String, value: JSONValue)]) {
-            let e = state.value.events.event(type, fields)
+            let e = events.value.event(type, fields)
             sse.send(event: e.name, data: e.data)
         }
-        let place: [(key: String, value: JSONValue)] = [("item_id", .string(base.messageId)), ("output_index", .int(0)),
-                                                        ("content_index", .int(0))]
-        drive(res, gen, GenerationSink(
+        @Sendable func place(_ i: Int, part: Bool = true) -> [(key: String, value: JSONValue)] {
+            [("item_id", .string(items.value[i].id)), ("output_index", .int(i))] + (part ? [("content_index", .int(0))] : [])
+        }
+        @Sendable func close(_ i: Int, status: String) {
+            let item = items.value[i]
+            switch item {
+            case .reasoning(_, let text):
+                send("response.reasoning_text.done", place(i) + [("text", .string(text))])
+            case .message(_, let text):
+                send("response.output_text.done", place(i) + [("text", .string(text)), ("logprobs", .array([]))])
+                send("response.content_part.done", place(i) + [("part", ResponseObject.textPart(text))])
+            case .functionCall(_, _, let name, let arguments):
+                send("response.function_call_arguments.done", place(i, part: false) + [("name", .string(name)),
+                                                                                        ("arguments", .string(arguments))])
+            }
+            send("response.output_item.done", [("output_index", .int(i)), ("item", item.json(status: status))])
+        }
+        @Sendable func open(_ i: Int) {
+            if i > 0 { close(i - 1, status: "completed") }
+            send("response.output_item.added", [("output_index", .int(i)), ("item", items.value[i].json(status: "in_progress", inProgress: true))])
+            if case .message = items.value[i] { send("response.content_part.added", place(i) + [("part", ResponseObject.textPart(""))]) }
+        }
+        drive(res, gen, responseSink(
+            items, base, reasoning: reasoning, tools: tools, opened: open,
+            piece: { i, t in
+                switch items.value[i] {
+                case .reasoning: send("response.reasoning_text.delta", place(i) + [("delta", .string(t))])
+                case .message: send("response.output_text.delta", place(i) + [("delta", .string(t)), ("logprobs", .array([]))])
+                case .functionCall: send("response.function_call_arguments.delta", place(i, part: false) + [("delta", .string(t))])
+                }
+            },
+            finish: { reason, usage in
+                if items.value.isEmpty {
+                    items.value.append(.message(id: base.messageId, text: ""))
+                    open(0)
+                }
+                let final = Self.finalResponse(base, items.value, reason, usage)
+                close(items.value.count - 1, status: final.itemStatus)
+                send("response.completed", [("response", final.json)])
+                sse.finish()
+            },
+            abort: { sse.finish() },
             start: {
                 sse.start(extraHeaders: self.requestIdHeaders(res, status: 200))
                 send("response.created", [("response", base.json)])
                 send("response.in_progress", [("response", base.json)])
-                send("response.output_item.added", [("output_index", .int(0)), ("item", base.messageItem(text: nil))])
-                send("response.content_part.added", place + [("part", ResponseObject.textPart(""))])
-            },
-            text: { t in
-                state.value.text += t
-                send("response.output_text.delta", place + [("delta", .string(t)), ("logprobs", .array([]))])
-            },
-            finish: { reason, usage in
-                let final = Self.finalResponse(base, text: state.value.text, reason, usage)
-                send("response.output_text.done", place + [("text", .string(state.value.text)), ("logprobs", .array([]))])
-                send("response.content_part.done", place + [("part", ResponseObject.textPart(state.value.text))])
-                send("response.output_item.done", [("output_index", .int(0)), ("item", final.messageItem(text: state.value.text))])
-                send("response.completed", [("response", final.json)])
-                sse.finish()
-            },
-            abort: { sse.finish() }),
+            }),
             refused: { sendError(res, $0) })
     }
 }

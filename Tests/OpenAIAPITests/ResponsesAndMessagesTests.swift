@@ -36,7 +36,7 @@ final class ResponsesAndMessagesTests: XCTestCase {
         XCTAssertEqual(r.chat.topP, 0.9)
         XCTAssertTrue(r.chat.stream)
         XCTAssertEqual(r.metadata, .object([("x", .string("y"))]))
-        let obj = ResponseObject(id: "resp_1", messageId: "msg_1", createdAt: 1, model: "m", status: "completed", text: "hi",
+        let obj = ResponseObject(id: "resp_1", messageId: "msg_1", createdAt: 1, model: "m", status: "completed", output: [.message(id: "msg_1", text: "hi")],
                                  usage: Usage(promptTokens: 3, completionTokens: 2), request: r).json
         XCTAssertEqual(obj["output"]?.arrayValue?.first?["content"]?.arrayValue?.first?["text"], .string("hi"))
         XCTAssertEqual(obj["usage"]?["total_tokens"], .int(5))
@@ -46,11 +46,30 @@ final class ResponsesAndMessagesTests: XCTestCase {
     func testResponsesRefusals() {
         XCTAssertEqual(param(responses(#"{"input":"x","previous_response_id":"resp_1"}"#)), "previous_response_id")
         XCTAssertEqual(param(responses(#"{"input":"x","store":true}"#)), "store")
-        XCTAssertEqual(param(responses(#"{"input":"x","tools":[{"type":"function","name":"f"}]}"#)), "tools")
+        XCTAssertEqual(param(responses(#"{"input":"x","tools":[{"type":"web_search"}]}"#)), "tools[0].type")
+        XCTAssertEqual(param(responses(#"{"input":"x","tools":[{"type":"function"}]}"#)), "tools[0].name")
+        XCTAssertEqual(param(responses(#"{"input":"x","tool_choice":"required"}"#)), "tool_choice")
+        XCTAssertEqual(param(responses(#"{"input":"x","tools":[{"type":"function","name":"f"}],"tool_choice":{"type":"function","name":"g"}}"#)),
+                       "tool_choice.name")
+        XCTAssertEqual(param(responses(#"{"input":"x","reasoning":{"summary":"auto"}}"#)), "reasoning.summary")
+        XCTAssertEqual(param(responses(#"{"input":"x","reasoning":{"effort":"max"}}"#)), "reasoning.effort")
+        let t = try? responses(#"{"input":"x","tools":[{"type":"function","name":"f","parameters":{"type":"object"},"strict":true}],"#
+                               + #""tool_choice":{"type":"function","name":"f"},"parallel_tool_calls":false,"reasoning":{"effort":"low"}}"#).get()
+        XCTAssertEqual(t?.chat.tools?.serialized(), #"[{"type":"function","function":{"name":"f","parameters":{"type":"object"}}}]"#)
+        XCTAssertEqual(t?.chat.toolChoice?.serialized(), #"{"type":"function","function":{"name":"f"}}"#)
+        XCTAssertEqual(t?.chat.parallelToolCalls, false)
+        XCTAssertEqual(t?.chat.reasoningEffort, "low")
+        XCTAssertEqual(t?.wantsReasoning, true)
         XCTAssertEqual(param(responses(#"{"input":"x","text":{"format":{"type":"json_schema"}}}"#)), "text.format")
         XCTAssertEqual(param(responses(#"{"input":"x","text":{"verbosity":"low"}}"#)), "text.verbosity")
         XCTAssertEqual(param(responses(#"{"input":[]}"#)), "input")
-        XCTAssertEqual(param(responses(#"{"input":[{"type":"reasoning","summary":[]}]}"#)), "input[0].type")
+        XCTAssertEqual(param(responses(#"{"input":[{"type":"item_reference","id":"x"}]}"#)), "input[0].type")
+        XCTAssertEqual(param(responses(#"{"input":[{"type":"reasoning","summary":[],"encrypted_content":"zz"}]}"#)),
+                       "input[0].encrypted_content")
+        let withReasoning = try? responses(#"{"input":[{"role":"user","content":"q"},{"type":"reasoning","summary":[],"#
+                                           + #""content":[{"type":"reasoning_text","text":"hmm"}]},"#
+                                           + #"{"role":"assistant","content":"a"}]}"#).get()
+        XCTAssertEqual(withReasoning?.chat.messages.map(\.reasoningContent), [nil, "hmm"])
         XCTAssertEqual(param(responses(#"{"input":"x","metadata":{"a":1}}"#)), "metadata")
     }
 
@@ -88,14 +107,40 @@ final class ResponsesAndMessagesTests: XCTestCase {
         let msgs = #""messages":[{"role":"user","content":"q"}]"#
         XCTAssertEqual(param(messages("{\(msgs)}")), "max_tokens")
         XCTAssertNotNil(try? messages("{\(msgs)}", count: true).get())  // count_tokens needs no max_tokens
-        XCTAssertEqual(param(messages(#"{"max_tokens":1,"tools":[{"name":"f"}],"# + msgs + "}")), "tools")
-        XCTAssertEqual(param(messages(#"{"max_tokens":1,"thinking":{"type":"enabled","budget_tokens":1024},"# + msgs + "}")), "thinking")
+        XCTAssertEqual(param(messages(#"{"max_tokens":1,"tools":[{"name":"f"}],"# + msgs + "}")), "tools[0].input_schema")
+        XCTAssertEqual(param(messages(#"{"max_tokens":1,"tools":[{"type":"bash_20250124","name":"bash"}],"# + msgs + "}")), "tools[0].type")
+        XCTAssertEqual(param(messages(#"{"max_tokens":1,"tool_choice":{"type":"any"},"# + msgs + "}")), "tool_choice")
+        XCTAssertEqual(param(messages(#"{"max_tokens":1,"thinking":{"type":"enabled","budget_tokens":1024},"# + msgs + "}")),
+                       "thinking.budget_tokens")
+        XCTAssertEqual(param(messages(#"{"max_tokens":2000,"thinking":{"type":"enabled","budget_tokens":10},"# + msgs + "}")),
+                       "thinking.budget_tokens")
         XCTAssertEqual(param(messages(#"{"max_tokens":1,"temperature":1.5,"# + msgs + "}")), "temperature")
         XCTAssertEqual(param(messages(#"{"max_tokens":1,"messages":[{"role":"user","content":[{"type":"image"}]}]}"#)),
                        "messages[0].content[0].type")
         XCTAssertEqual(param(messages(#"{"max_tokens":1,"messages":[{"role":"assistant","content":[{"type":"tool_result","tool_use_id":"x"}]}]}"#)),
                        "messages[0].content[0].type")
         XCTAssertNotNil(try? messages(#"{"max_tokens":1,"thinking":{"type":"disabled"},"# + msgs + "}").get())
+    }
+
+    func testAnthropicToolsAndThinkingConvert() throws {
+        let msgs = #""messages":[{"role":"user","content":"q"}]"#
+        let tools = #""tools":[{"name":"f","description":"d","input_schema":{"type":"object"}},{"name":"g","input_schema":{}}],"#
+        let any = try messages(#"{"max_tokens":9,"# + tools + #""tool_choice":{"type":"any","disable_parallel_tool_use":true},"# + msgs + "}").get()
+        XCTAssertEqual(any.chat.tools?.serialized(),
+                       #"[{"type":"function","function":{"name":"f","description":"d","parameters":{"type":"object"}}},"#
+                       + #"{"type":"function","function":{"name":"g","parameters":{}}}]"#)
+        XCTAssertEqual(any.chat.toolChoice, .string("required"))
+        XCTAssertEqual(any.chat.parallelToolCalls, false)
+        let named = try messages(#"{"max_tokens":9,"# + tools + #""tool_choice":{"type":"tool","name":"g"},"# + msgs + "}").get()
+        XCTAssertEqual(named.chat.toolChoice?.serialized(), #"{"type":"function","function":{"name":"g"}}"#)
+        XCTAssertNil(named.chat.parallelToolCalls)
+        let none = try messages(#"{"max_tokens":9,"# + tools + #""tool_choice":{"type":"none"},"# + msgs + "}").get()
+        XCTAssertEqual(none.chat.toolChoice, .string("none"))
+        XCTAssertFalse(none.thinking)
+        let thinking = try messages(#"{"max_tokens":2000,"thinking":{"type":"enabled","budget_tokens":1024},"# + msgs + "}").get()
+        XCTAssertTrue(thinking.thinking)
+        XCTAssertEqual(param(messages(#"{"max_tokens":2000,"thinking":{"type":"enabled","budget_tokens":1024},"# + tools
+                                      + #""tool_choice":{"type":"any"},"# + msgs + "}")), "tool_choice")
     }
 
     func testAnthropicErrorShape() {

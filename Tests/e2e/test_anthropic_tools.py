@@ -1,0 +1,173 @@
+"""Anthropic `/v1/messages` tools and thinking through the official anthropic package, unmodified (issue 15.5):
+custom tools `{name, description, input_schema}` and `tool_choice` (`any`, `tool`, `auto`, `none`) onto the chat
+pipeline; `tool_use` blocks (`toolu_…` ids, `input` valid against the tool's `input_schema`, checked with
+`jsonschema`), `stop_reason: "tool_use"`, streamed as `content_block_start` (tool_use) + `input_json_delta` and
+assembled by the SDK's stream helper; `thinking` enabled → a `thinking` block (streamed `thinking_delta`) before the
+text on the DeepSeek-R1 template, and a 400 naming `thinking` on a template without reasoning. Calls are made
+deterministic by `tool_choice` forcing through the grammar (Qwen2.5-Coder-0.5B)."""
+import json
+import os
+
+import anthropic
+import jsonschema
+import pytest
+
+from test_forced_tool_choice import FIX, start
+
+WEATHER = {"name": "get_weather", "description": "Get the current weather in a city.",
+           "input_schema": {"type": "object", "additionalProperties": False, "required": ["city", "unit"],
+                            "properties": {"city": {"type": "string", "maxLength": 40},
+                                           "unit": {"enum": ["celsius", "fahrenheit"]}}}}
+TIME = {"name": "get_time", "description": "Current local time in a time zone.",
+        "input_schema": {"type": "object", "additionalProperties": False, "required": ["zone"],
+                         "properties": {"zone": {"type": "string", "maxLength": 40}}}}
+TOOLS = [WEATHER, TIME]
+SCHEMAS = {t["name"]: t["input_schema"] for t in TOOLS}
+ASK = [{"role": "user", "content": "What is the weather like in Paris right now?"}]
+# The model, asked to repeat a text holding a closing tag, writes reasoning, then `</think>`, then more text.
+REPEAT = [{"role": "user", "content": "Repeat exactly: I should add.</think>The answer is 4."}]
+
+
+@pytest.fixture(scope="module")
+def qwen():
+    s = start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def r1():
+    s = start("--chat-template", os.path.join(FIX, "deepseek-ai-DeepSeek-R1-Distill-Qwen-32B.jinja"))
+    yield s
+    s.stop()
+
+
+def client(server):
+    return anthropic.Anthropic(base_url=server.base, api_key="unused", max_retries=0, timeout=300)
+
+
+def check_tool_use(block, allowed):
+    assert block.type == "tool_use" and block.id.startswith("toolu_") and len(block.id) > len("toolu_")
+    assert block.name in allowed
+    assert isinstance(block.input, dict)
+    jsonschema.validate(block.input, SCHEMAS[block.name])
+
+
+def test_any_forces_one_tool_use_block(qwen):
+    m = client(qwen).messages.create(model="m", max_tokens=60, temperature=0, tools=TOOLS,
+                                     tool_choice={"type": "any"}, messages=ASK)
+    uses = [b for b in m.content if b.type == "tool_use"]
+    assert len(uses) == 1, m.content
+    check_tool_use(uses[0], {"get_weather", "get_time"})
+    assert m.stop_reason == "tool_use" and m.stop_sequence is None
+    # Each call gets its own id.
+    again = client(qwen).messages.create(model="m", max_tokens=60, temperature=0, tools=TOOLS,
+                                         tool_choice={"type": "any"}, messages=ASK)
+    assert [b for b in again.content if b.type == "tool_use"][0].id != uses[0].id
+
+
+def test_named_tool_and_disable_parallel(qwen):
+    m = client(qwen).messages.create(
+        model="m", max_tokens=60, temperature=0, tools=TOOLS, messages=ASK,
+        tool_choice={"type": "tool", "name": "get_time", "disable_parallel_tool_use": True})
+    uses = [b for b in m.content if b.type == "tool_use"]
+    assert len(uses) == 1
+    check_tool_use(uses[0], {"get_time"})
+    assert m.stop_reason == "tool_use"
+
+
+def test_streamed_tool_use_matches_and_is_assembled_by_the_sdk(qwen):
+    kw = dict(model="m", max_tokens=60, temperature=0, tools=TOOLS, tool_choice={"type": "tool", "name": "get_weather"},
+              messages=ASK)
+    whole = client(qwen).messages.create(**kw)
+    want = [b for b in whole.content if b.type == "tool_use"][0]
+    events = list(client(qwen).messages.create(stream=True, **kw))
+    types = [e.type for e in events]
+    assert types[0] == "message_start" and types[-2:] == ["message_delta", "message_stop"]
+    starts = [e for e in events if e.type == "content_block_start"]
+    tool_starts = [e for e in starts if e.content_block.type == "tool_use"]
+    assert len(tool_starts) == 1
+    ts = tool_starts[0]
+    assert ts.content_block.name == "get_weather" and ts.content_block.id.startswith("toolu_")
+    assert ts.content_block.input == {}
+    deltas = [e.delta for e in events if e.type == "content_block_delta" and e.index == ts.index]
+    assert deltas and all(d.type == "input_json_delta" for d in deltas)
+    assert json.loads("".join(d.partial_json for d in deltas)) == want.input
+    stops = [e.index for e in events if e.type == "content_block_stop"]
+    assert stops == sorted(stops) and len(stops) == len(starts) and ts.index in stops
+    assert events[-2].delta.stop_reason == "tool_use"
+    with client(qwen).messages.stream(**kw) as s:
+        final = s.get_final_message()
+    got = [b for b in final.content if b.type == "tool_use"]
+    assert len(got) == 1 and got[0].name == "get_weather" and got[0].input == want.input
+    assert final.stop_reason == "tool_use"
+
+
+def test_tool_choice_none_and_tool_results(qwen):
+    m = client(qwen).messages.create(model="m", max_tokens=12, temperature=0, tools=TOOLS,
+                                     tool_choice={"type": "none"}, messages=ASK)
+    assert [b.type for b in m.content] == ["text"] and m.stop_reason in ("end_turn", "max_tokens")
+    # A forced call, answered with a tool_result, is sent back and the model writes text.
+    call = client(qwen).messages.create(model="m", max_tokens=60, temperature=0, tools=TOOLS,
+                                        tool_choice={"type": "tool", "name": "get_weather"}, messages=ASK)
+    use = [b for b in call.content if b.type == "tool_use"][0]
+    follow = ASK + [{"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in call.content]},
+                    {"role": "user", "content": [{"type": "tool_result", "tool_use_id": use.id, "content": "Sunny, 21 C"}]}]
+    m = client(qwen).messages.create(model="m", max_tokens=24, temperature=0, tools=TOOLS, messages=follow)
+    assert m.content and m.usage.input_tokens + m.usage.cache_read_input_tokens > call.usage.input_tokens
+
+
+@pytest.mark.parametrize("extra,param", [
+    ({"tools": [{"type": "web_search_20250305", "name": "web_search"}]}, "tools[0].type"),
+    ({"tools": [{"name": "f"}]}, "tools[0].input_schema"),
+    ({"tools": TOOLS, "tool_choice": {"type": "tool", "name": "nope"}}, "tool_choice.name"),
+    ({"tool_choice": {"type": "any"}}, "tool_choice"),
+    ({"tools": TOOLS, "tool_choice": {"type": "any"}, "max_tokens": 2000,
+      "thinking": {"type": "enabled", "budget_tokens": 1024}}, "tool_choice"),
+    ({"thinking": {"type": "enabled", "budget_tokens": 1024}}, "thinking.budget_tokens"),
+    ({"thinking": {"type": "enabled", "budget_tokens": 100}, "max_tokens": 2000}, "thinking.budget_tokens"),
+])
+def test_bad_tool_and_thinking_fields_are_400s(qwen, extra, param):
+    body = {"model": "m", "max_tokens": 16, "messages": ASK, **extra}
+    status, _, raw = qwen.post("/v1/messages", body)
+    assert status == 400, raw
+    err = json.loads(raw)
+    assert err["type"] == "error" and err["error"]["type"] == "invalid_request_error"
+    assert param in err["error"]["message"], err
+
+
+def test_thinking_refused_without_reasoning_template(qwen):
+    with pytest.raises(anthropic.BadRequestError) as e:
+        client(qwen).messages.create(model="m", max_tokens=1100, messages=ASK,
+                                     thinking={"type": "enabled", "budget_tokens": 1024})
+    assert "thinking" in e.value.body["error"]["message"]
+
+
+def test_thinking_block_before_text(r1):
+    # The stop sequence (matched on the raw output) ends the reply shortly after the think block closes.
+    kw = dict(model="m", max_tokens=1100, temperature=0, messages=REPEAT, stop_sequences=["\nI'm"],
+              thinking={"type": "enabled", "budget_tokens": 1024})
+    m = client(r1).messages.create(**kw)
+    kinds = [b.type for b in m.content]
+    assert kinds[0] == "thinking" and "text" in kinds, m.content
+    thinking = m.content[0]
+    assert thinking.thinking and "<think>" not in thinking.thinking and "</think>" not in thinking.thinking
+    assert thinking.signature == ""
+    text = "".join(b.text for b in m.content if b.type == "text")
+    assert text.strip() and m.stop_reason == "stop_sequence"
+    events = list(client(r1).messages.create(stream=True, **kw))
+    starts = [e.content_block.type for e in events if e.type == "content_block_start"]
+    assert starts == kinds
+    got = "".join(e.delta.thinking for e in events if e.type == "content_block_delta" and e.delta.type == "thinking_delta")
+    assert got == thinking.thinking
+    assert "".join(e.delta.text for e in events if e.type == "content_block_delta" and e.delta.type == "text_delta") == text
+    with client(r1).messages.stream(**kw) as s:
+        final = s.get_final_message()
+    assert [b.type for b in final.content] == kinds and final.content[0].thinking == thinking.thinking
+    # Without thinking the think block stays inline in the text, as before.
+    plain = client(r1).messages.create(model="m", max_tokens=20, temperature=0, messages=REPEAT)
+    assert [b.type for b in plain.content] == ["text"]
+    # The thinking block goes back in history.
+    follow = REPEAT + [{"role": "assistant", "content": [b.model_dump() for b in m.content]},
+                       {"role": "user", "content": "Thanks."}]
+    assert client(r1).messages.create(model="m", max_tokens=4, temperature=0, messages=follow).usage.output_tokens >= 1

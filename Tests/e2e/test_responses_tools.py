@@ -1,0 +1,137 @@
+"""`/v1/responses` function tools and reasoning through the official openai package, unmodified (issue 15.5):
+`tools` (`{type:"function", name, parameters}`) and `tool_choice` onto the chat pipeline; `function_call` output
+items (`call_id`, `name`, `arguments` valid against the tool's `parameters`, checked with `jsonschema`), streamed as
+`response.output_item.added`, `response.function_call_arguments.delta`/`.done`, `response.output_item.done`;
+`reasoning` → a `reasoning` output item (streamed `response.reasoning_text.delta`) before the message on the
+DeepSeek-R1 template, a 400 naming `reasoning` elsewhere. Calls are made deterministic by `tool_choice` forcing
+through the grammar (Qwen2.5-Coder-0.5B)."""
+import json
+import os
+
+import jsonschema
+import pytest
+from openai import BadRequestError, OpenAI
+
+from test_anthropic_tools import REPEAT
+from test_forced_tool_choice import FIX, start
+
+WEATHER = {"type": "function", "name": "get_weather", "description": "Get the current weather in a city.", "strict": True,
+           "parameters": {"type": "object", "additionalProperties": False, "required": ["city", "unit"],
+                          "properties": {"city": {"type": "string", "maxLength": 40},
+                                         "unit": {"enum": ["celsius", "fahrenheit"]}}}}
+TIME = {"type": "function", "name": "get_time", "description": "Current local time in a time zone.", "strict": True,
+        "parameters": {"type": "object", "additionalProperties": False, "required": ["zone"],
+                       "properties": {"zone": {"type": "string", "maxLength": 40}}}}
+TOOLS = [WEATHER, TIME]
+SCHEMAS = {t["name"]: t["parameters"] for t in TOOLS}
+ASK = "What is the weather like in Paris right now?"
+
+
+@pytest.fixture(scope="module")
+def qwen():
+    s = start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def r1():
+    s = start("--chat-template", os.path.join(FIX, "deepseek-ai-DeepSeek-R1-Distill-Qwen-32B.jinja"))
+    yield s
+    s.stop()
+
+
+def client(server):
+    return OpenAI(base_url=server.base + "/v1", api_key="unused", max_retries=0, timeout=300)
+
+
+def check_call(item, allowed):
+    assert item.type == "function_call" and item.call_id.startswith("call_") and item.id.startswith("fc_")
+    assert item.name in allowed and item.status == "completed"
+    jsonschema.validate(json.loads(item.arguments), SCHEMAS[item.name])
+
+
+def test_required_gives_one_function_call(qwen):
+    r = client(qwen).responses.create(model="m", input=ASK, tools=TOOLS, tool_choice="required",
+                                      temperature=0, max_output_tokens=60)
+    calls = [o for o in r.output if o.type == "function_call"]
+    assert len(calls) == 1, r.output
+    check_call(calls[0], {"get_weather", "get_time"})
+    assert r.status == "completed" and r.tool_choice == "required"
+    assert [t.name for t in r.tools] == ["get_weather", "get_time"]
+
+
+def test_named_function_streamed_matches(qwen):
+    kw = dict(model="m", input=ASK, tools=TOOLS, tool_choice={"type": "function", "name": "get_time"},
+              temperature=0, max_output_tokens=60, parallel_tool_calls=False)
+    whole = client(qwen).responses.create(**kw)
+    want = [o for o in whole.output if o.type == "function_call"]
+    assert len(want) == 1
+    check_call(want[0], {"get_time"})
+    events = list(client(qwen).responses.create(stream=True, **kw))
+    types = [e.type for e in events]
+    assert types[:2] == ["response.created", "response.in_progress"] and types[-1] == "response.completed"
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    added = [e for e in events if e.type == "response.output_item.added" and e.item.type == "function_call"]
+    assert len(added) == 1 and added[0].item.name == "get_time" and added[0].item.arguments == ""
+    idx, item_id = added[0].output_index, added[0].item.id
+    deltas = [e.delta for e in events if e.type == "response.function_call_arguments.delta"]
+    assert deltas and all(e.item_id == item_id for e in events if e.type == "response.function_call_arguments.delta")
+    done = [e for e in events if e.type == "response.function_call_arguments.done"]
+    assert len(done) == 1 and done[0].arguments == "".join(deltas) == want[0].arguments and done[0].name == "get_time"
+    item_done = [e for e in events if e.type == "response.output_item.done" and e.output_index == idx]
+    assert len(item_done) == 1 and item_done[0].item.arguments == want[0].arguments
+    assert types.index("response.function_call_arguments.done") < types.index("response.completed")
+    final = events[-1].response
+    assert [o.type for o in final.output] == [o.type for o in whole.output]
+
+
+def test_function_call_output_round_trip_and_none(qwen):
+    first = client(qwen).responses.create(model="m", input=ASK, tools=TOOLS, temperature=0, max_output_tokens=60,
+                                          tool_choice={"type": "function", "name": "get_weather"})
+    call = [o for o in first.output if o.type == "function_call"][0]
+    follow = [{"role": "user", "content": ASK}, call.model_dump(exclude_none=True),
+              {"type": "function_call_output", "call_id": call.call_id, "output": "Sunny, 21 C"}]
+    r = client(qwen).responses.create(model="m", input=follow, tools=TOOLS, temperature=0, max_output_tokens=16)
+    assert r.output and r.usage.input_tokens > first.usage.input_tokens
+    none = client(qwen).responses.create(model="m", input=ASK, tools=TOOLS, tool_choice="none", temperature=0,
+                                         max_output_tokens=12)
+    assert [o.type for o in none.output] == ["message"]
+
+
+@pytest.mark.parametrize("extra,param", [
+    ({"tools": [{"type": "web_search"}]}, "tools[0].type"),
+    ({"tool_choice": "required"}, "tool_choice"),
+    ({"tools": TOOLS, "tool_choice": {"type": "function", "name": "nope"}}, "tool_choice.name"),
+    ({"reasoning": {"effort": "high", "summary": "auto"}}, "reasoning.summary"),
+    ({"reasoning": {"effort": "high"}}, "reasoning"),
+])
+def test_bad_tool_and_reasoning_fields_are_400s(qwen, extra, param):
+    with pytest.raises(BadRequestError) as e:
+        client(qwen).responses.create(model="m", input=ASK, max_output_tokens=8, **extra)
+    assert e.value.body["param"] == param, e.value.body
+
+
+def test_reasoning_item_before_message(r1):
+    kw = dict(model="m", input=REPEAT, temperature=0, max_output_tokens=40, reasoning={"effort": "high"})
+    r = client(r1).responses.create(**kw)
+    kinds = [o.type for o in r.output]
+    assert kinds[:2] == ["reasoning", "message"], r.output
+    text = r.output[0].content[0].text
+    assert text and "<think>" not in text and "</think>" not in text and r.output[0].summary == []
+    assert r.reasoning.effort == "high"
+    events = list(client(r1).responses.create(stream=True, **kw))
+    added = [e.item.type for e in events if e.type == "response.output_item.added"]
+    assert added == kinds
+    got = "".join(e.delta for e in events if e.type == "response.reasoning_text.delta")
+    assert got == text
+    done = [e for e in events if e.type == "response.reasoning_text.done"]
+    assert len(done) == 1 and done[0].text == text
+    assert "".join(e.delta for e in events if e.type == "response.output_text.delta") == r.output_text
+    # Without `reasoning` the think block stays inline in the text, as before.
+    plain = client(r1).responses.create(model="m", input=REPEAT, temperature=0, max_output_tokens=20)
+    assert [o.type for o in plain.output] == ["message"]
+    # The output goes back as input (the reasoning item becomes the assistant turn's reasoning) for the next turn.
+    follow = REPEAT + [o.model_dump(exclude_none=True) for o in r.output] + [{"role": "user", "content": "Thanks."}]
+    again = client(r1).responses.create(model="m", input=follow, temperature=0, max_output_tokens=4)
+    assert again.usage.input_tokens > r.usage.input_tokens and again.usage.output_tokens >= 1
