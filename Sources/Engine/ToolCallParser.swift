@@ -75,13 +75,18 @@ public struct ToolCallParser: Sendable {
         return out
     }
 
-    /// The end of generation. `truncated`: cut by the token limit — an unfinished call is dropped (the finish reason
-    /// says the reply is incomplete); otherwise an unfinished block is parsed as far as it goes, or given back as text.
+    /// The end of generation. `truncated`: cut by the token limit — an unfinished call, or the unfinished start of its
+    /// markup, is dropped (the finish reason says the reply is incomplete); otherwise an unfinished block is parsed as
+    /// far as it goes, or given back as text.
     public mutating func finish(truncated: Bool) -> [GenerationDelta] {
         defer { buf.removeAll() }
         var out: [GenerationDelta] = []
         switch state {
         case .done: return []
+        case .text where truncated:
+            // What is still held back in text state is the start of call markup the token limit cut (e.g. "<tool_c"):
+            // it is not content, and no call can follow.
+            return []
         case .text, .llamaStart:
             emitContent(buf[...], into: &out)
         case .call:

@@ -128,6 +128,16 @@ final class OutputParserTests: XCTestCase {
         checkCalls(.hermes, "<tool_call>{\"name\":\"a\",\"argu", truncated: false, [.content("<tool_call>{\"name\":\"a\",\"argu")])
     }
 
+    /// The token limit cutting the opening tag itself leaves nothing of it in the content (a new-user report: a forced
+    /// call cut at 1–3 tokens answered content "<", "<tool", "<tool_call").
+    func testCutOpeningTagIsNotContent() {
+        for cut in ["<", "<tool", "<tool_call", "Ok <tool_ca"] {
+            let kept = cut.hasPrefix("Ok ") ? [GenerationDelta.content("Ok ")] : []
+            checkCalls(.hermes, cut, truncated: true, kept)
+        }
+        checkCalls(.deepSeekV31, "<｜tool▁calls", truncated: true, [])
+    }
+
     func testLlama3JSON() {
         checkCalls(.llama3JSON, "{\"name\": \"get_weather\", \"parameters\": {\"city\": \"Paris\"}}",
                    Self.call(0, "get_weather", #"{"city": "Paris"}"#))

@@ -151,3 +151,14 @@ def test_stop_with_a_forced_call_is_400(qwen):
         client(qwen).chat.completions.create(model="m", messages=ASK, tools=TOOLS, tool_choice="required",
                                              stop=["city"], max_tokens=8)
     assert e.value.body["param"] == "stop"
+
+
+def test_a_forced_call_cut_by_max_tokens_leaks_no_markup(qwen):
+    """Cut inside the opening tag (1–3 tokens) or inside the call: `length`, and no `<tool_call` text in content."""
+    for n in (1, 2, 3, 8):
+        r = client(qwen).chat.completions.create(model="m", messages=ASK, tools=TOOLS, tool_choice="required",
+                                                 temperature=0, max_tokens=n)
+        c = r.choices[0]
+        assert c.finish_reason == "length", (n, c)
+        assert not c.message.content, (n, c.message.content)
+        assert not c.message.tool_calls
