@@ -322,6 +322,13 @@ public struct ChatCompletionRequest: Sendable, Equatable {
                                               name: name, arguments: args))
             }
         }
+        // OpenAI: an assistant message needs content unless it carries tool calls (or a refusal). A bare null would
+        // only fail later, inside the chat template.
+        if role == .assistant && msg.content == nil && msg.toolCalls.isEmpty && msg.reasoningContent == nil
+            && item["refusal"]?.stringValue == nil {
+            throw APIError.invalidRequest("'\(p).content' is required unless the assistant message has 'tool_calls'",
+                                          param: p + ".content")
+        }
         return msg
     }
 }

@@ -66,6 +66,7 @@ public struct ServerOptions: Sendable {
             if !ok { throw ServerError.invalidOption("--\(name) \(what)") }
         }
         try check(!modelPath.isEmpty, "model", "is required")
+        try check(apiKey.map { !$0.isEmpty } ?? true, "api-key", "must not be empty (leave it out to serve without a key)")
         try check((0...65535).contains(port), "port", "must be 0...65535")
         try check(threads >= 1 && threads <= 512, "threads", "must be 1...512")
         try check(contextSize.map { $0 >= 16 } ?? true, "ctx-size", "must be at least 16")

@@ -30,7 +30,7 @@ final class ChatCompletionRequestTests: XCTestCase {
           {"role":"user","content":"q","name":"bob"},
           {"role":"assistant","content":null,"reasoning_content":"think","tool_calls":[{"id":"call_1","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"}}]},
           {"role":"tool","tool_call_id":"call_1","content":"Sunny"},
-          {"role":"assistant"}],
+          {"role":"assistant","content":"It is sunny."}],
          "temperature":0.7,"top_p":0.9,"top_k":40,"min_p":0.05,"presence_penalty":0.5,"frequency_penalty":-0.5,
          "repetition_penalty":1.1,"max_tokens":10,"max_completion_tokens":20,"stop":["a","b"],"seed":7,"stream":true,
          "stream_options":{"include_usage":true},"logprobs":true,"top_logprobs":3,"n":1,
@@ -48,7 +48,7 @@ final class ChatCompletionRequestTests: XCTestCase {
         XCTAssertEqual(r.messages[3].reasoningContent, "think")
         XCTAssertEqual(r.messages[3].toolCalls, [ToolCall(id: "call_1", name: "get_weather", arguments: #"{"city":"Paris"}"#)])
         XCTAssertEqual(r.messages[4].toolCallId, "call_1")
-        XCTAssertNil(r.messages[5].content)
+        XCTAssertEqual(r.messages[5].content, "It is sunny.")
         XCTAssertEqual(r.temperature, 0.7)
         XCTAssertEqual(r.topP, 0.9)
         XCTAssertEqual(r.topK, 40)
@@ -125,6 +125,11 @@ final class ChatCompletionRequestTests: XCTestCase {
         assert400(#"{"messages":[{"role":"assistant","tool_calls":[{"id":"a","type":"function"}]}]}"#,
                   param: "messages[0].tool_calls[0].function")
         assert400(#"{"messages":[{"role":"user","content":"x","name":3}]}"#, param: "messages[0].name")
+        // An assistant message with neither content nor tool calls (a new-user report: it failed later, in the template).
+        assert400(#"{"messages":[{"role":"user","content":"x"},{"role":"assistant","content":null}]}"#,
+                  param: "messages[1].content", contains: "tool_calls")
+        assert400(#"{"messages":[{"role":"user","content":"x"},{"role":"assistant"}]}"#, param: "messages[1].content")
+        XCTAssertNoThrow(try ChatCompletionRequest.decode(Array(#"{"messages":[{"role":"user","content":"x"},{"role":"assistant","content":null,"refusal":"no"}]}"#.utf8)).get())
     }
 
     func testSamplingErrors() {

@@ -59,3 +59,11 @@ def test_json_schema_without_schema_is_400(server):
                         dict(CHAT, response_format={"type": "json_schema", "json_schema": js}))
         assert st == 400, body
         assert body["error"]["param"] == "response_format.json_schema.schema"
+
+
+def test_empty_api_key_is_refused_at_start(tmp_path):
+    import subprocess
+    from conftest import BIN, MODEL
+    r = subprocess.run([BIN, "serve", "--model", MODEL, "--port", "0", "--api-key", ""], capture_output=True, timeout=60)
+    assert r.returncode != 0
+    assert b"api-key" in r.stderr and b"empty" in r.stderr
