@@ -45,6 +45,12 @@ for t in "${TARGETS[@]}"; do
   findings="$SCRATCH/findings/$t"
   mkdir -p "$work" "$findings"
   cp -n Tests/Fuzz/corpus/"$t"/* "$work"/ 2>/dev/null || true
+  if [ "$t" = gguf ]; then
+    # GGUF seeds are the first 16 KiB and 4 KiB of a tiny test fixture (header, metadata, tensor infos), cut here
+    # rather than committed as model files.
+    head -c 16384 Tests/Fixtures/dense/llama-tiny/llama-tiny.q4_k_m.gguf > "$work/seed0"
+    head -c 4096 Tests/Fixtures/dense/llama-tiny/llama-tiny.q4_k_m.gguf > "$work/seed1"
+  fi
   maxlen=4096
   [ "$t" = gguf ] && maxlen=20000
   leaks=1
