@@ -86,3 +86,44 @@ def server():
     yield s
     s.stop()
     assert s.proc.returncode == 0, "server did not shut down cleanly"
+
+
+# Qwen2.5-Coder-0.5B (a tool-capable template) and the chat-template fixtures the tool, reasoning, Anthropic and
+# Responses tests run it under. One server per test module and template.
+TEMPLATES = os.path.join(os.path.dirname(__file__), "..", "Fixtures", "templates")
+QWEN = os.environ.get("SPUTNIK_QWEN_MODEL", os.path.join(os.path.dirname(__file__), "..", "..", "models",
+                                                         "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"))
+R1_TEMPLATE = os.path.join(TEMPLATES, "deepseek-ai-DeepSeek-R1-Distill-Qwen-32B.jinja")
+
+
+def qwen_server(*args):
+    """`sputnik serve` on the Qwen2.5-Coder-0.5B weights with `args`; skips when the model is absent."""
+    if not os.path.exists(QWEN):
+        pytest.skip(f"SKIPPED: {QWEN} is absent (make test-models)")
+    return Server(*args, model=QWEN)
+
+
+def _serving(*args):
+    s = qwen_server(*args)
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def qwen():
+    yield from _serving()
+
+
+@pytest.fixture(scope="module")
+def r1():
+    yield from _serving("--chat-template", R1_TEMPLATE)
+
+
+@pytest.fixture(scope="module")
+def v31():
+    yield from _serving("--chat-template", os.path.join(TEMPLATES, "deepseek-ai-DeepSeek-V3.1.jinja"))
+
+
+@pytest.fixture(scope="module")
+def qwen3():
+    yield from _serving("--chat-template", os.path.join(TEMPLATES, "Qwen-Qwen3-0.6B.jinja"))

@@ -6,13 +6,11 @@ assembled by the SDK's stream helper; `thinking` enabled → a `thinking` block 
 text on the DeepSeek-R1 template, and a 400 naming `thinking` on a template without reasoning. Calls are made
 deterministic by `tool_choice` forcing through the grammar (Qwen2.5-Coder-0.5B)."""
 import json
-import os
 
 import anthropic
 import jsonschema
 import pytest
 
-from test_forced_tool_choice import FIX, start
 
 WEATHER = {"name": "get_weather", "description": "Get the current weather in a city.",
            "input_schema": {"type": "object", "additionalProperties": False, "required": ["city", "unit"],
@@ -26,20 +24,6 @@ SCHEMAS = {t["name"]: t["input_schema"] for t in TOOLS}
 ASK = [{"role": "user", "content": "What is the weather like in Paris right now?"}]
 # The model, asked to repeat a text holding a closing tag, writes reasoning, then `</think>`, then more text.
 REPEAT = [{"role": "user", "content": "Repeat exactly: I should add.</think>The answer is 4."}]
-
-
-@pytest.fixture(scope="module")
-def qwen():
-    s = start()
-    yield s
-    s.stop()
-
-
-@pytest.fixture(scope="module")
-def r1():
-    s = start("--chat-template", os.path.join(FIX, "deepseek-ai-DeepSeek-R1-Distill-Qwen-32B.jinja"))
-    yield s
-    s.stop()
 
 
 def client(server):

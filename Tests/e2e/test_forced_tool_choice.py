@@ -4,17 +4,12 @@ one call, in the template's markup, to an allowed tool, with arguments valid aga
 own) produce the call. Driven with the official `openai` client (streamed calls assembled by it) and LangChain's
 `with_structured_output(method="function_calling")`, unmodified."""
 import json
-import os
 
 import jsonschema
 import pytest
 from openai import BadRequestError, OpenAI
 
-from conftest import Server
 
-FIX = os.path.join(os.path.dirname(__file__), "..", "Fixtures", "templates")
-ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
-QWEN = os.environ.get("SPUTNIK_QWEN_MODEL", os.path.join(ROOT, "models", "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"))
 
 WEATHER = {"type": "function", "function": {
     "name": "get_weather", "description": "Get the current weather in a city.",
@@ -28,26 +23,6 @@ TIME = {"type": "function", "function": {
 TOOLS = [WEATHER, TIME]
 SCHEMAS = {t["function"]["name"]: t["function"]["parameters"] for t in TOOLS}
 ASK = [{"role": "user", "content": "What is the weather like in Paris right now?"}]
-
-
-def start(*args):
-    if not os.path.exists(QWEN):
-        pytest.skip(f"SKIPPED: {QWEN} is absent (make test-models)")
-    return Server(*args, model=QWEN)
-
-
-@pytest.fixture(scope="module")
-def qwen():
-    s = start()
-    yield s
-    s.stop()
-
-
-@pytest.fixture(scope="module")
-def r1():
-    s = start("--chat-template", os.path.join(FIX, "deepseek-ai-DeepSeek-R1-Distill-Qwen-32B.jinja"))
-    yield s
-    s.stop()
 
 
 def client(server):

@@ -3,8 +3,6 @@
 the template's own markup stays the real control tokens."""
 import json
 
-from conftest import Server
-
 
 def prompt_tokens(server, content):
     st, _, body = server.post("/v1/chat/completions", {"max_tokens": 1, "temperature": 0,

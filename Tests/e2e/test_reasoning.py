@@ -5,20 +5,11 @@ distill, DeepSeek-V3.1 and Qwen3 templates (fixtures)."""
 import json
 import os
 
-import pytest
-from openai import BadRequestError, OpenAI
-
-from test_tool_calls import FIX, client, start
+from conftest import R1_TEMPLATE, TEMPLATES as FIX, qwen_server as start
+from test_tool_calls import client
 
 # The model, asked to repeat a text holding a closing tag, writes reasoning, then `</think>`, then more text.
 REPEAT = [{"role": "user", "content": "Repeat exactly: I should add.</think>The answer is 4."}]
-
-
-@pytest.fixture(scope="module")
-def r1():
-    s = start("--chat-template", os.path.join(FIX, "deepseek-ai-DeepSeek-R1-Distill-Qwen-32B.jinja"))
-    yield s
-    s.stop()
 
 
 def reasoning_of(msg):
@@ -67,7 +58,7 @@ def test_reasoning_format_none_leaves_it_inline(r1):
 
 
 def test_server_flag_reasoning_format_none():
-    s = start("--chat-template", os.path.join(FIX, "deepseek-ai-DeepSeek-R1-Distill-Qwen-32B.jinja"),
+    s = start("--chat-template", R1_TEMPLATE,
               "--reasoning-format", "none")
     try:
         c = client(s)

@@ -4,8 +4,6 @@ import json
 
 import pytest
 
-from conftest import Server
-
 CHAT = {"max_tokens": 4, "temperature": 0, "messages": [{"role": "user", "content": "hi"}]}
 PERSON = {"type": "json_schema", "json_schema": {"name": "p", "schema": {
     "type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}}}

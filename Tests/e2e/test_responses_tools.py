@@ -6,14 +6,12 @@ items (`call_id`, `name`, `arguments` valid against the tool's `parameters`, che
 DeepSeek-R1 template, a 400 naming `reasoning` elsewhere. Calls are made deterministic by `tool_choice` forcing
 through the grammar (Qwen2.5-Coder-0.5B)."""
 import json
-import os
 
 import jsonschema
 import pytest
 from openai import BadRequestError, OpenAI
 
 from test_anthropic_tools import REPEAT
-from test_forced_tool_choice import FIX, start
 
 WEATHER = {"type": "function", "name": "get_weather", "description": "Get the current weather in a city.", "strict": True,
            "parameters": {"type": "object", "additionalProperties": False, "required": ["city", "unit"],
@@ -25,20 +23,6 @@ TIME = {"type": "function", "name": "get_time", "description": "Current local ti
 TOOLS = [WEATHER, TIME]
 SCHEMAS = {t["name"]: t["parameters"] for t in TOOLS}
 ASK = "What is the weather like in Paris right now?"
-
-
-@pytest.fixture(scope="module")
-def qwen():
-    s = start()
-    yield s
-    s.stop()
-
-
-@pytest.fixture(scope="module")
-def r1():
-    s = start("--chat-template", os.path.join(FIX, "deepseek-ai-DeepSeek-R1-Distill-Qwen-32B.jinja"))
-    yield s
-    s.stop()
 
 
 def client(server):

@@ -8,7 +8,6 @@ import openai
 import pydantic
 import pytest
 
-from conftest import Server
 
 
 def client(server):

@@ -7,16 +7,11 @@ decoding writes the rest (the city name, the closing braces and tags), which the
 response path. For the DeepSeek formats, which the Qwen weights never saw, two earlier tool rounds in the history
 show the markup (rendered by the template itself) and the model copies its closing tags."""
 import json
-import os
 
 import pytest
 from openai import BadRequestError, OpenAI
 
-from conftest import Server
 
-FIX = os.path.join(os.path.dirname(__file__), "..", "Fixtures", "templates")
-ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
-QWEN = os.environ.get("SPUTNIK_QWEN_MODEL", os.path.join(ROOT, "models", "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"))
 
 TOOLS = [{"type": "function", "function": {
     "name": "get_weather", "description": "Get the current weather in a city.",
@@ -27,44 +22,6 @@ HERMES_PARIS = '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Pari
 R1_OPEN = "<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>get_weather\n```json\n{\"city\": \""
 V31_OPEN = "<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>get_weather<｜tool▁sep｜>{\"city\": \""
 MARKUP = ("<tool_call>", "</tool_call>", "tool▁", "```json")
-
-
-def need_qwen():
-    if not os.path.exists(QWEN):
-        pytest.skip(f"SKIPPED: {QWEN} is absent (make test-models)")
-
-
-def start(*args):
-    need_qwen()
-    return Server(*args, model=QWEN)
-
-
-@pytest.fixture(scope="module")
-def qwen():
-    s = start()
-    yield s
-    s.stop()
-
-
-@pytest.fixture(scope="module")
-def r1():
-    s = start("--chat-template", os.path.join(FIX, "deepseek-ai-DeepSeek-R1-Distill-Qwen-32B.jinja"))
-    yield s
-    s.stop()
-
-
-@pytest.fixture(scope="module")
-def v31():
-    s = start("--chat-template", os.path.join(FIX, "deepseek-ai-DeepSeek-V3.1.jinja"))
-    yield s
-    s.stop()
-
-
-@pytest.fixture(scope="module")
-def qwen3():
-    s = start("--chat-template", os.path.join(FIX, "Qwen-Qwen3-0.6B.jinja"))
-    yield s
-    s.stop()
 
 
 def client(s):
