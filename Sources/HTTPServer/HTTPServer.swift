@@ -135,31 +135,30 @@ public final class HTTPServer: @unchecked Sendable {
     /// Stops accepting new connections (the listening socket closes) while the open ones keep being served;
     /// their responses from now on carry `Connection: close`. Used to drain before `stop()`. Idempotent.
     public func stopAccepting() {
-        let (src, conns): (DispatchSourceRead?, [HTTPConnection]) = lock.withLock {
-            let s = acceptSource
-            if acceptPaused { s?.resume() }
-            acceptPaused = false
-            acceptSource = nil
-            listenFD = -1
-            return (s, Array(connections.values))
-        }
+        let (src, conns) = lock.withLock { detachListener() }
         src?.cancel()
         for c in conns { c.markStopping() }
     }
 
     /// Stops accepting and closes every connection (pending responders see `onClose`). Idempotent.
     public func stop() {
-        let (src, conns): (DispatchSourceRead?, [HTTPConnection]) = lock.withLock {
+        let (src, conns) = lock.withLock {
             stopped = true
-            let s = acceptSource
-            if acceptPaused { s?.resume() }
-            acceptPaused = false
-            acceptSource = nil
-            listenFD = -1
-            return (s, Array(connections.values))
+            return detachListener()
         }
         src?.cancel()
         for c in conns { c.shutdownFromServer() }
+    }
+
+    /// Takes the accept source out of service (resumed first if paused, so it can be cancelled) and returns it with
+    /// the open connections. Called with `lock` held.
+    private func detachListener() -> (DispatchSourceRead?, [HTTPConnection]) {
+        let s = acceptSource
+        if acceptPaused { s?.resume() }
+        acceptPaused = false
+        acceptSource = nil
+        listenFD = -1
+        return (s, Array(connections.values))
     }
 
     /// Number of open connections (rejected ones excluded).

@@ -270,23 +270,7 @@ public struct ChatCompletionRequest: Sendable, Equatable {
         case .string(let s)?:
             msg.content = s
         case .array(let parts)?:
-            var texts: [String] = []
-            for (j, part) in parts.enumerated() {
-                let pp = "\(p).content[\(j)]"
-                let pf = FieldReader(part, prefix: pp + ".")
-                guard case .object = part, let type = try pf.string("type") else {
-                    throw APIError.invalidRequest("'\(pp)' must be an object with a 'type'", param: pp)
-                }
-                if type == "refusal" && role == .assistant { continue }  // an earlier refusal carries no content
-                guard type == "text" else {
-                    throw APIError.invalidRequest("Content part type '\(type)' is not supported by this server; only 'text' parts are",
-                                                  param: pp)
-                }
-                guard let text = try pf.string("text") else {
-                    throw APIError.invalidRequest("'\(pp).text' is required", param: pp + ".text")
-                }
-                texts.append(text)
-            }
+            let texts = try textParts(parts, path: p, role: role, types: ["text"])
             msg.contentParts = texts
             msg.content = texts.joined()
         case let other?:
@@ -331,4 +315,29 @@ public struct ChatCompletionRequest: Sendable, Equatable {
         }
         return msg
     }
+}
+
+/// The texts of an array-of-parts `content` at `path` (`messages[i]`): parts whose `type` is in `types`, in order; an
+/// assistant's earlier `refusal` part carries no content and is skipped.
+/// - Throws: `APIError` 400 naming the part for a non-object, a missing `type` or `text`, or another type.
+func textParts(_ parts: [JSONValue], path p: String, role: ChatRole, types: Set<String>) throws(APIError) -> [String] {
+    var texts: [String] = []
+    for (j, part) in parts.enumerated() {
+        let pp = "\(p).content[\(j)]"
+        let pf = FieldReader(part, prefix: pp + ".")
+        guard case .object = part, let type = try pf.string("type") else {
+            throw APIError.invalidRequest("'\(pp)' must be an object with a 'type'", param: pp)
+        }
+        if type == "refusal" && role == .assistant { continue }
+        guard types.contains(type) else {
+            throw APIError.invalidRequest("Content part type '\(type)' is not supported by this server; only "
+                                          + types.sorted().map { "'\($0)'" }.joined(separator: " and ") + " parts are",
+                                          param: pp)
+        }
+        guard let text = try pf.string("text") else {
+            throw APIError.invalidRequest("'\(pp).text' is required", param: pp + ".text")
+        }
+        texts.append(text)
+    }
+    return texts
 }

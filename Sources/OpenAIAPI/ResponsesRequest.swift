@@ -242,23 +242,7 @@ public struct ResponsesRequest: Sendable, Equatable {
             switch f.raw("content") {
             case .string(let s)?: return ChatMessage(role: role, content: s)
             case .array(let parts)?:
-                var texts: [String] = []
-                for (j, part) in parts.enumerated() {
-                    let pp = "\(p).content[\(j)]"
-                    let pf = FieldReader(part, prefix: pp + ".")
-                    guard case .object = part, let type = try pf.string("type") else {
-                        throw APIError.invalidRequest("'\(pp)' must be an object with a 'type'", param: pp)
-                    }
-                    if type == "refusal" && role == .assistant { continue }
-                    guard type == "input_text" || type == "output_text" else {
-                        throw APIError.invalidRequest("Content part type '\(type)' is not supported by this server; only 'input_text' and 'output_text' are",
-                                                      param: pp + ".type")
-                    }
-                    guard let text = try pf.string("text") else {
-                        throw APIError.invalidRequest("'\(pp).text' is required", param: pp + ".text")
-                    }
-                    texts.append(text)
-                }
+                let texts = try textParts(parts, path: p, role: role, types: ["input_text", "output_text"])
                 return ChatMessage(role: role, content: texts.joined(), contentParts: texts)
             case nil: throw APIError.invalidRequest("'\(p).content' is a required property", param: p + ".content")
             case let other?:
