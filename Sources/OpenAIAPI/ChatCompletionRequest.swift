@@ -332,7 +332,7 @@ func textParts(_ parts: [JSONValue], path p: String, role: ChatRole, types: Set<
         guard types.contains(type) else {
             throw APIError.invalidRequest("Content part type '\(type)' is not supported by this server; only "
                                           + types.sorted().map { "'\($0)'" }.joined(separator: " and ") + " parts are",
-                                          param: pp)
+                                          param: pp + ".type")
         }
         guard let text = try pf.string("text") else {
             throw APIError.invalidRequest("'\(pp).text' is required", param: pp + ".text")

@@ -118,7 +118,7 @@ final class ChatCompletionRequestTests: XCTestCase {
         assert400(#"{"messages":[{"role":"user","content":"x"},{"role":"user","content":null}]}"#, param: "messages[1].content")
         assert400(#"{"messages":[{"role":"user","content":5}]}"#, param: "messages[0].content")
         assert400(#"{"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"http://x"}}]}]}"#,
-                  param: "messages[0].content[0]", contains: "not supported")
+                  param: "messages[0].content[0].type", contains: "not supported")
         assert400(#"{"messages":[{"role":"user","content":[{"type":"text"}]}]}"#, param: "messages[0].content[0].text")
         assert400(#"{"messages":[{"role":"user","content":["x"]}]}"#, param: "messages[0].content[0]")
         assert400(#"{"messages":[{"role":"tool","content":"x"}]}"#, param: "messages[0].tool_call_id")
