@@ -17,7 +17,7 @@ RELEASE_BIN := .build/release/sputnik
 # The developer tools (bench, bandwidth probe, logits dumps, synthetic models): a separate binary, never served.
 TOOLS_BIN := .build/release/sputnik-tools
 
-.PHONY: loadtest fuzz fuzz-lib fuzz-smoke soak lint serve test deps models test-models models-all build build-tests test-swift test-e2e venv clean bench bench-models bench-compare bench-tokenize synth synth-q4k
+.PHONY: loadtest fuzz fuzz-lib fuzz-smoke soak slowloris lint serve test deps models test-models models-all build build-tests test-swift test-e2e venv clean bench bench-models bench-compare bench-tokenize synth synth-q4k
 
 deps:
 	@scripts/install-deps.sh
@@ -86,6 +86,11 @@ SOAK_N ?= 10000
 SOAK_C ?= 32
 soak: models venv build
 	$(VENV)/bin/python scripts/soak.py --bin $(RELEASE_BIN) --model $(MODEL) -n $(SOAK_N) -c $(SOAK_C) --report RELIABILITY.md
+
+# Slow and many clients at scale (scripts/slow_clients.py): chat p50/p99 alone vs with 500 trickling + 200 idle
+# connections (loaded p99 within 1.5x); appends its report to RELIABILITY.md. `make test` runs a short version.
+slowloris: models venv build
+	$(VENV)/bin/python scripts/slow_clients.py --bin $(RELEASE_BIN) --model $(MODEL) -n 200 --report RELIABILITY.md
 
 # Benchmarks (BENCHMARKS.md explains the definitions). BENCH_ARGS are `sputnik-tools bench` flags.
 BENCH_MODEL ?= $(MODELS_DIR)/SmolLM2-135M-Instruct.Q4_1.gguf

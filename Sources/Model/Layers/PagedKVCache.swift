@@ -30,7 +30,10 @@ public final class PagedKVCache: @unchecked Sendable {
     /// Total bytes of K and V storage.
     public var bytes: Int { layerBytes * (storesValues ? 2 : 1) * numLayers }
 
-    /// Allocates the pool (contents undefined until written); `storesValues: false` allocates K only.
+    /// Allocates the pool and zeroes it, so every page is committed up front (as llama.cpp clears its KV buffer and vLLM
+    /// preallocates its blocks): the process's resident size is the pool's from the start instead of growing while
+    /// traffic touches blocks for the first time, and a pool larger than memory fails at load, not under load.
+    /// `storesValues: false` allocates K only.
     public init(numLayers: Int, numBlocks: Int, blockSize: Int, numKVHeads: Int, headDim: Int, type: KVCacheType,
                 storesValues: Bool = true) {
         precondition(numBlocks > 0 && blockSize > 0, "a KV cache needs at least one block of one token")
@@ -43,7 +46,9 @@ public final class PagedKVCache: @unchecked Sendable {
         self.storesValues = storesValues
         slotBytes = numKVHeads * headDim * type.elementSize
         layerBytes = numBlocks * blockSize * slotBytes
-        storage = .allocate(byteCount: max(64, layerBytes * (storesValues ? 2 : 1) * numLayers), alignment: 64)
+        let total = max(64, layerBytes * (storesValues ? 2 : 1) * numLayers)
+        storage = .allocate(byteCount: total, alignment: 64)
+        storage.initializeMemory(as: UInt8.self, repeating: 0, count: total)
     }
 
     deinit { storage.deallocate() }
