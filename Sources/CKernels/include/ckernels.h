@@ -154,6 +154,16 @@ void ck_matmul_rows(int weight_type, const void *w, size_t w_row_bytes, int64_t 
 void ck_matmul_rows_ref(int weight_type, const void *w, size_t w_row_bytes, int64_t n, int64_t r0, int64_t r1,
                         const void *x, size_t x_row_bytes, int64_t ncols, float *y, int64_t y_stride);
 
+// ---- K-quant prefill GEMM (x86/avx2_kquants_gemm.c) ----
+/// Like ck_matmul_rows for a q4_K, q5_K or q6_K matrix W and X in q8_K, for many activation rows (prefill chunks,
+/// multi-sequence decode): tiles of activation rows against pairs of weight rows, each weight super-block unpacked
+/// once per tile. Results equal ck_matmul_rows_ref up to float rounding of the per-super-block terms.
+void ck_gemm_kquant_avx2(int weight_type, const void *w, size_t w_row_bytes, int64_t n, int64_t r0, int64_t r1,
+                         const void *x, size_t x_row_bytes, int64_t ncols, float *y, int64_t y_stride);
+/// Scalar twin of ck_gemm_kquant_avx2 (ref/kquants_gemm.c): the reference dot product per (row, column).
+void ck_gemm_kquant_ref(int weight_type, const void *w, size_t w_row_bytes, int64_t n, int64_t r0, int64_t r1,
+                        const void *x, size_t x_row_bytes, int64_t ncols, float *y, int64_t y_stride);
+
 // ---- q4_1 repacked in groups of 8 rows ----
 // NOTE: layout of group g (rows 8g..8g+7), block b, at byte (g * nb + b) * 160:
 //   uint16 d[8], uint16 m[8] in row order (0 2 4 6 1 3 5 7), then uint8 qs[8][16] in row order 0..7,

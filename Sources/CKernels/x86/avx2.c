@@ -533,7 +533,9 @@ int ck_matmul_rows_avx2(int weight_type, const void *w, size_t wrb, int64_t n, i
     case CK_Q4_1: mm_q4_1(w, wrb, n, r0, r1, x, xrb, ncols, y, ys); return 1;
     case CK_Q8_0: mm_q8_0(w, wrb, n, r0, r1, x, xrb, ncols, y, ys); return 1;
     case CK_Q4_K: case CK_Q5_K: case CK_Q6_K:
-        ck_matmul_kquant_avx2(weight_type, w, wrb, n, r0, r1, x, xrb, ncols, y, ys);
+        // Four or more activation rows: the tiled GEMM; fewer: each weight row against them in turn.
+        if (ncols >= 4) ck_gemm_kquant_avx2(weight_type, w, wrb, n, r0, r1, x, xrb, ncols, y, ys);
+        else ck_matmul_kquant_avx2(weight_type, w, wrb, n, r0, r1, x, xrb, ncols, y, ys);
         return 1;
     case CK_Q4_0:
         for (int64_t r = r0; r < r1; r++)

@@ -1,0 +1,217 @@
+// AVX2 prefill GEMM for K-quant weights (q4_K, q5_K, q6_K) times q8_K activations: Y[c, r] = W[r] · X[c] for a
+// range of weight rows and four or more activation rows (prefill chunks, multi-sequence decode steps). The
+// scalar twin is ck_gemm_kquant_ref (ref/kquants_gemm.c); the one-row decode path stays in avx2_kquants.c.
+//
+// Blocking:
+//   for each tile of activation rows (≈ 256 KiB of q8_K rows: stays in L2 while the weight rows stream by)
+//     for each pair of weight rows
+//       for each super-block b: unpack both rows' super-block once into L1 scratch (values as unsigned bytes,
+//                               one int16 scale vector per 32 values, the min / offset term, the two fp16 scales)
+//         for each group of 4 activation rows: a 2 x 4 register micro-kernel, 8 x 32 values:
+//             sumi[r][c] += madd(maddubs(w[r], a[c]), scale[r])      (exact int32)
+//           then the 2 x 4 int32 sums are folded with two hadds into one vector per row, lanes k and k + 4 holding
+//           token k, and added into a float accumulator with one FMA per row (and one for the mins term).
+// So each unpacked weight vector is used for 4 activation rows, each activation vector for 2 weight rows, and
+// the unpacking is done once per tile instead of once per 4 tokens. The sum of products per super-block is exact
+// in int32; the float work per super-block is d_w·d_x·Σ − m_w·d_x·Σ(min·bsum), as in the twin.
+// q6_K fits the same shape with min := scale (int16 per 16 values) and m_w := 32·d_w (its "q − 32" offset).
+// Block layouts: ggml/src/ggml-common.h; written independently.
+#include "ckernels.h"
+#include "../internal.h"
+#include <string.h>
+
+#if defined(__x86_64__)
+#include "avx2_common.h"
+
+/// One weight row's super-block unpacked for the micro-kernel.
+typedef struct {
+    uint8_t q[CK_QK_K];      // values 0...15 (q4_K), 0...31 (q5_K), 0...63 (q6_K); chunk j = values 32j...32j+31
+    __m256i scale[8];        // int16 scale of each value pair of chunk j (maddubs lane order)
+    __m256i mins;            // int16 per 16 values (q8_K bsums order): min (q4_K/q5_K) or scale (q6_K)
+    float d;                 // d_w
+    float m;                 // dmin_w (q4_K/q5_K) or 32·d_w (q6_K)
+} kg_unpacked;
+
+/// q4_K / q5_K scales and mins of the 12-byte `scales` (layout: ck_k_scale_min), eight bytes each.
+CK_INLINE void kg_scales45(const uint8_t *s12, uint64_t *sc, uint64_t *mn) {
+    uint32_t a, b, c;
+    memcpy(&a, s12, 4);
+    memcpy(&b, s12 + 4, 4);
+    memcpy(&c, s12 + 8, 4);
+    const uint32_t lo6 = 0x3f3f3f3fu, lo4 = 0x0f0f0f0fu, lo2 = 0x03030303u;
+    const uint32_t sc_hi = (c & lo4) | (((a >> 6) & lo2) << 4);
+    const uint32_t mn_hi = ((c >> 4) & lo4) | (((b >> 6) & lo2) << 4);
+    *sc = (uint64_t)(a & lo6) | (uint64_t)sc_hi << 32;
+    *mn = (uint64_t)(b & lo6) | (uint64_t)mn_hi << 32;
+}
+
+/// Unpacks super-block `blk` of a q4_K (five = 0) or q5_K (five = 1) row.
+CK_INLINE void kg_unpack45(const uint8_t *blk, int five, kg_unpacked *u) {
+    const __m256i m4 = _mm256_set1_epi8(0x0f), b4 = _mm256_set1_epi8(0x10);
+    const __m128i dup = _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+    uint16_t d16, m16;
+    memcpy(&d16, blk, 2);
+    memcpy(&m16, blk + 2, 2);
+    u->d = ck_h2f(d16);
+    u->m = ck_h2f(m16);
+    uint64_t scb, mnb;
+    kg_scales45(blk + 4, &scb, &mnb);
+    u->mins = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(_mm_cvtsi64_si128((long long)mnb), dup));
+    for (int j = 0; j < 8; j++) u->scale[j] = _mm256_set1_epi16((short)((scb >> (8 * j)) & 0xff));
+    const uint8_t *qs = blk + (five ? 48 : 16);
+    const __m256i hv = five ? _mm256_loadu_si256((const __m256i *)(blk + 16)) : _mm256_setzero_si256();
+    for (int p = 0; p < 4; p++) {
+        const __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * p));
+        __m256i lo = _mm256_and_si256(q, m4);
+        __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+        if (five) {
+            const __m256i ml = _mm256_set1_epi8((char)(1 << (2 * p))), mh = _mm256_set1_epi8((char)(2 << (2 * p)));
+            lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hv, ml), ml), b4));
+            hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hv, mh), mh), b4));
+        }
+        _mm256_storeu_si256((__m256i *)(u->q + 64 * p), lo);
+        _mm256_storeu_si256((__m256i *)(u->q + 64 * p + 32), hi);
+    }
+}
+
+/// Unpacks a q6_K super-block: chunk j = 4h + k holds values 128h + 32k ... + 31 (low 4 bits from ql, high 2 from qh).
+CK_INLINE void kg_unpack6(const ck_block_q6_K *x, kg_unpacked *u) {
+    const __m256i m4 = _mm256_set1_epi8(0x0f), m2 = _mm256_set1_epi8(0x03);
+    u->d = ck_h2f(x->d);
+    u->m = 32.0f * u->d;
+    const __m256i s16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x->scales));
+    u->mins = s16;
+    // Chunk j covers scales 2j (first 16 values: low 128-bit lane) and 2j + 1 (high lane).
+    int16_t s[16];
+    _mm256_storeu_si256((__m256i *)s, s16);
+    for (int j = 0; j < 8; j++)
+        u->scale[j] = _mm256_setr_m128i(_mm_set1_epi16(s[2 * j]), _mm_set1_epi16(s[2 * j + 1]));
+    for (int h = 0; h < 2; h++) {
+        const __m256i l1 = _mm256_loadu_si256((const __m256i *)(x->ql + 64 * h));
+        const __m256i l2 = _mm256_loadu_si256((const __m256i *)(x->ql + 64 * h + 32));
+        const __m256i hb = _mm256_loadu_si256((const __m256i *)(x->qh + 32 * h));
+        for (int k = 0; k < 4; k++) {
+            const __m256i l = (k & 1) ? l2 : l1;
+            const __m256i lo4 = k < 2 ? _mm256_and_si256(l, m4) : _mm256_and_si256(_mm256_srli_epi16(l, 4), m4);
+            const __m256i hi2 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2 * k), m2), 4);
+            _mm256_storeu_si256((__m256i *)(u->q + 128 * h + 32 * k), _mm256_or_si256(lo4, hi2));
+        }
+    }
+}
+
+/// Unpacks super-block b of weight row `wr` of `type`.
+CK_INLINE void kg_unpack(int type, const uint8_t *wr, int64_t b, kg_unpacked *u) {
+    switch (type) {
+    case CK_Q4_K: kg_unpack45(wr + (size_t)b * sizeof(ck_block_q4_K), 0, u); break;
+    case CK_Q5_K: kg_unpack45(wr + (size_t)b * sizeof(ck_block_q5_K), 1, u); break;
+    default: kg_unpack6((const ck_block_q6_K *)wr + b, u); break;
+    }
+}
+
+/// Folds four int32 vectors (tokens 0...3) into one: lanes k and k + 4 hold partial sums of token k.
+CK_INLINE __m256i kg_fold4(__m256i s0, __m256i s1, __m256i s2, __m256i s3) {
+    return _mm256_hadd_epi32(_mm256_hadd_epi32(s0, s1), _mm256_hadd_epi32(s2, s3));
+}
+
+/// The micro-kernel: `mr` (1 or 2) unpacked weight rows u[0..mr) against the super-blocks a[0..3] of four
+/// activation rows; adds d_w·d_x·Σ − m_w·d_x·Σ(min·bsum) into acc[r] (lanes k, k + 4: token k). For q6_K (q6 = 1)
+/// m_w = 32·d_w, so the offset term is subtracted in int32 before the one conversion.
+CK_INLINE void kg_micro(const kg_unpacked *u, int mr, int q6, const ck_block_q8_K *const *a, __m256 *acc) {
+    __m256i s[2][4];
+    for (int r = 0; r < mr; r++)
+        for (int c = 0; c < 4; c++) s[r][c] = _mm256_setzero_si256();
+    // Not unrolled: the 2 x 4 sums, two weight vectors and an activation vector stay in registers.
+#pragma clang loop unroll(disable)
+    for (int j = 0; j < 8; j++) {
+        __m256i w[2], sc[2];
+        for (int r = 0; r < mr; r++) {
+            w[r] = _mm256_load_si256((const __m256i *)(u[r].q + 32 * j));
+            sc[r] = u[r].scale[j];
+        }
+        for (int c = 0; c < 4; c++) {
+            const __m256i av = _mm256_loadu_si256((const __m256i *)(a[c]->qs + 32 * j));
+            for (int r = 0; r < mr; r++)
+                s[r][c] = _mm256_add_epi32(s[r][c], _mm256_madd_epi16(_mm256_maddubs_epi16(w[r], av), sc[r]));
+        }
+    }
+    const __m256 dx = _mm256_castsi256_ps(_mm256_broadcastsi128_si256(_mm_castps_si128(
+        _mm_setr_ps(a[0]->d, a[1]->d, a[2]->d, a[3]->d))));
+    __m256i b[4];
+    for (int c = 0; c < 4; c++) b[c] = _mm256_loadu_si256((const __m256i *)a[c]->bsums);
+    for (int r = 0; r < mr; r++) {
+        const __m256i mn = u[r].mins;
+        __m256i m[4];
+        for (int c = 0; c < 4; c++) m[c] = _mm256_madd_epi16(b[c], mn);
+        if (q6) {
+            for (int c = 0; c < 4; c++) s[r][c] = _mm256_sub_epi32(s[r][c], _mm256_slli_epi32(m[c], 5));
+        } else {
+            const __m256i sm = kg_fold4(m[0], m[1], m[2], m[3]);
+            acc[r] = _mm256_fnmadd_ps(_mm256_mul_ps(_mm256_set1_ps(u[r].m), dx), _mm256_cvtepi32_ps(sm), acc[r]);
+        }
+        const __m256i sq = kg_fold4(s[r][0], s[r][1], s[r][2], s[r][3]);
+        acc[r] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_set1_ps(u[r].d), dx), _mm256_cvtepi32_ps(sq), acc[r]);
+    }
+}
+
+/// Activation rows per tile: about 256 KiB of q8_K rows (half the L2), a multiple of 4, at most KG_MAX_TILE.
+enum { KG_MAX_TILE = 64 };
+
+/// Weight rows [r, r + mr) (mr 1 or 2) against activation rows [t0, t0 + nt) of one tile (nt a multiple of 4,
+/// rows past `ncols` alias the last real one and are not stored).
+CK_INLINE void kg_rows_tile(int type, const uint8_t *w, size_t wrb, int64_t nb, int64_t r, int mr, const uint8_t *x,
+                            size_t xrb, int64_t t0, int64_t nt, int64_t ncols, float *y, int64_t ys) {
+    __attribute__((aligned(32))) kg_unpacked u[2];
+    __m256 acc[KG_MAX_TILE / 4][2];
+    const int64_t ng = nt / 4;
+    for (int64_t g = 0; g < ng; g++) acc[g][0] = acc[g][1] = _mm256_setzero_ps();
+    const uint8_t *wr[2] = {w + (size_t)r * wrb, w + (size_t)(r + mr - 1) * wrb};
+    for (int64_t b = 0; b < nb; b++) {
+        for (int i = 0; i < mr; i++) kg_unpack(type, wr[i], b, &u[i]);
+        for (int64_t g = 0; g < ng; g++) {
+            const ck_block_q8_K *a[4];
+            for (int c = 0; c < 4; c++) {
+                int64_t t = t0 + 4 * g + c;
+                if (t >= ncols) t = ncols - 1;
+                a[c] = (const ck_block_q8_K *)(x + (size_t)t * xrb) + b;
+            }
+            if (type == CK_Q6_K) {
+                if (mr == 2) kg_micro(u, 2, 1, a, acc[g]);
+                else kg_micro(u, 1, 1, a, acc[g]);
+            } else {
+                if (mr == 2) kg_micro(u, 2, 0, a, acc[g]);
+                else kg_micro(u, 1, 0, a, acc[g]);
+            }
+        }
+    }
+    for (int64_t g = 0; g < ng; g++) {
+        for (int i = 0; i < mr; i++) {
+            __attribute__((aligned(32))) float v[8];
+            _mm256_store_ps(v, acc[g][i]);
+            for (int c = 0; c < 4; c++) {
+                const int64_t t = t0 + 4 * g + c;
+                if (t < ncols) y[t * ys + r + i] = v[c] + v[c + 4];
+            }
+        }
+    }
+}
+
+CK_AVX2 void ck_gemm_kquant_avx2(int type, const void *w, size_t wrb, int64_t n, int64_t r0, int64_t r1,
+                                 const void *x, size_t xrb, int64_t ncols, float *y, int64_t ys) {
+    const int64_t nb = n / CK_QK_K;
+    int64_t tile = (int64_t)((256u << 10) / (xrb ? xrb : 1)) / 4 * 4;
+    tile = tile < 4 ? 4 : tile > KG_MAX_TILE ? KG_MAX_TILE : tile;
+    for (int64_t t0 = 0; t0 < ncols; t0 += tile) {
+        const int64_t left = ncols - t0;
+        const int64_t nt = left < tile ? (left + 3) / 4 * 4 : tile;
+        int64_t r = r0;
+        for (; r + 2 <= r1; r += 2) kg_rows_tile(type, w, wrb, nb, r, 2, x, xrb, t0, nt, ncols, y, ys);
+        if (r < r1) kg_rows_tile(type, w, wrb, nb, r, 1, x, xrb, t0, nt, ncols, y, ys);
+    }
+}
+
+#else  // not x86-64: the dispatcher never selects it; keep the symbol so the module links.
+void ck_gemm_kquant_avx2(int type, const void *w, size_t wrb, int64_t n, int64_t r0, int64_t r1,
+                         const void *x, size_t xrb, int64_t ncols, float *y, int64_t ys) {
+    ck_gemm_kquant_ref(type, w, wrb, n, r0, r1, x, xrb, ncols, y, ys);
+}
+#endif
