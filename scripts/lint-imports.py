@@ -30,7 +30,7 @@ ALLOWED = {
     "Grammar": ["JSON", "Tokenizer"],
     "Model": ["Compute", "GGUF"],
     "Scheduling": [],
-    "Engine": ["Model", "Scheduling", "Tokenizer", "ChatTemplate", "Grammar", "GGUF"],
+    "Engine": ["Model", "Compute", "Scheduling", "Tokenizer", "ChatTemplate", "Grammar", "GGUF"],
     "OpenAIAPI": ["JSON"],
     "CZlib": [],
     "COpenSSL": [],

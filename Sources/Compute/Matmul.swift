@@ -136,6 +136,8 @@ public final class Matmul: @unchecked Sendable {
                      _ w0: WeightMatrix, _ y0: UnsafeMutablePointer<Float>,
                      _ w1: WeightMatrix?, _ y1: UnsafeMutablePointer<Float>?,
                      _ w2: WeightMatrix?, _ y2: UnsafeMutablePointer<Float>?) {
+        let started = StepProfile.now()
+        defer { StepProfile.add(.matmul, since: started) }
         let cols = w0.cols
         precondition(numTokens >= 1 && numTokens <= maxTokens, "numTokens \(numTokens) outside 1...\(maxTokens)")
         precondition(cols <= maxInDim, "input width \(cols) exceeds \(maxInDim)")

@@ -1,4 +1,5 @@
 import Atomics
+import Compute
 import Foundation
 import Grammar
 import Logging
@@ -108,6 +109,7 @@ public final class EngineCore: @unchecked Sendable {
         sharedStats.numFreeBlocks = scheduler.kv.pool.numFreeBlocks
         logprobCalculator = LogprobCalculator(vocabSize: model.hyperparameters.vocabSize)
         constraints = GrammarCache(tokenizer: tokenizer, vocabSize: model.hyperparameters.vocabSize)
+        if ProcessInfo.processInfo.environment["SPUTNIK_PROFILE_STEPS"] == "1" { StepProfile.enable(true) }
     }
 
     /// The model being served.
@@ -232,9 +234,20 @@ public final class EngineCore: @unchecked Sendable {
                 done.signal()
                 return
             }
-            if scheduler.hasWork { step() }
+            if scheduler.hasWork {
+                step()
+                if !scheduler.hasWork && StepProfile.enabled { reportProfile() }
+            }
             publishStats()
         }
+    }
+
+    /// With `SPUTNIK_PROFILE_STEPS=1`: when the engine goes idle, writes the mean time per phase of the steps since
+    /// the last report to stderr (one `profile batch=…` line per batch size, see `StepProfile`) and clears it.
+    private func reportProfile() {
+        let text = StepProfile.report()
+        StepProfile.reset()
+        if !text.isEmpty { FileHandle.standardError.write(Data((text + "\n").utf8)) }
     }
 
     private func admit(_ id: Int, _ req: GenerationRequest, _ callbacks: [@Sendable (GenerationEvent) -> Void],
@@ -273,13 +286,20 @@ public final class EngineCore: @unchecked Sendable {
     }
 
     private func step() {
+        let stepStart = StepProfile.now()
         let output = scheduler.schedule()
+        StepProfile.beginStep(batchSize: output.scheduled.allSatisfy { $0.tokenIds.count == 1 } ? output.scheduled.count : 0)
+        StepProfile.add(.scheduler, since: stepStart)
+        defer { StepProfile.endStep(since: stepStart) }
         let now = DispatchTime.now().uptimeNanoseconds
         for s in output.scheduled where live[s.requestId]?.firstScheduled == 0 {
             live[s.requestId]!.firstScheduled = now
             metrics.requestQueueTime.observe(nanoseconds: now &- live[s.requestId]!.arrival)
         }
+        let forwardStart = StepProfile.now()
         let rows = runner.execute(output)
+        StepProfile.add(.forward, since: forwardStart)
+        let samplerStart = StepProfile.now()
         for p in runner.promptRows { gatherPromptLogprobs(p.requestId, startPosition: p.startPosition, row: p.row, count: p.count) }
         var sampled: [Int: Int32] = [:]
         var logprobs: [Int: TokenLogprobs] = [:]
@@ -327,7 +347,10 @@ public final class EngineCore: @unchecked Sendable {
                 }
             }
         }
+        StepProfile.add(.sampler, since: samplerStart)
+        let updateStart = StepProfile.now()
         var stops = scheduler.update(after: output, sampled: sampled)
+        StepProfile.add(.scheduler, since: updateStart)
         for f in forks {
             guard let fork = scheduler.fork(parent: f.parent, child: f.child, sampled: f.token) else {
                 preconditionFailure("request \(f.parent) could not fork choice \(f.child)")
@@ -379,7 +402,11 @@ public final class EngineCore: @unchecked Sendable {
         live[id] = r
         if stop == .stop { return finish(id, .stop) }
         if let logprobs { r.pendingLogprobs.append(logprobs) }
+        let detokenizeStart = StepProfile.now()
         let out = r.output.append(token)
+        StepProfile.add(.detokenize, since: detokenizeStart)
+        let eventsStart = StepProfile.now()
+        defer { StepProfile.add(.events, since: eventsStart) }
         var emitted: [TokenLogprobs] = []
         switch out {
         case .emit(_, let ids) where ids.isEmpty: break   // nothing completed yet: the log-probabilities wait

@@ -164,15 +164,17 @@ void ck_gemm_kquant_avx2(int weight_type, const void *w, size_t w_row_bytes, int
 void ck_gemm_kquant_ref(int weight_type, const void *w, size_t w_row_bytes, int64_t n, int64_t r0, int64_t r1,
                         const void *x, size_t x_row_bytes, int64_t ncols, float *y, int64_t y_stride);
 
-// ---- q4_1 repacked in groups of 8 rows ----
+// ---- q4_1 repacked in groups of 8 rows (4-byte interleaved) ----
 // NOTE: layout of group g (rows 8g..8g+7), block b, at byte (g * nb + b) * 160:
-//   uint16 d[8], uint16 m[8] in row order (0 2 4 6 1 3 5 7), then uint8 qs[8][16] in row order 0..7,
-//   so one 32-byte load holds the nibbles of a row pair (2k, 2k+1) and one 16-byte load the 8 scales.
+//   uint16 d[8], uint16 m[8] in row order 0..7, then four 32-byte words: word k holds bytes 4k..4k+3 of row i's
+//   qs at offset 4i (i = 0..7). Low nibbles of word k are elements 4k..4k+3, high nibbles 16+4k..16+4k+3, so a
+//   maddubs against four broadcast activation bytes leaves row i's partial sums in 32-bit lane i.
 /// Bytes of a repacked q4_1 matrix (same as the plain one).
 size_t ck_q4_1_x8_size(int64_t rows, int64_t n);
 /// Repacks `rows` (a multiple of 8) rows of `n` elements of a q4_1 matrix into `out`.
 void ck_repack_q4_1_x8(const void *w, size_t w_row_bytes, int64_t rows, int64_t n, void *out);
-/// Like ck_matmul_rows for a repacked q4_1 matrix; r0 and r1 multiples of 8; X in q8_1.
+/// Like ck_matmul_rows for a repacked q4_1 matrix; r0 and r1 multiples of 8; X in q8_1. The AVX2 variant is a GEMM
+/// over tiles of 8 rows × 4 tokens (x86/avx2_gemm_q4_1.c); a token's result does not depend on `ncols`.
 void ck_matmul_q4_1_x8(const void *wp, int64_t n, int64_t r0, int64_t r1, const void *x, size_t x_row_bytes,
                        int64_t ncols, float *y, int64_t y_stride);
 void ck_matmul_q4_1_x8_ref(const void *wp, int64_t n, int64_t r0, int64_t r1, const void *x, size_t x_row_bytes,
@@ -180,10 +182,12 @@ void ck_matmul_q4_1_x8_ref(const void *wp, int64_t n, int64_t r0, int64_t r1, co
 void ck_matmul_q4_1_x8_avx2(const void *wp, int64_t n, int64_t r0, int64_t r1, const void *x, size_t x_row_bytes,
                             int64_t ncols, float *y, int64_t y_stride);
 
-// ---- q8_0 repacked in groups of 8 rows ----
-// NOTE: group g, block b at byte (g * nb + b) * 272: uint16 d[8] in row order, then int8 qs[8][32] in row order.
+// ---- q8_0 repacked in groups of 8 rows (4-byte interleaved) ----
+// NOTE: group g, block b at byte (g * nb + b) * 272: uint16 d[8] in row order, then eight 32-byte words: word k
+//   holds qs[4k..4k+3] of row i at offset 4i (i = 0..7).
 void ck_repack_q8_0_x8(const void *w, size_t w_row_bytes, int64_t rows, int64_t n, void *out);
-/// Like ck_matmul_rows for a repacked q8_0 matrix; r0 and r1 multiples of 8; X in q8_0.
+/// Like ck_matmul_rows for a repacked q8_0 matrix; r0 and r1 multiples of 8; X in q8_0. The AVX2 variant is a GEMM
+/// over tiles of 8 rows × 4 tokens (x86/avx2_gemm_x8.c); a token's result does not depend on `ncols`.
 void ck_matmul_q8_0_x8(const void *wp, int64_t n, int64_t r0, int64_t r1, const void *x, size_t x_row_bytes,
                        int64_t ncols, float *y, int64_t y_stride);
 void ck_matmul_q8_0_x8_ref(const void *wp, int64_t n, int64_t r0, int64_t r1, const void *x, size_t x_row_bytes,

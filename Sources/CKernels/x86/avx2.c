@@ -262,89 +262,6 @@ CK_AVX2 static void mm_q8_0(const void *w, size_t wrb, int64_t n, int64_t r0, in
     }
 }
 
-/// Repacked q4_1 (see ckernels.h): per block one 16-byte load each for the eight d and m, one 32-byte load per
-/// row pair. Columns are processed in pairs so each unpacked weight block serves two activation rows.
-CK_AVX2 void ck_matmul_q4_1_x8_avx2(const void *wp, int64_t n, int64_t r0, int64_t r1, const void *x, size_t xrb,
-                                   int64_t ncols, float *y, int64_t ys) {
-    const int64_t nb = n / CK_QK;
-    const __m256i m4 = _mm256_set1_epi8(0x0f);
-    const __m256i ones = _mm256_set1_epi16(1);
-    for (int64_t r = r0; r < r1; r += 8) {
-        const uint8_t *grp = (const uint8_t *)wp + (size_t)(r / 8) * (size_t)nb * 160;
-        int64_t c = 0;
-        for (; c + 2 <= ncols; c += 2) {
-            const ck_block_q8_1 *a0 = (const ck_block_q8_1 *)((const char *)x + (size_t)c * xrb);
-            const ck_block_q8_1 *a1 = (const ck_block_q8_1 *)((const char *)x + (size_t)(c + 1) * xrb);
-            __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-            for (int64_t b = 0; b < nb; b++) {
-                const uint8_t *blk = grp + (size_t)b * 160;
-                const __m256 dv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)blk));
-                const __m256 mv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 16)));
-                __m256i lo[4], hi[4];
-                for (int k = 0; k < 4; k++) {
-                    const __m256i v = _mm256_loadu_si256((const __m256i *)(blk + 32 + 32 * k));
-                    lo[k] = _mm256_and_si256(v, m4);
-                    hi[k] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
-                }
-                {
-                    const __m256i yl = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)a0[b].qs));
-                    const __m256i yh = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(a0[b].qs + 16)));
-                    __m256i p[4];
-                    for (int k = 0; k < 4; k++)
-                        p[k] = _mm256_madd_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(lo[k], yl), _mm256_maddubs_epi16(hi[k], yh)), ones);
-                    const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
-                    acc0 = _mm256_fmadd_ps(_mm256_mul_ps(dv, _mm256_set1_ps(ck_h2f(a0[b].d))), _mm256_cvtepi32_ps(h), acc0);
-                    acc0 = _mm256_fmadd_ps(mv, _mm256_set1_ps(ck_h2f(a0[b].s)), acc0);
-                }
-                {
-                    const __m256i yl = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)a1[b].qs));
-                    const __m256i yh = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(a1[b].qs + 16)));
-                    __m256i p[4];
-                    for (int k = 0; k < 4; k++)
-                        p[k] = _mm256_madd_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(lo[k], yl), _mm256_maddubs_epi16(hi[k], yh)), ones);
-                    const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
-                    acc1 = _mm256_fmadd_ps(_mm256_mul_ps(dv, _mm256_set1_ps(ck_h2f(a1[b].d))), _mm256_cvtepi32_ps(h), acc1);
-                    acc1 = _mm256_fmadd_ps(mv, _mm256_set1_ps(ck_h2f(a1[b].s)), acc1);
-                }
-            }
-            float t[16];
-            _mm256_storeu_ps(t, acc0);
-            _mm256_storeu_ps(t + 8, acc1);
-            for (int q = 0; q < 2; q++) {
-                float *yc = y + (c + q) * ys + r;
-                const float *tq = t + 8 * q;
-                yc[0] = tq[0]; yc[2] = tq[1]; yc[4] = tq[2]; yc[6] = tq[3];
-                yc[1] = tq[4]; yc[3] = tq[5]; yc[5] = tq[6]; yc[7] = tq[7];
-            }
-        }
-        for (; c < ncols; c++) {
-            const ck_block_q8_1 *a = (const ck_block_q8_1 *)((const char *)x + (size_t)c * xrb);
-            __m256 acc = _mm256_setzero_ps();
-            for (int64_t b = 0; b < nb; b++) {
-                const uint8_t *blk = grp + (size_t)b * 160;
-                const __m256i yl = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)a[b].qs));
-                const __m256i yh = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(a[b].qs + 16)));
-                __m256i p[4];
-                for (int k = 0; k < 4; k++) {
-                    const __m256i v = _mm256_loadu_si256((const __m256i *)(blk + 32 + 32 * k));
-                    const __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
-                    p[k] = _mm256_madd_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(lo, yl), _mm256_maddubs_epi16(hi, yh)), ones);
-                }
-                const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
-                const __m256 dv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)blk));
-                const __m256 mv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 16)));
-                acc = _mm256_fmadd_ps(_mm256_mul_ps(dv, _mm256_set1_ps(ck_h2f(a[b].d))), _mm256_cvtepi32_ps(h), acc);
-                acc = _mm256_fmadd_ps(mv, _mm256_set1_ps(ck_h2f(a[b].s)), acc);
-            }
-            float t[8];
-            _mm256_storeu_ps(t, acc);
-            float *yc = y + c * ys + r;
-            yc[0] = t[0]; yc[2] = t[1]; yc[4] = t[2]; yc[6] = t[3];
-            yc[1] = t[4]; yc[3] = t[5]; yc[5] = t[6]; yc[7] = t[7];
-        }
-    }
-}
-
 CK_INLINE __m256 load8_kv(int kv_type, const char *row, int64_t i) {
     return kv_type == CK_F16 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)row + i)))
                              : _mm256_loadu_ps((const float *)row + i);
@@ -497,36 +414,6 @@ CK_AVX2 void ck_softmax_avx2(float *x, int64_t n) {
     for (; i < n; i++) x[i] *= 1.0f / sum;
 }
 
-/// Repacked q8_0 (see ckernels.h): one 16-byte scale load and eight contiguous 32-byte rows per block.
-CK_AVX2 void ck_matmul_q8_0_x8_avx2(const void *wp, int64_t n, int64_t r0, int64_t r1, const void *x, size_t xrb,
-                                   int64_t ncols, float *y, int64_t ys) {
-    const int64_t nb = n / CK_QK;
-    const __m256i ones = _mm256_set1_epi16(1);
-    for (int64_t r = r0; r < r1; r += 8) {
-        const uint8_t *grp = (const uint8_t *)wp + (size_t)(r / 8) * (size_t)nb * 272;
-        for (int64_t c = 0; c < ncols; c++) {
-            const ck_block_q8_0 *a = (const ck_block_q8_0 *)((const char *)x + (size_t)c * xrb);
-            __m256 acc = _mm256_setzero_ps();
-            for (int64_t b = 0; b < nb; b++) {
-                const uint8_t *blk = grp + (size_t)b * 272;
-                const __m256i by = _mm256_loadu_si256((const __m256i *)a[b].qs);
-                __m256i p[8];
-                for (int k = 0; k < 8; k++) {
-                    const __m256i bx = _mm256_loadu_si256((const __m256i *)(blk + 16 + 32 * k));
-                    p[k] = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(bx, bx), _mm256_sign_epi8(by, bx)), ones);
-                }
-                const __m256i lo = _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
-                const __m256i hi = _mm256_hadd_epi32(_mm256_hadd_epi32(p[4], p[5]), _mm256_hadd_epi32(p[6], p[7]));
-                const __m256i sum = _mm256_add_epi32(_mm256_permute2x128_si256(lo, hi, 0x20),
-                                                     _mm256_permute2x128_si256(lo, hi, 0x31));
-                const __m256 dv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)blk));
-                acc = _mm256_fmadd_ps(_mm256_mul_ps(dv, _mm256_set1_ps(ck_h2f(a[b].d))), _mm256_cvtepi32_ps(sum), acc);
-            }
-            _mm256_storeu_ps(y + c * ys + r, acc);
-        }
-    }
-}
-
 int ck_matmul_rows_avx2(int weight_type, const void *w, size_t wrb, int64_t n, int64_t r0, int64_t r1,
                         const void *x, size_t xrb, int64_t ncols, float *y, int64_t ys) {
     switch (weight_type) {
@@ -566,10 +453,6 @@ float ck_dot_f16_f32_avx2(int64_t n, const uint16_t *x, const float *y) { return
 float ck_dot_f32_avx2(int64_t n, const float *x, const float *y) { return ck_dot_f32_ref(n, x, y); }
 void ck_axpy_f16_avx2(int64_t n, float a, const uint16_t *x, float *y) { ck_axpy_f16_ref(n, a, x, y); }
 void ck_axpy_f32_avx2(int64_t n, float a, const float *x, float *y) { ck_axpy_f32_ref(n, a, x, y); }
-void ck_matmul_q4_1_x8_avx2(const void *wp, int64_t n, int64_t r0, int64_t r1, const void *x, size_t xrb,
-                            int64_t ncols, float *y, int64_t ys) {
-    ck_matmul_q4_1_x8_ref(wp, n, r0, r1, x, xrb, ncols, y, ys);
-}
 void ck_attn_scores_avx2(int kv_type, const float *q, int64_t d, const void *k_base, size_t slot_bytes,
                          const int32_t *table, int64_t bs, int64_t n, float scale, float *s) {
     ck_attn_scores_ref(kv_type, q, d, k_base, slot_bytes, table, bs, n, scale, s);
@@ -581,10 +464,6 @@ void ck_attn_values_avx2(int kv_type, const float *w, int64_t d, const void *v_b
 void ck_quantize_row_q8_0_avx2(const float *x, void *y, int64_t n) { ck_quantize_row_q8_0_ref(x, y, n); }
 void ck_quantize_row_q8_1_avx2(const float *x, void *y, int64_t n) { ck_quantize_row_q8_1_ref(x, y, n); }
 void ck_softmax_avx2(float *x, int64_t n) { ck_softmax_ref(x, n); }
-void ck_matmul_q8_0_x8_avx2(const void *wp, int64_t n, int64_t r0, int64_t r1, const void *x, size_t xrb,
-                            int64_t ncols, float *y, int64_t ys) {
-    ck_matmul_q8_0_x8_ref(wp, n, r0, r1, x, xrb, ncols, y, ys);
-}
 int ck_matmul_rows_avx2(int t, const void *w, size_t wrb, int64_t n, int64_t r0, int64_t r1,
                         const void *x, size_t xrb, int64_t ncols, float *y, int64_t ys) {
     (void)t; (void)w; (void)wrb; (void)n; (void)r0; (void)r1; (void)x; (void)xrb; (void)ncols; (void)y; (void)ys;

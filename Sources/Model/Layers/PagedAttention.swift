@@ -66,6 +66,8 @@ final class PagedAttention {
     func run(layer: Int, cache: PagedKVCache, q: UnsafePointer<Float>, positions: UnsafePointer<Int32>,
              tables: UnsafePointer<Int32>, tableStart: UnsafePointer<Int32>, count: Int,
              out: UnsafeMutablePointer<Float>, pool: ThreadPool, window: Int = 0) {
+        let started = StepProfile.now()
+        defer { StepProfile.add(.attention, since: started) }
         var job = AttentionJob(attention: Unmanaged.passUnretained(self), cache: Unmanaged.passUnretained(cache),
                                layer: layer, q: q, positions: positions, tables: tables, tableStart: tableStart, out: out,
                                window: window)

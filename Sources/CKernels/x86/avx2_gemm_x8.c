@@ -1,0 +1,186 @@
+// AVX2 GEMMs over q4_1 and q8_0 weights repacked in groups of 8 rows with 4-byte interleaving (layouts:
+// include/ckernels.h; repacks and scalar twins: ref/gemm_x8.c). A tile is 8 weight rows × up to 4 activation rows
+// (tokens): each weight block is loaded and unpacked once per tile, and each token's activation block (quantized
+// once per matmul call) is read as 4-byte broadcasts. With the rows interleaved 4 bytes at a time, maddubs leaves
+// row i's partial sums in 32-bit lane i, so the eight per-row dot products of a block come out in row order with
+// no horizontal adds (the previous row-contiguous layout needed three to six hadds per token and block).
+//
+// Each (row, token) output is computed with the same float operations in the same order whatever the tile width,
+// so a token's result does not depend on how many others share its batch (greedy outputs are batch-invariant),
+// and the same as the previous kernels (the integer block sums are exact; the float steps are unchanged).
+#include "ckernels.h"
+#include "../internal.h"
+
+#if defined(__x86_64__)
+#include "avx2_common.h"
+#include <string.h>
+
+/// Unrolls a loop over the tokens of a tile (NC ≤ 4), so their accumulators stay in registers.
+#define CK_UNROLL_TOKENS _Pragma("clang loop unroll(full)")
+
+/// Four activation bytes qa[0..3] in every 32-bit lane.
+CK_INLINE __m256i bcast4(const int8_t *qa) {
+    int32_t v;
+    memcpy(&v, qa, 4);
+    return _mm256_set1_epi32(v);
+}
+
+/// One 8-row × NC-token tile over all nb blocks of row group `grp`; tokens c0..c0+NC-1; y[(c0+q)*ys + r + i].
+/// Integer sums stay in int16 for a whole block: |each maddubs lane| ≤ 2·15·127 and eight are added (≤ 30480).
+CK_INLINE void q4_1_x8_tile(const uint8_t *grp, int64_t nb, const char *x, size_t xrb, const float *ds, int64_t c0,
+                            const int NC, float *y, int64_t ys, int64_t r) {
+    const __m256i m4 = _mm256_set1_epi8(0x0f);
+    const __m256i ones = _mm256_set1_epi16(1);
+    const ck_block_q8_1 *a[4];
+    __m256 acc[4];
+    for (int q = 0; q < NC; q++) {
+        a[q] = (const ck_block_q8_1 *)(x + (size_t)(c0 + q) * xrb);
+        acc[q] = _mm256_setzero_ps();
+    }
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *blk = grp + (size_t)b * 160;
+        const __m256 dv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)blk));
+        const __m256 mv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 16)));
+        __m256i lo[4], hi[4];
+        for (int k = 0; k < 4; k++) {
+            const __m256i v = _mm256_loadu_si256((const __m256i *)(blk + 32 + 32 * k));
+            lo[k] = _mm256_and_si256(v, m4);                         // elements 4k..4k+3 of each row
+            hi[k] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);   // elements 16+4k..16+4k+3
+        }
+        CK_UNROLL_TOKENS
+        for (int q = 0; q < NC; q++) {
+            const int8_t *qa = a[q][b].qs;
+            __m256i s = _mm256_maddubs_epi16(lo[0], bcast4(qa));
+            s = _mm256_add_epi16(s, _mm256_maddubs_epi16(hi[0], bcast4(qa + 16)));
+            for (int k = 1; k < 4; k++) {
+                s = _mm256_add_epi16(s, _mm256_maddubs_epi16(lo[k], bcast4(qa + 4 * k)));
+                s = _mm256_add_epi16(s, _mm256_maddubs_epi16(hi[k], bcast4(qa + 16 + 4 * k)));
+            }
+            const __m256i isum = _mm256_madd_epi16(s, ones);            // row i's block dot in lane i
+            const float *dsq = ds + ((c0 + q) * nb + b) * 2;   // the token's block scale d and sum s as float
+            acc[q] = _mm256_fmadd_ps(_mm256_mul_ps(dv, _mm256_broadcast_ss(dsq)), _mm256_cvtepi32_ps(isum), acc[q]);
+            acc[q] = _mm256_fmadd_ps(mv, _mm256_broadcast_ss(dsq + 1), acc[q]);
+        }
+    }
+    for (int q = 0; q < NC; q++) _mm256_storeu_ps(y + (c0 + q) * ys + r, acc[q]);
+}
+
+/// Floats of the stack buffer holding the activation scales of a pass over tokens (see q4_1_x8_cols).
+enum { CK_X8_SCALES = 4096 };
+
+/// Rows [r0, r1) × `ncols` tokens: first the tokens' q8_1 block scales d and sums s as floats into
+/// ds `[ncols, nb, 2]` (once per pass instead of once per row group; F16C conversion is exact, so results are
+/// unchanged), then the 8 × 4 tiles.
+CK_AVX2 static void q4_1_x8_cols(const void *wp, int64_t nb, int64_t r0, int64_t r1, const char *xb, size_t xrb,
+                                 int64_t ncols, float *y, int64_t ys, float *ds) {
+    for (int64_t c = 0; c < ncols; c++) {
+        const ck_block_q8_1 *a = (const ck_block_q8_1 *)(xb + (size_t)c * xrb);
+        for (int64_t b = 0; b < nb; b++) {
+            ds[(c * nb + b) * 2] = ck_h2f(a[b].d);
+            ds[(c * nb + b) * 2 + 1] = ck_h2f(a[b].s);
+        }
+    }
+    for (int64_t r = r0; r < r1; r += 8) {
+        const uint8_t *grp = (const uint8_t *)wp + (size_t)(r / 8) * (size_t)nb * 160;
+        int64_t c = 0;
+        for (; c + 4 <= ncols; c += 4) q4_1_x8_tile(grp, nb, xb, xrb, ds, c, 4, y, ys, r);
+        switch (ncols - c) {
+        case 3: q4_1_x8_tile(grp, nb, xb, xrb, ds, c, 3, y, ys, r); break;
+        case 2: q4_1_x8_tile(grp, nb, xb, xrb, ds, c, 2, y, ys, r); break;
+        case 1: q4_1_x8_tile(grp, nb, xb, xrb, ds, c, 1, y, ys, r); break;
+        default: break;
+        }
+    }
+}
+
+CK_AVX2 void ck_matmul_q4_1_x8_avx2(const void *wp, int64_t n, int64_t r0, int64_t r1, const void *x, size_t xrb,
+                                   int64_t ncols, float *y, int64_t ys) {
+    const int64_t nb = n / CK_QK;
+    float ds[CK_X8_SCALES];   // 16 KiB of scales: as many tokens per pass as fit (at least one row of blocks)
+    const int64_t per = CK_X8_SCALES / (nb * 2);
+    if (per == 0) {   // rows wider than 65536 elements (no GGUF model has them): the scalar twin
+        ck_matmul_q4_1_x8_ref(wp, n, r0, r1, x, xrb, ncols, y, ys);
+        return;
+    }
+    for (int64_t c = 0; c < ncols; c += per)
+        q4_1_x8_cols(wp, nb, r0, r1, (const char *)x + (size_t)c * xrb, xrb, ncols - c < per ? ncols - c : per,
+                     y + c * ys, ys, ds);
+}
+
+/// q8_0: the same tiling. maddubs needs an unsigned operand, so each weight word is made |w| once per block and
+/// its signs moved onto the broadcast activations (|w|·sign(a, w) = w·a); two maddubs lanes (≤ 2·127·127) cannot
+/// share an int16, so each word's sums are widened with madd and added in int32.
+CK_INLINE void q8_0_x8_tile(const uint8_t *grp, int64_t nb, const char *x, size_t xrb, const float *ds, int64_t c0,
+                            const int NC, float *y, int64_t ys, int64_t r) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    const ck_block_q8_0 *a[4];
+    __m256 acc[4];
+    for (int q = 0; q < NC; q++) {
+        a[q] = (const ck_block_q8_0 *)(x + (size_t)(c0 + q) * xrb);
+        acc[q] = _mm256_setzero_ps();
+    }
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *blk = grp + (size_t)b * 272;
+        const __m256 dv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)blk));
+        __m256i w[8], aw[8];
+        for (int k = 0; k < 8; k++) {
+            w[k] = _mm256_loadu_si256((const __m256i *)(blk + 16 + 32 * k));   // elements 4k..4k+3 of each row
+            aw[k] = _mm256_sign_epi8(w[k], w[k]);
+        }
+        CK_UNROLL_TOKENS
+        for (int q = 0; q < NC; q++) {
+            const int8_t *qa = a[q][b].qs;
+            __m256i isum = _mm256_madd_epi16(_mm256_maddubs_epi16(aw[0], _mm256_sign_epi8(bcast4(qa), w[0])), ones);
+            for (int k = 1; k < 8; k++)
+                isum = _mm256_add_epi32(isum, _mm256_madd_epi16(
+                    _mm256_maddubs_epi16(aw[k], _mm256_sign_epi8(bcast4(qa + 4 * k), w[k])), ones));
+            acc[q] = _mm256_fmadd_ps(_mm256_mul_ps(dv, _mm256_broadcast_ss(ds + (c0 + q) * nb + b)), _mm256_cvtepi32_ps(isum), acc[q]);
+        }
+    }
+    for (int q = 0; q < NC; q++) _mm256_storeu_ps(y + (c0 + q) * ys + r, acc[q]);
+}
+
+/// Rows [r0, r1) × `ncols` tokens, the tokens' q8_0 block scales first converted into ds `[ncols, nb]`.
+CK_AVX2 static void q8_0_x8_cols(const void *wp, int64_t nb, int64_t r0, int64_t r1, const char *xb, size_t xrb,
+                                 int64_t ncols, float *y, int64_t ys, float *ds) {
+    for (int64_t c = 0; c < ncols; c++) {
+        const ck_block_q8_0 *a = (const ck_block_q8_0 *)(xb + (size_t)c * xrb);
+        for (int64_t b = 0; b < nb; b++) ds[c * nb + b] = ck_h2f(a[b].d);
+    }
+    for (int64_t r = r0; r < r1; r += 8) {
+        const uint8_t *grp = (const uint8_t *)wp + (size_t)(r / 8) * (size_t)nb * 272;
+        int64_t c = 0;
+        for (; c + 4 <= ncols; c += 4) q8_0_x8_tile(grp, nb, xb, xrb, ds, c, 4, y, ys, r);
+        switch (ncols - c) {
+        case 3: q8_0_x8_tile(grp, nb, xb, xrb, ds, c, 3, y, ys, r); break;
+        case 2: q8_0_x8_tile(grp, nb, xb, xrb, ds, c, 2, y, ys, r); break;
+        case 1: q8_0_x8_tile(grp, nb, xb, xrb, ds, c, 1, y, ys, r); break;
+        default: break;
+        }
+    }
+}
+
+CK_AVX2 void ck_matmul_q8_0_x8_avx2(const void *wp, int64_t n, int64_t r0, int64_t r1, const void *x, size_t xrb,
+                                   int64_t ncols, float *y, int64_t ys) {
+    const int64_t nb = n / CK_QK;
+    float ds[CK_X8_SCALES];
+    const int64_t per = CK_X8_SCALES / nb;
+    if (per == 0) {   // rows wider than 131072 elements (no GGUF model has them): the scalar twin
+        ck_matmul_q8_0_x8_ref(wp, n, r0, r1, x, xrb, ncols, y, ys);
+        return;
+    }
+    for (int64_t c = 0; c < ncols; c += per)
+        q8_0_x8_cols(wp, nb, r0, r1, (const char *)x + (size_t)c * xrb, xrb, ncols - c < per ? ncols - c : per,
+                     y + c * ys, ys, ds);
+}
+
+#else  // not x86-64: the dispatcher never selects this; keep the symbol so the module links.
+void ck_matmul_q4_1_x8_avx2(const void *wp, int64_t n, int64_t r0, int64_t r1, const void *x, size_t xrb,
+                            int64_t ncols, float *y, int64_t ys) {
+    ck_matmul_q4_1_x8_ref(wp, n, r0, r1, x, xrb, ncols, y, ys);
+}
+void ck_matmul_q8_0_x8_avx2(const void *wp, int64_t n, int64_t r0, int64_t r1, const void *x, size_t xrb,
+                            int64_t ncols, float *y, int64_t ys) {
+    ck_matmul_q8_0_x8_ref(wp, n, r0, r1, x, xrb, ncols, y, ys);
+}
+#endif

@@ -1,0 +1,42 @@
+"""SPUTNIK_PROFILE_STEPS=1: when the engine goes idle it writes the mean time per phase of its steps, by batch
+size, to stderr (issue 20 item 3: where a batched decode step's time goes)."""
+import concurrent.futures
+import json
+import re
+
+from conftest import Server
+
+
+def complete(server, prompt):
+    status, _, body = server.post("/v1/completions", {"model": "smollm2", "prompt": prompt, "max_tokens": 12,
+                                                      "temperature": 0, "ignore_eos": True})
+    assert status == 200, body
+    return json.loads(body)["choices"][0]["text"]
+
+
+def test_profile_lines_per_batch_size(monkeypatch):
+    monkeypatch.setenv("SPUTNIK_PROFILE_STEPS", "1")
+    s = Server()
+    try:
+        alone = complete(s, "Tell me about the sea.")
+        prompts = [f"Tell me about {t}." for t in ("the sea", "rivers", "mountains", "owls")]
+        with concurrent.futures.ThreadPoolExecutor(4) as ex:
+            together = list(ex.map(lambda p: complete(s, p), prompts))
+        assert together[0] == alone   # batched greedy output equals the one computed alone
+        lines = [l for l in s.logtext_all().splitlines() if l.startswith("profile batch=")]
+        phases = ("step", "scheduler", "forward", "matmul", "attention", "sampler", "detokenize+stop", "events")
+        rows = {}
+        for line in lines:
+            fields = dict(kv.split("=", 1) for kv in line.split()[1:])
+            assert set(fields) == {"batch", "steps", *phases}, line
+            batch = 0 if fields["batch"] == "prefill" else int(fields["batch"])
+            rows.setdefault(batch, []).append({k: float(v) for k, v in fields.items() if k != "batch"})
+        assert 0 in rows, lines            # prompt steps
+        assert 1 in rows, lines            # the lone request's decode steps
+        assert max(rows) >= 2, lines       # and batched decode steps
+        for row in (r for rs in rows.values() for r in rs):
+            assert row["steps"] >= 1 and row["step"] > 0
+            assert row["forward"] <= row["step"] + 1e-3
+            assert row["matmul"] + row["attention"] <= row["forward"] + 1e-3
+    finally:
+        s.stop()
