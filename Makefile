@@ -7,6 +7,7 @@
 #   make bench-compare  the same pp512/tg128 on Sputnik and llama.cpp (xllamacpp), alternating → BENCHMARKS.md
 #   make bench-scale  batched decode scaling over HTTP: 4, 8, 16 concurrent greedy requests vs one at a time,
 #                  with the engine-step profile by batch size (scripts/scale_decode.py)
+#   make bench-moe  full-size synthetic DeepSeek-V2-Lite: bandwidth, roofline, vs llama.cpp, serving, peak RSS → BENCHMARKS.md
 #   make loadtest  guidellm's rate sweep against `sputnik serve` (scripts/loadtest.sh; LOADTEST_* knobs there)
 SHELL := /bin/bash
 MODELS_DIR ?= models
@@ -19,7 +20,7 @@ RELEASE_BIN := .build/release/sputnik
 # The developer tools (bench, bandwidth probe, logits dumps, synthetic models): a separate binary, never served.
 TOOLS_BIN := .build/release/sputnik-tools
 
-.PHONY: bench-scale loadtest fuzz fuzz-lib fuzz-smoke soak slowloris lint serve test deps models test-models models-all build build-tests test-swift test-e2e venv clean bench bench-models bench-compare bench-tokenize synth synth-q4k
+.PHONY: bench-moe bench-scale loadtest fuzz fuzz-lib fuzz-smoke soak slowloris lint serve test deps models test-models models-all build build-tests test-swift test-e2e venv clean bench bench-models bench-compare bench-tokenize synth synth-q4k
 
 deps:
 	@scripts/install-deps.sh
@@ -127,6 +128,14 @@ bench-compare: bench-models $(BENCH_COMPARE_MOE)
 	$(SWIFT) build -c release --product sputnik-tools -j $(JOBS)
 	@scripts/bench-compare.sh $(TOOLS_BIN) $(BENCH_COMPARE_MODELS)
 	$(if $(BENCH_COMPARE_MOE),@BENCH_P=128 BENCH_N=32 BENCH_R=2 BENCH_ROUNDS=2 scripts/bench-compare.sh $(TOOLS_BIN) $(BENCH_COMPARE_MOE))
+
+# Full-size MoE in one command: the bandwidth probe, decode roofline, Sputnik/llama.cpp pairs, serving streams and peak
+# RSS on the synthetic DeepSeek-V2-Lite files (generated when absent) → BENCHMARKS.md. BENCH_MOE_MODELS narrows it.
+BENCH_MOE_MODELS ?= $(SYNTH).q4_k.gguf $(SYNTH).q8_0.gguf
+bench-moe: $(BENCH_MOE_MODELS)
+	$(SWIFT) build -c release --product sputnik-tools -j $(JOBS)
+	$(SWIFT) build -c release --product sputnik -j $(JOBS)
+	@scripts/bench-moe.sh $(TOOLS_BIN) $(RELEASE_BIN) $(BENCH_MOE_MODELS)
 
 # Tokenizer encode speed on a ~1 MB mixed corpus: the Qwen2 (BPE, 152k) and Gemma-3 (SentencePiece, 262k) vocabularies.
 bench-tokenize: deps

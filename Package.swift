@@ -67,7 +67,7 @@ let package = Package(
         // Developer tools, never linked into `sputnik`: bench and the bandwidth probe, logits dumps,
         // bench-tokenize, synthetic models.
         .executableTarget(name: "sputnik-tools", dependencies: [
-            "Model", "Compute", "GGUF", "GGUFWriting", "Tokenizer", "CQuantize", "JSON", "Grammar",
+            "Model", "Compute", "CKernels", "GGUF", "GGUFWriting", "Tokenizer", "CQuantize", "JSON", "Grammar",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strict),

@@ -39,6 +39,9 @@ public final class ServingModel: @unchecked Sendable {
         public var schedulingPolicy = SchedulingPolicy.fcfs
         /// Weight-loading progress, `(bytesLoaded, bytesTotal)` (`ModelOptions.loadProgress`).
         public var loadProgress: (@Sendable (_ done: Int, _ total: Int) -> Void)?
+        /// Memory the system can give now, bytes (nil: unknown, no check); the load is refused when the model's
+        /// `MemoryBudget` exceeds it. Default `MemoryBudget.systemAvailableBytes`.
+        public var availableMemory: @Sendable () -> Int? = { MemoryBudget.systemAvailableBytes() }
 
         /// Options for `modelPath` with `threads` compute threads and the defaults above.
         public init(modelPath: String, threads: Int) {
@@ -81,7 +84,13 @@ public final class ServingModel: @unchecked Sendable {
         do { prompt = Prompt(template: try ChatTemplate(source: templateSource), tokenizer: tokenizer, source: templateSource) } catch {
             throw EngineError.template("\(error)")
         }
+        // Runtime besides the weights: ~256 MiB of scratch and buffers plus the KV pool when its size is given.
+        let budget = MemoryBudget(weightBytes: gguf.fileSize, runtimeBytes: (256 << 20) + (o.kvCacheMemory ?? 0))
+        if let refusal = budget.refusal(availableBytes: o.availableMemory()) {
+            throw EngineError.modelLoad("\(o.modelPath): \(refusal)")
+        }
         let model: LanguageModel
+        let loadStart = DispatchTime.now().uptimeNanoseconds
         do {
             var mo = ModelOptions(threads: o.threads, kvCacheType: o.kvCacheType, repackWeights: o.repackWeights)
             mo.loadProgress = o.loadProgress
@@ -89,6 +98,7 @@ public final class ServingModel: @unchecked Sendable {
         } catch {
             throw EngineError.modelLoad("\(error)")
         }
+        let loadSeconds = Double(DispatchTime.now().uptimeNanoseconds - loadStart) / 1e9
 
         let trained = model.hyperparameters.contextLength
         let ctx = min(o.contextSize ?? min(4096, trained), trained)
@@ -106,6 +116,6 @@ public final class ServingModel: @unchecked Sendable {
         config.schedulingPolicy = o.schedulingPolicy
         engine = EngineCore(model: model, tokenizer: tokenizer, config: config, logger: logger)
         let h = model.hyperparameters
-        logger.info("model \(h.architecture), \(h.numLayers) layers, vocab \(h.vocabSize), ctx \(ctx), \(o.threads) threads, KV pool \(config.numBlocks) blocks × \(config.blockSize)")
+        logger.info("model \(h.architecture), \(h.numLayers) layers, vocab \(h.vocabSize), ctx \(ctx), \(o.threads) threads, KV pool \(config.numBlocks) blocks × \(config.blockSize), weights loaded in \(String(format: "%.2f", loadSeconds)) s")
     }
 }

@@ -38,14 +38,14 @@ struct Bench: ParsableCommand {
     @Option(name: .customLong("kv-type"), help: "KV cache element type: f16 or f32.")
     var kvType: String = "f16"
 
-    @Flag(help: "Probe memory read bandwidth (1 thread and each -t count) and report the decode roofline.")
+    @Flag(help: "Probe memory read bandwidth (1 thread, each -t count and every CPU) and report the decode roofline.")
     var bandwidth = false
 
     @Option(name: .customLong("bandwidth-mib"), help: "Bandwidth probe buffer size, MiB (≫ L3).")
-    var bandwidthMiB: Int = 1024
+    var bandwidthMiB: Int = 512
 
     @Option(name: .customLong("bandwidth-passes"), help: "Timed passes per bandwidth measurement (best is reported).")
-    var bandwidthPasses: Int = 5
+    var bandwidthPasses: Int = 7
 
     /// Splits repeated and comma-separated values.
     private static func list(_ values: [String]) -> [String] {
@@ -110,7 +110,9 @@ struct Bench: ParsableCommand {
         if bandwidth {
             log("bandwidth probe: \(bandwidthMiB) MiB buffer, \(bandwidthPasses) passes")
             let probe = try BandwidthProbe(bytes: bandwidthMiB << 20)
-            for t in Array(Set([1] + threadCounts)).sorted() {
+            // 1 thread (what one core can pull) up to every CPU (what the machine can do).
+            let cpus = ProcessInfo.processInfo.activeProcessorCount
+            for t in Array(Set([1, cpus] + threadCounts)).sorted() {
                 bw[t] = try probe.measure(threads: t, passes: max(1, bandwidthPasses))
             }
             for i in rows.indices { rows[i].bandwidthGBps = bw[rows[i].test.threads]?.bestGBps }

@@ -57,7 +57,7 @@ struct Serve: ParsableCommand {
           help: "Reuse the KV cache of identical prompt prefixes (default on).")
     var enablePrefixCaching: Bool?
     @Flag(name: .customLong("repack"), inversion: .prefixedNo,
-          help: "Copy quantized weights into huge-page memory at load, repacking Q4_1/Q8_0 (default on; --no-repack keeps them in the file mapping: no copy at load, slower decode).")
+          help: "Copy quantized weights into huge-page memory at load, repacking Q4_1/Q8_0 (default on; --no-repack keeps them in the file mapping: no copy at load, slower decode). MoE routed experts are always used from the file mapping.")
     var repack: Bool?
 
     @Option(name: .customLong("allowed-origins"),

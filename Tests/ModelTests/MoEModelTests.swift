@@ -41,6 +41,12 @@ final class MoEModelTests: XCTestCase {
         for fx in Self.all { try fx.checkExecutionPathsAgree() }
     }
 
+    /// The fused decode path equals one matmul per expert on every family's quantized files that it runs on.
+    func testFusedDecodeMatchesPerExpertPath() throws {
+        for fx in [Self.v3, Self.lite, Self.qwen3moe, Self.mixtral] { try fx.checkFusedDecodeAgrees(variant: "q8_0") }
+        for fx in [Self.v3, Self.lite, Self.k256, Self.qwen3moe, Self.mixtral] { try fx.checkFusedDecodeAgrees(variant: "q4_k_m") }
+    }
+
     /// DeepSeek-V3-tiny's routing is unusually fragile under llama.cpp's f16 activation rounding: llama.cpp's own F16
     /// run and its float32 run on the same weights differ by > 0.05 at 14 of 50 positions (README: max 0.867,
     /// mean 0.0168), so up to 35% of its positions are excluded as near ties; the others keep the default 10%.

@@ -166,6 +166,24 @@ struct MoEFixture {
         XCTAssertLessThanOrEqual(worst, 1e-4, "\(name) execution paths", file: file, line: line)
     }
 
+    /// Decoding a quantized file one token at a time through the fused expert jobs (`FusedExperts`) gives the
+    /// logits of one matmul per expert, and the fused path does run.
+    func checkFusedDecodeAgrees(variant: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let model = try load(variant, maxBatchTokens: 16)
+        let moe = try XCTUnwrap(model as? DecoderModel, file: file, line: line)
+        let tokens = try sequence("40")
+        let runner = SequenceRunner(model: model, numBlocks: 160)
+        moe.moeFusedDecode = false
+        let plain = runner.run(tokens, chunks: [1])
+        XCTAssertEqual(moe.moeFusedSteps, 0, file: file, line: line)
+        moe.moeFusedDecode = true
+        let fused = runner.run(tokens, chunks: [1])
+        XCTAssertGreaterThanOrEqual(moe.moeFusedSteps, tokens.count, "\(name) \(variant): fused path not taken", file: file, line: line)
+        let worst = (0..<tokens.count).map { maxAbsDiff(plain[$0], fused[$0]) }.max()!
+        print("\(name) \(variant): fused vs per-expert decode max |Δ| = \(worst)")
+        XCTAssertLessThanOrEqual(worst, 1e-5, "\(name) \(variant) fused decode", file: file, line: line)
+    }
+
     /// A file vs llama.cpp's logits `lcpp_logits.<reference>.*`: max |Δ| over positions whose smallest HF routing
     /// margin is ≥ `minMargin` (near-tie positions flip experts under any rounding difference), the number of
     /// positions so skipped, and the argmax agreement fraction over all positions.

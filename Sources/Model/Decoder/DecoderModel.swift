@@ -41,6 +41,14 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
         get { body.moe?.execution ?? .automatic }
         set { body.moe?.execution = newValue }
     }
+    /// Whether per-token MoE steps take the fused path (`FusedExperts`, default true) when the weights allow it;
+    /// false runs one matmul per expert (tests compare the two). Ignored by dense models.
+    public var moeFusedDecode: Bool {
+        get { body.moe?.fusedDecode ?? false }
+        set { body.moe?.fusedDecode = newValue }
+    }
+    /// Token × MoE-layer steps that took the fused path since load (0 for dense models).
+    public var moeFusedSteps: Int { body.moe?.fusedSteps ?? 0 }
 
     /// Reads the common keys, sizes the matmul by the widest matrix row of the file, loads the embedding and
     /// head, then the architecture's blocks through `load`.

@@ -44,6 +44,9 @@ struct MoEWeights {
     let sharedDown: WeightMatrix?
     /// Qwen2-MoE: shared expert output is scaled by sigmoid(x · w) with w `[1, embd]` (`ffn_gate_inp_shexp`).
     let sharedScale: WeightMatrix?
+    /// Whether every matrix has a type `FusedExperts` runs (quantized experts, f32 or quantized router) and
+    /// there is no shared-expert gate: decode then takes the fused path.
+    let fusable: Bool
 
     /// Loads `blk.<layer>.` MoE weights of `shape`.
     /// - Throws: `ModelLoadError` for a missing tensor, wrong shape or unsupported type.
@@ -52,13 +55,18 @@ struct MoEWeights {
         let e = shape.config.numExperts, f = shape.expertFFN, sf = shape.sharedFFN
         selectionBias = t.has(p + "exp_probs_b.bias") ? try c.tensors.vector(p + "exp_probs_b.bias", count: e) : nil
         router = try t.matrix(p + "ffn_gate_inp.weight", rows: e, cols: embd)
-        gate = try t.slices(p + "ffn_gate_exps.weight", count: e, rows: f, cols: embd).map(t.prepare)
-        up = try t.slices(p + "ffn_up_exps.weight", count: e, rows: f, cols: embd).map(t.prepare)
-        down = try t.slices(p + "ffn_down_exps.weight", count: e, rows: embd, cols: f).map(t.prepare)
+        // Routed experts stay in the file mapping (no copy: they are most of the file, the kernels read their
+        // GGUF layout, and replicas share them through the page cache).
+        gate = try t.slices(p + "ffn_gate_exps.weight", count: e, rows: f, cols: embd)
+        up = try t.slices(p + "ffn_up_exps.weight", count: e, rows: f, cols: embd)
+        down = try t.slices(p + "ffn_down_exps.weight", count: e, rows: embd, cols: f)
         sharedGate = sf > 0 ? try t.weight(p + "ffn_gate_shexp.weight", rows: sf, cols: embd) : nil
         sharedUp = sf > 0 ? try t.weight(p + "ffn_up_shexp.weight", rows: sf, cols: embd) : nil
         sharedDown = sf > 0 ? try t.weight(p + "ffn_down_shexp.weight", rows: embd, cols: sf) : nil
         sharedScale = try Self.sharedGateInput(t, name: p + "ffn_gate_inp_shexp.weight", embd: embd)
+        let experts = [gate[0], up[0], down[0]] + [sharedGate, sharedUp, sharedDown].compactMap { $0 }
+        fusable = sharedScale == nil && FusedExperts.supports(router, allowF32: true)
+            && experts.allSatisfy { FusedExperts.supports($0) }
     }
 
     /// `ffn_gate_inp_shexp` as a `[1, embd]` matrix; stored with ne `[embd, 1]` by the converter and `[embd]` by
@@ -85,6 +93,13 @@ final class MoERunner {
     private let matmul: RoundingMatmul
     /// Execution path override (tests compare the two).
     var execution: MoEExecution = .automatic
+    /// Whether decode takes the fused path (`FusedExperts`) when the weights allow it; tests switch it off to
+    /// compare with the one-matmul-per-expert path.
+    var fusedDecode = true
+    /// Decode scratch and jobs: shared + routed experts of one token.
+    private let fused: FusedExperts
+    /// Token-layer steps that took the fused path so far.
+    var fusedSteps: Int { fused.tokens }
     /// Tokens routed to each expert of each layer (`[numLayers, E]`), for `/metrics`.
     let expertCounts: ExpertTokenCounts
 
@@ -121,6 +136,7 @@ final class MoERunner {
         y = ScratchBuffer(count: T * embd)
         sharedGateValue = ScratchBuffer(count: T)
         expertCounts = ExpertTokenCounts(numLayers: c.keys.numLayers, numExperts: e)
+        fused = FusedExperts(pool: c.matmul.pool, embd: embd, maxFFN: f, maxSlots: k + 1)
     }
 
     deinit {
@@ -134,6 +150,16 @@ final class MoERunner {
     func run(_ w: MoEWeights, layer: Int, x: UnsafePointer<Float>, n: Int, out: UnsafeMutablePointer<Float>, trace: Trace) {
         precondition(n >= 1 && n <= maxTokens, "MoE batch \(n) outside 1...\(maxTokens)")
         let e = config.numExperts, k = config.topK
+        let perToken: Bool
+        switch execution {
+        case .automatic: perToken = n * k < e
+        case .perToken: perToken = true
+        case .grouped: perToken = false
+        }
+        if perToken && fusedDecode && w.fusable && !matmul.base.floatReference {
+            runFused(w, layer: layer, x: x, n: n, out: out, trace: trace)
+            return
+        }
         // Router.                                                              logits [n, E]
         matmul(x, numTokens: n, w.router, logits.pointer)
         for t in 0..<n {
@@ -161,13 +187,36 @@ final class MoERunner {
         } else {
             out.update(repeating: 0, count: n * embd)
         }
-        let perToken: Bool
-        switch execution {
-        case .automatic: perToken = n * k < e
-        case .perToken: perToken = true
-        case .grouped: perToken = false
-        }
         if perToken { runPerToken(w, x: x, n: n, out: out) } else { runGrouped(w, x: x, n: n, out: out) }
+    }
+
+    /// Fused decode path: per token, router + shared experts in one job, then the k routed experts' gate/up in
+    /// one job and all down projections (weighted sum) in one more (`FusedExperts`).
+    private func runFused(_ w: MoEWeights, layer: Int, x: UnsafePointer<Float>, n: Int, out: UnsafeMutablePointer<Float>,
+                          trace: Trace) {
+        let e = config.numExperts, k = config.topK
+        for t in 0..<n {
+            fused.begin(x + t * embd)
+            if let sg = w.sharedGate, let su = w.sharedUp, let sd = w.sharedDown {
+                fused.add(FusedExpert(gate: sg, up: su, down: sd, weight: 1))
+            }
+            let first = w.sharedGate == nil ? 0 : 1
+            fused.gateUp(from: 0, extra: (w.router, logits.pointer + t * e))     // logits [E] + shared h
+            Router.route(logits: logits.pointer + t * e, bias: w.selectionBias, config: config,
+                         scratch: routeScratch.pointer, ids: ids + t * k, weights: weights.pointer + t * k)
+            for j in 0..<k {
+                let ex = Int(ids[t * k + j])
+                fused.add(FusedExpert(gate: w.gate[ex], up: w.up[ex], down: w.down[ex], weight: weights.pointer[t * k + j]))
+            }
+            fused.gateUp(from: first)                                            // h_e [k, ffnExp]
+            fused.down(into: out + t * embd)                                     // out[t] [embd]
+        }
+        for a in 0..<(n * k) { expertCounts.increment(layer: layer, expert: Int(ids[a])) }
+        if trace.isOn {
+            let f = (0..<(n * k)).map { Float(ids[$0]) }                        // allocates: tracing only
+            f.withUnsafeBufferPointer { trace("moe_topk_ids", layer, $0.baseAddress!, n, k) }
+            trace("moe_topk_weights", layer, weights.pointer, n, k)
+        }
     }
 
     /// Decode path: each token's k experts, one token at a time.

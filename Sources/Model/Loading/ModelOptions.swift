@@ -23,7 +23,7 @@ public struct ModelOptions: Sendable {
     public var floatReference: Bool = false
     /// Copy (and for Q4_1/Q8_0 repack) the quantized weights into huge-page memory at load (`WeightRepacker`,
     /// default true). False keeps them in the file mapping: no copy at load, but decode is slower (4 KiB pages,
-    /// plain Q4_1/Q8_0 layout). llama-server's `--no-repack`.
+    /// plain Q4_1/Q8_0 layout). llama-server's `--no-repack`. MoE routed experts are never copied (`MoEWeights`).
     public var repackWeights: Bool = true
     /// Called as the weights load with `(bytesLooked, bytesTotal)`: the bytes of the tensors looked up so far and of
     /// every tensor in the file (the last call has the two equal, on the loading thread). nil: no reports.

@@ -1,0 +1,36 @@
+"""`sputnik serve` refuses at start-up, within seconds, a model whose weights plus KV pool exceed the memory the
+system can give, and says what it needs; a model that fits serves, and its log reports the weight load time."""
+import os
+import re
+import subprocess
+import time
+
+from conftest import BIN, MODEL, Server, free_port
+
+FIX = os.path.join(os.path.dirname(__file__), "..", "Fixtures")
+
+
+def test_model_larger_than_available_memory_fails_fast_with_what_it_needs():
+    # A 4 TiB KV pool: more than any machine this runs on has free.
+    start = time.time()
+    p = subprocess.run([BIN, "serve", "--model", MODEL, "--host", "127.0.0.1", "--port", str(free_port()), "--threads", "1",
+                        "--kv-cache-memory", str(4 << 40)], capture_output=True, text=True, timeout=60)
+    elapsed = time.time() - start
+    out = p.stdout + p.stderr
+    assert p.returncode != 0, out
+    assert elapsed < 30, f"took {elapsed:.1f} s to refuse"
+    m = re.search(r"needs ([0-9.]+) GiB of memory .* but only ([0-9.]+) GiB is available", out)
+    assert m, out
+    assert float(m.group(1)) > 4096 > float(m.group(2))
+    assert os.path.basename(MODEL) in out
+
+
+def test_moe_model_that_fits_serves_and_reports_load_time():
+    model = os.path.join(FIX, "moe", "deepseek-v3-tiny", "deepseek-v3-tiny.q8_0.gguf")
+    s = Server("--model", model, "--ctx-size", "128")
+    try:
+        status, _, _ = s.post("/v1/completions", {"prompt": "hello", "max_tokens": 4, "temperature": 0})
+        assert status == 200
+        assert re.search(r"weights loaded in [0-9.]+ s", s.logtext_all()), s.logtext()
+    finally:
+        s.stop()

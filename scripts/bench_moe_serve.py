@@ -1,0 +1,117 @@
+#!/usr/bin/env python3
+"""Serving run of `make bench-moe`: starts `sputnik serve` on one GGUF file (127.0.0.1), reports the time to
+healthy (load time), then for 1, 4 and 8 concurrent streamed /v1/completions requests of N tokens each the
+aggregate generated tokens/s (first request sent → last token received, prefill included) and, at the end, the
+server's peak RSS (VmHWM) with its anonymous and file-backed parts (RssAnon, RssFile) and the file size.
+Prints markdown lines for BENCHMARKS.md. Standard library only; every wait is bounded.
+
+Usage: bench_moe_serve.py --bin SPUTNIK --model FILE [--tokens 64] [--streams 1,4,8] [--threads 2]
+"""
+import argparse
+import concurrent.futures
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def status_kb(pid, key):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def stream_completion(base, prompt, tokens, timeout=900):
+    """One streamed completion; returns its generated tokens (the final usage chunk's completion_tokens)."""
+    body = json.dumps({"model": "m", "prompt": prompt, "max_tokens": tokens, "temperature": 0, "stream": True,
+                       "stream_options": {"include_usage": True}, "ignore_eos": True}).encode()
+    req = urllib.request.Request(base + "/v1/completions", data=body, method="POST",
+                                 headers={"Content-Type": "application/json"})
+    n = 0
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        for raw in r:
+            line = raw.decode().strip()
+            if not line.startswith("data: ") or line == "data: [DONE]":
+                continue
+            chunk = json.loads(line[6:])
+            if chunk.get("usage"):
+                n = chunk["usage"]["completion_tokens"]
+    return n
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", required=True)
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--tokens", type=int, default=64)
+    ap.add_argument("--streams", default="1,4,8")
+    ap.add_argument("--threads", default="2")
+    a = ap.parse_args()
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = open(f"/tmp/sputnik-bench-moe-{port}.log", "w+")
+    t0 = time.time()
+    proc = subprocess.Popen([a.bin, "serve", "--model", a.model, "--host", "127.0.0.1", "--port", str(port),
+                             "--threads", a.threads, "--ctx-size", "1024", "--max-num-seqs", "8"],
+                            stdout=log, stderr=subprocess.STDOUT)
+    try:
+        healthy = None
+        while time.time() - t0 < 900:
+            if proc.poll() is not None:
+                log.seek(0)
+                print(f"- serve {os.path.basename(a.model)}: server exited: {log.read()[-2000:]}")
+                return 1
+            try:
+                with urllib.request.urlopen(base + "/health", timeout=2) as r:
+                    if r.status == 200:
+                        healthy = time.time() - t0
+                        break
+            except OSError:
+                time.sleep(0.2)
+        if healthy is None:
+            print(f"- serve {os.path.basename(a.model)}: not healthy within 900 s")
+            return 1
+        prompt = "The history of the printing press begins with"
+        stream_completion(base, prompt, 4)                                   # warm-up
+        rows = []
+        for c in [int(x) for x in a.streams.split(",")]:
+            start = time.time()
+            with concurrent.futures.ThreadPoolExecutor(max_workers=c) as ex:
+                counts = list(ex.map(lambda i: stream_completion(base, f"{prompt} ({i})", a.tokens), range(c)))
+            dt = time.time() - start
+            rows.append((c, sum(counts), dt))
+        hwm, anon, filed = (status_kb(proc.pid, k) for k in ("VmHWM", "RssAnon", "RssFile"))
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    size = os.path.getsize(a.model)
+    one = rows[0][1] / rows[0][2]
+    print(f"- `sputnik serve` {os.path.basename(a.model)} ({size / 2**30:.2f} GiB file), {a.threads} threads: healthy after "
+          f"{healthy:.1f} s (process start → /health 200, weights loaded)")
+    print("")
+    print("| streams | tokens | seconds | aggregate tok/s | × one stream |")
+    print("| ---: | ---: | ---: | ---: | ---: |")
+    for c, n, dt in rows:
+        print(f"| {c} | {n} | {dt:.2f} | {n / dt:.2f} | {n / dt / one:.2f} |")
+    print("")
+    print(f"- Peak RSS (VmHWM) {hwm / 2**20:.2f} GiB = {hwm / 1024 / (size / 2**20) * 100:.0f}% of the file; at the end "
+          f"RssAnon {anon / 2**20:.2f} GiB, RssFile {filed / 2**20:.2f} GiB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
