@@ -20,7 +20,7 @@ RELEASE_BIN := .build/release/sputnik
 # The developer tools (bench, bandwidth probe, logits dumps, synthetic models): a separate binary, never served.
 TOOLS_BIN := .build/release/sputnik-tools
 
-.PHONY: bench-moe bench-scale loadtest fuzz fuzz-lib fuzz-smoke soak slowloris lint serve test deps models test-models models-all build build-tests test-swift test-e2e venv clean bench bench-models bench-compare bench-tokenize synth synth-q4k
+.PHONY: bench-moe bench-scale loadtest fuzz fuzz-lib fuzz-smoke soak slowloris lint serve test deps models test-models models-all build build-tests test-swift test-e2e venv clean bench bench-models bench-compare bench-tokenize synth synth-q4k synth-lowbit bench-compare-lowbit
 
 deps:
 	@scripts/install-deps.sh
@@ -47,6 +47,7 @@ venv: deps
 	  $(VENV)/bin/pip install -q 'openai>=1.40,<3' 'pytest>=8,<10' 'jsonschema[format]>=4.18,<5' 'langchain-openai>=0.3,<2' 'anthropic>=0.40,<1' 'prometheus_client>=0.20,<1'
 	@$(VENV)/bin/python -c 'import kubernetes_validate, yaml' 2>/dev/null || \
 	  $(VENV)/bin/pip install -q 'kubernetes-validate>=1.32,<2' 'pyyaml>=6,<7'
+	@$(VENV)/bin/python -c 'import gguf' 2>/dev/null || $(VENV)/bin/pip install -q 'gguf==0.19.0'
 
 # One release build (with tests) serves both the Swift tests and the end-to-end tests.
 build-tests: deps
@@ -149,6 +150,15 @@ clean:
 # Full-size synthetic DeepSeek-V2-Lite models (random weights, real shapes) for MoE benchmarks: ~10 GB + ~17 GB.
 synth: $(SYNTH).q4_k.gguf $(SYNTH).q8_0.gguf
 synth-q4k: $(SYNTH).q4_k.gguf
+# The DeepSeek-R1 "dynamic" low-bit mix on the V2-Lite shape (routed experts Q2_K; their 1408-wide down
+# projections IQ4_NL, llama.cpp's fallback for rows that are not whole 256-blocks; attention Q4_K, shared experts
+# and output Q6_K).
+synth-lowbit: $(SYNTH).q2_k_dyn.gguf
+
+# Sputnik vs llama.cpp decode/prefill on the low-bit synthetic V2-Lite (same short runs as the Q4_K one).
+bench-compare-lowbit: $(SYNTH).q2_k_dyn.gguf
+	$(SWIFT) build -c release --product sputnik-tools -j $(JOBS)
+	@BENCH_P=128 BENCH_N=32 BENCH_R=2 BENCH_ROUNDS=2 scripts/bench-compare.sh $(TOOLS_BIN) $(SYNTH).q2_k_dyn.gguf
 
 $(SYNTH).%.gguf: | deps
 	@mkdir -p $(MODELS_DIR)

@@ -26,4 +26,6 @@ void ck_matmul_kquant_avx2(int weight_type, const void *w, size_t w_row_bytes, i
 /// Dequantizers of the 5-bit, K-quant and bf16 formats (q5_0, q5_1, q4_K, q5_K, q6_K, bf16; ref/kquants.c),
 /// called by ck_dequantize_row for the types it does not handle itself.
 void ck_dequantize_row_more(int type, const void *x, float *y, int64_t n);
+/// Dequantizers of q2_K, q3_K, iq4_nl and iq4_xs (ref/lowbit_k.c); returns 0 for another type.
+int ck_dequantize_row_lowbit_k(int type, const void *x, float *y, int64_t n);
 #endif

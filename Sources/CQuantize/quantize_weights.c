@@ -381,6 +381,9 @@ int ckq_dequantize_row(int type, const void *vx, float *y, int64_t n) {
         }
         return 0;
     }
+    case CK_Q2_K: case CK_Q3_K: case CK_IQ4_NL: case CK_IQ4_XS:
+        ck_dequantize_row(type, vx, y, n);
+        return 0;
     default:
         return -1;
     }
@@ -395,6 +398,10 @@ int64_t ckq_quantize_rows(int type, const float *x, void *vy, int64_t nrows, int
     case 6: fn = ckq_quantize_row_q5_0; block = 32; bytes = 22; break;
     case 12: fn = ckq_quantize_row_q4_K; block = CKQ_QK_K; bytes = 144; break;
     case 14: fn = ckq_quantize_row_q6_K; block = CKQ_QK_K; bytes = 210; break;
+    case CK_Q2_K: fn = ckq_quantize_row_q2_K; block = CKQ_QK_K; bytes = 84; break;
+    case CK_Q3_K: fn = ckq_quantize_row_q3_K; block = CKQ_QK_K; bytes = 110; break;
+    case CK_IQ4_NL: fn = ckq_quantize_row_iq4_nl; block = 32; bytes = 18; break;
+    case CK_IQ4_XS: fn = ckq_quantize_row_iq4_xs; block = CKQ_QK_K; bytes = 136; break;
     default: return -1;
     }
     if (ncols % block != 0) return -1;

@@ -5,12 +5,13 @@ import Glibc
 public enum WeightType: Int32, Sendable, CaseIterable {
     case f32 = 0, f16 = 1, q4_0 = 2, q4_1 = 3, q5_0 = 6, q5_1 = 7, q8_0 = 8
     case q4_K = 12, q5_K = 13, q6_K = 14, bf16 = 30
+    case q2_K = 10, q3_K = 11, iq4_nl = 20, iq4_xs = 23
 
     /// Elements per quantization block (1 for float types, 256 for K-quants, else 32).
     public var blockSize: Int {
         switch self {
         case .f32, .f16, .bf16: return 1
-        case .q4_K, .q5_K, .q6_K: return 256
+        case .q4_K, .q5_K, .q6_K, .q2_K, .q3_K, .iq4_xs: return 256
         default: return 32
         }
     }
@@ -19,7 +20,7 @@ public enum WeightType: Int32, Sendable, CaseIterable {
     public func rowBytes(_ n: Int) -> Int { ck_row_size(rawValue, Int64(n)) }
 
     /// The ggml type id activations are converted to before a dot product with this weight type
-    /// (q4_0/q5_0/q8_0→q8_0, q4_1/q5_1→q8_1, q4_K/q5_K/q6_K→q8_K, f16/bf16/f32→f32).
+    /// (q4_0/q5_0/q8_0/iq4_nl→q8_0, q4_1/q5_1→q8_1, q2_K...q6_K/iq4_xs→q8_K, f16/bf16/f32→f32).
     public var activationTypeID: Int32 { ck_activation_type(rawValue) }
 }
 

@@ -20,11 +20,19 @@ struct SynthPlan {
         var rows: Int { dims.dropFirst().reduce(1, *) }
     }
 
-    /// Weight format of the file: `q4_k` mirrors llama.cpp's Q4_K_M choices, `q8_0` its Q8_0.
+    /// Weight format of the file: `q4_k` mirrors llama.cpp's Q4_K_M choices, `q8_0` its Q8_0, `q2_k_dyn` the
+    /// DeepSeek-R1 "dynamic" low-bit recipe (routed experts Q2_K, attention Q4_K, shared experts Q6_K, `output`
+    /// Q6_K).
     enum Variant: String {
-        case q4_k, q8_0
-        /// `general.file_type` (llama_ftype): MOSTLY_Q4_K_M = 15, MOSTLY_Q8_0 = 7.
-        var fileType: UInt32 { self == .q4_k ? 15 : 7 }
+        case q4_k, q8_0, q2_k_dyn
+        /// `general.file_type` (llama_ftype): MOSTLY_Q4_K_M = 15, MOSTLY_Q8_0 = 7, MOSTLY_Q2_K = 10.
+        var fileType: UInt32 {
+            switch self {
+            case .q4_k: return 15
+            case .q8_0: return 7
+            case .q2_k_dyn: return 10
+            }
+        }
     }
 
     /// DeepSeek-V2-Lite hyper-parameters (HF config.json of deepseek-ai/DeepSeek-V2-Lite).
@@ -106,6 +114,17 @@ struct SynthPlan {
                 }
                 if cols % 256 == 0 { return want }
                 return want == .q6_K ? .q8_0 : .q5_0
+            case .q2_k_dyn:
+                // Routed experts 2-bit, everything else 4–6-bit (the published R1 dynamic quants); rows that are
+                // not whole 256-blocks fall back as llama.cpp does: Q2_K → IQ4_NL, Q4_K → Q5_0, Q6_K → Q8_0.
+                let want: GGMLType = name.contains("_exps.") ? .q2_K
+                    : name.contains("_shexp.") || name == "output.weight" ? .q6_K : .q4_K
+                if cols % 256 == 0 { return want }
+                switch want {
+                case .q2_K: return .iq4_nl
+                case .q6_K: return .q8_0
+                default: return .q5_0
+                }
             }
         }
 

@@ -93,8 +93,11 @@ final class ModelLoaderTests: XCTestCase {
 
     func testUnsupportedTensorType() {
         var w = tinyLlama()
-        w.tensors[0] = ("token_embd.weight", [64, 16], 20, 16 * 2 * 18)   // iq4_nl: no kernel
-        expect(w, .unsupportedTensorType(name: "token_embd.weight", type: "\(GGMLType.iq4_nl)"))
+        w.tensors[0] = ("token_embd.weight", [64, 16], 39, 16 * 2 * 17)   // mxfp4: no kernel
+        expect(w, .unsupportedTensorType(name: "token_embd.weight", type: "\(GGMLType.mxfp4)"))
+        XCTAssertThrowsError(try load(w)) { e in   // the message a user sees names the tensor and the type
+            XCTAssertTrue("\(e)".contains("'token_embd.weight'") && "\(e)".contains("MXFP4"), "\(e)")
+        }
     }
 
     func testFullTinyLlamaLoadsAndReportsHyperparameters() throws {

@@ -19,7 +19,9 @@ extern "C" {
 /// ggml type ids (ggml.h `enum ggml_type`) of the formats these kernels handle.
 enum ck_type {
     CK_F32 = 0, CK_F16 = 1, CK_Q4_0 = 2, CK_Q4_1 = 3, CK_Q5_0 = 6, CK_Q5_1 = 7, CK_Q8_0 = 8, CK_Q8_1 = 9,
-    CK_Q4_K = 12, CK_Q5_K = 13, CK_Q6_K = 14, CK_Q8_K = 15, CK_BF16 = 30
+    CK_Q4_K = 12, CK_Q5_K = 13, CK_Q6_K = 14, CK_Q8_K = 15, CK_BF16 = 30,
+    // Low-bit K-quants and non-linear 4-bit types (ref/lowbit_k.c, x86/avx2_lowbit_k.c).
+    CK_Q2_K = 10, CK_Q3_K = 11, CK_IQ4_NL = 20, CK_IQ4_XS = 23
 };
 
 /// Elements per super-block of the K-quant formats (ggml QK_K).
@@ -47,6 +49,25 @@ typedef struct { uint16_t d; uint16_t dmin; uint8_t scales[12]; uint8_t qh[CK_QK
 typedef struct { uint8_t ql[CK_QK_K / 2]; uint8_t qh[CK_QK_K / 4]; int8_t scales[CK_QK_K / 16]; uint16_t d; } ck_block_q6_K;
 /// q8_K: 256 values = d * q (d float32), bsums[k] = sum of q over elements 16k...16k+15 (partner of K-quants).
 typedef struct { float d; int8_t qs[CK_QK_K]; int16_t bsums[CK_QK_K / 16]; } ck_block_q8_K;
+
+// ---- low-bit K-quants and the non-linear 4-bit types (ggml-common.h block_q2_K, block_q3_K, block_iq4_nl,
+// block_iq4_xs); element e of a 256-block lives in 128-half e/128, 32-group (e%128)/32, lane e%32 ----
+/// q2_K: 256 weights in 16 sub-blocks of 16: w = d * (scales[k] & 15) * q - dmin * (scales[k] >> 4), q in 0...3
+/// (k = e / 16); q of element e is bits 2g...2g+1 of qs[32h + l] (h = e/128, g = group, l = lane). 84 bytes.
+typedef struct { uint8_t scales[CK_QK_K / 16]; uint8_t qs[CK_QK_K / 4]; uint16_t d; uint16_t dmin; } ck_block_q2_K;
+/// q3_K: 256 weights = d * (s[k] - 32) * (q - 4 * !hbit), q in 0...3 as in q2_K, hbit = bit 4h+g of hmask[l];
+/// 6-bit s[k] packed in `scales` (see ck_q3_K_scale). 110 bytes.
+typedef struct { uint8_t hmask[CK_QK_K / 8]; uint8_t qs[CK_QK_K / 4]; uint8_t scales[12]; uint16_t d; } ck_block_q3_K;
+/// iq4_nl: 32 weights = d * ck_iq4nl_values[q], q in 0...15 in q4_0's nibble order. 18 bytes.
+typedef struct { uint16_t d; uint8_t qs[CK_QK / 2]; } ck_block_iq4_nl;
+/// iq4_xs: 256 weights in 8 sub-blocks of 32 = d * (ls[j] - 32) * ck_iq4nl_values[q]; 6-bit ls[j] = nibble j of
+/// scales_l (low nibble first) | bits 2j...2j+1 of scales_h << 4; sub-block j's nibbles in qs[16j...16j+15] as
+/// iq4_nl. 136 bytes.
+typedef struct { uint16_t d; uint16_t scales_h; uint8_t scales_l[CK_QK_K / 64]; uint8_t qs[CK_QK_K / 2]; } ck_block_iq4_xs;
+/// The 16 non-linear levels of iq4_nl / iq4_xs (ggml kvalues_iq4nl).
+extern const int8_t ck_iq4nl_values[16];
+/// The 6-bit scale 0...63 of sub-block k (0...15) of a q3_K `scales[12]`.
+int ck_q3_K_scale(int k, const uint8_t *scales);
 
 /// Decodes the 6-bit scale and min of sub-block j (0...7) of a q4_K/q5_K `scales` array (ggml get_scale_min_k4).
 void ck_k_scale_min(int j, const uint8_t *scales, uint8_t *sc, uint8_t *mn);
@@ -125,6 +146,15 @@ float ck_dot_q5_K_q8_K(int64_t n, const void *x, const void *y);
 float ck_dot_q6_K_q8_K_ref(int64_t n, const void *x, const void *y);
 float ck_dot_q6_K_q8_K_avx2(int64_t n, const void *x, const void *y);
 float ck_dot_q6_K_q8_K(int64_t n, const void *x, const void *y);
+/// Low-bit dot products: q2_K, q3_K, iq4_xs with q8_K (n a multiple of 256), iq4_nl with q8_0 (n a multiple of 32).
+float ck_dot_q2_K_q8_K_ref(int64_t n, const void *x, const void *y);
+float ck_dot_q2_K_q8_K_avx2(int64_t n, const void *x, const void *y);
+float ck_dot_q3_K_q8_K_ref(int64_t n, const void *x, const void *y);
+float ck_dot_q3_K_q8_K_avx2(int64_t n, const void *x, const void *y);
+float ck_dot_iq4_nl_q8_0_ref(int64_t n, const void *x, const void *y);
+float ck_dot_iq4_nl_q8_0_avx2(int64_t n, const void *x, const void *y);
+float ck_dot_iq4_xs_q8_K_ref(int64_t n, const void *x, const void *y);
+float ck_dot_iq4_xs_q8_K_avx2(int64_t n, const void *x, const void *y);
 float ck_dot_bf16_f32_ref(int64_t n, const uint16_t *x, const float *y);
 float ck_dot_bf16_f32_avx2(int64_t n, const uint16_t *x, const float *y);
 float ck_dot_bf16_f32(int64_t n, const uint16_t *x, const float *y);

@@ -82,6 +82,10 @@ size_t ck_row_size(int type, int64_t n) {
     case CK_Q6_K: return (size_t)(n / CK_QK_K) * sizeof(ck_block_q6_K);
     case CK_Q8_K: return (size_t)(n / CK_QK_K) * sizeof(ck_block_q8_K);
     case CK_BF16: return (size_t)n * 2;
+    case CK_Q2_K: return (size_t)(n / CK_QK_K) * sizeof(ck_block_q2_K);
+    case CK_Q3_K: return (size_t)(n / CK_QK_K) * sizeof(ck_block_q3_K);
+    case CK_IQ4_NL: return (size_t)(n / CK_QK) * sizeof(ck_block_iq4_nl);
+    case CK_IQ4_XS: return (size_t)(n / CK_QK_K) * sizeof(ck_block_iq4_xs);
     default: return 0;
     }
 }
@@ -97,6 +101,8 @@ int ck_activation_type(int weight_type) {
     case CK_BF16: return CK_F32;
     case CK_F16: return CK_F32;
     case CK_F32: return CK_F32;
+    case CK_Q2_K: case CK_Q3_K: case CK_IQ4_XS: return CK_Q8_K;
+    case CK_IQ4_NL: return CK_Q8_0;
     default: return -1;
     }
 }

@@ -31,6 +31,13 @@ typedef struct { uint16_t d; uint16_t dmin; uint8_t scales[12]; uint8_t qs[128];
 /// high 2 bits in `qh` (layout: see quantize_weights.c). 210 bytes.
 typedef struct { uint8_t ql[128]; uint8_t qh[64]; int8_t scales[16]; uint16_t d; } ckq_block_q6_K;
 
+/// q2_K (ggml type 10), q3_K (11), iq4_nl (20), iq4_xs (23): the layouts of ck_block_q2_K, ck_block_q3_K,
+/// ck_block_iq4_nl and ck_block_iq4_xs in ckernels.h (84, 110, 18 and 136 bytes); quantize_lowbit_k.c.
+typedef struct { uint8_t scales[16]; uint8_t qs[64]; uint16_t d; uint16_t dmin; } ckq_block_q2_K;
+typedef struct { uint8_t hmask[32]; uint8_t qs[64]; uint8_t scales[12]; uint16_t d; } ckq_block_q3_K;
+typedef struct { uint16_t d; uint8_t qs[16]; } ckq_block_iq4_nl;
+typedef struct { uint16_t d; uint16_t scales_h; uint8_t scales_l[4]; uint8_t qs[128]; } ckq_block_iq4_xs;
+
 /// The 6-bit scale and min of sub-block `j` (0...7) of a q4_K block's `scales` (ggml `get_scale_min_k4`).
 void ckq_q4_K_scale_min(int j, const uint8_t *scales, uint8_t *sc, uint8_t *m);
 
@@ -45,7 +52,21 @@ void ckq_quantize_row_q4_K(const float *x, void *y, int64_t n);
 /// (19 candidates), 8-bit sub-block scales relative to the block's largest one.
 void ckq_quantize_row_q6_K(const float *x, void *y, int64_t n);
 
-/// y[0..<n] = dequantized row of `type` (8 = q8_0, 6 = q5_0, 12 = q4_K, 14 = q6_K). Returns 0, or -1 for
+/// Quantizes `n` floats (n a multiple of 256) to q2_K: per 16-element sub-block an |x|-weighted least-squares
+/// scale/min fit (5 candidates), 4-bit scales and mins relative to the block maxima, values re-rounded.
+void ckq_quantize_row_q2_K(const float *x, void *y, int64_t n);
+/// Quantizes `n` floats (n a multiple of 256) to q3_K: per 16-element sub-block an x²-weighted symmetric scale
+/// search (7 candidates), 6-bit signed scales relative to the largest, values −4...3 re-rounded.
+void ckq_quantize_row_q3_K(const float *x, void *y, int64_t n);
+/// Quantizes `n` floats (n a multiple of 32) to iq4_nl: per block an x²-weighted scale search over the 16
+/// non-linear levels (5 candidates).
+void ckq_quantize_row_iq4_nl(const float *x, void *y, int64_t n);
+/// Quantizes `n` floats (n a multiple of 256) to iq4_xs: iq4_nl's search per 32-element sub-block, then 6-bit
+/// signed sub-block scales relative to the largest.
+void ckq_quantize_row_iq4_xs(const float *x, void *y, int64_t n);
+
+/// y[0..<n] = dequantized row of `type` (8 = q8_0, 6 = q5_0, 12 = q4_K, 14 = q6_K, 10 = q2_K, 11 = q3_K,
+/// 20 = iq4_nl, 23 = iq4_xs). Returns 0, or -1 for
 /// another type.
 int ckq_dequantize_row(int type, const void *x, float *y, int64_t n);
 /// Quantizes `nrows` rows of `ncols` floats to `type` (as above, plus 0 = f32 copy). Returns the bytes written,

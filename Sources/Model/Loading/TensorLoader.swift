@@ -106,6 +106,10 @@ extension WeightType {
         case .q5_K: self = .q5_K
         case .q6_K: self = .q6_K
         case .bf16: self = .bf16
+        case .q2_K: self = .q2_K
+        case .q3_K: self = .q3_K
+        case .iq4_nl: self = .iq4_nl
+        case .iq4_xs: self = .iq4_xs
         default: return nil
         }
     }
