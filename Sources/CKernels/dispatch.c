@@ -55,6 +55,10 @@ static const ck_kernel_table ck_ref_kernels = {
         [CK_Q4_0] = ck_dot_q4_0_q8_0_ref, [CK_Q4_1] = ck_dot_q4_1_q8_1_ref, [CK_Q8_0] = ck_dot_q8_0_q8_0_ref,
         [CK_Q5_0] = ck_dot_q5_0_q8_0_ref, [CK_Q5_1] = ck_dot_q5_1_q8_1_ref,
         [CK_Q4_K] = ck_dot_q4_K_q8_K_ref, [CK_Q5_K] = ck_dot_q5_K_q8_K_ref, [CK_Q6_K] = ck_dot_q6_K_q8_K_ref,
+        // i-quants (ref/iquants.c)
+        [CK_IQ2_XXS] = ck_dot_iq2_xxs_q8_K_ref, [CK_IQ2_XS] = ck_dot_iq2_xs_q8_K_ref, [CK_IQ2_S] = ck_dot_iq2_s_q8_K_ref,
+        [CK_IQ3_XXS] = ck_dot_iq3_xxs_q8_K_ref, [CK_IQ3_S] = ck_dot_iq3_s_q8_K_ref,
+        [CK_IQ1_S] = ck_dot_iq1_s_q8_K_ref, [CK_IQ1_M] = ck_dot_iq1_m_q8_K_ref,
     },
     .dot_f16_f32 = ck_dot_f16_f32_ref,
     .dot_bf16_f32 = ck_dot_bf16_f32_ref,
@@ -79,6 +83,10 @@ static const ck_kernel_table ck_avx2_kernels = {
         [CK_Q4_0] = ck_dot_q4_0_q8_0_avx2, [CK_Q4_1] = ck_dot_q4_1_q8_1_avx2, [CK_Q8_0] = ck_dot_q8_0_q8_0_avx2,
         [CK_Q5_0] = ck_dot_q5_0_q8_0_avx2, [CK_Q5_1] = ck_dot_q5_1_q8_1_avx2,
         [CK_Q4_K] = ck_dot_q4_K_q8_K_avx2, [CK_Q5_K] = ck_dot_q5_K_q8_K_avx2, [CK_Q6_K] = ck_dot_q6_K_q8_K_avx2,
+        // i-quants (x86/avx2_iquants.c)
+        [CK_IQ2_XXS] = ck_dot_iq2_xxs_q8_K_avx2, [CK_IQ2_XS] = ck_dot_iq2_xs_q8_K_avx2, [CK_IQ2_S] = ck_dot_iq2_s_q8_K_avx2,
+        [CK_IQ3_XXS] = ck_dot_iq3_xxs_q8_K_avx2, [CK_IQ3_S] = ck_dot_iq3_s_q8_K_avx2,
+        [CK_IQ1_S] = ck_dot_iq1_s_q8_K_avx2, [CK_IQ1_M] = ck_dot_iq1_m_q8_K_avx2,
     },
     .dot_f16_f32 = ck_dot_f16_f32_avx2,
     .dot_bf16_f32 = ck_dot_bf16_f32_avx2,

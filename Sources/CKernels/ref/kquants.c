@@ -108,7 +108,7 @@ void ck_dequantize_row_more(int type, const void *vx, float *y, int64_t n) {
         }
         return;
     }
-    default: return;
+    default: ck_dequantize_row_iq(type, vx, y, n); return;
     }
 }
 

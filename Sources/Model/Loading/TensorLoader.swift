@@ -106,6 +106,13 @@ extension WeightType {
         case .q5_K: self = .q5_K
         case .q6_K: self = .q6_K
         case .bf16: self = .bf16
+        case .iq2_xxs: self = .iq2_xxs
+        case .iq2_xs: self = .iq2_xs
+        case .iq2_s: self = .iq2_s
+        case .iq3_xxs: self = .iq3_xxs
+        case .iq3_s: self = .iq3_s
+        case .iq1_s: self = .iq1_s
+        case .iq1_m: self = .iq1_m
         default: return nil
         }
     }
