@@ -17,7 +17,7 @@ RELEASE_BIN := .build/release/sputnik
 # The developer tools (bench, bandwidth probe, logits dumps, synthetic models): a separate binary, never served.
 TOOLS_BIN := .build/release/sputnik-tools
 
-.PHONY: loadtest fuzz fuzz-lib fuzz-smoke soak lint serve test deps models test-models models-all build build-tests test-swift test-e2e venv clean bench bench-models bench-compare bench-tokenize synth synth-q4k
+.PHONY: loadtest fuzz fuzz-lib fuzz-smoke soak lint serve test deps models test-models models-all build build-tests test-swift test-e2e venv clean bench bench-models bench-compare bench-tokenize synth synth-q4k synth-iq1s
 
 deps:
 	@scripts/install-deps.sh
@@ -44,6 +44,8 @@ venv: deps
 	  $(VENV)/bin/pip install -q 'openai>=1.40,<3' 'pytest>=8,<10' 'jsonschema[format]>=4.18,<5' 'langchain-openai>=0.3,<2' 'anthropic>=0.40,<1' 'prometheus_client>=0.20,<1'
 	@$(VENV)/bin/python -c 'import kubernetes_validate, yaml' 2>/dev/null || \
 	  $(VENV)/bin/pip install -q 'kubernetes-validate>=1.32,<2' 'pyyaml>=6,<7'
+	@$(VENV)/bin/python -c 'import importlib.metadata as m; assert m.version("gguf") == "0.19.0"' 2>/dev/null || \
+	  $(VENV)/bin/pip install -q 'gguf==0.19.0'   # quant fixtures and scripts/gen-iq-grids.py
 
 # One release build (with tests) serves both the Swift tests and the end-to-end tests.
 build-tests: deps
@@ -127,6 +129,8 @@ clean:
 # Full-size synthetic DeepSeek-V2-Lite models (random weights, real shapes) for MoE benchmarks: ~10 GB + ~17 GB.
 synth: $(SYNTH).q4_k.gguf $(SYNTH).q8_0.gguf
 synth-q4k: $(SYNTH).q4_k.gguf
+# Routed experts IQ1_S, the rest Q4_K/Q6_K (the DeepSeek-R1 "dynamic" recipe).
+synth-iq1s: $(SYNTH).iq1_s.gguf
 
 $(SYNTH).%.gguf: | deps
 	@mkdir -p $(MODELS_DIR)
