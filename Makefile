@@ -20,7 +20,7 @@ RELEASE_BIN := .build/release/sputnik
 # The developer tools (bench, bandwidth probe, logits dumps, synthetic models): a separate binary, never served.
 TOOLS_BIN := .build/release/sputnik-tools
 
-.PHONY: bench-moe bench-scale loadtest fuzz fuzz-lib fuzz-smoke soak slowloris lint serve test deps models test-models models-all build build-tests test-swift test-e2e venv clean bench bench-models bench-compare bench-tokenize synth synth-q4k synth-lowbit bench-compare-lowbit
+.PHONY: bench-moe bench-scale loadtest fuzz fuzz-lib fuzz-smoke soak slowloris lint serve test deps models test-models models-all build build-tests test-swift test-e2e venv clean bench bench-models bench-compare bench-tokenize synth synth-q4k synth-lowbit bench-compare-lowbit synth-iq1s
 
 deps:
 	@scripts/install-deps.sh
@@ -47,7 +47,8 @@ venv: deps
 	  $(VENV)/bin/pip install -q 'openai>=1.40,<3' 'pytest>=8,<10' 'jsonschema[format]>=4.18,<5' 'langchain-openai>=0.3,<2' 'anthropic>=0.40,<1' 'prometheus_client>=0.20,<1'
 	@$(VENV)/bin/python -c 'import kubernetes_validate, yaml' 2>/dev/null || \
 	  $(VENV)/bin/pip install -q 'kubernetes-validate>=1.32,<2' 'pyyaml>=6,<7'
-	@$(VENV)/bin/python -c 'import gguf' 2>/dev/null || $(VENV)/bin/pip install -q 'gguf==0.19.0'
+	@$(VENV)/bin/python -c 'import importlib.metadata as m; assert m.version("gguf") == "0.19.0"' 2>/dev/null || \
+	  $(VENV)/bin/pip install -q 'gguf==0.19.0'   # quant fixtures and scripts/gen-iq-grids.py
 
 # One release build (with tests) serves both the Swift tests and the end-to-end tests.
 build-tests: deps
@@ -159,6 +160,9 @@ synth-lowbit: $(SYNTH).q2_k_dyn.gguf
 bench-compare-lowbit: $(SYNTH).q2_k_dyn.gguf
 	$(SWIFT) build -c release --product sputnik-tools -j $(JOBS)
 	@BENCH_P=128 BENCH_N=32 BENCH_R=2 BENCH_ROUNDS=2 scripts/bench-compare.sh $(TOOLS_BIN) $(SYNTH).q2_k_dyn.gguf
+
+# Routed experts IQ1_S, the rest Q4_K/Q6_K (the DeepSeek-R1 "dynamic" recipe).
+synth-iq1s: $(SYNTH).iq1_s.gguf
 
 $(SYNTH).%.gguf: | deps
 	@mkdir -p $(MODELS_DIR)

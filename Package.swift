@@ -77,7 +77,7 @@ let package = Package(
         .testTarget(name: "GrammarTests", dependencies: ["Grammar", "JSON", "Tokenizer", "GGUF", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ChatTemplateTests", dependencies: ["ChatTemplate", "JSON", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ComputeTests", dependencies: ["Compute", "CKernels", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "ModelTests", dependencies: ["Model", "Compute", "GGUF", "GGUFWriting", "CQuantize", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "ModelTests", dependencies: ["Model", "Compute", "GGUF", "GGUFWriting", "CQuantize", "CKernels", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "CQuantizeTests", dependencies: ["CQuantize", "GGUF", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "SchedulingTests", dependencies: ["Scheduling"], swiftSettings: strict),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Model", "GGUF", "Scheduling", "Tokenizer", "TestSupport"], swiftSettings: strict),

@@ -57,6 +57,10 @@ static const ck_kernel_table ck_ref_kernels = {
         [CK_Q4_K] = ck_dot_q4_K_q8_K_ref, [CK_Q5_K] = ck_dot_q5_K_q8_K_ref, [CK_Q6_K] = ck_dot_q6_K_q8_K_ref,
         [CK_Q2_K] = ck_dot_q2_K_q8_K_ref, [CK_Q3_K] = ck_dot_q3_K_q8_K_ref,
         [CK_IQ4_NL] = ck_dot_iq4_nl_q8_0_ref, [CK_IQ4_XS] = ck_dot_iq4_xs_q8_K_ref,
+        // i-quants (ref/iquants.c)
+        [CK_IQ2_XXS] = ck_dot_iq2_xxs_q8_K_ref, [CK_IQ2_XS] = ck_dot_iq2_xs_q8_K_ref, [CK_IQ2_S] = ck_dot_iq2_s_q8_K_ref,
+        [CK_IQ3_XXS] = ck_dot_iq3_xxs_q8_K_ref, [CK_IQ3_S] = ck_dot_iq3_s_q8_K_ref,
+        [CK_IQ1_S] = ck_dot_iq1_s_q8_K_ref, [CK_IQ1_M] = ck_dot_iq1_m_q8_K_ref,
     },
     .dot_f16_f32 = ck_dot_f16_f32_ref,
     .dot_bf16_f32 = ck_dot_bf16_f32_ref,
@@ -83,6 +87,10 @@ static const ck_kernel_table ck_avx2_kernels = {
         [CK_Q4_K] = ck_dot_q4_K_q8_K_avx2, [CK_Q5_K] = ck_dot_q5_K_q8_K_avx2, [CK_Q6_K] = ck_dot_q6_K_q8_K_avx2,
         [CK_Q2_K] = ck_dot_q2_K_q8_K_avx2, [CK_Q3_K] = ck_dot_q3_K_q8_K_avx2,
         [CK_IQ4_NL] = ck_dot_iq4_nl_q8_0_avx2, [CK_IQ4_XS] = ck_dot_iq4_xs_q8_K_avx2,
+        // i-quants (x86/avx2_iquants.c)
+        [CK_IQ2_XXS] = ck_dot_iq2_xxs_q8_K_avx2, [CK_IQ2_XS] = ck_dot_iq2_xs_q8_K_avx2, [CK_IQ2_S] = ck_dot_iq2_s_q8_K_avx2,
+        [CK_IQ3_XXS] = ck_dot_iq3_xxs_q8_K_avx2, [CK_IQ3_S] = ck_dot_iq3_s_q8_K_avx2,
+        [CK_IQ1_S] = ck_dot_iq1_s_q8_K_avx2, [CK_IQ1_M] = ck_dot_iq1_m_q8_K_avx2,
     },
     .dot_f16_f32 = ck_dot_f16_f32_avx2,
     .dot_bf16_f32 = ck_dot_bf16_f32_avx2,

@@ -382,10 +382,13 @@ int ckq_dequantize_row(int type, const void *vx, float *y, int64_t n) {
         return 0;
     }
     case CK_Q2_K: case CK_Q3_K: case CK_IQ4_NL: case CK_IQ4_XS:
+    case CK_Q4_0:   // and the i-quants: the run-time kernels' dequantizers
         ck_dequantize_row(type, vx, y, n);
         return 0;
     default:
-        return -1;
+        if (!ck_is_iquant(type)) return -1;
+        ck_dequantize_row_iq(type, vx, y, n);
+        return 0;
     }
 }
 
@@ -402,7 +405,12 @@ int64_t ckq_quantize_rows(int type, const float *x, void *vy, int64_t nrows, int
     case CK_Q3_K: fn = ckq_quantize_row_q3_K; block = CKQ_QK_K; bytes = 110; break;
     case CK_IQ4_NL: fn = ckq_quantize_row_iq4_nl; block = 32; bytes = 18; break;
     case CK_IQ4_XS: fn = ckq_quantize_row_iq4_xs; block = CKQ_QK_K; bytes = 136; break;
-    default: return -1;
+    case CK_Q4_0: fn = ckq_quantize_row_q4_0; block = 32; bytes = 18; break;
+    default:   // the i-quants (quantize_iq.c)
+        if (!ck_is_iquant(type) || ncols % CKQ_QK_K != 0) return -1;
+        for (int64_t r = 0; r < nrows; r++)
+            ckq_quantize_row_iq(type, x + r * ncols, (uint8_t *)vy + r * (int64_t)ck_row_size(type, ncols), ncols);
+        return nrows * (int64_t)ck_row_size(type, ncols);
     }
     if (ncols % block != 0) return -1;
     const int64_t rowBytes = ncols / block * bytes;

@@ -6,12 +6,15 @@ public enum WeightType: Int32, Sendable, CaseIterable {
     case f32 = 0, f16 = 1, q4_0 = 2, q4_1 = 3, q5_0 = 6, q5_1 = 7, q8_0 = 8
     case q4_K = 12, q5_K = 13, q6_K = 14, bf16 = 30
     case q2_K = 10, q3_K = 11, iq4_nl = 20, iq4_xs = 23
+    /// The i-quants (CKernels include/ck_iquants.h): 256-element super-blocks, q8_K activations.
+    case iq2_xxs = 16, iq2_xs = 17, iq3_xxs = 18, iq1_s = 19, iq3_s = 21, iq2_s = 22, iq1_m = 29
 
-    /// Elements per quantization block (1 for float types, 256 for K-quants, else 32).
+    /// Elements per quantization block (1 for float types, 256 for K-quants and i-quants, else 32).
     public var blockSize: Int {
         switch self {
         case .f32, .f16, .bf16: return 1
         case .q4_K, .q5_K, .q6_K, .q2_K, .q3_K, .iq4_xs: return 256
+        case .iq2_xxs, .iq2_xs, .iq2_s, .iq3_xxs, .iq3_s, .iq1_s, .iq1_m: return 256
         default: return 32
         }
     }
@@ -20,7 +23,7 @@ public enum WeightType: Int32, Sendable, CaseIterable {
     public func rowBytes(_ n: Int) -> Int { ck_row_size(rawValue, Int64(n)) }
 
     /// The ggml type id activations are converted to before a dot product with this weight type
-    /// (q4_0/q5_0/q8_0/iq4_nl→q8_0, q4_1/q5_1→q8_1, q2_K...q6_K/iq4_xs→q8_K, f16/bf16/f32→f32).
+    /// (q4_0/q5_0/q8_0/iq4_nl→q8_0, q4_1/q5_1→q8_1, q2_K...q6_K/iq4_xs and the i-quants→q8_K, f16/bf16/f32→f32).
     public var activationTypeID: Int32 { ck_activation_type(rawValue) }
 }
 

@@ -15,7 +15,7 @@ struct Synth: ParsableCommand {
     var arch = "deepseek2"
     @Option(help: "Shape preset (only v2-lite: DeepSeek-V2-Lite, 27 layers, 64 experts).")
     var preset = "v2-lite"
-    @Option(help: "Weight format: q4_k (llama.cpp Q4_K_M mix), q8_0, or q2_k_dyn (the R1 dynamic low-bit mix: routed experts Q2_K).")
+    @Option(help: "Weight format: q4_k (llama.cpp Q4_K_M mix), q8_0, or routed experts in q2_k_dyn (the R1 dynamic low-bit mix: routed experts Q2_K), or routed experts in iq1_s, iq1_m, iq2_xxs or iq2_xs (the rest as q4_k).")
     var type = "q8_0"
     @Option(help: "Output GGUF path.")
     var out: String?
@@ -42,7 +42,9 @@ struct Synth: ParsableCommand {
         if verify != nil || bench != nil { return }
         guard arch == "deepseek2" else { throw ValidationError("--arch \(arch): only deepseek2 is supported") }
         guard preset == "v2-lite" else { throw ValidationError("--preset \(preset): only v2-lite is supported") }
-        guard SynthPlan.Variant(rawValue: type) != nil else { throw ValidationError("--type must be q4_k, q8_0 or q2_k_dyn") }
+        guard SynthPlan.Variant(rawValue: type) != nil else {
+            throw ValidationError("--type must be one of \(SynthPlan.Variant.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
         guard out != nil else { throw ValidationError("--out FILE.gguf is required") }
         if let layers, layers < 1 { throw ValidationError("--layers must be ≥ 1") }
         guard threads >= 1 else { throw ValidationError("--threads must be ≥ 1") }

@@ -20,17 +20,32 @@ struct SynthPlan {
         var rows: Int { dims.dropFirst().reduce(1, *) }
     }
 
-    /// Weight format of the file: `q4_k` mirrors llama.cpp's Q4_K_M choices, `q8_0` its Q8_0, `q2_k_dyn` the
-    /// DeepSeek-R1 "dynamic" low-bit recipe (routed experts Q2_K, attention Q4_K, shared experts Q6_K, `output`
-    /// Q6_K).
-    enum Variant: String {
-        case q4_k, q8_0, q2_k_dyn
-        /// `general.file_type` (llama_ftype): MOSTLY_Q4_K_M = 15, MOSTLY_Q8_0 = 7, MOSTLY_Q2_K = 10.
+    /// Weight format of the file: `q4_k` mirrors llama.cpp's Q4_K_M choices, `q8_0` its Q8_0; the DeepSeek-R1
+    /// "dynamic" low-bit recipes: `q2_k_dyn` (routed experts Q2_K, attention Q4_K, shared experts Q6_K, `output`
+    /// Q6_K) and `iq1_s`, `iq1_m`, `iq2_xxs`, `iq2_xs` (routed experts in that type, everything else as `q4_k`).
+    enum Variant: String, CaseIterable {
+        case q4_k, q8_0, q2_k_dyn, iq1_s, iq1_m, iq2_xxs, iq2_xs
+        /// `general.file_type` (llama_ftype): MOSTLY_Q4_K_M = 15, MOSTLY_Q8_0 = 7, MOSTLY_Q2_K = 10,
+        /// MOSTLY_IQ1_S = 24, MOSTLY_IQ1_M = 31, MOSTLY_IQ2_XXS = 19, MOSTLY_IQ2_XS = 20.
         var fileType: UInt32 {
             switch self {
             case .q4_k: return 15
             case .q8_0: return 7
             case .q2_k_dyn: return 10
+            case .iq1_s: return 24
+            case .iq1_m: return 31
+            case .iq2_xxs: return 19
+            case .iq2_xs: return 20
+            }
+        }
+        /// The routed experts' type of an i-quant recipe (nil for the others).
+        var expertType: GGMLType? {
+            switch self {
+            case .q4_k, .q8_0, .q2_k_dyn: return nil
+            case .iq1_s: return .iq1_s
+            case .iq1_m: return .iq1_m
+            case .iq2_xxs: return .iq2_xxs
+            case .iq2_xs: return .iq2_xs
             }
         }
     }
@@ -102,6 +117,11 @@ struct SynthPlan {
         func quantType(_ name: String, cols: Int, layer: Int?, down: Bool) -> GGMLType {
             switch variant {
             case .q8_0: return .q8_0
+            case .iq1_s, .iq1_m, .iq2_xxs, .iq2_xs:
+                // Routed experts (`*_exps`) in the i-quant; their rows that are not whole 256-blocks (V2-Lite's
+                // ffn_down_exps, 1,408 columns) fall back to Q4_0 (llama.cpp falls back to IQ4_NL, 4.5 bpw as well).
+                if name.hasSuffix("_exps.weight") { return cols % 256 == 0 ? variant.expertType! : .q4_0 }
+                fallthrough
             case .q4_k:
                 // llama.cpp Q4_K_M: output Q6_K; ffn_down* Q6_K in the first/last eighth and every third layer
                 // between (use_more_bits); the rest Q4_K. Rows that are not whole 256-blocks fall back as

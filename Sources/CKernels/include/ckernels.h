@@ -8,6 +8,7 @@
 #define SPUTNIK_CKERNELS_H
 #include <stdint.h>
 #include <stddef.h>
+#include "ck_iquants.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -86,6 +86,14 @@ size_t ck_row_size(int type, int64_t n) {
     case CK_Q3_K: return (size_t)(n / CK_QK_K) * sizeof(ck_block_q3_K);
     case CK_IQ4_NL: return (size_t)(n / CK_QK) * sizeof(ck_block_iq4_nl);
     case CK_IQ4_XS: return (size_t)(n / CK_QK_K) * sizeof(ck_block_iq4_xs);
+    // i-quants (include/ck_iquants.h)
+    case CK_IQ2_XXS: return (size_t)(n / CK_QK_K) * sizeof(ck_block_iq2_xxs);
+    case CK_IQ2_XS: return (size_t)(n / CK_QK_K) * sizeof(ck_block_iq2_xs);
+    case CK_IQ2_S: return (size_t)(n / CK_QK_K) * sizeof(ck_block_iq2_s);
+    case CK_IQ3_XXS: return (size_t)(n / CK_QK_K) * sizeof(ck_block_iq3_xxs);
+    case CK_IQ3_S: return (size_t)(n / CK_QK_K) * sizeof(ck_block_iq3_s);
+    case CK_IQ1_S: return (size_t)(n / CK_QK_K) * sizeof(ck_block_iq1_s);
+    case CK_IQ1_M: return (size_t)(n / CK_QK_K) * sizeof(ck_block_iq1_m);
     default: return 0;
     }
 }
@@ -98,6 +106,8 @@ int ck_activation_type(int weight_type) {
     case CK_Q5_0: return CK_Q8_0;
     case CK_Q5_1: return CK_Q8_1;
     case CK_Q4_K: case CK_Q5_K: case CK_Q6_K: return CK_Q8_K;
+    case CK_IQ2_XXS: case CK_IQ2_XS: case CK_IQ2_S: case CK_IQ3_XXS: case CK_IQ3_S: case CK_IQ1_S: case CK_IQ1_M:
+        return CK_Q8_K;   // i-quants
     case CK_BF16: return CK_F32;
     case CK_F16: return CK_F32;
     case CK_F32: return CK_F32;

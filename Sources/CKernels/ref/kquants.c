@@ -108,7 +108,9 @@ void ck_dequantize_row_more(int type, const void *vx, float *y, int64_t n) {
         }
         return;
     }
-    default: ck_dequantize_row_lowbit_k(type, vx, y, n); return;
+    default:
+        if (!ck_dequantize_row_lowbit_k(type, vx, y, n)) ck_dequantize_row_iq(type, vx, y, n);
+        return;
     }
 }
 

@@ -65,9 +65,16 @@ void ckq_quantize_row_iq4_nl(const float *x, void *y, int64_t n);
 /// signed sub-block scales relative to the largest.
 void ckq_quantize_row_iq4_xs(const float *x, void *y, int64_t n);
 
-/// y[0..<n] = dequantized row of `type` (8 = q8_0, 6 = q5_0, 12 = q4_K, 14 = q6_K, 10 = q2_K, 11 = q3_K,
-/// 20 = iq4_nl, 23 = iq4_xs). Returns 0, or -1 for
-/// another type.
+/// Quantizes `n` floats (n a multiple of 256) to the i-quant `type` (CK_IQ2_XXS, CK_IQ2_XS, CK_IQ2_S, CK_IQ3_XXS,
+/// CK_IQ3_S, CK_IQ1_S, CK_IQ1_M of ck_iquants.h) by nearest-grid-point rounding (quantize_iq.c). Returns the bytes
+/// written, or -1 for another type or n not a multiple of 256. Thread-safe (the lookup tables are built once).
+int64_t ckq_quantize_row_iq(int type, const float *x, void *y, int64_t n);
+/// Quantizes `n` floats (n a multiple of 32) to q4_0 as ggml's quantize_row_q4_0_ref: d = max_signed / -8,
+/// q = min(15, trunc(x/d + 8.5)) (the fallback of the i-quant presets for rows that are not whole 256-blocks).
+void ckq_quantize_row_q4_0(const float *x, void *y, int64_t n);
+
+/// y[0..<n] = dequantized row of `type` (8 = q8_0, 6 = q5_0, 12 = q4_K, 14 = q6_K, 2 = q4_0, 10 = q2_K, 11 = q3_K,
+/// 20 = iq4_nl, 23 = iq4_xs and the i-quants). Returns 0, or -1 for another type.
 int ckq_dequantize_row(int type, const void *x, float *y, int64_t n);
 /// Quantizes `nrows` rows of `ncols` floats to `type` (as above, plus 0 = f32 copy). Returns the bytes written,
 /// or -1 when the type is not supported or `ncols` is not a multiple of its block size.

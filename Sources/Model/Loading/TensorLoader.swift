@@ -110,6 +110,13 @@ extension WeightType {
         case .q3_K: self = .q3_K
         case .iq4_nl: self = .iq4_nl
         case .iq4_xs: self = .iq4_xs
+        case .iq2_xxs: self = .iq2_xxs
+        case .iq2_xs: self = .iq2_xs
+        case .iq2_s: self = .iq2_s
+        case .iq3_xxs: self = .iq3_xxs
+        case .iq3_s: self = .iq3_s
+        case .iq1_s: self = .iq1_s
+        case .iq1_m: self = .iq1_m
         default: return nil
         }
     }
