@@ -93,7 +93,8 @@ for engine in $ENGINES; do
       --tokenizer "kind=huggingface_auto,model=$OUT/tokenizer" \
       --data "kind=synthetic_text,prompt_tokens=$PROMPT,output_tokens=$OUTPUT" \
       --profile "kind=sweep,sweep_size=$SWEEP,max_concurrency=$CONC" --constraint "kind=max_duration,seconds=$SECS" \
-      --output "kind=json,path=$OUT/$name.json" > "$OUT/$name.log" 2>&1
+      --output "kind=json,path=$OUT/$name.json" > "$OUT/$name.log" 2>&1 ||
+      { echo; echo "$engine $endpoint: guidellm failed: $(grep -E '^[A-Za-z]*Error' "$OUT/$name.log" | tail -1) (log: $OUT/$name.log)"; continue; }
     "$VENV/bin/python" - "$OUT/$name.json" "$endpoint" "$engine" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
