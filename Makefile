@@ -8,7 +8,8 @@
 #   make bench-scale  batched decode scaling over HTTP: 4, 8, 16 concurrent greedy requests vs one at a time,
 #                  with the engine-step profile by batch size (scripts/scale_decode.py)
 #   make bench-moe  full-size synthetic DeepSeek-V2-Lite: bandwidth, roofline, vs llama.cpp, serving, peak RSS → BENCHMARKS.md
-#   make loadtest  guidellm's rate sweep against `sputnik serve` (scripts/loadtest.sh; LOADTEST_* knobs there)
+#   make loadtest  guidellm's rate sweep (chat + completions) on `sputnik serve`, then on llama.cpp's server (scripts/loadtest.sh)
+#   make test-ui  Open WebUI in headless Chromium chatting with `sputnik serve` (scripts/test_ui.py); screenshot in docs/
 SHELL := /bin/bash
 MODELS_DIR ?= models
 MODEL ?= $(MODELS_DIR)/SmolLM2-135M-Instruct.Q4_1.gguf
@@ -20,7 +21,7 @@ RELEASE_BIN := .build/release/sputnik
 # The developer tools (bench, bandwidth probe, logits dumps, synthetic models): a separate binary, never served.
 TOOLS_BIN := .build/release/sputnik-tools
 
-.PHONY: bench-moe bench-scale loadtest fuzz fuzz-lib fuzz-smoke soak slowloris lint serve test deps models test-models models-all build build-tests test-swift test-e2e venv clean bench bench-models bench-compare bench-tokenize synth synth-q4k synth-lowbit bench-compare-lowbit synth-iq1s
+.PHONY: test-ui bench-moe bench-scale loadtest fuzz fuzz-lib fuzz-smoke soak slowloris lint serve test deps models test-models models-all build build-tests test-swift test-e2e venv clean bench bench-models bench-compare bench-tokenize synth synth-q4k synth-lowbit bench-compare-lowbit synth-iq1s
 
 deps:
 	@scripts/install-deps.sh
@@ -169,7 +170,19 @@ $(SYNTH).%.gguf: | deps
 	$(SWIFT) build -c release --product sputnik-tools -j $(JOBS)
 	$(TOOLS_BIN) synth --arch deepseek2 --preset v2-lite --type $* --out $@.part && mv $@.part $@
 
-# guidellm (PyPI, in its own venv .venv-loadtest) sweeping request rates against `sputnik serve`; not in `make test`.
+# guidellm (PyPI, in its own venv .venv-loadtest) sweeping request rates on both endpoints against `sputnik serve`
+# and then llama.cpp's server (xllamacpp, .venv-bench); LOADTEST_* knobs in the script; not in `make test`.
 loadtest: models
 	$(SWIFT) build -c release --product sputnik -j $(JOBS)
 	@scripts/loadtest.sh $(RELEASE_BIN) $(MODEL) bench-out/loadtest
+
+# Open WebUI (PyPI, its own venv .venv-ui: open-webui + selenium, CPU torch) in Debian's headless Chromium against
+# `sputnik serve`: sign in, pick the model, send a message, watch the streamed reply (scripts/test_ui.py). Not in
+# `make test` (the venv is ~3 GB and a run takes minutes).
+UI_VENV ?= .venv-ui
+test-ui: models
+	@scripts/install-deps.sh ui
+	$(SWIFT) build -c release --product sputnik -j $(JOBS)
+	@scripts/ui-venv.sh $(UI_VENV)
+	$(UI_VENV)/bin/python scripts/test_ui.py --sputnik $(RELEASE_BIN) --model $(MODEL) \
+	  --webui $(UI_VENV)/bin/open-webui --screenshot docs/open-webui-chat.png
