@@ -40,7 +40,9 @@ def metric(port, name):
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     c.request("GET", "/metrics")
     text = c.getresponse().read().decode()
-    m = re.search(r"^" + re.escape(name) + r" ([0-9.e+-]+)$", text, re.M)
+    m = re.search(r"^" + re.escape(name) + r"(?:\{[^}]*\})? ([0-9.e+-]+)$", text, re.M)  # any labels (model_name)
+    if not m:
+        raise SystemExit(f"/metrics has no {name}")
     return float(m.group(1))
 
 
@@ -147,6 +149,8 @@ def main():
                 sys.exit("server did not start")
             time.sleep(0.2)
         time.sleep(1)
+        for name in ("sputnik:num_requests_running", "sputnik:num_requests_waiting", "sputnik:kv_cache_usage_perc"):
+            metric(port, name)  # fail at the start, not after the run, if a gauge cannot be read
         idle_fds, idle_threads = fd_count(p.pid), proc_status(p.pid, "Threads")
         results = Results()
         rss_marks = {}
