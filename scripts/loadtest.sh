@@ -59,11 +59,6 @@ while True:
     time.sleep(3600)
 '
 ALIAS=$(basename "$MODEL" .gguf)
-# guidellm streams with stream_options {include_usage, continuous_usage_stats} (the latter vLLM's: usage on every
-# chunk), which Sputnik refuses with a 400 as a field it does not implement; guidellm's own `extras` setting (merged
-# into its request body) turns continuous_usage_stats off. guidellm then takes its token counts from the final usage
-# chunk.
-EXTRAS='"extras":{"body":{"stream_options":{"include_usage":true,"continuous_usage_stats":false}}}'
 SERVER=""
 stop_server() { if [ -n "$SERVER" ]; then kill "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true; SERVER=""; fi; }
 trap stop_server EXIT
@@ -89,7 +84,7 @@ for engine in $ENGINES; do
     code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$PORT$endpoint" -H 'Content-Type: application/json' -d '{}')
     if [ "$code" = 404 ]; then echo "$endpoint: not served by $engine (404), skipped"; continue; fi
     "$VENV/bin/guidellm" run --disable-progress \
-      --backend "{\"kind\":\"openai_http\",\"target\":\"http://127.0.0.1:$PORT\",\"model\":\"$ALIAS\",\"http2\":false,\"request_format\":\"$endpoint\",$EXTRAS}" \
+      --backend "{\"kind\":\"openai_http\",\"target\":\"http://127.0.0.1:$PORT\",\"model\":\"$ALIAS\",\"http2\":false,\"request_format\":\"$endpoint\"}" \
       --tokenizer "kind=huggingface_auto,model=$OUT/tokenizer" \
       --data "kind=synthetic_text,prompt_tokens=$PROMPT,output_tokens=$OUTPUT" \
       --profile "kind=sweep,sweep_size=$SWEEP,max_concurrency=$CONC" --constraint "kind=max_duration,seconds=$SECS" \

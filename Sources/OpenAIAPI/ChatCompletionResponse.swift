@@ -19,6 +19,9 @@ public struct Usage: Sendable, Equatable {
     public var cachedTokens: Int
     /// Completion tokens spent on reasoning (rendered under `completion_tokens_details` when non-nil).
     public var reasoningTokens: Int?
+    /// False for the running counts of a stream chunk (`running`): only the three counts are rendered, as vLLM's
+    /// `continuous_usage_stats` sends them (the cached share is known when the request ends).
+    public var hasDetails = true
 
     /// Memberwise initializer; field meanings, units and defaults as documented on the properties.
     public init(promptTokens: Int, completionTokens: Int, cachedTokens: Int = 0, reasoningTokens: Int? = nil) {
@@ -26,6 +29,14 @@ public struct Usage: Sendable, Equatable {
         self.completionTokens = completionTokens
         self.cachedTokens = cachedTokens
         self.reasoningTokens = reasoningTokens
+    }
+
+    /// The running usage of a stream chunk (`stream_options.continuous_usage_stats`):
+    /// `{"prompt_tokens","completion_tokens","total_tokens"}`, counts in tokens so far, no details.
+    public static func running(promptTokens: Int, completionTokens: Int) -> Usage {
+        var u = Usage(promptTokens: promptTokens, completionTokens: completionTokens)
+        u.hasDetails = false
+        return u
     }
 
     /// `promptTokens + completionTokens`.
@@ -36,8 +47,9 @@ public struct Usage: Sendable, Equatable {
         var m: [(key: String, value: JSONValue)] = [
             ("prompt_tokens", .int(promptTokens)), ("completion_tokens", .int(completionTokens)),
             ("total_tokens", .int(totalTokens)),
-            ("prompt_tokens_details", .object([("cached_tokens", .int(cachedTokens))])),
         ]
+        guard hasDetails else { return .object(m) }
+        m.append(("prompt_tokens_details", .object([("cached_tokens", .int(cachedTokens))])))
         if let reasoningTokens { m.append(("completion_tokens_details", .object([("reasoning_tokens", .int(reasoningTokens))]))) }
         return .object(m)
     }
@@ -261,10 +273,11 @@ public struct ChatCompletionChunk: Sendable, Equatable {
     public var systemFingerprint: String?
     /// Empty in the final usage chunk.
     public var choices: [Choice]
-    /// Set only in the final usage chunk.
+    /// Set in the final usage chunk, and in every chunk of a request with `stream_options.continuous_usage_stats`
+    /// (then the running counts, `Usage.running`).
     public var usage: Usage?
     /// True when the client asked for `stream_options.include_usage`: every chunk then carries `"usage"`
-    /// (`null` except in the final usage chunk); otherwise the key is omitted.
+    /// (`null` unless `usage` is set); otherwise the key is present only when `usage` is set.
     public var includeUsageField: Bool
 
     /// Memberwise initializer; field meanings, units and defaults as documented on the properties.

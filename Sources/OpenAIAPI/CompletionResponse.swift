@@ -87,10 +87,11 @@ public struct CompletionResponse: Sendable, Equatable {
     public var model: String
     /// The choices (empty in the final usage chunk of a stream).
     public var choices: [Choice]
-    /// Token totals over all choices; nil omits the key (stream chunks) unless `includeUsageField`.
+    /// Token totals over all choices; nil omits the key (stream chunks) unless `includeUsageField`. In stream chunks
+    /// of a request with `stream_options.continuous_usage_stats`, the running counts (`Usage.running`).
     public var usage: Usage?
-    /// Stream chunks of a request with `stream_options.include_usage`: every chunk carries `"usage"` (`null` but in
-    /// the last).
+    /// Stream chunks of a request with `stream_options.include_usage`: every chunk carries `"usage"` (`null` unless
+    /// `usage` is set: the last chunk, or every chunk with `continuous_usage_stats`).
     public var includeUsageField: Bool
 
     /// Memberwise initializer; field meanings as documented on the properties.

@@ -105,6 +105,9 @@ public struct SamplingParameters: Sendable, Equatable {
     public var stream = false
     /// `stream_options.include_usage`: send a final chunk with `usage` and empty `choices`.
     public var includeUsage = false
+    /// `stream_options.continuous_usage_stats` (vLLM's): every streamed chunk carries the running `usage` — the
+    /// prompt's tokens, the tokens generated so far (all choices) and their sum — not only the final usage chunk.
+    public var continuousUsage = false
     /// Whether per-token log-probabilities are returned (chat: `logprobs` true; legacy completions: `logprobs` sent).
     public var logprobs = false
     /// Alternatives per position, 0…20.
@@ -187,9 +190,6 @@ public struct SamplingParameters: Sendable, Equatable {
                                               param: "response_format")
             }
         }
-        if let so = f.raw("stream_options"), let c = so["continuous_usage_stats"], !c.isNull, c != .bool(false) {
-            throw APIError.invalidRequest("'stream_options.continuous_usage_stats' is not supported", param: "stream_options.continuous_usage_stats")
-        }
         var s = SamplingParameters()
         s.temperature = try f.double("temperature", lower: 0, upper: 2)
         s.topP = try f.double("top_p", lower: 0, upper: 1, lowerOpen: true)
@@ -223,7 +223,9 @@ public struct SamplingParameters: Sendable, Equatable {
             guard s.stream else {
                 throw APIError.invalidRequest("'stream_options' is only allowed when 'stream' is true", param: "stream_options")
             }
-            s.includeUsage = try FieldReader(opts, prefix: "stream_options.").bool("include_usage") ?? false
+            let o = FieldReader(opts, prefix: "stream_options.")
+            s.includeUsage = try o.bool("include_usage") ?? false
+            s.continuousUsage = try o.bool("continuous_usage_stats") ?? false
         }
         if chat {
             s.logprobs = try f.bool("logprobs") ?? false

@@ -9,19 +9,20 @@ import Scheduling
 extension SputnikServer {
     func handleChatCompletion(_ req: HTTPRequest, _ res: HTTPResponder) {
         let gen: GenerationRequest
-        let stream: Bool, includeUsage: Bool
+        let stream: Bool, includeUsage: Bool, continuousUsage: Bool
         do throws(APIError) {
             let request = try ChatCompletionRequest.decode(req.body).get()
             gen = try generationRequest(request)
             stream = request.stream
             includeUsage = request.includeUsage
+            continuousUsage = request.continuousUsage
         } catch {
             return sendError(res, error)
         }
         let id = "chatcmpl-" + Self.randomId()
         let created = Int(Date().timeIntervalSince1970)
         if stream {
-            streamCompletion(res, gen, id: id, created: created, includeUsage: includeUsage)
+            streamCompletion(res, gen, id: id, created: created, includeUsage: includeUsage, continuousUsage: continuousUsage)
         } else {
             wholeCompletion(res, gen, id: id, created: created)
         }
@@ -92,31 +93,39 @@ extension SputnikServer {
     }
 
     /// The same, streamed: role chunks, then content / `reasoning_content` / `tool_calls` deltas per choice (`index`),
-    /// a finish chunk per choice, the usage chunk when asked, `[DONE]`.
+    /// a finish chunk per choice, the usage chunk when asked (`includeUsage`), `[DONE]`. With `continuousUsage`
+    /// (`stream_options.continuous_usage_stats`) every chunk but that last one carries the running usage: the
+    /// prompt's tokens and the tokens generated so far over all choices (a choice's finish chunk counts its final
+    /// total, end-of-generation token included, as the usage chunk does).
     private func streamCompletion(_ res: HTTPResponder, _ gen: GenerationRequest, id: String, created: Int,
-                                  includeUsage: Bool) {
+                                  includeUsage: Bool, continuousUsage: Bool) {
         let sse = SSEWriter(responder: res)
         let modelId = self.modelId
         let exchange = self.exchange(res)
         let format = gen.parsing.toolCalls
-        @Sendable func chunk(_ choice: ChatCompletionChunk.Choice) -> String {
-            ChatCompletionChunk(id: id, created: created, model: modelId, choices: [choice],
-                                includeUsageField: includeUsage).serialized()
-        }
         // Events can arrive before the response head is written: the gate holds them until it is.
         let gate = OrderedGate()
         let wantsLogprobs = gen.logprobs != nil
         let collected = Collected(n: gen.n)
+        let promptTokens = gen.promptTokens.count
+        @Sendable func chunk(_ choice: ChatCompletionChunk.Choice) -> String {
+            let running = continuousUsage
+                ? Usage.running(promptTokens: promptTokens, completionTokens: collected.generatedTotal) : nil
+            return ChatCompletionChunk(id: id, created: created, model: modelId, choices: [choice], usage: running,
+                                       includeUsageField: includeUsage).serialized()
+        }
         do {
             let handle = try engine.submit(gen) { [weak self] k, event in
                 gate.run {
                 switch event {
-                case .text(let t, _, let logprobs):
+                case .text(let t, let ids, let logprobs):
                     exchange?.tokenArrived()
+                    collected.generated(k, ids.count)
                     let entries = wantsLogprobs ? self?.chatLogprobs(logprobs) : nil
                     if !t.isEmpty || !(entries ?? []).isEmpty { sse.send(data: chunk(.init(index: k, content: t, logprobs: entries))) }
-                case .reasoning(let t, _, let logprobs):
+                case .reasoning(let t, let ids, let logprobs):
                     exchange?.tokenArrived()
+                    collected.generated(k, ids.count)
                     let entries = wantsLogprobs ? self?.chatLogprobs(logprobs) : nil
                     if !t.isEmpty || !(entries ?? []).isEmpty {
                         sse.send(data: chunk(.init(index: k, reasoningContent: t, logprobs: entries)))
@@ -142,8 +151,8 @@ extension SputnikServer {
                     }
                     guard !collected.aborted else { return }
                     let why = Self.apiReason(reason, toolCalls: collected.calls[k].count)
-                    sse.send(data: chunk(.init(index: k, finishReason: why)))
                     collected.finish(k, why, usage)
+                    sse.send(data: chunk(.init(index: k, finishReason: why)))
                     guard collected.remaining == 0 else { return }
                     exchange?.usage(prompt: collected.usage.promptTokens, completion: collected.usage.completionTokens)
                     defer { self?.endExchange(res) }
@@ -179,6 +188,10 @@ private final class Collected: @unchecked Sendable {
     var aborted = false
     /// The prompt counted once, every choice's generated tokens.
     var usage = Usage(promptTokens: 0, completionTokens: 0)
+    /// Tokens generated so far per choice (streamed ids; the engine's count once the choice finished).
+    var generatedPerChoice: [Int]
+    /// Sum of `generatedPerChoice`: the running `completion_tokens` of `continuous_usage_stats`.
+    var generatedTotal = 0
 
     init(n: Int) {
         texts = Array(repeating: "", count: n)
@@ -186,7 +199,14 @@ private final class Collected: @unchecked Sendable {
         calls = Array(repeating: [], count: n)
         logprobs = Array(repeating: [], count: n)
         reasons = Array(repeating: nil, count: n)
+        generatedPerChoice = Array(repeating: 0, count: n)
         remaining = n
+    }
+
+    /// Choice `k` completed `count` more tokens.
+    func generated(_ k: Int, _ count: Int) {
+        generatedPerChoice[k] += count
+        generatedTotal += count
     }
 
     func finish(_ k: Int, _ reason: OpenAIAPI.FinishReason, _ u: GenerationUsage) {
@@ -197,6 +217,8 @@ private final class Collected: @unchecked Sendable {
             usage.cachedTokens = u.cachedTokens
         }
         usage.completionTokens += u.completionTokens
+        generatedTotal += u.completionTokens - generatedPerChoice[k]
+        generatedPerChoice[k] = u.completionTokens
     }
 }
 

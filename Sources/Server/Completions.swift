@@ -28,7 +28,9 @@ extension SputnikServer {
         let run = CompletionRun(server: self, id: "cmpl-" + Self.randomId(), created: Int(Date().timeIntervalSince1970),
                                 echoes: echoes, echo: request.echo, logprobs: request.sampling.logprobs,
                                 stream: request.sampling.stream ? SSEWriter(responder: res) : nil,
-                                includeUsage: request.sampling.includeUsage, responder: res)
+                                includeUsage: request.sampling.includeUsage,
+                                continuousUsage: request.sampling.continuousUsage ? gens.reduce(0) { $0 + $1.promptTokens.count } : nil,
+                                responder: res)
         run.start(gens)
     }
 
@@ -120,6 +122,12 @@ private final class CompletionRun: @unchecked Sendable {
     private let wantsLogprobs: Bool
     private let sse: SSEWriter?
     private let includeUsage: Bool
+    /// With `stream_options.continuous_usage_stats`: the prompt tokens of all prompts (each counted once), the
+    /// running usage's `prompt_tokens`; nil without it.
+    private let continuousPromptTokens: Int?
+    /// Tokens generated so far per choice (streamed ids; the engine's count once the choice finished) and their sum.
+    private var generated: [Int]
+    private var generatedTotal = 0
     private let responder: HTTPResponder
     /// The access-log record of this request (first token time, token counts).
     private let exchange: Exchange?
@@ -136,7 +144,7 @@ private final class CompletionRun: @unchecked Sendable {
     private var failed = false
 
     init(server: SputnikServer, id: String, created: Int, echoes: [String], echo: Bool, logprobs: Bool, stream: SSEWriter?,
-         includeUsage: Bool, responder: HTTPResponder) {
+         includeUsage: Bool, continuousUsage: Int?, responder: HTTPResponder) {
         echoLogprobs = echo && logprobs
         self.server = server
         self.id = id
@@ -146,6 +154,8 @@ private final class CompletionRun: @unchecked Sendable {
         wantsLogprobs = logprobs
         sse = stream
         self.includeUsage = includeUsage
+        continuousPromptTokens = continuousUsage
+        generated = Array(repeating: 0, count: echoes.count)
         self.responder = responder
         exchange = server.exchange(responder)
         texts = echoes
@@ -193,8 +203,11 @@ private final class CompletionRun: @unchecked Sendable {
         }
     }
 
+    /// A stream chunk; with `continuous_usage_stats` it carries the running usage (tokens generated so far).
     private func chunk(_ choices: [CompletionResponse.Choice]) -> String {
-        CompletionResponse(id: id, created: created, model: modelId, choices: choices, includeUsageField: includeUsage).serialized()
+        let running = continuousPromptTokens.map { Usage.running(promptTokens: $0, completionTokens: generatedTotal) }
+        return CompletionResponse(id: id, created: created, model: modelId, choices: choices, usage: running,
+                                  includeUsageField: includeUsage).serialized()
     }
 
     /// The echoed prompt's log-probabilities, for each choice of its prompt: the first token has none (`null`),
@@ -230,8 +243,10 @@ private final class CompletionRun: @unchecked Sendable {
         defer { lock.unlock() }
         guard !failed, let server else { return }
         switch event {
-        case .text(let t, _, let entries):
+        case .text(let t, let ids, let entries):
             exchange?.tokenArrived()
+            generated[i] += ids.count
+            generatedTotal += ids.count
             var piece = CompletionLogprobs()
             if wantsLogprobs {
                 for e in entries {
@@ -274,6 +289,8 @@ private final class CompletionRun: @unchecked Sendable {
                 usage.cachedTokens += u.cachedTokens
             }
             usage.completionTokens += u.completionTokens
+            generatedTotal += u.completionTokens - generated[i]
+            generated[i] = u.completionTokens
             remaining -= 1
             if remaining == 0 { exchange?.usage(prompt: usage.promptTokens, completion: usage.completionTokens) }
             if let sse {

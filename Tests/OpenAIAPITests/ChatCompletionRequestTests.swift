@@ -158,6 +158,27 @@ final class ChatCompletionRequestTests: XCTestCase {
         }
     }
 
+    /// `stream_options.continuous_usage_stats` (vLLM's; guidellm always sends it): accepted as a boolean, off by
+    /// default and when false or null; any other type is a 400 naming it; like every stream option, only with `stream`.
+    func testContinuousUsageStats() throws {
+        let on = try decode(#"{"messages":\#(user),"stream":true,"stream_options":{"include_usage":true,"continuous_usage_stats":true}}"#).get()
+        XCTAssertTrue(on.continuousUsage)
+        XCTAssertTrue(on.includeUsage)
+        let alone = try decode(#"{"messages":\#(user),"stream":true,"stream_options":{"continuous_usage_stats":true}}"#).get()
+        XCTAssertTrue(alone.continuousUsage)
+        XCTAssertFalse(alone.includeUsage)
+        for v in ["false", "null"] {
+            let off = try decode(#"{"messages":\#(user),"stream":true,"stream_options":{"continuous_usage_stats":\#(v)}}"#).get()
+            XCTAssertFalse(off.continuousUsage, v)
+        }
+        XCTAssertFalse(try decode(#"{"messages":\#(user),"stream":true,"stream_options":{"include_usage":true}}"#).get().continuousUsage)
+        for v in ["1", #""true""#, "[]", "{}"] {
+            assert400(#"{"messages":\#(user),"stream":true,"stream_options":{"continuous_usage_stats":\#(v)}}"#,
+                      param: "stream_options.continuous_usage_stats", contains: "boolean")
+        }
+        assert400(#"{"messages":\#(user),"stream_options":{"continuous_usage_stats":true}}"#, param: "stream_options")
+    }
+
     func testBoundaryValuesAccepted() throws {
         let r = try decode(#"{"messages":\#(user),"temperature":2,"top_p":1,"max_tokens":1,"top_k":-1,"stop":[],"seed":-5,"n":1.0,"logprobs":true,"top_logprobs":0}"#).get()
         XCTAssertEqual(r.temperature, 2)

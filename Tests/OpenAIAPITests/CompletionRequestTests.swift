@@ -36,6 +36,16 @@ final class CompletionRequestTests: XCTestCase {
         XCTAssertFalse(s.sampling.logprobs)
     }
 
+    /// `stream_options.continuous_usage_stats` on the legacy route: a boolean (any other type is a 400 naming it).
+    func testContinuousUsageStats() throws {
+        XCTAssertTrue(try decode(#"{"prompt":"x","stream":true,"stream_options":{"include_usage":true,"continuous_usage_stats":true}}"#)
+            .get().sampling.continuousUsage)
+        XCTAssertFalse(try decode(#"{"prompt":"x","stream":true,"stream_options":{"continuous_usage_stats":false}}"#)
+            .get().sampling.continuousUsage)
+        assert400(#"{"prompt":"x","stream":true,"stream_options":{"continuous_usage_stats":"yes"}}"#,
+                  param: "stream_options.continuous_usage_stats")
+    }
+
     func testErrors() {
         for (body, param) in [
             (#"{}"#, "prompt"), (#"{"prompt":5}"#, "prompt"), (#"{"prompt":[]}"#, "prompt"), (#"{"prompt":[[]]}"#, "prompt"),

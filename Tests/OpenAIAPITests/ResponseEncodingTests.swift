@@ -35,6 +35,21 @@ final class ResponseEncodingTests: XCTestCase {
                        #"{"id":"c","object":"chat.completion.chunk","created":2,"model":"m","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7,"prompt_tokens_details":{"cached_tokens":0}}}"#)
     }
 
+    /// Chunks of a `continuous_usage_stats` stream carry the running counts (no details), with or without
+    /// `include_usage`; the final usage chunk keeps its details.
+    func testRunningUsageChunks() {
+        let running = Usage.running(promptTokens: 5, completionTokens: 2)
+        let withField = ChatCompletionChunk(id: "c", created: 2, model: "m", choices: [.init(content: "a")], usage: running,
+                                            includeUsageField: true)
+        XCTAssertEqual(withField.serialized(),
+                       #"{"id":"c","object":"chat.completion.chunk","created":2,"model":"m","choices":[{"index":0,"delta":{"content":"a"},"logprobs":null,"finish_reason":null}],"usage":{"prompt_tokens":5,"completion_tokens":2,"total_tokens":7}}"#)
+        let withoutField = ChatCompletionChunk(id: "c", created: 2, model: "m", choices: [.init(content: "a")], usage: running)
+        XCTAssertEqual(withoutField.serialized(), withField.serialized())
+        let legacy = CompletionResponse(id: "cmpl-1", created: 2, model: "m", choices: [.init(text: "a", index: 0)], usage: running)
+        XCTAssertEqual(legacy.serialized(),
+                       #"{"id":"cmpl-1","object":"text_completion","created":2,"model":"m","choices":[{"text":"a","index":0,"logprobs":null,"finish_reason":null}],"usage":{"prompt_tokens":5,"completion_tokens":2,"total_tokens":7}}"#)
+    }
+
     func testToolCallDeltaAndLogprobs() {
         let c = ChatCompletionChunk(id: "c", created: 2, model: "m", choices: [
             .init(toolCalls: [ToolCallDelta(index: 0, id: "call_1", type: "function", name: "f", arguments: ""),
