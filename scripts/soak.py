@@ -151,7 +151,14 @@ def main():
         time.sleep(1)
         for name in ("sputnik:num_requests_running", "sputnik:num_requests_waiting", "sputnik:kv_cache_usage_perc"):
             metric(port, name)  # fail at the start, not after the run, if a gauge cannot be read
+        # libdispatch parks worker threads and retires them after tens of seconds idle, so the idle thread count is
+        # the lowest seen over 45 s (the readiness probes above woke some), and the end check waits as long.
         idle_fds, idle_threads = fd_count(p.pid), proc_status(p.pid, "Threads")
+        settle_idle = time.time() + 45
+        while time.time() < settle_idle:
+            time.sleep(1)
+            idle_fds = min(idle_fds, fd_count(p.pid))
+            idle_threads = min(idle_threads, proc_status(p.pid, "Threads"))
         results = Results()
         rss_marks = {}
         counter = [0]
@@ -179,7 +186,7 @@ def main():
         elapsed = time.time() - t0
         rss_end = proc_status(p.pid, "VmRSS")
         # Let aborted requests and closing connections settle.
-        settle = time.time() + 30
+        settle = time.time() + 120
         while time.time() < settle:
             if (metric(port, "sputnik:num_requests_running") == 0 and metric(port, "sputnik:kv_cache_usage_perc") == 0
                     and fd_count(p.pid) <= idle_fds + 1 and proc_status(p.pid, "Threads") <= idle_threads):
