@@ -10,16 +10,11 @@ import json
 import os
 import platform
 import socket
-import subprocess
 import sys
 import threading
 import time
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from soak import start_server
 
 
 BODY = json.dumps({"model": "m", "max_tokens": 4, "temperature": 0,
@@ -55,24 +50,9 @@ def main():
     ap.add_argument("--idle", type=int, default=200)
     ap.add_argument("--report", default="")
     args = ap.parse_args()
-    port = free_port()
-    log = open(f"/tmp/sputnik-slowloris-{port}.log", "w+")
-    p = subprocess.Popen([args.bin, "serve", "--model", args.model, "--port", str(port), "--threads", "2",
-                          "--alias", "m", "--max-connections", "2048"], stdout=log, stderr=subprocess.STDOUT)
+    p, port = start_server(args.bin, args.model, ["--max-connections", "2048"], "sputnik-slowloris")
     socks, stop = [], threading.Event()
     try:
-        deadline = time.time() + 180
-        while True:
-            try:
-                c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-                c.request("GET", "/health")
-                if c.getresponse().status == 200:
-                    break
-            except OSError:
-                pass
-            if time.time() > deadline or p.poll() is not None:
-                raise SystemExit("server did not become ready")
-            time.sleep(0.2)
         latencies(port, 10)  # warm up
         before = latencies(port, args.n // 2)
         for _ in range(args.tricklers):

@@ -25,6 +25,28 @@ def free_port():
         return s.getsockname()[1]
 
 
+def start_server(binary, model, extra, log_prefix):
+    """Starts `sputnik serve` on a free loopback port with `extra` flags, logging to /tmp/<log_prefix>-<port>.log,
+    and waits (up to 180 s) for /health 200. Returns (process, port); exits the script if it never gets ready."""
+    port = free_port()
+    log = open(f"/tmp/{log_prefix}-{port}.log", "w+")
+    p = subprocess.Popen([binary, "serve", "--model", model, "--port", str(port), "--threads", "2", "--alias", "m",
+                          *extra], stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.time() + 180
+    while True:
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            c.request("GET", "/health")
+            if c.getresponse().status == 200:
+                return p, port
+        except OSError:
+            pass
+        if time.time() > deadline or p.poll() is not None:
+            p.kill()
+            sys.exit("server did not start")
+        time.sleep(0.2)
+
+
 def proc_status(pid, key):
     for line in open(f"/proc/{pid}/status"):
         if line.startswith(key + ":"):
@@ -131,23 +153,8 @@ def main():
     ap.add_argument("--timeout", type=float, default=300)
     ap.add_argument("--report", default="")
     args = ap.parse_args()
-    port = free_port()
-    log = open(f"/tmp/sputnik-soak-{port}.log", "w+")
-    p = subprocess.Popen([args.bin, "serve", "--model", args.model, "--port", str(port), "--threads", "2",
-                          "--ctx-size", "2048", "--alias", "m"], stdout=log, stderr=subprocess.STDOUT)
+    p, port = start_server(args.bin, args.model, ["--ctx-size", "2048"], "sputnik-soak")
     try:
-        deadline = time.time() + 180
-        while True:
-            try:
-                c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-                c.request("GET", "/health")
-                if c.getresponse().status == 200:
-                    break
-            except OSError:
-                pass
-            if time.time() > deadline or p.poll() is not None:
-                sys.exit("server did not start")
-            time.sleep(0.2)
         time.sleep(1)
         for name in ("sputnik:num_requests_running", "sputnik:num_requests_waiting", "sputnik:kv_cache_usage_perc"):
             metric(port, name)  # fail at the start, not after the run, if a gauge cannot be read
