@@ -192,11 +192,17 @@ def main():
             t.join()
         elapsed = time.time() - t0
         rss_end = proc_status(p.pid, "VmRSS")
-        # Let aborted requests and closing connections settle.
+        # Let aborted requests and closing connections settle: first the scheduler (polled over HTTP), then fds and
+        # threads, read from /proc only. Polling /metrics meanwhile would itself keep libdispatch worker threads
+        # awake (each request wakes some; they retire only after seconds without work), so the thread count would
+        # never get back to idle while it is being measured.
         settle = time.time() + 120
         while time.time() < settle:
-            if (metric(port, "sputnik:num_requests_running") == 0 and metric(port, "sputnik:kv_cache_usage_perc") == 0
-                    and fd_count(p.pid) <= idle_fds + 1 and proc_status(p.pid, "Threads") <= idle_threads):
+            if metric(port, "sputnik:num_requests_running") == 0 and metric(port, "sputnik:kv_cache_usage_perc") == 0:
+                break
+            time.sleep(2)
+        while time.time() < settle:
+            if fd_count(p.pid) <= idle_fds and proc_status(p.pid, "Threads") <= idle_threads:
                 break
             time.sleep(0.5)
         end_fds, end_threads = fd_count(p.pid), proc_status(p.pid, "Threads")
