@@ -228,6 +228,11 @@ public struct HTTPServerConfiguration: Sendable {
     public var errorBody: @Sendable (_ status: Int, _ message: String, _ code: String) -> (contentType: String, body: [UInt8]) = {
         _, message, _ in ("text/plain; charset=utf-8", Array("\(message)\n".utf8))
     }
+    /// Extra header fields for each error response the transport sends by itself before any routing (malformed
+    /// requests, limits, timeouts, the 503 at the connection limit or buffer budget), given `(status, code)`. Called
+    /// once per such response, on the connection's queue, so the application can log it too. The default adds none;
+    /// Sputnik's server adds an `X-Request-Id` and writes the access-log line.
+    public var transportErrorHeaders: @Sendable (_ status: Int, _ code: String) -> [(String, String)] = { _, _ in [] }
 
     /// Defaults as documented on each property.
     public init() {}

@@ -54,6 +54,7 @@ public enum HTTPResponseWriter {
         let (contentType, body) = render.errorBody(e.status, e.message, e.code)
         var h: [(String, String)] = [("Content-Type", contentType), ("Content-Length", String(body.count))]
         h += extra
+        h += render.transportErrorHeaders(e.status, e.code)
         if close { h.append(("Connection", "close")) }
         return head(status: e.status, headers: h) + body
     }

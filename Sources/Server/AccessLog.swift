@@ -121,6 +121,26 @@ extension SputnikServer {
         logExchange(e)
     }
 
+    /// An error the transport answered before routing (`HTTPServerConfiguration.transportErrorHeaders`): makes its
+    /// request id and writes its access-log line (`route` `-`: the request line may not have been readable).
+    /// - Returns: the id for the response's `X-Request-Id`.
+    func logTransportError(status: Int, code: String) -> String {
+        let id = "req-" + Self.randomId()
+        logger.info("request", metadata: ["request_id": .string(id), "method": "-", "route": "-",
+                                          "status": .stringConvertible(status), "code": .string(code)])
+        return id
+    }
+
+    /// A request answered from its head alone, before its body is invited (`Expect: 100-continue` refused): picks
+    /// its id like `beginExchange` and writes its access-log line.
+    /// - Returns: the id for the response's `X-Request-Id`.
+    func logUnroutedAnswer(_ req: HTTPRequest, status: Int) -> String {
+        let id = Exchange.acceptableId(req.headers["x-request-id"]) ?? "req-" + Self.randomId()
+        logger.info("request", metadata: ["request_id": .string(id), "method": .string(req.method),
+                                          "route": .string(req.path), "status": .stringConvertible(status)])
+        return id
+    }
+
     private func logExchange(_ e: Exchange) {
         logger.info("request", metadata: e.metadata(at: .now()))
     }

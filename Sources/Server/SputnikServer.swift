@@ -103,6 +103,10 @@ public final class SputnikServer: @unchecked Sendable {
             e.code = code
             return ("application/json", e.encoded())
         }
+        c.transportErrorHeaders = { [weak self] status, code in
+            guard let self else { return [] }
+            return [("X-Request-Id", self.logTransportError(status: status, code: code))]
+        }
         if let key = options.sslKeyFile, let cert = options.sslCertFile {
             do { c.tls = try TLSContext(certificateFile: cert, keyFile: key) } catch {
                 throw ServerError.invalidOption("--ssl-keyfile/--ssl-certfile: \(error)")

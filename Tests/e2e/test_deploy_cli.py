@@ -169,6 +169,51 @@ def test_request_id_echoed_generated_and_logged():
         s.stop()
 
 
+def test_request_id_on_errors_answered_before_routing():
+    """Malformed requests, an oversized header section and an `Expect: 100-continue` refused for its key are answered
+    by the transport (or before the body is read), yet still carry an `X-Request-Id` and get an access-log line."""
+    import socket
+    s = Server("--log-format", "json", "--api-key", "k1")
+    try:
+        def raw(data: bytes) -> bytes:
+            c = socket.create_connection(("127.0.0.1", s.port), timeout=30)
+            c.sendall(data)
+            out = b""
+            while b"\r\n\r\n" not in out:
+                chunk = c.recv(65536)
+                if not chunk:
+                    break
+                out += chunk
+            c.close()
+            return out
+
+        def head_id(resp: bytes, status: int) -> str:
+            head = resp.split(b"\r\n\r\n")[0].decode()
+            assert head.startswith(f"HTTP/1.1 {status} "), head
+            m = re.search(r"^X-Request-Id: (\S+)", head, re.M | re.I)
+            assert m, head
+            return m.group(1)
+
+        ids = {}
+        ids[400] = head_id(raw(b"NOT A REQUEST\r\n\r\n"), 400)
+        ids[431] = head_id(raw(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20_000 + b"\r\n\r\n"), 431)
+        ids[505] = head_id(raw(b"GET /health HTTP/3.0\r\nHost: x\r\n\r\n"), 505)
+        for status, rid in ids.items():
+            assert re.fullmatch(r"req-[A-Za-z0-9]{24}", rid), (status, rid)
+        expect = raw(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Authorization: Bearer wrong\r\nX-Request-Id: expect-401\r\nExpect: 100-continue\r\n"
+                     b"Content-Length: 10\r\n\r\n")
+        assert head_id(expect, 401) == "expect-401"
+        want = set(ids.values()) | {"expect-401"}
+        lines = wait_for(lambda: (lambda ls: ls if want <= {l["request_id"] for l in ls} else None)(access_lines(s)))
+        by_id = {l["request_id"]: l for l in lines}
+        for status, rid in ids.items():
+            assert by_id[rid]["status"] == status
+        assert (by_id["expect-401"]["status"], by_id["expect-401"]["route"]) == (401, "/v1/chat/completions")
+    finally:
+        s.stop()
+
+
 def test_client_that_leaves_is_logged_499():
     s = Server("--log-format", "json")
     try:
