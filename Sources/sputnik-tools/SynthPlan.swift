@@ -119,8 +119,9 @@ struct SynthPlan {
             case .q8_0: return .q8_0
             case .iq1_s, .iq1_m, .iq2_xxs, .iq2_xs:
                 // Routed experts (`*_exps`) in the i-quant; their rows that are not whole 256-blocks (V2-Lite's
-                // ffn_down_exps, 1,408 columns) fall back to Q4_0 (llama.cpp falls back to IQ4_NL, 4.5 bpw as well).
-                if name.hasSuffix("_exps.weight") { return cols % 256 == 0 ? variant.expertType! : .q4_0 }
+                // ffn_down_exps, 1,408 columns) fall back to IQ4_NL, as llama.cpp's quantizer does for every
+                // i-quant below 4 bits (llama-quant.cpp, the "not divisible by 256" fallback).
+                if name.hasSuffix("_exps.weight") { return cols % 256 == 0 ? variant.expertType! : .iq4_nl }
                 fallthrough
             case .q4_k:
                 // llama.cpp Q4_K_M: output Q6_K; ffn_down* Q6_K in the first/last eighth and every third layer
