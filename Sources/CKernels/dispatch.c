@@ -35,6 +35,7 @@ typedef struct {
     void (*attn_values)(int kv_type, const float *w, int64_t d, const void *v_base, size_t slot_bytes,
                         const int32_t *table, int64_t block_size, int64_t n, float *out);
     void (*softmax)(float *x, int64_t n);
+    void (*silu_mul)(const float *g, const float *u, float *out, int64_t n);
 } ck_kernel_table;
 
 // The f16 / bf16 / f32 dot products in the void-pointer shape of ck_dot_fn.
@@ -73,6 +74,7 @@ static const ck_kernel_table ck_ref_kernels = {
     .attn_scores = ck_attn_scores_ref,
     .attn_values = ck_attn_values_ref,
     .softmax = ck_softmax_ref,
+    .silu_mul = ck_silu_mul_ref,
 };
 
 /// The AVX2 + FMA + F16C kernels (x86/).
@@ -103,6 +105,7 @@ static const ck_kernel_table ck_avx2_kernels = {
     .attn_scores = ck_attn_scores_avx2,
     .attn_values = ck_attn_values_avx2,
     .softmax = ck_softmax_avx2,
+    .silu_mul = ck_silu_mul_avx2,
 };
 
 // ---------------------------------------------------------------- CPU features
@@ -214,3 +217,5 @@ void ck_attn_values(int kv_type, const float *w, int64_t d, const void *v_base, 
 }
 
 void ck_softmax(float *x, int64_t n) { g_kernels->softmax(x, n); }
+
+void ck_silu_mul(const float *g, const float *u, float *out, int64_t n) { g_kernels->silu_mul(g, u, out, n); }

@@ -143,19 +143,11 @@ public enum Ops {
     // MARK: SiLU · mul
 
     /// SwiGLU gate: `out[i] = silu(gate[i]) * up[i]`, silu(g) = g / (1 + e^-g). Shapes `[n]` (out may alias).
-    /// Source: Shazeer 2020 (GLU variants) eq. 6; HF LlamaMLP.
+    /// Source: Shazeer 2020 (GLU variants) eq. 6; HF LlamaMLP. Runs `ck_silu_mul` (AVX2: a polynomial e^x of
+    /// ~2 ulp, as ggml's `ggml_v_silu` vectorises it; twin `ck_silu_mul_ref` with libm expf).
     public static func siluMul(gate: UnsafePointer<Float>, up: UnsafePointer<Float>, n: Int,
                                out: UnsafeMutablePointer<Float>) {
-        var i = 0
-        while i + 8 <= n {
-            let g = UnsafeRawPointer(gate + i).loadUnaligned(as: SIMD8<Float>.self)
-            let u = UnsafeRawPointer(up + i).loadUnaligned(as: SIMD8<Float>.self)
-            var e = SIMD8<Float>()
-            for k in 0..<8 { e[k] = expf(-g[k]) }
-            UnsafeMutableRawPointer(out + i).storeBytes(of: g / (1 + e) * u, as: SIMD8<Float>.self)
-            i += 8
-        }
-        while i < n { out[i] = gate[i] / (1 + expf(-gate[i])) * up[i]; i += 1 }
+        ck_silu_mul(gate, up, out, Int64(n))
     }
 
     /// `siluMul` (or `geluTanhMul` when `gelu`) split over `pool` in chunks of 16 Ki elements when `n` is at least

@@ -337,6 +337,31 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    func testSIMDSiluMulMatchesReference() throws {
+        try XCTSkipUnless(ck_has_avx2() == 1, "no AVX2 on this CPU: only the reference kernels run")
+        var rng = TestRNG(state: 16)
+        for n in [1, 7, 8, 33, 1536] {
+            var g = rng.floats(n, 12), u = rng.floats(n, 3)
+            g[0] = -150     // e^150 overflows: silu is -0, never NaN
+            if n > 1 { g[1] = 120 }   // e^-120 underflows: silu(g) = g
+            if n > 2 { g[2] = 0 }
+            var a = [Float](repeating: .nan, count: n), b = a
+            ck_silu_mul_avx2(g, u, &a, Int64(n))
+            ck_silu_mul_ref(g, u, &b, Int64(n))
+            for i in 0..<n {
+                XCTAssertFalse(a[i].isNaN, "n \(n) i \(i)")
+                XCTAssertEqual(a[i], b[i], accuracy: 1e-6 * max(1, abs(b[i])), "n \(n) i \(i) g \(g[i])")
+            }
+        }
+        // In place (out aliases the gate), as the feed-forward calls it.
+        var g = rng.floats(64, 6)
+        let u = rng.floats(64, 2)
+        var b = [Float](repeating: 0, count: 64)
+        ck_silu_mul_ref(g, u, &b, 64)
+        g.withUnsafeMutableBufferPointer { p in ck_silu_mul_avx2(p.baseAddress!, u, p.baseAddress!, 64) }
+        for i in 0..<64 { XCTAssertEqual(g[i], b[i], accuracy: 1e-6 * max(1, abs(b[i]))) }
+    }
+
     func testAxpyMatchesReference() throws {
         try XCTSkipUnless(ck_has_avx2() == 1, "no AVX2 on this CPU: only the reference kernels run")
         var rng = TestRNG(state: 7)

@@ -118,6 +118,13 @@ void ck_softmax(float *x, int64_t n);
 void ck_softmax_ref(float *x, int64_t n);
 void ck_softmax_avx2(float *x, int64_t n);
 
+// ---- SwiGLU gate: out[i] = silu(g[i]) · u[i], silu(g) = g / (1 + e^-g); out may alias g or u ----
+// The AVX2 variant evaluates e^-g with the softmax kernel's polynomial (~2 ulp, clamped so it never overflows);
+// the reference uses libm expf.
+void ck_silu_mul(const float *g, const float *u, float *out, int64_t n);
+void ck_silu_mul_ref(const float *g, const float *u, float *out, int64_t n);
+void ck_silu_mul_avx2(const float *g, const float *u, float *out, int64_t n);
+
 // ---- dequantizers: y[0..<n] = row x of `type` ----
 void ck_dequantize_row(int type, const void *x, float *y, int64_t n);
 

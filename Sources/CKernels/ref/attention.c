@@ -34,6 +34,10 @@ void ck_attn_values_ref(int kv_type, const float *w, int64_t d, const void *v_ba
 
 // ---------------------------------------------------------------- softmax
 
+void ck_silu_mul_ref(const float *g, const float *u, float *out, int64_t n) {
+    for (int64_t i = 0; i < n; i++) out[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+}
+
 void ck_softmax_ref(float *x, int64_t n) {
     float m = -INFINITY;
     for (int64_t i = 0; i < n; i++) m = fmaxf(m, x[i]);

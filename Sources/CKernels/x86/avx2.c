@@ -414,6 +414,20 @@ CK_AVX2 void ck_softmax_avx2(float *x, int64_t n) {
     for (; i < n; i++) x[i] *= 1.0f / sum;
 }
 
+// ---------------------------------------------------------------- SwiGLU gate
+
+CK_AVX2 void ck_silu_mul_avx2(const float *g, const float *u, float *out, int64_t n) {
+    // e^-g is clamped at e^88 (finite): g / (1 + e^88) is then -0 or a denormal, as silu is for g below -88.
+    const __m256 hi = _mm256_set1_ps(88.0f), one = _mm256_set1_ps(1.0f), sign = _mm256_set1_ps(-0.0f);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 gv = _mm256_loadu_ps(g + i), uv = _mm256_loadu_ps(u + i);
+        const __m256 e = exp8(_mm256_min_ps(_mm256_xor_ps(gv, sign), hi));
+        _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_div_ps(gv, _mm256_add_ps(one, e)), uv));
+    }
+    for (; i < n; i++) out[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+}
+
 int ck_matmul_rows_avx2(int weight_type, const void *w, size_t wrb, int64_t n, int64_t r0, int64_t r1,
                         const void *x, size_t xrb, int64_t ncols, float *y, int64_t ys) {
     switch (weight_type) {
@@ -464,6 +478,7 @@ void ck_attn_values_avx2(int kv_type, const float *w, int64_t d, const void *v_b
 void ck_quantize_row_q8_0_avx2(const float *x, void *y, int64_t n) { ck_quantize_row_q8_0_ref(x, y, n); }
 void ck_quantize_row_q8_1_avx2(const float *x, void *y, int64_t n) { ck_quantize_row_q8_1_ref(x, y, n); }
 void ck_softmax_avx2(float *x, int64_t n) { ck_softmax_ref(x, n); }
+void ck_silu_mul_avx2(const float *g, const float *u, float *out, int64_t n) { ck_silu_mul_ref(g, u, out, n); }
 int ck_matmul_rows_avx2(int t, const void *w, size_t wrb, int64_t n, int64_t r0, int64_t r1,
                         const void *x, size_t xrb, int64_t ncols, float *y, int64_t ys) {
     (void)t; (void)w; (void)wrb; (void)n; (void)r0; (void)r1; (void)x; (void)xrb; (void)ncols; (void)y; (void)ys;
