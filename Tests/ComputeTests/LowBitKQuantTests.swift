@@ -94,9 +94,10 @@ final class LowBitKQuantTests: XCTestCase {
     /// (including activations at ±127 after quantization, the int16 pair-sum extremes).
     func testDotProductsMatchDecodedProductAndSIMDMatchesReference() throws {
         var rng = TestRNG(state: 1919)
-        let n = 1024
         for t in Self.types {
             for trial in 0..<8 {
+                // Odd trials of the 32-blocks end in a partial group of four (the AVX2 kernels' tail).
+                let n = trial % 2 == 1 && t.3 == 32 ? 1024 + 96 : 1024
                 let w = randomBlocks(t, blocks: n / t.3, rng: &rng)
                 var x = rng.floats(n, trial % 2 == 0 ? 1 : 40)
                 if trial == 7 { for i in 0..<n { x[i] = i % 3 == 0 ? -1 : 1 } }   // every activation ±127
