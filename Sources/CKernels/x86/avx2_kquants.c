@@ -103,7 +103,7 @@ CK_INLINE void kq_k45_row(const uint8_t *w, int64_t nb, const ck_block_q8_K *con
 
 /// out[c] = dot(row `w` of q6_K, a[c]) over nb super-blocks, c in 0..<nc (nc ≤ 4); always inlined like kq_k45_row.
 CK_INLINE void kq_q6_row(const ck_block_q6_K *w, int64_t nb, const ck_block_q8_K *const *a, int nc, float *out) {
-    const __m256i m4 = _mm256_set1_epi8(0x0f), m2 = _mm256_set1_epi8(0x03);
+    const __m256i m4 = _mm256_set1_epi8(0x0f);
     // For a vector holding int16 scales s[0..7] in both 128-bit lanes, control k broadcasts s[2k] over the low
     // lane and s[2k+1] over the high lane: the scales of the two 16-element sub-blocks of a 32-byte chunk.
     const __m256i ctl[4] = {
@@ -134,7 +134,11 @@ CK_INLINE void kq_q6_row(const ck_block_q6_K *w, int64_t nb, const ck_block_q8_K
                 // Chunk k of the half: low 4 bits from l1/l2 (low nibbles for k < 2), high 2 bits from hb bits 2k, 2k+1.
                 const __m256i l = (k & 1) ? l2 : l1;
                 const __m256i lo4 = k < 2 ? _mm256_and_si256(l, m4) : _mm256_and_si256(_mm256_srli_epi16(l, 4), m4);
-                const __m256i hi2 = _mm256_slli_epi16(_mm256_and_si256(k ? _mm256_srli_epi16(hb, 2 * k) : hb, m2), 4);
+                // Bits 2k, 2k+1 of hb moved to bits 4, 5: mask first, then one shift (none for k = 2); masking
+                // first keeps the 16-bit shifts from carrying bits across bytes.
+                const __m256i hk = _mm256_and_si256(hb, _mm256_set1_epi8((char)(3 << (2 * k))));
+                const __m256i hi2 = k == 0 ? _mm256_slli_epi16(hk, 4) : k == 1 ? _mm256_slli_epi16(hk, 2)
+                                  : k == 2 ? hk : _mm256_srli_epi16(hk, 2);
                 const __m256i q = _mm256_or_si256(lo4, hi2);
                 const __m256i s = _mm256_shuffle_epi8(sh, ctl[k]);
                 for (int c = 0; c < nc; c++) {
