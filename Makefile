@@ -21,7 +21,7 @@ RELEASE_BIN := .build/release/sputnik
 # The developer tools (bench, bandwidth probe, logits dumps, synthetic models): a separate binary, never served.
 TOOLS_BIN := .build/release/sputnik-tools
 
-.PHONY: test-ui bench-moe bench-scale loadtest fuzz fuzz-lib fuzz-smoke soak slowloris lint serve test deps models test-models models-all build build-tests test-swift test-e2e venv clean bench bench-models bench-compare bench-tokenize synth synth-q4k synth-lowbit bench-compare-lowbit synth-iq1s
+.PHONY: bench-serve test-ui bench-moe bench-scale loadtest fuzz fuzz-lib fuzz-smoke soak slowloris lint serve test deps models test-models models-all build build-tests test-swift test-e2e venv clean bench bench-models bench-compare bench-tokenize synth synth-q4k synth-lowbit bench-compare-lowbit synth-iq1s
 
 deps:
 	@scripts/install-deps.sh
@@ -131,6 +131,16 @@ bench-compare: bench-models $(BENCH_COMPARE_MOE)
 	$(SWIFT) build -c release --product sputnik-tools -j $(JOBS)
 	@scripts/bench-compare.sh $(TOOLS_BIN) $(BENCH_COMPARE_MODELS)
 	$(if $(BENCH_COMPARE_MOE),@BENCH_P=128 BENCH_N=32 BENCH_R=2 BENCH_ROUNDS=2 scripts/bench-compare.sh $(TOOLS_BIN) $(BENCH_COMPARE_MOE))
+
+# Serving side by side (issue 18 item 6): 32 streamed chat requests x 128 tokens at concurrency 1, 4, 8 and 16 against
+# `sputnik serve` and llama.cpp's server (xllamacpp in .venv-bench, as bench-compare installs it), engines alternating
+# per level; aggregate output tok/s, TTFT p50/p99, ITL (scripts/serve_compare.py). Not in `make test`.
+bench-serve: models
+	$(SWIFT) build -c release --product sputnik -j $(JOBS)
+	@test -x .venv-bench/bin/python || python3 -m venv .venv-bench
+	@.venv-bench/bin/python -c 'import xllamacpp' 2>/dev/null || .venv-bench/bin/pip install -q xllamacpp==2026.10.11549
+	python3 scripts/serve_compare.py --sputnik $(RELEASE_BIN) --model $(MODEL) --llamacpp-python .venv-bench/bin/python \
+	  --concurrency 1,4,8,16 --requests 32 --max-tokens 128
 
 # Full-size MoE in one command: the bandwidth probe, decode roofline, Sputnik/llama.cpp pairs, serving streams and peak
 # RSS on the synthetic DeepSeek-V2-Lite files (generated when absent) → BENCHMARKS.md. BENCH_MOE_MODELS narrows it.
