@@ -275,8 +275,13 @@ public final class WeightRepacker: @unchecked Sendable {
     /// Size of a new region unless one matrix needs more (a multiple of the 2 MiB huge page).
     private static let regionBytes = 64 << 20
 
-    /// Creates an empty store.
-    public init() {}
+    /// Whether `repack` drops the source pages after copying (`MADV_DONTNEED`): only for sources in a read-only
+    /// file mapping, where a later read faults them back in. Sources in anonymous memory (`--no-mmap`) are kept
+    /// (the tied embedding, for one, is read from them after its repack).
+    public let releasesSources: Bool
+
+    /// Creates an empty store; `releasesSources` as the property (true for weights in a file mapping).
+    public init(releasesSources: Bool = true) { self.releasesSources = releasesSources }
 
     deinit { for (p, n) in regions { HugePageMemory.free(p, n) } }
 
@@ -301,7 +306,7 @@ public final class WeightRepacker: @unchecked Sendable {
             buf.copyMemory(from: w.data, byteCount: size)
             out = WeightMatrix(type: w.type, data: UnsafeRawPointer(buf), rows: w.rows, cols: w.cols)
         }
-        Self.release(w.data, size)
+        if releasesSources { Self.release(w.data, size) }
         return out
     }
 

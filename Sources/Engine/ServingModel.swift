@@ -21,6 +21,11 @@ public final class ServingModel: @unchecked Sendable {
         public var kvCacheType: KVCacheType = .f16
         /// Copy/repack quantized weights into huge-page memory at load.
         public var repackWeights = true
+        /// Use the GGUF file through a memory mapping (default); false reads it into anonymous memory
+        /// (`--no-mmap`).
+        public var useMmap = true
+        /// Lock the model file's bytes in RAM after loading (`--mlock`); failure to lock is an error.
+        public var mlock = false
         /// Tokens per request (prompt + completion); nil: min(4096, the model's training context).
         public var contextSize: Int?
         /// Most requests decoded together.
@@ -64,7 +69,7 @@ public final class ServingModel: @unchecked Sendable {
     ///   file.
     public init(options o: Options, logger: Logger) throws(EngineError) {
         do {
-            gguf = try GGUFFile(path: o.modelPath)
+            gguf = try GGUFFile(path: o.modelPath, mmap: o.useMmap)
             tokenizer = try Tokenizer(gguf: gguf)
         } catch {
             throw EngineError.modelLoad("\(error)")
@@ -85,7 +90,10 @@ public final class ServingModel: @unchecked Sendable {
             throw EngineError.template("\(error)")
         }
         // Runtime besides the weights: ~256 MiB of scratch and buffers plus the KV pool when its size is given.
-        let budget = MemoryBudget(weightBytes: gguf.fileSize, runtimeBytes: (256 << 20) + (o.kvCacheMemory ?? 0))
+        // --no-mmap with repacking holds the read copy and the repacked copy (an upper bound: routed experts are
+        // never copied).
+        let budget = MemoryBudget(weightBytes: gguf.fileSize * (!o.useMmap && o.repackWeights ? 2 : 1),
+                                  runtimeBytes: (256 << 20) + (o.kvCacheMemory ?? 0))
         if let refusal = budget.refusal(availableBytes: o.availableMemory()) {
             throw EngineError.modelLoad("\(o.modelPath): \(refusal)")
         }
@@ -97,6 +105,10 @@ public final class ServingModel: @unchecked Sendable {
             model = try ModelLoader.load(gguf, options: mo)
         } catch {
             throw EngineError.modelLoad("\(error)")
+        }
+        if o.mlock, let why = gguf.lockInMemory() {
+            throw EngineError.modelLoad("\(o.modelPath): --mlock could not lock \(gguf.fileSize >> 20) MiB in RAM: \(why) "
+                                        + "(raise the locked-memory limit, `ulimit -l`, or run without --mlock)")
         }
         let loadSeconds = Double(DispatchTime.now().uptimeNanoseconds - loadStart) / 1e9
 
@@ -116,6 +128,6 @@ public final class ServingModel: @unchecked Sendable {
         config.schedulingPolicy = o.schedulingPolicy
         engine = EngineCore(model: model, tokenizer: tokenizer, config: config, logger: logger)
         let h = model.hyperparameters
-        logger.info("model \(h.architecture), \(h.numLayers) layers, vocab \(h.vocabSize), ctx \(ctx), \(o.threads) threads, KV pool \(config.numBlocks) blocks × \(config.blockSize), weights loaded in \(String(format: "%.2f", loadSeconds)) s")
+        logger.info("model \(h.architecture), \(h.numLayers) layers, vocab \(h.vocabSize), ctx \(ctx), \(o.threads) threads, KV pool \(config.numBlocks) blocks × \(config.blockSize), weights loaded in \(String(format: "%.2f", loadSeconds)) s\(gguf.isMapped ? "" : " (read into memory: --no-mmap)")\(o.mlock ? ", locked in RAM (--mlock)" : "")")
     }
 }

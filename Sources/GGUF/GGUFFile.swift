@@ -71,10 +71,14 @@ public final class GGUFFile: @unchecked Sendable {
     private let base: UnsafeRawPointer
     private let tensorIndex: [String: Int]
 
-    /// Maps and parses the file at `path`.
-    /// - Throws: `GGUFError` when the file cannot be opened, is not GGUF, is truncated or corrupt, or declares a
-    ///   tensor type this build does not know.
-    public init(path: String) throws {
+    /// Whether the data is the file mapping (true) or a private copy read into anonymous memory (`mmap: false`).
+    public let isMapped: Bool
+
+    /// Maps (or, with `mmap: false`, reads into anonymous memory: llama-server's `--no-mmap`) and parses the file at
+    /// `path`.
+    /// - Throws: `GGUFError` when the file cannot be opened or read, is not GGUF, is truncated or corrupt, or
+    ///   declares a tensor type this build does not know.
+    public init(path: String, mmap useMmap: Bool = true) throws {
         self.path = path
         let fd = open(path, O_RDONLY)
         guard fd >= 0 else { throw GGUFError.cannotOpen(path: path, reason: String(cString: strerror(errno))) }
@@ -91,9 +95,16 @@ public final class GGUFFile: @unchecked Sendable {
             }
             throw GGUFError.truncated(path: path, what: "header")
         }
-        guard let m = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), m != MAP_FAILED else {
-            throw GGUFError.cannotOpen(path: path, reason: "mmap failed: " + String(cString: strerror(errno)))
+        let m: UnsafeMutableRawPointer
+        if useMmap {
+            guard let p = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), p != MAP_FAILED else {
+                throw GGUFError.cannotOpen(path: path, reason: "mmap failed: " + String(cString: strerror(errno)))
+            }
+            m = p
+        } else {
+            m = try Self.readAll(fd, size: size, path: path)
         }
+        isMapped = useMmap
         let ptr = UnsafeRawPointer(m)
         do {
             var r = Reader(base: ptr, size: size, path: path)
@@ -116,6 +127,34 @@ public final class GGUFFile: @unchecked Sendable {
     }
 
     deinit { munmap(UnsafeMutableRawPointer(mutating: base), fileSize) }
+
+    /// The whole file read into anonymous memory (read-only afterwards), with `pread` in 64 MiB pieces.
+    private static func readAll(_ fd: Int32, size: Int, path: String) throws -> UnsafeMutableRawPointer {
+        guard let p = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), p != MAP_FAILED else {
+            throw GGUFError.cannotOpen(path: path, reason: "cannot allocate \(size) bytes to read it (--no-mmap): "
+                                       + String(cString: strerror(errno)))
+        }
+        var done = 0
+        while done < size {
+            let n = pread(fd, p + done, min(64 << 20, size - done), off_t(done))
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else {
+                let why = n == 0 ? "the file ended early" : String(cString: strerror(errno))
+                munmap(p, size)
+                throw GGUFError.cannotOpen(path: path, reason: "read failed at byte \(done): \(why)")
+            }
+            done += n
+        }
+        mprotect(p, size, PROT_READ)
+        return p
+    }
+
+    /// Locks the file's bytes in RAM (`mlock`: llama-server's `--mlock`), faulting them all in first, so the
+    /// weights are never evicted or swapped. - Returns: nil on success, else the `mlock` error text (commonly
+    /// `RLIMIT_MEMLOCK`: raise `ulimit -l`, or run with CAP_IPC_LOCK).
+    public func lockInMemory() -> String? {
+        mlock(base, fileSize) == 0 ? nil : String(cString: strerror(errno))
+    }
 
     /// The tensor info named `name`, or nil.
     public func tensorInfo(named name: String) -> GGUFTensorInfo? { tensorIndex[name].map { tensors[$0] } }

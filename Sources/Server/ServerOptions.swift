@@ -24,6 +24,10 @@ public struct ServerOptions: Sendable {
     public var enablePrefixCaching = true
     /// Copy/repack quantized weights into huge-page memory at load (`--repack`, default); false: `--no-repack`.
     public var repackWeights = true
+    /// Memory-map the GGUF file (default); false: read it into anonymous memory (`--no-mmap`, llama-server's name).
+    public var useMmap = true
+    /// Lock the model in RAM after loading (`--mlock`, llama-server's name); start-up fails if it cannot.
+    public var mlock = false
     /// When set, every route requires `Authorization: Bearer <apiKey>` except `/health`, CORS preflights and,
     /// with `metricsNoAuth`, `/metrics`.
     public var apiKey: String?

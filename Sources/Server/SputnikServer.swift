@@ -58,6 +58,8 @@ public final class SputnikServer: @unchecked Sendable {
         o.chatTemplatePath = options.chatTemplatePath
         o.kvCacheType = options.kvCacheType == "f32" ? .f32 : .f16
         o.repackWeights = options.repackWeights
+        o.useMmap = options.useMmap
+        o.mlock = options.mlock
         o.contextSize = options.contextSize
         o.maxNumSeqs = options.maxNumSeqs
         o.maxNumBatchedTokens = options.maxNumBatchedTokens

@@ -59,6 +59,11 @@ struct Serve: ParsableCommand {
     @Flag(name: .customLong("repack"), inversion: .prefixedNo,
           help: "Copy quantized weights into huge-page memory at load, repacking Q4_1/Q8_0 (default on; --no-repack keeps them in the file mapping: no copy at load, slower decode). MoE routed experts are always used from the file mapping.")
     var repack: Bool?
+    @Flag(name: .customLong("mmap"), inversion: .prefixedNo,
+          help: "Use the model file through a memory mapping (default on; --no-mmap reads it into memory instead: slower start, no page-cache sharing between processes, and repacked weights are then held twice unless --no-repack).")
+    var mmap: Bool?
+    @Flag(name: .customLong("mlock"), help: "Lock the model in RAM so it is never evicted or swapped; start-up fails when the locked-memory limit (ulimit -l) is too low.")
+    var mlock = false
 
     @Option(name: .customLong("allowed-origins"),
             help: "CORS origins allowed, as a JSON list or comma-separated (default *: any origin).")
@@ -108,6 +113,8 @@ struct Serve: ParsableCommand {
         o.kvCacheMemory = try kvCacheMemory ?? layers.int("kv-cache-memory")
         o.enablePrefixCaching = try enablePrefixCaching ?? layers.bool("enable-prefix-caching") ?? true
         o.repackWeights = try repack ?? layers.bool("repack") ?? true
+        o.useMmap = try mmap ?? layers.bool("mmap") ?? true
+        o.mlock = try mlock || (layers.bool("mlock") ?? false)
         o.allowedOrigins = try allowedOrigins.map(Self.originList) ?? layers.stringList("allowed-origins", parse: Self.originList) ?? o.allowedOrigins
         o.metricsNoAuth = try metricsNoAuth || (layers.bool("metrics-no-auth") ?? false)
         o.sslKeyFile = sslKeyfile ?? layers.string("ssl-keyfile")

@@ -9,7 +9,7 @@ struct TensorLoader {
     let gguf: GGUFFile
     let options: ModelOptions
     /// Load-time copies of the matrices (huge pages, Q4_1/Q8_0 repacked); kept by the model.
-    let repacker = WeightRepacker()
+    let repacker: WeightRepacker
     /// Float copies of small vectors stored in a non-f32 type.
     private(set) var owned: [ScratchBuffer] = []
     /// Bytes of the tensors looked up so far, for `ModelOptions.loadProgress`.
@@ -18,6 +18,9 @@ struct TensorLoader {
     init(gguf: GGUFFile, options: ModelOptions) {
         self.gguf = gguf
         self.options = options
+        // Releasing a copied matrix's source pages is only safe from the file mapping (they fault back in from the
+        // page cache when read again, as a tied embedding is); from --no-mmap's anonymous copy it would zero them.
+        repacker = WeightRepacker(releasesSources: gguf.isMapped)
         progress = options.loadProgress.map { LoadProgress(total: gguf.tensors.reduce(0) { $0 + $1.byteCount }, report: $0) }
     }
 
