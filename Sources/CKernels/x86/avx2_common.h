@@ -21,5 +21,18 @@ CK_INLINE float ck_hsum_ps(__m256 v) {
 /// IEEE binary16 → float (F16C).
 CK_INLINE float ck_h2f(uint16_t h) { return _cvtsh_ss(h); }
 
+/// acc + the four blocks' dot products, for blocks of 32 whose exact int32 partial sums are p0...p3 (eight lanes
+/// each), weight scales dw0...dw3 and activation scales dx0...dx3 (fp16 bits): two hadds fold the sums into one
+/// vector (lanes k and k + 4: block k) and one FMA applies the four d_w·d_x at once. Used by the four-blocks-per-
+/// step q5_0 and iq4_nl dot products (each with its one-block form for the tail).
+CK_INLINE __m256 ck_acc_blocks4(__m256 acc, __m256i p0, __m256i p1, __m256i p2, __m256i p3, uint16_t dw0, uint16_t dw1,
+                                uint16_t dw2, uint16_t dw3, uint16_t dx0, uint16_t dx1, uint16_t dx2, uint16_t dx3) {
+    const __m256i s = _mm256_hadd_epi32(_mm256_hadd_epi32(p0, p1), _mm256_hadd_epi32(p2, p3));
+    const __m128 dw = _mm_cvtph_ps(_mm_setr_epi16((short)dw0, (short)dw1, (short)dw2, (short)dw3, 0, 0, 0, 0));
+    const __m128 dx = _mm_cvtph_ps(_mm_setr_epi16((short)dx0, (short)dx1, (short)dx2, (short)dx3, 0, 0, 0, 0));
+    const __m128 d = _mm_mul_ps(dw, dx);
+    return _mm256_fmadd_ps(_mm256_set_m128(d, d), _mm256_cvtepi32_ps(s), acc);
+}
+
 #endif
 #endif

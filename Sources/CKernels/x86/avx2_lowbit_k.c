@@ -119,18 +119,13 @@ CK_AVX2 float ck_dot_iq4_nl_q8_0_avx2(int64_t n, const void *vx, const void *vy)
     const int64_t nb = n / CK_QK;
     __m256 acc = _mm256_setzero_ps();
     int64_t b = 0;
-    // Four blocks per step: their int32 sums are folded with two hadds into one vector (lanes k and k + 4: block k)
-    // and scaled by the four d_w·d_x at once (one fp16 conversion per operand and one FMA per four blocks, where a
+    // Four blocks per step (ck_acc_blocks4: one fp16 conversion per operand and one FMA per four blocks, where a
     // block at a time spent two scalar conversions, a broadcast and an FMA on each).
     for (; b + 4 <= nb; b += 4) {
         lb_prefetch(&x[b], 2);
-        const __m256i p0 = lb_iq4_nl_block(&x[b], &y[b]), p1 = lb_iq4_nl_block(&x[b + 1], &y[b + 1]);
-        const __m256i p2 = lb_iq4_nl_block(&x[b + 2], &y[b + 2]), p3 = lb_iq4_nl_block(&x[b + 3], &y[b + 3]);
-        const __m256i s = _mm256_hadd_epi32(_mm256_hadd_epi32(p0, p1), _mm256_hadd_epi32(p2, p3));
-        const __m128 dw = _mm_cvtph_ps(_mm_setr_epi16((short)x[b].d, (short)x[b + 1].d, (short)x[b + 2].d, (short)x[b + 3].d, 0, 0, 0, 0));
-        const __m128 dx = _mm_cvtph_ps(_mm_setr_epi16((short)y[b].d, (short)y[b + 1].d, (short)y[b + 2].d, (short)y[b + 3].d, 0, 0, 0, 0));
-        const __m128 d = _mm_mul_ps(dw, dx);
-        acc = _mm256_fmadd_ps(_mm256_set_m128(d, d), _mm256_cvtepi32_ps(s), acc);
+        acc = ck_acc_blocks4(acc, lb_iq4_nl_block(&x[b], &y[b]), lb_iq4_nl_block(&x[b + 1], &y[b + 1]),
+                             lb_iq4_nl_block(&x[b + 2], &y[b + 2]), lb_iq4_nl_block(&x[b + 3], &y[b + 3]),
+                             x[b].d, x[b + 1].d, x[b + 2].d, x[b + 3].d, y[b].d, y[b + 1].d, y[b + 2].d, y[b + 3].d);
     }
     for (; b < nb; b++)
         acc = _mm256_fmadd_ps(_mm256_set1_ps(ck_h2f(x[b].d) * ck_h2f(y[b].d)), _mm256_cvtepi32_ps(lb_iq4_nl_block(&x[b], &y[b])), acc);

@@ -44,20 +44,15 @@ CK_AVX2 float ck_dot_q5_0_q8_0_avx2(int64_t n, const void *vx, const void *vy) {
     const int64_t nb = n / CK_QK;
     __m256 acc = _mm256_setzero_ps();
     int64_t b = 0;
-    // Four blocks per step, as ck_dot_iq4_nl_q8_0_avx2: two hadds fold their sums into one vector (lanes k, k + 4:
-    // block k), one FMA with the four d_w·d_x; the weights are prefetched 1 KiB (L1) and 4 KiB (L2) ahead.
+    // Four blocks per step (ck_acc_blocks4); the weights are prefetched 1 KiB (L1) and 4 KiB (L2) ahead.
     for (; b + 4 <= nb; b += 4) {
         for (int l = 0; l < 2; l++) {
             _mm_prefetch((const char *)&x[b] + 1024 + 64 * l, _MM_HINT_T0);
             _mm_prefetch((const char *)&x[b] + 4096 + 64 * l, _MM_HINT_T1);
         }
-        const __m256i p0 = q5_0_block(&x[b], &y[b]), p1 = q5_0_block(&x[b + 1], &y[b + 1]);
-        const __m256i p2 = q5_0_block(&x[b + 2], &y[b + 2]), p3 = q5_0_block(&x[b + 3], &y[b + 3]);
-        const __m256i s = _mm256_hadd_epi32(_mm256_hadd_epi32(p0, p1), _mm256_hadd_epi32(p2, p3));
-        const __m128 dw = _mm_cvtph_ps(_mm_setr_epi16((short)x[b].d, (short)x[b + 1].d, (short)x[b + 2].d, (short)x[b + 3].d, 0, 0, 0, 0));
-        const __m128 dx = _mm_cvtph_ps(_mm_setr_epi16((short)y[b].d, (short)y[b + 1].d, (short)y[b + 2].d, (short)y[b + 3].d, 0, 0, 0, 0));
-        const __m128 d = _mm_mul_ps(dw, dx);
-        acc = _mm256_fmadd_ps(_mm256_set_m128(d, d), _mm256_cvtepi32_ps(s), acc);
+        acc = ck_acc_blocks4(acc, q5_0_block(&x[b], &y[b]), q5_0_block(&x[b + 1], &y[b + 1]),
+                             q5_0_block(&x[b + 2], &y[b + 2]), q5_0_block(&x[b + 3], &y[b + 3]),
+                             x[b].d, x[b + 1].d, x[b + 2].d, x[b + 3].d, y[b].d, y[b + 1].d, y[b + 2].d, y[b + 3].d);
     }
     for (; b < nb; b++)
         acc = _mm256_fmadd_ps(_mm256_set1_ps(ck_h2f(x[b].d) * ck_h2f(y[b].d)), _mm256_cvtepi32_ps(q5_0_block(&x[b], &y[b])), acc);
