@@ -79,14 +79,15 @@ extension SputnikServer {
         return h
     }
 
-    /// 204 to a CORS preflight (no key needed): the methods the routes serve and the request headers asked for.
+    /// 204 to a CORS preflight (no key needed): the methods the routes serve and the request headers asked for;
+    /// with its `X-Request-Id` and access-log line, as every response.
     func sendCORSPreflight(_ res: HTTPResponder) {
         let asked = res.request.headers["access-control-request-headers"].map { ", " + $0 } ?? ""
-        res.send(status: 204, headers: [
+        send(res, 204, [
             ("Access-Control-Allow-Methods", "GET, POST, OPTIONS"),
             ("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Request-Id, x-api-key, anthropic-version" + asked),
             ("Access-Control-Max-Age", "86400"),
-        ], body: [])
+        ], [])
     }
 }
 

@@ -204,12 +204,17 @@ def test_request_id_on_errors_answered_before_routing():
                      b"Authorization: Bearer wrong\r\nX-Request-Id: expect-401\r\nExpect: 100-continue\r\n"
                      b"Content-Length: 10\r\n\r\n")
         assert head_id(expect, 401) == "expect-401"
-        want = set(ids.values()) | {"expect-401"}
+        # A CORS preflight (answered without the key) is a response like any other: id and access-log line.
+        pre = raw(b"OPTIONS /v1/models HTTP/1.1\r\nHost: x\r\nOrigin: https://a.example\r\n"
+                  b"Access-Control-Request-Method: GET\r\nX-Request-Id: preflight-1\r\n\r\n")
+        assert head_id(pre, 204) == "preflight-1"
+        want = set(ids.values()) | {"expect-401", "preflight-1"}
         lines = wait_for(lambda: (lambda ls: ls if want <= {l["request_id"] for l in ls} else None)(access_lines(s)))
         by_id = {l["request_id"]: l for l in lines}
         for status, rid in ids.items():
             assert by_id[rid]["status"] == status
         assert (by_id["expect-401"]["status"], by_id["expect-401"]["route"]) == (401, "/v1/chat/completions")
+        assert (by_id["preflight-1"]["status"], by_id["preflight-1"]["method"]) == (204, "OPTIONS")
     finally:
         s.stop()
 
