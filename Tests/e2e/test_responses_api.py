@@ -95,6 +95,11 @@ def test_function_call_history_converts(server):
     ({"truncation": "auto"}, "truncation"),
     ({"temperature": 3}, "temperature"),
     ({"max_output_tokens": 0}, "max_output_tokens"),
+    # Not Responses API fields: refused by name, never dropped (a seed or stop that silently did nothing).
+    ({"extra_body": {"seed": 5}}, "seed"),
+    ({"extra_body": {"stop": ["5"]}}, "stop"),
+    ({"extra_body": {"top_k": 1}}, "top_k"),
+    ({"extra_body": {"bogus": 1}}, "bogus"),
 ])
 def test_refused_fields_name_their_param(server, extra, param):
     with pytest.raises(openai.BadRequestError) as e:
