@@ -124,6 +124,13 @@ public final class ServingModel: @unchecked Sendable {
                                   blockSize: o.blockSize,
                                   numBlocks: o.kvCacheMemory.map { max(1, $0 / (kvBytesPerToken * o.blockSize)) },
                                   maxQueuedRequests: o.maxQueuedRequests)
+        if let bytes = o.kvCacheMemory, config.numBlocks * o.blockSize < ctx {
+            let blocks = config.numBlocks
+            // vLLM refuses the same way: a request of the full context could never be scheduled.
+            throw EngineError.modelLoad("--kv-cache-memory \(bytes) bytes holds \(blocks * o.blockSize) tokens of KV cache "
+                + "(\(kvBytesPerToken) bytes per token), fewer than the context of \(ctx) tokens: raise it to at least "
+                + "\(ctx * kvBytesPerToken) bytes or lower --ctx-size")
+        }
         config.enablePrefixCaching = o.enablePrefixCaching
         config.schedulingPolicy = o.schedulingPolicy
         engine = EngineCore(model: model, tokenizer: tokenizer, config: config, logger: logger)

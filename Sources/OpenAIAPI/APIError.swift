@@ -54,13 +54,15 @@ public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
         APIError(status: 503, message: message, type: "server_error", code: "server_overloaded")
     }
 
-    /// 400 `invalid_request_error`, param `"messages"`, code `"context_length_exceeded"`.
+    /// 400 `invalid_request_error`, param `promptField` (`"messages"`, or `"prompt"` for /v1/completions), code
+    /// `"context_length_exceeded"`.
     /// - Parameters: token counts: `requested` = prompt + max new tokens, `limit` = context length.
-    public static func contextLengthExceeded(requested: Int, limit: Int, promptTokens: Int? = nil) -> APIError {
+    public static func contextLengthExceeded(requested: Int, limit: Int, promptTokens: Int? = nil,
+                                             promptField: String = "messages") -> APIError {
         var m = "This model's maximum context length is \(limit) tokens. However, you requested \(requested) tokens"
-        if let promptTokens { m += " (\(promptTokens) in the messages, \(requested - promptTokens) in the completion)" }
-        m += ". Please reduce the length of the messages or completion."
-        return APIError(status: 400, message: m, type: "invalid_request_error", param: "messages", code: "context_length_exceeded")
+        if let promptTokens { m += " (\(promptTokens) in the \(promptField), \(requested - promptTokens) in the completion)" }
+        m += ". Please reduce the length of the \(promptField) or completion."
+        return APIError(status: 400, message: m, type: "invalid_request_error", param: promptField, code: "context_length_exceeded")
     }
 
     /// 415 `invalid_request_error`, code `"unsupported_media_type"`.

@@ -188,7 +188,7 @@ private final class CompletionRun: @unchecked Sendable {
                 lock.unlock()
                 for h in handles { h.cancel() }
                 gate.open {}
-                server.sendError(responder, SputnikServer.apiError(error))
+                server.sendError(responder, SputnikServer.apiError(error, promptField: "prompt"))
                 return
             }
         }

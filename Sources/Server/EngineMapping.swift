@@ -241,12 +241,13 @@ extension SputnikServer {
         r == .length ? .length : toolCalls > 0 ? .toolCalls : .stop
     }
 
-    /// The API error for a refused submission.
-    static func apiError(_ error: Error) -> APIError {
+    /// The API error for a refused submission; a context overflow names `promptField` (the request's prompt field).
+    static func apiError(_ error: Error, promptField: String = "messages") -> APIError {
         switch error as? EngineError {
         case .queueFull?: return APIError.rateLimited("\(error)")
         case .contextLengthExceeded(let p, let m, let l)?:
-            return APIError.contextLengthExceeded(requested: m > Int.max - p ? Int.max : p + m, limit: l, promptTokens: p)
+            return APIError.contextLengthExceeded(requested: m > Int.max - p ? Int.max : p + m, limit: l, promptTokens: p,
+                                                  promptField: promptField)
         case .shuttingDown?: return APIError.overloaded("\(error)")
         default: return APIError.invalidRequest("\(error)", param: nil)
         }

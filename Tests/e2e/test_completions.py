@@ -86,10 +86,14 @@ def test_errors(server):
     for kw, param in [(dict(prompt=[10 ** 6]), "prompt"), (dict(prompt=PROMPT, suffix="x"), "suffix"),
                       (dict(prompt=PROMPT, n=9), "n"), (dict(prompt=PROMPT, best_of=3), "best_of"),
                       (dict(prompt=[]), "prompt"),
-                      (dict(prompt=PROMPT, logit_bias={"99999999": 1}), "logit_bias")]:
+                      (dict(prompt=PROMPT, logit_bias={"99999999": 1}), "logit_bias"),
+                      # Longer than the context (2048 here): the error names this route's field, not chat's messages.
+                      (dict(prompt=PROMPT, max_tokens=4096), "prompt")]:
         with pytest.raises(openai.BadRequestError) as e:
-            complete(server, max_tokens=2, **kw)
+            complete(server, **{"max_tokens": 2, **kw})
         assert e.value.body["param"] == param, kw
+        if "max_tokens" in kw:
+            assert e.value.body["code"] == "context_length_exceeded" and "in the prompt" in e.value.body["message"]
 
 
 def test_echo_with_prompt_logprobs(server):

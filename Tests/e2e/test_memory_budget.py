@@ -34,3 +34,12 @@ def test_moe_model_that_fits_serves_and_reports_load_time():
         assert re.search(r"weights loaded in [0-9.]+ s", s.logtext_all()), s.logtext()
     finally:
         s.stop()
+
+
+def test_kv_pool_smaller_than_the_context_is_refused_at_startup():
+    # 10 bytes of KV cache: not one full-context request could ever be scheduled (vLLM refuses the same way).
+    p = subprocess.run([BIN, "serve", "--model", MODEL, "--host", "127.0.0.1", "--port", str(free_port()), "--threads", "1",
+                        "--ctx-size", "256", "--kv-cache-memory", "10"], capture_output=True, text=True, timeout=60)
+    out = p.stdout + p.stderr
+    assert p.returncode != 0, out
+    assert "--kv-cache-memory 10 bytes holds 16 tokens" in out and "fewer than the context of 256 tokens" in out, out
