@@ -40,6 +40,7 @@ struct Chat: ParsableCommand {
         if (local == nil) == (url == nil) { throw ValidationError("give a model file or --url (one of them)") }
         if path != nil && model != nil { throw ValidationError("give the model file once") }
         if let m = maxTokens, m < 1 { throw ValidationError("--max-tokens must be at least 1") }
+        if let t = temperature, !(0...2).contains(t) { throw ValidationError("--temperature must be between 0 and 2") }
     }
 
     func run() throws {

@@ -107,7 +107,7 @@ struct ModelSummary {
             let share = parameters > 0 ? 100 * Double(m.parameters) / Double(parameters) : 0
             let b = m.parameters > 0 ? Double(m.bytes) * 8 / Double(m.parameters) : 0
             out.append("  \(String(describing: m.type).padding(toLength: 8, withPad: " ", startingAt: 0)) "
-                       + "\(String(format: "%5.1f", share))% of weights, \(m.tensors) tensors, \(Self.bytes(m.bytes)), "
+                       + "\(String(format: "%5.1f", share))% of weights, \(m.tensors) tensor\(m.tensors == 1 ? "" : "s"), \(Self.bytes(m.bytes)), "
                        + "\(String(format: "%.2f", b)) bpw")
         }
         out.append("context:      \(contextLength) tokens (trained)")

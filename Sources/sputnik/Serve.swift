@@ -42,7 +42,7 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("scheduling-policy"),
             help: "fcfs (default; a request's 'priority' must be 0) or priority (serve by 'priority' -100...100, lower first).")
     var schedulingPolicy: String?
-    @Option(name: .customLong("api-key"), help: "Require 'Authorization: Bearer KEY'.")
+    @Option(name: .customLong("api-key"), help: "Require the key on every route (as 'Authorization: Bearer KEY' or Anthropic's 'x-api-key: KEY') except /health, CORS preflights and, with --metrics-no-auth, /metrics.")
     var apiKey: String?
     @Option(name: .customLong("chat-template"), help: "Jinja chat template file overriding the GGUF's.")
     var chatTemplate: String?

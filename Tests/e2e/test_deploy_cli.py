@@ -434,3 +434,13 @@ def test_every_serve_flag_has_its_variable():
     ignored = set(re.findall(r"ignoring (SPUTNIK_[A-Z_]+)", text))
     assert "SPUTNIK_NOT_AN_OPTION" in ignored, text[-2000:]
     assert not ignored & names, ignored & names
+
+
+def test_chat_refuses_out_of_range_sampling_options_before_starting():
+    # Checked locally (exit 64 with the reason), not sent turn after turn for the server to answer 400.
+    for args, why in [(["--temperature", "9"], "--temperature must be between 0 and 2"),
+                      (["--max-tokens", "0"], "--max-tokens must be at least 1")]:
+        r = subprocess.run([BIN, "chat", "--url", "http://127.0.0.1:9", *args], capture_output=True, text=True,
+                           timeout=60, stdin=subprocess.DEVNULL)
+        assert r.returncode == 64, (args, r.returncode, r.stderr)
+        assert why in r.stderr, r.stderr
