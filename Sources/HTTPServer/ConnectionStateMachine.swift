@@ -28,6 +28,9 @@ enum ConnectionAction: Equatable, Sendable {
     case deliver(HTTPRequest)
     /// Ask the application's expectation hook about this head, then call `expectationDecided`.
     case checkExpectation(HTTPRequest)
+    /// A complete request whose body is content-encoded: ask the application's expectation hook about its head (the
+    /// key, the origin) before inflating anything, then call `encodedDecided`.
+    case admitEncoded(HTTPRequest)
     case pauseReading
     case resumeReading
     /// `shutdown(SHUT_WR)`: all output is written and the connection is closing.
@@ -147,6 +150,23 @@ struct ConnectionStateMachine: Sendable {
         return [.write(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8))] + processInput(now: now)
     }
 
+    /// The application's answer to `.admitEncoded(raw)`: nil → inflate the body (413 past the body cap) and deliver
+    /// it; otherwise the final response bytes, after which the connection closes (nothing was inflated).
+    mutating func encodedDecided(_ raw: HTTPRequest, rejection: [UInt8]?, now: Double) -> [ConnectionAction] {
+        guard phase == .open, inFlight else { return [] }
+        if let rejection {
+            inFlight = false
+            return [.write(rejection)] + enterClosingAfterFlush(now: now)
+        }
+        switch GzipCodec.decodeBody(of: raw, limit: config.maxBodyBytes) {
+        case .success(let decoded):
+            return [.setTimer(now + config.idleTimeout), .deliver(decoded)]
+        case .failure(let e):
+            inFlight = false
+            return [.write(HTTPResponseWriter.errorResponse(e, close: true, render: config))] + enterClosingAfterFlush(now: now)
+        }
+    }
+
     /// The in-flight response handed over its last bytes. `close`: the response announced `Connection: close`.
     mutating func responseCompleted(close: Bool, now: Double) -> [ConnectionAction] {
         guard inFlight, phase == .open else { return [] }
@@ -233,6 +253,13 @@ struct ConnectionStateMachine: Sendable {
                 actions.append(.checkExpectation(head))
                 return actions
             case .request(let raw):
+                if !raw.body.isEmpty, raw.headers.tokens("Content-Encoding").contains(where: { $0 != "identity" }) {
+                    // Authenticate before inflating: a refused request's body (a decompression bomb, say) costs nothing.
+                    messageStart = nil
+                    inFlight = true
+                    actions.append(.admitEncoded(raw))
+                    return actions
+                }
                 let req: HTTPRequest
                 switch GzipCodec.decodeBody(of: raw, limit: config.maxBodyBytes) {
                 case .success(let decoded): req = decoded

@@ -21,6 +21,15 @@ final class HTTPConnection: @unchecked Sendable {
     private let logger: Logger
     private let handler: @Sendable (HTTPRequest, HTTPResponder) -> Void
     private let expectation: (@Sendable (HTTPRequest) -> (Int, [(String, String)], [UInt8])?)?
+
+    /// The application's refusal of a request from its head alone (`expectation`), as response bytes that close
+    /// the connection; nil when it may go on.
+    private func earlyRejection(_ head: HTTPRequest) -> [UInt8]? {
+        guard let early = expectation?(head) else { return nil }
+        var fields = early.1.filter { $0.0.lowercased() != "content-length" && $0.0.lowercased() != "connection" }
+        fields += [("Content-Length", String(early.2.count)), ("Connection", "close")]
+        return HTTPResponseWriter.head(status: early.0, headers: fields) + early.2
+    }
     private let onClosed: @Sendable (HTTPConnection) -> Void
 
     // Confined to `queue`.
@@ -232,13 +241,9 @@ final class HTTPConnection: @unchecked Sendable {
                 let handler = self.handler
                 DispatchQueue.global().async { handler(req, responder) }
             case .checkExpectation(let head):
-                var rejection: [UInt8]?
-                if let early = expectation?(head) {
-                    var fields = early.1.filter { $0.0.lowercased() != "content-length" && $0.0.lowercased() != "connection" }
-                    fields += [("Content-Length", String(early.2.count)), ("Connection", "close")]
-                    rejection = HTTPResponseWriter.head(status: early.0, headers: fields) + early.2
-                }
-                perform(machine.expectationDecided(rejection: rejection, now: HTTPConnection.now()))
+                perform(machine.expectationDecided(rejection: earlyRejection(head), now: HTTPConnection.now()))
+            case .admitEncoded(let raw):
+                perform(machine.encodedDecided(raw, rejection: earlyRejection(raw), now: HTTPConnection.now()))
             case .pauseReading:
                 if !readSuspended, let rs = readSource { rs.suspend(); readSuspended = true }
             case .resumeReading:

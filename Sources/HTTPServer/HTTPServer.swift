@@ -42,9 +42,10 @@ public final class HTTPServer: @unchecked Sendable {
     /// - Parameters:
     ///   - configuration: address, limits and timeouts.
     ///   - logger: receives connection-level diagnostics (debug/trace) and warnings.
-    ///   - expectation: optional check of a request head that carries `Expect: 100-continue` (body empty), run
-    ///     before the body is read; returning `(status, headers, body)` answers with that final response and
-    ///     closes the connection instead of sending `100 Continue` (e.g. 401 for a bad API key).
+    ///   - expectation: optional check of a request head, run before the body is read when it carries
+    ///     `Expect: 100-continue` (body empty), and before a content-encoded body is inflated; returning
+    ///     `(status, headers, body)` answers with that final response and closes the connection instead of
+    ///     sending `100 Continue` / inflating (e.g. 401 for a bad API key).
     ///   - handler: called once per complete request, on a global Dispatch queue.
     public init(configuration: HTTPServerConfiguration, logger: Logger,
                 expectation: (@Sendable (HTTPRequest) -> (Int, [(String, String)], [UInt8])?)? = nil,

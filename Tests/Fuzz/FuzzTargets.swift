@@ -71,6 +71,8 @@ private func fuzzHTTP(_ bytes: [UInt8]) {
                 next += m.responseCompleted(close: closeAfterResponse, now: now)
             case .checkExpectation:
                 next += m.expectationDecided(rejection: rejectExpectations ? Array("HTTP/1.1 401 X\r\n\r\n".utf8) : nil, now: now)
+            case .admitEncoded(let raw):
+                next += m.encodedDecided(raw, rejection: rejectExpectations ? Array("HTTP/1.1 401 X\r\n\r\n".utf8) : nil, now: now)
             case .write, .pauseReading, .resumeReading, .setTimer, .close:
                 break
             case .shutdownWrite:

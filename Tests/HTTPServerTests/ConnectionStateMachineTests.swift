@@ -244,6 +244,29 @@ final class ConnectionStateMachineTests: XCTestCase {
         XCTAssertEqual(r.received(bytes("hi"), now: 2), [], "the body after a rejection is drained, not parsed")
     }
 
+    /// A content-encoded body is not inflated until the application admitted its head (`.admitEncoded`): a refusal
+    /// closes with nothing inflated, an admission inflates and delivers.
+    func testEncodedBodyIsAdmittedBeforeItIsInflated() {
+        // "hi" gzipped (10-byte header, deflate stream, CRC32, size).
+        let gz: [UInt8] = [0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03, 0xcb, 0xc8, 0x04, 0x00,
+                           0xac, 0x2a, 0x93, 0xd8, 0x02, 0x00, 0x00, 0x00]
+        let head = "POST /x HTTP/1.1\r\nHost: x\r\nContent-Encoding: gzip\r\nContent-Length: \(gz.count)\r\n\r\n"
+        var m = ConnectionStateMachine(config: config(), now: 0)
+        let a = m.received(ArraySlice(Array(head.utf8) + gz), now: 1)
+        guard case .admitEncoded(let raw)? = a.last else { return XCTFail("\(a)") }
+        XCTAssertEqual(delivered(a), [], "nothing is delivered (or inflated) before the admission")
+        let b = m.encodedDecided(raw, rejection: nil, now: 1)
+        guard case .deliver(let req)? = b.last else { return XCTFail("\(b)") }
+        XCTAssertEqual(req.body, Array("hi".utf8))
+
+        var r = ConnectionStateMachine(config: config(), now: 0)
+        guard case .admitEncoded(let raw2)? = r.received(ArraySlice(Array(head.utf8) + gz), now: 1).last else { return XCTFail() }
+        let c = r.encodedDecided(raw2, rejection: Array("HTTP/1.1 401 Unauthorized\r\n\r\n".utf8), now: 1)
+        XCTAssertEqual(writes(c), ["HTTP/1.1 401 Unauthorized\r\n\r\n"])
+        XCTAssertEqual(delivered(c), [])
+        XCTAssertEqual(r.phase, .closingAfterFlush)
+    }
+
     func testProtocolErrorAnswersAndCloses() {
         var m = ConnectionStateMachine(config: config(), now: 0)
         let a = m.received(bytes("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n"), now: 1)

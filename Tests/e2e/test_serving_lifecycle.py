@@ -112,6 +112,16 @@ def test_cors_allowed_origins_and_expect_with_wrong_key():
             resp = rawhttp.read_response(c, timeout=5)
         assert resp.startswith(b"HTTP/1.1 401"), resp[:200]
         assert b"100 Continue" not in resp
+        # A gzip bomb with a wrong key: 401 from the head, nothing inflated (the key is checked first, not a 413);
+        # with the right key the same body is the 413 of the body cap.
+        bomb = gzip.compress(b'{"messages":"' + b" " * (64 << 20) + b'"}', compresslevel=9)
+        st, _, body = s.post("/v1/chat/completions", bomb, headers={"Content-Encoding": "gzip", "Authorization": "Bearer wrong"})
+        assert st == 401, body
+        st, _, body = s.post("/v1/chat/completions", bomb, headers={"Content-Encoding": "gzip", "Authorization": "Bearer k"})
+        assert st == 413, body
+        # A small gzip body with the right key is inflated and served.
+        st, _, body = s.post("/v1/chat/completions", gzip.compress(json.dumps(chat()).encode()), headers={"Content-Encoding": "gzip", "Authorization": "Bearer k"})
+        assert st == 200, body
     finally:
         s.stop()
 
