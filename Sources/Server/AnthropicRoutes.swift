@@ -175,7 +175,13 @@ extension SputnikServer {
                 send(AnthropicMessage.event("message_delta", [
                     ("delta", .object([("stop_reason", .string(Self.anthropicStopReason(reason, usage, toolCalls: calls))),
                                        ("stop_sequence", .stringOrNull(calls > 0 ? nil : usage.stopSequence))])),
-                    ("usage", .object([("output_tokens", .int(usage.completionTokens))]))]))
+                    // The final usage, with the prompt split into uncached and prefix-cache tokens (known only
+                    // once the request was scheduled; `message_start` went out before), as Anthropic's message_delta
+                    // carries it and the SDK's stream accumulator takes it.
+                    ("usage", .object([("input_tokens", .int(usage.promptTokens - usage.cachedTokens)),
+                                       ("cache_creation_input_tokens", .int(0)),
+                                       ("cache_read_input_tokens", .int(usage.cachedTokens)),
+                                       ("output_tokens", .int(usage.completionTokens))]))]))
                 send(AnthropicMessage.event("message_stop"))
                 sse.finish()
             },

@@ -74,6 +74,14 @@ def test_stream_events_and_text(server):
         final = s.get_final_message()
     assert streamed == final.content[0].text == whole.content[0].text
     assert final.stop_reason == "max_tokens"
+    # The final usage splits the prompt as the whole answer does (the same prompt again: served from the prefix
+    # cache), so the SDK's assembled message reports the cache reads too.
+    again = client(server).messages.create(model="smollm2", max_tokens=16, temperature=0,
+                                           messages=[{"role": "user", "content": PARIS}])
+    assert again.usage.cache_read_input_tokens > 0
+    assert (final.usage.input_tokens, final.usage.cache_read_input_tokens, final.usage.output_tokens) == \
+        (again.usage.input_tokens, again.usage.cache_read_input_tokens, again.usage.output_tokens)
+    assert events[-2].usage.input_tokens + events[-2].usage.cache_read_input_tokens == events[0].message.usage.input_tokens
 
 
 def test_count_tokens_matches_prompt(server):
