@@ -14,7 +14,8 @@ extension SputnikServer {
     /// server drains (except `/health`, which reports that phase itself).
     func admissionError(_ req: HTTPRequest) -> APIError? {
         if let origin = req.headers["origin"], !originAllowed(origin) {
-            var e = APIError.invalidRequest("Origin '\(origin)' is not allowed; the server accepts \(options.allowedOrigins.joined(separator: ", "))",
+            // The allowed list is the operator's configuration: not told to callers.
+            var e = APIError.invalidRequest("Origin '\(origin)' is not allowed by this server's --allowed-origins",
                                             code: "origin_not_allowed")
             e.status = 403
             return e

@@ -107,7 +107,10 @@ public final class SputnikServer: @unchecked Sendable {
         }
         c.transportErrorHeaders = { [weak self] status, code in
             guard let self else { return [] }
-            return [("X-Request-Id", self.logTransportError(status: status, code: code))]
+            // With the default `--allowed-origins *` a browser may read these errors too (with a list, the origin of a
+            // request the transport could not parse is unknown, so none is named).
+            let cors: [(String, String)] = self.options.allowedOrigins.contains("*") ? [("Access-Control-Allow-Origin", "*")] : []
+            return [("X-Request-Id", self.logTransportError(status: status, code: code))] + cors
         }
         if let key = options.sslKeyFile, let cert = options.sslCertFile {
             do { c.tls = try TLSContext(certificateFile: cert, keyFile: key) } catch {

@@ -18,8 +18,9 @@ extension SputnikServer {
         do throws(APIError) {
             let json = try JSONValue.parse(req.body)
             guard case .object = json else { throw APIError.invalidRequest("The body must be a JSON object") }
-            guard let content = json["content"]?.stringValue else {
-                throw APIError.invalidRequest("'content' must be a string", param: "content")
+            guard let raw = json["content"] else { throw APIError.invalidRequest("'content' is a required property", param: "content") }
+            guard let content = raw.stringValue else {
+                throw APIError.invalidRequest("'content' must be a string, got \(raw.typeName)", param: "content")
             }
             let addSpecial = try flag(json, "add_special", default: false)
             let parseSpecial = try flag(json, "parse_special", default: true)

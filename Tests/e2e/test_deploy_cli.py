@@ -200,6 +200,8 @@ def test_request_id_on_errors_answered_before_routing():
         ids[505] = head_id(raw(b"GET /health HTTP/3.0\r\nHost: x\r\n\r\n"), 505)
         for status, rid in ids.items():
             assert re.fullmatch(r"req-[A-Za-z0-9]{24}", rid), (status, rid)
+        # With the default --allowed-origins *, a browser can read these errors too.
+        assert b"Access-Control-Allow-Origin: *" in raw(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20_000 + b"\r\n\r\n")
         expect = raw(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                      b"Authorization: Bearer wrong\r\nX-Request-Id: expect-401\r\nExpect: 100-continue\r\n"
                      b"Content-Length: 10\r\n\r\n")

@@ -105,6 +105,7 @@ def test_cors_allowed_origins_and_expect_with_wrong_key():
         st, h, body = s.get("/v1/models", headers={"Origin": "http://evil.test", "Authorization": "Bearer k"})
         assert st == 403 and "Access-Control-Allow-Origin" not in h
         assert "http://evil.test" in json.loads(body)["error"]["message"]
+        assert "localhost:5173" not in json.loads(body)["error"]["message"], "the allowed list is not told to callers"
         # Expect: 100-continue with a wrong key: a final 401 from the head alone, no 100 Continue.
         with socket.create_connection(("127.0.0.1", s.port), timeout=10) as c:
             c.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer wrong\r\n"

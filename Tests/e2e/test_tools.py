@@ -72,4 +72,6 @@ def test_tokenize_routes(server):
     status, _, body = server.post("/detokenize", {"tokens": [10 ** 9]})
     assert status == 400 and json.loads(body)["error"]["param"] == "tokens"
     status, _, body = server.post("/tokenize", {"content": 5})
-    assert status == 400
+    assert status == 400 and "must be a string, got" in json.loads(body)["error"]["message"]
+    status, _, body = server.post("/tokenize", {"bogus": 1})
+    assert status == 400 and json.loads(body)["error"]["message"] == "'content' is a required property"
