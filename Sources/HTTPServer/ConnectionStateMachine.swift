@@ -163,7 +163,7 @@ struct ConnectionStateMachine: Sendable {
             return [.setTimer(now + config.idleTimeout), .deliver(decoded)]
         case .failure(let e):
             inFlight = false
-            return [.write(HTTPResponseWriter.errorResponse(e, close: true, render: config))] + enterClosingAfterFlush(now: now)
+            return [.write(HTTPResponseWriter.errorResponse(e, close: true, render: config, request: raw))] + enterClosingAfterFlush(now: now)
         }
     }
 
@@ -265,7 +265,7 @@ struct ConnectionStateMachine: Sendable {
                 case .success(let decoded): req = decoded
                 case .failure(let e):
                     messageStart = nil
-                    actions.append(.write(HTTPResponseWriter.errorResponse(e, close: true, render: config)))
+                    actions.append(.write(HTTPResponseWriter.errorResponse(e, close: true, render: config, request: raw)))
                     return actions + enterClosingAfterFlush(now: now)
                 }
                 messageStart = nil

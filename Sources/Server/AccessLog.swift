@@ -121,13 +121,15 @@ extension SputnikServer {
         logExchange(e)
     }
 
-    /// An error the transport answered before routing (`HTTPServerConfiguration.transportErrorHeaders`): makes its
-    /// request id and writes its access-log line (`route` `-`: the request line may not have been readable).
+    /// An error the transport answered before routing (`HTTPServerConfiguration.transportErrorHeaders`): picks its
+    /// request id (the client's when the head was parsed, as `beginExchange`) and writes its access-log line, with
+    /// method and route `-` when the request line was not readable.
     /// - Returns: the id for the response's `X-Request-Id`.
-    func logTransportError(status: Int, code: String) -> String {
-        let id = "req-" + Self.randomId()
-        logger.info("request", metadata: ["request_id": .string(id), "method": "-", "route": "-",
-                                          "status": .stringConvertible(status), "code": .string(code)])
+    func logTransportError(status: Int, code: String, request: HTTPRequest?) -> String {
+        let id = Exchange.acceptableId(request?.headers["x-request-id"]) ?? "req-" + Self.randomId()
+        logger.info("request", metadata: ["request_id": .string(id), "method": .string(request?.method ?? "-"),
+                                          "route": .string(request?.path ?? "-"), "status": .stringConvertible(status),
+                                          "code": .string(code)])
         return id
     }
 

@@ -105,12 +105,12 @@ public final class SputnikServer: @unchecked Sendable {
             e.code = code
             return ("application/json", e.encoded())
         }
-        c.transportErrorHeaders = { [weak self] status, code in
+        c.transportErrorHeaders = { [weak self] status, code, request in
             guard let self else { return [] }
             // With the default `--allowed-origins *` a browser may read these errors too (with a list, the origin of a
             // request the transport could not parse is unknown, so none is named).
             let cors: [(String, String)] = self.options.allowedOrigins.contains("*") ? [("Access-Control-Allow-Origin", "*")] : []
-            return [("X-Request-Id", self.logTransportError(status: status, code: code))] + cors
+            return [("X-Request-Id", self.logTransportError(status: status, code: code, request: request))] + cors
         }
         if let key = options.sslKeyFile, let cert = options.sslCertFile {
             do { c.tls = try TLSContext(certificateFile: cert, keyFile: key) } catch {

@@ -210,13 +210,20 @@ def test_request_id_on_errors_answered_before_routing():
         pre = raw(b"OPTIONS /v1/models HTTP/1.1\r\nHost: x\r\nOrigin: https://a.example\r\n"
                   b"Access-Control-Request-Method: GET\r\nX-Request-Id: preflight-1\r\n\r\n")
         assert head_id(pre, 204) == "preflight-1"
-        want = set(ids.values()) | {"expect-401", "preflight-1"}
+        # An error in the body of a parsed head (a corrupt gzip stream): the client's id, method and route are logged.
+        bad = raw(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k1\r\nX-Request-Id: badgzip-1\r\n"
+                  b"Content-Type: application/json\r\nContent-Encoding: gzip\r\nContent-Length: 7\r\n\r\nnotgzip")
+        assert head_id(bad, 400) == "badgzip-1"
+        want = set(ids.values()) | {"expect-401", "preflight-1", "badgzip-1"}
         lines = wait_for(lambda: (lambda ls: ls if want <= {l["request_id"] for l in ls} else None)(access_lines(s)))
         by_id = {l["request_id"]: l for l in lines}
         for status, rid in ids.items():
             assert by_id[rid]["status"] == status
         assert (by_id["expect-401"]["status"], by_id["expect-401"]["route"]) == (401, "/v1/chat/completions")
         assert (by_id["preflight-1"]["status"], by_id["preflight-1"]["method"]) == (204, "OPTIONS")
+        assert (by_id["badgzip-1"]["status"], by_id["badgzip-1"]["method"], by_id["badgzip-1"]["route"]) == \
+            (400, "POST", "/v1/chat/completions")
+        assert by_id[ids[400]]["route"] == "-"    # the unreadable request line
     finally:
         s.stop()
 
