@@ -202,7 +202,7 @@ def main():
                 break
             time.sleep(2)
         while time.time() < settle:
-            if fd_count(p.pid) <= idle_fds and proc_status(p.pid, "Threads") <= idle_threads:
+            if fd_count(p.pid) <= idle_fds + 1 and proc_status(p.pid, "Threads") <= idle_threads:  # as the check below
                 break
             time.sleep(0.5)
         end_fds, end_threads = fd_count(p.pid), proc_status(p.pid, "Threads")

@@ -43,7 +43,7 @@ extension SputnikServer {
         guard let e = admissionError(req) else { return nil }
         var headers = [("Content-Type", "application/json")] + corsHeaders(req)
         if e.status == 429 || e.status == 503 { headers.append(("Retry-After", "1")) }
-        headers.append(("X-Request-Id", logUnroutedAnswer(req, status: e.status)))
+        headers.append(("X-Request-Id", logUnrouted(status: e.status, request: req)))
         return (e.status, headers, e.encoded())
     }
 

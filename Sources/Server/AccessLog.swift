@@ -121,25 +121,18 @@ extension SputnikServer {
         logExchange(e)
     }
 
-    /// An error the transport answered before routing (`HTTPServerConfiguration.transportErrorHeaders`): picks its
-    /// request id (the client's when the head was parsed, as `beginExchange`) and writes its access-log line, with
-    /// method and route `-` when the request line was not readable.
+    /// A request answered without an exchange: by the transport before routing
+    /// (`HTTPServerConfiguration.transportErrorHeaders`, with the error `code`; `request` nil when the request line
+    /// was not readable, then method and route are `-`) or from its head alone (an `Expect: 100-continue` or a
+    /// content-encoded body refused before it is read or inflated). Picks its id as `beginExchange` does and writes
+    /// its access-log line.
     /// - Returns: the id for the response's `X-Request-Id`.
-    func logTransportError(status: Int, code: String, request: HTTPRequest?) -> String {
+    func logUnrouted(status: Int, request: HTTPRequest?, code: String? = nil) -> String {
         let id = Exchange.acceptableId(request?.headers["x-request-id"]) ?? "req-" + Self.randomId()
-        logger.info("request", metadata: ["request_id": .string(id), "method": .string(request?.method ?? "-"),
-                                          "route": .string(request?.path ?? "-"), "status": .stringConvertible(status),
-                                          "code": .string(code)])
-        return id
-    }
-
-    /// A request answered from its head alone, before its body is invited (`Expect: 100-continue` refused): picks
-    /// its id like `beginExchange` and writes its access-log line.
-    /// - Returns: the id for the response's `X-Request-Id`.
-    func logUnroutedAnswer(_ req: HTTPRequest, status: Int) -> String {
-        let id = Exchange.acceptableId(req.headers["x-request-id"]) ?? "req-" + Self.randomId()
-        logger.info("request", metadata: ["request_id": .string(id), "method": .string(req.method),
-                                          "route": .string(req.path), "status": .stringConvertible(status)])
+        var m: Logger.Metadata = ["request_id": .string(id), "method": .string(request?.method ?? "-"),
+                                  "route": .string(request?.path ?? "-"), "status": .stringConvertible(status)]
+        if let code { m["code"] = .string(code) }
+        logger.info("request", metadata: m)
         return id
     }
 

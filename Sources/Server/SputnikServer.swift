@@ -107,10 +107,11 @@ public final class SputnikServer: @unchecked Sendable {
         }
         c.transportErrorHeaders = { [weak self] status, code, request in
             guard let self else { return [] }
-            // With the default `--allowed-origins *` a browser may read these errors too (with a list, the origin of a
-            // request the transport could not parse is unknown, so none is named).
-            let cors: [(String, String)] = self.options.allowedOrigins.contains("*") ? [("Access-Control-Allow-Origin", "*")] : []
-            return [("X-Request-Id", self.logTransportError(status: status, code: code, request: request))] + cors
+            // CORS fields as on routed answers, so a browser may read these errors too; without a readable head the
+            // origin is unknown, so only the default `--allowed-origins *` names one.
+            let cors = request.map(self.corsHeaders)
+                ?? (self.options.allowedOrigins.contains("*") ? [("Access-Control-Allow-Origin", "*")] : [])
+            return [("X-Request-Id", self.logUnrouted(status: status, request: request, code: code))] + cors
         }
         if let key = options.sslKeyFile, let cert = options.sslCertFile {
             do { c.tls = try TLSContext(certificateFile: cert, keyFile: key) } catch {
