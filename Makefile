@@ -140,7 +140,7 @@ bench-serve: models
 	@test -x .venv-bench/bin/python || python3 -m venv .venv-bench
 	@.venv-bench/bin/python -c 'import xllamacpp' 2>/dev/null || .venv-bench/bin/pip install -q xllamacpp==2026.10.11549
 	python3 scripts/serve_compare.py --sputnik $(RELEASE_BIN) --model $(MODEL) --llamacpp-python .venv-bench/bin/python \
-	  --concurrency 1,4,8,16 --requests 32 --max-tokens 128
+	  --concurrency 1,4,8,16 --requests 32 --max-tokens 128 --prompt-tokens 110
 
 # Full-size MoE in one command: the bandwidth probe, decode roofline, Sputnik/llama.cpp pairs, serving streams and peak
 # RSS on the synthetic DeepSeek-V2-Lite files (generated when absent) → BENCHMARKS.md. BENCH_MOE_MODELS narrows it.

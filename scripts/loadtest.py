@@ -22,6 +22,27 @@ PROMPTS = [
 ]
 
 
+# Filler for --prompt-tokens: plain prose, cut to length per request after a distinct opening line.
+FILLER = ("The harbour town woke slowly that morning. Fishing boats rocked against the pier while gulls argued over "
+          "scraps, and the baker on the corner pulled the first loaves from the oven. Children ran down the cobbled "
+          "street toward the school, their bags bouncing, and an old man unfolded his newspaper on the bench by the "
+          "fountain. Far out at sea a cargo ship moved along the horizon, its lights still on in the grey dawn. ")
+
+
+def make_prompt(i, prompt_tokens):
+    """Request i's prompt: one of PROMPTS, or with prompt_tokens > 0 a distinct prompt of about that many tokens
+    (a numbered opening, so no two requests share more than the chat template's prefix, then FILLER words to
+    length, then the question); about prompt_tokens counted with the chat template, as usage.prompt_tokens."""
+    if prompt_tokens <= 0:
+        return PROMPTS[i % len(PROMPTS)]
+    question = PROMPTS[i % len(PROMPTS)]
+    words = (FILLER * 20).split()
+    opening = f"Request {i}, case {(i * 7919) % 100003}: read this passage first."
+    # ~1.35 tokens per word of this prose (SmolLM2 / Qwen BPE); ~25 tokens go to a typical chat template.
+    budget = max(0, int((prompt_tokens - 25 - 1.35 * len((opening + " " + question).split())) / 1.35))
+    return " ".join([opening] + words[:budget] + [question])
+
+
 def percentile(values, p):
     if not values:
         return float("nan")
@@ -29,6 +50,10 @@ def percentile(values, p):
     k = (len(s) - 1) * p / 100
     lo, hi = int(k), min(int(k) + 1, len(s) - 1)
     return s[lo] + (s[hi] - s[lo]) * (k - lo)
+
+
+# prompt_tokens of every answered request, from the usage chunk (list.append is atomic under the GIL).
+prompt_tokens_seen = []
 
 
 def one_request(host, port, model, prompt, max_tokens, deadline, api_key):
@@ -66,6 +91,7 @@ def one_request(host, port, model, prompt, max_tokens, deadline, api_key):
                     obj = json.loads(data)
                     if obj.get("usage"):
                         tokens = obj["usage"]["completion_tokens"]
+                        prompt_tokens_seen.append(obj["usage"].get("prompt_tokens", 0))
                     if obj.get("choices") and obj["choices"][0]["delta"].get("content"):
                         now = time.perf_counter()
                         if ttft is None:
@@ -88,6 +114,11 @@ def main():
     ap.add_argument("--requests", type=int, default=32)
     ap.add_argument("--concurrency", type=int, default=4)
     ap.add_argument("--max-tokens", type=int, default=128)
+    ap.add_argument("--prompt-tokens", type=int, default=0,
+                    help="distinct prompts of about this many tokens per request (0: the four short PROMPTS)")
+    ap.add_argument("--prompt-offset", type=int, default=0,
+                    help="number the --prompt-tokens prompts from here (runs against one server that must not "
+                         "find the previous run's prompts in its prefix cache take different offsets)")
     ap.add_argument("--timeout", type=float, default=600, help="seconds for the whole run")
     ap.add_argument("--api-key", default=None)
     ap.add_argument("--json", action="store_true", help="print one JSON object")
@@ -106,7 +137,7 @@ def main():
                 if i >= a.requests or time.time() > deadline:
                     return
                 next_index[0] += 1
-            r = one_request(a.host, a.port, a.model, PROMPTS[i % len(PROMPTS)], a.max_tokens, deadline, a.api_key)
+            r = one_request(a.host, a.port, a.model, make_prompt(a.prompt_offset + i, a.prompt_tokens), a.max_tokens, deadline, a.api_key)
             with lock:
                 results.append(r)
 
@@ -124,6 +155,7 @@ def main():
     report = {
         "requests": len(results), "ok": len(ok), "errors": [r[3] for r in results if r[3]][:5],
         "concurrency": a.concurrency, "max_tokens": a.max_tokens, "wall_s": round(wall, 2),
+        "prompt_tokens_mean": round(statistics.fmean(prompt_tokens_seen), 1) if prompt_tokens_seen else None,
         "output_tokens": out_tokens, "output_tok_s": round(out_tokens / wall, 2) if wall > 0 else 0,
         "ttft_p50_s": round(percentile(ttfts, 50), 3), "ttft_p99_s": round(percentile(ttfts, 99), 3),
         "itl_p50_ms": round(percentile(gaps, 50) * 1000, 1), "itl_p99_ms": round(percentile(gaps, 99) * 1000, 1),

@@ -5,7 +5,11 @@ For each concurrency level, runs scripts/loadtest.py against each server in turn
 prints aggregate output tokens/s and TTFT p50/p99. Loopback only; bounded by --requests and --timeout.
 
   python scripts/serve_compare.py --sputnik .build/release/sputnik --model models/SmolLM2-135M-Instruct.Q4_1.gguf \
-      --concurrency 1,4,8,16 --requests 32 --max-tokens 128
+      --concurrency 1,4,8,16 --requests 32 --max-tokens 128 --prompt-tokens 110
+
+Every request has its own prompt of about --prompt-tokens tokens with the chat template (a numbered opening, then
+prose), new at every concurrency level, so the servers' prompt caches can share no more than the template's prefix;
+the mean prompt_tokens each server reported is printed.
 
 The llama.cpp side needs `pip install xllamacpp` in the interpreter given by --llamacpp-python.
 """
@@ -56,9 +60,10 @@ def wait_ready(port, proc, timeout=180):
     raise RuntimeError("server not ready")
 
 
-def loadtest(port, model, n, c, max_tokens, timeout):
+def loadtest(port, model, n, c, max_tokens, timeout, prompt_tokens, prompt_offset):
     out = subprocess.run([sys.executable, os.path.join(HERE, "loadtest.py"), "--port", str(port), "--model", model,
                           "--requests", str(n), "--concurrency", str(c), "--max-tokens", str(max_tokens),
+                          "--prompt-tokens", str(prompt_tokens), "--prompt-offset", str(prompt_offset),
                           "--timeout", str(timeout), "--json"], capture_output=True, timeout=timeout + 60)
     return json.loads(out.stdout)
 
@@ -71,6 +76,8 @@ def main():
     ap.add_argument("--concurrency", default="1,4,8,16")
     ap.add_argument("--requests", type=int, default=32)
     ap.add_argument("--max-tokens", type=int, default=128)
+    ap.add_argument("--prompt-tokens", type=int, default=110,
+                    help="distinct prompts of about this many tokens (issue 18 item 6: ~110); 0 = four short ones")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--ctx", type=int, default=1024, help="context per slot / per request")
     ap.add_argument("--timeout", type=float, default=900)
@@ -90,12 +97,15 @@ def main():
         for name, p in procs.items():
             wait_ready(ports[name], p)
         rows = []
-        for c in levels:
+        for level, c in enumerate(levels):
             for name in ("sputnik", "llama.cpp"):
-                r = loadtest(ports[name], "m", a.requests, c, a.max_tokens, a.timeout)
+                # Each level's prompts are new to both servers (same prompts for both engines at a level).
+                r = loadtest(ports[name], "m", a.requests, c, a.max_tokens, a.timeout, a.prompt_tokens,
+                             level * a.requests)
                 rows.append((c, name, r))
                 print(f"c={c:<3} {name:<9} ok={r['ok']}/{r['requests']} out={r['output_tok_s']:>7} tok/s "
-                      f"ttft p50={r['ttft_p50_s']}s p99={r['ttft_p99_s']}s itl p50={r['itl_p50_ms']}ms", flush=True)
+                      f"ttft p50={r['ttft_p50_s']}s p99={r['ttft_p99_s']}s itl p50={r['itl_p50_ms']}ms "
+                      f"prompt tokens={r.get('prompt_tokens_mean')}", flush=True)
         print("\n| concurrency | Sputnik tok/s | llama.cpp tok/s | ratio | Sputnik TTFT p50/p99 s | llama.cpp TTFT p50/p99 s |")
         print("|---|---|---|---|---|---|")
         for c in levels:

@@ -1,3 +1,4 @@
+import Compute
 import Foundation
 
 /// Per-request sampling settings (OpenAI names; `top_k` and `min_p` as llama-server and vLLM take them).
@@ -71,11 +72,14 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
 public struct Sampler {
     private var indices: [Int32]
     private var probs: [Float]
+    /// The softmax over the whole vocabulary in token order `[vocabSize]` (full-vocabulary draws, top-p, min-p).
+    private var fullProbs: [Float]
 
     /// - Parameter vocabSize: length of every logits row.
     public init(vocabSize: Int) {
         indices = [Int32](repeating: 0, count: vocabSize)
         probs = [Float](repeating: 0, count: vocabSize)
+        fullProbs = [Float](repeating: 0, count: vocabSize)
     }
 
     /// Argmax, ties to the lowest id. `logits`: `[vocabSize]`.
@@ -98,47 +102,32 @@ public struct Sampler {
         // A top-k of the whole vocabulary or more keeps every token: it truncates nothing.
         let topK = params.topK > 0 && params.topK < n ? params.topK : 0
         if topK == 0 && params.topP >= 1 && params.minP <= 0 {
-            return Self.sampleFull(logits, invT: Float(1.0 / params.temperature), rng: &rng)
+            return fullProbs.withUnsafeMutableBufferPointer {
+                Self.sampleFull(logits, invT: Float(1.0 / params.temperature), scratch: $0.baseAddress!, rng: &rng)
+            }
         }
-        // Candidates: all, or the top-k (partial selection by sorting only what is needed).
-        var count = n
-        for i in 0..<n { indices[i] = Int32(i) }
+        let invT = Float(1.0 / params.temperature)
+        var count: Int
         if topK > 0 {
+            // Candidates: the top-k (partial selection by sorting only what is needed).
             count = topK
+            for i in 0..<n { indices[i] = Int32(i) }
             indices.withUnsafeMutableBufferPointer { idx in
                 Self.partialTop(idx, k: count, logits: logits)
             }
-        } else {
-            indices.withUnsafeMutableBufferPointer { idx in
-                idx.sort { logits[Int($0)] > logits[Int($1)] || (logits[Int($0)] == logits[Int($1)] && $0 < $1) }
-            }
-        }
-        // Softmax over candidates with temperature (candidates are sorted by logit, descending).
-        let invT = Float(1.0 / params.temperature)
-        let maxLogit = logits[Int(indices[0])]
-        var sum: Float = 0
-        for j in 0..<count {
-            let p = Float(exp(Double((logits[Int(indices[j])] - maxLogit) * invT)))
-            probs[j] = p
-            sum += p
-        }
-        for j in 0..<count { probs[j] /= sum }
-        // top-p: smallest prefix whose mass reaches topP (at least one token).
-        if params.topP < 1.0 {
-            var cum: Float = 0
-            var keep = count
+            // Softmax over candidates with temperature (candidates are sorted by logit, descending).
+            let maxLogit = logits[Int(indices[0])]
+            var sum: Float = 0
             for j in 0..<count {
-                cum += probs[j]
-                if Double(cum) >= params.topP { keep = j + 1; break }
+                let p = Float(exp(Double((logits[Int(indices[j])] - maxLogit) * invT)))
+                probs[j] = p
+                sum += p
             }
-            count = keep
-        }
-        // min-p: relative to the top probability.
-        if params.minP > 0 {
-            let threshold = probs[0] * Float(params.minP)
-            var keep = 1
-            while keep < count && probs[keep] >= threshold { keep += 1 }
-            count = keep
+            for j in 0..<count { probs[j] /= sum }
+            let k = count
+            count = probs.withUnsafeBufferPointer { Self.truncate(probs: UnsafeBufferPointer(rebasing: $0[0..<k]), params: params).keep }
+        } else {
+            count = fullVocabularyCandidates(logits, params: params, invT: invT)
         }
         var mass: Float = 0
         for j in 0..<count { mass += probs[j] }
@@ -151,21 +140,87 @@ public struct Sampler {
         return indices[count - 1]
     }
 
-    /// Draws from softmax(logits × invT) over the whole vocabulary in two linear passes (no sort: with no
-    /// top-k/top-p/min-p truncation the order of candidates does not matter).
-    private static func sampleFull(_ logits: UnsafeBufferPointer<Float>, invT: Float, rng: inout SeededGenerator) -> Int32 {
-        var maxLogit = -Float.infinity
-        for x in logits where x > maxLogit { maxLogit = x }
-        var sum: Float = 0
-        for x in logits { sum += Float(exp(Double((x - maxLogit) * invT))) }
-        let r = Float(rng.nextUnit()) * sum
+    /// The number of leading candidates that top-p and then min-p keep, for `probs` sorted descending (the
+    /// candidates' probabilities under the softmax over the whole candidate set): top-p keeps the smallest prefix
+    /// whose mass reaches `topP` (at least one token; all when rounding keeps the sum below it), min-p then keeps
+    /// those at least `minP` × the top probability. `complete` is false when the answer may lie beyond the
+    /// candidates given (neither cut happened inside them), so a caller holding only the best k of a larger set
+    /// must look at more.
+    static func truncate(probs: UnsafeBufferPointer<Float>, params: SamplingParams) -> (keep: Int, complete: Bool) {
+        var count = probs.count
+        var cutByTopP = params.topP >= 1.0
+        if params.topP < 1.0 {
+            var cum: Float = 0
+            for j in 0..<count {
+                cum += probs[j]
+                if Double(cum) >= params.topP { count = j + 1; cutByTopP = true; break }
+            }
+        }
+        if params.minP > 0 {
+            let threshold = probs[0] * Float(params.minP)
+            var keep = 1
+            while keep < count && probs[keep] >= threshold { keep += 1 }
+            if keep < count || keep < probs.count { return (keep, true) }
+            return (keep, cutByTopP && params.topP < 1.0)
+        }
+        return (count, cutByTopP)
+    }
+
+    /// Top-p and/or min-p with no top-k: the softmax over the whole vocabulary once (`ck_softmax`, into
+    /// `fullProbs`), then the best tokens in order, 64 at first and four times as many each time the kept prefix
+    /// may reach past them (partial selection instead of sorting the vocabulary). Leaves the kept candidates in
+    /// `indices[0..<keep]` and their probabilities in `probs[0..<keep]`; returns keep.
+    private mutating func fullVocabularyCandidates(_ logits: UnsafeBufferPointer<Float>, params: SamplingParams,
+                                                   invT: Float) -> Int {
+        let n = logits.count
+        fullProbs.withUnsafeMutableBufferPointer { full in
+            for i in 0..<n { full[i] = logits[i] * invT }
+            Ops.softmax(full.baseAddress!, n: n)
+        }
+        for i in 0..<n { indices[i] = Int32(i) }
+        var k = min(n, 64)
+        while true {
+            indices.withUnsafeMutableBufferPointer { idx in
+                if k < n {
+                    Self.partialTop(idx, k: k, logits: logits)
+                } else {
+                    idx.sort { logits[Int($0)] > logits[Int($1)] || (logits[Int($0)] == logits[Int($1)] && $0 < $1) }
+                }
+            }
+            for j in 0..<k { probs[j] = fullProbs[Int(indices[j])] }
+            let cut = probs.withUnsafeBufferPointer {
+                Self.truncate(probs: UnsafeBufferPointer(rebasing: $0[0..<k]), params: params)
+            }
+            if cut.complete || k == n { return cut.keep }
+            k = min(n, k * 4)
+        }
+    }
+
+    /// Draws from softmax(logits × invT) over the whole vocabulary: the vectorised softmax (`ck_softmax`) into
+    /// `scratch` `[V]`, then one scan for the draw (no sort: with no top-k/top-p/min-p truncation the order of
+    /// candidates does not matter). Scaling the logits before the softmax is the same as the temperature inside it.
+    private static func sampleFull(_ logits: UnsafeBufferPointer<Float>, invT: Float, scratch: UnsafeMutablePointer<Float>,
+                                   rng: inout SeededGenerator) -> Int32 {
+        let n = logits.count
+        for i in 0..<n { scratch[i] = logits[i] * invT }
+        Ops.softmax(scratch, n: n)
+        // The mass in eight running sums (vectorisable), so the draw does not depend on the sum being exactly 1.
+        var part = SIMD8<Float>()
+        var i = 0
+        while i + 8 <= n {
+            part += UnsafeRawPointer(scratch + i).loadUnaligned(as: SIMD8<Float>.self)
+            i += 8
+        }
+        var mass = part.sum()
+        while i < n { mass += scratch[i]; i += 1 }
+        let r = Float(rng.nextUnit()) * mass
         var acc: Float = 0
         var last = 0
-        for i in 0..<logits.count {
-            let p = Float(exp(Double((logits[i] - maxLogit) * invT)))
-            if p > 0 { last = i }
+        for j in 0..<n {
+            let p = scratch[j]
+            if p > 0 { last = j }
             acc += p
-            if r < acc { return Int32(i) }
+            if r < acc { return Int32(j) }
         }
         return Int32(last)
     }

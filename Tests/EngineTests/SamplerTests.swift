@@ -39,6 +39,41 @@ final class SamplerTests: XCTestCase {
         XCTAssertEqual(draws, [0, 1])
     }
 
+    /// The nucleus and min-p sets by the definition (every token sorted, softmax over the whole vocabulary in
+    /// double precision), for checking the partial selection that grows k instead of sorting.
+    private func referenceKept(_ logits: [Float], topP: Double, minP: Double) -> Set<Int32> {
+        let m = logits.max()!
+        let e = logits.map { exp(Double($0 - m)) }
+        let z = e.reduce(0, +)
+        let order = logits.indices.sorted { logits[$0] > logits[$1] || (logits[$0] == logits[$1] && $0 < $1) }
+        var keep = order.count
+        if topP < 1 {
+            var cum = 0.0
+            for (j, i) in order.enumerated() { cum += e[i] / z; if cum >= topP { keep = j + 1; break } }
+        }
+        if minP > 0 {
+            let threshold = e[order[0]] / z * minP
+            var k = 1
+            while k < keep && e[order[k]] / z >= threshold { k += 1 }
+            keep = k
+        }
+        return Set(order[0..<keep].map { Int32($0) })
+    }
+
+    // A nucleus wider than the first 64 candidates (the partial selection must grow), on a vocabulary-sized row
+    // whose logits fall off slowly: every draw lies in the reference set and more than 64 distinct tokens appear.
+    func testTopPAndMinPBeyondTheFirstCandidates() {
+        let v = 20_000
+        let logits: [Float] = (0..<v).map { i in Float((i * 7919) % v) * -0.002 }
+        for (topP, minP) in [(0.6, 0.0), (1.0, 0.2), (0.9, 0.3)] {
+            let ref = referenceKept(logits, topP: topP, minP: minP)
+            XCTAssertGreaterThan(ref.count, 64)
+            let draws = sample(logits, SamplingParams(temperature: 1, topP: topP, minP: minP), seed: 5, n: 1000)
+            XCTAssertTrue(Set(draws).isSubset(of: ref), "top_p \(topP) min_p \(minP)")
+            XCTAssertGreaterThan(Set(draws).count, 64, "top_p \(topP) min_p \(minP)")
+        }
+    }
+
     func testFrequenciesFollowTheDistribution() {
         let logits: [Float] = [log(0.5), log(0.3), log(0.2)]
         let draws = sample(logits, SamplingParams(temperature: 1), seed: 9, n: 6000)

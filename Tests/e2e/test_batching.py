@@ -134,3 +134,27 @@ def test_loadtest_script_reports(server):
     r = json.loads(out.stdout)
     assert r["ok"] == 8 and r["output_tokens"] == 8 * 16
     assert r["output_tok_s"] > 0 and r["ttft_p50_s"] > 0 and r["itl_p50_ms"] > 0
+
+
+def test_loadtest_prompt_tokens_are_distinct_and_sized(server):
+    """`make bench-serve` load (issue 18 item 6): --prompt-tokens 110 gives ~110-token prompts by the server's own
+    count, and a run at a new --prompt-offset finds none of the previous run's prompts in the prefix cache (its
+    first-token latency is a full prefill, not a cache hit)."""
+    import os
+    import subprocess
+    import sys
+    script = os.path.join(os.path.dirname(__file__), "..", "..", "scripts", "loadtest.py")
+
+    def run(offset):
+        out = subprocess.run([sys.executable, script, "--port", str(server.port), "--model", "smollm2", "--requests",
+                              "4", "--concurrency", "1", "--max-tokens", "4", "--timeout", "300", "--json",
+                              "--prompt-tokens", "110", "--prompt-offset", str(offset)],
+                             capture_output=True, timeout=320)
+        assert out.returncode == 0, out.stdout + out.stderr
+        return json.loads(out.stdout)
+
+    first = run(1000)
+    assert 95 <= first["prompt_tokens_mean"] <= 125, first
+    again = run(1000)     # the same prompts: served from the prefix cache
+    fresh = run(2000)     # new prompts: prefilled in full
+    assert again["ttft_p50_s"] < fresh["ttft_p50_s"], (again, fresh)

@@ -122,20 +122,24 @@ CK_INLINE void q8_0_x8_tile(const uint8_t *grp, int64_t nb, const char *x, size_
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *blk = grp + (size_t)b * 272;
         const __m256 dv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)blk));
-        __m256i w[8], aw[8];
+        // Word by word (k outer, tokens inner): one weight word and its |w| live at a time beside the NC int32
+        // sums, where loading all eight words and their |w| first (16 registers) spilled; 1.27× on a 49152 × 576
+        // head at 16 tokens, one thread (43 → 54 GMAC/s), with the same integer sums and float steps.
+        __m256i isum[4];
+        CK_UNROLL_TOKENS
+        for (int q = 0; q < NC; q++) isum[q] = _mm256_setzero_si256();
+        _Pragma("clang loop unroll(full)")
         for (int k = 0; k < 8; k++) {
-            w[k] = _mm256_loadu_si256((const __m256i *)(blk + 16 + 32 * k));   // elements 4k..4k+3 of each row
-            aw[k] = _mm256_sign_epi8(w[k], w[k]);
+            const __m256i w = _mm256_loadu_si256((const __m256i *)(blk + 16 + 32 * k));   // elements 4k..4k+3 of each row
+            const __m256i aw = _mm256_sign_epi8(w, w);
+            CK_UNROLL_TOKENS
+            for (int q = 0; q < NC; q++)
+                isum[q] = _mm256_add_epi32(isum[q], _mm256_madd_epi16(
+                    _mm256_maddubs_epi16(aw, _mm256_sign_epi8(bcast4(a[q][b].qs + 4 * k), w)), ones));
         }
         CK_UNROLL_TOKENS
-        for (int q = 0; q < NC; q++) {
-            const int8_t *qa = a[q][b].qs;
-            __m256i isum = _mm256_madd_epi16(_mm256_maddubs_epi16(aw[0], _mm256_sign_epi8(bcast4(qa), w[0])), ones);
-            for (int k = 1; k < 8; k++)
-                isum = _mm256_add_epi32(isum, _mm256_madd_epi16(
-                    _mm256_maddubs_epi16(aw[k], _mm256_sign_epi8(bcast4(qa + 4 * k), w[k])), ones));
-            acc[q] = _mm256_fmadd_ps(_mm256_mul_ps(dv, _mm256_broadcast_ss(ds + (c0 + q) * nb + b)), _mm256_cvtepi32_ps(isum), acc[q]);
-        }
+        for (int q = 0; q < NC; q++)
+            acc[q] = _mm256_fmadd_ps(_mm256_mul_ps(dv, _mm256_broadcast_ss(ds + (c0 + q) * nb + b)), _mm256_cvtepi32_ps(isum[q]), acc[q]);
     }
     for (int q = 0; q < NC; q++) _mm256_storeu_ps(y + (c0 + q) * ys + r, acc[q]);
 }
