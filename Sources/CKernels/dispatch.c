@@ -34,6 +34,12 @@ typedef struct {
                         const int32_t *table, int64_t block_size, int64_t n, float scale, float *s);
     void (*attn_values)(int kv_type, const float *w, int64_t d, const void *v_base, size_t slot_bytes,
                         const int32_t *table, int64_t block_size, int64_t n, float *out);
+    void (*attn_scores_gqa)(int kv_type, const float *q, int64_t q_stride, int64_t g, int64_t d, const void *k_base,
+                            size_t slot_bytes, const int32_t *table, int64_t block_size, int64_t n, float scale,
+                            float *s, int64_t s_stride);
+    void (*attn_values_gqa)(int kv_type, const float *w, int64_t w_stride, int64_t g, int64_t d, const void *v_base,
+                            size_t slot_bytes, const int32_t *table, int64_t block_size, int64_t n, float *out,
+                            int64_t out_stride);
     void (*softmax)(float *x, int64_t n);
     void (*silu_mul)(const float *g, const float *u, float *out, int64_t n);
 } ck_kernel_table;
@@ -73,6 +79,8 @@ static const ck_kernel_table ck_ref_kernels = {
     .matmul_q8_0_x8 = ck_matmul_q8_0_x8_ref,
     .attn_scores = ck_attn_scores_ref,
     .attn_values = ck_attn_values_ref,
+    .attn_scores_gqa = ck_attn_scores_gqa_ref,
+    .attn_values_gqa = ck_attn_values_gqa_ref,
     .softmax = ck_softmax_ref,
     .silu_mul = ck_silu_mul_ref,
 };
@@ -104,6 +112,8 @@ static const ck_kernel_table ck_avx2_kernels = {
     .matmul_q8_0_x8 = ck_matmul_q8_0_x8_avx2,
     .attn_scores = ck_attn_scores_avx2,
     .attn_values = ck_attn_values_avx2,
+    .attn_scores_gqa = ck_attn_scores_gqa_avx2,
+    .attn_values_gqa = ck_attn_values_gqa_avx2,
     .softmax = ck_softmax_avx2,
     .silu_mul = ck_silu_mul_avx2,
 };
@@ -214,6 +224,20 @@ void ck_attn_values(int kv_type, const float *w, int64_t d, const void *v_base, 
                     const int32_t *table, int64_t bs, int64_t n, float *out) {
     const ck_kernel_table *k = d % 8 == 0 ? g_kernels : &ck_ref_kernels;
     k->attn_values(kv_type, w, d, v_base, slot_bytes, table, bs, n, out);
+}
+
+void ck_attn_scores_gqa(int kv_type, const float *q, int64_t q_stride, int64_t g, int64_t d, const void *k_base,
+                        size_t slot_bytes, const int32_t *table, int64_t bs, int64_t n, float scale, float *s,
+                        int64_t s_stride) {
+    const ck_kernel_table *k = d % 8 == 0 ? g_kernels : &ck_ref_kernels;
+    k->attn_scores_gqa(kv_type, q, q_stride, g, d, k_base, slot_bytes, table, bs, n, scale, s, s_stride);
+}
+
+void ck_attn_values_gqa(int kv_type, const float *w, int64_t w_stride, int64_t g, int64_t d, const void *v_base,
+                        size_t slot_bytes, const int32_t *table, int64_t bs, int64_t n, float *out,
+                        int64_t out_stride) {
+    const ck_kernel_table *k = d % 8 == 0 ? g_kernels : &ck_ref_kernels;
+    k->attn_values_gqa(kv_type, w, w_stride, g, d, v_base, slot_bytes, table, bs, n, out, out_stride);
 }
 
 void ck_softmax(float *x, int64_t n) { g_kernels->softmax(x, n); }

@@ -40,6 +40,28 @@ public enum PagedAttentionKernels {
         ck_attn_scores(code(element), q, Int64(d), keys, slotBytes, blockTable, Int64(blockSize), Int64(count), scale, scores)
     }
 
+    /// Grouped-query scores: `scores[h × scoreStride + p] = scale × dot(q + h × queryStride, K_p)` for the `heads`
+    /// query heads that share one KV head (each K row read once), positions `p` in `0..<count`. Per head the same
+    /// float operations as `scores` (same results). `q`: `[heads, queryStride]`; `scores`: `[heads, scoreStride]`.
+    @inline(__always)
+    public static func scores(_ element: Element, queries q: UnsafePointer<Float>, queryStride: Int, heads: Int, d: Int,
+                              keys: UnsafeRawPointer, slotBytes: Int, blockTable: UnsafePointer<Int32>, blockSize: Int,
+                              count: Int, scale: Float, into scores: UnsafeMutablePointer<Float>, scoreStride: Int) {
+        ck_attn_scores_gqa(code(element), q, Int64(queryStride), Int64(heads), Int64(d), keys, slotBytes, blockTable,
+                           Int64(blockSize), Int64(count), scale, scores, Int64(scoreStride))
+    }
+
+    /// Grouped-query values: `out[h × outStride + i] = Σ_p w[h × weightStride + p] × V_p[i]` for `heads` heads
+    /// sharing one KV head (each V row read once); per head as `values` (same results). `w`: `[heads,
+    /// weightStride]`; `out`: `[heads, outStride]`.
+    @inline(__always)
+    public static func values(_ element: Element, weights w: UnsafePointer<Float>, weightStride: Int, heads: Int, d: Int,
+                              values: UnsafeRawPointer, slotBytes: Int, blockTable: UnsafePointer<Int32>, blockSize: Int,
+                              count: Int, into out: UnsafeMutablePointer<Float>, outStride: Int) {
+        ck_attn_values_gqa(code(element), w, Int64(weightStride), Int64(heads), Int64(d), values, slotBytes, blockTable,
+                           Int64(blockSize), Int64(count), out, Int64(outStride))
+    }
+
     /// `out[0..<d] = Σ_p w[p] × V_p` for `p` in `0..<count`; with an f16 cache each weight is first rounded to
     /// f16 (as llama.cpp multiplies f16 V by f16-converted weights). `w`: `[count]`; `out`: `[d]`.
     @inline(__always)

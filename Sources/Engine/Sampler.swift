@@ -83,14 +83,43 @@ public struct Sampler {
     }
 
     /// Argmax, ties to the lowest id. `logits`: `[vocabSize]`.
+    ///
+    /// Two passes of SIMD8: the maximum (NaN never compares greater, as in the scalar scan), then the first index
+    /// holding it; a scalar scan of a 49k vocabulary took ~28 µs per token, a sixtieth of a batch-16 step.
     public static func greedy(_ logits: UnsafeBufferPointer<Float>) -> Int32 {
-        var best = 0
-        var bestValue = -Float.infinity
-        for i in 0..<logits.count where logits[i] > bestValue {
-            bestValue = logits[i]
-            best = i
+        let n = logits.count
+        guard let base = logits.baseAddress, n > 0 else { return 0 }
+        let raw = UnsafeRawPointer(base)
+        var i = 0
+        var top = -Float.infinity
+        if n >= 8 {
+            var m = SIMD8<Float>(repeating: -.infinity)
+            while i + 8 <= n {
+                let v = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+                m.replace(with: v, where: v .> m)
+                i += 8
+            }
+            top = m.max()
         }
-        return Int32(best)
+        while i < n {
+            if logits[i] > top { top = logits[i] }
+            i += 1
+        }
+        guard top > -.infinity else { return 0 }   // every logit -inf or NaN: the scalar scan's answer
+        let target = SIMD8<Float>(repeating: top)
+        i = 0
+        while i + 8 <= n {
+            let hit = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) .== target
+            if any(hit) {
+                for j in 0..<8 where hit[j] { return Int32(i + j) }
+            }
+            i += 8
+        }
+        while i < n {
+            if logits[i] == top { return Int32(i) }
+            i += 1
+        }
+        return 0
     }
 
     /// Samples one token id from `logits` (`[vocabSize]`, unnormalised log-probabilities).

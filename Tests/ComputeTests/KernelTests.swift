@@ -307,6 +307,64 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    /// The grouped-query kernels (one KV head, g query heads): against their scalar twins, and bit-identical to the
+    /// one-head AVX2 kernels head by head (the batched-decode path must not change greedy outputs), for group
+    /// sizes that exercise the four-head passes and every remainder, head sizes with and without 16 | d.
+    func testGroupedQueryAttentionKernels() throws {
+        try XCTSkipUnless(ck_has_avx2() == 1, "no AVX2 on this CPU: only the reference kernels run")
+        var rng = TestRNG(state: 21)
+        let bs = 4, blocks = 6
+        for d in [8, 24, 64, 128] {
+            for kvType in [Int32(CK_F32.rawValue), Int32(CK_F16.rawValue)] {
+                let esize = kvType == Int32(CK_F16.rawValue) ? 2 : 4
+                let slotBytes = d * esize
+                let values = rng.floats(blocks * bs * d)
+                var cache = [UInt8](repeating: 0, count: blocks * bs * slotBytes)
+                cache.withUnsafeMutableBytes { raw in
+                    if esize == 2 { ck_fp32_to_fp16_row(values, raw.baseAddress!.assumingMemoryBound(to: UInt16.self), Int64(values.count)) }
+                    else { raw.baseAddress!.copyMemory(from: values, byteCount: values.count * 4) }
+                }
+                let table: [Int32] = [5, 2, 0, 3, 1, 4]
+                let n = 23, stride = 32
+                for g in 1...9 {
+                    let q = rng.floats(g * d)
+                    let w = rng.floats(g * stride).map { abs($0) / Float(n) }
+                    var s = [Float](repeating: 0, count: g * stride), sRef = s, sOne = s
+                    var o = [Float](repeating: 0, count: g * d), oRef = o, oOne = o
+                    cache.withUnsafeBytes { raw in
+                        let base = raw.baseAddress!
+                        ck_attn_scores_gqa_avx2(kvType, q, Int64(d), Int64(g), Int64(d), base, slotBytes, table, Int64(bs), Int64(n), 0.125, &s, Int64(stride))
+                        ck_attn_scores_gqa_ref(kvType, q, Int64(d), Int64(g), Int64(d), base, slotBytes, table, Int64(bs), Int64(n), 0.125, &sRef, Int64(stride))
+                        ck_attn_values_gqa_avx2(kvType, w, Int64(stride), Int64(g), Int64(d), base, slotBytes, table, Int64(bs), Int64(n), &o, Int64(d))
+                        ck_attn_values_gqa_ref(kvType, w, Int64(stride), Int64(g), Int64(d), base, slotBytes, table, Int64(bs), Int64(n), &oRef, Int64(d))
+                        for h in 0..<g {
+                            q.withUnsafeBufferPointer { qp in
+                                sOne.withUnsafeMutableBufferPointer { sp in
+                                    ck_attn_scores_avx2(kvType, qp.baseAddress! + h * d, Int64(d), base, slotBytes, table, Int64(bs), Int64(n), 0.125, sp.baseAddress! + h * stride)
+                                }
+                            }
+                            w.withUnsafeBufferPointer { wp in
+                                oOne.withUnsafeMutableBufferPointer { op in
+                                    ck_attn_values_avx2(kvType, wp.baseAddress! + h * stride, Int64(d), base, slotBytes, table, Int64(bs), Int64(n), op.baseAddress! + h * d)
+                                }
+                            }
+                        }
+                    }
+                    for h in 0..<g {
+                        for p in 0..<n {
+                            XCTAssertEqual(s[h * stride + p], sOne[h * stride + p], "scores d=\(d) g=\(g) h=\(h) p=\(p)")
+                            XCTAssertEqual(s[h * stride + p], sRef[h * stride + p], accuracy: 1e-5)
+                        }
+                        for i in 0..<d {
+                            XCTAssertEqual(o[h * d + i], oOne[h * d + i], "values d=\(d) g=\(g) h=\(h) i=\(i)")
+                            XCTAssertEqual(o[h * d + i], oRef[h * d + i], accuracy: 1e-5)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     func testSIMDQuantizersAreBitIdenticalToReference() throws {
         try XCTSkipUnless(ck_has_avx2() == 1, "no AVX2 on this CPU: only the reference kernels run")
         var rng = TestRNG(state: 10)

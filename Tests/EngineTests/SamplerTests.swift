@@ -13,6 +13,26 @@ final class SamplerTests: XCTestCase {
         XCTAssertEqual(sample([0, 3, 1, 3], SamplingParams(temperature: 1, topK: 1)), [1])
     }
 
+    /// The SIMD argmax against the plain scan (first index of the largest value; NaN never wins; all -inf → 0) on
+    /// rows of every length 1...40 and a vocabulary-sized one, with ties, NaN and infinities placed at random.
+    func testGreedyMatchesTheScalarScan() {
+        func scan(_ l: [Float]) -> Int32 {
+            var best = 0, value = -Float.infinity
+            for i in l.indices where l[i] > value { value = l[i]; best = i }
+            return Int32(best)
+        }
+        var rng = SeededGenerator(seed: 11)
+        for n in Array(1...40) + [49_152] {
+            for trial in 0..<20 {
+                var l = (0..<n).map { _ in Float(Int(rng.next() % 9)) - 4 }   // few distinct values: many ties
+                if trial % 4 == 1 { l[Int(rng.next() % UInt64(n))] = .nan }
+                if trial % 4 == 2 { l = l.map { _ in -.infinity } }
+                if trial % 4 == 3 { l[Int(rng.next() % UInt64(n))] = .infinity }
+                XCTAssertEqual(l.withUnsafeBufferPointer { Sampler.greedy($0) }, scan(l), "n \(n) trial \(trial)")
+            }
+        }
+    }
+
     func testSeedReproducesAndDiffers() {
         let logits: [Float] = (0..<50).map { Float($0 % 7) * 0.3 }
         let p = SamplingParams(temperature: 1.0)

@@ -252,6 +252,30 @@ void ck_attn_values_ref(int kv_type, const float *w, int64_t d, const void *v_ba
 void ck_attn_values_avx2(int kv_type, const float *w, int64_t d, const void *v_base, size_t slot_bytes,
                          const int32_t *table, int64_t block_size, int64_t n, float *out);
 
+// ---- grouped-query form: the `g` query heads that share one KV head, each K/V row read (and converted) once ----
+/// s[h * s_stride + p] = scale * dot(q + h * q_stride, K_p) for heads h in [0, g), p in [0, n): per head the same
+/// float operations as ck_attn_scores (so the same results); q rows already rounded to f16 for an f16 cache.
+void ck_attn_scores_gqa(int kv_type, const float *q, int64_t q_stride, int64_t g, int64_t d, const void *k_base,
+                        size_t slot_bytes, const int32_t *table, int64_t block_size, int64_t n, float scale, float *s,
+                        int64_t s_stride);
+void ck_attn_scores_gqa_ref(int kv_type, const float *q, int64_t q_stride, int64_t g, int64_t d, const void *k_base,
+                            size_t slot_bytes, const int32_t *table, int64_t block_size, int64_t n, float scale,
+                            float *s, int64_t s_stride);
+void ck_attn_scores_gqa_avx2(int kv_type, const float *q, int64_t q_stride, int64_t g, int64_t d, const void *k_base,
+                             size_t slot_bytes, const int32_t *table, int64_t block_size, int64_t n, float scale,
+                             float *s, int64_t s_stride);
+/// out[h * out_stride + i] = sum_p w[h * w_stride + p] * V_p[i] for heads h in [0, g), i in [0, d): per head as
+/// ck_attn_values (f16 weight rounding with an f16 cache; same results).
+void ck_attn_values_gqa(int kv_type, const float *w, int64_t w_stride, int64_t g, int64_t d, const void *v_base,
+                        size_t slot_bytes, const int32_t *table, int64_t block_size, int64_t n, float *out,
+                        int64_t out_stride);
+void ck_attn_values_gqa_ref(int kv_type, const float *w, int64_t w_stride, int64_t g, int64_t d, const void *v_base,
+                            size_t slot_bytes, const int32_t *table, int64_t block_size, int64_t n, float *out,
+                            int64_t out_stride);
+void ck_attn_values_gqa_avx2(int kv_type, const float *w, int64_t w_stride, int64_t g, int64_t d, const void *v_base,
+                             size_t slot_bytes, const int32_t *table, int64_t block_size, int64_t n, float *out,
+                             int64_t out_stride);
+
 /// Float reference path: Y[c * y_stride + r] = dot(dequantized row r of W, X row c) with X float32 rows
 /// (`x_row_bytes` apart) for any weight type. Each weight row is dequantized once for all columns.
 void ck_matmul_rows_dequant(int weight_type, const void *w, size_t w_row_bytes, int64_t n, int64_t r0, int64_t r1,

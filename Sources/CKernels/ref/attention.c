@@ -1,5 +1,6 @@
-// Scalar reference attention over a paged KV cache (one query head: scores, then the weighted sum of V rows)
-// and softmax — the `_ref` twins of ck_attn_scores_avx2, ck_attn_values_avx2 and ck_softmax_avx2.
+// Scalar reference attention over a paged KV cache (one query head: scores, then the weighted sum of V rows; the
+// grouped-query forms head by head) and softmax — the `_ref` twins of ck_attn_scores_avx2, ck_attn_values_avx2,
+// their _gqa forms and ck_softmax_avx2.
 #include "ckernels.h"
 #include <math.h>
 
@@ -30,6 +31,20 @@ void ck_attn_values_ref(int kv_type, const float *w, int64_t d, const void *v_ba
             for (int64_t i = 0; i < d; i++) out[i] += w[p] * ((const float *)row)[i];
         }
     }
+}
+
+void ck_attn_scores_gqa_ref(int kv_type, const float *q, int64_t q_stride, int64_t g, int64_t d, const void *k_base,
+                            size_t slot_bytes, const int32_t *table, int64_t bs, int64_t n, float scale, float *s,
+                            int64_t s_stride) {
+    for (int64_t h = 0; h < g; h++)
+        ck_attn_scores_ref(kv_type, q + h * q_stride, d, k_base, slot_bytes, table, bs, n, scale, s + h * s_stride);
+}
+
+void ck_attn_values_gqa_ref(int kv_type, const float *w, int64_t w_stride, int64_t g, int64_t d, const void *v_base,
+                            size_t slot_bytes, const int32_t *table, int64_t bs, int64_t n, float *out,
+                            int64_t out_stride) {
+    for (int64_t h = 0; h < g; h++)
+        ck_attn_values_ref(kv_type, w + h * w_stride, d, v_base, slot_bytes, table, bs, n, out + h * out_stride);
 }
 
 // ---------------------------------------------------------------- softmax

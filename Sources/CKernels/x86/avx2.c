@@ -304,6 +304,97 @@ CK_AVX2 void ck_attn_values_avx2(int kv_type, const float *w, int64_t d, const v
     }
 }
 
+/// Up to four heads of ck_attn_scores_gqa_avx2 (H constant after inlining): each K row is loaded and converted
+/// once for the H queries; per head the accumulators and the order of operations are those of ck_attn_scores_avx2.
+CK_INLINE void attn_scores_heads(int kv_type, const float *q, int64_t qs, const int H, int64_t d, const void *k_base,
+                                 size_t slot_bytes, const int32_t *table, int64_t bs, int64_t n, float scale, float *s,
+                                 int64_t ss) {
+    for (int64_t p = 0; p < n; p++) {
+        const char *row = (const char *)k_base + (size_t)((int64_t)table[p / bs] * bs + p % bs) * slot_bytes;
+        __m256 a0[4], a1[4];
+        for (int h = 0; h < H; h++) a0[h] = a1[h] = _mm256_setzero_ps();
+        int64_t i = 0;
+        for (; i + 16 <= d; i += 16) {
+            const __m256 k0 = load8_kv(kv_type, row, i), k1 = load8_kv(kv_type, row, i + 8);
+            for (int h = 0; h < H; h++) {
+                a0[h] = _mm256_fmadd_ps(_mm256_loadu_ps(q + h * qs + i), k0, a0[h]);
+                a1[h] = _mm256_fmadd_ps(_mm256_loadu_ps(q + h * qs + i + 8), k1, a1[h]);
+            }
+        }
+        for (; i < d; i += 8) {
+            const __m256 k0 = load8_kv(kv_type, row, i);
+            for (int h = 0; h < H; h++) a0[h] = _mm256_fmadd_ps(_mm256_loadu_ps(q + h * qs + i), k0, a0[h]);
+        }
+        for (int h = 0; h < H; h++) s[h * ss + p] = ck_hsum_ps(_mm256_add_ps(a0[h], a1[h])) * scale;
+    }
+}
+
+/// d % 8 == 0. Heads four at a time (eight accumulators), the rest three, two or one.
+CK_AVX2 void ck_attn_scores_gqa_avx2(int kv_type, const float *q, int64_t qs, int64_t g, int64_t d, const void *k_base,
+                                     size_t slot_bytes, const int32_t *table, int64_t bs, int64_t n, float scale,
+                                     float *s, int64_t ss) {
+    int64_t h = 0;
+    for (; h + 4 <= g; h += 4) attn_scores_heads(kv_type, q + h * qs, qs, 4, d, k_base, slot_bytes, table, bs, n, scale, s + h * ss, ss);
+    switch (g - h) {
+    case 3: attn_scores_heads(kv_type, q + h * qs, qs, 3, d, k_base, slot_bytes, table, bs, n, scale, s + h * ss, ss); break;
+    case 2: attn_scores_heads(kv_type, q + h * qs, qs, 2, d, k_base, slot_bytes, table, bs, n, scale, s + h * ss, ss); break;
+    case 1: attn_scores_heads(kv_type, q + h * qs, qs, 1, d, k_base, slot_bytes, table, bs, n, scale, s + h * ss, ss); break;
+    default: break;
+    }
+}
+
+/// H heads (≤ 4) × V eight-float columns (H · V ≤ 12 accumulators) of ck_attn_values_gqa_avx2, dimensions
+/// [i0, i0 + 8V): each V row's columns are loaded and converted once for the H heads. Per lane the products are
+/// added over positions in order, as in ck_attn_values_avx2.
+CK_INLINE void attn_values_heads(int kv_type, const float *w, int64_t ws, const int H, const int V, int64_t i0,
+                                 const void *v_base, size_t slot_bytes, const int32_t *table, int64_t bs, int64_t n,
+                                 float *out, int64_t os) {
+    __m256 acc[4][4];
+    for (int h = 0; h < H; h++)
+        for (int k = 0; k < V; k++) acc[h][k] = _mm256_setzero_ps();
+    for (int64_t p = 0; p < n; p++) {
+        const char *row = (const char *)v_base + (size_t)((int64_t)table[p / bs] * bs + p % bs) * slot_bytes;
+        __m256 wv[4];
+        for (int h = 0; h < H; h++) {
+            const float wp = kv_type == CK_F16 ? _cvtsh_ss(_cvtss_sh(w[h * ws + p], 0)) : w[h * ws + p];
+            wv[h] = _mm256_set1_ps(wp);
+        }
+        for (int k = 0; k < V; k++) {
+            const __m256 v = load8_kv(kv_type, row, i0 + 8 * k);
+            for (int h = 0; h < H; h++) acc[h][k] = _mm256_fmadd_ps(wv[h], v, acc[h][k]);
+        }
+    }
+    for (int h = 0; h < H; h++)
+        for (int k = 0; k < V; k++) _mm256_storeu_ps(out + h * os + i0 + 8 * k, acc[h][k]);
+}
+
+/// H heads over all d / 8 columns, V columns per pass (V = 3 for four heads, 4 for up to three).
+CK_INLINE void attn_values_group(int kv_type, const float *w, int64_t ws, const int H, int64_t d, const void *v_base,
+                                 size_t slot_bytes, const int32_t *table, int64_t bs, int64_t n, float *out, int64_t os) {
+    const int64_t cols = d / 8;
+    int64_t c = 0;
+    if (H == 4) {
+        for (; c + 3 <= cols; c += 3) attn_values_heads(kv_type, w, ws, 4, 3, 8 * c, v_base, slot_bytes, table, bs, n, out, os);
+    } else {
+        for (; c + 4 <= cols; c += 4) attn_values_heads(kv_type, w, ws, H, 4, 8 * c, v_base, slot_bytes, table, bs, n, out, os);
+    }
+    for (; c < cols; c++) attn_values_heads(kv_type, w, ws, H, 1, 8 * c, v_base, slot_bytes, table, bs, n, out, os);
+}
+
+/// d % 8 == 0. Heads four at a time, the rest three, two or one.
+CK_AVX2 void ck_attn_values_gqa_avx2(int kv_type, const float *w, int64_t ws, int64_t g, int64_t d, const void *v_base,
+                                     size_t slot_bytes, const int32_t *table, int64_t bs, int64_t n, float *out,
+                                     int64_t os) {
+    int64_t h = 0;
+    for (; h + 4 <= g; h += 4) attn_values_group(kv_type, w + h * ws, ws, 4, d, v_base, slot_bytes, table, bs, n, out + h * os, os);
+    switch (g - h) {
+    case 3: attn_values_group(kv_type, w + h * ws, ws, 3, d, v_base, slot_bytes, table, bs, n, out + h * os, os); break;
+    case 2: attn_values_group(kv_type, w + h * ws, ws, 2, d, v_base, slot_bytes, table, bs, n, out + h * os, os); break;
+    case 1: attn_values_group(kv_type, w + h * ws, ws, 1, d, v_base, slot_bytes, table, bs, n, out + h * os, os); break;
+    default: break;
+    }
+}
+
 // ---------------------------------------------------------------- quantizers (bit-identical to the _ref twins)
 
 /// roundf (ties away from zero) of 8 lanes: truncate, then step away from zero where |v - trunc(v)| >= 0.5.
@@ -477,6 +568,15 @@ void ck_attn_values_avx2(int kv_type, const float *w, int64_t d, const void *v_b
 }
 void ck_quantize_row_q8_0_avx2(const float *x, void *y, int64_t n) { ck_quantize_row_q8_0_ref(x, y, n); }
 void ck_quantize_row_q8_1_avx2(const float *x, void *y, int64_t n) { ck_quantize_row_q8_1_ref(x, y, n); }
+void ck_attn_scores_gqa_avx2(int kv_type, const float *q, int64_t qs, int64_t g, int64_t d, const void *k_base,
+                             size_t slot_bytes, const int32_t *table, int64_t bs, int64_t n, float scale, float *s,
+                             int64_t ss) {
+    ck_attn_scores_gqa_ref(kv_type, q, qs, g, d, k_base, slot_bytes, table, bs, n, scale, s, ss);
+}
+void ck_attn_values_gqa_avx2(int kv_type, const float *w, int64_t ws, int64_t g, int64_t d, const void *v_base,
+                             size_t slot_bytes, const int32_t *table, int64_t bs, int64_t n, float *out, int64_t os) {
+    ck_attn_values_gqa_ref(kv_type, w, ws, g, d, v_base, slot_bytes, table, bs, n, out, os);
+}
 void ck_softmax_avx2(float *x, int64_t n) { ck_softmax_ref(x, n); }
 void ck_silu_mul_avx2(const float *g, const float *u, float *out, int64_t n) { ck_silu_mul_ref(g, u, out, n); }
 int ck_matmul_rows_avx2(int t, const void *w, size_t wrb, int64_t n, int64_t r0, int64_t r1,

@@ -15,9 +15,11 @@ final class PagedAttention {
     /// Longest context a token may attend over (grows to the KV cache's slot count, see `reserve`).
     private(set) var maxContext: Int
     private let threads: Int
-    /// Per thread attention weights `[threads, maxContext]`.
+    /// Query heads per KV head.
+    private let group: Int
+    /// Per thread attention weights of one item's heads `[threads, group, maxContext]`.
     private var scores: ScratchBuffer
-    /// Per thread query copy `[threads, headDim]`.
+    /// Per thread query copy of one item's heads `[threads, group, headDim]`.
     private let query: ScratchBuffer
 
     /// `scale` multiplies q·k (default 1/√headDim).
@@ -28,8 +30,9 @@ final class PagedAttention {
         self.scale = scale ?? 1 / Float(headDim).squareRoot()
         self.maxContext = maxContext
         self.threads = threads
-        scores = ScratchBuffer(count: threads * maxContext)
-        query = ScratchBuffer(count: threads * headDim)
+        group = max(1, numHeads / max(1, numKVHeads))
+        scores = ScratchBuffer(count: threads * group * maxContext)
+        query = ScratchBuffer(count: threads * group * headDim)
     }
 
     /// Makes room for contexts of `tokens` positions (a sequence never holds more tokens than the KV cache has
@@ -37,7 +40,7 @@ final class PagedAttention {
     func reserve(contextLength tokens: Int) {
         if tokens <= maxContext { return }
         maxContext = tokens
-        scores = ScratchBuffer(count: threads * tokens)
+        scores = ScratchBuffer(count: threads * group * tokens)
     }
 
     /// Writes K and V rows `[count, numKVHeads * headDim]` of `count` tokens to `slots[0..<count]` of `layer`.
@@ -63,31 +66,41 @@ final class PagedAttention {
     /// with `positions[t]`, whose sequence's block table starts at `tables + tableStart[t]`.
     /// `window` > 0 limits each token to the last `window` positions (sliding-window attention: a token at p sees
     /// p - window + 1 ... p, as llama.cpp's LLAMA_SWA_TYPE_STANDARD mask and HF `sliding_window`); 0 = full causal.
+    ///
+    /// Work items: one per (token, KV head), running the KV head's `numHeads / numKVHeads` query heads together
+    /// so each K and V row is read and converted once for all of them, when that leaves at least four items per
+    /// thread (batched decode, prefill); otherwise one per (token, query head), so a single decoding sequence
+    /// still spreads over every thread. The results are the same either way (per head the same float operations).
     func run(layer: Int, cache: PagedKVCache, q: UnsafePointer<Float>, positions: UnsafePointer<Int32>,
              tables: UnsafePointer<Int32>, tableStart: UnsafePointer<Int32>, count: Int,
              out: UnsafeMutablePointer<Float>, pool: ThreadPool, window: Int = 0) {
         let started = StepProfile.now()
         defer { StepProfile.add(.attention, since: started) }
+        let headsPerItem = count * numKVHeads >= 4 * threads ? group : 1
         var job = AttentionJob(attention: Unmanaged.passUnretained(self), cache: Unmanaged.passUnretained(cache),
                                layer: layer, q: q, positions: positions, tables: tables, tableStart: tableStart, out: out,
-                               window: window)
-        pool.parallelFor(count * numHeads, chunk: 1, context: &job) { ctx, start, end, participant in
+                               window: window, headsPerItem: headsPerItem)
+        pool.parallelFor(count * (numHeads / headsPerItem), chunk: 1, context: &job) { ctx, start, end, participant in
             let job = ctx!.assumingMemoryBound(to: AttentionJob.self).pointee
             let a = job.attention.takeUnretainedValue(), cache = job.cache.takeUnretainedValue()
             let width = a.numHeads * a.headDim
+            let itemsPerToken = a.numHeads / job.headsPerItem
             for item in start..<end {
-                let t = item / a.numHeads, h = item % a.numHeads
-                a.head(layer: job.layer, cache: cache, q: job.q + t * width + h * a.headDim, head: h,
-                       position: Int(job.positions[t]), table: job.tables + Int(job.tableStart[t]),
-                       out: job.out + t * width + h * a.headDim, thread: participant, window: job.window)
+                let t = item / itemsPerToken, h0 = (item % itemsPerToken) * job.headsPerItem
+                a.heads(layer: job.layer, cache: cache, q: job.q + t * width + h0 * a.headDim, first: h0,
+                        count: job.headsPerItem, position: Int(job.positions[t]),
+                        table: job.tables + Int(job.tableStart[t]), out: job.out + t * width + h0 * a.headDim,
+                        thread: participant, window: job.window)
             }
         }
     }
 
-    fileprivate func head(layer: Int, cache: PagedKVCache, q: UnsafePointer<Float>, head h: Int, position: Int,
-                      table: UnsafePointer<Int32>, out: UnsafeMutablePointer<Float>, thread: Int, window: Int = 0) {
+    /// Query heads `first ..< first + count` of one token (all under one KV head): q and out `[count, headDim]`.
+    fileprivate func heads(layer: Int, cache: PagedKVCache, q: UnsafePointer<Float>, first h0: Int, count g: Int,
+                           position: Int, table: UnsafePointer<Int32>, out: UnsafeMutablePointer<Float>, thread: Int,
+                           window: Int = 0) {
         let d = headDim
-        let kvh = h / (numHeads / numKVHeads)
+        let kvh = h0 / group
         precondition(position + 1 <= maxContext, "position \(position) beyond the KV cache capacity \(maxContext)")
         // With a window, start at the block holding the first visible position and mask the ones before it.
         let first = window > 0 ? max(0, position - window + 1) : 0
@@ -95,23 +108,28 @@ final class PagedAttention {
         let start = firstBlock * cache.blockSize, masked = first - start
         let table = table + firstBlock
         let n = position + 1 - start
-        let s = scores.pointer + thread * maxContext
-        let qv = query.pointer + thread * d
+        let s = scores.pointer + thread * group * maxContext
+        let qv = query.pointer + thread * group * d
         let kv: PagedAttentionKernels.Element = cache.type == .f16 ? .f16 : .f32
         let headOffset = kvh * d * cache.type.elementSize
         var qp = q
         if cache.type == .f16 {   // llama.cpp converts the query to f16 for its f16·f16 K product
-            for i in 0..<d { qv[i] = Half.round(q[i]) }
+            for i in 0..<(g * d) { qv[i] = Half.round(q[i]) }
             qp = UnsafePointer(qv)
         }
-        PagedAttentionKernels.scores(kv, query: qp, d: d, keys: cache.keys(layer: layer) + headOffset,
-                                     slotBytes: cache.slotBytes, blockTable: table, blockSize: cache.blockSize,
-                                     count: n, scale: scale, into: s)                          // [n]
-        for i in 0..<masked { s[i] = -.infinity }
-        Ops.softmax(s, n: n)
-        PagedAttentionKernels.values(kv, weights: s, d: d, values: cache.values(layer: layer) + headOffset,
-                                     slotBytes: cache.slotBytes, blockTable: table, blockSize: cache.blockSize,
-                                     count: n, into: out)                               // [headDim]
+        PagedAttentionKernels.scores(kv, queries: qp, queryStride: d, heads: g, d: d,
+                                     keys: cache.keys(layer: layer) + headOffset, slotBytes: cache.slotBytes,
+                                     blockTable: table, blockSize: cache.blockSize, count: n, scale: scale,
+                                     into: s, scoreStride: maxContext)                   // [g, n]
+        for h in 0..<g {
+            let row = s + h * maxContext
+            for i in 0..<masked { row[i] = -.infinity }
+            Ops.softmax(row, n: n)
+        }
+        PagedAttentionKernels.values(kv, weights: s, weightStride: maxContext, heads: g, d: d,
+                                     values: cache.values(layer: layer) + headOffset, slotBytes: cache.slotBytes,
+                                     blockTable: table, blockSize: cache.blockSize, count: n,
+                                     into: out, outStride: d)                            // [g, headDim]
     }
 }
 
@@ -126,4 +144,6 @@ private struct AttentionJob {
     let tableStart: UnsafePointer<Int32>
     let out: UnsafeMutablePointer<Float>
     let window: Int
+    /// Query heads per work item: 1, or all `numHeads / numKVHeads` of a KV head.
+    let headsPerItem: Int
 }
