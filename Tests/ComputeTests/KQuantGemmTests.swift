@@ -33,7 +33,7 @@ final class KQuantGemmTests: XCTestCase {
     func testGemmMatchesReference() throws {
         try XCTSkipUnless(ck_has_avx2() == 1, "no AVX2 on this CPU: only the reference kernels run")
         var rng = TestRNG(state: 41)
-        for (name, t) in [("q4_K", Int32(12)), ("q5_K", 13), ("q6_K", 14)] {
+        for (name, t) in [("q2_K", Int32(10)), ("q4_K", 12), ("q5_K", 13), ("q6_K", 14)] {
             for (n, colsList) in [(512, [4, 5, 6, 7, 8, 9, 13, 70]), (4096, [37])] {
                 let rows = 7
                 let rb = Int(ck_row_size(t, Int64(n)))
@@ -81,7 +81,7 @@ final class KQuantGemmTests: XCTestCase {
         try XCTSkipUnless(ck_has_avx2() == 1, "no AVX2 on this CPU: only the reference kernels run")
         var rng = TestRNG(state: 43)
         let n = 768, rows = 6
-        for t: Int32 in [12, 14] {
+        for t: Int32 in [10, 12, 14] {
             let rb = Int(ck_row_size(t, Int64(n)))
             let w = FormatMore.randomBlocks(t, blocks: rows * n / 256, rng: &rng)
             let wf = (0..<rows).map { r -> [Float] in

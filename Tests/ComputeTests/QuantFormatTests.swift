@@ -17,6 +17,7 @@ enum FormatMore {
         switch t {
         case 6: return (22, 32)
         case 7: return (24, 32)
+        case 10: return (84, 256)
         case 12: return (144, 256)
         case 13: return (176, 256)
         case 14: return (210, 256)
@@ -69,7 +70,7 @@ enum FormatMore {
     static func randomBlocks(_ t: Int32, blocks: Int, rng: inout TestRNG, scale: Float = 0.05) -> [UInt8] {
         let (bs, _) = layout(t)
         var bytes = (0..<(blocks * bs)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
-        let halfOffsets: [Int] = t == 6 ? [0] : t == 7 || t == 12 || t == 13 ? [0, 2] : t == 14 ? [208] : []
+        let halfOffsets: [Int] = t == 6 ? [0] : t == 7 || t == 12 || t == 13 ? [0, 2] : t == 14 ? [208] : t == 10 ? [80, 82] : []
         for blk in 0..<blocks {
             for off in halfOffsets {
                 let h = Float16(rng.float(scale)).bitPattern

@@ -193,7 +193,7 @@ void ck_matmul_rows_ref(int weight_type, const void *w, size_t w_row_bytes, int6
                         const void *x, size_t x_row_bytes, int64_t ncols, float *y, int64_t y_stride);
 
 // ---- K-quant prefill GEMM (x86/avx2_kquants_gemm.c) ----
-/// Like ck_matmul_rows for a q4_K, q5_K or q6_K matrix W and X in q8_K, for many activation rows (prefill chunks,
+/// Like ck_matmul_rows for a q2_K, q4_K, q5_K or q6_K matrix W and X in q8_K, for many activation rows (prefill chunks,
 /// multi-sequence decode): tiles of activation rows against pairs of weight rows, each weight super-block unpacked
 /// once per tile. Results equal ck_matmul_rows_ref up to float rounding of the per-super-block terms.
 void ck_gemm_kquant_avx2(int weight_type, const void *w, size_t w_row_bytes, int64_t n, int64_t r0, int64_t r1,

@@ -529,6 +529,10 @@ int ck_matmul_rows_avx2(int weight_type, const void *w, size_t wrb, int64_t n, i
         if (ncols >= 4) ck_gemm_kquant_avx2(weight_type, w, wrb, n, r0, r1, x, xrb, ncols, y, ys);
         else ck_matmul_kquant_avx2(weight_type, w, wrb, n, r0, r1, x, xrb, ncols, y, ys);
         return 1;
+    case CK_Q2_K:   // the GEMM for four or more activation rows; fewer take the generic per-row dot products
+        if (ncols < 4) return 0;
+        ck_gemm_kquant_avx2(weight_type, w, wrb, n, r0, r1, x, xrb, ncols, y, ys);
+        return 1;
     case CK_Q4_0:
         for (int64_t r = r0; r < r1; r++)
             for (int64_t c = 0; c < ncols; c++)

@@ -1,4 +1,4 @@
-// AVX2 prefill GEMM for K-quant weights (q4_K, q5_K, q6_K) times q8_K activations: Y[c, r] = W[r] · X[c] for a
+// AVX2 prefill GEMM for K-quant weights (q2_K, q4_K, q5_K, q6_K) times q8_K activations: Y[c, r] = W[r] · X[c] for a
 // range of weight rows and four or more activation rows (prefill chunks, multi-sequence decode steps). The
 // scalar twin is ck_gemm_kquant_ref (ref/kquants_gemm.c); the one-row decode path stays in avx2_kquants.c.
 //
@@ -14,7 +14,8 @@
 // So each unpacked weight vector is used for 4 activation rows, each activation vector for 2 weight rows, and
 // the unpacking is done once per tile instead of once per 4 tokens. The sum of products per super-block is exact
 // in int32; the float work per super-block is d_w·d_x·Σ − m_w·d_x·Σ(min·bsum), as in the twin.
-// q6_K fits the same shape with min := scale (int16 per 16 values) and m_w := 32·d_w (its "q − 32" offset).
+// q6_K fits the same shape with min := scale (int16 per 16 values) and m_w := 32·d_w (its "q − 32" offset);
+// q2_K with values 0...3, its 4-bit scales per 16 values laid out as q6_K's, its 4-bit mins and m_w := dmin.
 // Block layouts: ggml/src/ggml-common.h; written independently.
 #include "ckernels.h"
 #include "../internal.h"
@@ -25,11 +26,11 @@
 
 /// One weight row's super-block unpacked for the micro-kernel.
 typedef struct {
-    uint8_t q[CK_QK_K];      // values 0...15 (q4_K), 0...31 (q5_K), 0...63 (q6_K); chunk j = values 32j...32j+31
+    uint8_t q[CK_QK_K];      // values 0...3 (q2_K), 0...15 (q4_K), 0...31 (q5_K), 0...63 (q6_K); chunk j = values 32j...32j+31
     __m256i scale[8];        // int16 scale of each value pair of chunk j (maddubs lane order)
-    __m256i mins;            // int16 per 16 values (q8_K bsums order): min (q4_K/q5_K) or scale (q6_K)
+    __m256i mins;            // int16 per 16 values (q8_K bsums order): min (q2_K/q4_K/q5_K) or scale (q6_K)
     float d;                 // d_w
-    float m;                 // dmin_w (q4_K/q5_K) or 32·d_w (q6_K)
+    float m;                 // dmin_w (q2_K/q4_K/q5_K) or 32·d_w (q6_K)
 } kg_unpacked;
 
 /// q4_K / q5_K scales and mins of the 12-byte `scales` (layout: ck_k_scale_min), eight bytes each.
@@ -99,11 +100,33 @@ CK_INLINE void kg_unpack6(const ck_block_q6_K *x, kg_unpacked *u) {
     }
 }
 
+/// Unpacks a q2_K super-block: chunk j = 4h + g holds values 128h + 32g ... + 31 (bits 2g, 2g+1 of qs[32h + l]);
+/// its scales are the 4-bit ones of sub-blocks 2j (low lane) and 2j + 1 (high lane), the mins the 16 upper
+/// nibbles in bsums order, m = dmin (the same shape as q4_K with scales and mins per 16 values).
+CK_INLINE void kg_unpack2(const ck_block_q2_K *x, kg_unpacked *u) {
+    const __m256i m3 = _mm256_set1_epi8(3);
+    const __m128i m4 = _mm_set1_epi8(0x0f);
+    u->d = ck_h2f(x->d);
+    u->m = ck_h2f(x->dmin);
+    const __m128i sc8 = _mm_loadu_si128((const __m128i *)x->scales);
+    u->mins = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sc8, 4), m4));
+    uint8_t sc[16];
+    _mm_storeu_si128((__m128i *)sc, _mm_and_si128(sc8, m4));
+    for (int j = 0; j < 8; j++)
+        u->scale[j] = _mm256_setr_m128i(_mm_set1_epi16((short)sc[2 * j]), _mm_set1_epi16((short)sc[2 * j + 1]));
+    for (int h = 0; h < 2; h++) {
+        const __m256i q = _mm256_loadu_si256((const __m256i *)(x->qs + 32 * h));
+        for (int g = 0; g < 4; g++)
+            _mm256_storeu_si256((__m256i *)(u->q + 128 * h + 32 * g), _mm256_and_si256(_mm256_srli_epi16(q, 2 * g), m3));
+    }
+}
+
 /// Unpacks super-block b of weight row `wr` of `type`.
 CK_INLINE void kg_unpack(int type, const uint8_t *wr, int64_t b, kg_unpacked *u) {
     switch (type) {
     case CK_Q4_K: kg_unpack45(wr + (size_t)b * sizeof(ck_block_q4_K), 0, u); break;
     case CK_Q5_K: kg_unpack45(wr + (size_t)b * sizeof(ck_block_q5_K), 1, u); break;
+    case CK_Q2_K: kg_unpack2((const ck_block_q2_K *)wr + b, u); break;
     default: kg_unpack6((const ck_block_q6_K *)wr + b, u); break;
     }
 }
