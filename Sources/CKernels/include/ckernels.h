@@ -202,6 +202,17 @@ void ck_gemm_kquant_avx2(int weight_type, const void *w, size_t w_row_bytes, int
 void ck_gemm_kquant_ref(int weight_type, const void *w, size_t w_row_bytes, int64_t n, int64_t r0, int64_t r1,
                         const void *x, size_t x_row_bytes, int64_t ncols, float *y, int64_t y_stride);
 
+// ---- prefill GEMM for 32-element blocks with q8_0 activations (x86/avx2_gemm_block32.c) ----
+/// Like ck_matmul_rows for a q4_0, q5_0 or iq4_nl matrix W (read in place, GGUF layout) and X in q8_0, for four
+/// or more activation rows: pairs of weight rows unpacked once per tile of activation rows into signed bytes,
+/// then a 2 × 4 register micro-kernel per block. Results equal ck_gemm_block32_ref up to float rounding of the
+/// per-block terms. Other types: nothing is written.
+void ck_gemm_block32_avx2(int weight_type, const void *w, size_t w_row_bytes, int64_t n, int64_t r0, int64_t r1,
+                          const void *x, size_t x_row_bytes, int64_t ncols, float *y, int64_t y_stride);
+/// Scalar twin of ck_gemm_block32_avx2 (ref/gemm_block32.c): the reference dot product per (row, column).
+void ck_gemm_block32_ref(int weight_type, const void *w, size_t w_row_bytes, int64_t n, int64_t r0, int64_t r1,
+                         const void *x, size_t x_row_bytes, int64_t ncols, float *y, int64_t y_stride);
+
 // ---- q4_1 repacked in groups of 8 rows (4-byte interleaved) ----
 // NOTE: layout of group g (rows 8g..8g+7), block b, at byte (g * nb + b) * 160:
 //   uint16 d[8], uint16 m[8] in row order 0..7, then four 32-byte words: word k holds bytes 4k..4k+3 of row i's

@@ -533,7 +533,15 @@ int ck_matmul_rows_avx2(int weight_type, const void *w, size_t wrb, int64_t n, i
         if (ncols < 4) return 0;
         ck_gemm_kquant_avx2(weight_type, w, wrb, n, r0, r1, x, xrb, ncols, y, ys);
         return 1;
+    case CK_Q5_0: case CK_IQ4_NL:   // the GEMM for four or more activation rows; fewer take the per-row dots
+        if (ncols < 4) return 0;
+        ck_gemm_block32_avx2(weight_type, w, wrb, n, r0, r1, x, xrb, ncols, y, ys);
+        return 1;
     case CK_Q4_0:
+        if (ncols >= 4) {
+            ck_gemm_block32_avx2(weight_type, w, wrb, n, r0, r1, x, xrb, ncols, y, ys);
+            return 1;
+        }
         for (int64_t r = r0; r < r1; r++)
             for (int64_t c = 0; c < ncols; c++)
                 y[c * ys + r] = ck_dot_q4_0_q8_0_avx2(n, (const char *)w + (size_t)r * wrb, (const char *)x + (size_t)c * xrb);

@@ -1,0 +1,177 @@
+// AVX2 prefill GEMM for weights in 32-element blocks with one fp16 scale — q4_0, q5_0 and iq4_nl, read in place in
+// their GGUF layout — times q8_0 activations: Y[c, r] = W[r] · X[c] for a range of weight rows and four or more
+// activation rows (prefill chunks, grouped experts, multi-sequence decode steps). The scalar twin is
+// ck_gemm_block32_ref (ref/gemm_block32.c); one activation row keeps the per-row dot products.
+//
+// These types are the fallbacks GGUF writers use where a K-quant does not fit (rows whose length is not a
+// multiple of 256: DeepSeek-V2-Lite's 1,408-wide expert down projections are q5_0 or iq4_nl), so they carry a
+// large share of an MoE's prefill work. The per-row dot products unpack every weight block again for every token;
+// here a pair of weight rows is unpacked once per tile of tokens into signed bytes and their absolute values.
+//
+// Blocking:
+//   for each tile of activation rows (≤ 64, and ≤ 8192 block scales: the tokens' q8_0 scales as floats,
+//                                      converted once per tile, laid out so four tokens' scales are one load)
+//     for each pair of weight rows
+//       for each segment of ≤ 128 blocks: unpack both rows' blocks (values, |values|, scales) into L1 scratch
+//         for each group of 4 activation rows, over the segment's blocks: a 2 x 4 micro-kernel
+//             s[c] = madd(maddubs(|w|, sign(a[c], w)), 1)     (exact int32: |w|·sign(a, w) = w·a; w ≠ −128)
+//           the four tokens' sums folded into one vector (lanes k, k + 4: token k) and added into a float
+//           accumulator with one FMA per row and block: acc += (d_w · d_x[0..3]) · fold(s).
+// Block layouts: ggml/src/ggml-common.h; written independently.
+#include "ckernels.h"
+#include "../internal.h"
+#include <string.h>
+
+#if defined(__x86_64__)
+#include "avx2_common.h"
+
+enum {
+    B32_SEG_BLOCKS = 128,   // blocks unpacked per weight row at a time (4,096 elements)
+    B32_MAX_TILE = 64,      // activation rows per tile
+    B32_MAX_SCALES = 8192,  // activation block scales per tile (tile × blocks per row)
+};
+
+/// One weight row's segment unpacked for the micro-kernel.
+typedef struct {
+    int8_t v[B32_SEG_BLOCKS * CK_QK];    // signed values (−127 ... 127)
+    uint8_t a[B32_SEG_BLOCKS * CK_QK];   // their absolute values
+    float d[B32_SEG_BLOCKS];             // block scales
+} b32_row;
+
+/// Bytes per block of the three types.
+CK_INLINE size_t b32_block_bytes(int type) {
+    return type == CK_Q5_0 ? sizeof(ck_block_q5_0) : type == CK_Q4_0 ? sizeof(ck_block_q4_0) : sizeof(ck_block_iq4_nl);
+}
+
+/// The 32 nibbles of qs[16] in element order: low nibbles are elements 0...15 (low lane), high ones 16...31.
+CK_INLINE __m256i b32_nibbles(const uint8_t *qs) {
+    const __m128i q = _mm_loadu_si128((const __m128i *)qs);
+    const __m128i m4 = _mm_set1_epi8(0x0f);
+    return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), m4), _mm_and_si128(q, m4));
+}
+
+/// The 32 signed values of one block.
+CK_INLINE __m256i b32_values(int type, const uint8_t *blk) {
+    switch (type) {
+    case CK_Q4_0:
+        return _mm256_sub_epi8(b32_nibbles(((const ck_block_q4_0 *)blk)->qs), _mm256_set1_epi8(8));
+    case CK_Q5_0: {
+        const ck_block_q5_0 *x = (const ck_block_q5_0 *)blk;
+        uint32_t qh;
+        memcpy(&qh, x->qh, 4);
+        // Byte j takes byte j / 8 of qh (every 32-bit lane holds qh), then bit j % 8 of it becomes 0x10.
+        const __m256i spread = _mm256_shuffle_epi8(_mm256_set1_epi32((int)qh),
+            _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
+        const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
+        const __m256i hb = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit), _mm256_set1_epi8(0x10));
+        return _mm256_sub_epi8(_mm256_or_si256(b32_nibbles(x->qs), hb), _mm256_set1_epi8(16));
+    }
+    default: {   // iq4_nl: the nibbles index the 16 non-linear levels
+        const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)ck_iq4nl_values));
+        return _mm256_shuffle_epi8(table, b32_nibbles(((const ck_block_iq4_nl *)blk)->qs));
+    }
+    }
+}
+
+/// Unpacks blocks [b0, b0 + nbs) of weight row `wr`.
+CK_INLINE void b32_unpack(int type, const uint8_t *wr, int64_t b0, int64_t nbs, b32_row *u) {
+    const size_t bb = b32_block_bytes(type);
+    for (int64_t b = 0; b < nbs; b++) {
+        const uint8_t *blk = wr + (size_t)(b0 + b) * bb;
+        const __m256i v = b32_values(type, blk);
+        _mm256_storeu_si256((__m256i *)(u->v + 32 * b), v);
+        _mm256_storeu_si256((__m256i *)(u->a + 32 * b), _mm256_sign_epi8(v, v));
+        uint16_t d16;
+        memcpy(&d16, blk, 2);   // every block starts with its fp16 scale
+        u->d[b] = ck_h2f(d16);
+    }
+}
+
+/// Four int32 vectors (tokens 0...3) folded into one: lanes k and k + 4 hold partial sums of token k.
+CK_INLINE __m256i b32_fold4(__m256i s0, __m256i s1, __m256i s2, __m256i s3) {
+    return _mm256_hadd_epi32(_mm256_hadd_epi32(s0, s1), _mm256_hadd_epi32(s2, s3));
+}
+
+/// `mr` (1 or 2) unpacked rows against four activation rows a[0..3] (q8_0, pointing at the segment's first block)
+/// over nbs blocks; dx: the four tokens' block scales, four floats per block. acc[r] lanes k, k + 4: token k.
+CK_INLINE void b32_micro(const b32_row *u, int mr, const ck_block_q8_0 *const *a, int64_t nbs, const float *dx,
+                         __m256 *acc) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int64_t b = 0; b < nbs; b++) {
+        const __m256 dxv = _mm256_broadcast_ps((const __m128 *)(dx + 4 * b));
+        for (int r = 0; r < mr; r++) {
+            const __m256i w = _mm256_loadu_si256((const __m256i *)(u[r].v + 32 * b));
+            const __m256i aw = _mm256_loadu_si256((const __m256i *)(u[r].a + 32 * b));
+            __m256i s[4];
+            for (int c = 0; c < 4; c++) {
+                const __m256i av = _mm256_loadu_si256((const __m256i *)a[c][b].qs);
+                s[c] = _mm256_madd_epi16(_mm256_maddubs_epi16(aw, _mm256_sign_epi8(av, w)), ones);
+            }
+            const __m256 f = _mm256_cvtepi32_ps(b32_fold4(s[0], s[1], s[2], s[3]));
+            acc[r] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_set1_ps(u[r].d[b]), dxv), f, acc[r]);
+        }
+    }
+}
+
+CK_AVX2 void ck_gemm_block32_avx2(int type, const void *w, size_t wrb, int64_t n, int64_t r0, int64_t r1,
+                                  const void *x, size_t xrb, int64_t ncols, float *y, int64_t ys) {
+    if (type != CK_Q4_0 && type != CK_Q5_0 && type != CK_IQ4_NL) return;
+    const int64_t nb = n / CK_QK;
+    if (nb == 0 || ncols <= 0) return;
+    int64_t tile = B32_MAX_SCALES / nb / 4 * 4;
+    tile = tile < 4 ? 4 : tile > B32_MAX_TILE ? B32_MAX_TILE : tile;
+    if (tile * nb > B32_MAX_SCALES) {   // rows of more than 65,536 elements (no GGUF model has them): the twin
+        ck_gemm_block32_ref(type, w, wrb, n, r0, r1, x, xrb, ncols, y, ys);
+        return;
+    }
+    __attribute__((aligned(32))) b32_row u[2];
+    __attribute__((aligned(32))) float dx[B32_MAX_SCALES];   // [group][block][4 tokens]
+    const uint8_t *wb = w, *xb = x;
+    for (int64_t t0 = 0; t0 < ncols; t0 += tile) {
+        const int64_t left = ncols - t0;
+        const int64_t nt = left < tile ? (left + 3) / 4 * 4 : tile, ng = nt / 4;
+        // Tokens past ncols (padding of the last group) alias the last real one and are never stored.
+        for (int64_t g = 0; g < ng; g++)
+            for (int c = 0; c < 4; c++) {
+                int64_t t = t0 + 4 * g + c;
+                if (t >= ncols) t = ncols - 1;
+                const ck_block_q8_0 *ab = (const ck_block_q8_0 *)(xb + (size_t)t * xrb);
+                for (int64_t b = 0; b < nb; b++) dx[(g * nb + b) * 4 + c] = ck_h2f(ab[b].d);
+            }
+        for (int64_t r = r0; r < r1; r += 2) {
+            const int mr = r + 1 < r1 ? 2 : 1;
+            __m256 acc[B32_MAX_TILE / 4][2];
+            for (int64_t g = 0; g < ng; g++) acc[g][0] = acc[g][1] = _mm256_setzero_ps();
+            for (int64_t s0 = 0; s0 < nb; s0 += B32_SEG_BLOCKS) {
+                const int64_t nbs = nb - s0 < B32_SEG_BLOCKS ? nb - s0 : B32_SEG_BLOCKS;
+                for (int i = 0; i < mr; i++) b32_unpack(type, wb + (size_t)(r + i) * wrb, s0, nbs, &u[i]);
+                for (int64_t g = 0; g < ng; g++) {
+                    const ck_block_q8_0 *a[4];
+                    for (int c = 0; c < 4; c++) {
+                        int64_t t = t0 + 4 * g + c;
+                        if (t >= ncols) t = ncols - 1;
+                        a[c] = (const ck_block_q8_0 *)(xb + (size_t)t * xrb) + s0;
+                    }
+                    if (mr == 2) b32_micro(u, 2, a, nbs, dx + (g * nb + s0) * 4, acc[g]);
+                    else b32_micro(u, 1, a, nbs, dx + (g * nb + s0) * 4, acc[g]);
+                }
+            }
+            for (int64_t g = 0; g < ng; g++)
+                for (int i = 0; i < mr; i++) {
+                    __attribute__((aligned(32))) float v[8];
+                    _mm256_store_ps(v, acc[g][i]);
+                    for (int c = 0; c < 4; c++) {
+                        const int64_t t = t0 + 4 * g + c;
+                        if (t < ncols) y[t * ys + r + i] = v[c] + v[c + 4];
+                    }
+                }
+        }
+    }
+}
+
+#else  // not x86-64: the dispatcher never selects it; keep the symbol so the module links.
+void ck_gemm_block32_avx2(int type, const void *w, size_t wrb, int64_t n, int64_t r0, int64_t r1,
+                          const void *x, size_t xrb, int64_t ncols, float *y, int64_t ys) {
+    ck_gemm_block32_ref(type, w, wrb, n, r0, r1, x, xrb, ncols, y, ys);
+}
+#endif

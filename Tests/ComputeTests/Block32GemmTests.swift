@@ -1,0 +1,112 @@
+import CKernels
+import Compute
+import Foundation
+import TestSupport
+import XCTest
+
+/// The prefill GEMM for 32-element blocks (ck_gemm_block32_avx2: q4_0, q5_0, iq4_nl read in place) against its
+/// scalar twin, and the dispatch (ck_matmul_rows) on both sides of its four-row threshold.
+final class Block32GemmTests: XCTestCase {
+    /// (name, ggml type, bytes per block). The fp16 scale is the first two bytes of each.
+    static let types: [(String, Int32, Int)] = [("q4_0", 2, 18), ("q5_0", 6, 22), ("iq4_nl", 20, 18)]
+
+    /// Random blocks with small finite fp16 scales.
+    private func randomBlocks(_ bytesPerBlock: Int, blocks: Int, rng: inout TestRNG) -> [UInt8] {
+        var bytes = (0..<(blocks * bytesPerBlock)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+        for b in 0..<blocks {
+            let h = Float16(rng.float(0.05)).bitPattern
+            bytes[b * bytesPerBlock] = UInt8(h & 0xff)
+            bytes[b * bytesPerBlock + 1] = UInt8(h >> 8)
+        }
+        return bytes
+    }
+
+    /// q8_0 activation rows `[cols, n]` (reference quantizer) and their decoded floats.
+    private func activations(_ cols: Int, _ n: Int, _ rng: inout TestRNG) -> ([UInt8], [[Float]], Int) {
+        let xrb = Int(ck_row_size(8, Int64(n)))
+        var xq = [UInt8](repeating: 0, count: cols * xrb)
+        var xf = [[Float]]()
+        for c in 0..<cols {
+            let x = rng.floats(n)
+            xq.withUnsafeMutableBytes { ck_quantize_row_q8_0_ref(x, $0.baseAddress! + c * xrb, Int64(n)) }
+            var back = [Float](repeating: 0, count: n)
+            xq.withUnsafeBytes { ck_dequantize_row(8, $0.baseAddress! + c * xrb, &back, Int64(n)) }
+            xf.append(back)
+        }
+        return (xq, xf, xrb)
+    }
+
+    /// Rows [1, 6) of 7 (two pairs and a single row; rows 0 and 6 untouched), column counts that are and are not
+    /// multiples of 4, two tiles of at most 64 columns, rows of 1,408 elements (44 blocks, DeepSeek-V2-Lite's
+    /// expert width) and of 4,160 (130 blocks: two unpacking segments), and 8,192-element rows whose tile shrinks.
+    func testGemmMatchesReference() throws {
+        try XCTSkipUnless(ck_has_avx2() == 1, "no AVX2 on this CPU: only the reference kernels run")
+        var rng = TestRNG(state: 77)
+        for (name, t, bpb) in Self.types {
+            for (n, colsList) in [(1408, [4, 5, 7, 9, 70]), (4160, [6]), (8192, [13])] {
+                let rows = 7, nb = n / 32
+                let rb = nb * bpb
+                XCTAssertEqual(Int(ck_row_size(t, Int64(n))), rb, name)
+                let w = randomBlocks(bpb, blocks: rows * nb, rng: &rng)
+                let wf = (0..<rows).map { r -> [Float] in
+                    var out = [Float](repeating: 0, count: n)
+                    w.withUnsafeBytes { ck_dequantize_row(t, $0.baseAddress! + r * rb, &out, Int64(n)) }
+                    return out
+                }
+                for cols in colsList {
+                    let (xq, xf, xrb) = activations(cols, n, &rng)
+                    var y = [Float](repeating: .nan, count: rows * cols), yref = y
+                    w.withUnsafeBytes { wr in
+                        xq.withUnsafeBytes { xr in
+                            ck_gemm_block32_avx2(t, wr.baseAddress!, rb, Int64(n), 1, 6, xr.baseAddress!, xrb,
+                                                 Int64(cols), &y, Int64(rows))
+                            ck_gemm_block32_ref(t, wr.baseAddress!, rb, Int64(n), 1, 6, xr.baseAddress!, xrb,
+                                                Int64(cols), &yref, Int64(rows))
+                        }
+                    }
+                    for c in 0..<cols {
+                        for r in 0..<rows {
+                            let i = c * rows + r
+                            if r == 0 || r == 6 {
+                                XCTAssertTrue(y[i].isNaN, "\(name) n=\(n) cols=\(cols): row \(r) outside the range was written")
+                                continue
+                            }
+                            var mag: Float = 0, exact: Float = 0
+                            for k in 0..<n { mag += abs(wf[r][k] * xf[c][k]); exact += wf[r][k] * xf[c][k] }
+                            XCTAssertEqual(y[i], yref[i], accuracy: 1e-5 * mag + 1e-6, "\(name) n=\(n) cols=\(cols) row \(r) col \(c)")
+                            XCTAssertEqual(y[i], exact, accuracy: 1e-4 * mag + 1e-5, "\(name) against the decoded operands")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The dispatched matmul agrees with the reference for 1...8 activation rows (per-row dots below 4, the GEMM
+    /// from 4).
+    func testDispatchAcrossTheGemmThreshold() throws {
+        try XCTSkipUnless(ck_has_avx2() == 1, "no AVX2 on this CPU: only the reference kernels run")
+        var rng = TestRNG(state: 78)
+        let n = 1408, rows = 5
+        for (name, t, bpb) in Self.types {
+            let rb = (n / 32) * bpb
+            let w = randomBlocks(bpb, blocks: rows * n / 32, rng: &rng)
+            for cols in 1...8 {
+                let (xq, xf, xrb) = activations(cols, n, &rng)
+                _ = xf
+                var y = [Float](repeating: .nan, count: rows * cols), yref = y
+                w.withUnsafeBytes { wr in
+                    xq.withUnsafeBytes { xr in
+                        ck_matmul_rows(t, wr.baseAddress!, rb, Int64(n), 0, Int64(rows), xr.baseAddress!, xrb, Int64(cols),
+                                       &y, Int64(rows))
+                        ck_matmul_rows_ref(t, wr.baseAddress!, rb, Int64(n), 0, Int64(rows), xr.baseAddress!, xrb,
+                                           Int64(cols), &yref, Int64(rows))
+                    }
+                }
+                for i in 0..<(rows * cols) {
+                    XCTAssertEqual(y[i], yref[i], accuracy: 1e-3 * max(1, abs(yref[i])), "\(name) cols=\(cols) element \(i)")
+                }
+            }
+        }
+    }
+}
