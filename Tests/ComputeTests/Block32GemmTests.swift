@@ -4,11 +4,11 @@ import Foundation
 import TestSupport
 import XCTest
 
-/// The prefill GEMM for 32-element blocks (ck_gemm_block32_avx2: q4_0, q5_0, iq4_nl read in place) against its
+/// The prefill GEMM for 32-element blocks (ck_gemm_block32_avx2: q4_0, q5_0, iq4_nl, q8_0 read in place) against its
 /// scalar twin, and the dispatch (ck_matmul_rows) on both sides of its four-row threshold.
 final class Block32GemmTests: XCTestCase {
     /// (name, ggml type, bytes per block). The fp16 scale is the first two bytes of each.
-    static let types: [(String, Int32, Int)] = [("q4_0", 2, 18), ("q5_0", 6, 22), ("iq4_nl", 20, 18)]
+    static let types: [(String, Int32, Int)] = [("q4_0", 2, 18), ("q5_0", 6, 22), ("iq4_nl", 20, 18), ("q8_0", 8, 34)]
 
     /// Random blocks with small finite fp16 scales.
     private func randomBlocks(_ bytesPerBlock: Int, blocks: Int, rng: inout TestRNG) -> [UInt8] {

@@ -203,7 +203,7 @@ void ck_gemm_kquant_ref(int weight_type, const void *w, size_t w_row_bytes, int6
                         const void *x, size_t x_row_bytes, int64_t ncols, float *y, int64_t y_stride);
 
 // ---- prefill GEMM for 32-element blocks with q8_0 activations (x86/avx2_gemm_block32.c) ----
-/// Like ck_matmul_rows for a q4_0, q5_0 or iq4_nl matrix W (read in place, GGUF layout) and X in q8_0, for four
+/// Like ck_matmul_rows for a q4_0, q5_0, iq4_nl or q8_0 matrix W (read in place, GGUF layout) and X in q8_0, for four
 /// or more activation rows: pairs of weight rows unpacked once per tile of activation rows into signed bytes,
 /// then a 2 × 4 register micro-kernel per block. Results equal ck_gemm_block32_ref up to float rounding of the
 /// per-block terms. Other types: nothing is written.

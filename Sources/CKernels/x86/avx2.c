@@ -523,7 +523,10 @@ int ck_matmul_rows_avx2(int weight_type, const void *w, size_t wrb, int64_t n, i
                         const void *x, size_t xrb, int64_t ncols, float *y, int64_t ys) {
     switch (weight_type) {
     case CK_Q4_1: mm_q4_1(w, wrb, n, r0, r1, x, xrb, ncols, y, ys); return 1;
-    case CK_Q8_0: mm_q8_0(w, wrb, n, r0, r1, x, xrb, ncols, y, ys); return 1;
+    case CK_Q8_0:
+        if (ncols >= 4) ck_gemm_block32_avx2(weight_type, w, wrb, n, r0, r1, x, xrb, ncols, y, ys);
+        else mm_q8_0(w, wrb, n, r0, r1, x, xrb, ncols, y, ys);
+        return 1;
     case CK_Q4_K: case CK_Q5_K: case CK_Q6_K:
         // Four or more activation rows: the tiled GEMM; fewer: each weight row against them in turn.
         if (ncols >= 4) ck_gemm_kquant_avx2(weight_type, w, wrb, n, r0, r1, x, xrb, ncols, y, ys);

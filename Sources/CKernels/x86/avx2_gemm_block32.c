@@ -1,4 +1,4 @@
-// AVX2 prefill GEMM for weights in 32-element blocks with one fp16 scale — q4_0, q5_0 and iq4_nl, read in place in
+// AVX2 prefill GEMM for weights in 32-element blocks with one fp16 scale — q4_0, q5_0, iq4_nl, q8_0, read in place in
 // their GGUF layout — times q8_0 activations: Y[c, r] = W[r] · X[c] for a range of weight rows and four or more
 // activation rows (prefill chunks, grouped experts, multi-sequence decode steps). The scalar twin is
 // ck_gemm_block32_ref (ref/gemm_block32.c); one activation row keeps the per-row dot products.
@@ -33,14 +33,16 @@ enum {
 
 /// One weight row's segment unpacked for the micro-kernel.
 typedef struct {
-    int8_t v[B32_SEG_BLOCKS * CK_QK];    // signed values (−127 ... 127)
+    int8_t v[B32_SEG_BLOCKS * CK_QK];    // signed values (−128 ... 127; −128 only in q8_0, where |w| = 128 as a
+                                         // byte still gives |w|·sign(a, w) = w·a)
     uint8_t a[B32_SEG_BLOCKS * CK_QK];   // their absolute values
     float d[B32_SEG_BLOCKS];             // block scales
 } b32_row;
 
 /// Bytes per block of the three types.
 CK_INLINE size_t b32_block_bytes(int type) {
-    return type == CK_Q5_0 ? sizeof(ck_block_q5_0) : type == CK_Q4_0 ? sizeof(ck_block_q4_0) : sizeof(ck_block_iq4_nl);
+    return type == CK_Q5_0 ? sizeof(ck_block_q5_0) : type == CK_Q4_0 ? sizeof(ck_block_q4_0)
+         : type == CK_Q8_0 ? sizeof(ck_block_q8_0) : sizeof(ck_block_iq4_nl);
 }
 
 /// The 32 nibbles of qs[16] in element order: low nibbles are elements 0...15 (low lane), high ones 16...31.
@@ -53,6 +55,8 @@ CK_INLINE __m256i b32_nibbles(const uint8_t *qs) {
 /// The 32 signed values of one block.
 CK_INLINE __m256i b32_values(int type, const uint8_t *blk) {
     switch (type) {
+    case CK_Q8_0:
+        return _mm256_loadu_si256((const __m256i *)((const ck_block_q8_0 *)blk)->qs);
     case CK_Q4_0:
         return _mm256_sub_epi8(b32_nibbles(((const ck_block_q4_0 *)blk)->qs), _mm256_set1_epi8(8));
     case CK_Q5_0: {
@@ -115,7 +119,7 @@ CK_INLINE void b32_micro(const b32_row *u, int mr, const ck_block_q8_0 *const *a
 
 CK_AVX2 void ck_gemm_block32_avx2(int type, const void *w, size_t wrb, int64_t n, int64_t r0, int64_t r1,
                                   const void *x, size_t xrb, int64_t ncols, float *y, int64_t ys) {
-    if (type != CK_Q4_0 && type != CK_Q5_0 && type != CK_IQ4_NL) return;
+    if (type != CK_Q4_0 && type != CK_Q5_0 && type != CK_IQ4_NL && type != CK_Q8_0) return;
     const int64_t nb = n / CK_QK;
     if (nb == 0 || ncols <= 0) return;
     int64_t tile = B32_MAX_SCALES / nb / 4 * 4;
