@@ -313,8 +313,9 @@ final class KernelTests: XCTestCase {
     func testGroupedQueryAttentionKernels() throws {
         try XCTSkipUnless(ck_has_avx2() == 1, "no AVX2 on this CPU: only the reference kernels run")
         var rng = TestRNG(state: 21)
-        let bs = 4, blocks = 6
-        for d in [8, 24, 64, 128] {
+        // Short contexts (blocks of 4), and one past the values kernel's 512-position chunk (blocks of 16).
+        for (bs, blocks, n, dims) in [(4, 6, 23, [8, 24, 64, 128]), (16, 40, 600, [64])] {
+        for d in dims {
             for kvType in [Int32(CK_F32.rawValue), Int32(CK_F16.rawValue)] {
                 let esize = kvType == Int32(CK_F16.rawValue) ? 2 : 4
                 let slotBytes = d * esize
@@ -324,8 +325,8 @@ final class KernelTests: XCTestCase {
                     if esize == 2 { ck_fp32_to_fp16_row(values, raw.baseAddress!.assumingMemoryBound(to: UInt16.self), Int64(values.count)) }
                     else { raw.baseAddress!.copyMemory(from: values, byteCount: values.count * 4) }
                 }
-                let table: [Int32] = [5, 2, 0, 3, 1, 4]
-                let n = 23, stride = 32
+                let table: [Int32] = (0..<Int32(blocks)).map { ($0 * 7 + 5) % Int32(blocks) }   // scrambled
+                let stride = n + 9
                 for g in 1...9 {
                     let q = rng.floats(g * d)
                     let w = rng.floats(g * stride).map { abs($0) / Float(n) }
@@ -362,6 +363,7 @@ final class KernelTests: XCTestCase {
                     }
                 }
             }
+        }
         }
     }
 

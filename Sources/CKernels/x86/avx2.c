@@ -306,26 +306,31 @@ CK_AVX2 void ck_attn_values_avx2(int kv_type, const float *w, int64_t d, const v
 
 /// Up to four heads of ck_attn_scores_gqa_avx2 (H constant after inlining): each K row is loaded and converted
 /// once for the H queries; per head the accumulators and the order of operations are those of ck_attn_scores_avx2.
+/// Positions are walked block by block (one table read per block, no division per position).
 CK_INLINE void attn_scores_heads(int kv_type, const float *q, int64_t qs, const int H, int64_t d, const void *k_base,
                                  size_t slot_bytes, const int32_t *table, int64_t bs, int64_t n, float scale, float *s,
                                  int64_t ss) {
-    for (int64_t p = 0; p < n; p++) {
-        const char *row = (const char *)k_base + (size_t)((int64_t)table[p / bs] * bs + p % bs) * slot_bytes;
-        __m256 a0[4], a1[4];
-        for (int h = 0; h < H; h++) a0[h] = a1[h] = _mm256_setzero_ps();
-        int64_t i = 0;
-        for (; i + 16 <= d; i += 16) {
-            const __m256 k0 = load8_kv(kv_type, row, i), k1 = load8_kv(kv_type, row, i + 8);
-            for (int h = 0; h < H; h++) {
-                a0[h] = _mm256_fmadd_ps(_mm256_loadu_ps(q + h * qs + i), k0, a0[h]);
-                a1[h] = _mm256_fmadd_ps(_mm256_loadu_ps(q + h * qs + i + 8), k1, a1[h]);
+    for (int64_t blk = 0, p = 0; p < n; blk++) {
+        const char *base = (const char *)k_base + (size_t)((int64_t)table[blk] * bs) * slot_bytes;
+        const int64_t m = n - p < bs ? n - p : bs;
+        for (int64_t o = 0; o < m; o++, p++) {
+            const char *row = base + (size_t)o * slot_bytes;
+            __m256 a0[4], a1[4];
+            for (int h = 0; h < H; h++) a0[h] = a1[h] = _mm256_setzero_ps();
+            int64_t i = 0;
+            for (; i + 16 <= d; i += 16) {
+                const __m256 k0 = load8_kv(kv_type, row, i), k1 = load8_kv(kv_type, row, i + 8);
+                for (int h = 0; h < H; h++) {
+                    a0[h] = _mm256_fmadd_ps(_mm256_loadu_ps(q + h * qs + i), k0, a0[h]);
+                    a1[h] = _mm256_fmadd_ps(_mm256_loadu_ps(q + h * qs + i + 8), k1, a1[h]);
+                }
             }
+            for (; i < d; i += 8) {
+                const __m256 k0 = load8_kv(kv_type, row, i);
+                for (int h = 0; h < H; h++) a0[h] = _mm256_fmadd_ps(_mm256_loadu_ps(q + h * qs + i), k0, a0[h]);
+            }
+            for (int h = 0; h < H; h++) s[h * ss + p] = ck_hsum_ps(_mm256_add_ps(a0[h], a1[h])) * scale;
         }
-        for (; i < d; i += 8) {
-            const __m256 k0 = load8_kv(kv_type, row, i);
-            for (int h = 0; h < H; h++) a0[h] = _mm256_fmadd_ps(_mm256_loadu_ps(q + h * qs + i), k0, a0[h]);
-        }
-        for (int h = 0; h < H; h++) s[h * ss + p] = ck_hsum_ps(_mm256_add_ps(a0[h], a1[h])) * scale;
     }
 }
 
@@ -343,22 +348,30 @@ CK_AVX2 void ck_attn_scores_gqa_avx2(int kv_type, const float *q, int64_t qs, in
     }
 }
 
-/// H heads (≤ 4) × V eight-float columns (H · V ≤ 12 accumulators) of ck_attn_values_gqa_avx2, dimensions
-/// [i0, i0 + 8V): each V row's columns are loaded and converted once for the H heads. Per lane the products are
-/// added over positions in order, as in ck_attn_values_avx2.
-CK_INLINE void attn_values_heads(int kv_type, const float *w, int64_t ws, const int H, const int V, int64_t i0,
-                                 const void *v_base, size_t slot_bytes, const int32_t *table, int64_t bs, int64_t n,
+/// Positions per chunk of ck_attn_values_gqa_avx2: the weights of up to four heads, rounded once, stay in L1.
+enum { ATTN_VALUES_CHUNK = 512 };
+
+/// H heads (≤ 4) × V eight-float columns (H · V ≤ 12 accumulators), dimensions [i0, i0 + 8V), positions
+/// [p0, p0 + m): w holds the chunk's weights (already rounded for an f16 cache), ATTN_VALUES_CHUNK apart per head.
+/// The sums start from zero at p0 = 0 and otherwise continue from `out`, so per lane the products are added over
+/// positions in order, as in ck_attn_values_avx2.
+CK_INLINE void attn_values_heads(int kv_type, const float *w, const int H, const int V, int64_t i0, const void *v_base,
+                                 size_t slot_bytes, const int32_t *table, int64_t bs, int64_t p0, int64_t m,
                                  float *out, int64_t os) {
     __m256 acc[4][4];
     for (int h = 0; h < H; h++)
-        for (int k = 0; k < V; k++) acc[h][k] = _mm256_setzero_ps();
-    for (int64_t p = 0; p < n; p++) {
-        const char *row = (const char *)v_base + (size_t)((int64_t)table[p / bs] * bs + p % bs) * slot_bytes;
-        __m256 wv[4];
-        for (int h = 0; h < H; h++) {
-            const float wp = kv_type == CK_F16 ? _cvtsh_ss(_cvtss_sh(w[h * ws + p], 0)) : w[h * ws + p];
-            wv[h] = _mm256_set1_ps(wp);
+        for (int k = 0; k < V; k++)
+            acc[h][k] = p0 == 0 ? _mm256_setzero_ps() : _mm256_loadu_ps(out + h * os + i0 + 8 * k);
+    int64_t blk = p0 / bs, o = p0 % bs;
+    const char *base = (const char *)v_base + (size_t)((int64_t)table[blk] * bs) * slot_bytes;
+    for (int64_t j = 0; j < m; j++) {
+        if (o == bs) {
+            o = 0;
+            base = (const char *)v_base + (size_t)((int64_t)table[++blk] * bs) * slot_bytes;
         }
+        const char *row = base + (size_t)o++ * slot_bytes;
+        __m256 wv[4];
+        for (int h = 0; h < H; h++) wv[h] = _mm256_broadcast_ss(w + h * ATTN_VALUES_CHUNK + j);
         for (int k = 0; k < V; k++) {
             const __m256 v = load8_kv(kv_type, row, i0 + 8 * k);
             for (int h = 0; h < H; h++) acc[h][k] = _mm256_fmadd_ps(wv[h], v, acc[h][k]);
@@ -368,30 +381,55 @@ CK_INLINE void attn_values_heads(int kv_type, const float *w, int64_t ws, const 
         for (int k = 0; k < V; k++) _mm256_storeu_ps(out + h * os + i0 + 8 * k, acc[h][k]);
 }
 
-/// H heads over all d / 8 columns, V columns per pass (V = 3 for four heads, 4 for up to three).
-CK_INLINE void attn_values_group(int kv_type, const float *w, int64_t ws, const int H, int64_t d, const void *v_base,
-                                 size_t slot_bytes, const int32_t *table, int64_t bs, int64_t n, float *out, int64_t os) {
+/// H heads over all d / 8 columns for positions [p0, p0 + m), V columns per pass (3 for four heads, else 4).
+CK_INLINE void attn_values_group(int kv_type, const float *w, const int H, int64_t d, const void *v_base,
+                                 size_t slot_bytes, const int32_t *table, int64_t bs, int64_t p0, int64_t m,
+                                 float *out, int64_t os) {
     const int64_t cols = d / 8;
     int64_t c = 0;
     if (H == 4) {
-        for (; c + 3 <= cols; c += 3) attn_values_heads(kv_type, w, ws, 4, 3, 8 * c, v_base, slot_bytes, table, bs, n, out, os);
+        for (; c + 3 <= cols; c += 3) attn_values_heads(kv_type, w, 4, 3, 8 * c, v_base, slot_bytes, table, bs, p0, m, out, os);
     } else {
-        for (; c + 4 <= cols; c += 4) attn_values_heads(kv_type, w, ws, H, 4, 8 * c, v_base, slot_bytes, table, bs, n, out, os);
+        for (; c + 4 <= cols; c += 4) attn_values_heads(kv_type, w, H, 4, 8 * c, v_base, slot_bytes, table, bs, p0, m, out, os);
     }
-    for (; c < cols; c++) attn_values_heads(kv_type, w, ws, H, 1, 8 * c, v_base, slot_bytes, table, bs, n, out, os);
+    for (; c < cols; c++) attn_values_heads(kv_type, w, H, 1, 8 * c, v_base, slot_bytes, table, bs, p0, m, out, os);
 }
 
-/// d % 8 == 0. Heads four at a time, the rest three, two or one.
+/// d % 8 == 0. Heads four at a time, the rest three, two or one; positions in chunks of ATTN_VALUES_CHUNK whose
+/// weights are first copied (rounded to f16 for an f16 cache, once instead of once per column pass).
 CK_AVX2 void ck_attn_values_gqa_avx2(int kv_type, const float *w, int64_t ws, int64_t g, int64_t d, const void *v_base,
                                      size_t slot_bytes, const int32_t *table, int64_t bs, int64_t n, float *out,
                                      int64_t os) {
-    int64_t h = 0;
-    for (; h + 4 <= g; h += 4) attn_values_group(kv_type, w + h * ws, ws, 4, d, v_base, slot_bytes, table, bs, n, out + h * os, os);
-    switch (g - h) {
-    case 3: attn_values_group(kv_type, w + h * ws, ws, 3, d, v_base, slot_bytes, table, bs, n, out + h * os, os); break;
-    case 2: attn_values_group(kv_type, w + h * ws, ws, 2, d, v_base, slot_bytes, table, bs, n, out + h * os, os); break;
-    case 1: attn_values_group(kv_type, w + h * ws, ws, 1, d, v_base, slot_bytes, table, bs, n, out + h * os, os); break;
-    default: break;
+    __attribute__((aligned(32))) float wc[4 * ATTN_VALUES_CHUNK];
+    if (n <= 0) {
+        for (int64_t h = 0; h < g; h++)
+            for (int64_t i = 0; i < d; i++) out[h * os + i] = 0.0f;
+        return;
+    }
+    for (int64_t h0 = 0; h0 < g; h0 += 4) {
+        const int H = g - h0 < 4 ? (int)(g - h0) : 4;
+        for (int64_t p0 = 0; p0 < n; p0 += ATTN_VALUES_CHUNK) {
+            const int64_t m = n - p0 < ATTN_VALUES_CHUNK ? n - p0 : ATTN_VALUES_CHUNK;
+            for (int h = 0; h < H; h++) {
+                const float *src = w + (h0 + h) * ws + p0;
+                float *dst = wc + h * ATTN_VALUES_CHUNK;
+                int64_t j = 0;
+                if (kv_type == CK_F16) {
+                    for (; j + 8 <= m; j += 8)
+                        _mm256_store_ps(dst + j, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(src + j), 0)));
+                    for (; j < m; j++) dst[j] = _cvtsh_ss(_cvtss_sh(src[j], 0));
+                } else {
+                    for (; j < m; j++) dst[j] = src[j];
+                }
+            }
+            float *o = out + h0 * os;
+            switch (H) {
+            case 4: attn_values_group(kv_type, wc, 4, d, v_base, slot_bytes, table, bs, p0, m, o, os); break;
+            case 3: attn_values_group(kv_type, wc, 3, d, v_base, slot_bytes, table, bs, p0, m, o, os); break;
+            case 2: attn_values_group(kv_type, wc, 2, d, v_base, slot_bytes, table, bs, p0, m, o, os); break;
+            default: attn_values_group(kv_type, wc, 1, d, v_base, slot_bytes, table, bs, p0, m, o, os); break;
+            }
+        }
     }
 }
 

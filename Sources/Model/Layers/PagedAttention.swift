@@ -17,10 +17,15 @@ final class PagedAttention {
     private let threads: Int
     /// Query heads per KV head.
     private let group: Int
-    /// Per thread attention weights of one item's heads `[threads, group, maxContext]`.
+    /// Query rows one work item runs together: a KV head's `group` heads of one token, or up to
+    /// `PagedAttention.tokensPerItem` consecutive tokens of one head.
+    private let rowsPerItem: Int
+    /// Per thread attention weights of one item's query rows `[threads, rowsPerItem, maxContext]`.
     private var scores: ScratchBuffer
-    /// Per thread query copy of one item's heads `[threads, group, headDim]`.
+    /// Per thread query copy of one item's query rows `[threads, rowsPerItem, headDim]`.
     private let query: ScratchBuffer
+    /// Consecutive tokens of one sequence a prefill work item runs together (each K/V row read once for them).
+    static let tokensPerItem = 4
 
     /// `scale` multiplies q·k (default 1/√headDim).
     init(numHeads: Int, numKVHeads: Int, headDim: Int, maxContext: Int, threads: Int, scale: Float? = nil) {
@@ -31,8 +36,9 @@ final class PagedAttention {
         self.maxContext = maxContext
         self.threads = threads
         group = max(1, numHeads / max(1, numKVHeads))
-        scores = ScratchBuffer(count: threads * group * maxContext)
-        query = ScratchBuffer(count: threads * group * headDim)
+        rowsPerItem = max(group, Self.tokensPerItem)
+        scores = ScratchBuffer(count: threads * rowsPerItem * maxContext)
+        query = ScratchBuffer(count: threads * rowsPerItem * headDim)
     }
 
     /// Makes room for contexts of `tokens` positions (a sequence never holds more tokens than the KV cache has
@@ -40,7 +46,7 @@ final class PagedAttention {
     func reserve(contextLength tokens: Int) {
         if tokens <= maxContext { return }
         maxContext = tokens
-        scores = ScratchBuffer(count: threads * group * tokens)
+        scores = ScratchBuffer(count: threads * rowsPerItem * tokens)
     }
 
     /// Writes K and V rows `[count, numKVHeads * headDim]` of `count` tokens to `slots[0..<count]` of `layer`.
@@ -67,32 +73,93 @@ final class PagedAttention {
     /// `window` > 0 limits each token to the last `window` positions (sliding-window attention: a token at p sees
     /// p - window + 1 ... p, as llama.cpp's LLAMA_SWA_TYPE_STANDARD mask and HF `sliding_window`); 0 = full causal.
     ///
-    /// Work items: one per (token, KV head), running the KV head's `numHeads / numKVHeads` query heads together
-    /// so each K and V row is read and converted once for all of them, when that leaves at least four items per
-    /// thread (batched decode, prefill); otherwise one per (token, query head), so a single decoding sequence
-    /// still spreads over every thread. The results are the same either way (per head the same float operations).
+    /// Work items: with enough work for at least four items per thread, one per (up to four consecutive tokens, KV
+    /// head): a token alone runs the KV head's `numHeads / numKVHeads` query heads together (batched decode), a run
+    /// of tokens of one sequence at consecutive positions (a prefill chunk, no window) runs each query head for
+    /// all of them, so each K and V row is read and converted once per item either way. With less work (a single
+    /// decoding sequence), one item per (token, query head), so it still spreads over every thread. The results
+    /// are the same every way (per query row the same float operations).
     func run(layer: Int, cache: PagedKVCache, q: UnsafePointer<Float>, positions: UnsafePointer<Int32>,
              tables: UnsafePointer<Int32>, tableStart: UnsafePointer<Int32>, count: Int,
              out: UnsafeMutablePointer<Float>, pool: ThreadPool, window: Int = 0) {
         let started = StepProfile.now()
         defer { StepProfile.add(.attention, since: started) }
-        let headsPerItem = count * numKVHeads >= 4 * threads ? group : 1
+        let grouped = count * numKVHeads >= 4 * threads
+        let headsPerItem = grouped ? group : 1
+        let tokensPerItem = grouped && window == 0 ? Self.tokensPerItem : 1
         var job = AttentionJob(attention: Unmanaged.passUnretained(self), cache: Unmanaged.passUnretained(cache),
                                layer: layer, q: q, positions: positions, tables: tables, tableStart: tableStart, out: out,
-                               window: window, headsPerItem: headsPerItem)
-        pool.parallelFor(count * (numHeads / headsPerItem), chunk: 1, context: &job) { ctx, start, end, participant in
+                               count: count, window: window, headsPerItem: headsPerItem, tokensPerItem: tokensPerItem)
+        let tokenGroups = (count + tokensPerItem - 1) / tokensPerItem
+        pool.parallelFor(tokenGroups * (numHeads / headsPerItem), chunk: 1, context: &job) { ctx, start, end, participant in
             let job = ctx!.assumingMemoryBound(to: AttentionJob.self).pointee
             let a = job.attention.takeUnretainedValue(), cache = job.cache.takeUnretainedValue()
             let width = a.numHeads * a.headDim
-            let itemsPerToken = a.numHeads / job.headsPerItem
+            let itemsPerGroup = a.numHeads / job.headsPerItem
             for item in start..<end {
-                let t = item / itemsPerToken, h0 = (item % itemsPerToken) * job.headsPerItem
-                a.heads(layer: job.layer, cache: cache, q: job.q + t * width + h0 * a.headDim, first: h0,
-                        count: job.headsPerItem, position: Int(job.positions[t]),
-                        table: job.tables + Int(job.tableStart[t]), out: job.out + t * width + h0 * a.headDim,
-                        thread: participant, window: job.window)
+                let first = (item / itemsPerGroup) * job.tokensPerItem, h0 = (item % itemsPerGroup) * job.headsPerItem
+                let last = min(job.count, first + job.tokensPerItem)
+                var t = first
+                while t < last {
+                    // The run of tokens continuing t's sequence at consecutive positions.
+                    var e = t + 1
+                    while e < last && job.tableStart[e] == job.tableStart[t] && job.positions[e] == job.positions[e - 1] + 1 {
+                        e += 1
+                    }
+                    let table = job.tables + Int(job.tableStart[t])
+                    if e - t == 1 {
+                        a.heads(layer: job.layer, cache: cache, q: job.q + t * width + h0 * a.headDim, first: h0,
+                                count: job.headsPerItem, position: Int(job.positions[t]), table: table,
+                                out: job.out + t * width + h0 * a.headDim, thread: participant, window: job.window)
+                    } else {
+                        for h in h0..<(h0 + job.headsPerItem) {
+                            a.tokens(layer: job.layer, cache: cache, q: job.q + t * width + h * a.headDim, stride: width,
+                                     count: e - t, head: h, position: Int(job.positions[t]), table: table,
+                                     out: job.out + t * width + h * a.headDim, thread: participant)
+                        }
+                    }
+                    t = e
+                }
             }
         }
+    }
+
+    /// Query head `h` of `count` consecutive tokens of one sequence at positions `position ..< position + count`
+    /// (full causal attention, no window): q and out rows `stride` floats apart. The scores of all are computed
+    /// over the last one's positions, each row's softmax over its own, the weights past it set to zero, so every
+    /// row gets the float operations of `heads` for that token alone.
+    fileprivate func tokens(layer: Int, cache: PagedKVCache, q: UnsafePointer<Float>, stride: Int, count rows: Int,
+                            head h: Int, position: Int, table: UnsafePointer<Int32>, out: UnsafeMutablePointer<Float>,
+                            thread: Int) {
+        let d = headDim
+        let n = position + rows   // positions the last token sees
+        precondition(n <= maxContext, "position \(n - 1) beyond the KV cache capacity \(maxContext)")
+        let s = scores.pointer + thread * rowsPerItem * maxContext
+        let kv: PagedAttentionKernels.Element = cache.type == .f16 ? .f16 : .f32
+        let headOffset = (h / group) * d * cache.type.elementSize
+        var qp = q, qStride = stride
+        if cache.type == .f16 {   // llama.cpp converts the query to f16 for its f16·f16 K product
+            let qv = query.pointer + thread * rowsPerItem * d
+            for r in 0..<rows {
+                for i in 0..<d { qv[r * d + i] = Half.round(q[r * stride + i]) }
+            }
+            qp = UnsafePointer(qv)
+            qStride = d
+        }
+        PagedAttentionKernels.scores(kv, queries: qp, queryStride: qStride, heads: rows, d: d,
+                                     keys: cache.keys(layer: layer) + headOffset, slotBytes: cache.slotBytes,
+                                     blockTable: table, blockSize: cache.blockSize, count: n, scale: scale,
+                                     into: s, scoreStride: maxContext)                   // [rows, n]
+        for r in 0..<rows {
+            let row = s + r * maxContext
+            let own = position + r + 1
+            Ops.softmax(row, n: own)
+            for i in own..<n { row[i] = 0 }
+        }
+        PagedAttentionKernels.values(kv, weights: s, weightStride: maxContext, heads: rows, d: d,
+                                     values: cache.values(layer: layer) + headOffset, slotBytes: cache.slotBytes,
+                                     blockTable: table, blockSize: cache.blockSize, count: n,
+                                     into: out, outStride: stride)                       // [rows, headDim]
     }
 
     /// Query heads `first ..< first + count` of one token (all under one KV head): q and out `[count, headDim]`.
@@ -108,8 +175,8 @@ final class PagedAttention {
         let start = firstBlock * cache.blockSize, masked = first - start
         let table = table + firstBlock
         let n = position + 1 - start
-        let s = scores.pointer + thread * group * maxContext
-        let qv = query.pointer + thread * group * d
+        let s = scores.pointer + thread * rowsPerItem * maxContext
+        let qv = query.pointer + thread * rowsPerItem * d
         let kv: PagedAttentionKernels.Element = cache.type == .f16 ? .f16 : .f32
         let headOffset = kvh * d * cache.type.elementSize
         var qp = q
@@ -143,7 +210,10 @@ private struct AttentionJob {
     let tables: UnsafePointer<Int32>
     let tableStart: UnsafePointer<Int32>
     let out: UnsafeMutablePointer<Float>
+    let count: Int
     let window: Int
     /// Query heads per work item: 1, or all `numHeads / numKVHeads` of a KV head.
     let headsPerItem: Int
+    /// Tokens per work item: 1, or up to `PagedAttention.tokensPerItem`.
+    let tokensPerItem: Int
 }
