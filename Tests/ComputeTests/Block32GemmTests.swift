@@ -48,35 +48,12 @@ final class Block32GemmTests: XCTestCase {
                 let rb = nb * bpb
                 XCTAssertEqual(Int(ck_row_size(t, Int64(n))), rb, name)
                 let w = randomBlocks(bpb, blocks: rows * nb, rng: &rng)
-                let wf = (0..<rows).map { r -> [Float] in
-                    var out = [Float](repeating: 0, count: n)
-                    w.withUnsafeBytes { ck_dequantize_row(t, $0.baseAddress! + r * rb, &out, Int64(n)) }
-                    return out
-                }
+                let wf = decodedRows(type: t, w, rowBytes: rb, rows: rows, n: n)
                 for cols in colsList {
                     let (xq, xf, xrb) = activations(cols, n, &rng)
-                    var y = [Float](repeating: .nan, count: rows * cols), yref = y
-                    w.withUnsafeBytes { wr in
-                        xq.withUnsafeBytes { xr in
-                            ck_gemm_block32_avx2(t, wr.baseAddress!, rb, Int64(n), 1, 6, xr.baseAddress!, xrb,
-                                                 Int64(cols), &y, Int64(rows))
-                            ck_gemm_block32_ref(t, wr.baseAddress!, rb, Int64(n), 1, 6, xr.baseAddress!, xrb,
-                                                Int64(cols), &yref, Int64(rows))
-                        }
-                    }
-                    for c in 0..<cols {
-                        for r in 0..<rows {
-                            let i = c * rows + r
-                            if r == 0 || r == 6 {
-                                XCTAssertTrue(y[i].isNaN, "\(name) n=\(n) cols=\(cols): row \(r) outside the range was written")
-                                continue
-                            }
-                            var mag: Float = 0, exact: Float = 0
-                            for k in 0..<n { mag += abs(wf[r][k] * xf[c][k]); exact += wf[r][k] * xf[c][k] }
-                            XCTAssertEqual(y[i], yref[i], accuracy: 1e-5 * mag + 1e-6, "\(name) n=\(n) cols=\(cols) row \(r) col \(c)")
-                            XCTAssertEqual(y[i], exact, accuracy: 1e-4 * mag + 1e-5, "\(name) against the decoded operands")
-                        }
-                    }
+                    checkRowRangeGemm("\(name) n=\(n)", type: t, w: w, rowBytes: rb, n: n, rows: rows, xq: xq,
+                                      xRowBytes: xrb, cols: cols, wf: wf, xf: xf, simd: ck_gemm_block32_avx2,
+                                      twin: ck_gemm_block32_ref)
                 }
             }
         }

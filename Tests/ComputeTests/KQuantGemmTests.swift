@@ -38,38 +38,13 @@ final class KQuantGemmTests: XCTestCase {
                 let rows = 7
                 let rb = Int(ck_row_size(t, Int64(n)))
                 let w = FormatMore.randomBlocks(t, blocks: rows * n / 256, rng: &rng)
-                let wf = (0..<rows).map { r -> [Float] in
-                    var out = [Float](repeating: 0, count: n)
-                    w.withUnsafeBytes { ck_dequantize_row(t, $0.baseAddress! + r * rb, &out, Int64(n)) }
-                    return out
-                }
+                let wf = decodedRows(type: t, w, rowBytes: rb, rows: rows, n: n)
                 for cols in colsList {
                     let (xq, xf, xrb) = activations(cols, n, &rng)
-                    var y = [Float](repeating: .nan, count: rows * cols), yref = y
-                    w.withUnsafeBytes { wr in
-                        xq.withUnsafeBytes { xr in
-                            // rows 1..<6: two pairs and a single row; rows 0 and 6 stay untouched.
-                            ck_gemm_kquant_avx2(t, wr.baseAddress!, rb, Int64(n), 1, 6, xr.baseAddress!, xrb, Int64(cols),
-                                                &y, Int64(rows))
-                            ck_gemm_kquant_ref(t, wr.baseAddress!, rb, Int64(n), 1, 6, xr.baseAddress!, xrb, Int64(cols),
-                                               &yref, Int64(rows))
-                        }
-                    }
-                    for c in 0..<cols {
-                        for r in 0..<rows {
-                            let i = c * rows + r
-                            if r == 0 || r == 6 {
-                                XCTAssertTrue(y[i].isNaN, "\(name) n=\(n) cols=\(cols): row \(r) outside the range was written")
-                                continue
-                            }
-                            // Both sum per-super-block float terms that are large and cancel: the bound is relative
-                            // to Σ|w·x| of the decoded operands.
-                            var mag: Float = 0
-                            for k in 0..<n { mag += abs(wf[r][k] * xf[c][k]) }
-                            XCTAssertEqual(y[i], yref[i], accuracy: 1e-5 * mag + 1e-6,
-                                           "\(name) n=\(n) cols=\(cols) row \(r) column \(c)")
-                        }
-                    }
+                    // rows 1..<6: two pairs and a single row; rows 0 and 6 stay untouched.
+                    checkRowRangeGemm("\(name) n=\(n)", type: t, w: w, rowBytes: rb, n: n, rows: rows, xq: xq,
+                                      xRowBytes: xrb, cols: cols, wf: wf, xf: xf, simd: ck_gemm_kquant_avx2,
+                                      twin: ck_gemm_kquant_ref)
                 }
             }
         }
@@ -84,11 +59,7 @@ final class KQuantGemmTests: XCTestCase {
         for t: Int32 in [10, 12, 14] {
             let rb = Int(ck_row_size(t, Int64(n)))
             let w = FormatMore.randomBlocks(t, blocks: rows * n / 256, rng: &rng)
-            let wf = (0..<rows).map { r -> [Float] in
-                var out = [Float](repeating: 0, count: n)
-                w.withUnsafeBytes { ck_dequantize_row(t, $0.baseAddress! + r * rb, &out, Int64(n)) }
-                return out
-            }
+            let wf = decodedRows(type: t, w, rowBytes: rb, rows: rows, n: n)
             for cols in 1...8 {
                 let (xq, xf, xrb) = activations(cols, n, &rng)
                 var y = [Float](repeating: .nan, count: rows * cols), yref = y

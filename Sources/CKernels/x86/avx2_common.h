@@ -34,5 +34,31 @@ CK_INLINE __m256 ck_acc_blocks4(__m256 acc, __m256i p0, __m256i p1, __m256i p2, 
     return _mm256_fmadd_ps(_mm256_set_m128(d, d), _mm256_cvtepi32_ps(s), acc);
 }
 
+/// Stores the results of a GEMM tile's groups: acc[g][i] holds weight row r + i for tokens t0 + 4g + k in lanes k
+/// and k + 4 (partial sums, added here); tokens past ncols are not stored. y[t * y_stride + row].
+CK_INLINE void ck_tile_store(__m256 (*acc)[2], int64_t ng, int mr, int64_t t0, int64_t ncols, int64_t r, float *y,
+                             int64_t y_stride) {
+    for (int64_t g = 0; g < ng; g++)
+        for (int i = 0; i < mr; i++) {
+            __attribute__((aligned(32))) float v[8];
+            _mm256_store_ps(v, acc[g][i]);
+            for (int c = 0; c < 4; c++) {
+                const int64_t t = t0 + 4 * g + c;
+                if (t < ncols) y[t * y_stride + r + i] = v[c] + v[c + 4];
+            }
+        }
+}
+
+/// The four activation rows of group g of a GEMM tile that starts at row t0 (rows x_row_bytes apart): rows
+/// t0 + 4g ... t0 + 4g + 3, those past ncols aliasing the last real one (their results are never stored).
+CK_INLINE void ck_tile_group_rows(const uint8_t *x, size_t x_row_bytes, int64_t t0, int64_t g, int64_t ncols,
+                                  const uint8_t **rows) {
+    for (int c = 0; c < 4; c++) {
+        int64_t t = t0 + 4 * g + c;
+        if (t >= ncols) t = ncols - 1;
+        rows[c] = x + (size_t)t * x_row_bytes;
+    }
+}
+
 #endif
 #endif

@@ -135,13 +135,14 @@ CK_AVX2 void ck_gemm_block32_avx2(int type, const void *w, size_t wrb, int64_t n
         const int64_t left = ncols - t0;
         const int64_t nt = left < tile ? (left + 3) / 4 * 4 : tile, ng = nt / 4;
         // Tokens past ncols (padding of the last group) alias the last real one and are never stored.
-        for (int64_t g = 0; g < ng; g++)
+        for (int64_t g = 0; g < ng; g++) {
+            const uint8_t *rows[4];
+            ck_tile_group_rows(xb, xrb, t0, g, ncols, rows);
             for (int c = 0; c < 4; c++) {
-                int64_t t = t0 + 4 * g + c;
-                if (t >= ncols) t = ncols - 1;
-                const ck_block_q8_0 *ab = (const ck_block_q8_0 *)(xb + (size_t)t * xrb);
+                const ck_block_q8_0 *ab = (const ck_block_q8_0 *)rows[c];
                 for (int64_t b = 0; b < nb; b++) dx[(g * nb + b) * 4 + c] = ck_h2f(ab[b].d);
             }
+        }
         for (int64_t r = r0; r < r1; r += 2) {
             const int mr = r + 1 < r1 ? 2 : 1;
             __m256 acc[B32_MAX_TILE / 4][2];
@@ -150,25 +151,15 @@ CK_AVX2 void ck_gemm_block32_avx2(int type, const void *w, size_t wrb, int64_t n
                 const int64_t nbs = nb - s0 < B32_SEG_BLOCKS ? nb - s0 : B32_SEG_BLOCKS;
                 for (int i = 0; i < mr; i++) b32_unpack(type, wb + (size_t)(r + i) * wrb, s0, nbs, &u[i]);
                 for (int64_t g = 0; g < ng; g++) {
+                    const uint8_t *rows[4];
+                    ck_tile_group_rows(xb, xrb, t0, g, ncols, rows);
                     const ck_block_q8_0 *a[4];
-                    for (int c = 0; c < 4; c++) {
-                        int64_t t = t0 + 4 * g + c;
-                        if (t >= ncols) t = ncols - 1;
-                        a[c] = (const ck_block_q8_0 *)(xb + (size_t)t * xrb) + s0;
-                    }
+                    for (int c = 0; c < 4; c++) a[c] = (const ck_block_q8_0 *)rows[c] + s0;
                     if (mr == 2) b32_micro(u, 2, a, nbs, dx + (g * nb + s0) * 4, acc[g]);
                     else b32_micro(u, 1, a, nbs, dx + (g * nb + s0) * 4, acc[g]);
                 }
             }
-            for (int64_t g = 0; g < ng; g++)
-                for (int i = 0; i < mr; i++) {
-                    __attribute__((aligned(32))) float v[8];
-                    _mm256_store_ps(v, acc[g][i]);
-                    for (int c = 0; c < 4; c++) {
-                        const int64_t t = t0 + 4 * g + c;
-                        if (t < ncols) y[t * ys + r + i] = v[c] + v[c + 4];
-                    }
-                }
+            ck_tile_store(acc, ng, mr, t0, ncols, r, y, ys);
         }
     }
 }

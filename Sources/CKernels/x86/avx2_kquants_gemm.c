@@ -191,12 +191,10 @@ CK_INLINE void kg_rows_tile(int type, const uint8_t *w, size_t wrb, int64_t nb, 
     for (int64_t b = 0; b < nb; b++) {
         for (int i = 0; i < mr; i++) kg_unpack(type, wr[i], b, &u[i]);
         for (int64_t g = 0; g < ng; g++) {
+            const uint8_t *rows[4];
+            ck_tile_group_rows(x, xrb, t0, g, ncols, rows);
             const ck_block_q8_K *a[4];
-            for (int c = 0; c < 4; c++) {
-                int64_t t = t0 + 4 * g + c;
-                if (t >= ncols) t = ncols - 1;
-                a[c] = (const ck_block_q8_K *)(x + (size_t)t * xrb) + b;
-            }
+            for (int c = 0; c < 4; c++) a[c] = (const ck_block_q8_K *)rows[c] + b;
             if (type == CK_Q6_K) {
                 if (mr == 2) kg_micro(u, 2, 1, a, acc[g]);
                 else kg_micro(u, 1, 1, a, acc[g]);
@@ -206,16 +204,7 @@ CK_INLINE void kg_rows_tile(int type, const uint8_t *w, size_t wrb, int64_t nb, 
             }
         }
     }
-    for (int64_t g = 0; g < ng; g++) {
-        for (int i = 0; i < mr; i++) {
-            __attribute__((aligned(32))) float v[8];
-            _mm256_store_ps(v, acc[g][i]);
-            for (int c = 0; c < 4; c++) {
-                const int64_t t = t0 + 4 * g + c;
-                if (t < ncols) y[t * ys + r + i] = v[c] + v[c + 4];
-            }
-        }
-    }
+    ck_tile_store(acc, ng, mr, t0, ncols, r, y, ys);
 }
 
 CK_AVX2 void ck_gemm_kquant_avx2(int type, const void *w, size_t wrb, int64_t n, int64_t r0, int64_t r1,

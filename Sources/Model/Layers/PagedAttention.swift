@@ -131,12 +131,35 @@ final class PagedAttention {
     fileprivate func tokens(layer: Int, cache: PagedKVCache, q: UnsafePointer<Float>, stride: Int, count rows: Int,
                             head h: Int, position: Int, table: UnsafePointer<Int32>, out: UnsafeMutablePointer<Float>,
                             thread: Int) {
+        precondition(position + rows <= maxContext, "position \(position + rows - 1) beyond the KV cache capacity \(maxContext)")
+        attend(layer: layer, cache: cache, q: q, stride: stride, rows: rows, kvHead: h / group, table: table,
+               count: position + rows, masked: 0, step: 1, out: out, thread: thread)
+    }
+
+    /// Query heads `first ..< first + count` of one token (all under one KV head): q and out `[count, headDim]`.
+    fileprivate func heads(layer: Int, cache: PagedKVCache, q: UnsafePointer<Float>, first h0: Int, count g: Int,
+                           position: Int, table: UnsafePointer<Int32>, out: UnsafeMutablePointer<Float>, thread: Int,
+                           window: Int = 0) {
+        precondition(position + 1 <= maxContext, "position \(position) beyond the KV cache capacity \(maxContext)")
+        // With a window, start at the block holding the first visible position and mask the ones before it.
+        let first = window > 0 ? max(0, position - window + 1) : 0
+        let firstBlock = first / cache.blockSize
+        let start = firstBlock * cache.blockSize
+        attend(layer: layer, cache: cache, q: q, stride: headDim, rows: g, kvHead: h0 / group, table: table + firstBlock,
+               count: position + 1 - start, masked: first - start, step: 0, out: out, thread: thread)
+    }
+
+    /// Attention of `rows` query rows (q and out rows `stride` floats apart) under KV head `kvHead` over the first
+    /// `count` positions of the block table `table`: row r masks the first `masked` positions and sees the first
+    /// `count - (rows - 1 - r) * step` (step 0: query heads of one token; step 1: consecutive tokens of one
+    /// sequence, the last seeing all `count`); the weights past a row's own positions are zero.
+    private func attend(layer: Int, cache: PagedKVCache, q: UnsafePointer<Float>, stride: Int, rows: Int, kvHead: Int,
+                        table: UnsafePointer<Int32>, count n: Int, masked: Int, step: Int, out: UnsafeMutablePointer<Float>,
+                        thread: Int) {
         let d = headDim
-        let n = position + rows   // positions the last token sees
-        precondition(n <= maxContext, "position \(n - 1) beyond the KV cache capacity \(maxContext)")
         let s = scores.pointer + thread * rowsPerItem * maxContext
         let kv: PagedAttentionKernels.Element = cache.type == .f16 ? .f16 : .f32
-        let headOffset = (h / group) * d * cache.type.elementSize
+        let headOffset = kvHead * d * cache.type.elementSize
         var qp = q, qStride = stride
         if cache.type == .f16 {   // llama.cpp converts the query to f16 for its f16·f16 K product
             let qv = query.pointer + thread * rowsPerItem * d
@@ -152,7 +175,8 @@ final class PagedAttention {
                                      into: s, scoreStride: maxContext)                   // [rows, n]
         for r in 0..<rows {
             let row = s + r * maxContext
-            let own = position + r + 1
+            let own = n - (rows - 1 - r) * step
+            for i in 0..<masked { row[i] = -.infinity }
             Ops.softmax(row, n: own)
             for i in own..<n { row[i] = 0 }
         }
@@ -160,43 +184,6 @@ final class PagedAttention {
                                      values: cache.values(layer: layer) + headOffset, slotBytes: cache.slotBytes,
                                      blockTable: table, blockSize: cache.blockSize, count: n,
                                      into: out, outStride: stride)                       // [rows, headDim]
-    }
-
-    /// Query heads `first ..< first + count` of one token (all under one KV head): q and out `[count, headDim]`.
-    fileprivate func heads(layer: Int, cache: PagedKVCache, q: UnsafePointer<Float>, first h0: Int, count g: Int,
-                           position: Int, table: UnsafePointer<Int32>, out: UnsafeMutablePointer<Float>, thread: Int,
-                           window: Int = 0) {
-        let d = headDim
-        let kvh = h0 / group
-        precondition(position + 1 <= maxContext, "position \(position) beyond the KV cache capacity \(maxContext)")
-        // With a window, start at the block holding the first visible position and mask the ones before it.
-        let first = window > 0 ? max(0, position - window + 1) : 0
-        let firstBlock = first / cache.blockSize
-        let start = firstBlock * cache.blockSize, masked = first - start
-        let table = table + firstBlock
-        let n = position + 1 - start
-        let s = scores.pointer + thread * rowsPerItem * maxContext
-        let qv = query.pointer + thread * rowsPerItem * d
-        let kv: PagedAttentionKernels.Element = cache.type == .f16 ? .f16 : .f32
-        let headOffset = kvh * d * cache.type.elementSize
-        var qp = q
-        if cache.type == .f16 {   // llama.cpp converts the query to f16 for its f16·f16 K product
-            for i in 0..<(g * d) { qv[i] = Half.round(q[i]) }
-            qp = UnsafePointer(qv)
-        }
-        PagedAttentionKernels.scores(kv, queries: qp, queryStride: d, heads: g, d: d,
-                                     keys: cache.keys(layer: layer) + headOffset, slotBytes: cache.slotBytes,
-                                     blockTable: table, blockSize: cache.blockSize, count: n, scale: scale,
-                                     into: s, scoreStride: maxContext)                   // [g, n]
-        for h in 0..<g {
-            let row = s + h * maxContext
-            for i in 0..<masked { row[i] = -.infinity }
-            Ops.softmax(row, n: n)
-        }
-        PagedAttentionKernels.values(kv, weights: s, weightStride: maxContext, heads: g, d: d,
-                                     values: cache.values(layer: layer) + headOffset, slotBytes: cache.slotBytes,
-                                     blockTable: table, blockSize: cache.blockSize, count: n,
-                                     into: out, outStride: d)                            // [g, headDim]
     }
 }
 
