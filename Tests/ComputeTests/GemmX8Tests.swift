@@ -3,7 +3,7 @@ import Compute
 import XCTest
 
 /// The interleaved 8-row GEMMs (q4_1 and q8_0, ref/gemm_x8.c and x86/avx2_gemm_x8.c) against the plain-layout
-/// reference, over token counts that exercise the 4-token tiles and every tail (1...3), and their batch invariance:
+/// reference, over token counts that exercise the 8- and 4-token tiles and every tail (1...3), and their batch invariance:
 /// a token's outputs are bit-identical whether it is computed alone or in a batch of any size.
 extension KernelTests {
     /// Runs `kernel` over a repacked copy of `w` for tokens `[c0, c0 + count)` of `a` (row ranges split like pool
@@ -44,7 +44,8 @@ extension KernelTests {
 
     func testInterleavedGemmMatchesPlainLayoutForEveryTileWidth() throws {
         var rng = TestRNG(state: 31)
-        let n = 576, rows = 40, tokens = 11   // SmolLM2's width; 11 tokens = two 4-token tiles and a 3-token tail
+        // SmolLM2's width; 11 tokens = an 8-token tile and a 3-token tail (q4_1), two 4-token tiles and a tail (q8_0)
+        let n = 576, rows = 40, tokens = 11
         for type in [WeightType.q4_1, .q8_0] {
             let (w, a) = makeOperands(type: type, rows: rows, n: n, cols: tokens, rng: &rng)
             let arb = Int(ck_row_size(type.activationTypeID, Int64(n)))

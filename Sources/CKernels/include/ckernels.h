@@ -223,7 +223,7 @@ size_t ck_q4_1_x8_size(int64_t rows, int64_t n);
 /// Repacks `rows` (a multiple of 8) rows of `n` elements of a q4_1 matrix into `out`.
 void ck_repack_q4_1_x8(const void *w, size_t w_row_bytes, int64_t rows, int64_t n, void *out);
 /// Like ck_matmul_rows for a repacked q4_1 matrix; r0 and r1 multiples of 8; X in q8_1. The AVX2 variant is a GEMM
-/// over tiles of 8 rows × 4 tokens (x86/avx2_gemm_q4_1.c); a token's result does not depend on `ncols`.
+/// over tiles of 8 rows × up to 8 tokens (x86/avx2_gemm_x8.c); a token's result does not depend on `ncols`.
 void ck_matmul_q4_1_x8(const void *wp, int64_t n, int64_t r0, int64_t r1, const void *x, size_t x_row_bytes,
                        int64_t ncols, float *y, int64_t y_stride);
 void ck_matmul_q4_1_x8_ref(const void *wp, int64_t n, int64_t r0, int64_t r1, const void *x, size_t x_row_bytes,
