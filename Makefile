@@ -132,7 +132,8 @@ bench-compare: bench-models $(BENCH_COMPARE_MOE)
 	@scripts/bench-compare.sh $(TOOLS_BIN) $(BENCH_COMPARE_MODELS)
 	$(if $(BENCH_COMPARE_MOE),@BENCH_P=128 BENCH_N=32 BENCH_R=2 BENCH_ROUNDS=2 scripts/bench-compare.sh $(TOOLS_BIN) $(BENCH_COMPARE_MOE))
 
-# Serving side by side (issue 18 item 6): 32 streamed chat requests x 128 tokens at concurrency 1, 4, 8 and 16 against
+# Serving side by side (issue 18 item 6): 32 streamed chat requests x 128 tokens (each with its own ~110-token prompt,
+# new at every level) at concurrency 1, 4, 8 and 16 against
 # `sputnik serve` and llama.cpp's server (xllamacpp in .venv-bench, as bench-compare installs it), engines alternating
 # per level; aggregate output tok/s, TTFT p50/p99, ITL (scripts/serve_compare.py). Not in `make test`.
 bench-serve: models
