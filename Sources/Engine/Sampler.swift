@@ -197,7 +197,8 @@ public struct Sampler {
 
     /// Top-p and/or min-p with no top-k: the softmax over the whole vocabulary once (`ck_softmax`, into
     /// `fullProbs`), then the best tokens in order, 64 at first and four times as many each time the kept prefix
-    /// may reach past them (partial selection instead of sorting the vocabulary). Leaves the kept candidates in
+    /// may reach past them (partial selection instead of sorting the vocabulary; the whole vocabulary sorted once
+    /// the next step would pass a quarter of it). Leaves the kept candidates in
     /// `indices[0..<keep]` and their probabilities in `probs[0..<keep]`; returns keep.
     private mutating func fullVocabularyCandidates(_ logits: UnsafeBufferPointer<Float>, params: SamplingParams,
                                                    invT: Float) -> Int {
@@ -221,7 +222,7 @@ public struct Sampler {
                 Self.truncate(probs: UnsafeBufferPointer(rebasing: $0[0..<k]), params: params)
             }
             if cut.complete || k == n { return cut.keep }
-            k = min(n, k * 4)
+            k = k * 4 > n / 4 ? n : k * 4   // past a quarter of the vocabulary a full sort is cheaper than another selection
         }
     }
 
