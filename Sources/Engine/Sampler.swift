@@ -176,23 +176,23 @@ public struct Sampler {
     /// candidates given (neither cut happened inside them), so a caller holding only the best k of a larger set
     /// must look at more.
     static func truncate(probs: UnsafeBufferPointer<Float>, params: SamplingParams) -> (keep: Int, complete: Bool) {
-        var count = probs.count
-        var cutByTopP = params.topP >= 1.0
+        var keep = probs.count
+        var cut = false   // a cut decided inside the candidates (top-p reached, or min-p stopping before the end)
         if params.topP < 1.0 {
             var cum: Float = 0
-            for j in 0..<count {
+            for j in 0..<keep {
                 cum += probs[j]
-                if Double(cum) >= params.topP { count = j + 1; cutByTopP = true; break }
+                if Double(cum) >= params.topP { keep = j + 1; cut = true; break }
             }
         }
         if params.minP > 0 {
             let threshold = probs[0] * Float(params.minP)
-            var keep = 1
-            while keep < count && probs[keep] >= threshold { keep += 1 }
-            if keep < count || keep < probs.count { return (keep, true) }
-            return (keep, cutByTopP && params.topP < 1.0)
+            var k = 1
+            while k < keep && probs[k] >= threshold { k += 1 }
+            if k < probs.count { cut = true }
+            keep = k
         }
-        return (count, cutByTopP)
+        return (keep, cut)
     }
 
     /// Top-p and/or min-p with no top-k: the softmax over the whole vocabulary once (`ck_softmax`, into

@@ -308,7 +308,7 @@ final class KernelTests: XCTestCase {
     }
 
     /// The grouped-query kernels (one KV head, g query heads): against their scalar twins, and bit-identical to the
-    /// one-head AVX2 kernels head by head (the batched-decode path must not change greedy outputs), for group
+    /// one-head AVX2 kernels (their g = 1 case) head by head (the batched-decode path must not change greedy outputs), for group
     /// sizes that exercise the four-head passes and every remainder, head sizes with and without 16 | d.
     func testGroupedQueryAttentionKernels() throws {
         try XCTSkipUnless(ck_has_avx2() == 1, "no AVX2 on this CPU: only the reference kernels run")

@@ -267,41 +267,17 @@ CK_INLINE __m256 load8_kv(int kv_type, const char *row, int64_t i) {
                              : _mm256_loadu_ps((const float *)row + i);
 }
 
-/// d % 8 == 0. One dot per position, two accumulators.
+/// d % 8 == 0. The one-head case of ck_attn_scores_gqa_avx2 (below): one dot per position, two accumulators.
 CK_AVX2 void ck_attn_scores_avx2(int kv_type, const float *q, int64_t d, const void *k_base, size_t slot_bytes,
                                  const int32_t *table, int64_t bs, int64_t n, float scale, float *s) {
-    for (int64_t p = 0; p < n; p++) {
-        const char *row = (const char *)k_base + (size_t)((int64_t)table[p / bs] * bs + p % bs) * slot_bytes;
-        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-        int64_t i = 0;
-        for (; i + 16 <= d; i += 16) {
-            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), load8_kv(kv_type, row, i), a0);
-            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 8), load8_kv(kv_type, row, i + 8), a1);
-        }
-        for (; i < d; i += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), load8_kv(kv_type, row, i), a0);
-        s[p] = ck_hsum_ps(_mm256_add_ps(a0, a1)) * scale;
-    }
+    ck_attn_scores_gqa_avx2(kv_type, q, d, 1, d, k_base, slot_bytes, table, bs, n, scale, s, n);
 }
 
-/// d % 8 == 0. The output is kept in registers 64 dimensions at a time while all positions stream by.
+/// d % 8 == 0. The one-head case of ck_attn_values_gqa_avx2 (below): 64 output floats in registers per pass
+/// while all positions stream by.
 CK_AVX2 void ck_attn_values_avx2(int kv_type, const float *w, int64_t d, const void *v_base, size_t slot_bytes,
                                  const int32_t *table, int64_t bs, int64_t n, float *out) {
-    for (int64_t i0 = 0; i0 < d; i0 += 64) {
-        const int64_t len = d - i0 < 64 ? d - i0 : 64;
-        __m256 acc[8];
-        for (int k = 0; k < 8; k++) acc[k] = _mm256_setzero_ps();
-        for (int64_t p = 0; p < n; p++) {
-            const char *row = (const char *)v_base + (size_t)((int64_t)table[p / bs] * bs + p % bs) * slot_bytes;
-            const float wp = kv_type == CK_F16 ? _cvtsh_ss(_cvtss_sh(w[p], 0)) : w[p];
-            const __m256 wv = _mm256_set1_ps(wp);
-            if (len == 64) {
-                for (int k = 0; k < 8; k++) acc[k] = _mm256_fmadd_ps(wv, load8_kv(kv_type, row, i0 + 8 * k), acc[k]);
-            } else {
-                for (int k = 0; k < len / 8; k++) acc[k] = _mm256_fmadd_ps(wv, load8_kv(kv_type, row, i0 + 8 * k), acc[k]);
-            }
-        }
-        for (int k = 0; k < len / 8; k++) _mm256_storeu_ps(out + i0 + 8 * k, acc[k]);
-    }
+    ck_attn_values_gqa_avx2(kv_type, w, n, 1, d, v_base, slot_bytes, table, bs, n, out, d);
 }
 
 /// Up to four heads of ck_attn_scores_gqa_avx2 (H constant after inlining): each K row is loaded and converted
