@@ -14,7 +14,7 @@ import JSON
 /// blocks; like Anthropic's, the budget is a target: what bounds the thinking is `max_tokens`) or `disabled`.
 /// Refused with a 400 naming the field: tools of another `type` (Anthropic's server/client tools), `tool_choice`
 /// `any` / `tool` together with thinking (as Anthropic refuses it), image / document / other blocks, `container`,
-/// `mcp_servers`.
+/// `mcp_servers`, and any other top-level field ("x: Extra inputs are not permitted", Anthropic's answer).
 public struct AnthropicMessagesRequest: Sendable, Equatable {
     /// The conversation and sampling fields as a chat request (`max_tokens` → `max_tokens`, `stop_sequences` → `stop`).
     public var chat: ChatCompletionRequest
@@ -171,6 +171,7 @@ public struct AnthropicMessagesRequest: Sendable, Equatable {
         if !tools.isEmpty { chat.tools = .array(tools) }
         chat.toolChoice = toolChoice
         chat.parallelToolCalls = parallel
+        try f.refuseUnread { "\($0): Extra inputs are not permitted" }   // Anthropic's answer to an unknown field
         return AnthropicMessagesRequest(chat: chat, thinking: thinkingBudget != nil)
     }
 

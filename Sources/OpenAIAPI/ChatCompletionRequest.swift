@@ -132,8 +132,8 @@ public struct ChatCompletionRequest: Sendable, Equatable {
 
     /// Decodes and validates a request body.
     /// - Parameter body: the HTTP body bytes (UTF-8 JSON object).
-    /// - Returns: the request, or a 400 `APIError` (never a 5xx) naming the offending field in `param`;
-    ///   unknown fields are ignored.
+    /// - Returns: the request, or a 400 `APIError` (never a 5xx) naming the offending field in `param`; a field
+    ///   this server does not know is such a 400 ("Unrecognized request argument supplied", as OpenAI answers).
     public static func decode(_ body: [UInt8]) -> Result<ChatCompletionRequest, APIError> {
         do throws(APIError) {
             return .success(try parse(JSONValue.parse(body)))
@@ -220,7 +220,7 @@ public struct ChatCompletionRequest: Sendable, Equatable {
             req.reasoningEffort = effort
         }
         if let kwargs = try f.object("chat_template_kwargs") {
-            guard case .object(let pairs) = kwargs else { return req }
+            let pairs = kwargs.objectValue ?? []
             for (k, _) in pairs where reservedTemplateVariables.contains(k) {
                 throw APIError.invalidRequest("'chat_template_kwargs.\(k)' is set by the server and cannot be overridden",
                                               param: "chat_template_kwargs")
@@ -244,6 +244,17 @@ public struct ChatCompletionRequest: Sendable, Equatable {
             }
             req.continueFinalMessage = true
         }
+        // OpenAI fields that need no action here: `metadata` (kept with stored completions only, and nothing is
+        // stored), `prompt_cache_key` (the prefix cache matches prompts by content, no key needed),
+        // `safety_identifier` (the end-user id `user` also is: it goes to the access log).
+        _ = try f.metadata()
+        _ = try f.string("prompt_cache_key")
+        if let id = try f.string("safety_identifier"), req.sampling.user == nil { req.sampling.user = id }
+        if let tier = try f.string("service_tier"), tier != "auto", tier != "default" {
+            throw APIError.invalidRequest("'service_tier' '\(tier)' is not supported: only 'auto' and 'default' are served",
+                                          param: "service_tier")
+        }
+        try f.refuseUnread { "Unrecognized request argument supplied: \($0)" }
         return req
     }
 

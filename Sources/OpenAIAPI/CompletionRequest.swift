@@ -70,6 +70,7 @@ public struct CompletionRequest: Sendable, Equatable {
         if req.echo && req.suffix != nil {
             throw APIError.invalidRequest("'echo' and 'suffix' cannot be used together", param: "suffix")
         }
+        try f.refuseUnread { "Unrecognized request argument supplied: \($0)" }
         return req
     }
 

@@ -2,10 +2,15 @@
 import JSON
 
 /// Reads fields of one JSON object; `null` counts as absent. Every failure is a 400 `APIError` whose `param` is
-/// the field's path (`prefix` + key).
+/// the field's path (`prefix` + key). Every key looked up is remembered, so a parser can refuse, at its end, the keys
+/// it never looked at (`refuseUnread`): a field is read (honoured, or refused by name) or it is an error.
 struct FieldReader {
     let value: JSONValue
     let prefix: String
+    /// The keys looked up so far (shared by copies of this reader).
+    private let consulted = ConsultedKeys()
+
+    private final class ConsultedKeys { var keys: Set<String> = [] }
 
     init(_ value: JSONValue, prefix: String = "") {
         self.value = value
@@ -15,8 +20,21 @@ struct FieldReader {
     func path(_ key: String) -> String { prefix + key }
 
     func raw(_ key: String) -> JSONValue? {
+        consulted.keys.insert(key)
         guard let v = value[key], !v.isNull else { return nil }
         return v
+    }
+
+    /// Refuses the first member of the object that no read has looked up, as OpenAI answers an unrecognized
+    /// argument ("Unrecognized request argument supplied: x") and Anthropic an extra input: a field this server
+    /// does not know is never accepted and dropped (`null`, as everywhere, counts as absent). Call it after the
+    /// parser's last read.
+    /// - Parameter message: the error text for the unread key.
+    /// - Throws: `APIError` 400 whose `param` is the key's path.
+    func refuseUnread(_ message: (String) -> String) throws(APIError) {
+        guard case .object(let members) = value,
+              let key = members.first(where: { !$0.value.isNull && !consulted.keys.contains($0.key) })?.key else { return }
+        throw APIError.invalidRequest(message(key), param: path(key))
     }
 
     func typeError(_ key: String, _ expected: String, _ got: JSONValue) -> APIError {
@@ -75,6 +93,19 @@ struct FieldReader {
         guard case .object = v else { throw typeError(key, "an object", v) }
         return v
     }
+
+    /// OpenAI's `metadata`: an object of at most 16 string values (keys ≤ 64 characters, values ≤ 512), or nil.
+    /// - Throws: `APIError` 400 naming `metadata` for any other shape.
+    func metadata() throws(APIError) -> JSONValue? {
+        guard let m = try object("metadata") else { return nil }
+        let pairs = m.objectValue ?? []
+        guard pairs.count <= 16,
+              pairs.allSatisfy({ $0.key.count <= 64 && ($0.value.stringValue?.count ?? .max) <= 512 }) else {
+            throw APIError.invalidRequest("'\(path("metadata"))' must be an object of at most 16 string values "
+                                          + "(keys up to 64 characters, values up to 512)", param: path("metadata"))
+        }
+        return m
+    }
 }
 
 /// Sampling and output controls shared by `/v1/chat/completions` and `/v1/completions`.
@@ -116,7 +147,7 @@ public struct SamplingParameters: Sendable, Equatable {
     public var n = 1
     /// Largest `n` a request may carry at all.
     public static let maxN = 128
-    /// End-user id for logs.
+    /// End-user id (`user`; chat also `safety_identifier`): written to the request's access-log line.
     public var user: String?
     /// Scheduling priority (lower = sooner, vLLM convention), in `-priorityBound...priorityBound`. Honoured only when
     /// the server runs `--scheduling-policy priority`; under the default `fcfs` a non-zero value is refused (as vLLM does).
@@ -163,7 +194,7 @@ public struct SamplingParameters: Sendable, Equatable {
         ("add_special_tokens", "not implemented"), ("documents", "not implemented"),
         ("functions", "use tools"), ("function_call", "use tool_choice"),
         ("modalities", "text only"), ("audio", "text only"), ("prediction", "not implemented"),
-        ("web_search_options", "not implemented"),
+        ("web_search_options", "not implemented"), ("verbosity", "not implemented"),
     ]
 
     static func read(_ f: FieldReader, chat: Bool) throws(APIError) -> SamplingParameters {

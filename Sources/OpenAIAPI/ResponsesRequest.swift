@@ -46,24 +46,10 @@ public struct ResponsesRequest: Sendable, Equatable {
         do throws(APIError) { return .success(try parse(JSONValue.parse(body))) } catch { return .failure(error) }
     }
 
-    /// The top-level fields this route reads (honoured, or refused with a 400 naming them when set to what it cannot
-    /// do); any other field is a 400 naming it, as OpenAI answers an unrecognized argument, never dropped.
-    static let fields: Set<String> = [
-        "model", "input", "instructions", "temperature", "top_p", "max_output_tokens", "stream", "user", "tools",
-        "tool_choice", "parallel_tool_calls", "reasoning", "text", "metadata", "store", "previous_response_id",
-        "conversation", "include", "background", "top_logprobs", "prompt", "max_tool_calls", "stream_options",
-        "truncation", "service_tier",
-    ]
-
     /// Validates an already-parsed JSON value (see `decode`).
     public static func parse(_ json: JSONValue) throws(APIError) -> ResponsesRequest {
         guard case .object = json else {
             throw APIError.invalidRequest("Request body must be a JSON object, got \(json.typeName)")
-        }
-        if case .object(let pairs) = json, let unknown = pairs.first(where: { !Self.fields.contains($0.key) }) {
-            throw APIError.invalidRequest("Unrecognized request argument supplied: \(unknown.key) (not a /v1/responses "
-                                          + "field this server implements; chat-only extras such as 'seed', 'stop' or "
-                                          + "'top_k' go to /v1/chat/completions)", param: unknown.key)
         }
         let f = FieldReader(json)
         try refuseStateful(f)
@@ -171,12 +157,11 @@ public struct ResponsesRequest: Sendable, Equatable {
             r.reasoningEffort = effort
             r.chat.reasoningEffort = effort
         }
-        if let m = try f.object("metadata") {
-            let pairs = m.objectValue ?? []
-            guard pairs.count <= 16, pairs.allSatisfy({ $0.value.stringValue != nil }) else {
-                throw APIError.invalidRequest("'metadata' must be an object of at most 16 string values", param: "metadata")
-            }
-            r.metadata = m
+        r.metadata = try f.metadata()
+        // Any other field is refused by name, as OpenAI answers an unrecognized argument.
+        try f.refuseUnread {
+            "Unrecognized request argument supplied: \($0) (not a /v1/responses field this server implements; chat-only "
+                + "extras such as 'seed', 'stop' or 'top_k' go to /v1/chat/completions)"
         }
         return r
     }

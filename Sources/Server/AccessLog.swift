@@ -15,6 +15,7 @@ final class Exchange: @unchecked Sendable {
     private var _promptTokens: Int?
     private var _completionTokens: Int?
     private var firstToken: DispatchTime?
+    private var _user: String?
 
     init(id: String, method: String, route: String, responder: HTTPResponder) {
         self.id = id
@@ -32,6 +33,19 @@ final class Exchange: @unchecked Sendable {
     /// Marks the first generated token (the time to first token); later calls change nothing.
     func tokenArrived() { lock.withLock { if firstToken == nil { firstToken = .now() } } }
 
+    /// The request's end-user id (`user`, `safety_identifier`, Anthropic `metadata.user_id`) for the access log:
+    /// at most 256 characters, control characters as U+FFFD so a text log line stays one line.
+    var user: String? {
+        get { lock.withLock { _user } }
+        set {
+            let clean = newValue.map { u in
+                String(String.UnicodeScalarView(u.unicodeScalars.prefix(256).map {
+                    $0.properties.generalCategory == .control ? "\u{FFFD}" : $0 }))
+            }
+            lock.withLock { _user = clean }
+        }
+    }
+
     /// Records the request's token counts.
     func usage(prompt: Int, completion: Int) {
         lock.withLock {
@@ -41,7 +55,8 @@ final class Exchange: @unchecked Sendable {
     }
 
     /// The access-log line's fields: `request_id`, `method`, `route`, `status`, `prompt_tokens`,
-    /// `completion_tokens`, `ttft_ms` (the last three only when the request generated), `duration_ms`.
+    /// `completion_tokens`, `ttft_ms` (the last three only when the request generated), `duration_ms`, `user` (when
+    /// the request named one).
     func metadata(at end: DispatchTime) -> Logger.Metadata {
         lock.withLock {
             func ms(_ from: DispatchTime, _ to: DispatchTime) -> Logger.Metadata.Value {
@@ -54,6 +69,7 @@ final class Exchange: @unchecked Sendable {
             if let p = _promptTokens { m["prompt_tokens"] = .stringConvertible(p) }
             if let c = _completionTokens { m["completion_tokens"] = .stringConvertible(c) }
             if let f = firstToken { m["ttft_ms"] = ms(start, f) }
+            if let u = _user { m["user"] = .string(u) }
             return m
         }
     }

@@ -38,6 +38,7 @@ extension SputnikServer {
         let gen: GenerationRequest
         do throws(APIError) {
             request = try AnthropicMessagesRequest.decode(req.body).get()
+            exchange(res)?.user = request.chat.sampling.user
             if request.thinking {
                 guard serving.prompt.hasReasoning else {
                     throw APIError.invalidRequest(

@@ -12,6 +12,7 @@ extension SputnikServer {
         let stream: Bool, includeUsage: Bool, continuousUsage: Bool
         do throws(APIError) {
             let request = try ChatCompletionRequest.decode(req.body).get()
+            exchange(res)?.user = request.sampling.user
             gen = try generationRequest(request)
             stream = request.stream
             includeUsage = request.includeUsage

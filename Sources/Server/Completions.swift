@@ -14,6 +14,7 @@ extension SputnikServer {
         var echoes: [String] = []
         do throws(APIError) {
             request = try CompletionRequest.decode(req.body).get()
+            exchange(res)?.user = request.sampling.user
             let base = try generationRequest(request.sampling)
             for (i, prompt) in request.prompts.enumerated() {
                 var gen = base

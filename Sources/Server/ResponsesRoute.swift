@@ -17,6 +17,7 @@ extension SputnikServer {
         let gen: GenerationRequest
         do throws(APIError) {
             request = try ResponsesRequest.decode(req.body).get()
+            exchange(res)?.user = request.chat.sampling.user
             if request.wantsReasoning && !serving.prompt.hasReasoning {
                 throw APIError.invalidRequest(
                     "'reasoning' is not supported: this model's chat template has no <think> blocks, so there is no reasoning to return",

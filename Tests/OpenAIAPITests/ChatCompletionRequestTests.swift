@@ -22,6 +22,30 @@ final class ChatCompletionRequestTests: XCTestCase {
 
     let user = #"[{"role":"user","content":"hi"}]"#
 
+    /// A field no parser read is refused by name (OpenAI's "Unrecognized request argument supplied"), on every
+    /// route, even when everything else in the body is valid; null counts as absent.
+    func testUnreadFieldsAreRefused() throws {
+        let chat = #"{"messages":[{"role":"user","content":"q"}],"temprature":0.5}"#
+        guard case .failure(let e) = decode(chat) else { return XCTFail("accepted an unknown field") }
+        XCTAssertEqual(e.param, "temprature")
+        XCTAssertEqual(e.message, "Unrecognized request argument supplied: temprature")
+        guard case .failure(let c) = CompletionRequest.decode(Array(#"{"prompt":"x","cache_prompt":true}"#.utf8)) else {
+            return XCTFail("completions accepted an unknown field")
+        }
+        XCTAssertEqual(c.param, "cache_prompt")
+        guard case .failure(let a) = AnthropicMessagesRequest.decode(
+            Array(#"{"max_tokens":4,"messages":[{"role":"user","content":"q"}],"foo":1}"#.utf8)) else {
+            return XCTFail("messages accepted an unknown field")
+        }
+        XCTAssertEqual(a.param, "foo")
+        XCTAssertEqual(a.message, "foo: Extra inputs are not permitted")
+        // Known fields that need no action, and null for an unknown one, are accepted.
+        let known = #"{"messages":[{"role":"user","content":"q"}],"metadata":{"k":"v"},"prompt_cache_key":"p","#
+            + #""safety_identifier":"s","service_tier":"auto","nonsense":null}"#
+        let r = try decode(known).get()
+        XCTAssertEqual(r.sampling.user, "s")
+    }
+
     func testFullRequestDecodes() throws {
         let body = #"""
         {"model":"m","messages":[
@@ -36,7 +60,7 @@ final class ChatCompletionRequestTests: XCTestCase {
          "stream_options":{"include_usage":true},"logprobs":true,"top_logprobs":3,"n":1,
          "tools":[{"type":"function","function":{"name":"get_weather","parameters":{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}}}],
          "tool_choice":{"type":"function","function":{"name":"get_weather"}},
-         "response_format":{"type":"json_object"},"user":"u1","priority":-2,"reasoning_effort":"low","unknown_field":{"x":[1]}}
+         "response_format":{"type":"json_object"},"user":"u1","priority":-2,"reasoning_effort":"low"}
         """#
         let r = try decode(body).get()
         XCTAssertEqual(r.model, "m")

@@ -147,7 +147,8 @@ def test_request_id_echoed_generated_and_logged():
             body = r.read().decode()
         assert body.rstrip().endswith("data: [DONE]")
         status, headers, body = s.post("/v1/chat/completions", {"messages": [{"role": "user", "content": "Hi"}],
-                                                                 "max_tokens": 4}, headers={"X-Request-Id": "whole-8"})
+                                                                 "max_tokens": 4, "user": "alice\nbob"},
+                                       headers={"X-Request-Id": "whole-8"})
         assert status == 200 and headers["X-Request-Id"] == "whole-8"
         usage = json.loads(body)["usage"]
 
@@ -160,7 +161,9 @@ def test_request_id_echoed_generated_and_logged():
         assert (w["status"], w["method"], w["route"]) == (200, "POST", "/v1/chat/completions")
         assert w["prompt_tokens"] == usage["prompt_tokens"] and w["completion_tokens"] == usage["completion_tokens"]
         assert 0 < w["ttft_ms"] <= w["duration_ms"]
+        assert w["user"] == "alice\ufffdbob"   # the request's `user`, one line even with a newline in it
         st = by_id["stream-7"]
+        assert "user" not in st
         assert st["status"] == 200 and st["completion_tokens"] == 5 and 0 < st["ttft_ms"] <= st["duration_ms"]
         for l in lines:  # one line per request, every line a JSON object with a timestamp and level
             assert l["level"] == "info" and l["ts"].endswith("Z")

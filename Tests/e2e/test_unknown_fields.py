@@ -1,0 +1,68 @@
+"""A top-level field a route does not know is a 400 naming it — OpenAI's "Unrecognized request argument supplied",
+Anthropic's "Extra inputs are not permitted" — never accepted and dropped (a typo such as `temprature` would
+otherwise sample at the default). Driven through the official openai and anthropic clients (`extra_body` is how
+their users send fields the SDK does not model)."""
+import anthropic
+import openai
+import pytest
+
+MSGS = [{"role": "user", "content": "hi"}]
+
+
+def oai(server):
+    return openai.OpenAI(base_url=server.base + "/v1", api_key="unused", max_retries=0, timeout=120)
+
+
+def refused_by_openai(call, field):
+    with pytest.raises(openai.BadRequestError) as e:
+        call()
+    err = e.value.body
+    assert e.value.status_code == 400
+    assert err["param"] == field and field in err["message"], err
+    assert err["type"] == "invalid_request_error"
+    return err["message"]
+
+
+@pytest.mark.parametrize("field,value", [("temprature", 0.5), ("cache_prompt", True), ("samplers", ["top_k"]),
+                                         ("n_keep", 4), ("thinking", {"type": "enabled"})])
+def test_chat_refuses_unknown_fields(server, field, value):
+    msg = refused_by_openai(lambda: oai(server).chat.completions.create(
+        model="smollm2", messages=MSGS, max_tokens=2, extra_body={field: value}), field)
+    assert msg.startswith("Unrecognized request argument supplied")
+
+
+@pytest.mark.parametrize("field,value", [("temprature", 0.5), ("cache_prompt", True), ("messages", MSGS)])
+def test_completions_refuse_unknown_fields(server, field, value):
+    msg = refused_by_openai(lambda: oai(server).completions.create(
+        model="smollm2", prompt="Once", max_tokens=2, extra_body={field: value}), field)
+    assert msg.startswith("Unrecognized request argument supplied")
+
+
+def test_responses_refuse_unknown_fields(server):
+    refused_by_openai(lambda: oai(server).responses.create(model="smollm2", input="hi", max_output_tokens=16,
+                                                             extra_body={"seed": 3}), "seed")
+
+
+def test_messages_refuse_unknown_fields(server):
+    c = anthropic.Anthropic(base_url=server.base, api_key="unused", max_retries=0, timeout=120)
+    with pytest.raises(anthropic.BadRequestError) as e:
+        c.messages.create(model="smollm2", max_tokens=4, messages=MSGS, extra_body={"temprature": 0.5})
+    assert e.value.status_code == 400
+    assert "temprature: Extra inputs are not permitted" in str(e.value)
+    # count_tokens too
+    with pytest.raises(anthropic.BadRequestError):
+        c.messages.count_tokens(model="smollm2", messages=MSGS, extra_body={"foo": 1})
+
+
+def test_openai_fields_that_need_no_action_are_accepted(server):
+    r = oai(server).chat.completions.create(
+        model="smollm2", messages=MSGS, max_tokens=2, temperature=0, metadata={"team": "a"}, store=False,
+        service_tier="auto", user="u-1", prompt_cache_key="k", safety_identifier="s-1", stream_options=None)
+    assert r.choices[0].finish_reason in ("stop", "length")
+
+
+@pytest.mark.parametrize("kw,field", [({"service_tier": "flex"}, "service_tier"), ({"verbosity": "low"}, "verbosity"),
+                                      ({"metadata": {"k": 1}}, "metadata"), ({"metadata": {"k" * 65: "v"}}, "metadata")])
+def test_openai_fields_it_cannot_honour_are_refused(server, kw, field):
+    refused_by_openai(lambda: oai(server).chat.completions.create(model="smollm2", messages=MSGS, max_tokens=2, **kw),
+                      field)
