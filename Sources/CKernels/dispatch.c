@@ -30,10 +30,6 @@ typedef struct {
                            int64_t ncols, float *y, int64_t y_stride);
     void (*matmul_q8_0_x8)(const void *wp, int64_t n, int64_t r0, int64_t r1, const void *x, size_t x_row_bytes,
                            int64_t ncols, float *y, int64_t y_stride);
-    void (*attn_scores)(int kv_type, const float *q, int64_t d, const void *k_base, size_t slot_bytes,
-                        const int32_t *table, int64_t block_size, int64_t n, float scale, float *s);
-    void (*attn_values)(int kv_type, const float *w, int64_t d, const void *v_base, size_t slot_bytes,
-                        const int32_t *table, int64_t block_size, int64_t n, float *out);
     void (*attn_scores_gqa)(int kv_type, const float *q, int64_t q_stride, int64_t g, int64_t d, const void *k_base,
                             size_t slot_bytes, const int32_t *table, int64_t block_size, int64_t n, float scale,
                             float *s, int64_t s_stride);
@@ -77,8 +73,6 @@ static const ck_kernel_table ck_ref_kernels = {
     .matmul_rows = NULL,
     .matmul_q4_1_x8 = ck_matmul_q4_1_x8_ref,
     .matmul_q8_0_x8 = ck_matmul_q8_0_x8_ref,
-    .attn_scores = ck_attn_scores_ref,
-    .attn_values = ck_attn_values_ref,
     .attn_scores_gqa = ck_attn_scores_gqa_ref,
     .attn_values_gqa = ck_attn_values_gqa_ref,
     .softmax = ck_softmax_ref,
@@ -110,8 +104,6 @@ static const ck_kernel_table ck_avx2_kernels = {
     .matmul_rows = ck_matmul_rows_avx2,
     .matmul_q4_1_x8 = ck_matmul_q4_1_x8_avx2,
     .matmul_q8_0_x8 = ck_matmul_q8_0_x8_avx2,
-    .attn_scores = ck_attn_scores_avx2,
-    .attn_values = ck_attn_values_avx2,
     .attn_scores_gqa = ck_attn_scores_gqa_avx2,
     .attn_values_gqa = ck_attn_values_gqa_avx2,
     .softmax = ck_softmax_avx2,
@@ -214,18 +206,6 @@ void ck_matmul_q8_0_x8(const void *wp, int64_t n, int64_t r0, int64_t r1, const 
 // ---------------------------------------------------------------- attention and softmax
 
 // The AVX2 attention kernels need the head size to be a multiple of 8; other sizes run the reference.
-void ck_attn_scores(int kv_type, const float *q, int64_t d, const void *k_base, size_t slot_bytes,
-                    const int32_t *table, int64_t bs, int64_t n, float scale, float *s) {
-    const ck_kernel_table *k = d % 8 == 0 ? g_kernels : &ck_ref_kernels;
-    k->attn_scores(kv_type, q, d, k_base, slot_bytes, table, bs, n, scale, s);
-}
-
-void ck_attn_values(int kv_type, const float *w, int64_t d, const void *v_base, size_t slot_bytes,
-                    const int32_t *table, int64_t bs, int64_t n, float *out) {
-    const ck_kernel_table *k = d % 8 == 0 ? g_kernels : &ck_ref_kernels;
-    k->attn_values(kv_type, w, d, v_base, slot_bytes, table, bs, n, out);
-}
-
 void ck_attn_scores_gqa(int kv_type, const float *q, int64_t q_stride, int64_t g, int64_t d, const void *k_base,
                         size_t slot_bytes, const int32_t *table, int64_t bs, int64_t n, float scale, float *s,
                         int64_t s_stride) {

@@ -22,8 +22,8 @@ public enum Half {
     }
 }
 
-/// The paged-attention kernels over a block table: one query row against the K (or V) rows a sequence holds
-/// in the KV pool. Slot `p` of a sequence lives at `base + (table[p / blockSize] * blockSize + p % blockSize) *
+/// The paged-attention kernels over a block table: the query rows of the heads that share one KV head against
+/// the K (or V) rows a sequence holds in the KV pool. Slot `p` of a sequence lives at `base + (table[p / blockSize] * blockSize + p % blockSize) *
 /// slotBytes`. Source: the attention of llama.cpp's non-flash path (`ggml_compute_forward_soft_max` around
 /// `ggml_mul_mat` of K and V), vLLM's paged attention for the addressing.
 public enum PagedAttentionKernels {
@@ -32,17 +32,9 @@ public enum PagedAttentionKernels {
 
     @inline(__always) static func code(_ e: Element) -> Int32 { e == .f16 ? Int32(CK_F16.rawValue) : Int32(CK_F32.rawValue) }
 
-    /// `scores[p] = scale × dot(q, K_p)` for positions `p` in `0..<count`. `q`: `[d]`; `scores`: `[count]`.
-    @inline(__always)
-    public static func scores(_ element: Element, query q: UnsafePointer<Float>, d: Int, keys: UnsafeRawPointer,
-                              slotBytes: Int, blockTable: UnsafePointer<Int32>, blockSize: Int, count: Int,
-                              scale: Float, into scores: UnsafeMutablePointer<Float>) {
-        ck_attn_scores(code(element), q, Int64(d), keys, slotBytes, blockTable, Int64(blockSize), Int64(count), scale, scores)
-    }
-
     /// Grouped-query scores: `scores[h × scoreStride + p] = scale × dot(q + h × queryStride, K_p)` for the `heads`
     /// query heads that share one KV head (each K row read once), positions `p` in `0..<count`. Per head the same
-    /// float operations as `scores` (same results). `q`: `[heads, queryStride]`; `scores`: `[heads, scoreStride]`.
+    /// float operations as one head alone (`ck_attn_scores_avx2`, the g = 1 case; same results). `q`: `[heads, queryStride]`; `scores`: `[heads, scoreStride]`.
     @inline(__always)
     public static func scores(_ element: Element, queries q: UnsafePointer<Float>, queryStride: Int, heads: Int, d: Int,
                               keys: UnsafeRawPointer, slotBytes: Int, blockTable: UnsafePointer<Int32>, blockSize: Int,
@@ -52,7 +44,8 @@ public enum PagedAttentionKernels {
     }
 
     /// Grouped-query values: `out[h × outStride + i] = Σ_p w[h × weightStride + p] × V_p[i]` for `heads` heads
-    /// sharing one KV head (each V row read once); per head as `values` (same results). `w`: `[heads,
+    /// sharing one KV head (each V row read once); per head as one head alone (same results; with an f16 cache each
+    /// weight is first rounded to f16, as llama.cpp multiplies f16 V by f16-converted weights). `w`: `[heads,
     /// weightStride]`; `out`: `[heads, outStride]`.
     @inline(__always)
     public static func values(_ element: Element, weights w: UnsafePointer<Float>, weightStride: Int, heads: Int, d: Int,
@@ -60,14 +53,5 @@ public enum PagedAttentionKernels {
                               count: Int, into out: UnsafeMutablePointer<Float>, outStride: Int) {
         ck_attn_values_gqa(code(element), w, Int64(weightStride), Int64(heads), Int64(d), values, slotBytes, blockTable,
                            Int64(blockSize), Int64(count), out, Int64(outStride))
-    }
-
-    /// `out[0..<d] = Σ_p w[p] × V_p` for `p` in `0..<count`; with an f16 cache each weight is first rounded to
-    /// f16 (as llama.cpp multiplies f16 V by f16-converted weights). `w`: `[count]`; `out`: `[d]`.
-    @inline(__always)
-    public static func values(_ element: Element, weights w: UnsafePointer<Float>, d: Int, values: UnsafeRawPointer,
-                              slotBytes: Int, blockTable: UnsafePointer<Int32>, blockSize: Int, count: Int,
-                              into out: UnsafeMutablePointer<Float>) {
-        ck_attn_values(code(element), w, Int64(d), values, slotBytes, blockTable, Int64(blockSize), Int64(count), out)
     }
 }

@@ -20,6 +20,10 @@ struct Bench: ParsableCommand {
     @Option(name: [.customShort("n"), .customLong("n-gen")], help: "Generated tokens per tg test (comma list; 0 = none).")
     var nGen: [String] = ["128"]
 
+    @Option(name: [.customShort("d"), .customLong("n-depth")],
+            help: "Tokens already in the context before each pp/tg test (comma list, llama-bench's -d).")
+    var nDepth: [String] = ["0"]
+
     @Option(name: [.customShort("t"), .customLong("threads")], help: "Compute threads (comma list, e.g. 1,2).")
     var threads: [String] = []
 
@@ -63,6 +67,8 @@ struct Bench: ParsableCommand {
         let models = Self.list(model)
         let prompts = try Self.ints(nPrompt, flag: "-p").filter { $0 > 0 }
         let gens = try Self.ints(nGen, flag: "-n").filter { $0 > 0 }
+        var depths = try Self.ints(nDepth, flag: "-d")
+        if depths.isEmpty { depths = [0] }
         var threadCounts = try Self.ints(threads, flag: "-t")
         if threadCounts.isEmpty { threadCounts = [ProcessInfo.processInfo.activeProcessorCount] }
         guard threadCounts.allSatisfy({ $0 >= 1 }) else { throw ValidationError("-t: thread counts must be ≥ 1") }
@@ -78,7 +84,7 @@ struct Bench: ParsableCommand {
         for path in models {
             let gguf = try GGUFFile(path: path)
             let facts = ModelFacts(gguf: gguf, filename: path)
-            let maxTokens = max(prompts.max() ?? 0, gens.max() ?? 0, 1)
+            let maxTokens = max(prompts.max() ?? 0, gens.max() ?? 0, 1) + (depths.max() ?? 0)
             for t in threadCounts {
                 log("\(path): loading with \(t) thread(s)")
                 let lm: LanguageModel
@@ -88,18 +94,19 @@ struct Bench: ParsableCommand {
                 } catch {
                     throw BenchError.cannotLoad(path: path, reason: "\(error)")
                 }
-                let runner = BenchRunner(model: lm, gguf: gguf, maxTokens: maxTokens)
-                for p in prompts {
-                    let test = runner.run(nPrompt: p, nGen: 0, threads: t, repetitions: repetitions,
-                                          warmup: !noWarmup)
-                    rows.append(BenchRow(model: facts, test: test, testTime: SystemInfo.isoTime()))
-                    log("  \(test.name) t=\(t): " + String(format: "%.2f t/s", rows.last!.avgTs))
+                let context = lm.hyperparameters.contextLength
+                guard maxTokens <= context else {
+                    throw ValidationError("-d: \(depths.max() ?? 0) tokens of depth plus a test of "
+                                          + "\(maxTokens - (depths.max() ?? 0)) exceed \(path)'s context of \(context) tokens")
                 }
-                for n in gens {
-                    let test = runner.run(nPrompt: 0, nGen: n, threads: t, repetitions: repetitions,
-                                          warmup: !noWarmup)
-                    rows.append(BenchRow(model: facts, test: test, testTime: SystemInfo.isoTime()))
-                    log("  \(test.name) t=\(t): " + String(format: "%.2f t/s", rows.last!.avgTs))
+                let runner = BenchRunner(model: lm, gguf: gguf, maxTokens: maxTokens)
+                for d in depths {
+                    for (p, n) in prompts.map({ ($0, 0) }) + gens.map({ (0, $0) }) {
+                        let test = runner.run(nPrompt: p, nGen: n, depth: d, threads: t, repetitions: repetitions,
+                                              warmup: !noWarmup)
+                        rows.append(BenchRow(model: facts, test: test, testTime: SystemInfo.isoTime()))
+                        log("  \(test.name) t=\(t): " + String(format: "%.2f t/s", rows.last!.avgTs))
+                    }
                 }
             }
         }

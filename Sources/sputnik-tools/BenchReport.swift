@@ -130,9 +130,10 @@ struct BenchRow {
     var avgTs: Double { BenchStats.mean(test.samplesTs) }
     var stddevTs: Double { BenchStats.stddev(test.samplesTs) }
     var medianTs: Double { BenchStats.median(test.samplesTs) }
-    /// Decode ceiling: bandwidth ÷ weight bytes per token, tokens/s (tg tests with a bandwidth only).
+    /// Decode ceiling: bandwidth ÷ weight bytes per token, tokens/s (tg tests at depth 0 with a bandwidth only: at
+    /// depth the KV cache is read too, which this ceiling does not count).
     var rooflineTs: Double? {
-        guard test.nGen > 0, let bw = bandwidthGBps else { return nil }
+        guard test.nGen > 0, test.depth == 0, let bw = bandwidthGBps else { return nil }
         return bw * 1e9 / Double(model.decodeBytesPerToken)
     }
 }
@@ -158,7 +159,7 @@ enum BenchPrinter {
                 ("model_size", "\(r.model.sizeBytes)"), ("model_n_params", "\(r.model.nParams)"),
                 ("n_batch", "512"), ("n_ubatch", "512"),
                 ("n_threads", "\(r.test.threads)"), ("type_k", str("f16")), ("type_v", str("f16")),
-                ("n_prompt", "\(r.test.nPrompt)"), ("n_gen", "\(r.test.nGen)"), ("n_depth", "0"),
+                ("n_prompt", "\(r.test.nPrompt)"), ("n_gen", "\(r.test.nGen)"), ("n_depth", "\(r.test.depth)"),
                 ("test_time", str(r.testTime)),
                 ("avg_ns", "\(UInt64(BenchStats.mean(ns)))"), ("stddev_ns", "\(UInt64(BenchStats.stddev(ns)))"),
                 ("avg_ts", num(r.avgTs)), ("stddev_ts", num(r.stddevTs)), ("median_ts", num(r.medianTs)),

@@ -4,6 +4,10 @@
 //   logits of the last token only; t/s = P / time.
 // - tg<N>: N single-token forwards at positions 0..<N, each attending to the K/V of the previous ones (the
 //   cache starts empty, as llama-bench clears it before every repetition); t/s = N / time.
+// - at depth D (`-d`, llama-bench's `n_depth`): the cache is first filled with D random tokens at positions
+//   0..<D in untimed prefill chunks, and every run's timed pp/tg tokens follow at positions D... (a run writes
+//   only positions ≥ D, so the filled context stays valid for the next; llama-bench refills it per run, with
+//   the same timed work); the test is named "pp512 @ d4096" / "tg128 @ d4096".
 // - one warm-up first (a full pp run; one decode step for tg), then `repetitions` timed runs.
 import Foundation
 import GGUF
@@ -17,13 +21,15 @@ struct BenchTest {
     var nGen: Int
     /// Compute threads.
     var threads: Int
+    /// Tokens already in the context when the timed tokens start (llama-bench `n_depth`).
+    var depth: Int = 0
     /// Wall time of each timed repetition, nanoseconds `[repetitions]`.
     var samplesNs: [UInt64] = []
     /// Peak resident memory of the process (VmHWM) after the test, bytes.
     var peakRSSBytes: Int = 0
 
     /// "pp512" / "tg128", llama-bench's test name.
-    var name: String { nPrompt > 0 ? "pp\(nPrompt)" : "tg\(nGen)" }
+    var name: String { (nPrompt > 0 ? "pp\(nPrompt)" : "tg\(nGen)") + (depth > 0 ? " @ d\(depth)" : "") }
     /// Tokens processed per repetition.
     var tokens: Int { nPrompt + nGen }
     /// Tokens per second of each repetition `[repetitions]`.
@@ -62,29 +68,43 @@ final class BenchRunner {
 
     private func slot(_ p: Int) -> Int32 { blockTable[p / blockSize] * Int32(blockSize) + Int32(p % blockSize) }
 
-    /// One prefill forward over `n` random tokens at positions 0..<n (llama-bench `test_prompt`).
-    func runPrompt(_ n: Int) {
-        precondition(n > 0 && n <= cache.slotCount, "prompt of \(n) tokens does not fit the KV cache")
+    /// One prefill forward over `n` random tokens at positions start..<start + n (llama-bench `test_prompt`; BOS
+    /// first when the model adds one and the context is empty).
+    func runPrompt(_ n: Int, from start: Int = 0) {
+        precondition(n > 0 && start + n <= cache.slotCount, "prompt of \(n) tokens does not fit the KV cache")
         var tokens = [Int32](repeating: 0, count: n)
-        for i in 0..<n { tokens[i] = (i == 0 && bos != nil) ? bos! : randomToken() }
-        let positions = (0..<n).map { Int32($0) }
-        let slots = (0..<n).map { slot($0) }
+        for i in 0..<n { tokens[i] = (start + i == 0 && bos != nil) ? bos! : randomToken() }
+        let positions = (start..<(start + n)).map { Int32($0) }
+        let slots = (start..<(start + n)).map { slot($0) }
         let batch = ForwardBatch(tokens: tokens, positions: positions, slotMapping: slots,
                                  sequences: [BatchSequence(tokenStart: 0, tokenCount: n, blockTable: blockTable,
-                                                           contextLength: n)],
+                                                           contextLength: start + n)],
                                  logitRows: [n - 1])
         model.forward(batch, cache: cache, logits: logits)
     }
 
-    /// `n` decode steps from an empty cache, one token each at positions 0..<n (llama-bench `test_gen`).
-    /// The batch is built once and mutated in place: the loop allocates nothing.
-    func runGen(_ n: Int) {
-        precondition(n > 0 && n <= cache.slotCount, "\(n) decode steps do not fit the KV cache")
-        var batch = ForwardBatch(tokens: [bos ?? randomToken()], positions: [0], slotMapping: [slot(0)],
+    /// Fills positions 0..<depth with random tokens in prefill chunks of at most `chunk` tokens (the context a
+    /// depth test starts from; untimed).
+    func fill(depth: Int, chunk: Int) {
+        var p = 0
+        while p < depth {
+            let n = min(chunk, depth - p)
+            runPrompt(n, from: p)
+            p += n
+        }
+    }
+
+    /// `n` decode steps, one token each at positions start..<start + n (llama-bench `test_gen`; the first token
+    /// is BOS when the context is empty and the model adds one). The batch is built once and mutated in place:
+    /// the loop allocates nothing.
+    func runGen(_ n: Int, from start: Int = 0) {
+        precondition(n > 0 && start + n <= cache.slotCount, "\(n) decode steps do not fit the KV cache")
+        var batch = ForwardBatch(tokens: [start == 0 ? bos ?? randomToken() : randomToken()], positions: [0],
+                                 slotMapping: [slot(0)],
                                  sequences: [BatchSequence(tokenStart: 0, tokenCount: 1, blockTable: blockTable,
                                                            contextLength: 1)],
                                  logitRows: [0])
-        for p in 0..<n {
+        for p in start..<(start + n) {
             batch.positions[0] = Int32(p)
             batch.slotMapping[0] = slot(p)
             batch.sequences[0].contextLength = p + 1
@@ -93,16 +113,19 @@ final class BenchRunner {
         }
     }
 
-    /// Runs a test: warm-up (unless `warmup` is false), then `repetitions` timed runs.
-    func run(nPrompt: Int, nGen: Int, threads: Int, repetitions: Int, warmup: Bool = true) -> BenchTest {
+    /// Runs a test at `depth` tokens of context (filled once, in chunks of `chunk`, untimed): warm-up (unless
+    /// `warmup` is false), then `repetitions` timed runs.
+    func run(nPrompt: Int, nGen: Int, depth: Int = 0, chunk: Int = 512, threads: Int, repetitions: Int,
+             warmup: Bool = true) -> BenchTest {
         precondition((nPrompt > 0) != (nGen > 0), "a test is either pp or tg")
-        var test = BenchTest(nPrompt: nPrompt, nGen: nGen, threads: threads)
+        var test = BenchTest(nPrompt: nPrompt, nGen: nGen, threads: threads, depth: depth)
+        fill(depth: depth, chunk: chunk)
         if warmup {
-            if nPrompt > 0 { runPrompt(nPrompt) } else { runGen(1) }
+            if nPrompt > 0 { runPrompt(nPrompt, from: depth) } else { runGen(1, from: depth) }
         }
         for _ in 0..<repetitions {
             let start = monotonicNanoseconds()
-            if nPrompt > 0 { runPrompt(nPrompt) } else { runGen(nGen) }
+            if nPrompt > 0 { runPrompt(nPrompt, from: depth) } else { runGen(nGen, from: depth) }
             test.samplesNs.append(monotonicNanoseconds() - start)
         }
         test.peakRSSBytes = SystemInfo.peakResidentBytes()

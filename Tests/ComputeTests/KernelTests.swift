@@ -313,8 +313,9 @@ final class KernelTests: XCTestCase {
     func testGroupedQueryAttentionKernels() throws {
         try XCTSkipUnless(ck_has_avx2() == 1, "no AVX2 on this CPU: only the reference kernels run")
         var rng = TestRNG(state: 21)
-        // Short contexts (blocks of 4), and one past the values kernel's 512-position chunk (blocks of 16).
-        for (bs, blocks, n, dims) in [(4, 6, 23, [8, 24, 64, 128]), (16, 40, 600, [64])] {
+        // Short contexts (blocks of 4), one past the 512-position chunk of 64-wide heads (blocks of 16), and MLA's
+        // 576-wide latent rows over several of their 112/48-position chunks (f16/f32), chunk edges inside blocks.
+        for (bs, blocks, n, dims) in [(4, 6, 23, [8, 24, 64, 128]), (16, 40, 600, [64]), (16, 30, 470, [576])] {
         for d in dims {
             for kvType in [Int32(CK_F32.rawValue), Int32(CK_F16.rawValue)] {
                 let esize = kvType == Int32(CK_F16.rawValue) ? 2 : 4

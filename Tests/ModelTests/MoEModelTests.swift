@@ -118,6 +118,27 @@ final class MoEModelTests: XCTestCase {
         }
     }
 
+    /// The absorbed attention runs g query heads of a token per work item, each latent row read once for them
+    /// (`MLAAttention.headsPerItem`: as many as keep every thread busy). Per head the float operations do not
+    /// depend on g, so decoding on 1 thread (all heads in one item) and on 2 (half each) gives the same logits.
+    func testMLAHeadGroupsAreExact() throws {
+        XCTAssertEqual(MLAAttention.headsPerItem(heads: 16, tokens: 1, threads: 2), 8)
+        XCTAssertEqual(MLAAttention.headsPerItem(heads: 16, tokens: 8, threads: 2), 16)
+        XCTAssertEqual(MLAAttention.headsPerItem(heads: 128, tokens: 1, threads: 2), 16)
+        XCTAssertEqual(MLAAttention.headsPerItem(heads: 6, tokens: 1, threads: 2), 3)
+        XCTAssertEqual(MLAAttention.headsPerItem(heads: 4, tokens: 1, threads: 8), 1)
+        for fx in Self.mla {
+            let tokens = try fx.sequence("9")
+            var logits: [[[Float]]] = []
+            for threads in [1, 2] {
+                let model = try ModelLoader.load(try GGUFFile(path: fx.ggufPath("f32")),
+                                                 options: ModelOptions(threads: threads, kvCacheType: .f16))
+                logits.append(SequenceRunner(model: model).run(tokens, chunks: [1]))
+            }
+            XCTAssertEqual(logits[0], logits[1], fx.name)
+        }
+    }
+
     /// The KV cache holds one latent row (kvLoraRank + rope) per token per layer, no V.
     func testLatentKVCacheLayout() throws {
         let model = try Self.v3.load("f32")

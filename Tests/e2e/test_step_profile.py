@@ -8,7 +8,9 @@ from conftest import Server
 
 
 def complete(server, prompt):
-    status, _, body = server.post("/v1/completions", {"model": "smollm2", "prompt": prompt, "max_tokens": 12,
+    # 64 tokens: long enough that the four concurrent requests overlap even on a loaded machine (with 12 they
+    # could finish one by one, and no batched step would be logged).
+    status, _, body = server.post("/v1/completions", {"model": "smollm2", "prompt": prompt, "max_tokens": 64,
                                                       "temperature": 0, "ignore_eos": True})
     assert status == 200, body
     return json.loads(body)["choices"][0]["text"]

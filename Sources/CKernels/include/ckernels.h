@@ -244,20 +244,16 @@ void ck_matmul_q8_0_x8_ref(const void *wp, int64_t n, int64_t r0, int64_t r1, co
 void ck_matmul_q8_0_x8_avx2(const void *wp, int64_t n, int64_t r0, int64_t r1, const void *x, size_t x_row_bytes,
                             int64_t ncols, float *y, int64_t y_stride);
 
-// ---- attention over a paged KV cache (one query head) ----
+// ---- attention over a paged KV cache (one query head: the g = 1 case of the grouped form below) ----
 // K/V rows of one KV head: position p lives at base + (table[p / block_size] * block_size + p % block_size) *
 // slot_bytes; kv_type is CK_F32 or CK_F16.
 /// s[p] = scale * dot(q, K_p) for p in [0, n).
-void ck_attn_scores(int kv_type, const float *q, int64_t d, const void *k_base, size_t slot_bytes,
-                    const int32_t *table, int64_t block_size, int64_t n, float scale, float *s);
 void ck_attn_scores_ref(int kv_type, const float *q, int64_t d, const void *k_base, size_t slot_bytes,
                         const int32_t *table, int64_t block_size, int64_t n, float scale, float *s);
 void ck_attn_scores_avx2(int kv_type, const float *q, int64_t d, const void *k_base, size_t slot_bytes,
                          const int32_t *table, int64_t block_size, int64_t n, float scale, float *s);
 /// out[0..<d] = sum_p w_p * V_p for p in [0, n); with an f16 cache each weight is first rounded to f16
 /// (llama.cpp's non-flash path multiplies f16 V by f16-converted attention weights).
-void ck_attn_values(int kv_type, const float *w, int64_t d, const void *v_base, size_t slot_bytes,
-                    const int32_t *table, int64_t block_size, int64_t n, float *out);
 void ck_attn_values_ref(int kv_type, const float *w, int64_t d, const void *v_base, size_t slot_bytes,
                         const int32_t *table, int64_t block_size, int64_t n, float *out);
 void ck_attn_values_avx2(int kv_type, const float *w, int64_t d, const void *v_base, size_t slot_bytes,

@@ -280,15 +280,25 @@ CK_AVX2 void ck_attn_values_avx2(int kv_type, const float *w, int64_t d, const v
     ck_attn_values_gqa_avx2(kv_type, w, n, 1, d, v_base, slot_bytes, table, bs, n, out, d);
 }
 
-/// Up to four heads of ck_attn_scores_gqa_avx2 (H constant after inlining): each K row is loaded and converted
-/// once for the H queries; per head the accumulators and the order of operations are those of ck_attn_scores_avx2.
-/// Positions are walked block by block (one table read per block, no division per position).
+/// Positions per chunk of the grouped kernels: the chunk's K/V rows (d elements of esize bytes each) take at most
+/// 128 KiB, so the passes over one chunk (head groups in the scores, column groups in the values) read them from
+/// L2 instead of L3 — MLA's 576-wide latent rows at 4k positions are 4.7 MB per layer. A multiple of 16 in
+/// [16, 512] (512 for heads of up to 128 f16 values).
+CK_INLINE int64_t attn_chunk(int64_t d, int64_t esize) {
+    int64_t c = ((int64_t)128 << 10) / (d * esize) / 16 * 16;
+    return c < 16 ? 16 : c > 512 ? 512 : c;
+}
+
+/// Up to four heads of ck_attn_scores_gqa_avx2 (H constant after inlining) over positions [p0, p1): each K row is
+/// loaded and converted once for the H queries; per head the accumulators and the order of operations are those
+/// of ck_attn_scores_avx2. Positions are walked block by block (one table read per block, no division per position).
 CK_INLINE void attn_scores_heads(int kv_type, const float *q, int64_t qs, const int H, int64_t d, const void *k_base,
-                                 size_t slot_bytes, const int32_t *table, int64_t bs, int64_t n, float scale, float *s,
-                                 int64_t ss) {
-    for (int64_t blk = 0, p = 0; p < n; blk++) {
-        const char *base = (const char *)k_base + (size_t)((int64_t)table[blk] * bs) * slot_bytes;
-        const int64_t m = n - p < bs ? n - p : bs;
+                                 size_t slot_bytes, const int32_t *table, int64_t bs, int64_t p0, int64_t p1,
+                                 float scale, float *s, int64_t ss) {
+    for (int64_t blk = p0 / bs, p = p0; p < p1; blk++) {
+        const int64_t first = p % bs;
+        const char *base = (const char *)k_base + (size_t)((int64_t)table[blk] * bs + first) * slot_bytes;
+        const int64_t m = p1 - p < bs - first ? p1 - p : bs - first;
         for (int64_t o = 0; o < m; o++, p++) {
             const char *row = base + (size_t)o * slot_bytes;
             __m256 a0[4], a1[4];
@@ -310,21 +320,28 @@ CK_INLINE void attn_scores_heads(int kv_type, const float *q, int64_t qs, const 
     }
 }
 
-/// d % 8 == 0. Heads four at a time (eight accumulators), the rest three, two or one.
+/// d % 8 == 0. Positions in chunks (attn_chunk); within a chunk, heads four at a time (eight accumulators), the
+/// rest three, two or one. Every score is its own dot product, so the order of the loops changes no result.
 CK_AVX2 void ck_attn_scores_gqa_avx2(int kv_type, const float *q, int64_t qs, int64_t g, int64_t d, const void *k_base,
                                      size_t slot_bytes, const int32_t *table, int64_t bs, int64_t n, float scale,
                                      float *s, int64_t ss) {
-    int64_t h = 0;
-    for (; h + 4 <= g; h += 4) attn_scores_heads(kv_type, q + h * qs, qs, 4, d, k_base, slot_bytes, table, bs, n, scale, s + h * ss, ss);
-    switch (g - h) {
-    case 3: attn_scores_heads(kv_type, q + h * qs, qs, 3, d, k_base, slot_bytes, table, bs, n, scale, s + h * ss, ss); break;
-    case 2: attn_scores_heads(kv_type, q + h * qs, qs, 2, d, k_base, slot_bytes, table, bs, n, scale, s + h * ss, ss); break;
-    case 1: attn_scores_heads(kv_type, q + h * qs, qs, 1, d, k_base, slot_bytes, table, bs, n, scale, s + h * ss, ss); break;
-    default: break;
+    const int64_t chunk = attn_chunk(d, kv_type == CK_F16 ? 2 : 4);
+    for (int64_t p0 = 0; p0 < n; p0 += chunk) {
+        const int64_t p1 = n - p0 < chunk ? n : p0 + chunk;
+        int64_t h = 0;
+        for (; h + 4 <= g; h += 4)
+            attn_scores_heads(kv_type, q + h * qs, qs, 4, d, k_base, slot_bytes, table, bs, p0, p1, scale, s + h * ss, ss);
+        switch (g - h) {
+        case 3: attn_scores_heads(kv_type, q + h * qs, qs, 3, d, k_base, slot_bytes, table, bs, p0, p1, scale, s + h * ss, ss); break;
+        case 2: attn_scores_heads(kv_type, q + h * qs, qs, 2, d, k_base, slot_bytes, table, bs, p0, p1, scale, s + h * ss, ss); break;
+        case 1: attn_scores_heads(kv_type, q + h * qs, qs, 1, d, k_base, slot_bytes, table, bs, p0, p1, scale, s + h * ss, ss); break;
+        default: break;
+        }
     }
 }
 
-/// Positions per chunk of ck_attn_values_gqa_avx2: the weights of up to four heads, rounded once, stay in L1.
+/// Most positions per chunk of ck_attn_values_gqa_avx2 (the chunk is attn_chunk's): the weights of up to four
+/// heads, rounded once, stay in L1.
 enum { ATTN_VALUES_CHUNK = 512 };
 
 /// H heads (≤ 4) × V eight-float columns (H · V ≤ 12 accumulators, V ≤ 8), dimensions [i0, i0 + 8V), positions
@@ -373,8 +390,9 @@ CK_INLINE void attn_values_group(int kv_type, const float *w, const int H, int64
     for (; c < cols; c++) attn_values_heads(kv_type, w, H, 1, 8 * c, v_base, slot_bytes, table, bs, p0, m, out, os);
 }
 
-/// d % 8 == 0. Heads four at a time, the rest three, two or one; positions in chunks of ATTN_VALUES_CHUNK whose
-/// weights are first copied (rounded to f16 for an f16 cache, once instead of once per column pass).
+/// d % 8 == 0. Heads four at a time, the rest three, two or one; positions in chunks (attn_chunk, at most
+/// ATTN_VALUES_CHUNK) whose weights are first copied (rounded to f16 for an f16 cache, once instead of once per
+/// column pass). Each output lane adds its products over positions in order whatever the chunk size.
 CK_AVX2 void ck_attn_values_gqa_avx2(int kv_type, const float *w, int64_t ws, int64_t g, int64_t d, const void *v_base,
                                      size_t slot_bytes, const int32_t *table, int64_t bs, int64_t n, float *out,
                                      int64_t os) {
@@ -384,10 +402,11 @@ CK_AVX2 void ck_attn_values_gqa_avx2(int kv_type, const float *w, int64_t ws, in
             for (int64_t i = 0; i < d; i++) out[h * os + i] = 0.0f;
         return;
     }
+    const int64_t chunk = attn_chunk(d, kv_type == CK_F16 ? 2 : 4);
     for (int64_t h0 = 0; h0 < g; h0 += 4) {
         const int H = g - h0 < 4 ? (int)(g - h0) : 4;
-        for (int64_t p0 = 0; p0 < n; p0 += ATTN_VALUES_CHUNK) {
-            const int64_t m = n - p0 < ATTN_VALUES_CHUNK ? n - p0 : ATTN_VALUES_CHUNK;
+        for (int64_t p0 = 0; p0 < n; p0 += chunk) {
+            const int64_t m = n - p0 < chunk ? n - p0 : chunk;
             for (int h = 0; h < H; h++) {
                 const float *src = w + (h0 + h) * ws + p0;
                 float *dst = wc + h * ATTN_VALUES_CHUNK;

@@ -110,7 +110,9 @@ final class MLAAttention {
     private let tmp: ScratchBuffer     // [T, max(kvLora, v)] one head's matmul output
     private let qFull: ScratchBuffer   // [T, H, kvLora + rope] absorbed queries
     private let oLat: ScratchBuffer    // [T, H, kvLora] attention-weighted latents
-    private var scores: ScratchBuffer  // [threads, maxContext]
+    private var scores: ScratchBuffer  // [threads, maxHeadsPerItem, maxContext]
+    /// Most query heads one attention work item runs together over the latent rows (each row read once for them).
+    static let maxHeadsPerItem = 16
 
     /// Scratch for `c.maxTokens` tokens of MLA blocks of `dims`; `scale` multiplies the scores.
     init(_ c: ModelContext, dims: MLADims, scale: Float) {
@@ -130,14 +132,24 @@ final class MLAAttention {
         tmp = ScratchBuffer(count: T * max(dims.kvLoraRank, dims.v))
         qFull = ScratchBuffer(count: T * H * dims.cacheRow)
         oLat = ScratchBuffer(count: T * H * dims.kvLoraRank)
-        scores = ScratchBuffer(count: threads * maxContext)
+        scores = ScratchBuffer(count: threads * Self.maxHeadsPerItem * maxContext)
     }
 
     /// Makes room for contexts of `tokens` positions (allocates only when a larger cache than before is used).
     func reserve(contextLength tokens: Int) {
         if tokens <= maxContext { return }
         maxContext = tokens
-        scores = ScratchBuffer(count: threads * tokens)
+        scores = ScratchBuffer(count: threads * Self.maxHeadsPerItem * tokens)
+    }
+
+    /// Query heads per attention work item for `tokens` tokens on `threads` threads: every head of a token reads
+    /// the same latent rows (one "KV head"), so a work item runs as many heads as keep every thread busy — at most
+    /// `maxHeadsPerItem`, a divisor of `heads`, halved until `tokens × heads / g` items cover the threads.
+    static func headsPerItem(heads: Int, tokens: Int, threads: Int) -> Int {
+        if ProcessInfo.processInfo.environment["MLA_G1"] != nil { return 1 }
+        var g = min(maxHeadsPerItem, heads)
+        while g > 1 && (heads % g != 0 || tokens * (heads / g) < threads) { g -= 1 }
+        return g
     }
 
     /// out `[n, H * v]` = MLA of normed input x `[n, embd]` for the chunk's tokens (RoPE of the decoupled part from
@@ -185,21 +197,28 @@ final class MLAAttention {
         if cache.type == .f16 {
             for i in 0..<(n * H * row) { qFull[i] = Half.round(qFull[i]) }
         }
-        // Attention over the latent rows.                                        oLat [n, H, kvLora]
+        // Attention over the latent rows: one work item is g heads of one token, which read each latent row
+        // once (the grouped kernels: per head the same float operations as one head alone).   oLat [n, H, kvLora]
         let kvType: PagedAttentionKernels.Element = cache.type == .f16 ? .f16 : .f32
         let keys = cache.keys(layer: layer)
-        pool.forEach(n * H) { item, participant in
-            let t = item / H
+        let g = Self.headsPerItem(heads: H, tokens: n, threads: threads), groups = H / g
+        pool.forEach(n * groups) { item, participant in
+            let t = item / groups, h0 = (item % groups) * g
             let ctx = Int(positions[t]) + 1
-            precondition(ctx <= self.maxContext, "position \(ctx - 1) beyond the KV cache capacity \(self.maxContext)")
-            let s = self.scores.pointer + participant * self.maxContext
+            let stride = self.maxContext
+            precondition(ctx <= stride, "position \(ctx - 1) beyond the KV cache capacity \(stride)")
+            let s = self.scores.pointer + participant * Self.maxHeadsPerItem * stride          // [g, maxContext]
             let table = tables + Int(tableStart[t])
-            PagedAttentionKernels.scores(kvType, query: qFull + item * row, d: row, keys: keys, slotBytes: cache.slotBytes,
-                                         blockTable: table, blockSize: cache.blockSize, count: ctx, scale: self.scale, into: s)                    // [ctx]
-            Ops.softmax(s, n: ctx)
-            PagedAttentionKernels.values(kvType, weights: s, d: d.kvLoraRank, values: keys, slotBytes: cache.slotBytes,
-                                         blockTable: table, blockSize: cache.blockSize, count: ctx,
-                                         into: self.oLat.pointer + item * d.kvLoraRank)                  // [kvLora]
+            PagedAttentionKernels.scores(kvType, queries: qFull + (t * H + h0) * row, queryStride: row, heads: g, d: row,
+                                         keys: keys, slotBytes: cache.slotBytes, blockTable: table,
+                                         blockSize: cache.blockSize, count: ctx, scale: self.scale, into: s,
+                                         scoreStride: stride)                                  // [g, ctx]
+            for r in 0..<g { Ops.softmax(s + r * stride, n: ctx) }
+            PagedAttentionKernels.values(kvType, weights: s, weightStride: stride, heads: g, d: d.kvLoraRank,
+                                         values: keys, slotBytes: cache.slotBytes, blockTable: table,
+                                         blockSize: cache.blockSize, count: ctx,
+                                         into: self.oLat.pointer + (t * H + h0) * d.kvLoraRank,
+                                         outStride: d.kvLoraRank)                              // [g, kvLora]
         }
         // o_h = W^UV_h · oLat_h.                                                 out [n, H * v]
         for h in 0..<H {
