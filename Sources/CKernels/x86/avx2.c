@@ -344,7 +344,7 @@ CK_AVX2 void ck_attn_scores_gqa_avx2(int kv_type, const float *q, int64_t qs, in
 /// heads, rounded once, stay in L1.
 enum { ATTN_VALUES_CHUNK = 512 };
 
-/// H heads (≤ 4) × V eight-float columns (H · V ≤ 12 accumulators, V ≤ 8), dimensions [i0, i0 + 8V), positions
+/// H heads (≤ 4) × V eight-float columns (H · V ≤ 9 accumulators, V ≤ 8), dimensions [i0, i0 + 8V), positions
 /// [p0, p0 + m): w holds the chunk's weights (already rounded for an f16 cache), ATTN_VALUES_CHUNK apart per head.
 /// The sums start from zero at p0 = 0 and otherwise continue from `out`, so per lane the products are added over
 /// positions in order, as in ck_attn_values_avx2.
@@ -375,7 +375,9 @@ CK_INLINE void attn_values_heads(int kv_type, const float *w, const int H, const
 }
 
 /// H heads over all d / 8 columns for positions [p0, p0 + m), V columns per pass: 8 for one head (a 64-wide head
-/// in one pass, as ck_attn_values_avx2), 6 for two, 4 for three, 3 for four; the remainder one column at a time.
+/// in one pass, as ck_attn_values_avx2), 4 for two, 3 for three, 2 for four (H·V accumulators, H broadcast
+/// weights and a V row within the 16 registers: 3 x 4 spilled the accumulators to the stack, 1.4x slower on
+/// MLA rows); the remainder one column at a time. Per lane the order of operations does not depend on V.
 CK_INLINE void attn_values_group(int kv_type, const float *w, const int H, int64_t d, const void *v_base,
                                  size_t slot_bytes, const int32_t *table, int64_t bs, int64_t p0, int64_t m,
                                  float *out, int64_t os) {
@@ -383,9 +385,9 @@ CK_INLINE void attn_values_group(int kv_type, const float *w, const int H, int64
     int64_t c = 0;
     switch (H) {
     case 1: for (; c + 8 <= cols; c += 8) attn_values_heads(kv_type, w, 1, 8, 8 * c, v_base, slot_bytes, table, bs, p0, m, out, os); break;
-    case 2: for (; c + 6 <= cols; c += 6) attn_values_heads(kv_type, w, 2, 6, 8 * c, v_base, slot_bytes, table, bs, p0, m, out, os); break;
-    case 3: for (; c + 4 <= cols; c += 4) attn_values_heads(kv_type, w, 3, 4, 8 * c, v_base, slot_bytes, table, bs, p0, m, out, os); break;
-    default: for (; c + 3 <= cols; c += 3) attn_values_heads(kv_type, w, 4, 3, 8 * c, v_base, slot_bytes, table, bs, p0, m, out, os); break;
+    case 2: for (; c + 4 <= cols; c += 4) attn_values_heads(kv_type, w, 2, 4, 8 * c, v_base, slot_bytes, table, bs, p0, m, out, os); break;
+    case 3: for (; c + 3 <= cols; c += 3) attn_values_heads(kv_type, w, 3, 3, 8 * c, v_base, slot_bytes, table, bs, p0, m, out, os); break;
+    default: for (; c + 2 <= cols; c += 2) attn_values_heads(kv_type, w, 4, 2, 8 * c, v_base, slot_bytes, table, bs, p0, m, out, os); break;
     }
     for (; c < cols; c++) attn_values_heads(kv_type, w, H, 1, 8 * c, v_base, slot_bytes, table, bs, p0, m, out, os);
 }

@@ -146,7 +146,6 @@ final class MLAAttention {
     /// the same latent rows (one "KV head"), so a work item runs as many heads as keep every thread busy — at most
     /// `maxHeadsPerItem`, a divisor of `heads`, halved until `tokens × heads / g` items cover the threads.
     static func headsPerItem(heads: Int, tokens: Int, threads: Int) -> Int {
-        if ProcessInfo.processInfo.environment["MLA_G1"] != nil { return 1 }
         var g = min(maxHeadsPerItem, heads)
         while g > 1 && (heads % g != 0 || tokens * (heads / g) < threads) { g -= 1 }
         return g
