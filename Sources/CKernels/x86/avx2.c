@@ -289,9 +289,12 @@ CK_INLINE int64_t attn_chunk(int64_t d, int64_t esize) {
     return c < 16 ? 16 : c > 512 ? 512 : c;
 }
 
-/// Up to four heads of ck_attn_scores_gqa_avx2 (H constant after inlining) over positions [p0, p1): each K row is
-/// loaded and converted once for the H queries; per head the accumulators and the order of operations are those
-/// of ck_attn_scores_avx2. Positions are walked block by block (one table read per block, no division per position).
+/// One or two heads of ck_attn_scores_gqa_avx2 (H constant after inlining) over positions [p0, p1), two positions
+/// at a time: each K row is loaded and converted once for the H queries, each query vector once for both rows
+/// (the loads, not the FMAs, bound this loop: four heads of one position loaded ten vectors per eight FMAs, two
+/// heads of two positions load eight; 1.2–1.3x). Per (head, position) the two accumulators (elements i mod 16 < 8
+/// and ≥ 8) and the order of operations are those of ck_attn_scores_avx2, so results do not depend on H or the
+/// pairing. Positions are walked block by block (one table read per block, no division per position).
 CK_INLINE void attn_scores_heads(int kv_type, const float *q, int64_t qs, const int H, int64_t d, const void *k_base,
                                  size_t slot_bytes, const int32_t *table, int64_t bs, int64_t p0, int64_t p1,
                                  float scale, float *s, int64_t ss) {
@@ -299,9 +302,42 @@ CK_INLINE void attn_scores_heads(int kv_type, const float *q, int64_t qs, const 
         const int64_t first = p % bs;
         const char *base = (const char *)k_base + (size_t)((int64_t)table[blk] * bs + first) * slot_bytes;
         const int64_t m = p1 - p < bs - first ? p1 - p : bs - first;
-        for (int64_t o = 0; o < m; o++, p++) {
+        int64_t o = 0;
+        for (; o + 2 <= m; o += 2, p += 2) {
+            const char *r0 = base + (size_t)o * slot_bytes, *r1 = r0 + slot_bytes;
+            __m256 a0[2][2], a1[2][2];
+            for (int h = 0; h < H; h++) a0[h][0] = a0[h][1] = a1[h][0] = a1[h][1] = _mm256_setzero_ps();
+            int64_t i = 0;
+            for (; i + 16 <= d; i += 16) {
+                const __m256 k00 = load8_kv(kv_type, r0, i), k10 = load8_kv(kv_type, r1, i);
+                for (int h = 0; h < H; h++) {
+                    const __m256 qv = _mm256_loadu_ps(q + h * qs + i);
+                    a0[h][0] = _mm256_fmadd_ps(qv, k00, a0[h][0]);
+                    a0[h][1] = _mm256_fmadd_ps(qv, k10, a0[h][1]);
+                }
+                const __m256 k01 = load8_kv(kv_type, r0, i + 8), k11 = load8_kv(kv_type, r1, i + 8);
+                for (int h = 0; h < H; h++) {
+                    const __m256 qv = _mm256_loadu_ps(q + h * qs + i + 8);
+                    a1[h][0] = _mm256_fmadd_ps(qv, k01, a1[h][0]);
+                    a1[h][1] = _mm256_fmadd_ps(qv, k11, a1[h][1]);
+                }
+            }
+            for (; i < d; i += 8) {
+                const __m256 k0 = load8_kv(kv_type, r0, i), k1 = load8_kv(kv_type, r1, i);
+                for (int h = 0; h < H; h++) {
+                    const __m256 qv = _mm256_loadu_ps(q + h * qs + i);
+                    a0[h][0] = _mm256_fmadd_ps(qv, k0, a0[h][0]);
+                    a0[h][1] = _mm256_fmadd_ps(qv, k1, a0[h][1]);
+                }
+            }
+            for (int h = 0; h < H; h++) {
+                s[h * ss + p] = ck_hsum_ps(_mm256_add_ps(a0[h][0], a1[h][0])) * scale;
+                s[h * ss + p + 1] = ck_hsum_ps(_mm256_add_ps(a0[h][1], a1[h][1])) * scale;
+            }
+        }
+        for (; o < m; o++, p++) {
             const char *row = base + (size_t)o * slot_bytes;
-            __m256 a0[4], a1[4];
+            __m256 a0[2], a1[2];
             for (int h = 0; h < H; h++) a0[h] = a1[h] = _mm256_setzero_ps();
             int64_t i = 0;
             for (; i + 16 <= d; i += 16) {
@@ -320,8 +356,8 @@ CK_INLINE void attn_scores_heads(int kv_type, const float *q, int64_t qs, const 
     }
 }
 
-/// d % 8 == 0. Positions in chunks (attn_chunk); within a chunk, heads four at a time (eight accumulators), the
-/// rest three, two or one. Every score is its own dot product, so the order of the loops changes no result.
+/// d % 8 == 0. Positions in chunks (attn_chunk); within a chunk, heads two at a time, the last one alone. Every
+/// score is its own dot product, so the order of the loops changes no result.
 CK_AVX2 void ck_attn_scores_gqa_avx2(int kv_type, const float *q, int64_t qs, int64_t g, int64_t d, const void *k_base,
                                      size_t slot_bytes, const int32_t *table, int64_t bs, int64_t n, float scale,
                                      float *s, int64_t ss) {
@@ -329,14 +365,10 @@ CK_AVX2 void ck_attn_scores_gqa_avx2(int kv_type, const float *q, int64_t qs, in
     for (int64_t p0 = 0; p0 < n; p0 += chunk) {
         const int64_t p1 = n - p0 < chunk ? n : p0 + chunk;
         int64_t h = 0;
-        for (; h + 4 <= g; h += 4)
-            attn_scores_heads(kv_type, q + h * qs, qs, 4, d, k_base, slot_bytes, table, bs, p0, p1, scale, s + h * ss, ss);
-        switch (g - h) {
-        case 3: attn_scores_heads(kv_type, q + h * qs, qs, 3, d, k_base, slot_bytes, table, bs, p0, p1, scale, s + h * ss, ss); break;
-        case 2: attn_scores_heads(kv_type, q + h * qs, qs, 2, d, k_base, slot_bytes, table, bs, p0, p1, scale, s + h * ss, ss); break;
-        case 1: attn_scores_heads(kv_type, q + h * qs, qs, 1, d, k_base, slot_bytes, table, bs, p0, p1, scale, s + h * ss, ss); break;
-        default: break;
-        }
+        for (; h + 2 <= g; h += 2)
+            attn_scores_heads(kv_type, q + h * qs, qs, 2, d, k_base, slot_bytes, table, bs, p0, p1, scale, s + h * ss, ss);
+        if (h < g)
+            attn_scores_heads(kv_type, q + h * qs, qs, 1, d, k_base, slot_bytes, table, bs, p0, p1, scale, s + h * ss, ss);
     }
 }
 
