@@ -7,7 +7,7 @@
 #   make bench-compare  the same pp512/tg128 on Sputnik and llama.cpp (xllamacpp), alternating → BENCHMARKS.md
 #   make bench-scale  batched decode scaling over HTTP: 4, 8, 16 concurrent greedy requests vs one at a time,
 #                  with the engine-step profile by batch size (scripts/scale_decode.py)
-#   make bench-moe  full-size synthetic DeepSeek-V2-Lite: bandwidth, roofline, vs llama.cpp, serving, peak RSS → BENCHMARKS.md
+#   make bench-moe  full-size synthetic DeepSeek-V2-Lite: bandwidth, roofline, tg at depth 4k, vs llama.cpp, serving, peak RSS → BENCHMARKS.md
 #   make loadtest  guidellm's rate sweep (chat + completions) on `sputnik serve`, then on llama.cpp's server (scripts/loadtest.sh)
 #   make test-ui  Open WebUI in headless Chromium chatting with `sputnik serve` (scripts/test_ui.py); screenshot in docs/
 SHELL := /bin/bash

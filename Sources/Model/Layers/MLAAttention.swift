@@ -143,8 +143,8 @@ final class MLAAttention {
     }
 
     /// Query heads per attention work item for `tokens` tokens on `threads` threads: every head of a token reads
-    /// the same latent rows (one "KV head"), so a work item runs as many heads as keep every thread busy — at most
-    /// `maxHeadsPerItem`, a divisor of `heads`, halved until `tokens × heads / g` items cover the threads.
+    /// the same latent rows (one "KV head"), so a work item runs as many heads as keep every thread busy — the
+    /// largest divisor g of `heads`, at most `maxHeadsPerItem`, with `tokens × heads / g ≥ threads` items (else 1).
     static func headsPerItem(heads: Int, tokens: Int, threads: Int) -> Int {
         var g = min(maxHeadsPerItem, heads)
         while g > 1 && (heads % g != 0 || tokens * (heads / g) < threads) { g -= 1 }
