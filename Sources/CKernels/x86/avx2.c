@@ -302,9 +302,10 @@ CK_INLINE void attn_scores_heads(int kv_type, const float *q, int64_t qs, const 
         const int64_t first = p % bs;
         const char *base = (const char *)k_base + (size_t)((int64_t)table[blk] * bs + first) * slot_bytes;
         const int64_t m = p1 - p < bs - first ? p1 - p : bs - first;
-        int64_t o = 0;
-        for (; o + 2 <= m; o += 2, p += 2) {
-            const char *r0 = base + (size_t)o * slot_bytes, *r1 = r0 + slot_bytes;
+        for (int64_t o = 0; o < m; o += 2) {
+            // A block's odd last position pairs with itself; only its first result is stored.
+            const int two = o + 1 < m;
+            const char *r0 = base + (size_t)o * slot_bytes, *r1 = two ? r0 + slot_bytes : r0;
             __m256 a0[2][2], a1[2][2];
             for (int h = 0; h < H; h++) a0[h][0] = a0[h][1] = a1[h][0] = a1[h][1] = _mm256_setzero_ps();
             int64_t i = 0;
@@ -331,28 +332,11 @@ CK_INLINE void attn_scores_heads(int kv_type, const float *q, int64_t qs, const 
                 }
             }
             for (int h = 0; h < H; h++) {
-                s[h * ss + p] = ck_hsum_ps(_mm256_add_ps(a0[h][0], a1[h][0])) * scale;
-                s[h * ss + p + 1] = ck_hsum_ps(_mm256_add_ps(a0[h][1], a1[h][1])) * scale;
+                s[h * ss + p + o] = ck_hsum_ps(_mm256_add_ps(a0[h][0], a1[h][0])) * scale;
+                if (two) s[h * ss + p + o + 1] = ck_hsum_ps(_mm256_add_ps(a0[h][1], a1[h][1])) * scale;
             }
         }
-        for (; o < m; o++, p++) {
-            const char *row = base + (size_t)o * slot_bytes;
-            __m256 a0[2], a1[2];
-            for (int h = 0; h < H; h++) a0[h] = a1[h] = _mm256_setzero_ps();
-            int64_t i = 0;
-            for (; i + 16 <= d; i += 16) {
-                const __m256 k0 = load8_kv(kv_type, row, i), k1 = load8_kv(kv_type, row, i + 8);
-                for (int h = 0; h < H; h++) {
-                    a0[h] = _mm256_fmadd_ps(_mm256_loadu_ps(q + h * qs + i), k0, a0[h]);
-                    a1[h] = _mm256_fmadd_ps(_mm256_loadu_ps(q + h * qs + i + 8), k1, a1[h]);
-                }
-            }
-            for (; i < d; i += 8) {
-                const __m256 k0 = load8_kv(kv_type, row, i);
-                for (int h = 0; h < H; h++) a0[h] = _mm256_fmadd_ps(_mm256_loadu_ps(q + h * qs + i), k0, a0[h]);
-            }
-            for (int h = 0; h < H; h++) s[h * ss + p] = ck_hsum_ps(_mm256_add_ps(a0[h], a1[h])) * scale;
-        }
+        p += m;
     }
 }
 
@@ -408,8 +392,8 @@ CK_INLINE void attn_values_heads(int kv_type, const float *w, const int H, const
 
 /// H heads over all d / 8 columns for positions [p0, p0 + m), V columns per pass: 8 for one head (a 64-wide head
 /// in one pass, as ck_attn_values_avx2), 4 for two, 3 for three, 2 for four (H·V accumulators, H broadcast
-/// weights and a V row within the 16 registers: 3 x 4 spilled the accumulators to the stack, 1.4x slower on
-/// MLA rows); the remainder one column at a time. Per lane the order of operations does not depend on V.
+/// weights and a V row within the 16 registers: four heads × three columns spilled the accumulators to the
+/// stack, 1.4x slower on MLA rows); the remainder one column at a time. Per lane the order of operations does not depend on V.
 CK_INLINE void attn_values_group(int kv_type, const float *w, const int H, int64_t d, const void *v_base,
                                  size_t slot_bytes, const int32_t *table, int64_t bs, int64_t p0, int64_t m,
                                  float *out, int64_t os) {
