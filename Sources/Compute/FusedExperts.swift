@@ -1,27 +1,34 @@
-// One token's SwiGLU experts as a few byte-balanced pool jobs (the MoE decode path).
+// The shared and routed SwiGLU experts of a step's tokens as a few byte-balanced pool jobs (the MoE path for decode
+// steps and short prefill chunks).
 //
-// A decode step of a DeepSeek-style MoE layer reads the router, the shared expert(s) and k routed experts: many
+// A DeepSeek-style MoE layer reads the router, the shared expert(s) and the k routed experts of every token: many
 // small matrices (1408 × 2048 for V2-Lite). One pool job per matrix costs a wake-up and a barrier each (~30 per
-// layer) and leaves threads idle at every barrier. Here a layer is three jobs:
+// layer and token) and leaves threads idle at every barrier; running each token of a batch on its own re-reads an
+// expert once per token that chose it. Here a layer is three jobs for all the step's tokens together, and each
+// expert's weights are read once per step, against the tokens that chose it (llama.cpp `mul_mat_id`,
+// ktransformers' forward_many):
 //
-// NOTE: one token through one MoE layer:
+// NOTE: n tokens through one MoE layer:
 // ```
-//  quantize x once per partner format (q8_0 / q8_1 / q8_K)                               (calling thread)
-//  job 1: router rows (→ logits) + shared-expert gate/up rows (→ h = SiLU(g)·u)           one item list
-//  route (caller) ─▶ slots of the k routed experts with their weights
-//  job 2: routed gate/up rows of all k experts (→ h_e = SiLU(g_e)·u_e)                    one item list
-//  quantize every h_e                                                                     (calling thread)
-//  job 3: down rows: out[r] = Σ_e w_e · (down_e[r] · h_e)  (all slots per row range, no scatter conflicts)
+//  quantize x [n, embd] once per partner format (q8_0 / q8_1 / q8_K)                          (calling thread)
+//  job 1: router rows (→ logits [n, E]) + shared-expert gate/up rows (→ h = SiLU(g)·u) for all n  one item list
+//  route every token, bucket the assignments by expert (`ExpertBuckets`)                     (caller)
+//      ─▶ one slot per distinct expert, holding the tokens that chose it and their routing weights
+//  job 2: gate/up rows of every slot against its tokens (→ h_(e,t))                          one item list
+//  quantize every h_(e,t)                                                                    (calling thread)
+//  job 3: down rows: out[t][r] = Σ_j w_(t,j) · (down_(e_j)[r] · h_(e_j,t)) for each token t, terms in the order
+//         the caller gave them (shared first, then top-k order), all slots per row range: no scatter conflicts
 // ```
-// Items are row ranges of about the same number of weight bytes, claimed dynamically from the pool, so slots of
-// different widths or types balance and a descheduled thread's share is taken by the others. Each item hints
-// the start of the next item's slice into L2 (`ck_prefetch_l2`): consecutive items usually sit in different
-// experts, which the hardware prefetchers cannot follow. Weights are read where they are (the file mapping, or
-// a `WeightRepacker` copy; repacked Q4_1/Q8_0 use their interleaved kernels). The arithmetic per output element
-// is that of `Matmul` + `Ops.siluMul` + a weighted sum in slot order, so results equal the unfused path's.
+// Items are row ranges of about the same cost (weight bytes, more for slots with more tokens), claimed dynamically
+// from the pool, so slots of different widths, types and token counts balance and a descheduled thread's share is
+// taken by the others. Each item hints the start of the next item's slice into L2 (`ck_prefetch_l2`): consecutive
+// items usually sit in different experts, which the hardware prefetchers cannot follow. Weights are read where they
+// are (the file mapping, or a `WeightRepacker` copy; repacked Q4_1/Q8_0 use their interleaved kernels). The
+// arithmetic per output element is that of `Matmul` (the same kernel for the same number of tokens) +
+// `Ops.siluMul` + a weighted sum in term order, so a one-token step equals the unfused per-token path exactly.
 import CKernels
 
-/// One SwiGLU expert of a fused step: `down · (SiLU(gate · x) ⊙ (up · x))`, scaled by `weight` in the sum.
+/// One SwiGLU expert of a fused step: `down · (SiLU(gate · x) ⊙ (up · x))`.
 public struct FusedExpert {
     /// `[ffn, embd]`.
     public var gate: WeightMatrix
@@ -29,20 +36,18 @@ public struct FusedExpert {
     public var up: WeightMatrix
     /// `[embd, ffn]`.
     public var down: WeightMatrix
-    /// Routing weight (1 for a shared expert).
-    public var weight: Float
 
-    /// An expert of the three matrices and its weight in the sum.
-    public init(gate: WeightMatrix, up: WeightMatrix, down: WeightMatrix, weight: Float) {
+    /// An expert of the three matrices.
+    public init(gate: WeightMatrix, up: WeightMatrix, down: WeightMatrix) {
         self.gate = gate
         self.up = up
         self.down = down
-        self.weight = weight
     }
 }
 
-/// Runs one token's experts (shared and routed) as byte-balanced pool jobs; see the file header. Scratch is
-/// sized at init; `run` allocates nothing. Not thread-safe (one caller, like `Matmul`).
+/// Runs the experts (shared and routed) of up to `maxTokens` tokens as byte-balanced pool jobs; see the file header.
+/// Scratch is sized at init; a step (`begin`, `add`/`assign`, `gateUp`, `down`) allocates nothing. Not thread-safe
+/// (one caller, like `Matmul`).
 public final class FusedExperts: @unchecked Sendable {
     /// The pool the jobs run on.
     public let pool: ThreadPool
@@ -50,57 +55,89 @@ public final class FusedExperts: @unchecked Sendable {
     public let embd: Int
     /// Largest expert hidden width.
     public let maxFFN: Int
+    /// Most tokens one step holds.
+    public let maxTokens: Int
     /// Most experts (slots) one step holds.
     public let maxSlots: Int
+    /// Most (slot, token) assignments one step holds.
+    public let maxAssignments: Int
 
-    /// Tokens run so far (`begin` calls), for tests and diagnostics.
+    /// Tokens run so far (summed over `begin` calls), for tests and diagnostics.
     public private(set) var tokens = 0
 
-    /// Experts of the step `[maxSlots]`.
+    /// Experts of the step `[maxSlots]`, with the range of their assignments `[maxSlots + 1]` (slot s owns
+    /// assignments `slotStart[s] ..< slotStart[s + 1]`).
     private let slots: UnsafeMutablePointer<FusedExpert>
+    private let slotStart: UnsafeMutablePointer<Int32>
     private var slotCount = 0
-    /// x in q8_0 / q8_1 / q8_K `[rowBytes(fmt, embd)]` each.
+    /// Per assignment: its token `[maxAssignments]` and weight in that token's sum.
+    private let assignToken: UnsafeMutablePointer<Int32>
+    private let assignWeight: UnsafeMutablePointer<Float>
+    private var assignCount = 0
+    /// Assignment of each term of each token's sum `[maxTokens, terms]`.
+    private let termTable: UnsafeMutablePointer<Int32>
+    private var terms = 0
+    private var n = 0
+    /// x `[n, embd]` in q8_0 / q8_1 / q8_K, `[maxTokens, rowBytes(fmt, embd)]` each.
     private let xq: (UnsafeMutableRawPointer, UnsafeMutableRawPointer, UnsafeMutableRawPointer)
-    /// Gate, up and SiLU(g)·u per slot `[maxSlots, maxFFN]` (h overwrites g).
+    /// x rows gathered per assignment (each slot's tokens contiguous), per format `[maxAssignments, rowBytes]`.
+    private let xg: (UnsafeMutableRawPointer, UnsafeMutableRawPointer, UnsafeMutableRawPointer)
+    /// Gate, up and SiLU(g)·u per assignment `[maxAssignments, maxFFN]` (h overwrites g).
     private let g: UnsafeMutablePointer<Float>
     private let u: UnsafeMutablePointer<Float>
-    /// h per slot in its down matrix's partner format `[maxSlots, hqStride]` bytes.
+    /// h per assignment in its slot's down partner format `[maxAssignments, hqStride]` bytes.
     private let hq: UnsafeMutableRawPointer
     private let hqStride: Int
-    /// Down outputs per slot `[maxSlots, embd]`.
+    /// Down outputs per assignment `[maxAssignments, embd]`.
     private let yd: UnsafeMutablePointer<Float>
     /// Work items `[itemCapacity]`: (slot or -1 for the extra matrix, first row, end row).
     private let items: UnsafeMutablePointer<(Int32, Int32, Int32)>
     private let itemCapacity: Int
     private var itemCount = 0
-    /// The plain matrix of job 1 (the router) and its output, or nil.
+    /// The plain matrix of job 1 (the router) and its output `[n, rows]`, or nil.
     private var extra: (WeightMatrix, UnsafeMutablePointer<Float>)?
     private var x: UnsafePointer<Float>?
+    /// Whether x is already in q8_0 / q8_1 / q8_K for this step.
+    private var quantized = (false, false, false)
+    /// Whether slot s's gate/up inputs are gathered into `xg` (false: its tokens are 0..<n in order, read from `xq`).
+    private let gathered: UnsafeMutablePointer<Bool>
 
-    /// Scratch for up to `maxSlots` experts of hidden width up to `maxFFN` over inputs of width `embd`.
-    public init(pool: ThreadPool, embd: Int, maxFFN: Int, maxSlots: Int) {
+    /// Scratch for up to `maxTokens` tokens, `maxSlots` experts and `maxAssignments` (expert, token) pairs of hidden
+    /// width up to `maxFFN` over inputs of width `embd`.
+    public init(pool: ThreadPool, embd: Int, maxFFN: Int, maxTokens: Int, maxSlots: Int, maxAssignments: Int) {
+        precondition(maxTokens >= 1 && maxSlots >= 1 && maxAssignments >= maxTokens, "bad FusedExperts capacity")
         self.pool = pool
         self.embd = embd
         self.maxFFN = maxFFN
+        self.maxTokens = maxTokens
         self.maxSlots = maxSlots
+        self.maxAssignments = maxAssignments
         slots = .allocate(capacity: maxSlots)
+        slotStart = .allocate(capacity: maxSlots + 1)
+        gathered = .allocate(capacity: maxSlots)
+        assignToken = .allocate(capacity: maxAssignments)
+        assignWeight = .allocate(capacity: maxAssignments)
+        termTable = .allocate(capacity: maxAssignments)
         let padE = (embd + 255) / 256 * 256, padF = (maxFFN + 255) / 256 * 256
         func raw(_ n: Int) -> UnsafeMutableRawPointer { .allocate(byteCount: max(64, n), alignment: 64) }
-        xq = (raw(Int(ck_row_size(ckQ8_0, Int64(padE)))), raw(Int(ck_row_size(ckQ8_1, Int64(padE)))),
-              raw(Int(ck_row_size(ckQ8_K, Int64(padE)))))
+        func rb(_ t: Int32) -> Int { Int(ck_row_size(t, Int64(padE))) }
+        xq = (raw(maxTokens * rb(ckQ8_0)), raw(maxTokens * rb(ckQ8_1)), raw(maxTokens * rb(ckQ8_K)))
+        xg = (raw(maxAssignments * rb(ckQ8_0)), raw(maxAssignments * rb(ckQ8_1)), raw(maxAssignments * rb(ckQ8_K)))
         hqStride = ([ckQ8_0, ckQ8_1, ckQ8_K].map { Int(ck_row_size($0, Int64(padF))) }.max()! + 63) / 64 * 64
-        hq = raw(maxSlots * hqStride)
-        g = .allocate(capacity: maxSlots * maxFFN)
-        u = .allocate(capacity: maxSlots * maxFFN)
-        yd = .allocate(capacity: maxSlots * embd)
+        hq = raw(maxAssignments * hqStride)
+        g = .allocate(capacity: maxAssignments * maxFFN)
+        u = .allocate(capacity: maxAssignments * maxFFN)
+        yd = .allocate(capacity: maxAssignments * embd)
         // Items per job: at most one per 8 rows of every slot, plus the extra matrix's rows.
         itemCapacity = maxSlots * ((max(maxFFN, embd) + 7) / 8) + 4096
         items = .allocate(capacity: itemCapacity)
     }
 
     deinit {
-        slots.deallocate()
+        slots.deallocate(); slotStart.deallocate(); gathered.deallocate()
+        assignToken.deallocate(); assignWeight.deallocate(); termTable.deallocate()
         xq.0.deallocate(); xq.1.deallocate(); xq.2.deallocate()
+        xg.0.deallocate(); xg.1.deallocate(); xg.2.deallocate()
         hq.deallocate()
         g.deallocate(); u.deallocate(); yd.deallocate()
         items.deallocate()
@@ -112,54 +149,92 @@ public final class FusedExperts: @unchecked Sendable {
         return a == ckQ8_0 || a == ckQ8_1 || a == ckQ8_K || (allowF32 && w.type == .f32)
     }
 
-    /// Starts a token `x[embd]` and clears the slots. `x` must stay valid until the token's `down`.
-    public func begin(_ x: UnsafePointer<Float>) {
-        tokens += 1
+    /// Starts a step of `count` tokens `x[count, embd]` whose outputs are sums of `terms` expert terms each, and
+    /// clears the slots. `x` must stay valid until the step's `down`.
+    public func begin(_ x: UnsafePointer<Float>, count: Int, terms: Int) {
+        precondition(count >= 1 && count <= maxTokens, "\(count) tokens outside 1...\(maxTokens)")
+        precondition(terms >= 1 && count * terms <= maxAssignments, "\(terms) terms per token exceed the scratch")
+        tokens += count
         self.x = x
+        n = count
+        self.terms = terms
         slotCount = 0
+        assignCount = 0
+        slotStart[0] = 0
+        termTable.update(repeating: -1, count: count * terms)
         quantized = (false, false, false)
     }
 
-    /// Whether x is already in q8_0 / q8_1 / q8_K for this token.
-    private var quantized = (false, false, false)
-
-    /// Converts x to the partner format of `w` once per token.
+    /// Converts x to the partner format of `w` once per step.
     private func quantizeInput(for w: WeightMatrix) {
-        switch w.type.activationTypeID {
-        case ckQ8_0 where !quantized.0: ck_quantize_row_q8_0(x!, xq.0, Int64(embd)); quantized.0 = true
-        case ckQ8_1 where !quantized.1: ck_quantize_row_q8_1(x!, xq.1, Int64(embd)); quantized.1 = true
-        case ckQ8_K where !quantized.2: ck_quantize_row_q8_K(x!, xq.2, Int64(embd)); quantized.2 = true
-        default: break
+        let fmt = w.type.activationTypeID
+        let dst: UnsafeMutableRawPointer
+        switch fmt {
+        case ckQ8_0 where !quantized.0: dst = xq.0; quantized.0 = true
+        case ckQ8_1 where !quantized.1: dst = xq.1; quantized.1 = true
+        case ckQ8_K where !quantized.2: dst = xq.2; quantized.2 = true
+        default: return
+        }
+        let rb = Int(ck_row_size(fmt, Int64(embd)))
+        for t in 0..<n {
+            switch fmt {
+            case ckQ8_0: ck_quantize_row_q8_0(x! + t * embd, dst + t * rb, Int64(embd))
+            case ckQ8_1: ck_quantize_row_q8_1(x! + t * embd, dst + t * rb, Int64(embd))
+            default: ck_quantize_row_q8_K(x! + t * embd, dst + t * rb, Int64(embd))
+            }
         }
     }
 
-    /// Adds an expert slot; returns its index. Its matrices must have `supports` types and the step's widths.
+    /// Adds an expert slot (its tokens follow with `assign`); returns its index. Its matrices must have `supports`
+    /// types and the step's widths.
     @discardableResult
     public func add(_ e: FusedExpert) -> Int {
         precondition(slotCount < maxSlots, "more than \(maxSlots) experts in one step")
         precondition(e.gate.cols == embd && e.up.cols == embd && e.down.rows == embd, "expert widths differ from embd \(embd)")
         precondition(e.gate.rows == e.up.rows && e.down.cols == e.gate.rows && e.gate.rows <= maxFFN, "bad expert shape")
+        precondition(Self.supports(e.gate) && Self.supports(e.up) && Self.supports(e.down), "expert matrices must be quantized")
         slots[slotCount] = e
         slotCount += 1
+        slotStart[slotCount] = Int32(assignCount)
         return slotCount - 1
     }
 
-    /// Job 1/2: h = SiLU(gate·x) ⊙ (up·x) for slots `first..<slotCount`; with `extra`, also `y[w.rows] = w · x` for
-    /// that matrix (the router; f32 or quantized) in the same job.
+    /// Gives token `token` of the step to the last added slot, scaled by `weight` as term `term` of that token's
+    /// output sum (terms add in ascending order; every term of every token must be assigned before `down`).
+    public func assign(token: Int, weight: Float, term: Int) {
+        precondition(slotCount > 0 && assignCount < maxAssignments, "assignment without a slot or beyond the scratch")
+        precondition(token >= 0 && token < n && term >= 0 && term < terms, "token \(token) / term \(term) out of range")
+        assignToken[assignCount] = Int32(token)
+        assignWeight[assignCount] = weight
+        termTable[token * terms + term] = Int32(assignCount)
+        assignCount += 1
+        slotStart[slotCount] = Int32(assignCount)
+    }
+
+    /// Tokens of slot s.
+    @inline(__always)
+    private func tokenCount(_ s: Int) -> Int { Int(slotStart[s + 1] - slotStart[s]) }
+
+    /// Job 1/2: h = SiLU(gate·x) ⊙ (up·x) for the tokens of slots `first..<slotCount`; with `extra`, also
+    /// `y[n, w.rows] = x · wᵀ` for that matrix (the router; f32 or quantized) in the same job.
     public func gateUp(from first: Int, extra: (WeightMatrix, UnsafeMutablePointer<Float>)? = nil) {
         itemCount = 0
         self.extra = extra
         var total = 0
-        if let w = extra?.0 { total += w.rows * w.rowBytes; quantizeInput(for: w) }
+        if let w = extra?.0 { total += cost(rows: w.rows, rowBytes: w.rowBytes, tokens: n); quantizeInput(for: w) }
         for s in first..<slotCount {
-            total += slots[s].gate.rows * (slots[s].gate.rowBytes + slots[s].up.rowBytes)
-            quantizeInput(for: slots[s].gate)
-            quantizeInput(for: slots[s].up)
+            let e = slots[s], m = tokenCount(s)
+            total += cost(rows: e.gate.rows, rowBytes: e.gate.rowBytes + e.up.rowBytes, tokens: m)
+            quantizeInput(for: e.gate)
+            quantizeInput(for: e.up)
+            gather(slot: s)
         }
         let target = itemBytes(total)
-        if let w = extra?.0 { appendItems(slot: -1, rows: w.rows, rowBytes: w.rowBytes, target: target) }
+        if let w = extra?.0 { appendItems(slot: -1, rows: w.rows, cost: cost(rows: 1, rowBytes: w.rowBytes, tokens: n), target: target) }
         for s in first..<slotCount {
-            appendItems(slot: s, rows: slots[s].gate.rows, rowBytes: slots[s].gate.rowBytes + slots[s].up.rowBytes, target: target)
+            let e = slots[s]
+            appendItems(slot: s, rows: e.gate.rows, cost: cost(rows: 1, rowBytes: e.gate.rowBytes + e.up.rowBytes, tokens: tokenCount(s)),
+                        target: target)
         }
         pool.parallelFor(itemCount, chunk: 1, context: Unmanaged.passUnretained(self).toOpaque()) { ctx, start, end, _ in
             let me = Unmanaged<FusedExperts>.fromOpaque(ctx!).takeUnretainedValue()
@@ -168,21 +243,49 @@ public final class FusedExperts: @unchecked Sendable {
         self.extra = nil
     }
 
-    /// Job 3: `out[embd] = Σ_slots weight_s · down_s · h_s` in slot order (`accumulate`: added to `out`).
+    /// Copies the quantized inputs of slot s's tokens into consecutive rows of `xg` (unless they are 0..<n in order).
+    private func gather(slot s: Int) {
+        let a0 = Int(slotStart[s]), m = tokenCount(s)
+        var identity = m == n
+        if identity { for c in 0..<m where assignToken[a0 + c] != Int32(c) { identity = false; break } }
+        gathered[s] = !identity
+        if identity { return }
+        let e = slots[s]
+        for fmt in Set2(e.gate.type.activationTypeID, e.up.type.activationTypeID) {
+            let (src, dst) = buffers(fmt)
+            let rb = Int(ck_row_size(fmt, Int64(embd)))
+            for c in 0..<m { (dst + (a0 + c) * rb).copyMemory(from: src + Int(assignToken[a0 + c]) * rb, byteCount: rb) }
+        }
+    }
+
+    /// `xq` and `xg` of a partner format.
+    private func buffers(_ fmt: Int32) -> (UnsafeMutableRawPointer, UnsafeMutableRawPointer) {
+        switch fmt {
+        case ckQ8_0: return (xq.0, xg.0)
+        case ckQ8_1: return (xq.1, xg.1)
+        default: return (xq.2, xg.2)
+        }
+    }
+
+    /// Job 3: `out[t][embd] = Σ_terms weight · down · h` for every token t, terms in ascending order
+    /// (`accumulate`: added to `out`). `out` is `[n, embd]`.
     public func down(into out: UnsafeMutablePointer<Float>, accumulate: Bool = false) {
-        for s in 0..<slotCount {                                               // h_s in its down's partner format
+        precondition(!UnsafeBufferPointer(start: termTable, count: n * terms).contains(-1), "a token term was not assigned")
+        var rowCost = 0
+        for s in 0..<slotCount {                                               // h in its down's partner format
             let d = slots[s].down
-            let h = g + s * maxFFN, dst = hq + s * hqStride
-            switch d.type.activationTypeID {
-            case ckQ8_0: ck_quantize_row_q8_0(h, dst, Int64(d.cols))
-            case ckQ8_1: ck_quantize_row_q8_1(h, dst, Int64(d.cols))
-            default: ck_quantize_row_q8_K(h, dst, Int64(d.cols))
+            for a in Int(slotStart[s])..<Int(slotStart[s + 1]) {
+                let h = g + a * maxFFN, dst = hq + a * hqStride
+                switch d.type.activationTypeID {
+                case ckQ8_0: ck_quantize_row_q8_0(h, dst, Int64(d.cols))
+                case ckQ8_1: ck_quantize_row_q8_1(h, dst, Int64(d.cols))
+                default: ck_quantize_row_q8_K(h, dst, Int64(d.cols))
+                }
             }
+            rowCost += cost(rows: 1, rowBytes: d.rowBytes, tokens: tokenCount(s))
         }
         itemCount = 0
-        var rowBytes = 0
-        for s in 0..<slotCount { rowBytes += slots[s].down.rowBytes }
-        appendItems(slot: 0, rows: embd, rowBytes: rowBytes, target: itemBytes(embd * rowBytes))
+        appendItems(slot: 0, rows: embd, cost: rowCost, target: itemBytes(embd * rowCost))
         var job = DownJob(me: Unmanaged.passUnretained(self), out: out, accumulate: accumulate)
         pool.parallelFor(itemCount, chunk: 1, context: &job) { ctx, start, end, _ in
             let j = ctx!.assumingMemoryBound(to: DownJob.self).pointee
@@ -191,12 +294,17 @@ public final class FusedExperts: @unchecked Sendable {
         }
     }
 
-    /// Bytes per item: about 8 items per thread, at least 16 KiB (so claiming stays cheap).
+    /// Cost units of `rows` weight rows of `rowBytes` against `tokens` tokens: the bytes for one token (decode is
+    /// bound by reading them), one more third of them per further token (the arithmetic).
+    @inline(__always)
+    private func cost(rows: Int, rowBytes: Int, tokens: Int) -> Int { rows * rowBytes * (2 + tokens) / 3 }
+
+    /// Cost per item: about 8 items per thread, at least 16 KiB (so claiming stays cheap).
     private func itemBytes(_ total: Int) -> Int { max(16 << 10, total / (pool.threadCount * 8)) }
 
-    /// Items of whole 8-row groups covering `rows` rows of `slot`, each about `target` bytes.
-    private func appendItems(slot: Int, rows: Int, rowBytes: Int, target: Int) {
-        let per = max(8, target / max(rowBytes, 1) / 8 * 8)
+    /// Items of whole 8-row groups covering `rows` rows of `slot`, each about `target` cost units.
+    private func appendItems(slot: Int, rows: Int, cost: Int, target: Int) {
+        let per = max(8, target / max(cost, 1) / 8 * 8)
         var r = 0
         while r < rows {
             let e = min(rows, r + per)
@@ -223,28 +331,33 @@ public final class FusedExperts: @unchecked Sendable {
 
     private func rowPointer(_ w: WeightMatrix, _ r: Int) -> UnsafeRawPointer { (w.packed ?? w.data) + r * w.rowBytes }
 
-    /// Activation of `w` (`x` in its partner format) and that row's byte width.
-    private func activation(_ w: WeightMatrix) -> (UnsafeRawPointer, Int) {
-        switch w.type.activationTypeID {
-        case ckQ8_0: return (UnsafeRawPointer(xq.0), Int(ck_row_size(ckQ8_0, Int64(embd))))
-        case ckQ8_1: return (UnsafeRawPointer(xq.1), Int(ck_row_size(ckQ8_1, Int64(embd))))
-        case ckQ8_K: return (UnsafeRawPointer(xq.2), Int(ck_row_size(ckQ8_K, Int64(embd))))
-        default: return (UnsafeRawPointer(x!), embd * 4)
+    /// Activations of `w` for slot s (or all n tokens when s < 0): first row and row stride in bytes.
+    private func activation(_ w: WeightMatrix, slot s: Int) -> (UnsafeRawPointer, Int) {
+        let fmt = w.type.activationTypeID
+        guard fmt == ckQ8_0 || fmt == ckQ8_1 || fmt == ckQ8_K else {
+            precondition(s < 0 || !gathered[s], "f32 weights run only as the extra matrix")
+            return (UnsafeRawPointer(x!), embd * 4)
         }
+        let rb = Int(ck_row_size(fmt, Int64(embd)))
+        let (src, dst) = buffers(fmt)
+        if s >= 0 && gathered[s] { return (UnsafeRawPointer(dst + Int(slotStart[s]) * rb), rb) }
+        return (UnsafeRawPointer(src), rb)
     }
 
-    /// `y[r0..<r1] = rows r0..<r1 of w · a` for one activation row (repacked kernels when w has them).
+    /// `y[c * ys + r] = row r of w · activation row c` for r in `r0..<r1`, c in `0..<m` (repacked kernels when w
+    /// has them).
     @inline(__always)
-    private func rows(_ w: WeightMatrix, _ r0: Int, _ r1: Int, _ a: UnsafeRawPointer, _ arb: Int, _ y: UnsafeMutablePointer<Float>) {
+    private func rows(_ w: WeightMatrix, _ r0: Int, _ r1: Int, _ a: UnsafeRawPointer, _ arb: Int, _ m: Int,
+                      _ y: UnsafeMutablePointer<Float>, _ ys: Int) {
         if let p = w.packed, r0 % 8 == 0, r1 % 8 == 0 {
             if w.type == .q4_1 {
-                ck_matmul_q4_1_x8(p, Int64(w.cols), Int64(r0), Int64(r1), a, arb, 1, y, Int64(w.rows))
+                ck_matmul_q4_1_x8(p, Int64(w.cols), Int64(r0), Int64(r1), a, arb, Int64(m), y, Int64(ys))
             } else {
-                ck_matmul_q8_0_x8(p, Int64(w.cols), Int64(r0), Int64(r1), a, arb, 1, y, Int64(w.rows))
+                ck_matmul_q8_0_x8(p, Int64(w.cols), Int64(r0), Int64(r1), a, arb, Int64(m), y, Int64(ys))
             }
             return
         }
-        ck_matmul_rows(w.type.rawValue, w.data, w.rowBytes, Int64(w.cols), Int64(r0), Int64(r1), a, arb, 1, y, Int64(w.rows))
+        ck_matmul_rows(w.type.rawValue, w.data, w.rowBytes, Int64(w.cols), Int64(r0), Int64(r1), a, arb, Int64(m), y, Int64(ys))
     }
 
     private func gateUpItem(_ i: Int) {
@@ -253,16 +366,18 @@ public final class FusedExperts: @unchecked Sendable {
         let r0 = Int(r0i), r1 = Int(r1i)
         if s32 < 0 {
             let (w, y) = extra!
-            let (a, arb) = activation(w)
-            rows(w, r0, r1, a, arb, y)
+            let (a, arb) = activation(w, slot: -1)
+            rows(w, r0, r1, a, arb, n, y, w.rows)
             return
         }
-        let s = Int(s32), e = slots[s]
-        let gs = g + s * maxFFN, us = u + s * maxFFN
-        let (ag, agb) = activation(e.gate), (au, aub) = activation(e.up)
-        rows(e.gate, r0, r1, ag, agb, gs)
-        rows(e.up, r0, r1, au, aub, us)
-        Ops.siluMul(gate: gs + r0, up: us + r0, n: r1 - r0, out: gs + r0)
+        let s = Int(s32), e = slots[s], a0 = Int(slotStart[s]), m = tokenCount(s)
+        let gs = g + a0 * maxFFN, us = u + a0 * maxFFN
+        let (ag, agb) = activation(e.gate, slot: s), (au, aub) = activation(e.up, slot: s)
+        rows(e.gate, r0, r1, ag, agb, m, gs, maxFFN)
+        rows(e.up, r0, r1, au, aub, m, us, maxFFN)
+        for c in 0..<m {
+            Ops.siluMul(gate: gs + c * maxFFN + r0, up: us + c * maxFFN + r0, n: r1 - r0, out: gs + c * maxFFN + r0)
+        }
     }
 
     private func downItem(_ i: Int, out: UnsafeMutablePointer<Float>, accumulate: Bool) {
@@ -270,19 +385,33 @@ public final class FusedExperts: @unchecked Sendable {
         let (_, r0i, r1i) = items[i]
         let r0 = Int(r0i), r1 = Int(r1i)
         for s in 0..<slotCount {
-            let d = slots[s].down
-            rows(d, r0, r1, UnsafeRawPointer(hq + s * hqStride), Int(ck_row_size(d.type.activationTypeID, Int64(d.cols))),
-                 yd + s * embd)
+            let d = slots[s].down, a0 = Int(slotStart[s])
+            rows(d, r0, r1, UnsafeRawPointer(hq + a0 * hqStride), hqStride, tokenCount(s), yd + a0 * embd, embd)
         }
-        // Slot 0 is added first, then each next slot's weighted output, as the unfused path accumulates.
-        for r in r0..<r1 {
-            var acc: Float = accumulate ? out[r] : 0
-            for s in 0..<slotCount {
-                let w = slots[s].weight, v = yd[s * embd + r]
-                if s == 0 && !accumulate && w == 1 { acc = v } else { acc += w * v }
+        // Each token's terms in ascending order, as the unfused path accumulates (shared expert first).
+        for t in 0..<n {
+            let o = out + t * embd, row = termTable + t * terms
+            for r in r0..<r1 {
+                var acc: Float = accumulate ? o[r] : 0
+                for j in 0..<terms {
+                    let a = Int(row[j])
+                    let w = assignWeight[a], v = yd[a * embd + r]
+                    if j == 0 && !accumulate && w == 1 { acc = v } else { acc += w * v }
+                }
+                o[r] = acc
             }
-            out[r] = acc
         }
+    }
+}
+
+/// The distinct values of two partner formats (one or two), without allocating.
+private struct Set2: Sequence, IteratorProtocol {
+    private var a: Int32?, b: Int32?
+    init(_ a: Int32, _ b: Int32) { self.a = a; self.b = b == a ? nil : b }
+    mutating func next() -> Int32? {
+        if let v = a { a = nil; return v }
+        if let v = b { b = nil; return v }
+        return nil
     }
 }
 

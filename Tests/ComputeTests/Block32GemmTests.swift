@@ -59,6 +59,35 @@ final class Block32GemmTests: XCTestCase {
         }
     }
 
+    /// The q5_0 kernel for a few activation rows (an expert's tokens in a batched MoE step) unpacks each weight block
+    /// once for up to three of them; every result equals the AVX2 dot product of that row and token bit for bit.
+    func testQ5_0ColumnsKernelEqualsTheDotProduct() throws {
+        try XCTSkipUnless(ck_has_avx2() == 1, "no AVX2 on this CPU: only the reference kernels run")
+        var rng = TestRNG(state: 79)
+        for n in [1408, 1440, 64] {   // 44 blocks, 45 (a one-block tail), 2 (tail only)
+            let rows = 9, rb = (n / 32) * 22
+            let w = randomBlocks(22, blocks: rows * n / 32, rng: &rng)
+            for cols in 1...7 {
+                let (xq, _, xrb) = activations(cols, n, &rng)
+                var y = [Float](repeating: .nan, count: rows * cols)
+                w.withUnsafeBytes { wr in
+                    xq.withUnsafeBytes { xr in
+                        ck_matmul_q5_0_cols_avx2(wr.baseAddress!, rb, Int64(n), 1, Int64(rows), xr.baseAddress!, xrb,
+                                                 Int64(cols), &y, Int64(rows))
+                        for r in 0..<rows {
+                            for c in 0..<cols {
+                                let i = c * rows + r
+                                if r == 0 { XCTAssertTrue(y[i].isNaN, "row 0 is outside the range"); continue }
+                                let want = ck_dot_q5_0_q8_0_avx2(Int64(n), wr.baseAddress! + r * rb, xr.baseAddress! + c * xrb)
+                                XCTAssertEqual(y[i].bitPattern, want.bitPattern, "n=\(n) cols=\(cols) row \(r) col \(c)")
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// The dispatched matmul agrees with the reference for 1...8 activation rows (per-row dots below 4, the GEMM
     /// from 4).
     func testDispatchAcrossTheGemmThreshold() throws {

@@ -182,6 +182,27 @@ struct MoEFixture {
         let worst = (0..<tokens.count).map { maxAbsDiff(plain[$0], fused[$0]) }.max()!
         print("\(name) \(variant): fused vs per-expert decode max |Δ| = \(worst)")
         XCTAssertLessThanOrEqual(worst, 1e-5, "\(name) \(variant) fused decode", file: file, line: line)
+        // Several tokens per step (prefill chunks, and two sequences batched): one fused step for all of them, each
+        // distinct expert read once against the tokens that chose it. It must equal the per-expert path on the same
+        // steps; against one token at a time, matrices that see four or more tokens run the GEMM kernels (other
+        // rounding of the per-block terms) in both paths, hence the looser bound there.
+        let perRun = moe.moeFusedSteps                           // tokens × MoE layers, from the one-token run
+        let chunked = runner.run(tokens, chunks: [16, 7, 3, 14])
+        XCTAssertEqual(moe.moeFusedSteps - perRun, perRun,
+                       "\(name) \(variant): multi-token steps did not take the fused path", file: file, line: line)
+        let (batched, _) = runner.runBatched(tokens, with: try sequence("9"))
+        moe.moeFusedDecode = false
+        let plainChunked = runner.run(tokens, chunks: [16, 7, 3, 14])
+        let (plainBatched, _) = runner.runBatched(tokens, with: try sequence("9"))
+        moe.moeFusedDecode = true
+        var worstMulti: Float = 0, worstSame: Float = 0
+        for t in 0..<tokens.count {
+            worstMulti = max(worstMulti, maxAbsDiff(plain[t], chunked[t]), maxAbsDiff(plain[t], batched[t]))
+            worstSame = max(worstSame, maxAbsDiff(plainChunked[t], chunked[t]), maxAbsDiff(plainBatched[t], batched[t]))
+        }
+        print("\(name) \(variant): fused multi-token steps vs per-expert: same steps max |Δ| = \(worstSame), vs one token at a time \(worstMulti)")
+        XCTAssertLessThanOrEqual(worstSame, 1e-5, "\(name) \(variant) fused vs per-expert multi-token steps", file: file, line: line)
+        XCTAssertLessThanOrEqual(worstMulti, 0.05, "\(name) \(variant) multi-token vs one-token steps", file: file, line: line)
     }
 
     /// A file vs llama.cpp's logits `lcpp_logits.<reference>.*`: max |Δ| over positions whose smallest HF routing

@@ -589,7 +589,11 @@ int ck_matmul_rows_avx2(int weight_type, const void *w, size_t wrb, int64_t n, i
         if (ncols < 4) return 0;
         ck_gemm_kquant_avx2(weight_type, w, wrb, n, r0, r1, x, xrb, ncols, y, ys);
         return 1;
-    case CK_Q5_0: case CK_IQ4_NL:   // the GEMM for four or more activation rows; fewer take the per-row dots
+    case CK_Q5_0:   // the GEMM for four or more activation rows; fewer: each weight block unpacked once for them
+        if (ncols < 4) ck_matmul_q5_0_cols_avx2(w, wrb, n, r0, r1, x, xrb, ncols, y, ys);
+        else ck_gemm_block32_avx2(weight_type, w, wrb, n, r0, r1, x, xrb, ncols, y, ys);
+        return 1;
+    case CK_IQ4_NL:   // the GEMM for four or more activation rows; fewer take the per-row dots
         if (ncols < 4) return 0;
         ck_gemm_block32_avx2(weight_type, w, wrb, n, r0, r1, x, xrb, ncols, y, ys);
         return 1;

@@ -18,11 +18,13 @@ import GGUF
 
 /// Which MoE execution path a forward uses.
 public enum MoEExecution: Sendable {
-    /// Per-token when `numTokens * topK < numExperts` (each expert sees about one token), else grouped.
+    /// Steps of up to `MoERunner.fusedMaxTokens` tokens take the fused expert jobs (`FusedExperts`: every
+    /// distinct expert once against the tokens that chose it) when the weights allow it; otherwise per-token when
+    /// `numTokens * topK < numExperts` (each expert sees about one token), else grouped.
     case automatic
-    /// Always visit each token's experts one token at a time (decode path).
+    /// Always visit each token's experts one token at a time (fused per token when the weights allow it).
     case perToken
-    /// Always bucket tokens by expert and run one matmul per active expert (prefill path).
+    /// Always bucket tokens by expert and run one matmul per active expert (long prefill chunks).
     case grouped
 }
 
@@ -93,11 +95,16 @@ final class MoERunner {
     private let matmul: RoundingMatmul
     /// Execution path override (tests compare the two).
     var execution: MoEExecution = .automatic
-    /// Whether decode takes the fused path (`FusedExperts`) when the weights allow it; tests switch it off to
+    /// Whether steps take the fused path (`FusedExperts`) when the weights allow it; tests switch it off to
     /// compare with the one-matmul-per-expert path.
     var fusedDecode = true
-    /// Decode scratch and jobs: shared + routed experts of one token.
+    /// Most tokens of a step the fused path takes at once (decode batches, short prefill chunks); longer chunks
+    /// run grouped, where each expert's matmul sees enough tokens to be a GEMM.
+    static let fusedMaxTokens = 64
+    /// Fused scratch and jobs: shared + routed experts of up to `fusedMaxTokens` tokens.
     private let fused: FusedExperts
+    /// The step's assignments bucketed by expert (fused and grouped paths).
+    private let buckets: ExpertBuckets
     /// Token-layer steps that took the fused path so far.
     var fusedSteps: Int { fused.tokens }
     /// Tokens routed to each expert of each layer (`[numLayers, E]`), for `/metrics`.
@@ -107,8 +114,6 @@ final class MoERunner {
     private let routeScratch: ScratchBuffer // [scratchCount]
     private let weights: ScratchBuffer      // [T, k] routing weights
     private let ids: UnsafeMutablePointer<Int32>        // [T, k] chosen experts
-    private let counts: UnsafeMutablePointer<Int32>     // [E + 1] tokens per expert, then offsets
-    private let order: UnsafeMutablePointer<Int32>      // [T * k] (token * k + j) sorted by expert
     private let xg: ScratchBuffer           // [T, embd] gathered input rows of one expert
     private let g: ScratchBuffer            // [T, max(ffnExp, ffnShared)] gate
     private let u: ScratchBuffer            // [T, max(ffnExp, ffnShared)] up
@@ -128,21 +133,20 @@ final class MoERunner {
         routeScratch = ScratchBuffer(count: config.scratchCount)
         weights = ScratchBuffer(count: T * k)
         ids = .allocate(capacity: T * k)
-        counts = .allocate(capacity: e + 1)
-        order = .allocate(capacity: T * k)
         xg = ScratchBuffer(count: T * embd)
         g = ScratchBuffer(count: T * f)
         u = ScratchBuffer(count: T * f)
         y = ScratchBuffer(count: T * embd)
         sharedGateValue = ScratchBuffer(count: T)
         expertCounts = ExpertTokenCounts(numLayers: c.keys.numLayers, numExperts: e)
-        fused = FusedExperts(pool: c.matmul.pool, embd: embd, maxFFN: f, maxSlots: k + 1)
+        let ft = min(T, Self.fusedMaxTokens)
+        fused = FusedExperts(pool: c.matmul.pool, embd: embd, maxFFN: f, maxTokens: ft,
+                             maxSlots: 1 + min(ft * k, e), maxAssignments: ft * (k + 1))
+        buckets = ExpertBuckets(numExperts: e, capacity: T * k)
     }
 
     deinit {
         ids.deallocate()
-        counts.deallocate()
-        order.deallocate()
     }
 
     /// out `[n, embd]` = MoE(x) for normed input x `[n, embd]` of layer `layer` (out must not alias x). Traces the
@@ -150,15 +154,22 @@ final class MoERunner {
     func run(_ w: MoEWeights, layer: Int, x: UnsafePointer<Float>, n: Int, out: UnsafeMutablePointer<Float>, trace: Trace) {
         precondition(n >= 1 && n <= maxTokens, "MoE batch \(n) outside 1...\(maxTokens)")
         let e = config.numExperts, k = config.topK
+        let fusable = fusedDecode && w.fusable && !matmul.base.floatReference
         let perToken: Bool
         switch execution {
-        case .automatic: perToken = n * k < e
-        case .perToken: perToken = true
+        case .automatic:
+            if fusable && n <= Self.fusedMaxTokens {
+                runFused(w, layer: layer, x: x, n: n, out: out, trace: trace)
+                return
+            }
+            perToken = n * k < e
+        case .perToken:
+            if fusable {
+                for t in 0..<n { runFused(w, layer: layer, x: x + t * embd, n: 1, out: out + t * embd, trace: trace) }
+                return
+            }
+            perToken = true
         case .grouped: perToken = false
-        }
-        if perToken && fusedDecode && w.fusable && !matmul.base.floatReference {
-            runFused(w, layer: layer, x: x, n: n, out: out, trace: trace)
-            return
         }
         // Router.                                                              logits [n, E]
         matmul(x, numTokens: n, w.router, logits.pointer)
@@ -190,27 +201,34 @@ final class MoERunner {
         if perToken { runPerToken(w, x: x, n: n, out: out) } else { runGrouped(w, x: x, n: n, out: out) }
     }
 
-    /// Fused decode path: per token, router + shared experts in one job, then the k routed experts' gate/up in
-    /// one job and all down projections (weighted sum) in one more (`FusedExperts`).
+    /// Fused path for `n ≤ fusedMaxTokens` tokens: router + shared experts of all n tokens in one job, then the
+    /// gate/up of every distinct routed expert against the tokens that chose it in one job, and all down
+    /// projections (each token's weighted sum, shared expert first, then top-k order) in one more (`FusedExperts`).
     private func runFused(_ w: MoEWeights, layer: Int, x: UnsafePointer<Float>, n: Int, out: UnsafeMutablePointer<Float>,
                           trace: Trace) {
         let e = config.numExperts, k = config.topK
+        let first = w.sharedGate == nil ? 0 : 1
+        fused.begin(x, count: n, terms: first + k)
+        if let sg = w.sharedGate, let su = w.sharedUp, let sd = w.sharedDown {
+            fused.add(FusedExpert(gate: sg, up: su, down: sd))
+            for t in 0..<n { fused.assign(token: t, weight: 1, term: 0) }
+        }
+        fused.gateUp(from: 0, extra: (w.router, logits.pointer))                 // logits [n, E] + shared h
         for t in 0..<n {
-            fused.begin(x + t * embd)
-            if let sg = w.sharedGate, let su = w.sharedUp, let sd = w.sharedDown {
-                fused.add(FusedExpert(gate: sg, up: su, down: sd, weight: 1))
-            }
-            let first = w.sharedGate == nil ? 0 : 1
-            fused.gateUp(from: 0, extra: (w.router, logits.pointer + t * e))     // logits [E] + shared h
             Router.route(logits: logits.pointer + t * e, bias: w.selectionBias, config: config,
                          scratch: routeScratch.pointer, ids: ids + t * k, weights: weights.pointer + t * k)
-            for j in 0..<k {
-                let ex = Int(ids[t * k + j])
-                fused.add(FusedExpert(gate: w.gate[ex], up: w.up[ex], down: w.down[ex], weight: weights.pointer[t * k + j]))
-            }
-            fused.gateUp(from: first)                                            // h_e [k, ffnExp]
-            fused.down(into: out + t * embd)                                     // out[t] [embd]
         }
+        buckets.bucket(ids, count: n * k)
+        for i in 0..<buckets.activeCount {
+            let ex = Int(buckets.experts[i])
+            fused.add(FusedExpert(gate: w.gate[ex], up: w.up[ex], down: w.down[ex]))
+            for a in buckets.assignments(ofActive: i) {
+                let a = Int(a)
+                fused.assign(token: a / k, weight: weights.pointer[a], term: first + a % k)
+            }
+        }
+        fused.gateUp(from: first)                                                // h [assignments, ffnExp]
+        fused.down(into: out)                                                    // out [n, embd]
         for a in 0..<(n * k) { expertCounts.increment(layer: layer, expert: Int(ids[a])) }
         if trace.isOn {
             let f = (0..<(n * k)).map { Float(ids[$0]) }                        // allocates: tracing only
@@ -235,34 +253,22 @@ final class MoERunner {
 
     /// Prefill path: bucket (token, slot) pairs by expert, one matmul per active expert, weighted scatter-add.
     private func runGrouped(_ w: MoEWeights, x: UnsafePointer<Float>, n: Int, out: UnsafeMutablePointer<Float>) {
-        let e = config.numExperts, k = config.topK, f = expertFFN
-        // Counting sort of the n*k assignments by expert.
-        counts.update(repeating: 0, count: e + 1)
-        for a in 0..<(n * k) { counts[Int(ids[a]) + 1] += 1 }
-        for i in 0..<e { counts[i + 1] += counts[i] }                            // counts[e] = start of expert e
-        for a in 0..<(n * k) {
-            let ex = Int(ids[a])
-            order[Int(counts[ex])] = Int32(a)
-            counts[ex] += 1
-        }                                                                         // now counts[e] = end of expert e
-        var start = 0
-        for ex in 0..<e {
-            let end = Int(counts[ex])
-            let m = end - start
-            if m > 0 {
-                for r in 0..<m {                                                  // xg [m, embd]
-                    let t = Int(order[start + r]) / k
-                    (xg.pointer + r * embd).update(from: x + t * embd, count: embd)
-                }
-                matmul(xg.pointer, numTokens: m, w.gate[ex], g.pointer, w.up[ex], u.pointer)   // [m, ffnExp] each
-                Ops.siluMul(gate: g.pointer, up: u.pointer, n: m * f, out: g.pointer)
-                matmul(g.pointer, numTokens: m, w.down[ex], y.pointer)                          // [m, embd]
-                for r in 0..<m {
-                    let a = Int(order[start + r])
-                    axpy(weights.pointer[a], y.pointer + r * embd, out + (a / k) * embd)
-                }
+        let k = config.topK, f = expertFFN
+        buckets.bucket(ids, count: n * k)
+        for i in 0..<buckets.activeCount {
+            let ex = Int(buckets.experts[i])
+            let list = buckets.assignments(ofActive: i), m = list.count
+            for r in 0..<m {                                                      // xg [m, embd]
+                let t = Int(list[r]) / k
+                (xg.pointer + r * embd).update(from: x + t * embd, count: embd)
             }
-            start = end
+            matmul(xg.pointer, numTokens: m, w.gate[ex], g.pointer, w.up[ex], u.pointer)       // [m, ffnExp] each
+            Ops.siluMul(gate: g.pointer, up: u.pointer, n: m * f, out: g.pointer)
+            matmul(g.pointer, numTokens: m, w.down[ex], y.pointer)                              // [m, embd]
+            for r in 0..<m {
+                let a = Int(list[r])
+                axpy(weights.pointer[a], y.pointer + r * embd, out + (a / k) * embd)
+            }
         }
     }
 
