@@ -50,17 +50,17 @@ final class KQuantGemmTests: XCTestCase {
         }
     }
 
-    /// The dispatched matmul (`ck_matmul_rows`, AVX2 table) agrees with the reference for 1...8 activation rows,
-    /// i.e. on both sides of the switch from the per-row kernel (1...3) to the GEMM (4 or more).
+    /// The dispatched matmul (`ck_matmul_rows`, AVX2 table) agrees with the reference on both sides of each type's
+    /// switch from the per-row kernel to the GEMM (q2_K at 4 activation rows, q5_K at 12, q4_K at 32, q6_K at 64).
     func testDispatchAcrossTheGemmThreshold() throws {
         try XCTSkipUnless(ck_has_avx2() == 1, "no AVX2 on this CPU: only the reference kernels run")
         var rng = TestRNG(state: 43)
         let n = 768, rows = 6
-        for t: Int32 in [10, 12, 14] {
+        for t: Int32 in [10, 12, 13, 14] {
             let rb = Int(ck_row_size(t, Int64(n)))
             let w = FormatMore.randomBlocks(t, blocks: rows * n / 256, rng: &rng)
             let wf = decodedRows(type: t, w, rowBytes: rb, rows: rows, n: n)
-            for cols in 1...8 {
+            for cols in [1, 2, 3, 4, 5, 8, 11, 12, 13, 31, 32, 33, 63, 64, 65] {
                 let (xq, xf, xrb) = activations(cols, n, &rng)
                 var y = [Float](repeating: .nan, count: rows * cols), yref = y
                 w.withUnsafeBytes { wr in
