@@ -41,10 +41,31 @@ CK_INLINE void kq_scales(const uint8_t *s12, uint64_t *sc, uint64_t *mn) {
     *mn = (uint64_t)(b & lo6) | (uint64_t)mn_hi << 32;
 }
 
+/// Chunk p (elements 64p..64p+63) of a q4_K/q5_K super-block against nc activation rows: sumi[c] += the
+/// sub-block-scaled int32 sums (see kq_k45_row).
+CK_INLINE void kq_k45_chunk(const uint8_t *qs, __m256i hv, int five, int p, const int16_t *sc16,
+                            const ck_block_q8_K *const *a, int64_t b, int nc, __m256i *sumi) {
+    const __m256i m4 = _mm256_set1_epi8(0x0f), b4 = _mm256_set1_epi8(0x10);
+    const __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * p));
+    __m256i lo = _mm256_and_si256(q, m4);
+    __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+    if (five) {
+        const __m256i ml = _mm256_set1_epi8((char)(1 << (2 * p))), mh = _mm256_set1_epi8((char)(2 << (2 * p)));
+        lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hv, ml), ml), b4));
+        hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hv, mh), mh), b4));
+    }
+    const __m256i sl = _mm256_set1_epi16(sc16[2 * p]), sh = _mm256_set1_epi16(sc16[2 * p + 1]);
+    for (int c = 0; c < nc; c++) {
+        const int8_t *aq = a[c][b].qs + 64 * p;
+        const __m256i pl = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)aq)), sl);
+        const __m256i ph = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(aq + 32))), sh);
+        sumi[c] = _mm256_add_epi32(sumi[c], _mm256_add_epi32(pl, ph));
+    }
+}
+
 /// out[c] = dot(row `w` of q4_K (five = 0) or q5_K (five = 1), a[c]) over nb super-blocks, c in 0..<nc (nc ≤ 4).
 /// Always inlined with constant nc and five, so each call site is a specialised kernel.
 CK_INLINE void kq_k45_row(const uint8_t *w, int64_t nb, const ck_block_q8_K *const *a, int nc, int five, float *out) {
-    const __m256i m4 = _mm256_set1_epi8(0x0f), b4 = _mm256_set1_epi8(0x10);
     const __m128i dup = _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
     const size_t bbytes = five ? sizeof(ck_block_q5_K) : sizeof(ck_block_q4_K);
     __m256 acc[4];
@@ -72,23 +93,14 @@ CK_INLINE void kq_k45_row(const uint8_t *w, int64_t nb, const ck_block_q8_K *con
         const __m256i hv = five ? _mm256_loadu_si256((const __m256i *)(blk + 16)) : _mm256_setzero_si256();
         __m256i sumi[4];
         for (int c = 0; c < nc; c++) sumi[c] = _mm256_setzero_si256();
+        // One or two activation rows: the four chunks unrolled (+7 to +12 % single-thread); more rows keep the loop
+        // rolled (unrolled, their accumulators spill: 49 -> 30 GMAC/s at four rows).
+        if (nc <= 2) {
+#pragma clang loop unroll(full)
+            for (int p = 0; p < 4; p++) kq_k45_chunk(qs, hv, five, p, sc16, a, b, nc, sumi);
+        } else {
 #pragma clang loop unroll(disable)
-        for (int p = 0; p < 4; p++) {
-            const __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * p));
-            __m256i lo = _mm256_and_si256(q, m4);
-            __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-            if (five) {
-                const __m256i ml = _mm256_set1_epi8((char)(1 << (2 * p))), mh = _mm256_set1_epi8((char)(2 << (2 * p)));
-                lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hv, ml), ml), b4));
-                hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hv, mh), mh), b4));
-            }
-            const __m256i sl = _mm256_set1_epi16(sc16[2 * p]), sh = _mm256_set1_epi16(sc16[2 * p + 1]);
-            for (int c = 0; c < nc; c++) {
-                const int8_t *aq = a[c][b].qs + 64 * p;
-                const __m256i pl = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)aq)), sl);
-                const __m256i ph = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(aq + 32))), sh);
-                sumi[c] = _mm256_add_epi32(sumi[c], _mm256_add_epi32(pl, ph));
-            }
+            for (int p = 0; p < 4; p++) kq_k45_chunk(qs, hv, five, p, sc16, a, b, nc, sumi);
         }
         const float dw = ck_h2f(d16), mw = ck_h2f(m16);
         for (int c = 0; c < nc; c++) {
@@ -101,9 +113,35 @@ CK_INLINE void kq_k45_row(const uint8_t *w, int64_t nb, const ck_block_q8_K *con
     for (int c = 0; c < nc; c++) out[c] = ck_hsum_ps(acc[c]);
 }
 
+/// Half h (elements 128h..128h+127) of a q6_K super-block against nc activation rows: sumi[c] += the
+/// scaled int32 sums (see kq_q6_row).
+CK_INLINE void kq_q6_half(const ck_block_q6_K *x, __m256i s16, const __m256i *ctl, int h,
+                          const ck_block_q8_K *const *a, int64_t b, int nc, __m256i *sumi) {
+    const __m256i m4 = _mm256_set1_epi8(0x0f);
+    const __m256i sh = _mm256_broadcastsi128_si256(h ? _mm256_extracti128_si256(s16, 1) : _mm256_castsi256_si128(s16));
+    const __m256i l1 = _mm256_loadu_si256((const __m256i *)(x->ql + 64 * h));
+    const __m256i l2 = _mm256_loadu_si256((const __m256i *)(x->ql + 64 * h + 32));
+    const __m256i hb = _mm256_loadu_si256((const __m256i *)(x->qh + 32 * h));
+    for (int k = 0; k < 4; k++) {
+        // Chunk k of the half: low 4 bits from l1/l2 (low nibbles for k < 2), high 2 bits from hb bits 2k, 2k+1.
+        const __m256i l = (k & 1) ? l2 : l1;
+        const __m256i lo4 = k < 2 ? _mm256_and_si256(l, m4) : _mm256_and_si256(_mm256_srli_epi16(l, 4), m4);
+        // Bits 2k, 2k+1 of hb moved to bits 4, 5: mask first, then one shift (none for k = 2); masking
+        // first keeps the 16-bit shifts from carrying bits across bytes.
+        const __m256i hk = _mm256_and_si256(hb, _mm256_set1_epi8((char)(3 << (2 * k))));
+        const __m256i hi2 = k == 0 ? _mm256_slli_epi16(hk, 4) : k == 1 ? _mm256_slli_epi16(hk, 2)
+                          : k == 2 ? hk : _mm256_srli_epi16(hk, 2);
+        const __m256i q = _mm256_or_si256(lo4, hi2);
+        const __m256i s = _mm256_shuffle_epi8(sh, ctl[k]);
+        for (int c = 0; c < nc; c++) {
+            const __m256i av = _mm256_loadu_si256((const __m256i *)(a[c][b].qs + 128 * h + 32 * k));
+            sumi[c] = _mm256_add_epi32(sumi[c], _mm256_madd_epi16(_mm256_maddubs_epi16(q, av), s));
+        }
+    }
+}
+
 /// out[c] = dot(row `w` of q6_K, a[c]) over nb super-blocks, c in 0..<nc (nc ≤ 4); always inlined like kq_k45_row.
 CK_INLINE void kq_q6_row(const ck_block_q6_K *w, int64_t nb, const ck_block_q8_K *const *a, int nc, float *out) {
-    const __m256i m4 = _mm256_set1_epi8(0x0f);
     // For a vector holding int16 scales s[0..7] in both 128-bit lanes, control k broadcasts s[2k] over the low
     // lane and s[2k+1] over the high lane: the scales of the two 16-element sub-blocks of a 32-byte chunk.
     const __m256i ctl[4] = {
@@ -124,28 +162,12 @@ CK_INLINE void kq_q6_row(const ck_block_q6_K *w, int64_t nb, const ck_block_q8_K
         const __m256i s16 = _mm256_cvtepi8_epi16(s8);   // scales 0..15 as int16, in bsums order
         __m256i sumi[4];
         for (int c = 0; c < nc; c++) sumi[c] = _mm256_setzero_si256();
+        if (nc <= 2) {   // as in kq_k45_row: unrolled for one or two activation rows only
+#pragma clang loop unroll(full)
+            for (int h = 0; h < 2; h++) kq_q6_half(x, s16, ctl, h, a, b, nc, sumi);
+        } else {
 #pragma clang loop unroll(disable)
-        for (int h = 0; h < 2; h++) {
-            const __m256i sh = _mm256_broadcastsi128_si256(h ? _mm256_extracti128_si256(s16, 1) : _mm256_castsi256_si128(s16));
-            const __m256i l1 = _mm256_loadu_si256((const __m256i *)(x->ql + 64 * h));
-            const __m256i l2 = _mm256_loadu_si256((const __m256i *)(x->ql + 64 * h + 32));
-            const __m256i hb = _mm256_loadu_si256((const __m256i *)(x->qh + 32 * h));
-            for (int k = 0; k < 4; k++) {
-                // Chunk k of the half: low 4 bits from l1/l2 (low nibbles for k < 2), high 2 bits from hb bits 2k, 2k+1.
-                const __m256i l = (k & 1) ? l2 : l1;
-                const __m256i lo4 = k < 2 ? _mm256_and_si256(l, m4) : _mm256_and_si256(_mm256_srli_epi16(l, 4), m4);
-                // Bits 2k, 2k+1 of hb moved to bits 4, 5: mask first, then one shift (none for k = 2); masking
-                // first keeps the 16-bit shifts from carrying bits across bytes.
-                const __m256i hk = _mm256_and_si256(hb, _mm256_set1_epi8((char)(3 << (2 * k))));
-                const __m256i hi2 = k == 0 ? _mm256_slli_epi16(hk, 4) : k == 1 ? _mm256_slli_epi16(hk, 2)
-                                  : k == 2 ? hk : _mm256_srli_epi16(hk, 2);
-                const __m256i q = _mm256_or_si256(lo4, hi2);
-                const __m256i s = _mm256_shuffle_epi8(sh, ctl[k]);
-                for (int c = 0; c < nc; c++) {
-                    const __m256i av = _mm256_loadu_si256((const __m256i *)(a[c][b].qs + 128 * h + 32 * k));
-                    sumi[c] = _mm256_add_epi32(sumi[c], _mm256_madd_epi16(_mm256_maddubs_epi16(q, av), s));
-                }
-            }
+            for (int h = 0; h < 2; h++) kq_q6_half(x, s16, ctl, h, a, b, nc, sumi);
         }
         const float dw = ck_h2f(x->d);
         for (int c = 0; c < nc; c++) {
