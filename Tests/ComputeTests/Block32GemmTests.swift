@@ -88,8 +88,42 @@ final class Block32GemmTests: XCTestCase {
         }
     }
 
-    /// The dispatched matmul agrees with the reference for 1...8 activation rows (per-row dots below 4, the GEMM
-    /// from 4).
+    /// The q8_0 kernel for a few activation rows (decode and few-token steps of in-place q8_0 matrices) against the
+    /// scalar reference: 1...7 activation rows (groups of three and their remainders), a one-block tail, a row range
+    /// that leaves row 0 untouched.
+    func testQ8_0ColumnsKernelMatchesReference() throws {
+        try XCTSkipUnless(ck_has_avx2() == 1, "no AVX2 on this CPU: only the reference kernels run")
+        var rng = TestRNG(state: 80)
+        for n in [1408, 1440, 64] {
+            let rows = 9, rb = (n / 32) * 34
+            let w = randomBlocks(34, blocks: rows * n / 32, rng: &rng)
+            let wf = decodedRows(type: 8, w, rowBytes: rb, rows: rows, n: n)
+            for cols in 1...7 {
+                let (xq, xf, xrb) = activations(cols, n, &rng)
+                var y = [Float](repeating: .nan, count: rows * cols), yref = y
+                w.withUnsafeBytes { wr in
+                    xq.withUnsafeBytes { xr in
+                        ck_matmul_q8_0_cols_avx2(wr.baseAddress!, rb, Int64(n), 1, Int64(rows), xr.baseAddress!, xrb,
+                                                 Int64(cols), &y, Int64(rows))
+                        ck_matmul_rows_ref(8, wr.baseAddress!, rb, Int64(n), 1, Int64(rows), xr.baseAddress!, xrb,
+                                           Int64(cols), &yref, Int64(rows))
+                    }
+                }
+                for c in 0..<cols {
+                    XCTAssertTrue(y[c * rows].isNaN, "row 0 is outside the range")
+                    for r in 1..<rows {
+                        var mag: Float = 0
+                        for k in 0..<n { mag += abs(wf[r][k] * xf[c][k]) }
+                        XCTAssertEqual(y[c * rows + r], yref[c * rows + r], accuracy: 1e-5 * mag + 1e-6,
+                                       "n=\(n) cols=\(cols) row \(r) col \(c)")
+                    }
+                }
+            }
+        }
+    }
+
+    /// The dispatched matmul agrees with the reference for 1...9 activation rows (few-row kernels below 4, or 8 for
+    /// q8_0; the GEMM from there).
     func testDispatchAcrossTheGemmThreshold() throws {
         try XCTSkipUnless(ck_has_avx2() == 1, "no AVX2 on this CPU: only the reference kernels run")
         var rng = TestRNG(state: 78)
@@ -97,7 +131,7 @@ final class Block32GemmTests: XCTestCase {
         for (name, t, bpb) in Self.types {
             let rb = (n / 32) * bpb
             let w = randomBlocks(bpb, blocks: rows * n / 32, rng: &rng)
-            for cols in 1...8 {
+            for cols in 1...9 {
                 let (xq, xf, xrb) = activations(cols, n, &rng)
                 _ = xf
                 var y = [Float](repeating: .nan, count: rows * cols), yref = y

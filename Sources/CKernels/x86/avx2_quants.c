@@ -106,6 +106,56 @@ CK_AVX2 void ck_matmul_q5_0_cols_avx2(const void *w, size_t wrb, int64_t n, int6
     }
 }
 
+/// Rows [r0, r1) of a q8_0 matrix against nc q8_0 activation rows `xrb` bytes apart, three at a time: rows are
+/// streamed one after the other (prefetched 1 KiB / 4 KiB ahead), each block's |w| computed once for all activation
+/// rows, and four blocks share one scale FMA (ck_acc_blocks4). The decode and few-token path for q8_0 matrices read
+/// in place (the MoE experts' down projections).
+CK_AVX2 void ck_matmul_q8_0_cols_avx2(const void *w, size_t wrb, int64_t n, int64_t r0, int64_t r1, const void *x,
+                                      size_t xrb, int64_t nc, float *y, int64_t ys) {
+    enum { MAXC = 3 };
+    if (nc > MAXC) {
+        for (int64_t c0 = 0; c0 < nc; c0 += MAXC)
+            ck_matmul_q8_0_cols_avx2(w, wrb, n, r0, r1, (const char *)x + (size_t)c0 * xrb, xrb,
+                                     nc - c0 < MAXC ? nc - c0 : MAXC, y + c0 * ys, ys);
+        return;
+    }
+    const int64_t nb = n / CK_QK;
+    const ck_block_q8_0 *a[MAXC];
+    for (int64_t c = 0; c < nc; c++) a[c] = (const ck_block_q8_0 *)((const char *)x + (size_t)c * xrb);
+    for (int64_t r = r0; r < r1; r++) {
+        const ck_block_q8_0 *wr = (const ck_block_q8_0 *)((const char *)w + (size_t)r * wrb);
+        __m256 acc[MAXC] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+        int64_t b = 0;
+        for (; b + 4 <= nb; b += 4) {
+            for (int l = 0; l < 3; l++) {
+                _mm_prefetch((const char *)&wr[b] + 1024 + 64 * l, _MM_HINT_T0);
+                _mm_prefetch((const char *)&wr[b] + 4096 + 64 * l, _MM_HINT_T1);
+            }
+            __m256i sx[4], ux[4];
+            for (int i = 0; i < 4; i++) {
+                sx[i] = _mm256_loadu_si256((const __m256i *)wr[b + i].qs);
+                ux[i] = _mm256_sign_epi8(sx[i], sx[i]);
+            }
+            for (int64_t c = 0; c < nc; c++) {
+                const ck_block_q8_0 *yc = a[c] + b;
+                __m256i p[4];
+                for (int i = 0; i < 4; i++)
+                    p[i] = madd_u8_i8(ux[i], _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)yc[i].qs), sx[i]));
+                acc[c] = ck_acc_blocks4(acc[c], p[0], p[1], p[2], p[3], wr[b].d, wr[b + 1].d, wr[b + 2].d, wr[b + 3].d,
+                                        yc[0].d, yc[1].d, yc[2].d, yc[3].d);
+            }
+        }
+        for (; b < nb; b++) {
+            const __m256i sx = _mm256_loadu_si256((const __m256i *)wr[b].qs), ux = _mm256_sign_epi8(sx, sx);
+            for (int64_t c = 0; c < nc; c++)
+                acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(ck_h2f(wr[b].d) * ck_h2f(a[c][b].d)),
+                                         _mm256_cvtepi32_ps(madd_u8_i8(ux, _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)a[c][b].qs), sx))),
+                                         acc[c]);
+        }
+        for (int64_t c = 0; c < nc; c++) y[c * ys + r] = ck_hsum_ps(acc[c]);
+    }
+}
+
 CK_AVX2 float ck_dot_q5_1_q8_1_avx2(int64_t n, const void *vx, const void *vy) {
     const ck_block_q5_1 *x = vx; const ck_block_q8_1 *y = vy;
     __m256 acc = _mm256_setzero_ps();
@@ -138,6 +188,12 @@ CK_AVX2 float ck_dot_bf16_f32_avx2(int64_t n, const uint16_t *x, const float *y)
 float ck_dot_q5_0_q8_0_avx2(int64_t n, const void *x, const void *y) { return ck_dot_q5_0_q8_0_ref(n, x, y); }
 float ck_dot_q5_1_q8_1_avx2(int64_t n, const void *x, const void *y) { return ck_dot_q5_1_q8_1_ref(n, x, y); }
 float ck_dot_bf16_f32_avx2(int64_t n, const uint16_t *x, const float *y) { return ck_dot_bf16_f32_ref(n, x, y); }
+void ck_matmul_q8_0_cols_avx2(const void *w, size_t wrb, int64_t n, int64_t r0, int64_t r1, const void *x, size_t xrb,
+                              int64_t nc, float *y, int64_t ys) {
+    for (int64_t r = r0; r < r1; r++)
+        for (int64_t c = 0; c < nc; c++)
+            y[c * ys + r] = ck_dot_q8_0_q8_0_ref(n, (const char *)w + (size_t)r * wrb, (const char *)x + (size_t)c * xrb);
+}
 void ck_matmul_q5_0_cols_avx2(const void *w, size_t wrb, int64_t n, int64_t r0, int64_t r1, const void *x, size_t xrb,
                               int64_t nc, float *y, int64_t ys) {
     for (int64_t r = r0; r < r1; r++)
