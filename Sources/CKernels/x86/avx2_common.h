@@ -60,5 +60,36 @@ CK_INLINE void ck_tile_group_rows(const uint8_t *x, size_t x_row_bytes, int64_t 
     }
 }
 
+/// Chunk p (0...3) of a q4_K (five = 0) or q5_K super-block as unsigned bytes: *lo = elements 64p ... 64p + 31 (low
+/// nibbles of qs[32p ...]), *hi = 64p + 32 ... 64p + 63 (high nibbles), with the q5_K fifth bit taken from `hv` (the
+/// block's 32 qh bytes: bits 2p and 2p + 1). Layout: ggml-common.h block_q4_K / block_q5_K.
+CK_INLINE void ck_kq45_chunk_bytes(const uint8_t *qs, __m256i hv, int five, int p, __m256i *lo, __m256i *hi) {
+    const __m256i m4 = _mm256_set1_epi8(0x0f), b4 = _mm256_set1_epi8(0x10);
+    const __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * p));
+    __m256i l = _mm256_and_si256(q, m4), h = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+    if (five) {
+        const __m256i ml = _mm256_set1_epi8((char)(1 << (2 * p))), mh = _mm256_set1_epi8((char)(2 << (2 * p)));
+        l = _mm256_or_si256(l, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hv, ml), ml), b4));
+        h = _mm256_or_si256(h, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hv, mh), mh), b4));
+    }
+    *lo = l;
+    *hi = h;
+}
+
+/// Chunk k (0...3) of half h of a q6_K super-block as unsigned 6-bit values (0...63): values 128h + 32k ... + 31,
+/// low 4 bits from l1 = ql[64h ...] / l2 = ql[64h + 32 ...] (low nibbles for k < 2), high 2 bits from bits 2k, 2k + 1
+/// of hb = qh[32h ...]. Layout: ggml-common.h block_q6_K.
+CK_INLINE __m256i ck_q6_chunk_bytes(__m256i l1, __m256i l2, __m256i hb, int k) {
+    const __m256i m4 = _mm256_set1_epi8(0x0f);
+    const __m256i l = (k & 1) ? l2 : l1;
+    const __m256i lo4 = k < 2 ? _mm256_and_si256(l, m4) : _mm256_and_si256(_mm256_srli_epi16(l, 4), m4);
+    // Bits 2k, 2k+1 of hb moved to bits 4, 5: mask first, then one shift (none for k = 2); masking first keeps the
+    // 16-bit shifts from carrying bits across bytes.
+    const __m256i hk = _mm256_and_si256(hb, _mm256_set1_epi8((char)(3 << (2 * k))));
+    const __m256i hi2 = k == 0 ? _mm256_slli_epi16(hk, 4) : k == 1 ? _mm256_slli_epi16(hk, 2)
+                      : k == 2 ? hk : _mm256_srli_epi16(hk, 2);
+    return _mm256_or_si256(lo4, hi2);
+}
+
 #endif
 #endif

@@ -45,15 +45,8 @@ CK_INLINE void kq_scales(const uint8_t *s12, uint64_t *sc, uint64_t *mn) {
 /// sub-block-scaled int32 sums (see kq_k45_row).
 CK_INLINE void kq_k45_chunk(const uint8_t *qs, __m256i hv, int five, int p, const int16_t *sc16,
                             const ck_block_q8_K *const *a, int64_t b, int nc, __m256i *sumi) {
-    const __m256i m4 = _mm256_set1_epi8(0x0f), b4 = _mm256_set1_epi8(0x10);
-    const __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * p));
-    __m256i lo = _mm256_and_si256(q, m4);
-    __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-    if (five) {
-        const __m256i ml = _mm256_set1_epi8((char)(1 << (2 * p))), mh = _mm256_set1_epi8((char)(2 << (2 * p)));
-        lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hv, ml), ml), b4));
-        hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hv, mh), mh), b4));
-    }
+    __m256i lo, hi;
+    ck_kq45_chunk_bytes(qs, hv, five, p, &lo, &hi);
     const __m256i sl = _mm256_set1_epi16(sc16[2 * p]), sh = _mm256_set1_epi16(sc16[2 * p + 1]);
     for (int c = 0; c < nc; c++) {
         const int8_t *aq = a[c][b].qs + 64 * p;
@@ -117,21 +110,12 @@ CK_INLINE void kq_k45_row(const uint8_t *w, int64_t nb, const ck_block_q8_K *con
 /// scaled int32 sums (see kq_q6_row).
 CK_INLINE void kq_q6_half(const ck_block_q6_K *x, __m256i s16, const __m256i *ctl, int h,
                           const ck_block_q8_K *const *a, int64_t b, int nc, __m256i *sumi) {
-    const __m256i m4 = _mm256_set1_epi8(0x0f);
     const __m256i sh = _mm256_broadcastsi128_si256(h ? _mm256_extracti128_si256(s16, 1) : _mm256_castsi256_si128(s16));
     const __m256i l1 = _mm256_loadu_si256((const __m256i *)(x->ql + 64 * h));
     const __m256i l2 = _mm256_loadu_si256((const __m256i *)(x->ql + 64 * h + 32));
     const __m256i hb = _mm256_loadu_si256((const __m256i *)(x->qh + 32 * h));
     for (int k = 0; k < 4; k++) {
-        // Chunk k of the half: low 4 bits from l1/l2 (low nibbles for k < 2), high 2 bits from hb bits 2k, 2k+1.
-        const __m256i l = (k & 1) ? l2 : l1;
-        const __m256i lo4 = k < 2 ? _mm256_and_si256(l, m4) : _mm256_and_si256(_mm256_srli_epi16(l, 4), m4);
-        // Bits 2k, 2k+1 of hb moved to bits 4, 5: mask first, then one shift (none for k = 2); masking
-        // first keeps the 16-bit shifts from carrying bits across bytes.
-        const __m256i hk = _mm256_and_si256(hb, _mm256_set1_epi8((char)(3 << (2 * k))));
-        const __m256i hi2 = k == 0 ? _mm256_slli_epi16(hk, 4) : k == 1 ? _mm256_slli_epi16(hk, 2)
-                          : k == 2 ? hk : _mm256_srli_epi16(hk, 2);
-        const __m256i q = _mm256_or_si256(lo4, hi2);
+        const __m256i q = ck_q6_chunk_bytes(l1, l2, hb, k);
         const __m256i s = _mm256_shuffle_epi8(sh, ctl[k]);
         for (int c = 0; c < nc; c++) {
             const __m256i av = _mm256_loadu_si256((const __m256i *)(a[c][b].qs + 128 * h + 32 * k));

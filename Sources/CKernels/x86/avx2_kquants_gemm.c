@@ -49,7 +49,6 @@ CK_INLINE void kg_scales45(const uint8_t *s12, uint64_t *sc, uint64_t *mn) {
 
 /// Unpacks super-block `blk` of a q4_K (five = 0) or q5_K (five = 1) row.
 CK_INLINE void kg_unpack45(const uint8_t *blk, int five, kg_unpacked *u) {
-    const __m256i m4 = _mm256_set1_epi8(0x0f), b4 = _mm256_set1_epi8(0x10);
     const __m128i dup = _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
     uint16_t d16, m16;
     memcpy(&d16, blk, 2);
@@ -63,14 +62,8 @@ CK_INLINE void kg_unpack45(const uint8_t *blk, int five, kg_unpacked *u) {
     const uint8_t *qs = blk + (five ? 48 : 16);
     const __m256i hv = five ? _mm256_loadu_si256((const __m256i *)(blk + 16)) : _mm256_setzero_si256();
     for (int p = 0; p < 4; p++) {
-        const __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * p));
-        __m256i lo = _mm256_and_si256(q, m4);
-        __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-        if (five) {
-            const __m256i ml = _mm256_set1_epi8((char)(1 << (2 * p))), mh = _mm256_set1_epi8((char)(2 << (2 * p)));
-            lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hv, ml), ml), b4));
-            hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hv, mh), mh), b4));
-        }
+        __m256i lo, hi;
+        ck_kq45_chunk_bytes(qs, hv, five, p, &lo, &hi);
         _mm256_storeu_si256((__m256i *)(u->q + 64 * p), lo);
         _mm256_storeu_si256((__m256i *)(u->q + 64 * p + 32), hi);
     }
@@ -78,7 +71,6 @@ CK_INLINE void kg_unpack45(const uint8_t *blk, int five, kg_unpacked *u) {
 
 /// Unpacks a q6_K super-block: chunk j = 4h + k holds values 128h + 32k ... + 31 (low 4 bits from ql, high 2 from qh).
 CK_INLINE void kg_unpack6(const ck_block_q6_K *x, kg_unpacked *u) {
-    const __m256i m4 = _mm256_set1_epi8(0x0f), m2 = _mm256_set1_epi8(0x03);
     u->d = ck_h2f(x->d);
     u->m = 32.0f * u->d;
     const __m256i s16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x->scales));
@@ -92,12 +84,7 @@ CK_INLINE void kg_unpack6(const ck_block_q6_K *x, kg_unpacked *u) {
         const __m256i l1 = _mm256_loadu_si256((const __m256i *)(x->ql + 64 * h));
         const __m256i l2 = _mm256_loadu_si256((const __m256i *)(x->ql + 64 * h + 32));
         const __m256i hb = _mm256_loadu_si256((const __m256i *)(x->qh + 32 * h));
-        for (int k = 0; k < 4; k++) {
-            const __m256i l = (k & 1) ? l2 : l1;
-            const __m256i lo4 = k < 2 ? _mm256_and_si256(l, m4) : _mm256_and_si256(_mm256_srli_epi16(l, 4), m4);
-            const __m256i hi2 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2 * k), m2), 4);
-            _mm256_storeu_si256((__m256i *)(u->q + 128 * h + 32 * k), _mm256_or_si256(lo4, hi2));
-        }
+        for (int k = 0; k < 4; k++) _mm256_storeu_si256((__m256i *)(u->q + 128 * h + 32 * k), ck_q6_chunk_bytes(l1, l2, hb, k));
     }
 }
 
