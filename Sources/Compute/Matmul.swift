@@ -127,12 +127,58 @@ public final class Matmul: @unchecked Sendable {
         run(x, numTokens: numTokens, w0, y0, w1, y1, w2, y2)
     }
 
-    private func activation(for type: WeightType, x: UnsafePointer<Float>, cols: Int) -> (UnsafeRawPointer, Int) {
+    /// Activation rows from row `row0` on for `type` (the converted scratch, or x itself) and their stride in bytes.
+    private func activation(for type: WeightType, x: UnsafePointer<Float>, cols: Int, row0: Int = 0) -> (UnsafeRawPointer, Int) {
+        let (base, rb): (UnsafeRawPointer, Int)
         switch type.activationTypeID {
-        case ckQ8_0: return (UnsafeRawPointer(q80), Int(ck_row_size(ckQ8_0, Int64(cols))))
-        case ckQ8_1: return (UnsafeRawPointer(q81), Int(ck_row_size(ckQ8_1, Int64(cols))))
-        case ckQ8_K: return (UnsafeRawPointer(q8K), Int(ck_row_size(ckQ8_K, Int64(cols))))
-        default: return (UnsafeRawPointer(x), cols * 4)
+        case ckQ8_0: (base, rb) = (UnsafeRawPointer(q80), Int(ck_row_size(ckQ8_0, Int64(cols))))
+        case ckQ8_1: (base, rb) = (UnsafeRawPointer(q81), Int(ck_row_size(ckQ8_1, Int64(cols))))
+        case ckQ8_K: (base, rb) = (UnsafeRawPointer(q8K), Int(ck_row_size(ckQ8_K, Int64(cols))))
+        default: (base, rb) = (UnsafeRawPointer(x), cols * 4)
+        }
+        return (base + row0 * rb, rb)
+    }
+
+    /// `y_i[numTokens, rows] = x_i[numTokens, cols] · ws[i]ᵀ` for every matrix of `ws` in one pool job (MLA's per-head
+    /// W^UK / W^UV: one wake-up and barrier instead of one per head). x is `[ws.count, numTokens, cols]`, y
+    /// `[ws.count, numTokens, rows]`; every matrix has the same type and shape. Each matrix's result equals a separate
+    /// call's (the same conversion of each activation row and the same kernels per row). Needs
+    /// `ws.count * numTokens ≤ maxTokens` and, when `floatReference` is off, is for quantized or f32 weights (f16
+    /// weights go through `RoundingMatmul` one call each).
+    public func batched(_ x: UnsafePointer<Float>, numTokens: Int, _ ws: [WeightMatrix], _ y: UnsafeMutablePointer<Float>) {
+        let started = StepProfile.now()
+        defer { StepProfile.add(.matmul, since: started) }
+        guard let w0 = ws.first else { return }
+        let rows = w0.rows, cols = w0.cols, total = ws.count * numTokens
+        precondition(total <= maxTokens, "\(ws.count) matrices × \(numTokens) tokens exceed \(maxTokens) activation rows")
+        precondition(cols <= maxInDim, "input width \(cols) exceeds \(maxInDim)")
+        precondition(!floatReference, "batched matmul is for the quantized path")
+        precondition(ws.allSatisfy { $0.type == w0.type && $0.rows == rows && $0.cols == cols }, "batched matrices differ")
+        let a = w0.type.activationTypeID
+        var job = MatmulJob(matmul: Unmanaged.passUnretained(self), x: x, numTokens: total, cols: cols,
+                            w0: w0, y0: y, w1: nil, y1: nil, w2: nil, y2: nil,
+                            q80: a == ckQ8_0, q81: a == ckQ8_1, q8K: a == ckQ8_K)
+        if job.q80 || job.q81 || job.q8K {
+            pool.parallelFor(total, chunk: max(1, 4096 / max(cols, 1)), context: &job) { ctx, start, end, _ in
+                let job = ctx!.assumingMemoryBound(to: MatmulJob.self)
+                job.pointee.matmul.takeUnretainedValue().quantize(job, start..<end)
+            }
+        }
+        let chunk = max(8, (ws.count * rows / (pool.threadCount * 8) + 7) / 8 * 8)
+        ws.withUnsafeBufferPointer { wb in
+            var batch = BatchedJob(matmul: Unmanaged.passUnretained(self), x: x, numTokens: numTokens, ws: wb, y: y)
+            pool.parallelFor(ws.count * rows, chunk: chunk, context: &batch) { ctx, start, end, _ in
+                let b = ctx!.assumingMemoryBound(to: BatchedJob.self).pointee
+                let me = b.matmul.takeUnretainedValue()
+                let rows = b.ws[0].rows
+                var r = start
+                while r < end {                                        // the part of [start, end) in each matrix
+                    let i = r / rows, lo = r - i * rows, hi = min(rows, end - i * rows)
+                    me.segment(b.ws[i], b.y + i * b.numTokens * rows, offset: 0, range: lo..<hi, x: b.x, numTokens: b.numTokens,
+                               row0: i * b.numTokens)
+                    r = i * rows + hi
+                }
+            }
         }
     }
 
@@ -215,13 +261,15 @@ public final class Matmul: @unchecked Sendable {
                                x, w.cols * 4, Int64(numTokens), y, Int64(w.rows))
     }
 
+    /// Rows `range` (shifted by `offset`) of `w` against `numTokens` activation rows: the converted scratch from row
+    /// `row0` on, or the float rows of `x`.
     @inline(__always)
     private func segment(_ w: WeightMatrix, _ y: UnsafeMutablePointer<Float>, offset: Int, range: Range<Int>,
-                         x: UnsafePointer<Float>, numTokens: Int) {
+                         x: UnsafePointer<Float>, numTokens: Int, row0: Int = 0) {
         let lo = max(range.lowerBound, offset) - offset
         let hi = min(range.upperBound, offset + w.rows) - offset
         if lo >= hi { return }
-        let (xa, xrb) = activation(for: w.type, x: x, cols: w.cols)
+        let (xa, xrb) = activation(for: w.type, x: x, cols: w.cols, row0: row0)
         if let p = w.packed, lo % 8 == 0, hi % 8 == 0 {
             if w.type == .q4_1 {
                 ck_matmul_q4_1_x8(p, Int64(w.cols), Int64(lo), Int64(hi), xa, xrb, Int64(numTokens), y, Int64(w.rows))
@@ -241,6 +289,15 @@ let ckQ8_0 = Int32(CK_Q8_0.rawValue)
 let ckQ8_1 = Int32(CK_Q8_1.rawValue)
 /// ggml type id of q8_K activations.
 let ckQ8_K = Int32(CK_Q8_K.rawValue)
+
+/// Arguments of one `Matmul.batched` call (passed by pointer, no closure context).
+private struct BatchedJob {
+    let matmul: Unmanaged<Matmul>
+    let x: UnsafePointer<Float>
+    let numTokens: Int
+    let ws: UnsafeBufferPointer<WeightMatrix>
+    let y: UnsafeMutablePointer<Float>
+}
 
 /// Arguments of one `Matmul` call, passed to the pool's chunk function by pointer (no closure context).
 private struct MatmulJob {

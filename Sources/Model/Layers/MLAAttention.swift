@@ -183,12 +183,21 @@ final class MLAAttention {
         }
         // Absorb W^UK into the query: q̃_h = [kB_h · q_nope_h │ q_pe_h].          qFull [n, H, kvLora + rope]
         let qFull = qFull.pointer, qnp = qn.pointer, tmp = tmp.pointer
+        if headsInOneJob(w.kB, n: n) {                                    // all heads in one pool job (decode, short chunks)
+            for h in 0..<H {                                                                      // qnp [H, n, nope]
+                for t in 0..<n { (qnp + (h * n + t) * d.nope).update(from: q + t * H * d.qHead + h * d.qHead, count: d.nope) }
+            }
+            matmul.base.batched(qnp, numTokens: n, w.kB, tmp)                                     // [H, n, kvLora]
+        }
         for h in 0..<H {
-            for t in 0..<n { (qnp + t * d.nope).update(from: q + t * H * d.qHead + h * d.qHead, count: d.nope) }
-            matmul(qnp, numTokens: n, w.kB[h], tmp)                                               // [n, kvLora]
+            let out = headsInOneJob(w.kB, n: n) ? tmp + h * n * d.kvLoraRank : tmp
+            if !headsInOneJob(w.kB, n: n) {
+                for t in 0..<n { (qnp + t * d.nope).update(from: q + t * H * d.qHead + h * d.qHead, count: d.nope) }
+                matmul(qnp, numTokens: n, w.kB[h], tmp)                                           // [n, kvLora]
+            }
             for t in 0..<n {
                 let dst = qFull + (t * H + h) * row
-                dst.update(from: tmp + t * d.kvLoraRank, count: d.kvLoraRank)
+                dst.update(from: out + t * d.kvLoraRank, count: d.kvLoraRank)
                 (dst + d.kvLoraRank).update(from: q + t * H * d.qHead + h * d.qHead + d.nope, count: d.rope)
             }
         }
@@ -220,11 +229,30 @@ final class MLAAttention {
                                          outStride: d.kvLoraRank)                              // [g, kvLora]
         }
         // o_h = W^UV_h · oLat_h.                                                 out [n, H * v]
+        if headsInOneJob(w.vB, n: n) {
+            for h in 0..<H {                                                                      // qnp [H, n, kvLora]
+                for t in 0..<n {
+                    (qnp + (h * n + t) * d.kvLoraRank).update(from: oLat.pointer + (t * H + h) * d.kvLoraRank, count: d.kvLoraRank)
+                }
+            }
+            matmul.base.batched(qnp, numTokens: n, w.vB, tmp)                                     // [H, n, v]
+            for h in 0..<H {
+                for t in 0..<n { (out + t * H * d.v + h * d.v).update(from: tmp + (h * n + t) * d.v, count: d.v) }
+            }
+            return
+        }
         for h in 0..<H {
             for t in 0..<n { (qnp + t * d.kvLoraRank).update(from: oLat.pointer + (t * H + h) * d.kvLoraRank, count: d.kvLoraRank) }
             matmul(qnp, numTokens: n, w.vB[h], tmp)                                               // [n, v]
             for t in 0..<n { (out + t * H * d.v + h * d.v).update(from: tmp + t * d.v, count: d.v) }
         }
+    }
+
+    /// Whether the per-head matrices `ws` (W^UK or W^UV) of an `n`-token chunk run as one batched pool job: the
+    /// heads' inputs fit the matmul's activation scratch, and no f16 rounding or float reference is involved (those
+    /// run one `RoundingMatmul` call per head). Results are the same either way.
+    private func headsInOneJob(_ ws: [WeightMatrix], n: Int) -> Bool {
+        ws.count * n <= matmul.maxTokens && !matmul.base.floatReference && ws.first?.type != .f16
     }
 
     /// Writes the latent rows kva `[n, kvLora + rope]` to the cache.
