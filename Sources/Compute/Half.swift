@@ -23,8 +23,8 @@ public enum Half {
 }
 
 /// The paged-attention kernels over a block table: the query rows of the heads that share one KV head against
-/// the K (or V) rows a sequence holds in the KV pool. Slot `p` of a sequence lives at `base + (table[p / blockSize] * blockSize + p % blockSize) *
-/// slotBytes`. Source: the attention of llama.cpp's non-flash path (`ggml_compute_forward_soft_max` around
+/// the K (or V) rows a sequence holds in the KV pool. Slot `p` of a sequence lives at
+/// `base + (table[p / blockSize] * blockSize + p % blockSize) * slotBytes`. Source: the attention of llama.cpp's non-flash path (`ggml_compute_forward_soft_max` around
 /// `ggml_mul_mat` of K and V), vLLM's paged attention for the addressing.
 public enum PagedAttentionKernels {
     /// Element type of the cached rows.
@@ -34,7 +34,8 @@ public enum PagedAttentionKernels {
 
     /// Grouped-query scores: `scores[h × scoreStride + p] = scale × dot(q + h × queryStride, K_p)` for the `heads`
     /// query heads that share one KV head (each K row read once), positions `p` in `0..<count`. Per head the same
-    /// float operations as one head alone (`ck_attn_scores_avx2`, the g = 1 case; same results). `q`: `[heads, queryStride]`; `scores`: `[heads, scoreStride]`.
+    /// float operations as one head alone (`ck_attn_scores_avx2`, the g = 1 case; same results).
+    /// `q`: `[heads, queryStride]`; `scores`: `[heads, scoreStride]`.
     @inline(__always)
     public static func scores(_ element: Element, queries q: UnsafePointer<Float>, queryStride: Int, heads: Int, d: Int,
                               keys: UnsafeRawPointer, slotBytes: Int, blockTable: UnsafePointer<Int32>, blockSize: Int,

@@ -182,24 +182,12 @@ final class MLAAttention {
             return
         }
         // Absorb W^UK into the query: q̃_h = [kB_h · q_nope_h │ q_pe_h].          qFull [n, H, kvLora + rope]
-        let qFull = qFull.pointer, qnp = qn.pointer, tmp = tmp.pointer
-        if headsInOneJob(w.kB, n: n) {                                    // all heads in one pool job (decode, short chunks)
-            for h in 0..<H {                                                                      // qnp [H, n, nope]
-                for t in 0..<n { (qnp + (h * n + t) * d.nope).update(from: q + t * H * d.qHead + h * d.qHead, count: d.nope) }
-            }
-            matmul.base.batched(qnp, numTokens: n, w.kB, tmp)                                     // [H, n, kvLora]
-        }
-        for h in 0..<H {
-            let out = headsInOneJob(w.kB, n: n) ? tmp + h * n * d.kvLoraRank : tmp
-            if !headsInOneJob(w.kB, n: n) {
-                for t in 0..<n { (qnp + t * d.nope).update(from: q + t * H * d.qHead + h * d.qHead, count: d.nope) }
-                matmul(qnp, numTokens: n, w.kB[h], tmp)                                           // [n, kvLora]
-            }
-            for t in 0..<n {
-                let dst = qFull + (t * H + h) * row
-                dst.update(from: out + t * d.kvLoraRank, count: d.kvLoraRank)
-                (dst + d.kvLoraRank).update(from: q + t * H * d.qHead + h * d.qHead + d.nope, count: d.rope)
-            }
+        let qFull = qFull.pointer, qHead = d.qHead, nope = d.nope, kvLora = d.kvLoraRank, ropeDim = d.rope
+        headMatmuls(w.kB, n: n, input: { h, t -> UnsafePointer<Float> in UnsafePointer(q + (t * H + h) * qHead) }) {
+            (h: Int, t: Int, k: UnsafePointer<Float>) in                                          // kB_h · q_nope_h
+            let dst: UnsafeMutablePointer<Float> = qFull + (t * H + h) * row
+            dst.update(from: k, count: kvLora)
+            (dst + kvLora).update(from: q + (t * H + h) * qHead + nope, count: ropeDim)
         }
         // With an f16 cache llama.cpp multiplies f16 K by the query converted to f16; do the same.
         if cache.type == .f16 {
@@ -229,30 +217,34 @@ final class MLAAttention {
                                          outStride: d.kvLoraRank)                              // [g, kvLora]
         }
         // o_h = W^UV_h · oLat_h.                                                 out [n, H * v]
-        if headsInOneJob(w.vB, n: n) {
-            for h in 0..<H {                                                                      // qnp [H, n, kvLora]
-                for t in 0..<n {
-                    (qnp + (h * n + t) * d.kvLoraRank).update(from: oLat.pointer + (t * H + h) * d.kvLoraRank, count: d.kvLoraRank)
-                }
-            }
-            matmul.base.batched(qnp, numTokens: n, w.vB, tmp)                                     // [H, n, v]
-            for h in 0..<H {
-                for t in 0..<n { (out + t * H * d.v + h * d.v).update(from: tmp + (h * n + t) * d.v, count: d.v) }
-            }
-            return
-        }
-        for h in 0..<H {
-            for t in 0..<n { (qnp + t * d.kvLoraRank).update(from: oLat.pointer + (t * H + h) * d.kvLoraRank, count: d.kvLoraRank) }
-            matmul(qnp, numTokens: n, w.vB[h], tmp)                                               // [n, v]
-            for t in 0..<n { (out + t * H * d.v + h * d.v).update(from: tmp + t * d.v, count: d.v) }
+        let lat = oLat.pointer, v = d.v
+        headMatmuls(w.vB, n: n, input: { h, t -> UnsafePointer<Float> in UnsafePointer(lat + (t * H + h) * kvLora) }) {
+            (h: Int, t: Int, o: UnsafePointer<Float>) in
+            (out + (t * H + h) * v).update(from: o, count: v)
         }
     }
 
-    /// Whether the per-head matrices `ws` (W^UK or W^UV) of an `n`-token chunk run as one batched pool job: the
-    /// heads' inputs fit the matmul's activation scratch, and no f16 rounding or float reference is involved (those
-    /// run one `RoundingMatmul` call per head). Results are the same either way.
-    private func headsInOneJob(_ ws: [WeightMatrix], n: Int) -> Bool {
-        ws.count * n <= matmul.maxTokens && !matmul.base.floatReference && ws.first?.type != .f16
+    /// `y_h[n, rows] = x_h[n, cols] · ws[h]ᵀ` for every head h of the per-head matrices `ws` (W^UK or W^UV): token t's
+    /// input row of head h is `input(h, t)` (`cols` floats), its output row is handed to `output(h, t, row)`. One
+    /// batched pool job for all heads (`Matmul.batched`) when the heads' inputs fit the activation scratch and no f16
+    /// rounding or float reference is involved; else one `RoundingMatmul` call per head. Same results either way.
+    private func headMatmuls(_ ws: [WeightMatrix], n: Int, input: (Int, Int) -> UnsafePointer<Float>,
+                             output: (Int, Int, UnsafePointer<Float>) -> Void) {
+        let heads = ws.count, cols = ws[0].cols, rows = ws[0].rows
+        let x = qn.pointer, y = tmp.pointer
+        if heads * n <= matmul.maxTokens && !matmul.base.floatReference && ws[0].type != .f16 {
+            for h in 0..<heads {                                                                  // x [heads, n, cols]
+                for t in 0..<n { (x + (h * n + t) * cols).update(from: input(h, t), count: cols) }
+            }
+            matmul.base.batched(x, numTokens: n, ws, y)                                           // y [heads, n, rows]
+            for h in 0..<heads { for t in 0..<n { output(h, t, y + (h * n + t) * rows) } }
+            return
+        }
+        for h in 0..<heads {
+            for t in 0..<n { (x + t * cols).update(from: input(h, t), count: cols) }              // x [n, cols]
+            matmul(x, numTokens: n, ws[h], y)                                                     // y [n, rows]
+            for t in 0..<n { output(h, t, y + t * rows) }
+        }
     }
 
     /// Writes the latent rows kva `[n, kvLora + rope]` to the cache.
