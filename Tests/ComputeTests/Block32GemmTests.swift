@@ -4,8 +4,9 @@ import Foundation
 import TestSupport
 import XCTest
 
-/// The prefill GEMM for 32-element blocks (ck_gemm_block32_avx2: q4_0, q5_0, iq4_nl, q8_0 read in place) against its
-/// scalar twin, and the dispatch (ck_matmul_rows) on both sides of its four-row threshold.
+/// The prefill GEMM for 32-element blocks (ck_gemm_block32_avx2: q4_0, q5_0, iq4_nl, q8_0 read in place) and the
+/// few-row kernel (ck_matmul_block32_rows_avx2) against their scalar twin, and the dispatch (ck_matmul_rows) on both
+/// sides of its eight-row threshold.
 final class Block32GemmTests: XCTestCase {
     /// (name, ggml type, bytes per block). The fp16 scale is the first two bytes of each.
     static let types: [(String, Int32, Int)] = [("q4_0", 2, 18), ("q5_0", 6, 22), ("iq4_nl", 20, 18), ("q8_0", 8, 34)]
@@ -59,28 +60,36 @@ final class Block32GemmTests: XCTestCase {
         }
     }
 
-    /// The q5_0 kernel for a few activation rows (an expert's tokens in a batched MoE step) unpacks each weight block
-    /// once for up to three of them; every result equals the AVX2 dot product of that row and token bit for bit.
-    func testQ5_0ColumnsKernelEqualsTheDotProduct() throws {
+    /// The few-row kernel (decode, an expert's few tokens in a batched MoE step) of all four types against the scalar
+    /// reference: 1...7 activation rows (passes of three and their remainders), a one-block tail (1,440), a tail only
+    /// (64), rows longer than its precomputed activation terms (33,024: the per-row dot products), and a row range
+    /// that leaves row 0 untouched.
+    func testFewRowKernelMatchesReference() throws {
         try XCTSkipUnless(ck_has_avx2() == 1, "no AVX2 on this CPU: only the reference kernels run")
-        var rng = TestRNG(state: 79)
-        for n in [1408, 1440, 64] {   // 44 blocks, 45 (a one-block tail), 2 (tail only)
-            let rows = 9, rb = (n / 32) * 22
-            let w = randomBlocks(22, blocks: rows * n / 32, rng: &rng)
-            for cols in 1...7 {
-                let (xq, _, xrb) = activations(cols, n, &rng)
-                var y = [Float](repeating: .nan, count: rows * cols)
-                w.withUnsafeBytes { wr in
-                    xq.withUnsafeBytes { xr in
-                        ck_matmul_q5_0_cols_avx2(wr.baseAddress!, rb, Int64(n), 1, Int64(rows), xr.baseAddress!, xrb,
-                                                 Int64(cols), &y, Int64(rows))
-                        for r in 0..<rows {
-                            for c in 0..<cols {
-                                let i = c * rows + r
-                                if r == 0 { XCTAssertTrue(y[i].isNaN, "row 0 is outside the range"); continue }
-                                let want = ck_dot_q5_0_q8_0_avx2(Int64(n), wr.baseAddress! + r * rb, xr.baseAddress! + c * xrb)
-                                XCTAssertEqual(y[i].bitPattern, want.bitPattern, "n=\(n) cols=\(cols) row \(r) col \(c)")
-                            }
+        var rng = TestRNG(state: 80)
+        for (name, t, bpb) in Self.types {
+            for (n, colsList) in [(1408, Array(1...7)), (1440, [1, 2, 3, 4]), (64, [1, 3]), (33024, [1, 2])] {
+                let rows = n > 8192 ? 3 : 9, rb = (n / 32) * bpb
+                let w = randomBlocks(bpb, blocks: rows * n / 32, rng: &rng)
+                let wf = decodedRows(type: t, w, rowBytes: rb, rows: rows, n: n)
+                for cols in colsList {
+                    let (xq, xf, xrb) = activations(cols, n, &rng)
+                    var y = [Float](repeating: .nan, count: rows * cols), yref = y
+                    w.withUnsafeBytes { wr in
+                        xq.withUnsafeBytes { xr in
+                            ck_matmul_block32_rows_avx2(t, wr.baseAddress!, rb, Int64(n), 1, Int64(rows),
+                                                        xr.baseAddress!, xrb, Int64(cols), &y, Int64(rows))
+                            ck_matmul_rows_ref(t, wr.baseAddress!, rb, Int64(n), 1, Int64(rows), xr.baseAddress!, xrb,
+                                               Int64(cols), &yref, Int64(rows))
+                        }
+                    }
+                    for c in 0..<cols {
+                        XCTAssertTrue(y[c * rows].isNaN, "\(name): row 0 is outside the range")
+                        for r in 1..<rows {
+                            var mag: Float = 0
+                            for k in 0..<n { mag += abs(wf[r][k] * xf[c][k]) }
+                            XCTAssertEqual(y[c * rows + r], yref[c * rows + r], accuracy: 1e-5 * mag + 1e-6,
+                                           "\(name) n=\(n) cols=\(cols) row \(r) col \(c)")
                         }
                     }
                 }
@@ -88,42 +97,8 @@ final class Block32GemmTests: XCTestCase {
         }
     }
 
-    /// The q8_0 kernel for a few activation rows (decode and few-token steps of in-place q8_0 matrices) against the
-    /// scalar reference: 1...7 activation rows (groups of three and their remainders), a one-block tail, a row range
-    /// that leaves row 0 untouched.
-    func testQ8_0ColumnsKernelMatchesReference() throws {
-        try XCTSkipUnless(ck_has_avx2() == 1, "no AVX2 on this CPU: only the reference kernels run")
-        var rng = TestRNG(state: 80)
-        for n in [1408, 1440, 64] {
-            let rows = 9, rb = (n / 32) * 34
-            let w = randomBlocks(34, blocks: rows * n / 32, rng: &rng)
-            let wf = decodedRows(type: 8, w, rowBytes: rb, rows: rows, n: n)
-            for cols in 1...7 {
-                let (xq, xf, xrb) = activations(cols, n, &rng)
-                var y = [Float](repeating: .nan, count: rows * cols), yref = y
-                w.withUnsafeBytes { wr in
-                    xq.withUnsafeBytes { xr in
-                        ck_matmul_q8_0_cols_avx2(wr.baseAddress!, rb, Int64(n), 1, Int64(rows), xr.baseAddress!, xrb,
-                                                 Int64(cols), &y, Int64(rows))
-                        ck_matmul_rows_ref(8, wr.baseAddress!, rb, Int64(n), 1, Int64(rows), xr.baseAddress!, xrb,
-                                           Int64(cols), &yref, Int64(rows))
-                    }
-                }
-                for c in 0..<cols {
-                    XCTAssertTrue(y[c * rows].isNaN, "row 0 is outside the range")
-                    for r in 1..<rows {
-                        var mag: Float = 0
-                        for k in 0..<n { mag += abs(wf[r][k] * xf[c][k]) }
-                        XCTAssertEqual(y[c * rows + r], yref[c * rows + r], accuracy: 1e-5 * mag + 1e-6,
-                                       "n=\(n) cols=\(cols) row \(r) col \(c)")
-                    }
-                }
-            }
-        }
-    }
-
-    /// The dispatched matmul agrees with the reference for 1...9 activation rows (few-row kernels below 4, or 8 for
-    /// q8_0; the GEMM from there).
+    /// The dispatched matmul agrees with the reference for 1...9 activation rows (the few-row kernel below 8, the GEMM
+    /// from there).
     func testDispatchAcrossTheGemmThreshold() throws {
         try XCTSkipUnless(ck_has_avx2() == 1, "no AVX2 on this CPU: only the reference kernels run")
         var rng = TestRNG(state: 78)

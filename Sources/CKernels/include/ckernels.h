@@ -140,16 +140,13 @@ float ck_dot_q8_0_q8_0_avx2(int64_t n, const void *x, const void *y);
 float ck_dot_q8_0_q8_0(int64_t n, const void *x, const void *y);
 float ck_dot_q5_0_q8_0_ref(int64_t n, const void *x, const void *y);
 float ck_dot_q5_0_q8_0_avx2(int64_t n, const void *x, const void *y);
-/// Rows [r0, r1) of a q5_0 matrix W (rows `wrb` bytes apart, `n` elements) against nc q8_0 activation rows `xrb`
-/// bytes apart: y[c * ys + r]. Each weight block is unpacked once per group of up to three activation rows; every
-/// result is bit-identical to ck_dot_q5_0_q8_0_avx2 of that row and activation row (x86/avx2_quants.c).
-void ck_matmul_q5_0_cols_avx2(const void *w, size_t wrb, int64_t n, int64_t r0, int64_t r1, const void *x, size_t xrb,
-                              int64_t nc, float *y, int64_t ys);
-/// Rows [r0, r1) of a q8_0 matrix W (rows `wrb` bytes apart, `n` elements) against nc q8_0 activation rows `xrb`
-/// bytes apart: y[c * ys + r], rows streamed in order, each block's |w| computed once per group of up to three
-/// activation rows (x86/avx2_quants.c). Equals ck_dot_q8_0_q8_0_ref up to float rounding of the block terms.
-void ck_matmul_q8_0_cols_avx2(const void *w, size_t wrb, int64_t n, int64_t r0, int64_t r1, const void *x, size_t xrb,
-                              int64_t nc, float *y, int64_t ys);
+/// Rows [r0, r1) of a q4_0, q5_0, q8_0 or iq4_nl matrix W (rows `wrb` bytes apart, `n` elements, read in place)
+/// against `ncols` q8_0 activation rows `xrb` bytes apart: y[c * ys + r], c in 0..<ncols. Meant for few activation
+/// rows (decode, an expert's tokens in a batched MoE step): rows streamed in order, each weight block unpacked once
+/// per group of up to three activation rows, the activation scales converted once per call
+/// (x86/avx2_block32_rows.c). Equals ck_matmul_rows_ref up to float rounding of the per-block terms.
+void ck_matmul_block32_rows_avx2(int type, const void *w, size_t wrb, int64_t n, int64_t r0, int64_t r1, const void *x,
+                                 size_t xrb, int64_t ncols, float *y, int64_t ys);
 float ck_dot_q5_0_q8_0(int64_t n, const void *x, const void *y);
 float ck_dot_q5_1_q8_1_ref(int64_t n, const void *x, const void *y);
 float ck_dot_q5_1_q8_1_avx2(int64_t n, const void *x, const void *y);

@@ -515,10 +515,9 @@ int ck_matmul_rows_avx2(int weight_type, const void *w, size_t wrb, int64_t n, i
                         const void *x, size_t xrb, int64_t ncols, float *y, int64_t ys) {
     switch (weight_type) {
     case CK_Q4_1: mm_q4_1(w, wrb, n, r0, r1, x, xrb, ncols, y, ys); return 1;
-    case CK_Q8_0:   // the GEMM from 8 activation rows; fewer: rows streamed in order, |w| once for up to three rows
-        // (single-thread, 2,048 × 1,408: 16-17 vs 11 GMAC/s at one row, 28.5 vs 21.4 at six, equal at eight)
+    case CK_Q8_0:   // as q5_0 below
         if (ncols >= 8) ck_gemm_block32_avx2(weight_type, w, wrb, n, r0, r1, x, xrb, ncols, y, ys);
-        else ck_matmul_q8_0_cols_avx2(w, wrb, n, r0, r1, x, xrb, ncols, y, ys);
+        else ck_matmul_block32_rows_avx2(weight_type, w, wrb, n, r0, r1, x, xrb, ncols, y, ys);
         return 1;
     case CK_Q4_K: case CK_Q5_K: case CK_Q6_K: {
         // Many activation rows: the tiled GEMM; fewer: each weight row against them four at a time, which is faster
@@ -534,22 +533,12 @@ int ck_matmul_rows_avx2(int weight_type, const void *w, size_t wrb, int64_t n, i
         if (ncols < 4) return 0;
         ck_gemm_kquant_avx2(weight_type, w, wrb, n, r0, r1, x, xrb, ncols, y, ys);
         return 1;
-    case CK_Q5_0:   // the GEMM for four or more activation rows; fewer: each weight block unpacked once for them
-        if (ncols < 4) ck_matmul_q5_0_cols_avx2(w, wrb, n, r0, r1, x, xrb, ncols, y, ys);
-        else ck_gemm_block32_avx2(weight_type, w, wrb, n, r0, r1, x, xrb, ncols, y, ys);
-        return 1;
-    case CK_IQ4_NL:   // the GEMM for four or more activation rows; fewer take the per-row dots
-        if (ncols < 4) return 0;
-        ck_gemm_block32_avx2(weight_type, w, wrb, n, r0, r1, x, xrb, ncols, y, ys);
-        return 1;
-    case CK_Q4_0:
-        if (ncols >= 4) {
-            ck_gemm_block32_avx2(weight_type, w, wrb, n, r0, r1, x, xrb, ncols, y, ys);
-            return 1;
-        }
-        for (int64_t r = r0; r < r1; r++)
-            for (int64_t c = 0; c < ncols; c++)
-                y[c * ys + r] = ck_dot_q4_0_q8_0_avx2(n, (const char *)w + (size_t)r * wrb, (const char *)x + (size_t)c * xrb);
+    case CK_Q5_0: case CK_IQ4_NL: case CK_Q4_0:
+        // The GEMM from 8 activation rows; fewer: ck_matmul_block32_rows_avx2, which is as fast or faster there
+        // (single-thread, 2,048 × 1,408 from memory, GMAC/s rows kernel vs GEMM: iq4_nl 27.5 / 27.4 at 4, 30.1 / 23.7
+        // at 6; q5_0 24.5 / 25.4 at 4, 27.5 / 23.0 at 6; the GEMM leads from 12: 29.5 / 32.0).
+        if (ncols >= 8) ck_gemm_block32_avx2(weight_type, w, wrb, n, r0, r1, x, xrb, ncols, y, ys);
+        else ck_matmul_block32_rows_avx2(weight_type, w, wrb, n, r0, r1, x, xrb, ncols, y, ys);
         return 1;
     case CK_F16:
         for (int64_t r = r0; r < r1; r++)

@@ -34,6 +34,16 @@ CK_INLINE __m256 ck_acc_blocks4(__m256 acc, __m256i p0, __m256i p1, __m256i p2, 
     return _mm256_fmadd_ps(_mm256_set_m128(d, d), _mm256_cvtepi32_ps(s), acc);
 }
 
+/// Byte i = 0xFF when bit i of the 32-bit little-endian word at qh4 is set, else 0 (q5_0 / q5_1 fifth bits).
+CK_INLINE __m256i ck_bit_bytes(const uint8_t *qh4) {
+    uint32_t bits;
+    __builtin_memcpy(&bits, qh4, 4);
+    const __m256i shuf = _mm256_setr_epi64x(0, 0x0101010101010101LL, 0x0202020202020202LL, 0x0303030303030303LL);
+    const __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)bits), shuf);
+    const __m256i mask = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
+    return _mm256_cmpeq_epi8(_mm256_and_si256(v, mask), mask);
+}
+
 /// Stores the results of a GEMM tile's groups: acc[g][i] holds weight row r + i for tokens t0 + 4g + k in lanes k
 /// and k + 4 (partial sums, added here); tokens past ncols are not stored. y[t * y_stride + row].
 CK_INLINE void ck_tile_store(__m256 (*acc)[2], int64_t ng, int mr, int64_t t0, int64_t ncols, int64_t r, float *y,
