@@ -38,6 +38,7 @@ typedef struct {
                             int64_t out_stride);
     void (*softmax)(float *x, int64_t n);
     void (*silu_mul)(const float *g, const float *u, float *out, int64_t n);
+    void (*fp16_round_row)(float *x, int64_t n);
 } ck_kernel_table;
 
 // The f16 / bf16 / f32 dot products in the void-pointer shape of ck_dot_fn.
@@ -77,6 +78,7 @@ static const ck_kernel_table ck_ref_kernels = {
     .attn_values_gqa = ck_attn_values_gqa_ref,
     .softmax = ck_softmax_ref,
     .silu_mul = ck_silu_mul_ref,
+    .fp16_round_row = ck_fp16_round_row_ref,
 };
 
 /// The AVX2 + FMA + F16C kernels (x86/).
@@ -108,6 +110,7 @@ static const ck_kernel_table ck_avx2_kernels = {
     .attn_values_gqa = ck_attn_values_gqa_avx2,
     .softmax = ck_softmax_avx2,
     .silu_mul = ck_silu_mul_avx2,
+    .fp16_round_row = ck_fp16_round_row_avx2,
 };
 
 // ---------------------------------------------------------------- CPU features
@@ -223,3 +226,5 @@ void ck_attn_values_gqa(int kv_type, const float *w, int64_t w_stride, int64_t g
 void ck_softmax(float *x, int64_t n) { g_kernels->softmax(x, n); }
 
 void ck_silu_mul(const float *g, const float *u, float *out, int64_t n) { g_kernels->silu_mul(g, u, out, n); }
+
+void ck_fp16_round_row(float *x, int64_t n) { g_kernels->fp16_round_row(x, n); }

@@ -6,6 +6,11 @@ public enum Half {
     /// `x` rounded to the nearest f16 and back.
     @inline(__always) public static func round(_ x: Float) -> Float { ck_fp16_to_fp32(ck_fp32_to_fp16(x)) }
 
+    /// `x[0..<count]` each rounded to the nearest f16 and back, in place (as `round`, with the F16C kernel where the
+    /// CPU has one).
+    @inline(__always)
+    public static func round(_ x: UnsafeMutablePointer<Float>, count: Int) { ck_fp16_round_row(x, Int64(count)) }
+
     /// The float value of the f16 bit pattern `h`.
     @inline(__always) public static func decode(_ h: UInt16) -> Float { ck_fp16_to_fp32(h) }
 

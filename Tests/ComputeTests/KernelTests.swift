@@ -74,6 +74,30 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    /// The F16C round-through-f16 row kernel equals its scalar twin bit for bit: random magnitudes from f16 subnormals
+    /// to past the largest f16 (65504; 65520 and up become inf), signed zeros, exact ties, ±inf; NaN stays NaN. Row
+    /// lengths with and without an 8-wide tail.
+    func testFP16RoundRowMatchesReference() throws {
+        try XCTSkipUnless(ck_has_avx2() == 1, "no AVX2 on this CPU: only the reference kernels run")
+        var rng = TestRNG(state: 3)
+        for n in [1, 8, 13, 4099] {
+            var a = (0..<n).map { _ -> Float in
+                let scale: Float = [1e-7, 1e-5, 1e-2, 1, 100, 7e4][Int(rng.next() % 6)]
+                return rng.float(scale)
+            }
+            let specials: [Float] = [0, -0.0, 65504, 65519.99, 65520, -65520, 1 + 1.0 / 2048, 1 + 3.0 / 2048, 5.96e-8,
+                                     2.98e-8, .infinity, -.infinity, .nan]
+            for (i, v) in specials.enumerated() where i < n { a[(i * 7) % n] = v }
+            var b = a
+            ck_fp16_round_row_avx2(&a, Int64(n))
+            ck_fp16_round_row_ref(&b, Int64(n))
+            for i in 0..<n {
+                if b[i].isNaN { XCTAssertTrue(a[i].isNaN, "n \(n) i \(i)"); continue }
+                XCTAssertEqual(a[i].bitPattern, b[i].bitPattern, "n \(n) i \(i): \(a[i]) vs \(b[i])")
+            }
+        }
+    }
+
     func testQuantizeQ8_0RoundTripFollowsTheFormat() {
         var rng = TestRNG(state: 2)
         let n = 256

@@ -80,6 +80,11 @@ float ck_fp16_to_fp32(uint16_t h);
 uint16_t ck_fp32_to_fp16(float f);
 void ck_fp16_to_fp32_row(const uint16_t *x, float *y, int64_t n);
 void ck_fp32_to_fp16_row(const float *x, uint16_t *y, int64_t n);
+/// x[i] = the float value of x[i] rounded to the nearest f16 (ties to even; ±inf past 65504), in place, i < n: what an
+/// f16 store and load do (queries multiplied with an f16 KV cache). NaN stays NaN (its payload may differ).
+void ck_fp16_round_row(float *x, int64_t n);
+void ck_fp16_round_row_ref(float *x, int64_t n);
+void ck_fp16_round_row_avx2(float *x, int64_t n);
 
 // ---- CPU features ----
 /// 1 when the AVX2+FMA+F16C kernels are in use.

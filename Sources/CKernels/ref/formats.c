@@ -58,6 +58,10 @@ void ck_fp32_to_fp16_row(const float *x, uint16_t *y, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] = ck_fp32_to_fp16(x[i]);
 }
 
+void ck_fp16_round_row_ref(float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) x[i] = ck_fp16_to_fp32(ck_fp32_to_fp16(x[i]));
+}
+
 float ck_bf16_to_fp32(uint16_t h) {
     const uint32_t u = (uint32_t)h << 16;
     float f;

@@ -511,6 +511,14 @@ CK_AVX2 void ck_silu_mul_avx2(const float *g, const float *u, float *out, int64_
     for (; i < n; i++) out[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
 }
 
+/// F16C: vcvtps2ph with round-to-nearest-even and back, eight at a time; the tail through the twin.
+CK_AVX2 void ck_fp16_round_row_avx2(float *x, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(x + i, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT)));
+    ck_fp16_round_row_ref(x + i, n - i);
+}
+
 int ck_matmul_rows_avx2(int weight_type, const void *w, size_t wrb, int64_t n, int64_t r0, int64_t r1,
                         const void *x, size_t xrb, int64_t ncols, float *y, int64_t ys) {
     switch (weight_type) {
@@ -585,6 +593,7 @@ void ck_attn_values_gqa_avx2(int kv_type, const float *w, int64_t ws, int64_t g,
 }
 void ck_softmax_avx2(float *x, int64_t n) { ck_softmax_ref(x, n); }
 void ck_silu_mul_avx2(const float *g, const float *u, float *out, int64_t n) { ck_silu_mul_ref(g, u, out, n); }
+void ck_fp16_round_row_avx2(float *x, int64_t n) { ck_fp16_round_row_ref(x, n); }
 int ck_matmul_rows_avx2(int t, const void *w, size_t wrb, int64_t n, int64_t r0, int64_t r1,
                         const void *x, size_t xrb, int64_t ncols, float *y, int64_t ys) {
     (void)t; (void)w; (void)wrb; (void)n; (void)r0; (void)r1; (void)x; (void)xrb; (void)ncols; (void)y; (void)ys;

@@ -191,7 +191,7 @@ final class MLAAttention {
         }
         // With an f16 cache llama.cpp multiplies f16 K by the query converted to f16; do the same.
         if cache.type == .f16 {
-            for i in 0..<(n * H * row) { qFull[i] = Half.round(qFull[i]) }
+            Half.round(qFull, count: n * H * row)
         }
         // Attention over the latent rows: one work item is g heads of one token, which read each latent row
         // once (the grouped kernels: per head the same float operations as one head alone).   oLat [n, H, kvLora]

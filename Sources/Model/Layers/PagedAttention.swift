@@ -164,7 +164,8 @@ final class PagedAttention {
         if cache.type == .f16 {   // llama.cpp converts the query to f16 for its f16·f16 K product
             let qv = query.pointer + thread * rowsPerItem * d
             for r in 0..<rows {
-                for i in 0..<d { qv[r * d + i] = Half.round(q[r * stride + i]) }
+                (qv + r * d).update(from: q + r * stride, count: d)
+                Half.round(qv + r * d, count: d)
             }
             qp = UnsafePointer(qv)
             qStride = d
