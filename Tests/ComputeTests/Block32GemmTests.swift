@@ -63,7 +63,8 @@ final class Block32GemmTests: XCTestCase {
     /// The few-row kernel (decode, an expert's few tokens in a batched MoE step) of all four types against the scalar
     /// reference: 1...7 activation rows (passes of three and their remainders), a one-block tail (1,440), a tail only
     /// (64), rows longer than its precomputed activation terms (33,024: the per-row dot products), and a row range
-    /// that leaves row 0 untouched.
+    /// that leaves row 0 untouched; and every activation row's results are the same bits alone as in a pass of two or
+    /// three.
     func testFewRowKernelMatchesReference() throws {
         try XCTSkipUnless(ck_has_avx2() == 1, "no AVX2 on this CPU: only the reference kernels run")
         var rng = TestRNG(state: 80)
@@ -81,6 +82,21 @@ final class Block32GemmTests: XCTestCase {
                                                         xr.baseAddress!, xrb, Int64(cols), &y, Int64(rows))
                             ck_matmul_rows_ref(t, wr.baseAddress!, rb, Int64(n), 1, Int64(rows), xr.baseAddress!, xrb,
                                                Int64(cols), &yref, Int64(rows))
+                        }
+                    }
+                    // Each activation row alone gives the same bits as in a pass with others (n > 1 greedy choices
+                    // of one request stay identical).
+                    var alone = [Float](repeating: .nan, count: rows)
+                    for c in 0..<cols where cols > 1 {
+                        w.withUnsafeBytes { wr in
+                            xq.withUnsafeBytes { xr in
+                                ck_matmul_block32_rows_avx2(t, wr.baseAddress!, rb, Int64(n), 1, Int64(rows),
+                                                            xr.baseAddress! + c * xrb, xrb, 1, &alone, Int64(rows))
+                            }
+                        }
+                        for r in 1..<rows {
+                            XCTAssertEqual(alone[r].bitPattern, y[c * rows + r].bitPattern,
+                                           "\(name) n=\(n) cols=\(cols) row \(r) col \(c): alone vs in a pass")
                         }
                     }
                     for c in 0..<cols {

@@ -149,7 +149,8 @@ float ck_dot_q5_0_q8_0_avx2(int64_t n, const void *x, const void *y);
 /// against `ncols` q8_0 activation rows `xrb` bytes apart: y[c * ys + r], c in 0..<ncols. Meant for few activation
 /// rows (decode, an expert's tokens in a batched MoE step): rows streamed in order, each weight block unpacked once
 /// per group of up to three activation rows, the activation scales converted once per call
-/// (x86/avx2_block32_rows.c). Equals ck_matmul_rows_ref up to float rounding of the per-block terms.
+/// (x86/avx2_block32_rows.c). Equals ck_matmul_rows_ref up to float rounding of the per-block terms; an activation
+/// row's results are the same bits whichever rows share its pass.
 void ck_matmul_block32_rows_avx2(int type, const void *w, size_t wrb, int64_t n, int64_t r0, int64_t r1, const void *x,
                                  size_t xrb, int64_t ncols, float *y, int64_t ys);
 float ck_dot_q5_0_q8_0(int64_t n, const void *x, const void *y);

@@ -14,7 +14,8 @@
 //   - q4_0 / q5_0 weights stay unsigned (0...15 / 0...31) and meet the signed activations in maddubs directly:
 //     Σ (u − o)·x = Σ u·x − o·Σ x, the second sum applied per four blocks in float; q8_0 / iq4_nl are signed and take
 //     maddubs(|w|, sign(x, w)) (w ≠ −128 for iq4_nl; q8_0's −128 still gives |w|·sign(x, w) = w·x as a byte 128).
-// Results equal the reference up to float rounding of the per-block terms. Layouts: ggml/src/ggml-common.h;
+// Results equal the reference up to float rounding of the per-block terms, and an activation row's results do not
+// depend on which other rows share its pass. Layouts: ggml/src/ggml-common.h;
 // written independently.
 #include "ckernels.h"
 #include "../internal.h"
@@ -93,13 +94,13 @@ CK_INLINE void b32r_pass(int type, const uint8_t *w, size_t wrb, int64_t nb, int
     const int off = b32r_offset(type);
     const int lines = (int)((4 * bb + 63) / 64);
     const __m256i ones = _mm256_set1_epi16(1);
-    // Two float accumulators for one activation row (consecutive blocks alternate, halving the FMA chain); with more
-    // rows the rows' chains interleave.
-    enum { NA = 2 };
-    const int na = nc == 1 ? 2 : 1;
+    // Two float accumulators per activation row, consecutive blocks alternating (halves the FMA chain). Every row
+    // takes the same operations in the same order whatever nc is, so an activation row's results do not depend on
+    // which rows share its pass (n > 1 choices of one greedy request stay identical). Blocks are the outer loop so
+    // only one block's weights are live across the rows (with three rows, all four blocks' weights spilled).
     for (int64_t r = r0; r < r1; r++) {
         const uint8_t *wr = w + (size_t)r * wrb;
-        __m256 acc[B32R_MAXC][NA];
+        __m256 acc[B32R_MAXC][2];
         __m128 corr[B32R_MAXC];
         for (int c = 0; c < nc; c++) {
             acc[c][0] = acc[c][1] = _mm256_setzero_ps();
@@ -112,21 +113,19 @@ CK_INLINE void b32r_pass(int type, const uint8_t *w, size_t wrb, int64_t nb, int
                 _mm_prefetch((const char *)blk + 1024 + 64 * l, _MM_HINT_T0);
                 _mm_prefetch((const char *)blk + 4096 + 64 * l, _MM_HINT_T1);
             }
-            __m256i u[4], s[4];
-            for (int i = 0; i < 4; i++) {
-                s[i] = b32r_weights(type, blk + i * bb);
-                u[i] = off ? s[i] : _mm256_sign_epi8(s[i], s[i]);
-            }
             const __m128 dw = b32r_scales4(blk, bb);
+            __attribute__((aligned(16))) float sc[B32R_MAXC][4];
             for (int c = 0; c < nc; c++) {
-                __attribute__((aligned(16))) float sc[4];
-                _mm_store_ps(sc, _mm_mul_ps(dw, _mm_loadu_ps(&dx[c][b])));
+                _mm_store_ps(sc[c], _mm_mul_ps(dw, _mm_loadu_ps(&dx[c][b])));
                 if (off) corr[c] = _mm_fmadd_ps(dw, _mm_loadu_ps(&ox[c][b]), corr[c]);
-                for (int i = 0; i < 4; i++) {
+            }
+            for (int i = 0; i < 4; i++) {
+                const __m256i s = b32r_weights(type, blk + i * bb);
+                const __m256i u = off ? s : _mm256_sign_epi8(s, s);
+                for (int c = 0; c < nc; c++) {
                     const __m256i xv = _mm256_loadu_si256((const __m256i *)a[c][b + i].qs);
-                    const __m256i p = _mm256_madd_epi16(
-                        _mm256_maddubs_epi16(u[i], off ? xv : _mm256_sign_epi8(xv, s[i])), ones);
-                    acc[c][i % na] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), b32r_broadcast(&sc[i]), acc[c][i % na]);
+                    const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(u, off ? xv : _mm256_sign_epi8(xv, s)), ones);
+                    acc[c][i & 1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), b32r_broadcast(&sc[c][i]), acc[c][i & 1]);
                 }
             }
         }
@@ -145,7 +144,7 @@ CK_INLINE void b32r_pass(int type, const uint8_t *w, size_t wrb, int64_t nb, int
             }
         }
         for (int c = 0; c < nc; c++) {
-            float v = ck_hsum_ps(na == 2 ? _mm256_add_ps(acc[c][0], acc[c][1]) : acc[c][0]);
+            float v = ck_hsum_ps(_mm256_add_ps(acc[c][0], acc[c][1]));
             if (off) {
                 __m128 t = _mm_add_ps(corr[c], _mm_movehl_ps(corr[c], corr[c]));
                 t = _mm_add_ss(t, _mm_movehdup_ps(t));
