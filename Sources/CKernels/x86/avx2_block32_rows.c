@@ -4,8 +4,9 @@
 // the ck_dot_*_ref dot products (ref/).
 //
 // At one to three activation rows these kernels are bound by instruction count, not by memory, and in a per-row
-// dot product most instructions go to the scales, not to the 32 products of a block (Zen 3: a block-32 dot product
-// spent 9 of its ~16 cycles per four blocks on gathering fp16 scales with vpinsrw and on vphaddd). Here:
+// dot product about half the instructions went to the scales, not to the 32 products of a block (llvm-mca's Zen 3
+// model of the iq4_nl dot: ~16 cycles per four blocks, bounded by six two-uop vpinsrw gathering fp16 scales and three
+// vphaddd folding the sums). Here:
 //   - the activation rows' block scales are converted to float once per call (and, for q4_0 / q5_0, the offset term
 //     o·d_x·Σx per block, o = 8 / 16), not once per weight row;
 //   - four weight scales are gathered with integer loads and shifts (the integer ports are otherwise idle) and
@@ -15,8 +16,7 @@
 //     Σ (u − o)·x = Σ u·x − o·Σ x, the second sum applied per four blocks in float; q8_0 / iq4_nl are signed and take
 //     maddubs(|w|, sign(x, w)) (w ≠ −128 for iq4_nl; q8_0's −128 still gives |w|·sign(x, w) = w·x as a byte 128).
 // Results equal the reference up to float rounding of the per-block terms, and an activation row's results do not
-// depend on which other rows share its pass. Layouts: ggml/src/ggml-common.h;
-// written independently.
+// depend on which other rows share its pass. Layouts: ggml/src/ggml-common.h; written independently.
 #include "ckernels.h"
 #include "../internal.h"
 #include <string.h>
