@@ -29,8 +29,9 @@ public enum Half {
 
 /// The paged-attention kernels over a block table: the query rows of the heads that share one KV head against
 /// the K (or V) rows a sequence holds in the KV pool. Slot `p` of a sequence lives at
-/// `base + (table[p / blockSize] * blockSize + p % blockSize) * slotBytes`. Source: the attention of llama.cpp's non-flash path (`ggml_compute_forward_soft_max` around
-/// `ggml_mul_mat` of K and V), vLLM's paged attention for the addressing.
+/// `base + (table[p / blockSize] * blockSize + p % blockSize) * slotBytes`. Source: the attention of llama.cpp's
+/// non-flash path (`ggml_compute_forward_soft_max` around `ggml_mul_mat` of K and V), vLLM's paged attention for the
+/// addressing.
 public enum PagedAttentionKernels {
     /// Element type of the cached rows.
     public enum Element: Sendable { case f16, f32 }
