@@ -27,15 +27,15 @@ final class KQuantGemmTests: XCTestCase {
         return (xq, xf, xrb)
     }
 
-    /// Every K-quant type, weight-row ranges with an odd row (the one-row micro-kernel) and columns that are not
-    /// a multiple of 4 (padded groups), 70 columns of n = 512 (two activation tiles of at most 64 rows) and rows of
-    /// 16 super-blocks (n = 4096); rows outside the range are not written.
+    /// Every K-quant type, weight-row ranges of 18 rows (two groups for the eight-row micro-kernel, then a pair)
+    /// and of 5 rows (a pair and the one-row micro-kernel), columns that are not a multiple of 4 (padded groups),
+    /// 70 columns of n = 512 (two activation tiles of at most 64 rows) and rows of 16 super-blocks (n = 4096); rows
+    /// outside the range are not written.
     func testGemmMatchesReference() throws {
         try XCTSkipUnless(ck_has_avx2() == 1, "no AVX2 on this CPU: only the reference kernels run")
         var rng = TestRNG(state: 41)
         for (name, t) in [("q2_K", Int32(10)), ("q4_K", 12), ("q5_K", 13), ("q6_K", 14)] {
-            for (n, colsList) in [(512, [4, 5, 6, 7, 8, 9, 13, 70]), (4096, [37])] {
-                let rows = 7
+            for (n, colsList, rows) in [(512, [4, 5, 6, 7, 8, 9, 13, 70], 20), (512, [4, 9], 7), (4096, [37], 20)] {
                 let rb = Int(ck_row_size(t, Int64(n)))
                 let w = FormatMore.randomBlocks(t, blocks: rows * n / 256, rng: &rng)
                 let wf = decodedRows(type: t, w, rowBytes: rb, rows: rows, n: n)
@@ -45,6 +45,68 @@ final class KQuantGemmTests: XCTestCase {
                     checkRowRangeGemm("\(name) n=\(n)", type: t, w: w, rowBytes: rb, n: n, rows: rows, xq: xq,
                                       xRowBytes: xrb, cols: cols, wf: wf, xf: xf, simd: ck_gemm_kquant_avx2,
                                       twin: ck_gemm_kquant_ref)
+                }
+            }
+        }
+    }
+
+    /// The eight-row micro-kernel sums a 16-value group in int16 before scaling it: with every quantized value at
+    /// its largest (all bits set: q2_K 3, q4_K 15, q5_K 31, q6_K 63, scales and mins at their extremes) against
+    /// activations of −128 and 127 (q8_K of −1 and 1), no lane may saturate. And its results are bit for bit those
+    /// of the two-row micro-kernel (the same exact int32 sums, the same float steps), so a row's value does not depend
+    /// on how the pool splits the rows.
+    func testEightRowKernelExtremesAndBitIdentity() throws {
+        try XCTSkipUnless(ck_has_avx2() == 1, "no AVX2 on this CPU: only the reference kernels run")
+        var rng = TestRNG(state: 47)
+        let n = 512, rows = 18, cols = 12
+        for (t, halves) in [(Int32(10), [80, 82]), (12, [0, 2]), (13, [0, 2]), (14, [208])] {
+            let rb = Int(ck_row_size(t, Int64(n)))
+            for extreme in [true, false] {
+                var w = FormatMore.randomBlocks(t, blocks: rows * n / 256, rng: &rng)
+                if extreme {
+                    let bs = rb / (n / 256)
+                    for i in w.indices where !halves.contains(where: { i % bs == $0 || i % bs == $0 + 1 }) { w[i] = 0xff }
+                }
+                let wf = decodedRows(type: t, w, rowBytes: rb, rows: rows, n: n)
+                let xrb = Int(ck_row_size(15, Int64(n)))
+                var xq = [UInt8](repeating: 0, count: cols * xrb)
+                var xf = [[Float]]()
+                for c in 0..<cols {
+                    let x = extreme ? [Float](repeating: c % 2 == 0 ? -1 : 1, count: n) : rng.floats(n)
+                    xq.withUnsafeMutableBytes { ck_quantize_row_q8_K_ref(x, $0.baseAddress! + c * xrb, Int64(n)) }
+                    if extreme && c % 2 == 0 {   // −128, which the quantizer (±127) never writes but q8_K allows
+                        for b in 0..<(n / 256) {
+                            let o = c * xrb + b * 292
+                            for i in 0..<256 { xq[o + 4 + i] = 0x80 }
+                            for k in 0..<16 { xq[o + 260 + 2 * k] = 0x00; xq[o + 261 + 2 * k] = 0xf8 }   // −2048
+                        }
+                    }
+                    xf.append(xq.withUnsafeBytes { raw in
+                        (0..<n).map { i in
+                            let blk = raw.baseAddress! + c * xrb + (i / 256) * 292
+                            return blk.loadUnaligned(as: Float.self) * Float(blk.load(fromByteOffset: 4 + i % 256, as: Int8.self))
+                        }
+                    })
+                }
+                checkRowRangeGemm("q\(t) extreme=\(extreme)", type: t, w: w, rowBytes: rb, n: n, rows: rows, xq: xq,
+                                  xRowBytes: xrb, cols: cols, wf: wf, xf: xf, simd: ck_gemm_kquant_avx2,
+                                  twin: ck_gemm_kquant_ref)
+                var y8 = [Float](repeating: .nan, count: rows * cols), y2 = y8
+                w.withUnsafeBytes { wr in
+                    xq.withUnsafeBytes { xr in
+                        ck_gemm_kquant_avx2(t, wr.baseAddress!, rb, Int64(n), 0, 16, xr.baseAddress!, xrb, Int64(cols), &y8,
+                                            Int64(rows))
+                        for r in stride(from: 0, to: 16, by: 2) {
+                            ck_gemm_kquant_avx2(t, wr.baseAddress!, rb, Int64(n), Int64(r), Int64(r + 2), xr.baseAddress!, xrb,
+                                                Int64(cols), &y2, Int64(rows))
+                        }
+                    }
+                }
+                for c in 0..<cols {
+                    for r in 0..<16 {
+                        XCTAssertEqual(y8[c * rows + r].bitPattern, y2[c * rows + r].bitPattern,
+                                       "type \(t) extreme=\(extreme) row \(r) column \(c): eight-row vs two-row kernel")
+                    }
                 }
             }
         }

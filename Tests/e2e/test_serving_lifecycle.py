@@ -169,7 +169,7 @@ def test_sigterm_drains_running_requests_then_exits_0():
 
     def stream():
         c = http.client.HTTPConnection("127.0.0.1", s.port, timeout=120)
-        c.request("POST", "/v1/chat/completions", body=json.dumps(chat(max_tokens=200, ignore_eos=True, stream=True)),
+        c.request("POST", "/v1/chat/completions", body=json.dumps(chat(max_tokens=1000, ignore_eos=True, stream=True)),
                   headers={"Content-Type": "application/json"})
         r = c.getresponse()
         results["stream"] = r.read().decode()
@@ -194,7 +194,7 @@ def test_sigterm_drains_running_requests_then_exits_0():
     t.join(timeout=120)
     events = [l[6:] for l in results["stream"].split("\n") if l.startswith("data: ")]
     assert events[-1] == "[DONE]"
-    assert sum(1 for e in events[:-1] if json.loads(e)["choices"] and json.loads(e)["choices"][0]["delta"].get("content")) >= 150
+    assert sum(1 for e in events[:-1] if json.loads(e)["choices"] and json.loads(e)["choices"][0]["delta"].get("content")) >= 900
     assert s.proc.wait(timeout=30) == 0
     s.log.close()
 
