@@ -37,15 +37,17 @@ final class Block32GemmTests: XCTestCase {
         return (xq, xf, xrb)
     }
 
-    /// Rows [1, 6) of 7 (two pairs and a single row; rows 0 and 6 untouched), column counts that are and are not
-    /// multiples of 4, two tiles of at most 64 columns, rows of 1,408 elements (44 blocks, DeepSeek-V2-Lite's
-    /// expert width) and of 4,160 (130 blocks: two unpacking segments), and 8,192-element rows whose tile shrinks.
+    /// Rows [1, 6) of 7 (two pairs and a single row) and [1, 18) of 19 (two groups for the eight-row micro-kernel, then
+    /// the single row; rows 0 and the last untouched), column counts that are and are not multiples of 4, two tiles of
+    /// at most 64 columns, rows of 1,408 elements (44 blocks, DeepSeek-V2-Lite's expert width) and of 4,160 (130
+    /// blocks: two unpacking segments), and 8,192-element rows whose tile shrinks.
     func testGemmMatchesReference() throws {
         try XCTSkipUnless(ck_has_avx2() == 1, "no AVX2 on this CPU: only the reference kernels run")
         var rng = TestRNG(state: 77)
         for (name, t, bpb) in Self.types {
-            for (n, colsList) in [(1408, [4, 5, 7, 9, 70]), (4160, [6]), (8192, [13])] {
-                let rows = 7, nb = n / 32
+            for (n, colsList, rows) in [(1408, [4, 5, 7, 9, 70], 7), (1408, [5, 12, 70], 19), (4160, [6], 19),
+                                        (8192, [13], 19)] {
+                let nb = n / 32
                 let rb = nb * bpb
                 XCTAssertEqual(Int(ck_row_size(t, Int64(n))), rb, name)
                 let w = randomBlocks(bpb, blocks: rows * nb, rng: &rng)
@@ -107,6 +109,55 @@ final class Block32GemmTests: XCTestCase {
                             XCTAssertEqual(y[c * rows + r], yref[c * rows + r], accuracy: 1e-5 * mag + 1e-6,
                                            "\(name) n=\(n) cols=\(cols) row \(r) col \(c)")
                         }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The eight-row micro-kernel gives a row the same bits as the two-row one (the same exact int32 half-block sums
+    /// and float steps), so a row's value does not depend on how the pool splits the rows; and q4_0 / q5_0, whose
+    /// four maddubs per half block are added in int16, do not saturate with every value at its largest against
+    /// activations of ±127 and −128 (which the q8_0 format allows, though the quantizer writes ±127 only).
+    func testEightRowKernelBitIdentityAndExtremes() throws {
+        try XCTSkipUnless(ck_has_avx2() == 1, "no AVX2 on this CPU: only the reference kernels run")
+        var rng = TestRNG(state: 79)
+        let n = 1408, rows = 16, cols = 12, nb = n / 32
+        for (name, t, bpb) in Self.types {
+            let rb = nb * bpb
+            for extreme in [false, true] {
+                var w = randomBlocks(bpb, blocks: rows * nb, rng: &rng)
+                if extreme { for i in w.indices where i % bpb >= 2 { w[i] = 0xff } }   // all bits set after the scale
+                var (xq, _, xrb) = activations(cols, n, &rng)
+                if extreme {   // −128 only against the unsigned types: the sign trick of q8_0 / iq4_nl needs |a| ≤ 127
+                    let unsigned = t == 2 || t == 6
+                    for c in 0..<cols {
+                        for b in 0..<nb { for i in 0..<32 { xq[c * xrb + b * 34 + 2 + i] = c % 3 == 0 && unsigned ? 0x80 : c % 3 == 1 ? 0x81 : 0x7f } }
+                    }
+                }
+                let wf = decodedRows(type: t, w, rowBytes: rb, rows: rows, n: n)
+                var y8 = [Float](repeating: .nan, count: rows * cols), y2 = y8, yref = y8
+                w.withUnsafeBytes { wr in
+                    xq.withUnsafeBytes { xr in
+                        ck_gemm_block32_avx2(t, wr.baseAddress!, rb, Int64(n), 0, Int64(rows), xr.baseAddress!, xrb, Int64(cols),
+                                             &y8, Int64(rows))
+                        ck_gemm_block32_ref(t, wr.baseAddress!, rb, Int64(n), 0, Int64(rows), xr.baseAddress!, xrb, Int64(cols),
+                                            &yref, Int64(rows))
+                        for r in stride(from: 0, to: rows, by: 2) {
+                            ck_gemm_block32_avx2(t, wr.baseAddress!, rb, Int64(n), Int64(r), Int64(r + 2), xr.baseAddress!, xrb,
+                                                 Int64(cols), &y2, Int64(rows))
+                        }
+                    }
+                }
+                for c in 0..<cols {
+                    var xf = [Float](repeating: 0, count: n)
+                    xq.withUnsafeBytes { ck_dequantize_row(8, $0.baseAddress! + c * xrb, &xf, Int64(n)) }
+                    for r in 0..<rows {
+                        let i = c * rows + r
+                        XCTAssertEqual(y8[i].bitPattern, y2[i].bitPattern, "\(name) extreme=\(extreme) row \(r) column \(c)")
+                        var mag: Float = 0
+                        for k in 0..<n { mag += abs(wf[r][k] * xf[k]) }
+                        XCTAssertEqual(y8[i], yref[i], accuracy: 1e-5 * mag + 1e-6, "\(name) extreme=\(extreme) row \(r) column \(c)")
                     }
                 }
             }

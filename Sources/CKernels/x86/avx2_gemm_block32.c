@@ -117,6 +117,99 @@ CK_INLINE void b32_micro(const b32_row *u, int mr, const ck_block_q8_0 *const *a
     }
 }
 
+/// Eight weight rows' segment of blocks interleaved four bytes at a time (lane r of each vector: weight row r), for
+/// the eight-row micro-kernel. q4_0 and q5_0 keep their unsigned values (0...15, 0...31), the offset (8, 16) is
+/// applied through the activations' half-block sums; q8_0 and iq4_nl keep |w| and w for the sign trick.
+typedef struct {
+    __m256i q[B32_SEG_BLOCKS][8];   // [block][word k]: values 4k ... 4k + 3 of each row, unsigned or |w|
+    __m256i v[B32_SEG_BLOCKS][8];   // the signed values (q8_0, iq4_nl only)
+    __m256 d[B32_SEG_BLOCKS];       // block scales
+} b32_rows8;
+
+/// The offset q4_0 / q5_0 values carry (w = q − offset); 0 for the signed types.
+CK_INLINE int b32_offset(int type) { return type == CK_Q4_0 ? 8 : type == CK_Q5_0 ? 16 : 0; }
+
+/// In-register transpose of an 8 × 8 matrix of 32-bit words: v[i] lane k becomes v[k] lane i.
+CK_INLINE void b32_transpose8(__m256i *v) {
+    __m256i t[8], u[8];
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_epi32(v[i], v[i + 1]);
+        t[i + 1] = _mm256_unpackhi_epi32(v[i], v[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) {
+        u[i] = _mm256_unpacklo_epi64(t[i], t[i + 2]);
+        u[i + 1] = _mm256_unpackhi_epi64(t[i], t[i + 2]);
+        u[i + 2] = _mm256_unpacklo_epi64(t[i + 1], t[i + 3]);
+        u[i + 3] = _mm256_unpackhi_epi64(t[i + 1], t[i + 3]);
+    }
+    for (int k = 0; k < 4; k++) {
+        v[k] = _mm256_permute2x128_si256(u[k], u[k + 4], 0x20);
+        v[k + 4] = _mm256_permute2x128_si256(u[k], u[k + 4], 0x31);
+    }
+}
+
+/// Unpacks blocks [b0, b0 + nbs) of the eight rows starting at `wr` (wrb bytes apart) into u.
+CK_INLINE void b32_unpack8(int type, const uint8_t *wr, size_t wrb, int64_t b0, int64_t nbs, b32_rows8 *u) {
+    const size_t bb = b32_block_bytes(type);
+    const int off = b32_offset(type);
+    for (int64_t b = 0; b < nbs; b++) {
+        __m256i v[8], q[8];
+        __attribute__((aligned(32))) float d[8];
+        for (int r = 0; r < 8; r++) {
+            const uint8_t *blk = wr + (size_t)r * wrb + (size_t)(b0 + b) * bb;
+            v[r] = b32_values(type, blk);
+            q[r] = off ? _mm256_add_epi8(v[r], _mm256_set1_epi8((char)off)) : _mm256_sign_epi8(v[r], v[r]);
+            uint16_t d16;
+            memcpy(&d16, blk, 2);
+            d[r] = ck_h2f(d16);
+        }
+        u->d[b] = _mm256_load_ps(d);
+        b32_transpose8(q);
+        for (int k = 0; k < 8; k++) u->q[b][k] = q[k];
+        if (!off) {
+            b32_transpose8(v);
+            for (int k = 0; k < 8; k++) u->v[b][k] = v[k];
+        }
+    }
+}
+
+/// The eight-row micro-kernel: u's rows against four activation rows a[0..3] (q8_0, at the segment's first block)
+/// over nbs blocks. dx: the tokens' block scales ([block][4 tokens]); ao: offset · Σa over each half block
+/// ([block][4 tokens][2 halves], unsigned types). acc[c][h] (lane r: row r, token c) gets, per block and half,
+/// the same FMA with the same exact int32 sum as lane c + 4h of b32_micro's accumulator, so the results are bit
+/// for bit those of the two-row path. Unsigned types add the four maddubs of a half block in int16 (≤ 4·2·31·128).
+CK_INLINE void b32_micro8(const b32_rows8 *u, int sgn, const ck_block_q8_0 *const *a, int64_t nbs, const float *dx,
+                          const int32_t *ao, __m256 (*acc)[2]) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int64_t b = 0; b < nbs; b++) {
+        for (int h = 0; h < 2; h++) {
+            __m256i s[4];
+            for (int kk = 0; kk < 4; kk++) {
+                const int k = 4 * h + kk;
+                const __m256i w = u->q[b][k];
+                for (int c = 0; c < 4; c++) {
+                    int32_t x4;
+                    memcpy(&x4, a[c][b].qs + 4 * k, 4);
+                    __m256i xv = _mm256_set1_epi32(x4);
+                    if (sgn) {
+                        const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(w, _mm256_sign_epi8(xv, u->v[b][k])), ones);
+                        s[c] = kk == 0 ? p : _mm256_add_epi32(s[c], p);
+                    } else {
+                        const __m256i p = _mm256_maddubs_epi16(w, xv);
+                        s[c] = kk == 0 ? p : _mm256_add_epi16(s[c], p);
+                    }
+                }
+            }
+            for (int c = 0; c < 4; c++) {
+                const __m256i is = sgn ? s[c]
+                    : _mm256_sub_epi32(_mm256_madd_epi16(s[c], ones), _mm256_set1_epi32(ao[(b * 4 + c) * 2 + h]));
+                acc[c][h] = _mm256_fmadd_ps(_mm256_mul_ps(u->d[b], _mm256_set1_ps(dx[b * 4 + c])), _mm256_cvtepi32_ps(is),
+                                            acc[c][h]);
+            }
+        }
+    }
+}
+
 CK_AVX2 void ck_gemm_block32_avx2(int type, const void *w, size_t wrb, int64_t n, int64_t r0, int64_t r1,
                                   const void *x, size_t xrb, int64_t ncols, float *y, int64_t ys) {
     if (type != CK_Q4_0 && type != CK_Q5_0 && type != CK_IQ4_NL && type != CK_Q8_0) return;
@@ -129,7 +222,10 @@ CK_AVX2 void ck_gemm_block32_avx2(int type, const void *w, size_t wrb, int64_t n
         return;
     }
     __attribute__((aligned(32))) b32_row u[2];
+    __attribute__((aligned(32))) b32_rows8 u8;
     __attribute__((aligned(32))) float dx[B32_MAX_SCALES];   // [group][block][4 tokens]
+    int32_t ao[2 * B32_MAX_SCALES];                           // [group][block][4 tokens][2 halves] (q4_0, q5_0)
+    const int off = b32_offset(type);
     const uint8_t *wb = w, *xb = x;
     for (int64_t t0 = 0; t0 < ncols; t0 += tile) {
         const int64_t left = ncols - t0;
@@ -140,10 +236,44 @@ CK_AVX2 void ck_gemm_block32_avx2(int type, const void *w, size_t wrb, int64_t n
             ck_tile_group_rows(xb, xrb, t0, g, ncols, rows);
             for (int c = 0; c < 4; c++) {
                 const ck_block_q8_0 *ab = (const ck_block_q8_0 *)rows[c];
-                for (int64_t b = 0; b < nb; b++) dx[(g * nb + b) * 4 + c] = ck_h2f(ab[b].d);
+                for (int64_t b = 0; b < nb; b++) {
+                    dx[(g * nb + b) * 4 + c] = ck_h2f(ab[b].d);
+                    if (!off) continue;
+                    const __m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1),
+                        _mm256_loadu_si256((const __m256i *)ab[b].qs)), _mm256_set1_epi16(1));
+                    __attribute__((aligned(32))) int32_t l[8];
+                    _mm256_store_si256((__m256i *)l, s);
+                    ao[((g * nb + b) * 4 + c) * 2] = off * (l[0] + l[1] + l[2] + l[3]);
+                    ao[((g * nb + b) * 4 + c) * 2 + 1] = off * (l[4] + l[5] + l[6] + l[7]);
+                }
             }
         }
-        for (int64_t r = r0; r < r1; r += 2) {
+        int64_t r = r0;
+        for (; r + 8 <= r1; r += 8) {   // eight rows at a time
+            __m256 acc[B32_MAX_TILE / 4][4][2];
+            for (int64_t g = 0; g < ng; g++)
+                for (int c = 0; c < 4; c++) acc[g][c][0] = acc[g][c][1] = _mm256_setzero_ps();
+            for (int64_t s0 = 0; s0 < nb; s0 += B32_SEG_BLOCKS) {
+                const int64_t nbs = nb - s0 < B32_SEG_BLOCKS ? nb - s0 : B32_SEG_BLOCKS;
+                b32_unpack8(type, wb + (size_t)r * wrb, wrb, s0, nbs, &u8);
+                for (int64_t g = 0; g < ng; g++) {
+                    const uint8_t *rows[4];
+                    ck_tile_group_rows(xb, xrb, t0, g, ncols, rows);
+                    const ck_block_q8_0 *a[4];
+                    for (int c = 0; c < 4; c++) a[c] = (const ck_block_q8_0 *)rows[c] + s0;
+                    const float *dxs = dx + (g * nb + s0) * 4;
+                    const int32_t *aos = ao + (g * nb + s0) * 8;
+                    if (off) b32_micro8(&u8, 0, a, nbs, dxs, aos, acc[g]);
+                    else b32_micro8(&u8, 1, a, nbs, dxs, aos, acc[g]);
+                }
+            }
+            for (int64_t g = 0; g < ng; g++)
+                for (int c = 0; c < 4; c++) {
+                    const int64_t t = t0 + 4 * g + c;
+                    if (t < ncols) _mm256_storeu_ps(y + t * ys + r, _mm256_add_ps(acc[g][c][0], acc[g][c][1]));
+                }
+        }
+        for (; r < r1; r += 2) {
             const int mr = r + 1 < r1 ? 2 : 1;
             __m256 acc[B32_MAX_TILE / 4][2];
             for (int64_t g = 0; g < ng; g++) acc[g][0] = acc[g][1] = _mm256_setzero_ps();
