@@ -3,6 +3,7 @@ size, to stderr (issue 20 item 3: where a batched decode step's time goes)."""
 import concurrent.futures
 import json
 import re
+import time
 
 from conftest import Server
 
@@ -25,7 +26,15 @@ def test_profile_lines_per_batch_size(monkeypatch):
         with concurrent.futures.ThreadPoolExecutor(4) as ex:
             together = list(ex.map(lambda p: complete(s, p), prompts))
         assert together[0] == alone   # batched greedy output equals the one computed alone
-        lines = [l for l in s.logtext_all().splitlines() if l.startswith("profile batch=")]
+        # The engine writes its lines when it goes idle, which can come a moment after the last response: wait for
+        # the batched steps' line (bounded: 10 s), then check everything that was written.
+        deadline = time.time() + 10
+        while True:
+            lines = [l for l in s.logtext_all().splitlines() if l.startswith("profile batch=")]
+            batched = [l for l in lines if re.match(r"profile batch=([2-9]|\d\d)", l)]
+            if batched or time.time() > deadline:
+                break
+            time.sleep(0.05)
         phases = ("step", "scheduler", "forward", "matmul", "attention", "sampler", "detokenize+stop", "events")
         rows = {}
         for line in lines:

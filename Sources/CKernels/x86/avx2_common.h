@@ -44,6 +44,33 @@ CK_INLINE __m256i ck_bit_bytes(const uint8_t *qh4) {
     return _mm256_cmpeq_epi8(_mm256_and_si256(v, mask), mask);
 }
 
+/// Four activation bytes q[0..3] in every 32-bit lane (the x8 and eight-row GEMM micro-kernels).
+CK_INLINE __m256i ck_bcast4(const int8_t *q) {
+    int32_t v;
+    __builtin_memcpy(&v, q, 4);
+    return _mm256_set1_epi32(v);
+}
+
+/// In-register transpose of an 8 × 8 matrix of 32-bit words: v[i] lane k becomes v[k] lane i (the eight-row GEMM
+/// micro-kernels interleave eight weight rows with it).
+CK_INLINE void ck_transpose8_epi32(__m256i *v) {
+    __m256i t[8], u[8];
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_epi32(v[i], v[i + 1]);
+        t[i + 1] = _mm256_unpackhi_epi32(v[i], v[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) {
+        u[i] = _mm256_unpacklo_epi64(t[i], t[i + 2]);
+        u[i + 1] = _mm256_unpackhi_epi64(t[i], t[i + 2]);
+        u[i + 2] = _mm256_unpacklo_epi64(t[i + 1], t[i + 3]);
+        u[i + 3] = _mm256_unpackhi_epi64(t[i + 1], t[i + 3]);
+    }
+    for (int k = 0; k < 4; k++) {
+        v[k] = _mm256_permute2x128_si256(u[k], u[k + 4], 0x20);
+        v[k + 4] = _mm256_permute2x128_si256(u[k], u[k + 4], 0x31);
+    }
+}
+
 /// Stores the results of a GEMM tile's groups: acc[g][i] holds weight row r + i for tokens t0 + 4g + k in lanes k
 /// and k + 4 (partial sums, added here); tokens past ncols are not stored. y[t * y_stride + row].
 CK_INLINE void ck_tile_store(__m256 (*acc)[2], int64_t ng, int mr, int64_t t0, int64_t ncols, int64_t r, float *y,

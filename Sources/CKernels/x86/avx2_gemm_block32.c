@@ -6,12 +6,17 @@
 // These types are the fallbacks GGUF writers use where a K-quant does not fit (rows whose length is not a
 // multiple of 256: DeepSeek-V2-Lite's 1,408-wide expert down projections are q5_0 or iq4_nl), so they carry a
 // large share of an MoE's prefill work. The per-row dot products unpack every weight block again for every token;
-// here a pair of weight rows is unpacked once per tile of tokens into signed bytes and their absolute values.
+// here weight rows are unpacked once per tile of tokens, eight at a time (then pairs for the rows left over).
 //
 // Blocking:
 //   for each tile of activation rows (≤ 64, and ≤ 8192 block scales: the tokens' q8_0 scales as floats,
-//                                      converted once per tile, laid out so four tokens' scales are one load)
-//     for each pair of weight rows
+//                                      converted once per tile, laid out so four tokens' scales are one load;
+//                                      for q4_0 / q5_0 also offset · Σa of each half block)
+//     for each group of eight weight rows (b32_rows8, b32_micro8): blocks interleaved four bytes at a time, so one
+//       maddubs against four broadcast activation bytes gives eight rows' partial sums in their own lanes; q4_0 /
+//       q5_0 stay unsigned and add a half block's four maddubs in int16; the same exact int32 half-block sums and
+//       the same FMA per half block as the pairs path below, so the same bits
+//     for each pair of weight rows left
 //       for each segment of ≤ 128 blocks: unpack both rows' blocks (values, |values|, scales) into L1 scratch
 //         for each group of 4 activation rows, over the segment's blocks: a 2 x 4 micro-kernel
 //             s[c] = madd(maddubs(|w|, sign(a[c], w)), 1)     (exact int32: |w|·sign(a, w) = w·a; w ≠ −128)
@@ -129,25 +134,6 @@ typedef struct {
 /// The offset q4_0 / q5_0 values carry (w = q − offset); 0 for the signed types.
 CK_INLINE int b32_offset(int type) { return type == CK_Q4_0 ? 8 : type == CK_Q5_0 ? 16 : 0; }
 
-/// In-register transpose of an 8 × 8 matrix of 32-bit words: v[i] lane k becomes v[k] lane i.
-CK_INLINE void b32_transpose8(__m256i *v) {
-    __m256i t[8], u[8];
-    for (int i = 0; i < 8; i += 2) {
-        t[i] = _mm256_unpacklo_epi32(v[i], v[i + 1]);
-        t[i + 1] = _mm256_unpackhi_epi32(v[i], v[i + 1]);
-    }
-    for (int i = 0; i < 8; i += 4) {
-        u[i] = _mm256_unpacklo_epi64(t[i], t[i + 2]);
-        u[i + 1] = _mm256_unpackhi_epi64(t[i], t[i + 2]);
-        u[i + 2] = _mm256_unpacklo_epi64(t[i + 1], t[i + 3]);
-        u[i + 3] = _mm256_unpackhi_epi64(t[i + 1], t[i + 3]);
-    }
-    for (int k = 0; k < 4; k++) {
-        v[k] = _mm256_permute2x128_si256(u[k], u[k + 4], 0x20);
-        v[k + 4] = _mm256_permute2x128_si256(u[k], u[k + 4], 0x31);
-    }
-}
-
 /// Unpacks blocks [b0, b0 + nbs) of the eight rows starting at `wr` (wrb bytes apart) into u.
 CK_INLINE void b32_unpack8(int type, const uint8_t *wr, size_t wrb, int64_t b0, int64_t nbs, b32_rows8 *u) {
     const size_t bb = b32_block_bytes(type);
@@ -164,10 +150,10 @@ CK_INLINE void b32_unpack8(int type, const uint8_t *wr, size_t wrb, int64_t b0, 
             d[r] = ck_h2f(d16);
         }
         u->d[b] = _mm256_load_ps(d);
-        b32_transpose8(q);
+        ck_transpose8_epi32(q);
         for (int k = 0; k < 8; k++) u->q[b][k] = q[k];
         if (!off) {
-            b32_transpose8(v);
+            ck_transpose8_epi32(v);
             for (int k = 0; k < 8; k++) u->v[b][k] = v[k];
         }
     }
@@ -188,9 +174,7 @@ CK_INLINE void b32_micro8(const b32_rows8 *u, int sgn, const ck_block_q8_0 *cons
                 const int k = 4 * h + kk;
                 const __m256i w = u->q[b][k];
                 for (int c = 0; c < 4; c++) {
-                    int32_t x4;
-                    memcpy(&x4, a[c][b].qs + 4 * k, 4);
-                    __m256i xv = _mm256_set1_epi32(x4);
+                    const __m256i xv = ck_bcast4(a[c][b].qs + 4 * k);
                     if (sgn) {
                         const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(w, _mm256_sign_epi8(xv, u->v[b][k])), ones);
                         s[c] = kk == 0 ? p : _mm256_add_epi32(s[c], p);

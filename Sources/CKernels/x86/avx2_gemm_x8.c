@@ -18,13 +18,6 @@
 /// Unrolls a loop over the tokens of a tile (NC ≤ 4), so their accumulators stay in registers.
 #define CK_UNROLL_TOKENS _Pragma("clang loop unroll(full)")
 
-/// Four activation bytes qa[0..3] in every 32-bit lane.
-CK_INLINE __m256i bcast4(const int8_t *qa) {
-    int32_t v;
-    memcpy(&v, qa, 4);
-    return _mm256_set1_epi32(v);
-}
-
 /// One 8-row × NC-token tile (NC ≤ 8) over all nb blocks of row group `grp`; tokens c0..c0+NC-1; y[(c0+q)*ys + r + i].
 /// Integer sums stay in int16 for a whole block: |each maddubs lane| ≤ 2·15·127 and eight are added (≤ 30480).
 /// Word by word (k outer, tokens inner), so each unpacked weight word serves up to eight tokens: eight tokens per
@@ -53,8 +46,8 @@ CK_INLINE void q4_1_x8_tile(const uint8_t *grp, int64_t nb, const char *x, size_
             CK_UNROLL_TOKENS
             for (int q = 0; q < NC; q++) {
                 const int8_t *qa = a[q][b].qs;
-                const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo, bcast4(qa + 4 * k)),
-                                                   _mm256_maddubs_epi16(hi, bcast4(qa + 16 + 4 * k)));
+                const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo, ck_bcast4(qa + 4 * k)),
+                                                   _mm256_maddubs_epi16(hi, ck_bcast4(qa + 16 + 4 * k)));
                 s[q] = k == 0 ? p : _mm256_add_epi16(s[q], p);
             }
         }
@@ -140,7 +133,7 @@ CK_INLINE void q8_0_x8_tile(const uint8_t *grp, int64_t nb, const char *x, size_
             CK_UNROLL_TOKENS
             for (int q = 0; q < NC; q++)
                 isum[q] = _mm256_add_epi32(isum[q], _mm256_madd_epi16(
-                    _mm256_maddubs_epi16(aw, _mm256_sign_epi8(bcast4(a[q][b].qs + 4 * k), w)), ones));
+                    _mm256_maddubs_epi16(aw, _mm256_sign_epi8(ck_bcast4(a[q][b].qs + 4 * k), w)), ones));
         }
         CK_UNROLL_TOKENS
         for (int q = 0; q < NC; q++)

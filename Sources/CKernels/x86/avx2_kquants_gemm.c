@@ -186,25 +186,6 @@ typedef struct {
     __m256 d, m;             // lane r: d_w and m_w (see kg_unpacked) of row r
 } kg_unpacked8;
 
-/// In-register transpose of an 8 × 8 matrix of 32-bit words: v[i] lane k becomes v[k] lane i.
-CK_INLINE void kg_transpose8(__m256i *v) {
-    __m256i t[8], u[8];
-    for (int i = 0; i < 8; i += 2) {
-        t[i] = _mm256_unpacklo_epi32(v[i], v[i + 1]);
-        t[i + 1] = _mm256_unpackhi_epi32(v[i], v[i + 1]);
-    }
-    for (int i = 0; i < 8; i += 4) {
-        u[i] = _mm256_unpacklo_epi64(t[i], t[i + 2]);
-        u[i + 1] = _mm256_unpackhi_epi64(t[i], t[i + 2]);
-        u[i + 2] = _mm256_unpacklo_epi64(t[i + 1], t[i + 3]);
-        u[i + 3] = _mm256_unpackhi_epi64(t[i + 1], t[i + 3]);
-    }
-    for (int k = 0; k < 4; k++) {
-        v[k] = _mm256_permute2x128_si256(u[k], u[k + 4], 0x20);
-        v[k + 4] = _mm256_permute2x128_si256(u[k], u[k + 4], 0x31);
-    }
-}
-
 /// Unpacks super-block b of the eight weight rows wr[0..7] into u8 (tmp: scratch for the per-row unpack).
 CK_INLINE void kg_unpack8(int type, const uint8_t *const *wr, int64_t b, kg_unpacked *tmp, kg_unpacked8 *u8) {
     __attribute__((aligned(32))) float d[8], m[8];
@@ -219,8 +200,8 @@ CK_INLINE void kg_unpack8(int type, const uint8_t *const *wr, int64_t b, kg_unpa
     }
     u8->d = _mm256_load_ps(d);
     u8->m = _mm256_load_ps(m);
-    kg_transpose8(v);
-    kg_transpose8(v2);
+    ck_transpose8_epi32(v);
+    ck_transpose8_epi32(v2);
     for (int k = 0; k < 4; k++) {
         u8->sc[k] = v[k];
         u8->sc[8 + k] = v[4 + k];
@@ -228,11 +209,11 @@ CK_INLINE void kg_unpack8(int type, const uint8_t *const *wr, int64_t b, kg_unpa
         u8->sc[12 + k] = v2[4 + k];
     }
     for (int r = 0; r < 8; r++) v[r] = tmp[r].mins;
-    kg_transpose8(v);
+    ck_transpose8_epi32(v);
     for (int p = 0; p < 8; p++) u8->mn[p] = v[p];
     for (int j = 0; j < 8; j++) {
         for (int r = 0; r < 8; r++) v[r] = _mm256_load_si256((const __m256i *)(tmp[r].q + 32 * j));
-        kg_transpose8(v);
+        ck_transpose8_epi32(v);
         for (int k = 0; k < 8; k++) u8->q[j][k] = v[k];
     }
 }
@@ -250,9 +231,7 @@ CK_INLINE void kg_micro8_half(const kg_unpacked8 *u, int h, int q6, const ck_blo
             const int k = 4 * h + kk;
             const __m256i w = u->q[j][k];
             for (int c = 0; c < 4; c++) {
-                int32_t v;
-                memcpy(&v, a[c]->qs + 32 * j + 4 * k, 4);
-                const __m256i t = _mm256_maddubs_epi16(w, _mm256_set1_epi32(v));
+                const __m256i t = _mm256_maddubs_epi16(w, ck_bcast4(a[c]->qs + 32 * j + 4 * k));
                 p[c] = kk == 0 ? t : _mm256_add_epi16(p[c], t);
             }
             if (q6 && kk == 1)
