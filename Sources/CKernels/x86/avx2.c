@@ -228,21 +228,6 @@ CK_INLINE int64_t attn_chunk(int64_t d, int64_t esize) {
     return c < 16 ? 16 : c > 512 ? 512 : c;
 }
 
-/// Most floats of the f32 copy of a chunk of f16 K/V rows (128 KiB): see attn_rows_f32.
-enum { ATTN_F32_CHUNK_FLOATS = 32768 };
-
-/// Copies the f16 rows of positions [p0, p0 + m) (d values each) into `dst` as f32, m·d ≤ ATTN_F32_CHUNK_FLOATS,
-/// row j at dst + j·d. When several head groups pass over the same chunk (MLA's 16 heads share one latent row,
-/// GQA's groups share a KV head), each then reads floats instead of converting every row again; the conversion
-/// is exact, so the results are unchanged.
-CK_INLINE void attn_rows_f32(int64_t d, const void *base, size_t slot_bytes, const int32_t *table, int64_t bs,
-                             int64_t p0, int64_t m, float *dst) {
-    for (int64_t j = 0, p = p0; j < m; j++, p++) {
-        const char *row = (const char *)base + (size_t)((int64_t)table[p / bs] * bs + p % bs) * slot_bytes;
-        for (int64_t i = 0; i < d; i += 8) _mm256_storeu_ps(dst + j * d + i, load8_kv(CK_F16, row, i));
-    }
-}
-
 /// One or two heads of ck_attn_scores_gqa_avx2 (H constant after inlining) over positions [p0, p1), two positions
 /// at a time: each K row is loaded and converted once for the H queries, each query vector once for both rows
 /// (the loads, not the FMAs, bound this loop: four heads of one position loaded ten vectors per eight FMAs, two
@@ -299,24 +284,6 @@ CK_INLINE void attn_scores_heads(int kv_type, const float *q, int64_t qs, const 
 CK_AVX2 void ck_attn_scores_gqa_avx2(int kv_type, const float *q, int64_t qs, int64_t g, int64_t d, const void *k_base,
                                      size_t slot_bytes, const int32_t *table, int64_t bs, int64_t n, float scale,
                                      float *s, int64_t ss) {
-    if (kv_type == CK_F16 && g > 2 && attn_chunk(d, 4) * d <= ATTN_F32_CHUNK_FLOATS) {   // two or more head pairs:
-                                                                                         // convert each chunk of K rows once
-        __attribute__((aligned(32))) float kf[ATTN_F32_CHUNK_FLOATS];
-        const int32_t first_block = 0;
-        const int64_t chunk = attn_chunk(d, 4);
-        for (int64_t p0 = 0; p0 < n; p0 += chunk) {
-            const int64_t m = n - p0 < chunk ? n - p0 : chunk;
-            attn_rows_f32(d, k_base, slot_bytes, table, bs, p0, m, kf);
-            int64_t h = 0;
-            for (; h + 2 <= g; h += 2)
-                attn_scores_heads(CK_F32, q + h * qs, qs, 2, d, kf, (size_t)d * 4, &first_block, m, 0, m, scale,
-                                  s + h * ss + p0, ss);
-            if (h < g)
-                attn_scores_heads(CK_F32, q + h * qs, qs, 1, d, kf, (size_t)d * 4, &first_block, m, 0, m, scale,
-                                  s + h * ss + p0, ss);
-        }
-        return;
-    }
     const int64_t chunk = attn_chunk(d, kv_type == CK_F16 ? 2 : 4);
     for (int64_t p0 = 0; p0 < n; p0 += chunk) {
         const int64_t p1 = n - p0 < chunk ? n : p0 + chunk;
@@ -334,15 +301,15 @@ enum { ATTN_VALUES_CHUNK = 512 };
 
 /// H heads (≤ 4) × V eight-float columns (H · V ≤ 9 accumulators, V ≤ 8), dimensions [i0, i0 + 8V), positions
 /// [p0, p0 + m): w holds the chunk's weights (already rounded for an f16 cache), ATTN_VALUES_CHUNK apart per head.
-/// The sums start from zero when `start` is set (the first chunk) and otherwise continue from `out`, so per lane
-/// the products are added over positions in order, as in ck_attn_values_avx2.
+/// The sums start from zero at p0 = 0 and otherwise continue from `out`, so per lane the products are added over
+/// positions in order, as in ck_attn_values_avx2.
 CK_INLINE void attn_values_heads(int kv_type, const float *w, const int H, const int V, int64_t i0, const void *v_base,
-                                 size_t slot_bytes, const int32_t *table, int64_t bs, int64_t p0, int64_t m, int start,
+                                 size_t slot_bytes, const int32_t *table, int64_t bs, int64_t p0, int64_t m,
                                  float *out, int64_t os) {
     __m256 acc[4][8];
     for (int h = 0; h < H; h++)
         for (int k = 0; k < V; k++)
-            acc[h][k] = start ? _mm256_setzero_ps() : _mm256_loadu_ps(out + h * os + i0 + 8 * k);
+            acc[h][k] = p0 == 0 ? _mm256_setzero_ps() : _mm256_loadu_ps(out + h * os + i0 + 8 * k);
     int64_t blk = p0 / bs, o = p0 % bs;
     const char *base = (const char *)v_base + (size_t)((int64_t)table[blk] * bs) * slot_bytes;
     for (int64_t j = 0; j < m; j++) {
@@ -367,17 +334,17 @@ CK_INLINE void attn_values_heads(int kv_type, const float *w, const int H, const
 /// weights and a V row within the 16 registers: four heads × three columns spilled the accumulators to the
 /// stack, 1.4x slower on MLA rows); the remainder one column at a time. Per lane the order of operations does not depend on V.
 CK_INLINE void attn_values_group(int kv_type, const float *w, const int H, int64_t d, const void *v_base,
-                                 size_t slot_bytes, const int32_t *table, int64_t bs, int64_t p0, int64_t m, int start,
+                                 size_t slot_bytes, const int32_t *table, int64_t bs, int64_t p0, int64_t m,
                                  float *out, int64_t os) {
     const int64_t cols = d / 8;
     int64_t c = 0;
     switch (H) {
-    case 1: for (; c + 8 <= cols; c += 8) attn_values_heads(kv_type, w, 1, 8, 8 * c, v_base, slot_bytes, table, bs, p0, m, start, out, os); break;
-    case 2: for (; c + 4 <= cols; c += 4) attn_values_heads(kv_type, w, 2, 4, 8 * c, v_base, slot_bytes, table, bs, p0, m, start, out, os); break;
-    case 3: for (; c + 3 <= cols; c += 3) attn_values_heads(kv_type, w, 3, 3, 8 * c, v_base, slot_bytes, table, bs, p0, m, start, out, os); break;
-    default: for (; c + 2 <= cols; c += 2) attn_values_heads(kv_type, w, 4, 2, 8 * c, v_base, slot_bytes, table, bs, p0, m, start, out, os); break;
+    case 1: for (; c + 8 <= cols; c += 8) attn_values_heads(kv_type, w, 1, 8, 8 * c, v_base, slot_bytes, table, bs, p0, m, out, os); break;
+    case 2: for (; c + 4 <= cols; c += 4) attn_values_heads(kv_type, w, 2, 4, 8 * c, v_base, slot_bytes, table, bs, p0, m, out, os); break;
+    case 3: for (; c + 3 <= cols; c += 3) attn_values_heads(kv_type, w, 3, 3, 8 * c, v_base, slot_bytes, table, bs, p0, m, out, os); break;
+    default: for (; c + 2 <= cols; c += 2) attn_values_heads(kv_type, w, 4, 2, 8 * c, v_base, slot_bytes, table, bs, p0, m, out, os); break;
     }
-    for (; c < cols; c++) attn_values_heads(kv_type, w, H, 1, 8 * c, v_base, slot_bytes, table, bs, p0, m, start, out, os);
+    for (; c < cols; c++) attn_values_heads(kv_type, w, H, 1, 8 * c, v_base, slot_bytes, table, bs, p0, m, out, os);
 }
 
 /// d % 8 == 0. Heads four at a time, the rest three, two or one; positions in chunks (attn_chunk, at most
@@ -390,38 +357,6 @@ CK_AVX2 void ck_attn_values_gqa_avx2(int kv_type, const float *w, int64_t ws, in
     if (n <= 0) {
         for (int64_t h = 0; h < g; h++)
             for (int64_t i = 0; i < d; i++) out[h * os + i] = 0.0f;
-        return;
-    }
-    if (kv_type == CK_F16 && g > 4 && attn_chunk(d, 4) * d <= ATTN_F32_CHUNK_FLOATS) {   // two or more head groups:
-        // convert each chunk of V rows once, then every group reads floats (weights still rounded to f16, as below)
-        __attribute__((aligned(32))) float vf[ATTN_F32_CHUNK_FLOATS];
-        const int32_t first_block = 0;
-        int64_t chunk = attn_chunk(d, 4);
-        chunk = chunk > ATTN_VALUES_CHUNK ? ATTN_VALUES_CHUNK : chunk;
-        for (int64_t p0 = 0; p0 < n; p0 += chunk) {
-            const int64_t m = n - p0 < chunk ? n - p0 : chunk;
-            attn_rows_f32(d, v_base, slot_bytes, table, bs, p0, m, vf);
-            for (int64_t h0 = 0; h0 < g; h0 += 4) {
-                const int H = g - h0 < 4 ? (int)(g - h0) : 4;
-                for (int h = 0; h < H; h++) {
-                    const float *src = w + (h0 + h) * ws + p0;
-                    float *dst = wc + h * ATTN_VALUES_CHUNK;
-                    int64_t j = 0;
-                    for (; j + 8 <= m; j += 8)
-                        _mm256_store_ps(dst + j, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(src + j), 0)));
-                    for (; j < m; j++) dst[j] = _cvtsh_ss(_cvtss_sh(src[j], 0));
-                }
-                // The copy's positions count from 0; the sums start from zero in the first chunk only.
-                float *o = out + h0 * os;
-                const size_t rb = (size_t)d * 4;
-                switch (H) {
-                case 4: attn_values_group(CK_F32, wc, 4, d, vf, rb, &first_block, m, 0, m, p0 == 0, o, os); break;
-                case 3: attn_values_group(CK_F32, wc, 3, d, vf, rb, &first_block, m, 0, m, p0 == 0, o, os); break;
-                case 2: attn_values_group(CK_F32, wc, 2, d, vf, rb, &first_block, m, 0, m, p0 == 0, o, os); break;
-                default: attn_values_group(CK_F32, wc, 1, d, vf, rb, &first_block, m, 0, m, p0 == 0, o, os); break;
-                }
-            }
-        }
         return;
     }
     const int64_t chunk = attn_chunk(d, kv_type == CK_F16 ? 2 : 4);
@@ -443,10 +378,10 @@ CK_AVX2 void ck_attn_values_gqa_avx2(int kv_type, const float *w, int64_t ws, in
             }
             float *o = out + h0 * os;
             switch (H) {
-            case 4: attn_values_group(kv_type, wc, 4, d, v_base, slot_bytes, table, bs, p0, m, p0 == 0, o, os); break;
-            case 3: attn_values_group(kv_type, wc, 3, d, v_base, slot_bytes, table, bs, p0, m, p0 == 0, o, os); break;
-            case 2: attn_values_group(kv_type, wc, 2, d, v_base, slot_bytes, table, bs, p0, m, p0 == 0, o, os); break;
-            default: attn_values_group(kv_type, wc, 1, d, v_base, slot_bytes, table, bs, p0, m, p0 == 0, o, os); break;
+            case 4: attn_values_group(kv_type, wc, 4, d, v_base, slot_bytes, table, bs, p0, m, o, os); break;
+            case 3: attn_values_group(kv_type, wc, 3, d, v_base, slot_bytes, table, bs, p0, m, o, os); break;
+            case 2: attn_values_group(kv_type, wc, 2, d, v_base, slot_bytes, table, bs, p0, m, o, os); break;
+            default: attn_values_group(kv_type, wc, 1, d, v_base, slot_bytes, table, bs, p0, m, o, os); break;
             }
         }
     }
