@@ -29,13 +29,15 @@ final class KQuantGemmTests: XCTestCase {
 
     /// Every K-quant type, weight-row ranges of 18 rows (two groups for the eight-row micro-kernel, then a pair)
     /// and of 5 rows (a pair and the one-row micro-kernel), columns that are not a multiple of 4 (padded groups),
-    /// 70 columns of n = 512 (two activation tiles of at most 64 rows) and rows of 16 super-blocks (n = 4096); rows
-    /// outside the range are not written.
+    /// 70 columns of n = 512 (two activation tiles of at most 64 rows), rows of 16 super-blocks (n = 4096) and of 35
+    /// (n = 8,960: more tokens than the 256 KiB stack tile holds, so with an L2 of more than 512 KiB the thread's
+    /// larger gather buffer); rows outside the range are not written.
     func testGemmMatchesReference() throws {
         try XCTSkipUnless(ck_has_avx2() == 1, "no AVX2 on this CPU: only the reference kernels run")
         var rng = TestRNG(state: 41)
         for (name, t) in [("q2_K", Int32(10)), ("q4_K", 12), ("q5_K", 13), ("q6_K", 14)] {
-            for (n, colsList, rows) in [(512, [4, 5, 6, 7, 8, 9, 13, 70], 20), (512, [4, 9], 7), (4096, [37], 20)] {
+            for (n, colsList, rows) in [(512, [4, 5, 6, 7, 8, 9, 13, 70], 20), (512, [4, 9], 7), (4096, [37], 20),
+                                        (8960, [30], 10)] {
                 let rb = Int(ck_row_size(t, Int64(n)))
                 let w = FormatMore.randomBlocks(t, blocks: rows * n / 256, rng: &rng)
                 let wf = decodedRows(type: t, w, rowBytes: rb, rows: rows, n: n)

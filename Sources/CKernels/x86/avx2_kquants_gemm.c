@@ -27,7 +27,10 @@
 // Block layouts: ggml/src/ggml-common.h; written independently.
 #include "ckernels.h"
 #include "../internal.h"
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #if defined(__x86_64__)
 #include "avx2_common.h"
@@ -219,8 +222,9 @@ CK_INLINE void kg_unpack8(int type, const uint8_t *const *wr, int64_t b, kg_unpa
 }
 
 /// Half h of the exact int32 sums of eight rows against four activation rows: s[c] lane r = Σ_j scale(r, 2j + h) ·
-/// Σ q·a over values 32j + 16h ... 32j + 16h + 15 (h = 0: the even-numbered 16-value groups, 1: the odd ones). Values of a 16-value group are summed in int16 before the one madd by its scale: four maddubs lanes
-/// (≤ 2·31·128 each for q2_K/q4_K/q5_K), or two for q6_K (≤ 2·63·128).
+/// Σ q·a over values 32j + 16h ... 32j + 16h + 15 (h = 0: the even-numbered 16-value groups, 1: the odd ones).
+/// Values of a 16-value group are summed in int16 before the one madd by its scale: four maddubs lanes (≤ 2·31·128
+/// each for q2_K/q4_K/q5_K), or two for q6_K (≤ 2·63·128).
 CK_INLINE void kg_micro8_half(const kg_unpacked8 *u, int h, int q6, const ck_block_q8_K *const *a, __m256i *s) {
     for (int c = 0; c < 4; c++) s[c] = _mm256_setzero_si256();
 #pragma clang loop unroll(disable)
@@ -271,8 +275,47 @@ CK_INLINE void kg_micro8(const kg_unpacked8 *u, int q6, const ck_block_q8_K *con
     }
 }
 
-/// Activation rows per tile: about 256 KiB of q8_K blocks (half the L2), a multiple of 4, at most KG_MAX_TILE.
-enum { KG_MAX_TILE = 64, KG_GATHER_BLOCKS = (256u << 10) / sizeof(ck_block_q8_K) };
+/// Activation rows per tile: as many as half the L2 holds in q8_K blocks (at least 256 KiB, at most 1 MiB), a
+/// multiple of 4, at most KG_MAX_TILE. With 256 KiB, rows of 8,960 values (35 super-blocks) got tiles of 24
+/// tokens, and unpacking the weights once per 24 tokens cost: on a 2 MiB L2, 1 MiB tiles of 64 tokens ran the
+/// 1,536 × 8,960 GEMM at 78–81 instead of 72 GMAC/s (q4_K; q6_K 74–76 instead of 66), one thread.
+enum {
+    KG_MAX_TILE = 64,
+    KG_GATHER_BLOCKS = (256u << 10) / sizeof(ck_block_q8_K),      // on the stack, when no larger buffer is had
+    KG_GATHER_MAX_BLOCKS = (1u << 20) / sizeof(ck_block_q8_K),
+};
+
+/// Blocks of the gather buffer: half of sysconf's L2 size, within [KG_GATHER_BLOCKS, KG_GATHER_MAX_BLOCKS].
+static int64_t kg_gather_blocks(void) {
+    static int64_t cached;   // 0 until computed; every thread computes the same value
+    int64_t blocks = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+    if (blocks == 0) {
+        const long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
+        const int64_t want = l2 > 0 ? (int64_t)l2 / 2 / (int64_t)sizeof(ck_block_q8_K) : KG_GATHER_BLOCKS;
+        blocks = want < KG_GATHER_BLOCKS ? KG_GATHER_BLOCKS : want > KG_GATHER_MAX_BLOCKS ? KG_GATHER_MAX_BLOCKS : want;
+        __atomic_store_n(&cached, blocks, __ATOMIC_RELAXED);
+    }
+    return blocks;
+}
+
+static pthread_key_t kg_buffer_key;
+static pthread_once_t kg_buffer_once = PTHREAD_ONCE_INIT;
+static void kg_buffer_key_init(void) { (void)pthread_key_create(&kg_buffer_key, free); }
+
+/// This thread's gather buffer of KG_GATHER_MAX_BLOCKS blocks (allocated on its first large GEMM, freed when the
+/// thread exits), or NULL if it cannot be had.
+static ck_block_q8_K *kg_thread_buffer(void) {
+    (void)pthread_once(&kg_buffer_once, kg_buffer_key_init);
+    ck_block_q8_K *b = pthread_getspecific(kg_buffer_key);
+    if (b == NULL) {
+        b = aligned_alloc(64, (size_t)KG_GATHER_MAX_BLOCKS * sizeof(ck_block_q8_K));
+        if (b != NULL && pthread_setspecific(kg_buffer_key, b) != 0) {
+            free(b);
+            b = NULL;
+        }
+    }
+    return b;
+}
 
 /// Weight rows [r, r + mr) (mr 1 or 2) against the nt activation rows of one tile (nt a multiple of 4), gathered in
 /// `xt` as [group][super-block][4 tokens] so a micro-kernel call reads one contiguous 1,168-byte run instead of
@@ -335,13 +378,25 @@ CK_AVX2 void ck_gemm_kquant_avx2(int type, const void *w, size_t wrb, int64_t n,
                                  const void *x, size_t xrb, int64_t ncols, float *y, int64_t ys) {
     const int64_t nb = n / CK_QK_K;
     if (nb == 0 || ncols <= 0) return;
-    int64_t tile = KG_GATHER_BLOCKS / nb / 4 * 4;
+    // The stack buffer (256 KiB; pool threads have 1 MiB, the engine thread 8 MiB) when it holds every token of the
+    // call at the largest tile or the thread buffer cannot be had; else this thread's buffer of up to 1 MiB.
+    ck_block_q8_K stack_xt[KG_GATHER_BLOCKS];
+    ck_block_q8_K *xt = stack_xt;
+    int64_t budget = KG_GATHER_BLOCKS;
+    const int64_t want = kg_gather_blocks();
+    if (want > KG_GATHER_BLOCKS && KG_GATHER_BLOCKS / nb / 4 * 4 < (ncols < KG_MAX_TILE ? ncols : KG_MAX_TILE)) {
+        ck_block_q8_K *tb = kg_thread_buffer();
+        if (tb != NULL) {
+            xt = tb;
+            budget = want;
+        }
+    }
+    int64_t tile = budget / nb / 4 * 4;
     if (tile < 4) {   // rows of more than 57,344 elements (no GGUF model has them): the scalar twin
         ck_gemm_kquant_ref(type, w, wrb, n, r0, r1, x, xrb, ncols, y, ys);
         return;
     }
     tile = tile > KG_MAX_TILE ? KG_MAX_TILE : tile;
-    ck_block_q8_K xt[KG_GATHER_BLOCKS];   // 256 KiB of stack (pool threads have 1 MiB, the engine thread 8 MiB)
     const uint8_t *xb = x;
     for (int64_t t0 = 0; t0 < ncols; t0 += tile) {
         const int64_t left = ncols - t0;
