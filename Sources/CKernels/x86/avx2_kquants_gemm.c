@@ -290,7 +290,11 @@ static int64_t kg_gather_blocks(void) {
     static int64_t cached;   // 0 until computed; every thread computes the same value
     int64_t blocks = __atomic_load_n(&cached, __ATOMIC_RELAXED);
     if (blocks == 0) {
-        const long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
+#ifdef _SC_LEVEL2_CACHE_SIZE
+        const long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);   // glibc; 0 or -1 when the kernel does not say
+#else
+        const long l2 = 0;
+#endif
         const int64_t want = l2 > 0 ? (int64_t)l2 / 2 / (int64_t)sizeof(ck_block_q8_K) : KG_GATHER_BLOCKS;
         blocks = want < KG_GATHER_BLOCKS ? KG_GATHER_BLOCKS : want > KG_GATHER_MAX_BLOCKS ? KG_GATHER_MAX_BLOCKS : want;
         __atomic_store_n(&cached, blocks, __ATOMIC_RELAXED);
