@@ -530,7 +530,7 @@ int ck_matmul_rows_avx2(int weight_type, const void *w, size_t wrb, int64_t n, i
     case CK_Q4_K: case CK_Q5_K: case CK_Q6_K: {
         // From 12 activation rows the tiled GEMM (eight weight rows at a time); fewer: each weight row against them
         // four at a time. Single-thread GMAC/s, 1,536 × 1,536, row kernel vs GEMM (BENCHMARKS.md, "2026-12-05
-        // 19:00"): q4_K 32.7 / 34.2 at 8 rows, 32.6 / 39.5 at 12, 45.2 / 79.9 at 32; q5_K 33.3 / 56.0 at 12;
+        // 18:30–19:45"): q4_K 32.7 / 34.2 at 8 rows, 32.6 / 39.5 at 12, 45.2 / 79.9 at 32; q5_K 33.3 / 56.0 at 12;
         // q6_K 28.0 / 30.9 at 8, 36.8 / 53.7 at 12.
         const int64_t gemm_from = 12;
         if (ncols >= gemm_from) ck_gemm_kquant_avx2(weight_type, w, wrb, n, r0, r1, x, xrb, ncols, y, ys);

@@ -86,6 +86,17 @@ CK_INLINE void ck_tile_store(__m256 (*acc)[2], int64_t ng, int mr, int64_t t0, i
         }
 }
 
+/// Stores the results of an eight-row GEMM tile: acc[g][c][h] (lane i: weight row r + i) holds token t0 + 4g + c's two
+/// half sums, added here; tokens past ncols are not stored. y[t * y_stride + row].
+CK_INLINE void ck_tile8_store(__m256 (*acc)[4][2], int64_t ng, int64_t t0, int64_t ncols, int64_t r, float *y,
+                              int64_t y_stride) {
+    for (int64_t g = 0; g < ng; g++)
+        for (int c = 0; c < 4; c++) {
+            const int64_t t = t0 + 4 * g + c;
+            if (t < ncols) _mm256_storeu_ps(y + t * y_stride + r, _mm256_add_ps(acc[g][c][0], acc[g][c][1]));
+        }
+}
+
 /// The four activation rows of group g of a GEMM tile that starts at row t0 (rows x_row_bytes apart): rows
 /// t0 + 4g ... t0 + 4g + 3, those past ncols aliasing the last real one (their results are never stored).
 CK_INLINE void ck_tile_group_rows(const uint8_t *x, size_t x_row_bytes, int64_t t0, int64_t g, int64_t ncols,

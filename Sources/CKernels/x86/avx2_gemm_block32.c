@@ -251,11 +251,7 @@ CK_AVX2 void ck_gemm_block32_avx2(int type, const void *w, size_t wrb, int64_t n
                     else b32_micro8(&u8, 1, a, nbs, dxs, aos, acc[g]);
                 }
             }
-            for (int64_t g = 0; g < ng; g++)
-                for (int c = 0; c < 4; c++) {
-                    const int64_t t = t0 + 4 * g + c;
-                    if (t < ncols) _mm256_storeu_ps(y + t * ys + r, _mm256_add_ps(acc[g][c][0], acc[g][c][1]));
-                }
+            ck_tile8_store(acc, ng, t0, ncols, r, y, ys);
         }
         for (; r < r1; r += 2) {
             const int mr = r + 1 < r1 ? 2 : 1;

@@ -260,9 +260,8 @@ CK_INLINE void kg_micro8(const kg_unpacked8 *u, int q6, const ck_block_q8_K *con
             // Σ over groups 8h ... 8h + 7 of min (or q6_K scale) · bsum: bsums 2p, 2p + 1 as one broadcast word.
             __m256i mt = _mm256_setzero_si256();
             for (int p = 4 * h; p < 4 * h + 4; p++) {
-                int32_t bw;
-                memcpy(&bw, a[c]->bsums + 2 * p, 4);
-                mt = _mm256_add_epi32(mt, _mm256_madd_epi16(u->mn[p], _mm256_set1_epi32(bw)));
+                const __m256i bw = ck_bcast4((const int8_t *)(a[c]->bsums + 2 * p));
+                mt = _mm256_add_epi32(mt, _mm256_madd_epi16(u->mn[p], bw));
             }
             const __m256 dx = _mm256_set1_ps(a[c]->d);
             if (q6) {
@@ -371,11 +370,7 @@ CK_INLINE void kg_rows8_tile(int type, const uint8_t *w, size_t wrb, int64_t nb,
             else kg_micro8(&u8, 0, a, acc[g]);
         }
     }
-    for (int64_t g = 0; g < ng; g++)
-        for (int c = 0; c < 4; c++) {
-            const int64_t t = t0 + 4 * g + c;
-            if (t < ncols) _mm256_storeu_ps(y + t * ys + r, _mm256_add_ps(acc[g][c][0], acc[g][c][1]));
-        }
+    ck_tile8_store(acc, ng, t0, ncols, r, y, ys);
 }
 
 CK_AVX2 void ck_gemm_kquant_avx2(int type, const void *w, size_t wrb, int64_t n, int64_t r0, int64_t r1,
