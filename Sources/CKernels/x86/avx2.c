@@ -528,11 +528,12 @@ int ck_matmul_rows_avx2(int weight_type, const void *w, size_t wrb, int64_t n, i
         else ck_matmul_block32_rows_avx2(weight_type, w, wrb, n, r0, r1, x, xrb, ncols, y, ys);
         return 1;
     case CK_Q4_K: case CK_Q5_K: case CK_Q6_K: {
-        // From 12 activation rows the tiled GEMM (eight weight rows at a time); fewer: each weight row against them
-        // four at a time. Single-thread GMAC/s, 1,536 × 1,536, row kernel vs GEMM (BENCHMARKS.md, "2026-12-05
-        // 18:30–19:45"): q4_K 32.7 / 34.2 at 8 rows, 32.6 / 39.5 at 12, 45.2 / 79.9 at 32; q5_K 33.3 / 56.0 at 12;
-        // q6_K 28.0 / 30.9 at 8, 36.8 / 53.7 at 12.
-        const int64_t gemm_from = 12;
+        // From 8 activation rows the tiled GEMM (eight weight rows at a time); fewer: each weight row against them
+        // four at a time. Both prefetch their weights, which come from DRAM in batched decode and MoE prefill.
+        // Single-thread GMAC/s on two busy threads, 1,408 × 2,048 from DRAM, row kernel vs GEMM (BENCHMARKS.md,
+        // "2026-12-05 21:00–22:30"): q4_K 42.3 / 39.2 at 6 rows, 43.7 / 49.4 at 8, 42.5 / 50.3 at 10; q5_K 31.6 /
+        // 35.0 at 6, 34.0 / 45.5 at 8; q6_K 34.4 / 34.0 at 6, 38.0 / 44.3 at 8.
+        const int64_t gemm_from = 8;
         if (ncols >= gemm_from) ck_gemm_kquant_avx2(weight_type, w, wrb, n, r0, r1, x, xrb, ncols, y, ys);
         else ck_matmul_kquant_avx2(weight_type, w, wrb, n, r0, r1, x, xrb, ncols, y, ys);
         return 1;

@@ -97,6 +97,15 @@ CK_INLINE void ck_tile8_store(__m256 (*acc)[4][2], int64_t ng, int64_t t0, int64
         }
 }
 
+/// Prefetches into L1 share `i` of `parts` equal shares of the `bytes` bytes at `p`: the eight-row GEMMs fetch the
+/// next group of eight weight rows (contiguous after the current group) while they unpack the current one, one share
+/// per super-block or segment, so a group that comes from DRAM is not read at memory latency (the hardware
+/// prefetchers follow one or two streams, not eight rows a row apart). Prefetches past the matrix do not fault.
+CK_INLINE void ck_prefetch_share(const void *p, size_t bytes, int64_t i, int64_t parts) {
+    const size_t from = bytes * (size_t)i / (size_t)parts / 64 * 64, to = bytes * (size_t)(i + 1) / (size_t)parts;
+    for (size_t o = from; o < to; o += 64) _mm_prefetch((const char *)p + o, _MM_HINT_T0);
+}
+
 /// The four activation rows of group g of a GEMM tile that starts at row t0 (rows x_row_bytes apart): rows
 /// t0 + 4g ... t0 + 4g + 3, those past ncols aliasing the last real one (their results are never stored).
 CK_INLINE void ck_tile_group_rows(const uint8_t *x, size_t x_row_bytes, int64_t t0, int64_t g, int64_t ncols,

@@ -239,6 +239,8 @@ CK_AVX2 void ck_gemm_block32_avx2(int type, const void *w, size_t wrb, int64_t n
                 for (int c = 0; c < 4; c++) acc[g][c][0] = acc[g][c][1] = _mm256_setzero_ps();
             for (int64_t s0 = 0; s0 < nb; s0 += B32_SEG_BLOCKS) {
                 const int64_t nbs = nb - s0 < B32_SEG_BLOCKS ? nb - s0 : B32_SEG_BLOCKS;
+                ck_prefetch_share(wb + (size_t)(r + 8) * wrb, 8 * wrb, s0 / B32_SEG_BLOCKS,
+                                  (nb + B32_SEG_BLOCKS - 1) / B32_SEG_BLOCKS);   // the next eight rows
                 b32_unpack8(type, wb + (size_t)r * wrb, wrb, s0, nbs, &u8);
                 for (int64_t g = 0; g < ng; g++) {
                     const uint8_t *rows[4];

@@ -16,10 +16,13 @@
 #include "avx2_common.h"
 
 
-/// Decode prefetch distances in bytes ahead of the super-block being read: into L1 (KQ_PREFETCH) and into L2
+/// Prefetch distances in bytes ahead of the super-block being read: into L1 (KQ_PREFETCH) and into L2
 /// (KQ_PREFETCH_L2). Rows of a range are contiguous, so this runs on into the next row. Without them decode is
 /// bound by memory latency (the hardware prefetchers alone keep one core at ~10 GB/s here); the L2 prefetch added
-/// ~10% over the L1 one alone, 8 KiB was no better than 4 KiB (A/B runs, Qwen2.5-Coder-1.5B Q4_K_M tg64).
+/// ~10% over the L1 one alone, 8 KiB was no better than 4 KiB (A/B runs, Qwen2.5-Coder-1.5B Q4_K_M tg64). They
+/// were first issued for one activation row only; for two to four rows (a routed expert's tokens in a batched
+/// decode step) the rows stream from DRAM just the same, and prefetching doubled those calls (q4_K 1,408 × 2,048
+/// from DRAM on both threads, two rows: 22 → 38 GMAC/s per thread; BENCHMARKS.md, 2026-12-05 21:30).
 #ifndef KQ_PREFETCH
 #define KQ_PREFETCH 1024
 #endif
@@ -65,14 +68,13 @@ CK_INLINE void kq_k45_row(const uint8_t *w, int64_t nb, const ck_block_q8_K *con
     for (int c = 0; c < nc; c++) acc[c] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *blk = w + (size_t)b * bbytes;
-        if (nc == 1) {   // decode streams the rows once; in prefill they come from L2 for all but the first tile
-            _mm_prefetch((const char *)blk + KQ_PREFETCH, _MM_HINT_T0);
-            _mm_prefetch((const char *)blk + KQ_PREFETCH + 64, _MM_HINT_T0);
-            _mm_prefetch((const char *)blk + KQ_PREFETCH + 128, _MM_HINT_T0);
-            _mm_prefetch((const char *)blk + KQ_PREFETCH_L2, _MM_HINT_T1);
-            _mm_prefetch((const char *)blk + KQ_PREFETCH_L2 + 64, _MM_HINT_T1);
-            _mm_prefetch((const char *)blk + KQ_PREFETCH_L2 + 128, _MM_HINT_T1);
-        }
+        // Whatever nc is: batched decode (a routed expert's one to four tokens) streams its rows from DRAM too.
+        _mm_prefetch((const char *)blk + KQ_PREFETCH, _MM_HINT_T0);
+        _mm_prefetch((const char *)blk + KQ_PREFETCH + 64, _MM_HINT_T0);
+        _mm_prefetch((const char *)blk + KQ_PREFETCH + 128, _MM_HINT_T0);
+        _mm_prefetch((const char *)blk + KQ_PREFETCH_L2, _MM_HINT_T1);
+        _mm_prefetch((const char *)blk + KQ_PREFETCH_L2 + 64, _MM_HINT_T1);
+        _mm_prefetch((const char *)blk + KQ_PREFETCH_L2 + 128, _MM_HINT_T1);
         uint16_t d16, m16;
         memcpy(&d16, blk, 2);
         memcpy(&m16, blk + 2, 2);
@@ -138,10 +140,8 @@ CK_INLINE void kq_q6_row(const ck_block_q6_K *w, int64_t nb, const ck_block_q8_K
     for (int c = 0; c < nc; c++) acc[c] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const ck_block_q6_K *x = w + b;
-        if (nc == 1) {
-            for (int l = 0; l < 4; l++) _mm_prefetch((const char *)x + KQ_PREFETCH + 64 * l, _MM_HINT_T0);
-            for (int l = 0; l < 4; l++) _mm_prefetch((const char *)x + KQ_PREFETCH_L2 + 64 * l, _MM_HINT_T1);
-        }
+        for (int l = 0; l < 4; l++) _mm_prefetch((const char *)x + KQ_PREFETCH + 64 * l, _MM_HINT_T0);   // any nc
+        for (int l = 0; l < 4; l++) _mm_prefetch((const char *)x + KQ_PREFETCH_L2 + 64 * l, _MM_HINT_T1);
         const __m128i s8 = _mm_loadu_si128((const __m128i *)x->scales);
         const __m256i s16 = _mm256_cvtepi8_epi16(s8);   // scales 0..15 as int16, in bsums order
         __m256i sumi[4];

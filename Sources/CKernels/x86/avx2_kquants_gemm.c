@@ -362,6 +362,7 @@ CK_INLINE void kg_rows8_tile(int type, const uint8_t *w, size_t wrb, int64_t nb,
     for (int i = 0; i < 8; i++) wr[i] = w + (size_t)(r + i) * wrb;
     const int q6 = type == CK_Q6_K;
     for (int64_t b = 0; b < nb; b++) {
+        ck_prefetch_share(w + (size_t)(r + 8) * wrb, 8 * wrb, b, nb);   // the next eight rows
         kg_unpack8(type, wr, b, tmp, &u8);
         for (int64_t g = 0; g < ng; g++) {
             const ck_block_q8_K *run = xt + (g * nb + b) * 4;
