@@ -128,7 +128,7 @@ public struct SamplingParameters: Sendable, Equatable {
     public var maxTokens: Int?
     /// `max_completion_tokens` (≥ 1) as sent; wins over `maxTokens`.
     public var maxCompletionTokens: Int?
-    /// Stop strings (0…4, empty strings dropped); the returned text excludes them.
+    /// Stop strings (0…4, each non-empty: an empty one is a 400 naming `stop`); the returned text excludes them.
     public var stop: [String] = []
     /// Sampler seed.
     public var seed: Int?
@@ -233,16 +233,22 @@ public struct SamplingParameters: Sendable, Equatable {
         s.maxCompletionTokens = try f.int("max_completion_tokens", min: 1)
         if let stop = f.raw("stop") {
             switch stop {
-            case .string(let str): s.stop = str.isEmpty ? [] : [str]
+            // An empty sequence would match before the first token; refused rather than dropped unseen.
+            case .string(let str):
+                guard !str.isEmpty else { throw APIError.invalidRequest("'stop' must not be an empty string", param: "stop") }
+                s.stop = [str]
             case .array(let items):
                 guard items.count <= 4 else {
                     throw APIError.invalidRequest("'stop' may hold at most 4 sequences, got \(items.count)", param: "stop")
                 }
-                for item in items {
+                for (i, item) in items.enumerated() {
                     guard let str = item.stringValue else {
                         throw APIError.invalidRequest("'stop' must be a string or an array of strings", param: "stop")
                     }
-                    if !str.isEmpty { s.stop.append(str) }
+                    guard !str.isEmpty else {
+                        throw APIError.invalidRequest("'stop[\(i)]' must not be an empty string", param: "stop")
+                    }
+                    s.stop.append(str)
                 }
             default:
                 throw APIError.invalidRequest("'stop' must be a string or an array of strings, got \(stop.typeName)", param: "stop")

@@ -162,6 +162,7 @@ final class ChatCompletionRequestTests: XCTestCase {
             (#""temperature":"hot""#, "temperature"), (#""top_p":0"#, "top_p"), (#""top_p":1.01"#, "top_p"),
             (#""max_tokens":0"#, "max_tokens"), (#""max_tokens":1.5"#, "max_tokens"), (#""max_completion_tokens":-1"#, "max_completion_tokens"),
             (#""stop":["a","b","c","d","e"]"#, "stop"), (#""stop":5"#, "stop"), (#""stop":[1]"#, "stop"),
+            (#""stop":"""#, "stop"), (#""stop":["a",""]"#, "stop"),
             (#""seed":"x""#, "seed"), (#""seed":1.5"#, "seed"), (#""stream":"yes""#, "stream"),
             (#""stream_options":{"include_usage":true}"#, "stream_options"),
             (#""stream":true,"stream_options":{"include_usage":1}"#, "stream_options.include_usage"),

@@ -169,3 +169,15 @@ def test_tokens_inside_a_utf8_character_carry_their_bytes(server):
     for ch in streamed:
         if ch.choices and ch.choices[0].delta.content:
             assert b"".join(bytes(e.bytes) for e in ch.choices[0].logprobs.content).decode() == ch.choices[0].delta.content
+
+
+@pytest.mark.parametrize("stop", ["", ["\n", ""]])
+def test_empty_stop_string_is_a_400_naming_stop(server, stop):
+    """An empty stop sequence would match before the first token: refused, not dropped (helper's report of
+    2026-12-05: `"stop":[""]` was accepted and ignored), on chat and on completions."""
+    with pytest.raises(openai.BadRequestError) as e:
+        chat(server, max_tokens=2, stop=stop)
+    assert e.value.body["param"] == "stop"
+    with pytest.raises(openai.BadRequestError) as e:
+        client(server).completions.create(model="smollm2", prompt="Hello", max_tokens=2, stop=stop)
+    assert e.value.body["param"] == "stop"
