@@ -51,3 +51,26 @@ def test_profile_lines_per_batch_size(monkeypatch):
             assert row["matmul"] + row["attention"] <= row["forward"] + 1e-3
     finally:
         s.stop()
+
+
+def test_mla_attention_is_profiled(monkeypatch):
+    """The MLA models' latent attention is timed as `attention` too (it read 0.0 for DeepSeek models before)."""
+    import os
+    monkeypatch.setenv("SPUTNIK_PROFILE_STEPS", "1")
+    fix = os.path.join(os.path.dirname(__file__), "..", "Fixtures", "moe", "deepseek-v3-tiny", "deepseek-v3-tiny.q8_0.gguf")
+    s = Server("--model", fix, "--ctx-size", "256")
+    try:
+        status, _, body = s.post("/v1/completions", {"prompt": "hello world " * 12, "max_tokens": 24, "temperature": 0,
+                                                     "ignore_eos": True})
+        assert status == 200, body
+        deadline = time.time() + 10
+        while True:
+            lines = [l for l in s.logtext_all().splitlines() if l.startswith("profile batch=")]
+            if len(lines) >= 2 or time.time() > deadline:
+                break
+            time.sleep(0.05)
+        rows = [dict(kv.split("=", 1) for kv in l.split()[1:]) for l in lines]
+        assert rows and all(float(r["attention"]) > 0 for r in rows), lines
+        assert all(float(r["matmul"]) + float(r["attention"]) <= float(r["forward"]) + 1e-3 for r in rows), lines
+    finally:
+        s.stop()

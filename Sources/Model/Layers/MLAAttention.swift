@@ -198,6 +198,7 @@ final class MLAAttention {
         let kvType: PagedAttentionKernels.Element = cache.type == .f16 ? .f16 : .f32
         let keys = cache.keys(layer: layer)
         let g = Self.headsPerItem(heads: H, tokens: n, threads: threads), groups = H / g
+        let started = StepProfile.now()
         pool.forEach(n * groups) { item, participant in
             let t = item / groups, h0 = (item % groups) * g
             let ctx = Int(positions[t]) + 1
@@ -216,6 +217,7 @@ final class MLAAttention {
                                          into: self.oLat.pointer + (t * H + h0) * d.kvLoraRank,
                                          outStride: d.kvLoraRank)                              // [g, kvLora]
         }
+        StepProfile.add(.attention, since: started)
         // o_h = W^UV_h · oLat_h.                                                 out [n, H * v]
         let lat = oLat.pointer, v = d.v
         headMatmuls(w.vB, n: n, input: { h, t -> UnsafePointer<Float> in UnsafePointer(lat + (t * H + h) * kvLora) }) {
