@@ -35,6 +35,7 @@ CK_INLINE void q4_1_x8_tile(const uint8_t *grp, int64_t nb, const char *x, size_
     }
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *blk = grp + (size_t)b * 160;
+        ck_prefetch_ahead(blk, 160);
         const __m256 dv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)blk));
         const __m256 mv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 16)));
         __m256i s[8];
@@ -119,6 +120,7 @@ CK_INLINE void q8_0_x8_tile(const uint8_t *grp, int64_t nb, const char *x, size_
     }
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *blk = grp + (size_t)b * 272;
+        ck_prefetch_ahead(blk, 272);
         const __m256 dv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)blk));
         // Word by word (k outer, tokens inner): one weight word and its |w| live at a time beside the NC int32
         // sums, where loading all eight words and their |w| first (16 registers) spilled; 1.27× on a 49152 × 576
