@@ -228,6 +228,20 @@ CK_INLINE int64_t attn_chunk(int64_t d, int64_t esize) {
     return c < 16 ? 16 : c > 512 ? 512 : c;
 }
 
+/// Positions ahead of the one being read at which the scores kernel prefetches K rows.
+#ifndef ATTN_PF
+#define ATTN_PF 8
+#endif
+
+/// Prefetches into L2 every line of position p's row (`bytes` from its start); nothing when p ≥ n.
+CK_INLINE void attn_prefetch_row(const void *base, size_t slot_bytes, const int32_t *table, int64_t bs, int64_t p,
+                                 int64_t n, size_t bytes) {
+    if (p >= n) return;
+    const char *r = (const char *)base + (size_t)((int64_t)table[p / bs] * bs + p % bs) * slot_bytes;
+    for (size_t o = 0; o < bytes; o += 64) _mm_prefetch(r + o, _MM_HINT_T1);
+    _mm_prefetch(r + bytes - 1, _MM_HINT_T1);
+}
+
 /// One or two heads of ck_attn_scores_gqa_avx2 (H constant after inlining) over positions [p0, p1), two positions
 /// at a time: each K row is loaded and converted once for the H queries, each query vector once for both rows
 /// (the loads, not the FMAs, bound this loop: four heads of one position loaded ten vectors per eight FMAs, two
@@ -236,12 +250,17 @@ CK_INLINE int64_t attn_chunk(int64_t d, int64_t esize) {
 /// pairing. Positions are walked block by block (one table read per block, no division per position).
 CK_INLINE void attn_scores_heads(int kv_type, const float *q, int64_t qs, const int H, int64_t d, const void *k_base,
                                  size_t slot_bytes, const int32_t *table, int64_t bs, int64_t p0, int64_t p1,
-                                 float scale, float *s, int64_t ss) {
+                                 float scale, float *s, int64_t ss, int64_t pf_n) {
+    const size_t row_bytes = (size_t)d * (kv_type == CK_F16 ? 2 : 4);
     for (int64_t blk = p0 / bs, p = p0; p < p1; blk++) {
         const int64_t first = p % bs;
         const char *base = (const char *)k_base + (size_t)((int64_t)table[blk] * bs + first) * slot_bytes;
         const int64_t m = p1 - p < bs - first ? p1 - p : bs - first;
         for (int64_t o = 0; o < m; o += 2) {
+            if (pf_n) {   // the chunk's first pass reads its rows from L3 or DRAM: fetch ATTN_PF positions ahead
+                attn_prefetch_row(k_base, slot_bytes, table, bs, p + o + ATTN_PF, pf_n, row_bytes);
+                attn_prefetch_row(k_base, slot_bytes, table, bs, p + o + ATTN_PF + 1, pf_n, row_bytes);
+            }
             // A block's odd last position pairs with itself; only its first result is stored.
             const int two = o + 1 < m;
             const char *r0 = base + (size_t)o * slot_bytes, *r1 = two ? r0 + slot_bytes : r0;
@@ -287,11 +306,14 @@ CK_AVX2 void ck_attn_scores_gqa_avx2(int kv_type, const float *q, int64_t qs, in
     const int64_t chunk = attn_chunk(d, kv_type == CK_F16 ? 2 : 4);
     for (int64_t p0 = 0; p0 < n; p0 += chunk) {
         const int64_t p1 = n - p0 < chunk ? n : p0 + chunk;
+        // The first head pair's pass over a chunk prefetches its rows; the later passes find them in L2.
         int64_t h = 0;
         for (; h + 2 <= g; h += 2)
-            attn_scores_heads(kv_type, q + h * qs, qs, 2, d, k_base, slot_bytes, table, bs, p0, p1, scale, s + h * ss, ss);
+            attn_scores_heads(kv_type, q + h * qs, qs, 2, d, k_base, slot_bytes, table, bs, p0, p1, scale, s + h * ss, ss,
+                              h == 0 ? n : 0);
         if (h < g)
-            attn_scores_heads(kv_type, q + h * qs, qs, 1, d, k_base, slot_bytes, table, bs, p0, p1, scale, s + h * ss, ss);
+            attn_scores_heads(kv_type, q + h * qs, qs, 1, d, k_base, slot_bytes, table, bs, p0, p1, scale, s + h * ss, ss,
+                              h == 0 ? n : 0);
     }
 }
 
