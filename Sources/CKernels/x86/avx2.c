@@ -233,7 +233,9 @@ CK_INLINE int64_t attn_chunk(int64_t d, int64_t esize) {
 #define ATTN_PF 8
 #endif
 
-/// Prefetches into L2 every line of position p's row (`bytes` from its start); nothing when p ≥ n.
+/// Prefetches into L2 every line of position p's row (`bytes` from its start); nothing when p ≥ n. Used by the
+/// scores kernel's first pass over a chunk: MLA decode at 4,096 positions 8.0 → 8.7 t/s on DeepSeek-V2-Lite
+/// (BENCHMARKS.md, "2026-12-05 22:05–22:27"; the values kernel, which reads rows the scores just read, lost by it).
 CK_INLINE void attn_prefetch_row(const void *base, size_t slot_bytes, const int32_t *table, int64_t bs, int64_t p,
                                  int64_t n, size_t bytes) {
     if (p >= n) return;
@@ -553,7 +555,7 @@ int ck_matmul_rows_avx2(int weight_type, const void *w, size_t wrb, int64_t n, i
         // From 8 activation rows the tiled GEMM (eight weight rows at a time); fewer: each weight row against them
         // four at a time. Both prefetch their weights, which come from DRAM in batched decode and MoE prefill.
         // Single-thread GMAC/s on two busy threads, 1,408 × 2,048 from DRAM, row kernel vs GEMM (BENCHMARKS.md,
-        // "2026-12-05 21:00–22:30"): q4_K 42.3 / 39.2 at 6 rows, 43.7 / 49.4 at 8, 42.5 / 50.3 at 10; q5_K 31.6 /
+        // "2026-12-05 21:00–21:35"): q4_K 42.3 / 39.2 at 6 rows, 43.7 / 49.4 at 8, 42.5 / 50.3 at 10; q5_K 31.6 /
         // 35.0 at 6, 34.0 / 45.5 at 8; q6_K 34.4 / 34.0 at 6, 38.0 / 44.3 at 8.
         const int64_t gemm_from = 8;
         if (ncols >= gemm_from) ck_gemm_kquant_avx2(weight_type, w, wrb, n, r0, r1, x, xrb, ncols, y, ys);

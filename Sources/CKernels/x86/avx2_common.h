@@ -100,7 +100,7 @@ CK_INLINE void ck_tile8_store(__m256 (*acc)[4][2], int64_t ng, int64_t t0, int64
 /// Prefetches into L1 the `bytes` bytes that start 2 KiB after `p`: the repacked x8 GEMMs walk one row group's
 /// blocks in order and then the next group's, a single stream that the hardware prefetchers alone served at memory
 /// latency (q4_1, 1,536 × 576 from DRAM on both threads, eight tokens: 64–70 → 86–93 GMAC/s per thread; one
-/// token 14 → 19; 1 KiB ahead reached 83–85; BENCHMARKS.md, "2026-12-05 22:15").
+/// token 14 → 19; 1 KiB ahead reached 83–85; BENCHMARKS.md, "2026-12-05 21:50–22:00").
 CK_INLINE void ck_prefetch_ahead(const void *p, size_t bytes) {
     for (size_t o = 0; o < bytes; o += 64) _mm_prefetch((const char *)p + 2048 + o, _MM_HINT_T0);
 }

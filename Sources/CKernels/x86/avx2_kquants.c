@@ -22,7 +22,7 @@
 /// ~10% over the L1 one alone, 8 KiB was no better than 4 KiB (A/B runs, Qwen2.5-Coder-1.5B Q4_K_M tg64). They
 /// were first issued for one activation row only; for two to four rows (a routed expert's tokens in a batched
 /// decode step) the rows stream from DRAM just the same, and prefetching doubled those calls (q4_K 1,408 × 2,048
-/// from DRAM on both threads, two rows: 22 → 38 GMAC/s per thread; BENCHMARKS.md, 2026-12-05 21:30).
+/// from DRAM on both threads, two rows: 22 → 38 GMAC/s per thread; BENCHMARKS.md, "2026-12-05 21:00–21:35").
 #ifndef KQ_PREFETCH
 #define KQ_PREFETCH 1024
 #endif
