@@ -14,6 +14,8 @@ final class Exchange: @unchecked Sendable {
     private var _status = 0
     private var _promptTokens: Int?
     private var _completionTokens: Int?
+    /// Counts so far, for a line written before the request finished (a client that left: status 499).
+    private var submittedPrompt = 0, generatedSoFar = 0
     private var firstToken: DispatchTime?
     private var _user: String?
 
@@ -30,8 +32,16 @@ final class Exchange: @unchecked Sendable {
         set { lock.withLock { _status = newValue } }
     }
 
-    /// Marks the first generated token (the time to first token); later calls change nothing.
-    func tokenArrived() { lock.withLock { if firstToken == nil { firstToken = .now() } } }
+    /// Marks generated text carrying `tokens` tokens; the first call is the time to first token.
+    func tokenArrived(_ tokens: Int) {
+        lock.withLock {
+            if firstToken == nil { firstToken = .now() }
+            generatedSoFar += tokens
+        }
+    }
+
+    /// A generation of `promptTokens` prompt tokens was accepted by the engine (counted until `usage` is known).
+    func submitted(promptTokens: Int) { lock.withLock { submittedPrompt += promptTokens } }
 
     /// The request's end-user id (`user`, `safety_identifier`, Anthropic `metadata.user_id`) for the access log:
     /// at most 256 characters, control characters as U+FFFD so a text log line stays one line.
@@ -55,8 +65,9 @@ final class Exchange: @unchecked Sendable {
     }
 
     /// The access-log line's fields: `request_id`, `method`, `route`, `status`, `prompt_tokens`,
-    /// `completion_tokens`, `ttft_ms` (the last three only when the request generated), `duration_ms`, `user` (when
-    /// the request named one).
+    /// `completion_tokens`, `ttft_ms` (the last three only when the request generated; for a line written before
+    /// the request finished, such as a client that left (499), the tokens submitted and generated so far),
+    /// `duration_ms`, `user` (when the request named one).
     func metadata(at end: DispatchTime) -> Logger.Metadata {
         lock.withLock {
             func ms(_ from: DispatchTime, _ to: DispatchTime) -> Logger.Metadata.Value {
@@ -66,8 +77,10 @@ final class Exchange: @unchecked Sendable {
                 "request_id": .string(id), "method": .string(method), "route": .string(route),
                 "status": .stringConvertible(_status), "duration_ms": ms(start, end),
             ]
-            if let p = _promptTokens { m["prompt_tokens"] = .stringConvertible(p) }
-            if let c = _completionTokens { m["completion_tokens"] = .stringConvertible(c) }
+            if let p = _promptTokens ?? (submittedPrompt > 0 ? submittedPrompt : nil) { m["prompt_tokens"] = .stringConvertible(p) }
+            if let c = _completionTokens ?? (submittedPrompt > 0 ? generatedSoFar : nil) {
+                m["completion_tokens"] = .stringConvertible(c)
+            }
             if let f = firstToken { m["ttft_ms"] = ms(start, f) }
             if let u = _user { m["user"] = .string(u) }
             return m

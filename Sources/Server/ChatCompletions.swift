@@ -50,12 +50,12 @@ extension SputnikServer {
             let wantsLogprobs = gen.logprobs != nil
             let handle = try engine.submit(gen) { [weak self] k, event in
                 switch event {
-                case .text(let t, _, let logprobs):
-                    exchange?.tokenArrived()
+                case .text(let t, let ids, let logprobs):
+                    exchange?.tokenArrived(ids.count)
                     collected.texts[k] += t
                     if wantsLogprobs, let self { collected.logprobs[k] += self.chatLogprobs(logprobs) }
-                case .reasoning(let t, _, let logprobs):
-                    exchange?.tokenArrived()
+                case .reasoning(let t, let ids, let logprobs):
+                    exchange?.tokenArrived(ids.count)
                     collected.reasoning[k] += t
                     if wantsLogprobs, let self { collected.logprobs[k] += self.chatLogprobs(logprobs) }
                 case .toolCallBegin(_, let name):
@@ -87,6 +87,7 @@ extension SputnikServer {
                     self?.sendJSON(res, 200, body.encoded())
                 }
             }
+            exchange?.submitted(promptTokens: gen.promptTokens.count)
             res.onClose { handle.cancel() }
         } catch {
             sendError(res, Self.apiError(error))
@@ -120,12 +121,12 @@ extension SputnikServer {
                 gate.run {
                 switch event {
                 case .text(let t, let ids, let logprobs):
-                    exchange?.tokenArrived()
+                    exchange?.tokenArrived(ids.count)
                     collected.generated(k, ids.count)
                     let entries = wantsLogprobs ? self?.chatLogprobs(logprobs) : nil
                     if !t.isEmpty || !(entries ?? []).isEmpty { sse.send(data: chunk(.init(index: k, content: t, logprobs: entries))) }
                 case .reasoning(let t, let ids, let logprobs):
-                    exchange?.tokenArrived()
+                    exchange?.tokenArrived(ids.count)
                     collected.generated(k, ids.count)
                     let entries = wantsLogprobs ? self?.chatLogprobs(logprobs) : nil
                     if !t.isEmpty || !(entries ?? []).isEmpty {
@@ -171,6 +172,7 @@ extension SputnikServer {
                 sse.start(extraHeaders: requestIdHeaders(res, status: 200))
                 for k in 0..<gen.n { sse.send(data: chunk(.init(index: k, role: "assistant", content: ""))) }
             }
+            exchange?.submitted(promptTokens: gen.promptTokens.count)
             res.onClose { handle.cancel() }
         } catch {
             sendError(res, Self.apiError(error))

@@ -183,6 +183,7 @@ private final class CompletionRun: @unchecked Sendable {
                 handles.append(try server.engine.submit(gen) { [self] k, event in
                     gate.run { self.event(p * n + k, firstOfPrompt: k == 0, event) }
                 })
+                exchange?.submitted(promptTokens: gen.promptTokens.count)
             } catch {
                 lock.lock()
                 failed = true
@@ -245,7 +246,7 @@ private final class CompletionRun: @unchecked Sendable {
         guard !failed, let server else { return }
         switch event {
         case .text(let t, let ids, let entries):
-            exchange?.tokenArrived()
+            exchange?.tokenArrived(ids.count)
             generated[i] += ids.count
             generatedTotal += ids.count
             var piece = CompletionLogprobs()

@@ -42,11 +42,11 @@ extension SputnikServer {
             let handle = try engine.submit(gen) { [weak self] event in
                 gate.run {
                     switch event {
-                    case .text(let t, _, _):
-                        exchange?.tokenArrived()
+                    case .text(let t, let ids, _):
+                        exchange?.tokenArrived(ids.count)
                         if !t.isEmpty { sink.text(t) }
-                    case .reasoning(let t, _, _):
-                        exchange?.tokenArrived()
+                    case .reasoning(let t, let ids, _):
+                        exchange?.tokenArrived(ids.count)
                         if !t.isEmpty { sink.reasoning?(t) }
                     case .toolCallBegin(let i, let name):
                         sink.toolCallBegin?(i, name)
@@ -59,6 +59,7 @@ extension SputnikServer {
                     }
                 }
             }
+            exchange?.submitted(promptTokens: gen.promptTokens.count)
             gate.open { sink.start() }
             res.onClose { handle.cancel() }
         } catch {

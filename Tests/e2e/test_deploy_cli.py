@@ -240,10 +240,15 @@ def test_client_that_leaves_is_logged_499():
         c = socket.create_connection(("127.0.0.1", s.port), timeout=30)
         c.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                   b"X-Request-Id: leaver-1\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
-        assert b"X-Request-Id: leaver-1" in c.recv(4096)
+        got = c.recv(4096)
+        assert b"X-Request-Id: leaver-1" in got
+        while got.count(b"data: ") < 4:   # a few tokens streamed before the client leaves
+            got += c.recv(4096)
         c.close()
         line = wait_for(lambda: next((l for l in access_lines(s) if l["request_id"] == "leaver-1"), None))
         assert line["status"] == 499
+        # The counts so far (the line is written when the socket closes, before the engine's final usage).
+        assert line["prompt_tokens"] > 5 and 2 <= line["completion_tokens"] < 2000, line
     finally:
         s.stop()
 
