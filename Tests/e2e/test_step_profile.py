@@ -2,10 +2,22 @@
 size, to stderr (issue 20 item 3: where a batched decode step's time goes)."""
 import concurrent.futures
 import json
+import os
 import re
 import time
 
 from conftest import Server
+
+
+def profile_lines(server, done):
+    """The `profile batch=` lines the server has written, once `done(lines)` holds or 10 s have passed: the engine
+    writes them when it goes idle, which can come a moment after the last response."""
+    deadline = time.time() + 10
+    while True:
+        lines = [l for l in server.logtext_all().splitlines() if l.startswith("profile batch=")]
+        if done(lines) or time.time() > deadline:
+            return lines
+        time.sleep(0.05)
 
 
 def complete(server, prompt):
@@ -26,15 +38,8 @@ def test_profile_lines_per_batch_size(monkeypatch):
         with concurrent.futures.ThreadPoolExecutor(4) as ex:
             together = list(ex.map(lambda p: complete(s, p), prompts))
         assert together[0] == alone   # batched greedy output equals the one computed alone
-        # The engine writes its lines when it goes idle, which can come a moment after the last response: wait for
-        # the batched steps' line (bounded: 10 s), then check everything that was written.
-        deadline = time.time() + 10
-        while True:
-            lines = [l for l in s.logtext_all().splitlines() if l.startswith("profile batch=")]
-            batched = [l for l in lines if re.match(r"profile batch=([2-9]|\d\d)", l)]
-            if batched or time.time() > deadline:
-                break
-            time.sleep(0.05)
+        # Wait for the batched steps' line, then check everything that was written.
+        lines = profile_lines(s, lambda ls: any(re.match(r"profile batch=([2-9]|\d\d)", l) for l in ls))
         phases = ("step", "scheduler", "forward", "matmul", "attention", "sampler", "detokenize+stop", "events")
         rows = {}
         for line in lines:
@@ -55,7 +60,6 @@ def test_profile_lines_per_batch_size(monkeypatch):
 
 def test_mla_attention_is_profiled(monkeypatch):
     """The MLA models' latent attention is timed as `attention` too (it read 0.0 for DeepSeek models before)."""
-    import os
     monkeypatch.setenv("SPUTNIK_PROFILE_STEPS", "1")
     fix = os.path.join(os.path.dirname(__file__), "..", "Fixtures", "moe", "deepseek-v3-tiny", "deepseek-v3-tiny.q8_0.gguf")
     s = Server("--model", fix, "--ctx-size", "256")
@@ -63,12 +67,7 @@ def test_mla_attention_is_profiled(monkeypatch):
         status, _, body = s.post("/v1/completions", {"prompt": "hello world " * 12, "max_tokens": 24, "temperature": 0,
                                                      "ignore_eos": True})
         assert status == 200, body
-        deadline = time.time() + 10
-        while True:
-            lines = [l for l in s.logtext_all().splitlines() if l.startswith("profile batch=")]
-            if len(lines) >= 2 or time.time() > deadline:
-                break
-            time.sleep(0.05)
+        lines = profile_lines(s, lambda ls: len(ls) >= 2)   # the prompt step's line and the decode steps'
         rows = [dict(kv.split("=", 1) for kv in l.split()[1:]) for l in lines]
         assert rows and all(float(r["attention"]) > 0 for r in rows), lines
         assert all(float(r["matmul"]) + float(r["attention"]) <= float(r["forward"]) + 1e-3 for r in rows), lines

@@ -238,10 +238,7 @@ CK_INLINE int64_t attn_chunk(int64_t d, int64_t esize) {
 /// (BENCHMARKS.md, "2026-12-05 22:05–22:27"; the values kernel, which reads rows the scores just read, lost by it).
 CK_INLINE void attn_prefetch_row(const void *base, size_t slot_bytes, const int32_t *table, int64_t bs, int64_t p,
                                  int64_t n, size_t bytes) {
-    if (p >= n) return;
-    const char *r = (const char *)base + (size_t)((int64_t)table[p / bs] * bs + p % bs) * slot_bytes;
-    for (size_t o = 0; o < bytes; o += 64) _mm_prefetch(r + o, _MM_HINT_T1);
-    _mm_prefetch(r + bytes - 1, _MM_HINT_T1);
+    if (p < n) ck_prefetch_range((const char *)base + (size_t)((int64_t)table[p / bs] * bs + p % bs) * slot_bytes, bytes, 1);
 }
 
 /// One or two heads of ck_attn_scores_gqa_avx2 (H constant after inlining) over positions [p0, p1), two positions

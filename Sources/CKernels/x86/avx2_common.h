@@ -97,21 +97,29 @@ CK_INLINE void ck_tile8_store(__m256 (*acc)[4][2], int64_t ng, int64_t t0, int64
         }
 }
 
+/// Prefetches every cache line of [p, p + bytes) into L1, or into L2 when `l2` (a constant after inlining).
+/// Prefetches past the end of a mapping do not fault.
+CK_INLINE void ck_prefetch_range(const void *p, size_t bytes, int l2) {
+    const uintptr_t end = (uintptr_t)p + bytes;
+    for (uintptr_t a = (uintptr_t)p & ~(uintptr_t)63; a < end; a += 64) {
+        if (l2) _mm_prefetch((const char *)a, _MM_HINT_T1);
+        else _mm_prefetch((const char *)a, _MM_HINT_T0);
+    }
+}
+
 /// Prefetches into L1 the `bytes` bytes that start 2 KiB after `p`: the repacked x8 GEMMs walk one row group's
 /// blocks in order and then the next group's, a single stream that the hardware prefetchers alone served at memory
 /// latency (q4_1, 1,536 × 576 from DRAM on both threads, eight tokens: 64–70 → 86–93 GMAC/s per thread; one
 /// token 14 → 19; 1 KiB ahead reached 83–85; BENCHMARKS.md, "2026-12-05 21:50–22:00").
-CK_INLINE void ck_prefetch_ahead(const void *p, size_t bytes) {
-    for (size_t o = 0; o < bytes; o += 64) _mm_prefetch((const char *)p + 2048 + o, _MM_HINT_T0);
-}
+CK_INLINE void ck_prefetch_ahead(const void *p, size_t bytes) { ck_prefetch_range((const char *)p + 2048, bytes, 0); }
 
 /// Prefetches into L1 share `i` of `parts` equal shares of the `bytes` bytes at `p`: the eight-row GEMMs fetch the
 /// next group of eight weight rows (contiguous after the current group) while they unpack the current one, one share
 /// per super-block or segment, so a group that comes from DRAM is not read at memory latency (the hardware
-/// prefetchers follow one or two streams, not eight rows a row apart). Prefetches past the matrix do not fault.
+/// prefetchers follow one or two streams, not eight rows a row apart).
 CK_INLINE void ck_prefetch_share(const void *p, size_t bytes, int64_t i, int64_t parts) {
-    const size_t from = bytes * (size_t)i / (size_t)parts / 64 * 64, to = bytes * (size_t)(i + 1) / (size_t)parts;
-    for (size_t o = from; o < to; o += 64) _mm_prefetch((const char *)p + o, _MM_HINT_T0);
+    const size_t from = bytes * (size_t)i / (size_t)parts, to = bytes * (size_t)(i + 1) / (size_t)parts;
+    ck_prefetch_range((const char *)p + from, to - from, 0);
 }
 
 /// The four activation rows of group g of a GEMM tile that starts at row t0 (rows x_row_bytes apart): rows
