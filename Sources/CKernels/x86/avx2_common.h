@@ -133,12 +133,12 @@ CK_INLINE void ck_tile_group_rows(const uint8_t *x, size_t x_row_bytes, int64_t 
     }
 }
 
-/// Chunk p (0...3) of a q4_K (five = 0) or q5_K super-block as unsigned bytes: *lo = elements 64p ... 64p + 31 (low
-/// nibbles of qs[32p ...]), *hi = 64p + 32 ... 64p + 63 (high nibbles), with the q5_K fifth bit taken from `hv` (the
-/// block's 32 qh bytes: bits 2p and 2p + 1). Layout: ggml-common.h block_q4_K / block_q5_K.
-CK_INLINE void ck_kq45_chunk_bytes(const uint8_t *qs, __m256i hv, int five, int p, __m256i *lo, __m256i *hi) {
+/// Chunk p (0...3) of a q4_K (five = 0) or q5_K super-block as unsigned bytes from q = qs[32p ... 32p + 31]: *lo =
+/// elements 64p ... 64p + 31 (low nibbles), *hi = 64p + 32 ... 64p + 63 (high nibbles), with the q5_K fifth bit
+/// taken from `hv` (the block's 32 qh bytes: bits 2p and 2p + 1). Every step is per byte, so q and hv may be
+/// permuted alike (the eight-row GEMM passes them transposed). Layout: ggml-common.h block_q4_K / block_q5_K.
+CK_INLINE void ck_kq45_split(__m256i q, __m256i hv, int five, int p, __m256i *lo, __m256i *hi) {
     const __m256i m4 = _mm256_set1_epi8(0x0f), b4 = _mm256_set1_epi8(0x10);
-    const __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * p));
     __m256i l = _mm256_and_si256(q, m4), h = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
     if (five) {
         const __m256i ml = _mm256_set1_epi8((char)(1 << (2 * p))), mh = _mm256_set1_epi8((char)(2 << (2 * p)));
@@ -147,6 +147,11 @@ CK_INLINE void ck_kq45_chunk_bytes(const uint8_t *qs, __m256i hv, int five, int 
     }
     *lo = l;
     *hi = h;
+}
+
+/// ck_kq45_split of qs[32p ... 32p + 31].
+CK_INLINE void ck_kq45_chunk_bytes(const uint8_t *qs, __m256i hv, int five, int p, __m256i *lo, __m256i *hi) {
+    ck_kq45_split(_mm256_loadu_si256((const __m256i *)(qs + 32 * p)), hv, five, p, lo, hi);
 }
 
 /// Chunk k (0...3) of half h of a q6_K super-block as unsigned 6-bit values (0...63): values 128h + 32k ... + 31,

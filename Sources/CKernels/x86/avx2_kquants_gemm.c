@@ -28,6 +28,7 @@
 #include "ckernels.h"
 #include "../internal.h"
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -58,8 +59,9 @@ CK_INLINE void kg_scales45(const uint8_t *s12, uint64_t *sc, uint64_t *mn) {
     *mn = (uint64_t)(b & lo6) | (uint64_t)mn_hi << 32;
 }
 
-/// Unpacks super-block `blk` of a q4_K (five = 0) or q5_K (five = 1) row.
-CK_INLINE void kg_unpack45(const uint8_t *blk, int five, kg_unpacked *u) {
+/// The scale fields of q4_K / q5_K super-block `blk` (d, m, mins, scale16); returns the eight 6-bit scales, one per
+/// byte, for the per-chunk scale vectors of the pairs path.
+CK_INLINE uint64_t kg_head45(const uint8_t *blk, kg_unpacked *u) {
     const __m128i dup = _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
     uint16_t d16, m16;
     memcpy(&d16, blk, 2);
@@ -70,6 +72,12 @@ CK_INLINE void kg_unpack45(const uint8_t *blk, int five, kg_unpacked *u) {
     kg_scales45(blk + 4, &scb, &mnb);
     u->mins = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(_mm_cvtsi64_si128((long long)mnb), dup));
     u->scale16 = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(_mm_cvtsi64_si128((long long)scb), dup));
+    return scb;
+}
+
+/// Unpacks super-block `blk` of a q4_K (five = 0) or q5_K (five = 1) row.
+CK_INLINE void kg_unpack45(const uint8_t *blk, int five, kg_unpacked *u) {
+    const uint64_t scb = kg_head45(blk, u);
     for (int j = 0; j < 8; j++) u->scale[j] = _mm256_set1_epi16((short)((scb >> (8 * j)) & 0xff));
     const uint8_t *qs = blk + (five ? 48 : 16);
     const __m256i hv = five ? _mm256_loadu_si256((const __m256i *)(blk + 16)) : _mm256_setzero_si256();
@@ -81,16 +89,21 @@ CK_INLINE void kg_unpack45(const uint8_t *blk, int five, kg_unpacked *u) {
     }
 }
 
-/// Unpacks a q6_K super-block: chunk j = 4h + k holds values 128h + 32k ... + 31 (low 4 bits from ql, high 2 from qh).
-CK_INLINE void kg_unpack6(const ck_block_q6_K *x, kg_unpacked *u) {
+/// The scale fields of a q6_K super-block (d, m = 32·d, mins = scale16 = its sixteen int8 scales).
+CK_INLINE void kg_head6(const ck_block_q6_K *x, kg_unpacked *u) {
     u->d = ck_h2f(x->d);
     u->m = 32.0f * u->d;
     const __m256i s16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x->scales));
     u->mins = s16;
     u->scale16 = s16;
+}
+
+/// Unpacks a q6_K super-block: chunk j = 4h + k holds values 128h + 32k ... + 31 (low 4 bits from ql, high 2 from qh).
+CK_INLINE void kg_unpack6(const ck_block_q6_K *x, kg_unpacked *u) {
+    kg_head6(x, u);
     // Chunk j covers scales 2j (first 16 values: low 128-bit lane) and 2j + 1 (high lane).
     int16_t s[16];
-    _mm256_storeu_si256((__m256i *)s, s16);
+    _mm256_storeu_si256((__m256i *)s, u->scale16);
     for (int j = 0; j < 8; j++)
         u->scale[j] = _mm256_setr_m128i(_mm_set1_epi16(s[2 * j]), _mm_set1_epi16(s[2 * j + 1]));
     for (int h = 0; h < 2; h++) {
@@ -101,25 +114,32 @@ CK_INLINE void kg_unpack6(const ck_block_q6_K *x, kg_unpacked *u) {
     }
 }
 
-/// Unpacks a q2_K super-block: chunk j = 4h + g holds values 128h + 32g ... + 31 (bits 2g, 2g+1 of qs[32h + l]);
-/// its scales are the 4-bit ones of sub-blocks 2j (low lane) and 2j + 1 (high lane), the mins the 16 upper
-/// nibbles in bsums order, m = dmin (the same shape as q4_K with scales and mins per 16 values).
-CK_INLINE void kg_unpack2(const ck_block_q2_K *x, kg_unpacked *u) {
-    const __m256i m3 = _mm256_set1_epi8(3);
+/// The scale fields of a q2_K super-block: scale16 its sixteen 4-bit scales, mins the sixteen 4-bit mins (bsums
+/// order), m = dmin.
+CK_INLINE void kg_head2(const ck_block_q2_K *x, kg_unpacked *u) {
     const __m128i m4 = _mm_set1_epi8(0x0f);
     u->d = ck_h2f(x->d);
     u->m = ck_h2f(x->dmin);
     const __m128i sc8 = _mm_loadu_si128((const __m128i *)x->scales);
     u->mins = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sc8, 4), m4));
     u->scale16 = _mm256_cvtepu8_epi16(_mm_and_si128(sc8, m4));
-    uint8_t sc[16];
-    _mm_storeu_si128((__m128i *)sc, _mm_and_si128(sc8, m4));
+}
+
+/// Chunk g (0...3) of a q2_K 32-byte qs run as values 0...3: bits 2g, 2g + 1 of each byte.
+CK_INLINE __m256i kg_q2_chunk(__m256i q, int g) { return _mm256_and_si256(_mm256_srli_epi16(q, 2 * g), _mm256_set1_epi8(3)); }
+
+/// Unpacks a q2_K super-block: chunk j = 4h + g holds values 128h + 32g ... + 31 (bits 2g, 2g+1 of qs[32h + l]);
+/// its scales are the 4-bit ones of sub-blocks 2j (low lane) and 2j + 1 (high lane), the mins the 16 upper
+/// nibbles in bsums order, m = dmin (the same shape as q4_K with scales and mins per 16 values).
+CK_INLINE void kg_unpack2(const ck_block_q2_K *x, kg_unpacked *u) {
+    kg_head2(x, u);
+    int16_t s[16];
+    _mm256_storeu_si256((__m256i *)s, u->scale16);
     for (int j = 0; j < 8; j++)
-        u->scale[j] = _mm256_setr_m128i(_mm_set1_epi16((short)sc[2 * j]), _mm_set1_epi16((short)sc[2 * j + 1]));
+        u->scale[j] = _mm256_setr_m128i(_mm_set1_epi16(s[2 * j]), _mm_set1_epi16(s[2 * j + 1]));
     for (int h = 0; h < 2; h++) {
         const __m256i q = _mm256_loadu_si256((const __m256i *)(x->qs + 32 * h));
-        for (int g = 0; g < 4; g++)
-            _mm256_storeu_si256((__m256i *)(u->q + 128 * h + 32 * g), _mm256_and_si256(_mm256_srli_epi16(q, 2 * g), m3));
+        for (int g = 0; g < 4; g++) _mm256_storeu_si256((__m256i *)(u->q + 128 * h + 32 * g), kg_q2_chunk(q, g));
     }
 }
 
@@ -130,6 +150,17 @@ CK_INLINE void kg_unpack(int type, const uint8_t *wr, int64_t b, kg_unpacked *u)
     case CK_Q5_K: kg_unpack45(wr + (size_t)b * sizeof(ck_block_q5_K), 1, u); break;
     case CK_Q2_K: kg_unpack2((const ck_block_q2_K *)wr + b, u); break;
     default: kg_unpack6((const ck_block_q6_K *)wr + b, u); break;
+    }
+}
+
+/// Only the scale fields (d, m, mins, scale16) of super-block b of weight row `wr`: the eight-row path unpacks
+/// the values itself, from the packed bytes of all eight rows at once.
+CK_INLINE void kg_head(int type, const uint8_t *wr, int64_t b, kg_unpacked *u) {
+    switch (type) {
+    case CK_Q4_K: (void)kg_head45(wr + (size_t)b * sizeof(ck_block_q4_K), u); break;
+    case CK_Q5_K: (void)kg_head45(wr + (size_t)b * sizeof(ck_block_q5_K), u); break;
+    case CK_Q2_K: kg_head2((const ck_block_q2_K *)wr + b, u); break;
+    default: kg_head6((const ck_block_q6_K *)wr + b, u); break;
     }
 }
 
@@ -189,12 +220,23 @@ typedef struct {
     __m256 d, m;             // lane r: d_w and m_w (see kg_unpacked) of row r
 } kg_unpacked8;
 
-/// Unpacks super-block b of the eight weight rows wr[0..7] into u8 (tmp: scratch for the per-row unpack).
+/// Loads the 32 bytes at offset `off` of super-block b of each of the eight rows wr[0..7] (`bb` bytes per block) and
+/// transposes them 4 bytes at a time: v[k] lane r = bytes 4k ... 4k + 3 of row r's run.
+CK_INLINE void kg_load8_t(const uint8_t *const *wr, int64_t b, size_t bb, size_t off, __m256i *v) {
+    for (int r = 0; r < 8; r++) v[r] = _mm256_loadu_si256((const __m256i *)(wr[r] + (size_t)b * bb + off));
+    ck_transpose8_epi32(v);
+}
+
+/// Unpacks super-block b of the eight weight rows wr[0..7] into u8 (tmp: scratch for the rows' scale fields).
+/// The values are unpacked from the packed bytes after one transpose of each 32-byte run of the eight rows: the
+/// unpacking is per byte, so it gives the interleaved order directly, with one transpose per 64 values of q4_K /
+/// q5_K (or per 128 of q2_K, per ~43 of q6_K) where unpacking each row and then transposing the values took one per
+/// 32, and no stores and reloads of the rows' values.
 CK_INLINE void kg_unpack8(int type, const uint8_t *const *wr, int64_t b, kg_unpacked *tmp, kg_unpacked8 *u8) {
     __attribute__((aligned(32))) float d[8], m[8];
     __m256i v[8], v2[8];
     for (int r = 0; r < 8; r++) {
-        kg_unpack(type, wr[r], b, &tmp[r]);
+        kg_head(type, wr[r], b, &tmp[r]);
         d[r] = tmp[r].d;
         m[r] = tmp[r].m;
         // Each group's scale in both halves of a 32-bit word: groups 0-3 and 8-11 (v), 4-7 and 12-15 (v2).
@@ -214,10 +256,37 @@ CK_INLINE void kg_unpack8(int type, const uint8_t *const *wr, int64_t b, kg_unpa
     for (int r = 0; r < 8; r++) v[r] = tmp[r].mins;
     ck_transpose8_epi32(v);
     for (int p = 0; p < 8; p++) u8->mn[p] = v[p];
-    for (int j = 0; j < 8; j++) {
-        for (int r = 0; r < 8; r++) v[r] = _mm256_load_si256((const __m256i *)(tmp[r].q + 32 * j));
-        ck_transpose8_epi32(v);
-        for (int k = 0; k < 8; k++) u8->q[j][k] = v[k];
+    switch (type) {
+    case CK_Q4_K:
+    case CK_Q5_K: {
+        const int five = type == CK_Q5_K;
+        const size_t bb = five ? sizeof(ck_block_q5_K) : sizeof(ck_block_q4_K);
+        __m256i hv[8];
+        if (five) kg_load8_t(wr, b, bb, 16, hv);
+        else for (int k = 0; k < 8; k++) hv[k] = _mm256_setzero_si256();
+        for (int p = 0; p < 4; p++) {
+            kg_load8_t(wr, b, bb, (five ? 48 : 16) + 32 * (size_t)p, v);
+            for (int k = 0; k < 8; k++) ck_kq45_split(v[k], hv[k], five, p, &u8->q[2 * p][k], &u8->q[2 * p + 1][k]);
+        }
+        break;
+    }
+    case CK_Q2_K:
+        for (int h = 0; h < 2; h++) {
+            kg_load8_t(wr, b, sizeof(ck_block_q2_K), offsetof(ck_block_q2_K, qs) + 32 * (size_t)h, v);
+            for (int g = 0; g < 4; g++)
+                for (int k = 0; k < 8; k++) u8->q[4 * h + g][k] = kg_q2_chunk(v[k], g);
+        }
+        break;
+    default:
+        for (int h = 0; h < 2; h++) {
+            __m256i hb[8];
+            kg_load8_t(wr, b, sizeof(ck_block_q6_K), offsetof(ck_block_q6_K, ql) + 64 * (size_t)h, v);
+            kg_load8_t(wr, b, sizeof(ck_block_q6_K), offsetof(ck_block_q6_K, ql) + 64 * (size_t)h + 32, v2);
+            kg_load8_t(wr, b, sizeof(ck_block_q6_K), offsetof(ck_block_q6_K, qh) + 32 * (size_t)h, hb);
+            for (int k = 0; k < 4; k++)
+                for (int kk = 0; kk < 8; kk++) u8->q[4 * h + k][kk] = ck_q6_chunk_bytes(v[kk], v2[kk], hb[kk], k);
+        }
+        break;
     }
 }
 
