@@ -48,7 +48,7 @@ for m in "$@"; do
     echo ""
     echo "Serving (load average $(cut -d' ' -f1-3 /proc/loadavg)):"
     echo ""
-    python3 scripts/bench_moe_serve.py --bin "$BIN" --model "$m" --threads "$T"
+    python3 scripts/bench_moe_serve.py --bin "$BIN" --model "$m" --threads "$T" --rounds 2
   } >> "$tmp"
 done
 cat "$tmp" >> "$OUT"

@@ -5,13 +5,18 @@ aggregate generated tokens/s (first request sent → last token received, prefil
 server's peak RSS (VmHWM) with its anonymous and file-backed parts (RssAnon, RssFile) and the file size.
 Prints markdown lines for BENCHMARKS.md. Standard library only; every wait is bounded.
 
-Usage: bench_moe_serve.py --bin SPUTNIK --model FILE [--tokens 64] [--streams 1,4,8] [--threads 2]
+With --rounds R > 1 the whole list of stream counts is run R times in turn (1, 8, 1, 8, ... for "1,8"), so
+readings on a shared machine are paired in time; each round's ratio is against that round's one-stream run, and the
+median ratio per stream count is printed after the table.
+
+Usage: bench_moe_serve.py --bin SPUTNIK --model FILE [--tokens 64] [--streams 1,4,8] [--threads 2] [--rounds 1]
 """
 import argparse
 import concurrent.futures
 import json
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -57,7 +62,15 @@ def main():
     ap.add_argument("--tokens", type=int, default=64)
     ap.add_argument("--streams", default="1,4,8")
     ap.add_argument("--threads", default="2")
+    ap.add_argument("--rounds", type=int, default=1, help="run the list of stream counts this many times in turn")
     a = ap.parse_args()
+    # Read the file into the page cache first (as bench_compare.py does): otherwise the first run pays for the
+    # expert pages the warm-up request did not touch (a 1-stream run read 7.7 tok/s where warm runs read ~12.5).
+    t_read = time.time()
+    with open(a.model, "rb") as f:
+        while f.read(16 << 20):
+            pass
+    t_read = time.time() - t_read
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     log = open(f"/tmp/sputnik-bench-moe-{port}.log", "w+")
@@ -84,13 +97,14 @@ def main():
             return 1
         prompt = "The history of the printing press begins with"
         stream_completion(base, prompt, 4)                                   # warm-up
-        rows = []
-        for c in [int(x) for x in a.streams.split(",")]:
-            start = time.time()
-            with concurrent.futures.ThreadPoolExecutor(max_workers=c) as ex:
-                counts = list(ex.map(lambda i: stream_completion(base, f"{prompt} ({i})", a.tokens), range(c)))
-            dt = time.time() - start
-            rows.append((c, sum(counts), dt))
+        rows = []   # (round, streams, tokens, seconds)
+        for rnd in range(1, max(1, a.rounds) + 1):
+            for c in [int(x) for x in a.streams.split(",")]:
+                start = time.time()
+                with concurrent.futures.ThreadPoolExecutor(max_workers=c) as ex:
+                    counts = list(ex.map(lambda i: stream_completion(base, f"{prompt} ({i})", a.tokens), range(c)))
+                dt = time.time() - start
+                rows.append((rnd, c, sum(counts), dt))
         hwm, anon, filed = (status_kb(proc.pid, k) for k in ("VmHWM", "RssAnon", "RssFile"))
     finally:
         proc.terminate()
@@ -99,15 +113,21 @@ def main():
         except subprocess.TimeoutExpired:
             proc.kill()
     size = os.path.getsize(a.model)
-    one = rows[0][1] / rows[0][2]
     print(f"- `sputnik serve` {os.path.basename(a.model)} ({size / 2**30:.2f} GiB file), {a.threads} threads: healthy after "
-          f"{healthy:.1f} s (process start → /health 200, weights loaded)")
+          f"{healthy:.1f} s (process start → /health 200, weights loaded; the file was read into the page cache first in {t_read:.1f} s)")
     print("")
-    print("| streams | tokens | seconds | aggregate tok/s | × one stream |")
-    print("| ---: | ---: | ---: | ---: | ---: |")
-    for c, n, dt in rows:
-        print(f"| {c} | {n} | {dt:.2f} | {n / dt:.2f} | {n / dt / one:.2f} |")
+    print("| round | streams | tokens | seconds | aggregate tok/s | × one stream |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: |")
+    ratios = {}
+    for rnd, c, n, dt in rows:
+        first = next(r for r in rows if r[0] == rnd)   # the round's first run: one stream with the default list
+        ratio = n / dt / (first[2] / first[3])
+        ratios.setdefault(c, []).append(ratio)
+        print(f"| {rnd} | {c} | {n} | {dt:.2f} | {n / dt:.2f} | {ratio:.2f} |")
     print("")
+    if a.rounds > 1:
+        print("- Median × the round's first stream count, over " + str(a.rounds) + " rounds: " +
+              ", ".join(f"{c} streams {statistics.median(v):.2f}" for c, v in ratios.items()))
     print(f"- Peak RSS (VmHWM) {hwm / 2**20:.2f} GiB = {hwm / 1024 / (size / 2**20) * 100:.0f}% of the file; at the end "
           f"RssAnon {anon / 2**20:.2f} GiB, RssFile {filed / 2**20:.2f} GiB")
     return 0
