@@ -97,6 +97,8 @@ public final class ServingModel: @unchecked Sendable {
         if let refusal = budget.refusal(availableBytes: o.availableMemory()) {
             throw EngineError.modelLoad("\(o.modelPath): \(refusal)")
         }
+        // The model fits: have the kernel read the rest of the file in the background while the weights load.
+        if let why = gguf.adviseWillNeed() { logger.warning("\(o.modelPath): readahead advice failed: \(why)") }
         let model: LanguageModel
         let loadStart = DispatchTime.now().uptimeNanoseconds
         do {

@@ -156,6 +156,51 @@ public final class GGUFFile: @unchecked Sendable {
         mlock(base, fileSize) == 0 ? nil : String(cString: strerror(errno))
     }
 
+    /// Asks the kernel to read the whole mapped file ahead (`posix_madvise(POSIX_MADV_WILLNEED)`, as llama.cpp does
+    /// for its mappings), in the background: without it an MoE's experts are faulted in one readahead window at a
+    /// time by the first requests that route to them. Nothing to do for a file read into memory (`mmap: false`).
+    /// - Returns: nil on success, else the error text.
+    @discardableResult
+    public func adviseWillNeed() -> String? {
+        guard isMapped else { return nil }
+        let rc = posix_madvise(UnsafeMutableRawPointer(mutating: base), fileSize, POSIX_MADV_WILLNEED)
+        return rc == 0 ? nil : String(cString: strerror(rc))
+    }
+
+    /// Reads one byte of every page of the file, so that every page is resident before it returns (the pages
+    /// still on disk are read, with the kernel's readahead); a benchmark calls it so that its first test does not
+    /// pay for disk reads. - Returns: the pages touched.
+    @discardableResult
+    public func touchAllPages() -> Int {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        var sink: UInt8 = 0
+        var pages = 0
+        var offset = 0
+        while offset < fileSize {
+            sink ^= base.load(fromByteOffset: offset, as: UInt8.self)
+            pages += 1
+            offset += page
+        }
+        // Keeps the loads: the optimizer cannot drop reads whose result reaches an opaque call.
+        withExtendedLifetime(sink) {}
+        Self.pageSink = sink
+        return pages
+    }
+
+    /// How many of the file's pages are resident now (`mincore` on the mapping), and of how many; nil when the file
+    /// was read into memory (`mmap: false`) or `mincore` fails.
+    public func residentPages() -> (resident: Int, total: Int)? {
+        guard isMapped else { return nil }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let total = (fileSize + page - 1) / page
+        var vec = [UInt8](repeating: 0, count: total)
+        guard mincore(UnsafeMutableRawPointer(mutating: base), fileSize, &vec) == 0 else { return nil }
+        return (vec.reduce(0) { $0 + Int($1 & 1) }, total)
+    }
+
+    /// Where touchAllPages leaves its XOR of the bytes it read (only so that the reads are not optimized away).
+    nonisolated(unsafe) private static var pageSink: UInt8 = 0
+
     /// The tensor info named `name`, or nil.
     public func tensorInfo(named name: String) -> GGUFTensorInfo? { tensorIndex[name].map { tensors[$0] } }
 

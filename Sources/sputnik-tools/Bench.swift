@@ -83,6 +83,15 @@ struct Bench: ParsableCommand {
         var rows: [BenchRow] = []
         for path in models {
             let gguf = try GGUFFile(path: path)
+            // Every page resident before the first test, as bench_compare.py does for both engines: otherwise the
+            // first test pays for the disk reads of every weight its warm-up did not touch (an MoE's unrouted
+            // experts: 1.6 t/s instead of ~14 on a file evicted from the page cache).
+            let touchStart = DispatchTime.now().uptimeNanoseconds
+            let wasResident = gguf.residentPages()
+            gguf.touchAllPages()
+            log("\(path): file read into the page cache in "
+                + String(format: "%.1f s", Double(DispatchTime.now().uptimeNanoseconds - touchStart) / 1e9)
+                + (wasResident.map { " (\($0.resident) of \($0.total) pages were resident)" } ?? ""))
             let facts = ModelFacts(gguf: gguf, filename: path)
             let maxTokens = max(prompts.max() ?? 0, gens.max() ?? 0, 1) + (depths.max() ?? 0)
             for t in threadCounts {
