@@ -74,7 +74,7 @@ final class Exchange: @unchecked Sendable {
                 .stringConvertible(Double((to.uptimeNanoseconds - from.uptimeNanoseconds) / 1000) / 1000)
             }
             var m: Logger.Metadata = [
-                "request_id": .string(id), "method": .string(method), "route": .string(route),
+                "request_id": .string(id), "method": LogText.metadata(method), "route": LogText.metadata(route),
                 "status": .stringConvertible(_status), "duration_ms": ms(start, end),
             ]
             if let p = _promptTokens ?? (submittedPrompt > 0 ? submittedPrompt : nil) { m["prompt_tokens"] = .stringConvertible(p) }
@@ -82,7 +82,7 @@ final class Exchange: @unchecked Sendable {
                 m["completion_tokens"] = .stringConvertible(c)
             }
             if let f = firstToken { m["ttft_ms"] = ms(start, f) }
-            if let u = _user { m["user"] = .string(u) }
+            if let u = _user { m["user"] = LogText.metadata(u) }
             return m
         }
     }
@@ -158,8 +158,8 @@ extension SputnikServer {
     /// - Returns: the id for the response's `X-Request-Id`.
     func logUnrouted(status: Int, request: HTTPRequest?, code: String? = nil) -> String {
         let id = Exchange.acceptableId(request?.headers["x-request-id"]) ?? "req-" + Self.randomId()
-        var m: Logger.Metadata = ["request_id": .string(id), "method": .string(request?.method ?? "-"),
-                                  "route": .string(request?.path ?? "-"), "status": .stringConvertible(status)]
+        var m: Logger.Metadata = ["request_id": .string(id), "method": LogText.metadata(request?.method ?? "-"),
+                                  "route": LogText.metadata(request?.path ?? "-"), "status": .stringConvertible(status)]
         if let code { m["code"] = .string(code) }
         logger.info("request", metadata: m)
         return id

@@ -26,6 +26,29 @@ public enum LogFormat: String, Sendable, CaseIterable {
     }
 }
 
+/// A metadata string from a client (the request's `user`, its path): swift-log's text lines print it in double
+/// quotes, `"` and `\\` escaped, when it holds a space, `=`, `"` or `\\`, so that it cannot add `key=value` fields
+/// to an access-log line (`user=bob status=500` read as a second status); JSON lines keep the string as it is.
+public struct LogText: CustomStringConvertible, Sendable {
+    /// The string itself.
+    public let value: String
+
+    /// A metadata value for `value`.
+    public static func metadata(_ value: String) -> Logger.Metadata.Value { .stringConvertible(LogText(value: value)) }
+
+    /// `value`, quoted when it must be.
+    public var description: String {
+        guard value.isEmpty || value.unicodeScalars.contains(where: { $0 == " " || $0 == "=" || $0 == "\"" || $0 == "\\" })
+        else { return value }
+        var out = "\""
+        for c in value.unicodeScalars {
+            if c == "\"" || c == "\\" { out.unicodeScalars.append("\\") }
+            out.unicodeScalars.append(c)
+        }
+        return out + "\""
+    }
+}
+
 /// A swift-log handler that writes each event as one JSON object on one line:
 /// `{"ts":"2026-12-05T00:00:00.000Z","level":"info","label":"sputnik","msg":"…", <metadata keys>…}`.
 /// Metadata values keep their JSON type: integers, floating-point numbers and booleans given as
@@ -90,6 +113,7 @@ public struct JSONLogHandler: LogHandler {
         case .string(let s): return .string(s)
         case .stringConvertible(let c):
             switch c {
+            case let t as LogText: return .string(t.value)
             case let i as Int: return .int(i)
             case let d as Double: return .double(d)
             case let b as Bool: return .bool(b)

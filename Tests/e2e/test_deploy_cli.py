@@ -172,6 +172,34 @@ def test_request_id_echoed_generated_and_logged():
         s.stop()
 
 
+def test_client_values_cannot_add_fields_to_a_text_access_line():
+    """A `user` with spaces and `=` is one quoted value on a text log line, not extra fields (a second `status`);
+    JSON lines keep it as it is."""
+    s = Server()
+    try:
+        evil = 'bob status=500 route=/x "q" \\'
+        status, _, _ = s.post("/v1/chat/completions", {"messages": [{"role": "user", "content": "Hi"}],
+                                                         "max_tokens": 2, "user": evil}, headers={"X-Request-Id": "evil-1"})
+        assert status == 200
+        line = wait_for(lambda: next((l for l in s.logtext_all().splitlines() if "request_id=evil-1" in l), None))
+        unquoted = re.sub(r'"(?:[^"\\]|\\.)*"', '""', line)   # the line with its quoted values emptied
+        assert len(re.findall(r"(?:^|\s)status=", unquoted)) == 1, line
+        assert len(re.findall(r"(?:^|\s)route=", unquoted)) == 1, line
+        assert 'user="bob status=500 route=/x \\"q\\" \\\\"' in line, line
+        assert "status=200" in line and "route=/v1/chat/completions" in line
+    finally:
+        s.stop()
+    s = Server("--log-format", "json")
+    try:
+        status, _, _ = s.post("/v1/chat/completions", {"messages": [{"role": "user", "content": "Hi"}],
+                                                         "max_tokens": 2, "user": evil}, headers={"X-Request-Id": "evil-2"})
+        assert status == 200
+        line = wait_for(lambda: next((l for l in access_lines(s) if l["request_id"] == "evil-2"), None))
+        assert line["user"] == evil and line["status"] == 200
+    finally:
+        s.stop()
+
+
 def test_request_id_on_errors_answered_before_routing():
     """Malformed requests, an oversized header section and an `Expect: 100-continue` refused for its key are answered
     by the transport (or before the body is read), yet still carry an `X-Request-Id` and get an access-log line."""
