@@ -417,7 +417,8 @@ public final class EngineCore: @unchecked Sendable {
         case .emit(let parts, let ids):
             Self.deliver(parts, ids, logprobs: emitted, to: r.onEvent)
         case .stopped(let parts, let ids):
-            Self.deliver(parts, ids, logprobs: emitted, to: r.onEvent)
+            // The stop string's own tokens were dropped from the end of `ids`: drop their log-probabilities too.
+            Self.deliver(parts, ids, logprobs: Array(emitted.prefix(ids.count)), to: r.onEvent)
             return finish(id, .stop, flush: false)
         }
         if let stop { finish(id, stop) }

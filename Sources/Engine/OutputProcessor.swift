@@ -14,6 +14,9 @@ public struct OutputProcessor: Sendable {
     private var prefixCalls: [GenerationDelta] = []
     /// Ids whose text has not been emitted yet (held back by the detokenizer, the stop matcher or a parser).
     private var pendingIds: [Int32] = []
+    /// For each of `pendingIds`, the stop matcher's scalar count before the id's text (its start in the generated
+    /// text; an id whose bytes the detokenizer still holds starts where the next text starts).
+    private var pendingStarts: [Int] = []
     /// Stop strings match only once this many tokens are generated (`min_tokens`).
     private let minTokens: Int
     /// Tokens appended so far.
@@ -24,7 +27,8 @@ public struct OutputProcessor: Sendable {
         /// Parts to emit now (possibly none) and the ids they complete.
         case emit([GenerationDelta], tokenIds: [Int32])
         /// Generation ends here (a stop string matched, or the allowed number of tool calls is complete): emit these
-        /// parts, then the request is finished (`.stop`).
+        /// parts, then the request is finished (`.stop`). After a stop string the ids leave out its own tokens
+        /// (those whose text starts at or after it), as the text does.
         case stopped([GenerationDelta], tokenIds: [Int32])
     }
 
@@ -54,6 +58,7 @@ public struct OutputProcessor: Sendable {
     /// Feeds one generated token (not an end-of-generation token that ends the request).
     public mutating func append(_ token: Int32) -> Output {
         pendingIds.append(token)
+        pendingStarts.append(stopMatcher.fed)
         numTokens += 1
         let piece = detokenizer.append(token, renderSpecial: markupTokens.contains(token) ? true : nil)
         guard !piece.isEmpty else { return .emit([], tokenIds: []) }
@@ -63,6 +68,11 @@ public struct OutputProcessor: Sendable {
             if toolCalls?.isDone == true { return .stopped(parts, tokenIds: takeIds()) }
             return .emit(parts, tokenIds: parts.isEmpty ? [] : takeIds())
         case .stopped(let before):
+            // The ids whose text starts at or after the stop string are its tokens: like their text, they are not
+            // reported (a token that starts before it and runs into it stays).
+            let stopAt = stopMatcher.stopOffset ?? Int.max
+            let keep = pendingStarts.firstIndex { $0 >= stopAt } ?? pendingIds.count
+            pendingIds.removeLast(pendingIds.count - keep)
             return .stopped(parse(before, final: true, truncated: false), tokenIds: takeIds())
         }
     }
@@ -78,7 +88,10 @@ public struct OutputProcessor: Sendable {
     }
 
     private mutating func takeIds() -> [Int32] {
-        defer { pendingIds.removeAll() }
+        defer {
+            pendingIds.removeAll()
+            pendingStarts.removeAll()
+        }
         return pendingIds
     }
 

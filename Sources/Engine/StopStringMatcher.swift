@@ -7,6 +7,12 @@ public struct StopStringMatcher: Sendable {
     private var pending: [Unicode.Scalar] = []
     /// The stop string that matched (Anthropic's `stop_sequence`), nil until one does.
     public private(set) var matched: String?
+    /// Unicode scalars fed so far (all `append` calls).
+    public private(set) var fed = 0
+    /// Where the matched stop string starts, in scalars from the start of everything fed; nil until one matches.
+    public private(set) var stopOffset: Int?
+    /// Scalars fed before `pending`'s first one.
+    private var released = 0
 
     /// - Parameter stops: stop strings; empty strings are ignored.
     public init(stops: [String]) {
@@ -24,8 +30,13 @@ public struct StopStringMatcher: Sendable {
     /// Feeds newly detokenized text. With `matching` false (before `min_tokens` are generated) no stop string
     /// ends the text: a complete one passes as ordinary text, and only a possible start of one is held back.
     public mutating func append(_ text: String, matching: Bool = true) -> Output {
-        if stops.isEmpty { return .text(text) }
-        pending.append(contentsOf: text.unicodeScalars)
+        let scalars = text.unicodeScalars
+        fed += scalars.count
+        if stops.isEmpty {
+            released = fed
+            return .text(text)
+        }
+        pending.append(contentsOf: scalars)
         // Earliest full match of any stop string.
         var earliest: Int?
         for s in stops where matching {
@@ -36,6 +47,8 @@ public struct StopStringMatcher: Sendable {
         }
         if let at = earliest {
             let before = Self.string(pending[0..<at])
+            stopOffset = released + at
+            released += pending.count
             pending.removeAll()
             return .stopped(before: before)
         }
@@ -51,13 +64,17 @@ public struct StopStringMatcher: Sendable {
             }
         }
         let emit = Self.string(pending[0..<(pending.count - hold)])
+        released += pending.count - hold
         pending.removeFirst(pending.count - hold)
         return .text(emit)
     }
 
     /// At the end of generation (not by a stop string): everything held back is ordinary text.
     public mutating func flush() -> String {
-        defer { pending.removeAll() }
+        defer {
+            released += pending.count
+            pending.removeAll()
+        }
         return Self.string(pending[...])
     }
 

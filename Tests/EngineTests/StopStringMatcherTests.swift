@@ -76,3 +76,57 @@ final class StopReportAndHistogramTests: XCTestCase {
         XCTAssertEqual(sum, 2.065, accuracy: 1e-9)
     }
 }
+
+import GGUF
+import TestSupport
+import Tokenizer
+
+/// The ids OutputProcessor reports when a stop string ends generation: those whose text starts before the stop
+/// string, so that the reported tokens (and their log-probabilities) cover the returned text and not the stop
+/// string's own tokens.
+final class OutputProcessorStopIdsTests: XCTestCase {
+    private func stoppedIds(_ tok: Tokenizer, _ ids: [Int32], stop: String) -> (text: String, ids: [Int32])? {
+        var p = OutputProcessor(tokenizer: tok, stop: [stop])
+        var text = "", reported: [Int32] = []
+        for id in ids {
+            switch p.append(id) {
+            case .emit(let parts, let got):
+                for case .content(let t) in parts { text += t }
+                reported += got
+            case .stopped(let parts, let got):
+                for case .content(let t) in parts { text += t }
+                return (text, reported + got)
+            }
+        }
+        return nil
+    }
+
+    func testStopStringTokensAreNotReported() throws {
+        let tok = try Tokenizer(gguf: GGUFFile(path: Fixtures.path("tokenizer/smollm2.vocab.gguf")))
+        let ids = tok.encode("Paris is the capital of France. It is big.", addSpecial: false, parseSpecial: false)
+        let pieces = ids.map { tok.detokenize([$0]) }
+        let at = try XCTUnwrap(pieces.firstIndex(of: " capital"))
+        XCTAssertEqual(pieces[at + 1], " of")
+        // A stop string that starts where a token starts: that token and the next are the stop's.
+        var got = try XCTUnwrap(stoppedIds(tok, ids, stop: " capital of"))
+        XCTAssertEqual(got.text, pieces[..<at].joined())
+        XCTAssertEqual(got.ids, Array(ids[..<at]))
+        // One that starts inside a token (after its space): the token starts before it and stays.
+        got = try XCTUnwrap(stoppedIds(tok, ids, stop: "capital of"))
+        XCTAssertEqual(got.text, pieces[..<at].joined() + " ")
+        XCTAssertEqual(got.ids, Array(ids[...at]))
+        // A stop at the very first token: nothing is reported.
+        got = try XCTUnwrap(stoppedIds(tok, ids, stop: "Paris"))
+        XCTAssertEqual(got.text, "")
+        XCTAssertEqual(got.ids, [])
+    }
+
+    func testMatcherReportsWhereTheStopStarts() {
+        var m = StopStringMatcher(stops: ["STOP"])
+        XCTAssertEqual(m.append("abc ST"), .text("abc "))
+        XCTAssertNil(m.stopOffset)
+        XCTAssertEqual(m.append("OP!"), .stopped(before: ""))
+        XCTAssertEqual(m.stopOffset, 4)
+        XCTAssertEqual(m.fed, 9)
+    }
+}

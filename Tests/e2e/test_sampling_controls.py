@@ -181,3 +181,35 @@ def test_empty_stop_string_is_a_400_naming_stop(server, stop):
     with pytest.raises(openai.BadRequestError) as e:
         client(server).completions.create(model="smollm2", prompt="Hello", max_tokens=2, stop=stop)
     assert e.value.body["param"] == "stop"
+
+
+def test_logprobs_end_where_a_stop_string_cuts_the_text(server):
+    """The tokens of a matched stop string go with its text: the logprobs' bytes concatenate to the returned text
+    (helper's report of 2026-12-06: chat `stop="la Nation"` returned content "…la Cité, " with logprobs ending in
+    "la Nation"), streamed and not, on chat and completions; usage still counts every generated token (vLLM's count)."""
+    free = chat(server, messages=PARIS, max_tokens=20, logprobs=True)
+    toks = [bytes(e.bytes) for e in free.choices[0].logprobs.content]
+    # A stop string of two whole tokens in the middle of the greedy text, starting at a token boundary.
+    k = next(i for i in range(2, len(toks) - 3) if toks[i].strip() and toks[i + 1].strip())
+    stop = (toks[k] + toks[k + 1]).decode()
+    before = b"".join(toks[:k]).decode()
+    r = chat(server, messages=PARIS, max_tokens=20, logprobs=True, stop=stop)
+    c = r.choices[0]
+    assert c.finish_reason == "stop" and c.message.content == before
+    assert b"".join(bytes(e.bytes) for e in c.logprobs.content).decode() == before
+    assert len(c.logprobs.content) == k and r.usage.completion_tokens == k + 2
+    streamed = list(chat(server, messages=PARIS, max_tokens=20, logprobs=True, stop=stop, stream=True))
+    got = [e for ch in streamed if ch.choices and ch.choices[0].logprobs for e in ch.choices[0].logprobs.content]
+    assert b"".join(bytes(e.bytes) for e in got).decode() == before
+    # Legacy completions: tokens and text_offset cover exactly the text.
+    prompt = "The capital of France is"
+    free = client(server).completions.create(model="smollm2", prompt=prompt, max_tokens=16, temperature=0, logprobs=1)
+    ctoks = free.choices[0].logprobs.tokens
+    k = next(i for i in range(1, len(ctoks) - 2) if ctoks[i].strip() and "\ufffd" not in ctoks[i] + ctoks[i + 1])
+    stop = ctoks[k] + ctoks[k + 1]
+    r = client(server).completions.create(model="smollm2", prompt=prompt, max_tokens=16, temperature=0, logprobs=1,
+                                          stop=stop)
+    lp = r.choices[0].logprobs
+    assert r.choices[0].text == "".join(ctoks[:k]) == "".join(lp.tokens)
+    assert len(lp.token_logprobs) == len(lp.text_offset) == k
+    assert r.usage.completion_tokens == k + 2
