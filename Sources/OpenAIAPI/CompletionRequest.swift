@@ -18,6 +18,8 @@ public struct CompletionRequest: Sendable, Equatable {
     public var suffix: String?
     /// `echo`: the choice's text starts with its prompt.
     public var echo: Bool
+    /// `echo` with `max_tokens: 0`: the answer is the prompt alone, nothing generated.
+    public var echoOnly: Bool { echo && sampling.maxTokens == 0 }
     /// Sampling and output controls; `max_tokens` defaults to 16 as OpenAI's; `logprobs` N (0…20) asks for the
     /// chosen token's log-probability and N alternatives per position.
     public var sampling: SamplingParameters
@@ -58,7 +60,9 @@ public struct CompletionRequest: Sendable, Equatable {
         req.model = try f.string("model")
         req.suffix = try f.string("suffix")
         req.echo = try f.bool("echo") ?? false
-        req.sampling = try SamplingParameters.read(f, chat: false)
+        // `echo` with `max_tokens: 0` answers the prompt alone (with its log-probabilities when asked): vLLM's
+        // echo without generation, what lm-evaluation-harness sends to score a text's log-likelihood.
+        req.sampling = try SamplingParameters.read(f, chat: false, leastMaxTokens: req.echo ? 0 : 1)
         if req.sampling.maxTokens == nil { req.sampling.maxTokens = defaultMaxTokens }
         if let m = req.sampling.minTokens, m > req.sampling.effectiveMaxTokens ?? Int.max {
             throw APIError.invalidRequest("'min_tokens' (\(m)) must be at most 'max_tokens' (\(req.sampling.maxTokens!))",

@@ -61,6 +61,11 @@ struct FieldReader {
         guard let v = raw(key) else { return nil }
         guard case .number = v else { throw typeError(key, "an integer", v) }
         guard let i = v.intValue else {
+            // A whole number too large for 64 bits is out of range, not "not an integer".
+            if let d = v.doubleValue, d.isFinite, d == d.rounded() {
+                throw APIError.invalidRequest("'\(path(key))' must be \(d < 0 ? ">= \(min)" : "<= \(max)"), got \(v)",
+                                              param: path(key))
+            }
             throw APIError.invalidRequest("'\(path(key))' must be an integer, got \(v)", param: path(key))
         }
         if i < min { throw APIError.invalidRequest("'\(path(key))' must be >= \(min), got \(i)", param: path(key)) }
@@ -71,7 +76,10 @@ struct FieldReader {
     /// A number in `[lower, upper]` (or `(lower, upper]` when `lowerOpen`).
     func double(_ key: String, lower: Double? = nil, upper: Double? = nil, lowerOpen: Bool = false) throws(APIError) -> Double? {
         guard let v = raw(key) else { return nil }
-        guard let d = v.doubleValue, d.isFinite else { throw typeError(key, "a number", v) }
+        guard let d = v.doubleValue else { throw typeError(key, "a number", v) }
+        guard d.isFinite else {   // 1e999 parses as a JSON number but not as a finite double
+            throw APIError.invalidRequest("'\(path(key))' must be a finite number, got \(v)", param: path(key))
+        }
         if let lower, lowerOpen ? d <= lower : d < lower {
             throw APIError.invalidRequest("'\(path(key))' must be \(lowerOpen ? ">" : ">=") \(JSONValue.double(lower)), got \(v)",
                                           param: path(key))
@@ -197,7 +205,8 @@ public struct SamplingParameters: Sendable, Equatable {
         ("web_search_options", "not implemented"), ("verbosity", "not implemented"),
     ]
 
-    static func read(_ f: FieldReader, chat: Bool) throws(APIError) -> SamplingParameters {
+    /// - Parameter leastMaxTokens: the smallest `max_tokens` accepted (0 for `/v1/completions` with `echo`).
+    static func read(_ f: FieldReader, chat: Bool, leastMaxTokens: Int = 1) throws(APIError) -> SamplingParameters {
         for (name, hint) in unsupportedFields {
             if let v = f.raw(name), !v.isNull {
                 throw APIError.invalidRequest("'\(name)' is not supported by this server (\(hint))", param: name)
@@ -229,7 +238,7 @@ public struct SamplingParameters: Sendable, Equatable {
         s.presencePenalty = try f.double("presence_penalty", lower: -2, upper: 2)
         s.frequencyPenalty = try f.double("frequency_penalty", lower: -2, upper: 2)
         s.repetitionPenalty = try f.double("repetition_penalty", lower: 0, lowerOpen: true)
-        s.maxTokens = try f.int("max_tokens", min: 1)
+        s.maxTokens = try f.int("max_tokens", min: leastMaxTokens)
         s.maxCompletionTokens = try f.int("max_completion_tokens", min: 1)
         if let stop = f.raw("stop") {
             switch stop {

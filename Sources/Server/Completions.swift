@@ -19,6 +19,9 @@ extension SputnikServer {
             for (i, prompt) in request.prompts.enumerated() {
                 var gen = base
                 gen.promptTokens = try completionPromptTokens(prompt, suffix: request.suffix, index: i)
+                // Echo only: the engine prefills the prompt (and scores it, with logprobs) and samples one token,
+                // which CompletionRun drops.
+                if request.echoOnly { gen.maxNewTokens = 1 }
                 gens.append(gen)
                 let echo = request.echo ? promptText(prompt) : ""
                 echoes += Array(repeating: echo, count: gen.n)
@@ -27,7 +30,8 @@ extension SputnikServer {
             return sendError(res, error)
         }
         let run = CompletionRun(server: self, id: "cmpl-" + Self.randomId(), created: Int(Date().timeIntervalSince1970),
-                                echoes: echoes, echo: request.echo, logprobs: request.sampling.logprobs,
+                                echoes: echoes, echo: request.echo, echoOnly: request.echoOnly,
+                                logprobs: request.sampling.logprobs,
                                 stream: request.sampling.stream ? SSEWriter(responder: res) : nil,
                                 includeUsage: request.sampling.includeUsage,
                                 continuousUsage: request.sampling.continuousUsage ? gens.reduce(0) { $0 + $1.promptTokens.count } : nil,
@@ -120,6 +124,9 @@ private final class CompletionRun: @unchecked Sendable {
     private let echoes: [String]
     /// `echo` with `logprobs`: the echoed prompt carries its tokens' log-probabilities.
     private let echoLogprobs: Bool
+    /// `echo` with `max_tokens: 0`: each choice is its prompt alone; the one token the engine samples is dropped,
+    /// and the choice ends with `length` and no completion tokens (vLLM's echo without generation).
+    private let echoOnly: Bool
     private let wantsLogprobs: Bool
     private let sse: SSEWriter?
     private let includeUsage: Bool
@@ -144,9 +151,10 @@ private final class CompletionRun: @unchecked Sendable {
     /// A submission failed or a choice was aborted: nothing more is sent.
     private var failed = false
 
-    init(server: SputnikServer, id: String, created: Int, echoes: [String], echo: Bool, logprobs: Bool, stream: SSEWriter?,
-         includeUsage: Bool, continuousUsage: Int?, responder: HTTPResponder) {
+    init(server: SputnikServer, id: String, created: Int, echoes: [String], echo: Bool, echoOnly: Bool, logprobs: Bool,
+         stream: SSEWriter?, includeUsage: Bool, continuousUsage: Int?, responder: HTTPResponder) {
         echoLogprobs = echo && logprobs
+        self.echoOnly = echoOnly
         self.server = server
         self.id = id
         self.created = created
@@ -245,6 +253,8 @@ private final class CompletionRun: @unchecked Sendable {
         defer { lock.unlock() }
         guard !failed, let server else { return }
         switch event {
+        case .text where echoOnly:
+            break
         case .text(let t, let ids, let entries):
             exchange?.tokenArrived(ids.count)
             generated[i] += ids.count
@@ -285,14 +295,15 @@ private final class CompletionRun: @unchecked Sendable {
                 failed = true
                 return
             }
-            reasons[i] = SputnikServer.apiReason(reason)
+            reasons[i] = echoOnly ? .length : SputnikServer.apiReason(reason)
             if firstOfPrompt {
                 usage.promptTokens += u.promptTokens
                 usage.cachedTokens += u.cachedTokens
             }
-            usage.completionTokens += u.completionTokens
-            generatedTotal += u.completionTokens - generated[i]
-            generated[i] = u.completionTokens
+            let completion = echoOnly ? 0 : u.completionTokens
+            usage.completionTokens += completion
+            generatedTotal += completion - generated[i]
+            generated[i] = completion
             remaining -= 1
             if remaining == 0 { exchange?.usage(prompt: usage.promptTokens, completion: usage.completionTokens) }
             if let sse {

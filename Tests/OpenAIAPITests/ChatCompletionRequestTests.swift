@@ -270,5 +270,12 @@ final class ChatCompletionRequestTests: XCTestCase {
         XCTAssertEqual(r.priority, -100)
         assert400(#"{"messages":\#(user),"priority":101}"#, param: "priority")
         assert400(#"{"messages":\#(user),"priority":-101}"#, param: "priority")
+        // The message says what is wrong (helper's report of 2026-12-06: "must be a number, got number" for 1e999,
+        // "must be an integer" for 2^64).
+        assert400(#"{"messages":\#(user),"temperature":1e999}"#, param: "temperature", contains: "must be a finite number")
+        assert400(#"{"messages":\#(user),"seed":18446744073709551616}"#, param: "seed",
+                  contains: "must be <= \(Int.max)")
+        assert400(#"{"messages":\#(user),"seed":-18446744073709551616}"#, param: "seed", contains: "must be >= ")
+        assert400(#"{"messages":\#(user),"seed":1.5}"#, param: "seed", contains: "must be an integer")
     }
 }

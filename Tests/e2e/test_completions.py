@@ -116,6 +116,34 @@ def test_echo_with_prompt_logprobs(server):
     assert tokens == lp.tokens
 
 
+def test_echo_without_generation_scores_the_prompt(server):
+    """`echo` with `max_tokens: 0` (vLLM's echo without generation; lm-evaluation-harness's loglikelihood request):
+    the prompt alone, its log-probabilities, `length`, no completion tokens; streamed too, and with token-id
+    prompts. Without `echo`, `max_tokens: 0` stays a 400 (helper's report of 2026-12-06: it was refused with echo)."""
+    ids = client(server).post("/tokenize", body={"content": PROMPT}, cast_to=object)["tokens"]
+    scored = complete(server, prompt=PROMPT, max_tokens=1, logprobs=1, echo=True).choices[0].logprobs
+    r = complete(server, prompt=PROMPT, max_tokens=0, logprobs=1, echo=True)
+    c = r.choices[0]
+    assert c.text == PROMPT and c.finish_reason == "length"
+    assert r.usage.completion_tokens == 0 and r.usage.prompt_tokens == len(ids)
+    assert c.logprobs.tokens == scored.tokens[:len(ids)] and "".join(c.logprobs.tokens) == PROMPT
+    assert c.logprobs.token_logprobs == scored.token_logprobs[:len(ids)]
+    assert c.logprobs.token_logprobs[0] is None and all(x <= 0 for x in c.logprobs.token_logprobs[1:])
+    # Token-id prompts, two of them (lm-eval batches its requests), and no logprobs: just the echoes.
+    r = complete(server, prompt=[ids, ids[:4]], max_tokens=0, echo=True)
+    assert [ch.text for ch in sorted(r.choices, key=lambda ch: ch.index)] == [PROMPT, "".join(scored.tokens[:4])]
+    assert all(ch.finish_reason == "length" and ch.logprobs is None for ch in r.choices)
+    assert r.usage.completion_tokens == 0
+    chunks = list(complete(server, prompt=PROMPT, max_tokens=0, logprobs=1, echo=True, stream=True,
+                           stream_options={"include_usage": True}))
+    assert "".join(ch.choices[0].text for ch in chunks if ch.choices) == PROMPT
+    assert [ch.choices[0].finish_reason for ch in chunks if ch.choices and ch.choices[0].finish_reason] == ["length"]
+    assert chunks[-1].usage.completion_tokens == 0
+    with pytest.raises(openai.BadRequestError) as e:
+        complete(server, prompt=PROMPT, max_tokens=0)
+    assert e.value.body["param"] == "max_tokens"
+
+
 def test_prompt_logprobs_agree_with_next_token_logprobs(server):
     # A prompt over several 32-token steps: position k's log-probability equals what a request whose prompt is the
     # first k tokens reports for that token as the next one (so rows and positions line up across chunks).
