@@ -76,6 +76,20 @@ struct Bench: ParsableCommand {
         guard let kv = KVCacheType(rawValue: kvType) else { throw ValidationError("--kv-type: expected f16 or f32") }
         guard repetitions >= 1 else { throw ValidationError("-r: at least 1 repetition") }
         guard !models.isEmpty || bandwidth else { throw ValidationError("give -m FILE and/or --bandwidth") }
+        guard models.isEmpty || !prompts.isEmpty || !gens.isEmpty else {
+            throw ValidationError("-p and -n are both 0: nothing to benchmark (give -p N or -n N greater than 0)")
+        }
+        // Every file opened and checked against the longest test first, so a bad path or a test that does not fit
+        // fails before any model is loaded and benchmarked (whose results would then be lost).
+        let longestTest = max(prompts.max() ?? 0, gens.max() ?? 0, 1), deepest = depths.max() ?? 0
+        for path in models {
+            let gguf = try GGUFFile(path: path)
+            if let arch = try? gguf.architecture(), let context = try? gguf.int("\(arch).context_length"),
+               longestTest + deepest > context {
+                throw ValidationError("\(path): a test of \(longestTest) tokens (-p/-n) after \(deepest) tokens of depth "
+                                      + "(-d) needs \(longestTest + deepest) tokens, more than the model's context of \(context)")
+            }
+        }
 
         let commit = SystemInfo.buildCommit()
         let cpu = SystemInfo.cpuModel()
@@ -105,8 +119,8 @@ struct Bench: ParsableCommand {
                 }
                 let context = lm.hyperparameters.contextLength
                 guard maxTokens <= context else {
-                    throw ValidationError("-d: \(depths.max() ?? 0) tokens of depth plus a test of "
-                                          + "\(maxTokens - (depths.max() ?? 0)) exceed \(path)'s context of \(context) tokens")
+                    throw ValidationError("\(path): a test of \(maxTokens - (depths.max() ?? 0)) tokens (-p/-n) after "
+                                          + "\(depths.max() ?? 0) tokens of depth (-d) exceeds the model's context of \(context) tokens")
                 }
                 let runner = BenchRunner(model: lm, gguf: gguf, maxTokens: maxTokens)
                 for d in depths {

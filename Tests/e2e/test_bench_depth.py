@@ -27,3 +27,18 @@ def test_depth_beyond_the_context_is_refused_not_crashed():
         r = subprocess.run([TOOLS_BIN, "bench", "-m", MODEL, "-p", "0", "-n", "4", "-d", depth],
                            capture_output=True, text=True, timeout=60)
         assert r.returncode != 0 and "-d" in r.stderr, r.stderr
+
+
+def test_bad_tests_and_paths_are_refused_before_any_model_is_benchmarked():
+    """Helper's report of 2026-12-06: `-p 9000` blamed `-d`; `-m good,/missing` benchmarked the first model and then
+    failed without printing it; `-p 0 -n 0` printed nothing and exited 0. Each is now refused up front, naming what
+    is wrong, before any model is loaded."""
+    def run(*args):
+        return subprocess.run([TOOLS_BIN, "bench", *args], capture_output=True, text=True, timeout=60)
+    r = run("-m", MODEL, "-p", "9000", "-n", "0", "-r", "1")
+    assert r.returncode != 0 and "a test of 9000 tokens (-p/-n)" in r.stderr and "8192" in r.stderr, r.stderr
+    r = run("-m", f"{MODEL},/nonexistent/x.gguf", "-p", "8", "-n", "0", "-r", "1")
+    assert r.returncode != 0 and "/nonexistent/x.gguf" in r.stderr, r.stderr
+    assert "loading" not in r.stderr and "pp8" not in r.stderr + r.stdout   # refused before the first model ran
+    r = run("-m", MODEL, "-p", "0", "-n", "0")
+    assert r.returncode != 0 and "nothing to benchmark" in r.stderr, r.stderr
