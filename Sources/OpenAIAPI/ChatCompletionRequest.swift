@@ -173,7 +173,10 @@ public struct ChatCompletionRequest: Sendable, Equatable {
                     throw APIError.invalidRequest("Tool type '\(type)' is not supported; use 'function'", param: "tools[\(i)].type")
                 }
             }
-            req.tools = f.raw("tools")
+            // An empty list declares no tools: the request is answered as one without `tools` (llama-server reads
+            // it the same way; clients send `"tools": []` when an agent has none), not refused for a template that
+            // cannot render tools.
+            if !tools.isEmpty { req.tools = f.raw("tools") }
         }
         if let choice = f.raw("tool_choice") {
             switch choice {
@@ -192,7 +195,12 @@ public struct ChatCompletionRequest: Sendable, Equatable {
             default:
                 throw APIError.invalidRequest("'tool_choice' must be a string or an object", param: "tool_choice")
             }
-            if req.tools == nil && choice != .string("none") {
+            let emptyTools = f.raw("tools")?.arrayValue?.isEmpty == true
+            if emptyTools && choice != .string("none") && choice != .string("auto") {
+                throw APIError.invalidRequest("'tool_choice' \(choice.stringValue.map { "'\($0)'" } ?? "naming a function") "
+                                              + "needs at least one tool in 'tools'", param: "tools")
+            }
+            if req.tools == nil && !emptyTools && choice != .string("none") {
                 throw APIError.invalidRequest("'tool_choice' is only allowed when 'tools' are specified", param: "tool_choice")
             }
             req.toolChoice = choice

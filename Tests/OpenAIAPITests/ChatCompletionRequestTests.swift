@@ -236,6 +236,18 @@ final class ChatCompletionRequestTests: XCTestCase {
         }
     }
 
+    /// `"tools": []` declares no tools: the request is one without tools (helper's report of 2026-12-06: it was
+    /// refused because the model's template cannot render tools); `tool_choice` "auto" or "none" with it is fine,
+    /// "required" is not.
+    func testEmptyToolsListIsNoTools() throws {
+        var r = try decode(#"{"messages":\#(user),"tools":[]}"#).get()
+        XCTAssertNil(r.tools)
+        r = try decode(#"{"messages":\#(user),"tools":[],"tool_choice":"auto"}"#).get()
+        XCTAssertNil(r.tools)
+        XCTAssertNoThrow(try decode(#"{"messages":\#(user),"tools":[],"tool_choice":"none"}"#).get())
+        assert400(#"{"messages":\#(user),"tools":[],"tool_choice":"required"}"#, param: "tools")
+    }
+
     func testToolCallArgumentsObjectKeptAsText() throws {
         let r = try decode(#"{"messages":[{"role":"assistant","content":"","tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":{"b":1,"a":2}}}]}]}"#).get()
         XCTAssertEqual(r.messages[0].toolCalls[0].arguments, #"{"b":1,"a":2}"#)

@@ -1,5 +1,6 @@
 """The official openai package works against the server unmodified, streamed and not."""
 import openai
+import pytest
 
 
 def client(server):
@@ -60,3 +61,17 @@ def test_seed_reproducible(server):
     a = client(server).chat.completions.create(**kw).choices[0].message.content
     b = client(server).chat.completions.create(**kw).choices[0].message.content
     assert a == b
+
+
+def test_empty_tools_list_is_a_request_without_tools(server):
+    """`tools=[]` (an agent with no tools) on a model whose template renders no tools: answered like a request
+    without tools, not refused (helper's report of 2026-12-06); "required" with no tools is a 400 naming `tools`."""
+    kw = dict(model="smollm2", messages=PARIS, max_tokens=8, temperature=0)
+    plain = client(server).chat.completions.create(**kw)
+    for extra in ({}, {"tool_choice": "auto"}, {"tool_choice": "none"}):
+        r = client(server).chat.completions.create(tools=[], **extra, **kw)
+        assert r.choices[0].message.content == plain.choices[0].message.content
+        assert r.choices[0].message.tool_calls is None
+    with pytest.raises(openai.BadRequestError) as e:
+        client(server).chat.completions.create(tools=[], tool_choice="required", **kw)
+    assert e.value.body["param"] == "tools"
