@@ -181,8 +181,7 @@ public final class GGUFFile: @unchecked Sendable {
             pages += 1
             offset += page
         }
-        // Keeps the loads: the optimizer cannot drop reads whose result reaches an opaque call.
-        withExtendedLifetime(sink) {}
+        // Stored where the optimizer must assume it is read, so the loads stay.
         Self.pageSink = sink
         return pages
     }
@@ -198,7 +197,8 @@ public final class GGUFFile: @unchecked Sendable {
         return (vec.reduce(0) { $0 + Int($1 & 1) }, total)
     }
 
-    /// Where touchAllPages leaves its XOR of the bytes it read (only so that the reads are not optimized away).
+    /// Where touchAllPages leaves its XOR of the bytes it read (only so that the reads are not optimized away; a
+    /// racy write of a value nobody reads is harmless).
     nonisolated(unsafe) private static var pageSink: UInt8 = 0
 
     /// The tensor info named `name`, or nil.
