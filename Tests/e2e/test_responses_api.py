@@ -31,6 +31,7 @@ def test_non_streamed_matches_chat(server):
     # The token cap ended it: incomplete, as OpenAI and vLLM report it.
     assert r.status == "incomplete" and r.incomplete_details.reason == "max_output_tokens"
     assert r.max_output_tokens == 12 and r.temperature == 0 and r.store is False
+    assert r.tool_choice == "auto" and r.tools == []   # OpenAI's defaults (it read "none" without tools)
 
 
 def test_instructions_and_items_are_the_chat_conversation(server):
