@@ -162,7 +162,8 @@ public struct ChatCompletionRequest: Sendable, Equatable {
 
         var req = ChatCompletionRequest(messages: messages, sampling: try SamplingParameters.read(f, chat: true))
         req.model = try f.string("model")
-        if let tools = try f.array("tools") {
+        let toolList = try f.array("tools")
+        if let tools = toolList {
             for (i, t) in tools.enumerated() {
                 let tf = FieldReader(t, prefix: "tools[\(i)].")
                 guard case .object = t else { throw APIError.invalidRequest("'tools[\(i)]' must be an object", param: "tools[\(i)]") }
@@ -195,12 +196,11 @@ public struct ChatCompletionRequest: Sendable, Equatable {
             default:
                 throw APIError.invalidRequest("'tool_choice' must be a string or an object", param: "tool_choice")
             }
-            let emptyTools = f.raw("tools")?.arrayValue?.isEmpty == true
-            if emptyTools && choice != .string("none") && choice != .string("auto") {
+            if toolList?.isEmpty == true && choice != .string("none") && choice != .string("auto") {
                 throw APIError.invalidRequest("'tool_choice' \(choice.stringValue.map { "'\($0)'" } ?? "naming a function") "
                                               + "needs at least one tool in 'tools'", param: "tools")
             }
-            if req.tools == nil && !emptyTools && choice != .string("none") {
+            if toolList == nil && choice != .string("none") {
                 throw APIError.invalidRequest("'tool_choice' is only allowed when 'tools' are specified", param: "tool_choice")
             }
             req.toolChoice = choice

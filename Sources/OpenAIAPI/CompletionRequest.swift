@@ -19,7 +19,7 @@ public struct CompletionRequest: Sendable, Equatable {
     /// `echo`: the choice's text starts with its prompt.
     public var echo: Bool
     /// `echo` with `max_tokens: 0`: the answer is the prompt alone, nothing generated.
-    public var echoOnly: Bool { echo && sampling.maxTokens == 0 }
+    public var echoOnly: Bool { echo && sampling.effectiveMaxTokens == 0 }
     /// Sampling and output controls; `max_tokens` defaults to 16 as OpenAI's; `logprobs` N (0…20) asks for the
     /// chosen token's log-probability and N alternatives per position.
     public var sampling: SamplingParameters

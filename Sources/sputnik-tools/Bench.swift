@@ -82,12 +82,15 @@ struct Bench: ParsableCommand {
         // Every file opened and checked against the longest test first, so a bad path or a test that does not fit
         // fails before any model is loaded and benchmarked (whose results would then be lost).
         let longestTest = max(prompts.max() ?? 0, gens.max() ?? 0, 1), deepest = depths.max() ?? 0
-        for path in models {
-            let gguf = try GGUFFile(path: path)
+        func exceeds(_ path: String, context: Int) -> ValidationError {
+            ValidationError("\(path): a test of \(longestTest) tokens (-p/-n) after \(deepest) tokens of depth (-d) "
+                            + "needs \(longestTest + deepest) tokens, more than the model's context of \(context)")
+        }
+        let files = try models.map { try GGUFFile(path: $0) }
+        for (path, gguf) in zip(models, files) {
             if let arch = try? gguf.architecture(), let context = try? gguf.int("\(arch).context_length"),
                longestTest + deepest > context {
-                throw ValidationError("\(path): a test of \(longestTest) tokens (-p/-n) after \(deepest) tokens of depth "
-                                      + "(-d) needs \(longestTest + deepest) tokens, more than the model's context of \(context)")
+                throw exceeds(path, context: context)
             }
         }
 
@@ -95,8 +98,7 @@ struct Bench: ParsableCommand {
         let cpu = SystemInfo.cpuModel()
 
         var rows: [BenchRow] = []
-        for path in models {
-            let gguf = try GGUFFile(path: path)
+        for (path, gguf) in zip(models, files) {
             // Every page resident before the first test, as bench_compare.py does for both engines: otherwise the
             // first test pays for the disk reads of every weight its warm-up did not touch (an MoE's unrouted
             // experts: 1.6 t/s instead of ~14 on a file evicted from the page cache).
@@ -107,7 +109,7 @@ struct Bench: ParsableCommand {
                 + String(format: "%.1f s", Double(DispatchTime.now().uptimeNanoseconds - touchStart) / 1e9)
                 + (wasResident.map { " (\($0.resident) of \($0.total) pages were resident)" } ?? ""))
             let facts = ModelFacts(gguf: gguf, filename: path)
-            let maxTokens = max(prompts.max() ?? 0, gens.max() ?? 0, 1) + (depths.max() ?? 0)
+            let maxTokens = longestTest + deepest
             for t in threadCounts {
                 log("\(path): loading with \(t) thread(s)")
                 let lm: LanguageModel
@@ -118,10 +120,8 @@ struct Bench: ParsableCommand {
                     throw BenchError.cannotLoad(path: path, reason: "\(error)")
                 }
                 let context = lm.hyperparameters.contextLength
-                guard maxTokens <= context else {
-                    throw ValidationError("\(path): a test of \(maxTokens - (depths.max() ?? 0)) tokens (-p/-n) after "
-                                          + "\(depths.max() ?? 0) tokens of depth (-d) exceeds the model's context of \(context) tokens")
-                }
+                // The loaded context (a file without the metadata key gets the loader's default).
+                guard maxTokens <= context else { throw exceeds(path, context: context) }
                 let runner = BenchRunner(model: lm, gguf: gguf, maxTokens: maxTokens)
                 for d in depths {
                     for (p, n) in prompts.map({ ($0, 0) }) + gens.map({ (0, $0) }) {

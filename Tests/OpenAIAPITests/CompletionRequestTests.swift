@@ -23,6 +23,15 @@ final class CompletionRequestTests: XCTestCase {
         XCTAssertEqual(try decode(#"{"prompt":["a",[7]]}"#).get().prompts, [.text("a"), .tokens([7])])
     }
 
+    /// `echo` with a token cap of 0 is echo only; `max_completion_tokens` wins over `max_tokens` here too, and
+    /// without `echo` a cap of 0 is a 400.
+    func testEchoOnlyFollowsTheEffectiveCap() throws {
+        XCTAssertTrue(try decode(#"{"prompt":"hi","echo":true,"max_tokens":0}"#).get().echoOnly)
+        XCTAssertFalse(try decode(#"{"prompt":"hi","echo":true,"max_tokens":0,"max_completion_tokens":5}"#).get().echoOnly)
+        XCTAssertFalse(try decode(#"{"prompt":"hi","echo":true}"#).get().echoOnly)
+        assert400(#"{"prompt":"hi","max_tokens":0}"#, param: "max_tokens")
+    }
+
     func testDefaultsAndFields() throws {
         let r = try decode(#"{"prompt":"x","echo":true,"logprobs":0,"best_of":1,"stream":true,"stream_options":{"include_usage":true}}"#).get()
         XCTAssertEqual(r.sampling.maxTokens, 16)

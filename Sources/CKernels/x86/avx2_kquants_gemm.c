@@ -89,6 +89,15 @@ CK_INLINE void kg_unpack45(const uint8_t *blk, int five, kg_unpacked *u) {
     }
 }
 
+/// The per-chunk scale vectors of a type with one scale per 16 values (q6_K, q2_K) from u->scale16: chunk j covers
+/// scales 2j (first 16 values: low 128-bit lane) and 2j + 1 (high lane).
+CK_INLINE void kg_scales_per16(kg_unpacked *u) {
+    int16_t s[16];
+    _mm256_storeu_si256((__m256i *)s, u->scale16);
+    for (int j = 0; j < 8; j++)
+        u->scale[j] = _mm256_setr_m128i(_mm_set1_epi16(s[2 * j]), _mm_set1_epi16(s[2 * j + 1]));
+}
+
 /// The scale fields of a q6_K super-block (d, m = 32·d, mins = scale16 = its sixteen int8 scales).
 CK_INLINE void kg_head6(const ck_block_q6_K *x, kg_unpacked *u) {
     u->d = ck_h2f(x->d);
@@ -101,11 +110,7 @@ CK_INLINE void kg_head6(const ck_block_q6_K *x, kg_unpacked *u) {
 /// Unpacks a q6_K super-block: chunk j = 4h + k holds values 128h + 32k ... + 31 (low 4 bits from ql, high 2 from qh).
 CK_INLINE void kg_unpack6(const ck_block_q6_K *x, kg_unpacked *u) {
     kg_head6(x, u);
-    // Chunk j covers scales 2j (first 16 values: low 128-bit lane) and 2j + 1 (high lane).
-    int16_t s[16];
-    _mm256_storeu_si256((__m256i *)s, u->scale16);
-    for (int j = 0; j < 8; j++)
-        u->scale[j] = _mm256_setr_m128i(_mm_set1_epi16(s[2 * j]), _mm_set1_epi16(s[2 * j + 1]));
+    kg_scales_per16(u);
     for (int h = 0; h < 2; h++) {
         const __m256i l1 = _mm256_loadu_si256((const __m256i *)(x->ql + 64 * h));
         const __m256i l2 = _mm256_loadu_si256((const __m256i *)(x->ql + 64 * h + 32));
@@ -133,10 +138,7 @@ CK_INLINE __m256i kg_q2_chunk(__m256i q, int g) { return _mm256_and_si256(_mm256
 /// nibbles in bsums order, m = dmin (the same shape as q4_K with scales and mins per 16 values).
 CK_INLINE void kg_unpack2(const ck_block_q2_K *x, kg_unpacked *u) {
     kg_head2(x, u);
-    int16_t s[16];
-    _mm256_storeu_si256((__m256i *)s, u->scale16);
-    for (int j = 0; j < 8; j++)
-        u->scale[j] = _mm256_setr_m128i(_mm_set1_epi16(s[2 * j]), _mm_set1_epi16(s[2 * j + 1]));
+    kg_scales_per16(u);
     for (int h = 0; h < 2; h++) {
         const __m256i q = _mm256_loadu_si256((const __m256i *)(x->qs + 32 * h));
         for (int g = 0; g < 4; g++) _mm256_storeu_si256((__m256i *)(u->q + 128 * h + 32 * g), kg_q2_chunk(q, g));
