@@ -155,13 +155,20 @@ extension SputnikServer {
         var history = r.messages
         var prefill: String?
         if r.continueFinalMessage { prefill = history.removeLast().content }
-        let messages = JinjaValue.array(history.map(Self.templateMessage))
+        let tools = offerTools ? r.tools.map(JinjaValue.init(json:)) : nil
+        func render(_ history: [ChatMessage]) throws(ChatTemplateError) -> Prompt.Rendered {
+            try prompt.render(messages: .array(history.map(Self.templateMessage)), tools: tools, extra: extra,
+                              prefill: prefill, thinking: thinking)
+        }
         let rendered: Prompt.Rendered
         do {
-            rendered = try prompt.render(messages: messages, tools: offerTools ? r.tools.map(JinjaValue.init(json:)) : nil,
-                                         extra: extra, prefill: prefill, thinking: thinking)
+            rendered = try render(history)
         } catch {
-            throw APIError.invalidRequest("The chat template failed on these messages: \(error)", param: "messages")
+            // A template that refuses the role order (raise_exception) gets the normalised history (C13).
+            guard case .raised = error, let r = RoleNormalisation.firstAccepted(history, render: render) else {
+                throw APIError.invalidRequest("The chat template failed on these messages: \(error)", param: "messages")
+            }
+            rendered = r
         }
         var parsing = OutputParsing()
         if prompt.hasReasoning && (r.reasoningFormat ?? options.reasoningFormat) == "deepseek" {

@@ -124,3 +124,69 @@ final class ChatFormatTests: XCTestCase {
         XCTAssertTrue(t.hasSuffix("True|True|[1, {'a': None}]"), t)
     }
 }
+
+/// C13: a template that refuses the role order (Mistral's "conversation roles must alternate") gets the normalised
+/// history; expected prompts are jinja2's renders of the normalised messages
+/// (`ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)`, with the tiny model's bos and eos texts).
+final class RoleOrderTests: XCTestCase {
+    static let bos = "<｜begin▁of▁sentence｜>", eos = "<｜end▁of▁sentence｜>"
+
+    private func render(_ s: SputnikServer, _ messages: String) throws -> String {
+        let r = try ChatCompletionRequest.decode(Array(#"{"messages":\#(messages)}"#.utf8)).get()
+        return s.tokenizer.detokenize(try s.renderPrompt(for: r).tokens, renderSpecial: true)
+    }
+
+    private func server(_ template: String) throws -> SputnikServer {
+        var o = ServerOptions()
+        o.modelPath = Fixtures.path("dense/llama-tiny/llama-tiny.f32.gguf")
+        o.threads = 1
+        o.contextSize = 2048
+        o.chatTemplatePath = Fixtures.path("templates/" + template)
+        return try SputnikServer(options: o, logger: Logger(label: "test"))
+    }
+
+    static let s = #"{"role":"system","content":"Be brief."}"#, u = #"{"role":"user","content":"Say hi."}"#
+    static let u2 = #"{"role":"user","content":"And bye."}"#, a = #"{"role":"assistant","content":"Hello."}"#
+
+    func testMistralGetsTheNormalisedHistory() throws {
+        let nemo = try server("mistralai-Mistral-Nemo-Instruct-2407.jinja")
+        let (s, u, u2, a, bos, eos) = (Self.s, Self.u, Self.u2, Self.a, Self.bos, Self.eos)
+        XCTAssertEqual(try render(nemo, "[\(s),\(u),\(u2)]"), bos + "[INST]Be brief.\n\nSay hi.\n\nAnd bye.[/INST]")
+        XCTAssertEqual(try render(nemo, "[\(u),\(u2)]"), bos + "[INST]Say hi.\n\nAnd bye.[/INST]")
+        XCTAssertEqual(try render(nemo, "[\(s),\(s),\(u)]"), bos + "[INST]Be brief.\n\nBe brief.\n\nSay hi.[/INST]")
+        XCTAssertEqual(try render(nemo, "[\(u),\(a),\(a),\(u2)]"), bos + "[INST]Say hi.[/INST]Hello.\n\nHello." + eos + "[INST]And bye.[/INST]")
+        XCTAssertEqual(try render(nemo, "[\(u),\(s),\(u2)]"), bos + "[INST]Say hi.\n\nBe brief.\n\nAnd bye.[/INST]")
+        // A developer message is a system message.
+        XCTAssertEqual(try render(nemo, #"[{"role":"developer","content":"Be brief."},\#(u)]"#), bos + "[INST]Be brief.\n\nSay hi.[/INST]")
+    }
+
+    func testAHistoryTheTemplateAcceptsIsRenderedAsSent() throws {
+        let smol = try server("smollm2-135m-instruct.jinja")
+        XCTAssertEqual(try render(smol, "[\(Self.u),\(Self.u2)]"),
+                       "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n"
+                       + "<|im_start|>user\nSay hi.<|im_end|>\n<|im_start|>user\nAnd bye.<|im_end|>\n<|im_start|>assistant\n")
+    }
+
+    func testOtherTemplateErrorsAreStillRefused() throws {
+        // The Qwen3 template tests `'</think>' in message.content`; jinja2 raises on a null content, so do we.
+        let qwen3 = try server("Qwen-Qwen3-0.6B.jinja")
+        let history = #"[{"role":"user","content":"W?"},{"role":"assistant","content":null,"tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"{}"}}]},{"role":"tool","tool_call_id":"c","content":"1"}]"#
+        XCTAssertThrowsError(try render(qwen3, history)) { XCTAssertEqual(($0 as? APIError)?.param, "messages") }
+    }
+
+    func testNormalisation() {
+        typealias N = RoleNormalisation
+        let sys = ChatMessage(role: .system, content: "S"), user = ChatMessage(role: .user, content: "U")
+        let call = ChatMessage(role: .assistant, content: nil, toolCalls: [ToolCall(id: "c", type: "function", name: "f", arguments: "{}")])
+        let tool = ChatMessage(role: .tool, content: "1", toolCallId: "c")
+        XCTAssertNil(N.normalised([sys, user], foldSystem: false))
+        XCTAssertEqual(N.normalised([sys, user], foldSystem: true), [ChatMessage(role: .user, content: "S\n\nU")])
+        XCTAssertEqual(N.normalised([sys], foldSystem: true), [ChatMessage(role: .user, content: "S")])
+        // Tool results and calls are never merged; the users around them are not joined across them.
+        XCTAssertNil(N.normalised([user, call, tool, tool, user], foldSystem: false))
+        XCTAssertEqual(N.normalised([user, call, call, user, user], foldSystem: false),
+                       [user, call, call, ChatMessage(role: .user, content: "U\n\nU")])
+        // An empty text adds no blank line.
+        XCTAssertEqual(N.normalised([user, ChatMessage(role: .user, content: "")], foldSystem: false), [user])
+    }
+}

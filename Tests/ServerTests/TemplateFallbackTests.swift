@@ -37,13 +37,17 @@ final class TemplateFallbackTests: XCTestCase {
     }
 
     func testTemplateErrorIsA400NamingTheLine() throws {
-        let s = try server(template: "{% for m in messages %}\n{% if m.role == 'system' %}\n{{ raise_exception('no system messages') }}\n{% endif %}{{ m.content }}{% endfor %}")
+        let s = try server(template: "{% for m in messages %}\n{% if m.content == 'boom' %}\n{{ raise_exception('no booms') }}\n{% endif %}{{ m.content }}{% endfor %}")
         XCTAssertEqual(try s.promptTokens(for: request(#"{"messages":[{"role":"user","content":"ok"}]}"#)).isEmpty, false)
-        XCTAssertThrowsError(try s.promptTokens(for: request(#"{"messages":[{"role":"system","content":"x"}]}"#))) { e in
+        XCTAssertThrowsError(try s.promptTokens(for: request(#"{"messages":[{"role":"user","content":"boom"}]}"#))) { e in
             let api = e as! APIError
             XCTAssertEqual(api.status, 400)
-            XCTAssertTrue(api.message.contains("no system messages"), api.message)
+            XCTAssertTrue(api.message.contains("no booms"), api.message)
         }
+        // A template without a system role (Gemma-style) gets the system text folded into the first user message.
+        let noSystem = try server(template: "{% for m in messages %}{% if m.role == 'system' %}{{ raise_exception('no system messages') }}{% endif %}[{{ m.role }}]{{ m.content }}{% endfor %}")
+        let ids = try noSystem.promptTokens(for: request(#"{"messages":[{"role":"system","content":"S"},{"role":"user","content":"hi"}]}"#))
+        XCTAssertEqual(noSystem.tokenizer.detokenize(ids, renderSpecial: true), "[user]S\n\nhi")
         // A template that does not parse stops the server at start-up with the line named.
         XCTAssertThrowsError(try server(template: "line one\n{% if %}")) { e in
             XCTAssertTrue("\(e)".contains("line 2"), "\(e)")
