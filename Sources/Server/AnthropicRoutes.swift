@@ -109,8 +109,8 @@ extension SputnikServer {
     }
 
     /// The blocks as sent: each `tool_use` input (collected as JSON text) parsed into its object (`{}` when empty; a
-    /// call whose arguments are not a JSON object — cut off by `max_tokens` — is dropped), and one empty text block
-    /// when there is nothing else.
+    /// call whose arguments are not a JSON object — cut off by `max_tokens` — is dropped). A reply with no output
+    /// (a stop sequence or end of turn before any text) has no blocks, `content: []`, as Anthropic answers it.
     static func finalBlocks(_ blocks: [AnthropicBlock]) -> [AnthropicBlock] {
         var out: [AnthropicBlock] = []
         for b in blocks {
@@ -121,7 +121,7 @@ extension SputnikServer {
                 out.append(.toolUse(id: id, name: name, input: v))
             }
         }
-        return out.isEmpty ? [.text("")] : out
+        return out
     }
 
     private func wholeMessage(_ res: HTTPResponder, _ gen: GenerationRequest, _ base: AnthropicMessage, thinking: Bool, tools: Bool) {
@@ -144,7 +144,7 @@ extension SputnikServer {
 
     /// The event stream: `message_start`, then per block `content_block_start` (thinking, text or tool_use, in
     /// output order; `ping` after the first), its deltas (`thinking_delta`, `text_delta`, `input_json_delta`) and `content_block_stop`,
-    /// then `message_delta` and `message_stop`. A reply with no output has one empty text block.
+    /// then `message_delta` and `message_stop`. A reply with no output has no blocks (as on Anthropic).
     private func streamMessage(_ res: HTTPResponder, _ gen: GenerationRequest, _ base: AnthropicMessage, thinking: Bool, tools: Bool) {
         let sse = SSEWriter(responder: res)
         @Sendable func send(_ e: (name: String, data: String)) { sse.send(event: e.name, data: e.data) }
@@ -167,11 +167,7 @@ extension SputnikServer {
                 send(AnthropicMessage.event("content_block_delta", [("index", .int(i)), ("delta", delta)]))
             },
             finish: { reason, usage in
-                if blocks.value.isEmpty {
-                    blocks.value.append(.text(""))
-                    open(0)
-                }
-                stop(blocks.value.count - 1)
+                if !blocks.value.isEmpty { stop(blocks.value.count - 1) }
                 let calls = blocks.value.filter { if case .toolUse = $0 { return true } else { return false } }.count
                 send(AnthropicMessage.event("message_delta", [
                     ("delta", .object([("stop_reason", .string(Self.anthropicStopReason(reason, usage, toolCalls: calls))),

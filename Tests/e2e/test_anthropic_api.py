@@ -54,6 +54,25 @@ def test_stop_sequence_reported(server):
     assert m.content[0].text == full[:full.index(stop)]
 
 
+def test_no_output_is_an_empty_content_list(server):
+    # A stop sequence at the very start of the reply: nothing to say. Anthropic answers `content: []` (no empty text
+    # block, which it would itself refuse as input), streamed with no content block events.
+    full = client(server).messages.create(model="smollm2", max_tokens=8, temperature=0,
+                                          messages=[{"role": "user", "content": PARIS}]).content[0].text
+    stop = full.strip()[:1]
+    assert stop and full.startswith(stop), full
+    m = client(server).messages.create(model="smollm2", max_tokens=8, temperature=0, stop_sequences=[stop],
+                                       messages=[{"role": "user", "content": PARIS}])
+    assert m.content == [] and m.stop_reason == "stop_sequence" and m.stop_sequence == stop
+    events = list(client(server).messages.create(model="smollm2", max_tokens=8, temperature=0, stream=True,
+                                                 stop_sequences=[stop], messages=[{"role": "user", "content": PARIS}]))
+    assert [e.type for e in events] == ["message_start", "message_delta", "message_stop"]
+    assert events[1].delta.stop_reason == "stop_sequence"
+    with client(server).messages.stream(model="smollm2", max_tokens=8, temperature=0, stop_sequences=[stop],
+                                        messages=[{"role": "user", "content": PARIS}]) as st:
+        assert st.get_final_message().content == []
+
+
 def test_stream_events_and_text(server):
     whole = client(server).messages.create(model="smollm2", max_tokens=16, temperature=0,
                                            messages=[{"role": "user", "content": PARIS}])
