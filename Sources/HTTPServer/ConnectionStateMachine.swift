@@ -37,6 +37,9 @@ enum ConnectionAction: Equatable, Sendable {
     case shutdownWrite
     /// Arm the single connection timer for an absolute time in seconds (nil: disarm).
     case setTimer(Double?)
+    /// The client left in the middle of a request that was never delivered (`request`: its head once parsed, with
+    /// the body so far; `bodyBytes` received): report it (`HTTPServerConfiguration.abandonedRequest`).
+    case abandoned(request: HTTPRequest?, bodyBytes: Int)
     /// Close now; an in-flight response's `onClose` callbacks fire.
     case close(reason: String)
 }
@@ -131,12 +134,20 @@ struct ConnectionStateMachine: Sendable {
                 readingPaused = true
                 return [.pauseReading] + enterClosingAfterFlush(now: now)
             }
-            return close(inFlight ? "client closed with a request in flight" : "EOF")
+            return abandonment() + close(inFlight ? "client closed with a request in flight" : "EOF")
         }
     }
 
     /// A read or write on the socket failed (reset, broken pipe).
-    mutating func socketFailed(_ reason: String) -> [ConnectionAction] { close(reason) }
+    mutating func socketFailed(_ reason: String) -> [ConnectionAction] {
+        (readsInput ? abandonment() : []) + close(reason)
+    }
+
+    /// `.abandoned` when a request is partly received and not delivered (leading empty lines alone are no request).
+    private func abandonment() -> [ConnectionAction] {
+        guard !inFlight, parser.isReadingBody || (parser.isReadingHead && parser.bufferedByteCount > 0) else { return [] }
+        return [.abandoned(request: parser.partialRequest, bodyBytes: parser.bodyByteCount)]
+    }
 
     /// The server is stopping.
     mutating func stop() -> [ConnectionAction] { close("server stopping") }

@@ -260,6 +260,8 @@ final class HTTPConnection: @unchecked Sendable {
                 } else {
                     timer?.schedule(deadline: .distantFuture)
                 }
+            case .abandoned(let request, let bodyBytes):
+                config.abandonedRequest(request, bodyBytes)
             case .close(let reason):
                 closeNow(reason: reason)
                 return

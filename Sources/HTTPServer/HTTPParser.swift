@@ -113,6 +113,12 @@ public struct HTTPParser: Sendable {
         }
     }
 
+    /// The head of the message whose body is being read (nil otherwise), with the body received so far.
+    public var partialRequest: HTTPRequest? {
+        guard isReadingBody, let head = pendingHead else { return nil }
+        return head.withBody(body)
+    }
+
     /// Bytes of the current message's body received so far (de-chunked).
     public var bodyByteCount: Int { body.count }
 

@@ -234,6 +234,11 @@ public struct HTTPServerConfiguration: Sendable {
     /// request (its head; the body as received) when the error is about a body whose head was parsed, else nil.
     /// The default adds none; Sputnik's server adds an `X-Request-Id` and writes the access-log line.
     public var transportErrorHeaders: @Sendable (_ status: Int, _ code: String, _ request: HTTPRequest?) -> [(String, String)] = { _, _, _ in [] }
+    /// Called once, on the connection's queue, when the client closes its side or the socket fails in the middle
+    /// of a request that was never delivered (its head or body incomplete): no response is possible, so this is
+    /// the application's one chance to log it. `request` is the head (and the body received so far) once the head
+    /// was parsed, else nil; `bodyBytes` counts the body bytes received. The default does nothing.
+    public var abandonedRequest: @Sendable (_ request: HTTPRequest?, _ bodyBytes: Int) -> Void = { _, _ in }
 
     /// Defaults as documented on each property.
     public init() {}

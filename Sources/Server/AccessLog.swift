@@ -153,14 +153,16 @@ extension SputnikServer {
     /// A request answered without an exchange: by the transport before routing
     /// (`HTTPServerConfiguration.transportErrorHeaders`, with the error `code`; `request` nil when the request line
     /// was not readable, then method and route are `-`) or from its head alone (an `Expect: 100-continue` or a
-    /// content-encoded body refused before it is read or inflated). Picks its id as `beginExchange` does and writes
-    /// its access-log line.
+    /// content-encoded body refused before it is read or inflated), or not answered at all (the client left while
+    /// sending it: status 499, with the `body_bytes` received). Picks its id as `beginExchange` does and writes its
+    /// access-log line.
     /// - Returns: the id for the response's `X-Request-Id`.
-    func logUnrouted(status: Int, request: HTTPRequest?, code: String? = nil) -> String {
+    func logUnrouted(status: Int, request: HTTPRequest?, code: String? = nil, bodyBytes: Int? = nil) -> String {
         let id = Exchange.acceptableId(request?.headers["x-request-id"]) ?? "req-" + Self.randomId()
         var m: Logger.Metadata = ["request_id": .string(id), "method": LogText.metadata(request?.method ?? "-"),
                                   "route": LogText.metadata(request?.path ?? "-"), "status": .stringConvertible(status)]
         if let code { m["code"] = .string(code) }
+        if let bodyBytes { m["body_bytes"] = .stringConvertible(bodyBytes) }
         logger.info("request", metadata: m)
         return id
     }

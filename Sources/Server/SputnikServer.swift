@@ -113,6 +113,11 @@ public final class SputnikServer: @unchecked Sendable {
                 ?? (self.options.allowedOrigins.contains("*") ? [("Access-Control-Allow-Origin", "*")] : [])
             return [("X-Request-Id", self.logUnrouted(status: status, request: request, code: code))] + cors
         }
+        // A client that leaves in the middle of sending its request: logged as nginx's 499 (client closed request),
+        // with the body bytes that arrived.
+        c.abandonedRequest = { [weak self] request, bodyBytes in
+            _ = self?.logUnrouted(status: 499, request: request, code: "client_closed_request", bodyBytes: bodyBytes)
+        }
         if let key = options.sslKeyFile, let cert = options.sslCertFile {
             do { c.tls = try TLSContext(certificateFile: cert, keyFile: key) } catch {
                 throw ServerError.invalidOption("--ssl-keyfile/--ssl-certfile: \(error)")

@@ -73,6 +73,8 @@ private func fuzzHTTP(_ bytes: [UInt8]) {
                 next += m.expectationDecided(rejection: rejectExpectations ? Array("HTTP/1.1 401 X\r\n\r\n".utf8) : nil, now: now)
             case .admitEncoded(let raw):
                 next += m.encodedDecided(raw, rejection: rejectExpectations ? Array("HTTP/1.1 401 X\r\n\r\n".utf8) : nil, now: now)
+            case .abandoned(let req, let bodyBytes):
+                precondition(req.map { $0.body.count == bodyBytes } ?? (bodyBytes == 0), "an abandoned request's body count differs")
             case .write, .pauseReading, .resumeReading, .setTimer, .close:
                 break
             case .shutdownWrite:

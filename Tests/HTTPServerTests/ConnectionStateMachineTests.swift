@@ -218,6 +218,29 @@ final class ConnectionStateMachineTests: XCTestCase {
         XCTAssertEqual(m.responseCompleted(close: false, now: 3), [])
     }
 
+    func testClientLeavingMidRequestIsReported() {
+        // Mid-body: the head and the body so far.
+        var m = ConnectionStateMachine(config: config(), now: 0)
+        _ = m.received(bytes("POST /v1/x HTTP/1.1\r\nHost: x\r\nContent-Length: 90\r\n\r\n" + String(repeating: "z", count: 60)), now: 1)
+        let a = m.endOfInput(outputPending: false, now: 2)
+        guard case .abandoned(let req?, 60)? = a.first else { return XCTFail("\(a)") }
+        XCTAssertEqual(req.path, "/v1/x")
+        XCTAssertEqual(req.body.count, 60)
+        XCTAssertEqual(Array(a.dropFirst()), [.setTimer(nil), .close(reason: "EOF")])
+        // Mid-head (a reset): no head to name.
+        var h = ConnectionStateMachine(config: config(), now: 0)
+        _ = h.received(bytes("POST /v1/x HTTP/1.1\r\nHost"), now: 1)
+        XCTAssertEqual(h.socketFailed("reset"), [.abandoned(request: nil, bodyBytes: 0), .setTimer(nil), .close(reason: "reset")])
+        // Between requests, or with the request delivered (its exchange logs it): nothing.
+        var idle = ConnectionStateMachine(config: config(), now: 0)
+        _ = idle.received(bytes("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), now: 1)
+        _ = idle.responseCompleted(close: false, now: 2)
+        XCTAssertEqual(idle.endOfInput(outputPending: false, now: 3), [.setTimer(nil), .close(reason: "EOF")])
+        var crlf = ConnectionStateMachine(config: config(), now: 0)
+        _ = crlf.received(bytes("\r\n"), now: 1)
+        XCTAssertEqual(crlf.endOfInput(outputPending: false, now: 2), [.setTimer(nil), .close(reason: "EOF")])
+    }
+
     func testEndOfInputWithPendingOutputFinishesWriting() {
         var m = ConnectionStateMachine(config: config(), now: 0)
         _ = m.received(bytes("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), now: 1)

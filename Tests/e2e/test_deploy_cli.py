@@ -281,6 +281,31 @@ def test_client_that_leaves_is_logged_499():
         s.stop()
 
 
+def test_client_that_leaves_while_sending_is_logged_499():
+    # A body cut short (the client closes after 10 of 100 bytes), and a head cut short: no response can go out, but
+    # each gets its access-log line (nginx's 499, client closed request).
+    s = Server("--log-format", "json")
+    try:
+        import socket
+        c = socket.create_connection(("127.0.0.1", s.port), timeout=30)
+        c.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nX-Request-Id: halfbody-1\r\n"
+                  b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"messages\"")
+        time.sleep(0.2)
+        c.close()
+        line = wait_for(lambda: next((l for l in access_lines(s) if l["request_id"] == "halfbody-1"), None))
+        assert (line["status"], line["method"], line["route"], line["code"], line["body_bytes"]) == \
+            (499, "POST", "/v1/chat/completions", "client_closed_request", 11), line
+        before = len(access_lines(s))
+        c = socket.create_connection(("127.0.0.1", s.port), timeout=30)
+        c.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost")
+        time.sleep(0.2)
+        c.close()
+        line = wait_for(lambda: access_lines(s)[before] if len(access_lines(s)) > before else None)
+        assert (line["status"], line["route"], line["code"]) == (499, "-", "client_closed_request"), line
+    finally:
+        s.stop()
+
+
 def test_load_progress_is_plain_lines_without_a_terminal():
     s = Server("--log-format", "json")
     try:
