@@ -143,8 +143,8 @@ private final class CompletionRun: @unchecked Sendable {
     private let gate = OrderedGate()
     private var texts: [String]
     private var logprobs: [CompletionLogprobs]
-    /// Unicode scalars of each choice's text so far (the next token's `text_offset`).
-    private var offsets: [Int]
+    /// Each choice's `text_offset` counter, at the scalars of its text so far.
+    private var offsets: [TextOffsets]
     private var reasons: [OpenAIAPI.FinishReason?]
     private var usage = Usage(promptTokens: 0, completionTokens: 0)
     private var remaining: Int
@@ -169,7 +169,7 @@ private final class CompletionRun: @unchecked Sendable {
         exchange = server.exchange(responder)
         texts = echoes
         self.logprobs = Array(repeating: CompletionLogprobs(), count: echoes.count)
-        offsets = echoes.map { $0.unicodeScalars.count }
+        offsets = echoes.map { TextOffsets(tokenizer: server.tokenizer, start: $0.unicodeScalars.count) }
         reasons = Array(repeating: nil, count: echoes.count)
         remaining = echoes.count
     }
@@ -227,16 +227,13 @@ private final class CompletionRun: @unchecked Sendable {
         defer { lock.unlock() }
         guard !failed, let server else { return }
         var lp = CompletionLogprobs()
-        var offset = 0
-        let head = server.tokenPiece(first).0
-        lp.append(token: head, logprob: nil, top: nil, offset: 0)
-        offset += head.unicodeScalars.count
+        var offsets = TextOffsets(tokenizer: server.tokenizer)
+        lp.append(token: server.tokenPiece(first).0, logprob: nil, top: nil, offset: offsets.next(first))
         for e in entries {
             let token = server.tokenPiece(e.tokenId).0
             lp.append(token: token, logprob: SputnikServer.wireLogprob(e.logprob),
                       top: e.top.map { a in (server.tokenPiece(a.tokenId).0, SputnikServer.wireLogprob(a.logprob)) },
-                      offset: offset)
-            offset += token.unicodeScalars.count
+                      offset: offsets.next(e.tokenId))
         }
         for i in choices {
             if let sse {
@@ -261,13 +258,14 @@ private final class CompletionRun: @unchecked Sendable {
             generatedTotal += ids.count
             var piece = CompletionLogprobs()
             if wantsLogprobs {
+                let base = offsets[i].scalars
                 for e in entries {
                     let (token, _) = server.tokenPiece(e.tokenId)
                     piece.append(token: token, logprob: SputnikServer.wireLogprob(e.logprob),
                                  top: e.top.map { a in (server.tokenPiece(a.tokenId).0, SputnikServer.wireLogprob(a.logprob)) },
-                                 offset: offsets[i])
-                    offsets[i] += token.unicodeScalars.count
+                                 offset: offsets[i].next(e.tokenId, limit: base + t.unicodeScalars.count))
                 }
+                offsets[i].sync(base + t.unicodeScalars.count)
             }
             if let sse {
                 if !t.isEmpty || !piece.tokens.isEmpty {

@@ -2,6 +2,31 @@ import Engine
 import OpenAIAPI
 import Tokenizer
 
+/// The legacy completions `text_offset` of each token: the Unicode scalars of text completed before it, counted
+/// the way the text itself is made (a `StreamingDetokenizer` without control-token text). A token that starts or
+/// ends inside a UTF-8 character therefore points at the character its bytes complete, bytes that never become
+/// text (dropped, C04) move no offset, and a BOS token adds nothing; counting each token's U+FFFD-rendered piece
+/// instead ran past the text on every character spread over byte tokens.
+struct TextOffsets {
+    private var detokenizer: StreamingDetokenizer
+    /// Scalars of text counted so far.
+    private(set) var scalars: Int
+
+    init(tokenizer: Tokenizer, start: Int = 0) {
+        detokenizer = StreamingDetokenizer(tokenizer: tokenizer)
+        scalars = start
+    }
+
+    /// The offset of token `id` (at most `limit`: the text the caller has), then counts its text.
+    mutating func next(_ id: Int32, limit: Int = .max) -> Int {
+        defer { scalars += detokenizer.append(id).unicodeScalars.count }
+        return min(scalars, limit)
+    }
+
+    /// Sets the count to the text the caller actually has (`n` scalars), e.g. after a stop string cut it.
+    mutating func sync(_ n: Int) { scalars = n }
+}
+
 /// Engine log-probabilities → OpenAI's shapes (chat `logprobs.content[]`, legacy completions `logprobs`).
 extension SputnikServer {
     /// Chat entries: each token's text (bytes of a partial UTF-8 character render as U+FFFD in `token`, whole in

@@ -116,6 +116,31 @@ def test_echo_with_prompt_logprobs(server):
     assert tokens == lp.tokens
 
 
+def check_text_offsets(text, lp):
+    """`text_offset`: non-decreasing, within the text, and each whole token (no U+FFFD in its piece) found where its
+    offset points."""
+    assert lp.text_offset == sorted(lp.text_offset) and all(0 <= o <= len(text) for o in lp.text_offset), \
+        (text, list(zip(lp.tokens, lp.text_offset)))
+    for tok, off in zip(lp.tokens, lp.text_offset):
+        if "\ufffd" not in tok:
+            assert text[off:].startswith(tok), (tok, off, text)
+
+
+def test_text_offset_counts_characters_spread_over_byte_tokens(server):
+    # CJK and an emoji span several byte tokens in SmolLM2's vocabulary; each token's piece reads U+FFFD, which
+    # once counted one scalar per token and ran the offsets past the text (13 characters, offsets up to 19).
+    prompt = "日本語のテキスト 🎉 ok"
+    c = complete(server, prompt=prompt, max_tokens=0, logprobs=1, echo=True).choices[0]
+    assert c.text == prompt and len(c.logprobs.tokens) > len(prompt)
+    check_text_offsets(c.text, c.logprobs)
+    assert c.logprobs.text_offset[-1] == prompt.index(" ok")
+    # Generated text too (greedy, this prompt's answer is Japanese).
+    c = complete(server, prompt="Write the word for Japan in Japanese characters:", max_tokens=16, logprobs=1,
+                 echo=True).choices[0]
+    assert any(ord(ch) > 0x3000 for ch in c.text), c.text
+    check_text_offsets(c.text, c.logprobs)
+
+
 def test_echo_without_generation_scores_the_prompt(server):
     """`echo` with `max_tokens: 0` (vLLM's echo without generation; lm-evaluation-harness's loglikelihood request):
     the prompt alone, its log-probabilities, `length`, no completion tokens; streamed too, and with token-id
