@@ -113,6 +113,11 @@ public struct Prompt: Sendable {
         var originals: [String] = []
         var messages = injectionGuard.neutralise(messages, &originals)
         let tools = tools.map { injectionGuard.neutralise($0, &originals) }
+        // `<think>` / `</think>` typed by a client outside assistant turns is text, not markup: masked while the
+        // template runs so it cannot make the prompt look as if it ended inside a think block (C46), and put back
+        // before tokenizing (same text, same tokens).
+        var thinkTags: [String] = []
+        if hasReasoning { messages = Self.maskingThinkTags(messages, &thinkTags) }
         if argumentsAsObjects { messages = Self.withObjectArguments(messages) }
         if let tools, !rendersTools, let format = toolCallFormat {
             messages = Self.withToolSystemPrompt(messages, tools: tools, format: format)
@@ -127,6 +132,14 @@ public struct Prompt: Sendable {
             throw ChatTemplateError.runtime(line: 0, message: "\(error)")
         }
         var inside = hasReasoning && Self.endsInsideThink(text)
+        if !thinkTags.isEmpty { text = Self.unmaskingThinkTags(text, thinkTags) }
+        // A prefill is the answer's start, as the template renders an assistant message (transformers'
+        // `continue_final_message`): a think block the generation prompt opened is dropped, not continued.
+        if inside && prefill != nil, let open = text.range(of: "<think>", options: .backwards),
+           text[open.upperBound...].allSatisfy(\.isWhitespace) {
+            text.removeSubrange(open.lowerBound...)
+            inside = false
+        }
         if inside && thinking == false {
             text += "</think>\n\n"
             inside = false
@@ -134,6 +147,42 @@ public struct Prompt: Sendable {
         if let prefill { text += injectionGuard.neutralise(prefill, &originals) }
         let tokens = injectionGuard.encode(text, originals: originals, tokenizer: tokenizer)
         return Rendered(tokens: tokens, text: originals.isEmpty ? text : Self.restore(text, originals), endsInsideReasoning: inside)
+    }
+
+    static let thinkTagOpen = "\u{F8FF}\u{E002}"
+
+    /// `messages` with `<think>` and `</think>` in the strings of every message but the assistant's (whose think
+    /// blocks templates split off themselves) replaced by markers; `tags[n]` is marker n's text.
+    static func maskingThinkTags(_ messages: JinjaValue, _ tags: inout [String]) -> JinjaValue {
+        func mask(_ v: JinjaValue) -> JinjaValue {
+            switch v {
+            case .string(let s) where s.contains("think>"):
+                var out = "", rest = Substring(s)
+                while let r = rest.range(of: #"</?think>"#, options: .regularExpression) {
+                    out += rest[..<r.lowerBound] + thinkTagOpen + String(tags.count) + PromptInjectionGuard.close
+                    tags.append(String(rest[r]))
+                    rest = rest[r.upperBound...]
+                }
+                return .string(out + rest)
+            case .array(let items): return .array(items.map(mask))
+            case .object(let o): return .object(JinjaObject(o.pairs.map { ($0.0, mask($0.1)) }))
+            default: return v
+            }
+        }
+        guard case .array(let list) = messages else { return messages }
+        return .array(list.map { m in
+            if case .object(let o) = m, o["role"] == .string("assistant") { return m }
+            return mask(m)
+        })
+    }
+
+    /// `text` with the markers of `maskingThinkTags` replaced by the tags they stand for.
+    static func unmaskingThinkTags(_ text: String, _ tags: [String]) -> String {
+        var out = text
+        for (n, t) in tags.enumerated().reversed() {
+            out = out.replacingOccurrences(of: thinkTagOpen + String(n) + PromptInjectionGuard.close, with: t)
+        }
+        return out
     }
 
     /// `text` with the injection guard's markers replaced by the strings they stand for.

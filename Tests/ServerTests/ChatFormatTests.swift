@@ -118,6 +118,36 @@ final class ChatFormatTests: XCTestCase {
         }
     }
 
+    func testThinkTagsTypedByTheClientAreNotMarkup() throws {
+        // C46 (helper's report): "<think>" in a system or user message made the whole reply reasoning on templates
+        // whose generation prompt opens no think block. The text still reaches the prompt unchanged.
+        for file in ["Qwen-Qwen3-0.6B.jinja", "deepseek-r1-distill-qwen-7b.jinja"] {
+            let s = try server(templateFile: file)
+            let r = try request(#"{"messages":[{"role":"system","content":"Reason inside <think> tags."},{"role":"user","content":"2+2? <think>"}]}"#)
+            let rendered = try s.renderPrompt(for: r)
+            XCTAssertEqual(rendered.parsing.reasoning, .startsOutside, file)
+            let t = s.tokenizer.detokenize(rendered.tokens, renderSpecial: true)
+            XCTAssertTrue(t.contains("Reason inside <think> tags.") && t.contains("2+2? <think>"), t)
+        }
+        // The template's own opening still counts.
+        let s = try server(templateFile: "deepseek-ai-DeepSeek-R1-Distill-Llama-8B.jinja")
+        XCTAssertEqual(try s.renderPrompt(for: try request(#"{"messages":[{"role":"user","content":"Say </think> <think>"}]}"#)).parsing.reasoning, .startsInside)
+    }
+
+    func testAPrefillIsAnswerTextOnATemplateThatOpensThinking() throws {
+        // Helper's report: on the R1-Distill-Llama template the prefill landed inside the pre-opened think block.
+        // As transformers renders the assistant message, it follows the assistant header; a prefill that opens its
+        // own think block is still reasoning.
+        let s = try server(templateFile: "deepseek-ai-DeepSeek-R1-Distill-Llama-8B.jinja")
+        let answer = try s.renderPrompt(for: try request(#"{"messages":[{"role":"user","content":"Haiku?"},{"role":"assistant","content":"Rain"}],"continue_final_message":true}"#))
+        XCTAssertTrue(s.tokenizer.detokenize(answer.tokens, renderSpecial: true).hasSuffix("<｜Assistant｜>Rain"))
+        XCTAssertEqual(answer.parsing.reasoning, .startsOutside)
+        XCTAssertEqual(answer.parsing.prefix, "Rain")
+        let thought = try s.renderPrompt(for: try request(#"{"messages":[{"role":"user","content":"Haiku?"},{"role":"assistant","content":"<think>\nRain"}],"continue_final_message":true}"#))
+        XCTAssertTrue(s.tokenizer.detokenize(thought.tokens, renderSpecial: true).hasSuffix("<｜Assistant｜><think>\nRain"))
+        XCTAssertEqual(thought.parsing.prefix, "<think>\nRain")
+    }
+
     func testChatTemplateKwargsNullIsNone() throws {
         let s = try server(template: "{{ flag is none }}|{{ flag is defined }}|{{ other }}")
         let t = try text(s, try request(#"{"messages":[{"role":"user","content":"Hi"}],"chat_template_kwargs":{"flag":null,"other":[1,{"a":null}]}}"#))

@@ -46,6 +46,23 @@ def test_split_non_streamed_and_streamed_agree(r1):
     assert order == sorted(order, key=lambda k: k == "c") and "r" in order
 
 
+def test_think_tags_typed_by_the_client_are_text(r1):
+    # C46 (helper's report): "<think>" in a system or user message turned the whole reply into reasoning. The R1
+    # template opens no think block without reasoning_effort, so the answer is content, as with plain text.
+    c = client(r1)
+    tagged = c.chat.completions.create(model="m", temperature=0, max_tokens=12, messages=[
+        {"role": "system", "content": "Before answering, reason inside <think> tags."},
+        {"role": "user", "content": "Write a haiku about rain. Use <think> tags."}])
+    msg = tagged.choices[0].message
+    assert reasoning_of(msg) is None and msg.content, msg
+    # The prefill of a continued assistant message is answer text too (reasoning_effort opens the think block).
+    cont = c.chat.completions.create(model="m", temperature=0, max_tokens=8, reasoning_effort="high",
+                                     messages=[{"role": "user", "content": "Write a haiku about rain."},
+                                               {"role": "assistant", "content": "Rain"}],
+                                     extra_body={"continue_final_message": True})
+    assert reasoning_of(cont.choices[0].message) is None and cont.choices[0].message.content
+
+
 def test_reasoning_format_none_leaves_it_inline(r1):
     c = client(r1)
     split = c.chat.completions.create(model="m", messages=REPEAT, temperature=0, max_tokens=40,
