@@ -77,6 +77,8 @@ public final class EngineCore: @unchecked Sendable {
         var pendingLogprobs: [TokenLogprobs] = []
         /// Which of the request's `n` choices this is.
         var choice = 0
+        /// Generated tokens delivered in `reasoning` events so far.
+        var reasoningTokens = 0
         /// Prompt log-probabilities gathered so far (`request.onPromptLogprobs`): entry i is prompt position i + 1.
         var promptEntries: [TokenLogprobs] = []
         /// Whether `onPromptLogprobs` was called (a recomputed prompt after preemption is not reported again).
@@ -415,10 +417,10 @@ public final class EngineCore: @unchecked Sendable {
         live[id] = r
         switch out {
         case .emit(let parts, let ids):
-            Self.deliver(parts, ids, logprobs: emitted, to: r.onEvent)
+            live[id]?.reasoningTokens += Self.deliver(parts, ids, logprobs: emitted, to: r.onEvent)
         case .stopped(let parts, let ids):
             // The stop string's own tokens were dropped from the end of `ids`: drop their log-probabilities too.
-            Self.deliver(parts, ids, logprobs: Array(emitted.prefix(ids.count)), to: r.onEvent)
+            live[id]?.reasoningTokens += Self.deliver(parts, ids, logprobs: Array(emitted.prefix(ids.count)), to: r.onEvent)
             return finish(id, .stop, flush: false)
         }
         if let stop { finish(id, stop) }
@@ -427,9 +429,12 @@ public final class EngineCore: @unchecked Sendable {
     /// Parsed parts → events; the ids (and their log-probabilities, one per id when asked) go with the first text or
     /// reasoning event (`always`: an empty text event carries them when there is no text, so every generated id is
     /// reported).
+    /// - Returns: the number of ids that went with reasoning events.
+    @discardableResult
     private static func deliver(_ parts: [GenerationDelta], _ ids: [Int32], logprobs: [TokenLogprobs],
-                                to onEvent: (GenerationEvent) -> Void, always: Bool = false) {
+                                to onEvent: (GenerationEvent) -> Void, always: Bool = false) -> Int {
         var ids = ids, logprobs = logprobs
+        var reasoning = 0
         for p in parts {
             switch p {
             case .content(let t) where !t.isEmpty:
@@ -438,6 +443,7 @@ public final class EngineCore: @unchecked Sendable {
                 logprobs = []
             case .reasoning(let t) where !t.isEmpty:
                 onEvent(.reasoning(t, tokenIds: ids, logprobs: logprobs))
+                reasoning += ids.count
                 ids = []
                 logprobs = []
             case .toolCallBegin(let i, let name): onEvent(.toolCallBegin(index: i, name: name))
@@ -448,6 +454,7 @@ public final class EngineCore: @unchecked Sendable {
         if !ids.isEmpty || !logprobs.isEmpty || (always && parts.isEmpty) {
             onEvent(.text("", tokenIds: ids, logprobs: logprobs))
         }
+        return reasoning
     }
 
     /// Ends a request: flushes held-back text (unless a stop string ended it), frees its blocks, sends `finished`.
@@ -474,7 +481,7 @@ public final class EngineCore: @unchecked Sendable {
         let generated = state?.numOutputTokens ?? 0
         scheduler.finish(id: id, reason: reason)
         if flush && reason != .abort, let tail = r.output.finish(truncated: reason == .length) {
-            Self.deliver(tail.parts, tail.tokenIds, logprobs: r.pendingLogprobs, to: r.onEvent, always: true)
+            r.reasoningTokens += Self.deliver(tail.parts, tail.tokenIds, logprobs: r.pendingLogprobs, to: r.onEvent, always: true)
         }
         if reason != .abort { metrics.e2eRequestLatency.observe(nanoseconds: DispatchTime.now().uptimeNanoseconds &- r.arrival) }
         if config.enablePrefixCaching && r.firstScheduled != 0 {
@@ -482,7 +489,7 @@ public final class EngineCore: @unchecked Sendable {
             metrics.prefixCacheHits.wrappingIncrement(by: cached, ordering: .relaxed)
         }
         let usage = GenerationUsage(promptTokens: r.request.promptTokens.count, completionTokens: generated, cachedTokens: cached,
-                                    stopSequence: r.output.matchedStop)
+                                    stopSequence: r.output.matchedStop, reasoningTokens: r.reasoningTokens)
         lock.lock()
         sharedStats.promptTokensTotal += r.choice == 0 ? r.request.promptTokens.count : 0  // one prompt per request
         sharedStats.generationTokensTotal += generated

@@ -62,6 +62,8 @@ public struct GenerationUsage: Sendable, Equatable {
     public var cachedTokens: Int
     /// The stop string that ended the request (Anthropic's `stop_sequence`), nil for any other finish.
     public var stopSequence: String? = nil
+    /// Generated tokens delivered as reasoning (`GenerationEvent.reasoning`), counted in `completionTokens` too.
+    public var reasoningTokens = 0
 }
 
 /// Events delivered for one request, in order, on the engine thread (handlers must not block).

@@ -166,7 +166,19 @@ public struct AnthropicMessagesRequest: Sendable, Equatable {
             throw APIError.invalidRequest("thinking.budget_tokens: must be less than max_tokens (\(max)), got \(budget)",
                                           param: "thinking.budget_tokens")
         }
+        // A final assistant message is a prefill: the reply continues it and holds only the continuation, as on
+        // Anthropic's API (which, with thinking on, wants such a message to start with a thinking block).
+        var prefill = false
+        if let last = messages.last, last.role == .assistant, last.toolCalls.isEmpty {
+            if thinkingBudget != nil && last.reasoningContent == nil {
+                throw APIError.invalidRequest(
+                    "messages: when thinking is enabled, a final assistant message must start with a thinking block",
+                    param: "messages")
+            }
+            prefill = true
+        }
         var chat = ChatCompletionRequest(messages: messages, sampling: s)
+        chat.continueFinalMessage = prefill
         chat.model = try f.string("model")
         if !tools.isEmpty { chat.tools = .array(tools) }
         chat.toolChoice = toolChoice

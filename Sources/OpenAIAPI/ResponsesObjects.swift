@@ -52,6 +52,8 @@ public struct ResponseObject: Sendable, Equatable {
     public var model: String
     /// `"in_progress"`, `"completed"` or `"incomplete"`.
     public var status: String
+    /// Unix time, seconds, when the response completed (`completed_at`, present only with status `completed`).
+    public var completedAt: Int?
     /// The output items (empty while in progress).
     public var output: [ResponseOutputItem]
     /// Why an incomplete response stopped (`"max_output_tokens"`), or nil.
@@ -111,6 +113,7 @@ public struct ResponseObject: Sendable, Equatable {
         m.append(("object", .string("response")))
         m.append(("created_at", .int(createdAt)))
         m.append(("status", .string(status)))
+        if let completedAt { m.append(("completed_at", .int(completedAt))) }
         m.append(("error", .null))
         m.append(("incomplete_details", incomplete))
         m.append(("instructions", .stringOrNull(r.instructions)))

@@ -220,6 +220,8 @@ private final class Collected: @unchecked Sendable {
             usage.cachedTokens = u.cachedTokens
         }
         usage.completionTokens += u.completionTokens
+        // `completion_tokens_details.reasoning_tokens`, when the reply reasoned.
+        if u.reasoningTokens > 0 { usage.reasoningTokens = (usage.reasoningTokens ?? 0) + u.reasoningTokens }
         generatedTotal += u.completionTokens - generatedPerChoice[k]
         generatedPerChoice[k] = u.completionTokens
     }

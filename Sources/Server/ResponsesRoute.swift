@@ -47,7 +47,9 @@ extension SputnikServer {
         r.output = output.isEmpty ? [.message(id: base.messageId, text: "")] : output
         r.status = reason == .length ? "incomplete" : "completed"
         r.incompleteReason = reason == .length ? "max_output_tokens" : nil
-        r.usage = Usage(promptTokens: usage.promptTokens, completionTokens: usage.completionTokens, cachedTokens: usage.cachedTokens)
+        r.usage = Usage(promptTokens: usage.promptTokens, completionTokens: usage.completionTokens, cachedTokens: usage.cachedTokens,
+                        reasoningTokens: usage.reasoningTokens)
+        if r.status == "completed" { r.completedAt = Int(Date().timeIntervalSince1970) }
         return r
     }
 

@@ -143,6 +143,17 @@ final class ResponsesAndMessagesTests: XCTestCase {
                                       + #""tool_choice":{"type":"any"},"# + msgs + "}")), "tool_choice")
     }
 
+    func testAnthropicFinalAssistantMessageIsAPrefill() throws {
+        let prefill = #""messages":[{"role":"user","content":"q"},{"role":"assistant","content":"The answer"}]"#
+        XCTAssertTrue(try messages(#"{"max_tokens":9,"# + prefill + "}").get().chat.continueFinalMessage)
+        XCTAssertFalse(try messages(#"{"max_tokens":9,"messages":[{"role":"user","content":"q"}]}"#).get().chat.continueFinalMessage)
+        // A final assistant tool call is history, not a prefill.
+        let call = #""messages":[{"role":"user","content":"q"},{"role":"assistant","content":[{"type":"tool_use","id":"t","name":"f","input":{}}]}]"#
+        XCTAssertFalse(try messages(#"{"max_tokens":9,"# + call + "}").get().chat.continueFinalMessage)
+        // With thinking on, Anthropic wants such a message to start with a thinking block.
+        XCTAssertEqual(param(messages(#"{"max_tokens":2000,"thinking":{"type":"enabled","budget_tokens":1024},"# + prefill + "}")), "messages")
+    }
+
     func testAnthropicErrorShape() {
         XCTAssertEqual(AnthropicError(.invalidRequest("bad", param: "x")).json.serialized(),
                        #"{"type":"error","error":{"type":"invalid_request_error","message":"bad"}}"#)

@@ -73,6 +73,18 @@ def test_no_output_is_an_empty_content_list(server):
         assert st.get_final_message().content == []
 
 
+def test_final_assistant_message_is_a_prefill(server):
+    # Anthropic's prefill: the reply continues the final assistant message and holds only the continuation, as the
+    # chat route's continue_final_message (helper's report: it was answered as a new turn).
+    msgs = [{"role": "user", "content": PARIS}, {"role": "assistant", "content": "Paris is famous for"}]
+    m = client(server).messages.create(model="smollm2", max_tokens=10, temperature=0, messages=msgs)
+    want = chat(server, msgs, 10, extra_body={"continue_final_message": True})
+    assert m.content[0].text == want.choices[0].message.content and m.content[0].text
+    assert m.usage.input_tokens + m.usage.cache_read_input_tokens == want.usage.prompt_tokens
+    turn = chat(server, msgs, 10)   # as history: a different prompt
+    assert turn.usage.prompt_tokens != want.usage.prompt_tokens
+
+
 def test_stream_events_and_text(server):
     whole = client(server).messages.create(model="smollm2", max_tokens=16, temperature=0,
                                            messages=[{"role": "user", "content": PARIS}])

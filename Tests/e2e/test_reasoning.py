@@ -40,6 +40,7 @@ def test_split_non_streamed_and_streamed_agree(r1):
     reasoning = reasoning_of(msg)
     assert reasoning and "<think>" not in reasoning and "</think>" not in reasoning
     assert r.usage.completion_tokens == 40
+    assert 0 < r.usage.completion_tokens_details.reasoning_tokens < 40, r.usage
     s_reasoning, s_content, order = streamed(c, **kw)
     assert (s_reasoning, s_content) == (reasoning, msg.content)
     # reasoning deltas first, then content deltas

@@ -2,6 +2,7 @@
 chat route for the same conversation, typed stream events in OpenAI's order, and 400s naming what cannot be
 honoured."""
 import json
+import time
 
 import openai
 import pytest
@@ -32,6 +33,15 @@ def test_non_streamed_matches_chat(server):
     assert r.status == "incomplete" and r.incomplete_details.reason == "max_output_tokens"
     assert r.max_output_tokens == 12 and r.temperature == 0 and r.store is False
     assert r.tool_choice == "auto" and r.tools == []   # OpenAI's defaults (it read "none" without tools)
+
+
+def test_completed_at_only_when_completed(server):
+    # OpenAI sets `completed_at` (Unix seconds) on a completed response only.
+    c = openai.OpenAI(base_url=server.base + "/v1", api_key="unused", max_retries=0, timeout=120)
+    done = c.responses.create(model="m", input="Say hi.", temperature=0, max_output_tokens=200)
+    assert done.status == "completed" and done.created_at <= done.completed_at <= time.time() + 1, done
+    capped = c.responses.create(model="m", input="Say hi.", temperature=0, max_output_tokens=1)
+    assert capped.status == "incomplete" and capped.completed_at is None
 
 
 def test_instructions_and_items_are_the_chat_conversation(server):

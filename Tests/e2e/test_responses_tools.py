@@ -104,6 +104,9 @@ def test_reasoning_item_before_message(r1):
     text = r.output[0].content[0].text
     assert text and "<think>" not in text and "</think>" not in text and r.output[0].summary == []
     assert r.reasoning.effort == "high"
+    # The reasoning item's tokens are counted (helper's report: always 0).
+    assert 0 < r.usage.output_tokens_details.reasoning_tokens < r.usage.output_tokens, r.usage
+    assert r.status == "incomplete" and r.completed_at is None   # capped at 40 tokens: no completion time
     events = list(client(r1).responses.create(stream=True, **kw))
     added = [e.item.type for e in events if e.type == "response.output_item.added"]
     assert added == kinds
