@@ -191,6 +191,22 @@ void ck_matmul_rows(int weight_type, const void *w, size_t w_row_bytes, int64_t 
     matmul_generic(k, weight_type, w, w_row_bytes, n, r0, r1, x, x_row_bytes, ncols, y, y_stride);
 }
 
+void ck_matmul_rows_gemm(int weight_type, const void *w, size_t w_row_bytes, int64_t n, int64_t r0, int64_t r1,
+                         const void *x, size_t x_row_bytes, int64_t ncols, float *y, int64_t y_stride) {
+    if (g_kernels == &ck_avx2_kernels) {
+        switch (weight_type) {
+        case CK_Q2_K: case CK_Q4_K: case CK_Q5_K: case CK_Q6_K:
+            ck_gemm_kquant_avx2(weight_type, w, w_row_bytes, n, r0, r1, x, x_row_bytes, ncols, y, y_stride);
+            return;
+        case CK_Q4_0: case CK_Q5_0: case CK_Q8_0: case CK_IQ4_NL:
+            ck_gemm_block32_avx2(weight_type, w, w_row_bytes, n, r0, r1, x, x_row_bytes, ncols, y, y_stride);
+            return;
+        default: break;
+        }
+    }
+    ck_matmul_rows(weight_type, w, w_row_bytes, n, r0, r1, x, x_row_bytes, ncols, y, y_stride);
+}
+
 void ck_matmul_rows_ref(int weight_type, const void *w, size_t w_row_bytes, int64_t n, int64_t r0, int64_t r1,
                         const void *x, size_t x_row_bytes, int64_t ncols, float *y, int64_t y_stride) {
     matmul_generic(&ck_ref_kernels, weight_type, w, w_row_bytes, n, r0, r1, x, x_row_bytes, ncols, y, y_stride);

@@ -149,6 +149,9 @@ public final class FusedExperts: @unchecked Sendable {
         return a == ckQ8_0 || a == ckQ8_1 || a == ckQ8_K || (allowF32 && w.type == .f32)
     }
 
+    /// As `Matmul.gemmForAnyTokenCount`, for this step's expert matmuls (set before `gateUp`).
+    public var gemmForAnyTokenCount = false
+
     /// Starts a step of `count` tokens `x[count, embd]` whose outputs are sums of `terms` expert terms each, and
     /// clears the slots. `x` must stay valid until the step's `down`.
     public func begin(_ x: UnsafePointer<Float>, count: Int, terms: Int) {
@@ -357,7 +360,11 @@ public final class FusedExperts: @unchecked Sendable {
             }
             return
         }
-        ck_matmul_rows(w.type.rawValue, w.data, w.rowBytes, Int64(w.cols), Int64(r0), Int64(r1), a, arb, Int64(m), y, Int64(ys))
+        if gemmForAnyTokenCount {
+            ck_matmul_rows_gemm(w.type.rawValue, w.data, w.rowBytes, Int64(w.cols), Int64(r0), Int64(r1), a, arb, Int64(m), y, Int64(ys))
+        } else {
+            ck_matmul_rows(w.type.rawValue, w.data, w.rowBytes, Int64(w.cols), Int64(r0), Int64(r1), a, arb, Int64(m), y, Int64(ys))
+        }
     }
 
     private func gateUpItem(_ i: Int) {

@@ -94,6 +94,12 @@ public final class Matmul: @unchecked Sendable {
     /// slow reference path for verification, like gguf-py dequantize + float matmul); default false.
     public let floatReference: Bool
 
+    /// When true, weight types with both a per-row kernel and a tiled GEMM (K-quants, 32-element blocks) take the GEMM
+    /// whatever the token count (`ck_matmul_rows_gemm`), so a token's result does not depend on how many tokens
+    /// share the call. Set per forward pass (`ForwardBatch.computesPrompt`); default false: fewer than 8 tokens
+    /// take the faster per-row kernel (decode).
+    public var gemmForAnyTokenCount = false
+
     /// Allocates activation scratch for up to `maxTokens` rows of up to `maxInDim` inputs.
     public init(pool: ThreadPool, maxTokens: Int, maxInDim: Int, floatReference: Bool = false) {
         self.pool = pool
@@ -278,8 +284,13 @@ public final class Matmul: @unchecked Sendable {
             }
             return
         }
-        ck_matmul_rows(w.type.rawValue, w.data, w.rowBytes, Int64(w.cols), Int64(lo), Int64(hi),
-                       xa, xrb, Int64(numTokens), y, Int64(w.rows))
+        if gemmForAnyTokenCount {
+            ck_matmul_rows_gemm(w.type.rawValue, w.data, w.rowBytes, Int64(w.cols), Int64(lo), Int64(hi),
+                                xa, xrb, Int64(numTokens), y, Int64(w.rows))
+        } else {
+            ck_matmul_rows(w.type.rawValue, w.data, w.rowBytes, Int64(w.cols), Int64(lo), Int64(hi),
+                           xa, xrb, Int64(numTokens), y, Int64(w.rows))
+        }
     }
 }
 

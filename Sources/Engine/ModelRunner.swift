@@ -44,6 +44,7 @@ public final class ModelRunner {
         batch.slotMapping.removeAll(keepingCapacity: true)
         batch.sequences.removeAll(keepingCapacity: true)
         batch.logitRows.removeAll(keepingCapacity: true)
+        batch.computesPrompt = output.scheduled.contains { $0.computesPrompt }
         var sampling: [(Int, Int)] = []
         promptRows.removeAll(keepingCapacity: true)
         for s in output.scheduled {

@@ -87,6 +87,8 @@ public struct ScheduledSequence: Sendable, Equatable {
     /// Logits of every position of the chunk are wanted (prompt log-probabilities), not only the sampled one's.
     /// At most `SchedulerConfig.promptLogitsRows` such positions are scheduled per step.
     public var allLogits = false
+    /// The chunk computes prompt positions (a prefill, or what is left of one after a prefix-cache hit).
+    public var computesPrompt = false
 }
 
 /// What one engine step must compute: a value, so the scheduler never touches tensors (vLLM v1 `SchedulerOutput`).
@@ -341,6 +343,7 @@ public struct Scheduler: Sendable {
         var s = ScheduledSequence(requestId: r.id, startPosition: start, tokenIds: Array(r.tokens[start..<start + n]),
                                   blockTable: r.blockIds, samplesToken: start + n == r.numTokens)
         s.allLogits = r.wantsPromptLogits
+        s.computesPrompt = start < r.numPromptTokens
         return s
     }
 

@@ -89,6 +89,7 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
                      && cache.storesValues == body.cacheStoresValues, "KV cache was made for another model")
         tables.index(batch, cache: cache)
         body.reserve(contextLength: cache.slotCount)
+        matmul.base.gemmForAnyTokenCount = batch.computesPrompt
         tables.withChunks(batch, chunk: options.maxBatchTokens) { range, inputs in
             chunk(range, inputs, cache: cache, logitRows: batch.logitRows, logits: logits)
         }

@@ -10,6 +10,11 @@ public struct ForwardBatch: Sendable {
     public var sequences: [BatchSequence]
     /// Token indices (into `tokens`) whose logits are wanted, e.g. the last of each sequence.
     public var logitRows: [Int]
+    /// Some sequence computes prompt positions this step. Every matmul then runs the arithmetic of many-token
+    /// batches whatever the token count (`Matmul.gemmForAnyTokenCount`), so a prompt's logits and KV do not
+    /// depend on how it was split into steps (prefix-cache hits, chunks) and a repeated request reproduces its
+    /// output.
+    public var computesPrompt = false
 
     /// A batch; see the properties for shapes.
     public init(tokens: [Int32], positions: [Int32], slotMapping: [Int32], sequences: [BatchSequence],

@@ -209,6 +209,7 @@ final class MoERunner {
         let e = config.numExperts, k = config.topK
         let first = w.sharedGate == nil ? 0 : 1
         fused.begin(x, count: n, terms: first + k)
+        fused.gemmForAnyTokenCount = matmul.base.gemmForAnyTokenCount
         if let sg = w.sharedGate, let su = w.sharedUp, let sd = w.sharedDown {
             fused.add(FusedExpert(gate: sg, up: su, down: sd))
             for t in 0..<n { fused.assign(token: t, weight: 1, term: 0) }
