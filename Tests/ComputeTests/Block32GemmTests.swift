@@ -41,6 +41,32 @@ final class Block32GemmTests: XCTestCase {
     /// the single row; rows 0 and the last untouched), column counts that are and are not multiples of 4, two tiles of
     /// at most 64 columns, rows of 1,408 elements (44 blocks, DeepSeek-V2-Lite's expert width) and of 4,160 (130
     /// blocks: two unpacking segments), and 8,192-element rows whose tile shrinks.
+    /// As KQuantGemmTests.testGemmResultsDoNotDependOnTheTokenCount, for the 32-element-block types.
+    func testGemmResultsDoNotDependOnTheTokenCount() throws {
+        try XCTSkipUnless(ck_has_avx2() == 1, "no AVX2 on this CPU: only the reference kernels run")
+        var rng = TestRNG(state: 59)
+        let n = 512, rows = 18, cols = 9
+        for (_, t, bpb) in Self.types {
+            let rb = n / 32 * bpb
+            let w = randomBlocks(bpb, blocks: rows * n / 32, rng: &rng)
+            let (xq, _, xrb) = activations(cols, n, &rng)
+            func run(_ k: Int) -> [Float] {
+                var y = [Float](repeating: .nan, count: rows * k)
+                w.withUnsafeBytes { wr in
+                    xq.withUnsafeBytes { xr in
+                        ck_matmul_rows_gemm(t, wr.baseAddress!, rb, Int64(n), 0, Int64(rows), xr.baseAddress!, xrb, Int64(k), &y, Int64(rows))
+                    }
+                }
+                return y
+            }
+            let all = run(cols)
+            for k in 1..<cols {
+                let some = run(k)
+                for i in 0..<(rows * k) { XCTAssertEqual(some[i].bitPattern, all[i].bitPattern, "type \(t), \(k) tokens, output \(i)") }
+            }
+        }
+    }
+
     func testGemmMatchesReference() throws {
         try XCTSkipUnless(ck_has_avx2() == 1, "no AVX2 on this CPU: only the reference kernels run")
         var rng = TestRNG(state: 77)

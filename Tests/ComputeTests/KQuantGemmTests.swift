@@ -52,6 +52,35 @@ final class KQuantGemmTests: XCTestCase {
         }
     }
 
+    /// A token's results do not depend on how many tokens share the call (padded groups skip the padding's products
+    /// but keep each real token's operations): the first k of nine tokens, k = 1...9, against 18 rows (eight-row
+    /// groups and a pair) equal, bit for bit, those tokens' results in the nine-token call. `ck_matmul_rows_gemm`
+    /// relies on this for prompt tokens (a prompt's logits the same however it is split into steps).
+    func testGemmResultsDoNotDependOnTheTokenCount() throws {
+        try XCTSkipUnless(ck_has_avx2() == 1, "no AVX2 on this CPU: only the reference kernels run")
+        var rng = TestRNG(state: 53)
+        let n = 512, rows = 18, cols = 9
+        for t in [Int32(10), 12, 13, 14] {
+            let rb = Int(ck_row_size(t, Int64(n)))
+            let w = FormatMore.randomBlocks(t, blocks: rows * n / 256, rng: &rng)
+            let (xq, _, xrb) = activations(cols, n, &rng)
+            func run(_ k: Int) -> [Float] {
+                var y = [Float](repeating: .nan, count: rows * k)
+                w.withUnsafeBytes { wr in
+                    xq.withUnsafeBytes { xr in
+                        ck_matmul_rows_gemm(t, wr.baseAddress!, rb, Int64(n), 0, Int64(rows), xr.baseAddress!, xrb, Int64(k), &y, Int64(rows))
+                    }
+                }
+                return y
+            }
+            let all = run(cols)
+            for k in 1..<cols {
+                let some = run(k)
+                for i in 0..<(rows * k) { XCTAssertEqual(some[i].bitPattern, all[i].bitPattern, "type \(t), \(k) tokens, output \(i)") }
+            }
+        }
+    }
+
     /// The eight-row micro-kernel sums a 16-value group in int16 before scaling it: with every quantized value at
     /// its largest (all bits set: q2_K 3, q4_K 15, q5_K 31, q6_K 63, scales and mins at their extremes) against
     /// activations of −128 and 127 (q8_K of −1 and 1), no lane may saturate. And its results are bit for bit those

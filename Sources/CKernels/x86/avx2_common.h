@@ -122,6 +122,18 @@ CK_INLINE void ck_prefetch_share(const void *p, size_t bytes, int64_t i, int64_t
     ck_prefetch_range((const char *)p + from, to - from, 0);
 }
 
+/// Real tokens (1...4) in group g of the tile starting at token t0 of ncols: the last group of a tile may be
+/// short; its padding tokens are never stored, so the micro-kernels skip their products (a token's own results
+/// are the same operations whatever the group holds).
+CK_INLINE int ck_group_tokens(int64_t t0, int64_t g, int64_t ncols) {
+    const int64_t left = ncols - t0 - 4 * g;
+    return left < 4 ? (int)left : 4;
+}
+
+/// Runs CALL(N) with the constant N = real (1...4), so each count gets its own specialised micro-kernel.
+#define CK_BY_GROUP_TOKENS(real, CALL) \
+    switch (real) { case 1: CALL(1); break; case 2: CALL(2); break; case 3: CALL(3); break; default: CALL(4); break; }
+
 /// The four activation rows of group g of a GEMM tile that starts at row t0 (rows x_row_bytes apart): rows
 /// t0 + 4g ... t0 + 4g + 3, those past ncols aliasing the last real one (their results are never stored).
 CK_INLINE void ck_tile_group_rows(const uint8_t *x, size_t x_row_bytes, int64_t t0, int64_t g, int64_t ncols,

@@ -103,7 +103,7 @@ CK_INLINE __m256i b32_fold4(__m256i s0, __m256i s1, __m256i s2, __m256i s3) {
 
 /// `mr` (1 or 2) unpacked rows against four activation rows a[0..3] (q8_0, pointing at the segment's first block)
 /// over nbs blocks; dx: the four tokens' block scales, four floats per block. acc[r] lanes k, k + 4: token k.
-CK_INLINE void b32_micro(const b32_row *u, int mr, const ck_block_q8_0 *const *a, int64_t nbs, const float *dx,
+CK_INLINE void b32_micro(const b32_row *u, int mr, const ck_block_q8_0 *const *a, int nc, int64_t nbs, const float *dx,
                          __m256 *acc) {
     const __m256i ones = _mm256_set1_epi16(1);
     for (int64_t b = 0; b < nbs; b++) {
@@ -112,7 +112,8 @@ CK_INLINE void b32_micro(const b32_row *u, int mr, const ck_block_q8_0 *const *a
             const __m256i w = _mm256_loadu_si256((const __m256i *)(u[r].v + 32 * b));
             const __m256i aw = _mm256_loadu_si256((const __m256i *)(u[r].a + 32 * b));
             __m256i s[4];
-            for (int c = 0; c < 4; c++) {
+            for (int c = 0; c < 4; c++) {   // tokens nc...3 are padding: 0, never stored
+                if (c >= nc) { s[c] = _mm256_setzero_si256(); continue; }
                 const __m256i av = _mm256_loadu_si256((const __m256i *)a[c][b].qs);
                 s[c] = _mm256_madd_epi16(_mm256_maddubs_epi16(aw, _mm256_sign_epi8(av, w)), ones);
             }
@@ -164,7 +165,7 @@ CK_INLINE void b32_unpack8(int type, const uint8_t *wr, size_t wrb, int64_t b0, 
 /// ([block][4 tokens][2 halves], unsigned types). acc[c][h] (lane r: row r, token c) gets, per block and half,
 /// the same FMA with the same exact int32 sum as lane c + 4h of b32_micro's accumulator, so the results are bit
 /// for bit those of the two-row path. Unsigned types add the four maddubs of a half block in int16 (≤ 4·2·31·128).
-CK_INLINE void b32_micro8(const b32_rows8 *u, int sgn, const ck_block_q8_0 *const *a, int64_t nbs, const float *dx,
+CK_INLINE void b32_micro8(const b32_rows8 *u, int sgn, const ck_block_q8_0 *const *a, int nc, int64_t nbs, const float *dx,
                           const int32_t *ao, __m256 (*acc)[2]) {
     const __m256i ones = _mm256_set1_epi16(1);
     for (int64_t b = 0; b < nbs; b++) {
@@ -173,7 +174,7 @@ CK_INLINE void b32_micro8(const b32_rows8 *u, int sgn, const ck_block_q8_0 *cons
             for (int kk = 0; kk < 4; kk++) {
                 const int k = 4 * h + kk;
                 const __m256i w = u->q[b][k];
-                for (int c = 0; c < 4; c++) {
+                for (int c = 0; c < nc; c++) {   // tokens nc...3 are padding, never stored
                     const __m256i xv = ck_bcast4(a[c][b].qs + 4 * k);
                     if (sgn) {
                         const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(w, _mm256_sign_epi8(xv, u->v[b][k])), ones);
@@ -184,7 +185,7 @@ CK_INLINE void b32_micro8(const b32_rows8 *u, int sgn, const ck_block_q8_0 *cons
                     }
                 }
             }
-            for (int c = 0; c < 4; c++) {
+            for (int c = 0; c < nc; c++) {
                 const __m256i is = sgn ? s[c]
                     : _mm256_sub_epi32(_mm256_madd_epi16(s[c], ones), _mm256_set1_epi32(ao[(b * 4 + c) * 2 + h]));
                 acc[c][h] = _mm256_fmadd_ps(_mm256_mul_ps(u->d[b], _mm256_set1_ps(dx[b * 4 + c])), _mm256_cvtepi32_ps(is),
@@ -249,8 +250,11 @@ CK_AVX2 void ck_gemm_block32_avx2(int type, const void *w, size_t wrb, int64_t n
                     for (int c = 0; c < 4; c++) a[c] = (const ck_block_q8_0 *)rows[c] + s0;
                     const float *dxs = dx + (g * nb + s0) * 4;
                     const int32_t *aos = ao + (g * nb + s0) * 8;
-                    if (off) b32_micro8(&u8, 0, a, nbs, dxs, aos, acc[g]);
-                    else b32_micro8(&u8, 1, a, nbs, dxs, aos, acc[g]);
+                    const int real = ck_group_tokens(t0, g, ncols);
+#define B32_MICRO8(N) do { if (off) b32_micro8(&u8, 0, a, N, nbs, dxs, aos, acc[g]); \
+                           else b32_micro8(&u8, 1, a, N, nbs, dxs, aos, acc[g]); } while (0)
+                    CK_BY_GROUP_TOKENS(real, B32_MICRO8);
+#undef B32_MICRO8
                 }
             }
             ck_tile8_store(acc, ng, t0, ncols, r, y, ys);
@@ -267,8 +271,11 @@ CK_AVX2 void ck_gemm_block32_avx2(int type, const void *w, size_t wrb, int64_t n
                     ck_tile_group_rows(xb, xrb, t0, g, ncols, rows);
                     const ck_block_q8_0 *a[4];
                     for (int c = 0; c < 4; c++) a[c] = (const ck_block_q8_0 *)rows[c] + s0;
-                    if (mr == 2) b32_micro(u, 2, a, nbs, dx + (g * nb + s0) * 4, acc[g]);
-                    else b32_micro(u, 1, a, nbs, dx + (g * nb + s0) * 4, acc[g]);
+                    const int real = ck_group_tokens(t0, g, ncols);
+#define B32_MICRO(N) do { if (mr == 2) b32_micro(u, 2, a, N, nbs, dx + (g * nb + s0) * 4, acc[g]); \
+                          else b32_micro(u, 1, a, N, nbs, dx + (g * nb + s0) * 4, acc[g]); } while (0)
+                    CK_BY_GROUP_TOKENS(real, B32_MICRO);
+#undef B32_MICRO
                 }
             }
             ck_tile_store(acc, ng, mr, t0, ncols, r, y, ys);

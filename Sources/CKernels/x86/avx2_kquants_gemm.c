@@ -174,7 +174,7 @@ CK_INLINE __m256i kg_fold4(__m256i s0, __m256i s1, __m256i s2, __m256i s3) {
 /// The micro-kernel: `mr` (1 or 2) unpacked weight rows u[0..mr) against the super-blocks a[0..3] of four
 /// activation rows; adds d_w·d_x·Σ − m_w·d_x·Σ(min·bsum) into acc[r] (lanes k, k + 4: token k). For q6_K (q6 = 1)
 /// m_w = 32·d_w, so the offset term is subtracted in int32 before the one conversion.
-CK_INLINE void kg_micro(const kg_unpacked *u, int mr, int q6, const ck_block_q8_K *const *a, __m256 *acc) {
+CK_INLINE void kg_micro(const kg_unpacked *u, int mr, int q6, const ck_block_q8_K *const *a, int nc, __m256 *acc) {
     __m256i s[2][4];
     for (int r = 0; r < mr; r++)
         for (int c = 0; c < 4; c++) s[r][c] = _mm256_setzero_si256();
@@ -186,7 +186,7 @@ CK_INLINE void kg_micro(const kg_unpacked *u, int mr, int q6, const ck_block_q8_
             w[r] = _mm256_load_si256((const __m256i *)(u[r].q + 32 * j));
             sc[r] = u[r].scale[j];
         }
-        for (int c = 0; c < 4; c++) {
+        for (int c = 0; c < nc; c++) {   // tokens nc...3 are padding: their sums stay 0 and are never stored
             const __m256i av = _mm256_loadu_si256((const __m256i *)(a[c]->qs + 32 * j));
             for (int r = 0; r < mr; r++)
                 s[r][c] = _mm256_add_epi32(s[r][c], _mm256_madd_epi16(_mm256_maddubs_epi16(w[r], av), sc[r]));
@@ -296,7 +296,7 @@ CK_INLINE void kg_unpack8(int type, const uint8_t *const *wr, int64_t b, kg_unpa
 /// Σ q·a over values 32j + 16h ... 32j + 16h + 15 (h = 0: the even-numbered 16-value groups, 1: the odd ones).
 /// Values of a 16-value group are summed in int16 before the one madd by its scale: four maddubs lanes (≤ 2·31·128
 /// each for q2_K/q4_K/q5_K), or two for q6_K (≤ 2·63·128).
-CK_INLINE void kg_micro8_half(const kg_unpacked8 *u, int h, int q6, const ck_block_q8_K *const *a, __m256i *s) {
+CK_INLINE void kg_micro8_half(const kg_unpacked8 *u, int h, int q6, const ck_block_q8_K *const *a, int nc, __m256i *s) {
     for (int c = 0; c < 4; c++) s[c] = _mm256_setzero_si256();
 #pragma clang loop unroll(disable)
     for (int j = 0; j < 8; j++) {
@@ -305,17 +305,17 @@ CK_INLINE void kg_micro8_half(const kg_unpacked8 *u, int h, int q6, const ck_blo
         for (int kk = 0; kk < 4; kk++) {
             const int k = 4 * h + kk;
             const __m256i w = u->q[j][k];
-            for (int c = 0; c < 4; c++) {
+            for (int c = 0; c < nc; c++) {
                 const __m256i t = _mm256_maddubs_epi16(w, ck_bcast4(a[c]->qs + 32 * j + 4 * k));
                 p[c] = kk == 0 ? t : _mm256_add_epi16(p[c], t);
             }
             if (q6 && kk == 1)
-                for (int c = 0; c < 4; c++) {
+                for (int c = 0; c < nc; c++) {
                     s[c] = _mm256_add_epi32(s[c], _mm256_madd_epi16(p[c], sc));
                     p[c] = _mm256_setzero_si256();
                 }
         }
-        for (int c = 0; c < 4; c++) s[c] = _mm256_add_epi32(s[c], _mm256_madd_epi16(p[c], sc));
+        for (int c = 0; c < nc; c++) s[c] = _mm256_add_epi32(s[c], _mm256_madd_epi16(p[c], sc));
     }
 }
 
@@ -323,11 +323,11 @@ CK_INLINE void kg_micro8_half(const kg_unpacked8 *u, int h, int q6, const ck_blo
 /// (lane r: weight row r, token c) gets, for each half h, the same float steps as kg_micro gives lane c + 4h of its
 /// accumulator — d_w·d_x·Σ − m_w·d_x·Σ(min·bsum), with the same exact int32 sums — so the results are bit for bit
 /// those of the two-row micro-kernel (the halves are added at the store, as in ck_tile_store).
-CK_INLINE void kg_micro8(const kg_unpacked8 *u, int q6, const ck_block_q8_K *const *a, __m256 (*acc)[2]) {
+CK_INLINE void kg_micro8(const kg_unpacked8 *u, int q6, const ck_block_q8_K *const *a, int nc, __m256 (*acc)[2]) {
     for (int h = 0; h < 2; h++) {
         __m256i s[4];
-        kg_micro8_half(u, h, q6, a, s);
-        for (int c = 0; c < 4; c++) {
+        kg_micro8_half(u, h, q6, a, nc, s);
+        for (int c = 0; c < nc; c++) {
             // Σ over groups 8h ... 8h + 7 of min (or q6_K scale) · bsum: bsums 2p, 2p + 1 as one broadcast word.
             __m256i mt = _mm256_setzero_si256();
             for (int p = 4 * h; p < 4 * h + 4; p++) {
@@ -407,13 +407,11 @@ CK_INLINE void kg_rows_tile(int type, const uint8_t *w, size_t wrb, int64_t nb, 
         for (int64_t g = 0; g < ng; g++) {
             const ck_block_q8_K *run = xt + (g * nb + b) * 4;
             const ck_block_q8_K *a[4] = {run, run + 1, run + 2, run + 3};
-            if (type == CK_Q6_K) {
-                if (mr == 2) kg_micro(u, 2, 1, a, acc[g]);
-                else kg_micro(u, 1, 1, a, acc[g]);
-            } else {
-                if (mr == 2) kg_micro(u, 2, 0, a, acc[g]);
-                else kg_micro(u, 1, 0, a, acc[g]);
-            }
+            const int real = ck_group_tokens(t0, g, ncols);
+#define KG_MICRO(N) do { if (type == CK_Q6_K) { if (mr == 2) kg_micro(u, 2, 1, a, N, acc[g]); else kg_micro(u, 1, 1, a, N, acc[g]); } \
+                         else { if (mr == 2) kg_micro(u, 2, 0, a, N, acc[g]); else kg_micro(u, 1, 0, a, N, acc[g]); } } while (0)
+            CK_BY_GROUP_TOKENS(real, KG_MICRO);
+#undef KG_MICRO
         }
     }
     ck_tile_store(acc, ng, mr, t0, ncols, r, y, ys);
@@ -438,8 +436,10 @@ CK_INLINE void kg_rows8_tile(int type, const uint8_t *w, size_t wrb, int64_t nb,
         for (int64_t g = 0; g < ng; g++) {
             const ck_block_q8_K *run = xt + (g * nb + b) * 4;
             const ck_block_q8_K *a[4] = {run, run + 1, run + 2, run + 3};
-            if (q6) kg_micro8(&u8, 1, a, acc[g]);
-            else kg_micro8(&u8, 0, a, acc[g]);
+            const int real = ck_group_tokens(t0, g, ncols);
+#define KG_MICRO8(N) do { if (q6) kg_micro8(&u8, 1, a, N, acc[g]); else kg_micro8(&u8, 0, a, N, acc[g]); } while (0)
+            CK_BY_GROUP_TOKENS(real, KG_MICRO8);
+#undef KG_MICRO8
         }
     }
     ck_tile8_store(acc, ng, t0, ncols, r, y, ys);
