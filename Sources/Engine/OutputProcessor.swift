@@ -12,6 +12,9 @@ public struct OutputProcessor: Sendable {
     private let markupTokens: Set<Int32>
     /// Tool calls completed inside the prefill itself, emitted with the first output.
     private var prefixCalls: [GenerationDelta] = []
+    /// Prefill text the tool-call parser still holds (the start of markup the prefill opened): if the parser gives
+    /// it back as content, it is the client's own text, not the reply's, and is left out.
+    private var prefixHeld = ""
     /// Ids whose text has not been emitted yet (held back by the detokenizer, the stop matcher or a parser).
     private var pendingIds: [Int32] = []
     /// For each of `pendingIds`, the stop matcher's scalar count before the id's text (its start in the generated
@@ -46,6 +49,7 @@ public struct OutputProcessor: Sendable {
             // The prefill's text is the client's own: only the parser state it leaves matters.
             let parts = parse(parsing.prefix, final: false, truncated: false)
             prefixCalls = parts.filter { if case .content = $0 { return false }; if case .reasoning = $0 { return false }; return true }
+            prefixHeld = toolCalls?.heldText ?? ""
         }
     }
 
@@ -99,7 +103,18 @@ public struct OutputProcessor: Sendable {
     private mutating func parse(_ text: String, final: Bool, truncated: Bool) -> [GenerationDelta] {
         let early = prefixCalls
         prefixCalls = []
-        return early + parseText(text, final: final, truncated: truncated)
+        var parts = parseText(text, final: final, truncated: truncated)
+        if !prefixHeld.isEmpty, let first = parts.firstIndex(where: {
+            if case .reasoning = $0 { return false } else { return true } }) {
+            // The first answer part decides: content that gives the held prefill text back starts with it; a call
+            // means the markup was completed.
+            if case .content(let c) = parts[first], c.hasPrefix(prefixHeld) {
+                let rest = String(c.dropFirst(prefixHeld.count))
+                if rest.isEmpty { parts.remove(at: first) } else { parts[first] = .content(rest) }
+            }
+            prefixHeld = ""
+        }
+        return early + parts
     }
 
     private mutating func parseText(_ text: String, final: Bool, truncated: Bool) -> [GenerationDelta] {

@@ -56,6 +56,10 @@ public struct ToolCallParser: Sendable {
     /// True while a call block is open (a cut here leaves an incomplete call).
     public var isInsideCall: Bool { state == .call }
 
+    /// The text held back so far (a partial tag, or an open block with its tag), which a later `append` or
+    /// `finish` may still give back as content.
+    public var heldText: String { ReasoningParser.string(state == .call ? opened + buf : buf) }
+
     /// The opening tags this format starts a block with.
     private var openTags: [[Unicode.Scalar]] {
         switch format {

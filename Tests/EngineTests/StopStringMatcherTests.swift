@@ -130,3 +130,37 @@ final class OutputProcessorStopIdsTests: XCTestCase {
         XCTAssertEqual(m.fed, 9)
     }
 }
+
+/// A `continue_final_message` prefill that opens tool-call markup: the parser holds that text, and if the reply
+/// gives it back as content (no call completed), it is the client's own text and stays out of the reply (helper's
+/// report: the reply's content was "<tool_call>\n" when the model ended at once).
+final class OutputProcessorPrefillTests: XCTestCase {
+    private func reply(_ prefix: String, _ output: String) throws -> (content: String, calls: Int) {
+        let tok = try Tokenizer(gguf: GGUFFile(path: Fixtures.path("tokenizer/smollm2.vocab.gguf")))
+        var parsing = OutputParsing()
+        parsing.toolCalls = .hermes
+        parsing.prefix = prefix
+        var p = OutputProcessor(tokenizer: tok, stop: [], parsing: parsing)
+        var parts: [GenerationDelta] = []
+        for id in tok.encode(output, addSpecial: false, parseSpecial: false) {
+            if case .emit(let got, _) = p.append(id) { parts += got }
+        }
+        parts += p.finish()?.parts ?? []
+        var content = "", calls = 0
+        for part in parts {
+            if case .content(let t) = part { content += t }
+            if case .toolCallBegin = part { calls += 1 }
+        }
+        return (content, calls)
+    }
+
+    func testPrefillMarkupIsNotReplyContent() throws {
+        XCTAssertEqual(try reply("<tool_call>\n", "").content, "")                        // ended at once
+        XCTAssertEqual(try reply("<tool_call>\n", "not a call").content, "not a call")    // gave up on the call
+        XCTAssertEqual(try reply("<tool", "ing is fun").content, "ing is fun")            // not markup after all
+        let call = try reply("<tool_call>\n", #"{"name": "f", "arguments": {}}</tool_call>"#)
+        XCTAssertEqual(call.calls, 1)
+        XCTAssertEqual(call.content, "")
+        XCTAssertEqual(try reply("Sure. ", "Done.").content, "Done.")                     // plain prefill
+    }
+}

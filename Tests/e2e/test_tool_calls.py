@@ -126,6 +126,17 @@ def test_parallel_calls_get_distinct_indices_and_parallel_false_keeps_one(qwen):
     check_paris(one.choices[0].message.tool_calls[0])
 
 
+def test_prefill_markup_never_reaches_content(qwen):
+    # Helper's report: a prefill ending in an opened call the model does not continue (it ends at once) gave
+    # content "<tool_call>\n" beside the call the prefill completed; the reply holds only the continuation.
+    msgs = ask(HERMES_PARIS + "<tool_call>\n", question="Get the weather in Paris and in Rome. Call the tool once per city.")
+    r = client(qwen).chat.completions.create(model="m", messages=msgs, tools=TOOLS, temperature=0, max_tokens=40,
+                                             extra_body={"continue_final_message": True})
+    m = r.choices[0].message
+    assert "<tool_call>" not in (m.content or ""), m
+    assert m.tool_calls and json.loads(m.tool_calls[0].function.arguments) == {"city": "Paris"}
+
+
 def test_call_cut_by_max_tokens_is_length_without_markup(qwen):
     c = client(qwen)
     r = c.chat.completions.create(model="m", messages=ask(HERMES_OPEN), tools=TOOLS, temperature=0, max_tokens=1,
