@@ -63,8 +63,9 @@ struct Bench: ParsableCommand {
         }
     }
 
-    func run() throws {
-        let models = Self.list(model)
+    /// The flags' values, checked: test sizes (zeros dropped), depths, thread counts and the KV cache type.
+    /// - Throws: `ValidationError` naming the flag.
+    private func options() throws -> (prompts: [Int], gens: [Int], depths: [Int], threads: [Int], kv: KVCacheType) {
         let prompts = try Self.ints(nPrompt, flag: "-p").filter { $0 > 0 }
         let gens = try Self.ints(nGen, flag: "-n").filter { $0 > 0 }
         var depths = try Self.ints(nDepth, flag: "-d")
@@ -75,10 +76,19 @@ struct Bench: ParsableCommand {
         guard output == "md" || output == "json" else { throw ValidationError("-o: expected md or json") }
         guard let kv = KVCacheType(rawValue: kvType) else { throw ValidationError("--kv-type: expected f16 or f32") }
         guard repetitions >= 1 else { throw ValidationError("-r: at least 1 repetition") }
-        guard !models.isEmpty || bandwidth else { throw ValidationError("give -m FILE and/or --bandwidth") }
-        guard models.isEmpty || !prompts.isEmpty || !gens.isEmpty else {
+        guard !Self.list(model).isEmpty || bandwidth else { throw ValidationError("give -m FILE and/or --bandwidth") }
+        guard Self.list(model).isEmpty || !prompts.isEmpty || !gens.isEmpty else {
             throw ValidationError("-p and -n are both 0: nothing to benchmark (give -p N or -n N greater than 0)")
         }
+        return (prompts, gens, depths, threadCounts, kv)
+    }
+
+    /// Flag errors are reported before anything runs, with this subcommand's usage (not the tool's).
+    func validate() throws { _ = try options() }
+
+    func run() throws {
+        let models = Self.list(model)
+        let (prompts, gens, depths, threadCounts, kv) = try options()
         // Every file opened and checked against the longest test first, so a bad path or a test that does not fit
         // fails before any model is loaded and benchmarked (whose results would then be lost).
         let longestTest = max(prompts.max() ?? 0, gens.max() ?? 0, 1), deepest = depths.max() ?? 0

@@ -42,3 +42,7 @@ def test_bad_tests_and_paths_are_refused_before_any_model_is_benchmarked():
     assert "loading" not in r.stderr and "pp8" not in r.stderr + r.stdout   # refused before the first model ran
     r = run("-m", MODEL, "-p", "0", "-n", "0")
     assert r.returncode != 0 and "nothing to benchmark" in r.stderr, r.stderr
+    # Flag errors point at bench's own usage, not the tool's list of subcommands.
+    for flags, word in [(("-r", "0"), "-r: at least 1"), (("-t", "0"), "-t: thread counts"), (("-p", "0", "-n", "0"), "nothing")]:
+        r = run("-m", MODEL, *flags)
+        assert r.returncode != 0 and word in r.stderr and "sputnik-tools bench --help" in r.stderr, r.stderr
