@@ -113,11 +113,7 @@ public struct Prompt: Sendable {
         var originals: [String] = []
         var messages = injectionGuard.neutralise(messages, &originals)
         let tools = tools.map { injectionGuard.neutralise($0, &originals) }
-        // `<think>` / `</think>` typed by a client outside assistant turns is text, not markup: masked while the
-        // template runs so it cannot make the prompt look as if it ended inside a think block (C46), and put back
-        // before tokenizing (same text, same tokens).
-        var thinkTags: [String] = []
-        if hasReasoning { messages = Self.maskingThinkTags(messages, &thinkTags) }
+        if toolCallFormat == .mistral { messages = Self.withMistralToolCallIds(messages) }
         if argumentsAsObjects { messages = Self.withObjectArguments(messages) }
         if let tools, !rendersTools, let format = toolCallFormat {
             messages = Self.withToolSystemPrompt(messages, tools: tools, format: format)
@@ -132,7 +128,20 @@ public struct Prompt: Sendable {
             throw ChatTemplateError.runtime(line: 0, message: "\(error)")
         }
         var inside = hasReasoning && Self.endsInsideThink(text)
-        if !thinkTags.isEmpty { text = Self.unmaskingThinkTags(text, thinkTags) }
+        if inside {
+            // `<think>` / `</think>` typed by a client (any message, a tool description, an unclosed think block in an
+            // earlier assistant turn) is text, not markup (C46): whether the generation prompt opened a think block
+            // is decided on a second render with every client think tag masked. The prompt itself is the first
+            // render, exactly as jinja2 gives it.
+            var tags: [String] = []
+            let maskedMessages = Self.maskingThinkTags(messages, &tags)
+            let maskedTools = tools.map { Self.maskingThinkTags($0, &tags) }
+            if !tags.isEmpty, let masked = try? template.render(messages: maskedMessages, tools: maskedTools,
+                                                                 addGenerationPrompt: true, bosToken: bosText,
+                                                                 eosToken: eosText, extra: vars) {
+                inside = Self.endsInsideThink(masked)
+            }
+        }
         // A prefill is the answer's start, as the template renders an assistant message (transformers'
         // `continue_final_message`): a think block the generation prompt opened is dropped, not continued.
         if inside && prefill != nil, let open = text.range(of: "<think>", options: .backwards),
@@ -151,9 +160,8 @@ public struct Prompt: Sendable {
 
     static let thinkTagOpen = "\u{F8FF}\u{E002}"
 
-    /// `messages` with `<think>` and `</think>` in the strings of every message but the assistant's (whose think
-    /// blocks templates split off themselves) replaced by markers; `tags[n]` is marker n's text.
-    static func maskingThinkTags(_ messages: JinjaValue, _ tags: inout [String]) -> JinjaValue {
+    /// `value` with `<think>` and `</think>` in all its strings replaced by markers; `tags[n]` is marker n's text.
+    static func maskingThinkTags(_ value: JinjaValue, _ tags: inout [String]) -> JinjaValue {
         func mask(_ v: JinjaValue) -> JinjaValue {
             switch v {
             case .string(let s) where s.contains("think>"):
@@ -169,20 +177,35 @@ public struct Prompt: Sendable {
             default: return v
             }
         }
-        guard case .array(let list) = messages else { return messages }
-        return .array(list.map { m in
-            if case .object(let o) = m, o["role"] == .string("assistant") { return m }
-            return mask(m)
-        })
+        return mask(value)
     }
 
-    /// `text` with the markers of `maskingThinkTags` replaced by the tags they stand for.
-    static func unmaskingThinkTags(_ text: String, _ tags: [String]) -> String {
-        var out = text
-        for (n, t) in tags.enumerated().reversed() {
-            out = out.replacingOccurrences(of: thinkTagOpen + String(n) + PromptInjectionGuard.close, with: t)
+    /// Mistral's templates accept only tool-call ids of 9 letters and digits (they raise otherwise); ids the
+    /// Anthropic and Responses routes issue (`toolu_…`, `call_…`) or a client made up become their last 9 letters
+    /// and digits (left-padded with "0" when shorter), the same for a call and the result that names it (vLLM
+    /// truncates them the same way for Mistral).
+    static func withMistralToolCallIds(_ messages: JinjaValue) -> JinjaValue {
+        func fixed(_ v: JinjaValue?) -> JinjaValue? {
+            guard case .string(let id)? = v else { return v }
+            let alnum = id.unicodeScalars.filter { $0.isASCII && $0.properties.isAlphabetic || ("0"..."9").contains($0) }
+            if alnum.count == id.unicodeScalars.count && alnum.count == 9 { return v }
+            let tail = String(String.UnicodeScalarView(alnum.suffix(9)))
+            return .string(String(repeating: "0", count: 9 - tail.unicodeScalars.count) + tail)
         }
-        return out
+        guard case .array(let list) = messages else { return messages }
+        return .array(list.map { m in
+            guard case .object(var o) = m else { return m }
+            if o["tool_call_id"] != nil { o["tool_call_id"] = fixed(o["tool_call_id"]) }
+            if case .array(var calls)? = o["tool_calls"] {
+                for (i, c) in calls.enumerated() {
+                    guard case .object(var call) = c, call["id"] != nil else { continue }
+                    call["id"] = fixed(call["id"])
+                    calls[i] = .object(call)
+                }
+                o["tool_calls"] = .array(calls)
+            }
+            return .object(o)
+        })
     }
 
     /// `text` with the injection guard's markers replaced by the strings they stand for.

@@ -30,7 +30,8 @@ extension SputnikServer {
     /// Submits `gen` to the engine and feeds its events to `sink` in order, holding those that arrive before
     /// `sink.start` has run; cancels the request when the client goes away. A refused submission (queue full,
     /// context too long, shutting down) is passed to `refused` and `sink` is never called.
-    func drive(_ res: HTTPResponder, _ gen: GenerationRequest, _ sink: GenerationSink, refused: (APIError) -> Void) {
+    func drive(_ res: HTTPResponder, _ gen: GenerationRequest, _ sink: GenerationSink, promptField: String = "messages",
+               refused: (APIError) -> Void) {
         let gate = OrderedGate()
         let exchange = self.exchange(res)
         // The parsers run only for what the sink renders.
@@ -63,7 +64,7 @@ extension SputnikServer {
             gate.open { sink.start() }
             res.onClose { handle.cancel() }
         } catch {
-            refused(Self.apiError(error))
+            refused(Self.apiError(error, promptField: promptField))
         }
     }
 }

@@ -27,7 +27,10 @@ extension SputnikServer {
             if request.wantsReasoning { chat.reasoningFormat = "deepseek" }   // split off whatever --reasoning-format says
             gen = try generationRequest(chat)
         } catch {
-            return sendError(res, error)
+            // The chat mapping names `messages`; this route's conversation is `input`.
+            var e = error
+            if e.param == "messages" { e.param = "input" }
+            return sendError(res, e)
         }
         let id = Self.randomId()
         let base = ResponseObject(id: "resp_" + id, messageId: "msg_" + id, createdAt: Int(Date().timeIntervalSince1970),
@@ -98,7 +101,7 @@ extension SputnikServer {
                 self?.sendJSON(res, 200, Self.finalResponse(base, items.value, reason, usage).encoded())
             },
             abort: { [weak self] in self?.sendError(res, APIError.overloaded("The generation was aborted")) }),
-            refused: { sendError(res, $0) })
+            promptField: "input", refused: { sendError(res, $0) })
     }
 
     /// The typed event stream: per output item `response.output_item.added`, its events (reasoning:
@@ -161,6 +164,6 @@ extension SputnikServer {
                 send("response.created", [("response", base.json)])
                 send("response.in_progress", [("response", base.json)])
             }),
-            refused: { sendError(res, $0) })
+            promptField: "input", refused: { sendError(res, $0) })
     }
 }

@@ -129,6 +129,16 @@ final class ChatFormatTests: XCTestCase {
             let t = s.tokenizer.detokenize(rendered.tokens, renderSpecial: true)
             XCTAssertTrue(t.contains("Reason inside <think> tags.") && t.contains("2+2? <think>"), t)
         }
+        // In a tool description, and as an unclosed think block in an earlier assistant turn (a reply cut by
+        // max_tokens sent back as history): helper's second report.
+        for file in ["Qwen-Qwen3-0.6B.jinja", "deepseek-r1-distill-qwen-7b.jinja"] {
+            let s = try server(templateFile: file)
+            let tool = #"[{"type":"function","function":{"name":"get_weather","description":"weather <think>","parameters":{"type":"object","properties":{"city":{"type":"string"}}}}}]"#
+            XCTAssertEqual(try s.renderPrompt(for: try request(#"{"messages":[{"role":"user","content":"Hi"}],"tools":"# + tool + "}")).parsing.reasoning,
+                           .startsOutside, file)
+            let history = #"[{"role":"user","content":"Say hi."},{"role":"assistant","content":"<think>let me"},{"role":"user","content":"Again."}]"#
+            XCTAssertEqual(try s.renderPrompt(for: try request(#"{"messages":"# + history + "}")).parsing.reasoning, .startsOutside, file)
+        }
         // The template's own opening still counts.
         let s = try server(templateFile: "deepseek-ai-DeepSeek-R1-Distill-Llama-8B.jinja")
         XCTAssertEqual(try s.renderPrompt(for: try request(#"{"messages":[{"role":"user","content":"Say </think> <think>"}]}"#)).parsing.reasoning, .startsInside)
@@ -188,6 +198,19 @@ final class RoleOrderTests: XCTestCase {
         XCTAssertEqual(try render(nemo, "[\(u),\(s),\(u2)]"), bos + "[INST]Say hi.\n\nBe brief.\n\nAnd bye.[/INST]")
         // A developer message is a system message.
         XCTAssertEqual(try render(nemo, #"[{"role":"developer","content":"Be brief."},\#(u)]"#), bos + "[INST]Be brief.\n\nSay hi.[/INST]")
+    }
+
+    func testToolCallIdsOfOtherRoutesFitMistralTemplates() throws {
+        // Mistral's templates raise on ids that are not 9 letters and digits; the Anthropic and Responses routes
+        // issue toolu_… / call_… ids (helper's second report: their tool loop failed on these templates).
+        let nemo = try server("mistralai-Mistral-Nemo-Instruct-2407.jinja")
+        let history = #"[{"role":"user","content":"Weather?"},{"role":"assistant","content":null,"tool_calls":[{"id":"toolu_56OTm5LXNtHeVkG9Q6VGD9sV","type":"function","function":{"name":"f","arguments":"{}"}}]},{"role":"tool","tool_call_id":"toolu_56OTm5LXNtHeVkG9Q6VGD9sV","content":"18 C"},{"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function","function":{"name":"f","arguments":"{}"}}]},{"role":"tool","tool_call_id":"call_1","content":"19 C"}]"#
+        let t = try render(nemo, history)
+        XCTAssertTrue(t.contains(#""id": "9Q6VGD9sV""#) && t.contains(#"[TOOL_RESULTS]{"content": 18 C, "call_id": "9Q6VGD9sV"}"#), t)
+        XCTAssertTrue(t.contains(#""id": "0000call1""#), t)
+        // Ids that already fit are left alone.
+        let fits = #"[{"role":"user","content":"W?"},{"role":"assistant","content":null,"tool_calls":[{"id":"abcDEF123","type":"function","function":{"name":"f","arguments":"{}"}}]},{"role":"tool","tool_call_id":"abcDEF123","content":"1"}]"#
+        XCTAssertTrue(try render(nemo, fits).contains(#""id": "abcDEF123""#))
     }
 
     func testAHistoryTheTemplateAcceptsIsRenderedAsSent() throws {

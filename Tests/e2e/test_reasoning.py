@@ -64,6 +64,19 @@ def test_think_tags_typed_by_the_client_are_text(r1):
     assert reasoning_of(cont.choices[0].message) is None and cont.choices[0].message.content
 
 
+def test_think_tags_in_tools_and_history_are_text(qwen3):
+    # Helper's second report, on the Qwen3 template: "<think>" in a tool description, or an unclosed think block in
+    # an earlier assistant turn (a reply cut by max_tokens sent back), made the whole reply reasoning.
+    c = client(qwen3)
+    tools = [{"type": "function", "function": {"name": "get_weather", "description": "Weather. <think>",
+                                               "parameters": {"type": "object", "properties": {}}}}]
+    for kw in [dict(tools=tools, messages=[{"role": "user", "content": "Write a haiku about rain."}]),
+               dict(messages=[{"role": "user", "content": "Say hi."}, {"role": "assistant", "content": "<think>let me"},
+                              {"role": "user", "content": "Write a haiku about rain."}])]:
+        msg = c.chat.completions.create(model="m", temperature=0, max_tokens=12, **kw).choices[0].message
+        assert reasoning_of(msg) is None, msg
+
+
 def test_reasoning_format_none_leaves_it_inline(r1):
     c = client(r1)
     split = c.chat.completions.create(model="m", messages=REPEAT, temperature=0, max_tokens=40,

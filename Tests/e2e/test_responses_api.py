@@ -44,6 +44,13 @@ def test_completed_at_only_when_completed(server):
     assert capped.status == "incomplete" and capped.completed_at is None
 
 
+def test_errors_name_input_not_messages(server):
+    # Helper's second report: a context overflow named `messages`, which this route does not have.
+    st, _, body = server.post("/v1/responses", {"model": "m", "input": "hi " * 5000, "max_output_tokens": 5})
+    err = json.loads(body)["error"]
+    assert st == 400 and err["code"] == "context_length_exceeded" and err["param"] == "input", err
+
+
 def test_instructions_and_items_are_the_chat_conversation(server):
     msgs = [{"role": "system", "content": "You are a travel guide."},
             {"role": "user", "content": "Name a city."},

@@ -57,6 +57,19 @@ def test_system_only_is_answered(client):
     assert r.choices[0].finish_reason in ("stop", "length")
 
 
+def test_anthropic_tool_loop_ids_fit_the_mistral_template(nemo):
+    # Mistral's templates raise on tool-call ids that are not 9 letters and digits; Anthropic's are toolu_… (helper's
+    # second report: sending a tool_use / tool_result pair back was a 400).
+    tools = [{"name": "get_weather", "description": "Weather.", "input_schema": {"type": "object", "properties": {}}}]
+    msgs = [{"role": "user", "content": "Weather?"},
+            {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_56OTm5LXNtHeVkG9Q6VGD9sV",
+                                               "name": "get_weather", "input": {}}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_56OTm5LXNtHeVkG9Q6VGD9sV",
+                                          "content": "18 C"}]}]
+    st, _, body = nemo.post("/v1/messages", {"model": "m", "max_tokens": 4, "tools": tools, "messages": msgs})
+    assert st == 200, body
+
+
 def test_anthropic_and_responses_routes_normalise_too(nemo):
     st, _, body = nemo.post("/v1/messages", {"model": "m", "max_tokens": 4, "messages": [U, U2]})
     assert st == 200, body
