@@ -221,7 +221,8 @@ struct ConnectionStateMachine: Sendable {
                 if now >= deadline {
                     let what = parser.isReadingBody ? "body" : "header"
                     let e = HTTPParseError(status: 408, message: "Request \(what) not received in time", code: "request_timeout")
-                    return [.write(HTTPResponseWriter.errorResponse(e, close: true, render: config))] + enterClosingAfterFlush(now: now)
+                    return [.write(HTTPResponseWriter.errorResponse(e, close: true, render: config, request: parser.partialRequest))]
+                        + enterClosingAfterFlush(now: now)
                 }
                 return [.setTimer(outputPending ? min(deadline, stallAt) : deadline)]
             }
@@ -285,7 +286,8 @@ struct ConnectionStateMachine: Sendable {
                 actions.append(.setTimer(now + config.idleTimeout))
                 actions.append(.deliver(req))
             case .error(let e):
-                actions.append(.write(HTTPResponseWriter.errorResponse(e, close: true, render: config)))
+                // The head, when it was read (a body over the limit, a bad chunk): its X-Request-Id and route are logged.
+                actions.append(.write(HTTPResponseWriter.errorResponse(e, close: true, render: config, request: parser.failedRequest)))
                 return actions + enterClosingAfterFlush(now: now)
             }
         }

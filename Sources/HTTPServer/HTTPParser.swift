@@ -113,6 +113,9 @@ public struct HTTPParser: Sendable {
         }
     }
 
+    /// After `.error`: the refused message's head (with any body received) when its head had been read, else nil.
+    public private(set) var failedRequest: HTTPRequest?
+
     /// The head of the message whose body is being read (nil otherwise), with the body received so far.
     public var partialRequest: HTTPRequest? {
         guard isReadingBody, let head = pendingHead else { return nil }
@@ -162,6 +165,7 @@ public struct HTTPParser: Sendable {
                 scanned = 0
                 switch parseHead(headBytes) {
                 case .failure(let e): return fail(e)
+                case .refused(let head, let e): return fail(e, head: head)
                 case .success(let (req, framing)):
                     consumedLeadingLines = false
                     switch framing {
@@ -267,7 +271,8 @@ public struct HTTPParser: Sendable {
         return .request(req)
     }
 
-    private mutating func fail(_ e: HTTPParseError) -> HTTPParserAction {
+    private mutating func fail(_ e: HTTPParseError, head: HTTPRequest? = nil) -> HTTPParserAction {
+        failedRequest = head ?? pendingHead?.withBody(body)
         state = .failed(e)
         return .error(e)
     }
@@ -341,6 +346,8 @@ public struct HTTPParser: Sendable {
     enum HeadResult {
         case success((HTTPRequest, Framing))
         case failure(HTTPParseError)
+        /// The head was read but is refused (e.g. a Content-Length over the limit): the error and that head.
+        case refused(HTTPRequest, HTTPParseError)
     }
 
     private func parseHead(_ bytes: ArraySlice<UInt8>) -> HeadResult {
@@ -390,24 +397,24 @@ public struct HTTPParser: Sendable {
         let request = HTTPRequest(method: method, target: target, version: version, headers: headers)
 
         if let expect = headers["Expect"], expect.lowercased() != "100-continue" {
-            return .failure(.init(status: 417, message: "Unsupported Expect value '\(expect)'", code: "expectation_failed"))
+            return .refused(request, .init(status: 417, message: "Unsupported Expect value '\(expect)'", code: "expectation_failed"))
         }
         let hosts = headers.values("Host")
-        if hosts.count > 1 { return .failure(.bad("Repeated Host header field")) }
-        if hosts.isEmpty && version == "HTTP/1.1" { return .failure(.bad("Missing Host header field")) }
+        if hosts.count > 1 { return .refused(request, .bad("Repeated Host header field")) }
+        if hosts.isEmpty && version == "HTTP/1.1" { return .refused(request, .bad("Missing Host header field")) }
         let te = headers.tokens("Transfer-Encoding")
         let lengths = headers.values("Content-Length")
         if headers.contains("Transfer-Encoding") {
             if !lengths.isEmpty {
-                return .failure(.bad("Both Transfer-Encoding and Content-Length are present"))
+                return .refused(request, .bad("Both Transfer-Encoding and Content-Length are present"))
             }
-            if te.isEmpty { return .failure(.bad("Empty Transfer-Encoding")) }
-            if version == "HTTP/1.0" { return .failure(.bad("Transfer-Encoding is not allowed in HTTP/1.0")) }
+            if te.isEmpty { return .refused(request, .bad("Empty Transfer-Encoding")) }
+            if version == "HTTP/1.0" { return .refused(request, .bad("Transfer-Encoding is not allowed in HTTP/1.0")) }
             guard te.last == "chunked" else {
-                return .failure(.bad("Transfer-Encoding must end with chunked"))
+                return .refused(request, .bad("Transfer-Encoding must end with chunked"))
             }
             guard te == ["chunked"] else {
-                return .failure(.init(status: 501, message: "Transfer-Encoding \(te.joined(separator: ", ")) is not supported",
+                return .refused(request, .init(status: 501, message: "Transfer-Encoding \(te.joined(separator: ", ")) is not supported",
                                       code: "not_implemented"))
             }
             return .success((request, .chunked))
@@ -417,10 +424,10 @@ public struct HTTPParser: Sendable {
                 .map { $0.trimmingHTTPWhitespace() }
             guard let firstValue = all.first, all.allSatisfy({ $0 == firstValue }), !firstValue.isEmpty,
                   firstValue.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
-                return .failure(.bad("Invalid Content-Length"))
+                return .refused(request, .bad("Invalid Content-Length"))
             }
-            guard firstValue.count <= 18, let n = Int(firstValue) else { return .failure(tooLarge()) }
-            if n > maxBodyBytes { return .failure(tooLarge()) }
+            guard firstValue.count <= 18, let n = Int(firstValue) else { return .refused(request, tooLarge()) }
+            if n > maxBodyBytes { return .refused(request, tooLarge()) }
             return .success((request, n == 0 ? .none : .length(n)))
         }
         return .success((request, .none))

@@ -241,6 +241,22 @@ final class ConnectionStateMachineTests: XCTestCase {
         XCTAssertEqual(crlf.endOfInput(outputPending: false, now: 2), [.setTimer(nil), .close(reason: "EOF")])
     }
 
+    func testTransportErrorsAfterTheHeadNameItsRequest() {
+        // A 408 for a body not received in time and a 413 from the head's Content-Length pass the head to the
+        // error hook (the access log then has the client's X-Request-Id and the route); helper's second report.
+        var c = config()
+        c.transportErrorHeaders = { _, _, request in [("X-Path", request?.path ?? "-")] }
+        var m = ConnectionStateMachine(config: c, now: 0)
+        _ = m.received(bytes("POST /v1/slow HTTP/1.1\r\nHost: x\r\nContent-Length: 90\r\n\r\nzz"), now: 1)
+        XCTAssertTrue(writes(m.timerFired(now: 20)).first?.contains("X-Path: /v1/slow") ?? false)
+        var big = ConnectionStateMachine(config: c, now: 0)
+        let w = writes(big.received(bytes("POST /v1/big HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n"), now: 1))
+        XCTAssertTrue(w.first?.hasPrefix("HTTP/1.1 413") ?? false, "\(w)")
+        XCTAssertTrue(w.first?.contains("X-Path: /v1/big") ?? false, "\(w)")
+        var bad = ConnectionStateMachine(config: c, now: 0)
+        XCTAssertTrue(writes(bad.received(bytes("NOT A REQUEST\r\n\r\n"), now: 1)).first?.contains("X-Path: -") ?? false)
+    }
+
     func testEndOfInputWithPendingOutputFinishesWriting() {
         var m = ConnectionStateMachine(config: config(), now: 0)
         _ = m.received(bytes("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), now: 1)

@@ -245,7 +245,15 @@ def test_request_id_on_errors_answered_before_routing():
         bad = raw(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k1\r\nX-Request-Id: badgzip-1\r\n"
                   b"Content-Type: application/json\r\nContent-Encoding: gzip\r\nContent-Length: 7\r\n\r\nnotgzip")
         assert head_id(bad, 400) == "badgzip-1"
-        want = set(ids.values()) | {"expect-401", "preflight-1", "badgzip-1"}
+        # Refused from a head that was read (a Content-Length over the limit, a bad chunk size): the client's id too
+        # (helper's second report: a generated id with method and route "-").
+        big = raw(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nX-Request-Id: big-413\r\n"
+                  b"Content-Length: 999999999999\r\n\r\n")
+        assert head_id(big, 413) == "big-413"
+        chunk = raw(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nX-Request-Id: chunk-400\r\n"
+                    b"Transfer-Encoding: chunked\r\n\r\nzz\r\n")
+        assert head_id(chunk, 400) == "chunk-400"
+        want = set(ids.values()) | {"expect-401", "preflight-1", "badgzip-1", "big-413", "chunk-400"}
         lines = wait_for(lambda: (lambda ls: ls if want <= {l["request_id"] for l in ls} else None)(access_lines(s)))
         by_id = {l["request_id"]: l for l in lines}
         for status, rid in ids.items():
@@ -255,6 +263,8 @@ def test_request_id_on_errors_answered_before_routing():
         assert (by_id["badgzip-1"]["status"], by_id["badgzip-1"]["method"], by_id["badgzip-1"]["route"]) == \
             (400, "POST", "/v1/chat/completions")
         assert by_id[ids[400]]["route"] == "-"    # the unreadable request line
+        assert (by_id["big-413"]["status"], by_id["big-413"]["route"]) == (413, "/v1/chat/completions")
+        assert (by_id["chunk-400"]["status"], by_id["chunk-400"]["method"]) == (400, "POST")
     finally:
         s.stop()
 
