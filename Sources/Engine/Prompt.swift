@@ -158,6 +158,8 @@ public struct Prompt: Sendable {
         return Rendered(tokens: tokens, text: originals.isEmpty ? text : Self.restore(text, originals), endsInsideReasoning: inside)
     }
 
+    /// Start of a masked think tag (`maskingThinkTags`): private-use characters no template writes, then the tag's
+    /// number and `PromptInjectionGuard.close`.
     static let thinkTagOpen = "\u{F8FF}\u{E002}"
 
     /// `value` with `<think>` and `</think>` in all its strings replaced by markers; `tags[n]` is marker n's text.

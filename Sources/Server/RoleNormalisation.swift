@@ -7,8 +7,9 @@ import OpenAIAPI
 /// ("conversation roles must alternate user/assistant/..."), which vLLM surfaces as an error (failure case C13,
 /// vllm-project/vllm#6862). When a template raises on a history, the history is normalised and rendered again:
 /// 1. `developer` messages are system messages; system messages after the first non-system message become user text;
-/// 2. runs of messages with the same role (system, user, or assistant without tool calls) become one message, their
-///    texts joined by a blank line (`"\n\n"`); tool messages and assistant tool calls are never merged;
+/// 2. runs of messages with the same role (system, user, or assistant without tool calls or reasoning) become one
+///    message, their texts joined by a blank line (`"\n\n"`); tool messages, assistant tool calls and assistant
+///    messages carrying reasoning are never merged;
 /// 3. only if the template still raises: the leading system text is folded into the first user message (for
 ///    templates without a system role), or becomes a user message when no user message follows.
 /// A history the template accepts is rendered exactly as sent.

@@ -50,20 +50,7 @@ final class Block32GemmTests: XCTestCase {
             let rb = n / 32 * bpb
             let w = randomBlocks(bpb, blocks: rows * n / 32, rng: &rng)
             let (xq, _, xrb) = activations(cols, n, &rng)
-            func run(_ k: Int) -> [Float] {
-                var y = [Float](repeating: .nan, count: rows * k)
-                w.withUnsafeBytes { wr in
-                    xq.withUnsafeBytes { xr in
-                        ck_matmul_rows_gemm(t, wr.baseAddress!, rb, Int64(n), 0, Int64(rows), xr.baseAddress!, xrb, Int64(k), &y, Int64(rows))
-                    }
-                }
-                return y
-            }
-            let all = run(cols)
-            for k in 1..<cols {
-                let some = run(k)
-                for i in 0..<(rows * k) { XCTAssertEqual(some[i].bitPattern, all[i].bitPattern, "type \(t), \(k) tokens, output \(i)") }
-            }
+            checkTokenCountInvariance(type: t, w: w, rowBytes: rb, n: n, rows: rows, xq: xq, xRowBytes: xrb, cols: cols)
         }
     }
 

@@ -46,3 +46,26 @@ func decodedRows(type t: Int32, _ w: [UInt8], rowBytes rb: Int, rows: Int, n: In
         return out
     }
 }
+
+/// `ck_matmul_rows_gemm` of `type` weights `w` ([rows][rowBytes]) against the first k of `cols` activation rows `xq`
+/// (`xRowBytes` apart), k = 1 ..< cols: each token's results must equal, bit for bit, its results in the call with all
+/// `cols` tokens (a token's GEMM result does not depend on how many tokens share the call).
+func checkTokenCountInvariance(type t: Int32, w: [UInt8], rowBytes rb: Int, n: Int, rows: Int, xq: [UInt8],
+                               xRowBytes xrb: Int, cols: Int, file: StaticString = #filePath, line: UInt = #line) {
+    func run(_ k: Int) -> [Float] {
+        var y = [Float](repeating: .nan, count: rows * k)
+        w.withUnsafeBytes { wr in
+            xq.withUnsafeBytes { xr in
+                ck_matmul_rows_gemm(t, wr.baseAddress!, rb, Int64(n), 0, Int64(rows), xr.baseAddress!, xrb, Int64(k), &y, Int64(rows))
+            }
+        }
+        return y
+    }
+    let all = run(cols)
+    for k in 1..<cols {
+        let some = run(k)
+        for i in 0..<(rows * k) {
+            XCTAssertEqual(some[i].bitPattern, all[i].bitPattern, "type \(t), \(k) tokens, output \(i)", file: file, line: line)
+        }
+    }
+}

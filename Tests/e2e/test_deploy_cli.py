@@ -233,26 +233,27 @@ def test_request_id_on_errors_answered_before_routing():
             assert re.fullmatch(r"req-[A-Za-z0-9]{24}", rid), (status, rid)
         # With the default --allowed-origins *, a browser can read these errors too.
         assert b"Access-Control-Allow-Origin: *" in raw(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20_000 + b"\r\n\r\n")
-        expect = raw(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                     b"Authorization: Bearer wrong\r\nX-Request-Id: expect-401\r\nExpect: 100-continue\r\n"
-                     b"Content-Length: 10\r\n\r\n")
-        assert head_id(expect, 401) == "expect-401"
-        # A CORS preflight (answered without the key) is a response like any other: id and access-log line.
-        pre = raw(b"OPTIONS /v1/models HTTP/1.1\r\nHost: x\r\nOrigin: https://a.example\r\n"
-                  b"Access-Control-Request-Method: GET\r\nX-Request-Id: preflight-1\r\n\r\n")
-        assert head_id(pre, 204) == "preflight-1"
-        # An error in the body of a parsed head (a corrupt gzip stream): the client's id, method and route are logged.
-        bad = raw(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k1\r\nX-Request-Id: badgzip-1\r\n"
-                  b"Content-Type: application/json\r\nContent-Encoding: gzip\r\nContent-Length: 7\r\n\r\nnotgzip")
-        assert head_id(bad, 400) == "badgzip-1"
-        # Refused from a head that was read (a Content-Length over the limit, a bad chunk size): the client's id too
-        # (helper's second report: a generated id with method and route "-").
-        big = raw(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nX-Request-Id: big-413\r\n"
-                  b"Content-Length: 999999999999\r\n\r\n")
-        assert head_id(big, 413) == "big-413"
-        chunk = raw(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nX-Request-Id: chunk-400\r\n"
-                    b"Transfer-Encoding: chunked\r\n\r\nzz\r\n")
-        assert head_id(chunk, 400) == "chunk-400"
+        answered = [
+            # An Expect: 100-continue refused for its key, before the body is read.
+            ("expect-401", 401, b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                                b"Authorization: Bearer wrong\r\nX-Request-Id: expect-401\r\nExpect: 100-continue\r\n"
+                                b"Content-Length: 10\r\n\r\n"),
+            # A CORS preflight (answered without the key) is a response like any other: id and access-log line.
+            ("preflight-1", 204, b"OPTIONS /v1/models HTTP/1.1\r\nHost: x\r\nOrigin: https://a.example\r\n"
+                                 b"Access-Control-Request-Method: GET\r\nX-Request-Id: preflight-1\r\n\r\n"),
+            # An error in the body of a parsed head (a corrupt gzip stream): the client's id, method and route.
+            ("badgzip-1", 400, b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k1\r\n"
+                               b"X-Request-Id: badgzip-1\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n"
+                               b"Content-Length: 7\r\n\r\nnotgzip"),
+            # Refused from a head that was read (a Content-Length over the limit, a bad chunk size): the client's id
+            # too (helper's second report: a generated id with method and route "-").
+            ("big-413", 413, b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nX-Request-Id: big-413\r\n"
+                             b"Content-Length: 999999999999\r\n\r\n"),
+            ("chunk-400", 400, b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nX-Request-Id: chunk-400\r\n"
+                               b"Transfer-Encoding: chunked\r\n\r\nzz\r\n"),
+        ]
+        for rid, status, request in answered:
+            assert head_id(raw(request), status) == rid
         want = set(ids.values()) | {"expect-401", "preflight-1", "badgzip-1", "big-413", "chunk-400"}
         lines = wait_for(lambda: (lambda ls: ls if want <= {l["request_id"] for l in ls} else None)(access_lines(s)))
         by_id = {l["request_id"]: l for l in lines}
