@@ -231,7 +231,8 @@ public struct HTTPServerConfiguration: Sendable {
     /// Extra header fields for each error response the transport sends by itself before any routing (malformed
     /// requests, limits, timeouts, the 503 at the connection limit or buffer budget), given `(status, code)`. Called
     /// once per such response, on the connection's queue, so the application can log it too; `request` is the
-    /// request (its head; the body as received) when the error is about a body whose head was parsed, else nil.
+    /// request (its head; the body as received) when its head was read (an error in the body, a body over the limit,
+    /// a head refused for its framing or Host), else nil.
     /// The default adds none; Sputnik's server adds an `X-Request-Id` and writes the access-log line.
     public var transportErrorHeaders: @Sendable (_ status: Int, _ code: String, _ request: HTTPRequest?) -> [(String, String)] = { _, _, _ in [] }
     /// Called once, on the connection's queue, when the client closes its side or the socket fails in the middle

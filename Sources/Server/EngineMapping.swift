@@ -154,7 +154,16 @@ extension SputnikServer {
         if forcedNames != nil && prompt.hasReasoning { thinking = false }
         var history = r.messages
         var prefill: String?
-        if r.continueFinalMessage { prefill = history.removeLast().content }
+        if r.continueFinalMessage {
+            let last = history.removeLast()
+            prefill = last.content
+            // Its reasoning (`reasoning_content`, an Anthropic `thinking` block) is the start of the reply too, in the
+            // template's think block: the reply continues the reasoning, or the answer after it.
+            if let reasoning = last.reasoningContent, prompt.hasReasoning {
+                let answer = last.content ?? ""
+                prefill = "<think>\n" + reasoning + (answer.isEmpty ? "" : "\n</think>\n\n" + answer)
+            }
+        }
         let tools = offerTools ? r.tools.map(JinjaValue.init(json:)) : nil
         func render(_ history: [ChatMessage]) throws(ChatTemplateError) -> Prompt.Rendered {
             try prompt.render(messages: .array(history.map(Self.templateMessage)), tools: tools, extra: extra,

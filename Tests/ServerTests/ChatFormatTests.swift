@@ -158,6 +158,17 @@ final class ChatFormatTests: XCTestCase {
         XCTAssertEqual(thought.parsing.prefix, "<think>\nRain")
     }
 
+    func testAPrefillsReasoningStartsTheThinkBlock() throws {
+        // Helper's second report: the reasoning of a continued message (an Anthropic thinking block) never reached
+        // the prompt. It opens the think block; an answer after it closes the block first.
+        let s = try server(templateFile: "deepseek-ai-DeepSeek-R1-Distill-Llama-8B.jinja")
+        let thinking = try s.renderPrompt(for: try request(#"{"messages":[{"role":"user","content":"Haiku?"},{"role":"assistant","content":"","reasoning_content":"Let me count"}],"continue_final_message":true}"#))
+        XCTAssertTrue(s.tokenizer.detokenize(thinking.tokens, renderSpecial: true).hasSuffix("<｜Assistant｜><think>\nLet me count"))
+        XCTAssertEqual(thinking.parsing.prefix, "<think>\nLet me count")
+        let answered = try s.renderPrompt(for: try request(#"{"messages":[{"role":"user","content":"Haiku?"},{"role":"assistant","content":"Rain","reasoning_content":"r"}],"continue_final_message":true}"#))
+        XCTAssertTrue(s.tokenizer.detokenize(answered.tokens, renderSpecial: true).hasSuffix("<think>\nr\n</think>\n\nRain"))
+    }
+
     func testChatTemplateKwargsNullIsNone() throws {
         let s = try server(template: "{{ flag is none }}|{{ flag is defined }}|{{ other }}")
         let t = try text(s, try request(#"{"messages":[{"role":"user","content":"Hi"}],"chat_template_kwargs":{"flag":null,"other":[1,{"a":null}]}}"#))

@@ -77,6 +77,19 @@ def test_think_tags_in_tools_and_history_are_text(qwen3):
         assert reasoning_of(msg) is None, msg
 
 
+def test_anthropic_thinking_prefill_reaches_the_prompt(r1):
+    # Helper's second report: with thinking on, the required thinking block of a final assistant message was
+    # accepted but left out of the prompt (count_tokens was the same whatever its text).
+    def count(thought):
+        body = {"model": "m", "thinking": {"type": "enabled", "budget_tokens": 1024},
+                "messages": [{"role": "user", "content": "Write a haiku about rain."},
+                             {"role": "assistant", "content": [{"type": "thinking", "thinking": thought, "signature": ""}]}]}
+        st, _, raw = r1.post("/v1/messages/count_tokens", body)
+        assert st == 200, raw
+        return json.loads(raw)["input_tokens"]
+    assert count("Five, seven, five syllables about falling rain on a tin roof.") > count("Ok.") + 5
+
+
 def test_reasoning_format_none_leaves_it_inline(r1):
     c = client(r1)
     split = c.chat.completions.create(model="m", messages=REPEAT, temperature=0, max_tokens=40,
