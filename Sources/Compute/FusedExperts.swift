@@ -347,24 +347,11 @@ public final class FusedExperts: @unchecked Sendable {
         return (UnsafeRawPointer(src), rb)
     }
 
-    /// `y[c * ys + r] = row r of w · activation row c` for r in `r0..<r1`, c in `0..<m` (repacked kernels when w
-    /// has them).
+    /// `y[c * ys + r] = row r of w · activation row c` for r in `r0..<r1`, c in `0..<m` (`WeightMatrix.multiply`).
     @inline(__always)
     private func rows(_ w: WeightMatrix, _ r0: Int, _ r1: Int, _ a: UnsafeRawPointer, _ arb: Int, _ m: Int,
                       _ y: UnsafeMutablePointer<Float>, _ ys: Int) {
-        if let p = w.packed, r0 % 8 == 0, r1 % 8 == 0 {
-            if w.type == .q4_1 {
-                ck_matmul_q4_1_x8(p, Int64(w.cols), Int64(r0), Int64(r1), a, arb, Int64(m), y, Int64(ys))
-            } else {
-                ck_matmul_q8_0_x8(p, Int64(w.cols), Int64(r0), Int64(r1), a, arb, Int64(m), y, Int64(ys))
-            }
-            return
-        }
-        if gemmForAnyTokenCount {
-            ck_matmul_rows_gemm(w.type.rawValue, w.data, w.rowBytes, Int64(w.cols), Int64(r0), Int64(r1), a, arb, Int64(m), y, Int64(ys))
-        } else {
-            ck_matmul_rows(w.type.rawValue, w.data, w.rowBytes, Int64(w.cols), Int64(r0), Int64(r1), a, arb, Int64(m), y, Int64(ys))
-        }
+        w.multiply(rows: r0, r1, a, arb, m, y, ys, gemmForAnyTokenCount: gemmForAnyTokenCount)
     }
 
     private func gateUpItem(_ i: Int) {

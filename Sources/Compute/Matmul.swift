@@ -276,20 +276,27 @@ public final class Matmul: @unchecked Sendable {
         let hi = min(range.upperBound, offset + w.rows) - offset
         if lo >= hi { return }
         let (xa, xrb) = activation(for: w.type, x: x, cols: w.cols, row0: row0)
-        if let p = w.packed, lo % 8 == 0, hi % 8 == 0 {
-            if w.type == .q4_1 {
-                ck_matmul_q4_1_x8(p, Int64(w.cols), Int64(lo), Int64(hi), xa, xrb, Int64(numTokens), y, Int64(w.rows))
+        w.multiply(rows: lo, hi, xa, xrb, numTokens, y, w.rows, gemmForAnyTokenCount: gemmForAnyTokenCount)
+    }
+}
+
+extension WeightMatrix {
+    /// `y[c * ys + r] = row r · activation row c` for r in `r0..<r1`, c in `0..<m`, activations `a` already converted
+    /// (`arb` bytes apart): the repacked eight-row kernels when the matrix has them and the range is 8-aligned, else
+    /// `ck_matmul_rows` (`ck_matmul_rows_gemm` when `gemmForAnyTokenCount`, see `Matmul.gemmForAnyTokenCount`).
+    @inline(__always)
+    func multiply(rows r0: Int, _ r1: Int, _ a: UnsafeRawPointer, _ arb: Int, _ m: Int, _ y: UnsafeMutablePointer<Float>,
+              _ ys: Int, gemmForAnyTokenCount: Bool) {
+        if let p = packed, r0 % 8 == 0, r1 % 8 == 0 {
+            if type == .q4_1 {
+                ck_matmul_q4_1_x8(p, Int64(cols), Int64(r0), Int64(r1), a, arb, Int64(m), y, Int64(ys))
             } else {
-                ck_matmul_q8_0_x8(p, Int64(w.cols), Int64(lo), Int64(hi), xa, xrb, Int64(numTokens), y, Int64(w.rows))
+                ck_matmul_q8_0_x8(p, Int64(cols), Int64(r0), Int64(r1), a, arb, Int64(m), y, Int64(ys))
             }
-            return
-        }
-        if gemmForAnyTokenCount {
-            ck_matmul_rows_gemm(w.type.rawValue, w.data, w.rowBytes, Int64(w.cols), Int64(lo), Int64(hi),
-                                xa, xrb, Int64(numTokens), y, Int64(w.rows))
+        } else if gemmForAnyTokenCount {
+            ck_matmul_rows_gemm(type.rawValue, data, rowBytes, Int64(cols), Int64(r0), Int64(r1), a, arb, Int64(m), y, Int64(ys))
         } else {
-            ck_matmul_rows(w.type.rawValue, w.data, w.rowBytes, Int64(w.cols), Int64(lo), Int64(hi),
-                           xa, xrb, Int64(numTokens), y, Int64(w.rows))
+            ck_matmul_rows(type.rawValue, data, rowBytes, Int64(cols), Int64(r0), Int64(r1), a, arb, Int64(m), y, Int64(ys))
         }
     }
 }

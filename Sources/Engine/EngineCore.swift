@@ -430,7 +430,6 @@ public final class EngineCore: @unchecked Sendable {
     /// reasoning event (`always`: an empty text event carries them when there is no text, so every generated id is
     /// reported).
     /// - Returns: the number of ids that went with reasoning events.
-    @discardableResult
     private static func deliver(_ parts: [GenerationDelta], _ ids: [Int32], logprobs: [TokenLogprobs],
                                 to onEvent: (GenerationEvent) -> Void, always: Bool = false) -> Int {
         var ids = ids, logprobs = logprobs
