@@ -24,35 +24,15 @@ import argparse
 import concurrent.futures
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
+from serverproc import free_port, wait_ready
 
 TOPICS = ["the sea", "a lighthouse", "mountains", "a library", "winter", "a robot", "the moon", "a garden",
           "trains", "a city at night", "bees", "the desert", "a violin", "rain", "a bakery", "volcanoes"]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_ready(port, proc, timeout=180):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError("server exited")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise RuntimeError("server not ready")
 
 
 def complete(port, prompt, max_tokens, timeout):

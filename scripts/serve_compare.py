@@ -16,11 +16,9 @@ The llama.cpp side needs `pip install xllamacpp` in the interpreter given by --l
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
+from serverproc import free_port, wait_ready
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -38,26 +36,6 @@ print("READY", flush=True)
 while True:
     time.sleep(3600)
 """
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_ready(port, proc, timeout=180):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError("server exited")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise RuntimeError("server not ready")
 
 
 def loadtest(port, model, n, c, max_tokens, timeout, prompt_tokens, prompt_offset):

@@ -17,12 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from serverproc import free_port
 
 
 def start_server(binary, model, extra, log_prefix):

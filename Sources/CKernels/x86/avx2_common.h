@@ -44,6 +44,20 @@ CK_INLINE __m256i ck_bit_bytes(const uint8_t *qh4) {
     return _mm256_cmpeq_epi8(_mm256_and_si256(v, mask), mask);
 }
 
+/// The eight 6-bit scales (bytes 0..7 of *sc) and mins (*mn) of a q4_K/q5_K `scales[12]` (layout in
+/// ref/formats.c, ck_k_scale_min), with 32-bit operations on the three 4-byte words.
+CK_INLINE void ck_kq_scales45(const uint8_t *s12, uint64_t *sc, uint64_t *mn) {
+    uint32_t a, b, c;
+    __builtin_memcpy(&a, s12, 4);
+    __builtin_memcpy(&b, s12 + 4, 4);
+    __builtin_memcpy(&c, s12 + 8, 4);
+    const uint32_t lo6 = 0x3f3f3f3fu, lo4 = 0x0f0f0f0fu, lo2 = 0x03030303u;
+    const uint32_t sc_hi = (c & lo4) | (((a >> 6) & lo2) << 4);
+    const uint32_t mn_hi = ((c >> 4) & lo4) | (((b >> 6) & lo2) << 4);
+    *sc = (uint64_t)(a & lo6) | (uint64_t)sc_hi << 32;
+    *mn = (uint64_t)(b & lo6) | (uint64_t)mn_hi << 32;
+}
+
 /// Four activation bytes q[0..3] in every 32-bit lane (the x8 and eight-row GEMM micro-kernels).
 CK_INLINE __m256i ck_bcast4(const int8_t *q) {
     int32_t v;

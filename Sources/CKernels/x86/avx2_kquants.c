@@ -30,20 +30,6 @@
 #define KQ_PREFETCH_L2 4096
 #endif
 
-/// The eight 6-bit scales (bytes 0..7 of *sc) and mins (*mn) of a q4_K/q5_K `scales[12]` (layout in
-/// ref/formats.c, ck_k_scale_min), with 32-bit operations on the three 4-byte words.
-CK_INLINE void kq_scales(const uint8_t *s12, uint64_t *sc, uint64_t *mn) {
-    uint32_t a, b, c;
-    memcpy(&a, s12, 4);
-    memcpy(&b, s12 + 4, 4);
-    memcpy(&c, s12 + 8, 4);
-    const uint32_t lo6 = 0x3f3f3f3fu, lo4 = 0x0f0f0f0fu, lo2 = 0x03030303u;
-    const uint32_t sc_hi = (c & lo4) | (((a >> 6) & lo2) << 4);
-    const uint32_t mn_hi = ((c >> 4) & lo4) | (((b >> 6) & lo2) << 4);
-    *sc = (uint64_t)(a & lo6) | (uint64_t)sc_hi << 32;
-    *mn = (uint64_t)(b & lo6) | (uint64_t)mn_hi << 32;
-}
-
 /// Chunk p (elements 64p..64p+63) of a q4_K/q5_K super-block against nc activation rows: sumi[c] += the
 /// sub-block-scaled int32 sums (see kq_k45_row).
 CK_INLINE void kq_k45_chunk(const uint8_t *qs, __m256i hv, int five, int p, const int16_t *sc16,
@@ -80,7 +66,7 @@ CK_INLINE void kq_k45_row(const uint8_t *w, int64_t nb, const ck_block_q8_K *con
         memcpy(&m16, blk + 2, 2);
         const uint8_t *qs = blk + (five ? 48 : 16);
         uint64_t scb, mnb;
-        kq_scales(blk + 4, &scb, &mnb);
+        ck_kq_scales45(blk + 4, &scb, &mnb);
         // mn[j] twice per sub-block j, as int16: madd with the 16 bsums gives mn[j] * Σa over sub-block j.
         const __m256i mins = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(_mm_cvtsi64_si128((long long)mnb), dup));
         int16_t sc16[8];

@@ -46,19 +46,6 @@ typedef struct {
     float m;                 // dmin_w (q2_K/q4_K/q5_K) or 32·d_w (q6_K)
 } kg_unpacked;
 
-/// q4_K / q5_K scales and mins of the 12-byte `scales` (layout: ck_k_scale_min), eight bytes each.
-CK_INLINE void kg_scales45(const uint8_t *s12, uint64_t *sc, uint64_t *mn) {
-    uint32_t a, b, c;
-    memcpy(&a, s12, 4);
-    memcpy(&b, s12 + 4, 4);
-    memcpy(&c, s12 + 8, 4);
-    const uint32_t lo6 = 0x3f3f3f3fu, lo4 = 0x0f0f0f0fu, lo2 = 0x03030303u;
-    const uint32_t sc_hi = (c & lo4) | (((a >> 6) & lo2) << 4);
-    const uint32_t mn_hi = ((c >> 4) & lo4) | (((b >> 6) & lo2) << 4);
-    *sc = (uint64_t)(a & lo6) | (uint64_t)sc_hi << 32;
-    *mn = (uint64_t)(b & lo6) | (uint64_t)mn_hi << 32;
-}
-
 /// The scale fields of q4_K / q5_K super-block `blk` (d, m, mins, scale16); returns the eight 6-bit scales, one per
 /// byte, for the per-chunk scale vectors of the pairs path.
 CK_INLINE uint64_t kg_head45(const uint8_t *blk, kg_unpacked *u) {
@@ -69,7 +56,7 @@ CK_INLINE uint64_t kg_head45(const uint8_t *blk, kg_unpacked *u) {
     u->d = ck_h2f(d16);
     u->m = ck_h2f(m16);
     uint64_t scb, mnb;
-    kg_scales45(blk + 4, &scb, &mnb);
+    ck_kq_scales45(blk + 4, &scb, &mnb);
     u->mins = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(_mm_cvtsi64_si128((long long)mnb), dup));
     u->scale16 = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(_mm_cvtsi64_si128((long long)scb), dup));
     return scb;
