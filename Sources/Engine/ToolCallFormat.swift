@@ -37,12 +37,16 @@ public enum ToolCallFormat: String, Sendable, Equatable, CaseIterable {
         return self == .mistral ? body : "call_" + body
     }
 
+    /// Whether the markup writes the function name inside a JSON string (`"name": "…"`), so that it needs JSON escaping.
+    public var namesInJSONString: Bool { self == .hermes || self == .llama3JSON }
+
     /// The text around one call's arguments in this markup, for constrained decoding of `tool_choice` `"required"` or
     /// a named function: the model must write `prefix`, then a JSON object valid against the tool's `parameters`,
     /// then `suffix` (end of generation may follow; more calls for `required` with parallel calls allowed repeat the
     /// pair). `ToolCallParser` reads `prefix + arguments + suffix` back as exactly that call.
-    /// `name` is the function name as declared (a JSON string body for the JSON formats: escape it with the
-    /// grammar's JSON string rules if it needs escaping; OpenAI names are `[a-zA-Z0-9_-]{1,64}` and never do).
+    /// `name` is the function name as it appears in the markup: for the formats that write it inside a JSON string
+    /// (`namesInJSONString`) the body of that string, escaped by the caller (a declared name with `"` or `\\` in it
+    /// would otherwise end the string early); as declared for the others.
     public func callSkeleton(name: String) -> (prefix: String, suffix: String) {
         switch self {
         case .hermes: return ("<tool_call>\n{\"name\": \"\(name)\", \"arguments\": ", "}\n</tool_call>")

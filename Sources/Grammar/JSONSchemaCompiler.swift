@@ -6,8 +6,9 @@
 // maximum / exclusiveMinimum / exclusiveMaximum, number minimum / maximum with integral bounds. Annotations
 // (title, description, default, examples, ...) are ignored. Any other keyword is refused (fail closed).
 //
-// Object properties come out in the schema's order; only declared properties are generated when there are any
-// (additional ones are allowed, never required). A single space may follow `:` and `,`; nothing else.
+// Object properties come out in the schema's order; only declared properties are generated (additional ones are
+// allowed, never required) — with `properties: {}` that is `{}` (a pydantic model without fields, an OpenAI tool
+// without parameters); an object schema that declares no `properties` at all is a free map. A single space may follow `:` and `,`; nothing else.
 import Foundation
 import JSON
 
@@ -339,7 +340,8 @@ struct JSONSchemaCompiler {
         let colon: Symbol = .bytes(ByteSet(0x3A))
         let ws = rs.ws()
         if props.isEmpty {
-            if noAdditional { return [open, close] }
+            // `properties: {}` declares that there are none; a schema without the key leaves the keys open.
+            if noAdditional || (s["properties"] != nil && additional == nil) { return [open, close] }
             // A map: any keys, values valid against additionalProperties.
             let v = try additional.map { (x) throws(GrammarError) in try value(x, path + "/additionalProperties", &rs) } ?? rs.anyValue()
             let entry = rs.anyString() + [colon, ws] + v

@@ -52,7 +52,11 @@ struct RegexCompiler {
         var anchoredStart = false, anchoredEnd = false
         var body = s
         if body.first == "^" { anchoredStart = true; body.removeFirst() }
-        if body.last == "$" && !(body.count >= 2 && body[body.count - 2] == "\\") { anchoredEnd = true; body.removeLast() }
+        // `$` ends the pattern unless it is escaped: an odd run of backslashes before it (`\\$` is a backslash, then the end).
+        if body.last == "$" && body.dropLast().reversed().prefix(while: { $0 == "\\" }).count % 2 == 0 {
+            anchoredEnd = true
+            body.removeLast()
+        }
         var inner = RegexCompiler(pattern: String(String.UnicodeScalarView(body)))
         let node = try inner.parseAlternatives()
         guard inner.i == inner.s.count else { throw Failure(message: "unbalanced ')' at offset \(inner.i)") }
@@ -267,6 +271,11 @@ struct RegexCompiler {
             var lowered: [[Symbol]] = []
             for a in alts { lowered.append(try lower(a, &rs)) }
             return [.rule(rs.add(lowered))]
+        case .repeated(let n, _, let hi) where nullable(n):
+            // A repeated part that can match nothing (`(a|b?)+`, `(a*)*`): its empty iterations add nothing, so repeat
+            // its non-empty strings from zero (as a grammar, `x*` of a nullable x would be left-recursive).
+            guard let some = nonEmpty(n) else { return [] }
+            return try lower(.repeated(some, min: 0, max: hi), &rs)
         case .repeated(let n, let lo, let hi):
             let body = try lower(n, &rs)
             return rs.repeated(body.count == 1 ? body : [.rule(rs.add([body]))], min: lo, max: hi)
@@ -274,6 +283,38 @@ struct RegexCompiler {
             let alts = jsonAlternatives(c)
             guard !alts.isEmpty else { throw Failure(message: "a character class that matches nothing printable") }
             return alts.count == 1 ? alts[0] : [.rule(rs.add(alts))]
+        }
+    }
+
+    /// Whether `node` matches the empty string.
+    static func nullable(_ node: Node) -> Bool {
+        switch node {
+        case .chars: return false
+        case .sequence(let items): return items.allSatisfy(nullable)
+        case .alternatives(let alts): return alts.contains(where: nullable)
+        case .repeated(let n, let lo, let hi): return lo == 0 || hi == 0 || nullable(n)
+        }
+    }
+
+    /// A node matching exactly the non-empty strings `node` matches; nil when it matches only the empty string.
+    static func nonEmpty(_ node: Node) -> Node? {
+        guard nullable(node) else { return node }
+        switch node {
+        case .chars: return node
+        case .alternatives(let alts):
+            let kept = alts.compactMap(nonEmpty)
+            return kept.isEmpty ? nil : kept.count == 1 ? kept[0] : .alternatives(kept)
+        case .repeated(let n, _, let hi):
+            // Non-empty strings of n{lo,hi}: one to hi non-empty strings of n (the empty ones fill any minimum).
+            guard hi != 0, let some = nonEmpty(n) else { return nil }
+            return .repeated(some, min: 1, max: hi)
+        case .sequence(let items):
+            // Every item can be empty: the first non-empty one is item i, then anything of the rest.
+            var alts: [Node] = []
+            for (i, item) in items.enumerated() {
+                if let some = nonEmpty(item) { alts.append(.sequence([some] + items[(i + 1)...])) }
+            }
+            return alts.isEmpty ? nil : alts.count == 1 ? alts[0] : .alternatives(alts)
         }
     }
 

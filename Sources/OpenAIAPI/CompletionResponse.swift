@@ -27,10 +27,14 @@ public struct CompletionLogprobs: Sendable, Equatable {
             }
     }
 
-    /// Appends one token's entry.
+    /// Appends one token's entry. The token itself joins its alternatives when they do not hold it already: OpenAI
+    /// "will always return the logprob of the sampled token, so there may be up to logprobs+1 elements" (vLLM too;
+    /// lm-evaluation-harness reads it there).
     public mutating func append(token: String, logprob: Double?, top: [(String, Double)]?, offset: Int) {
         tokens.append(token)
         tokenLogprobs.append(logprob)
+        var top = top
+        if let lp = logprob, top != nil, !top!.contains(where: { $0.0 == token }) { top!.append((token, lp)) }
         topLogprobs.append(top)
         textOffset.append(offset)
     }

@@ -206,13 +206,14 @@ extension SputnikServer {
     }
 
     /// The grammar of exactly one call, in the template's markup (`ToolCallFormat.callSkeleton`), to one of the
-    /// tools named in `names`, its arguments valid against that tool's `parameters` schema (an object when absent).
+    /// tools named in `names`, its arguments valid against that tool's `parameters` schema (`{}` when absent).
     /// - Throws: `APIError` 400 naming `tools[i].function.parameters…` for a schema the grammar cannot enforce.
     static func toolCallGrammar(format: ToolCallFormat, tools: [JSONValue], names: Set<String>) throws(APIError) -> Grammar {
         var calls: [GrammarExpr] = []
         for (i, tool) in tools.enumerated() {
             guard let name = tool["function"]?["name"]?.stringValue, names.contains(name) else { continue }
-            let schema = tool["function"]?["parameters"] ?? .object([("type", .string("object"))])
+            // No `parameters`: "an empty parameter list" (OpenAI), so the arguments are `{}`.
+            let schema = tool["function"]?["parameters"] ?? .object([("type", .string("object")), ("properties", .object([]))])
             do {
                 _ = try Grammar.jsonSchema(schema)
             } catch {
@@ -224,7 +225,9 @@ extension SputnikServer {
                 throw APIError.invalidRequest("Invalid 'tools[\(i)].function.parameters' for a forced tool call: \(error)",
                                               param: param)
             }
-            let (prefix, suffix) = format.callSkeleton(name: name)
+            // The name as a JSON string body where the markup quotes it (the quotes of the serialized string dropped).
+            let spelled = format.namesInJSONString ? String(JSONValue.string(name).serialized().dropFirst().dropLast()) : name
+            let (prefix, suffix) = format.callSkeleton(name: spelled)
             calls.append(.sequence([.literal(prefix), .json(schema: schema), .literal(suffix)]))
         }
         do {
@@ -234,12 +237,15 @@ extension SputnikServer {
         }
     }
 
-    /// One message as chat templates expect it: the object as the client sent it (every key, `null` as `none`), with
-    /// array-of-parts content replaced by its joined text. A message built in code (no `json`) maps its fields, and
+    /// One message as chat templates expect it: the object as the client sent it (every key, `null` as `none`, a
+    /// missing `content` as `none`), with array-of-parts content replaced by its joined text. A message built in code (no `json`) maps its fields, and
     /// nil content becomes `none`.
     static func templateMessage(_ m: ChatMessage) -> JinjaValue {
         if case .object(var o)? = m.json.map(JinjaValue.init(json:)) {
             if m.contentParts != nil, let c = m.content { o["content"] = .string(c) }
+            // An assistant message with tool calls may leave `content` out (OpenAI): the template sees `none`, as for
+            // `null` (vLLM's default), never an undefined key.
+            if o["content"] == nil { o["content"] = .null }
             return .object(o)
         }
         var fields: [(String, JinjaValue)] = [("role", .string(m.role.rawValue))]

@@ -68,6 +68,9 @@ final class SchemaGrammarTests: XCTestCase {
                   rejects: ["[]", #"{"a"}"#, #"{"a":1,}"#])
         try check(#"{"type":"object","additionalProperties":{"type":"integer"}}"#, accepts: ["{}", #"{"x":1,"y":2}"#], rejects: [#"{"x":"1"}"#])
         try check(#"{"type":"object","properties":{},"additionalProperties":false}"#, accepts: ["{}"], rejects: [#"{"a":1}"#])
+        // `properties: {}` declares none (a pydantic model without fields): only `{}`; extra keys only when allowed.
+        try check(#"{"type":"object","properties":{}}"#, accepts: ["{}"], rejects: [#"{"a":1}"#])
+        try check(#"{"type":"object","properties":{},"additionalProperties":true}"#, accepts: ["{}", #"{"a":1}"#], rejects: ["[]"])
     }
 
     func testArrays() throws {
@@ -103,6 +106,15 @@ final class SchemaGrammarTests: XCTestCase {
         try check(#"{"type":"string","pattern":"^(cat|dog)s?$"}"#, accepts: [#""cat""#, #""dogs""#], rejects: [#""cow""#])
         try check(#"{"type":"string","pattern":"^[^\"]+$"}"#, accepts: [#""abc""#], rejects: [#""a\"b""#, #""""#])
         try check(#"{"type":"string","pattern":"^a\"b\\\\c$"}"#, accepts: [#""a\"b\\c""#], rejects: [#""a"b\c""#])
+        // An escaped backslash before the end anchor: `^a\\$` is "a", a backslash, the end.
+        try check(#"{"type":"string","pattern":"^a\\\\$"}"#, accepts: [#""a\\""#], rejects: [#""a""#, #""a\\b""#])
+        try check(#"{"type":"string","pattern":"^a\\$$"}"#, accepts: [#""a$""#], rejects: [#""a""#])
+        // Repeated parts that can match nothing (ECMA-262 drops the empty iterations).
+        try check(#"{"type":"string","pattern":"^(a|b?)+$"}"#, accepts: [#""""#, #""a""#, #""abba""#], rejects: [#""c""#, #""abc""#])
+        try check(#"{"type":"string","pattern":"^(a*)*$"}"#, accepts: [#""""#, #""aaa""#], rejects: [#""b""#])
+        try check(#"{"type":"string","pattern":"^((a*)*)*b$"}"#, accepts: [#""b""#, #""aab""#], rejects: [#""a""#, #""ba""#])
+        try check(#"{"type":"string","pattern":"^(x?y?){2}z$"}"#, accepts: [#""z""#, #""xz""#, #""xyxyz""#, #""yxz""#], rejects: [#""xyxyxz""#])
+        try check(#"{"type":"string","pattern":"^(?:ab|(c?d?)*)+$"}"#, accepts: [#""""#, #""ab""#, #""cdab""#, #""ddc""#], rejects: [#""a""#, #""ba""#])
     }
 
     func testRefusesWhatItCannotEnforce() throws {

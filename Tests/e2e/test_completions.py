@@ -78,8 +78,14 @@ def test_legacy_logprobs(server):
     streamed = list(complete(server, prompt=PROMPT, max_tokens=10, logprobs=3, stream=True))
     tokens = [t for ch in streamed if ch.choices and ch.choices[0].logprobs for t in ch.choices[0].logprobs.tokens]
     assert tokens == lp.tokens
+    # The sampled token is always in its top_logprobs ("up to logprobs+1 elements", OpenAI; vLLM): logprobs 0 gives it
+    # alone, and a sampled token outside the top 1 joins it.
     zero = complete(server, prompt=PROMPT, max_tokens=4, logprobs=0).choices[0].logprobs
-    assert len(zero.token_logprobs) == 4 and all(t == {} for t in zero.top_logprobs)
+    assert len(zero.token_logprobs) == 4
+    assert all(t == {tok: l} for tok, l, t in zip(zero.tokens, zero.token_logprobs, zero.top_logprobs))
+    hot = complete(server, prompt=PROMPT, max_tokens=12, logprobs=1, temperature=1.5, seed=7).choices[0].logprobs
+    assert all(t.get(tok) == l and len(t) <= 2 for tok, l, t in zip(hot.tokens, hot.token_logprobs, hot.top_logprobs))
+    assert any(len(t) == 2 for t in hot.top_logprobs)   # some sampled token was not the most likely
 
 
 def test_errors(server):
@@ -107,7 +113,7 @@ def test_echo_with_prompt_logprobs(server):
     assert "".join(lp.tokens) == c.text
     assert lp.token_logprobs[0] is None and lp.top_logprobs[0] is None
     assert all(x <= 0 for x in lp.token_logprobs[1:])
-    assert all(len(t) == 2 for t in lp.top_logprobs[1:])
+    assert all(2 <= len(t) <= 3 and t[tok] == l for tok, l, t in zip(lp.tokens[1:], lp.token_logprobs[1:], lp.top_logprobs[1:]))
     assert lp.tokens[n:] == plain.choices[0].logprobs.tokens
     assert lp.token_logprobs[n:] == plain.choices[0].logprobs.token_logprobs
     assert lp.text_offset[n] == len(PROMPT)

@@ -137,3 +137,30 @@ def test_a_forced_call_cut_by_max_tokens_leaks_no_markup(qwen):
         assert c.finish_reason == "length", (n, c)
         assert not c.message.content, (n, c.message.content)
         assert not c.message.tool_calls
+
+
+def test_a_name_that_needs_json_escaping_is_still_a_call(qwen):
+    """The forced skeleton writes the name as a JSON string body: a declared name with a quote or a backslash is
+    escaped there (it was written raw, so the markup reached content and the call was lost), and comes back as
+    declared."""
+    for name in ('say"hi', 'back\\slash'):
+        tool = {"type": "function", "function": {"name": name, "parameters": {
+            "type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"], "additionalProperties": False}}}
+        r = client(qwen).chat.completions.create(model="m", messages=ASK, tools=[tool], tool_choice="required",
+                                                 temperature=0, max_tokens=40)
+        c = r.choices[0]
+        assert c.finish_reason == "tool_calls" and not c.message.content, c
+        assert c.message.tool_calls[0].function.name == name
+        assert isinstance(json.loads(c.message.tool_calls[0].function.arguments)["a"], int)
+
+
+def test_a_tool_without_parameters_is_called_with_no_arguments(qwen):
+    """OpenAI: omitting `parameters` defines an empty parameter list, so the forced call's arguments are `{}`
+    (they were any object: invented keys, or a call run to max_tokens and dropped)."""
+    tool = {"type": "function", "function": {"name": "get_random", "description": "A random number."}}
+    for seed in range(3):
+        r = client(qwen).chat.completions.create(model="m", messages=ASK, tools=[tool], tool_choice="required",
+                                                 temperature=1.0, seed=seed, max_tokens=40)
+        c = r.choices[0]
+        assert c.finish_reason == "tool_calls", c
+        assert json.loads(c.message.tool_calls[0].function.arguments) == {}

@@ -223,6 +223,23 @@ def test_deepseek_r1_null_content_history_renders(r1):
     assert r.choices[0].finish_reason in ("stop", "length", "tool_calls")
 
 
+def test_deepseek_r1_history_without_a_content_key_renders(r1):
+    # OpenAI makes `content` optional next to `tool_calls` (what `model_dump(exclude_none=True)` sends): the template
+    # sees `none` as for null; it was an undefined key, and this template's `message['content'] is none` raised.
+    h = history()
+    for m in h:
+        if m.get("tool_calls"):
+            del m["content"]
+    ask = lambda msgs: client(r1).chat.completions.create(
+        model="m", messages=msgs + [{"role": "user", "content": "Thanks"}], tools=TOOLS, temperature=0, max_tokens=4)
+    r = ask(h)
+    assert r.choices[0].finish_reason in ("stop", "length", "tool_calls")
+    # The same prompt as with explicit nulls, and the same greedy reply.
+    same = ask(history())
+    assert r.usage.prompt_tokens == same.usage.prompt_tokens
+    assert r.choices[0].message.content == same.choices[0].message.content
+
+
 def test_deepseek_r1_call(r1):
     c = client(r1)
     kw = dict(model="m", messages=ask(R1_OPEN, history()), tools=TOOLS, temperature=0, max_tokens=60,
