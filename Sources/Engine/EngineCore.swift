@@ -143,11 +143,14 @@ public final class EngineCore: @unchecked Sendable {
         return inbox.count + admitting + sharedStats.numRunning + sharedStats.numWaiting
     }
 
-    /// Current load.
+    /// Current load. `numWaiting` includes the requests submitted since the engine thread last took its inbox
+    /// (during a long step they have reached no scheduler queue yet, but they wait all the same).
     public var stats: EngineStats {
         lock.lock()
         defer { lock.unlock() }
-        return sharedStats
+        var s = sharedStats
+        s.numWaiting += inbox.count + admitting
+        return s
     }
 
     /// Queues a request.
@@ -290,6 +293,8 @@ public final class EngineCore: @unchecked Sendable {
     private func step() {
         let stepStart = StepProfile.now()
         let output = scheduler.schedule()
+        // The scrape during this step (a prefill may take seconds) sees what it runs and what still waits.
+        publishStats()
         StepProfile.beginStep(batchSize: output.scheduled.allSatisfy { $0.tokenIds.count == 1 } ? output.scheduled.count : 0)
         StepProfile.add(.scheduler, since: stepStart)
         defer { StepProfile.endStep(since: stepStart) }

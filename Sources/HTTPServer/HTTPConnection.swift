@@ -78,10 +78,16 @@ final class HTTPConnection: @unchecked Sendable {
         self.handler = handler
         self.expectation = expectation
         self.onClosed = onClosed
-        self.queue = DispatchQueue(label: "sputnik.http.conn.\(fd)", target: .global())
+        // A serial queue of libdispatch's default (overcommitting) target: reading and writing a connection never
+        // waits for a worker of the global pool that slow handlers may all hold.
+        self.queue = DispatchQueue(label: "sputnik.http.conn.\(fd)")
         self.machine = ConnectionStateMachine(config: config, now: HTTPConnection.now())
         self.tls = config.tls.flatMap { TLSSession(context: $0, fd: fd) }
     }
+
+    /// Where requests `HTTPServerConfiguration.isLightRequest` picks are handled (serial, overcommitting: it runs
+    /// even while slow handlers hold every worker of the global pool).
+    static let lightQueue = DispatchQueue(label: "sputnik.http.light")
 
     /// Monotonic time in seconds.
     static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
@@ -239,7 +245,8 @@ final class HTTPConnection: @unchecked Sendable {
                 let responder = HTTPResponder(request: req, connection: self)
                 current = responder
                 let handler = self.handler
-                DispatchQueue.global().async { handler(req, responder) }
+                let handlerQueue = config.isLightRequest(req) ? HTTPConnection.lightQueue : DispatchQueue.global()
+                handlerQueue.async { handler(req, responder) }
             case .checkExpectation(let head):
                 perform(machine.expectationDecided(rejection: earlyRejection(head), now: HTTPConnection.now()))
             case .admitEncoded(let raw):

@@ -183,7 +183,8 @@ public struct HTTPParser: Sendable {
                         state = .chunkSize
                     }
                     continueAnnounced = false
-                    if req.headers["Expect"] != nil {
+                    // RFC 9110 §10.1.1: an HTTP/1.0 request's 100-continue is ignored (and no 1xx goes to it).
+                    if req.headers["Expect"] != nil && req.version != "HTTP/1.0" {
                         continueAnnounced = true
                         return .expectContinue(req)
                     }
@@ -396,7 +397,7 @@ public struct HTTPParser: Sendable {
 
         let request = HTTPRequest(method: method, target: target, version: version, headers: headers)
 
-        if let expect = headers["Expect"], expect.lowercased() != "100-continue" {
+        if let expect = headers["Expect"], expect.lowercased() != "100-continue", version != "HTTP/1.0" {
             return .refused(request, .init(status: 417, message: "Unsupported Expect value '\(expect)'", code: "expectation_failed"))
         }
         let hosts = headers.values("Host")

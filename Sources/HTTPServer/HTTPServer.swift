@@ -19,8 +19,9 @@ import Darwin
 
 /// A hand-rolled HTTP/1.1 server on POSIX sockets and Dispatch (no NIO).
 ///
-/// Each request is handed to `handler` on a global Dispatch queue together with an `HTTPResponder`; the handler
-/// may answer later from any thread. Protocol errors (400, 408, 413, 417, 431, 501, 505), the connection
+/// Each request is handed to `handler` on a global Dispatch queue (a light one, see
+/// `HTTPServerConfiguration.isLightRequest`, on a serial queue of its own) together with an `HTTPResponder`; the
+/// handler may answer later from any thread. Protocol errors (400, 408, 413, 417, 431, 501, 505), the connection
 /// limit and the buffer budget (503) are answered here, with the body `HTTPServerConfiguration.errorBody` renders
 /// (plain text unless the application sets its own shape), and never reach the handler.
 public final class HTTPServer: @unchecked Sendable {
@@ -46,7 +47,7 @@ public final class HTTPServer: @unchecked Sendable {
     ///     `Expect: 100-continue` (body empty), and before a content-encoded body is inflated; returning
     ///     `(status, headers, body)` answers with that final response and closes the connection instead of
     ///     sending `100 Continue` / inflating (e.g. 401 for a bad API key).
-    ///   - handler: called once per complete request, on a global Dispatch queue.
+    ///   - handler: called once per complete request, on a global Dispatch queue (light requests: a serial queue).
     public init(configuration: HTTPServerConfiguration, logger: Logger,
                 expectation: (@Sendable (HTTPRequest) -> (Int, [(String, String)], [UInt8])?)? = nil,
                 handler: @escaping @Sendable (HTTPRequest, HTTPResponder) -> Void) {

@@ -240,6 +240,11 @@ public struct HTTPServerConfiguration: Sendable {
     /// the application's one chance to log it. `request` is the head (and the body received so far) once the head
     /// was parsed, else nil; `bodyBytes` counts the body bytes received. The default does nothing.
     public var abandonedRequest: @Sendable (_ request: HTTPRequest?, _ bodyBytes: Int) -> Void = { _, _ in }
+    /// Whether a request is cheap to answer (a health probe, a metrics scrape, a listing). Those are handled on one
+    /// serial queue of their own, which gets a thread even when every worker of the global pool is busy; the others
+    /// run on the global concurrent queue (as wide as the machine has CPUs), where a few slow handlers (a large
+    /// prompt to parse, render and tokenize) would otherwise hold a probe until they finish. The default: none.
+    public var isLightRequest: @Sendable (_ request: HTTPRequest) -> Bool = { _ in false }
 
     /// Defaults as documented on each property.
     public init() {}

@@ -41,8 +41,7 @@ extension SputnikServer {
     /// invited, as `(status, headers, body)`; nil sends `100 Continue`.
     func expectationAnswer(_ req: HTTPRequest) -> (Int, [(String, String)], [UInt8])? {
         guard let e = admissionError(req) else { return nil }
-        var headers = [("Content-Type", "application/json")] + corsHeaders(req)
-        if e.status == 429 || e.status == 503 { headers.append(("Retry-After", "1")) }
+        var headers = [("Content-Type", "application/json")] + corsHeaders(req) + Self.errorFields(e)
         headers.append(("X-Request-Id", logUnrouted(status: e.status, request: req)))
         return (e.status, headers, e.encoded())
     }

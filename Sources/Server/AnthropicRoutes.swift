@@ -15,11 +15,9 @@ extension SputnikServer {
         path == "/v1/messages" || path == "/messages" || path.hasPrefix("/v1/messages/") || path.hasPrefix("/messages/")
     }
 
-    /// Sends `e` in Anthropic's error shape (with `Retry-After` on 429 and 503).
+    /// Sends `e` in Anthropic's error shape (with the fields of `errorFields`).
     func sendAnthropicError(_ res: HTTPResponder, _ e: APIError) {
-        var extra: [(String, String)] = []
-        if e.status == 429 || e.status == 503 { extra.append(("Retry-After", "1")) }
-        sendJSON(res, e.status, AnthropicError(e).encoded(), extra: extra)
+        sendJSON(res, e.status, AnthropicError(e).encoded(), extra: Self.errorFields(e))
     }
 
     /// `{"input_tokens": N}`: the tokens of the rendered prompt (system, messages and the generation prompt).

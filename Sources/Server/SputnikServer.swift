@@ -118,6 +118,9 @@ public final class SputnikServer: @unchecked Sendable {
         c.abandonedRequest = { [weak self] request, bodyBytes in
             _ = self?.logUnrouted(status: 499, request: request, code: "client_closed_request", bodyBytes: bodyBytes)
         }
+        // Every route but the POSTs answers from memory at once (health, metrics, model listings, CORS preflights):
+        // a probe or a scrape never waits behind prompts being parsed and tokenized.
+        c.isLightRequest = { $0.method != "POST" }
         if let key = options.sslKeyFile, let cert = options.sslCertFile {
             do { c.tls = try TLSContext(certificateFile: cert, keyFile: key) } catch {
                 throw ServerError.invalidOption("--ssl-keyfile/--ssl-certfile: \(error)")
@@ -191,9 +194,17 @@ public final class SputnikServer: @unchecked Sendable {
     }
 
     func sendError(_ res: HTTPResponder, _ e: APIError) {
-        var extra: [(String, String)] = []
-        if e.status == 429 || e.status == 503 { extra.append(("Retry-After", "1")) }
-        sendJSON(res, e.status, e.encoded(), extra: extra)
+        sendJSON(res, e.status, e.encoded(), extra: Self.errorFields(e))
+    }
+
+    /// The header fields an error's status calls for: `Retry-After` on 429 and 503, and on 401 the challenge RFC 9110
+    /// §15.5.2 requires (`WWW-Authenticate: Bearer`; Anthropic's `x-api-key` is accepted as well).
+    static func errorFields(_ e: APIError) -> [(String, String)] {
+        switch e.status {
+        case 429, 503: return [("Retry-After", "1")]
+        case 401: return [("WWW-Authenticate", "Bearer")]
+        default: return []
+        }
     }
 }
 

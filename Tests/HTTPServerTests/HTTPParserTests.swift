@@ -91,6 +91,17 @@ final class HTTPParserTests: XCTestCase {
         XCTAssertEqual(p.next(), .needMoreData)
     }
 
+    /// RFC 9110 §10.1.1: a server MUST ignore a 100-continue expectation in an HTTP/1.0 request (and §15.2: send no
+    /// 1xx to it); any other expectation there is ignored too (Expect is an HTTP/1.1 field).
+    func testHTTP10ExpectationsAreIgnored() {
+        for expect in ["100-continue", "magic"] {
+            var p = HTTPParser(maxHeaderBytes: 1024, maxBodyBytes: 1024)
+            p.append(Array("POST /x HTTP/1.0\r\nContent-Length: 3\r\nExpect: \(expect)\r\n\r\nabc".utf8))
+            guard case .request(let r) = p.next() else { return XCTFail("no request for Expect: \(expect)") }
+            XCTAssertEqual(r.body, Array("abc".utf8))
+        }
+    }
+
     func testExpectWithOversizedBodyIs413WithoutContinue() {
         let a = run("POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\nExpect: 100-continue\r\n\r\n", split: 0)
         XCTAssertEqual(a, [.error(HTTPParseError(status: 413, message: "Request body exceeds the limit of 1024 bytes", code: "request_too_large"))])

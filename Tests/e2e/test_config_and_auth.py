@@ -21,6 +21,8 @@ def test_config_file_and_flag_override():
         status, headers, body = s.get("/v1/models")
         assert status == 401
         assert json.loads(body)["error"]["type"]
+        # RFC 9110 §15.5.2: a 401 carries a challenge.
+        assert headers.get("WWW-Authenticate") == "Bearer", headers
         status, _, body = s.post("/v1/chat/completions", {"messages": [{"role": "user", "content": "hi"}]},
                                  headers={"Authorization": "Bearer wrong"})
         assert status == 401

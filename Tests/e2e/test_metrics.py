@@ -3,6 +3,7 @@
 counters, and per-expert routed-token counts on a tiny MoE model."""
 import json
 import os
+import time
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -110,5 +111,48 @@ def test_moe_expert_counts_move():
         assert sorted(per_layer) == ["1", "2"]
         forwarded = usage["prompt_tokens"] + usage["completion_tokens"] - 1
         assert per_layer["1"] == per_layer["2"] == 2 * forwarded
+    finally:
+        s.stop()
+
+
+def test_gauges_count_requests_that_arrive_during_a_long_step():
+    """The load gauges the endpoint picker scores by are current during a long engine step: one ~6,600-token prefill
+    in a single step (seconds here) shows as running, and three requests sent during it show as
+    waiting. Before, the gauges were copied only after each step, so a scrape during it read running 0, waiting 0
+    while requests piled up."""
+    import threading
+    s = Server("--ctx-size", "8192", "--max-num-batched-tokens", "8192", "--max-num-seqs", "4")
+    try:
+        prompt = " ".join(f"item {i} is on the list;" for i in range(650))
+        ids = json.loads(s.post("/tokenize", {"content": prompt})[2])["tokens"]
+        assert 6000 < len(ids) < 8000, len(ids)
+        done = []
+        long_one = threading.Thread(target=lambda: done.append(s.post("/v1/completions", {
+            "prompt": prompt, "max_tokens": 1, "temperature": 0})[0]))
+        long_one.start()
+        # Wait until its step is running (its prefill takes seconds here), then send three more.
+        seen_running, seen_waiting = False, False
+        t0 = time.time()
+        while not done and time.time() - t0 < 60:
+            f = families(s)
+            if value(f, "sputnik:num_requests_running") >= 1:
+                seen_running = True
+                break
+            time.sleep(0.05)
+        shorts = [threading.Thread(target=lambda: s.post("/v1/completions", {"prompt": "Hi", "max_tokens": 2}))
+                  for _ in range(3)]
+        for t in shorts:
+            t.start()
+        while not done and time.time() - t0 < 60:
+            f = families(s)
+            if value(f, "sputnik:num_requests_waiting") >= 3:
+                seen_waiting = True
+                break
+            time.sleep(0.05)
+        long_one.join(120)
+        for t in shorts:
+            t.join(120)
+        assert done == [200]
+        assert seen_running and seen_waiting, (seen_running, seen_waiting)
     finally:
         s.stop()
