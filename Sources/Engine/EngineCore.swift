@@ -83,12 +83,37 @@ public final class EngineCore: @unchecked Sendable {
         var promptEntries: [TokenLogprobs] = []
         /// Whether `onPromptLogprobs` was called (a recomputed prompt after preemption is not reported again).
         var promptDelivered = false
-        /// Where a constrained request stands in its grammar; nil when unconstrained.
+        /// Where a constrained request stands in its grammar; nil when unconstrained (with `lazy`: between calls).
         var matcher: GrammarMatcher?
+        /// `request.lazyGrammar` bound to the vocabulary, and its trigger's bytes.
+        var lazy: (grammar: TokenGrammar, trigger: [UInt8])?
+        /// With `lazy`, while no grammar is open: the last bytes of output (at most the trigger's length), where a
+        /// trigger may be forming across tokens.
+        var lazyTail: [UInt8] = []
         /// `submit` time, then the first scheduling and the last sampled token (0: not yet), uptime ns.
         let arrival: UInt64
         var firstScheduled: UInt64 = 0
         var lastToken: UInt64 = 0
+
+        /// With `lazy`: output bytes (a sampled token's, or the prefill's) pass through. A trigger at the end of free
+        /// output opens the grammar and the bytes after it go to the matcher; where the matcher reaches the grammar's
+        /// free tail the output is free again (the rest of that token is free text). Bytes the open grammar refuses (only a prefill can hold them: sampled tokens are masked)
+        /// leave that stretch unconstrained.
+        mutating func followLazy<C: Collection>(_ bytes: C) where C.Element == UInt8 {
+            guard let lazy else { return }
+            for b in bytes {
+                if matcher != nil {
+                    if !matcher!.accept(byte: b) || matcher!.isFree { matcher = nil }
+                    continue
+                }
+                lazyTail.append(b)
+                if lazyTail.count > lazy.trigger.count { lazyTail.removeFirst() }
+                if lazyTail.elementsEqual(lazy.trigger) {
+                    matcher = GrammarMatcher(lazy.grammar)
+                    lazyTail.removeAll(keepingCapacity: true)
+                }
+            }
+        }
     }
 
     /// Latency histograms and counters for `/metrics` (recorded on the engine thread, lock-free).
@@ -274,13 +299,22 @@ public final class EngineCore: @unchecked Sendable {
         let processor = LogitsProcessor(params: req.processing, vocabSize: runner.vocabSize, promptTokens: req.promptTokens,
                                         maxNewTokens: scheduler.request(id)?.maxNewTokens ?? 0, bannedBeforeMinTokens: banned)
         let grammar = req.grammar.map { constraints.tokenGrammar($0) }
+        let lazy = req.lazyGrammar.map { (grammar: constraints.tokenGrammar($0.grammar), trigger: Array($0.trigger.utf8)) }
         func liveRequest(_ k: Int) -> LiveRequest {
             // Choice k > 0: its own stream, from a seed derived from the request's (SeededGenerator mixes it).
-            LiveRequest(request: req, onEvent: callbacks[k],
+            var r = LiveRequest(request: req, onEvent: callbacks[k],
                         output: OutputProcessor(tokenizer: tokenizer, stop: req.stop, minTokens: req.processing.minTokens,
                                                 parsing: req.parsing),
                         rng: SeededGenerator(seed: seed &+ UInt64(k) &* 0x9E37_79B9_7F4A_7C15), processor: processor,
                         choice: k, matcher: grammar.map { GrammarMatcher($0) }, arrival: arrival)
+            r.lazy = lazy
+            r.lazyTail.reserveCapacity(lazy?.trigger.count ?? 0)
+            // A prefill the reply continues: the grammar has seen it (checked by the caller to be a prefix).
+            if !req.grammarPrefix.isEmpty {
+                if r.matcher != nil { _ = r.matcher!.accept(bytes: Array(req.grammarPrefix.utf8)) }
+                r.followLazy(req.grammarPrefix.utf8)
+            }
+            return r
         }
         live[id] = liveRequest(0)
         if let report = req.onPromptLogprobs, req.promptTokens.count == 1 {
@@ -314,6 +348,11 @@ public final class EngineCore: @unchecked Sendable {
         var completed: Set<Int> = []
         /// A constrained request's grammar takes the token; `completed` when nothing more can follow.
         func advanceGrammar(_ id: Int, _ r: inout LiveRequest, _ token: Int32) {
+            if let lazy = r.lazy {
+                // Byte by byte: the token may close a call and start free text, or open one.
+                r.followLazy(lazy.grammar.vocabulary.bytes(of: token))
+                return
+            }
             guard r.matcher != nil else { return }
             switch r.matcher!.accept(token) {
             case .accepted: break

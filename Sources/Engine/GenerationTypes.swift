@@ -34,6 +34,14 @@ public struct GenerationRequest: Sendable {
     /// sentence of it, end-of-generation is allowed only where the text is complete, and the request finishes
     /// (`.stop`) as soon as nothing more can follow. nil: unconstrained.
     public var grammar: Grammar?
+    /// Text the reply continues (a `continue_final_message` prefill) that `grammar` has already seen: the
+    /// matcher starts after it. The caller checks it is a prefix of the grammar (`Grammar.acceptsPrefix`).
+    public var grammarPrefix = ""
+    /// A grammar that applies only inside tool calls (`tool_choice` `auto`, llama-server's lazy grammar): output is
+    /// free until the text (generated, or `grammarPrefix`'s prefill) ends with `trigger`; from there `grammar`
+    /// constrains what follows, and once it is complete the output is free again until the next trigger. Not
+    /// combined with `grammar`.
+    public var lazyGrammar: LazyGrammar?
     /// Reasoning and tool-call parsing of the output (none by default: plain text).
     public var parsing = OutputParsing()
 
@@ -159,6 +167,25 @@ public struct EngineStats: Sendable, Equatable {
 
     /// All counts zero (an idle engine that has served nothing).
     public static let zero = EngineStats()
+}
+
+/// A grammar that starts at a trigger text (`GenerationRequest.lazyGrammar`).
+public struct LazyGrammar: Sendable {
+    /// The text that opens a constrained stretch (e.g. `<tool_call>`). Non-empty.
+    public let trigger: String
+    /// What must follow the trigger, then any bytes: the stretch is over where the matcher reaches that free tail
+    /// (`GrammarMatcher.isFree`). Ending in a free tail rather than a complete state lets one token close the
+    /// stretch and start free text (`>` and `<` in `><`); a complete state would split such a token and push the
+    /// model off its own tokenization.
+    public let grammar: Grammar
+
+    /// - Parameters: `stretch` is what must follow `trigger` (non-empty) before the output is free again.
+    /// - Throws: `GrammarError` from `Grammar.build`.
+    public init(trigger: String, stretch: GrammarExpr) throws(GrammarError) {
+        precondition(!trigger.isEmpty, "a lazy grammar needs a trigger")
+        self.trigger = trigger
+        grammar = try Grammar.build(.sequence([stretch, .repeated(.bytes(ByteSet(ranges: [0...255])), min: 0, max: nil)]))
+    }
 }
 
 /// One piece of parsed output (`OutputProcessor` with reasoning and tool-call parsing).

@@ -37,6 +37,26 @@ public enum ToolCallFormat: String, Sendable, Equatable, CaseIterable {
         return self == .mistral ? body : "call_" + body
     }
 
+    /// The text every call (or, for DeepSeek, every group of calls) starts with: where `tool_choice` `auto`'s lazy
+    /// grammar takes over (llama-server's grammar trigger). `callSkeleton`'s prefix starts with it.
+    public var callTrigger: String {
+        switch self {
+        case .hermes: return "<tool_call>"
+        case .llama3JSON: return "{\"name\": \""
+        case .mistral: return "[TOOL_CALLS]"
+        case .deepSeekV3, .deepSeekV31: return "<｜tool▁calls▁begin｜>"
+        }
+    }
+
+    /// For markup that wraps all of a reply's calls in one group (DeepSeek): the text that closes the group, with
+    /// which `callSkeleton`'s suffix ends. nil where each call stands alone.
+    public var groupClose: String? {
+        switch self {
+        case .deepSeekV3, .deepSeekV31: return "<｜tool▁calls▁end｜>"
+        case .hermes, .llama3JSON, .mistral: return nil
+        }
+    }
+
     /// Whether the markup writes the function name inside a JSON string (`"name": "…"`), so that it needs JSON escaping.
     public var namesInJSONString: Bool { self == .hermes || self == .llama3JSON }
 

@@ -121,6 +121,13 @@ public struct Grammar: Hashable, Sendable {
         try build(.json(schema: schema))
     }
 
+    /// Whether `text` can start a sentence of the grammar (every byte allowed in turn; a byte-level check).
+    public func acceptsPrefix(_ text: String) -> Bool {
+        var stacks = StackSet(grammar: self)
+        for b in text.utf8 where !stacks.advance(b) { return false }
+        return true
+    }
+
     /// Whether the grammar matches `text` exactly (a byte-level check, no vocabulary involved).
     public func matches(_ text: String) -> Bool {
         var stacks = StackSet(grammar: self)

@@ -25,6 +25,9 @@ public struct GrammarMatcher {
     /// Whether the text so far is a whole sentence of the grammar (end-of-generation is allowed).
     public var isAccepting: Bool { state.first == 0 }
 
+    /// Whether anything may follow: the grammar's constrained part is over (`TokenGrammar.isFree`).
+    public var isFree: Bool { grammar.isFree(state) }
+
     /// Whether nothing but the end may follow.
     public var isComplete: Bool { state == [0] }
 
@@ -40,6 +43,14 @@ public struct GrammarMatcher {
         guard !next.isEmpty else { return .rejected }
         state = next
         return isComplete ? .completed : .accepted
+    }
+
+    /// Feeds one byte; false, with the state unchanged, when it is not allowed.
+    public mutating func accept(byte: UInt8) -> Bool {
+        let next = grammar.advance(state, bytes: CollectionOfOne(byte))
+        guard !next.isEmpty else { return false }
+        state = next
+        return true
     }
 
     /// Feeds raw bytes (no token boundaries); false, with the state unchanged, when they are not allowed.

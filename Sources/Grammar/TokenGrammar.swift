@@ -31,6 +31,7 @@ public final class TokenGrammar {
     private var uncertain: [Int32: [(token: Int32, offset: Int32)]] = [:]
     private var nodeMasks: [Int32: TokenMask] = [:]
     private var stateMasks: [[Int32]: TokenMask] = [:]
+    private var freeStates: [[Int32]: Bool] = [:]
     private let eogMask: TokenMask
     /// The state before any byte.
     public private(set) var initialState: [Int32] = []
@@ -125,6 +126,15 @@ public final class TokenGrammar {
             if cur.isEmpty { return [] }
         }
         return cur.sorted()
+    }
+
+    /// Whether `state` is free: the grammar may end there and every byte leaves it where it is (the any-bytes tail a
+    /// lazy grammar ends with, `LazyGrammar`). Cached per state.
+    public func isFree(_ state: [Int32]) -> Bool {
+        if let f = freeStates[state] { return f }
+        let f = state.first == 0 && (0...255).allSatisfy { advance(state, bytes: CollectionOfOne(UInt8($0))) == state }
+        freeStates[state] = f
+        return f
     }
 
     /// Allowed tokens in `state` (a sorted state of this grammar); end-of-generation only when it is complete.

@@ -15,16 +15,40 @@ extension SputnikServer {
     ///   vocabulary (`logit_bias`, `stop_token_ids`), or a template failure.
     func generationRequest(_ r: ChatCompletionRequest) throws(APIError) -> GenerationRequest {
         var gen = try generationRequest(r.sampling)
-        gen.grammar = try Self.responseGrammar(r.responseFormat)
-        let forced: Grammar?
-        (gen.promptTokens, gen.parsing, forced) = try renderPrompt(for: r)
+        let answerGrammar = try Self.responseGrammar(r.responseFormat)
+        let chat = try renderPrompt(for: r)
+        (gen.promptTokens, gen.parsing) = (chat.tokens, chat.parsing)
+        let forced = chat.forced
         if let forced {
-            guard gen.grammar == nil else {
+            guard answerGrammar == nil else {
                 throw APIError.invalidRequest(
                     "'response_format' cannot be combined with 'tool_choice' 'required' or a named function: the answer is the tool call",
                     param: "response_format")
             }
             gen.grammar = forced
+        } else if let calls = chat.lazyCalls {
+            do {
+                if answerGrammar != nil, let answer = Self.responseFormatExpr(r.responseFormat) {
+                    // `auto` with `response_format`: the reply is the JSON answer or a call (OpenAI lets the model
+                    // choose); one grammar from the first token.
+                    gen.grammar = try Grammar.build(.alternatives([answer, .sequence([.literal(calls.trigger), calls.expr])]))
+                } else {
+                    gen.lazyGrammar = try LazyGrammar(trigger: calls.trigger, stretch: calls.expr)
+                }
+            } catch {
+                throw APIError.invalidRequest("The tool-call grammar could not be built: \(error)", param: "tools")
+            }
+        } else {
+            gen.grammar = answerGrammar
+        }
+        if let prefill = chat.prefill {
+            // The reply continues the final message: the grammar has seen its text, which must be a start of it.
+            if let g = gen.grammar, !g.acceptsPrefix(prefill) {
+                throw APIError.invalidRequest(
+                    "'continue_final_message': the final assistant message is not the start of an answer 'response_format' allows",
+                    param: "messages")
+            }
+            gen.grammarPrefix = prefill
         }
         if gen.grammar != nil {
             // The grammar decides where the answer ends; these would cut it short or run past it.
@@ -102,6 +126,20 @@ extension SputnikServer {
         try renderPrompt(for: request).tokens
     }
 
+    /// A chat request rendered: its prompt and what decoding it needs besides.
+    struct RenderedChat {
+        /// The prompt. `[numPromptTokens]`
+        var tokens: [Int32]
+        var parsing: OutputParsing
+        /// `tool_choice` `required` or a named function: the grammar of the one call.
+        var forced: Grammar?
+        /// `tool_choice` `auto` with tools in a parsed markup: the format's trigger and the grammar of what follows
+        /// it (`lazyToolCalls`).
+        var lazyCalls: (trigger: String, expr: GrammarExpr)?
+        /// `continue_final_message`: the text the reply continues (the final message's, as rendered after the prompt).
+        var prefill: String?
+    }
+
     /// The prompt of a chat request and how its output is parsed:
     /// - `tools` are offered to the template unless `tool_choice` is `"none"`; then tool calls are parsed in the
     ///   template's markup (`parallel_tool_calls: false` → at most one). `tool_choice` `"required"` or a named
@@ -117,7 +155,7 @@ extension SputnikServer {
     /// - Throws: `APIError` 400 naming `tool_choice`, `tools` (the template cannot render tools or its call markup is
     ///   not parsed), `reasoning_effort` (a thinking effort on a template without reasoning), or `messages` (the
     ///   template failed).
-    func renderPrompt(for r: ChatCompletionRequest) throws(APIError) -> (tokens: [Int32], parsing: OutputParsing, forced: Grammar?) {
+    func renderPrompt(for r: ChatCompletionRequest) throws(APIError) -> RenderedChat {
         let prompt = serving.prompt
         var offerTools = r.tools != nil
         /// `tool_choice` `required` (any declared tool) or a named function: the output is forced to one call.
@@ -190,6 +228,7 @@ extension SputnikServer {
         parsing.markupTokens = prompt.markupTokenIds
         if parsing.reasoning != nil || parsing.toolCalls != nil { parsing.prefix = prefill ?? "" }
         var forced: Grammar?
+        var lazyCalls: (trigger: String, expr: GrammarExpr)?
         if let names = forcedNames, names.isEmpty {
             throw APIError.invalidRequest("'tool_choice' 'required' needs at least one tool in 'tools'", param: "tools")
         }
@@ -201,40 +240,82 @@ extension SputnikServer {
             }
             forced = try Self.toolCallGrammar(format: format, tools: tools, names: Set(names))
             parsing.maxToolCalls = 1
+        } else if offerTools, let format = prompt.toolCallFormat, let tools = r.tools?.arrayValue, !tools.isEmpty {
+            lazyCalls = try Self.lazyToolCalls(format: format, tools: tools, parallel: r.parallelToolCalls != false)
         }
-        return (rendered.tokens, parsing, forced)
+        return RenderedChat(tokens: rendered.tokens, parsing: parsing, forced: forced, lazyCalls: lazyCalls, prefill: prefill)
     }
 
     /// The grammar of exactly one call, in the template's markup (`ToolCallFormat.callSkeleton`), to one of the
     /// tools named in `names`, its arguments valid against that tool's `parameters` schema (`{}` when absent).
     /// - Throws: `APIError` 400 naming `tools[i].function.parameters…` for a schema the grammar cannot enforce.
     static func toolCallGrammar(format: ToolCallFormat, tools: [JSONValue], names: Set<String>) throws(APIError) -> Grammar {
-        var calls: [GrammarExpr] = []
-        for (i, tool) in tools.enumerated() {
-            guard let name = tool["function"]?["name"]?.stringValue, names.contains(name) else { continue }
-            // No `parameters`: "an empty parameter list" (OpenAI), so the arguments are `{}`.
-            let schema = tool["function"]?["parameters"] ?? .object([("type", .string("object")), ("properties", .object([]))])
-            do {
-                _ = try Grammar.jsonSchema(schema)
-            } catch {
-                var param = "tools[\(i)].function.parameters"
-                if let path = error.path, !path.isEmpty {
-                    param += path.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map { "." + $0 }.joined()
-                }
-                if case .unsupported(let keyword, _, _) = error { param += "." + keyword }
-                throw APIError.invalidRequest("Invalid 'tools[\(i)].function.parameters' for a forced tool call: \(error)",
-                                              param: param)
-            }
-            // The name as a JSON string body where the markup quotes it (the quotes of the serialized string dropped).
-            let spelled = format.namesInJSONString ? String(JSONValue.string(name).serialized().dropFirst().dropLast()) : name
-            let (prefix, suffix) = format.callSkeleton(name: spelled)
-            calls.append(.sequence([.literal(prefix), .json(schema: schema), .literal(suffix)]))
+        let calls = try toolCallSkeletons(format: format, tools: tools, names: names).map {
+            GrammarExpr.sequence([.literal($0.prefix), $0.arguments, .literal($0.suffix)])
         }
         do {
             return try Grammar.build(calls.count == 1 ? calls[0] : .alternatives(calls))
         } catch {
             throw APIError.invalidRequest("The tool-call grammar could not be built: \(error)", param: "tools")
         }
+    }
+
+    /// The lazy grammar of `tool_choice` `auto` (llama-server's): output is free until the format's
+    /// `callTrigger`; after it, a call to one of `tools` in the template's markup with arguments valid against its
+    /// `parameters` (so a call names a declared tool and `strict` schemas hold), then free output again. For
+    /// DeepSeek's grouped markup: one call (more with `parallel`), then the group's close.
+    /// A schema the grammar cannot enforce is a 400 when the tool is `strict`; otherwise its arguments are any object.
+    /// - Returns: the trigger and the grammar of what follows it.
+    /// - Throws: `APIError` 400 naming `tools[i].function.parameters…`.
+    static func lazyToolCalls(format: ToolCallFormat, tools: [JSONValue], parallel: Bool) throws(APIError)
+        -> (trigger: String, expr: GrammarExpr) {
+        let trigger = format.callTrigger
+        var calls: [GrammarExpr] = []
+        for s in try toolCallSkeletons(format: format, tools: tools, names: nil) {
+            var suffix = Substring(s.suffix)
+            if let close = format.groupClose { suffix = suffix.dropLast(close.count) }
+            calls.append(.sequence([.literal(String(s.prefix.dropFirst(trigger.count))), s.arguments, .literal(String(suffix))]))
+        }
+        let one: GrammarExpr = calls.count == 1 ? calls[0] : .alternatives(calls)
+        guard let close = format.groupClose else { return (trigger, one) }
+        let group: [GrammarExpr] = parallel ? [one, .repeated(one, min: 0, max: nil)] : [one]
+        return (trigger, .sequence(group + [.literal(close)]))
+    }
+
+    /// Each tool of `tools` named in `names` (every one when nil) as one call's markup around its arguments:
+    /// `ToolCallFormat.callSkeleton` (the name JSON-escaped where the markup quotes it) and the arguments' grammar
+    /// (the `parameters` schema; `{}` when absent). With `names` (a forced call) any schema the grammar cannot enforce
+    /// is a 400; without (`auto`), only a `strict` tool's, and the others take any object.
+    /// - Throws: `APIError` 400 naming `tools[i].function.parameters…`.
+    static func toolCallSkeletons(format: ToolCallFormat, tools: [JSONValue], names: Set<String>?) throws(APIError)
+        -> [(prefix: String, arguments: GrammarExpr, suffix: String)] {
+        var out: [(prefix: String, arguments: GrammarExpr, suffix: String)] = []
+        for (i, tool) in tools.enumerated() {
+            guard let name = tool["function"]?["name"]?.stringValue, names?.contains(name) ?? true else { continue }
+            // No `parameters`: "an empty parameter list" (OpenAI), so the arguments are `{}`.
+            let schema = tool["function"]?["parameters"] ?? .object([("type", .string("object")), ("properties", .object([]))])
+            var arguments = GrammarExpr.json(schema: schema)
+            do {
+                _ = try Grammar.jsonSchema(schema)
+            } catch {
+                if names == nil && tool["function"]?["strict"]?.boolValue != true {
+                    arguments = .jsonObject
+                } else {
+                    var param = "tools[\(i)].function.parameters"
+                    if let path = error.path, !path.isEmpty {
+                        param += path.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map { "." + $0 }.joined()
+                    }
+                    if case .unsupported(let keyword, _, _) = error { param += "." + keyword }
+                    let what = names == nil ? "a strict tool" : "a forced tool call"
+                    throw APIError.invalidRequest("Invalid 'tools[\(i)].function.parameters' for \(what): \(error)", param: param)
+                }
+            }
+            // The name as a JSON string body where the markup quotes it (the quotes of the serialized string dropped).
+            let spelled = format.namesInJSONString ? String(JSONValue.string(name).serialized().dropFirst().dropLast()) : name
+            let (prefix, suffix) = format.callSkeleton(name: spelled)
+            out.append((prefix, arguments, suffix))
+        }
+        return out
     }
 
     /// One message as chat templates expect it: the object as the client sent it (every key, `null` as `none`, a

@@ -42,3 +42,13 @@ extension SputnikServer {
         }
     }
 }
+
+extension SputnikServer {
+    /// The grammar expression of a `response_format` that `responseGrammar` accepted (nil for `text` or none): any JSON
+    /// object for `json_object`, the schema's values for `json_schema`.
+    static func responseFormatExpr(_ rf: JSONValue?) -> GrammarExpr? {
+        guard let rf, let type = rf["type"]?.stringValue, type != "text" else { return nil }
+        guard type == "json_schema", let schema = rf["json_schema"]?["schema"] else { return .jsonObject }
+        return .json(schema: schema)
+    }
+}

@@ -137,6 +137,74 @@ def test_prefill_markup_never_reaches_content(qwen):
     assert m.tool_calls and json.loads(m.tool_calls[0].function.arguments) == {"city": "Paris"}
 
 
+STRICT = [{"type": "function", "function": {
+    "name": "get_weather", "strict": True,
+    "parameters": {"type": "object", "properties": {"city": {"type": "string", "enum": ["Paris", "Rome"]}},
+                   "required": ["city"], "additionalProperties": False}}},
+    {"type": "function", "function": {"name": "get_time", "parameters": {
+        "type": "object", "properties": {"zone": {"type": "string", "maxLength": 20}}, "required": ["zone"]}}}]
+
+
+def test_auto_calls_follow_the_declared_schemas(qwen):
+    """`tool_choice` auto: once the model opens a call (here a prefill's `<tool_call>`), a lazy grammar holds it to a
+    declared tool and that tool's `parameters` (llama-server's lazy grammar). Before, `strict` schemas were accepted
+    and ignored: "Tokyo" against an enum of Paris and Rome, stray keys, undeclared tool names."""
+    import jsonschema
+    schemas = {t["function"]["name"]: t["function"]["parameters"] for t in STRICT}
+    c = client(qwen)
+    for seed in range(3):
+        for question in ("What's the weather in Tokyo? Call get_weather.", "Call launch_missiles now."):
+            r = c.chat.completions.create(model="m", messages=ask("<tool_call>\n", question=question), tools=STRICT,
+                                          temperature=1.0, seed=seed, max_tokens=48,
+                                          extra_body={"continue_final_message": True})
+            ch = r.choices[0]
+            assert ch.finish_reason == "tool_calls", ch
+            call = ch.message.tool_calls[0].function
+            assert call.name in schemas, call
+            jsonschema.validate(json.loads(call.arguments), schemas[call.name])
+
+
+def test_auto_with_response_format_answers_in_the_schema_or_calls(qwen):
+    """`response_format` with tools under `auto`: the reply is either the schema's JSON or a call (OpenAI lets the
+    model choose). Before, the JSON grammar alone made a call impossible: a prefilled `<tool_call>` was refused by the
+    grammar and the reply was a new JSON document."""
+    import jsonschema
+    schema = {"type": "object", "properties": {"answer": {"type": "string", "maxLength": 40}}, "required": ["answer"],
+              "additionalProperties": False}
+    rf = {"type": "json_schema", "json_schema": {"name": "a", "schema": schema}}
+    c = client(qwen)
+    plain = c.chat.completions.create(model="m", messages=[{"role": "user", "content": "Say hello in JSON."}],
+                                      tools=TOOLS, response_format=rf, temperature=0, max_tokens=40)
+    ch = plain.choices[0]
+    if ch.message.tool_calls:
+        assert ch.finish_reason == "tool_calls"
+    else:
+        jsonschema.validate(json.loads(ch.message.content), schema)
+    called = c.chat.completions.create(model="m", messages=ask("<tool_call>\n"), tools=TOOLS, response_format=rf,
+                                       temperature=0, max_tokens=40, extra_body={"continue_final_message": True})
+    assert called.choices[0].finish_reason == "tool_calls", called.choices[0]
+    check_paris(called.choices[0].message.tool_calls[0])
+
+
+def test_response_format_continues_a_prefilled_answer(qwen):
+    """`continue_final_message` with `response_format`: the grammar starts after the prefill, so prefill + reply is
+    one valid document (it restarted, giving `{"name": "Bo{"name": ...`); a prefill the schema cannot start is 400."""
+    import jsonschema
+    schema = {"type": "object", "properties": {"name": {"type": "string", "maxLength": 20}, "age": {"type": "integer"}},
+              "required": ["name", "age"], "additionalProperties": False}
+    rf = {"type": "json_schema", "json_schema": {"name": "p", "schema": schema}}
+    c = client(qwen)
+    prefill = '{"name": "Bo'
+    r = c.chat.completions.create(model="m", messages=ask(prefill, question="Give a person as JSON."), response_format=rf,
+                                  temperature=0, max_tokens=30, extra_body={"continue_final_message": True})
+    assert r.choices[0].finish_reason == "stop", r.choices[0]
+    jsonschema.validate(json.loads(prefill + r.choices[0].message.content), schema)
+    with pytest.raises(BadRequestError) as e:
+        c.chat.completions.create(model="m", messages=ask("Sure! {", question="Give a person as JSON."),
+                                  response_format=rf, max_tokens=8, extra_body={"continue_final_message": True})
+    assert e.value.body["param"] == "messages"
+
+
 def test_call_cut_by_max_tokens_is_length_without_markup(qwen):
     c = client(qwen)
     r = c.chat.completions.create(model="m", messages=ask(HERMES_OPEN), tools=TOOLS, temperature=0, max_tokens=1,

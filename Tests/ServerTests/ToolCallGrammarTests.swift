@@ -1,0 +1,80 @@
+import Engine
+import Grammar
+import JSON
+import OpenAIAPI
+import XCTest
+@testable import Server
+
+/// The grammars of tool calls: `tool_choice` `auto`'s lazy grammar after each format's trigger (text checked with
+/// `Grammar.matches`, byte level) and the free tail that ends its stretch.
+final class ToolCallGrammarTests: XCTestCase {
+    let tools: [JSONValue] = [
+        .object([("type", .string("function")), ("function", .object([
+            ("name", .string("get_weather")), ("strict", .bool(true)),
+            ("parameters", .object([("type", .string("object")),
+                                    ("properties", .object([("city", .object([("enum", .array([.string("Paris"), .string("Rome")]))]))])),
+                                    ("required", .array([.string("city")])), ("additionalProperties", .bool(false))])),
+        ]))]),
+        // A schema the grammar cannot enforce, not strict: any object.
+        .object([("type", .string("function")), ("function", .object([
+            ("name", .string("note")),
+            ("parameters", .object([("type", .string("object")),
+                                    ("properties", .object([("tags", .object([("type", .string("array")), ("uniqueItems", .bool(true))]))]))])),
+        ]))]),
+    ]
+
+    func lazy(_ format: ToolCallFormat, parallel: Bool = true) throws -> Grammar {
+        let calls = try SputnikServer.lazyToolCalls(format: format, tools: tools, parallel: parallel)
+        XCTAssertEqual(calls.trigger, format.callTrigger)
+        return try Grammar.build(calls.expr)
+    }
+
+    func testHermesStretchIsOneCallToADeclaredToolWithValidArguments() throws {
+        let g = try lazy(.hermes)
+        XCTAssertTrue(g.matches("\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Rome\"}}\n</tool_call>"))
+        XCTAssertTrue(g.matches("\n{\"name\": \"note\", \"arguments\": {\"tags\": [1, 1], \"x\": null}}\n</tool_call>"))
+        XCTAssertFalse(g.acceptsPrefix("\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"T"))
+        XCTAssertFalse(g.acceptsPrefix("\n{\"name\": \"launch"))
+        XCTAssertTrue(g.acceptsPrefix("\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Pa"))
+    }
+
+    func testDeepSeekGroupsCallsAndClosesTheGroup() throws {
+        let call = { (city: String) in
+            "<｜tool▁call▁begin｜>function<｜tool▁sep｜>get_weather\n```json\n{\"city\": \"\(city)\"}\n```<｜tool▁call▁end｜>"
+        }
+        let g = try lazy(.deepSeekV3)
+        XCTAssertTrue(g.matches(call("Paris") + "<｜tool▁calls▁end｜>"))
+        XCTAssertTrue(g.matches(call("Paris") + call("Rome") + "<｜tool▁calls▁end｜>"))
+        XCTAssertFalse(g.matches(call("Paris")))
+        let one = try lazy(.deepSeekV3, parallel: false)
+        XCTAssertFalse(one.matches(call("Paris") + call("Rome") + "<｜tool▁calls▁end｜>"))
+    }
+
+    func testAStrictToolWhoseSchemaCannotBeEnforcedIs400() {
+        var strict = tools
+        strict[1] = .object([("type", .string("function")), ("function", .object([
+            ("name", .string("note")), ("strict", .bool(true)),
+            ("parameters", .object([("type", .string("object")),
+                                    ("properties", .object([("tags", .object([("type", .string("array")), ("uniqueItems", .bool(true))]))]))])),
+        ]))])
+        XCTAssertThrowsError(try SputnikServer.lazyToolCalls(format: .hermes, tools: strict, parallel: true)) { e in
+            XCTAssertEqual((e as? APIError)?.param, "tools[1].function.parameters.properties.tags.uniqueItems")
+        }
+    }
+
+    /// The lazy grammar ends in a free tail: after the stretch every byte is allowed and the state stays put, so one
+    /// token may close the call and begin free text.
+    func testLazyGrammarEndsInAFreeTail() throws {
+        let lazy = try LazyGrammar(trigger: "<tool_call>", stretch: .literal("ab"))
+        let vocabulary = TokenVocabulary(tokens: (0...255).map { [UInt8($0)] } + [[]], size: 257, endOfGeneration: [256])
+        var m = GrammarMatcher(TokenGrammar(grammar: lazy.grammar, vocabulary: vocabulary))
+        XCTAssertFalse(m.isFree)
+        XCTAssertTrue(m.accept(byte: UInt8(ascii: "a")))
+        XCTAssertFalse(m.isFree)
+        XCTAssertFalse(m.accept(byte: UInt8(ascii: "x")))
+        XCTAssertTrue(m.accept(byte: UInt8(ascii: "b")))
+        XCTAssertTrue(m.isFree)
+        XCTAssertTrue(m.accept(bytes: Array("<anything>\u{0}".utf8)))
+        XCTAssertTrue(m.isFree)
+    }
+}
