@@ -59,6 +59,33 @@ public struct ByteSet: Hashable, Sendable {
     }
 }
 
+extension GrammarExpr {
+    /// Any bytes up to and including the first occurrence of `marker`: text that does not contain it, then the
+    /// marker (a model's reasoning through `</think>`). The marker's first byte must not occur again in it (true of
+    /// closing tags), so the text splits at each of those bytes into pieces none of which may start with the marker:
+    /// a piece is that byte, a proper prefix of the marker's rest, then optionally a byte that departs from it and any
+    /// bytes but the first.
+    public static func text(through marker: String) -> GrammarExpr {
+        let m = Array(marker.utf8)
+        precondition(m.count >= 2 && !m.dropFirst().contains(m[0]), "the marker's first byte must not recur in it")
+        var notFirst = ByteSet(ranges: [0...255])
+        notFirst.remove(m[0])
+        let free = GrammarExpr.repeated(.bytes(notFirst), min: 0, max: nil)
+        func departing(_ expected: UInt8) -> GrammarExpr {
+            var d = notFirst
+            d.remove(expected)
+            return .sequence([.bytes(d), free])
+        }
+        // After m[0] and m[1..<k]: stop (the next byte is m[0] again), depart from m[k], or go on with m[k] (never
+        // past the marker's last byte: that would be the marker itself).
+        var piece = GrammarExpr.alternatives([.empty, departing(m[m.count - 1])])
+        for k in stride(from: m.count - 2, through: 1, by: -1) {
+            piece = .alternatives([.empty, departing(m[k]), .sequence([.bytes(ByteSet(m[k])), piece])])
+        }
+        return .sequence([free, .repeated(.sequence([.bytes(ByteSet(m[0])), piece]), min: 0, max: nil), .literal(marker)])
+    }
+}
+
 /// A grammar expression: what `Grammar.build` turns into rules. Tool-call grammars are built from these, e.g.
 /// Hermes: `.sequence([.literal("<tool_call>\n{\"name\": \"f\", \"arguments\": "), .json(schema), .literal("}\n</tool_call>")])`.
 public indirect enum GrammarExpr: Sendable {

@@ -38,17 +38,37 @@ extension SputnikServer {
             } catch {
                 throw APIError.invalidRequest("The tool-call grammar could not be built: \(error)", param: "tools")
             }
+        } else if answerGrammar != nil, let reasoning = chat.parsing.reasoning,
+                  let answer = Self.responseFormatExpr(r.responseFormat) {
+            // A template that reasons: the reasoning is free text and the answer after `</think>` (and the blank line
+            // the model writes) follows the format (vLLM's structured output with a reasoning parser). Held from the
+            // first token, the model wrote its thoughts as JSON. Where the prompt does not open the block the model
+            // may open one or answer at once.
+            let gap = GrammarExpr.repeated(.bytes(ByteSet(ranges: [0x0A...0x0A, 0x20...0x20])), min: 0, max: 3)
+            let thought = GrammarExpr.sequence([.text(through: "</think>"), gap, answer])
+            do {
+                gen.grammar = try Grammar.build(reasoning == .startsInside ? thought
+                                                : .alternatives([answer, .sequence([.literal("<think>"), thought])]))
+            } catch {
+                throw APIError.invalidRequest("Invalid 'response_format': \(error)", param: "response_format")
+            }
         } else {
             gen.grammar = answerGrammar
         }
         if let prefill = chat.prefill {
-            // The reply continues the final message: the grammar has seen its text, which must be a start of it.
-            if let g = gen.grammar, !g.acceptsPrefix(prefill) {
-                throw APIError.invalidRequest(
-                    "'continue_final_message': the final assistant message is not the start of an answer 'response_format' allows",
-                    param: "messages")
+            // The reply continues the final message: a grammar from the first token has seen its answer text (after
+            // any reasoning it carries), which must be a start of it; a lazy grammar scans all of it for its trigger.
+            if let g = gen.grammar {
+                let answer = chat.prefillAnswer ?? prefill
+                guard g.acceptsPrefix(answer) else {
+                    throw APIError.invalidRequest(
+                        "'continue_final_message': the final assistant message is not the start of an answer 'response_format' allows",
+                        param: "messages")
+                }
+                gen.grammarPrefix = answer
+            } else {
+                gen.grammarPrefix = prefill
             }
-            gen.grammarPrefix = prefill
         }
         if gen.grammar != nil {
             // The grammar decides where the answer ends; these would cut it short or run past it.
@@ -138,6 +158,8 @@ extension SputnikServer {
         var lazyCalls: (trigger: String, expr: GrammarExpr)?
         /// `continue_final_message`: the text the reply continues (the final message's, as rendered after the prompt).
         var prefill: String?
+        /// The answer part of `prefill` when it opens with the message's reasoning (its `content`); nil otherwise.
+        var prefillAnswer: String?
     }
 
     /// The prompt of a chat request and how its output is parsed:
@@ -192,6 +214,7 @@ extension SputnikServer {
         if forcedNames != nil && prompt.hasReasoning { thinking = false }
         var history = r.messages
         var prefill: String?
+        var prefillAnswer: String?
         if r.continueFinalMessage {
             let last = history.removeLast()
             prefill = last.content
@@ -200,6 +223,7 @@ extension SputnikServer {
             if let reasoning = last.reasoningContent, prompt.hasReasoning {
                 let answer = last.content ?? ""
                 prefill = "<think>\n" + reasoning + (answer.isEmpty ? "" : "\n</think>\n\n" + answer)
+                prefillAnswer = answer
             }
         }
         let tools = offerTools ? r.tools.map(JinjaValue.init(json:)) : nil
@@ -243,7 +267,8 @@ extension SputnikServer {
         } else if offerTools, let format = prompt.toolCallFormat, let tools = r.tools?.arrayValue, !tools.isEmpty {
             lazyCalls = try Self.lazyToolCalls(format: format, tools: tools, parallel: r.parallelToolCalls != false)
         }
-        return RenderedChat(tokens: rendered.tokens, parsing: parsing, forced: forced, lazyCalls: lazyCalls, prefill: prefill)
+        return RenderedChat(tokens: rendered.tokens, parsing: parsing, forced: forced, lazyCalls: lazyCalls, prefill: prefill,
+                            prefillAnswer: prefillAnswer)
     }
 
     /// The grammar of exactly one call, in the template's markup (`ToolCallFormat.callSkeleton`), to one of the

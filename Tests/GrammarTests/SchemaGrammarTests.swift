@@ -155,6 +155,38 @@ final class SchemaGrammarTests: XCTestCase {
 
     /// The general builder: a Hermes tool call `<tool_call>\n{"name": ..., "arguments": <schema>}\n</tool_call>`,
     /// one or more of them, for either of two functions.
+    /// `GrammarExpr.text(through:)` against its definition (the marker ends the text and occurs nowhere before),
+    /// on every string of up to 5 characters over an alphabet of the marker's bytes and one other, and 3,000 random
+    /// longer ones.
+    func testTextThroughAMarker() throws {
+        let marker = "</think>"
+        let g = try Grammar.build(.text(through: marker))
+        let alphabet = Array("</thik>a")
+        func expected(_ s: String) -> Bool {
+            guard let r = s.range(of: marker) else { return false }
+            return r.upperBound == s.endIndex
+        }
+        var all = [""]
+        for _ in 0..<5 { all = all + all.flatMap { w in alphabet.map { w + String($0) } }.filter { $0.count == (all.last?.count ?? 0) + 1 } }
+        var state: UInt64 = 7
+        func next() -> Int { state = state &* 6364136223846793005 &+ 1442695040888963407; return Int(state >> 33) }
+        var samples = Set(all)
+        for _ in 0..<3000 {
+            var w = ""
+            for _ in 0..<(next() % 14) { w += next() % 3 == 0 ? String(marker.prefix(1 + next() % 8)) : String(alphabet[next() % alphabet.count]) }
+            samples.insert(w)
+            samples.insert(w + marker)
+        }
+        var positives = 0
+        for w in samples {
+            XCTAssertEqual(g.matches(w), expected(w), w)
+            if expected(w) { positives += 1 }
+        }
+        XCTAssertGreaterThan(positives, 500)
+        XCTAssertTrue(g.matches("I should add.</thin</th<</think>"))
+        XCTAssertFalse(g.matches("a</think>b</think>"))
+    }
+
     func testToolCallBuilder() throws {
         func call(_ name: String, _ params: String) throws -> GrammarExpr {
             .sequence([.literal("<tool_call>\n{\"name\": \"\(name)\", \"arguments\": "), .json(schema: try schema(params)),

@@ -178,3 +178,28 @@ def test_thinking_effort_on_a_template_without_reasoning_is_refused(server):
     status, _, _ = server.post("/v1/chat/completions", {
         "messages": [{"role": "user", "content": "Hi"}], "reasoning_effort": "none", "max_tokens": 2})
     assert status == 200
+
+
+def test_response_format_applies_to_the_answer_after_the_reasoning(r1):
+    """On a template that reasons, `response_format` holds the answer after `</think>`; the reasoning is free (vLLM's
+    structured output with a reasoning parser). It held the whole output from the first token, so the model wrote its
+    thoughts as JSON (`{"<think>": "I'm thinking about about…`) and ran to max_tokens."""
+    import jsonschema
+    schema = {"type": "object", "properties": {"answer": {"type": "string", "maxLength": 40}},
+              "required": ["answer"], "additionalProperties": False}
+    rf = {"type": "json_schema", "json_schema": {"name": "a", "schema": schema}}
+    c = client(r1)
+    # Thinking on (the prompt opens the block): this prompt's greedy reply reasons, closes the block, then answers.
+    r = c.chat.completions.create(model="m", messages=REPEAT, response_format=rf, temperature=0, max_tokens=300,
+                                  reasoning_effort="high")
+    m = r.choices[0].message
+    assert r.choices[0].finish_reason == "stop", r.choices[0]
+    assert reasoning_of(m) and "</think>" not in reasoning_of(m)
+    jsonschema.validate(json.loads(m.content), schema)
+    # Thinking left to the model (the prompt does not open the block): it may open one; here it does, and the answer
+    # after it follows the format.
+    r = c.chat.completions.create(model="m", messages=REPEAT, response_format=rf, temperature=0, max_tokens=300)
+    m = r.choices[0].message
+    assert r.choices[0].finish_reason == "stop", r.choices[0]
+    assert reasoning_of(m)
+    jsonschema.validate(json.loads(m.content), schema)
