@@ -57,6 +57,8 @@ struct ConnectionStateMachine: Sendable {
     private var lastActivity: Double
     /// Last time the client took response bytes (or output became pending after none was).
     private var lastWriteProgress: Double
+    /// The client half-closed while a request it expects an answer to was in flight (`endOfInput`).
+    private var inputEnded = false
     /// Arrival of the first byte of the request being read (nil between requests).
     private(set) var messageStart: Double?
     private var readingPaused = false
@@ -115,13 +117,23 @@ struct ConnectionStateMachine: Sendable {
         return rejected(now: now, message: "Server is out of buffer memory; retry later")
     }
 
-    /// The client took response bytes (or output became pending after none was): resets the write-stall clock.
+    /// The client took response bytes (or output became pending after none was) at `now`: resets the write-stall
+    /// clock (never backwards).
     mutating func outputProgressed(now: Double) {
-        lastWriteProgress = now
+        lastWriteProgress = max(lastWriteProgress, now)
+    }
+
+    /// The next check while response bytes wait for the client: at the stall deadline, and at least every quarter of
+    /// `idleTimeout`, since the client's progress is seen only at checks (so a stall is found within 1¼ timeouts).
+    private func stallCheck(now: Double) -> Double {
+        min(lastWriteProgress + config.idleTimeout, now + config.idleTimeout / 4)
     }
 
     /// The client closed its sending side (EOF). `outputPending`: bytes are still queued for the socket.
-    mutating func endOfInput(outputPending: Bool, now: Double) -> [ConnectionAction] {
+    /// `answerInFlight`: the request in flight is answered at once (a light request: a probe sent by `printf … | nc -N`
+    /// half-closes after it), so its response is written before the connection closes; otherwise EOF with a request in
+    /// flight means the client left, and the request is abandoned (its generation stops and frees its KV blocks).
+    mutating func endOfInput(outputPending: Bool, now: Double, answerInFlight: Bool = false) -> [ConnectionAction] {
         switch phase {
         case .closed: return []
         case .lingering: return close("EOF while lingering")
@@ -129,6 +141,11 @@ struct ConnectionStateMachine: Sendable {
             readingPaused = true
             return [.pauseReading]
         case .open, .awaitingExpectation:
+            if inFlight && answerInFlight {
+                inputEnded = true
+                readingPaused = true
+                return [.pauseReading]
+            }
             if !inFlight && outputPending {
                 // Half-closed client with a completed response still being written: finish it, then close.
                 readingPaused = true
@@ -183,7 +200,7 @@ struct ConnectionStateMachine: Sendable {
         guard inFlight, phase == .open else { return [] }
         inFlight = false
         lastActivity = now
-        if close { return enterClosingAfterFlush(now: now) }
+        if close || inputEnded { return enterClosingAfterFlush(now: now) }
         var actions: [ConnectionAction] = []
         if readingPaused {
             readingPaused = false
@@ -211,11 +228,11 @@ struct ConnectionStateMachine: Sendable {
         case .closed, .awaitingExpectation: return []
         case .lingering: return close("linger timeout")
         case .closingAfterFlush:
-            if outputPending && now < stallAt { return [.setTimer(stallAt)] }
+            if outputPending && now < stallAt { return [.setTimer(stallCheck(now: now))] }
             return close("client did not read the final response")
         case .open:
             if outputPending && now >= stallAt { return close("client stopped reading the response") }
-            if inFlight { return [.setTimer(outputPending ? stallAt : now + config.idleTimeout)] }
+            if inFlight { return [.setTimer(outputPending ? stallCheck(now: now) : now + config.idleTimeout)] }
             if let start = messageStart, parser.isMidMessage {
                 let deadline = requestDeadline(start)
                 if now >= deadline {
@@ -224,9 +241,9 @@ struct ConnectionStateMachine: Sendable {
                     return [.write(HTTPResponseWriter.errorResponse(e, close: true, render: config, request: parser.partialRequest))]
                         + enterClosingAfterFlush(now: now)
                 }
-                return [.setTimer(outputPending ? min(deadline, stallAt) : deadline)]
+                return [.setTimer(outputPending ? min(deadline, stallCheck(now: now)) : deadline)]
             }
-            if outputPending { return [.setTimer(stallAt)] }
+            if outputPending { return [.setTimer(stallCheck(now: now))] }
             let idleAt = max(lastActivity, lastWriteProgress) + config.idleTimeout
             guard now >= idleAt else { return [.setTimer(idleAt)] }
             return close("idle timeout")

@@ -52,6 +52,8 @@ final class HTTPConnection: @unchecked Sendable {
     /// is write progress, not the kernel buffering them.
     private var plainBytesHanded: UInt64 = 0
     private var deliveredAtLastCheck: UInt64 = 0
+    /// When bytes were last handed to the kernel (monotonic seconds).
+    private var lastHandedAt = 0.0
     /// The TLS session when the server speaks HTTPS (nil: plain TCP).
     private let tls: TLSSession?
     /// When the TLS handshake must be complete (`headerTimeout` after accept).
@@ -323,7 +325,10 @@ final class HTTPConnection: @unchecked Sendable {
         let delivered = handed >= queued ? handed - queued : 0
         if delivered > deliveredAtLastCheck {
             deliveredAtLastCheck = delivered
-            machine.outputProgressed(now: now)
+            // All handed bytes taken: the client had them by the time the last were handed (the closest time known;
+            // counting from this check instead let an idle keep-alive connection live up to twice the timeout).
+            // Otherwise it took some since the last check.
+            machine.outputProgressed(now: queued == 0 ? lastHandedAt : now)
         }
         perform(machine.timerFired(now: now, outputPending: pending))
     }
@@ -349,7 +354,8 @@ final class HTTPConnection: @unchecked Sendable {
                 perform(machine.received(scratch[0..<n], now: HTTPConnection.now()))
                 if closed || readSuspended { return }
             case .endOfInput:
-                perform(machine.endOfInput(outputPending: outIndex < out.count, now: HTTPConnection.now()))
+                let light = current.map { config.isLightRequest($0.request) } ?? false
+                perform(machine.endOfInput(outputPending: outIndex < out.count, now: HTTPConnection.now(), answerInFlight: light))
                 return
             case .again:
                 return
@@ -409,6 +415,7 @@ final class HTTPConnection: @unchecked Sendable {
             case .success(let taken?):
                 outIndex += taken
                 plainBytesHanded &+= UInt64(taken)
+                lastHandedAt = HTTPConnection.now()
                 lock.withLock {
                     buffered -= taken
                     budget.add(-taken)

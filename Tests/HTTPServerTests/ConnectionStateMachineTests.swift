@@ -143,11 +143,26 @@ final class ConnectionStateMachineTests: XCTestCase {
         XCTAssertEqual(m.responseCompleted(close: false, now: 2), [.setTimer(12)])
         // The client keeps taking bytes: past the idle timeout, the connection stays.
         for t in stride(from: 4.0, through: 30, by: 2) { m.outputProgressed(now: t) }
-        XCTAssertEqual(m.timerFired(now: 12, outputPending: true), [.setTimer(40)])
+        // Output pending: checks at least every quarter timeout (progress is seen only at checks), else at the stall.
+        XCTAssertEqual(m.timerFired(now: 12, outputPending: true), [.setTimer(14.5)])
         XCTAssertEqual(m.timerFired(now: 39, outputPending: true), [.setTimer(40)])
         // No progress for idleTimeout: a write stall.
         XCTAssertEqual(m.timerFired(now: 40, outputPending: true),
                        [.setTimer(nil), .close(reason: "client stopped reading the response")])
+    }
+
+    /// A client that half-closes after a request answered at once (`printf … | nc -N`) still gets the answer; with
+    /// any other request in flight EOF means it left (the request is abandoned).
+    func testHalfCloseAfterALightRequestIsAnswered() {
+        var m = ConnectionStateMachine(config: config(), now: 0)
+        _ = m.received(bytes("GET /health HTTP/1.1\r\nHost: x\r\n\r\n"), now: 1)
+        XCTAssertEqual(m.endOfInput(outputPending: false, now: 1, answerInFlight: true), [.pauseReading])
+        XCTAssertEqual(m.responseCompleted(close: false, now: 2), [.setTimer(12)], "closes once the answer is written")
+        XCTAssertEqual(m.outputFlushed(now: 2), [.shutdownWrite, .resumeReading, .setTimer(3)])
+        var n = ConnectionStateMachine(config: config(), now: 0)
+        _ = n.received(bytes("POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\na"), now: 1)
+        XCTAssertEqual(n.endOfInput(outputPending: false, now: 1),
+                       [.setTimer(nil), .close(reason: "client closed with a request in flight")])
     }
 
     func testIdleCountsFromLastWrittenByte() {
@@ -156,6 +171,7 @@ final class ConnectionStateMachineTests: XCTestCase {
         m.outputProgressed(now: 2)
         _ = m.responseCompleted(close: false, now: 2)
         m.outputProgressed(now: 20)                      // the last byte went out at 20
+        m.outputProgressed(now: 15)                      // a late report of earlier progress moves nothing back
         XCTAssertEqual(m.timerFired(now: 20, outputPending: false), [.setTimer(30)])
         XCTAssertEqual(m.timerFired(now: 30, outputPending: false), [.setTimer(nil), .close(reason: "idle timeout")])
     }
@@ -175,7 +191,8 @@ final class ConnectionStateMachineTests: XCTestCase {
         m.outputProgressed(now: 2)
         XCTAssertEqual(m.responseCompleted(close: true, now: 2), [.setTimer(12)])
         m.outputProgressed(now: 11)
-        XCTAssertEqual(m.timerFired(now: 12, outputPending: true), [.setTimer(21)])
+        XCTAssertEqual(m.timerFired(now: 12, outputPending: true), [.setTimer(14.5)])
+        XCTAssertEqual(m.timerFired(now: 20, outputPending: true), [.setTimer(21)])
         XCTAssertEqual(m.timerFired(now: 21, outputPending: true),
                        [.setTimer(nil), .close(reason: "client did not read the final response")])
     }

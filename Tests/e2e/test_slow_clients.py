@@ -138,3 +138,40 @@ def test_client_that_never_reads_its_stream_is_dropped_and_its_blocks_freed():
         c.close()
     finally:
         s.stop()
+
+
+def test_an_idle_keep_alive_connection_closes_after_the_timeout_not_twice_it():
+    """`--timeout S`: a keep-alive connection idle after its response is closed S seconds after the response's last
+    byte. The client's taking of the bytes was dated at the next timer check, S later, so it lived up to 2·S."""
+    s = Server("--timeout", "3")
+    try:
+        c = socket.create_connection(("127.0.0.1", s.port), timeout=20)
+        c.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        got = b""
+        while b"\r\n\r\n" not in got or not got.endswith(b"}"):
+            got += c.recv(4096)
+        t0 = time.time()
+        assert c.recv(4096) == b""   # the server closes the idle connection
+        elapsed = time.time() - t0
+        assert 2.5 < elapsed < 4.0, elapsed
+        c.close()
+    finally:
+        s.stop()
+
+
+def test_a_probe_that_half_closes_gets_its_answer(server):
+    """`printf 'GET /health …' | nc -N` (and socat, some probes) send the request and then shut their sending side:
+    the answer still comes (it was logged as 499 with nothing sent). A generation request that half-closes is still
+    taken as a client that left (its KV blocks are freed at once)."""
+    for path in ("/health", "/v1/models"):
+        c = socket.create_connection(("127.0.0.1", server.port), timeout=20)
+        c.sendall(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+        c.shutdown(socket.SHUT_WR)
+        got = b""
+        while True:
+            chunk = c.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+        c.close()
+        assert got.startswith(b"HTTP/1.1 200 "), (path, got[:200])
