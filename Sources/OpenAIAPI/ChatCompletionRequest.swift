@@ -167,11 +167,12 @@ public struct ChatCompletionRequest: Sendable, Equatable {
             for (i, t) in tools.enumerated() {
                 let tf = FieldReader(t, prefix: "tools[\(i)].")
                 guard case .object = t else { throw APIError.invalidRequest("'tools[\(i)]' must be an object", param: "tools[\(i)]") }
-                guard let fn = try tf.object("function"), try FieldReader(fn, prefix: tf.path("function.")).string("name") != nil else {
-                    throw APIError.invalidRequest("'tools[\(i)].function.name' is required", param: "tools[\(i)].function")
-                }
+                // The type first: a hosted tool (`code_interpreter`, `custom`, …) is told so, not that it lacks a function.
                 if let type = try tf.string("type"), type != "function" {
                     throw APIError.invalidRequest("Tool type '\(type)' is not supported; use 'function'", param: "tools[\(i)].type")
+                }
+                guard let fn = try tf.object("function"), try FieldReader(fn, prefix: tf.path("function.")).string("name") != nil else {
+                    throw APIError.invalidRequest("'tools[\(i)].function.name' is required", param: "tools[\(i)].function")
                 }
             }
             // An empty list declares no tools: the request is answered as one without `tools` (llama-server reads

@@ -125,7 +125,7 @@ public struct ResponseObject: Sendable, Equatable {
         m.append(("reasoning", .object([("effort", .stringOrNull(r.reasoningEffort)), ("summary", .null)])))
         m.append(("store", .bool(false)))
         m.append(("temperature", temperature))
-        m.append(("text", .object([("format", .object([("type", .string("text"))]))])))
+        m.append(("text", .object([("format", r.textFormat ?? .object([("type", .string("text"))]))])))
         m.append(("tool_choice", r.toolChoice ?? .string("auto")))   // OpenAI's default, with or without tools
         m.append(("tools", r.tools ?? .array([])))
         m.append(("top_p", topP))

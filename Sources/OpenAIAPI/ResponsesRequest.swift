@@ -8,14 +8,16 @@ import JSON
 /// Honoured: `input` (a string, or items: messages with `input_text` / `output_text` parts, `function_call` and
 /// `function_call_output` history; a function call joins the assistant message it follows; `reasoning` items with
 /// `reasoning_text` content become the next assistant turn's reasoning), `instructions` (a leading system message), `max_output_tokens`, `temperature`,
-/// `top_p`, `stream`, `metadata` (echoed), `user`, `store: false`, `text.format` `text`, `tools` (function tools
+/// `top_p`, `stream`, `metadata` (echoed), `user`, `safety_identifier` (as `user`), `prompt_cache_key` (the prefix
+/// cache needs no key), `store: false`, `text.format` (`text`, `json_object`, `json_schema`: chat's
+/// `response_format`), `tools` (function tools
 /// `{type:"function", name, description, parameters, strict}` → chat tools), `tool_choice` (`none`, `auto`,
 /// `required`, `{"type":"function","name"}`), `parallel_tool_calls` (false → at most one call), `reasoning.effort`
 /// (→ the chat route's `reasoning_effort`; other than `none`, the reply's reasoning becomes a `reasoning` output item),
 /// `truncation: "disabled"`, `service_tier` `auto` / `default`.
 /// Refused with a 400 naming the field: `previous_response_id`, `conversation`, `store: true`, `background: true`
 /// (nothing is stored), tools of another `type` (hosted tools), `reasoning.summary` (no summaries are written),
-/// `include`, `top_logprobs`, `text.format` other than `text`,
+/// `include`, `top_logprobs`,
 /// `truncation: "auto"`, `prompt`, `max_tool_calls`, input parts other than text, `encrypted_content` reasoning and
 /// `item_reference` input items.
 public struct ResponsesRequest: Sendable, Equatable {
@@ -33,6 +35,9 @@ public struct ResponsesRequest: Sendable, Equatable {
     public var toolChoice: JSONValue? = nil
     /// `reasoning.effort` as sent (echoed), or nil.
     public var reasoningEffort: String? = nil
+    /// `text.format` as sent (echoed; `{"type":"text"}` when nil). `json_object` and `json_schema` become the chat
+    /// request's `response_format`.
+    public var textFormat: JSONValue? = nil
 
     /// True when the reply's reasoning is returned as a `reasoning` output item (`reasoning.effort` other than `none`).
     public var wantsReasoning: Bool { reasoningEffort.map { $0 != "none" } ?? false }
@@ -157,6 +162,11 @@ public struct ResponsesRequest: Sendable, Equatable {
             r.reasoningEffort = effort
             r.chat.reasoningEffort = effort
         }
+        r.textFormat = try textFormat(f, into: &r.chat)
+        // Chat's reading of these: the prefix cache matches prompts by content (no key needed); the end-user id goes
+        // to the access log as `user` does.
+        _ = try f.string("prompt_cache_key")
+        if let id = try f.string("safety_identifier"), r.chat.user == nil { r.chat.user = id }
         r.metadata = try f.metadata()
         // Any other field is refused by name, as OpenAI answers an unrecognized argument.
         try f.refuseUnread {
@@ -189,19 +199,44 @@ public struct ResponsesRequest: Sendable, Equatable {
         if let tier = try f.string("service_tier"), tier != "auto", tier != "default" {
             throw refuse("service_tier", "only 'auto' and 'default' are served")
         }
-        if let text = try f.object("text") {
-            let tf = FieldReader(text, prefix: "text.")
-            for (key, _) in text.objectValue ?? [] where key != "format" {
-                throw APIError.invalidRequest("'text.\(key)' is not supported", param: "text.\(key)")
-            }
-            if let format = try tf.object("format") {
-                let type = try FieldReader(format, prefix: "text.format.").string("type")
-                guard type == "text" else {
-                    throw APIError.invalidRequest("'text.format.type' '\(type ?? "(none)")' is not supported; only 'text' is",
-                                                  param: "text.format")
-                }
-            }
+    }
+
+    /// `text.format` → the chat request's `response_format`: `text`, `json_object`, or `json_schema` with `name`,
+    /// `schema`, optional `strict` and `description` (Responses puts them on the format itself, chat in
+    /// `json_schema`). Returns the format as sent (echoed), nil when absent.
+    private static func textFormat(_ f: FieldReader, into chat: inout ChatCompletionRequest) throws(APIError) -> JSONValue? {
+        guard let text = try f.object("text") else { return nil }
+        let tf = FieldReader(text, prefix: "text.")
+        for (key, _) in text.objectValue ?? [] where key != "format" {
+            throw APIError.invalidRequest("'text.\(key)' is not supported", param: "text.\(key)")
         }
+        guard let format = try tf.object("format") else { return nil }
+        let ff = FieldReader(format, prefix: "text.format.")
+        switch try ff.string("type") {
+        case "text"?:
+            try ff.refuseUnread { "'text.format.\($0)' is not a field of the text format" }
+        case "json_object"?:
+            try ff.refuseUnread { "'text.format.\($0)' is not a field of the json_object format" }
+            chat.responseFormat = .object([("type", .string("json_object"))])
+        case "json_schema"?:
+            guard let name = try ff.string("name") else {
+                throw APIError.invalidRequest("'text.format.name' is required for json_schema", param: "text.format.name")
+            }
+            guard let schema = try ff.object("schema") else {
+                throw APIError.invalidRequest("'text.format.schema' is required for json_schema (an object)", param: "text.format.schema")
+            }
+            var spec: [(key: String, value: JSONValue)] = [("name", .string(name)), ("schema", schema)]
+            if let strict = try ff.bool("strict") { spec.append(("strict", .bool(strict))) }
+            _ = try ff.string("description")
+            try ff.refuseUnread {
+                "'text.format.\($0)' is not a field of the json_schema format"
+            }
+            chat.responseFormat = .object([("type", .string("json_schema")), ("json_schema", .object(spec))])
+        case let other:
+            throw APIError.invalidRequest("'text.format.type' must be 'text', 'json_object' or 'json_schema', got '\(other ?? "(none)")'",
+                                          param: "text.format.type")
+        }
+        return format
     }
 
     /// The text of a `reasoning` input item: its `content` `reasoning_text` parts joined (`summary` ignored: it
@@ -257,8 +292,14 @@ public struct ResponsesRequest: Sendable, Equatable {
             return ChatMessage(role: .assistant, content: nil, toolCalls: [ToolCall(id: callId, name: name, arguments: args)])
         case "function_call_output":
             guard let callId = try f.string("call_id") else { throw APIError.invalidRequest("'\(p).call_id' is required", param: p + ".call_id") }
-            guard let output = try f.string("output") else {
-                throw APIError.invalidRequest("'\(p).output' must be a string", param: p + ".output")
+            // A string, or content parts (OpenAI allows input_text parts; their texts are joined).
+            let output: String
+            if case .array(let parts)? = f.raw("output") {
+                output = try textParts(parts, path: p + ".output", role: .tool, types: ["input_text", "output_text"]).joined()
+            } else if let s = try f.string("output") {
+                output = s
+            } else {
+                throw APIError.invalidRequest("'\(p).output' must be a string or an array of input_text parts", param: p + ".output")
             }
             return ChatMessage(role: .tool, content: output, toolCallId: callId)
         case let type:

@@ -50,7 +50,14 @@ extension SputnikServer {
             }
             gen = try generationRequest(request.chat)
         } catch {
-            return sendAnthropicError(res, error)
+            var e = error
+            // The chat mapping's `continue_final_message` is this route's final assistant message (a prefill).
+            if e.param == "continue_final_message" {
+                e = APIError.invalidRequest(
+                    "A final assistant message (a prefill) cannot be combined with 'tool_choice' 'any' or 'tool': the reply is the forced call",
+                    param: "messages")
+            }
+            return sendAnthropicError(res, e)
         }
         let base = AnthropicMessage(id: "msg_" + Self.randomId(), model: modelId, stopReason: nil, stopSequence: nil,
                                     promptTokens: gen.promptTokens.count, cachedTokens: 0, outputTokens: 0)

@@ -60,7 +60,22 @@ final class ResponsesAndMessagesTests: XCTestCase {
         XCTAssertEqual(t?.chat.parallelToolCalls, false)
         XCTAssertEqual(t?.chat.reasoningEffort, "low")
         XCTAssertEqual(t?.wantsReasoning, true)
-        XCTAssertEqual(param(responses(#"{"input":"x","text":{"format":{"type":"json_schema"}}}"#)), "text.format")
+        XCTAssertEqual(param(responses(#"{"input":"x","text":{"format":{"type":"json_schema"}}}"#)), "text.format.name")
+        XCTAssertEqual(param(responses(#"{"input":"x","text":{"format":{"type":"yaml"}}}"#)), "text.format.type")
+        // text.format → chat's response_format (name, schema and strict move into json_schema); echoed as sent.
+        let js = try? responses(#"{"input":"x","text":{"format":{"type":"json_schema","name":"p","strict":true,"#
+                                + #""schema":{"type":"object"},"description":"d"}}}"#).get()
+        XCTAssertEqual(js?.chat.responseFormat?.serialized(),
+                       #"{"type":"json_schema","json_schema":{"name":"p","schema":{"type":"object"},"strict":true}}"#)
+        XCTAssertEqual(js?.textFormat?["name"]?.stringValue, "p")
+        XCTAssertEqual(try? responses(#"{"input":"x","text":{"format":{"type":"json_object"}}}"#).get().chat.responseFormat?.serialized(),
+                       #"{"type":"json_object"}"#)
+        // function_call_output.output as input_text parts; prompt_cache_key and safety_identifier (as user).
+        let parts = try? responses(#"{"input":[{"role":"user","content":"q"},{"type":"function_call","call_id":"k","name":"f","arguments":"{}"},"#
+                                   + #"{"type":"function_call_output","call_id":"k","output":[{"type":"input_text","text":"4"},{"type":"input_text","text":"2"}]}],"#
+                                   + #""prompt_cache_key":"c","safety_identifier":"s"}"#).get()
+        XCTAssertEqual(parts?.chat.messages.last?.content, "42")
+        XCTAssertEqual(parts?.chat.user, "s")
         XCTAssertEqual(param(responses(#"{"input":"x","text":{"verbosity":"low"}}"#)), "text.verbosity")
         XCTAssertEqual(param(responses(#"{"input":[]}"#)), "input")
         XCTAssertEqual(param(responses(#"{"input":[{"type":"item_reference","id":"x"}]}"#)), "input[0].type")

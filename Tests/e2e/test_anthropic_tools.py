@@ -120,6 +120,16 @@ def test_bad_tool_and_thinking_fields_are_400s(qwen, extra, param):
     assert param in err["error"]["message"], err
 
 
+def test_a_prefill_with_a_forced_tool_names_anthropic_fields(qwen):
+    """A final assistant message (a prefill) with `tool_choice` any: the 400 speaks of this API's fields, not of the
+    chat route's `continue_final_message`."""
+    with pytest.raises(anthropic.BadRequestError) as e:
+        client(qwen).messages.create(model="m", max_tokens=16, tools=TOOLS, tool_choice={"type": "any"},
+                                     messages=ASK + [{"role": "assistant", "content": "Let me"}])
+    message = e.value.body["error"]["message"]
+    assert "tool_choice" in message and "continue_final_message" not in message, message
+
+
 def test_thinking_refused_without_reasoning_template(qwen):
     with pytest.raises(anthropic.BadRequestError) as e:
         client(qwen).messages.create(model="m", max_tokens=1100, messages=ASK,

@@ -109,7 +109,7 @@ def test_function_call_history_converts(server):
     ({"tools": [{"type": "function", "name": "f", "parameters": {"type": "object"}}]}, "tools"),
     ({"reasoning": {"effort": "low"}}, "reasoning"),
     ({"include": ["message.output_text.logprobs"]}, "include"),
-    ({"text": {"format": {"type": "json_object"}}}, "text.format"),
+    ({"text": {"format": {"type": "json_schema"}}}, "text.format.name"),
     ({"truncation": "auto"}, "truncation"),
     ({"temperature": 3}, "temperature"),
     ({"max_output_tokens": 0}, "max_output_tokens"),
@@ -139,3 +139,53 @@ def test_bad_input_is_400(server, body, param):
     status, _, raw = server.post("/v1/responses", body)
     assert status == 400, raw
     assert json.loads(raw)["error"]["param"] == param
+
+
+def test_text_format_json_schema_through_responses_parse(server):
+    """`text.format` `json_schema` / `json_object` constrain the output as chat's `response_format` does (it was a 400),
+    so the SDK's `responses.parse(text_format=Model)` works unmodified; the format is echoed in `text.format`."""
+    import jsonschema
+    import pydantic
+
+    class City(pydantic.BaseModel):
+        name: str
+        country: str
+
+    r = client(server).responses.parse(model="smollm2", input="Name a city and its country as JSON.", temperature=0,
+                                       max_output_tokens=60, text_format=City)
+    assert r.status == "completed", r
+    assert isinstance(r.output_parsed, City)
+    assert r.text.format.type == "json_schema" and r.text.format.name == "City"
+    schema = {"type": "object", "properties": {"n": {"type": "integer", "minimum": 1, "maximum": 9}},
+              "required": ["n"], "additionalProperties": False}
+    raw = client(server).responses.create(model="smollm2", input="Pick a digit, as JSON.", temperature=0,
+                                          max_output_tokens=30,
+                                          text={"format": {"type": "json_schema", "name": "d", "schema": schema, "strict": True}})
+    jsonschema.validate(json.loads(raw.output_text), schema)
+    obj = client(server).responses.create(model="smollm2", input='Reply with exactly this JSON: {"ok": true}',
+                                          temperature=0, max_output_tokens=40, text={"format": {"type": "json_object"}})
+    assert obj.status == "completed", obj
+    assert isinstance(json.loads(obj.output_text), dict)
+    for fmt, param in [({"type": "json_schema", "schema": schema}, "text.format.name"),
+                       ({"type": "json_schema", "name": "d"}, "text.format.schema"),
+                       ({"type": "json_schema", "name": "d", "schema": schema, "bogus": 1}, "text.format.bogus"),
+                       ({"type": "xml"}, "text.format.type")]:
+        with pytest.raises(openai.BadRequestError) as e:
+            client(server).responses.create(model="smollm2", input="x", max_output_tokens=4, text={"format": fmt})
+        assert e.value.body["param"] == param, fmt
+
+
+def test_function_call_output_as_parts_and_cache_fields(server):
+    """`function_call_output.output` may be input_text parts (OpenAI's types allow it); `prompt_cache_key` and
+    `safety_identifier` are Responses fields too (chat accepted them, Responses refused them)."""
+    def ask(output, **extra):
+        return client(server).responses.create(model="smollm2", temperature=0, max_output_tokens=4, input=[
+            {"role": "user", "content": "What is the weather in Paris?"},
+            {"role": "assistant", "content": "Let me check."},
+            {"type": "function_call", "call_id": "call_1", "name": "get_weather", "arguments": "{\"city\": \"Paris\"}"},
+            {"type": "function_call_output", "call_id": "call_1", "output": output}], **extra)
+    parts = ask([{"type": "input_text", "text": "Sunny, "}, {"type": "input_text", "text": "21 C"}],
+                extra_body={"prompt_cache_key": "k1", "safety_identifier": "user-7"})
+    plain = ask("Sunny, 21 C")
+    assert parts.usage.input_tokens == plain.usage.input_tokens
+    assert parts.output_text == plain.output_text

@@ -358,6 +358,8 @@ def test_tools_on_a_template_that_cannot_render_them(server):
 
 @pytest.mark.parametrize("body,param", [
     ({"tools": [{"type": "function", "function": {"description": "no name"}}]}, "tools[0].function"),
+    # A hosted tool is told its type is unsupported (it was told it lacked a function name).
+    ({"tools": [{"type": "code_interpreter"}]}, "tools[0].type"),
     ({"tools": TOOLS, "tool_choice": {"type": "function", "function": {"name": "nope"}}}, "tool_choice"),
     ({"tools": TOOLS, "tool_choice": "sometimes"}, "tool_choice"),
     ({"tools": "get_weather"}, "tools"),
