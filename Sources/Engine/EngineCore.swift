@@ -440,7 +440,8 @@ public final class EngineCore: @unchecked Sendable {
         guard var r = live[id] else { return }
         let now = DispatchTime.now().uptimeNanoseconds
         if r.lastToken == 0 {
-            metrics.timeToFirstToken.observe(nanoseconds: now &- r.arrival)
+            // Per request, as vLLM counts it and as request_finished_total does: the choices of `n` share one.
+            if r.choice == 0 { metrics.timeToFirstToken.observe(nanoseconds: now &- r.arrival) }
         } else {
             metrics.interTokenLatency.observe(nanoseconds: now &- r.lastToken)
         }
@@ -526,7 +527,9 @@ public final class EngineCore: @unchecked Sendable {
         if flush && reason != .abort, let tail = r.output.finish(truncated: reason == .length) {
             r.reasoningTokens += Self.deliver(tail.parts, tail.tokenIds, logprobs: r.pendingLogprobs, to: r.onEvent, always: true)
         }
-        if reason != .abort { metrics.e2eRequestLatency.observe(nanoseconds: DispatchTime.now().uptimeNanoseconds &- r.arrival) }
+        if reason != .abort && r.choice == 0 {
+            metrics.e2eRequestLatency.observe(nanoseconds: DispatchTime.now().uptimeNanoseconds &- r.arrival)
+        }
         if config.enablePrefixCaching && r.firstScheduled != 0 {
             metrics.prefixCacheQueries.wrappingIncrement(by: r.request.promptTokens.count, ordering: .relaxed)
             metrics.prefixCacheHits.wrappingIncrement(by: cached, ordering: .relaxed)

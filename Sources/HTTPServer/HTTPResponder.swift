@@ -82,17 +82,26 @@ public final class HTTPResponder: @unchecked Sendable {
     ///
     /// A body of at least `GzipCodec.minimumCompressedBytes` (1 KiB) to a request that accepts gzip
     /// (`Accept-Encoding`, RFC 9110 §12.5.3) is sent gzip-compressed with `Content-Encoding: gzip` and
-    /// `Vary: Accept-Encoding`, unless `headers` already name a `Content-Encoding`.
+    /// `Vary: Accept-Encoding`, unless `headers` already name a `Content-Encoding`; such a body sent uncompressed
+    /// (the request does not accept gzip) carries the `Vary` too.
     public func trySend(status: Int, headers: [(String, String)], body: [UInt8]) -> Bool {
         lock.withLock { precondition(!started, "HTTPResponder: response already started") }
         let close = closesAfter(headers)
         let noBody = status == 204 || status == 304 || (100..<200).contains(status)
         var headers = headers, body = body
-        if !noBody, body.count >= GzipCodec.minimumCompressedBytes, GzipCodec.accepts(request.headers),
-           !headers.contains(where: { $0.0.lowercased() == "content-encoding" }),
-           let compressed = GzipCodec.compress(body) {
-            body = compressed
-            headers += [("Content-Encoding", "gzip"), ("Vary", "Accept-Encoding")]
+        if !noBody, body.count >= GzipCodec.minimumCompressedBytes,
+           !headers.contains(where: { $0.0.lowercased() == "content-encoding" }) {
+            // The coding depends on Accept-Encoding whichever way it goes: Vary says so on both (RFC 9110 §12.5.5),
+            // joined to a Vary the caller set (CORS's Origin).
+            if let i = headers.firstIndex(where: { $0.0.lowercased() == "vary" }) {
+                headers[i].1 += ", Accept-Encoding"
+            } else {
+                headers.append(("Vary", "Accept-Encoding"))
+            }
+            if GzipCodec.accepts(request.headers), let compressed = GzipCodec.compress(body) {
+                body = compressed
+                headers.append(("Content-Encoding", "gzip"))
+            }
         }
         let fields = headFields(headers, framing: noBody ? nil : ("Content-Length", String(body.count)), close: close)
         var bytes = HTTPResponseWriter.head(status: status, headers: fields)

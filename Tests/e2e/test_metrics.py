@@ -63,6 +63,13 @@ def test_vllm_families_move_with_requests(server):
     assert counts["sputnik:e2e_request_latency_seconds"] == 1
     assert counts["sputnik:request_queue_time_seconds"] == 1
     assert counts["sputnik:inter_token_latency_seconds"] == 5  # 6 tokens, 5 gaps
+    # n = 4 is one request: the per-request histograms move by one, as request_finished_total does (they moved by 4).
+    status, _ = chat(server, "Tell me about the sea.", max_tokens=3, n=4, temperature=1.0)
+    assert status == 200
+    more = families(server)
+    for name in ("sputnik:time_to_first_token_seconds", "sputnik:e2e_request_latency_seconds",
+                 "sputnik:request_queue_time_seconds"):
+        assert check_histogram(more[name])[0] - check_histogram(after[name])[0] == 1, name
     # The older families parse too, now labelled like vLLM's.
     assert after["sputnik:num_requests_running"].type == "gauge"
     assert value(after, "sputnik:generation_tokens", "_total", model_name="smollm2") >= 6
@@ -130,25 +137,22 @@ def test_gauges_count_requests_that_arrive_during_a_long_step():
         long_one = threading.Thread(target=lambda: done.append(s.post("/v1/completions", {
             "prompt": prompt, "max_tokens": 1, "temperature": 0})[0]))
         long_one.start()
-        # Wait until its step is running (its prefill takes seconds here), then send three more.
-        seen_running, seen_waiting = False, False
         t0 = time.time()
-        while not done and time.time() - t0 < 60:
-            f = families(s)
-            if value(f, "sputnik:num_requests_running") >= 1:
-                seen_running = True
-                break
-            time.sleep(0.05)
+
+        def seen(gauge, at_least):
+            """Whether a scrape shows `gauge` >= at_least while the long request still runs (polled, bounded)."""
+            while not done and time.time() - t0 < 60:
+                if value(families(s), gauge) >= at_least:
+                    return True
+                time.sleep(0.05)
+            return False
+        # Wait until its step is running (its prefill takes seconds here), then send three more.
+        seen_running = seen("sputnik:num_requests_running", 1)
         shorts = [threading.Thread(target=lambda: s.post("/v1/completions", {"prompt": "Hi", "max_tokens": 2}))
                   for _ in range(3)]
         for t in shorts:
             t.start()
-        while not done and time.time() - t0 < 60:
-            f = families(s)
-            if value(f, "sputnik:num_requests_waiting") >= 3:
-                seen_waiting = True
-                break
-            time.sleep(0.05)
+        seen_waiting = seen("sputnik:num_requests_waiting", 3)
         long_one.join(120)
         for t in shorts:
             t.join(120)

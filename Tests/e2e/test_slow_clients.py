@@ -12,6 +12,14 @@ import urllib.request
 from conftest import Server
 
 
+def read_to_close(sock) -> bytes:
+    """Everything `sock` receives until the server closes it (its timeout bounds each wait)."""
+    got = b""
+    while chunk := sock.recv(65536):
+        got += chunk
+    return got
+
+
 def chat_latency(s, n):
     body = {"model": "smollm2", "max_tokens": 4, "temperature": 0, "messages": [{"role": "user", "content": "Say hi."}]}
     out = []
@@ -84,12 +92,7 @@ def test_connection_limit_answers_503_and_closes():
             held.append(c)
         with socket.create_connection(("127.0.0.1", s.port), timeout=10) as extra:
             t0 = time.time()
-            got = b""
-            while True:
-                data = extra.recv(4096)
-                if not data:
-                    break
-                got += data
+            got = read_to_close(extra)
             assert time.time() - t0 < 5
         assert got.startswith(b"HTTP/1.1 503"), got[:100]
         assert b"Retry-After:" in got
@@ -167,11 +170,6 @@ def test_a_probe_that_half_closes_gets_its_answer(server):
         c = socket.create_connection(("127.0.0.1", server.port), timeout=20)
         c.sendall(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: x\r\n\r\n")
         c.shutdown(socket.SHUT_WR)
-        got = b""
-        while True:
-            chunk = c.recv(65536)
-            if not chunk:
-                break
-            got += chunk
+        got = read_to_close(c)
         c.close()
         assert got.startswith(b"HTTP/1.1 200 "), (path, got[:200])
