@@ -21,7 +21,7 @@
 /// A malformed or over-limit request, with the status to answer and a human-readable reason. A value carried by
 /// `HTTPParserAction.error` and answered on the wire, never thrown (the module's thrown errors are `HTTPServerError`).
 public struct HTTPParseError: Error, Sendable, Equatable, CustomStringConvertible {
-    /// HTTP status: 400, 408, 413, 417, 431, 501 or 505.
+    /// HTTP status: 400, 408, 413, 414, 417, 431, 501 or 505.
     public let status: Int
     /// Reason shown to the client in the JSON error body.
     public let message: String
@@ -154,6 +154,11 @@ public struct HTTPParser: Sendable {
                 }
                 guard let end = findBlankLine(limit: maxHeaderBytes) else {
                     if bufferedByteCount > maxHeaderBytes {
+                        // No line end within the limit: the request line itself, its target, is too long (RFC 9112 §3).
+                        if !buffer[readIndex..<min(buffer.count, readIndex + maxHeaderBytes)].contains(0x0A) {
+                            return fail(.init(status: 414, message: "Request target exceeds \(maxHeaderBytes) bytes",
+                                              code: "uri_too_long"))
+                        }
                         return fail(.init(status: 431, message: "Request header section exceeds \(maxHeaderBytes) bytes",
                                           code: "request_header_fields_too_large"))
                     }

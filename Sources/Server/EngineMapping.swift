@@ -62,7 +62,8 @@ extension SputnikServer {
                 let answer = chat.prefillAnswer ?? prefill
                 guard g.acceptsPrefix(answer) else {
                     throw APIError.invalidRequest(
-                        "'continue_final_message': the final assistant message is not the start of an answer 'response_format' allows",
+                        "'continue_final_message': the final assistant message is not the start of an answer 'response_format' allows "
+                            + "(as generated: compact JSON, at most one space after ':' and ',', properties in the schema's order)",
                         param: "messages")
                 }
                 gen.grammarPrefix = answer

@@ -27,9 +27,18 @@ extension SputnikServer {
             if request.wantsReasoning { chat.reasoningFormat = "deepseek" }   // split off whatever --reasoning-format says
             gen = try generationRequest(chat)
         } catch {
-            // The chat mapping names `messages`; this route's conversation is `input`.
+            // The chat mapping names `messages`; this route's conversation is `input`, and its `response_format`
+            // is `text.format` (with `name`, `schema` and `strict` on the format itself).
             var e = error
             if e.param == "messages" { e.param = "input" }
+            if let p = e.param, p.hasPrefix("response_format") {
+                let renamed = { (s: String) in
+                    s.replacingOccurrences(of: "response_format.json_schema.", with: "text.format.")
+                        .replacingOccurrences(of: "response_format", with: "text.format")
+                }
+                e.param = renamed(p)
+                e.message = renamed(e.message)
+            }
             return sendError(res, e)
         }
         let id = Self.randomId()

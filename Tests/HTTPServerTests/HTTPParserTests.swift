@@ -127,6 +127,13 @@ final class HTTPParserTests: XCTestCase {
             XCTAssertEqual(e.status, 431)
         }
         XCTAssertEqual(requests(run(big, split: nil, maxHeader: 400)).count, 1)
+        // A request line longer than the limit is a target too long: 414 (RFC 9112 §3), not a header problem.
+        let longTarget = "GET /v1/models?q=" + String(repeating: "a", count: 300) + " HTTP/1.1\r\nHost: x\r\n\r\n"
+        for split in [nil, 0] as [Int?] {
+            guard case .error(let e) = run(longTarget, split: split, maxHeader: 200).last else { return XCTFail() }
+            XCTAssertEqual(e.status, 414)
+            XCTAssertEqual(e.code, "uri_too_long")
+        }
     }
 
     func testMalformedRequestsAre400() {
