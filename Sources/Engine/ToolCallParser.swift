@@ -70,6 +70,9 @@ public struct ToolCallParser: Sendable {
         }
     }
 
+    /// The closing tag dropped from content when no block is open (Hermes' `</tool_call>`); nil for the others.
+    private var strayCloseTag: [Unicode.Scalar]? { format == .hermes ? Self.hermesClose : nil }
+
     /// Feeds newly generated content text; returns what can be emitted now, in order.
     public mutating func append(_ text: String) -> [GenerationDelta] {
         if state == .done { return [] }
@@ -144,6 +147,12 @@ public struct ToolCallParser: Sendable {
             for tag in openTags {
                 if let at = ReasoningParser.find(tag, in: buf), at < (first?.at ?? Int.max) { first = (at, tag) }
             }
+            // A closing tag with no block open (a model that closes its call twice) is markup too: dropped.
+            if let stray = strayCloseTag, let at = ReasoningParser.find(stray, in: buf), at < (first?.at ?? Int.max) {
+                emitContent(buf[..<at], into: &out)
+                buf.removeFirst(at + stray.count)
+                return true
+            }
             if let (at, tag) = first {
                 emitContent(buf[..<at], into: &out)
                 // A DeepSeek call without the outer `calls▁begin` keeps its tag: the block parser reads it.
@@ -153,7 +162,7 @@ public struct ToolCallParser: Sendable {
                 state = .call
                 return true
             }
-            let hold = openTags.map { ReasoningParser.heldSuffix(buf, $0) }.max() ?? 0
+            let hold = (openTags + [strayCloseTag].compactMap { $0 }).map { ReasoningParser.heldSuffix(buf, $0) }.max() ?? 0
             emitContent(buf[..<(buf.count - hold)], into: &out)
             buf.removeFirst(buf.count - hold)
             return false

@@ -108,6 +108,9 @@ final class OutputParserTests: XCTestCase {
         checkCalls(.hermes, "x <tool_call>oops</tool_call> y", [.content("x <tool_call>oops</tool_call>y")])
         // Plain text with a lone '<'.
         checkCalls(.hermes, "a < b <tool", [.content("a < b <tool")])
+        // A closing tag with no block open (a model that closes its call twice) is dropped, not content.
+        checkCalls(.hermes, "<tool_call>{\"name\":\"a\",\"arguments\":{}}</tool_call>tools</tool_call> ok",
+                   Self.call(0, "a", "{}") + [.content("tools ok")])
     }
 
     func testParallelLimit() {
