@@ -97,8 +97,8 @@ public final class EngineCore: @unchecked Sendable {
 
         /// With `lazy`: output bytes (a sampled token's, or the prefill's) pass through. A trigger at the end of free
         /// output opens the grammar and the bytes after it go to the matcher; where the matcher reaches the grammar's
-        /// free tail the output is free again (the rest of that token is free text). Bytes the open grammar refuses (only a prefill can hold them: sampled tokens are masked)
-        /// leave that stretch unconstrained.
+        /// free tail the output is free again (the rest of that token is free text). Bytes the open grammar refuses
+        /// (a prefill's, or the rest of a token that finished the trigger mid-token) leave that stretch unconstrained.
         mutating func followLazy<C: Collection>(_ bytes: C) where C.Element == UInt8 {
             guard let lazy else { return }
             for b in bytes {

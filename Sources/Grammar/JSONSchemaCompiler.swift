@@ -8,7 +8,8 @@
 //
 // Object properties come out in the schema's order; only declared properties are generated (additional ones are
 // allowed, never required) — with `properties: {}` that is `{}` (a pydantic model without fields, an OpenAI tool
-// without parameters); an object schema that declares no `properties` at all is a free map. A single space may follow `:` and `,`; nothing else.
+// without parameters); an object schema that declares no `properties` at all is a free map. A single space may
+// follow `:` and `,`; nothing else.
 import Foundation
 import JSON
 

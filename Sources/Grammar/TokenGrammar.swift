@@ -131,8 +131,10 @@ public final class TokenGrammar {
     /// Whether `state` is free: the grammar may end there and every byte leaves it where it is (the any-bytes tail a
     /// lazy grammar ends with, `LazyGrammar`). Cached per state.
     public func isFree(_ state: [Int32]) -> Bool {
+        // Only a state where the grammar may end can be free (inside a tool call none is): no lookup, no allocation.
+        guard state.first == 0 else { return false }
         if let f = freeStates[state] { return f }
-        let f = state.first == 0 && (0...255).allSatisfy { advance(state, bytes: CollectionOfOne(UInt8($0))) == state }
+        let f = (0...255).allSatisfy { advance(state, bytes: CollectionOfOne(UInt8($0))) == state }
         freeStates[state] = f
         return f
     }

@@ -21,7 +21,7 @@ import Darwin
 ///
 /// Each request is handed to `handler` on a global Dispatch queue (a light one, see
 /// `HTTPServerConfiguration.isLightRequest`, on a serial queue of its own) together with an `HTTPResponder`; the
-/// handler may answer later from any thread. Protocol errors (400, 408, 413, 417, 431, 501, 505), the connection
+/// handler may answer later from any thread. Protocol errors (400, 408, 413, 414, 417, 431, 501, 505), the connection
 /// limit and the buffer budget (503) are answered here, with the body `HTTPServerConfiguration.errorBody` renders
 /// (plain text unless the application sets its own shape), and never reach the handler.
 public final class HTTPServer: @unchecked Sendable {

@@ -15,12 +15,12 @@ extension SputnikServer {
     ///   vocabulary (`logit_bias`, `stop_token_ids`), or a template failure.
     func generationRequest(_ r: ChatCompletionRequest) throws(APIError) -> GenerationRequest {
         var gen = try generationRequest(r.sampling)
-        let answerGrammar = try Self.responseGrammar(r.responseFormat)
+        let answerFormat = try Self.responseFormat(r.responseFormat)
         let chat = try renderPrompt(for: r)
         (gen.promptTokens, gen.parsing) = (chat.tokens, chat.parsing)
         let forced = chat.forced
         if let forced {
-            guard answerGrammar == nil else {
+            guard answerFormat == nil else {
                 throw APIError.invalidRequest(
                     "'response_format' cannot be combined with 'tool_choice' 'required' or a named function: the answer is the tool call",
                     param: "response_format")
@@ -28,7 +28,7 @@ extension SputnikServer {
             gen.grammar = forced
         } else if let calls = chat.lazyCalls {
             do {
-                if answerGrammar != nil, let answer = Self.responseFormatExpr(r.responseFormat) {
+                if let answer = answerFormat?.expr {
                     // `auto` with `response_format`: the reply is the JSON answer or a call (OpenAI lets the model
                     // choose); one grammar from the first token.
                     gen.grammar = try Grammar.build(.alternatives([answer, .sequence([.literal(calls.trigger), calls.expr])]))
@@ -38,8 +38,7 @@ extension SputnikServer {
             } catch {
                 throw APIError.invalidRequest("The tool-call grammar could not be built: \(error)", param: "tools")
             }
-        } else if answerGrammar != nil, let reasoning = chat.parsing.reasoning,
-                  let answer = Self.responseFormatExpr(r.responseFormat) {
+        } else if let answer = answerFormat?.expr, let reasoning = chat.parsing.reasoning {
             // A template that reasons: the reasoning is free text and the answer after `</think>` (and the blank line
             // the model writes) follows the format (vLLM's structured output with a reasoning parser). Held from the
             // first token, the model wrote its thoughts as JSON. Where the prompt does not open the block the model
@@ -53,7 +52,7 @@ extension SputnikServer {
                 throw APIError.invalidRequest("Invalid 'response_format': \(error)", param: "response_format")
             }
         } else {
-            gen.grammar = answerGrammar
+            gen.grammar = answerFormat?.grammar
         }
         if let prefill = chat.prefill {
             // The reply continues the final message: a grammar from the first token has seen its answer text (after
@@ -327,13 +326,9 @@ extension SputnikServer {
                 if names == nil && tool["function"]?["strict"]?.boolValue != true {
                     arguments = .jsonObject
                 } else {
-                    var param = "tools[\(i)].function.parameters"
-                    if let path = error.path, !path.isEmpty {
-                        param += path.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map { "." + $0 }.joined()
-                    }
-                    if case .unsupported(let keyword, _, _) = error { param += "." + keyword }
                     let what = names == nil ? "a strict tool" : "a forced tool call"
-                    throw APIError.invalidRequest("Invalid 'tools[\(i)].function.parameters' for \(what): \(error)", param: param)
+                    throw APIError.invalidRequest("Invalid 'tools[\(i)].function.parameters' for \(what): \(error)",
+                                                  param: Self.schemaParam(error, under: "tools[\(i)].function.parameters"))
                 }
             }
             // The name as a JSON string body where the markup quotes it (the quotes of the serialized string dropped).

@@ -4,15 +4,16 @@ import OpenAIAPI
 
 /// `response_format` → the grammar the engine constrains the answer to.
 extension SputnikServer {
-    /// nil for `text` (or no `response_format`); any JSON object for `json_object`; the schema's grammar for
-    /// `json_schema` (`strict` true or false: the schema is enforced either way, as vLLM and llama-server do).
+    /// nil for `text` (or no `response_format`); any JSON object for `json_object`; the schema's values for
+    /// `json_schema` (`strict` true or false: the schema is enforced either way, as vLLM and llama-server do). As the
+    /// expression (to combine with tool calls or reasoning) and its grammar (built here, which validates it).
     /// - Throws: `APIError` (400) naming `response_format.json_schema.…` for a malformed field or a schema keyword
     ///   that cannot be enforced (the `param` points into the schema, e.g.
     ///   `response_format.json_schema.schema.properties.url.format`).
-    static func responseGrammar(_ rf: JSONValue?) throws(APIError) -> Grammar? {
+    static func responseFormat(_ rf: JSONValue?) throws(APIError) -> (expr: GrammarExpr, grammar: Grammar)? {
         guard let rf, let type = rf["type"]?.stringValue, type != "text" else { return nil }
         do {
-            guard type == "json_schema" else { return try Grammar.build(.jsonObject) }
+            guard type == "json_schema" else { return (.jsonObject, try Grammar.build(.jsonObject)) }
             let spec = rf["json_schema"] ?? .null
             if let name = spec["name"], name.stringValue == nil {
                 throw APIError.invalidRequest("'response_format.json_schema.name' must be a string", param: "response_format.json_schema.name")
@@ -27,16 +28,12 @@ extension SputnikServer {
             guard schema.objectValue != nil || schema.boolValue != nil else {
                 throw APIError.invalidRequest("'response_format.json_schema.schema' must be an object", param: "response_format.json_schema.schema")
             }
-            return try Grammar.jsonSchema(schema)
+            return (.json(schema: schema), try Grammar.jsonSchema(schema))
         } catch let e as APIError {
             throw e
         } catch let e as GrammarError {
-            var param = "response_format.json_schema.schema"
-            if let path = e.path, !path.isEmpty {
-                param += path.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map { "." + $0 }.joined()
-            }
-            if case .unsupported(let keyword, _, _) = e { param += "." + keyword }
-            throw APIError.invalidRequest("Invalid 'response_format.json_schema.schema': \(e)", param: param)
+            throw APIError.invalidRequest("Invalid 'response_format.json_schema.schema': \(e)",
+                                          param: schemaParam(e, under: "response_format.json_schema.schema"))
         } catch {
             throw APIError.invalidRequest("Invalid 'response_format': \(error)", param: "response_format")
         }
@@ -44,11 +41,14 @@ extension SputnikServer {
 }
 
 extension SputnikServer {
-    /// The grammar expression of a `response_format` that `responseGrammar` accepted (nil for `text` or none): any JSON
-    /// object for `json_object`, the schema's values for `json_schema`.
-    static func responseFormatExpr(_ rf: JSONValue?) -> GrammarExpr? {
-        guard let rf, let type = rf["type"]?.stringValue, type != "text" else { return nil }
-        guard type == "json_schema", let schema = rf["json_schema"]?["schema"] else { return .jsonObject }
-        return .json(schema: schema)
+    /// The request field a schema error points at: `base` (where the schema sits in the request), then the error's
+    /// JSON pointer as dotted keys, then the refused keyword (`….properties.url.format`).
+    static func schemaParam(_ e: GrammarError, under base: String) -> String {
+        var param = base
+        if let path = e.path, !path.isEmpty {
+            param += path.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map { "." + $0 }.joined()
+        }
+        if case .unsupported(let keyword, _, _) = e { param += "." + keyword }
+        return param
     }
 }
