@@ -200,37 +200,65 @@ public final class EngineCore: @unchecked Sendable {
 
     private func submit(_ request: GenerationRequest,
                         callbacks: [@Sendable (GenerationEvent) -> Void]) throws -> GenerationHandle {
-        guard !request.promptTokens.isEmpty else { throw EngineError.emptyPrompt }
-        do {
-            _ = try schedulerConfig.completionBudget(promptLength: request.promptTokens.count,
-                                                      maxNewTokens: request.maxNewTokens)
-        } catch {
-            metrics.rejectedContextLength.wrappingIncrement(ordering: .relaxed)
-            throw EngineError.contextLengthExceeded(promptTokens: request.promptTokens.count,
-                                                    maxNewTokens: request.maxNewTokens ?? 0,
-                                                    limit: schedulerConfig.maxSequenceLength)
+        try submit([(request, callbacks)])[0]
+    }
+
+    /// Queues several requests (the prompts of one `/v1/completions` request) all together or none: the queue limit
+    /// is checked for the whole batch, so none starts and is then aborted because a later one found the queue
+    /// full. `onChoiceEvent(i, k, event)` delivers choice k of request i.
+    /// - Throws: as `submit(_:onChoiceEvent:)`; `.batchTooLarge` when the batch exceeds the slots plus the queue
+    ///   (it could never be admitted).
+    public func submit(batch: [GenerationRequest],
+                       onChoiceEvent: @escaping @Sendable (Int, Int, GenerationEvent) -> Void) throws -> [GenerationHandle] {
+        for r in batch where r.n < 1 || r.n > config.maxNumSeqs {
+            throw EngineError.tooManyChoices(n: r.n, limit: config.maxNumSeqs)
+        }
+        guard batch.count <= config.maxNumSeqs + config.maxQueuedRequests else {
+            throw EngineError.batchTooLarge(count: batch.count, limit: config.maxNumSeqs + config.maxQueuedRequests)
+        }
+        return try submit(batch.enumerated().map { i, r in (r, (0..<r.n).map { k in { onChoiceEvent(i, k, $0) } }) })
+    }
+
+    private func submit(_ batch: [(request: GenerationRequest, callbacks: [@Sendable (GenerationEvent) -> Void])]) throws -> [GenerationHandle] {
+        for (request, _) in batch {
+            guard !request.promptTokens.isEmpty else { throw EngineError.emptyPrompt }
+            do {
+                _ = try schedulerConfig.completionBudget(promptLength: request.promptTokens.count,
+                                                          maxNewTokens: request.maxNewTokens)
+            } catch {
+                metrics.rejectedContextLength.wrappingIncrement(ordering: .relaxed)
+                throw EngineError.contextLengthExceeded(promptTokens: request.promptTokens.count,
+                                                        maxNewTokens: request.maxNewTokens ?? 0,
+                                                        limit: schedulerConfig.maxSequenceLength)
+            }
         }
         lock.lock()
         defer { lock.unlock() }
         guard !stopping else { throw EngineError.shuttingDown }
-        guard requestsWaitingForRoom(including: request) <= config.maxQueuedRequests else {
+        guard requestsWaitingForRoom(including: batch.map(\.request)) <= config.maxQueuedRequests else {
             metrics.rejectedQueueFull.wrappingIncrement(ordering: .relaxed)
             throw EngineError.queueFull(limit: config.maxQueuedRequests)
         }
-        let id = nextId
-        nextId += callbacks.count
-        inbox.append((id, request, callbacks, DispatchTime.now().uptimeNanoseconds))
+        let arrival = DispatchTime.now().uptimeNanoseconds
+        var handles: [GenerationHandle] = []
+        for (request, callbacks) in batch {
+            let id = nextId
+            nextId += callbacks.count
+            inbox.append((id, request, callbacks, arrival))
+            handles.append(GenerationHandle(id: id, n: callbacks.count, engine: self))
+        }
         lock.signal()
-        return GenerationHandle(id: id, n: callbacks.count, engine: self)
+        return handles
     }
 
-    /// How many requests would wait for a sequence slot or KV room if `request` joined now, itself included:
-    /// the requests not yet running (queued ones and `request`) beyond what the free slots and the free KV blocks
+    /// How many requests would wait for a sequence slot or KV room if `requests` joined now, themselves included:
+    /// the requests not yet running (queued ones and `requests`) beyond what the free slots and the free KV blocks
     /// can start at once. Requests that are about to run are not waiting. Called with `lock` held.
-    private func requestsWaitingForRoom(including request: GenerationRequest) -> Int {
-        let notRunning = inbox.count + admitting + sharedStats.numWaiting + 1
+    private func requestsWaitingForRoom(including requests: [GenerationRequest]) -> Int {
+        let notRunning = inbox.count + admitting + sharedStats.numWaiting + requests.count
         let freeSlots = max(0, config.maxNumSeqs - sharedStats.numRunning)
-        let blocksPerRequest = max(1, (request.promptTokens.count + 1 + config.blockSize - 1) / config.blockSize)
+        let longest = requests.map(\.promptTokens.count).max() ?? 0
+        let blocksPerRequest = max(1, (longest + 1 + config.blockSize - 1) / config.blockSize)
         let startable = min(freeSlots, sharedStats.numFreeBlocks / blocksPerRequest)
         return max(0, notRunning - startable)
     }
@@ -457,6 +485,10 @@ public final class EngineCore: @unchecked Sendable {
         var emitted: [TokenLogprobs] = []
         switch out {
         case .emit(_, let ids) where ids.isEmpty: break   // nothing completed yet: the log-probabilities wait
+        case .emit(_, let ids) where ids.count < r.pendingLogprobs.count:
+            // Later ids wait for their text (the stop matcher holds it): so do their log-probabilities.
+            emitted = Array(r.pendingLogprobs.prefix(ids.count))
+            r.pendingLogprobs.removeFirst(ids.count)
         default: swap(&emitted, &r.pendingLogprobs)
         }
         live[id] = r

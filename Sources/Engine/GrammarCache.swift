@@ -3,7 +3,8 @@ import Tokenizer
 
 /// The token-level grammars of constrained requests, keyed by grammar, so requests with the same schema share
 /// their mask caches. Built lazily (the vocabulary on the first constrained request); engine thread only.
-/// Holds at most `capacity` grammars, dropping the least recently used.
+/// Holds at most `capacity` grammars, and drops the least recently used ones while their caches exceed
+/// `budgetBytes` (a schema with thousands of properties caches masks and stacks for every state it visits).
 struct GrammarCache {
     private let tokenizer: Tokenizer
     private let vocabSize: Int
@@ -11,6 +12,7 @@ struct GrammarCache {
     private var entries: [Grammar: (grammar: TokenGrammar, lastUse: Int)] = [:]
     private var clock = 0
     let capacity = 16
+    let budgetBytes = 256 << 20
 
     /// - Parameters: `vocabSize` is the logits row length (the model's vocabulary).
     init(tokenizer: Tokenizer, vocabSize: Int) {
@@ -27,7 +29,9 @@ struct GrammarCache {
         }
         let v = vocabulary ?? TokenVocabulary(tokenizer: tokenizer, size: vocabSize)
         vocabulary = v
-        if entries.count >= capacity, let oldest = entries.min(by: { $0.value.lastUse < $1.value.lastUse })?.key {
+        while entries.count >= capacity
+            || (!entries.isEmpty && entries.values.reduce(0, { $0 + $1.grammar.cachedBytes }) > budgetBytes),
+            let oldest = entries.min(by: { $0.value.lastUse < $1.value.lastUse })?.key {
             entries[oldest] = nil
         }
         let tg = TokenGrammar(grammar: g, vocabulary: v)

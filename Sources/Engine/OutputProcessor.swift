@@ -70,7 +70,9 @@ public struct OutputProcessor: Sendable {
         case .text(let t):
             let parts = parse(t, final: false, truncated: false)
             if toolCalls?.isDone == true { return .stopped(parts, tokenIds: takeIds()) }
-            return .emit(parts, tokenIds: parts.isEmpty ? [] : takeIds())
+            // Only the ids whose text starts in what was released: a later id whose text the stop matcher holds
+            // back (it may start a stop string) waits for its text.
+            return .emit(parts, tokenIds: parts.isEmpty ? [] : takeIds(before: stopMatcher.released))
         case .stopped(let before):
             // The ids whose text starts at or after the stop string are its tokens: like their text, they are not
             // reported (a token that starts before it and runs into it stays).
@@ -91,12 +93,14 @@ public struct OutputProcessor: Sendable {
         return parts.isEmpty && ids.isEmpty ? nil : (parts, ids)
     }
 
-    private mutating func takeIds() -> [Int32] {
+    /// The pending ids whose text starts before scalar `limit` (all by default), removed from the pending list.
+    private mutating func takeIds(before limit: Int = .max) -> [Int32] {
+        let n = pendingStarts.firstIndex { $0 >= limit } ?? pendingIds.count
         defer {
-            pendingIds.removeAll()
-            pendingStarts.removeAll()
+            pendingIds.removeFirst(n)
+            pendingStarts.removeFirst(n)
         }
-        return pendingIds
+        return Array(pendingIds[..<n])
     }
 
     /// Text → parts through the reasoning split, then the tool-call parser on the answer parts.

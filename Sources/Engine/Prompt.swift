@@ -81,6 +81,9 @@ public struct Prompt: Sendable {
         /// The text before the prefill ends inside an open `<think>` block (the output, prefill first, starts as
         /// reasoning).
         public var endsInsideReasoning: Bool
+        /// Set, and `tokens` left empty, when the text cannot fit `render`'s `tokenLimit`: a lower bound of its
+        /// token count (bytes over `Tokenizer.maxTokenBytes`), found without tokenizing it.
+        public var tokensAtLeast: Int?
     }
 
     /// The prompt's token ids. `messages`: a list of message objects (`role`, `content`, …) as the template
@@ -92,6 +95,8 @@ public struct Prompt: Sendable {
 
     /// Renders and tokenizes a chat.
     /// - Parameters:
+    ///   - tokenLimit: when set, a text too long to be this many tokens is not tokenized (`Rendered.tokensAtLeast`):
+    ///     tokenizing megabytes of prompt only to refuse it held a server worker for seconds.
     ///   - messages: list of message objects as the template expects them.
     ///   - tools: the request's tool list (`[{"type":"function","function":{…}}]`) or nil. A DeepSeek template that
     ///     does not render tools gets them described in the first system message (added when there is none), in
@@ -103,7 +108,7 @@ public struct Prompt: Sendable {
     ///     (`</think>\n\n` appended); true sets those variables to true; nil leaves the template's default.
     /// - Throws: `ChatTemplateError` when the template fails on these messages.
     public func render(messages: JinjaValue, tools: JinjaValue?, extra: [String: JinjaValue] = [:],
-                       prefill: String? = nil, thinking: Bool? = nil) throws(ChatTemplateError) -> Rendered {
+                       prefill: String? = nil, thinking: Bool? = nil, tokenLimit: Int? = nil) throws(ChatTemplateError) -> Rendered {
         var vars = extra
         if let thinking {
             if vars["thinking"] == nil { vars["thinking"] = .bool(thinking) }
@@ -154,6 +159,10 @@ public struct Prompt: Sendable {
             inside = false
         }
         if let prefill { text += injectionGuard.neutralise(prefill, &originals) }
+        if let tokenLimit, text.utf8.count > tokenLimit * tokenizer.maxTokenBytes {
+            return Rendered(tokens: [], text: text, endsInsideReasoning: inside,
+                            tokensAtLeast: text.utf8.count / tokenizer.maxTokenBytes)
+        }
         let tokens = injectionGuard.encode(text, originals: originals, tokenizer: tokenizer)
         return Rendered(tokens: tokens, text: originals.isEmpty ? text : Self.restore(text, originals), endsInsideReasoning: inside)
     }

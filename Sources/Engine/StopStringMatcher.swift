@@ -11,8 +11,8 @@ public struct StopStringMatcher: Sendable {
     public private(set) var fed = 0
     /// Where the matched stop string starts, in scalars from the start of everything fed; nil until one matches.
     public private(set) var stopOffset: Int?
-    /// Scalars fed before `pending`'s first one.
-    private var released = 0
+    /// Scalars released so far: fed before `pending`'s first one.
+    public private(set) var released = 0
 
     /// - Parameter stops: stop strings; empty strings are ignored.
     public init(stops: [String]) {

@@ -35,6 +35,13 @@ struct JSONSchemaCompiler {
     static let maxUnrolled = 2048
     /// Integer bounds beyond this magnitude are refused (numbers have at most 16 digits here).
     static let maxBound = 999_999_999_999_999
+    /// Most object properties in one schema (OpenAI's structured-output limit). Each optional property is one more
+    /// stack in the matcher's states, so mask time grows with their number.
+    static let maxProperties = 5000
+    /// Most enum values and anyOf/oneOf branches in one schema, for the same reason (alternatives are stacks).
+    static let maxAlternatives = 10_000
+    private var properties = 0
+    private var alternatives = 0
 
     mutating func compile(into rs: inout RuleSet) throws(GrammarError) -> [Symbol] {
         try value(root, "", &rs)
@@ -82,6 +89,7 @@ struct JSONSchemaCompiler {
             if combinator == "allOf" && subs.count > 1 {
                 throw unsupported("allOf", path, "allOf with more than one schema is not supported")
             }
+            try count(alternatives: subs.count, combinator, path)
             var alts: [[Symbol]] = []
             for (i, s) in subs.enumerated() { alts.append(try value(s, "\(path)/\(combinator)/\(i)", &rs)) }
             return alts.count == 1 ? alts[0] : [.rule(rs.add(alts))]
@@ -94,13 +102,21 @@ struct JSONSchemaCompiler {
             }
             let kept = values.filter { v in types == nil || types!.contains { Self.valueHasType(v, $0) } }
             guard !kept.isEmpty else { throw GrammarError.invalidSchema(path: path + "/enum", reason: "no value has the schema's type") }
-            let alts = kept.map { RuleSet.literal(Self.literalText($0)) }
-            return alts.count == 1 ? alts[0] : [.rule(rs.add(alts))]
+            try count(alternatives: kept.count, "enum", path)
+            return rs.literalAlternatives(kept.map(Self.literalText))
         }
         let chosen = types ?? Self.impliedTypes(present)
         var alts: [[Symbol]] = []
         for t in chosen { alts.append(try typed(t, schema, path, &rs)) }
         return alts.count == 1 ? alts[0] : [.rule(rs.add(alts))]
+    }
+
+    /// Counts `n` more alternatives (enum values, anyOf/oneOf branches) against `maxAlternatives`.
+    private mutating func count(alternatives n: Int, _ keyword: String, _ path: String) throws(GrammarError) {
+        alternatives += n
+        if alternatives > Self.maxAlternatives {
+            throw unsupported(keyword, path, "a schema may have at most \(Self.maxAlternatives) enum values and anyOf/oneOf branches in all")
+        }
     }
 
     /// `type` as a list (nil when absent).
@@ -336,6 +352,10 @@ struct JSONSchemaCompiler {
                 throw GrammarError.invalidSchema(path: path + "/required", reason: "'\(name)' is required but not allowed")
             }
             props.append((name, additional ?? .bool(true)))
+        }
+        properties += props.count
+        if properties > Self.maxProperties {
+            throw unsupported("properties", path, "a schema may have at most \(Self.maxProperties) object properties in all")
         }
         let open: Symbol = .bytes(ByteSet(0x7B)), close: Symbol = .bytes(ByteSet(0x7D)), comma: Symbol = .bytes(ByteSet(0x2C))
         let colon: Symbol = .bytes(ByteSet(0x3A))

@@ -40,6 +40,45 @@ struct RuleSet {
 
     static func literal(_ s: String) -> [Symbol] { s.utf8.map { .bytes(ByteSet($0)) } }
 
+    /// Any one of `texts`, as a trie of rules: texts that share a prefix share its symbols, so the matcher follows
+    /// one path per distinct next byte, not one per text (an enum of 10,000 values stays a handful of stacks
+    /// wide). Built with a work list, not recursion.
+    mutating func literalAlternatives(_ texts: [String]) -> [Symbol] {
+        let sorted = Array(Set(texts.map { Array($0.utf8) })).sorted { $0.lexicographicallyPrecedes($1) }
+        guard sorted.count > 1 else { return sorted.first.map { $0.map { .bytes(ByteSet($0)) } } ?? [] }
+        func lcp(_ a: [UInt8], _ b: [UInt8]) -> Int {
+            var n = 0
+            while n < a.count && n < b.count && a[n] == b[n] { n += 1 }
+            return n
+        }
+        // Work item: rule `rule` matches the rest (from byte `depth`) of sorted[lo..<hi], which share that prefix.
+        let root = reserve()
+        var work = [(rule: root, lo: 0, hi: sorted.count, depth: 0)]
+        while let (rule, lo0, hi, depth) = work.popLast() {
+            var alts: [[Symbol]] = []
+            var lo = lo0
+            if sorted[lo].count == depth {   // one text ends here (sorted first; texts are distinct)
+                alts.append([])
+                lo += 1
+            }
+            while lo < hi {
+                var end = lo + 1
+                while end < hi && sorted[end][depth] == sorted[lo][depth] { end += 1 }
+                if end - lo == 1 {
+                    alts.append(sorted[lo][depth...].map { .bytes(ByteSet($0)) })
+                } else {
+                    let shared = lcp(sorted[lo], sorted[end - 1])   // sorted: the group's common prefix
+                    let next = reserve()
+                    alts.append(sorted[lo][depth..<shared].map { .bytes(ByteSet($0)) } + [.rule(next)])
+                    work.append((next, lo, end, shared))
+                }
+                lo = end
+            }
+            define(rule, alts)
+        }
+        return [.rule(root)]
+    }
+
     /// `expr` as a sequence of symbols (alternatives and repetitions become new rules).
     mutating func lower(_ expr: GrammarExpr) throws(GrammarError) -> [Symbol] {
         switch expr {
@@ -167,8 +206,8 @@ struct StackSet {
 
     init(grammar: Grammar) {
         self.grammar = grammar
-        var out: [[Int32]] = []
-        for a in grammar.alternatives[Int(grammar.root)] { Self.expand(grammar, [a], into: &out) }
+        var out: [[Int32]] = [], seen = Set<[Int32]>()
+        for a in grammar.alternatives[Int(grammar.root)] { Self.expand(grammar, [a], into: &out, seen: &seen) }
         stacks = out
     }
 
@@ -176,32 +215,37 @@ struct StackSet {
 
     /// Consumes one byte; false (and no stacks) when no stack accepts it.
     mutating func advance(_ b: UInt8) -> Bool {
-        var out: [[Int32]] = []
+        var out: [[Int32]] = [], seen = Set<[Int32]>()
         for s in stacks {
             guard let top = s.last, case .bytes(let set) = grammar.elements[Int(top)], set.contains(b) else { continue }
             var next = s
             next[next.count - 1] = top + 1
-            Self.expand(grammar, next, into: &out)
+            Self.expand(grammar, next, into: &out, seen: &seen)
         }
         stacks = out
         return !out.isEmpty
     }
 
-    /// Expands the top of `stack` until it is a byte set (or the stack is empty) and adds the results.
-    static func expand(_ g: Grammar, _ stack: [Int32], into out: inout [[Int32]]) {
-        guard let top = stack.last else {
-            if !out.contains([]) { out.append([]) }
-            return
-        }
-        switch g.elements[Int(top)] {
-        case .bytes:
-            if !out.contains(stack) { out.append(stack) }
-        case .end:
-            expand(g, Array(stack.dropLast()), into: &out)
-        case .ref(let r):
-            var base = Array(stack.dropLast())
-            if g.elements[Int(top) + 1] != .end { base.append(top + 1) }
-            for a in g.alternatives[Int(r)] { expand(g, base + [a], into: &out) }
+    /// Expands the top of `stack` until it is a byte set (or the stack is empty) and adds the results not in `seen`.
+    /// Depth first with its own work list: a chain of tail references can be thousands of rules long.
+    static func expand(_ g: Grammar, _ stack: [Int32], into out: inout [[Int32]], seen: inout Set<[Int32]>) {
+        var work = [stack]
+        while var s = work.popLast() {
+            guard let top = s.last else {
+                if seen.insert([]).inserted { out.append([]) }
+                continue
+            }
+            switch g.elements[Int(top)] {
+            case .bytes:
+                if seen.insert(s).inserted { out.append(s) }
+            case .end:
+                s.removeLast()
+                work.append(s)
+            case .ref(let r):
+                s.removeLast()
+                if g.elements[Int(top) + 1] != .end { s.append(top + 1) }
+                for a in g.alternatives[Int(r)].reversed() { work.append(s + [a]) }
+            }
         }
     }
 }

@@ -27,12 +27,21 @@ public final class TokenGrammar {
     private var pool: [Int32] = []
     private var transitions: [Int64: Int64] = [:]
     private var expansions: [Int32: Int64] = [:]
-    private var certain: [Int32: TokenMask] = [:]
+    /// Tokens a position accepts whatever the stack below: a list while few (a literal's byte accepts a handful),
+    /// a mask once many, so a grammar with thousands of literal positions costs bytes per position, not a row.
+    private enum TokenSet {
+        case list([Int32])
+        case mask(TokenMask)
+    }
+    private var certain: [Int32: TokenSet] = [:]
     private var uncertain: [Int32: [(token: Int32, offset: Int32)]] = [:]
     private var nodeMasks: [Int32: TokenMask] = [:]
     private var stateMasks: [[Int32]: TokenMask] = [:]
     private var freeStates: [[Int32]: Bool] = [:]
     private let eogMask: TokenMask
+    /// Most masks `nodeMasks` and `stateMasks` each hold (~16 MiB of rows each); when full a cache starts over, as
+    /// its masks can be made again.
+    private let maskCacheLimit: Int
     /// The state before any byte.
     public private(set) var initialState: [Int32] = []
 
@@ -44,13 +53,32 @@ public final class TokenGrammar {
         var eog = TokenMask(size: vocabulary.size)
         for id in vocabulary.endOfGeneration { eog.insert(id) }
         eogMask = eog
-        var start: [Int32] = []
+        maskCacheLimit = max(64, (16 << 20) / max(1, eog.words.count * 8))
+        var start = NodeList()
         for a in alternatives[Int(grammar.root)] { expand(a, parent: 0, into: &start) }
-        initialState = start.sorted()
+        initialState = start.items.sorted()
     }
 
     /// Number of stack nodes made so far (diagnostics).
     public var nodeCount: Int { nodePos.count }
+
+    /// Approximate bytes this grammar's caches hold: token masks (node, state and position masks), position token
+    /// lists, stack nodes and their transition and expansion tables. What `GrammarCache` budgets.
+    public var cachedBytes: Int {
+        var positions = 0
+        for set in certain.values {
+            switch set {
+            case .list(let ids): positions += 16 + ids.count * 4
+            case .mask: positions += 16 + eogMask.words.count * 8
+            }
+        }
+        for list in uncertain.values { positions += 16 + list.count * 8 }
+        let masks = (nodeMasks.count + stateMasks.count) * (eogMask.words.count * 8 + 32)
+        let stateKeys = stateMasks.keys.reduce(0) { $0 + $1.count * 4 } + freeStates.keys.reduce(0) { $0 + $1.count * 4 }
+        // Dictionary entries cost about twice their key and value.
+        let tables = nodePos.count * 8 + nodeIds.count * 32 + pool.count * 4 + transitions.count * 32 + expansions.count * 24
+        return positions + masks + stateKeys + tables
+    }
 
     private func node(_ pos: Int32, _ parent: Int32) -> Int32 {
         let key = Int64(pos) << 32 | Int64(UInt32(bitPattern: parent))
@@ -62,21 +90,50 @@ public final class TokenGrammar {
         return n
     }
 
-    @inline(__always) private static func addUnique(_ x: Int32, _ out: inout [Int32]) {
-        if !out.contains(x) { out.append(x) }
+    /// Nodes in insertion order without repeats. A short list is scanned; a long one (an object with hundreds of
+    /// optional properties puts one stack per property in a state) is indexed, so building a state stays linear.
+    /// `items[start...]` is the list; what precedes `start` is left as it is (the walk in `computePosition` keeps
+    /// every depth in one buffer).
+    struct NodeList {
+        private(set) var items: [Int32]
+        private let start: Int
+        private var index: Set<Int32>?
+
+        init(appendingTo items: [Int32] = [], from start: Int = 0) {
+            self.items = items
+            self.start = start
+        }
+
+        /// Appends `x` unless the list has it; returns whether it was appended.
+        @discardableResult @inline(__always) mutating func insert(_ x: Int32) -> Bool {
+            if index != nil {
+                guard index!.insert(x).inserted else { return false }
+                items.append(x)
+                return true
+            }
+            for y in start..<items.count where items[y] == x { return false }
+            items.append(x)
+            if items.count - start == 32 { index = Set(items[start...]) }
+            return true
+        }
     }
 
-    /// Expands position `pos` over `parent` until every top is a byte set (or the stack is empty).
-    private func expand(_ pos: Int32, parent: Int32, into out: inout [Int32]) {
-        switch elements[Int(pos)] {
-        case .bytes: Self.addUnique(node(pos, parent), &out)
-        case .end:
-            if parent == 0 { Self.addUnique(0, &out); return }
-            let r = expansion(parent)
-            for k in 0..<Int(r & 0xFFFF_FFFF) { Self.addUnique(pool[Int(r >> 32) + k], &out) }
-        case .ref(let rule):
-            let cont = elements[Int(pos) + 1] == .end ? parent : node(pos + 1, parent)
-            for a in alternatives[Int(rule)] { expand(a, parent: cont, into: &out) }
+    /// Expands position `pos` over `parent` until every top is a byte set (or the stack is empty). Depth first, with
+    /// its own work list: a chain of tail references (an object's optional properties) can be thousands of rules
+    /// long, deeper than a thread's stack allows recursion.
+    private func expand(_ pos: Int32, parent: Int32, into out: inout NodeList) {
+        var work: [(pos: Int32, parent: Int32)] = [(pos, parent)]
+        while let (p, par) = work.popLast() {
+            switch elements[Int(p)] {
+            case .bytes: out.insert(node(p, par))
+            case .end:
+                if par == 0 { out.insert(0); continue }
+                let r = expansion(par)
+                for k in 0..<Int(r & 0xFFFF_FFFF) { out.insert(pool[Int(r >> 32) + k]) }
+            case .ref(let rule):
+                let cont = elements[Int(p) + 1] == .end ? par : node(p + 1, par)
+                for a in alternatives[Int(rule)].reversed() { work.append((a, cont)) }
+            }
         }
     }
 
@@ -89,9 +146,9 @@ public final class TokenGrammar {
     /// The expansion of a parent node (its position is still to be expanded).
     private func expansion(_ n: Int32) -> Int64 {
         if let r = expansions[n] { return r }
-        var out: [Int32] = []
+        var out = NodeList()
         expand(nodePos[Int(n)], parent: nodeParent[Int(n)], into: &out)
-        let r = store(out)
+        let r = store(out.items)
         expansions[n] = r
         return r
     }
@@ -101,21 +158,21 @@ public final class TokenGrammar {
         guard n != 0, case .bytes(let set) = elements[Int(nodePos[Int(n)])], set.contains(b) else { return 0 }
         let key = Int64(n) << 8 | Int64(b)
         if let r = transitions[key] { return r }
-        var out: [Int32] = []
+        var out = NodeList()
         expand(nodePos[Int(n)] + 1, parent: nodeParent[Int(n)], into: &out)
-        let r = store(out)
+        let r = store(out.items)
         transitions[key] = r
         return r
     }
 
     /// The state after `state` consumes `b` (empty: rejected).
     func advance(_ state: [Int32], _ b: UInt8) -> [Int32] {
-        var out: [Int32] = []
+        var out = NodeList()
         for n in state {
             let r = step(n, b)
-            for k in 0..<Int(r & 0xFFFF_FFFF) { Self.addUnique(pool[Int(r >> 32) + k], &out) }
+            for k in 0..<Int(r & 0xFFFF_FFFF) { out.insert(pool[Int(r >> 32) + k]) }
         }
-        return out
+        return out.items
     }
 
     /// The state after `state` consumes `bytes`, sorted (empty: rejected).
@@ -143,28 +200,47 @@ public final class TokenGrammar {
     public func mask(_ state: [Int32]) -> TokenMask {
         if state.count == 1 { return nodeMask(state[0]) }
         if let m = stateMasks[state] { return m }
+        // A wide state (one stack per optional property or enum value) is unioned directly: a mask per node would
+        // cost a vocabulary row each.
         var m = TokenMask(size: vocabulary.size)
-        for n in state { m.formUnion(nodeMask(n)) }
+        for n in state {
+            if let nm = nodeMasks[n] { m.formUnion(nm) } else { addAllowed(n, into: &m) }
+        }
+        if stateMasks.count >= maskCacheLimit { stateMasks.removeAll(keepingCapacity: true) }
         stateMasks[state] = m
         return m
     }
 
     private func nodeMask(_ n: Int32) -> TokenMask {
         if let m = nodeMasks[n] { return m }
-        if n == 0 { return eogMask }
-        let pos = nodePos[Int(n)], parent = nodeParent[Int(n)]
-        computePosition(pos)
-        var m = certain[pos]!
-        if parent != 0 {
-            let r = expansion(parent)
-            let base = Array(pool[Int(r >> 32)..<Int(r >> 32) + Int(r & 0xFFFF_FFFF)])
-            for (token, offset) in uncertain[pos]! where !m.allows(token) {
-                let b = vocabulary.bytes(of: token)
-                if !advance(base, bytes: b.dropFirst(Int(offset))).isEmpty { m.insert(token) }
-            }
-        }
+        var m = TokenMask(size: vocabulary.size)
+        addAllowed(n, into: &m)
+        if nodeMasks.count >= maskCacheLimit { nodeMasks.removeAll(keepingCapacity: true) }
         nodeMasks[n] = m
         return m
+    }
+
+    /// Adds the tokens stack `n` accepts to `m`.
+    private func addAllowed(_ n: Int32, into m: inout TokenMask) {
+        if n == 0 { m.formUnion(eogMask); return }
+        let pos = nodePos[Int(n)], parent = nodeParent[Int(n)]
+        computePosition(pos)
+        switch certain[pos]! {
+        case .list(let ids): for id in ids { m.insert(id) }
+        case .mask(let c): m.formUnion(c)
+        }
+        guard parent != 0 else { return }
+        // The parent is expanded only for a token that needs it: most positions have none, and expanding every
+        // parent of a wide state (one stack per optional property) would cost the square of its width.
+        var base: [Int32]?
+        for (token, offset) in uncertain[pos]! where !m.allows(token) {
+            if base == nil {
+                let r = expansion(parent)
+                base = Array(pool[Int(r >> 32)..<Int(r >> 32) + Int(r & 0xFFFF_FFFF)])
+            }
+            let b = vocabulary.bytes(of: token)
+            if !advance(base!, bytes: b.dropFirst(Int(offset))).isEmpty { m.insert(token) }
+        }
     }
 
     /// One walk of the sorted vocabulary from the stack (pos, empty): the tokens certainly accepted, and those that
@@ -172,7 +248,7 @@ public final class TokenGrammar {
     private func computePosition(_ pos: Int32) {
         if certain[pos] != nil { return }
         let v = vocabulary
-        var accepted = TokenMask(size: v.size)
+        var accepted: [Int32] = []
         var open: [(token: Int32, offset: Int32)] = []
         // The stack sets after each depth of the current token: buf[depthStart[d]..<depthStart[d + 1]].
         var buf: [Int32] = [node(pos, 0)]
@@ -190,17 +266,17 @@ public final class TokenGrammar {
             while d < len {
                 let b = v.bytes[off + d]
                 let from = depthStart[d], to = depthStart[d + 1]
+                var next = NodeList(appendingTo: buf, from: to)
+                buf = []   // `next` owns the storage, so appends stay in place
                 var end = false
                 for k in from..<to {
-                    let r = step(buf[k], b)
-                    let s = Int(r >> 32)
+                    let r = step(next.items[k], b)
                     for q in 0..<Int(r & 0xFFFF_FFFF) {
-                        let x = pool[s + q]
-                        var seen = false
-                        for y in to..<buf.count where buf[y] == x { seen = true; break }
-                        if !seen { buf.append(x); if x == 0 { end = true } }
+                        let x = pool[Int(r >> 32) + q]
+                        if next.insert(x), x == 0 { end = true }
                     }
                 }
+                buf = next.items
                 if buf.count == to { break }
                 depthStart.append(buf.count)
                 reachedEnd.append(end)
@@ -209,7 +285,7 @@ public final class TokenGrammar {
             valid = d
             let token = v.sorted[j]
             if d == len {
-                accepted.insert(token)
+                accepted.append(token)
                 j += 1
                 continue
             }
@@ -219,7 +295,13 @@ public final class TokenGrammar {
             }
             j = pending ? j + 1 : v.subtreeEnd(j, prefix: d + 1)
         }
-        certain[pos] = accepted
+        if accepted.count * 32 <= v.size / 4 {
+            certain[pos] = .list(accepted)
+        } else {
+            var m = TokenMask(size: v.size)
+            for id in accepted { m.insert(id) }
+            certain[pos] = .mask(m)
+        }
         uncertain[pos] = open
     }
 }

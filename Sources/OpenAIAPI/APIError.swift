@@ -65,6 +65,14 @@ public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
         return APIError(status: 400, message: m, type: "invalid_request_error", param: promptField, code: "context_length_exceeded")
     }
 
+    /// 400 `context_length_exceeded` for a prompt refused before tokenizing: its text (`bytes` long) is at least
+    /// `atLeast` tokens, more than the context's `limit`.
+    public static func promptTooLong(atLeast: Int, bytes: Int, limit: Int, promptField: String) -> APIError {
+        APIError(status: 400,
+                 message: "This model's maximum context length is \(limit) tokens. However, your \(promptField) \(promptField == "messages" ? "are" : "is") at least \(atLeast) tokens long (\(bytes) bytes of text). Please reduce the length of the \(promptField).",
+                 type: "invalid_request_error", param: promptField, code: "context_length_exceeded")
+    }
+
     /// 415 `invalid_request_error`, code `"unsupported_media_type"`.
     public static func unsupportedMediaType(_ contentType: String?) -> APIError {
         APIError(status: 415, message: "Unsupported Content-Type '\(contentType ?? "(none)")'; send 'application/json'",

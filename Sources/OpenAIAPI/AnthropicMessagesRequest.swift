@@ -105,6 +105,7 @@ public struct AnthropicMessagesRequest: Sendable, Equatable {
             default:
                 throw APIError.invalidRequest("thinking.type: must be 'enabled' or 'disabled'", param: "thinking.type")
             }
+            try tf.refuseUnread { "thinking.\($0): Extra inputs are not permitted" }
         }
         for key in ["container", "mcp_servers"] where f.raw(key) != nil {
             throw refuse(key, "this server has no containers or MCP connectors")
@@ -145,7 +146,7 @@ public struct AnthropicMessagesRequest: Sendable, Equatable {
             s.maxTokens = max
         }
         s.temperature = try f.double("temperature", lower: 0, upper: 1)
-        s.topP = try f.double("top_p", lower: 0, upper: 1, lowerOpen: true)
+        s.topP = try f.double("top_p", lower: 0, upper: 1)
         s.topK = try f.int("top_k", min: 0)
         s.stream = try f.bool("stream") ?? false
         if let stops = try f.array("stop_sequences") {
@@ -160,7 +161,9 @@ public struct AnthropicMessagesRequest: Sendable, Equatable {
             }
         }
         if let meta = try f.object("metadata") {
-            s.user = try FieldReader(meta, prefix: "metadata.").string("user_id")
+            let mf = FieldReader(meta, prefix: "metadata.")
+            s.user = try mf.string("user_id")
+            try mf.refuseUnread { "metadata.\($0): Extra inputs are not permitted" }
         }
         if let budget = thinkingBudget, let max = s.maxTokens, budget >= max {
             throw APIError.invalidRequest("thinking.budget_tokens: must be less than max_tokens (\(max)), got \(budget)",
@@ -197,7 +200,9 @@ public struct AnthropicMessagesRequest: Sendable, Equatable {
         guard let roleText, let role = ChatRole(rawValue: roleText), role == .user || role == .assistant else {
             throw APIError.invalidRequest("\(p).role: must be 'user' or 'assistant'", param: p + ".role")
         }
-        switch f.raw("content") {
+        let content = f.raw("content")
+        try f.refuseUnread { "\(p).\($0): Extra inputs are not permitted" }
+        switch content {
         case .string(let s)?: return [ChatMessage(role: role, content: s)]
         case .array(let blocks)?:
             var texts: [String] = [], thinking: [String] = [], calls: [ToolCall] = [], results: [ChatMessage] = []
@@ -211,17 +216,19 @@ public struct AnthropicMessagesRequest: Sendable, Equatable {
                     guard let v = try bf.string(key) else { throw APIError.invalidRequest("\(bp).\(key): Field required", param: bp + ".\(key)") }
                     return v
                 }
+                // Fields each block may carry besides those read below (cache hints, citations, signatures).
+                for key in ["cache_control", "citations", "signature", "data"] { _ = bf.raw(key) }
                 switch (type, role) {
                 case ("text", _): texts.append(try required("text"))
                 case ("thinking", .assistant): thinking.append(try required("thinking"))
-                case ("redacted_thinking", .assistant): continue  // encrypted: nothing a local model can read
+                case ("redacted_thinking", .assistant): break  // encrypted: nothing a local model can read
                 case ("tool_use", .assistant):
                     let input = try bf.object("input") ?? .object([])
                     calls.append(ToolCall(id: try required("id"), name: try required("name"), arguments: input.serialized()))
                 case ("tool_result", .user):
                     let id = try required("tool_use_id")
                     let content: String
-                    switch b["content"] {
+                    switch bf.raw("content") {
                     case nil, .null?: content = ""
                     case .string(let s)?: content = s
                     case .array(let parts)?:
@@ -246,6 +253,7 @@ public struct AnthropicMessagesRequest: Sendable, Equatable {
                     throw APIError.invalidRequest("\(bp).type: '\(type)' blocks are not supported in \(roleText) messages by this server",
                                                   param: bp + ".type")
                 }
+                try bf.refuseUnread { "\(bp).\($0): Extra inputs are not permitted" }
             }
             var out = results
             if !texts.isEmpty || !calls.isEmpty || !thinking.isEmpty || results.isEmpty {

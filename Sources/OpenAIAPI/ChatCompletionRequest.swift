@@ -208,17 +208,32 @@ public struct ChatCompletionRequest: Sendable, Equatable {
         }
         req.parallelToolCalls = try f.bool("parallel_tool_calls")
         if let rf = try f.object("response_format") {
-            let type = try FieldReader(rf, prefix: "response_format.").string("type")
+            let rff = FieldReader(rf, prefix: "response_format.")
+            let type = try rff.string("type")
             guard let type, ["text", "json_object", "json_schema"].contains(type) else {
                 throw APIError.invalidRequest("'response_format.type' must be 'text', 'json_object' or 'json_schema'",
                                               param: "response_format")
             }
-            if type == "json_schema" {
-                guard case .object? = rf["json_schema"] else {
+            switch type {
+            case "json_schema":
+                guard let spec = try rff.object("json_schema") else {
                     throw APIError.invalidRequest("'response_format.json_schema' is required for type 'json_schema'",
                                                   param: "response_format.json_schema")
                 }
+                // The schema's own fields are checked where it is compiled (ResponseFormat.swift); here, that
+                // there are no others.
+                let sf = FieldReader(spec, prefix: "response_format.json_schema.")
+                for key in ["name", "description", "schema", "strict"] { _ = sf.raw(key) }
+                try sf.refuseUnread { "'response_format.json_schema.\($0)' is not a field of json_schema" }
+            case "json_object":
+                // llama-server's extension: a `schema` here constrains the object to it.
+                if let schema = rff.raw("schema"), schema.objectValue == nil, schema.boolValue == nil {
+                    throw rff.typeError("schema", "an object", schema)
+                }
+            default:
+                break
             }
+            try rff.refuseUnread { "'response_format.\($0)' is not a field of the \(type) response format" }
             req.responseFormat = rf
         }
         if let effort = try f.string("reasoning_effort") {

@@ -138,7 +138,7 @@ public struct SamplingParameters: Sendable, Equatable {
     public var maxCompletionTokens: Int?
     /// Stop strings (0…4, each non-empty: an empty one is a 400 naming `stop`); the returned text excludes them.
     public var stop: [String] = []
-    /// Sampler seed.
+    /// Sampler seed (nil: random; `-1` is read as nil, as llama-server and vLLM do).
     public var seed: Int?
     /// `stream`: answer with server-sent events.
     public var stream = false
@@ -201,7 +201,7 @@ public struct SamplingParameters: Sendable, Equatable {
         ("truncate_prompt_tokens", "not implemented"), ("add_generation_prompt", "not implemented"),
         ("add_special_tokens", "not implemented"), ("documents", "not implemented"),
         ("functions", "use tools"), ("function_call", "use tool_choice"),
-        ("modalities", "text only"), ("audio", "text only"), ("prediction", "not implemented"),
+        ("audio", "text only"), ("prediction", "not implemented"),
         ("web_search_options", "not implemented"), ("verbosity", "not implemented"),
     ]
 
@@ -232,7 +232,7 @@ public struct SamplingParameters: Sendable, Equatable {
         }
         var s = SamplingParameters()
         s.temperature = try f.double("temperature", lower: 0, upper: 2)
-        s.topP = try f.double("top_p", lower: 0, upper: 1, lowerOpen: true)
+        s.topP = try f.double("top_p", lower: 0, upper: 1)
         s.topK = try f.int("top_k", min: -1)
         s.minP = try f.double("min_p", lower: 0, upper: 1)
         s.presencePenalty = try f.double("presence_penalty", lower: -2, upper: 2)
@@ -264,6 +264,7 @@ public struct SamplingParameters: Sendable, Equatable {
             }
         }
         s.seed = try f.int("seed", min: Int(Int64.min), max: Int(Int64.max))
+        if s.seed == -1 { s.seed = nil }   // -1 asks for a random seed (llama-server's default; vLLM reads it so too)
         s.stream = try f.bool("stream") ?? false
         if let opts = try f.object("stream_options") {
             guard s.stream else {
@@ -272,8 +273,13 @@ public struct SamplingParameters: Sendable, Equatable {
             let o = FieldReader(opts, prefix: "stream_options.")
             s.includeUsage = try o.bool("include_usage") ?? false
             s.continuousUsage = try o.bool("continuous_usage_stats") ?? false
+            try o.refuseUnread { "Unrecognized stream option: stream_options.\($0)" }
         }
         if chat {
+            // `modalities: ["text"]` is OpenAI's default; any other output modality is refused.
+            if let m = try f.array("modalities"), m != [.string("text")] {
+                throw APIError.invalidRequest("'modalities' supports only [\"text\"] on this server", param: "modalities")
+            }
             s.logprobs = try f.bool("logprobs") ?? false
             s.topLogprobs = try f.int("top_logprobs", min: 0, max: 20)
             if s.topLogprobs != nil && !s.logprobs {

@@ -90,7 +90,7 @@ public struct ResponsesRequest: Sendable, Equatable {
         }
         var sampling = SamplingParameters()
         sampling.temperature = try f.double("temperature", lower: 0, upper: 2)
-        sampling.topP = try f.double("top_p", lower: 0, upper: 1, lowerOpen: true)
+        sampling.topP = try f.double("top_p", lower: 0, upper: 1)
         sampling.maxCompletionTokens = try f.int("max_output_tokens", min: 1)
         sampling.stream = try f.bool("stream") ?? false
         sampling.user = try f.string("user")

@@ -16,9 +16,11 @@ extension SputnikServer {
             request = try CompletionRequest.decode(req.body).get()
             exchange(res)?.user = request.sampling.user
             let base = try generationRequest(request.sampling)
+            // An empty suffix is no suffix on a model without fill-in-the-middle tokens (clients send `""`).
+            let suffix = request.suffix == "" && fimTokens() == nil ? nil : request.suffix
             for (i, prompt) in request.prompts.enumerated() {
                 var gen = base
-                gen.promptTokens = try completionPromptTokens(prompt, suffix: request.suffix, index: i)
+                gen.promptTokens = try completionPromptTokens(prompt, suffix: suffix, index: i)
                 // Echo only: the engine prefills the prompt (and scores it, with logprobs) and samples one token,
                 // which CompletionRun drops.
                 if request.echoOnly { gen.maxNewTokens = 1 }
@@ -48,6 +50,12 @@ extension SputnikServer {
         var ids: [Int32]
         switch prompt {
         case .text(let s):
+            // Too long to fit the context whatever its tokens: refused without tokenizing it.
+            let limit = engine.config.contextSize, bytes = s.utf8.count + (suffix?.utf8.count ?? 0)
+            if bytes > limit * tokenizer.maxTokenBytes {
+                throw APIError.promptTooLong(atLeast: bytes / tokenizer.maxTokenBytes, bytes: bytes, limit: limit,
+                                             promptField: "prompt")
+            }
             ids = tokenizer.encode(s, addSpecial: suffix == nil, parseSpecial: suffix == nil)
         case .tokens(let raw):
             ids = []
@@ -178,31 +186,31 @@ private final class CompletionRun: @unchecked Sendable {
     /// Events wait behind `gate` until every choice is submitted (and, streamed, the response head is out).
     func start(_ gens: [GenerationRequest]) {
         guard let server else { return }
-        var handles: [GenerationHandle] = []
-        for (p, var gen) in gens.enumerated() {
-            if echoLogprobs {
-                let first = gen.promptTokens[0], n = gen.n
-                gen.onPromptLogprobs = { [self] entries in
+        var gens = gens
+        if echoLogprobs {
+            for p in gens.indices {
+                let first = gens[p].promptTokens[0], n = gens[p].n
+                gens[p].onPromptLogprobs = { [self] entries in
                     gate.run { self.promptLogprobs(choices: (p * n)..<(p * n + n), first: first, entries) }
                 }
             }
-            let n = gen.n
-            do {
-                handles.append(try server.engine.submit(gen) { [self] k, event in
-                    gate.run { self.event(p * n + k, firstOfPrompt: k == 0, event) }
-                })
-                exchange?.submitted(promptTokens: gen.promptTokens.count)
-            } catch {
-                lock.lock()
-                failed = true
-                lock.unlock()
-                for h in handles { h.cancel() }
-                gate.open {}
-                server.sendError(responder, SputnikServer.apiError(error, promptField: "prompt"))
-                return
-            }
         }
-        let submitted = handles
+        let n = gens.first?.n ?? 1   // every prompt has the request's n
+        let submitted: [GenerationHandle]
+        do {
+            // All prompts or none: a partly admitted request would start prompts only to abort them.
+            submitted = try server.engine.submit(batch: gens) { [self] p, k, event in
+                gate.run { self.event(p * n + k, firstOfPrompt: k == 0, event) }
+            }
+            for gen in gens { exchange?.submitted(promptTokens: gen.promptTokens.count) }
+        } catch {
+            lock.lock()
+            failed = true
+            lock.unlock()
+            gate.open {}
+            server.sendError(responder, SputnikServer.apiError(error, promptField: "prompt"))
+            return
+        }
         responder.onClose { for h in submitted { h.cancel() } }
         gate.open {
             guard let sse else { return }

@@ -16,7 +16,7 @@ extension SputnikServer {
     func generationRequest(_ r: ChatCompletionRequest) throws(APIError) -> GenerationRequest {
         var gen = try generationRequest(r.sampling)
         let answerFormat = try Self.responseFormat(r.responseFormat)
-        let chat = try renderPrompt(for: r)
+        let chat = try renderPrompt(for: r, tokenLimit: engine.config.contextSize)
         (gen.promptTokens, gen.parsing) = (chat.tokens, chat.parsing)
         let forced = chat.forced
         if let forced {
@@ -177,7 +177,9 @@ extension SputnikServer {
     /// - Throws: `APIError` 400 naming `tool_choice`, `tools` (the template cannot render tools or its call markup is
     ///   not parsed), `reasoning_effort` (a thinking effort on a template without reasoning), or `messages` (the
     ///   template failed).
-    func renderPrompt(for r: ChatCompletionRequest) throws(APIError) -> RenderedChat {
+    /// With `tokenLimit`, a prompt whose text is too long to be that many tokens is refused (400
+    /// `context_length_exceeded`) without tokenizing it.
+    func renderPrompt(for r: ChatCompletionRequest, tokenLimit: Int? = nil) throws(APIError) -> RenderedChat {
         let prompt = serving.prompt
         var offerTools = r.tools != nil
         /// `tool_choice` `required` (any declared tool) or a named function: the output is forced to one call.
@@ -229,7 +231,7 @@ extension SputnikServer {
         let tools = offerTools ? r.tools.map(JinjaValue.init(json:)) : nil
         func render(_ history: [ChatMessage]) throws(ChatTemplateError) -> Prompt.Rendered {
             try prompt.render(messages: .array(history.map(Self.templateMessage)), tools: tools, extra: extra,
-                              prefill: prefill, thinking: thinking)
+                              prefill: prefill, thinking: thinking, tokenLimit: tokenLimit)
         }
         let rendered: Prompt.Rendered
         do {
@@ -240,6 +242,9 @@ extension SputnikServer {
                 throw APIError.invalidRequest("The chat template failed on these messages: \(error)", param: "messages")
             }
             rendered = r
+        }
+        if let atLeast = rendered.tokensAtLeast, let tokenLimit {
+            throw APIError.promptTooLong(atLeast: atLeast, bytes: rendered.text.utf8.count, limit: tokenLimit, promptField: "messages")
         }
         var parsing = OutputParsing()
         if prompt.hasReasoning && (r.reasoningFormat ?? options.reasoningFormat) == "deepseek" {
@@ -373,6 +378,7 @@ extension SputnikServer {
             return APIError.contextLengthExceeded(requested: m > Int.max - p ? Int.max : p + m, limit: l, promptTokens: p,
                                                   promptField: promptField)
         case .shuttingDown?: return APIError.overloaded("\(error)")
+        case .batchTooLarge?: return APIError.invalidRequest("\(error)", param: promptField)
         default: return APIError.invalidRequest("\(error)", param: nil)
         }
     }

@@ -4,7 +4,8 @@ import OpenAIAPI
 
 /// `response_format` → the grammar the engine constrains the answer to.
 extension SputnikServer {
-    /// nil for `text` (or no `response_format`); any JSON object for `json_object`; the schema's values for
+    /// nil for `text` (or no `response_format`); any JSON object for `json_object` (or, with llama-server's
+    /// `{"type": "json_object", "schema": {…}}`, the schema's values); the schema's values for
     /// `json_schema` (`strict` true or false: the schema is enforced either way, as vLLM and llama-server do). As the
     /// expression (to combine with tool calls or reasoning) and its grammar (built here, which validates it).
     /// - Throws: `APIError` (400) naming `response_format.json_schema.…` for a malformed field or a schema keyword
@@ -12,8 +13,8 @@ extension SputnikServer {
     ///   `response_format.json_schema.schema.properties.url.format`).
     static func responseFormat(_ rf: JSONValue?) throws(APIError) -> (expr: GrammarExpr, grammar: Grammar)? {
         guard let rf, let type = rf["type"]?.stringValue, type != "text" else { return nil }
-        do {
-            guard type == "json_schema" else { return (.jsonObject, try Grammar.build(.jsonObject)) }
+        let schema: JSONValue, field: String
+        if type == "json_schema" {
             let spec = rf["json_schema"] ?? .null
             if let name = spec["name"], name.stringValue == nil {
                 throw APIError.invalidRequest("'response_format.json_schema.name' must be a string", param: "response_format.json_schema.name")
@@ -21,21 +22,27 @@ extension SputnikServer {
             if let strict = spec["strict"], strict.boolValue == nil, !strict.isNull {
                 throw APIError.invalidRequest("'response_format.json_schema.strict' must be a boolean", param: "response_format.json_schema.strict")
             }
-            guard let schema = spec["schema"] else {
+            guard let s = spec["schema"] else {
                 throw APIError.invalidRequest("'response_format.json_schema.schema' is required (use {\"type\":\"json_object\"} for any JSON object)",
                                               param: "response_format.json_schema.schema")
             }
-            guard schema.objectValue != nil || schema.boolValue != nil else {
+            guard s.objectValue != nil || s.boolValue != nil else {
                 throw APIError.invalidRequest("'response_format.json_schema.schema' must be an object", param: "response_format.json_schema.schema")
             }
+            (schema, field) = (s, "response_format.json_schema.schema")
+        } else if let s = rf["schema"], !s.isNull {
+            (schema, field) = (s, "response_format.schema")   // llama-server's json_object with a schema
+        } else {
+            do {
+                return (.jsonObject, try Grammar.build(.jsonObject))
+            } catch {
+                throw APIError.invalidRequest("Invalid 'response_format': \(error)", param: "response_format")
+            }
+        }
+        do {
             return (.json(schema: schema), try Grammar.jsonSchema(schema))
-        } catch let e as APIError {
-            throw e
-        } catch let e as GrammarError {
-            throw APIError.invalidRequest("Invalid 'response_format.json_schema.schema': \(e)",
-                                          param: schemaParam(e, under: "response_format.json_schema.schema"))
         } catch {
-            throw APIError.invalidRequest("Invalid 'response_format': \(error)", param: "response_format")
+            throw APIError.invalidRequest("Invalid '\(field)': \(error)", param: schemaParam(error, under: field))
         }
     }
 }

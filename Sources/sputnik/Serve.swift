@@ -153,8 +153,13 @@ struct Serve: ParsableCommand {
             s.setEventHandler {
                 if signals.next() == 1 {
                     logger.info("shutting down: draining for up to \(o.shutdownTimeout) s")
-                    server.drain(timeout: o.shutdownTimeout)
-                    Foundation.exit(0)
+                    // Drain elsewhere: a source's handler does not run again while it runs, so a drain here would
+                    // leave a second SIGTERM (or Ctrl-C) unhandled until the drain ended.
+                    let timeout = o.shutdownTimeout
+                    DispatchQueue(label: "sputnik.drain").async {
+                        server.drain(timeout: timeout)
+                        Foundation.exit(0)
+                    }
                 } else {
                     logger.info("second signal: stopping now")
                     server.stop()

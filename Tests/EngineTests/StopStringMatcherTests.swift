@@ -121,6 +121,20 @@ final class OutputProcessorStopIdsTests: XCTestCase {
         XCTAssertEqual(got.ids, [])
     }
 
+    /// A token whose text the stop matcher holds back (it may start the stop string) is not reported with the text
+    /// released in the same step (helper's report: tokens `["\n", "\n"]` for the text `"\n"`, the second the stop's).
+    func testHeldBackTokensWaitForTheirText() throws {
+        let tok = try Tokenizer(gguf: GGUFFile(path: Fixtures.path("tokenizer/smollm2.vocab.gguf")))
+        let enc = { (s: String) in tok.encode(s, addSpecial: false, parseSpecial: false) }
+        let newline = enc("\n")
+        XCTAssertEqual(newline.count, 1)
+        let ids = enc(" Paris.") + newline + newline + enc("The") + enc(" capital")
+        let got = try XCTUnwrap(stoppedIds(tok, ids, stop: "\nThe"))
+        XCTAssertEqual(got.text, " Paris.\n")
+        XCTAssertEqual(got.ids, enc(" Paris.") + newline)
+        XCTAssertEqual(tok.detokenize(got.ids), got.text)
+    }
+
     func testMatcherReportsWhereTheStopStarts() {
         var m = StopStringMatcher(stops: ["STOP"])
         XCTAssertEqual(m.append("abc ST"), .text("abc "))

@@ -159,7 +159,7 @@ final class ChatCompletionRequestTests: XCTestCase {
     func testSamplingErrors() {
         let cases: [(String, String)] = [
             (#""n":129"#, "n"), (#""n":0"#, "n"), (#""temperature":2.5"#, "temperature"), (#""temperature":-0.1"#, "temperature"),
-            (#""temperature":"hot""#, "temperature"), (#""top_p":0"#, "top_p"), (#""top_p":1.01"#, "top_p"),
+            (#""temperature":"hot""#, "temperature"), (#""top_p":-0.1"#, "top_p"), (#""top_p":1.01"#, "top_p"),
             (#""max_tokens":0"#, "max_tokens"), (#""max_tokens":1.5"#, "max_tokens"), (#""max_completion_tokens":-1"#, "max_completion_tokens"),
             (#""stop":["a","b","c","d","e"]"#, "stop"), (#""stop":5"#, "stop"), (#""stop":[1]"#, "stop"),
             (#""stop":"""#, "stop"), (#""stop":["a",""]"#, "stop"),
@@ -263,7 +263,7 @@ final class ChatCompletionRequestTests: XCTestCase {
         // field → the literals (by index) that are valid values of it; all others must be a 400 naming the field.
         let accepted: [String: Set<Int>] = [
             "max_tokens": [2], "max_completion_tokens": [2], "top_k": [0, 1, 2], "n": [],
-            "seed": [0, 1, 2, 3, 4, 5], "priority": [0, 1], "temperature": [0, 9], "top_p": [], "min_p": [0],
+            "seed": [0, 1, 2, 3, 4, 5], "priority": [0, 1], "temperature": [0, 9], "top_p": [0], "min_p": [0],
             "presence_penalty": [0, 1, 9], "frequency_penalty": [0, 1, 9], "repetition_penalty": [2, 3, 4, 5, 6, 7, 8, 9, 12],
         ]
         for (field, ok) in accepted {

@@ -1,5 +1,7 @@
 """Issue 15 item 3: /v1/completions (the legacy text API) and /v1/models/{id} through the official openai client."""
+import json
 import os
+import time
 
 import openai
 import pytest
@@ -86,6 +88,14 @@ def test_legacy_logprobs(server):
     hot = complete(server, prompt=PROMPT, max_tokens=12, logprobs=1, temperature=1.5, seed=7).choices[0].logprobs
     assert all(t.get(tok) == l and len(t) <= 2 for tok, l, t in zip(hot.tokens, hot.token_logprobs, hot.top_logprobs))
     assert any(len(t) == 2 for t in hot.top_logprobs)   # some sampled token was not the most likely
+
+
+def test_empty_suffix_is_no_suffix(server):
+    """`suffix: ""` on a model without fill-in-the-middle tokens means no suffix (it was a 400); any other suffix
+    there is still refused (test_errors)."""
+    plain = complete(server, prompt=PROMPT, max_tokens=6, temperature=0)
+    r = complete(server, prompt=PROMPT, max_tokens=6, temperature=0, suffix="")
+    assert r.choices[0].text == plain.choices[0].text
 
 
 def test_errors(server):
@@ -217,3 +227,44 @@ def test_fill_in_the_middle_on_qwen_coder():
         assert plain.usage.prompt_tokens == len(ids(prefix))
     finally:
         s.stop()
+
+
+def test_prompts_are_admitted_together_or_refused_as_a_whole():
+    """More prompts than sequence slots plus queue can never be served at once: a 400 naming `prompt`, not a 429
+    whose Retry-After can never succeed (it was 429 on an idle server, and each refusal first admitted and then
+    aborted its leading prompts, counting them in request_finished_total). Fewer are served."""
+    s = Server("--max-num-seqs", "2", "--max-queued-requests", "1")
+    try:
+        def finished():
+            _, _, body = s.get("/metrics")
+            return sum(float(l.split()[-1]) for l in body.decode().splitlines() if l.startswith("sputnik:request_finished_total"))
+        before = finished()
+        status, headers, body = s.post("/v1/completions", {"prompt": ["a", "b", "c", "d"], "max_tokens": 2})
+        assert status == 400, body
+        assert json.loads(body)["error"]["param"] == "prompt"
+        assert "Retry-After" not in dict(headers)
+        status, _, body = s.post("/v1/completions", {"prompt": ["a", "b", "c"], "max_tokens": 2})
+        assert status == 200, body
+        assert sorted(c["index"] for c in json.loads(body)["choices"]) == [0, 1, 2]
+        time.sleep(0.3)
+        assert finished() - before == 3
+    finally:
+        s.stop()
+
+
+def test_prompt_far_over_the_context_is_refused_before_tokenizing(server):
+    """A prompt whose text cannot fit the context whatever its tokens is a 400 `context_length_exceeded` at once,
+    saying how many tokens it is at least: tokenizing megabytes only to refuse them held a server worker for
+    seconds (six such requests delayed /tokenize by 18.7 s)."""
+    text = "word " * 600_000   # 3 MB
+    for path, body, field in [("/v1/completions", {"prompt": text, "max_tokens": 2}, "prompt"),
+                              ("/v1/chat/completions", {"messages": [{"role": "user", "content": text}], "max_tokens": 2},
+                               "messages")]:
+        status, _, out = server.post(path, body)
+        assert status == 400, out[:300]
+        err = json.loads(out)["error"]
+        assert err["code"] == "context_length_exceeded" and err["param"] == field, err
+        assert "at least" in err["message"], err
+    # A prompt just over the context is still counted exactly.
+    status, _, out = server.post("/v1/completions", {"prompt": "word " * 3000, "max_tokens": 2})
+    assert status == 400 and "at least" not in json.loads(out)["error"]["message"]

@@ -52,11 +52,13 @@ def test_constrained_answers_refuse_what_would_cut_or_overrun_them(server, extra
 
 
 def test_json_schema_without_schema_is_400(server):
-    for js in ({"name": "x"}, {"name": "x", "schemas": {"type": "integer"}}):
+    # A misspelt key is named itself (an unknown field of json_schema).
+    for js, param in (({"name": "x"}, "response_format.json_schema.schema"),
+                      ({"name": "x", "schemas": {"type": "integer"}}, "response_format.json_schema.schemas")):
         st, body = post(server, "/v1/chat/completions",
                         dict(CHAT, response_format={"type": "json_schema", "json_schema": js}))
         assert st == 400, body
-        assert body["error"]["param"] == "response_format.json_schema.schema"
+        assert body["error"]["param"] == param
 
 
 def test_empty_api_key_is_refused_at_start(tmp_path):

@@ -213,3 +213,50 @@ def test_logprobs_end_where_a_stop_string_cuts_the_text(server):
     assert r.choices[0].text == "".join(ctoks[:k]) == "".join(lp.tokens)
     assert len(lp.token_logprobs) == len(lp.text_offset) == k
     assert r.usage.completion_tokens == k + 2
+
+
+def test_logprobs_leave_out_a_held_back_stop_token(server):
+    """A token the stop matcher holds back (it may start the stop string) is not reported with the text released in
+    the same step (helper's report: text " Paris.\\n", tokens [" Paris", ".", "\\n", "\\n"], the last the stop's)."""
+    prompt = "The capital of France is"
+    free = client(server).completions.create(model="smollm2", prompt=prompt, max_tokens=20, temperature=0, logprobs=1)
+    toks = free.choices[0].logprobs.tokens
+    # The first two newline tokens in a row, then the stop string: the second newline and what follows.
+    k = next(i for i in range(len(toks) - 2) if toks[i] == "\n" and toks[i + 1] == "\n" and toks[i + 2].strip())
+    stop = "\n" + toks[k + 2][:3]
+    for stream in (False, True):
+        kw = dict(model="smollm2", prompt=prompt, max_tokens=20, temperature=0, logprobs=1, stop=[stop])
+        if not stream:
+            c = client(server).completions.create(**kw).choices[0]
+            text, tokens, offsets = c.text, c.logprobs.tokens, c.logprobs.text_offset
+        else:
+            text, tokens, offsets = "", [], []
+            for ch in client(server).completions.create(stream=True, **kw):
+                if ch.choices:
+                    text += ch.choices[0].text
+                    if ch.choices[0].logprobs:
+                        tokens += ch.choices[0].logprobs.tokens
+                        offsets += ch.choices[0].logprobs.text_offset
+        assert text == "".join(toks[:k + 1]), (stream, text)
+        assert tokens == toks[:k + 1], (stream, tokens)
+        assert all(o - len(prompt) <= len(text) for o in offsets), (stream, offsets)
+
+
+def test_seed_minus_one_is_random(server):
+    """`seed: -1` asks for a random seed (llama-server's default, vLLM's reading); it was used as a fixed seed, so
+    every regenerate in a UI that sends it gave the same text."""
+    def sample(seed):
+        return client(server).chat.completions.create(
+            model="smollm2", messages=[{"role": "user", "content": "Tell me a joke"}], max_tokens=16, temperature=1.2,
+            seed=seed).choices[0].message.content
+    texts = {sample(-1) for _ in range(4)}
+    assert len(texts) >= 2, texts
+    assert len({sample(7) for _ in range(2)}) == 1
+
+
+def test_top_p_zero_keeps_the_top_token(server):
+    """OpenAI's range for top_p is [0, 1]; 0 keeps only the most likely token (it was a 400)."""
+    greedy = chat(server, messages=PARIS, max_tokens=12).choices[0].message.content
+    r = client(server).chat.completions.create(model="smollm2", messages=PARIS, max_tokens=12, temperature=1.0,
+                                               top_p=0, seed=3)
+    assert r.choices[0].message.content == greedy

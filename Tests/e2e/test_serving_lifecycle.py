@@ -11,6 +11,8 @@ import threading
 import time
 import urllib.request
 
+import pytest
+
 from conftest import BIN, MODEL, Server, free_port
 import rawhttp
 
@@ -219,4 +221,34 @@ def test_shutdown_timeout_aborts_with_a_final_error_event():
     events = [l[6:] for l in results["stream"].split("\n") if l.startswith("data: ")]
     last = json.loads(events[-1])
     assert last["error"]["code"] == "server_shutting_down", events[-3:]
+    s.log.close()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_second_identical_signal_stops_at_once(sig):
+    """SIGTERM twice (or Ctrl-C twice) stops at once, as the README says. The second delivery of the same signal
+    waited behind the first one's drain (each signal's handler runs one at a time): the server lived on until its
+    stream ended."""
+    s = Server("--shutdown-timeout", "60")
+    results = {}
+
+    def stream():
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", s.port, timeout=120)
+            c.request("POST", "/v1/chat/completions", body=json.dumps(chat(max_tokens=1800, ignore_eos=True, stream=True)),
+                      headers={"Content-Type": "application/json"})
+            results["stream"] = c.getresponse().read()
+        except Exception as e:   # the server stops mid-stream
+            results["error"] = e
+    t = threading.Thread(target=stream)
+    t.start()
+    time.sleep(0.5)
+    s.proc.send_signal(sig)
+    time.sleep(0.5)
+    t0 = time.time()
+    s.proc.send_signal(sig)
+    assert s.proc.wait(timeout=60) == 0
+    assert time.time() - t0 < 3, "the second signal did not stop the server"
+    t.join(timeout=30)
+    assert "second signal: stopping now" in s.logtext()
     s.log.close()

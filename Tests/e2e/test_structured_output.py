@@ -206,3 +206,54 @@ def test_bad_strict_and_schema_type_are_400(server):
             "response_format": {"type": "json_schema", "json_schema": js}})
         assert status == 400, body
         assert json.loads(body)["error"]["param"] == param
+
+
+def test_json_object_with_schema_is_enforced(server):
+    """llama-server's `{"type": "json_object", "schema": …}`: the schema holds (it was accepted and ignored: any
+    object came back, `{"name": "John", …}` for this prompt)."""
+    schema = {"type": "object", "properties": {"color": {"type": "string", "enum": ["red", "blue"]}},
+              "required": ["color"], "additionalProperties": False}
+    r = client(server).chat.completions.create(
+        model="smollm2", temperature=0, max_tokens=40, response_format={"type": "json_object", "schema": schema},
+        messages=[{"role": "user", "content": "Give me a JSON object describing a person."}])
+    assert r.choices[0].finish_reason == "stop", r.choices[0].message.content
+    validate(r.choices[0].message.content, schema)
+    # Its errors name where it sits.
+    status, _, body = server.post("/v1/chat/completions", {
+        "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}],
+        "response_format": {"type": "json_object", "schema": {"type": "string", "format": "uri"}}})
+    assert status == 400 and json.loads(body)["error"]["param"] == "response_format.schema.format", body
+
+
+@pytest.mark.parametrize("rf,param", [
+    ({"type": "text", "foo": 1}, "response_format.foo"),
+    ({"type": "json_object", "schemma": {}}, "response_format.schemma"),
+    ({"type": "json_schema", "json_schema": {"name": "x", "schema": {}, "strcit": True}}, "response_format.json_schema.strcit"),
+    ({"type": "json_schema", "json_schema": {"name": "x", "schema": {}}, "schema": {}}, "response_format.schema"),
+    ({"type": "json_object", "schema": "yes"}, "response_format.schema"),
+])
+def test_unknown_response_format_fields_are_400(server, rf, param):
+    status, _, body = server.post("/v1/chat/completions", {
+        "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}], "response_format": rf})
+    assert status == 400, body
+    assert json.loads(body)["error"]["param"] == param, body
+
+
+def test_schema_size_limits(server):
+    """5,000 optional properties are served (the matcher's states hold one stack per property; 100,000 crashed the
+    server through recursion); 5,001 are a 400 naming the keyword, as are 10,001 enum values."""
+    def post(schema):
+        return server.post("/v1/chat/completions", {
+            "max_tokens": 8, "messages": [{"role": "user", "content": "x"}],
+            "response_format": {"type": "json_schema", "json_schema": {"name": "s", "schema": schema}}}, timeout=300)
+    wide = {"type": "object", "properties": {f"p{i}": {"type": "integer"} for i in range(5000)}}
+    status, _, body = post(wide)
+    assert status == 200, body[:300]
+    status, _, body = post({"type": "object", "properties": {f"p{i}": {"type": "integer"} for i in range(5001)}})
+    assert status == 400, body[:300]
+    assert json.loads(body)["error"]["param"] == "response_format.json_schema.schema.properties", body[:300]
+    status, _, body = post({"type": "object", "properties": {"x": {"enum": [f"v{i}" for i in range(10_001)]}}})
+    assert status == 400, body[:300]
+    assert json.loads(body)["error"]["param"] == "response_format.json_schema.schema.properties.x.enum", body[:300]
+    # Still serving.
+    assert server.get("/health")[0] == 200

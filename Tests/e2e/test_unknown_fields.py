@@ -2,6 +2,8 @@
 Anthropic's "Extra inputs are not permitted" — never accepted and dropped (a typo such as `temprature` would
 otherwise sample at the default). Driven through the official openai and anthropic clients (`extra_body` is how
 their users send fields the SDK does not model)."""
+import json
+
 import anthropic
 import openai
 import pytest
@@ -66,3 +68,42 @@ def test_openai_fields_that_need_no_action_are_accepted(server):
 def test_openai_fields_it_cannot_honour_are_refused(server, kw, field):
     refused_by_openai(lambda: oai(server).chat.completions.create(model="smollm2", messages=MSGS, max_tokens=2, **kw),
                       field)
+
+
+@pytest.mark.parametrize("opts,key", [({"include_usgae": True}, "stream_options.include_usgae"),
+                                      ({"include_usage": True, "continuous": True}, "stream_options.continuous")])
+def test_unknown_stream_options_are_refused(server, opts, key):
+    """A misspelt stream option was accepted and dropped (no usage chunk came)."""
+    for path, body in [("/v1/chat/completions", {"messages": MSGS}), ("/v1/completions", {"prompt": "Once"})]:
+        status, _, out = server.post(path, dict(body, max_tokens=2, stream=True, stream_options=opts))
+        assert status == 400, out
+        assert json.loads(out)["error"]["param"] == key, out
+
+
+@pytest.mark.parametrize("body,param", [
+    ({"thinking": {"type": "disabled", "foo": 1}}, "thinking.foo"),
+    ({"metadata": {"user_id": "u", "foo": 1}}, "metadata.foo"),
+    ({"messages": [{"role": "user", "content": "hi", "foo": 1}]}, "messages[0].foo"),
+    ({"messages": [{"role": "user", "content": [{"type": "text", "text": "hi", "foo": 1}]}]}, "messages[0].content[0].foo"),
+    ({"messages": [{"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t", "content": "x", "foo": 1}]}]},
+     "messages[0].content[0].foo"),
+])
+def test_messages_refuse_unknown_nested_fields(server, body, param):
+    """Anthropic answers an unknown nested field with "Extra inputs are not permitted"; they were accepted."""
+    status, _, out = server.post("/v1/messages", dict({"model": "m", "max_tokens": 2, "messages": MSGS}, **body))
+    assert status == 400, out
+    err = json.loads(out)["error"]
+    assert err["type"] == "invalid_request_error" and err["message"] == f"{param}: Extra inputs are not permitted", err
+
+
+def test_messages_accept_cache_control_and_citations(server):
+    status, _, out = server.post("/v1/messages", {"model": "m", "max_tokens": 2, "messages": [
+        {"role": "user", "content": [{"type": "text", "text": "hi", "cache_control": {"type": "ephemeral"}, "citations": None}]}]})
+    assert status == 200, out
+
+
+def test_default_modalities_are_accepted(server):
+    r = oai(server).chat.completions.create(model="smollm2", messages=MSGS, max_tokens=2, modalities=["text"])
+    assert r.choices[0].finish_reason in ("stop", "length")
+    refused_by_openai(lambda: oai(server).chat.completions.create(model="smollm2", messages=MSGS, max_tokens=2,
+                                                                    modalities=["text", "audio"]), "modalities")
