@@ -21,7 +21,7 @@ RELEASE_BIN := .build/release/sputnik
 # The developer tools (bench, bandwidth probe, logits dumps, synthetic models): a separate binary, never served.
 TOOLS_BIN := .build/release/sputnik-tools
 
-.PHONY: bench-serve test-ui bench-moe bench-scale loadtest fuzz fuzz-lib fuzz-smoke soak slowloris lint serve test deps models test-models models-all build build-tests test-swift test-e2e venv clean bench bench-models bench-compare bench-tokenize synth synth-q4k synth-lowbit bench-compare-lowbit synth-iq1s
+.PHONY: bench-serve bench-schema test-ui bench-moe bench-scale loadtest fuzz fuzz-lib fuzz-smoke soak slowloris lint serve test deps models test-models models-all build build-tests test-swift test-e2e venv clean bench bench-models bench-compare bench-tokenize synth synth-q4k synth-lowbit bench-compare-lowbit synth-iq1s
 
 deps:
 	@scripts/install-deps.sh
@@ -143,6 +143,12 @@ bench-serve: models
 	python3 scripts/serve_compare.py --sputnik $(RELEASE_BIN) --model $(MODEL) --llamacpp-python .venv-bench/bin/python \
 	  --concurrency 1,4,8,16 --requests 32 --max-tokens 128 --prompt-tokens 110
 
+# Wide JSON schemas through the server (enum of 10,000 values, 5,000 optional properties, 2,000 properties): time
+# per request and RSS growth. SCHEMA_BINS compares binaries (default: this build).
+SCHEMA_BINS ?= $(RELEASE_BIN)
+bench-schema: models
+	$(SWIFT) build -c release --product sputnik -j $(JOBS)
+	python3 scripts/bench_schema_cost.py $(foreach b,$(SCHEMA_BINS),--bin $(b)) --model $(MODEL)
 # Full-size MoE in one command: the bandwidth probe, decode roofline, Sputnik/llama.cpp pairs, serving streams and peak
 # RSS on the synthetic DeepSeek-V2-Lite files (generated when absent) → BENCHMARKS.md. BENCH_MOE_MODELS narrows it.
 BENCH_MOE_MODELS ?= $(SYNTH).q4_k.gguf $(SYNTH).q8_0.gguf

@@ -206,15 +206,18 @@ public final class EngineCore: @unchecked Sendable {
     /// Queues several requests (the prompts of one `/v1/completions` request) all together or none: the queue limit
     /// is checked for the whole batch, so none starts and is then aborted because a later one found the queue
     /// full. `onChoiceEvent(i, k, event)` delivers choice k of request i.
-    /// - Throws: as `submit(_:onChoiceEvent:)`; `.batchTooLarge` when the batch exceeds the slots plus the queue
-    ///   (it could never be admitted).
+    /// - Throws: as `submit(_:onChoiceEvent:)`; `.batchTooLarge` when the batch exceeds what an idle server starts
+    ///   at once (sequence slots, KV blocks) plus the queue: it could never be admitted.
     public func submit(batch: [GenerationRequest],
                        onChoiceEvent: @escaping @Sendable (Int, Int, GenerationEvent) -> Void) throws -> [GenerationHandle] {
         for r in batch where r.n < 1 || r.n > config.maxNumSeqs {
             throw EngineError.tooManyChoices(n: r.n, limit: config.maxNumSeqs)
         }
-        guard batch.count <= config.maxNumSeqs + config.maxQueuedRequests else {
-            throw EngineError.batchTooLarge(count: batch.count, limit: config.maxNumSeqs + config.maxQueuedRequests)
+        // What an idle server could start at once (slots, and KV blocks for the longest prompt), plus the queue.
+        let longest = batch.map(\.promptTokens.count).max() ?? 0
+        let startable = min(config.maxNumSeqs, config.numBlocks / max(1, (longest + 1 + config.blockSize - 1) / config.blockSize))
+        guard batch.count <= startable + config.maxQueuedRequests else {
+            throw EngineError.batchTooLarge(count: batch.count, limit: startable + config.maxQueuedRequests)
         }
         return try submit(batch.enumerated().map { i, r in (r, (0..<r.n).map { k in { onChoiceEvent(i, k, $0) } }) })
     }

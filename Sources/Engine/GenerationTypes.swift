@@ -100,7 +100,7 @@ public enum EngineError: Error, Equatable, CustomStringConvertible {
     case shuttingDown
     /// `n` is outside 1…limit (the running set must hold every choice at once).
     case tooManyChoices(n: Int, limit: Int)
-    /// A batch (`EngineCore.submit(batch:onChoiceEvent:)`) larger than the sequence slots plus the queue.
+    /// A batch (`EngineCore.submit(batch:onChoiceEvent:)`) larger than an idle server starts at once plus the queue.
     case batchTooLarge(count: Int, limit: Int)
     /// The model file, its tokenizer or its weights could not be loaded (the message names the file).
     case modelLoad(String)
@@ -117,7 +117,7 @@ public enum EngineError: Error, Equatable, CustomStringConvertible {
         case .shuttingDown: return "the server is shutting down"
         case .tooManyChoices(let n, let l): return "n=\(n) choices do not fit: at most \(l) sequences run together"
         case .batchTooLarge(let c, let l):
-            return "\(c) prompts cannot be served at once: at most \(l) requests run or wait here together (--max-num-seqs plus --max-queued-requests)"
+            return "\(c) prompts cannot be served at once: at most \(l) of these run or wait here together (sequence slots and KV blocks for them, plus --max-queued-requests)"
         case .modelLoad(let m): return "cannot load model: \(m)"
         case .template(let m): return "chat template: \(m)"
         }

@@ -161,7 +161,7 @@ public struct Prompt: Sendable {
         if let prefill { text += injectionGuard.neutralise(prefill, &originals) }
         if let tokenLimit, text.utf8.count > tokenLimit * tokenizer.maxTokenBytes {
             return Rendered(tokens: [], text: text, endsInsideReasoning: inside,
-                            tokensAtLeast: text.utf8.count / tokenizer.maxTokenBytes)
+                            tokensAtLeast: (text.utf8.count + tokenizer.maxTokenBytes - 1) / tokenizer.maxTokenBytes)
         }
         let tokens = injectionGuard.encode(text, originals: originals, tokenizer: tokenizer)
         return Rendered(tokens: tokens, text: originals.isEmpty ? text : Self.restore(text, originals), endsInsideReasoning: inside)

@@ -23,6 +23,28 @@ struct PromptInjectionGuard {
             if !t.isEmpty { texts.append(t) }
         }
         controlTexts = texts.sorted { $0.utf8.count > $1.utf8.count }
+        controlBytes = controlTexts.map { Array($0.utf8) }
+        var first = [Bool](repeating: false, count: 256)
+        for t in controlBytes { first[Int(t[0])] = true }
+        startsControl = first
+    }
+
+    /// `controlTexts` as UTF-8, and which bytes start one: strings are scanned byte by byte, comparing only where
+    /// a control text may start (Foundation's `contains`, once per control text in UTF-16, took ~1.5 s on an 8 MB
+    /// message). A match found on bytes always starts at a character boundary: control texts are valid UTF-8, so
+    /// their first byte is never a continuation byte.
+    private let controlBytes: [[UInt8]]
+    private let startsControl: [Bool]
+
+    /// The control text (index into `controlTexts`, longest first) starting at byte `i` of `b`, if any.
+    @inline(__always) private func control(at i: Int, in b: UnsafeBufferPointer<UInt8>) -> Int? {
+        guard startsControl[Int(b[i])] else { return nil }
+        for (k, t) in controlBytes.enumerated() where t.count <= b.count - i {
+            var j = 0
+            while j < t.count && b[i + j] == t[j] { j += 1 }
+            if j == t.count { return k }
+        }
+        return nil
     }
 
     static let open = "\u{F8FF}\u{E000}"
@@ -39,19 +61,23 @@ struct PromptInjectionGuard {
     }
 
     func neutralise(_ s: String, _ originals: inout [String]) -> String {
-        guard controlTexts.contains(where: { s.contains($0) }) else { return s }
-        var out = ""
-        var rest = Substring(s)
-        outer: while !rest.isEmpty {
-            for t in controlTexts where rest.hasPrefix(t) {
-                out += Self.open + String(originals.count) + Self.close
-                originals.append(t)
-                rest = rest.dropFirst(t.count)
-                continue outer
+        var s = s
+        return s.withUTF8 { b -> String in
+            var out: [UInt8] = []
+            var copied = 0, i = 0
+            while i < b.count {
+                guard let k = control(at: i, in: b) else { i += 1; continue }
+                if out.isEmpty { out.reserveCapacity(b.count + 16) }
+                out += b[copied..<i]
+                out += Array((Self.open + String(originals.count) + Self.close).utf8)
+                originals.append(controlTexts[k])
+                i += controlBytes[k].count
+                copied = i
             }
-            out.append(rest.removeFirst())
+            guard copied > 0 else { return String(decoding: b, as: UTF8.self) }
+            out += b[copied...]
+            return String(decoding: out, as: UTF8.self)
         }
-        return out
     }
 
     /// Token ids of the rendered `text`, markers tokenized as their original text with special parsing off.

@@ -40,8 +40,12 @@ struct JSONSchemaCompiler {
     static let maxProperties = 5000
     /// Most enum values and anyOf/oneOf branches in one schema, for the same reason (alternatives are stacks).
     static let maxAlternatives = 10_000
+    /// Most bytes of literal text (enum and const values, property names) in one schema: every byte is a grammar
+    /// element (~40 bytes of rules), and an 8 MB body of enum strings made a grammar of ~300 MB.
+    static let maxLiteralBytes = 1 << 20
     private var properties = 0
     private var alternatives = 0
+    private var literalBytes = 0
 
     mutating func compile(into rs: inout RuleSet) throws(GrammarError) -> [Symbol] {
         try value(root, "", &rs)
@@ -95,7 +99,11 @@ struct JSONSchemaCompiler {
             return alts.count == 1 ? alts[0] : [.rule(rs.add(alts))]
         }
         let types = try typeList(schema, path)
-        if let c = schema["const"] { return RuleSet.literal(Self.literalText(c)) }
+        if let c = schema["const"] {
+            let text = Self.literalText(c)
+            try count(literal: text, "const", path)
+            return RuleSet.literal(text)
+        }
         if let e = schema["enum"] {
             guard let values = e.arrayValue, !values.isEmpty else {
                 throw GrammarError.invalidSchema(path: path + "/enum", reason: "must be a non-empty array")
@@ -103,7 +111,9 @@ struct JSONSchemaCompiler {
             let kept = values.filter { v in types == nil || types!.contains { Self.valueHasType(v, $0) } }
             guard !kept.isEmpty else { throw GrammarError.invalidSchema(path: path + "/enum", reason: "no value has the schema's type") }
             try count(alternatives: kept.count, "enum", path)
-            return rs.literalAlternatives(kept.map(Self.literalText))
+            let texts = kept.map(Self.literalText)
+            for t in texts { try count(literal: t, "enum", path) }
+            return rs.literalAlternatives(texts)
         }
         let chosen = types ?? Self.impliedTypes(present)
         var alts: [[Symbol]] = []
@@ -116,6 +126,14 @@ struct JSONSchemaCompiler {
         alternatives += n
         if alternatives > Self.maxAlternatives {
             throw unsupported(keyword, path, "a schema may have at most \(Self.maxAlternatives) enum values and anyOf/oneOf branches in all")
+        }
+    }
+
+    /// Counts literal `text` against `maxLiteralBytes`.
+    private mutating func count(literal text: String, _ keyword: String, _ path: String) throws(GrammarError) {
+        literalBytes += text.utf8.count
+        if literalBytes > Self.maxLiteralBytes {
+            throw unsupported(keyword, path, "a schema may have at most \(Self.maxLiteralBytes) bytes of enum and const values and property names in all")
         }
     }
 
@@ -375,7 +393,9 @@ struct JSONSchemaCompiler {
         for i in stride(from: props.count - 1, through: 0, by: -1) {
             let (name, sub) = props[i]
             let escapedPath = name.replacingOccurrences(of: "~", with: "~0").replacingOccurrences(of: "/", with: "~1")
-            let kv = RuleSet.literal(Self.literalText(.string(name))) + [colon, ws]
+            let nameText = Self.literalText(.string(name))
+            try count(literal: nameText, "properties", path)
+            let kv = RuleSet.literal(nameText) + [colon, ws]
                 + (try value(sub, path + "/properties/" + escapedPath, &rs))
             let kvRule = rs.add([kv])
             let newAfter: Int, newFirst: Int

@@ -36,6 +36,7 @@ public final class TokenGrammar {
     private var certain: [Int32: TokenSet] = [:]
     private var uncertain: [Int32: [(token: Int32, offset: Int32)]] = [:]
     private var nodeMasks: [Int32: TokenMask] = [:]
+    private var nodeExtras: [Int32: [Int32]] = [:]
     private var stateMasks: [[Int32]: TokenMask] = [:]
     private var freeStates: [[Int32]: Bool] = [:]
     private let eogMask: TokenMask
@@ -62,8 +63,8 @@ public final class TokenGrammar {
     /// Number of stack nodes made so far (diagnostics).
     public var nodeCount: Int { nodePos.count }
 
-    /// Approximate bytes this grammar's caches hold: token masks (node, state and position masks), position token
-    /// lists, stack nodes and their transition and expansion tables. What `GrammarCache` budgets.
+    /// Approximate bytes this grammar holds: its rules, token masks (node, state and position masks), position and
+    /// node token lists, stack nodes and their transition and expansion tables. What `GrammarCache` budgets.
     public var cachedBytes: Int {
         var positions = 0
         for set in certain.values {
@@ -74,10 +75,13 @@ public final class TokenGrammar {
         }
         for list in uncertain.values { positions += 16 + list.count * 8 }
         let masks = (nodeMasks.count + stateMasks.count) * (eogMask.words.count * 8 + 32)
+            + nodeExtras.values.reduce(0) { $0 + 48 + $1.count * 4 }
+        let rules = grammar.elements.count * MemoryLayout<Grammar.Element>.stride
+            + grammar.alternatives.reduce(0) { $0 + 32 + $1.count * 4 }
         let stateKeys = stateMasks.keys.reduce(0) { $0 + $1.count * 4 } + freeStates.keys.reduce(0) { $0 + $1.count * 4 }
         // Dictionary entries cost about twice their key and value.
         let tables = nodePos.count * 8 + nodeIds.count * 32 + pool.count * 4 + transitions.count * 32 + expansions.count * 24
-        return positions + masks + stateKeys + tables
+        return positions + masks + stateKeys + tables + rules
     }
 
     private func node(_ pos: Int32, _ parent: Int32) -> Int32 {
@@ -230,17 +234,44 @@ public final class TokenGrammar {
         case .mask(let c): m.formUnion(c)
         }
         guard parent != 0 else { return }
+        for id in extras(n) { m.insert(id) }
+    }
+
+    /// The uncertain tokens of node `n`'s position that its parent lets through (cached per node: a wide state
+    /// shares most nodes with the state before it, and a list costs bytes where a node mask costs a row).
+    private func extras(_ n: Int32) -> [Int32] {
+        if let e = nodeExtras[n] { return e }
+        let pos = nodePos[Int(n)], parent = nodeParent[Int(n)]
+        var out: [Int32] = []
         // The parent is expanded only for a token that needs it: most positions have none, and expanding every
         // parent of a wide state (one stack per optional property) would cost the square of its width.
-        var base: [Int32]?
-        for (token, offset) in uncertain[pos]! where !m.allows(token) {
-            if base == nil {
-                let r = expansion(parent)
-                base = Array(pool[Int(r >> 32)..<Int(r >> 32) + Int(r & 0xFFFF_FFFF)])
-            }
-            let b = vocabulary.bytes(of: token)
-            if !advance(base!, bytes: b.dropFirst(Int(offset))).isEmpty { m.insert(token) }
+        var base: Int64?
+        // Per first byte after the offset: 0 no stack of the parent takes it, 1 some does, 2 not known yet. Most
+        // uncertain tokens (digits then punctuation, after a number) fail on that byte, so each costs a lookup.
+        var firstByte = [UInt8](repeating: 2, count: 256)
+        for (token, offset) in uncertain[pos]! {
+            if base == nil { base = expansion(parent) }
+            guard let b = vocabulary.byte(of: token, at: Int(offset)) else { continue }
+            if firstByte[Int(b)] == 2 { firstByte[Int(b)] = accepts(base!, CollectionOfOne(b)[...]) ? 1 : 0 }
+            if firstByte[Int(b)] == 0 { continue }
+            if accepts(base!, vocabulary.bytes(of: token).dropFirst(Int(offset))) { out.append(token) }
         }
+        if nodeExtras.count >= 1 << 20 { nodeExtras.removeAll(keepingCapacity: true) }
+        nodeExtras[n] = out
+        return out
+    }
+
+    /// Whether some stack of the node list `r` (a range of `pool`) accepts every byte of `bytes`: depth first,
+    /// stopping at the first that does, allocating nothing (a wide parent, one stack per optional property, is
+    /// checked for each uncertain token). Indices, not slices, into `pool`: `step` may append to it.
+    private func accepts<C: Collection>(_ r: Int64, _ bytes: C) -> Bool where C.Element == UInt8, C.SubSequence == C {
+        guard let b = bytes.first else { return r & 0xFFFF_FFFF > 0 }
+        let start = Int(r >> 32)
+        for k in 0..<Int(r & 0xFFFF_FFFF) {
+            let next = step(pool[start + k], b)
+            if next & 0xFFFF_FFFF > 0 && accepts(next, bytes.dropFirst()) { return true }
+        }
+        return false
     }
 
     /// One walk of the sorted vocabulary from the stack (pos, empty): the tokens certainly accepted, and those that

@@ -68,6 +68,14 @@ public final class TokenVocabulary: Sendable {
         return bytes[Int(offsets[i])..<Int(offsets[i + 1])]
     }
 
+    /// Byte `k` of token `id` (nil past its end or for tokens outside constrained text); no slice is made.
+    @inline(__always) func byte(of id: Int32, at k: Int) -> UInt8? {
+        guard id >= 0, Int(id) < size, sortedIndex[Int(id)] >= 0 else { return nil }
+        let i = Int(sortedIndex[Int(id)])
+        let at = Int(offsets[i]) + k
+        return at < Int(offsets[i + 1]) ? bytes[at] : nil
+    }
+
     /// The first sorted index after `i` whose token does not start with the first `p` bytes of token `i`.
     func subtreeEnd(_ i: Int, prefix p: Int) -> Int {
         let base = Int(offsets[i])

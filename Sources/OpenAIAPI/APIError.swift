@@ -66,7 +66,7 @@ public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
     }
 
     /// 400 `context_length_exceeded` for a prompt refused before tokenizing: its text (`bytes` long) is at least
-    /// `atLeast` tokens, more than the context's `limit`.
+    /// `atLeast` tokens, more than the context's `limit` (callers round up, so `atLeast` > `limit`).
     public static func promptTooLong(atLeast: Int, bytes: Int, limit: Int, promptField: String) -> APIError {
         APIError(status: 400,
                  message: "This model's maximum context length is \(limit) tokens. However, your \(promptField) \(promptField == "messages" ? "are" : "is") at least \(atLeast) tokens long (\(bytes) bytes of text). Please reduce the length of the \(promptField).",

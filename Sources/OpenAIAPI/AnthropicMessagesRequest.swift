@@ -20,6 +20,9 @@ public struct AnthropicMessagesRequest: Sendable, Equatable {
     public var chat: ChatCompletionRequest
     /// `thinking` `enabled`: the reply's reasoning comes back as `thinking` blocks (the model must reason).
     public var thinking: Bool = false
+    /// `thinking.display` `omitted`: thinking blocks come back with empty `thinking` text (the model still reasons).
+    /// `summarized` (Anthropic's default) returns the whole thinking: nothing here summarizes it.
+    public var thinkingOmitted: Bool = false
 
     /// Most stop sequences accepted.
     public static let maxStopSequences = 16
@@ -87,8 +90,15 @@ public struct AnthropicMessagesRequest: Sendable, Equatable {
             if try cf.bool("disable_parallel_tool_use") == true { parallel = false }
         }
         var thinkingBudget: Int?
+        var thinkingOmitted = false
         if let thinking = try f.object("thinking") {
             let tf = FieldReader(thinking, prefix: "thinking.")
+            switch try tf.string("display") {
+            case nil, "summarized"?: break
+            case "omitted"?: thinkingOmitted = true
+            case let other?:
+                throw APIError.invalidRequest("thinking.display: '\(other)' is not supported (summarized or omitted)", param: "thinking.display")
+            }
             switch try tf.string("type") {
             case "disabled"?: break
             case "enabled"?:
@@ -187,7 +197,8 @@ public struct AnthropicMessagesRequest: Sendable, Equatable {
         chat.toolChoice = toolChoice
         chat.parallelToolCalls = parallel
         try f.refuseUnread { "\($0): Extra inputs are not permitted" }   // Anthropic's answer to an unknown field
-        return AnthropicMessagesRequest(chat: chat, thinking: thinkingBudget != nil)
+        chat.emptyContentForNone = true
+        return AnthropicMessagesRequest(chat: chat, thinking: thinkingBudget != nil, thinkingOmitted: thinkingOmitted)
     }
 
     /// One Anthropic message as chat messages: text (and thinking) blocks join into one message, `tool_use` blocks
@@ -217,7 +228,8 @@ public struct AnthropicMessagesRequest: Sendable, Equatable {
                     return v
                 }
                 // Fields each block may carry besides those read below (cache hints, citations, signatures).
-                for key in ["cache_control", "citations", "signature", "data"] { _ = bf.raw(key) }
+                // (`caller`, `toolset_name`: how a tool_use came about, as the Anthropic API returns it in history.)
+                for key in ["cache_control", "citations", "signature", "data", "caller", "toolset_name"] { _ = bf.raw(key) }
                 switch (type, role) {
                 case ("text", _): texts.append(try required("text"))
                 case ("thinking", .assistant): thinking.append(try required("thinking"))

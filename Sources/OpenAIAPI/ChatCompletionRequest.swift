@@ -95,6 +95,11 @@ public struct ChatCompletionRequest: Sendable, Equatable {
     /// `continue_final_message` (vLLM): the last message is an assistant message the model continues (a prefill);
     /// the reply holds only the continuation.
     public var continueFinalMessage = false
+    /// Set by routes whose clients cannot send a null content (Anthropic Messages, Responses): an assistant turn
+    /// with only tool calls has no content there, and a template that fails on `none` (Qwen3's
+    /// `'</think>' in message.content`) gets `""` for it instead. Chat requests keep null as `none`, as jinja2
+    /// renders it. Not a request field.
+    public var emptyContentForNone = false
 
     /// Template variables the server sets itself, refused in `chat_template_kwargs`.
     public static let reservedTemplateVariables: Set<String> = [
@@ -106,6 +111,7 @@ public struct ChatCompletionRequest: Sendable, Equatable {
             && a.reasoningEffort == b.reasoningEffort && a.parallelToolCalls == b.parallelToolCalls
             && a.chatTemplateKwargs.elementsEqual(b.chatTemplateKwargs) { $0.key == $1.key && $0.value == $1.value }
             && a.reasoningFormat == b.reasoningFormat && a.continueFinalMessage == b.continueFinalMessage
+            && a.emptyContentForNone == b.emptyContentForNone
     }
 
     /// Memberwise initializer; field meanings, units and defaults as documented on the properties.

@@ -71,6 +71,7 @@ public struct CompletionRequest: Sendable, Equatable {
         if let bestOf = try f.int("best_of", min: 1), bestOf != 1 {
             throw APIError.invalidRequest("Only best_of=1 is supported; got best_of=\(bestOf)", param: "best_of")
         }
+        if req.echo && req.suffix == "" { req.suffix = nil }   // an empty suffix is none
         if req.echo && req.suffix != nil {
             throw APIError.invalidRequest("'echo' and 'suffix' cannot be used together", param: "suffix")
         }

@@ -273,6 +273,12 @@ public struct SamplingParameters: Sendable, Equatable {
             let o = FieldReader(opts, prefix: "stream_options.")
             s.includeUsage = try o.bool("include_usage") ?? false
             s.continuousUsage = try o.bool("continuous_usage_stats") ?? false
+            // OpenAI's obfuscation pads each chunk against length side channels; false (no padding) is what this
+            // server does, true cannot be honoured.
+            if try o.bool("include_obfuscation") == true {
+                throw APIError.invalidRequest("'stream_options.include_obfuscation' true is not supported by this server (no padding is added)",
+                                              param: "stream_options.include_obfuscation")
+            }
             try o.refuseUnread { "Unrecognized stream option: stream_options.\($0)" }
         }
         if chat {

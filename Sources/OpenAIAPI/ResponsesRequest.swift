@@ -95,6 +95,7 @@ public struct ResponsesRequest: Sendable, Equatable {
         sampling.stream = try f.bool("stream") ?? false
         sampling.user = try f.string("user")
         var chat = ChatCompletionRequest(messages: messages, sampling: sampling)
+        chat.emptyContentForNone = true   // function_call items become assistant turns with no content
         chat.model = try f.string("model")
         var r = ResponsesRequest(chat: chat, instructions: instructions, metadata: nil,
                                  parallelToolCalls: try f.bool("parallel_tool_calls") ?? true)

@@ -63,9 +63,9 @@ extension SputnikServer {
                                     promptTokens: gen.promptTokens.count, cachedTokens: 0, outputTokens: 0)
         let tools = request.chat.tools != nil && request.chat.toolChoice != .string("none")
         if request.chat.stream {
-            streamMessage(res, gen, base, thinking: request.thinking, tools: tools)
+            streamMessage(res, gen, base, thinking: request.thinking, omitThinking: request.thinkingOmitted, tools: tools)
         } else {
-            wholeMessage(res, gen, base, thinking: request.thinking, tools: tools)
+            wholeMessage(res, gen, base, thinking: request.thinking, omitThinking: request.thinkingOmitted, tools: tools)
         }
     }
 
@@ -79,7 +79,7 @@ extension SputnikServer {
 
     /// The sink of one Anthropic reply: `blocks` receives each block as it opens (with `open`) and each piece of it
     /// (with `piece`); thinking and tool-call callbacks are set only when the request asked for them.
-    private func anthropicSink(_ state: SinkState<[AnthropicBlock]>, thinking: Bool, tools: Bool,
+    private func anthropicSink(_ state: SinkState<[AnthropicBlock]>, thinking: Bool, omitThinking: Bool, tools: Bool,
                                opened: @escaping @Sendable (Int) -> Void, piece: @escaping @Sendable (Int, String) -> Void,
                                finish: @escaping @Sendable (Scheduling.FinishReason, GenerationUsage) -> Void,
                                abort: @escaping @Sendable () -> Void, start: @escaping @Sendable () -> Void = {}) -> GenerationSink {
@@ -95,7 +95,16 @@ extension SputnikServer {
             piece(state.value.count - 1, t)
         }
         var sink = GenerationSink(start: start, text: { add($0, thinking: false) }, finish: finish, abort: abort)
-        if thinking { sink.reasoning = { add($0, thinking: true) } }
+        if thinking && omitThinking {
+            // `display: omitted`: the thinking block is there, its text is not (no thinking_delta events).
+            sink.reasoning = { _ in
+                if case .thinking? = state.value.last { return }
+                state.value.append(.thinking(""))
+                opened(state.value.count - 1)
+            }
+        } else if thinking {
+            sink.reasoning = { add($0, thinking: true) }
+        }
         if tools {
             // Call `i` of the reply is the block after the blocks open when it began.
             let callBlock = SinkState([Int: Int]())
@@ -129,10 +138,11 @@ extension SputnikServer {
         return out
     }
 
-    private func wholeMessage(_ res: HTTPResponder, _ gen: GenerationRequest, _ base: AnthropicMessage, thinking: Bool, tools: Bool) {
+    private func wholeMessage(_ res: HTTPResponder, _ gen: GenerationRequest, _ base: AnthropicMessage, thinking: Bool,
+                              omitThinking: Bool, tools: Bool) {
         let blocks = SinkState([AnthropicBlock]())
         drive(res, gen, anthropicSink(
-            blocks, thinking: thinking, tools: tools, opened: { _ in }, piece: { _, _ in },
+            blocks, thinking: thinking, omitThinking: omitThinking, tools: tools, opened: { _ in }, piece: { _, _ in },
             finish: { [weak self] reason, usage in
                 var m = base
                 m.content = Self.finalBlocks(blocks.value)
@@ -150,7 +160,8 @@ extension SputnikServer {
     /// The event stream: `message_start`, then per block `content_block_start` (thinking, text or tool_use, in
     /// output order; `ping` after the first), its deltas (`thinking_delta`, `text_delta`, `input_json_delta`) and `content_block_stop`,
     /// then `message_delta` and `message_stop`. A reply with no output has no blocks (as on Anthropic).
-    private func streamMessage(_ res: HTTPResponder, _ gen: GenerationRequest, _ base: AnthropicMessage, thinking: Bool, tools: Bool) {
+    private func streamMessage(_ res: HTTPResponder, _ gen: GenerationRequest, _ base: AnthropicMessage, thinking: Bool,
+                               omitThinking: Bool, tools: Bool) {
         let sse = SSEWriter(responder: res)
         @Sendable func send(_ e: (name: String, data: String)) { sse.send(event: e.name, data: e.data) }
         let blocks = SinkState([AnthropicBlock]())
@@ -161,7 +172,7 @@ extension SputnikServer {
             if i == 0 { send(AnthropicMessage.event("ping")) }   // where Anthropic sends it
         }
         drive(res, gen, anthropicSink(
-            blocks, thinking: thinking, tools: tools, opened: open,
+            blocks, thinking: thinking, omitThinking: omitThinking, tools: tools, opened: open,
             piece: { i, t in
                 let delta: JSONValue
                 switch blocks.value[i] {

@@ -53,7 +53,7 @@ extension SputnikServer {
             // Too long to fit the context whatever its tokens: refused without tokenizing it.
             let limit = engine.config.contextSize, bytes = s.utf8.count + (suffix?.utf8.count ?? 0)
             if bytes > limit * tokenizer.maxTokenBytes {
-                throw APIError.promptTooLong(atLeast: bytes / tokenizer.maxTokenBytes, bytes: bytes, limit: limit,
+                throw APIError.promptTooLong(atLeast: (bytes + tokenizer.maxTokenBytes - 1) / tokenizer.maxTokenBytes, bytes: bytes, limit: limit,
                                              promptField: "prompt")
             }
             ids = tokenizer.encode(s, addSpecial: suffix == nil, parseSpecial: suffix == nil)

@@ -237,11 +237,19 @@ extension SputnikServer {
         do {
             rendered = try render(history)
         } catch {
-            // A template that refuses the role order (raise_exception) gets the normalised history (C13).
-            guard case .raised = error, let r = RoleNormalisation.firstAccepted(history, render: render) else {
+            if case .raised = error, let r = RoleNormalisation.firstAccepted(history, render: render) {
+                rendered = r   // a template that refuses the role order (raise_exception) gets the normalised history (C13)
+            } else if case .runtime = error, r.emptyContentForNone,
+                      history.contains(where: { $0.role == .assistant && $0.content == nil }),
+                      let again = try? render(history.map { m in
+                          var m = m
+                          if m.role == .assistant && m.content == nil { m.content = "" }
+                          return m
+                      }) {
+                rendered = again   // a tool-call turn of these routes, on a template that fails on `none`
+            } else {
                 throw APIError.invalidRequest("The chat template failed on these messages: \(error)", param: "messages")
             }
-            rendered = r
         }
         if let atLeast = rendered.tokensAtLeast, let tokenLimit {
             throw APIError.promptTooLong(atLeast: atLeast, bytes: rendered.text.utf8.count, limit: tokenLimit, promptField: "messages")

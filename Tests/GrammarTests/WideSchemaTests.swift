@@ -94,6 +94,14 @@ final class WideSchemaTests: XCTestCase {
         }
         let branches = JSONValue.object([("anyOf", .array((0..<10_001).map { .object([("const", .int($0))]) }))])
         XCTAssertThrowsError(try Grammar.jsonSchema(branches))
+        // Literal text (enum and const values, property names): at most 1 MiB in all.
+        let long = String(repeating: "x", count: 200_000)
+        XCTAssertNoThrow(try Grammar.jsonSchema(.object([("enum", .array((0..<5).map { .string(long + "\($0)") }))])))
+        XCTAssertThrowsError(try Grammar.jsonSchema(.object([("enum", .array((0..<6).map { .string(long + "\($0)") }))]))) { e in
+            guard case GrammarError.unsupported(let keyword, _, let reason)? = e as? GrammarError else { return XCTFail("\(e)") }
+            XCTAssertEqual(keyword, "enum")
+            XCTAssertTrue(reason.contains("bytes"), reason)
+        }
     }
 }
 

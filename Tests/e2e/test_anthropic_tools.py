@@ -165,3 +165,48 @@ def test_thinking_block_before_text(r1):
     follow = REPEAT + [{"role": "assistant", "content": [b.model_dump() for b in m.content]},
                        {"role": "user", "content": "Thanks."}]
     assert client(r1).messages.create(model="m", max_tokens=4, temperature=0, messages=follow).usage.output_tokens >= 1
+
+
+def test_thinking_display(r1):
+    """`thinking.display`: `omitted` returns the thinking block with empty text (no thinking_delta events), as
+    Anthropic does; `summarized` (the default) returns the whole thinking; other values are a 400. The field was
+    refused as unknown."""
+    kw = dict(model="m", max_tokens=1100, temperature=0, messages=REPEAT, stop_sequences=["\nI'm"])
+    full = client(r1).messages.create(thinking={"type": "enabled", "budget_tokens": 1024, "display": "summarized"}, **kw)
+    assert full.content[0].type == "thinking" and full.content[0].thinking
+    omitted = client(r1).messages.create(thinking={"type": "enabled", "budget_tokens": 1024, "display": "omitted"}, **kw)
+    assert [b.type for b in omitted.content] == [b.type for b in full.content]
+    assert omitted.content[0].thinking == ""
+    assert [b.text for b in omitted.content if b.type == "text"] == [b.text for b in full.content if b.type == "text"]
+    events = list(client(r1).messages.create(stream=True, thinking={"type": "enabled", "budget_tokens": 1024,
+                                                                   "display": "omitted"}, **kw))
+    assert [e.content_block.type for e in events if e.type == "content_block_start"][0] == "thinking"
+    assert not [e for e in events if e.type == "content_block_delta" and e.delta.type == "thinking_delta"]
+    with pytest.raises(anthropic.BadRequestError) as e:
+        client(r1).messages.create(thinking={"type": "enabled", "budget_tokens": 1024, "display": "updates"}, **kw)
+    assert "thinking.display" in e.value.body["error"]["message"]
+
+
+def test_history_fields_the_api_returns_are_accepted(qwen):
+    """`caller` and `toolset_name` on tool_use / tool_result blocks come back from Anthropic's API in history (the
+    SDK models them); they were refused as unknown fields."""
+    history = ASK + [
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "get_weather",
+                                           "input": {"city": "Paris"}, "caller": {"type": "direct"}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "20 C",
+                                      "toolset_name": "ts"}]}]
+    m = client(qwen).messages.create(model="m", max_tokens=8, temperature=0, tools=TOOLS, messages=history)
+    assert m.usage.output_tokens >= 1
+
+
+def test_tool_use_history_on_a_template_that_fails_on_none(qwen3):
+    """The second turn of a tool use (what every agent sends) on the Qwen3 template: the tool_use-only assistant turn
+    has no text, and the template's `'</think>' in message.content` failed on none (a 400, "argument of type
+    'NoneType' is not iterable"). Anthropic clients send no null, so the turn renders with empty content; the chat
+    route still keeps a JSON null as none (test_tool_calls)."""
+    history = ASK + [
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "get_weather",
+                                           "input": {"city": "Paris"}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "20 C"}]}]
+    m = client(qwen3).messages.create(model="m", max_tokens=8, temperature=0, tools=TOOLS, messages=history)
+    assert m.usage.output_tokens >= 1

@@ -96,6 +96,9 @@ def test_empty_suffix_is_no_suffix(server):
     plain = complete(server, prompt=PROMPT, max_tokens=6, temperature=0)
     r = complete(server, prompt=PROMPT, max_tokens=6, temperature=0, suffix="")
     assert r.choices[0].text == plain.choices[0].text
+    # With echo too (echo and a real suffix cannot be combined).
+    r = complete(server, prompt=PROMPT, max_tokens=6, temperature=0, suffix="", echo=True)
+    assert r.choices[0].text == PROMPT + plain.choices[0].text
 
 
 def test_errors(server):
@@ -250,6 +253,17 @@ def test_prompts_are_admitted_together_or_refused_as_a_whole():
         assert finished() - before == 3
     finally:
         s.stop()
+    # KV blocks too: two prompts that each fit the pool but not together, with no queue, can never start together.
+    s = Server("--max-num-seqs", "2", "--max-queued-requests", "0", "--ctx-size", "256", "--kv-cache-memory", "5898240")
+    try:
+        long = "one two three four five six seven eight nine ten " * 15   # ~150 tokens
+        status, headers, body = s.post("/v1/completions", {"prompt": [long, long], "max_tokens": 2})
+        assert status == 400, body
+        assert json.loads(body)["error"]["param"] == "prompt"
+        status, _, body = s.post("/v1/completions", {"prompt": [long], "max_tokens": 2})
+        assert status == 200, body
+    finally:
+        s.stop()
 
 
 def test_prompt_far_over_the_context_is_refused_before_tokenizing(server):
@@ -265,6 +279,13 @@ def test_prompt_far_over_the_context_is_refused_before_tokenizing(server):
         err = json.loads(out)["error"]
         assert err["code"] == "context_length_exceeded" and err["param"] == field, err
         assert "at least" in err["message"], err
+    # The Responses route names its own field.
+    status, _, out = server.post("/v1/responses", {"input": text, "max_output_tokens": 16})
+    err = json.loads(out)["error"]
+    assert status == 400 and err["param"] == "input" and "your input is at least" in err["message"], err
+    # "At least" is more than the limit (rounded up).
+    n = int(err["message"].split("at least ")[1].split()[0])
+    assert n > 2048, err
     # A prompt just over the context is still counted exactly.
     status, _, out = server.post("/v1/completions", {"prompt": "word " * 3000, "max_tokens": 2})
     assert status == 400 and "at least" not in json.loads(out)["error"]["message"]

@@ -41,3 +41,13 @@ def test_the_anthropic_and_responses_routes_are_guarded_too(server):
     st, _, body = server.post("/v1/messages/count_tokens",
                               {"model": "m", "messages": [{"role": "user", "content": "<|im_end|>"}]})
     assert json.loads(body)["input_tokens"] == x - len(tokenize(server, "x", False)) + len(tokenize(server, "<|im_end|>", False))
+
+
+def test_control_text_before_a_combining_mark_is_plain_text(server):
+    """Control-token text is found on bytes: followed by a combining mark (one grapheme with the `>`), it was missed
+    by the character-level search, and the tokenizer then read it as the control token."""
+    # As plain text the tag is several tokens (read as the control token it would be one).
+    plain = tokenize(server, "<|im_end|>", False)
+    base = prompt_tokens(server, "hi")
+    assert prompt_tokens(server, "hi<|im_end|>\u0301") >= base + len(plain)
+

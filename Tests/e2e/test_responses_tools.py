@@ -122,3 +122,14 @@ def test_reasoning_item_before_message(r1):
     follow = REPEAT + [o.model_dump(exclude_none=True) for o in r.output] + [{"role": "user", "content": "Thanks."}]
     again = client(r1).responses.create(model="m", input=follow, temperature=0, max_output_tokens=4)
     assert again.usage.input_tokens > r.usage.input_tokens and again.usage.output_tokens >= 1
+
+
+def test_function_call_history_on_a_template_that_fails_on_none(qwen3):
+    """A function_call item becomes an assistant turn with no content; the Qwen3 template tests
+    `'</think>' in message.content`, which fails on none (a 400 before). This route's client sent no null, so the
+    turn renders with empty content."""
+    follow = [{"role": "user", "content": ASK},
+              {"type": "function_call", "call_id": "call_1", "name": "get_weather", "arguments": '{"city": "Paris"}'},
+              {"type": "function_call_output", "call_id": "call_1", "output": "Sunny, 21 C"}]
+    r = client(qwen3).responses.create(model="m", input=follow, tools=TOOLS, temperature=0, max_output_tokens=8)
+    assert r.output and r.usage.output_tokens >= 1

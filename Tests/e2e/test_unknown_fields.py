@@ -107,3 +107,14 @@ def test_default_modalities_are_accepted(server):
     assert r.choices[0].finish_reason in ("stop", "length")
     refused_by_openai(lambda: oai(server).chat.completions.create(model="smollm2", messages=MSGS, max_tokens=2,
                                                                     modalities=["text", "audio"]), "modalities")
+
+
+def test_include_obfuscation(server):
+    """OpenAI's `stream_options.include_obfuscation`: false (no padding, what this server sends) is accepted; true
+    cannot be honoured and is a 400 naming it. It was refused as unknown either way."""
+    chunks = list(oai(server).chat.completions.create(model="smollm2", messages=MSGS, max_tokens=2, stream=True,
+                                                      stream_options={"include_usage": True, "include_obfuscation": False}))
+    assert chunks[-1].usage is not None
+    status, _, out = server.post("/v1/completions", {"prompt": "Once", "max_tokens": 2, "stream": True,
+                                                     "stream_options": {"include_obfuscation": True}})
+    assert status == 400 and json.loads(out)["error"]["param"] == "stream_options.include_obfuscation", out
