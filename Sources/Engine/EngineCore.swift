@@ -230,8 +230,9 @@ public final class EngineCore: @unchecked Sendable {
                                                           maxNewTokens: request.maxNewTokens)
             } catch {
                 metrics.rejectedContextLength.wrappingIncrement(ordering: .relaxed)
+                // With no max_tokens at least one token is generated: the prompt must leave room for it.
                 throw EngineError.contextLengthExceeded(promptTokens: request.promptTokens.count,
-                                                        maxNewTokens: request.maxNewTokens ?? 0,
+                                                        maxNewTokens: request.maxNewTokens ?? 1,
                                                         limit: schedulerConfig.maxSequenceLength)
             }
         }

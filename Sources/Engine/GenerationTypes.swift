@@ -5,7 +5,9 @@ import Scheduling
 public struct GenerationRequest: Sendable {
     /// The prompt, already templated and tokenized. `[numPromptTokens]`
     public var promptTokens: [Int32]
-    /// Most tokens to generate (`max_tokens` / `max_completion_tokens`); nil: up to the end of the context.
+    /// Most tokens to generate (`max_tokens` / `max_completion_tokens`); nil: up to the end of the context; 0: the
+    /// prompt is only prefilled and scored (`/v1/completions` echo with `max_tokens` 0): the one token its last
+    /// prefill step samples ends the request and is not reported as text by that route.
     public var maxNewTokens: Int?
     public var sampling: SamplingParams
     /// Stop strings; generation ends before the first one and it is never emitted.

@@ -164,7 +164,7 @@ public struct Prompt: Sendable {
                             tokensAtLeast: (text.utf8.count + tokenizer.maxTokenBytes - 1) / tokenizer.maxTokenBytes)
         }
         let tokens = injectionGuard.encode(text, originals: originals, tokenizer: tokenizer)
-        return Rendered(tokens: tokens, text: originals.isEmpty ? text : Self.restore(text, originals), endsInsideReasoning: inside)
+        return Rendered(tokens: tokens, text: injectionGuard.restore(text, originals: originals), endsInsideReasoning: inside)
     }
 
     /// Start of a masked think tag (`maskingThinkTags`): private-use characters no template writes, then the tag's
@@ -217,15 +217,6 @@ public struct Prompt: Sendable {
             }
             return .object(o)
         })
-    }
-
-    /// `text` with the injection guard's markers replaced by the strings they stand for.
-    static func restore(_ text: String, _ originals: [String]) -> String {
-        var out = text
-        for (n, t) in originals.enumerated().reversed() {
-            out = out.replacingOccurrences(of: PromptInjectionGuard.open + String(n) + PromptInjectionGuard.close, with: t)
-        }
-        return out
     }
 
     /// `messages` with every `tool_calls[].function.arguments` string that holds a JSON object replaced by the object.

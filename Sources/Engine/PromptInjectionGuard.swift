@@ -80,26 +80,72 @@ struct PromptInjectionGuard {
         }
     }
 
+    /// A rendered text split at its markers, in order: template and client text (`special`: tokenized with special
+    /// parsing) and each marker's original text (tokenized as plain text). A marker that is not ours (the template
+    /// wrote these characters, or its number is unknown) stays text: its opening characters as plain text.
+    enum Piece: Equatable {
+        case special(String)
+        case plain(String)
+    }
+
+    /// `text` in pieces: one pass over its UTF-8 bytes (`replacingOccurrences` once per marker was quadratic: a
+    /// message of 4,000 control-token texts took 10 s before its 400).
+    func pieces(_ text: String, originals: [String]) -> [Piece] {
+        let open = Array(Self.open.utf8), close = Array(Self.close.utf8)
+        var text = text
+        return text.withUTF8 { b -> [Piece] in
+            func string(_ r: Range<Int>) -> String { String(decoding: UnsafeBufferPointer(rebasing: b[r]), as: UTF8.self) }
+            func matches(_ m: [UInt8], at i: Int) -> Bool {
+                i + m.count <= b.count && (0..<m.count).allSatisfy { b[i + $0] == m[$0] }
+            }
+            var out: [Piece] = []
+            var run = 0, i = 0
+            while i < b.count {
+                guard b[i] == open[0], matches(open, at: i) else { i += 1; continue }
+                if run < i { out.append(.special(string(run..<i))) }
+                var j = i + open.count, n = 0, digits = 0
+                while j < b.count, (0x30...0x39).contains(b[j]), digits < 9 {
+                    n = n * 10 + Int(b[j] - 0x30)
+                    j += 1
+                    digits += 1
+                }
+                if digits > 0, matches(close, at: j), originals.indices.contains(n) {
+                    out.append(.plain(originals[n]))
+                    i = j + close.count
+                } else {
+                    // Not one of ours: the opening characters are plain text, and scanning goes on after them.
+                    out.append(.plain(Self.open))
+                    i += open.count
+                }
+                run = i
+            }
+            if run < b.count || out.isEmpty { out.append(.special(string(run..<b.count))) }
+            return out
+        }
+    }
+
+    /// The rendered `text` with every marker back to its original text.
+    func restore(_ text: String, originals: [String]) -> String {
+        guard !originals.isEmpty else { return text }
+        return pieces(text, originals: originals).map { p -> String in
+            switch p {
+            case .special(let s), .plain(let s): return s
+            }
+        }.joined()
+    }
+
     /// Token ids of the rendered `text`, markers tokenized as their original text with special parsing off.
     /// BOS/EOS are added as `Tokenizer.encode(addSpecial: true)` adds them.
     func encode(_ text: String, originals: [String], tokenizer: Tokenizer) -> [Int32] {
         guard !originals.isEmpty else { return tokenizer.encode(text, addSpecial: true, parseSpecial: true) }
         var out: [Int32] = []
         if tokenizer.addBOS, let bos = tokenizer.bosTokenId { out.append(bos) }
-        var rest = Substring(text)
-        while let start = rest.range(of: Self.open) {
-            out += tokenizer.encode(String(rest[..<start.lowerBound]), addSpecial: false, parseSpecial: true)
-            let after = rest[start.upperBound...]
-            guard let end = after.range(of: Self.close), let n = Int(after[..<end.lowerBound]), originals.indices.contains(n) else {
-                // Not one of ours (the template wrote these characters): plain text up to here, keep going.
-                out += tokenizer.encode(Self.open, addSpecial: false, parseSpecial: false)
-                rest = after
-                continue
+        for p in pieces(text, originals: originals) {
+            switch p {
+            case .special(let s): out += tokenizer.encode(s, addSpecial: false, parseSpecial: true)
+            case .plain(let s): out += tokenizer.encode(s, addSpecial: false, parseSpecial: false)
             }
-            out += tokenizer.encode(originals[n], addSpecial: false, parseSpecial: false)
-            rest = after[end.upperBound...]
         }
-        out += tokenizer.encode(String(rest), addSpecial: false, parseSpecial: true)
         if tokenizer.addEOS, let eos = tokenizer.eosTokenId { out.append(eos) }
         return out
     }

@@ -41,13 +41,17 @@ extension SchedulerConfig {
     public static let promptLogitsRows = 32
 
     /// THE check that a request fits the context, and its completion budget: `maxNewTokens`, or with nil
-    /// everything up to `maxSequenceLength`. Written so that no operand can overflow.
+    /// everything up to `maxSequenceLength`; 0 scores the prompt only (a prompt of the whole context fits). Written
+    /// so that no operand can overflow.
     /// - Throws: `SchedulingError.requestTooLarge` when the prompt is empty of room (prompt ≥ the limit) or prompt +
     ///   `maxNewTokens` exceeds it; `needed` is that sum (saturating).
     public func completionBudget(promptLength: Int, maxNewTokens: Int?) throws(SchedulingError) -> Int {
         let limit = maxSequenceLength
         let room = limit - promptLength
         let wanted = maxNewTokens ?? room
+        // 0: the prompt is only scored (echo with max_tokens 0). The token its last prefill step samples is dropped
+        // and never needs a KV slot, so a prompt of the whole context fits.
+        if wanted == 0 && room >= 0 { return 0 }
         guard room >= 1, wanted >= 1, wanted <= room else {
             let needed = wanted > Int.max - promptLength ? Int.max : promptLength + max(wanted, 0)
             throw SchedulingError.requestTooLarge(needed: needed, limit: limit)

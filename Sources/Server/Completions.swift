@@ -22,8 +22,9 @@ extension SputnikServer {
                 var gen = base
                 gen.promptTokens = try completionPromptTokens(prompt, suffix: suffix, index: i)
                 // Echo only: the engine prefills the prompt (and scores it, with logprobs) and samples one token,
-                // which CompletionRun drops.
-                if request.echoOnly { gen.maxNewTokens = 1 }
+                // which CompletionRun drops; it needs no room in the context (lm-eval's rolling windows are exactly
+                // the context long).
+                if request.echoOnly { gen.maxNewTokens = 0 }
                 gens.append(gen)
                 let echo = request.echo ? promptText(prompt) : ""
                 echoes += Array(repeating: echo, count: gen.n)

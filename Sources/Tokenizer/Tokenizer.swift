@@ -39,8 +39,8 @@ public final class Tokenizer: @unchecked Sendable {
     let addSpacePrefix: Bool
     let bpe: BPEMerges?
 
-    /// The most text bytes one token can stand for (its text or piece; 4 for an unknown character): a text of B
-    /// bytes is at least B / maxTokenBytes tokens, known without tokenizing it.
+    /// The most input bytes one token can stand for (its decoded piece, a control token's text; 4 for an unknown
+    /// character): a text of B bytes is at least B / maxTokenBytes tokens, known without tokenizing it.
     public let maxTokenBytes: Int
     /// Number of tokens in the vocabulary (`tokenizer.ggml.tokens`); valid ids are 0..<vocabSize.
     public let vocabSize: Int
@@ -211,7 +211,7 @@ public final class Tokenizer: @unchecked Sendable {
         }
         pieces = plain
         specialPieces = withSpecial
-        maxTokenBytes = max(4, bytes.map(\.count).max() ?? 0, withSpecial.map(\.count).max() ?? 0)
+        maxTokenBytes = max(4, withSpecial.map(\.count).max() ?? 0)
     }
 
     /// llama.cpp `token_to_piece(special: true)` without lstrip: the bytes one token stands for.

@@ -289,3 +289,19 @@ def test_prompt_far_over_the_context_is_refused_before_tokenizing(server):
     # A prompt just over the context is still counted exactly.
     status, _, out = server.post("/v1/completions", {"prompt": "word " * 3000, "max_tokens": 2})
     assert status == 400 and "at least" not in json.loads(out)["error"]["message"]
+
+
+def test_echo_scores_a_prompt_of_the_whole_context(server):
+    """`echo` with `max_tokens: 0` only scores the prompt, so a prompt exactly the context long fits (lm-eval's
+    rolling log-likelihood windows are): it was a 400 counting one completion token that is thrown away."""
+    ids = [28] * 2048
+    r = complete(server, prompt=ids, max_tokens=0, echo=True, logprobs=1)
+    lp = r.choices[0].logprobs
+    assert len(lp.tokens) == 2048 and lp.token_logprobs[0] is None and all(x is not None for x in lp.token_logprobs[1:])
+    assert r.usage.prompt_tokens == 2048 and r.usage.completion_tokens == 0
+    with pytest.raises(openai.BadRequestError) as e:
+        complete(server, prompt=ids + [28], max_tokens=0, echo=True, logprobs=1)
+    assert e.value.body["param"] == "prompt"
+    # Generating still needs room for the completion.
+    with pytest.raises(openai.BadRequestError):
+        complete(server, prompt=ids, max_tokens=1)

@@ -91,17 +91,17 @@ def test_health_answers_while_slow_requests_hold_every_worker(server):
     """Cheap routes run on a queue of their own: four near-limit chat bodies (each ~2 s of parsing, rendering and
     tokenizing before their 400 context_length_exceeded) held both workers of the global pool, and `/health` (the
     liveness and readiness probe) waited 1.7–3.8 s behind them. Prompts far over the context are now refused before
-    tokenizing, so the slow handlers here are many prompts just small enough to be tokenized (~0.3 MB each, about
-    40,000 tokens, refused after tokenizing), 240 of them eight at a time."""
+    tokenizing, so the slow handlers here are many prompts just small enough to be tokenized (~150 KB each, about
+    20,000 tokens, refused after tokenizing), 400 of them eight at a time."""
     import concurrent.futures
-    body = json.dumps({"messages": [{"role": "user", "content": "hello world, this is text. " * 11_500}],
+    body = json.dumps({"messages": [{"role": "user", "content": "hello world, this is text. " * 5_500}],
                        "max_tokens": 5}).encode()
 
     def big():
         return status_of(rawhttp.request(server.port, rawhttp.post("/v1/chat/completions", body), timeout=120))
 
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
-        futures = [pool.submit(big) for _ in range(240)]
+        futures = [pool.submit(big) for _ in range(400)]
         time.sleep(0.3)   # the bodies are in; their handlers run
         latencies = []
         deadline = time.time() + 120
@@ -111,6 +111,6 @@ def test_health_answers_while_slow_requests_hold_every_worker(server):
             latencies.append(time.time() - t0)
             time.sleep(0.1)
         statuses = [f.result() for f in futures]
-    assert statuses == [400] * 240, statuses
+    assert statuses == [400] * 400, statuses
     assert len(latencies) >= 3, latencies   # the probes overlapped the slow handlers
     assert max(latencies) < 1.0, latencies
