@@ -62,6 +62,10 @@ public struct ResponseObject: Sendable, Equatable {
     public var usage: Usage?
     /// The request the response answers (its echoed fields).
     public var request: ResponsesRequest
+    /// The `temperature` and `top_p` the server sampled with where the request left them out: echoed, as OpenAI
+    /// echoes its defaults (nil: echoed as null).
+    public var defaultTemperature: Double?
+    public var defaultTopP: Double?
 
     /// Memberwise initializer; field meanings, units and defaults as documented on the properties.
     public init(id: String, messageId: String, createdAt: Int, model: String, status: String, output: [ResponseOutputItem] = [],
@@ -105,8 +109,8 @@ public struct ResponseObject: Sendable, Equatable {
         } ?? .null
         let incomplete: JSONValue = incompleteReason.map { JSONValue.object([("reason", .string($0))]) } ?? .null
         let maxOutput: JSONValue = r.maxOutputTokens.map { JSONValue.int($0) } ?? .null
-        let temperature: JSONValue = r.chat.temperature.map { JSONValue.double($0) } ?? .null
-        let topP: JSONValue = r.chat.topP.map { JSONValue.double($0) } ?? .null
+        let temperature: JSONValue = (r.chat.temperature ?? defaultTemperature).map { JSONValue.double($0) } ?? .null
+        let topP: JSONValue = (r.chat.topP ?? defaultTopP).map { JSONValue.double($0) } ?? .null
         let output: [JSONValue] = self.output.map { $0.json(status: itemStatus) }
         var m: [(key: String, value: JSONValue)] = []
         m.append(("id", .string(id)))

@@ -48,8 +48,9 @@ extension SputnikServer {
             return sendError(res, e)
         }
         let id = Self.randomId()
-        let base = ResponseObject(id: "resp_" + id, messageId: "msg_" + id, createdAt: Int(Date().timeIntervalSince1970),
+        var base = ResponseObject(id: "resp_" + id, messageId: "msg_" + id, createdAt: Int(Date().timeIntervalSince1970),
                                   model: modelId, status: "in_progress", request: request)
+        (base.defaultTemperature, base.defaultTopP) = (gen.sampling.temperature, gen.sampling.topP)
         let tools = request.chat.tools != nil && request.chat.toolChoice != .string("none")
         if request.chat.stream {
             streamResponse(res, gen, base, reasoning: request.wantsReasoning, tools: tools)

@@ -33,6 +33,14 @@ def test_non_streamed_matches_chat(server):
     assert r.status == "incomplete" and r.incomplete_details.reason == "max_output_tokens"
     assert r.max_output_tokens == 12 and r.temperature == 0 and r.store is False
     assert r.tool_choice == "auto" and r.tools == []   # OpenAI's defaults (it read "none" without tools)
+    # Left out, temperature and top_p echo what was sampled with (OpenAI echoes its defaults; these were null).
+    assert r.top_p == 1.0
+
+
+def test_omitted_sampling_fields_echo_the_values_used(server):
+    c = openai.OpenAI(base_url=server.base + "/v1", api_key="unused", max_retries=0, timeout=120)
+    r = c.responses.create(model="smollm2", input="Hi", max_output_tokens=16)
+    assert r.temperature == 1.0 and r.top_p == 1.0
 
 
 def test_completed_at_only_when_completed(server):
