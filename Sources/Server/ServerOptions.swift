@@ -52,6 +52,13 @@ public struct ServerOptions: Sendable {
     /// `--ssl-keyfile` / `--ssl-certfile` (vLLM's names): PEM private key and certificate chain; both set → the
     /// server speaks HTTPS only (TLS 1.2 or later).
     public var sslKeyFile: String?
+
+    /// The base URL clients reach the server at, for the log: `http[s]://host:port`, an IPv6 host in brackets
+    /// (RFC 3986 §3.2.2: `http://[::1]:8080`, not `http://::1:8080`).
+    public func baseURL(port: Int) -> String {
+        let host = self.host.contains(":") ? "[\(self.host)]" : self.host
+        return "\(sslKeyFile == nil ? "http" : "https")://\(host):\(port)"
+    }
     public var sslCertFile: String?
     /// `--shutdown-timeout`: seconds running requests get to finish after SIGTERM before they are aborted.
     public var shutdownTimeout = 20.0

@@ -141,7 +141,7 @@ struct Serve: ParsableCommand {
         let server = try SputnikServer(options: o, logger: logger, loadNow: false)
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: server.metricsRegistry))
         let boundPort = try server.start()
-        logger.info("listening on \(o.sslKeyFile == nil ? "http" : "https")://\(o.host):\(boundPort), loading the model")
+        logger.info("listening on \(o.baseURL(port: boundPort)), loading the model")
         // SIGINT/SIGTERM: drain (stop accepting, let running requests finish up to --shutdown-timeout), exit 0.
         // A second signal stops at once.
         signal(SIGINT, SIG_IGN)
@@ -173,7 +173,7 @@ struct Serve: ParsableCommand {
             server.stop()
             throw error
         }
-        logger.info("ready on \(o.sslKeyFile == nil ? "http" : "https")://\(o.host):\(boundPort)")
+        logger.info("ready on \(o.baseURL(port: boundPort))")
         signals.sources = sources
         dispatchMain()
     }

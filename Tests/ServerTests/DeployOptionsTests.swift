@@ -6,6 +6,17 @@ import XCTest
 
 /// `SPUTNIK_*` variables and the config file (`OptionLayers`), the JSON log format, and request ids.
 final class DeployOptionsTests: XCTestCase {
+    func testBaseURLBracketsAnIPv6Host() {
+        var o = ServerOptions()
+        o.host = "127.0.0.1"
+        XCTAssertEqual(o.baseURL(port: 8080), "http://127.0.0.1:8080")
+        o.host = "::1"
+        XCTAssertEqual(o.baseURL(port: 8080), "http://[::1]:8080")
+        o.sslKeyFile = "k.pem"
+        o.host = "fe80::1"
+        XCTAssertEqual(o.baseURL(port: 443), "https://[fe80::1]:443")
+    }
+
     func testEnvironmentNames() {
         XCTAssertEqual(OptionLayers.environmentName("ctx-size"), "SPUTNIK_CTX_SIZE")
         XCTAssertEqual(OptionLayers.environmentName("max-num-batched-tokens"), "SPUTNIK_MAX_NUM_BATCHED_TOKENS")
