@@ -29,10 +29,14 @@ struct GrammarCache {
         }
         let v = vocabulary ?? TokenVocabulary(tokenizer: tokenizer, size: vocabSize)
         vocabulary = v
-        while entries.count >= capacity
-            || (!entries.isEmpty && entries.values.reduce(0, { $0 + $1.grammar.cachedBytes }) > budgetBytes),
-            let oldest = entries.min(by: { $0.value.lastUse < $1.value.lastUse })?.key {
-            entries[oldest] = nil
+        // Sizes are summed once per miss (each walks a grammar's tables), then the oldest go first.
+        var byAge = entries.map { (key: $0.key, lastUse: $0.value.lastUse, bytes: $0.value.grammar.cachedBytes) }
+            .sorted { $0.lastUse < $1.lastUse }
+        var total = byAge.reduce(0) { $0 + $1.bytes }
+        while let oldest = byAge.first, entries.count >= capacity || total > budgetBytes {
+            entries[oldest.key] = nil
+            total -= oldest.bytes
+            byAge.removeFirst()
         }
         let tg = TokenGrammar(grammar: g, vocabulary: v)
         entries[g] = (tg, clock)

@@ -159,9 +159,8 @@ public struct Prompt: Sendable {
             inside = false
         }
         if let prefill { text += injectionGuard.neutralise(prefill, &originals) }
-        if let tokenLimit, text.utf8.count > tokenLimit * tokenizer.maxTokenBytes {
-            return Rendered(tokens: [], text: text, endsInsideReasoning: inside,
-                            tokensAtLeast: (text.utf8.count + tokenizer.maxTokenBytes - 1) / tokenizer.maxTokenBytes)
+        if let tokenLimit, let atLeast = tokenizer.tokensAtLeast(bytes: text.utf8.count, over: tokenLimit) {
+            return Rendered(tokens: [], text: text, endsInsideReasoning: inside, tokensAtLeast: atLeast)
         }
         let tokens = injectionGuard.encode(text, originals: originals, tokenizer: tokenizer)
         return Rendered(tokens: tokens, text: injectionGuard.restore(text, originals: originals), endsInsideReasoning: inside)

@@ -30,8 +30,8 @@ struct PromptInjectionGuard {
     }
 
     /// `controlTexts` as UTF-8, and which bytes start one: strings are scanned byte by byte, comparing only where
-    /// a control text may start (Foundation's `contains`, once per control text in UTF-16, took ~1.5 s on an 8 MB
-    /// message). A match found on bytes always starts at a character boundary: control texts are valid UTF-8, so
+    /// a control text may start (Foundation's `contains`, once per control text in UTF-16, was ~70 % of a 3.7 s
+    /// request with an 8 MB message). A match found on bytes always starts at a character boundary: control texts are valid UTF-8, so
     /// their first byte is never a continuation byte.
     private let controlBytes: [[UInt8]]
     private let startsControl: [Bool]
@@ -39,12 +39,14 @@ struct PromptInjectionGuard {
     /// The control text (index into `controlTexts`, longest first) starting at byte `i` of `b`, if any.
     @inline(__always) private func control(at i: Int, in b: UnsafeBufferPointer<UInt8>) -> Int? {
         guard startsControl[Int(b[i])] else { return nil }
-        for (k, t) in controlBytes.enumerated() where t.count <= b.count - i {
-            var j = 0
-            while j < t.count && b[i + j] == t[j] { j += 1 }
-            if j == t.count { return k }
-        }
-        return nil
+        return controlBytes.firstIndex { Self.has($0, at: i, in: b) }
+    }
+
+    /// Whether bytes `m` occur in `b` at `i`.
+    @inline(__always) private static func has(_ m: [UInt8], at i: Int, in b: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard i + m.count <= b.count else { return false }
+        for j in 0..<m.count where b[i + j] != m[j] { return false }
+        return true
     }
 
     static let open = "\u{F8FF}\u{E000}"
@@ -95,13 +97,10 @@ struct PromptInjectionGuard {
         var text = text
         return text.withUTF8 { b -> [Piece] in
             func string(_ r: Range<Int>) -> String { String(decoding: UnsafeBufferPointer(rebasing: b[r]), as: UTF8.self) }
-            func matches(_ m: [UInt8], at i: Int) -> Bool {
-                i + m.count <= b.count && (0..<m.count).allSatisfy { b[i + $0] == m[$0] }
-            }
             var out: [Piece] = []
             var run = 0, i = 0
             while i < b.count {
-                guard b[i] == open[0], matches(open, at: i) else { i += 1; continue }
+                guard b[i] == open[0], Self.has(open, at: i, in: b) else { i += 1; continue }
                 if run < i { out.append(.special(string(run..<i))) }
                 var j = i + open.count, n = 0, digits = 0
                 while j < b.count, (0x30...0x39).contains(b[j]), digits < 9 {
@@ -109,7 +108,7 @@ struct PromptInjectionGuard {
                     j += 1
                     digits += 1
                 }
-                if digits > 0, matches(close, at: j), originals.indices.contains(n) {
+                if digits > 0, Self.has(close, at: j, in: b), originals.indices.contains(n) {
                     out.append(.plain(originals[n]))
                     i = j + close.count
                 } else {

@@ -93,7 +93,7 @@ struct JSONSchemaCompiler {
             if combinator == "allOf" && subs.count > 1 {
                 throw unsupported("allOf", path, "allOf with more than one schema is not supported")
             }
-            try count(alternatives: subs.count, combinator, path)
+            try count(subs.count, \.alternatives, combinator, path)
             var alts: [[Symbol]] = []
             for (i, s) in subs.enumerated() { alts.append(try value(s, "\(path)/\(combinator)/\(i)", &rs)) }
             return alts.count == 1 ? alts[0] : [.rule(rs.add(alts))]
@@ -101,7 +101,7 @@ struct JSONSchemaCompiler {
         let types = try typeList(schema, path)
         if let c = schema["const"] {
             let text = Self.literalText(c)
-            try count(literal: text, "const", path)
+            try count(text.utf8.count, \.literalBytes, "const", path)
             return RuleSet.literal(text)
         }
         if let e = schema["enum"] {
@@ -110,9 +110,9 @@ struct JSONSchemaCompiler {
             }
             let kept = values.filter { v in types == nil || types!.contains { Self.valueHasType(v, $0) } }
             guard !kept.isEmpty else { throw GrammarError.invalidSchema(path: path + "/enum", reason: "no value has the schema's type") }
-            try count(alternatives: kept.count, "enum", path)
+            try count(kept.count, \.alternatives, "enum", path)
             let texts = kept.map(Self.literalText)
-            for t in texts { try count(literal: t, "enum", path) }
+            for t in texts { try count(t.utf8.count, \.literalBytes, "enum", path) }
             return rs.literalAlternatives(texts)
         }
         let chosen = types ?? Self.impliedTypes(present)
@@ -121,20 +121,16 @@ struct JSONSchemaCompiler {
         return alts.count == 1 ? alts[0] : [.rule(rs.add(alts))]
     }
 
-    /// Counts `n` more alternatives (enum values, anyOf/oneOf branches) against `maxAlternatives`.
-    private mutating func count(alternatives n: Int, _ keyword: String, _ path: String) throws(GrammarError) {
-        alternatives += n
-        if alternatives > Self.maxAlternatives {
-            throw unsupported(keyword, path, "a schema may have at most \(Self.maxAlternatives) enum values and anyOf/oneOf branches in all")
+    /// Adds `n` to one of the schema-wide counts and refuses `keyword` once it passes its limit.
+    private mutating func count(_ n: Int, _ counter: WritableKeyPath<JSONSchemaCompiler, Int>, _ keyword: String, _ path: String)
+        throws(GrammarError) {
+        self[keyPath: counter] += n
+        let (limit, what): (Int, String) = switch counter {
+        case \.properties: (Self.maxProperties, "object properties")
+        case \.alternatives: (Self.maxAlternatives, "enum values and anyOf/oneOf branches")
+        default: (Self.maxLiteralBytes, "bytes of enum and const values and property names")
         }
-    }
-
-    /// Counts literal `text` against `maxLiteralBytes`.
-    private mutating func count(literal text: String, _ keyword: String, _ path: String) throws(GrammarError) {
-        literalBytes += text.utf8.count
-        if literalBytes > Self.maxLiteralBytes {
-            throw unsupported(keyword, path, "a schema may have at most \(Self.maxLiteralBytes) bytes of enum and const values and property names in all")
-        }
+        if self[keyPath: counter] > limit { throw unsupported(keyword, path, "a schema may have at most \(limit) \(what) in all") }
     }
 
     /// `type` as a list (nil when absent).
@@ -371,10 +367,7 @@ struct JSONSchemaCompiler {
             }
             props.append((name, additional ?? .bool(true)))
         }
-        properties += props.count
-        if properties > Self.maxProperties {
-            throw unsupported("properties", path, "a schema may have at most \(Self.maxProperties) object properties in all")
-        }
+        try count(props.count, \.properties, "properties", path)
         let open: Symbol = .bytes(ByteSet(0x7B)), close: Symbol = .bytes(ByteSet(0x7D)), comma: Symbol = .bytes(ByteSet(0x2C))
         let colon: Symbol = .bytes(ByteSet(0x3A))
         let ws = rs.ws()
@@ -394,7 +387,7 @@ struct JSONSchemaCompiler {
             let (name, sub) = props[i]
             let escapedPath = name.replacingOccurrences(of: "~", with: "~0").replacingOccurrences(of: "/", with: "~1")
             let nameText = Self.literalText(.string(name))
-            try count(literal: nameText, "properties", path)
+            try count(nameText.utf8.count, \.literalBytes, "properties", path)
             let kv = RuleSet.literal(nameText) + [colon, ws]
                 + (try value(sub, path + "/properties/" + escapedPath, &rs))
             let kvRule = rs.add([kv])

@@ -53,9 +53,8 @@ extension SputnikServer {
         case .text(let s):
             // Too long to fit the context whatever its tokens: refused without tokenizing it.
             let limit = engine.config.contextSize, bytes = s.utf8.count + (suffix?.utf8.count ?? 0)
-            if bytes > limit * tokenizer.maxTokenBytes {
-                throw APIError.promptTooLong(atLeast: (bytes + tokenizer.maxTokenBytes - 1) / tokenizer.maxTokenBytes, bytes: bytes, limit: limit,
-                                             promptField: "prompt")
+            if let atLeast = tokenizer.tokensAtLeast(bytes: bytes, over: limit) {
+                throw APIError.promptTooLong(atLeast: atLeast, bytes: bytes, limit: limit, promptField: "prompt")
             }
             ids = tokenizer.encode(s, addSpecial: suffix == nil, parseSpecial: suffix == nil)
         case .tokens(let raw):

@@ -13,10 +13,12 @@ extension SputnikServer {
     /// The generation a chat request asks for. The cheap checks come first; the prompt is rendered and tokenized last.
     /// - Throws: `APIError` (400) for a `priority` the scheduling policy does not honour, token ids outside the
     ///   vocabulary (`logit_bias`, `stop_token_ids`), or a template failure.
-    func generationRequest(_ r: ChatCompletionRequest) throws(APIError) -> GenerationRequest {
+    /// `promptField`: the route's name for the conversation (`messages`, Responses' `input`), named by the 400 for a
+    /// prompt refused before tokenizing.
+    func generationRequest(_ r: ChatCompletionRequest, promptField: String = "messages") throws(APIError) -> GenerationRequest {
         var gen = try generationRequest(r.sampling)
         let answerFormat = try Self.responseFormat(r.responseFormat)
-        let chat = try renderPrompt(for: r, tokenLimit: engine.config.contextSize)
+        let chat = try renderPrompt(for: r, tokenLimit: engine.config.contextSize, promptField: promptField)
         (gen.promptTokens, gen.parsing) = (chat.tokens, chat.parsing)
         let forced = chat.forced
         if let forced {
@@ -179,7 +181,7 @@ extension SputnikServer {
     ///   template failed).
     /// With `tokenLimit`, a prompt whose text is too long to be that many tokens is refused (400
     /// `context_length_exceeded`) without tokenizing it.
-    func renderPrompt(for r: ChatCompletionRequest, tokenLimit: Int? = nil) throws(APIError) -> RenderedChat {
+    func renderPrompt(for r: ChatCompletionRequest, tokenLimit: Int? = nil, promptField: String = "messages") throws(APIError) -> RenderedChat {
         let prompt = serving.prompt
         var offerTools = r.tools != nil
         /// `tool_choice` `required` (any declared tool) or a named function: the output is forced to one call.
@@ -252,7 +254,7 @@ extension SputnikServer {
             }
         }
         if let atLeast = rendered.tokensAtLeast, let tokenLimit {
-            throw APIError.promptTooLong(atLeast: atLeast, bytes: rendered.text.utf8.count, limit: tokenLimit, promptField: "messages")
+            throw APIError.promptTooLong(atLeast: atLeast, bytes: rendered.text.utf8.count, limit: tokenLimit, promptField: promptField)
         }
         var parsing = OutputParsing()
         if prompt.hasReasoning && (r.reasoningFormat ?? options.reasoningFormat) == "deepseek" {

@@ -25,18 +25,12 @@ extension SputnikServer {
             }
             var chat = request.chat
             if request.wantsReasoning { chat.reasoningFormat = "deepseek" }   // split off whatever --reasoning-format says
-            gen = try generationRequest(chat)
+            gen = try generationRequest(chat, promptField: "input")
         } catch {
             // The chat mapping names `messages`; this route's conversation is `input`, and its `response_format`
             // is `text.format` (with `name`, `schema` and `strict` on the format itself).
             var e = error
-            if e.param == "messages" {
-                e.param = "input"
-                if e.code == "context_length_exceeded" {   // a prompt refused before tokenizing
-                    e.message = e.message.replacingOccurrences(of: "your messages are", with: "your input is")
-                        .replacingOccurrences(of: "the messages", with: "the input")
-                }
-            }
+            if e.param == "messages" { e.param = "input" }
             if let p = e.param, p.hasPrefix("response_format") {
                 let renamed = { (s: String) in
                     s.replacingOccurrences(of: "response_format.json_schema.", with: "text.format.")

@@ -42,6 +42,12 @@ public final class Tokenizer: @unchecked Sendable {
     /// The most input bytes one token can stand for (its decoded piece, a control token's text; 4 for an unknown
     /// character): a text of B bytes is at least B / maxTokenBytes tokens, known without tokenizing it.
     public let maxTokenBytes: Int
+
+    /// A lower bound of the tokens in a text of `bytes` bytes when it is more than `limit` tokens whatever its
+    /// content (bytes over `maxTokenBytes`, rounded up); nil when it might fit. Known without tokenizing it.
+    public func tokensAtLeast(bytes: Int, over limit: Int) -> Int? {
+        bytes > limit * maxTokenBytes ? (bytes + maxTokenBytes - 1) / maxTokenBytes : nil
+    }
     /// Number of tokens in the vocabulary (`tokenizer.ggml.tokens`); valid ids are 0..<vocabSize.
     public let vocabSize: Int
     /// Beginning-of-sequence id (`tokenizer.ggml.bos_token_id`, else the model type's default), or nil.
