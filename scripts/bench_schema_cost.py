@@ -5,7 +5,7 @@ to it (its grammar is compiled and its token masks made during the request, on t
 also how long the request stalls every other request's decoding).
 
 Schemas: an enum of 10,000 strings; an object with 5,000 optional integer properties; 2,000 properties with the last
-required (120 tokens). Usage: scripts/bench_schema_cost.py --bin OLD --bin NEW [--model M]."""
+required (120 tokens); strings with maxLength 100 and 2,000 and with minLength 300. Usage: scripts/bench_schema_cost.py --bin OLD --bin NEW [--model M]."""
 import argparse
 import json
 import os
@@ -18,6 +18,7 @@ import urllib.request
 sys.path.insert(0, os.path.dirname(__file__))
 from serverproc import free_port, wait_ready  # noqa: E402
 
+BIO = "Write a long biography of a famous painter as JSON."
 CASES = [
     ("enum of 10,000 strings", 30, lambda k: {"enum": [f"m{k} value number {i}" for i in range(10_000)]}),
     ("5,000 optional properties", 30,
@@ -25,6 +26,17 @@ CASES = [
     ("2,000 properties, last required", 120,
      lambda k: {"type": "object", "properties": {f"f{k}_{i}": {"type": "integer"} for i in range(2000)},
                 "required": [f"f{k}_1999"]}),
+    # Bounded strings (with their own prompt): each character count was its own grammar position, with its own walk
+    # of the vocabulary.
+    ("string, maxLength 100", 60,
+     lambda k: {"type": "object", "properties": {f"s{k}": {"type": "string", "maxLength": 100}}, "required": [f"s{k}"]},
+     BIO),
+    ("string, maxLength 2,000", 150,
+     lambda k: {"type": "object", "properties": {f"b{k}": {"type": "string", "maxLength": 2000}}, "required": [f"b{k}"]},
+     BIO),
+    ("string, minLength 300, maxLength 2,000", 150,
+     lambda k: {"type": "object", "properties": {f"m{k}": {"type": "string", "minLength": 300, "maxLength": 2000}},
+                "required": [f"m{k}"]}, BIO),
 ]
 
 
@@ -55,10 +67,10 @@ def run(binary, model, rounds):
 
         post({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 2})
         rows = []
-        for name, max_tokens, make in CASES:
+        for name, max_tokens, make, *prompt in CASES:
             for k in range(rounds):
                 before = rss_mib(proc.pid)
-                status, secs, out = post({"messages": [{"role": "user", "content": "Fill it in"}], "temperature": 0,
+                status, secs, out = post({"messages": [{"role": "user", "content": prompt[0] if prompt else "Fill it in"}], "temperature": 0,
                                           "max_tokens": max_tokens, "response_format": {
                                               "type": "json_schema", "json_schema": {"name": "s", "schema": make(k)}}})
                 rows.append((name, k, status, secs, before, rss_mib(proc.pid), out[:40]))

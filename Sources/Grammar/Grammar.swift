@@ -125,6 +125,27 @@ public struct Grammar: Hashable, Sendable {
     let alternatives: [[Int32]]
     /// The rule a whole answer must match.
     let root: Int32
+    /// Positions inside JSON string content, keyed by element index: which string-body position each behaves like
+    /// and how many characters are still required and allowed there. `TokenGrammar` takes their token masks from
+    /// the vocabulary's shared string masks instead of walking the vocabulary once per position.
+    let stringPositions: [Int32: StringPosition]
+
+    /// A position of JSON string content (see `stringPositions`).
+    struct StringPosition: Hashable, Sendable {
+        /// The string body's alternative (a character form, or the closing quote after them) and element index.
+        let bodyAlternative: Int32, element: Int32
+        /// Characters that must still start before the closing quote.
+        let minChars: Int32
+        /// Characters that may still start (-1: any number).
+        let maxChars: Int32
+    }
+
+    init(elements: [Element], alternatives: [[Int32]], root: Int32, stringPositions: [Int32: StringPosition] = [:]) {
+        self.elements = elements
+        self.alternatives = alternatives
+        self.root = root
+        self.stringPositions = stringPositions
+    }
 
     /// Number of rules (for tests and diagnostics).
     public var ruleCount: Int { alternatives.count }

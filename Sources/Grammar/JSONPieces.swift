@@ -48,29 +48,45 @@ extension RuleSet {
         .rule(shared("ws") { _ in [[.bytes(ByteSet(0x20))], []] })
     }
 
+    /// Number of alternatives of one string character (`charAlternatives`); the string body's closing quote is the
+    /// alternative after them.
+    static let charAlternativeCount = charAlternatives(then: []).count
+
     /// Any characters then the closing quote (the body of a string after its opening quote).
     mutating func stringBody() -> Int {
-        shared("string-body") { rs in
+        if let r = named["string-body"] { return r }
+        let r = shared("string-body") { rs in
             let me = rs.named["string-body"]!
             return Self.charAlternatives(then: [.rule(me)]) + [[Self.quote]]
         }
+        stringRules.append(StringRule(rule: r, quoteOnly: false, minChars: 0, maxChars: nil))
+        return r
     }
 
     /// A JSON string of any content.
     mutating func anyString() -> [Symbol] { [Self.quote, .rule(stringBody())] }
 
-    /// A string of `lo` to `hi` characters (`hi` nil: unbounded); the closing quote is inside the last rules.
+    /// A string of `lo` to `hi` characters (`hi` nil: unbounded): a chain of rules, one per character started, each
+    /// laid out like the string body (so their token masks are the body's, filtered by the counts left).
     mutating func string(minLength lo: Int, maxLength hi: Int?) -> [Symbol] {
         if lo == 0 && hi == nil { return anyString() }
-        let char = shared("char") { _ in Self.charAlternatives(then: []) }
-        var out: [Symbol] = [Self.quote]
-        for _ in 0..<lo { out.append(.rule(char)) }
-        guard let hi else { return out + [.rule(stringBody())] }
-        var prev = add([[Self.quote]])
-        if hi > lo {
-            for _ in 0..<(hi - lo) { prev = add(Self.charAlternatives(then: [.rule(prev)]) + [[Self.quote]]) }
+        var next: Int
+        var c: Int   // characters started before rule `next`
+        if let hi {
+            next = add([[Self.quote]])
+            stringRules.append(StringRule(rule: next, quoteOnly: true, minChars: 0, maxChars: 0))
+            c = hi
+        } else {
+            next = stringBody()
+            c = lo
         }
-        return out + [.rule(prev)]
+        while c > 0 {
+            c -= 1
+            let quote: [[Symbol]] = c >= lo ? [[Self.quote]] : []
+            next = add(Self.charAlternatives(then: [.rule(next)]) + quote)
+            stringRules.append(StringRule(rule: next, quoteOnly: false, minChars: max(0, lo - c), maxChars: hi.map { $0 - c }))
+        }
+        return [Self.quote, .rule(next)]
     }
 
     /// `count` digits (exact) as symbols.

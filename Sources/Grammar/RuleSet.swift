@@ -13,6 +13,21 @@ struct RuleSet {
     /// Shared rules by name (JSON string body, whitespace, ...) so equal pieces are one rule: the token matcher
     /// caches masks per grammar position, so sharing a rule shares its cache.
     var named: [String: Int] = [:]
+    /// Rules of JSON string content (`stringBody` and the counted chains of `string(minLength:maxLength:)`), whose
+    /// token masks `TokenGrammar` takes from the vocabulary's shared string masks (`StringTokenSets`).
+    var stringRules: [StringRule] = []
+
+    /// A rule laid out like the string body (its character alternatives in the same order, then the closing quote
+    /// when `quoteOnly` or allowed), with the character counts that still bound it at the start of each alternative.
+    struct StringRule {
+        let rule: Int
+        /// The rule is the closing quote alone (the end of a `maxLength` chain).
+        let quoteOnly: Bool
+        /// Characters that must still start before the closing quote.
+        let minChars: Int
+        /// Characters that may still start (nil: any number).
+        let maxChars: Int?
+    }
 
     /// A new rule with no alternatives yet (define it later: rules may refer to themselves).
     mutating func reserve() -> Int {
@@ -142,7 +157,29 @@ struct RuleSet {
             }
             alternatives.append(starts)
         }
-        return Grammar(elements: elements, alternatives: alternatives, root: Int32(root))
+        return Grammar(elements: elements, alternatives: alternatives, root: Int32(root),
+                       stringPositions: stringPositions(alternatives))
+    }
+
+    /// Each byte position of a string rule, as the string-body position it behaves like and its character bounds there.
+    private func stringPositions(_ alternatives: [[Int32]]) -> [Int32: Grammar.StringPosition] {
+        var out: [Int32: Grammar.StringPosition] = [:]
+        let quoteAlt = Self.charAlternativeCount
+        for s in stringRules {
+            for (i, seq) in rules[s.rule].enumerated() {
+                let bodyAlt = s.quoteOnly ? quoteAlt : i
+                for (j, symbol) in seq.enumerated() {
+                    guard case .bytes = symbol else { continue }
+                    // Past a character's first byte, that character has started.
+                    let mid = j > 0 && bodyAlt != quoteAlt
+                    out[alternatives[s.rule][i] + Int32(j)] = Grammar.StringPosition(
+                        bodyAlternative: Int32(bodyAlt), element: Int32(j),
+                        minChars: Int32(max(0, s.minChars - (mid ? 1 : 0))),
+                        maxChars: s.maxChars.map { Int32($0 - (mid ? 1 : 0)) } ?? -1)
+                }
+            }
+        }
+        return out
     }
 
     /// Nullable rules (those that can match the empty string), by fixpoint.

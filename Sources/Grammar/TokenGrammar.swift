@@ -27,12 +27,7 @@ public final class TokenGrammar {
     private var pool: [Int32] = []
     private var transitions: [Int64: Int64] = [:]
     private var expansions: [Int32: Int64] = [:]
-    /// Tokens a position accepts whatever the stack below: a list while few (a literal's byte accepts a handful),
-    /// a mask once many, so a grammar with thousands of literal positions costs bytes per position, not a row.
-    private enum TokenSet {
-        case list([Int32])
-        case mask(TokenMask)
-    }
+    /// Tokens each position accepts whatever the stack below (`TokenSet`).
     private var certain: [Int32: TokenSet] = [:]
     private var uncertain: [Int32: [(token: Int32, offset: Int32)]] = [:]
     private var nodeMasks: [Int32: TokenMask] = [:]
@@ -46,7 +41,18 @@ public final class TokenGrammar {
     /// The state before any byte.
     public private(set) var initialState: [Int32] = []
 
-    public init(grammar: Grammar, vocabulary: TokenVocabulary) {
+    /// Whether string-content positions take their masks from `vocabulary.stringSets` (false only for the grammar
+    /// those shared sets are computed with).
+    private let sharesStringMasks: Bool
+
+    public convenience init(grammar: Grammar, vocabulary: TokenVocabulary) {
+        self.init(grammar: grammar, vocabulary: vocabulary, sharesStringMasks: true)
+    }
+
+    /// - Parameter sharesStringMasks: false computes string-content positions like any other (the shared sets'
+    ///   own grammar; tests compare the two).
+    init(grammar: Grammar, vocabulary: TokenVocabulary, sharesStringMasks: Bool) {
+        self.sharesStringMasks = sharesStringMasks
         self.grammar = grammar
         self.vocabulary = vocabulary
         elements = grammar.elements
@@ -67,13 +73,13 @@ public final class TokenGrammar {
     /// node token lists, stack nodes and their transition and expansion tables. What `GrammarCache` budgets.
     public var cachedBytes: Int {
         var positions = 0
-        for set in certain.values {
+        for (pos, set) in certain where !(sharesStringMasks && grammar.stringPositions[pos] != nil) {   // shared sets are the vocabulary's
             switch set {
             case .list(let ids): positions += 16 + ids.count * 4
             case .mask: positions += 16 + eogMask.words.count * 8
             }
         }
-        for list in uncertain.values { positions += 16 + list.count * 8 }
+        for (pos, list) in uncertain where !(sharesStringMasks && grammar.stringPositions[pos] != nil) { positions += 16 + list.count * 8 }
         let masks = (nodeMasks.count + stateMasks.count) * (eogMask.words.count * 8 + 32)
             + nodeExtras.values.reduce(0) { $0 + 48 + $1.count * 4 }
         let rules = grammar.elements.count * MemoryLayout<Grammar.Element>.stride
@@ -274,10 +280,22 @@ public final class TokenGrammar {
         return false
     }
 
-    /// One walk of the sorted vocabulary from the stack (pos, empty): the tokens certainly accepted, and those that
-    /// finish pos's rule part-way (with the byte offset where it finished).
+    /// Fills `certain[pos]` and `uncertain[pos]`: from the vocabulary's shared string sets for string content, else
+    /// by one walk of the vocabulary.
     private func computePosition(_ pos: Int32) {
         if certain[pos] != nil { return }
+        if sharesStringMasks, let sp = grammar.stringPositions[pos] {
+            (certain[pos], uncertain[pos]) = vocabulary.stringSets.sets(sp, vocabulary: vocabulary)
+            return
+        }
+        let (accepted, open) = walk(pos)
+        certain[pos] = TokenSet(accepted, size: vocabulary.size)
+        uncertain[pos] = open
+    }
+
+    /// One walk of the sorted vocabulary from the stack (pos, empty): the tokens certainly accepted, and those that
+    /// finish pos's rule part-way (with the byte offset where it finished).
+    func walk(_ pos: Int32) -> (accepted: [Int32], open: [(token: Int32, offset: Int32)]) {
         let v = vocabulary
         var accepted: [Int32] = []
         var open: [(token: Int32, offset: Int32)] = []
@@ -326,13 +344,6 @@ public final class TokenGrammar {
             }
             j = pending ? j + 1 : v.subtreeEnd(j, prefix: d + 1)
         }
-        if accepted.count * 32 <= v.size / 4 {
-            certain[pos] = .list(accepted)
-        } else {
-            var m = TokenMask(size: v.size)
-            for id in accepted { m.insert(id) }
-            certain[pos] = .mask(m)
-        }
-        uncertain[pos] = open
+        return (accepted, open)
     }
 }

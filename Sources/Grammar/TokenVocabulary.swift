@@ -18,6 +18,8 @@ public final class TokenVocabulary: Sendable {
     let sortedIndex: [Int32]
     /// End-of-generation ids (allowed only where the grammar is complete).
     public let endOfGeneration: [Int32]
+    /// Token sets of JSON string content, shared by every grammar over this vocabulary.
+    let stringSets = StringTokenSets()
 
     /// The tokens' detokenized bytes (`Tokenizer.tokenBytes`). Control tokens (empty bytes) and end-of-generation
     /// tokens take no part in constrained text; user-defined tokens (e.g. `<tool_call>`) do, as their text.

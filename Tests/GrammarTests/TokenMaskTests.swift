@@ -11,7 +11,7 @@ final class TokenMaskTests: XCTestCase {
     static let tokenizer = try! Tokenizer(gguf: GGUFFile(path: Fixtures.path("tokenizer/smollm2.vocab.gguf")))
 
     /// Walks `text` token by token (its own tokenization), comparing the mask at each state with brute force.
-    func compare(schema: String, text: String, file: StaticString = #filePath, line: UInt = #line) throws {
+    static func compare(schema: String, text: String, file: StaticString = #filePath, line: UInt = #line) throws {
         let t = Self.tokenizer
         let vocab = TokenVocabulary(tokenizer: t, size: t.vocabSize)
         let g = try Grammar.jsonSchema(JSONValue(parsing: schema))
@@ -43,13 +43,13 @@ final class TokenMaskTests: XCTestCase {
     }
 
     func testObjectMasksMatchBruteForce() throws {
-        try compare(schema: #"{"type":"object","properties":{"name":{"type":"string","maxLength":12},"n":{"type":"integer","minimum":-5,"maximum":300},"ok":{"type":"boolean"},"tags":{"type":"array","items":{"enum":["a b","c"]}}},"required":["name","n"]}"#,
+        try Self.compare(schema: #"{"type":"object","properties":{"name":{"type":"string","maxLength":12},"n":{"type":"integer","minimum":-5,"maximum":300},"ok":{"type":"boolean"},"tags":{"type":"array","items":{"enum":["a b","c"]}}},"required":["name","n"]}"#,
                     text: #"{"name": "Ada Lovelace", "n": 42, "tags": ["a b", "c"]}"#)
     }
 
     func testAnyObjectAndFormatMasksMatchBruteForce() throws {
-        try compare(schema: #"{"type":"object"}"#, text: #"{"x": [1, 2.5, "y\n"], "z": {"w": null}}"#)
-        try compare(schema: #"{"type":"object","properties":{"d":{"type":"string","format":"date"},"p":{"type":"string","pattern":"^[a-z]+-[0-9]{2}$"}},"required":["d","p"]}"#,
+        try Self.compare(schema: #"{"type":"object"}"#, text: #"{"x": [1, 2.5, "y\n"], "z": {"w": null}}"#)
+        try Self.compare(schema: #"{"type":"object","properties":{"d":{"type":"string","format":"date"},"p":{"type":"string","pattern":"^[a-z]+-[0-9]{2}$"}},"required":["d","p"]}"#,
                     text: #"{"d": "2024-05-17", "p": "abc-12"}"#)
     }
 
