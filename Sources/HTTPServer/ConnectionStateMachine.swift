@@ -62,6 +62,8 @@ struct ConnectionStateMachine: Sendable {
     /// Arrival of the first byte of the request being read (nil between requests).
     private(set) var messageStart: Double?
     private var readingPaused = false
+    /// Set on a connection past the connection limit: the 503 message for any request that is not light.
+    private var lightOnlyRefusal: String?
 
     init(config: HTTPServerConfiguration, now: Double) {
         self.config = config
@@ -73,15 +75,30 @@ struct ConnectionStateMachine: Sendable {
     /// True while received bytes are parsed (not drained): the phases in which input counts against budgets.
     var readsInput: Bool { phase == .open || phase == .awaitingExpectation }
 
+    /// Only light requests (`HTTPServerConfiguration.isLightRequest`) are served; any other gets 503 + `Retry-After`
+    /// with `refusal` and the connection closes. Call before `started`.
+    mutating func restrictToLightRequests(refusal: String) {
+        lightOnlyRefusal = refusal
+    }
+
+    /// The 503 for a request a light-only connection may not make, then closing; nil when it may.
+    private mutating func lightOnlyRefused(_ head: HTTPRequest, now: Double) -> [ConnectionAction]? {
+        guard lightOnlyRefusal != nil, !config.isLightRequest(head) else { return nil }
+        messageStart = nil
+        return rejected(now: now, message: lightOnlyRefusal!, request: head)
+    }
+
     /// Start of a connection: arms the idle timer.
     mutating func started(now: Double) -> [ConnectionAction] {
         [.setTimer(now + config.idleTimeout)]
     }
 
     /// Start of a refused connection (connection limit or buffer budget): 503 + `Retry-After`, then close.
-    mutating func rejected(now: Double, message: String = "Server is at its connection limit; retry later") -> [ConnectionAction] {
+    mutating func rejected(now: Double, message: String = "Server is at its connection limit; retry later",
+                           request: HTTPRequest? = nil) -> [ConnectionAction] {
         let e = HTTPParseError(status: 503, message: message, code: "server_overloaded")
-        return [.write(HTTPResponseWriter.errorResponse(e, close: true, render: config, extra: [("Retry-After", String(config.retryAfterSeconds))]))]
+        return [.write(HTTPResponseWriter.errorResponse(e, close: true, render: config,
+                                                        extra: [("Retry-After", String(config.retryAfterSeconds))], request: request))]
             + enterClosingAfterFlush(now: now)
     }
 
@@ -278,10 +295,12 @@ struct ConnectionStateMachine: Sendable {
                 }
                 return actions
             case .expectContinue(let head):
+                if let refused = lightOnlyRefused(head, now: now) { return actions + refused }
                 phase = .awaitingExpectation
                 actions.append(.checkExpectation(head))
                 return actions
             case .request(let raw):
+                if let refused = lightOnlyRefused(raw, now: now) { return actions + refused }
                 if !raw.body.isEmpty, raw.headers.tokens("Content-Encoding").contains(where: { $0 != "identity" }) {
                     // Authenticate before inflating: a refused request's body (a decompression bomb, say) costs nothing.
                     messageStart = nil

@@ -101,9 +101,12 @@ final class HTTPConnection: @unchecked Sendable {
     var isStopping: Bool { lock.withLock { stopping } }
 
     /// Starts serving. With a `reject` message, answers 503 + `Retry-After` at once and closes (connection limit,
-    /// buffer budget).
-    func start(reject: String?) {
+    /// buffer budget). With a `lightOnly` message, serves one light request (`HTTPServerConfiguration.isLightRequest`)
+    /// and closes; any other request gets that message in a 503 (a connection past the limit).
+    func start(reject: String?, lightOnly: String? = nil) {
+        if lightOnly != nil { markStopping() }   // its one response closes the connection
         queue.async { [self] in
+            if let lightOnly { machine.restrictToLightRequests(refusal: lightOnly) }
             let rs = DispatchSource.makeReadSource(fileDescriptor: fd, queue: queue)
             rs.setEventHandler { [weak self] in self?.handleReadable() }
             rs.setCancelHandler { [self] in sourceCancelled() }

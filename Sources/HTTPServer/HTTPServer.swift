@@ -36,6 +36,8 @@ public final class HTTPServer: @unchecked Sendable {
     private var acceptSource: DispatchSourceRead?
     private var connections: [ObjectIdentifier: HTTPConnection] = [:]
     private var rejecting = 0
+    /// Connections past the limit that may make one light request (`HTTPServerConfiguration.lightOnlyConnections`).
+    private var lightOnlyCount = 0
     private var acceptPaused = false
     private var stopped = false
     private let acceptQueue = DispatchQueue(label: "sputnik.http.accept")
@@ -198,18 +200,28 @@ public final class HTTPServer: @unchecked Sendable {
             #if canImport(Darwin)
             setsockopt(client, SOL_SOCKET, SO_NOSIGPIPE, &one, socklen_t(MemoryLayout<Int32>.size))
             #endif
-            let atLimit: Bool = lock.withLock { connections.count >= configuration.maxConnections }
-            let rejection: String? = atLimit ? "Server is at its connection limit; retry later"
+            // Past the limit, a few connections may still make a light request (a liveness probe); the rest are
+            // refused unread.
+            let (atLimit, lightOnly): (Bool, Bool) = lock.withLock {
+                guard connections.count >= configuration.maxConnections else { return (false, false) }
+                return (true, lightOnlyCount < configuration.lightOnlyConnections)
+            }
+            let limited = "Server is at its connection limit; retry later"
+            let rejection: String? = atLimit && !lightOnly ? limited
                 : budget.isSpent ? "Server is out of buffer memory; retry later" : nil
-            let reject = rejection != nil
+            let kind: ConnectionKind = rejection != nil ? .rejected : lightOnly ? .lightOnly : .served
             let conn = HTTPConnection(fd: client, config: configuration, budget: budget, logger: logger, handler: handler,
                                       expectation: expectation,
-                                      onClosed: { [weak self] c in self?.connectionClosed(c, rejected: reject) })
+                                      onClosed: { [weak self] c in self?.connectionClosed(c, kind: kind) })
             lock.withLock {
-                if reject { rejecting += 1 } else { connections[ObjectIdentifier(conn)] = conn }
+                switch kind {
+                case .rejected: rejecting += 1
+                case .lightOnly: lightOnlyCount += 1
+                case .served: connections[ObjectIdentifier(conn)] = conn
+                }
             }
             if let rejection { logger.debug("\(rejection); answering 503") }
-            conn.start(reject: rejection)
+            conn.start(reject: rejection, lightOnly: kind == .lightOnly ? limited : nil)
         }
     }
 
@@ -220,9 +232,16 @@ public final class HTTPServer: @unchecked Sendable {
         }
     }
 
-    private func connectionClosed(_ c: HTTPConnection, rejected: Bool) {
+    /// How a connection was taken in (`acceptAll`).
+    private enum ConnectionKind { case served, lightOnly, rejected }
+
+    private func connectionClosed(_ c: HTTPConnection, kind: ConnectionKind) {
         lock.withLock {
-            if rejected { rejecting -= 1 } else { connections[ObjectIdentifier(c)] = nil }
+            switch kind {
+            case .rejected: rejecting -= 1
+            case .lightOnly: lightOnlyCount -= 1
+            case .served: connections[ObjectIdentifier(c)] = nil
+            }
         }
     }
 }

@@ -208,8 +208,14 @@ public struct HTTPServerConfiguration: Sendable {
     /// in. Soft: one read (≤ 16 KiB) per connection, and responses of requests already taken in, may go over
     /// it; a response's unsent bytes are bounded per connection by `maxBufferedWriteBytes`.
     public var maxBufferedBytesTotal = 512 * 1024 * 1024
-    /// Open connections served at once; further clients get 503 + `Retry-After` and are closed.
+    /// Open connections served at once; further clients get 503 + `Retry-After` and are closed (but see
+    /// `lightOnlyConnections`).
     public var maxConnections = 1024
+    /// Connections past `maxConnections` that are still read, up to this many at once, and may make one light
+    /// request (`isLightRequest`: a health probe, a metrics scrape), answered with `Connection: close`; any other
+    /// request on them gets the connection limit's 503. So a liveness probe still answers while idle clients hold
+    /// every slot. 0: every connection past the limit is refused unread.
+    public var lightOnlyConnections = 16
     /// Bytes a response may have queued but unsent before `HTTPResponder.isBackpressured` turns true.
     public var writeHighWaterBytes = 1024 * 1024
     /// Bytes of unsent response beyond which the client is deemed stuck and the connection is closed. Also the

@@ -142,6 +142,42 @@ final class HTTPServerLifecycleTests: XCTestCase {
         XCTAssertEqual(d.readResponse()?.status, 200)
     }
 
+    /// Past the limit, `lightOnlyConnections` connections are still read: a light request (a health probe) is
+    /// answered and the connection closed, any other request gets the limit's 503; past those, connections are
+    /// refused unread.
+    func testConnectionsPastTheLimitMayMakeOneLightRequest() throws {
+        let (server, port) = try startServer({
+            $0.maxConnections = 1
+            $0.lightOnlyConnections = 1
+            $0.isLightRequest = { $0.path == "/health" }
+        }, handler: echoHandler)
+        defer { server.stop() }
+        let a = try TestClient(port: port)
+        a.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        XCTAssertEqual(a.readResponse()?.status, 200)
+        let probe = try TestClient(port: port)
+        probe.send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        let r = try XCTUnwrap(probe.readResponse())
+        XCTAssertEqual(r.status, 200)
+        XCTAssertTrue(r.bodyString.contains("/health"), r.bodyString)
+        XCTAssertEqual(r.headers["Connection"], "close")
+        XCTAssertTrue(probe.waitForClose())
+        let heavy = try TestClient(port: port)
+        heavy.send("GET /work HTTP/1.1\r\nHost: x\r\n\r\n")
+        let h = try XCTUnwrap(heavy.readResponse())
+        XCTAssertEqual(h.status, 503)
+        XCTAssertEqual(h.headers["Retry-After"], "1")
+        XCTAssertTrue(heavy.waitForClose())
+        // The one light-only slot held by an idle client: the next connection is refused before it sends anything.
+        usleep(100_000)
+        let idle = try TestClient(port: port)
+        usleep(100_000)
+        let refused = try TestClient(port: port)
+        let x = try XCTUnwrap(refused.readResponse())
+        XCTAssertEqual(x.status, 503)
+        idle.close()
+    }
+
     func testBackpressureReportedForSlowReader() throws {
         let state = Box<(pressured: Bool, writable: Bool)>((false, false))
         let done = expectation(description: "writer finished")

@@ -1,5 +1,6 @@
 """Issue 16 item 7 (short version for `make test`): connections that trickle their headers and idle keep-alive
-connections do not delay a normal request; past --max-connections new connections get 503 and close; a client
+connections do not delay a normal request; past --max-connections new connections get 503 and close (a health
+probe on one of the first 16 of them is still answered); a client
 that never reads its SSE stream is dropped once its output stalls (--timeout) and its KV blocks are freed."""
 import json
 import re
@@ -90,12 +91,31 @@ def test_connection_limit_answers_503_and_closes():
             c.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
             c.recv(4096)
             held.append(c)
+        # Past the limit a liveness probe is still answered (then the connection closes); a generation request is
+        # refused with 503 + Retry-After.
+        with socket.create_connection(("127.0.0.1", s.port), timeout=10) as probe:
+            probe.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            got = read_to_close(probe)
+        assert got.startswith(b"HTTP/1.1 200"), got[:100]
+        assert b"connection: close" in got.lower()
+        body = json.dumps({"max_tokens": 2, "messages": [{"role": "user", "content": "hi"}]}).encode()
+        with socket.create_connection(("127.0.0.1", s.port), timeout=10) as extra:
+            t0 = time.time()
+            extra.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                          b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+            got = read_to_close(extra)
+            assert time.time() - t0 < 5
+        assert got.startswith(b"HTTP/1.1 503"), got[:100]
+        assert b"Retry-After:" in got
+        # Those probe slots are few (16): once idle clients hold them too, a connection is refused unread.
+        for _ in range(16):
+            held.append(socket.create_connection(("127.0.0.1", s.port), timeout=10))
+        time.sleep(0.3)
         with socket.create_connection(("127.0.0.1", s.port), timeout=10) as extra:
             t0 = time.time()
             got = read_to_close(extra)
             assert time.time() - t0 < 5
         assert got.startswith(b"HTTP/1.1 503"), got[:100]
-        assert b"Retry-After:" in got
         for c in held:
             c.close()
         deadline = time.time() + 10
