@@ -68,8 +68,12 @@ extension RuleSet {
 
     /// A string of `lo` to `hi` characters (`hi` nil: unbounded): a chain of rules, one per character started, each
     /// laid out like the string body (so their token masks are the body's, filtered by the counts left).
+    /// Equal bounds share one chain (its rules end in tail calls, so whatever follows the string is on the stack,
+    /// not in the chain): a hundred fields of `maxLength: 2000` are one chain of 2,001 rules, not 100 of them.
     mutating func string(minLength lo: Int, maxLength hi: Int?) -> [Symbol] {
         if lo == 0 && hi == nil { return anyString() }
+        let name = "string-\(lo)-\(hi.map(String.init) ?? "")"
+        if let r = named[name] { return [Self.quote, .rule(r)] }
         var next: Int
         var c: Int   // characters started before rule `next`
         if let hi {
@@ -86,6 +90,7 @@ extension RuleSet {
             next = add(Self.charAlternatives(then: [.rule(next)]) + quote)
             stringRules.append(StringRule(rule: next, quoteOnly: false, minChars: max(0, lo - c), maxChars: hi.map { $0 - c }))
         }
+        named[name] = next
         return [Self.quote, .rule(next)]
     }
 
