@@ -1,6 +1,6 @@
 // JSON schema → grammar rules. Supported (draft 2020-12 names): type (all seven, or a list), enum, const,
 // properties / required / additionalProperties (true, false or a schema), items / prefixItems / minItems /
-// maxItems, anyOf / oneOf (oneOf as anyOf: branches are not checked for overlap), allOf with one branch,
+// maxItems, anyOf / oneOf (oneOf only when its branches are disjoint, see checkDisjoint), allOf with one branch,
 // $ref / $defs / definitions (recursive; JSON pointers into this document), string minLength / maxLength /
 // pattern (a regex subset, see RegexCompiler) / format (date, time, date-time, uuid, email), integer minimum /
 // maximum / exclusiveMinimum / exclusiveMaximum, number minimum / maximum with integral bounds. Annotations
@@ -94,6 +94,7 @@ struct JSONSchemaCompiler {
                 throw unsupported("allOf", path, "allOf with more than one schema is not supported")
             }
             try count(subs.count, \.alternatives, combinator, path)
+            if combinator == "oneOf" { try checkDisjoint(subs, path) }
             var alts: [[Symbol]] = []
             for (i, s) in subs.enumerated() { alts.append(try value(s, "\(path)/\(combinator)/\(i)", &rs)) }
             return alts.count == 1 ? alts[0] : [.rule(rs.add(alts))]
@@ -167,14 +168,88 @@ struct JSONSchemaCompiler {
         }
     }
 
+    // MARK: oneOf
+
+    /// What a schema can match, as far as the oneOf check needs: the JSON types of its values (nil: any; "integer"
+    /// counts as "number"), the values it is limited to (nil: not limited), and, for an object, its required
+    /// properties that are limited to values (a discriminator such as pydantic's `{"const": "cat"}`).
+    private struct Shape {
+        var types: Set<String>?
+        var values: Set<String>?
+        var tags: [String: Set<String>] = [:]
+    }
+
+    /// A value as a key of `Shape.values`: numbers by value (1 and 1.0 are one number), others as compact JSON.
+    private static func valueKey(_ v: JSONValue) -> String {
+        if case .number = v, let d = v.doubleValue { return "#\(d)" }
+        return literalText(v)
+    }
+
+    private func shape(_ s: JSONValue, hops: Int = 0) -> Shape {
+        let anything = Shape(types: nil, values: nil)
+        guard hops < 16, let members = s.objectValue else { return anything }   // `true`, or too deep to tell
+        if let p = s["$ref"]?.stringValue { return resolve(p).map { shape($0.schema, hops: hops + 1) } ?? anything }
+        if let subs = (s["anyOf"] ?? s["oneOf"] ?? s["allOf"])?.arrayValue {
+            var out = Shape(types: [], values: [])
+            for b in subs {
+                let x = shape(b, hops: hops + 1)
+                out.types = x.types.flatMap { t in out.types.map { $0.union(t) } }
+                out.values = x.values.flatMap { v in out.values.map { $0.union(v) } }
+            }
+            return out
+        }
+        func norm(_ t: String) -> String { t == "integer" ? "number" : t }
+        if let c = s["const"] { return Shape(types: [norm(c.typeName)], values: [Self.valueKey(c)]) }
+        if let e = s["enum"]?.arrayValue { return Shape(types: Set(e.map { norm($0.typeName) }), values: Set(e.map(Self.valueKey))) }
+        let listed = (try? typeList(s, "")) ?? nil
+        let types = Set((listed ?? Self.impliedTypes(Set(members.map(\.0)))).map(norm))
+        var out = Shape(types: types, values: nil)
+        if types == ["object"], let props = s["properties"], let required = s["required"]?.arrayValue {
+            for r in required {
+                guard let name = r.stringValue, let p = props[name], let v = shape(p, hops: hops + 1).values else { continue }
+                out.tags[name] = v
+            }
+        }
+        return out
+    }
+
+    /// Whether no value can match both: different types, different values, or objects with a required property
+    /// limited to different values.
+    private static func disjoint(_ a: Shape, _ b: Shape) -> Bool {
+        guard let ta = a.types, let tb = b.types else { return false }
+        let common = ta.intersection(tb)
+        if common.isEmpty { return true }
+        if let va = a.values, let vb = b.values, va.isDisjoint(with: vb) { return true }
+        if common == ["object"] {
+            for (k, va) in a.tags { if let vb = b.tags[k], va.isDisjoint(with: vb) { return true } }
+        }
+        return false
+    }
+
+    /// oneOf is enforced as a choice of branches, which is oneOf only when no value matches two of them: refuses
+    /// branches it cannot show to be disjoint (a value could match both, and the schema would reject it).
+    private func checkDisjoint(_ subs: [JSONValue], _ path: String) throws(GrammarError) {
+        let shapes = subs.map { shape($0) }
+        let why = "a value could match both, and oneOf needs exactly one; only branches of different types, with different const/enum values, or objects told apart by a required const property are supported (anyOf allows overlap)"
+        if shapes.count > 256 {
+            // Pairwise is quadratic: a wide oneOf must be a list of distinct values.
+            var seen = Set<String>(), total = 0
+            for s in shapes { guard let v = s.values else { throw unsupported("oneOf", path, "branches may overlap: \(why)") }; seen.formUnion(v); total += v.count }
+            if seen.count != total { throw unsupported("oneOf", path, "two branches share a value: \(why)") }
+            return
+        }
+        for i in shapes.indices {
+            for j in shapes.indices where j > i && !Self.disjoint(shapes[i], shapes[j]) {
+                throw unsupported("oneOf", path, "branches \(i) and \(j) may overlap: \(why)")
+            }
+        }
+    }
+
     /// A value's compact JSON text (enum and const are matched literally).
     static func literalText(_ v: JSONValue) -> String { v.serialized() }
 
-    private mutating func refRule(_ pointer: String, _ path: String, _ rs: inout RuleSet) throws(GrammarError) -> Int {
-        if let r = refRules[pointer] { return r }
-        guard pointer == "#" || pointer.hasPrefix("#/") else {
-            throw unsupported("$ref", path, "only references inside this schema ('#/...') are supported, not '\(pointer)'")
-        }
+    /// The schema a `#/...` pointer names, and its path; nil when it does not resolve.
+    private func resolve(_ pointer: String) -> (schema: JSONValue, path: String)? {
         var target = root
         var targetPath = ""
         if pointer != "#" {
@@ -185,10 +260,21 @@ struct JSONSchemaCompiler {
                 } else if let a = target.arrayValue, let i = Int(key), i >= 0, i < a.count {
                     target = a[i]
                 } else {
-                    throw GrammarError.invalidSchema(path: path + "/$ref", reason: "'\(pointer)' does not resolve")
+                    return nil
                 }
                 targetPath += "/" + key
             }
+        }
+        return (target, targetPath)
+    }
+
+    private mutating func refRule(_ pointer: String, _ path: String, _ rs: inout RuleSet) throws(GrammarError) -> Int {
+        if let r = refRules[pointer] { return r }
+        guard pointer == "#" || pointer.hasPrefix("#/") else {
+            throw unsupported("$ref", path, "only references inside this schema ('#/...') are supported, not '\(pointer)'")
+        }
+        guard let (target, targetPath) = resolve(pointer) else {
+            throw GrammarError.invalidSchema(path: path + "/$ref", reason: "'\(pointer)' does not resolve")
         }
         let r = rs.reserve()
         refRules[pointer] = r
@@ -244,12 +330,16 @@ struct JSONSchemaCompiler {
     /// The supported formats as anchored patterns (RFC 3339 full-date / full-time / date-time, RFC 4122 uuid, a
     /// conservative email address with bounded parts). Days never pass a month's length (29 February is left out).
     static let formats: [String: String] = {
-        let date = "[0-9]{4}-((0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])|(0[469]|11)-(0[1-9]|[12][0-9]|30)|02-(0[1-9]|1[0-9]|2[0-8]))"
+        // Years 0001-9999 (RFC 3339 has no year 0: Python's datetime, so pydantic, refuses it).
+        let date = "([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])|(0[469]|11)-(0[1-9]|[12][0-9]|30)|02-(0[1-9]|1[0-9]|2[0-8]))"
+        let label = "[A-Za-z0-9]([A-Za-z0-9-]{0,18}[A-Za-z0-9])?"
         let time = "([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,6})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])"
         return ["date": "^" + date + "$", "time": "^" + time + "$", "date-time": "^" + date + "T" + time + "$",
                 "uuid": "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
-                // Bounded parts, so a model cannot spin in an address: at most 4 dotted labels each side.
-                "email": "^[A-Za-z0-9_+-]{1,20}(\\.[A-Za-z0-9_+-]{1,20}){0,3}@[A-Za-z0-9-]{1,20}(\\.[A-Za-z0-9-]{1,20}){0,2}\\.[A-Za-z]{2,6}$"]
+                // Bounded parts, so a model cannot spin in an address: at most 4 dotted labels each side. Domain labels
+                // neither start nor end with a hyphen (RFC 1035 §2.3.1; email-validator, so pydantic's EmailStr,
+                // refuses them).
+                "email": "^[A-Za-z0-9_+-]{1,20}(\\.[A-Za-z0-9_+-]{1,20}){0,3}@" + label + "(\\." + label + "){0,2}\\.[A-Za-z]{2,6}$"]
     }()
 
     /// A bound's value (nil when absent).

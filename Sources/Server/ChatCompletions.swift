@@ -1,6 +1,7 @@
 import Engine
 import Foundation
 import HTTPServer
+import JSON
 import OpenAIAPI
 import Scheduling
 
@@ -9,7 +10,7 @@ import Scheduling
 extension SputnikServer {
     func handleChatCompletion(_ req: HTTPRequest, _ res: HTTPResponder) {
         let gen: GenerationRequest
-        let stream: Bool, includeUsage: Bool, continuousUsage: Bool
+        let stream: Bool, includeUsage: Bool, continuousUsage: Bool, forcedCall: Bool
         do throws(APIError) {
             let request = try ChatCompletionRequest.decode(req.body).get()
             exchange(res)?.user = request.sampling.user
@@ -17,13 +18,16 @@ extension SputnikServer {
             stream = request.stream
             includeUsage = request.includeUsage
             continuousUsage = request.continuousUsage
+            // `tool_choice` `required` or a named function: the reply is calls only, so its content is null.
+            forcedCall = request.tools != nil && (request.toolChoice == .string("required") || request.toolChoice?.objectValue != nil)
         } catch {
             return sendError(res, error)
         }
         let id = "chatcmpl-" + Self.randomId()
         let created = Int(Date().timeIntervalSince1970)
         if stream {
-            streamCompletion(res, gen, id: id, created: created, includeUsage: includeUsage, continuousUsage: continuousUsage)
+            streamCompletion(res, gen, id: id, created: created, includeUsage: includeUsage, continuousUsage: continuousUsage,
+                             forcedCall: forcedCall)
         } else {
             wholeCompletion(res, gen, id: id, created: created)
         }
@@ -99,8 +103,10 @@ extension SputnikServer {
     /// (`stream_options.continuous_usage_stats`) every chunk but that last one carries the running usage: the
     /// prompt's tokens and the tokens generated so far over all choices (a choice's finish chunk counts its final
     /// total, end-of-generation token included, as the usage chunk does).
+    /// With `forcedCall`, the role chunks carry no `content` (OpenAI sends null there when the reply is calls only,
+    /// so a client's accumulated message has `content` None, as the whole response does).
     private func streamCompletion(_ res: HTTPResponder, _ gen: GenerationRequest, id: String, created: Int,
-                                  includeUsage: Bool, continuousUsage: Bool) {
+                                  includeUsage: Bool, continuousUsage: Bool, forcedCall: Bool) {
         let sse = SSEWriter(responder: res)
         let modelId = self.modelId
         let exchange = self.exchange(res)
@@ -170,7 +176,7 @@ extension SputnikServer {
             // Headers and the role chunks go out once the request is accepted.
             gate.open {
                 sse.start(extraHeaders: requestIdHeaders(res, status: 200))
-                for k in 0..<gen.n { sse.send(data: chunk(.init(index: k, role: "assistant", content: ""))) }
+                for k in 0..<gen.n { sse.send(data: chunk(.init(index: k, role: "assistant", content: forcedCall ? nil : ""))) }
             }
             exchange?.submitted(promptTokens: gen.promptTokens.count)
             res.onClose { handle.cancel() }

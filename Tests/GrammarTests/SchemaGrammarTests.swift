@@ -94,13 +94,31 @@ final class SchemaGrammarTests: XCTestCase {
         try check(list, accepts: [#"{"head":1,"tail":null}"#, #"{"head":1,"tail":{"head":2,"tail":null}}"#], rejects: [#"{"head":1,"tail":{}}"#])
     }
 
+    /// oneOf is enforced when no value can match two branches: different types, different values, or objects
+    /// with a required property limited to different values (pydantic's discriminated unions, through `$ref`).
+    func testDisjointOneOf() throws {
+        try check(#"{"oneOf":[{"type":"string"},{"type":"null"}]}"#, accepts: [#""x""#, "null"], rejects: ["1"])
+        try check(#"{"oneOf":[{"const":"a"},{"enum":["b","c"]},{"type":"integer"}]}"#, accepts: [#""b""#, "7"], rejects: [#""d""#])
+        let pets = ##"{"$defs":{"Cat":{"properties":{"pet_type":{"const":"cat","type":"string"},"lives":{"type":"integer"}},"required":["pet_type","lives"],"type":"object"},"Dog":{"properties":{"pet_type":{"enum":["dog"],"type":"string"},"bark":{"type":"string"}},"required":["pet_type","bark"],"type":"object"}},"type":"object","properties":{"pet":{"discriminator":{"propertyName":"pet_type","mapping":{"cat":"#/$defs/Cat","dog":"#/$defs/Dog"}},"oneOf":[{"$ref":"#/$defs/Cat"},{"$ref":"#/$defs/Dog"}]}},"required":["pet"]}"##
+        try check(pets, accepts: [#"{"pet":{"pet_type":"cat","lives":9}}"#, #"{"pet":{"pet_type":"dog","bark":"woof"}}"#],
+                  rejects: [#"{"pet":{"pet_type":"cow","lives":9}}"#])
+        // A wide oneOf of distinct values.
+        let wide = "{\"oneOf\":[" + (0..<300).map { "{\"const\":\($0)}" }.joined(separator: ",") + "]}"
+        try check(wide, accepts: ["0", "299"], rejects: ["300"])
+    }
+
     func testStringsFormatsPatterns() throws {
         try check(#"{"type":"string","minLength":2,"maxLength":4}"#, accepts: [#""ab""#, #""a\nbc""#, "\"\u{e9}\u{e9}\""], rejects: [#""a""#, #""abcde""#])
         try check(#"{"type":"string","format":"date"}"#, accepts: [#""2024-02-28""#, #""1999-12-31""#], rejects: [#""2024-02-30""#, #""2024-13-01""#, #""24-01-01""#])
         try check(#"{"type":"string","format":"time"}"#, accepts: [#""12:30:00Z""#, #""23:59:59.5+02:00""#], rejects: [#""24:00:00Z""#, #""12:30""#])
         try check(#"{"type":"string","format":"date-time"}"#, accepts: [#""2024-01-15T08:00:00Z""#], rejects: [#""2024-01-15 08:00:00Z""#])
         try check(#"{"type":"string","format":"uuid"}"#, accepts: [#""123e4567-e89b-12d3-a456-426614174000""#], rejects: [#""123e4567e89b12d3a456426614174000""#])
-        try check(#"{"type":"string","format":"email"}"#, accepts: [#""a.b+c@example.co.uk""#], rejects: [#""not an email""#, #""a@b""#])
+        try check(#"{"type":"string","format":"email"}"#, accepts: [#""a.b+c@example.co.uk""#, #""x@a-b.io""#, #""x@a.b-c.de""#],
+                  rejects: [#""not an email""#, #""a@b""#, #""x@-ab.com""#, #""x@ab-.com""#, #""x@a.-b.com""#])
+        // No year 0 (pydantic's datetime refuses it); year 1 and 9999 are fine.
+        try check(#"{"type":"string","format":"date-time"}"#, accepts: [#""0001-01-01T00:00:00Z""#, #""9999-12-31T23:59:59Z""#],
+                  rejects: [#""0000-09-03T07:29:10-00:00""#])
+        try check(#"{"type":"string","format":"date"}"#, accepts: [#""0010-05-05""#, #""0100-05-05""#], rejects: [#""0000-05-05""#])
         try check(#"{"type":"string","pattern":"^[A-Z]{2}-\\d{3}$"}"#, accepts: [#""AB-123""#], rejects: [#""AB-12""#, #""ab-123""#, #""xAB-123""#])
         try check(#"{"type":"string","pattern":"ab+c"}"#, accepts: [#""abc""#, #""xxabbbcyy""#], rejects: [#""ac""#])
         try check(#"{"type":"string","pattern":"^(cat|dog)s?$"}"#, accepts: [#""cat""#, #""dogs""#], rejects: [#""cow""#])
@@ -131,6 +149,13 @@ final class SchemaGrammarTests: XCTestCase {
             (#"{"allOf":[{"type":"string"},{"maxLength":3}]}"#, "allOf"),
             (#"{"$ref":"https://example.com/s.json"}"#, "$ref"),
             (#"{"type":"object","minProperties":1}"#, "minProperties"),
+            // oneOf whose branches can both match a value (-15 is an integer and a number): enforcing it as a
+            // choice would produce values the schema rejects.
+            (#"{"oneOf":[{"type":"integer"},{"type":"number"}]}"#, "oneOf"),
+            (#"{"oneOf":[{"type":"object","properties":{"a":{"type":"string"}}},{"type":"object","properties":{"b":{"type":"string"}}}]}"#, "oneOf"),
+            (#"{"oneOf":[{"enum":["a","b"]},{"enum":["b","c"]}]}"#, "oneOf"),
+            (#"{"oneOf":[{"const":1},{"const":1.0}]}"#, "oneOf"),
+            (#"{"oneOf":[{"type":"string"},{"maxLength":3}]}"#, "oneOf"),
         ]
         for (text, keyword) in cases {
             XCTAssertThrowsError(try Grammar.jsonSchema(schema(text)), text) { error in

@@ -72,6 +72,20 @@ def test_forced_call_sampled_and_streamed(qwen):
         jsonschema.validate(json.loads(args), SCHEMAS[name])
 
 
+def test_forced_call_streamed_message_has_null_content(qwen):
+    """A calls-only reply has `content` null streamed as whole (OpenAI sends null in the first chunk): the SDK's
+    accumulated message says None, not ''."""
+    with client(qwen).chat.completions.stream(model="m", messages=ASK, tools=TOOLS, tool_choice="required",
+                                              temperature=0, max_tokens=80) as stream:
+        final = stream.get_final_completion()
+    msg = final.choices[0].message
+    assert msg.content is None, msg
+    assert len(msg.tool_calls) == 1
+    whole = client(qwen).chat.completions.create(model="m", messages=ASK, tools=TOOLS, tool_choice="required",
+                                                 temperature=0, max_tokens=80)
+    assert whole.choices[0].message.content is None
+
+
 def test_forced_call_on_a_reasoning_template(r1):
     """DeepSeek-R1 markup: the non-thinking mode is used, so the call comes first and parses."""
     r = client(r1).chat.completions.create(model="m", messages=ASK, tools=[WEATHER],

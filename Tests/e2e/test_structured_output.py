@@ -186,6 +186,9 @@ def test_langchain_with_structured_output(server):
     ({"type": "strng"}, "response_format.json_schema.schema.type"),
     ({"$ref": "#/$defs/nowhere"}, "response_format.json_schema.schema.$ref"),
     ({"$ref": "#"}, "response_format.json_schema.schema"),
+    # oneOf whose branches overlap (-15 matches both): was enforced as anyOf, giving values the schema rejects.
+    ({"type": "object", "properties": {"v": {"oneOf": [{"type": "integer"}, {"type": "number"}]}}},
+     "response_format.json_schema.schema.properties.v.oneOf"),
 ])
 def test_bad_schema_is_400(server, schema, param):
     with pytest.raises(openai.BadRequestError) as e:
