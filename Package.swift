@@ -38,7 +38,7 @@ let package = Package(
         .target(name: "Model", dependencies: ["Compute", "GGUF", .product(name: "Atomics", package: "swift-atomics")],
                 swiftSettings: strict),
         .target(name: "Scheduling", swiftSettings: strict),
-        .target(name: "Engine", dependencies: ["Model", "Compute", "GGUF", "Scheduling", "Tokenizer", "ChatTemplate", "Grammar",
+        .target(name: "Engine", dependencies: ["Model", "Compute", "GGUF", "Scheduling", "Tokenizer", "ChatTemplate", "Grammar", "JSON",
                                               .product(name: "Logging", package: "swift-log"),
                                               .product(name: "Atomics", package: "swift-atomics")],
                 swiftSettings: strict),

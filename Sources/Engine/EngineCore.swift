@@ -85,8 +85,12 @@ public final class EngineCore: @unchecked Sendable {
         var promptDelivered = false
         /// Where a constrained request stands in its grammar; nil when unconstrained (with `lazy`: between calls).
         var matcher: GrammarMatcher?
-        /// `request.lazyGrammar` bound to the vocabulary, and its trigger's bytes.
-        var lazy: (grammar: TokenGrammar, trigger: [UInt8])?
+        /// `request.lazyGrammar` bound to the vocabulary, and its trigger's bytes (and its start trigger and stretch).
+        var lazy: (grammar: TokenGrammar, trigger: [UInt8], start: [(trigger: TokenGrammar, grammar: TokenGrammar)])?
+        /// With start triggers: where the output so far stands in each (nil once it cannot match: it no longer counts).
+        var lazyStart: [GrammarMatcher?] = []
+        /// The open grammar came from the start trigger (when it ends, the start trigger counts again: a second bare call).
+        var lazyFromStart = false
         /// With `lazy`, while no grammar is open: the last bytes of output (at most the trigger's length), where a
         /// trigger may be forming across tokens.
         var lazyTail: [UInt8] = []
@@ -103,8 +107,30 @@ public final class EngineCore: @unchecked Sendable {
             guard let lazy else { return }
             for b in bytes {
                 if matcher != nil {
-                    if !matcher!.accept(byte: b) || matcher!.isFree { matcher = nil }
+                    if !matcher!.accept(byte: b) || matcher!.isFree {
+                        matcher = nil
+                        if lazyFromStart { lazyStart = lazy.start.map { GrammarMatcher($0.trigger) } }
+                        lazyFromStart = false
+                    }
                     continue
+                }
+                if !lazyStart.isEmpty {
+                    var opened = false
+                    for k in lazyStart.indices where lazyStart[k] != nil {
+                        if !lazyStart[k]!.accept(byte: b) {
+                            lazyStart[k] = nil
+                        } else if lazyStart[k]!.isComplete {
+                            matcher = GrammarMatcher(lazy.start[k].grammar)
+                            opened = true
+                            break
+                        }
+                    }
+                    if opened || lazyStart.allSatisfy({ $0 == nil }) { lazyStart.removeAll(keepingCapacity: true) }
+                    if opened {
+                        lazyFromStart = true
+                        lazyTail.removeAll(keepingCapacity: true)
+                        continue
+                    }
                 }
                 lazyTail.append(b)
                 if lazyTail.count > lazy.trigger.count { lazyTail.removeFirst() }
@@ -331,7 +357,10 @@ public final class EngineCore: @unchecked Sendable {
         let processor = LogitsProcessor(params: req.processing, vocabSize: runner.vocabSize, promptTokens: req.promptTokens,
                                         maxNewTokens: scheduler.request(id)?.maxNewTokens ?? 0, bannedBeforeMinTokens: banned)
         let grammar = req.grammar.map { constraints.tokenGrammar($0) }
-        let lazy = req.lazyGrammar.map { (grammar: constraints.tokenGrammar($0.grammar), trigger: Array($0.trigger.utf8)) }
+        let lazy = req.lazyGrammar.map {
+            (grammar: constraints.tokenGrammar($0.grammar), trigger: Array($0.trigger.utf8),
+             start: $0.start.map { (trigger: constraints.tokenGrammar($0.trigger), grammar: constraints.tokenGrammar($0.grammar)) })
+        }
         func liveRequest(_ k: Int) -> LiveRequest {
             // Choice k > 0: its own stream, from a seed derived from the request's (SeededGenerator mixes it).
             var r = LiveRequest(request: req, onEvent: callbacks[k],
@@ -340,6 +369,7 @@ public final class EngineCore: @unchecked Sendable {
                         rng: SeededGenerator(seed: seed &+ UInt64(k) &* 0x9E37_79B9_7F4A_7C15), processor: processor,
                         choice: k, matcher: grammar.map { GrammarMatcher($0) }, arrival: arrival)
             r.lazy = lazy
+            r.lazyStart = lazy?.start.map { GrammarMatcher($0.trigger) } ?? []
             r.lazyTail.reserveCapacity(lazy?.trigger.count ?? 0)
             // A prefill the reply continues: the grammar has seen it (checked by the caller to be a prefix).
             if !req.grammarPrefix.isEmpty {

@@ -185,12 +185,23 @@ public struct LazyGrammar: Sendable {
     /// model off its own tokenization.
     public let grammar: Grammar
 
-    /// - Parameters: `stretch` is what must follow `trigger` (non-empty) before the output is free again.
+    /// Triggers that count only at the start of the output, or right after a stretch one of them opened: grammars
+    /// the output's first bytes must match (each complete when it is), each with its own stretch. Hermes calls
+    /// written as a bare `{"name": "<tool>", …}` object, one per tool (llama.cpp's full-output trigger pattern with
+    /// the tool names in it), where the same text later in an answer, or with another name, is just JSON.
+    public let start: [(trigger: Grammar, grammar: Grammar)]
+
+    /// - Parameters: `stretch` is what must follow `trigger` (non-empty) before the output is free again;
+    ///   `start` start-only triggers (grammars with no empty sentence) and what must follow each.
     /// - Throws: `GrammarError` from `Grammar.build`.
-    public init(trigger: String, stretch: GrammarExpr) throws(GrammarError) {
+    public init(trigger: String, stretch: GrammarExpr, start: [(trigger: GrammarExpr, stretch: GrammarExpr)] = []) throws(GrammarError) {
         precondition(!trigger.isEmpty, "a lazy grammar needs a trigger")
         self.trigger = trigger
-        grammar = try Grammar.build(.sequence([stretch, .repeated(.bytes(ByteSet(ranges: [0...255])), min: 0, max: nil)]))
+        let free = GrammarExpr.repeated(.bytes(ByteSet(ranges: [0...255])), min: 0, max: nil)
+        grammar = try Grammar.build(.sequence([stretch, free]))
+        var built: [(trigger: Grammar, grammar: Grammar)] = []
+        for s in start { built.append((try Grammar.build(s.trigger), try Grammar.build(.sequence([s.stretch, free])))) }
+        self.start = built
     }
 }
 
@@ -222,6 +233,9 @@ public struct OutputParsing: Sendable, Equatable {
     public var toolCalls: ToolCallFormat?
     /// Most tool calls (`parallel_tool_calls: false` → 1); nil: no limit.
     public var maxToolCalls: Int?
+    /// Hermes markup with `tool_choice` `auto`: the declared tools a bare JSON call at the start of the reply may
+    /// name (`ToolCallParser`); empty: only `<tool_call>` blocks are calls.
+    public var bareCallNames: Set<String> = []
     /// Control tokens whose text is markup the parsers read (`<tool_call>`, `<think>` …): detokenized as text, where
     /// other control tokens give nothing (`Prompt.markupTokenIds`).
     public var markupTokens: Set<Int32> = []

@@ -1,4 +1,5 @@
 import ChatTemplate
+import JSON
 import Foundation
 
 /// Finds tool calls in streamed model text, in one of the `ToolCallFormat` markups (vLLM's tool parsers, llama.cpp's
@@ -17,6 +18,9 @@ public struct ToolCallParser: Sendable {
         case call
         /// Llama 3 JSON: nothing decided yet (leading whitespace, or a prefix of `<|python_tag|>`).
         case llamaStart
+        /// Hermes with `bareCallNames`: at the start of the reply (or after a bare call), where a call may come as a
+        /// bare JSON object, optionally in a ```json fence, without `<tool_call>`.
+        case bareStart
         /// The allowed number of calls was reached: later text is dropped (the engine ends the request).
         case done
     }
@@ -31,6 +35,13 @@ public struct ToolCallParser: Sendable {
     private var skipSpace = false
     /// Calls emitted so far.
     public private(set) var callCount = 0
+    /// Hermes: tools a bare JSON call at the start of the reply may name (llama.cpp's Hermes 2 Pro parser reads
+    /// `{"name": …, "arguments": …}` with or without `<tool_call>`; Qwen2.5-Coder writes it bare). Empty: tags only.
+    private let bareCallNames: Set<String>
+    /// A bare call was in a ```` ``` ```` fence: its closing fence is markup too.
+    private var bareFenced = false
+    /// A bare call to a declared tool is being read (its arguments have begun): cut by the token limit, it is dropped.
+    private var bareCallStarted = false
 
     private static func s(_ t: String) -> [Unicode.Scalar] { Array(t.unicodeScalars) }
     private static let hermesOpen = s("<tool_call>"), hermesClose = s("</tool_call>")
@@ -44,10 +55,13 @@ public struct ToolCallParser: Sendable {
     ///   - format: the markup to look for.
     ///   - maxCalls: most calls to emit (`parallel_tool_calls: false` → 1); nil: no limit. After the last one the
     ///     parser is `isDone`.
-    public init(format: ToolCallFormat, maxCalls: Int? = nil) {
+    ///   - bareCallNames: Hermes only: declared tool names a bare JSON call at the start of the reply may name
+    ///     (`OutputParsing.bareCallNames`).
+    public init(format: ToolCallFormat, maxCalls: Int? = nil, bareCallNames: Set<String> = []) {
         self.format = format
         self.maxCalls = maxCalls ?? Int.max
-        state = format == .llama3JSON ? .llamaStart : .text
+        self.bareCallNames = format == .hermes ? bareCallNames : []
+        state = format == .llama3JSON ? .llamaStart : format == .hermes && !bareCallNames.isEmpty ? .bareStart : .text
     }
 
     /// True once `maxCalls` calls were emitted: generation should end.
@@ -94,7 +108,9 @@ public struct ToolCallParser: Sendable {
             // What is still held back in text state is the start of call markup the token limit cut (e.g. "<tool_c"):
             // it is not content, and no call can follow.
             return []
-        case .text, .llamaStart:
+        case .bareStart where truncated && bareCallStarted:
+            return []   // a bare call the token limit cut, as a tagged one
+        case .text, .llamaStart, .bareStart:
             emitContent(buf[...], into: &out)
         case .call:
             if truncated { return [] }
@@ -137,6 +153,8 @@ public struct ToolCallParser: Sendable {
             if rest.count < Self.pythonTag.count && Self.pythonTag.starts(with: rest) { return false }
             state = .text  // plain content: a Llama reply holds a call only when it starts with one
             return true
+        case .bareStart:
+            return bareStep(&out)
         case .text:
             if format == .llama3JSON {
                 emitContent(buf[...], into: &out)
@@ -183,6 +201,99 @@ public struct ToolCallParser: Sendable {
         if callCount == before { emitContent(opened + buf[..<end] + Self.hermesClose, into: &out) }
         buf.removeFirst(end + Self.hermesClose.count)
         afterBlock()
+        return true
+    }
+
+    private static let fence = s("```"), fenceJSON = s("json"), nameKey = s("\"name\""), argumentsKey = s("\"arguments\"")
+
+    /// A bare Hermes call at the start, in the form the start-only trigger enforces (`EngineMapping.lazyToolCalls`):
+    /// whitespace, an optional ```` ``` ```` or ```` ```json ```` then whitespace, `{`, `"name"`, `:`, a declared
+    /// tool's name spelled as JSON serializes it, `,`, `"arguments"`, `:`, an object, `}` (whitespace between).
+    /// Decided as early as it can be: anything else, or another name, makes the reply content at once.
+    private mutating func bareStep(_ out: inout [GenerationDelta]) -> Bool {
+        func ws(_ k: Int) -> Int { k + buf[min(k, buf.count)...].prefix { $0 == " " || $0 == "\n" || $0 == "\t" || $0 == "\r" }.count }
+        /// `lit` at `k`: its end; nil when the text so far is a proper prefix of it (wait); -1 when it is not there.
+        func expect(_ lit: [Unicode.Scalar], at k: Int) -> Int? {
+            let r = buf[min(k, buf.count)...]
+            if r.starts(with: lit) { return k + lit.count }
+            return lit.starts(with: r) ? nil : -1
+        }
+        var i = ws(0)
+        if bareFenced {   // the fence that closes a fenced call (after one or more calls)
+            guard let e = expect(Self.fence, at: i) else { return false }
+            if e >= 0 {
+                buf.removeFirst(e)
+                bareFenced = false
+                return true
+            }
+        }
+        if i == buf.count { return false }
+        var fenced = false
+        if !bareFenced, buf[i] == "`" {
+            guard let e = expect(Self.fence, at: i) else { return false }
+            if e < 0 { state = .text; return true }
+            i = e
+            if i == buf.count { return false }
+            if buf[i] == "j" {
+                guard let e2 = expect(Self.fenceJSON, at: i) else { return false }
+                if e2 < 0 { state = .text; return true }
+                i = e2
+            }
+            i = ws(i)
+            fenced = true
+        }
+        /// Takes each literal in turn (whitespace after each): false when the text so far is too short to tell, nil
+        /// when it is not there.
+        func take(_ lits: [[Unicode.Scalar]]) -> Bool? {
+            for lit in lits {
+                guard let e = expect(lit, at: i) else { return false }
+                if e < 0 { return nil }
+                i = ws(e)
+            }
+            return true
+        }
+        switch take([["{"], Self.nameKey, [":"]]) {
+        case false?: return false
+        case nil: state = .text; return true
+        default: break
+        }
+        // The name as JSON spells it: one declared name must be this text, or may still become it.
+        let nameText = buf[min(i, buf.count)...]
+        var matched: (name: String, spelled: [Unicode.Scalar])?, possible = false
+        for name in bareCallNames {
+            let spelled = Array(JSONValue.string(name).serialized().unicodeScalars)
+            if nameText.starts(with: spelled) { matched = (name, spelled); break }
+            if spelled.starts(with: nameText) { possible = true }
+        }
+        guard let (name, spelled) = matched else {
+            if possible { return false }
+            state = .text
+            return true
+        }
+        switch take([spelled, [","], Self.argumentsKey, [":"]]) {
+        case false?: return false
+        case nil: state = .text; return true
+        default: break
+        }
+        let argsStart = i
+        if i == buf.count { return false }
+        guard buf[i] == "{" else { state = .text; return true }
+        bareCallStarted = true
+        guard let argsEnd = Self.jsonEnd(buf, from: i) else { return false }
+        i = ws(argsEnd)
+        guard let close = expect(["}"], at: i) else { return false }
+        guard close >= 0, let args = Self.argumentsText(ReasoningParser.string(buf[argsStart..<argsEnd])) else {
+            bareCallStarted = false
+            state = .text
+            return true
+        }
+        emit(name: name, arguments: args, into: &out)
+        bareCallStarted = false
+        if fenced { bareFenced = true }
+        buf.removeFirst(close)
+        opened = []
+        skipSpace = true
+        if callCount >= maxCalls { state = .done; buf.removeAll(); return false }
         return true
     }
 

@@ -32,10 +32,12 @@ extension SputnikServer {
             do {
                 if let answer = answerFormat?.expr {
                     // `auto` with `response_format`: the reply is the JSON answer or a call (OpenAI lets the model
-                    // choose); one grammar from the first token.
+                    // choose); one grammar from the first token. An answer shaped like a bare call is the answer:
+                    // this grammar did not hold it to a tool's schema.
+                    gen.parsing.bareCallNames = []
                     gen.grammar = try Grammar.build(.alternatives([answer, .sequence([.literal(calls.trigger), calls.expr])]))
                 } else {
-                    gen.lazyGrammar = try LazyGrammar(trigger: calls.trigger, stretch: calls.expr)
+                    gen.lazyGrammar = try LazyGrammar(trigger: calls.trigger, stretch: calls.expr, start: calls.bare)
                 }
             } catch {
                 throw APIError.invalidRequest("The tool-call grammar could not be built: \(error)", param: "tools")
@@ -156,8 +158,8 @@ extension SputnikServer {
         /// `tool_choice` `required` or a named function: the grammar of the one call.
         var forced: Grammar?
         /// `tool_choice` `auto` with tools in a parsed markup: the format's trigger and the grammar of what follows
-        /// it (`lazyToolCalls`).
-        var lazyCalls: (trigger: String, expr: GrammarExpr)?
+        /// it, and for Hermes the start-only trigger of a bare call (`lazyToolCalls`).
+        var lazyCalls: LazyCalls?
         /// `continue_final_message`: the text the reply continues (the final message's, as rendered after the prompt).
         var prefill: String?
         /// The answer part of `prefill` when it opens with the message's reasoning (its `content`); nil otherwise.
@@ -267,7 +269,7 @@ extension SputnikServer {
         parsing.markupTokens = prompt.markupTokenIds
         if parsing.reasoning != nil || parsing.toolCalls != nil { parsing.prefix = prefill ?? "" }
         var forced: Grammar?
-        var lazyCalls: (trigger: String, expr: GrammarExpr)?
+        var lazyCalls: LazyCalls?
         if let names = forcedNames, names.isEmpty {
             throw APIError.invalidRequest("'tool_choice' 'required' needs at least one tool in 'tools'", param: "tools")
         }
@@ -281,6 +283,7 @@ extension SputnikServer {
             parsing.maxToolCalls = 1
         } else if offerTools, let format = prompt.toolCallFormat, let tools = r.tools?.arrayValue, !tools.isEmpty {
             lazyCalls = try Self.lazyToolCalls(format: format, tools: tools, parallel: r.parallelToolCalls != false)
+            if lazyCalls?.bare.isEmpty == false { parsing.bareCallNames = Set(tools.compactMap { $0["function"]?["name"]?.stringValue }) }
         }
         return RenderedChat(tokens: rendered.tokens, parsing: parsing, forced: forced, lazyCalls: lazyCalls, prefill: prefill,
                             prefillAnswer: prefillAnswer)
@@ -307,19 +310,38 @@ extension SputnikServer {
     /// A schema the grammar cannot enforce is a 400 when the tool is `strict`; otherwise its arguments are any object.
     /// - Returns: the trigger and the grammar of what follows it.
     /// - Throws: `APIError` 400 naming `tools[i].function.parameters…`.
-    static func lazyToolCalls(format: ToolCallFormat, tools: [JSONValue], parallel: Bool) throws(APIError)
-        -> (trigger: String, expr: GrammarExpr) {
+    /// For Hermes also the bare form llama.cpp's Hermes 2 Pro handler triggers on at the start of the output:
+    /// `{"name": "<tool>", "arguments": {…}}` without `<tool_call>` (Qwen2.5-Coder writes its calls so).
+    static func lazyToolCalls(format: ToolCallFormat, tools: [JSONValue], parallel: Bool) throws(APIError) -> LazyCalls {
         let trigger = format.callTrigger
-        var calls: [GrammarExpr] = []
+        var calls: [GrammarExpr] = [], bare: [(trigger: GrammarExpr, stretch: GrammarExpr)] = []
+        let ws = GrammarExpr.repeated(.bytes(ByteSet(ranges: [0x09...0x0A, 0x0D...0x0D, 0x20...0x20])), min: 0, max: nil)
+        let fence = GrammarExpr.alternatives([.empty, .sequence([.literal("```"), .alternatives([.empty, .literal("json")]), ws])])
         for s in try toolCallSkeletons(format: format, tools: tools, names: nil) {
             var suffix = Substring(s.suffix)
             if let close = format.groupClose { suffix = suffix.dropLast(close.count) }
             calls.append(.sequence([.literal(String(s.prefix.dropFirst(trigger.count))), s.arguments, .literal(String(suffix))]))
+            // A bare call to this tool: the start of the reply (whitespace, an optional ```json line) through
+            // `{"name": "<its name>"`, then its arguments with the model's own spacing between keys (it pretty-prints).
+            bare.append((.sequence([ws, fence, .literal("{"), ws, .literal("\"name\""), ws, .literal(":"), ws,
+                                    .literal(JSONValue.string(s.name).serialized())]),
+                         .sequence([ws, .literal(","), ws, .literal("\"arguments\""), ws, .literal(":"), ws, s.arguments, ws,
+                                    .literal("}")])))
         }
         let one: GrammarExpr = calls.count == 1 ? calls[0] : .alternatives(calls)
-        guard let close = format.groupClose else { return (trigger, one) }
+        let bareStart = format == .hermes ? bare : []
+        guard let close = format.groupClose else { return LazyCalls(trigger: trigger, expr: one, bare: bareStart) }
         let group: [GrammarExpr] = parallel ? [one, .repeated(one, min: 0, max: nil)] : [one]
-        return (trigger, .sequence(group + [.literal(close)]))
+        return LazyCalls(trigger: trigger, expr: .sequence(group + [.literal(close)]), bare: bareStart)
+    }
+
+    /// The grammar of `tool_choice` `auto` (`lazyToolCalls`): what follows the format's trigger, and for Hermes a
+    /// start-only trigger with what follows it (`LazyGrammar.start`).
+    struct LazyCalls {
+        let trigger: String
+        let expr: GrammarExpr
+        /// Hermes: one start-only trigger and stretch per tool (`LazyGrammar.start`); empty for the other formats.
+        let bare: [(trigger: GrammarExpr, stretch: GrammarExpr)]
     }
 
     /// Each tool of `tools` named in `names` (every one when nil) as one call's markup around its arguments:
@@ -328,8 +350,8 @@ extension SputnikServer {
     /// is a 400; without (`auto`), only a `strict` tool's, and the others take any object.
     /// - Throws: `APIError` 400 naming `tools[i].function.parameters…`.
     static func toolCallSkeletons(format: ToolCallFormat, tools: [JSONValue], names: Set<String>?) throws(APIError)
-        -> [(prefix: String, arguments: GrammarExpr, suffix: String)] {
-        var out: [(prefix: String, arguments: GrammarExpr, suffix: String)] = []
+        -> [(prefix: String, arguments: GrammarExpr, suffix: String, name: String)] {
+        var out: [(prefix: String, arguments: GrammarExpr, suffix: String, name: String)] = []
         for (i, tool) in tools.enumerated() {
             guard let name = tool["function"]?["name"]?.stringValue, names?.contains(name) ?? true else { continue }
             // No `parameters`: "an empty parameter list" (OpenAI), so the arguments are `{}`.
@@ -349,7 +371,7 @@ extension SputnikServer {
             // The name as a JSON string body where the markup quotes it (the quotes of the serialized string dropped).
             let spelled = format.namesInJSONString ? String(JSONValue.string(name).serialized().dropFirst().dropLast()) : name
             let (prefix, suffix) = format.callSkeleton(name: spelled)
-            out.append((prefix, arguments, suffix))
+            out.append((prefix, arguments, suffix, name))
         }
         return out
     }

@@ -86,9 +86,9 @@ final class OutputParserTests: XCTestCase {
     }
 
     func checkCalls(_ format: ToolCallFormat, _ text: String, maxCalls: Int? = nil, truncated: Bool = false,
-                    _ expected: [GenerationDelta], file: StaticString = #filePath, line: UInt = #line) {
+                    bare: Set<String> = [], _ expected: [GenerationDelta], file: StaticString = #filePath, line: UInt = #line) {
         for pieces in Self.splits(text) {
-            let got = Self.run({ ToolCallParser(format: format, maxCalls: maxCalls) }, pieces,
+            let got = Self.run({ ToolCallParser(format: format, maxCalls: maxCalls, bareCallNames: bare) }, pieces,
                                append: { $0.append($1) }, finish: { $0.finish(truncated: truncated) })
             XCTAssertEqual(got, expected, "\(format) pieces \(pieces)", file: file, line: line)
             if got != expected { return }
@@ -111,6 +111,40 @@ final class OutputParserTests: XCTestCase {
         // A closing tag with no block open (a model that closes its call twice) is dropped, not content.
         checkCalls(.hermes, "<tool_call>{\"name\":\"a\",\"arguments\":{}}</tool_call>tools</tool_call> ok",
                    Self.call(0, "a", "{}") + [.content("tools ok")])
+    }
+
+    /// Hermes calls written bare (no `<tool_call>`), as Qwen2.5-Coder writes them under `tool_choice` `auto`:
+    /// llama.cpp's Hermes 2 Pro parser reads them at the start of the reply, fenced or not. Only the form the start
+    /// trigger's grammar holds to the tool's schema is a call (`EngineMapping.lazyToolCalls`).
+    func testHermesBareCalls() {
+        let tools: Set<String> = ["get_weather", "get_time", "get"]
+        checkCalls(.hermes, "{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}", bare: tools,
+                   Self.call(0, "get_weather", #"{"city": "Paris"}"#))
+        checkCalls(.hermes, "\n```json\n{\n  \"name\": \"get_time\",\n  \"arguments\": {\"zone\": \"CET\"}\n}\n```\nDone.", bare: tools,
+                   Self.call(0, "get_time", #"{"zone": "CET"}"#) + [.content("Done.")])
+        checkCalls(.hermes, "```json {\"name\":\"get\",\"arguments\":{}}```", bare: tools, Self.call(0, "get", "{}"))
+        // Two calls in one fence (its close is markup), one per line; a tagged call after bare ones.
+        checkCalls(.hermes, "```json\n{\"name\":\"get_time\",\"arguments\":{}}\n{ \"name\": \"get_weather\", \"arguments\": {\"city\": \"Rome\"}}\n```\n<tool_call>{\"name\":\"get_time\",\"arguments\":{}}</tool_call>",
+                   bare: tools, Self.call(0, "get_time", "{}") + Self.call(1, "get_weather", #"{"city": "Rome"}"#) + Self.call(2, "get_time", "{}"))
+        // Not calls: an undeclared name, other or extra keys, `parameters`, a name spelled with an escape, a fence
+        // the trigger does not take, JSON that is not a call, text first.
+        for text in ["{\"name\": \"rm_rf\", \"arguments\": {}}", "{\"name\": \"get_time\", \"arguments\": {}, \"why\": 1}",
+                     "{\"name\": \"get_time\", \"parameters\": {}}", "{\"name\": \"get\\u005ftime\", \"arguments\": {}}",
+                     "```JSON\n{\"name\": \"get_time\", \"arguments\": {}}", "{\"name\": \"get_time\", \"arguments\": [1]}",
+                     "{\"city\": \"Paris\"}", "Here: {\"name\": \"get_time\", \"arguments\": {}}", "```python\nprint(1)\n```"] {
+            checkCalls(.hermes, text, bare: tools, [.content(text)])
+        }
+        checkCalls(.hermes, "{\"name\": \"get_time\", \"arguments\": {}}", [.content("{\"name\": \"get_time\", \"arguments\": {}}")])
+        // Cut by the token limit: a call is dropped like a cut tagged call; an answer that is not one is kept.
+        checkCalls(.hermes, "{\"name\": \"get_weather\", \"arguments\": {\"ci", truncated: true, bare: tools, [])
+        checkCalls(.hermes, "{\"name\": \"Alice\", \"bio\": \"Alice is", truncated: true, bare: tools,
+                   [.content("{\"name\": \"Alice\", \"bio\": \"Alice is")])
+        checkCalls(.hermes, "{\"name\":\"get_time\",\"arguments\":{}}{\"name\":\"get_weather\",\"arguments\":{}}", maxCalls: 1,
+                   bare: tools, Self.call(0, "get_time", "{}"))
+        // An answer that is not a call streams as soon as its name says so.
+        var p = ToolCallParser(format: .hermes, bareCallNames: tools)
+        XCTAssertEqual(Self.merged(p.append("{\"name\": \"ge")), [])
+        XCTAssertEqual(Self.merged(p.append("nius\", \"bio")), [.content("{\"name\": \"genius\", \"bio")])
     }
 
     func testParallelLimit() {

@@ -254,7 +254,9 @@ def test_tool_results_round_trip_through_the_template(qwen):
     grown = len(json.loads(qwen.post("/tokenize", {"content": long_result})[2])["tokens"]) - \
         len(json.loads(qwen.post("/tokenize", {"content": "18 C"})[2])["tokens"])
     assert long.usage.prompt_tokens - short.usage.prompt_tokens == grown
-    assert short.choices[0].message.content and short.choices[0].finish_reason in ("stop", "length")
+    # The 0.5B model answers, or repeats the call (bare JSON, which is a call under "auto" as llama-server reads it).
+    reply = short.choices[0]
+    assert (reply.message.content or reply.message.tool_calls) and reply.finish_reason in ("stop", "length", "tool_calls")
 
 
 def test_langchain_bind_tools(qwen):

@@ -1,0 +1,91 @@
+"""Hermes tool calls written bare, without `<tool_call>`, as Qwen2.5-Coder-0.5B writes them under `tool_choice`
+"auto": `{"name": …, "arguments": …}` at the start of the reply, or in a ```json fence. llama.cpp's Hermes 2 Pro
+handler reads both (and its lazy grammar triggers on them); they came back as text content with finish_reason
+"stop". Driven with the official `openai` client; arguments checked with `jsonschema`."""
+import json
+
+import jsonschema
+from openai import OpenAI
+
+WEATHER = {"type": "function", "function": {
+    "name": "get_weather", "description": "Get the current weather in a city.",
+    "parameters": {"type": "object", "additionalProperties": False, "required": ["city", "unit"],
+                   "properties": {"city": {"type": "string", "maxLength": 40},
+                                  "unit": {"enum": ["celsius", "fahrenheit"]}}}}}
+SCHEMA = WEATHER["function"]["parameters"]
+# At temperature 0 the first is written bare, the others in a ```json fence (checked on the binary before this).
+ASKS = ["What is the weather like in Paris right now?", "Weather in Tokyo in fahrenheit?",
+        "Use the tool: weather for Berlin."]
+
+
+def client(server):
+    return OpenAI(base_url=f"http://127.0.0.1:{server.port}/v1", api_key="x", max_retries=0, timeout=300)
+
+
+def test_bare_and_fenced_calls_are_tool_calls(qwen):
+    for ask in ASKS:
+        r = client(qwen).chat.completions.create(model="m", messages=[{"role": "user", "content": ask}],
+                                                 tools=[WEATHER], temperature=0, max_tokens=80)
+        c = r.choices[0]
+        assert c.finish_reason == "tool_calls", (ask, c)
+        assert not c.message.content, c.message
+        assert len(c.message.tool_calls) == 1
+        call = c.message.tool_calls[0]
+        assert call.function.name == "get_weather"
+        jsonschema.validate(json.loads(call.function.arguments), SCHEMA)
+
+
+def test_bare_call_streamed(qwen):
+    stream = client(qwen).chat.completions.create(model="m", messages=[{"role": "user", "content": ASKS[1]}],
+                                                  tools=[WEATHER], temperature=0, max_tokens=80, stream=True)
+    name, args, content, finish = None, "", "", None
+    for chunk in stream:
+        if not chunk.choices:
+            continue
+        d = chunk.choices[0].delta
+        content += d.content or ""
+        for tc in d.tool_calls or []:
+            name = tc.function.name or name
+            args += tc.function.arguments or ""
+        finish = chunk.choices[0].finish_reason or finish
+    assert finish == "tool_calls" and name == "get_weather" and content == "", (finish, name, content)
+    jsonschema.validate(json.loads(args), SCHEMA)
+
+
+def test_json_that_is_not_a_call_stays_content(qwen):
+    """With tools offered, a JSON answer whose "name" is not a declared tool is the answer (the start trigger names
+    the tools, as llama.cpp's pattern does): it is neither forced into a call nor parsed as one."""
+    ask = [{"role": "user", "content": 'Reply with exactly this JSON and nothing else: {"name": "Ada", "age": 36}'}]
+    r = client(qwen).chat.completions.create(model="m", messages=ask, tools=[WEATHER], temperature=0, max_tokens=40)
+    assert r.choices[0].message.tool_calls is None, r.choices[0].message
+    assert '"Ada"' in r.choices[0].message.content
+
+
+def test_bare_call_arguments_are_enforced(qwen):
+    """The bare form is held to the tool's schema like a tagged call (llama.cpp's lazy grammar triggers on it):
+    asked for fahrenheit, the model must pick one of the declared units."""
+    tool = json.loads(json.dumps(WEATHER))
+    tool["function"]["parameters"]["properties"]["unit"] = {"enum": ["kelvin", "rankine"]}
+    for ask in ASKS[1:]:
+        r = client(qwen).chat.completions.create(model="m", messages=[{"role": "user", "content": ask}],
+                                                 tools=[tool], temperature=0, max_tokens=80)
+        c = r.choices[0]
+        assert c.finish_reason == "tool_calls", (ask, c)
+        jsonschema.validate(json.loads(c.message.tool_calls[0].function.arguments), tool["function"]["parameters"])
+
+
+def test_response_format_answer_shaped_like_a_call_is_not_a_call(qwen):
+    """With `response_format` the reply's grammar is the answer's (or a tagged call's): an answer that looks like a
+    bare call was not held to the tool's schema, so it stays the answer (helper-38 got `days: 10` against a strict
+    maximum of 3 as a call)."""
+    params = {"type": "object", "additionalProperties": False, "required": ["city", "days", "unit"],
+              "properties": {"city": {"type": "string", "minLength": 3, "maxLength": 6},
+                             "days": {"type": "integer", "minimum": 1, "maximum": 3},
+                             "unit": {"type": "string", "enum": ["kelvin"]}}}
+    tool = {"type": "function", "function": {"name": "forecast", "parameters": params, "strict": True}}
+    for seed in range(4):
+        r = client(qwen).chat.completions.create(
+            model="m", messages=[{"role": "user", "content": "Give me the 10 day forecast for San Francisco in celsius."}],
+            tools=[tool], response_format={"type": "json_object"}, temperature=0.7, seed=seed, max_tokens=80)
+        for call in r.choices[0].message.tool_calls or []:
+            jsonschema.validate(json.loads(call.function.arguments), params)
