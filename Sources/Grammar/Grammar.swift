@@ -125,12 +125,23 @@ public struct Grammar: Hashable, Sendable {
     let alternatives: [[Int32]]
     /// The rule a whole answer must match.
     let root: Int32
-    /// Positions inside JSON string content, keyed by element index: which string-body position each behaves like
-    /// and how many characters are still required and allowed there. `TokenGrammar` takes their token masks from
-    /// the vocabulary's shared string masks instead of walking the vocabulary once per position.
-    let stringPositions: [Int32: StringPosition]
+    /// The rules of JSON string content (`RuleSet.stringRules`) by element range, sorted: `stringPosition(_:)`
+    /// says which string-body position a position behaves like. `TokenGrammar` takes their token masks from the
+    /// vocabulary's shared string masks instead of walking the vocabulary once per position.
+    let stringRules: [StringRule]
 
-    /// A position of JSON string content (see `stringPositions`).
+    /// A rule laid out like the string body, with the character counts that bound it at the start of each alternative.
+    struct StringRule: Hashable, Sendable {
+        /// Its elements: `start..<end`.
+        let start: Int32, end: Int32
+        let rule: Int32
+        /// The rule is the closing quote alone (the end of a `maxLength` chain).
+        let quoteOnly: Bool
+        /// Characters that must still start before the closing quote; that may still start (-1: any number).
+        let minChars: Int32, maxChars: Int32
+    }
+
+    /// A position of JSON string content.
     struct StringPosition: Hashable, Sendable {
         /// The string body's alternative (a character form, or the closing quote after them) and element index.
         let bodyAlternative: Int32, element: Int32
@@ -140,11 +151,30 @@ public struct Grammar: Hashable, Sendable {
         let maxChars: Int32
     }
 
-    init(elements: [Element], alternatives: [[Int32]], root: Int32, stringPositions: [Int32: StringPosition] = [:]) {
+    /// The string-body position element `pos` behaves like, with its bounds; nil outside string content.
+    func stringPosition(_ pos: Int32) -> StringPosition? {
+        var lo = 0, hi = stringRules.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if stringRules[mid].end <= pos { lo = mid + 1 } else { hi = mid }
+        }
+        guard lo < stringRules.count, stringRules[lo].start <= pos, case .bytes = elements[Int(pos)] else { return nil }
+        let s = stringRules[lo]
+        let starts = alternatives[Int(s.rule)]
+        guard let i = starts.lastIndex(where: { $0 <= pos }) else { return nil }
+        let j = pos - starts[i]
+        let bodyAlt = s.quoteOnly ? Int32(RuleSet.charAlternativeCount) : Int32(i)
+        // Past a character's first byte, that character has started.
+        let mid = j > 0 && bodyAlt != Int32(RuleSet.charAlternativeCount) ? Int32(1) : 0
+        return StringPosition(bodyAlternative: bodyAlt, element: j, minChars: max(0, s.minChars - mid),
+                              maxChars: s.maxChars < 0 ? -1 : s.maxChars - mid)
+    }
+
+    init(elements: [Element], alternatives: [[Int32]], root: Int32, stringRules: [StringRule] = []) {
         self.elements = elements
         self.alternatives = alternatives
         self.root = root
-        self.stringPositions = stringPositions
+        self.stringRules = stringRules
     }
 
     /// Number of rules (for tests and diagnostics).

@@ -72,7 +72,7 @@ extension RuleSet {
     /// not in the chain): a hundred fields of `maxLength: 2000` are one chain of 2,001 rules, not 100 of them.
     mutating func string(minLength lo: Int, maxLength hi: Int?) -> [Symbol] {
         if lo == 0 && hi == nil { return anyString() }
-        let name = "string-\(lo)-\(hi.map(String.init) ?? "")"
+        let name = Self.chainName(lo, hi)
         if let r = named[name] { return [Self.quote, .rule(r)] }
         var next: Int
         var c: Int   // characters started before rule `next`
@@ -92,6 +92,13 @@ extension RuleSet {
         }
         named[name] = next
         return [Self.quote, .rule(next)]
+    }
+
+    private static func chainName(_ lo: Int, _ hi: Int?) -> String { "string-\(lo)-\(hi.map(String.init) ?? "")" }
+
+    /// Whether `string(minLength:maxLength:)` has built (or needs no) chain for these bounds.
+    func hasStringChain(minLength lo: Int, maxLength hi: Int?) -> Bool {
+        (lo == 0 && hi == nil) || named[Self.chainName(lo, hi)] != nil
     }
 
     /// `count` digits (exact) as symbols.

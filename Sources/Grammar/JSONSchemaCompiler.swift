@@ -46,6 +46,10 @@ struct JSONSchemaCompiler {
     private var properties = 0
     private var alternatives = 0
     private var literalBytes = 0
+    /// Characters of distinct bounded-string chains (`RuleSet.string(minLength:maxLength:)` unrolls one rule per
+    /// character; equal bounds share a chain).
+    static let maxBoundedChars = 16_384
+    private var boundedChars = 0
 
     mutating func compile(into rs: inout RuleSet) throws(GrammarError) -> [Symbol] {
         try value(root, "", &rs)
@@ -129,6 +133,7 @@ struct JSONSchemaCompiler {
         let (limit, what): (Int, String) = switch counter {
         case \.properties: (Self.maxProperties, "object properties")
         case \.alternatives: (Self.maxAlternatives, "enum values and anyOf/oneOf branches")
+        case \.boundedChars: (Self.maxBoundedChars, "characters of distinct minLength/maxLength bounds (strings with equal bounds count once)")
         default: (Self.maxLiteralBytes, "bytes of enum and const values and property names")
         }
         if self[keyPath: counter] > limit { throw unsupported(keyword, path, "a schema may have at most \(limit) \(what) in all") }
@@ -177,24 +182,41 @@ struct JSONSchemaCompiler {
         var types: Set<String>?
         var values: Set<String>?
         var tags: [String: Set<String>] = [:]
+        /// For an object with declared `properties` (the only ones generated): those names and the required ones;
+        /// nil otherwise (a free map, or not only objects).
+        var declared: Set<String>?, required: Set<String> = []
     }
 
-    /// A value as a key of `Shape.values`: numbers by value (1 and 1.0 are one number), others as compact JSON.
+    /// A value as a key of `Shape.values`, equal for equal JSON values: numbers by value (1, 1.0, -0.0 and 0 are
+    /// two numbers), object members in key order, recursively.
     private static func valueKey(_ v: JSONValue) -> String {
-        if case .number = v, let d = v.doubleValue { return "#\(d)" }
-        return literalText(v)
+        switch v {
+        case .number:
+            guard let d = v.doubleValue else { return literalText(v) }
+            return "#\(d == 0 ? 0 : d)"
+        case .array(let items): return "[" + items.map(valueKey).joined(separator: ",") + "]"
+        case .object(let members):
+            return "{" + members.sorted { $0.0 < $1.0 }.map { literalText(.string($0.0)) + ":" + valueKey($0.1) }.joined(separator: ",") + "}"
+        default: return literalText(v)
+        }
     }
 
     private func shape(_ s: JSONValue, hops: Int = 0) -> Shape {
         let anything = Shape(types: nil, values: nil)
         guard hops < 16, let members = s.objectValue else { return anything }   // `true`, or too deep to tell
         if let p = s["$ref"]?.stringValue { return resolve(p).map { shape($0.schema, hops: hops + 1) } ?? anything }
-        if let subs = (s["anyOf"] ?? s["oneOf"] ?? s["allOf"])?.arrayValue {
+        if let subs = (s["anyOf"] ?? s["oneOf"] ?? s["allOf"])?.arrayValue, !subs.isEmpty {
+            // Any branch's: types and values united; a tag only when every branch has it (a nested discriminated
+            // union whose branches all carry the outer discriminator).
+            let xs = subs.map { shape($0, hops: hops + 1) }
+            if xs.count == 1 { return xs[0] }
             var out = Shape(types: [], values: [])
-            for b in subs {
-                let x = shape(b, hops: hops + 1)
+            for x in xs {
                 out.types = x.types.flatMap { t in out.types.map { $0.union(t) } }
                 out.values = x.values.flatMap { v in out.values.map { $0.union(v) } }
+            }
+            for (k, v) in xs[0].tags where xs.allSatisfy({ $0.tags[k] != nil }) {
+                out.tags[k] = xs.dropFirst().reduce(v) { $0.union($1.tags[k]!) }
             }
             return out
         }
@@ -204,9 +226,11 @@ struct JSONSchemaCompiler {
         let listed = (try? typeList(s, "")) ?? nil
         let types = Set((listed ?? Self.impliedTypes(Set(members.map(\.0)))).map(norm))
         var out = Shape(types: types, values: nil)
-        if types == ["object"], let props = s["properties"], let required = s["required"]?.arrayValue {
-            for r in required {
-                guard let name = r.stringValue, let p = props[name], let v = shape(p, hops: hops + 1).values else { continue }
+        if types == ["object"], let props = s["properties"]?.objectValue {
+            out.declared = Set(props.map(\.0))
+            out.required = Set(s["required"]?.arrayValue?.compactMap(\.stringValue) ?? [])
+            for name in out.required {
+                guard let p = s["properties"]?[name], let v = shape(p, hops: hops + 1).values else { continue }
                 out.tags[name] = v
             }
         }
@@ -222,6 +246,10 @@ struct JSONSchemaCompiler {
         if let va = a.values, let vb = b.values, va.isDisjoint(with: vb) { return true }
         if common == ["object"] {
             for (k, va) in a.tags { if let vb = b.tags[k], va.isDisjoint(with: vb) { return true } }
+            // Only declared properties are generated: each branch requires one the other cannot write, so what one
+            // writes fails the other (pydantic's discriminator with a default is not required, but its other fields
+            // usually tell the branches apart so).
+            if let da = a.declared, let db = b.declared, !b.required.isSubset(of: da), !a.required.isSubset(of: db) { return true }
         }
         return false
     }
@@ -230,7 +258,7 @@ struct JSONSchemaCompiler {
     /// branches it cannot show to be disjoint (a value could match both, and the schema would reject it).
     private func checkDisjoint(_ subs: [JSONValue], _ path: String) throws(GrammarError) {
         let shapes = subs.map { shape($0) }
-        let why = "a value could match both, and oneOf needs exactly one; only branches of different types, with different const/enum values, or objects told apart by a required const property are supported (anyOf allows overlap)"
+        let why = "a value could match both, and oneOf needs exactly one; only branches of different types, with different const/enum values, or objects told apart by a required const property or by required properties the other does not declare are supported (anyOf allows overlap)"
         if shapes.count > 256 {
             // Pairwise is quadratic: a wide oneOf must be a list of distinct values.
             var seen = Set<String>(), total = 0
@@ -300,7 +328,7 @@ struct JSONSchemaCompiler {
         return n
     }
 
-    private func string(_ s: JSONValue, _ path: String, _ rs: inout RuleSet) throws(GrammarError) -> [Symbol] {
+    private mutating func string(_ s: JSONValue, _ path: String, _ rs: inout RuleSet) throws(GrammarError) -> [Symbol] {
         let lo = try count(s, "minLength", path) ?? 0
         let hi = try count(s, "maxLength", path)
         if let hi, hi < lo { throw GrammarError.invalidSchema(path: path + "/maxLength", reason: "maxLength is below minLength") }
@@ -323,6 +351,9 @@ struct JSONSchemaCompiler {
         }
         if let f = format {
             throw unsupported("format", path, "format '\(f.stringValue ?? f.serialized())' is not supported (date, time, date-time, uuid, email are)")
+        }
+        if !rs.hasStringChain(minLength: lo, maxLength: hi) {
+            try count(hi ?? lo, \.boundedChars, s["maxLength"] != nil ? "maxLength" : "minLength", path)
         }
         return rs.string(minLength: lo, maxLength: hi)
     }

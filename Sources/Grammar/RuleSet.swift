@@ -158,28 +158,13 @@ struct RuleSet {
             alternatives.append(starts)
         }
         return Grammar(elements: elements, alternatives: alternatives, root: Int32(root),
-                       stringPositions: stringPositions(alternatives))
-    }
-
-    /// Each byte position of a string rule, as the string-body position it behaves like and its character bounds there.
-    private func stringPositions(_ alternatives: [[Int32]]) -> [Int32: Grammar.StringPosition] {
-        var out: [Int32: Grammar.StringPosition] = [:]
-        let quoteAlt = Self.charAlternativeCount
-        for s in stringRules {
-            for (i, seq) in rules[s.rule].enumerated() {
-                let bodyAlt = s.quoteOnly ? quoteAlt : i
-                for (j, symbol) in seq.enumerated() {
-                    guard case .bytes = symbol else { continue }
-                    // Past a character's first byte, that character has started.
-                    let mid = j > 0 && bodyAlt != quoteAlt
-                    out[alternatives[s.rule][i] + Int32(j)] = Grammar.StringPosition(
-                        bodyAlternative: Int32(bodyAlt), element: Int32(j),
-                        minChars: Int32(max(0, s.minChars - (mid ? 1 : 0))),
-                        maxChars: s.maxChars.map { Int32($0 - (mid ? 1 : 0)) } ?? -1)
-                }
-            }
-        }
-        return out
+                       stringRules: stringRules.compactMap { s in
+                           // A rule's elements run from its first alternative to the `.end` of its last.
+                           guard let first = alternatives[s.rule].first, var end = alternatives[s.rule].last else { return nil }
+                           while elements[Int(end)] != .end { end += 1 }
+                           return Grammar.StringRule(start: first, end: end + 1, rule: Int32(s.rule), quoteOnly: s.quoteOnly,
+                                                     minChars: Int32(s.minChars), maxChars: s.maxChars.map(Int32.init) ?? -1)
+                       }.sorted { $0.start < $1.start })
     }
 
     /// Nullable rules (those that can match the empty string), by fixpoint.

@@ -73,13 +73,13 @@ public final class TokenGrammar {
     /// node token lists, stack nodes and their transition and expansion tables. What `GrammarCache` budgets.
     public var cachedBytes: Int {
         var positions = 0
-        for (pos, set) in certain where !(sharesStringMasks && grammar.stringPositions[pos] != nil) {   // shared sets are the vocabulary's
+        for (pos, set) in certain where !(sharesStringMasks && grammar.stringPosition(pos) != nil) {   // shared sets are the vocabulary's
             switch set {
             case .list(let ids): positions += 16 + ids.count * 4
             case .mask: positions += 16 + eogMask.words.count * 8
             }
         }
-        for (pos, list) in uncertain where !(sharesStringMasks && grammar.stringPositions[pos] != nil) { positions += 16 + list.count * 8 }
+        for (pos, list) in uncertain where !(sharesStringMasks && grammar.stringPosition(pos) != nil) { positions += 16 + list.count * 8 }
         let masks = (nodeMasks.count + stateMasks.count) * (eogMask.words.count * 8 + 32)
             + nodeExtras.values.reduce(0) { $0 + 48 + $1.count * 4 }
         let rules = grammar.elements.count * MemoryLayout<Grammar.Element>.stride
@@ -284,7 +284,7 @@ public final class TokenGrammar {
     /// by one walk of the vocabulary.
     private func computePosition(_ pos: Int32) {
         if certain[pos] != nil { return }
-        if sharesStringMasks, let sp = grammar.stringPositions[pos] {
+        if sharesStringMasks, let sp = grammar.stringPosition(pos) {
             (certain[pos], uncertain[pos]) = vocabulary.stringSets.sets(sp, vocabulary: vocabulary)
             return
         }

@@ -102,6 +102,12 @@ final class SchemaGrammarTests: XCTestCase {
         let pets = ##"{"$defs":{"Cat":{"properties":{"pet_type":{"const":"cat","type":"string"},"lives":{"type":"integer"}},"required":["pet_type","lives"],"type":"object"},"Dog":{"properties":{"pet_type":{"enum":["dog"],"type":"string"},"bark":{"type":"string"}},"required":["pet_type","bark"],"type":"object"}},"type":"object","properties":{"pet":{"discriminator":{"propertyName":"pet_type","mapping":{"cat":"#/$defs/Cat","dog":"#/$defs/Dog"}},"oneOf":[{"$ref":"#/$defs/Cat"},{"$ref":"#/$defs/Dog"}]}},"required":["pet"]}"##
         try check(pets, accepts: [#"{"pet":{"pet_type":"cat","lives":9}}"#, #"{"pet":{"pet_type":"dog","bark":"woof"}}"#],
                   rejects: [#"{"pet":{"pet_type":"cow","lives":9}}"#])
+        // Nested discriminated unions (pydantic's docs): both cats carry pet_type "cat", told apart by color.
+        let nested = ##"{"$defs":{"Black":{"type":"object","properties":{"pet_type":{"const":"cat"},"color":{"const":"black"}},"required":["pet_type","color"]},"White":{"type":"object","properties":{"pet_type":{"const":"cat"},"color":{"const":"white"}},"required":["pet_type","color"]},"Dog":{"type":"object","properties":{"pet_type":{"const":"dog"}},"required":["pet_type"]}},"oneOf":[{"oneOf":[{"$ref":"#/$defs/Black"},{"$ref":"#/$defs/White"}]},{"$ref":"#/$defs/Dog"}]}"##
+        try check(nested, accepts: [#"{"pet_type":"cat","color":"white"}"#, #"{"pet_type":"dog"}"#], rejects: [#"{"pet_type":"dog","color":"white"}"#])
+        // A discriminator with a default (not required): the branches' other required fields tell them apart.
+        let defaulted = ##"{"oneOf":[{"allOf":[{"type":"object","properties":{"pet_type":{"const":"cat"},"lives":{"type":"integer"}},"required":["lives"]}]},{"type":"object","properties":{"pet_type":{"const":"dog"},"bark":{"type":"string"}},"required":["bark"]}]}"##
+        try check(defaulted, accepts: [#"{"lives":9}"#, #"{"pet_type":"dog","bark":"woof"}"#], rejects: [#"{}"#])
         // A wide oneOf of distinct values.
         let wide = "{\"oneOf\":[" + (0..<300).map { "{\"const\":\($0)}" }.joined(separator: ",") + "]}"
         try check(wide, accepts: ["0", "299"], rejects: ["300"])
@@ -156,6 +162,9 @@ final class SchemaGrammarTests: XCTestCase {
             (#"{"oneOf":[{"enum":["a","b"]},{"enum":["b","c"]}]}"#, "oneOf"),
             (#"{"oneOf":[{"const":1},{"const":1.0}]}"#, "oneOf"),
             (#"{"oneOf":[{"type":"string"},{"maxLength":3}]}"#, "oneOf"),
+            (#"{"oneOf":[{"const":0},{"const":-0.0}]}"#, "oneOf"),
+            (#"{"oneOf":[{"const":{"a":1,"b":2}},{"const":{"b":2,"a":1}}]}"#, "oneOf"),
+            (#"{"oneOf":[{"type":"object","properties":{"a":{"type":"string"}},"required":["a"]},{"type":"object","properties":{"a":{"type":"string"},"b":{"type":"string"}},"required":["a"]}]}"#, "oneOf"),
         ]
         for (text, keyword) in cases {
             XCTAssertThrowsError(try Grammar.jsonSchema(schema(text)), text) { error in

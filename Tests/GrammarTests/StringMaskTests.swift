@@ -28,11 +28,11 @@ final class StringMaskTests: XCTestCase {
             #"{"type":"array","items":{"type":"string","minLength":30},"maxItems":2}"#,
             #"{"type":"string","maxLength":90}"#,
         ]
-        var rng = SplitMix(seed: 7)
+        var rng = XorShift(state: 7)
         var steps = 0
         for schema in schemas {
             let g = try Grammar.jsonSchema(JSONValue(parsing: schema))
-            XCTAssertFalse(g.stringPositions.isEmpty)
+            XCTAssertFalse(g.stringRules.isEmpty)
             let shared = TokenGrammar(grammar: g, vocabulary: vocab)
             let own = TokenGrammar(grammar: g, vocabulary: vocab, sharesStringMasks: false)
             for walk in 0..<6 {
@@ -56,6 +56,23 @@ final class StringMaskTests: XCTestCase {
         XCTAssertGreaterThan(steps, 300)
     }
 
+    /// Each distinct pair of bounds unrolls one rule per character; their sum is bounded (a schema of 200 strings with
+    /// distinct bounds near 2,000 took 20 s before its first token), equal bounds count once.
+    func testDistinctBoundsAreLimited() throws {
+        func fields(_ n: Int, _ bound: (Int) -> Int) -> JSONValue {
+            .object([("type", .string("object")), ("properties", .object((0..<n).map {
+                ("f\($0)", .object([("type", .string("string")), ("maxLength", .number(String(bound($0))))]))
+            }))])
+        }
+        XCTAssertThrowsError(try Grammar.jsonSchema(fields(10, { 2000 - $0 }))) { error in
+            guard case GrammarError.unsupported(let k, let path, _)? = error as? GrammarError else { return XCTFail("\(error)") }
+            XCTAssertEqual(k, "maxLength")
+            XCTAssertTrue(path.hasPrefix("/properties/f"), path)
+        }
+        _ = try Grammar.jsonSchema(fields(200, { _ in 2000 }))
+        _ = try Grammar.jsonSchema(fields(150, { 20 + $0 }))
+    }
+
     func testCharactersStartedByAToken() {
         func n(_ s: String, skip: Int = 0) -> Int32 { StringTokenSets.charsStarted(Array(s.utf8)[...], skip: skip).chars }
         XCTAssertEqual(n("abc"), 3)
@@ -67,18 +84,5 @@ final class StringMaskTests: XCTestCase {
         XCTAssertFalse(StringTokenSets.charsStarted(Array(#"a\""#.utf8)[...], skip: 0).closes)
         XCTAssertEqual(n("00e9z", skip: 4), 1)     // the rest of a \u escape, then one character
         XCTAssertEqual(n(#"\"#), 1)                // a token ending inside an escape started it
-    }
-}
-
-/// A small deterministic generator (SplitMix64).
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
