@@ -64,6 +64,10 @@ struct ConnectionStateMachine: Sendable {
     private var readingPaused = false
     /// Set on a connection past the connection limit: the 503 message for any request that is not light.
     private var lightOnlyRefusal: String?
+    /// Seconds a connection may idle, or take over its request head: on a light-only connection at most 2 (a probe
+    /// sends its request at once; an idle flood must not hold those slots for the whole idle timeout).
+    private var idleLimit: Double { lightOnlyRefusal != nil ? min(config.idleTimeout, 2) : config.idleTimeout }
+    private var headLimit: Double { lightOnlyRefusal != nil ? min(config.headerTimeout, 2) : config.headerTimeout }
 
     init(config: HTTPServerConfiguration, now: Double) {
         self.config = config
@@ -76,7 +80,7 @@ struct ConnectionStateMachine: Sendable {
     var readsInput: Bool { phase == .open || phase == .awaitingExpectation }
 
     /// Only light requests (`HTTPServerConfiguration.isLightRequest`) are served; any other gets 503 + `Retry-After`
-    /// with `refusal` and the connection closes. Call before `started`.
+    /// with `refusal` and the connection closes; it may idle, or take over its head, 2 s at most. Call before `started`.
     mutating func restrictToLightRequests(refusal: String) {
         lightOnlyRefusal = refusal
     }
@@ -90,7 +94,7 @@ struct ConnectionStateMachine: Sendable {
 
     /// Start of a connection: arms the idle timer.
     mutating func started(now: Double) -> [ConnectionAction] {
-        [.setTimer(now + config.idleTimeout)]
+        [.setTimer(now + idleLimit)]
     }
 
     /// Start of a refused connection (connection limit or buffer budget): 503 + `Retry-After`, then close.
@@ -261,7 +265,7 @@ struct ConnectionStateMachine: Sendable {
                 return [.setTimer(outputPending ? min(deadline, stallCheck(now: now)) : deadline)]
             }
             if outputPending { return [.setTimer(stallCheck(now: now))] }
-            let idleAt = max(lastActivity, lastWriteProgress) + config.idleTimeout
+            let idleAt = max(lastActivity, lastWriteProgress) + idleLimit
             guard now >= idleAt else { return [.setTimer(idleAt)] }
             return close("idle timeout")
         }
@@ -272,7 +276,7 @@ struct ConnectionStateMachine: Sendable {
     /// When the request that started at `start` must be complete: its head by `headerTimeout`, its body by
     /// `headerTimeout + max(bodyTimeout, bodyBytes / minBodyBytesPerSecond)` (see `HTTPServerConfiguration`).
     func requestDeadline(_ start: Double) -> Double {
-        let head = start + config.headerTimeout
+        let head = start + headLimit
         guard parser.isReadingBody else { return head }
         let rate = Double(max(1, config.minBodyBytesPerSecond))
         return head + max(config.bodyTimeout, Double(parser.bodyByteCount) / rate)
@@ -291,7 +295,7 @@ struct ConnectionStateMachine: Sendable {
                     actions.append(.setTimer(requestDeadline(start)))
                 } else {
                     messageStart = nil
-                    actions.append(.setTimer(max(lastActivity, lastWriteProgress) + config.idleTimeout))
+                    actions.append(.setTimer(max(lastActivity, lastWriteProgress) + idleLimit))
                 }
                 return actions
             case .expectContinue(let head):

@@ -213,8 +213,9 @@ public struct HTTPServerConfiguration: Sendable {
     public var maxConnections = 1024
     /// Connections past `maxConnections` that are still read, up to this many at once, and may make one light
     /// request (`isLightRequest`: a health probe, a metrics scrape), answered with `Connection: close`; any other
-    /// request on them gets the connection limit's 503. So a liveness probe still answers while idle clients hold
-    /// every slot. 0: every connection past the limit is refused unread.
+    /// request on them gets the connection limit's 503, and one that sends nothing (or not its whole head) for 2 s
+    /// is closed. So a liveness probe still answers while idle clients hold every slot. 0: every connection past
+    /// the limit is refused unread.
     public var lightOnlyConnections = 16
     /// Bytes a response may have queued but unsent before `HTTPResponder.isBackpressured` turns true.
     public var writeHighWaterBytes = 1024 * 1024
