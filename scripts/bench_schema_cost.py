@@ -5,7 +5,8 @@ to it (its grammar is compiled and its token masks made during the request, on t
 also how long the request stalls every other request's decoding).
 
 Schemas: an enum of 10,000 strings; an object with 5,000 optional integer properties; 2,000 properties with the last
-required (120 tokens); strings with maxLength 100 and 2,000 and with minLength 300. Usage: scripts/bench_schema_cost.py --bin OLD --bin NEW [--model M]."""
+required (120 tokens); strings with maxLength 100 and 2,000 and with minLength 300; anyOf of 100 bounded strings;
+100 bounded optional strings (to the first token). Usage: scripts/bench_schema_cost.py --bin OLD --bin NEW [--model M]."""
 import argparse
 import json
 import os
@@ -37,6 +38,11 @@ CASES = [
     ("string, minLength 300, maxLength 2,000", 150,
      lambda k: {"type": "object", "properties": {f"m{k}": {"type": "string", "minLength": 300, "maxLength": 2000}},
                 "required": [f"m{k}"]}, BIO),
+    ("anyOf of 100 strings, maxLength 1-100", 60,
+     lambda k: {"type": "object", "required": ["w"],
+                "properties": {"w": {"anyOf": [{"type": "string", "maxLength": i + 1 + k} for i in range(100)]}}}, BIO),
+    ("100 optional strings, maxLength 2,000 (first token)", 1,
+     lambda k: {"type": "object", "properties": {f"o{k}_{i}": {"type": "string", "maxLength": 2000} for i in range(100)}}),
 ]
 
 
