@@ -2,8 +2,8 @@
 // properties / required / additionalProperties (true, false or a schema), items / prefixItems / minItems /
 // maxItems, anyOf / oneOf (oneOf only when its branches are disjoint, see checkDisjoint), allOf with one branch,
 // $ref / $defs / definitions (recursive; JSON pointers into this document), string minLength / maxLength /
-// pattern (a regex subset, see RegexCompiler) / format (date, time, date-time, uuid, email), integer minimum /
-// maximum / exclusiveMinimum / exclusiveMaximum, number minimum / maximum with integral bounds. Annotations
+// pattern (a regex subset, see RegexCompiler) / format (date, time, date-time, uuid, email), integer and number
+// minimum / maximum / exclusiveMinimum / exclusiveMaximum (number bounds exact decimals, see NumberRange.swift). Annotations
 // (title, description, default, examples, ...) are ignored. Any other keyword is refused (fail closed).
 //
 // Object properties come out in the schema's order; only declared properties are generated (additional ones are
@@ -393,28 +393,41 @@ struct JSONSchemaCompiler {
         return [.rule(rs.add(RuleSet.integerRange(lo, hi)))]
     }
 
+    /// Numbers within `minimum` / `maximum` / `exclusiveMinimum` / `exclusiveMaximum`, integral or fractional
+    /// (pydantic's `confloat(ge=0.5)`, `Field(gt=0)`), compared as exact decimals (`RuleSet.nonNegativeRange`): the
+    /// non-negative part and the negative part (a `-` and the magnitudes) as alternatives. No exponent is written.
     private func number(_ s: JSONValue, _ path: String, _ rs: inout RuleSet) throws(GrammarError) -> [Symbol] {
-        for k in ["exclusiveMinimum", "exclusiveMaximum"] where s[k] != nil {
-            throw unsupported(k, path, "exclusive bounds are supported for type integer only")
+        var lower: (value: Decimal, exclusive: Bool)?, upper: (value: Decimal, exclusive: Bool)?
+        for (key, exclusive, isLower) in [("minimum", false, true), ("exclusiveMinimum", true, true),
+                                           ("maximum", false, false), ("exclusiveMaximum", true, false)] {
+            guard try bound(s, key, path) != nil else { continue }
+            guard case .number(let text)? = s[key], let d = Decimal(string: text, locale: Locale(identifier: "en_US_POSIX")) else {
+                throw GrammarError.invalidSchema(path: path + "/" + key, reason: "must be a number")
+            }
+            // The tighter of two bounds on one side (an exclusive one wins a tie).
+            if isLower {
+                if lower == nil || d > lower!.value || (d == lower!.value && exclusive) { lower = (d, exclusive) }
+            } else {
+                if upper == nil || d < upper!.value || (d == upper!.value && exclusive) { upper = (d, exclusive) }
+            }
         }
-        let minV = try bound(s, "minimum", path), maxV = try bound(s, "maximum", path)
-        guard minV != nil || maxV != nil else { return rs.anyNumber() }
-        for (k, v) in [("minimum", minV), ("maximum", maxV)] {
-            if let v, v.rounded() != v { throw unsupported(k, path, "type number supports integral bounds only") }
+        guard lower != nil || upper != nil else { return rs.anyNumber() }
+        let lo = lower ?? (Decimal(-Self.maxBound), false), hi = upper ?? (Decimal(Self.maxBound), false)
+        func digits(_ d: Decimal) -> DecimalDigits { DecimalDigits.parse(d.description)!.magnitude }
+        var alts: [[Symbol]] = []
+        if hi.value > 0 || (hi.value == 0 && !hi.exclusive) {
+            let from = lo.value >= 0 ? RuleSet.NumberBound(value: digits(lo.value), exclusive: lo.exclusive)
+                                     : RuleSet.NumberBound(value: digits(0), exclusive: false)
+            alts += rs.nonNegativeRange(from, RuleSet.NumberBound(value: digits(hi.value), exclusive: hi.exclusive))
         }
-        let lo = minV.map { Int($0) } ?? -Self.maxBound, hi = maxV.map { Int($0) } ?? Self.maxBound
-        guard lo <= hi else { throw GrammarError.invalidSchema(path: path, reason: "no number lies within the bounds") }
-        // lo ≤ x ≤ hi: integers in range; k.f with k in [max(lo,0), hi-1]; -k.f with k in [max(-hi,0), -lo-1].
-        var alts = RuleSet.integerRange(lo, hi)
-        let frac = rs.fraction()
-        let posLo = max(lo, 0), posHi = hi - 1
-        if posLo <= posHi {
-            alts.append([.rule(rs.add(RuleSet.naturalRange(posLo, posHi)))] + frac)
+        if lo.value < 0 {
+            // x = -y: y below -lo, above -hi (or above 0: zero is the other part's, and "-0" is not written).
+            let from = hi.value < 0 ? RuleSet.NumberBound(value: digits(-hi.value), exclusive: hi.exclusive)
+                                    : RuleSet.NumberBound(value: digits(0), exclusive: true)
+            alts += rs.nonNegativeRange(from, RuleSet.NumberBound(value: digits(-lo.value), exclusive: lo.exclusive))
+                .map { [.bytes(ByteSet(0x2D))] + $0 }
         }
-        let negLo = max(-hi, 0), negHi = -lo - 1
-        if negLo <= negHi {
-            alts.append([.bytes(ByteSet(0x2D)), .rule(rs.add(RuleSet.naturalRange(negLo, negHi)))] + frac)
-        }
+        guard !alts.isEmpty else { throw GrammarError.invalidSchema(path: path, reason: "no number lies within the bounds") }
         return [.rule(rs.add(alts))]
     }
 

@@ -72,6 +72,12 @@ SCHEMAS = [
     ("int_bounds", obj({"rating": {"type": "integer", "minimum": 1, "maximum": 10}}), "Rate Paris from 1 to 10."),
     ("number_bounds", obj({"probability": {"type": "number", "minimum": 0, "maximum": 1}}), "How likely is rain?"),
     ("negative_range", obj({"temperature": {"type": "integer", "minimum": -40, "maximum": -5}}), "A cold temperature."),
+    # pydantic's Field(gt=0) and confloat(ge=0.5, le=2.5): fractional and exclusive number bounds (they were 400s).
+    ("number_exclusive", obj({"price": {"type": "number", "exclusiveMinimum": 0},
+                              "discount": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1}}),
+     "A product's price and discount."),
+    ("number_fractional", obj({"temperature": {"type": "number", "minimum": 0.5, "maximum": 2.5},
+                               "offset": {"type": "number", "minimum": -1.25, "maximum": -0.75}}), "Two settings."),
     ("exclusive", obj({"n": {"type": "integer", "exclusiveMinimum": 10, "exclusiveMaximum": 20}}), "A number."),
     ("array_bounds", obj({"tags": {"type": "array", "items": {"type": "string", "maxLength": 10}, "minItems": 2, "maxItems": 4}}),
      "Tags for a blog post."),
