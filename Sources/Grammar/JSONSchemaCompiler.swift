@@ -104,7 +104,9 @@ struct JSONSchemaCompiler {
             return alts.count == 1 ? alts[0] : [.rule(rs.add(alts))]
         }
         let types = try typeList(schema, path)
+        let bounds = try numericBounds(schema, path)
         if let c = schema["const"] {
+            guard Self.within(c, bounds) else { throw GrammarError.invalidSchema(path: path + "/const", reason: "the value is outside the schema's bounds") }
             let text = Self.literalText(c)
             try count(text.utf8.count, \.literalBytes, "const", path)
             return RuleSet.literal(text)
@@ -113,8 +115,8 @@ struct JSONSchemaCompiler {
             guard let values = e.arrayValue, !values.isEmpty else {
                 throw GrammarError.invalidSchema(path: path + "/enum", reason: "must be a non-empty array")
             }
-            let kept = values.filter { v in types == nil || types!.contains { Self.valueHasType(v, $0) } }
-            guard !kept.isEmpty else { throw GrammarError.invalidSchema(path: path + "/enum", reason: "no value has the schema's type") }
+            let kept = values.filter { v in (types == nil || types!.contains { Self.valueHasType(v, $0) }) && Self.within(v, bounds) }
+            guard !kept.isEmpty else { throw GrammarError.invalidSchema(path: path + "/enum", reason: "no value has the schema's type and lies within its bounds") }
             try count(kept.count, \.alternatives, "enum", path)
             let texts = kept.map(Self.literalText)
             for t in texts { try count(t.utf8.count, \.literalBytes, "enum", path) }
@@ -359,10 +361,12 @@ struct JSONSchemaCompiler {
     }
 
     /// The supported formats as anchored patterns (RFC 3339 full-date / full-time / date-time, RFC 4122 uuid, a
-    /// conservative email address with bounded parts). Days never pass a month's length (29 February is left out).
+    /// conservative email address with bounded parts). Days never pass a month's length;
+    /// 29 February only in leap years (divisible by 4, centuries only by 400).
     static let formats: [String: String] = {
         // Years 0001-9999 (RFC 3339 has no year 0: Python's datetime, so pydantic, refuses it).
-        let date = "([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])|(0[469]|11)-(0[1-9]|[12][0-9]|30)|02-(0[1-9]|1[0-9]|2[0-8]))"
+        let leap = "([0-9]{2}(0[48]|[2468][048]|[13579][26])|(0[48]|[2468][048]|[13579][26])00)"   // Gregorian leap years
+        let date = "(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])|(0[469]|11)-(0[1-9]|[12][0-9]|30)|02-(0[1-9]|1[0-9]|2[0-8]))|" + leap + "-02-29)"
         let label = "[A-Za-z0-9]([A-Za-z0-9-]{0,18}[A-Za-z0-9])?"
         let time = "([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,6})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])"
         return ["date": "^" + date + "$", "time": "^" + time + "$", "date-time": "^" + date + "T" + time + "$",
@@ -381,14 +385,51 @@ struct JSONSchemaCompiler {
         return d
     }
 
+    /// The schema's numeric bounds as exact decimals, the tighter of two on one side (an exclusive one wins a tie).
+    /// - Throws: `invalidSchema` for a bound that is not a number; `unsupported` past ±`maxBound` or with more than
+    ///   38 significant digits (what `Decimal` holds exactly).
+    private func numericBounds(_ s: JSONValue, _ path: String) throws(GrammarError)
+        -> (lower: (value: Decimal, exclusive: Bool)?, upper: (value: Decimal, exclusive: Bool)?) {
+        var lower: (value: Decimal, exclusive: Bool)?, upper: (value: Decimal, exclusive: Bool)?
+        for (key, exclusive, isLower) in [("minimum", false, true), ("exclusiveMinimum", true, true),
+                                           ("maximum", false, false), ("exclusiveMaximum", true, false)] {
+            guard try bound(s, key, path) != nil, case .number(let text)? = s[key] else { continue }
+            let mantissa = text.split(whereSeparator: { $0 == "e" || $0 == "E" })[0].filter(\.isNumber).drop { $0 == "0" }
+            guard mantissa.count <= 38, let d = Decimal(string: text, locale: Locale(identifier: "en_US_POSIX")),
+                  d.isFinite, d.isZero == (mantissa.isEmpty) else {
+                throw unsupported(key, path, "bounds with more than 38 significant digits, or this small, are not supported")
+            }
+            if isLower {
+                if lower == nil || d > lower!.value || (d == lower!.value && exclusive) { lower = (d, exclusive) }
+            } else {
+                if upper == nil || d < upper!.value || (d == upper!.value && exclusive) { upper = (d, exclusive) }
+            }
+        }
+        return (lower, upper)
+    }
+
+    /// Whether a number value lies within the bounds (other values are not bounded by them).
+    private static func within(_ v: JSONValue, _ b: (lower: (value: Decimal, exclusive: Bool)?, upper: (value: Decimal, exclusive: Bool)?)) -> Bool {
+        guard case .number(let text) = v, let d = Decimal(string: text, locale: Locale(identifier: "en_US_POSIX")) else { return true }
+        if let (l, ex) = b.lower, ex ? d <= l : d < l { return false }
+        if let (h, ex) = b.upper, ex ? d >= h : d > h { return false }
+        return true
+    }
+
+    /// `d` rounded to an integer (`.up` or `.down`), clamped to ±`maxBound`.
+    private static func integral(_ d: Decimal, _ mode: NSDecimalNumber.RoundingMode) -> Int {
+        var v = d, r = Decimal()
+        NSDecimalRound(&r, &v, 0, mode)
+        return Int(truncating: NSDecimalNumber(decimal: max(min(r, Decimal(maxBound)), Decimal(-maxBound))))
+    }
+
     private func integer(_ s: JSONValue, _ path: String, _ rs: inout RuleSet) throws(GrammarError) -> [Symbol] {
+        let b = try numericBounds(s, path)
+        guard b.lower != nil || b.upper != nil else { return rs.anyInteger() }
+        // Exact: a minimum of 2.0000000000000001 excludes 2 (as a double it was 2.0).
         var lo = -Self.maxBound, hi = Self.maxBound
-        var bounded = false
-        if let m = try bound(s, "minimum", path) { lo = max(lo, Int(m.rounded(.up))); bounded = true }
-        if let m = try bound(s, "exclusiveMinimum", path) { lo = max(lo, Int(m.rounded(.down)) + 1); bounded = true }
-        if let m = try bound(s, "maximum", path) { hi = min(hi, Int(m.rounded(.down))); bounded = true }
-        if let m = try bound(s, "exclusiveMaximum", path) { hi = min(hi, Int(m.rounded(.up)) - 1); bounded = true }
-        guard bounded else { return rs.anyInteger() }
+        if let (l, ex) = b.lower { lo = ex ? Self.integral(l, .down) + 1 : Self.integral(l, .up) }
+        if let (h, ex) = b.upper { hi = ex ? Self.integral(h, .up) - 1 : Self.integral(h, .down) }
         guard lo <= hi else { throw GrammarError.invalidSchema(path: path, reason: "no integer lies within the bounds") }
         return [.rule(rs.add(RuleSet.integerRange(lo, hi)))]
     }
@@ -397,20 +438,7 @@ struct JSONSchemaCompiler {
     /// (pydantic's `confloat(ge=0.5)`, `Field(gt=0)`), compared as exact decimals (`RuleSet.nonNegativeRange`): the
     /// non-negative part and the negative part (a `-` and the magnitudes) as alternatives. No exponent is written.
     private func number(_ s: JSONValue, _ path: String, _ rs: inout RuleSet) throws(GrammarError) -> [Symbol] {
-        var lower: (value: Decimal, exclusive: Bool)?, upper: (value: Decimal, exclusive: Bool)?
-        for (key, exclusive, isLower) in [("minimum", false, true), ("exclusiveMinimum", true, true),
-                                           ("maximum", false, false), ("exclusiveMaximum", true, false)] {
-            guard try bound(s, key, path) != nil else { continue }
-            guard case .number(let text)? = s[key], let d = Decimal(string: text, locale: Locale(identifier: "en_US_POSIX")) else {
-                throw GrammarError.invalidSchema(path: path + "/" + key, reason: "must be a number")
-            }
-            // The tighter of two bounds on one side (an exclusive one wins a tie).
-            if isLower {
-                if lower == nil || d > lower!.value || (d == lower!.value && exclusive) { lower = (d, exclusive) }
-            } else {
-                if upper == nil || d < upper!.value || (d == upper!.value && exclusive) { upper = (d, exclusive) }
-            }
-        }
+        let (lower, upper) = try numericBounds(s, path)
         guard lower != nil || upper != nil else { return rs.anyNumber() }
         let lo = lower ?? (Decimal(-Self.maxBound), false), hi = upper ?? (Decimal(Self.maxBound), false)
         func digits(_ d: Decimal) -> DecimalDigits { DecimalDigits.parse(d.description)!.magnitude }
@@ -427,7 +455,9 @@ struct JSONSchemaCompiler {
             alts += rs.nonNegativeRange(from, RuleSet.NumberBound(value: digits(-lo.value), exclusive: lo.exclusive))
                 .map { [.bytes(ByteSet(0x2D))] + $0 }
         }
-        guard !alts.isEmpty else { throw GrammarError.invalidSchema(path: path, reason: "no number lies within the bounds") }
+        guard !alts.isEmpty else {
+            throw GrammarError.invalidSchema(path: path, reason: "no number of at most \(RuleSet.maxBoundedDigits) significant digits lies within the bounds")
+        }
         return [.rule(rs.add(alts))]
     }
 

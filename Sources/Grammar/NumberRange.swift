@@ -35,21 +35,29 @@ extension RuleSet {
         var exclusive: Bool
     }
 
+    /// Most significant digits of a bounded number (integer part and fraction, a zero integer part not counted):
+    /// a decimal of at most 15 digits reads back as a distinct double (DBL_DIG), so a client that reads numbers as
+    /// doubles (pydantic, the openai SDK's `parse`, Python's `jsonschema`) sees the bound hold, exclusive ones too
+    /// (with 17 digits, 99.999999999999999 < 100 reads as 100.0).
+    static let maxBoundedDigits = 15
+
     /// Non-negative JSON numbers y (no sign) with `lower` ≤ y (< when exclusive) and y ≤ `upper` (<), written as
-    /// an integer part of at most `maxIntegerDigits` digits and an optional fraction of at most `maxFractionDigits`.
-    /// Alternatives (none when the range is empty).
+    /// an integer part and an optional fraction, `maxBoundedDigits` digits at most. Alternatives (none when no
+    /// such number lies in the range).
     mutating func nonNegativeRange(_ lower: NumberBound, _ upper: NumberBound) -> [[Symbol]] {
         let a = lower.value, b = upper.value
         guard let A = Int(String(decoding: a.int, as: UTF8.self)), let B = Int(String(decoding: b.int, as: UTF8.self)), A <= B else { return [] }
         let digits: (Int) -> [Symbol] = { String($0).utf8.map { .bytes(ByteSet($0)) } }
         let dot: Symbol = .bytes(ByteSet(0x2E))
+        /// Fraction digits left after an integer part `i`.
+        let room: (Int) -> Int = { $0 == 0 ? Self.maxBoundedDigits : max(0, Self.maxBoundedDigits - String($0).count) }
         var out: [[Symbol]] = []
         // y = I, or I.F: the fraction's value 0.F bounded below by `lo` and above by `hi` (nil: no bound).
         func part(_ i: Int, lo: [UInt8]?, loStrict: Bool, hi: [UInt8]?, hiStrict: Bool) {
             // The integer alone: its fraction is 0.
             let zeroOK = (lo.map { $0.isEmpty && !loStrict } ?? true) && (hi.map { !($0.isEmpty && hiStrict) } ?? true)
             if zeroOK { out.append(digits(i)) }
-            if let f = fractionRange(lo ?? [], loStrict: lo == nil ? false : loStrict, hi, hiStrict: hiStrict) {
+            if let f = fractionRange(lo ?? [], loStrict: lo == nil ? false : loStrict, hi, hiStrict: hiStrict, maxDigits: room(i)) {
                 out.append(digits(i) + [dot, .rule(f)])
             }
         }
@@ -58,21 +66,28 @@ extension RuleSet {
             return out
         }
         part(A, lo: a.frac, loStrict: lower.exclusive, hi: nil, hiStrict: false)
-        if A + 1 <= B - 1 {
-            let mid = add(RuleSet.naturalRange(A + 1, B - 1))
+        // The integer parts strictly between, by digit count (each count leaves its own room for a fraction).
+        var p = 1
+        for len in 1...16 {
+            let from = max(A + 1, len == 1 ? 0 : p), to = min(B - 1, p * 10 - 1)
+            p *= 10
+            guard from <= to else { continue }
+            let mid = add(RuleSet.naturalRange(from, to))
             out.append([.rule(mid)])
-            out.append([.rule(mid)] + fraction())
+            if let f = fractionRange([], loStrict: false, nil, hiStrict: false, maxDigits: room(from)) {
+                out.append([.rule(mid), dot, .rule(f)])
+            }
         }
         part(B, lo: nil, loStrict: false, hi: b.frac, hiStrict: upper.exclusive)
         return out
     }
 
-    /// Fraction digit strings F (1 to `maxFractionDigits` digits; value 0.F) with `lo` ≤ 0.F (< when `loStrict`)
+    /// Fraction digit strings F (1 to `n` digits; value 0.F) with `lo` ≤ 0.F (< when `loStrict`)
     /// and 0.F ≤ `hi` (<); `lo` and `hi` are digit strings without trailing zeros, `hi` nil for no upper bound. A
     /// digit-by-digit automaton: state (digits read, still equal to lo's prefix, still equal to hi's prefix).
     /// Returns its start rule, or nil when no fraction fits.
-    mutating func fractionRange(_ lo: [UInt8], loStrict: Bool, _ hi: [UInt8]?, hiStrict: Bool) -> Int? {
-        let n = RuleSet.maxFractionDigits
+    mutating func fractionRange(_ lo: [UInt8], loStrict: Bool, _ hi: [UInt8]?, hiStrict: Bool, maxDigits n: Int) -> Int? {
+        guard n > 0 else { return nil }
         var memo: [Int: Int?] = [:]
         func digit(_ s: [UInt8], _ i: Int) -> UInt8 { i < s.count ? s[i] - 0x30 : 0 }
         /// Whether F may end after `k` digits in this state.

@@ -75,6 +75,35 @@ final class NumberRangeTests: XCTestCase {
         XCTAssertThrowsError(try g(#"{"type":"number","minimum":1.5,"exclusiveMaximum":1.5}"#))
     }
 
+    /// Found by helper-39: values a client reading doubles rejects, bounds read as doubles, enum and const values
+    /// outside the bounds.
+    func testBoundsHoldForClientsThatReadDoubles() throws {
+        func g(_ text: String) throws -> Grammar { try Grammar.jsonSchema(JSONValue(parsing: text)) }
+        // 99.999999999999995 < 100 reads as the double 100.0: at most 15 significant digits are written.
+        let below = try g(#"{"type":"number","minimum":99,"exclusiveMaximum":100}"#)
+        XCTAssertTrue(below.matches("99.9999999999999"))
+        XCTAssertFalse(below.matches("99.99999999999999"))
+        XCTAssertFalse(below.matches("99.999999999999995"))
+        XCTAssertTrue(try g(#"{"type":"number","exclusiveMinimum":0,"exclusiveMaximum":1}"#).matches("0.123456789012345"))
+        // A range that holds no 15-digit number is empty.
+        XCTAssertThrowsError(try g(#"{"type":"number","exclusiveMinimum":55564639800631.655,"exclusiveMaximum":55564639800631.656}"#))
+        // Integer bounds are exact decimals.
+        let two = try g(#"{"type":"integer","minimum":2.0000000000000001,"maximum":5}"#)
+        XCTAssertFalse(two.matches("2"))
+        XCTAssertTrue(two.matches("3"))
+        XCTAssertThrowsError(try g(#"{"type":"integer","minimum":2.0000000000000001,"maximum":2}"#))
+        XCTAssertTrue(try g(#"{"type":"integer","exclusiveMinimum":2.5,"exclusiveMaximum":4}"#).matches("3"))
+        XCTAssertFalse(try g(#"{"type":"integer","exclusiveMinimum":2.5,"exclusiveMaximum":4}"#).matches("4"))
+        // enum and const values outside the bounds.
+        let e = try g(#"{"type":"number","enum":[0.5,5,-3],"minimum":0,"maximum":1}"#)
+        XCTAssertTrue(e.matches("0.5"))
+        XCTAssertFalse(e.matches("5"))
+        XCTAssertThrowsError(try g(#"{"type":"number","const":5,"maximum":1}"#))
+        XCTAssertThrowsError(try g(#"{"enum":[0.5,5],"exclusiveMaximum":0.5}"#))
+        // Beyond what a Decimal holds exactly.
+        XCTAssertThrowsError(try g(#"{"type":"number","minimum":1.0000000000000000000000000000000000000000000000001}"#))
+    }
+
     /// Token masks of a bounded number on the SmolLM2 vocabulary equal brute force.
     func testBoundedNumberMasksMatchBruteForce() throws {
         try TokenMaskTests.compare(schema: #"{"type":"object","properties":{"p":{"type":"number","exclusiveMinimum":0,"maximum":2.5},"q":{"type":"number","minimum":-1.25,"exclusiveMaximum":-0.75}},"required":["p","q"]}"#,

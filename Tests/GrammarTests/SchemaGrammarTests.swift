@@ -125,6 +125,10 @@ final class SchemaGrammarTests: XCTestCase {
         try check(#"{"type":"string","format":"date-time"}"#, accepts: [#""0001-01-01T00:00:00Z""#, #""9999-12-31T23:59:59Z""#],
                   rejects: [#""0000-09-03T07:29:10-00:00""#])
         try check(#"{"type":"string","format":"date"}"#, accepts: [#""0010-05-05""#, #""0100-05-05""#], rejects: [#""0000-05-05""#])
+        // 29 February in leap years only (Gregorian: centuries only when divisible by 400).
+        try check(#"{"type":"string","format":"date"}"#, accepts: [#""2024-02-29""#, #""2000-02-29""#, #""0004-02-29""#, #""1996-02-29""#],
+                  rejects: [#""2023-02-29""#, #""1900-02-29""#, #""2100-02-29""#, #""0000-02-29""#, #""2024-02-30""#])
+        try check(#"{"type":"string","format":"date-time"}"#, accepts: [#""2024-02-29T12:00:00Z""#], rejects: [#""2023-02-29T12:00:00Z""#])
         try check(#"{"type":"string","pattern":"^[A-Z]{2}-\\d{3}$"}"#, accepts: [#""AB-123""#], rejects: [#""AB-12""#, #""ab-123""#, #""xAB-123""#])
         try check(#"{"type":"string","pattern":"ab+c"}"#, accepts: [#""abc""#, #""xxabbbcyy""#], rejects: [#""ac""#])
         try check(#"{"type":"string","pattern":"^(cat|dog)s?$"}"#, accepts: [#""cat""#, #""dogs""#], rejects: [#""cow""#])
