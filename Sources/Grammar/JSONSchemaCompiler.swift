@@ -441,7 +441,7 @@ struct JSONSchemaCompiler {
         let (lower, upper) = try numericBounds(s, path)
         guard lower != nil || upper != nil else { return rs.anyNumber() }
         let lo = lower ?? (Decimal(-Self.maxBound), false), hi = upper ?? (Decimal(Self.maxBound), false)
-        func digits(_ d: Decimal) -> DecimalDigits { DecimalDigits.parse(d.description)!.magnitude }
+        func digits(_ d: Decimal) -> DecimalDigits { DecimalDigits(magnitudeOf: d) }
         var alts: [[Symbol]] = []
         if hi.value > 0 || (hi.value == 0 && !hi.exclusive) {
             let from = lo.value >= 0 ? RuleSet.NumberBound(value: digits(lo.value), exclusive: lo.exclusive)

@@ -9,10 +9,9 @@ struct DecimalDigits: Equatable {
     var int: [UInt8]
     var frac: [UInt8]
 
-    /// `text` (a JSON number, any sign or exponent) as its sign and magnitude; nil when it is not a number.
-    static func parse(_ text: String) -> (negative: Bool, magnitude: DecimalDigits)? {
-        guard let d = Decimal(string: text, locale: Locale(identifier: "en_US_POSIX")), d.isFinite else { return nil }
-        var s = Array((d.magnitude).description.utf8)   // plain decimal notation
+    /// The magnitude of `d` (any sign).
+    init(magnitudeOf d: Decimal) {
+        var s = Array(d.magnitude.description.utf8)   // plain decimal notation
         var frac: [UInt8] = []
         if let dot = s.firstIndex(of: 0x2E) {
             frac = Array(s[(dot + 1)...])
@@ -20,12 +19,9 @@ struct DecimalDigits: Equatable {
         }
         while frac.last == 0x30 { frac.removeLast() }
         while s.count > 1 && s.first == 0x30 { s.removeFirst() }
-        if s.isEmpty { s = [0x30] }
-        let zero = s == [0x30] && frac.isEmpty
-        return (d < 0 && !zero, DecimalDigits(int: s, frac: frac))
+        int = s.isEmpty ? [0x30] : s
+        self.frac = frac
     }
-
-    var isZero: Bool { int == [0x30] && frac.isEmpty }
 }
 
 extension RuleSet {
@@ -105,7 +101,7 @@ extension RuleSet {
             for d in UInt8(0)...9 {
                 if onLo && d < digit(lo, i) { continue }
                 if onHi, let hi, d > digit(hi, i) { continue }
-                let nl = onLo && d == digit(lo, i), nh = onHi && hi != nil && d == digit(hi!, i)
+                let nl = onLo && d == digit(lo, i), nh = onHi && d == digit(hi ?? [], i)
                 if let g = groups.firstIndex(where: { $0.lo == nl && $0.hi == nh }) {
                     groups[g].set.insert(0x30 + d)
                 } else {

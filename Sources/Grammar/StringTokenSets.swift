@@ -30,8 +30,14 @@ enum TokenSet {
 /// engines may share a vocabulary.
 final class StringTokenSets: @unchecked Sendable {
     private let lock = NSLock()
-    /// A grammar of the string body alone; its positions are the classes `Grammar.StringPosition` names.
-    private var body: (grammar: TokenGrammar, rule: Int32)?
+    /// A grammar of the string body alone; its positions are the classes `Grammar.StringPosition` names. (The
+    /// grammar, not a `TokenGrammar` over the vocabulary: that would hold the vocabulary that holds this.)
+    private static let body: (grammar: Grammar, rule: Int) = {
+        var rs = RuleSet()
+        let r = rs.stringBody()
+        // The body alone cannot recurse without a byte: finishing cannot fail.
+        return (try! rs.finish(root: r), r)
+    }()
     /// Per class (`alternative << 8 | element`): the body position's tokens and the characters each starts.
     private var classes: [Int32: ClassTokens] = [:]
     /// Filtered sets by class and clamped bounds (`class << 40 | minChars << 20 | maxChars`).
@@ -75,8 +81,9 @@ final class StringTokenSets: @unchecked Sendable {
 
     /// Tokens `ids` with their counts (`starts`, `closes`) kept when within the bounds: at most `maxChars` started,
     /// and at least `minChars` when the token closes the string.
-    private static func filter<T>(_ ids: [T], _ starts: [Int32], _ closes: [Bool], min minChars: Int32, max maxChars: Int32) -> [T] {
-        ids.indices.filter { starts[$0] <= maxChars && (!closes[$0] || starts[$0] >= minChars) }.map { ids[$0] }
+    /// `closes` nil: every token closes it.
+    private static func filter<T>(_ ids: [T], _ starts: [Int32], _ closes: [Bool]?, min minChars: Int32, max maxChars: Int32) -> [T] {
+        ids.indices.filter { starts[$0] <= maxChars && (closes?[$0] == false || starts[$0] >= minChars) }.map { ids[$0] }
     }
 
     /// The certain and uncertain tokens (as `TokenGrammar.computePosition` defines them) of string position `p`.
@@ -101,7 +108,7 @@ final class StringTokenSets: @unchecked Sendable {
         }
         if minChars == 0 && maxChars == c.maxStarts { return (certain, c.uncertain) }
         if let u = uncertainByBounds[bounds] { return (certain, u) }
-        let u = Self.filter(c.uncertain, c.uncertainStarts, [Bool](repeating: true, count: c.uncertain.count), min: minChars, max: maxChars)
+        let u = Self.filter(c.uncertain, c.uncertainStarts, nil, min: minChars, max: maxChars)
         if uncertainByBounds.count >= 4096 { uncertainByBounds.removeAll() }
         uncertainByBounds[bounds] = u
         return (certain, u)
@@ -109,16 +116,9 @@ final class StringTokenSets: @unchecked Sendable {
 
     private func classTokens(_ key: Int32, _ p: Grammar.StringPosition, vocabulary v: TokenVocabulary) -> ClassTokens {
         if let c = classes[key] { return c }
-        if body == nil {
-            var rs = RuleSet()
-            let r = rs.stringBody()
-            // The body alone cannot recurse without a byte: finishing cannot fail.
-            let g = try! rs.finish(root: r)
-            body = (TokenGrammar(grammar: g, vocabulary: v, sharesStringMasks: false), Int32(r))
-        }
-        let (tg, rule) = body!
-        let pos = tg.grammar.alternatives[Int(rule)][Int(p.bodyAlternative)] + p.element
-        let (accepted, open) = tg.walk(pos)
+        let (g, rule) = Self.body
+        let pos = g.alternatives[rule][Int(p.bodyAlternative)] + p.element
+        let (accepted, open) = TokenGrammar(grammar: g, vocabulary: v, sharesStringMasks: false).walk(pos)
         let alt = Int(p.bodyAlternative)
         let skip = alt < Self.remaining.count ? Self.remaining[alt][Int(p.element)] : 0
         var c = ClassTokens(all: TokenSet(accepted, size: v.size))
