@@ -41,10 +41,14 @@ public final class EngineCore: @unchecked Sendable {
 
     // Shared with other threads, guarded by `lock`.
     private let lock = NSCondition()
-    private var inbox: [(Int, GenerationRequest, [@Sendable (GenerationEvent) -> Void], arrival: UInt64)] = []
+    /// Submitted requests not yet admitted; `group`: the id of the first request of its `submit(batch:)` (its own id
+    /// when submitted alone).
+    private var inbox: [(Int, GenerationRequest, [@Sendable (GenerationEvent) -> Void], arrival: UInt64, group: Int)] = []
     private var cancellations: [Int] = []
     private var nextId = 1
     private var stopping = false
+    /// Set by `abortUnstarted`: the engine thread aborts every request not yet scheduled.
+    private var abortingUnstarted = false
     private var sharedStats = EngineStats()
     /// Requests taken from `inbox` by the engine thread and not yet reflected in `sharedStats` (counted as not
     /// running by `submit`).
@@ -56,6 +60,8 @@ public final class EngineCore: @unchecked Sendable {
     // Engine-thread state.
     private var scheduler: Scheduler
     private var live: [Int: LiveRequest] = [:]
+    /// Groups (`LiveRequest.group`) with a request that has started; a group leaves when its last request finishes.
+    private var startedGroups: Set<Int> = []
     /// Choices 1…n−1 of a request whose prompt is still being computed, by the request's id; forked from it in
     /// the step that samples its first token.
     private var unforked: [Int: [(id: Int, live: LiveRequest)]] = [:]
@@ -94,6 +100,8 @@ public final class EngineCore: @unchecked Sendable {
         /// With `lazy`, while no grammar is open: the last bytes of output (at most the trigger's length), where a
         /// trigger may be forming across tokens.
         var lazyTail: [UInt8] = []
+        /// The id of the first request of its `submit(batch:)` (its own id when submitted alone).
+        var group = 0
         /// `submit` time, then the first scheduling and the last sampled token (0: not yet), uptime ns.
         let arrival: UInt64
         var firstScheduled: UInt64 = 0
@@ -187,6 +195,16 @@ public final class EngineCore: @unchecked Sendable {
         thread = nil
     }
 
+    /// Ends every request the engine has not started yet (queued or waiting, never scheduled) with
+    /// `finished(.abort)`: they have had no `.started` event, so their clients can be told to retry (a 503). Requests
+    /// already started, preempted ones included, go on. New submissions are not affected. Used by the graceful drain.
+    public func abortUnstarted() {
+        lock.lock()
+        abortingUnstarted = true
+        lock.signal()
+        lock.unlock()
+    }
+
     /// Requests submitted and not finished: queued, waiting or running (0 on an idle engine).
     public var unfinishedCount: Int {
         lock.lock()
@@ -271,10 +289,11 @@ public final class EngineCore: @unchecked Sendable {
         }
         let arrival = DispatchTime.now().uptimeNanoseconds
         var handles: [GenerationHandle] = []
+        let group = nextId
         for (request, callbacks) in batch {
             let id = nextId
             nextId += callbacks.count
-            inbox.append((id, request, callbacks, arrival))
+            inbox.append((id, request, callbacks, arrival, group))
             handles.append(GenerationHandle(id: id, n: callbacks.count, engine: self))
         }
         lock.signal()
@@ -305,17 +324,26 @@ public final class EngineCore: @unchecked Sendable {
     private func loop() {
         while true {
             lock.lock()
-            while inbox.isEmpty && cancellations.isEmpty && !scheduler.hasWork && !stopping { lock.wait() }
+            while inbox.isEmpty && cancellations.isEmpty && !scheduler.hasWork && !stopping && !abortingUnstarted {
+                lock.wait()
+            }
             let newRequests = inbox
             let cancelled = cancellations
             let stop = stopping
+            let abortUnstarted = abortingUnstarted
             inbox.removeAll()
             admitting = newRequests.count
             cancellations.removeAll()
+            abortingUnstarted = false
             lock.unlock()
 
-            for (id, req, callbacks, arrival) in newRequests { admit(id, req, callbacks, arrival: arrival) }
+            for (id, req, callbacks, arrival, group) in newRequests { admit(id, req, callbacks, arrival: arrival, group: group) }
             for id in cancelled { finish(id, .abort) }
+            if abortUnstarted {
+                // Choices not forked yet go with their parent (finish aborts them too). The prompts of one batch go
+                // together: once one has started, its answer is under way and the others wait their turn.
+                for (id, r) in live where r.firstScheduled == 0 && !startedGroups.contains(r.group) { finish(id, .abort) }
+            }
             if stop {
                 for id in Array(live.keys) + unforked.values.flatMap({ $0.map(\.id) }) { finish(id, .abort) }
                 publishStats()
@@ -339,7 +367,7 @@ public final class EngineCore: @unchecked Sendable {
     }
 
     private func admit(_ id: Int, _ req: GenerationRequest, _ callbacks: [@Sendable (GenerationEvent) -> Void],
-                       arrival: UInt64) {
+                       arrival: UInt64, group: Int) {
         do {
             try scheduler.add(id: id, promptTokens: req.promptTokens, maxNewTokens: req.maxNewTokens,
                               priority: req.priority, ignoreEOS: req.ignoreEOS, stopTokenIds: Set(req.stopTokenIds),
@@ -368,6 +396,7 @@ public final class EngineCore: @unchecked Sendable {
                                                 parsing: req.parsing),
                         rng: SeededGenerator(seed: seed &+ UInt64(k) &* 0x9E37_79B9_7F4A_7C15), processor: processor,
                         choice: k, matcher: grammar.map { GrammarMatcher($0) }, arrival: arrival)
+            r.group = group
             r.lazy = lazy
             r.lazyStart = lazy?.start.map { GrammarMatcher($0.trigger) } ?? []
             r.lazyTail.reserveCapacity(lazy?.trigger.count ?? 0)
@@ -379,10 +408,6 @@ public final class EngineCore: @unchecked Sendable {
             return r
         }
         live[id] = liveRequest(0)
-        if let report = req.onPromptLogprobs, req.promptTokens.count == 1 {
-            live[id]!.promptDelivered = true
-            report([])
-        }
         if callbacks.count > 1 { unforked[id] = (1..<callbacks.count).map { (id + $0, liveRequest($0)) } }
     }
 
@@ -398,6 +423,13 @@ public final class EngineCore: @unchecked Sendable {
         for s in output.scheduled where live[s.requestId]?.firstScheduled == 0 {
             live[s.requestId]!.firstScheduled = now
             metrics.requestQueueTime.observe(nanoseconds: now &- live[s.requestId]!.arrival)
+            startedGroups.insert(live[s.requestId]!.group)
+            live[s.requestId]!.onEvent(.started(cachedTokens: scheduler.request(s.requestId)?.numCachedTokens ?? 0))
+            // A one-token prompt has no log-probabilities to gather: reported now, after `.started` (a stream's head).
+            if let report = live[s.requestId]!.request.onPromptLogprobs, live[s.requestId]!.request.promptTokens.count == 1 {
+                live[s.requestId]!.promptDelivered = true
+                report([])
+            }
         }
         let forwardStart = StepProfile.now()
         let rows = runner.execute(output)
@@ -586,6 +618,9 @@ public final class EngineCore: @unchecked Sendable {
             return
         }
         guard var r = live.removeValue(forKey: id) else { return }
+        if startedGroups.contains(r.group) && !live.values.contains(where: { $0.group == r.group }) {
+            startedGroups.remove(r.group)
+        }
         let state = scheduler.request(id)
         let cached = state?.numCachedTokens ?? 0
         let generated = state?.numOutputTokens ?? 0

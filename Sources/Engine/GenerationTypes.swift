@@ -78,6 +78,11 @@ public struct GenerationUsage: Sendable, Equatable {
 
 /// Events delivered for one request, in order, on the engine thread (handlers must not block).
 public enum GenerationEvent: Sendable, Equatable {
+    /// The request is scheduled for the first time (its prefill starts in this step); sent once, to choice 0,
+    /// before any other event of the request, with the number of prompt tokens the prefix cache serves. Streams send
+    /// their response head here, so a request the engine never started (`EngineCore.abortUnstarted`, shutdown) can
+    /// still be answered with a retryable 503.
+    case started(cachedTokens: Int)
     /// New text: whole UTF-8 characters, never part of a stop string. `tokenIds` are the tokens it completes.
     /// The text may be empty at the end, when the last tokens only held bytes of a character that was cut off.
     /// `logprobs`: one entry per id of `tokenIds` when the request asked for `logprobs`, else `[]`.

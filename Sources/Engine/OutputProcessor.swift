@@ -79,7 +79,7 @@ public struct OutputProcessor: Sendable {
             let stopAt = stopMatcher.stopOffset ?? Int.max
             let keep = pendingStarts.firstIndex { $0 >= stopAt } ?? pendingIds.count
             pendingIds.removeLast(pendingIds.count - keep)
-            return .stopped(parse(before, final: true, truncated: false), tokenIds: takeIds())
+            return .stopped(parse(before, final: true, truncated: false, stopped: true), tokenIds: takeIds())
         }
     }
 
@@ -104,10 +104,10 @@ public struct OutputProcessor: Sendable {
     }
 
     /// Text → parts through the reasoning split, then the tool-call parser on the answer parts.
-    private mutating func parse(_ text: String, final: Bool, truncated: Bool) -> [GenerationDelta] {
+    private mutating func parse(_ text: String, final: Bool, truncated: Bool, stopped: Bool = false) -> [GenerationDelta] {
         let early = prefixCalls
         prefixCalls = []
-        var parts = parseText(text, final: final, truncated: truncated)
+        var parts = parseText(text, final: final, truncated: truncated, stopped: stopped)
         if !prefixHeld.isEmpty, let first = parts.firstIndex(where: {
             if case .reasoning = $0 { return false } else { return true } }) {
             // The first answer part decides: content that gives the held prefill text back starts with it; a call
@@ -121,7 +121,8 @@ public struct OutputProcessor: Sendable {
         return early + parts
     }
 
-    private mutating func parseText(_ text: String, final: Bool, truncated: Bool) -> [GenerationDelta] {
+    /// `stopped`: a stop string ended generation here (a call it cut is dropped, see `ToolCallParser.finish`).
+    private mutating func parseText(_ text: String, final: Bool, truncated: Bool, stopped: Bool) -> [GenerationDelta] {
         var parts: [GenerationDelta]
         if reasoning != nil {
             parts = text.isEmpty ? [] : reasoning!.append(text)
@@ -134,7 +135,7 @@ public struct OutputProcessor: Sendable {
         for p in parts {
             if case .content(let c) = p { out += toolCalls!.append(c) } else { out.append(p) }
         }
-        if final { out += toolCalls!.finish(truncated: truncated) }
+        if final { out += toolCalls!.finish(truncated: truncated, stopped: stopped) }
         return out
     }
 }

@@ -40,8 +40,6 @@ public struct ToolCallParser: Sendable {
     private let bareCallNames: Set<String>
     /// A bare call was in a ```` ``` ```` fence: its closing fence is markup too.
     private var bareFenced = false
-    /// A bare call to a declared tool is being read (its arguments have begun): cut by the token limit, it is dropped.
-    private var bareCallStarted = false
 
     private static func s(_ t: String) -> [Unicode.Scalar] { Array(t.unicodeScalars) }
     private static let hermesOpen = s("<tool_call>"), hermesClose = s("</tool_call>")
@@ -98,8 +96,9 @@ public struct ToolCallParser: Sendable {
 
     /// The end of generation. `truncated`: cut by the token limit — an unfinished call, or the unfinished start of its
     /// markup, is dropped (the finish reason says the reply is incomplete); otherwise an unfinished block is parsed as
-    /// far as it goes, or given back as text.
-    public mutating func finish(truncated: Bool) -> [GenerationDelta] {
+    /// far as it goes, or given back as text — except after a stop string (`stopped`): a call it cut that does not
+    /// parse is dropped, never shown as text (the client asked to stop there, not for half a call as content).
+    public mutating func finish(truncated: Bool, stopped: Bool = false) -> [GenerationDelta] {
         defer { buf.removeAll() }
         var out: [GenerationDelta] = []
         switch state {
@@ -108,8 +107,10 @@ public struct ToolCallParser: Sendable {
             // What is still held back in text state is the start of call markup the token limit cut (e.g. "<tool_c"):
             // it is not content, and no call can follow.
             return []
-        case .bareStart where truncated && bareCallStarted:
-            return []   // a bare call the token limit cut, as a tagged one
+        case .bareStart where truncated || stopped:
+            // What is held here may still be a bare call (a fence, `{"name": "get_`…): cut by the token limit or a
+            // stop string, it is dropped as a tagged call's start is (helper-42: `{"name": "` came back as content).
+            return []
         case .text, .llamaStart, .bareStart:
             emitContent(buf[...], into: &out)
         case .call:
@@ -127,7 +128,7 @@ public struct ToolCallParser: Sendable {
                     emit(name: name, arguments: args, into: &out)
                 }
             }
-            if callCount == before { emitContent(opened + buf, into: &out) }
+            if callCount == before && !stopped { emitContent(opened + buf, into: &out) }
         }
         return out
     }
@@ -278,17 +279,14 @@ public struct ToolCallParser: Sendable {
         let argsStart = i
         if i == buf.count { return false }
         guard buf[i] == "{" else { state = .text; return true }
-        bareCallStarted = true
         guard let argsEnd = Self.jsonEnd(buf, from: i) else { return false }
         i = ws(argsEnd)
         guard let close = expect(["}"], at: i) else { return false }
         guard close >= 0, let args = Self.argumentsText(ReasoningParser.string(buf[argsStart..<argsEnd])) else {
-            bareCallStarted = false
             state = .text
             return true
         }
         emit(name: name, arguments: args, into: &out)
-        bareCallStarted = false
         if fenced { bareFenced = true }
         buf.removeFirst(close)
         opened = []

@@ -135,12 +135,14 @@ public final class HTTPResponder: @unchecked Sendable {
     }
 
     /// Queues one piece of a streamed body (an empty array writes nothing).
-    /// - Returns: false once the client is gone (or the stream has ended); true when the bytes were queued.
+    /// - Returns: false once the client is gone (or the stream has ended), and for a write before `startStream` (a
+    ///   caller's bug: nothing is written, and in debug builds it traps; a release server must not die of it);
+    ///   true when the bytes were queued.
     @discardableResult
     public func write(_ bytes: [UInt8]) -> Bool {
         let (state, isChunked): (Bool?, Bool) = lock.withLock {
-            precondition(started, "HTTPResponder.write before startStream")
-            if closed || completed { return (false, chunked) }
+            assert(started, "HTTPResponder.write before startStream")
+            if !started || closed || completed { return (false, chunked) }
             return (bytes.isEmpty || isHead ? true : nil, chunked)
         }
         if let state { return state }

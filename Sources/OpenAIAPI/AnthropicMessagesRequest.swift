@@ -7,8 +7,11 @@ import JSON
 /// Honoured: `model`, `max_tokens` (required, ≥ 1; not for count_tokens), `messages` (`user` / `assistant`, content a
 /// string or `text`, `tool_use`, `tool_result` and `thinking` history blocks), `system` (a string or text blocks),
 /// `stop_sequences`, `temperature` (0…1), `top_p`, `top_k`, `stream`, `metadata.user_id`, `thinking` `disabled`,
-/// `service_tier` `auto` / `standard_only`, `tools` (custom tools `{name, description, input_schema}` → chat tools
-/// `{type:"function", function:{name, description, parameters}}`), `tool_choice` (`auto`, `none`, `any` → `required`,
+/// `service_tier` `auto` / `standard_only`, `tools` (custom tools `{name, description, input_schema, strict,
+/// cache_control}` → chat tools `{type:"function", function:{name, description, parameters, strict}}`; names unique and
+/// matching `^[a-zA-Z0-9_-]{1,128}$`, `input_schema.type` `object`; `input_examples` are appended to the description,
+/// `eager_input_streaming` needs nothing (input is streamed as generated), `defer_loading: false` and
+/// `allowed_callers` with `"direct"` are what is served), `tool_choice` (`auto`, `none`, `any` → `required`,
 /// `{"type":"tool","name"}` → a named function; `disable_parallel_tool_use` → at most one call), `thinking`
 /// `{"type":"enabled","budget_tokens":N}` (N ≥ 1024 and < `max_tokens`; the reply's reasoning becomes `thinking`
 /// blocks; like Anthropic's, the budget is a target: what bounds the thinking is `max_tokens`) or `disabled`.
@@ -55,15 +58,46 @@ public struct AnthropicMessagesRequest: Sendable, Equatable {
             guard let name = try tf.string("name"), !name.isEmpty else {
                 throw APIError.invalidRequest("\(tp).name: Field required", param: tp + ".name")
             }
+            guard name.count <= 128, name.unicodeScalars.allSatisfy({ $0.properties.isASCIIHexDigit || Self.nameScalars.contains($0) }) else {
+                throw APIError.invalidRequest("\(tp).name: String should match pattern '^[a-zA-Z0-9_-]{1,128}$'", param: tp + ".name")
+            }
             guard let schema = try tf.object("input_schema") else {
                 throw APIError.invalidRequest("\(tp).input_schema: Field required", param: tp + ".input_schema")
             }
+            guard schema["type"]?.stringValue == "object" else {
+                throw APIError.invalidRequest("\(tp).input_schema.type: Input should be 'object'", param: tp + ".input_schema.type")
+            }
             var fn: [(key: String, value: JSONValue)] = [("name", .string(name))]
-            if let d = try tf.string("description") { fn.append(("description", .string(d))) }
+            var description = try tf.string("description")
+            // `input_examples`: shown to the model with the description (Anthropic puts them in its tool prompt).
+            if let examples = try tf.array("input_examples"), !examples.isEmpty {
+                for (k, e) in examples.enumerated() where e.objectValue == nil {
+                    throw APIError.invalidRequest("\(tp).input_examples[\(k)]: must be an object, got \(e.typeName)",
+                                                  param: "\(tp).input_examples[\(k)]")
+                }
+                description = (description.map { $0 + "\n\n" } ?? "") + "Input examples:\n"
+                    + examples.map { $0.serialized() }.joined(separator: "\n")
+            }
+            if let d = description { fn.append(("description", .string(d))) }
             fn.append(("parameters", schema))
+            // `strict`: the input must follow the schema; one the grammar cannot enforce is then a 400 (as chat's).
+            if let strict = try tf.bool("strict") { fn.append(("strict", .bool(strict))) }
+            _ = tf.raw("cache_control")   // a caching hint: the prefix cache serves repeated tool lists by itself
+            // How the input is streamed: it is streamed as it is generated either way.
+            _ = try tf.bool("eager_input_streaming")
+            if try tf.bool("defer_loading") == true {
+                throw refuse(tp + ".defer_loading", "there is no tool search: every tool is in the prompt")
+            }
+            if let callers = try tf.array("allowed_callers"), !callers.contains(.string("direct")) {
+                throw refuse(tp + ".allowed_callers", "there is no code execution: the model calls tools directly ('direct')")
+            }
+            try tf.refuseUnread { "\(tp).\($0): Extra inputs are not permitted" }
             tools.append(.object([("type", .string("function")), ("function", .object(fn))]))
         }
         let names = tools.compactMap { $0["function"]?["name"]?.stringValue }
+        if Set(names).count < names.count {
+            throw APIError.invalidRequest("tools: Tool names must be unique.", param: "tools")
+        }
         var toolChoice: JSONValue?
         var parallel: Bool?
         if let choice = try f.object("tool_choice") {
@@ -88,6 +122,7 @@ public struct AnthropicMessagesRequest: Sendable, Equatable {
                 throw APIError.invalidRequest("tool_choice: '\(type!)' needs 'tools'", param: "tool_choice")
             }
             if try cf.bool("disable_parallel_tool_use") == true { parallel = false }
+            try cf.refuseUnread { "tool_choice.\($0): Extra inputs are not permitted" }
         }
         var thinkingBudget: Int?
         var thinkingOmitted = false
@@ -134,6 +169,10 @@ public struct AnthropicMessagesRequest: Sendable, Equatable {
                 guard case .object = b, b["type"]?.stringValue == "text", let t = b["text"]?.stringValue else {
                     throw APIError.invalidRequest("\(p): system blocks must be {\"type\":\"text\",\"text\":…}", param: p)
                 }
+                guard !t.isEmpty else { throw APIError.invalidRequest("\(p).text: text content blocks must be non-empty", param: p + ".text") }
+                let bf = FieldReader(b, prefix: p + ".")
+                for key in ["type", "text", "cache_control", "citations"] { _ = bf.raw(key) }
+                try bf.refuseUnread { "\(p).\($0): Extra inputs are not permitted" }
                 texts.append(t)
             }
             messages.append(ChatMessage(role: .system, content: texts.joined(separator: "\n"), contentParts: texts))
@@ -144,7 +183,9 @@ public struct AnthropicMessagesRequest: Sendable, Equatable {
             throw APIError.invalidRequest("messages: Field required", param: "messages")
         }
         guard !items.isEmpty else { throw APIError.invalidRequest("messages: at least one message is required", param: "messages") }
-        for (i, item) in items.enumerated() { messages.append(contentsOf: try message(item, index: i)) }
+        for (i, item) in items.enumerated() {
+            messages.append(contentsOf: try message(item, index: i, final: i == items.count - 1))
+        }
 
         var s = SamplingParameters()
         if countTokens {
@@ -201,9 +242,13 @@ public struct AnthropicMessagesRequest: Sendable, Equatable {
         return AnthropicMessagesRequest(chat: chat, thinking: thinkingBudget != nil, thinkingOmitted: thinkingOmitted)
     }
 
+    /// Scalars of a tool name besides hex digits (`^[a-zA-Z0-9_-]{1,128}$`, Anthropic's pattern).
+    static let nameScalars = Set("ghijklmnopqrstuvwxyzGHIJKLMNOPQRSTUVWXYZ_-".unicodeScalars)
+
     /// One Anthropic message as chat messages: text (and thinking) blocks join into one message, `tool_use` blocks
-    /// become the assistant's tool calls, each `tool_result` block becomes a `tool` message.
-    static func message(_ item: JSONValue, index i: Int) throws(APIError) -> [ChatMessage] {
+    /// become the assistant's tool calls, each `tool_result` block becomes a `tool` message. Content must not be
+    /// empty (`""`, `[]`, an empty text block) except in a `final` assistant message (a prefill), as Anthropic's API.
+    static func message(_ item: JSONValue, index i: Int, final: Bool = false) throws(APIError) -> [ChatMessage] {
         let p = "messages[\(i)]"
         guard case .object = item else { throw APIError.invalidRequest("\(p): must be an object, got \(item.typeName)", param: p) }
         let f = FieldReader(item, prefix: p + ".")
@@ -213,9 +258,13 @@ public struct AnthropicMessagesRequest: Sendable, Equatable {
         }
         let content = f.raw("content")
         try f.refuseUnread { "\(p).\($0): Extra inputs are not permitted" }
+        let mayBeEmpty = final && role == .assistant
         switch content {
-        case .string(let s)?: return [ChatMessage(role: role, content: s)]
+        case .string(let s)?:
+            if s.isEmpty && !mayBeEmpty { throw Self.emptyContent(p) }
+            return [ChatMessage(role: role, content: s)]
         case .array(let blocks)?:
+            if blocks.isEmpty && !mayBeEmpty { throw Self.emptyContent(p) }
             var texts: [String] = [], thinking: [String] = [], calls: [ToolCall] = [], results: [ChatMessage] = []
             for (j, b) in blocks.enumerated() {
                 let bp = "\(p).content[\(j)]"
@@ -231,7 +280,12 @@ public struct AnthropicMessagesRequest: Sendable, Equatable {
                 // (`caller`, `toolset_name`: how a tool_use came about, as the Anthropic API returns it in history.)
                 for key in ["cache_control", "citations", "signature", "data", "caller", "toolset_name"] { _ = bf.raw(key) }
                 switch (type, role) {
-                case ("text", _): texts.append(try required("text"))
+                case ("text", _):
+                    let t = try required("text")
+                    if t.isEmpty && !mayBeEmpty {
+                        throw APIError.invalidRequest("\(bp).text: text content blocks must be non-empty", param: bp + ".text")
+                    }
+                    texts.append(t)
                 case ("thinking", .assistant): thinking.append(try required("thinking"))
                 case ("redacted_thinking", .assistant): break  // encrypted: nothing a local model can read
                 case ("tool_use", .assistant):
@@ -276,9 +330,15 @@ public struct AnthropicMessagesRequest: Sendable, Equatable {
             }
             return out
         case nil: throw APIError.invalidRequest("\(p).content: Field required", param: p + ".content")
+        case .null?: throw emptyContent(p)
         case let other?:
             throw APIError.invalidRequest("\(p).content: must be a string or an array of content blocks, got \(other.typeName)",
                                           param: p + ".content")
         }
+    }
+
+    static func emptyContent(_ p: String) -> APIError {
+        .invalidRequest("\(p): all messages must have non-empty content except for the optional final assistant message",
+                        param: p + ".content")
     }
 }

@@ -180,6 +180,14 @@ public struct ChatCompletionRequest: Sendable, Equatable {
                 guard let fn = try tf.object("function"), try FieldReader(fn, prefix: tf.path("function.")).string("name") != nil else {
                     throw APIError.invalidRequest("'tools[\(i)].function.name' is required", param: "tools[\(i)].function")
                 }
+                // OpenAI's function tool has exactly these fields: another is a typo or a feature not served.
+                let ff = FieldReader(fn, prefix: tf.path("function."))
+                _ = try ff.string("name")
+                _ = try ff.string("description")
+                _ = try ff.object("parameters")
+                _ = try ff.bool("strict")
+                try ff.refuseUnread { "'\(tf.path("function."))\($0)' is not a field of a function definition" }
+                try tf.refuseUnread { "'tools[\(i)].\($0)' is not a field of a function tool" }
             }
             // An empty list declares no tools: the request is answered as one without `tools` (llama-server reads
             // it the same way; clients send `"tools": []` when an agent has none), not refused for a template that

@@ -102,7 +102,9 @@ public struct ResponseObject: Sendable, Equatable {
         let r = request
         let usageJSON: JSONValue = usage.map { u in
             JSONValue.object([("input_tokens", .int(u.promptTokens)),
-                     ("input_tokens_details", .object([("cached_tokens", .int(u.cachedTokens))])),
+                     // cache_write_tokens: 0, as Anthropic's cache_creation_input_tokens (no explicit cache writes);
+                     // the SDK's InputTokensDetails requires the field.
+                     ("input_tokens_details", .object([("cache_write_tokens", .int(0)), ("cached_tokens", .int(u.cachedTokens))])),
                      ("output_tokens", .int(u.completionTokens)),
                      ("output_tokens_details", .object([("reasoning_tokens", .int(u.reasoningTokens ?? 0))])),
                      ("total_tokens", .int(u.totalTokens))])

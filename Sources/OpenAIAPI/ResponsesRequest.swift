@@ -11,12 +11,13 @@ import JSON
 /// `top_p`, `stream`, `metadata` (echoed), `user`, `safety_identifier` (as `user`), `prompt_cache_key` (the prefix
 /// cache needs no key), `store: false`, `text.format` (`text`, `json_object`, `json_schema`: chat's
 /// `response_format`), `tools` (function tools
-/// `{type:"function", name, description, parameters, strict}` → chat tools), `tool_choice` (`none`, `auto`,
+/// `{type:"function", name, description, parameters, strict}` → chat tools; with `strict: true` a schema the grammar
+/// cannot enforce is a 400, as on chat), `tool_choice` (`none`, `auto`,
 /// `required`, `{"type":"function","name"}`), `parallel_tool_calls` (false → at most one call), `reasoning.effort`
 /// (→ the chat route's `reasoning_effort`; other than `none`, the reply's reasoning becomes a `reasoning` output item),
 /// `truncation: "disabled"`, `service_tier` `auto` / `default`.
 /// Refused with a 400 naming the field: `previous_response_id`, `conversation`, `store: true`, `background: true`
-/// (nothing is stored), tools of another `type` (hosted tools), `reasoning.summary` (no summaries are written),
+/// (nothing is stored), tools of another `type` (hosted tools), unknown fields of a function tool, `reasoning.summary` (no summaries are written),
 /// `include`, `top_logprobs`,
 /// `truncation: "auto"`, `prompt`, `max_tool_calls`, input parts other than text, `encrypted_content` reasoning and
 /// `item_reference` input items.
@@ -113,10 +114,14 @@ public struct ResponsesRequest: Sendable, Equatable {
             guard let name = try tf.string("name"), !name.isEmpty else {
                 throw APIError.invalidRequest("'\(tp).name' is required", param: tp + ".name")
             }
-            _ = try tf.bool("strict")   // a forced call's arguments always follow the schema (as chat's `strict`)
             var fn: [(key: String, value: JSONValue)] = [("name", .string(name))]
             if let d = try tf.string("description") { fn.append(("description", .string(d))) }
             if let params = try tf.object("parameters") { fn.append(("parameters", params)) }
+            // `strict: true`: a schema the grammar cannot enforce is a 400, as on chat. Left out (or null), the
+            // arguments follow what the grammar can enforce of it, and the rest is not checked: OpenAI defaults to
+            // strict here, but clients (LangChain's bind_tools) send pydantic schemas it would refuse (helper-42).
+            if let strict = try tf.bool("strict") { fn.append(("strict", .bool(strict))) }
+            try tf.refuseUnread { "'\(tp).\($0)' is not a field of a function tool" }
             chatTools.append(.object([("type", .string("function")), ("function", .object(fn))]))
         }
         if !chatTools.isEmpty {

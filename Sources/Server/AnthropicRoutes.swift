@@ -51,11 +51,21 @@ extension SputnikServer {
             gen = try generationRequest(request.chat)
         } catch {
             var e = error
+            // Chat's `tools[i].function.parameters` is this route's `tools[i].input_schema`.
+            if let p = e.param, p.hasPrefix("tools["), p.contains("].function.parameters") {
+                e.param = p.replacingOccurrences(of: "].function.parameters", with: "].input_schema")
+                e.message = e.message.replacingOccurrences(of: "].function.parameters", with: "].input_schema")
+            }
             // The chat mapping's `continue_final_message` is this route's final assistant message (a prefill).
             if e.param == "continue_final_message" {
                 e = APIError.invalidRequest(
                     "A final assistant message (a prefill) cannot be combined with 'tool_choice' 'any' or 'tool': the reply is the forced call",
                     param: "messages")
+            }
+            if e.param == "stop" && e.message.contains("forced tool call") {
+                e = APIError.invalidRequest(
+                    "stop_sequences: cannot be combined with tool_choice 'any' or 'tool': the reply is the forced call, which ends where its input does",
+                    param: "stop_sequences")
             }
             return sendAnthropicError(res, e)
         }
@@ -82,7 +92,7 @@ extension SputnikServer {
     private func anthropicSink(_ state: SinkState<[AnthropicBlock]>, thinking: Bool, omitThinking: Bool, tools: Bool,
                                opened: @escaping @Sendable (Int) -> Void, piece: @escaping @Sendable (Int, String) -> Void,
                                finish: @escaping @Sendable (Scheduling.FinishReason, GenerationUsage) -> Void,
-                               abort: @escaping @Sendable () -> Void, start: @escaping @Sendable () -> Void = {}) -> GenerationSink {
+                               abort: @escaping @Sendable () -> Void, start: @escaping @Sendable (Int) -> Void = { _ in }) -> GenerationSink {
         /// Appends `t` to the last block when it is of the same kind, else opens a new one.
         @Sendable func add(_ t: String, thinking: Bool) {
             switch (state.value.last, thinking) {
@@ -154,7 +164,7 @@ extension SputnikServer {
                 self?.sendJSON(res, 200, m.encoded())
             },
             abort: { [weak self] in self?.sendAnthropicError(res, APIError.overloaded("The generation was aborted")) }),
-            refused: { sendAnthropicError(res, $0) })
+            refused: { [weak self] in self?.sendAnthropicError(res, $0) })
     }
 
     /// The event stream: `message_start`, then per block `content_block_start` (thinking, text or tool_use, in
@@ -188,9 +198,9 @@ extension SputnikServer {
                 send(AnthropicMessage.event("message_delta", [
                     ("delta", .object([("stop_reason", .string(Self.anthropicStopReason(reason, usage, toolCalls: calls))),
                                        ("stop_sequence", .stringOrNull(calls > 0 ? nil : usage.stopSequence))])),
-                    // The final usage, with the prompt split into uncached and prefix-cache tokens (known only
-                    // once the request was scheduled; `message_start` went out before), as Anthropic's message_delta
-                    // carries it and the SDK's stream accumulator takes it.
+                    // The final usage, with the prompt split into uncached and prefix-cache tokens (as in
+                    // `message_start`), as Anthropic's message_delta carries it and the SDK's stream accumulator
+                    // takes it.
                     ("usage", .object([("input_tokens", .int(usage.promptTokens - usage.cachedTokens)),
                                        ("cache_creation_input_tokens", .int(0)),
                                        ("cache_read_input_tokens", .int(usage.cachedTokens)),
@@ -199,10 +209,14 @@ extension SputnikServer {
                 sse.finish()
             },
             abort: { sse.finish() },
-            start: {
+            start: { cached in
                 sse.start(extraHeaders: self.requestIdHeaders(res, status: 200))
-                send(AnthropicMessage.event("message_start", [("message", base.json)]))
+                // The prompt's split into uncached and prefix-cache tokens is known now (the request is scheduled):
+                // the same split as message_delta's.
+                var first = base
+                first.cachedTokens = cached
+                send(AnthropicMessage.event("message_start", [("message", first.json)]))
             }),
-            refused: { sendAnthropicError(res, $0) })
+            refused: { [weak self] in self?.sendAnthropicError(res, $0) })
     }
 }

@@ -54,6 +54,7 @@ extension SputnikServer {
             let wantsLogprobs = gen.logprobs != nil
             let handle = try engine.submit(gen) { [weak self] k, event in
                 switch event {
+                case .started: break
                 case .text(let t, let ids, let logprobs):
                     exchange?.tokenArrived(ids.count)
                     collected.texts[k] += t
@@ -103,19 +104,29 @@ extension SputnikServer {
     /// (`stream_options.continuous_usage_stats`) every chunk but that last one carries the running usage: the
     /// prompt's tokens and the tokens generated so far over all choices (a choice's finish chunk counts its final
     /// total, end-of-generation token included, as the usage chunk does).
-    /// With `forcedCall`, the role chunks carry no `content` (OpenAI sends null there when the reply is calls only,
-    /// so a client's accumulated message has `content` None, as the whole response does).
+    /// Each choice's role chunk goes out before its first output; it carries no `content` when that output is a tool
+    /// call, and never with `forcedCall` (OpenAI sends null there when the reply is calls only, so a client's
+    /// accumulated message has `content` None, as the whole response does).
     private func streamCompletion(_ res: HTTPResponder, _ gen: GenerationRequest, id: String, created: Int,
                                   includeUsage: Bool, continuousUsage: Bool, forcedCall: Bool) {
         let sse = SSEWriter(responder: res)
         let modelId = self.modelId
         let exchange = self.exchange(res)
         let format = gen.parsing.toolCalls
-        // Events can arrive before the response head is written: the gate holds them until it is.
+        // Events can arrive before `submit` returns: the gate holds them until it has.
         let gate = OrderedGate()
         let wantsLogprobs = gen.logprobs != nil
         let collected = Collected(n: gen.n)
         let promptTokens = gen.promptTokens.count
+        let headFields = requestIdHeaders(res, status: 200)
+        /// Choice k's role chunk, before its first output: `content: ""` when the reply starts with text (or
+        /// reasoning, or ends with none), none when it starts with a tool call (OpenAI sends null there, so a client's
+        /// accumulated message has `content` None, as the whole response does), and never with `forcedCall`.
+        @Sendable func role(_ k: Int, content: Bool) {
+            guard !collected.roleSent[k] else { return }
+            collected.roleSent[k] = true
+            sse.send(data: chunk(.init(index: k, role: "assistant", content: content && !forcedCall ? "" : nil)))
+        }
         @Sendable func chunk(_ choice: ChatCompletionChunk.Choice) -> String {
             let running = continuousUsage
                 ? Usage.running(promptTokens: promptTokens, completionTokens: collected.generatedTotal) : nil
@@ -126,12 +137,19 @@ extension SputnikServer {
             let handle = try engine.submit(gen) { [weak self] k, event in
                 gate.run {
                 switch event {
+                case .started:
+                    // The head goes out once the engine starts the request: one it never starts (the server drains)
+                    // can still get a retryable 503.
+                    collected.headSent = true
+                    sse.start(extraHeaders: headFields)
                 case .text(let t, let ids, let logprobs):
+                    role(k, content: true)
                     exchange?.tokenArrived(ids.count)
                     collected.generated(k, ids.count)
                     let entries = wantsLogprobs ? self?.chatLogprobs(logprobs) : nil
                     if !t.isEmpty || !(entries ?? []).isEmpty { sse.send(data: chunk(.init(index: k, content: t, logprobs: entries))) }
                 case .reasoning(let t, let ids, let logprobs):
+                    role(k, content: true)
                     exchange?.tokenArrived(ids.count)
                     collected.generated(k, ids.count)
                     let entries = wantsLogprobs ? self?.chatLogprobs(logprobs) : nil
@@ -139,6 +157,7 @@ extension SputnikServer {
                         sse.send(data: chunk(.init(index: k, reasoningContent: t, logprobs: entries)))
                     }
                 case .toolCallBegin(let i, let name):
+                    role(k, content: false)
                     var rng = SystemRandomNumberGenerator()
                     let callId = format?.makeCallId(using: &rng) ?? "call_" + Self.randomId()
                     collected.calls[k].append(ToolCall(id: callId, name: name, arguments: ""))
@@ -148,8 +167,11 @@ extension SputnikServer {
                     sse.send(data: chunk(.init(index: k, toolCalls: [ToolCallDelta(index: i, arguments: a)])))
                 case .finished(let reason, let usage):
                     guard reason != .abort else {
-                        // The client left (nothing reaches it) or the server stopped: end with one error event.
-                        if !collected.aborted {
+                        // The client left (nothing reaches it) or the server stopped: a 503 when nothing was sent yet
+                        // (the request never started), else one error event.
+                        if !collected.aborted && !collected.headSent {
+                            self?.sendError(res, Self.abortedError)
+                        } else if !collected.aborted {
                             sse.send(data: String(decoding: Self.abortedError.encoded(), as: UTF8.self))
                             sse.finish()
                             self?.endExchange(res)
@@ -158,6 +180,7 @@ extension SputnikServer {
                         return
                     }
                     guard !collected.aborted else { return }
+                    role(k, content: true)
                     let why = Self.apiReason(reason, toolCalls: collected.calls[k].count)
                     collected.finish(k, why, usage)
                     sse.send(data: chunk(.init(index: k, finishReason: why)))
@@ -173,11 +196,7 @@ extension SputnikServer {
                 }
                 }
             }
-            // Headers and the role chunks go out once the request is accepted.
-            gate.open {
-                sse.start(extraHeaders: requestIdHeaders(res, status: 200))
-                for k in 0..<gen.n { sse.send(data: chunk(.init(index: k, role: "assistant", content: forcedCall ? nil : ""))) }
-            }
+            gate.open {}
             exchange?.submitted(promptTokens: gen.promptTokens.count)
             res.onClose { handle.cancel() }
         } catch {
@@ -195,6 +214,10 @@ private final class Collected: @unchecked Sendable {
     var reasons: [OpenAIAPI.FinishReason?]
     var remaining: Int
     var aborted = false
+    /// A stream's head has been sent (at the engine's `.started`).
+    var headSent = false
+    /// Per choice: its role chunk has been sent (before its first output).
+    var roleSent: [Bool]
     /// The prompt counted once, every choice's generated tokens.
     var usage = Usage(promptTokens: 0, completionTokens: 0)
     /// Tokens generated so far per choice (streamed ids; the engine's count once the choice finished).
@@ -209,6 +232,7 @@ private final class Collected: @unchecked Sendable {
         logprobs = Array(repeating: [], count: n)
         reasons = Array(repeating: nil, count: n)
         generatedPerChoice = Array(repeating: 0, count: n)
+        roleSent = Array(repeating: false, count: n)
         remaining = n
     }
 

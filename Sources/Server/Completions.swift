@@ -158,6 +158,8 @@ private final class CompletionRun: @unchecked Sendable {
     private var remaining: Int
     /// A submission failed or a choice was aborted: nothing more is sent.
     private var failed = false
+    /// Streamed: the response head has been sent (at the first `.started`).
+    private var headSent = false
 
     init(server: SputnikServer, id: String, created: Int, echoes: [String], echo: Bool, echoOnly: Bool, logprobs: Bool,
          stream: SSEWriter?, includeUsage: Bool, continuousUsage: Int?, responder: HTTPResponder) {
@@ -212,12 +214,16 @@ private final class CompletionRun: @unchecked Sendable {
             return
         }
         responder.onClose { for h in submitted { h.cancel() } }
-        gate.open {
-            guard let sse else { return }
-            sse.start(extraHeaders: server.requestIdHeaders(responder, status: 200))
-            for (i, echo) in echoes.enumerated() where !echo.isEmpty && !echoLogprobs {
-                sse.send(data: chunk([.init(text: echo, index: i)]))
-            }
+        gate.open {}
+    }
+
+    /// Streamed: the response head and the echoed prompts, when the engine starts the first prompt (one it never
+    /// starts, the server draining, can still get a retryable 503). Called with `lock` held.
+    private func sendHead(_ sse: SSEWriter, _ server: SputnikServer) {
+        headSent = true
+        sse.start(extraHeaders: server.requestIdHeaders(responder, status: 200))
+        for (i, echo) in echoes.enumerated() where !echo.isEmpty && !echoLogprobs {
+            sse.send(data: chunk([.init(text: echo, index: i)]))
         }
     }
 
@@ -258,6 +264,8 @@ private final class CompletionRun: @unchecked Sendable {
         defer { lock.unlock() }
         guard !failed, let server else { return }
         switch event {
+        case .started:
+            if let sse, !headSent { sendHead(sse, server) }
         case .text where echoOnly:
             break
         case .text(let t, let ids, let entries):
@@ -290,8 +298,9 @@ private final class CompletionRun: @unchecked Sendable {
             break   // completions never ask for output parsing (`GenerationRequest.parsing` stays plain text)
         case .finished(let reason, let u):
             guard reason != .abort else {
-                // The client left (nothing reaches it) or the server stopped: one error event, or a 503.
-                if let sse {
+                // The client left (nothing reaches it) or the server stopped: one error event, or a 503 when
+                // nothing was sent yet.
+                if let sse, headSent {
                     sse.send(data: String(decoding: SputnikServer.abortedError.encoded(), as: UTF8.self))
                     sse.finish()
                     server.endExchange(responder)

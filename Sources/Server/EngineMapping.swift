@@ -154,6 +154,8 @@ extension SputnikServer {
     struct RenderedChat {
         /// The prompt. `[numPromptTokens]`
         var tokens: [Int32]
+        /// The prompt's text (what `tokens` spell; with `continue_final_message`, ending in the prefill).
+        var text: String
         var parsing: OutputParsing
         /// `tool_choice` `required` or a named function: the grammar of the one call.
         var forced: Grammar?
@@ -285,7 +287,7 @@ extension SputnikServer {
             lazyCalls = try Self.lazyToolCalls(format: format, tools: tools, parallel: r.parallelToolCalls != false)
             if lazyCalls?.bare.isEmpty == false { parsing.bareCallNames = Set(tools.compactMap { $0["function"]?["name"]?.stringValue }) }
         }
-        return RenderedChat(tokens: rendered.tokens, parsing: parsing, forced: forced, lazyCalls: lazyCalls, prefill: prefill,
+        return RenderedChat(tokens: rendered.tokens, text: rendered.text, parsing: parsing, forced: forced, lazyCalls: lazyCalls, prefill: prefill,
                             prefillAnswer: prefillAnswer)
     }
 

@@ -8,8 +8,9 @@ import Scheduling
 /// wire format from the same events). All calls are serialized: `start` first, then `reasoning` / `text` /
 /// `toolCallBegin` / `toolCallArguments` in output order, then `finish` or `abort`, never concurrently.
 struct GenerationSink: Sendable {
-    /// Runs once the engine has accepted the request, before any other call (streams send their head here).
-    var start: @Sendable () -> Void = {}
+    /// Runs once the engine starts the request (its first scheduling), before any other call (streams send their
+    /// head here). A request aborted before it started gets `refused` (a 503) instead of any sink call.
+    var start: @Sendable (_ cachedTokens: Int) -> Void = { _ in }
     /// New text (never empty).
     var text: @Sendable (String) -> Void
     /// New reasoning text (never empty). Nil: the route shows no reasoning, and a think block stays inline in the
@@ -27,11 +28,12 @@ struct GenerationSink: Sendable {
 }
 
 extension SputnikServer {
-    /// Submits `gen` to the engine and feeds its events to `sink` in order, holding those that arrive before
-    /// `sink.start` has run; cancels the request when the client goes away. A refused submission (queue full,
-    /// context too long, shutting down) is passed to `refused` and `sink` is never called.
+    /// Submits `gen` to the engine and feeds its events to `sink` in order, starting with `sink.start` when the
+    /// engine starts the request; cancels the request when the client goes away. A refused submission (queue full,
+    /// context too long, shutting down), or a request aborted before the engine started it (the server draining),
+    /// is passed to `refused` and `sink` is never called.
     func drive(_ res: HTTPResponder, _ gen: GenerationRequest, _ sink: GenerationSink, promptField: String = "messages",
-               refused: (APIError) -> Void) {
+               refused: @escaping @Sendable (APIError) -> Void) {
         let gate = OrderedGate()
         let exchange = self.exchange(res)
         // The parsers run only for what the sink renders.
@@ -39,10 +41,14 @@ extension SputnikServer {
         if sink.reasoning == nil { gen.parsing.reasoning = nil }
         if sink.toolCallBegin == nil { gen.parsing.toolCalls = nil }
         if gen.parsing.reasoning == nil && gen.parsing.toolCalls == nil { gen.parsing = OutputParsing() }
+        let started = SinkState(false)
         do {
             let handle = try engine.submit(gen) { [weak self] event in
                 gate.run {
                     switch event {
+                    case .started(let cached):
+                        started.value = true
+                        sink.start(cached)
                     case .text(let t, let ids, _):
                         exchange?.tokenArrived(ids.count)
                         if !t.isEmpty { sink.text(t) }
@@ -55,13 +61,19 @@ extension SputnikServer {
                         sink.toolCallArguments?(i, a)
                     case .finished(let reason, let usage):
                         exchange?.usage(prompt: usage.promptTokens, completion: usage.completionTokens)
-                        if reason == .abort { sink.abort() } else { sink.finish(reason, usage) }
+                        if reason == .abort && !started.value {
+                            refused(SputnikServer.abortedError)
+                        } else if reason == .abort {
+                            sink.abort()
+                        } else {
+                            sink.finish(reason, usage)
+                        }
                         self?.endExchange(res)
                     }
                 }
             }
             exchange?.submitted(promptTokens: gen.promptTokens.count)
-            gate.open { sink.start() }
+            gate.open {}
             res.onClose { handle.cancel() }
         } catch {
             refused(Self.apiError(error, promptField: promptField))

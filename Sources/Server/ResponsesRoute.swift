@@ -31,6 +31,11 @@ extension SputnikServer {
             // is `text.format` (with `name`, `schema` and `strict` on the format itself).
             var e = error
             if e.param == "messages" { e.param = "input" }
+            // Function tools are flat here: `tools[i].parameters`, not chat's `tools[i].function.parameters`.
+            if let p = e.param, p.hasPrefix("tools["), p.contains("].function.") {
+                e.param = p.replacingOccurrences(of: "].function.", with: "].")
+                e.message = e.message.replacingOccurrences(of: "].function.", with: "].")
+            }
             if let p = e.param, p.hasPrefix("response_format") {
                 let renamed = { (s: String) in
                     s.replacingOccurrences(of: "response_format.json_schema.", with: "text.format.")
@@ -71,7 +76,7 @@ extension SputnikServer {
     private func responseSink(_ items: SinkState<[ResponseOutputItem]>, _ base: ResponseObject, reasoning: Bool, tools: Bool,
                               opened: @escaping @Sendable (Int) -> Void, piece: @escaping @Sendable (Int, String) -> Void,
                               finish: @escaping @Sendable (Scheduling.FinishReason, GenerationUsage) -> Void,
-                              abort: @escaping @Sendable () -> Void, start: @escaping @Sendable () -> Void = {}) -> GenerationSink {
+                              abort: @escaping @Sendable () -> Void, start: @escaping @Sendable (Int) -> Void = { _ in }) -> GenerationSink {
         @Sendable func add(_ t: String, reasoning: Bool) {
             switch (items.value.last, reasoning) {
             case (.reasoning(let id, let old)?, true): items.value[items.value.count - 1] = .reasoning(id: id, text: old + t)
@@ -111,7 +116,7 @@ extension SputnikServer {
                 self?.sendJSON(res, 200, Self.finalResponse(base, items.value, reason, usage).encoded())
             },
             abort: { [weak self] in self?.sendError(res, APIError.overloaded("The generation was aborted")) }),
-            promptField: "input", refused: { sendError(res, $0) })
+            promptField: "input", refused: { [weak self] in self?.sendError(res, $0) })
     }
 
     /// The typed event stream: per output item `response.output_item.added`, its events (reasoning:
@@ -169,11 +174,11 @@ extension SputnikServer {
                 sse.finish()
             },
             abort: { sse.finish() },
-            start: {
+            start: { _ in
                 sse.start(extraHeaders: self.requestIdHeaders(res, status: 200))
                 send("response.created", [("response", base.json)])
                 send("response.in_progress", [("response", base.json)])
             }),
-            promptField: "input", refused: { sendError(res, $0) })
+            promptField: "input", refused: { [weak self] in self?.sendError(res, $0) })
     }
 }

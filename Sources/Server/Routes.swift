@@ -18,6 +18,7 @@ extension SputnikServer {
         ("POST", "/messages", false, { $0.handleAnthropicMessages }),
         ("POST", "/messages/count_tokens", false, { $0.handleAnthropicCountTokens }),
         ("POST", "/tokenize", false, { $0.handleTokenize }),
+        ("POST", "/apply-template", false, { $0.handleApplyTemplate }),
         ("POST", "/detokenize", false, { $0.handleDetokenize }),
     ]
 
@@ -48,9 +49,12 @@ extension SputnikServer {
             let allow = (allowed.contains("GET") ? allowed + ["HEAD"] : allowed).joined(separator: ", ")  // HEAD falls back to GET
             var e = APIError.invalidRequest("Method not allowed; use \(allow)", param: nil)
             e.status = 405
-            sendJSON(res, 405, e.encoded(), extra: [("Allow", allow)])
+            // Anthropic's paths answer in Anthropic's error shape, as their SDK expects (helper-40).
+            let body = Self.isAnthropicPath(req.path) ? AnthropicError(e).encoded() : e.encoded()
+            sendJSON(res, 405, body, extra: [("Allow", allow)])
         case .notFound:
-            sendError(res, APIError.notFound("Unknown route \(req.method) \(req.path)"))
+            let e = APIError.notFound("Unknown route \(req.method) \(req.path)")
+            if Self.isAnthropicPath(req.path) { sendAnthropicError(res, e) } else { sendError(res, e) }
         }
     }
 

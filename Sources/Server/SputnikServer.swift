@@ -141,17 +141,21 @@ public final class SputnikServer: @unchecked Sendable {
         return port
     }
 
-    /// Graceful drain (SIGTERM): stops accepting connections, answers new requests 503 (`/health` too), lets
-    /// running requests finish for up to `timeout` seconds, then stops (what is still running is aborted: a
-    /// stream ends with an error event, a whole response is a 503).
-    /// - Returns: the number of requests that were aborted.
+    /// Graceful drain (SIGTERM): stops accepting connections, answers new requests 503 (`/health` too), answers the
+    /// requests the engine has not started yet 503 with `Retry-After` at once (streamed ones too: their head waits
+    /// for the start), lets running requests finish for up to `timeout` seconds, then stops (what is still running
+    /// is aborted: a stream ends with an error event, a whole response is a 503).
+    /// - Returns: the number of running requests that were aborted at the timeout.
     @discardableResult
     public func drain(timeout: Double) -> Int {
-        let http = state.withLock { s -> HTTPServer? in
+        let (http, loaded) = state.withLock { s -> (HTTPServer?, ServingModel?) in
             s.phase = .draining
-            return s.http
+            return (s.http, s.serving)
         }
         http?.stopAccepting()
+        // Behind a gateway or with a retrying client, another replica can take them now rather than after the
+        // timeout.
+        loaded?.engine.abortUnstarted()
         let deadline = Date().addingTimeInterval(timeout)
         var busy = 0
         repeat {

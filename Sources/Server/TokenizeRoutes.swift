@@ -1,3 +1,4 @@
+import Engine
 import HTTPServer
 import JSON
 import OpenAIAPI
@@ -14,6 +15,22 @@ extension SputnikServer {
 
     /// `{"content": String, "add_special": Bool = false, "parse_special": Bool = true, "with_pieces": Bool = false}`
     /// → `{"tokens": [Int]}` (or `[{"id", "piece"}]` with `with_pieces`).
+    /// `POST /apply-template` (llama-server's): a chat completion request → `{"prompt": "…"}`, the prompt text this
+    /// server renders for it, exactly as generation would (the template with the request's tools, tool-call arguments
+    /// as the template expects them, `chat_template_kwargs`, reasoning mode, `continue_final_message`, the ChatML
+    /// fallback). Nothing is generated, so the context length is not checked (a text too long to be that many tokens
+    /// at all is still refused, untokenized). Control-token text a client typed is plain text in the prompt the
+    /// server tokenizes; this text does not say so. - Errors: the chat route's 400s for the same body.
+    func handleApplyTemplate(_ req: HTTPRequest, _ res: HTTPResponder) {
+        do throws(APIError) {
+            let request = try ChatCompletionRequest.decode(req.body).get()
+            let rendered = try renderPrompt(for: request, tokenLimit: engine.config.contextSize)
+            sendJSON(res, 200, JSONValue.object([("prompt", .string(rendered.text))]).encoded())
+        } catch {
+            sendError(res, error)
+        }
+    }
+
     func handleTokenize(_ req: HTTPRequest, _ res: HTTPResponder) {
         do throws(APIError) {
             let json = try JSONValue.parse(req.body)

@@ -58,7 +58,7 @@ struct Detokenize: ParsableCommand {
 /// `sputnik template`: renders a chat template over messages exactly, with no added newline.
 struct Template: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Render a chat template over {\"messages\": [...], \"tools\": [...]} and print it exactly.")
+        abstract: "Render a chat template over {\"messages\": [...], \"tools\": [...]} and print it exactly as jinja2 does (the template alone; the server's prompt for a request is POST /apply-template).")
 
     @Option(name: [.customShort("m"), .long], help: "GGUF file: its tokenizer.chat_template and BOS/EOS text.")
     var model: String?

@@ -46,6 +46,7 @@ final class EngineSamplingControlsTests: XCTestCase {
                 done.signal()
             case .reasoning, .toolCallBegin, .toolCallArguments:
                 XCTFail("no output parsing was asked for: \(event)")
+            case .started: break
             }
         }
         XCTAssertEqual(done.wait(timeout: .now() + 120), .success)
@@ -141,6 +142,7 @@ final class EngineChoicesTests: XCTestCase {
                 group.leave()
             case .reasoning, .toolCallBegin, .toolCallArguments:
                 XCTFail("no output parsing was asked for: \(event)")
+            case .started: break
             }
         }
         XCTAssertEqual(group.wait(timeout: .now() + 120), .success)

@@ -121,6 +121,50 @@ final class EngineTests: XCTestCase {
         XCTAssertEqual(engine.stats.numRunning, 0)
     }
 
+    /// The graceful drain's first move: requests the engine has not started end with `.abort` and no `.started`
+    /// (their clients can get a retryable 503), every choice of them; the running one goes on to its end, and later
+    /// submissions are not affected. Each started request hears `.started` once, before any other event.
+    func testAbortUnstartedEndsOnlyRequestsNeverScheduled() throws {
+        let engine = try makeEngine(maxNumSeqs: 2, start: false)
+        defer { engine.shutdown() }
+        let log = EventLog()
+        let done = DispatchGroup()
+        func submit(_ name: String, n: Int = 1, onFirstText: (@Sendable () -> Void)? = nil) throws {
+            for _ in 0..<n { done.enter() }
+            var r = GenerationRequest(promptTokens: prompt(name.count, 5), maxNewTokens: 12, ignoreEOS: true)
+            r.n = n
+            _ = try engine.submit(r) { k, e in
+                switch e {
+                case .started: log.add("\(name)\(k) started")
+                case .text:
+                    if log.add("\(name)\(k) text") { onFirstText?() }
+                case .finished(let reason, _):
+                    log.add("\(name)\(k) \(reason)")
+                    done.leave()
+                default: break
+                }
+            }
+        }
+        // Two slots: "a" (two choices) runs; "bb" and "ccc" (two choices) wait. The drain starts while "a" decodes.
+        try submit("a", n: 2) { engine.abortUnstarted() }
+        try submit("bb")
+        try submit("ccc", n: 2)
+        engine.start()
+        XCTAssertEqual(done.wait(timeout: .now() + 60), .success)
+        XCTAssertEqual(log.lines.first, "a0 started")
+        XCTAssertEqual(Set(log.lines.filter { !$0.hasSuffix(" text") }.suffix(2)), ["a0 length", "a1 length"])
+        XCTAssertFalse(log.lines.contains("a1 started"), "only choice 0 hears .started")
+        XCTAssertEqual(Set(log.lines.filter { $0.hasSuffix("abort") }), ["bb0 abort", "ccc0 abort", "ccc1 abort"])
+        XCTAssertFalse(log.lines.contains { $0.hasPrefix("bb") && !$0.hasSuffix("abort") })
+        XCTAssertFalse(log.lines.contains { $0.hasPrefix("ccc") && !$0.hasSuffix("abort") })
+        // After the drain began, a new submission runs normally.
+        let later = try run(engine, [GenerationRequest(promptTokens: prompt(3, 5), maxNewTokens: 4, ignoreEOS: true)])
+        XCTAssertEqual(later[0].1, .length)
+        XCTAssertEqual(later[0].0.count, 4)
+        waitIdle(engine)
+        XCTAssertEqual(engine.stats.kvCacheUsage, 0)
+    }
+
     func testLimits() throws {
         let engine = try makeEngine(maxQueued: 0)
         defer { engine.shutdown() }
@@ -246,6 +290,22 @@ private final class Results: @unchecked Sendable {
 
     func add(_ i: Int, _ x: [Int32]) { lock.lock(); ids[i] += x; lock.unlock() }
     func finish(_ i: Int, _ r: FinishReason, _ u: GenerationUsage) { lock.lock(); reasons[i] = r; usage[i] = u; lock.unlock() }
+}
+
+/// Event lines from any thread, in arrival order.
+private final class EventLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private var seen: [String] = []
+    var lines: [String] { lock.lock(); defer { lock.unlock() }; return seen }
+    /// Adds `line`; true when it was not there before.
+    @discardableResult
+    func add(_ line: String) -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        let new = !seen.contains(line)
+        seen.append(line)
+        return new
+    }
 }
 
 private final class HandleBox: @unchecked Sendable {

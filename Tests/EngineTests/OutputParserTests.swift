@@ -137,6 +137,11 @@ final class OutputParserTests: XCTestCase {
         checkCalls(.hermes, "{\"name\": \"get_time\", \"arguments\": {}}", [.content("{\"name\": \"get_time\", \"arguments\": {}}")])
         // Cut by the token limit: a call is dropped like a cut tagged call; an answer that is not one is kept.
         checkCalls(.hermes, "{\"name\": \"get_weather\", \"arguments\": {\"ci", truncated: true, bare: tools, [])
+        // Cut before the arguments, or inside the name, it may still be a call: dropped too (helper-42: it came back
+        // as content `{"name": "`).
+        for cut in ["{\"name\": \"", "{\"name\": \"get_", "```json\n{\"name\": \"get_weather\", \"", "{\"name\": \"get_weather\""] {
+            checkCalls(.hermes, cut, truncated: true, bare: tools, [])
+        }
         checkCalls(.hermes, "{\"name\": \"Alice\", \"bio\": \"Alice is", truncated: true, bare: tools,
                    [.content("{\"name\": \"Alice\", \"bio\": \"Alice is")])
         checkCalls(.hermes, "{\"name\":\"get_time\",\"arguments\":{}}{\"name\":\"get_weather\",\"arguments\":{}}", maxCalls: 1,

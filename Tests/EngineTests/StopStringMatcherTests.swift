@@ -135,6 +135,45 @@ final class OutputProcessorStopIdsTests: XCTestCase {
         XCTAssertEqual(tok.detokenize(got.ids), got.text)
     }
 
+    /// A stop string that matches inside a tool call ends generation without the half-written call as content
+    /// (helper-40: `stop: ["Oslo"]` returned ```` ```json {"name": "get_weather", "arguments": {"city": " ```` as text); a
+    /// call complete before the stop is still a call, and text before a cut call stays.
+    func testStopInsideAToolCallDropsTheCutCall() throws {
+        let tok = try Tokenizer(gguf: GGUFFile(path: Fixtures.path("tokenizer/smollm2.vocab.gguf")))
+        func run(_ text: String, stop: String, bare: Bool = false) -> [GenerationDelta] {
+            var parsing = OutputParsing(toolCalls: .hermes)
+            if bare { parsing.bareCallNames = ["get_weather"] }
+            var p = OutputProcessor(tokenizer: tok, stop: [stop], parsing: parsing)
+            var parts: [GenerationDelta] = []
+            for id in tok.encode(text, addSpecial: false, parseSpecial: false) {
+                switch p.append(id) {
+                case .emit(let got, _): parts += got
+                case .stopped(let got, _): return merged(parts + got)
+                }
+            }
+            return merged(parts + (p.finish()?.parts ?? []))
+        }
+        /// Adjacent content parts as one (the pieces follow the tokens).
+        func merged(_ parts: [GenerationDelta]) -> [GenerationDelta] {
+            parts.reduce(into: []) { out, p in
+                if case .content(let b) = p, case .content(let a)? = out.last { out[out.count - 1] = .content(a + b) } else { out.append(p) }
+            }
+        }
+        let tagged = "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Oslo\"}}\n</tool_call>"
+        XCTAssertEqual(run(tagged, stop: "Oslo"), [])
+        XCTAssertEqual(run("Sure. " + tagged, stop: "Oslo"), [.content("Sure. ")])
+        let fenced = "```json\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Oslo\"}}\n```"
+        XCTAssertEqual(run(fenced, stop: "Oslo", bare: true), [])
+        // Cut before its arguments (helper-42: `{"name": "` came back as content).
+        XCTAssertEqual(run(fenced, stop: "get_weather", bare: true), [])
+        XCTAssertEqual(run(fenced, stop: "arguments", bare: true), [])
+        // Stopped after the call's JSON is whole (the closing tag is the stop): the call stands.
+        XCTAssertEqual(run(tagged, stop: "</tool_call>"),
+                       [.toolCallBegin(index: 0, name: "get_weather"), .toolCallArguments(index: 0, "{\"city\": \"Oslo\"}")])
+        // Plain text cut by a stop string is unchanged.
+        XCTAssertEqual(run("The weather in Oslo is mild.", stop: "Oslo"), [.content("The weather in ")])
+    }
+
     func testMatcherReportsWhereTheStopStarts() {
         var m = StopStringMatcher(stops: ["STOP"])
         XCTAssertEqual(m.append("abc ST"), .text("abc "))

@@ -55,7 +55,9 @@ final class ResponsesAndMessagesTests: XCTestCase {
         XCTAssertEqual(param(responses(#"{"input":"x","reasoning":{"effort":"max"}}"#)), "reasoning.effort")
         let t = try? responses(#"{"input":"x","tools":[{"type":"function","name":"f","parameters":{"type":"object"},"strict":true}],"#
                                + #""tool_choice":{"type":"function","name":"f"},"parallel_tool_calls":false,"reasoning":{"effort":"low"}}"#).get()
-        XCTAssertEqual(t?.chat.tools?.serialized(), #"[{"type":"function","function":{"name":"f","parameters":{"type":"object"}}}]"#)
+        XCTAssertEqual(t?.chat.tools?.serialized(), #"[{"type":"function","function":{"name":"f","parameters":{"type":"object"},"strict":true}}]"#)
+        let lax = try? responses(#"{"input":"x","tools":[{"type":"function","name":"f","parameters":{"type":"object"},"strict":null}]}"#).get()
+        XCTAssertEqual(lax?.chat.tools?.serialized(), #"[{"type":"function","function":{"name":"f","parameters":{"type":"object"}}}]"#)
         XCTAssertEqual(t?.chat.toolChoice?.serialized(), #"{"type":"function","function":{"name":"f"}}"#)
         XCTAssertEqual(t?.chat.parallelToolCalls, false)
         XCTAssertEqual(t?.chat.reasoningEffort, "low")
@@ -139,11 +141,11 @@ final class ResponsesAndMessagesTests: XCTestCase {
 
     func testAnthropicToolsAndThinkingConvert() throws {
         let msgs = #""messages":[{"role":"user","content":"q"}]"#
-        let tools = #""tools":[{"name":"f","description":"d","input_schema":{"type":"object"}},{"name":"g","input_schema":{}}],"#
+        let tools = #""tools":[{"name":"f","description":"d","input_schema":{"type":"object"}},{"name":"g","input_schema":{"type":"object"},"strict":true}],"#
         let any = try messages(#"{"max_tokens":9,"# + tools + #""tool_choice":{"type":"any","disable_parallel_tool_use":true},"# + msgs + "}").get()
         XCTAssertEqual(any.chat.tools?.serialized(),
                        #"[{"type":"function","function":{"name":"f","description":"d","parameters":{"type":"object"}}},"#
-                       + #"{"type":"function","function":{"name":"g","parameters":{}}}]"#)
+                       + #"{"type":"function","function":{"name":"g","parameters":{"type":"object"},"strict":true}}]"#)
         XCTAssertEqual(any.chat.toolChoice, .string("required"))
         XCTAssertEqual(any.chat.parallelToolCalls, false)
         let named = try messages(#"{"max_tokens":9,"# + tools + #""tool_choice":{"type":"tool","name":"g"},"# + msgs + "}").get()

@@ -112,7 +112,11 @@ def test_stream_events_and_text(server):
     assert again.usage.cache_read_input_tokens > 0
     assert (final.usage.input_tokens, final.usage.cache_read_input_tokens, final.usage.output_tokens) == \
         (again.usage.input_tokens, again.usage.cache_read_input_tokens, again.usage.output_tokens)
-    assert events[-2].usage.input_tokens + events[-2].usage.cache_read_input_tokens == events[0].message.usage.input_tokens
+    # message_start splits the prompt as message_delta does (it gave the whole prompt as input_tokens, and 0 cache
+    # reads, while message_delta split it: clients that read message_start's usage saw a different split).
+    start, delta = events[0].message.usage, events[-2].usage
+    assert delta.cache_read_input_tokens > 0
+    assert (start.input_tokens, start.cache_read_input_tokens) == (delta.input_tokens, delta.cache_read_input_tokens)
 
 
 def test_count_tokens_matches_prompt(server):
@@ -180,3 +184,17 @@ def test_x_api_key_is_the_api_key():
         assert s.get("/v1/models", headers={"Authorization": "Bearer sekret"})[0] == 200
     finally:
         s.stop()
+
+
+def test_unknown_routes_and_methods_under_messages_answer_in_anthropic_shape(server):
+    """`GET /v1/messages` (405) and `POST /v1/messages/batches` (404) answered in OpenAI's error shape, which the
+    anthropic SDK cannot read (helper-40)."""
+    status, headers, raw = server.get("/v1/messages")
+    assert status == 405 and headers.get("Allow") == "POST", (status, headers)
+    err = json.loads(raw)
+    assert err["type"] == "error" and err["error"]["type"] == "invalid_request_error", err
+    status, _, raw = server.post("/v1/messages/batches", {"requests": []})
+    err = json.loads(raw)
+    assert status == 404 and err["type"] == "error" and err["error"]["type"] == "not_found_error", err
+    with pytest.raises(anthropic.NotFoundError):
+        client(server).messages.batches.create(requests=[])

@@ -20,6 +20,7 @@ TIME = {"name": "get_time", "description": "Current local time in a time zone.",
         "input_schema": {"type": "object", "additionalProperties": False, "required": ["zone"],
                          "properties": {"zone": {"type": "string", "maxLength": 40}}}}
 TOOLS = [WEATHER, TIME]
+NOT = {"type": "object", "properties": {"city": {"type": "string"}}, "not": {"required": ["x"]}}
 SCHEMAS = {t["name"]: t["input_schema"] for t in TOOLS}
 ASK = [{"role": "user", "content": "What is the weather like in Paris right now?"}]
 # The model, asked to repeat a text holding a closing tag, writes reasoning, then `</think>`, then more text.
@@ -110,6 +111,23 @@ def test_tool_choice_none_and_tool_results(qwen):
       "thinking": {"type": "enabled", "budget_tokens": 1024}}, "tool_choice"),
     ({"thinking": {"type": "enabled", "budget_tokens": 1024}}, "thinking.budget_tokens"),
     ({"thinking": {"type": "enabled", "budget_tokens": 100}, "max_tokens": 2000}, "thinking.budget_tokens"),
+    # helper-40: each of these was a 200 (Anthropic answers 400).
+    ({"tools": [WEATHER, WEATHER]}, "tools: Tool names must be unique"),
+    ({"tools": [dict(WEATHER, name="bad name!")]}, "tools[0].name"),
+    ({"tools": [dict(WEATHER, input_schema={"type": "string"})]}, "tools[0].input_schema.type"),
+    ({"tools": [dict(WEATHER, strict=True, input_schema=NOT)]}, "'tools[0].input_schema' for a strict tool"),
+    ({"tools": [dict(WEATHER, defer_loading=True)]}, "tools[0].defer_loading: not supported"),
+    ({"tools": [dict(WEATHER, allowed_callers=["code_execution_20250825"])]}, "tools[0].allowed_callers: not supported"),
+    ({"tools": [dict(WEATHER, input_examples=["Paris"])]}, "tools[0].input_examples[0]"),
+    ({"tools": [dict(WEATHER, frobnicate=True)]}, "tools[0].frobnicate: Extra inputs are not permitted"),
+    ({"tools": TOOLS, "tool_choice": {"type": "any"}, "stop_sequences": ["x"]}, "stop_sequences: cannot be combined"),
+    ({"tools": TOOLS, "tool_choice": {"type": "auto", "foo": 1}}, "tool_choice.foo: Extra inputs are not permitted"),
+    ({"system": [{"type": "text", "text": "Be brief.", "foo": 1}]}, "system[0].foo: Extra inputs are not permitted"),
+    ({"system": [{"type": "text", "text": ""}]}, "system[0].text: text content blocks must be non-empty"),
+    ({"messages": [{"role": "user", "content": ""}]}, "messages[0]: all messages must have non-empty content"),
+    ({"messages": [{"role": "user", "content": []}]}, "messages[0]: all messages must have non-empty content"),
+    ({"messages": [{"role": "user", "content": [{"type": "text", "text": ""}]}]},
+     "messages[0].content[0].text: text content blocks must be non-empty"),
 ])
 def test_bad_tool_and_thinking_fields_are_400s(qwen, extra, param):
     body = {"model": "m", "max_tokens": 16, "messages": ASK, **extra}
@@ -118,6 +136,25 @@ def test_bad_tool_and_thinking_fields_are_400s(qwen, extra, param):
     err = json.loads(raw)
     assert err["type"] == "error" and err["error"]["type"] == "invalid_request_error"
     assert param in err["error"]["message"], err
+
+
+def test_strict_and_cache_control_tools_and_an_empty_prefill_are_accepted(qwen):
+    # What the anthropic SDK's ToolParam offers (helper-42: all four were refused).
+    tools = [dict(WEATHER, strict=True, cache_control={"type": "ephemeral"}, eager_input_streaming=True,
+                  defer_loading=False, allowed_callers=["direct"]),
+             dict(TIME, strict=False, input_schema=NOT, input_examples=[{"zone": "Europe/Paris"}])]
+    m = client(qwen).messages.create(model="m", max_tokens=64, temperature=0, tools=tools,
+                                     tool_choice={"type": "tool", "name": "get_weather"}, messages=ASK)
+    check_tool_use(m.content[0], {"get_weather"})
+    # input_examples reach the prompt (with the tool's description).
+    plain = client(qwen).messages.count_tokens(model="m", tools=[TIME], messages=ASK).input_tokens
+    shown = client(qwen).messages.count_tokens(model="m", tools=[dict(TIME, input_examples=[{"zone": "Europe/Paris"}])],
+                                               messages=ASK).input_tokens
+    assert shown > plain
+    # A final assistant message may be empty (it is the prefill the reply continues).
+    m = client(qwen).messages.create(model="m", max_tokens=4, temperature=0,
+                                     messages=ASK + [{"role": "assistant", "content": ""}])
+    assert m.stop_reason in ("max_tokens", "end_turn")
 
 
 def test_a_prefill_with_a_forced_tool_names_anthropic_fields(qwen):

@@ -39,10 +39,12 @@ def test_bare_call_streamed(qwen):
     stream = client(qwen).chat.completions.create(model="m", messages=[{"role": "user", "content": ASKS[1]}],
                                                   tools=[WEATHER], temperature=0, max_tokens=80, stream=True)
     name, args, content, finish = None, "", "", None
+    contents = []
     for chunk in stream:
         if not chunk.choices:
             continue
         d = chunk.choices[0].delta
+        contents.append(d.content)
         content += d.content or ""
         for tc in d.tool_calls or []:
             name = tc.function.name or name
@@ -50,6 +52,13 @@ def test_bare_call_streamed(qwen):
         finish = chunk.choices[0].finish_reason or finish
     assert finish == "tool_calls" and name == "get_weather" and content == "", (finish, name, content)
     jsonschema.validate(json.loads(args), SCHEMA)
+    # No chunk carries content: the role chunk waits for the reply's first output and, that being a call, has none
+    # (it had `content: ""`, so the SDK's accumulated message said '' where the whole response says None).
+    assert contents == [None] * len(contents), contents
+    with client(qwen).chat.completions.stream(model="m", messages=[{"role": "user", "content": ASKS[1]}],
+                                              tools=[WEATHER], temperature=0, max_tokens=80) as s:
+        final = s.get_final_completion()
+    assert final.choices[0].message.content is None and final.choices[0].message.tool_calls, final
 
 
 def test_json_that_is_not_a_call_stays_content(qwen):

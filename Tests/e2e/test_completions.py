@@ -305,3 +305,18 @@ def test_echo_scores_a_prompt_of_the_whole_context(server):
     # Generating still needs room for the completion.
     with pytest.raises(openai.BadRequestError):
         complete(server, prompt=ids, max_tokens=1)
+
+
+@pytest.mark.parametrize("prompt", [[1532], "Hello"])
+def test_streamed_echo_logprobs_of_a_one_token_prompt(server, prompt):
+    """A one-token prompt's (empty) prompt log-probabilities were reported while the request was admitted, before the
+    stream's head, which now waits for the engine to start the request: the write before the head killed the
+    process (helper-42)."""
+    status, _, raw = server.post("/v1/completions", {"model": "smollm2", "prompt": prompt, "max_tokens": 3,
+                                                     "stream": True, "echo": True, "logprobs": 1, "temperature": 0})
+    assert status == 200, raw
+    events = [l[6:] for l in raw.decode().split("\n") if l.startswith("data: ")]
+    assert events[-1] == "[DONE]"
+    first = json.loads(events[0])["choices"][0]
+    assert first["logprobs"]["token_logprobs"] == [None]
+    assert server.get("/health")[0] == 200

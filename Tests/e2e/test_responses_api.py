@@ -29,6 +29,13 @@ def test_non_streamed_matches_chat(server):
     assert r.usage.input_tokens == chat.usage.prompt_tokens
     assert r.usage.output_tokens == chat.usage.completion_tokens == 12
     assert r.usage.total_tokens == r.usage.input_tokens + r.usage.output_tokens
+    # The body validates as the SDK's own type, which requires input_tokens_details.cache_write_tokens (the client
+    # does not validate: it read None there).
+    from openai.types.responses import Response
+    raw = client(server).responses.with_raw_response.create(model="smollm2", input=PARIS, max_output_tokens=12,
+                                                            temperature=0)
+    Response.model_validate_json(raw.text)
+    assert r.usage.input_tokens_details.cache_write_tokens == 0
     # The token cap ended it: incomplete, as OpenAI and vLLM report it.
     assert r.status == "incomplete" and r.incomplete_details.reason == "max_output_tokens"
     assert r.max_output_tokens == 12 and r.temperature == 0 and r.store is False

@@ -4,6 +4,7 @@ import gzip
 import http.client
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -252,3 +253,108 @@ def test_second_identical_signal_stops_at_once(sig):
     t.join(timeout=30)
     assert "second signal: stopping now" in s.logtext()
     s.log.close()
+
+
+def test_sigterm_answers_requests_not_started_503_at_once():
+    """Requests still queued when SIGTERM comes get a retryable 503 with Retry-After at once, streamed ones included
+    (a stream's head waits until its request starts), on every route; the running stream goes on to [DONE]. They
+    waited out the whole --shutdown-timeout and were then aborted (streams after a 200 head: not retryable)."""
+    s = Server("--shutdown-timeout", "60", "--max-num-seqs", "1")
+    results = {}
+    hi = [{"role": "user", "content": "Say hi."}]
+    queued = {
+        "chat stream": ("/v1/chat/completions", chat(max_tokens=16, stream=True)),
+        "chat": ("/v1/chat/completions", chat(max_tokens=16)),
+        "completions stream": ("/v1/completions",
+                               {"model": "smollm2", "prompt": "Hello", "max_tokens": 16, "stream": True}),
+        "messages stream": ("/v1/messages", {"model": "smollm2", "max_tokens": 16, "messages": hi, "stream": True}),
+        "responses stream": ("/v1/responses", {"model": "smollm2", "max_output_tokens": 16, "input": "Say hi.",
+                                               "stream": True}),
+    }
+
+    def post(name, path, body):
+        c = http.client.HTTPConnection("127.0.0.1", s.port, timeout=120)
+        c.request("POST", path, body=json.dumps(body), headers={"Content-Type": "application/json"})
+        r = c.getresponse()
+        results[name] = (r.status, r.getheader("Retry-After"), r.read().decode(), time.time())
+    try:
+        running = threading.Thread(target=post, args=("running", "/v1/chat/completions",
+                                                      chat(max_tokens=1200, ignore_eos=True, stream=True)))
+        running.start()
+        time.sleep(0.5)
+        threads = [threading.Thread(target=post, args=(name, *req)) for name, req in queued.items()]
+        for t in threads:
+            t.start()
+        deadline = time.time() + 10
+        while time.time() < deadline:   # all five wait behind the one slot
+            m = urllib.request.urlopen(f"http://127.0.0.1:{s.port}/metrics", timeout=10).read().decode()
+            if re.search(r"^sputnik:num_requests_waiting(\{[^}]*\})? 5(\.0)?$", m, re.M):
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail("the requests did not queue")
+        t0 = time.time()
+        s.proc.send_signal(signal.SIGTERM)
+        for t in threads:
+            t.join(timeout=60)
+        for name in queued:
+            status, retry, body, at = results[name]
+            assert status == 503, (name, status, body[:200])
+            assert retry is not None, name
+            assert at - t0 < 5, (name, at - t0)
+            err = json.loads(body)
+            assert err["error"]["code"] == "server_shutting_down" if name != "messages stream" else err["type"] == "error"
+        running.join(timeout=120)
+        status, _, body, _ = results["running"]
+        assert status == 200
+        assert body.rstrip().endswith("data: [DONE]")
+        assert s.proc.wait(timeout=30) == 0
+    finally:
+        if s.proc.poll() is None:
+            s.stop()
+        s.log.close()
+
+
+def test_sigterm_lets_a_partly_started_multi_prompt_request_finish():
+    """The prompts of one /v1/completions request go together at a drain: once one has started, the others wait
+    their turn and the whole answer completes (helper-42: the waiting prompt was aborted, and with it the stream)."""
+    s = Server("--shutdown-timeout", "60", "--max-num-seqs", "2")
+    results = {}
+
+    def post(name, path, body):
+        c = http.client.HTTPConnection("127.0.0.1", s.port, timeout=120)
+        c.request("POST", path, body=json.dumps(body), headers={"Content-Type": "application/json"})
+        r = c.getresponse()
+        results[name] = (r.status, r.read().decode())
+    try:
+        runs = [threading.Thread(target=post, args=("chat", "/v1/chat/completions",
+                                                    chat(max_tokens=300, ignore_eos=True, stream=True)))]
+        runs[0].start()
+        time.sleep(0.5)
+        runs.append(threading.Thread(target=post, args=("cmpl", "/v1/completions", {
+            "model": "smollm2", "prompt": ["Hello", "World", "Foo"], "max_tokens": 60, "ignore_eos": True,
+            "stream": True})))
+        runs[1].start()
+        deadline = time.time() + 10
+        while time.time() < deadline:   # one prompt runs beside the chat, two wait
+            m = urllib.request.urlopen(f"http://127.0.0.1:{s.port}/metrics", timeout=10).read().decode()
+            if re.search(r"^sputnik:num_requests_waiting(\{[^}]*\})? 2(\.0)?$", m, re.M):
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the prompts did not queue")
+        s.proc.send_signal(signal.SIGTERM)
+        for t in runs:
+            t.join(timeout=120)
+        status, body = results["cmpl"]
+        assert status == 200
+        events = [l[6:] for l in body.split("\n") if l.startswith("data: ")]
+        assert events[-1] == "[DONE]", events[-3:]
+        finished = {c["index"] for e in events[:-1] for c in json.loads(e)["choices"] if c.get("finish_reason")}
+        assert finished == {0, 1, 2}
+        assert results["chat"][1].rstrip().endswith("data: [DONE]")
+        assert s.proc.wait(timeout=30) == 0
+    finally:
+        if s.proc.poll() is None:
+            s.stop()
+        s.log.close()

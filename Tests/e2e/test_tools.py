@@ -75,3 +75,30 @@ def test_tokenize_routes(server):
     assert status == 400 and "must be a string, got" in json.loads(body)["error"]["message"]
     status, _, body = server.post("/tokenize", {"bogus": 1})
     assert status == 400 and json.loads(body)["error"]["message"] == "'content' is a required property"
+
+
+def test_apply_template_gives_the_prompt_the_server_generates_from(qwen):
+    """`POST /apply-template` (llama-server's route): the prompt text a chat request is generated from, exactly. Both
+    helpers of 2026-12-06 took `sputnik template` for that and found it differs on tool histories (it renders the
+    template alone: `arguments` strings stay strings, as jinja2 does, while the server passes them to Qwen's `tojson`
+    as objects, as vLLM and llama.cpp do)."""
+    weather = {"type": "function", "function": {"name": "get_weather", "parameters": {
+        "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
+    body = {"model": "m", "max_tokens": 1, "temperature": 0, "tools": [weather], "messages": [
+        {"role": "user", "content": "Weather in Paris?"},
+        {"role": "assistant", "content": None, "tool_calls": [{"id": "call_1", "type": "function", "function": {
+            "name": "get_weather", "arguments": "{\"city\": \"Paris\"}"}}]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "21 C"}]}
+    status, _, raw = qwen.post("/apply-template", body)
+    assert status == 200, raw
+    prompt = json.loads(raw)["prompt"]
+    assert '{"name": "get_weather", "arguments": {"city": "Paris"}}' in prompt
+    assert prompt.endswith("<|im_start|>assistant\n")
+    status, _, raw = qwen.post("/tokenize", {"content": prompt, "parse_special": True})
+    tokens = json.loads(raw)["tokens"]
+    status, _, raw = qwen.post("/v1/chat/completions", body)
+    assert status == 200, raw
+    assert json.loads(raw)["usage"]["prompt_tokens"] == len(tokens)
+    # The chat route's 400s, for the same body.
+    status, _, raw = qwen.post("/apply-template", {"model": "m", "messages": []})
+    assert status == 400 and json.loads(raw)["error"]["param"] == "messages", raw

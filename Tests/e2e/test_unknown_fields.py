@@ -118,3 +118,16 @@ def test_include_obfuscation(server):
     status, _, out = server.post("/v1/completions", {"prompt": "Once", "max_tokens": 2, "stream": True,
                                                      "stream_options": {"include_obfuscation": True}})
     assert status == 400 and json.loads(out)["error"]["param"] == "stream_options.include_obfuscation", out
+
+
+@pytest.mark.parametrize("tool,param", [
+    ({"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}, "foo": 1}, "tools[0].foo"),
+    ({"type": "function", "function": {"name": "f", "parameters": {"type": "object"}, "strcit": True}},
+     "tools[0].function.strcit"),
+    ({"type": "function", "function": {"name": "f", "strict": "yes"}}, "tools[0].function.strict"),
+])
+def test_chat_tools_refuse_unknown_fields(server, tool, param):
+    """A function tool has `type` and `function` {name, description, parameters, strict}; anything else was accepted
+    and dropped (helper-40: a misspelt `strict` left the tool unenforced)."""
+    refused_by_openai(lambda: oai(server).chat.completions.create(
+        model="smollm2", messages=MSGS, max_tokens=2, tools=[tool]), param)
