@@ -61,7 +61,8 @@ public final class EngineCore: @unchecked Sendable {
     private var scheduler: Scheduler
     private var live: [Int: LiveRequest] = [:]
     /// Groups (`LiveRequest.group`) with a request that has started; a group leaves when its last request finishes.
-    private var startedGroups: Set<Int> = []
+    /// Engine thread only (internal for tests, read once the engine is idle).
+    private(set) var startedGroups: Set<Int> = []
     /// Choices 1…n−1 of a request whose prompt is still being computed, by the request's id; forked from it in
     /// the step that samples its first token.
     private var unforked: [Int: [(id: Int, live: LiveRequest)]] = [:]

@@ -40,6 +40,8 @@ public struct ToolCallParser: Sendable {
     private let bareCallNames: Set<String>
     /// A bare call was in a ```` ``` ```` fence: its closing fence is markup too.
     private var bareFenced = false
+    /// The held text has reached a bare call's `{"name":` (so far it may be a call to a declared tool).
+    private var bareNamed = false
 
     private static func s(_ t: String) -> [Unicode.Scalar] { Array(t.unicodeScalars) }
     private static let hermesOpen = s("<tool_call>"), hermesClose = s("</tool_call>")
@@ -107,9 +109,10 @@ public struct ToolCallParser: Sendable {
             // What is still held back in text state is the start of call markup the token limit cut (e.g. "<tool_c"):
             // it is not content, and no call can follow.
             return []
-        case .bareStart where truncated || stopped:
-            // What is held here may still be a bare call (a fence, `{"name": "get_`…): cut by the token limit or a
-            // stop string, it is dropped as a tagged call's start is (helper-42: `{"name": "` came back as content).
+        case .bareStart where (truncated || stopped) && bareNamed:
+            // Held from `{"name":` on, it may still be a call to a declared tool: cut by the token limit or a stop
+            // string, it is dropped as a tagged call's start is (helper-42: `{"name": "` came back as content).
+            // Before that (a fence, `{`), the text is kept (helper-43: a fenced JSON answer cut early was lost).
             return []
         case .text, .llamaStart, .bareStart:
             emitContent(buf[...], into: &out)
@@ -219,6 +222,7 @@ public struct ToolCallParser: Sendable {
             if r.starts(with: lit) { return k + lit.count }
             return lit.starts(with: r) ? nil : -1
         }
+        bareNamed = false
         var i = ws(0)
         if bareFenced {   // the fence that closes a fenced call (after one or more calls)
             guard let e = expect(Self.fence, at: i) else { return false }
@@ -256,7 +260,7 @@ public struct ToolCallParser: Sendable {
         switch take([["{"], Self.nameKey, [":"]]) {
         case false?: return false
         case nil: state = .text; return true
-        default: break
+        default: bareNamed = true
         }
         // The name as JSON spells it: one declared name must be this text, or may still become it.
         let nameText = buf[min(i, buf.count)...]

@@ -89,7 +89,7 @@ public struct AnthropicMessagesRequest: Sendable, Equatable {
                 throw refuse(tp + ".defer_loading", "there is no tool search: every tool is in the prompt")
             }
             if let callers = try tf.array("allowed_callers"), !callers.contains(.string("direct")) {
-                throw refuse(tp + ".allowed_callers", "there is no code execution: the model calls tools directly ('direct')")
+                throw refuse(tp + ".allowed_callers", "only 'direct' calls are served (the model calls the tool itself; there is no code execution), and the list must include it")
             }
             try tf.refuseUnread { "\(tp).\($0): Extra inputs are not permitted" }
             tools.append(.object([("type", .string("function")), ("function", .object(fn))]))

@@ -187,6 +187,7 @@ public struct ChatCompletionRequest: Sendable, Equatable {
                 _ = try ff.object("parameters")
                 _ = try ff.bool("strict")
                 try ff.refuseUnread { "'\(tf.path("function."))\($0)' is not a field of a function definition" }
+                _ = tf.raw("cache_control")   // Anthropic's caching hint, sent by proxies: the prefix cache needs none
                 try tf.refuseUnread { "'tools[\(i)].\($0)' is not a field of a function tool" }
             }
             // An empty list declares no tools: the request is answered as one without `tools` (llama-server reads

@@ -104,8 +104,8 @@ extension SputnikServer {
     /// (`stream_options.continuous_usage_stats`) every chunk but that last one carries the running usage: the
     /// prompt's tokens and the tokens generated so far over all choices (a choice's finish chunk counts its final
     /// total, end-of-generation token included, as the usage chunk does).
-    /// Each choice's role chunk goes out before its first output; it carries no `content` when that output is a tool
-    /// call, and never with `forcedCall` (OpenAI sends null there when the reply is calls only, so a client's
+    /// The role chunks go out before the first output; choice k's carries no `content` when it is that output's choice
+    /// and the output is a tool call, and never with `forcedCall` (OpenAI sends null there when the reply is calls only, so a client's
     /// accumulated message has `content` None, as the whole response does).
     private func streamCompletion(_ res: HTTPResponder, _ gen: GenerationRequest, id: String, created: Int,
                                   includeUsage: Bool, continuousUsage: Bool, forcedCall: Bool) {
@@ -119,13 +119,18 @@ extension SputnikServer {
         let collected = Collected(n: gen.n)
         let promptTokens = gen.promptTokens.count
         let headFields = requestIdHeaders(res, status: 200)
-        /// Choice k's role chunk, before its first output: `content: ""` when the reply starts with text (or
-        /// reasoning, or ends with none), none when it starts with a tool call (OpenAI sends null there, so a client's
-        /// accumulated message has `content` None, as the whole response does), and never with `forcedCall`.
+        /// The role chunks, before the first output of any choice, one per choice in index order (the openai SDK's
+        /// stream helper builds its snapshot from the first chunk, by position: helper-43). Each has `content: ""`,
+        /// except none with `forcedCall`, or for the choice `k` whose first output this is when that is a tool call
+        /// (OpenAI sends null there, so a client's accumulated message has `content` None, as the whole response
+        /// does; with n > 1 the other choices' first outputs are not known yet).
         @Sendable func role(_ k: Int, content: Bool) {
-            guard !collected.roleSent[k] else { return }
-            collected.roleSent[k] = true
-            sse.send(data: chunk(.init(index: k, role: "assistant", content: content && !forcedCall ? "" : nil)))
+            guard !collected.rolesSent else { return }
+            collected.rolesSent = true
+            for j in 0..<gen.n {
+                let empty = !forcedCall && (j != k || content)
+                sse.send(data: chunk(.init(index: j, role: "assistant", content: empty ? "" : nil)))
+            }
         }
         @Sendable func chunk(_ choice: ChatCompletionChunk.Choice) -> String {
             let running = continuousUsage
@@ -216,8 +221,8 @@ private final class Collected: @unchecked Sendable {
     var aborted = false
     /// A stream's head has been sent (at the engine's `.started`).
     var headSent = false
-    /// Per choice: its role chunk has been sent (before its first output).
-    var roleSent: [Bool]
+    /// The role chunks have been sent (before the first output).
+    var rolesSent = false
     /// The prompt counted once, every choice's generated tokens.
     var usage = Usage(promptTokens: 0, completionTokens: 0)
     /// Tokens generated so far per choice (streamed ids; the engine's count once the choice finished).
@@ -232,7 +237,6 @@ private final class Collected: @unchecked Sendable {
         logprobs = Array(repeating: [], count: n)
         reasons = Array(repeating: nil, count: n)
         generatedPerChoice = Array(repeating: 0, count: n)
-        roleSent = Array(repeating: false, count: n)
         remaining = n
     }
 

@@ -165,6 +165,33 @@ final class EngineTests: XCTestCase {
         XCTAssertEqual(engine.stats.kvCacheUsage, 0)
     }
 
+    /// The prompts of one `submit(batch:)` go together at a drain: once one has started, the others are not aborted
+    /// (its answer is under way), and the group is forgotten when the batch is done.
+    func testAbortUnstartedKeepsABatchWithAStartedMember() throws {
+        let engine = try makeEngine(maxNumSeqs: 1, start: false)
+        defer { engine.shutdown() }
+        let results = Results(count: 3)
+        let done = DispatchGroup()
+        for _ in 0..<3 { done.enter() }
+        let reqs = (0..<3).map { GenerationRequest(promptTokens: prompt(60 + $0, 5), maxNewTokens: 6, ignoreEOS: true) }
+        _ = try engine.submit(batch: reqs) { i, _, e in
+            switch e {
+            case .text(_, let ids, _):
+                if i == 0 && results.ids[0].isEmpty { engine.abortUnstarted() }
+                results.add(i, ids)
+            case .finished(let reason, let usage):
+                results.finish(i, reason, usage)
+                done.leave()
+            default: break
+            }
+        }
+        engine.start()
+        XCTAssertEqual(done.wait(timeout: .now() + 60), .success)
+        XCTAssertEqual(results.reasons, [.length, .length, .length])
+        waitIdle(engine)
+        XCTAssertEqual(engine.startedGroups, [])
+    }
+
     func testLimits() throws {
         let engine = try makeEngine(maxQueued: 0)
         defer { engine.shutdown() }

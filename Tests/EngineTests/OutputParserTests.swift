@@ -142,6 +142,10 @@ final class OutputParserTests: XCTestCase {
         for cut in ["{\"name\": \"", "{\"name\": \"get_", "```json\n{\"name\": \"get_weather\", \"", "{\"name\": \"get_weather\""] {
             checkCalls(.hermes, cut, truncated: true, bare: tools, [])
         }
+        // Before `{"name":` it is the answer's start, kept (helper-43: a fenced JSON answer cut early was lost).
+        for cut in ["```", "```json\n{\n  \"", "{", "```json\n{\"na"] {
+            checkCalls(.hermes, cut, truncated: true, bare: tools, [.content(cut)])
+        }
         checkCalls(.hermes, "{\"name\": \"Alice\", \"bio\": \"Alice is", truncated: true, bare: tools,
                    [.content("{\"name\": \"Alice\", \"bio\": \"Alice is")])
         checkCalls(.hermes, "{\"name\":\"get_time\",\"arguments\":{}}{\"name\":\"get_weather\",\"arguments\":{}}", maxCalls: 1,

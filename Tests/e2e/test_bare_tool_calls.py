@@ -98,3 +98,15 @@ def test_response_format_answer_shaped_like_a_call_is_not_a_call(qwen):
             tools=[tool], response_format={"type": "json_object"}, temperature=0.7, seed=seed, max_tokens=80)
         for call in r.choices[0].message.tool_calls or []:
             jsonschema.validate(json.loads(call.function.arguments), params)
+
+
+def test_a_cut_json_answer_under_tools_is_kept(qwen):
+    """Cut by max_tokens or a stop string before `{"name":`, a fenced JSON answer is the answer's start, not a call:
+    it stays content (helper-43: after the cut-call fix it came back empty). From `{"name":` on it may be a call to a
+    declared tool, and a cut drops it (the unit tests hold both sides)."""
+    ask = [{"role": "user", "content": "Reply with a JSON object describing a cat with keys species and color. "
+                                       "Only JSON, no prose."}]
+    for extra in ({"max_tokens": 1}, {"max_tokens": 6}, {"max_tokens": 80, "stop": ["species"]}):
+        r = client(qwen).chat.completions.create(model="m", messages=ask, tools=[WEATHER], temperature=0, **extra)
+        c = r.choices[0]
+        assert c.message.tool_calls is None and c.message.content and c.message.content.startswith("```"), (extra, c)

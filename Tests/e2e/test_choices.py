@@ -1,6 +1,8 @@
 """Issue 15 item 4: `n > 1` through the official openai client: choices 0…n−1, streamed chunks carry their index,
 usage counts the prompt once and every choice's tokens. (That one prefill serves every choice is checked by
 Tests/SchedulingTests/ForkTests: the forked choices are scheduled one token each.)"""
+import openai
+
 from test_openai_client import PARIS, client
 
 
@@ -47,3 +49,22 @@ def test_completions_prompts_times_n(server):
     single = client(server).completions.create(model="smollm2", prompt=["The sky is", "Once upon a time"],
                                                max_tokens=6, temperature=0)
     assert r.usage.prompt_tokens == single.usage.prompt_tokens
+
+
+def test_stream_helper_assembles_every_choice(server):
+    """The openai SDK's stream helper builds its snapshot from the first chunk, by position: the role chunks come
+    first, one per choice in index order (helper-43: sent per choice before its first output, choice 1 or 2 often
+    came first and the helper raised IndexError or mixed the choices up)."""
+    for seed in range(6):
+        with client(server).chat.completions.stream(model="smollm2", n=3, max_tokens=24, temperature=1, seed=seed,
+                                                    messages=PARIS) as s:
+            for _ in s:
+                pass
+            try:
+                final = s.get_final_completion()
+            except openai.LengthFinishReasonError as e:   # the helper's parse step refuses a cut reply
+                final = e.completion
+        assert [c.index for c in final.choices] == [0, 1, 2]
+        plain = client(server).chat.completions.create(model="smollm2", n=3, max_tokens=24, temperature=1, seed=seed,
+                                                       messages=PARIS)
+        assert [c.message.content for c in final.choices] == [c.message.content for c in plain.choices], seed

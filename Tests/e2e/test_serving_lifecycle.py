@@ -255,6 +255,29 @@ def test_second_identical_signal_stops_at_once(sig):
     s.log.close()
 
 
+def post_in_thread(s, results, name, path, body):
+    """Starts a thread that POSTs `body` and stores (status, Retry-After, body text, arrival time) in results[name]."""
+    def post():
+        c = http.client.HTTPConnection("127.0.0.1", s.port, timeout=120)
+        c.request("POST", path, body=json.dumps(body), headers={"Content-Type": "application/json"})
+        r = c.getresponse()
+        results[name] = (r.status, r.getheader("Retry-After"), r.read().decode(), time.time())
+    t = threading.Thread(target=post)
+    t.start()
+    return t
+
+
+def wait_until_waiting(s, n):
+    """Polls /metrics (bounded: 10 s) until n requests wait to be scheduled."""
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        m = urllib.request.urlopen(f"http://127.0.0.1:{s.port}/metrics", timeout=10).read().decode()
+        if re.search(rf"^sputnik:num_requests_waiting(\{{[^}}]*\}})? {n}(\.0)?$", m, re.M):
+            return
+        time.sleep(0.05)
+    pytest.fail(f"{n} requests did not queue")
+
+
 def test_sigterm_answers_requests_not_started_503_at_once():
     """Requests still queued when SIGTERM comes get a retryable 503 with Retry-After at once, streamed ones included
     (a stream's head waits until its request starts), on every route; the running stream goes on to [DONE]. They
@@ -272,27 +295,12 @@ def test_sigterm_answers_requests_not_started_503_at_once():
                                                "stream": True}),
     }
 
-    def post(name, path, body):
-        c = http.client.HTTPConnection("127.0.0.1", s.port, timeout=120)
-        c.request("POST", path, body=json.dumps(body), headers={"Content-Type": "application/json"})
-        r = c.getresponse()
-        results[name] = (r.status, r.getheader("Retry-After"), r.read().decode(), time.time())
     try:
-        running = threading.Thread(target=post, args=("running", "/v1/chat/completions",
-                                                      chat(max_tokens=1200, ignore_eos=True, stream=True)))
-        running.start()
+        running = post_in_thread(s, results, "running", "/v1/chat/completions",
+                                 chat(max_tokens=1200, ignore_eos=True, stream=True))
         time.sleep(0.5)
-        threads = [threading.Thread(target=post, args=(name, *req)) for name, req in queued.items()]
-        for t in threads:
-            t.start()
-        deadline = time.time() + 10
-        while time.time() < deadline:   # all five wait behind the one slot
-            m = urllib.request.urlopen(f"http://127.0.0.1:{s.port}/metrics", timeout=10).read().decode()
-            if re.search(r"^sputnik:num_requests_waiting(\{[^}]*\})? 5(\.0)?$", m, re.M):
-                break
-            time.sleep(0.1)
-        else:
-            pytest.fail("the requests did not queue")
+        threads = [post_in_thread(s, results, name, *req) for name, req in queued.items()]
+        wait_until_waiting(s, 5)   # all five wait behind the one slot
         t0 = time.time()
         s.proc.send_signal(signal.SIGTERM)
         for t in threads:
@@ -321,38 +329,24 @@ def test_sigterm_lets_a_partly_started_multi_prompt_request_finish():
     s = Server("--shutdown-timeout", "60", "--max-num-seqs", "2")
     results = {}
 
-    def post(name, path, body):
-        c = http.client.HTTPConnection("127.0.0.1", s.port, timeout=120)
-        c.request("POST", path, body=json.dumps(body), headers={"Content-Type": "application/json"})
-        r = c.getresponse()
-        results[name] = (r.status, r.read().decode())
     try:
-        runs = [threading.Thread(target=post, args=("chat", "/v1/chat/completions",
-                                                    chat(max_tokens=300, ignore_eos=True, stream=True)))]
-        runs[0].start()
+        runs = [post_in_thread(s, results, "chat", "/v1/chat/completions",
+                               chat(max_tokens=300, ignore_eos=True, stream=True))]
         time.sleep(0.5)
-        runs.append(threading.Thread(target=post, args=("cmpl", "/v1/completions", {
+        runs.append(post_in_thread(s, results, "cmpl", "/v1/completions", {
             "model": "smollm2", "prompt": ["Hello", "World", "Foo"], "max_tokens": 60, "ignore_eos": True,
-            "stream": True})))
-        runs[1].start()
-        deadline = time.time() + 10
-        while time.time() < deadline:   # one prompt runs beside the chat, two wait
-            m = urllib.request.urlopen(f"http://127.0.0.1:{s.port}/metrics", timeout=10).read().decode()
-            if re.search(r"^sputnik:num_requests_waiting(\{[^}]*\})? 2(\.0)?$", m, re.M):
-                break
-            time.sleep(0.05)
-        else:
-            pytest.fail("the prompts did not queue")
+            "stream": True}))
+        wait_until_waiting(s, 2)   # one prompt runs beside the chat, two wait
         s.proc.send_signal(signal.SIGTERM)
         for t in runs:
             t.join(timeout=120)
-        status, body = results["cmpl"]
+        status, _, body, _ = results["cmpl"]
         assert status == 200
         events = [l[6:] for l in body.split("\n") if l.startswith("data: ")]
         assert events[-1] == "[DONE]", events[-3:]
         finished = {c["index"] for e in events[:-1] for c in json.loads(e)["choices"] if c.get("finish_reason")}
         assert finished == {0, 1, 2}
-        assert results["chat"][1].rstrip().endswith("data: [DONE]")
+        assert results["chat"][2].rstrip().endswith("data: [DONE]")
         assert s.proc.wait(timeout=30) == 0
     finally:
         if s.proc.poll() is None:
