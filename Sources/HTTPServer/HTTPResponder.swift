@@ -17,6 +17,8 @@ public final class HTTPResponder: @unchecked Sendable {
     private var writableCallbacks: [@Sendable () -> Void] = []
     private var chunked = true
     private var closeAfterStream = false
+    /// Uptime (ns) of the last streamed write (or of the head).
+    private var lastWrite: UInt64 = 0
     private var common: [(String, String)] = []
 
     init(request: HTTPRequest, connection: HTTPConnection) {
@@ -129,6 +131,7 @@ public final class HTTPResponder: @unchecked Sendable {
             started = true
             chunked = useChunked
             closeAfterStream = close
+            lastWrite = DispatchTime.now().uptimeNanoseconds
         }
         let fields = headFields(headers, framing: useChunked ? ("Transfer-Encoding", "chunked") : nil, close: close)
         connection.enqueue(HTTPResponseWriter.head(status: status, headers: fields), from: self, final: false, close: close)
@@ -143,11 +146,21 @@ public final class HTTPResponder: @unchecked Sendable {
         let (state, isChunked): (Bool?, Bool) = lock.withLock {
             assert(started, "HTTPResponder.write before startStream")
             if !started || closed || completed { return (false, chunked) }
+            if !bytes.isEmpty { lastWrite = DispatchTime.now().uptimeNanoseconds }
             return (bytes.isEmpty || isHead ? true : nil, chunked)
         }
         if let state { return state }
         let framed: [UInt8] = isChunked ? Array((String(bytes.count, radix: 16) + "\r\n").utf8) + bytes + [0x0D, 0x0A] : bytes
         return connection.enqueue(framed, from: self, final: false, close: false)
+    }
+
+    /// Seconds since the stream's last write (or its head); nil unless a stream is open (not started, ended, or the
+    /// client gone).
+    public var secondsSinceLastWrite: Double? {
+        lock.withLock {
+            guard started, !completed, !closed else { return nil }
+            return Double(DispatchTime.now().uptimeNanoseconds &- lastWrite) / 1e9
+        }
     }
 
     /// Ends a streamed response (writes the last chunk); later `write` calls return false.

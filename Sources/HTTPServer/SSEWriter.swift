@@ -1,3 +1,5 @@
+import Dispatch
+
 // Server-sent events (WHATWG HTML §9.2) over a chunked HTTP response.
 
 /// Writes an event stream: `data: <payload>\n\n` events (with an `event: <name>` line for typed streams: OpenAI
@@ -6,17 +8,37 @@
 public struct SSEWriter: Sendable {
     /// The responder the stream is written to.
     public let responder: HTTPResponder
+    /// Seconds of silence after which a `: keep-alive` comment is written; nil: never.
+    public let keepAliveSeconds: Double?
 
-    /// A writer over `responder` (call `start` before sending events).
-    public init(responder: HTTPResponder) { self.responder = responder }
+    /// A writer over `responder` (call `start` before sending events); `keepAliveSeconds` as the property.
+    public init(responder: HTTPResponder, keepAliveSeconds: Double? = nil) {
+        self.responder = responder
+        self.keepAliveSeconds = keepAliveSeconds
+    }
 
     /// Sends the response head: 200, `Content-Type: text/event-stream`, `Cache-Control: no-cache`,
-    /// `X-Accel-Buffering: no`, then `extraHeaders` (e.g. CORS fields).
+    /// `X-Accel-Buffering: no`, then `extraHeaders` (e.g. CORS fields). Then, until the stream ends or the client goes,
+    /// a `: keep-alive` comment goes out whenever nothing was written for `keepAliveSeconds` (a long prefill, a tool
+    /// call the parser holds until it is whole): proxies with an idle timeout (nginx's 60 s) would cut a silent
+    /// stream. Clients ignore comment lines.
     public func start(extraHeaders: [(String, String)] = []) {
         responder.startStream(status: 200, headers: [("Content-Type", "text/event-stream"),
                                                      ("Cache-Control", "no-cache"),
                                                      ("X-Accel-Buffering", "no")] + extraHeaders)
+        guard let interval = keepAliveSeconds, interval > 0 else { return }
+        let responder = self.responder
+        let timer = DispatchSource.makeTimerSource(queue: .global(qos: .utility))
+        // Checked four times per interval: a comment follows at most 1¼ intervals of silence.
+        timer.schedule(deadline: .now() + interval / 4, repeating: interval / 4)
+        timer.setEventHandler {
+            guard let idle = responder.secondsSinceLastWrite else { return timer.cancel() }
+            if idle >= interval && !responder.write(Self.keepAlive) { timer.cancel() }
+        }
+        timer.resume()
     }
+
+    static let keepAlive = Array(": keep-alive\n\n".utf8)
 
     /// Sends one event carrying `data` (a payload with line breaks becomes several `data:` lines).
     /// - Returns: false once the client is gone.

@@ -172,7 +172,7 @@ extension SputnikServer {
     /// then `message_delta` and `message_stop`. A reply with no output has no blocks (as on Anthropic).
     private func streamMessage(_ res: HTTPResponder, _ gen: GenerationRequest, _ base: AnthropicMessage, thinking: Bool,
                                omitThinking: Bool, tools: Bool) {
-        let sse = SSEWriter(responder: res)
+        let sse = sseWriter(res)
         @Sendable func send(_ e: (name: String, data: String)) { sse.send(event: e.name, data: e.data) }
         let blocks = SinkState([AnthropicBlock]())
         @Sendable func stop(_ i: Int) { send(AnthropicMessage.event("content_block_stop", [("index", .int(i))])) }

@@ -104,12 +104,11 @@ extension SputnikServer {
     /// (`stream_options.continuous_usage_stats`) every chunk but that last one carries the running usage: the
     /// prompt's tokens and the tokens generated so far over all choices (a choice's finish chunk counts its final
     /// total, end-of-generation token included, as the usage chunk does).
-    /// The role chunks go out before the first output; choice k's carries no `content` when it is that output's choice
-    /// and the output is a tool call, and never with `forcedCall` (OpenAI sends null there when the reply is calls only, so a client's
-    /// accumulated message has `content` None, as the whole response does).
+    /// The role chunks go out before the first output, in index order; with tools they carry no `content` (see
+    /// `roles` inside), so a streamed call-only message assembles to `content` None, as the whole response has it.
     private func streamCompletion(_ res: HTTPResponder, _ gen: GenerationRequest, id: String, created: Int,
                                   includeUsage: Bool, continuousUsage: Bool, forcedCall: Bool) {
-        let sse = SSEWriter(responder: res)
+        let sse = sseWriter(res)
         let modelId = self.modelId
         let exchange = self.exchange(res)
         let format = gen.parsing.toolCalls
@@ -120,17 +119,23 @@ extension SputnikServer {
         let promptTokens = gen.promptTokens.count
         let headFields = requestIdHeaders(res, status: 200)
         /// The role chunks, before the first output of any choice, one per choice in index order (the openai SDK's
-        /// stream helper builds its snapshot from the first chunk, by position: helper-43). Each has `content: ""`,
-        /// except none with `forcedCall`, or for the choice `k` whose first output this is when that is a tool call
-        /// (OpenAI sends null there, so a client's accumulated message has `content` None, as the whole response
-        /// does; with n > 1 the other choices' first outputs are not known yet).
-        @Sendable func role(_ k: Int, content: Bool) {
+        /// stream helper builds its snapshot from the first chunk, by position: helper-43). Without tools each has
+        /// `content: ""`, as OpenAI's text replies. With tools none has `content` (OpenAI sends null when the reply is
+        /// calls only, so a client's accumulated message has `content` None, as the whole response does): a choice's
+        /// text brings its own, and a choice that ends with neither text nor calls gets `content: ""` before its
+        /// finish chunk (`emptyContent`).
+        let toolsPossible = forcedCall || format != nil
+        @Sendable func roles() {
             guard !collected.rolesSent else { return }
             collected.rolesSent = true
             for j in 0..<gen.n {
-                let empty = !forcedCall && (j != k || content)
-                sse.send(data: chunk(.init(index: j, role: "assistant", content: empty ? "" : nil)))
+                sse.send(data: chunk(.init(index: j, role: "assistant", content: toolsPossible ? nil : "")))
             }
+        }
+        /// Choice k ends: with tools, `content: ""` when it had neither text nor calls (the whole response's "").
+        @Sendable func emptyContent(_ k: Int) {
+            guard toolsPossible, !collected.contentSent[k], collected.calls[k].isEmpty else { return }
+            sse.send(data: chunk(.init(index: k, content: "")))
         }
         @Sendable func chunk(_ choice: ChatCompletionChunk.Choice) -> String {
             let running = continuousUsage
@@ -148,13 +153,18 @@ extension SputnikServer {
                     collected.headSent = true
                     sse.start(extraHeaders: headFields)
                 case .text(let t, let ids, let logprobs):
-                    role(k, content: true)
+                    roles()
                     exchange?.tokenArrived(ids.count)
                     collected.generated(k, ids.count)
                     let entries = wantsLogprobs ? self?.chatLogprobs(logprobs) : nil
-                    if !t.isEmpty || !(entries ?? []).isEmpty { sse.send(data: chunk(.init(index: k, content: t, logprobs: entries))) }
+                    if !t.isEmpty { collected.contentSent[k] = true }
+                    // Log-probabilities of tokens without text (a tool call's) carry no `content` key: `""` there made
+                    // a call-only message's content '' in the SDK (helper-44).
+                    if !t.isEmpty || !(entries ?? []).isEmpty {
+                        sse.send(data: chunk(.init(index: k, content: t.isEmpty ? nil : t, logprobs: entries)))
+                    }
                 case .reasoning(let t, let ids, let logprobs):
-                    role(k, content: true)
+                    roles()
                     exchange?.tokenArrived(ids.count)
                     collected.generated(k, ids.count)
                     let entries = wantsLogprobs ? self?.chatLogprobs(logprobs) : nil
@@ -162,7 +172,7 @@ extension SputnikServer {
                         sse.send(data: chunk(.init(index: k, reasoningContent: t, logprobs: entries)))
                     }
                 case .toolCallBegin(let i, let name):
-                    role(k, content: false)
+                    roles()
                     var rng = SystemRandomNumberGenerator()
                     let callId = format?.makeCallId(using: &rng) ?? "call_" + Self.randomId()
                     collected.calls[k].append(ToolCall(id: callId, name: name, arguments: ""))
@@ -185,7 +195,8 @@ extension SputnikServer {
                         return
                     }
                     guard !collected.aborted else { return }
-                    role(k, content: true)
+                    roles()
+                    emptyContent(k)
                     let why = Self.apiReason(reason, toolCalls: collected.calls[k].count)
                     collected.finish(k, why, usage)
                     sse.send(data: chunk(.init(index: k, finishReason: why)))
@@ -223,6 +234,8 @@ private final class Collected: @unchecked Sendable {
     var headSent = false
     /// The role chunks have been sent (before the first output).
     var rolesSent = false
+    /// Per choice: a chunk with text in `content` has been sent.
+    var contentSent: [Bool]
     /// The prompt counted once, every choice's generated tokens.
     var usage = Usage(promptTokens: 0, completionTokens: 0)
     /// Tokens generated so far per choice (streamed ids; the engine's count once the choice finished).
@@ -237,6 +250,7 @@ private final class Collected: @unchecked Sendable {
         logprobs = Array(repeating: [], count: n)
         reasons = Array(repeating: nil, count: n)
         generatedPerChoice = Array(repeating: 0, count: n)
+        contentSent = Array(repeating: false, count: n)
         remaining = n
     }
 

@@ -35,7 +35,7 @@ extension SputnikServer {
         let run = CompletionRun(server: self, id: "cmpl-" + Self.randomId(), created: Int(Date().timeIntervalSince1970),
                                 echoes: echoes, echo: request.echo, echoOnly: request.echoOnly,
                                 logprobs: request.sampling.logprobs,
-                                stream: request.sampling.stream ? SSEWriter(responder: res) : nil,
+                                stream: request.sampling.stream ? sseWriter(res) : nil,
                                 includeUsage: request.sampling.includeUsage,
                                 continuousUsage: request.sampling.continuousUsage ? gens.reduce(0) { $0 + $1.promptTokens.count } : nil,
                                 responder: res)

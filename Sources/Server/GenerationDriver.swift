@@ -28,6 +28,11 @@ struct GenerationSink: Sendable {
 }
 
 extension SputnikServer {
+    /// An event-stream writer over `res` with the server's `--sse-keepalive`.
+    func sseWriter(_ res: HTTPResponder) -> SSEWriter {
+        SSEWriter(responder: res, keepAliveSeconds: options.sseKeepAlive > 0 ? options.sseKeepAlive : nil)
+    }
+
     /// Submits `gen` to the engine and feeds its events to `sink` in order, starting with `sink.start` when the
     /// engine starts the request; cancels the request when the client goes away. A refused submission (queue full,
     /// context too long, shutting down), or a request aborted before the engine started it (the server draining),

@@ -13,7 +13,7 @@ public struct OptionLayers {
         "config", "model", "alias", "host", "port", "threads", "ctx-size", "max-num-seqs", "max-num-batched-tokens",
         "block-size", "kv-cache-type", "max-queued-requests", "scheduling-policy", "api-key", "chat-template",
         "log-level", "log-format", "kv-cache-memory", "enable-prefix-caching", "repack", "mmap", "mlock", "allowed-origins",
-        "metrics-no-auth", "ssl-keyfile", "ssl-certfile", "shutdown-timeout", "max-connections", "timeout", "max-n",
+        "metrics-no-auth", "ssl-keyfile", "ssl-certfile", "shutdown-timeout", "sse-keepalive", "max-connections", "timeout", "max-n",
         "reasoning-format",
     ]
 

@@ -125,7 +125,7 @@ extension SputnikServer {
     /// `response.function_call_arguments.delta`… / `.done`) and `response.output_item.done`, between
     /// `response.created` / `response.in_progress` and `response.completed`.
     private func streamResponse(_ res: HTTPResponder, _ gen: GenerationRequest, _ base: ResponseObject, reasoning: Bool, tools: Bool) {
-        let sse = SSEWriter(responder: res)
+        let sse = sseWriter(res)
         let events = SinkState(ResponseEventSequence())
         let items = SinkState([ResponseOutputItem]())
         @Sendable func send(_ type: String, _ fields: [(key: String, value: JSONValue)]) {

@@ -62,6 +62,8 @@ public struct ServerOptions: Sendable {
     public var sslCertFile: String?
     /// `--shutdown-timeout`: seconds running requests get to finish after SIGTERM before they are aborted.
     public var shutdownTimeout = 20.0
+    /// `--sse-keepalive`: seconds of silence after which a stream gets a `: keep-alive` comment; 0: never.
+    public var sseKeepAlive = 15.0
     /// `--max-connections`: open connections served at once; more get 503 + `Retry-After` and are closed.
     public var maxConnections = 1024
     /// Weight-loading progress, `(bytesLoaded, bytesTotal)`; `sputnik` draws it on a terminal.
@@ -91,6 +93,7 @@ public struct ServerOptions: Sendable {
         try check(maxQueuedRequests >= 0, "max-queued-requests", "must be at least 0")
         try check((sslKeyFile == nil) == (sslCertFile == nil), "ssl-keyfile", "and --ssl-certfile must be given together")
         try check(shutdownTimeout >= 0, "shutdown-timeout", "must be at least 0 seconds")
+        try check(sseKeepAlive >= 0 && sseKeepAlive <= 3600, "sse-keepalive", "must be 0...3600 seconds (0: off)")
         try check(maxConnections >= 1, "max-connections", "must be at least 1")
         try check(idleTimeout > 0 && idleTimeout <= 86400, "timeout", "must be 0...86400 seconds (exclusive of 0)")
         try check(!allowedOrigins.isEmpty && allowedOrigins.allSatisfy { !$0.isEmpty && !$0.contains(where: { $0 == "\r" || $0 == "\n" }) },

@@ -77,6 +77,9 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("shutdown-timeout"),
             help: "Seconds running requests get to finish after SIGTERM before they are aborted (default 20).")
     var shutdownTimeout: Double?
+    @Option(name: .customLong("sse-keepalive"),
+            help: "Seconds of silence after which a stream gets a ': keep-alive' comment (default 15; 0: never).")
+    var sseKeepAlive: Double?
     @Option(name: .customLong("max-connections"), help: "Open connections served at once; more get 503 (default 1024).")
     var maxConnections: Int?
     @Option(name: .customLong("timeout"),
@@ -120,6 +123,7 @@ struct Serve: ParsableCommand {
         o.sslKeyFile = sslKeyfile ?? layers.string("ssl-keyfile")
         o.sslCertFile = sslCertfile ?? layers.string("ssl-certfile")
         o.shutdownTimeout = try shutdownTimeout ?? layers.double("shutdown-timeout") ?? o.shutdownTimeout
+        o.sseKeepAlive = try sseKeepAlive ?? layers.double("sse-keepalive") ?? o.sseKeepAlive
         o.maxConnections = try maxConnections ?? layers.int("max-connections") ?? o.maxConnections
         o.idleTimeout = try timeout ?? layers.double("timeout") ?? o.idleTimeout
         let level = logLevel ?? layers.string("log-level") ?? "info"

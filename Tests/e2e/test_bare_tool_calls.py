@@ -110,3 +110,28 @@ def test_a_cut_json_answer_under_tools_is_kept(qwen):
         r = client(qwen).chat.completions.create(model="m", messages=ask, tools=[WEATHER], temperature=0, **extra)
         c = r.choices[0]
         assert c.message.tool_calls is None and c.message.content and c.message.content.startswith("```"), (extra, c)
+
+
+def test_streamed_choices_assemble_like_the_whole_response(qwen):
+    """n > 1 with tools, and logprobs: every choice assembled by the SDK's stream helper equals the non-streamed
+    choice, `content` None for a call-only choice included (helper-44: only the choice whose output opened the stream
+    got a role chunk without content, the others `""`; and the log-probabilities of a call's tokens came in
+    `content: ""` chunks)."""
+    import openai
+    add = {"type": "function", "function": {"name": "add", "description": "Add two integers.", "parameters": {
+        "type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}}, "required": ["a", "b"]}}}
+    ask = [{"role": "user", "content": "What's the weather in Paris?"}]
+    for kw in ({"n": 3, "seed": 7}, {"n": 2, "seed": 7}, {"n": 1, "seed": 11, "logprobs": True}):
+        args = dict(model="m", messages=ask, tools=[WEATHER, add], temperature=0.9, max_tokens=60, **kw)
+        whole = client(qwen).chat.completions.create(**args)
+        with client(qwen).chat.completions.stream(**args) as s:
+            for _ in s:
+                pass
+            try:
+                final = s.get_final_completion()
+            except openai.LengthFinishReasonError as e:
+                final = e.completion
+        got = [(c.message.content, [t.function.name for t in c.message.tool_calls or []]) for c in final.choices]
+        want = [(c.message.content, [t.function.name for t in c.message.tool_calls or []]) for c in whole.choices]
+        assert got == want, (kw, got, want)
+        assert any(content is None for content, _ in want), want   # the case in question occurs

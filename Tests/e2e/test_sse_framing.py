@@ -88,3 +88,39 @@ def test_disconnect_mid_stream_frees_the_request(server):
     status, _, payload = server.post("/v1/chat/completions", {
         "model": "smollm2", "max_tokens": 4, "messages": [{"role": "user", "content": "Hi"}]}, timeout=60)
     assert status == 200, payload
+
+
+def test_silent_streams_get_keep_alive_comments():
+    """While nothing is written (a forced tool call the parser holds until it is whole, a long prefill) a stream gets
+    `: keep-alive` comments, so a proxy's idle timeout does not cut it; the SDKs ignore them and assemble the call.
+    Before, a call's whole generation went out as silence. The interval is --sse-keepalive (0.2 s here)."""
+    import time
+
+    import openai
+    from conftest import qwen_server
+    s = qwen_server("--sse-keepalive", "0.2")
+    try:
+        tool = {"type": "function", "function": {"name": "write_note", "parameters": {
+            "type": "object", "properties": {"text": {"type": "string", "minLength": 120, "maxLength": 200}},
+            "required": ["text"]}}}
+        body = {"model": "m", "stream": True, "temperature": 0, "max_tokens": 120, "tools": [tool],
+                "tool_choice": "required", "messages": [{"role": "user", "content": "Write a note about Paris."}]}
+        t0 = time.time()
+        resp = rawhttp.request(s.port, rawhttp.post("/v1/chat/completions", body, "Connection: close\r\n"))
+        took = time.time() - t0
+        status, _, payload = rawhttp.split(resp)
+        assert status == 200, payload
+        text = payload.decode()
+        assert took > 0.6, took   # long enough for a comment to be due
+        assert "\n: keep-alive\n\n" in "\n" + text, text[:500]
+        events = sse_events(payload)
+        assert events[-1] == "[DONE]"
+        c = openai.OpenAI(base_url=f"http://127.0.0.1:{s.port}/v1", api_key="x", max_retries=0, timeout=120)
+        with c.chat.completions.stream(**{k: v for k, v in body.items() if k != "stream"}) as st:
+            for _ in st:
+                pass
+            final = st.get_final_completion()
+        call = final.choices[0].message.tool_calls[0]
+        assert call.function.name == "write_note" and len(json.loads(call.function.arguments)["text"]) >= 120
+    finally:
+        s.stop()
