@@ -58,7 +58,7 @@ public struct AnthropicMessagesRequest: Sendable, Equatable {
             guard let name = try tf.string("name"), !name.isEmpty else {
                 throw APIError.invalidRequest("\(tp).name: Field required", param: tp + ".name")
             }
-            guard name.count <= 128, name.unicodeScalars.allSatisfy({ $0.properties.isASCIIHexDigit || Self.nameScalars.contains($0) }) else {
+            guard name.count <= 128, name.unicodeScalars.allSatisfy(Self.nameScalars.contains) else {
                 throw APIError.invalidRequest("\(tp).name: String should match pattern '^[a-zA-Z0-9_-]{1,128}$'", param: tp + ".name")
             }
             guard let schema = try tf.object("input_schema") else {
@@ -242,8 +242,8 @@ public struct AnthropicMessagesRequest: Sendable, Equatable {
         return AnthropicMessagesRequest(chat: chat, thinking: thinkingBudget != nil, thinkingOmitted: thinkingOmitted)
     }
 
-    /// Scalars of a tool name besides hex digits (`^[a-zA-Z0-9_-]{1,128}$`, Anthropic's pattern).
-    static let nameScalars = Set("ghijklmnopqrstuvwxyzGHIJKLMNOPQRSTUVWXYZ_-".unicodeScalars)
+    /// The scalars of a tool name (`^[a-zA-Z0-9_-]{1,128}$`, Anthropic's pattern).
+    static let nameScalars = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-".unicodeScalars)
 
     /// One Anthropic message as chat messages: text (and thinking) blocks join into one message, `tool_use` blocks
     /// become the assistant's tool calls, each `tool_result` block becomes a `tool` message. Content must not be

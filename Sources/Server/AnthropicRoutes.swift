@@ -52,17 +52,15 @@ extension SputnikServer {
         } catch {
             var e = error
             // Chat's `tools[i].function.parameters` is this route's `tools[i].input_schema`.
-            if let p = e.param, p.hasPrefix("tools["), p.contains("].function.parameters") {
-                e.param = p.replacingOccurrences(of: "].function.parameters", with: "].input_schema")
-                e.message = e.message.replacingOccurrences(of: "].function.parameters", with: "].input_schema")
-            }
+            e.renameField("].function.parameters", to: "].input_schema")
             // The chat mapping's `continue_final_message` is this route's final assistant message (a prefill).
             if e.param == "continue_final_message" {
                 e = APIError.invalidRequest(
                     "A final assistant message (a prefill) cannot be combined with 'tool_choice' 'any' or 'tool': the reply is the forced call",
                     param: "messages")
             }
-            if e.param == "stop" && e.message.contains("forced tool call") {
+            // The chat mapping refuses `stop` only beside a grammar: here, the forced call (no response_format).
+            if e.param == "stop" {
                 e = APIError.invalidRequest(
                     "stop_sequences: cannot be combined with tool_choice 'any' or 'tool': the reply is the forced call, which ends where its input does",
                     param: "stop_sequences")

@@ -92,3 +92,13 @@ final class SinkState<Value>: @unchecked Sendable {
     var value: Value
     init(_ value: Value) { self.value = value }
 }
+
+extension APIError {
+    /// Another route's name for a field: when `param` contains `old`, every `old` in `param` and `message` becomes
+    /// `new` (the chat mapping's `tools[0].function.parameters` is Responses' `tools[0].parameters`).
+    mutating func renameField(_ old: String, to new: String) {
+        guard let p = param, p.contains(old) else { return }
+        param = p.replacingOccurrences(of: old, with: new)
+        message = message.replacingOccurrences(of: old, with: new)
+    }
+}

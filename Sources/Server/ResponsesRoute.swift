@@ -32,18 +32,9 @@ extension SputnikServer {
             var e = error
             if e.param == "messages" { e.param = "input" }
             // Function tools are flat here: `tools[i].parameters`, not chat's `tools[i].function.parameters`.
-            if let p = e.param, p.hasPrefix("tools["), p.contains("].function.") {
-                e.param = p.replacingOccurrences(of: "].function.", with: "].")
-                e.message = e.message.replacingOccurrences(of: "].function.", with: "].")
-            }
-            if let p = e.param, p.hasPrefix("response_format") {
-                let renamed = { (s: String) in
-                    s.replacingOccurrences(of: "response_format.json_schema.", with: "text.format.")
-                        .replacingOccurrences(of: "response_format", with: "text.format")
-                }
-                e.param = renamed(p)
-                e.message = renamed(e.message)
-            }
+            e.renameField("].function.", to: "].")
+            e.renameField("response_format.json_schema.", to: "text.format.")
+            e.renameField("response_format", to: "text.format")
             return sendError(res, e)
         }
         let id = Self.randomId()
