@@ -48,7 +48,7 @@ let package = Package(
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         .target(name: "HTTPServer", dependencies: ["CZlib", "COpenSSL", .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict),
-        .target(name: "Server", dependencies: ["HTTPServer", "OpenAIAPI", "JSON", "Engine", "Model", "Scheduling", "ChatTemplate", "Tokenizer", "Grammar",
+        .target(name: "Server", dependencies: ["HTTPServer", "OpenAIAPI", "JSON", "Engine", "Model", "Compute", "Scheduling", "ChatTemplate", "Tokenizer", "Grammar",
                                               .product(name: "Logging", package: "swift-log"),
                                               .product(name: "Metrics", package: "swift-metrics"),
                                               .product(name: "Prometheus", package: "swift-prometheus"),

@@ -1,9 +1,11 @@
 // Run-time kernel selection. Every kernel with a scalar `_ref` twin (ref/) and an AVX2 + FMA + F16C variant
-// (x86/) appears in one table per instruction set; the table is chosen once at load by CPUID
+// (x86/) appears in one table per instruction set (two more are the AVX2 one with the AVX-VNNI or the AVX512-VNNI
+// eight-row GEMMs in place of its own, where the CPU has those); the table is chosen once at load by CPUID
 // (__builtin_cpu_supports), and the unsuffixed public entry points of include/ckernels.h call through it.
 // ck_force_reference switches to the reference table (tests, benchmarks).
 #include "ckernels.h"
 #include "internal.h"
+#include <stdlib.h>
 #include <string.h>
 
 /// Table size: ggml type ids 0...CK_BF16.
@@ -113,27 +115,63 @@ static const ck_kernel_table ck_avx2_kernels = {
     .fp16_round_row = ck_fp16_round_row_avx2,
 };
 
+/// The AVX2 kernels with the AVX-VNNI eight-row GEMMs (x86/avxvnni_gemm_x8.c) in place of theirs; filled in at load.
+static ck_kernel_table ck_avxvnni_kernels;
+/// The AVX2 kernels with the AVX512-VNNI eight-row GEMMs (x86/avx512vnni_gemm_x8.c); filled in at load.
+static ck_kernel_table ck_avx512vnni_kernels;
+
 // ---------------------------------------------------------------- CPU features
 
-/// 1 when the CPU has AVX2, FMA and F16C.
-static int g_cpu_avx2 = 0;
+/// The kernel sets by level (see ck_kernel_level).
+static const ck_kernel_table *const ck_levels[4] = {&ck_ref_kernels, &ck_avx2_kernels, &ck_avxvnni_kernels,
+                                                    &ck_avx512vnni_kernels};
+/// Which levels this CPU runs (level 0 always). AVX-VNNI and AVX512-VNNI are independent: Zen 4 and Ice Lake have
+/// only the second, Alder Lake client parts only the first.
+static int g_cpu_runs[4] = {1, 0, 0, 0};
 /// The table in use.
 static const ck_kernel_table *g_kernels = &ck_ref_kernels;
+/// The cap SPUTNIK_KERNELS set at load (3: none); ck_force_reference(0) returns to it.
+static int g_max_level = 3;
 
-static void select_kernels(int force_reference) {
-    g_kernels = g_cpu_avx2 && !force_reference ? &ck_avx2_kernels : &ck_ref_kernels;
+int ck_set_kernel_level(int max_level) {
+    int level = max_level > 3 ? 3 : max_level;
+    while (level > 0 && !g_cpu_runs[level]) level--;
+    if (level < 0) level = 0;
+    g_kernels = ck_levels[level];
+    return level;
 }
 
 __attribute__((constructor)) static void ck_init(void) {
-#if defined(__x86_64__) || defined(__i386__)
+    ck_avxvnni_kernels = ck_avx2_kernels;
+    ck_avxvnni_kernels.matmul_q4_1_x8 = ck_matmul_q4_1_x8_avxvnni;
+    ck_avxvnni_kernels.matmul_q8_0_x8 = ck_matmul_q8_0_x8_avxvnni;
+    ck_avx512vnni_kernels = ck_avx2_kernels;
+    ck_avx512vnni_kernels.matmul_q4_1_x8 = ck_matmul_q4_1_x8_avx512vnni;
+    ck_avx512vnni_kernels.matmul_q8_0_x8 = ck_matmul_q8_0_x8_avx512vnni;
+#if defined(__x86_64__)
     __builtin_cpu_init();
-    g_cpu_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) {
+        g_cpu_runs[1] = 1;
+        g_cpu_runs[2] = __builtin_cpu_supports("avxvnni");
+        g_cpu_runs[3] = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+    }
 #endif
-    select_kernels(0);
+    static const char *const names[4] = {"reference", "avx2", "avxvnni", "avx512vnni"};
+    const char *cap = getenv("SPUTNIK_KERNELS");
+    for (int level = 0; cap && level < 4; level++)
+        if (strcmp(cap, names[level]) == 0) g_max_level = level;
+    ck_set_kernel_level(g_max_level);
 }
 
-int ck_has_avx2(void) { return g_kernels == &ck_avx2_kernels; }
-void ck_force_reference(int on) { select_kernels(on); }
+int ck_has_avx2(void) { return g_kernels != &ck_ref_kernels; }
+int ck_kernel_level(void) {
+    for (int level = 3; level > 0; level--)
+        if (g_kernels == ck_levels[level]) return level;
+    return 0;
+}
+int ck_cpu_runs_kernel_level(int level) { return level >= 0 && level < 4 && g_cpu_runs[level]; }
+void ck_force_reference(int on) { ck_set_kernel_level(on ? 0 : g_max_level); }
 
 void ck_cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -193,7 +231,7 @@ void ck_matmul_rows(int weight_type, const void *w, size_t w_row_bytes, int64_t 
 
 void ck_matmul_rows_gemm(int weight_type, const void *w, size_t w_row_bytes, int64_t n, int64_t r0, int64_t r1,
                          const void *x, size_t x_row_bytes, int64_t ncols, float *y, int64_t y_stride) {
-    if (g_kernels == &ck_avx2_kernels) {
+    if (g_kernels != &ck_ref_kernels) {   // every SIMD set has the AVX2 GEMMs
         switch (weight_type) {
         case CK_Q2_K: case CK_Q4_K: case CK_Q5_K: case CK_Q6_K:
             ck_gemm_kquant_avx2(weight_type, w, w_row_bytes, n, r0, r1, x, x_row_bytes, ncols, y, y_stride);

@@ -1,6 +1,6 @@
 // Declarations shared by the CKernels translation units (not part of the public module, which is
-// include/ckernels.h). Layout of the target: ref/ scalar reference kernels, x86/ AVX2 kernels, dispatch.c the
-// table of the two chosen by CPUID, matmul.c the row-range matmul drivers.
+// include/ckernels.h). Layout of the target: ref/ scalar reference kernels, x86/ AVX2 kernels (and the AVX-VNNI
+// eight-row GEMMs), dispatch.c the tables of those chosen by CPUID, matmul.c the row-range matmul drivers.
 #ifndef SPUTNIK_CKERNELS_INTERNAL_H
 #define SPUTNIK_CKERNELS_INTERNAL_H
 #include "ckernels.h"

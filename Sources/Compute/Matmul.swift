@@ -170,7 +170,7 @@ public final class Matmul: @unchecked Sendable {
                 job.pointee.matmul.takeUnretainedValue().quantize(job, start..<end)
             }
         }
-        let chunk = max(8, (ws.count * rows / (pool.threadCount * 8) + 7) / 8 * 8)
+        let chunk = max(16, (ws.count * rows / (pool.threadCount * 8) + 15) / 16 * 16)   // pairs of 8-row groups, as in run
         ws.withUnsafeBufferPointer { wb in
             var batch = BatchedJob(matmul: Unmanaged.passUnretained(self), x: x, numTokens: numTokens, ws: wb, y: y)
             pool.parallelFor(ws.count * rows, chunk: chunk, context: &batch) { ctx, start, end, _ in
@@ -222,8 +222,9 @@ public final class Matmul: @unchecked Sendable {
                 job.pointee.matmul.takeUnretainedValue().quantize(job, start..<end)
             }
         }
-        // Chunks of whole 8-row groups, about 8 per thread, so a descheduled thread's share is picked up by others.
-        let chunk = max(16, (total / (pool.threadCount * 8) + 7) / 8 * 8)
+        // Chunks of whole pairs of 8-row groups (the AVX512-VNNI kernels take two groups at a time and a lone group at
+        // half speed), about 8 per thread, so a descheduled thread's share is picked up by others.
+        let chunk = max(16, (total / (pool.threadCount * 8) + 15) / 16 * 16)
         pool.parallelFor(total, chunk: chunk, context: &job) { ctx, start, end, _ in
             let job = ctx!.assumingMemoryBound(to: MatmulJob.self)
             job.pointee.matmul.takeUnretainedValue().rows(job, start..<end, float: false)

@@ -1,3 +1,4 @@
+import Compute
 import Engine
 import Foundation
 import HTTPServer
@@ -87,7 +88,7 @@ public final class SputnikServer: @unchecked Sendable {
         metrics.attach(loaded.engine)
         if listening { loaded.engine.start() }
         state.withLock { if $0.phase == .loading { $0.phase = .ready } }
-        logger.info("serving \(options.modelPath) as '\(modelId)'")
+        logger.info("serving \(options.modelPath) as '\(modelId)' (kernels: \(KernelSet.active), \(options.threads) threads)")
     }
 
     /// Starts the listener (and the engine, when the model is loaded). - Returns: the bound port.

@@ -2,25 +2,41 @@ import CKernels
 import Compute
 import XCTest
 
-/// The interleaved 8-row GEMMs (q4_1 and q8_0, ref/gemm_x8.c and x86/avx2_gemm_x8.c) against the plain-layout
-/// reference, over token counts that exercise the 8- and 4-token tiles and every tail (1...3), and their batch invariance:
-/// a token's outputs are bit-identical whether it is computed alone or in a batch of any size.
+/// The interleaved 8-row GEMMs (q4_1 and q8_0, ref/gemm_x8.c and x86/gemm_x8_tiles.h in its AVX2 and AVX-VNNI builds)
+/// against the plain-layout reference, over token counts that exercise the 8- and 4-token tiles and every tail
+/// (1...3), and their batch invariance: a token's outputs are bit-identical whether it is computed alone or in a batch
+/// of any size. Every SIMD variant (AVX2, AVX-VNNI, AVX512-VNNI) is called directly, not through dispatch, where the
+/// CPU runs it, and each must equal the AVX2 one bit for bit.
+enum GemmX8Kernel: Int32, CaseIterable { case reference, avx2, avxvnni, avx512vnni
+
+    /// The SIMD variants, checked where the CPU runs them.
+    static let simd: [GemmX8Kernel] = [.avx2, .avxvnni, .avx512vnni]
+
+    /// Whether this CPU runs the variant.
+    var available: Bool { ck_cpu_runs_kernel_level(rawValue) == 1 }
+}
+
 extension KernelTests {
     /// Runs `kernel` over a repacked copy of `w` for tokens `[c0, c0 + count)` of `a` (row ranges split like pool
     /// chunks) and returns `[count, rows]`.
     private func repackedProduct(_ type: WeightType, _ packed: [UInt8], n: Int, rows: Int, a: [UInt8], c0: Int, count: Int,
-                                 reference: Bool) -> [Float] {
+                                 kernel: GemmX8Kernel) -> [Float] {
         let arb = Int(ck_row_size(type.activationTypeID, Int64(n)))
         var y = [Float](repeating: .nan, count: count * rows)
         packed.withUnsafeBytes { pp in
             a.withUnsafeBytes { ap in
                 let x = ap.baseAddress! + c0 * arb
                 for (lo, hi) in [(0, 8), (8, rows)] {
-                    switch (type, reference) {
-                    case (.q4_1, false): ck_matmul_q4_1_x8(pp.baseAddress!, Int64(n), Int64(lo), Int64(hi), x, arb, Int64(count), &y, Int64(rows))
-                    case (.q4_1, true): ck_matmul_q4_1_x8_ref(pp.baseAddress!, Int64(n), Int64(lo), Int64(hi), x, arb, Int64(count), &y, Int64(rows))
-                    case (_, false): ck_matmul_q8_0_x8(pp.baseAddress!, Int64(n), Int64(lo), Int64(hi), x, arb, Int64(count), &y, Int64(rows))
-                    case (_, true): ck_matmul_q8_0_x8_ref(pp.baseAddress!, Int64(n), Int64(lo), Int64(hi), x, arb, Int64(count), &y, Int64(rows))
+                    let p = pp.baseAddress!, n = Int64(n), lo = Int64(lo), hi = Int64(hi), m = Int64(count), ys = Int64(rows)
+                    switch (type, kernel) {
+                    case (.q4_1, .reference): ck_matmul_q4_1_x8_ref(p, n, lo, hi, x, arb, m, &y, ys)
+                    case (.q4_1, .avx2): ck_matmul_q4_1_x8_avx2(p, n, lo, hi, x, arb, m, &y, ys)
+                    case (.q4_1, .avxvnni): ck_matmul_q4_1_x8_avxvnni(p, n, lo, hi, x, arb, m, &y, ys)
+                    case (.q4_1, .avx512vnni): ck_matmul_q4_1_x8_avx512vnni(p, n, lo, hi, x, arb, m, &y, ys)
+                    case (_, .reference): ck_matmul_q8_0_x8_ref(p, n, lo, hi, x, arb, m, &y, ys)
+                    case (_, .avx2): ck_matmul_q8_0_x8_avx2(p, n, lo, hi, x, arb, m, &y, ys)
+                    case (_, .avxvnni): ck_matmul_q8_0_x8_avxvnni(p, n, lo, hi, x, arb, m, &y, ys)
+                    case (_, .avx512vnni): ck_matmul_q8_0_x8_avx512vnni(p, n, lo, hi, x, arb, m, &y, ys)
                     }
                 }
             }
@@ -57,18 +73,23 @@ extension KernelTests {
                 }
             }
             let packed = repack(type, w, rows: rows, n: n)
-            let ref = repackedProduct(type, packed, n: n, rows: rows, a: a, c0: 0, count: tokens, reference: true)
+            let ref = repackedProduct(type, packed, n: n, rows: rows, a: a, c0: 0, count: tokens, kernel: .reference)
             XCTAssertEqual(ref, plain, "\(type): the interleaved scalar twin must reproduce the plain reference exactly")
-            let simd = repackedProduct(type, packed, n: n, rows: rows, a: a, c0: 0, count: tokens, reference: false)
-            for i in 0..<plain.count {
-                XCTAssertEqual(simd[i], plain[i], accuracy: 1e-4 + abs(plain[i]) * 1e-5, "\(type) element \(i)")
-            }
-            // Batch invariance: every token alone, and every batch size 1...tokens, gives the same bits.
-            for count in 1...tokens {
-                for c0 in stride(from: 0, to: tokens - count + 1, by: max(1, count)) {
-                    let part = repackedProduct(type, packed, n: n, rows: rows, a: a, c0: c0, count: count, reference: false)
-                    XCTAssertEqual(part, Array(simd[(c0 * rows)..<((c0 + count) * rows)]),
-                                   "\(type): tokens \(c0)..<\(c0 + count) differ from the same tokens in a batch of \(tokens)")
+            var avx2Result: [Float]?
+            for kernel in GemmX8Kernel.simd where kernel.available {
+                let simd = repackedProduct(type, packed, n: n, rows: rows, a: a, c0: 0, count: tokens, kernel: kernel)
+                for i in 0..<plain.count {
+                    XCTAssertEqual(simd[i], plain[i], accuracy: 1e-4 + abs(plain[i]) * 1e-5, "\(type) \(kernel) element \(i)")
+                }
+                if let avx2Result { XCTAssertEqual(simd, avx2Result, "\(type): \(kernel) must equal AVX2 bit for bit") }
+                else { avx2Result = simd }
+                // Batch invariance: every token alone, and every batch size 1...tokens, gives the same bits.
+                for count in 1...tokens {
+                    for c0 in stride(from: 0, to: tokens - count + 1, by: max(1, count)) {
+                        let part = repackedProduct(type, packed, n: n, rows: rows, a: a, c0: c0, count: count, kernel: kernel)
+                        XCTAssertEqual(part, Array(simd[(c0 * rows)..<((c0 + count) * rows)]),
+                                       "\(type) \(kernel): tokens \(c0)..<\(c0 + count) differ from the same tokens in a batch of \(tokens)")
+                    }
                 }
             }
         }
@@ -76,7 +97,7 @@ extension KernelTests {
 
     func testInterleavedQ8_0GemmAtTheInt8Extremes() {
         // Weights and activations of ±127 everywhere: the largest products the sign trick and the int32 sums see.
-        let n = 64, rows = 8, tokens = 5
+        let n = 64, rows = 24, tokens = 9   // rows 0..<8 alone, 8..<24 as one 16-row pair (AVX512-VNNI); an 8-token tile and a tail
         var w = [UInt8](repeating: 0, count: rows * WeightType.q8_0.rowBytes(n))
         var a = [UInt8](repeating: 0, count: tokens * Int(ck_row_size(WeightType.q8_0.activationTypeID, Int64(n))))
         let one = Float16(1).bitPattern
@@ -94,8 +115,7 @@ extension KernelTests {
             }
         }
         let packed = repack(.q8_0, w, rows: rows, n: n)
-        let ref = repackedProduct(.q8_0, packed, n: n, rows: rows, a: a, c0: 0, count: tokens, reference: true)
-        let simd = repackedProduct(.q8_0, packed, n: n, rows: rows, a: a, c0: 0, count: tokens, reference: false)
+        let ref = repackedProduct(.q8_0, packed, n: n, rows: rows, a: a, c0: 0, count: tokens, kernel: .reference)
         var expected = [Float](repeating: 0, count: tokens * rows)
         for c in 0..<tokens {
             for r in 0..<rows {
@@ -109,6 +129,25 @@ extension KernelTests {
             }
         }
         XCTAssertEqual(ref, expected)
-        XCTAssertEqual(simd, expected)
+        for kernel in GemmX8Kernel.simd where kernel.available {
+            XCTAssertEqual(repackedProduct(.q8_0, packed, n: n, rows: rows, a: a, c0: 0, count: tokens, kernel: kernel), expected,
+                           "\(kernel)")
+        }
+    }
+
+    /// ck_set_kernel_level picks the highest set the CPU runs under the cap and dispatch follows it; the default is
+    /// the highest of all (unless SPUTNIK_KERNELS caps it).
+    func testKernelLevelSelection() {
+        let start = ck_kernel_level()
+        defer { _ = ck_set_kernel_level(start) }
+        let best = GemmX8Kernel.allCases.last { $0.available }!.rawValue
+        if ProcessInfo.processInfo.environment["SPUTNIK_KERNELS"] == nil { XCTAssertEqual(start, best) }
+        for cap in Int32(0)...4 {
+            let expected = GemmX8Kernel.allCases.last { $0.rawValue <= cap && $0.available }!.rawValue
+            XCTAssertEqual(ck_set_kernel_level(cap), expected, "cap \(cap)")
+            XCTAssertEqual(ck_kernel_level(), expected)
+            XCTAssertEqual(ck_has_avx2(), expected > 0 ? 1 : 0)
+        }
+        XCTAssertEqual(ck_set_kernel_level(-1), 0)
     }
 }

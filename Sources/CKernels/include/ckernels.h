@@ -87,9 +87,19 @@ void ck_fp16_round_row_ref(float *x, int64_t n);
 void ck_fp16_round_row_avx2(float *x, int64_t n);
 
 // ---- CPU features ----
-/// 1 when the AVX2+FMA+F16C kernels are in use.
+/// 1 when the AVX2+FMA+F16C kernels are in use (alone or with the AVX-VNNI ones).
 int ck_has_avx2(void);
-/// Forces the scalar reference kernels (1) or run-time dispatch (0); for tests and benchmarks.
+/// The kernel set in use: 0 the scalar reference kernels, 1 AVX2 + FMA + F16C, 2 those with the AVX-VNNI eight-row
+/// GEMMs, 3 those with the AVX512-VNNI ones (x86/avx*_gemm_x8.c).
+int ck_kernel_level(void);
+/// 1 when this CPU runs kernel set `level` (as in ck_kernel_level), whatever is in use.
+int ck_cpu_runs_kernel_level(int level);
+/// Uses the highest kernel set this CPU runs that is at most `max_level` (as in ck_kernel_level) and returns its level.
+/// At load the cap comes from the environment variable SPUTNIK_KERNELS (`reference`, `avx2`, `avxvnni` or
+/// `avx512vnni`; unset or anything else: no cap), for side-by-side benchmarks.
+int ck_set_kernel_level(int max_level);
+/// Forces the scalar reference kernels (1) or run-time dispatch (0, the best set this CPU runs); for tests and
+/// benchmarks.
 void ck_force_reference(int on);
 /// A spin-wait hint (`pause`).
 void ck_cpu_relax(void);
@@ -243,27 +253,38 @@ void ck_gemm_block32_ref(int weight_type, const void *w, size_t w_row_bytes, int
 size_t ck_q4_1_x8_size(int64_t rows, int64_t n);
 /// Repacks `rows` (a multiple of 8) rows of `n` elements of a q4_1 matrix into `out`.
 void ck_repack_q4_1_x8(const void *w, size_t w_row_bytes, int64_t rows, int64_t n, void *out);
-/// Like ck_matmul_rows for a repacked q4_1 matrix; r0 and r1 multiples of 8; X in q8_1. The AVX2 variant is a GEMM
-/// over tiles of 8 rows × up to 8 tokens (x86/avx2_gemm_x8.c); a token's result does not depend on `ncols`.
+/// Like ck_matmul_rows for a repacked q4_1 matrix; r0 and r1 multiples of 8; X in q8_1. The AVX2 and AVX-VNNI variants
+/// are GEMMs over tiles of 8 rows × up to 8 tokens (x86/gemm_x8_tiles.h), the AVX512-VNNI one over 16 rows × up to 8
+/// (x86/avx512vnni_gemm_x8.c), all with bit-identical results; a token's result does not depend on `ncols`.
 void ck_matmul_q4_1_x8(const void *wp, int64_t n, int64_t r0, int64_t r1, const void *x, size_t x_row_bytes,
                        int64_t ncols, float *y, int64_t y_stride);
 void ck_matmul_q4_1_x8_ref(const void *wp, int64_t n, int64_t r0, int64_t r1, const void *x, size_t x_row_bytes,
                            int64_t ncols, float *y, int64_t y_stride);
 void ck_matmul_q4_1_x8_avx2(const void *wp, int64_t n, int64_t r0, int64_t r1, const void *x, size_t x_row_bytes,
                             int64_t ncols, float *y, int64_t y_stride);
+void ck_matmul_q4_1_x8_avxvnni(const void *wp, int64_t n, int64_t r0, int64_t r1, const void *x, size_t x_row_bytes,
+                               int64_t ncols, float *y, int64_t y_stride);
+void ck_matmul_q4_1_x8_avx512vnni(const void *wp, int64_t n, int64_t r0, int64_t r1, const void *x, size_t x_row_bytes,
+                                  int64_t ncols, float *y, int64_t y_stride);
 
 // ---- q8_0 repacked in groups of 8 rows (4-byte interleaved) ----
 // NOTE: group g, block b at byte (g * nb + b) * 272: uint16 d[8] in row order, then eight 32-byte words: word k
 //   holds qs[4k..4k+3] of row i at offset 4i (i = 0..7).
 void ck_repack_q8_0_x8(const void *w, size_t w_row_bytes, int64_t rows, int64_t n, void *out);
 /// Like ck_matmul_rows for a repacked q8_0 matrix; r0 and r1 multiples of 8; X in q8_0. The AVX2 variant is a GEMM
-/// over tiles of 8 rows × 4 tokens (x86/avx2_gemm_x8.c); a token's result does not depend on `ncols`.
+/// over tiles of 8 rows × 4 tokens, the AVX-VNNI one over 8 rows × 8 tokens (x86/gemm_x8_tiles.h), the AVX512-VNNI
+/// one over 16 rows × 8 tokens (x86/avx512vnni_gemm_x8.c), all with bit-identical results; a token's result does not
+/// depend on `ncols`.
 void ck_matmul_q8_0_x8(const void *wp, int64_t n, int64_t r0, int64_t r1, const void *x, size_t x_row_bytes,
                        int64_t ncols, float *y, int64_t y_stride);
 void ck_matmul_q8_0_x8_ref(const void *wp, int64_t n, int64_t r0, int64_t r1, const void *x, size_t x_row_bytes,
                            int64_t ncols, float *y, int64_t y_stride);
 void ck_matmul_q8_0_x8_avx2(const void *wp, int64_t n, int64_t r0, int64_t r1, const void *x, size_t x_row_bytes,
                             int64_t ncols, float *y, int64_t y_stride);
+void ck_matmul_q8_0_x8_avxvnni(const void *wp, int64_t n, int64_t r0, int64_t r1, const void *x, size_t x_row_bytes,
+                               int64_t ncols, float *y, int64_t y_stride);
+void ck_matmul_q8_0_x8_avx512vnni(const void *wp, int64_t n, int64_t r0, int64_t r1, const void *x, size_t x_row_bytes,
+                                  int64_t ncols, float *y, int64_t y_stride);
 
 // ---- attention over a paged KV cache (one query head: the g = 1 case of the grouped form below) ----
 // K/V rows of one KV head: position p lives at base + (table[p / block_size] * block_size + p % block_size) *

@@ -58,6 +58,23 @@ CK_INLINE void ck_kq_scales45(const uint8_t *s12, uint64_t *sc, uint64_t *mn) {
     *mn = (uint64_t)(b & lo6) | (uint64_t)mn_hi << 32;
 }
 
+/// Runs the tiles of a GEMM over tokens [0, ncols): TILE(c, NC) for tiles of 8 tokens (when `eight`), then of 4, then
+/// one tail of 3, 2 or 1, each NC a constant so that the tile's loops over its tokens unroll and its accumulators
+/// stay in registers.
+#define CK_TOKEN_TILES(ncols, eight, TILE)                                                                          \
+    do {                                                                                                            \
+        int64_t c_ = 0;                                                                                             \
+        if (eight)                                                                                                  \
+            for (; c_ + 8 <= (ncols); c_ += 8) TILE(c_, 8);                                                         \
+        for (; c_ + 4 <= (ncols); c_ += 4) TILE(c_, 4);                                                             \
+        switch ((ncols) - c_) {                                                                                     \
+        case 3: TILE(c_, 3); break;                                                                                 \
+        case 2: TILE(c_, 2); break;                                                                                 \
+        case 1: TILE(c_, 1); break;                                                                                 \
+        default: break;                                                                                             \
+        }                                                                                                           \
+    } while (0)
+
 /// Four activation bytes q[0..3] in every 32-bit lane (the x8 and eight-row GEMM micro-kernels).
 CK_INLINE __m256i ck_bcast4(const int8_t *q) {
     int32_t v;

@@ -1,0 +1,215 @@
+// The tile, pass and entry functions of the eight-row GEMMs over repacked q4_1 and q8_0 weights (layouts:
+// include/ckernels.h; repacks and scalar twins: ref/gemm_x8.c), included once per instruction set, each time with:
+//   CK_X8_NAME(f)     the entry points' names (f ## _avx2, f ## _avxvnni);
+//   CK_X8_FN          the attribute of a function compiled for the set (target features);
+//   CK_X8_INLINE      the same for an always-inlined helper;
+//   CK_X8_DPBUSD      if defined, the 256-bit vpdpbusd intrinsic (AVX-VNNI's VEX form or AVX512-VNNI's EVEX form), which
+//                     multiplies unsigned by signed bytes and adds four products into each int32 lane of the
+//                     accumulator in one instruction; left undefined: AVX2 maddubs (int16 pair sums) widened with madd;
+//   CK_X8_Q8_TOKENS   the widest q8_0 tile in tokens (4, or 8 where VNNI frees the registers that madd's constant and
+//                     the int16 partial sums took);
+//   CK_X8_PAIRS       if defined, the includer has defined q4_1_x16_rows and q8_0_x16_rows (same arguments as the
+//                     tiles' passes, for rows r...r+15 and all tokens), which take row groups two at a time; the
+//                     8-row tiles here take a group left over.
+// Both sets compute the same exact integer block sums (no int16 saturation is reachable: see the tiles) and the
+// same float steps in the same order, so their results are bit-identical to each other and batch-invariant.
+// A tile is 8 weight rows × up to 8 (q4_1) or CK_X8_Q8_TOKENS (q8_0) activation rows (tokens): each weight block is
+// loaded and unpacked once per tile, and each token's activation block (quantized once per matmul call) is read as
+// 4-byte broadcasts. With the rows interleaved 4 bytes at a time, a byte dot product leaves row i's partial sums in
+// 32-bit lane i, so the eight per-row dot products of a block come out in row order with no horizontal adds.
+#if defined(__x86_64__)
+#include "avx2_common.h"
+#include <string.h>
+
+/// Unrolls a loop over the tokens of a tile, so their accumulators stay in registers.
+#define CK_UNROLL_TOKENS _Pragma("clang loop unroll(full)")
+
+
+/// One 8-row × NC-token tile (NC ≤ 8) over all nb blocks of row group `grp`; tokens c0..c0+NC-1; y[(c0+q)*ys + r + i].
+/// AVX2: integer sums stay in int16 for a whole block: |each maddubs lane| ≤ 2·15·127 and eight are added (≤ 30480);
+/// VNNI: they are int32 from the start.
+/// Word by word (k outer, tokens inner), so each unpacked weight word serves up to eight tokens: eight tokens per
+/// tile ran 1.06–1.09× the four of before (84 → 89–91 GMAC/s, one thread, 1536 × 576 and 576 × 1536 at 8 and 16
+/// tokens), with the same integer sums and float steps per token.
+CK_X8_INLINE void q4_1_x8_tile(const uint8_t *grp, int64_t nb, const char *x, size_t xrb, const float *ds, int64_t c0,
+                            const int NC, float *y, int64_t ys, int64_t r) {
+    const __m256i m4 = _mm256_set1_epi8(0x0f);
+#ifndef CK_X8_DPBUSD
+    const __m256i ones = _mm256_set1_epi16(1);
+#endif
+    const ck_block_q8_1 *a[8];
+    __m256 acc[8];
+    for (int q = 0; q < NC; q++) {
+        a[q] = (const ck_block_q8_1 *)(x + (size_t)(c0 + q) * xrb);
+        acc[q] = _mm256_setzero_ps();
+    }
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *blk = grp + (size_t)b * 160;
+        ck_prefetch_ahead(blk, 160);
+        const __m256 dv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)blk));
+        const __m256 mv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 16)));
+        __m256i s[8];
+        _Pragma("clang loop unroll(full)")
+        for (int k = 0; k < 4; k++) {
+            const __m256i v = _mm256_loadu_si256((const __m256i *)(blk + 32 + 32 * k));
+            const __m256i lo = _mm256_and_si256(v, m4);                         // elements 4k..4k+3 of each row
+            const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);   // elements 16+4k..16+4k+3
+            CK_UNROLL_TOKENS
+            for (int q = 0; q < NC; q++) {
+                const int8_t *qa = a[q][b].qs;
+#ifdef CK_X8_DPBUSD
+                const __m256i t = CK_X8_DPBUSD(k == 0 ? _mm256_setzero_si256() : s[q], lo, ck_bcast4(qa + 4 * k));
+                s[q] = CK_X8_DPBUSD(t, hi, ck_bcast4(qa + 16 + 4 * k));
+#else
+                const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo, ck_bcast4(qa + 4 * k)),
+                                                   _mm256_maddubs_epi16(hi, ck_bcast4(qa + 16 + 4 * k)));
+                s[q] = k == 0 ? p : _mm256_add_epi16(s[q], p);
+#endif
+            }
+        }
+        CK_UNROLL_TOKENS
+        for (int q = 0; q < NC; q++) {
+#ifdef CK_X8_DPBUSD
+            const __m256i isum = s[q];                                     // row i's block dot in lane i
+#else
+            const __m256i isum = _mm256_madd_epi16(s[q], ones);            // row i's block dot in lane i
+#endif
+            const float *dsq = ds + ((c0 + q) * nb + b) * 2;   // the token's block scale d and sum s as float
+            acc[q] = _mm256_fmadd_ps(_mm256_mul_ps(dv, _mm256_broadcast_ss(dsq)), _mm256_cvtepi32_ps(isum), acc[q]);
+            acc[q] = _mm256_fmadd_ps(mv, _mm256_broadcast_ss(dsq + 1), acc[q]);
+        }
+    }
+    for (int q = 0; q < NC; q++) _mm256_storeu_ps(y + (c0 + q) * ys + r, acc[q]);
+}
+
+/// Floats of the stack buffer holding the activation scales of a pass over tokens (see q4_1_x8_cols).
+enum { CK_X8_SCALES = 4096 };
+
+/// Rows [r0, r1) × `ncols` tokens: first the tokens' q8_1 block scales d and sums s as floats into
+/// ds `[ncols, nb, 2]` (once per pass instead of once per row group; F16C conversion is exact, so results are
+/// unchanged), then the 8 × 4 tiles.
+CK_X8_FN static void q4_1_x8_cols(const void *wp, int64_t nb, int64_t r0, int64_t r1, const char *xb, size_t xrb,
+                                 int64_t ncols, float *y, int64_t ys, float *ds) {
+    for (int64_t c = 0; c < ncols; c++) {
+        const ck_block_q8_1 *a = (const ck_block_q8_1 *)(xb + (size_t)c * xrb);
+        for (int64_t b = 0; b < nb; b++) {
+            ds[(c * nb + b) * 2] = ck_h2f(a[b].d);
+            ds[(c * nb + b) * 2 + 1] = ck_h2f(a[b].s);
+        }
+    }
+    int64_t r = r0;
+#ifdef CK_X8_PAIRS
+    for (; r + 16 <= r1; r += 16) q4_1_x16_rows(wp, nb, xb, xrb, ncols, y, ys, ds, r);
+#endif
+    for (; r < r1; r += 8) {
+        const uint8_t *grp = (const uint8_t *)wp + (size_t)(r / 8) * (size_t)nb * 160;
+#define CK_X8_TILE(c, NC) q4_1_x8_tile(grp, nb, xb, xrb, ds, c, NC, y, ys, r)
+        CK_TOKEN_TILES(ncols, 1, CK_X8_TILE);
+#undef CK_X8_TILE
+    }
+}
+
+CK_X8_FN void CK_X8_NAME(ck_matmul_q4_1_x8)(const void *wp, int64_t n, int64_t r0, int64_t r1, const void *x, size_t xrb,
+                                   int64_t ncols, float *y, int64_t ys) {
+    const int64_t nb = n / CK_QK;
+    float ds[CK_X8_SCALES];   // 16 KiB of scales: as many tokens per pass as fit (at least one row of blocks)
+    const int64_t per = CK_X8_SCALES / (nb * 2);
+    if (per == 0) {   // rows wider than 65536 elements (no GGUF model has them): the scalar twin
+        ck_matmul_q4_1_x8_ref(wp, n, r0, r1, x, xrb, ncols, y, ys);
+        return;
+    }
+    for (int64_t c = 0; c < ncols; c += per)
+        q4_1_x8_cols(wp, nb, r0, r1, (const char *)x + (size_t)c * xrb, xrb, ncols - c < per ? ncols - c : per,
+                     y + c * ys, ys, ds);
+}
+
+/// q8_0: the same tiling. Both byte dot products need an unsigned operand, so each weight word is made |w| once per
+/// block and its signs moved onto the broadcast activations (|w|·sign(a, w) = w·a); AVX2: two maddubs lanes
+/// (≤ 2·127·127) cannot share an int16, so each word's sums are widened with madd and added in int32; VNNI: vpdpbusd
+/// adds them in int32 itself.
+CK_X8_INLINE void q8_0_x8_tile(const uint8_t *grp, int64_t nb, const char *x, size_t xrb, const float *ds, int64_t c0,
+                            const int NC, float *y, int64_t ys, int64_t r) {
+#ifndef CK_X8_DPBUSD
+    const __m256i ones = _mm256_set1_epi16(1);
+#endif
+    const ck_block_q8_0 *a[8];   // NC ≤ CK_X8_Q8_TOKENS of them are used
+    __m256 acc[8];
+    for (int q = 0; q < NC; q++) {
+        a[q] = (const ck_block_q8_0 *)(x + (size_t)(c0 + q) * xrb);
+        acc[q] = _mm256_setzero_ps();
+    }
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *blk = grp + (size_t)b * 272;
+        ck_prefetch_ahead(blk, 272);
+        const __m256 dv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)blk));
+        // Word by word (k outer, tokens inner): one weight word and its |w| live at a time beside the NC int32
+        // sums, where loading all eight words and their |w| first (16 registers) spilled; 1.27× on a 49152 × 576
+        // head at 16 tokens, one thread (43 → 54 GMAC/s), with the same integer sums and float steps.
+        __m256i isum[8];
+        CK_UNROLL_TOKENS
+        for (int q = 0; q < NC; q++) isum[q] = _mm256_setzero_si256();
+        _Pragma("clang loop unroll(full)")
+        for (int k = 0; k < 8; k++) {
+            const __m256i w = _mm256_loadu_si256((const __m256i *)(blk + 16 + 32 * k));   // elements 4k..4k+3 of each row
+            const __m256i aw = _mm256_sign_epi8(w, w);
+            CK_UNROLL_TOKENS
+            for (int q = 0; q < NC; q++)
+#ifdef CK_X8_DPBUSD
+                isum[q] = CK_X8_DPBUSD(isum[q], aw, _mm256_sign_epi8(ck_bcast4(a[q][b].qs + 4 * k), w));
+#else
+                isum[q] = _mm256_add_epi32(isum[q], _mm256_madd_epi16(
+                    _mm256_maddubs_epi16(aw, _mm256_sign_epi8(ck_bcast4(a[q][b].qs + 4 * k), w)), ones));
+#endif
+        }
+        CK_UNROLL_TOKENS
+        for (int q = 0; q < NC; q++)
+            acc[q] = _mm256_fmadd_ps(_mm256_mul_ps(dv, _mm256_broadcast_ss(ds + (c0 + q) * nb + b)), _mm256_cvtepi32_ps(isum[q]), acc[q]);
+    }
+    for (int q = 0; q < NC; q++) _mm256_storeu_ps(y + (c0 + q) * ys + r, acc[q]);
+}
+
+/// Rows [r0, r1) × `ncols` tokens, the tokens' q8_0 block scales first converted into ds `[ncols, nb]`.
+CK_X8_FN static void q8_0_x8_cols(const void *wp, int64_t nb, int64_t r0, int64_t r1, const char *xb, size_t xrb,
+                                 int64_t ncols, float *y, int64_t ys, float *ds) {
+    for (int64_t c = 0; c < ncols; c++) {
+        const ck_block_q8_0 *a = (const ck_block_q8_0 *)(xb + (size_t)c * xrb);
+        for (int64_t b = 0; b < nb; b++) ds[c * nb + b] = ck_h2f(a[b].d);
+    }
+    int64_t r = r0;
+#ifdef CK_X8_PAIRS
+    for (; r + 16 <= r1; r += 16) q8_0_x16_rows(wp, nb, xb, xrb, ncols, y, ys, ds, r);
+#endif
+    for (; r < r1; r += 8) {
+        const uint8_t *grp = (const uint8_t *)wp + (size_t)(r / 8) * (size_t)nb * 272;
+#define CK_X8_TILE(c, NC) q8_0_x8_tile(grp, nb, xb, xrb, ds, c, NC, y, ys, r)
+        CK_TOKEN_TILES(ncols, CK_X8_Q8_TOKENS == 8, CK_X8_TILE);
+#undef CK_X8_TILE
+    }
+}
+
+CK_X8_FN void CK_X8_NAME(ck_matmul_q8_0_x8)(const void *wp, int64_t n, int64_t r0, int64_t r1, const void *x, size_t xrb,
+                                   int64_t ncols, float *y, int64_t ys) {
+    const int64_t nb = n / CK_QK;
+    float ds[CK_X8_SCALES];
+    const int64_t per = CK_X8_SCALES / nb;
+    if (per == 0) {   // rows wider than 131072 elements (no GGUF model has them): the scalar twin
+        ck_matmul_q8_0_x8_ref(wp, n, r0, r1, x, xrb, ncols, y, ys);
+        return;
+    }
+    for (int64_t c = 0; c < ncols; c += per)
+        q8_0_x8_cols(wp, nb, r0, r1, (const char *)x + (size_t)c * xrb, xrb, ncols - c < per ? ncols - c : per,
+                     y + c * ys, ys, ds);
+}
+
+#undef CK_UNROLL_TOKENS
+
+#else  // not x86-64: the dispatcher never selects these; keep the symbols so the module links.
+void CK_X8_NAME(ck_matmul_q4_1_x8)(const void *wp, int64_t n, int64_t r0, int64_t r1, const void *x, size_t xrb,
+                                  int64_t ncols, float *y, int64_t ys) {
+    ck_matmul_q4_1_x8_ref(wp, n, r0, r1, x, xrb, ncols, y, ys);
+}
+void CK_X8_NAME(ck_matmul_q8_0_x8)(const void *wp, int64_t n, int64_t r0, int64_t r1, const void *x, size_t xrb,
+                                  int64_t ncols, float *y, int64_t ys) {
+    ck_matmul_q8_0_x8_ref(wp, n, r0, r1, x, xrb, ncols, y, ys);
+}
+#endif

@@ -1,0 +1,57 @@
+"""SPUTNIK_KERNELS caps the SIMD kernel set (reference, avx2, avxvnni, avx512vnni), and every set gives the same
+bits: the AVX2, AVX-VNNI and AVX512-VNNI eight-row GEMMs compute the same exact integer block sums and the same
+float steps, so greedy text and logprobs through the server are identical whichever the CPU runs. The startup log
+names the set in use. Sets the CPU lacks fall back to the next lower one (the test reads which from the log)."""
+import json
+import re
+import time
+
+from conftest import Server
+
+SETS = ("avx2", "avxvnni", "avx512vnni")
+
+
+def served_set(server):
+    """The set named in the startup log line, which may come a moment after the server answers (10 s at most)."""
+    deadline = time.time() + 10
+    while not (m := re.search(r"kernels: (\w+)", server.logtext_all())) and time.time() < deadline:
+        time.sleep(0.05)
+    assert m, server.logtext_all()
+    return m.group(1)
+
+
+def greedy(server, prompt):
+    status, _, body = server.post("/v1/completions", {"model": "smollm2", "prompt": prompt, "max_tokens": 24,
+                                                      "temperature": 0, "ignore_eos": True, "logprobs": 3})
+    assert status == 200, body
+    choice = json.loads(body)["choices"][0]
+    return choice["text"], choice["logprobs"]["token_logprobs"], choice["logprobs"]["top_logprobs"]
+
+
+def test_every_kernel_set_gives_the_same_greedy_tokens_and_logprobs(monkeypatch):
+    prompts = ["The lighthouse keeper", "List three prime numbers:"]
+    results = {}
+    for name in SETS:
+        monkeypatch.setenv("SPUTNIK_KERNELS", name)
+        s = Server()
+        try:
+            used = served_set(s)
+            assert used in SETS and SETS.index(used) <= SETS.index(name), (name, used)
+            results[used] = [greedy(s, p) for p in prompts]
+        finally:
+            s.stop()
+    assert "avx2" in results
+    for used, outs in results.items():
+        assert outs == results["avx2"], f"{used} differs from avx2"
+
+
+def test_default_is_the_best_set_the_cpu_runs(monkeypatch):
+    monkeypatch.delenv("SPUTNIK_KERNELS", raising=False)
+    flags = open("/proc/cpuinfo").read().split()
+    best = ("avx512vnni" if {"avx512f", "avx512bw", "avx512vl", "avx512_vnni"} <= set(flags)
+            else "avxvnni" if "avx_vnni" in flags else "avx2")
+    s = Server()
+    try:
+        assert served_set(s) == best
+    finally:
+        s.stop()
