@@ -40,6 +40,7 @@ typedef struct {
                             int64_t out_stride);
     void (*softmax)(float *x, int64_t n);
     void (*silu_mul)(const float *g, const float *u, float *out, int64_t n);
+    void (*rms_norm)(const float *x, const float *w, float eps, int64_t n, float *y);
     void (*fp16_round_row)(float *x, int64_t n);
 } ck_kernel_table;
 
@@ -80,6 +81,7 @@ static const ck_kernel_table ck_ref_kernels = {
     .attn_values_gqa = ck_attn_values_gqa_ref,
     .softmax = ck_softmax_ref,
     .silu_mul = ck_silu_mul_ref,
+    .rms_norm = ck_rms_norm_ref,
     .fp16_round_row = ck_fp16_round_row_ref,
 };
 
@@ -112,6 +114,7 @@ static const ck_kernel_table ck_avx2_kernels = {
     .attn_values_gqa = ck_attn_values_gqa_avx2,
     .softmax = ck_softmax_avx2,
     .silu_mul = ck_silu_mul_avx2,
+    .rms_norm = ck_rms_norm_avx2,
     .fp16_round_row = ck_fp16_round_row_avx2,
 };
 
@@ -280,5 +283,6 @@ void ck_attn_values_gqa(int kv_type, const float *w, int64_t w_stride, int64_t g
 void ck_softmax(float *x, int64_t n) { g_kernels->softmax(x, n); }
 
 void ck_silu_mul(const float *g, const float *u, float *out, int64_t n) { g_kernels->silu_mul(g, u, out, n); }
+void ck_rms_norm(const float *x, const float *w, float eps, int64_t n, float *y) { g_kernels->rms_norm(x, w, eps, n, y); }
 
 void ck_fp16_round_row(float *x, int64_t n) { g_kernels->fp16_round_row(x, n); }

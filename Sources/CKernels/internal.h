@@ -28,4 +28,7 @@ void ck_matmul_kquant_avx2(int weight_type, const void *w, size_t w_row_bytes, i
 void ck_dequantize_row_more(int type, const void *x, float *y, int64_t n);
 /// Dequantizers of q2_K, q3_K, iq4_nl and iq4_xs (ref/lowbit_k.c); returns 0 for another type.
 int ck_dequantize_row_lowbit_k(int type, const void *x, float *y, int64_t n);
+/// RMSNorm's scale from the sixteen lane sums of squares over elements [0, i) (ref/attention.c), shared by both
+/// variants: the lanes added in order, then the tail elements i..<n.
+float ck_rms_norm_scale_ref(const float *lane16, const float *x, int64_t i, int64_t n, float eps);
 #endif

@@ -9,30 +9,12 @@ public enum Ops {
 
     /// RMSNorm of `count` rows: `y[r, i] = x[r, i] / sqrt(mean_i(x[r, :]²) + eps) * weight[i]`.
     /// Shapes: x, y `[count, n]` (may alias), weight `[n]`. Source: Zhang & Sennrich 2019 (RMSNorm) §3;
-    /// llama.cpp ggml_rms_norm then ggml_mul; HF LlamaRMSNorm.
+    /// llama.cpp ggml_rms_norm then ggml_mul; HF LlamaRMSNorm. Runs `ck_rms_norm` (sixteen float lanes of fused
+    /// multiply-adds; a Swift SIMD16 `addProduct` loop was a libm `fmaf` call per lane, since Swift code is not built
+    /// for FMA).
     public static func rmsNorm(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, eps: Float,
                                n: Int, count: Int = 1, out y: UnsafeMutablePointer<Float>) {
-        for r in 0..<count {
-            let xr = x + r * n, yr = y + r * n
-            var acc = SIMD16<Float>(repeating: 0)
-            var i = 0
-            while i + 16 <= n {
-                let v = UnsafeRawPointer(xr + i).loadUnaligned(as: SIMD16<Float>.self)
-                acc.addProduct(v, v)
-                i += 16
-            }
-            var sum = acc.sum()
-            while i < n { sum += xr[i] * xr[i]; i += 1 }
-            let scale = 1 / (sum / Float(n) + eps).squareRoot()
-            i = 0
-            while i + 16 <= n {
-                let v = UnsafeRawPointer(xr + i).loadUnaligned(as: SIMD16<Float>.self)
-                let w = UnsafeRawPointer(weight + i).loadUnaligned(as: SIMD16<Float>.self)
-                UnsafeMutableRawPointer(yr + i).storeBytes(of: v * scale * w, as: SIMD16<Float>.self)
-                i += 16
-            }
-            while i < n { yr[i] = xr[i] * scale * weight[i]; i += 1 }
-        }
+        for r in 0..<count { ck_rms_norm(x + r * n, weight, eps, Int64(n), y + r * n) }
     }
 
     /// Scalar twin of `rmsNorm` (double accumulation).

@@ -133,6 +133,15 @@ void ck_softmax(float *x, int64_t n);
 void ck_softmax_ref(float *x, int64_t n);
 void ck_softmax_avx2(float *x, int64_t n);
 
+// ---- RMSNorm of one row: y[i] = x[i] · s · w[i], s = 1 / sqrt(Σ x² / n + eps); y may alias x ----
+// Source: Zhang & Sennrich 2019 §3. The sum of squares runs in sixteen float lanes (lane k takes elements 16j + k,
+// each squared and added with one fused multiply-add), the lanes then added in order 0...15 from -0, then the tail
+// elements (float products); both variants do exactly this, so they agree bit for bit (and with the Swift
+// SIMD16 loop the kernel replaced).
+void ck_rms_norm(const float *x, const float *w, float eps, int64_t n, float *y);
+void ck_rms_norm_ref(const float *x, const float *w, float eps, int64_t n, float *y);
+void ck_rms_norm_avx2(const float *x, const float *w, float eps, int64_t n, float *y);
+
 // ---- SwiGLU gate: out[i] = silu(g[i]) · u[i], silu(g) = g / (1 + e^-g); out may alias g or u ----
 // The AVX2 variant evaluates e^-g with the softmax kernel's polynomial (~2 ulp, clamped so it never overflows);
 // the reference uses libm expf.

@@ -47,6 +47,28 @@ void ck_attn_values_gqa_ref(int kv_type, const float *w, int64_t w_stride, int64
         ck_attn_values_ref(kv_type, w + h * w_stride, d, v_base, slot_bytes, table, bs, n, out + h * out_stride);
 }
 
+// ---------------------------------------------------------------- RMSNorm
+
+/// The sixteen lane sums (fmaf, as the AVX2 twin's FMAs), added in lane order from -0, then the tail's float products;
+/// no contraction, so the compiler does not fuse what the twin keeps apart.
+float ck_rms_norm_scale_ref(const float *lane16, const float *x, int64_t i, int64_t n, float eps) {
+#pragma clang fp contract(off)
+    float sum = -0.0f;
+    for (int k = 0; k < 16; k++) sum += lane16[k];
+    for (; i < n; i++) sum += x[i] * x[i];
+    return 1.0f / sqrtf(sum / (float)n + eps);
+}
+
+void ck_rms_norm_ref(const float *x, const float *w, float eps, int64_t n, float *y) {
+#pragma clang fp contract(off)
+    float lane[16] = {0};
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int k = 0; k < 16; k++) lane[k] = fmaf(x[i + k], x[i + k], lane[k]);
+    const float scale = ck_rms_norm_scale_ref(lane, x, i, n, eps);
+    for (int64_t j = 0; j < n; j++) y[j] = x[j] * scale * w[j];
+}
+
 // ---------------------------------------------------------------- softmax
 
 void ck_silu_mul_ref(const float *g, const float *u, float *out, int64_t n) {

@@ -518,6 +518,27 @@ CK_AVX2 void ck_softmax_avx2(float *x, int64_t n) {
     for (; i < n; i++) x[i] *= 1.0f / sum;
 }
 
+// ---------------------------------------------------------------- RMSNorm
+
+CK_AVX2 void ck_rms_norm_avx2(const float *x, const float *w, float eps, int64_t n, float *y) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m256 v0 = _mm256_loadu_ps(x + i), v1 = _mm256_loadu_ps(x + i + 8);
+        a0 = _mm256_fmadd_ps(v0, v0, a0);
+        a1 = _mm256_fmadd_ps(v1, v1, a1);
+    }
+    float lane[16];
+    _mm256_storeu_ps(lane, a0);
+    _mm256_storeu_ps(lane + 8, a1);
+    const float scale = ck_rms_norm_scale_ref(lane, x, i, n, eps);
+    const __m256 s = _mm256_set1_ps(scale);
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8)
+        _mm256_storeu_ps(y + j, _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(x + j), s), _mm256_loadu_ps(w + j)));
+    for (; j < n; j++) y[j] = x[j] * scale * w[j];
+}
+
 // ---------------------------------------------------------------- SwiGLU gate
 
 CK_AVX2 void ck_silu_mul_avx2(const float *g, const float *u, float *out, int64_t n) {
@@ -615,6 +636,7 @@ void ck_attn_values_gqa_avx2(int kv_type, const float *w, int64_t ws, int64_t g,
 }
 void ck_softmax_avx2(float *x, int64_t n) { ck_softmax_ref(x, n); }
 void ck_silu_mul_avx2(const float *g, const float *u, float *out, int64_t n) { ck_silu_mul_ref(g, u, out, n); }
+void ck_rms_norm_avx2(const float *x, const float *w, float eps, int64_t n, float *y) { ck_rms_norm_ref(x, w, eps, n, y); }
 void ck_fp16_round_row_avx2(float *x, int64_t n) { ck_fp16_round_row_ref(x, n); }
 int ck_matmul_rows_avx2(int t, const void *w, size_t wrb, int64_t n, int64_t r0, int64_t r1,
                         const void *x, size_t xrb, int64_t ncols, float *y, int64_t ys) {
