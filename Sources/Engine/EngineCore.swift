@@ -372,7 +372,8 @@ public final class EngineCore: @unchecked Sendable {
         do {
             try scheduler.add(id: id, promptTokens: req.promptTokens, maxNewTokens: req.maxNewTokens,
                               priority: req.priority, ignoreEOS: req.ignoreEOS, stopTokenIds: Set(req.stopTokenIds),
-                              forks: callbacks.count - 1, promptLogprobs: req.onPromptLogprobs != nil)
+                              forks: callbacks.count - 1, promptLogprobs: req.onPromptLogprobs != nil,
+                              reusePrefix: req.reusePrefix)
         } catch {
             // submit() checked the limits already; anything else is a broken invariant worth a clear log.
             logger.error("request \(id) rejected by the scheduler: \(error)")

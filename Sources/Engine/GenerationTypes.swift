@@ -46,6 +46,10 @@ public struct GenerationRequest: Sendable {
     public var lazyGrammar: LazyGrammar?
     /// Reasoning and tool-call parsing of the output (none by default: plain text).
     public var parsing = OutputParsing()
+    /// The prompt may start from the prefix cache (llama-server's `cache_prompt`); false computes it all anew (the
+    /// blocks it fills are still cached for later requests). With the prefix cache off (`--no-enable-prefix-caching`)
+    /// nothing is reused either way.
+    public var reusePrefix = true
 
     public init(promptTokens: [Int32], maxNewTokens: Int?, sampling: SamplingParams = SamplingParams(),
                 stop: [String] = [], priority: Int = 0, ignoreEOS: Bool = false,

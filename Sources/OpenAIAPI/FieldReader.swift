@@ -164,6 +164,9 @@ public struct SamplingParameters: Sendable, Equatable {
     public static let priorityBound = 100
     /// Keep generating past end-of-generation tokens (vLLM's `ignore_eos`; benchmarks use it).
     public var ignoreEOS = false
+    /// `cache_prompt` (llama-server's extra; null or absent: true): the prompt may start from the prefix cache; false
+    /// computes it all anew.
+    public var cachePrompt = true
     /// `logit_bias`: token id → bias in [-100, 100] added to its logit (-100 bans it). Keys are checked against the
     /// vocabulary by the server (ids outside it are a 400 naming `logit_bias`).
     public var logitBias: [Int: Double] = [:]
@@ -300,6 +303,7 @@ public struct SamplingParameters: Sendable, Equatable {
         s.user = try f.string("user")
         s.priority = try f.int("priority", min: -SamplingParameters.priorityBound, max: SamplingParameters.priorityBound)
         s.ignoreEOS = try f.bool("ignore_eos") ?? false
+        s.cachePrompt = try f.bool("cache_prompt") ?? true
         if let bias = try f.object("logit_bias") {
             guard case .object(let members) = bias else { return s }
             for (key, value) in members {

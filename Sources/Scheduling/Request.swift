@@ -41,6 +41,9 @@ public struct SchedulerRequest: Sendable {
     /// The logits of every prompt position are wanted (prompt log-probabilities): no prefix-cache reuse, prefill in
     /// chunks of at most `SchedulerConfig.promptLogitsRows` tokens.
     public internal(set) var promptLogprobs = false
+    /// The prompt may start from cached KV blocks of earlier requests (llama-server's `cache_prompt`, default true);
+    /// false computes every prompt position anew. The blocks it fills are cached for later requests either way.
+    public internal(set) var reusePrefix = true
     /// Whether the next chunk still covers prompt positions whose logits are wanted.
     var wantsPromptLogits: Bool { promptLogprobs && numComputedTokens < numPromptTokens }
     /// Lower is served first (vLLM convention); ties go to the earlier arrival.

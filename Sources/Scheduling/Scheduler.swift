@@ -146,7 +146,7 @@ public struct Scheduler: Sendable {
     ///   `.duplicateId`, `.emptyPrompt`.
     public mutating func add(id: Int, promptTokens: [Int32], maxNewTokens: Int?, priority: Int = 0,
                              ignoreEOS: Bool = false, stopTokenIds: Set<Int32> = [], forks: Int = 0,
-                             promptLogprobs: Bool = false) throws {
+                             promptLogprobs: Bool = false, reusePrefix: Bool = true) throws {
         precondition(forks >= 0 && forks < config.maxNumSeqs, "a request and its forks must fit the running set")
         guard requests[id] == nil else { throw SchedulingError.duplicateId(id) }
         guard !promptTokens.isEmpty else { throw SchedulingError.emptyPrompt }
@@ -158,6 +158,7 @@ public struct Scheduler: Sendable {
         requests[id]!.stopTokenIds = stopTokenIds
         requests[id]!.pendingForks = forks
         requests[id]!.promptLogprobs = promptLogprobs
+        requests[id]!.reusePrefix = reusePrefix
         insertWaiting(id)
     }
 
@@ -212,7 +213,7 @@ public struct Scheduler: Sendable {
                 // Room for the request and every child it will fork.
                 guard running.count + reservedForks + 1 + r.pendingForks <= config.maxNumSeqs else { break }
                 let firstTime = r.status == .waiting
-                if r.blockIds.isEmpty && !r.promptLogprobs {  // prompt log-probabilities need every prompt position computed
+                if r.blockIds.isEmpty && !r.promptLogprobs && r.reusePrefix {  // prompt log-probabilities need every prompt position computed
                     let cached = kv.cachedPrefix(r.tokens)
                     r.blockIds = cached.blocks
                     r.blockHashes = cached.hashes

@@ -141,6 +141,7 @@ extension SputnikServer {
                                     processing: processing, stopTokenIds: stopIds,
                                     logprobs: s.logprobs ? (s.topLogprobs ?? 0) : nil)
         gen.n = s.n
+        gen.reusePrefix = s.cachePrompt
         return gen
     }
 

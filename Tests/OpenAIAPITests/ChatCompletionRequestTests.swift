@@ -29,10 +29,10 @@ final class ChatCompletionRequestTests: XCTestCase {
         guard case .failure(let e) = decode(chat) else { return XCTFail("accepted an unknown field") }
         XCTAssertEqual(e.param, "temprature")
         XCTAssertEqual(e.message, "Unrecognized request argument supplied: temprature")
-        guard case .failure(let c) = CompletionRequest.decode(Array(#"{"prompt":"x","cache_prompt":true}"#.utf8)) else {
+        guard case .failure(let c) = CompletionRequest.decode(Array(#"{"prompt":"x","id_slot":0}"#.utf8)) else {
             return XCTFail("completions accepted an unknown field")
         }
-        XCTAssertEqual(c.param, "cache_prompt")
+        XCTAssertEqual(c.param, "id_slot")
         guard case .failure(let a) = AnthropicMessagesRequest.decode(
             Array(#"{"max_tokens":4,"messages":[{"role":"user","content":"q"}],"foo":1}"#.utf8)) else {
             return XCTFail("messages accepted an unknown field")

@@ -25,7 +25,7 @@ def refused_by_openai(call, field):
     return err["message"]
 
 
-@pytest.mark.parametrize("field,value", [("temprature", 0.5), ("cache_prompt", True), ("samplers", ["top_k"]),
+@pytest.mark.parametrize("field,value", [("temprature", 0.5), ("id_slot", 0), ("samplers", ["top_k"]),
                                          ("n_keep", 4), ("thinking", {"type": "enabled"})])
 def test_chat_refuses_unknown_fields(server, field, value):
     msg = refused_by_openai(lambda: oai(server).chat.completions.create(
@@ -33,7 +33,7 @@ def test_chat_refuses_unknown_fields(server, field, value):
     assert msg.startswith("Unrecognized request argument supplied")
 
 
-@pytest.mark.parametrize("field,value", [("temprature", 0.5), ("cache_prompt", True), ("messages", MSGS)])
+@pytest.mark.parametrize("field,value", [("temprature", 0.5), ("id_slot", 0), ("messages", MSGS)])
 def test_completions_refuse_unknown_fields(server, field, value):
     msg = refused_by_openai(lambda: oai(server).completions.create(
         model="smollm2", prompt="Once", max_tokens=2, extra_body={field: value}), field)
