@@ -67,6 +67,7 @@ def main():
     }
     load_start = open("/proc/loadavg").read().split()[:3]
     notes, tables = [], []
+    sputnik_meta = []   # one JSON row of Sputnik's per model, for its kernel set
     for model in a.model:
         if not os.path.exists(model):
             msg = f"SKIPPED {model}: file not present in models/"
@@ -96,6 +97,8 @@ def main():
                     results[e].setdefault(key, []).append(r["avg_ts"])
                     print(f"    {key[0]} t={key[1]}: {r['avg_ts']:.2f} t/s", file=sys.stderr)
                     meta[e] = r
+                    if e == "sputnik":
+                        sputnik_meta.append(r)
             if skipped:
                 break
         if skipped:
@@ -122,7 +125,9 @@ def main():
                              stdout=subprocess.PIPE, text=True).stdout.strip() or "?"
     ref = (f"llama.cpp inside xllamacpp=={version} (prebuilt CPU wheel: AVX2/FMA/F16C, OpenMP, weight repacking), "
            "called through its C API and timed like llama-bench (scripts/bench_llamacpp.py)")
-    summary = [f"- Reference: {ref}",
+    kernels = sorted({m.get("kernels", "?") for m in sputnik_meta})
+    summary = [f"- Sputnik's SIMD kernel set: {', '.join(kernels) or '?'} (`SPUTNIK_KERNELS` caps it; the reference wheel is AVX2-only)",
+               f"- Reference: {ref}",
                f"- {a.rounds} rounds, engines alternating (A B, B A, …), each round `-p {a.p} -n {a.n} -t {a.t} -r {a.r}` "
                f"with a warm-up; t/s figures are the median over rounds of each round's avg t/s; the ratio is the median of "
                f"the per-round ratios (each round's two runs are back to back, so they share the machine's load).",

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Compute
 import Foundation
 import GGUF
 import Model
@@ -169,7 +170,7 @@ struct Bench: ParsableCommand {
         if !rows.isEmpty {
             print(BenchPrinter.markdown(rows))
             print("")
-            print("build: \(commit), CPU: \(cpu), peak RSS (VmHWM): "
+            print("build: \(commit), CPU: \(cpu), kernels: \(KernelSet.active), peak RSS (VmHWM): "
                   + String(format: "%.1f MiB", Double(peakRSS) / 1_048_576))
         }
         if !bw.isEmpty {

@@ -1,5 +1,6 @@
 // Output of `sputnik-tools bench` in llama-bench's two formats (tools/llama-bench/llama-bench.cpp: `json_printer`,
 // `markdown_printer`), with the same field names, plus Sputnik's extras (median, peak RSS, roofline).
+import Compute
 import Foundation
 import GGUF
 import JSON
@@ -140,7 +141,7 @@ struct BenchRow {
 
 /// Renders rows in llama-bench's formats.
 enum BenchPrinter {
-    /// llama-bench's JSON array (same field names; extras: `median_ts`, `peak_rss_bytes`,
+    /// llama-bench's JSON array (same field names; extras: `kernels` (the SIMD kernel set, `KernelSet.active`), `median_ts`, `peak_rss_bytes`,
     /// `decode_bytes_per_token`, `mem_bw_gbps`, `roofline_ts`, `roofline_fraction`).
     static func json(_ rows: [BenchRow], cpuInfo: String, commit: String) -> String {
         func num(_ d: Double) -> String { d.isFinite ? String(format: "%.6f", d) : "null" }
@@ -154,7 +155,7 @@ enum BenchPrinter {
             let ns = r.test.samplesNs.map { Double($0) }
             var f: [(String, String)] = [
                 ("build_commit", str(commit)), ("cpu_info", str(cpuInfo)), ("gpu_info", str("")),
-                ("backends", str("CPU")),
+                ("backends", str("CPU")), ("kernels", str(KernelSet.active)),
                 ("model_filename", str(r.model.filename)), ("model_type", str(r.model.typeDescription)),
                 ("model_size", "\(r.model.sizeBytes)"), ("model_n_params", "\(r.model.nParams)"),
                 ("n_batch", "512"), ("n_ubatch", "512"),

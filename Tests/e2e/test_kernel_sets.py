@@ -3,10 +3,12 @@ bits: the AVX2, AVX-VNNI and AVX512-VNNI eight-row GEMMs compute the same exact 
 float steps, so greedy text and logprobs through the server are identical whichever the CPU runs. The startup log
 names the set in use. Sets the CPU lacks fall back to the next lower one (the test reads which from the log)."""
 import json
+import os
 import re
+import subprocess
 import time
 
-from conftest import Server
+from conftest import MODEL, TOOLS_BIN, Server
 
 SETS = ("avx2", "avxvnni", "avx512vnni")
 
@@ -55,3 +57,16 @@ def test_default_is_the_best_set_the_cpu_runs(monkeypatch):
         assert served_set(s) == best
     finally:
         s.stop()
+
+
+def test_bench_reports_the_kernel_set(monkeypatch):
+    """`sputnik-tools bench` says which set it measured (JSON `kernels`, the markdown footer), so side-by-side numbers
+    in BENCHMARKS.md name it."""
+    env = {**os.environ, "SPUTNIK_KERNELS": "avx2"}
+    run = lambda *a: subprocess.run([TOOLS_BIN, "bench", "-m", MODEL, "-r", "1", "-t", "1", "--no-warmup", "-p", "8",
+                                     "-n", "0", *a], capture_output=True, text=True, timeout=300, env=env)
+    r = run("-o", "json")
+    assert r.returncode == 0, r.stderr
+    assert [row["kernels"] for row in json.loads(r.stdout)] == ["avx2"]
+    r = run()
+    assert r.returncode == 0 and "kernels: avx2," in r.stdout, r.stdout
