@@ -1,4 +1,5 @@
 import CKernels
+import Foundation
 
 /// The SIMD kernel set the C kernels dispatch to: chosen once at load by CPUID (the highest of AVX2 + FMA + F16C,
 /// those with the AVX-VNNI eight-row GEMMs, or with the AVX512-VNNI ones), capped by the environment variable
@@ -9,4 +10,10 @@ public enum KernelSet {
 
     /// The name of the set in use, e.g. "avx512vnni".
     public static var active: String { names[Int(ck_kernel_level())] }
+
+    /// `SPUTNIK_KERNELS` when it is set to something that is not one of `names` (so no cap applies), for a warning.
+    public static var unknownCap: String? {
+        guard let v = ProcessInfo.processInfo.environment["SPUTNIK_KERNELS"], !names.contains(v) else { return nil }
+        return v
+    }
 }

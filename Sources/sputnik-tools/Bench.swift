@@ -107,6 +107,10 @@ struct Bench: ParsableCommand {
 
         let commit = SystemInfo.buildCommit()
         let cpu = SystemInfo.cpuModel()
+        if let cap = KernelSet.unknownCap {
+            log("warning: SPUTNIK_KERNELS='\(cap)' is not one of \(KernelSet.names.joined(separator: ", ")): no cap applied")
+        }
+        log("kernels: \(KernelSet.active)")
 
         var rows: [BenchRow] = []
         for (path, gguf) in zip(models, files) {

@@ -47,14 +47,29 @@ def test_every_kernel_set_gives_the_same_greedy_tokens_and_logprobs(monkeypatch)
         assert outs == results["avx2"], f"{used} differs from avx2"
 
 
+def best_set():
+    flags = set(open("/proc/cpuinfo").read().split())
+    return ("avx512vnni" if {"avx512f", "avx512bw", "avx512vl", "avx512_vnni"} <= flags
+            else "avxvnni" if "avx_vnni" in flags else "avx2")
+
+
 def test_default_is_the_best_set_the_cpu_runs(monkeypatch):
     monkeypatch.delenv("SPUTNIK_KERNELS", raising=False)
-    flags = open("/proc/cpuinfo").read().split()
-    best = ("avx512vnni" if {"avx512f", "avx512bw", "avx512vl", "avx512_vnni"} <= set(flags)
-            else "avxvnni" if "avx_vnni" in flags else "avx2")
     s = Server()
     try:
-        assert served_set(s) == best
+        assert served_set(s) == best_set()
+        assert "SPUTNIK_KERNELS" not in s.logtext_all()
+    finally:
+        s.stop()
+
+
+def test_a_misspelt_cap_is_warned_about(monkeypatch):
+    """A value that names no set (here in capitals) applies no cap, and the log says so instead of staying silent."""
+    monkeypatch.setenv("SPUTNIK_KERNELS", "AVX2")
+    s = Server()
+    try:
+        assert served_set(s) == best_set()
+        assert "SPUTNIK_KERNELS='AVX2' is not one of reference, avx2, avxvnni, avx512vnni: no cap applied" in s.logtext_all()
     finally:
         s.stop()
 

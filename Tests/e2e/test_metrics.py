@@ -160,3 +160,20 @@ def test_gauges_count_requests_that_arrive_during_a_long_step():
         assert seen_running and seen_waiting, (seen_running, seen_waiting)
     finally:
         s.stop()
+
+
+def test_requests_that_skip_the_prefix_cache_are_not_queries(server):
+    """`cache_prompt: false` and prompt logprobs compute every prompt position without looking in the cache: they
+    add nothing to the prefix-cache counters (counting them as queries with no hits lowered the reported hit rate)."""
+    prompt = "Counter test: " + "a stitch in time saves nine. " * 8
+    chat(server, prompt, max_tokens=1)
+    a = families(server)
+    assert chat(server, prompt, max_tokens=1, cache_prompt=False)[0] == 200
+    status, _, _ = server.post("/v1/completions", {"prompt": prompt, "max_tokens": 0, "echo": True, "logprobs": 1})
+    assert status == 200
+    b = families(server)
+    for name in ("sputnik:prefix_cache_queries", "sputnik:prefix_cache_hits"):
+        assert value(b, name, "_total") == value(a, name, "_total"), name
+    assert chat(server, prompt, max_tokens=1, cache_prompt=True)[0] == 200
+    c = families(server)
+    assert value(c, "sputnik:prefix_cache_hits", "_total") > value(b, "sputnik:prefix_cache_hits", "_total")
