@@ -11,9 +11,10 @@ public enum KernelSet {
     /// The name of the set in use, e.g. "avx512vnni".
     public static var active: String { names[Int(ck_kernel_level())] }
 
-    /// `SPUTNIK_KERNELS` when it is set to something that is not one of `names` (so no cap applies), for a warning.
-    public static var unknownCap: String? {
+    /// A warning when `SPUTNIK_KERNELS` is set to something that is not one of `names` (so no cap applies); nil
+    /// otherwise.
+    public static var unknownCapWarning: String? {
         guard let v = ProcessInfo.processInfo.environment["SPUTNIK_KERNELS"], !names.contains(v) else { return nil }
-        return v
+        return "SPUTNIK_KERNELS='\(v)' is not one of \(names.joined(separator: ", ")): no cap applied"
     }
 }

@@ -213,7 +213,8 @@ public struct Scheduler: Sendable {
                 // Room for the request and every child it will fork.
                 guard running.count + reservedForks + 1 + r.pendingForks <= config.maxNumSeqs else { break }
                 let firstTime = r.status == .waiting
-                if r.blockIds.isEmpty && !r.promptLogprobs && r.reusePrefix {  // prompt log-probabilities need every prompt position computed
+                // Prompt log-probabilities need every prompt position computed; `cache_prompt: false` asks for it.
+                if r.blockIds.isEmpty && !r.promptLogprobs && r.reusePrefix {
                     let cached = kv.cachedPrefix(r.tokens)
                     r.blockIds = cached.blocks
                     r.blockHashes = cached.hashes

@@ -88,9 +88,7 @@ public final class SputnikServer: @unchecked Sendable {
         metrics.attach(loaded.engine)
         if listening { loaded.engine.start() }
         state.withLock { if $0.phase == .loading { $0.phase = .ready } }
-        if let cap = KernelSet.unknownCap {
-            logger.warning("SPUTNIK_KERNELS='\(cap)' is not one of \(KernelSet.names.joined(separator: ", ")): no cap applied")
-        }
+        if let warning = KernelSet.unknownCapWarning { logger.warning("\(warning)") }
         logger.info("serving \(options.modelPath) as '\(modelId)' (kernels: \(KernelSet.active), \(options.threads) threads)")
     }
 

@@ -107,9 +107,7 @@ struct Bench: ParsableCommand {
 
         let commit = SystemInfo.buildCommit()
         let cpu = SystemInfo.cpuModel()
-        if let cap = KernelSet.unknownCap {
-            log("warning: SPUTNIK_KERNELS='\(cap)' is not one of \(KernelSet.names.joined(separator: ", ")): no cap applied")
-        }
+        if let warning = KernelSet.unknownCapWarning { log("warning: " + warning) }
         log("kernels: \(KernelSet.active)")
 
         var rows: [BenchRow] = []

@@ -87,7 +87,7 @@ void ck_fp16_round_row_ref(float *x, int64_t n);
 void ck_fp16_round_row_avx2(float *x, int64_t n);
 
 // ---- CPU features ----
-/// 1 when the AVX2+FMA+F16C kernels are in use (alone or with the AVX-VNNI ones).
+/// 1 when the AVX2+FMA+F16C kernels are in use (alone or with the AVX-VNNI or AVX512-VNNI GEMMs).
 int ck_has_avx2(void);
 /// The kernel set in use: 0 the scalar reference kernels, 1 AVX2 + FMA + F16C, 2 those with the AVX-VNNI eight-row
 /// GEMMs, 3 those with the AVX512-VNNI ones (x86/avx*_gemm_x8.c).
