@@ -1,6 +1,6 @@
 // The tile, pass and entry functions of the eight-row GEMMs over repacked q4_1 and q8_0 weights (layouts:
 // include/ckernels.h; repacks and scalar twins: ref/gemm_x8.c), included once per instruction set, each time with:
-//   CK_X8_NAME(f)     the entry points' names (f ## _avx2, f ## _avxvnni);
+//   CK_X8_NAME(f)     the entry points' names (f ## _avx2, f ## _avxvnni, f ## _avx512vnni);
 //   CK_X8_FN          the attribute of a function compiled for the set (target features);
 //   CK_X8_INLINE      the same for an always-inlined helper;
 //   CK_X8_DPBUSD      if defined, the 256-bit vpdpbusd intrinsic (AVX-VNNI's VEX form or AVX512-VNNI's EVEX form), which
@@ -11,7 +11,7 @@
 //   CK_X8_PAIRS       if defined, the includer has defined q4_1_x16_rows and q8_0_x16_rows (same arguments as the
 //                     tiles' passes, for rows r...r+15 and all tokens), which take row groups two at a time; the
 //                     8-row tiles here take a group left over.
-// Both sets compute the same exact integer block sums (no int16 saturation is reachable: see the tiles) and the
+// Every build computes the same exact integer block sums (no int16 saturation is reachable: see the tiles) and the
 // same float steps in the same order, so their results are bit-identical to each other and batch-invariant.
 // A tile is 8 weight rows × up to 8 (q4_1) or CK_X8_Q8_TOKENS (q8_0) activation rows (tokens): each weight block is
 // loaded and unpacked once per tile, and each token's activation block (quantized once per matmul call) is read as
@@ -23,7 +23,6 @@
 
 /// Unrolls a loop over the tokens of a tile, so their accumulators stay in registers.
 #define CK_UNROLL_TOKENS _Pragma("clang loop unroll(full)")
-
 
 /// One 8-row × NC-token tile (NC ≤ 8) over all nb blocks of row group `grp`; tokens c0..c0+NC-1; y[(c0+q)*ys + r + i].
 /// AVX2: integer sums stay in int16 for a whole block: |each maddubs lane| ≤ 2·15·127 and eight are added (≤ 30480);
