@@ -135,6 +135,10 @@ static int g_cpu_runs[4] = {1, 0, 0, 0};
 static const ck_kernel_table *g_kernels = &ck_ref_kernels;
 /// The cap SPUTNIK_KERNELS set at load (3: none); ck_force_reference(0) returns to it.
 static int g_max_level = 3;
+/// The names of the levels, as SPUTNIK_KERNELS takes them.
+static const char *const ck_level_names[4] = {"reference", "avx2", "avxvnni", "avx512vnni"};
+/// SPUTNIK_KERNELS when it names no level (no cap applied), else NULL.
+static const char *g_cap_ignored = NULL;
 
 int ck_set_kernel_level(int max_level) {
     int level = max_level > 3 ? 3 : max_level;
@@ -160,12 +164,18 @@ __attribute__((constructor)) static void ck_init(void) {
                         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
     }
 #endif
-    static const char *const names[4] = {"reference", "avx2", "avxvnni", "avx512vnni"};
     const char *cap = getenv("SPUTNIK_KERNELS");
+    if (cap) g_cap_ignored = cap;
     for (int level = 0; cap && level < 4; level++)
-        if (strcmp(cap, names[level]) == 0) g_max_level = level;
+        if (strcmp(cap, ck_level_names[level]) == 0) {
+            g_max_level = level;
+            g_cap_ignored = NULL;
+        }
     ck_set_kernel_level(g_max_level);
 }
+
+const char *ck_kernel_level_name(int level) { return level >= 0 && level < 4 ? ck_level_names[level] : NULL; }
+const char *ck_kernel_cap_ignored(void) { return g_cap_ignored; }
 
 int ck_has_avx2(void) { return g_kernels != &ck_ref_kernels; }
 int ck_kernel_level(void) {

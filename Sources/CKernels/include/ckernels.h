@@ -98,6 +98,11 @@ int ck_cpu_runs_kernel_level(int level);
 /// At load the cap comes from the environment variable SPUTNIK_KERNELS (`reference`, `avx2`, `avxvnni` or
 /// `avx512vnni`; unset or anything else: no cap), for side-by-side benchmarks.
 int ck_set_kernel_level(int max_level);
+/// The name of kernel set `level` as SPUTNIK_KERNELS takes it ("reference", "avx2", "avxvnni", "avx512vnni"); NULL
+/// outside 0...3.
+const char *ck_kernel_level_name(int level);
+/// The value of SPUTNIK_KERNELS at load when it named no kernel set (so no cap applies); NULL otherwise.
+const char *ck_kernel_cap_ignored(void);
 /// Forces the scalar reference kernels (1) or run-time dispatch (0, the best set this CPU runs); for tests and
 /// benchmarks.
 void ck_force_reference(int on);

@@ -24,6 +24,53 @@
 /// Unrolls a loop over the tokens of a tile, so their accumulators stay in registers.
 #define CK_UNROLL_TOKENS _Pragma("clang loop unroll(full)")
 
+/// Rows [r0, r1) of a pass (`wp`, `nb`, `xb`, `xrb`, `ncols`, `y`, `ys`, `ds` in scope): pairs of row groups through
+/// FMT_x16_rows where the includer has them (CK_X8_PAIRS), then one group at a time through FMT_x8_tile, in token
+/// tiles of 8 (when EIGHT), 4 and a tail; BLOCK_BYTES per row group and block.
+#ifdef CK_X8_PAIRS
+#define CK_X8_PAIR_ROWS(FMT) for (; r + 16 <= r1; r += 16) FMT##_x16_rows(wp, nb, xb, xrb, ncols, y, ys, ds, r);
+#else
+#define CK_X8_PAIR_ROWS(FMT)
+#endif
+#define CK_X8_ROW_GROUPS(FMT, BLOCK_BYTES, EIGHT)                                                                   \
+    do {                                                                                                           \
+        int64_t r = r0;                                                                                            \
+        CK_X8_PAIR_ROWS(FMT)                                                                                       \
+        for (; r < r1; r += 8) {                                                                                   \
+            const uint8_t *grp = (const uint8_t *)wp + (size_t)(r / 8) * (size_t)nb * (BLOCK_BYTES);               \
+            CK_TOKEN_TILES(ncols, EIGHT, CK_X8_TILE_##FMT);                                                        \
+        }                                                                                                          \
+    } while (0)
+#define CK_X8_TILE_q4_1(c, NC) q4_1_x8_tile(grp, nb, xb, xrb, ds, c, NC, y, ys, r)
+#define CK_X8_TILE_q8_0(c, NC) q8_0_x8_tile(grp, nb, xb, xrb, ds, c, NC, y, ys, r)
+
+/// The body of an entry point: the tokens in passes of as many as the 16 KiB stack buffer of their block scales
+/// (SCALES floats per token and block) holds, each through FMT_x8_cols; rows too wide for one token's scales (past
+/// 131072 / SCALES elements: no GGUF model has them) go to the scalar twin.
+#define CK_X8_PASSES(FMT, SCALES)                                                                                   \
+    do {                                                                                                           \
+        const int64_t nb = n / CK_QK;                                                                              \
+        float ds[CK_X8_SCALES];                                                                                    \
+        const int64_t per = CK_X8_SCALES / (nb * (SCALES));                                                        \
+        if (per == 0) {                                                                                            \
+            ck_matmul_##FMT##_x8_ref(wp, n, r0, r1, x, xrb, ncols, y, ys);                                         \
+            return;                                                                                                \
+        }                                                                                                          \
+        for (int64_t c = 0; c < ncols; c += per)                                                                   \
+            FMT##_x8_cols(wp, nb, r0, r1, (const char *)x + (size_t)c * xrb, xrb, ncols - c < per ? ncols - c : per, \
+                          y + c * ys, ys, ds);                                                                     \
+    } while (0)
+
+/// The start of a tile over tokens c0...c0+NC-1 (NC ≤ 8) of activation rows of BLOCK_T blocks: `a[q]` the token's
+/// blocks, `acc[q]` its eight row sums, zeroed.
+#define CK_X8_TILE_TOKENS(BLOCK_T)                                                                                  \
+    const BLOCK_T *a[8];                                                                                           \
+    __m256 acc[8];                                                                                                 \
+    for (int q = 0; q < NC; q++) {                                                                                 \
+        a[q] = (const BLOCK_T *)(x + (size_t)(c0 + q) * xrb);                                                      \
+        acc[q] = _mm256_setzero_ps();                                                                              \
+    }
+
 /// One 8-row × NC-token tile (NC ≤ 8) over all nb blocks of row group `grp`; tokens c0..c0+NC-1; y[(c0+q)*ys + r + i].
 /// AVX2: integer sums stay in int16 for a whole block: |each maddubs lane| ≤ 2·15·127 and eight are added (≤ 30480);
 /// VNNI: they are int32 from the start.
@@ -36,12 +83,7 @@ CK_X8_INLINE void q4_1_x8_tile(const uint8_t *grp, int64_t nb, const char *x, si
 #ifndef CK_X8_DPBUSD
     const __m256i ones = _mm256_set1_epi16(1);
 #endif
-    const ck_block_q8_1 *a[8];
-    __m256 acc[8];
-    for (int q = 0; q < NC; q++) {
-        a[q] = (const ck_block_q8_1 *)(x + (size_t)(c0 + q) * xrb);
-        acc[q] = _mm256_setzero_ps();
-    }
+    CK_X8_TILE_TOKENS(ck_block_q8_1)
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *blk = grp + (size_t)b * 160;
         ck_prefetch_ahead(blk, 160);
@@ -96,30 +138,12 @@ CK_X8_FN static void q4_1_x8_cols(const void *wp, int64_t nb, int64_t r0, int64_
             ds[(c * nb + b) * 2 + 1] = ck_h2f(a[b].s);
         }
     }
-    int64_t r = r0;
-#ifdef CK_X8_PAIRS
-    for (; r + 16 <= r1; r += 16) q4_1_x16_rows(wp, nb, xb, xrb, ncols, y, ys, ds, r);
-#endif
-    for (; r < r1; r += 8) {
-        const uint8_t *grp = (const uint8_t *)wp + (size_t)(r / 8) * (size_t)nb * 160;
-#define CK_X8_TILE(c, NC) q4_1_x8_tile(grp, nb, xb, xrb, ds, c, NC, y, ys, r)
-        CK_TOKEN_TILES(ncols, 1, CK_X8_TILE);
-#undef CK_X8_TILE
-    }
+    CK_X8_ROW_GROUPS(q4_1, 160, 1);
 }
 
 CK_X8_FN void CK_X8_NAME(ck_matmul_q4_1_x8)(const void *wp, int64_t n, int64_t r0, int64_t r1, const void *x, size_t xrb,
                                    int64_t ncols, float *y, int64_t ys) {
-    const int64_t nb = n / CK_QK;
-    float ds[CK_X8_SCALES];   // 16 KiB of scales: as many tokens per pass as fit (at least one row of blocks)
-    const int64_t per = CK_X8_SCALES / (nb * 2);
-    if (per == 0) {   // rows wider than 65536 elements (no GGUF model has them): the scalar twin
-        ck_matmul_q4_1_x8_ref(wp, n, r0, r1, x, xrb, ncols, y, ys);
-        return;
-    }
-    for (int64_t c = 0; c < ncols; c += per)
-        q4_1_x8_cols(wp, nb, r0, r1, (const char *)x + (size_t)c * xrb, xrb, ncols - c < per ? ncols - c : per,
-                     y + c * ys, ys, ds);
+    CK_X8_PASSES(q4_1, 2);   // scale d and sum s per token and block
 }
 
 /// q8_0: the same tiling. Both byte dot products need an unsigned operand, so each weight word is made |w| once per
@@ -131,12 +155,7 @@ CK_X8_INLINE void q8_0_x8_tile(const uint8_t *grp, int64_t nb, const char *x, si
 #ifndef CK_X8_DPBUSD
     const __m256i ones = _mm256_set1_epi16(1);
 #endif
-    const ck_block_q8_0 *a[8];   // NC ≤ CK_X8_Q8_TOKENS of them are used
-    __m256 acc[8];
-    for (int q = 0; q < NC; q++) {
-        a[q] = (const ck_block_q8_0 *)(x + (size_t)(c0 + q) * xrb);
-        acc[q] = _mm256_setzero_ps();
-    }
+    CK_X8_TILE_TOKENS(ck_block_q8_0)   // NC ≤ CK_X8_Q8_TOKENS
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *blk = grp + (size_t)b * 272;
         ck_prefetch_ahead(blk, 272);
@@ -174,33 +193,21 @@ CK_X8_FN static void q8_0_x8_cols(const void *wp, int64_t nb, int64_t r0, int64_
         const ck_block_q8_0 *a = (const ck_block_q8_0 *)(xb + (size_t)c * xrb);
         for (int64_t b = 0; b < nb; b++) ds[c * nb + b] = ck_h2f(a[b].d);
     }
-    int64_t r = r0;
-#ifdef CK_X8_PAIRS
-    for (; r + 16 <= r1; r += 16) q8_0_x16_rows(wp, nb, xb, xrb, ncols, y, ys, ds, r);
-#endif
-    for (; r < r1; r += 8) {
-        const uint8_t *grp = (const uint8_t *)wp + (size_t)(r / 8) * (size_t)nb * 272;
-#define CK_X8_TILE(c, NC) q8_0_x8_tile(grp, nb, xb, xrb, ds, c, NC, y, ys, r)
-        CK_TOKEN_TILES(ncols, CK_X8_Q8_TOKENS == 8, CK_X8_TILE);
-#undef CK_X8_TILE
-    }
+    CK_X8_ROW_GROUPS(q8_0, 272, CK_X8_Q8_TOKENS == 8);
 }
 
 CK_X8_FN void CK_X8_NAME(ck_matmul_q8_0_x8)(const void *wp, int64_t n, int64_t r0, int64_t r1, const void *x, size_t xrb,
                                    int64_t ncols, float *y, int64_t ys) {
-    const int64_t nb = n / CK_QK;
-    float ds[CK_X8_SCALES];
-    const int64_t per = CK_X8_SCALES / nb;
-    if (per == 0) {   // rows wider than 131072 elements (no GGUF model has them): the scalar twin
-        ck_matmul_q8_0_x8_ref(wp, n, r0, r1, x, xrb, ncols, y, ys);
-        return;
-    }
-    for (int64_t c = 0; c < ncols; c += per)
-        q8_0_x8_cols(wp, nb, r0, r1, (const char *)x + (size_t)c * xrb, xrb, ncols - c < per ? ncols - c : per,
-                     y + c * ys, ys, ds);
+    CK_X8_PASSES(q8_0, 1);   // scale d per token and block
 }
 
 #undef CK_UNROLL_TOKENS
+#undef CK_X8_TILE_TOKENS
+#undef CK_X8_PASSES
+#undef CK_X8_PAIR_ROWS
+#undef CK_X8_ROW_GROUPS
+#undef CK_X8_TILE_q4_1
+#undef CK_X8_TILE_q8_0
 
 #else  // not x86-64: the dispatcher never selects these; keep the symbols so the module links.
 void CK_X8_NAME(ck_matmul_q4_1_x8)(const void *wp, int64_t n, int64_t r0, int64_t r1, const void *x, size_t xrb,
