@@ -13,8 +13,6 @@ extension SputnikServer {
     /// Most bytes of text one `/detokenize` answers (413 beyond).
     static let maxDetokenizeBytes = 4 << 20
 
-    /// `{"content": String, "add_special": Bool = false, "parse_special": Bool = true, "with_pieces": Bool = false}`
-    /// → `{"tokens": [Int]}` (or `[{"id", "piece"}]` with `with_pieces`).
     /// `POST /apply-template` (llama-server's): a chat completion request → `{"prompt": "…"}`, the prompt text this
     /// server renders for it, exactly as generation would (the template with the request's tools, tool-call arguments
     /// as the template expects them, `chat_template_kwargs`, reasoning mode, `continue_final_message`, the ChatML
@@ -31,6 +29,8 @@ extension SputnikServer {
         }
     }
 
+    /// `{"content": String, "add_special": Bool = false, "parse_special": Bool = true, "with_pieces": Bool = false}`
+    /// → `{"tokens": [Int]}` (or `[{"id", "piece"}]` with `with_pieces`).
     func handleTokenize(_ req: HTTPRequest, _ res: HTTPResponder) {
         do throws(APIError) {
             let json = try JSONValue.parse(req.body)
