@@ -96,7 +96,9 @@ extension KernelTests {
     }
 
     func testInterleavedQ8_0GemmAtTheInt8Extremes() {
-        // Weights and activations of ±127 everywhere: the largest products the sign trick and the int32 sums see.
+        // Weights and activations of ±127 everywhere, and weights of −128 (a GGUF file may hold them; ggml's quantizer
+        // writes −127...127): the largest products the sign trick, the VNNI offset form ((w + 128)·a from −128·Σa)
+        // and the int32 sums see.
         let n = 64, rows = 24, tokens = 9   // rows 0..<8 alone, 8..<24 as one 16-row pair (AVX512-VNNI); an 8-token tile and a tail
         var w = [UInt8](repeating: 0, count: rows * WeightType.q8_0.rowBytes(n))
         var a = [UInt8](repeating: 0, count: tokens * Int(ck_row_size(WeightType.q8_0.activationTypeID, Int64(n))))
@@ -106,7 +108,7 @@ extension KernelTests {
                 for b in 0..<(n / 32) {
                     let off = (r * (n / 32) + b) * 34
                     for j in 0..<32 {
-                        let v: Int8 = (j + r + b + buf) % 3 == 0 ? -127 : 127
+                        let v: Int8 = buf == 0 && (j + r) % 5 == 0 ? -128 : (j + r + b + buf) % 3 == 0 ? -127 : 127
                         if buf == 0 { w[off + 2 + j] = UInt8(bitPattern: v) } else { a[off + 2 + j] = UInt8(bitPattern: v) }
                     }
                     if buf == 0 { w[off] = UInt8(one & 0xff); w[off + 1] = UInt8(one >> 8) }
@@ -132,6 +134,11 @@ extension KernelTests {
         for kernel in GemmX8Kernel.simd where kernel.available {
             XCTAssertEqual(repackedProduct(.q8_0, packed, n: n, rows: rows, a: a, c0: 0, count: tokens, kernel: kernel), expected,
                            "\(kernel)")
+            // Fewer than 8 tokens: AVX512-VNNI takes every row group through the 8-row tiles.
+            for count in [1, 3, 7] {
+                XCTAssertEqual(repackedProduct(.q8_0, packed, n: n, rows: rows, a: a, c0: 1, count: count, kernel: kernel),
+                               Array(expected[rows..<((1 + count) * rows)]), "\(kernel), \(count) tokens")
+            }
         }
     }
 

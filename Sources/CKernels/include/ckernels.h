@@ -269,7 +269,8 @@ size_t ck_q4_1_x8_size(int64_t rows, int64_t n);
 void ck_repack_q4_1_x8(const void *w, size_t w_row_bytes, int64_t rows, int64_t n, void *out);
 /// Like ck_matmul_rows for a repacked q4_1 matrix; r0 and r1 multiples of 8; X in q8_1. The AVX2 and AVX-VNNI variants
 /// are GEMMs over tiles of 8 rows × up to 8 tokens (x86/gemm_x8_tiles.h), the AVX512-VNNI one over 16 rows × up to 8
-/// (x86/avx512vnni_gemm_x8.c), all with bit-identical results; a token's result does not depend on `ncols`.
+/// when `ncols` ≥ 8 (x86/avx512vnni_gemm_x8.c), all with bit-identical results; a token's result does not depend on
+/// `ncols`.
 void ck_matmul_q4_1_x8(const void *wp, int64_t n, int64_t r0, int64_t r1, const void *x, size_t x_row_bytes,
                        int64_t ncols, float *y, int64_t y_stride);
 void ck_matmul_q4_1_x8_ref(const void *wp, int64_t n, int64_t r0, int64_t r1, const void *x, size_t x_row_bytes,
@@ -287,8 +288,8 @@ void ck_matmul_q4_1_x8_avx512vnni(const void *wp, int64_t n, int64_t r0, int64_t
 void ck_repack_q8_0_x8(const void *w, size_t w_row_bytes, int64_t rows, int64_t n, void *out);
 /// Like ck_matmul_rows for a repacked q8_0 matrix; r0 and r1 multiples of 8; X in q8_0. The AVX2 variant is a GEMM
 /// over tiles of 8 rows × 4 tokens, the AVX-VNNI one over 8 rows × 8 tokens (x86/gemm_x8_tiles.h), the AVX512-VNNI
-/// one over 16 rows × 8 tokens (x86/avx512vnni_gemm_x8.c), all with bit-identical results; a token's result does not
-/// depend on `ncols`.
+/// one over 16 rows × 8 tokens when `ncols` ≥ 8 (x86/avx512vnni_gemm_x8.c), all with bit-identical results; a token's
+/// result does not depend on `ncols`.
 void ck_matmul_q8_0_x8(const void *wp, int64_t n, int64_t r0, int64_t r1, const void *x, size_t x_row_bytes,
                        int64_t ncols, float *y, int64_t y_stride);
 void ck_matmul_q8_0_x8_ref(const void *wp, int64_t n, int64_t r0, int64_t r1, const void *x, size_t x_row_bytes,

@@ -82,6 +82,14 @@ CK_INLINE __m256i ck_bcast4(const int8_t *q) {
     return _mm256_set1_epi32(v);
 }
 
+/// The int32 stored (as its bits) after the scale of entry `i` of a q8_0 pass's scale buffer in the VNNI builds of the
+/// eight-row GEMMs (x86/gemm_x8_tiles.h, q8_0_x8_cols): −128 × the sum of the activation block's values.
+CK_INLINE int32_t ck_x8_q8_offset(const float *ds, int64_t i) {
+    int32_t v;
+    __builtin_memcpy(&v, ds + i * 2 + 1, 4);
+    return v;
+}
+
 /// In-register transpose of an 8 × 8 matrix of 32-bit words: v[i] lane k becomes v[k] lane i (the eight-row GEMM
 /// micro-kernels interleave eight weight rows with it).
 CK_INLINE void ck_transpose8_epi32(__m256i *v) {
@@ -138,11 +146,15 @@ CK_INLINE void ck_prefetch_range(const void *p, size_t bytes, int l2) {
     }
 }
 
-/// Prefetches into L1 the `bytes` bytes that start 2 KiB after `p`: the repacked x8 GEMMs walk one row group's
+/// Prefetches into L1 the `bytes` bytes that start `ahead` bytes after `p`: the repacked x8 GEMMs walk one row group's
 /// blocks in order and then the next group's, a single stream that the hardware prefetchers alone served at memory
-/// latency (q4_1, 1,536 × 576 from DRAM on both threads, eight tokens: 64–70 → 86–93 GMAC/s per thread; one
-/// token 14 → 19; 1 KiB ahead reached 83–85; BENCHMARKS.md, "2026-12-05 21:50–22:00").
-CK_INLINE void ck_prefetch_ahead(const void *p, size_t bytes) { ck_prefetch_range((const char *)p + 2048, bytes, 0); }
+/// latency (q4_1, 1,536 × 576 from DRAM on both threads, eight tokens, 2 KiB ahead: 64–70 → 86–93 GMAC/s per thread;
+/// one token 14 → 19; 1 KiB ahead reached 83–85; BENCHMARKS.md, "2026-12-05 21:50–22:00"). The AVX512-VNNI build
+/// goes 4 KiB ahead: its tiles take a block in fewer cycles (Zen 4, eight tokens: 168 → 250 GMAC/s over both
+/// threads; 4 KiB and 6 KiB alike, 1 KiB slower; BENCHMARKS.md, "2026-12-06 18:50").
+CK_INLINE void ck_prefetch_ahead(const void *p, size_t bytes, size_t ahead) {
+    ck_prefetch_range((const char *)p + ahead, bytes, 0);
+}
 
 /// Prefetches into L1 share `i` of `parts` equal shares of the `bytes` bytes at `p`: the eight-row GEMMs fetch the
 /// next group of eight weight rows (contiguous after the current group) while they unpack the current one, one share

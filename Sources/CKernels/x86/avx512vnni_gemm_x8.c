@@ -5,8 +5,10 @@
 // Row groups go two at a time: a 512-bit vector holds word k of group g in its low half and of group g + 1 in its
 // high half, so one vpdpbusd against four broadcast activation bytes leaves the partial sums of rows r...r+15 in
 // lanes 0...15. A tile is 16 rows × up to 8 tokens (16 + 16 of the 32 vector registers for the int32 block sums and
-// the float accumulators). A row group left over goes through the 8-row tiles of gemm_x8_tiles.h, built here with
-// the EVEX 256-bit vpdpbusd (AVX512-VL), since AVX512-VNNI CPUs need not have AVX-VNNI's VEX form (Zen 4 has not).
+// the float accumulators), for passes of 8 tokens or more. A row group left over, and every pass of fewer tokens
+// (decode at batch sizes 1–7: one stream of weights reads faster from DRAM), go through the 8-row tiles of
+// gemm_x8_tiles.h, built here with the EVEX 256-bit vpdpbusd (AVX512-VL), since AVX512-VNNI CPUs need not have
+// AVX-VNNI's VEX form (Zen 4 has not).
 //
 // Each (row, token) output is the same exact int32 block sum followed by the same float operations in the same
 // order as in the AVX2 and AVX-VNNI tiles, so all three are bit-identical and batch-invariant.
@@ -19,6 +21,9 @@
 
 #if defined(__x86_64__)
 #include "avx2_common.h"
+
+/// Prefetch distance of the 16-row tiles here and of the 8-row tiles of gemm_x8_tiles.h (see ck_prefetch_ahead).
+#define CK_X8_PREFETCH 4096
 
 #define CK_Z_TARGET "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni"
 /// An always-inlined helper compiled for AVX2 + AVX512 F/BW/VL/VNNI.
@@ -57,8 +62,8 @@ CK_Z_INLINE void q4_1_x16_tile(const uint8_t *grp, int64_t nb, const char *x, si
     const uint8_t *grp1 = grp + (size_t)nb * 160;
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *b0 = grp + (size_t)b * 160, *b1 = grp1 + (size_t)b * 160;
-        ck_prefetch_ahead(b0, 160);
-        ck_prefetch_ahead(b1, 160);
+        ck_prefetch_ahead(b0, 160, CK_X8_PREFETCH);
+        ck_prefetch_ahead(b1, 160, CK_X8_PREFETCH);
         const __m512 dv = ck_z_scales(b0, b1, 0), mv = ck_z_scales(b0, b1, 16);
         __m512i s[8];
         _Pragma("clang loop unroll(full)")
@@ -83,9 +88,9 @@ CK_Z_INLINE void q4_1_x16_tile(const uint8_t *grp, int64_t nb, const char *x, si
     for (int q = 0; q < NC; q++) _mm512_storeu_ps(y + (c0 + q) * ys + r, acc[q]);
 }
 
-/// One 16-row × NC-token q8_0 tile (NC ≤ 8). vpdpbusd needs an unsigned operand: each weight word is made |w| once
-/// per block and the broadcast activations are negated where w < 0 (AVX512-BW has no vpsignb; where w = 0 the
-/// product is 0 either way), the same exact products as the sign trick of q8_0_x8_tile. The float steps are its own.
+/// One 16-row × NC-token q8_0 tile (NC ≤ 8): the offset form of q8_0_x8_tile (gemm_x8_tiles.h): each weight word is
+/// made w + 128 once per block, vpdpbusd adds (w + 128)·a into int32 sums that start at −128·Σa (stored after the
+/// token's scale in ds), the same exact Σ w·a; the float steps are q8_0_x8_tile's, lane by lane.
 CK_Z_INLINE void q8_0_x16_tile(const uint8_t *grp, int64_t nb, const char *x, size_t xrb, const float *ds, int64_t c0,
                                const int NC, float *y, int64_t ys, int64_t r) {
     const ck_block_q8_0 *a[8];
@@ -94,30 +99,25 @@ CK_Z_INLINE void q8_0_x16_tile(const uint8_t *grp, int64_t nb, const char *x, si
         a[q] = (const ck_block_q8_0 *)(x + (size_t)(c0 + q) * xrb);
         acc[q] = _mm512_setzero_ps();
     }
-    const __m512i zero = _mm512_setzero_si512();
+    const __m512i bias = _mm512_set1_epi8((char)0x80);
     const uint8_t *grp1 = grp + (size_t)nb * 272;
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *b0 = grp + (size_t)b * 272, *b1 = grp1 + (size_t)b * 272;
-        ck_prefetch_ahead(b0, 272);
-        ck_prefetch_ahead(b1, 272);
+        ck_prefetch_ahead(b0, 272, CK_X8_PREFETCH);
+        ck_prefetch_ahead(b1, 272, CK_X8_PREFETCH);
         const __m512 dv = ck_z_scales(b0, b1, 0);
         __m512i isum[8];
         _Pragma("clang loop unroll(full)")
-        for (int q = 0; q < NC; q++) isum[q] = zero;
+        for (int q = 0; q < NC; q++) isum[q] = _mm512_set1_epi32(ck_x8_q8_offset(ds, (c0 + q) * nb + b));
         _Pragma("clang loop unroll(full)")
         for (int k = 0; k < 8; k++) {
-            const __m512i w = ck_z_pair(b0, b1, 16 + 32 * (size_t)k);   // elements 4k..4k+3 of each row
-            const __m512i aw = _mm512_abs_epi8(w);
-            const __mmask64 neg = _mm512_movepi8_mask(w);
+            const __m512i wu = _mm512_xor_si512(ck_z_pair(b0, b1, 16 + 32 * (size_t)k), bias);   // elements 4k..4k+3
             _Pragma("clang loop unroll(full)")
-            for (int q = 0; q < NC; q++) {
-                const __m512i av = ck_z_bcast4(a[q][b].qs + 4 * k);
-                isum[q] = _mm512_dpbusd_epi32(isum[q], aw, _mm512_mask_sub_epi8(av, neg, zero, av));
-            }
+            for (int q = 0; q < NC; q++) isum[q] = _mm512_dpbusd_epi32(isum[q], wu, ck_z_bcast4(a[q][b].qs + 4 * k));
         }
         _Pragma("clang loop unroll(full)")
         for (int q = 0; q < NC; q++)
-            acc[q] = _mm512_fmadd_ps(_mm512_mul_ps(dv, _mm512_set1_ps(ds[(c0 + q) * nb + b])), _mm512_cvtepi32_ps(isum[q]), acc[q]);
+            acc[q] = _mm512_fmadd_ps(_mm512_mul_ps(dv, _mm512_set1_ps(ds[((c0 + q) * nb + b) * 2])), _mm512_cvtepi32_ps(isum[q]), acc[q]);
     }
     for (int q = 0; q < NC; q++) _mm512_storeu_ps(y + (c0 + q) * ys + r, acc[q]);
 }

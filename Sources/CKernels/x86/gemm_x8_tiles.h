@@ -9,8 +9,10 @@
 //   CK_X8_Q8_TOKENS   the widest q8_0 tile in tokens (4, or 8 where VNNI frees the registers that madd's constant and
 //                     the int16 partial sums took);
 //   CK_X8_PAIRS       if defined, the includer has defined q4_1_x16_rows and q8_0_x16_rows (same arguments as the
-//                     tiles' passes, for rows r...r+15 and all tokens), which take row groups two at a time; the
-//                     8-row tiles here take a group left over.
+//                     tiles' passes, for rows r...r+15 and all tokens), which take row groups two at a time in passes
+//                     of at least 8 tokens; the 8-row tiles here take a group left over and every pass of fewer
+//                     tokens (see CK_X8_PAIR_ROWS);
+//   CK_X8_PREFETCH    if defined, how many bytes ahead of the block in use the tiles prefetch (default 2048).
 // Every build computes the same exact integer block sums (no int16 saturation is reachable: see the tiles) and the
 // same float steps in the same order, so their results are bit-identical to each other and batch-invariant.
 // A tile is 8 weight rows × up to 8 (q4_1) or CK_X8_Q8_TOKENS (q8_0) activation rows (tokens): each weight block is
@@ -21,14 +23,32 @@
 #include "avx2_common.h"
 #include <string.h>
 
+#ifndef CK_X8_PREFETCH
+#define CK_X8_PREFETCH 2048
+#endif
+
+/// Floats per token and block that a q8_0 pass keeps in its scale buffer: the scale d, and in VNNI builds the int32
+/// −128·Σa beside it (see q8_0_x8_tile).
+#ifdef CK_X8_DPBUSD
+#define CK_X8_Q8_SCALES 2
+#else
+#define CK_X8_Q8_SCALES 1
+#endif
+
 /// Unrolls a loop over the tokens of a tile, so their accumulators stay in registers.
 #define CK_UNROLL_TOKENS _Pragma("clang loop unroll(full)")
 
 /// Rows [r0, r1) of a pass (`wp`, `nb`, `xb`, `xrb`, `ncols`, `y`, `ys`, `ds` in scope): pairs of row groups through
 /// FMT_x16_rows where the includer has them (CK_X8_PAIRS), then one group at a time through FMT_x8_tile, in token
 /// tiles of 8 (when EIGHT), 4 and a tail; BLOCK_BYTES per row group and block.
+/// Pairs of row groups only for passes of 8 tokens or more: with fewer, each block's multiply-adds are too few to hide
+/// two streams of weights from DRAM, and on Zen 4 (512-bit operations issued as two 256-bit halves) the one-stream
+/// 8-row tiles read them faster (two threads, 48 q4_1 matrices of 1,536 × 576 each, 70 MB: one token 17 → 34 GB/s,
+/// four tokens 95 → 175 GMAC/s; BENCHMARKS.md, "2026-12-06 18:50").
 #ifdef CK_X8_PAIRS
-#define CK_X8_PAIR_ROWS(FMT) for (; r + 16 <= r1; r += 16) FMT##_x16_rows(wp, nb, xb, xrb, ncols, y, ys, ds, r);
+#define CK_X8_PAIR_ROWS(FMT)                                                                                       \
+    if (ncols >= 8)                                                                                                \
+        for (; r + 16 <= r1; r += 16) FMT##_x16_rows(wp, nb, xb, xrb, ncols, y, ys, ds, r);
 #else
 #define CK_X8_PAIR_ROWS(FMT)
 #endif
@@ -86,7 +106,7 @@ CK_X8_INLINE void q4_1_x8_tile(const uint8_t *grp, int64_t nb, const char *x, si
     CK_X8_TILE_TOKENS(ck_block_q8_1)
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *blk = grp + (size_t)b * 160;
-        ck_prefetch_ahead(blk, 160);
+        ck_prefetch_ahead(blk, 160, CK_X8_PREFETCH);
         const __m256 dv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)blk));
         const __m256 mv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 16)));
         __m256i s[8];
@@ -146,59 +166,82 @@ CK_X8_FN void CK_X8_NAME(ck_matmul_q4_1_x8)(const void *wp, int64_t n, int64_t r
     CK_X8_PASSES(q4_1, 2);   // scale d and sum s per token and block
 }
 
-/// q8_0: the same tiling. Both byte dot products need an unsigned operand, so each weight word is made |w| once per
-/// block and its signs moved onto the broadcast activations (|w|·sign(a, w) = w·a); AVX2: two maddubs lanes
-/// (≤ 2·127·127) cannot share an int16, so each word's sums are widened with madd and added in int32; VNNI: vpdpbusd
-/// adds them in int32 itself.
+/// q8_0: the same tiling. The byte dot products need an unsigned operand.
+/// - VNNI: each weight word is offset to w + 128 (one xor per word and block) and vpdpbusd adds (w + 128)·a into
+///   int32 sums that start at −128·Σa, the token's block sum that q8_0_x8_cols stores beside its scale: the same
+///   exact Σ w·a, with one instruction per word and token where the sign form below took three (Zen 4, AVX512-VNNI,
+///   a 49,152 × 576 head: see BENCHMARKS.md, "2026-12-06 19:15").
+/// - AVX2: maddubs pairs of (w + 128)·a would saturate int16, so each weight word is made |w| once per block and its
+///   signs moved onto the broadcast activations (|w|·sign(a, w) = w·a); two maddubs lanes (≤ 2·127·127) cannot share
+///   an int16 either, so each word's sums are widened with madd and added in int32.
 CK_X8_INLINE void q8_0_x8_tile(const uint8_t *grp, int64_t nb, const char *x, size_t xrb, const float *ds, int64_t c0,
                             const int NC, float *y, int64_t ys, int64_t r) {
-#ifndef CK_X8_DPBUSD
+#ifdef CK_X8_DPBUSD
+    const __m256i bias = _mm256_set1_epi8((char)0x80);
+#else
     const __m256i ones = _mm256_set1_epi16(1);
 #endif
     CK_X8_TILE_TOKENS(ck_block_q8_0)   // NC ≤ CK_X8_Q8_TOKENS
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *blk = grp + (size_t)b * 272;
-        ck_prefetch_ahead(blk, 272);
+        ck_prefetch_ahead(blk, 272, CK_X8_PREFETCH);
         const __m256 dv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)blk));
         // Word by word (k outer, tokens inner): one weight word and its |w| live at a time beside the NC int32
         // sums, where loading all eight words and their |w| first (16 registers) spilled; 1.27× on a 49152 × 576
         // head at 16 tokens, one thread (43 → 54 GMAC/s), with the same integer sums and float steps.
         __m256i isum[8];
         CK_UNROLL_TOKENS
-        for (int q = 0; q < NC; q++) isum[q] = _mm256_setzero_si256();
+        for (int q = 0; q < NC; q++)
+#ifdef CK_X8_DPBUSD
+            isum[q] = _mm256_set1_epi32(ck_x8_q8_offset(ds, (c0 + q) * nb + b));
+#else
+            isum[q] = _mm256_setzero_si256();
+#endif
         _Pragma("clang loop unroll(full)")
         for (int k = 0; k < 8; k++) {
             const __m256i w = _mm256_loadu_si256((const __m256i *)(blk + 16 + 32 * k));   // elements 4k..4k+3 of each row
+#ifdef CK_X8_DPBUSD
+            const __m256i wu = _mm256_xor_si256(w, bias);
+            CK_UNROLL_TOKENS
+            for (int q = 0; q < NC; q++) isum[q] = CK_X8_DPBUSD(isum[q], wu, ck_bcast4(a[q][b].qs + 4 * k));
+#else
             const __m256i aw = _mm256_sign_epi8(w, w);
             CK_UNROLL_TOKENS
             for (int q = 0; q < NC; q++)
-#ifdef CK_X8_DPBUSD
-                isum[q] = CK_X8_DPBUSD(isum[q], aw, _mm256_sign_epi8(ck_bcast4(a[q][b].qs + 4 * k), w));
-#else
                 isum[q] = _mm256_add_epi32(isum[q], _mm256_madd_epi16(
                     _mm256_maddubs_epi16(aw, _mm256_sign_epi8(ck_bcast4(a[q][b].qs + 4 * k), w)), ones));
 #endif
         }
         CK_UNROLL_TOKENS
         for (int q = 0; q < NC; q++)
-            acc[q] = _mm256_fmadd_ps(_mm256_mul_ps(dv, _mm256_broadcast_ss(ds + (c0 + q) * nb + b)), _mm256_cvtepi32_ps(isum[q]), acc[q]);
+            acc[q] = _mm256_fmadd_ps(_mm256_mul_ps(dv, _mm256_broadcast_ss(ds + ((c0 + q) * nb + b) * CK_X8_Q8_SCALES)),
+                                     _mm256_cvtepi32_ps(isum[q]), acc[q]);
     }
     for (int q = 0; q < NC; q++) _mm256_storeu_ps(y + (c0 + q) * ys + r, acc[q]);
 }
 
-/// Rows [r0, r1) × `ncols` tokens, the tokens' q8_0 block scales first converted into ds `[ncols, nb]`.
+/// Rows [r0, r1) × `ncols` tokens, the tokens' q8_0 block scales first converted into ds `[ncols, nb,
+/// CK_X8_Q8_SCALES]` (VNNI builds: each scale followed by the bits of the int32 −128·Σa of the block's values).
 CK_X8_FN static void q8_0_x8_cols(const void *wp, int64_t nb, int64_t r0, int64_t r1, const char *xb, size_t xrb,
                                  int64_t ncols, float *y, int64_t ys, float *ds) {
     for (int64_t c = 0; c < ncols; c++) {
         const ck_block_q8_0 *a = (const ck_block_q8_0 *)(xb + (size_t)c * xrb);
-        for (int64_t b = 0; b < nb; b++) ds[c * nb + b] = ck_h2f(a[b].d);
+        for (int64_t b = 0; b < nb; b++) {
+            ds[(c * nb + b) * CK_X8_Q8_SCALES] = ck_h2f(a[b].d);
+#ifdef CK_X8_DPBUSD
+            int32_t sum = 0;
+            for (int i = 0; i < CK_QK; i++) sum += a[b].qs[i];
+            const int32_t offset = -128 * sum;
+            memcpy(ds + (c * nb + b) * 2 + 1, &offset, sizeof offset);
+#endif
+        }
     }
     CK_X8_ROW_GROUPS(q8_0, 272, CK_X8_Q8_TOKENS == 8);
 }
 
 CK_X8_FN void CK_X8_NAME(ck_matmul_q8_0_x8)(const void *wp, int64_t n, int64_t r0, int64_t r1, const void *x, size_t xrb,
                                    int64_t ncols, float *y, int64_t ys) {
-    CK_X8_PASSES(q8_0, 1);   // scale d per token and block
+    CK_X8_PASSES(q8_0, CK_X8_Q8_SCALES);   // scale d (VNNI: and −128·Σa) per token and block
 }
 
 #undef CK_UNROLL_TOKENS
@@ -208,6 +251,7 @@ CK_X8_FN void CK_X8_NAME(ck_matmul_q8_0_x8)(const void *wp, int64_t n, int64_t r
 #undef CK_X8_ROW_GROUPS
 #undef CK_X8_TILE_q4_1
 #undef CK_X8_TILE_q8_0
+#undef CK_X8_Q8_SCALES
 
 #else  // not x86-64: the dispatcher never selects these; keep the symbols so the module links.
 void CK_X8_NAME(ck_matmul_q4_1_x8)(const void *wp, int64_t n, int64_t r0, int64_t r1, const void *x, size_t xrb,
