@@ -32,6 +32,9 @@ typedef struct {
                            int64_t ncols, float *y, int64_t y_stride);
     void (*matmul_q8_0_x8)(const void *wp, int64_t n, int64_t r0, int64_t r1, const void *x, size_t x_row_bytes,
                            int64_t ncols, float *y, int64_t y_stride);
+    /// The K-quant prefill GEMM (ck_gemm_kquant).
+    void (*gemm_kquant)(int weight_type, const void *w, size_t w_row_bytes, int64_t n, int64_t r0, int64_t r1,
+                        const void *x, size_t x_row_bytes, int64_t ncols, float *y, int64_t y_stride);
     void (*attn_scores_gqa)(int kv_type, const float *q, int64_t q_stride, int64_t g, int64_t d, const void *k_base,
                             size_t slot_bytes, const int32_t *table, int64_t block_size, int64_t n, float scale,
                             float *s, int64_t s_stride);
@@ -77,6 +80,7 @@ static const ck_kernel_table ck_ref_kernels = {
     .matmul_rows = NULL,
     .matmul_q4_1_x8 = ck_matmul_q4_1_x8_ref,
     .matmul_q8_0_x8 = ck_matmul_q8_0_x8_ref,
+    .gemm_kquant = ck_gemm_kquant_ref,
     .attn_scores_gqa = ck_attn_scores_gqa_ref,
     .attn_values_gqa = ck_attn_values_gqa_ref,
     .softmax = ck_softmax_ref,
@@ -110,6 +114,7 @@ static const ck_kernel_table ck_avx2_kernels = {
     .matmul_rows = ck_matmul_rows_avx2,
     .matmul_q4_1_x8 = ck_matmul_q4_1_x8_avx2,
     .matmul_q8_0_x8 = ck_matmul_q8_0_x8_avx2,
+    .gemm_kquant = ck_gemm_kquant_avx2,
     .attn_scores_gqa = ck_attn_scores_gqa_avx2,
     .attn_values_gqa = ck_attn_values_gqa_avx2,
     .softmax = ck_softmax_avx2,
@@ -152,9 +157,11 @@ __attribute__((constructor)) static void ck_init(void) {
     ck_avxvnni_kernels = ck_avx2_kernels;
     ck_avxvnni_kernels.matmul_q4_1_x8 = ck_matmul_q4_1_x8_avxvnni;
     ck_avxvnni_kernels.matmul_q8_0_x8 = ck_matmul_q8_0_x8_avxvnni;
+    ck_avxvnni_kernels.gemm_kquant = ck_gemm_kquant_avxvnni;
     ck_avx512vnni_kernels = ck_avx2_kernels;
     ck_avx512vnni_kernels.matmul_q4_1_x8 = ck_matmul_q4_1_x8_avx512vnni;
     ck_avx512vnni_kernels.matmul_q8_0_x8 = ck_matmul_q8_0_x8_avx512vnni;
+    ck_avx512vnni_kernels.gemm_kquant = ck_gemm_kquant_avx512vnni;
 #if defined(__x86_64__)
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) {
@@ -244,10 +251,10 @@ void ck_matmul_rows(int weight_type, const void *w, size_t w_row_bytes, int64_t 
 
 void ck_matmul_rows_gemm(int weight_type, const void *w, size_t w_row_bytes, int64_t n, int64_t r0, int64_t r1,
                          const void *x, size_t x_row_bytes, int64_t ncols, float *y, int64_t y_stride) {
-    if (g_kernels != &ck_ref_kernels) {   // every SIMD set has the AVX2 GEMMs
+    if (g_kernels != &ck_ref_kernels) {   // every SIMD set has the GEMMs (the K-quant one per set)
         switch (weight_type) {
         case CK_Q2_K: case CK_Q4_K: case CK_Q5_K: case CK_Q6_K:
-            ck_gemm_kquant_avx2(weight_type, w, w_row_bytes, n, r0, r1, x, x_row_bytes, ncols, y, y_stride);
+            g_kernels->gemm_kquant(weight_type, w, w_row_bytes, n, r0, r1, x, x_row_bytes, ncols, y, y_stride);
             return;
         case CK_Q4_0: case CK_Q5_0: case CK_Q8_0: case CK_IQ4_NL:
             ck_gemm_block32_avx2(weight_type, w, w_row_bytes, n, r0, r1, x, x_row_bytes, ncols, y, y_stride);
@@ -261,6 +268,11 @@ void ck_matmul_rows_gemm(int weight_type, const void *w, size_t w_row_bytes, int
 void ck_matmul_rows_ref(int weight_type, const void *w, size_t w_row_bytes, int64_t n, int64_t r0, int64_t r1,
                         const void *x, size_t x_row_bytes, int64_t ncols, float *y, int64_t y_stride) {
     matmul_generic(&ck_ref_kernels, weight_type, w, w_row_bytes, n, r0, r1, x, x_row_bytes, ncols, y, y_stride);
+}
+
+void ck_gemm_kquant(int weight_type, const void *w, size_t w_row_bytes, int64_t n, int64_t r0, int64_t r1,
+                    const void *x, size_t x_row_bytes, int64_t ncols, float *y, int64_t y_stride) {
+    g_kernels->gemm_kquant(weight_type, w, w_row_bytes, n, r0, r1, x, x_row_bytes, ncols, y, y_stride);
 }
 
 void ck_matmul_q4_1_x8(const void *wp, int64_t n, int64_t r0, int64_t r1, const void *x, size_t x_row_bytes,

@@ -4,9 +4,37 @@ import Foundation
 import TestSupport
 import XCTest
 
-/// The K-quant prefill GEMM (ck_gemm_kquant_avx2) against its scalar twin (ck_gemm_kquant_ref), and the dispatch
-/// (ck_matmul_rows) that sends four or more activation rows to it.
+/// The K-quant prefill GEMM (ck_gemm_kquant_avx2) against its scalar twin (ck_gemm_kquant_ref), its VNNI builds
+/// against it bit for bit, and the dispatch (ck_matmul_rows) that sends four or more activation rows to it.
 final class KQuantGemmTests: XCTestCase {
+    /// The VNNI builds of the GEMM this CPU runs (x86/kquants_gemm_tiles.h built per set), by name.
+    private var vnniBuilds: [(String, RowRangeGemm)] {
+        var builds = [(String, RowRangeGemm)]()
+        if ck_cpu_runs_kernel_level(2) == 1 { builds.append(("avxvnni", ck_gemm_kquant_avxvnni)) }
+        if ck_cpu_runs_kernel_level(3) == 1 { builds.append(("avx512vnni", ck_gemm_kquant_avx512vnni)) }
+        return builds
+    }
+
+    /// Every VNNI build's results over all `rows` rows equal the AVX2 build's bit for bit (the same exact int32 sums
+    /// and float steps).
+    private func checkBuildsMatchAVX2(_ label: String, type t: Int32, w: [UInt8], rowBytes rb: Int, n: Int, rows: Int,
+                                      xq: [UInt8], xRowBytes xrb: Int, cols: Int, file: StaticString = #filePath,
+                                      line: UInt = #line) {
+        func run(_ gemm: RowRangeGemm) -> [UInt32] {
+            var y = [Float](repeating: .nan, count: rows * cols)
+            w.withUnsafeBytes { wr in
+                xq.withUnsafeBytes { xr in
+                    gemm(t, wr.baseAddress!, rb, Int64(n), 0, Int64(rows), xr.baseAddress!, xrb, Int64(cols), &y, Int64(rows))
+                }
+            }
+            return y.map(\.bitPattern)
+        }
+        let avx2 = run(ck_gemm_kquant_avx2)
+        for (name, gemm) in vnniBuilds {
+            XCTAssertEqual(run(gemm), avx2, "\(label) cols=\(cols): \(name) must equal AVX2 bit for bit", file: file, line: line)
+        }
+    }
+
     /// Random q8_K activation rows `[cols, n]` (quantized by the reference quantizer) and their decoded floats.
     private func activations(_ cols: Int, _ n: Int, _ rng: inout TestRNG) -> ([UInt8], [[Float]], Int) {
         let xrb = Int(ck_row_size(15, Int64(n)))
@@ -47,6 +75,8 @@ final class KQuantGemmTests: XCTestCase {
                     checkRowRangeGemm("\(name) n=\(n)", type: t, w: w, rowBytes: rb, n: n, rows: rows, xq: xq,
                                       xRowBytes: xrb, cols: cols, wf: wf, xf: xf, simd: ck_gemm_kquant_avx2,
                                       twin: ck_gemm_kquant_ref)
+                    checkBuildsMatchAVX2("\(name) n=\(n)", type: t, w: w, rowBytes: rb, n: n, rows: rows, xq: xq,
+                                         xRowBytes: xrb, cols: cols)
                 }
             }
         }
@@ -109,6 +139,8 @@ final class KQuantGemmTests: XCTestCase {
                 checkRowRangeGemm("q\(t) extreme=\(extreme)", type: t, w: w, rowBytes: rb, n: n, rows: rows, xq: xq,
                                   xRowBytes: xrb, cols: cols, wf: wf, xf: xf, simd: ck_gemm_kquant_avx2,
                                   twin: ck_gemm_kquant_ref)
+                checkBuildsMatchAVX2("q\(t) extreme=\(extreme)", type: t, w: w, rowBytes: rb, n: n, rows: rows, xq: xq,
+                                     xRowBytes: xrb, cols: cols)
                 var y8 = [Float](repeating: .nan, count: rows * cols), y2 = y8
                 w.withUnsafeBytes { wr in
                     xq.withUnsafeBytes { xr in

@@ -237,12 +237,20 @@ void ck_matmul_rows_gemm(int weight_type, const void *w, size_t w_row_bytes, int
 void ck_matmul_rows_ref(int weight_type, const void *w, size_t w_row_bytes, int64_t n, int64_t r0, int64_t r1,
                         const void *x, size_t x_row_bytes, int64_t ncols, float *y, int64_t y_stride);
 
-// ---- K-quant prefill GEMM (x86/avx2_kquants_gemm.c) ----
+// ---- K-quant prefill GEMM (x86/kquants_gemm_tiles.h, built per set) ----
 /// Like ck_matmul_rows for a q2_K, q4_K, q5_K or q6_K matrix W and X in q8_K, for many activation rows (prefill chunks,
-/// multi-sequence decode): tiles of activation rows against pairs of weight rows, each weight super-block unpacked
-/// once per tile. Results equal ck_matmul_rows_ref up to float rounding of the per-super-block terms.
+/// multi-sequence decode): tiles of activation rows against groups of eight (then pairs of) weight rows, each weight
+/// super-block unpacked once per tile. Results equal ck_matmul_rows_ref up to float rounding of the per-super-block
+/// terms. ck_gemm_kquant runs the selected set's build (the reference twin when none); the AVX2, AVX-VNNI and
+/// AVX512-VNNI builds give the same bits.
+void ck_gemm_kquant(int weight_type, const void *w, size_t w_row_bytes, int64_t n, int64_t r0, int64_t r1,
+                    const void *x, size_t x_row_bytes, int64_t ncols, float *y, int64_t y_stride);
 void ck_gemm_kquant_avx2(int weight_type, const void *w, size_t w_row_bytes, int64_t n, int64_t r0, int64_t r1,
                          const void *x, size_t x_row_bytes, int64_t ncols, float *y, int64_t y_stride);
+void ck_gemm_kquant_avxvnni(int weight_type, const void *w, size_t w_row_bytes, int64_t n, int64_t r0, int64_t r1,
+                            const void *x, size_t x_row_bytes, int64_t ncols, float *y, int64_t y_stride);
+void ck_gemm_kquant_avx512vnni(int weight_type, const void *w, size_t w_row_bytes, int64_t n, int64_t r0, int64_t r1,
+                               const void *x, size_t x_row_bytes, int64_t ncols, float *y, int64_t y_stride);
 /// Scalar twin of ck_gemm_kquant_avx2 (ref/kquants_gemm.c): the reference dot product per (row, column).
 void ck_gemm_kquant_ref(int weight_type, const void *w, size_t w_row_bytes, int64_t n, int64_t r0, int64_t r1,
                         const void *x, size_t x_row_bytes, int64_t ncols, float *y, int64_t y_stride);

@@ -1,4 +1,4 @@
-// Scalar twin of the K-quant prefill GEMM (x86/avx2_kquants_gemm.c): every (weight row, activation row) pair
+// Scalar twin of the K-quant prefill GEMM (x86/kquants_gemm_tiles.h): every (weight row, activation row) pair
 // through the reference q2_K / q4_K / q5_K / q6_K · q8_K dot products (ref/lowbit_k.c, ref/kquants.c).
 #include "ckernels.h"
 #include "../internal.h"

@@ -576,13 +576,13 @@ int ck_matmul_rows_avx2(int weight_type, const void *w, size_t wrb, int64_t n, i
         // "2026-12-05 21:00–21:35"): q4_K 42.3 / 39.2 at 6 rows, 43.7 / 49.4 at 8, 42.5 / 50.3 at 10; q5_K 31.6 /
         // 35.0 at 6, 34.0 / 45.5 at 8; q6_K 34.4 / 34.0 at 6, 38.0 / 44.3 at 8.
         const int64_t gemm_from = 8;
-        if (ncols >= gemm_from) ck_gemm_kquant_avx2(weight_type, w, wrb, n, r0, r1, x, xrb, ncols, y, ys);
+        if (ncols >= gemm_from) ck_gemm_kquant(weight_type, w, wrb, n, r0, r1, x, xrb, ncols, y, ys);
         else ck_matmul_kquant_avx2(weight_type, w, wrb, n, r0, r1, x, xrb, ncols, y, ys);
         return 1;
     }
     case CK_Q2_K:   // the GEMM for four or more activation rows; fewer take the generic per-row dot products
         if (ncols < 4) return 0;
-        ck_gemm_kquant_avx2(weight_type, w, wrb, n, r0, r1, x, xrb, ncols, y, ys);
+        ck_gemm_kquant(weight_type, w, wrb, n, r0, r1, x, xrb, ncols, y, ys);
         return 1;
     case CK_Q5_0: case CK_IQ4_NL: case CK_Q4_0:
         // The GEMM from 8 activation rows; fewer: ck_matmul_block32_rows_avx2, which is as fast or faster there

@@ -151,7 +151,7 @@ CK_INLINE void ck_prefetch_range(const void *p, size_t bytes, int l2) {
 /// latency (q4_1, 1,536 × 576 from DRAM on both threads, eight tokens, 2 KiB ahead: 64–70 → 86–93 GMAC/s per thread;
 /// one token 14 → 19; 1 KiB ahead reached 83–85; BENCHMARKS.md, "2026-12-05 21:50–22:00"). The AVX512-VNNI build
 /// goes 4 KiB ahead: its tiles take a block in fewer cycles (Zen 4, eight tokens: 168 → 250 GMAC/s over both
-/// threads; 4 KiB and 6 KiB alike, 1 KiB slower; BENCHMARKS.md, "2026-12-06 18:50").
+/// threads; 4 KiB and 6 KiB alike, 1 KiB slower; BENCHMARKS.md, "2026-12-06 18:47–19:16").
 CK_INLINE void ck_prefetch_ahead(const void *p, size_t bytes, size_t ahead) {
     ck_prefetch_range((const char *)p + ahead, bytes, 0);
 }

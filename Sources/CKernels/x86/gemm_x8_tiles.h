@@ -44,7 +44,7 @@
 /// Pairs of row groups only for passes of 8 tokens or more: with fewer, each block's multiply-adds are too few to hide
 /// two streams of weights from DRAM, and on Zen 4 (512-bit operations issued as two 256-bit halves) the one-stream
 /// 8-row tiles read them faster (two threads, 48 q4_1 matrices of 1,536 × 576 each, 70 MB: one token 17 → 34 GB/s,
-/// four tokens 95 → 175 GMAC/s; BENCHMARKS.md, "2026-12-06 18:50").
+/// four tokens 95 → 175 GMAC/s; BENCHMARKS.md, "2026-12-06 18:47–19:16").
 #ifdef CK_X8_PAIRS
 #define CK_X8_PAIR_ROWS(FMT)                                                                                       \
     if (ncols >= 8)                                                                                                \
@@ -170,7 +170,7 @@ CK_X8_FN void CK_X8_NAME(ck_matmul_q4_1_x8)(const void *wp, int64_t n, int64_t r
 /// - VNNI: each weight word is offset to w + 128 (one xor per word and block) and vpdpbusd adds (w + 128)·a into
 ///   int32 sums that start at −128·Σa, the token's block sum that q8_0_x8_cols stores beside its scale: the same
 ///   exact Σ w·a, with one instruction per word and token where the sign form below took three (Zen 4, AVX512-VNNI,
-///   a 49,152 × 576 head: see BENCHMARKS.md, "2026-12-06 19:15").
+///   two threads, 16 tokens: 160–172 → 184–217 GMAC/s; BENCHMARKS.md, "2026-12-06 18:47–19:16").
 /// - AVX2: maddubs pairs of (w + 128)·a would saturate int16, so each weight word is made |w| once per block and its
 ///   signs moved onto the broadcast activations (|w|·sign(a, w) = w·a); two maddubs lanes (≤ 2·127·127) cannot share
 ///   an int16 either, so each word's sums are widened with madd and added in int32.
