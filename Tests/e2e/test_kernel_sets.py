@@ -8,7 +8,9 @@ import re
 import subprocess
 import time
 
-from conftest import MODEL, TOOLS_BIN, Server
+import pytest
+
+from conftest import MODEL, QWEN, TOOLS_BIN, Server
 
 SETS = ("avx2", "avxvnni", "avx512vnni")
 
@@ -45,6 +47,38 @@ def test_every_kernel_set_gives_the_same_greedy_tokens_and_logprobs(monkeypatch)
     assert "avx2" in results
     for used, outs in results.items():
         assert outs == results["avx2"], f"{used} differs from avx2"
+
+
+# A prompt of ~60 tokens: its prefill passes 8 tokens or more through every matmul (the AVX512-VNNI 16-row tiles and
+# the offset-form q8_0 head on SmolLM2; on Qwen2.5-Coder-0.5B the K-quant prefill GEMM of its q4_K / q6_K layers,
+# built per set), and echo with logprobs returns the logits of every prompt position.
+LONG_PROMPT = ("The keeper of the old lighthouse wrote in his log every night: the wind from the north, the ships "
+               "that passed, the gulls on the rocks, the colour of the sea at dusk and the lamps of the village "
+               "across the bay, and one line about the letter he never sent.")
+
+
+@pytest.mark.parametrize("model", ["smollm2", "qwen"])
+def test_every_kernel_set_gives_the_same_prompt_logprobs(monkeypatch, model):
+    path = MODEL if model == "smollm2" else QWEN
+    if not os.path.exists(path):
+        pytest.skip(f"SKIPPED: {path} is absent (make test-models)")
+    results = {}
+    for name in SETS:
+        monkeypatch.setenv("SPUTNIK_KERNELS", name)
+        s = Server(model=path)
+        try:
+            used = served_set(s)
+            status, _, body = s.post("/v1/completions", {"model": "smollm2", "prompt": LONG_PROMPT, "max_tokens": 8,
+                                                         "temperature": 0, "echo": True, "logprobs": 3})
+            assert status == 200, body
+            choice = json.loads(body)["choices"][0]
+            assert len(choice["logprobs"]["tokens"]) > 40, choice["logprobs"]["tokens"]
+            results[used] = (choice["text"], choice["logprobs"]["token_logprobs"], choice["logprobs"]["top_logprobs"])
+        finally:
+            s.stop()
+    assert "avx2" in results
+    for used, out in results.items():
+        assert out == results["avx2"], f"{model}: {used} differs from avx2"
 
 
 def best_set():

@@ -15,7 +15,8 @@
 //
 // Measured (one thread, this project's Xeon host, 2026-12-06; scratch harness against the AVX2 pair in the same
 // process): q4_1 1536 × 576 and 576 × 1536 at 8 tokens 79–86 → 172–175 GMAC/s, at 16 tokens 84 → 165; one token
-// 50 → 65.
+// 50 → 65 with the weights in L2. From DRAM on Zen 4 the 16-row tiles read one token's weights at half the 8-row
+// tiles' rate, hence the 8-token threshold (BENCHMARKS.md, "2026-12-06 18:47–19:16").
 #include "ckernels.h"
 #include "../internal.h"
 

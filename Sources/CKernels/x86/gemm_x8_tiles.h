@@ -186,8 +186,8 @@ CK_X8_INLINE void q8_0_x8_tile(const uint8_t *grp, int64_t nb, const char *x, si
         const uint8_t *blk = grp + (size_t)b * 272;
         ck_prefetch_ahead(blk, 272, CK_X8_PREFETCH);
         const __m256 dv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)blk));
-        // Word by word (k outer, tokens inner): one weight word and its |w| live at a time beside the NC int32
-        // sums, where loading all eight words and their |w| first (16 registers) spilled; 1.27× on a 49152 × 576
+        // Word by word (k outer, tokens inner): one weight word and its |w| (VNNI: w + 128) live at a time beside the
+        // NC int32 sums, where loading all eight words and their |w| first (16 registers) spilled; 1.27× on a 49152 × 576
         // head at 16 tokens, one thread (43 → 54 GMAC/s), with the same integer sums and float steps.
         __m256i isum[8];
         CK_UNROLL_TOKENS
