@@ -222,8 +222,8 @@ public final class Matmul: @unchecked Sendable {
                 job.pointee.matmul.takeUnretainedValue().quantize(job, start..<end)
             }
         }
-        // Chunks of whole pairs of 8-row groups (the AVX512-VNNI kernels take two groups at a time and a lone group at
-        // half speed), about 8 per thread, so a descheduled thread's share is picked up by others.
+        // Chunks of whole pairs of 8-row groups (from 8 tokens on the AVX512-VNNI kernels take two groups at a time and
+        // a lone group at half speed), about 8 per thread, so a descheduled thread's share is picked up by others.
         let chunk = max(16, (total / (pool.threadCount * 8) + 15) / 16 * 16)
         pool.parallelFor(total, chunk: chunk, context: &job) { ctx, start, end, _ in
             let job = ctx!.assumingMemoryBound(to: MatmulJob.self)
