@@ -125,7 +125,8 @@ static const ck_kernel_table ck_avx2_kernels = {
 
 /// The AVX2 kernels with the AVX-VNNI eight-row GEMMs (x86/avxvnni_gemm_x8.c) in place of theirs; filled in at load.
 static ck_kernel_table ck_avxvnni_kernels;
-/// The AVX2 kernels with the AVX512-VNNI eight-row GEMMs (x86/avx512vnni_gemm_x8.c); filled in at load.
+/// The AVX2 kernels with the AVX512-VNNI eight-row GEMMs (x86/avx512vnni_gemm_x8.c), K-quant GEMM and the AVX512-VL
+/// attention kernels (x86/avx512_attention.c); filled in at load.
 static ck_kernel_table ck_avx512vnni_kernels;
 
 // ---------------------------------------------------------------- CPU features
@@ -162,6 +163,8 @@ __attribute__((constructor)) static void ck_init(void) {
     ck_avx512vnni_kernels.matmul_q4_1_x8 = ck_matmul_q4_1_x8_avx512vnni;
     ck_avx512vnni_kernels.matmul_q8_0_x8 = ck_matmul_q8_0_x8_avx512vnni;
     ck_avx512vnni_kernels.gemm_kquant = ck_gemm_kquant_avx512vnni;
+    ck_avx512vnni_kernels.attn_scores_gqa = ck_attn_scores_gqa_avx512;
+    ck_avx512vnni_kernels.attn_values_gqa = ck_attn_values_gqa_avx512;
 #if defined(__x86_64__)
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) {

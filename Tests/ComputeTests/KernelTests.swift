@@ -331,7 +331,8 @@ final class KernelTests: XCTestCase {
         }
     }
 
-    /// The grouped-query kernels (one KV head, g query heads): against their scalar twins, and bit-identical to the
+    /// The grouped-query kernels (one KV head, g query heads): against their scalar twins, the AVX512-VL build
+    /// bit-identical to the AVX2 one, and bit-identical to the
     /// one-head AVX2 kernels (their g = 1 case) head by head (the batched-decode path must not change greedy outputs), for group
     /// sizes that exercise the four-head passes and every remainder, head sizes with and without 16 | d.
     func testGroupedQueryAttentionKernels() throws {
@@ -375,6 +376,16 @@ final class KernelTests: XCTestCase {
                                 }
                             }
                         }
+                    }
+                    if ck_cpu_runs_kernel_level(3) == 1 {   // the AVX512-VL build: more heads per pass, the same bits
+                        var sWide = [Float](repeating: 0, count: g * stride), oWide = [Float](repeating: 0, count: g * d)
+                        cache.withUnsafeBytes { raw in
+                            let base = raw.baseAddress!
+                            ck_attn_scores_gqa_avx512(kvType, q, Int64(d), Int64(g), Int64(d), base, slotBytes, table, Int64(bs), Int64(n), 0.125, &sWide, Int64(stride))
+                            ck_attn_values_gqa_avx512(kvType, w, Int64(stride), Int64(g), Int64(d), base, slotBytes, table, Int64(bs), Int64(n), &oWide, Int64(d))
+                        }
+                        XCTAssertEqual(sWide.map(\.bitPattern), s.map(\.bitPattern), "AVX512 scores d=\(d) g=\(g)")
+                        XCTAssertEqual(oWide.map(\.bitPattern), o.map(\.bitPattern), "AVX512 values d=\(d) g=\(g)")
                     }
                     for h in 0..<g {
                         for p in 0..<n {

@@ -336,6 +336,10 @@ void ck_attn_scores_gqa_ref(int kv_type, const float *q, int64_t q_stride, int64
 void ck_attn_scores_gqa_avx2(int kv_type, const float *q, int64_t q_stride, int64_t g, int64_t d, const void *k_base,
                              size_t slot_bytes, const int32_t *table, int64_t block_size, int64_t n, float scale,
                              float *s, int64_t s_stride);
+/// The AVX512-VL build (x86/avx512_attention.c: more heads per pass in 32 registers; the same bits as AVX2).
+void ck_attn_scores_gqa_avx512(int kv_type, const float *q, int64_t q_stride, int64_t g, int64_t d, const void *k_base,
+                               size_t slot_bytes, const int32_t *table, int64_t block_size, int64_t n, float scale,
+                               float *s, int64_t s_stride);
 /// out[h * out_stride + i] = sum_p w[h * w_stride + p] * V_p[i] for heads h in [0, g), i in [0, d): per head as
 /// ck_attn_values (f16 weight rounding with an f16 cache; same results).
 void ck_attn_values_gqa(int kv_type, const float *w, int64_t w_stride, int64_t g, int64_t d, const void *v_base,
@@ -347,6 +351,10 @@ void ck_attn_values_gqa_ref(int kv_type, const float *w, int64_t w_stride, int64
 void ck_attn_values_gqa_avx2(int kv_type, const float *w, int64_t w_stride, int64_t g, int64_t d, const void *v_base,
                              size_t slot_bytes, const int32_t *table, int64_t block_size, int64_t n, float *out,
                              int64_t out_stride);
+/// The AVX512-VL build (x86/avx512_attention.c; the same bits as AVX2).
+void ck_attn_values_gqa_avx512(int kv_type, const float *w, int64_t w_stride, int64_t g, int64_t d, const void *v_base,
+                               size_t slot_bytes, const int32_t *table, int64_t block_size, int64_t n, float *out,
+                               int64_t out_stride);
 
 /// Float reference path: Y[c * y_stride + r] = dot(dequantized row r of W, X row c) with X float32 rows
 /// (`x_row_bytes` apart) for any weight type. Each weight row is dequantized once for all columns.
