@@ -225,4 +225,14 @@ AT_FN void AT_NAME(ck_attn_values_gqa)(int kv_type, const float *w, int64_t ws, 
     }
 }
 
+#else  // not x86-64: the dispatcher never selects these; keep the symbols so the module links.
+void AT_NAME(ck_attn_scores_gqa)(int kv_type, const float *q, int64_t qs, int64_t g, int64_t d, const void *k_base,
+                                 size_t slot_bytes, const int32_t *table, int64_t bs, int64_t n, float scale, float *s,
+                                 int64_t ss) {
+    ck_attn_scores_gqa_ref(kv_type, q, qs, g, d, k_base, slot_bytes, table, bs, n, scale, s, ss);
+}
+void AT_NAME(ck_attn_values_gqa)(int kv_type, const float *w, int64_t ws, int64_t g, int64_t d, const void *v_base,
+                                 size_t slot_bytes, const int32_t *table, int64_t bs, int64_t n, float *out, int64_t os) {
+    ck_attn_values_gqa_ref(kv_type, w, ws, g, d, v_base, slot_bytes, table, bs, n, out, os);
+}
 #endif

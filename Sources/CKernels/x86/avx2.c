@@ -201,12 +201,6 @@ CK_AVX2 static void mm_q4_1(const void *w, size_t wrb, int64_t n, int64_t r0, in
     }
 }
 
-// The grouped-query attention kernels (x86/attention_tiles.h), AVX2 build: 16 vector registers.
-#define AT_NAME(f) f##_avx2
-#define AT_FN CK_AVX2
-#define AT_INLINE CK_INLINE
-#include "attention_tiles.h"
-
 /// d % 8 == 0. The one-head case of ck_attn_scores_gqa_avx2 (below): one dot per position, two accumulators.
 CK_AVX2 void ck_attn_scores_avx2(int kv_type, const float *q, int64_t d, const void *k_base, size_t slot_bytes,
                                  const int32_t *table, int64_t bs, int64_t n, float scale, float *s) {
@@ -438,15 +432,6 @@ void ck_attn_values_avx2(int kv_type, const float *w, int64_t d, const void *v_b
 }
 void ck_quantize_row_q8_0_avx2(const float *x, void *y, int64_t n) { ck_quantize_row_q8_0_ref(x, y, n); }
 void ck_quantize_row_q8_1_avx2(const float *x, void *y, int64_t n) { ck_quantize_row_q8_1_ref(x, y, n); }
-void ck_attn_scores_gqa_avx2(int kv_type, const float *q, int64_t qs, int64_t g, int64_t d, const void *k_base,
-                             size_t slot_bytes, const int32_t *table, int64_t bs, int64_t n, float scale, float *s,
-                             int64_t ss) {
-    ck_attn_scores_gqa_ref(kv_type, q, qs, g, d, k_base, slot_bytes, table, bs, n, scale, s, ss);
-}
-void ck_attn_values_gqa_avx2(int kv_type, const float *w, int64_t ws, int64_t g, int64_t d, const void *v_base,
-                             size_t slot_bytes, const int32_t *table, int64_t bs, int64_t n, float *out, int64_t os) {
-    ck_attn_values_gqa_ref(kv_type, w, ws, g, d, v_base, slot_bytes, table, bs, n, out, os);
-}
 void ck_softmax_avx2(float *x, int64_t n) { ck_softmax_ref(x, n); }
 void ck_silu_mul_avx2(const float *g, const float *u, float *out, int64_t n) { ck_silu_mul_ref(g, u, out, n); }
 void ck_rms_norm_avx2(const float *x, const float *w, float eps, int64_t n, float *y) { ck_rms_norm_ref(x, w, eps, n, y); }
@@ -457,3 +442,9 @@ int ck_matmul_rows_avx2(int t, const void *w, size_t wrb, int64_t n, int64_t r0,
     return 0;
 }
 #endif
+
+// The grouped-query attention kernels (x86/attention_tiles.h), AVX2 build: 16 vector registers.
+#define AT_NAME(f) f##_avx2
+#define AT_FN __attribute__((target("avx2,fma,f16c")))
+#define AT_INLINE static inline __attribute__((always_inline, target("avx2,fma,f16c")))
+#include "attention_tiles.h"
