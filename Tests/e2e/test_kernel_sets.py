@@ -1,6 +1,7 @@
 """SPUTNIK_KERNELS caps the SIMD kernel set (reference, avx2, avxvnni, avx512vnni), and every set gives the same
-bits: the AVX2, AVX-VNNI and AVX512-VNNI eight-row GEMMs compute the same exact integer block sums and the same
-float steps, so greedy text and logprobs through the server are identical whichever the CPU runs. The startup log
+bits: the AVX2, AVX-VNNI and AVX512-VNNI builds of the eight-row GEMMs and of the K-quant GEMM compute the same exact
+integer block sums and the same float steps, and the AVX512-VL attention kernels the same per-head float operations,
+so greedy text and logprobs through the server are identical whichever the CPU runs. The startup log
 names the set in use. Sets the CPU lacks fall back to the next lower one (the test reads which from the log)."""
 import json
 import os
