@@ -67,7 +67,7 @@ def main():
     }
     load_start = open("/proc/loadavg").read().split()[:3]
     notes, tables = [], []
-    sputnik_meta = []   # one JSON row of Sputnik's per model, for its kernel set
+    kernels = set()   # the SIMD kernel set(s) Sputnik's JSON rows name
     for model in a.model:
         if not os.path.exists(model):
             msg = f"SKIPPED {model}: file not present in models/"
@@ -98,7 +98,7 @@ def main():
                     print(f"    {key[0]} t={key[1]}: {r['avg_ts']:.2f} t/s", file=sys.stderr)
                     meta[e] = r
                     if e == "sputnik":
-                        sputnik_meta.append(r)
+                        kernels.add(r.get("kernels", "?"))
             if skipped:
                 break
         if skipped:
@@ -125,8 +125,7 @@ def main():
                              stdout=subprocess.PIPE, text=True).stdout.strip() or "?"
     ref = (f"llama.cpp inside xllamacpp=={version} (prebuilt CPU wheel: AVX2/FMA/F16C, OpenMP, weight repacking), "
            "called through its C API and timed like llama-bench (scripts/bench_llamacpp.py)")
-    kernels = sorted({m.get("kernels", "?") for m in sputnik_meta})
-    summary = [f"- Sputnik's SIMD kernel set: {', '.join(kernels) or '?'} (`SPUTNIK_KERNELS` caps it; the reference wheel is AVX2-only)",
+    summary = [f"- Sputnik's SIMD kernel set: {', '.join(sorted(kernels)) or '?'} (`SPUTNIK_KERNELS` caps it; the reference wheel is AVX2-only)",
                f"- Reference: {ref}",
                f"- {a.rounds} rounds, engines alternating (A B, B A, …), each round `-p {a.p} -n {a.n} -t {a.t} -r {a.r}` "
                f"with a warm-up; t/s figures are the median over rounds of each round's avg t/s; the ratio is the median of "

@@ -633,8 +633,7 @@ public final class EngineCore: @unchecked Sendable {
         if reason != .abort && r.choice == 0 {
             metrics.e2eRequestLatency.observe(nanoseconds: DispatchTime.now().uptimeNanoseconds &- r.arrival)
         }
-        // Only requests that looked in the cache: not `cache_prompt: false`, nor prompt logprobs (every position computed).
-        if config.enablePrefixCaching && r.firstScheduled != 0 && r.request.reusePrefix && r.request.onPromptLogprobs == nil {
+        if config.enablePrefixCaching && r.firstScheduled != 0 && state?.looksUpPrefixCache == true {   // counts lookups only
             metrics.prefixCacheQueries.wrappingIncrement(by: r.request.promptTokens.count, ordering: .relaxed)
             metrics.prefixCacheHits.wrappingIncrement(by: cached, ordering: .relaxed)
         }

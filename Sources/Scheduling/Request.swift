@@ -44,6 +44,9 @@ public struct SchedulerRequest: Sendable {
     /// The prompt may start from cached KV blocks of earlier requests (llama-server's `cache_prompt`, default true);
     /// false computes every prompt position anew. The blocks it fills are cached for later requests either way.
     public internal(set) var reusePrefix = true
+    /// Whether scheduling looks the prompt up in the prefix cache: not with `reusePrefix` false, nor for prompt
+    /// log-probabilities (every prompt position computed). The engine's prefix-cache counters count only these.
+    public var looksUpPrefixCache: Bool { reusePrefix && !promptLogprobs }
     /// Whether the next chunk still covers prompt positions whose logits are wanted.
     var wantsPromptLogits: Bool { promptLogprobs && numComputedTokens < numPromptTokens }
     /// Lower is served first (vLLM convention); ties go to the earlier arrival.

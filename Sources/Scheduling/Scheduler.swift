@@ -213,8 +213,7 @@ public struct Scheduler: Sendable {
                 // Room for the request and every child it will fork.
                 guard running.count + reservedForks + 1 + r.pendingForks <= config.maxNumSeqs else { break }
                 let firstTime = r.status == .waiting
-                // Prompt log-probabilities need every prompt position computed; `cache_prompt: false` asks for it.
-                if r.blockIds.isEmpty && !r.promptLogprobs && r.reusePrefix {
+                if r.blockIds.isEmpty && r.looksUpPrefixCache {
                     let cached = kv.cachedPrefix(r.tokens)
                     r.blockIds = cached.blocks
                     r.blockHashes = cached.hashes
