@@ -35,6 +35,9 @@ typedef struct {
     /// The K-quant prefill GEMM (ck_gemm_kquant).
     void (*gemm_kquant)(int weight_type, const void *w, size_t w_row_bytes, int64_t n, int64_t r0, int64_t r1,
                         const void *x, size_t x_row_bytes, int64_t ncols, float *y, int64_t y_stride);
+    /// The 32-element-block prefill GEMM (ck_gemm_block32).
+    void (*gemm_block32)(int weight_type, const void *w, size_t w_row_bytes, int64_t n, int64_t r0, int64_t r1,
+                         const void *x, size_t x_row_bytes, int64_t ncols, float *y, int64_t y_stride);
     void (*attn_scores_gqa)(int kv_type, const float *q, int64_t q_stride, int64_t g, int64_t d, const void *k_base,
                             size_t slot_bytes, const int32_t *table, int64_t block_size, int64_t n, float scale,
                             float *s, int64_t s_stride);
@@ -81,6 +84,7 @@ static const ck_kernel_table ck_ref_kernels = {
     .matmul_q4_1_x8 = ck_matmul_q4_1_x8_ref,
     .matmul_q8_0_x8 = ck_matmul_q8_0_x8_ref,
     .gemm_kquant = ck_gemm_kquant_ref,
+    .gemm_block32 = ck_gemm_block32_ref,
     .attn_scores_gqa = ck_attn_scores_gqa_ref,
     .attn_values_gqa = ck_attn_values_gqa_ref,
     .softmax = ck_softmax_ref,
@@ -115,6 +119,7 @@ static const ck_kernel_table ck_avx2_kernels = {
     .matmul_q4_1_x8 = ck_matmul_q4_1_x8_avx2,
     .matmul_q8_0_x8 = ck_matmul_q8_0_x8_avx2,
     .gemm_kquant = ck_gemm_kquant_avx2,
+    .gemm_block32 = ck_gemm_block32_avx2,
     .attn_scores_gqa = ck_attn_scores_gqa_avx2,
     .attn_values_gqa = ck_attn_values_gqa_avx2,
     .softmax = ck_softmax_avx2,
@@ -125,8 +130,8 @@ static const ck_kernel_table ck_avx2_kernels = {
 
 /// The AVX2 kernels with the AVX-VNNI eight-row GEMMs (x86/avxvnni_gemm_x8.c) in place of theirs; filled in at load.
 static ck_kernel_table ck_avxvnni_kernels;
-/// The AVX2 kernels with the AVX512-VNNI eight-row GEMMs (x86/avx512vnni_gemm_x8.c), K-quant GEMM and the AVX512-VL
-/// attention kernels (x86/avx512_attention.c); filled in at load.
+/// The AVX2 kernels with the AVX512-VNNI eight-row GEMMs (x86/avx512vnni_gemm_x8.c), K-quant and 32-element-block
+/// GEMMs and the AVX512-VL attention kernels (x86/avx512_attention.c); filled in at load.
 static ck_kernel_table ck_avx512vnni_kernels;
 
 // ---------------------------------------------------------------- CPU features
@@ -159,10 +164,12 @@ __attribute__((constructor)) static void ck_init(void) {
     ck_avxvnni_kernels.matmul_q4_1_x8 = ck_matmul_q4_1_x8_avxvnni;
     ck_avxvnni_kernels.matmul_q8_0_x8 = ck_matmul_q8_0_x8_avxvnni;
     ck_avxvnni_kernels.gemm_kquant = ck_gemm_kquant_avxvnni;
+    ck_avxvnni_kernels.gemm_block32 = ck_gemm_block32_avxvnni;
     ck_avx512vnni_kernels = ck_avx2_kernels;
     ck_avx512vnni_kernels.matmul_q4_1_x8 = ck_matmul_q4_1_x8_avx512vnni;
     ck_avx512vnni_kernels.matmul_q8_0_x8 = ck_matmul_q8_0_x8_avx512vnni;
     ck_avx512vnni_kernels.gemm_kquant = ck_gemm_kquant_avx512vnni;
+    ck_avx512vnni_kernels.gemm_block32 = ck_gemm_block32_avx512vnni;
     ck_avx512vnni_kernels.attn_scores_gqa = ck_attn_scores_gqa_avx512;
     ck_avx512vnni_kernels.attn_values_gqa = ck_attn_values_gqa_avx512;
 #if defined(__x86_64__)
@@ -260,7 +267,7 @@ void ck_matmul_rows_gemm(int weight_type, const void *w, size_t w_row_bytes, int
             g_kernels->gemm_kquant(weight_type, w, w_row_bytes, n, r0, r1, x, x_row_bytes, ncols, y, y_stride);
             return;
         case CK_Q4_0: case CK_Q5_0: case CK_Q8_0: case CK_IQ4_NL:
-            ck_gemm_block32_avx2(weight_type, w, w_row_bytes, n, r0, r1, x, x_row_bytes, ncols, y, y_stride);
+            g_kernels->gemm_block32(weight_type, w, w_row_bytes, n, r0, r1, x, x_row_bytes, ncols, y, y_stride);
             return;
         default: break;
         }
@@ -276,6 +283,11 @@ void ck_matmul_rows_ref(int weight_type, const void *w, size_t w_row_bytes, int6
 void ck_gemm_kquant(int weight_type, const void *w, size_t w_row_bytes, int64_t n, int64_t r0, int64_t r1,
                     const void *x, size_t x_row_bytes, int64_t ncols, float *y, int64_t y_stride) {
     g_kernels->gemm_kquant(weight_type, w, w_row_bytes, n, r0, r1, x, x_row_bytes, ncols, y, y_stride);
+}
+
+void ck_gemm_block32(int weight_type, const void *w, size_t w_row_bytes, int64_t n, int64_t r0, int64_t r1,
+                     const void *x, size_t x_row_bytes, int64_t ncols, float *y, int64_t y_stride) {
+    g_kernels->gemm_block32(weight_type, w, w_row_bytes, n, r0, r1, x, x_row_bytes, ncols, y, y_stride);
 }
 
 void ck_matmul_q4_1_x8(const void *wp, int64_t n, int64_t r0, int64_t r1, const void *x, size_t x_row_bytes,

@@ -5,9 +5,14 @@ import TestSupport
 import XCTest
 
 /// The prefill GEMM for 32-element blocks (ck_gemm_block32_avx2: q4_0, q5_0, iq4_nl, q8_0 read in place) and the
-/// few-row kernel (ck_matmul_block32_rows_avx2) against their scalar twin, and the dispatch (ck_matmul_rows) on both
-/// sides of its eight-row threshold.
+/// few-row kernel (ck_matmul_block32_rows_avx2) against their scalar twin, the GEMM's VNNI builds against AVX2 bit for
+/// bit, and the dispatch (ck_matmul_rows) on both sides of its eight-row threshold.
 final class Block32GemmTests: XCTestCase {
+    /// The VNNI builds of the GEMM this CPU runs (x86/block32_gemm_tiles.h built per set), by name.
+    private var vnniBuilds: [(String, RowRangeGemm)] {
+        vnniGemmBuilds(avxvnni: ck_gemm_block32_avxvnni, avx512vnni: ck_gemm_block32_avx512vnni)
+    }
+
     /// (name, ggml type, bytes per block). The fp16 scale is the first two bytes of each.
     static let types: [(String, Int32, Int)] = [("q4_0", 2, 18), ("q5_0", 6, 22), ("iq4_nl", 20, 18), ("q8_0", 8, 34)]
 
@@ -58,7 +63,7 @@ final class Block32GemmTests: XCTestCase {
         try XCTSkipUnless(ck_has_avx2() == 1, "no AVX2 on this CPU: only the reference kernels run")
         var rng = TestRNG(state: 77)
         for (name, t, bpb) in Self.types {
-            for (n, colsList, rows) in [(1408, [4, 5, 7, 9, 70], 7), (1408, [5, 12, 70], 19), (4160, [6], 19),
+            for (n, colsList, rows) in [(1408, [1, 2, 3, 4, 5, 7, 9, 70], 7), (1408, [5, 12, 70], 19), (4160, [6], 19),
                                         (8192, [13], 19)] {
                 let nb = n / 32
                 let rb = nb * bpb
@@ -70,6 +75,9 @@ final class Block32GemmTests: XCTestCase {
                     checkRowRangeGemm("\(name) n=\(n)", type: t, w: w, rowBytes: rb, n: n, rows: rows, xq: xq,
                                       xRowBytes: xrb, cols: cols, wf: wf, xf: xf, simd: ck_gemm_block32_avx2,
                                       twin: ck_gemm_block32_ref)
+                    checkGemmBuildsMatch("\(name) n=\(n)", type: t, w: w, rowBytes: rb, n: n, rows: rows, xq: xq,
+                                         xRowBytes: xrb, cols: cols, reference: ("AVX2", ck_gemm_block32_avx2),
+                                         builds: vnniBuilds)
                 }
             }
         }
@@ -162,6 +170,8 @@ final class Block32GemmTests: XCTestCase {
                         }
                     }
                 }
+                checkGemmBuildsMatch("\(name) extreme=\(extreme)", type: t, w: w, rowBytes: rb, n: n, rows: rows, xq: xq,
+                                     xRowBytes: xrb, cols: cols, reference: ("AVX2", ck_gemm_block32_avx2), builds: vnniBuilds)
                 for c in 0..<cols {
                     var xf = [Float](repeating: 0, count: n)
                     xq.withUnsafeBytes { ck_dequantize_row(8, $0.baseAddress! + c * xrb, &xf, Int64(n)) }

@@ -69,3 +69,33 @@ func checkTokenCountInvariance(type t: Int32, w: [UInt8], rowBytes rb: Int, n: I
         }
     }
 }
+
+/// The builds of a GEMM for the VNNI kernel sets this CPU runs (AVX-VNNI, AVX512-VNNI), by name; empty on a CPU with
+/// neither (the comparisons against AVX2 then check nothing, as their callers' messages say).
+func vnniGemmBuilds(avxvnni: @escaping RowRangeGemm, avx512vnni: @escaping RowRangeGemm) -> [(String, RowRangeGemm)] {
+    var builds = [(String, RowRangeGemm)]()
+    if ck_cpu_runs_kernel_level(2) == 1 { builds.append(("avxvnni", avxvnni)) }
+    if ck_cpu_runs_kernel_level(3) == 1 { builds.append(("avx512vnni", avx512vnni)) }
+    return builds
+}
+
+/// Every build in `builds` gives, over all `rows` weight rows of `w` against the `cols` activation rows `xq`, the same
+/// bits as `reference` (builds of one GEMM for several instruction sets: the same exact integer sums and float steps).
+func checkGemmBuildsMatch(_ label: String, type t: Int32, w: [UInt8], rowBytes rb: Int, n: Int, rows: Int, xq: [UInt8],
+                          xRowBytes xrb: Int, cols: Int, reference: (String, RowRangeGemm), builds: [(String, RowRangeGemm)],
+                          file: StaticString = #filePath, line: UInt = #line) {
+    func run(_ gemm: RowRangeGemm) -> [UInt32] {
+        var y = [Float](repeating: .nan, count: rows * cols)
+        w.withUnsafeBytes { wr in
+            xq.withUnsafeBytes { xr in
+                gemm(t, wr.baseAddress!, rb, Int64(n), 0, Int64(rows), xr.baseAddress!, xrb, Int64(cols), &y, Int64(rows))
+            }
+        }
+        return y.map(\.bitPattern)
+    }
+    let expected = run(reference.1)
+    for (name, gemm) in builds {
+        XCTAssertEqual(run(gemm), expected, "\(label) cols=\(cols): \(name) must equal \(reference.0) bit for bit",
+                       file: file, line: line)
+    }
+}

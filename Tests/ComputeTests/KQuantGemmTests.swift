@@ -9,10 +9,7 @@ import XCTest
 final class KQuantGemmTests: XCTestCase {
     /// The VNNI builds of the GEMM this CPU runs (x86/kquants_gemm_tiles.h built per set), by name.
     private var vnniBuilds: [(String, RowRangeGemm)] {
-        var builds = [(String, RowRangeGemm)]()
-        if ck_cpu_runs_kernel_level(2) == 1 { builds.append(("avxvnni", ck_gemm_kquant_avxvnni)) }
-        if ck_cpu_runs_kernel_level(3) == 1 { builds.append(("avx512vnni", ck_gemm_kquant_avx512vnni)) }
-        return builds
+        vnniGemmBuilds(avxvnni: ck_gemm_kquant_avxvnni, avx512vnni: ck_gemm_kquant_avx512vnni)
     }
 
     /// Every VNNI build's results over all `rows` rows equal the AVX2 build's bit for bit (the same exact int32 sums
@@ -20,19 +17,8 @@ final class KQuantGemmTests: XCTestCase {
     private func checkBuildsMatchAVX2(_ label: String, type t: Int32, w: [UInt8], rowBytes rb: Int, n: Int, rows: Int,
                                       xq: [UInt8], xRowBytes xrb: Int, cols: Int, file: StaticString = #filePath,
                                       line: UInt = #line) {
-        func run(_ gemm: RowRangeGemm) -> [UInt32] {
-            var y = [Float](repeating: .nan, count: rows * cols)
-            w.withUnsafeBytes { wr in
-                xq.withUnsafeBytes { xr in
-                    gemm(t, wr.baseAddress!, rb, Int64(n), 0, Int64(rows), xr.baseAddress!, xrb, Int64(cols), &y, Int64(rows))
-                }
-            }
-            return y.map(\.bitPattern)
-        }
-        let avx2 = run(ck_gemm_kquant_avx2)
-        for (name, gemm) in vnniBuilds {
-            XCTAssertEqual(run(gemm), avx2, "\(label) cols=\(cols): \(name) must equal AVX2 bit for bit", file: file, line: line)
-        }
+        checkGemmBuildsMatch(label, type: t, w: w, rowBytes: rb, n: n, rows: rows, xq: xq, xRowBytes: xrb, cols: cols,
+                             reference: ("AVX2", ck_gemm_kquant_avx2), builds: vnniBuilds, file: file, line: line)
     }
 
     /// Random q8_K activation rows `[cols, n]` (quantized by the reference quantizer) and their decoded floats.

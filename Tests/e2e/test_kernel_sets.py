@@ -1,6 +1,6 @@
 """SPUTNIK_KERNELS caps the SIMD kernel set (reference, avx2, avxvnni, avx512vnni), and every set gives the same
-bits: the AVX2, AVX-VNNI and AVX512-VNNI builds of the eight-row GEMMs and of the K-quant GEMM compute the same exact
-integer block sums and the same float steps, and the AVX512-VL attention kernels the same per-head float operations,
+bits: the AVX2, AVX-VNNI and AVX512-VNNI builds of the eight-row GEMMs, of the K-quant GEMM and of the
+32-element-block GEMM compute the same exact integer block sums and the same float steps, and the AVX512-VL attention kernels the same per-head float operations,
 so greedy text and logprobs through the server are identical whichever the CPU runs. The startup log
 names the set in use. Sets the CPU lacks fall back to the next lower one (the test reads which from the log)."""
 import json
@@ -51,16 +51,18 @@ def test_every_kernel_set_gives_the_same_greedy_tokens_and_logprobs(monkeypatch)
 
 
 # A prompt of ~60 tokens: its prefill passes 8 tokens or more through every matmul (the AVX512-VNNI 16-row tiles and
-# the offset-form q8_0 head on SmolLM2; on Qwen2.5-Coder-0.5B the K-quant prefill GEMM of its q4_K / q6_K layers,
+# the offset-form q8_0 head on SmolLM2; on Qwen2.5-Coder-0.5B the K-quant prefill GEMM of its q4_K / q6_K layers;
+# on Gemma 3 270M the 32-element-block GEMM of its q5_0 / q8_0 layers, whose 640-wide rows no K-quant fits: each
 # built per set), and echo with logprobs returns the logits of every prompt position.
+GEMMA = os.path.join(os.path.dirname(os.path.abspath(MODEL)), "gemma-3-270m-q4_k_m.gguf")
 LONG_PROMPT = ("The keeper of the old lighthouse wrote in his log every night: the wind from the north, the ships "
                "that passed, the gulls on the rocks, the colour of the sea at dusk and the lamps of the village "
                "across the bay, and one line about the letter he never sent.")
 
 
-@pytest.mark.parametrize("model", ["smollm2", "qwen"])
+@pytest.mark.parametrize("model", ["smollm2", "qwen", "gemma"])
 def test_every_kernel_set_gives_the_same_prompt_logprobs(monkeypatch, model):
-    path = MODEL if model == "smollm2" else QWEN
+    path = {"smollm2": MODEL, "qwen": QWEN, "gemma": GEMMA}[model]
     if not os.path.exists(path):
         pytest.skip(f"SKIPPED: {path} is absent (make test-models)")
     results = {}

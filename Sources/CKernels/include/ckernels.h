@@ -255,13 +255,20 @@ void ck_gemm_kquant_avx512vnni(int weight_type, const void *w, size_t w_row_byte
 void ck_gemm_kquant_ref(int weight_type, const void *w, size_t w_row_bytes, int64_t n, int64_t r0, int64_t r1,
                         const void *x, size_t x_row_bytes, int64_t ncols, float *y, int64_t y_stride);
 
-// ---- prefill GEMM for 32-element blocks with q8_0 activations (x86/avx2_gemm_block32.c) ----
+// ---- prefill GEMM for 32-element blocks with q8_0 activations (x86/block32_gemm_tiles.h, built per set) ----
 /// Like ck_matmul_rows for a q4_0, q5_0, iq4_nl or q8_0 matrix W (read in place, GGUF layout) and X in q8_0, for four
-/// or more activation rows: pairs of weight rows unpacked once per tile of activation rows into signed bytes,
-/// then a 2 × 4 register micro-kernel per block. Results equal ck_gemm_block32_ref up to float rounding of the
-/// per-block terms. Other types: nothing is written.
+/// or more activation rows: groups of eight (then pairs of) weight rows unpacked once per tile of activation rows,
+/// then a register micro-kernel per block. Results equal ck_gemm_block32_ref up to float rounding of the per-block
+/// terms. Other types: nothing is written. ck_gemm_block32 runs the selected set's build (the reference twin when
+/// none); the AVX2, AVX-VNNI and AVX512-VNNI builds give the same bits.
+void ck_gemm_block32(int weight_type, const void *w, size_t w_row_bytes, int64_t n, int64_t r0, int64_t r1,
+                     const void *x, size_t x_row_bytes, int64_t ncols, float *y, int64_t y_stride);
 void ck_gemm_block32_avx2(int weight_type, const void *w, size_t w_row_bytes, int64_t n, int64_t r0, int64_t r1,
                           const void *x, size_t x_row_bytes, int64_t ncols, float *y, int64_t y_stride);
+void ck_gemm_block32_avxvnni(int weight_type, const void *w, size_t w_row_bytes, int64_t n, int64_t r0, int64_t r1,
+                             const void *x, size_t x_row_bytes, int64_t ncols, float *y, int64_t y_stride);
+void ck_gemm_block32_avx512vnni(int weight_type, const void *w, size_t w_row_bytes, int64_t n, int64_t r0, int64_t r1,
+                                const void *x, size_t x_row_bytes, int64_t ncols, float *y, int64_t y_stride);
 /// Scalar twin of ck_gemm_block32_avx2 (ref/gemm_block32.c): the reference dot product per (row, column).
 void ck_gemm_block32_ref(int weight_type, const void *w, size_t w_row_bytes, int64_t n, int64_t r0, int64_t r1,
                          const void *x, size_t x_row_bytes, int64_t ncols, float *y, int64_t y_stride);

@@ -1,4 +1,4 @@
-// Scalar twin of the 32-element-block prefill GEMM (x86/avx2_gemm_block32.c): every (weight row, activation row)
+// Scalar twin of the 32-element-block prefill GEMM (x86/block32_gemm_tiles.h): every (weight row, activation row)
 // pair through the reference q4_0 / q5_0 / iq4_nl / q8_0 · q8_0 dot products (ref/quants.c, ref/lowbit_k.c).
 #include "ckernels.h"
 #include "../internal.h"

@@ -373,7 +373,7 @@ int ck_matmul_rows_avx2(int weight_type, const void *w, size_t wrb, int64_t n, i
     switch (weight_type) {
     case CK_Q4_1: mm_q4_1(w, wrb, n, r0, r1, x, xrb, ncols, y, ys); return 1;
     case CK_Q8_0:   // as q5_0 below
-        if (ncols >= 8) ck_gemm_block32_avx2(weight_type, w, wrb, n, r0, r1, x, xrb, ncols, y, ys);
+        if (ncols >= 8) ck_gemm_block32(weight_type, w, wrb, n, r0, r1, x, xrb, ncols, y, ys);
         else ck_matmul_block32_rows_avx2(weight_type, w, wrb, n, r0, r1, x, xrb, ncols, y, ys);
         return 1;
     case CK_Q4_K: case CK_Q5_K: case CK_Q6_K: {
@@ -395,7 +395,7 @@ int ck_matmul_rows_avx2(int weight_type, const void *w, size_t wrb, int64_t n, i
         // The GEMM from 8 activation rows; fewer: ck_matmul_block32_rows_avx2, which is as fast or faster there
         // (single-thread, 2,048 × 1,408 from memory, GMAC/s rows kernel vs GEMM: iq4_nl 27.5 / 27.4 at 4, 30.1 / 23.7
         // at 6; q5_0 24.5 / 25.4 at 4, 27.5 / 23.0 at 6; the GEMM leads from 12: 29.5 / 32.0).
-        if (ncols >= 8) ck_gemm_block32_avx2(weight_type, w, wrb, n, r0, r1, x, xrb, ncols, y, ys);
+        if (ncols >= 8) ck_gemm_block32(weight_type, w, wrb, n, r0, r1, x, xrb, ncols, y, ys);
         else ck_matmul_block32_rows_avx2(weight_type, w, wrb, n, r0, r1, x, xrb, ncols, y, ys);
         return 1;
     case CK_F16:

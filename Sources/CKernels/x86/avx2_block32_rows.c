@@ -1,6 +1,6 @@
 // AVX2 matmul of weights in 32-element blocks with one fp16 scale (q4_0, q5_0, q8_0, iq4_nl), read in place in their
 // GGUF layout, against a few q8_0 activation rows: decode steps and the few tokens each expert gets in a batched MoE
-// step. Many activation rows take the tiled GEMM (avx2_gemm_block32.c). The scalar twin is ck_matmul_rows_ref over
+// step. Many activation rows take the tiled GEMM (block32_gemm_tiles.h). The scalar twin is ck_matmul_rows_ref over
 // the ck_dot_*_ref dot products (ref/).
 //
 // At one to three activation rows these kernels are bound by instruction count, not by memory, and in a per-row

@@ -201,8 +201,8 @@ final class MoERunner {
         if perToken { runPerToken(w, x: x, n: n, out: out) } else { runGrouped(w, x: x, n: n, out: out) }
     }
 
-    /// Fused path for `n ≤ fusedMaxTokens` tokens: router + shared experts of all n tokens in one job, then the
-    /// gate/up of every distinct routed expert against the tokens that chose it in one job, and all down
+    /// Fused path for `n ≤ fusedMaxTokens` tokens: the router of all n tokens in one job, then the shared experts'
+    /// gate/up and that of every distinct routed expert against the tokens that chose it in one job, and all down
     /// projections (each token's weighted sum, shared expert first, then top-k order) in one more (`FusedExperts`).
     private func runFused(_ w: MoEWeights, layer: Int, x: UnsafePointer<Float>, n: Int, out: UnsafeMutablePointer<Float>,
                           trace: Trace) {
@@ -210,14 +210,16 @@ final class MoERunner {
         let first = w.sharedGate == nil ? 0 : 1
         fused.begin(x, count: n, terms: first + k)
         fused.gemmForAnyTokenCount = matmul.base.gemmForAnyTokenCount
-        if let sg = w.sharedGate, let su = w.sharedUp, let sd = w.sharedDown {
-            fused.add(FusedExpert(gate: sg, up: su, down: sd))
-            for t in 0..<n { fused.assign(token: t, weight: 1, term: 0) }
-        }
-        fused.gateUp(from: 0, extra: (w.router, logits.pointer))                 // logits [n, E] + shared h
+        fused.gateUp(from: 0, extra: (w.router, logits.pointer))                 // logits [n, E] (no slots yet)
         for t in 0..<n {
             Router.route(logits: logits.pointer + t * e, bias: w.selectionBias, config: config,
                          scratch: routeScratch.pointer, ids: ids + t * k, weights: weights.pointer + t * k)
+        }
+        // The shared expert(s) run in the routed experts' job: in a batched step its items are compute-bound and
+        // overlap the routed experts' memory reads (`FusedExperts.interleaveWideItems`).
+        if let sg = w.sharedGate, let su = w.sharedUp, let sd = w.sharedDown {
+            fused.add(FusedExpert(gate: sg, up: su, down: sd))
+            for t in 0..<n { fused.assign(token: t, weight: 1, term: 0) }
         }
         buckets.bucket(ids, count: n * k)
         for i in 0..<buckets.activeCount {
@@ -228,7 +230,7 @@ final class MoERunner {
                 fused.assign(token: a / k, weight: weights.pointer[a], term: first + a % k)
             }
         }
-        fused.gateUp(from: first)                                                // h [assignments, ffnExp]
+        fused.gateUp(from: 0)                                                    // h [assignments, ffn]
         fused.down(into: out)                                                    // out [n, embd]
         for a in 0..<(n * k) { expertCounts.increment(layer: layer, expert: Int(ids[a])) }
         if trace.isOn {
