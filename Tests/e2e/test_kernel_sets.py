@@ -54,6 +54,9 @@ def test_every_kernel_set_gives_the_same_greedy_tokens_and_logprobs(monkeypatch)
 # the offset-form q8_0 head on SmolLM2; on Qwen2.5-Coder-0.5B the K-quant prefill GEMM of its q4_K / q6_K layers;
 # on Gemma 3 270M the 32-element-block GEMM of its q5_0 / q8_0 layers, whose 640-wide rows no K-quant fits: each
 # built per set), and echo with logprobs returns the logits of every prompt position.
+# A prompt of two to four tokens: its prompt step runs every matmul with the GEMM on a one-group tile (the VNNI
+# builds' b32_small8 and the K-quant GEMM's short groups).
+SHORT_PROMPT = "The sea"
 GEMMA = os.path.join(os.path.dirname(os.path.abspath(MODEL)), "gemma-3-270m-q4_k_m.gguf")
 LONG_PROMPT = ("The keeper of the old lighthouse wrote in his log every night: the wind from the north, the ships "
                "that passed, the gulls on the rocks, the colour of the sea at dusk and the lamps of the village "
@@ -71,12 +74,15 @@ def test_every_kernel_set_gives_the_same_prompt_logprobs(monkeypatch, model):
         s = Server(model=path)
         try:
             used = served_set(s)
-            status, _, body = s.post("/v1/completions", {"model": "smollm2", "prompt": LONG_PROMPT, "max_tokens": 8,
-                                                         "temperature": 0, "echo": True, "logprobs": 3})
-            assert status == 200, body
-            choice = json.loads(body)["choices"][0]
-            assert len(choice["logprobs"]["tokens"]) > 40, choice["logprobs"]["tokens"]
-            results[used] = (choice["text"], choice["logprobs"]["token_logprobs"], choice["logprobs"]["top_logprobs"])
+            outs = []
+            for prompt in (LONG_PROMPT, SHORT_PROMPT):
+                status, _, body = s.post("/v1/completions", {"model": "smollm2", "prompt": prompt, "max_tokens": 8,
+                                                             "temperature": 0, "echo": True, "logprobs": 3})
+                assert status == 200, body
+                choice = json.loads(body)["choices"][0]
+                outs.append((choice["text"], choice["logprobs"]["token_logprobs"], choice["logprobs"]["top_logprobs"]))
+            assert len(outs[0][1]) > 40 and len(outs[1][1]) <= 8 + 4, outs
+            results[used] = outs
         finally:
             s.stop()
     assert "avx2" in results
