@@ -156,11 +156,14 @@ B32_INLINE int b32_offset(int type) {
 #endif
 }
 
-/// Unpacks blocks [b0, b0 + nbs) of the eight rows starting at `wr` (wrb bytes apart) into u.
-B32_INLINE void b32_unpack8(int type, const uint8_t *wr, size_t wrb, int64_t b0, int64_t nbs, b32_rows8 *u) {
+/// Unpacks blocks [b0, b0 + nbs) of the eight rows starting at `wr` (wrb bytes apart) into u, and prefetches into L1
+/// the share of block b0 + b of the next eight rows' nb blocks with each block (a segment's whole share at once
+/// stalled on the prefetches).
+B32_INLINE void b32_unpack8(int type, const uint8_t *wr, size_t wrb, int64_t b0, int64_t nbs, int64_t nb, b32_rows8 *u) {
     const size_t bb = b32_block_bytes(type);
     const int off = b32_offset(type);
     for (int64_t b = 0; b < nbs; b++) {
+        ck_prefetch_share(wr + 8 * wrb, 8 * wrb, b0 + b, nb);
         __m256i v[8], q[8];
         __attribute__((aligned(32))) float d[8];
         for (int r = 0; r < 8; r++) {
@@ -331,9 +334,7 @@ B32_FN void B32_NAME(ck_gemm_block32)(int type, const void *w, size_t wrb, int64
                     continue;
                 }
 #endif
-                ck_prefetch_share(wb + (size_t)(r + 8) * wrb, 8 * wrb, s0 / B32_SEG_BLOCKS,
-                                  (nb + B32_SEG_BLOCKS - 1) / B32_SEG_BLOCKS);   // the next eight rows
-                b32_unpack8(type, wb + (size_t)r * wrb, wrb, s0, nbs, &u8);
+                b32_unpack8(type, wb + (size_t)r * wrb, wrb, s0, nbs, nb, &u8);
                 for (int64_t g = 0; g < ng; g++) {
                     const uint8_t *rows[4];
                     ck_tile_group_rows(xb, xrb, t0, g, ncols, rows);
