@@ -273,6 +273,16 @@ B32_INLINE void b32_small8(int type, const uint8_t *wr, size_t wrb, int64_t b0, 
 }
 #endif
 
+/// Group g of the tile of activation rows that starts at t0 (q8_0 rows `xrb` bytes apart, ncols in all): a[c] points
+/// at block s0 of its row c (rows past ncols alias the last real one); returns how many of the four are real tokens.
+B32_INLINE int b32_group(const uint8_t *xb, size_t xrb, int64_t t0, int64_t g, int64_t ncols, int64_t s0,
+                         const ck_block_q8_0 **a) {
+    const uint8_t *rows[4];
+    ck_tile_group_rows(xb, xrb, t0, g, ncols, rows);
+    for (int c = 0; c < 4; c++) a[c] = (const ck_block_q8_0 *)rows[c] + s0;
+    return ck_group_tokens(t0, g, ncols);
+}
+
 B32_FN void B32_NAME(ck_gemm_block32)(int type, const void *w, size_t wrb, int64_t n, int64_t r0, int64_t r1,
                                   const void *x, size_t xrb, int64_t ncols, float *y, int64_t ys) {
     if (type != CK_Q4_0 && type != CK_Q5_0 && type != CK_IQ4_NL && type != CK_Q8_0) return;
@@ -321,11 +331,8 @@ B32_FN void B32_NAME(ck_gemm_block32)(int type, const void *w, size_t wrb, int64
 #ifdef B32_DPBUSD
                 if (ncols - t0 <= B32_SMALL_TOKENS) {   // a tile of one group: the rows as stored
                     for (int64_t g = 0; g < ng; g++) {
-                        const uint8_t *rows[4];
-                        ck_tile_group_rows(xb, xrb, t0, g, ncols, rows);
                         const ck_block_q8_0 *a[4];
-                        for (int c = 0; c < 4; c++) a[c] = (const ck_block_q8_0 *)rows[c] + s0;
-                        const int real = ck_group_tokens(t0, g, ncols);
+                        const int real = b32_group(xb, xrb, t0, g, ncols, s0, a);
 #define B32_SMALL8(N) b32_small8(type, wb + (size_t)r * wrb, wrb, s0, nbs, a, N, dx + (g * nb + s0) * 4, \
                                  ao + (g * nb + s0) * 8, acc[g])
                         CK_BY_GROUP_TOKENS(real, B32_SMALL8);
@@ -336,13 +343,10 @@ B32_FN void B32_NAME(ck_gemm_block32)(int type, const void *w, size_t wrb, int64
 #endif
                 b32_unpack8(type, wb + (size_t)r * wrb, wrb, s0, nbs, nb, &u8);
                 for (int64_t g = 0; g < ng; g++) {
-                    const uint8_t *rows[4];
-                    ck_tile_group_rows(xb, xrb, t0, g, ncols, rows);
                     const ck_block_q8_0 *a[4];
-                    for (int c = 0; c < 4; c++) a[c] = (const ck_block_q8_0 *)rows[c] + s0;
+                    const int real = b32_group(xb, xrb, t0, g, ncols, s0, a);
                     const float *dxs = dx + (g * nb + s0) * 4;
                     const int32_t *aos = ao + (g * nb + s0) * 8;
-                    const int real = ck_group_tokens(t0, g, ncols);
 #define B32_MICRO8(N) do { if (off) b32_micro8(&u8, 0, a, N, nbs, dxs, aos, acc[g]); \
                            else b32_micro8(&u8, 1, a, N, nbs, dxs, aos, acc[g]); } while (0)
                     CK_BY_GROUP_TOKENS(real, B32_MICRO8);
@@ -359,11 +363,8 @@ B32_FN void B32_NAME(ck_gemm_block32)(int type, const void *w, size_t wrb, int64
                 const int64_t nbs = nb - s0 < B32_SEG_BLOCKS ? nb - s0 : B32_SEG_BLOCKS;
                 for (int i = 0; i < mr; i++) b32_unpack(type, wb + (size_t)(r + i) * wrb, s0, nbs, &u[i]);
                 for (int64_t g = 0; g < ng; g++) {
-                    const uint8_t *rows[4];
-                    ck_tile_group_rows(xb, xrb, t0, g, ncols, rows);
                     const ck_block_q8_0 *a[4];
-                    for (int c = 0; c < 4; c++) a[c] = (const ck_block_q8_0 *)rows[c] + s0;
-                    const int real = ck_group_tokens(t0, g, ncols);
+                    const int real = b32_group(xb, xrb, t0, g, ncols, s0, a);
 #define B32_MICRO(N) do { if (mr == 2) b32_micro(u, 2, a, N, nbs, dx + (g * nb + s0) * 4, acc[g]); \
                           else b32_micro(u, 1, a, N, nbs, dx + (g * nb + s0) * 4, acc[g]); } while (0)
                     CK_BY_GROUP_TOKENS(real, B32_MICRO);
