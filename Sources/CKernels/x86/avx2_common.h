@@ -156,13 +156,16 @@ CK_INLINE void ck_prefetch_ahead(const void *p, size_t bytes, size_t ahead) {
     ck_prefetch_range((const char *)p + ahead, bytes, 0);
 }
 
-/// Prefetches into L1 share `i` of `parts` equal shares of the `bytes` bytes at `p`: the eight-row GEMMs fetch the
+/// Prefetches into L2 share `i` of `parts` equal shares of the `bytes` bytes at `p`: the eight-row GEMMs fetch the
 /// next group of eight weight rows (contiguous after the current group) while they unpack the current one, one share
-/// per super-block or segment, so a group that comes from DRAM is not read at memory latency (the hardware
-/// prefetchers follow one or two streams, not eight rows a row apart).
+/// per super-block or block, so a group that comes from DRAM is not read at memory latency (the hardware
+/// prefetchers follow one or two streams, not eight rows a row apart). Into L2, not L1: on Zen 4 the L1 hints
+/// stalled on the misses in flight (perf put 14 % of a q6_K GEMM's samples on the prefetch loop); one thread,
+/// weights from DRAM, L1 → L2 hint: q6_K 1.2–1.35× at 4–16 tokens, q5_K 1.06–1.12×, q8_0 (block32) 1.33–1.53× at
+/// 8–16, q4_K / q2_K unchanged (BENCHMARKS.md, "2026-12-06 22:50").
 CK_INLINE void ck_prefetch_share(const void *p, size_t bytes, int64_t i, int64_t parts) {
     const size_t from = bytes * (size_t)i / (size_t)parts, to = bytes * (size_t)(i + 1) / (size_t)parts;
-    ck_prefetch_range((const char *)p + from, to - from, 0);
+    ck_prefetch_range((const char *)p + from, to - from, 1);
 }
 
 /// Real tokens (1...4) in group g of the tile starting at token t0 of ncols: the last group of a tile may be
