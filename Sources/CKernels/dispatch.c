@@ -128,7 +128,8 @@ static const ck_kernel_table ck_avx2_kernels = {
     .fp16_round_row = ck_fp16_round_row_avx2,
 };
 
-/// The AVX2 kernels with the AVX-VNNI eight-row GEMMs (x86/avxvnni_gemm_x8.c) in place of theirs; filled in at load.
+/// The AVX2 kernels with the AVX-VNNI eight-row GEMMs (x86/avxvnni_gemm_x8.c) and K-quant and 32-element-block GEMMs
+/// in place of theirs; filled in at load.
 static ck_kernel_table ck_avxvnni_kernels;
 /// The AVX2 kernels with the AVX512-VNNI eight-row GEMMs (x86/avx512vnni_gemm_x8.c), K-quant and 32-element-block
 /// GEMMs and the AVX512-VL attention kernels (x86/avx512_attention.c); filled in at load.

@@ -256,9 +256,11 @@ void ck_gemm_kquant_ref(int weight_type, const void *w, size_t w_row_bytes, int6
                         const void *x, size_t x_row_bytes, int64_t ncols, float *y, int64_t y_stride);
 
 // ---- prefill GEMM for 32-element blocks with q8_0 activations (x86/block32_gemm_tiles.h, built per set) ----
-/// Like ck_matmul_rows for a q4_0, q5_0, iq4_nl or q8_0 matrix W (read in place, GGUF layout) and X in q8_0, for four
-/// or more activation rows: groups of eight (then pairs of) weight rows unpacked once per tile of activation rows,
-/// then a register micro-kernel per block. Results equal ck_gemm_block32_ref up to float rounding of the per-block
+/// Like ck_matmul_rows for a q4_0, q5_0, iq4_nl or q8_0 matrix W (read in place, GGUF layout) and X in q8_0, for any
+/// number of activation rows (prefill chunks, grouped experts, decode steps of eight or more rows, and every matmul of
+/// a served prompt step, whatever its token count; a token's results do not depend on how many share the call):
+/// groups of eight (then pairs of) weight rows unpacked once per tile of activation rows, then a register
+/// micro-kernel per block. Results equal ck_gemm_block32_ref up to float rounding of the per-block
 /// terms. Other types: nothing is written. ck_gemm_block32 runs the selected set's build (the reference twin when
 /// none); the AVX2, AVX-VNNI and AVX512-VNNI builds give the same bits.
 void ck_gemm_block32(int weight_type, const void *w, size_t w_row_bytes, int64_t n, int64_t r0, int64_t r1,
