@@ -156,9 +156,9 @@ B32_INLINE int b32_offset(int type) {
 #endif
 }
 
-/// Unpacks blocks [b0, b0 + nbs) of the eight rows starting at `wr` (wrb bytes apart) into u, and prefetches into L1
-/// the share of block b0 + b of the next eight rows' nb blocks with each block (a segment's whole share at once
-/// stalled on the prefetches).
+/// Unpacks blocks [b0, b0 + nbs) of the eight rows starting at `wr` (wrb bytes apart) into u, and prefetches the share
+/// of block b0 + b of the next eight rows' nb blocks with each block (a segment's whole share at once stalled on the
+/// prefetches).
 B32_INLINE void b32_unpack8(int type, const uint8_t *wr, size_t wrb, int64_t b0, int64_t nbs, int64_t nb, b32_rows8 *u) {
     const size_t bb = b32_block_bytes(type);
     const int off = b32_offset(type);
@@ -186,7 +186,7 @@ B32_INLINE void b32_unpack8(int type, const uint8_t *wr, size_t wrb, int64_t b0,
 
 /// The eight-row micro-kernel: u's rows against four activation rows a[0..3] (q8_0, at the segment's first block)
 /// over nbs blocks. dx: the tokens' block scales ([block][4 tokens]); ao: offset · Σa over each half block
-/// ([block][4 tokens][2 halves], unsigned types). acc[c][h] (lane r: row r, token c) gets, per block and half,
+/// ([block][4 tokens][2 halves]; q4_0 / q5_0, and every type in the VNNI builds). acc[c][h] (lane r: row r, token c) gets, per block and half,
 /// the same FMA with the same exact int32 sum as lane c + 4h of b32_micro's accumulator, so the results are bit
 /// for bit those of the two-row path. Unsigned types add the four maddubs of a half block in int16 (≤ 4·2·31·128).
 B32_INLINE void b32_micro8(const b32_rows8 *u, int sgn, const ck_block_q8_0 *const *a, int nc, int64_t nbs, const float *dx,
@@ -230,24 +230,24 @@ B32_INLINE void b32_micro8(const b32_rows8 *u, int sgn, const ck_block_q8_0 *con
 }
 
 #ifdef B32_DPBUSD
-/// The eight-row path for a tile of one to three tokens (VNNI builds): each of the eight rows' blocks is read as it is
+/// The eight-row path for a tile of one to four tokens (VNNI builds): each of the eight rows' blocks is read as it is
 /// stored, with no interleaving (b32_unpack8's transposes cost more than so few tokens' products: the GEMM then ran
 /// at a third of the few-row kernel's speed, and a prompt step computes every matmul with the GEMM whatever its token
 /// count, so a few-token prompt step or an expert with one or two of a step's tokens paid that). Per row and token
 /// one vpdpbusd on a block's 32 values in offset form, then a reduction tree puts each row's half-block sums in lane
 /// r: the same exact int32 half-block sums as b32_micro8 (exact integer adds in any order give the same integer)
-/// and the same float steps, so the same bits. Blocks [0, nbs) of rows wr + i·wrb (i < 8); a[c] at the same first
-/// block; dx, ao as b32_micro8's.
-B32_INLINE void b32_small8(int type, const uint8_t *wr, size_t wrb, int64_t b0, int64_t nbs, const ck_block_q8_0 *const *a,
-                           int nc, const float *dx, const int32_t *ao, __m256 (*acc)[2]) {
+/// and the same float steps, so the same bits. Blocks [b0, b0 + nbs) of rows wr + i·wrb (i < 8), of nb in all (the
+/// next rows are prefetched as b32_unpack8 does); a[c] at block b0; dx, ao as b32_micro8's.
+B32_INLINE void b32_small8(int type, const uint8_t *wr, size_t wrb, int64_t b0, int64_t nbs, int64_t nb,
+                           const ck_block_q8_0 *const *a, int nc, const float *dx, const int32_t *ao, __m256 (*acc)[2]) {
     const size_t bb = b32_block_bytes(type);
     const __m256i off = _mm256_set1_epi8((char)b32_offset(type));
     for (int64_t b = 0; b < nbs; b++) {
+        ck_prefetch_share(wr + 8 * wrb, 8 * wrb, b0 + b, nb);
         __m256i q[8];
         uint64_t dh[2] = {0, 0};   // the eight fp16 scales, four per word (integer loads and shifts, one vcvtph2ps)
         for (int r = 0; r < 8; r++) {
             const uint8_t *blk = wr + (size_t)r * wrb + (size_t)(b0 + b) * bb;
-            _mm_prefetch((const char *)blk + 8 * wrb, _MM_HINT_T0);   // the same block of the next eight rows
             q[r] = _mm256_add_epi8(b32_values(type, blk), off);
             uint16_t d16;
             memcpy(&d16, blk, 2);
@@ -297,7 +297,7 @@ B32_FN void B32_NAME(ck_gemm_block32)(int type, const void *w, size_t wrb, int64
     __attribute__((aligned(32))) b32_row u[2];
     __attribute__((aligned(32))) b32_rows8 u8;
     __attribute__((aligned(32))) float dx[B32_MAX_SCALES];   // [group][block][4 tokens]
-    int32_t ao[2 * B32_MAX_SCALES];                           // [group][block][4 tokens][2 halves] (q4_0, q5_0)
+    int32_t ao[2 * B32_MAX_SCALES];                           // [group][block][4 tokens][2 halves] (offset types)
     const int off = b32_offset(type);
     const uint8_t *wb = w, *xb = x;
     for (int64_t t0 = 0; t0 < ncols; t0 += tile) {
@@ -333,7 +333,7 @@ B32_FN void B32_NAME(ck_gemm_block32)(int type, const void *w, size_t wrb, int64
                     for (int64_t g = 0; g < ng; g++) {
                         const ck_block_q8_0 *a[4];
                         const int real = b32_group(xb, xrb, t0, g, ncols, s0, a);
-#define B32_SMALL8(N) b32_small8(type, wb + (size_t)r * wrb, wrb, s0, nbs, a, N, dx + (g * nb + s0) * 4, \
+#define B32_SMALL8(N) b32_small8(type, wb + (size_t)r * wrb, wrb, s0, nbs, nb, a, N, dx + (g * nb + s0) * 4, \
                                  ao + (g * nb + s0) * 8, acc[g])
                         CK_BY_GROUP_TOKENS(real, B32_SMALL8);
 #undef B32_SMALL8
