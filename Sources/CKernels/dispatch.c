@@ -48,6 +48,7 @@ typedef struct {
     void (*silu_mul)(const float *g, const float *u, float *out, int64_t n);
     void (*rms_norm)(const float *x, const float *w, float eps, int64_t n, float *y);
     void (*fp16_round_row)(float *x, int64_t n);
+    void (*fp32_to_fp16_row)(const float *x, uint16_t *y, int64_t n);
 } ck_kernel_table;
 
 // The f16 / bf16 / f32 dot products in the void-pointer shape of ck_dot_fn.
@@ -91,6 +92,7 @@ static const ck_kernel_table ck_ref_kernels = {
     .silu_mul = ck_silu_mul_ref,
     .rms_norm = ck_rms_norm_ref,
     .fp16_round_row = ck_fp16_round_row_ref,
+    .fp32_to_fp16_row = ck_fp32_to_fp16_row_ref,
 };
 
 /// The AVX2 + FMA + F16C kernels (x86/).
@@ -126,6 +128,7 @@ static const ck_kernel_table ck_avx2_kernels = {
     .silu_mul = ck_silu_mul_avx2,
     .rms_norm = ck_rms_norm_avx2,
     .fp16_round_row = ck_fp16_round_row_avx2,
+    .fp32_to_fp16_row = ck_fp32_to_fp16_row_avx2,
 };
 
 /// The AVX2 kernels with the AVX-VNNI eight-row GEMMs (x86/avxvnni_gemm_x8.c) and K-quant and 32-element-block GEMMs
@@ -324,3 +327,4 @@ void ck_silu_mul(const float *g, const float *u, float *out, int64_t n) { g_kern
 void ck_rms_norm(const float *x, const float *w, float eps, int64_t n, float *y) { g_kernels->rms_norm(x, w, eps, n, y); }
 
 void ck_fp16_round_row(float *x, int64_t n) { g_kernels->fp16_round_row(x, n); }
+void ck_fp32_to_fp16_row(const float *x, uint16_t *y, int64_t n) { g_kernels->fp32_to_fp16_row(x, y, n); }

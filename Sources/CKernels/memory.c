@@ -47,3 +47,17 @@ void ck_prefetch_l2(const void *p, size_t bytes) {
     (void)p; (void)bytes;
 #endif
 }
+
+void ck_prefetch_paged_rows(const void *base, size_t slot_bytes, const int32_t *table, int64_t block_size, int64_t n,
+                            size_t row_bytes) {
+#if defined(__x86_64__)
+    for (int64_t b = 0; b * block_size < n; b++) {
+        const char *block = (const char *)base + (size_t)((int64_t)table[b] * block_size) * slot_bytes;
+        const int64_t m = n - b * block_size < block_size ? n - b * block_size : block_size;
+        for (int64_t o = 0; o < m; o++)
+            for (size_t i = 0; i < row_bytes; i += 64) _mm_prefetch(block + (size_t)o * slot_bytes + i, _MM_HINT_T1);
+    }
+#else
+    (void)base; (void)slot_bytes; (void)table; (void)block_size; (void)n; (void)row_bytes;
+#endif
+}

@@ -61,4 +61,12 @@ public enum PagedAttentionKernels {
         ck_attn_values_gqa(code(element), w, Int64(weightStride), Int64(heads), Int64(d), values, slotBytes, blockTable,
                            Int64(blockSize), Int64(count), out, Int64(outStride))
     }
+
+    /// Hints into L2 the first `rowBytes` bytes of the rows of positions `0..<count` (addressed as in `scores`), so
+    /// that a short context's scattered rows are fetched together before the kernels walk them one by one.
+    @inline(__always)
+    public static func prefetch(rows base: UnsafeRawPointer, slotBytes: Int, blockTable: UnsafePointer<Int32>,
+                                blockSize: Int, count: Int, rowBytes: Int) {
+        ck_prefetch_paged_rows(base, slotBytes, blockTable, Int64(blockSize), Int64(count), rowBytes)
+    }
 }

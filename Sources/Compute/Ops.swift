@@ -132,16 +132,18 @@ public enum Ops {
         ck_silu_mul(gate, up, out, Int64(n))
     }
 
-    /// `siluMul` (or `geluTanhMul` when `gelu`) split over `pool` in chunks of 16 Ki elements when `n` is at least
-    /// 64 Ki (prefill: `[tokens, ffn]`); smaller inputs run on the calling thread. Shapes as `siluMul`.
+    /// `siluMul` (or `geluTanhMul` when `gelu`) split over `pool` when `n` is at least 8 Ki (`[tokens, ffn]` of a
+    /// prefill chunk or a batched decode step: 16 tokens of SmolLM2 are 24 Ki), in chunks of 16 Ki elements from
+    /// 64 Ki on and about two per thread below; smaller inputs run on the calling thread. Shapes as `siluMul`.
     public static func gatedActivation(gate: UnsafePointer<Float>, up: UnsafePointer<Float>, n: Int,
                                        out: UnsafeMutablePointer<Float>, gelu: Bool = false, pool: ThreadPool) {
-        if n < 1 << 16 || pool.threadCount == 1 {
+        if n < 1 << 13 || pool.threadCount == 1 {
             if gelu { geluTanhMul(gate: gate, up: up, n: n, out: out) } else { siluMul(gate: gate, up: up, n: n, out: out) }
             return
         }
         var job = GatedJob(gate: gate, up: up, out: out, gelu: gelu)
-        pool.parallelFor(n, chunk: 1 << 14, context: &job) { ctx, start, end, _ in
+        let chunk = n >= 1 << 16 ? 1 << 14 : (n / (2 * pool.threadCount) + 15) / 16 * 16
+        pool.parallelFor(n, chunk: chunk, context: &job) { ctx, start, end, _ in
             let j = ctx!.assumingMemoryBound(to: GatedJob.self).pointee
             if j.gelu {
                 Ops.geluTanhMul(gate: j.gate + start, up: j.up + start, n: end - start, out: j.out + start)

@@ -98,6 +98,34 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    /// The F16C f32 → f16 row kernel (KV cache stores) gives its scalar twin's bit patterns for every non-NaN input:
+    /// the same random magnitudes and specials as above (subnormals, ties, the overflow edge, ±0, ±inf), NaN → NaN.
+    /// Row lengths with and without an 8-wide tail.
+    func testFP32ToFP16RowMatchesReference() throws {
+        try XCTSkipUnless(ck_has_avx2() == 1, "no AVX2 on this CPU: only the reference kernels run")
+        var rng = TestRNG(state: 5)
+        for n in [1, 8, 13, 4099] {
+            var a = (0..<n).map { _ -> Float in
+                let scale: Float = [1e-7, 1e-5, 1e-2, 1, 100, 7e4][Int(rng.next() % 6)]
+                return rng.float(scale)
+            }
+            let specials: [Float] = [0, -0.0, 65504, 65519.99, 65520, -65520, 1 + 1.0 / 2048, 1 + 3.0 / 2048, 5.96e-8,
+                                     2.98e-8, -2.98e-8, 8.94e-8, .infinity, -.infinity, .nan]
+            for (i, v) in specials.enumerated() where i < n { a[(i * 7) % n] = v }
+            var fast = [UInt16](repeating: 0, count: n), slow = fast
+            ck_fp32_to_fp16_row_avx2(a, &fast, Int64(n))
+            ck_fp32_to_fp16_row_ref(a, &slow, Int64(n))
+            for i in 0..<n {
+                if a[i].isNaN {
+                    XCTAssertTrue(Float(Float16(bitPattern: fast[i])).isNaN, "n \(n) i \(i)")
+                    continue
+                }
+                XCTAssertEqual(fast[i], slow[i], "n \(n) i \(i): \(a[i])")
+                XCTAssertEqual(slow[i], Float16(a[i]).bitPattern, "n \(n) i \(i): \(a[i]) (Swift's conversion)")
+            }
+        }
+    }
+
     func testQuantizeQ8_0RoundTripFollowsTheFormat() {
         var rng = TestRNG(state: 2)
         let n = 256

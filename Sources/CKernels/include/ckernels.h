@@ -79,7 +79,12 @@ float ck_bf16_to_fp32(uint16_t h);
 float ck_fp16_to_fp32(uint16_t h);
 uint16_t ck_fp32_to_fp16(float f);
 void ck_fp16_to_fp32_row(const uint16_t *x, float *y, int64_t n);
+/// y[i] = the f16 bit pattern of x[i] (ties to even; ±inf past 65504), i < n: the F16C kernel where the CPU has it
+/// (what an f16 KV cache store does). Every non-NaN input gives the scalar twin's bits; NaN stays NaN (its payload
+/// may differ).
 void ck_fp32_to_fp16_row(const float *x, uint16_t *y, int64_t n);
+void ck_fp32_to_fp16_row_ref(const float *x, uint16_t *y, int64_t n);
+void ck_fp32_to_fp16_row_avx2(const float *x, uint16_t *y, int64_t n);
 /// x[i] = the float value of x[i] rounded to the nearest f16 (ties to even; ±inf past 65504), in place, i < n: what an
 /// f16 store and load do (queries multiplied with an f16 KV cache). NaN stays NaN (its payload may differ).
 void ck_fp16_round_row(float *x, int64_t n);

@@ -20,6 +20,13 @@ uint64_t ck_read_sum_avx2(const void *p, size_t bytes);
 /// to start elsewhere (the next expert's slice) has its first lines and page walk under way. No-op off x86.
 void ck_prefetch_l2(const void *p, size_t bytes);
 
+/// Hints into L2 the first `row_bytes` of the rows of positions [0, n) of a paged KV cache: position p's row starts at
+/// `base + (table[p / block_size] * block_size + p % block_size) * slot_bytes`. Issued before an attention item
+/// reads them, so the reads of a short context's scattered K and V rows overlap instead of each waiting on DRAM.
+/// No-op off x86.
+void ck_prefetch_paged_rows(const void *base, size_t slot_bytes, const int32_t *table, int64_t block_size, int64_t n,
+                            size_t row_bytes);
+
 #ifdef __cplusplus
 }
 #endif

@@ -54,7 +54,7 @@ void ck_fp16_to_fp32_row(const uint16_t *x, float *y, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] = ck_fp16_to_fp32(x[i]);
 }
 
-void ck_fp32_to_fp16_row(const float *x, uint16_t *y, int64_t n) {
+void ck_fp32_to_fp16_row_ref(const float *x, uint16_t *y, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] = ck_fp32_to_fp16(x[i]);
 }
 

@@ -368,6 +368,13 @@ CK_AVX2 void ck_fp16_round_row_avx2(float *x, int64_t n) {
     ck_fp16_round_row_ref(x + i, n - i);
 }
 
+CK_AVX2 void ck_fp32_to_fp16_row_avx2(const float *x, uint16_t *y, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(y + i), _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+    ck_fp32_to_fp16_row_ref(x + i, y + i, n - i);
+}
+
 int ck_matmul_rows_avx2(int weight_type, const void *w, size_t wrb, int64_t n, int64_t r0, int64_t r1,
                         const void *x, size_t xrb, int64_t ncols, float *y, int64_t ys) {
     switch (weight_type) {
@@ -436,6 +443,7 @@ void ck_softmax_avx2(float *x, int64_t n) { ck_softmax_ref(x, n); }
 void ck_silu_mul_avx2(const float *g, const float *u, float *out, int64_t n) { ck_silu_mul_ref(g, u, out, n); }
 void ck_rms_norm_avx2(const float *x, const float *w, float eps, int64_t n, float *y) { ck_rms_norm_ref(x, w, eps, n, y); }
 void ck_fp16_round_row_avx2(float *x, int64_t n) { ck_fp16_round_row_ref(x, n); }
+void ck_fp32_to_fp16_row_avx2(const float *x, uint16_t *y, int64_t n) { ck_fp32_to_fp16_row_ref(x, y, n); }
 int ck_matmul_rows_avx2(int t, const void *w, size_t wrb, int64_t n, int64_t r0, int64_t r1,
                         const void *x, size_t xrb, int64_t ncols, float *y, int64_t ys) {
     (void)t; (void)w; (void)wrb; (void)n; (void)r0; (void)r1; (void)x; (void)xrb; (void)ncols; (void)y; (void)ys;

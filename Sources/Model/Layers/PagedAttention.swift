@@ -26,6 +26,8 @@ final class PagedAttention {
     private let query: ScratchBuffer
     /// Consecutive tokens of one sequence a prefill work item runs together (each K/V row read once for them).
     static let tokensPerItem = 4
+    /// Largest K plus V slice (bytes) an item prefetches whole before reading it.
+    static let prefetchBytes = 64 << 10
 
     /// `scale` multiplies q·k (default 1/√headDim).
     init(numHeads: Int, numKVHeads: Int, headDim: Int, maxContext: Int, threads: Int, scale: Float? = nil) {
@@ -169,6 +171,13 @@ final class PagedAttention {
             }
             qp = UnsafePointer(qv)
             qStride = d
+        }
+        let rowBytes = d * cache.type.elementSize
+        if 2 * n * rowBytes <= Self.prefetchBytes {   // a short context: fetch its K and V rows together
+            PagedAttentionKernels.prefetch(rows: cache.keys(layer: layer) + headOffset, slotBytes: cache.slotBytes,
+                                           blockTable: table, blockSize: cache.blockSize, count: n, rowBytes: rowBytes)
+            PagedAttentionKernels.prefetch(rows: cache.values(layer: layer) + headOffset, slotBytes: cache.slotBytes,
+                                           blockTable: table, blockSize: cache.blockSize, count: n, rowBytes: rowBytes)
         }
         PagedAttentionKernels.scores(kv, queries: qp, queryStride: qStride, heads: rows, d: d,
                                      keys: cache.keys(layer: layer) + headOffset, slotBytes: cache.slotBytes,
