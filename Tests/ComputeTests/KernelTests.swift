@@ -433,17 +433,22 @@ final class KernelTests: XCTestCase {
 
     func testSIMDQuantizersAreBitIdenticalToReference() throws {
         try XCTSkipUnless(ck_has_avx2() == 1, "no AVX2 on this CPU: only the reference kernels run")
+        // Rows of 1, 3, 8 (one group of eight blocks), 18 (two groups and a tail: SmolLM2's 576) and 48 blocks, each
+        // block at its own magnitude (the eight-block scale pass must keep every block's maximum in its own lane).
         var rng = TestRNG(state: 10)
-        for scale in [Float(1e-3), 1, 300] {
-            var x = rng.floats(256, scale)
-            x[5] = 0; x[40] = 127.0 / 254.0 * scale          // a value that can land on a .5 tie
-            for i in 64..<96 { x[i] = 0 }                      // an all-zero block
-            for (bytes, simd, ref) in [(34, ck_quantize_row_q8_0_avx2, ck_quantize_row_q8_0_ref),
-                                       (36, ck_quantize_row_q8_1_avx2, ck_quantize_row_q8_1_ref)] {
-                var a = [UInt8](repeating: 0, count: 8 * bytes), b = a
-                simd(x, &a, 256)
-                ref(x, &b, 256)
-                XCTAssertEqual(a, b, "block size \(bytes), scale \(scale)")
+        for n in [32, 96, 256, 576, 1536] {
+            for scale in [Float(1e-3), 1, 300] {
+                var x = rng.floats(n, scale)
+                for b in 0..<(n / 32) { for i in 0..<32 { x[b * 32 + i] *= Float(1 + (b * 7) % 11) } }
+                x[5] = 0; x[min(40, n - 1)] = 127.0 / 254.0 * scale    // a value that can land on a .5 tie
+                if n >= 96 { for i in 64..<96 { x[i] = 0 } }             // an all-zero block
+                for (bytes, simd, ref) in [(34, ck_quantize_row_q8_0_avx2, ck_quantize_row_q8_0_ref),
+                                           (36, ck_quantize_row_q8_1_avx2, ck_quantize_row_q8_1_ref)] {
+                    var a = [UInt8](repeating: 0, count: n / 32 * bytes), b = a
+                    simd(x, &a, Int64(n))
+                    ref(x, &b, Int64(n))
+                    XCTAssertEqual(a, b, "n \(n), block size \(bytes), scale \(scale)")
+                }
             }
         }
     }
