@@ -148,6 +148,52 @@ final class KQuantGemmTests: XCTestCase {
         }
     }
 
+    /// q4_K, q5_K and q6_K: what `ck_matmul_rows_gemm` runs for prompt steps (below 8 activation rows the per-row
+    /// kernel with the GEMM's float steps) gives the GEMM's bits for every row and token, random and extreme
+    /// weights (all bits set, against activations of ±127), one to nine tokens, 18 rows (the GEMM's eight-row groups
+    /// and a pair), so a prompt's logits do not depend on how it is split. A swapped half (s_0 / s_1 or the mins
+    /// halves) or the decode kernel's per-lane accumulation fails it. (The decode path, `ck_matmul_rows`, is checked
+    /// against the reference in `testDispatchAcrossTheGemmThreshold`.)
+    func testRowKernelGivesTheGemmBits() throws {
+        try XCTSkipUnless(ck_has_avx2() == 1, "no AVX2 on this CPU: only the reference kernels run")
+        var rng = TestRNG(state: 59)
+        let rows = 18
+        for t: Int32 in [12, 13, 14] {
+            for n in [512, 4096] {
+                let rb = Int(ck_row_size(t, Int64(n)))
+                for extreme in [false, true] {
+                    var w = FormatMore.randomBlocks(t, blocks: rows * n / 256, rng: &rng)
+                    if extreme {   // every value and scale at its largest, the fp16 d / dmin kept sane
+                        let bs = rb / (n / 256), keep = t == 14 ? [208] : [0, 2]
+                        for i in w.indices where !keep.contains(where: { i % bs == $0 || i % bs == $0 + 1 }) { w[i] = 0xff }
+                    }
+                    for cols in 1...9 {
+                        var (xq, _, xrb) = activations(cols, n, &rng)
+                        if extreme {
+                            for c in 0..<cols {
+                                let x = [Float](repeating: c % 2 == 0 ? -1 : 1, count: n)
+                                xq.withUnsafeMutableBytes { ck_quantize_row_q8_K_ref(x, $0.baseAddress! + c * xrb, Int64(n)) }
+                            }
+                        }
+                        var yGemm = [Float](repeating: .nan, count: rows * cols), yDispatch = yGemm
+                        w.withUnsafeBytes { wr in
+                            xq.withUnsafeBytes { xr in
+                                ck_gemm_kquant_avx2(t, wr.baseAddress!, rb, Int64(n), 0, Int64(rows), xr.baseAddress!, xrb,
+                                                    Int64(cols), &yGemm, Int64(rows))
+                                ck_matmul_rows_gemm(t, wr.baseAddress!, rb, Int64(n), 0, Int64(rows), xr.baseAddress!, xrb,
+                                                    Int64(cols), &yDispatch, Int64(rows))
+                            }
+                        }
+                        for i in 0..<(rows * cols) {
+                            XCTAssertEqual(yDispatch[i].bitPattern, yGemm[i].bitPattern,
+                                           "type \(t) n \(n) extreme=\(extreme) cols \(cols) row \(i % rows) column \(i / rows): \(yDispatch[i]) vs \(yGemm[i])")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// The dispatched matmul (`ck_matmul_rows`, AVX2 table) agrees with the reference on both sides of each type's
     /// switch from the per-row kernel to the GEMM (q2_K at 4 activation rows, q5_K at 12, q4_K at 32, q6_K at 64).
     func testDispatchAcrossTheGemmThreshold() throws {
