@@ -267,14 +267,7 @@ void ck_matmul_rows_gemm(int weight_type, const void *w, size_t w_row_bytes, int
                          const void *x, size_t x_row_bytes, int64_t ncols, float *y, int64_t y_stride) {
     if (g_kernels != &ck_ref_kernels) {   // every SIMD set has the GEMMs (the K-quant one per set)
         switch (weight_type) {
-        case CK_Q4_K: case CK_Q5_K: case CK_Q6_K:
-            if (ncols < 4) {   // the row kernel with the GEMM's float steps: same bits, faster at 1-3 tokens
-                ck_matmul_kquant_exact_avx2(weight_type, w, w_row_bytes, n, r0, r1, x, x_row_bytes, ncols, y, y_stride);
-                return;
-            }
-            g_kernels->gemm_kquant(weight_type, w, w_row_bytes, n, r0, r1, x, x_row_bytes, ncols, y, y_stride);
-            return;
-        case CK_Q2_K:
+        case CK_Q2_K:   // q4_K / q5_K / q6_K: the row kernels give the GEMM's bits (ck_matmul_rows below)
             g_kernels->gemm_kquant(weight_type, w, w_row_bytes, n, r0, r1, x, x_row_bytes, ncols, y, y_stride);
             return;
         case CK_Q4_0: case CK_Q5_0: case CK_Q8_0: case CK_IQ4_NL:

@@ -23,9 +23,6 @@ int ck_matmul_rows_avx2(int weight_type, const void *w, size_t w_row_bytes, int6
 /// row against four activation rows at a time (x86/avx2_kquants.c).
 void ck_matmul_kquant_avx2(int weight_type, const void *w, size_t w_row_bytes, int64_t n, int64_t r0, int64_t r1,
                            const void *x, size_t x_row_bytes, int64_t ncols, float *y, int64_t y_stride);
-/// ck_matmul_kquant_avx2 with the tiled GEMM's float steps: the same bits as ck_gemm_kquant (avx2_kquants.c).
-void ck_matmul_kquant_exact_avx2(int weight_type, const void *w, size_t w_row_bytes, int64_t n, int64_t r0, int64_t r1,
-                           const void *x, size_t x_row_bytes, int64_t ncols, float *y, int64_t y_stride);
 /// Dequantizers of the 5-bit, K-quant and bf16 formats (q5_0, q5_1, q4_K, q5_K, q6_K, bf16; ref/kquants.c),
 /// called by ck_dequantize_row for the types it does not handle itself.
 void ck_dequantize_row_more(int type, const void *x, float *y, int64_t n);

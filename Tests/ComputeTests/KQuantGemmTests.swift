@@ -148,12 +148,12 @@ final class KQuantGemmTests: XCTestCase {
         }
     }
 
-    /// q4_K, q5_K and q6_K: what `ck_matmul_rows_gemm` runs for prompt steps (below 8 activation rows the per-row
-    /// kernel with the GEMM's float steps) gives the GEMM's bits for every row and token, random and extreme
-    /// weights (all bits set, against activations of ±127), one to nine tokens, 18 rows (the GEMM's eight-row groups
-    /// and a pair), so a prompt's logits do not depend on how it is split. A swapped half (s_0 / s_1 or the mins
-    /// halves) or the decode kernel's per-lane accumulation fails it. (The decode path, `ck_matmul_rows`, is checked
-    /// against the reference in `testDispatchAcrossTheGemmThreshold`.)
+    /// q4_K, q5_K and q6_K: the per-row kernel takes the GEMM's float steps, so `ck_matmul_rows` (decode: the row
+    /// kernel below 4 activation rows, the GEMM from 4) and `ck_matmul_rows_gemm` (prompt steps) give the GEMM's
+    /// bits for every row and token, random and extreme weights (all bits set, against activations of ±127), one to
+    /// nine tokens, 18 rows (the GEMM's eight-row groups and a pair): decode is batch-invariant and a prompt's logits
+    /// do not depend on how it is split. A swapped half (s_0 / s_1 or the mins halves) or a per-lane accumulation
+    /// fails it.
     func testRowKernelGivesTheGemmBits() throws {
         try XCTSkipUnless(ck_has_avx2() == 1, "no AVX2 on this CPU: only the reference kernels run")
         var rng = TestRNG(state: 59)
@@ -175,9 +175,11 @@ final class KQuantGemmTests: XCTestCase {
                                 xq.withUnsafeMutableBytes { ck_quantize_row_q8_K_ref(x, $0.baseAddress! + c * xrb, Int64(n)) }
                             }
                         }
-                        var yGemm = [Float](repeating: .nan, count: rows * cols), yDispatch = yGemm
+                        var yGemm = [Float](repeating: .nan, count: rows * cols), yDispatch = yGemm, yRows = yGemm
                         w.withUnsafeBytes { wr in
                             xq.withUnsafeBytes { xr in
+                                ck_matmul_rows(t, wr.baseAddress!, rb, Int64(n), 0, Int64(rows), xr.baseAddress!, xrb,
+                                               Int64(cols), &yRows, Int64(rows))
                                 ck_gemm_kquant_avx2(t, wr.baseAddress!, rb, Int64(n), 0, Int64(rows), xr.baseAddress!, xrb,
                                                     Int64(cols), &yGemm, Int64(rows))
                                 ck_matmul_rows_gemm(t, wr.baseAddress!, rb, Int64(n), 0, Int64(rows), xr.baseAddress!, xrb,
@@ -185,8 +187,10 @@ final class KQuantGemmTests: XCTestCase {
                             }
                         }
                         for i in 0..<(rows * cols) {
+                            XCTAssertEqual(yRows[i].bitPattern, yGemm[i].bitPattern,
+                                           "type \(t) n \(n) extreme=\(extreme) cols \(cols) row \(i % rows) column \(i / rows): \(yRows[i]) vs \(yGemm[i])")
                             XCTAssertEqual(yDispatch[i].bitPattern, yGemm[i].bitPattern,
-                                           "type \(t) n \(n) extreme=\(extreme) cols \(cols) row \(i % rows) column \(i / rows): \(yDispatch[i]) vs \(yGemm[i])")
+                                           "type \(t) n \(n) cols \(cols): ck_matmul_rows_gemm")
                         }
                     }
                 }
@@ -195,7 +199,7 @@ final class KQuantGemmTests: XCTestCase {
     }
 
     /// The dispatched matmul (`ck_matmul_rows`, AVX2 table) agrees with the reference on both sides of each type's
-    /// switch from the per-row kernel to the GEMM (q2_K at 4 activation rows, q5_K at 12, q4_K at 32, q6_K at 64).
+    /// switch from the per-row kernel to the GEMM (4 activation rows; q2_K below 4 takes the generic per-row dots).
     func testDispatchAcrossTheGemmThreshold() throws {
         try XCTSkipUnless(ck_has_avx2() == 1, "no AVX2 on this CPU: only the reference kernels run")
         var rng = TestRNG(state: 43)

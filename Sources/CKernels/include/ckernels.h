@@ -233,8 +233,8 @@ void ck_matmul_rows(int weight_type, const void *w, size_t w_row_bytes, int64_t 
 /// As ck_matmul_rows, but the weight types whose AVX2 path switches from a per-row kernel to a tiled GEMM at some
 /// number of activation rows and whose two kernels round their per-block terms differently (q2_K; q4_0, q5_0, q8_0,
 /// iq4_nl) take the GEMM whatever `ncols` is, so each activation row's result does not depend on how many rows
-/// share the call. q4_K, q5_K and q6_K below 4 rows take a variant of their row kernel with the GEMM's float steps
-/// (avx2_kquants.c): the GEMM's bits at the row kernel's speed (faster than the GEMM's tiles at 1-3 rows).
+/// share the call. q4_K, q5_K and q6_K go through ck_matmul_rows: their row kernels take the GEMM's float steps
+/// (avx2_kquants.c), so either gives the same bits and the faster one runs (the row kernel below 4 rows).
 /// Engine steps that compute prompt tokens use it: a prompt then gives the same logits however it is split
 /// (prefix-cache hits, chunks). Other types, and the reference kernels, are as ck_matmul_rows.
 void ck_matmul_rows_gemm(int weight_type, const void *w, size_t w_row_bytes, int64_t n, int64_t r0, int64_t r1,

@@ -432,12 +432,12 @@ int ck_matmul_rows_avx2(int weight_type, const void *w, size_t wrb, int64_t n, i
         else ck_matmul_block32_rows_avx2(weight_type, w, wrb, n, r0, r1, x, xrb, ncols, y, ys);
         return 1;
     case CK_Q4_K: case CK_Q5_K: case CK_Q6_K: {
-        // From 8 activation rows the tiled GEMM (eight weight rows at a time); fewer: each weight row against them
-        // four at a time. Both prefetch their weights, which come from DRAM in batched decode and MoE prefill.
-        // Single-thread GMAC/s on two busy threads, 1,408 × 2,048 from DRAM, row kernel vs GEMM (BENCHMARKS.md,
-        // "2026-12-05 21:00–21:35"): q4_K 42.3 / 39.2 at 6 rows, 43.7 / 49.4 at 8, 42.5 / 50.3 at 10; q5_K 31.6 /
-        // 35.0 at 6, 34.0 / 45.5 at 8; q6_K 34.4 / 34.0 at 6, 38.0 / 44.3 at 8.
-        const int64_t gemm_from = 8;
+        // From 4 activation rows the tiled GEMM (eight weight rows at a time); fewer: each weight row against them.
+        // Both give the same bits (the row kernel takes the GEMM's float steps), so the choice is speed alone. Both
+        // prefetch their weights, which come from DRAM in batched decode and MoE prefill. The row kernel with the
+        // GEMM's float steps is the faster one at 1-3 rows and not at 4-7 (served prompt steps of Qwen2.5-Coder-1.5B
+        // Q4_K_M: 1 token 48-62 -> 35-39 ms with it, 6 tokens 77-82 -> 88-94 ms; BENCHMARKS.md, "2026-12-07").
+        const int64_t gemm_from = 4;
         if (ncols >= gemm_from) ck_gemm_kquant(weight_type, w, wrb, n, r0, r1, x, xrb, ncols, y, ys);
         else ck_matmul_kquant_avx2(weight_type, w, wrb, n, r0, r1, x, xrb, ncols, y, ys);
         return 1;

@@ -7,13 +7,14 @@
 // four times); decode is the one-row case. Scales are decoded with 32-bit integer operations instead of a
 // per-sub-block loop, the q4_K/q5_K mins and the q6_K "-32" offset are applied through the q8_K bsums (one
 // madd per super-block), and the sub-block scales are applied in int16 x int16 madd (sums of products stay exact
-// in int32). Decode (ck_matmul_kquant_avx2) adds them per lane, one FMA pair per super-block, and sums the lanes at
-// the end. ck_matmul_kquant_exact_avx2 (prompt steps of 1-3 tokens, through ck_matmul_rows_gemm) takes
-// the tiled GEMM's float steps instead (kquants_gemm_tiles.h, kg_micro8): the exact sums split into its two halves
-// (even / odd 16-value groups, and groups 0-7 / 8-15 of the mins term), one fnmadd and one fmadd per half into two
-// accumulators added at the end, so it gives the GEMM's bits (KQuantGemmTests) at the row kernel's speed; decode
-// keeps the cheaper epilogue (the exact one costs it 5-13 % single-threaded). Block layouts:
-// ggml/src/ggml-common.h; written independently.
+// in int32). The float steps per super-block are the tiled GEMM's (kquants_gemm_tiles.h, kg_micro8): the exact
+// sums split into its two halves (even / odd 16-value groups, and groups 0-7 / 8-15 of the mins term), one fnmadd
+// and one fmadd per half into two accumulators, added at the end. So a row's result is the GEMM's bit for bit
+// (KQuantGemmTests) whatever the number of tokens in the call: decode is batch-invariant on these types, a prompt's
+// logits do not depend on how it is split, and KV written by decode steps equals what a prompt step writes (the
+// prefix cache reuses both). Per-lane accumulation with one horizontal sum at the end was 5-13 % faster
+// single-threaded, the same at two threads (memory-bound decode). Block layouts: ggml/src/ggml-common.h; written
+// independently.
 #include "ckernels.h"
 #include "../internal.h"
 #include <string.h>
@@ -63,11 +64,10 @@ CK_INLINE void kq_k45_chunk(const uint8_t *qs, __m256i hv, int five, int p, cons
     }
 }
 
-/// out[c] = dot(row `w` of q4_K (five = 0) or q5_K (five = 1), a[c]) over nb super-blocks, c in 0..<nc (nc ≤ 4).
-/// Always inlined with constant nc, five and exact, so each call site is a specialised kernel. exact = 1: the
-/// GEMM's float steps (see kq_halves_exact), else one per-lane FMA pair per super-block and a horizontal sum.
-CK_INLINE void kq_k45_row(const uint8_t *w, int64_t nb, const ck_block_q8_K *const *a, int nc, int five, int exact,
-                          float *out) {
+/// out[c] = dot(row `w` of q4_K (five = 0) or q5_K (five = 1), a[c]) over nb super-blocks, c in 0..<nc (nc ≤ 4),
+/// with the GEMM's float steps (see the file's head). Always inlined with constant nc and five, so each call site
+/// is a specialised kernel.
+CK_INLINE void kq_k45_row(const uint8_t *w, int64_t nb, const ck_block_q8_K *const *a, int nc, int five, float *out) {
     const __m128i dup = _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
     const size_t bbytes = five ? sizeof(ck_block_q5_K) : sizeof(ck_block_q4_K);
     __m256 acc[4];
@@ -107,20 +107,15 @@ CK_INLINE void kq_k45_row(const uint8_t *w, int64_t nb, const ck_block_q8_K *con
         for (int c = 0; c < nc; c++) {
             const float dy = a[c][b].d;
             const __m256i pm = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)a[c][b].bsums), mins);
-            if (exact) {
-                // The GEMM's float steps (kg_micro8): sumi lanes 0-3 hold the even 16-value groups, 4-7 the odd ones
-                // (half h = 0, 1 of its s); pm lanes 0-3 groups 0-7, 4-7 groups 8-15 (its mt halves). Per half,
-                // acc −= m_w·d_x·mt_h, then acc += d_w·d_x·s_h (lane 4h).
-                const __m256 f = _mm256_cvtepi32_ps(kq_halves_exact(sumi[c], pm));
-                acc[c] = _mm256_fnmadd_ps(_mm256_set1_ps(mw * dy), _mm256_permute_ps(f, 0x55), acc[c]);
-                acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(dw * dy), f, acc[c]);
-            } else {
-                acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(dw * dy), _mm256_cvtepi32_ps(sumi[c]), acc[c]);
-                acc[c] = _mm256_fnmadd_ps(_mm256_set1_ps(mw * dy), _mm256_cvtepi32_ps(pm), acc[c]);
-            }
+            // The GEMM's float steps (kg_micro8): sumi lanes 0-3 hold the even 16-value groups, 4-7 the odd ones
+            // (half h = 0, 1 of its s); pm lanes 0-3 groups 0-7, 4-7 groups 8-15 (its mt halves). Per half,
+            // acc −= m_w·d_x·mt_h, then acc += d_w·d_x·s_h (lane 4h).
+            const __m256 f = _mm256_cvtepi32_ps(kq_halves_exact(sumi[c], pm));
+            acc[c] = _mm256_fnmadd_ps(_mm256_set1_ps(mw * dy), _mm256_permute_ps(f, 0x55), acc[c]);
+            acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(dw * dy), f, acc[c]);
         }
     }
-    for (int c = 0; c < nc; c++) out[c] = exact ? kq_halves(acc[c]) : ck_hsum_ps(acc[c]);
+    for (int c = 0; c < nc; c++) out[c] = kq_halves(acc[c]);
 }
 
 /// Half h (elements 128h..128h+127) of a q6_K super-block against nc activation rows: sumi[c] += the
@@ -141,10 +136,9 @@ CK_INLINE void kq_q6_half(const ck_block_q6_K *x, __m256i s16, const __m256i *ct
     }
 }
 
-/// out[c] = dot(row `w` of q6_K, a[c]) over nb super-blocks, c in 0..<nc (nc ≤ 4); always inlined like kq_k45_row
-/// (exact: as there).
-CK_INLINE void kq_q6_row(const ck_block_q6_K *w, int64_t nb, const ck_block_q8_K *const *a, int nc, int exact,
-                         float *out) {
+/// out[c] = dot(row `w` of q6_K, a[c]) over nb super-blocks, c in 0..<nc (nc ≤ 4), with the GEMM's float steps;
+/// always inlined like kq_k45_row.
+CK_INLINE void kq_q6_row(const ck_block_q6_K *w, int64_t nb, const ck_block_q8_K *const *a, int nc, float *out) {
     // For a vector holding int16 scales s[0..7] in both 128-bit lanes, control k broadcasts s[2k] over the low
     // lane and s[2k+1] over the high lane: the scales of the two 16-element sub-blocks of a 32-byte chunk.
     const __m256i ctl[4] = {
@@ -172,57 +166,56 @@ CK_INLINE void kq_q6_row(const ck_block_q6_K *w, int64_t nb, const ck_block_q8_K
         }
         const float dw = ck_h2f(x->d);
         for (int c = 0; c < nc; c++) {
-            // Σ sc·(q − 32)·a = Σ sc·q·a − 32·Σ_k sc[k]·bsums[k]. exact: per half as in the GEMM (kg_micro8:
-            // s_h − 32·mt_h, sumi lanes 0-3 / 4-7 the even / odd groups, off lanes 0-3 / 4-7 groups 0-7 / 8-15).
+            // Σ sc·(q − 32)·a = Σ sc·q·a − 32·Σ_k sc[k]·bsums[k], per half as in the GEMM (kg_micro8: s_h − 32·mt_h,
+            // sumi lanes 0-3 / 4-7 the even / odd groups, off lanes 0-3 / 4-7 groups 0-7 / 8-15), one FMA each.
             const __m256i off = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)a[c][b].bsums), s16);
             const __m256i t = _mm256_sub_epi32(sumi[c], _mm256_slli_epi32(off, 5));
             acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(dw * a[c][b].d),
-                                     _mm256_cvtepi32_ps(exact ? kq_halves_exact(t, _mm256_setzero_si256()) : t), acc[c]);
+                                     _mm256_cvtepi32_ps(kq_halves_exact(t, _mm256_setzero_si256())), acc[c]);
         }
     }
-    for (int c = 0; c < nc; c++) out[c] = exact ? kq_halves(acc[c]) : ck_hsum_ps(acc[c]);
+    for (int c = 0; c < nc; c++) out[c] = kq_halves(acc[c]);
 }
 
 CK_AVX2 float ck_dot_q4_K_q8_K_avx2(int64_t n, const void *x, const void *y) {
     const ck_block_q8_K *a[1] = {y};
     float out;
-    kq_k45_row(x, n / CK_QK_K, a, 1, 0, 0, &out);
+    kq_k45_row(x, n / CK_QK_K, a, 1, 0, &out);
     return out;
 }
 
 CK_AVX2 float ck_dot_q5_K_q8_K_avx2(int64_t n, const void *x, const void *y) {
     const ck_block_q8_K *a[1] = {y};
     float out;
-    kq_k45_row(x, n / CK_QK_K, a, 1, 1, 0, &out);
+    kq_k45_row(x, n / CK_QK_K, a, 1, 1, &out);
     return out;
 }
 
 CK_AVX2 float ck_dot_q6_K_q8_K_avx2(int64_t n, const void *x, const void *y) {
     const ck_block_q8_K *a[1] = {y};
     float out;
-    kq_q6_row(x, n / CK_QK_K, a, 1, 0, &out);
+    kq_q6_row(x, n / CK_QK_K, a, 1, &out);
     return out;
 }
 
 /// One weight row against `nc` (1...4) activation rows starting at x + c0 * xrb; results to y[(c0 + c) * ys + r].
-/// exact: the GEMM's float steps (a constant after inlining).
 CK_INLINE void kq_row_cols(int type, const uint8_t *wr, int64_t nb, const uint8_t *x, size_t xrb, int64_t c0, int nc,
-                           int exact, float *y, int64_t ys, int64_t r) {
+                           float *y, int64_t ys, int64_t r) {
     const ck_block_q8_K *a[4];
     for (int c = 0; c < nc; c++) a[c] = (const ck_block_q8_K *)(x + (size_t)(c0 + c) * xrb);
     float out[4];
 #define KQ_CASES(CALL) switch (nc) { case 4: CALL(4); break; case 3: CALL(3); break; case 2: CALL(2); break; default: CALL(1); }
     switch (type) {
     case CK_Q4_K:
-#define KQ4(N) if (exact) kq_k45_row(wr, nb, a, N, 0, 1, out); else kq_k45_row(wr, nb, a, N, 0, 0, out)
+#define KQ4(N) kq_k45_row(wr, nb, a, N, 0, out)
         KQ_CASES(KQ4)
         break;
     case CK_Q5_K:
-#define KQ5(N) if (exact) kq_k45_row(wr, nb, a, N, 1, 1, out); else kq_k45_row(wr, nb, a, N, 1, 0, out)
+#define KQ5(N) kq_k45_row(wr, nb, a, N, 1, out)
         KQ_CASES(KQ5)
         break;
     default:
-#define KQ6(N) if (exact) kq_q6_row((const ck_block_q6_K *)wr, nb, a, N, 1, out); else kq_q6_row((const ck_block_q6_K *)wr, nb, a, N, 0, out)
+#define KQ6(N) kq_q6_row((const ck_block_q6_K *)wr, nb, a, N, out)
         KQ_CASES(KQ6)
         break;
     }
@@ -233,9 +226,8 @@ CK_INLINE void kq_row_cols(int type, const uint8_t *wr, int64_t nb, const uint8_
     for (int c = 0; c < nc; c++) y[(c0 + c) * ys + r] = out[c];
 }
 
-/// The body of ck_matmul_kquant_avx2 / ck_matmul_kquant_exact_avx2 (exact constant after inlining).
-CK_INLINE void kq_matmul(int type, const void *w, size_t wrb, int64_t n, int64_t r0, int64_t r1, const void *x,
-                         size_t xrb, int64_t ncols, float *y, int64_t ys, int exact) {
+CK_AVX2 void ck_matmul_kquant_avx2(int type, const void *w, size_t wrb, int64_t n, int64_t r0, int64_t r1,
+                                   const void *x, size_t xrb, int64_t ncols, float *y, int64_t ys) {
     const int64_t nb = n / CK_QK_K;
     // Cache blocking for many activation rows: a block of KQ_ROWS weight rows (tens of KiB, stays in L2) meets
     // tiles of activation rows of about 16 KiB (stay in L1), four at a time per weight row. Decode (one
@@ -252,21 +244,11 @@ CK_INLINE void kq_matmul(int type, const void *w, size_t wrb, int64_t n, int64_t
             for (int64_t r = rb; r < re; r++) {
                 const uint8_t *wr = wb + (size_t)r * wrb;
                 int64_t c = t0;
-                for (; c + 4 <= t1; c += 4) kq_row_cols(type, wr, nb, xb, xrb, c, 4, exact, y, ys, r);
-                if (c < t1) kq_row_cols(type, wr, nb, xb, xrb, c, (int)(t1 - c), exact, y, ys, r);
+                for (; c + 4 <= t1; c += 4) kq_row_cols(type, wr, nb, xb, xrb, c, 4, y, ys, r);
+                if (c < t1) kq_row_cols(type, wr, nb, xb, xrb, c, (int)(t1 - c), y, ys, r);
             }
         }
     }
-}
-
-CK_AVX2 void ck_matmul_kquant_avx2(int type, const void *w, size_t wrb, int64_t n, int64_t r0, int64_t r1,
-                                   const void *x, size_t xrb, int64_t ncols, float *y, int64_t ys) {
-    kq_matmul(type, w, wrb, n, r0, r1, x, xrb, ncols, y, ys, 0);
-}
-
-CK_AVX2 void ck_matmul_kquant_exact_avx2(int type, const void *w, size_t wrb, int64_t n, int64_t r0, int64_t r1,
-                                         const void *x, size_t xrb, int64_t ncols, float *y, int64_t ys) {
-    kq_matmul(type, w, wrb, n, r0, r1, x, xrb, ncols, y, ys, 1);
 }
 
 CK_AVX2 void ck_quantize_row_q8_K_avx2(const float *x, void *vy, int64_t n) {
@@ -318,10 +300,6 @@ float ck_dot_q4_K_q8_K_avx2(int64_t n, const void *x, const void *y) { return ck
 float ck_dot_q5_K_q8_K_avx2(int64_t n, const void *x, const void *y) { return ck_dot_q5_K_q8_K_ref(n, x, y); }
 float ck_dot_q6_K_q8_K_avx2(int64_t n, const void *x, const void *y) { return ck_dot_q6_K_q8_K_ref(n, x, y); }
 void ck_matmul_kquant_avx2(int type, const void *w, size_t wrb, int64_t n, int64_t r0, int64_t r1,
-                           const void *x, size_t xrb, int64_t ncols, float *y, int64_t ys) {
-    ck_matmul_rows_ref(type, w, wrb, n, r0, r1, x, xrb, ncols, y, ys);
-}
-void ck_matmul_kquant_exact_avx2(int type, const void *w, size_t wrb, int64_t n, int64_t r0, int64_t r1,
                            const void *x, size_t xrb, int64_t ncols, float *y, int64_t ys) {
     ck_matmul_rows_ref(type, w, wrb, n, r0, r1, x, xrb, ncols, y, ys);
 }

@@ -110,6 +110,10 @@ final class PagedAttention {
                     }
                     let table = job.tables + Int(job.tableStart[t])
                     if e - t == 1 {
+                        if e < last && job.window == 0 {   // the item's next token (another sequence in a decode step)
+                            a.prefetch(layer: job.layer, cache: cache, kvHead: h0 / a.group,
+                                       table: job.tables + Int(job.tableStart[e]), count: Int(job.positions[e]) + 1)
+                        }
                         a.heads(layer: job.layer, cache: cache, q: job.q + t * width + h0 * a.headDim, first: h0,
                                 count: job.headsPerItem, position: Int(job.positions[t]), table: table,
                                 out: job.out + t * width + h0 * a.headDim, thread: participant, window: job.window)
@@ -151,6 +155,20 @@ final class PagedAttention {
                count: position + 1 - start, masked: first - start, step: 0, out: out, thread: thread)
     }
 
+    /// Hints into L2 the K and V rows of KV head `kvHead` at the first `count` positions of the block table `table`
+    /// when they are short (K plus V ≤ `prefetchBytes`): a decode step's contexts are scattered through the pool, and
+    /// the kernels would otherwise meet their rows one DRAM miss at a time. An item hints its next token's rows
+    /// before computing the current one's, and each token's own before its scores (a no-op when already cached).
+    fileprivate func prefetch(layer: Int, cache: PagedKVCache, kvHead: Int, table: UnsafePointer<Int32>, count n: Int) {
+        let rowBytes = headDim * cache.type.elementSize
+        guard 2 * n * rowBytes <= Self.prefetchBytes else { return }
+        let headOffset = kvHead * headDim * cache.type.elementSize
+        PagedAttentionKernels.prefetch(rows: cache.keys(layer: layer) + headOffset, slotBytes: cache.slotBytes,
+                                       blockTable: table, blockSize: cache.blockSize, count: n, rowBytes: rowBytes)
+        PagedAttentionKernels.prefetch(rows: cache.values(layer: layer) + headOffset, slotBytes: cache.slotBytes,
+                                       blockTable: table, blockSize: cache.blockSize, count: n, rowBytes: rowBytes)
+    }
+
     /// Attention of `rows` query rows (q and out rows `stride` floats apart) under KV head `kvHead` over the first
     /// `count` positions of the block table `table`: row r masks the first `masked` positions and sees the first
     /// `count - (rows - 1 - r) * step` (step 0: query heads of one token; step 1: consecutive tokens of one
@@ -172,13 +190,7 @@ final class PagedAttention {
             qp = UnsafePointer(qv)
             qStride = d
         }
-        let rowBytes = d * cache.type.elementSize
-        if 2 * n * rowBytes <= Self.prefetchBytes {   // a short context: fetch its K and V rows together
-            PagedAttentionKernels.prefetch(rows: cache.keys(layer: layer) + headOffset, slotBytes: cache.slotBytes,
-                                           blockTable: table, blockSize: cache.blockSize, count: n, rowBytes: rowBytes)
-            PagedAttentionKernels.prefetch(rows: cache.values(layer: layer) + headOffset, slotBytes: cache.slotBytes,
-                                           blockTable: table, blockSize: cache.blockSize, count: n, rowBytes: rowBytes)
-        }
+        prefetch(layer: layer, cache: cache, kvHead: kvHead, table: table, count: n)
         PagedAttentionKernels.scores(kv, queries: qp, queryStride: qStride, heads: rows, d: d,
                                      keys: cache.keys(layer: layer) + headOffset, slotBytes: cache.slotBytes,
                                      blockTable: table, blockSize: cache.blockSize, count: n, scale: scale,
