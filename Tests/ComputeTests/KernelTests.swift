@@ -74,6 +74,20 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    /// `n` floats of random magnitudes from f16 subnormals to past the largest f16, with the edge cases spread through
+    /// the row (as many as fit): ±0, 65504, the overflow edge (65520 and up become inf), exact ties, the smallest
+    /// subnormal and half of it (ties to even), ±inf, NaN.
+    static func fp16EdgeRow(_ n: Int, _ rng: inout TestRNG) -> [Float] {
+        var a = (0..<n).map { _ -> Float in
+            let scale: Float = [1e-7, 1e-5, 1e-2, 1, 100, 7e4][Int(rng.next() % 6)]
+            return rng.float(scale)
+        }
+        let specials: [Float] = [0, -0.0, 65504, 65519.99, 65520, -65520, 1 + 1.0 / 2048, 1 + 3.0 / 2048, 5.96e-8,
+                                 2.98e-8, -2.98e-8, 8.94e-8, .infinity, -.infinity, .nan]
+        for (i, v) in specials.enumerated() where i < n { a[(i * 7) % n] = v }
+        return a
+    }
+
     /// The F16C round-through-f16 row kernel equals its scalar twin bit for bit: random magnitudes from f16 subnormals
     /// to past the largest f16 (65504; 65520 and up become inf), signed zeros, exact ties, ±inf; NaN stays NaN. Row
     /// lengths with and without an 8-wide tail.
@@ -81,13 +95,7 @@ final class KernelTests: XCTestCase {
         try XCTSkipUnless(ck_has_avx2() == 1, "no AVX2 on this CPU: only the reference kernels run")
         var rng = TestRNG(state: 3)
         for n in [1, 8, 13, 4099] {
-            var a = (0..<n).map { _ -> Float in
-                let scale: Float = [1e-7, 1e-5, 1e-2, 1, 100, 7e4][Int(rng.next() % 6)]
-                return rng.float(scale)
-            }
-            let specials: [Float] = [0, -0.0, 65504, 65519.99, 65520, -65520, 1 + 1.0 / 2048, 1 + 3.0 / 2048, 5.96e-8,
-                                     2.98e-8, .infinity, -.infinity, .nan]
-            for (i, v) in specials.enumerated() where i < n { a[(i * 7) % n] = v }
+            var a = Self.fp16EdgeRow(n, &rng)
             var b = a
             ck_fp16_round_row_avx2(&a, Int64(n))
             ck_fp16_round_row_ref(&b, Int64(n))
@@ -105,13 +113,7 @@ final class KernelTests: XCTestCase {
         try XCTSkipUnless(ck_has_avx2() == 1, "no AVX2 on this CPU: only the reference kernels run")
         var rng = TestRNG(state: 5)
         for n in [1, 8, 13, 4099] {
-            var a = (0..<n).map { _ -> Float in
-                let scale: Float = [1e-7, 1e-5, 1e-2, 1, 100, 7e4][Int(rng.next() % 6)]
-                return rng.float(scale)
-            }
-            let specials: [Float] = [0, -0.0, 65504, 65519.99, 65520, -65520, 1 + 1.0 / 2048, 1 + 3.0 / 2048, 5.96e-8,
-                                     2.98e-8, -2.98e-8, 8.94e-8, .infinity, -.infinity, .nan]
-            for (i, v) in specials.enumerated() where i < n { a[(i * 7) % n] = v }
+            let a = Self.fp16EdgeRow(n, &rng)
             var fast = [UInt16](repeating: 0, count: n), slow = fast
             ck_fp32_to_fp16_row_avx2(a, &fast, Int64(n))
             ck_fp32_to_fp16_row_ref(a, &slow, Int64(n))

@@ -254,21 +254,18 @@ CK_INLINE __m256 block_amax8(const float *x) {
     return amax;
 }
 
-/// Quantizes one block of 32 floats: returns d; writes qs; *sum = sum of the quants.
-CK_INLINE float quant_block(const float *x, int8_t *qs, int *sum) {
+/// The scale of one block of 32 floats: *d = max |x| / 127, *id = 1 / *d (0 when *d = 0).
+CK_INLINE void quant_scale1(const float *x, float *d, float *id) {
     const __m256 amax = block_amax8(x);
     __m128 m = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
     m = _mm_max_ps(m, _mm_movehl_ps(m, m));
     m = _mm_max_ss(m, _mm_movehdup_ps(m));
-    const float am = _mm_cvtss_f32(m);
-    const float d = am / 127.0f;
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
-    *sum = quant_block_scaled(x, id, qs);
-    return d;
+    *d = _mm_cvtss_f32(m) / 127.0f;
+    *id = *d != 0.0f ? 1.0f / *d : 0.0f;
 }
 
 /// The scales of eight consecutive blocks of 32 floats at x: d[b] = max |x| of block b / 127 and id[b] = 1 / d[b]
-/// (0 where d[b] = 0), the values quant_block computes one block at a time (the maxima are exact, each division
+/// (0 where d[b] = 0), the values quant_scale1 computes one block at a time (the maxima are exact, each division
 /// correctly rounded), with two vector divisions instead of sixteen scalar ones and one reduction of the eight
 /// blocks' partial maxima (lane b ends up holding block b's).
 CK_INLINE void quant_scales8(const float *x, float *d, float *id) {
@@ -286,45 +283,33 @@ CK_INLINE void quant_scales8(const float *x, float *d, float *id) {
     _mm256_storeu_ps(id, _mm256_and_ps(nz, _mm256_div_ps(_mm256_set1_ps(1.0f), dv)));
 }
 
-CK_AVX2 void ck_quantize_row_q8_0_avx2(const float *x, void *vy, int64_t n) {
-    ck_block_q8_0 *y = (ck_block_q8_0 *)vy;
+/// Quantizes the n / 32 blocks of row x into q8_0 blocks (q81 = 0) or q8_1 blocks (q81 = 1: with s = d · Σ quants),
+/// eight blocks' scales at a time (a constant q81 after inlining).
+CK_INLINE void quant_row_q8(const float *x, void *vy, int64_t n, int q81) {
+    ck_block_q8_0 *y0 = (ck_block_q8_0 *)vy;
+    ck_block_q8_1 *y1 = (ck_block_q8_1 *)vy;
     const int64_t nb = n / CK_QK;
-    int64_t b = 0;
-    for (; b + 8 <= nb; b += 8) {
+    for (int64_t b0 = 0; b0 < nb; b0 += 8) {
+        const int m = nb - b0 < 8 ? (int)(nb - b0) : 8;
         float d[8], id[8];
-        quant_scales8(x + b * CK_QK, d, id);
-        for (int k = 0; k < 8; k++) {
-            (void)quant_block_scaled(x + (b + k) * CK_QK, id[k], y[b + k].qs);
-            y[b + k].d = _cvtss_sh(d[k], 0);
+        if (m == 8) quant_scales8(x + b0 * CK_QK, d, id);
+        else for (int k = 0; k < m; k++) quant_scale1(x + (b0 + k) * CK_QK, &d[k], &id[k]);
+        for (int k = 0; k < m; k++) {
+            const int64_t b = b0 + k;
+            const int sum = quant_block_scaled(x + b * CK_QK, id[k], q81 ? y1[b].qs : y0[b].qs);
+            if (q81) {
+                y1[b].d = _cvtss_sh(d[k], 0);
+                y1[b].s = _cvtss_sh((float)sum * d[k], 0);
+            } else {
+                y0[b].d = _cvtss_sh(d[k], 0);
+            }
         }
-    }
-    for (; b < nb; b++) {
-        int sum;
-        const float d = quant_block(x + b * CK_QK, y[b].qs, &sum);
-        y[b].d = _cvtss_sh(d, 0);
     }
 }
 
-CK_AVX2 void ck_quantize_row_q8_1_avx2(const float *x, void *vy, int64_t n) {
-    ck_block_q8_1 *y = (ck_block_q8_1 *)vy;
-    const int64_t nb = n / CK_QK;
-    int64_t b = 0;
-    for (; b + 8 <= nb; b += 8) {
-        float d[8], id[8];
-        quant_scales8(x + b * CK_QK, d, id);
-        for (int k = 0; k < 8; k++) {
-            const int sum = quant_block_scaled(x + (b + k) * CK_QK, id[k], y[b + k].qs);
-            y[b + k].d = _cvtss_sh(d[k], 0);
-            y[b + k].s = _cvtss_sh((float)sum * d[k], 0);
-        }
-    }
-    for (; b < nb; b++) {
-        int sum;
-        const float d = quant_block(x + b * CK_QK, y[b].qs, &sum);
-        y[b].d = _cvtss_sh(d, 0);
-        y[b].s = _cvtss_sh((float)sum * d, 0);
-    }
-}
+CK_AVX2 void ck_quantize_row_q8_0_avx2(const float *x, void *vy, int64_t n) { quant_row_q8(x, vy, n, 0); }
+
+CK_AVX2 void ck_quantize_row_q8_1_avx2(const float *x, void *vy, int64_t n) { quant_row_q8(x, vy, n, 1); }
 
 // ---------------------------------------------------------------- softmax
 
@@ -436,7 +421,7 @@ int ck_matmul_rows_avx2(int weight_type, const void *w, size_t wrb, int64_t n, i
         // Both give the same bits (the row kernel takes the GEMM's float steps), so the choice is speed alone. Both
         // prefetch their weights, which come from DRAM in batched decode and MoE prefill. The row kernel with the
         // GEMM's float steps is the faster one at 1-3 rows and not at 4-7 (served prompt steps of Qwen2.5-Coder-1.5B
-        // Q4_K_M: 1 token 48-62 -> 35-39 ms with it, 6 tokens 77-82 -> 88-94 ms; BENCHMARKS.md, "2026-12-07").
+        // Q4_K_M: 1 token 48-62 -> 35-39 ms with it, 6 tokens 77-82 -> 88-94 ms; BENCHMARKS.md, "2026-12-07 00:00–00:50").
         const int64_t gemm_from = 4;
         if (ncols >= gemm_from) ck_gemm_kquant(weight_type, w, wrb, n, r0, r1, x, xrb, ncols, y, ys);
         else ck_matmul_kquant_avx2(weight_type, w, wrb, n, r0, r1, x, xrb, ncols, y, ys);
