@@ -26,7 +26,7 @@
 //       maddubs (or vpdpbusd) against four broadcast activation bytes gives eight rows' partial sums in their own
 //       lanes; q4_0 / q5_0 stay unsigned and add a half block's four maddubs in int16; the same exact int32
 //       half-block sums and the same FMA per half block as the pairs path below, so the same bits
-//       (VNNI builds, a tile of one to four tokens: b32_small8 reads the eight rows' blocks as stored, with no
+//       (a tile of one to four tokens: b32_small8 reads the eight rows' blocks as stored, with no
 //       interleaving, and gathers each row's half-block sums into its lane with a reduction tree: the same exact
 //       sums and float steps, so the same bits)
 //     for each pair of weight rows left
@@ -47,7 +47,7 @@ enum {
     B32_SEG_BLOCKS = 128,   // blocks unpacked per weight row at a time (4,096 elements)
     B32_MAX_TILE = 64,      // activation rows per tile
     B32_MAX_SCALES = 8192,  // activation block scales per tile (tile × blocks per row)
-    B32_SMALL_TOKENS = 4,   // VNNI builds: tiles of at most this many tokens (one group) take b32_small8
+    B32_SMALL_TOKENS = 4,   // tiles of at most this many tokens (one group) take b32_small8
 };
 
 /// One weight row's segment unpacked for the micro-kernel.
@@ -229,26 +229,39 @@ B32_INLINE void b32_micro8(const b32_rows8 *u, int sgn, const ck_block_q8_0 *con
     }
 }
 
-#ifdef B32_DPBUSD
-/// The eight-row path for a tile of one to four tokens (VNNI builds): each of the eight rows' blocks is read as it is
-/// stored, with no interleaving (b32_unpack8's transposes cost more than so few tokens' products: the GEMM then ran
-/// at a third of the few-row kernel's speed, and a prompt step computes every matmul with the GEMM whatever its token
-/// count, so a few-token prompt step or an expert with one or two of a step's tokens paid that). Per row and token
-/// one vpdpbusd on a block's 32 values in offset form, then a reduction tree puts each row's half-block sums in lane
-/// r: the same exact int32 half-block sums as b32_micro8 (exact integer adds in any order give the same integer)
-/// and the same float steps, so the same bits. Blocks [b0, b0 + nbs) of rows wr + i·wrb (i < 8), of nb in all (the
-/// next rows are prefetched as b32_unpack8 does); a[c] at block b0; dx, ao as b32_micro8's.
+/// The eight-row path for a tile of one to four tokens: each of the eight rows' blocks is read as it is stored, with
+/// no interleaving (b32_unpack8's transposes cost more than so few tokens' products: the GEMM then ran at a third of
+/// the few-row kernel's speed, and a prompt step computes every matmul with the GEMM whatever its token count, so a
+/// few-token prompt step or an expert with one or two of a step's tokens paid that). Per row and token a block's 32
+/// products summed four at a time into int32 lanes (VNNI: one vpdpbusd in offset form; AVX2: maddubs and madd, on
+/// the unsigned values of q4_0 / q5_0 or, for q8_0 / iq4_nl, |w| against the activations carrying w's signs), then a
+/// reduction tree puts each row's half-block sums in lane r: the same exact int32 half-block sums as b32_micro8
+/// (exact integer adds in any order give the same integer) and the same float steps, so the same bits. Blocks
+/// [b0, b0 + nbs) of rows wr + i·wrb (i < 8), of nb in all (the next rows are prefetched as b32_unpack8 does); a[c]
+/// at block b0; dx, ao as b32_micro8's.
 B32_INLINE void b32_small8(int type, const uint8_t *wr, size_t wrb, int64_t b0, int64_t nbs, int64_t nb,
                            const ck_block_q8_0 *const *a, int nc, const float *dx, const int32_t *ao, __m256 (*acc)[2]) {
     const size_t bb = b32_block_bytes(type);
-    const __m256i off = _mm256_set1_epi8((char)b32_offset(type));
+    const int offset = b32_offset(type);
+    const __m256i off = _mm256_set1_epi8((char)offset);
+#ifndef B32_DPBUSD
+    const __m256i ones = _mm256_set1_epi16(1);
+#endif
     for (int64_t b = 0; b < nbs; b++) {
         ck_prefetch_share(wr + 8 * wrb, 8 * wrb, b0 + b, nb);
         __m256i q[8];
+#ifndef B32_DPBUSD
+        __m256i v[8];   // the signed values (q8_0 / iq4_nl: offset 0, the sign trick)
+#endif
         uint64_t dh[2] = {0, 0};   // the eight fp16 scales, four per word (integer loads and shifts, one vcvtph2ps)
         for (int r = 0; r < 8; r++) {
             const uint8_t *blk = wr + (size_t)r * wrb + (size_t)(b0 + b) * bb;
+#ifdef B32_DPBUSD
             q[r] = _mm256_add_epi8(b32_values(type, blk), off);
+#else
+            v[r] = b32_values(type, blk);
+            q[r] = offset ? _mm256_add_epi8(v[r], off) : _mm256_sign_epi8(v[r], v[r]);
+#endif
             uint16_t d16;
             memcpy(&d16, blk, 2);
             dh[r >> 2] |= (uint64_t)d16 << (16 * (r & 3));
@@ -258,20 +271,25 @@ B32_INLINE void b32_small8(int type, const uint8_t *wr, size_t wrb, int64_t b0, 
         for (int c = 0; c < nc; c++) {
             const __m256i xv = _mm256_loadu_si256((const __m256i *)a[c][b].qs);
             __m256i s[8];
-            for (int r = 0; r < 8; r++) s[r] = B32_DPBUSD(_mm256_setzero_si256(), q[r], xv);   // lanes 0-3: half 0
+            for (int r = 0; r < 8; r++) {   // lanes 0-3: half 0, 4-7: half 1
+#ifdef B32_DPBUSD
+                s[r] = B32_DPBUSD(_mm256_setzero_si256(), q[r], xv);
+#else
+                s[r] = _mm256_madd_epi16(_mm256_maddubs_epi16(q[r], offset ? xv : _mm256_sign_epi8(xv, v[r])), ones);
+#endif
+            }
             // lo: [r0h0 r1h0 r2h0 r3h0 | r0h1 r1h1 r2h1 r3h1], hi: the same for rows 4...7.
             const __m256i lo = _mm256_hadd_epi32(_mm256_hadd_epi32(s[0], s[1]), _mm256_hadd_epi32(s[2], s[3]));
             const __m256i hi = _mm256_hadd_epi32(_mm256_hadd_epi32(s[4], s[5]), _mm256_hadd_epi32(s[6], s[7]));
             const __m256i half[2] = {_mm256_permute2x128_si256(lo, hi, 0x20), _mm256_permute2x128_si256(lo, hi, 0x31)};
             for (int h = 0; h < 2; h++) {
-                const __m256i is = _mm256_sub_epi32(half[h], _mm256_set1_epi32(ao[(b * 4 + c) * 2 + h]));
+                const __m256i is = offset ? _mm256_sub_epi32(half[h], _mm256_set1_epi32(ao[(b * 4 + c) * 2 + h])) : half[h];
                 acc[c][h] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(dx[b * 4 + c])), _mm256_cvtepi32_ps(is),
                                             acc[c][h]);
             }
         }
     }
 }
-#endif
 
 /// Group g of the tile of activation rows that starts at t0 (q8_0 rows `xrb` bytes apart, ncols in all): a[c] points
 /// at block s0 of its row c (rows past ncols alias the last real one); returns how many of the four are real tokens.
@@ -328,7 +346,6 @@ B32_FN void B32_NAME(ck_gemm_block32)(int type, const void *w, size_t wrb, int64
                 for (int c = 0; c < 4; c++) acc[g][c][0] = acc[g][c][1] = _mm256_setzero_ps();
             for (int64_t s0 = 0; s0 < nb; s0 += B32_SEG_BLOCKS) {
                 const int64_t nbs = nb - s0 < B32_SEG_BLOCKS ? nb - s0 : B32_SEG_BLOCKS;
-#ifdef B32_DPBUSD
                 if (ncols - t0 <= B32_SMALL_TOKENS) {   // a tile of one group: the rows as stored
                     for (int64_t g = 0; g < ng; g++) {
                         const ck_block_q8_0 *a[4];
@@ -340,7 +357,6 @@ B32_FN void B32_NAME(ck_gemm_block32)(int type, const void *w, size_t wrb, int64
                     }
                     continue;
                 }
-#endif
                 b32_unpack8(type, wb + (size_t)r * wrb, wrb, s0, nbs, nb, &u8);
                 for (int64_t g = 0; g < ng; g++) {
                     const ck_block_q8_0 *a[4];
