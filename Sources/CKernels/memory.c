@@ -1,5 +1,6 @@
-// The bandwidth probe's read loop (ckernels_memory.h): scalar twin, AVX2 variant and the dispatching entry point.
-// Kept apart from dispatch.c's kernel table: it is a measuring tool, not a model kernel.
+// The bandwidth probe's read loop (ckernels_memory.h): scalar twin, AVX2 variant and the dispatching entry point;
+// and the prefetch hints the engine issues ahead of streams it is about to read (an expert's next slice, a paged KV
+// cache's rows). Kept apart from dispatch.c's kernel table: none of them computes a model result.
 #include "ckernels.h"
 #include "ckernels_memory.h"
 

@@ -54,8 +54,8 @@ def test_every_kernel_set_gives_the_same_greedy_tokens_and_logprobs(monkeypatch)
 # the offset-form q8_0 head on SmolLM2; on Qwen2.5-Coder-0.5B the K-quant prefill GEMM of its q4_K / q6_K layers;
 # on Gemma 3 270M the 32-element-block GEMM of its q5_0 / q8_0 layers, whose 640-wide rows no K-quant fits: each
 # built per set), and echo with logprobs returns the logits of every prompt position.
-# A prompt of two to four tokens: its prompt step runs every matmul with the GEMM on a one-group tile (the VNNI
-# builds' b32_small8 and the K-quant GEMM's short groups).
+# A prompt of two to four tokens: its prompt step runs the 32-element-block types through the GEMM's one-group tiles
+# (b32_small8, built per set) and the K-quants through the row kernel that takes the GEMM's float steps.
 SHORT_PROMPT = "The sea"
 GEMMA = os.path.join(os.path.dirname(os.path.abspath(MODEL)), "gemma-3-270m-q4_k_m.gguf")
 LONG_PROMPT = ("The keeper of the old lighthouse wrote in his log every night: the wind from the north, the ships "

@@ -1,4 +1,5 @@
-// CKernels memory-streaming kernels: the read loop of the bandwidth probe (sputnik-tools bench --bandwidth).
+// CKernels memory-streaming kernels: the read loop of the bandwidth probe (sputnik-tools bench --bandwidth), and
+// prefetch hints (no results, so no twins).
 // Same `_ref` twin contract as ckernels.h: the unsuffixed name dispatches to the AVX2 variant when the CPU has it.
 #ifndef SPUTNIK_CKERNELS_MEMORY_H
 #define SPUTNIK_CKERNELS_MEMORY_H
