@@ -155,6 +155,11 @@ static const char *const ck_level_names[4] = {"reference", "avx2", "avxvnni", "a
 /// SPUTNIK_KERNELS when it names no level (no cap applied), else NULL.
 static const char *g_cap_ignored = NULL;
 
+/// Whether the CPU has AVX512-BF16 besides the AVX512-VNNI set.
+static int g_avx512bf16 = 0;
+
+int ck_cpu_has_avx512bf16(void) { return g_avx512bf16; }
+
 int ck_set_kernel_level(int max_level) {
     int level = max_level > 3 ? 3 : max_level;
     while (level > 0 && !g_cpu_runs[level]) level--;
@@ -183,6 +188,11 @@ __attribute__((constructor)) static void ck_init(void) {
         g_cpu_runs[2] = __builtin_cpu_supports("avxvnni");
         g_cpu_runs[3] = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+        g_avx512bf16 = g_cpu_runs[3] && __builtin_cpu_supports("avx512bf16");
+    }
+    if (g_avx512bf16) {
+        ck_avx512vnni_kernels.attn_scores_gqa = ck_attn_scores_gqa_avx512bf16;
+        ck_avx512vnni_kernels.attn_values_gqa = ck_attn_values_gqa_avx512bf16;
     }
 #endif
     const char *cap = getenv("SPUTNIK_KERNELS");

@@ -27,16 +27,42 @@ public enum Half {
     }
 }
 
+/// bfloat16 conversions (float32's top 16 bits, rounded to nearest even as ggml's `GGML_FP32_TO_BF16`), for bf16
+/// KV caches.
+public enum BFloat16 {
+    /// `y[0..<count]` = bf16 bit patterns of `x[0..<count]`.
+    @inline(__always)
+    public static func encode(_ x: UnsafePointer<Float>, to y: UnsafeMutablePointer<UInt16>, count: Int) {
+        ck_fp32_to_bf16_row(x, y, Int64(count))
+    }
+
+    /// `y[0..<count]` = float values of the bf16 bit patterns `x[0..<count]` (exact).
+    @inline(__always)
+    public static func decode(_ x: UnsafePointer<UInt16>, to y: UnsafeMutablePointer<Float>, count: Int) {
+        for i in 0..<count { y[i] = Float(bitPattern: UInt32(x[i]) << 16) }
+    }
+}
+
 /// The paged-attention kernels over a block table: the query rows of the heads that share one KV head against
 /// the K (or V) rows a sequence holds in the KV pool. Slot `p` of a sequence lives at
 /// `base + (table[p / blockSize] * blockSize + p % blockSize) * slotBytes`. Source: the attention of llama.cpp's
 /// non-flash path (`ggml_compute_forward_soft_max` around `ggml_mul_mat` of K and V), vLLM's paged attention for the
 /// addressing.
 public enum PagedAttentionKernels {
-    /// Element type of the cached rows.
-    public enum Element: Sendable { case f16, f32 }
+    /// Element type of the cached rows. With `bf16` the kernels round the queries and the attention weights to bf16
+    /// and multiply in bf16 pairs (`ckernels.h`, "attention over a paged KV cache"); d % 16 == 0, d ≤ 1024.
+    public enum Element: Sendable { case f16, f32, bf16 }
 
-    @inline(__always) static func code(_ e: Element) -> Int32 { e == .f16 ? Int32(CK_F16.rawValue) : Int32(CK_F32.rawValue) }
+    /// Whether the kernels take a bf16 cache of `d`-wide rows (d % 16 == 0, d ≤ `CK_ATTN_BF16_MAX_D`).
+    public static func bf16Supports(headSize d: Int) -> Bool { d > 0 && d % 16 == 0 && d <= Int(CK_ATTN_BF16_MAX_D) }
+
+    @inline(__always) static func code(_ e: Element) -> Int32 {
+        switch e {
+        case .f16: return Int32(CK_F16.rawValue)
+        case .f32: return Int32(CK_F32.rawValue)
+        case .bf16: return Int32(CK_BF16.rawValue)
+        }
+    }
 
     /// Grouped-query scores: `scores[h × scoreStride + p] = scale × dot(q + h × queryStride, K_p)` for the `heads`
     /// query heads that share one KV head (each K row read once), positions `p` in `0..<count`. Per head the same

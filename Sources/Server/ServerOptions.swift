@@ -87,7 +87,7 @@ public struct ServerOptions: Sendable {
         try check(maxChoices >= 1 && maxChoices <= 128, "max-n", "must be 1...128")
         try check(maxNumBatchedTokens >= 1, "max-num-batched-tokens", "must be at least 1")
         try check([1, 2, 4, 8, 16, 32, 64, 128].contains(blockSize), "block-size", "must be a power of two up to 128")
-        try check(["f16", "f32"].contains(kvCacheType), "kv-cache-type", "must be f16 or f32")
+        try check(["f16", "f32", "bf16"].contains(kvCacheType), "kv-cache-type", "must be f16, bf16 or f32")
         try check(["fcfs", "priority"].contains(schedulingPolicy), "scheduling-policy", "must be fcfs or priority")
         try check(["deepseek", "none"].contains(reasoningFormat), "reasoning-format", "must be deepseek or none")
         try check(maxQueuedRequests >= 0, "max-queued-requests", "must be at least 0")

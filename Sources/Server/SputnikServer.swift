@@ -57,7 +57,7 @@ public final class SputnikServer: @unchecked Sendable {
     public func load() throws {
         var o = ServingModel.Options(modelPath: options.modelPath, threads: options.threads)
         o.chatTemplatePath = options.chatTemplatePath
-        o.kvCacheType = options.kvCacheType == "f32" ? .f32 : .f16
+        o.kvCacheType = KVCacheType(rawValue: options.kvCacheType) ?? .f16
         o.repackWeights = options.repackWeights
         o.useMmap = options.useMmap
         o.mlock = options.mlock

@@ -40,7 +40,7 @@ struct Bench: ParsableCommand {
     @Flag(name: .customLong("no-repack"), help: "Keep quantized weights in the file mapping (as `serve --no-repack`).")
     var noRepack = false
 
-    @Option(name: .customLong("kv-type"), help: "KV cache element type: f16 or f32.")
+    @Option(name: .customLong("kv-type"), help: "KV cache element type: f16, bf16 or f32.")
     var kvType: String = "f16"
 
     @Flag(help: "Probe memory read bandwidth (1 thread, each -t count and every CPU) and report the decode roofline.")
@@ -75,7 +75,7 @@ struct Bench: ParsableCommand {
         if threadCounts.isEmpty { threadCounts = [ProcessInfo.processInfo.activeProcessorCount] }
         guard threadCounts.allSatisfy({ $0 >= 1 }) else { throw ValidationError("-t: thread counts must be ≥ 1") }
         guard output == "md" || output == "json" else { throw ValidationError("-o: expected md or json") }
-        guard let kv = KVCacheType(rawValue: kvType) else { throw ValidationError("--kv-type: expected f16 or f32") }
+        guard let kv = KVCacheType(rawValue: kvType) else { throw ValidationError("--kv-type: expected f16, bf16 or f32") }
         guard repetitions >= 1 else { throw ValidationError("-r: at least 1 repetition") }
         guard !Self.list(model).isEmpty || bandwidth else { throw ValidationError("give -m FILE and/or --bandwidth") }
         guard Self.list(model).isEmpty || !prompts.isEmpty || !gens.isEmpty else {

@@ -17,7 +17,7 @@ struct Info: ParsableCommand {
     var ctxSize: Int?
     @Option(name: .customLong("max-num-seqs"), help: "Requests decoded together, for the memory estimate (default 8).")
     var maxNumSeqs = 8
-    @Option(name: .customLong("kv-cache-type"), help: "f16 (default) or f32, for the memory estimate.")
+    @Option(name: .customLong("kv-cache-type"), help: "f16 (default), bf16 or f32, for the memory estimate.")
     var kvCacheType = "f16"
     @Flag(help: "Also print every metadata key.")
     var metadata = false
@@ -26,7 +26,7 @@ struct Info: ParsableCommand {
 
     func validate() throws {
         if (path == nil) == (model == nil) { throw ValidationError("give the model file once: sputnik info MODEL") }
-        if !["f16", "f32"].contains(kvCacheType) { throw ValidationError("--kv-cache-type must be f16 or f32") }
+        if !["f16", "f32", "bf16"].contains(kvCacheType) { throw ValidationError("--kv-cache-type must be f16, bf16 or f32") }
         if maxNumSeqs < 1 { throw ValidationError("--max-num-seqs must be at least 1") }
         if let c = ctxSize, c < 16 { throw ValidationError("--ctx-size must be at least 16") }
     }

@@ -35,7 +35,7 @@ struct Serve: ParsableCommand {
     var maxNumBatchedTokens: Int?
     @Option(name: .customLong("block-size"), help: "KV cache block size in tokens (default 16).")
     var blockSize: Int?
-    @Option(name: .customLong("kv-cache-type"), help: "KV cache element type: f16 (default) or f32.")
+    @Option(name: .customLong("kv-cache-type"), help: "KV cache element type: f16 (default), bf16 (faster attention on AVX512-BF16 CPUs) or f32.")
     var kvCacheType: String?
     @Option(name: .customLong("max-queued-requests"), help: "Waiting requests before 429 (default 256).")
     var maxQueuedRequests: Int?

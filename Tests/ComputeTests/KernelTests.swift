@@ -433,6 +433,79 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    /// A bf16 cache: every build (AVX2 running the VDPBF16PS pair steps as two FMAs, AVX512-VL likewise, AVX512-BF16
+    /// with the instruction) and the dispatched entry point give the scalar twins' bits, for head groups 1...9 and 16
+    /// (the eight- and four-head passes and every remainder), widths from one 16-element chunk to MLA's 576-wide
+    /// latent rows and 512-wide values over several chunks, odd context lengths (the last position's zero-weight
+    /// partner), chunk edges inside blocks and a scrambled block table.
+    func testBF16CacheAttentionKernelsGiveTheScalarTwinsBits() throws {
+        try XCTSkipUnless(ck_has_avx2() == 1, "no AVX2 on this CPU: only the reference kernels run")
+        typealias Scores = (Int32, UnsafePointer<Float>?, Int64, Int64, Int64, UnsafeRawPointer?, Int, UnsafePointer<Int32>?,
+                            Int64, Int64, Float, UnsafeMutablePointer<Float>?, Int64) -> Void
+        typealias Values = (Int32, UnsafePointer<Float>?, Int64, Int64, Int64, UnsafeRawPointer?, Int, UnsafePointer<Int32>?,
+                            Int64, Int64, UnsafeMutablePointer<Float>?, Int64) -> Void
+        var builds: [(String, Scores, Values)] = [("avx2", ck_attn_scores_gqa_avx2, ck_attn_values_gqa_avx2),
+                                                  ("dispatched", ck_attn_scores_gqa, ck_attn_values_gqa)]
+        if ck_cpu_runs_kernel_level(3) == 1 { builds.append(("avx512", ck_attn_scores_gqa_avx512, ck_attn_values_gqa_avx512)) }
+        if ck_cpu_has_avx512bf16() == 1 {
+            builds.append(("avx512bf16", ck_attn_scores_gqa_avx512bf16, ck_attn_values_gqa_avx512bf16))
+        }
+        let bf16 = Int32(CK_BF16.rawValue)
+        var rng = TestRNG(state: 33)
+        for (bs, blocks, n, d) in [(4, 6, 23, 16), (4, 6, 21, 64), (16, 40, 601, 128), (16, 30, 471, 576), (16, 40, 600, 512)] {
+            let values = rng.floats(blocks * bs * d, 3)
+            var cache = [UInt16](repeating: 0, count: values.count)
+            ck_fp32_to_bf16_row(values, &cache, Int64(values.count))
+            let table: [Int32] = (0..<Int32(blocks)).map { ($0 * 7 + 5) % Int32(blocks) }
+            let stride = n + 5
+            for g in [1, 2, 3, 4, 5, 6, 7, 8, 9, 16] {
+                let q = rng.floats(g * d, 2)
+                let w = rng.floats(g * stride).map { abs($0) * 2 / Float(n) }
+                var sRef = [Float](repeating: 0, count: g * stride), oRef = [Float](repeating: 0, count: g * d)
+                ck_attn_scores_gqa_ref(bf16, q, Int64(d), Int64(g), Int64(d), cache, d * 2, table, Int64(bs), Int64(n), 0.125, &sRef, Int64(stride))
+                ck_attn_values_gqa_ref(bf16, w, Int64(stride), Int64(g), Int64(d), cache, d * 2, table, Int64(bs), Int64(n), &oRef, Int64(d))
+                for (name, scores, valuesFn) in builds {
+                    var s = [Float](repeating: 0, count: g * stride), o = [Float](repeating: 0, count: g * d)
+                    scores(bf16, q, Int64(d), Int64(g), Int64(d), cache, d * 2, table, Int64(bs), Int64(n), 0.125, &s, Int64(stride))
+                    valuesFn(bf16, w, Int64(stride), Int64(g), Int64(d), cache, d * 2, table, Int64(bs), Int64(n), &o, Int64(d))
+                    for h in 0..<g {
+                        XCTAssertEqual(s[(h * stride)..<(h * stride + n)].map(\.bitPattern),
+                                       sRef[(h * stride)..<(h * stride + n)].map(\.bitPattern), "\(name) scores d=\(d) n=\(n) g=\(g) h=\(h)")
+                    }
+                    XCTAssertEqual(o.map(\.bitPattern), oRef.map(\.bitPattern), "\(name) values d=\(d) n=\(n) g=\(g)")
+                }
+                // The twins are the bf16 products: within float summation error of the exact dot products.
+                let qb = q.map { ck_bf16_to_fp32(ck_fp32_to_bf16($0)) }
+                for p in [0, n / 2, n - 1] {
+                    let slot = Int(table[p / bs]) * bs + p % bs
+                    var exact = 0.0
+                    for i in 0..<d { exact += Double(qb[i]) * Double(ck_bf16_to_fp32(cache[slot * d + i])) }
+                    XCTAssertEqual(Double(sRef[p]), exact * 0.125, accuracy: 1e-4 * Double(d).squareRoot(), "d=\(d) p=\(p)")
+                }
+            }
+        }
+    }
+
+    /// f32 → bf16 rounds to nearest, ties to even (as ggml and torch): exact values stay, halfway cases go to the even
+    /// neighbour, past-halfway ones up, the largest floats to infinity; NaN stays NaN; subnormals are kept.
+    func testFP32ToBF16Rounding() {
+        let cases: [(Float, UInt16)] = [
+            (1.0, 0x3F80), (-2.0, 0xC000), (0, 0x0000), (-0.0, 0x8000),
+            (1.00390625, 0x3F80),                    // 1 + 2^-8: halfway between 0x3F80 and 0x3F81 → even
+            (1.01171875, 0x3F82),                    // 1 + 3·2^-8: halfway between 0x3F81 and 0x3F82 → even
+            (Float(bitPattern: 0x3F80_8001), 0x3F81), // just past halfway → up
+            (Float(bitPattern: 0x3F80_7FFF), 0x3F80), // just below halfway → down
+            (.greatestFiniteMagnitude, 0x7F80), (.infinity, 0x7F80), (-.infinity, 0xFF80),
+            (Float(bitPattern: 0x0001_0000), 0x0001), // the smallest bf16 subnormal
+        ]
+        for (x, want) in cases { XCTAssertEqual(ck_fp32_to_bf16(x), want, "\(x)") }
+        XCTAssertTrue(ck_bf16_to_fp32(ck_fp32_to_bf16(.nan)).isNaN)
+        XCTAssertTrue(ck_bf16_to_fp32(ck_fp32_to_bf16(Float(bitPattern: 0x7F80_0001))).isNaN)   // a signalling NaN too
+        var row = [UInt16](repeating: 0, count: 3)
+        ck_fp32_to_bf16_row([1.0, 1.01171875, -2.0], &row, 3)
+        XCTAssertEqual(row, [0x3F80, 0x3F82, 0xC000])
+    }
+
     func testSIMDQuantizersAreBitIdenticalToReference() throws {
         try XCTSkipUnless(ck_has_avx2() == 1, "no AVX2 on this CPU: only the reference kernels run")
         // Rows of 1, 3, 8 (one group of eight blocks), 18 (two groups and a tail: SmolLM2's 576) and 48 blocks, each

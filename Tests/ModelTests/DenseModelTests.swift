@@ -166,6 +166,17 @@ final class DenseModelTests: XCTestCase {
             XCTAssertLessThanOrEqual(d, 1e-3, fx.name)
         }
     }
+
+    /// `--kv-cache-type bf16`: K, V, queries and attention weights rounded to bf16 (8 significant bits against f16's
+    /// 11) keep the logits within 0.05 of llama.cpp's f16-cache run; the bound is ~2x the measured worst case (0.022),
+    /// and the f32-weight f16 cache stays ten times closer (above), so a wrong kernel or layout fails here.
+    func testBF16KVCacheStaysNearLlamaCppKVF16() throws {
+        for (fx, _) in Self.all {
+            let d = try fx.worst(try fx.load("f32", kv: .bf16), against: "lcpp_logits.f32.kvf16")
+            print("\(fx.name) f32 weights, BF16 KV: max |Δ| vs llama.cpp kvf16 = \(d)")
+            XCTAssertLessThanOrEqual(d, 0.05, fx.name)
+        }
+    }
 }
 
 /// The function behind `sputnik logits`: every position's logits of one sequence, and top-K.

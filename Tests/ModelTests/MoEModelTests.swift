@@ -162,6 +162,26 @@ final class MoEModelTests: XCTestCase {
         }
     }
 
+    /// `--kv-cache-type bf16` on the MLA models: the latent rows, absorbed queries and attention weights rounded to
+    /// bf16 keep the logits within 0.06 of llama.cpp's f16-cache run (~2x the measured worst case, 0.027) and
+    /// the greedy token at every position.
+    func testBF16LatentCacheStaysNearLlamaCppKVF16() throws {
+        for fx in Self.mla {
+            let model = try fx.load("f32", kv: .bf16)
+            for (seq, tokens) in try fx.sequences() {
+                let got = SequenceRunner(model: model).run(tokens)
+                let want = try fx.reference("lcpp_logits.f32.kvf16.s\(seq).f32")
+                let worst = (0..<want.count).map { maxAbsDiff(got[$0], want[$0]) }.max()!
+                print("\(fx.name) f32 weights, bf16 KV s\(seq): max |Δ| vs llama.cpp kvf16 = \(worst)")
+                XCTAssertLessThanOrEqual(worst, 0.06, "\(fx.name) s\(seq)")
+                for t in 0..<want.count {
+                    let a = got[t].indices.max { got[t][$0] < got[t][$1] }!, b = want[t].indices.max { want[t][$0] < want[t][$1] }!
+                    if a != b { XCTAssertLessThan(abs(want[t][a] - want[t][b]), 2 * worst, "\(fx.name) s\(seq) t\(t): greedy token differs") }
+                }
+            }
+        }
+    }
+
     func testHyperparametersAndRoutingConfig() throws {
         let v3 = try Self.v3.load("f32")
         Self.v3.checkHyperparameters(v3, arch: "deepseek2")

@@ -349,6 +349,37 @@ def test_info_prints_what_serving_takes():
     assert r.returncode != 0
 
 
+def test_bf16_kv_cache_serves_and_bad_types_are_refused():
+    """`--kv-cache-type bf16` (as llama-server's `-ctk bf16`): with the official openai client, a greedy request's
+    first-token distribution stays near the f32 cache's (the same prompt through an f32 server: SmolLM2's top five
+    move by ≤ 0.15 in log-probability with bf16, as much as with an f16 cache, 0.14; a wrong kernel moves them by
+    whole units); `info` prices a bf16 cache like an f16 one, and an unknown type is refused naming the flag."""
+    import openai
+
+    runs = {}
+    for kv in ("f32", "bf16"):
+        proc, base, log = spawn_serve({}, "--kv-cache-type", kv)
+        try:
+            client = openai.OpenAI(base_url=base + "/v1", api_key="none", max_retries=0)
+            r = client.chat.completions.create(model=model_ids(base)[0], temperature=0, max_tokens=4, logprobs=True,
+                                               top_logprobs=5,
+                                               messages=[{"role": "user", "content": "Write a haiku about the sea."}])
+            assert r.choices[0].finish_reason in ("stop", "length") and r.choices[0].message.content
+            runs[kv] = {t.token: t.logprob for t in r.choices[0].logprobs.content[0].top_logprobs}
+        finally:
+            stop(proc)
+    exact, bf16 = runs["f32"], runs["bf16"]
+    common = set(exact) & set(bf16)
+    assert len(common) >= 4, runs
+    assert all(abs(exact[t] - bf16[t]) < 0.3 for t in common), runs
+    out = subprocess.run([BIN, "info", MODEL, "--ctx-size", "1024", "--max-num-seqs", "2", "--kv-cache-type", "bf16"],
+                         check=True, capture_output=True, text=True, timeout=60).stdout
+    assert "1024 ctx × 2 seqs = 45.0 MiB" in out, out
+    bad = subprocess.run([BIN, "serve", "--model", MODEL, "--kv-cache-type", "q8"], capture_output=True, text=True,
+                         timeout=60)
+    assert bad.returncode != 0 and "kv-cache-type" in bad.stderr and "bf16" in bad.stderr, bad.stderr
+
+
 class Chat:
     """`sputnik chat` over pipes; stdout and stderr are collected by background reads."""
 

@@ -74,6 +74,10 @@ int ck_q3_K_scale(int k, const uint8_t *scales);
 void ck_k_scale_min(int j, const uint8_t *scales, uint8_t *sc, uint8_t *mn);
 /// bf16 → f32 (the upper 16 bits of a float32).
 float ck_bf16_to_fp32(uint16_t h);
+/// f32 → bf16, ties to even, subnormals kept (ggml's ggml_compute_fp32_to_bf16; NaN stays a quiet NaN).
+uint16_t ck_fp32_to_bf16(float f);
+/// y[i] = ck_fp32_to_bf16(x[i]) for i < n (a bf16 KV cache store).
+void ck_fp32_to_bf16_row(const float *x, uint16_t *y, int64_t n);
 
 // ---- fp16 <-> fp32 (IEEE binary16, round to nearest even) ----
 float ck_fp16_to_fp32(uint16_t h);
@@ -326,7 +330,12 @@ void ck_matmul_q8_0_x8_avx512vnni(const void *wp, int64_t n, int64_t r0, int64_t
 
 // ---- attention over a paged KV cache (one query head: the g = 1 case of the grouped form below) ----
 // K/V rows of one KV head: position p lives at base + (table[p / block_size] * block_size + p % block_size) *
-// slot_bytes; kv_type is CK_F32 or CK_F16.
+// slot_bytes; kv_type is CK_F32, CK_F16 or CK_BF16. A bf16 cache needs d % 16 == 0 and d <= CK_ATTN_BF16_MAX_D; its
+// products are VDPBF16PS pair steps on the query and the weights rounded to bf16 (ck_fp32_to_bf16): per float lane
+// acc + a[2j+1]·b[2j+1], then + a[2j]·b[2j] (Intel SDM, VDPBF16PS), every build and the scalar twins giving the same
+// bits (subnormal products aside, which the instruction flushes).
+/// Largest head size a bf16 cache's kernels take.
+#define CK_ATTN_BF16_MAX_D 1024
 /// s[p] = scale * dot(q, K_p) for p in [0, n).
 void ck_attn_scores_ref(int kv_type, const float *q, int64_t d, const void *k_base, size_t slot_bytes,
                         const int32_t *table, int64_t block_size, int64_t n, float scale, float *s);
@@ -355,6 +364,10 @@ void ck_attn_scores_gqa_avx2(int kv_type, const float *q, int64_t q_stride, int6
 void ck_attn_scores_gqa_avx512(int kv_type, const float *q, int64_t q_stride, int64_t g, int64_t d, const void *k_base,
                                size_t slot_bytes, const int32_t *table, int64_t block_size, int64_t n, float scale,
                                float *s, int64_t s_stride);
+/// The AVX512-BF16 build (x86/avx512bf16_attention.c: a bf16 cache's products by VDPBF16PS; the same bits).
+void ck_attn_scores_gqa_avx512bf16(int kv_type, const float *q, int64_t q_stride, int64_t g, int64_t d,
+                                   const void *k_base, size_t slot_bytes, const int32_t *table, int64_t block_size,
+                                   int64_t n, float scale, float *s, int64_t s_stride);
 /// out[h * out_stride + i] = sum_p w[h * w_stride + p] * V_p[i] for heads h in [0, g), i in [0, d): per head as
 /// ck_attn_values (f16 weight rounding with an f16 cache; same results).
 void ck_attn_values_gqa(int kv_type, const float *w, int64_t w_stride, int64_t g, int64_t d, const void *v_base,
@@ -370,6 +383,13 @@ void ck_attn_values_gqa_avx2(int kv_type, const float *w, int64_t w_stride, int6
 void ck_attn_values_gqa_avx512(int kv_type, const float *w, int64_t w_stride, int64_t g, int64_t d, const void *v_base,
                                size_t slot_bytes, const int32_t *table, int64_t block_size, int64_t n, float *out,
                                int64_t out_stride);
+/// The AVX512-BF16 build (x86/avx512bf16_attention.c; the same bits).
+void ck_attn_values_gqa_avx512bf16(int kv_type, const float *w, int64_t w_stride, int64_t g, int64_t d,
+                                   const void *v_base, size_t slot_bytes, const int32_t *table, int64_t block_size,
+                                   int64_t n, float *out, int64_t out_stride);
+/// 1 when the CPU has AVX512-BF16 (with the AVX512-VNNI set): the set's attention kernels are then the _avx512bf16
+/// build.
+int ck_cpu_has_avx512bf16(void);
 
 /// Float reference path: Y[c * y_stride + r] = dot(dequantized row r of W, X row c) with X float32 rows
 /// (`x_row_bytes` apart) for any weight type. Each weight row is dequantized once for all columns.

@@ -62,6 +62,16 @@ void ck_fp16_round_row_ref(float *x, int64_t n) {
     for (int64_t i = 0; i < n; i++) x[i] = ck_fp16_to_fp32(ck_fp32_to_fp16(x[i]));
 }
 
+uint16_t ck_fp32_to_bf16(float f) {
+    const uint32_t u = f32_bits(f);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40);   // NaN stays a quiet NaN
+    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
+void ck_fp32_to_bf16_row(const float *x, uint16_t *y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = ck_fp32_to_bf16(x[i]);
+}
+
 float ck_bf16_to_fp32(uint16_t h) {
     const uint32_t u = (uint32_t)h << 16;
     float f;

@@ -65,6 +65,14 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
         head = try LogitsHead(&c, embedding: table)
         body = try load(&c)
         c.tensors.finishProgress()
+        if options.kvCacheType == .bf16 {
+            let d = body.hyperparameters.headDim
+            guard PagedAttentionKernels.bf16Supports(headSize: d) else {
+                throw ModelLoadError.invalidHyperparameter(
+                    key: "attention.key_length",
+                    reason: "head size \(d) does not suit a bf16 KV cache (needs a multiple of 16 up to 1024); use --kv-cache-type f16")
+            }
+        }
         embedding = TokenEmbedding(table: table, scale: body.embeddingScale)
         hyperparameters = body.hyperparameters
         tensors = c.tensors

@@ -195,7 +195,7 @@ final class MLAAttention {
         }
         // Attention over the latent rows: one work item is g heads of one token, which read each latent row
         // once (the grouped kernels: per head the same float operations as one head alone).   oLat [n, H, kvLora]
-        let kvType: PagedAttentionKernels.Element = cache.type == .f16 ? .f16 : .f32
+        let kvType = cache.type.kernelElement
         let keys = cache.keys(layer: layer)
         let g = Self.headsPerItem(heads: H, tokens: n, threads: threads), groups = H / g
         let started = StepProfile.now()
@@ -258,10 +258,7 @@ final class MLAAttention {
             let slot = Int(slots[t])
             precondition(slot >= 0 && slot < cache.slotCount, "KV slot \(slot) outside the cache")
             let dst = base + slot * cache.slotBytes
-            switch cache.type {
-            case .f16: Half.encode(kva.pointer + t * row, to: dst.assumingMemoryBound(to: UInt16.self), count: row)
-            case .f32: dst.copyMemory(from: kva.pointer + t * row, byteCount: row * 4)
-            }
+            cache.type.encode(kva.pointer + t * row, to: dst, count: row)
         }
     }
 
@@ -295,10 +292,7 @@ final class MLAAttention {
                 let src = keys + slot * cache.slotBytes
                 lat.withUnsafeMutableBufferPointer { l in
                     let dst = l.baseAddress! + j * row
-                    switch cache.type {
-                    case .f32: dst.update(from: src.assumingMemoryBound(to: Float.self), count: row)
-                    case .f16: for i in 0..<row { dst[i] = Half.decode(src.assumingMemoryBound(to: UInt16.self)[i]) }
-                    }
+                    cache.type.decode(src, to: dst, count: row)
                 }
             }
             for h in 0..<H {

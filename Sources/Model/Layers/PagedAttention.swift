@@ -59,14 +59,8 @@ final class PagedAttention {
         for t in 0..<count {
             let slot = Int(slots[t])
             precondition(slot >= 0 && slot < cache.slotCount, "KV slot \(slot) outside the cache")
-            switch cache.type {
-            case .f16:
-                Half.encode(k + t * width, to: (kBase + slot * cache.slotBytes).assumingMemoryBound(to: UInt16.self), count: width)
-                Half.encode(v + t * width, to: (vBase + slot * cache.slotBytes).assumingMemoryBound(to: UInt16.self), count: width)
-            case .f32:
-                (kBase + slot * cache.slotBytes).copyMemory(from: k + t * width, byteCount: width * 4)
-                (vBase + slot * cache.slotBytes).copyMemory(from: v + t * width, byteCount: width * 4)
-            }
+            cache.type.encode(k + t * width, to: kBase + slot * cache.slotBytes, count: width)
+            cache.type.encode(v + t * width, to: vBase + slot * cache.slotBytes, count: width)
         }
     }
 
@@ -178,7 +172,7 @@ final class PagedAttention {
                         thread: Int) {
         let d = headDim
         let s = scores.pointer + thread * rowsPerItem * maxContext
-        let kv: PagedAttentionKernels.Element = cache.type == .f16 ? .f16 : .f32
+        let kv = cache.type.kernelElement
         let headOffset = kvHead * d * cache.type.elementSize
         var qp = q, qStride = stride
         if cache.type == .f16 {   // llama.cpp converts the query to f16 for its f16·f16 K product
