@@ -18,7 +18,7 @@ static inline float bf16_pair_step(float acc, float a0, float b0, float a1, floa
 }
 
 /// The bf16 cache's scores: the query rounded to bf16; per position eight lane sums over the 16-element chunks (lane
-/// j takes elements 2j + 1 then 2j of each chunk), added as ck_hsum_ps adds a vector's lanes.
+/// j takes elements 2j + 1 then 2j of each chunk), added as t_j = l_j + l_{j+4}, then (t_0 + t_1) + (t_2 + t_3).
 static void attn_scores_bf16_ref(const float *q, int64_t d, const void *k_base, size_t slot_bytes,
                                  const int32_t *table, int64_t bs, int64_t n, float scale, float *s) {
 #pragma clang fp contract(off)
@@ -33,7 +33,7 @@ static void attn_scores_bf16_ref(const float *q, int64_t d, const void *k_base, 
             }
         float t[4];
         for (int j = 0; j < 4; j++) t[j] = lane[j] + lane[j + 4];
-        s[p] = ((t[0] + t[2]) + (t[1] + t[3])) * scale;
+        s[p] = ((t[0] + t[1]) + (t[2] + t[3])) * scale;
     }
 }
 

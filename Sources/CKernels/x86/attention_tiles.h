@@ -144,6 +144,22 @@ AT_INLINE void bf16_queries(const float *q, int64_t qs, int64_t H, int64_t d, vo
         }
 }
 
+/// Stores scale × the lane sums of a[h][t] for heads h < H at s[h × ss]: per head t_j = l_j + l_{j+4}, then
+/// (t_0 + t_1) + (t_2 + t_3), eight heads at once (head pairs' halves added, then two rounds of vhaddps).
+AT_INLINE void bf16_scores_store(__m256 a[][2], const int H, int t, float scale, float *s, int64_t ss) {
+    __m256 pr[4];
+    for (int k = 0; k < 4; k++) {
+        const __m256 x = 2 * k < H ? a[2 * k][t] : _mm256_setzero_ps();
+        const __m256 y = 2 * k + 1 < H ? a[2 * k + 1][t] : _mm256_setzero_ps();
+        pr[k] = _mm256_add_ps(_mm256_permute2f128_ps(x, y, 0x20), _mm256_permute2f128_ps(x, y, 0x31));
+    }
+    const __m256 u0 = _mm256_hadd_ps(pr[0], pr[1]), u1 = H > 4 ? _mm256_hadd_ps(pr[2], pr[3]) : _mm256_setzero_ps();
+    __attribute__((aligned(32))) float v[8];   // heads 0, 2, 4, 6, 1, 3, 5, 7
+    _mm256_store_ps(v, _mm256_mul_ps(_mm256_hadd_ps(u0, u1), _mm256_set1_ps(scale)));
+    static const int lane_of[8] = {0, 4, 1, 5, 2, 6, 3, 7};
+    for (int h = 0; h < H; h++) s[h * ss] = v[lane_of[h]];
+}
+
 /// Scores of H heads (constant after inlining) over positions [p0, p1), two at a time, one accumulator per (head,
 /// position) summed by ck_hsum_ps; `qd` from bf16_queries. The chunk's first pass prefetches as attn_scores_heads.
 AT_INLINE void attn_scores_bf16_heads(const void *qd, const int H, int64_t d, const void *k_base, size_t slot_bytes,
@@ -183,10 +199,8 @@ AT_INLINE void attn_scores_bf16_heads(const void *qd, const int H, int64_t d, co
                 }
 #endif
             }
-            for (int h = 0; h < H; h++) {
-                s[h * ss + p + o] = ck_hsum_ps(a[h][0]) * scale;
-                if (two) s[h * ss + p + o + 1] = ck_hsum_ps(a[h][1]) * scale;
-            }
+            bf16_scores_store(a, H, 0, scale, s + p + o, ss);
+            if (two) bf16_scores_store(a, H, 1, scale, s + p + o + 1, ss);
         }
         p += m;
     }
@@ -289,6 +303,44 @@ AT_INLINE void attn_values_bf16_heads(const uint32_t *wp, const int H, const int
         }
 }
 
+#ifdef AT_BF16
+/// The AVX512-BF16 build's main pass: H heads × 32 columns from i0 in zmm registers (2H accumulators), otherwise as
+/// attn_values_bf16_heads (the same pair steps per column, so the same bits): each row load, interleave and weight
+/// broadcast serves twice the products. Accumulator 0 holds columns 0–3, 8–11, 16–19 and 24–27 (the vpunpcklwd half
+/// of each 128-bit lane), accumulator 1 the others.
+AT_INLINE void attn_values_bf16_heads32(const uint32_t *wp, const int H, int64_t i0, const char *const *rows, int64_t p0,
+                                        int64_t m, float *out, int64_t os) {
+    const __m512i to_acc0 = _mm512_setr_epi32(0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27);
+    const __m512i to_acc1 = _mm512_setr_epi32(4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31);
+    const __m512i to_out0 = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
+    const __m512i to_out1 = _mm512_setr_epi32(8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
+    __m512 acc[ATTN_BF16_HEADS][2];
+    for (int h = 0; h < H; h++) {
+        if (p0 == 0) {
+            acc[h][0] = acc[h][1] = _mm512_setzero_ps();
+        } else {
+            const __m512 a = _mm512_loadu_ps(out + h * os + i0), b = _mm512_loadu_ps(out + h * os + i0 + 16);
+            acc[h][0] = _mm512_permutex2var_ps(a, to_acc0, b);
+            acc[h][1] = _mm512_permutex2var_ps(a, to_acc1, b);
+        }
+    }
+    for (int64_t j = 0; j < m; j += 2) {
+        const __m512i x0 = _mm512_loadu_si512((const void *)(rows[j] + 2 * i0));
+        const __m512i x1 = _mm512_loadu_si512((const void *)(rows[j + 1] + 2 * i0));
+        const __m512bh lo = (__m512bh)_mm512_unpacklo_epi16(x0, x1), hi = (__m512bh)_mm512_unpackhi_epi16(x0, x1);
+        for (int h = 0; h < H; h++) {
+            const __m512bh wv = (__m512bh)_mm512_set1_epi32((int)wp[h * (ATTN_VALUES_CHUNK / 2) + j / 2]);
+            acc[h][0] = _mm512_dpbf16_ps(acc[h][0], lo, wv);
+            acc[h][1] = _mm512_dpbf16_ps(acc[h][1], hi, wv);
+        }
+    }
+    for (int h = 0; h < H; h++) {
+        _mm512_storeu_ps(out + h * os + i0, _mm512_permutex2var_ps(acc[h][0], to_out0, acc[h][1]));
+        _mm512_storeu_ps(out + h * os + i0 + 16, _mm512_permutex2var_ps(acc[h][0], to_out1, acc[h][1]));
+    }
+}
+#endif
+
 /// H heads over all d / 16 column groups, V groups per pass (H·V·2 accumulators within the registers).
 AT_INLINE void attn_values_bf16_group(const uint32_t *wp, const int H, int64_t d, const char *const *rows, int64_t p0,
                                       int64_t m, float *out, int64_t os) {
@@ -299,6 +351,9 @@ AT_INLINE void attn_values_bf16_group(const uint32_t *wp, const int H, int64_t d
     const int V = H > 2 ? 1 : H > 1 ? 2 : 4;               // ≤ 8 accumulators
 #endif
     int64_t k = 0;
+#ifdef AT_BF16
+    for (; k + 2 <= groups; k += 2) attn_values_bf16_heads32(wp, H, 16 * k, rows, p0, m, out, os);
+#endif
     for (; k + V <= groups; k += V)
         attn_values_bf16_heads(wp, H, V, 16 * k, rows, p0, m, out, os);
     for (; k < groups; k++) attn_values_bf16_heads(wp, H, 1, 16 * k, rows, p0, m, out, os);
