@@ -137,6 +137,6 @@ public final class ServingModel: @unchecked Sendable {
         config.schedulingPolicy = o.schedulingPolicy
         engine = EngineCore(model: model, tokenizer: tokenizer, config: config, logger: logger)
         let h = model.hyperparameters
-        logger.info("model \(h.architecture), \(h.numLayers) layers, vocab \(h.vocabSize), ctx \(ctx), \(o.threads) threads, KV pool \(config.numBlocks) blocks × \(config.blockSize), weights loaded in \(String(format: "%.2f", loadSeconds)) s\(gguf.isMapped ? "" : " (read into memory: --no-mmap)")\(o.mlock ? ", locked in RAM (--mlock)" : "")")
+        logger.info("model \(h.architecture), \(h.numLayers) layers, vocab \(h.vocabSize), ctx \(ctx), \(o.threads) threads, KV pool \(config.numBlocks) blocks × \(config.blockSize) (\(o.kvCacheType.rawValue)), weights loaded in \(String(format: "%.2f", loadSeconds)) s\(gguf.isMapped ? "" : " (read into memory: --no-mmap)")\(o.mlock ? ", locked in RAM (--mlock)" : "")")
     }
 }

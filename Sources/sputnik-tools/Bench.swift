@@ -40,7 +40,8 @@ struct Bench: ParsableCommand {
     @Flag(name: .customLong("no-repack"), help: "Keep quantized weights in the file mapping (as `serve --no-repack`).")
     var noRepack = false
 
-    @Option(name: .customLong("kv-type"), help: "KV cache element type: f16, bf16 or f32.")
+    @Option(name: [.customLong("kv-type"), .customLong("kv-cache-type"), .customLong("cache-type-k")],
+            help: "KV cache element type: f16, bf16 or f32 (also --kv-cache-type, as `serve`; llama-bench's -ctk).")
     var kvType: String = "f16"
 
     @Flag(help: "Probe memory read bandwidth (1 thread, each -t count and every CPU) and report the decode roofline.")
@@ -140,7 +141,7 @@ struct Bench: ParsableCommand {
                     for (p, n) in prompts.map({ ($0, 0) }) + gens.map({ (0, $0) }) {
                         let test = runner.run(nPrompt: p, nGen: n, depth: d, threads: t, repetitions: repetitions,
                                               warmup: !noWarmup)
-                        rows.append(BenchRow(model: facts, test: test, testTime: SystemInfo.isoTime()))
+                        rows.append(BenchRow(model: facts, test: test, testTime: SystemInfo.isoTime(), kvType: kv.rawValue))
                         log("  \(test.name) t=\(t): " + String(format: "%.2f t/s", rows.last!.avgTs))
                     }
                 }

@@ -125,6 +125,8 @@ struct BenchRow {
     let model: ModelFacts
     let test: BenchTest
     let testTime: String
+    /// KV cache element type of the run (`f16`, `bf16`, `f32`), llama-bench's `type_k` / `type_v`.
+    var kvType = "f16"
     /// Read bandwidth measured with `test.threads` threads, GB/s (10^9 bytes), when probed.
     var bandwidthGBps: Double?
 
@@ -159,7 +161,7 @@ enum BenchPrinter {
                 ("model_filename", str(r.model.filename)), ("model_type", str(r.model.typeDescription)),
                 ("model_size", "\(r.model.sizeBytes)"), ("model_n_params", "\(r.model.nParams)"),
                 ("n_batch", "512"), ("n_ubatch", "512"),
-                ("n_threads", "\(r.test.threads)"), ("type_k", str("f16")), ("type_v", str("f16")),
+                ("n_threads", "\(r.test.threads)"), ("type_k", str(r.kvType)), ("type_v", str(r.kvType)),
                 ("n_prompt", "\(r.test.nPrompt)"), ("n_gen", "\(r.test.nGen)"), ("n_depth", "\(r.test.depth)"),
                 ("test_time", str(r.testTime)),
                 ("avg_ns", "\(UInt64(BenchStats.mean(ns)))"), ("stddev_ns", "\(UInt64(BenchStats.stddev(ns)))"),
@@ -181,9 +183,16 @@ enum BenchPrinter {
 
     /// llama-bench's markdown table plus `median t/s` and `peak RSS` columns.
     static func markdown(_ rows: [BenchRow]) -> String {
-        let header = ["model", "size", "params", "backend", "threads", "test", "t/s", "median t/s", "peak RSS"]
-        let widths = [30, 10, 10, 10, 7, 15, 20, 10, 10]
-        let rightAligned: Set<Int> = [1, 2, 4, 5, 6, 7, 8]
+        // A type_k column after threads when a row's KV cache is not f16 (as llama-bench shows non-default fields).
+        let showKV = rows.contains { $0.kvType != "f16" }
+        var header = ["model", "size", "params", "backend", "threads", "test", "t/s", "median t/s", "peak RSS"]
+        var widths = [30, 10, 10, 10, 7, 15, 20, 10, 10]
+        var rightAligned: Set<Int> = [1, 2, 4, 5, 6, 7, 8]
+        if showKV {
+            header.insert("type_k", at: 5)
+            widths.insert(6, at: 5)
+            rightAligned = [1, 2, 4, 6, 7, 8, 9]
+        }
         func line(_ cells: [String]) -> String {
             "| " + cells.enumerated().map { i, c in
                 let pad = String(repeating: " ", count: max(0, widths[i] - c.count))
@@ -195,7 +204,7 @@ enum BenchPrinter {
             rightAligned.contains(i) ? String(repeating: "-", count: w - 1) + ":" : String(repeating: "-", count: w)
         }.joined(separator: " | ") + " |")
         for r in rows {
-            out.append(line([
+            var cells = [
                 r.model.typeDescription,
                 String(format: "%.2f MiB", Double(r.model.sizeBytes) / 1_048_576),
                 String(format: "%.2f M", Double(r.model.nParams) / 1e6),
@@ -203,7 +212,9 @@ enum BenchPrinter {
                 String(format: "%.2f ± %.2f", r.avgTs, r.stddevTs),
                 String(format: "%.2f", r.medianTs),
                 String(format: "%.0f MiB", Double(r.test.peakRSSBytes) / 1_048_576),
-            ]))
+            ]
+            if showKV { cells.insert(r.kvType, at: 5) }
+            out.append(line(cells))
         }
         return out.joined(separator: "\n")
     }

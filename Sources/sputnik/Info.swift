@@ -35,7 +35,8 @@ struct Info: ParsableCommand {
         let f = try GGUFFile(path: path ?? model!)
         let summary = try ModelSummary(f)
         let ctx = min(ctxSize ?? min(4096, summary.contextLength), summary.contextLength)
-        print(summary.render(contextSize: ctx, maxNumSeqs: maxNumSeqs, kvElementBytes: kvCacheType == "f32" ? 4 : 2))
+        print(summary.render(contextSize: ctx, maxNumSeqs: maxNumSeqs, kvType: kvCacheType,
+                             kvElementBytes: kvCacheType == "f32" ? 4 : 2))
         if metadata {
             print("metadata (GGUF v\(f.version), \(f.metadata.count) keys):")
             for k in f.keys { print("  \(k) = \(f.metadata[k]!.summary)") }
@@ -95,8 +96,9 @@ struct ModelSummary {
         template = try? f.optionalString("tokenizer.chat_template")
     }
 
-    /// The report. `contextSize` × `maxNumSeqs` tokens size the KV pool, as `sputnik serve` does by default.
-    func render(contextSize: Int, maxNumSeqs: Int, kvElementBytes: Int) -> String {
+    /// The report. `contextSize` × `maxNumSeqs` tokens size the KV pool, as `sputnik serve` does by default; `kvType`
+    /// names the element type (`kvElementBytes` bytes each).
+    func render(contextSize: Int, maxNumSeqs: Int, kvType: String, kvElementBytes: Int) -> String {
         var out: [String] = []
         out.append("model:        \(name.map { "\($0) " } ?? "")(\(architecture), \(layers) layers)")
         out.append("parameters:   \(Self.count(parameters)) (\(parameters))")
@@ -120,7 +122,7 @@ struct ModelSummary {
         }
         let kvPerToken = kvElementsPerToken * kvElementBytes
         let pool = kvPerToken * contextSize * maxNumSeqs
-        out.append("KV cache:     \(Self.bytes(kvPerToken)) per token; \(contextSize) ctx × \(maxNumSeqs) seqs = \(Self.bytes(pool))")
+        out.append("KV cache:     \(kvType), \(Self.bytes(kvPerToken)) per token; \(contextSize) ctx × \(maxNumSeqs) seqs = \(Self.bytes(pool))")
         out.append("memory need:  \(Self.bytes(weightBytes + pool)) (weights + KV cache pool, plus small per-step buffers)")
         return out.joined(separator: "\n")
     }

@@ -13,7 +13,7 @@ import tempfile
 import time
 import urllib.request
 
-from conftest import BIN, MODEL, Server, free_port
+from conftest import BIN, MODEL, TOOLS_BIN, Server, free_port
 
 
 def access_lines(s: Server) -> list:
@@ -366,6 +366,8 @@ def test_bf16_kv_cache_serves_and_bad_types_are_refused():
                                                messages=[{"role": "user", "content": "Write a haiku about the sea."}])
             assert r.choices[0].finish_reason in ("stop", "length") and r.choices[0].message.content
             runs[kv] = {t.token: t.logprob for t in r.choices[0].logprobs.content[0].top_logprobs}
+            log.seek(0)
+            assert f"blocks × 16 ({kv})" in log.read()   # the startup line names the element type
         finally:
             stop(proc)
     exact, bf16 = runs["f32"], runs["bf16"]
@@ -374,7 +376,13 @@ def test_bf16_kv_cache_serves_and_bad_types_are_refused():
     assert all(abs(exact[t] - bf16[t]) < 0.3 for t in common), runs
     out = subprocess.run([BIN, "info", MODEL, "--ctx-size", "1024", "--max-num-seqs", "2", "--kv-cache-type", "bf16"],
                          check=True, capture_output=True, text=True, timeout=60).stdout
-    assert "1024 ctx × 2 seqs = 45.0 MiB" in out, out
+    assert "KV cache:     bf16, 22.5 KiB per token" in out and "1024 ctx × 2 seqs = 45.0 MiB" in out, out
+    # `sputnik-tools bench` reports the type as llama-bench does (type_k / type_v), and takes serve's flag name.
+    bench = subprocess.run([TOOLS_BIN, "bench", "-m", MODEL, "-p", "8", "-n", "2", "-r", "1", "-t", "2",
+                            "--kv-cache-type", "bf16", "-o", "json"], check=True, capture_output=True, text=True,
+                           timeout=120).stdout
+    records = json.loads(bench)
+    assert records and all(r["type_k"] == "bf16" and r["type_v"] == "bf16" for r in records), records
     bad = subprocess.run([BIN, "serve", "--model", MODEL, "--kv-cache-type", "q8"], capture_output=True, text=True,
                          timeout=60)
     assert bad.returncode != 0 and "kv-cache-type" in bad.stderr and "bf16" in bad.stderr, bad.stderr

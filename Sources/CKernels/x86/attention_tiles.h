@@ -96,8 +96,8 @@ AT_INLINE void attn_scores_heads(int kv_type, const float *q, int64_t qs, const 
     }
 }
 
-/// Most positions per chunk of the grouped values kernel (the chunk is attn_chunk's): the weights of up to four
-/// heads, rounded once, stay in L1.
+/// Most positions per chunk of the grouped values kernels (the chunk is attn_chunk's): the weights of up to four heads
+/// (eight with a bf16 cache), rounded once, stay in L1.
 enum { ATTN_VALUES_CHUNK = 512 };
 
 // ---------------------------------------------------------------- bf16 cache
@@ -112,7 +112,6 @@ enum { ATTN_VALUES_CHUNK = 512 };
 #else
 #define ATTN_BF16_HEADS 4
 #endif
-
 
 /// Eight floats rounded to bf16 with ck_fp32_to_bf16's bits, in the low half of each 32-bit lane.
 AT_INLINE __m256i bf16_round8(__m256 x) {
@@ -161,7 +160,8 @@ AT_INLINE void bf16_scores_store(__m256 a[][2], const int H, int t, float scale,
 }
 
 /// Scores of H heads (constant after inlining) over positions [p0, p1), two at a time, one accumulator per (head,
-/// position) summed by ck_hsum_ps; `qd` from bf16_queries. The chunk's first pass prefetches as attn_scores_heads.
+/// position) summed by bf16_scores_store; `qd` from bf16_queries. With pf_n > 0 the pass prefetches the rows ahead,
+/// as attn_scores_heads does.
 AT_INLINE void attn_scores_bf16_heads(const void *qd, const int H, int64_t d, const void *k_base, size_t slot_bytes,
                                       const int32_t *table, int64_t bs, int64_t p0, int64_t p1, float scale, float *s,
                                       int64_t ss, int64_t pf_n) {
@@ -218,22 +218,23 @@ AT_INLINE void attn_scores_bf16(const float *q, int64_t qs, int64_t g, int64_t d
     for (int64_t h0 = 0; h0 < g; h0 += ATTN_BF16_HEADS) {
         const int H = g - h0 < ATTN_BF16_HEADS ? (int)(g - h0) : ATTN_BF16_HEADS;
         bf16_queries(q + h0 * qs, qs, H, d, qd);
+        const int64_t pf = h0 == 0 ? n : 0;   // only the first head group's passes fetch the rows from DRAM
         for (int64_t p0 = 0; p0 < n; p0 += chunk) {
             const int64_t p1 = n - p0 < chunk ? n : p0 + chunk;
             float *so = s + h0 * ss;
             switch (H) {
 #if ATTN_BF16_HEADS > 4
-            case 8: attn_scores_bf16_heads(qd, 8, d, k_base, slot_bytes, table, bs, p0, p1, scale, so, ss, n); break;
-            case 7: attn_scores_bf16_heads(qd, 7, d, k_base, slot_bytes, table, bs, p0, p1, scale, so, ss, n); break;
-            case 6: attn_scores_bf16_heads(qd, 6, d, k_base, slot_bytes, table, bs, p0, p1, scale, so, ss, n); break;
-            case 5: attn_scores_bf16_heads(qd, 5, d, k_base, slot_bytes, table, bs, p0, p1, scale, so, ss, n); break;
+            case 8: attn_scores_bf16_heads(qd, 8, d, k_base, slot_bytes, table, bs, p0, p1, scale, so, ss, pf); break;
+            case 7: attn_scores_bf16_heads(qd, 7, d, k_base, slot_bytes, table, bs, p0, p1, scale, so, ss, pf); break;
+            case 6: attn_scores_bf16_heads(qd, 6, d, k_base, slot_bytes, table, bs, p0, p1, scale, so, ss, pf); break;
+            case 5: attn_scores_bf16_heads(qd, 5, d, k_base, slot_bytes, table, bs, p0, p1, scale, so, ss, pf); break;
 #endif
 #if ATTN_BF16_HEADS > 2
-            case 4: attn_scores_bf16_heads(qd, 4, d, k_base, slot_bytes, table, bs, p0, p1, scale, so, ss, n); break;
-            case 3: attn_scores_bf16_heads(qd, 3, d, k_base, slot_bytes, table, bs, p0, p1, scale, so, ss, n); break;
+            case 4: attn_scores_bf16_heads(qd, 4, d, k_base, slot_bytes, table, bs, p0, p1, scale, so, ss, pf); break;
+            case 3: attn_scores_bf16_heads(qd, 3, d, k_base, slot_bytes, table, bs, p0, p1, scale, so, ss, pf); break;
 #endif
-            case 2: attn_scores_bf16_heads(qd, 2, d, k_base, slot_bytes, table, bs, p0, p1, scale, so, ss, n); break;
-            default: attn_scores_bf16_heads(qd, 1, d, k_base, slot_bytes, table, bs, p0, p1, scale, so, ss, n); break;
+            case 2: attn_scores_bf16_heads(qd, 2, d, k_base, slot_bytes, table, bs, p0, p1, scale, so, ss, pf); break;
+            default: attn_scores_bf16_heads(qd, 1, d, k_base, slot_bytes, table, bs, p0, p1, scale, so, ss, pf); break;
             }
         }
     }
