@@ -135,7 +135,8 @@ static const ck_kernel_table ck_avx2_kernels = {
 /// in place of theirs; filled in at load.
 static ck_kernel_table ck_avxvnni_kernels;
 /// The AVX2 kernels with the AVX512-VNNI eight-row GEMMs (x86/avx512vnni_gemm_x8.c), K-quant and 32-element-block
-/// GEMMs and the AVX512-VL attention kernels (x86/avx512_attention.c); filled in at load.
+/// GEMMs and few-row kernels (x86/avx512vnni_rows.c) and the AVX512-VL attention kernels (x86/avx512_attention.c);
+/// filled in at load.
 static ck_kernel_table ck_avx512vnni_kernels;
 
 // ---------------------------------------------------------------- CPU features
@@ -179,6 +180,7 @@ __attribute__((constructor)) static void ck_init(void) {
     ck_avx512vnni_kernels.matmul_q8_0_x8 = ck_matmul_q8_0_x8_avx512vnni;
     ck_avx512vnni_kernels.gemm_kquant = ck_gemm_kquant_avx512vnni;
     ck_avx512vnni_kernels.gemm_block32 = ck_gemm_block32_avx512vnni;
+    ck_avx512vnni_kernels.matmul_rows = ck_matmul_rows_avx512vnni;
     ck_avx512vnni_kernels.attn_scores_gqa = ck_attn_scores_gqa_avx512;
     ck_avx512vnni_kernels.attn_values_gqa = ck_attn_values_gqa_avx512;
 #if defined(__x86_64__)

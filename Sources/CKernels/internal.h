@@ -19,10 +19,9 @@ void ck_matmul_rows_generic(ck_dot_fn dot, const void *w, size_t w_row_bytes, in
 /// AVX2 matmul over rows [r0, r1) (see ck_matmul_rows); returns 0 when the type has no AVX2 path (x86/avx2.c).
 int ck_matmul_rows_avx2(int weight_type, const void *w, size_t w_row_bytes, int64_t n, int64_t r0, int64_t r1,
                         const void *x, size_t x_row_bytes, int64_t ncols, float *y, int64_t y_stride);
-/// AVX2 matmul over rows [r0, r1) of a q4_K, q5_K or q6_K matrix (see ck_matmul_rows), X in q8_K: each weight
-/// row against four activation rows at a time (x86/avx2_kquants.c).
-void ck_matmul_kquant_avx2(int weight_type, const void *w, size_t w_row_bytes, int64_t n, int64_t r0, int64_t r1,
-                           const void *x, size_t x_row_bytes, int64_t ncols, float *y, int64_t y_stride);
+/// ck_matmul_rows_avx2 with the AVX512-VNNI row kernels below (x86/avx2.c); the same bits.
+int ck_matmul_rows_avx512vnni(int weight_type, const void *w, size_t w_row_bytes, int64_t n, int64_t r0, int64_t r1,
+                              const void *x, size_t x_row_bytes, int64_t ncols, float *y, int64_t y_stride);
 /// Dequantizers of the 5-bit, K-quant and bf16 formats (q5_0, q5_1, q4_K, q5_K, q6_K, bf16; ref/kquants.c),
 /// called by ck_dequantize_row for the types it does not handle itself.
 void ck_dequantize_row_more(int type, const void *x, float *y, int64_t n);

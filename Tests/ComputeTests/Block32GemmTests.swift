@@ -86,8 +86,8 @@ final class Block32GemmTests: XCTestCase {
     /// The few-row kernel (decode, an expert's few tokens in a batched MoE step) of all four types against the scalar
     /// reference: 1...7 activation rows (passes of three and their remainders), a one-block tail (1,440), a tail only
     /// (64), rows longer than its precomputed activation terms (33,024: the per-row dot products), and a row range
-    /// that leaves row 0 untouched; and every activation row's results are the same bits alone as in a pass of two or
-    /// three.
+    /// that leaves row 0 untouched; every activation row's results are the same bits alone as in a pass of two or
+    /// three; and the AVX512-VNNI build gives the AVX2 build's bits.
     func testFewRowKernelMatchesReference() throws {
         try XCTSkipUnless(ck_has_avx2() == 1, "no AVX2 on this CPU: only the reference kernels run")
         var rng = TestRNG(state: 80)
@@ -121,6 +121,17 @@ final class Block32GemmTests: XCTestCase {
                             XCTAssertEqual(alone[r].bitPattern, y[c * rows + r].bitPattern,
                                            "\(name) n=\(n) cols=\(cols) row \(r) col \(c): alone vs in a pass")
                         }
+                    }
+                    // The AVX512-VNNI build (vpdpbusd, q5_0's fifth bits under a byte mask) gives the AVX2 bits.
+                    if ck_cpu_runs_kernel_level(3) == 1 {
+                        var yv = [Float](repeating: .nan, count: rows * cols)
+                        w.withUnsafeBytes { wr in
+                            xq.withUnsafeBytes { xr in
+                                ck_matmul_block32_rows_avx512vnni(t, wr.baseAddress!, rb, Int64(n), 1, Int64(rows),
+                                                                  xr.baseAddress!, xrb, Int64(cols), &yv, Int64(rows))
+                            }
+                        }
+                        XCTAssertEqual(yv.map(\.bitPattern), y.map(\.bitPattern), "\(name) n=\(n) cols=\(cols): avx512vnni vs avx2")
                     }
                     for c in 0..<cols {
                         XCTAssertTrue(y[c * rows].isNaN, "\(name): row 0 is outside the range")

@@ -152,10 +152,12 @@ final class KQuantGemmTests: XCTestCase {
     /// kernel below 4 activation rows, the GEMM from 4) and `ck_matmul_rows_gemm` (prompt steps) give the GEMM's
     /// bits for every row and token, random and extreme weights (all bits set, against activations of ±127), one to
     /// nine tokens, 18 rows (the GEMM's eight-row groups and a pair): decode is batch-invariant and a prompt's logits
-    /// do not depend on how it is split. A swapped half (s_0 / s_1 or the mins halves) or a per-lane accumulation
-    /// fails it.
+    /// do not depend on how it is split. The same for each build of the row kernel this CPU runs (AVX2, AVX512-VNNI).
+    /// A swapped half (s_0 / s_1 or the mins halves) or a per-lane accumulation fails it.
     func testRowKernelGivesTheGemmBits() throws {
         try XCTSkipUnless(ck_has_avx2() == 1, "no AVX2 on this CPU: only the reference kernels run")
+        var rowKernelBuilds: [(String, RowRangeGemm)] = [("avx2", ck_matmul_kquant_avx2)]
+        if ck_cpu_runs_kernel_level(3) == 1 { rowKernelBuilds.append(("avx512vnni", ck_matmul_kquant_avx512vnni)) }
         var rng = TestRNG(state: 59)
         let rows = 18
         for t: Int32 in [12, 13, 14] {
@@ -176,8 +178,15 @@ final class KQuantGemmTests: XCTestCase {
                             }
                         }
                         var yGemm = [Float](repeating: .nan, count: rows * cols), yDispatch = yGemm, yRows = yGemm
+                        // Each build of the row kernel itself (one to four activation rows per pass; five to nine
+                        // take passes of four and the rest) gives the GEMM's bits too.
+                        var yBuilds = rowKernelBuilds.map { _ in [Float](repeating: .nan, count: rows * cols) }
                         w.withUnsafeBytes { wr in
                             xq.withUnsafeBytes { xr in
+                                for (k, (_, kernel)) in rowKernelBuilds.enumerated() {
+                                    kernel(t, wr.baseAddress!, rb, Int64(n), 0, Int64(rows), xr.baseAddress!, xrb,
+                                           Int64(cols), &yBuilds[k], Int64(rows))
+                                }
                                 ck_matmul_rows(t, wr.baseAddress!, rb, Int64(n), 0, Int64(rows), xr.baseAddress!, xrb,
                                                Int64(cols), &yRows, Int64(rows))
                                 ck_gemm_kquant_avx2(t, wr.baseAddress!, rb, Int64(n), 0, Int64(rows), xr.baseAddress!, xrb,
@@ -191,6 +200,10 @@ final class KQuantGemmTests: XCTestCase {
                                            "type \(t) n \(n) extreme=\(extreme) cols \(cols) row \(i % rows) column \(i / rows): \(yRows[i]) vs \(yGemm[i])")
                             XCTAssertEqual(yDispatch[i].bitPattern, yGemm[i].bitPattern,
                                            "type \(t) n \(n) cols \(cols): ck_matmul_rows_gemm")
+                            for (k, (name, _)) in rowKernelBuilds.enumerated() {
+                                XCTAssertEqual(yBuilds[k][i].bitPattern, yGemm[i].bitPattern,
+                                               "type \(t) n \(n) extreme=\(extreme) cols \(cols) row \(i % rows) column \(i / rows): \(name) row kernel")
+                            }
                         }
                     }
                 }

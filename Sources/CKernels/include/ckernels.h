@@ -186,6 +186,18 @@ float ck_dot_q5_0_q8_0_avx2(int64_t n, const void *x, const void *y);
 /// row's results are the same bits whichever rows share its pass.
 void ck_matmul_block32_rows_avx2(int type, const void *w, size_t wrb, int64_t n, int64_t r0, int64_t r1, const void *x,
                                  size_t xrb, int64_t ncols, float *y, int64_t ys);
+/// The AVX512-VNNI build of ck_matmul_block32_rows_avx2 (x86/avx512vnni_rows.c): the same bits; only on a CPU with
+/// AVX512-VNNI, BW and VL (ck_cpu_runs_kernel_level(3)).
+void ck_matmul_block32_rows_avx512vnni(int type, const void *w, size_t wrb, int64_t n, int64_t r0, int64_t r1,
+                                       const void *x, size_t xrb, int64_t ncols, float *y, int64_t ys);
+/// Rows [r0, r1) of a q4_K, q5_K or q6_K matrix W (rows `wrb` bytes apart, read in place) against `ncols` q8_K
+/// activation rows `xrb` bytes apart: y[c * ys + r]. Each weight row against up to four activation rows at a time,
+/// with the K-quant GEMM's float steps (ck_gemm_kquant_*: the same bits). AVX2 build (x86/avx2_kquants.c) and the
+/// AVX512-VNNI one (x86/avx512vnni_rows.c, only on a CPU with AVX512-VNNI, BW and VL); both give the same bits.
+void ck_matmul_kquant_avx2(int type, const void *w, size_t wrb, int64_t n, int64_t r0, int64_t r1, const void *x,
+                           size_t xrb, int64_t ncols, float *y, int64_t ys);
+void ck_matmul_kquant_avx512vnni(int type, const void *w, size_t wrb, int64_t n, int64_t r0, int64_t r1, const void *x,
+                                 size_t xrb, int64_t ncols, float *y, int64_t ys);
 float ck_dot_q5_0_q8_0(int64_t n, const void *x, const void *y);
 float ck_dot_q5_1_q8_1_ref(int64_t n, const void *x, const void *y);
 float ck_dot_q5_1_q8_1_avx2(int64_t n, const void *x, const void *y);

@@ -408,13 +408,19 @@ CK_AVX2 void ck_fp32_to_fp16_row_avx2(const float *x, uint16_t *y, int64_t n) {
     ck_fp32_to_fp16_row_ref(x + i, y + i, n - i);
 }
 
-int ck_matmul_rows_avx2(int weight_type, const void *w, size_t wrb, int64_t n, int64_t r0, int64_t r1,
-                        const void *x, size_t xrb, int64_t ncols, float *y, int64_t ys) {
+/// A few-row matmul kernel of one instruction set (ck_matmul_kquant_*, ck_matmul_block32_rows_*).
+typedef void (*rows_kernel)(int, const void *, size_t, int64_t, int64_t, int64_t, const void *, size_t, int64_t, float *,
+                            int64_t);
+
+/// ck_matmul_rows_avx2 / ck_matmul_rows_avx512vnni with that set's K-quant and 32-element-block row kernels.
+static inline __attribute__((always_inline)) int matmul_rows_x86(rows_kernel kquant_rows, rows_kernel block32_rows,
+        int weight_type, const void *w, size_t wrb, int64_t n, int64_t r0, int64_t r1, const void *x, size_t xrb,
+        int64_t ncols, float *y, int64_t ys) {
     switch (weight_type) {
     case CK_Q4_1: mm_q4_1(w, wrb, n, r0, r1, x, xrb, ncols, y, ys); return 1;
     case CK_Q8_0:   // as q5_0 below
         if (ncols >= 8) ck_gemm_block32(weight_type, w, wrb, n, r0, r1, x, xrb, ncols, y, ys);
-        else ck_matmul_block32_rows_avx2(weight_type, w, wrb, n, r0, r1, x, xrb, ncols, y, ys);
+        else block32_rows(weight_type, w, wrb, n, r0, r1, x, xrb, ncols, y, ys);
         return 1;
     case CK_Q4_K: case CK_Q5_K: case CK_Q6_K: {
         // From 4 activation rows the tiled GEMM (eight weight rows at a time); fewer: each weight row against them.
@@ -424,7 +430,7 @@ int ck_matmul_rows_avx2(int weight_type, const void *w, size_t wrb, int64_t n, i
         // Q4_K_M: 1 token 48-62 -> 35-39 ms with it, 6 tokens 77-82 -> 88-94 ms; BENCHMARKS.md, "2026-12-07 00:00–00:50").
         const int64_t gemm_from = 4;
         if (ncols >= gemm_from) ck_gemm_kquant(weight_type, w, wrb, n, r0, r1, x, xrb, ncols, y, ys);
-        else ck_matmul_kquant_avx2(weight_type, w, wrb, n, r0, r1, x, xrb, ncols, y, ys);
+        else kquant_rows(weight_type, w, wrb, n, r0, r1, x, xrb, ncols, y, ys);
         return 1;
     }
     case CK_Q2_K:   // the GEMM for four or more activation rows; fewer take the generic per-row dot products
@@ -436,7 +442,7 @@ int ck_matmul_rows_avx2(int weight_type, const void *w, size_t wrb, int64_t n, i
         // (single-thread, 2,048 × 1,408 from memory, GMAC/s rows kernel vs GEMM: iq4_nl 27.5 / 27.4 at 4, 30.1 / 23.7
         // at 6; q5_0 24.5 / 25.4 at 4, 27.5 / 23.0 at 6; the GEMM leads from 12: 29.5 / 32.0).
         if (ncols >= 8) ck_gemm_block32(weight_type, w, wrb, n, r0, r1, x, xrb, ncols, y, ys);
-        else ck_matmul_block32_rows_avx2(weight_type, w, wrb, n, r0, r1, x, xrb, ncols, y, ys);
+        else block32_rows(weight_type, w, wrb, n, r0, r1, x, xrb, ncols, y, ys);
         return 1;
     case CK_F16:
         for (int64_t r = r0; r < r1; r++)
@@ -452,6 +458,18 @@ int ck_matmul_rows_avx2(int weight_type, const void *w, size_t wrb, int64_t n, i
         return 1;
     default: return 0;
     }
+}
+
+int ck_matmul_rows_avx2(int weight_type, const void *w, size_t wrb, int64_t n, int64_t r0, int64_t r1,
+                        const void *x, size_t xrb, int64_t ncols, float *y, int64_t ys) {
+    return matmul_rows_x86(ck_matmul_kquant_avx2, ck_matmul_block32_rows_avx2, weight_type, w, wrb, n, r0, r1, x, xrb,
+                           ncols, y, ys);
+}
+
+int ck_matmul_rows_avx512vnni(int weight_type, const void *w, size_t wrb, int64_t n, int64_t r0, int64_t r1,
+                              const void *x, size_t xrb, int64_t ncols, float *y, int64_t ys) {
+    return matmul_rows_x86(ck_matmul_kquant_avx512vnni, ck_matmul_block32_rows_avx512vnni, weight_type, w, wrb, n, r0,
+                           r1, x, xrb, ncols, y, ys);
 }
 
 #else  // not x86-64: the dispatcher never selects these; keep the symbols so the module links.
@@ -477,6 +495,11 @@ void ck_silu_mul_avx2(const float *g, const float *u, float *out, int64_t n) { c
 void ck_rms_norm_avx2(const float *x, const float *w, float eps, int64_t n, float *y) { ck_rms_norm_ref(x, w, eps, n, y); }
 void ck_fp16_round_row_avx2(float *x, int64_t n) { ck_fp16_round_row_ref(x, n); }
 void ck_fp32_to_fp16_row_avx2(const float *x, uint16_t *y, int64_t n) { ck_fp32_to_fp16_row_ref(x, y, n); }
+int ck_matmul_rows_avx512vnni(int t, const void *w, size_t wrb, int64_t n, int64_t r0, int64_t r1,
+                              const void *x, size_t xrb, int64_t ncols, float *y, int64_t ys) {
+    (void)t; (void)w; (void)wrb; (void)n; (void)r0; (void)r1; (void)x; (void)xrb; (void)ncols; (void)y; (void)ys;
+    return 0;
+}
 int ck_matmul_rows_avx2(int t, const void *w, size_t wrb, int64_t n, int64_t r0, int64_t r1,
                         const void *x, size_t xrb, int64_t ncols, float *y, int64_t ys) {
     (void)t; (void)w; (void)wrb; (void)n; (void)r0; (void)r1; (void)x; (void)xrb; (void)ncols; (void)y; (void)ys;
