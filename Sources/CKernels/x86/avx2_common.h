@@ -10,6 +10,18 @@
 /// An always-inlined helper compiled for the same features.
 #define CK_INLINE static inline __attribute__((always_inline, target("avx2,fma,f16c")))
 
+/// Software prefetch distances, bytes ahead of the weight block being read, of the few-row kernels that stream
+/// weights from DRAM (decode; an expert's few tokens): into L1 (CK_STREAM_PREFETCH) and into L2
+/// (CK_STREAM_PREFETCH_L2). On a Zen 4 EPYC, 1 KiB / 4 KiB (the values tuned earlier on a Xeon) left each thread's
+/// stream latency-bound: Qwen2.5-Coder-1.5B Q4_K_M tg64 on two threads went 24.7–28.7 → 31.6–36.3 t/s with 4 KiB /
+/// 16 KiB, and 8 KiB / 32 KiB, 2 KiB / 16 KiB and 4 KiB / 8 KiB were no better (BENCHMARKS.md, "2026-12-07 05:55").
+#ifndef CK_STREAM_PREFETCH
+#define CK_STREAM_PREFETCH 4096
+#endif
+#ifndef CK_STREAM_PREFETCH_L2
+#define CK_STREAM_PREFETCH_L2 16384
+#endif
+
 /// Sum of the 8 lanes.
 CK_INLINE float ck_hsum_ps(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));

@@ -27,6 +27,7 @@
 #define KR_FN CK_AVX2
 #define KR_INLINE CK_INLINE
 #define KR_MADD_ADD(s, p, k) _mm256_add_epi32((s), _mm256_madd_epi16((p), (k)))
+#define KR_SHUFFLE_SCALES 0
 #include "kquants_rows_tiles.h"
 
 CK_AVX2 float ck_dot_q4_K_q8_K_avx2(int64_t n, const void *x, const void *y) {

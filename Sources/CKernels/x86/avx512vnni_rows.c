@@ -16,6 +16,7 @@
 #define KR_FN __attribute__((target(CK_VNNI_TARGET)))
 #define KR_INLINE static inline __attribute__((always_inline, target(CK_VNNI_TARGET)))
 #define KR_MADD_ADD(s, p, k) _mm256_dpwssd_epi32((s), (p), (k))
+#define KR_SHUFFLE_SCALES 1
 #include "kquants_rows_tiles.h"
 
 #define B32R_NAME(f) f##_avx512vnni

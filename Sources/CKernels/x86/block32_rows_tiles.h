@@ -9,6 +9,15 @@
 // What the kernel computes and why is in avx2_block32_rows.c's head. Layouts: ggml/src/ggml-common.h; written
 // independently.
 
+/// Prefetch distances into L1 / L2, bytes ahead of the four blocks being read: the streaming kernels'
+/// (CK_STREAM_PREFETCH*, avx2_common.h).
+#ifndef B32R_PREFETCH
+#define B32R_PREFETCH CK_STREAM_PREFETCH
+#endif
+#ifndef B32R_PREFETCH_L2
+#define B32R_PREFETCH_L2 CK_STREAM_PREFETCH_L2
+#endif
+
 enum {
     B32R_MAXC = 3,            // activation rows per pass
     B32R_MAX_BLOCKS = 1024,   // blocks per row with precomputed activation terms (n ≤ 32,768; longer rows: per-row dots)
@@ -112,8 +121,8 @@ B32R_INLINE void b32r_pass(int type, const uint8_t *w, size_t wrb, int64_t nb, i
         for (; b + 4 <= nb; b += 4) {
             const uint8_t *blk = wr + (size_t)b * bb;
             for (int l = 0; l < lines; l++) {
-                _mm_prefetch((const char *)blk + 1024 + 64 * l, _MM_HINT_T0);
-                _mm_prefetch((const char *)blk + 4096 + 64 * l, _MM_HINT_T1);
+                _mm_prefetch((const char *)blk + B32R_PREFETCH + 64 * l, _MM_HINT_T0);
+                _mm_prefetch((const char *)blk + B32R_PREFETCH_L2 + 64 * l, _MM_HINT_T1);
             }
             const __m128 dw = b32r_scales4(blk, bb);
             __attribute__((aligned(16))) float sc[B32R_MAXC][4];

@@ -4,22 +4,22 @@
 //   KR_NAME(f)         the entry point's name (f ## _avx2, f ## _avx512vnni);
 //   KR_FN, KR_INLINE   the attributes of a function / an always-inlined helper compiled for the set;
 //   KR_MADD_ADD(s, p, k) s + madd(p, k) on int32 lanes: _mm256_add_epi32 + _mm256_madd_epi16 for AVX2, one
-//                      vpdpwssd for AVX512-VNNI. The same exact int32 sums, so every build gives the same bits.
+//                      vpdpwssd for AVX512-VNNI. The same exact int32 sums, so every build gives the same bits;
+//   KR_SHUFFLE_SCALES  1 to widen q4_K / q5_K sub-block scales from a register (see kq_k45_row), else 0.
 // What the kernels compute and why (the GEMM's float steps, batch invariance) is in avx2_kquants.c's head. Block
 // layouts: ggml/src/ggml-common.h; written independently.
 
 /// Prefetch distances in bytes ahead of the super-block being read: into L1 (KQ_PREFETCH) and into L2
-/// (KQ_PREFETCH_L2). Rows of a range are contiguous, so this runs on into the next row. Without them decode is
-/// bound by memory latency (the hardware prefetchers alone keep one core at ~10 GB/s here); the L2 prefetch added
-/// ~10% over the L1 one alone, 8 KiB was no better than 4 KiB (A/B runs, Qwen2.5-Coder-1.5B Q4_K_M tg64). They
-/// were first issued for one activation row only; for two to four rows (a routed expert's tokens in a batched
-/// decode step) the rows stream from DRAM just the same, and prefetching doubled those calls (q4_K 1,408 × 2,048
-/// from DRAM on both threads, two rows: 22 → 38 GMAC/s per thread; BENCHMARKS.md, "2026-12-05 21:00–21:35").
+/// (KQ_PREFETCH_L2), the streaming kernels' (CK_STREAM_PREFETCH*, avx2_common.h). Rows of a range are contiguous, so
+/// this runs on into the next row. They are issued whatever the number of activation rows: for two to four (a routed
+/// expert's tokens in a batched decode step) the rows stream from DRAM just the same, and prefetching doubled those
+/// calls (q4_K 1,408 × 2,048 from DRAM on both threads, two rows: 22 → 38 GMAC/s per thread; BENCHMARKS.md,
+/// "2026-12-05 21:00–21:35").
 #ifndef KQ_PREFETCH
-#define KQ_PREFETCH 1024
+#define KQ_PREFETCH CK_STREAM_PREFETCH
 #endif
 #ifndef KQ_PREFETCH_L2
-#define KQ_PREFETCH_L2 4096
+#define KQ_PREFETCH_L2 CK_STREAM_PREFETCH_L2
 #endif
 
 /// The exact per-half sums of two int32 vectors: lane 4h = Σ of s's lanes 4h ... 4h + 3, lane 4h + 1 = the same of
@@ -36,13 +36,16 @@ KR_INLINE float kq_halves(__m256 acc) {
 
 /// Chunk p (elements 64p..64p+63) of a q4_K/q5_K super-block against nc activation rows: sumi[c] += the
 /// sub-block-scaled int32 sums (see kq_k45_row).
-KR_INLINE void kq_k45_chunk(const uint8_t *qs, __m256i hv, int five, int p, __m256i scv,
-                            const ck_block_q8_K *const *a, int64_t b, int nc, __m256i *sumi) {
+KR_INLINE void kq_k45_chunk(const uint8_t *qs, __m256i hv, int five, int p, const int16_t *sc16, __m256i scv,
+                            int shuffle, const ck_block_q8_K *const *a, int64_t b, int nc, __m256i *sumi) {
     __m256i lo, hi;
     ck_kq45_chunk_bytes(qs, hv, five, p, &lo, &hi);
-    // Scales 2p and 2p + 1 as int16 in every lane: byte 2p / 2p + 1 of scv, a zeroed high byte (control 0x80).
-    const __m256i sl = _mm256_shuffle_epi8(scv, _mm256_set1_epi16((short)(0x8000 + 2 * p)));
-    const __m256i sh = _mm256_shuffle_epi8(scv, _mm256_set1_epi16((short)(0x8001 + 2 * p)));
+    // Scales 2p and 2p + 1 as int16 in every lane: broadcast from sc16, or (shuffle) byte 2p / 2p + 1 of scv with a
+    // zeroed high byte (control 0x80).
+    const __m256i sl = shuffle ? _mm256_shuffle_epi8(scv, _mm256_set1_epi16((short)(0x8000 + 2 * p)))
+                               : _mm256_set1_epi16(sc16[2 * p]);
+    const __m256i sh = shuffle ? _mm256_shuffle_epi8(scv, _mm256_set1_epi16((short)(0x8001 + 2 * p)))
+                               : _mm256_set1_epi16(sc16[2 * p + 1]);
     for (int c = 0; c < nc; c++) {
         const int8_t *aq = a[c][b].qs + 64 * p;
         const __m256i ql = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)aq));
@@ -76,8 +79,15 @@ KR_INLINE void kq_k45_row(const uint8_t *w, int64_t nb, const ck_block_q8_K *con
         ck_kq_scales45(blk + 4, &scb, &mnb);
         // mn[j] twice per sub-block j, as int16: madd with the 16 bsums gives mn[j] * Σa over sub-block j.
         const __m256i mins = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(_mm_cvtsi64_si128((long long)mnb), dup));
-        // The eight scales as bytes in both 128-bit lanes (kq_k45_chunk widens them with one shuffle each).
-        const __m256i scv = _mm256_broadcastsi128_si256(_mm_cvtsi64_si128((long long)scb));
+        // The eight scales as int16 in memory (broadcast per chunk), or with KR_SHUFFLE_SCALES and one or two
+        // activation rows as bytes in both 128-bit lanes of a register, widened with one shuffle each: fewer uops, but
+        // eight shuffle controls held in registers, which only the 32-register builds can spare (the AVX2 build and
+        // three or four rows were slower with it: BENCHMARKS.md, "2026-12-07 05:35").
+        const int shuffle = KR_SHUFFLE_SCALES && nc <= 2;
+        int16_t sc16[8];
+        __m256i scv = _mm256_setzero_si256();
+        if (shuffle) scv = _mm256_broadcastsi128_si256(_mm_cvtsi64_si128((long long)scb));
+        else _mm_storeu_si128((__m128i *)sc16, _mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)scb)));
         const __m256i hv = five ? _mm256_loadu_si256((const __m256i *)(blk + 16)) : _mm256_setzero_si256();
         __m256i sumi[4];
         for (int c = 0; c < nc; c++) sumi[c] = _mm256_setzero_si256();
@@ -85,10 +95,10 @@ KR_INLINE void kq_k45_row(const uint8_t *w, int64_t nb, const ck_block_q8_K *con
         // rolled (unrolled, their accumulators spill: 49 -> 30 GMAC/s at four rows).
         if (nc <= 2) {
 #pragma clang loop unroll(full)
-            for (int p = 0; p < 4; p++) kq_k45_chunk(qs, hv, five, p, scv, a, b, nc, sumi);
+            for (int p = 0; p < 4; p++) kq_k45_chunk(qs, hv, five, p, sc16, scv, shuffle, a, b, nc, sumi);
         } else {
 #pragma clang loop unroll(disable)
-            for (int p = 0; p < 4; p++) kq_k45_chunk(qs, hv, five, p, scv, a, b, nc, sumi);
+            for (int p = 0; p < 4; p++) kq_k45_chunk(qs, hv, five, p, sc16, scv, shuffle, a, b, nc, sumi);
         }
         const float dw = ck_h2f(d16), mw = ck_h2f(m16);
         for (int c = 0; c < nc; c++) {
