@@ -56,6 +56,10 @@ public struct OptionLayers {
         return nil
     }
 
+    /// Where `key`'s value comes from — `SPUTNIK_X` or `config key 'x'` — or nil when neither layer sets it. Error
+    /// messages about a value name this instead of the flag (`ServerOptions.origins`).
+    public func origin(_ key: String) -> String? { lookup(key)?.origin }
+
     /// A string option. Scalars of the file are written as text (`port: 80` → "80").
     public func string(_ key: String) -> String? {
         lookup(key).map { "\($0.value)" }

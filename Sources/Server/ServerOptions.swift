@@ -71,12 +71,21 @@ public struct ServerOptions: Sendable {
     /// Largest `n` (choices per request) served, `--max-n` (1...128, default 16); `--max-num-seqs` bounds it too.
     public var maxChoices = 16
 
+    /// Where options that are not on the command line came from, by option name (`"kv-cache-type"` →
+    /// `"SPUTNIK_KV_CACHE_TYPE"` or `"config key 'kv-cache-type'"`, `OptionLayers.origin`); `validate` names that
+    /// source instead of the flag, so a bad value is found where it was written.
+    public var origins: [String: String] = [:]
+
     public init() {}
 
-    /// Checks ranges. - Throws: `ServerError.invalidOption` naming the option.
+    /// The name a message about option `name` uses: its environment variable or config key when it came from one,
+    /// else the flag (`--name`).
+    public func label(_ name: String) -> String { origins[name] ?? "--\(name)" }
+
+    /// Checks ranges. - Throws: `ServerError.invalidOption` naming the option (flag, variable or config key).
     public func validate() throws {
         func check(_ ok: Bool, _ name: String, _ what: String) throws {
-            if !ok { throw ServerError.invalidOption("--\(name) \(what)") }
+            if !ok { throw ServerError.invalidOption("\(label(name)) \(what)") }
         }
         try check(!modelPath.isEmpty, "model", "is required")
         try check(apiKey.map { !$0.isEmpty } ?? true, "api-key", "must not be empty (leave it out to serve without a key)")
@@ -91,7 +100,7 @@ public struct ServerOptions: Sendable {
         try check(["fcfs", "priority"].contains(schedulingPolicy), "scheduling-policy", "must be fcfs or priority")
         try check(["deepseek", "none"].contains(reasoningFormat), "reasoning-format", "must be deepseek or none")
         try check(maxQueuedRequests >= 0, "max-queued-requests", "must be at least 0")
-        try check((sslKeyFile == nil) == (sslCertFile == nil), "ssl-keyfile", "and --ssl-certfile must be given together")
+        try check((sslKeyFile == nil) == (sslCertFile == nil), "ssl-keyfile", "and \(label("ssl-certfile")) must be given together")
         try check(shutdownTimeout >= 0, "shutdown-timeout", "must be at least 0 seconds")
         try check(sseKeepAlive >= 0 && sseKeepAlive <= 3600, "sse-keepalive", "must be 0...3600 seconds (0: off)")
         try check(maxConnections >= 1, "max-connections", "must be at least 1")

@@ -94,43 +94,54 @@ struct Serve: ParsableCommand {
         let layers = try OptionLayers(environment: environment,
                                       file: configPath.map(ConfigFile.load) ?? [:], filePath: configPath)
         var o = ServerOptions()
-        guard let modelPath = model ?? layers.string("model") else {
+        // A flag wins; else the environment, then the config file (recording which, for messages about the value).
+        var origins: [String: String] = [:]
+        func layer<T>(_ flag: T?, _ key: String, _ read: (String) throws -> T?) rethrows -> T? {
+            if let flag { return flag }
+            guard let value = try read(key) else { return nil }
+            origins[key] = layers.origin(key)
+            return value
+        }
+        guard let modelPath = layer(model, "model", layers.string) else {
             throw ValidationError("no model: pass --model FILE, set SPUTNIK_MODEL or set 'model' in the config file")
         }
         o.modelPath = modelPath
-        o.alias = alias ?? layers.string("alias")
-        o.host = host ?? layers.string("host") ?? o.host
-        o.port = try port ?? layers.int("port") ?? o.port
-        o.threads = try threads ?? layers.int("threads") ?? o.threads
-        o.contextSize = try ctxSize ?? layers.int("ctx-size")
-        o.maxNumSeqs = try maxNumSeqs ?? layers.int("max-num-seqs") ?? o.maxNumSeqs
-        o.maxChoices = try maxN ?? layers.int("max-n") ?? o.maxChoices
-        o.maxNumBatchedTokens = try maxNumBatchedTokens ?? layers.int("max-num-batched-tokens") ?? o.maxNumBatchedTokens
-        o.blockSize = try blockSize ?? layers.int("block-size") ?? o.blockSize
-        o.kvCacheType = kvCacheType ?? layers.string("kv-cache-type") ?? o.kvCacheType
-        o.maxQueuedRequests = try maxQueuedRequests ?? layers.int("max-queued-requests") ?? o.maxQueuedRequests
-        o.schedulingPolicy = schedulingPolicy ?? layers.string("scheduling-policy") ?? o.schedulingPolicy
-        o.apiKey = apiKey ?? layers.string("api-key")
-        o.chatTemplatePath = chatTemplate ?? layers.string("chat-template")
-        o.reasoningFormat = reasoningFormat ?? layers.string("reasoning-format") ?? o.reasoningFormat
-        o.kvCacheMemory = try kvCacheMemory ?? layers.int("kv-cache-memory")
+        o.alias = layer(alias, "alias", layers.string)
+        o.host = layer(host, "host", layers.string) ?? o.host
+        o.port = try layer(port, "port", layers.int) ?? o.port
+        o.threads = try layer(threads, "threads", layers.int) ?? o.threads
+        o.contextSize = try layer(ctxSize, "ctx-size", layers.int)
+        o.maxNumSeqs = try layer(maxNumSeqs, "max-num-seqs", layers.int) ?? o.maxNumSeqs
+        o.maxChoices = try layer(maxN, "max-n", layers.int) ?? o.maxChoices
+        o.maxNumBatchedTokens = try layer(maxNumBatchedTokens, "max-num-batched-tokens", layers.int) ?? o.maxNumBatchedTokens
+        o.blockSize = try layer(blockSize, "block-size", layers.int) ?? o.blockSize
+        o.kvCacheType = layer(kvCacheType, "kv-cache-type", layers.string) ?? o.kvCacheType
+        o.maxQueuedRequests = try layer(maxQueuedRequests, "max-queued-requests", layers.int) ?? o.maxQueuedRequests
+        o.schedulingPolicy = layer(schedulingPolicy, "scheduling-policy", layers.string) ?? o.schedulingPolicy
+        o.apiKey = layer(apiKey, "api-key", layers.string)
+        o.chatTemplatePath = layer(chatTemplate, "chat-template", layers.string)
+        o.reasoningFormat = layer(reasoningFormat, "reasoning-format", layers.string) ?? o.reasoningFormat
+        o.kvCacheMemory = try layer(kvCacheMemory, "kv-cache-memory", layers.int)
         o.enablePrefixCaching = try enablePrefixCaching ?? layers.bool("enable-prefix-caching") ?? true
         o.repackWeights = try repack ?? layers.bool("repack") ?? true
         o.useMmap = try mmap ?? layers.bool("mmap") ?? true
         o.mlock = try mlock || (layers.bool("mlock") ?? false)
-        o.allowedOrigins = try allowedOrigins.map(Self.originList) ?? layers.stringList("allowed-origins", parse: Self.originList) ?? o.allowedOrigins
+        o.allowedOrigins = try layer(allowedOrigins.map(Self.originList), "allowed-origins") { try layers.stringList($0, parse: Self.originList) } ?? o.allowedOrigins
         o.metricsNoAuth = try metricsNoAuth || (layers.bool("metrics-no-auth") ?? false)
-        o.sslKeyFile = sslKeyfile ?? layers.string("ssl-keyfile")
-        o.sslCertFile = sslCertfile ?? layers.string("ssl-certfile")
-        o.shutdownTimeout = try shutdownTimeout ?? layers.double("shutdown-timeout") ?? o.shutdownTimeout
-        o.sseKeepAlive = try sseKeepAlive ?? layers.double("sse-keepalive") ?? o.sseKeepAlive
-        o.maxConnections = try maxConnections ?? layers.int("max-connections") ?? o.maxConnections
-        o.idleTimeout = try timeout ?? layers.double("timeout") ?? o.idleTimeout
-        let level = logLevel ?? layers.string("log-level") ?? "info"
-        guard let lvl = Logger.Level(rawValue: level) else { throw ValidationError("unknown --log-level '\(level)'") }
-        let format = logFormat ?? layers.string("log-format") ?? "text"
+        o.sslKeyFile = layer(sslKeyfile, "ssl-keyfile", layers.string)
+        o.sslCertFile = layer(sslCertfile, "ssl-certfile", layers.string)
+        o.shutdownTimeout = try layer(shutdownTimeout, "shutdown-timeout", layers.double) ?? o.shutdownTimeout
+        o.sseKeepAlive = try layer(sseKeepAlive, "sse-keepalive", layers.double) ?? o.sseKeepAlive
+        o.maxConnections = try layer(maxConnections, "max-connections", layers.int) ?? o.maxConnections
+        o.idleTimeout = try layer(timeout, "timeout", layers.double) ?? o.idleTimeout
+        o.origins = origins
+        let level = layer(logLevel, "log-level", layers.string) ?? "info"
+        guard let lvl = Logger.Level(rawValue: level) else {
+            throw ValidationError("unknown \(origins["log-level"] ?? "--log-level") '\(level)'")
+        }
+        let format = layer(logFormat, "log-format", layers.string) ?? "text"
         guard let fmt = LogFormat(rawValue: format) else {
-            throw ValidationError("unknown --log-format '\(format)' (text or json)")
+            throw ValidationError("unknown \(origins["log-format"] ?? "--log-format") '\(format)' (text or json)")
         }
         try o.validate()
 

@@ -53,6 +53,26 @@ final class DeployOptionsTests: XCTestCase {
         XCTAssertThrowsError(try l.int("threads")) { XCTAssertTrue("\($0)".contains("config key 'threads'"), "\($0)") }
     }
 
+    /// `validate` names the variable or config key a bad value came from (`origins`), else the flag.
+    func testValidationNamesTheValuesSource() throws {
+        var o = ServerOptions()
+        o.modelPath = "m.gguf"
+        o.kvCacheType = "q4"
+        XCTAssertThrowsError(try o.validate()) { XCTAssertTrue("\($0)".contains("--kv-cache-type must be"), "\($0)") }
+        let l = try OptionLayers(environment: ["SPUTNIK_KV_CACHE_TYPE": "q4"], file: ["max-num-seqs": 0])
+        o.origins = ["kv-cache-type": try XCTUnwrap(l.origin("kv-cache-type"))]
+        XCTAssertThrowsError(try o.validate()) {
+            XCTAssertTrue("\($0)".contains("SPUTNIK_KV_CACHE_TYPE must be f16, bf16 or f32"), "\($0)")
+        }
+        o.kvCacheType = "f16"
+        o.maxNumSeqs = 0
+        o.origins["max-num-seqs"] = l.origin("max-num-seqs")
+        XCTAssertThrowsError(try o.validate()) {
+            XCTAssertTrue("\($0)".contains("config key 'max-num-seqs' must be 1...1024"), "\($0)")
+        }
+        XCTAssertNil(l.origin("threads"))
+    }
+
     func testUnknownFileKeyIsAnErrorUnknownVariableIsReported() throws {
         XCTAssertThrowsError(try OptionLayers(environment: [:], file: ["ctxsize": 1], filePath: "c.yaml")) {
             XCTAssertTrue("\($0)".contains("ctxsize"), "\($0)")

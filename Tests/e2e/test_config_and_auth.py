@@ -54,3 +54,38 @@ def test_cors_preflight(server):
         assert r.status == 204
         assert r.headers["Access-Control-Allow-Origin"] == "*"
         assert "POST" in r.headers["Access-Control-Allow-Methods"]
+
+
+def _serve_error(args, env_extra=None):
+    """Runs `sputnik serve` with `args` (and extra environment) expecting a startup error; returns its output."""
+    import subprocess
+    from conftest import BIN, MODEL
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SPUTNIK_")}
+    env.update(env_extra or {})
+    p = subprocess.run([BIN, "serve", "--model", MODEL, "--host", "127.0.0.1", "--port", "0", *args], env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode != 0, p.stdout + p.stderr
+    return p.stdout + p.stderr
+
+
+def test_bad_option_values_name_where_they_were_written():
+    # From the environment: the message names the variable, not the flag the user never typed.
+    out = _serve_error([], {"SPUTNIK_KV_CACHE_TYPE": "q4"})
+    assert "SPUTNIK_KV_CACHE_TYPE must be f16, bf16 or f32" in out, out
+    assert "--kv-cache-type" not in out, out
+    out = _serve_error([], {"SPUTNIK_LOG_FORMAT": "xml"})
+    assert "unknown SPUTNIK_LOG_FORMAT 'xml'" in out, out
+    out = _serve_error([], {"SPUTNIK_SSL_KEYFILE": "/nonexistent/key.pem"})
+    assert "SPUTNIK_SSL_KEYFILE and --ssl-certfile must be given together" in out, out
+    # From the config file: the key.
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
+        f.write("max-num-seqs: 0\n")
+        path = f.name
+    try:
+        out = _serve_error(["--config", path])
+        assert "config key 'max-num-seqs' must be 1...1024" in out, out
+        # A flag wins over both, and then the message names the flag.
+        out = _serve_error(["--config", path, "--max-num-seqs", "2000"], {"SPUTNIK_MAX_NUM_SEQS": "4"})
+        assert "--max-num-seqs must be 1...1024" in out, out
+    finally:
+        os.unlink(path)
