@@ -44,6 +44,9 @@ public final class ServingModel: @unchecked Sendable {
         public var schedulingPolicy = SchedulingPolicy.fcfs
         /// Weight-loading progress, `(bytesLoaded, bytesTotal)` (`ModelOptions.loadProgress`).
         public var loadProgress: (@Sendable (_ done: Int, _ total: Int) -> Void)?
+        /// Where options that were not flags came from, by option name (`"ctx-size"` → `"SPUTNIK_CTX_SIZE"` or
+        /// `"config key 'ctx-size'"`): messages about a value name that instead of the flag.
+        public var origins: [String: String] = [:]
         /// Memory the system can give now, bytes (nil: unknown, no check); the load is refused when the model's
         /// `MemoryBudget` exceeds it. Default `MemoryBudget.systemAvailableBytes`.
         public var availableMemory: @Sendable () -> Int? = { MemoryBudget.systemAvailableBytes() }
@@ -53,6 +56,9 @@ public final class ServingModel: @unchecked Sendable {
             self.modelPath = modelPath
             self.threads = threads
         }
+
+        /// The name a message about option `name` uses: its variable or config key (`origins`), else `--name`.
+        public func label(_ name: String) -> String { origins[name] ?? "--\(name)" }
     }
 
     /// The mapped GGUF file.
@@ -117,7 +123,7 @@ public final class ServingModel: @unchecked Sendable {
         let trained = model.hyperparameters.contextLength
         let ctx = min(o.contextSize ?? min(4096, trained), trained)
         if let asked = o.contextSize, asked > trained {
-            logger.warning("--ctx-size \(asked) exceeds the model's training context \(trained): using \(trained)")
+            logger.warning("\(o.label("ctx-size")) \(asked) exceeds the model's training context \(trained): using \(trained)")
         }
         // KV bytes of one token across all layers, whatever layout the architecture uses.
         let kvBytesPerToken = model.makeKVCache(numBlocks: 1, blockSize: 1).bytes
@@ -129,9 +135,9 @@ public final class ServingModel: @unchecked Sendable {
         if let bytes = o.kvCacheMemory, config.numBlocks * o.blockSize < ctx {
             let blocks = config.numBlocks
             // vLLM refuses the same way: a request of the full context could never be scheduled.
-            throw EngineError.modelLoad("--kv-cache-memory \(bytes) bytes holds \(blocks * o.blockSize) tokens of KV cache "
+            throw EngineError.modelLoad("\(o.label("kv-cache-memory")) \(bytes) bytes holds \(blocks * o.blockSize) tokens of KV cache "
                 + "(\(kvBytesPerToken) bytes per token), fewer than the context of \(ctx) tokens: raise it to at least "
-                + "\(ctx * kvBytesPerToken) bytes or lower --ctx-size")
+                + "\(ctx * kvBytesPerToken) bytes or lower \(o.label("ctx-size"))")
         }
         config.enablePrefixCaching = o.enablePrefixCaching
         config.schedulingPolicy = o.schedulingPolicy

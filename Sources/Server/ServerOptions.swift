@@ -100,11 +100,17 @@ public struct ServerOptions: Sendable {
         try check(["fcfs", "priority"].contains(schedulingPolicy), "scheduling-policy", "must be fcfs or priority")
         try check(["deepseek", "none"].contains(reasoningFormat), "reasoning-format", "must be deepseek or none")
         try check(maxQueuedRequests >= 0, "max-queued-requests", "must be at least 0")
-        try check((sslKeyFile == nil) == (sslCertFile == nil), "ssl-keyfile", "and \(label("ssl-certfile")) must be given together")
+        // TLS needs both files: name the one given where it was given, and every way to give the other.
+        if (sslKeyFile == nil) != (sslCertFile == nil) {
+            let (given, missing) = sslKeyFile != nil ? ("ssl-keyfile", "ssl-certfile") : ("ssl-certfile", "ssl-keyfile")
+            throw ServerError.invalidOption("\(label(given)) is set without \(missing) (--\(missing), "
+                + "\(OptionLayers.environmentName(missing)) or config key '\(missing)'): TLS needs both")
+        }
         try check(shutdownTimeout >= 0, "shutdown-timeout", "must be at least 0 seconds")
         try check(sseKeepAlive >= 0 && sseKeepAlive <= 3600, "sse-keepalive", "must be 0...3600 seconds (0: off)")
         try check(maxConnections >= 1, "max-connections", "must be at least 1")
-        try check(idleTimeout > 0 && idleTimeout <= 86400, "timeout", "must be 0...86400 seconds (exclusive of 0)")
+        try check(idleTimeout > 0 && idleTimeout <= 86400, "timeout", "must be more than 0 and at most 86400 seconds")
+        try check(alias.map { !$0.isEmpty } ?? true, "alias", "must not be empty (leave it out to serve under the file's name)")
         try check(!allowedOrigins.isEmpty && allowedOrigins.allSatisfy { !$0.isEmpty && !$0.contains(where: { $0 == "\r" || $0 == "\n" }) },
                   "allowed-origins", "must list origins such as https://app.example or *")
     }

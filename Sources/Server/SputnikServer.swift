@@ -66,6 +66,7 @@ public final class SputnikServer: @unchecked Sendable {
         o.maxNumBatchedTokens = options.maxNumBatchedTokens
         o.blockSize = options.blockSize
         o.kvCacheMemory = options.kvCacheMemory
+        o.origins = options.origins
         o.maxQueuedRequests = options.maxQueuedRequests
         o.enablePrefixCaching = options.enablePrefixCaching
         o.schedulingPolicy = SchedulingPolicy(rawValue: options.schedulingPolicy) ?? .fcfs
@@ -125,7 +126,7 @@ public final class SputnikServer: @unchecked Sendable {
         c.isLightRequest = { $0.method != "POST" }
         if let key = options.sslKeyFile, let cert = options.sslCertFile {
             do { c.tls = try TLSContext(certificateFile: cert, keyFile: key) } catch {
-                throw ServerError.invalidOption("--ssl-keyfile/--ssl-certfile: \(error)")
+                throw ServerError.invalidOption("\(options.label("ssl-keyfile")) / \(options.label("ssl-certfile")): \(error)")
             }
         }
         let server = HTTPServer(configuration: c, logger: logger,

@@ -126,7 +126,9 @@ struct Serve: ParsableCommand {
         o.repackWeights = try repack ?? layers.bool("repack") ?? true
         o.useMmap = try mmap ?? layers.bool("mmap") ?? true
         o.mlock = try mlock || (layers.bool("mlock") ?? false)
-        o.allowedOrigins = try layer(allowedOrigins.map(Self.originList), "allowed-origins") { try layers.stringList($0, parse: Self.originList) } ?? o.allowedOrigins
+        o.allowedOrigins = try layer(allowedOrigins.map { try Self.originList($0) }, "allowed-origins") {
+            try layers.stringList($0, parse: { try Self.originList($0, label: layers.origin("allowed-origins") ?? "--allowed-origins") })
+        } ?? o.allowedOrigins
         o.metricsNoAuth = try metricsNoAuth || (layers.bool("metrics-no-auth") ?? false)
         o.sslKeyFile = layer(sslKeyfile, "ssl-keyfile", layers.string)
         o.sslCertFile = layer(sslCertfile, "ssl-certfile", layers.string)
@@ -137,11 +139,12 @@ struct Serve: ParsableCommand {
         o.origins = origins
         let level = layer(logLevel, "log-level", layers.string) ?? "info"
         guard let lvl = Logger.Level(rawValue: level) else {
-            throw ValidationError("unknown \(origins["log-level"] ?? "--log-level") '\(level)'")
+            let levels = Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")
+            throw ValidationError("\(origins["log-level"] ?? "--log-level") must be one of \(levels), got '\(level)'")
         }
         let format = layer(logFormat, "log-format", layers.string) ?? "text"
         guard let fmt = LogFormat(rawValue: format) else {
-            throw ValidationError("unknown \(origins["log-format"] ?? "--log-format") '\(format)' (text or json)")
+            throw ValidationError("\(origins["log-format"] ?? "--log-format") must be text or json, got '\(format)'")
         }
         try o.validate()
 
@@ -194,11 +197,11 @@ struct Serve: ParsableCommand {
     }
 
     /// `--allowed-origins` as vLLM writes it (a JSON list) or comma-separated.
-    static func originList(_ text: String) throws -> [String] {
+    static func originList(_ text: String, label: String = "--allowed-origins") throws -> [String] {
         let t = text.trimmingCharacters(in: .whitespaces)
         if t.hasPrefix("[") {
             guard let data = t.data(using: .utf8), let list = try? JSONSerialization.jsonObject(with: data) as? [String] else {
-                throw ValidationError("--allowed-origins: expected a JSON list of strings, got \(text)")
+                throw ValidationError("\(label): expected a JSON list of strings, got \(text)")
             }
             return list
         }

@@ -74,9 +74,18 @@ def test_bad_option_values_name_where_they_were_written():
     assert "SPUTNIK_KV_CACHE_TYPE must be f16, bf16 or f32" in out, out
     assert "--kv-cache-type" not in out, out
     out = _serve_error([], {"SPUTNIK_LOG_FORMAT": "xml"})
-    assert "unknown SPUTNIK_LOG_FORMAT 'xml'" in out, out
+    assert "SPUTNIK_LOG_FORMAT must be text or json, got 'xml'" in out, out
     out = _serve_error([], {"SPUTNIK_SSL_KEYFILE": "/nonexistent/key.pem"})
-    assert "SPUTNIK_SSL_KEYFILE and --ssl-certfile must be given together" in out, out
+    assert ("SPUTNIK_SSL_KEYFILE is set without ssl-certfile (--ssl-certfile, SPUTNIK_SSL_CERTFILE or config key "
+            "'ssl-certfile'): TLS needs both") in out, out
+    out = _serve_error([], {"SPUTNIK_SSL_KEYFILE": "/nonexistent/key.pem", "SPUTNIK_SSL_CERTFILE": "/nonexistent/c.pem"})
+    assert "SPUTNIK_SSL_KEYFILE / SPUTNIK_SSL_CERTFILE: " in out, out
+    out = _serve_error([], {"SPUTNIK_ALLOWED_ORIGINS": "[bad"})
+    assert "SPUTNIK_ALLOWED_ORIGINS: expected a JSON list of strings, got [bad" in out, out
+    out = _serve_error([], {"SPUTNIK_KV_CACHE_MEMORY": "10"})
+    assert "SPUTNIK_KV_CACHE_MEMORY 10 bytes holds" in out and "--kv-cache-memory" not in out, out
+    out = _serve_error(["--alias", ""])
+    assert "--alias must not be empty" in out, out
     # From the config file: the key.
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
         f.write("max-num-seqs: 0\n")
@@ -87,5 +96,9 @@ def test_bad_option_values_name_where_they_were_written():
         # A flag wins over both, and then the message names the flag.
         out = _serve_error(["--config", path, "--max-num-seqs", "2000"], {"SPUTNIK_MAX_NUM_SEQS": "4"})
         assert "--max-num-seqs must be 1...1024" in out, out
+        with open(path, "a") as f:
+            f.write("log-level: verbose\n")
+        out = _serve_error(["--config", path, "--max-num-seqs", "4"])
+        assert "config key 'log-level' must be one of trace, debug, info" in out and "got 'verbose'" in out, out
     finally:
         os.unlink(path)

@@ -16,7 +16,8 @@
 //     Σ (u − o)·x = Σ u·x − o·Σ x, the second sum applied per four blocks in float; q8_0 / iq4_nl are signed and take
 //     maddubs(|w|, sign(x, w)) (w ≠ −128 for iq4_nl; q8_0's −128 still gives |w|·sign(x, w) = w·x as a byte 128).
 // Results equal the reference up to float rounding of the per-block terms, and an activation row's results do not
-// depend on which other rows share its pass. Layouts: ggml/src/ggml-common.h; written independently.
+// depend on which other rows share its pass. The kernel is in block32_rows_tiles.h, built here for AVX2 and in
+// avx512vnni_rows.c for AVX512-VNNI (same bits). Layouts: ggml/src/ggml-common.h; written independently.
 #include "ckernels.h"
 #include "../internal.h"
 #include <string.h>

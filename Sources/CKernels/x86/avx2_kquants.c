@@ -13,7 +13,8 @@
 // (KQuantGemmTests) whatever the number of tokens in the call: decode is batch-invariant on these types, a prompt's
 // logits do not depend on how it is split, and KV written by decode steps equals what a prompt step writes (the
 // prefix cache reuses both). Per-lane accumulation with one horizontal sum at the end was 5-13 % faster
-// single-threaded, the same at two threads (memory-bound decode). Block layouts: ggml/src/ggml-common.h; written
+// single-threaded, the same at two threads (memory-bound decode). The row kernels are in kquants_rows_tiles.h, built
+// here for AVX2 and in avx512vnni_rows.c for AVX512-VNNI (same bits). Block layouts: ggml/src/ggml-common.h; written
 // independently.
 #include "ckernels.h"
 #include "../internal.h"
