@@ -1,4 +1,5 @@
 import Foundation
+import Model
 
 /// Everything `sputnik serve` configures, after merging flags and the config file.
 public struct ServerOptions: Sendable {
@@ -78,6 +79,12 @@ public struct ServerOptions: Sendable {
 
     public init() {}
 
+    /// The element types `--kv-cache-type` takes, for messages ("f16, bf16 or f32").
+    public static var kvCacheTypeChoices: String { KVCacheType.choices }
+
+    /// Bytes per element of the KV cache type named `name`, or nil when it names none.
+    public static func kvCacheElementBytes(_ name: String) -> Int? { KVCacheType(rawValue: name)?.elementSize }
+
     /// The name a message about option `name` uses: its environment variable or config key when it came from one,
     /// else the flag (`--name`).
     public func label(_ name: String) -> String { origins[name] ?? "--\(name)" }
@@ -96,7 +103,7 @@ public struct ServerOptions: Sendable {
         try check(maxChoices >= 1 && maxChoices <= 128, "max-n", "must be 1...128")
         try check(maxNumBatchedTokens >= 1, "max-num-batched-tokens", "must be at least 1")
         try check([1, 2, 4, 8, 16, 32, 64, 128].contains(blockSize), "block-size", "must be a power of two up to 128")
-        try check(["f16", "f32", "bf16"].contains(kvCacheType), "kv-cache-type", "must be f16, bf16 or f32")
+        try check(KVCacheType(rawValue: kvCacheType) != nil, "kv-cache-type", "must be \(KVCacheType.choices)")
         try check(["fcfs", "priority"].contains(schedulingPolicy), "scheduling-policy", "must be fcfs or priority")
         try check(["deepseek", "none"].contains(reasoningFormat), "reasoning-format", "must be deepseek or none")
         try check(maxQueuedRequests >= 0, "max-queued-requests", "must be at least 0")

@@ -76,7 +76,7 @@ struct Bench: ParsableCommand {
         if threadCounts.isEmpty { threadCounts = [ProcessInfo.processInfo.activeProcessorCount] }
         guard threadCounts.allSatisfy({ $0 >= 1 }) else { throw ValidationError("-t: thread counts must be ≥ 1") }
         guard output == "md" || output == "json" else { throw ValidationError("-o: expected md or json") }
-        guard let kv = KVCacheType(rawValue: kvType) else { throw ValidationError("--kv-type: expected f16, bf16 or f32") }
+        guard let kv = KVCacheType(rawValue: kvType) else { throw ValidationError("--kv-type: expected \(KVCacheType.choices)") }
         guard repetitions >= 1 else { throw ValidationError("-r: at least 1 repetition") }
         guard !Self.list(model).isEmpty || bandwidth else { throw ValidationError("give -m FILE and/or --bandwidth") }
         guard Self.list(model).isEmpty || !prompts.isEmpty || !gens.isEmpty else {

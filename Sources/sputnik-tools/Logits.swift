@@ -29,7 +29,7 @@ struct Logits: ParsableCommand {
         }
         guard !ids.isEmpty else { throw ValidationError("--tokens is empty") }
         guard out != nil || top != nil else { throw ValidationError("pass --out FILE and/or --top K") }
-        guard let kv = KVCacheType(rawValue: kvCacheType) else { throw ValidationError("--kv-cache-type must be f16, bf16 or f32") }
+        guard let kv = KVCacheType(rawValue: kvCacheType) else { throw ValidationError("--kv-cache-type must be \(KVCacheType.choices)") }
         if let k = top, k < 1 { throw ValidationError("--top must be at least 1") }
         let nThreads = threads ?? ProcessInfo.processInfo.activeProcessorCount
         guard nThreads >= 1 else { throw ValidationError("--threads must be at least 1") }

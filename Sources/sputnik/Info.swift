@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import GGUF
+import Server
 
 /// `sputnik info MODEL`: what a GGUF file holds and what serving it will take — architecture, parameters, the
 /// mix of quantization types (with bits per weight), context length, chat template, and the memory `sputnik serve`
@@ -26,7 +27,9 @@ struct Info: ParsableCommand {
 
     func validate() throws {
         if (path == nil) == (model == nil) { throw ValidationError("give the model file once: sputnik info MODEL") }
-        if !["f16", "f32", "bf16"].contains(kvCacheType) { throw ValidationError("--kv-cache-type must be f16, bf16 or f32") }
+        if ServerOptions.kvCacheElementBytes(kvCacheType) == nil {
+            throw ValidationError("--kv-cache-type must be \(ServerOptions.kvCacheTypeChoices)")
+        }
         if maxNumSeqs < 1 { throw ValidationError("--max-num-seqs must be at least 1") }
         if let c = ctxSize, c < 16 { throw ValidationError("--ctx-size must be at least 16") }
     }
@@ -36,7 +39,7 @@ struct Info: ParsableCommand {
         let summary = try ModelSummary(f)
         let ctx = min(ctxSize ?? min(4096, summary.contextLength), summary.contextLength)
         print(summary.render(contextSize: ctx, maxNumSeqs: maxNumSeqs, kvType: kvCacheType,
-                             kvElementBytes: kvCacheType == "f32" ? 4 : 2))
+                             kvElementBytes: ServerOptions.kvCacheElementBytes(kvCacheType)!))
         if metadata {
             print("metadata (GGUF v\(f.version), \(f.metadata.count) keys):")
             for k in f.keys { print("  \(k) = \(f.metadata[k]!.summary)") }

@@ -173,7 +173,7 @@ final class MoEModelTests: XCTestCase {
 
     /// `--kv-cache-type bf16` on the MLA models: the latent rows, absorbed queries and attention weights rounded to
     /// bf16 keep the logits within 0.06 of llama.cpp's f16-cache run (~2x the measured worst case, 0.027) and
-    /// the greedy token at every position.
+    /// the greedy token wherever the reference's top two are not a near-tie.
     func testBF16LatentCacheStaysNearLlamaCppKVF16() throws { try checkAgainstLlamaCppKVF16(kv: .bf16, bound: 0.06) }
 
     func testHyperparametersAndRoutingConfig() throws {

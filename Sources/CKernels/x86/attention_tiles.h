@@ -229,10 +229,8 @@ AT_INLINE void attn_scores_bf16(const float *q, int64_t qs, int64_t g, int64_t d
             case 6: attn_scores_bf16_heads(qd, 6, d, k_base, slot_bytes, table, bs, p0, p1, scale, so, ss, pf); break;
             case 5: attn_scores_bf16_heads(qd, 5, d, k_base, slot_bytes, table, bs, p0, p1, scale, so, ss, pf); break;
 #endif
-#if ATTN_BF16_HEADS > 2
             case 4: attn_scores_bf16_heads(qd, 4, d, k_base, slot_bytes, table, bs, p0, p1, scale, so, ss, pf); break;
             case 3: attn_scores_bf16_heads(qd, 3, d, k_base, slot_bytes, table, bs, p0, p1, scale, so, ss, pf); break;
-#endif
             case 2: attn_scores_bf16_heads(qd, 2, d, k_base, slot_bytes, table, bs, p0, p1, scale, so, ss, pf); break;
             default: attn_scores_bf16_heads(qd, 1, d, k_base, slot_bytes, table, bs, p0, p1, scale, so, ss, pf); break;
             }
@@ -408,10 +406,8 @@ AT_INLINE void attn_values_bf16(const float *w, int64_t ws, int64_t g, int64_t d
             case 6: attn_values_bf16_group(wp, 6, d, rows, p0, m, o, os); break;
             case 5: attn_values_bf16_group(wp, 5, d, rows, p0, m, o, os); break;
 #endif
-#if ATTN_BF16_HEADS > 2
             case 4: attn_values_bf16_group(wp, 4, d, rows, p0, m, o, os); break;
             case 3: attn_values_bf16_group(wp, 3, d, rows, p0, m, o, os); break;
-#endif
             case 2: attn_values_bf16_group(wp, 2, d, rows, p0, m, o, os); break;
             default: attn_values_bf16_group(wp, 1, d, rows, p0, m, o, os); break;
             }

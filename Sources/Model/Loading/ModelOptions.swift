@@ -1,18 +1,24 @@
 import Compute
 
 /// Element type of the KV cache.
-public enum KVCacheType: String, Sendable {
+public enum KVCacheType: String, Sendable, CaseIterable {
     /// IEEE half precision (llama.cpp's default).
     case f16
-    /// float32.
-    case f32
     /// bfloat16 (float32's top 16 bits; vLLM's default for bf16 models, llama.cpp's `-ctk bf16`). Queries and
     /// attention weights are rounded to bf16 too and multiplied in bf16 pairs (VDPBF16PS where the CPU has
     /// AVX512-BF16, about 1.4–1.8× the f16 cache's attention speed there). Needs head sizes that are multiples of 16.
     case bf16
+    /// float32.
+    case f32
 
     /// Bytes per element.
     public var elementSize: Int { self == .f32 ? 4 : 2 }
+
+    /// The type names, for messages: "f16, bf16 or f32".
+    public static var choices: String {
+        let names = allCases.map(\.rawValue)
+        return names.dropLast().joined(separator: ", ") + " or " + names.last!
+    }
 
     /// The attention kernels' element type.
     public var kernelElement: PagedAttentionKernels.Element {
