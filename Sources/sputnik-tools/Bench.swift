@@ -116,12 +116,16 @@ struct Bench: ParsableCommand {
             // Every page resident before the first test, as bench_compare.py does for both engines: otherwise the
             // first test pays for the disk reads of every weight its warm-up did not touch (an MoE's unrouted
             // experts: 1.6 t/s instead of ~14 on a file evicted from the page cache).
+            // A file cached in 4 KiB pages is read again into 2 MiB ones first, as `serve` does.
             let touchStart = DispatchTime.now().uptimeNanoseconds
+            let settled = gguf.settleInHugePages()
             let wasResident = gguf.residentPages()
             gguf.touchAllPages()
             log("\(path): file read into the page cache in "
                 + String(format: "%.1f s", Double(DispatchTime.now().uptimeNanoseconds - touchStart) / 1e9)
-                + (wasResident.map { " (\($0.resident) of \($0.total) pages were resident)" } ?? ""))
+                + (wasResident.map { " (\($0.resident) of \($0.total) pages were resident)" } ?? "")
+                + (settled?.dropped == true ? " after dropping its 4 KiB page-cache pages" : "")
+                + (gguf.hugePageMappedBytes().map { "; \($0 >> 20) of \(gguf.fileSize >> 20) MiB mapped in 2 MiB pages" } ?? ""))
             let facts = ModelFacts(gguf: gguf, filename: path)
             let maxTokens = longestTest + deepest
             for t in threadCounts {

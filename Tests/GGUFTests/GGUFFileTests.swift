@@ -78,7 +78,8 @@ final class GGUFFileTests: XCTestCase {
     func testTouchAllPagesMakesTheFileResident() throws {
         var w = GGUFWriter(alignment: 64)
         w.add("general.architecture", .string("llama"))
-        w.addTensor(name: "big", dims: [1 << 20], floats: (0..<(1 << 20)).map { Float($0 % 251) })
+        // 16 MiB: the header read through the mapping reads 2 MiB ahead (MADV_HUGEPAGE), not the whole file.
+        w.addTensor(name: "big", dims: [4 << 20], floats: (0..<(4 << 20)).map { Float($0 % 251) })
         let path = try write(w.serialize(), "big.gguf")
         // Pages just written can sit in other CPUs' LRU batches, where DONTNEED does not reach them at once: a
         // few bounded attempts, each with the file unmapped (mapped pages are never dropped). The mapping that is
@@ -105,6 +106,66 @@ final class GGUFFileTests: XCTestCase {
         XCTAssertEqual(after.resident, after.total)
         XCTAssertNil(file.adviseWillNeed())
         XCTAssertNil(try GGUFFile(path: path, mmap: false).residentPages())
+    }
+
+    /// Drops `path` from the page cache (after `fsync`), then, when `smallPages`, caches it again by reading it
+    /// 4 KiB at a time with readahead off, which leaves it in 4 KiB folios.
+    private func recache(_ path: String, smallPages: Bool) throws {
+        let fd = open(path, O_RDONLY)
+        XCTAssertGreaterThanOrEqual(fd, 0)
+        defer { close(fd) }
+        XCTAssertEqual(fsync(fd), 0)
+        XCTAssertEqual(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0)
+        guard smallPages else { return }
+        XCTAssertEqual(posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM), 0)
+        var buf = [UInt8](repeating: 0, count: 4096)
+        var st = stat()
+        XCTAssertEqual(fstat(fd, &st), 0)
+        for offset in stride(from: 0, to: Int(st.st_size), by: 4096) {
+            XCTAssertEqual(pread(fd, &buf, 4096, off_t(offset)), min(4096, Int(st.st_size) - offset))
+        }
+    }
+
+    /// A file cached in 4 KiB folios is dropped by `settleInHugePages` and comes back, through the mapping, in
+    /// 2 MiB pages; one already in 2 MiB pages is left alone. Fails if the drop is skipped or the mapping is not on
+    /// a 2 MiB boundary (the kernel then cannot map the 2 MiB folios as huge pages).
+    func testSmallPageCacheIsReadAgainInHugePages() throws {
+        try XCTSkipUnless(GGUFFile.transparentHugePagesEnabled, "transparent huge pages are off on this machine")
+        var w = GGUFWriter(alignment: 64)
+        w.add("general.architecture", .string("llama"))
+        w.addTensor(name: "big", dims: [6 << 20], floats: (0..<(6 << 20)).map { Float($0 % 251) })
+        let path = try write(w.serialize(), "huge.gguf")
+        let huge = GGUFFile.hugePageBytes
+        // Control: read through a fresh mapping, the file comes in 2 MiB pages if the file system can do that.
+        try recache(path, smallPages: false)
+        try {
+            let fresh = try GGUFFile(path: path)
+            XCTAssertEqual(UInt(bitPattern: fresh.data(for: fresh.tensors[0]) - fresh.dataOffset) % UInt(huge), 0)
+            fresh.touchAllPages()
+            let control = try XCTUnwrap(fresh.hugePageMappedBytes())
+            try XCTSkipIf(control == 0, "this file system caches files in small folios only")
+            XCTAssertFalse(try XCTUnwrap(fresh.settleInHugePages(minimumSmallBytes: 4 << 20)).dropped)
+        }()
+        // Unmapped again (mapped pages are never dropped), the file is cached in 4 KiB folios.
+        try recache(path, smallPages: true)
+        let f = try GGUFFile(path: path)
+        let before = try XCTUnwrap(f.settleInHugePages(minimumSmallBytes: 4 << 20))
+        XCTAssertEqual(before.residentBytes, f.fileSize / huge * huge)
+        XCTAssertLessThan(before.hugeBytes, before.residentBytes / 2)
+        XCTAssertTrue(before.dropped)
+        f.touchAllPages()
+        XCTAssertGreaterThanOrEqual(try XCTUnwrap(f.hugePageMappedBytes()), f.fileSize / 2)
+        let again = try XCTUnwrap(f.settleInHugePages(minimumSmallBytes: 4 << 20))
+        XCTAssertFalse(again.dropped)
+        XCTAssertGreaterThanOrEqual(again.hugeBytes, again.residentBytes / 2)
+        // The data read through the mapping is the file's, before and after the drop.
+        let p = f.data(for: f.tensors[0]).assumingMemoryBound(to: Float.self)
+        XCTAssertEqual(p[5 << 20], Float((5 << 20) % 251))
+        // --no-mmap: read into anonymous memory on a 2 MiB boundary, nothing to settle.
+        let copy = try GGUFFile(path: path, mmap: false)
+        XCTAssertEqual(UInt(bitPattern: copy.data(for: copy.tensors[0]) - copy.dataOffset) % UInt(huge), 0)
+        XCTAssertNil(copy.settleInHugePages())
+        XCTAssertEqual(copy.data(for: copy.tensors[0]).assumingMemoryBound(to: Float.self)[5 << 20], p[5 << 20])
     }
 
     func testVersion2IsAccepted() throws {

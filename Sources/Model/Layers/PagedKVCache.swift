@@ -1,3 +1,5 @@
+import Compute
+
 /// Paged KV cache storage: one pre-allocated pool of fixed-size blocks shared by all sequences.
 ///
 /// NOTE: layout per layer, K then V, each `[numBlocks, blockSize, numKVHeads, headDim]`:
@@ -25,6 +27,8 @@ public final class PagedKVCache: @unchecked Sendable {
     /// unavailable.
     public let storesValues: Bool
     private let storage: UnsafeMutableRawPointer
+    /// Bytes of `storage` when it came from `HugePageMemory` (2 MiB pages), else 0 (`allocate`).
+    private let hugePageBytes: Int
     private let layerBytes: Int
 
     /// Total bytes of K and V storage.
@@ -47,11 +51,22 @@ public final class PagedKVCache: @unchecked Sendable {
         slotBytes = numKVHeads * headDim * type.elementSize
         layerBytes = numBlocks * blockSize * slotBytes
         let total = max(64, layerBytes * (storesValues ? 2 : 1) * numLayers)
-        storage = .allocate(byteCount: total, alignment: 64)
+        // In 2 MiB pages: attention streams every cached row of a sequence per token, and through 4 KiB pages each
+        // one costs a TLB miss (MLA decode at 4k tokens: BENCHMARKS.md, 2026-12-07 07:30).
+        let rounded = HugePageMemory.roundUp(total)
+        if let p = HugePageMemory.allocate(rounded) {
+            storage = p
+            hugePageBytes = rounded
+        } else {
+            storage = .allocate(byteCount: total, alignment: 64)
+            hugePageBytes = 0
+        }
         storage.initializeMemory(as: UInt8.self, repeating: 0, count: total)
     }
 
-    deinit { storage.deallocate() }
+    deinit {
+        if hugePageBytes > 0 { HugePageMemory.free(storage, hugePageBytes) } else { storage.deallocate() }
+    }
 
     /// Start of layer `layer`'s K storage.
     public func keys(layer: Int) -> UnsafeMutableRawPointer { storage + layerBytes * (storesValues ? 2 * layer : layer) }
