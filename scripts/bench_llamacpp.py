@@ -10,9 +10,11 @@ Follows tools/llama-bench/llama-bench.cpp of the llama.cpp version inside xllama
     llama_synchronize; t/s = P / time;
   * tg<N>: `test_gen` — N llama_decode calls of one token each with llama_synchronize after each; t/s = N / time;
   * warm-up (a full pp run; one tg token), then R repetitions, the KV cache cleared before each;
+  * -d D (llama-bench's --n-depth): before each repetition (and the warm-up), D random tokens are decoded
+    untimed in n_batch pieces, so the test runs at context depth D (n_ctx = D + P + N), reported as "@ dD";
   * avg_ts / stddev_ts over the per-repetition t/s (sample standard deviation), as llama-bench.
 
-Usage: bench_llamacpp.py -m FILE [-p 512] [-n 128] [-t 2] [-r 5] [-o json|md]
+Usage: bench_llamacpp.py -m FILE [-p 512] [-n 128] [-d 0] [-t 2] [-r 5] [-o json|md]
 The ctypes struct layouts below are transcribed from that version's include/llama.h and ggml/include/ggml.h.
 """
 import argparse
@@ -142,17 +144,23 @@ class Runner:
     def clear(self):
         llama_memory_clear(llama_get_memory(self.ctx), False)
 
-    def prompt(self, n):
+    def prompt(self, n, first=True):
+        """n tokens in n_batch pieces (llama-bench's test_prompt); BOS first when `first` and the vocab adds it."""
         llama_set_n_threads(self.ctx, self.threads, self.threads)
-        for i in range(n):
-            self.buf[i] = self.bos if (i == 0 and self.bos is not None) else self.rng.randrange(self.n_vocab)
-        if llama_decode(self.ctx, llama_batch_get_one(self.buf, n)) != 0:
-            raise RuntimeError("llama_decode failed (prompt)")
+        done = 0
+        while done < n:
+            k = min(2048, n - done)
+            for i in range(k):
+                bos = first and done == 0 and i == 0 and self.bos is not None
+                self.buf[i] = self.bos if bos else self.rng.randrange(self.n_vocab)
+            if llama_decode(self.ctx, llama_batch_get_one(self.buf, k)) != 0:
+                raise RuntimeError("llama_decode failed (prompt)")
+            done += k
         llama_synchronize(self.ctx)
 
-    def gen(self, n):
+    def gen(self, n, first=True):
         llama_set_n_threads(self.ctx, self.threads, self.threads)
-        self.buf[0] = self.bos if self.bos is not None else self.rng.randrange(self.n_vocab)
+        self.buf[0] = self.bos if (first and self.bos is not None) else self.rng.randrange(self.n_vocab)
         for _ in range(n):
             if llama_decode(self.ctx, llama_batch_get_one(self.buf, 1)) != 0:
                 raise RuntimeError("llama_decode failed (gen)")
@@ -187,12 +195,14 @@ def main():
     ap.add_argument("-m", "--model", action="append", required=True)
     ap.add_argument("-p", "--n-prompt", action="append", default=None)
     ap.add_argument("-n", "--n-gen", action="append", default=None)
+    ap.add_argument("-d", "--n-depth", action="append", default=None)
     ap.add_argument("-t", "--threads", action="append", default=None)
     ap.add_argument("-r", "--repetitions", type=int, default=5)
     ap.add_argument("-o", "--output", choices=["json", "md"], default="md")
     a = ap.parse_args()
     prompts = [p for p in ints(a.n_prompt or ["512"]) if p > 0]
     gens = [n for n in ints(a.n_gen or ["128"]) if n > 0]
+    depths = ints(a.n_depth or ["0"])
     threads = ints(a.threads or [str(os.cpu_count())])
     models = [m for s in a.model for m in s.split(",") if m]
 
@@ -210,28 +220,33 @@ def main():
         desc = C.create_string_buffer(256)
         llama_model_desc(model, desc, 256)
         for t in threads:
-            for p, n in [(p, 0) for p in prompts] + [(0, n) for n in gens]:
-                r = Runner(model, p + n, t, rng)
+            for p, n, d in [(p, 0, d) for p in prompts for d in depths] + [(0, n, d) for n in gens for d in depths]:
+                r = Runner(model, d + p + n, t, rng)
                 r.clear()
-                # warm-up as llama-bench: a full prompt run, or one generated token
-                r.prompt(p) if p else r.gen(1)
+                # warm-up as llama-bench: a full prompt run, or one generated token (after the depth)
+                if d:
+                    r.prompt(d)
+                r.prompt(p, first=not d) if p else r.gen(1, first=not d)
                 samples = []
                 for _ in range(a.repetitions):
                     r.clear()
+                    if d:
+                        r.prompt(d)
                     t0 = time.perf_counter_ns()
-                    r.prompt(p) if p else r.gen(n)
+                    r.prompt(p, first=not d) if p else r.gen(n, first=not d)
                     samples.append(time.perf_counter_ns() - t0)
                 r.close()
                 row = {"build_commit": "xllamacpp-" + xllamacpp.__version__, "cpu_info": sysinfo.strip(),
                        "backends": "CPU", "model_filename": path, "model_type": desc.value.decode(),
                        "model_size": llama_model_size(model), "model_n_params": llama_model_n_params(model),
                        "n_batch": 2048, "n_ubatch": 512, "n_threads": t, "type_k": "f16", "type_v": "f16",
-                       "n_prompt": p, "n_gen": n, "n_depth": 0,
+                       "n_prompt": p, "n_gen": n, "n_depth": d,
                        "test_time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
                 row.update(stats(samples, p + n))
                 row["peak_rss_bytes"] = peak_rss_bytes()
                 rows.append(row)
-                print(f"bench_llamacpp: {'pp%d' % p if p else 'tg%d' % n} t={t}: {row['avg_ts']:.2f} t/s",
+                print(f"bench_llamacpp: {'pp%d' % p if p else 'tg%d' % n}{' @ d%d' % d if d else ''} t={t}: "
+                      f"{row['avg_ts']:.2f} t/s",
                       file=sys.stderr)
         llama_model_free(model)
     if a.output == "json":
@@ -240,7 +255,7 @@ def main():
         print("| model | size | params | backend | threads | test | t/s | median t/s |")
         print("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: |")
         for r in rows:
-            test = f"pp{r['n_prompt']}" if r["n_prompt"] else f"tg{r['n_gen']}"
+            test = (f"pp{r['n_prompt']}" if r["n_prompt"] else f"tg{r['n_gen']}") + (f" @ d{r['n_depth']}" if r["n_depth"] else "")
             print(f"| {r['model_type']} | {r['model_size'] / 2**20:.2f} MiB | {r['model_n_params'] / 1e6:.2f} M | CPU "
                   f"| {r['n_threads']} | {test} | {r['avg_ts']:.2f} ± {r['stddev_ts']:.2f} | {r['median_ts']:.2f} |")
 

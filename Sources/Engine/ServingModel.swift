@@ -138,9 +138,10 @@ public final class ServingModel: @unchecked Sendable {
                                   numBlocks: o.kvCacheMemory.map { max(1, $0 / (kvBytesPerToken * o.blockSize)) },
                                   maxQueuedRequests: o.maxQueuedRequests)
         if let bytes = o.kvCacheMemory, config.numBlocks * o.blockSize < ctx {
-            let blocks = config.numBlocks
+            // Whole blocks only (the pool itself is at least one block): 10 bytes hold no token.
+            let tokens = bytes / (kvBytesPerToken * o.blockSize) * o.blockSize
             // vLLM refuses the same way: a request of the full context could never be scheduled.
-            throw EngineError.modelLoad("\(o.label("kv-cache-memory")) \(bytes) bytes holds \(blocks * o.blockSize) tokens of KV cache "
+            throw EngineError.modelLoad("\(o.label("kv-cache-memory")) \(bytes) bytes holds \(tokens) tokens of KV cache "
                 + "(\(kvBytesPerToken) bytes per token), fewer than the context of \(ctx) tokens: raise it to at least "
                 + "\(ctx * kvBytesPerToken) bytes or lower \(o.label("ctx-size"))")
         }

@@ -53,6 +53,7 @@ public struct ServerOptions: Sendable {
     /// `--ssl-keyfile` / `--ssl-certfile` (vLLM's names): PEM private key and certificate chain; both set → the
     /// server speaks HTTPS only (TLS 1.2 or later).
     public var sslKeyFile: String?
+    public var sslCertFile: String?
 
     /// The base URL clients reach the server at, for the log: `http[s]://host:port`, an IPv6 host in brackets
     /// (RFC 3986 §3.2.2: `http://[::1]:8080`, not `http://::1:8080`).
@@ -60,7 +61,6 @@ public struct ServerOptions: Sendable {
         let host = self.host.contains(":") ? "[\(self.host)]" : self.host
         return "\(sslKeyFile == nil ? "http" : "https")://\(host):\(port)"
     }
-    public var sslCertFile: String?
     /// `--shutdown-timeout`: seconds running requests get to finish after SIGTERM before they are aborted.
     public var shutdownTimeout = 20.0
     /// `--sse-keepalive`: seconds of silence after which a stream gets a `: keep-alive` comment; 0: never.
@@ -118,8 +118,40 @@ public struct ServerOptions: Sendable {
         try check(maxConnections >= 1, "max-connections", "must be at least 1")
         try check(idleTimeout > 0 && idleTimeout <= 86400, "timeout", "must be more than 0 and at most 86400 seconds")
         try check(alias.map { !$0.isEmpty } ?? true, "alias", "must not be empty (leave it out to serve under the file's name)")
-        try check(!allowedOrigins.isEmpty && allowedOrigins.allSatisfy { !$0.isEmpty && !$0.contains(where: { $0 == "\r" || $0 == "\n" }) },
-                  "allowed-origins", "must list origins such as https://app.example or *")
+        try check(!allowedOrigins.isEmpty, "allowed-origins", "must list origins such as https://app.example or *")
+        if let bad = allowedOrigins.first(where: { !Self.isOrigin($0) }) {
+            throw ServerError.invalidOption("\(label("allowed-origins")): '\(bad)' is not an origin: write "
+                + "scheme://host[:port] with no path, such as https://app.example or http://localhost:5173, or *")
+        }
+        // Files last, so that a value error is reported first; both before the server listens.
+        try checkReadable(modelPath, "model")
+        if let path = chatTemplatePath { try checkReadable(path, "chat-template") }
+    }
+
+    /// Whether `s` is `*` or a web origin as browsers send it in `Origin` (RFC 6454 §6.1): `http` or `https`,
+    /// `://`, a host, an optional port, nothing after.
+    static func isOrigin(_ s: String) -> Bool {
+        if s == "*" { return true }
+        guard let c = URLComponents(string: s), let scheme = c.scheme, ["http", "https"].contains(scheme.lowercased()),
+              let host = c.host, !host.isEmpty, c.path.isEmpty, c.query == nil, c.fragment == nil, c.user == nil,
+              c.password == nil, s.hasPrefix(scheme + "://") else { return false }
+        return c.port.map { (1...65535).contains($0) } ?? true
+    }
+
+    /// Throws unless `path` names a regular file this process may read: `<label> <path>: <reason>`.
+    private func checkReadable(_ path: String, _ name: String) throws {
+        var st = stat()
+        let reason: String?
+        if stat(path, &st) != 0 {
+            reason = String(cString: strerror(errno))
+        } else if (st.st_mode & S_IFMT) == S_IFDIR {
+            reason = "is a directory"
+        } else if access(path, R_OK) != 0 {
+            reason = String(cString: strerror(errno))
+        } else {
+            reason = nil
+        }
+        if let reason { throw ServerError.invalidOption("\(label(name)) \(path): \(reason)") }
     }
 }
 

@@ -90,9 +90,12 @@ struct Serve: ParsableCommand {
 
     func run() throws {
         let environment = ProcessInfo.processInfo.environment
-        let configPath = config ?? environment[OptionLayers.environmentName("config")].flatMap { $0.isEmpty ? nil : $0 }
+        let configVariable = OptionLayers.environmentName("config")
+        let configPath = config ?? environment[configVariable].flatMap { $0.isEmpty ? nil : $0 }
+        let configLabel = config != nil ? "--config" : configVariable
         let layers = try OptionLayers(environment: environment,
-                                      file: configPath.map(ConfigFile.load) ?? [:], filePath: configPath)
+                                      file: try configPath.map { try ConfigFile.load($0, label: configLabel) } ?? [:],
+                                      filePath: configPath)
         var o = ServerOptions()
         // A flag wins; else the environment, then the config file (recording which, for messages about the value).
         var origins: [String: String] = [:]
@@ -103,7 +106,7 @@ struct Serve: ParsableCommand {
             return value
         }
         guard let modelPath = layer(model, "model", layers.string) else {
-            throw ValidationError("no model: pass --model FILE, set SPUTNIK_MODEL or set 'model' in the config file")
+            throw StartupError("no model: pass --model FILE, set SPUTNIK_MODEL or set 'model' in the config file (sputnik serve --help)")
         }
         o.modelPath = modelPath
         o.alias = layer(alias, "alias", layers.string)
@@ -140,11 +143,11 @@ struct Serve: ParsableCommand {
         let level = layer(logLevel, "log-level", layers.string) ?? "info"
         guard let lvl = Logger.Level(rawValue: level) else {
             let levels = Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")
-            throw ValidationError("\(origins["log-level"] ?? "--log-level") must be one of \(levels), got '\(level)'")
+            throw StartupError("\(origins["log-level"] ?? "--log-level") must be one of \(levels), got '\(level)'")
         }
         let format = layer(logFormat, "log-format", layers.string) ?? "text"
         guard let fmt = LogFormat(rawValue: format) else {
-            throw ValidationError("\(origins["log-format"] ?? "--log-format") must be text or json, got '\(format)'")
+            throw StartupError("\(origins["log-format"] ?? "--log-format") must be text or json, got '\(format)'")
         }
         try o.validate()
 
@@ -201,7 +204,7 @@ struct Serve: ParsableCommand {
         let t = text.trimmingCharacters(in: .whitespaces)
         if t.hasPrefix("[") {
             guard let data = t.data(using: .utf8), let list = try? JSONSerialization.jsonObject(with: data) as? [String] else {
-                throw ValidationError("\(label): expected a JSON list of strings, got \(text)")
+                throw StartupError("\(label): expected a JSON list of strings, got \(text)")
             }
             return list
         }
@@ -227,16 +230,25 @@ final class SignalCount: @unchecked Sendable {
 /// The YAML config file: a flat mapping of option names to scalars (checked against the option names by
 /// `OptionLayers`).
 enum ConfigFile {
-    /// - Throws: `ValidationError` naming the file when it cannot be read or is not a mapping.
-    static func load(_ path: String) throws -> [String: Any] {
+    /// - Throws: `ValidationError` naming the file when it cannot be read or is not a mapping; when it cannot be
+    ///   read, also where its path was given (`label`: `--config` or `SPUTNIK_CONFIG`).
+    static func load(_ path: String, label: String = "--config") throws -> [String: Any] {
         let text: String
         do { text = try TextFile.read(path) } catch {
-            throw ValidationError("config file: \(error.description)")
+            throw StartupError("config file (\(label)): \(error.description)")
         }
         let parsed: Any?
-        do { parsed = try Yams.load(yaml: text) } catch { throw ValidationError("config file \(path): \(error)") }
+        do { parsed = try Yams.load(yaml: text) } catch { throw StartupError("config file \(path): \(error)") }
         if parsed == nil { return [:] }
-        guard let map = parsed as? [String: Any] else { throw ValidationError("config file \(path): expected a mapping of option: value") }
+        guard let map = parsed as? [String: Any] else { throw StartupError("config file \(path): expected a mapping of option: value") }
         return map
     }
+}
+
+/// A `serve` start-up error found after the flags parsed (a value from the environment or the config file, a file
+/// that cannot be read): printed as `Error: <message>` without argument-parser's usage text, which names the
+/// top-level command there and says nothing about the value.
+struct StartupError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }

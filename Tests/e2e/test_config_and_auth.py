@@ -102,3 +102,52 @@ def test_bad_option_values_name_where_they_were_written():
         assert "config key 'log-level' must be one of trace, debug, info" in out and "got 'verbose'" in out, out
     finally:
         os.unlink(path)
+
+
+def _serve_output(argv, env_extra=None):
+    """Runs `sputnik serve` with exactly `argv` (no --model added), expecting a startup error; returns its output."""
+    import subprocess
+    from conftest import BIN
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SPUTNIK_")}
+    env.update(env_extra or {})
+    p = subprocess.run([BIN, "serve", "--host", "127.0.0.1", "--port", "0", *argv], env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode != 0, p.stdout + p.stderr
+    return p.stdout + p.stderr
+
+
+def test_missing_files_are_named_with_their_source_before_listening():
+    from conftest import MODEL
+    # A model file that is not there: refused before the server listens, under the flag or variable that named it.
+    out = _serve_output(["--model", "/nonexistent/m.gguf"])
+    assert "--model /nonexistent/m.gguf: No such file or directory" in out, out
+    assert "listening" not in out, out
+    out = _serve_output([], {"SPUTNIK_MODEL": "/nonexistent/m.gguf"})
+    assert "SPUTNIK_MODEL /nonexistent/m.gguf: No such file or directory" in out, out
+    out = _serve_output(["--model", os.path.dirname(MODEL)])
+    assert f"--model {os.path.dirname(MODEL)}: is a directory" in out, out
+    out = _serve_output(["--model", MODEL, "--chat-template", "/nonexistent/t.jinja"])
+    assert "--chat-template /nonexistent/t.jinja: No such file or directory" in out and "listening" not in out, out
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
+        f.write("chat-template: /nonexistent/t.jinja\n")
+        path = f.name
+    try:
+        out = _serve_output(["--model", MODEL, "--config", path])
+        assert "config key 'chat-template' /nonexistent/t.jinja: No such file or directory" in out, out
+    finally:
+        os.unlink(path)
+    # The config file itself, from the flag or the variable.
+    out = _serve_output(["--model", MODEL], {"SPUTNIK_CONFIG": "/nonexistent/c.yaml"})
+    assert "config file (SPUTNIK_CONFIG): cannot read /nonexistent/c.yaml: No such file" in out, out
+    assert "Usage:" not in out, out
+    out = _serve_output(["--model", MODEL, "--config", "/nonexistent/c.yaml"])
+    assert "config file (--config): cannot read /nonexistent/c.yaml: No such file" in out, out
+
+
+def test_allowed_origins_must_be_origins():
+    for bad in ["not a url,,", "https://app.example/", "null", "ftp://files.example", "https://app.example/path",
+                "http://localhost:99999"]:
+        out = _serve_error(["--allowed-origins", bad])
+        assert "--allowed-origins: '" in out and "is not an origin" in out, (bad, out)
+    out = _serve_error([], {"SPUTNIK_ALLOWED_ORIGINS": '["https://ok.example", "*.example"]'})
+    assert "SPUTNIK_ALLOWED_ORIGINS: '*.example' is not an origin" in out, out

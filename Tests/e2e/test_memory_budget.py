@@ -42,4 +42,5 @@ def test_kv_pool_smaller_than_the_context_is_refused_at_startup():
                         "--ctx-size", "256", "--kv-cache-memory", "10"], capture_output=True, text=True, timeout=60)
     out = p.stdout + p.stderr
     assert p.returncode != 0, out
-    assert "--kv-cache-memory 10 bytes holds 16 tokens" in out and "fewer than the context of 256 tokens" in out, out
+    # Whole blocks only: 10 bytes hold no token (it said 16: the pool's one block, rounded up).
+    assert "--kv-cache-memory 10 bytes holds 0 tokens" in out and "fewer than the context of 256 tokens" in out, out
