@@ -345,6 +345,8 @@ private struct MatmulJob {
 public final class WeightRepacker: @unchecked Sendable {
     /// Anonymous regions (base, bytes) the copies are bump-allocated from.
     private var regions: [(UnsafeMutableRawPointer, Int)] = []
+    /// Bytes handed out from each region (`regions` order): what `lockInMemory` locks.
+    private var used: [Int] = []
     /// Next free byte and bytes left in the newest region.
     private var cursor: UnsafeMutableRawPointer?
     private var left = 0
@@ -355,6 +357,9 @@ public final class WeightRepacker: @unchecked Sendable {
     /// file mapping, where a later read faults them back in. Sources in anonymous memory (`--no-mmap`) are kept
     /// (the tied embedding, for one, is read from them after its repack).
     public let releasesSources: Bool
+
+    /// The page ranges `[start, end)` of the file mapping released after their copy (addresses), in copy order.
+    public private(set) var releasedRanges: [(start: UInt, end: UInt)] = []
 
     /// Creates an empty store; `releasesSources` as the property (true for weights in a file mapping).
     public init(releasesSources: Bool = true) { self.releasesSources = releasesSources }
@@ -382,7 +387,7 @@ public final class WeightRepacker: @unchecked Sendable {
             buf.copyMemory(from: w.data, byteCount: size)
             out = WeightMatrix(type: w.type, data: UnsafeRawPointer(buf), rows: w.rows, cols: w.cols)
         }
-        if releasesSources { Self.release(w.data, size) }
+        if releasesSources, let r = Self.release(w.data, size) { releasedRanges.append(r) }
         return out
     }
 
@@ -393,21 +398,33 @@ public final class WeightRepacker: @unchecked Sendable {
             let regionSize = max(Self.regionBytes, HugePageMemory.roundUp(need))
             guard let base = HugePageMemory.allocate(regionSize) else { return nil }
             regions.append((base, regionSize))
+            used.append(0)
             cursor = base
             left = regionSize
         }
         let p = cursor!
         cursor = p + need
         left -= need
+        used[used.count - 1] += need
         return p
     }
 
     /// Drops the whole pages inside `[p, p + size)` of a read-only file mapping from the process.
-    private static func release(_ p: UnsafeRawPointer, _ size: Int) {
+    /// - Returns: the page range dropped, nil when `size` covers no whole page.
+    private static func release(_ p: UnsafeRawPointer, _ size: Int) -> (start: UInt, end: UInt)? {
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
         let start = (UInt(bitPattern: p) + UInt(page) - 1) / UInt(page) * UInt(page)
         let end = (UInt(bitPattern: p) + UInt(size)) / UInt(page) * UInt(page)
-        if end > start { _ = madvise(UnsafeMutableRawPointer(bitPattern: start), Int(end - start), MADV_DONTNEED) }
+        guard end > start else { return nil }
+        _ = madvise(UnsafeMutableRawPointer(bitPattern: start), Int(end - start), MADV_DONTNEED)
+        return (start, end)
+    }
+
+    /// Locks every copy in RAM (`mlock` on the used bytes of each region, not the untouched rest; `--mlock`).
+    /// - Returns: nil on success, else the error text.
+    public func lockInMemory() -> String? {
+        for ((p, _), n) in zip(regions, used) where n > 0 && mlock(p, n) != 0 { return String(cString: strerror(errno)) }
+        return nil
     }
 }
 

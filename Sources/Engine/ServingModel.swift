@@ -70,6 +70,20 @@ public final class ServingModel: @unchecked Sendable {
     /// The running engine (not started).
     public let engine: EngineCore
 
+    /// Reads and parses the chat template file `path` (`--chat-template`), so that a bad file is refused before
+    /// anything else happens. `label` names where the path came from (`--chat-template`, its variable or config key).
+    /// - Returns: the template source.
+    /// - Throws: `EngineError.template` "`label` `path`: why" when it cannot be read, is empty or does not parse.
+    public static func readTemplateFile(_ path: String, label: String) throws(EngineError) -> String {
+        let source: String
+        do { source = try TextFile.read(path) } catch { throw EngineError.template("\(label): \(error.description)") }
+        if source.allSatisfy(\.isWhitespace) {
+            throw EngineError.template("\(label) \(path): the file is empty (leave the option out to use the model's template)")
+        }
+        do { _ = try ChatTemplate(source: source) } catch { throw EngineError.template("\(label) \(path): \(error)") }
+        return source
+    }
+
     /// Opens and loads the model; nothing runs until `engine.start()`.
     /// - Throws: `EngineError.modelLoad` (file, tokenizer or weights) or `.template` (chat template), naming the
     ///   file.
@@ -83,9 +97,7 @@ public final class ServingModel: @unchecked Sendable {
         // The template is checked before the weights load, so a bad --chat-template fails at once.
         let templateSource: String
         if let p = o.chatTemplatePath {
-            do { templateSource = try TextFile.read(p) } catch {
-                throw EngineError.template(error.description)
-            }
+            templateSource = try Self.readTemplateFile(p, label: o.label("chat-template"))
         } else if let t = try? gguf.optionalString("tokenizer.chat_template") {
             templateSource = t
         } else {
@@ -119,8 +131,10 @@ public final class ServingModel: @unchecked Sendable {
         } catch {
             throw EngineError.modelLoad("\(error)")
         }
-        if o.mlock, let why = gguf.lockInMemory() {
-            throw EngineError.modelLoad("\(o.modelPath): --mlock could not lock \(gguf.fileSize >> 20) MiB in RAM: \(why) "
+        // The weights as read: the load-time copies and what stays in the mapping, not the file pages a copy
+        // replaced (locking the whole file read those back in and held the weights twice).
+        if o.mlock, let why = model.lockWeightsInMemory() {
+            throw EngineError.modelLoad("\(o.modelPath): --mlock could not lock the weights (\(gguf.fileSize >> 20) MiB file) in RAM: \(why) "
                                         + "(raise the locked-memory limit, `ulimit -l`, or run without --mlock)")
         }
         let loadSeconds = Double(DispatchTime.now().uptimeNanoseconds - loadStart) / 1e9

@@ -194,6 +194,23 @@ public final class GGUFFile: @unchecked Sendable {
         mlock(base, fileSize) == 0 ? nil : String(cString: strerror(errno))
     }
 
+    /// Locks the file's bytes in RAM except the address ranges `excluded` (pages whose data was copied elsewhere at
+    /// load and released from the mapping: locking them would read them back in and hold the weights twice).
+    /// - Returns: nil on success, else the `mlock` error text.
+    public func lockInMemory(excluding excluded: [(start: UInt, end: UInt)]) -> String? {
+        var at = UInt(bitPattern: base)
+        let end = at + UInt(fileSize)
+        func lock(_ a: UInt, _ b: UInt) -> String? {
+            guard b > a, mlock(UnsafeRawPointer(bitPattern: a), Int(b - a)) != 0 else { return nil }
+            return String(cString: strerror(errno))
+        }
+        for r in excluded.sorted(by: { $0.start < $1.start }) where r.end > at && r.start < end {
+            if let why = lock(at, max(at, r.start)) { return why }
+            at = max(at, r.end)
+        }
+        return lock(at, end)
+    }
+
     /// Asks the kernel to read the whole mapped file ahead (`posix_madvise(POSIX_MADV_WILLNEED)`, as llama.cpp does
     /// for its mappings), in the background: without it an MoE's experts are faulted in one readahead window at a
     /// time by the first requests that route to them. Nothing to do for a file read into memory (`mmap: false`).
@@ -289,7 +306,8 @@ public final class GGUFFile: @unchecked Sendable {
     /// (`POSIX_FADV_DONTNEED`; pages other processes map are kept), so that the caller's readahead
     /// (`adviseWillNeed` or `touchAllPages`) reads the file again, once, into 2 MiB folios; the next start then
     /// finds them. Call it before the weights are used by other threads. Nothing is done for `mmap: false`,
-    /// without transparent huge pages, or for files under four huge pages.
+    /// without transparent huge pages, or for files under four huge pages. On tmpfs (whose pages are the file) or
+    /// when other processes map the pages, nothing is dropped and `dropped` is false.
     /// - Returns: what it saw and did; nil when it did not look (see above) or `mincore` / smaps failed.
     @discardableResult
     public func settleInHugePages(minimumSmallBytes: Int = 16 << 20) -> HugePageReport? {
@@ -321,8 +339,14 @@ public final class GGUFFile: @unchecked Sendable {
             return HugePageReport(residentBytes: residentBytes, hugeBytes: hugeBytes, dropped: false)
         }
         _ = madvise(UnsafeMutableRawPointer(mutating: base), fileSize, MADV_DONTNEED)
-        let dropped = posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) == 0
-        return HugePageReport(residentBytes: residentBytes, hugeBytes: hugeBytes, dropped: dropped)
+        guard posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) == 0,
+              mincore(UnsafeMutableRawPointer(mutating: base), fileSize, &vec) == 0 else {
+            return HugePageReport(residentBytes: residentBytes, hugeBytes: hugeBytes, dropped: false)
+        }
+        // Dropped only if the pages went: tmpfs keeps them (they are the file), as do pages other processes map.
+        let residentAfter = vec.reduce(0) { $0 + Int($1 & 1) }
+        return HugePageReport(residentBytes: residentBytes, hugeBytes: hugeBytes,
+                              dropped: residentAfter * page < residentBytes / 2)
     }
 
     /// Where touchAllPages leaves its XOR of the bytes it read (only so that the reads are not optimized away; a

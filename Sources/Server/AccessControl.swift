@@ -65,9 +65,10 @@ extension SputnikServer {
         return diff == 0
     }
 
-    /// True when `--allowed-origins` is `*` or lists `origin` (compared exactly, as browsers serialise it).
+    /// True when `--allowed-origins` is `*` or lists `origin`, compared as browsers serialise origins
+    /// (`ServerOptions.serializedOrigin`: `HTTPS://App.Example:443` in the list allows `https://app.example`).
     func originAllowed(_ origin: String) -> Bool {
-        options.allowedOrigins.contains("*") || options.allowedOrigins.contains(origin)
+        options.allowedOrigins.contains { $0 == "*" || ServerOptions.serializedOrigin($0) == origin }
     }
 
     /// The CORS fields of every response to `req`: `Access-Control-Allow-Origin: *` by default; with a list,

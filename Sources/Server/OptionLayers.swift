@@ -61,8 +61,13 @@ public struct OptionLayers {
     public func origin(_ key: String) -> String? { lookup(key)?.origin }
 
     /// A string option. Scalars of the file are written as text (`port: 80` → "80").
-    public func string(_ key: String) -> String? {
-        lookup(key).map { "\($0.value)" }
+    public func string(_ key: String) throws -> String? {
+        guard let (v, origin) = lookup(key) else { return nil }
+        if let s = v as? String { return s }
+        // YAML scalars that are not strings (`port`-like numbers, yes/no) read as written; a list, a mapping or
+        // an empty value (null) is not a string.
+        if v is Int || v is Double || v is Bool { return "\(v)" }
+        throw ServerError.invalidOption("\(origin) must be a string, got \(v is NSNull ? "no value" : "'\(v)'")")
     }
 
     /// An integer option. - Throws: `ServerError.invalidOption` naming the variable or key when it is not an integer.

@@ -94,7 +94,9 @@ public struct ServerOptions: Sendable {
         func check(_ ok: Bool, _ name: String, _ what: String) throws {
             if !ok { throw ServerError.invalidOption("\(label(name)) \(what)") }
         }
-        try check(!modelPath.isEmpty, "model", "is required")
+        try check(!modelPath.isEmpty, "model", "must not be empty")
+        try check(chatTemplatePath.map { !$0.isEmpty } ?? true, "chat-template",
+                  "must not be empty (leave it out to use the model's template)")
         try check(apiKey.map { !$0.isEmpty } ?? true, "api-key", "must not be empty (leave it out to serve without a key)")
         try check((0...65535).contains(port), "port", "must be 0...65535")
         try check(threads >= 1 && threads <= 512, "threads", "must be 1...512")
@@ -119,23 +121,69 @@ public struct ServerOptions: Sendable {
         try check(idleTimeout > 0 && idleTimeout <= 86400, "timeout", "must be more than 0 and at most 86400 seconds")
         try check(alias.map { !$0.isEmpty } ?? true, "alias", "must not be empty (leave it out to serve under the file's name)")
         try check(!allowedOrigins.isEmpty, "allowed-origins", "must list origins such as https://app.example or *")
-        if let bad = allowedOrigins.first(where: { !Self.isOrigin($0) }) {
-            throw ServerError.invalidOption("\(label("allowed-origins")): '\(bad)' is not an origin: write "
-                + "scheme://host[:port] with no path, such as https://app.example or http://localhost:5173, or *")
+        for entry in allowedOrigins where entry != "*" {
+            if case .failure(let why) = Self.parseOrigin(entry) {
+                throw ServerError.invalidOption("\(label("allowed-origins")): '\(entry)' is not an origin (\(why)): write "
+                    + "scheme://host[:port] with no path, such as https://app.example, http://localhost:5173 or "
+                    + "chrome-extension://<id>, separated by commas, or *")
+            }
         }
         // Files last, so that a value error is reported first; both before the server listens.
         try checkReadable(modelPath, "model")
         if let path = chatTemplatePath { try checkReadable(path, "chat-template") }
     }
 
-    /// Whether `s` is `*` or a web origin as browsers send it in `Origin` (RFC 6454 §6.1): `http` or `https`,
-    /// `://`, a host, an optional port, nothing after.
-    static func isOrigin(_ s: String) -> Bool {
-        if s == "*" { return true }
-        guard let c = URLComponents(string: s), let scheme = c.scheme, ["http", "https"].contains(scheme.lowercased()),
-              let host = c.host, !host.isEmpty, c.path.isEmpty, c.query == nil, c.fragment == nil, c.user == nil,
-              c.password == nil, s.hasPrefix(scheme + "://") else { return false }
-        return c.port.map { (1...65535).contains($0) } ?? true
+    /// Why an `--allowed-origins` entry is not an origin.
+    struct OriginError: Error { let reason: String }
+
+    /// An origin as a browser serialises it in `Origin` (RFC 6454 §6.2): `scheme://host[:port]`, scheme and host in
+    /// lower case, the port in decimal without leading zeros and left out when it is the scheme's default (http
+    /// 80, https 443) or empty. Any scheme (`https`, `chrome-extension`, `tauri`, …); no user, path (one trailing
+    /// `/` is dropped), query, fragment or wildcard; surrounding spaces are trimmed. - Returns: the serialisation, or why `entry` is not an origin.
+    static func parseOrigin(_ entry: String) -> Result<String, OriginError> {
+        func fail(_ why: String) -> Result<String, OriginError> { .failure(OriginError(reason: why)) }
+        let s = entry.trimmingCharacters(in: .whitespaces).lowercased()
+        guard let sep = s.range(of: "://") else { return fail("no scheme://") }
+        let scheme = s[..<sep.lowerBound]
+        var rest = s[sep.upperBound...]
+        // One trailing slash is the empty path of a URL written for the origin: `https://app.example/`.
+        if rest.hasSuffix("/"), rest.firstIndex(of: "/") == rest.index(before: rest.endIndex) { rest = rest.dropLast() }
+        guard let first = scheme.first, first.isLetter,
+              scheme.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "+-.".contains($0)) })
+        else { return fail("bad scheme") }
+        if let bad = rest.first(where: { "/?#@ \t*\\".contains($0) }) {
+            return fail(bad == "*" ? "a wildcard is only allowed as the whole value *" : bad == " " || bad == "\t"
+                        ? "a space; separate origins with commas" : "'\(bad)': an origin has no user, path, query or fragment")
+        }
+        // host, then an optional :port (an IPv6 host is in brackets).
+        var host = rest, port: Substring?
+        if host.hasPrefix("[") {
+            guard let close = host.firstIndex(of: "]") else { return fail("unclosed [") }
+            let after = host[host.index(after: close)...]
+            if !after.isEmpty {
+                guard after.first == ":" else { return fail("text after ]") }
+                port = after.dropFirst()
+            }
+            host = host[...close]
+        } else if let colon = host.lastIndex(of: ":") {
+            port = host[host.index(after: colon)...]
+            host = host[..<colon]
+        }
+        guard !host.isEmpty, !host.contains(":") || host.hasPrefix("[") else { return fail("no host") }
+        var out = "\(scheme)://\(host)"
+        if let port, !port.isEmpty {
+            guard port.allSatisfy({ $0.isASCII && $0.isNumber }), let n = Int(port), (1...65535).contains(n) else {
+                return fail("port must be 1...65535")
+            }
+            if !((scheme == "http" && n == 80) || (scheme == "https" && n == 443)) { out += ":\(n)" }
+        }
+        return .success(out)
+    }
+
+    /// `origin` serialised as `parseOrigin` does (lower case, default port left out); an entry that is not an
+    /// origin (refused by `validate`) comes back lower-cased.
+    public static func serializedOrigin(_ origin: String) -> String {
+        (try? parseOrigin(origin).get()) ?? origin.lowercased()
     }
 
     /// Throws unless `path` names a regular file this process may read: `<label> <path>: <reason>`.
@@ -143,9 +191,13 @@ public struct ServerOptions: Sendable {
         var st = stat()
         let reason: String?
         if stat(path, &st) != 0 {
-            reason = String(cString: strerror(errno))
+            let why = String(cString: strerror(errno))
+            // A relative path is read from the current directory, which is not always where the user thinks.
+            reason = path.hasPrefix("/") ? why : "\(why) (relative to the current directory \(FileManager.default.currentDirectoryPath))"
         } else if (st.st_mode & S_IFMT) == S_IFDIR {
             reason = "is a directory"
+        } else if (st.st_mode & S_IFMT) != S_IFREG {
+            reason = "is not a regular file (a pipe or device cannot be mapped)"
         } else if access(path, R_OK) != 0 {
             reason = String(cString: strerror(errno))
         } else {

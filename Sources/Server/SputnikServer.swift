@@ -44,6 +44,13 @@ public final class SputnikServer: @unchecked Sendable {
     /// - Throws: `ServerError` (bad options, model or template load failures, with the file named).
     public init(options: ServerOptions, logger: Logger, loadNow: Bool = true) throws {
         try options.validate()
+        // A bad --chat-template is refused here, before the server listens (the model loads after).
+        if let path = options.chatTemplatePath {
+            do { _ = try ServingModel.readTemplateFile(path, label: options.label("chat-template")) } catch {
+                if case .template(let m) = error { throw ServerError.invalidOption(m) }
+                throw ServerError.invalidOption("\(error)")
+            }
+        }
         self.options = options
         self.logger = logger
         modelId = options.alias ?? URL(fileURLWithPath: options.modelPath).deletingPathExtension().lastPathComponent

@@ -15,7 +15,9 @@ struct Serve: ParsableCommand {
 
     @Option(help: "YAML file with any of these options (flags and SPUTNIK_* variables override it; env SPUTNIK_CONFIG).")
     var config: String?
-    @Option(name: [.customShort("m"), .long], help: "GGUF model file.")
+    @Argument(help: "GGUF model file (as `vllm serve MODEL`; or --model, SPUTNIK_MODEL, config key 'model').")
+    var path: String?
+    @Option(name: [.customShort("m"), .long], help: "GGUF model file (instead of the argument).")
     var model: String?
     @Option(help: "Model id reported by /v1/models and in responses (default: the file name).")
     var alias: String?
@@ -88,6 +90,11 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("log-format"), help: "text (default) or json: one JSON object per log line.")
     var logFormat: String?
 
+    func validate() throws {
+        if path != nil && model != nil { throw ValidationError("give the model file once: as the argument or --model") }
+        if config?.isEmpty == true { throw ValidationError("--config must not be empty (leave it out to use no config file)") }
+    }
+
     func run() throws {
         let environment = ProcessInfo.processInfo.environment
         let configVariable = OptionLayers.environmentName("config")
@@ -105,12 +112,12 @@ struct Serve: ParsableCommand {
             origins[key] = layers.origin(key)
             return value
         }
-        guard let modelPath = layer(model, "model", layers.string) else {
+        guard let modelPath = try layer(path ?? model, "model", layers.string) else {
             throw StartupError("no model: pass --model FILE, set SPUTNIK_MODEL or set 'model' in the config file (sputnik serve --help)")
         }
         o.modelPath = modelPath
-        o.alias = layer(alias, "alias", layers.string)
-        o.host = layer(host, "host", layers.string) ?? o.host
+        o.alias = try layer(alias, "alias", layers.string)
+        o.host = try layer(host, "host", layers.string) ?? o.host
         o.port = try layer(port, "port", layers.int) ?? o.port
         o.threads = try layer(threads, "threads", layers.int) ?? o.threads
         o.contextSize = try layer(ctxSize, "ctx-size", layers.int)
@@ -118,12 +125,12 @@ struct Serve: ParsableCommand {
         o.maxChoices = try layer(maxN, "max-n", layers.int) ?? o.maxChoices
         o.maxNumBatchedTokens = try layer(maxNumBatchedTokens, "max-num-batched-tokens", layers.int) ?? o.maxNumBatchedTokens
         o.blockSize = try layer(blockSize, "block-size", layers.int) ?? o.blockSize
-        o.kvCacheType = layer(kvCacheType, "kv-cache-type", layers.string) ?? o.kvCacheType
+        o.kvCacheType = try layer(kvCacheType, "kv-cache-type", layers.string) ?? o.kvCacheType
         o.maxQueuedRequests = try layer(maxQueuedRequests, "max-queued-requests", layers.int) ?? o.maxQueuedRequests
-        o.schedulingPolicy = layer(schedulingPolicy, "scheduling-policy", layers.string) ?? o.schedulingPolicy
-        o.apiKey = layer(apiKey, "api-key", layers.string)
-        o.chatTemplatePath = layer(chatTemplate, "chat-template", layers.string)
-        o.reasoningFormat = layer(reasoningFormat, "reasoning-format", layers.string) ?? o.reasoningFormat
+        o.schedulingPolicy = try layer(schedulingPolicy, "scheduling-policy", layers.string) ?? o.schedulingPolicy
+        o.apiKey = try layer(apiKey, "api-key", layers.string)
+        o.chatTemplatePath = try layer(chatTemplate, "chat-template", layers.string)
+        o.reasoningFormat = try layer(reasoningFormat, "reasoning-format", layers.string) ?? o.reasoningFormat
         o.kvCacheMemory = try layer(kvCacheMemory, "kv-cache-memory", layers.int)
         o.enablePrefixCaching = try enablePrefixCaching ?? layers.bool("enable-prefix-caching") ?? true
         o.repackWeights = try repack ?? layers.bool("repack") ?? true
@@ -133,19 +140,20 @@ struct Serve: ParsableCommand {
             try layers.stringList($0, parse: { try Self.originList($0, label: layers.origin("allowed-origins") ?? "--allowed-origins") })
         } ?? o.allowedOrigins
         o.metricsNoAuth = try metricsNoAuth || (layers.bool("metrics-no-auth") ?? false)
-        o.sslKeyFile = layer(sslKeyfile, "ssl-keyfile", layers.string)
-        o.sslCertFile = layer(sslCertfile, "ssl-certfile", layers.string)
+        o.sslKeyFile = try layer(sslKeyfile, "ssl-keyfile", layers.string)
+        o.sslCertFile = try layer(sslCertfile, "ssl-certfile", layers.string)
         o.shutdownTimeout = try layer(shutdownTimeout, "shutdown-timeout", layers.double) ?? o.shutdownTimeout
         o.sseKeepAlive = try layer(sseKeepAlive, "sse-keepalive", layers.double) ?? o.sseKeepAlive
         o.maxConnections = try layer(maxConnections, "max-connections", layers.int) ?? o.maxConnections
         o.idleTimeout = try layer(timeout, "timeout", layers.double) ?? o.idleTimeout
+        if path != nil { origins["model"] = "model file" }      // the argument: "model file x.gguf: …"
         o.origins = origins
-        let level = layer(logLevel, "log-level", layers.string) ?? "info"
+        let level = try layer(logLevel, "log-level", layers.string) ?? "info"
         guard let lvl = Logger.Level(rawValue: level) else {
             let levels = Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")
             throw StartupError("\(origins["log-level"] ?? "--log-level") must be one of \(levels), got '\(level)'")
         }
-        let format = layer(logFormat, "log-format", layers.string) ?? "text"
+        let format = try layer(logFormat, "log-format", layers.string) ?? "text"
         guard let fmt = LogFormat(rawValue: format) else {
             throw StartupError("\(origins["log-format"] ?? "--log-format") must be text or json, got '\(format)'")
         }

@@ -168,6 +168,24 @@ final class GGUFFileTests: XCTestCase {
         XCTAssertEqual(copy.data(for: copy.tensors[0]).assumingMemoryBound(to: Float.self)[5 << 20], p[5 << 20])
     }
 
+    /// On tmpfs the cached pages are the file: nothing can be dropped, and the report says so (it claimed a
+    /// re-read on every start).
+    func testTmpfsFileIsNotReportedAsDropped() throws {
+        try XCTSkipUnless(GGUFFile.transparentHugePagesEnabled, "transparent huge pages are off on this machine")
+        let shm = "/dev/shm"
+        try XCTSkipUnless(FileManager.default.fileExists(atPath: shm), "no /dev/shm")
+        var w = GGUFWriter(alignment: 64)
+        w.add("general.architecture", .string("llama"))
+        w.addTensor(name: "big", dims: [6 << 20], floats: [Float](repeating: 1, count: 6 << 20))
+        let path = shm + "/sputnik-gguf-test-\(UUID().uuidString).gguf"
+        try Data(w.serialize()).write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let f = try GGUFFile(path: path)
+        let r = try XCTUnwrap(f.settleInHugePages(minimumSmallBytes: 4 << 20))
+        XCTAssertFalse(r.dropped, "\(r)")
+        XCTAssertEqual(f.residentPages()?.resident, f.residentPages()?.total)
+    }
+
     func testVersion2IsAccepted() throws {
         var w = GGUFWriter()
         w.add("general.architecture", .string("llama"))

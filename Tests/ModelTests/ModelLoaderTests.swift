@@ -132,6 +132,7 @@ final class TraceDefaultTests: XCTestCase {
             PagedKVCache(numLayers: 1, numBlocks: numBlocks, blockSize: blockSize, numKVHeads: 1, headDim: 2, type: .f32)
         }
         func forward(_ batch: ForwardBatch, cache: PagedKVCache, logits: UnsafeMutablePointer<Float>) {}
+        func lockWeightsInMemory() -> String? { nil }
     }
 
     func testDefaultTraceIsNil() {

@@ -139,4 +139,23 @@ final class AccessRuleTests: XCTestCase {
         XCTAssertEqual(pre.status, 204)
         XCTAssertTrue(pre.text.contains("Access-Control-Allow-Origin: http://ok.test"), pre.text)
     }
+
+    /// Listed origins match as browsers serialise them: case-insensitive scheme and host, default ports left out.
+    func testAllowedOriginsMatchTheSerializedOrigin() throws {
+        let listed = ["HTTPS://App.Test:443", "http://ok.test:80", "http://[::1]:8080", "https://c.test:", "http://e.test:08080",
+                      "tauri://localhost", " https://slash.test/ ", "chrome-extension://abcdef"]
+        let (s, port) = try server { $0.allowedOrigins = listed; $0.apiKey = nil }
+        defer { s.stop() }
+        for origin in ["https://app.test", "http://ok.test", "http://[::1]:8080", "https://c.test", "http://e.test:8080",
+                       "tauri://localhost", "https://slash.test", "chrome-extension://abcdef"] {
+            let r = exchange(port, request("GET", "/v1/models", ["Origin: \(origin)"]))
+            XCTAssertEqual(r.status, 200, origin)
+            XCTAssertTrue(r.text.contains("Access-Control-Allow-Origin: \(origin)\r\n"), r.text)
+        }
+        for origin in ["https://app.test:8443", "http://app.test", "https://ok.test"] {
+            XCTAssertEqual(exchange(port, request("GET", "/v1/models", ["Origin: \(origin)"])).status, 403, origin)
+        }
+        XCTAssertEqual(ServerOptions.serializedOrigin("HTTP://Host:8080"), "http://host:8080")
+        XCTAssertEqual(ServerOptions.serializedOrigin("https://host:4430"), "https://host:4430")
+    }
 }

@@ -27,14 +27,14 @@ final class DeployOptionsTests: XCTestCase {
         let l = try OptionLayers(environment: ["SPUTNIK_PORT": "9001", "SPUTNIK_ALIAS": "env"],
                                  file: ["port": 8000, "alias": "file", "threads": 3], filePath: "c.yaml")
         XCTAssertEqual(try l.int("port"), 9001)
-        XCTAssertEqual(l.string("alias"), "env")
+        XCTAssertEqual(try l.string("alias"), "env")
         XCTAssertEqual(try l.int("threads"), 3)  // only in the file
         XCTAssertNil(try l.int("max-num-seqs"))  // in neither
     }
 
     func testEmptyVariableCountsAsUnset() throws {
         let l = try OptionLayers(environment: ["SPUTNIK_ALIAS": ""], file: ["alias": "file"])
-        XCTAssertEqual(l.string("alias"), "file")
+        XCTAssertEqual(try l.string("alias"), "file")
     }
 
     func testTypedEnvironmentValues() throws {

@@ -23,12 +23,14 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, *extra: str, model: str = MODEL):
+    def __init__(self, *extra: str, model: str | None = MODEL):
+        """`sputnik serve` on a free port with the test defaults; `model=None` leaves --model out (give the model
+        file in `extra`, as the argument)."""
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = open(f"/tmp/sputnik-e2e-{self.port}.log", "w+")
         self.proc = subprocess.Popen(
-            [BIN, "serve", "--model", model, "--host", "127.0.0.1", "--port", str(self.port),
+            [BIN, "serve", *(["--model", model] if model else []), "--host", "127.0.0.1", "--port", str(self.port),
              "--threads", "2", "--ctx-size", "2048", "--alias", "smollm2", *extra],
             stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 120

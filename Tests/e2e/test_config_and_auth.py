@@ -145,9 +145,59 @@ def test_missing_files_are_named_with_their_source_before_listening():
 
 
 def test_allowed_origins_must_be_origins():
-    for bad in ["not a url,,", "https://app.example/", "null", "ftp://files.example", "https://app.example/path",
-                "http://localhost:99999"]:
+    for bad, why in [("not a url,,", "no scheme://"), ("null", "no scheme://"), ("https://app.example/path", "no user, path"),
+                     ("http://localhost:99999", "port must be 1...65535"), ("https://*.wild.example", "wildcard"),
+                     ("https://a.example http://b.example", "separate origins with commas"), ("https://", "no host")]:
         out = _serve_error(["--allowed-origins", bad])
-        assert "--allowed-origins: '" in out and "is not an origin" in out, (bad, out)
+        assert "--allowed-origins: '" in out and "is not an origin" in out and why in out, (bad, out)
     out = _serve_error([], {"SPUTNIK_ALLOWED_ORIGINS": '["https://ok.example", "*.example"]'})
     assert "SPUTNIK_ALLOWED_ORIGINS: '*.example' is not an origin" in out, out
+
+
+def test_model_and_template_values_are_checked_before_listening(tmp_path):
+    from conftest import MODEL
+    fifo = tmp_path / "fifo.gguf"
+    os.mkfifo(fifo)
+    # A pipe or device is not a model file (a pipe hung in "loading" forever; /dev/zero was "truncated").
+    for path in [str(fifo), "/dev/zero"]:
+        out = _serve_output(["--model", path])
+        assert f"--model {path}: is not a regular file" in out and "listening" not in out, out
+    out = _serve_output(["--model", ""])
+    assert "--model must not be empty" in out, out
+    out = _serve_output(["--model", "no/such/model.gguf"])
+    assert f"(relative to the current directory {os.getcwd()})" in out, out
+    # The model as an argument, as `vllm serve MODEL`; not both ways at once.
+    out = _serve_output(["/nonexistent/m.gguf"])
+    assert "model file /nonexistent/m.gguf: No such file or directory" in out, out
+    out = _serve_output([MODEL, "--model", MODEL])
+    assert "give the model file once" in out, out
+    # Config values that are not strings.
+    for text, why in [("model:\n", "config key 'model' must be a string, got no value"),
+                      ("model: [a, b]\n", "config key 'model' must be a string")]:
+        cfg = tmp_path / "c.yaml"
+        cfg.write_text(text)
+        out = _serve_output(["--config", str(cfg)])
+        assert why in out, out
+    out = _serve_output(["--model", MODEL, "--config", ""])
+    assert "--config must not be empty" in out, out
+    # Chat templates: parsed before listening, named by where they were given.
+    bad = tmp_path / "bad.jinja"
+    bad.write_text("{% for m in messages %}{{ m.content }")
+    out = _serve_output(["--model", MODEL, "--chat-template", str(bad)])
+    assert f"--chat-template {bad}: chat template syntax error (line 1)" in out and "listening" not in out, out
+    empty = tmp_path / "empty.jinja"
+    empty.write_text("\n")
+    out = _serve_output(["--model", MODEL], {"SPUTNIK_CHAT_TEMPLATE": str(empty)})
+    assert f"SPUTNIK_CHAT_TEMPLATE {empty}: the file is empty" in out, out
+    out = _serve_output(["--model", MODEL, "--chat-template", ""])
+    assert "--chat-template must not be empty" in out, out
+
+
+def test_model_as_the_argument_serves():
+    from conftest import MODEL
+    s = Server(MODEL, model=None)
+    try:
+        status, _, body = s.get("/v1/models")
+        assert status == 200 and json.loads(body)["data"], body
+    finally:
+        s.stop()

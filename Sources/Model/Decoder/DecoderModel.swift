@@ -83,6 +83,10 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
         o = ScratchBuffer(count: T * keys.embd)
     }
 
+    public func lockWeightsInMemory() -> String? {
+        tensors.repacker.lockInMemory() ?? gguf.lockInMemory(excluding: tensors.repacker.releasedRanges)
+    }
+
     /// A KV cache `[numLayers][numBlocks, blockSize, numKVHeads, headDim]` of the options' type: K and V, or
     /// (MLA) one latent row per token and no V.
     public func makeKVCache(numBlocks: Int, blockSize: Int) -> PagedKVCache {

@@ -62,6 +62,10 @@ public protocol LanguageModel: AnyObject {
     var trace: ForwardTrace? { get set }
     /// Tokens routed to each expert of each layer since load (MoE models; nil for dense ones).
     var expertTokenCounts: ExpertTokenCounts? { get }
+    /// Locks the weights the model reads in RAM (`--mlock`): the load-time copies and the parts of the file that
+    /// are still read from the mapping, not the file pages a copy replaced. - Returns: nil on success, else the
+    /// `mlock` error text (commonly `RLIMIT_MEMLOCK`).
+    func lockWeightsInMemory() -> String?
     /// A KV cache `[numLayers][numBlocks, blockSize, numKVHeads, headDim]` (K and V) of the options' type.
     func makeKVCache(numBlocks: Int, blockSize: Int) -> PagedKVCache
     /// Runs one forward; writes logits `[batch.logitRows.count, vocabSize]` into `logits`, row i for token
