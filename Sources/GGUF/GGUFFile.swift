@@ -138,7 +138,7 @@ public final class GGUFFile: @unchecked Sendable {
     /// on one and the kernel can map 2 MiB page-cache folios with one page-table entry each: the file read-only
     /// (`fd`), or anonymous read-write memory (`fd` nil). Advised `MADV_HUGEPAGE`: page faults then read the file
     /// ahead in 2 MiB folios, and anonymous memory is backed by huge pages. Streaming the weights through 4 KiB pages
-    /// reads ~20 % less per second here (one TLB miss per 4 KiB; BENCHMARKS.md, 2026-12-07 07:30).
+    /// reads ~20 % less per second here (one TLB miss per 4 KiB; BENCHMARKS.md, 2026-12-07 07:25).
     /// - Returns: nil when `mmap` fails (`errno` says why).
     private static func mapAligned(_ size: Int, fd: Int32?) -> UnsafeMutableRawPointer? {
         let huge = hugePageBytes

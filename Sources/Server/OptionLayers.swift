@@ -67,7 +67,8 @@ public struct OptionLayers {
         // YAML scalars that are not strings (`port`-like numbers, yes/no) read as written; a list, a mapping or
         // an empty value (null) is not a string.
         if v is Int || v is Double || v is Bool { return "\(v)" }
-        throw ServerError.invalidOption("\(origin) must be a string, got \(v is NSNull ? "no value" : "'\(v)'")")
+        let got = v is NSNull ? "no value" : v is [Any] ? "a list" : v is [AnyHashable: Any] ? "a mapping" : "'\(v)'"
+        throw ServerError.invalidOption("\(origin) must be a string, got \(got)")
     }
 
     /// An integer option. - Throws: `ServerError.invalidOption` naming the variable or key when it is not an integer.

@@ -134,12 +134,16 @@ public struct ServerOptions: Sendable {
     }
 
     /// Why an `--allowed-origins` entry is not an origin.
-    struct OriginError: Error { let reason: String }
+    struct OriginError: Error, CustomStringConvertible {
+        let reason: String
+        var description: String { reason }
+    }
 
     /// An origin as a browser serialises it in `Origin` (RFC 6454 §6.2): `scheme://host[:port]`, scheme and host in
     /// lower case, the port in decimal without leading zeros and left out when it is the scheme's default (http
     /// 80, https 443) or empty. Any scheme (`https`, `chrome-extension`, `tauri`, …); no user, path (one trailing
-    /// `/` is dropped), query, fragment or wildcard; surrounding spaces are trimmed. - Returns: the serialisation, or why `entry` is not an origin.
+    /// `/` is dropped), query, fragment or wildcard; surrounding spaces are trimmed.
+    /// - Returns: the serialisation, or why `entry` is not an origin.
     static func parseOrigin(_ entry: String) -> Result<String, OriginError> {
         func fail(_ why: String) -> Result<String, OriginError> { .failure(OriginError(reason: why)) }
         let s = entry.trimmingCharacters(in: .whitespaces).lowercased()
@@ -170,6 +174,8 @@ public struct ServerOptions: Sendable {
             host = host[..<colon]
         }
         guard !host.isEmpty, !host.contains(":") || host.hasPrefix("[") else { return fail("no host") }
+        // Browsers send an international host in its ASCII (punycode) form, which is what must be listed.
+        guard host.allSatisfy(\.isASCII) else { return fail("write a non-ASCII host in its xn-- (punycode) form") }
         var out = "\(scheme)://\(host)"
         if let port, !port.isEmpty {
             guard port.allSatisfy({ $0.isASCII && $0.isNumber }), let n = Int(port), (1...65535).contains(n) else {
@@ -197,7 +203,7 @@ public struct ServerOptions: Sendable {
         } else if (st.st_mode & S_IFMT) == S_IFDIR {
             reason = "is a directory"
         } else if (st.st_mode & S_IFMT) != S_IFREG {
-            reason = "is not a regular file (a pipe or device cannot be mapped)"
+            reason = "is not a regular file"
         } else if access(path, R_OK) != 0 {
             reason = String(cString: strerror(errno))
         } else {

@@ -113,7 +113,8 @@ struct Serve: ParsableCommand {
             return value
         }
         guard let modelPath = try layer(path ?? model, "model", layers.string) else {
-            throw StartupError("no model: pass --model FILE, set SPUTNIK_MODEL or set 'model' in the config file (sputnik serve --help)")
+            throw StartupError("no model: give it as the argument (sputnik serve FILE) or --model FILE, set SPUTNIK_MODEL or set "
+                               + "'model' in the config file (sputnik serve --help)")
         }
         o.modelPath = modelPath
         o.alias = try layer(alias, "alias", layers.string)
@@ -238,12 +239,23 @@ final class SignalCount: @unchecked Sendable {
 /// The YAML config file: a flat mapping of option names to scalars (checked against the option names by
 /// `OptionLayers`).
 enum ConfigFile {
-    /// - Throws: `ValidationError` naming the file when it cannot be read or is not a mapping; when it cannot be
+    /// - Throws: `StartupError` naming the file when it cannot be read or is not a mapping; when it cannot be
     ///   read, also where its path was given (`label`: `--config` or `SPUTNIK_CONFIG`).
     static func load(_ path: String, label: String = "--config") throws -> [String: Any] {
+        // A regular file of a sane size: a pipe blocked here forever and /dev/zero was read until memory ran out.
+        var st = stat()
+        if stat(path, &st) == 0 {
+            if (st.st_mode & S_IFMT) != S_IFREG && (st.st_mode & S_IFMT) != S_IFDIR {
+                throw StartupError("config file (\(label)): \(path) is not a regular file")
+            }
+            if st.st_size > 1 << 20 {
+                throw StartupError("config file (\(label)): \(path) is \(st.st_size) bytes; a config file is at most 1 MiB")
+            }
+        }
         let text: String
         do { text = try TextFile.read(path) } catch {
-            throw StartupError("config file (\(label)): \(error.description)")
+            let relative = path.hasPrefix("/") ? "" : " (relative to the current directory \(FileManager.default.currentDirectoryPath))"
+            throw StartupError("config file (\(label)): \(error.description)\(relative)")
         }
         let parsed: Any?
         do { parsed = try Yams.load(yaml: text) } catch { throw StartupError("config file \(path): \(error)") }

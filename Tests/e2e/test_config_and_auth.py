@@ -147,9 +147,11 @@ def test_missing_files_are_named_with_their_source_before_listening():
 def test_allowed_origins_must_be_origins():
     for bad, why in [("not a url,,", "no scheme://"), ("null", "no scheme://"), ("https://app.example/path", "no user, path"),
                      ("http://localhost:99999", "port must be 1...65535"), ("https://*.wild.example", "wildcard"),
-                     ("https://a.example http://b.example", "separate origins with commas"), ("https://", "no host")]:
+                     ("https://a.example http://b.example", "separate origins with commas"), ("https://", "no host"),
+                     ("https://münchen.example", "xn-- (punycode) form")]:
         out = _serve_error(["--allowed-origins", bad])
         assert "--allowed-origins: '" in out and "is not an origin" in out and why in out, (bad, out)
+        assert "OriginError" not in out, out
     out = _serve_error([], {"SPUTNIK_ALLOWED_ORIGINS": '["https://ok.example", "*.example"]'})
     assert "SPUTNIK_ALLOWED_ORIGINS: '*.example' is not an origin" in out, out
 
@@ -180,6 +182,11 @@ def test_model_and_template_values_are_checked_before_listening(tmp_path):
         assert why in out, out
     out = _serve_output(["--model", MODEL, "--config", ""])
     assert "--config must not be empty" in out, out
+    # A config "file" that is a pipe blocked forever; /dev/zero was read until memory ran out.
+    for path, env in [(str(fifo), {}), ("/dev/zero", {}), ("/dev/zero", {"SPUTNIK_CONFIG": "/dev/zero"})]:
+        args = ["--model", MODEL] + ([] if env else ["--config", path])
+        out = _serve_output(args, env)
+        assert f"config file ({'SPUTNIK_CONFIG' if env else '--config'}): {path} is not a regular file" in out, out
     # Chat templates: parsed before listening, named by where they were given.
     bad = tmp_path / "bad.jinja"
     bad.write_text("{% for m in messages %}{{ m.content }")

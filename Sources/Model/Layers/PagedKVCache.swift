@@ -52,7 +52,7 @@ public final class PagedKVCache: @unchecked Sendable {
         layerBytes = numBlocks * blockSize * slotBytes
         let total = max(64, layerBytes * (storesValues ? 2 : 1) * numLayers)
         // In 2 MiB pages: attention streams every cached row of a sequence per token, and through 4 KiB pages each
-        // one costs a TLB miss (MLA decode at 4k tokens: BENCHMARKS.md, 2026-12-07 07:30).
+        // one costs a TLB miss (Qwen2.5-Coder-1.5B decode at 4k tokens +4–5 %: BENCHMARKS.md, 2026-12-07 07:25).
         let rounded = HugePageMemory.roundUp(total)
         if let p = HugePageMemory.allocate(rounded) {
             storage = p

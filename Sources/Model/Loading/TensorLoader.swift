@@ -10,7 +10,7 @@ struct TensorLoader {
     let options: ModelOptions
     /// Load-time copies of the matrices (huge pages, Q4_1/Q8_0 repacked); kept by the model.
     let repacker: WeightRepacker
-    /// Float copies of small vectors stored in a non-f32 type.
+    /// Float copies of small vectors: those stored in a non-f32 type, and every one when matrices are copied.
     private(set) var owned: [ScratchBuffer] = []
     /// Bytes of the tensors looked up so far, for `ModelOptions.loadProgress`.
     private let progress: LoadProgress?
@@ -68,13 +68,21 @@ struct TensorLoader {
         return (0..<count).map { WeightMatrix(type: type, data: base + $0 * stride, rows: rows, cols: cols) }
     }
 
-    /// A float32 vector `[count]` (converted once when stored as another type).
+    /// A float32 vector `[count]` (converted once when stored as another type; copied when the matrices are).
     mutating func vector(_ name: String, count: Int) throws -> UnsafePointer<Float> {
         let info = try info(name, shape: [count])
-        if info.type == .f32 { return gguf.data(for: info).assumingMemoryBound(to: Float.self) }
+        let source = gguf.data(for: info)
+        // An f32 vector is read in place, unless the matrices around it are copied and their file pages released:
+        // reading a norm there would map its whole 2 MiB page-cache page (the released weights with it) back into
+        // the process, so it is copied too.
+        let copiesMatrices = repacker.releasesSources && options.repackWeights && !options.floatReference
+        if info.type == .f32 && !copiesMatrices { return source.assumingMemoryBound(to: Float.self) }
         let values = ScratchBuffer(count: count)
-        WeightMatrix(type: try kernelType(info), data: gguf.data(for: info), rows: 1, cols: count)
-            .dequantizeRow(0, into: values.pointer)
+        if info.type == .f32 {
+            values.pointer.update(from: source.assumingMemoryBound(to: Float.self), count: count)
+        } else {
+            WeightMatrix(type: try kernelType(info), data: source, rows: 1, cols: count).dequantizeRow(0, into: values.pointer)
+        }
         owned.append(values)
         return UnsafePointer(values.pointer)
     }
