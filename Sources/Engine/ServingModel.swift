@@ -70,6 +70,13 @@ public final class ServingModel: @unchecked Sendable {
     /// The running engine (not started).
     public let engine: EngineCore
 
+    /// Opens `path` as GGUF and parses its header, metadata and tensor table (the weights are not read), so that a
+    /// file that is not a model is refused before the server listens.
+    /// - Throws: `EngineError.modelLoad` with the GGUF error, which names the file.
+    public static func checkModelFile(_ path: String) throws(EngineError) {
+        do { _ = try GGUFFile(path: path) } catch { throw EngineError.modelLoad("\(error)") }
+    }
+
     /// Reads and parses the chat template file `path` (`--chat-template`), so that a bad file is refused before
     /// anything else happens. `label` names where the path came from (`--chat-template`, its variable or config key).
     /// - Returns: the template source.

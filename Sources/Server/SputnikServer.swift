@@ -44,7 +44,12 @@ public final class SputnikServer: @unchecked Sendable {
     /// - Throws: `ServerError` (bad options, model or template load failures, with the file named).
     public init(options: ServerOptions, logger: Logger, loadNow: Bool = true) throws {
         try options.validate()
-        // A bad --chat-template is refused here, before the server listens (the model loads after).
+        // A file that is not GGUF, or a bad --chat-template, is refused here, before the server listens (the model
+        // loads after).
+        do { try ServingModel.checkModelFile(options.modelPath) } catch {
+            if case .modelLoad(let m) = error { throw ServerError.modelLoad(m) }
+            throw ServerError.modelLoad("\(error)")
+        }
         if let path = options.chatTemplatePath {
             do { _ = try ServingModel.readTemplateFile(path, label: options.label("chat-template")) } catch {
                 if case .template(let m) = error { throw ServerError.invalidOption(m) }

@@ -166,6 +166,13 @@ def test_model_and_template_values_are_checked_before_listening(tmp_path):
         assert f"--model {path}: is not a regular file" in out and "listening" not in out, out
     out = _serve_output(["--model", ""])
     assert "--model must not be empty" in out, out
+    # Files that are not GGUF: refused before listening too (the header is parsed; the weights load after).
+    empty_model, text_model = tmp_path / "empty.gguf", tmp_path / "text.gguf"
+    empty_model.write_bytes(b"")
+    text_model.write_text("not a model at all, just text\n" * 4)
+    for path, why in [(empty_model, "file is truncated (while reading header)"), (text_model, "not a GGUF file (bad magic)")]:
+        out = _serve_output(["--model", str(path)])
+        assert f"{path}: {why}" in out and "listening" not in out, out
     out = _serve_output(["--model", "no/such/model.gguf"])
     assert f"(relative to the current directory {os.getcwd()})" in out, out
     # The model as an argument, as `vllm serve MODEL`; not both ways at once.
