@@ -77,6 +77,24 @@ public final class ServingModel: @unchecked Sendable {
         do { _ = try GGUFFile(path: path) } catch { throw EngineError.modelLoad("\(error)") }
     }
 
+    /// Why `--mlock` cannot lock a model of `fileBytes` under this process's limits, or nil when it can (or the
+    /// limits cannot be read): without CAP_IPC_LOCK (bit 14 of `CapEff` in `/proc/self/status`) the locked-memory
+    /// limit (`RLIMIT_MEMLOCK`, `ulimit -l`) must hold the weights, about the file's size. Checked before the
+    /// server listens; the lock itself happens after the load.
+    public static func mlockRefusal(modelPath: String, fileBytes: Int) -> String? {
+        if let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+           let line = status.split(separator: "\n").first(where: { $0.hasPrefix("CapEff:") }),
+           let caps = UInt64(line.dropFirst("CapEff:".count).trimmingCharacters(in: .whitespaces), radix: 16),
+           caps & (1 << 14) != 0 {
+            return nil
+        }
+        var limit = rlimit()
+        guard getrlimit(__rlimit_resource_t(__RLIMIT_MEMLOCK.rawValue), &limit) == 0, limit.rlim_cur != rlim_t.max,
+              Int(clamping: limit.rlim_cur) < fileBytes else { return nil }
+        return "\(modelPath): --mlock could not lock the weights (\(fileBytes >> 20) MiB file) in RAM: the locked-memory "
+            + "limit is \(limit.rlim_cur >> 10) KiB (raise it, `ulimit -l`, or run with CAP_IPC_LOCK, or without --mlock)"
+    }
+
     /// Reads and parses the chat template file `path` (`--chat-template`), so that a bad file is refused before
     /// anything else happens. `label` names where the path came from (`--chat-template`, its variable or config key).
     /// - Returns: the template source.

@@ -50,6 +50,11 @@ public final class SputnikServer: @unchecked Sendable {
             if case .modelLoad(let m) = error { throw ServerError.modelLoad(m) }
             throw ServerError.modelLoad("\(error)")
         }
+        // So is --mlock under a locked-memory limit too small for the weights.
+        if options.mlock, let size = try? FileManager.default.attributesOfItem(atPath: options.modelPath)[.size] as? Int,
+           let why = ServingModel.mlockRefusal(modelPath: options.modelPath, fileBytes: size) {
+            throw ServerError.modelLoad(why)
+        }
         if let path = options.chatTemplatePath {
             do { _ = try ServingModel.readTemplateFile(path, label: options.label("chat-template")) } catch {
                 if case .template(let m) = error { throw ServerError.invalidOption(m) }

@@ -106,3 +106,5 @@ def test_mlock_over_the_limit_is_a_clear_startup_error():
     assert p.returncode != 0, out
     assert "--mlock could not lock" in out and "ulimit -l" in out, out
     assert os.path.basename(MODEL) in out
+    # Known from the limit and the file's size before the server listens (it failed after the load).
+    assert "the locked-memory limit is 1024 KiB" in out and "listening" not in out, out
