@@ -187,17 +187,12 @@ public final class GGUFFile: @unchecked Sendable {
         return p
     }
 
-    /// Locks the file's bytes in RAM (`mlock`: llama-server's `--mlock`), faulting them all in first, so the
-    /// weights are never evicted or swapped. - Returns: nil on success, else the `mlock` error text (commonly
-    /// `RLIMIT_MEMLOCK`: raise `ulimit -l`, or run with CAP_IPC_LOCK).
-    public func lockInMemory() -> String? {
-        mlock(base, fileSize) == 0 ? nil : String(cString: strerror(errno))
-    }
-
-    /// Locks the file's bytes in RAM except the address ranges `excluded` (pages whose data was copied elsewhere at
-    /// load and released from the mapping: locking them would read them back in and hold the weights twice).
-    /// - Returns: nil on success, else the `mlock` error text.
-    public func lockInMemory(excluding excluded: [(start: UInt, end: UInt)]) -> String? {
+    /// Locks the file's bytes in RAM (`mlock`: llama-server's `--mlock`), faulting them in first, so the weights are
+    /// never evicted or swapped; except the address ranges `excluded` (pages whose data was copied elsewhere at load
+    /// and released from the mapping: locking them would read them back in and hold the weights twice).
+    /// - Returns: nil on success, else the `mlock` error text (commonly `RLIMIT_MEMLOCK`: raise `ulimit -l`, or run
+    ///   with CAP_IPC_LOCK).
+    public func lockInMemory(excluding excluded: [(start: UInt, end: UInt)] = []) -> String? {
         var at = UInt(bitPattern: base)
         let end = at + UInt(fileSize)
         func lock(_ a: UInt, _ b: UInt) -> String? {

@@ -68,7 +68,7 @@ extension SputnikServer {
     /// True when `--allowed-origins` is `*` or lists `origin`, compared as browsers serialise origins
     /// (`ServerOptions.serializedOrigin`: `HTTPS://App.Example:443` in the list allows `https://app.example`).
     func originAllowed(_ origin: String) -> Bool {
-        options.allowedOrigins.contains { $0 == "*" || ServerOptions.serializedOrigin($0) == origin }
+        allowedOrigins.contains("*") || allowedOrigins.contains(origin)
     }
 
     /// The CORS fields of every response to `req`: `Access-Control-Allow-Origin: *` by default; with a list,

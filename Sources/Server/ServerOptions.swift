@@ -194,23 +194,23 @@ public struct ServerOptions: Sendable {
 
     /// Throws unless `path` names a regular file this process may read: `<label> <path>: <reason>`.
     private func checkReadable(_ path: String, _ name: String) throws {
+        if let reason = Self.unreadableReason(path) { throw ServerError.invalidOption("\(label(name)) \(path): \(reason)") }
+    }
+
+    /// Why `path` is not a regular file this process may read, or nil when it is: the `stat` / `access` error (with
+    /// the current directory for a relative path), "is a directory" or "is not a regular file" (a pipe or device).
+    public static func unreadableReason(_ path: String) -> String? {
         var st = stat()
-        let reason: String?
         if stat(path, &st) != 0 {
             let why = String(cString: strerror(errno))
             // A relative path is read from the current directory, which is not always where the user thinks.
-            reason = path.hasPrefix("/") ? why : "\(why) (relative to the current directory \(FileManager.default.currentDirectoryPath))"
-        } else if (st.st_mode & S_IFMT) == S_IFDIR {
-            reason = "is a directory"
-        } else if (st.st_mode & S_IFMT) != S_IFREG {
-            reason = "is not a regular file"
-        } else if access(path, R_OK) != 0 {
-            reason = String(cString: strerror(errno))
-        } else {
-            reason = nil
+            return path.hasPrefix("/") ? why : "\(why) (relative to the current directory \(FileManager.default.currentDirectoryPath))"
         }
-        if let reason { throw ServerError.invalidOption("\(label(name)) \(path): \(reason)") }
+        if (st.st_mode & S_IFMT) == S_IFDIR { return "is a directory" }
+        if (st.st_mode & S_IFMT) != S_IFREG { return "is not a regular file" }
+        return access(path, R_OK) == 0 ? nil : String(cString: strerror(errno))
     }
+
 }
 
 /// Errors from starting the server.

@@ -13,6 +13,8 @@ import Tokenizer
 /// route table (`Routes.swift`). Errors are `{"error":{"message","type","param","code"}}` with a 4xx/5xx status.
 public final class SputnikServer: @unchecked Sendable {
     public let options: ServerOptions
+    /// `options.allowedOrigins` as browsers serialise origins (`ServerOptions.serializedOrigin`; `*` kept), once.
+    let allowedOrigins: Set<String>
     /// Model id reported to clients.
     public let modelId: String
     /// The loaded model, its tokenizer, prompt builder and engine (handlers run only once it is loaded:
@@ -62,6 +64,7 @@ public final class SputnikServer: @unchecked Sendable {
             }
         }
         self.options = options
+        allowedOrigins = Set(options.allowedOrigins.map { $0 == "*" ? "*" : ServerOptions.serializedOrigin($0) })
         self.logger = logger
         modelId = options.alias ?? URL(fileURLWithPath: options.modelPath).deletingPathExtension().lastPathComponent
         metrics = ServerMetrics(modelName: modelId)

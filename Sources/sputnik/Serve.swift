@@ -242,21 +242,14 @@ enum ConfigFile {
     /// - Throws: `StartupError` naming the file when it cannot be read or is not a mapping; when it cannot be
     ///   read, also where its path was given (`label`: `--config` or `SPUTNIK_CONFIG`).
     static func load(_ path: String, label: String = "--config") throws -> [String: Any] {
-        // A regular file of a sane size: a pipe blocked here forever and /dev/zero was read until memory ran out.
-        var st = stat()
-        if stat(path, &st) == 0 {
-            if (st.st_mode & S_IFMT) != S_IFREG && (st.st_mode & S_IFMT) != S_IFDIR {
-                throw StartupError("config file (\(label)): \(path) is not a regular file")
-            }
-            if st.st_size > 1 << 20 {
-                throw StartupError("config file (\(label)): \(path) is \(st.st_size) bytes; a config file is at most 1 MiB")
-            }
+        // A readable regular file of a sane size: a pipe blocked here forever and /dev/zero was read until memory
+        // ran out.
+        if let why = ServerOptions.unreadableReason(path) { throw StartupError("config file (\(label)) \(path): \(why)") }
+        if let size = try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int, size > 1 << 20 {
+            throw StartupError("config file (\(label)) \(path): \(size) bytes; a config file is at most 1 MiB")
         }
         let text: String
-        do { text = try TextFile.read(path) } catch {
-            let relative = path.hasPrefix("/") ? "" : " (relative to the current directory \(FileManager.default.currentDirectoryPath))"
-            throw StartupError("config file (\(label)): \(error.description)\(relative)")
-        }
+        do { text = try TextFile.read(path) } catch { throw StartupError("config file (\(label)): \(error.description)") }
         let parsed: Any?
         do { parsed = try Yams.load(yaml: text) } catch { throw StartupError("config file \(path): \(error)") }
         if parsed == nil { return [:] }

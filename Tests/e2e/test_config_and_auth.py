@@ -138,10 +138,10 @@ def test_missing_files_are_named_with_their_source_before_listening():
         os.unlink(path)
     # The config file itself, from the flag or the variable.
     out = _serve_output(["--model", MODEL], {"SPUTNIK_CONFIG": "/nonexistent/c.yaml"})
-    assert "config file (SPUTNIK_CONFIG): cannot read /nonexistent/c.yaml: No such file" in out, out
+    assert "config file (SPUTNIK_CONFIG) /nonexistent/c.yaml: No such file or directory" in out, out
     assert "Usage:" not in out, out
     out = _serve_output(["--model", MODEL, "--config", "/nonexistent/c.yaml"])
-    assert "config file (--config): cannot read /nonexistent/c.yaml: No such file" in out, out
+    assert "config file (--config) /nonexistent/c.yaml: No such file or directory" in out, out
 
 
 def test_allowed_origins_must_be_origins():
@@ -193,7 +193,7 @@ def test_model_and_template_values_are_checked_before_listening(tmp_path):
     for path, env in [(str(fifo), {}), ("/dev/zero", {}), ("/dev/zero", {"SPUTNIK_CONFIG": "/dev/zero"})]:
         args = ["--model", MODEL] + ([] if env else ["--config", path])
         out = _serve_output(args, env)
-        assert f"config file ({'SPUTNIK_CONFIG' if env else '--config'}): {path} is not a regular file" in out, out
+        assert f"config file ({'SPUTNIK_CONFIG' if env else '--config'}) {path}: is not a regular file" in out, out
     # Chat templates: parsed before listening, named by where they were given.
     bad = tmp_path / "bad.jinja"
     bad.write_text("{% for m in messages %}{{ m.content }")

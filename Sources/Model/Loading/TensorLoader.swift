@@ -75,7 +75,7 @@ struct TensorLoader {
         // An f32 vector is read in place, unless the matrices around it are copied and their file pages released:
         // reading a norm there would map its whole 2 MiB page-cache page (the released weights with it) back into
         // the process, so it is copied too.
-        let copiesMatrices = repacker.releasesSources && options.repackWeights && !options.floatReference
+        let copiesMatrices = repacker.releasesSources && repacker.copiesWeights(options)
         if info.type == .f32 && !copiesMatrices { return source.assumingMemoryBound(to: Float.self) }
         let values = ScratchBuffer(count: count)
         if info.type == .f32 {
@@ -138,8 +138,12 @@ extension WeightRepacker {
     /// `repack`, or the file mapping's own view when `options.floatReference` (the float path dequantizes rows)
     /// or `!options.repackWeights` (`--no-repack`).
     func prepare(_ w: WeightMatrix, _ options: ModelOptions) -> WeightMatrix {
-        options.floatReference || !options.repackWeights ? w : repack(w)
+        copiesWeights(options) ? repack(w) : w
     }
+
+    /// Whether `prepare` copies (or repacks) quantized matrices under `options`: unless `floatReference` or
+    /// `--no-repack`.
+    func copiesWeights(_ options: ModelOptions) -> Bool { !options.floatReference && options.repackWeights }
 }
 
 /// Counts the bytes of distinct tensors looked up and reports them at most once per percent.
