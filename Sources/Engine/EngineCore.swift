@@ -501,6 +501,14 @@ public final class EngineCore: @unchecked Sendable {
             stops[f.child] = fork.finish
             sampled[f.child] = f.token
         }
+        // The generation-token counter moves every step, as vLLM's does (a dashboard's tokens/s is smooth, not a jump
+        // when requests finish); an echo-only request's (maxNewTokens 0) sampled token is dropped, not generated.
+        let generatedThisStep = sampled.keys.reduce(0) { $0 + (live[$1]?.request.maxNewTokens == 0 ? 0 : 1) }
+        if generatedThisStep > 0 {
+            lock.lock()
+            sharedStats.generationTokensTotal += generatedThisStep
+            lock.unlock()
+        }
         for (id, token) in sampled {
             // A grammar that completed on this token finishes with `stop`, even at the length limit: the answer is whole.
             let done = completed.contains(id)
@@ -625,7 +633,9 @@ public final class EngineCore: @unchecked Sendable {
         }
         let state = scheduler.request(id)
         let cached = state?.numCachedTokens ?? 0
-        let generated = state?.numOutputTokens ?? 0
+        // maxNewTokens 0 (an echo-only completion): the one token the step sampled is not an output; usage and
+        // the generation-token counter say 0.
+        let generated = r.request.maxNewTokens == 0 ? 0 : state?.numOutputTokens ?? 0
         scheduler.finish(id: id, reason: reason)
         if flush && reason != .abort, let tail = r.output.finish(truncated: reason == .length) {
             r.reasoningTokens += Self.deliver(tail.parts, tail.tokenIds, logprobs: r.pendingLogprobs, to: r.onEvent, always: true)
@@ -641,7 +651,6 @@ public final class EngineCore: @unchecked Sendable {
                                     stopSequence: r.output.matchedStop, reasoningTokens: r.reasoningTokens)
         lock.lock()
         sharedStats.promptTokensTotal += r.choice == 0 ? r.request.promptTokens.count : 0  // one prompt per request
-        sharedStats.generationTokensTotal += generated
         sharedStats.requestsFinished += r.choice == 0 ? 1 : 0
         sharedStats.cachedTokensTotal += r.choice == 0 ? cached : 0
         // The load figures change now, before the client hears of it: a client that sends its next request at

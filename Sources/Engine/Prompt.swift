@@ -60,6 +60,20 @@ public struct Prompt: Sendable {
         markupTokenIds = ids
         injectionGuard = PromptInjectionGuard(tokenizer: tokenizer)
         argumentsAsObjects = source.range(of: #"arguments['"]?\]?\s*\|\s*tojson"#, options: .regularExpression) != nil
+        self.source = source
+    }
+
+    /// The template's source text ("" when built without it).
+    private let source: String
+
+    /// Whether the template's source names `key` (`message.name`, `message['name']`; a key of letters, digits and `_`
+    /// as a whole word): a message field the template never names cannot reach the prompt. True when the source is
+    /// unknown (built without it).
+    public func templateNames(_ key: String) -> Bool {
+        if source.isEmpty { return true }
+        if key.isEmpty { return false }
+        guard key.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }) else { return source.contains(key) }
+        return source.range(of: #"\b"# + key + #"\b"#, options: .regularExpression) != nil
     }
 
     /// True when a request with `tools` can be served: the template renders the tools (or, for DeepSeek templates

@@ -62,6 +62,11 @@ struct ConnectionStateMachine: Sendable {
     /// Arrival of the first byte of the request being read (nil between requests).
     private(set) var messageStart: Double?
     private var readingPaused = false
+    /// A response completed with more than `writeHighWaterBytes` of output still unsent: the next pipelined request
+    /// waits until the output is flushed, so a client that sends requests without reading the answers holds one
+    /// backlog of output, not every answer (16 such clients had grown the server by ~35 MB each and spent the
+    /// buffer budget, so `/health` probes got 503).
+    private(set) var drainPending = false
     /// Set on a connection past the connection limit: the 503 message for any request that is not light.
     private var lightOnlyRefusal: String?
     /// Seconds a connection may idle, or take over its request head: on a light-only connection at most 2 (a probe
@@ -114,7 +119,7 @@ struct ConnectionStateMachine: Sendable {
         case .open, .awaitingExpectation:
             lastActivity = now
             parser.append(bytes)
-            if inFlight || phase == .awaitingExpectation {
+            if inFlight || drainPending || phase == .awaitingExpectation {
                 if !readingPaused && parser.bufferedByteCount > config.maxPipelinedBytes {
                     readingPaused = true
                     return [.pauseReading]
@@ -130,7 +135,7 @@ struct ConnectionStateMachine: Sendable {
     /// reading until its response completes; otherwise answer 503 + `Retry-After` and close.
     mutating func inputOverBudget(now: Double) -> [ConnectionAction] {
         guard readsInput else { return [] }
-        if inFlight || phase == .awaitingExpectation {
+        if inFlight || drainPending || phase == .awaitingExpectation {
             if readingPaused { return [] }
             readingPaused = true
             return [.pauseReading]
@@ -217,11 +222,15 @@ struct ConnectionStateMachine: Sendable {
     }
 
     /// The in-flight response handed over its last bytes. `close`: the response announced `Connection: close`.
-    mutating func responseCompleted(close: Bool, now: Double) -> [ConnectionAction] {
+    mutating func responseCompleted(close: Bool, now: Double, outputBacklogged: Bool = false) -> [ConnectionAction] {
         guard inFlight, phase == .open else { return [] }
         inFlight = false
         lastActivity = now
         if close || inputEnded { return enterClosingAfterFlush(now: now) }
+        if outputBacklogged {
+            drainPending = true    // `outputFlushed` takes the next request
+            return []
+        }
         var actions: [ConnectionAction] = []
         if readingPaused {
             readingPaused = false
@@ -232,6 +241,15 @@ struct ConnectionStateMachine: Sendable {
 
     /// Every queued byte has been written.
     mutating func outputFlushed(now: Double) -> [ConnectionAction] {
+        if phase == .open && drainPending {
+            drainPending = false
+            var actions: [ConnectionAction] = []
+            if readingPaused {
+                readingPaused = false
+                actions.append(.resumeReading)
+            }
+            return actions + processInput(now: now)
+        }
         guard phase == .closingAfterFlush else { return [] }
         phase = .lingering
         var actions: [ConnectionAction] = [.shutdownWrite]
@@ -253,6 +271,7 @@ struct ConnectionStateMachine: Sendable {
             return close("client did not read the final response")
         case .open:
             if outputPending && now >= stallAt { return close("client stopped reading the response") }
+            if drainPending { return [.setTimer(outputPending ? stallCheck(now: now) : now + config.idleTimeout)] }
             if inFlight { return [.setTimer(outputPending ? stallCheck(now: now) : now + config.idleTimeout)] }
             if let start = messageStart, parser.isMidMessage {
                 let deadline = requestDeadline(start)

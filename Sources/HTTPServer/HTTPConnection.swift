@@ -402,7 +402,10 @@ final class HTTPConnection: @unchecked Sendable {
             appendOutput(bytes)
             if final {
                 current = nil
-                perform(machine.responseCompleted(close: close, now: HTTPConnection.now()))
+                flush()
+                if closed { return }
+                perform(machine.responseCompleted(close: close, now: HTTPConnection.now(),
+                                                  outputBacklogged: out.count - outIndex > config.writeHighWaterBytes))
             } else {
                 flush()
             }

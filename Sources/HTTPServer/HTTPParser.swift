@@ -152,6 +152,11 @@ public struct HTTPParser: Sendable {
                     scanned = 0
                     consumedLeadingLines = true
                 }
+                // A TLS handshake record (content type 22) cannot start a request line (a method is a token): an
+                // https:// client on a plain-HTTP port gets its 400 at once instead of waiting out the header timeout.
+                if readIndex < buffer.count && buffer[readIndex] == 0x16 {
+                    return fail(.bad("This port speaks plain HTTP and the client sent a TLS handshake: use http://, or serve HTTPS with --ssl-certfile and --ssl-keyfile"))
+                }
                 guard let end = findBlankLine(limit: maxHeaderBytes) else {
                     if bufferedByteCount > maxHeaderBytes {
                         // No line end within the limit: the request line itself, its target, is too long (RFC 9112 §3).

@@ -72,7 +72,7 @@ public final class HTTPResponder: @unchecked Sendable {
         if trySend(status: status, headers: headers, body: body) { return }
         let e = HTTPParseError(status: 500, message: "The response exceeds the server's limit of \(maxResponseBytes) bytes",
                                code: "response_too_large")
-        let (contentType, body) = connection.config.errorBody(e.status, e.message, e.code)
+        let (contentType, body) = connection.config.errorBody(e.status, e.message, e.code, request)
         _ = trySend(status: 500, headers: [("Content-Type", contentType)], body: body)
     }
 

@@ -230,11 +230,11 @@ public struct HTTPServerConfiguration: Sendable {
     /// `headerTimeout` seconds, or speaks plain HTTP, is closed). nil: plain HTTP.
     public var tls: TLSContext?
     /// Renders the errors the transport answers by itself (malformed requests, limits, timeouts, overload, an
-    /// oversized response): `(status, message, code)` → `(Content-Type, body)`. The default is plain text; the
-    /// application sets its API's error shape here (this module knows nothing of it).
-    public var errorBody: @Sendable (_ status: Int, _ message: String, _ code: String) -> (contentType: String, body: [UInt8]) = {
-        _, message, _ in ("text/plain; charset=utf-8", Array("\(message)\n".utf8))
-    }
+    /// oversized response): `(status, message, code, request)` → `(Content-Type, body)`; `request` is the head when
+    /// it was read (so an API with several error shapes can pick one by path), else nil. The default is plain text;
+    /// the application sets its API's error shape here (this module knows nothing of it).
+    public var errorBody: @Sendable (_ status: Int, _ message: String, _ code: String, _ request: HTTPRequest?)
+        -> (contentType: String, body: [UInt8]) = { _, message, _, _ in ("text/plain; charset=utf-8", Array("\(message)\n".utf8)) }
     /// Extra header fields for each error response the transport sends by itself before any routing (malformed
     /// requests, limits, timeouts, the 503 at the connection limit or buffer budget), given `(status, code)`. Called
     /// once per such response, on the connection's queue, so the application can log it too; `request` is the

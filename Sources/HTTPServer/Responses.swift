@@ -53,7 +53,7 @@ public enum HTTPResponseWriter {
     /// A complete error response (body from `render`, `Content-Length`, optional `Connection: close`).
     static func errorResponse(_ e: HTTPParseError, close: Bool, render: HTTPServerConfiguration, extra: [(String, String)] = [],
                               request: HTTPRequest? = nil) -> [UInt8] {
-        let (contentType, body) = render.errorBody(e.status, e.message, e.code)
+        let (contentType, body) = render.errorBody(e.status, e.message, e.code, request)
         var h: [(String, String)] = [("Content-Type", contentType), ("Content-Length", String(body.count))]
         h += extra
         h += render.transportErrorHeaders(e.status, e.code, request)

@@ -52,6 +52,10 @@ public struct ChatMessage: Sendable, Equatable {
     /// The message object exactly as the client sent it (nil when built in code): chat templates see its keys and
     /// `null`s as sent.
     public var json: JSONValue?
+    /// Keys of `json` with non-null values that only the chat template can honour: `name` and any key outside
+    /// OpenAI's message schema. The renderer refuses each one the model's template never names (400 naming
+    /// `messages[i].key`), so a field is either seen by the template or an error, never dropped.
+    public var templateOnlyKeys: [String] = []
 
     /// Memberwise initializer; field meanings, units and defaults as documented on the properties.
     public init(role: ChatRole, content: String?, contentParts: [String]? = nil, name: String? = nil,
@@ -165,6 +169,7 @@ public struct ChatCompletionRequest: Sendable, Equatable {
         }
         var messages: [ChatMessage] = []
         for (i, item) in items.enumerated() { messages.append(try parseMessage(item, index: i)) }
+        try checkToolHistory(messages, items)
 
         var req = ChatCompletionRequest(messages: messages, sampling: try SamplingParameters.read(f, chat: true))
         req.model = try f.string("model")
@@ -297,6 +302,44 @@ public struct ChatCompletionRequest: Sendable, Equatable {
         return req
     }
 
+    /// OpenAI's rules for a tool-call history (its API answers 400 to each; a template would render nonsense): a
+    /// `tool` message answers a call of the nearest earlier assistant message with `tool_calls`, with only tool
+    /// messages between them, its `tool_call_id` one of that message's call ids (when the client sent ids); and
+    /// such an assistant message is answered for every call before the next user, system or assistant message.
+    /// `items` are the messages as sent (`messages[i]`), to tell client ids from generated ones.
+    /// - Throws: `APIError` 400 naming `messages[i].role`, `messages[i].tool_call_id` or `messages[i]`.
+    static func checkToolHistory(_ messages: [ChatMessage], _ items: [JSONValue]) throws(APIError) {
+        var open: (index: Int, ids: [String], idsSent: Bool)?   // the assistant message whose calls are being answered
+        for (i, m) in messages.enumerated() {
+            if m.role == .tool {
+                guard let o = open else {
+                    throw APIError.invalidRequest(
+                        "'messages[\(i)]' with role 'tool' must be a response to a preceding assistant message with 'tool_calls'",
+                        param: "messages[\(i)].role")
+                }
+                if o.idsSent, let id = m.toolCallId {
+                    guard let k = o.ids.firstIndex(of: id) else {
+                        throw APIError.invalidRequest(
+                            "'messages[\(i)].tool_call_id' '\(id)' does not answer a tool call of messages[\(o.index)] (its ids: \(o.ids.joined(separator: ", ")))",
+                            param: "messages[\(i)].tool_call_id")
+                    }
+                    open!.ids.remove(at: k)
+                }
+                continue
+            }
+            if let o = open, o.idsSent, !o.ids.isEmpty {
+                throw APIError.invalidRequest(
+                    "An assistant message with 'tool_calls' must be followed by tool messages responding to each 'tool_call_id'; messages[\(o.index)] has no response for: \(o.ids.joined(separator: ", "))",
+                    param: "messages[\(o.index)]")
+            }
+            open = nil
+            if m.role == .assistant && !m.toolCalls.isEmpty {
+                let sent = items[i]["tool_calls"]?.arrayValue?.allSatisfy { $0["id"]?.stringValue != nil } ?? false
+                open = (i, m.toolCalls.map(\.id), sent)
+            }
+        }
+    }
+
     static func parseMessage(_ item: JSONValue, index i: Int) throws(APIError) -> ChatMessage {
         let p = "messages[\(i)]"
         guard case .object = item else {
@@ -320,7 +363,7 @@ public struct ChatCompletionRequest: Sendable, Equatable {
         case .string(let s)?:
             msg.content = s
         case .array(let parts)?:
-            let texts = try textParts(parts, path: p, role: role, types: ["text"])
+            let texts = try textParts(parts, path: p, role: role, types: ["text"], strictKeys: true)
             msg.contentParts = texts
             msg.content = texts.joined()
         case let other?:
@@ -328,8 +371,28 @@ public struct ChatCompletionRequest: Sendable, Equatable {
                                           param: p + ".content")
         }
         msg.name = try f.string("name")
+        if msg.name != nil { msg.templateOnlyKeys.append("name") }
         msg.reasoningContent = try f.string("reasoning_content")
         msg.toolCallId = try f.string("tool_call_id")
+        // OpenAI's assistant message fields, as clients send a reply back (`messages.append(choice.message)`): a
+        // `refusal` is what the assistant said (its content when there is none); `audio`, `function_call` (the
+        // deprecated form of `tool_calls`) and citation `annotations` have no meaning here and must be null or empty.
+        if let refusal = try f.string("refusal") {
+            guard role == .assistant, msg.content == nil else {
+                throw APIError.invalidRequest(role == .assistant
+                    ? "'\(p).refusal' and '\(p).content' are both set; send the refusal text as the content"
+                    : "'\(p).refusal' is only valid on assistant messages", param: p + ".refusal")
+            }
+            msg.content = refusal
+        }
+        for key in ["audio", "function_call"] where f.raw(key).map({ !$0.isNull }) == true {
+            throw APIError.invalidRequest("'\(p).\(key)' is not supported by this server (it must be null or absent)",
+                                          param: p + "." + key)
+        }
+        if let annotations = try f.array("annotations"), !annotations.isEmpty {
+            throw APIError.invalidRequest("'\(p).annotations' is not supported by this server (it must be empty, null or absent)",
+                                          param: p + ".annotations")
+        }
         if role == .tool && msg.toolCallId == nil {
             throw APIError.invalidRequest("'\(p).tool_call_id' is required for tool messages", param: p + ".tool_call_id")
         }
@@ -356,10 +419,18 @@ public struct ChatCompletionRequest: Sendable, Equatable {
                                               name: name, arguments: args))
             }
         }
-        // OpenAI: an assistant message needs content unless it carries tool calls (or a refusal). A bare null would
-        // only fail later, inside the chat template.
-        if role == .assistant && msg.content == nil && msg.toolCalls.isEmpty && msg.reasoningContent == nil
-            && item["refusal"]?.stringValue == nil {
+        // Keys outside OpenAI's message schema reach the chat template (vLLM passes them too); the renderer refuses
+        // the ones the template never reads.
+        if case .object(let members) = item {
+            let schema: Set<String> = ["role", "content", "name", "reasoning_content", "tool_call_id", "tool_calls", "refusal",
+                                       "audio", "function_call", "annotations"]
+            for (key, value) in members where !schema.contains(key) && !value.isNull && !msg.templateOnlyKeys.contains(key) {
+                msg.templateOnlyKeys.append(key)
+            }
+        }
+        // OpenAI: an assistant message needs content unless it carries tool calls (or a refusal, now its content). A
+        // bare null would only fail later, inside the chat template.
+        if role == .assistant && msg.content == nil && msg.toolCalls.isEmpty && msg.reasoningContent == nil {
             throw APIError.invalidRequest("'\(p).content' is required unless the assistant message has 'tool_calls'",
                                           param: p + ".content")
         }
@@ -368,9 +439,11 @@ public struct ChatCompletionRequest: Sendable, Equatable {
 }
 
 /// The texts of an array-of-parts `content` at `path` (`messages[i]`): parts whose `type` is in `types`, in order; an
-/// assistant's earlier `refusal` part carries no content and is skipped.
+/// assistant's earlier `refusal` part contributes its `refusal` text (what the assistant said). `strictKeys` (chat
+/// messages): a text part with keys other than `type` and `text` is refused.
 /// - Throws: `APIError` 400 naming the part for a non-object, a missing `type` or `text`, or another type.
-func textParts(_ parts: [JSONValue], path p: String, role: ChatRole, types: Set<String>) throws(APIError) -> [String] {
+func textParts(_ parts: [JSONValue], path p: String, role: ChatRole, types: Set<String>,
+               strictKeys: Bool = false) throws(APIError) -> [String] {
     var texts: [String] = []
     for (j, part) in parts.enumerated() {
         let pp = "\(p).content[\(j)]"
@@ -378,7 +451,13 @@ func textParts(_ parts: [JSONValue], path p: String, role: ChatRole, types: Set<
         guard case .object = part, let type = try pf.string("type") else {
             throw APIError.invalidRequest("'\(pp)' must be an object with a 'type'", param: pp)
         }
-        if type == "refusal" && role == .assistant { continue }
+        if type == "refusal" && role == .assistant {
+            guard let refusal = try pf.string("refusal") else {
+                throw APIError.invalidRequest("'\(pp).refusal' is required", param: pp + ".refusal")
+            }
+            texts.append(refusal)
+            continue
+        }
         guard types.contains(type) else {
             throw APIError.invalidRequest("Content part type '\(type)' is not supported by this server; only "
                                           + types.sorted().map { "'\($0)'" }.joined(separator: " and ") + " parts are",
@@ -387,6 +466,7 @@ func textParts(_ parts: [JSONValue], path p: String, role: ChatRole, types: Set<
         guard let text = try pf.string("text") else {
             throw APIError.invalidRequest("'\(pp).text' is required", param: pp + ".text")
         }
+        if strictKeys { try pf.refuseUnread { "'\(pp).\($0)' is not supported in a text content part (only 'type' and 'text' are)" } }
         texts.append(text)
     }
     return texts

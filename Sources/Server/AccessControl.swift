@@ -37,13 +37,15 @@ extension SputnikServer {
     /// The paths of the health route (answered in every phase).
     static let healthPaths: Set<String> = ["/health", "/v1/health"]
 
-    /// The `Expect: 100-continue` hook: the same admission rules, decided from the head before the body is
-    /// invited, as `(status, headers, body)`; nil sends `100 Continue`.
+    /// The `Expect: 100-continue` hook: the same admission rules and the 404 / 405 of a request no route serves,
+    /// decided from the head before the body is invited, as `(status, headers, body)`; nil sends `100 Continue`.
     func expectationAnswer(_ req: HTTPRequest) -> (Int, [(String, String)], [UInt8])? {
-        guard let e = admissionError(req) else { return nil }
-        var headers = [("Content-Type", "application/json")] + corsHeaders(req) + Self.errorFields(e)
+        let refusal: (APIError, [(String, String)])?
+        if let e = admissionError(req) { refusal = (e, []) } else { refusal = req.method == "OPTIONS" ? nil : unroutedError(req) }  // 404 / 405 too
+        guard let (e, extra) = refusal else { return nil }
+        var headers = [("Content-Type", "application/json")] + corsHeaders(req) + Self.errorFields(e) + extra
         headers.append(("X-Request-Id", logUnrouted(status: e.status, request: req)))
-        return (e.status, headers, e.encoded())
+        return (e.status, headers, Self.isAnthropicPath(req.path) ? AnthropicError(e).encoded() : e.encoded())
     }
 
     /// `Authorization: Bearer <key>` (scheme case-insensitive, RFC 9110 §11.1) or Anthropic's `x-api-key: <key>`,
@@ -65,10 +67,11 @@ extension SputnikServer {
         return diff == 0
     }
 
-    /// True when `--allowed-origins` is `*` or lists `origin`, compared as browsers serialise origins
-    /// (`ServerOptions.serializedOrigin`: `HTTPS://App.Example:443` in the list allows `https://app.example`).
+    /// True when `--allowed-origins` is `*` or lists `origin`, both sides compared as browsers serialise origins
+    /// (`ServerOptions.serializedOrigin`: `HTTPS://App.Example:443` in the list allows `https://app.example`, and a
+    /// non-browser client's `Origin: HTTPS://APP.example` matches too).
     func originAllowed(_ origin: String) -> Bool {
-        allowedOrigins.contains("*") || allowedOrigins.contains(origin)
+        allowedOrigins.contains("*") || allowedOrigins.contains(origin) || allowedOrigins.contains(ServerOptions.serializedOrigin(origin))
     }
 
     /// The CORS fields of every response to `req`: `Access-Control-Allow-Origin: *` by default; with a list,

@@ -242,12 +242,20 @@ private final class CompletionRun: @unchecked Sendable {
         guard !failed, let server else { return }
         var lp = CompletionLogprobs()
         var offsets = TextOffsets(tokenizer: server.tokenizer)
-        lp.append(token: server.tokenPiece(first).0, logprob: nil, top: nil, offset: offsets.next(first))
+        // The echo is the prompt text as sent: a control token the client typed (`<|im_start|>`) is in it and takes
+        // its width; one the server added (BOS) or a token-id prompt's control token (detokenized without them) is not.
+        let echo = Array((choices.first.map { echoes[$0] } ?? "").unicodeScalars)
+        func inEcho(_ id: Int32) -> Bool {
+            guard server.tokenizer.isControl(id) else { return false }
+            let piece = Array(server.tokenPiece(id).0.unicodeScalars), at = offsets.scalars
+            return !piece.isEmpty && at + piece.count <= echo.count && echo[at..<at + piece.count].elementsEqual(piece)
+        }
+        lp.append(token: server.tokenPiece(first).0, logprob: nil, top: nil, offset: offsets.next(first, renderSpecial: inEcho(first)))
         for e in entries {
             let token = server.tokenPiece(e.tokenId).0
             lp.append(token: token, logprob: SputnikServer.wireLogprob(e.logprob),
                       top: e.top.map { a in (server.tokenPiece(a.tokenId).0, SputnikServer.wireLogprob(a.logprob)) },
-                      offset: offsets.next(e.tokenId))
+                      offset: offsets.next(e.tokenId, renderSpecial: inEcho(e.tokenId)))
         }
         for i in choices {
             if let sse {

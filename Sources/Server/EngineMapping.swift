@@ -221,6 +221,15 @@ extension SputnikServer {
         if extra["thinking"] == .bool(false) || extra["enable_thinking"] == .bool(false) { thinking = false }
         // A forced call comes first: the template's non-thinking mode (or a think block closed at once).
         if forcedNames != nil && prompt.hasReasoning { thinking = false }
+        // A message field only the template can use (`name`, a key outside OpenAI's schema) that this template never
+        // names would be dropped: refuse it instead.
+        for (i, m) in r.messages.enumerated() {
+            for key in m.templateOnlyKeys where !prompt.templateNames(key) {
+                throw APIError.invalidRequest(
+                    "'messages[\(i)].\(key)' is not used by this model's chat template, so it cannot be honoured; remove it",
+                    param: "messages[\(i)].\(key)")
+            }
+        }
         var history = r.messages
         var prefill: String?
         var prefillAnswer: String?
@@ -384,7 +393,8 @@ extension SputnikServer {
     /// nil content becomes `none`.
     static func templateMessage(_ m: ChatMessage) -> JinjaValue {
         if case .object(var o)? = m.json.map(JinjaValue.init(json:)) {
-            if m.contentParts != nil, let c = m.content { o["content"] = .string(c) }
+            // Array-of-parts content as its joined text; an assistant `refusal` as the content it stands for.
+            if let c = m.content, m.contentParts != nil || o["content"] == nil || o["content"] == .null { o["content"] = .string(c) }
             // An assistant message with tool calls may leave `content` out (OpenAI): the template sees `none`, as for
             // `null` (vLLM's default), never an undefined key.
             if o["content"] == nil { o["content"] = .null }

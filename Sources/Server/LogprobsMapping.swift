@@ -17,9 +17,10 @@ struct TextOffsets {
         scalars = start
     }
 
-    /// The offset of token `id` (at most `limit`: the text the caller has), then counts its text.
-    mutating func next(_ id: Int32, limit: Int = .max) -> Int {
-        defer { scalars += detokenizer.append(id).unicodeScalars.count }
+    /// The offset of token `id` (at most `limit`: the text the caller has), then counts its text (a control token's
+    /// too when `renderSpecial`).
+    mutating func next(_ id: Int32, limit: Int = .max, renderSpecial: Bool = false) -> Int {
+        defer { scalars += detokenizer.append(id, renderSpecial: renderSpecial).unicodeScalars.count }
         return min(scalars, limit)
     }
 

@@ -42,7 +42,7 @@ final class ServerMetrics: @unchecked Sendable {
         waiting = gauge("sputnik:num_requests_waiting", "Requests waiting to be scheduled.")
         kvUsage = gauge("sputnik:kv_cache_usage_perc", "Fraction of KV cache blocks in use, 0-1.")
         promptTokens = counter("sputnik:prompt_tokens", "Prompt tokens of finished requests.")
-        generationTokens = counter("sputnik:generation_tokens", "Generated tokens of finished requests.")
+        generationTokens = counter("sputnik:generation_tokens", "Generated tokens, counted at every engine step.")
         preemptions = counter("sputnik:num_preemptions", "Requests preempted (KV blocks ran out).")
         finished = counter("sputnik:request_finished", "Requests finished, any reason.")
         cachedTokens = counter("sputnik:prefix_cache_hit_tokens", "Prompt tokens served from the prefix cache.")

@@ -42,19 +42,33 @@ extension SputnikServer {
         beginExchange(req, res)
         if let e = admissionError(req) { return Self.isAnthropicPath(req.path) ? sendAnthropicError(res, e) : sendError(res, e) }
         if req.method == "OPTIONS" { return sendCORSPreflight(res) }
+        if case .found(let handler, let parameters) = router.router.match(method: req.method, path: req.path) {
+            return handler(req, parameters, res)
+        }
+        guard let (e, extra) = unroutedError(req) else { return }
+        // Anthropic's paths answer in Anthropic's error shape, as their SDK expects (helper-40).
+        if e.status == 405 {
+            sendJSON(res, 405, Self.isAnthropicPath(req.path) ? AnthropicError(e).encoded() : e.encoded(), extra: extra)
+        } else if Self.isAnthropicPath(req.path) {
+            sendAnthropicError(res, e)
+        } else {
+            sendError(res, e)
+        }
+    }
+
+    /// The error for a request no route serves, with its extra header fields: 405 with `Allow` for a known path and
+    /// another method, else 404; nil when a route serves it. Also the `Expect: 100-continue` answer for such a
+    /// request, so its client does not upload a body only to get the 404.
+    func unroutedError(_ req: HTTPRequest) -> (APIError, [(String, String)])? {
         switch router.router.match(method: req.method, path: req.path) {
-        case .found(let handler, let parameters):
-            handler(req, parameters, res)
+        case .found: return nil
         case .methodNotAllowed(let allowed):
             let allow = (allowed.contains("GET") ? allowed + ["HEAD"] : allowed).joined(separator: ", ")  // HEAD falls back to GET
             var e = APIError.invalidRequest("Method not allowed; use \(allow)", param: nil)
             e.status = 405
-            // Anthropic's paths answer in Anthropic's error shape, as their SDK expects (helper-40).
-            let body = Self.isAnthropicPath(req.path) ? AnthropicError(e).encoded() : e.encoded()
-            sendJSON(res, 405, body, extra: [("Allow", allow)])
+            return (e, [("Allow", allow)])
         case .notFound:
-            let e = APIError.notFound("Unknown route \(req.method) \(req.path)")
-            if Self.isAnthropicPath(req.path) { sendAnthropicError(res, e) } else { sendError(res, e) }
+            return (APIError.notFound("Unknown route \(req.method) \(req.path)"), [])
         }
     }
 

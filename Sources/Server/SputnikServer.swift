@@ -122,10 +122,12 @@ public final class SputnikServer: @unchecked Sendable {
         c.maxBodyBytes = options.maxBodyBytes
         c.idleTimeout = options.idleTimeout
         c.maxConnections = options.maxConnections
-        c.errorBody = { status, message, code in
+        c.errorBody = { status, message, code, request in
             var e = status >= 500 ? APIError.internal(message) : APIError.invalidRequest(message)
             e.status = status
             e.code = code
+            // The Anthropic routes answer in Anthropic's error shape, the transport's errors included.
+            if let request, Self.isAnthropicPath(request.path) { return ("application/json", AnthropicError(e).encoded()) }
             return ("application/json", e.encoded())
         }
         c.transportErrorHeaders = { [weak self] status, code, request in

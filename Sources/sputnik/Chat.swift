@@ -61,6 +61,7 @@ struct Chat: ParsableCommand {
             LogFormat.bootstrap(.text, level: .warning)
             var o = ServerOptions()
             o.modelPath = path ?? model!
+            if path != nil { o.origins["model"] = "model file" }      // errors name the argument, not --model
             o.port = 0
             if let threads { o.threads = threads }
             o.contextSize = ctxSize

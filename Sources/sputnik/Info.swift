@@ -26,7 +26,8 @@ struct Info: ParsableCommand {
     var tensors = false
 
     func validate() throws {
-        if (path == nil) == (model == nil) { throw ValidationError("give the model file once: sputnik info MODEL") }
+        if path == nil && model == nil { throw ValidationError("no model: give the model file, sputnik info MODEL") }
+        if path != nil && model != nil { throw ValidationError("give the model file once: sputnik info MODEL") }
         if ServerOptions.kvCacheElementBytes(kvCacheType) == nil {
             throw ValidationError("--kv-cache-type must be \(ServerOptions.kvCacheTypeChoices)")
         }

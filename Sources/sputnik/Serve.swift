@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import JSON
 import Logging
 import Metrics
 import Prometheus
@@ -23,23 +24,23 @@ struct Serve: ParsableCommand {
     var alias: String?
     @Option(help: "Address to listen on (default 127.0.0.1).")
     var host: String?
-    @Option(help: "Port to listen on (default 8080).")
+    @Option(parsing: .unconditional, help: "Port to listen on (default 8080).")
     var port: Int?
-    @Option(name: [.customShort("t"), .long], help: "Compute threads (default: number of cores).")
+    @Option(name: [.customShort("t"), .long], parsing: .unconditional, help: "Compute threads (default: number of cores).")
     var threads: Int?
-    @Option(name: [.customShort("c"), .customLong("ctx-size")], help: "Context size per request, tokens (default 4096, at most the model's).")
+    @Option(name: [.customShort("c"), .customLong("ctx-size")], parsing: .unconditional, help: "Context size per request, tokens (default 4096, at most the model's).")
     var ctxSize: Int?
-    @Option(name: .customLong("max-num-seqs"), help: "Most requests decoded together (default 8).")
+    @Option(name: .customLong("max-num-seqs"), parsing: .unconditional, help: "Most requests decoded together (default 8).")
     var maxNumSeqs: Int?
-    @Option(name: .customLong("max-n"), help: "Most choices (n) one request may ask for, 1...128 (default 16; at most --max-num-seqs).")
+    @Option(name: .customLong("max-n"), parsing: .unconditional, help: "Most choices (n) one request may ask for, 1...128 (default 16; at most --max-num-seqs).")
     var maxN: Int?
-    @Option(name: .customLong("max-num-batched-tokens"), help: "Token budget of one engine step (default 512).")
+    @Option(name: .customLong("max-num-batched-tokens"), parsing: .unconditional, help: "Token budget of one engine step (default 512).")
     var maxNumBatchedTokens: Int?
-    @Option(name: .customLong("block-size"), help: "KV cache block size in tokens (default 16).")
+    @Option(name: .customLong("block-size"), parsing: .unconditional, help: "KV cache block size in tokens (default 16).")
     var blockSize: Int?
     @Option(name: .customLong("kv-cache-type"), help: "KV cache element type: f16 (default), bf16 (faster attention on AVX512-BF16 CPUs) or f32.")
     var kvCacheType: String?
-    @Option(name: .customLong("max-queued-requests"), help: "Waiting requests before 429 (default 256).")
+    @Option(name: .customLong("max-queued-requests"), parsing: .unconditional, help: "Waiting requests before 429 (default 256).")
     var maxQueuedRequests: Int?
     @Option(name: .customLong("scheduling-policy"),
             help: "fcfs (default; a request's 'priority' must be 0) or priority (serve by 'priority' -100...100, lower first).")
@@ -51,9 +52,9 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("reasoning-format"),
             help: "deepseek (default: <think> blocks go to reasoning_content) or none (left inline in content).")
     var reasoningFormat: String?
-    @Option(name: .customLong("log-level"), help: "trace, debug, info (default), warning, error.")
+    @Option(name: .customLong("log-level"), help: "trace, debug, info (default), notice, warning, error or critical.")
     var logLevel: String?
-    @Option(name: .customLong("kv-cache-memory"), help: "KV cache pool size in bytes (default: ctx-size × max-num-seqs tokens).")
+    @Option(name: .customLong("kv-cache-memory"), parsing: .unconditional, help: "KV cache pool size in bytes (default: ctx-size × max-num-seqs tokens).")
     var kvCacheMemory: Int?
     @Flag(name: .customLong("enable-prefix-caching"), inversion: .prefixedNo,
           help: "Reuse the KV cache of identical prompt prefixes (default on).")
@@ -76,15 +77,15 @@ struct Serve: ParsableCommand {
     var sslKeyfile: String?
     @Option(name: .customLong("ssl-certfile"), help: "PEM certificate (chain) for --ssl-keyfile.")
     var sslCertfile: String?
-    @Option(name: .customLong("shutdown-timeout"),
+    @Option(name: .customLong("shutdown-timeout"), parsing: .unconditional,
             help: "Seconds running requests get to finish after SIGTERM before they are aborted (default 20).")
     var shutdownTimeout: Double?
-    @Option(name: .customLong("sse-keepalive"),
+    @Option(name: .customLong("sse-keepalive"), parsing: .unconditional,
             help: "Seconds of silence after which a stream gets a ': keep-alive' comment (default 15; 0: never).")
     var sseKeepAlive: Double?
-    @Option(name: .customLong("max-connections"), help: "Open connections served at once; more get 503 (default 1024).")
+    @Option(name: .customLong("max-connections"), parsing: .unconditional, help: "Open connections served at once; more get 503 (default 1024).")
     var maxConnections: Int?
-    @Option(name: .customLong("timeout"),
+    @Option(name: .customLong("timeout"), parsing: .unconditional,
             help: "llama-server's: seconds a keep-alive connection may idle, and a client may take no response bytes, before it is closed (default 60).")
     var timeout: Double?
     @Option(name: .customLong("log-format"), help: "text (default) or json: one JSON object per log line.")
@@ -212,7 +213,13 @@ struct Serve: ParsableCommand {
     static func originList(_ text: String, label: String = "--allowed-origins") throws -> [String] {
         let t = text.trimmingCharacters(in: .whitespaces)
         if t.hasPrefix("[") {
-            guard let data = t.data(using: .utf8), let list = try? JSONSerialization.jsonObject(with: data) as? [String] else {
+            // The project's strict parser: JSONSerialization accepts a trailing comma (`["a",]`).
+            let items: [JSONValue]?
+            do { items = try JSONValue(parsing: t).arrayValue } catch {
+                throw StartupError("\(label): expected a JSON list of strings, got \(text) (\(error))")
+            }
+            let list = items?.compactMap(\.stringValue) ?? []
+            guard let items, list.count == items.count else {
                 throw StartupError("\(label): expected a JSON list of strings, got \(text)")
             }
             return list

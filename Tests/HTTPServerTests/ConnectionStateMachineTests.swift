@@ -351,4 +351,25 @@ final class ConnectionStateMachineTests: XCTestCase {
         let resumed = m.responseCompleted(close: false, now: 3)
         XCTAssertEqual(resumed.first, .resumeReading)
     }
+
+    /// A response completed with a backlog of unsent output: the next pipelined request waits until the output is
+    /// flushed; the input piling up meanwhile pauses reading; the flush resumes reading and delivers the request.
+    func testNextPipelinedRequestWaitsForABackloggedResponseToFlush() {
+        var c = config()
+        c.maxPipelinedBytes = 65_536
+        var m = ConnectionStateMachine(config: c, now: 0)
+        _ = m.started(now: 0)
+        XCTAssertEqual(delivered(m.received(bytes("GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\n"), now: 1)), ["/1"])
+        XCTAssertEqual(delivered(m.responseCompleted(close: false, now: 2, outputBacklogged: true)), [])
+        XCTAssertTrue(m.drainPending)
+        let pile = ArraySlice(Array(String(repeating: "GET /3 HTTP/1.1\r\nHost: x\r\n\r\n", count: 3_000).utf8))
+        XCTAssertEqual(m.received(pile, now: 3), [.pauseReading], "no request is taken while the output backs up")
+        XCTAssertEqual(m.timerFired(now: 5, outputPending: true).filter { if case .close = $0 { return true } else { return false } }, [],
+                       "no request timeout for the waiting pipelined request")
+        let next = m.outputFlushed(now: 6)
+        XCTAssertEqual(next.first, .resumeReading)
+        XCTAssertEqual(delivered(next), ["/2"])
+        XCTAssertFalse(m.drainPending)
+        XCTAssertEqual(delivered(m.responseCompleted(close: false, now: 7)), ["/3"], "no backlog: the next one at once")
+    }
 }

@@ -44,7 +44,7 @@ final class HTTPServerSocketTests: XCTestCase {
         let (server, port) = try startServer({
             $0.maxBodyBytes = 1000
             $0.maxHeaderBytes = 512
-            $0.errorBody = { status, message, code in ("application/x-test", Array("\(status)|\(code)|\(message)".utf8)) }
+            $0.errorBody = { status, message, code, _ in ("application/x-test", Array("\(status)|\(code)|\(message)".utf8)) }
         }, handler: echoHandler)
         defer { server.stop() }
         let cases: [(String, Int, String)] = [

@@ -213,9 +213,10 @@ final class ChatCompletionRequestTests: XCTestCase {
     }
 
     func testContentPartsJoinLikeOneString() throws {
-        let parts = try decode(#"{"messages":[{"role":"user","content":[{"type":"text","text":"What is 2+"},{"type":"text","text":"2?"}]},{"role":"assistant","content":[{"type":"refusal","refusal":"no"},{"type":"text","text":"4"}]}]}"#).get()
+        let parts = try decode(#"{"messages":[{"role":"user","content":[{"type":"text","text":"What is 2+"},{"type":"text","text":"2?"}]},{"role":"assistant","content":[{"type":"refusal","refusal":"No. "},{"type":"text","text":"4"}]}]}"#).get()
         XCTAssertEqual(parts.messages[0].content, "What is 2+2?")
-        XCTAssertEqual(parts.messages[1].content, "4")
+        // A refusal part is what the assistant said: its text joins the others (it was dropped).
+        XCTAssertEqual(parts.messages[1].content, "No. 4")
     }
 
     func testContentTypeCheck() {

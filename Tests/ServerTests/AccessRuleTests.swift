@@ -118,6 +118,16 @@ final class AccessRuleTests: XCTestCase {
         // The right key: 100 Continue first (then the connection waits for the body; the read times out).
         let good = exchange(port, head.replacingOccurrences(of: "Bearer wrong", with: "Bearer sekret"), readTimeout: 1)
         XCTAssertTrue(good.text.hasPrefix("HTTP/1.1 100 Continue"), good.text)
+        // A route that does not exist, or a method a path does not serve: the 404 / 405 from the head, no 100 (the
+        // client uploaded its body only to get the 404); an Anthropic path in Anthropic's shape.
+        for (path, method, status) in [("/nope", "POST", 404), ("/v1/models", "POST", 405), ("/v1/messages/nope", "POST", 404)] {
+            let r = exchange(port, "\(method) \(path) HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sekret\r\n"
+                                + "Expect: 100-continue\r\nContent-Length: 30\r\n\r\n", readTimeout: 5)
+            XCTAssertEqual(r.status, status, r.text)
+            XCTAssertFalse(r.text.contains("100 Continue"), r.text)
+            if status == 405 { XCTAssertTrue(r.text.contains("Allow: GET, HEAD\r\n"), r.text) }
+            if path.hasPrefix("/v1/messages") { XCTAssertTrue(r.text.contains(#"{"type":"error","error":{"type":"not_found_error""#), r.text) }
+        }
     }
 
     func testAllowedOriginsList() throws {
@@ -152,7 +162,11 @@ final class AccessRuleTests: XCTestCase {
             XCTAssertEqual(r.status, 200, origin)
             XCTAssertTrue(r.text.contains("Access-Control-Allow-Origin: \(origin)\r\n"), r.text)
         }
-        for origin in ["https://app.test:8443", "http://app.test", "https://ok.test"] {
+        // A request's Origin in another case or with its default port (a non-browser client) matches too.
+        for origin in ["HTTPS://App.Test", "https://app.test:443", "HTTP://OK.TEST"] {
+            XCTAssertEqual(exchange(port, request("GET", "/v1/models", ["Origin: \(origin)"])).status, 200, origin)
+        }
+        for origin in ["https://app.test:8443", "http://app.test", "https://ok.test", "HTTPS://APP.TEST:8443"] {
             XCTAssertEqual(exchange(port, request("GET", "/v1/models", ["Origin: \(origin)"])).status, 403, origin)
         }
         XCTAssertEqual(ServerOptions.serializedOrigin("HTTP://Host:8080"), "http://host:8080")

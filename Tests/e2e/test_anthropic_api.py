@@ -198,3 +198,28 @@ def test_unknown_routes_and_methods_under_messages_answer_in_anthropic_shape(ser
     assert status == 404 and err["type"] == "error" and err["error"]["type"] == "not_found_error", err
     with pytest.raises(anthropic.NotFoundError):
         client(server).messages.batches.create(requests=[])
+
+
+def test_transport_errors_on_the_messages_routes_are_in_anthropic_shape(server):
+    """Errors the HTTP layer answers before routing once the head is read (body over the limit, an unsupported
+    Content-Encoding, bad gzip) come in Anthropic's error shape on /v1/messages and count_tokens, as the routed errors
+    do, and the client raises its typed errors for them; other routes keep OpenAI's shape. (A head too large to read
+    has no known route: OpenAI's shape.)"""
+    import rawhttp
+    cases = [("Content-Length: 9000000\r\n", 413), ("Content-Encoding: br\r\nContent-Length: 2\r\n", 415),
+             ("Content-Encoding: gzip\r\nContent-Length: 2\r\n", 400)]
+    for path in ["/v1/messages", "/v1/messages/count_tokens", "/v1/chat/completions"]:
+        for headers, status in cases:
+            raw = (f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n{headers}\r\n").encode()
+            got, _, body = rawhttp.split(rawhttp.request(server.port, raw + (b"" if status == 413 else b"{}")))
+            assert got == status, (path, headers[:40], got, body)
+            err = json.loads(body)
+            if path.startswith("/v1/messages"):
+                assert err["type"] == "error" and set(err["error"]) >= {"type", "message"}, err
+                assert err["error"]["type"] == ("request_too_large" if status == 413 else "invalid_request_error"), err
+            else:
+                assert set(err["error"]) == {"message", "type", "param", "code"}, err
+    big = "word " * (2 * 1024 * 1024)      # ~10 MB of JSON: over the 8 MiB body limit
+    with pytest.raises(anthropic.APIStatusError) as e:
+        client(server).messages.create(model="smollm2", max_tokens=4, messages=[{"role": "user", "content": big}])
+    assert e.value.status_code == 413 and e.value.body["error"]["type"] == "request_too_large", e.value.body

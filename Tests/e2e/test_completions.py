@@ -320,3 +320,20 @@ def test_streamed_echo_logprobs_of_a_one_token_prompt(server, prompt):
     first = json.loads(events[0])["choices"][0]
     assert first["logprobs"]["token_logprobs"] == [None]
     assert server.get("/health")[0] == 200
+
+
+def test_text_offset_counts_control_tokens_typed_in_the_prompt(server):
+    """A text prompt's control tokens (`<|im_start|>` typed by the client) are in the echoed text, so they take their
+    width in `text_offset` (they counted as zero width: every later offset pointed at the wrong characters); a
+    token-id prompt's echo is detokenized without them, and there they stay zero-width."""
+    prompt = "<|im_start|>user\nHi<|im_end|>\n"
+    c = complete(server, prompt=prompt, max_tokens=0, logprobs=0, echo=True).choices[0]
+    assert c.text == prompt
+    check_text_offsets(c.text, c.logprobs)
+    assert c.logprobs.text_offset == [0, 12, 16, 17, 19, 29], list(zip(c.logprobs.tokens, c.logprobs.text_offset))
+    c = complete(server, prompt=prompt, max_tokens=2, logprobs=0, echo=True, temperature=0).choices[0]
+    assert c.logprobs.text_offset[:7] == [0, 12, 16, 17, 19, 29, len(prompt)]
+    ids = json.loads(server.post("/tokenize", {"content": prompt, "parse_special": True})[2])["tokens"]
+    c = complete(server, prompt=ids, max_tokens=0, logprobs=0, echo=True).choices[0]
+    assert c.text == "user\nHi\n", c.text
+    assert c.logprobs.text_offset == [0, 0, 4, 5, 7, 7], list(zip(c.logprobs.tokens, c.logprobs.text_offset))

@@ -154,6 +154,10 @@ def test_allowed_origins_must_be_origins():
         assert "OriginError" not in out, out
     out = _serve_error([], {"SPUTNIK_ALLOWED_ORIGINS": '["https://ok.example", "*.example"]'})
     assert "SPUTNIK_ALLOWED_ORIGINS: '*.example' is not an origin" in out, out
+    # A JSON list is parsed strictly (JSONSerialization took a trailing comma) and must hold strings only.
+    for bad in ['["https://ok.example",]', '["https://ok.example", 5]', '[']:
+        out = _serve_error(["--allowed-origins", bad])
+        assert f"--allowed-origins: expected a JSON list of strings, got {bad}" in out, (bad, out)
 
 
 def test_model_and_template_values_are_checked_before_listening(tmp_path):
@@ -215,3 +219,11 @@ def test_model_as_the_argument_serves():
         assert status == 200 and json.loads(body)["data"], body
     finally:
         s.stop()
+
+
+def test_negative_numbers_reach_the_range_checks():
+    """`--port -1` is a value out of range, not a missing value ("Missing value for '--port <port>'" hid the
+    range the option takes); the same for the other numeric options."""
+    for flag in ["--port", "--timeout", "--shutdown-timeout", "--sse-keepalive", "--threads", "--ctx-size"]:
+        out = _serve_error([flag, "-1"])
+        assert "Missing value" not in out and flag in out, (flag, out)

@@ -564,3 +564,15 @@ def test_chat_refuses_out_of_range_sampling_options_before_starting():
                            timeout=60, stdin=subprocess.DEVNULL)
         assert r.returncode == 64, (args, r.returncode, r.stderr)
         assert why in r.stderr, r.stderr
+
+
+def test_chat_names_the_model_argument_in_errors(tmp_path):
+    """`sputnik chat FILE` with a missing file names the argument ("model file"), as `serve FILE` does, not a
+    --model flag the user never typed; with -m the flag is named."""
+    missing = str(tmp_path / "nope.gguf")
+    r = subprocess.run([BIN, "chat", missing], stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0
+    assert f"model file {missing}: No such file" in r.stderr, r.stderr
+    assert "--model" not in r.stderr, r.stderr
+    r = subprocess.run([BIN, "chat", "-m", missing], stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and f"--model {missing}: No such file" in r.stderr, r.stderr

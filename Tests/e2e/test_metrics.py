@@ -177,3 +177,34 @@ def test_requests_that_skip_the_prefix_cache_are_not_queries(server):
     assert chat(server, prompt, max_tokens=1, cache_prompt=True)[0] == 200
     c = families(server)
     assert value(c, "sputnik:prefix_cache_hits", "_total") > value(b, "sputnik:prefix_cache_hits", "_total")
+
+
+def test_echo_only_completions_count_no_generated_tokens(server):
+    """`max_tokens: 0` with `echo` scores the prompt and generates nothing: usage says 0 completion tokens, and the
+    generation-token counter agrees (it rose by the one token the step samples and the server drops)."""
+    a = families(server)
+    status, _, raw = server.post("/v1/completions", {"prompt": ["one two three four", "five six"], "max_tokens": 0,
+                                                      "echo": True})
+    assert status == 200 and json.loads(raw)["usage"]["completion_tokens"] == 0, raw
+    b = families(server)
+    assert value(b, "sputnik:generation_tokens", "_total", model_name="smollm2") == \
+        value(a, "sputnik:generation_tokens", "_total", model_name="smollm2")
+
+
+def test_generation_tokens_move_while_a_request_streams(server):
+    """`generation_tokens_total` counts every step (vLLM's), not only when a request finishes: a dashboard's tokens/s
+    follows a long stream instead of jumping at its end."""
+    import openai
+    c = openai.OpenAI(base_url=server.base + "/v1", api_key="unused", max_retries=0, timeout=120)
+    before = value(families(server), "sputnik:generation_tokens", "_total", model_name="smollm2")
+    stream = c.completions.create(model="smollm2", prompt="Count:", max_tokens=200, stream=True,
+                                  extra_body={"ignore_eos": True})
+    chunks = 0
+    for _ in stream:
+        chunks += 1
+        if chunks == 40:
+            mid = value(families(server), "sputnik:generation_tokens", "_total", model_name="smollm2")
+            assert mid - before >= 30, (before, mid)
+    stream.close()
+    after = value(families(server), "sputnik:generation_tokens", "_total", model_name="smollm2")
+    assert after - before == 200, (before, after)

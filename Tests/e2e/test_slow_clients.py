@@ -207,3 +207,44 @@ def test_a_probe_that_half_closes_gets_its_answer(server):
         got = read_to_close(c)
         c.close()
         assert got.startswith(b"HTTP/1.1 200 "), (path, got[:200])
+
+
+def _rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(l.split()[1]) for l in f if l.startswith("VmRSS:"))
+
+
+def test_pipelining_clients_that_never_read_hold_one_backlog_each():
+    """Sixteen connections each send 2,000 pipelined GET /metrics at once and never read: each may hold about one
+    backlog of answers (the next request waits for the output to flush), not every answer — they held ~35 MB each,
+    spent the server-wide buffer budget (so /health probes got 503) and grew RSS by ~1 GB. /health keeps answering."""
+    s = Server()
+    socks = []
+    try:
+        base = _rss_kb(s.proc.pid)
+        burst = b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n" * 2000
+        for _ in range(16):
+            c = socket.create_connection(("127.0.0.1", s.port), timeout=10)
+            c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            c.setblocking(False)
+            try:
+                c.send(burst)
+            except BlockingIOError:
+                pass
+            socks.append(c)
+        statuses, peak = [], base
+        deadline = time.time() + 6
+        while time.time() < deadline:                       # bounded: ~30 probes over 6 s
+            try:
+                with urllib.request.urlopen(s.base + "/health", timeout=10) as r:
+                    statuses.append(r.status)
+            except urllib.error.HTTPError as e:
+                statuses.append(e.code)
+            peak = max(peak, _rss_kb(s.proc.pid))
+            time.sleep(0.2)
+        assert statuses and all(st == 200 for st in statuses), statuses
+        assert peak - base < 200 * 1024, f"RSS grew by {(peak - base) // 1024} MB"
+    finally:
+        for c in socks:
+            c.close()
+        s.stop()

@@ -168,3 +168,22 @@ def test_old_protocols_and_plain_http_are_refused(tls):
     c = http.client.HTTPSConnection("127.0.0.1", s.port, context=ctx, timeout=30)
     c.request("GET", "/health")
     assert c.getresponse().status == 200
+
+
+def test_tls_client_on_the_plain_port_is_answered_at_once(server):
+    """An https:// client on a plain-HTTP port: its ClientHello cannot start a request line, so it gets a 400 and
+    the close at once (it waited out the 10 s header timeout, holding a connection slot); curl reports it at once."""
+    t0 = time.time()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as raw:
+        c = ssl.create_default_context()
+        c.check_hostname, c.verify_mode = False, ssl.CERT_NONE
+        with pytest.raises((ssl.SSLError, ConnectionResetError)):
+            c.wrap_socket(raw, server_hostname="127.0.0.1")
+    assert time.time() - t0 < 3
+    t0 = time.time()
+    r = subprocess.run(["curl", "-sk", "-o", "/dev/null", f"https://127.0.0.1:{server.port}/health"], timeout=30)
+    assert r.returncode != 0 and time.time() - t0 < 3
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as raw:
+        raw.sendall(b"\x16\x03\x01\x00\x05hello")
+        got = raw.recv(4096)
+    assert got.startswith(b"HTTP/1.1 400") and b"plain HTTP" in got, got

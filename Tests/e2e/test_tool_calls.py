@@ -378,3 +378,51 @@ def test_bad_tool_fields_are_400_naming_the_field(server, body, param):
     assert status == 400, raw
     err = json.loads(raw)["error"]
     assert err["param"] == param and err["type"] == "invalid_request_error"
+
+
+CALL = {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\": \"Oslo\"}"}}
+
+
+@pytest.mark.parametrize("messages,param,words", [
+    # A tool result with no assistant tool call before it.
+    ([{"role": "user", "content": "hi"}, {"role": "tool", "tool_call_id": "nope", "content": "x"}],
+     "messages[1].role", "must be a response to a preceding assistant message with 'tool_calls'"),
+    # An id that answers no call of that message.
+    ([{"role": "user", "content": "hi"}, {"role": "assistant", "content": None, "tool_calls": [CALL]},
+      {"role": "tool", "tool_call_id": "call_2", "content": "x"}],
+     "messages[2].tool_call_id", "'call_2' does not answer a tool call of messages[1]"),
+    # A call left unanswered before the next user message.
+    ([{"role": "user", "content": "hi"}, {"role": "assistant", "content": None, "tool_calls": [CALL]},
+      {"role": "user", "content": "well?"}],
+     "messages[1]", "has no response for: call_1"),
+    # A tool result after the user spoke again (not part of the tool turn).
+    ([{"role": "user", "content": "hi"}, {"role": "assistant", "content": None, "tool_calls": [CALL]},
+      {"role": "tool", "tool_call_id": "call_1", "content": "x"}, {"role": "user", "content": "and?"},
+      {"role": "tool", "tool_call_id": "call_1", "content": "y"}],
+     "messages[4].role", "must be a response to a preceding"),
+])
+def test_tool_histories_openai_refuses_are_refused(server, messages, param, words):
+    """OpenAI answers these tool-call histories with a 400 (a chat template would render a conversation that never
+    happened); so does this server, naming the message."""
+    c = OpenAI(base_url=server.base + "/v1", api_key="unused", max_retries=0, timeout=120)
+    with pytest.raises(BadRequestError) as e:
+        c.chat.completions.create(model="smollm2", messages=messages, max_tokens=2)
+    assert e.value.body["param"] == param and words in e.value.body["message"], e.value.body
+
+
+def test_well_formed_tool_histories_pass_the_check(qwen):
+    """Two calls answered in any order, then the conversation goes on; calls without ids (some clients omit them)
+    are not matched by id. (Qwen2.5-Coder: a template that renders tool calls.)"""
+    server = qwen
+    c = OpenAI(base_url=server.base + "/v1", api_key="unused", max_retries=0, timeout=120)
+    second = dict(CALL, id="call_2")
+    status, _, raw = server.post("/apply-template", {"messages": [
+        {"role": "user", "content": "hi"}, {"role": "assistant", "content": None, "tool_calls": [CALL, second]},
+        {"role": "tool", "tool_call_id": "call_2", "content": "4"}, {"role": "tool", "tool_call_id": "call_1", "content": "3"},
+        {"role": "assistant", "content": "Done."}, {"role": "user", "content": "thanks"}]})
+    assert status == 200, raw
+    no_ids = {"type": "function", "function": {"name": "get_weather", "arguments": "{}"}}
+    r = c.chat.completions.create(model="m", max_tokens=2, messages=[
+        {"role": "user", "content": "hi"}, {"role": "assistant", "content": None, "tool_calls": [no_ids]},
+        {"role": "tool", "tool_call_id": "whatever", "content": "3"}])
+    assert r.choices[0].message is not None

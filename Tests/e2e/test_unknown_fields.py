@@ -131,3 +131,59 @@ def test_chat_tools_refuse_unknown_fields(server, tool, param):
     and dropped (helper-40: a misspelt `strict` left the tool unenforced)."""
     refused_by_openai(lambda: oai(server).chat.completions.create(
         model="smollm2", messages=MSGS, max_tokens=2, tools=[tool]), param)
+
+
+# Message fields: a key outside OpenAI's message schema, or `name`, reaches the chat template (as vLLM passes it);
+# when the template never names it, it could not change the prompt, so it is refused instead of dropped.
+@pytest.mark.parametrize("messages,param", [
+    ([{"role": "user", "content": "hi", "foo": 1}], "messages[0].foo"),
+    ([{"role": "user", "content": "hi", "name": "alice"}], "messages[0].name"),   # SmolLM2's template has no names
+    ([{"role": "user", "content": [{"type": "text", "text": "hi", "foo": 1}]}], "messages[0].content[0].foo"),
+    ([{"role": "user", "content": "hi"}, {"role": "assistant", "content": None, "audio": {"id": "audio_1"}}],
+     "messages[1].audio"),
+    ([{"role": "user", "content": "hi"}, {"role": "assistant", "content": None,
+                                          "function_call": {"name": "f", "arguments": "{}"}}], "messages[1].function_call"),
+    ([{"role": "user", "content": "hi"}, {"role": "assistant", "content": "see", "annotations": [
+        {"type": "url_citation", "url_citation": {"url": "https://a.example", "title": "a", "start_index": 0, "end_index": 3}}]}],
+     "messages[1].annotations"),
+    ([{"role": "user", "content": "hi", "refusal": "no"}], "messages[0].refusal"),
+    ([{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yes", "refusal": "no"}], "messages[1].refusal"),
+])
+def test_chat_refuses_message_fields_it_cannot_honour(server, messages, param):
+    refused_by_openai(lambda: oai(server).chat.completions.create(model="smollm2", messages=messages, max_tokens=2), param)
+
+
+def test_a_reply_sent_back_as_history_is_accepted(server):
+    """`messages.append(choice.message)`: the client's message object carries refusal / audio / function_call /
+    tool_calls / annotations as null; they are accepted, and an earlier refusal is what the assistant said."""
+    c = oai(server)
+    first = c.chat.completions.create(model="smollm2", messages=MSGS, max_tokens=4, temperature=0)
+    sent_back = first.choices[0].message.model_dump()
+    assert {"refusal", "audio", "function_call", "tool_calls", "annotations"} <= sent_back.keys()
+    second = c.chat.completions.create(model="smollm2", messages=MSGS + [sent_back, {"role": "user", "content": "and?"}],
+                                       max_tokens=2)
+    assert second.choices[0].finish_reason == "length"
+    for refused in [{"role": "assistant", "content": None, "refusal": "I cannot help with that."},
+                    {"role": "assistant", "content": [{"type": "refusal", "refusal": "I cannot help with that."}]}]:
+        status, _, raw = server.post("/apply-template", {"messages": MSGS + [refused, {"role": "user", "content": "why?"}]})
+        assert status == 200, raw
+        assert "<|im_start|>assistant\nI cannot help with that.<|im_end|>" in json.loads(raw)["prompt"], raw
+
+
+def test_message_fields_the_template_names_are_honoured(tmp_path):
+    """With a template that reads `name` and a custom `persona` key, both reach the prompt (and are not refused)."""
+    from conftest import Server
+    template = tmp_path / "names.jinja"
+    template.write_text("{% for m in messages %}<|im_start|>{{ m.role }}{% if m.name %} ({{ m.name }}){% endif %}"
+                        "{% if m.persona %} as {{ m.persona }}{% endif %}: {{ m.content }}<|im_end|>\n{% endfor %}"
+                        "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+    s = Server("--chat-template", str(template))
+    try:
+        status, _, raw = s.post("/apply-template", {"messages": [
+            {"role": "user", "content": "hi", "name": "alice", "persona": "a pirate"}]})
+        assert status == 200, raw
+        assert json.loads(raw)["prompt"].startswith("<|im_start|>user (alice) as a pirate: hi<|im_end|>"), raw
+        status, _, raw = s.post("/apply-template", {"messages": [{"role": "user", "content": "hi", "mood": "sad"}]})
+        assert status == 400 and json.loads(raw)["error"]["param"] == "messages[0].mood", raw
+    finally:
+        s.stop()
