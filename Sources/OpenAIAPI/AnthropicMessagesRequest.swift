@@ -183,8 +183,19 @@ public struct AnthropicMessagesRequest: Sendable, Equatable {
             throw APIError.invalidRequest("messages: Field required", param: "messages")
         }
         guard !items.isEmpty else { throw APIError.invalidRequest("messages: at least one message is required", param: "messages") }
+        var previousCalls: [String] = []   // tool_use ids of the previous message
         for (i, item) in items.enumerated() {
-            messages.append(contentsOf: try message(item, index: i, final: i == items.count - 1))
+            let converted = try message(item, index: i, final: i == items.count - 1)
+            // Anthropic: each tool_result answers a tool_use of the message right before it.
+            for m in converted where m.role == .tool {
+                if let id = m.toolCallId, !previousCalls.contains(id) {
+                    throw APIError.invalidRequest(
+                        "messages.\(i).content: unexpected tool_use_id found in tool_result blocks: \(id). Each tool_result block must have a corresponding tool_use block in the previous message.",
+                        param: "messages[\(i)].content")
+                }
+            }
+            previousCalls = converted.flatMap { $0.toolCalls.map(\.id) }
+            messages.append(contentsOf: converted)
         }
 
         var s = SamplingParameters()

@@ -75,6 +75,13 @@ public struct ResponsesRequest: Sendable, Equatable {
                     continue
                 }
                 var m = try inputItem(item, index: i)
+                // OpenAI: a function_call_output answers a function_call item earlier in the input ("No tool call
+                // found for function call output"); the prompt would show an answer to a call never made.
+                if m.role == .tool, let id = m.toolCallId,
+                   !messages.contains(where: { $0.toolCalls.contains { $0.id == id } }) {
+                    throw APIError.invalidRequest("No tool call found for function call output with call_id '\(id)' in 'input' before input[\(i)]",
+                                                  param: "input[\(i)].call_id")
+                }
                 if m.role == .assistant, !pendingReasoning.isEmpty {
                     m.reasoningContent = pendingReasoning.joined(separator: "\n")
                     pendingReasoning = []

@@ -128,6 +128,13 @@ def test_tool_choice_none_and_tool_results(qwen):
     ({"messages": [{"role": "user", "content": []}]}, "messages[0]: all messages must have non-empty content"),
     ({"messages": [{"role": "user", "content": [{"type": "text", "text": ""}]}]},
      "messages[0].content[0].text: text content blocks must be non-empty"),
+    # A tool_result answers a tool_use of the message before it (Anthropic's rule; it was rendered anyway).
+    ({"messages": [{"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_x", "content": "4"}]}]},
+     "unexpected tool_use_id found in tool_result blocks: toolu_x"),
+    ({"messages": [{"role": "user", "content": "weather?"},
+                   {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {}}]},
+                   {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_2", "content": "4"}]}]},
+     "messages.2.content: unexpected tool_use_id found in tool_result blocks: toolu_2"),
 ])
 def test_bad_tool_and_thinking_fields_are_400s(qwen, extra, param):
     body = {"model": "m", "max_tokens": 16, "messages": ASK, **extra}

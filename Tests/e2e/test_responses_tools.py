@@ -147,3 +147,15 @@ def test_function_call_history_on_a_template_that_fails_on_none(qwen3):
               {"type": "function_call_output", "call_id": "call_1", "output": "Sunny, 21 C"}]
     r = client(qwen3).responses.create(model="m", input=follow, tools=TOOLS, temperature=0, max_output_tokens=8)
     assert r.output and r.usage.output_tokens >= 1
+
+
+def test_function_call_output_without_its_call_is_refused(qwen):
+    """OpenAI answers a function_call_output whose call_id no function_call item before it made with a 400 ("No tool
+    call found for function call output"); it was rendered as an answer to a call never made."""
+    for items, param in [([{"type": "function_call_output", "call_id": "nope", "output": "x"}], "input[0].call_id"),
+                         ([{"role": "user", "content": "hi"},
+                           {"type": "function_call", "call_id": "call_1", "name": "get_weather", "arguments": "{}"},
+                           {"type": "function_call_output", "call_id": "call_2", "output": "x"}], "input[2].call_id")]:
+        with pytest.raises(BadRequestError) as e:
+            client(qwen).responses.create(model="m", input=items, max_output_tokens=8)
+        assert e.value.body["param"] == param and "No tool call found" in e.value.body["message"], e.value.body
