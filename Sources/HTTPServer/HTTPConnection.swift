@@ -52,6 +52,8 @@ final class HTTPConnection: @unchecked Sendable {
     /// is write progress, not the kernel buffering them.
     private var plainBytesHanded: UInt64 = 0
     private var deliveredAtLastCheck: UInt64 = 0
+    /// When the connection timer fires next (monotonic seconds; infinity: not armed).
+    private var timerDeadline = Double.infinity
     /// When bytes were last handed to the kernel (monotonic seconds).
     private var lastHandedAt = 0.0
     /// The TLS session when the server speaks HTTPS (nil: plain TCP).
@@ -266,6 +268,7 @@ final class HTTPConnection: @unchecked Sendable {
                 tls?.shutdown()
                 shutdown(fd, Int32(SHUT_WR))
             case .setTimer(let deadline):
+                timerDeadline = deadline ?? .infinity
                 if let deadline {
                     let delta = max(0, deadline - HTTPConnection.now())
                     timer?.schedule(deadline: .now() + delta)
@@ -297,7 +300,18 @@ final class HTTPConnection: @unchecked Sendable {
     /// Appends response bytes to the socket queue; output becoming pending (nothing queued here or in the
     /// kernel before) starts the write-stall clock.
     private func appendOutput(_ bytes: [UInt8]) {
-        if outIndex == out.count && !bytes.isEmpty && kernelQueueLength() == 0 { machine.outputProgressed(now: HTTPConnection.now()) }
+        if outIndex == out.count && !bytes.isEmpty && kernelQueueLength() == 0 {
+            let now = HTTPConnection.now()
+            machine.outputProgressed(now: now)
+            // The client's progress is seen at timer checks: check within a quarter timeout of output becoming pending.
+            // (The first check of a streamed response came a whole timeout after its request, and dated what the client
+            // had taken before it at that check: a client that stopped reading at once was dropped after ~2× --timeout.)
+            let check = now + config.idleTimeout / 4
+            if check < timerDeadline {
+                timerDeadline = check
+                timer?.schedule(deadline: .now() + config.idleTimeout / 4)
+            }
+        }
         out.append(contentsOf: bytes)
     }
 
@@ -315,6 +329,7 @@ final class HTTPConnection: @unchecked Sendable {
     /// as progress (a client that stops reading makes none, however much the kernel buffers).
     private func handleTimer() {
         guard !closed else { return }
+        timerDeadline = .infinity    // fired; the machine's answer below re-arms it
         let now = HTTPConnection.now()
         if let tls, !tls.established {
             if now >= handshakeDeadline { return closeNow(reason: "TLS handshake not completed in time") }

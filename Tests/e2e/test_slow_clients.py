@@ -248,3 +248,33 @@ def test_pipelining_clients_that_never_read_hold_one_backlog_each():
         for c in socks:
             c.close()
         s.stop()
+
+
+def test_a_stream_the_client_stops_reading_at_once_is_dropped_after_about_the_timeout():
+    """`--timeout S`: a client that takes the first few KB of a stream and then never reads is dropped about S after
+    it stopped (within the documented 1¼·S of checks), not ~2·S: the first check came a whole timeout after the
+    request and dated the bytes taken before it at that check."""
+    s = Server("--timeout", "4")
+    try:
+        c = socket.socket()
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        c.connect(("127.0.0.1", s.port))
+        body = json.dumps({"model": "smollm2", "prompt": "Once", "max_tokens": 1900, "ignore_eos": True, "stream": True,
+                           "logprobs": 5}).encode()
+        c.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+
+        def running():
+            text = s.get("/metrics")[2].decode()
+            return float(re.search(r"^sputnik:num_requests_running(?:\{[^}]*\})? ([0-9.e+-]+)$", text, re.M).group(1))
+        deadline = time.time() + 5
+        while time.time() < deadline and running() == 0:
+            time.sleep(0.02)
+        t0 = time.time()
+        while time.time() - t0 < 20 and running() != 0:
+            time.sleep(0.1)
+        elapsed = time.time() - t0
+        assert 3.0 < elapsed < 6.5, elapsed
+        c.close()
+    finally:
+        s.stop()
