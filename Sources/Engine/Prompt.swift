@@ -66,14 +66,19 @@ public struct Prompt: Sendable {
     /// The template's source text ("" when built without it).
     private let source: String
 
-    /// Whether the template's source names `key` (`message.name`, `message['name']`; a key of letters, digits and `_`
-    /// as a whole word): a message field the template never names cannot reach the prompt. True when the source is
-    /// unknown (built without it).
+    /// Whether the template reads a field `key` of some object (`x.key`, `x['key']`, `x.get('key')`, `'key' in x`),
+    /// outside `{# comments #}`: a message field the template never reads cannot reach the prompt. A textual test,
+    /// not data flow: `tool_call.name` counts as reading `name`. True when the source is unknown (built without it).
     public func templateNames(_ key: String) -> Bool {
         if source.isEmpty { return true }
-        if key.isEmpty { return false }
-        guard key.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }) else { return source.contains(key) }
-        return source.range(of: #"\b"# + key + #"\b"#, options: .regularExpression) != nil
+        guard !key.isEmpty, key.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }) else { return false }
+        let reads = #"\.\s*"# + key + #"\b|\[\s*['"]"# + key + #"['"]\s*\]|\.get\(\s*['"]"# + key + #"['"]|['"]"# + key + #"['"]\s+(not\s+)?in\b"#
+        return codeWithoutComments.range(of: reads, options: .regularExpression) != nil
+    }
+
+    /// The template source without its `{# … #}` comments.
+    private var codeWithoutComments: String {
+        source.replacingOccurrences(of: #"\{#[\s\S]*?#\}"#, with: "", options: .regularExpression)
     }
 
     /// True when a request with `tools` can be served: the template renders the tools (or, for DeepSeek templates

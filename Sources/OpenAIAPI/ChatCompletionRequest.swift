@@ -319,8 +319,10 @@ public struct ChatCompletionRequest: Sendable, Equatable {
                 }
                 if o.idsSent, let id = m.toolCallId {
                     guard let k = o.ids.firstIndex(of: id) else {
-                        throw APIError.invalidRequest(
-                            "'messages[\(i)].tool_call_id' '\(id)' does not answer a tool call of messages[\(o.index)] (its ids: \(o.ids.joined(separator: ", ")))",
+                        let made = messages[o.index].toolCalls.map(\.id)
+                        throw APIError.invalidRequest(made.contains(id)
+                            ? "'messages[\(i)].tool_call_id' '\(id)' was already answered after messages[\(o.index)]"
+                            : "'messages[\(i)].tool_call_id' '\(id)' does not answer a tool call of messages[\(o.index)] (its ids: \(made.joined(separator: ", ")))",
                             param: "messages[\(i)].tool_call_id")
                     }
                     open!.ids.remove(at: k)
@@ -392,6 +394,12 @@ public struct ChatCompletionRequest: Sendable, Equatable {
         if let annotations = try f.array("annotations"), !annotations.isEmpty {
             throw APIError.invalidRequest("'\(p).annotations' is not supported by this server (it must be empty, null or absent)",
                                           param: p + ".annotations")
+        }
+        if role != .tool && msg.toolCallId != nil {
+            throw APIError.invalidRequest("'\(p).tool_call_id' is only valid on tool messages", param: p + ".tool_call_id")
+        }
+        if role != .assistant, let calls = f.raw("tool_calls"), !calls.isNull, calls.arrayValue?.isEmpty != true {
+            throw APIError.invalidRequest("'\(p).tool_calls' is only valid on assistant messages", param: p + ".tool_calls")
         }
         if role == .tool && msg.toolCallId == nil {
             throw APIError.invalidRequest("'\(p).tool_call_id' is required for tool messages", param: p + ".tool_call_id")

@@ -109,6 +109,7 @@ public struct ServerOptions: Sendable {
         try check(["fcfs", "priority"].contains(schedulingPolicy), "scheduling-policy", "must be fcfs or priority")
         try check(["deepseek", "none"].contains(reasoningFormat), "reasoning-format", "must be deepseek or none")
         try check(maxQueuedRequests >= 0, "max-queued-requests", "must be at least 0")
+        try check(kvCacheMemory.map { $0 >= 1 } ?? true, "kv-cache-memory", "must be a positive number of bytes")
         // TLS needs both files: name the one given where it was given, and every way to give the other.
         if (sslKeyFile == nil) != (sslCertFile == nil) {
             let (given, missing) = sslKeyFile != nil ? ("ssl-keyfile", "ssl-certfile") : ("ssl-certfile", "ssl-keyfile")

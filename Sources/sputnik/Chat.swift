@@ -24,15 +24,15 @@ struct Chat: ParsableCommand {
     var apiKey: String?
     @Option(help: "System prompt to start with.")
     var system: String?
-    @Option(name: .customLong("max-tokens"), help: "Most tokens per answer (default: up to the context).")
+    @Option(name: .customLong("max-tokens"), parsing: .unconditional, help: "Most tokens per answer (default: up to the context).")
     var maxTokens: Int?
-    @Option(help: "Sampling temperature (default: the server's).")
+    @Option(parsing: .unconditional, help: "Sampling temperature (default: the server's).")
     var temperature: Double?
     @Flag(name: .customLong("ignore-eos"), help: "Keep generating past the end-of-sequence token (vLLM's ignore_eos).")
     var ignoreEOS = false
-    @Option(name: [.customShort("t"), .long], help: "Compute threads for a local model (default: number of cores).")
+    @Option(name: [.customShort("t"), .long], parsing: .unconditional, help: "Compute threads for a local model (default: number of cores).")
     var threads: Int?
-    @Option(name: [.customShort("c"), .customLong("ctx-size")], help: "Context size for a local model (default 4096).")
+    @Option(name: [.customShort("c"), .customLong("ctx-size")], parsing: .unconditional, help: "Context size for a local model (default 4096).")
     var ctxSize: Int?
 
     func validate() throws {

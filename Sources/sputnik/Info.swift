@@ -14,9 +14,9 @@ struct Info: ParsableCommand {
     var path: String?
     @Option(name: [.customShort("m"), .long], help: "Path of the GGUF file (instead of the argument).")
     var model: String?
-    @Option(name: [.customShort("c"), .customLong("ctx-size")], help: "Context per request for the memory estimate (default: min(4096, the model's)).")
+    @Option(name: [.customShort("c"), .customLong("ctx-size")], parsing: .unconditional, help: "Context per request for the memory estimate (default: min(4096, the model's)).")
     var ctxSize: Int?
-    @Option(name: .customLong("max-num-seqs"), help: "Requests decoded together, for the memory estimate (default 8).")
+    @Option(name: .customLong("max-num-seqs"), parsing: .unconditional, help: "Requests decoded together, for the memory estimate (default 8).")
     var maxNumSeqs = 8
     @Option(name: .customLong("kv-cache-type"), help: "f16 (default), bf16 or f32, for the memory estimate.")
     var kvCacheType = "f16"

@@ -37,7 +37,7 @@ struct Detokenize: ParsableCommand {
 
     @Option(name: [.customShort("m"), .long], help: "GGUF file whose tokenizer to use.")
     var model: String
-    @Option(help: "Comma-separated token ids, e.g. 1,2,3.")
+    @Option(parsing: .unconditional, help: "Comma-separated token ids, e.g. 1,2,3.")
     var ids: String
     @Flag(help: "Render special tokens' text too.")
     var special = false

@@ -227,3 +227,13 @@ def test_negative_numbers_reach_the_range_checks():
     for flag in ["--port", "--timeout", "--shutdown-timeout", "--sse-keepalive", "--threads", "--ctx-size"]:
         out = _serve_error([flag, "-1"])
         assert "Missing value" not in out and flag in out, (flag, out)
+    out = _serve_error(["--kv-cache-memory", "-1"])
+    assert "--kv-cache-memory must be a positive number of bytes" in out and "listening" not in out, out
+    import subprocess
+    from conftest import BIN, MODEL
+    for args, flag in [(["info", MODEL, "--ctx-size", "-1"], "--ctx-size"), (["info", MODEL, "--max-num-seqs", "-1"], "--max-num-seqs"),
+                       (["chat", MODEL, "--max-tokens", "-1"], "--max-tokens"), (["chat", MODEL, "--temperature", "-0.5"], "--temperature"),
+                       (["detokenize", "-m", MODEL, "--ids", "-1"], "")]:
+        p = subprocess.run([BIN, *args], stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+        out = p.stdout + p.stderr
+        assert "Missing value" not in out and flag in out, (args, out)

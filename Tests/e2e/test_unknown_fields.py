@@ -138,6 +138,12 @@ def test_chat_tools_refuse_unknown_fields(server, tool, param):
 @pytest.mark.parametrize("messages,param", [
     ([{"role": "user", "content": "hi", "foo": 1}], "messages[0].foo"),
     ([{"role": "user", "content": "hi", "name": "alice"}], "messages[0].name"),   # SmolLM2's template has no names
+    # A word of the template's text (its system prompt says "helpful") is not a field it reads.
+    ([{"role": "user", "content": "hi", "helpful": True}], "messages[0].helpful"),
+    ([{"role": "user", "content": "hi", "tool_call_id": "c1"}], "messages[0].tool_call_id"),
+    ([{"role": "user", "content": "hi", "tool_calls": [{"id": "c1", "type": "function",
+                                                         "function": {"name": "f", "arguments": "{}"}}]}],
+     "messages[0].tool_calls"),
     ([{"role": "user", "content": [{"type": "text", "text": "hi", "foo": 1}]}], "messages[0].content[0].foo"),
     ([{"role": "user", "content": "hi"}, {"role": "assistant", "content": None, "audio": {"id": "audio_1"}}],
      "messages[1].audio"),
@@ -185,5 +191,15 @@ def test_message_fields_the_template_names_are_honoured(tmp_path):
         assert json.loads(raw)["prompt"].startswith("<|im_start|>user (alice) as a pirate: hi<|im_end|>"), raw
         status, _, raw = s.post("/apply-template", {"messages": [{"role": "user", "content": "hi", "mood": "sad"}]})
         assert status == 400 and json.loads(raw)["error"]["param"] == "messages[0].mood", raw
+    finally:
+        s.stop()
+    # A key named only in a comment or a string is not read.
+    template.write_text("{# reads mood #}{% for m in messages %}{{ 'style: persona' }}<|im_start|>{{ m.role }}\n{{ m.content }}"
+                        "<|im_end|>\n{% endfor %}")
+    s = Server("--chat-template", str(template))
+    try:
+        for key in ["mood", "persona", "style"]:
+            status, _, raw = s.post("/apply-template", {"messages": [{"role": "user", "content": "hi", key: "x"}]})
+            assert status == 400 and json.loads(raw)["error"]["param"] == f"messages[0].{key}", raw
     finally:
         s.stop()
