@@ -127,8 +127,28 @@ struct ConnectionStateMachine: Sendable {
                 return []
             }
             if messageStart == nil && !bytes.isEmpty { messageStart = now }
-            return processInput(now: now)
+            return processInput(now: now) + pauseIfPipelinedInputPilesUp()
         }
+    }
+
+    /// Pauses reading while a request is in flight and more than `maxPipelinedBytes` of input wait behind it.
+    private mutating func pauseIfPipelinedInputPilesUp() -> [ConnectionAction] {
+        guard inFlight || drainPending, !readingPaused, parser.bufferedByteCount > config.maxPipelinedBytes else { return [] }
+        readingPaused = true
+        return [.pauseReading]
+    }
+
+    /// The actions after the in-flight request is done: the next pipelined request (if one is complete), with reading
+    /// resumed unless more than `maxPipelinedBytes` of input still wait behind the next one in flight (resuming after
+    /// every quick response let a client that pipelines and never reads pile ~7 MB of requests per connection into
+    /// the server's buffer budget).
+    private mutating func nextRequest(now: Double) -> [ConnectionAction] {
+        var actions = processInput(now: now)
+        if readingPaused && (!inFlight || parser.bufferedByteCount <= config.maxPipelinedBytes) {
+            readingPaused = false
+            actions.insert(.resumeReading, at: 0)
+        }
+        return actions
     }
 
     /// The server-wide buffer budget is spent and the connection wants to read: with a request in flight, stop
@@ -231,24 +251,14 @@ struct ConnectionStateMachine: Sendable {
             drainPending = true    // `outputFlushed` takes the next request
             return []
         }
-        var actions: [ConnectionAction] = []
-        if readingPaused {
-            readingPaused = false
-            actions.append(.resumeReading)
-        }
-        return actions + processInput(now: now)
+        return nextRequest(now: now)
     }
 
     /// Every queued byte has been written.
     mutating func outputFlushed(now: Double) -> [ConnectionAction] {
         if phase == .open && drainPending {
             drainPending = false
-            var actions: [ConnectionAction] = []
-            if readingPaused {
-                readingPaused = false
-                actions.append(.resumeReading)
-            }
-            return actions + processInput(now: now)
+            return nextRequest(now: now)
         }
         guard phase == .closingAfterFlush else { return [] }
         phase = .lingering
