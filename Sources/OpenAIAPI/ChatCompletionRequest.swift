@@ -448,7 +448,7 @@ public struct ChatCompletionRequest: Sendable, Equatable {
 
 /// The texts of an array-of-parts `content` at `path` (`messages[i]`): parts whose `type` is in `types`, in order; an
 /// assistant's earlier `refusal` part contributes its `refusal` text (what the assistant said). `strictKeys` (chat
-/// messages): a text part with keys other than `type` and `text` is refused.
+/// messages): a part with keys other than `type` and `text` (`refusal`) is refused.
 /// - Throws: `APIError` 400 naming the part for a non-object, a missing `type` or `text`, or another type.
 func textParts(_ parts: [JSONValue], path p: String, role: ChatRole, types: Set<String>,
                strictKeys: Bool = false) throws(APIError) -> [String] {
@@ -463,6 +463,7 @@ func textParts(_ parts: [JSONValue], path p: String, role: ChatRole, types: Set<
             guard let refusal = try pf.string("refusal") else {
                 throw APIError.invalidRequest("'\(pp).refusal' is required", param: pp + ".refusal")
             }
+            if strictKeys { try pf.refuseUnread { "'\(pp).\($0)' is not supported in a refusal content part (only 'type' and 'refusal' are)" } }
             texts.append(refusal)
             continue
         }

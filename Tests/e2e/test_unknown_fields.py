@@ -145,6 +145,8 @@ def test_chat_tools_refuse_unknown_fields(server, tool, param):
                                                          "function": {"name": "f", "arguments": "{}"}}]}],
      "messages[0].tool_calls"),
     ([{"role": "user", "content": [{"type": "text", "text": "hi", "foo": 1}]}], "messages[0].content[0].foo"),
+    ([{"role": "user", "content": "hi"}, {"role": "assistant", "content": [{"type": "refusal", "refusal": "no", "foo": 1}]}],
+     "messages[1].content[0].foo"),
     ([{"role": "user", "content": "hi"}, {"role": "assistant", "content": None, "audio": {"id": "audio_1"}}],
      "messages[1].audio"),
     ([{"role": "user", "content": "hi"}, {"role": "assistant", "content": None,
