@@ -60,25 +60,23 @@ public struct Prompt: Sendable {
         markupTokenIds = ids
         injectionGuard = PromptInjectionGuard(tokenizer: tokenizer)
         argumentsAsObjects = source.range(of: #"arguments['"]?\]?\s*\|\s*tojson"#, options: .regularExpression) != nil
-        self.source = source
+        sourceKnown = !source.isEmpty
+        code = source.replacingOccurrences(of: #"\{#[\s\S]*?#\}"#, with: "", options: .regularExpression)
     }
 
-    /// The template's source text ("" when built without it).
-    private let source: String
+    /// Whether the template's source was given (`templateNames` answers true without it).
+    private let sourceKnown: Bool
+    /// The template source without its `{# … #}` comments (stripped once, here).
+    private let code: String
 
     /// Whether the template reads a field `key` of some object (`x.key`, `x['key']`, `x.get('key')`, `'key' in x`),
     /// outside `{# comments #}`: a message field the template never reads cannot reach the prompt. A textual test,
     /// not data flow: `tool_call.name` counts as reading `name`. True when the source is unknown (built without it).
     public func templateNames(_ key: String) -> Bool {
-        if source.isEmpty { return true }
+        if !sourceKnown { return true }
         guard !key.isEmpty, key.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }) else { return false }
         let reads = #"\.\s*"# + key + #"\b|\[\s*['"]"# + key + #"['"]\s*\]|\.get\(\s*['"]"# + key + #"['"]|['"]"# + key + #"['"]\s+(not\s+)?in\b"#
-        return codeWithoutComments.range(of: reads, options: .regularExpression) != nil
-    }
-
-    /// The template source without its `{# … #}` comments.
-    private var codeWithoutComments: String {
-        source.replacingOccurrences(of: #"\{#[\s\S]*?#\}"#, with: "", options: .regularExpression)
+        return code.range(of: reads, options: .regularExpression) != nil
     }
 
     /// True when a request with `tools` can be served: the template renders the tools (or, for DeepSeek templates
