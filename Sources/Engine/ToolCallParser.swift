@@ -211,7 +211,7 @@ public struct ToolCallParser: Sendable {
     private static let fence = s("```"), fenceJSON = s("json"), nameKey = s("\"name\""), argumentsKey = s("\"arguments\"")
 
     /// A bare Hermes call at the start, in the form the start-only trigger enforces (`EngineMapping.lazyToolCalls`):
-    /// whitespace, an optional ```` ``` ```` or ```` ```json ```` then whitespace, `{`, `"name"`, `:`, a declared
+    /// whitespace (and, after a call, an optional comma), an optional ```` ``` ```` or ```` ```json ```` then whitespace, `{`, `"name"`, `:`, a declared
     /// tool's name spelled as JSON serializes it, `,`, `"arguments"`, `:`, an object, `}` (whitespace between).
     /// Decided as early as it can be: anything else, or another name, makes the reply content at once.
     private mutating func bareStep(_ out: inout [GenerationDelta]) -> Bool {
@@ -232,6 +232,9 @@ public struct ToolCallParser: Sendable {
                 return true
             }
         }
+        // Calls after the first may be separated by a comma, as in a JSON list written without its brackets
+        // (Qwen2.5-Coder: `{…},\n{…}`; helper-58: the second call reached `content`).
+        if callCount > 0, i < buf.count, buf[i] == "," { i = ws(i + 1) }
         if i == buf.count { return false }
         var fenced = false
         if !bareFenced, buf[i] == "`" {

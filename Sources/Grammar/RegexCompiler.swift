@@ -235,10 +235,14 @@ struct RegexCompiler {
                 i += 1
                 if hiScalar == "\\" {
                     let e = try parseEscape(inClass: true)
-                    guard e.scalars.isEmpty, !e.allNonASCII, let b = Self.singleByte(e.ascii) else {
-                        throw Failure(message: "a class range must end at a single character")
+                    if e.scalars.count == 1 && e.ascii.isEmpty && !e.allNonASCII {
+                        hiScalar = e.scalars[0]   // `\u00ff`: a single non-ASCII character (refused just below)
+                    } else {
+                        guard e.scalars.isEmpty, !e.allNonASCII, let b = Self.singleByte(e.ascii) else {
+                            throw Failure(message: "a class range must end at a single character")
+                        }
+                        hiScalar = Unicode.Scalar(b)
                     }
-                    hiScalar = Unicode.Scalar(b)
                 }
                 guard lo.value <= hiScalar.value else { throw Failure(message: "a class range out of order") }
                 guard hiScalar.isASCII else { throw Failure(message: "non-ASCII class ranges are not supported") }

@@ -334,7 +334,7 @@ public struct AnthropicMessagesRequest: Sendable, Equatable {
             }
             var out = results
             if !texts.isEmpty || !calls.isEmpty || !thinking.isEmpty || results.isEmpty {
-                var m = ChatMessage(role: role, content: texts.isEmpty && !calls.isEmpty ? nil : texts.joined(), contentParts: texts)
+                var m = ChatMessage(role: role, content: texts.isEmpty && !calls.isEmpty ? nil : texts.joined(separator: "\n"), contentParts: texts)
                 m.toolCalls = calls
                 m.reasoningContent = thinking.isEmpty ? nil : thinking.joined(separator: "\n")
                 out.append(m)

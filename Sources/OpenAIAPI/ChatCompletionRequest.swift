@@ -36,8 +36,9 @@ public struct ToolCall: Sendable, Equatable {
 public struct ChatMessage: Sendable, Equatable {
     /// Author of the message.
     public var role: ChatRole
-    /// Text content; array-of-parts content is the plain concatenation of its text parts (separator `""`, so
-    /// `[{"text":"What is 2+"},{"text":"2?"}]` equals `"What is 2+2?"`); nil when `null` or absent (assistant only).
+    /// Text content; array-of-parts content is its text parts joined by `"\n"`, as vLLM and llama-server join them
+    /// for a template that takes string content (`[{"text":"Rule one."},{"text":"Rule two."}]` is
+    /// `"Rule one.\nRule two."`); nil when `null` or absent (assistant only).
     public var content: String?
     /// The text parts when content was sent as an array, in order; nil for string/null content.
     public var contentParts: [String]?
@@ -367,7 +368,7 @@ public struct ChatCompletionRequest: Sendable, Equatable {
         case .array(let parts)?:
             let texts = try textParts(parts, path: p, role: role, types: ["text"], strictKeys: true)
             msg.contentParts = texts
-            msg.content = texts.joined()
+            msg.content = texts.joined(separator: "\n")
         case let other?:
             throw APIError.invalidRequest("'\(p).content' must be a string, an array of content parts or null, got \(other.typeName)",
                                           param: p + ".content")

@@ -94,8 +94,14 @@ public struct ResponseObject: Sendable, Equatable {
                         ("role", .string("assistant")), ("content", .array(content))])
     }
 
-    /// The status of a finished item: the response's (`completed`, or `incomplete` when it was cut off).
-    public var itemStatus: String { status == "in_progress" ? "completed" : status }
+    /// The status of finished output item `i`: `incomplete` only for the last item of a response that was cut off,
+    /// and never for a function call (calls are output whole: a call the cap cut is dropped); else `completed` (the
+    /// earlier items were finished when the next one began, as their `response.output_item.done` events said).
+    public func itemStatus(at i: Int) -> String {
+        guard status == "incomplete", i == output.count - 1 else { return "completed" }
+        if case .functionCall = output[i] { return "completed" }
+        return "incomplete"
+    }
 
     /// The wire JSON (shape in the type's doc).
     public var json: JSONValue {
@@ -113,7 +119,7 @@ public struct ResponseObject: Sendable, Equatable {
         let maxOutput: JSONValue = r.maxOutputTokens.map { JSONValue.int($0) } ?? .null
         let temperature: JSONValue = (r.chat.temperature ?? defaultTemperature).map { JSONValue.double($0) } ?? .null
         let topP: JSONValue = (r.chat.topP ?? defaultTopP).map { JSONValue.double($0) } ?? .null
-        let output: [JSONValue] = self.output.map { $0.json(status: itemStatus) }
+        let output: [JSONValue] = self.output.enumerated().map { $0.element.json(status: itemStatus(at: $0.offset)) }
         var m: [(key: String, value: JSONValue)] = []
         m.append(("id", .string(id)))
         m.append(("object", .string("response")))

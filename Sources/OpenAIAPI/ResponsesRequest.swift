@@ -290,7 +290,7 @@ public struct ResponsesRequest: Sendable, Equatable {
             case .string(let s)?: return ChatMessage(role: role, content: s)
             case .array(let parts)?:
                 let texts = try textParts(parts, path: p, role: role, types: ["input_text", "output_text"])
-                return ChatMessage(role: role, content: texts.joined(), contentParts: texts)
+                return ChatMessage(role: role, content: texts.joined(separator: "\n"), contentParts: texts)
             case nil: throw APIError.invalidRequest("'\(p).content' is a required property", param: p + ".content")
             case let other?:
                 throw APIError.invalidRequest("'\(p).content' must be a string or an array of content parts, got \(other.typeName)",
@@ -308,7 +308,7 @@ public struct ResponsesRequest: Sendable, Equatable {
             // A string, or content parts (OpenAI allows input_text parts; their texts are joined).
             let output: String
             if case .array(let parts)? = f.raw("output") {
-                output = try textParts(parts, path: p + ".output", role: .tool, types: ["input_text", "output_text"]).joined()
+                output = try textParts(parts, path: p + ".output", role: .tool, types: ["input_text", "output_text"]).joined(separator: "\n")
             } else if let s = try f.string("output") {
                 output = s
             } else {

@@ -319,7 +319,8 @@ extension SputnikServer {
     /// `callTrigger`; after it, a call to one of `tools` in the template's markup with arguments valid against its
     /// `parameters` (so a call names a declared tool and `strict` schemas hold), then free output again. For
     /// DeepSeek's grouped markup: one call (more with `parallel`), then the group's close.
-    /// A schema the grammar cannot enforce is a 400 when the tool is `strict`; otherwise its arguments are any object.
+    /// A schema the grammar cannot enforce is a 400 when the tool is `strict`; otherwise the keywords it cannot enforce
+    /// are left out (`relaxedSchema`), or, when that does not make it compile, its arguments are any object.
     /// - Returns: the trigger and the grammar of what follows it.
     /// - Throws: `APIError` 400 naming `tools[i].function.parameters…`.
     /// For Hermes also the bare form llama.cpp's Hermes 2 Pro handler triggers on at the start of the output:
@@ -358,8 +359,9 @@ extension SputnikServer {
 
     /// Each tool of `tools` named in `names` (every one when nil) as one call's markup around its arguments:
     /// `ToolCallFormat.callSkeleton` (the name JSON-escaped where the markup quotes it) and the arguments' grammar
-    /// (the `parameters` schema; `{}` when absent). With `names` (a forced call) any schema the grammar cannot enforce
-    /// is a 400; without (`auto`), only a `strict` tool's, and the others take any object.
+    /// (the `parameters` schema; `{}` when absent). A `strict` tool's schema the grammar cannot enforce is a 400; a
+    /// non-strict tool's is enforced without the keywords the grammar cannot enforce (`relaxedSchema`), and when it
+    /// still does not compile (malformed) it is a 400 for a forced call (`names`) and any object under `auto`.
     /// - Throws: `APIError` 400 naming `tools[i].function.parameters…`.
     static func toolCallSkeletons(format: ToolCallFormat, tools: [JSONValue], names: Set<String>?) throws(APIError)
         -> [(prefix: String, arguments: GrammarExpr, suffix: String, name: String)] {
@@ -368,11 +370,17 @@ extension SputnikServer {
             guard let name = tool["function"]?["name"]?.stringValue, names?.contains(name) ?? true else { continue }
             // No `parameters`: "an empty parameter list" (OpenAI), so the arguments are `{}`.
             let schema = tool["function"]?["parameters"] ?? .object([("type", .string("object")), ("properties", .object([]))])
+            let strict = tool["function"]?["strict"]?.boolValue == true
             var arguments = GrammarExpr.json(schema: schema)
             do {
                 _ = try Grammar.jsonSchema(schema)
             } catch {
-                if names == nil && tool["function"]?["strict"]?.boolValue != true {
+                // A tool that is not `strict` promises no schema adherence (OpenAI): the keywords the grammar cannot
+                // enforce are left out and the rest still holds; a schema that stays uncompilable takes any object
+                // under `auto`, and is a 400 for a forced call.
+                if !strict, let relaxed = Self.relaxedSchema(schema) {
+                    arguments = .json(schema: relaxed)
+                } else if names == nil && !strict {
                     arguments = .jsonObject
                 } else {
                     let what = names == nil ? "a strict tool" : "a forced tool call"
@@ -386,6 +394,52 @@ extension SputnikServer {
             out.append((prefix, arguments, suffix, name))
         }
         return out
+    }
+
+    /// `schema` without the keywords the grammar cannot enforce (`GrammarError.unsupported`: `uniqueItems`, a
+    /// `maxLength` over the grammar's bound, a `pattern` it cannot read, …), removed one at a time where the compiler
+    /// points, until it compiles; nil when it still fails for another reason (a malformed schema, left recursion) or
+    /// after 64 removals. For tools that are not `strict`.
+    static func relaxedSchema(_ schema: JSONValue) -> JSONValue? {
+        var s = schema
+        for _ in 0..<64 {
+            do {
+                _ = try Grammar.jsonSchema(s)
+                return s
+            } catch {
+                guard case .unsupported(let keyword, let path, _) = error, let next = removing(keyword, at: path, in: s) else {
+                    return nil
+                }
+                s = next
+            }
+        }
+        return nil
+    }
+
+    /// `v` without member `key` of the object at JSON pointer `path` (RFC 6901); nil when the path does not lead to
+    /// an object that has it.
+    static func removing(_ key: String, at path: String, in v: JSONValue) -> JSONValue? {
+        let tokens = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
+            .map { String($0).replacing("~1", with: "/").replacing("~0", with: "~") }
+        func go(_ v: JSONValue, _ rest: ArraySlice<String>) -> JSONValue? {
+            guard let head = rest.first else {
+                guard case .object(let members) = v, members.contains(where: { $0.key == key }) else { return nil }
+                return .object(members.filter { $0.key != key })
+            }
+            switch v {
+            case .object(var members):
+                guard let k = members.lastIndex(where: { $0.key == head }), let new = go(members[k].value, rest.dropFirst()) else { return nil }
+                members[k].value = new
+                return .object(members)
+            case .array(var items):
+                guard let k = Int(head), items.indices.contains(k), let new = go(items[k], rest.dropFirst()) else { return nil }
+                items[k] = new
+                return .array(items)
+            default:
+                return nil
+            }
+        }
+        return go(v, tokens[...])
     }
 
     /// One message as chat templates expect it: the object as the client sent it (every key, `null` as `none`, a

@@ -160,7 +160,7 @@ extension SputnikServer {
                     open(0)
                 }
                 let final = Self.finalResponse(base, items.value, reason, usage)
-                close(items.value.count - 1, status: final.itemStatus)
+                close(items.value.count - 1, status: final.itemStatus(at: items.value.count - 1))
                 send("response.completed", [("response", final.json)])
                 sse.finish()
             },

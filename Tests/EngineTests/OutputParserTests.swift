@@ -126,6 +126,11 @@ final class OutputParserTests: XCTestCase {
         // Two calls in one fence (its close is markup), one per line; a tagged call after bare ones.
         checkCalls(.hermes, "```json\n{\"name\":\"get_time\",\"arguments\":{}}\n{ \"name\": \"get_weather\", \"arguments\": {\"city\": \"Rome\"}}\n```\n<tool_call>{\"name\":\"get_time\",\"arguments\":{}}</tool_call>",
                    bare: tools, Self.call(0, "get_time", "{}") + Self.call(1, "get_weather", #"{"city": "Rome"}"#) + Self.call(2, "get_time", "{}"))
+        // Two calls separated by a comma, as in a list without its brackets (helper-58: the second was content); a
+        // comma and then text is content.
+        checkCalls(.hermes, "{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}},\n{\"name\": \"get_time\", \"arguments\": {\"city\": \"Tokyo\"}}",
+                   bare: tools, Self.call(0, "get_weather", #"{"city": "Paris"}"#) + Self.call(1, "get_time", #"{"city": "Tokyo"}"#))
+        checkCalls(.hermes, "{\"name\": \"get\", \"arguments\": {}}, done", bare: tools, Self.call(0, "get", "{}") + [.content(", done")])
         // Not calls: an undeclared name, other or extra keys, `parameters`, a name spelled with an escape, a fence
         // the trigger does not take, JSON that is not a call, text first.
         for text in ["{\"name\": \"rm_rf\", \"arguments\": {}}", "{\"name\": \"get_time\", \"arguments\": {}, \"why\": 1}",

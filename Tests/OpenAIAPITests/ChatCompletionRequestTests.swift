@@ -65,7 +65,7 @@ final class ChatCompletionRequestTests: XCTestCase {
         let r = try decode(body).get()
         XCTAssertEqual(r.model, "m")
         XCTAssertEqual(r.messages.map(\.role), [.system, .developer, .user, .assistant, .tool, .assistant])
-        XCTAssertEqual(r.messages[1].content, "ab")
+        XCTAssertEqual(r.messages[1].content, "a\nb")
         XCTAssertEqual(r.messages[1].contentParts, ["a", "b"])
         XCTAssertEqual(r.messages[2].name, "bob")
         XCTAssertNil(r.messages[3].content)
@@ -212,11 +212,13 @@ final class ChatCompletionRequestTests: XCTestCase {
         XCTAssertEqual(r.topLogprobs, 0)
     }
 
-    func testContentPartsJoinLikeOneString() throws {
-        let parts = try decode(#"{"messages":[{"role":"user","content":[{"type":"text","text":"What is 2+"},{"type":"text","text":"2?"}]},{"role":"assistant","content":[{"type":"refusal","refusal":"No. "},{"type":"text","text":"4"}]}]}"#).get()
-        XCTAssertEqual(parts.messages[0].content, "What is 2+2?")
+    /// Text parts are joined by a newline, as vLLM and llama-server join them for a string-content template (they
+    /// were joined with nothing: helper-58's "Rule one." + "Rule two." reached the model as "Rule one.Rule two.").
+    func testContentPartsJoinByNewline() throws {
+        let parts = try decode(#"{"messages":[{"role":"user","content":[{"type":"text","text":"Rule one."},{"type":"text","text":"Rule two."}]},{"role":"assistant","content":[{"type":"refusal","refusal":"No."},{"type":"text","text":"4"}]}]}"#).get()
+        XCTAssertEqual(parts.messages[0].content, "Rule one.\nRule two.")
         // A refusal part is what the assistant said: its text joins the others (it was dropped).
-        XCTAssertEqual(parts.messages[1].content, "No. 4")
+        XCTAssertEqual(parts.messages[1].content, "No.\n4")
     }
 
     func testContentTypeCheck() {

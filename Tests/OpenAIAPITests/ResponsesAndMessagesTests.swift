@@ -28,7 +28,7 @@ final class ResponsesAndMessagesTests: XCTestCase {
         """#).get()
         let m = r.chat.messages
         XCTAssertEqual(m.map(\.role), [.system, .user, .assistant, .tool])
-        XCTAssertEqual(m.map(\.content), ["be brief", "ab", "c", "42"])
+        XCTAssertEqual(m.map(\.content), ["be brief", "a\nb", "c", "42"])
         XCTAssertEqual(m[2].toolCalls, [ToolCall(id: "k", name: "f", arguments: "{}"), ToolCall(id: "j", name: "g", arguments: "{}")])
         XCTAssertEqual(m[3].toolCallId, "k")
         XCTAssertEqual(r.chat.effectiveMaxTokens, 7)
@@ -76,7 +76,7 @@ final class ResponsesAndMessagesTests: XCTestCase {
         let parts = try? responses(#"{"input":[{"role":"user","content":"q"},{"type":"function_call","call_id":"k","name":"f","arguments":"{}"},"#
                                    + #"{"type":"function_call_output","call_id":"k","output":[{"type":"input_text","text":"4"},{"type":"input_text","text":"2"}]}],"#
                                    + #""prompt_cache_key":"c","safety_identifier":"s"}"#).get()
-        XCTAssertEqual(parts?.chat.messages.last?.content, "42")
+        XCTAssertEqual(parts?.chat.messages.last?.content, "4\n2")
         XCTAssertEqual(parts?.chat.user, "s")
         XCTAssertEqual(param(responses(#"{"input":"x","text":{"verbosity":"low"}}"#)), "text.verbosity")
         XCTAssertEqual(param(responses(#"{"input":[]}"#)), "input")

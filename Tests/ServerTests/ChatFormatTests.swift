@@ -44,7 +44,7 @@ final class ChatFormatTests: XCTestCase {
         let r = try request(#"{"messages":[{"role":"user","content":[{"type":"text","text":"a"},{"type":"text","text":"b"}]},"# + raw + "]}")
         XCTAssertEqual(SputnikServer.templateMessage(r.messages[1]), JinjaValue(json: try JSONValue(parsing: raw)))
         guard case .object(let user) = SputnikServer.templateMessage(r.messages[0]) else { return XCTFail() }
-        XCTAssertEqual(user["content"], "ab")
+        XCTAssertEqual(user["content"], "a\nb")
         // A message built in code: nil content is none, not absent.
         guard case .object(let built) = SputnikServer.templateMessage(ChatMessage(role: .assistant, content: nil)) else { return XCTFail() }
         XCTAssertEqual(built["content"], JinjaValue.null)

@@ -15,7 +15,7 @@ final class ToolCallGrammarTests: XCTestCase {
                                     ("properties", .object([("city", .object([("enum", .array([.string("Paris"), .string("Rome")]))]))])),
                                     ("required", .array([.string("city")])), ("additionalProperties", .bool(false))])),
         ]))]),
-        // A schema the grammar cannot enforce, not strict: any object.
+        // A schema the grammar cannot enforce, not strict: enforced without `uniqueItems`.
         .object([("type", .string("function")), ("function", .object([
             ("name", .string("note")),
             ("parameters", .object([("type", .string("object")),
@@ -32,7 +32,7 @@ final class ToolCallGrammarTests: XCTestCase {
     func testHermesStretchIsOneCallToADeclaredToolWithValidArguments() throws {
         let g = try lazy(.hermes)
         XCTAssertTrue(g.matches("\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Rome\"}}\n</tool_call>"))
-        XCTAssertTrue(g.matches("\n{\"name\": \"note\", \"arguments\": {\"tags\": [1, 1], \"x\": null}}\n</tool_call>"))
+        XCTAssertTrue(g.matches("\n{\"name\": \"note\", \"arguments\": {\"tags\": [1, 1]}}\n</tool_call>"))
         XCTAssertFalse(g.acceptsPrefix("\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"T"))
         XCTAssertFalse(g.acceptsPrefix("\n{\"name\": \"launch"))
         XCTAssertTrue(g.acceptsPrefix("\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Pa"))
@@ -48,6 +48,22 @@ final class ToolCallGrammarTests: XCTestCase {
         XCTAssertFalse(g.matches(call("Paris")))
         let one = try lazy(.deepSeekV3, parallel: false)
         XCTAssertFalse(one.matches(call("Paris") + call("Rome") + "<｜tool▁calls▁end｜>"))
+    }
+
+    /// A non-strict tool's schema is enforced without the keywords the grammar cannot enforce (they were all dropped:
+    /// any object), under `auto` and forced calls alike (forced calls were 400s; helper-58).
+    func testANonStrictToolKeepsTheEnforceablePartOfItsSchema() throws {
+        let g = try lazy(.hermes)
+        XCTAssertFalse(g.acceptsPrefix("\n{\"name\": \"note\", \"arguments\": {\"tags\": 5"))
+        let forced = try SputnikServer.toolCallSkeletons(format: .hermes, tools: tools, names: ["note"])
+        XCTAssertEqual(forced.map(\.name), ["note"])
+        let relaxed = try XCTUnwrap(SputnikServer.relaxedSchema(.object([
+            ("type", .string("object")), ("required", .array([.string("a/b")])),
+            ("properties", .object([("a/b", .object([("type", .string("string")), ("maxLength", .int(5000))])),
+                                    ("t~x", .object([("type", .string("array")), ("uniqueItems", .bool(true))]))]))])))
+        XCTAssertEqual(relaxed.serialized(),
+                       #"{"type":"object","required":["a/b"],"properties":{"a/b":{"type":"string"},"t~x":{"type":"array"}}}"#)
+        XCTAssertNil(SputnikServer.relaxedSchema(.object([("type", .string("strin"))])))   // malformed: not relaxed
     }
 
     func testAStrictToolWhoseSchemaCannotBeEnforcedIs400() {

@@ -114,7 +114,7 @@ def test_langchain_function_calling_structured_output(qwen):
 
 def test_bad_forced_tool_schemas_are_400(qwen):
     c = client(qwen)
-    bad = {"type": "function", "function": {"name": "f", "parameters": {
+    bad = {"type": "function", "function": {"name": "f", "strict": True, "parameters": {
         "type": "object", "properties": {"xs": {"type": "array", "uniqueItems": True}}}}}
     with pytest.raises(BadRequestError) as e:
         c.chat.completions.create(model="m", messages=ASK, tools=[bad], tool_choice="required", max_tokens=8)
@@ -127,6 +127,46 @@ def test_bad_forced_tool_schemas_are_400(qwen):
         c.chat.completions.create(model="m", messages=ASK, tools=TOOLS,
                                   tool_choice={"type": "function", "function": {"name": "nope"}}, max_tokens=8)
     assert e.value.body["param"] == "tool_choice"
+
+
+def test_a_non_strict_tool_is_forced_without_the_keywords_the_grammar_cannot_enforce(qwen):
+    """helper-58: pydantic's `HttpUrl` (`maxLength` 2083) and `set[str]` (`uniqueItems`) made every forced call a 400,
+    though the same tool was accepted under `auto` and OpenAI promises a non-strict tool no schema adherence. Now those
+    keywords are left out and the rest of the schema (types, required, the enum) still holds."""
+    params = {"type": "object", "additionalProperties": False, "required": ["url", "tags", "unit"],
+              "properties": {"url": {"type": "string", "format": "uri", "minLength": 1, "maxLength": 2083},
+                             "tags": {"type": "array", "items": {"type": "string", "maxLength": 12}, "uniqueItems": True,
+                                      "maxItems": 3},
+                             "unit": {"enum": ["celsius", "fahrenheit"]}}}
+    tool = {"type": "function", "function": {"name": "save", "strict": False, "parameters": params}}
+    r = client(qwen).chat.completions.create(model="m", messages=[{"role": "user", "content": "Save https://example.com"}],
+                                             tools=[tool], tool_choice="required", temperature=0, max_tokens=120)
+    call = r.choices[0].message.tool_calls[0]
+    assert call.function.name == "save"
+    relaxed = json.loads(json.dumps(params))
+    del relaxed["properties"]["url"]["maxLength"], relaxed["properties"]["tags"]["uniqueItems"]
+    jsonschema.validate(json.loads(call.function.arguments), relaxed)
+    # The same tool marked strict cannot be enforced: a 400 naming the keyword.
+    with pytest.raises(BadRequestError) as e:
+        client(qwen).chat.completions.create(model="m", messages=ASK, tool_choice="required", max_tokens=8,
+                                             tools=[{"type": "function", "function": dict(tool["function"], strict=True)}])
+    assert e.value.body["param"] in ("tools[0].function.parameters.properties.url.maxLength",
+                                     "tools[0].function.parameters.properties.tags.uniqueItems")
+
+
+def test_langchain_structured_output_with_url_and_set_fields(qwen):
+    from langchain_openai import ChatOpenAI
+    from pydantic import BaseModel, HttpUrl
+
+    class Bookmark(BaseModel):
+        """A saved link."""
+        url: HttpUrl
+        tags: set[str]
+
+    llm = ChatOpenAI(base_url=f"http://127.0.0.1:{qwen.port}/v1", api_key="x", model="m", temperature=0,
+                     max_tokens=120, max_retries=0)
+    out = llm.with_structured_output(Bookmark, method="function_calling").invoke("Bookmark https://example.com as news.")
+    assert isinstance(out, Bookmark)
 
 
 def test_required_with_no_tools_is_400(qwen):

@@ -1,4 +1,5 @@
 """The official openai package works against the server unmodified, streamed and not."""
+import json
 import openai
 import pytest
 
@@ -48,11 +49,19 @@ def test_streamed_answer_matches_non_streamed(server):
 
 
 def test_text_parts_content(server):
-    r = client(server).chat.completions.create(
-        model="smollm2", temperature=0, max_tokens=20,
-        messages=[{"role": "user", "content": [{"type": "text", "text": "What is the capital"},
-                                               {"type": "text", "text": "of France?"}]}])
-    assert r.choices[0].message.content
+    """Text parts reach the template joined by a newline, as vLLM and llama-server join them (helper-58: they were
+    joined with nothing, so "What is the capital" + "of France?" read "capitalof"): the prompt and the answer are
+    those of the joined string."""
+    parts = [{"role": "user", "content": [{"type": "text", "text": "What is the capital"},
+                                          {"type": "text", "text": "of France?"}]}]
+    joined = [{"role": "user", "content": "What is the capital\nof France?"}]
+    r = client(server).chat.completions.create(model="smollm2", temperature=0, max_tokens=20, messages=parts)
+    same = client(server).chat.completions.create(model="smollm2", temperature=0, max_tokens=20, messages=joined)
+    assert r.choices[0].message.content == same.choices[0].message.content
+    assert r.usage.prompt_tokens == same.usage.prompt_tokens
+    status, _, raw = server.post("/apply-template", {"messages": parts})
+    assert status == 200
+    assert "What is the capital\nof France?" in json.loads(raw)["prompt"]
 
 
 def test_seed_reproducible(server):

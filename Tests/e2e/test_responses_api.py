@@ -204,8 +204,8 @@ def test_function_call_output_as_parts_and_cache_fields(server):
             {"role": "assistant", "content": "Let me check."},
             {"type": "function_call", "call_id": "call_1", "name": "get_weather", "arguments": "{\"city\": \"Paris\"}"},
             {"type": "function_call_output", "call_id": "call_1", "output": output}], **extra)
-    parts = ask([{"type": "input_text", "text": "Sunny, "}, {"type": "input_text", "text": "21 C"}],
+    parts = ask([{"type": "input_text", "text": "Sunny,"}, {"type": "input_text", "text": "21 C"}],
                 extra_body={"prompt_cache_key": "k1", "safety_identifier": "user-7"})
-    plain = ask("Sunny, 21 C")
+    plain = ask("Sunny,\n21 C")   # parts are joined by a newline (as vLLM and llama-server join text parts)
     assert parts.usage.input_tokens == plain.usage.input_tokens
     assert parts.output_text == plain.output_text

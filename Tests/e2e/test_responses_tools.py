@@ -159,3 +159,34 @@ def test_function_call_output_without_its_call_is_refused(qwen):
         with pytest.raises(BadRequestError) as e:
             client(qwen).responses.create(model="m", input=items, max_output_tokens=8)
         assert e.value.body["param"] == param and "No tool call found" in e.value.body["message"], e.value.body
+
+
+def test_whole_calls_of_a_capped_response_are_completed(qwen):
+    """helper-58: when the token cap ended a response after whole function calls, the final object (streamed and not)
+    marked every call `incomplete`, though each call's `response.output_item.done` had said `completed` and its
+    arguments were whole. Only an item the cap cut is `incomplete` (calls are output whole), and the events agree
+    with the final object."""
+    weather = {"type": "function", "name": "get_weather", "description": "Get weather", "strict": True,
+               "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"],
+                              "additionalProperties": False}}
+    inp = [{"role": "user", "content": "What's the weather in Paris?"},
+           {"type": "function_call", "call_id": "call_1", "name": "get_weather", "arguments": "{\"city\": \"Paris\"}"},
+           {"type": "function_call_output", "call_id": "call_1", "output": "sunny"}]
+    c = client(qwen)
+    r = c.responses.create(model="m", input=inp, tools=[weather], max_output_tokens=60, temperature=0)
+    done = {}
+    with c.responses.stream(model="m", input=inp, tools=[weather], max_output_tokens=60, temperature=0) as s:
+        for e in s:
+            if e.type == "response.output_item.done":
+                done[e.output_index] = e.item.status
+        f = s.get_final_response()
+    for resp in (r, f):
+        calls = [o for o in resp.output if o.type == "function_call"]
+        assert calls, [o.type for o in resp.output]   # the case this test is about: calls until the cap
+        assert resp.status == "incomplete"
+        assert all(o.status == "completed" for o in calls)
+        for o in calls:
+            json.loads(o.arguments)
+        for o in resp.output[:-1]:
+            assert o.status == "completed"
+    assert done == {i: o.status for i, o in enumerate(f.output)}
