@@ -59,7 +59,13 @@ ENV SPUTNIK_HOST=0.0.0.0 \
 USER 10001:10001
 WORKDIR /var/lib/sputnik
 EXPOSE 8080
-# /health answers 200 once the model is loaded; the start period covers loading a large model.
+# /health answers 200 once the model is loaded; the start period covers loading a large model. Over HTTPS when
+# SPUTNIK_SSL_CERTFILE is set (a TLS port closes plain HTTP): set the port and TLS with SPUTNIK_* variables, which
+# the check reads, not with flags after the image name.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=300s --retries=3 \
-  CMD curl -fsS "http://127.0.0.1:${SPUTNIK_PORT}/health" >/dev/null || exit 1
+  CMD if [ -n "$SPUTNIK_SSL_CERTFILE" ]; then scheme=https; else scheme=http; fi; \
+      curl -fsSk "$scheme://127.0.0.1:${SPUTNIK_PORT}/health" >/dev/null || exit 1
+# SIGTERM drains (running requests finish, up to --shutdown-timeout, 20 s by default): give `docker stop` more than
+# its default 10 s (`docker run --stop-timeout 30`, `docker stop -t 30`, compose `stop_grace_period: 30s`).
+STOPSIGNAL SIGTERM
 ENTRYPOINT ["/usr/local/bin/sputnik", "serve"]

@@ -22,29 +22,39 @@ public struct MemoryBudget: Sendable, Equatable {
 
     /// nil when the model fits in `availableBytes` (or the available memory is unknown), else the refusal: a
     /// message stating what the model needs and what is available, in GiB.
-    public func refusal(availableBytes: Int?) -> String? {
+    /// `advice` ends the message (what to change).
+    public func refusal(availableBytes: Int?, advice: String = "free memory, or use a smaller quantization") -> String? {
         guard let avail = availableBytes, neededBytes > avail else { return nil }
-        func gib(_ b: Int) -> String { String(format: "%.1f GiB", Double(b) / Double(1 << 30)) }
-        return "the model needs \(gib(neededBytes)) of memory (\(gib(weightBytes)) of weights + \(gib(runtimeBytes)) "
-            + "of runtime) but only \(gib(avail)) is available; free memory, or use a smaller quantization"
+        return "the model needs \(Self.gib(neededBytes)) of memory (\(Self.gib(weightBytes)) of weights + \(Self.gib(runtimeBytes)) "
+            + "of runtime) but only \(Self.gib(avail)) is available; \(advice)"
     }
 
+    /// `b` bytes as "12.3 GiB".
+    public static func gib(_ b: Int) -> String { String(format: "%.1f GiB", Double(b) / Double(1 << 30)) }
+
     /// Memory the system can give this process now, bytes: `MemAvailable` of /proc/meminfo (free plus
-    /// reclaimable page cache, which includes a model file already cached), lowered to the cgroup v2 limit's
-    /// headroom (`memory.max` − `memory.current`) when one is set. nil when neither can be read.
+    /// reclaimable page cache, which includes a model file already cached), lowered to the container's memory
+    /// limit's headroom when one is set: cgroup v2 (`memory.max` − `memory.current`) or v1
+    /// (`memory/memory.limit_in_bytes` − `memory/memory.usage_in_bytes`). nil when none can be read.
     public static func systemAvailableBytes() -> Int? {
+        func read(_ path: String) -> String? { try? String(contentsOfFile: path, encoding: .utf8) }
         var avail: Int?
-        if let info = try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8) {
+        if let info = read("/proc/meminfo") {
             avail = meminfoAvailable(info)
         }
-        if let maxText = try? String(contentsOfFile: "/sys/fs/cgroup/memory.max", encoding: .utf8),
-           let limit = Int(maxText.trimmingCharacters(in: .whitespacesAndNewlines)),
-           let curText = try? String(contentsOfFile: "/sys/fs/cgroup/memory.current", encoding: .utf8),
-           let current = Int(curText.trimmingCharacters(in: .whitespacesAndNewlines)) {
-            let headroom = max(0, limit - current)
-            avail = min(avail ?? headroom, headroom)
-        }
+        let headroom = cgroupHeadroom(limit: read("/sys/fs/cgroup/memory.max"), usage: read("/sys/fs/cgroup/memory.current"))
+            ?? cgroupHeadroom(limit: read("/sys/fs/cgroup/memory/memory.limit_in_bytes"),
+                              usage: read("/sys/fs/cgroup/memory/memory.usage_in_bytes"))
+        if let headroom { avail = min(avail ?? headroom, headroom) }
         return avail
+    }
+
+    /// Bytes left under a cgroup memory limit: `limit` − `usage` (file texts), at least 0; nil when either is
+    /// unreadable or the limit is unset (v2 writes "max"; v1 an enormous page-rounded number, ≥ 2^60 here).
+    static func cgroupHeadroom(limit: String?, usage: String?) -> Int? {
+        guard let l = limit.flatMap({ Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }), l < 1 << 60,
+              let u = usage.flatMap({ Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }) else { return nil }
+        return max(0, l - u)
     }
 
     /// The `MemAvailable:` line of a /proc/meminfo text, bytes (the kernel reports kB).

@@ -135,9 +135,10 @@ public final class ServingModel: @unchecked Sendable {
         // Runtime besides the weights: ~256 MiB of scratch and buffers plus the KV pool when its size is given.
         // --no-mmap with repacking holds the read copy and the repacked copy (an upper bound: routed experts are
         // never copied).
-        let budget = MemoryBudget(weightBytes: gguf.fileSize * (!o.useMmap && o.repackWeights ? 2 : 1),
-                                  runtimeBytes: (256 << 20) + (o.kvCacheMemory ?? 0))
-        if let refusal = budget.refusal(availableBytes: o.availableMemory()) {
+        let weightBytes = gguf.fileSize * (!o.useMmap && o.repackWeights ? 2 : 1)
+        let budget = MemoryBudget(weightBytes: weightBytes, runtimeBytes: (256 << 20) + (o.kvCacheMemory ?? 0))
+        let available = o.availableMemory()
+        if let refusal = budget.refusal(availableBytes: available) {
             throw EngineError.modelLoad("\(o.modelPath): \(refusal)")
         }
         // A file cached in 4 KiB pages (written, or read piecemeal) is dropped from the page cache first, so that
@@ -183,6 +184,19 @@ public final class ServingModel: @unchecked Sendable {
             throw EngineError.modelLoad("\(o.label("kv-cache-memory")) \(bytes) bytes holds \(tokens) tokens of KV cache "
                 + "(\(kvBytesPerToken) bytes per token), fewer than the context of \(ctx) tokens: raise it to at least "
                 + "\(ctx * kvBytesPerToken) bytes or lower \(o.label("ctx-size"))")
+        }
+        // The pool sized by default (--ctx-size × --max-num-seqs tokens) is known only now that the model gives its
+        // bytes per token: checked against the memory that was available before the weights loaded, with them, before
+        // it is allocated (helper-59: --max-num-seqs 512 died allocating 45 GiB; 256 grew towards the OOM killer).
+        if o.kvCacheMemory == nil {
+            let poolBytes = config.numBlocks * config.blockSize * kvBytesPerToken
+            let withPool = MemoryBudget(weightBytes: weightBytes, runtimeBytes: (256 << 20) + poolBytes)
+            if let refusal = withPool.refusal(availableBytes: available, advice:
+                "its KV cache for \(o.label("ctx-size")) \(ctx) × \(o.label("max-num-seqs")) \(o.maxNumSeqs) tokens "
+                + "(\(kvBytesPerToken) bytes each) is \(MemoryBudget.gib(poolBytes)): lower \(o.label("max-num-seqs")) or "
+                + "\(o.label("ctx-size")), or size the pool with \(o.label("kv-cache-memory"))") {
+                throw EngineError.modelLoad("\(o.modelPath): \(refusal)")
+            }
         }
         config.enablePrefixCaching = o.enablePrefixCaching
         config.schedulingPolicy = o.schedulingPolicy

@@ -11,7 +11,7 @@ import OpenAIAPI
 extension SputnikServer {
     /// The error a request gets before any handler runs, or nil to let it through: 403 for an `Origin` outside
     /// `--allowed-origins`, 401 without the right key on a guarded path, 503 while the model loads or the
-    /// server drains (except `/health`, which reports that phase itself).
+    /// server drains (except `/health`, which reports that phase itself, and `/metrics`, served in every phase).
     func admissionError(_ req: HTTPRequest) -> APIError? {
         if let origin = req.headers["origin"], !originAllowed(origin) {
             // The allowed list is the operator's configuration: not told to callers.
@@ -24,7 +24,7 @@ extension SputnikServer {
         if !router.open.contains(req.path), let key = options.apiKey, !Self.authorized(req, key) {
             return APIError.authentication("Invalid or missing API key. Send 'Authorization: Bearer <key>' or 'x-api-key: <key>'.")
         }
-        if !Self.healthPaths.contains(req.path) {
+        if !Self.healthPaths.contains(req.path) && req.path != "/metrics" {
             switch phase {
             case .loading: return APIError.overloaded("Loading model; retry when /health answers 200.")
             case .draining: return APIError.overloaded("The server is shutting down.")

@@ -189,7 +189,7 @@ extension SputnikServer {
                         } else if !collected.aborted {
                             sse.send(data: String(decoding: Self.abortedError.encoded(), as: UTF8.self))
                             sse.finish()
-                            self?.endExchange(res)
+                            self?.endExchange(res, status: Self.abortedError.status)   // logged 503, not the head's 200
                         }
                         collected.aborted = true
                         return

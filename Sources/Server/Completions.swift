@@ -311,7 +311,7 @@ private final class CompletionRun: @unchecked Sendable {
                 if let sse, headSent {
                     sse.send(data: String(decoding: SputnikServer.abortedError.encoded(), as: UTF8.self))
                     sse.finish()
-                    server.endExchange(responder)
+                    server.endExchange(responder, status: SputnikServer.abortedError.status)   // logged 503, not 200
                 } else {
                     server.sendError(responder, SputnikServer.abortedError)
                 }

@@ -68,12 +68,17 @@ extension SputnikServer {
                         exchange?.usage(prompt: usage.promptTokens, completion: usage.completionTokens)
                         if reason == .abort && !started.value {
                             refused(SputnikServer.abortedError)
+                            self?.endExchange(res)
                         } else if reason == .abort {
+                            // The server cut it (shutdown timeout; a client that left was logged 499 already): the
+                            // access log says 503, the status its final error event carries, not the 200 of the
+                            // stream's head (helper-59: a truncated stream was logged as a success).
                             sink.abort()
+                            self?.endExchange(res, status: SputnikServer.abortedError.status)
                         } else {
                             sink.finish(reason, usage)
+                            self?.endExchange(res)
                         }
-                        self?.endExchange(res)
                     }
                 }
             }

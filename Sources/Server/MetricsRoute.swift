@@ -57,11 +57,13 @@ final class ServerMetrics: @unchecked Sendable {
         expertCounts = engine.model.expertTokenCounts
     }
 
-    /// Refreshes every metric from `stats` and renders the whole exposition.
-    func render(_ stats: EngineStats) -> [UInt8] {
+    /// Refreshes every metric from `stats` and renders the whole exposition; nil `stats` (no engine yet: the model is
+    /// loading) renders the values as they last were (zeros before any).
+    func render(_ stats: EngineStats?) -> [UInt8] {
         lock.lock()
         defer { lock.unlock() }
         let last = self.last ?? EngineStats.zero
+        let stats = stats ?? last
         running.set(Double(stats.numRunning))
         waiting.set(Double(stats.numWaiting))
         kvUsage.set(stats.kvCacheUsage)

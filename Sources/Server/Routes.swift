@@ -81,8 +81,10 @@ extension SputnikServer {
         }
     }
 
+    /// The exposition in every phase (a scrape while the model loads or the server drains is a 200, as vLLM's: a 503
+    /// made Prometheus record the target down and lose a draining pod's last values; helper-59).
     func handleMetrics(_ req: HTTPRequest, _ res: HTTPResponder) {
-        send(res, 200, [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")], metrics.render(engine.stats))
+        send(res, 200, [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")], metrics.render(loadedServing?.engine.stats))
     }
 
     func handleModels(_ req: HTTPRequest, _ res: HTTPResponder) {

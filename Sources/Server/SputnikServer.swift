@@ -20,6 +20,8 @@ public final class SputnikServer: @unchecked Sendable {
     /// The loaded model, its tokenizer, prompt builder and engine (handlers run only once it is loaded:
     /// `admissionError` answers 503 before that).
     public var serving: ServingModel { state.withLock { $0.serving! } }
+    /// The loaded model, or nil while it loads.
+    var loadedServing: ServingModel? { state.withLock { $0.serving } }
     /// The engine serving requests.
     public var engine: EngineCore { serving.engine }
     /// The model's vocabulary.

@@ -159,11 +159,24 @@ struct Serve: ParsableCommand {
         guard let fmt = LogFormat(rawValue: format) else {
             throw StartupError("\(origins["log-format"] ?? "--log-format") must be text or json, got '\(format)'")
         }
-        try o.validate()
-
         LogFormat.bootstrap(fmt, level: lvl)
         let logger = Logger(label: "sputnik")
-        for name in layers.unknownEnvironment { logger.debug("ignoring \(name): it names no option") }
+        // With --log-format json a refusal to start is a JSON log line too (it was plain text: helper-59); exit 1.
+        do {
+            try o.validate()
+            try Self.serve(o, unknownEnvironment: layers.unknownEnvironment, logger: logger)
+        } catch {
+            guard fmt == .json else { throw error }
+            logger.critical("\(error)")
+            throw ExitCode.failure
+        }
+    }
+
+    /// Listens, loads the model and serves until a signal drains the server (never returns).
+    /// - Throws: `ServerError` / `StartupError` when the server cannot start or the model cannot load.
+    private static func serve(_ options: ServerOptions, unknownEnvironment: [String], logger: Logger) throws -> Never {
+        var o = options
+        for name in unknownEnvironment { logger.debug("ignoring \(name): it names no option") }
         let file = URL(fileURLWithPath: o.modelPath).lastPathComponent
         o.loadProgress = LoadProgressReporter.make(label: "loading \(file)") { percent in
             logger.info("loading weights", metadata: ["model": .string(file), "percent": .stringConvertible(percent)])

@@ -44,6 +44,34 @@ final class MemoryBudgetTests: XCTestCase {
     }
 }
 
+extension MemoryBudgetTests {
+    /// A KV pool sized by default (ctx × max-num-seqs) counts too (it counted as 0: helper-59's `--max-num-seqs 512`
+    /// died allocating 45 GiB), refused with what to lower, before the pool is allocated.
+    func testTheDefaultKVPoolCountsAgainstAvailableMemory() throws {
+        let path = Fixtures.path("dense/llama-tiny/llama-tiny.f32.gguf")
+        let file = try XCTUnwrap(FileManager.default.attributesOfItem(atPath: path)[.size] as? Int)
+        var o = ServingModel.Options(modelPath: path, threads: 1)
+        o.availableMemory = { file + (256 << 20) + (1 << 20) }   // weights + runtime + 1 MiB
+        o.maxNumSeqs = 1024
+        XCTAssertThrowsError(try ServingModel(options: o, logger: Logger(label: "test"))) { error in
+            guard case EngineError.modelLoad(let msg) = error else { return XCTFail("\(error)") }
+            XCTAssertTrue(msg.contains("--max-num-seqs 1024") && msg.contains("lower --max-num-seqs or --ctx-size"), msg)
+        }
+        o.maxNumSeqs = 1
+        o.contextSize = 16
+        XCTAssertNoThrow(try ServingModel(options: o, logger: Logger(label: "test")))
+    }
+
+    /// The container's limit: cgroup v2 and v1 texts; an unset limit ("max", v1's huge number) is no limit.
+    func testCgroupHeadroom() {
+        XCTAssertEqual(MemoryBudget.cgroupHeadroom(limit: "2147483648\n", usage: "1073741824\n"), 1 << 30)
+        XCTAssertEqual(MemoryBudget.cgroupHeadroom(limit: "100", usage: "200"), 0)
+        XCTAssertNil(MemoryBudget.cgroupHeadroom(limit: "max\n", usage: "5"))
+        XCTAssertNil(MemoryBudget.cgroupHeadroom(limit: "9223372036854771712\n", usage: "5"))
+        XCTAssertNil(MemoryBudget.cgroupHeadroom(limit: nil, usage: "5"))
+    }
+}
+
 /// A pointer passed into a `@Sendable` closure in a single-threaded test.
 private struct UncheckedBox: @unchecked Sendable {
     let value: UnsafeMutablePointer<Int>

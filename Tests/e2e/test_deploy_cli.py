@@ -576,3 +576,20 @@ def test_chat_names_the_model_argument_in_errors(tmp_path):
     assert "--model" not in r.stderr, r.stderr
     r = subprocess.run([BIN, "chat", "-m", missing], stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
     assert r.returncode != 0 and f"--model {missing}: No such file" in r.stderr, r.stderr
+
+
+def test_a_refusal_to_start_is_a_json_log_line_with_log_format_json():
+    """helper-59: with `--log-format json` (one JSON object per line, for log pipelines) a server that could not start
+    wrote a plain-text "Error: …" line. Now it is a `critical` JSON line naming the problem, and the exit code is 1."""
+    for args, env, needle in [
+        (["serve", "/nonexistent/model.gguf", "--log-format", "json"], {}, "/nonexistent/model.gguf"),
+        (["serve", MODEL, "--port", "70000"], {"SPUTNIK_LOG_FORMAT": "json"}, "--port"),
+    ]:
+        p = subprocess.run([BIN] + args, capture_output=True, text=True, timeout=60, env=dict(os.environ, **env))
+        assert p.returncode == 1, (args, p.stdout, p.stderr)
+        lines = [l for l in (p.stdout + p.stderr).splitlines() if l.strip()]
+        assert lines, args
+        for l in lines:
+            json.loads(l)   # every line is JSON
+        last = json.loads(lines[-1])
+        assert last["level"] == "critical" and needle in last["msg"], last

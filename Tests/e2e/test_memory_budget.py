@@ -25,6 +25,21 @@ def test_model_larger_than_available_memory_fails_fast_with_what_it_needs():
     assert os.path.basename(MODEL) in out
 
 
+def test_a_default_kv_pool_larger_than_available_memory_is_refused():
+    """helper-59: `--max-num-seqs 512` (in its documented range) sized a 45 GiB KV pool by default, which the start-up
+    check did not count: the server died allocating it (SIGABRT, a crash report); 256 grew towards the OOM killer.
+    Now it is refused before the pool is allocated, naming what to lower, with exit code 1."""
+    start = time.time()
+    p = subprocess.run([BIN, "serve", "--model", MODEL, "--host", "127.0.0.1", "--port", str(free_port()), "--threads", "1",
+                        "--max-num-seqs", "1024"], capture_output=True, text=True, timeout=60)
+    out = p.stdout + p.stderr
+    assert p.returncode == 1, out
+    assert time.time() - start < 30
+    assert "Fatal error" not in out and "failed to allocate" not in out, out
+    assert re.search(r"needs [0-9.]+ GiB of memory .* but only [0-9.]+ GiB is available", out), out
+    assert "--max-num-seqs 1024" in out and "lower --max-num-seqs or --ctx-size" in out, out
+
+
 def test_moe_model_that_fits_serves_and_reports_load_time():
     model = os.path.join(FIX, "moe", "deepseek-v3-tiny", "deepseek-v3-tiny.q8_0.gguf")
     s = Server("--model", model, "--ctx-size", "128")

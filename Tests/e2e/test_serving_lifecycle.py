@@ -138,6 +138,7 @@ def test_health_reports_loading_before_the_model_is_ready():
     log = open(f"/tmp/sputnik-e2e-loading-{port}.log", "w+")
     p = subprocess.Popen([BIN, "serve", "--model", model, "--port", str(port), "--threads", "2", "--ctx-size", "512"],
                          stdout=log, stderr=subprocess.STDOUT)
+    metrics_while_loading = False
     try:
         seen = []
         deadline = time.time() + 180
@@ -149,6 +150,12 @@ def test_health_reports_loading_before_the_model_is_ready():
                 r = c.getresponse()
                 seen.append((r.status, json.loads(r.read())))
                 if r.status == 503:
+                    # /metrics answers meanwhile (a 503 made Prometheus mark the target down; helper-59).
+                    c.request("GET", "/metrics")
+                    m = c.getresponse()
+                    text = m.read().decode()
+                    assert m.status == 200 and "sputnik:num_requests_running" in text, (m.status, text[:300])
+                    metrics_while_loading = True
                     # Other routes answer 503 meanwhile, with Retry-After.
                     c.request("POST", "/v1/chat/completions", body=json.dumps(chat()), headers={"Content-Type": "application/json"})
                     r2 = c.getresponse()
@@ -159,6 +166,7 @@ def test_health_reports_loading_before_the_model_is_ready():
                 pass
             time.sleep(0.05)
         assert (503, {"status": "loading"}) in seen, seen[:3]
+        assert metrics_while_loading
         assert seen[-1] == (200, {"status": "ok"})
     finally:
         p.terminate()
@@ -179,6 +187,9 @@ def test_sigterm_drains_running_requests_then_exits_0():
     idle = http.client.HTTPConnection("127.0.0.1", s.port, timeout=30)
     idle.request("GET", "/health")
     assert idle.getresponse().read()
+    scraper = http.client.HTTPConnection("127.0.0.1", s.port, timeout=30)   # a keep-alive connection for /metrics
+    scraper.request("GET", "/health")
+    assert scraper.getresponse().read()
     t = threading.Thread(target=stream)
     t.start()
     time.sleep(0.5)
@@ -188,6 +199,14 @@ def test_sigterm_drains_running_requests_then_exits_0():
     idle.request("GET", "/health")
     r = idle.getresponse()
     assert r.status == 503 and json.loads(r.read()) == {"status": "draining"}
+    # /metrics is still served (it was a 503 while draining, so Prometheus lost the pod's last values; helper-59):
+    # the stream still runs.
+    scraper.request("GET", "/metrics")
+    r = scraper.getresponse()
+    body = r.read().decode()
+    assert r.status == 200 and 'sputnik:num_requests_running{model_name=' in body, body[:300]
+    assert any(l.startswith("sputnik:num_requests_running{") and l.split()[-1] in ("1", "1.0")
+               for l in body.splitlines()), body[:600]
     try:
         socket.create_connection(("127.0.0.1", s.port), timeout=2).close()
         refused = False
@@ -222,6 +241,9 @@ def test_shutdown_timeout_aborts_with_a_final_error_event():
     events = [l[6:] for l in results["stream"].split("\n") if l.startswith("data: ")]
     last = json.loads(events[-1])
     assert last["error"]["code"] == "server_shutting_down", events[-3:]
+    # Its access-log line says 503, the status of that error event (it said 200: helper-59).
+    lines = [l for l in s.logtext_all().splitlines() if "route=/v1/chat/completions" in l]
+    assert len(lines) == 1 and "status=503" in lines[0], lines
     s.log.close()
 
 
