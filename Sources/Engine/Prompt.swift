@@ -35,6 +35,17 @@ public struct Prompt: Sendable {
                          "<|python_tag|>", "<｜tool▁calls▁begin｜>", "<｜tool▁calls▁end｜>", "<｜tool▁call▁begin｜>",
                          "<｜tool▁call▁end｜>", "<｜tool▁sep｜>"]
 
+    /// The markup in `name` that would keep a call to a tool of that name from being read back (the parsers split
+    /// calls on it): a control token's text, one of `markup`, or a line break / control character; nil when none.
+    public func markupInToolName(_ name: String) -> String? {
+        if let c = name.unicodeScalars.first(where: { $0.properties.generalCategory == .control
+                                                        || $0.properties.generalCategory == .lineSeparator
+                                                        || $0.properties.generalCategory == .paragraphSeparator }) {
+            return "U+" + String(c.value, radix: 16, uppercase: true)
+        }
+        return Self.markup.first { name.contains($0) } ?? injectionGuard.controlTexts.first { name.contains($0) }
+    }
+
     /// Used when the GGUF has no `tokenizer.chat_template` and no `--chat-template` is given.
     public static let chatMLTemplate = """
     {% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}
@@ -79,6 +90,13 @@ public struct Prompt: Sendable {
         return code.range(of: reads, options: .regularExpression) != nil
     }
 
+    /// Whether the template names `role` as a string literal (`'developer'`, `"developer"`) outside comments: a
+    /// template that never does cannot render that role as itself. True when the source is unknown.
+    public func templateNamesRole(_ role: String) -> Bool {
+        if !sourceKnown { return true }
+        return code.contains("'\(role)'") || code.contains("\"\(role)\"")
+    }
+
     /// True when a request with `tools` can be served: the template renders the tools (or, for DeepSeek templates
     /// that only render calls, the server describes them in the system message) and its call markup is parsed.
     public var supportsTools: Bool {
@@ -98,6 +116,9 @@ public struct Prompt: Sendable {
         /// The text before the prefill ends inside an open `<think>` block (the output, prefill first, starts as
         /// reasoning).
         public var endsInsideReasoning: Bool
+        /// The text before the prefill ends with a closed think block (`…<think></think>` and whitespace: the
+        /// template's non-thinking mode, or `thinking` false): the reply is the answer, with no reasoning first.
+        public var endsAfterClosedReasoning = false
         /// Set, and `tokens` left empty, when the text cannot fit `render`'s `tokenLimit`: a lower bound of its
         /// token count (bytes over `Tokenizer.maxTokenBytes`), found without tokenizing it.
         public var tokensAtLeast: Int?
@@ -175,12 +196,17 @@ public struct Prompt: Sendable {
             text += "</think>\n\n"
             inside = false
         }
+        var trimmed = Substring(text)
+        while trimmed.last?.isWhitespace == true { trimmed = trimmed.dropLast() }
+        let closed = hasReasoning && !inside && trimmed.hasSuffix("</think>")
         if let prefill { text += injectionGuard.neutralise(prefill, &originals) }
         if let tokenLimit, let atLeast = tokenizer.tokensAtLeast(bytes: text.utf8.count, over: tokenLimit) {
-            return Rendered(tokens: [], text: text, endsInsideReasoning: inside, tokensAtLeast: atLeast)
+            return Rendered(tokens: [], text: text, endsInsideReasoning: inside, endsAfterClosedReasoning: closed,
+                            tokensAtLeast: atLeast)
         }
         let tokens = injectionGuard.encode(text, originals: originals, tokenizer: tokenizer)
-        return Rendered(tokens: tokens, text: injectionGuard.restore(text, originals: originals), endsInsideReasoning: inside)
+        return Rendered(tokens: tokens, text: injectionGuard.restore(text, originals: originals), endsInsideReasoning: inside,
+                        endsAfterClosedReasoning: closed)
     }
 
     /// Start of a masked think tag (`maskingThinkTags`): private-use characters no template writes, then the tag's

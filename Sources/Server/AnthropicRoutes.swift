@@ -206,7 +206,12 @@ extension SputnikServer {
                 send(AnthropicMessage.event("message_stop"))
                 sse.finish()
             },
-            abort: { sse.finish() },
+            abort: {
+                // The server cut the stream (shutdown timeout; a client that left reads nothing): Anthropic's error
+                // event, which the SDK raises, so a truncated message does not pass for a whole one (helper-60).
+                sse.send(event: "error", data: AnthropicError(Self.abortedError).json.serialized())
+                sse.finish()
+            },
             start: { cached in
                 sse.start(extraHeaders: self.requestIdHeaders(res, status: 200))
                 // The prompt's split into uncached and prefix-cache tokens is known now (the request is scheduled):

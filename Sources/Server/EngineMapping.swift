@@ -46,11 +46,14 @@ extension SputnikServer {
             // A template that reasons: the reasoning is free text and the answer after `</think>` (and the blank line
             // the model writes) follows the format (vLLM's structured output with a reasoning parser). Held from the
             // first token, the model wrote its thoughts as JSON. Where the prompt does not open the block the model
-            // may open one or answer at once.
+            // may open one or answer at once — unless the template closed one (its non-thinking mode, or
+            // `reasoning_effort` none): then the reply is the answer (helper-61: the model opened a second block and
+            // never reached the JSON).
             let gap = GrammarExpr.repeated(.bytes(ByteSet(ranges: [0x0A...0x0A, 0x20...0x20])), min: 0, max: 3)
             let thought = GrammarExpr.sequence([.text(through: "</think>"), gap, answer])
             do {
                 gen.grammar = try Grammar.build(reasoning == .startsInside ? thought
+                                                : chat.reasoningClosed ? answer
                                                 : .alternatives([answer, .sequence([.literal("<think>"), thought])]))
             } catch {
                 throw APIError.invalidRequest("Invalid 'response_format': \(error)", param: "response_format")
@@ -167,6 +170,8 @@ extension SputnikServer {
         var prefill: String?
         /// The answer part of `prefill` when it opens with the message's reasoning (its `content`); nil otherwise.
         var prefillAnswer: String?
+        /// The prompt ends with a think block the template closed (its non-thinking mode): no reasoning comes first.
+        var reasoningClosed = false
     }
 
     /// The prompt of a chat request and how its output is parsed:
@@ -202,6 +207,17 @@ extension SputnikServer {
                 "This model's chat template cannot render tools (it has no tool-call format this server parses: Hermes/Qwen <tool_call>, Llama 3 JSON, Mistral [TOOL_CALLS], DeepSeek V3/R1/V3.1); pass --chat-template with one that does",
                 param: "tools")
         }
+        // A name holding the template's markup cannot be read back from a call (helper-61: `a<｜tool▁sep｜>b` came back
+        // as a call to an undeclared `a`).
+        if offerTools, let tools = r.tools?.arrayValue {
+            for (i, t) in tools.enumerated() {
+                if let name = t["function"]?["name"]?.stringValue, let bad = prompt.markupInToolName(name) {
+                    throw APIError.invalidRequest(
+                        "'tools[\(i)].function.name' contains \(bad), markup of this model's chat template: a call to it could not be read back; rename the tool",
+                        param: "tools[\(i)].function.name")
+                }
+            }
+        }
         var extra: [String: JinjaValue] = [:]
         for (k, v) in r.chatTemplateKwargs { extra[k] = JinjaValue(json: v) }
         var thinking: Bool?
@@ -231,6 +247,11 @@ extension SputnikServer {
             }
         }
         var history = r.messages
+        // `developer` is OpenAI's newer name for the system role: a template that never names it gets it as `system`
+        // (helper-60: Qwen2.5's template skips roles it does not know, so the instructions vanished from the prompt).
+        if history.contains(where: { $0.role == .developer }) && !prompt.templateNamesRole("developer") {
+            history = history.map { $0.role == .developer ? RoleNormalisation.rebuilt($0, role: .system) : $0 }
+        }
         var prefill: String?
         var prefillAnswer: String?
         if r.continueFinalMessage {
@@ -298,7 +319,7 @@ extension SputnikServer {
             if lazyCalls?.bare.isEmpty == false { parsing.bareCallNames = Set(tools.compactMap { $0["function"]?["name"]?.stringValue }) }
         }
         return RenderedChat(tokens: rendered.tokens, text: rendered.text, parsing: parsing, forced: forced, lazyCalls: lazyCalls, prefill: prefill,
-                            prefillAnswer: prefillAnswer)
+                            prefillAnswer: prefillAnswer, reasoningClosed: rendered.endsAfterClosedReasoning)
     }
 
     /// The grammar of exactly one call, in the template's markup (`ToolCallFormat.callSkeleton`), to one of the
@@ -399,21 +420,53 @@ extension SputnikServer {
     /// `schema` without the keywords the grammar cannot enforce (`GrammarError.unsupported`: `uniqueItems`, a
     /// `maxLength` over the grammar's bound, a `pattern` it cannot read, …), removed one at a time where the compiler
     /// points, until it compiles; nil when it still fails for another reason (a malformed schema, left recursion) or
-    /// after 64 removals. For tools that are not `strict`.
+    /// after 512 removals. For tools that are not `strict`.
+    /// A string's length limits cannot be enforced together with its `pattern` / `format`: the limits go when the
+    /// pattern alone compiles, else the pattern (helper-60: an unreadable pattern took the limits with it).
     static func relaxedSchema(_ schema: JSONValue) -> JSONValue? {
         var s = schema
-        for _ in 0..<64 {
+        for _ in 0..<512 {
             do {
                 _ = try Grammar.jsonSchema(s)
                 return s
             } catch {
-                guard case .unsupported(let keyword, let path, _) = error, let next = removing(keyword, at: path, in: s) else {
-                    return nil
+                guard case .unsupported(let keyword, let path, _) = error else { return nil }
+                var drop = [keyword]
+                if keyword == "minLength" || keyword == "maxLength", case .object(let members)? = value(at: path, in: s) {
+                    let text = members.first { $0.key == "pattern" } ?? members.first { $0.key == "format" }
+                    if let text {
+                        let alone = JSONValue.object(members.filter { $0.key != "minLength" && $0.key != "maxLength" })
+                        drop = (try? Grammar.jsonSchema(alone)) != nil ? ["minLength", "maxLength"] : [text.key]
+                    }
                 }
+                var next = s, removed = false
+                for k in drop {
+                    if let n = removing(k, at: path, in: next) { next = n; removed = true }
+                }
+                guard removed else { return nil }
                 s = next
             }
         }
         return nil
+    }
+
+    /// The member of `v` at JSON pointer `path` (RFC 6901), or nil.
+    static func value(at path: String, in v: JSONValue) -> JSONValue? {
+        var cur = v
+        for token in path.split(separator: "/", omittingEmptySubsequences: false).dropFirst() {
+            let t = String(token).replacing("~1", with: "/").replacing("~0", with: "~")
+            switch cur {
+            case .object(let members):
+                guard let m = members.last(where: { $0.key == t }) else { return nil }
+                cur = m.value
+            case .array(let items):
+                guard let k = Int(t), items.indices.contains(k) else { return nil }
+                cur = items[k]
+            default:
+                return nil
+            }
+        }
+        return cur
     }
 
     /// `v` without member `key` of the object at JSON pointer `path` (RFC 6901); nil when the path does not lead to

@@ -164,7 +164,13 @@ extension SputnikServer {
                 send("response.completed", [("response", final.json)])
                 sse.finish()
             },
-            abort: { sse.finish() },
+            abort: {
+                // The server cut the stream (shutdown timeout; a client that left reads nothing): an `error` event
+                // (OpenAI's ResponseErrorEvent), so a truncated response does not pass for a whole one (helper-60).
+                let e = Self.abortedError
+                send("error", [("code", .stringOrNull(e.code)), ("message", .string(e.message)), ("param", .null)])
+                sse.finish()
+            },
             start: { _ in
                 sse.start(extraHeaders: self.requestIdHeaders(res, status: 200))
                 send("response.created", [("response", base.json)])

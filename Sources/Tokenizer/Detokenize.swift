@@ -71,9 +71,11 @@ extension Tokenizer {
 /// Turns a stream of token ids into text chunks that never split a UTF-8 character.
 ///
 /// Each `append` returns the text completed by that token; bytes of an incomplete character are held back until
-/// a later token completes them (e.g. an emoji spread over byte tokens). Bytes that can never become valid UTF-8
-/// (a model can emit them) are dropped, so no chunk carries U+FFFD; an incomplete tail is rendered by `flush`
-/// (or dropped by `discardIncomplete`) at the end.
+/// a later token completes them (e.g. an emoji spread over byte tokens), so valid text never shows U+FFFD. Bytes
+/// that can never become valid UTF-8 (a model can emit them) become U+FFFD, one per maximal invalid subpart, as
+/// decoding all the bytes at once gives them (`/detokenize`, `echo`, vLLM and llama-server do the same; they were
+/// dropped, so the text lost what the model wrote and no longer matched its tokens' bytes: helper-61); an
+/// incomplete tail is rendered by `flush` (or dropped by `discardIncomplete`) at the end.
 public struct StreamingDetokenizer: Sendable {
     /// The vocabulary the ids belong to.
     public let tokenizer: Tokenizer
@@ -95,17 +97,14 @@ public struct StreamingDetokenizer: Sendable {
     public mutating func append(_ id: Int32, renderSpecial: Bool? = nil) -> String {
         pending.append(contentsOf: tokenizer.tokenBytes(id, renderSpecial: renderSpecial ?? self.renderSpecial))
         var i = 0
-        var out: [UInt8] = []
         while i < pending.count {
             let n = UTF8Util.sequenceLength(pending, at: i)
-            if n < 0 { break }            // incomplete: wait for more bytes
-            if n == 0 { i += 1; continue } // can never be valid UTF-8: dropped, so no chunk carries U+FFFD (C04)
-            out.append(contentsOf: pending[i..<(i + n)])
-            i += n
+            if n < 0 { break }   // incomplete: wait for more bytes (C04)
+            i += max(n, 1)       // a character, or a byte that can never be valid (decoded as U+FFFD below)
         }
         if i == 0 { return "" }
-        pending.removeFirst(i)
-        return String(decoding: out, as: UTF8.self)
+        defer { pending.removeFirst(i) }
+        return String(decoding: pending[..<i], as: UTF8.self)
     }
 
     /// Returns any held-back bytes (an incomplete character is rendered as U+FFFD here) and empties the buffer.

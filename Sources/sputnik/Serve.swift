@@ -97,6 +97,20 @@ struct Serve: ParsableCommand {
     }
 
     func run() throws {
+        do { try start() } catch {
+            // A refusal before the log format is set up (an environment variable or the config file that does not
+            // parse) is a JSON line too when the flag or the environment asks for JSON (helper-60); later ones are
+            // logged by `start` itself, which then throws `ExitCode`.
+            if error is ExitCode { throw error }
+            let asked = logFormat ?? ProcessInfo.processInfo.environment[OptionLayers.environmentName("log-format")]
+            guard asked == "json" else { throw error }
+            let logger = Logger(label: "sputnik") { JSONLogHandler(label: $0, write: JSONLogHandler.standardError) }
+            logger.critical("\(error)")
+            throw ExitCode.failure
+        }
+    }
+
+    private func start() throws {
         let environment = ProcessInfo.processInfo.environment
         let configVariable = OptionLayers.environmentName("config")
         let configPath = config ?? environment[configVariable].flatMap { $0.isEmpty ? nil : $0 }

@@ -64,6 +64,16 @@ final class ToolCallGrammarTests: XCTestCase {
         XCTAssertEqual(relaxed.serialized(),
                        #"{"type":"object","required":["a/b"],"properties":{"a/b":{"type":"string"},"t~x":{"type":"array"}}}"#)
         XCTAssertNil(SputnikServer.relaxedSchema(.object([("type", .string("strin"))])))   // malformed: not relaxed
+        // Length limits with a pattern: an unreadable pattern goes and the limits stay; a readable one stays and the
+        // limits go (helper-60: the limits were dropped first, then the unreadable pattern too).
+        func relax(_ text: String) throws -> String? { SputnikServer.relaxedSchema(try JSONValue(parsing: text))?.serialized() }
+        XCTAssertEqual(try relax(#"{"type":"string","pattern":"^(?!x)[a-z]+$","minLength":2,"maxLength":4}"#),
+                       #"{"type":"string","minLength":2,"maxLength":4}"#)
+        XCTAssertEqual(try relax(#"{"type":"string","pattern":"^[a-z]+$","minLength":2,"maxLength":4}"#),
+                       #"{"type":"string","pattern":"^[a-z]+$"}"#)
+        // Many unenforceable keywords (a large generated schema): all removed (the bound was 64 removals).
+        let props = (0..<100).map { #""p\#($0)":{"type":"array","uniqueItems":true}"# }.joined(separator: ",")
+        XCTAssertNotNil(try relax(#"{"type":"object","properties":{"# + props + "}}"))
     }
 
     func testAStrictToolWhoseSchemaCannotBeEnforcedIs400() {

@@ -337,3 +337,26 @@ def test_text_offset_counts_control_tokens_typed_in_the_prompt(server):
     c = complete(server, prompt=ids, max_tokens=0, logprobs=0, echo=True).choices[0]
     assert c.text == "user\nHi\n", c.text
     assert c.logprobs.text_offset == [0, 0, 4, 5, 7, 7], list(zip(c.logprobs.tokens, c.logprobs.text_offset))
+
+
+def test_bytes_that_are_not_utf8_become_replacement_characters(server):
+    """A model can write bytes that are not UTF-8 (a lone continuation byte). They were dropped from the text
+    (helper-61: `text` "aa" for bytes FE FE a FE …), so the text lost what the model wrote and no longer matched its
+    tokens' bytes; now each invalid subpart is U+FFFD, as `/detokenize`, echo, vLLM and llama-server give it, streamed
+    and not."""
+    lone = None
+    for i in range(0, 400):   # the byte-level vocabulary's token for a lone continuation byte
+        st, _, body = server.post("/detokenize", {"tokens": [i]})
+        if st == 200 and json.loads(body)["content"] == "\ufffd":
+            lone = i
+            break
+    assert lone is not None
+    req = {"prompt": "hi", "max_tokens": 3, "temperature": 0, "logit_bias": {str(lone): 100}, "logprobs": 0}
+    st, _, body = server.post("/v1/completions", req)
+    assert st == 200, body
+    c = json.loads(body)["choices"][0]
+    assert c["text"] == "\ufffd" * 3, c
+    st, _, streamed = server.post("/v1/completions", dict(req, stream=True))
+    pieces = [json.loads(l[6:])["choices"][0]["text"] for l in streamed.decode().split("\n")
+              if l.startswith("data: {") and json.loads(l[6:])["choices"]]
+    assert "".join(pieces) == c["text"]

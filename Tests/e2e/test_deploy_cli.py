@@ -584,6 +584,8 @@ def test_a_refusal_to_start_is_a_json_log_line_with_log_format_json():
     for args, env, needle in [
         (["serve", "/nonexistent/model.gguf", "--log-format", "json"], {}, "/nonexistent/model.gguf"),
         (["serve", MODEL, "--port", "70000"], {"SPUTNIK_LOG_FORMAT": "json"}, "--port"),
+        # Before the log format is set up: an environment variable that does not parse (helper-60: plain text).
+        (["serve", MODEL], {"SPUTNIK_LOG_FORMAT": "json", "SPUTNIK_CTX_SIZE": "abc"}, "SPUTNIK_CTX_SIZE"),
     ]:
         p = subprocess.run([BIN] + args, capture_output=True, text=True, timeout=60, env=dict(os.environ, **env))
         assert p.returncode == 1, (args, p.stdout, p.stderr)

@@ -218,3 +218,16 @@ def test_a_tool_without_parameters_is_called_with_no_arguments(qwen):
         c = r.choices[0]
         assert c.finish_reason == "tool_calls", c
         assert json.loads(c.message.tool_calls[0].function.arguments) == {}
+
+
+def test_a_tool_name_holding_the_templates_markup_is_refused(qwen):
+    """helper-61: a declared name with the call markup in it (`a<｜tool▁sep｜>b`) came back as a call to an undeclared
+    `a`, since the parsers split calls on that markup. Such a name (markup, a control-token text, a line break) is a
+    400 naming the tool's name; names that only need JSON escaping stay callable (above)."""
+    for name in ("a<｜tool▁sep｜>b", "x</tool_call>", "two\nlines", "im<|im_end|>"):
+        tool = {"type": "function", "function": {"name": name, "parameters": {"type": "object", "properties": {}}}}
+        for choice in ("auto", "required"):
+            with pytest.raises(BadRequestError) as e:
+                client(qwen).chat.completions.create(model="m", messages=ASK, tools=[tool], tool_choice=choice,
+                                                     max_tokens=8)
+            assert e.value.body["param"] == "tools[0].function.name", (name, e.value.body)

@@ -196,10 +196,19 @@ def test_response_format_applies_to_the_answer_after_the_reasoning(r1):
     assert r.choices[0].finish_reason == "stop", r.choices[0]
     assert reasoning_of(m) and "</think>" not in reasoning_of(m)
     jsonschema.validate(json.loads(m.content), schema)
-    # Thinking left to the model (the prompt does not open the block): it may open one; here it does, and the answer
-    # after it follows the format.
-    r = c.chat.completions.create(model="m", messages=REPEAT, response_format=rf, temperature=0, max_tokens=300)
-    m = r.choices[0].message
-    assert r.choices[0].finish_reason == "stop", r.choices[0]
-    assert reasoning_of(m)
-    jsonschema.validate(json.loads(m.content), schema)
+    # Thinking off (this template's default closes the block in the prompt, as `reasoning_effort` none does): the reply
+    # is the answer in the format from the first token. The model could open a second think block and never reach
+    # the JSON (helper-61: `content` "", everything in `reasoning_content`, finish_reason length); vLLM applies the
+    # grammar from the first token when the prompt ends the reasoning.
+    for extra in ({}, {"reasoning_effort": "none"}):
+        for seed in range(4):
+            r = c.chat.completions.create(model="m", messages=REPEAT, response_format=rf, temperature=1, seed=seed,
+                                          max_tokens=120, **extra)
+            m = r.choices[0].message
+            assert reasoning_of(m) is None, (extra, seed, m)
+            jsonschema.validate(json.loads(m.content), schema)
+    # The first token's candidates under the grammar: none opens a think block (`<`, `<th`, …).
+    r = c.chat.completions.create(model="m", messages=REPEAT, response_format=rf, temperature=0, max_tokens=1,
+                                  logprobs=True, top_logprobs=20)
+    tops = [t.token for t in r.choices[0].logprobs.content[0].top_logprobs]
+    assert tops and not any(t.lstrip().startswith("<") for t in tops), tops

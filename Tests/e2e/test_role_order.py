@@ -1,6 +1,7 @@
 """C13 (failure-cases.md): role order the API allows but a template refuses. Mistral's templates raise "conversation
 roles must alternate"; the server renders the normalised history instead (same-role runs joined by a blank line,
 late system messages as user text) and answers 200. Driven through the official openai client."""
+import json
 import os
 
 import openai
@@ -76,3 +77,20 @@ def test_anthropic_and_responses_routes_normalise_too(nemo):
     st, _, body = nemo.post("/v1/responses", {"model": "m", "max_output_tokens": 4,
                                               "input": [U, {"role": "developer", "content": "Be brief."}, U2]})
     assert st == 200, body
+
+
+def test_a_developer_message_reaches_a_template_that_does_not_name_the_role(qwen):
+    """`developer` is OpenAI's newer name for the system role. Qwen2.5's template skips roles it does not know, so a
+    developer message vanished from the prompt (helper-60: the default system prompt instead, the same token count
+    as no message). On a template that never names `developer` it is rendered as `system`, on chat and Responses."""
+    dev = {"role": "developer", "content": "Answer in French."}
+    st, _, body = qwen.post("/apply-template", {"messages": [dev, U]})
+    assert st == 200
+    prompt = json.loads(body)["prompt"]
+    st, _, sys_body = qwen.post("/apply-template", {"messages": [dict(dev, role="system"), U]})
+    assert prompt == json.loads(sys_body)["prompt"] and "Answer in French." in prompt, prompt
+    base = {"model": "m", "max_output_tokens": 1}
+    st, _, with_dev = qwen.post("/v1/responses", dict(base, input=[dev, U]))
+    st2, _, with_sys = qwen.post("/v1/responses", dict(base, input=[dict(dev, role="system"), U]))
+    assert st == st2 == 200
+    assert json.loads(with_dev)["usage"]["input_tokens"] == json.loads(with_sys)["usage"]["input_tokens"]

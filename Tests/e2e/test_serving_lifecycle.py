@@ -14,7 +14,7 @@ import urllib.request
 
 import pytest
 
-from conftest import BIN, MODEL, Server, free_port
+from conftest import qwen_server, BIN, MODEL, Server, free_port
 import rawhttp
 
 MODELS_DIR = os.path.dirname(os.path.abspath(MODEL))
@@ -243,6 +243,38 @@ def test_shutdown_timeout_aborts_with_a_final_error_event():
     assert last["error"]["code"] == "server_shutting_down", events[-3:]
     # Its access-log line says 503, the status of that error event (it said 200: helper-59).
     lines = [l for l in s.logtext_all().splitlines() if "route=/v1/chat/completions" in l]
+    assert len(lines) == 1 and "status=503" in lines[0], lines
+    s.log.close()
+
+
+@pytest.mark.parametrize("route,body,last_event", [
+    ("/v1/responses", {"input": "Write a long essay about Paris.", "max_output_tokens": 1500, "stream": True}, "error"),
+    ("/v1/messages", {"messages": [{"role": "user", "content": "Write a long essay about Paris."}], "max_tokens": 1500,
+                      "stream": True, "model": "m"}, "error"),
+])
+def test_shutdown_timeout_ends_typed_event_streams_with_an_error_event(route, body, last_event):
+    """helper-60: a Responses or Anthropic stream cut at --shutdown-timeout stopped on an ordinary delta and a clean
+    chunked end, so the truncated answer passed for a whole one (chat and completions end with an error event). Now
+    each ends with its API's `error` event, and the access log says 503."""
+    s = qwen_server("--shutdown-timeout", "1")   # slow enough that the essay is still being written
+    results = {}
+
+    def stream():
+        c = http.client.HTTPConnection("127.0.0.1", s.port, timeout=120)
+        c.request("POST", route, body=json.dumps(dict(body, temperature=0)),
+                  headers={"Content-Type": "application/json"})
+        results["stream"] = c.getresponse().read().decode()
+    t = threading.Thread(target=stream)
+    t.start()
+    time.sleep(0.8)
+    s.proc.send_signal(signal.SIGTERM)
+    assert s.proc.wait(timeout=30) == 0
+    t.join(timeout=30)
+    events = [l[7:] for l in results["stream"].split("\n") if l.startswith("event: ")]
+    datas = [l[6:] for l in results["stream"].split("\n") if l.startswith("data: ")]
+    assert events[-1] == last_event, events[-3:]
+    assert "shutting down" in json.loads(datas[-1]).get("message", json.loads(datas[-1]).get("error", {}).get("message", ""))
+    lines = [l for l in s.logtext_all().splitlines() if "route=" + route in l]
     assert len(lines) == 1 and "status=503" in lines[0], lines
     s.log.close()
 
