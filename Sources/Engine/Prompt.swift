@@ -192,6 +192,15 @@ public struct Prompt: Sendable {
             text.removeSubrange(open.lowerBound...)
             inside = false
         }
+        // A prefill that brings its own think block (the final message's reasoning) replaces the empty one a
+        // non-thinking generation prompt closed (DeepSeek V3.1's `<think></think>`): one block, not two (helper-61).
+        if !inside, let p = prefill, p.hasPrefix("<think>"), hasReasoning,
+           let open = text.range(of: "<think>", options: .backwards),
+           let close = text.range(of: "</think>", range: open.upperBound..<text.endIndex),
+           text[open.upperBound..<close.lowerBound].allSatisfy(\.isWhitespace),
+           text[close.upperBound...].allSatisfy(\.isWhitespace) {
+            text.removeSubrange(open.lowerBound...)
+        }
         if inside && thinking == false {
             text += "</think>\n\n"
             inside = false

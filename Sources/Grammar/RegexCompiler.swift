@@ -196,10 +196,20 @@ struct RegexCompiler {
         case "f": return .of([0x0C...0x0C])
         case "v": return .of([0x0B...0x0B])
         case "u":
-            guard i + 4 <= s.count, let v = UInt32(String(String.UnicodeScalarView(s[i..<(i + 4)])), radix: 16),
-                  let scalar = Unicode.Scalar(v) else { throw Failure(message: "\\u needs four hex digits") }
+            func hex4(at k: Int) -> UInt32? {
+                guard k + 4 <= s.count else { return nil }
+                return UInt32(String(String.UnicodeScalarView(s[k..<(k + 4)])), radix: 16)
+            }
+            guard let v = hex4(at: i) else { throw Failure(message: "\\u needs four hex digits") }
             i += 4
-            return Self.single(scalar)
+            if let scalar = Unicode.Scalar(v) { return Self.single(scalar) }
+            // A UTF-16 surrogate pair written as two escapes (`\uD83D\uDE00`, as JSON writes astral characters).
+            guard (0xD800...0xDBFF).contains(v), i + 6 <= s.count, s[i] == "\\", s[i + 1] == "u", let low = hex4(at: i + 2),
+                  (0xDC00...0xDFFF).contains(low), let pair = Unicode.Scalar(0x10000 + ((v - 0xD800) << 10) + (low - 0xDC00)) else {
+                throw Failure(message: "\\u\(String(v, radix: 16, uppercase: true)) is a lone UTF-16 surrogate (a pair is \\uD800–\\uDBFF then \\uDC00–\\uDFFF)")
+            }
+            i += 6
+            return Self.single(pair)
         default:
             if c.isASCII && !c.properties.isAlphabetic && !("0"..."9").contains(c) { return Self.single(c) }
             if inClass && c == "b" { return .of([0x08...0x08]) }
@@ -245,8 +255,12 @@ struct RegexCompiler {
                     }
                 }
                 guard lo.value <= hiScalar.value else { throw Failure(message: "a class range out of order") }
-                guard hiScalar.isASCII else { throw Failure(message: "non-ASCII class ranges are not supported") }
-                item = .of([UInt8(lo.value)...UInt8(hiScalar.value)])
+                if lo == hiScalar {
+                    item = Self.single(lo)   // `[\u00e0-\u00e0]`: one character, non-ASCII or not
+                } else {
+                    guard hiScalar.isASCII else { throw Failure(message: "non-ASCII class ranges are not supported") }
+                    item = .of([UInt8(lo.value)...UInt8(hiScalar.value)])
+                }
             }
             out.formUnion(item)
         }

@@ -194,6 +194,14 @@ final class SchemaGrammarTests: XCTestCase {
                 XCTAssertTrue("\($0)".contains("non-ASCII class ranges are not supported"), "\(p): \($0)")
             }
         }
+        // A surrogate pair written as two escapes is its character; a lone surrogate says so (it said "\u needs four hex
+        // digits"; helper-60).
+        try check(#"{"type":"string","pattern":"^\\ud83d\\ude00$"}"#, accepts: ["\"\u{1F600}\""], rejects: ["\"a\""])
+        XCTAssertThrowsError(try Grammar.jsonSchema(.object([("type", .string("string")), ("pattern", .string(#"^\ud800$"#))]))) {
+            XCTAssertTrue("\($0)".contains("lone UTF-16 surrogate"), "\($0)")
+        }
+        // A one-character range is that character, non-ASCII too.
+        try check(#"{"type":"string","pattern":"^[\\u00e0-\\u00e0]$"}"#, accepts: ["\"\u{e0}\""], rejects: ["\"a\"", "\"\u{e1}\""])
         XCTAssertEqual((try? Grammar.jsonSchema(schema(#"{"title":"T","description":"d","type":"string","default":"x"}"#))) != nil, true)
     }
 

@@ -212,3 +212,16 @@ def test_response_format_applies_to_the_answer_after_the_reasoning(r1):
                                   logprobs=True, top_logprobs=20)
     tops = [t.token for t in r.choices[0].logprobs.content[0].top_logprobs]
     assert tops and not any(t.lstrip().startswith("<") for t in tops), tops
+
+
+def test_a_prefill_with_reasoning_on_v31_has_one_think_block(v31):
+    """helper-61: DeepSeek V3.1's non-thinking generation prompt closes an empty block (`<think></think>`); a final
+    assistant message carrying `reasoning_content`, continued, added its own block after it: two think blocks. Now
+    the prefill's block replaces the empty one."""
+    st, _, body = v31.post("/apply-template", {"messages": [
+        {"role": "user", "content": "hi"}, {"role": "assistant", "content": "bar", "reasoning_content": "foo"}],
+        "continue_final_message": True})
+    assert st == 200, body
+    prompt = json.loads(body)["prompt"]
+    tail = prompt[prompt.rindex("<｜Assistant｜>"):]
+    assert tail.count("<think>") == 1 and tail.endswith("bar") and "foo" in tail, tail
