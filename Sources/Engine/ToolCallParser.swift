@@ -211,8 +211,9 @@ public struct ToolCallParser: Sendable {
     private static let fence = s("```"), fenceJSON = s("json"), nameKey = s("\"name\""), argumentsKey = s("\"arguments\"")
 
     /// A bare Hermes call at the start, in the form the start-only trigger enforces (`EngineMapping.lazyToolCalls`):
-    /// whitespace (and, after a call, an optional comma), an optional ```` ``` ```` or ```` ```json ```` then whitespace, `{`, `"name"`, `:`, a declared
-    /// tool's name spelled as JSON serializes it, `,`, `"arguments"`, `:`, an object, `}` (whitespace between).
+    /// whitespace (and, after a call, an optional comma), an optional ```` ``` ```` or ```` ```json ```` then
+    /// whitespace, `{`, `"name"`, `:`, a declared tool's name spelled as JSON serializes it, `,`, `"arguments"`, `:`,
+    /// an object, `}` (whitespace between).
     /// Decided as early as it can be: anything else, or another name, makes the reply content at once.
     private mutating func bareStep(_ out: inout [GenerationDelta]) -> Bool {
         func ws(_ k: Int) -> Int { k + buf[min(k, buf.count)...].prefix { $0 == " " || $0 == "\n" || $0 == "\t" || $0 == "\r" }.count }
