@@ -70,6 +70,9 @@ public final class EngineCore: @unchecked Sendable {
     private var logprobCalculator: LogprobCalculator
     /// Token-level grammars of constrained requests, by grammar (their mask caches outlive one request).
     private var constraints: GrammarCache
+    /// A constrained request's logits row before its penalties and `logit_bias` (`[vocabSize]`, allocated once): the
+    /// grammar's fallback when they ban every token it allows.
+    private var unprocessed: [Float]
     private var thread: Thread?
     private let done = DispatchSemaphore(value: 0)
 
@@ -171,6 +174,7 @@ public final class EngineCore: @unchecked Sendable {
         sharedStats.numFreeBlocks = scheduler.kv.pool.numFreeBlocks
         logprobCalculator = LogprobCalculator(vocabSize: model.hyperparameters.vocabSize)
         constraints = GrammarCache(tokenizer: tokenizer, vocabSize: model.hyperparameters.vocabSize)
+        unprocessed = [Float](repeating: 0, count: model.hyperparameters.vocabSize)
         if ProcessInfo.processInfo.environment["SPUTNIK_PROFILE_STEPS"] == "1" { StepProfile.enable(true) }
     }
 
@@ -463,9 +467,20 @@ public final class EngineCore: @unchecked Sendable {
             let params = live[id]!.request.sampling
             let logits = runner.mutableRow(row)
             // Penalties, bias, min_tokens: a separate step before sampling (nothing is touched when all are neutral).
-            if !live[id]!.processor.isNeutral { live[id]!.processor.apply(to: logits) }
-            // A constrained request: disallowed tokens get -inf before any sampling filter (greedy too).
-            if let matcher = live[id]!.matcher { matcher.mask().apply(to: logits) }
+            let processed = !live[id]!.processor.isNeutral, matcher = live[id]!.matcher
+            if processed && matcher != nil { unprocessed.withUnsafeMutableBufferPointer { _ = $0.update(fromContentsOf: logits) } }
+            if processed { live[id]!.processor.apply(to: logits) }
+            // A constrained request: disallowed tokens get -inf before any sampling filter (greedy too). Where
+            // `logit_bias` (or `min_tokens`) bans every token the grammar allows, the grammar wins for this token: the
+            // row before them, masked (helper-62: the fallback was token 0, `"a!` for a strict enum, finish "stop").
+            if let matcher {
+                let mask = matcher.mask()
+                mask.apply(to: logits)
+                if processed && !logits.contains(where: { $0 > -Float.infinity }) {
+                    unprocessed.withUnsafeBufferPointer { _ = logits.update(fromContentsOf: $0) }
+                    mask.apply(to: logits)
+                }
+            }
             let token = sampler.sample(UnsafeBufferPointer(logits), params: params, rng: &live[id]!.rng)
             live[id]!.processor.accept(token)
             advanceGrammar(id, &live[id]!, token)

@@ -14,6 +14,20 @@ public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
     public var param: String?
     /// Machine-readable code, e.g. `"context_length_exceeded"`, or nil.
     public var code: String?
+    /// For `context_length_exceeded`: the counts behind it, tokens (so another API's wording can be rendered).
+    public var contextOverflow: ContextOverflow?
+
+    /// The token counts of a context-length refusal.
+    public struct ContextOverflow: Sendable, Equatable {
+        /// Prompt tokens (a lower bound when `promptAtLeast`).
+        public var promptTokens: Int
+        /// Tokens asked for the completion, or nil when the prompt alone is too long.
+        public var completionTokens: Int?
+        /// The context length.
+        public var limit: Int
+        /// `promptTokens` is a lower bound (the prompt was refused before tokenizing).
+        public var promptAtLeast = false
+    }
 
     /// Memberwise initializer; field meanings, units and defaults as documented on the properties.
     public init(status: Int, message: String, type: String, param: String? = nil, code: String? = nil) {
@@ -62,15 +76,21 @@ public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
         var m = "This model's maximum context length is \(limit) tokens. However, you requested \(requested) tokens"
         if let promptTokens { m += " (\(promptTokens) in the \(promptField), \(requested - promptTokens) in the completion)" }
         m += ". Please reduce the length of the \(promptField) or completion."
-        return APIError(status: 400, message: m, type: "invalid_request_error", param: promptField, code: "context_length_exceeded")
+        var e = APIError(status: 400, message: m, type: "invalid_request_error", param: promptField, code: "context_length_exceeded")
+        if let promptTokens {
+            e.contextOverflow = ContextOverflow(promptTokens: promptTokens, completionTokens: requested - promptTokens, limit: limit)
+        }
+        return e
     }
 
     /// 400 `context_length_exceeded` for a prompt refused before tokenizing: its text (`bytes` long) is at least
     /// `atLeast` tokens, more than the context's `limit` (callers round up, so `atLeast` > `limit`).
     public static func promptTooLong(atLeast: Int, bytes: Int, limit: Int, promptField: String) -> APIError {
-        APIError(status: 400,
+        var e = APIError(status: 400,
                  message: "This model's maximum context length is \(limit) tokens. However, your \(promptField) \(promptField == "messages" ? "are" : "is") at least \(atLeast) tokens long (\(bytes) bytes of text). Please reduce the length of the \(promptField).",
                  type: "invalid_request_error", param: promptField, code: "context_length_exceeded")
+        e.contextOverflow = ContextOverflow(promptTokens: atLeast, completionTokens: nil, limit: limit, promptAtLeast: true)
+        return e
     }
 
     /// 415 `invalid_request_error`, code `"unsupported_media_type"`.

@@ -107,9 +107,22 @@ public struct AnthropicError: Sendable, Equatable {
         }
     }
 
+    /// The message: the error's, except for a context-length refusal, in Anthropic's words, which its clients read to
+    /// shrink `max_tokens` or compact the history (helper-62): "prompt is too long: P tokens > L maximum", or
+    /// "input length and `max_tokens` exceed context limit: P + M > L, decrease input length or `max_tokens` and try
+    /// again".
+    public var message: String {
+        guard let o = error.contextOverflow else { return error.message }
+        if let m = o.completionTokens, o.promptTokens <= o.limit {
+            return "input length and `max_tokens` exceed context limit: \(o.promptTokens) + \(m) > \(o.limit), "
+                + "decrease input length or `max_tokens` and try again"
+        }
+        return "prompt is too long: \(o.promptTokens) tokens > \(o.limit) maximum"
+    }
+
     /// The wire JSON.
     public var json: JSONValue {
-        .object([("type", .string("error")), ("error", .object([("type", .string(type)), ("message", .string(error.message))]))])
+        .object([("type", .string("error")), ("error", .object([("type", .string(type)), ("message", .string(message))]))])
     }
 
     /// Compact JSON as UTF-8 bytes.

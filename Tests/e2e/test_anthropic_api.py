@@ -223,3 +223,28 @@ def test_transport_errors_on_the_messages_routes_are_in_anthropic_shape(server):
     with pytest.raises(anthropic.APIStatusError) as e:
         client(server).messages.create(model="smollm2", max_tokens=4, messages=[{"role": "user", "content": big}])
     assert e.value.status_code == 413 and e.value.body["error"]["type"] == "request_too_large", e.value.body
+
+
+def test_context_overflow_is_worded_as_anthropic_words_it():
+    """helper-62: /v1/messages refused an over-long request with OpenAI's wording; Anthropic's clients (Claude Code,
+    Continue, aider…) read Anthropic's to shrink `max_tokens` or compact the history: "input length and `max_tokens`
+    exceed context limit: P + M > L, …" and "prompt is too long: P tokens > L maximum"."""
+    import re
+    s = Server("--ctx-size", "512")
+    try:
+        st, _, body = s.post("/v1/messages", {"model": "m", "max_tokens": 4096,
+                                              "messages": [{"role": "user", "content": "word " * 100}]})
+        e = json.loads(body)
+        assert st == 400 and e["type"] == "error" and e["error"]["type"] == "invalid_request_error", body
+        m = re.fullmatch(r"input length and `max_tokens` exceed context limit: (\d+) \+ 4096 > 512, "
+                         r"decrease input length or `max_tokens` and try again", e["error"]["message"])
+        assert m and int(m.group(1)) < 512, e
+        st, _, body = s.post("/v1/messages", {"model": "m", "max_tokens": 16,
+                                              "messages": [{"role": "user", "content": "word " * 2000}]})
+        e = json.loads(body)
+        assert st == 400 and re.fullmatch(r"prompt is too long: (\d+) tokens > 512 maximum", e["error"]["message"]), e
+        # The OpenAI routes keep OpenAI's wording.
+        st, _, body = s.post("/v1/chat/completions", {"max_tokens": 4096, "messages": [{"role": "user", "content": "word"}]})
+        assert st == 400 and json.loads(body)["error"]["message"].startswith("This model's maximum context length is 512")
+    finally:
+        s.stop()

@@ -266,3 +266,21 @@ def test_schema_size_limits(server):
     assert json.loads(body)["error"]["param"] == "response_format.json_schema.schema.properties.x.enum", body[:300]
     # Still serving.
     assert server.get("/health")[0] == 200
+
+
+def test_a_logit_bias_that_bans_what_the_grammar_needs_does_not_break_the_answer(qwen):
+    """helper-62: banning `"` (Qwen's token 1) with logit_bias left a strict `{"enum": ["a"]}` answer no token it
+    could take; the sampler fell back to token 0 and the reply was `"a!` with finish_reason "stop". The grammar wins
+    where the bias bans every token it allows: the answer stays valid, streamed and not, greedy and sampled."""
+    rf = {"type": "json_schema", "json_schema": {"name": "x", "strict": True, "schema": {"type": "string", "enum": ["a"]}}}
+    c = openai.OpenAI(base_url=qwen.base + "/v1", api_key="x", max_retries=0, timeout=120)
+    for fmt, bias, schema in ((rf, {"1": -100}, rf["json_schema"]["schema"]),):
+        for extra in ({"temperature": 0}, {"temperature": 1, "seed": 3}):
+            r = c.chat.completions.create(model="m", messages=[{"role": "user", "content": "Give JSON"}], max_tokens=20,
+                                          response_format=fmt, logit_bias=bias, **extra)
+            ch = r.choices[0]
+            assert ch.finish_reason == "stop", ch
+            jsonschema.validate(json.loads(ch.message.content), schema)
+            s = c.chat.completions.create(model="m", messages=[{"role": "user", "content": "Give JSON"}], max_tokens=20,
+                                          response_format=fmt, logit_bias=bias, stream=True, **extra)
+            assert "".join(k.choices[0].delta.content or "" for k in s if k.choices) == ch.message.content
