@@ -19,14 +19,12 @@ public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
 
     /// The token counts of a context-length refusal.
     public struct ContextOverflow: Sendable, Equatable {
-        /// Prompt tokens (a lower bound when `promptAtLeast`).
+        /// Prompt tokens (for a prompt refused before tokenizing, a lower bound).
         public var promptTokens: Int
         /// Tokens asked for the completion, or nil when the prompt alone is too long.
         public var completionTokens: Int?
         /// The context length.
         public var limit: Int
-        /// `promptTokens` is a lower bound (the prompt was refused before tokenizing).
-        public var promptAtLeast = false
     }
 
     /// Memberwise initializer; field meanings, units and defaults as documented on the properties.
@@ -89,7 +87,7 @@ public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
         var e = APIError(status: 400,
                  message: "This model's maximum context length is \(limit) tokens. However, your \(promptField) \(promptField == "messages" ? "are" : "is") at least \(atLeast) tokens long (\(bytes) bytes of text). Please reduce the length of the \(promptField).",
                  type: "invalid_request_error", param: promptField, code: "context_length_exceeded")
-        e.contextOverflow = ContextOverflow(promptTokens: atLeast, completionTokens: nil, limit: limit, promptAtLeast: true)
+        e.contextOverflow = ContextOverflow(promptTokens: atLeast, completionTokens: nil, limit: limit)
         return e
     }
 
