@@ -283,17 +283,10 @@ struct JSONSchemaCompiler {
         var target = root
         var targetPath = ""
         if pointer != "#" {
-            for raw in pointer.dropFirst(2).split(separator: "/", omittingEmptySubsequences: false) {
-                let key = raw.replacingOccurrences(of: "~1", with: "/").replacingOccurrences(of: "~0", with: "~")
-                if let next = target[key] {
-                    target = next
-                } else if let a = target.arrayValue, let i = Int(key), i >= 0, i < a.count {
-                    target = a[i]
-                } else {
-                    return nil
-                }
-                targetPath += "/" + key
-            }
+            let keys = JSONValue.pointerTokens(pointer.dropFirst())   // "#/a/b" → "/a/b"
+            guard let t = root.value(at: keys) else { return nil }
+            target = t
+            targetPath = keys.map { "/" + $0 }.joined()
         }
         return (target, targetPath)
     }

@@ -432,7 +432,7 @@ extension SputnikServer {
             } catch {
                 guard case .unsupported(let keyword, let path, _) = error else { return nil }
                 var drop = [keyword]
-                if keyword == "minLength" || keyword == "maxLength", case .object(let members)? = value(at: path, in: s) {
+                if keyword == "minLength" || keyword == "maxLength", case .object(let members)? = s.value(at: JSONValue.pointerTokens(path[...])) {
                     let text = members.first { $0.key == "pattern" } ?? members.first { $0.key == "format" }
                     if let text {
                         let alone = JSONValue.object(members.filter { $0.key != "minLength" && $0.key != "maxLength" })
@@ -441,58 +441,13 @@ extension SputnikServer {
                 }
                 var next = s, removed = false
                 for k in drop {
-                    if let n = removing(k, at: path, in: next) { next = n; removed = true }
+                    if let n = next.removingMember(k, at: JSONValue.pointerTokens(path[...])[...]) { next = n; removed = true }
                 }
                 guard removed else { return nil }
                 s = next
             }
         }
         return nil
-    }
-
-    /// The member of `v` at JSON pointer `path` (RFC 6901), or nil.
-    static func value(at path: String, in v: JSONValue) -> JSONValue? {
-        var cur = v
-        for token in path.split(separator: "/", omittingEmptySubsequences: false).dropFirst() {
-            let t = String(token).replacing("~1", with: "/").replacing("~0", with: "~")
-            switch cur {
-            case .object(let members):
-                guard let m = members.last(where: { $0.key == t }) else { return nil }
-                cur = m.value
-            case .array(let items):
-                guard let k = Int(t), items.indices.contains(k) else { return nil }
-                cur = items[k]
-            default:
-                return nil
-            }
-        }
-        return cur
-    }
-
-    /// `v` without member `key` of the object at JSON pointer `path` (RFC 6901); nil when the path does not lead to
-    /// an object that has it.
-    static func removing(_ key: String, at path: String, in v: JSONValue) -> JSONValue? {
-        let tokens = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
-            .map { String($0).replacing("~1", with: "/").replacing("~0", with: "~") }
-        func go(_ v: JSONValue, _ rest: ArraySlice<String>) -> JSONValue? {
-            guard let head = rest.first else {
-                guard case .object(let members) = v, members.contains(where: { $0.key == key }) else { return nil }
-                return .object(members.filter { $0.key != key })
-            }
-            switch v {
-            case .object(var members):
-                guard let k = members.lastIndex(where: { $0.key == head }), let new = go(members[k].value, rest.dropFirst()) else { return nil }
-                members[k].value = new
-                return .object(members)
-            case .array(var items):
-                guard let k = Int(head), items.indices.contains(k), let new = go(items[k], rest.dropFirst()) else { return nil }
-                items[k] = new
-                return .array(items)
-            default:
-                return nil
-            }
-        }
-        return go(v, tokens[...])
     }
 
     /// One message as chat templates expect it: the object as the client sent it (every key, `null` as `none`, a
