@@ -5,13 +5,14 @@ import OpenAIAPI
 /// the serving phase (loading, ready, draining).
 ///
 /// One key rule: every route needs `Authorization: Bearer <key>` when a key is set, except `/health` (load
-/// balancers), CORS preflights (browsers send them without credentials, FETCH §3.2.2) and, only with
+/// balancers), `/version` (as vLLM serves it), CORS preflights (browsers send them without credentials, FETCH §3.2.2) and, only with
 /// `--metrics-no-auth`, `/metrics`. Unknown paths need the key too (401 before 404: the route table is not
 /// disclosed to clients without it).
 extension SputnikServer {
     /// The error a request gets before any handler runs, or nil to let it through: 403 for an `Origin` outside
     /// `--allowed-origins`, 401 without the right key on a guarded path, 503 while the model loads or the
-    /// server drains (except `/health`, which reports that phase itself, and `/metrics`, served in every phase).
+    /// server drains (except `/health`, which reports that phase itself, and `/metrics` and `/version`, served in
+    /// every phase).
     func admissionError(_ req: HTTPRequest) -> APIError? {
         if let origin = req.headers["origin"], !originAllowed(origin) {
             // The allowed list is the operator's configuration: not told to callers.
@@ -24,7 +25,7 @@ extension SputnikServer {
         if !router.open.contains(req.path), let key = options.apiKey, !Self.authorized(req, key) {
             return APIError.authentication("Invalid or missing API key. Send 'Authorization: Bearer <key>' or 'x-api-key: <key>'.")
         }
-        if !Self.healthPaths.contains(req.path) && req.path != "/metrics" {
+        if !Self.healthPaths.contains(req.path) && !Self.versionPaths.contains(req.path) && req.path != "/metrics" {
             switch phase {
             case .loading: return APIError.overloaded("Loading model; retry when /health answers 200.")
             case .draining: return APIError.overloaded("The server is shutting down.")
@@ -36,6 +37,8 @@ extension SputnikServer {
 
     /// The paths of the health route (answered in every phase).
     static let healthPaths: Set<String> = ["/health", "/v1/health"]
+    /// The paths of the version route (answered in every phase).
+    static let versionPaths: Set<String> = ["/version", "/v1/version"]
 
     /// The `Expect: 100-continue` hook: the same admission rules and the 404 / 405 of a request no route serves,
     /// decided from the head before the body is invited, as `(status, headers, body)`; nil sends `100 Continue`.

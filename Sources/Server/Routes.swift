@@ -1,5 +1,6 @@
 import Engine
 import HTTPServer
+import JSON
 import OpenAIAPI
 
 /// The route table: every path the server answers, its method, whether it needs the API key, and its handler.
@@ -9,6 +10,7 @@ extension SputnikServer {
     /// balancers' health checks; `/metrics` too with `--metrics-no-auth`). `AccessControl.swift` holds the rule. Each path is served at `/v1/x` and at `/x`.
     static let routeTable: [(method: String, path: String, open: Bool, handle: @Sendable (SputnikServer) -> (HTTPRequest, HTTPResponder) -> Void)] = [
         ("GET", "/health", true, { $0.handleHealth }),
+        ("GET", "/version", true, { $0.handleVersion }),
         ("GET", "/metrics", false, { $0.handleMetrics }),  // open only with --metrics-no-auth
         ("GET", "/models", false, { $0.handleModels }),
         ("GET", "/models/{id...}", false, { $0.handleModel }),
@@ -79,6 +81,11 @@ extension SputnikServer {
         case .loading: sendJSON(res, 503, Array(#"{"status":"loading"}"#.utf8), extra: [("Retry-After", "1")])
         case .draining: sendJSON(res, 503, Array(#"{"status":"draining"}"#.utf8), extra: [("Retry-After", "1")])
         }
+    }
+
+    /// `{"version": "x.y.z"}` in every phase (vLLM's `GET /version`), without the API key as vLLM serves it.
+    func handleVersion(_ req: HTTPRequest, _ res: HTTPResponder) {
+        sendJSON(res, 200, JSONValue.object([("version", .string(SputnikVersion.string))]).encoded())
     }
 
     /// The exposition in every phase (a scrape while the model loads or the server drains is a 200, as vLLM's: a 503

@@ -104,6 +104,9 @@ public struct ServerOptions: Sendable {
         try check(maxNumSeqs >= 1 && maxNumSeqs <= 1024, "max-num-seqs", "must be 1...1024")
         try check(maxChoices >= 1 && maxChoices <= 128, "max-n", "must be 1...128")
         try check(maxNumBatchedTokens >= 1, "max-num-batched-tokens", "must be at least 1")
+        try check(maxNumBatchedTokens >= maxNumSeqs, "max-num-batched-tokens",
+                  "(\(maxNumBatchedTokens)) must be at least \(label("max-num-seqs")) (\(maxNumSeqs)): every running sequence takes "
+                  + "a token of each step's budget")
         try check([1, 2, 4, 8, 16, 32, 64, 128].contains(blockSize), "block-size", "must be a power of two up to 128")
         try check(KVCacheType(rawValue: kvCacheType) != nil, "kv-cache-type", "must be \(KVCacheType.choices)")
         try check(["fcfs", "priority"].contains(schedulingPolicy), "scheduling-policy", "must be fcfs or priority")

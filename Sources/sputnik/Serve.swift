@@ -34,7 +34,7 @@ struct Serve: ParsableCommand {
     var maxNumSeqs: Int?
     @Option(name: .customLong("max-n"), parsing: .unconditional, help: "Most choices (n) one request may ask for, 1...128 (default 16; at most --max-num-seqs).")
     var maxN: Int?
-    @Option(name: .customLong("max-num-batched-tokens"), parsing: .unconditional, help: "Token budget of one engine step (default 512).")
+    @Option(name: .customLong("max-num-batched-tokens"), parsing: .unconditional, help: "Token budget of one engine step, at least --max-num-seqs (default 512, or --max-num-seqs when larger).")
     var maxNumBatchedTokens: Int?
     @Option(name: .customLong("block-size"), parsing: .unconditional, help: "KV cache block size in tokens (default 16).")
     var blockSize: Int?
@@ -139,7 +139,10 @@ struct Serve: ParsableCommand {
         o.contextSize = try layer(ctxSize, "ctx-size", layers.int)
         o.maxNumSeqs = try layer(maxNumSeqs, "max-num-seqs", layers.int) ?? o.maxNumSeqs
         o.maxChoices = try layer(maxN, "max-n", layers.int) ?? o.maxChoices
-        o.maxNumBatchedTokens = try layer(maxNumBatchedTokens, "max-num-batched-tokens", layers.int) ?? o.maxNumBatchedTokens
+        // Unset, the step budget grows with --max-num-seqs (every running sequence takes a token per step); a value
+        // given below it is refused by `validate`, as vLLM refuses it.
+        o.maxNumBatchedTokens = try layer(maxNumBatchedTokens, "max-num-batched-tokens", layers.int)
+            ?? max(o.maxNumBatchedTokens, o.maxNumSeqs)
         o.blockSize = try layer(blockSize, "block-size", layers.int) ?? o.blockSize
         o.kvCacheType = try layer(kvCacheType, "kv-cache-type", layers.string) ?? o.kvCacheType
         o.maxQueuedRequests = try layer(maxQueuedRequests, "max-queued-requests", layers.int) ?? o.maxQueuedRequests

@@ -57,13 +57,13 @@ final class AccessRuleTests: XCTestCase {
             + headers.map { $0 + "\r\n" }.joined() + "Content-Length: \(body.utf8.count)\r\n\r\n" + body
     }
 
-    func testEveryRouteNeedsTheKeyExceptHealth() throws {
+    func testEveryRouteNeedsTheKeyExceptHealthAndVersion() throws {
         let (s, port) = try server()
         defer { s.stop() }
         XCTAssertGreaterThanOrEqual(SputnikServer.routeTable.count, 5)
         for route in SputnikServer.routeTable {
             for path in [route.path, "/v1" + route.path] {
-                let open = route.path == "/health"
+                let open = route.path == "/health" || route.path == "/version"
                 for bad in [[], ["Authorization: Bearer wrong"], ["Authorization: sekret"], ["Authorization: Basic sekret"]] {
                     let r = exchange(port, request(route.method, path, bad))
                     if open {

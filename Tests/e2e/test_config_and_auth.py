@@ -237,3 +237,20 @@ def test_negative_numbers_reach_the_range_checks():
         p = subprocess.run([BIN, *args], stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
         out = p.stdout + p.stderr
         assert "Missing value" not in out and flag in out, (args, out)
+
+
+def test_a_step_budget_below_max_num_seqs_is_refused_and_the_default_grows():
+    """Every running sequence takes a token of a step's budget, so an explicit --max-num-batched-tokens below
+    --max-num-seqs cannot be honoured: refused naming both (vLLM refuses it too; it was raised silently). Left unset,
+    the budget grows to --max-num-seqs and the server starts."""
+    out = _serve_error(["--max-num-seqs", "8", "--max-num-batched-tokens", "4"])
+    assert "--max-num-batched-tokens (4) must be at least --max-num-seqs (8)" in out and "listening" not in out, out
+    out = _serve_error(["--max-num-batched-tokens", "4"], {"SPUTNIK_MAX_NUM_SEQS": "6"})
+    assert "--max-num-batched-tokens (4) must be at least SPUTNIK_MAX_NUM_SEQS (6)" in out, out
+    from conftest import Server
+    s = Server("--max-num-seqs", "600", "--ctx-size", "64")
+    try:
+        status, _, body = s.post("/v1/completions", {"model": "smollm2", "prompt": "Hi", "max_tokens": 2})
+        assert status == 200, body
+    finally:
+        s.stop()

@@ -539,7 +539,7 @@ def test_every_serve_flag_has_its_variable():
     """Each `sputnik serve --flag` is read from SPUTNIK_<FLAG>: the server names the variables it ignores, and none
     of the flags' is among them (a flag added without its variable fails here)."""
     help_text = subprocess.run([BIN, "serve", "--help"], check=True, capture_output=True, text=True, timeout=60).stdout
-    flags = {m for m in re.findall(r"--([a-z][a-z0-9-]+)", help_text) if m != "help" and not m.startswith("no-")}
+    flags = {m for m in re.findall(r"--([a-z][a-z0-9-]+)", help_text) if m not in ("help", "version") and not m.startswith("no-")}
     assert {"model", "ctx-size", "api-key", "log-format", "repack", "config"} <= flags
     names = {"SPUTNIK_" + f.upper().replace("-", "_") for f in flags}
     # Empty values count as unset, so the server starts with its defaults and reports what it ignored.
@@ -595,3 +595,38 @@ def test_a_refusal_to_start_is_a_json_log_line_with_log_format_json():
             json.loads(l)   # every line is JSON
         last = json.loads(lines[-1])
         assert last["level"] == "critical" and needle in last["msg"], last
+
+
+def test_a_command_line_that_does_not_parse_is_a_json_log_line_with_log_format_json():
+    """helper-59: an unknown flag under `--log-format json` was argument-parser's plain-text usage error. Now it is one
+    `critical` JSON line naming the flag, with argument-parser's exit status (64, EX_USAGE); without JSON it stays
+    the usual plain text, and `--help` stays help."""
+    for args, env in [(["serve", MODEL, "--log-format", "json", "--no-such-flag"], {}),
+                      (["serve", MODEL, "--no-such-flag"], {"SPUTNIK_LOG_FORMAT": "json"}),
+                      (["serve", MODEL, "--log-format=json", "--port"], {})]:
+        p = subprocess.run([BIN] + args, capture_output=True, text=True, timeout=60, env=dict(os.environ, **env))
+        assert p.returncode == 64, (args, p.stdout, p.stderr)
+        lines = [l for l in (p.stdout + p.stderr).splitlines() if l.strip()]
+        assert len(lines) == 1, lines
+        line = json.loads(lines[0])
+        assert line["level"] == "critical" and ("--no-such-flag" in line["msg"] or "--port" in line["msg"]), line
+    p = subprocess.run([BIN, "serve", MODEL, "--no-such-flag"], capture_output=True, text=True, timeout=60,
+                       env={k: v for k, v in os.environ.items() if not k.startswith("SPUTNIK_")})
+    assert p.returncode == 64 and "Unknown option '--no-such-flag'" in p.stderr and not p.stderr.startswith("{"), p.stderr
+    p = subprocess.run([BIN, "serve", "--help", "--log-format", "json"], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0 and "--max-num-seqs" in p.stdout, p.stdout + p.stderr
+
+def test_version_on_the_command_line_and_over_http():
+    """`sputnik --version` prints the release and exits 0 (llama-server's and vLLM's flag); `GET /version` answers
+    `{"version": …}` as vLLM's route does, without the API key."""
+    p = subprocess.run([BIN, "--version"], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stdout + p.stderr
+    version = p.stdout.strip()
+    assert re.fullmatch(r"\d+\.\d+\.\d+", version), version
+    proc, base, log = spawn_serve({"SPUTNIK_API_KEY": "sekret"})
+    try:
+        for path in ("/version", "/v1/version"):
+            with urllib.request.urlopen(base + path, timeout=10) as r:
+                assert r.status == 200 and json.loads(r.read()) == {"version": version}
+    finally:
+        stop(proc)
