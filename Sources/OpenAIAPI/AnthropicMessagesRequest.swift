@@ -126,6 +126,7 @@ public struct AnthropicMessagesRequest: Sendable, Equatable {
         }
         var thinkingBudget: Int?
         var thinkingOmitted = false
+        var thinkingDisabled = false
         if let thinking = try f.object("thinking") {
             let tf = FieldReader(thinking, prefix: "thinking.")
             switch try tf.string("display") {
@@ -135,7 +136,10 @@ public struct AnthropicMessagesRequest: Sendable, Equatable {
                 throw APIError.invalidRequest("thinking.display: '\(other)' is not supported (summarized or omitted)", param: "thinking.display")
             }
             switch try tf.string("type") {
-            case "disabled"?: break
+            case "disabled"?:
+                // No thinking, as Anthropic defines it: the template's non-thinking mode, as chat's
+                // `reasoning_effort: "none"` selects it (it was the template's default, thinking inline: helper-63).
+                thinkingDisabled = true
             case "enabled"?:
                 guard let budget = try tf.int("budget_tokens", min: 1024) else {
                     throw APIError.invalidRequest("thinking.budget_tokens: Field required (>= 1024)", param: "thinking.budget_tokens")
@@ -200,7 +204,12 @@ public struct AnthropicMessagesRequest: Sendable, Equatable {
 
         var s = SamplingParameters()
         if countTokens {
-            s.maxTokens = try f.int("max_tokens", min: 1)
+            // Anthropic's count_tokens body has no generation fields: refused as its API refuses them, not read and
+            // dropped (helper-63).
+            for key in ["max_tokens", "stream", "temperature", "top_p", "top_k", "stop_sequences", "metadata", "service_tier"]
+            where f.raw(key) != nil {
+                throw APIError.invalidRequest("\(key): Extra inputs are not permitted", param: key)
+            }
         } else {
             guard let max = try f.int("max_tokens", min: 1) else {
                 throw APIError.invalidRequest("max_tokens: Field required", param: "max_tokens")
@@ -243,6 +252,7 @@ public struct AnthropicMessagesRequest: Sendable, Equatable {
             prefill = true
         }
         var chat = ChatCompletionRequest(messages: messages, sampling: s)
+        if thinkingDisabled { chat.reasoningEffort = "none" }
         chat.continueFinalMessage = prefill
         chat.model = try f.string("model")
         if !tools.isEmpty { chat.tools = .array(tools) }

@@ -208,6 +208,12 @@ public struct ChatCompletionRequest: Sendable, Equatable {
                     throw APIError.invalidRequest("'tool_choice' must be 'none', 'auto', 'required' or an object", param: "tool_choice")
                 }
             case .object:
+                // OpenAI's other choice objects (`allowed_tools`, `custom`) name their type; only `function` is served.
+                if let type = choice["type"], type != .string("function") {
+                    throw APIError.invalidRequest(
+                        "'tool_choice.type' must be 'function' (\(type.stringValue.map { "'\($0)'" } ?? "\(type)") is not supported: "
+                        + "allowed_tools and custom tools are not implemented)", param: "tool_choice.type")
+                }
                 guard let name = choice["function"]?["name"]?.stringValue else {
                     throw APIError.invalidRequest("'tool_choice.function.name' is required", param: "tool_choice")
                 }

@@ -182,42 +182,61 @@ public struct SamplingParameters: Sendable, Equatable {
     /// Completion token cap requested by the client: `max_completion_tokens` ?? `max_tokens`.
     public var effectiveMaxTokens: Int? { maxCompletionTokens ?? maxTokens }
 
-    /// Reads and range-checks the shared fields of a request object.
     /// Fields other servers (llama-server, vLLM, OpenAI) give a meaning that this server does not implement. Sent
-    /// with a value other than null they are refused with a 400 naming them, never accepted and ignored.
-    static let unsupportedFields: [(name: String, hint: String)] = [
-        ("guided_json", "use response_format {\"type\":\"json_schema\"}"),
-        ("guided_regex", "use a json_schema string pattern in response_format"),
-        ("guided_choice", "use response_format with an enum schema"),
-        ("guided_grammar", "use response_format"),
-        ("json_schema", "use response_format {\"type\":\"json_schema\",\"json_schema\":{\"schema\":…}}"),
-        ("grammar", "use response_format"),
-        ("typical_p", "not implemented"), ("tfs_z", "not implemented"),
-        ("mirostat", "not implemented"), ("mirostat_tau", "not implemented"), ("mirostat_eta", "not implemented"),
-        ("repeat_penalty", "use repetition_penalty"), ("repeat_last_n", "repetition_penalty covers prompt and output"),
-        ("penalty_last_n", "repetition_penalty covers prompt and output"),
-        ("dry_multiplier", "not implemented"), ("xtc_probability", "not implemented"),
-        ("n_predict", "use max_tokens"), ("n_probs", "use logprobs/top_logprobs"),
-        ("include_stop_str_in_output", "not implemented"), ("skip_special_tokens", "not implemented"),
-        ("spaces_between_special_tokens", "not implemented"),
-        ("use_beam_search", "not implemented"), ("length_penalty", "not implemented"),
-        ("truncate_prompt_tokens", "not implemented"), ("add_generation_prompt", "not implemented"),
-        ("add_special_tokens", "not implemented"), ("documents", "not implemented"),
-        ("functions", "use tools"), ("function_call", "use tool_choice"),
-        ("audio", "text only"), ("prediction", "not implemented"),
-        ("web_search_options", "not implemented"), ("verbosity", "not implemented"),
+    /// with a value other than null they are refused with a 400 naming them, never accepted and ignored — except at
+    /// their `neutral` values, which ask for what this server does anyway (llama-server's `typical_p: 1` turns the
+    /// sampler off; vLLM's `skip_special_tokens: true` and `include_stop_str_in_output: false` are its defaults and
+    /// this server's behaviour): UIs that send every llama-server / vLLM field at its default are served (helper-63).
+    static let unsupportedFields: [(name: String, hint: String, neutral: [JSONValue])] = [
+        ("guided_json", "use response_format {\"type\":\"json_schema\"}", []),
+        ("guided_regex", "use a json_schema string pattern in response_format", []),
+        ("guided_choice", "use response_format with an enum schema", []),
+        ("guided_grammar", "use response_format", []),
+        ("json_schema", "use response_format {\"type\":\"json_schema\",\"json_schema\":{\"schema\":…}}", []),
+        ("grammar", "use response_format", []),
+        ("typical_p", "not implemented", [.int(1)]), ("tfs_z", "not implemented", [.int(1)]),
+        ("mirostat", "not implemented", [.int(0)]), ("mirostat_tau", "not implemented", []),
+        ("mirostat_eta", "not implemented", []),
+        ("repeat_penalty", "use repetition_penalty", [.int(1)]),
+        ("repeat_last_n", "repetition_penalty covers prompt and output", []),
+        ("penalty_last_n", "repetition_penalty covers prompt and output", []),
+        ("dry_multiplier", "not implemented", [.int(0)]), ("xtc_probability", "not implemented", [.int(0)]),
+        ("n_predict", "use max_tokens", []), ("n_probs", "use logprobs/top_logprobs", [.int(0)]),
+        ("include_stop_str_in_output", "not implemented", [.bool(false)]),
+        ("skip_special_tokens", "not implemented", [.bool(true)]),
+        ("spaces_between_special_tokens", "not implemented", [.bool(true)]),
+        ("use_beam_search", "not implemented", [.bool(false)]), ("length_penalty", "not implemented", []),
+        ("truncate_prompt_tokens", "not implemented", []),
+        ("add_generation_prompt", "not implemented", [.bool(true)]),
+        ("add_special_tokens", "not implemented", []), ("documents", "not implemented", []),
+        ("functions", "use tools", []), ("function_call", "use tool_choice", []),
+        ("audio", "text only", []), ("prediction", "not implemented", []),
+        ("web_search_options", "not implemented", []), ("verbosity", "not implemented", [.string("medium")]),
     ]
 
+    /// True when `value` is one of `neutral` (numbers compared by value: `1`, `1.0` and `1e0` are the same).
+    static func isNeutral(_ value: JSONValue, _ neutral: [JSONValue]) -> Bool {
+        neutral.contains { n in
+            if let a = n.doubleValue, let b = value.doubleValue { return a == b }
+            return n == value
+        }
+    }
+
+    /// Reads and range-checks the shared fields of a request object.
     /// - Parameter leastMaxTokens: the smallest `max_tokens` accepted (0 for `/v1/completions` with `echo`).
     static func read(_ f: FieldReader, chat: Bool, leastMaxTokens: Int = 1) throws(APIError) -> SamplingParameters {
-        for (name, hint) in unsupportedFields {
-            if let v = f.raw(name), !v.isNull {
+        for (name, hint, neutral) in unsupportedFields {
+            // `add_generation_prompt: false` is what vLLM requires beside `continue_final_message` (read there).
+            if chat && name == "add_generation_prompt" && f.raw(name) == .bool(false) && f.raw("continue_final_message") == .bool(true) {
+                continue
+            }
+            if let v = f.raw(name), !v.isNull, !isNeutral(v, neutral) {
                 throw APIError.invalidRequest("'\(name)' is not supported by this server (\(hint))", param: name)
             }
         }
         if chat {
-            for name in ["echo", "best_of", "suffix"] {
-                if let v = f.raw(name), !v.isNull {
+            for (name, neutral) in [("echo", JSONValue.bool(false)), ("best_of", .int(1)), ("suffix", .null)] {
+                if let v = f.raw(name), !v.isNull, !isNeutral(v, [neutral]) {
                     throw APIError.invalidRequest("'\(name)' belongs to /v1/completions; chat completions do not take it", param: name)
                 }
             }

@@ -23,12 +23,27 @@ extension SputnikServer {
     /// `{"input_tokens": N}`: the tokens of the rendered prompt (system, messages and the generation prompt).
     func handleAnthropicCountTokens(_ req: HTTPRequest, _ res: HTTPResponder) {
         do throws(APIError) {
-            let request = try AnthropicMessagesRequest.decode(req.body, countTokens: true).get()
+            var request = try AnthropicMessagesRequest.decode(req.body, countTokens: true).get()
+            try applyThinking(&request)   // the prompt /v1/messages would render, and its refusal
             let tokens = try promptTokens(for: request.chat)
             sendJSON(res, 200, JSONValue.object([("input_tokens", .int(tokens.count))]).encoded())
         } catch {
             sendAnthropicError(res, error)
         }
+    }
+
+    /// `thinking` `enabled`: the template's thinking mode, as the chat route's default effort selects it, and the
+    /// think block split off whatever --reasoning-format says.
+    /// - Throws: `APIError` 400 naming `thinking` when the template has no think blocks.
+    private func applyThinking(_ request: inout AnthropicMessagesRequest) throws(APIError) {
+        guard request.thinking else { return }
+        guard serving.prompt.hasReasoning else {
+            throw APIError.invalidRequest(
+                "thinking: not supported: this model's chat template has no <think> blocks, so there is no thinking to return",
+                param: "thinking")
+        }
+        request.chat.reasoningEffort = "medium"
+        request.chat.reasoningFormat = "deepseek"
     }
 
     func handleAnthropicMessages(_ req: HTTPRequest, _ res: HTTPResponder) {
@@ -37,17 +52,7 @@ extension SputnikServer {
         do throws(APIError) {
             request = try AnthropicMessagesRequest.decode(req.body).get()
             exchange(res)?.user = request.chat.sampling.user
-            if request.thinking {
-                guard serving.prompt.hasReasoning else {
-                    throw APIError.invalidRequest(
-                        "thinking: not supported: this model's chat template has no <think> blocks, so there is no thinking to return",
-                        param: "thinking")
-                }
-                // The template's thinking mode, as the chat route's default effort selects it, and the think block
-                // split off whatever --reasoning-format says.
-                request.chat.reasoningEffort = "medium"
-                request.chat.reasoningFormat = "deepseek"
-            }
+            try applyThinking(&request)
             gen = try generationRequest(request.chat)
         } catch {
             var e = error

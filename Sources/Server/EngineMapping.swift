@@ -271,8 +271,10 @@ extension SputnikServer {
                               prefill: prefill, thinking: thinking, tokenLimit: tokenLimit)
         }
         let rendered: Prompt.Rendered
+        var asSent = false   // rendered from the history as sent (not a normalised or patched one)
         do {
             rendered = try render(history)
+            asSent = true
         } catch {
             if case .raised = error, let r = RoleNormalisation.firstAccepted(history, render: render) {
                 rendered = r   // a template that refuses the role order (raise_exception) gets the normalised history (C13)
@@ -290,6 +292,12 @@ extension SputnikServer {
         }
         if let atLeast = rendered.tokensAtLeast, let tokenLimit {
             throw APIError.promptTooLong(atLeast: atLeast, bytes: rendered.text.utf8.count, limit: tokenLimit, promptField: promptField)
+        }
+        if asSent {
+            try refuseUnusedMessageFields(history, removedFinal: r.continueFinalMessage ? r.messages.last : nil) { messages in
+                try? prompt.render(messages: .array(messages), tools: tools, extra: extra, prefill: prefill,
+                                   thinking: thinking, tokenLimit: 0).text   // the text alone: nothing tokenized
+            }
         }
         var parsing = OutputParsing()
         if prompt.hasReasoning && (r.reasoningFormat ?? options.reasoningFormat) == "deepseek" {
@@ -453,6 +461,36 @@ extension SputnikServer {
     /// One message as chat templates expect it: the object as the client sent it (every key, `null` as `none`, a
     /// missing `content` as `none`), with array-of-parts content replaced by its joined text. A message built in code (no `json`) maps its fields, and
     /// nil content becomes `none`.
+    /// Refuses a message field only the template can use (`name`, a key outside OpenAI's schema) that does not change
+    /// the prompt: the request's history rendered with and without it (`render`, at most 8 such renders) gives the same
+    /// text, so the field would be accepted and ignored. The textual check (`Prompt.templateNames`) passed every field
+    /// a template names anywhere, e.g. a user message's `name` on Qwen2.5's template, which reads only
+    /// `tool_call.name` (helper-63). A template whose output varies between renders (a date) lets the field through.
+    /// `removedFinal`: the message `continue_final_message` continues as text, whose other fields the prompt never sees.
+    /// - Throws: `APIError` 400 naming `messages[i].key`.
+    private func refuseUnusedMessageFields(_ history: [ChatMessage], removedFinal: ChatMessage?,
+                                           render: ([JinjaValue]) -> String?) throws(APIError) {
+        func unused(_ i: Int, _ key: String) -> APIError {
+            APIError.invalidRequest("'messages[\(i)].\(key)' does not change the prompt this model's chat template renders, "
+                                    + "so it cannot be honoured; remove it", param: "messages[\(i)].\(key)")
+        }
+        if let last = removedFinal, let key = last.templateOnlyKeys.first { throw unused(history.count, key) }
+        guard history.contains(where: { !$0.templateOnlyKeys.isEmpty }) else { return }
+        let messages = history.map(Self.templateMessage)
+        guard let baseline = render(messages) else { return }
+        var probes = 0
+        for (i, m) in history.enumerated() {
+            for key in m.templateOnlyKeys where probes < 8 {
+                probes += 1
+                guard case .object(var o) = messages[i], o[key] != nil else { continue }
+                o[key] = nil
+                var without = messages
+                without[i] = .object(o)
+                if render(without) == baseline { throw unused(i, key) }
+            }
+        }
+    }
+
     static func templateMessage(_ m: ChatMessage) -> JinjaValue {
         if case .object(var o)? = m.json.map(JinjaValue.init(json:)) {
             // Array-of-parts content as its joined text; an assistant `refusal` as the content it stands for.

@@ -254,3 +254,34 @@ def test_tool_use_history_on_a_template_that_fails_on_none(qwen3):
         {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "20 C"}]}]
     m = client(qwen3).messages.create(model="m", max_tokens=8, temperature=0, tools=TOOLS, messages=history)
     assert m.usage.output_tokens >= 1
+
+
+def test_thinking_disabled_selects_the_non_thinking_mode(qwen3):
+    """helper-63: `thinking: {"type": "disabled"}` (Anthropic: no extended thinking) changed nothing; on Qwen3's
+    template, which thinks by default, the model still reasoned (inline in the text). Now it selects the template's
+    non-thinking mode, the prompt chat's `reasoning_effort: "none"` renders (Qwen3's empty think block)."""
+    import openai
+    kw = dict(model="m", max_tokens=12, temperature=0, messages=ASK)
+    off = client(qwen3).messages.create(thinking={"type": "disabled"}, **kw)
+    default = client(qwen3).messages.create(**kw)
+    chat = openai.OpenAI(base_url=qwen3.base + "/v1", api_key="x").chat.completions.create(
+        model="m", messages=ASK, max_tokens=12, temperature=0, reasoning_effort="none")
+    assert off.usage.input_tokens == chat.usage.prompt_tokens != default.usage.input_tokens
+    assert "".join(b.text for b in off.content if b.type == "text") == chat.choices[0].message.content
+    counted = client(qwen3).messages.count_tokens(model="m", messages=ASK, thinking={"type": "disabled"})
+    assert counted.input_tokens == off.usage.input_tokens
+
+
+def test_count_tokens_takes_anthropics_body_only(qwen):
+    """helper-63: count_tokens read `max_tokens`, `stream`, sampling fields and `stop_sequences` and dropped them; its
+    body has none of them, and Anthropic answers "Extra inputs are not permitted". `thinking` enabled on a template
+    without reasoning is the 400 /v1/messages gives (it was counted)."""
+    for extra in ({"max_tokens": 5}, {"stream": True}, {"temperature": 0.3}, {"top_p": 0.5}, {"top_k": 3},
+                  {"stop_sequences": ["x"]}, {"metadata": {"user_id": "u"}}):
+        st, _, body = qwen.post("/v1/messages/count_tokens", dict({"model": "m", "messages": ASK}, **extra))
+        err = json.loads(body)
+        key = next(iter(extra))
+        assert st == 400 and err["error"]["message"] == f"{key}: Extra inputs are not permitted", (extra, err)
+    st, _, body = qwen.post("/v1/messages/count_tokens", {"model": "m", "messages": ASK,
+                                                          "thinking": {"type": "enabled", "budget_tokens": 1024}})
+    assert st == 400 and "thinking" in json.loads(body)["error"]["message"], body

@@ -67,3 +67,53 @@ def test_empty_api_key_is_refused_at_start(tmp_path):
     r = subprocess.run([BIN, "serve", "--model", MODEL, "--port", "0", "--api-key", ""], capture_output=True, timeout=60)
     assert r.returncode != 0
     assert b"api-key" in r.stderr and b"empty" in r.stderr
+
+
+def test_fields_at_the_value_that_asks_for_this_servers_behaviour_are_accepted(server):
+    """helper-63: UIs send every llama-server / vLLM sampling field at its default (`typical_p: 1`, `mirostat: 0`,
+    `skip_special_tokens: true`…), which asks for what this server does anyway: accepted, with the same answer as
+    without them; any other value is still a 400 naming the field (test_chat_refuses_fields_it_would_ignore)."""
+    neutral = {"typical_p": 1, "tfs_z": 1.0, "mirostat": 0, "repeat_penalty": 1, "dry_multiplier": 0,
+               "xtc_probability": 0.0, "n_probs": 0, "include_stop_str_in_output": False, "skip_special_tokens": True,
+               "spaces_between_special_tokens": True, "use_beam_search": False, "add_generation_prompt": True,
+               "verbosity": "medium", "echo": False, "best_of": 1}
+    st, plain = post(server, "/v1/chat/completions", CHAT)
+    assert st == 200, plain
+    st, body = post(server, "/v1/chat/completions", dict(CHAT, **neutral))
+    assert st == 200, body
+    assert body["choices"][0]["message"]["content"] == plain["choices"][0]["message"]["content"]
+    st, body = post(server, "/v1/completions", {"prompt": "x", "max_tokens": 2, "typical_p": 1, "skip_special_tokens": True})
+    assert st == 200, body
+    for field, value in [("typical_p", 0.9), ("verbosity", "low"), ("mirostat", 1), ("best_of", 2)]:
+        st, body = post(server, "/v1/chat/completions", dict(CHAT, **dict(neutral, **{field: value})))
+        assert st == 400 and body["error"]["param"] == field, (field, body)
+    st, body = post(server, "/v1/responses", {"input": "hi", "max_output_tokens": 4, "text": {"verbosity": "medium"}})
+    assert st == 200, body
+    st, body = post(server, "/v1/responses", {"input": "hi", "max_output_tokens": 4, "text": {"verbosity": "high"}})
+    assert st == 400 and body["error"]["param"] == "text.verbosity", body
+
+
+def test_vllms_continue_final_message_request_is_served(server):
+    """vLLM requires `add_generation_prompt: false` beside `continue_final_message: true` (both true is its 400):
+    that request was refused here ("'add_generation_prompt' is not supported"). Now it continues the final message;
+    `add_generation_prompt: false` alone (no generation prompt at all) is still refused."""
+    msgs = [{"role": "user", "content": "Say hi"}, {"role": "assistant", "content": "Hello my"}]
+    st, body = post(server, "/v1/chat/completions", dict(CHAT, messages=msgs, continue_final_message=True,
+                                                         add_generation_prompt=False))
+    assert st == 200, body
+    st, same = post(server, "/v1/chat/completions", dict(CHAT, messages=msgs, continue_final_message=True))
+    assert same["choices"][0]["message"]["content"] == body["choices"][0]["message"]["content"]
+    st, body = post(server, "/v1/chat/completions", dict(CHAT, messages=msgs, continue_final_message=True,
+                                                         add_generation_prompt=True))
+    assert st == 400 and body["error"]["param"] == "continue_final_message", body
+    st, body = post(server, "/v1/chat/completions", dict(CHAT, add_generation_prompt=False))
+    assert st == 400 and body["error"]["param"] == "add_generation_prompt", body
+
+
+@pytest.mark.parametrize("choice", [{"type": "allowed_tools", "allowed_tools": {"mode": "auto", "tools": []}},
+                                    {"type": "custom", "custom": {"name": "f"}}])
+def test_tool_choice_types_other_than_function_are_named(server, choice):
+    tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
+    st, body = post(server, "/v1/chat/completions", dict(CHAT, tools=tools, tool_choice=choice))
+    assert st == 400 and body["error"]["param"] == "tool_choice.type", body
+    assert choice["type"] in body["error"]["message"], body

@@ -205,3 +205,30 @@ def test_message_fields_the_template_names_are_honoured(tmp_path):
             assert status == 400 and json.loads(raw)["error"]["param"] == f"messages[0].{key}", raw
     finally:
         s.stop()
+
+
+def test_a_message_field_the_template_names_elsewhere_is_refused(tmp_path, qwen):
+    """helper-63: the check was textual, so a key named anywhere counted as read: Qwen2.5's template reads
+    `tool_call.name`, and a user message's `name` came back 200 with a prompt byte-identical to one without it. Now a
+    field whose removal leaves the rendered prompt unchanged is a 400 naming it; where the template does render it
+    (here `name` on tool messages only), it is accepted."""
+    for extra in ({"name": "bob"}, {"arguments": "x"}, {"function": "f"}):
+        status, _, raw = qwen.post("/apply-template", {"messages": [dict({"role": "user", "content": "hi"}, **extra)]})
+        key = next(iter(extra))
+        assert status == 400 and json.loads(raw)["error"]["param"] == f"messages[0].{key}", raw
+    from conftest import Server
+    template = tmp_path / "tool-names.jinja"
+    template.write_text("{% for m in messages %}<|im_start|>{{ m.role }}{% if m.role == 'tool' %} {{ m.name }}{% endif %}"
+                        "\n{{ m.content }}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+    s = Server("--chat-template", str(template))
+    try:
+        status, _, raw = s.post("/apply-template", {"messages": [{"role": "user", "content": "hi", "name": "bob"}]})
+        assert status == 400 and json.loads(raw)["error"]["param"] == "messages[0].name", raw
+        history = [{"role": "user", "content": "hi"},
+                   {"role": "assistant", "content": None, "tool_calls": [
+                       {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+                   {"role": "tool", "tool_call_id": "c1", "name": "f", "content": "42"}]
+        status, _, raw = s.post("/apply-template", {"messages": history})
+        assert status == 200 and "<|im_start|>tool f42" in json.loads(raw)["prompt"], raw   # trim_blocks, as HF renders
+    finally:
+        s.stop()
