@@ -214,16 +214,20 @@ public final class EngineCore: @unchecked Sendable {
     public var unfinishedCount: Int {
         lock.lock()
         defer { lock.unlock() }
-        return inbox.count + admitting + sharedStats.numRunning + sharedStats.numWaiting
+        return inboxSequences + admitting + sharedStats.numRunning + sharedStats.numWaiting
     }
 
-    /// Current load. `numWaiting` includes the requests submitted since the engine thread last took its inbox
+    /// Choices submitted and not yet taken by the engine thread (a request of `n` choices counts `n`). With `lock` held.
+    private var inboxSequences: Int { inbox.reduce(0) { $0 + $1.2.count } }
+
+    /// Current load, in sequences (each of a request's `n` choices counts, as vLLM counts its child requests).
+    /// `numWaiting` includes the requests submitted since the engine thread last took its inbox
     /// (during a long step they have reached no scheduler queue yet, but they wait all the same).
     public var stats: EngineStats {
         lock.lock()
         defer { lock.unlock() }
         var s = sharedStats
-        s.numWaiting += inbox.count + admitting
+        s.numWaiting += inboxSequences + admitting
         return s
     }
 
@@ -265,8 +269,9 @@ public final class EngineCore: @unchecked Sendable {
         // What an idle server could start at once (slots, and KV blocks for the longest prompt), plus the queue.
         let longest = batch.map(\.promptTokens.count).max() ?? 0
         let startable = min(config.maxNumSeqs, config.numBlocks / max(1, (longest + 1 + config.blockSize - 1) / config.blockSize))
-        guard batch.count <= startable + config.maxQueuedRequests else {
-            throw EngineError.batchTooLarge(count: batch.count, limit: startable + config.maxQueuedRequests)
+        let choices = batch.reduce(0) { $0 + $1.n }   // sequences: each prompt's n choices
+        guard choices <= startable + config.maxQueuedRequests else {
+            throw EngineError.batchTooLarge(count: choices, limit: startable + config.maxQueuedRequests)
         }
         return try submit(batch.enumerated().map { i, r in (r, (0..<r.n).map { k in { onChoiceEvent(i, k, $0) } }) })
     }
@@ -288,7 +293,8 @@ public final class EngineCore: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         guard !stopping else { throw EngineError.shuttingDown }
-        guard requestsWaitingForRoom(including: batch.map(\.request)) <= config.maxQueuedRequests else {
+        guard requestsWaitingForRoom(including: batch.map(\.request), choices: batch.reduce(0) { $0 + $1.callbacks.count })
+                <= config.maxQueuedRequests else {
             metrics.rejectedQueueFull.wrappingIncrement(ordering: .relaxed)
             throw EngineError.queueFull(limit: config.maxQueuedRequests)
         }
@@ -305,11 +311,12 @@ public final class EngineCore: @unchecked Sendable {
         return handles
     }
 
-    /// How many requests would wait for a sequence slot or KV room if `requests` joined now, themselves included:
-    /// the requests not yet running (queued ones and `requests`) beyond what the free slots and the free KV blocks
-    /// can start at once. Requests that are about to run are not waiting. Called with `lock` held.
-    private func requestsWaitingForRoom(including requests: [GenerationRequest]) -> Int {
-        let notRunning = inbox.count + admitting + sharedStats.numWaiting + requests.count
+    /// How many sequences would wait for a sequence slot or KV room if `requests` (`choices` sequences: each of a
+    /// request's `n` choices counts, the unit of the waiting gauge) joined now, themselves included: the sequences
+    /// not yet running (queued ones and these) beyond what the free slots and the free KV blocks can start at once.
+    /// Sequences about to run are not waiting. Called with `lock` held.
+    private func requestsWaitingForRoom(including requests: [GenerationRequest], choices: Int) -> Int {
+        let notRunning = inboxSequences + admitting + sharedStats.numWaiting + choices
         let freeSlots = max(0, config.maxNumSeqs - sharedStats.numRunning)
         let longest = requests.map(\.promptTokens.count).max() ?? 0
         let blocksPerRequest = max(1, (longest + 1 + config.blockSize - 1) / config.blockSize)
@@ -337,7 +344,7 @@ public final class EngineCore: @unchecked Sendable {
             let stop = stopping
             let abortUnstarted = abortingUnstarted
             inbox.removeAll()
-            admitting = newRequests.count
+            admitting = newRequests.reduce(0) { $0 + $1.2.count }
             cancellations.removeAll()
             abortingUnstarted = false
             lock.unlock()
@@ -685,8 +692,8 @@ public final class EngineCore: @unchecked Sendable {
     /// Copies the scheduler's load into `sharedStats`. With `lock` held, on the engine thread, after this
     /// iteration's admissions (so the requests counted in `admitting` are in the scheduler's counts now).
     private func publishLoad() {
-        sharedStats.numRunning = scheduler.numRunning
-        sharedStats.numWaiting = scheduler.numWaiting
+        sharedStats.numRunning = scheduler.numRunningSequences
+        sharedStats.numWaiting = scheduler.numWaitingSequences
         sharedStats.kvCacheUsage = scheduler.kvCacheUsage
         sharedStats.numPreemptions = scheduler.numPreemptions
         sharedStats.numFreeBlocks = scheduler.kv.pool.numFreeBlocks

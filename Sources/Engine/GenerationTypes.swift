@@ -120,7 +120,7 @@ public enum EngineError: Error, Equatable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .queueFull(let l): return "the server is busy: \(l) requests are already waiting for a free slot"
+        case .queueFull(let l): return "the server is busy: \(l) requests are already waiting for a free slot (each of a request's n choices counts)"
         case .contextLengthExceeded(let p, let m, let l):
             return "This model's maximum context length is \(l) tokens. However, you requested \(m > Int.max - p ? Int.max : p + m) tokens "
                 + "(\(p) in the messages, \(m) in the completion). Please reduce the length of the messages or completion."
@@ -128,7 +128,7 @@ public enum EngineError: Error, Equatable, CustomStringConvertible {
         case .shuttingDown: return "the server is shutting down"
         case .tooManyChoices(let n, let l): return "n=\(n) choices do not fit: at most \(l) sequences run together"
         case .batchTooLarge(let c, let l):
-            return "\(c) prompts cannot be served at once: at most \(l) of these run or wait here together (sequence slots and KV blocks for them, plus --max-queued-requests)"
+            return "\(c) sequences (prompts × n) cannot be served at once: at most \(l) run or wait here together (sequence slots and KV blocks for them, plus --max-queued-requests)"
         case .modelLoad(let m): return "cannot load model: \(m)"
         case .template(let m): return "chat template: \(m)"
         }

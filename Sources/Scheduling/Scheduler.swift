@@ -132,6 +132,15 @@ public struct Scheduler: Sendable {
 
     public var numRunning: Int { running.count }
     public var numWaiting: Int { waiting.count }
+    /// Sequences running: the running requests and the choices their prefill will fork into (reserved slots). One
+    /// unit with `numWaitingSequences`: vLLM counts each of a request's `n` choices as a request.
+    public var numRunningSequences: Int { running.count + reservedForks }
+    /// Sequences waiting: each waiting request and the choices it forks into once it runs (`pendingForks`).
+    public var numWaitingSequences: Int {
+        var n = 0
+        for i in 0..<waiting.count { n += 1 + (requests[waiting[i]]?.pendingForks ?? 0) }
+        return n
+    }
     public var hasWork: Bool { !running.isEmpty || !waiting.isEmpty }
     /// KV pool usage, 0...1.
     public var kvCacheUsage: Double { kv.usage }

@@ -166,7 +166,7 @@ extension SputnikServer {
                 m.outputTokens = usage.completionTokens
                 self?.sendJSON(res, 200, m.encoded())
             },
-            abort: { [weak self] in self?.sendAnthropicError(res, APIError.overloaded("The generation was aborted")) }),
+            abort: { [weak self] in self?.sendAnthropicError(res, Self.abortedError) }),   // a drain, as on every route
             refused: { [weak self] in self?.sendAnthropicError(res, $0) })
     }
 

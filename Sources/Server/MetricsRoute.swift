@@ -38,14 +38,14 @@ final class ServerMetrics: @unchecked Sendable {
         func counter(_ name: String, _ help: String) -> Counter {
             registry.makeCounter(descriptor: .init(metricName: name, unitName: "total", helpText: help), labels: l)
         }
-        running = gauge("sputnik:num_requests_running", "Requests in the running batch.")
-        waiting = gauge("sputnik:num_requests_waiting", "Requests waiting to be scheduled.")
+        running = gauge("sputnik:num_requests_running", "Requests in the running batch (each of a request's n choices counts).")
+        waiting = gauge("sputnik:num_requests_waiting", "Requests waiting to be scheduled (each of a request's n choices counts).")
         kvUsage = gauge("sputnik:kv_cache_usage_perc", "Fraction of KV cache blocks in use, 0-1.")
         promptTokens = counter("sputnik:prompt_tokens", "Prompt tokens of finished requests.")
         generationTokens = counter("sputnik:generation_tokens", "Generated tokens, counted at every engine step.")
         preemptions = counter("sputnik:num_preemptions", "Requests preempted (KV blocks ran out).")
         finished = counter("sputnik:request_finished", "Requests finished, any reason.")
-        cachedTokens = counter("sputnik:prefix_cache_hit_tokens", "Prompt tokens served from the prefix cache.")
+        cachedTokens = counter("sputnik:prefix_cache_hit_tokens", "Prompt tokens served from the prefix cache, once per request (as prompt_tokens).")
     }
 
     /// Adds the latency histograms, prefix-cache and admission counters and the MoE per-expert counts of `engine`
@@ -81,9 +81,9 @@ final class ServerMetrics: @unchecked Sendable {
             histogram(&text, "sputnik:e2e_request_latency_seconds", "Histogram of end to end request latency in seconds.", m.e2eRequestLatency)
             histogram(&text, "sputnik:request_queue_time_seconds", "Histogram of time spent waiting to be scheduled in seconds.",
                       m.requestQueueTime)
-            counter(&text, "sputnik:prefix_cache_queries", "Prefix cache queries, in terms of number of queried tokens.",
+            counter(&text, "sputnik:prefix_cache_queries", "Prefix cache queries, in terms of number of queried tokens (one lookup per choice, as vLLM's).",
                     [(label, m.prefixCacheQueries.load(ordering: .relaxed))])
-            counter(&text, "sputnik:prefix_cache_hits", "Prefix cache hits, in terms of number of cached tokens.",
+            counter(&text, "sputnik:prefix_cache_hits", "Prefix cache hits, in terms of number of cached tokens (one lookup per choice, as vLLM's).",
                     [(label, m.prefixCacheHits.load(ordering: .relaxed))])
             counter(&text, "sputnik:admission_rejections", "Requests refused at admission, by reason.", [
                 (label + ",reason=\"queue_full\"", m.rejectedQueueFull.load(ordering: .relaxed)),

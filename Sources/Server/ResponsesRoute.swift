@@ -106,7 +106,7 @@ extension SputnikServer {
             finish: { [weak self] reason, usage in
                 self?.sendJSON(res, 200, Self.finalResponse(base, items.value, reason, usage).encoded())
             },
-            abort: { [weak self] in self?.sendError(res, APIError.overloaded("The generation was aborted")) }),
+            abort: { [weak self] in self?.sendError(res, Self.abortedError) }),   // a drain, as on every route
             promptField: "input", refused: { [weak self] in self?.sendError(res, $0) })
     }
 

@@ -406,3 +406,72 @@ def test_sigterm_lets_a_partly_started_multi_prompt_request_finish():
         if s.proc.poll() is None:
             s.stop()
         s.log.close()
+
+
+def test_whole_answers_cut_at_the_shutdown_timeout_say_the_server_is_draining_on_every_route():
+    """helper-64: cut at --shutdown-timeout, a running non-streamed request on /v1/responses and /v1/messages got 503
+    "The generation was aborted" (no code), while chat and completions said `server_shutting_down`: a gateway could
+    not tell a drain (retry on another replica) from an engine failure. Now every route answers the drain error."""
+    # Qwen2.5-Coder-0.5B decodes four requests at a few dozen tokens/s each, so an essay outlasts the two seconds
+    # (Responses and Messages take no `ignore_eos`).
+    from conftest import QWEN
+    s = Server("--shutdown-timeout", "1", "--max-num-seqs", "4", model=QWEN)
+    results = {}
+    essay = "Write a long, detailed essay on the history of printing, with many sections."
+    ask = [{"role": "user", "content": essay}]
+    running = {
+        "chat": ("/v1/chat/completions", {"model": "m", "messages": ask, "max_tokens": 1500, "ignore_eos": True}),
+        "completions": ("/v1/completions", {"model": "m", "prompt": essay, "max_tokens": 1500, "ignore_eos": True}),
+        "responses": ("/v1/responses", {"model": "m", "max_output_tokens": 1500, "input": essay}),
+        "messages": ("/v1/messages", {"model": "m", "max_tokens": 1500, "messages": ask}),
+    }
+    try:
+        threads = [post_in_thread(s, results, name, *req) for name, req in running.items()]
+        time.sleep(1.0)
+        s.proc.send_signal(signal.SIGTERM)
+        for t in threads:
+            t.join(timeout=60)
+        assert s.proc.wait(timeout=30) == 0
+        for name in running:
+            status, retry, body, _ = results[name]
+            assert status == 503 and retry is not None, (name, status, body[:200])
+            err = json.loads(body)
+            if name == "messages":
+                assert err["type"] == "error" and err["error"]["type"] == "overloaded_error", err
+                assert "shutting down" in err["error"]["message"], err
+            else:
+                assert err["error"]["code"] == "server_shutting_down", (name, err)
+    finally:
+        if s.proc.poll() is None:
+            s.stop()
+        s.log.close()
+
+
+def _gauge(s, name):
+    m = urllib.request.urlopen(f"http://127.0.0.1:{s.port}/metrics", timeout=10).read().decode()
+    line = next(l for l in m.splitlines() if l.startswith(f"sputnik:{name}{{"))
+    return float(line.split()[-1])
+
+
+def test_running_waiting_and_the_queue_limit_count_choices_alike():
+    """helper-64: with n > 1, `num_requests_running` counted choices while `num_requests_waiting` and
+    --max-queued-requests counted requests, so an endpoint picker reading the waiting gauge under-read queued work
+    n-fold. Both gauges and the queue limit now count each of a request's choices, as vLLM counts child requests."""
+    s = Server("--max-num-seqs", "2", "--max-queued-requests", "2", "--shutdown-timeout", "1")
+    results = {}
+    long = chat(max_tokens=1500, ignore_eos=True, n=2)
+    try:
+        a = post_in_thread(s, results, "a", "/v1/chat/completions", long)
+        deadline = time.time() + 10
+        while _gauge(s, "num_requests_running") != 2 and time.time() < deadline:
+            time.sleep(0.05)
+        assert _gauge(s, "num_requests_running") == 2
+        b = post_in_thread(s, results, "b", "/v1/chat/completions", long)
+        wait_until_waiting(s, 2)   # one request of two choices waits: 2, as the running gauge counts it
+        st, _, body = s.post("/v1/chat/completions", chat(max_tokens=4))
+        assert st == 429, body    # 2 + 1 choices would exceed --max-queued-requests 2 (it was let in)
+    finally:
+        s.stop()
+        s.log.close()
+    for t in (a, b):
+        t.join(timeout=30)
