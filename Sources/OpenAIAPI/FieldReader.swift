@@ -227,7 +227,8 @@ public struct SamplingParameters: Sendable, Equatable {
     static func read(_ f: FieldReader, chat: Bool, leastMaxTokens: Int = 1) throws(APIError) -> SamplingParameters {
         for (name, hint, neutral) in unsupportedFields {
             // `add_generation_prompt: false` is what vLLM requires beside `continue_final_message` (read there).
-            if chat && name == "add_generation_prompt" && f.raw(name) == .bool(false) && f.raw("continue_final_message") == .bool(true) {
+            if chat && name == "add_generation_prompt" && f.raw(name) == .bool(false)
+                && f.raw("continue_final_message") == .bool(true) {
                 continue
             }
             if let v = f.raw(name), !v.isNull, !isNeutral(v, neutral) {

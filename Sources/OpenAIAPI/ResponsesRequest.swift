@@ -221,7 +221,8 @@ public struct ResponsesRequest: Sendable, Equatable {
         guard let text = try f.object("text") else { return nil }
         let tf = FieldReader(text, prefix: "text.")
         // `verbosity: "medium"` is OpenAI's default (and what a local model does); other levels cannot be honoured.
-        for (key, value) in text.objectValue ?? [] where key != "format" && !(key == "verbosity" && (value == .string("medium") || value.isNull)) {
+        for (key, value) in text.objectValue ?? []
+        where key != "format" && !(key == "verbosity" && (value == .string("medium") || value.isNull)) {
             throw APIError.invalidRequest("'text.\(key)' is not supported", param: "text.\(key)")
         }
         guard let format = try tf.object("format") else { return nil }

@@ -5,8 +5,8 @@ import OpenAIAPI
 /// the serving phase (loading, ready, draining).
 ///
 /// One key rule: every route needs `Authorization: Bearer <key>` when a key is set, except `/health` (load
-/// balancers), `/version` (as vLLM serves it), CORS preflights (browsers send them without credentials, FETCH §3.2.2) and, only with
-/// `--metrics-no-auth`, `/metrics`. Unknown paths need the key too (401 before 404: the route table is not
+/// balancers), `/version` (as vLLM serves it), CORS preflights (browsers send them without credentials, FETCH
+/// §3.2.2) and, only with `--metrics-no-auth`, `/metrics`. Unknown paths need the key too (401 before 404: the route table is not
 /// disclosed to clients without it).
 extension SputnikServer {
     /// The error a request gets before any handler runs, or nil to let it through: 403 for an `Origin` outside

@@ -458,9 +458,6 @@ extension SputnikServer {
         return nil
     }
 
-    /// One message as chat templates expect it: the object as the client sent it (every key, `null` as `none`, a
-    /// missing `content` as `none`), with array-of-parts content replaced by its joined text. A message built in code (no `json`) maps its fields, and
-    /// nil content becomes `none`.
     /// Refuses a message field only the template can use (`name`, a key outside OpenAI's schema) that does not change
     /// the prompt: the request's history rendered with and without it (`render`, at most 8 such renders) gives the same
     /// text, so the field would be accepted and ignored. The textual check (`Prompt.templateNames`) passed every field
@@ -491,6 +488,9 @@ extension SputnikServer {
         }
     }
 
+    /// One message as chat templates expect it: the object as the client sent it (every key, `null` as `none`, a
+    /// missing `content` as `none`), with array-of-parts content replaced by its joined text. A message built in code (no `json`) maps its fields, and
+    /// nil content becomes `none`.
     static func templateMessage(_ m: ChatMessage) -> JinjaValue {
         if case .object(var o)? = m.json.map(JinjaValue.init(json:)) {
             // Array-of-parts content as its joined text; an assistant `refusal` as the content it stands for.
