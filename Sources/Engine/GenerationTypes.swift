@@ -120,7 +120,7 @@ public enum EngineError: Error, Equatable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .queueFull(let l): return "the server is busy: \(l) requests are already waiting for a free slot (each of a request's n choices counts)"
+        case .queueFull(let l): return "the server is busy: its queue of \(l) requests waiting for a free slot is full (each of a request's n choices counts)"
         case .contextLengthExceeded(let p, let m, let l):
             return "This model's maximum context length is \(l) tokens. However, you requested \(m > Int.max - p ? Int.max : p + m) tokens "
                 + "(\(p) in the messages, \(m) in the completion). Please reduce the length of the messages or completion."

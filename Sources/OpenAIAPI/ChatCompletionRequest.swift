@@ -402,6 +402,10 @@ public struct ChatCompletionRequest: Sendable, Equatable {
             throw APIError.invalidRequest("'\(p).annotations' is not supported by this server (it must be empty, null or absent)",
                                           param: p + ".annotations")
         }
+        // Reasoning is an assistant's; on another role only the template can use it (decided where it is rendered).
+        if role != .assistant && msg.reasoningContent != nil && !msg.templateOnlyKeys.contains("reasoning_content") {
+            msg.templateOnlyKeys.append("reasoning_content")
+        }
         if role != .tool && msg.toolCallId != nil {
             throw APIError.invalidRequest("'\(p).tool_call_id' is only valid on tool messages", param: p + ".tool_call_id")
         }

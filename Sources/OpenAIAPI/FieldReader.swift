@@ -195,12 +195,10 @@ public struct SamplingParameters: Sendable, Equatable {
         ("json_schema", "use response_format {\"type\":\"json_schema\",\"json_schema\":{\"schema\":…}}", []),
         ("grammar", "use response_format", []),
         ("typical_p", "not implemented", [.int(1)]), ("tfs_z", "not implemented", [.int(1)]),
-        ("mirostat", "not implemented", [.int(0)]), ("mirostat_tau", "not implemented", []),
-        ("mirostat_eta", "not implemented", []),
+        ("mirostat", "not implemented", [.int(0)]),
         ("repeat_penalty", "use repetition_penalty", [.int(1)]),
-        ("repeat_last_n", "repetition_penalty covers prompt and output", []),
-        ("penalty_last_n", "repetition_penalty covers prompt and output", []),
         ("dry_multiplier", "not implemented", [.int(0)]), ("xtc_probability", "not implemented", [.int(0)]),
+        ("dynatemp_range", "not implemented", [.int(0)]), ("typ_p", "not implemented", [.int(1)]),
         ("n_predict", "use max_tokens", []), ("n_probs", "use logprobs/top_logprobs", [.int(0)]),
         ("include_stop_str_in_output", "not implemented", [.bool(false)]),
         ("skip_special_tokens", "not implemented", [.bool(true)]),
@@ -212,6 +210,21 @@ public struct SamplingParameters: Sendable, Equatable {
         ("functions", "use tools", []), ("function_call", "use tool_choice", []),
         ("audio", "text only", []), ("prediction", "not implemented", []),
         ("web_search_options", "not implemented", []), ("verbosity", "not implemented", [.string("medium")]),
+    ]
+
+    /// Settings of a sampler that only act when its main field turns it on (llama-server's `mirostat_tau` with
+    /// `mirostat`, `dry_base` with `dry_multiplier`, `repeat_last_n` with a repeat penalty…): accepted, whatever their
+    /// value, while every main field is absent, null or neutral (UIs send them all at llama-server's defaults);
+    /// otherwise refused with the hint (helper-65).
+    static let companionFields: [(name: String, mains: [String], hint: String)] = [
+        ("mirostat_tau", ["mirostat"], "not implemented"), ("mirostat_eta", ["mirostat"], "not implemented"),
+        ("xtc_threshold", ["xtc_probability"], "not implemented"),
+        ("dry_base", ["dry_multiplier"], "not implemented"), ("dry_allowed_length", ["dry_multiplier"], "not implemented"),
+        ("dry_penalty_last_n", ["dry_multiplier"], "not implemented"),
+        ("dry_sequence_breakers", ["dry_multiplier"], "not implemented"),
+        ("repeat_last_n", ["repeat_penalty", "repetition_penalty"], "repetition_penalty covers prompt and output"),
+        ("penalty_last_n", ["repeat_penalty", "repetition_penalty"], "repetition_penalty covers prompt and output"),
+        ("dynatemp_exponent", ["dynatemp_range"], "not implemented"),
     ]
 
     /// True when `value` is one of `neutral` (numbers compared by value: `1`, `1.0` and `1e0` are the same).
@@ -234,6 +247,16 @@ public struct SamplingParameters: Sendable, Equatable {
             if let v = f.raw(name), !v.isNull, !isNeutral(v, neutral) {
                 throw APIError.invalidRequest("'\(name)' is not supported by this server (\(hint))", param: name)
             }
+        }
+        for (name, mains, hint) in companionFields {
+            guard let v = f.raw(name), !v.isNull else { continue }
+            let on = mains.contains { main in
+                guard let m = f.raw(main), !m.isNull else { return false }
+                let neutral = main == "repetition_penalty" ? [JSONValue.int(1)]
+                    : unsupportedFields.first { $0.name == main }?.neutral ?? []
+                return !isNeutral(m, neutral)
+            }
+            if on { throw APIError.invalidRequest("'\(name)' is not supported by this server (\(hint))", param: name) }
         }
         if chat {
             for (name, neutral) in [("echo", JSONValue.bool(false)), ("best_of", .int(1)), ("suffix", .null)] {

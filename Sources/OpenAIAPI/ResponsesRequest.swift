@@ -279,6 +279,17 @@ public struct ResponsesRequest: Sendable, Equatable {
         let p = "input[\(i)]"
         guard case .object = item else { throw APIError.invalidRequest("'\(p)' must be an object, got \(item.typeName)", param: p) }
         let f = FieldReader(item, prefix: p + ".")
+        // An item sent back from an earlier response carries its `id` and `status`: read, they change nothing. Any
+        // other member is a 400 naming it (a message's `name` or `foo` was dropped unseen: helper-65).
+        _ = f.raw("id")
+        _ = f.raw("status")
+        let message = try itemMessage(f, path: p)
+        try f.refuseUnread { "'\(p).\($0)' is not a field of a \(item["type"]?.stringValue ?? "message") input item" }
+        return message
+    }
+
+    /// The message of one input item read through `f` (see `inputItem`).
+    private static func itemMessage(_ f: FieldReader, path p: String) throws(APIError) -> ChatMessage {
         switch try f.string("type") ?? "message" {
         case "message":
             guard let roleText = try f.string("role") else {

@@ -237,15 +237,6 @@ extension SputnikServer {
         if extra["thinking"] == .bool(false) || extra["enable_thinking"] == .bool(false) { thinking = false }
         // A forced call comes first: the template's non-thinking mode (or a think block closed at once).
         if forcedNames != nil && prompt.hasReasoning { thinking = false }
-        // A message field only the template can use (`name`, a key outside OpenAI's schema) that this template never
-        // names would be dropped: refuse it instead.
-        for (i, m) in r.messages.enumerated() {
-            for key in m.templateOnlyKeys where !prompt.templateNames(key) {
-                throw APIError.invalidRequest(
-                    "'messages[\(i)].\(key)' is not used by this model's chat template, so it cannot be honoured; remove it",
-                    param: "messages[\(i)].\(key)")
-            }
-        }
         var history = r.messages
         // `developer` is OpenAI's newer name for the system role: a template that never names it gets it as `system`
         // (helper-60: Qwen2.5's template skips roles it does not know, so the instructions vanished from the prompt).
@@ -293,10 +284,21 @@ extension SputnikServer {
         if let atLeast = rendered.tokensAtLeast, let tokenLimit {
             throw APIError.promptTooLong(atLeast: atLeast, bytes: rendered.text.utf8.count, limit: tokenLimit, promptField: promptField)
         }
+        // A message field only the template can use (`name`, a key outside OpenAI's schema) that leaves the prompt
+        // as it is would be dropped: refuse it instead. Decided on renders of the history as sent; a normalised or
+        // patched history falls back to whether the template names the key at all.
         if asSent {
             try refuseUnusedMessageFields(history, removedFinal: r.continueFinalMessage ? r.messages.last : nil) { messages in
                 try? prompt.render(messages: .array(messages), tools: tools, extra: extra, prefill: prefill,
                                    thinking: thinking, tokenLimit: 0).text   // the text alone: nothing tokenized
+            }
+        } else {
+            for (i, m) in r.messages.enumerated() {
+                for key in m.templateOnlyKeys where !prompt.templateNames(key) {
+                    throw APIError.invalidRequest(
+                        "'messages[\(i)].\(key)' is not used by this model's chat template, so it cannot be honoured; remove it",
+                        param: "messages[\(i)].\(key)")
+                }
             }
         }
         var parsing = OutputParsing()
@@ -458,33 +460,45 @@ extension SputnikServer {
         return nil
     }
 
-    /// Refuses a message field only the template can use (`name`, a key outside OpenAI's schema) that does not change
-    /// the prompt: the request's history rendered with and without it (`render`, at most 8 such renders) gives the same
-    /// text, so the field would be accepted and ignored. The textual check (`Prompt.templateNames`) passed every field
-    /// a template names anywhere, e.g. a user message's `name` on Qwen2.5's template, which reads only
-    /// `tool_call.name` (helper-63). A template whose output varies between renders (a date) lets the field through.
-    /// `removedFinal`: the message `continue_final_message` continues as text, whose other fields the prompt never sees.
-    /// - Throws: `APIError` 400 naming `messages[i].key`.
+    /// Refuses a message field only the template can use (`name`, a key outside OpenAI's schema) that has no effect
+    /// on the prompt, found by rendering the history (`render`) with and without such fields: a key (all its
+    /// occurrences) is refused when it changes nothing on its own — the history with only that key's fields renders as
+    /// the history with none — and nothing beside the others — the history without it renders as the history with
+    /// all. So a field the template prints whole (`message|tojson`), reads in a loop over the message's items, reads
+    /// only together with another field (`m.name or m.nick`) or only in some messages (a speaker printed when it
+    /// changes) is kept; one it never reads, like a user message's `name` on Qwen2.5's template (which reads only
+    /// `tool_call.name`), is refused. The textual check this replaces (`Prompt.templateNames`) passed every key a
+    /// template names anywhere and refused keys read indirectly (helper-63, helper-65). At most 8 keys are tried
+    /// (2 + 2 per key renders, nothing tokenized); a template whose output varies between renders (a date) lets
+    /// fields through.
+    /// `removedFinal`: the message `continue_final_message` continues, appended as text after the generation prompt,
+    /// so the template never sees its other fields.
+    /// - Throws: `APIError` 400 naming `messages[i].key` (the first message carrying the key).
     private func refuseUnusedMessageFields(_ history: [ChatMessage], removedFinal: ChatMessage?,
                                            render: ([JinjaValue]) -> String?) throws(APIError) {
-        func unused(_ i: Int, _ key: String) -> APIError {
-            APIError.invalidRequest("'messages[\(i)].\(key)' does not change the prompt this model's chat template renders, "
-                                    + "so it cannot be honoured; remove it", param: "messages[\(i)].\(key)")
+        if let last = removedFinal, let key = last.templateOnlyKeys.first {
+            let p = "messages[\(history.count)].\(key)"
+            throw APIError.invalidRequest("'\(p)' is on the message continue_final_message continues: that message's text is "
+                                          + "appended to the prompt as it is, so its other fields cannot be honoured; remove it",
+                                          param: p)
         }
-        if let last = removedFinal, let key = last.templateOnlyKeys.first { throw unused(history.count, key) }
-        guard history.contains(where: { !$0.templateOnlyKeys.isEmpty }) else { return }
-        let messages = history.map(Self.templateMessage)
-        guard let baseline = render(messages) else { return }
-        var probes = 0
-        for (i, m) in history.enumerated() {
-            for key in m.templateOnlyKeys where probes < 8 {
-                probes += 1
-                guard case .object(var o) = messages[i], o[key] != nil else { continue }
-                o[key] = nil
-                var without = messages
-                without[i] = .object(o)
-                if render(without) == baseline { throw unused(i, key) }
+        var keys: [String] = []
+        for m in history { for k in m.templateOnlyKeys where !keys.contains(k) { keys.append(k) } }
+        guard !keys.isEmpty else { return }
+        let full = history.map(Self.templateMessage)
+        func keeping(_ kept: (String) -> Bool) -> [JinjaValue] {
+            full.enumerated().map { i, v in
+                guard case .object(var o) = v else { return v }
+                for k in history[i].templateOnlyKeys where !kept(k) { o[k] = nil }
+                return .object(o)
             }
+        }
+        guard let all = render(full), let none = render(keeping { _ in false }) else { return }
+        for key in keys.prefix(8) {
+            guard render(keeping { $0 == key }) == none, render(keeping { $0 != key }) == all else { continue }
+            let i = history.firstIndex { $0.templateOnlyKeys.contains(key) } ?? 0
+            throw APIError.invalidRequest("'messages[\(i)].\(key)' does not change the prompt this model's chat template "
+                                          + "renders, so it cannot be honoured; remove it", param: "messages[\(i)].\(key)")
         }
     }
 

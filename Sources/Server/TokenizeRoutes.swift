@@ -36,6 +36,7 @@ extension SputnikServer {
             let json = try JSONValue.parse(req.body)
             guard case .object = json else { throw APIError.invalidRequest("The body must be a JSON object") }
             guard let raw = json["content"] else { throw APIError.invalidRequest("'content' is a required property", param: "content") }
+            try Self.refuseUnknownKeys(json, known: ["content", "add_special", "parse_special", "with_pieces", "model"])
             guard let content = raw.stringValue else {
                 throw APIError.invalidRequest("'content' must be a string, got \(raw.typeName)", param: "content")
             }
@@ -83,6 +84,7 @@ extension SputnikServer {
             guard case .object = json, let list = json["tokens"]?.arrayValue else {
                 throw APIError.invalidRequest("'tokens' must be an array of token ids", param: "tokens")
             }
+            try Self.refuseUnknownKeys(json, known: ["tokens", "model"])
             var ids: [Int32] = []
             for (i, v) in list.enumerated() {
                 guard let id = v.intValue, id >= 0, id < tokenizer.vocabSize else {
@@ -104,6 +106,14 @@ extension SputnikServer {
             sendJSON(res, 200, JSONValue.object([("content", .string(text))]).encoded())
         } catch {
             sendError(res, error)
+        }
+    }
+
+    /// A member outside `known` is a 400 naming it, as every other route answers one (it was read past: vLLM's chat
+    /// form `{"messages": …}` beside `content` came back with the tokens of `content`: helper-65).
+    private static func refuseUnknownKeys(_ json: JSONValue, known: Set<String>) throws(APIError) {
+        for (key, _) in json.objectValue ?? [] where !known.contains(key) {
+            throw APIError.invalidRequest("Unrecognized request argument supplied: \(key)", param: key)
         }
     }
 

@@ -117,3 +117,22 @@ def test_tool_choice_types_other_than_function_are_named(server, choice):
     st, body = post(server, "/v1/chat/completions", dict(CHAT, tools=tools, tool_choice=choice))
     assert st == 400 and body["error"]["param"] == "tool_choice.type", body
     assert choice["type"] in body["error"]["message"], body
+
+
+def test_sampler_settings_are_accepted_while_their_sampler_is_off(server):
+    """helper-65: llama.cpp-style UIs send a sampler's settings beside its switch at the default (`mirostat: 0` with
+    `mirostat_tau: 5`, `dry_multiplier: 0` with `dry_base`…): accepted while the sampler is off, refused once it is on
+    (the switch is refused first) or when they would change a sampler this server runs (`repeat_last_n` with
+    `repetition_penalty` ≠ 1)."""
+    ui = {"mirostat": 0, "mirostat_tau": 5, "mirostat_eta": 0.1, "xtc_probability": 0, "xtc_threshold": 0.1,
+          "dry_multiplier": 0, "dry_base": 1.75, "dry_allowed_length": 2, "dry_penalty_last_n": -1,
+          "dry_sequence_breakers": ["\n"], "repeat_penalty": 1, "repeat_last_n": 64, "penalty_last_n": 64,
+          "dynatemp_range": 0, "dynatemp_exponent": 1, "typ_p": 1}
+    st, body = post(server, "/v1/chat/completions", dict(CHAT, **ui))
+    assert st == 200, body
+    st, body = post(server, "/v1/completions", dict({"prompt": "x", "max_tokens": 2}, **ui))
+    assert st == 200, body
+    for change, param in [({"mirostat": 2}, "mirostat"), ({"dry_multiplier": 0.8}, "dry_multiplier"),
+                          ({"repetition_penalty": 1.1}, "repeat_last_n"), ({"dynatemp_range": 0.5}, "dynatemp_range")]:
+        st, body = post(server, "/v1/chat/completions", dict(CHAT, **dict(ui, **change)))
+        assert st == 400 and body["error"]["param"] == param, (change, body)

@@ -470,6 +470,8 @@ def test_running_waiting_and_the_queue_limit_count_choices_alike():
         wait_until_waiting(s, 2)   # one request of two choices waits: 2, as the running gauge counts it
         st, _, body = s.post("/v1/chat/completions", chat(max_tokens=4))
         assert st == 429, body    # 2 + 1 choices would exceed --max-queued-requests 2 (it was let in)
+        # The limit is named as the queue's size (it read "2 requests are already waiting" whatever the count).
+        assert "its queue of 2 requests waiting for a free slot is full" in json.loads(body)["error"]["message"], body
     finally:
         s.stop()
         s.log.close()

@@ -232,3 +232,71 @@ def test_a_message_field_the_template_names_elsewhere_is_refused(tmp_path, qwen)
         assert status == 200 and "<|im_start|>tool f42" in json.loads(raw)["prompt"], raw   # trim_blocks, as HF renders
     finally:
         s.stop()
+
+
+def test_fields_the_template_reads_indirectly_or_together_are_kept(tmp_path):
+    """helper-65: the refusal of message fields that change nothing must not refuse fields that do: a template that
+    prints the whole message (`tojson`) or loops over its items, one that reads `name` only together with another
+    field (`m.name or m.nick`), and one that prints a speaker only when it changes all keep them. A field no render
+    uses is still refused, and `reasoning_content` on a user message is such a field for SmolLM2's template."""
+    from conftest import Server
+    cases = {
+        "tojson": "{% for m in messages %}{{ m | tojson }}\n{% endfor %}",
+        "items": "{% for m in messages %}{% for k, v in m.items() %}{{ k }}={{ v }};{% endfor %}\n{% endfor %}",
+        "or": "{% for m in messages %}{{ m.role }}{% if m.name or m.nick %} *{% endif %}: {{ m.content }}\n{% endfor %}",
+        "speaker": "{% set ns = namespace(last='') %}{% for m in messages %}{% if m.name and m.name != ns.last %}"
+                   "[{{ m.name }}] {% set ns.last = m.name %}{% endif %}{{ m.content }}\n{% endfor %}",
+    }
+    for label, text in cases.items():
+        template = tmp_path / f"{label}.jinja"
+        template.write_text(text + "{% if add_generation_prompt %}assistant:{% endif %}")
+        s = Server("--chat-template", str(template))
+        try:
+            if label == "or":
+                msgs = [{"role": "user", "content": "hi", "name": "bob", "nick": "b"}]
+            elif label == "speaker":
+                msgs = [{"role": "user", "content": "a", "name": "bob"}, {"role": "assistant", "content": "b"},
+                        {"role": "user", "content": "c", "name": "bob"}]
+            else:
+                msgs = [{"role": "user", "content": "hi", "name": "bob"}]
+            status, _, raw = s.post("/apply-template", {"messages": msgs})
+            assert status == 200, (label, raw)
+        finally:
+            s.stop()
+
+
+def test_reasoning_content_on_a_user_message_is_refused_where_the_template_drops_it(server):
+    status, _, raw = server.post("/apply-template", {"messages": [{"role": "user", "content": "hi", "reasoning_content": "zz"}]})
+    assert status == 400 and json.loads(raw)["error"]["param"] == "messages[0].reasoning_content", raw
+
+
+def test_tokenize_refuses_fields_it_does_not_read(server):
+    """helper-65: `/tokenize` read past unknown members: vLLM's chat form `{"messages": …}` beside `content` came back
+    with the tokens of `content`."""
+    for body, key in [({"content": "x", "messages": [{"role": "user", "content": "hi"}]}, "messages"),
+                      ({"content": "x", "foo": 1}, "foo")]:
+        status, _, raw = server.post("/tokenize", body)
+        assert status == 400 and json.loads(raw)["error"]["param"] == key, raw
+    status, _, raw = server.post("/detokenize", {"tokens": [1], "foo": 1})
+    assert status == 400 and json.loads(raw)["error"]["param"] == "foo", raw
+    status, _, raw = server.post("/tokenize", {"content": "x", "model": "smollm2", "add_special": False})
+    assert status == 200, raw
+
+
+def test_responses_input_items_refuse_fields_they_do_not_read(server):
+    """helper-65: `/v1/responses` input items accepted any member and dropped it (`name` on a message, `foo`,
+    `tool_calls` on a user item, extras on function_call items): now a 400 naming `input[i].key`; the `id` and
+    `status` an item sent back from an earlier response carries are accepted."""
+    call = {"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"}
+    for item, key in [({"role": "user", "content": "Hi", "name": "bob"}, "name"),
+                      ({"role": "user", "content": "Hi", "foo": 1}, "foo"),
+                      (dict(call, extra=1), "extra"),
+                      ({"type": "function_call_output", "call_id": "c1", "output": "4", "foo": 2}, "foo")]:
+        status, _, raw = server.post("/v1/responses", {"input": [item], "max_output_tokens": 4})
+        assert status == 400 and json.loads(raw)["error"]["param"] == f"input[0].{key}", (item, raw)
+    first = oai(server).responses.create(model="smollm2", input="Say hi.", max_output_tokens=4)
+    back = [o.model_dump(exclude_none=True) for o in first.output]
+    assert all("id" in o and "status" in o for o in back), back
+    again = oai(server).responses.create(model="smollm2", input=[{"role": "user", "content": "Say hi."}, *back,
+                                                                 {"role": "user", "content": "Again."}], max_output_tokens=4)
+    assert again.status in ("completed", "incomplete")
