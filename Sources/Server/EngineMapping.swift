@@ -469,8 +469,8 @@ extension SputnikServer {
     /// changes) is kept; one it never reads, like a user message's `name` on Qwen2.5's template (which reads only
     /// `tool_call.name`), is refused. The textual check this replaces (`Prompt.templateNames`) passed every key a
     /// template names anywhere and refused keys read indirectly (helper-63, helper-65). At most 8 keys are tried
-    /// (2 + 2 per key renders, nothing tokenized); a template whose output varies between renders (a date) lets
-    /// fields through.
+    /// (2 renders, plus 2 per key when there are several; nothing tokenized); a template whose output varies between
+    /// renders (a date) lets fields through.
     /// `removedFinal`: the message `continue_final_message` continues, appended as text after the generation prompt,
     /// so the template never sees its other fields.
     /// - Throws: `APIError` 400 naming `messages[i].key` (the first message carrying the key).
@@ -495,7 +495,10 @@ extension SputnikServer {
         }
         guard let all = render(full), let none = render(keeping { _ in false }) else { return }
         for key in keys.prefix(8) {
-            guard render(keeping { $0 == key }) == none, render(keeping { $0 != key }) == all else { continue }
+            // With one key, "only it" is the whole history and "without it" the bare one: the two renders above.
+            let alone = keys.count == 1 ? all : render(keeping { $0 == key })
+            let without = keys.count == 1 ? none : render(keeping { $0 != key })
+            guard alone == none, without == all else { continue }
             let i = history.firstIndex { $0.templateOnlyKeys.contains(key) } ?? 0
             throw APIError.invalidRequest("'messages[\(i)].\(key)' does not change the prompt this model's chat template "
                                           + "renders, so it cannot be honoured; remove it", param: "messages[\(i)].\(key)")
