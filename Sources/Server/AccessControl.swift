@@ -25,7 +25,7 @@ extension SputnikServer {
         if !router.open.contains(req.path), let key = options.apiKey, !Self.authorized(req, key) {
             return APIError.authentication("Invalid or missing API key. Send 'Authorization: Bearer <key>' or 'x-api-key: <key>'.")
         }
-        if !Self.healthPaths.contains(req.path) && !Self.versionPaths.contains(req.path) && req.path != "/metrics" {
+        if !Self.everyPhasePaths.contains(req.path) {
             switch phase {
             case .loading: return APIError.overloaded("Loading model; retry when /health answers 200.")
             case .draining: return APIError.overloaded("The server is shutting down.")
@@ -35,10 +35,9 @@ extension SputnikServer {
         return nil
     }
 
-    /// The paths of the health route (answered in every phase).
-    static let healthPaths: Set<String> = ["/health", "/v1/health"]
-    /// The paths of the version route (answered in every phase).
-    static let versionPaths: Set<String> = ["/version", "/v1/version"]
+    /// The routes answered in every phase, at both of their paths: `/health` (it reports the phase), `/version` and
+    /// `/metrics` (`/v1/metrics` answered 503 while loading where `/metrics` answered 200).
+    static let everyPhasePaths: Set<String> = ["/health", "/v1/health", "/version", "/v1/version", "/metrics", "/v1/metrics"]
 
     /// The `Expect: 100-continue` hook: the same admission rules and the 404 / 405 of a request no route serves,
     /// decided from the head before the body is invited, as `(status, headers, body)`; nil sends `100 Continue`.

@@ -69,6 +69,12 @@ public struct JSONLogHandler: LogHandler {
         self.write = write
     }
 
+    /// Writes `message` as one `critical` JSON line to stderr, before (or without) `LogFormat.bootstrap`: a refusal
+    /// to start under `--log-format json` (a command line that does not parse, an option value that does not).
+    public static func critical(_ message: String) {
+        Logger(label: "sputnik") { JSONLogHandler(label: $0, write: JSONLogHandler.standardError) }.critical("\(message)")
+    }
+
     /// Writes one line to stderr with a single `write(2)`, so concurrent lines never interleave.
     public static let standardError: @Sendable (String) -> Void = { line in
         var bytes = Array(line.utf8)

@@ -104,8 +104,7 @@ struct Serve: ParsableCommand {
             if error is ExitCode { throw error }
             let asked = logFormat ?? ProcessInfo.processInfo.environment[OptionLayers.environmentName("log-format")]
             guard asked == "json" else { throw error }
-            let logger = Logger(label: "sputnik") { JSONLogHandler(label: $0, write: JSONLogHandler.standardError) }
-            logger.critical("\(error)")
+            JSONLogHandler.critical("\(error)")
             throw ExitCode.failure
         }
     }

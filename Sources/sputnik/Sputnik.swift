@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import Logging
 import Server
 
 /// The `sputnik` command: `serve`, `chat` (a terminal REPL), and the model inspection commands `info`, `tokenize`, `detokenize` and
@@ -25,8 +24,7 @@ struct Sputnik: ParsableCommand {
         } catch {
             let code = exitCode(for: error)
             if code != .success, Self.asksForJSONLogs(arguments, environment: ProcessInfo.processInfo.environment) {
-                let logger = Logger(label: "sputnik") { JSONLogHandler(label: $0, write: JSONLogHandler.standardError) }
-                logger.critical("\(message(for: error))")
+                JSONLogHandler.critical(message(for: error))
                 Foundation.exit(code.rawValue)
             }
             exit(withError: error)

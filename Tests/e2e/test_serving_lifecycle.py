@@ -150,12 +150,17 @@ def test_health_reports_loading_before_the_model_is_ready():
                 r = c.getresponse()
                 seen.append((r.status, json.loads(r.read())))
                 if r.status == 503:
-                    # /metrics answers meanwhile (a 503 made Prometheus mark the target down; helper-59).
-                    c.request("GET", "/metrics")
-                    m = c.getresponse()
-                    text = m.read().decode()
-                    assert m.status == 200 and "sputnik:num_requests_running" in text, (m.status, text[:300])
+                    # /metrics answers meanwhile (a 503 made Prometheus mark the target down; helper-59), at both of
+                    # its paths (/v1/metrics was still a 503), and so does /version.
+                    for path in ("/metrics", "/v1/metrics"):
+                        c.request("GET", path)
+                        m = c.getresponse()
+                        text = m.read().decode()
+                        assert m.status == 200 and "sputnik:num_requests_running" in text, (path, m.status, text[:300])
                     metrics_while_loading = True
+                    c.request("GET", "/version")
+                    v = c.getresponse()
+                    assert v.status == 200 and "version" in json.loads(v.read()), v.status
                     # Other routes answer 503 meanwhile, with Retry-After.
                     c.request("POST", "/v1/chat/completions", body=json.dumps(chat()), headers={"Content-Type": "application/json"})
                     r2 = c.getresponse()
