@@ -122,6 +122,10 @@ public struct Prompt: Sendable {
         /// Set, and `tokens` left empty, when the text cannot fit `render`'s `tokenLimit`: a lower bound of its
         /// token count (bytes over `Tokenizer.maxTokenBytes`), found without tokenizing it.
         public var tokensAtLeast: Int?
+        /// `continuingFinal`: the final message's text the prompt ends with, as the template rendered it (leading or
+        /// trailing whitespace it trimmed left out); nil when the rendered chat does not contain that text (then
+        /// `tokens` is empty and `text` is the uncut render).
+        public var continued: String?
     }
 
     /// The prompt's token ids. `messages`: a list of message objects (`role`, `content`, …) as the template
@@ -141,12 +145,19 @@ public struct Prompt: Sendable {
     ///     the call format the model writes (the DeepSeek V3.1 model card's tool prompt).
     ///   - extra: further template variables (`chat_template_kwargs`).
     ///   - prefill: text appended after the generation prompt, which the model continues (`continue_final_message`).
+    ///     With `continuingFinal`, the final message's content instead (nothing is appended).
+    ///   - continuingFinal: the last of `messages` is an assistant message the reply continues (transformers' and
+    ///     vLLM's `continue_final_message`): the chat is rendered without the generation prompt and cut right after
+    ///     the last occurrence of that message's content (`prefill`), whitespace the template trimmed around it left
+    ///     out, as transformers' `apply_chat_template` does (`tokenization_utils_base.py`); `Rendered.continued` is
+    ///     the content as the prompt ends with it, nil when the template does not render it.
     ///   - thinking: false selects the template's non-thinking mode (`thinking` / `enable_thinking` = false, unless
     ///     `extra` sets them) and, when the prompt still ends inside an open `<think>` block, closes it
     ///     (`</think>\n\n` appended); true sets those variables to true; nil leaves the template's default.
     /// - Throws: `ChatTemplateError` when the template fails on these messages.
     public func render(messages: JinjaValue, tools: JinjaValue?, extra: [String: JinjaValue] = [:],
-                       prefill: String? = nil, thinking: Bool? = nil, tokenLimit: Int? = nil) throws(ChatTemplateError) -> Rendered {
+                       prefill: String? = nil, continuingFinal: Bool = false, thinking: Bool? = nil,
+                       tokenLimit: Int? = nil) throws(ChatTemplateError) -> Rendered {
         var vars = extra
         if let thinking {
             if vars["thinking"] == nil { vars["thinking"] = .bool(thinking) }
@@ -163,12 +174,22 @@ public struct Prompt: Sendable {
         }
         var text: String
         do {
-            text = try template.render(messages: messages, tools: tools, addGenerationPrompt: true,
+            text = try template.render(messages: messages, tools: tools, addGenerationPrompt: !continuingFinal,
                                        bosToken: bosText, eosToken: eosText, extra: vars)
         } catch let e as ChatTemplateError {
             throw e
         } catch {
             throw ChatTemplateError.runtime(line: 0, message: "\(error)")
+        }
+        // The continued message's content, as the prompt ends with it: the text before it is what the generation
+        // prompt is otherwise (the think-block checks below look at that part).
+        var continued: String?
+        if continuingFinal {
+            guard let final = Self.finalContent(messages), let cut = Self.continuationCut(text, final: final) else {
+                return Rendered(tokens: [], text: text, endsInsideReasoning: false)
+            }
+            continued = String(text[cut])
+            text = String(text[..<cut.lowerBound])
         }
         var inside = hasReasoning && Self.endsInsideThink(text)
         if inside {
@@ -179,43 +200,78 @@ public struct Prompt: Sendable {
             var tags: [String] = []
             let maskedMessages = Self.maskingThinkTags(messages, &tags)
             let maskedTools = tools.map { Self.maskingThinkTags($0, &tags) }
-            if !tags.isEmpty, let masked = try? template.render(messages: maskedMessages, tools: maskedTools,
-                                                                 addGenerationPrompt: true, bosToken: bosText,
+            if !tags.isEmpty, var masked = try? template.render(messages: maskedMessages, tools: maskedTools,
+                                                                 addGenerationPrompt: !continuingFinal, bosToken: bosText,
                                                                  eosToken: eosText, extra: vars) {
+                if continuingFinal, let final = Self.finalContent(maskedMessages),
+                   let cut = Self.continuationCut(masked, final: final) {
+                    masked = String(masked[..<cut.lowerBound])
+                }
                 inside = Self.endsInsideThink(masked)
             }
         }
+        // Below, an appended prefill is fitted to the generation prompt; a continued final message is left exactly as
+        // the template renders it (inside a think block there, the reply continues the reasoning).
         // A prefill is the answer's start, as the template renders an assistant message (transformers'
         // `continue_final_message`): a think block the generation prompt opened is dropped, not continued.
-        if inside && prefill != nil, let open = text.range(of: "<think>", options: .backwards),
+        if !continuingFinal && inside && prefill != nil, let open = text.range(of: "<think>", options: .backwards),
            text[open.upperBound...].allSatisfy(\.isWhitespace) {
             text.removeSubrange(open.lowerBound...)
             inside = false
         }
         // A prefill that brings its own think block (the final message's reasoning) replaces the empty one a
         // non-thinking generation prompt closed (DeepSeek V3.1's `<think></think>`): one block, not two (helper-61).
-        if !inside, let p = prefill, p.hasPrefix("<think>"), hasReasoning,
+        if !continuingFinal, !inside, let p = prefill, p.hasPrefix("<think>"), hasReasoning,
            let open = text.range(of: "<think>", options: .backwards),
            let close = text.range(of: "</think>", range: open.upperBound..<text.endIndex),
            text[open.upperBound..<close.lowerBound].allSatisfy(\.isWhitespace),
            text[close.upperBound...].allSatisfy(\.isWhitespace) {
             text.removeSubrange(open.lowerBound...)
         }
-        if inside && thinking == false {
+        if !continuingFinal && inside && thinking == false {
             text += "</think>\n\n"
             inside = false
         }
         var trimmed = Substring(text)
         while trimmed.last?.isWhitespace == true { trimmed = trimmed.dropLast() }
         let closed = hasReasoning && !inside && trimmed.hasSuffix("</think>")
-        if let prefill { text += injectionGuard.neutralise(prefill, &originals) }
+        if let continued {
+            text += continued
+        } else if let prefill {
+            text += injectionGuard.neutralise(prefill, &originals)
+        }
         if let tokenLimit, let atLeast = tokenizer.tokensAtLeast(bytes: text.utf8.count, over: tokenLimit) {
             return Rendered(tokens: [], text: text, endsInsideReasoning: inside, endsAfterClosedReasoning: closed,
                             tokensAtLeast: atLeast)
         }
         let tokens = injectionGuard.encode(text, originals: originals, tokenizer: tokenizer)
         return Rendered(tokens: tokens, text: injectionGuard.restore(text, originals: originals), endsInsideReasoning: inside,
-                        endsAfterClosedReasoning: closed)
+                        endsAfterClosedReasoning: closed,
+                        continued: continued.map { injectionGuard.restore($0, originals: originals) })
+    }
+
+    /// The `content` string of the last message of a message list, or nil.
+    static func finalContent(_ messages: JinjaValue) -> String? {
+        guard case .array(let items) = messages, case .object(let last)? = items.last,
+              case .string(let content)? = last["content"] else { return nil }
+        return content
+    }
+
+    /// Where transformers' `continue_final_message` cuts a rendered chat: the range of the final message's content
+    /// `final` at its last occurrence (found without surrounding whitespace); it ends after `final` without its
+    /// leading whitespace when the template kept the content's trailing whitespace, else after the stripped content.
+    /// nil when the text does not contain the stripped content (transformers raises there; an empty content is
+    /// refused before rendering).
+    static func continuationCut(_ text: String, final: String) -> Range<String.Index>? {
+        let stripped = final.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !stripped.isEmpty, let at = text.range(of: stripped, options: [.backwards, .literal]) else { return nil }
+        // transformers compares the `len(final.lstrip())` characters there with `final`: equal only when `final` has
+        // no leading whitespace and the template kept its trailing whitespace.
+        let tail = text.unicodeScalars[at.lowerBound...]
+        if tail.starts(with: final.unicodeScalars) {
+            return at.lowerBound..<tail.index(at.lowerBound, offsetBy: final.unicodeScalars.count)
+        }
+        return at
     }
 
     /// Start of a masked think tag (`maskingThinkTags`): private-use characters no template writes, then the tag's

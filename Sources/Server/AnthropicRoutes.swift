@@ -61,7 +61,9 @@ extension SputnikServer {
             // The chat mapping's `continue_final_message` is this route's final assistant message (a prefill).
             if e.param == "continue_final_message" {
                 e = APIError.invalidRequest(
-                    "A final assistant message (a prefill) cannot be combined with 'tool_choice' 'any' or 'tool': the reply is the forced call",
+                    e.message.contains("tool_choice")
+                        ? "A final assistant message (a prefill) cannot be combined with 'tool_choice' 'any' or 'tool': the reply is the forced call"
+                        : "The final assistant message (a prefill): this model's chat template does not render its text as sent, so the reply cannot continue it",
                     param: "messages")
             }
             // The chat mapping refuses `stop` only beside a grammar: here, the forced call (no response_format).

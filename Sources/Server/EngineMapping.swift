@@ -183,9 +183,13 @@ extension SputnikServer {
     /// - `reasoning_effort: "none"` or `chat_template_kwargs` `thinking`/`enable_thinking` false select the
     ///   template's non-thinking mode (or close the think block at once); another effort turns thinking on and is
     ///   passed to the template as `reasoning_effort`.
-    /// - `continue_final_message`: the history without its last (assistant) message is rendered with the generation
-    ///   prompt, and that message's text is appended for the model to continue (it also primes the parsers). `<think>` blocks are split off unless the reasoning format
-    ///   (request `reasoning_format`, else `--reasoning-format`) is `none`.
+    /// - `continue_final_message`: the whole history is rendered without the generation prompt and cut right after
+    ///   the last (assistant) message's content, as transformers and vLLM do (`Prompt.render`'s `continuingFinal`; a
+    ///   400 naming `continue_final_message` when the template does not render that content). A final message with
+    ///   reasoning (`reasoning_content`, an Anthropic `thinking` block) on a template with think blocks, which
+    ///   templates drop from assistant turns, and an empty one, are appended after the generation prompt instead.
+    ///   The content primes the parsers. `<think>` blocks are split off unless the reasoning format (request
+    ///   `reasoning_format`, else `--reasoning-format`) is `none`.
     /// - Throws: `APIError` 400 naming `tool_choice`, `tools` (the template cannot render tools or its call markup is
     ///   not parsed), `reasoning_effort` (a thinking effort on a template without reasoning), or `messages` (the
     ///   template failed).
@@ -245,21 +249,28 @@ extension SputnikServer {
         }
         var prefill: String?
         var prefillAnswer: String?
-        if r.continueFinalMessage {
-            let last = history.removeLast()
+        /// The final message stays in the history and the template renders it (transformers' / vLLM's way).
+        var continuing = false
+        if r.continueFinalMessage, let last = history.last {
             prefill = last.content
-            // Its reasoning (`reasoning_content`, an Anthropic `thinking` block) is the start of the reply too, in the
-            // template's think block: the reply continues the reasoning, or the answer after it.
             if let reasoning = last.reasoningContent, prompt.hasReasoning {
+                // Its reasoning (`reasoning_content`, an Anthropic `thinking` block) is the start of the reply too, in
+                // the template's think block: the reply continues the reasoning, or the answer after it. Templates
+                // drop the reasoning of assistant turns, so this one is appended after the generation prompt.
+                history.removeLast()
                 let answer = last.content ?? ""
                 prefill = "<think>\n" + reasoning + (answer.isEmpty ? "" : "\n</think>\n\n" + answer)
                 prefillAnswer = answer
+            } else if last.content?.contains(where: { !$0.isWhitespace }) == true {
+                continuing = true
+            } else {
+                history.removeLast()   // an empty prefill (Anthropic allows one): the reply starts as usual
             }
         }
         let tools = offerTools ? r.tools.map(JinjaValue.init(json:)) : nil
         func render(_ history: [ChatMessage]) throws(ChatTemplateError) -> Prompt.Rendered {
             try prompt.render(messages: .array(history.map(Self.templateMessage)), tools: tools, extra: extra,
-                              prefill: prefill, thinking: thinking, tokenLimit: tokenLimit)
+                              prefill: prefill, continuingFinal: continuing, thinking: thinking, tokenLimit: tokenLimit)
         }
         let rendered: Prompt.Rendered
         var asSent = false   // rendered from the history as sent (not a normalised or patched one)
@@ -281,6 +292,14 @@ extension SputnikServer {
                 throw APIError.invalidRequest("The chat template failed on these messages: \(error)", param: "messages")
             }
         }
+        if continuing {
+            guard let continued = rendered.continued else {
+                throw APIError.invalidRequest(
+                    "'continue_final_message': this model's chat template does not render the final message's content as sent, so the reply cannot continue it",
+                    param: "continue_final_message")
+            }
+            prefill = continued   // as the prompt ends with it (whitespace the template trimmed left out)
+        }
         if let atLeast = rendered.tokensAtLeast, let tokenLimit {
             throw APIError.promptTooLong(atLeast: atLeast, bytes: rendered.text.utf8.count, limit: tokenLimit, promptField: promptField)
         }
@@ -288,9 +307,9 @@ extension SputnikServer {
         // as it is would be dropped: refuse it instead. Decided on renders of the history as sent; a normalised or
         // patched history falls back to whether the template names the key at all.
         if asSent {
-            try refuseUnusedMessageFields(history, removedFinal: r.continueFinalMessage ? r.messages.last : nil) { messages in
+            try refuseUnusedMessageFields(history, removedFinal: r.continueFinalMessage && !continuing ? r.messages.last : nil) { messages in
                 try? prompt.render(messages: .array(messages), tools: tools, extra: extra, prefill: prefill,
-                                   thinking: thinking, tokenLimit: 0).text   // the text alone: nothing tokenized
+                                   continuingFinal: continuing, thinking: thinking, tokenLimit: 0).text   // the text alone: nothing tokenized
             }
         } else {
             for (i, m) in r.messages.enumerated() {
@@ -471,8 +490,8 @@ extension SputnikServer {
     /// template names anywhere and refused keys read indirectly (helper-63, helper-65). At most 8 keys are tried
     /// (2 renders, plus 2 per key when there are several; nothing tokenized); a template whose output varies between
     /// renders (a date) lets fields through.
-    /// `removedFinal`: the message `continue_final_message` continues, appended as text after the generation prompt,
-    /// so the template never sees its other fields.
+    /// `removedFinal`: the message `continue_final_message` continues when it is appended as text after the
+    /// generation prompt (its reasoning continued), so the template never sees its other fields.
     /// - Throws: `APIError` 400 naming `messages[i].key` (the first message carrying the key).
     private func refuseUnusedMessageFields(_ history: [ChatMessage], removedFinal: ChatMessage?,
                                            render: ([JinjaValue]) -> String?) throws(APIError) {
