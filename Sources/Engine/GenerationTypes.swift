@@ -242,6 +242,9 @@ public struct OutputParsing: Sendable, Equatable {
     public var toolCalls: ToolCallFormat?
     /// Most tool calls (`parallel_tool_calls: false` → 1); nil: no limit.
     public var maxToolCalls: Int?
+    /// Calls are begun, and their arguments emitted in pieces, while they are generated (streamed requests;
+    /// `ToolCallParser`'s `streamArguments`); false: each call is emitted whole when its block ends.
+    public var streamToolArguments = false
     /// Hermes markup with `tool_choice` `auto`: the declared tools a bare JSON call at the start of the reply may
     /// name (`ToolCallParser`); empty: only `<tool_call>` blocks are calls.
     public var bareCallNames: Set<String> = []

@@ -43,7 +43,8 @@ public struct OutputProcessor: Sendable {
         stopMatcher = StopStringMatcher(stops: stop)
         self.minTokens = minTokens
         reasoning = parsing.reasoning.map { ReasoningParser(startsInReasoning: $0 == .startsInside) }
-        toolCalls = parsing.toolCalls.map { ToolCallParser(format: $0, maxCalls: parsing.maxToolCalls, bareCallNames: parsing.bareCallNames) }
+        toolCalls = parsing.toolCalls.map { ToolCallParser(format: $0, maxCalls: parsing.maxToolCalls, bareCallNames: parsing.bareCallNames,
+                                                                 streamArguments: parsing.streamToolArguments) }
         markupTokens = parsing.reasoning == nil && parsing.toolCalls == nil ? [] : parsing.markupTokens
         if !parsing.prefix.isEmpty {
             // The prefill's text is the client's own: only the parser state it leaves matters.

@@ -101,12 +101,25 @@ public final class ServingModel: @unchecked Sendable {
     /// - Throws: `EngineError.template` "`label` `path`: why" when it cannot be read, is empty or does not parse.
     public static func readTemplateFile(_ path: String, label: String) throws(EngineError) -> String {
         let source: String
-        do { source = try TextFile.read(path) } catch { throw EngineError.template("\(label): \(error.description)") }
+        if let inline = inlineTemplate(path) {
+            source = inline
+        } else {
+            do { source = try TextFile.read(path) } catch { throw EngineError.template("\(label): \(error.description)") }
+        }
         if source.allSatisfy(\.isWhitespace) {
             throw EngineError.template("\(label) \(path): the file is empty (leave the option out to use the model's template)")
         }
         do { _ = try ChatTemplate(source: source) } catch { throw EngineError.template("\(label) \(path): \(error)") }
         return source
+    }
+
+    /// A `--chat-template` value that is not a file: `chatml` (llama-server's built-in name; the ChatML template
+    /// used when a model has none) or, as vLLM takes it, the template itself (it holds `{{` or `{%`); nil otherwise,
+    /// and whenever a file of that name exists.
+    public static func inlineTemplate(_ value: String) -> String? {
+        if FileManager.default.fileExists(atPath: value) { return nil }
+        if value == "chatml" { return Prompt.chatMLTemplate }
+        return value.contains("{{") || value.contains("{%") ? value : nil
     }
 
     /// Opens and loads the model; nothing runs until `engine.start()`.

@@ -9,7 +9,12 @@ import Foundation
 /// tokens), and a call's body is buffered until it is complete; then the call is emitted as `toolCallBegin` (index,
 /// name) followed by `toolCallArguments` (the arguments as JSON text, Python `json.dumps` spacing as vLLM returns
 /// them). Nothing of the markup reaches content, unless a block turns out not to hold a parsable call: then its text
-/// is given back as content. A value type returning what to emit; unit-tested without a model.
+/// is given back as content. With `streamArguments` (streamed requests), a call whose name comes before its
+/// arguments object (`{"name": …, "arguments": {` in Hermes and Llama 3 JSON, DeepSeek's `name<｜tool▁sep｜>{`,
+/// Mistral's `name[ARGS]{`) is begun as soon as that much is generated and its arguments follow in pieces as they are
+/// generated (`StreamingArguments`: the pieces concatenate to the same text), as OpenAI, vLLM and llama-server stream
+/// them (helper-66: an agent writing a file got minutes of silence, then the whole call); such a call is a call even
+/// if its block ends malformed or is cut. A value type returning what to emit; unit-tested without a model.
 public struct ToolCallParser: Sendable {
     private enum State: Sendable, Equatable {
         /// Ordinary content; looking for the opening tag.
@@ -42,6 +47,20 @@ public struct ToolCallParser: Sendable {
     private var bareFenced = false
     /// The held text has reached a bare call's `{"name":` (so far it may be a call to a declared tool).
     private var bareNamed = false
+    /// Calls are begun, and their arguments emitted in pieces, while they are generated (see the type's doc).
+    private let streamArguments: Bool
+    /// The call being streamed: its index, the arguments re-written so far, where they start in `buf`, how much of
+    /// `buf` was fed, and the text emitted.
+    private struct OpenCall: Sendable {
+        var index: Int
+        var args = StreamingArguments()
+        var start: Int
+        var fed: Int
+        var emitted = ""
+    }
+    private var openCall: OpenCall?
+    /// The open block does not start as a streamable call: it is parsed whole at its end.
+    private var blockBuffered = false
 
     private static func s(_ t: String) -> [Unicode.Scalar] { Array(t.unicodeScalars) }
     private static let hermesOpen = s("<tool_call>"), hermesClose = s("</tool_call>")
@@ -57,8 +76,10 @@ public struct ToolCallParser: Sendable {
     ///     parser is `isDone`.
     ///   - bareCallNames: Hermes only: declared tool names a bare JSON call at the start of the reply may name
     ///     (`OutputParsing.bareCallNames`).
-    public init(format: ToolCallFormat, maxCalls: Int? = nil, bareCallNames: Set<String> = []) {
+    ///   - streamArguments: begin calls and emit their arguments in pieces as they are generated (see the type's doc).
+    public init(format: ToolCallFormat, maxCalls: Int? = nil, bareCallNames: Set<String> = [], streamArguments: Bool = false) {
         self.format = format
+        self.streamArguments = streamArguments
         self.maxCalls = maxCalls ?? Int.max
         self.bareCallNames = format == .hermes ? bareCallNames : []
         state = format == .llama3JSON ? .llamaStart : format == .hermes && !bareCallNames.isEmpty ? .bareStart : .text
@@ -116,6 +137,9 @@ public struct ToolCallParser: Sendable {
             return []
         case .text, .llamaStart, .bareStart:
             emitContent(buf[...], into: &out)
+        case .call where openCall != nil:
+            // A streamed call ends with the generation: what is left of its arguments (nothing when cut short).
+            finishOpenCall(end: nil, into: &out)
         case .call:
             if truncated { return [] }
             let before = callCount
@@ -199,7 +223,14 @@ public struct ToolCallParser: Sendable {
     }
 
     private mutating func hermesStep(_ out: inout [GenerationDelta]) -> Bool {
+        streamStep(&out) { p in Self.callObjectStart(p.buf, from: 0) }
         guard let end = ReasoningParser.find(Self.hermesClose, in: buf) else { return false }
+        if openCall != nil {
+            finishOpenCall(end: end, into: &out)
+            buf.removeFirst(end + Self.hermesClose.count)
+            afterBlock()
+            return true
+        }
         let before = callCount
         emitCall(json: buf[..<end], into: &out)
         if callCount == before { emitContent(opened + buf[..<end] + Self.hermesClose, into: &out) }
@@ -304,6 +335,15 @@ public struct ToolCallParser: Sendable {
     }
 
     private mutating func mistralStep(_ out: inout [GenerationDelta]) -> Bool {
+        streamStep(&out) { p in Self.mistralCallStart(p.buf) }
+        if let call = openCall {
+            // `name[ARGS]{…}`: the call ends with its arguments object.
+            guard call.args.isComplete || call.args.failed, let end = Self.jsonEnd(buf, from: call.start) else { return false }
+            finishOpenCall(end: end, into: &out)
+            buf.removeFirst(end)
+            afterBlock()
+            return true
+        }
         let lead = buf.prefix { $0.properties.isWhitespace }.count
         guard lead < buf.count else { return false }
         if buf[lead] == "[" || buf[lead] == "{" {
@@ -345,7 +385,16 @@ public struct ToolCallParser: Sendable {
             state = .text
             return true
         }
+        streamStep(&out) { p in Self.callObjectStart(p.buf, from: lead) }
         guard let end = Self.jsonEnd(buf, from: lead) else { return false }
+        if openCall != nil {
+            finishOpenCall(end: end, into: &out)
+            opened = []
+            blockBuffered = false
+            buf.removeFirst(end)
+            if callCount >= maxCalls { state = .done }
+            return true
+        }
         let before = callCount
         emitCall(json: buf[lead..<end], into: &out)
         if callCount == before {
@@ -355,6 +404,7 @@ public struct ToolCallParser: Sendable {
             return false
         }
         opened = []
+        blockBuffered = false
         buf.removeFirst(end)
         if callCount >= maxCalls { state = .done }
         return true
@@ -369,13 +419,21 @@ public struct ToolCallParser: Sendable {
             return true
         }
         if rest.starts(with: Self.dsCallBegin) {
+            streamStep(&out) { p in Self.deepSeekCallStart(p.buf, from: lead + Self.dsCallBegin.count) }
             guard let end = ReasoningParser.find(Self.dsCallEnd, in: rest) else { return false }
+            if openCall != nil {
+                finishOpenCall(end: lead + end, into: &out)
+                buf.removeFirst(lead + end + Self.dsCallEnd.count)
+                if callCount >= maxCalls { state = .done; buf.removeAll(); return false }
+                return true
+            }
             let body = Array(rest[Self.dsCallBegin.count..<end])
             if let (name, args) = parseDeepSeekCall(body) {
                 emit(name: name, arguments: args, into: &out)
             } else {
                 emitContent(Self.dsCallBegin + body + Self.dsCallEnd, into: &out)
             }
+            blockBuffered = false
             buf.removeFirst(lead + end + Self.dsCallEnd.count)
             if callCount >= maxCalls { state = .done; buf.removeAll(); return false }
             return true
@@ -407,9 +465,168 @@ public struct ToolCallParser: Sendable {
     /// After a block: whitespace before more text is dropped; the limit may end parsing.
     private mutating func afterBlock() {
         opened = []
+        blockBuffered = false
         skipSpace = true
         state = callCount >= maxCalls ? .done : .text
         if state == .done { buf.removeAll() }
+    }
+
+    /// Where a streamable call's arguments start, if the block's text says so yet.
+    enum CallStart: Equatable {
+        /// More text is needed to tell.
+        case wait
+        /// The block does not start as a streamable call.
+        case no
+        /// The call's name, and the index in the text of its arguments object's `{`.
+        case found(name: String, arguments: Int)
+    }
+
+    /// With `streamArguments`, inside an open block: begins the call once `start` finds its name and arguments, then
+    /// feeds the arguments' new characters and emits what they settle.
+    private mutating func streamStep(_ out: inout [GenerationDelta], start: (Self) -> CallStart) {
+        guard streamArguments, !blockBuffered else { return }
+        if openCall == nil {
+            switch start(self) {
+            case .wait: return
+            case .no: blockBuffered = true; return
+            case .found(let name, let at):
+                guard callCount < maxCalls, !name.isEmpty else { blockBuffered = true; return }
+                out.append(.toolCallBegin(index: callCount, name: name))
+                openCall = OpenCall(index: callCount, start: at, fed: at)
+            }
+        }
+        guard var call = openCall else { return }
+        var piece = ""
+        while call.fed < buf.count && !call.args.isComplete && !call.args.failed {
+            piece += call.args.feed(buf[call.fed])
+            call.fed += 1
+        }
+        if !piece.isEmpty {
+            call.emitted += piece
+            out.append(.toolCallArguments(index: call.index, piece))
+        }
+        openCall = call
+    }
+
+    /// Ends the streamed call: the rest of its arguments' whole-object text when the pieces so far are its start
+    /// (a repeated key or malformed JSON leaves what was sent), from its arguments object in `buf[start..<end]`
+    /// (`end` nil: to the end of `buf`).
+    private mutating func finishOpenCall(end: Int?, into out: inout [GenerationDelta]) {
+        guard let call = openCall else { return }
+        openCall = nil
+        let upTo = min(end ?? buf.count, buf.count)
+        if call.start < upTo, let whole = Self.jsonEnd(buf, from: call.start).flatMap({ $0 <= upTo ? $0 : nil }),
+           let text = Self.argumentsText(ReasoningParser.string(buf[call.start..<whole])), text.hasPrefix(call.emitted),
+           text.count > call.emitted.count {
+            out.append(.toolCallArguments(index: call.index, String(text.dropFirst(call.emitted.count))))
+        }
+        callCount += 1
+    }
+
+    /// `{"name": <string>, "arguments"|"parameters": {` at `from` (whitespace anywhere between): the start of a JSON
+    /// call object whose name comes first (Hermes, Llama 3 JSON).
+    static func callObjectStart(_ s: [Unicode.Scalar], from: Int) -> CallStart {
+        var i = from
+        func ws() { while i < s.count, s[i] == " " || s[i] == "\n" || s[i] == "\t" || s[i] == "\r" { i += 1 } }
+        /// `lit` at i: true (taken), false (not there), nil (the text ends inside it).
+        func take(_ lit: String) -> Bool? {
+            for c in lit.unicodeScalars {
+                guard i < s.count else { return nil }
+                guard s[i] == c else { return false }
+                i += 1
+            }
+            return true
+        }
+        ws()
+        for lit in ["{", "\"name\""] {
+            guard let ok = take(lit) else { return .wait }
+            if !ok { return .no }
+            ws()
+        }
+        guard let colon = take(":") else { return .wait }
+        if !colon { return .no }
+        ws()
+        guard i < s.count else { return .wait }
+        guard s[i] == "\"" else { return .no }
+        guard let nameEnd = jsonStringEnd(s, from: i) else { return .wait }
+        guard case .string(let name)? = parse(ReasoningParser.string(s[i..<nameEnd])) else { return .no }
+        i = nameEnd
+        ws()
+        guard let comma = take(",") else { return .wait }
+        if !comma { return .no }
+        ws()
+        let keyStart = i
+        var key: Bool? = false   // true: taken; nil: the text so far may still become one
+        for lit in ["\"arguments\"", "\"parameters\""] {
+            i = keyStart
+            let r = take(lit)
+            if r == true { key = true; break }
+            if r == nil { key = nil }
+        }
+        guard let taken = key else { return .wait }
+        if !taken { return .no }
+        ws()
+        guard let colon2 = take(":") else { return .wait }
+        if !colon2 { return .no }
+        ws()
+        guard i < s.count else { return .wait }
+        return s[i] == "{" ? .found(name: name, arguments: i) : .no
+    }
+
+    /// DeepSeek's call body at `from` (after `<｜tool▁call▁begin｜>`): `name<｜tool▁sep｜>{` (V3.1) or
+    /// `function<｜tool▁sep｜>name\n```json\n{` (V3 / R1).
+    static func deepSeekCallStart(_ s: [Unicode.Scalar], from: Int) -> CallStart {
+        guard from <= s.count else { return .wait }
+        let body = Array(s[from...])
+        guard let sep = ReasoningParser.find(dsSep, in: body) else {
+            return ReasoningParser.find(dsCallEnd, in: body) == nil ? .wait : .no
+        }
+        let left = ReasoningParser.string(body[..<sep]).trimmingCharacters(in: .whitespacesAndNewlines)
+        var i = sep + dsSep.count
+        while i < body.count, body[i] == " " { i += 1 }
+        guard i < body.count else { return .wait }
+        if body[i] == "{" { return .found(name: left, arguments: from + i) }
+        guard let nl = body[i...].firstIndex(of: "\n") else { return body[i...].count > 256 ? .no : .wait }
+        let name = ReasoningParser.string(body[i..<nl]).trimmingCharacters(in: .whitespaces)
+        var j = nl + 1
+        let f = body[min(j, body.count)...]
+        if f.count < fence.count { return fence.starts(with: f) ? .wait : .no }
+        guard f.starts(with: fence) else { return .no }
+        j += fence.count
+        let r = body[min(j, body.count)...]
+        if r.first == "j" {
+            if r.count < fenceJSON.count { return fenceJSON.starts(with: r) ? .wait : .no }
+            guard r.starts(with: fenceJSON) else { return .no }
+            j += fenceJSON.count
+        }
+        while j < body.count, body[j] == " " || body[j] == "\n" || body[j] == "\r" { j += 1 }
+        guard j < body.count else { return .wait }
+        return body[j] == "{" && !name.isEmpty ? .found(name: name, arguments: from + j) : .no
+    }
+
+    /// Mistral's `name[ARGS]{` or `name[CALL_ID]id[ARGS]{` (its JSON list form is parsed whole).
+    static func mistralCallStart(_ s: [Unicode.Scalar]) -> CallStart {
+        let lead = s.prefix { $0.properties.isWhitespace }.count
+        guard lead < s.count else { return .wait }
+        if s[lead] == "[" || s[lead] == "{" { return .no }
+        guard let argsAt = ReasoningParser.find(mistralArgs, in: s) else { return s.count - lead > 256 ? .no : .wait }
+        var nameEnd = argsAt
+        if let idAt = ReasoningParser.find(mistralCallId, in: Array(s[..<argsAt])) { nameEnd = idAt }
+        let name = ReasoningParser.string(s[lead..<nameEnd]).trimmingCharacters(in: .whitespacesAndNewlines)
+        var i = argsAt + mistralArgs.count
+        while i < s.count, s[i].properties.isWhitespace { i += 1 }
+        guard i < s.count else { return .wait }
+        return s[i] == "{" && !name.isEmpty ? .found(name: name, arguments: i) : .no
+    }
+
+    /// End (exclusive) of the JSON string starting with the `"` at `start`, or nil while it is incomplete.
+    static func jsonStringEnd(_ s: [Unicode.Scalar], from start: Int) -> Int? {
+        var i = start + 1, escaped = false
+        while i < s.count {
+            if escaped { escaped = false } else if s[i] == "\\" { escaped = true } else if s[i] == "\"" { return i + 1 }
+            i += 1
+        }
+        return nil
     }
 
     private mutating func emitContent<C: Collection>(_ scalars: C, into out: inout [GenerationDelta])

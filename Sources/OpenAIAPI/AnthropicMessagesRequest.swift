@@ -121,7 +121,8 @@ public struct AnthropicMessagesRequest: Sendable, Equatable {
             if tools.isEmpty && (type == "any" || type == "tool") {
                 throw APIError.invalidRequest("tool_choice: '\(type!)' needs 'tools'", param: "tool_choice")
             }
-            if try cf.bool("disable_parallel_tool_use") == true { parallel = false }
+            // (Anthropic's `none` choice has only its type.)
+            if type != "none", try cf.bool("disable_parallel_tool_use") == true { parallel = false }
             try cf.refuseUnread { "tool_choice.\($0): Extra inputs are not permitted" }
         }
         var thinkingBudget: Int?
@@ -198,9 +199,16 @@ public struct AnthropicMessagesRequest: Sendable, Equatable {
                         param: "messages[\(i)].content")
                 }
             }
+            // Anthropic: and every tool_use of the previous message is answered by a tool_result in this one (a model
+            // shown an unanswered call makes up its result).
+            let answered = Set(converted.compactMap { $0.role == .tool ? $0.toolCallId : nil })
+            if let missing = Self.unanswered(previousCalls, answered) {
+                throw Self.unansweredError(missing, index: i - 1)
+            }
             previousCalls = converted.flatMap { $0.toolCalls.map(\.id) }
             messages.append(contentsOf: converted)
         }
+        if let missing = Self.unanswered(previousCalls, []) { throw Self.unansweredError(missing, index: items.count - 1) }
 
         var s = SamplingParameters()
         if countTokens {
@@ -265,6 +273,20 @@ public struct AnthropicMessagesRequest: Sendable, Equatable {
 
     /// The scalars of a tool name (`^[a-zA-Z0-9_-]{1,128}$`, Anthropic's pattern).
     static let nameScalars = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-".unicodeScalars)
+
+    /// The ids of `calls` not in `answered`, or nil when every call is answered.
+    static func unanswered(_ calls: [String], _ answered: Set<String>) -> [String]? {
+        let missing = calls.filter { !answered.contains($0) }
+        return missing.isEmpty ? nil : missing
+    }
+
+    /// Anthropic's 400 for tool_use blocks of `messages[index]` without tool_result blocks in the next message (named
+    /// as Anthropic's API names it: the index of the message with the calls).
+    static func unansweredError(_ ids: [String], index: Int) -> APIError {
+        APIError.invalidRequest(
+            "messages.\(index): tool_use ids were found without tool_result blocks immediately after: \(ids.joined(separator: ", ")). Each tool_use block must have a corresponding tool_result block in the next message.",
+            param: "messages[\(index)]")
+    }
 
     /// One Anthropic message as chat messages: text (and thinking) blocks join into one message, `tool_use` blocks
     /// become the assistant's tool calls, each `tool_result` block becomes a `tool` message. Content must not be

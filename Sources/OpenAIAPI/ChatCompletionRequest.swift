@@ -190,12 +190,13 @@ public struct ChatCompletionRequest: Sendable, Equatable {
                 let ff = FieldReader(fn, prefix: tf.path("function."))
                 _ = try ff.string("name")
                 _ = try ff.string("description")
-                _ = try ff.object("parameters")
+                try Self.checkToolParameters(try ff.object("parameters"), path: "tools[\(i)].function.parameters")
                 _ = try ff.bool("strict")
                 try ff.refuseUnread { "'\(tf.path("function."))\($0)' is not a field of a function definition" }
                 _ = tf.raw("cache_control")   // Anthropic's caching hint, sent by proxies: the prefix cache needs none
                 try tf.refuseUnread { "'tools[\(i)].\($0)' is not a field of a function tool" }
             }
+            try Self.checkUniqueToolNames(tools.map { $0["function"]?["name"]?.stringValue }) { "tools[\($0)].function.name" }
             // An empty list declares no tools: the request is answered as one without `tools` (llama-server reads
             // it the same way; clients send `"tools": []` when an agent has none), not refused for a template that
             // cannot render tools.
@@ -217,6 +218,14 @@ public struct ChatCompletionRequest: Sendable, Equatable {
                 guard let name = choice["function"]?["name"]?.stringValue else {
                     throw APIError.invalidRequest("'tool_choice.function.name' is required", param: "tool_choice")
                 }
+                let cf = FieldReader(choice, prefix: "tool_choice.")
+                _ = cf.raw("type")
+                if let fn = try cf.object("function") {
+                    let ff = FieldReader(fn, prefix: "tool_choice.function.")
+                    _ = ff.raw("name")
+                    try ff.refuseUnread { "'tool_choice.function.\($0)' is not a field of a named tool choice" }
+                }
+                try cf.refuseUnread { "'tool_choice.\($0)' is not a field of a named tool choice" }
                 let declared = req.tools?.arrayValue?.compactMap { $0["function"]?["name"]?.stringValue } ?? []
                 guard declared.contains(name) else {
                     throw APIError.invalidRequest("'tool_choice' names function '\(name)', which is not in 'tools'", param: "tool_choice")
@@ -309,13 +318,46 @@ public struct ChatCompletionRequest: Sendable, Equatable {
         return req
     }
 
+    /// A function tool's `parameters`: a JSON Schema of an object, as OpenAI requires (arguments are a JSON object;
+    /// a string or array schema forced a call the parsers cannot read back, whose markup then reached the content).
+    /// - Throws: `APIError` 400 naming `path.type` when the schema's `type` is another.
+    public static func checkToolParameters(_ parameters: JSONValue?, path: String) throws(APIError) {
+        guard let type = parameters?["type"] else { return }
+        guard type == .string("object") else {
+            throw APIError.invalidRequest("'\(path).type' must be 'object': a function's arguments are a JSON object, got \(type.serialized())",
+                                          param: path + ".type")
+        }
+    }
+
+    /// Tool names must be unique: a call names its tool, so two with one name make it ambiguous (Anthropic's API
+    /// answers "Tool names must be unique").
+    /// - Throws: `APIError` 400 naming `path(i)` of the second tool with a name.
+    public static func checkUniqueToolNames(_ names: [String?], path: (Int) -> String) throws(APIError) {
+        var seen: Set<String> = []
+        for (i, name) in names.enumerated() {
+            guard let name else { continue }
+            if !seen.insert(name).inserted {
+                throw APIError.invalidRequest("Tool names must be unique: '\(name)' is declared twice", param: path(i))
+            }
+        }
+    }
+
     /// OpenAI's rules for a tool-call history (its API answers 400 to each; a template would render nonsense): a
     /// `tool` message answers a call of the nearest earlier assistant message with `tool_calls`, with only tool
     /// messages between them, its `tool_call_id` one of that message's call ids (when the client sent ids); and
-    /// such an assistant message is answered for every call before the next user, system or assistant message.
+    /// such an assistant message is answered for every call before the next user, system or assistant message, and
+    /// before the end of the history (a model shown an unanswered call makes up its result, helper-66).
     /// `items` are the messages as sent (`messages[i]`), to tell client ids from generated ones.
     /// - Throws: `APIError` 400 naming `messages[i].role`, `messages[i].tool_call_id` or `messages[i]`.
     static func checkToolHistory(_ messages: [ChatMessage], _ items: [JSONValue]) throws(APIError) {
+        try checkToolHistory(messages) { i in
+            items[i]["tool_calls"]?.arrayValue?.allSatisfy { $0["id"]?.stringValue != nil } ?? false
+        }
+    }
+
+    /// `checkToolHistory` for a history whose call ids `idsSent(i)` says the client sent for message i (the
+    /// Responses and Anthropic routes always have them).
+    public static func checkToolHistory(_ messages: [ChatMessage], idsSent: (Int) -> Bool) throws(APIError) {
         var open: (index: Int, ids: [String], idsSent: Bool)?   // the assistant message whose calls are being answered
         for (i, m) in messages.enumerated() {
             if m.role == .tool {
@@ -343,9 +385,15 @@ public struct ChatCompletionRequest: Sendable, Equatable {
             }
             open = nil
             if m.role == .assistant && !m.toolCalls.isEmpty {
-                let sent = items[i]["tool_calls"]?.arrayValue?.allSatisfy { $0["id"]?.stringValue != nil } ?? false
-                open = (i, m.toolCalls.map(\.id), sent)
+                open = (i, m.toolCalls.map(\.id), idsSent(i))
             }
+        }
+        // The history ends in calls: unanswered ones (any, when the client sent no ids: only if no tool message follows).
+        if let o = open, (o.idsSent && !o.ids.isEmpty) || o.index == messages.count - 1 {
+            let unanswered = o.idsSent ? o.ids : messages[o.index].toolCalls.map(\.id)
+            throw APIError.invalidRequest(
+                "An assistant message with 'tool_calls' must be followed by tool messages responding to each 'tool_call_id'; messages[\(o.index)] has no response for: \(unanswered.joined(separator: ", "))",
+                param: "messages[\(o.index)]")
         }
     }
 
@@ -429,13 +477,16 @@ public struct ChatCompletionRequest: Sendable, Equatable {
                 }
                 // Some clients send arguments as an object; keep it as JSON text.
                 let args: String
-                switch fn["arguments"] {
+                switch ff.raw("arguments") {
                 case .string(let s)?: args = s
                 case nil, .null?: args = "{}"
                 case let other?: args = other.serialized()
                 }
+                try ff.refuseUnread { "'\(cp).function.\($0)' is not a field of a tool call's function" }
                 msg.toolCalls.append(ToolCall(id: try cf.string("id") ?? "call_\(i)_\(j)", type: try cf.string("type") ?? "function",
                                               name: name, arguments: args))
+                _ = cf.raw("index")   // kept by clients that accumulate streamed calls by their `index`
+                try cf.refuseUnread { "'\(cp).\($0)' is not a field of a tool call" }
             }
         }
         // Keys outside OpenAI's message schema reach the chat template (vLLM passes them too); the renderer refuses

@@ -96,6 +96,15 @@ public struct ResponsesRequest: Sendable, Equatable {
         case let other?:
             throw APIError.invalidRequest("'input' must be a string or an array of input items, got \(other.typeName)", param: "input")
         }
+        // OpenAI: every function_call item is answered by a function_call_output before the conversation goes on
+        // (or ends): "No tool output found for function call". A model shown an unanswered call makes up its result.
+        do {
+            try ChatCompletionRequest.checkToolHistory(messages) { _ in true }
+        } catch {
+            let pending = Self.unansweredCallIds(messages)
+            throw APIError.invalidRequest("No tool output found for function call \(pending.joined(separator: ", ")): each 'function_call' item needs a 'function_call_output' item with its call_id after it",
+                                          param: "input")
+        }
         var sampling = SamplingParameters()
         sampling.temperature = try f.double("temperature", lower: 0, upper: 2)
         sampling.topP = try f.double("top_p", lower: 0, upper: 1)
@@ -123,7 +132,10 @@ public struct ResponsesRequest: Sendable, Equatable {
             }
             var fn: [(key: String, value: JSONValue)] = [("name", .string(name))]
             if let d = try tf.string("description") { fn.append(("description", .string(d))) }
-            if let params = try tf.object("parameters") { fn.append(("parameters", params)) }
+            if let params = try tf.object("parameters") {
+                try ChatCompletionRequest.checkToolParameters(params, path: tp + ".parameters")
+                fn.append(("parameters", params))
+            }
             // `strict: true`: a schema the grammar cannot enforce is a 400, as on chat. Left out (or null), the
             // arguments follow what the grammar can enforce of it, and the rest is not checked: OpenAI defaults to
             // strict here, but clients (LangChain's bind_tools) send pydantic schemas it would refuse (helper-42).
@@ -131,6 +143,7 @@ public struct ResponsesRequest: Sendable, Equatable {
             try tf.refuseUnread { "'\(tp).\($0)' is not a field of a function tool" }
             chatTools.append(.object([("type", .string("function")), ("function", .object(fn))]))
         }
+        try ChatCompletionRequest.checkUniqueToolNames(chatTools.map { $0["function"]?["name"]?.stringValue }) { "tools[\($0)].name" }
         if !chatTools.isEmpty {
             r.chat.tools = .array(chatTools)
             r.tools = f.raw("tools")
@@ -153,6 +166,7 @@ public struct ResponsesRequest: Sendable, Equatable {
                 guard let name = try cf.string("name"), names.contains(name) else {
                     throw APIError.invalidRequest("'tool_choice.name' must name a function in 'tools'", param: "tool_choice.name")
                 }
+                try cf.refuseUnread { "'tool_choice.\($0)' is not a field of a function tool choice" }
                 r.chat.toolChoice = .object([("type", .string("function")), ("function", .object([("name", .string(name))]))])
             default:
                 throw APIError.invalidRequest("'tool_choice' must be 'none', 'auto', 'required' or {\"type\":\"function\",\"name\"}",
@@ -272,6 +286,12 @@ public struct ResponsesRequest: Sendable, Equatable {
             texts.append(t)
         }
         return texts.joined()
+    }
+
+    /// Call ids of `messages` that no later tool message answers.
+    static func unansweredCallIds(_ messages: [ChatMessage]) -> [String] {
+        let answered = Set(messages.compactMap { $0.role == .tool ? $0.toolCallId : nil })
+        return messages.flatMap { $0.toolCalls.map(\.id) }.filter { !answered.contains($0) }
     }
 
     /// One input item: a message (`type` "message" or absent), a `function_call` or a `function_call_output`.

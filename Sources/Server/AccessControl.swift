@@ -22,7 +22,7 @@ extension SputnikServer {
             return e
         }
         if req.method == "OPTIONS" { return nil }
-        if !router.open.contains(req.path), let key = options.apiKey, !Self.authorized(req, key) {
+        if !router.open.contains(req.path), let keys = options.apiKeys, !Self.authorized(req, keys) {
             return APIError.authentication("Invalid or missing API key. Send 'Authorization: Bearer <key>' or 'x-api-key: <key>'.")
         }
         if !Self.everyPhasePaths.contains(req.path) {
@@ -50,9 +50,9 @@ extension SputnikServer {
         return (e.status, headers, Self.isAnthropicPath(req.path) ? AnthropicError(e).encoded() : e.encoded())
     }
 
-    /// `Authorization: Bearer <key>` (scheme case-insensitive, RFC 9110 §11.1) or Anthropic's `x-api-key: <key>`,
-    /// the key compared in constant time.
-    static func authorized(_ req: HTTPRequest, _ key: String) -> Bool {
+    /// `Authorization: Bearer <key>` (scheme case-insensitive, RFC 9110 §11.1) or Anthropic's `x-api-key: <key>`
+    /// with one of `keys`, each compared in constant time.
+    static func authorized(_ req: HTTPRequest, _ keys: [String]) -> Bool {
         let sent: Substring
         if let h = req.headers["authorization"] {
             let parts = h.split(separator: " ", maxSplits: 1)
@@ -63,10 +63,15 @@ extension SputnikServer {
         } else {
             return false
         }
-        let a = Array(sent.utf8), b = Array(key.utf8)
-        var diff = a.count ^ b.count
-        for i in 0..<min(a.count, b.count) { diff |= Int(a[i] ^ b[i]) }
-        return diff == 0
+        let a = Array(sent.utf8)
+        var match = false
+        for key in keys {
+            let b = Array(key.utf8)
+            var diff = a.count ^ b.count
+            for i in 0..<min(a.count, b.count) { diff |= Int(a[i] ^ b[i]) }
+            match = match || diff == 0
+        }
+        return match
     }
 
     /// True when `--allowed-origins` is `*` or lists `origin`, both sides compared as browsers serialise origins

@@ -116,7 +116,8 @@ extension SputnikServer {
         guard id == modelId else {
             return sendError(res, APIError.notFound("The model '\(id)' does not exist", param: "model", code: "model_not_found"))
         }
-        sendJSON(res, 200, ModelCard(id: modelId, created: created, ownedBy: "sputnik").encoded())
+        sendJSON(res, 200, ModelCard(id: modelId, created: created, ownedBy: "sputnik",
+                                     maxModelLen: loadedServing?.engine.config.contextSize).encoded())
     }
 }
 

@@ -20,6 +20,7 @@ extension SputnikServer {
         let answerFormat = try Self.responseFormat(r.responseFormat)
         let chat = try renderPrompt(for: r, tokenLimit: engine.config.contextSize, promptField: promptField)
         (gen.promptTokens, gen.parsing) = (chat.tokens, chat.parsing)
+        gen.parsing.streamToolArguments = r.stream   // a streamed reply gets a call's arguments as they are generated
         let forced = chat.forced
         if let forced {
             guard answerFormat == nil else {

@@ -70,9 +70,32 @@ extension SputnikServer {
             e.status = 405
             return (e, [("Allow", allow)])
         case .notFound:
+            if let why = Self.notServed[req.path] {
+                var e = APIError.notFound("\(req.path) is not served by this server: \(why)")
+                e.status = 501
+                e.type = "not_supported_error"
+                return (e, [])
+            }
             return (APIError.notFound("Unknown route \(req.method) \(req.path)"), [])
         }
     }
+
+    /// Routes of llama-server and vLLM this server does not have, with what to use instead: 501 (llama-server's
+    /// answer for a feature it was not started with) naming them, not a bare 404 (helper-67).
+    static let notServed: [String: String] = {
+        let embeddings = "it serves generative models only (no embeddings or reranking)"
+        let completion = "use POST /v1/completions (OpenAI's form; llama-server's own /completion form is not implemented)"
+        return [
+            "/v1/embeddings": embeddings, "/embeddings": embeddings, "/embedding": embeddings,
+            "/rerank": embeddings, "/reranking": embeddings, "/v1/rerank": embeddings, "/v2/rerank": embeddings,
+            "/v1/score": embeddings, "/score": embeddings, "/pooling": embeddings, "/classify": embeddings,
+            "/completion": completion, "/infill": completion + "; for fill-in-the-middle, its `suffix` field",
+            "/props": "GET /v1/models lists the model (its id, context length and owner); GET /version the server's version",
+            "/slots": "GET /metrics reports running and waiting requests and the KV cache usage",
+            "/v1/audio/transcriptions": "it serves text models only", "/v1/audio/speech": "it serves text models only",
+            "/v1/images/generations": "it serves text models only",
+        ]
+    }()
 
     /// 200 `{"status":"ok"}` when ready; 503 `{"status":"loading"}` / `{"status":"draining"}` otherwise.
     func handleHealth(_ req: HTTPRequest, _ res: HTTPResponder) {
@@ -95,7 +118,8 @@ extension SputnikServer {
     }
 
     func handleModels(_ req: HTTPRequest, _ res: HTTPResponder) {
-        let list = ModelList(data: [ModelCard(id: modelId, created: created, ownedBy: "sputnik")])
+        let list = ModelList(data: [ModelCard(id: modelId, created: created, ownedBy: "sputnik",
+                                                    maxModelLen: loadedServing?.engine.config.contextSize)])
         sendJSON(res, 200, list.encoded())
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Engine
 import Model
 
 /// Everything `sputnik serve` configures, after merging flags and the config file.
@@ -29,9 +30,11 @@ public struct ServerOptions: Sendable {
     public var useMmap = true
     /// Lock the model in RAM after loading (`--mlock`, llama-server's name); start-up fails if it cannot.
     public var mlock = false
-    /// When set, every route requires `Authorization: Bearer <apiKey>` except `/health`, CORS preflights and,
-    /// with `metricsNoAuth`, `/metrics`.
+    /// When set, every route requires `Authorization: Bearer <key>` except `/health`, `/version`, CORS preflights
+    /// and, with `metricsNoAuth`, `/metrics`; several keys are separated by commas (llama-server's `--api-key`).
     public var apiKey: String?
+    /// The keys of `apiKey` (split at commas), or nil when no key is required.
+    public var apiKeys: [String]? { apiKey.map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) } }
     /// A Jinja file that replaces the GGUF's `tokenizer.chat_template`.
     public var chatTemplatePath: String?
     /// Largest request body accepted, bytes.
@@ -97,7 +100,8 @@ public struct ServerOptions: Sendable {
         try check(!modelPath.isEmpty, "model", "must not be empty")
         try check(chatTemplatePath.map { !$0.isEmpty } ?? true, "chat-template",
                   "must not be empty (leave it out to use the model's template)")
-        try check(apiKey.map { !$0.isEmpty } ?? true, "api-key", "must not be empty (leave it out to serve without a key)")
+        try check(apiKeys.map { !$0.contains("") } ?? true, "api-key",
+                  "must not be empty, nor hold an empty key between commas (leave it out to serve without a key)")
         try check((0...65535).contains(port), "port", "must be 0...65535")
         try check(threads >= 1 && threads <= 512, "threads", "must be 1...512")
         try check(contextSize.map { $0 >= 16 } ?? true, "ctx-size", "must be at least 16")
@@ -134,7 +138,7 @@ public struct ServerOptions: Sendable {
         }
         // Files last, so that a value error is reported first; both before the server listens.
         try checkReadable(modelPath, "model")
-        if let path = chatTemplatePath { try checkReadable(path, "chat-template") }
+        if let path = chatTemplatePath, ServingModel.inlineTemplate(path) == nil { try checkReadable(path, "chat-template") }
     }
 
     /// Why an `--allowed-origins` entry is not an origin.

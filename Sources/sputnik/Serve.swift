@@ -45,9 +45,9 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("scheduling-policy"),
             help: "fcfs (default; a request's 'priority' must be 0) or priority (serve by 'priority' -100...100, lower first).")
     var schedulingPolicy: String?
-    @Option(name: .customLong("api-key"), help: "Require the key on every route (as 'Authorization: Bearer KEY' or Anthropic's 'x-api-key: KEY') except /health, CORS preflights and, with --metrics-no-auth, /metrics.")
+    @Option(name: .customLong("api-key"), help: "Require the key on every route (as 'Authorization: Bearer KEY' or Anthropic's 'x-api-key: KEY') except /health, /version, CORS preflights and, with --metrics-no-auth, /metrics; several keys separated by commas (llama-server's form).")
     var apiKey: String?
-    @Option(name: .customLong("chat-template"), help: "Jinja chat template file overriding the GGUF's.")
+    @Option(name: .customLong("chat-template"), help: "Jinja chat template overriding the GGUF's: a file, 'chatml', or the template itself (vLLM's single-line form).")
     var chatTemplate: String?
     @Option(name: .customLong("reasoning-format"),
             help: "deepseek (default: <think> blocks go to reasoning_content) or none (left inline in content).")
@@ -92,7 +92,16 @@ struct Serve: ParsableCommand {
     var logFormat: String?
 
     func validate() throws {
-        if path != nil && model != nil { throw ValidationError("give the model file once: as the argument or --model") }
+        if let path, model != nil {
+            // The value of an option this command does not have becomes the model argument (helper-67: `-m M
+            // --some-option 9` said only "give the model file once").
+            let args = CommandLine.arguments
+            if !FileManager.default.fileExists(atPath: path), let i = args.lastIndex(of: path), i > 1, args[i - 1].hasPrefix("-") {
+                throw ValidationError("'\(path)' is not a model file: is '\(args[i - 1])' an option this server does not have? "
+                                      + "(see sputnik serve --help; the model file is given once, as the argument or with --model)")
+            }
+            throw ValidationError("give the model file once: as the argument or --model")
+        }
         if config?.isEmpty == true { throw ValidationError("--config must not be empty (leave it out to use no config file)") }
     }
 

@@ -20,6 +20,7 @@ struct Sputnik: ParsableCommand {
         let arguments = Array(CommandLine.arguments.dropFirst())
         var command: ParsableCommand
         do {
+            if let refusal = ForeignFlags.refusal(arguments) { throw ValidationError(refusal) }
             command = try parseAsRoot(arguments)
         } catch {
             let code = exitCode(for: error)

@@ -85,13 +85,19 @@ final class OutputParserTests: XCTestCase {
         checkReasoning("</think>\n\nHi", inside: true, [.content("Hi")])
     }
 
+    /// `text` parsed at every split gives `expected` (argument pieces merged), whole-call and, unless `streamed`
+    /// says otherwise, streamed (`streamArguments`): the same calls and the same arguments text either way.
     func checkCalls(_ format: ToolCallFormat, _ text: String, maxCalls: Int? = nil, truncated: Bool = false,
-                    bare: Set<String> = [], _ expected: [GenerationDelta], file: StaticString = #filePath, line: UInt = #line) {
-        for pieces in Self.splits(text) {
-            let got = Self.run({ ToolCallParser(format: format, maxCalls: maxCalls, bareCallNames: bare) }, pieces,
-                               append: { $0.append($1) }, finish: { $0.finish(truncated: truncated) })
-            XCTAssertEqual(got, expected, "\(format) pieces \(pieces)", file: file, line: line)
-            if got != expected { return }
+                    bare: Set<String> = [], streamed: [GenerationDelta]? = nil, _ expected: [GenerationDelta],
+                    file: StaticString = #filePath, line: UInt = #line) {
+        for stream in [false, true] {
+            let want = stream ? streamed ?? expected : expected
+            for pieces in Self.splits(text) {
+                let got = Self.run({ ToolCallParser(format: format, maxCalls: maxCalls, bareCallNames: bare, streamArguments: stream) },
+                                   pieces, append: { $0.append($1) }, finish: { $0.finish(truncated: truncated) })
+                XCTAssertEqual(got, want, "\(format) streamed \(stream) pieces \(pieces)", file: file, line: line)
+                if got != want { return }
+            }
         }
     }
 
@@ -172,9 +178,11 @@ final class OutputParserTests: XCTestCase {
         XCTAssertTrue(p.isDone)
     }
 
+    /// Cut by the token limit, a call's block is dropped, or when streamed kept as far as it was sent (its arguments
+    /// whole here: the closing tag was cut).
     func testCutCallIsDroppedOnLengthAndParsedAtEnd() {
         let text = "Ok <tool_call>{\"name\":\"a\",\"arguments\":{\"q\":\"x\"}}"
-        checkCalls(.hermes, text, truncated: true, [.content("Ok ")])
+        checkCalls(.hermes, text, truncated: true, streamed: [.content("Ok ")] + Self.call(0, "a", #"{"q": "x"}"#), [.content("Ok ")])
         checkCalls(.hermes, text, truncated: false, [.content("Ok ")] + Self.call(0, "a", #"{"q": "x"}"#))
         checkCalls(.hermes, "<tool_call>{\"name\":\"a\",\"argu", truncated: false, [.content("<tool_call>{\"name\":\"a\",\"argu")])
     }
@@ -218,7 +226,68 @@ final class OutputParserTests: XCTestCase {
         checkCalls(.deepSeekV31, "<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>get_weather<｜tool▁sep｜>{\"city\": \"Paris\"}<｜tool▁call▁end｜><｜tool▁call▁begin｜>b<｜tool▁sep｜>{\"n\": 2}<｜tool▁call▁end｜><｜tool▁calls▁end｜>",
                    Self.call(0, "get_weather", #"{"city": "Paris"}"#) + Self.call(1, "b", #"{"n": 2}"#))
         checkCalls(.deepSeekV31, "<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>get_weather<｜tool▁sep｜>{\"city\": ",
-                   truncated: true, [])
+                   truncated: true, streamed: Self.call(0, "get_weather", #"{"city": "#), [])
+    }
+
+    /// Streamed (helper-66): a call is begun once its name and the start of its arguments are generated, and its
+    /// arguments follow in pieces, before the block closes; the pieces are the whole-call text's.
+    func testStreamedCallsBeginAndGrowBeforeTheirBlockCloses() {
+        let heads: [(ToolCallFormat, String)] = [
+            (.hermes, "<tool_call>\n{\"name\": \"write_file\", \"arguments\": {\"path\": \"a.txt\", \"content\": \"line one"),
+            (.llama3JSON, "{\"name\": \"write_file\", \"parameters\": {\"path\": \"a.txt\", \"content\": \"line one"),
+            (.deepSeekV3, "<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>write_file\n```json\n{\"path\": \"a.txt\", \"content\": \"line one"),
+            (.deepSeekV31, "<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>write_file<｜tool▁sep｜>{\"path\": \"a.txt\", \"content\": \"line one"),
+            (.mistral, "[TOOL_CALLS]write_file[ARGS]{\"path\": \"a.txt\", \"content\": \"line one"),
+        ]
+        for (format, head) in heads {
+            var p = ToolCallParser(format: format, streamArguments: true)
+            let got = Self.merged(head.unicodeScalars.flatMap { p.append(String($0)) })
+            XCTAssertEqual(got, [.toolCallBegin(index: 0, name: "write_file"),
+                                 .toolCallArguments(index: 0, #"{"path": "a.txt", "content": "line one"#)], "\(format)")
+            // Cut there by the token limit, the call stays as far as it went (the finish reason says it is cut).
+            XCTAssertEqual(p.finish(truncated: true), [], "\(format)")
+            // Not streamed, nothing of the call is emitted before it is whole.
+            var whole = ToolCallParser(format: format)
+            XCTAssertEqual(head.unicodeScalars.flatMap { whole.append(String($0)) }, [], "\(format)")
+        }
+    }
+
+    /// The streamed pieces of arguments written with any spacing, escapes, numbers and nesting concatenate to the
+    /// whole-call text (`argumentsText`), at every split; random objects too.
+    func testStreamedArgumentsAreTheWholeCallsText() {
+        let objects = [
+            #"{}"#, #"{ "a" : [ ] , "b":{ }}"#,
+            #"{"n": -1.50e+3, "i": 12, "f": 2.0, "t": true, "z": null, "s": "x\"y\\z\n\u00e9\ud83d\ude00/"}"#,
+            #"{"k": [1, [2, [3, {"d": "}]"}]]], "e": "日本"}"#, "{\n  \"path\": \"a b\",\n  \"lines\": [\"x\",\t\"y\"]\n}",
+            #"{"big": 123456789012345678901234567890, "tiny": 1e-7, "neg0": -0, "u": "\u0001\u001f"}"#,
+        ]
+        var rng = XorShift(state: 11)
+        func randomValue(_ depth: Int) -> String {
+            switch rng.next() % (depth > 2 ? 4 : 6) {
+            case 0: return String(Int(rng.next() % 2000) - 1000)
+            case 1: return ["true", "false", "null", "0.5", "1e3", "-2.25"][Int(rng.next() % 6)]
+            case 2, 3:
+                let parts = ["a", "é", #"\""#, #"\n"#, " ", #"\u0041"#, "}", #"\ud83d\ude00"#]
+                return "\"" + (0..<3).map { _ in parts[Int(rng.next() % UInt64(parts.count))] }.joined() + "\""
+            case 4: return "[" + (0..<Int(rng.next() % 3)).map { _ in randomValue(depth + 1) }.joined(separator: " ,") + "]"
+            default: return "{" + (0..<Int(rng.next() % 3)).map { "\"k\($0)\" :\n" + randomValue(depth + 1) }.joined(separator: ", ") + " }"
+            }
+        }
+        let random = (0..<40).map { _ in "{\"r\": " + randomValue(0) + ", \"q\": " + randomValue(1) + "}" }
+        for args in objects + random {
+            guard let text = ToolCallParser.argumentsText(args) else { return XCTFail("not JSON: \(args)") }
+            checkCalls(.hermes, "<tool_call>{\"name\": \"f\", \"arguments\": " + args + "}</tool_call>", Self.call(0, "f", text))
+        }
+    }
+
+    /// A block that does not start as a streamable call (arguments before the name, arguments as a string) is parsed
+    /// whole at its end, as without streaming; one that is malformed after its start stays a call.
+    func testStreamedBlocksThatDoNotStartAsCalls() {
+        checkCalls(.hermes, #"<tool_call>{"arguments": {"x": 1}, "name": "a"}</tool_call>"#, Self.call(0, "a", #"{"x": 1}"#))
+        checkCalls(.hermes, #"<tool_call>{"name": "a", "arguments": "{\"x\": 1}"}</tool_call>"#, Self.call(0, "a", #"{"x": 1}"#))
+        checkCalls(.hermes, #"<tool_call>{"name": "a", "arguments": {"x": 1 2}}</tool_call>"#,
+                   streamed: [.toolCallBegin(index: 0, name: "a"), .toolCallArguments(index: 0, #"{"x": 1"#)],
+                   [.content(#"<tool_call>{"name": "a", "arguments": {"x": 1 2}}</tool_call>"#)])
     }
 
     func testFormatDetectionOnTheFixtureTemplates() throws {

@@ -252,7 +252,7 @@ final class ChatCompletionRequestTests: XCTestCase {
     }
 
     func testToolCallArgumentsObjectKeptAsText() throws {
-        let r = try decode(#"{"messages":[{"role":"assistant","content":"","tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":{"b":1,"a":2}}}]}]}"#).get()
+        let r = try decode(#"{"messages":[{"role":"assistant","content":"","tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":{"b":1,"a":2}}}]},{"role":"tool","tool_call_id":"c","content":"ok"}]}"#).get()
         XCTAssertEqual(r.messages[0].toolCalls[0].arguments, #"{"b":1,"a":2}"#)
         XCTAssertEqual(r.messages[0].content, "")
     }

@@ -64,7 +64,7 @@ final class ResponseEncodingTests: XCTestCase {
     func testModelListExactJSON() {
         let l = ModelList(data: [ModelCard(id: "qwen2.5-0.5b", created: 1700000000)])
         XCTAssertEqual(String(decoding: l.encoded(), as: UTF8.self),
-                       #"{"object":"list","data":[{"id":"qwen2.5-0.5b","object":"model","created":1700000000,"owned_by":"sputnik"}]}"#)
+                       #"{"object":"list","data":[{"id":"qwen2.5-0.5b","object":"model","created":1700000000,"owned_by":"sputnik","root":"qwen2.5-0.5b","parent":null}]}"#)
     }
 
     func testAPIErrorConstructors() {

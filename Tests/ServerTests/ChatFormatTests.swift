@@ -41,7 +41,8 @@ final class ChatFormatTests: XCTestCase {
 
     func testMessagesReachTheTemplateAsSent() throws {
         let raw = #"{"role":"assistant","content":null,"refusal":null,"tool_calls":[{"id":"a","type":"function","function":{"name":"f","arguments":"{}"}}]}"#
-        let r = try request(#"{"messages":[{"role":"user","content":[{"type":"text","text":"a"},{"type":"text","text":"b"}]},"# + raw + "]}")
+        let r = try request(#"{"messages":[{"role":"user","content":[{"type":"text","text":"a"},{"type":"text","text":"b"}]},"# + raw
+                            + #",{"role":"tool","tool_call_id":"a","content":"ok"}]}"#)
         XCTAssertEqual(SputnikServer.templateMessage(r.messages[1]), JinjaValue(json: try JSONValue(parsing: raw)))
         guard case .object(let user) = SputnikServer.templateMessage(r.messages[0]) else { return XCTFail() }
         XCTAssertEqual(user["content"], "a\nb")

@@ -212,10 +212,14 @@ def test_call_cut_by_max_tokens_is_length_without_markup(qwen):
     assert r.choices[0].finish_reason == "length"
     assert not r.choices[0].message.tool_calls
     assert not any(m in (r.choices[0].message.content or "") for m in MARKUP)
+    # Streamed, the call was begun by the prefill and its arguments sent as they came: it stays as far as it went
+    # (as OpenAI streams a call the token limit cuts), and no markup reaches the content.
     content, _, calls, finish = assemble(c.chat.completions.create(
         model="m", messages=ask(HERMES_OPEN), tools=TOOLS, temperature=0, max_tokens=1, stream=True,
         extra_body={"continue_final_message": True}))
-    assert finish == "length" and calls == {} and not any(m in content for m in MARKUP)
+    assert finish == "length" and not any(m in content for m in MARKUP)
+    assert list(calls) == [0] and calls[0]["name"] == "get_weather"
+    assert '{"city": "Paris"}'.startswith(calls[0]["arguments"]) and calls[0]["arguments"].startswith('{"city": "')
 
 
 def test_tool_choice_none_does_not_offer_tools(qwen):
@@ -426,3 +430,53 @@ def test_well_formed_tool_histories_pass_the_check(qwen):
         {"role": "user", "content": "hi"}, {"role": "assistant", "content": None, "tool_calls": [no_ids]},
         {"role": "tool", "tool_call_id": "whatever", "content": "3"}])
     assert r.choices[0].message is not None
+
+
+WRITE = [{"type": "function", "function": {
+    "name": "write_file", "description": "Write a text file.",
+    "parameters": {"type": "object", "properties": {"path": {"type": "string"}, "content": {"type": "string"}},
+                   "required": ["path", "content"]}}}]
+POEM = [{"role": "user", "content": "Save the text 'The sea is calm tonight, the tide is full' to the file sea.txt."}]
+
+
+def test_streamed_call_arguments_arrive_in_pieces_as_they_are_generated(qwen):
+    """helper-66: the stream was silent until a call was complete, then sent it whole (an agent writing a file waited
+    minutes and timed out). Now the call is begun when its name is generated and its arguments follow in pieces, which
+    concatenate to the non-streamed arguments."""
+    c = client(qwen)
+    body = dict(model="m", messages=POEM, tools=WRITE, tool_choice="required", temperature=0, max_tokens=80)
+    whole = c.chat.completions.create(**body).choices[0].message.tool_calls[0].function
+    pieces = []
+    for chunk in c.chat.completions.create(**body, stream=True):
+        for tc in (chunk.choices[0].delta.tool_calls or []) if chunk.choices else []:
+            if tc.function.arguments:
+                pieces.append(tc.function.arguments)
+    assert len(pieces) >= 5, pieces
+    assert "".join(pieces) == whole.arguments
+    json.loads(whole.arguments)
+
+
+def test_streamed_call_arguments_arrive_in_pieces_on_messages_and_responses(qwen):
+    import anthropic
+    a = anthropic.Anthropic(base_url=qwen.base, api_key="none", max_retries=0, timeout=300)
+    tool = {"name": "write_file", "input_schema": WRITE[0]["function"]["parameters"]}
+    body = dict(model="m", max_tokens=80, temperature=0, tools=[tool], tool_choice={"type": "any"}, messages=POEM)
+    whole = a.messages.create(**body).content[0].input
+    deltas = []
+    with a.messages.stream(**body) as stream:
+        for event in stream:
+            if event.type == "content_block_delta" and event.delta.type == "input_json_delta":
+                deltas.append(event.delta.partial_json)
+    assert len(deltas) >= 5 and json.loads("".join(deltas)) == whole, deltas
+    c = client(qwen)
+    rtool = {"type": "function", "name": "write_file", "parameters": WRITE[0]["function"]["parameters"]}
+    rbody = dict(model="m", input=POEM[0]["content"], tools=[rtool], tool_choice="required", temperature=0,
+                 max_output_tokens=80)
+    rwhole = next(o for o in c.responses.create(**rbody).output if o.type == "function_call")
+    pieces, done = [], None
+    for event in c.responses.create(**rbody, stream=True):
+        if event.type == "response.function_call_arguments.delta":
+            pieces.append(event.delta)
+        if event.type == "response.function_call_arguments.done":
+            done = event.arguments
+    assert len(pieces) >= 5 and "".join(pieces) == done == rwhole.arguments, pieces
