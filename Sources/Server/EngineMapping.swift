@@ -342,8 +342,12 @@ extension SputnikServer {
                     "'continue_final_message' cannot be combined with 'tool_choice' 'required' or a named function",
                     param: "continue_final_message")
             }
-            forced = try Self.toolCallGrammar(format: format, tools: tools, names: Set(names))
-            parsing.maxToolCalls = 1
+            // `required` is one or more calls (OpenAI: "must call one or more tools"; Anthropic's `any` likewise) unless
+            // parallel calls are off; a named function is exactly one (helper-66: `required` gave one call where
+            // `auto` gave two).
+            let several = r.toolChoice == .string("required") && r.parallelToolCalls != false
+            forced = try Self.toolCallGrammar(format: format, tools: tools, names: Set(names), parallel: several)
+            parsing.maxToolCalls = several ? nil : 1
         } else if offerTools, let format = prompt.toolCallFormat, let tools = r.tools?.arrayValue, !tools.isEmpty {
             lazyCalls = try Self.lazyToolCalls(format: format, tools: tools, parallel: r.parallelToolCalls != false)
             if lazyCalls?.bare.isEmpty == false { parsing.bareCallNames = Set(tools.compactMap { $0["function"]?["name"]?.stringValue }) }
@@ -353,14 +357,36 @@ extension SputnikServer {
     }
 
     /// The grammar of exactly one call, in the template's markup (`ToolCallFormat.callSkeleton`), to one of the
-    /// tools named in `names`, its arguments valid against that tool's `parameters` schema (`{}` when absent).
+    /// tools named in `names`, its arguments valid against that tool's `parameters` schema (`{}` when absent); with
+    /// `parallel` (`tool_choice` `required` with parallel calls allowed), of one or more such calls.
     /// - Throws: `APIError` 400 naming `tools[i].function.parameters…` for a schema the grammar cannot enforce.
-    static func toolCallGrammar(format: ToolCallFormat, tools: [JSONValue], names: Set<String>) throws(APIError) -> Grammar {
-        let calls = try toolCallSkeletons(format: format, tools: tools, names: names).map {
-            GrammarExpr.sequence([.literal($0.prefix), $0.arguments, .literal($0.suffix)])
+    static func toolCallGrammar(format: ToolCallFormat, tools: [JSONValue], names: Set<String>, parallel: Bool = false) throws(APIError) -> Grammar {
+        let skeletons = try toolCallSkeletons(format: format, tools: tools, names: names)
+        let expr: GrammarExpr
+        if parallel {
+            // One or more calls, as the parser reads several: Hermes / Mistral calls one after another (Llama's with
+            // `;` between), DeepSeek's inside one group; at most two whitespace characters between and after them.
+            let gap = GrammarExpr.repeated(.bytes(ByteSet(ranges: [0x0A...0x0A, 0x20...0x20])), min: 0, max: 2)
+            let sep = format == .llama3JSON ? GrammarExpr.sequence([gap, .alternatives([.empty, .literal(";")]), gap]) : gap
+            if let close = format.groupClose {
+                let open = format.callTrigger
+                let inner = skeletons.map { s in
+                    GrammarExpr.sequence([.literal(String(s.prefix.dropFirst(open.count))), s.arguments,
+                                          .literal(String(s.suffix.dropLast(close.count)))])
+                }
+                let one: GrammarExpr = inner.count == 1 ? inner[0] : .alternatives(inner)
+                expr = .sequence([.literal(open), one, .repeated(.sequence([sep, one]), min: 0, max: nil), .literal(close), gap])
+            } else {
+                let calls = skeletons.map { GrammarExpr.sequence([.literal($0.prefix), $0.arguments, .literal($0.suffix)]) }
+                let one: GrammarExpr = calls.count == 1 ? calls[0] : .alternatives(calls)
+                expr = .sequence([one, .repeated(.sequence([sep, one]), min: 0, max: nil), gap])
+            }
+        } else {
+            let calls = skeletons.map { GrammarExpr.sequence([.literal($0.prefix), $0.arguments, .literal($0.suffix)]) }
+            expr = calls.count == 1 ? calls[0] : .alternatives(calls)
         }
         do {
-            return try Grammar.build(calls.count == 1 ? calls[0] : .alternatives(calls))
+            return try Grammar.build(expr)
         } catch {
             throw APIError.invalidRequest("The tool-call grammar could not be built: \(error)", param: "tools")
         }

@@ -88,15 +88,20 @@ final class ChatFormatTests: XCTestCase {
         XCTAssertEqual(one.maxToolCalls, 1)
         let none = try s.renderPrompt(for: try request(#"{"messages":[{"role":"user","content":"Hi"}],"tool_choice":"none","tools":"# + Self.tools + "}")).parsing
         XCTAssertNil(none.toolCalls)
-        // required / named: one call forced by a grammar in the template's markup (Hermes here).
+        // required: one or more calls forced by a grammar in the template's markup (Hermes here); one with
+        // parallel_tool_calls false.
         let forced = try s.renderPrompt(for: try request(#"{"messages":[{"role":"user","content":"Hi"}],"tool_choice":"required","tools":"# + Self.tools + "}"))
         XCTAssertEqual(forced.parsing.toolCalls, .hermes)
-        XCTAssertEqual(forced.parsing.maxToolCalls, 1)
+        XCTAssertNil(forced.parsing.maxToolCalls)
         let g = try XCTUnwrap(forced.forced)
         let (prefix, suffix) = ToolCallFormat.hermes.callSkeleton(name: "get_weather")
         XCTAssertTrue(g.matches(prefix + #"{"city": "Paris"}"# + suffix))
+        XCTAssertTrue(g.matches(prefix + #"{"city": "Paris"}"# + suffix + "\n" + prefix + #"{"city": "Rome"}"# + suffix))
         XCTAssertFalse(g.matches(prefix + #"{"town": 3}"# + suffix))
         XCTAssertFalse(g.matches("Sure! " + prefix + #"{"city": "Paris"}"# + suffix))
+        let single = try s.renderPrompt(for: try request(#"{"messages":[{"role":"user","content":"Hi"}],"tool_choice":"required","parallel_tool_calls":false,"tools":"# + Self.tools + "}"))
+        XCTAssertEqual(single.parsing.maxToolCalls, 1)
+        XCTAssertFalse(try XCTUnwrap(single.forced).matches(prefix + #"{"city": "Paris"}"# + suffix + "\n" + prefix + #"{"city": "Rome"}"# + suffix))
         XCTAssertNil(try s.renderPrompt(for: try request(#"{"messages":[{"role":"user","content":"Hi"}],"tools":"# + Self.tools + "}")).forced)
     }
 

@@ -1,5 +1,6 @@
 """`tool_choice` "required" and a named function, enforced by the grammar matcher (issue 14.3): the reply is always
-one call, in the template's markup, to an allowed tool, with arguments valid against its `parameters` (checked with the
+calls — one or more for "required" (exactly one with parallel_tool_calls false), exactly one for a named function —
+in the template's markup, to an allowed tool, with arguments valid against its `parameters` (checked with the
 `jsonschema` package). No prefill: the grammar alone makes Qwen2.5-Coder-0.5B (which never writes `<tool_call>` on its
 own) produce the call. Driven with the official `openai` client (streamed calls assembled by it) and LangChain's
 `with_structured_output(method="function_calling")`, unmodified."""
@@ -45,8 +46,9 @@ def test_forced_call_whole(qwen, choice, allowed):
                                              temperature=0, max_tokens=80)
     c = r.choices[0]
     assert c.finish_reason == "tool_calls", c
-    assert len(c.message.tool_calls) == 1
-    check_call(c.message.tool_calls[0], allowed)
+    assert len(c.message.tool_calls) == 1 if isinstance(choice, dict) else len(c.message.tool_calls) >= 1
+    for call in c.message.tool_calls:
+        check_call(call, allowed)
     assert not c.message.content
 
 
@@ -56,20 +58,22 @@ def test_forced_call_sampled_and_streamed(qwen):
         stream = client(qwen).chat.completions.create(
             model="m", messages=ASK, tools=TOOLS, tool_choice="required", temperature=1.0, seed=seed,
             max_tokens=80, stream=True)
-        name, args, finish, content = None, "", None, ""
+        calls, finish, content = {}, None, ""
         for chunk in stream:
             d = chunk.choices[0].delta if chunk.choices else None
             if d is None:
                 continue
             content += d.content or ""
             for tc in d.tool_calls or []:
+                call = calls.setdefault(tc.index, {"name": None, "args": ""})
                 if tc.function.name:
-                    name = tc.function.name
-                args += tc.function.arguments or ""
+                    call["name"] = tc.function.name
+                call["args"] += tc.function.arguments or ""
             finish = chunk.choices[0].finish_reason or finish
-        assert finish == "tool_calls", (seed, name, args)
-        assert name in SCHEMAS and content == ""
-        jsonschema.validate(json.loads(args), SCHEMAS[name])
+        assert finish == "tool_calls" and calls and content == "", (seed, calls)
+        for call in calls.values():
+            assert call["name"] in SCHEMAS
+            jsonschema.validate(json.loads(call["args"]), SCHEMAS[call["name"]])
 
 
 def test_forced_call_streamed_message_has_null_content(qwen):
@@ -231,3 +235,28 @@ def test_a_tool_name_holding_the_templates_markup_is_refused(qwen):
                 client(qwen).chat.completions.create(model="m", messages=ASK, tools=[tool], tool_choice=choice,
                                                      max_tokens=8)
             assert e.value.body["param"] == "tools[0].function.name", (name, e.value.body)
+
+
+TWO_CITIES = [{"role": "user", "content": "What is the weather in Paris and in Rome? Call the tool once for each city."}]
+CITY = {"type": "function", "function": {"name": "get_weather", "parameters": {
+    "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
+
+
+def test_required_allows_several_calls_unless_parallel_calls_are_off(qwen):
+    """OpenAI: `required` means "must call one or more tools"; Anthropic's `any` likewise unless
+    `disable_parallel_tool_use` (helper-66: `required` gave one call where `auto` gave two)."""
+    c = client(qwen)
+    body = dict(model="m", messages=TWO_CITIES, tools=[CITY], tool_choice="required", temperature=0, max_tokens=100)
+    calls = c.chat.completions.create(**body).choices[0].message.tool_calls
+    assert [json.loads(t.function.arguments)["city"] for t in calls] == ["Paris", "Rome"]
+    one = c.chat.completions.create(**body, parallel_tool_calls=False).choices[0]
+    assert one.finish_reason == "tool_calls" and len(one.message.tool_calls) == 1
+    import anthropic
+    a = anthropic.Anthropic(base_url=qwen.base, api_key="none", max_retries=0, timeout=300)
+    tool = {"name": "get_weather", "input_schema": CITY["function"]["parameters"]}
+    m = a.messages.create(model="m", max_tokens=100, temperature=0, tools=[tool], tool_choice={"type": "any"},
+                          messages=TWO_CITIES)
+    assert [b.input["city"] for b in m.content if b.type == "tool_use"] == ["Paris", "Rome"]
+    m = a.messages.create(model="m", max_tokens=100, temperature=0, tools=[tool],
+                          tool_choice={"type": "any", "disable_parallel_tool_use": True}, messages=TWO_CITIES)
+    assert len([b for b in m.content if b.type == "tool_use"]) == 1 and m.stop_reason == "tool_use"
