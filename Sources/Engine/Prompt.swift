@@ -185,7 +185,19 @@ public struct Prompt: Sendable {
         // prompt is otherwise (the think-block checks below look at that part).
         var continued: String?
         if continuingFinal {
-            guard let final = Self.finalContent(messages), let cut = Self.continuationCut(text, final: final) else {
+            // Where the content starts, from a render with a marker in its place: the last occurrence of a short
+            // content can be inside the template's own closing markup (helper-68: "d" cut `<|im_end|>` to `<|im_en`).
+            var near: String.Index?
+            if let final = Self.finalContent(messages),
+               let marked = try? template.render(messages: Self.withFinalContent(messages, Self.continuationMark), tools: tools,
+                                                 addGenerationPrompt: false, bosToken: bosText, eosToken: eosText, extra: vars),
+               let m = marked.range(of: Self.continuationMark), !final.isEmpty {
+                let before = marked.unicodeScalars[..<m.lowerBound]
+                if text.unicodeScalars.starts(with: before) {
+                    near = text.unicodeScalars.index(text.startIndex, offsetBy: before.count)
+                }
+            }
+            guard let final = Self.finalContent(messages), let cut = Self.continuationCut(text, final: final, near: near) else {
                 return Rendered(tokens: [], text: text, endsInsideReasoning: false)
             }
             continued = String(text[cut])
@@ -250,6 +262,18 @@ public struct Prompt: Sendable {
                         continued: continued.map { injectionGuard.restore($0, originals: originals) })
     }
 
+    /// Stands for the continued message's content in the render that finds where the content starts: private-use
+    /// characters no template writes.
+    static let continuationMark = "\u{F8FF}\u{E003}continued\u{E003}"
+
+    /// `messages` with the last message's `content` replaced by `content`.
+    static func withFinalContent(_ messages: JinjaValue, _ content: String) -> JinjaValue {
+        guard case .array(var items) = messages, case .object(var last)? = items.last else { return messages }
+        last["content"] = .string(content)
+        items[items.count - 1] = .object(last)
+        return .array(items)
+    }
+
     /// The `content` string of the last message of a message list, or nil.
     static func finalContent(_ messages: JinjaValue) -> String? {
         guard case .array(let items) = messages, case .object(let last)? = items.last,
@@ -258,13 +282,22 @@ public struct Prompt: Sendable {
     }
 
     /// Where transformers' `continue_final_message` cuts a rendered chat: the range of the final message's content
-    /// `final` at its last occurrence (found without surrounding whitespace); it ends after `final` without its
-    /// leading whitespace when the template kept the content's trailing whitespace, else after the stripped content.
-    /// nil when the text does not contain the stripped content (transformers raises there; an empty content is
-    /// refused before rendering).
-    static func continuationCut(_ text: String, final: String) -> Range<String.Index>? {
+    /// `final` at its last occurrence (found without surrounding whitespace) — or, when the stripped content starts
+    /// at `near` (after whitespace), there: the content's own place, which a short content's last occurrence (in the
+    /// template's closing markup) is not; it ends after `final` without its leading whitespace when the template
+    /// kept the content's trailing whitespace, else after the stripped content. nil when the text does not contain
+    /// the stripped content (transformers raises there; an empty content is refused before rendering).
+    static func continuationCut(_ text: String, final: String, near: String.Index? = nil) -> Range<String.Index>? {
         let stripped = final.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !stripped.isEmpty, let at = text.range(of: stripped, options: [.backwards, .literal]) else { return nil }
+        guard !stripped.isEmpty else { return nil }
+        var found: Range<String.Index>?
+        if let near {
+            let start = text.unicodeScalars[near...].drop { $0.properties.isWhitespace }.startIndex
+            if text.unicodeScalars[start...].starts(with: stripped.unicodeScalars) {
+                found = start..<text.unicodeScalars.index(start, offsetBy: stripped.unicodeScalars.count)
+            }
+        }
+        guard let at = found ?? text.range(of: stripped, options: [.backwards, .literal]) else { return nil }
         // transformers compares the `len(final.lstrip())` characters there with `final`: equal only when `final` has
         // no leading whitespace and the template kept its trailing whitespace.
         let tail = text.unicodeScalars[at.lowerBound...]

@@ -160,6 +160,7 @@ struct StreamingArguments: Sendable {
     private static func scalarText(_ token: [Unicode.Scalar]) -> String? {
         guard let v = try? JinjaValue.fromJSON(Data(String(String.UnicodeScalarView(token)).utf8)) else { return nil }
         switch v {
+        case .double(let d) where !d.isFinite: return nil   // 1e400: no JSON number (helper-68: it came out as Infinity)
         case .int, .double, .bool, .null: return v.jsonString()
         default: return nil
         }

@@ -137,7 +137,7 @@ public struct ToolCallParser: Sendable {
             return []
         case .text, .llamaStart, .bareStart:
             emitContent(buf[...], into: &out)
-        case .call where openCall != nil:
+        case .call where openCall != nil, .bareStart where openCall != nil:
             // A streamed call ends with the generation: what is left of its arguments (nothing when cut short).
             finishOpenCall(end: nil, into: &out)
         case .call:
@@ -318,9 +318,26 @@ public struct ToolCallParser: Sendable {
         let argsStart = i
         if i == buf.count { return false }
         guard buf[i] == "{" else { state = .text; return true }
+        if streamArguments {   // streamed: the call begins here and its arguments follow as they come
+            if openCall == nil {
+                guard callCount < maxCalls else { state = .done; buf.removeAll(); return false }
+                out.append(.toolCallBegin(index: callCount, name: name))
+                openCall = OpenCall(index: callCount, start: argsStart, fed: argsStart)
+            }
+            feedOpenCall(&out)
+        }
         guard let argsEnd = Self.jsonEnd(buf, from: i) else { return false }
         i = ws(argsEnd)
         guard let close = expect(["}"], at: i) else { return false }
+        if openCall != nil {
+            finishOpenCall(end: argsEnd, into: &out)
+            if fenced { bareFenced = true }
+            buf.removeFirst(close >= 0 ? close : argsEnd)
+            opened = []
+            skipSpace = true
+            if callCount >= maxCalls { state = .done; buf.removeAll(); return false }
+            return true
+        }
         guard close >= 0, let args = Self.argumentsText(ReasoningParser.string(buf[argsStart..<argsEnd])) else {
             state = .text
             return true
@@ -495,6 +512,11 @@ public struct ToolCallParser: Sendable {
                 openCall = OpenCall(index: callCount, start: at, fed: at)
             }
         }
+        feedOpenCall(&out)
+    }
+
+    /// Feeds the streamed call's arguments the characters generated since, and emits what they settle.
+    private mutating func feedOpenCall(_ out: inout [GenerationDelta]) {
         guard var call = openCall else { return }
         var piece = ""
         while call.fed < buf.count && !call.args.isComplete && !call.args.failed {
@@ -537,24 +559,24 @@ public struct ToolCallParser: Sendable {
             }
             return true
         }
-        ws()
-        for lit in ["{", "\"name\""] {
-            guard let ok = take(lit) else { return .wait }
-            if !ok { return .no }
-            ws()
+        /// Takes `lits` in turn, whitespace after each: nil when all are there, else `.wait` or `.no`.
+        func expect(_ lits: String...) -> CallStart? {
+            for lit in lits {
+                guard let ok = take(lit) else { return .wait }
+                if !ok { return .no }
+                ws()
+            }
+            return nil
         }
-        guard let colon = take(":") else { return .wait }
-        if !colon { return .no }
         ws()
+        if let r = expect("{", "\"name\"", ":") { return r }
         guard i < s.count else { return .wait }
         guard s[i] == "\"" else { return .no }
         guard let nameEnd = jsonStringEnd(s, from: i) else { return .wait }
         guard case .string(let name)? = parse(ReasoningParser.string(s[i..<nameEnd])) else { return .no }
         i = nameEnd
         ws()
-        guard let comma = take(",") else { return .wait }
-        if !comma { return .no }
-        ws()
+        if let r = expect(",") { return r }
         let keyStart = i
         var key: Bool? = false   // true: taken; nil: the text so far may still become one
         for lit in ["\"arguments\"", "\"parameters\""] {
@@ -566,9 +588,7 @@ public struct ToolCallParser: Sendable {
         guard let taken = key else { return .wait }
         if !taken { return .no }
         ws()
-        guard let colon2 = take(":") else { return .wait }
-        if !colon2 { return .no }
-        ws()
+        if let r = expect(":") { return r }
         guard i < s.count else { return .wait }
         return s[i] == "{" ? .found(name: name, arguments: i) : .no
     }
@@ -659,7 +679,9 @@ public struct ToolCallParser: Sendable {
         case .string(let s)?:
             guard Self.parse(s) != nil else { return }
             args = s
-        case let other?: args = other.jsonString()
+        case let other?:
+            guard let text = Self.written(other) else { return }
+            args = text
         }
         emit(name: name, arguments: args, into: &out)
     }
@@ -680,10 +702,18 @@ public struct ToolCallParser: Sendable {
         callCount += 1
     }
 
-    /// Arguments JSON text as vLLM returns it (`json.dumps` spacing); nil when it is not a JSON object.
+    /// Arguments JSON text as vLLM returns it (`json.dumps` spacing); nil when it is not a JSON object, or holds a
+    /// number no JSON number can write (`1e400` would come out as `Infinity`).
     static func argumentsText(_ json: String) -> String? {
         guard let v = parse(json), case .object = v else { return nil }
-        return v.jsonString()
+        return written(v)
+    }
+
+    /// `v` as JSON text (`json.dumps` spacing), or nil when it holds a number no JSON number can write (it would come
+    /// out as `Infinity`, which no JSON parser reads).
+    static func written(_ v: JinjaValue) -> String? {
+        let text = v.jsonString()
+        return (text.contains("Infinity") || text.contains("NaN")) && parse(text) == nil ? nil : text
     }
 
     /// From the first `{` to the last `}` (a fenced or loosely wrapped object), or nil.

@@ -288,10 +288,20 @@ public struct ResponsesRequest: Sendable, Equatable {
         return texts.joined()
     }
 
-    /// Call ids of `messages` that no later tool message answers.
+    /// The first calls of `messages` left unanswered when the conversation goes on or ends: those of an assistant
+    /// message that the tool messages right after it do not answer (helper-68: an output sent after a user message
+    /// counted as an answer, so the 400 named no call).
     static func unansweredCallIds(_ messages: [ChatMessage]) -> [String] {
-        let answered = Set(messages.compactMap { $0.role == .tool ? $0.toolCallId : nil })
-        return messages.flatMap { $0.toolCalls.map(\.id) }.filter { !answered.contains($0) }
+        var open: [String] = []
+        for m in messages {
+            if m.role == .tool {
+                open.removeAll { $0 == m.toolCallId }
+                continue
+            }
+            if !open.isEmpty { return open }
+            open = m.toolCalls.map(\.id)
+        }
+        return open
     }
 
     /// One input item: a message (`type` "message" or absent), a `function_call` or a `function_call_output`.

@@ -53,6 +53,10 @@ extension SputnikServer {
     private static func finalResponse(_ base: ResponseObject, _ output: [ResponseOutputItem], _ reason: Scheduling.FinishReason,
                                       _ usage: GenerationUsage) -> ResponseObject {
         var r = base
+        // A call the cap cut while its arguments streamed is not output: the whole response never has it, and the
+        // SDK's stream helper parses a strict tool's arguments from this object (helper-68: it raised on the cut JSON).
+        var output = output
+        if reason == .length, let last = output.last, Self.isCutCall(last) { output.removeLast() }
         r.output = output.isEmpty ? [.message(id: base.messageId, text: "")] : output
         r.status = reason == .length ? "incomplete" : "completed"
         r.incompleteReason = reason == .length ? "max_output_tokens" : nil
@@ -60,6 +64,12 @@ extension SputnikServer {
                         reasoningTokens: usage.reasoningTokens)
         if r.status == "completed" { r.completedAt = Int(Date().timeIntervalSince1970) }
         return r
+    }
+
+    /// A function call whose arguments are not a whole JSON object (the token cap cut it while they streamed).
+    static func isCutCall(_ item: ResponseOutputItem) -> Bool {
+        guard case .functionCall(_, _, _, let arguments) = item else { return false }
+        return (try? JSONValue(parsing: Array(arguments.utf8)))?.objectValue == nil
     }
 
     /// The sink of one response: output items in order (reasoning, message, function calls); `opened(i)` runs when
@@ -160,7 +170,9 @@ extension SputnikServer {
                     open(0)
                 }
                 let final = Self.finalResponse(base, items.value, reason, usage)
-                close(items.value.count - 1, status: final.itemStatus(at: items.value.count - 1))
+                let last = items.value.count - 1
+                // The cut call's events end with it `incomplete`; the final object leaves it out (finalResponse).
+                close(last, status: reason == .length && Self.isCutCall(items.value[last]) ? "incomplete" : final.itemStatus(at: last))
                 send("response.completed", [("response", final.json)])
                 sse.finish()
             },

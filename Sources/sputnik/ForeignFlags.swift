@@ -38,13 +38,17 @@ enum ForeignFlags {
     /// as a cluster of short options.
     static func refusal(_ arguments: [String]) -> String? {
         guard arguments.first == "serve" else { return nil }
+        var previous = ""
         for a in arguments.dropFirst() {
             if a == "--" { break }
+            defer { previous = a }
             let name = a.split(separator: "=", maxSplits: 1).first.map(String.init) ?? a
             if let r = refusals.first(where: { $0.names.contains(name) }) {
                 return "Unknown option '\(name)'. In llama-server or vLLM it \(r.why)"
             }
-            if name.count > 2, name.hasPrefix("-"), !name.hasPrefix("--"), name.dropFirst().allSatisfy(\.isLetter) {
+            // After an option that takes a value (`--api-key -secret`, `-m -file.gguf`), a dash word is its value.
+            let afterOption = previous.hasPrefix("-") && !previous.contains("=") && previous.count > 1
+            if !afterOption, name.count > 2, name.hasPrefix("-"), !name.hasPrefix("--"), name.dropFirst().allSatisfy(\.isLetter) {
                 return "Unknown option '\(name)' (this server's short options are single letters: see sputnik serve --help)"
             }
         }

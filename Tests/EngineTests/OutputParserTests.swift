@@ -139,7 +139,12 @@ final class OutputParserTests: XCTestCase {
         checkCalls(.hermes, "{\"name\": \"get\", \"arguments\": {}}, done", bare: tools, Self.call(0, "get", "{}") + [.content(", done")])
         // Not calls: an undeclared name, other or extra keys, `parameters`, a name spelled with an escape, a fence
         // the trigger does not take, JSON that is not a call, text first.
-        for text in ["{\"name\": \"rm_rf\", \"arguments\": {}}", "{\"name\": \"get_time\", \"arguments\": {}, \"why\": 1}",
+        // Streamed, a call to a declared tool is begun at its arguments (the lazy grammar holds the rest to the form),
+        // so text after them is content.
+        checkCalls(.hermes, "{\"name\": \"get_time\", \"arguments\": {}, \"why\": 1}", bare: tools,
+                   streamed: Self.call(0, "get_time", "{}") + [.content(#", "why": 1}"#)],
+                   [.content("{\"name\": \"get_time\", \"arguments\": {}, \"why\": 1}")])
+        for text in ["{\"name\": \"rm_rf\", \"arguments\": {}}",
                      "{\"name\": \"get_time\", \"parameters\": {}}", "{\"name\": \"get\\u005ftime\", \"arguments\": {}}",
                      "```JSON\n{\"name\": \"get_time\", \"arguments\": {}}", "{\"name\": \"get_time\", \"arguments\": [1]}",
                      "{\"city\": \"Paris\"}", "Here: {\"name\": \"get_time\", \"arguments\": {}}", "```python\nprint(1)\n```"] {
@@ -147,7 +152,8 @@ final class OutputParserTests: XCTestCase {
         }
         checkCalls(.hermes, "{\"name\": \"get_time\", \"arguments\": {}}", [.content("{\"name\": \"get_time\", \"arguments\": {}}")])
         // Cut by the token limit: a call is dropped like a cut tagged call; an answer that is not one is kept.
-        checkCalls(.hermes, "{\"name\": \"get_weather\", \"arguments\": {\"ci", truncated: true, bare: tools, [])
+        checkCalls(.hermes, "{\"name\": \"get_weather\", \"arguments\": {\"ci", truncated: true, bare: tools,
+                   streamed: Self.call(0, "get_weather", #"{"ci"#), [])
         // Cut before the arguments, or inside the name, it may still be a call: dropped too (helper-42: it came back
         // as content `{"name": "`).
         for cut in ["{\"name\": \"", "{\"name\": \"get_", "```json\n{\"name\": \"get_weather\", \"", "{\"name\": \"get_weather\""] {
@@ -239,6 +245,14 @@ final class OutputParserTests: XCTestCase {
             (.deepSeekV31, "<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>write_file<｜tool▁sep｜>{\"path\": \"a.txt\", \"content\": \"line one"),
             (.mistral, "[TOOL_CALLS]write_file[ARGS]{\"path\": \"a.txt\", \"content\": \"line one"),
         ]
+        // helper-68: Qwen2.5-Coder's bare call (no <tool_call>, maybe in a ```json fence) streams the same way.
+        for head in ["{\"name\": \"write_file\", \"arguments\": {\"path\": \"a.txt\", \"content\": \"line one",
+                     "```json\n{\n  \"name\": \"write_file\",\n  \"arguments\": {\"path\": \"a.txt\", \"content\": \"line one"] {
+            var p = ToolCallParser(format: .hermes, bareCallNames: ["write_file"], streamArguments: true)
+            XCTAssertEqual(Self.merged(head.unicodeScalars.flatMap { p.append(String($0)) }),
+                           [.toolCallBegin(index: 0, name: "write_file"),
+                            .toolCallArguments(index: 0, #"{"path": "a.txt", "content": "line one"#)], head)
+        }
         for (format, head) in heads {
             var p = ToolCallParser(format: format, streamArguments: true)
             let got = Self.merged(head.unicodeScalars.flatMap { p.append(String($0)) })
@@ -285,6 +299,11 @@ final class OutputParserTests: XCTestCase {
     func testStreamedBlocksThatDoNotStartAsCalls() {
         checkCalls(.hermes, #"<tool_call>{"arguments": {"x": 1}, "name": "a"}</tool_call>"#, Self.call(0, "a", #"{"x": 1}"#))
         checkCalls(.hermes, #"<tool_call>{"name": "a", "arguments": "{\"x\": 1}"}</tool_call>"#, Self.call(0, "a", #"{"x": 1}"#))
+        // A number no JSON number can write (helper-68: 1e400 came out as `Infinity`) is no call whole, and stops the
+        // streamed arguments before it.
+        checkCalls(.hermes, #"<tool_call>{"name": "a", "arguments": {"v": 1e400}}</tool_call>"#,
+                   streamed: [.toolCallBegin(index: 0, name: "a"), .toolCallArguments(index: 0, #"{"v": "#)],
+                   [.content(#"<tool_call>{"name": "a", "arguments": {"v": 1e400}}</tool_call>"#)])
         checkCalls(.hermes, #"<tool_call>{"name": "a", "arguments": {"x": 1 2}}</tool_call>"#,
                    streamed: [.toolCallBegin(index: 0, name: "a"), .toolCallArguments(index: 0, #"{"x": 1"#)],
                    [.content(#"<tool_call>{"name": "a", "arguments": {"x": 1 2}}</tool_call>"#)])

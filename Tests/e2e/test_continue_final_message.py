@@ -76,3 +76,15 @@ def test_a_template_that_does_not_render_the_content_is_a_400():
         assert json.loads(raw)["error"]["param"] == "continue_final_message", raw
     finally:
         s.stop()
+
+
+@pytest.mark.parametrize("content", ["d", "e", "end", "im"])
+def test_a_content_found_in_the_templates_closing_markup_is_cut_at_its_own_place(server, content):
+    """helper-68: the last occurrence of a short content can be inside the template's own closing markup (`d` in
+    `<|im_end|>`), where transformers' rindex cuts (`…assistant\\nd<|im_end`); the server cuts at the content's place,
+    found from a render with a marker in its stead."""
+    body = {"model": "m", "continue_final_message": True, "add_generation_prompt": False,
+            "messages": [{"role": "user", "content": "Pick a letter."}, {"role": "assistant", "content": content}]}
+    status, _, raw = server.post("/apply-template", body)
+    assert status == 200, raw
+    assert json.loads(raw)["prompt"].endswith("<|im_start|>assistant\n" + content)

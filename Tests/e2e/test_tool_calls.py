@@ -480,3 +480,33 @@ def test_streamed_call_arguments_arrive_in_pieces_on_messages_and_responses(qwen
         if event.type == "response.function_call_arguments.done":
             done = event.arguments
     assert len(pieces) >= 5 and "".join(pieces) == done == rwhole.arguments, pieces
+
+
+def test_a_bare_call_under_auto_streams_in_pieces_too(qwen):
+    """helper-68: Qwen2.5-Coder's usual call under `auto` is bare JSON in a ```json fence (no <tool_call>); it was held
+    back until whole. Its arguments now stream like a tagged call's, concatenating to the non-streamed text."""
+    c = client(qwen)
+    body = dict(model="m", messages=POEM, tools=WRITE, temperature=0, max_tokens=100, logprobs=True)
+    r = c.chat.completions.create(**body)
+    whole = r.choices[0].message.tool_calls[0].function
+    assert r.choices[0].logprobs.content[0].token == "```"   # the bare, fenced form
+    pieces = [tc.function.arguments for chunk in c.chat.completions.create(**body, stream=True) if chunk.choices
+              for tc in chunk.choices[0].delta.tool_calls or [] if tc.function.arguments]
+    assert len(pieces) >= 5 and "".join(pieces) == whole.arguments, pieces
+
+
+def test_a_streamed_responses_call_cut_by_the_cap_is_incomplete(qwen):
+    """helper-68: a call the token cap cut while its arguments streamed was `completed` with arguments that are not
+    JSON; it is `incomplete`, in its output_item.done and in the final response."""
+    c = client(qwen)
+    tool = {"type": "function", "name": "get_weather", "parameters": TOOLS[0]["function"]["parameters"]}
+    done, final = None, None
+    for event in c.responses.create(model="m", input="weather in Paris?", tools=[tool], tool_choice="required",
+                                    max_output_tokens=19, stream=True):
+        if event.type == "response.output_item.done" and event.item.type == "function_call":
+            done = event.item
+        if event.type == "response.completed":
+            final = event.response
+    assert done is not None and done.status == "incomplete", done
+    # The final object leaves the cut call out, as the whole response does (the SDK parses strict arguments from it).
+    assert final.status == "incomplete" and not [o for o in final.output if o.type == "function_call"]

@@ -105,3 +105,13 @@ def test_history_tool_call_members_are_not_dropped(qwen):
     status, _, raw = qwen.post("/v1/chat/completions", {"model": "m", "max_tokens": 2, "tools": [WEATHER],
                                                         "messages": ASK + [call] + answered})
     assert status == 200, raw
+
+
+def test_an_output_after_a_user_message_does_not_answer_a_call(qwen):
+    """The call is unanswered when the user speaks first; the 400 names it (helper-68: it named none)."""
+    call = {"type": "function_call", "call_id": "c1", "name": "get_weather", "arguments": "{\"city\": \"Paris\"}"}
+    tool = {"type": "function", "name": "get_weather", "parameters": WEATHER["function"]["parameters"]}
+    param, message = refused(qwen, "/v1/responses", {"tools": [tool], "input": [
+        {"role": "user", "content": "Weather?"}, call, {"role": "user", "content": "hurry"},
+        {"type": "function_call_output", "call_id": "c1", "output": "21 C"}]})
+    assert param == "input" and "No tool output found for function call c1:" in message, message
