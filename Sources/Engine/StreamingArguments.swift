@@ -153,7 +153,8 @@ struct StreamingArguments: Sendable {
     /// `c` as the whole-object form writes it inside a string (its escaping, no quotes).
     private static func escaped(_ c: Unicode.Scalar) -> String {
         let quoted = JinjaValue.string(String(Character(c))).jsonString()
-        return String(quoted.dropFirst().dropLast())
+        // By scalars: a combining mark joins the opening quote into one Character (helper-69: U+0301 was dropped).
+        return String(String.UnicodeScalarView(quoted.unicodeScalars.dropFirst().dropLast()))
     }
 
     /// A number or literal as the whole-object form writes it (`1.0`, `1e+16`, `true`), or nil when it is not one.

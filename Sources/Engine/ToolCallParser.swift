@@ -538,9 +538,11 @@ public struct ToolCallParser: Sendable {
         openCall = nil
         let upTo = min(end ?? buf.count, buf.count)
         if call.start < upTo, let whole = Self.jsonEnd(buf, from: call.start).flatMap({ $0 <= upTo ? $0 : nil }),
-           let text = Self.argumentsText(ReasoningParser.string(buf[call.start..<whole])), text.hasPrefix(call.emitted),
-           text.count > call.emitted.count {
-            out.append(.toolCallArguments(index: call.index, String(text.dropFirst(call.emitted.count))))
+           let text = Self.argumentsText(ReasoningParser.string(buf[call.start..<whole])),
+           text.unicodeScalars.starts(with: call.emitted.unicodeScalars),
+           text.unicodeScalars.count > call.emitted.unicodeScalars.count {
+            // By scalars, as the pieces were cut (a Character may span the pieces' seam).
+            out.append(.toolCallArguments(index: call.index, ReasoningParser.string(Array(text.unicodeScalars.dropFirst(call.emitted.unicodeScalars.count)))))
         }
         callCount += 1
     }

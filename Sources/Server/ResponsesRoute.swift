@@ -50,14 +50,16 @@ extension SputnikServer {
     }
 
     /// The finished response object for the output items and the engine's finish.
+    /// `announced`: streamed, the items were announced by events, so none is made up (helper-69: an empty message
+    /// stood in for a dropped cut call at the call's output_index, never announced).
     private static func finalResponse(_ base: ResponseObject, _ output: [ResponseOutputItem], _ reason: Scheduling.FinishReason,
-                                      _ usage: GenerationUsage) -> ResponseObject {
+                                      _ usage: GenerationUsage, announced: Bool = false) -> ResponseObject {
         var r = base
         // A call the cap cut while its arguments streamed is not output: the whole response never has it, and the
         // SDK's stream helper parses a strict tool's arguments from this object (helper-68: it raised on the cut JSON).
         var output = output
         if reason == .length, let last = output.last, Self.isCutCall(last) { output.removeLast() }
-        r.output = output.isEmpty ? [.message(id: base.messageId, text: "")] : output
+        r.output = output.isEmpty && !announced ? [.message(id: base.messageId, text: "")] : output
         r.status = reason == .length ? "incomplete" : "completed"
         r.incompleteReason = reason == .length ? "max_output_tokens" : nil
         r.usage = Usage(promptTokens: usage.promptTokens, completionTokens: usage.completionTokens, cachedTokens: usage.cachedTokens,
@@ -169,7 +171,7 @@ extension SputnikServer {
                     items.value.append(.message(id: base.messageId, text: ""))
                     open(0)
                 }
-                let final = Self.finalResponse(base, items.value, reason, usage)
+                let final = Self.finalResponse(base, items.value, reason, usage, announced: true)
                 let last = items.value.count - 1
                 // The cut call's events end with it `incomplete`; the final object leaves it out (finalResponse).
                 close(last, status: reason == .length && Self.isCutCall(items.value[last]) ? "incomplete" : final.itemStatus(at: last))

@@ -274,6 +274,8 @@ final class OutputParserTests: XCTestCase {
             #"{"n": -1.50e+3, "i": 12, "f": 2.0, "t": true, "z": null, "s": "x\"y\\z\n\u00e9\ud83d\ude00/"}"#,
             #"{"k": [1, [2, [3, {"d": "}]"}]]], "e": "日本"}"#, "{\n  \"path\": \"a b\",\n  \"lines\": [\"x\",\t\"y\"]\n}",
             #"{"big": 123456789012345678901234567890, "tiny": 1e-7, "neg0": -0, "u": "\u0001\u001f"}"#,
+            // Combining marks, first in a string and after a letter (helper-69: they were dropped when streamed).
+            "{\"city\": \"\u{301}It\u{41056}\u{7541} e\u{308}\u{301}\u{32C}\", \"n\": \" dolla\u{31E}\u{3099}\"}",
         ]
         var rng = XorShift(state: 11)
         func randomValue(_ depth: Int) -> String {
