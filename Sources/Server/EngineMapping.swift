@@ -362,28 +362,23 @@ extension SputnikServer {
     /// - Throws: `APIError` 400 naming `tools[i].function.parameters…` for a schema the grammar cannot enforce.
     static func toolCallGrammar(format: ToolCallFormat, tools: [JSONValue], names: Set<String>, parallel: Bool = false) throws(APIError) -> Grammar {
         let skeletons = try toolCallSkeletons(format: format, tools: tools, names: names)
+        // One or more calls, as the parser reads several: Hermes / Mistral calls one after another (Llama's with `;`
+        // between), DeepSeek's inside one group (each call's markup without the group's open and close); at most two
+        // whitespace characters between and after them.
+        let (open, close) = parallel ? (format.groupClose.map { _ in format.callTrigger } ?? "", format.groupClose ?? "") : ("", "")
+        let calls = skeletons.map { s in
+            GrammarExpr.sequence([.literal(String(s.prefix.dropFirst(open.count))), s.arguments,
+                                  .literal(String(s.suffix.dropLast(close.count)))])
+        }
+        let one: GrammarExpr = calls.count == 1 ? calls[0] : .alternatives(calls)
         let expr: GrammarExpr
         if parallel {
-            // One or more calls, as the parser reads several: Hermes / Mistral calls one after another (Llama's with
-            // `;` between), DeepSeek's inside one group; at most two whitespace characters between and after them.
             let gap = GrammarExpr.repeated(.bytes(ByteSet(ranges: [0x0A...0x0A, 0x20...0x20])), min: 0, max: 2)
             let sep = format == .llama3JSON ? GrammarExpr.sequence([gap, .alternatives([.empty, .literal(";")]), gap]) : gap
-            if let close = format.groupClose {
-                let open = format.callTrigger
-                let inner = skeletons.map { s in
-                    GrammarExpr.sequence([.literal(String(s.prefix.dropFirst(open.count))), s.arguments,
-                                          .literal(String(s.suffix.dropLast(close.count)))])
-                }
-                let one: GrammarExpr = inner.count == 1 ? inner[0] : .alternatives(inner)
-                expr = .sequence([.literal(open), one, .repeated(.sequence([sep, one]), min: 0, max: nil), .literal(close), gap])
-            } else {
-                let calls = skeletons.map { GrammarExpr.sequence([.literal($0.prefix), $0.arguments, .literal($0.suffix)]) }
-                let one: GrammarExpr = calls.count == 1 ? calls[0] : .alternatives(calls)
-                expr = .sequence([one, .repeated(.sequence([sep, one]), min: 0, max: nil), gap])
-            }
+            let group: (String) -> GrammarExpr = { $0.isEmpty ? .empty : .literal($0) }
+            expr = .sequence([group(open), one, .repeated(.sequence([sep, one]), min: 0, max: nil), group(close), gap])
         } else {
-            let calls = skeletons.map { GrammarExpr.sequence([.literal($0.prefix), $0.arguments, .literal($0.suffix)]) }
-            expr = calls.count == 1 ? calls[0] : .alternatives(calls)
+            expr = one
         }
         do {
             return try Grammar.build(expr)
