@@ -8,8 +8,10 @@ import Foundation
 /// when the character after it arrives, whitespace never.
 ///
 /// Exact for any object without a repeated key (the whole-object form keeps a repeated key's first position and
-/// last value, which a stream cannot know in advance; `ToolCallParser` emits the difference, if any, at the end).
-/// Invalid JSON stops the output (`failed`). A value type; no allocation beyond the output strings.
+/// last value, which a stream cannot know in advance; `ToolCallParser` then adds nothing at the end, and the streamed
+/// text differs from the whole one). Invalid JSON, or a number no JSON number can write, stops the output (`failed`).
+/// A value type holding the open containers and the escape or number in progress; it runs once per generated
+/// character of a call's arguments, not in the model's hot loops.
 struct StreamingArguments: Sendable {
     private enum Container: Sendable { case object, array }
     /// Where in the grammar the next character is.
