@@ -592,10 +592,11 @@ public final class EngineCore: @unchecked Sendable {
         live[id] = r
         switch out {
         case .emit(let parts, let ids):
-            live[id]?.reasoningTokens += Self.deliver(parts, ids, logprobs: emitted, to: r.onEvent)
+            live[id]?.reasoningTokens += Self.deliver(parts, ids, logprobs: emitted, to: r.onEvent, inReasoning: r.output.isInReasoning)
         case .stopped(let parts, let ids):
             // The stop string's own tokens were dropped from the end of `ids`: drop their log-probabilities too.
-            live[id]?.reasoningTokens += Self.deliver(parts, ids, logprobs: Array(emitted.prefix(ids.count)), to: r.onEvent)
+            live[id]?.reasoningTokens += Self.deliver(parts, ids, logprobs: Array(emitted.prefix(ids.count)), to: r.onEvent,
+                                                      inReasoning: r.output.isInReasoning)
             return finish(id, .stop, flush: false)
         }
         if let stop { finish(id, stop) }
@@ -604,9 +605,11 @@ public final class EngineCore: @unchecked Sendable {
     /// Parsed parts → events; the ids (and their log-probabilities, one per id when asked) go with the first text or
     /// reasoning event (`always`: an empty text event carries them when there is no text, so every generated id is
     /// reported).
-    /// - Returns: the number of ids that went with reasoning events.
+    /// - Returns: the number of ids that went with reasoning events, and of ids left without text (a character the
+    ///   end cut in half) when the output ends inside a think block (`inReasoning`; helper-69: such a last token was
+    ///   not counted in `reasoning_tokens`).
     private static func deliver(_ parts: [GenerationDelta], _ ids: [Int32], logprobs: [TokenLogprobs],
-                                to onEvent: (GenerationEvent) -> Void, always: Bool = false) -> Int {
+                                to onEvent: (GenerationEvent) -> Void, always: Bool = false, inReasoning: Bool = false) -> Int {
         var ids = ids, logprobs = logprobs
         var reasoning = 0
         for p in parts {
@@ -626,6 +629,7 @@ public final class EngineCore: @unchecked Sendable {
             }
         }
         if !ids.isEmpty || !logprobs.isEmpty || (always && parts.isEmpty) {
+            if inReasoning { reasoning += ids.count }
             onEvent(.text("", tokenIds: ids, logprobs: logprobs))
         }
         return reasoning
@@ -660,7 +664,8 @@ public final class EngineCore: @unchecked Sendable {
         let generated = r.request.maxNewTokens == 0 ? 0 : state?.numOutputTokens ?? 0
         scheduler.finish(id: id, reason: reason)
         if flush && reason != .abort, let tail = r.output.finish(truncated: reason == .length) {
-            r.reasoningTokens += Self.deliver(tail.parts, tail.tokenIds, logprobs: r.pendingLogprobs, to: r.onEvent, always: true)
+            r.reasoningTokens += Self.deliver(tail.parts, tail.tokenIds, logprobs: r.pendingLogprobs, to: r.onEvent, always: true,
+                                              inReasoning: r.output.isInReasoning)
         }
         if reason != .abort && r.choice == 0 {
             metrics.e2eRequestLatency.observe(nanoseconds: DispatchTime.now().uptimeNanoseconds &- r.arrival)

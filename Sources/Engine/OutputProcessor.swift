@@ -57,6 +57,9 @@ public struct OutputProcessor: Sendable {
     /// Tool calls emitted so far.
     public var toolCallCount: Int { toolCalls?.callCount ?? 0 }
 
+    /// Whether the output so far ends inside a think block (reasoning is split off and not yet closed).
+    public var isInReasoning: Bool { reasoning?.isInReasoning ?? false }
+
     /// The stop string that ended generation, nil unless `append` returned `.stopped`.
     public var matchedStop: String? { stopMatcher.matched }
 

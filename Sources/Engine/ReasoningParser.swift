@@ -18,6 +18,9 @@ public struct ReasoningParser: Sendable {
     /// Drop whitespace before the first emitted character of the current part.
     private var skipLeadingSpace = true
 
+    /// Whether the text so far ends inside the think block (what follows is reasoning).
+    public var isInReasoning: Bool { state == .reasoning }
+
     /// - Parameter startsInReasoning: the prompt ends inside an open `<think>` block.
     public init(startsInReasoning: Bool) {
         state = startsInReasoning ? .reasoning : .start

@@ -225,3 +225,19 @@ def test_a_prefill_with_reasoning_on_v31_has_one_think_block(v31):
     prompt = json.loads(body)["prompt"]
     tail = prompt[prompt.rindex("<｜Assistant｜>"):]
     assert tail.count("<think>") == 1 and tail.endswith("bar") and "foo" in tail, tail
+
+
+def test_a_last_token_cut_inside_a_character_counts_as_reasoning(r1):
+    """helper-69: when max_tokens cut a multi-byte character inside the think block, its last token (no text of its
+    own) was left out of `reasoning_tokens`; a reply that is all reasoning counts every token."""
+    ask = [{"role": "user", "content": "用中文写一首关于大海的诗，并使用表情符号 🌊🐚"}]
+    seen = set()
+    for n in range(15, 23):
+        status, _, raw = r1.post("/v1/chat/completions", {"model": "m", "messages": ask, "temperature": 0, "max_tokens": n,
+                                                          "reasoning_effort": "high"})
+        assert status == 200, raw
+        r = json.loads(raw)
+        if not r["choices"][0]["message"]["content"]:
+            assert r["usage"]["completion_tokens_details"]["reasoning_tokens"] == r["usage"]["completion_tokens"] == n
+            seen.add(n)
+    assert seen, "no reply was all reasoning"
