@@ -185,19 +185,19 @@ public struct Prompt: Sendable {
         // prompt is otherwise (the think-block checks below look at that part).
         var continued: String?
         if continuingFinal {
+            guard let final = Self.finalContent(messages) else { return Rendered(tokens: [], text: text, endsInsideReasoning: false) }
             // Where the content starts, from a render with a marker in its place: the last occurrence of a short
             // content can be inside the template's own closing markup (helper-68: "d" cut `<|im_end|>` to `<|im_en`).
             var near: String.Index?
-            if let final = Self.finalContent(messages),
-               let marked = try? template.render(messages: Self.withFinalContent(messages, Self.continuationMark), tools: tools,
+            if let marked = try? template.render(messages: Self.withFinalContent(messages, Self.continuationMark), tools: tools,
                                                  addGenerationPrompt: false, bosToken: bosText, eosToken: eosText, extra: vars),
-               let m = marked.range(of: Self.continuationMark), !final.isEmpty {
+               let m = marked.range(of: Self.continuationMark) {
                 let before = marked.unicodeScalars[..<m.lowerBound]
                 if text.unicodeScalars.starts(with: before) {
                     near = text.unicodeScalars.index(text.startIndex, offsetBy: before.count)
                 }
             }
-            guard let final = Self.finalContent(messages), let cut = Self.continuationCut(text, final: final, near: near) else {
+            guard let cut = Self.continuationCut(text, final: final, near: near) else {
                 return Rendered(tokens: [], text: text, endsInsideReasoning: false)
             }
             continued = String(text[cut])

@@ -350,14 +350,6 @@ public struct ChatCompletionRequest: Sendable, Equatable {
     /// `items` are the messages as sent (`messages[i]`), to tell client ids from generated ones.
     /// - Throws: `APIError` 400 naming `messages[i].role`, `messages[i].tool_call_id` or `messages[i]`.
     static func checkToolHistory(_ messages: [ChatMessage], _ items: [JSONValue]) throws(APIError) {
-        try checkToolHistory(messages) { i in
-            items[i]["tool_calls"]?.arrayValue?.allSatisfy { $0["id"]?.stringValue != nil } ?? false
-        }
-    }
-
-    /// `checkToolHistory` for a history whose call ids `idsSent(i)` says the client sent for message i (the
-    /// Responses and Anthropic routes always have them).
-    public static func checkToolHistory(_ messages: [ChatMessage], idsSent: (Int) -> Bool) throws(APIError) {
         var open: (index: Int, ids: [String], idsSent: Bool)?   // the assistant message whose calls are being answered
         for (i, m) in messages.enumerated() {
             if m.role == .tool {
@@ -385,7 +377,8 @@ public struct ChatCompletionRequest: Sendable, Equatable {
             }
             open = nil
             if m.role == .assistant && !m.toolCalls.isEmpty {
-                open = (i, m.toolCalls.map(\.id), idsSent(i))
+                let sent = items[i]["tool_calls"]?.arrayValue?.allSatisfy { $0["id"]?.stringValue != nil } ?? false
+                open = (i, m.toolCalls.map(\.id), sent)
             }
         }
         // The history ends in calls: unanswered ones (any, when the client sent no ids: only if no tool message follows).

@@ -98,10 +98,8 @@ public struct ResponsesRequest: Sendable, Equatable {
         }
         // OpenAI: every function_call item is answered by a function_call_output before the conversation goes on
         // (or ends): "No tool output found for function call". A model shown an unanswered call makes up its result.
-        do {
-            try ChatCompletionRequest.checkToolHistory(messages) { _ in true }
-        } catch {
-            let pending = Self.unansweredCallIds(messages)
+        let pending = Self.unansweredCallIds(messages)
+        if !pending.isEmpty {
             throw APIError.invalidRequest("No tool output found for function call \(pending.joined(separator: ", ")): each 'function_call' item needs a 'function_call_output' item with its call_id after it",
                                           param: "input")
         }

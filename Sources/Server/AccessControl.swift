@@ -22,7 +22,7 @@ extension SputnikServer {
             return e
         }
         if req.method == "OPTIONS" { return nil }
-        if !router.open.contains(req.path), let keys = options.apiKeys, !Self.authorized(req, keys) {
+        if !router.open.contains(req.path), let keys = apiKeys, !Self.authorized(req, keys) {
             return APIError.authentication("Invalid or missing API key. Send 'Authorization: Bearer <key>' or 'x-api-key: <key>'.")
         }
         if !Self.everyPhasePaths.contains(req.path) {

@@ -15,6 +15,8 @@ public final class SputnikServer: @unchecked Sendable {
     public let options: ServerOptions
     /// `options.allowedOrigins` as browsers serialise origins (`ServerOptions.serializedOrigin`; `*` kept), once.
     let allowedOrigins: Set<String>
+    /// `options.apiKeys` (the `--api-key` list split at commas), once: checked on every request.
+    let apiKeys: [String]?
     /// Model id reported to clients.
     public let modelId: String
     /// The loaded model, its tokenizer, prompt builder and engine (handlers run only once it is loaded:
@@ -67,6 +69,7 @@ public final class SputnikServer: @unchecked Sendable {
         }
         self.options = options
         allowedOrigins = Set(options.allowedOrigins.map { $0 == "*" ? "*" : ServerOptions.serializedOrigin($0) })
+        apiKeys = options.apiKeys
         self.logger = logger
         modelId = options.alias ?? URL(fileURLWithPath: options.modelPath).deletingPathExtension().lastPathComponent
         metrics = ServerMetrics(modelName: modelId)
