@@ -25,6 +25,8 @@ public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
         public var completionTokens: Int?
         /// The context length.
         public var limit: Int
+        /// Whether `promptTokens` is a lower bound (a prompt refused before tokenizing).
+        public var lowerBound: Bool = false
     }
 
     /// Memberwise initializer; field meanings, units and defaults as documented on the properties.
@@ -87,7 +89,7 @@ public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
         var e = APIError(status: 400,
                  message: "This model's maximum context length is \(limit) tokens. However, your \(promptField) \(promptField == "messages" ? "are" : "is") at least \(atLeast) tokens long (\(bytes) bytes of text). Please reduce the length of the \(promptField).",
                  type: "invalid_request_error", param: promptField, code: "context_length_exceeded")
-        e.contextOverflow = ContextOverflow(promptTokens: atLeast, completionTokens: nil, limit: limit)
+        e.contextOverflow = ContextOverflow(promptTokens: atLeast, completionTokens: nil, limit: limit, lowerBound: true)
         return e
     }
 

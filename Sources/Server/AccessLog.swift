@@ -134,11 +134,13 @@ extension SputnikServer {
     /// The exchange answered by `res`, while it is open.
     func exchange(_ res: HTTPResponder) -> Exchange? { exchanges.get(ObjectIdentifier(res)) }
 
-    /// The `X-Request-Id` field for `res`'s response; records `status` as the status sent.
+    /// The `X-Request-Id` field for `res`'s response, and on the Anthropic routes (`/v1/messages…`) the same id as
+    /// `request-id`, the field Anthropic sends and its SDK reads (`_request_id`, `APIStatusError.request_id`;
+    /// helper-71); records `status` as the status sent.
     func requestIdHeaders(_ res: HTTPResponder, status: Int) -> [(String, String)] {
         guard let e = exchange(res) else { return [] }
         e.status = status
-        return [("X-Request-Id", e.id)]
+        return e.route.hasPrefix("/v1/messages") ? [("X-Request-Id", e.id), ("request-id", e.id)] : [("X-Request-Id", e.id)]
     }
 
     /// Ends `res`'s exchange and writes its access-log line (once; later calls do nothing).

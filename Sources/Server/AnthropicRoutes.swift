@@ -49,28 +49,32 @@ extension SputnikServer {
     func handleAnthropicMessages(_ req: HTTPRequest, _ res: HTTPResponder) {
         var request: AnthropicMessagesRequest
         let gen: GenerationRequest
+        var decoded: ChatCompletionRequest?
         do throws(APIError) {
             request = try AnthropicMessagesRequest.decode(req.body).get()
             exchange(res)?.user = request.chat.sampling.user
             try applyThinking(&request)
+            decoded = request.chat
             gen = try generationRequest(request.chat)
         } catch {
             var e = error
             // Chat's `tools[i].function.parameters` is this route's `tools[i].input_schema`.
             e.renameField("].function.parameters", to: "].input_schema")
             // The chat mapping's `continue_final_message` is this route's final assistant message (a prefill).
+            // Anthropic's "prompt is too long: P tokens > L maximum" states P, which clients read to trim the
+            // history: a prompt refused before tokenizing (P a lower bound) is counted, as count_tokens counts it
+            // (helper-71: 9,377 said for 200,030).
+            if var o = e.contextOverflow, o.lowerBound, let chat = decoded, let n = try? promptTokens(for: chat).count {
+                o.promptTokens = n
+                o.lowerBound = false
+                e.contextOverflow = o
+            }
             if e.param == "continue_final_message" {
                 e = APIError.invalidRequest(
                     e.message.contains("tool_choice")
                         ? "A final assistant message (a prefill) cannot be combined with 'tool_choice' 'any' or 'tool': the reply is the forced call"
                         : "The final assistant message (a prefill): this model's chat template does not render its text as sent, so the reply cannot continue it",
                     param: "messages")
-            }
-            // The chat mapping refuses `stop` only beside a grammar: here, the forced call (no response_format).
-            if e.param == "stop" {
-                e = APIError.invalidRequest(
-                    "stop_sequences: cannot be combined with tool_choice 'any' or 'tool': the reply is the forced call, which ends where its input does",
-                    param: "stop_sequences")
             }
             return sendAnthropicError(res, e)
         }
@@ -199,7 +203,9 @@ extension SputnikServer {
             },
             finish: { reason, usage in
                 if !blocks.value.isEmpty { stop(blocks.value.count - 1) }
-                let calls = blocks.value.filter { if case .toolUse = $0 { return true } else { return false } }.count
+                // Only whole calls make `tool_use`: a stop sequence that cut a call's streamed input ends the reply
+                // as the whole message ends it, `stop_sequence` naming it (helper-71: `tool_use` with input `{"city": "`).
+                let calls = Self.finalBlocks(blocks.value).filter { if case .toolUse = $0 { return true } else { return false } }.count
                 send(AnthropicMessage.event("message_delta", [
                     ("delta", .object([("stop_reason", .string(Self.anthropicStopReason(reason, usage, toolCalls: calls))),
                                        ("stop_sequence", .stringOrNull(calls > 0 ? nil : usage.stopSequence))])),

@@ -179,6 +179,7 @@ extension SputnikServer {
                     sse.send(data: chunk(.init(index: k, toolCalls: [ToolCallDelta(index: i, id: callId, type: "function",
                                                                                    name: name, arguments: "")])))
                 case .toolCallArguments(let i, let a):
+                    if collected.calls[k].indices.contains(i) { collected.calls[k][i].arguments += a }
                     sse.send(data: chunk(.init(index: k, toolCalls: [ToolCallDelta(index: i, arguments: a)])))
                 case .finished(let reason, let usage):
                     guard reason != .abort else {
@@ -197,7 +198,9 @@ extension SputnikServer {
                     guard !collected.aborted else { return }
                     roles()
                     emptyContent(k)
-                    let why = Self.apiReason(reason, toolCalls: collected.calls[k].count)
+                    // Only whole calls make `tool_calls`: a stop string that cut a call's streamed arguments ends
+                    // the reply as the whole response ends it, with `stop` and no call (helper-71).
+                    let why = Self.apiReason(reason, toolCalls: Self.wholeCalls(collected.calls[k]))
                     collected.finish(k, why, usage)
                     sse.send(data: chunk(.init(index: k, finishReason: why)))
                     guard collected.remaining == 0 else { return }

@@ -79,15 +79,11 @@ extension SputnikServer {
             }
         }
         if gen.grammar != nil {
-            // The grammar decides where the answer ends; these would cut it short or run past it.
+            // The grammar decides where the answer ends; these would run past it. `stop` and `stop_token_ids` apply
+            // as OpenAI and vLLM apply them beside a schema (the answer ends at the first match, cut short: finish
+            // `stop`, and a forced call a stop cut is no call); clients send stop strings with every request
+            // (LangChain's `stop` with `with_structured_output`, helper-71).
             let what = forced != nil ? "a forced tool call ('tool_choice' 'required' or a named function)" : "'response_format'"
-            if !gen.stop.isEmpty {
-                throw APIError.invalidRequest("'stop' cannot be combined with \(what): the answer ends where the grammar completes",
-                                              param: "stop")
-            }
-            if !gen.stopTokenIds.isEmpty {
-                throw APIError.invalidRequest("'stop_token_ids' cannot be combined with \(what)", param: "stop_token_ids")
-            }
             if gen.processing.minTokens > 0 {
                 throw APIError.invalidRequest("'min_tokens' cannot be combined with \(what): the grammar ends the answer when it is complete",
                                               param: "min_tokens")
@@ -242,7 +238,7 @@ extension SputnikServer {
         if extra["thinking"] == .bool(false) || extra["enable_thinking"] == .bool(false) { thinking = false }
         // A forced call comes first: the template's non-thinking mode (or a think block closed at once).
         if forcedNames != nil && prompt.hasReasoning { thinking = false }
-        var history = r.messages
+        var history = Self.toolResultsInCallOrder(r.messages)
         // `developer` is OpenAI's newer name for the system role: a template that never names it gets it as `system`
         // (helper-60: Qwen2.5's template skips roles it does not know, so the instructions vanished from the prompt).
         if history.contains(where: { $0.role == .developer }) && !prompt.templateNamesRole("developer") {
@@ -571,6 +567,37 @@ extension SputnikServer {
     /// `tool_calls`; one cut by the token limit is `length` (a call it cut off was dropped).
     static func apiReason(_ r: Scheduling.FinishReason, toolCalls: Int = 0) -> OpenAIAPI.FinishReason {
         r == .length ? .length : toolCalls > 0 ? .toolCalls : .stop
+    }
+
+    /// `messages` with each run of tool messages that answers an assistant message's calls put in the order of
+    /// those calls. Both APIs match results to calls by id, in any order (agents append results as they finish),
+    /// while templates that print no ids (Qwen's `<tool_response>`, Llama 3's) pair them by position: results sent
+    /// in reverse order gave one call's result to the other (helper-71). A run is reordered only when its ids are
+    /// distinct calls of that message and none of its messages carries a key only the template reads (a refusal
+    /// names such a key by its index as sent).
+    static func toolResultsInCallOrder(_ messages: [ChatMessage]) -> [ChatMessage] {
+        var out = messages
+        var i = 0
+        while i < out.count {
+            guard out[i].role == .assistant, !out[i].toolCalls.isEmpty else { i += 1; continue }
+            let order = Dictionary(out[i].toolCalls.enumerated().map { ($1.id, $0) }, uniquingKeysWith: { a, _ in a })
+            var end = i + 1
+            while end < out.count && out[end].role == .tool { end += 1 }
+            let run = out[(i + 1)..<end]
+            let ranks = run.compactMap { $0.toolCallId.flatMap { order[$0] } }
+            if ranks.count == run.count, Set(ranks).count == ranks.count, run.allSatisfy({ $0.templateOnlyKeys.isEmpty }) {
+                let sorted = zip(ranks, run).sorted { $0.0 < $1.0 }.map(\.1)
+                out.replaceSubrange((i + 1)..<end, with: sorted)
+            }
+            i = end
+        }
+        return out
+    }
+
+    /// How many of `calls` are whole: arguments that are a JSON object. A streamed call a stop string or the token
+    /// cap cut mid-arguments is not (the whole response never holds it).
+    static func wholeCalls(_ calls: [ToolCall]) -> Int {
+        calls.filter { (try? JSONValue(parsing: Array($0.arguments.utf8)))?.objectValue != nil }.count
     }
 
     /// The API error for a refused submission; a context overflow names `promptField` (the request's prompt field).

@@ -120,7 +120,6 @@ def test_tool_choice_none_and_tool_results(qwen):
     ({"tools": [dict(WEATHER, allowed_callers=["code_execution_20250825"])]}, "tools[0].allowed_callers: not supported"),
     ({"tools": [dict(WEATHER, input_examples=["Paris"])]}, "tools[0].input_examples[0]"),
     ({"tools": [dict(WEATHER, frobnicate=True)]}, "tools[0].frobnicate: Extra inputs are not permitted"),
-    ({"tools": TOOLS, "tool_choice": {"type": "any"}, "stop_sequences": ["x"]}, "stop_sequences: cannot be combined"),
     ({"tools": TOOLS, "tool_choice": {"type": "auto", "foo": 1}}, "tool_choice.foo: Extra inputs are not permitted"),
     ({"system": [{"type": "text", "text": "Be brief.", "foo": 1}]}, "system[0].foo: Extra inputs are not permitted"),
     ({"system": [{"type": "text", "text": ""}]}, "system[0].text: text content blocks must be non-empty"),

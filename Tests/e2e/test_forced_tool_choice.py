@@ -179,11 +179,17 @@ def test_required_with_no_tools_is_400(qwen):
     assert e.value.body["param"] == "tools"
 
 
-def test_stop_with_a_forced_call_is_400(qwen):
-    with pytest.raises(BadRequestError) as e:
-        client(qwen).chat.completions.create(model="m", messages=ASK, tools=TOOLS, tool_choice="required",
-                                             stop=["city"], max_tokens=8)
-    assert e.value.body["param"] == "stop"
+def test_a_stop_string_inside_a_forced_call_cuts_it_without_markup(qwen):
+    """`stop` beside a forced call is applied as OpenAI applies it (it was a 400): a stop string the call writes ends
+    the reply there, `stop`, with no call and none of the call's text or markup in content, streamed or not."""
+    for stop in (["city"], ["{"]):
+        kw = dict(model="m", messages=ASK, tools=TOOLS, tool_choice="required", stop=stop, temperature=0, max_tokens=60)
+        r = client(qwen).chat.completions.create(**kw)
+        c = r.choices[0]
+        assert c.finish_reason == "stop" and not c.message.tool_calls and not c.message.content, (stop, c)
+        chunks = [ch for ch in client(qwen).chat.completions.create(stream=True, **kw) if ch.choices]
+        assert not "".join(ch.choices[0].delta.content or "" for ch in chunks), stop
+        assert [ch.choices[0].finish_reason for ch in chunks if ch.choices[0].finish_reason] == ["stop"]
 
 
 def test_a_forced_call_cut_by_max_tokens_leaks_no_markup(qwen):

@@ -42,10 +42,9 @@ def test_completions_refuse_fields_they_would_ignore(server, field, value):
 
 
 @pytest.mark.parametrize("extra,param", [
-    ({"stop": [","]}, "stop"), ({"stop_token_ids": [28]}, "stop_token_ids"),
     ({"min_tokens": 3, "max_tokens": 10}, "min_tokens"), ({"ignore_eos": True}, "ignore_eos"),
 ])
-def test_constrained_answers_refuse_what_would_cut_or_overrun_them(server, extra, param):
+def test_constrained_answers_refuse_what_would_overrun_them(server, extra, param):
     st, body = post(server, "/v1/chat/completions", dict(CHAT, response_format=PERSON, **extra))
     assert st == 400, body
     assert body["error"]["param"] == param
