@@ -433,8 +433,20 @@ public final class EngineCore: @unchecked Sendable {
         StepProfile.add(.scheduler, since: stepStart)
         defer { StepProfile.endStep(since: stepStart) }
         let now = DispatchTime.now().uptimeNanoseconds
+        // Prompt tokens count when their request first runs (vLLM counts them at prefill): a request that left or
+        // was turned away while queued computed none (helper-70: they were counted at its finish), and a long
+        // generation's prompt shows at once.
+        var startedPromptTokens = 0
+        defer {
+            if startedPromptTokens > 0 {
+                lock.lock()
+                sharedStats.promptTokensTotal += startedPromptTokens
+                lock.unlock()
+            }
+        }
         for s in output.scheduled where live[s.requestId]?.firstScheduled == 0 {
             live[s.requestId]!.firstScheduled = now
+            if live[s.requestId]!.choice == 0 { startedPromptTokens += live[s.requestId]!.request.promptTokens.count }
             metrics.requestQueueTime.observe(nanoseconds: now &- live[s.requestId]!.arrival)
             startedGroups.insert(live[s.requestId]!.group)
             live[s.requestId]!.onEvent(.started(cachedTokens: scheduler.request(s.requestId)?.numCachedTokens ?? 0))
@@ -677,7 +689,6 @@ public final class EngineCore: @unchecked Sendable {
         let usage = GenerationUsage(promptTokens: r.request.promptTokens.count, completionTokens: generated, cachedTokens: cached,
                                     stopSequence: r.output.matchedStop, reasoningTokens: r.reasoningTokens)
         lock.lock()
-        sharedStats.promptTokensTotal += r.choice == 0 ? r.request.promptTokens.count : 0  // one prompt per request
         sharedStats.requestsFinished += r.choice == 0 ? 1 : 0
         sharedStats.cachedTokensTotal += r.choice == 0 ? cached : 0
         // The load figures change now, before the client hears of it: a client that sends its next request at

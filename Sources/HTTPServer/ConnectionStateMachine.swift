@@ -215,6 +215,16 @@ struct ConnectionStateMachine: Sendable {
     /// The server is stopping.
     mutating func stop() -> [ConnectionAction] { close("server stopping") }
 
+    /// The server began draining: an idle keep-alive connection (open, no request in flight or partly received, no
+    /// output pending) closes now, so a gateway or client sends its next request to another replica instead of
+    /// getting a 503 here (uvicorn and Go's `Server.Shutdown` close idle connections at once; helper-70). A busy one
+    /// closes after its response, which carries `Connection: close`. (The connection decides which idle ones:
+    /// `HTTPConnection.drainStarted`.)
+    mutating func drainIfIdle(outputPending: Bool) -> [ConnectionAction] {
+        guard phase == .open, !inFlight, !drainPending, !outputPending, !parser.isMidMessage else { return [] }
+        return close("server draining")
+    }
+
     /// The application's answer to `.checkExpectation`: nil → `100 Continue` and read the body; otherwise the
     /// final response bytes, after which the connection closes.
     mutating func expectationDecided(rejection: [UInt8]?, now: Double) -> [ConnectionAction] {

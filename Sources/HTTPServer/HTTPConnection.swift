@@ -43,6 +43,8 @@ final class HTTPConnection: @unchecked Sendable {
     private var out: [UInt8] = []
     private var outIndex = 0
     private var current: HTTPResponder?
+    /// Whether the last request delivered was light (`HTTPServerConfiguration.isLightRequest`); nil before the first.
+    private var lastRequestLight: Bool?
     private var closed = false
     private var scratch = [UInt8](repeating: 0, count: 16 * 1024)
     /// Bytes of parser-held input currently counted in `budget`.
@@ -229,6 +231,17 @@ final class HTTPConnection: @unchecked Sendable {
     /// Later responses close the connection (server draining).
     func markStopping() { lock.withLock { stopping = true } }
 
+    /// The server began draining: responses from now on close the connection, and an idle one closes now
+    /// (`ConnectionStateMachine.drainIfIdle`) unless its last request was a light one (`isLightRequest`: a probe's or
+    /// a metrics scraper's keep-alive connection stays, so the drain can still be watched through it).
+    func drainStarted() {
+        markStopping()
+        queue.async { [self] in
+            guard !closed, tls?.established != false, lastRequestLight != true else { return }
+            perform(machine.drainIfIdle(outputPending: outIndex < out.count || kernelQueueLength() > 0))
+        }
+    }
+
     /// Closes the connection (server stop). A pending response's `onClose` fires.
     func shutdownFromServer() {
         lock.withLock { stopping = true }
@@ -252,7 +265,8 @@ final class HTTPConnection: @unchecked Sendable {
                 let responder = HTTPResponder(request: req, connection: self)
                 current = responder
                 let handler = self.handler
-                let handlerQueue = config.isLightRequest(req) ? HTTPConnection.lightQueue : DispatchQueue.global()
+                lastRequestLight = config.isLightRequest(req)
+                let handlerQueue = lastRequestLight == true ? HTTPConnection.lightQueue : DispatchQueue.global()
                 handlerQueue.async { handler(req, responder) }
             case .checkExpectation(let head):
                 perform(machine.expectationDecided(rejection: earlyRejection(head), now: HTTPConnection.now()))

@@ -137,11 +137,12 @@ public final class HTTPServer: @unchecked Sendable {
     }
 
     /// Stops accepting new connections (the listening socket closes) while the open ones keep being served;
-    /// their responses from now on carry `Connection: close`. Used to drain before `stop()`. Idempotent.
+    /// their responses from now on carry `Connection: close`, and idle keep-alive ones close at once. Used to drain
+    /// before `stop()`. Idempotent.
     public func stopAccepting() {
         let (src, conns) = lock.withLock { detachListener() }
         src?.cancel()
-        for c in conns { c.markStopping() }
+        for c in conns { c.drainStarted() }
     }
 
     /// Stops accepting and closes every connection (pending responders see `onClose`). Idempotent.

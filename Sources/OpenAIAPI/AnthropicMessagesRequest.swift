@@ -257,6 +257,12 @@ public struct AnthropicMessagesRequest: Sendable, Equatable {
                     "messages: when thinking is enabled, a final assistant message must start with a thinking block",
                     param: "messages")
             }
+            // Anthropic's rule, and its words: a prefill ending in whitespace continued mid-token (helper-71: the reply
+            // began with a garbled "！"); clients strip it for Anthropic (LangChain, the Vercel AI SDK).
+            if let text = last.content, let end = text.unicodeScalars.last, end.properties.isWhitespace {
+                throw APIError.invalidRequest("messages: final assistant content cannot end with trailing whitespace",
+                                              param: "messages")
+            }
             prefill = true
         }
         var chat = ChatCompletionRequest(messages: messages, sampling: s)

@@ -38,7 +38,8 @@ public enum ResponseOutputItem: Sendable, Equatable {
 
 /// The response object: `{"id","object":"response","created_at","status","error","incomplete_details",
 /// "instructions","max_output_tokens","model","output":[message],"parallel_tool_calls","previous_response_id",
-/// "reasoning","store","temperature","text","tool_choice","tools","top_p","truncation","usage","user","metadata"}`.
+/// "reasoning","store","temperature","prompt_cache_key","safety_identifier","service_tier","text","tool_choice","tools",
+/// "top_p","truncation","usage","user","metadata"}`.
 /// The output holds the reply's items in order (none while in progress): a `reasoning` item, the assistant message
 /// with one `output_text` part, `function_call` items.
 public struct ResponseObject: Sendable, Equatable {
@@ -137,13 +138,17 @@ public struct ResponseObject: Sendable, Equatable {
         m.append(("reasoning", .object([("effort", .stringOrNull(r.reasoningEffort)), ("summary", .null)])))
         m.append(("store", .bool(false)))
         m.append(("temperature", temperature))
-        m.append(("text", .object([("format", r.textFormat ?? .object([("type", .string("text"))]))])))
+        m.append(("prompt_cache_key", .stringOrNull(r.promptCacheKey)))
+        m.append(("safety_identifier", .stringOrNull(r.safetyIdentifier)))
+        m.append(("service_tier", .string("default")))   // the tier that served it, as OpenAI answers `auto`
+        m.append(("text", .object([("format", r.textFormat ?? .object([("type", .string("text"))])),
+                                   ("verbosity", .string("medium"))])))   // the one level served (others are a 400)
         m.append(("tool_choice", r.toolChoice ?? .string("auto")))   // OpenAI's default, with or without tools
         m.append(("tools", r.tools ?? .array([])))
         m.append(("top_p", topP))
         m.append(("truncation", .string("disabled")))
         m.append(("usage", usageJSON))
-        m.append(("user", .stringOrNull(r.chat.user)))
+        m.append(("user", .stringOrNull(r.user)))
         m.append(("metadata", r.metadata ?? .object([])))
         return .object(m)
     }

@@ -39,6 +39,11 @@ public struct ResponsesRequest: Sendable, Equatable {
     /// `text.format` as sent (echoed; `{"type":"text"}` when nil). `json_object` and `json_schema` become the chat
     /// request's `response_format`.
     public var textFormat: JSONValue? = nil
+    /// `user`, `safety_identifier` and `prompt_cache_key` as sent (echoed in the response object, as OpenAI echoes
+    /// them; helper-71: `safety_identifier` came back as `user`, the key not at all), or nil.
+    public var user: String? = nil
+    public var safetyIdentifier: String? = nil
+    public var promptCacheKey: String? = nil
 
     /// True when the reply's reasoning is returned as a `reasoning` output item (`reasoning.effort` other than `none`).
     public var wantsReasoning: Bool { reasoningEffort.map { $0 != "none" } ?? false }
@@ -190,8 +195,10 @@ public struct ResponsesRequest: Sendable, Equatable {
         r.textFormat = try textFormat(f, into: &r.chat)
         // Chat's reading of these: the prefix cache matches prompts by content (no key needed); the end-user id goes
         // to the access log as `user` does.
-        _ = try f.string("prompt_cache_key")
-        if let id = try f.string("safety_identifier"), r.chat.user == nil { r.chat.user = id }
+        r.user = r.chat.user
+        r.promptCacheKey = try f.string("prompt_cache_key")
+        r.safetyIdentifier = try f.string("safety_identifier")
+        if let id = r.safetyIdentifier, r.chat.user == nil { r.chat.user = id }
         r.metadata = try f.metadata()
         // Any other field is refused by name, as OpenAI answers an unrecognized argument.
         try f.refuseUnread {

@@ -28,7 +28,11 @@ extension SputnikServer {
         if !Self.everyPhasePaths.contains(req.path) {
             switch phase {
             case .loading: return APIError.overloaded("Loading model; retry when /health answers 200.")
-            case .draining: return APIError.overloaded("The server is shutting down.")
+            case .draining:
+                // The code every other refusal at shutdown carries (queued and aborted requests; helper-70).
+                var e = APIError.overloaded("The server is shutting down; retry on another replica.")
+                e.code = "server_shutting_down"
+                return e
             case .ready: break
             }
         }

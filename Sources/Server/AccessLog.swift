@@ -170,6 +170,8 @@ extension SputnikServer {
     }
 
     private func logExchange(_ e: Exchange) {
-        logger.info("request", metadata: e.metadata(at: .now()))
+        // Probes and scrapes that succeed (`--disable-access-log-for-endpoints`) at debug only.
+        let quiet = e.status > 0 && e.status < 400 && options.quietAccessLogPaths.contains(e.route)
+        logger.log(level: quiet ? .debug : .info, "request", metadata: e.metadata(at: .now()))
     }
 }

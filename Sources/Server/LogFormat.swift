@@ -50,7 +50,8 @@ public struct LogText: CustomStringConvertible, Sendable {
 }
 
 /// A swift-log handler that writes each event as one JSON object on one line:
-/// `{"ts":"2026-12-05T00:00:00.000Z","level":"info","label":"sputnik","msg":"…", <metadata keys>…}`.
+/// `{"ts":"2026-12-05T00:00:00.000Z","level":"info","label":"sputnik","source":"Server","msg":"…", <metadata keys>…}`
+/// (`source`: the module that wrote it, as the text format's `[Server]`).
 /// Metadata values keep their JSON type: integers, floating-point numbers and booleans given as
 /// `.stringConvertible` are written as numbers and booleans; dictionaries and arrays nest.
 public struct JSONLogHandler: LogHandler {
@@ -94,8 +95,8 @@ public struct JSONLogHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
-    /// Writes `event` as one line: `ts`, `level`, `label`, `msg`, then the merged fields sorted by key (fields named
-    /// like the first four are left out).
+    /// Writes `event` as one line: `ts`, `level`, `label`, `source`, `msg`, then the merged fields sorted by key
+    /// (fields named like the first five are left out).
     public func log(event: LogEvent) {
         var merged = metadata
         if let provided = metadataProvider?.get() { merged.merge(provided) { _, new in new } }
@@ -104,9 +105,10 @@ public struct JSONLogHandler: LogHandler {
             ("ts", .string(Self.timestamp())),
             ("level", .string(event.level.rawValue)),
             ("label", .string(label)),
+            ("source", .string(event.source)),   // helper-70: JSON lines did not say which part wrote them
             ("msg", .string(event.message.description)),
         ]
-        let reserved: Set<String> = ["ts", "level", "label", "msg"]
+        let reserved: Set<String> = ["ts", "level", "label", "source", "msg"]
         for key in merged.keys.sorted() where !reserved.contains(key) {
             fields.append((key: key, value: Self.json(merged[key]!)))
         }

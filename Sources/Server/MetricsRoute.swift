@@ -41,7 +41,7 @@ final class ServerMetrics: @unchecked Sendable {
         running = gauge("sputnik:num_requests_running", "Requests in the running batch (each of a request's n choices counts).")
         waiting = gauge("sputnik:num_requests_waiting", "Requests waiting to be scheduled (each of a request's n choices counts).")
         kvUsage = gauge("sputnik:kv_cache_usage_perc", "Fraction of KV cache blocks in use, 0-1.")
-        promptTokens = counter("sputnik:prompt_tokens", "Prompt tokens of finished requests.")
+        promptTokens = counter("sputnik:prompt_tokens", "Prompt tokens of requests that ran (counted when they start).")
         generationTokens = counter("sputnik:generation_tokens", "Generated tokens, counted at every engine step.")
         preemptions = counter("sputnik:num_preemptions", "Requests preempted (KV blocks ran out).")
         finished = counter("sputnik:request_finished", "Requests finished, any reason.")

@@ -6,7 +6,8 @@ import Foundation
 ///
 /// The config file arrives already parsed (a flat mapping of option names to scalars: `String`, `Int`, `Bool`,
 /// `Double`); an unknown file key is an error. `SPUTNIK_*` variables that name no option are reported by
-/// `unknownEnvironment` (the caller warns; they are not errors, since other tools share the prefix).
+/// `unknownEnvironment` (the caller warns, `unknownVariableWarning`; they are not errors, since the project's tests
+/// and tools share the prefix).
 public struct OptionLayers {
     /// Every option name that the environment and the config file may set (`sputnik serve --<name>`).
     public static let keys: [String] = [
@@ -14,7 +15,7 @@ public struct OptionLayers {
         "block-size", "kv-cache-type", "max-queued-requests", "scheduling-policy", "api-key", "chat-template",
         "log-level", "log-format", "kv-cache-memory", "enable-prefix-caching", "repack", "mmap", "mlock", "allowed-origins",
         "metrics-no-auth", "ssl-keyfile", "ssl-certfile", "shutdown-timeout", "sse-keepalive", "max-connections", "timeout", "max-n",
-        "reasoning-format",
+        "reasoning-format", "disable-access-log-for-endpoints",
     ]
 
     /// `SPUTNIK_` + the name in upper case with `-` as `_`: `max-num-seqs` → `SPUTNIK_MAX_NUM_SEQS`.
@@ -45,6 +46,45 @@ public struct OptionLayers {
     public var unknownEnvironment: [String] {
         let known = Set(Self.keys.map(Self.environmentName))
         return environment.keys.filter { $0.hasPrefix("SPUTNIK_") && !known.contains($0) }.sorted()
+    }
+
+    /// The project's own `SPUTNIK_*` variables that are not `serve` options: read by the server for diagnostics
+    /// (`SPUTNIK_KERNELS`, `SPUTNIK_PROFILE_STEPS`) or by its tools, tests and scripts (set in the environment
+    /// the server inherits). Not reported as unknown.
+    public static let otherVariables: Set<String> = [
+        "SPUTNIK_KERNELS", "SPUTNIK_PROFILE_STEPS", "SPUTNIK_BIN", "SPUTNIK_TOOLS_BIN", "SPUTNIK_QWEN_MODEL",
+        "SPUTNIK_MODELS_DIR", "SPUTNIK_BUILD_COMMIT", "SPUTNIK_FUZZ_TARGET", "SPUTNIK_FUZZ_TEMPLATES", "SPUTNIK_BENCH",
+        "SPUTNIK_RECORD_GREEDY",
+    ]
+
+    /// What to say about an unknown variable `name` (an element of `unknownEnvironment`): nil for one of
+    /// `otherVariables`, else a warning naming the closest option variable when one is a likely misspelling
+    /// (`SPUTNIK_MAX_NUM_SEQ` → `SPUTNIK_MAX_NUM_SEQS`; at most 2 edits, or the same name without `_`).
+    public static func unknownVariableWarning(_ name: String) -> String? {
+        guard !otherVariables.contains(name) else { return nil }
+        let squash = { (s: String) in s.replacingOccurrences(of: "_", with: "") }
+        let close = keys.map(environmentName).min { editDistance($0, name) < editDistance($1, name) }
+        if let close, editDistance(close, name) <= 2 || squash(close) == squash(name) {
+            return "ignoring \(name): it names no option (did you mean \(close)?)"
+        }
+        return "ignoring \(name): it names no option (`sputnik serve --help` lists them; SPUTNIK_ + the flag)"
+    }
+
+    /// Levenshtein distance of `a` and `b` (characters).
+    static func editDistance(_ a: String, _ b: String) -> Int {
+        let x = Array(a), y = Array(b)
+        if x.isEmpty || y.isEmpty { return max(x.count, y.count) }
+        var row = Array(0...y.count)
+        for i in 1...x.count {
+            var diagonal = row[0]
+            row[0] = i
+            for j in 1...y.count {
+                let above = row[j]
+                row[j] = min(above + 1, row[j - 1] + 1, diagonal + (x[i - 1] == y[j - 1] ? 0 : 1))
+                diagonal = above
+            }
+        }
+        return row[y.count]
     }
 
     /// The raw value of `key` and where it came from ("SPUTNIK_X" or "config key 'x'"); an empty variable counts

@@ -53,6 +53,11 @@ public struct ServerOptions: Sendable {
     public var allowedOrigins = ["*"]
     /// `--metrics-no-auth`: serve `/metrics` without the API key (for scrapers); off by default.
     public var metricsNoAuth = false
+    /// `--disable-access-log-for-endpoints` (vLLM's name): paths whose successful (status < 400) requests get no
+    /// access-log line at the default level (they are logged at debug). Default `/health` and `/metrics`: a
+    /// gateway's endpoint picker scrapes `/metrics` every 50 ms and probes `/health`, 20+ lines a second per replica
+    /// (helper-70); llama-server never logs `/health`. Empty: every request is logged.
+    public var quietAccessLogPaths = ["/health", "/metrics"]
     /// `--ssl-keyfile` / `--ssl-certfile` (vLLM's names): PEM private key and certificate chain; both set → the
     /// server speaks HTTPS only (TLS 1.2 or later).
     public var sslKeyFile: String?

@@ -73,6 +73,9 @@ struct Serve: ParsableCommand {
     var allowedOrigins: String?
     @Flag(name: .customLong("metrics-no-auth"), help: "Serve /metrics without the API key (for scrapers; default off).")
     var metricsNoAuth = false
+    @Option(name: .customLong("disable-access-log-for-endpoints"),
+            help: "Comma-separated paths whose successful requests are logged at debug only, not info (default /health,/metrics: probes and metric scrapes; \"\" logs every request).")
+    var disableAccessLogForEndpoints: String?
     @Option(name: .customLong("ssl-keyfile"), help: "PEM private key: serve HTTPS (TLS 1.2+) with --ssl-certfile.")
     var sslKeyfile: String?
     @Option(name: .customLong("ssl-certfile"), help: "PEM certificate (chain) for --ssl-keyfile.")
@@ -167,6 +170,8 @@ struct Serve: ParsableCommand {
             try layers.stringList($0, parse: { try Self.originList($0, label: layers.origin("allowed-origins") ?? "--allowed-origins") })
         } ?? o.allowedOrigins
         o.metricsNoAuth = try metricsNoAuth || (layers.bool("metrics-no-auth") ?? false)
+        o.quietAccessLogPaths = try layer(disableAccessLogForEndpoints, "disable-access-log-for-endpoints", layers.string)
+            .map(Self.pathList) ?? o.quietAccessLogPaths
         o.sslKeyFile = try layer(sslKeyfile, "ssl-keyfile", layers.string)
         o.sslCertFile = try layer(sslCertfile, "ssl-certfile", layers.string)
         o.shutdownTimeout = try layer(shutdownTimeout, "shutdown-timeout", layers.double) ?? o.shutdownTimeout
@@ -201,7 +206,11 @@ struct Serve: ParsableCommand {
     /// - Throws: `ServerError` / `StartupError` when the server cannot start or the model cannot load.
     private static func serve(_ options: ServerOptions, unknownEnvironment: [String], logger: Logger) throws -> Never {
         var o = options
-        for name in unknownEnvironment { logger.debug("ignoring \(name): it names no option") }
+        // A misspelt variable in a Deployment's `env:` must show at the default level (helper-70: SPUTNIK_MAX_NUM_SEQ
+        // was read as nothing, and only --log-level debug said so), as vLLM warns of unknown VLLM_* variables.
+        for name in unknownEnvironment {
+            if let warning = OptionLayers.unknownVariableWarning(name) { logger.warning("\(warning)") }
+        }
         let file = URL(fileURLWithPath: o.modelPath).lastPathComponent
         o.loadProgress = LoadProgressReporter.make(label: "loading \(file)") { percent in
             logger.info("loading weights", metadata: ["model": .string(file), "percent": .stringConvertible(percent)])
@@ -212,7 +221,9 @@ struct Serve: ParsableCommand {
         let boundPort = try server.start()
         logger.info("listening on \(o.baseURL(port: boundPort)), loading the model")
         // SIGINT/SIGTERM: drain (stop accepting, let running requests finish up to --shutdown-timeout), exit 0.
-        // A second signal stops at once.
+        // SIGINT after that (Ctrl-C again) stops at once; SIGTERM again keeps draining, as uvicorn (vLLM's server)
+        // does: one stop request often arrives as two SIGTERMs (GNU `timeout` signals the child, then its process
+        // group; a re-issued container stop), and the second cut every running stream (helper-70).
         signal(SIGINT, SIG_IGN)
         signal(SIGTERM, SIG_IGN)
         let signals = SignalCount()
@@ -229,10 +240,12 @@ struct Serve: ParsableCommand {
                         server.drain(timeout: timeout)
                         Foundation.exit(0)
                     }
-                } else {
-                    logger.info("second signal: stopping now")
+                } else if sig == SIGINT {
+                    logger.warning("second signal: stopping now")
                     server.stop()
                     Foundation.exit(0)
+                } else {
+                    logger.warning("SIGTERM again: still draining (SIGINT stops at once)")
                 }
             }
             s.resume()
@@ -245,6 +258,11 @@ struct Serve: ParsableCommand {
         logger.info("ready on \(o.baseURL(port: boundPort))")
         signals.sources = sources
         dispatchMain()
+    }
+
+    /// `--disable-access-log-for-endpoints`: comma-separated paths, blanks dropped (`""` is none).
+    static func pathList(_ text: String) -> [String] {
+        text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
     }
 
     /// `--allowed-origins` as vLLM writes it (a JSON list) or comma-separated.

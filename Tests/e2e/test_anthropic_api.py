@@ -159,6 +159,14 @@ def test_refused_fields_are_anthropic_errors(server, extra, word):
     ({"model": "smollm2", "max_tokens": 4, "messages": [{"role": "system", "content": "hi"}]}, "messages[0].role"),
     ({"model": "smollm2", "max_tokens": 4,
       "messages": [{"role": "user", "content": [{"type": "image", "source": {}}]}]}, "messages[0].content[0].type"),
+    # helper-71: a prefill ending in whitespace was continued mid-token (the reply began with a garbled "！");
+    # Anthropic refuses it in these words.
+    ({"model": "smollm2", "max_tokens": 4, "messages": [{"role": "user", "content": "hi"},
+                                                        {"role": "assistant", "content": "Answer: "}]},
+     "messages: final assistant content cannot end with trailing whitespace"),
+    ({"model": "smollm2", "max_tokens": 4, "messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": [
+        {"type": "text", "text": "Answer"}, {"type": "text", "text": "```json\n"}]}]},
+     "messages: final assistant content cannot end with trailing whitespace"),
 ])
 def test_bad_bodies_are_anthropic_400s(server, body, word):
     status, _, raw = server.post("/v1/messages", body)

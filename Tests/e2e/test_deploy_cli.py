@@ -630,3 +630,36 @@ def test_version_on_the_command_line_and_over_http():
                 assert r.status == 200 and json.loads(r.read()) == {"version": version}
     finally:
         stop(proc)
+
+
+def test_a_misspelt_variable_is_a_warning_naming_the_option():
+    """helper-70: SPUTNIK_MAX_NUM_SEQ (no S) was ignored with a debug line only; the server ran with 8 sequences and
+    nothing at the default level said why. Now a warning names the option meant; the project's own non-option
+    variables (SPUTNIK_KERNELS and the like) are not reported."""
+    proc, base, log = spawn_serve({"SPUTNIK_MAX_NUM_SEQ": "2", "SPUTNIK_KERNELS": "avx2", "SPUTNIK_FROBNICATE": "1"})
+    try:
+        log.flush()
+        log.seek(0)
+        text = log.read()
+    finally:
+        stop(proc)
+    line = next(l for l in text.splitlines() if "SPUTNIK_MAX_NUM_SEQ:" in l)
+    assert "warning" in line and "did you mean SPUTNIK_MAX_NUM_SEQS?" in line, line
+    assert re.search(r"warning.*ignoring SPUTNIK_FROBNICATE: it names no option", text), text[-2000:]
+    assert "SPUTNIK_KERNELS" not in text
+
+
+def test_json_log_lines_name_their_source():
+    # helper-70: every JSON line said "label":"sputnik" only; the text format's [Server] / [Engine] was lost.
+    proc, base, log = spawn_serve({"SPUTNIK_LOG_FORMAT": "json"})
+    try:
+        urllib.request.urlopen(base + "/v1/models", timeout=10).read()
+        time.sleep(0.3)
+        log.flush()
+        log.seek(0)
+        lines = [json.loads(l) for l in log.read().splitlines() if l.startswith("{")]
+    finally:
+        stop(proc)
+    request = next(l for l in lines if l["msg"] == "request" and l.get("route") == "/v1/models")
+    assert request["source"] == "Server", request
+    assert {l["source"] for l in lines} >= {"Server", "HTTPServer"}, {l["source"] for l in lines}

@@ -209,3 +209,7 @@ def test_function_call_output_as_parts_and_cache_fields(server):
     plain = ask("Sunny,\n21 C")   # parts are joined by a newline (as vLLM and llama-server join text parts)
     assert parts.usage.input_tokens == plain.usage.input_tokens
     assert parts.output_text == plain.output_text
+    # Echoed as sent, as OpenAI echoes them (helper-71: the identifier came back as `user`, the key not at all).
+    assert parts.prompt_cache_key == "k1" and parts.safety_identifier == "user-7" and parts.user is None
+    assert parts.service_tier == "default" and parts.text.verbosity == "medium"
+    assert plain.prompt_cache_key is None and plain.safety_identifier is None

@@ -284,11 +284,12 @@ def test_shutdown_timeout_ends_typed_event_streams_with_an_error_event(route, bo
     s.log.close()
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_second_identical_signal_stops_at_once(sig):
-    """SIGTERM twice (or Ctrl-C twice) stops at once, as the README says. The second delivery of the same signal
-    waited behind the first one's drain (each signal's handler runs one at a time): the server lived on until its
-    stream ended."""
+@pytest.mark.parametrize("first", [signal.SIGTERM, signal.SIGINT])
+def test_sigint_after_a_signal_stops_at_once(first):
+    """Ctrl-C after SIGTERM or Ctrl-C stops at once, as the README says. A second delivery of the same signal waited
+    behind the first one's drain (each signal's handler runs one at a time): the server lived on until its stream
+    ended."""
+    sig = signal.SIGINT
     s = Server("--shutdown-timeout", "60")
     results = {}
 
@@ -311,6 +312,31 @@ def test_second_identical_signal_stops_at_once(sig):
     assert time.time() - t0 < 3, "the second signal did not stop the server"
     t.join(timeout=30)
     assert "second signal: stopping now" in s.logtext()
+    s.log.close()
+
+
+def test_sigterm_twice_keeps_draining():
+    """A second SIGTERM does not cut the drain short (helper-70: `timeout -s TERM` sends one to the child and one
+    to its process group, and every running stream was cut with a 503 error event): the stream ends normally."""
+    s = Server("--shutdown-timeout", "60")
+    results = {}
+
+    def stream():
+        c = http.client.HTTPConnection("127.0.0.1", s.port, timeout=120)
+        c.request("POST", "/v1/chat/completions", body=json.dumps(chat(max_tokens=300, ignore_eos=True, stream=True)),
+                  headers={"Content-Type": "application/json"})
+        results["stream"] = c.getresponse().read().decode()
+    t = threading.Thread(target=stream)
+    t.start()
+    time.sleep(0.5)
+    s.proc.send_signal(signal.SIGTERM)
+    time.sleep(0.3)
+    s.proc.send_signal(signal.SIGTERM)
+    assert s.proc.wait(timeout=90) == 0
+    t.join(timeout=30)
+    body = results["stream"]
+    assert '"finish_reason":"length"' in body and body.rstrip().endswith("data: [DONE]"), body[-400:]
+    assert "SIGTERM again: still draining" in s.logtext()
     s.log.close()
 
 
@@ -482,3 +508,105 @@ def test_running_waiting_and_the_queue_limit_count_choices_alike():
         s.log.close()
     for t in (a, b):
         t.join(timeout=30)
+
+
+def counter(s, name):
+    text = urllib.request.urlopen(s.base + "/metrics", timeout=10).read().decode()
+    return sum(float(m) for m in re.findall(rf"^sputnik:{name}\{{[^}}]*\}} (\S+)$", text, re.M))
+
+
+def test_prompt_tokens_count_requests_that_ran_only():
+    """helper-70: prompt_tokens_total grew by the prompt of a request that waited in the queue and left without
+    running (and, counted at the finish, a long generation's prompt showed only at its end). Counted when a request
+    starts: at once for the running one, never for the one that left."""
+    s = Server("--max-num-seqs", "1")
+    try:
+        assert counter(s, "prompt_tokens_total") == 0
+        results = {}
+
+        def long():
+            results["a"] = json.loads(s.post("/v1/chat/completions", chat(max_tokens=1000, ignore_eos=True))[2])
+        t = threading.Thread(target=long)
+        t.start()
+        deadline = time.time() + 30
+        while counter(s, "num_requests_running") < 1 and time.time() < deadline:
+            time.sleep(0.05)
+        running = counter(s, "prompt_tokens_total")
+        assert running > 0, "the running request's prompt is not counted while it runs"
+        # A second request waits (one sequence at a time), then its client leaves.
+        c = socket.create_connection(("127.0.0.1", s.port))
+        body = json.dumps(chat(messages=[{"role": "user", "content": "A different and longer question, queued."}])).encode()
+        c.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        while counter(s, "num_requests_waiting") < 1 and time.time() < deadline:
+            time.sleep(0.05)
+        c.close()
+        t.join(timeout=120)
+        assert counter(s, "prompt_tokens_total") == running == results["a"]["usage"]["prompt_tokens"]
+    finally:
+        s.stop()
+
+
+def test_probes_and_scrapes_are_not_access_logged_at_info():
+    """helper-70: a gateway's endpoint picker scrapes /metrics every 50 ms, so each replica logged 20 lines a second.
+    Successful /health and /metrics requests are logged at debug only (vLLM's --disable-access-log-for-endpoints,
+    here the default); other routes, and failed probes, still are; the option set to "" logs them all."""
+    quiet = Server("--api-key", "k")
+    loud = Server("--disable-access-log-for-endpoints", "")
+    try:
+        for s in (quiet, loud):
+            urllib.request.urlopen(s.base + "/health", timeout=10).read()
+            req = urllib.request.Request(s.base + "/metrics", headers={"Authorization": "Bearer k"})
+            urllib.request.urlopen(req, timeout=10).read()
+            urllib.request.urlopen(urllib.request.Request(s.base + "/version"), timeout=10).read()
+        with pytest.raises(urllib.error.HTTPError):
+            urllib.request.urlopen(quiet.base + "/metrics", timeout=10)   # no key: 401, logged
+        time.sleep(0.3)
+        q, l = quiet.logtext_all(), loud.logtext_all()
+        assert "route=/version status=200" in q and "route=/metrics status=401" in q, q[-2000:]
+        assert "route=/health status=200" not in q and "route=/metrics status=200" not in q, q[-2000:]
+        assert "route=/health status=200" in l and "route=/metrics status=200" in l, l[-2000:]
+    finally:
+        quiet.stop()
+        loud.stop()
+
+
+def test_drain_closes_idle_keep_alive_connections():
+    """helper-70: an idle keep-alive connection stayed open until the process exited, and a request sent on it got
+    a 503 (code server_overloaded, where queued ones got server_shutting_down). One that carried API requests closes
+    when the drain starts, so the client's next request goes to a new connection (another replica behind a gateway);
+    probe and scrape connections (GET) stay, so /metrics can still be read during the drain (test above)."""
+    s = Server("--shutdown-timeout", "60")
+    idle = socket.create_connection(("127.0.0.1", s.port))
+    body = b'{"content": "hi"}'
+    idle.sendall(b"POST /tokenize HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+    idle.settimeout(10)
+    got = b""
+    while b"\r\n\r\n" not in got:
+        got += idle.recv(65536)
+    head, _, rest = got.partition(b"\r\n\r\n")
+    length = int(re.search(rb"(?i)content-length: (\d+)", head).group(1))
+    while len(rest) < length:
+        rest += idle.recv(65536)
+    results = {}
+
+    def stream():   # keeps the drain going while the idle connection is watched
+        c = http.client.HTTPConnection("127.0.0.1", s.port, timeout=120)
+        c.request("POST", "/v1/chat/completions", body=json.dumps(chat(max_tokens=1500, ignore_eos=True, stream=True)),
+                  headers={"Content-Type": "application/json"})
+        results["stream"] = c.getresponse().read()
+    t = threading.Thread(target=stream)
+    t.start()
+    time.sleep(0.5)
+    s.proc.send_signal(signal.SIGTERM)
+    t0 = time.time()
+    idle.settimeout(5)
+    assert idle.recv(65536) == b"", "the idle connection was not closed"
+    assert time.time() - t0 < 3
+    assert s.proc.poll() is None, "closed only because the process exited"
+    idle.close()
+    t.join(timeout=120)
+    assert s.proc.wait(timeout=90) == 0
+    assert b"[DONE]" in results["stream"]
+    s.log.close()
