@@ -169,30 +169,35 @@ public struct Sampler {
         return indices[count - 1]
     }
 
-    /// The number of leading candidates that top-p and then min-p keep, for `probs` sorted descending (the
-    /// candidates' probabilities under the softmax over the whole candidate set): top-p keeps the smallest prefix
-    /// whose mass reaches `topP` (at least one token; all when rounding keeps the sum below it), min-p then keeps
-    /// those at least `minP` × the top probability. `complete` is false when the answer may lie beyond the
-    /// candidates given (neither cut happened inside them), so a caller holding only the best k of a larger set
-    /// must look at more.
+    /// The number of leading candidates that min-p and then top-p keep, in vLLM's order (`vllm/v1/sample/sampler.py`:
+    /// temperature, then the argmax-invariant min-p, then top-k / top-p on what is left, renormalised), for `probs`
+    /// sorted descending (the candidates' probabilities under the softmax over the whole candidate set): min-p keeps
+    /// those at least `minP` × the top probability, then top-p the smallest prefix of them whose share of their mass
+    /// reaches `topP` (at least one token; all when rounding keeps the sum below it). Top-k commutes with min-p (a
+    /// ratio to the top probability), so the top-k candidates may be given. `complete` is false when the answer may
+    /// lie beyond the candidates given (min-p, when on, did not stop inside them; else top-p did not), so a caller
+    /// holding only the best k of a larger set must look at more. (helper-73: top-p ran first, as llama.cpp's chain
+    /// runs it, and kept tokens vLLM's min-p leaves out of the nucleus.)
     static func truncate(probs: UnsafeBufferPointer<Float>, params: SamplingParams) -> (keep: Int, complete: Bool) {
         var keep = probs.count
-        var cut = false   // a cut decided inside the candidates (top-p reached, or min-p stopping before the end)
-        if params.topP < 1.0 {
-            var cum: Float = 0
-            for j in 0..<keep {
-                cum += probs[j]
-                if Double(cum) >= params.topP { keep = j + 1; cut = true; break }
-            }
-        }
+        var mass = 1.0            // of the tokens min-p keeps; the whole set's probabilities sum to 1
+        var minCut = false, topCut = false
         if params.minP > 0 {
             let threshold = probs[0] * Float(params.minP)
             var k = 1
             while k < keep && probs[k] >= threshold { k += 1 }
-            if k < probs.count { cut = true }
+            minCut = k < probs.count
             keep = k
+            if minCut { mass = probs[0..<k].reduce(0.0) { $0 + Double($1) } }
         }
-        return (keep, cut)
+        if params.topP < 1.0 {
+            var cum = 0.0
+            for j in 0..<keep {
+                cum += Double(probs[j])
+                if cum >= params.topP * mass { keep = j + 1; topCut = true; break }
+            }
+        }
+        return (keep, params.minP > 0 ? minCut : topCut)
     }
 
     /// Top-p and/or min-p with no top-k: the softmax over the whole vocabulary once (`ck_softmax`, into

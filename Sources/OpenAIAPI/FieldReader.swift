@@ -212,18 +212,23 @@ public struct SamplingParameters: Sendable, Equatable {
         ("web_search_options", "not implemented", []), ("verbosity", "not implemented", [.string("medium")]),
     ]
 
+    /// The windows the penalties here take (vLLM's): no window of the last n tokens.
+    static let penaltyWindows = "no window of the last n tokens: repetition_penalty covers prompt and output, "
+        + "frequency_penalty and presence_penalty the output"
+
     /// Settings of a sampler that only act when its main field turns it on (llama-server's `mirostat_tau` with
-    /// `mirostat`, `dry_base` with `dry_multiplier`, `repeat_last_n` with a repeat penalty…): accepted, whatever their
-    /// value, while every main field is absent, null or neutral (UIs send them all at llama-server's defaults);
-    /// otherwise refused with the hint (helper-65).
+    /// `mirostat`, `dry_base` with `dry_multiplier`, `repeat_last_n` with any of the three penalties…): accepted,
+    /// whatever their value, while every main field is absent, null or neutral (UIs send them all at llama-server's
+    /// defaults); otherwise refused with the hint (helper-65).
     static let companionFields: [(name: String, mains: [String], hint: String)] = [
         ("mirostat_tau", ["mirostat"], "not implemented"), ("mirostat_eta", ["mirostat"], "not implemented"),
         ("xtc_threshold", ["xtc_probability"], "not implemented"),
         ("dry_base", ["dry_multiplier"], "not implemented"), ("dry_allowed_length", ["dry_multiplier"], "not implemented"),
         ("dry_penalty_last_n", ["dry_multiplier"], "not implemented"),
         ("dry_sequence_breakers", ["dry_multiplier"], "not implemented"),
-        ("repeat_last_n", ["repeat_penalty", "repetition_penalty"], "repetition_penalty covers prompt and output"),
-        ("penalty_last_n", ["repeat_penalty", "repetition_penalty"], "repetition_penalty covers prompt and output"),
+        // llama.cpp's one window for all three penalties (helper-73: beside frequency / presence it was ignored).
+        ("repeat_last_n", ["repeat_penalty", "repetition_penalty", "frequency_penalty", "presence_penalty"], penaltyWindows),
+        ("penalty_last_n", ["repeat_penalty", "repetition_penalty", "frequency_penalty", "presence_penalty"], penaltyWindows),
         ("dynatemp_exponent", ["dynatemp_range"], "not implemented"),
     ]
 
@@ -253,6 +258,7 @@ public struct SamplingParameters: Sendable, Equatable {
             let on = mains.contains { main in
                 guard let m = f.raw(main), !m.isNull else { return false }
                 let neutral = main == "repetition_penalty" ? [JSONValue.int(1)]
+                    : main == "frequency_penalty" || main == "presence_penalty" ? [JSONValue.int(0)]
                     : unsupportedFields.first { $0.name == main }?.neutral ?? []
                 return !isNeutral(m, neutral)
             }

@@ -60,7 +60,6 @@ extension SputnikServer {
             var e = error
             // Chat's `tools[i].function.parameters` is this route's `tools[i].input_schema`.
             e.renameField("].function.parameters", to: "].input_schema")
-            // The chat mapping's `continue_final_message` is this route's final assistant message (a prefill).
             // Anthropic's "prompt is too long: P tokens > L maximum" states P, which clients read to trim the
             // history: a prompt refused before tokenizing (P a lower bound) is counted, as count_tokens counts it
             // (helper-71: 9,377 said for 200,030).
@@ -69,6 +68,7 @@ extension SputnikServer {
                 o.lowerBound = false
                 e.contextOverflow = o
             }
+            // The chat mapping's `continue_final_message` is this route's final assistant message (a prefill).
             if e.param == "continue_final_message" {
                 e = APIError.invalidRequest(
                     e.message.contains("tool_choice")

@@ -66,16 +66,18 @@ final class SamplerTests: XCTestCase {
         let e = logits.map { exp(Double($0 - m)) }
         let z = e.reduce(0, +)
         let order = logits.indices.sorted { logits[$0] > logits[$1] || (logits[$0] == logits[$1] && $0 < $1) }
+        // vLLM's order: min-p, then top-p over what min-p keeps, renormalised.
         var keep = order.count
-        if topP < 1 {
-            var cum = 0.0
-            for (j, i) in order.enumerated() { cum += e[i] / z; if cum >= topP { keep = j + 1; break } }
-        }
         if minP > 0 {
             let threshold = e[order[0]] / z * minP
             var k = 1
             while k < keep && e[order[k]] / z >= threshold { k += 1 }
             keep = k
+        }
+        if topP < 1 {
+            let mass = order[0..<keep].reduce(0.0) { $0 + e[$1] / z }
+            var cum = 0.0
+            for (j, i) in order[0..<keep].enumerated() { cum += e[i] / z; if cum >= topP * mass { keep = j + 1; break } }
         }
         return Set(order[0..<keep].map { Int32($0) })
     }
@@ -96,6 +98,25 @@ final class SamplerTests: XCTestCase {
             XCTAssertTrue(Set(draws).isSubset(of: ref), "top_p \(topP) min_p \(minP)")
             XCTAssertGreaterThan(Set(draws).count, 64, "top_p \(topP) min_p \(minP)")
         }
+    }
+
+    /// helper-73: min-p before top-p, as vLLM orders them. The first-token probabilities The .219, A .169, I .048,
+    /// One .038 (the rest spread thinly): top-p 0.5 first (llama.cpp's chain) keeps six tokens and min-p 0.2 then
+    /// three; vLLM's min-p keeps those three, and top-p 0.5 of their renormalised mass (.50, .39, .11) keeps `The`
+    /// alone. Likewise with top-k given (it commutes with min-p).
+    func testMinPRunsBeforeTopPAsInVLLM() {
+        var p: [Double] = [0.219, 0.169, 0.048, 0.038, 0.030, 0.025]
+        let rest = (1 - p.reduce(0, +)) / 200
+        p += Array(repeating: rest, count: 200)
+        let logits = p.map { Float(log($0)) }
+        for topK in [0, 50] {
+            let draws = Set(sample(logits, SamplingParams(temperature: 1, topP: 0.5, topK: topK, minP: 0.2), seed: 3, n: 400))
+            XCTAssertEqual(draws, [0], "top_k \(topK)")
+        }
+        // top-p alone keeps the prefix reaching 0.5 of the whole mass: The, A, I, One, the fifth (.529).
+        XCTAssertEqual(Set(sample(logits, SamplingParams(temperature: 1, topP: 0.5), seed: 3, n: 2000)), [0, 1, 2, 3, 4])
+        // min-p alone: The, A, I (≥ .0438).
+        XCTAssertEqual(Set(sample(logits, SamplingParams(temperature: 1, minP: 0.2), seed: 3, n: 2000)), [0, 1, 2])
     }
 
     func testFrequenciesFollowTheDistribution() {
