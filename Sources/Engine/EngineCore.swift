@@ -675,7 +675,9 @@ public final class EngineCore: @unchecked Sendable {
         // the generation-token counter say 0.
         let generated = r.request.maxNewTokens == 0 ? 0 : state?.numOutputTokens ?? 0
         scheduler.finish(id: id, reason: reason)
-        if flush && reason != .abort, let tail = r.output.finish(truncated: reason == .length) {
+        // One of the request's own stop tokens (not the end of generation) ended it: a call it cut is dropped.
+        let stoppedByToken = reason == .stop && state.flatMap { $0.tokens.last }.map { r.request.stopTokenIds.contains($0) } == true
+        if flush && reason != .abort, let tail = r.output.finish(truncated: reason == .length, stopped: stoppedByToken) {
             r.reasoningTokens += Self.deliver(tail.parts, tail.tokenIds, logprobs: r.pendingLogprobs, to: r.onEvent, always: true,
                                               inReasoning: r.output.isInReasoning)
         }
@@ -687,7 +689,8 @@ public final class EngineCore: @unchecked Sendable {
             metrics.prefixCacheHits.wrappingIncrement(by: cached, ordering: .relaxed)
         }
         let usage = GenerationUsage(promptTokens: r.request.promptTokens.count, completionTokens: generated, cachedTokens: cached,
-                                    stopSequence: r.output.matchedStop, reasoningTokens: r.reasoningTokens)
+                                    stopSequence: r.output.matchedStop, reasoningTokens: r.reasoningTokens,
+                                    toolCalls: r.output.wholeToolCallCount)
         lock.lock()
         sharedStats.requestsFinished += r.choice == 0 ? 1 : 0
         sharedStats.cachedTokensTotal += r.choice == 0 ? cached : 0

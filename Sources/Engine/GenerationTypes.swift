@@ -78,6 +78,9 @@ public struct GenerationUsage: Sendable, Equatable {
     public var stopSequence: String? = nil
     /// Generated tokens delivered as reasoning (`GenerationEvent.reasoning`), counted in `completionTokens` too.
     public var reasoningTokens = 0
+    /// Whole tool calls in the reply: those a non-streamed reply holds (a streamed call that a stop or the token
+    /// limit cut after it began is not one), for the finish reason of streamed and whole replies alike.
+    public var toolCalls = 0
 }
 
 /// Events delivered for one request, in order, on the engine thread (handlers must not block).

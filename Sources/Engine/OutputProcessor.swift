@@ -9,6 +9,10 @@ public struct OutputProcessor: Sendable {
     private var stopMatcher: StopStringMatcher
     private var reasoning: ReasoningParser?
     private var toolCalls: ToolCallParser?
+    /// With streamed arguments: the same text through a parser that emits whole calls only (what the non-streamed
+    /// reply holds), whose count decides the finish (`wholeToolCallCount`; helper-72: a stop string that cut a call
+    /// after its arguments, or a second call, made the stream say `tool_calls` where the whole reply said `stop`).
+    private var wholeCalls: ToolCallParser?
     private let markupTokens: Set<Int32>
     /// Tool calls completed inside the prefill itself, emitted with the first output.
     private var prefixCalls: [GenerationDelta] = []
@@ -45,6 +49,9 @@ public struct OutputProcessor: Sendable {
         reasoning = parsing.reasoning.map { ReasoningParser(startsInReasoning: $0 == .startsInside) }
         toolCalls = parsing.toolCalls.map { ToolCallParser(format: $0, maxCalls: parsing.maxToolCalls, bareCallNames: parsing.bareCallNames,
                                                                  streamArguments: parsing.streamToolArguments) }
+        if parsing.streamToolArguments {
+            wholeCalls = parsing.toolCalls.map { ToolCallParser(format: $0, maxCalls: parsing.maxToolCalls, bareCallNames: parsing.bareCallNames) }
+        }
         markupTokens = parsing.reasoning == nil && parsing.toolCalls == nil ? [] : parsing.markupTokens
         if !parsing.prefix.isEmpty {
             // The prefill's text is the client's own: only the parser state it leaves matters.
@@ -56,6 +63,10 @@ public struct OutputProcessor: Sendable {
 
     /// Tool calls emitted so far.
     public var toolCallCount: Int { toolCalls?.callCount ?? 0 }
+
+    /// The calls the non-streamed reply holds (whole ones), once generation has ended: with streamed arguments, those
+    /// of the whole-call parser (a streamed call may have been begun and then cut); else `toolCallCount`.
+    public var wholeToolCallCount: Int { wholeCalls?.callCount ?? toolCallCount }
 
     /// Whether the output so far ends inside a think block (reasoning is split off and not yet closed).
     public var isInReasoning: Bool { reasoning?.isInReasoning ?? false }
@@ -89,10 +100,12 @@ public struct OutputProcessor: Sendable {
 
     /// The end of generation (not by a stop string or the tool-call limit): the held-back text, minus a character cut
     /// off by the end (no chunk ever carries U+FFFD for it), through the parsers, and the ids not yet reported.
-    /// `truncated`: the token limit ended it (an unfinished tool call is dropped). nil when there is nothing left.
-    public mutating func finish(truncated: Bool = false) -> (parts: [GenerationDelta], tokenIds: [Int32])? {
+    /// `truncated`: the token limit ended it (an unfinished tool call is dropped). `stopped`: one of the request's
+    /// `stop_token_ids` ended it (a call it cut is dropped, as after a stop string; helper-72: its markup came back as
+    /// content). nil when there is nothing left.
+    public mutating func finish(truncated: Bool = false, stopped: Bool = false) -> (parts: [GenerationDelta], tokenIds: [Int32])? {
         detokenizer.discardIncomplete()
-        let parts = parse(stopMatcher.flush(), final: true, truncated: truncated)
+        let parts = parse(stopMatcher.flush(), final: true, truncated: truncated, stopped: stopped)
         let ids = takeIds()
         return parts.isEmpty && ids.isEmpty ? nil : (parts, ids)
     }
@@ -137,9 +150,17 @@ public struct OutputProcessor: Sendable {
         guard toolCalls != nil else { return parts }
         var out: [GenerationDelta] = []
         for p in parts {
-            if case .content(let c) = p { out += toolCalls!.append(c) } else { out.append(p) }
+            if case .content(let c) = p {
+                out += toolCalls!.append(c)
+                if wholeCalls != nil { _ = wholeCalls!.append(c) }
+            } else {
+                out.append(p)
+            }
         }
-        if final { out += toolCalls!.finish(truncated: truncated, stopped: stopped) }
+        if final {
+            out += toolCalls!.finish(truncated: truncated, stopped: stopped)
+            if wholeCalls != nil { _ = wholeCalls!.finish(truncated: truncated, stopped: stopped) }
+        }
         return out
     }
 }

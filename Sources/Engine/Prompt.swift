@@ -254,7 +254,7 @@ public struct Prompt: Sendable {
         }
         if let tokenLimit, let atLeast = tokenizer.tokensAtLeast(bytes: text.utf8.count, over: tokenLimit) {
             return Rendered(tokens: [], text: text, endsInsideReasoning: inside, endsAfterClosedReasoning: closed,
-                            tokensAtLeast: atLeast)
+                            tokensAtLeast: atLeast, continued: continued.map { injectionGuard.restore($0, originals: originals) })
         }
         let tokens = injectionGuard.encode(text, originals: originals, tokenizer: tokenizer)
         return Rendered(tokens: tokens, text: injectionGuard.restore(text, originals: originals), endsInsideReasoning: inside,

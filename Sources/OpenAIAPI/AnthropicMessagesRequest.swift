@@ -191,8 +191,15 @@ public struct AnthropicMessagesRequest: Sendable, Equatable {
         var previousCalls: [String] = []   // tool_use ids of the previous message
         for (i, item) in items.enumerated() {
             let converted = try message(item, index: i, final: i == items.count - 1)
-            // Anthropic: each tool_result answers a tool_use of the message right before it.
+            // Anthropic: each tool_result answers a tool_use of the message right before it, once (helper-72: a
+            // second result for a call was rendered, paired by position with the wrong call).
+            var seen = Set<String>()
             for m in converted where m.role == .tool {
+                if let id = m.toolCallId, !seen.insert(id).inserted {
+                    throw APIError.invalidRequest(
+                        "messages.\(i).content: each tool_use must have a single result. Found multiple `tool_result` blocks with id: \(id)",
+                        param: "messages[\(i)].content")
+                }
                 if let id = m.toolCallId, !previousCalls.contains(id) {
                     throw APIError.invalidRequest(
                         "messages.\(i).content: unexpected tool_use_id found in tool_result blocks: \(id). Each tool_result block must have a corresponding tool_use block in the previous message.",

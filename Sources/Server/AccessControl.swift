@@ -50,7 +50,7 @@ extension SputnikServer {
         if let e = admissionError(req) { refusal = (e, []) } else { refusal = req.method == "OPTIONS" ? nil : unroutedError(req) }  // 404 / 405 too
         guard let (e, extra) = refusal else { return nil }
         var headers = [("Content-Type", "application/json")] + corsHeaders(req) + Self.errorFields(e) + extra
-        headers.append(("X-Request-Id", logUnrouted(status: e.status, request: req)))
+        headers += Self.idFields(logUnrouted(status: e.status, request: req), path: req.path)
         return (e.status, headers, Self.isAnthropicPath(req.path) ? AnthropicError(e).encoded() : e.encoded())
     }
 

@@ -134,13 +134,19 @@ extension SputnikServer {
     /// The exchange answered by `res`, while it is open.
     func exchange(_ res: HTTPResponder) -> Exchange? { exchanges.get(ObjectIdentifier(res)) }
 
-    /// The `X-Request-Id` field for `res`'s response, and on the Anthropic routes (`/v1/messages…`) the same id as
-    /// `request-id`, the field Anthropic sends and its SDK reads (`_request_id`, `APIStatusError.request_id`;
-    /// helper-71); records `status` as the status sent.
+    /// The `X-Request-Id` field for `res`'s response (`idFields`); records `status` as the status sent.
     func requestIdHeaders(_ res: HTTPResponder, status: Int) -> [(String, String)] {
         guard let e = exchange(res) else { return [] }
         e.status = status
-        return e.route.hasPrefix("/v1/messages") ? [("X-Request-Id", e.id), ("request-id", e.id)] : [("X-Request-Id", e.id)]
+        return Self.idFields(e.id, path: e.route)
+    }
+
+    /// `X-Request-Id: id`, and on the Anthropic routes (`/v1/messages…`) the same id as `request-id`, the field
+    /// Anthropic sends and its SDK reads (`_request_id`, `APIStatusError.request_id`; helper-71), on every answer
+    /// of those routes, the transport's errors included (helper-72).
+    static func idFields(_ id: String, path: String?) -> [(String, String)] {
+        guard let path, isAnthropicPath(path) else { return [("X-Request-Id", id)] }
+        return [("X-Request-Id", id), ("request-id", id)]
     }
 
     /// Ends `res`'s exchange and writes its access-log line (once; later calls do nothing).
@@ -171,7 +177,9 @@ extension SputnikServer {
 
     private func logExchange(_ e: Exchange) {
         // Probes and scrapes that succeed (`--disable-access-log-for-endpoints`) at debug only.
-        let quiet = e.status > 0 && e.status < 400 && options.quietAccessLogPaths.contains(e.route)
+        let paths = options.quietAccessLogPaths   // a path given quiets its /v1 alias too (/v1/metrics is /metrics)
+        let route = e.route.hasPrefix("/v1/") && !paths.contains(e.route) ? String(e.route.dropFirst(3)) : e.route
+        let quiet = e.status > 0 && e.status < 400 && paths.contains(route)
         logger.log(level: quiet ? .debug : .info, "request", metadata: e.metadata(at: .now()))
     }
 }

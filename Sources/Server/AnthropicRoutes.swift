@@ -88,7 +88,9 @@ extension SputnikServer {
         }
     }
 
-    /// Anthropic's `stop_reason` for an engine finish: `tool_use` when the reply made tool calls and was not cut off.
+    /// Anthropic's `stop_reason` for an engine finish: `tool_use` when the reply made whole tool calls and was not
+    /// cut off by `max_tokens` (also when a stop sequence cut a later call: the whole ones are to be run). The
+    /// message's `stop_sequence` names a stop sequence whenever one was generated, as Anthropic documents it.
     static func anthropicStopReason(_ reason: Scheduling.FinishReason, _ usage: GenerationUsage, toolCalls: Int = 0) -> String {
         reason == .length ? "max_tokens" : toolCalls > 0 ? "tool_use" : usage.stopSequence != nil ? "stop_sequence" : "end_turn"
     }
@@ -167,7 +169,7 @@ extension SputnikServer {
                 m.content = Self.finalBlocks(blocks.value)
                 let calls = m.content.filter { if case .toolUse = $0 { return true } else { return false } }.count
                 m.stopReason = Self.anthropicStopReason(reason, usage, toolCalls: calls)
-                m.stopSequence = calls > 0 ? nil : usage.stopSequence
+                m.stopSequence = usage.stopSequence
                 m.cachedTokens = usage.cachedTokens
                 m.outputTokens = usage.completionTokens
                 self?.sendJSON(res, 200, m.encoded())
@@ -203,12 +205,11 @@ extension SputnikServer {
             },
             finish: { reason, usage in
                 if !blocks.value.isEmpty { stop(blocks.value.count - 1) }
-                // Only whole calls make `tool_use`: a stop sequence that cut a call's streamed input ends the reply
-                // as the whole message ends it, `stop_sequence` naming it (helper-71: `tool_use` with input `{"city": "`).
-                let calls = Self.finalBlocks(blocks.value).filter { if case .toolUse = $0 { return true } else { return false } }.count
+                // Only whole calls make `tool_use`, counted as the whole message counts them: a stop sequence that
+                // cut a streamed call ends the reply as the whole message ends it (helper-71, helper-72).
                 send(AnthropicMessage.event("message_delta", [
-                    ("delta", .object([("stop_reason", .string(Self.anthropicStopReason(reason, usage, toolCalls: calls))),
-                                       ("stop_sequence", .stringOrNull(calls > 0 ? nil : usage.stopSequence))])),
+                    ("delta", .object([("stop_reason", .string(Self.anthropicStopReason(reason, usage, toolCalls: usage.toolCalls))),
+                                       ("stop_sequence", .stringOrNull(usage.stopSequence))])),
                     // The final usage, with the prompt split into uncached and prefix-cache tokens (as in
                     // `message_start`), as Anthropic's message_delta carries it and the SDK's stream accumulator
                     // takes it.

@@ -179,7 +179,6 @@ extension SputnikServer {
                     sse.send(data: chunk(.init(index: k, toolCalls: [ToolCallDelta(index: i, id: callId, type: "function",
                                                                                    name: name, arguments: "")])))
                 case .toolCallArguments(let i, let a):
-                    if collected.calls[k].indices.contains(i) { collected.calls[k][i].arguments += a }
                     sse.send(data: chunk(.init(index: k, toolCalls: [ToolCallDelta(index: i, arguments: a)])))
                 case .finished(let reason, let usage):
                     guard reason != .abort else {
@@ -198,9 +197,9 @@ extension SputnikServer {
                     guard !collected.aborted else { return }
                     roles()
                     emptyContent(k)
-                    // Only whole calls make `tool_calls`: a stop string that cut a call's streamed arguments ends
-                    // the reply as the whole response ends it, with `stop` and no call (helper-71).
-                    let why = Self.apiReason(reason, toolCalls: Self.wholeCalls(collected.calls[k]))
+                    // Only whole calls make `tool_calls`, counted as the whole response counts them: a stop that
+                    // cut a streamed call ends the reply as the whole response ends it (helper-71, helper-72).
+                    let why = Self.apiReason(reason, toolCalls: usage.toolCalls)
                     collected.finish(k, why, usage)
                     sse.send(data: chunk(.init(index: k, finishReason: why)))
                     guard collected.remaining == 0 else { return }

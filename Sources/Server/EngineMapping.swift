@@ -289,6 +289,11 @@ extension SputnikServer {
                 throw APIError.invalidRequest("The chat template failed on these messages: \(error)", param: "messages")
             }
         }
+        // Too long first: a client shrinking its history reads this refusal, whatever else the request holds
+        // (helper-72: a huge history ending in a prefill got the prefill's refusal instead).
+        if let atLeast = rendered.tokensAtLeast, let tokenLimit {
+            throw APIError.promptTooLong(atLeast: atLeast, bytes: rendered.text.utf8.count, limit: tokenLimit, promptField: promptField)
+        }
         if continuing {
             guard let continued = rendered.continued else {
                 throw APIError.invalidRequest(
@@ -296,9 +301,6 @@ extension SputnikServer {
                     param: "continue_final_message")
             }
             prefill = continued   // as the prompt ends with it (whitespace the template trimmed left out)
-        }
-        if let atLeast = rendered.tokensAtLeast, let tokenLimit {
-            throw APIError.promptTooLong(atLeast: atLeast, bytes: rendered.text.utf8.count, limit: tokenLimit, promptField: promptField)
         }
         // A message field only the template can use (`name`, a key outside OpenAI's schema) that leaves the prompt
         // as it is would be dropped: refuse it instead. Decided on renders of the history as sent; a normalised or
@@ -592,12 +594,6 @@ extension SputnikServer {
             i = end
         }
         return out
-    }
-
-    /// How many of `calls` are whole: arguments that are a JSON object. A streamed call a stop string or the token
-    /// cap cut mid-arguments is not (the whole response never holds it).
-    static func wholeCalls(_ calls: [ToolCall]) -> Int {
-        calls.filter { (try? JSONValue(parsing: Array($0.arguments.utf8)))?.objectValue != nil }.count
     }
 
     /// The API error for a refused submission; a context overflow names `promptField` (the request's prompt field).

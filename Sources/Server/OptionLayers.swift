@@ -62,12 +62,26 @@ public struct OptionLayers {
     /// (`SPUTNIK_MAX_NUM_SEQ` → `SPUTNIK_MAX_NUM_SEQS`; at most 2 edits, or the same name without `_`).
     public static func unknownVariableWarning(_ name: String) -> String? {
         guard !otherVariables.contains(name) else { return nil }
+        let variables = keys.map(environmentName)
+        if variables.contains(name.uppercased()) {
+            return "ignoring \(name): it names no option (did you mean \(name.uppercased())? the names are upper case)"
+        }
+        if name.hasPrefix("SPUTNIK_NO_"), variables.contains("SPUTNIK_" + name.dropFirst("SPUTNIK_NO_".count)) {
+            return "ignoring \(name): it names no option (did you mean SPUTNIK_\(name.dropFirst("SPUTNIK_NO_".count))=false?)"
+        }
         let squash = { (s: String) in s.replacingOccurrences(of: "_", with: "") }
-        let close = keys.map(environmentName).min { editDistance($0, name) < editDistance($1, name) }
+        let close = variables.min { editDistance($0, name) < editDistance($1, name) }
         if let close, editDistance(close, name) <= 2 || squash(close) == squash(name) {
             return "ignoring \(name): it names no option (did you mean \(close)?)"
         }
         return "ignoring \(name): it names no option (`sputnik serve --help` lists them; SPUTNIK_ + the flag)"
+    }
+
+    /// `--disable-access-log-for-endpoints`: comma-separated paths, blanks dropped; `""` or `none` is none (`none`
+    /// for the environment, where an empty variable counts as unset).
+    public static func pathList(_ text: String) -> [String] {
+        if text.trimmingCharacters(in: .whitespaces).lowercased() == "none" { return [] }
+        return text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
     }
 
     /// Levenshtein distance of `a` and `b` (characters).

@@ -141,7 +141,7 @@ public final class SputnikServer: @unchecked Sendable {
             // origin is unknown, so only the default `--allowed-origins *` names one.
             let cors = request.map(self.corsHeaders)
                 ?? (self.options.allowedOrigins.contains("*") ? [("Access-Control-Allow-Origin", "*")] : [])
-            return [("X-Request-Id", self.logUnrouted(status: status, request: request, code: code))] + cors
+            return Self.idFields(self.logUnrouted(status: status, request: request, code: code), path: request?.path) + cors
         }
         // A client that leaves in the middle of sending its request: logged as nginx's 499 (client closed request),
         // with the body bytes that arrived.

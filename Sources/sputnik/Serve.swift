@@ -74,7 +74,7 @@ struct Serve: ParsableCommand {
     @Flag(name: .customLong("metrics-no-auth"), help: "Serve /metrics without the API key (for scrapers; default off).")
     var metricsNoAuth = false
     @Option(name: .customLong("disable-access-log-for-endpoints"),
-            help: "Comma-separated paths whose successful requests are logged at debug only, not info (default /health,/metrics: probes and metric scrapes; \"\" logs every request).")
+            help: "Comma-separated paths whose successful requests are logged at debug only, not info (default /health,/metrics: probes and metric scrapes; \"\" or none logs every request).")
     var disableAccessLogForEndpoints: String?
     @Option(name: .customLong("ssl-keyfile"), help: "PEM private key: serve HTTPS (TLS 1.2+) with --ssl-certfile.")
     var sslKeyfile: String?
@@ -139,8 +139,12 @@ struct Serve: ParsableCommand {
             return value
         }
         guard let modelPath = try layer(path ?? model, "model", layers.string) else {
+            // The one refusal a misspelt variable causes (the others are ignored): say so here, where the warning
+            // logged later would never be seen (helper-72: SPUTNIK_MODLE).
+            let typos = layers.unknownEnvironment.compactMap(OptionLayers.unknownVariableWarning)
             throw StartupError("no model: give it as the argument (sputnik serve FILE) or --model FILE, set SPUTNIK_MODEL or set "
-                               + "'model' in the config file (sputnik serve --help)")
+                               + "'model' in the config file (sputnik serve --help)"
+                               + typos.map { "; " + $0 }.joined())
         }
         o.modelPath = modelPath
         o.alias = try layer(alias, "alias", layers.string)
@@ -171,7 +175,7 @@ struct Serve: ParsableCommand {
         } ?? o.allowedOrigins
         o.metricsNoAuth = try metricsNoAuth || (layers.bool("metrics-no-auth") ?? false)
         o.quietAccessLogPaths = try layer(disableAccessLogForEndpoints, "disable-access-log-for-endpoints", layers.string)
-            .map(Self.pathList) ?? o.quietAccessLogPaths
+            .map(OptionLayers.pathList) ?? o.quietAccessLogPaths
         o.sslKeyFile = try layer(sslKeyfile, "ssl-keyfile", layers.string)
         o.sslCertFile = try layer(sslCertfile, "ssl-certfile", layers.string)
         o.shutdownTimeout = try layer(shutdownTimeout, "shutdown-timeout", layers.double) ?? o.shutdownTimeout
@@ -258,11 +262,6 @@ struct Serve: ParsableCommand {
         logger.info("ready on \(o.baseURL(port: boundPort))")
         signals.sources = sources
         dispatchMain()
-    }
-
-    /// `--disable-access-log-for-endpoints`: comma-separated paths, blanks dropped (`""` is none).
-    static func pathList(_ text: String) -> [String] {
-        text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
     }
 
     /// `--allowed-origins` as vLLM writes it (a JSON list) or comma-separated.

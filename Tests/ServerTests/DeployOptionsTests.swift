@@ -81,6 +81,27 @@ final class DeployOptionsTests: XCTestCase {
         XCTAssertEqual(l.unknownEnvironment, ["SPUTNIK_CTXSIZE"])
     }
 
+    /// helper-70 / helper-72: what the warning for an unknown variable suggests.
+    func testUnknownVariableWarningsSuggestTheOptionMeant() {
+        let w = OptionLayers.unknownVariableWarning
+        XCTAssertEqual(w("SPUTNIK_MAX_NUM_SEQ"), "ignoring SPUTNIK_MAX_NUM_SEQ: it names no option (did you mean SPUTNIK_MAX_NUM_SEQS?)")
+        XCTAssertEqual(w("SPUTNIK_CTXSIZE"), "ignoring SPUTNIK_CTXSIZE: it names no option (did you mean SPUTNIK_CTX_SIZE?)")
+        XCTAssertEqual(w("SPUTNIK_port"), "ignoring SPUTNIK_port: it names no option (did you mean SPUTNIK_PORT? the names are upper case)")
+        XCTAssertEqual(w("SPUTNIK_NO_MMAP"), "ignoring SPUTNIK_NO_MMAP: it names no option (did you mean SPUTNIK_MMAP=false?)")
+        XCTAssertEqual(w("SPUTNIK_FROBNICATE"),
+                       "ignoring SPUTNIK_FROBNICATE: it names no option (`sputnik serve --help` lists them; SPUTNIK_ + the flag)")
+        XCTAssertNil(w("SPUTNIK_KERNELS"))
+        XCTAssertEqual(OptionLayers.editDistance("kitten", "sitting"), 3)
+        XCTAssertEqual(OptionLayers.editDistance("", "abc"), 3)
+    }
+
+    /// `--disable-access-log-for-endpoints`: `none` is the empty list (an empty variable counts as unset).
+    func testAccessLogPathList() {
+        XCTAssertEqual(OptionLayers.pathList("/health, /metrics,,"), ["/health", "/metrics"])
+        XCTAssertEqual(OptionLayers.pathList(""), [])
+        XCTAssertEqual(OptionLayers.pathList(" None "), [])
+    }
+
     func testJSONLogLineKeepsMetadataTypes() throws {
         let lines = LockedLines()
         var h = JSONLogHandler(label: "sputnik", write: { lines.append($0) })

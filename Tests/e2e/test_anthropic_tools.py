@@ -134,6 +134,15 @@ def test_tool_choice_none_and_tool_results(qwen):
                    {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {}}]},
                    {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_2", "content": "4"}]}]},
      "messages.2.content: unexpected tool_use_id found in tool_result blocks: toolu_2"),
+    # helper-72: a second result for one call was accepted (and rendered, paired by position with the other call).
+    ({"tools": TOOLS, "messages": [
+        {"role": "user", "content": "weather?"},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {}},
+                                          {"type": "tool_use", "id": "toolu_2", "name": "get_weather", "input": {}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_2", "content": "4"},
+                                     {"type": "tool_result", "tool_use_id": "toolu_1", "content": "5"},
+                                     {"type": "tool_result", "tool_use_id": "toolu_1", "content": "5"}]}]},
+     "messages.2.content: each tool_use must have a single result. Found multiple `tool_result` blocks with id: toolu_1"),
 ])
 def test_bad_tool_and_thinking_fields_are_400s(qwen, extra, param):
     body = {"model": "m", "max_tokens": 16, "messages": ASK, **extra}

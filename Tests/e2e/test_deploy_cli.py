@@ -649,6 +649,16 @@ def test_a_misspelt_variable_is_a_warning_naming_the_option():
     assert "SPUTNIK_KERNELS" not in text
 
 
+def test_a_misspelt_model_variable_is_named_in_the_refusal_to_start():
+    # helper-72: the warning was logged after the options were read, so a refusal to start never showed it.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SPUTNIK_")}
+    r = subprocess.run([BIN, "serve"], env=dict(env, SPUTNIK_MODLE=MODEL, SPUTNIK_port="1"), capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode != 0
+    assert "no model" in r.stderr and "ignoring SPUTNIK_MODLE: it names no option (did you mean SPUTNIK_MODEL?)" in r.stderr, r.stderr
+    assert "did you mean SPUTNIK_PORT? the names are upper case" in r.stderr, r.stderr
+
+
 def test_json_log_lines_name_their_source():
     # helper-70: every JSON line said "label":"sputnik" only; the text format's [Server] / [Engine] was lost.
     proc, base, log = spawn_serve({"SPUTNIK_LOG_FORMAT": "json"})

@@ -136,3 +136,75 @@ def test_tool_results_are_rendered_in_call_order(qwen):
     in_order = prompt([paris, rome])
     assert in_order.index("PARIS: 18C") < in_order.index("ROME: 25C")
     assert prompt([rome, paris]) == in_order
+
+
+TWO = [{"role": "user", "content": "What's the weather in Paris and in Rome? Use the tool for each city."}]
+
+
+def chat_both_ways(server, **kw):
+    """(finish, calls) of the whole reply and (finish, content) of the streamed one."""
+    whole = gpt(server).chat.completions.create(model="m", tools=CHAT_TOOLS, temperature=0, max_tokens=80, **kw)
+    finish, content = None, ""
+    for c in gpt(server).chat.completions.create(model="m", tools=CHAT_TOOLS, temperature=0, max_tokens=80, stream=True, **kw):
+        if c.choices:
+            content += c.choices[0].delta.content or ""
+            finish = c.choices[0].finish_reason or finish
+    w = whole.choices[0]
+    return (w.finish_reason, [json.loads(t.function.arguments) for t in w.message.tool_calls or []], w.message.content), (finish, content)
+
+
+@pytest.mark.parametrize("messages,choice,stop", [
+    (ASK, "required", "}\n<"),      # after the arguments, inside the call's closing markup
+    (TWO, "auto", "Rome"),          # inside the second of two calls
+    (TWO, "auto", "}\n{"),          # between two calls
+    (TWO, "auto", "}\n```"),        # after the last call's arguments
+])
+def test_streamed_and_whole_replies_agree_on_calls_cut_by_a_stop(qwen, messages, choice, stop):
+    """helper-72: the stream counted a call whole when its arguments parsed, the whole reply when its markup did, so
+    a stop after the arguments or inside a later call made the stream say `tool_calls` / `tool_use` where the whole
+    reply said `stop` / `stop_sequence` (or the other way round). Both count the calls of the whole reply now; on
+    Anthropic's route `stop_sequence` names the stop whenever one was generated."""
+    (wf, calls, wcontent), (sf, scontent) = chat_both_ways(qwen, messages=messages, tool_choice=choice, stop=[stop])
+    assert sf == wf == ("tool_calls" if calls else "stop"), (wf, calls, sf)
+    assert "<tool_call>" not in (wcontent or "") + scontent and '"name"' not in (wcontent or "") + scontent
+    tools = [WEATHER]
+    kw = dict(model="m", max_tokens=80, temperature=0, tools=tools, messages=messages, stop_sequences=[stop],
+              tool_choice={"type": "any"} if choice == "required" else {"type": "auto"})
+    whole = claude(qwen).messages.create(**kw)
+    with claude(qwen).messages.stream(**kw) as s:
+        final = s.get_final_message()
+    uses = [b.input for b in whole.content if b.type == "tool_use"]
+    assert final.stop_reason == whole.stop_reason == ("tool_use" if uses else "stop_sequence"), (whole, final)
+    assert final.stop_sequence == whole.stop_sequence == stop
+
+
+def test_a_stop_token_inside_a_forced_call_leaves_no_markup(qwen):
+    # helper-72: `stop_token_ids` ("Paris") cut the forced call and its markup came back as content.
+    paris = json.loads(qwen.post("/tokenize", {"content": "Paris"})[2])["tokens"]
+    assert len(paris) == 1
+    for choice in ("required", "auto"):
+        (wf, calls, wcontent), (sf, scontent) = chat_both_ways(
+            qwen, messages=ASK, tool_choice=choice, extra_body={"stop_token_ids": paris})
+        assert wf == sf == "stop" and not calls and not wcontent and not scontent, (choice, wf, calls, wcontent, scontent)
+
+
+def test_transport_errors_of_the_anthropic_routes_carry_request_id(qwen):
+    # helper-72: a 413 (body over the cap) on /v1/messages had only X-Request-Id, so the SDK's request_id was None.
+    import urllib.error, urllib.request
+    big = b'{"model": "m", "max_tokens": 4, "messages": [{"role": "user", "content": "' + b"x" * (9 << 20) + b'"}]}'
+    req = urllib.request.Request(qwen.base + "/v1/messages", data=big, headers={"Content-Type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(req, timeout=60)
+    assert e.value.code == 413
+    assert e.value.headers["request-id"] and e.value.headers["request-id"] == e.value.headers["x-request-id"]
+
+
+def test_a_huge_history_ending_in_a_prefill_is_too_long_not_a_prefill_error(server):
+    # helper-72: the prefill check ran first and answered "does not render its text as sent".
+    big = [{"role": "user", "content": "lorem ipsum " * 60000}, {"role": "assistant", "content": "Sure"}]
+    with pytest.raises(anthropic.BadRequestError) as e:
+        claude(server).messages.create(model="m", max_tokens=5, messages=big)
+    assert "prompt is too long:" in str(e.value) and "tokens > 2048 maximum" in str(e.value), str(e.value)
+    st, _, raw = server.post("/v1/chat/completions", {"messages": big, "max_tokens": 5, "continue_final_message": True,
+                                                      "add_generation_prompt": False})
+    assert st == 400 and json.loads(raw)["error"]["code"] == "context_length_exceeded", raw[:300]
