@@ -87,6 +87,11 @@ public struct ResponsesRequest: Sendable, Equatable {
                     throw APIError.invalidRequest("No tool call found for function call output with call_id '\(id)' in 'input' before input[\(i)]",
                                                   param: "input[\(i)].call_id")
                 }
+                // One output per call (helper-72: a second was rendered, paired by position with another call).
+                if m.role == .tool, let id = m.toolCallId, messages.contains(where: { $0.role == .tool && $0.toolCallId == id }) {
+                    throw APIError.invalidRequest("Duplicate function call output for call_id '\(id)' at input[\(i)]: each function_call takes one",
+                                                  param: "input[\(i)].call_id")
+                }
                 if m.role == .assistant, !pendingReasoning.isEmpty {
                     m.reasoningContent = pendingReasoning.joined(separator: "\n")
                     pendingReasoning = []

@@ -60,6 +60,17 @@ def spawn_serve(env_extra: dict, *args: str):
     raise RuntimeError("server did not start")
 
 
+def serve_log(env_extra: dict, *args: str) -> str:
+    """What `sputnik serve` (as spawn_serve starts it) logged by the time it was healthy; the server is stopped."""
+    proc, base, log = spawn_serve(env_extra, *args)
+    try:
+        log.flush()
+        log.seek(0)
+        return log.read()
+    finally:
+        stop(proc)
+
+
 def stop(proc):
     proc.terminate()
     try:
@@ -543,14 +554,8 @@ def test_every_serve_flag_has_its_variable():
     assert {"model", "ctx-size", "api-key", "log-format", "repack", "config"} <= flags
     names = {"SPUTNIK_" + f.upper().replace("-", "_") for f in flags}
     # Empty values count as unset, so the server starts with its defaults and reports what it ignored.
-    proc, base, log = spawn_serve({**{n: "" for n in names if n not in ("SPUTNIK_MODEL", "SPUTNIK_THREADS", "SPUTNIK_CTX_SIZE")},
-                                   "SPUTNIK_NOT_AN_OPTION": "1", "SPUTNIK_LOG_LEVEL": "debug"})
-    try:
-        log.flush()
-        log.seek(0)
-        text = log.read()
-    finally:
-        stop(proc)
+    text = serve_log({**{n: "" for n in names if n not in ("SPUTNIK_MODEL", "SPUTNIK_THREADS", "SPUTNIK_CTX_SIZE")},
+                      "SPUTNIK_NOT_AN_OPTION": "1", "SPUTNIK_LOG_LEVEL": "debug"})
     ignored = set(re.findall(r"ignoring (SPUTNIK_[A-Z_]+)", text))
     assert "SPUTNIK_NOT_AN_OPTION" in ignored, text[-2000:]
     assert not ignored & names, ignored & names
@@ -636,13 +641,7 @@ def test_a_misspelt_variable_is_a_warning_naming_the_option():
     """helper-70: SPUTNIK_MAX_NUM_SEQ (no S) was ignored with a debug line only; the server ran with 8 sequences and
     nothing at the default level said why. Now a warning names the option meant; the project's own non-option
     variables (SPUTNIK_KERNELS and the like) are not reported."""
-    proc, base, log = spawn_serve({"SPUTNIK_MAX_NUM_SEQ": "2", "SPUTNIK_KERNELS": "avx2", "SPUTNIK_FROBNICATE": "1"})
-    try:
-        log.flush()
-        log.seek(0)
-        text = log.read()
-    finally:
-        stop(proc)
+    text = serve_log({"SPUTNIK_MAX_NUM_SEQ": "2", "SPUTNIK_KERNELS": "avx2", "SPUTNIK_FROBNICATE": "1"})
     line = next(l for l in text.splitlines() if "SPUTNIK_MAX_NUM_SEQ:" in l)
     assert "warning" in line and "did you mean SPUTNIK_MAX_NUM_SEQS?" in line, line
     assert re.search(r"warning.*ignoring SPUTNIK_FROBNICATE: it names no option", text), text[-2000:]

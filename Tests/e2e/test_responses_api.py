@@ -147,6 +147,11 @@ def test_refused_fields_name_their_param(server, extra, param):
     ({"model": "smollm2"}, "input"),
     ({"input": 5}, "input"),
     ({"input": [{"role": "user", "content": [{"type": "input_image", "image_url": "http://x"}]}]}, "input[0].content[0].type"),
+    # helper-72: a second output for one call was accepted (chat and Anthropic refuse it).
+    ({"input": [{"role": "user", "content": "weather?"},
+                {"type": "function_call", "call_id": "c1", "name": "get_weather", "arguments": "{}"},
+                {"type": "function_call_output", "call_id": "c1", "output": "4"},
+                {"type": "function_call_output", "call_id": "c1", "output": "4"}]}, "input[3].call_id"),
     ({"input": [{"type": "item_reference", "id": "msg_1"}]}, "input[0].type"),
     ({"input": [{"role": "wizard", "content": "hi"}]}, "input[0].role"),
 ])

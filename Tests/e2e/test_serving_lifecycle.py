@@ -25,6 +25,18 @@ def chat(max_tokens=4, **kw):
             "messages": [{"role": "user", "content": "Say hi."}], **kw}
 
 
+def stream_chat(s, results, max_tokens):
+    """Starts a streamed chat of `max_tokens` tokens (`ignore_eos`) in a thread; its body lands in results["stream"]."""
+    def run():
+        c = http.client.HTTPConnection("127.0.0.1", s.port, timeout=120)
+        c.request("POST", "/v1/chat/completions", body=json.dumps(chat(max_tokens=max_tokens, ignore_eos=True, stream=True)),
+                  headers={"Content-Type": "application/json"})
+        results["stream"] = c.getresponse().read().decode()
+    t = threading.Thread(target=run)
+    t.start()
+    return t
+
+
 def simultaneous(s, n, body):
     statuses = []
     lock = threading.Lock()
@@ -229,14 +241,7 @@ def test_sigterm_drains_running_requests_then_exits_0():
 def test_shutdown_timeout_aborts_with_a_final_error_event():
     s = Server("--shutdown-timeout", "1")
     results = {}
-
-    def stream():
-        c = http.client.HTTPConnection("127.0.0.1", s.port, timeout=120)
-        c.request("POST", "/v1/chat/completions", body=json.dumps(chat(max_tokens=1500, ignore_eos=True, stream=True)),
-                  headers={"Content-Type": "application/json"})
-        results["stream"] = c.getresponse().read().decode()
-    t = threading.Thread(target=stream)
-    t.start()
+    t = stream_chat(s, results, 1500)
     time.sleep(0.5)
     t0 = time.time()
     s.proc.send_signal(signal.SIGTERM)
@@ -320,14 +325,7 @@ def test_sigterm_twice_keeps_draining():
     to its process group, and every running stream was cut with a 503 error event): the stream ends normally."""
     s = Server("--shutdown-timeout", "60")
     results = {}
-
-    def stream():
-        c = http.client.HTTPConnection("127.0.0.1", s.port, timeout=120)
-        c.request("POST", "/v1/chat/completions", body=json.dumps(chat(max_tokens=300, ignore_eos=True, stream=True)),
-                  headers={"Content-Type": "application/json"})
-        results["stream"] = c.getresponse().read().decode()
-    t = threading.Thread(target=stream)
-    t.start()
+    t = stream_chat(s, results, 300)
     time.sleep(0.5)
     s.proc.send_signal(signal.SIGTERM)
     time.sleep(0.3)
@@ -594,14 +592,7 @@ def test_drain_closes_idle_keep_alive_connections():
     while len(rest) < length:
         rest += idle.recv(65536)
     results = {}
-
-    def stream():   # keeps the drain going while the idle connection is watched
-        c = http.client.HTTPConnection("127.0.0.1", s.port, timeout=120)
-        c.request("POST", "/v1/chat/completions", body=json.dumps(chat(max_tokens=1500, ignore_eos=True, stream=True)),
-                  headers={"Content-Type": "application/json"})
-        results["stream"] = c.getresponse().read()
-    t = threading.Thread(target=stream)
-    t.start()
+    t = stream_chat(s, results, 1500)   # keeps the drain going while the idle connection is watched
     time.sleep(0.5)
     s.proc.send_signal(signal.SIGTERM)
     t0 = time.time()
@@ -612,5 +603,5 @@ def test_drain_closes_idle_keep_alive_connections():
     idle.close()
     t.join(timeout=120)
     assert s.proc.wait(timeout=90) == 0
-    assert b"[DONE]" in results["stream"]
+    assert "[DONE]" in results["stream"]
     s.log.close()
