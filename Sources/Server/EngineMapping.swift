@@ -119,6 +119,15 @@ extension SputnikServer {
             }
             bias[Int32(id)] = Float(b)
         }
+        // -100 bans a token (its logit is -∞): with every token banned there is nothing to sample, and a draw
+        // among the banned gave banned tokens (helper-73). Tokens `min_tokens` bans at first count too.
+        if bias.count >= vocabSize {
+            let minTokensBans = (s.minTokens ?? 0) > 0 ? Set(engine.tokenizer.endOfGenerationIds).union(s.stopTokenIds.map(Int32.init)) : []
+            if bias.allSatisfy({ $0.value <= -100 || minTokensBans.contains($0.key) }) {
+                throw APIError.invalidRequest("'logit_bias' bans every token of the vocabulary (-100 bans one): nothing is left to sample",
+                                              param: "logit_bias")
+            }
+        }
         var stopIds: [Int32] = []
         for id in s.stopTokenIds {
             guard id < vocabSize else {

@@ -140,3 +140,18 @@ def test_sampler_settings_are_accepted_while_their_sampler_is_off(server):
                           ({"frequency_penalty": 1.0}, "repeat_last_n"), ({"presence_penalty": -0.5}, "repeat_last_n")]:
         st, body = post(server, "/v1/chat/completions", dict(CHAT, **dict(ui, **change)))
         assert st == 400 and body["error"]["param"] == param, (change, body)
+
+
+def test_logit_bias_banning_every_token_is_400(server):
+    """helper-73: with every token at -100 (banned), sampling drew banned tokens anyway. Nothing is left to sample:
+    a 400 naming logit_bias. One token left open is answered (it is the only one that can come)."""
+    st, body = post(server, "/tokenize", {"content": "Hello"})
+    hello = body["tokens"][0]
+    n = 49152   # SmolLM2's vocabulary
+    ban = {str(i): -100 for i in range(n)}
+    st, body = post(server, "/v1/chat/completions", dict(CHAT, logit_bias=ban, temperature=1, seed=1, max_tokens=3))
+    assert st == 400 and body["error"]["param"] == "logit_bias", body
+    ban[str(hello)] = 0
+    st, body = post(server, "/v1/chat/completions", dict(CHAT, logit_bias=ban, temperature=1, seed=1, max_tokens=3))
+    assert st == 200, body
+    assert body["choices"][0]["message"]["content"] == "Hello" * 3, body
