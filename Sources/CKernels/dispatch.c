@@ -44,6 +44,13 @@ typedef struct {
     void (*attn_values_gqa)(int kv_type, const float *w, int64_t w_stride, int64_t g, int64_t d, const void *v_base,
                             size_t slot_bytes, const int32_t *table, int64_t block_size, int64_t n, float *out,
                             int64_t out_stride);
+    /// The 8-bit MLA latent cache's kernels (ck_mla_q8_scores / _values).
+    void (*mla_q8_scores)(const float *q, int64_t q_stride, int64_t g, int64_t dl, int64_t dr, const void *base,
+                          size_t slot_bytes, const int32_t *table, int64_t block_size, int64_t n, float scale,
+                          float *s, int64_t s_stride);
+    void (*mla_q8_values)(const float *w, int64_t w_stride, int64_t g, int64_t dl, int64_t dr, const void *base,
+                          size_t slot_bytes, const int32_t *table, int64_t block_size, int64_t n, float *out,
+                          int64_t out_stride);
     void (*softmax)(float *x, int64_t n);
     void (*silu_mul)(const float *g, const float *u, float *out, int64_t n);
     void (*rms_norm)(const float *x, const float *w, float eps, int64_t n, float *y);
@@ -88,6 +95,8 @@ static const ck_kernel_table ck_ref_kernels = {
     .gemm_block32 = ck_gemm_block32_ref,
     .attn_scores_gqa = ck_attn_scores_gqa_ref,
     .attn_values_gqa = ck_attn_values_gqa_ref,
+    .mla_q8_scores = ck_mla_q8_scores_ref,
+    .mla_q8_values = ck_mla_q8_values_ref,
     .softmax = ck_softmax_ref,
     .silu_mul = ck_silu_mul_ref,
     .rms_norm = ck_rms_norm_ref,
@@ -124,6 +133,9 @@ static const ck_kernel_table ck_avx2_kernels = {
     .gemm_block32 = ck_gemm_block32_avx2,
     .attn_scores_gqa = ck_attn_scores_gqa_avx2,
     .attn_values_gqa = ck_attn_values_gqa_avx2,
+    // Without VPDPBUSD the 8-bit MLA cache runs the scalar twins (VPMADDUBSW's 16-bit sums saturate).
+    .mla_q8_scores = ck_mla_q8_scores_ref,
+    .mla_q8_values = ck_mla_q8_values_ref,
     .softmax = ck_softmax_avx2,
     .silu_mul = ck_silu_mul_avx2,
     .rms_norm = ck_rms_norm_avx2,
@@ -183,6 +195,8 @@ __attribute__((constructor)) static void ck_init(void) {
     ck_avx512vnni_kernels.matmul_rows = ck_matmul_rows_avx512vnni;
     ck_avx512vnni_kernels.attn_scores_gqa = ck_attn_scores_gqa_avx512;
     ck_avx512vnni_kernels.attn_values_gqa = ck_attn_values_gqa_avx512;
+    ck_avx512vnni_kernels.mla_q8_scores = ck_mla_q8_scores_avx512vnni;
+    ck_avx512vnni_kernels.mla_q8_values = ck_mla_q8_values_avx512vnni;
 #if defined(__x86_64__)
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) {
@@ -331,6 +345,17 @@ void ck_attn_values_gqa(int kv_type, const float *w, int64_t w_stride, int64_t g
                         int64_t out_stride) {
     const ck_kernel_table *k = d % 8 == 0 ? g_kernels : &ck_ref_kernels;
     k->attn_values_gqa(kv_type, w, w_stride, g, d, v_base, slot_bytes, table, bs, n, out, out_stride);
+}
+
+void ck_mla_q8_scores(const float *q, int64_t q_stride, int64_t g, int64_t dl, int64_t dr, const void *base,
+                      size_t slot_bytes, const int32_t *table, int64_t bs, int64_t n, float scale, float *s,
+                      int64_t s_stride) {
+    g_kernels->mla_q8_scores(q, q_stride, g, dl, dr, base, slot_bytes, table, bs, n, scale, s, s_stride);
+}
+
+void ck_mla_q8_values(const float *w, int64_t w_stride, int64_t g, int64_t dl, int64_t dr, const void *base,
+                      size_t slot_bytes, const int32_t *table, int64_t bs, int64_t n, float *out, int64_t out_stride) {
+    g_kernels->mla_q8_values(w, w_stride, g, dl, dr, base, slot_bytes, table, bs, n, out, out_stride);
 }
 
 void ck_softmax(float *x, int64_t n) { g_kernels->softmax(x, n); }

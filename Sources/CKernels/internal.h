@@ -30,4 +30,23 @@ int ck_dequantize_row_lowbit_k(int type, const void *x, float *y, int64_t n);
 /// RMSNorm's scale from the sixteen lane sums of squares over elements [0, i) (ref/attention.c), shared by both
 /// variants: the lanes added in order, then the tail elements i..<n.
 float ck_rms_norm_scale_ref(const float *lane16, const float *x, int64_t i, int64_t n, float eps);
+
+// ---- 8-bit MLA latent cache (ref/mla_q8.c; the layout is in ckernels.h) ----
+/// Byte offsets inside a tile of the 8-bit MLA cache: K, V, ks, kb, vs.
+static inline size_t ck_mla_q8_off_v(int64_t dl, int64_t dr) { return (size_t)(16 * (dl + dr)); }
+static inline size_t ck_mla_q8_off_ks(int64_t dl, int64_t dr) { return ck_mla_q8_off_v(dl, dr) + (size_t)(16 * dl); }
+static inline size_t ck_mla_q8_off_kb(int64_t dl, int64_t dr) {
+    return ck_mla_q8_off_ks(dl, dr) + (size_t)(64 * ((dl + 63) / 64 + 1));
+}
+static inline size_t ck_mla_q8_off_vs(int64_t dl, int64_t dr) { return ck_mla_q8_off_kb(dl, dr) + 128; }
+/// The tile holding logical position p (blocks of bs slots through `table`) and p's row in it.
+static inline const char *ck_mla_q8_tile(const void *base, size_t slot_bytes, const int32_t *table, int64_t bs,
+                                         int64_t p, int *row) {
+    const int64_t slot = (int64_t)table[p / bs] * bs + p % bs;
+    *row = (int)(slot & 15);
+    return (const char *)base + (size_t)(slot & ~(int64_t)15) * slot_bytes;
+}
+/// A query head's bytes for the scores: qu[i] = round(q_i / sq) + 128 with sq[0] = absmax / 127 over the dl latent
+/// values and sq[1] over the dr RoPE values (0 and all 128 for an all-zero part).
+void ck_mla_q8_quantize_query(const float *q, int64_t dl, int64_t dr, uint8_t *qu, float *sq);
 #endif

@@ -96,3 +96,56 @@ public enum PagedAttentionKernels {
         ck_prefetch_paged_rows(base, slotBytes, blockTable, Int64(blockSize), Int64(count), rowBytes)
     }
 }
+
+/// The 8-bit MLA latent cache's kernels (`ckernels.h`, "8-bit MLA latent cache"): rows of `latentRank` (kv_lora_rank,
+/// the compressed c^KV) + `rope` (the RoPE key k^R) values kept as int8 twice, in tiles of 16 slots, in the layouts
+/// of VPDPBUSD scores and values; queries and attention weights are quantized to unsigned bytes per head. The
+/// AVX512-VNNI build where the CPU has it, the scalar twins elsewhere (the same bits). Source of the attention form:
+/// DeepSeek-V2 (arXiv 2405.04434) §2.1.3, weight absorption, every head reading the same latent rows.
+public enum MLAQ8Kernels {
+    /// Whether the kernels take rows of these widths: latentRank % 16 == 0, rope % 4 == 0 in 4...256, the sum
+    /// at most `CK_MLA_Q8_MAX_D`.
+    public static func supports(latentRank: Int, rope: Int) -> Bool {
+        latentRank > 0 && latentRank % 16 == 0 && rope >= 4 && rope <= 256 && rope % 4 == 0
+            && latentRank + rope <= Int(CK_MLA_Q8_MAX_D)
+    }
+
+    /// Bytes per cache slot (a 16-slot tile's bytes / 16): the two int8 copies and the scales.
+    public static func slotBytes(latentRank: Int, rope: Int) -> Int {
+        ck_mla_q8_tile_bytes(Int64(latentRank), Int64(rope)) / Int(CK_MLA_Q8_TILE)
+    }
+
+    /// Quantizes `row` [latentRank + rope] into slot `slot` of the layer at `base`.
+    @inline(__always)
+    public static func store(_ row: UnsafePointer<Float>, latentRank: Int, rope: Int, base: UnsafeMutableRawPointer,
+                             slotBytes: Int, slot: Int) {
+        ck_mla_q8_store(row, Int64(latentRank), Int64(rope), base, slotBytes, Int64(slot))
+    }
+
+    /// out [latentRank + rope] = the dequantized row of slot `slot`.
+    public static func loadRow(base: UnsafeRawPointer, slotBytes: Int, slot: Int, latentRank: Int, rope: Int,
+                               into out: UnsafeMutablePointer<Float>) {
+        ck_mla_q8_load_row(base, slotBytes, Int64(slot), Int64(latentRank), Int64(rope), out)
+    }
+
+    /// `scores[h × scoreStride + p] = scale × q̃_h · row_p` for `heads` query heads (`q` `[heads, queryStride]`, each
+    /// latentRank + rope floats), positions `p` in `0..<count` through `blockTable` (blocks of `blockSize` slots, a
+    /// multiple of 16).
+    @inline(__always)
+    public static func scores(queries q: UnsafePointer<Float>, queryStride: Int, heads: Int, latentRank: Int, rope: Int,
+                              base: UnsafeRawPointer, slotBytes: Int, blockTable: UnsafePointer<Int32>, blockSize: Int,
+                              count: Int, scale: Float, into scores: UnsafeMutablePointer<Float>, scoreStride: Int) {
+        ck_mla_q8_scores(q, Int64(queryStride), Int64(heads), Int64(latentRank), Int64(rope), base, slotBytes, blockTable,
+                         Int64(blockSize), Int64(count), scale, scores, Int64(scoreStride))
+    }
+
+    /// `out[h × outStride + i] = Σ_p w[h × weightStride + p] × c_p[i]` for `heads` heads, the latent values `i` in
+    /// `0..<latentRank`, positions as in `scores` (`w`: softmax weights, ≥ 0).
+    @inline(__always)
+    public static func values(weights w: UnsafePointer<Float>, weightStride: Int, heads: Int, latentRank: Int, rope: Int,
+                              base: UnsafeRawPointer, slotBytes: Int, blockTable: UnsafePointer<Int32>, blockSize: Int,
+                              count: Int, into out: UnsafeMutablePointer<Float>, outStride: Int) {
+        ck_mla_q8_values(w, Int64(weightStride), Int64(heads), Int64(latentRank), Int64(rope), base, slotBytes,
+                         blockTable, Int64(blockSize), Int64(count), out, Int64(outStride))
+    }
+}

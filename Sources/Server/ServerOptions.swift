@@ -87,7 +87,7 @@ public struct ServerOptions: Sendable {
 
     public init() {}
 
-    /// The element types `--kv-cache-type` takes, for messages ("f16, bf16 or f32").
+    /// The element types `--kv-cache-type` takes, for messages ("f16, bf16, f32 or q8_0").
     public static var kvCacheTypeChoices: String { KVCacheType.choices }
 
     /// Bytes per element of the KV cache type named `name`, or nil when it names none.
@@ -118,6 +118,8 @@ public struct ServerOptions: Sendable {
                   + "a token of each step's budget")
         try check([1, 2, 4, 8, 16, 32, 64, 128].contains(blockSize), "block-size", "must be a power of two up to 128")
         try check(KVCacheType(rawValue: kvCacheType) != nil, "kv-cache-type", "must be \(KVCacheType.choices)")
+        try check(kvCacheType != KVCacheType.q8_0.rawValue || blockSize % 16 == 0, "block-size",
+                  "(\(blockSize)) must be a multiple of 16 with \(label("kv-cache-type")) q8_0 (its tiles are 16 slots)")
         try check(["fcfs", "priority"].contains(schedulingPolicy), "scheduling-policy", "must be fcfs or priority")
         try check(["deepseek", "none"].contains(reasoningFormat), "reasoning-format", "must be deepseek or none")
         try check(maxQueuedRequests >= 0, "max-queued-requests", "must be at least 0")

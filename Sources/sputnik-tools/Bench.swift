@@ -41,7 +41,7 @@ struct Bench: ParsableCommand {
     var noRepack = false
 
     @Option(name: [.customLong("kv-type"), .customLong("kv-cache-type"), .customLong("cache-type-k")],
-            help: "KV cache element type: f16, bf16 or f32 (also --kv-cache-type, as `serve`; llama-bench's -ctk).")
+            help: "KV cache element type: f16, bf16, f32 or q8_0 (MLA models) (also --kv-cache-type, as `serve`; llama-bench's -ctk).")
     var kvType: String = "f16"
 
     @Flag(help: "Probe memory read bandwidth (1 thread, each -t count and every CPU) and report the decode roofline.")

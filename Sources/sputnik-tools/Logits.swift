@@ -19,7 +19,7 @@ struct Logits: ParsableCommand {
     var top: Int?
     @Option(name: [.customShort("t"), .long], help: "Compute threads (default: number of cores).")
     var threads: Int?
-    @Option(name: .customLong("kv-cache-type"), help: "KV cache element type: f16 (default), bf16 or f32.")
+    @Option(name: .customLong("kv-cache-type"), help: "KV cache element type: f16 (default), bf16, f32 or q8_0 (MLA models).")
     var kvCacheType: String = "f16"
 
     func run() throws {

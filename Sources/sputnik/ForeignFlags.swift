@@ -16,7 +16,7 @@ enum ForeignFlags {
         (["-np", "--parallel"], "sets the number of slots; here --max-num-seqs N sets how many requests are decoded together "
             + "(each with the whole --ctx-size, which llama-server divides among its slots)"),
         (["-ctk", "--cache-type-k", "-ctv", "--cache-type-v", "--kv-cache-dtype"],
-         "sets the KV cache type; here --kv-cache-type (f16, bf16 or f32) sets it for keys and values together"),
+         "sets the KV cache type; here --kv-cache-type (f16, bf16, f32 or q8_0) sets it for keys and values together"),
         (["-n", "--n-predict", "--predict"], "sets a default generation length; here each request gives max_tokens"),
         (["--temp", "--temperature", "--top-k", "--top-p", "--min-p", "--seed", "-s", "--repeat-penalty"],
          "sets a default sampling parameter; here each request gives its own (temperature, top_p, seed, …)"),

@@ -18,7 +18,7 @@ struct Info: ParsableCommand {
     var ctxSize: Int?
     @Option(name: .customLong("max-num-seqs"), parsing: .unconditional, help: "Requests decoded together, for the memory estimate (default 8).")
     var maxNumSeqs = 8
-    @Option(name: .customLong("kv-cache-type"), help: "f16 (default), bf16 or f32, for the memory estimate.")
+    @Option(name: .customLong("kv-cache-type"), help: "f16 (default), bf16, f32 or q8_0 (MLA models), for the memory estimate.")
     var kvCacheType = "f16"
     @Flag(help: "Also print every metadata key.")
     var metadata = false

@@ -38,7 +38,7 @@ struct Serve: ParsableCommand {
     var maxNumBatchedTokens: Int?
     @Option(name: .customLong("block-size"), parsing: .unconditional, help: "KV cache block size in tokens (default 16).")
     var blockSize: Int?
-    @Option(name: .customLong("kv-cache-type"), help: "KV cache element type: f16 (default), bf16 (faster attention on AVX512-BF16 CPUs) or f32.")
+    @Option(name: .customLong("kv-cache-type"), help: "KV cache element type: f16 (default), bf16 (faster attention on AVX512-BF16 CPUs), f32, or q8_0 (MLA models only: 8-bit latent rows, faster long-context attention on AVX512-VNNI CPUs; block size a multiple of 16).")
     var kvCacheType: String?
     @Option(name: .customLong("max-queued-requests"), parsing: .unconditional, help: "Waiting requests before 429 (default 256).")
     var maxQueuedRequests: Int?

@@ -62,7 +62,7 @@ final class DeployOptionsTests: XCTestCase {
         let l = try OptionLayers(environment: ["SPUTNIK_KV_CACHE_TYPE": "q4"], file: ["max-num-seqs": 0])
         o.origins = ["kv-cache-type": try XCTUnwrap(l.origin("kv-cache-type"))]
         XCTAssertThrowsError(try o.validate()) {
-            XCTAssertTrue("\($0)".contains("SPUTNIK_KV_CACHE_TYPE must be f16, bf16 or f32"), "\($0)")
+            XCTAssertTrue("\($0)".contains("SPUTNIK_KV_CACHE_TYPE must be f16, bf16, f32 or q8_0"), "\($0)")
         }
         o.kvCacheType = "f16"
         o.maxNumSeqs = 0

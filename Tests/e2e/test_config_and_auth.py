@@ -71,7 +71,7 @@ def _serve_error(args, env_extra=None):
 def test_bad_option_values_name_where_they_were_written():
     # From the environment: the message names the variable, not the flag the user never typed.
     out = _serve_error([], {"SPUTNIK_KV_CACHE_TYPE": "q4"})
-    assert "SPUTNIK_KV_CACHE_TYPE must be f16, bf16 or f32" in out, out
+    assert "SPUTNIK_KV_CACHE_TYPE must be f16, bf16, f32 or q8_0" in out, out
     assert "--kv-cache-type" not in out, out
     out = _serve_error([], {"SPUTNIK_LOG_FORMAT": "xml"})
     assert "SPUTNIK_LOG_FORMAT must be text or json, got 'xml'" in out, out

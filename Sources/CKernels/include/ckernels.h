@@ -403,6 +403,58 @@ void ck_attn_values_gqa_avx512bf16(int kv_type, const float *w, int64_t w_stride
 /// build.
 int ck_cpu_has_avx512bf16(void);
 
+// ---- 8-bit MLA latent cache (`--kv-cache-type q8_0` for MLA models) ----
+// The latent rows of dl + dr values per token (dl = kv_lora_rank, the compressed c^KV, dl % 16 == 0; dr = the RoPE
+// key k^R, dr % 4 == 0, 4 <= dr <= 256; dl + dr <= CK_MLA_Q8_MAX_D) are kept twice as 8-bit integers, in tiles of
+// CK_MLA_Q8_TILE consecutive slots (a cache block holds block_size / 16 tiles; slot s's tile starts at
+// base + (s & ~15) * slot_bytes, slot_bytes = ck_mla_q8_tile_bytes / 16). A tile, outermost first:
+//   K  [(dl + dr) / 4][16 tokens][4] int8   the scores' layout: one 32-bit lane = 4 consecutive values of one token
+//   V  [4 token quads][dl][4] int8          the values' layout: one 32-bit lane = one value of 4 consecutive tokens
+//   ks [ceil(dl / 64) + 1][16] float        K scales: per 64 latent values (the last block may be shorter), and
+//                                           one for the dr RoPE values
+//   kb [2][16] float                        128 · Σ_b ks[b] · Σ_{i in b} k_i over the latent / RoPE values
+//   vs [16] float                           V scale per token, over the dl latent values
+// Each scale is absmax / 127 and the value round(x / scale) (ties to even). The products are VPDPBUSD steps: the
+// query is quantized per head to unsigned bytes (round(q / sq) + 128, sq = absmax / 127 over the latent and over the
+// RoPE values), kb undoing the +128; the attention weights times vs are quantized per head and per 64 positions to
+// unsigned bytes (round(w · vs / sw), sw = max / 255). llama.cpp keeps its q8_0 cache in 32-value blocks and converts
+// K/V rows to float; this layout trades that for integer dot products (DeepSeek-V2 absorbed decode, arXiv:2405.04434
+// §2.1.3: every head reads the same latent rows). Integer sums are exact, and every build repeats the scalar twins'
+// float operations, so all give the same bits.
+#define CK_MLA_Q8_TILE 16
+/// Largest dl + dr the 8-bit MLA kernels take.
+#define CK_MLA_Q8_MAX_D 1024
+/// Bytes of one tile of 16 tokens (a multiple of 16).
+size_t ck_mla_q8_tile_bytes(int64_t dl, int64_t dr);
+/// Quantizes the latent row `row` [dl + dr] into slot `slot` of the 8-bit cache at `base` (both layouts).
+void ck_mla_q8_store(const float *row, int64_t dl, int64_t dr, void *base, size_t slot_bytes, int64_t slot);
+/// out [dl + dr] = the dequantized K values of slot `slot` (k_i8 · ks).
+void ck_mla_q8_load_row(const void *base, size_t slot_bytes, int64_t slot, int64_t dl, int64_t dr, float *out);
+/// s[h * s_stride + p] = scale · q̃_h · K_p for heads h in [0, g) (queries q + h * q_stride, dl + dr floats), positions
+/// p in [0, n) addressed through `table` in blocks of `block_size` slots (a multiple of 16), as ck_attn_scores_gqa.
+void ck_mla_q8_scores(const float *q, int64_t q_stride, int64_t g, int64_t dl, int64_t dr, const void *base,
+                      size_t slot_bytes, const int32_t *table, int64_t block_size, int64_t n, float scale, float *s,
+                      int64_t s_stride);
+void ck_mla_q8_scores_ref(const float *q, int64_t q_stride, int64_t g, int64_t dl, int64_t dr, const void *base,
+                          size_t slot_bytes, const int32_t *table, int64_t block_size, int64_t n, float scale,
+                          float *s, int64_t s_stride);
+/// The AVX512-VNNI build (x86/avx512vnni_mla_q8.c; the same bits).
+void ck_mla_q8_scores_avx512vnni(const float *q, int64_t q_stride, int64_t g, int64_t dl, int64_t dr,
+                                 const void *base, size_t slot_bytes, const int32_t *table, int64_t block_size,
+                                 int64_t n, float scale, float *s, int64_t s_stride);
+/// out[h * out_stride + i] = Σ_p w[h * w_stride + p] · V_p[i] for heads h in [0, g), i in [0, dl), positions as in
+/// ck_mla_q8_scores (w: softmax weights, >= 0).
+void ck_mla_q8_values(const float *w, int64_t w_stride, int64_t g, int64_t dl, int64_t dr, const void *base,
+                      size_t slot_bytes, const int32_t *table, int64_t block_size, int64_t n, float *out,
+                      int64_t out_stride);
+void ck_mla_q8_values_ref(const float *w, int64_t w_stride, int64_t g, int64_t dl, int64_t dr, const void *base,
+                          size_t slot_bytes, const int32_t *table, int64_t block_size, int64_t n, float *out,
+                          int64_t out_stride);
+/// The AVX512-VNNI build (the same bits).
+void ck_mla_q8_values_avx512vnni(const float *w, int64_t w_stride, int64_t g, int64_t dl, int64_t dr,
+                                 const void *base, size_t slot_bytes, const int32_t *table, int64_t block_size,
+                                 int64_t n, float *out, int64_t out_stride);
+
 /// Float reference path: Y[c * y_stride + r] = dot(dequantized row r of W, X row c) with X float32 rows
 /// (`x_row_bytes` apart) for any weight type. Each weight row is dequantized once for all columns.
 void ck_matmul_rows_dequant(int weight_type, const void *w, size_t w_row_bytes, int64_t n, int64_t r0, int64_t r1,

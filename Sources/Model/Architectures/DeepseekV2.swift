@@ -23,6 +23,7 @@ import GGUF
 final class DeepseekV2: Architecture {
     let hyperparameters: ModelHyperparameters
     let cacheStoresValues = false
+    var cacheLatentRank: Int? { dims.kvLoraRank }
     /// Leading dense blocks (`deepseek2.leading_dense_block_count`, default 1).
     let leadingDenseBlocks: Int
     /// Uses the expanded MLA reference (K/V materialised per head) instead of the absorbed form; slow.

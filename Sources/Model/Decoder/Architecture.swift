@@ -10,6 +10,8 @@ protocol Architecture: AnyObject {
     var hyperparameters: ModelHyperparameters { get }
     /// Whether the KV cache holds V rows (false for MLA's latent-only cache).
     var cacheStoresValues: Bool { get }
+    /// The latent width (kv_lora_rank) of an MLA cache row, whose other values are the RoPE key; nil for K/V caches.
+    var cacheLatentRank: Int? { get }
     /// Factor on the token embeddings (Gemma: √embd), 1 for most.
     var embeddingScale: Float { get }
     /// The MoE runner shared by the MoE blocks, nil for dense models.
@@ -23,6 +25,7 @@ protocol Architecture: AnyObject {
 
 extension Architecture {
     var cacheStoresValues: Bool { true }
+    var cacheLatentRank: Int? { nil }
     var embeddingScale: Float { 1 }
     var moe: MoERunner? { nil }
 }

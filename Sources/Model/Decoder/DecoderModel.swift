@@ -73,6 +73,19 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
                     reason: "head size \(d) does not suit a bf16 KV cache (needs a multiple of 16 up to 1024); use --kv-cache-type f16")
             }
         }
+        if options.kvCacheType == .q8_0 {
+            guard let latent = body.cacheLatentRank else {
+                throw ModelLoadError.invalidHyperparameter(
+                    key: "attention.kv_lora_rank",
+                    reason: "a q8_0 KV cache holds MLA latent rows (DeepSeek-V2/V3/R1); this model's attention keeps K and V rows: use --kv-cache-type f16, bf16 or f32")
+            }
+            let rope = body.hyperparameters.headDim - latent
+            guard MLAQ8Kernels.supports(latentRank: latent, rope: rope) else {
+                throw ModelLoadError.invalidHyperparameter(
+                    key: "attention.kv_lora_rank",
+                    reason: "latent rows of \(latent) + \(rope) values do not suit a q8_0 KV cache (needs kv_lora_rank a multiple of 16 and a RoPE part of 4 to 256 values, a multiple of 4); use --kv-cache-type f16")
+            }
+        }
         embedding = TokenEmbedding(table: table, scale: body.embeddingScale)
         hyperparameters = body.hyperparameters
         tensors = c.tensors
@@ -92,7 +105,7 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
     public func makeKVCache(numBlocks: Int, blockSize: Int) -> PagedKVCache {
         PagedKVCache(numLayers: hyperparameters.numLayers, numBlocks: numBlocks, blockSize: blockSize,
                      numKVHeads: hyperparameters.numKVHeads, headDim: hyperparameters.headDim, type: options.kvCacheType,
-                     storesValues: body.cacheStoresValues)
+                     storesValues: body.cacheStoresValues, latentRank: body.cacheLatentRank ?? 0)
     }
 
     public func forward(_ batch: ForwardBatch, cache: PagedKVCache, logits: UnsafeMutablePointer<Float>) {

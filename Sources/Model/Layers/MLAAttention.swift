@@ -111,6 +111,7 @@ final class MLAAttention {
     private let qFull: ScratchBuffer   // [T, H, kvLora + rope] absorbed queries
     private let oLat: ScratchBuffer    // [T, H, kvLora] attention-weighted latents
     private var scores: ScratchBuffer  // [threads, maxHeadsPerItem, maxContext]
+    private let partial: ScratchBuffer // [threads, H, kvLora] a q8_0 decode's per-thread sums over its positions
     /// Most query heads one attention work item runs together over the latent rows (each row read once for them).
     static let maxHeadsPerItem = 16
 
@@ -133,6 +134,7 @@ final class MLAAttention {
         qFull = ScratchBuffer(count: T * H * dims.cacheRow)
         oLat = ScratchBuffer(count: T * H * dims.kvLoraRank)
         scores = ScratchBuffer(count: threads * Self.maxHeadsPerItem * maxContext)
+        partial = ScratchBuffer(count: c.options.kvCacheType == .q8_0 ? threads * H * dims.kvLoraRank : 1)
     }
 
     /// Makes room for contexts of `tokens` positions (allocates only when a larger cache than before is used).
@@ -193,10 +195,40 @@ final class MLAAttention {
         if cache.type == .f16 {
             Half.round(qFull, count: n * H * row)
         }
-        // Attention over the latent rows: one work item is g heads of one token, which read each latent row
-        // once (the grouped kernels: per head the same float operations as one head alone).   oLat [n, H, kvLora]
-        let kvType = cache.type.kernelElement
-        let keys = cache.keys(layer: layer)
+        if cache.type == .q8_0 {
+            q8Attention(layer: layer, n: n, cache: cache, positions: positions, tables: tables, tableStart: tableStart,
+                        qFull: qFull)
+        } else {
+            let kvType = cache.type.kernelElement, keys = UnsafeRawPointer(cache.keys(layer: layer))
+            headGroupAttention(n: n, positions: positions, tables: tables, tableStart: tableStart, qFull: qFull) {
+                q, g, table, ctx, s, stride, o in
+                PagedAttentionKernels.scores(kvType, queries: q, queryStride: row, heads: g, d: row, keys: keys,
+                                             slotBytes: cache.slotBytes, blockTable: table, blockSize: cache.blockSize,
+                                             count: ctx, scale: self.scale, into: s, scoreStride: stride)
+                for r in 0..<g { Ops.softmax(s + r * stride, n: ctx) }
+                PagedAttentionKernels.values(kvType, weights: s, weightStride: stride, heads: g, d: kvLora, values: keys,
+                                             slotBytes: cache.slotBytes, blockTable: table, blockSize: cache.blockSize,
+                                             count: ctx, into: o, outStride: kvLora)
+            }
+        }
+        // o_h = W^UV_h · oLat_h.                                                 out [n, H * v]
+        let lat = oLat.pointer, v = d.v
+        headMatmuls(w.vB, n: n, input: { h, t -> UnsafePointer<Float> in UnsafePointer(lat + (t * H + h) * kvLora) }) {
+            (h: Int, t: Int, o: UnsafePointer<Float>) in
+            (out + (t * H + h) * v).update(from: o, count: v)
+        }
+    }
+
+    /// oLat `[n, H, kvLora]` = attention of the absorbed queries qFull `[n, H, kvLora + rope]` over the latent rows,
+    /// in work items of g heads of one token, which read each latent row once (the grouped kernels: per head the same
+    /// float operations as one head alone). `attend(q, g, table, ctx, s, stride, out)` runs one item: the g query rows
+    /// q `[g, kvLora + rope]` of a token whose context is `ctx` positions through block table `table`, its scratch s
+    /// `[g, stride]` for scores and weights, its output rows out `[g, kvLora]`.
+    private func headGroupAttention(n: Int, positions: UnsafePointer<Int32>, tables: UnsafePointer<Int32>,
+                                    tableStart: UnsafePointer<Int32>, qFull: UnsafeMutablePointer<Float>,
+                                    attend: (UnsafePointer<Float>, Int, UnsafePointer<Int32>, Int,
+                                             UnsafeMutablePointer<Float>, Int, UnsafeMutablePointer<Float>) -> Void) {
+        let d = dims, H = d.numHeads, row = d.cacheRow
         let g = Self.headsPerItem(heads: H, tokens: n, threads: threads), groups = H / g
         let started = StepProfile.now()
         pool.forEach(n * groups) { item, participant in
@@ -205,25 +237,78 @@ final class MLAAttention {
             let stride = self.maxContext
             precondition(ctx <= stride, "position \(ctx - 1) beyond the KV cache capacity \(stride)")
             let s = self.scores.pointer + participant * Self.maxHeadsPerItem * stride          // [g, maxContext]
-            let table = tables + Int(tableStart[t])
-            PagedAttentionKernels.scores(kvType, queries: qFull + (t * H + h0) * row, queryStride: row, heads: g, d: row,
-                                         keys: keys, slotBytes: cache.slotBytes, blockTable: table,
-                                         blockSize: cache.blockSize, count: ctx, scale: self.scale, into: s,
-                                         scoreStride: stride)                                  // [g, ctx]
-            for r in 0..<g { Ops.softmax(s + r * stride, n: ctx) }
-            PagedAttentionKernels.values(kvType, weights: s, weightStride: stride, heads: g, d: d.kvLoraRank,
-                                         values: keys, slotBytes: cache.slotBytes, blockTable: table,
-                                         blockSize: cache.blockSize, count: ctx,
-                                         into: self.oLat.pointer + (t * H + h0) * d.kvLoraRank,
-                                         outStride: d.kvLoraRank)                              // [g, kvLora]
+            attend(qFull + (t * H + h0) * row, g, tables + Int(tableStart[t]), ctx, s, stride,
+                   self.oLat.pointer + (t * H + h0) * d.kvLoraRank)                            // [g, kvLora]
         }
         StepProfile.add(.attention, since: started)
-        // o_h = W^UV_h · oLat_h.                                                 out [n, H * v]
-        let lat = oLat.pointer, v = d.v
-        headMatmuls(w.vB, n: n, input: { h, t -> UnsafePointer<Float> in UnsafePointer(lat + (t * H + h) * kvLora) }) {
-            (h: Int, t: Int, o: UnsafePointer<Float>) in
-            (out + (t * H + h) * v).update(from: o, count: v)
+    }
+
+    /// oLat `[n, H, kvLora]` = attention of the absorbed queries qFull `[n, H, kvLora + rope]` over the latent rows
+    /// of a q8_0 cache (`MLAQ8Kernels`): one token's decode split by positions between the threads from 256 positions
+    /// per thread (`q8DecodeSplit`), else the head-group items of `headGroupAttention`.
+    private func q8Attention(layer: Int, n: Int, cache: PagedKVCache, positions: UnsafePointer<Int32>,
+                             tables: UnsafePointer<Int32>, tableStart: UnsafePointer<Int32>,
+                             qFull: UnsafeMutablePointer<Float>) {
+        let d = dims, H = d.numHeads, row = d.cacheRow, kvLora = d.kvLoraRank, ropeDim = d.rope
+        precondition(cache.blockSize % 16 == 0, "a q8_0 KV cache needs blocks of a multiple of 16 slots")
+        let base = UnsafeRawPointer(cache.keys(layer: layer))
+        if n == 1 && threads > 1 && H <= threads * Self.maxHeadsPerItem && Int(positions[0]) + 1 >= 256 * threads {
+            q8DecodeSplit(layer: layer, cache: cache, ctx: Int(positions[0]) + 1, table: tables + Int(tableStart[0]),
+                          qFull: qFull)
+            return
         }
+        headGroupAttention(n: n, positions: positions, tables: tables, tableStart: tableStart, qFull: qFull) {
+            q, g, table, ctx, s, stride, o in
+            MLAQ8Kernels.scores(queries: q, queryStride: row, heads: g, latentRank: kvLora, rope: ropeDim, base: base,
+                                slotBytes: cache.slotBytes, blockTable: table, blockSize: cache.blockSize, count: ctx,
+                                scale: self.scale, into: s, scoreStride: stride)
+            for r in 0..<g { Ops.softmax(s + r * stride, n: ctx) }
+            MLAQ8Kernels.values(weights: s, weightStride: stride, heads: g, latentRank: kvLora, rope: ropeDim,
+                                base: base, slotBytes: cache.slotBytes, blockTable: table, blockSize: cache.blockSize,
+                                count: ctx, into: o, outStride: kvLora)
+        }
+    }
+
+    /// One token's q8_0 attention split by positions instead of heads (flash-decoding's split of the context): every
+    /// thread runs all H heads over its share of the latent rows (whole 128-position pieces), so each row is read from
+    /// memory once, by one thread, for every head (split by heads, both threads stream the whole cache). Scores of
+    /// every head into `scores` `[H, maxContext]`, one softmax per head over all positions, then each thread's
+    /// weighted sums into `partial` `[threads, H, kvLora]`, added into oLat `[H, kvLora]`. The values kernel
+    /// quantizes the weights per 64 positions from the first, so the split changes only the order of that final sum.
+    private func q8DecodeSplit(layer: Int, cache: PagedKVCache, ctx: Int, table: UnsafePointer<Int32>,
+                               qFull: UnsafeMutablePointer<Float>) {
+        let d = dims, H = d.numHeads, row = d.cacheRow, kvLora = d.kvLoraRank, ropeDim = d.rope
+        let base = UnsafeRawPointer(cache.keys(layer: layer)), bs = cache.blockSize, slotBytes = cache.slotBytes
+        let stride = maxContext, parts = threads, s = scores.pointer, part = partial.pointer
+        precondition(ctx <= stride, "position \(ctx - 1) beyond the KV cache capacity \(stride)")
+        let align = max(128, bs)   // whole blocks and whole 64-position weight chunks
+        let started = StepProfile.now()
+        pool.forEach(parts) { i, _ in
+            let r = ThreadPool.chunk(ctx, parts: parts, index: i, align: align)
+            if r.isEmpty { return }
+            MLAQ8Kernels.scores(queries: qFull, queryStride: row, heads: H, latentRank: kvLora, rope: ropeDim,
+                                base: base, slotBytes: slotBytes, blockTable: table + r.lowerBound / bs, blockSize: bs,
+                                count: r.count, scale: self.scale, into: s + r.lowerBound, scoreStride: stride)
+        }
+        pool.forEach(H) { h, _ in Ops.softmax(s + h * stride, n: ctx) }
+        pool.forEach(parts) { i, _ in
+            let r = ThreadPool.chunk(ctx, parts: parts, index: i, align: align)
+            let out = part + i * H * kvLora
+            if r.isEmpty {
+                out.update(repeating: 0, count: H * kvLora)
+                return
+            }
+            MLAQ8Kernels.values(weights: s + r.lowerBound, weightStride: stride, heads: H, latentRank: kvLora,
+                                rope: ropeDim, base: base, slotBytes: slotBytes, blockTable: table + r.lowerBound / bs,
+                                blockSize: bs, count: r.count, into: out, outStride: kvLora)
+        }
+        let o = oLat.pointer
+        o.update(from: part, count: H * kvLora)
+        for i in 1..<parts {
+            let p = part + i * H * kvLora
+            for j in 0..<(H * kvLora) { o[j] += p[j] }
+        }
+        StepProfile.add(.attention, since: started)
     }
 
     /// `y_h[n, rows] = x_h[n, cols] · ws[h]ᵀ` for every head h of the per-head matrices `ws` (W^UK or W^UV): token t's
@@ -257,6 +342,12 @@ final class MLAAttention {
         for t in 0..<n {
             let slot = Int(slots[t])
             precondition(slot >= 0 && slot < cache.slotCount, "KV slot \(slot) outside the cache")
+            if cache.type == .q8_0 {
+                precondition(cache.blockSize % 16 == 0, "a q8_0 KV cache needs blocks of a multiple of 16 slots")
+                MLAQ8Kernels.store(kva.pointer + t * row, latentRank: dims.kvLoraRank, rope: dims.rope, base: base,
+                                   slotBytes: cache.slotBytes, slot: slot)
+                continue
+            }
             let dst = base + slot * cache.slotBytes
             cache.type.encode(kva.pointer + t * row, to: dst, count: row)
         }
@@ -292,7 +383,12 @@ final class MLAAttention {
                 let src = keys + slot * cache.slotBytes
                 lat.withUnsafeMutableBufferPointer { l in
                     let dst = l.baseAddress! + j * row
-                    cache.type.decode(src, to: dst, count: row)
+                    if cache.type == .q8_0 {
+                        MLAQ8Kernels.loadRow(base: keys, slotBytes: cache.slotBytes, slot: slot, latentRank: L,
+                                             rope: d.rope, into: dst)
+                    } else {
+                        cache.type.decode(src, to: dst, count: row)
+                    }
                 }
             }
             for h in 0..<H {

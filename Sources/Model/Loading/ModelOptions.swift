@@ -10,11 +10,18 @@ public enum KVCacheType: String, Sendable, CaseIterable {
     case bf16
     /// float32.
     case f32
+    /// 8-bit integers with float scales, for MLA models' latent rows only (DeepSeek-V2/V3/R1; llama.cpp's
+    /// `-ctk q8_0` names the same choice): each row kept twice, in the layouts of the VPDPBUSD scores and values
+    /// kernels (`MLAQ8Kernels`, `ckernels.h` "8-bit MLA latent cache"), so about as many bytes as bf16 but about
+    /// twice the attention speed at long contexts where the CPU has AVX512-VNNI; the scalar kernels elsewhere. Rows
+    /// are rounded to 127 steps per 64 latent values, queries and attention weights to 8 bits too. Needs block
+    /// sizes that are multiples of 16.
+    case q8_0
 
-    /// Bytes per element.
+    /// Bytes per element (q8_0: about 2, the exact per-token size is `MLAQ8Kernels.slotBytes`).
     public var elementSize: Int { self == .f32 ? 4 : 2 }
 
-    /// The type names, for messages: "f16, bf16 or f32".
+    /// The type names, for messages: "f16, bf16, f32 or q8_0".
     public static var choices: String {
         let names = allCases.map(\.rawValue)
         return names.dropLast().joined(separator: ", ") + " or " + names.last!
@@ -26,6 +33,7 @@ public enum KVCacheType: String, Sendable, CaseIterable {
         case .f16: return .f16
         case .f32: return .f32
         case .bf16: return .bf16
+        case .q8_0: preconditionFailure("a q8_0 cache is read by MLAQ8Kernels (models that load refuse it elsewhere)")
         }
     }
 
@@ -35,6 +43,7 @@ public enum KVCacheType: String, Sendable, CaseIterable {
         case .f16: Half.encode(x, to: y.assumingMemoryBound(to: UInt16.self), count: count)
         case .f32: y.copyMemory(from: x, byteCount: count * 4)
         case .bf16: BFloat16.encode(x, to: y.assumingMemoryBound(to: UInt16.self), count: count)
+        case .q8_0: preconditionFailure("q8_0 rows are stored by MLAQ8Kernels.store")
         }
     }
 
@@ -44,6 +53,7 @@ public enum KVCacheType: String, Sendable, CaseIterable {
         case .f16: Half.decode(x.assumingMemoryBound(to: UInt16.self), to: y, count: count)
         case .f32: y.update(from: x.assumingMemoryBound(to: Float.self), count: count)
         case .bf16: BFloat16.decode(x.assumingMemoryBound(to: UInt16.self), to: y, count: count)
+        case .q8_0: preconditionFailure("q8_0 rows are loaded by MLAQ8Kernels.loadRow")
         }
     }
 }
