@@ -37,6 +37,10 @@ struct Bench: ParsableCommand {
     @Flag(help: "Skip the warm-up run before each test.")
     var noWarmup = false
 
+    @Flag(name: .customLong("interleave-depths"),
+          help: "tg tests only: fill the context once to the deepest -d and alternate the depths repetition by repetition, so that a ratio between depths shares the machine's state (the shallower runs overwrite early positions of the context, which decode speed does not depend on).")
+    var interleaveDepths = false
+
     @Flag(name: .customLong("no-repack"), help: "Keep quantized weights in the file mapping (as `serve --no-repack`).")
     var noRepack = false
 
@@ -78,6 +82,9 @@ struct Bench: ParsableCommand {
         guard output == "md" || output == "json" else { throw ValidationError("-o: expected md or json") }
         guard let kv = KVCacheType(rawValue: kvType) else { throw ValidationError("--kv-type: expected \(KVCacheType.choices)") }
         guard repetitions >= 1 else { throw ValidationError("-r: at least 1 repetition") }
+        guard !interleaveDepths || prompts.isEmpty else {
+            throw ValidationError("--interleave-depths: tg tests only (give -p 0)")
+        }
         guard !Self.list(model).isEmpty || bandwidth else { throw ValidationError("give -m FILE and/or --bandwidth") }
         guard Self.list(model).isEmpty || !prompts.isEmpty || !gens.isEmpty else {
             throw ValidationError("-p and -n are both 0: nothing to benchmark (give -p N or -n N greater than 0)")
@@ -141,6 +148,16 @@ struct Bench: ParsableCommand {
                 // The loaded context (a file without the metadata key gets the loader's default).
                 guard maxTokens <= context else { throw exceeds(path, context: context) }
                 let runner = BenchRunner(model: lm, gguf: gguf, maxTokens: maxTokens)
+                if interleaveDepths {
+                    for n in gens {
+                        for test in runner.runInterleaved(nGen: n, depths: depths, threads: t, repetitions: repetitions,
+                                                          warmup: !noWarmup) {
+                            rows.append(BenchRow(model: facts, test: test, testTime: SystemInfo.isoTime(), kvType: kv.rawValue))
+                            log("  \(test.name) t=\(t): " + String(format: "%.2f t/s", rows.last!.avgTs))
+                        }
+                    }
+                    continue
+                }
                 for d in depths {
                     for (p, n) in prompts.map({ ($0, 0) }) + gens.map({ (0, $0) }) {
                         let test = runner.run(nPrompt: p, nGen: n, depth: d, threads: t, repetitions: repetitions,

@@ -113,6 +113,28 @@ final class BenchRunner {
         }
     }
 
+    /// tg tests of `nGen` tokens at each of `depths`, their repetitions interleaved (depth by depth within each
+    /// repetition) over one context filled once to the deepest: a ratio between depths then compares runs made
+    /// seconds apart. Decoding at a shallower depth writes positions that belong to the filled context; the deeper
+    /// runs still attend to that many positions, and the time of a step does not depend on the values in them.
+    /// Warm-up (unless `warmup` is false): one step at each depth. One test per depth, in the order of `depths`.
+    func runInterleaved(nGen: Int, depths: [Int], chunk: Int = 512, threads: Int, repetitions: Int,
+                        warmup: Bool = true) -> [BenchTest] {
+        var tests = depths.map { BenchTest(nPrompt: 0, nGen: nGen, threads: threads, depth: $0) }
+        fill(depth: depths.max() ?? 0, chunk: chunk)
+        if warmup { for d in depths { runGen(1, from: d) } }
+        for _ in 0..<repetitions {
+            for (i, d) in depths.enumerated() {
+                let start = monotonicNanoseconds()
+                runGen(nGen, from: d)
+                tests[i].samplesNs.append(monotonicNanoseconds() - start)
+            }
+        }
+        let rss = SystemInfo.peakResidentBytes()
+        for i in tests.indices { tests[i].peakRSSBytes = rss }
+        return tests
+    }
+
     /// Runs a test at `depth` tokens of context (filled once, in chunks of `chunk`, untimed): warm-up (unless
     /// `warmup` is false), then `repetitions` timed runs.
     func run(nPrompt: Int, nGen: Int, depth: Int = 0, chunk: Int = 512, threads: Int, repetitions: Int,

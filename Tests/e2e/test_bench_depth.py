@@ -46,3 +46,19 @@ def test_bad_tests_and_paths_are_refused_before_any_model_is_benchmarked():
     for flags, word in [(("-r", "0"), "-r: at least 1"), (("-t", "0"), "-t: thread counts"), (("-p", "0", "-n", "0"), "nothing")]:
         r = run("-m", MODEL, *flags)
         assert r.returncode != 0 and word in r.stderr and "sputnik-tools bench --help" in r.stderr, r.stderr
+
+
+def test_interleaved_depths_alternate_over_one_filled_context():
+    """`--interleave-depths`: the tg tests at each depth, repetitions alternating (for ratios between depths measured
+    seconds apart on a noisy machine); one row per depth with every repetition's sample; pp tests refused."""
+    r = subprocess.run([TOOLS_BIN, "bench", "-m", MODEL, "-r", "3", "-t", "1", "-p", "0", "-n", "4", "-d", "0,600",
+                        "--interleave-depths", "-o", "json"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(r.stdout)
+    assert [(x["n_gen"], x["n_depth"]) for x in rows] == [(4, 0), (4, 600)]
+    assert all(len(x["samples_ns"]) == 3 and x["avg_ts"] > 0 for x in rows)
+    # Fill once, then alternate: the log names the tests once each, after the repetitions.
+    assert r.stderr.count("tg4 @ d600") == 1, r.stderr
+    r = subprocess.run([TOOLS_BIN, "bench", "-m", MODEL, "-p", "8", "-n", "4", "-d", "0,32", "--interleave-depths"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "--interleave-depths: tg tests only" in r.stderr, r.stderr

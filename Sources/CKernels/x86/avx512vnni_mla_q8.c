@@ -230,11 +230,12 @@ MQ_FN void ck_mla_q8_values_avx512vnni(const float *w, int64_t w_stride, int64_t
                 const char *tile = ck_mla_q8_tile(base, slot_bytes, table, bs, p0 + 64 + 4 * j, &row);
                 next[j] = (const int8_t *)(tile + ck_mla_q8_off_v(dl, dr)) + (row / 4) * dl * 4;
             }
-            for (int64_t h0 = 0; h0 < G; h0 += 8) {
-                const int H = G - h0 < 8 ? (int)(G - h0) : 8;
-                const int8_t *const *pq = pf && h0 == 0 ? next : NULL;
-                float *o = out + (hb + h0) * out_stride;
-                for (int64_t i0 = 0; i0 < dl; i0 += 16) {
+            // Latent values outside, heads inside: both head groups read the same V lines while they are in L1.
+            for (int64_t i0 = 0; i0 < dl; i0 += 16) {
+                for (int64_t h0 = 0; h0 < G; h0 += 8) {
+                    const int H = G - h0 < 8 ? (int)(G - h0) : 8;
+                    const int8_t *const *pq = pf && h0 == 0 ? next : NULL;
+                    float *o = out + (hb + h0) * out_stride;
                     switch (H) {
                     case 8: values_heads(pu + h0, sw + h0, skip + h0, 8, nq, vq, i0, o, out_stride, pq); break;
                     case 7: values_heads(pu + h0, sw + h0, skip + h0, 7, nq, vq, i0, o, out_stride, pq); break;
