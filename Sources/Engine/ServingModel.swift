@@ -145,6 +145,13 @@ public final class ServingModel: @unchecked Sendable {
         do { prompt = Prompt(template: try ChatTemplate(source: templateSource), tokenizer: tokenizer, source: templateSource) } catch {
             throw EngineError.template("\(error)")
         }
+        // A q8_0 KV cache holds MLA latent rows: a model without them is refused from its metadata, before its
+        // weights load (helper-74: the refusal came after a full load), naming where the choice was made.
+        if o.kvCacheType == .q8_0, let arch = try? gguf.architecture(),
+           ((try? gguf.optionalInt("\(arch).attention.kv_lora_rank")) ?? nil) == nil {
+            throw EngineError.modelLoad("\(o.modelPath): \(o.label("kv-cache-type")) q8_0 holds MLA latent rows "
+                + "(DeepSeek-V2/V3/R1); this \(arch) model's attention keeps K and V rows: use f16, bf16 or f32")
+        }
         // Runtime besides the weights: ~256 MiB of scratch and buffers plus the KV pool when its size is given.
         // --no-mmap with repacking holds the read copy and the repacked copy (an upper bound: routed experts are
         // never copied).
@@ -193,10 +200,13 @@ public final class ServingModel: @unchecked Sendable {
         if let bytes = o.kvCacheMemory, config.numBlocks * o.blockSize < ctx {
             // Whole blocks only (the pool itself is at least one block): 10 bytes hold no token.
             let tokens = bytes / (kvBytesPerToken * o.blockSize) * o.blockSize
+            // The least that holds the context in whole blocks (helper-74: the bytes of ctx tokens alone were
+            // suggested, which a context that ends inside a block does not fit).
+            let needed = (ctx + o.blockSize - 1) / o.blockSize * o.blockSize * kvBytesPerToken
             // vLLM refuses the same way: a request of the full context could never be scheduled.
             throw EngineError.modelLoad("\(o.label("kv-cache-memory")) \(bytes) bytes holds \(tokens) tokens of KV cache "
                 + "(\(kvBytesPerToken) bytes per token), fewer than the context of \(ctx) tokens: raise it to at least "
-                + "\(ctx * kvBytesPerToken) bytes or lower \(o.label("ctx-size"))")
+                + "\(needed) bytes (whole blocks of \(o.blockSize) tokens) or lower \(o.label("ctx-size"))")
         }
         // The pool sized by default (--ctx-size × --max-num-seqs tokens) is known only now that the model gives its
         // bytes per token: checked against the memory that was available before the weights loaded, with them, before

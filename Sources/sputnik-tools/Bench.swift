@@ -44,7 +44,8 @@ struct Bench: ParsableCommand {
     @Flag(name: .customLong("no-repack"), help: "Keep quantized weights in the file mapping (as `serve --no-repack`).")
     var noRepack = false
 
-    @Option(name: [.customLong("kv-type"), .customLong("kv-cache-type"), .customLong("cache-type-k")],
+    @Option(name: [.customLong("kv-type"), .customLong("kv-cache-type"), .customLong("cache-type-k"),
+                   .customLong("ctk", withSingleDash: true)],
             help: "KV cache element type: f16, bf16, f32 or q8_0 (MLA models) (also --kv-cache-type, as `serve`; llama-bench's -ctk).")
     var kvType: String = "f16"
 

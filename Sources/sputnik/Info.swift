@@ -38,6 +38,10 @@ struct Info: ParsableCommand {
     func run() throws {
         let f = try GGUFFile(path: path ?? model!)
         let summary = try ModelSummary(f)
+        if kvCacheType == "q8_0" && !summary.hasLatentRows {   // as `serve` refuses it (helper-74)
+            throw ValidationError("--kv-cache-type q8_0 holds MLA latent rows (DeepSeek-V2/V3/R1); this "
+                                  + "\(summary.architecture) model's attention keeps K and V rows: use f16, bf16 or f32")
+        }
         let ctx = min(ctxSize ?? min(4096, summary.contextLength), summary.contextLength)
         print(summary.render(contextSize: ctx, maxNumSeqs: maxNumSeqs, kvType: kvCacheType,
                              kvElementBytes: ServerOptions.kvCacheElementBytes(kvCacheType)!))
@@ -64,6 +68,9 @@ struct ModelSummary {
     let layers: Int
     /// KV cache elements of one token across all layers (K and V, or MLA's latent row).
     let kvElementsPerToken: Int
+    /// Whether the cache holds MLA latent rows (`<arch>.attention.kv_lora_rank` present): the models a q8_0 cache
+    /// serves.
+    let hasLatentRows: Bool
     let template: String?
 
     /// - Throws: `GGUFError` when `general.architecture` or `<arch>.context_length` / `block_count` is missing.
@@ -88,6 +95,7 @@ struct ModelSummary {
         }
         mix = byType.map { (type: $0.key, tensors: $0.value.0, parameters: $0.value.1, bytes: $0.value.2) }
             .sorted { $0.parameters > $1.parameters }
+        hasLatentRows = int("attention.kv_lora_rank") != nil
         if let latent = int("attention.kv_lora_rank") {
             // MLA caches one compressed row per token and layer: the latent plus the shared RoPE key.
             kvElementsPerToken = layers * (latent + (int("rope.dimension_count") ?? 0))

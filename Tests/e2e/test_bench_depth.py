@@ -62,3 +62,11 @@ def test_interleaved_depths_alternate_over_one_filled_context():
     r = subprocess.run([TOOLS_BIN, "bench", "-m", MODEL, "-p", "8", "-n", "4", "-d", "0,32", "--interleave-depths"],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode != 0 and "--interleave-depths: tg tests only" in r.stderr, r.stderr
+    # llama-bench's -ctk names the KV cache type too (helper-74: the help promised it, the parser read -c -t -k);
+    # a model without MLA latent rows refuses q8_0.
+    r = subprocess.run([TOOLS_BIN, "bench", "-m", MODEL, "-p", "0", "-n", "4", "-r", "1", "-t", "1", "-ctk", "bf16",
+                        "-o", "json"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and json.loads(r.stdout)[0]["type_k"] == "bf16", r.stderr
+    r = subprocess.run([TOOLS_BIN, "bench", "-m", MODEL, "-p", "0", "-n", "4", "-r", "1", "-t", "1", "-ctk", "q8_0"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0 and "a q8_0 KV cache holds MLA latent rows" in r.stderr, r.stderr

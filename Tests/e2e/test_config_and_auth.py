@@ -84,6 +84,13 @@ def test_bad_option_values_name_where_they_were_written():
     assert "SPUTNIK_ALLOWED_ORIGINS: expected a JSON list of strings, got [bad" in out, out
     out = _serve_error([], {"SPUTNIK_KV_CACHE_MEMORY": "10"})
     assert "SPUTNIK_KV_CACHE_MEMORY 10 bytes holds" in out and "--kv-cache-memory" not in out, out
+    # The least it suggests holds the context in whole blocks (helper-74: 200 tokens in blocks of 64 need 4 blocks,
+    # 256 × 23,040 bytes, not 200 × 23,040), and that value is accepted.
+    out = _serve_error(["--ctx-size", "200", "--block-size", "64", "--kv-cache-memory", "5000000"])
+    assert ("holds 192 tokens of KV cache (23040 bytes per token), fewer than the context of 200 tokens: raise it to "
+            "at least 5898240 bytes (whole blocks of 64 tokens)") in out, out
+    s = Server("--ctx-size", "200", "--block-size", "64", "--kv-cache-memory", "5898240")
+    s.stop()
     out = _serve_error(["--alias", ""])
     assert "--alias must not be empty" in out, out
     # From the config file: the key.

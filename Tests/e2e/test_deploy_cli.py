@@ -358,6 +358,9 @@ def test_info_prints_what_serving_takes():
     assert "1024 ctx × 2 seqs = 90.0 MiB" in out2, out2
     r = subprocess.run([BIN, "info", "/nonexistent.gguf"], capture_output=True, text=True, timeout=60)
     assert r.returncode != 0
+    # A q8_0 cache is priced only where serve takes it (helper-74: info estimated one for this llama model).
+    r = subprocess.run([BIN, "info", MODEL, "--kv-cache-type", "q8_0"], capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "q8_0 holds MLA latent rows" in r.stderr and "this llama model" in r.stderr, r.stderr
 
 
 def test_bf16_kv_cache_serves_and_bad_types_are_refused():

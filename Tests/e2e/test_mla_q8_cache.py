@@ -53,8 +53,12 @@ def test_q8_0_latent_cache_serves_chat_close_to_f16():
 
 
 def test_q8_0_cache_is_refused_without_mla_or_with_small_blocks():
-    out = _serve_error(["--kv-cache-type", "q8_0"])          # SmolLM2: a llama model, K and V rows
-    assert "a q8_0 KV cache holds MLA latent rows" in out, out
-    assert "use --kv-cache-type f16, bf16 or f32" in out, out
+    # SmolLM2: a llama model, K and V rows. Refused from the file's metadata, before its weights load, naming where
+    # q8_0 was chosen (helper-74: the refusal came after a full load and always named the flag).
+    out = _serve_error(["--kv-cache-type", "q8_0"])
+    assert "--kv-cache-type q8_0 holds MLA latent rows (DeepSeek-V2/V3/R1); this llama model's attention keeps K and V rows: use f16, bf16 or f32" in out, out
+    assert "loading weights" not in out and "hyper-parameter" not in out, out
+    out = _serve_error([], {"SPUTNIK_KV_CACHE_TYPE": "q8_0"})
+    assert "SPUTNIK_KV_CACHE_TYPE q8_0 holds MLA latent rows" in out and "--kv-cache-type" not in out, out
     out = _serve_error(["--kv-cache-type", "q8_0", "--block-size", "8"])
     assert "--block-size (8) must be a multiple of 16 with --kv-cache-type q8_0" in out, out

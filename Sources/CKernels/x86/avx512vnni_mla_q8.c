@@ -53,6 +53,23 @@ MQ_INLINE float quantize_part_u8(const float *x, int64_t n, uint8_t *u) {
     return amax / 127.0f;
 }
 
+/// ia[h][0..1] = the integer sums over K chunks [c0, c1) (four values each) of H heads' query bytes (qu, d apart)
+/// times the tile's 16 tokens (two vectors of eight), hinting the same lines of the next tile `pf` (or NULL) into L2.
+MQ_INLINE void scores_chunks(const uint8_t *qu, const int H, int64_t d, const int8_t *K, int64_t c0, int64_t c1,
+                             const char *pf, __m256i ia[8][2]) {
+    for (int h = 0; h < H; h++) ia[h][0] = ia[h][1] = _mm256_setzero_si256();
+    for (int64_t c = c0; c < c1; c++) {
+        if (pf) _mm_prefetch(pf + c * 64, _MM_HINT_T1);
+        const __m256i k0 = _mm256_loadu_si256((const __m256i *)(K + c * 64));
+        const __m256i k1 = _mm256_loadu_si256((const __m256i *)(K + c * 64 + 32));
+        for (int h = 0; h < H; h++) {
+            const __m256i qb = bcast32(qu + h * d + c * 4);
+            ia[h][0] = _mm256_dpbusd_epi32(ia[h][0], qb, k0);
+            ia[h][1] = _mm256_dpbusd_epi32(ia[h][1], qb, k1);
+        }
+    }
+}
+
 /// Scores of H heads (quantized rows qu, d bytes apart; scales sq [H][2]) for the 16 tokens of a tile (two vectors
 /// of eight positions, each query word serving both): res[h * 16 + j] = scale · score of token j. `pf` (or NULL):
 /// the next tile, whose K bytes and scales this pass hints into L2 (one line per chunk: a tile from memory takes
@@ -67,37 +84,16 @@ MQ_INLINE void scores_tile(const uint8_t *qu, const float *sq, const int H, int6
     __m256i ia[8][2];
     for (int h = 0; h < H; h++) fl[h][0] = fl[h][1] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nl; b++) {
-        for (int h = 0; h < H; h++) ia[h][0] = ia[h][1] = _mm256_setzero_si256();
-        const int64_t c1 = b * 16 + 16 < dl / 4 ? b * 16 + 16 : dl / 4;
-        for (int64_t c = b * 16; c < c1; c++) {
-            if (pf) _mm_prefetch(pf + c * 64, _MM_HINT_T1);
-            const __m256i k0 = _mm256_loadu_si256((const __m256i *)(K + c * 64));
-            const __m256i k1 = _mm256_loadu_si256((const __m256i *)(K + c * 64 + 32));
-            for (int h = 0; h < H; h++) {
-                const __m256i qb = bcast32(qu + h * d + c * 4);
-                ia[h][0] = _mm256_dpbusd_epi32(ia[h][0], qb, k0);
-                ia[h][1] = _mm256_dpbusd_epi32(ia[h][1], qb, k1);
-            }
-        }
+        scores_chunks(qu, H, d, K, b * 16, b * 16 + 16 < dl / 4 ? b * 16 + 16 : dl / 4, pf, ia);
         const __m256 s0 = _mm256_loadu_ps(ks + b * 16), s1 = _mm256_loadu_ps(ks + b * 16 + 8);
         for (int h = 0; h < H; h++) {
             fl[h][0] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ia[h][0]), s0, fl[h][0]);
             fl[h][1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ia[h][1]), s1, fl[h][1]);
         }
     }
-    for (int h = 0; h < H; h++) ia[h][0] = ia[h][1] = _mm256_setzero_si256();
     if (pf)
         for (size_t o = ck_mla_q8_off_ks(dl, dr); o < ck_mla_q8_off_vs(dl, dr); o += 64) _mm_prefetch(pf + o, _MM_HINT_T1);
-    for (int64_t c = dl / 4; c < d / 4; c++) {
-        if (pf) _mm_prefetch(pf + c * 64, _MM_HINT_T1);
-        const __m256i k0 = _mm256_loadu_si256((const __m256i *)(K + c * 64));
-        const __m256i k1 = _mm256_loadu_si256((const __m256i *)(K + c * 64 + 32));
-        for (int h = 0; h < H; h++) {
-            const __m256i qb = bcast32(qu + h * d + c * 4);
-            ia[h][0] = _mm256_dpbusd_epi32(ia[h][0], qb, k0);
-            ia[h][1] = _mm256_dpbusd_epi32(ia[h][1], qb, k1);
-        }
-    }
+    scores_chunks(qu, H, d, K, dl / 4, d / 4, pf, ia);
     const __m256 vscale = _mm256_set1_ps(scale);
     for (int g2 = 0; g2 < 2; g2++) {
         const __m256 kbl = _mm256_loadu_ps(kb + 8 * g2), kbr = _mm256_loadu_ps(kb + 16 + 8 * g2), skr = _mm256_loadu_ps(ks + nl * 16 + 8 * g2);

@@ -60,6 +60,11 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
         let base = Matmul(pool: ThreadPool(threads: max(1, options.threads)), maxTokens: T,
                           maxInDim: max(widest, keys.embd, keys.headDim), floatReference: options.floatReference)
         matmul = RoundingMatmul(base, hasF16Weights: gguf.tensors.contains { $0.type == .f16 })
+        // A q8_0 cache holds MLA latent rows: refused from the metadata, before any weight loads.
+        if options.kvCacheType == .q8_0, try keys.optionalInt("attention.kv_lora_rank") == nil {
+            throw ModelLoadError.unsupportedOption(
+                "a q8_0 KV cache holds MLA latent rows (DeepSeek-V2/V3/R1); this \(keys.arch) model's attention keeps K and V rows: use --kv-cache-type f16, bf16 or f32")
+        }
         var c = ModelContext(keys: keys, tensors: TensorLoader(gguf: gguf, options: options), options: options, matmul: matmul)
         let table = try c.tensors.matrix("token_embd.weight", rows: keys.vocabSize, cols: keys.embd)
         head = try LogitsHead(&c, embedding: table)
@@ -73,17 +78,11 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
                     reason: "head size \(d) does not suit a bf16 KV cache (needs a multiple of 16 up to 1024); use --kv-cache-type f16")
             }
         }
-        if options.kvCacheType == .q8_0 {
-            guard let latent = body.cacheLatentRank else {
-                throw ModelLoadError.invalidHyperparameter(
-                    key: "attention.kv_lora_rank",
-                    reason: "a q8_0 KV cache holds MLA latent rows (DeepSeek-V2/V3/R1); this model's attention keeps K and V rows: use --kv-cache-type f16, bf16 or f32")
-            }
+        if options.kvCacheType == .q8_0, let latent = body.cacheLatentRank {
             let rope = body.hyperparameters.headDim - latent
             guard MLAQ8Kernels.supports(latentRank: latent, rope: rope) else {
-                throw ModelLoadError.invalidHyperparameter(
-                    key: "attention.kv_lora_rank",
-                    reason: "latent rows of \(latent) + \(rope) values do not suit a q8_0 KV cache (needs kv_lora_rank a multiple of 16 and a RoPE part of 4 to 256 values, a multiple of 4); use --kv-cache-type f16")
+                throw ModelLoadError.unsupportedOption(
+                    "latent rows of \(latent) + \(rope) values do not suit a q8_0 KV cache (needs kv_lora_rank a multiple of 16 and a RoPE part of 4 to 256 values, a multiple of 4); use --kv-cache-type f16, bf16 or f32")
             }
         }
         embedding = TokenEmbedding(table: table, scale: body.embeddingScale)

@@ -10,6 +10,8 @@ public enum ModelLoadError: Error, CustomStringConvertible, Equatable {
     case unsupportedTensorType(name: String, type: String)
     /// A hyper-parameter is missing, inconsistent or names an unsupported variant.
     case invalidHyperparameter(key: String, reason: String)
+    /// A load option the model cannot take (the reason names the option and what to use instead).
+    case unsupportedOption(String)
 
     public var description: String {
         switch self {
@@ -19,6 +21,7 @@ public enum ModelLoadError: Error, CustomStringConvertible, Equatable {
         case .tensorShapeMismatch(let n, let e, let a): return "tensor '\(n)' has shape \(a), expected \(e)"
         case .unsupportedTensorType(let n, let t): return "tensor '\(n)' has unsupported type \(t)"
         case .invalidHyperparameter(let k, let r): return "hyper-parameter '\(k)': \(r)"
+        case .unsupportedOption(let r): return r
         }
     }
 }
