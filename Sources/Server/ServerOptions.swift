@@ -1,4 +1,5 @@
 import Foundation
+import Compute
 import Engine
 import Model
 
@@ -92,6 +93,12 @@ public struct ServerOptions: Sendable {
 
     /// Bytes per element of the KV cache type named `name`, or nil when it names none.
     public static func kvCacheElementBytes(_ name: String) -> Int? { KVCacheType(rawValue: name)?.elementSize }
+
+    /// Bytes one layer's q8_0 cache takes per token for MLA latent rows of `latentRank` + `rope` values
+    /// (`MLAQ8Kernels.slotBytes`: two int8 copies and their scales), nil when the kernels do not take that shape.
+    public static func q8LatentRowBytes(latentRank: Int, rope: Int) -> Int? {
+        MLAQ8Kernels.supports(latentRank: latentRank, rope: rope) ? MLAQ8Kernels.slotBytes(latentRank: latentRank, rope: rope) : nil
+    }
 
     /// The name a message about option `name` uses: its environment variable or config key when it came from one,
     /// else the flag (`--name`).

@@ -34,6 +34,8 @@ struct Chat: ParsableCommand {
     var threads: Int?
     @Option(name: [.customShort("c"), .customLong("ctx-size")], parsing: .unconditional, help: "Context size for a local model (default 4096).")
     var ctxSize: Int?
+    @Option(name: .customLong("kv-cache-type"), help: "KV cache type for a local model: f16 (default), bf16, f32 or q8_0 (MLA models), as `serve`.")
+    var kvCacheType: String?
 
     func validate() throws {
         let local = path ?? model
@@ -41,6 +43,9 @@ struct Chat: ParsableCommand {
         if path != nil && model != nil { throw ValidationError("give the model file once") }
         if let m = maxTokens, m < 1 { throw ValidationError("--max-tokens must be at least 1") }
         if let t = temperature, !(0...2).contains(t) { throw ValidationError("--temperature must be between 0 and 2") }
+        if let k = kvCacheType, ServerOptions.kvCacheElementBytes(k) == nil {
+            throw ValidationError("--kv-cache-type must be \(ServerOptions.kvCacheTypeChoices)")
+        }
     }
 
     func run() throws {
@@ -65,6 +70,7 @@ struct Chat: ParsableCommand {
             o.port = 0
             if let threads { o.threads = threads }
             o.contextSize = ctxSize
+            if let k = kvCacheType { o.kvCacheType = k }
             o.maxNumSeqs = 1
             o.loadProgress = LoadProgressReporter.make(label: "loading \(URL(fileURLWithPath: o.modelPath).lastPathComponent)")
             let server = try SputnikServer(options: o, logger: Logger(label: "sputnik"))

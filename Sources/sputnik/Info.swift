@@ -70,7 +70,9 @@ struct ModelSummary {
     let kvElementsPerToken: Int
     /// Whether the cache holds MLA latent rows (`<arch>.attention.kv_lora_rank` present): the models a q8_0 cache
     /// serves.
-    let hasLatentRows: Bool
+    var hasLatentRows: Bool { latentRow != nil }
+    /// An MLA cache row's latent width (kv_lora_rank) and RoPE part, nil for K/V caches.
+    let latentRow: (rank: Int, rope: Int)?
     let template: String?
 
     /// - Throws: `GGUFError` when `general.architecture` or `<arch>.context_length` / `block_count` is missing.
@@ -95,10 +97,10 @@ struct ModelSummary {
         }
         mix = byType.map { (type: $0.key, tensors: $0.value.0, parameters: $0.value.1, bytes: $0.value.2) }
             .sorted { $0.parameters > $1.parameters }
-        hasLatentRows = int("attention.kv_lora_rank") != nil
-        if let latent = int("attention.kv_lora_rank") {
+        latentRow = int("attention.kv_lora_rank").map { (rank: $0, rope: int("rope.dimension_count") ?? 0) }
+        if let row = latentRow {
             // MLA caches one compressed row per token and layer: the latent plus the shared RoPE key.
-            kvElementsPerToken = layers * (latent + (int("rope.dimension_count") ?? 0))
+            kvElementsPerToken = layers * (row.rank + row.rope)
         } else {
             let heads = int("attention.head_count") ?? 1
             let kvHeads = int("attention.head_count_kv") ?? heads
@@ -132,7 +134,9 @@ struct ModelSummary {
         } else {
             out.append("template:     none in the file (serve uses ChatML unless --chat-template is given)")
         }
-        let kvPerToken = kvElementsPerToken * kvElementBytes
+        // q8_0 rows are not elements × bytes: two int8 copies and their scales (helper-74: priced as f16).
+        let q8Row = kvType == "q8_0" ? latentRow.flatMap { ServerOptions.q8LatentRowBytes(latentRank: $0.rank, rope: $0.rope) } : nil
+        let kvPerToken = q8Row.map { layers * $0 } ?? kvElementsPerToken * kvElementBytes
         let pool = kvPerToken * contextSize * maxNumSeqs
         out.append("KV cache:     \(kvType), \(Self.bytes(kvPerToken)) per token; \(contextSize) ctx × \(maxNumSeqs) seqs = \(Self.bytes(pool))")
         out.append("memory need:  \(Self.bytes(weightBytes + pool)) (weights + KV cache pool, plus small per-step buffers)")

@@ -361,6 +361,13 @@ def test_info_prints_what_serving_takes():
     # A q8_0 cache is priced only where serve takes it (helper-74: info estimated one for this llama model).
     r = subprocess.run([BIN, "info", MODEL, "--kv-cache-type", "q8_0"], capture_output=True, text=True, timeout=60)
     assert r.returncode != 0 and "q8_0 holds MLA latent rows" in r.stderr and "this llama model" in r.stderr, r.stderr
+    # On an MLA model it is priced at its real bytes per token: the tiny DeepSeek-V3 (3 layers, latent rows of 128 +
+    # 16 values) takes 296 bytes per layer per token in q8_0 (two int8 copies and their scales), 888 in all, as
+    # serve's pool uses (f16 would be 864).
+    tiny = os.path.join(os.path.dirname(__file__), "..", "Fixtures", "moe", "deepseek-v3-tiny", "deepseek-v3-tiny.f16.gguf")
+    out3 = subprocess.run([BIN, "info", tiny, "--kv-cache-type", "q8_0"], check=True, capture_output=True, text=True,
+                          timeout=60).stdout
+    assert "KV cache:     q8_0, 888 B per token" in out3, out3
 
 
 def test_bf16_kv_cache_serves_and_bad_types_are_refused():

@@ -62,3 +62,18 @@ def test_q8_0_cache_is_refused_without_mla_or_with_small_blocks():
     assert "SPUTNIK_KV_CACHE_TYPE q8_0 holds MLA latent rows" in out and "--kv-cache-type" not in out, out
     out = _serve_error(["--kv-cache-type", "q8_0", "--block-size", "8"])
     assert "--block-size (8) must be a multiple of 16 with --kv-cache-type q8_0" in out, out
+
+
+def test_chat_takes_the_kv_cache_type_for_a_local_model():
+    """`sputnik chat MODEL --kv-cache-type q8_0` (helper-74: chat had no way to choose it): a piped question is
+    answered on the tiny DeepSeek-V3; a model without MLA rows is refused with serve's reason."""
+    import subprocess
+    from conftest import BIN, MODEL as SMOLLM
+    r = subprocess.run([BIN, "chat", MODEL, "--kv-cache-type", "q8_0", "--threads", "1", "--max-tokens", "4"],
+                       input="hello there\n", capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.strip(), r.stdout + r.stderr
+    r = subprocess.run([BIN, "chat", SMOLLM, "--kv-cache-type", "q8_0", "--threads", "1"],
+                       input="hello\n", capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0 and "q8_0 holds MLA latent rows" in r.stderr, r.stdout + r.stderr
+    r = subprocess.run([BIN, "chat", SMOLLM, "--kv-cache-type", "q4"], capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "--kv-cache-type must be f16, bf16, f32 or q8_0" in r.stderr, r.stderr

@@ -12,10 +12,10 @@ public enum KVCacheType: String, Sendable, CaseIterable {
     case f32
     /// 8-bit integers with float scales, for MLA models' latent rows only (DeepSeek-V2/V3/R1; llama.cpp's
     /// `-ctk q8_0` names the same choice): each row kept twice, in the layouts of the VPDPBUSD scores and values
-    /// kernels (`MLAQ8Kernels`, `ckernels.h` "8-bit MLA latent cache"), so about as many bytes as bf16 but about
-    /// twice the attention speed at long contexts where the CPU has AVX512-VNNI; the scalar kernels elsewhere. Rows
-    /// are rounded to 127 steps per 64 latent values, queries and attention weights to 8 bits too. Needs block
-    /// sizes that are multiples of 16.
+    /// kernels (`MLAQ8Kernels`, `ckernels.h` "8-bit MLA latent cache"), so about as many bytes as bf16 but 35–45 %
+    /// less attention time at a 4k context where the CPU has AVX512-VNNI (BENCHMARKS.md, 2026-12-08); the scalar
+    /// kernels elsewhere. Rows are rounded to 127 steps per 64 latent values (per token for the values' copy),
+    /// queries and attention weights to 8 bits too. Needs block sizes that are multiples of 16.
     case q8_0
 
     /// Bytes per element (q8_0: about 2, the exact per-token size is `MLAQ8Kernels.slotBytes`).
