@@ -39,14 +39,14 @@ static inline size_t ck_mla_q8_off_kb(int64_t dl, int64_t dr) {
     return ck_mla_q8_off_ks(dl, dr) + (size_t)(64 * ((dl + 63) / 64 + 1));
 }
 static inline size_t ck_mla_q8_off_vs(int64_t dl, int64_t dr) { return ck_mla_q8_off_kb(dl, dr) + 128; }
+/// The tile holding cache slot `slot`, and the slot's row in it.
+static inline char *ck_mla_q8_slot_tile(const void *base, size_t slot_bytes, int64_t slot, int *row) {
+    *row = (int)(slot & 15);
+    return (char *)base + (size_t)(slot & ~(int64_t)15) * slot_bytes;
+}
 /// The tile holding logical position p (blocks of bs slots through `table`) and p's row in it.
 static inline const char *ck_mla_q8_tile(const void *base, size_t slot_bytes, const int32_t *table, int64_t bs,
                                          int64_t p, int *row) {
-    const int64_t slot = (int64_t)table[p / bs] * bs + p % bs;
-    *row = (int)(slot & 15);
-    return (const char *)base + (size_t)(slot & ~(int64_t)15) * slot_bytes;
+    return ck_mla_q8_slot_tile(base, slot_bytes, (int64_t)table[p / bs] * bs + p % bs, row);
 }
-/// A query head's bytes for the scores: qu[i] = round(q_i / sq) + 128 with sq[0] = absmax / 127 over the dl latent
-/// values and sq[1] over the dr RoPE values (0 and all 128 for an all-zero part).
-void ck_mla_q8_quantize_query(const float *q, int64_t dl, int64_t dr, uint8_t *qu, float *sq);
 #endif

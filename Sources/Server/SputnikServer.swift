@@ -115,6 +115,12 @@ public final class SputnikServer: @unchecked Sendable {
         if listening { loaded.engine.start() }
         state.withLock { if $0.phase == .loading { $0.phase = .ready } }
         if let warning = KernelSet.unknownCapWarning { logger.warning("\(warning)") }
+        if options.kvCacheType == "q8_0" && KernelSet.active != "avx512vnni" {
+            // Its products need VPDPBUSD with AVX512-VL (ckernels.h); elsewhere the scalar twins run.
+            let why = "\(options.label("kv-cache-type")) q8_0 runs scalar attention kernels with the \(KernelSet.active) "
+                + "kernels (its fast kernels need AVX512-VNNI): long contexts decode slower than with f16"
+            logger.warning("\(why)")
+        }
         logger.info("serving \(options.modelPath) as '\(modelId)' (kernels: \(KernelSet.active), \(options.threads) threads)")
     }
 

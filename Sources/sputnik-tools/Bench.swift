@@ -149,22 +149,21 @@ struct Bench: ParsableCommand {
                 // The loaded context (a file without the metadata key gets the loader's default).
                 guard maxTokens <= context else { throw exceeds(path, context: context) }
                 let runner = BenchRunner(model: lm, gguf: gguf, maxTokens: maxTokens)
+                func record(_ test: BenchTest) {
+                    rows.append(BenchRow(model: facts, test: test, testTime: SystemInfo.isoTime(), kvType: kv.rawValue))
+                    log("  \(test.name) t=\(t): " + String(format: "%.2f t/s", rows.last!.avgTs))
+                }
                 if interleaveDepths {
                     for n in gens {
-                        for test in runner.runInterleaved(nGen: n, depths: depths, threads: t, repetitions: repetitions,
-                                                          warmup: !noWarmup) {
-                            rows.append(BenchRow(model: facts, test: test, testTime: SystemInfo.isoTime(), kvType: kv.rawValue))
-                            log("  \(test.name) t=\(t): " + String(format: "%.2f t/s", rows.last!.avgTs))
-                        }
+                        runner.runInterleaved(nGen: n, depths: depths, threads: t, repetitions: repetitions,
+                                              warmup: !noWarmup).forEach(record)
                     }
                     continue
                 }
                 for d in depths {
                     for (p, n) in prompts.map({ ($0, 0) }) + gens.map({ (0, $0) }) {
-                        let test = runner.run(nPrompt: p, nGen: n, depth: d, threads: t, repetitions: repetitions,
-                                              warmup: !noWarmup)
-                        rows.append(BenchRow(model: facts, test: test, testTime: SystemInfo.isoTime(), kvType: kv.rawValue))
-                        log("  \(test.name) t=\(t): " + String(format: "%.2f t/s", rows.last!.avgTs))
+                        record(runner.run(nPrompt: p, nGen: n, depth: d, threads: t, repetitions: repetitions,
+                                          warmup: !noWarmup))
                     }
                 }
             }

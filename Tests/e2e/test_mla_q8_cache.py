@@ -77,3 +77,17 @@ def test_chat_takes_the_kv_cache_type_for_a_local_model():
     assert r.returncode != 0 and "q8_0 holds MLA latent rows" in r.stderr, r.stdout + r.stderr
     r = subprocess.run([BIN, "chat", SMOLLM, "--kv-cache-type", "q4"], capture_output=True, text=True, timeout=60)
     assert r.returncode != 0 and "--kv-cache-type must be f16, bf16, f32 or q8_0" in r.stderr, r.stderr
+
+
+def test_scalar_kernels_are_announced(monkeypatch):
+    """Where the CPU (here: the kernel cap) has no AVX512-VNNI, q8_0 runs its scalar twins: serve says so at startup
+    and still answers."""
+    monkeypatch.setenv("SPUTNIK_KERNELS", "avx2")
+    s = Server("--model", MODEL, "--chat-template", TEMPLATE, "--ctx-size", "256", "--kv-cache-type", "q8_0",
+               model=None)
+    try:
+        status, _, _ = s.post("/v1/chat/completions", {"max_tokens": 4, "messages": [{"role": "user", "content": "hi"}]})
+        assert status == 200
+        assert "--kv-cache-type q8_0 runs scalar attention kernels with the avx2 kernels" in s.logtext(), s.logtext()
+    finally:
+        s.stop()

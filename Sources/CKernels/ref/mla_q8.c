@@ -26,8 +26,8 @@ static float quantize_part(const float *x, int64_t n, int8_t *q) {
 
 void ck_mla_q8_store(const float *row, int64_t dl, int64_t dr, void *base, size_t slot_bytes, int64_t slot) {
 #pragma clang fp contract(off)
-    char *tile = (char *)base + (size_t)(slot & ~(int64_t)15) * slot_bytes;
-    const int t = (int)(slot & 15);
+    int t;
+    char *tile = ck_mla_q8_slot_tile(base, slot_bytes, slot, &t);
     const int64_t d = dl + dr, nl = (dl + 63) / 64;
     int8_t k[CK_MLA_Q8_MAX_D];
     float *ks = (float *)(tile + ck_mla_q8_off_ks(dl, dr)), *kb = (float *)(tile + ck_mla_q8_off_kb(dl, dr));
@@ -52,8 +52,8 @@ void ck_mla_q8_store(const float *row, int64_t dl, int64_t dr, void *base, size_
 }
 
 void ck_mla_q8_load_row(const void *base, size_t slot_bytes, int64_t slot, int64_t dl, int64_t dr, float *out) {
-    const char *tile = (const char *)base + (size_t)(slot & ~(int64_t)15) * slot_bytes;
-    const int t = (int)(slot & 15);
+    int t;
+    const char *tile = ck_mla_q8_slot_tile(base, slot_bytes, slot, &t);
     const int8_t *K = (const int8_t *)tile;
     const float *ks = (const float *)(tile + ck_mla_q8_off_ks(dl, dr));
     for (int64_t i = 0; i < dl + dr; i++) {
@@ -62,7 +62,9 @@ void ck_mla_q8_load_row(const void *base, size_t slot_bytes, int64_t slot, int64
     }
 }
 
-void ck_mla_q8_quantize_query(const float *q, int64_t dl, int64_t dr, uint8_t *qu, float *sq) {
+/// A query head's bytes for the scores: qu[i] = round(q_i / sq) + 128 with sq[0] = absmax / 127 over the dl latent
+/// values and sq[1] over the dr RoPE values (0 and all 128 for an all-zero part); the SIMD build has its vector form.
+static void quantize_query(const float *q, int64_t dl, int64_t dr, uint8_t *qu, float *sq) {
     int8_t tmp[CK_MLA_Q8_MAX_D];
     sq[0] = quantize_part(q, dl, tmp);
     sq[1] = quantize_part(q + dl, dr, tmp + dl);
@@ -77,7 +79,7 @@ void ck_mla_q8_scores_ref(const float *q, int64_t q_stride, int64_t g, int64_t d
     uint8_t qu[CK_MLA_Q8_MAX_D];
     for (int64_t h = 0; h < g; h++) {
         float sq[2];
-        ck_mla_q8_quantize_query(q + h * q_stride, dl, dr, qu, sq);
+        quantize_query(q + h * q_stride, dl, dr, qu, sq);
         for (int64_t p = 0; p < n; p++) {
             int t;
             const char *tile = ck_mla_q8_tile(base, slot_bytes, table, bs, p, &t);
@@ -111,9 +113,11 @@ void ck_mla_q8_values_ref(const float *w, int64_t w_stride, int64_t g, int64_t d
         for (int64_t p0 = 0; p0 < n; p0 += 64) {
             const int64_t p1 = p0 + 64 < n ? p0 + 64 : n;
             float x[64], m = 0.0f;
+            const int8_t *vp[64];   // each position's first V byte (value i at + 4 i): one tile lookup per position
             for (int64_t p = p0; p < p1; p++) {
                 int t;
                 const char *tile = ck_mla_q8_tile(base, slot_bytes, table, bs, p, &t);
+                vp[p - p0] = (const int8_t *)(tile + ck_mla_q8_off_v(dl, dr)) + (t / 4) * dl * 4 + t % 4;
                 x[p - p0] = wh[p] * ((const float *)(tile + ck_mla_q8_off_vs(dl, dr)))[t];
                 m = fmaxf(m, x[p - p0]);
             }
@@ -126,12 +130,7 @@ void ck_mla_q8_values_ref(const float *w, int64_t w_stride, int64_t g, int64_t d
             }
             for (int64_t i = 0; i < dl; i++) {
                 int32_t acc = 0;
-                for (int64_t p = p0; p < p1; p++) {
-                    int t;
-                    const char *tile = ck_mla_q8_tile(base, slot_bytes, table, bs, p, &t);
-                    const int8_t *V = (const int8_t *)(tile + ck_mla_q8_off_v(dl, dr));
-                    acc += u[p - p0] * V[(t / 4) * dl * 4 + i * 4 + t % 4];
-                }
+                for (int64_t p = p0; p < p1; p++) acc += u[p - p0] * vp[p - p0][i * 4];
                 o[i] = fmaf((float)acc, sw, o[i]);
             }
         }

@@ -19,8 +19,9 @@ MQ_INLINE __m256i bcast32(const void *p) {
     return _mm256_set1_epi32(v);
 }
 
-/// absmax / 127 of x[0..<n] (n % 4 == 0) and the bytes round(x / scale) + 128 into u: ck_mla_q8_quantize_query's
-/// part in vectors (maxima are exact, VCVTPS2DQ rounds to nearest even as nearbyintf does: the same bytes).
+/// absmax / 127 of x[0..<n] (n % 4 == 0) and the bytes round(x / scale) + 128 into u: one part of the scalar twins'
+/// quantize_query (ref/mla_q8.c) in vectors (maxima are exact, VCVTPS2DQ rounds to nearest even as nearbyintf does:
+/// the same bytes).
 MQ_INLINE float quantize_part_u8(const float *x, int64_t n, uint8_t *u) {
     const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
     __m256 mx = _mm256_setzero_ps();

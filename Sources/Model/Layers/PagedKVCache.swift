@@ -23,9 +23,6 @@ public final class PagedKVCache: @unchecked Sendable {
     public let type: KVCacheType
     /// Bytes of one K (or V) row of a layer: `numKVHeads * headDim * elementSize` (q8_0: `MLAQ8Kernels.slotBytes`).
     public let slotBytes: Int
-    /// The latent width (kv_lora_rank) of an MLA cache row of `headDim` values, the rest being the RoPE key; it
-    /// shapes the q8_0 layout (`MLAQ8Kernels`), 0 for other caches.
-    public let latentRank: Int
     /// False for a keys-only cache (MLA: one latent row per token, see `MLAAttention`); `values(layer:)` is then
     /// unavailable.
     public let storesValues: Bool
@@ -41,7 +38,7 @@ public final class PagedKVCache: @unchecked Sendable {
     /// preallocates its blocks): the process's resident size is the pool's from the start instead of growing while
     /// traffic touches blocks for the first time, and a pool larger than memory fails at load, not under load.
     /// `storesValues: false` allocates K only. A q8_0 cache holds MLA latent rows (one KV head, `storesValues`
-    /// false, `latentRank` the kv_lora_rank); its slots are `MLAQ8Kernels.slotBytes` each and its kernels need block
+    /// false, `latentRank` the kv_lora_rank of its `headDim`-value rows, the rest being the RoPE key); its slots are `MLAQ8Kernels.slotBytes` each and its kernels need block
     /// sizes that are multiples of 16 (checked where they run).
     public init(numLayers: Int, numBlocks: Int, blockSize: Int, numKVHeads: Int, headDim: Int, type: KVCacheType,
                 storesValues: Bool = true, latentRank: Int = 0) {
@@ -53,7 +50,6 @@ public final class PagedKVCache: @unchecked Sendable {
         self.headDim = headDim
         self.type = type
         self.storesValues = storesValues
-        self.latentRank = latentRank
         if type == .q8_0 {
             precondition(numKVHeads == 1 && !storesValues && MLAQ8Kernels.supports(latentRank: latentRank, rope: headDim - latentRank),
                          "a q8_0 KV cache holds MLA latent rows")
